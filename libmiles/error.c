@@ -1,0 +1,178 @@
+/*
+ * error.c — thread-local error messages, status names, allocation and atomic
+ * file helpers.
+ */
+
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static _Thread_local char tl_error[2048];
+
+const char *miles_last_error(void) { return tl_error; }
+void miles_clear_error(void) { tl_error[0] = '\0'; }
+
+int miles_error(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tl_error, sizeof tl_error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int miles_error_prefix(int code, const char *fmt, ...) {
+    char prefix[1024], old[sizeof tl_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, tl_error, sizeof old);
+    snprintf(tl_error, sizeof tl_error, "%s: %s", prefix, old);
+    return code;
+}
+
+const char *miles_status_name(int s) {
+    switch (s) {
+    case MILES_OK: return "MILES_OK";
+    case MILES_ENOMEM: return "MILES_ENOMEM";
+    case MILES_EIO: return "MILES_EIO";
+    case MILES_EFORMAT: return "MILES_EFORMAT";
+    case MILES_ESHAPE: return "MILES_ESHAPE";
+    case MILES_EINVAL: return "MILES_EINVAL";
+    case MILES_ENAN: return "MILES_ENAN";
+    case MILES_EMISSING: return "MILES_EMISSING";
+    case MILES_EUNSUPPORTED: return "MILES_EUNSUPPORTED";
+    case MILES_ERANGE: return "MILES_ERANGE";
+    case MILES_EINTERNAL: return "MILES_EINTERNAL";
+    default: return "MILES_E?";
+    }
+}
+
+const char *miles_version(void) {
+    return MILES_VERSION_STRING
+#ifdef _OPENMP
+        " (openmp"
+#else
+        " (no-openmp"
+#endif
+#ifdef MILES_USE_BLAS
+        ", cblas)"
+#else
+        ", own-gemm)"
+#endif
+        ;
+}
+
+void *miles_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) miles_error(MILES_ENOMEM, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *miles_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) miles_error(MILES_ENOMEM, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *miles_aligned_alloc(size_t n) {
+    void *p = NULL;
+    size_t sz = (n + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, sz ? sz : 64) != 0) {
+        miles_error(MILES_ENOMEM, "out of memory allocating %zu bytes", n);
+        return NULL;
+    }
+    memset(p, 0, sz ? sz : 64);
+    return p;
+}
+
+static void fsync_dir_of(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) { fsync(fd); close(fd); }
+}
+
+int miles_atomic_open(MilesAtomicFile *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    if (strlen(path) + 32 >= sizeof af->path)
+        return miles_error(MILES_EINVAL, "%s: path too long", path);
+    snprintf(af->path, sizeof af->path, "%s", path);
+    snprintf(af->tmp, sizeof af->tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0) return miles_error(MILES_EIO, "%s: cannot create temp file: %s", path, strerror(errno));
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        close(fd);
+        unlink(af->tmp);
+        return miles_error(MILES_EIO, "%s: fdopen: %s", path, strerror(errno));
+    }
+    return MILES_OK;
+}
+
+int miles_atomic_commit(MilesAtomicFile *af) {
+    if (!af->fp) return miles_error(MILES_EINVAL, "%s: atomic file not open", af->path);
+    int bad = ferror(af->fp) || fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0;
+    int err = errno;
+    if (fclose(af->fp) != 0) bad = 1;
+    af->fp = NULL;
+    if (bad) {
+        unlink(af->tmp);
+        return miles_error(MILES_EIO, "%s: write failed: %s", af->path, strerror(err));
+    }
+    /* mkstemp creates 0600; give the usual 0644 (minus umask) */
+    mode_t um = umask(0); umask(um);
+    chmod(af->tmp, 0666 & ~um);
+    if (rename(af->tmp, af->path) != 0) {
+        err = errno;
+        unlink(af->tmp);
+        return miles_error(MILES_EIO, "%s: rename failed: %s", af->path, strerror(err));
+    }
+    fsync_dir_of(af->path);
+    return MILES_OK;
+}
+
+void miles_atomic_abort(MilesAtomicFile *af) {
+    if (af->fp) { fclose(af->fp); af->fp = NULL; }
+    if (af->tmp[0]) unlink(af->tmp);
+}
+
+int miles_write_file_atomic(const char *path, const void *data, size_t n) {
+    MilesAtomicFile af;
+    MILES_TRY(miles_atomic_open(&af, path));
+    if (n && fwrite(data, 1, n, af.fp) != n) {
+        miles_atomic_abort(&af);
+        return miles_error(MILES_EIO, "%s: short write", path);
+    }
+    return miles_atomic_commit(&af);
+}
+
+int miles_read_file(const char *path, char **data, size_t *n) {
+    *data = NULL;
+    if (n) *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return miles_error(MILES_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *buf = miles_malloc(cap + 1);
+    if (!buf) { fclose(f); return MILES_ENOMEM; }
+    size_t r;
+    while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) { free(buf); fclose(f); return miles_error(MILES_ENOMEM, "%s: out of memory", path); }
+            buf = nb; cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return miles_error(MILES_EIO, "%s: read error", path); }
+    buf[len] = '\0';
+    *data = buf;
+    if (n) *n = len;
+    return MILES_OK;
+}

@@ -1,0 +1,139 @@
+/*
+ * ops.h — the CPU fp32 reference ops (internal).  This file is the
+ * specification: every op is a forward/backward pair in plain C + OpenMP and
+ * the CUDA kernels in kernels/ mirror these functions one for one (same names
+ * with a _cuda suffix, same argument order).
+ *
+ * Conventions
+ *   - Shapes in comments: B batch, T tokens, C channels (hidden H), NH heads,
+ *     hs = C/NH head size, OC output channels, N = B*T rows, V vocab,
+ *     P max positions.
+ *   - Row-major everywhere.  Linear weights are PyTorch's [OC, C] (out, in):
+ *     out = inp @ W^T + b.
+ *   - Every *_backward ACCUMULATES (+=) into all of its gradient outputs
+ *     (dinp, dweight, dbias): the caller zeroes them.  This makes residual
+ *     branches and gradient accumulation free (llm.c's convention).
+ *   - Gradient outputs may be NULL when not needed (e.g. dinp of the first op).
+ *   - Dropout uses a counter-based RNG: mask bit for element i of tensor
+ *     `tensor_id` at optimizer step `step` under `seed` is a pure function of
+ *     (seed, step, tensor_id, i), so a GPU reproduces the same masks.
+ */
+#ifndef MILES_OPS_H
+#define MILES_OPS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---------------------------------------------------------------- GEMM */
+/* Row-major SGEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
+ * transA: A is stored [K,M] (lda >= M) instead of [M,K] (lda >= K); same for B.
+ * Goes through CBLAS when built with BLAS and miles_gemm_use_blas(1) (the
+ * default); otherwise the OpenMP tiled fallback.  Both are tested to agree. */
+void miles_gemm(int transA, int transB, int M, int N, int K, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta,
+                float *C, int ldc);
+/* Select the backend (1 = CBLAS if compiled in, 0 = own GEMM); returns the
+ * previous setting. Not thread-safe: set once at start-up or in tests. */
+int miles_gemm_use_blas(int on);
+/* 1 if this build has a CBLAS backend. */
+int miles_gemm_has_blas(void);
+
+/* ------------------------------------------------------------- dropout */
+/* Philox4x32-10 counter-based generator: 4 x uint32 for (key, counter). */
+void miles_philox4x32(uint32_t out[4], uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo);
+/* Uniform in [0,1) for element `index` of tensor `tensor_id` at (seed, step). */
+float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index);
+typedef struct MilesDropoutKey {
+    float p;            /* drop probability; 0 = identity */
+    uint64_t seed;
+    uint64_t step;
+    uint32_t tensor_id; /* distinct per dropout site in the model */
+} MilesDropoutKey;
+/* out[i] = keep ? inp[i] / (1-p) : 0, keep = uniform(i) >= p.  In-place OK. */
+void dropout_forward(float *out, const float *inp, size_t n, MilesDropoutKey key);
+/* dinp[i] += keep ? dout[i] / (1-p) : 0 (mask regenerated from the key). */
+void dropout_backward(float *dinp, const float *dout, size_t n, MilesDropoutKey key);
+
+/* ---------------------------------------------------------- embeddings */
+/* out[B,T,C] = wte[ids] + wpe[t] + wtt[tt]   (tt NULL = all zeros) */
+void embedding_forward(float *out, const int32_t *ids, const int32_t *tt,
+                       const float *wte, const float *wpe, const float *wtt,
+                       int B, int T, int C);
+void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                        const int32_t *ids, const int32_t *tt, int B, int T, int C);
+
+/* ----------------------------------------------------------- layernorm */
+/* out[N,C] = (inp - mean) * rstd * w + b; saves mean[N], rstd[N] (biased var,
+ * rstd = 1/sqrt(var + eps), as PyTorch). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int N, int C, float eps);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C);
+
+/* -------------------------------------------------------------- linear */
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]   (b may be NULL) */
+void linear_forward(float *out, const float *inp, const float *w, const float *b,
+                    int N, int C, int OC);
+/* dinp[N,C] += dout @ w;  dw[OC,C] += dout^T @ inp;  db[OC] += sum_n dout */
+void linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                     const float *inp, const float *w, int N, int C, int OC);
+
+/* ----------------------------------------------------------- attention */
+/* Multi-head self-attention core (after the q/k/v projections).
+ * q,k,v: [B,T,C] with heads interleaved as HF does (head h uses channels
+ * h*hs .. h*hs+hs-1).  mask: [B,T] 1 = real key, 0 = padding (masked keys get
+ * probability exactly 0; a row with no real key gets uniform 0 output).
+ * att: [B,NH,T,T] softmax probabilities (saved for backward).
+ * attd: [B,NH,T,T] probabilities after dropout, or NULL when key.p == 0.
+ * out: [B,T,C] = (attd or att) @ v per head.  scale = 1/sqrt(hs). */
+void attention_forward(float *out, float *att, float *attd, const float *q,
+                       const float *k, const float *v, const int32_t *mask,
+                       int B, int T, int C, int NH, MilesDropoutKey key);
+/* Accumulates into dq, dk, dv [B,T,C].  scratch: [B,NH,T,T] workspace. */
+void attention_backward(float *dq, float *dk, float *dv, float *scratch,
+                        const float *dout, const float *att, const float *attd,
+                        const float *q, const float *k, const float *v,
+                        int B, int T, int C, int NH, MilesDropoutKey key);
+
+/* --------------------------------------------------------- activations */
+/* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)) */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void relu_forward(float *out, const float *inp, size_t n);
+void relu_backward(float *dinp, const float *out, const float *dout, size_t n);
+void tanh_forward(float *out, const float *inp, size_t n);
+void tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
+void sigmoid_forward(float *out, const float *inp, size_t n);
+void sigmoid_backward(float *dinp, const float *out, const float *dout, size_t n);
+/* out = a + b (residual) */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+void residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* ------------------------------------------------------------- pooling */
+/* out[B,C] = inp[b,0,:] (the [CLS] row) */
+void cls_pool_forward(float *out, const float *inp, int B, int T, int C);
+void cls_pool_backward(float *dinp, const float *dout, int B, int T, int C);
+/* out[B,C] = sum_t mask*inp / max(sum_t mask, 1e-9)  (sentence-transformers) */
+void mean_pool_forward(float *out, const float *inp, const int32_t *mask, int B, int T, int C);
+void mean_pool_backward(float *dinp, const float *dout, const int32_t *mask, int B, int T, int C);
+
+/* -------------------------------------------------------------- concat */
+/* out[B, C1+C2] = [a[B,C1], b[B,C2]] */
+void concat_forward(float *out, const float *a, const float *b, int B, int C1, int C2);
+void concat_backward(float *da, float *db, const float *dout, int B, int C1, int C2);
+
+/* -------------------------------------------------------------- losses */
+/* Weighted cross-entropy over 2..K classes, PyTorch semantics:
+ * loss = sum_b w[y_b] * (-log softmax(logits_b)[y_b]) / sum_b w[y_b].
+ * probs[B,K] saved for backward.  Returns the loss. */
+float crossentropy_forward(float *probs, const float *logits, const int32_t *labels,
+                           const float *class_weight, int B, int K);
+/* dlogits[B,K] += scale * d(loss)/d(logits) */
+void crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels,
+                           const float *class_weight, int B, int K, float scale);
+/* mean squared error: sum_b (pred-target)^2 / B */
+float mse_forward(const float *pred, const float *target, int B);
+void mse_backward(float *dpred, const float *pred, const float *target, int B, float scale);
+
+#endif
