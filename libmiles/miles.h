@@ -229,6 +229,22 @@ typedef struct MilesTokenizer MilesTokenizer;
 
 /* Section body is written by the metrics module. */
 
+/* ======================================================================== */
+/* Section: training — trainer, logs, TensorBoard events                    */
+/* (libmiles/train*.c, libmiles/tbevents.c)                                 */
+/* ======================================================================== */
+
+/* TensorBoard event file writer: events.out.tfevents.<time>.<host> in `dir`,
+ * TFRecord framing with masked CRC-32C, scalar summaries (simple_value). */
+typedef struct MilesTBWriter MilesTBWriter;
+int miles_tb_open(MilesTBWriter **out, const char *dir);
+int miles_tb_scalar(MilesTBWriter *w, const char *tag, int64_t step, float value);
+int miles_tb_flush(MilesTBWriter *w);
+void miles_tb_close(MilesTBWriter *w);
+const char *miles_tb_path(const MilesTBWriter *w);
+/* CRC-32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
+uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
