@@ -207,27 +207,578 @@ double miles_lr_lambda(int kind, int64_t step, int64_t warmup, int64_t total);
 /* ======================================================================== */
 
 typedef struct MilesTokenizer MilesTokenizer;
-/* Section body is written by the tokenizer module. */
+/* Exact HF BertTokenizerFast (tokenizers 0.19.1) WordPiece tokenizer; the
+ * semantics, Unicode notes and known HF fast/slow differences are in
+ * docs/tokenizer.md.  A loaded tokenizer is read-only: share it freely
+ * between threads. */
+
+/* Load from `path`: a directory holding vocab.txt (+ optional
+ * tokenizer_config.json: do_lower_case, strip_accents, tokenize_chinese_chars,
+ * special token names; + optional tokenizer.json: clean_text, added tokens,
+ * max_input_chars_per_word, checked against vocab.txt), or a vocab.txt file
+ * path (then HF's defaults: lowercase, strip accents, split CJK).  Token id =
+ * 0-based line number.  Empty vocab, duplicate tokens, invalid UTF-8 or a
+ * missing [UNK] are MILES_EFORMAT errors naming the file and line. */
+int miles_tokenizer_load(MilesTokenizer **out, const char *path);
+/* Same, overriding flags: each of lowercase / strip_accents / chinese is 0 or
+ * 1, or -1 = from tokenizer_config.json (strip_accents -1 and unset in the
+ * config = same as lowercase, as in HF). */
+int miles_tokenizer_load_opts(MilesTokenizer **out, const char *path, int lowercase, int strip_accents,
+                              int chinese);
+void miles_tokenizer_free(MilesTokenizer *tok);
+int miles_tokenizer_vocab_size(const MilesTokenizer *tok);
+/* Id of an exact vocab entry, -1 if absent. */
+int miles_tokenizer_token_to_id(const MilesTokenizer *tok, const char *token);
+/* Vocab entry of an id (NUL-terminated, owned by tok); NULL if out of range. */
+const char *miles_tokenizer_id_to_token(const MilesTokenizer *tok, int id);
+/* Special ids looked up in the vocab: which = "cls", "sep", "pad", "unk",
+ * "mask"; -1 if absent or `which` unknown. */
+int miles_tokenizer_special_id(const MilesTokenizer *tok, const char *which);
+/* The effective normalizer flags (any pointer may be NULL). */
+void miles_tokenizer_flags(const MilesTokenizer *tok, int *lowercase, int *strip_accents, int *chinese);
+/* WordPiece ids of text[0..len) (no [CLS]/[SEP]; special tokens written in
+ * the text, e.g. "[MASK]", are kept as their ids like HF).  Writes at most cap
+ * ids; *n = total number (may exceed cap).  Invalid UTF-8 never fails: each
+ * maximal ill-formed subpart becomes U+FFFD, which cleaning removes. */
+int miles_tokenizer_tokenize(const MilesTokenizer *tok, const char *text, size_t len, int32_t *ids, int cap,
+                             int *n);
+/* [CLS] a [SEP] (b [SEP]) truncated like HF (truncation=True: longest-first
+ * for pairs) to max_len.  ids/type_ids/mask have max_len entries (type_ids and
+ * mask may be NULL); entries past *len are [PAD]/0/0.  pad_to_max is accepted
+ * for symmetry with the batch call (a single row is always max_len long).
+ * b may be NULL.  max_len must be >= 2 (>= 3 with b). */
+int miles_tokenizer_encode(const MilesTokenizer *tok, const char *a, const char *b, int max_len, int pad_to_max,
+                           int32_t *ids, int32_t *type_ids, int32_t *mask, int *len);
+/* Batch of n NUL-terminated texts, each truncated to max_len, padded to the
+ * longest (pad_to_max 0) or to max_len (1).  Outputs are [n, *T_out]
+ * row-major; the caller allocates n*max_len entries each (type_ids/mask may
+ * be NULL).  Rows are encoded in parallel (OpenMP) for n >= 256. */
+int miles_tokenizer_encode_batch(const MilesTokenizer *tok, const char *const *texts, int n, int max_len,
+                                 int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *T_out);
+/* 16 lowercase hex chars of FNV-1a 64 over the vocab (each token + '\n') and
+ * the flags string "lowercase=%d strip_accents=%d chinese=%d clean=%d
+ * max_chars=%d"; stored in checkpoints to catch a tokenizer mismatch. */
+int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
 
 /* ======================================================================== */
 /* Section: weights — safetensors and HF model directories                  */
 /* (libmiles/safetensors.c, libmiles/hf.c)                                  */
 /* ======================================================================== */
 
-/* Section body is written by the weights module. */
+/* ---- safetensors reader ----
+ * Reads the HF safetensors format: 8-byte little-endian header length N, N bytes
+ * of JSON header {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
+ * "__metadata__": {"key": "value"}}, then the raw little-endian tensor bytes
+ * (offsets are relative to the end of the header).  The file is mmap'd; every
+ * header field is validated against the file size on open (header past EOF, not
+ * a JSON object, missing/ill-typed dtype, shape or data_offsets, unknown dtype,
+ * offsets out of range, begin > end, byte length != numel * dtype size,
+ * overlapping tensors, duplicate names, negative dims, numel overflow, ndim > 8)
+ * and rejected with MILES_EFORMAT naming the file and the tensor.  Gaps between
+ * tensors are tolerated.  Handles are read-only and may be shared by threads. */
+typedef struct MilesSafetensors MilesSafetensors;
+enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64,
+       MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };
+#define MILES_ST_MAX_DIMS 8
+/* Open and validate `path`.  On error *out is NULL. */
+int  miles_safetensors_open(MilesSafetensors **out, const char *path);
+/* Same, on a caller-owned buffer that must outlive the handle (not copied);
+ * `name` is used in error messages.  Used by the fuzzer and for embedded data. */
+int  miles_safetensors_open_memory(MilesSafetensors **out, const void *data, size_t size,
+                                   const char *name);
+void miles_safetensors_close(MilesSafetensors *st);
+/* Number of tensors; tensors are indexed 0..count-1 in file (data offset) order. */
+int  miles_safetensors_count(const MilesSafetensors *st);
+/* Tensor name (owned by the handle), or NULL if i is out of range. */
+const char *miles_safetensors_name(const MilesSafetensors *st, int i);
+/* Index of the tensor called `name`, or -1. */
+int  miles_safetensors_find(const MilesSafetensors *st, const char *name);
+/* dtype (MILES_DT_*), ndim (0..8; 0 = scalar), shape[0..ndim) and numel of tensor i.
+ * Any output pointer may be NULL. */
+int  miles_safetensors_info(const MilesSafetensors *st, int i, int *dtype, int *ndim,
+                            int64_t shape[8], size_t *numel);
+/* Convert tensor i to f32 into dst[numel].  F32/F16/BF16 are exact (subnormals,
+ * +-inf, NaN kept); F64 is rounded to nearest.  numel must equal the tensor's
+ * (MILES_ESHAPE otherwise); integer dtypes are refused (MILES_EINVAL). */
+int  miles_safetensors_read_f32(const MilesSafetensors *st, int i, float *dst, size_t numel);
+/* Convert tensor i (I64/I32/I16/I8/U8/BOOL) to int32 into dst[numel].  I64 values
+ * outside int32 and BOOL bytes other than 0/1 give MILES_ERANGE naming the
+ * tensor and element; float dtypes are refused (MILES_EINVAL). */
+int  miles_safetensors_read_i32(const MilesSafetensors *st, int i, int32_t *dst, size_t numel);
+/* Raw little-endian bytes of tensor i inside the mapping (valid until close);
+ * *nbytes gets their count.  Not aligned in general: memcpy before use. */
+const void *miles_safetensors_data(const MilesSafetensors *st, int i, size_t *nbytes);
+/* Value of `key` in the "__metadata__" string map, or NULL. */
+const char *miles_safetensors_metadata(const MilesSafetensors *st, const char *key);
+/* Size in bytes of one element of dtype, or 0 if dtype is not a MILES_DT_*. */
+size_t miles_dtype_size(int dtype);
+/* "F32", "BF16", ... or "?" */
+const char *miles_dtype_name(int dtype);
+
+/* ---- safetensors writer ----
+ * Output is byte-compatible with the Python safetensors library (0.4.x): data
+ * sorted by dtype (widest first) then name, header JSON compact and padded with
+ * spaces to a multiple of 8 bytes.  Written atomically: a temp file beside
+ * `path` is created by _open, filled and fsync'd by _finish, then renamed over
+ * `path`; _abort (or any _finish failure) removes it, leaving `path` untouched. */
+typedef struct MilesSafetensorsWriter MilesSafetensorsWriter;
+int  miles_safetensors_writer_open(MilesSafetensorsWriter **out, const char *path);
+/* Add a tensor.  name and shape are copied; `data` (numel * dtype size bytes,
+ * little-endian) is REFERENCED, not copied: it must stay valid and unchanged
+ * until _finish or _abort returns (so saving a model needs no second copy).
+ * Duplicate names, bad dtype/ndim/negative dims give MILES_EINVAL. */
+int  miles_safetensors_writer_add(MilesSafetensorsWriter *w, const char *name, int dtype,
+                                  int ndim, const int64_t *shape, const void *data);
+/* Add a "__metadata__" entry (both strings copied; a repeated key replaces). */
+int  miles_safetensors_writer_metadata(MilesSafetensorsWriter *w, const char *key,
+                                       const char *value);
+/* Write, fsync and rename into place; always frees w (even on error). */
+int  miles_safetensors_writer_finish(MilesSafetensorsWriter *w);
+/* Discard: removes the temp file, frees w.  NULL is a no-op. */
+void miles_safetensors_writer_abort(MilesSafetensorsWriter *w);
+
+/* ---- HF model directories and Miles checkpoints (libmiles/hf.c) ---- */
+typedef struct MilesLoadReport {
+    int n_loaded, n_missing, n_unexpected, n_ignored;
+    char message[4096];   /* human-readable: the names of missing/unexpected/ignored tensors */
+} MilesLoadReport;
+/* Load an HF BERT directory: `dir` holds config.json + model.safetensors (+ vocab.txt).
+ * The BERT fields of the config come from config.json (miles_config_read_hf); the
+ * pooling and head fields from *head_cfg (e.g. a preset).  Encoder (and pooler, if
+ * pooling == MILES_POOL_POOLER) tensors are loaded; all other parameters (heads)
+ * get HF init (normal(0, 0.02), deterministic for `seed`).  Accepted names: with or
+ * without the "bert." prefix, LayerNorm weight/bias or legacy gamma/beta.
+ * position_ids buffers and pretraining heads (cls.*) are ignored, and so are
+ * pooler tensors when pooling != pooler.  Missing encoder tensors and shape
+ * mismatches are errors (MILES_EMISSING / MILES_ESHAPE) naming every offending
+ * tensor; unexpected tensors are reported by name in rep (rep may be NULL).
+ * Only pytorch_model.bin present -> MILES_EMISSING pointing to
+ * tools/convert_pytorch_bin.py. */
+int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *head_cfg,
+                        uint64_t seed, MilesLoadReport *rep);
+/* Save all parameters under their checkpoint names as F32 safetensors, plus string
+ * metadata (n_meta key/value pairs, e.g. "config" JSON), atomically. */
+int miles_model_save(const MilesModel *m, const char *path, int n_meta,
+                     const char *const *keys, const char *const *values);
+/* Load parameters saved by miles_model_save into a model built with the same config:
+ * every model tensor must be present with the same shape (else an error naming
+ * it); truncated files, wrong shapes, non-finite values and extra tensors are refused
+ * (except "optim.*" optimizer state, skipped).  A refused file leaves m untouched. */
+int miles_model_load_params(MilesModel *m, const char *path);
 
 /* ======================================================================== */
 /* Section: data — CSV/JSON readers, features, labels, splits, scalers      */
 /* (libmiles/csv.c, libmiles/data*.c)                                       */
 /* ======================================================================== */
 
-/* Section body is written by the data module. */
+/* Section body: data module (docs/data.md has the formulas and file format). */
+
+/* ---- CSV reader (RFC 4180, streaming, UTF-8 validated) ----
+ * Quoted fields may hold commas, doubled quotes and newlines; CRLF/LF/CR line
+ * ends; a leading UTF-8 BOM is skipped; blank lines are skipped; every record
+ * must have as many fields as the first.  Errors read "file:line:column: ...". */
+typedef struct MilesCsv MilesCsv;
+int miles_csv_open(MilesCsv **out, const char *path);
+/* Parse a memory buffer; `name` is used in messages. data must outlive the reader. */
+int miles_csv_open_mem(MilesCsv **out, const char *name, const char *data, size_t n);
+void miles_csv_free(MilesCsv *r);
+/* Read the next record: returns 1 (fields valid until the next call), 0 at end
+ * of input, or a negative MILES_E* status (sticky). */
+int miles_csv_next(MilesCsv *r, int *nfields, const char *const **fields);
+/* Line where the last record began; records read so far; the file name. */
+int64_t miles_csv_record_line(const MilesCsv *r);
+int64_t miles_csv_records(const MilesCsv *r);
+const char *miles_csv_name(const MilesCsv *r);
+/* Line and byte column (1-based) where field i of the last record began. */
+int miles_csv_field_pos(const MilesCsv *r, int i, int64_t *line, int64_t *col);
+
+/* ---- the 18 features of one record ----
+ * MILES_NUM_FEATURES / miles_feature_names (core section) give the order:
+ * views likes comments shares saves engagement_rate completion_rate like_rate
+ * comment_ratio share_rate save_rate upload_hour is_weekend duration_sec
+ * title_length has_emoji creator_avg_views publish_dayofweek.
+ * A record is a set of named string values (CSV header + cells, or an HTTP
+ * request's fields).  Seed-schema column names are understood, and so are the
+ * 18 feature names themselves.  A column present in the record is used; an
+ * absent or empty one is derived when possible (docs/data.md), else the
+ * feature is missing for that record (bit clear in *avail, raw value NaN).
+ * Non-numeric text, NaN/Inf or out-of-range values are errors naming the column. */
+int miles_features_compute(int n, const char *const *names, const char *const *values,
+                           double raw[18], uint32_t *avail);
+/* Day name ("Friday", case-insensitive) -> alphabetical code (Friday=0 ...
+ * Wednesday=6), or -1. */
+int miles_dayofweek_code(const char *day);
+/* Python len(): Unicode code points of valid UTF-8 (-1 if invalid). */
+int64_t miles_utf8_length(const char *s);
+/* 1 if the text holds an emoji (Extended_Pictographic >= U+2000, regional
+ * indicators, keycap), else 0. */
+int miles_has_emoji(const char *s);
+enum { MILES_TEXT_CLEAN_NONE = 0, MILES_TEXT_CLEAN_SEED = 1 };
+/* The original TextPreprocessor.clean_text: drop http\S+|www.\S+, keep Python-re
+ * [\w\s#@] only, lowercase, strip, collapse whitespace.  *out is malloc'd. */
+int miles_text_clean(const char *in, int mode, char **out);
+
+/* ---- scaler: standardization, velocity min-max, label threshold ----
+ * Serializes to JSON (embedded in checkpoints).  Transform is THE function that
+ * turns raw features into model inputs, for training and serving alike. */
+typedef struct MilesScaler MilesScaler;
+typedef struct MilesScalerOptions {
+    int log1p_counts;        /* log1p on views..saves and creator_avg_views before standardizing */
+    uint32_t drop_mask;      /* bit f set: feature f forced to 0 after standardization */
+    double percentile;       /* viral label percentile, default 80 */
+} MilesScalerOptions;
+/* Fit on training rows: raw [n,18] (NaN = missing), avail [n] bit masks (NULL:
+ * derive from NaN), velocity [n] raw (NULL: no velocity scaling/threshold). */
+int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail, int64_t n,
+                     const double *velocity, const MilesScalerOptions *opt);
+void miles_scaler_free(MilesScaler *s);
+/* Standardize one row: raw[18] + avail -> out[18].  Missing or unavailable or
+ * dropped features give exactly 0 (= the train mean after standardization). */
+int miles_scaler_transform(const MilesScaler *s, const double raw[18], uint32_t avail, float out[18]);
+/* miles_features_compute + miles_scaler_transform in one call (serving path). */
+int miles_scaler_transform_record(const MilesScaler *s, int n, const char *const *names,
+                                  const char *const *values, float out[18], uint32_t *avail);
+/* Velocity: (v - min) / (max - min) with train min/max, and back. */
+double miles_scaler_velocity_scale(const MilesScaler *s, double v);
+double miles_scaler_velocity_unscale(const MilesScaler *s, double scaled);
+/* Viral threshold (raw velocity units) and the label rule: v >= threshold. */
+double miles_scaler_threshold(const MilesScaler *s);
+void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percentile, const char *scope);
+/* Per-feature mean/scale (after optional log1p), availability bits, drop bits. */
+int miles_scaler_stats(const MilesScaler *s, double mean[18], double scale[18],
+                       uint32_t *available, uint32_t *dropped, int *log1p_counts);
+/* JSON text (malloc'd) and back.  The JSON is self-describing (feature names,
+ * order, formulas version); from_json rejects a different feature list. */
+int miles_scaler_to_json(const MilesScaler *s, char **json);
+int miles_scaler_from_json(MilesScaler **out, const char *json);
+
+/* ---- statistics used by the pipeline (exposed for tests) ---- */
+/* pandas/numpy linear-interpolation quantile of x[n] at p in [0,100]; NaNs ignored. */
+double miles_percentile(const double *x, int64_t n, double p);
+/* Spearman rank correlation (average ranks for ties) over pairs where both are finite. */
+double miles_spearman(const double *x, const double *y, int64_t n);
+/* sklearn's size rule for train_test_split(train_size=f): floor(f*n). */
+int64_t miles_split_train_count(int64_t n, double train_frac);
+enum { MILES_SPLIT_TRAIN = 0, MILES_SPLIT_VAL = 1, MILES_SPLIT_TEST = 2 };
+/* Stratified split like sklearn's two train_test_split calls (train_frac, then
+ * 0.5 of the rest), exact sizes and per-class counts; membership by seed.
+ * labels [n] in {0,1}; out split[n]. */
+int miles_split_stratified(const int32_t *labels, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+/* Group split: no group (creator) in two splits; groups [n] (>= 0; -1 = its own
+ * group); sizes as close as whole groups allow. */
+int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+
+/* ---- prepare: seed-schema CSV -> one binary prepared file ---- */
+typedef struct MilesPrepareOptions {
+    const char *vocab_dir;   /* tokenizer directory (default models/all-MiniLM-L6-v2) */
+    int max_len;             /* token length, default 128 */
+    const char *language;    /* keep rows with this language; NULL/"" or "any": all */
+    int dedup;               /* drop repeated row_id (keep the first) */
+    int text_clean;          /* MILES_TEXT_CLEAN_* applied before tokenizing */
+    double percentile;       /* default 80 */
+    int threshold_all;       /* 1: threshold from all rows before splitting (original) */
+    uint64_t seed;           /* default 42 */
+    int split_by_creator;    /* group split on author_handle */
+    double train_frac;       /* default 0.7 (val/test share the rest equally) */
+    int log1p_counts;
+    uint32_t drop_mask;      /* features masked to 0 after standardization */
+    double leak_bound;       /* |Spearman| warning bound, default 0.5 */
+} MilesPrepareOptions;
+void miles_prepare_options_default(MilesPrepareOptions *opt);
+/* A summary of what prepare did (counts, threshold, per-split viral rates,
+ * unavailable features, Spearman correlations). */
+typedef struct MilesPrepareReport {
+    int64_t rows_read, rows_language, rows_missing, rows_dup, rows_no_target, rows_kept;
+    int64_t n[3], viral[3];
+    double threshold, percentile;
+    uint32_t available;              /* features with any training value */
+    int64_t n_avail[18];             /* training rows having each feature */
+    double spearman[18];             /* feature vs velocity on train (NaN if undefined) */
+    uint32_t leak_warn;              /* |spearman| > leak_bound */
+    int64_t truncated;               /* titles longer than max_len tokens */
+    char vocab_hash[32];
+} MilesPrepareReport;
+int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
+                       MilesPrepareReport *report);
+/* Human-readable report (what `miles-data prepare` prints). */
+int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
+
+/* ---- prepared file (read side) ---- */
+typedef struct MilesPrepared MilesPrepared;
+/* Loads and verifies magic "MILESDAT", version, sizes and CRC-32. */
+int miles_prepared_open(MilesPrepared **out, const char *path);
+void miles_prepared_free(MilesPrepared *p);
+/* Per-split arrays, all row-major and owned by the MilesPrepared. */
+typedef struct MilesSplitView {
+    int64_t n;
+    int max_len;                     /* T */
+    const int32_t *input_ids;        /* [n,T] */
+    const int32_t *token_type_ids;   /* [n,T] zeros */
+    const int32_t *attention_mask;   /* [n,T] */
+    const int32_t *lengths;          /* [n] real tokens incl. [CLS]/[SEP] */
+    const float *features;           /* [n,18] standardized (model input) */
+    const double *features_raw;      /* [n,18] raw units, NaN = missing */
+    const uint32_t *avail;           /* [n] feature availability bits */
+    const int32_t *labels;           /* [n] 0/1 */
+    const float *velocity;           /* [n] min-max scaled */
+    const double *velocity_raw;      /* [n] */
+    const int32_t *creator;          /* [n] creator index, -1 unknown */
+} MilesSplitView;
+int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *view);
+/* Raw title and row id of example i of a split (NUL-terminated UTF-8). */
+const char *miles_prepared_title(const MilesPrepared *p, int split, int64_t i);
+const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i);
+/* Scaler/threshold JSON to embed in a checkpoint (owned by p). */
+const char *miles_prepared_scaler_json(const MilesPrepared *p);
+/* Tokenizer vocab hash recorded at prepare time (hex). */
+const char *miles_prepared_vocab_hash(const MilesPrepared *p);
+/* Text cleaning mode used before tokenizing (MILES_TEXT_CLEAN_*). */
+int miles_prepared_text_clean(const MilesPrepared *p);
+/* IEEE CRC-32 (zlib crc32 compatible): crc = miles_crc32(crc, buf, n), start 0. */
+uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);
+
+/* --- data sources: synthetic generator and adapters (synth.c, adapters*.c) --- */
+/* Both write the 58-column seed schema (header and column order of the author's
+ * youtube_shorts_tiktok_trends_2025 CSV) as RFC-4180 UTF-8; a numeric cell left
+ * empty means "unavailable" for that row.  Writes are atomic: on error no output
+ * file (and no temp file) is left.  Generative model, planted ground truth and
+ * each adapter's label/velocity rule: docs/data_sources.md. */
+
+/* Write `rows` (0..1e8) synthetic rows; deterministic for `seed` (bit-identical
+ * file across machines).  engagement_velocity = views / trend_duration_days, as in
+ * the original data (so `views` leaks into the label, like the original). */
+int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed);
+/* Convert a real source into the seed schema.  kind:
+ *   "ytdlp"       yt-dlp -j JSON lines, one .info.json, a directory of *.json, or a
+ *                 text file listing .json paths (one per line);
+ *   "youtube2017" USvideos.csv (daily trending snapshots; one row per video);
+ *   "tiktok-vn"   the tiktok_vn_ie403 directory, its panel_scrape1_recrawl_DERIVED.csv,
+ *                 or its feed_scrape1_raw.csv (joined to recrawl_part_*.csv);
+ *   "tiktok2020"  tiktok-scraper trending.json.
+ * report (may be NULL): rows in/out, drops by reason, features unavailable, the
+ * velocity definition used. */
+int miles_adapter_convert(const char *kind, const char *input, const char *out_csv, char *report,
+                          size_t report_cap);
 
 /* ======================================================================== */
 /* Section: metrics and baselines (libmiles/metrics.c, libmiles/baseline.c) */
 /* ======================================================================== */
 
-/* Section body is written by the metrics module. */
+#include <stdio.h> /* FILE for miles_metrics_print */
+
+/* Binary-classification and velocity metrics with scikit-learn semantics
+ * (exact definitions and the sklearn function each one equals: docs/metrics.md).
+ * Inputs: scores[n] = probability of the positive (viral) class, labels[n] in
+ * {0,1}.  A prediction is positive iff score >= threshold.  Metrics that need
+ * both classes (AUROC, AP, precision@recall, best-F1 threshold) return
+ * MILES_EINVAL with a message for single-class input; empty input, NaN/Inf
+ * scores and labels other than 0/1 are MILES_EINVAL / MILES_ENAN. */
+
+/* AUROC, ties counted half (= sklearn roc_auc_score). */
+int miles_metric_auroc(const double *scores, const int32_t *labels, int n, double *auroc);
+/* Average precision, step-wise (= sklearn average_precision_score). */
+int miles_metric_average_precision(const double *scores, const int32_t *labels, int n,
+                                   double *ap);
+/* Best precision among thresholds whose recall >= min_recall, i.e. the max of
+ * precision over the points of sklearn's precision_recall_curve with recall >=
+ * min_recall (0.10 for "precision at 10% recall").  *threshold (may be NULL)
+ * gets the largest threshold reaching that precision. */
+int miles_metric_precision_at_recall(const double *scores, const int32_t *labels, int n,
+                                     double min_recall, double *precision, double *threshold);
+
+/* Confusion matrix and derived metrics at a threshold (zero_division = 0). */
+typedef struct MilesThresholdMetrics {
+    double threshold;
+    int64_t tn, fp, fn, tp;
+    double accuracy, precision, recall, f1;
+} MilesThresholdMetrics;
+int miles_metric_at_threshold(const double *scores, const int32_t *labels, int n,
+                              double threshold, MilesThresholdMetrics *out);
+/* Threshold maximizing F1 over the distinct scores (the thresholds of the PR
+ * curve); ties go to the largest threshold.  Fit it on validation data. */
+int miles_metric_best_f1_threshold(const double *scores, const int32_t *labels, int n,
+                                   double *threshold, double *f1);
+
+/* Reliability of the positive-class probability: n_bins uniform bins on [0,1],
+ * bin b = (b/n_bins, (b+1)/n_bins] (0 goes to bin 0; = sklearn calibration_curve
+ * binning).  ECE = sum_b (count_b/n) * |mean(label in b) - mean(score in b)|.
+ * Per-bin arrays (may be NULL) have n_bins entries; empty bins get count 0 and
+ * mean_score/frac_pos 0. */
+int miles_metric_calibration(const double *scores, const int32_t *labels, int n, int n_bins,
+                             double *ece, int64_t *bin_count, double *bin_mean_score,
+                             double *bin_frac_pos);
+/* mean((label - score)^2) (= sklearn brier_score_loss). */
+int miles_metric_brier(const double *scores, const int32_t *labels, int n, double *brier);
+
+/* Regression metrics on velocity arrays (units are the caller's): MAE, MSE,
+ * RMSE, R^2 (= sklearn r2_score: 1 - SS_res/SS_tot; when SS_tot == 0 it is 1 if
+ * SS_res == 0 else 0). */
+typedef struct MilesRegressionMetrics { double mae, mse, rmse, r2; } MilesRegressionMetrics;
+int miles_metric_regression(const double *pred, const double *target, int n,
+                            MilesRegressionMetrics *out);
+
+/* Curves for plots.  ROC: sklearn roc_curve(drop_intermediate=False), n_points =
+ * distinct scores + 1, thresholds[0] = +inf (sklearn >= 1.3).  PR: sklearn
+ * precision_recall_curve: n_points = distinct scores + 1, recall decreasing,
+ * last point (recall 0, precision 1) has no threshold (n_points - 1 thresholds,
+ * increasing).  Arrays are malloc'd; free with miles_curve_free. */
+typedef struct MilesCurve {
+    int n;            /* points */
+    double *x;        /* ROC: fpr;  PR: recall */
+    double *y;        /* ROC: tpr;  PR: precision */
+    double *thresholds; /* ROC: n;  PR: n - 1 */
+} MilesCurve;
+int miles_metric_roc_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
+int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
+void miles_curve_free(MilesCurve *c);
+
+/* Percentile bootstrap: n_boot resamples of size n drawn with replacement by a
+ * seeded xoshiro256** stream; interval = numpy.percentile (linear) at
+ * 100*alpha/2 and 100*(1-alpha/2) of the resampled statistics.  Resamples with
+ * one class are skipped for AUROC (*n_used says how many were kept). */
+int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, int n_boot,
+                          uint64_t seed, double alpha, double *lo, double *hi, int *n_used);
+int miles_bootstrap_mae(const double *pred, const double *target, int n, int n_boot,
+                        uint64_t seed, double alpha, double *lo, double *hi);
+
+/* Everything the evaluator reports, in one struct. */
+enum {
+    MILES_M_AUROC = 1 << 0, MILES_M_AP = 1 << 1, MILES_M_P_AT_R10 = 1 << 2,
+    MILES_M_BEST_F1 = 1 << 3, MILES_M_CALIBRATION = 1 << 4, MILES_M_THRESHOLD = 1 << 5,
+    MILES_M_STORED = 1 << 6, MILES_M_VELOCITY = 1 << 7, MILES_M_BOOT_AUROC = 1 << 8,
+    MILES_M_BOOT_MAE = 1 << 9
+};
+#define MILES_CALIB_BINS 15
+typedef struct MilesMetricsOptions {
+    double stored_threshold;   /* e.g. best-F1 threshold from validation; NaN = none */
+    int n_bootstrap;           /* 1000; 0 = no intervals */
+    uint64_t seed;             /* bootstrap seed, 42 */
+    double alpha;              /* 0.05 -> 95% intervals */
+    double min_recall;         /* 0.10 */
+} MilesMetricsOptions;
+void miles_metrics_options_default(MilesMetricsOptions *opt);
+typedef struct MilesMetrics {
+    int n;
+    int64_t n_pos;
+    double prevalence;
+    unsigned valid;            /* MILES_M_* bits of the fields that are defined */
+    char reason[256];          /* why some metric is undefined ("" if none) */
+    double auroc, average_precision, precision_at_recall, min_recall;
+    MilesThresholdMetrics at_half;    /* threshold 0.5 */
+    MilesThresholdMetrics at_stored;  /* options.stored_threshold (MILES_M_STORED) */
+    double best_f1_threshold, best_f1;
+    double ece, brier;
+    int64_t calib_count[MILES_CALIB_BINS];
+    double calib_mean_score[MILES_CALIB_BINS], calib_frac_pos[MILES_CALIB_BINS];
+    MilesRegressionMetrics velocity;  /* MILES_M_VELOCITY */
+    double auroc_lo, auroc_hi; int auroc_boot_used;
+    double mae_lo, mae_hi;
+    int n_bootstrap; uint64_t seed; double alpha;
+} MilesMetrics;
+/* Compute every metric.  vel_pred/vel_true may be NULL (no velocity metrics).
+ * opt NULL = defaults.  Returns MILES_OK when everything is defined; with
+ * single-class labels it still fills what is defined (threshold metrics, ECE,
+ * Brier, velocity), leaves the rest out of `valid`, sets `reason`, and returns
+ * MILES_EINVAL with the same message.  Empty or non-finite input: error, *m
+ * zeroed. */
+int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
+                          const double *vel_pred, const double *vel_true,
+                          const MilesMetricsOptions *opt);
+/* JSON object (a cJSON*, returned as void* to keep cJSON out of this header;
+ * free with cJSON_Delete).  Undefined metrics are null, with "undefined_reason". */
+void *miles_metrics_to_json(const MilesMetrics *m);
+/* Same, as a malloc'd string (pretty-printed). */
+char *miles_metrics_to_json_string(const MilesMetrics *m);
+/* Readable table to fp (undefined metrics print "n/a"). */
+int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title);
+
+/* ---- TF-IDF (sklearn TfidfVectorizer) ---- */
+enum { MILES_NORM_NONE = 0, MILES_NORM_L1 = 1, MILES_NORM_L2 = 2 };
+typedef struct MilesTfidfConfig {
+    int max_features;         /* 5000; 0 = no limit */
+    int ngram_min, ngram_max; /* 1, 1 */
+    int lowercase;            /* 1: Python str.lower() before tokenizing */
+    int stop_words_english;   /* 1: drop sklearn ENGLISH_STOP_WORDS (318 words) */
+    double min_df;            /* 2 */
+    int min_df_is_fraction;   /* 0: min_df is a document count (sklearn int) */
+    double max_df;            /* 0.95 */
+    int max_df_is_fraction;   /* 1: max_df is a proportion of documents (sklearn float) */
+    int use_idf, smooth_idf, sublinear_tf; /* 1, 1, 0 */
+    int norm;                 /* MILES_NORM_L2 */
+} MilesTfidfConfig;
+void miles_tfidf_config_default(MilesTfidfConfig *cfg);
+/* Sparse rows (CSR): row r has entries indptr[r] .. indptr[r+1]-1, column
+ * indices increasing.  Free with miles_csr_free. */
+typedef struct MilesCsr {
+    int rows, cols;
+    int64_t *indptr;   /* [rows+1] */
+    int32_t *indices;  /* [nnz] */
+    double *data;      /* [nnz] */
+} MilesCsr;
+void miles_csr_free(MilesCsr *m);
+typedef struct MilesTfidf MilesTfidf;
+/* Fit the vocabulary and idf on n UTF-8 documents (token pattern
+ * (?u)\b\w\w+\b, Python's \w = Unicode letters, numbers and '_'). */
+int miles_tfidf_fit(MilesTfidf **out, const char *const *docs, int n, const MilesTfidfConfig *cfg);
+int miles_tfidf_transform(const MilesTfidf *t, const char *const *docs, int n, MilesCsr *out);
+void miles_tfidf_free(MilesTfidf *t);
+int miles_tfidf_vocab_size(const MilesTfidf *t);
+const char *miles_tfidf_term(const MilesTfidf *t, int index);   /* sorted by code point */
+double miles_tfidf_idf(const MilesTfidf *t, int index);
+int miles_tfidf_lookup(const MilesTfidf *t, const char *term);   /* index or -1 */
+/* sklearn's ENGLISH_STOP_WORDS as embedded in the library (sorted). */
+const char *const *miles_tfidf_stop_words(int *count);
+
+/* ---- L2 logistic regression (sklearn LogisticRegression, lbfgs) ----
+ * Minimizes 0.5*||w||^2 + C * sum_i sw_i * logloss_i (intercept unpenalized),
+ * sw_i = class weight of y_i (balanced: n / (2 n_c)), with an own L-BFGS
+ * (two-loop recursion, strong-Wolfe line search). */
+typedef struct MilesLogRegConfig {
+    double C;                  /* 1.0 */
+    int class_weight_balanced; /* 1; 0 = use class_weight[] */
+    double class_weight[2];    /* {1,1} */
+    int fit_intercept;         /* 1 */
+    double tol;                /* 1e-10: stop when max|grad| <= tol * max(1, max|grad0|) */
+    int max_iter;              /* 10000 */
+    int history;               /* 10 (L-BFGS memory) */
+} MilesLogRegConfig;
+void miles_logreg_config_default(MilesLogRegConfig *cfg);
+typedef struct MilesLogRegInfo { int n_iter; double objective, grad_max; int converged; } MilesLogRegInfo;
+typedef struct MilesLogReg MilesLogReg;
+/* Dense features X [n,d] row-major (float, widened to double). */
+int miles_logreg_fit_dense(MilesLogReg **out, const float *X, int n, int d, const int32_t *y,
+                           const MilesLogRegConfig *cfg);
+int miles_logreg_fit_csr(MilesLogReg **out, const MilesCsr *X, const int32_t *y,
+                         const MilesLogRegConfig *cfg);
+/* P(y = 1) for each row. */
+int miles_logreg_predict_proba_dense(const MilesLogReg *m, const float *X, int n, int d,
+                                     double *proba);
+int miles_logreg_predict_proba_csr(const MilesLogReg *m, const MilesCsr *X, double *proba);
+int miles_logreg_dim(const MilesLogReg *m);
+const double *miles_logreg_coef(const MilesLogReg *m);  /* [d] */
+double miles_logreg_intercept(const MilesLogReg *m);
+void miles_logreg_info(const MilesLogReg *m, MilesLogRegInfo *info);
+void miles_logreg_free(MilesLogReg *m);
+
+/* ---- the baselines ----
+ * Text: TF-IDF on titles + logistic regression (the original's baseline,
+ * sklearn defaults above).  Numeric: logistic regression on the 18 standardized
+ * features.  Saved as JSON ({"kind":"tfidf_logreg"|"numeric_logreg", config,
+ * vocabulary, idf, coef, intercept}), written atomically. */
+typedef struct MilesBaseline MilesBaseline;
+int miles_baseline_fit_text(MilesBaseline **out, const char *const *texts, const int32_t *labels,
+                            int n, const MilesTfidfConfig *tcfg, const MilesLogRegConfig *lcfg);
+int miles_baseline_fit_numeric(MilesBaseline **out, const float *X, int n, int d,
+                               const int32_t *labels, const MilesLogRegConfig *lcfg);
+/* Text baseline: texts[n] (X NULL).  Numeric: X [n,d] (texts NULL). */
+int miles_baseline_predict_proba(const MilesBaseline *b, const char *const *texts,
+                                 const float *X, int n, int d, double *proba);
+int miles_baseline_save(const MilesBaseline *b, const char *path);
+int miles_baseline_load(MilesBaseline **out, const char *path);
+int miles_baseline_is_text(const MilesBaseline *b);
+const MilesTfidf *miles_baseline_tfidf(const MilesBaseline *b);   /* NULL if numeric */
+const MilesLogReg *miles_baseline_logreg(const MilesBaseline *b);
+void miles_baseline_free(MilesBaseline *b);
 
 /* ======================================================================== */
 /* Section: training — trainer, logs, TensorBoard events                    */
@@ -244,6 +795,88 @@ void miles_tb_close(MilesTBWriter *w);
 const char *miles_tb_path(const MilesTBWriter *w);
 /* CRC-32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
 uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n);
+
+/* ---- trainer (libmiles/train.c, train_checkpoint.c) ---- */
+
+/* One split of prepared examples as plain arrays (owned by the caller). */
+typedef struct MilesTrainData {
+    int n;                    /* examples */
+    int stride;               /* row length of ids/mask (the prepared max_len) */
+    const int32_t *ids;       /* [n,stride] */
+    const int32_t *mask;      /* [n,stride] */
+    const int32_t *type_ids;  /* [n,stride] or NULL */
+    const int32_t *lengths;   /* [n] real tokens incl. [CLS]/[SEP] */
+    const float *features;    /* [n,F] standardized */
+    const int32_t *labels;    /* [n] 0/1 */
+    const float *velocity;    /* [n] scaled target */
+} MilesTrainData;
+
+/* Learning-rate schedule family for the trainer: the HF ones (MILES_SCHED_*),
+ * or the original project's SequentialLR(LinearLR(0.1->1, warmup),
+ * CosineAnnealingLR(T_max = total - warmup, eta_min)). */
+enum { MILES_SCHED_ORIGINAL = 3 };
+
+typedef struct MilesTrainConfig {
+    int batch_size;           /* 32 */
+    int max_len;              /* 128: truncate rows longer than this */
+    int epochs;               /* 15 */
+    int grad_accum;           /* 1: micro-batches per optimizer step */
+    float lr;                 /* 2e-5 */
+    float weight_decay;       /* 0.01 */
+    int decay_all;            /* 0: HF no-decay groups; 1: the original (decay everything) */
+    int warmup_steps;         /* 500 */
+    int schedule;             /* MILES_SCHED_COSINE */
+    int schedule_per_epoch;   /* 1 reproduces the original bug (stepped once per epoch) */
+    float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
+    float clip;               /* 1.0; <= 0: no clipping */
+    MilesLossConfig loss;     /* 0.95 / 0.05, class weights */
+    int patience;             /* 3 evaluations without improvement > min_delta */
+    float min_delta;          /* 0.001 */
+    int eval_every;           /* 0: every epoch; N: every N optimizer steps */
+    int bucket;               /* 1: length bucketing (sort by length within chunks) */
+    uint64_t seed;            /* 42 */
+    int64_t max_steps;        /* > 0: stop after this many optimizer steps (tests, smoke runs) */
+    const char *out_dir;      /* checkpoints/<run>: last.safetensors, best.safetensors, log.jsonl, tb/ */
+    int resume;               /* 1: continue from out_dir/last.safetensors */
+    int progress;             /* 0 quiet, 1 progress bar on a TTY / plain lines otherwise */
+    const char *extra_meta_keys[8];   /* extra checkpoint metadata (e.g. "data" scalers JSON) */
+    const char *extra_meta_values[8];
+    int n_extra_meta;
+    volatile int *stop_flag;  /* set to 1 (e.g. from SIGINT): save "last" and return MILES_OK early */
+} MilesTrainConfig;
+
+/* Fill *c with the defaults above. */
+void miles_train_config_default(MilesTrainConfig *c);
+
+typedef struct MilesTrainResult {
+    int64_t steps;            /* optimizer steps done (total, across resumes) */
+    int epochs_done;
+    double best_val_auroc;    /* NaN if never evaluated */
+    int64_t best_step;
+    double decision_threshold;/* F1-maximizing threshold on validation (best model) */
+    int stopped_early;        /* early stopping fired */
+    int interrupted;          /* stop_flag was raised */
+    double seconds;
+} MilesTrainResult;
+
+/* Train `m` on `train`, evaluating on `val` (may be NULL: no evaluation).
+ * Writes checkpoints, log.jsonl and TensorBoard events under cfg->out_dir. */
+int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrainData *val,
+                    const MilesTrainConfig *cfg, MilesTrainResult *res);
+
+/* Predict a split in eval mode: probs [n] (softmax P(viral)), velocity [n] (scaled). */
+int miles_predict_data(MilesModel *m, const MilesTrainData *d, int batch_size, int max_len,
+                       float *probs, float *velocity);
+
+/* ---- checkpoints (one safetensors file: parameters, optional AdamW moments,
+ * and metadata: format, model config JSON, training state, user entries) ---- */
+/* Model config <-> JSON (malloc'd string / parsed into *cfg). */
+int miles_config_to_json(const MilesConfig *cfg, char **json);
+int miles_config_from_json(MilesConfig *cfg, const char *json);
+/* Build a model from a checkpoint file written by the trainer. */
+int miles_checkpoint_load_model(MilesModel **out, const char *path);
+/* Metadata value of a checkpoint (malloc'd copy; NULL + error if absent). */
+int miles_checkpoint_metadata(const char *path, const char *key, char **value);
 
 #ifdef __cplusplus
 }

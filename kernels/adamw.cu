@@ -1,0 +1,213 @@
+/*
+ * adamw.cu — optimizer-side kernels over the contiguous parameter buffers:
+ * global gradient norm (two-stage, deterministic), clipping, the non-finite
+ * check, multi-tensor AdamW (one launch over all tensors, per-element decay
+ * mask, fp32 master weights) and a dynamic loss scaler with
+ * torch.cuda.amp.GradScaler semantics.  The device-side flags (found_inf) and
+ * scalars (norm, grad scale, loss scale) let a training step run without a
+ * host round trip; reading them back is the caller's choice.
+ *
+ * AdamW matches libmiles/optim.c (torch 1.13 _single_tensor_adamw): scalars
+ * are computed in double on the host and rounded to float once.
+ */
+#include "common.cuh"
+
+#include <math.h>
+
+/* Stage 1: block i writes sum of squares of its grid-stride slice to ws[i].
+ * The grid is always MILES_CUDA_REDUCE_BLOCKS blocks, so the partition (and
+ * the result) depends only on n: deterministic. */
+__global__ void sumsq_partial_kernel(double *ws, const float *x, size_t n) {
+    __shared__ double sh[32];
+    double acc = 0.0;
+    MILES_GRID_STRIDE(i, n) {
+        double v = x[i];
+        acc += v * v;
+    }
+    acc = miles_block_sum_d(acc, sh);
+    if (threadIdx.x == 0) ws[blockIdx.x] = acc;
+}
+
+/* Stage 2 (one block): norm = (float)sqrt(sum ws), as the CPU. */
+__global__ void sumsq_final_kernel(float *norm, const double *ws, int nws) {
+    __shared__ double sh[32];
+    double acc = 0.0;
+    for (int i = threadIdx.x; i < nws; i += blockDim.x) acc += ws[i];
+    acc = miles_block_sum_d(acc, sh);
+    if (threadIdx.x == 0) norm[0] = (float)sqrt(acc);
+}
+
+__global__ void clip_kernel(float *g, size_t n, const float *norm, float max_norm) {
+    float coef = max_norm / (norm[0] + 1e-6f);
+    if (!(coef < 1.0f)) return; /* also NaN norm: leave the grads (CPU: coef < 1 false) */
+    MILES_GRID_STRIDE(i, n) g[i] *= coef;
+}
+
+__global__ void nonfinite_kernel(int32_t *found, const float *x, size_t n) {
+    int bad = 0;
+    MILES_GRID_STRIDE(i, n) bad |= !isfinite(x[i]);
+    /* one store per warp at most; all writers store the same value */
+    if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) *found = 1;
+}
+
+extern "C" int grad_norm_cuda(float *norm, const float *x, size_t n, float *workspace,
+                              miles_cuda_stream stream) {
+    cudaStream_t s = miles_stream(stream);
+    if (((uintptr_t)workspace & 7) != 0)
+        return miles_error(MILES_EINVAL, "grad_norm_cuda: workspace must be 8-byte aligned");
+    double *ws = (double *)workspace;
+    sumsq_partial_kernel<<<MILES_CUDA_REDUCE_BLOCKS, MILES_CUDA_THREADS, 0, s>>>(ws, x, n);
+    MILES_LAUNCH_CHECK("sumsq_partial_kernel");
+    sumsq_final_kernel<<<1, MILES_CUDA_REDUCE_BLOCKS, 0, s>>>(norm, ws, MILES_CUDA_REDUCE_BLOCKS);
+    MILES_LAUNCH_CHECK("sumsq_final_kernel");
+    return MILES_OK;
+}
+
+extern "C" int clip_grad_norm_cuda(float *grad, size_t n, float max_norm, float *norm,
+                                   float *workspace, miles_cuda_stream stream) {
+    MILES_TRY(grad_norm_cuda(norm, grad, n, workspace, stream));
+    if (n == 0) return MILES_OK;
+    clip_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(grad, n, norm,
+                                                                               max_norm);
+    MILES_LAUNCH_CHECK("clip_kernel");
+    return MILES_OK;
+}
+
+extern "C" int nonfinite_check_cuda(int32_t *found, const float *x, size_t n,
+                                    miles_cuda_stream stream) {
+    if (n == 0) return MILES_OK;
+    nonfinite_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(found, x, n);
+    MILES_LAUNCH_CHECK("nonfinite_kernel");
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------------- AdamW */
+
+struct AdamWScalars {
+    float b1, b2, omb1, omb2, step_size, bc2_sqrt, eps, decay_mul;
+};
+
+__global__ void adamw_kernel(float *P, const float *G, float *M, float *V, const uint8_t *decay,
+                             size_t n, AdamWScalars k, const float *grad_scale,
+                             const int32_t *found_inf) {
+    if (found_inf && *found_inf) return; /* skipped step (GradScaler) */
+    float gs = grad_scale ? *grad_scale : 1.0f;
+    MILES_GRID_STRIDE(i, n) {
+        float g = grad_scale ? G[i] * gs : G[i];
+        float dm = (!decay || decay[i]) ? k.decay_mul : 1.0f;
+        float p = P[i] * dm;
+        float mi = M[i] * k.b1 + k.omb1 * g;
+        float vi = V[i] * k.b2 + k.omb2 * (g * g);
+        M[i] = mi;
+        V[i] = vi;
+        float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
+        P[i] = p - k.step_size * (mi / denom);
+    }
+}
+
+extern "C" int adamw_step_cuda(float *param, const float *grad, float *m, float *v,
+                               const uint8_t *decay, size_t n, MilesCudaAdamW hp,
+                               const float *grad_scale, const int32_t *found_inf,
+                               miles_cuda_stream stream) {
+    if (!(hp.lr >= 0.0f) || !isfinite(hp.lr) || !(hp.beta1 >= 0.0f && hp.beta1 < 1.0f) ||
+        !(hp.beta2 >= 0.0f && hp.beta2 < 1.0f) || !(hp.eps >= 0.0f) || !(hp.weight_decay >= 0.0f) ||
+        hp.step < 1)
+        return miles_error(MILES_EINVAL,
+                           "adamw_step_cuda: invalid hyper-parameters (lr %g, betas %g/%g, eps %g,"
+                           " weight decay %g, step %lld)",
+                           (double)hp.lr, (double)hp.beta1, (double)hp.beta2, (double)hp.eps,
+                           (double)hp.weight_decay, (long long)hp.step);
+    if (n == 0) return MILES_OK;
+    /* the same host arithmetic as miles_adamw_step */
+    const double b1 = hp.beta1, b2 = hp.beta2;
+    const double bc1 = 1.0 - pow(b1, (double)hp.step), bc2 = 1.0 - pow(b2, (double)hp.step);
+    AdamWScalars k;
+    k.b1 = (float)b1;
+    k.b2 = (float)b2;
+    k.omb1 = (float)(1.0 - b1);
+    k.omb2 = (float)(1.0 - b2);
+    k.step_size = (float)((double)hp.lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    k.eps = hp.eps;
+    k.decay_mul = (float)(1.0 - (double)hp.lr * (double)hp.weight_decay);
+    adamw_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(
+        param, grad, m, v, decay, n, k, grad_scale, found_inf);
+    MILES_LAUNCH_CHECK("adamw_kernel");
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------- loss scaler */
+
+__global__ void scaler_init_kernel(MilesLossScalerState *st, float init_scale) {
+    st->scale = init_scale;
+    st->inv_scale = (float)(1.0 / (double)init_scale);
+    st->growth_tracker = 0;
+    st->found_inf = 0;
+}
+
+/* torch._amp_foreach_non_finite_check_and_unscale_: the check is on the
+ * incoming (scaled) value. */
+__global__ void unscale_check_kernel(float *g, size_t n, MilesLossScalerState *st) {
+    float inv = st->inv_scale;
+    int bad = 0;
+    MILES_GRID_STRIDE(i, n) {
+        float x = g[i];
+        bad |= !isfinite(x);
+        g[i] = inv == 1.0f ? x : x * inv;
+    }
+    if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) st->found_inf = 1;
+}
+
+/* torch._amp_update_scale_ (amp_update_scale_cuda_kernel) */
+__global__ void scaler_update_kernel(MilesLossScalerState *st, float growth, float backoff,
+                                     int interval) {
+    if (st->found_inf) {
+        st->scale = st->scale * backoff;
+        st->growth_tracker = 0;
+    } else {
+        int successful = st->growth_tracker + 1;
+        if (successful == interval) {
+            float ns = st->scale * growth;
+            if (isfinite(ns)) st->scale = ns;
+            st->growth_tracker = 0;
+        } else {
+            st->growth_tracker = successful;
+        }
+    }
+    /* GradScaler.unscale_: inv_scale = scale.double().reciprocal().float() */
+    st->inv_scale = (float)(1.0 / (double)st->scale);
+    st->found_inf = 0;
+}
+
+extern "C" int loss_scaler_init_cuda(MilesLossScalerState *state, float init_scale,
+                                     miles_cuda_stream stream) {
+    if (!(init_scale > 0.0f) || !isfinite(init_scale))
+        return miles_error(MILES_EINVAL, "loss_scaler_init_cuda: initial scale %g must be a"
+                           " positive finite number", (double)init_scale);
+    scaler_init_kernel<<<1, 1, 0, miles_stream(stream)>>>(state, init_scale);
+    MILES_LAUNCH_CHECK("scaler_init_kernel");
+    return MILES_OK;
+}
+
+extern "C" int amp_unscale_check_cuda(float *grad, size_t n, MilesLossScalerState *state,
+                                      miles_cuda_stream stream) {
+    if (n == 0) return MILES_OK;
+    unscale_check_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(grad, n,
+                                                                                        state);
+    MILES_LAUNCH_CHECK("unscale_check_kernel");
+    return MILES_OK;
+}
+
+extern "C" int loss_scaler_update_cuda(MilesLossScalerState *state, float growth_factor,
+                                       float backoff_factor, int growth_interval,
+                                       miles_cuda_stream stream) {
+    if (!(growth_factor > 1.0f) || !(backoff_factor > 0.0f && backoff_factor < 1.0f) ||
+        growth_interval < 1)
+        return miles_error(MILES_EINVAL, "loss_scaler_update_cuda: growth %g must be > 1,"
+                           " backoff %g in (0,1), interval %d >= 1", (double)growth_factor,
+                           (double)backoff_factor, growth_interval);
+    scaler_update_kernel<<<1, 1, 0, miles_stream(stream)>>>(state, growth_factor, backoff_factor,
+                                                           growth_interval);
+    MILES_LAUNCH_CHECK("scaler_update_kernel");
+    return MILES_OK;
+}

@@ -1,0 +1,278 @@
+/*
+ * cuda_ops.h — the CUDA backend ops (internal).  Plain C header: libmiles C
+ * code and the CUDA test program both include it.
+ *
+ * Every op mirrors the CPU reference function of the same name in
+ * libmiles/ops.h (name + "_cuda", same argument order), with these rules:
+ *   - all tensor pointers are DEVICE pointers (ids, masks, labels and class
+ *     weights included); scalars (sizes, p, eps, scale, ...) are host values;
+ *   - a cudaStream_t is the last argument (miles_cuda_stream below);
+ *   - every function returns a MILES_* status (launch errors are checked and
+ *     reported through miles_last_error() as "file:line: call: reason");
+ *     nothing synchronizes the device, nothing allocates device memory after
+ *     miles_cuda_init() (ops that need scratch take a workspace pointer);
+ *   - *_backward ACCUMULATES (+=) into gradient outputs, and gradient outputs
+ *     may be NULL, exactly as on the CPU;
+ *   - ops whose CPU version returns a value (the losses) write it to a device
+ *     scalar given as an extra FIRST argument instead of returning it.
+ * Differences from the CPU are listed with each op.
+ */
+#ifndef MILES_CUDA_OPS_H
+#define MILES_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ops.h" /* MilesDropoutKey */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exactly cudaStream_t's type (driver_types.h), declared here so C callers
+ * need no CUDA include; NULL = the legacy default stream. */
+struct CUstream_st;
+typedef struct CUstream_st *miles_cuda_stream;
+
+/* ------------------------------------------------------------- context */
+/* Select `device`, create this thread's cuBLAS handle (the only allocation
+ * the ops make; also done lazily by the first GEMM).  MILES_EUNSUPPORTED when
+ * there is no usable device. */
+int miles_cuda_init(int device);
+/* Destroy this thread's cuBLAS handle (safe to call twice). */
+void miles_cuda_shutdown(void);
+/* Number of CUDA devices, 0 when none or no driver (never fails). */
+int miles_cuda_device_count(void);
+/* Compute capability of the current device as 10*major+minor (e.g. 90), or a
+ * negative MILES_* status. */
+int miles_cuda_compute_capability(void);
+
+/* Math mode of the fp32 GEMMs (miles_gemm_cuda and every op built on it):
+ * storage stays fp32, cuBLAS may round inputs internally.  Process-wide. */
+enum {
+    MILES_CUDA_MATH_FP32 = 0, /* CUBLAS_COMPUTE_32F: true fp32 (the default) */
+    MILES_CUDA_MATH_TF32 = 1, /* CUBLAS_COMPUTE_32F_FAST_TF32 (sm80+ tensor cores) */
+    MILES_CUDA_MATH_FP16 = 2, /* CUBLAS_COMPUTE_32F_FAST_16F: fp16 inputs, fp32 accumulate */
+    MILES_CUDA_MATH_BF16 = 3  /* CUBLAS_COMPUTE_32F_FAST_16BF: bf16 inputs (sm80+) */
+};
+/* Returns the previous mode, or MILES_EINVAL / MILES_EUNSUPPORTED (bf16 on a
+ * device below sm80, with a message). */
+int miles_cuda_set_math(int mode);
+int miles_cuda_get_math(void);
+
+/* ---------------------------------------------------------------- GEMM */
+/* Row-major C[M,N] = alpha op(A) op(B) + beta C, same contract as miles_gemm
+ * (transA: A stored [K,M]).  Uses the math mode above. */
+int miles_gemm_cuda(int transA, int transB, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta,
+                    float *C, int ldc, miles_cuda_stream stream);
+/* Strided-batched variant: batch i uses A + i*strideA etc. */
+int miles_gemm_strided_batched_cuda(int transA, int transB, int M, int N, int K,
+                                    float alpha, const float *A, int lda, long long strideA,
+                                    const float *B, int ldb, long long strideB, float beta,
+                                    float *C, int ldc, long long strideC, int batch,
+                                    miles_cuda_stream stream);
+/* Storage types for the mixed-precision GEMM and the casts. */
+enum { MILES_CUDA_F32 = 0, MILES_CUDA_F16 = 1, MILES_CUDA_BF16 = 2 };
+/* Row-major GEMM with A and B stored as a_type/b_type (F32, F16 or BF16, both
+ * the same 16-bit type or both F32) and C fp32; fp32 accumulation
+ * (cublasGemmEx, CUBLAS_COMPUTE_32F).  BF16 needs sm80+. */
+int miles_gemm_ex_cuda(int transA, int transB, int M, int N, int K, float alpha,
+                       const void *A, int a_type, int lda, const void *B, int b_type,
+                       int ldb, float beta, float *C, int ldc, miles_cuda_stream stream);
+
+/* ------------------------------------------------------------- dropout */
+/* Same masks as the CPU, bit for bit (RNG CONTRACT in libmiles/dropout.c). */
+int dropout_forward_cuda(float *out, const float *inp, size_t n, MilesDropoutKey key,
+                         miles_cuda_stream stream);
+int dropout_backward_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
+                          miles_cuda_stream stream);
+
+/* ---------------------------------------------------------- embeddings */
+/* ids out of [0,V) are not checked here (the CPU batch builder checks them).
+ * The backward scatters with atomicAdd: the summation order of repeated ids
+ * differs from the CPU (fp32 rounding only). */
+int embedding_forward_cuda(float *out, const int32_t *ids, const int32_t *tt,
+                           const float *wte, const float *wpe, const float *wtt,
+                           int B, int T, int C, miles_cuda_stream stream);
+int embedding_backward_cuda(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                            const int32_t *ids, const int32_t *tt, int B, int T, int C,
+                            miles_cuda_stream stream);
+
+/* ----------------------------------------------------------- layernorm */
+/* Two-pass mean/variance per row like the CPU; dw/db reduced over rows
+ * deterministically (no atomics). */
+int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, int N, int C, float eps,
+                           miles_cuda_stream stream);
+int layernorm_backward_cuda(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C, miles_cuda_stream stream);
+/* Fused post-LN residual: res = a + b (saved, [N,C]); out = LayerNorm(res).
+ * Equal to residual_forward then layernorm_forward. */
+int residual_layernorm_forward_cuda(float *res, float *out, float *mean, float *rstd,
+                                    const float *a, const float *b, const float *w,
+                                    const float *bias, int N, int C, float eps,
+                                    miles_cuda_stream stream);
+/* Backward of the above: da += dres, db += dres where dres is LayerNorm's
+ * input gradient; dw/dbias += as layernorm_backward.  da/db may be NULL. */
+int residual_layernorm_backward_cuda(float *da, float *db, float *dw, float *dbias,
+                                     const float *dout, const float *res, const float *w,
+                                     const float *mean, const float *rstd, int N, int C,
+                                     miles_cuda_stream stream);
+
+/* -------------------------------------------------------------- linear */
+int linear_forward_cuda(float *out, const float *inp, const float *w, const float *b,
+                        int N, int C, int OC, miles_cuda_stream stream);
+int linear_backward_cuda(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC,
+                         miles_cuda_stream stream);
+
+/* ----------------------------------------------------------- attention */
+/* Same layout and semantics as the CPU (q,k,v,out [B,T,C] heads interleaved,
+ * att/attd/scratch [B,NH,T,T], padding keys get probability exactly 0).  The
+ * per-head GEMMs are strided-batched cuBLAS calls straight on the interleaved
+ * layout (no permute copies, no workspace beyond the CPU's scratch). */
+int attention_forward_cuda(float *out, float *att, float *attd, const float *q,
+                           const float *k, const float *v, const int32_t *mask,
+                           int B, int T, int C, int NH, MilesDropoutKey key,
+                           miles_cuda_stream stream);
+int attention_backward_cuda(float *dq, float *dk, float *dv, float *scratch,
+                            const float *dout, const float *att, const float *attd,
+                            const float *q, const float *k, const float *v,
+                            int B, int T, int C, int NH, MilesDropoutKey key,
+                            miles_cuda_stream stream);
+
+/* --------------------------------------------------------- activations */
+int gelu_forward_cuda(float *out, const float *inp, size_t n, miles_cuda_stream stream);
+int gelu_backward_cuda(float *dinp, const float *inp, const float *dout, size_t n,
+                       miles_cuda_stream stream);
+int relu_forward_cuda(float *out, const float *inp, size_t n, miles_cuda_stream stream);
+int relu_backward_cuda(float *dinp, const float *out, const float *dout, size_t n,
+                       miles_cuda_stream stream);
+int tanh_forward_cuda(float *out, const float *inp, size_t n, miles_cuda_stream stream);
+int tanh_backward_cuda(float *dinp, const float *out, const float *dout, size_t n,
+                       miles_cuda_stream stream);
+int sigmoid_forward_cuda(float *out, const float *inp, size_t n, miles_cuda_stream stream);
+int sigmoid_backward_cuda(float *dinp, const float *out, const float *dout, size_t n,
+                          miles_cuda_stream stream);
+int residual_forward_cuda(float *out, const float *a, const float *b, size_t n,
+                          miles_cuda_stream stream);
+int residual_backward_cuda(float *da, float *db, const float *dout, size_t n,
+                           miles_cuda_stream stream);
+
+/* ------------------------------------------------------------- pooling */
+int cls_pool_forward_cuda(float *out, const float *inp, int B, int T, int C,
+                          miles_cuda_stream stream);
+int cls_pool_backward_cuda(float *dinp, const float *dout, int B, int T, int C,
+                           miles_cuda_stream stream);
+int mean_pool_forward_cuda(float *out, const float *inp, const int32_t *mask, int B, int T,
+                           int C, miles_cuda_stream stream);
+int mean_pool_backward_cuda(float *dinp, const float *dout, const int32_t *mask, int B,
+                            int T, int C, miles_cuda_stream stream);
+int concat_forward_cuda(float *out, const float *a, const float *b, int B, int C1, int C2,
+                        miles_cuda_stream stream);
+int concat_backward_cuda(float *da, float *db, const float *dout, int B, int C1, int C2,
+                         miles_cuda_stream stream);
+
+/* -------------------------------------------------------------- losses */
+/* loss: device float[1], overwritten.  class_weight: device [K] or NULL (all
+ * 1).  A label outside [0,K) makes the loss NaN (caught by the non-finite
+ * check) instead of reading out of bounds. */
+int crossentropy_forward_cuda(float *loss, float *probs, const float *logits,
+                              const int32_t *labels, const float *class_weight, int B, int K,
+                              miles_cuda_stream stream);
+int crossentropy_backward_cuda(float *dlogits, const float *probs, const int32_t *labels,
+                               const float *class_weight, int B, int K, float scale,
+                               miles_cuda_stream stream);
+int mse_forward_cuda(float *loss, const float *pred, const float *target, int B,
+                     miles_cuda_stream stream);
+int mse_backward_cuda(float *dpred, const float *pred, const float *target, int B,
+                      float scale, miles_cuda_stream stream);
+/* Fused Miles loss in one launch: loss[3] = {w_cls*CE + w_reg*MSE, CE, MSE}.
+ * labels NULL: no CE term (CE = 0); target NULL: no MSE term.  probs [B,K]
+ * is written when labels are given.  Equal to the CPU composition
+ * w_cls*crossentropy_forward + w_reg*mse_forward. */
+int miles_loss_forward_cuda(float *loss, float *probs, const float *logits,
+                            const int32_t *labels, const float *class_weight,
+                            const float *pred, const float *target, int B, int K,
+                            float w_cls, float w_reg, miles_cuda_stream stream);
+/* dlogits += scale*w_cls*dCE/dlogits; dpred += scale*w_reg*dMSE/dpred. */
+int miles_loss_backward_cuda(float *dlogits, float *dpred, const float *probs,
+                             const int32_t *labels, const float *class_weight,
+                             const float *pred, const float *target, int B, int K,
+                             float w_cls, float w_reg, float scale,
+                             miles_cuda_stream stream);
+
+/* ---------------------------------------------- optimizer, norms, AMP */
+/* Blocks of the first reduction stage, and the workspace the reductions
+ * below need: MILES_CUDA_REDUCE_WORKSPACE floats, 8-byte aligned (it holds
+ * one double per block). */
+#define MILES_CUDA_REDUCE_BLOCKS 512
+#define MILES_CUDA_REDUCE_WORKSPACE (2 * MILES_CUDA_REDUCE_BLOCKS)
+/* norm[0] = sqrt(sum x^2) over x[n], accumulated in double like the CPU
+ * (two-stage: per-block partials in the workspace, then one block; the
+ * partition depends only on n, so the result is deterministic). */
+int grad_norm_cuda(float *norm, const float *x, size_t n, float *workspace,
+                   miles_cuda_stream stream);
+/* torch.nn.utils.clip_grad_norm_: norm[0] = total norm before clipping; when
+ * norm > max_norm, grad *= max_norm/(norm+1e-6) (decided on the device). */
+int clip_grad_norm_cuda(float *grad, size_t n, float max_norm, float *norm,
+                        float *workspace, miles_cuda_stream stream);
+/* found[0] = 1 if any x[i] is Inf/NaN (found is only ever set, never cleared). */
+int nonfinite_check_cuda(int32_t *found, const float *x, size_t n, miles_cuda_stream stream);
+
+/* AdamW over contiguous buffers (fp32 master weights), torch.optim.AdamW:
+ *   p -= lr*wd*p   (only where decay[i] != 0; decay NULL = everywhere)
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * t = step (1-based, host).  grad_scale: device scalar multiplying g (unscale
+ * and/or clip coefficient), NULL = 1.  found_inf: device flag, when non-NULL
+ * and set the kernel leaves p, m, v untouched (skipped step). */
+typedef struct MilesCudaAdamW {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t step;
+} MilesCudaAdamW;
+int adamw_step_cuda(float *param, const float *grad, float *m, float *v,
+                    const uint8_t *decay, size_t n, MilesCudaAdamW hp,
+                    const float *grad_scale, const int32_t *found_inf,
+                    miles_cuda_stream stream);
+
+/* Dynamic loss scaler with torch.cuda.amp.GradScaler semantics, state kept on
+ * the device so no step needs a host round trip. */
+typedef struct MilesLossScalerState {
+    float scale;            /* multiply the loss (backward's loss_scale) by this */
+    float inv_scale;        /* 1/scale, used to unscale the gradients */
+    int32_t growth_tracker; /* clean steps since the last change */
+    int32_t found_inf;      /* set by amp_unscale_check_cuda this step */
+} MilesLossScalerState;
+/* state (device) = {init_scale, 1/init_scale, 0, 0}; GradScaler init is 65536. */
+int loss_scaler_init_cuda(MilesLossScalerState *state, float init_scale,
+                          miles_cuda_stream stream);
+/* grad *= state->inv_scale in place, state->found_inf |= any non-finite
+ * (torch._amp_foreach_non_finite_check_and_unscale_). */
+int amp_unscale_check_cuda(float *grad, size_t n, MilesLossScalerState *state,
+                           miles_cuda_stream stream);
+/* After the (possibly skipped) optimizer step: on found_inf scale *= backoff
+ * and tracker = 0; else tracker+1, and when it reaches growth_interval scale
+ * *= growth (if finite) and tracker = 0 (torch._amp_update_scale_).  Clears
+ * found_inf for the next step.  GradScaler: growth 2, backoff 0.5, 2000. */
+int loss_scaler_update_cuda(MilesLossScalerState *state, float growth_factor,
+                            float backoff_factor, int growth_interval,
+                            miles_cuda_stream stream);
+
+/* ----------------------------------------------------------- precision */
+/* fp32 <-> fp16 (IEEE binary16, round to nearest even) and bf16 (round to
+ * nearest even; NaN stays NaN).  The bf16 casts need sm80+ and return
+ * MILES_EUNSUPPORTED with a message on older devices. */
+int cast_f32_to_f16_cuda(uint16_t *out, const float *inp, size_t n, miles_cuda_stream stream);
+int cast_f16_to_f32_cuda(float *out, const uint16_t *inp, size_t n, miles_cuda_stream stream);
+int cast_f32_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, miles_cuda_stream stream);
+int cast_bf16_to_f32_cuda(float *out, const uint16_t *inp, size_t n, miles_cuda_stream stream);
+/* MILES_OK when the current device can run bf16 kernels, else
+ * MILES_EUNSUPPORTED with "bf16 needs compute capability >= 8.0 (sm_XY)". */
+int miles_cuda_require_bf16(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,421 @@
+/*
+ * data_prepare.c — the pipeline behind `miles-data prepare`:
+ * seed-schema CSV -> filter (language, missing id/title/views/likes, optional
+ * de-dup) -> 18 features + velocity -> label + split -> scaler fitted on
+ * train -> standardized features, scaled velocity -> tokens -> one prepared
+ * file (data_prepared.c), written atomically.
+ */
+
+#include "data_internal.h"
+
+#include <math.h>
+#include <strings.h>
+
+void miles_prepare_options_default(MilesPrepareOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->vocab_dir = "models/all-MiniLM-L6-v2";
+    o->max_len = 128;
+    o->language = "en";
+    o->dedup = 0;
+    o->text_clean = MILES_TEXT_CLEAN_NONE;
+    o->percentile = 80.0;
+    o->threshold_all = 0;
+    o->seed = 42;
+    o->split_by_creator = 0;
+    o->train_frac = 0.7;
+    o->log1p_counts = 0;
+    o->drop_mask = 0;
+    o->leak_bound = 0.5;
+}
+
+/* ---------------------------------------------------------------- string set */
+
+typedef struct { char **keys; int32_t *vals; size_t cap, n; } StrMap;
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    while (*s) { h ^= (unsigned char)*s++; h *= 0x100000001b3ull; }
+    return h;
+}
+static void strmap_free(StrMap *m) {
+    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys); free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+static int strmap_grow(StrMap *m) {
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    char **k = calloc(cap, sizeof *k);
+    int32_t *v = calloc(cap, sizeof *v);
+    if (!k || !v) { free(k); free(v); return miles_error(MILES_ENOMEM, "out of memory"); }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = fnv1a(m->keys[i]) & (cap - 1);
+        while (k[j]) j = (j + 1) & (cap - 1);
+        k[j] = m->keys[i]; v[j] = m->vals[i];
+    }
+    free(m->keys); free(m->vals);
+    m->keys = k; m->vals = v; m->cap = cap;
+    return MILES_OK;
+}
+/* Value of key, inserting it with `val` if absent; *found says which. */
+static int strmap_get_or_put(StrMap *m, const char *key, int32_t val, int32_t *out, int *found) {
+    if ((m->n + 1) * 2 > m->cap) MILES_TRY(strmap_grow(m));
+    size_t j = fnv1a(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (!strcmp(m->keys[j], key)) { *out = m->vals[j]; *found = 1; return MILES_OK; }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->keys[j] = strdup(key);
+    if (!m->keys[j]) return miles_error(MILES_ENOMEM, "out of memory");
+    m->vals[j] = val; m->n++;
+    *out = val; *found = 0;
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+typedef struct {
+    int64_t n, cap;
+    char **title, **row_id;
+    int32_t *creator;
+    double *raw;        /* [n,18] */
+    uint32_t *avail;
+    double *vel;
+} Rows;
+
+static void rows_free(Rows *r) {
+    for (int64_t i = 0; i < r->n; i++) { free(r->title[i]); free(r->row_id[i]); }
+    free(r->title); free(r->row_id); free(r->creator); free(r->raw); free(r->avail); free(r->vel);
+    memset(r, 0, sizeof *r);
+}
+static int rows_push(Rows *r) {
+    if (r->n < r->cap) return MILES_OK;
+    int64_t cap = r->cap ? r->cap * 2 : 4096;
+#define GROW(f, k) do { void *q = realloc(r->f, (size_t)cap * (k) * sizeof *r->f); if (!q) return miles_error(MILES_ENOMEM, "out of memory"); r->f = q; } while (0)
+    GROW(title, 1); GROW(row_id, 1); GROW(creator, 1); GROW(raw, 18); GROW(avail, 1); GROW(vel, 1);
+#undef GROW
+    r->cap = cap;
+    return MILES_OK;
+}
+
+static int is_empty(const char *s) {
+    if (!s) return 1;
+    while (*s == ' ' || *s == '\t') s++;
+    return !*s;
+}
+
+/* Read, validate and filter the CSV into rows. */
+static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows, MilesPrepareReport *rep) {
+    MilesCsv *csv;
+    MILES_TRY(miles_csv_open(&csv, path));
+    int nf, st;
+    const char *const *f;
+    st = miles_csv_next(csv, &nf, &f);
+    if (st <= 0) {
+        miles_csv_free(csv);
+        return st < 0 ? st : miles_error(MILES_EFORMAT, "%s: empty file (no header)", path);
+    }
+    int col_of[K_COUNT];
+    for (int k = 0; k < K_COUNT; k++) col_of[k] = -1;
+    for (int i = 0; i < nf; i++) {
+        int k = data_column_id(f[i]);
+        if (k < 0) continue;
+        if (col_of[k] >= 0) {
+            miles_csv_free(csv);
+            return miles_error(MILES_EFORMAT, "%s:1: column '%s' appears twice in the header (columns %d and %d)", path,
+                               data_known_columns[k], col_of[k] + 1, i + 1);
+        }
+        col_of[k] = i;
+    }
+    static const int required[] = {K_ROW_ID, K_TITLE, K_VIEWS, K_LIKES};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (col_of[required[i]] < 0) {
+            miles_csv_free(csv);
+            return miles_error(MILES_EMISSING, "%s:1: required column '%s' is missing from the header", path,
+                               data_known_columns[required[i]]);
+        }
+    if (col_of[K_VELOCITY] < 0 && col_of[K_TREND_DAYS] < 0) {
+        miles_csv_free(csv);
+        return miles_error(MILES_EMISSING, "%s:1: neither 'engagement_velocity' nor 'trend_duration_days' is in the header: no regression target", path);
+    }
+    int lang_filter = o->language && *o->language && strcasecmp(o->language, "any") && strcasecmp(o->language, "all");
+    if (lang_filter && col_of[K_LANGUAGE] < 0) {
+        miles_csv_free(csv);
+        return miles_error(MILES_EMISSING, "%s:1: column 'language' is missing but --language %s was asked (use --language any)", path, o->language);
+    }
+    StrMap ids = {0}, creators = {0};
+    int32_t n_creators = 0;
+    while ((st = miles_csv_next(csv, &nf, &f)) == 1) {
+        rep->rows_read++;
+        const char *vals[K_COUNT];
+        for (int k = 0; k < K_COUNT; k++) vals[k] = col_of[k] >= 0 ? f[col_of[k]] : NULL;
+        double raw[18], vel = NAN;
+        uint32_t av = 0;
+        int bad = -1;
+        /* every row is validated, even one the filters drop: garbage is an error */
+        st = data_features_known(vals, raw, &av, &bad);
+        int vs = st ? 0 : data_velocity_known(vals, &vel, &bad);
+        if (vs < 0) st = vs;
+        if (st) {
+            int64_t line = miles_csv_record_line(csv), col = 0;
+            if (bad >= 0 && col_of[bad] >= 0) miles_csv_field_pos(csv, col_of[bad], &line, &col);
+            miles_error_prefix(st, "%s:%lld:%lld (column %d)", path, (long long)line, (long long)col,
+                               bad >= 0 ? col_of[bad] + 1 : 0);
+            break;
+        }
+        if (lang_filter && strcasecmp(vals[K_LANGUAGE], o->language)) { rep->rows_language++; continue; }
+        if (is_empty(vals[K_ROW_ID]) || is_empty(vals[K_TITLE]) || !(av & 1u) || !(av & 2u)) { rep->rows_missing++; continue; }
+        if (vs == 1) { rep->rows_no_target++; continue; }
+        if (o->dedup) {
+            int32_t dummy;
+            int found;
+            if ((st = strmap_get_or_put(&ids, vals[K_ROW_ID], 0, &dummy, &found))) break;
+            if (found) { rep->rows_dup++; continue; }
+        }
+        if ((st = rows_push(rows))) break;
+        int64_t i = rows->n;
+        int32_t cid = -1;
+        if (!is_empty(vals[K_AUTHOR ]) && col_of[K_AUTHOR] >= 0) {
+            int found;
+            if ((st = strmap_get_or_put(&creators, vals[K_AUTHOR], n_creators, &cid, &found))) break;
+            if (!found) n_creators++;
+        }
+        rows->title[i] = strdup(vals[K_TITLE]);
+        rows->row_id[i] = strdup(vals[K_ROW_ID]);
+        if (!rows->title[i] || !rows->row_id[i]) {
+            free(rows->title[i]); free(rows->row_id[i]);
+            st = miles_error(MILES_ENOMEM, "out of memory");
+            break;
+        }
+        rows->creator[i] = cid;
+        memcpy(rows->raw + i * 18, raw, sizeof raw);
+        rows->avail[i] = av;
+        rows->vel[i] = vel;
+        rows->n++;
+    }
+    strmap_free(&ids);
+    strmap_free(&creators);
+    miles_csv_free(csv);
+    if (st < 0) return st;
+    rep->rows_kept = rows->n;
+    /* creator_avg_views absent: mean views of the creator's kept rows (the data
+     * dictionary's definition, "across dataset rows") */
+    if (n_creators > 0) {
+        double *sum = calloc((size_t)n_creators, sizeof *sum);
+        int64_t *cnt = calloc((size_t)n_creators, sizeof *cnt);
+        if (!sum || !cnt) { free(sum); free(cnt); return miles_error(MILES_ENOMEM, "out of memory"); }
+        for (int64_t i = 0; i < rows->n; i++)
+            if (rows->creator[i] >= 0 && (rows->avail[i] & 1u)) { sum[rows->creator[i]] += rows->raw[i * 18]; cnt[rows->creator[i]]++; }
+        for (int64_t i = 0; i < rows->n; i++) {
+            int32_t c = rows->creator[i];
+            if (!(rows->avail[i] >> 16 & 1u) && c >= 0 && cnt[c] > 0) {
+                rows->raw[i * 18 + 16] = sum[c] / (double)cnt[c];
+                rows->avail[i] |= 1u << 16;
+            }
+        }
+        free(sum); free(cnt);
+    }
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------------- prepare */
+
+int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
+                       MilesPrepareReport *report) {
+    MilesPrepareOptions o;
+    if (opt) o = *opt; else miles_prepare_options_default(&o);
+    MilesPrepareReport repl;
+    MilesPrepareReport *rep = report ? report : &repl;
+    memset(rep, 0, sizeof *rep);
+    if (!csv_path || !out_path) return miles_error(MILES_EINVAL, "miles_data_prepare: NULL path");
+    if (!(o.percentile > 0 && o.percentile < 100)) return miles_error(MILES_EINVAL, "percentile %g not in (0,100)", o.percentile);
+    if (o.max_len < 2 || o.max_len > 4096) return miles_error(MILES_EINVAL, "max_len %d not in [2,4096]", o.max_len);
+    if (!(o.train_frac > 0 && o.train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", o.train_frac);
+    if (o.text_clean != MILES_TEXT_CLEAN_NONE && o.text_clean != MILES_TEXT_CLEAN_SEED)
+        return miles_error(MILES_EINVAL, "unknown text cleaning mode %d", o.text_clean);
+    rep->percentile = o.percentile;
+
+    Rows rows = {0};
+    MilesTokenizer *tok = NULL;
+    MilesScaler *fit = NULL, *sc = NULL;
+    char *json = NULL;
+    uint8_t *split = NULL, *split_sorted = NULL;
+    int32_t *lab_all = NULL, *labels = NULL, *ids = NULL, *lengths = NULL, *creator = NULL;
+    double *vtrain = NULL, *rtrain = NULL, *fraw = NULL, *vraw = NULL;
+    uint32_t *atrain = NULL, *avail = NULL;
+    float *feat = NULL, *vel = NULL;
+    const char **titles = NULL, **rids = NULL;
+    int64_t *order = NULL;
+    int st = read_rows(csv_path, &o, &rows, rep);
+    if (st) goto done;
+    int64_t n = rows.n;
+    if (n < 3) { st = miles_error(MILES_EINVAL, "%s: only %lld usable rows after filtering; need at least 3", csv_path, (long long)n); goto done; }
+
+    /* labels on all rows: the original's threshold, and the stratification key */
+    double thr_all = miles_percentile(rows.vel, n, o.percentile);
+    lab_all = malloc((size_t)n * sizeof *lab_all);
+    split = malloc((size_t)n);
+    labels = malloc((size_t)n * sizeof *labels);
+    if (!lab_all || !split || !labels) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+    for (int64_t i = 0; i < n; i++) lab_all[i] = rows.vel[i] >= thr_all;
+    st = o.split_by_creator ? miles_split_groups(rows.creator, n, o.train_frac, o.seed, split)
+                            : miles_split_stratified(lab_all, n, o.train_frac, o.seed, split);
+    if (st) goto done;
+
+    /* fit on train */
+    int64_t ntr = 0;
+    for (int64_t i = 0; i < n; i++) ntr += split[i] == MILES_SPLIT_TRAIN;
+    if (ntr < 1) { st = miles_error(MILES_EINVAL, "empty training split"); goto done; }
+    vtrain = malloc((size_t)ntr * sizeof *vtrain);
+    rtrain = malloc((size_t)ntr * 18 * sizeof *rtrain);
+    atrain = malloc((size_t)ntr * sizeof *atrain);
+    if (!vtrain || !rtrain || !atrain) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+    for (int64_t i = 0, j = 0; i < n; i++) {
+        if (split[i] != MILES_SPLIT_TRAIN) continue;
+        vtrain[j] = rows.vel[i];
+        memcpy(rtrain + j * 18, rows.raw + i * 18, 18 * sizeof(double));
+        atrain[j] = rows.avail[i];
+        j++;
+    }
+    MilesScalerOptions so = {o.log1p_counts, o.drop_mask & DATA_ALL_FEATURES, o.percentile};
+    if ((st = miles_scaler_fit(&fit, rtrain, atrain, ntr, vtrain, &so))) goto done;
+    double thr = o.threshold_all ? thr_all : miles_scaler_threshold(fit);
+    miles_scaler_set_threshold(fit, thr, o.percentile, o.threshold_all ? "all" : "train");
+    rep->threshold = thr;
+    for (int64_t i = 0; i < n; i++) labels[i] = rows.vel[i] >= thr;
+    /* serialize, then transform with the scaler read back from that JSON: the
+     * exact parameters a checkpoint (and so the server) will carry */
+    if ((st = miles_scaler_to_json(fit, &json))) goto done;
+    if ((st = miles_scaler_from_json(&sc, json))) goto done;
+    miles_scaler_stats(sc, NULL, NULL, &rep->available, NULL, NULL);
+
+    /* leakage report: Spearman of each raw feature with velocity on train */
+    {
+        double *col = malloc((size_t)ntr * sizeof *col);
+        if (!col) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+        for (int f = 0; f < 18; f++) {
+            int64_t cnt = 0;
+            for (int64_t j = 0; j < ntr; j++) {
+                int ok = (atrain[j] >> f & 1u) && isfinite(rtrain[j * 18 + f]);
+                col[j] = ok ? rtrain[j * 18 + f] : NAN;
+                cnt += ok;
+            }
+            rep->n_avail[f] = cnt;
+            rep->spearman[f] = miles_spearman(col, vtrain, ntr);
+            if (isfinite(rep->spearman[f]) && fabs(rep->spearman[f]) > o.leak_bound) rep->leak_warn |= 1u << f;
+        }
+        free(col);
+    }
+
+    /* order: train, val, test (CSV order within a split) */
+    order = malloc((size_t)n * sizeof *order);
+    if (!order) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+    {
+        int64_t k = 0;
+        for (int s = 0; s < 3; s++)
+            for (int64_t i = 0; i < n; i++)
+                if (split[i] == s) { order[k++] = i; rep->n[s]++; rep->viral[s] += labels[i]; }
+    }
+
+    /* tokenizer */
+    if ((st = miles_tokenizer_load(&tok, o.vocab_dir))) { miles_error_prefix(st, "tokenizer '%s'", o.vocab_dir); goto done; }
+    char hash[32] = {0};
+    if ((st = miles_tokenizer_hash(tok, hash))) goto done;
+    snprintf(rep->vocab_hash, sizeof rep->vocab_hash, "%s", hash);
+
+    int T = o.max_len;
+    split_sorted = malloc((size_t)n);
+    ids = calloc((size_t)n * T, sizeof *ids);
+    lengths = malloc((size_t)n * sizeof *lengths);
+    creator = malloc((size_t)n * sizeof *creator);
+    fraw = malloc((size_t)n * 18 * sizeof *fraw);
+    feat = malloc((size_t)n * 18 * sizeof *feat);
+    avail = malloc((size_t)n * sizeof *avail);
+    vraw = malloc((size_t)n * sizeof *vraw);
+    vel = malloc((size_t)n * sizeof *vel);
+    titles = malloc((size_t)n * sizeof *titles);
+    rids = malloc((size_t)n * sizeof *rids);
+    int32_t *labs = malloc((size_t)n * sizeof *labs);
+    int32_t *tt = malloc((size_t)T * sizeof *tt), *mk = malloc((size_t)T * sizeof *mk);
+    if (!split_sorted || !ids || !lengths || !creator || !fraw || !feat || !avail || !vraw || !vel || !titles || !rids ||
+        !labs || !tt || !mk) {
+        free(labs); free(tt); free(mk);
+        st = miles_error(MILES_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t k = 0; k < n && !st; k++) {
+        int64_t i = order[k];
+        split_sorted[k] = split[i];
+        labs[k] = labels[i];
+        creator[k] = rows.creator[i];
+        memcpy(fraw + k * 18, rows.raw + i * 18, 18 * sizeof(double));
+        avail[k] = rows.avail[i];
+        st = miles_scaler_transform(sc, fraw + k * 18, avail[k], feat + k * 18);
+        vraw[k] = rows.vel[i];
+        vel[k] = (float)miles_scaler_velocity_scale(sc, rows.vel[i]);
+        titles[k] = rows.title[i];
+        rids[k] = rows.row_id[i];
+        char *text = NULL;
+        if (!st) st = miles_text_clean(rows.title[i], o.text_clean, &text);
+        int len = 0, ntok = 0;
+        if (!st) st = miles_tokenizer_encode(tok, text, NULL, T, 1, ids + k * T, tt, mk, &len);
+        /* word pieces before truncation: tt is scratch here (T entries) */
+        if (!st) st = miles_tokenizer_tokenize(tok, text, strlen(text), tt, T, &ntok);
+        free(text);
+        if (st) { miles_error_prefix(st, "%s: row id '%s'", csv_path, rows.row_id[i]); break; }
+        lengths[k] = len;
+        if (ntok + 2 > T) rep->truncated++;
+    }
+    free(tt); free(mk);
+    if (!st) {
+        DataPreparedOut d = {0};
+        d.n = n;
+        for (int s = 0; s < 3; s++) d.n_split[s] = rep->n[s];
+        d.max_len = T;
+        d.text_clean = o.text_clean;
+        d.vocab_hash = hash;
+        d.json = json;
+        d.split = split_sorted; d.labels = labs; d.velocity_raw = vraw; d.velocity = vel;
+        d.features_raw = fraw; d.features = feat; d.avail = avail; d.creator = creator;
+        d.lengths = lengths; d.input_ids = ids; d.titles = titles; d.row_ids = rids;
+        st = data_prepared_write(out_path, &d);
+    }
+    free(labs);
+done:
+    miles_tokenizer_free(tok);
+    miles_scaler_free(fit); miles_scaler_free(sc);
+    free(json); free(split); free(split_sorted); free(lab_all); free(labels); free(ids); free(lengths); free(creator);
+    free(vtrain); free(rtrain); free(atrain); free(fraw); free(vraw); free(avail); free(feat); free(vel);
+    free(titles); free(rids); free(order);
+    rows_free(&rows);
+    return st;
+}
+
+/* ---------------------------------------------------------------- report */
+
+int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, char *buf, size_t cap) {
+    if (!r || !buf || cap == 0) return miles_error(MILES_EINVAL, "miles_prepare_report_format: bad arguments");
+    size_t o = 0;
+#define P(...) do { if (o < cap) o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__); } while (0)
+    P("rows read %lld; dropped: language %lld, missing id/title/views/likes %lld, no velocity %lld, duplicate id %lld; kept %lld\n",
+      (long long)r->rows_read, (long long)r->rows_language, (long long)r->rows_missing, (long long)r->rows_no_target,
+      (long long)r->rows_dup, (long long)r->rows_kept);
+    P("viral threshold: engagement_velocity >= %.17g (p%g)\n", r->threshold, r->percentile);
+    static const char *names[3] = {"train", "val", "test"};
+    for (int s = 0; s < 3; s++)
+        P("  %-5s n=%-7lld viral=%-6lld rate=%.4f\n", names[s], (long long)r->n[s], (long long)r->viral[s],
+          r->n[s] ? (double)r->viral[s] / (double)r->n[s] : 0.0);
+    if (r->truncated) P("titles reaching max_len tokens (truncated): %lld\n", (long long)r->truncated);
+    P("feature                train-rows  spearman(velocity)\n");
+    for (int f = 0; f < 18; f++) {
+        P("  %-20s %9lld  ", miles_feature_names[f], (long long)r->n_avail[f]);
+        if (!(r->available >> f & 1u)) P("UNAVAILABLE (no training value: input fixed at 0 = mean)\n");
+        else if (isnan(r->spearman[f])) P("     n/a\n");
+        else P("%+8.4f%s\n", r->spearman[f], (r->leak_warn >> f & 1u) ? "  WARNING: |rho| above the leakage bound" : "");
+    }
+    if (r->leak_warn) P("leakage: features with |spearman| > %g can leak the label (velocity = views/trend_duration_days); "
+                        "consider --drop-features\n", leak_bound);
+    if (r->vocab_hash[0]) P("vocab hash %s\n", r->vocab_hash);
+#undef P
+    return MILES_OK;
+}

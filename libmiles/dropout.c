@@ -1,0 +1,148 @@
+/*
+ * dropout.c — counter-based dropout (Philox4x32-10), identical on CPU and GPU.
+ *
+ * ======================= RNG CONTRACT (CPU == CUDA) =======================
+ * Philox4x32-10 exactly as Random123 (Salmon et al., SC'11):
+ *   multipliers M0 = 0xD2511F53, M1 = 0xCD9E8D57,
+ *   Weyl key bumps W0 = 0x9E3779B9, W1 = 0xBB67AE85, 10 rounds;
+ *   one round on counter words (c0,c1,c2,c3) with key (k0,k1):
+ *     (hi0,lo0) = M0 * c0 (64-bit product), (hi1,lo1) = M1 * c2
+ *     (c0,c1,c2,c3) <- (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+ *   the key is bumped (k0 += W0, k1 += W1) between rounds (9 bumps).
+ *   Known answers (tests/test_ops.c): ctr 0,0,0,0 key 0,0 ->
+ *   6627e8d5 e169c58d bc57ac4c 9b00dbd8; all-ones -> 408f276d 41c83b0e
+ *   a20bc7c6 6d5451fd; ctr 243f6a88 85a308d3 13198a2e 03707344 key a4093822
+ *   299f31d0 -> d16cfe09 94fdcceb 5001e420 24126ea1.
+ *
+ * miles_philox4x32(out, key, ctr_hi, ctr_lo) packs its 64-bit arguments as
+ *   k0 = low32(key),    k1 = high32(key),
+ *   c0 = low32(ctr_lo), c1 = high32(ctr_lo), c2 = low32(ctr_hi), c3 = high32(ctr_hi).
+ *
+ * Dropout element `i` (flat index into the tensor, 0-based) of the tensor
+ * `tensor_id` at (seed, step):
+ *   key = seed
+ *   ctr_lo = ((uint64)tensor_id << 32) | (uint32)(i >> 2)   ->  c0 = i/4, c1 = tensor_id
+ *   ctr_hi = step                                          ->  c2,c3 = low/high32(step)
+ *   r = out[i & 3]        (one Philox call serves 4 consecutive elements)
+ *   u = (float)(r >> 8) * 2^-24        (exact in fp32; u in [0, 1 - 2^-24])
+ *   keep = (u >= p)                    (compared in fp32)
+ *   s = 1.0f / (1.0f - p)              (computed in fp32, once)
+ *   out[i] = keep ? inp[i] * s : 0.0f  (multiply by s, never divide)
+ *   p <= 0: exact identity (out = inp, no RNG);  p >= 1: all zeros.
+ * Limits: i < 2^34 (i/4 is taken mod 2^32), which covers every tensor that
+ * fits in memory.  For attention the tensor is att [B,NH,T,T] and i its flat
+ * row-major index (b*NH + h)*T*T + query*T + key.
+ * ==========================================================================
+ */
+#include "ops_internal.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static inline void philox_round(uint32_t c[4], uint32_t k0, uint32_t k1) {
+    uint64_t p0 = (uint64_t)PHILOX_M0 * c[0];
+    uint64_t p1 = (uint64_t)PHILOX_M1 * c[2];
+    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+    uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
+    c[0] = n0;
+    c[1] = lo1;
+    c[2] = n2;
+    c[3] = lo0;
+}
+
+void miles_philox4x32(uint32_t out[4], uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo) {
+    uint32_t c[4] = {(uint32_t)ctr_lo, (uint32_t)(ctr_lo >> 32),
+                     (uint32_t)ctr_hi, (uint32_t)(ctr_hi >> 32)};
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        philox_round(c, k0, k1);
+    }
+    out[0] = c[0];
+    out[1] = c[1];
+    out[2] = c[2];
+    out[3] = c[3];
+}
+
+static inline float u32_to_uniform(uint32_t r) {
+    return (float)(r >> 8) * (1.0f / 16777216.0f);
+}
+
+static inline void block_uniform4(float u[4], uint64_t seed, uint64_t step,
+                                  uint32_t tensor_id, uint64_t blk) {
+    uint32_t r[4];
+    miles_philox4x32(r, seed, step, ((uint64_t)tensor_id << 32) | (uint32_t)blk);
+    for (int l = 0; l < 4; l++) u[l] = u32_to_uniform(r[l]);
+}
+
+float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index) {
+    float u[4];
+    block_uniform4(u, seed, step, tensor_id, index >> 2);
+    return u[index & 3];
+}
+
+void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
+                         const MilesDropoutKey *key, int accumulate) {
+    if (!(key->p > 0.0f) || key->p >= 1.0f) {
+        /* identity / all dropped, consistent with dropout_forward */
+        int ident = !(key->p > 0.0f);
+        for (size_t i = 0; i < n; i++) {
+            float v = ident ? in[i] : 0.0f;
+            if (accumulate) out[i] += v; else out[i] = v;
+        }
+        return;
+    }
+    const float s = 1.0f / (1.0f - key->p);
+    size_t i = 0;
+    while (i < n) {
+        uint64_t idx = base + i;
+        float u[4];
+        block_uniform4(u, key->seed, key->step, key->tensor_id, idx >> 2);
+        for (int l = (int)(idx & 3); l < 4 && i < n; l++, i++) {
+            float v = u[l] >= key->p ? in[i] * s : 0.0f;
+            if (accumulate) out[i] += v; else out[i] = v;
+        }
+    }
+}
+
+/* Whole tensor [0,n) in parallel: chunks start at multiples of 4 so that each
+ * Philox call is made once. */
+static void dropout_apply(float *out, const float *inp, size_t n, MilesDropoutKey key,
+                          int accumulate) {
+    const size_t CHUNK = 4096;
+    const int64_t nchunks = (int64_t)((n + CHUNK - 1) / CHUNK);
+#pragma omp parallel for schedule(static) if (n >= MILES_OMP_MIN_WORK)
+    for (int64_t ch = 0; ch < nchunks; ch++) {
+        size_t i0 = (size_t)ch * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        miles_dropout_range(out + i0, inp + i0, len, i0, &key, accumulate);
+    }
+}
+
+void dropout_forward(float *out, const float *inp, size_t n, MilesDropoutKey key) {
+    if (!(key.p > 0.0f)) { /* p <= 0 (or NaN): identity */
+        if (out != inp)
+            for (size_t i = 0; i < n; i++) out[i] = inp[i];
+        return;
+    }
+    if (key.p >= 1.0f) {
+        for (size_t i = 0; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    dropout_apply(out, inp, n, key, 0);
+}
+
+void dropout_backward(float *dinp, const float *dout, size_t n, MilesDropoutKey key) {
+    if (!dinp) return;
+    if (!(key.p > 0.0f)) {
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        return;
+    }
+    if (key.p >= 1.0f) return; /* every element dropped: zero gradient */
+    dropout_apply(dinp, dout, n, key, 1);
+}

@@ -1,0 +1,349 @@
+/*
+ * hf.c — HF BERT model directories -> MilesModel, and Miles parameter files
+ * (miles_model_save / miles_model_load_params).
+ *
+ * HF checkpoints name the encoder tensors in several ways; all map onto the
+ * Miles checkpoint names ("bert.<HF BertModel name>"):
+ *   BertModel files             embeddings.word_embeddings.weight
+ *   BertFor* files              bert.embeddings.word_embeddings.weight
+ *   legacy TF-converted files   ...LayerNorm.gamma / ...LayerNorm.beta
+ * Tensors that carry no parameters of ours are ignored, not reported as
+ * unexpected: the position_ids buffer, pretraining heads (cls.*), and the
+ * pooler when the model does not use pooler pooling.
+ */
+
+#include "model_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ reporting */
+
+/* Append to a bounded message, marking truncation with "...". */
+static void rep_append(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void rep_append(char *buf, size_t cap, const char *fmt, ...) {
+    size_t n = strlen(buf);
+    if (n + 4 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= cap - n) memcpy(buf + cap - 4, "...", 4);
+}
+
+/* A name list: "kind (count): a, b, c" built incrementally. */
+typedef struct NameList { char text[3072]; int n; } NameList;
+static void list_add(NameList *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void list_add(NameList *l, const char *fmt, ...) {
+    char item[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(item, sizeof item, fmt, ap);
+    va_end(ap);
+    rep_append(l->text, sizeof l->text, "%s%s", l->n ? ", " : "", item);
+    l->n++;
+}
+
+static void shape_str(char *out, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = 0;
+    out[0] = '\0';
+    n += (size_t)snprintf(out + n, cap - n, "[");
+    for (int k = 0; k < ndim && n < cap; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? "," : "", (long long)shape[k]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+static int file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* Are all elements of safetensors tensor i finite?  Checked on the raw bytes so
+ * that a refused file leaves the destination untouched. */
+static int tensor_finite(const MilesSafetensors *st, int i, size_t *bad_index) {
+    int dt;
+    size_t numel, nb;
+    miles_safetensors_info(st, i, &dt, NULL, NULL, &numel);
+    const unsigned char *p = miles_safetensors_data(st, i, &nb);
+    for (size_t k = 0; k < numel; k++) {
+        int fin = 1;
+        if (dt == MILES_DT_F32) {
+            uint32_t u;
+            memcpy(&u, p + 4 * k, 4);
+            fin = (u & 0x7f800000u) != 0x7f800000u;
+        } else if (dt == MILES_DT_F16) {
+            uint16_t u;
+            memcpy(&u, p + 2 * k, 2);
+            fin = (u & 0x7c00u) != 0x7c00u;
+        } else if (dt == MILES_DT_BF16) {
+            uint16_t u;
+            memcpy(&u, p + 2 * k, 2);
+            fin = (u & 0x7f80u) != 0x7f80u;
+        } else if (dt == MILES_DT_F64) {
+            double d;
+            memcpy(&d, p + 8 * k, 8);
+            fin = isfinite(d) && fabs(d) <= 3.4028234663852886e38;   /* must fit f32 */
+        }
+        if (!fin) { *bad_index = k; return 0; }
+    }
+    return 1;
+}
+
+static int is_float_dtype(int dt) {
+    return dt == MILES_DT_F32 || dt == MILES_DT_F16 || dt == MILES_DT_BF16 || dt == MILES_DT_F64;
+}
+
+/* --------------------------------------------------------- name mapping */
+
+enum { MAP_TARGET = 0, MAP_IGNORED = 1, MAP_UNEXPECTED = 2 };
+
+/* Map an HF tensor name to a Miles checkpoint name in out[cap].  Returns
+ * MAP_TARGET (out holds "bert...."), MAP_IGNORED or MAP_UNEXPECTED. */
+static int map_hf_name(const char *name, int pooling, char *out, size_t cap) {
+    const char *s = name;
+    if (!strncmp(s, "cls.", 4)) return MAP_IGNORED;              /* MLM / NSP heads */
+    if (!strncmp(s, "bert.", 5)) s += 5;
+    if (ends_with(s, "position_ids")) return MAP_IGNORED;        /* buffer, not a parameter */
+    if (!strncmp(s, "pooler.", 7) && pooling != MILES_POOL_POOLER) return MAP_IGNORED;
+    if (strncmp(s, "embeddings.", 11) && strncmp(s, "encoder.", 8) && strncmp(s, "pooler.", 7))
+        return MAP_UNEXPECTED;
+    char tmp[256];
+    if (snprintf(tmp, sizeof tmp, "%s", s) >= (int)sizeof tmp) return MAP_UNEXPECTED;
+    /* legacy TF names: LayerNorm.gamma / LayerNorm.beta */
+    size_t n = strlen(tmp);
+    if (ends_with(tmp, "LayerNorm.gamma")) snprintf(tmp + n - 5, 7, "weight");
+    else if (ends_with(tmp, "LayerNorm.beta")) snprintf(tmp + n - 4, 5, "bias");
+    if (snprintf(out, cap, "bert.%s", tmp) >= (int)cap) return MAP_UNEXPECTED;
+    return MAP_TARGET;
+}
+
+/* -------------------------------------------------------- HF directories */
+
+int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *head_cfg, uint64_t seed,
+                        MilesLoadReport *rep_out) {
+    MilesLoadReport local;
+    MilesLoadReport *rep = rep_out ? rep_out : &local;
+    memset(rep, 0, sizeof *rep);
+    if (!out || !dir || !head_cfg) return miles_error(MILES_EINVAL, "miles_model_load_hf: NULL argument");
+    *out = NULL;
+
+    char cfg_path[4096], st_path[4096], bin_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir);
+    snprintf(bin_path, sizeof bin_path, "%s/pytorch_model.bin", dir);
+    if (!file_exists(cfg_path))
+        return miles_error(MILES_EMISSING, "%s: no config.json: not an HF model directory (expected "
+                           "config.json + model.safetensors + vocab.txt)", dir);
+    if (!file_exists(st_path)) {
+        if (file_exists(bin_path))
+            return miles_error(MILES_EMISSING, "%s: only pytorch_model.bin found; libmiles reads safetensors. "
+                               "Convert once with: python tools/convert_pytorch_bin.py %s", dir, dir);
+        char idx[4096];
+        snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
+        if (file_exists(idx))
+            return miles_error(MILES_EUNSUPPORTED, "%s: sharded checkpoints (model.safetensors.index.json) "
+                               "are not supported; merge the shards into one model.safetensors", dir);
+        return miles_error(MILES_EMISSING, "%s: no model.safetensors", dir);
+    }
+
+    MilesConfig cfg = *head_cfg;
+    MILES_TRY(miles_config_read_hf(&cfg, cfg_path));
+    MilesSafetensors *st = NULL;
+    MILES_TRY(miles_safetensors_open(&st, st_path));
+    MilesModel *m = NULL;
+    int rc = miles_model_build(&m, &cfg);
+    if (rc != MILES_OK) {
+        miles_safetensors_close(st);
+        return miles_error_prefix(rc, "%s", dir);
+    }
+    /* heads (and anything not in the file) get HF init; encoder tensors are overwritten below */
+    rc = miles_model_init_random(m, seed, 0.02f);
+    const int nt = miles_model_num_tensors(m), ns = miles_safetensors_count(st);
+    int *src = miles_calloc((size_t)nt + 1, sizeof(int));     /* model tensor -> file tensor */
+    NameList *missing = miles_calloc(1, sizeof(NameList)), *unexpected = miles_calloc(1, sizeof(NameList));
+    NameList *ignored = miles_calloc(1, sizeof(NameList)), *badshape = miles_calloc(1, sizeof(NameList));
+    NameList *other = miles_calloc(1, sizeof(NameList));       /* dtype, duplicates, non-finite */
+    if (!src || !missing || !unexpected || !ignored || !badshape || !other) rc = MILES_ENOMEM;
+    if (rc != MILES_OK) goto done;
+    for (int t = 0; t < nt; t++) src[t] = -1;
+
+    char target[300], s1[128], s2[128];
+    for (int i = 0; i < ns; i++) {
+        const char *name = miles_safetensors_name(st, i);
+        int kind = map_hf_name(name, cfg.pooling, target, sizeof target);
+        if (kind == MAP_IGNORED) { list_add(ignored, "%s", name); continue; }
+        int t = kind == MAP_TARGET ? miles_model_find_tensor(m, target) : -1;
+        if (t < 0) { list_add(unexpected, "%s", name); continue; }
+        if (src[t] >= 0) {
+            list_add(other, "%s and %s both map to %s", miles_safetensors_name(st, src[t]), name, target);
+            continue;
+        }
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        int dt, nd;
+        int64_t sh[8];
+        size_t numel;
+        miles_safetensors_info(st, i, &dt, &nd, sh, &numel);
+        int same = nd == ti.ndim;
+        for (int k = 0; same && k < nd; k++) same = sh[k] == ti.shape[k];
+        if (!same) {
+            shape_str(s1, sizeof s1, nd, sh);
+            shape_str(s2, sizeof s2, ti.ndim, ti.shape);
+            list_add(badshape, "%s: file %s vs model %s", name, s1, s2);
+            continue;
+        }
+        if (!is_float_dtype(dt)) {
+            list_add(other, "%s has integer dtype %s", name, miles_dtype_name(dt));
+            continue;
+        }
+        size_t bad;
+        if (!tensor_finite(st, i, &bad)) {
+            list_add(other, "%s element %zu is not finite", name, bad);
+            continue;
+        }
+        src[t] = i;
+    }
+    for (int t = 0; t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        if (src[t] >= 0) {
+            rc = miles_safetensors_read_f32(st, src[t], ti.data, ti.numel);
+            if (rc != MILES_OK) goto done;
+            rep->n_loaded++;
+        } else if (!strncmp(ti.name, "bert.", 5)) {
+            /* an encoder tensor with no (usable) source; shape/dtype problems are listed already */
+            int listed = 0;
+            for (int i = 0; i < ns && !listed; i++) {
+                int kind = map_hf_name(miles_safetensors_name(st, i), cfg.pooling, target, sizeof target);
+                listed = kind == MAP_TARGET && !strcmp(target, ti.name);
+            }
+            if (!listed) list_add(missing, "%s", ti.name);
+        }
+    }
+    rep->n_missing = missing->n;
+    rep->n_unexpected = unexpected->n;
+    rep->n_ignored = ignored->n;
+    rep_append(rep->message, sizeof rep->message, "%s: loaded %d of %d tensors", st_path, rep->n_loaded, nt);
+    if (badshape->n) rep_append(rep->message, sizeof rep->message, "; shape mismatch (%d): %s", badshape->n, badshape->text);
+    if (missing->n) rep_append(rep->message, sizeof rep->message, "; missing (%d): %s", missing->n, missing->text);
+    if (other->n) rep_append(rep->message, sizeof rep->message, "; refused (%d): %s", other->n, other->text);
+    if (unexpected->n) rep_append(rep->message, sizeof rep->message, "; unexpected, not used (%d): %s", unexpected->n, unexpected->text);
+    if (ignored->n) rep_append(rep->message, sizeof rep->message, "; ignored (%d): %s", ignored->n, ignored->text);
+    if (badshape->n) rc = miles_error(MILES_ESHAPE, "%s", rep->message);
+    else if (other->n) rc = miles_error(MILES_EFORMAT, "%s", rep->message);
+    else if (missing->n) {
+        if (cfg.pooling == MILES_POOL_POOLER && strstr(missing->text, "bert.pooler."))
+            rep_append(rep->message, sizeof rep->message,
+                       " (the file has no pooler: use pooling cls or mean)");
+        rc = miles_error(MILES_EMISSING, "%s", rep->message);
+    }
+done:
+    free(src);
+    free(missing);
+    free(unexpected);
+    free(ignored);
+    free(badshape);
+    free(other);
+    miles_safetensors_close(st);
+    if (rc != MILES_OK) {
+        miles_model_free(m);
+        return rc;
+    }
+    m->fwd_valid = 0;
+    *out = m;
+    return MILES_OK;
+}
+
+/* ------------------------------------------------ Miles parameter files */
+
+int miles_model_save(const MilesModel *m, const char *path, int n_meta, const char *const *keys,
+                     const char *const *values) {
+    if (!m || !path || n_meta < 0 || (n_meta && (!keys || !values)))
+        return miles_error(MILES_EINVAL, "miles_model_save: invalid argument");
+    MilesSafetensorsWriter *w = NULL;
+    MILES_TRY(miles_safetensors_writer_open(&w, path));
+    int rc = MILES_OK;
+    for (int t = 0; rc == MILES_OK && t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        rc = miles_model_tensor(m, t, &ti);
+        if (rc == MILES_OK) rc = miles_safetensors_writer_add(w, ti.name, MILES_DT_F32, ti.ndim, ti.shape, ti.data);
+    }
+    for (int i = 0; rc == MILES_OK && i < n_meta; i++) {
+        if (!keys[i] || !values[i]) rc = miles_error(MILES_EINVAL, "%s: metadata entry %d is NULL", path, i);
+        else rc = miles_safetensors_writer_metadata(w, keys[i], values[i]);
+    }
+    if (rc != MILES_OK) {
+        miles_safetensors_writer_abort(w);
+        return rc;
+    }
+    return miles_safetensors_writer_finish(w);
+}
+
+int miles_model_load_params(MilesModel *m, const char *path) {
+    if (!m || !path) return miles_error(MILES_EINVAL, "miles_model_load_params: NULL argument");
+    MilesSafetensors *st = NULL;
+    MILES_TRY(miles_safetensors_open(&st, path));
+    const int nt = miles_model_num_tensors(m), ns = miles_safetensors_count(st);
+    int *src = miles_calloc((size_t)nt + 1, sizeof(int));
+    if (!src) { miles_safetensors_close(st); return MILES_ENOMEM; }
+    int rc = MILES_OK;
+    char s1[128], s2[128];
+    /* validate everything first, so a refused file leaves the model untouched */
+    for (int t = 0; rc == MILES_OK && t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        int i = miles_safetensors_find(st, ti.name);
+        if (i < 0) {
+            rc = miles_error(MILES_EMISSING, "%s: tensor '%s' is missing (saved from a different model "
+                             "configuration?)", path, ti.name);
+            break;
+        }
+        int dt, nd;
+        int64_t sh[8];
+        miles_safetensors_info(st, i, &dt, &nd, sh, NULL);
+        int same = nd == ti.ndim;
+        for (int k = 0; same && k < nd; k++) same = sh[k] == ti.shape[k];
+        if (!same) {
+            shape_str(s1, sizeof s1, nd, sh);
+            shape_str(s2, sizeof s2, ti.ndim, ti.shape);
+            rc = miles_error(MILES_ESHAPE, "%s: tensor '%s' has shape %s, the model expects %s", path,
+                             ti.name, s1, s2);
+            break;
+        }
+        if (!is_float_dtype(dt)) {
+            rc = miles_error(MILES_EFORMAT, "%s: tensor '%s' has integer dtype %s", path, ti.name,
+                             miles_dtype_name(dt));
+            break;
+        }
+        size_t bad;
+        if (!tensor_finite(st, i, &bad)) {
+            rc = miles_error(MILES_ENAN, "%s: tensor '%s' element %zu is NaN or Inf", path, ti.name, bad);
+            break;
+        }
+        src[t] = i;
+    }
+    /* tensors the model does not have: a different configuration.  "optim.*"
+     * (optimizer state in training checkpoints) is not a model parameter. */
+    for (int i = 0; rc == MILES_OK && i < ns; i++) {
+        const char *name = miles_safetensors_name(st, i);
+        if (!strncmp(name, "optim.", 6)) continue;
+        if (miles_model_find_tensor(m, name) < 0)
+            rc = miles_error(MILES_EFORMAT, "%s: unexpected tensor '%s' (saved from a different model "
+                             "configuration?)", path, name);
+    }
+    for (int t = 0; rc == MILES_OK && t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        rc = miles_safetensors_read_f32(st, src[t], ti.data, ti.numel);
+    }
+    if (rc == MILES_OK) m->fwd_valid = 0;
+    free(src);
+    miles_safetensors_close(st);
+    return rc;
+}

@@ -1,0 +1,308 @@
+/*
+ * model_forward.c — batch validation, the activation arena, and the forward
+ * pass (HF BertModel, post-LN) + pooling + numeric/fusion MLPs + heads + loss.
+ */
+
+#include "model_internal.h"
+
+#include <math.h>
+
+/* --------------------------------------------------------------- arena */
+
+/* Bump allocator over a byte block; base NULL only counts. */
+typedef struct {
+    char *base;
+    size_t off;
+} Bump;
+
+static void *bump(Bump *b, size_t bytes) {
+    size_t off = (b->off + 63) & ~(size_t)63;
+    b->off = off + bytes;
+    return b->base ? b->base + off : NULL;
+}
+#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
+#define IN(b, n) ((int32_t *)bump((b), (size_t)(n) * sizeof(int32_t)))
+
+static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd) {
+    const MilesConfig *c = &m->cfg;
+    const size_t H = c->hidden_size, I = c->intermediate_size, N = (size_t)B * T;
+    const size_t att = (size_t)B * c->num_attention_heads * T * T;
+    MilesActs *A = &m->A;
+    Bump b = {base, 0};
+    A->emb_sum = FL(&b, N * H);
+    A->emb_mean = FL(&b, N);
+    A->emb_rstd = FL(&b, N);
+    A->emb_out = FL(&b, N * H);
+    A->layers = m->layer_acts;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        MilesLayerActs *y = &m->layer_acts[l];
+        y->q = FL(&b, N * H);
+        y->k = FL(&b, N * H);
+        y->v = FL(&b, N * H);
+        y->att = FL(&b, att);
+        y->attd = attd ? FL(&b, att) : NULL;
+        y->ctx = FL(&b, N * H);
+        y->res1 = FL(&b, N * H);
+        y->mean1 = FL(&b, N);
+        y->rstd1 = FL(&b, N);
+        y->ln1 = FL(&b, N * H);
+        y->inter = FL(&b, N * I);
+        y->gelu = FL(&b, N * I);
+        y->res2 = FL(&b, N * H);
+        y->mean2 = FL(&b, N);
+        y->rstd2 = FL(&b, N);
+        y->ln2 = FL(&b, N * H);
+    }
+    A->cls = FL(&b, (size_t)B * H);
+    A->pool_pre = FL(&b, (size_t)B * H);
+    A->pooled = FL(&b, (size_t)B * H);
+    A->text = FL(&b, (size_t)B * H);
+    A->features = FL(&b, (size_t)B * c->num_features);
+    for (int i = 0; i < c->n_numeric; i++) {
+        A->num_lin[i] = FL(&b, (size_t)B * c->numeric_widths[i]);
+        A->num_drop[i] = FL(&b, (size_t)B * c->numeric_widths[i]);
+    }
+    A->concat = FL(&b, (size_t)B * m->cat_w);
+    for (int i = 0; i < c->n_fusion; i++) {
+        A->fus_lin[i] = FL(&b, (size_t)B * c->fusion_widths[i]);
+        A->fus_drop[i] = FL(&b, (size_t)B * c->fusion_widths[i]);
+    }
+    A->logits = FL(&b, (size_t)B * 2);
+    A->probs = FL(&b, (size_t)B * 2);
+    A->vel_pre = FL(&b, B);
+    A->vel = FL(&b, B);
+    A->vel_target = FL(&b, B);
+    A->ids = IN(&b, N);
+    A->tt = IN(&b, N);
+    A->mask = IN(&b, N);
+    A->labels = IN(&b, B);
+    return b.off;
+}
+
+/* Grow the arena when (B,T) needs more; never shrink (no per-step allocation). */
+static int ensure_arena(MilesModel *m, int B, int T, int attd) {
+    size_t need = acts_layout(m, NULL, B, T, attd);
+    if (need > m->arena_cap) {
+        free(m->arena);
+        m->arena = NULL;
+        m->arena_cap = 0;
+        m->fwd_valid = 0;
+        m->arena = miles_aligned_alloc(need);
+        if (!m->arena)
+            return miles_error(MILES_ENOMEM, "model: cannot allocate %.1f MB of activations for B=%d T=%d",
+                               need / 1e6, B, T);
+        m->arena_cap = need;
+    }
+    acts_layout(m, m->arena, B, T, attd);
+    return MILES_OK;
+}
+
+/* ----------------------------------------------------------- validation */
+
+static int validate_batch(const MilesModel *m, const MilesBatch *b) {
+    const MilesConfig *c = &m->cfg;
+    if (!b) return miles_error(MILES_EINVAL, "batch is NULL");
+    if (b->B < 1) return miles_error(MILES_ESHAPE, "batch: B = %d must be >= 1", b->B);
+    if (b->T < 1) return miles_error(MILES_ESHAPE, "batch: T = %d must be >= 1", b->T);
+    if (b->T > c->max_position_embeddings)
+        return miles_error(MILES_ERANGE, "batch: T = %d exceeds max_position_embeddings %d", b->T,
+                           c->max_position_embeddings);
+    if (!b->input_ids || !b->attention_mask || !b->features)
+        return miles_error(MILES_EINVAL, "batch: input_ids, attention_mask and features are required");
+    const size_t N = (size_t)b->B * b->T;
+    for (size_t i = 0; i < N; i++) {
+        int32_t id = b->input_ids[i];
+        if (id < 0 || id >= c->vocab_size)
+            return miles_error(MILES_ERANGE, "batch: row %zu token %zu: input id %d out of range [0, %d)",
+                               i / b->T, i % b->T, id, c->vocab_size);
+        if (b->token_type_ids) {
+            int32_t tt = b->token_type_ids[i];
+            if (tt < 0 || tt >= c->type_vocab_size)
+                return miles_error(MILES_ERANGE,
+                                   "batch: row %zu token %zu: token type id %d out of range [0, %d)",
+                                   i / b->T, i % b->T, tt, c->type_vocab_size);
+        }
+        int32_t mk = b->attention_mask[i];
+        if (mk != 0 && mk != 1)
+            return miles_error(MILES_EINVAL, "batch: row %zu token %zu: attention mask %d is not 0/1",
+                               i / b->T, i % b->T, mk);
+    }
+    const int F = c->num_features;
+    for (int r = 0; r < b->B; r++)
+        for (int j = 0; j < F; j++) {
+            float x = b->features[(size_t)r * F + j];
+            if (!isfinite(x)) {
+                char fname[32];
+                if (F == MILES_NUM_FEATURES) snprintf(fname, sizeof fname, "%s", miles_feature_names[j]);
+                else snprintf(fname, sizeof fname, "#%d", j);
+                return miles_error(MILES_ENAN, "batch: row %d feature %d (%s) is %s", r, j, fname,
+                                   isnan(x) ? "NaN" : "Inf");
+            }
+        }
+    if (b->labels)
+        for (int r = 0; r < b->B; r++)
+            if (b->labels[r] != 0 && b->labels[r] != 1)
+                return miles_error(MILES_EINVAL, "batch: row %d label %d is not 0/1", r, b->labels[r]);
+    if (b->velocity)
+        for (int r = 0; r < b->B; r++)
+            if (!isfinite(b->velocity[r]))
+                return miles_error(MILES_ENAN, "batch: row %d velocity target is %s", r,
+                                   isnan(b->velocity[r]) ? "NaN" : "Inf");
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Dropout that skips the RNG when off (p = 0); in place when out == inp. */
+static void drop_fwd(float *out, const float *inp, size_t n, MilesDropoutKey k) {
+    if (k.p > 0.0f) dropout_forward(out, inp, n, k);
+    else if (out != inp) memcpy(out, inp, n * sizeof(float));
+}
+
+/* ------------------------------------------------------------- forward */
+
+static void encoder_forward(MilesModel *m) {
+    const MilesConfig *c = &m->cfg;
+    const int B = m->B, T = m->T, H = c->hidden_size, I = c->intermediate_size;
+    const int NH = c->num_attention_heads, N = B * T;
+    MilesActs *A = &m->A;
+    const MilesParams *P = &m->P;
+
+    embedding_forward(A->emb_sum, A->ids, A->tt, P->wte, P->wpe, P->wtt, B, T, H);
+    layernorm_forward(A->emb_out, A->emb_mean, A->emb_rstd, A->emb_sum, P->emb_ln.w, P->emb_ln.b, N,
+                      H, c->layer_norm_eps);
+    drop_fwd(A->emb_out, A->emb_out, (size_t)N * H,
+             miles_model_dkey(m, c->hidden_dropout_prob, MILES_DROPID_EMB));
+
+    const float *x = A->emb_out;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const MilesLayerP *w = &P->layers[l];
+        MilesLayerActs *y = &m->layer_acts[l];
+        linear_forward(y->q, x, w->q.w, w->q.b, N, H, H);
+        linear_forward(y->k, x, w->k.w, w->k.b, N, H, H);
+        linear_forward(y->v, x, w->v.w, w->v.b, N, H, H);
+        MilesDropoutKey ka = miles_model_dkey(m, c->attention_probs_dropout_prob,
+                                              MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_PROBS));
+        attention_forward(y->ctx, y->att, ka.p > 0.0f ? y->attd : NULL, y->q, y->k, y->v, A->mask, B,
+                          T, H, NH, ka);
+        /* res1 = x + dropout(ctx @ Wo^T + bo) */
+        linear_forward(y->res1, y->ctx, w->attn_out.w, w->attn_out.b, N, H, H);
+        drop_fwd(y->res1, y->res1, (size_t)N * H,
+                 miles_model_dkey(m, c->hidden_dropout_prob,
+                                  MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_OUT)));
+        residual_forward(y->res1, y->res1, x, (size_t)N * H);
+        layernorm_forward(y->ln1, y->mean1, y->rstd1, y->res1, w->ln1.w, w->ln1.b, N, H,
+                          c->layer_norm_eps);
+        /* FFN */
+        linear_forward(y->inter, y->ln1, w->inter.w, w->inter.b, N, H, I);
+        gelu_forward(y->gelu, y->inter, (size_t)N * I);
+        linear_forward(y->res2, y->gelu, w->out.w, w->out.b, N, I, H);
+        drop_fwd(y->res2, y->res2, (size_t)N * H,
+                 miles_model_dkey(m, c->hidden_dropout_prob,
+                                  MILES_DROPID_LAYER(l, MILES_DROPSITE_FFN_OUT)));
+        residual_forward(y->res2, y->res2, y->ln1, (size_t)N * H);
+        layernorm_forward(y->ln2, y->mean2, y->rstd2, y->res2, w->ln2.w, w->ln2.b, N, H,
+                          c->layer_norm_eps);
+        x = y->ln2;
+    }
+}
+
+/* (Linear -> ReLU -> Dropout)* ; returns the last output (or `inp` when n == 0). */
+static const float *mlp_forward(MilesModel *m, const float *inp, int in_w, int n,
+                                const int *widths, const float *drops, const MilesLinP *W,
+                                float **lin, float **drop, uint32_t id0) {
+    const int B = m->B;
+    for (int i = 0; i < n; i++) {
+        size_t sz = (size_t)B * widths[i];
+        linear_forward(lin[i], inp, W[i].w, W[i].b, B, in_w, widths[i]);
+        relu_forward(lin[i], lin[i], sz);
+        drop_fwd(drop[i], lin[i], sz, miles_model_dkey(m, drops[i], id0 + (uint32_t)i));
+        inp = drop[i];
+        in_w = widths[i];
+    }
+    return inp;
+}
+
+static void head_forward(MilesModel *m) {
+    const MilesConfig *c = &m->cfg;
+    const int B = m->B, T = m->T, H = c->hidden_size;
+    MilesActs *A = &m->A;
+    const MilesParams *P = &m->P;
+    const float *hid = m->layer_acts[c->num_hidden_layers - 1].ln2;
+
+    switch (c->pooling) {
+    case MILES_POOL_POOLER:
+        cls_pool_forward(A->cls, hid, B, T, H);
+        linear_forward(A->pool_pre, A->cls, P->pooler.w, P->pooler.b, B, H, H);
+        tanh_forward(A->pooled, A->pool_pre, (size_t)B * H);
+        break;
+    case MILES_POOL_CLS:
+        cls_pool_forward(A->pooled, hid, B, T, H);
+        break;
+    default:
+        mean_pool_forward(A->pooled, hid, A->mask, B, T, H);
+        break;
+    }
+    drop_fwd(A->text, A->pooled, (size_t)B * H, miles_model_dkey(m, c->text_dropout, MILES_DROPID_TEXT));
+
+    const float *num = mlp_forward(m, A->features, c->num_features, c->n_numeric, c->numeric_widths,
+                                   c->numeric_dropouts, P->numeric, A->num_lin, A->num_drop,
+                                   MILES_DROPID_NUMERIC(0));
+    concat_forward(A->concat, A->text, num, B, H, m->num_w);
+    const float *feat = mlp_forward(m, A->concat, m->cat_w, c->n_fusion, c->fusion_widths,
+                                    c->fusion_dropouts, P->fusion, A->fus_lin, A->fus_drop,
+                                    MILES_DROPID_FUSION(0));
+    linear_forward(A->logits, feat, P->cls.w, P->cls.b, B, m->feat_w, 2);
+    linear_forward(A->vel_pre, feat, P->reg.w, P->reg.b, B, m->feat_w, 1);
+    if (c->velocity_activation == MILES_VEL_SIGMOID) sigmoid_forward(A->vel, A->vel_pre, B);
+    else memcpy(A->vel, A->vel_pre, (size_t)B * sizeof(float));
+}
+
+int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training, float *logits,
+                        float *velocity, float *loss) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_model_forward: model is NULL");
+    m->fwd_valid = 0;
+    MILES_TRY(validate_batch(m, batch));
+    const MilesConfig *c = &m->cfg;
+    const int B = batch->B, T = batch->T;
+    const size_t N = (size_t)B * T;
+    m->training = training ? 1 : 0;
+    int attd = m->training && c->attention_probs_dropout_prob > 0.0f;
+    MILES_TRY(ensure_arena(m, B, T, attd));
+    m->B = B;
+    m->T = T;
+    m->has_attd = attd;
+
+    /* copy the batch: backward must not depend on caller buffers */
+    MilesActs *A = &m->A;
+    memcpy(A->ids, batch->input_ids, N * sizeof(int32_t));
+    if (batch->token_type_ids) memcpy(A->tt, batch->token_type_ids, N * sizeof(int32_t));
+    else memset(A->tt, 0, N * sizeof(int32_t));
+    memcpy(A->mask, batch->attention_mask, N * sizeof(int32_t));
+    memcpy(A->features, batch->features, (size_t)B * c->num_features * sizeof(float));
+    m->have_labels = batch->labels != NULL;
+    m->have_vel = batch->velocity != NULL;
+    if (m->have_labels) memcpy(A->labels, batch->labels, (size_t)B * sizeof(int32_t));
+    if (m->have_vel) memcpy(A->vel_target, batch->velocity, (size_t)B * sizeof(float));
+
+    encoder_forward(m);
+    head_forward(m);
+
+    float ce = 0.0f, mse = 0.0f, L = 0.0f;
+    if (m->have_labels) {
+        ce = crossentropy_forward(A->probs, A->logits, A->labels, m->loss.class_weight, B, 2);
+        L += m->loss.w_cls * ce;
+    }
+    if (m->have_vel) {
+        mse = mse_forward(A->vel, A->vel_target, B);
+        L += m->loss.w_reg * mse;
+    }
+    m->last_ce = ce;
+    m->last_mse = mse;
+    m->last_loss = L;
+    m->fwd_valid = 1;
+    if (logits) memcpy(logits, A->logits, (size_t)B * 2 * sizeof(float));
+    if (velocity) memcpy(velocity, A->vel, (size_t)B * sizeof(float));
+    if (loss) *loss = L;
+    return MILES_OK;
+}

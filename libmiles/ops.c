@@ -1,0 +1,363 @@
+/*
+ * ops.c — CPU fp32 reference ops (see ops.h for the specification).
+ * Attention lives in ops_attention.c, dropout in dropout.c, GEMM in gemm.c.
+ *
+ * Every backward ACCUMULATES into its gradient outputs and skips NULL ones.
+ * Reductions that several rows feed (dw, db, embedding tables) are split
+ * over channels, never over rows, so each gradient element is summed by one
+ * thread in a fixed order: results are bitwise reproducible for any thread
+ * count and need no atomics or per-thread buffers.
+ */
+#include "ops_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define OMP_IF(work) if ((double)(work) >= MILES_OMP_MIN_WORK)
+
+/* ---------------------------------------------------------- embeddings */
+
+void embedding_forward(float *out, const int32_t *ids, const int32_t *tt,
+                       const float *wte, const float *wpe, const float *wtt,
+                       int B, int T, int C) {
+#pragma omp parallel for schedule(static) OMP_IF((double)B * T * C)
+    for (int bt = 0; bt < B * T; bt++) {
+        int t = bt % T;
+        float *o = out + (size_t)bt * C;
+        const float *e = wte + (size_t)ids[bt] * C;
+        const float *p = wpe + (size_t)t * C;
+        const float *y = wtt + (size_t)(tt ? tt[bt] : 0) * C;
+        for (int c = 0; c < C; c++) o[c] = e[c] + p[c] + y[c];
+    }
+}
+
+void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                        const int32_t *ids, const int32_t *tt, int B, int T, int C) {
+    /* Scatter-add: several tokens may share an id, so threads own channel
+     * ranges (chunks of 16) rather than rows. */
+    const int CH = 16;
+    const int nchunks = (C + CH - 1) / CH;
+#pragma omp parallel for schedule(static) OMP_IF((double)B * T * C)
+    for (int ch = 0; ch < nchunks; ch++) {
+        int c0 = ch * CH, c1 = c0 + CH < C ? c0 + CH : C;
+        for (int bt = 0; bt < B * T; bt++) {
+            const float *d = dout + (size_t)bt * C;
+            int t = bt % T;
+            if (dwte) {
+                float *g = dwte + (size_t)ids[bt] * C;
+                for (int c = c0; c < c1; c++) g[c] += d[c];
+            }
+            if (dwpe) {
+                float *g = dwpe + (size_t)t * C;
+                for (int c = c0; c < c1; c++) g[c] += d[c];
+            }
+            if (dwtt) {
+                float *g = dwtt + (size_t)(tt ? tt[bt] : 0) * C;
+                for (int c = c0; c < c1; c++) g[c] += d[c];
+            }
+        }
+    }
+}
+
+/* ----------------------------------------------------------- layernorm */
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) OMP_IF((double)N * C)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        /* two passes: the mean first, then the centred sum of squares, which
+         * has no cancellation (E[x^2] - E[x]^2 would lose digits when
+         * |mean| >> std) */
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = s / C;
+        float v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= C; /* biased, as PyTorch */
+        float r = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * w[c] + b[c];
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = r;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C) {
+    if (dinp) {
+        /* dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dout * w */
+#pragma omp parallel for schedule(static) OMP_IF((double)N * C)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            const float *d = dout + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            float sg = 0.0f, sgx = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float g = d[c] * w[c];
+                sg += g;
+                sgx += g * (x[c] - m) * r;
+            }
+            sg /= C;
+            sgx /= C;
+            float *dx = dinp + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * r;
+                dx[c] += r * (d[c] * w[c] - sg - xhat * sgx);
+            }
+        }
+    }
+    if (dw || db) {
+        const int CH = 16;
+        const int nchunks = (C + CH - 1) / CH;
+#pragma omp parallel for schedule(static) OMP_IF((double)N * C)
+        for (int ch = 0; ch < nchunks; ch++) {
+            int c0 = ch * CH, c1 = c0 + CH < C ? c0 + CH : C;
+            float aw[16] = {0}, ab[16] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C;
+                const float *d = dout + (size_t)n * C;
+                float m = mean[n], r = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    aw[c - c0] += d[c] * (x[c] - m) * r;
+                    ab[c - c0] += d[c];
+                }
+            }
+            for (int c = c0; c < c1; c++) {
+                if (dw) dw[c] += aw[c - c0];
+                if (db) db[c] += ab[c - c0];
+            }
+        }
+    }
+}
+
+/* -------------------------------------------------------------- linear */
+
+void linear_forward(float *out, const float *inp, const float *w, const float *b,
+                    int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    float beta = 0.0f;
+    if (b) { /* seed out with the bias rows, then accumulate the product */
+#pragma omp parallel for schedule(static) OMP_IF((double)N * OC)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    /* out[N,OC] = inp[N,C] @ w[OC,C]^T */
+    miles_gemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
+}
+
+void linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                     const float *inp, const float *w, int N, int C, int OC) {
+    /* dinp[N,C] += dout[N,OC] @ w[OC,C] */
+    if (dinp) miles_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    /* dw[OC,C] += dout^T @ inp */
+    if (dw) miles_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (db) {
+        const int CH = 64;
+        const int nchunks = (OC + CH - 1) / CH;
+#pragma omp parallel for schedule(static) OMP_IF((double)N * OC)
+        for (int ch = 0; ch < nchunks; ch++) {
+            int o0 = ch * CH, o1 = o0 + CH < OC ? o0 + CH : OC;
+            float acc[64] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * OC;
+                for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
+            }
+            for (int o = o0; o < o1; o++) db[o] += acc[o - o0];
+        }
+    }
+}
+
+/* --------------------------------------------------------- activations */
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static) OMP_IF(n * 8)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+#pragma omp parallel for schedule(static) OMP_IF(n * 8)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void relu_forward(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *out, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (out[i] > 0.0f) dinp[i] += dout[i];
+}
+
+void tanh_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static) OMP_IF(n * 8)
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+void tanh_backward(float *dinp, const float *out, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+void sigmoid_forward(float *out, const float *inp, size_t n) {
+    /* 1/(1+exp(-x)); for very negative x exp overflows to inf and the result
+     * is the correct 0, never NaN */
+#pragma omp parallel for schedule(static) OMP_IF(n * 8)
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-inp[i]));
+}
+
+void sigmoid_backward(float *dinp, const float *out, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
+void residual_forward(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void residual_backward(float *da, float *db, const float *dout, size_t n) {
+    if (da)
+        for (size_t i = 0; i < n; i++) da[i] += dout[i];
+    if (db)
+        for (size_t i = 0; i < n; i++) db[i] += dout[i];
+}
+
+/* ------------------------------------------------------------- pooling */
+
+void cls_pool_forward(float *out, const float *inp, int B, int T, int C) {
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * C, inp + (size_t)b * T * C, (size_t)C * sizeof(float));
+}
+
+void cls_pool_backward(float *dinp, const float *dout, int B, int T, int C) {
+    for (int b = 0; b < B; b++) {
+        float *d = dinp + (size_t)b * T * C;
+        const float *g = dout + (size_t)b * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+}
+
+/* 1 / max(sum_t mask, 1e-9) for row b; a NULL mask means every token is real */
+static float mean_pool_inv(const int32_t *mask, int b, int T) {
+    float cnt = 0.0f;
+    for (int t = 0; t < T; t++) cnt += mask ? (float)(mask[(size_t)b * T + t] != 0) : 1.0f;
+    return 1.0f / fmaxf(cnt, 1e-9f);
+}
+
+void mean_pool_forward(float *out, const float *inp, const int32_t *mask, int B, int T, int C) {
+#pragma omp parallel for schedule(static) OMP_IF((double)B * T * C)
+    for (int b = 0; b < B; b++) {
+        float *o = out + (size_t)b * C;
+        for (int c = 0; c < C; c++) o[c] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            if (mask && !mask[(size_t)b * T + t]) continue;
+            const float *x = inp + ((size_t)b * T + t) * C;
+            for (int c = 0; c < C; c++) o[c] += x[c];
+        }
+        float inv = mean_pool_inv(mask, b, T);
+        for (int c = 0; c < C; c++) o[c] *= inv;
+    }
+}
+
+void mean_pool_backward(float *dinp, const float *dout, const int32_t *mask, int B, int T, int C) {
+#pragma omp parallel for schedule(static) OMP_IF((double)B * T * C)
+    for (int b = 0; b < B; b++) {
+        float inv = mean_pool_inv(mask, b, T);
+        const float *g = dout + (size_t)b * C;
+        for (int t = 0; t < T; t++) {
+            if (mask && !mask[(size_t)b * T + t]) continue;
+            float *d = dinp + ((size_t)b * T + t) * C;
+            for (int c = 0; c < C; c++) d[c] += g[c] * inv;
+        }
+    }
+}
+
+/* -------------------------------------------------------------- concat */
+
+void concat_forward(float *out, const float *a, const float *b, int B, int C1, int C2) {
+    for (int r = 0; r < B; r++) {
+        float *o = out + (size_t)r * (C1 + C2);
+        memcpy(o, a + (size_t)r * C1, (size_t)C1 * sizeof(float));
+        memcpy(o + C1, b + (size_t)r * C2, (size_t)C2 * sizeof(float));
+    }
+}
+
+void concat_backward(float *da, float *db, const float *dout, int B, int C1, int C2) {
+    for (int r = 0; r < B; r++) {
+        const float *d = dout + (size_t)r * (C1 + C2);
+        if (da)
+            for (int c = 0; c < C1; c++) da[(size_t)r * C1 + c] += d[c];
+        if (db)
+            for (int c = 0; c < C2; c++) db[(size_t)r * C2 + c] += d[C1 + c];
+    }
+}
+
+/* -------------------------------------------------------------- losses */
+
+float crossentropy_forward(float *probs, const float *logits, const int32_t *labels,
+                           const float *class_weight, int B, int K) {
+    double num = 0.0, den = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + (size_t)b * K;
+        float *p = probs + (size_t)b * K;
+        float mx = z[0];
+        for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+        double s = 0.0;
+        for (int k = 0; k < K; k++) {
+            p[k] = expf(z[k] - mx);
+            s += p[k];
+        }
+        float inv = (float)(1.0 / s);
+        for (int k = 0; k < K; k++) p[k] *= inv;
+        int y = labels[b];
+        double w = class_weight ? class_weight[y] : 1.0;
+        /* -log softmax[y] = logsumexp - z[y], without log(p) underflow */
+        num += w * (mx + log(s) - z[y]);
+        den += w;
+    }
+    /* PyTorch semantics: the weighted mean divides by sum_b w[y_b]; an empty
+     * batch or all-zero weights give NaN there too (0/0). */
+    return (float)(num / den);
+}
+
+void crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels,
+                           const float *class_weight, int B, int K, float scale) {
+    double den = 0.0;
+    for (int b = 0; b < B; b++) den += class_weight ? class_weight[labels[b]] : 1.0;
+    for (int b = 0; b < B; b++) {
+        int y = labels[b];
+        float w = class_weight ? class_weight[y] : 1.0f;
+        float g = (float)(scale * w / den);
+        const float *p = probs + (size_t)b * K;
+        float *d = dlogits + (size_t)b * K;
+        for (int k = 0; k < K; k++) d[k] += g * (p[k] - (k == y ? 1.0f : 0.0f));
+    }
+}
+
+float mse_forward(const float *pred, const float *target, int B) {
+    double s = 0.0;
+    for (int b = 0; b < B; b++) {
+        double d = (double)pred[b] - target[b];
+        s += d * d;
+    }
+    return (float)(s / B);
+}
+
+void mse_backward(float *dpred, const float *pred, const float *target, int B, float scale) {
+    float g = 2.0f * scale / B;
+    for (int b = 0; b < B; b++) dpred[b] += g * (pred[b] - target[b]);
+}

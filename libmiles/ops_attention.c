@@ -1,0 +1,111 @@
+/*
+ * ops_attention.c — multi-head self-attention core, HF BERT semantics
+ * (BertSelfAttention after the q/k/v projections, eager path):
+ *
+ *   scores = q_h k_h^T / sqrt(hs)            per (batch b, head h), [T,T]
+ *   att    = softmax over real keys           masked keys: probability 0
+ *   attd   = dropout(att)                     only when key.p > 0
+ *   out_h  = attd @ v_h                       written to channels h*hs..h*hs+hs-1
+ *
+ * HF adds finfo(float32).min to the scores of padded keys, which makes their
+ * softmax weight exactly 0 whenever the row has a real key; here they are
+ * skipped instead (same result, no reliance on exp underflow).  A row whose
+ * batch has no real key at all gets att = 0 and out = 0 (HF would average over
+ * all keys there; such a batch row carries no text, and the spec prefers 0).
+ *
+ * Work is split over the B*NH (batch, head) pairs; each pair runs its two
+ * products with the serial own GEMM (miles_gemm_serial), which is safe inside
+ * the parallel loop, reads q/k/v/out in place through the leading dimension C
+ * (no head transposes), and needs no per-call thread fork for these small
+ * T x T x hs products.
+ */
+#include "ops_internal.h"
+
+#include <math.h>
+
+void attention_forward(float *out, float *att, float *attd, const float *q,
+                       const float *k, const float *v, const int32_t *mask,
+                       int B, int T, int C, int NH, MilesDropoutKey key) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int use_drop = attd != NULL && key.p > 0.0f;
+    const size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * TT * hs >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs;
+        float *A = att + (size_t)bh * TT;
+        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
+        int nreal = 0;
+        for (int j = 0; j < T; j++) nreal += m ? (m[j] != 0) : 1;
+
+        /* A[T,T] = scale * q_h @ k_h^T */
+        miles_gemm_serial(0, 1, T, T, hs, scale, q + off, C, k + off, C, 0.0f, A, T);
+        for (int i = 0; i < T; i++) {
+            float *row = A + (size_t)i * T;
+            if (nreal == 0) {
+                for (int j = 0; j < T; j++) row[j] = 0.0f;
+                continue;
+            }
+            float mx = -INFINITY;
+            for (int j = 0; j < T; j++)
+                if ((!m || m[j]) && row[j] > mx) mx = row[j];
+            float sum = 0.0f;
+            for (int j = 0; j < T; j++) {
+                float e = (!m || m[j]) ? expf(row[j] - mx) : 0.0f;
+                row[j] = e;
+                sum += e;
+            }
+            float inv = 1.0f / sum; /* sum >= 1: the max term is exp(0) */
+            for (int j = 0; j < T; j++) row[j] *= inv;
+        }
+        const float *P = A;
+        if (use_drop) {
+            float *D = attd + (size_t)bh * TT;
+            miles_dropout_range(D, A, TT, (uint64_t)bh * TT, &key, 0);
+            P = D;
+        }
+        /* out_h[T,hs] = P[T,T] @ v_h[T,hs] */
+        miles_gemm_serial(0, 0, T, hs, T, 1.0f, P, T, v + off, C, 0.0f, out + off, C);
+    }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, float *scratch,
+                        const float *dout, const float *att, const float *attd,
+                        const float *q, const float *k, const float *v,
+                        int B, int T, int C, int NH, MilesDropoutKey key) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int use_drop = attd != NULL && key.p > 0.0f;
+    const size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * TT * hs >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs;
+        const float *A = att + (size_t)bh * TT;
+        const float *P = use_drop ? attd + (size_t)bh * TT : A;
+        const float *dO = dout + off;
+
+        /* dv_h[T,hs] += P^T @ dout_h */
+        if (dv) miles_gemm_serial(1, 0, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
+        if (!dq && !dk) continue;
+
+        /* S[T,T] = dout_h @ v_h^T = dL/dP */
+        float *S = scratch + (size_t)bh * TT;
+        miles_gemm_serial(0, 1, T, T, hs, 1.0f, dO, C, v + off, C, 0.0f, S, T);
+        /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
+        if (use_drop) miles_dropout_range(S, S, TT, (uint64_t)bh * TT, &key, 0);
+        /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
+         * keys and empty rows have att = 0 and so get no gradient */
+        for (int i = 0; i < T; i++) {
+            const float *a = A + (size_t)i * T;
+            float *s = S + (size_t)i * T;
+            float dot = 0.0f;
+            for (int j = 0; j < T; j++) dot += a[j] * s[j];
+            for (int j = 0; j < T; j++) s[j] = a[j] * (s[j] - dot);
+        }
+        /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
+        if (dq) miles_gemm_serial(0, 0, T, hs, T, scale, S, T, k + off, C, 1.0f, dq + off, C);
+        if (dk) miles_gemm_serial(1, 0, T, hs, T, scale, S, T, q + off, C, 1.0f, dk + off, C);
+    }
+}

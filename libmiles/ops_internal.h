@@ -1,0 +1,29 @@
+/*
+ * ops_internal.h — private helpers shared by the op sources (gemm.c,
+ * ops*.c, dropout.c).  Not part of the op specification in ops.h and not
+ * mirrored by the CUDA backend.
+ */
+#ifndef MILES_OPS_INTERNAL_H
+#define MILES_OPS_INTERNAL_H
+
+#include "ops.h"
+
+/* The own (non-BLAS) GEMM, same contract as miles_gemm, but run on the
+ * calling thread only.  Safe to call from inside an OpenMP parallel region
+ * (attention calls it once per (batch, head)); calling CBLAS from several
+ * OpenMP threads at once would oversubscribe OpenBLAS's own thread pool. */
+void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta,
+                       float *C, int ldc);
+
+/* Dropout over the slice [base, base+n) of a larger tensor, on the calling
+ * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
+ * : 0, or out[i] += that when accumulate.  in == out is allowed. */
+void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
+                         const MilesDropoutKey *key, int accumulate);
+
+/* Below this many multiply-adds an op runs on one thread: forking an OpenMP
+ * team costs a few microseconds, more than tiny ops take. */
+#define MILES_OMP_MIN_WORK 32768
+
+#endif

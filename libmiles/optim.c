@@ -1,0 +1,139 @@
+/*
+ * optim.c — AdamW (torch.optim.AdamW semantics), gradient-norm clipping
+ * (torch.nn.utils.clip_grad_norm_) and the HF learning-rate schedules.
+ */
+
+#include "model_internal.h"
+
+#include <math.h>
+
+struct MilesAdamW {
+    MilesModel *model;
+    MilesAdamWConfig cfg;
+    float *m, *v;                 /* [num_params] each, same layout as params */
+    int64_t t;                    /* steps taken */
+};
+
+int miles_adamw_build(MilesAdamW **out, MilesModel *model, const MilesAdamWConfig *cfg) {
+    if (!out || !model || !cfg) return miles_error(MILES_EINVAL, "miles_adamw_build: NULL argument");
+    *out = NULL;
+    if (!(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
+        !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps >= 0.0f) ||
+        !(cfg->weight_decay >= 0.0f))
+        return miles_error(MILES_EINVAL,
+                           "adamw: invalid hyper-parameters (lr %g, betas %g/%g, eps %g, weight decay %g)",
+                           (double)cfg->lr, (double)cfg->beta1, (double)cfg->beta2, (double)cfg->eps,
+                           (double)cfg->weight_decay);
+    MilesAdamW *o = miles_calloc(1, sizeof *o);
+    if (!o) return MILES_ENOMEM;
+    o->model = model;
+    o->cfg = *cfg;
+    o->m = miles_aligned_alloc(model->nparams * sizeof(float));
+    o->v = miles_aligned_alloc(model->nparams * sizeof(float));
+    if (!o->m || !o->v) {
+        miles_adamw_free(o);
+        return miles_error(MILES_ENOMEM, "adamw: cannot allocate moments for %zu parameters",
+                           model->nparams);
+    }
+    *out = o;
+    return MILES_OK;
+}
+
+void miles_adamw_free(MilesAdamW *o) {
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    free(o);
+}
+
+/* Mirrors torch 1.13 _single_tensor_adamw:
+ *   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
+ *   denom = sqrt(v)/sqrt(1-b2^t) + eps;  p -= lr/(1-b1^t) * m/denom
+ * Scalars are computed in double (Python floats) and rounded to float once. */
+int miles_adamw_step(MilesAdamW *o, float lr) {
+    if (!o) return miles_error(MILES_EINVAL, "miles_adamw_step: optimizer is NULL");
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
+    MilesModel *mdl = o->model;
+    const int64_t t = ++o->t;
+    const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
+    const float fb1 = (float)b1, fb2 = (float)b2;
+    const float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float eps = o->cfg.eps;
+    const float decay_mul = (float)(1.0 - (double)lr * (double)o->cfg.weight_decay);
+    const int decay_all = o->cfg.decay_all;
+    float *P = mdl->params, *G = mdl->grads, *M = o->m, *V = o->v;
+#pragma omp parallel
+    for (int ti = 0; ti < mdl->ntensors; ti++) {
+        const MilesTensor *tn = &mdl->tensors[ti];
+        const size_t off = tn->offset, n = tn->numel;
+        const float dm = (decay_all || tn->decay) ? decay_mul : 1.0f;
+#pragma omp for schedule(static) nowait
+        for (size_t i = off; i < off + n; i++) {
+            float g = G[i];
+            float p = P[i] * dm;
+            float mi = M[i] * fb1 + omb1 * g;
+            float vi = V[i] * fb2 + omb2 * (g * g);
+            M[i] = mi;
+            V[i] = vi;
+            float denom = sqrtf(vi) / bc2_sqrt + eps;
+            P[i] = p - step_size * (mi / denom);
+        }
+    }
+    mdl->fwd_valid = 0; /* saved activations no longer match the parameters */
+    return MILES_OK;
+}
+
+int64_t miles_adamw_steps(const MilesAdamW *o) { return o ? o->t : 0; }
+float *miles_adamw_m(MilesAdamW *o) { return o ? o->m : NULL; }
+float *miles_adamw_v(MilesAdamW *o) { return o ? o->v : NULL; }
+void miles_adamw_set_steps(MilesAdamW *o, int64_t t) {
+    if (o && t >= 0) o->t = t;
+}
+
+/* torch.nn.utils.clip_grad_norm_ (norm_type 2): total = ||all grads||_2,
+ * coef = min(max_norm / (total + 1e-6), 1); grads *= coef.  Sum in double. */
+float miles_clip_grad_norm(MilesModel *mdl, float max_norm) {
+    if (!mdl) return 0.0f;
+    const float *G = mdl->grads;
+    const size_t n = mdl->nparams;
+    double ss = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : ss)
+    for (size_t i = 0; i < n; i++) ss += (double)G[i] * (double)G[i];
+    float total = (float)sqrt(ss);
+    float coef = max_norm / (total + 1e-6f);
+    if (coef < 1.0f) {
+        float *g = mdl->grads;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) g[i] *= coef;
+    }
+    return total;
+}
+
+/* HF transformers optimization.py lambdas (LambdaLR passes the 0-based step):
+ *   warmup (all kinds): step < warmup -> step / max(1, warmup)
+ *   constant: 1
+ *   linear:   max(0, (total - step) / max(1, total - warmup))
+ *   cosine:   progress = (step - warmup) / max(1, total - warmup);
+ *             max(0, 0.5 * (1 + cos(pi * 2 * num_cycles * progress))), num_cycles 0.5 */
+double miles_lr_lambda(int kind, int64_t step, int64_t warmup, int64_t total) {
+    if (step < warmup) return (double)step / (double)(warmup > 1 ? warmup : 1);
+    switch (kind) {
+    case MILES_SCHED_LINEAR: {
+        double den = (double)(total - warmup > 1 ? total - warmup : 1);
+        double r = (double)(total - step) / den;
+        return r > 0.0 ? r : 0.0;
+    }
+    case MILES_SCHED_COSINE: {
+        double den = (double)(total - warmup > 1 ? total - warmup : 1);
+        double progress = (double)(step - warmup) / den;
+        double r = 0.5 * (1.0 + cos(3.14159265358979323846 * 2.0 * 0.5 * progress));
+        return r > 0.0 ? r : 0.0;
+    }
+    default:
+        return 1.0;
+    }
+}

@@ -1,0 +1,556 @@
+/*
+ * test_hf_load.c — HF model directories -> MilesModel (libmiles/hf.c) and the
+ * Miles parameter files (miles_model_save / miles_model_load_params).
+ *
+ * The real all-MiniLM-L6-v2 (models/, fetched by `make weights`) is loaded when
+ * present (skipped with a message otherwise).  Small synthetic HF directories
+ * (tiny config: H 64, 2 layers) are written here in a temp dir with each naming
+ * scheme HF uses, plus broken variants that must fail naming the tensor.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "miles.h"
+
+#define MINILM_DIR "models/all-MiniLM-L6-v2"
+
+static char tmpdir[256];
+
+static void rm_rf(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) { unlink(path); return; }
+    struct dirent *de;
+    char p[1024];
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+            rm_rf(p);
+        }
+    closedir(d);
+    rmdir(path);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_hf_test_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+static int teardown(void **state) {
+    (void)state;
+    rm_rf(tmpdir);
+    return 0;
+}
+
+static void spit(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+static uint64_t rng_state = 7;
+static float frand(void) {
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((int32_t)(rng_state >> 32)) / 2147483648.0f;
+}
+
+/* ------------------------------------------------------- synthetic HF dirs */
+
+static const char *TINY_CONFIG =
+    "{\"architectures\":[\"BertModel\"],\"model_type\":\"bert\",\"hidden_act\":\"gelu\","
+    "\"vocab_size\":128,\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+    "\"intermediate_size\":128,\"max_position_embeddings\":64,\"type_vocab_size\":2,"
+    "\"layer_norm_eps\":1e-12,\"hidden_dropout_prob\":0.1,\"attention_probs_dropout_prob\":0.1,"
+    "\"position_embedding_type\":\"absolute\",\"pad_token_id\":0}";
+
+/* The encoder tensors of the tiny config, HF BertModel names (no "bert."),
+ * with random values. */
+typedef struct { char name[128]; int ndim; int64_t shape[4]; size_t numel; float *v; } SrcT;
+typedef struct { SrcT t[64]; int n; } Src;
+
+static void make_src(Src *s) {
+    MilesConfig cfg;
+    assert_int_equal(miles_config_preset(&cfg, "miles", "tiny"), MILES_OK);
+    MilesModel *m;
+    assert_int_equal(miles_model_build(&m, &cfg), MILES_OK);
+    s->n = 0;
+    for (int i = 0; i < miles_model_num_tensors(m); i++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, i, &ti);
+        if (strncmp(ti.name, "bert.", 5)) continue;
+        SrcT *t = &s->t[s->n++];
+        snprintf(t->name, sizeof t->name, "%s", ti.name + 5);
+        t->ndim = ti.ndim;
+        memcpy(t->shape, ti.shape, sizeof t->shape);
+        t->numel = ti.numel;
+        t->v = malloc(ti.numel * sizeof(float));
+        for (size_t k = 0; k < ti.numel; k++) t->v[k] = frand();
+    }
+    miles_model_free(m);
+}
+static void free_src(Src *s) {
+    for (int i = 0; i < s->n; i++) free(s->t[i].v);
+}
+static const SrcT *src_find(const Src *s, const char *miles_name) {
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->t[i].name, miles_name + 5)) return &s->t[i];
+    return NULL;
+}
+
+enum { V_PREFIX = 1, V_GAMMA = 2, V_BF16 = 4, V_EXTRAS = 8 };
+
+/* Write dir/config.json + dir/model.safetensors from src under a naming variant.
+ * skip: HF name to leave out; rename_from/to: replace one tensor's shape by its
+ * transpose (wrong shape); extra: additional unexpected tensors. */
+typedef struct {
+    int flags;
+    const char *skip;        /* src name to omit */
+    const char *transpose;   /* src name written with swapped dims */
+    const char *nan_in;      /* src name whose element 3 becomes NaN */
+    const char *dup;         /* src name also written under the other prefix */
+    int n_extra;
+    const char *extra[4];    /* extra F32 [2] tensors */
+} Variant;
+
+static uint16_t bf16_of(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }
+
+static void write_dir(const char *dir, const Src *s, const Variant *var) {
+    mkdir(dir, 0755);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    spit(p, TINY_CONFIG);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    MilesSafetensorsWriter *w;
+    assert_int_equal(miles_safetensors_writer_open(&w, p), MILES_OK);
+    static uint16_t *bf[64];
+    static float *nanbuf;
+    static const float two[2] = {1, 2};
+    static const int64_t pos_ids[64] = {0};
+    for (int i = 0; i < s->n; i++) {
+        const SrcT *t = &s->t[i];
+        if (var->skip && !strcmp(var->skip, t->name)) continue;
+        char name[256];
+        const char *nm = t->name;
+        char tmp[200];
+        snprintf(tmp, sizeof tmp, "%s", nm);
+        size_t L = strlen(tmp);
+        if ((var->flags & V_GAMMA) && L > 16 && !strcmp(tmp + L - 16, "LayerNorm.weight"))
+            strcpy(tmp + L - 6, "gamma");
+        else if ((var->flags & V_GAMMA) && L > 14 && !strcmp(tmp + L - 14, "LayerNorm.bias"))
+            strcpy(tmp + L - 4, "beta");
+        snprintf(name, sizeof name, "%s%s", (var->flags & V_PREFIX) ? "bert." : "", tmp);
+        int64_t shp[4];
+        memcpy(shp, t->shape, sizeof shp);
+        if (var->transpose && !strcmp(var->transpose, t->name)) { shp[0] = t->shape[1]; shp[1] = t->shape[0]; }
+        const void *data = t->v;
+        if (var->nan_in && !strcmp(var->nan_in, t->name)) {
+            free(nanbuf);
+            nanbuf = malloc(t->numel * 4);
+            memcpy(nanbuf, t->v, t->numel * 4);
+            nanbuf[3] = NAN;
+            data = nanbuf;
+        }
+        if (var->flags & V_BF16) {
+            free(bf[i]);
+            bf[i] = malloc(t->numel * 2);
+            for (size_t k = 0; k < t->numel; k++) bf[i][k] = bf16_of(t->v[k]);
+            assert_int_equal(miles_safetensors_writer_add(w, name, MILES_DT_BF16, t->ndim, shp, bf[i]), MILES_OK);
+        } else {
+            assert_int_equal(miles_safetensors_writer_add(w, name, MILES_DT_F32, t->ndim, shp, data), MILES_OK);
+        }
+        if (var->dup && !strcmp(var->dup, t->name)) {
+            snprintf(name, sizeof name, "%s%s", (var->flags & V_PREFIX) ? "" : "bert.", tmp);
+            assert_int_equal(miles_safetensors_writer_add(w, name, MILES_DT_F32, t->ndim, shp, t->v), MILES_OK);
+        }
+    }
+    if (var->flags & V_EXTRAS) {
+        /* what real HF files carry besides parameters */
+        const int64_t ps[2] = {1, 64}, one = 2;
+        assert_int_equal(miles_safetensors_writer_add(w, (var->flags & V_PREFIX) ? "bert.embeddings.position_ids"
+                                                                                 : "embeddings.position_ids",
+                                                      MILES_DT_I64, 2, ps, pos_ids), MILES_OK);
+        assert_int_equal(miles_safetensors_writer_add(w, "cls.predictions.bias", MILES_DT_F32, 1, &one, two), MILES_OK);
+        assert_int_equal(miles_safetensors_writer_add(w, "cls.predictions.transform.LayerNorm.gamma", MILES_DT_F32, 1,
+                                                      &one, two), MILES_OK);
+    }
+    for (int e = 0; e < var->n_extra; e++) {
+        const int64_t sh = 2;
+        assert_int_equal(miles_safetensors_writer_add(w, var->extra[e], MILES_DT_F32, 1, &sh, two), MILES_OK);
+    }
+    assert_int_equal(miles_safetensors_writer_finish(w), MILES_OK);
+}
+
+/* Every encoder tensor of m equals the source (exactly, or bf16-rounded). */
+static void check_loaded(const MilesModel *m, const Src *s, int bf16) {
+    int checked = 0;
+    for (int i = 0; i < miles_model_num_tensors(m); i++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, i, &ti);
+        if (strncmp(ti.name, "bert.", 5)) continue;
+        const SrcT *t = src_find(s, ti.name);
+        assert_non_null(t);
+        assert_int_equal(ti.numel, t->numel);
+        for (size_t k = 0; k < t->numel; k++) {
+            float want = t->v[k];
+            if (bf16) { uint32_t u = (uint32_t)bf16_of(want) << 16; memcpy(&want, &u, 4); }
+            if (memcmp(&ti.data[k], &want, 4)) fail_msg("%s[%zu]: %g != %g", ti.name, k, ti.data[k], want);
+        }
+        checked++;
+    }
+    assert_int_equal(checked, s->n);
+}
+
+static void test_synthetic_variants(void **state) {
+    (void)state;
+    Src s;
+    make_src(&s);
+    MilesConfig head;
+    assert_int_equal(miles_config_preset(&head, "miles", "bert-base"), MILES_OK);   /* BERT part replaced */
+    struct { const char *name; int flags; } cases[] = {
+        {"prefix", V_PREFIX | V_EXTRAS},
+        {"noprefix", V_EXTRAS},
+        {"gammabeta_prefix", V_PREFIX | V_GAMMA | V_EXTRAS},
+        {"gammabeta_noprefix", V_GAMMA},
+        {"bf16", V_PREFIX | V_BF16},
+    };
+    char dir[512];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        snprintf(dir, sizeof dir, "%s/%s", tmpdir, cases[c].name);
+        Variant v = {cases[c].flags};
+        write_dir(dir, &s, &v);
+        MilesModel *m = NULL;
+        MilesLoadReport rep;
+        int rc = miles_model_load_hf(&m, dir, &head, 42, &rep);
+        print_message("%-20s %s | %s\n", cases[c].name, miles_status_name(rc), rep.message);
+        if (rc) fail_msg("%s: %s", cases[c].name, miles_last_error());
+        const MilesConfig *mc = miles_model_config(m);
+        assert_int_equal(mc->hidden_size, 64);
+        assert_int_equal(mc->num_hidden_layers, 2);
+        assert_int_equal(mc->vocab_size, 128);
+        assert_int_equal(mc->fusion_widths[0], 512);   /* head part from the preset */
+        assert_int_equal(rep.n_loaded, s.n);
+        assert_int_equal(rep.n_missing, 0);
+        assert_int_equal(rep.n_unexpected, 0);
+        assert_int_equal(rep.n_ignored, (cases[c].flags & V_EXTRAS) ? 3 : 0);
+        if (cases[c].flags & V_EXTRAS) assert_non_null(strstr(rep.message, "cls.predictions.bias"));
+        check_loaded(m, &s, cases[c].flags & V_BF16);
+        miles_model_free(m);
+    }
+
+    /* heads: HF init, deterministic for the seed */
+    snprintf(dir, sizeof dir, "%s/prefix", tmpdir);
+    MilesModel *a, *b, *c2;
+    assert_int_equal(miles_model_load_hf(&a, dir, &head, 1, NULL), MILES_OK);
+    assert_int_equal(miles_model_load_hf(&b, dir, &head, 1, NULL), MILES_OK);
+    assert_int_equal(miles_model_load_hf(&c2, dir, &head, 2, NULL), MILES_OK);
+    int ci = miles_model_find_tensor(a, "classifier.weight"), bi = miles_model_find_tensor(a, "fusion.0.bias");
+    assert_true(ci >= 0 && bi >= 0);
+    MilesTensorInfo ta, tb, tc, tbias;
+    miles_model_tensor(a, ci, &ta);
+    miles_model_tensor(b, ci, &tb);
+    miles_model_tensor(c2, ci, &tc);
+    miles_model_tensor(a, bi, &tbias);
+    assert_memory_equal(ta.data, tb.data, ta.numel * 4);
+    assert_memory_not_equal(ta.data, tc.data, ta.numel * 4);
+    double ss = 0;
+    for (size_t k = 0; k < ta.numel; k++) ss += (double)ta.data[k] * ta.data[k];
+    double sd = sqrt(ss / ta.numel);
+    print_message("classifier.weight init std %.4f (HF: 0.02)\n", sd);
+    assert_true(sd > 0.015 && sd < 0.025);
+    for (size_t k = 0; k < tbias.numel; k++) assert_true(tbias.data[k] == 0.0f);
+    miles_model_free(a);
+    miles_model_free(b);
+    miles_model_free(c2);
+
+    /* pooling != pooler: pooler tensors are ignored, not unexpected */
+    MilesConfig mean = head;
+    mean.pooling = MILES_POOL_MEAN;
+    MilesLoadReport rep;
+    assert_int_equal(miles_model_load_hf(&a, dir, &mean, 1, &rep), MILES_OK);
+    assert_int_equal(rep.n_unexpected, 0);
+    assert_int_equal(rep.n_ignored, 5);
+    assert_int_equal(rep.n_loaded, s.n - 2);
+    assert_non_null(strstr(rep.message, "bert.pooler.dense.weight"));
+    assert_int_equal(miles_model_find_tensor(a, "bert.pooler.dense.weight"), -1);
+    miles_model_free(a);
+    free_src(&s);
+}
+
+static void expect_fail(const char *label, const char *dir, const MilesConfig *head, int want_rc,
+                        const char *const *needles) {
+    MilesModel *m = (MilesModel *)0x1;
+    MilesLoadReport rep;
+    int rc = miles_model_load_hf(&m, dir, head, 3, &rep);
+    const char *msg = miles_last_error();
+    print_message("%-14s -> %s: %s\n", label, miles_status_name(rc), msg);
+    if (rc != want_rc) fail_msg("%s: expected %s, got %s", label, miles_status_name(want_rc), miles_status_name(rc));
+    assert_null(m);
+    for (int i = 0; needles[i]; i++)
+        if (!strstr(msg, needles[i])) fail_msg("%s: message lacks '%s': %s", label, needles[i], msg);
+}
+
+static void test_synthetic_errors(void **state) {
+    (void)state;
+    Src s;
+    make_src(&s);
+    MilesConfig head;
+    assert_int_equal(miles_config_preset(&head, "miles", "tiny"), MILES_OK);
+    char dir[512];
+
+    snprintf(dir, sizeof dir, "%s/missing", tmpdir);
+    Variant v1 = {V_PREFIX, .skip = "encoder.layer.1.attention.self.key.weight"};
+    write_dir(dir, &s, &v1);
+    expect_fail("missing", dir, &head, MILES_EMISSING,
+                (const char *[]){"bert.encoder.layer.1.attention.self.key.weight", "missing (1)", NULL});
+
+    snprintf(dir, sizeof dir, "%s/missing_pooler", tmpdir);
+    Variant v1b = {0, .skip = "pooler.dense.bias"};
+    write_dir(dir, &s, &v1b);
+    expect_fail("missing pooler", dir, &head, MILES_EMISSING, (const char *[]){"bert.pooler.dense.bias", NULL});
+
+    snprintf(dir, sizeof dir, "%s/shape", tmpdir);
+    Variant v2 = {V_PREFIX, .transpose = "encoder.layer.0.intermediate.dense.weight"};
+    write_dir(dir, &s, &v2);
+    expect_fail("wrong shape", dir, &head, MILES_ESHAPE,
+                (const char *[]){"bert.encoder.layer.0.intermediate.dense.weight", "[64,128]", "[128,64]", NULL});
+
+    snprintf(dir, sizeof dir, "%s/nan", tmpdir);
+    Variant v3 = {0, .nan_in = "embeddings.LayerNorm.bias"};
+    write_dir(dir, &s, &v3);
+    expect_fail("non-finite", dir, &head, MILES_EFORMAT, (const char *[]){"embeddings.LayerNorm.bias", "not finite", NULL});
+
+    snprintf(dir, sizeof dir, "%s/dup", tmpdir);
+    Variant v4 = {V_PREFIX, .dup = "embeddings.word_embeddings.weight"};
+    write_dir(dir, &s, &v4);
+    expect_fail("duplicate", dir, &head, MILES_EFORMAT,
+                (const char *[]){"bert.embeddings.word_embeddings.weight", "both map", NULL});
+
+    /* unexpected tensors: reported by name, not an error */
+    snprintf(dir, sizeof dir, "%s/unexpected", tmpdir);
+    Variant v5 = {V_PREFIX, .n_extra = 3, .extra = {"bert.encoder.layer.7.output.dense.weight", "classifier.weight",
+                                                    "bert.embeddings.extra_thing"}};
+    write_dir(dir, &s, &v5);
+    MilesModel *m = NULL;
+    MilesLoadReport rep;
+    int rc = miles_model_load_hf(&m, dir, &head, 3, &rep);
+    print_message("unexpected     -> %s: %s\n", miles_status_name(rc), rep.message);
+    assert_int_equal(rc, MILES_OK);
+    assert_int_equal(rep.n_unexpected, 3);
+    assert_non_null(strstr(rep.message, "bert.encoder.layer.7.output.dense.weight"));
+    assert_non_null(strstr(rep.message, "classifier.weight"));
+    assert_non_null(strstr(rep.message, "bert.embeddings.extra_thing"));
+    /* the file's "classifier.weight" must not have been loaded into our head */
+    MilesTensorInfo ti;
+    miles_model_tensor(m, miles_model_find_tensor(m, "classifier.weight"), &ti);
+    assert_false(ti.data[0] == 1.0f && ti.data[1] == 2.0f);
+    miles_model_free(m);
+
+    /* pytorch_model.bin only -> conversion hint */
+    snprintf(dir, sizeof dir, "%s/ptbin", tmpdir);
+    mkdir(dir, 0755);
+    char p[600];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    spit(p, TINY_CONFIG);
+    snprintf(p, sizeof p, "%s/pytorch_model.bin", dir);
+    spit(p, "PK");
+    expect_fail("pytorch .bin", dir, &head, MILES_EMISSING,
+                (const char *[]){"pytorch_model.bin", "python tools/convert_pytorch_bin.py", NULL});
+
+    snprintf(dir, sizeof dir, "%s/empty", tmpdir);
+    mkdir(dir, 0755);
+    expect_fail("no config", dir, &head, MILES_EMISSING, (const char *[]){"config.json", NULL});
+
+    /* config whose sizes disagree with the weights */
+    snprintf(dir, sizeof dir, "%s/cfgmismatch", tmpdir);
+    Variant v6 = {V_PREFIX};
+    write_dir(dir, &s, &v6);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char cfgtext[2048];
+    snprintf(cfgtext, sizeof cfgtext, "%s", TINY_CONFIG);
+    char *q = strstr(cfgtext, "\"vocab_size\":128");
+    memcpy(q, "\"vocab_size\":130", 16);
+    spit(p, cfgtext);
+    expect_fail("vocab mismatch", dir, &head, MILES_ESHAPE,
+                (const char *[]){"bert.embeddings.word_embeddings.weight", "[128,64]", "[130,64]", NULL});
+    free_src(&s);
+}
+
+/* ------------------------------------------------------------ real model */
+
+static void test_real_minilm(void **state) {
+    (void)state;
+    if (access(MINILM_DIR "/model.safetensors", R_OK) != 0) {
+        print_message("SKIP: " MINILM_DIR "/model.safetensors not found; run `make weights`\n");
+        skip();
+    }
+    MilesConfig head;
+    assert_int_equal(miles_config_preset(&head, "miles", "bert-base"), MILES_OK);
+    MilesModel *m = NULL;
+    MilesLoadReport rep;
+    int rc = miles_model_load_hf(&m, MINILM_DIR, &head, 0, &rep);
+    print_message("MiniLM: %s | %s\n", miles_status_name(rc), rep.message);
+    if (rc) fail_msg("%s", miles_last_error());
+    const MilesConfig *c = miles_model_config(m);
+    assert_int_equal(c->hidden_size, 384);
+    assert_int_equal(c->num_hidden_layers, 6);
+    assert_int_equal(c->num_attention_heads, 12);
+    assert_int_equal(rep.n_loaded, 5 + 16 * 6 + 2);
+    assert_int_equal(rep.n_missing, 0);
+    assert_int_equal(rep.n_unexpected, 0);
+    assert_int_equal(rep.n_ignored, 1);   /* embeddings.position_ids */
+
+    /* values equal the file's, read independently */
+    MilesSafetensors *st;
+    assert_int_equal(miles_safetensors_open(&st, MINILM_DIR "/model.safetensors"), MILES_OK);
+    const char *names[] = {"embeddings.word_embeddings.weight", "encoder.layer.5.output.LayerNorm.weight",
+                           "encoder.layer.3.attention.self.value.bias", "pooler.dense.weight"};
+    for (int k = 0; k < 4; k++) {
+        int i = miles_safetensors_find(st, names[k]);
+        assert_true(i >= 0);
+        size_t n;
+        miles_safetensors_info(st, i, NULL, NULL, NULL, &n);
+        float *ref = malloc(n * 4);
+        assert_int_equal(miles_safetensors_read_f32(st, i, ref, n), MILES_OK);
+        char mn[128];
+        snprintf(mn, sizeof mn, "bert.%s", names[k]);
+        MilesTensorInfo ti;
+        assert_int_equal(miles_model_tensor(m, miles_model_find_tensor(m, mn), &ti), MILES_OK);
+        assert_int_equal(ti.numel, n);
+        assert_memory_equal(ti.data, ref, n * 4);
+        free(ref);
+    }
+    miles_safetensors_close(st);
+    miles_model_free(m);
+
+    head.pooling = MILES_POOL_MEAN;
+    assert_int_equal(miles_model_load_hf(&m, MINILM_DIR, &head, 0, &rep), MILES_OK);
+    assert_int_equal(rep.n_loaded, 5 + 16 * 6);
+    assert_int_equal(rep.n_ignored, 3);
+    miles_model_free(m);
+}
+
+/* ------------------------------------------------ save / load parameters */
+
+static void test_save_load_params(void **state) {
+    (void)state;
+    MilesConfig cfg;
+    assert_int_equal(miles_config_preset(&cfg, "miles", "tiny"), MILES_OK);
+    MilesModel *a, *b;
+    assert_int_equal(miles_model_build(&a, &cfg), MILES_OK);
+    assert_int_equal(miles_model_build(&b, &cfg), MILES_OK);
+    assert_int_equal(miles_model_init_random(a, 11, 0.02f), MILES_OK);
+    assert_int_equal(miles_model_init_random(b, 12, 0.02f), MILES_OK);
+    /* make every tensor non-trivial (biases/LN are constants after init) */
+    for (int i = 0; i < miles_model_num_tensors(a); i++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(a, i, &ti);
+        for (size_t k = 0; k < ti.numel; k++) ti.data[k] += 1e-3f * frand();
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/params.safetensors", tmpdir);
+    const char *keys[] = {"config", "note"}, *vals[] = {"{\"preset\":\"miles\"}", "unit test"};
+    assert_int_equal(miles_model_save(a, path, 2, keys, vals), MILES_OK);
+    MilesSafetensors *st;
+    assert_int_equal(miles_safetensors_open(&st, path), MILES_OK);
+    assert_int_equal(miles_safetensors_count(st), miles_model_num_tensors(a));
+    assert_string_equal(miles_safetensors_metadata(st, "config"), "{\"preset\":\"miles\"}");
+    assert_string_equal(miles_safetensors_metadata(st, "note"), "unit test");
+    miles_safetensors_close(st);
+
+    assert_int_equal(miles_model_load_params(b, path), MILES_OK);
+    for (int i = 0; i < miles_model_num_tensors(a); i++) {
+        MilesTensorInfo ta, tb;
+        miles_model_tensor(a, i, &ta);
+        miles_model_tensor(b, i, &tb);
+        assert_string_equal(ta.name, tb.name);
+        assert_memory_equal(ta.data, tb.data, ta.numel * 4);   /* bit-exact */
+    }
+
+    /* truncated copies are refused and leave the model untouched */
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    char tpath[600];
+    snprintf(tpath, sizeof tpath, "%s/trunc.safetensors", tmpdir);
+    MilesModel *c;
+    assert_int_equal(miles_model_build(&c, &cfg), MILES_OK);
+    assert_int_equal(miles_model_init_random(c, 13, 0.02f), MILES_OK);
+    MilesTensorInfo c0;
+    miles_model_tensor(c, 0, &c0);
+    float before = c0.data[5];
+    const long cuts[] = {1, 4, 100, n / 2, n - 9};
+    for (int k = 0; k < 5; k++) {
+        f = fopen(tpath, "wb");
+        fwrite(buf, 1, (size_t)(n - cuts[k]), f);
+        fclose(f);
+        int rc = miles_model_load_params(c, tpath);
+        print_message("truncated by %ld bytes -> %s: %s\n", cuts[k], miles_status_name(rc), miles_last_error());
+        assert_int_equal(rc, MILES_EFORMAT);
+        assert_non_null(strstr(miles_last_error(), tpath));
+        assert_true(c0.data[5] == before);
+    }
+    free(buf);
+
+    /* wrong configuration: a different fusion width -> shape error naming the tensor */
+    MilesConfig cfg2 = cfg;
+    cfg2.fusion_widths[0] = 32;
+    MilesModel *d;
+    assert_int_equal(miles_model_build(&d, &cfg2), MILES_OK);
+    assert_int_equal(miles_model_load_params(d, path), MILES_ESHAPE);
+    print_message("other width: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "fusion.0.weight"));
+    miles_model_free(d);
+    /* no pooler in the model: the file's pooler is unexpected */
+    cfg2 = cfg;
+    cfg2.pooling = MILES_POOL_CLS;
+    assert_int_equal(miles_model_build(&d, &cfg2), MILES_OK);
+    assert_int_equal(miles_model_load_params(d, path), MILES_EFORMAT);
+    print_message("no pooler: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "bert.pooler.dense"));
+    /* and the reverse: a pooler model from a pooler-less file -> missing */
+    char p2[600];
+    snprintf(p2, sizeof p2, "%s/nopool.safetensors", tmpdir);
+    assert_int_equal(miles_model_save(d, p2, 0, NULL, NULL), MILES_OK);
+    assert_int_equal(miles_model_load_params(c, p2), MILES_EMISSING);
+    print_message("pooler missing: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "bert.pooler.dense.weight"));
+    miles_model_free(d);
+
+    /* NaN parameters are refused */
+    MilesTensorInfo ti;
+    miles_model_tensor(a, 7, &ti);
+    ti.data[2] = NAN;
+    assert_int_equal(miles_model_save(a, path, 0, NULL, NULL), MILES_OK);
+    assert_int_equal(miles_model_load_params(c, path), MILES_ENAN);
+    assert_non_null(strstr(miles_last_error(), ti.name));
+    assert_true(c0.data[5] == before);
+
+    miles_model_free(a);
+    miles_model_free(b);
+    miles_model_free(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_synthetic_variants),
+        cmocka_unit_test(test_synthetic_errors),
+        cmocka_unit_test(test_real_minilm),
+        cmocka_unit_test(test_save_load_params),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

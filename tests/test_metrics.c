@@ -1,0 +1,357 @@
+/*
+ * test_metrics.c — libmiles metrics against scikit-learn 1.2.1 golden values
+ * (tests/fixtures/metrics_cases.json, made by tests/gen_metrics_fixture.py).
+ *
+ * Tolerance: 1e-12 absolute on every real-valued metric and curve point
+ * (double precision; the computations are short sums of exact integer ratios);
+ * counts must match exactly.  Max errors are printed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "miles.h"
+#include "internal.h"
+
+#define TOL 1e-12
+
+static cJSON *g_fix;
+static double g_maxerr[32];
+static const char *g_errname[32] = {"auroc", "average_precision", "precision@10%recall",
+                                    "threshold metrics", "best-F1", "ECE", "Brier",
+                                    "velocity", "ROC curve", "PR curve"};
+
+static int load_fixture(void **state) {
+    (void)state;
+    char *txt;
+    size_t n;
+    if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) {
+        fprintf(stderr, "cannot read fixture: %s\n", miles_last_error());
+        return -1;
+    }
+    g_fix = cJSON_Parse(txt);
+    free(txt);
+    return g_fix ? 0 : -1;
+}
+
+static int free_fixture(void **state) {
+    (void)state;
+    cJSON_Delete(g_fix);
+    return 0;
+}
+
+static double *darr(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    double *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) v[i++] = it->valuedouble;
+    return v;
+}
+
+static int32_t *iarr(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) v[i++] = (int32_t)it->valueint;
+    return v;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    assert_non_null(x);
+    return x->valuedouble;
+}
+
+static void close_to(int slot, const char *cname, const char *what, double got, double want) {
+    double e = fabs(got - want);
+    if (e > g_maxerr[slot]) g_maxerr[slot] = e;
+    if (!(e <= TOL)) {
+        fprintf(stderr, "%s: %s = %.17g, sklearn %.17g (err %.3g)\n", cname, what, got, want, e);
+        fail();
+    }
+}
+
+static void check_thr(const char *cname, const MilesThresholdMetrics *t, const cJSON *e) {
+    close_to(3, cname, "accuracy", t->accuracy, num(e, "accuracy"));
+    close_to(3, cname, "precision", t->precision, num(e, "precision"));
+    close_to(3, cname, "recall", t->recall, num(e, "recall"));
+    close_to(3, cname, "f1", t->f1, num(e, "f1"));
+    assert_int_equal(t->tn, (int64_t)num(e, "tn"));
+    assert_int_equal(t->fp, (int64_t)num(e, "fp"));
+    assert_int_equal(t->fn, (int64_t)num(e, "fn"));
+    assert_int_equal(t->tp, (int64_t)num(e, "tp"));
+}
+
+static void check_curve(int slot, const char *cname, const MilesCurve *c, const cJSON *e,
+                        const char *kx, const char *ky, const char *kt, int skip_first_thr) {
+    int nx, ny, nt;
+    double *x = darr(cJSON_GetObjectItem(e, kx), &nx);
+    double *y = darr(cJSON_GetObjectItem(e, ky), &ny);
+    double *t = darr(cJSON_GetObjectItem(e, kt), &nt);
+    assert_int_equal(c->n, nx);
+    assert_int_equal(c->n, ny);
+    for (int i = 0; i < nx; i++) {
+        close_to(slot, cname, kx, c->x[i], x[i]);
+        close_to(slot, cname, ky, c->y[i], y[i]);
+    }
+    for (int i = skip_first_thr; i < nt; i++) close_to(slot, cname, kt, c->thresholds[i], t[i]);
+    free(x); free(y); free(t);
+}
+
+static void test_golden(void **state) {
+    (void)state;
+    double stored = num(g_fix, "stored_threshold");
+    int n_bins = (int)num(g_fix, "n_bins");
+    const cJSON *cs;
+    int ncases = 0;
+    cJSON_ArrayForEach(cs, cJSON_GetObjectItem(g_fix, "cases")) {
+        const char *name = cJSON_GetObjectItem(cs, "name")->valuestring;
+        const cJSON *e = cJSON_GetObjectItem(cs, "expected");
+        int n, n2;
+        double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
+        int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+        assert_int_equal(n, n2);
+        double v, t, f;
+        assert_int_equal(miles_metric_auroc(s, y, n, &v), MILES_OK);
+        close_to(0, name, "auroc", v, num(e, "auroc"));
+        assert_int_equal(miles_metric_average_precision(s, y, n, &v), MILES_OK);
+        close_to(1, name, "average_precision", v, num(e, "average_precision"));
+        assert_int_equal(miles_metric_precision_at_recall(s, y, n, 0.10, &v, &t), MILES_OK);
+        close_to(2, name, "precision_at_10pct_recall", v, num(e, "precision_at_10pct_recall"));
+        MilesThresholdMetrics tm;
+        assert_int_equal(miles_metric_at_threshold(s, y, n, 0.5, &tm), MILES_OK);
+        check_thr(name, &tm, cJSON_GetObjectItem(e, "at_0.5"));
+        assert_int_equal(miles_metric_at_threshold(s, y, n, stored, &tm), MILES_OK);
+        check_thr(name, &tm, cJSON_GetObjectItem(e, "at_stored"));
+        assert_int_equal(miles_metric_best_f1_threshold(s, y, n, &t, &f), MILES_OK);
+        close_to(4, name, "best_f1_threshold", t, num(e, "best_f1_threshold"));
+        close_to(4, name, "best_f1", f, num(e, "best_f1"));
+        int64_t cnt[64];
+        assert_int_equal(miles_metric_calibration(s, y, n, n_bins, &v, cnt, NULL, NULL), MILES_OK);
+        close_to(5, name, "ece", v, num(e, "ece"));
+        int nb;
+        double *ec = darr(cJSON_GetObjectItem(e, "ece_bin_counts"), &nb);
+        assert_int_equal(nb, n_bins);
+        for (int b = 0; b < nb; b++) assert_int_equal(cnt[b], (int64_t)ec[b]);
+        free(ec);
+        assert_int_equal(miles_metric_brier(s, y, n, &v), MILES_OK);
+        close_to(6, name, "brier", v, num(e, "brier"));
+        MilesCurve c;
+        assert_int_equal(miles_metric_roc_curve(s, y, n, &c), MILES_OK);
+        assert_true(isinf(c.thresholds[0]));
+        check_curve(8, name, &c, e, "roc_fpr", "roc_tpr", "roc_thresholds", 1);
+        miles_curve_free(&c);
+        assert_int_equal(miles_metric_pr_curve(s, y, n, &c), MILES_OK);
+        check_curve(9, name, &c, e, "pr_recall", "pr_precision", "pr_thresholds", 0);
+        miles_curve_free(&c);
+
+        /* the aggregate gives the same numbers */
+        MilesMetricsOptions opt;
+        miles_metrics_options_default(&opt);
+        opt.stored_threshold = stored;
+        opt.n_bootstrap = 50;
+        double *vp = NULL, *vt = NULL;
+        if (cJSON_GetObjectItem(cs, "vel_pred")) {
+            vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+            vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+            MilesRegressionMetrics rm;
+            assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
+            close_to(7, name, "mae", rm.mae, num(e, "mae"));
+            close_to(7, name, "mse", rm.mse, num(e, "mse"));
+            close_to(7, name, "rmse", rm.rmse, num(e, "rmse"));
+            close_to(7, name, "r2", rm.r2, num(e, "r2"));
+        }
+        MilesMetrics m;
+        assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, &opt), MILES_OK);
+        assert_int_equal(m.reason[0], 0);
+        close_to(0, name, "metrics.auroc", m.auroc, num(e, "auroc"));
+        close_to(1, name, "metrics.ap", m.average_precision, num(e, "average_precision"));
+        close_to(2, name, "metrics.p@r", m.precision_at_recall, num(e, "precision_at_10pct_recall"));
+        close_to(4, name, "metrics.best_f1_threshold", m.best_f1_threshold, num(e, "best_f1_threshold"));
+        close_to(5, name, "metrics.ece", m.ece, num(e, "ece"));
+        close_to(6, name, "metrics.brier", m.brier, num(e, "brier"));
+        check_thr(name, &m.at_half, cJSON_GetObjectItem(e, "at_0.5"));
+        check_thr(name, &m.at_stored, cJSON_GetObjectItem(e, "at_stored"));
+        if (vp) close_to(7, name, "metrics.r2", m.velocity.r2, num(e, "r2"));
+        assert_true(m.valid & MILES_M_AUROC);
+        assert_int_equal(!!(m.valid & MILES_M_VELOCITY), vp != NULL);
+        free(vp); free(vt); free(s); free(y);
+        ncases++;
+    }
+    assert_true(ncases >= 10);
+    printf("golden: %d cases vs scikit-learn %s, tolerance %.0e; max abs errors:\n", ncases,
+           cJSON_GetObjectItem(g_fix, "sklearn_version")->valuestring, TOL);
+    for (int i = 0; i < 10; i++) printf("  %-22s %.3g\n", g_errname[i], g_maxerr[i]);
+}
+
+/* The original code took the first PR-curve point with recall >= 0.1, which is
+ * the recall-1 point, so it returned the prevalence.  Ours must not. */
+static void test_precision_at_recall_not_prevalence(void **state) {
+    (void)state;
+    const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
+    int n, n2;
+    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+    MilesCurve c;
+    assert_int_equal(miles_metric_pr_curve(s, y, n, &c), MILES_OK);
+    int first = -1;
+    for (int i = 0; i < c.n; i++) if (c.x[i] >= 0.1) { first = i; break; }
+    double prev = 0;
+    for (int i = 0; i < n; i++) prev += y[i];
+    prev /= n;
+    assert_true(fabs(c.y[first] - prev) < 1e-15);   /* the bug's value */
+    double p;
+    assert_int_equal(miles_metric_precision_at_recall(s, y, n, 0.1, &p, NULL), MILES_OK);
+    printf("precision@10%%recall %.4f vs the original's (prevalence) %.4f\n", p, prev);
+    assert_true(p > prev + 0.1);
+    miles_curve_free(&c);
+    free(s); free(y);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    double s[4] = {0.1, 0.4, 0.35, 0.8};
+    int32_t one[4] = {1, 1, 1, 1}, zero[4] = {0, 0, 0, 0}, bad[4] = {0, 2, 1, 0};
+    double v, t;
+    assert_int_equal(miles_metric_auroc(s, one, 4, &v), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "single class"));
+    printf("single-class message: %s\n", miles_last_error());
+    assert_int_equal(miles_metric_average_precision(s, zero, 4, &v), MILES_EINVAL);
+    assert_int_equal(miles_metric_precision_at_recall(s, zero, 4, 0.1, &v, &t), MILES_EINVAL);
+    assert_int_equal(miles_metric_best_f1_threshold(s, one, 4, &v, &t), MILES_EINVAL);
+    MilesCurve c;
+    assert_int_equal(miles_metric_roc_curve(s, one, 4, &c), MILES_EINVAL);
+    assert_int_equal(miles_metric_auroc(s, one, 0, &v), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "empty"));
+    assert_int_equal(miles_metric_auroc(s, bad, 4, &v), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "label[1]"));
+    double sn[4] = {0.1, NAN, 0.3, 0.4};
+    int32_t y[4] = {0, 1, 0, 1};
+    assert_int_equal(miles_metric_auroc(sn, y, 4, &v), MILES_ENAN);
+    double so[4] = {0.1, 1.5, 0.3, 0.4};
+    assert_int_equal(miles_metric_calibration(so, y, 4, 15, &v, NULL, NULL, NULL), MILES_EINVAL);
+    MilesRegressionMetrics rm;
+    double vp[2] = {1, INFINITY}, vt[2] = {1, 2};
+    assert_int_equal(miles_metric_regression(vp, vt, 2, &rm), MILES_ENAN);
+    assert_int_equal(miles_metric_regression(vp, vt, 0, &rm), MILES_EINVAL);
+
+    /* the aggregate: single class -> EINVAL, defined parts filled, JSON has nulls */
+    MilesMetrics m;
+    MilesMetricsOptions opt;
+    miles_metrics_options_default(&opt);
+    opt.n_bootstrap = 20;
+    assert_int_equal(miles_metrics_compute(&m, s, zero, 4, NULL, NULL, &opt), MILES_EINVAL);
+    assert_false(m.valid & MILES_M_AUROC);
+    assert_true(m.valid & MILES_M_THRESHOLD);
+    assert_true(m.valid & MILES_M_CALIBRATION);
+    assert_int_equal(m.at_half.fp, 1);
+    assert_true(strlen(m.reason) > 10);
+    char *js = miles_metrics_to_json_string(&m);
+    assert_non_null(js);
+    cJSON *o = cJSON_Parse(js);
+    assert_non_null(o);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "auroc")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(o, "undefined_reason")));
+    assert_null(strstr(js, "nan"));
+    assert_null(strstr(js, "NaN"));
+    cJSON_Delete(o);
+    free(js);
+    FILE *fp = tmpfile();
+    assert_int_equal(miles_metrics_print(&m, fp, "single class"), MILES_OK);
+    rewind(fp);
+    char buf[4096];
+    size_t k = fread(buf, 1, sizeof buf - 1, fp);
+    buf[k] = 0;
+    fclose(fp);
+    assert_non_null(strstr(buf, "n/a"));
+    assert_null(strstr(buf, "nan"));
+    assert_int_equal(miles_metrics_compute(&m, s, y, 0, NULL, NULL, &opt), MILES_EINVAL);
+}
+
+static void test_bootstrap(void **state) {
+    (void)state;
+    const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
+    int n, n2;
+    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    double a, lo1, hi1, lo2, hi2, lo3, hi3;
+    int used;
+    assert_int_equal(miles_metric_auroc(s, y, n, &a), MILES_OK);
+    assert_int_equal(miles_bootstrap_auroc(s, y, n, 1000, 7, 0.05, &lo1, &hi1, &used), MILES_OK);
+    assert_int_equal(used, 1000);
+    assert_int_equal(miles_bootstrap_auroc(s, y, n, 1000, 7, 0.05, &lo2, &hi2, NULL), MILES_OK);
+    assert_true(lo1 == lo2 && hi1 == hi2);  /* same seed, same interval, bit for bit */
+    assert_int_equal(miles_bootstrap_auroc(s, y, n, 1000, 8, 0.05, &lo3, &hi3, NULL), MILES_OK);
+    assert_true(lo3 != lo1 || hi3 != hi1);
+    assert_true(lo1 < a && a < hi1);
+    /* a 95% interval of AUROC with n = 1000 (200 positives): width about 4 * sqrt(var);
+     * the Hanley-McNeil standard error is ~0.02 here, so the width is in (0.03, 0.15) */
+    assert_true(hi1 - lo1 > 0.03 && hi1 - lo1 < 0.15);
+    printf("AUROC %.4f, 95%% bootstrap [%.4f, %.4f] (seed 7), [%.4f, %.4f] (seed 8)\n", a, lo1,
+           hi1, lo3, hi3);
+    MilesRegressionMetrics rm;
+    assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
+    assert_int_equal(miles_bootstrap_mae(vp, vt, n, 1000, 7, 0.05, &lo1, &hi1), MILES_OK);
+    assert_int_equal(miles_bootstrap_mae(vp, vt, n, 1000, 7, 0.05, &lo2, &hi2), MILES_OK);
+    assert_true(lo1 == lo2 && hi1 == hi2);
+    assert_true(lo1 < rm.mae && rm.mae < hi1);
+    printf("MAE %.5f, 95%% bootstrap [%.5f, %.5f]\n", rm.mae, lo1, hi1);
+    /* a resample that cannot have both classes: n = 2 works, but most resamples
+     * are single-class; they are skipped and counted */
+    double s2[2] = {0.2, 0.8};
+    int32_t y2[2] = {0, 1};
+    assert_int_equal(miles_bootstrap_auroc(s2, y2, 2, 1000, 1, 0.05, &lo1, &hi1, &used), MILES_OK);
+    assert_true(used > 350 && used < 650);
+    assert_true(lo1 == 1.0 && hi1 == 1.0);
+    free(s); free(y); free(vp); free(vt);
+}
+
+static void test_json_roundtrip(void **state) {
+    (void)state;
+    const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
+    int n, n2;
+    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    MilesMetrics m;
+    assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, NULL), MILES_OK);
+    char *js = miles_metrics_to_json_string(&m);
+    cJSON *o = cJSON_Parse(js);
+    assert_non_null(o);
+    assert_true(fabs(cJSON_GetObjectItem(o, "auroc")->valuedouble - m.auroc) < 1e-15);
+    cJSON *vel = cJSON_GetObjectItem(o, "velocity");
+    assert_true(fabs(cJSON_GetObjectItem(vel, "r2")->valuedouble - m.velocity.r2) < 1e-15);
+    cJSON *bs = cJSON_GetObjectItem(o, "bootstrap");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bs, "auroc")), 2);
+    assert_int_equal(cJSON_GetObjectItem(bs, "resamples")->valueint, 1000);
+    assert_null(cJSON_GetObjectItem(o, "undefined_reason"));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "at_stored_threshold")));
+    cJSON_Delete(o);
+    free(js);
+    assert_int_equal(miles_metrics_print(&m, stdout, "random_n1000 (fixture case 0)"), MILES_OK);
+    free(s); free(y); free(vp); free(vt);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_precision_at_recall_not_prevalence),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_json_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, load_fixture, free_fixture);
+}

@@ -1,0 +1,167 @@
+/*
+ * miles-baseline — the baselines Miles is compared with, on the same splits and
+ * with the same report as miles-eval:
+ *   text:    TF-IDF over raw titles + L2 logistic regression (the original
+ *            project's baseline: max_features 5000, English stop words, min_df 2,
+ *            max_df 0.95, unigrams, C 1.0, class_weight balanced, lbfgs);
+ *   numeric: L2 logistic regression on the 18 standardized features.
+ *
+ *   miles-baseline --data data.milesdat --kind both --out reports/
+ */
+#include "miles.h"
+#include "report.h"
+#include "tool_common.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: miles-baseline --data FILE [options]\n"
+"  --data FILE          prepared data file (miles-data prepare)\n"
+"  --kind K             text|numeric|both (default both)\n"
+"  --split S            evaluation split: test|val (default test); fit on train\n"
+"  --out DIR            reports and fitted models (default reports/baseline)\n"
+"TF-IDF (scikit-learn TfidfVectorizer semantics):\n"
+"  --max-features N     5000 (0 = no limit)   --min-df N   2   --max-df X   0.95\n"
+"  --ngram-max N        1                      --no-stop-words   --no-lowercase\n"
+"  --sublinear-tf\n"
+"Logistic regression (scikit-learn LogisticRegression, lbfgs):\n"
+"  --C X                1.0                    --class-weight balanced|none (default balanced)\n"
+"  --tol X              1e-10                  --max-iter N  10000\n"
+"Report:\n"
+"  --bootstrap N        1000                   --seed N 42    --no-plots\n"
+"  -h, --help\n");
+}
+
+static int run_one(const char *kind, MilesPrepared *p, int split, const char *split_name, const char *out_dir,
+                   const MilesTfidfConfig *tc, const MilesLogRegConfig *lc, int boot, uint64_t seed, int plots) {
+    MilesSplitView tr, ev;
+    int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
+    if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
+    if (s != MILES_OK) return tool_fail("miles-baseline", s);
+    if (tr.n == 0 || ev.n == 0) { fprintf(stderr, "miles-baseline: empty train or %s split\n", split_name); return 1; }
+    int text = !strcmp(kind, "text");
+    MilesBaseline *b = NULL;
+    const char **tr_titles = NULL, **ev_titles = NULL;
+    if (text) {
+        tr_titles = malloc(sizeof(char *) * tr.n);
+        ev_titles = malloc(sizeof(char *) * ev.n);
+        if (!tr_titles || !ev_titles) { fprintf(stderr, "miles-baseline: out of memory\n"); return 1; }
+        for (int64_t i = 0; i < tr.n; i++) tr_titles[i] = miles_prepared_title(p, MILES_SPLIT_TRAIN, i);
+        for (int64_t i = 0; i < ev.n; i++) ev_titles[i] = miles_prepared_title(p, split, i);
+        s = miles_baseline_fit_text(&b, tr_titles, tr.labels, (int)tr.n, tc, lc);
+    } else {
+        s = miles_baseline_fit_numeric(&b, tr.features, (int)tr.n, MILES_NUM_FEATURES, tr.labels, lc);
+    }
+    if (s != MILES_OK) return tool_fail("miles-baseline: fit", s);
+    double *proba = malloc(sizeof(double) * ev.n);
+    if (!proba) return 1;
+    s = miles_baseline_predict_proba(b, text ? ev_titles : NULL, text ? NULL : ev.features, (int)ev.n,
+                                     MILES_NUM_FEATURES, proba);
+    if (s != MILES_OK) return tool_fail("miles-baseline: predict", s);
+    char path[4300], prefix[128], title[256];
+    snprintf(path, sizeof path, "%s/baseline_%s.json", out_dir, kind);
+    if ((s = miles_baseline_save(b, path)) != MILES_OK) return tool_fail("miles-baseline: save", s);
+    /* the validation-F1 threshold, as the model gets, so "at stored threshold" compares fairly */
+    double thr = NAN;
+    MilesSplitView va;
+    if (miles_prepared_split(p, MILES_SPLIT_VAL, &va) == MILES_OK && va.n > 0 && split != MILES_SPLIT_VAL) {
+        double *pv = malloc(sizeof(double) * va.n);
+        const char **vt = text ? malloc(sizeof(char *) * va.n) : NULL;
+        if (pv && (!text || vt)) {
+            for (int64_t i = 0; text && i < va.n; i++) vt[i] = miles_prepared_title(p, MILES_SPLIT_VAL, i);
+            double f1;
+            if (miles_baseline_predict_proba(b, vt, text ? NULL : va.features, (int)va.n, MILES_NUM_FEATURES, pv) == MILES_OK &&
+                miles_metric_best_f1_threshold(pv, va.labels, (int)va.n, &thr, &f1) != MILES_OK)
+                thr = NAN;
+        }
+        free(pv);
+        free(vt);
+    }
+    snprintf(prefix, sizeof prefix, "baseline_%s_%s", kind, split_name);
+    snprintf(title, sizeof title, "%s baseline (%s split, n=%lld)", text ? "TF-IDF + LR" : "numeric LR",
+             split_name, (long long)ev.n);
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "baseline", kind);
+    cJSON_AddStringToObject(extra, "model_file", path);
+    if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", miles_tfidf_vocab_size(miles_baseline_tfidf(b)));
+    MilesLogRegInfo info;
+    miles_logreg_info(miles_baseline_logreg(b), &info);
+    cJSON_AddNumberToObject(extra, "lbfgs_iterations", info.n_iter);
+    cJSON_AddBoolToObject(extra, "converged", info.converged);
+    ToolReport r = {out_dir, prefix, title, proba, ev.labels, (int)ev.n, NULL, NULL, NULL, NULL,
+                    thr, boot, seed, plots, extra};
+    int status = tool_report_run(&r);
+    cJSON_Delete(extra);
+    free(proba);
+    free(tr_titles);
+    free(ev_titles);
+    miles_baseline_free(b);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    const char *data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
+    MilesTfidfConfig tc;
+    MilesLogRegConfig lc;
+    miles_tfidf_config_default(&tc);
+    miles_logreg_config_default(&lc);
+    int boot = 1000, plots = 1;
+    double seed = 42, d;
+    static const struct option lo[] = {
+        {"data", 1, 0, 'd'}, {"kind", 1, 0, 'k'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
+        {"max-features", 1, 0, 'F'}, {"min-df", 1, 0, 'm'}, {"max-df", 1, 0, 'M'}, {"ngram-max", 1, 0, 'n'},
+        {"no-stop-words", 0, 0, 'W'}, {"no-lowercase", 0, 0, 'L'}, {"sublinear-tf", 0, 0, 'T'},
+        {"C", 1, 0, 'C'}, {"class-weight", 1, 0, 'w'}, {"tol", 1, 0, 'x'}, {"max-iter", 1, 0, 'i'},
+        {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'k': kind = optarg; break;
+        case 's': split_name = optarg; break;
+        case 'o': out = optarg; break;
+        case 'F': if (tool_parse_int(optarg, "--max-features", 0, 1 << 30, &tc.max_features)) return 2; break;
+        case 'm': if (tool_parse_double(optarg, "--min-df", 0, 1e9, &tc.min_df)) return 2; tc.min_df_is_fraction = tc.min_df < 1 && tc.min_df > 0; break;
+        case 'M': if (tool_parse_double(optarg, "--max-df", 0, 1e9, &tc.max_df)) return 2; tc.max_df_is_fraction = tc.max_df <= 1; break;
+        case 'n': if (tool_parse_int(optarg, "--ngram-max", 1, 5, &tc.ngram_max)) return 2; break;
+        case 'W': tc.stop_words_english = 0; break;
+        case 'L': tc.lowercase = 0; break;
+        case 'T': tc.sublinear_tf = 1; break;
+        case 'C': if (tool_parse_double(optarg, "--C", 1e-12, 1e12, &lc.C)) return 2; break;
+        case 'w':
+            if (!strcmp(optarg, "balanced")) lc.class_weight_balanced = 1;
+            else if (!strcmp(optarg, "none")) { lc.class_weight_balanced = 0; lc.class_weight[0] = lc.class_weight[1] = 1; }
+            else { fprintf(stderr, "--class-weight must be balanced or none\n"); return 2; }
+            break;
+        case 'x': if (tool_parse_double(optarg, "--tol", 0, 1, &lc.tol)) return 2; break;
+        case 'i': if (tool_parse_int(optarg, "--max-iter", 1, 1 << 30, &lc.max_iter)) return 2; break;
+        case 'b': if (tool_parse_int(optarg, "--bootstrap", 0, 1000000, &boot)) return 2; break;
+        case 'S': if (tool_parse_double(optarg, "--seed", 0, 9e15, &d)) return 2; seed = d; break;
+        case 'P': plots = 0; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!data) { usage(stderr); return 2; }
+    int split = !strcmp(split_name, "test") ? MILES_SPLIT_TEST : !strcmp(split_name, "val") ? MILES_SPLIT_VAL : -1;
+    if (split < 0) { fprintf(stderr, "miles-baseline: --split must be test or val\n"); return 2; }
+    if (strcmp(kind, "text") && strcmp(kind, "numeric") && strcmp(kind, "both")) {
+        fprintf(stderr, "miles-baseline: --kind must be text, numeric or both\n");
+        return 2;
+    }
+    if (tool_mkdirs(out)) return 1;
+    MilesPrepared *p = NULL;
+    int s = miles_prepared_open(&p, data);
+    if (s != MILES_OK) return tool_fail("miles-baseline", s);
+    int status = 0;
+    if (strcmp(kind, "numeric")) status |= run_one("text", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    if (strcmp(kind, "text")) status |= run_one("numeric", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    miles_prepared_free(p);
+    return status;
+}

@@ -1,0 +1,424 @@
+/*
+ * miles-train — fine-tune the viral-prediction model.
+ *
+ *   miles-train --data data.milesdat --model models/all-MiniLM-L6-v2 --out checkpoints/run1
+ *   miles-train --csv videos.csv --init random --size tiny --epochs 3
+ *   miles-train --recipe original ...        # the original project's choices, bugs included
+ *
+ * A JSON config file (--config) may set the same keys as the long options
+ * (e.g. {"epochs": 5, "lr": 3e-5}); options on the command line override it.
+ */
+#include "miles.h"
+#include "tool_common.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static volatile int g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: miles-train [options]\n"
+"\n"
+"Data (one of):\n"
+"  --data FILE            prepared data file written by `miles-data prepare`\n"
+"  --csv FILE             seed-schema CSV: prepared on the fly into OUT/prepared.milesdat\n"
+"    --vocab DIR          tokenizer for --csv (default: the --model dir, else models/all-MiniLM-L6-v2)\n"
+"    --language L         keep rows of language L (default en; \"any\" keeps all)\n"
+"    --text-clean M       seed|none (default none; original: seed)\n"
+"    --threshold-scope S  train|all: where the viral percentile is computed (default train)\n"
+"    --split-by K         row|creator (default row)\n"
+"    --drop-features A,B  mask features (e.g. views) after standardization\n"
+"\n"
+"Model:\n"
+"  --model DIR            HF model directory (config.json, vocab.txt, model.safetensors)\n"
+"  --init random          random initialization instead (with --size)\n"
+"  --size S               tiny|minilm-l6|bert-base for --init random (default tiny)\n"
+"  --preset P             miles|seed-notebook (default miles)\n"
+"  --pooling P            pooler|cls|mean (default: the preset's)\n"
+"\n"
+"Training (defaults follow the original run with its bugs fixed):\n"
+"  --recipe R             default|original (original: seed-notebook preset, weight decay on\n"
+"                         every tensor, unweighted CE, schedule stepped once per epoch, label\n"
+"                         threshold on all rows, seed title cleaning)\n"
+"  --batch-size N         32            --max-len N        128\n"
+"  --epochs N             15            --lr X             2e-5\n"
+"  --weight-decay X       0.01          --warmup N         500 (optimizer steps)\n"
+"  --schedule S           cosine|linear|constant (default cosine, stepped every optimizer step)\n"
+"  --clip X               1.0 (global grad-norm; 0 = off)\n"
+"  --loss-weights C,R     0.95,0.05\n"
+"  --class-weights W      auto (N/(2 N_c) from train) | none | w0,w1   (default auto)\n"
+"  --patience N           3             --min-delta X      0.001 (early stopping on val AUROC)\n"
+"  --eval-every N         evaluate every N optimizer steps (default: every epoch)\n"
+"  --grad-accum N         1             --bucket           length bucketing\n"
+"  --seed N               42            --threads N        OpenMP/BLAS threads\n"
+"  --max-steps N          stop after N optimizer steps (smoke runs)\n"
+"\n"
+"Output:\n"
+"  --out DIR              checkpoint directory (default checkpoints/<run>)\n"
+"  --run NAME             run name (default: miles-<preset>-<seed>)\n"
+"  --resume               continue bit-identically from OUT/last.safetensors\n"
+"  --config FILE          JSON file of option values (command line overrides)\n"
+"  --quiet                no progress output\n"
+"  -h, --help             this help\n"
+"\n"
+"Writes OUT/best.safetensors (best val AUROC), OUT/last.safetensors (with optimizer\n"
+"state, for --resume), OUT/log.jsonl, OUT/tb/events.out.tfevents.*, OUT/train_result.json.\n"
+"SIGINT saves last.safetensors and exits cleanly (status 130).\n");
+}
+
+enum {
+    O_DATA = 256, O_CSV, O_VOCAB, O_LANG, O_CLEAN, O_SCOPE, O_SPLITBY, O_DROP, O_MODEL, O_INIT, O_SIZE,
+    O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
+    O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
+    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET
+};
+
+static const struct option long_opts[] = {
+    {"data", 1, 0, O_DATA}, {"csv", 1, 0, O_CSV}, {"vocab", 1, 0, O_VOCAB}, {"language", 1, 0, O_LANG},
+    {"text-clean", 1, 0, O_CLEAN}, {"threshold-scope", 1, 0, O_SCOPE}, {"split-by", 1, 0, O_SPLITBY},
+    {"drop-features", 1, 0, O_DROP}, {"model", 1, 0, O_MODEL}, {"init", 1, 0, O_INIT}, {"size", 1, 0, O_SIZE},
+    {"preset", 1, 0, O_PRESET}, {"pooling", 1, 0, O_POOL}, {"recipe", 1, 0, O_RECIPE},
+    {"batch-size", 1, 0, O_BATCH}, {"max-len", 1, 0, O_MAXLEN}, {"epochs", 1, 0, O_EPOCHS}, {"lr", 1, 0, O_LR},
+    {"weight-decay", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP}, {"schedule", 1, 0, O_SCHED}, {"clip", 1, 0, O_CLIP},
+    {"loss-weights", 1, 0, O_LOSSW}, {"class-weights", 1, 0, O_CLASSW}, {"patience", 1, 0, O_PATIENCE},
+    {"min-delta", 1, 0, O_MINDELTA}, {"eval-every", 1, 0, O_EVALEVERY}, {"grad-accum", 1, 0, O_ACCUM},
+    {"bucket", 0, 0, O_BUCKET}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS},
+    {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
+    {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+
+typedef struct Opts {
+    const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop;
+    const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
+    const char *out, *run;
+    int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet;
+    double lr, wd, clip, min_delta;
+    long long seed, max_steps;
+    int set_epochs, set_warmup; /* recipe defaults apply only to unset options */
+} Opts;
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Apply one option (from argv or the JSON config file). */
+static int apply_opt(Opts *o, int code, const char *v) {
+    switch (code) {
+    case O_DATA: o->data = v; break;
+    case O_CSV: o->csv = v; break;
+    case O_VOCAB: o->vocab = v; break;
+    case O_LANG: o->language = v; break;
+    case O_CLEAN: o->text_clean = v; break;
+    case O_SCOPE: o->scope = v; break;
+    case O_SPLITBY: o->split_by = v; break;
+    case O_DROP: o->drop = v; break;
+    case O_MODEL: o->model = v; break;
+    case O_INIT: o->init = v; break;
+    case O_SIZE: o->size = v; break;
+    case O_PRESET: o->preset = v; break;
+    case O_POOL: o->pooling = v; break;
+    case O_RECIPE: o->recipe = v; break;
+    case O_BATCH: return tool_parse_int(v, "--batch-size", 1, 1 << 20, &o->batch);
+    case O_MAXLEN: return tool_parse_int(v, "--max-len", 2, 1 << 16, &o->max_len);
+    case O_EPOCHS: o->set_epochs = 1; return tool_parse_int(v, "--epochs", 1, 1 << 20, &o->epochs);
+    case O_LR: return tool_parse_double(v, "--lr", 0, 10, &o->lr);
+    case O_WD: return tool_parse_double(v, "--weight-decay", 0, 10, &o->wd);
+    case O_WARMUP: o->set_warmup = 1; return tool_parse_int(v, "--warmup", 0, 1 << 30, &o->warmup);
+    case O_SCHED: o->schedule = v; break;
+    case O_CLIP: return tool_parse_double(v, "--clip", 0, 1e9, &o->clip);
+    case O_LOSSW: o->loss_w = v; break;
+    case O_CLASSW: o->class_w = v; break;
+    case O_PATIENCE: return tool_parse_int(v, "--patience", 0, 1 << 20, &o->patience);
+    case O_MINDELTA: return tool_parse_double(v, "--min-delta", 0, 1, &o->min_delta);
+    case O_EVALEVERY: return tool_parse_int(v, "--eval-every", 0, 1 << 30, &o->eval_every);
+    case O_ACCUM: return tool_parse_int(v, "--grad-accum", 1, 1 << 16, &o->accum);
+    case O_BUCKET: o->bucket = 1; break;
+    case O_SEED: { double d; if (tool_parse_double(v, "--seed", 0, 9.007199254740992e15, &d)) return 1; o->seed = (long long)d; break; }
+    case O_THREADS: return tool_parse_int(v, "--threads", 1, 4096, &o->threads);
+    case O_MAXSTEPS: { double d; if (tool_parse_double(v, "--max-steps", 0, 9e15, &d)) return 1; o->max_steps = (long long)d; break; }
+    case O_OUT: o->out = v; break;
+    case O_RUN: o->run = v; break;
+    case O_RESUME: o->resume = 1; break;
+    case O_QUIET: o->quiet = 1; break;
+    default: return 1;
+    }
+    return 0;
+}
+
+/* --config FILE: {"epochs": 5, "lr": 3e-5, "bucket": true, ...} with long-option names. */
+static int load_config_file(Opts *o, const char *path) {
+    char *text = NULL;
+    if (tool_read_file(path, &text) != MILES_OK) return tool_fail("miles-train", MILES_EIO);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        fprintf(stderr, "miles-train: %s: not a JSON object\n", path);
+        cJSON_Delete(root);
+        return 1;
+    }
+    for (cJSON *it = root->child; it; it = it->next) {
+        const struct option *lo = long_opts;
+        while (lo->name && strcmp(lo->name, it->string) != 0) lo++;
+        if (!lo->name || lo->val == O_CONFIG) {
+            fprintf(stderr, "miles-train: %s: unknown key \"%s\"\n", path, it->string);
+            cJSON_Delete(root);
+            return 1;
+        }
+        char buf[64];
+        const char *v = NULL;
+        if (cJSON_IsString(it)) v = xstrdup(it->valuestring); /* kept for the process lifetime */
+        else if (cJSON_IsNumber(it)) { snprintf(buf, sizeof buf, "%.17g", it->valuedouble); v = xstrdup(buf); }
+        else if (cJSON_IsBool(it)) { if (cJSON_IsFalse(it)) continue; v = ""; }
+        else {
+            fprintf(stderr, "miles-train: %s: key \"%s\" must be a string, number or boolean\n", path, it->string);
+            cJSON_Delete(root);
+            return 1;
+        }
+        if (apply_opt(o, lo->val, v)) { cJSON_Delete(root); return 1; }
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int pooling_code(const char *s, int *out) {
+    if (!strcmp(s, "pooler")) *out = MILES_POOL_POOLER;
+    else if (!strcmp(s, "cls")) *out = MILES_POOL_CLS;
+    else if (!strcmp(s, "mean")) *out = MILES_POOL_MEAN;
+    else { fprintf(stderr, "miles-train: --pooling must be pooler, cls or mean (got \"%s\")\n", s); return 1; }
+    return 0;
+}
+
+static void split_to_data(const MilesSplitView *v, MilesTrainData *d) {
+    d->n = (int)v->n;
+    d->stride = v->max_len;
+    d->ids = v->input_ids;
+    d->mask = v->attention_mask;
+    d->type_ids = v->token_type_ids;
+    d->lengths = v->lengths;
+    d->features = v->features;
+    d->labels = v->labels;
+    d->velocity = v->velocity;
+}
+
+int main(int argc, char **argv) {
+    Opts o = {0};
+    o.batch = 32; o.max_len = 128; o.epochs = 15; o.warmup = 500; o.patience = 3; o.accum = 1;
+    o.lr = 2e-5; o.wd = 0.01; o.clip = 1.0; o.min_delta = 0.001; o.seed = 42;
+    o.preset = "miles"; o.recipe = "default"; o.schedule = "cosine"; o.loss_w = "0.95,0.05"; o.class_w = "auto";
+    o.size = "tiny"; o.language = "en"; o.scope = "train"; o.split_by = "row";
+
+    /* pass 1: --config first, so the command line overrides it */
+    for (int i = 1; i < argc - 1; i++)
+        if (!strcmp(argv[i], "--config") && load_config_file(&o, argv[i + 1])) return 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (c == 'h') { usage(stdout); return 0; }
+        if (c == O_CONFIG) continue;
+        if (c == '?' || apply_opt(&o, c, optarg)) { usage(stderr); return 2; }
+    }
+    if (optind < argc) { fprintf(stderr, "miles-train: unexpected argument \"%s\"\n", argv[optind]); return 2; }
+    if (!!o.data + !!o.csv != 1) { fprintf(stderr, "miles-train: give exactly one of --data or --csv (see --help)\n"); return 2; }
+    if (!o.model && !(o.init && !strcmp(o.init, "random"))) {
+        fprintf(stderr, "miles-train: give --model DIR (pretrained encoder) or --init random (see --help)\n");
+        return 2;
+    }
+    int original = !strcmp(o.recipe, "original");
+    if (!original && strcmp(o.recipe, "default")) { fprintf(stderr, "miles-train: --recipe must be default or original\n"); return 2; }
+    if (original) {
+        o.preset = "seed-notebook";
+        o.class_w = "none";
+        o.text_clean = o.text_clean ? o.text_clean : "seed";
+        o.scope = "all";
+    }
+    tool_set_threads(o.threads);
+
+    /* ---- output directory */
+    char run_name[256], out_dir[4096];
+    if (o.run) snprintf(run_name, sizeof run_name, "%s", o.run);
+    else snprintf(run_name, sizeof run_name, "miles-%s-%lld", o.preset, o.seed);
+    snprintf(out_dir, sizeof out_dir, "%s", o.out ? o.out : "");
+    if (!o.out) snprintf(out_dir, sizeof out_dir, "checkpoints/%s", run_name);
+    if (tool_mkdirs(out_dir)) return 1;
+
+    /* ---- data */
+    char prepared_path[4200];
+    if (o.csv) {
+        snprintf(prepared_path, sizeof prepared_path, "%s/prepared.milesdat", out_dir);
+        if (!o.resume) {
+            MilesPrepareOptions po;
+            miles_prepare_options_default(&po);
+            po.vocab_dir = o.vocab ? o.vocab : o.model ? o.model : po.vocab_dir;
+            po.max_len = o.max_len;
+            po.language = strcmp(o.language, "any") ? o.language : NULL;
+            po.text_clean = (o.text_clean && !strcmp(o.text_clean, "seed")) ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
+            po.threshold_all = !strcmp(o.scope, "all");
+            po.seed = (uint64_t)o.seed;
+            po.split_by_creator = !strcmp(o.split_by, "creator");
+            if (o.drop && tool_feature_mask(o.drop, &po.drop_mask)) return 2;
+            MilesPrepareReport rep;
+            int s = miles_data_prepare(o.csv, prepared_path, &po, &rep);
+            if (s != MILES_OK) return tool_fail("miles-train: prepare", s);
+            if (!o.quiet) {
+                char buf[8192];
+                miles_prepare_report_format(&rep, po.leak_bound, buf, sizeof buf);
+                fputs(buf, stderr);
+            }
+        }
+    } else {
+        snprintf(prepared_path, sizeof prepared_path, "%s", o.data);
+    }
+    MilesPrepared *prep = NULL;
+    int s = miles_prepared_open(&prep, prepared_path);
+    if (s != MILES_OK) return tool_fail("miles-train", s);
+    MilesSplitView tv, vv;
+    if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv)) != MILES_OK ||
+        (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv)) != MILES_OK)
+        return tool_fail("miles-train", s);
+    MilesTrainData train, val;
+    split_to_data(&tv, &train);
+    split_to_data(&vv, &val);
+
+    /* ---- model */
+    MilesConfig cfg;
+    s = miles_config_preset(&cfg, o.preset, o.model ? "bert-base" : o.size);
+    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (o.pooling && pooling_code(o.pooling, &cfg.pooling)) return 2;
+    MilesModel *m = NULL;
+    if (o.model) {
+        MilesLoadReport lr;
+        s = miles_model_load_hf(&m, o.model, &cfg, (uint64_t)o.seed, &lr);
+        if (s != MILES_OK) return tool_fail("miles-train", s);
+        if (!o.quiet) fprintf(stderr, "loaded %s: %d tensors%s%s\n", o.model, lr.n_loaded,
+                              lr.message[0] ? "; " : "", lr.message);
+        /* the prepared ids must come from this model's vocabulary */
+        MilesTokenizer *tok = NULL;
+        char hash[17];
+        if (miles_tokenizer_load(&tok, o.model) == MILES_OK && miles_tokenizer_hash(tok, hash) == MILES_OK &&
+            strcmp(hash, miles_prepared_vocab_hash(prep)) != 0) {
+            fprintf(stderr, "miles-train: %s was tokenized with vocab %s but %s has vocab %s; "
+                            "re-run miles-data prepare --vocab %s\n",
+                    prepared_path, miles_prepared_vocab_hash(prep), o.model, hash, o.model);
+            return 1;
+        }
+        miles_tokenizer_free(tok);
+    } else {
+        s = miles_model_build(&m, &cfg);
+        if (s == MILES_OK) s = miles_model_init_random(m, (uint64_t)o.seed, 0.02f);
+        if (s != MILES_OK) return tool_fail("miles-train", s);
+    }
+    const MilesConfig *mc = miles_model_config(m);
+    if (!o.quiet)
+        fprintf(stderr, "model: preset %s, H %d, L %d, %zu parameters; train %d, val %d examples\n",
+                mc->preset, mc->hidden_size, mc->num_hidden_layers, miles_model_num_params(m), train.n, val.n);
+
+    /* ---- trainer settings */
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    tc.batch_size = o.batch;
+    tc.max_len = o.max_len;
+    tc.epochs = o.epochs;
+    tc.grad_accum = o.accum;
+    tc.lr = (float)o.lr;
+    tc.weight_decay = (float)o.wd;
+    tc.warmup_steps = o.warmup;
+    tc.clip = (float)o.clip;
+    tc.patience = o.patience;
+    tc.min_delta = (float)o.min_delta;
+    tc.eval_every = o.eval_every;
+    tc.bucket = o.bucket;
+    tc.seed = (uint64_t)o.seed;
+    tc.max_steps = o.max_steps;
+    tc.out_dir = out_dir;
+    tc.resume = o.resume;
+    tc.progress = !o.quiet;
+    tc.stop_flag = &g_stop;
+    if (!strcmp(o.schedule, "cosine")) tc.schedule = MILES_SCHED_COSINE;
+    else if (!strcmp(o.schedule, "linear")) tc.schedule = MILES_SCHED_LINEAR;
+    else if (!strcmp(o.schedule, "constant")) tc.schedule = MILES_SCHED_CONSTANT;
+    else { fprintf(stderr, "miles-train: --schedule must be cosine, linear or constant\n"); return 2; }
+    if (original) {
+        tc.decay_all = 1;
+        tc.schedule = MILES_SCHED_ORIGINAL;
+        tc.schedule_per_epoch = 1;
+        tc.eta_min = 1e-7f;
+    }
+    if (sscanf(o.loss_w, "%f,%f", &tc.loss.w_cls, &tc.loss.w_reg) != 2) {
+        fprintf(stderr, "miles-train: --loss-weights wants C,R (e.g. 0.95,0.05), got \"%s\"\n", o.loss_w);
+        return 2;
+    }
+    if (!strcmp(o.class_w, "auto")) {
+        int64_t n1 = 0;
+        for (int i = 0; i < train.n; i++) n1 += train.labels[i];
+        int64_t n0 = train.n - n1;
+        if (n0 == 0 || n1 == 0) { fprintf(stderr, "miles-train: the training split has a single class\n"); return 1; }
+        tc.loss.class_weight[0] = (float)((double)train.n / (2.0 * n0));
+        tc.loss.class_weight[1] = (float)((double)train.n / (2.0 * n1));
+    } else if (!strcmp(o.class_w, "none")) {
+        tc.loss.class_weight[0] = tc.loss.class_weight[1] = 1.0f;
+    } else if (sscanf(o.class_w, "%f,%f", &tc.loss.class_weight[0], &tc.loss.class_weight[1]) != 2 ||
+               !(tc.loss.class_weight[0] > 0) || !(tc.loss.class_weight[1] > 0)) {
+        fprintf(stderr, "miles-train: --class-weights wants auto, none or w0,w1 (positive), got \"%s\"\n", o.class_w);
+        return 2;
+    }
+    char hash[40];
+    snprintf(hash, sizeof hash, "%s", miles_prepared_vocab_hash(prep));
+    char clean[8];
+    snprintf(clean, sizeof clean, "%s", miles_prepared_text_clean(prep) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
+    char vocab_abs[4096] = "";
+    const char *vocab_src = o.vocab ? o.vocab : o.model ? o.model : "models/all-MiniLM-L6-v2";
+    if (!realpath(vocab_src, vocab_abs)) snprintf(vocab_abs, sizeof vocab_abs, "%s", vocab_src);
+    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(prep);
+    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = hash;
+    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = clean;
+    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = vocab_abs;
+    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = o.recipe;
+    tc.n_extra_meta = 5;
+
+    signal(SIGINT, on_sigint);
+    MilesTrainResult res;
+    s = miles_train_run(m, &train, &val, &tc, &res);
+    if (s != MILES_OK) return tool_fail("miles-train", s);
+
+    /* ---- summary: JSON for machines, lines for people */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_result.json", out_dir);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "run", run_name);
+    cJSON_AddStringToObject(j, "recipe", o.recipe);
+    cJSON_AddStringToObject(j, "preset", mc->preset);
+    cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
+    cJSON_AddNumberToObject(j, "steps", (double)res.steps);
+    cJSON_AddNumberToObject(j, "epochs_done", res.epochs_done);
+    if (isfinite(res.best_val_auroc)) cJSON_AddNumberToObject(j, "best_val_auroc", res.best_val_auroc);
+    else cJSON_AddNullToObject(j, "best_val_auroc");
+    cJSON_AddNumberToObject(j, "best_step", (double)res.best_step);
+    cJSON_AddNumberToObject(j, "decision_threshold", res.decision_threshold);
+    cJSON_AddBoolToObject(j, "stopped_early", res.stopped_early);
+    cJSON_AddBoolToObject(j, "interrupted", res.interrupted);
+    cJSON_AddNumberToObject(j, "seconds", res.seconds);
+    cJSON_AddNumberToObject(j, "class_weight_0", tc.loss.class_weight[0]);
+    cJSON_AddNumberToObject(j, "class_weight_1", tc.loss.class_weight[1]);
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    s = tool_write_text_atomic(path, txt);
+    free(txt);
+    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (!o.quiet) {
+        fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
+                (long long)res.steps, res.seconds, res.best_val_auroc, (long long)res.best_step, res.decision_threshold);
+        fprintf(stderr, "checkpoints: %s/best.safetensors, %s/last.safetensors; logs: %s/log.jsonl, %s/tb/\n",
+                out_dir, out_dir, out_dir, out_dir);
+    }
+    printf("%s/best.safetensors\n", out_dir);
+    miles_model_free(m);
+    miles_prepared_free(prep);
+    return res.interrupted ? 130 : 0;
+}

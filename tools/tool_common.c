@@ -1,0 +1,99 @@
+/*
+ * tool_common.c — helpers shared by the miles-* tools (argument parsing,
+ * threads, directories, atomic text output).
+ */
+#include "tool_common.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int tool_fail(const char *prog, int status) {
+    fprintf(stderr, "%s: %s (%s)\n", prog, miles_last_error()[0] ? miles_last_error() : "error",
+            miles_status_name(status));
+    return 1;
+}
+
+int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: expected an integer in [%d, %d], got \"%s\"\n", opt, lo, hi, s);
+        return 1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "%s: expected a number in [%g, %g], got \"%s\"\n", opt, lo, hi, s);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* OpenBLAS exposes openblas_set_num_threads; weak so other CBLAS builds link too. */
+extern void openblas_set_num_threads(int n) __attribute__((weak));
+
+void tool_set_threads(int n) {
+    if (n <= 0) return;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    if (openblas_set_num_threads) openblas_set_num_threads(n);
+}
+
+int tool_mkdirs(const char *dir) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "%s: cannot create directory: %s\n", buf, strerror(errno));
+                return 1;
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int tool_feature_mask(const char *list, uint32_t *mask) {
+    *mask = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int f = 0;
+        while (f < MILES_NUM_FEATURES && strcmp(miles_feature_names[f], tok) != 0) f++;
+        if (f == MILES_NUM_FEATURES) {
+            fprintf(stderr, "unknown feature \"%s\"; the features are:", tok);
+            for (int i = 0; i < MILES_NUM_FEATURES; i++) fprintf(stderr, " %s", miles_feature_names[i]);
+            fputc('\n', stderr);
+            return 1;
+        }
+        *mask |= 1u << f;
+    }
+    return 0;
+}
+
+int tool_read_file(const char *path, char **text) { return miles_read_file(path, text, NULL); }
+
+int tool_write_text_atomic(const char *path, const char *text) {
+    return miles_write_file_atomic(path, text, strlen(text));
+}
+
+int tool_isatty_err(void) { return isatty(2); }

@@ -1,0 +1,27 @@
+/*
+ * tool_common.h — small helpers shared by the miles-* command-line tools.
+ */
+#ifndef MILES_TOOL_COMMON_H
+#define MILES_TOOL_COMMON_H
+
+#include <stdint.h>
+
+/* Print "prog: <miles_last_error()>" to stderr and return the exit status 1. */
+int tool_fail(const char *prog, int status);
+/* Strict number parsing with a range; prints a message naming the option and returns 1 on error. */
+int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
+int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out);
+/* OpenMP and OpenBLAS thread count (n <= 0: leave the defaults). */
+void tool_set_threads(int n);
+/* mkdir -p; prints an error and returns 1 on failure. */
+int tool_mkdirs(const char *dir);
+/* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
+int tool_feature_mask(const char *list, uint32_t *mask);
+/* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */
+int tool_read_file(const char *path, char **text);
+/* Write text to path atomically (temp + fsync + rename); MILES_* status. */
+int tool_write_text_atomic(const char *path, const char *text);
+/* 1 if stderr is a terminal (progress bars), else 0. */
+int tool_isatty_err(void);
+
+#endif
