@@ -217,3 +217,19 @@ ref-env:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-sklearn python3-numpy python3-venv
 	/usr/bin/python3 -m venv --system-site-packages $(REF_ENV)
 	$(REF_ENV)/bin/pip install -q -r tests/requirements-ref.txt
+
+# ---- libFuzzer targets (clang): make fuzz; make fuzz-run FUZZ_TIME=300
+# The library is rebuilt with coverage instrumentation in build-fuzz/.
+FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
+FUZZ_TIME  ?= 300
+fuzz:
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang NO_OMP=1 \
+	  OPTFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined" LDSAN="-fsanitize=address,undefined" lib
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles $$f build-fuzz/libmiles.a \
+	    -o build-fuzz/$$n -lutf8proc -lcjson -lm -lpthread $(BLAS_LIBS) || exit 1; done
+fuzz-run: fuzz
+	for b in $(FUZZ_BINS); do n=$$(basename $$b); mkdir -p build-fuzz/corpus-$$n; \
+	  d=$$( [ -f fuzz/$${n#fuzz_}.dict ] && echo -dict=fuzz/$${n#fuzz_}.dict ); \
+	  nice $$b $$d -max_total_time=$(FUZZ_TIME) build-fuzz/corpus-$$n 2>&1 | tail -3; done

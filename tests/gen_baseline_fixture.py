@@ -97,6 +97,7 @@ def text_case(name, train, ytr, test, tfidf_kw, lr_kw, out_cfg):
     vec = TfidfVectorizer(**tfidf_kw)
     Xtr = vec.fit_transform(train)
     Xte = vec.transform(test).tocsr()
+    Xte.sort_indices()   # sparse products may leave column indices unsorted
     terms = vec.get_feature_names_out().tolist()
     d = {"name": name, "config": out_cfg, "vocabulary": terms,
          "idf": vec.idf_.tolist(),

@@ -76,6 +76,60 @@ def ece(y, s, n_bins=N_BINS):
         counts.tolist()
 
 
+# ---- the bootstrap's PRNG, bit for bit as in libmiles/metrics.c ----------
+M64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+class Xoshiro256ss:
+    def __init__(self, seed):
+        self.s = []
+        x = seed & M64
+        for _ in range(4):
+            x, v = splitmix64(x)
+            self.s.append(v)
+
+    def next(self):
+        s = self.s
+        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & M64
+        res = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return res
+
+    def below(self, n):   # multiply-shift, as rng_below()
+        return (self.next() * n) >> 64
+
+
+def bootstrap(y, s, vp, vt, n_boot, seed):
+    """Percentile intervals (numpy.percentile, linear) of AUROC and MAE over
+    n_boot resamples; same index stream as miles_bootstrap_auroc/_mae."""
+    n = len(y)
+    rng = Xoshiro256ss(seed)
+    aucs = []
+    for _ in range(n_boot):
+        idx = np.array([rng.below(n) for _ in range(n)])
+        if y[idx].min() != y[idx].max():
+            aucs.append(roc_auc_score(y[idx], s[idx]))
+    rng = Xoshiro256ss(seed)
+    maes = []
+    for _ in range(n_boot):
+        idx = np.array([rng.below(n) for _ in range(n)])
+        maes.append(mean_absolute_error(vt[idx], vp[idx]))
+    return {"n_boot": n_boot, "seed": seed, "alpha": 0.05,
+            "auroc_ci": np.percentile(aucs, [2.5, 97.5]).tolist(), "auroc_used": len(aucs),
+            "mae_ci": np.percentile(maes, [2.5, 97.5]).tolist()}
+
+
 def case(name, y, s, vp=None, vt=None):
     y = np.asarray(y, dtype=int)
     s = np.asarray(s, dtype=float)
@@ -93,6 +147,8 @@ def case(name, y, s, vp=None, vt=None):
         "at_stored": at_threshold(y, s, STORED_THRESHOLD),
         "best_f1_threshold": bt, "best_f1": bf,
         "ece": e, "ece_bin_counts": counts,
+        "calib_prob_true": calibration_curve(y, s, n_bins=N_BINS)[0].tolist(),
+        "calib_prob_pred": calibration_curve(y, s, n_bins=N_BINS)[1].tolist(),
         "brier": brier_score_loss(y, s),
         # roc_curve's first threshold is max+1 in sklearn 1.2 (inf in >= 1.3);
         # the C side uses +inf, so the test skips index 0 of roc_thresholds.
@@ -112,6 +168,8 @@ def case(name, y, s, vp=None, vt=None):
             "rmse": float(np.sqrt(mean_squared_error(vt, vp))),
             "r2": r2_score(vt, vp),
         })
+        if name == "random_n1000":
+            d["expected"]["bootstrap"] = bootstrap(y, s, vp, vt, 1000, 7)
     return d
 
 

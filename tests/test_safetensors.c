@@ -58,6 +58,7 @@ static int count_dir_entries(void) {
 }
 
 static unsigned char *slurp(const char *path, size_t *n) {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
