@@ -386,7 +386,7 @@ typedef struct TermStat { char *term; int64_t df, tf; int keep; } TermStat;
 static int cmp_stat_term(const void *a, const void *b) {
     return strcmp(((const TermStat *)a)->term, ((const TermStat *)b)->term);
 }
-static const TermStat *tl_stats;
+static _Thread_local const TermStat *tl_stats; /* qsort has no context argument */
 static int cmp_idx_tf_desc(const void *a, const void *b) {
     int i = *(const int *)a, j = *(const int *)b;
     if (tl_stats[i].tf != tl_stats[j].tf) return tl_stats[i].tf > tl_stats[j].tf ? -1 : 1;
@@ -438,7 +438,7 @@ int miles_tfidf_fit(MilesTfidf **out, const char *const *docs, int n, const Mile
             seen[nseen++] = id;
         }
         if (s != MILES_OK) break;
-        qsort(seen, (size_t)nseen, sizeof *seen, cmp_int);
+        if (nseen > 1) qsort(seen, (size_t)nseen, sizeof *seen, cmp_int);
         for (int i = 0; i < nseen; i++)
             if (i == 0 || seen[i] != seen[i - 1]) st[seen[i]].df++;
     }
@@ -542,7 +542,7 @@ int miles_tfidf_transform(const MilesTfidf *t, const char *const *docs, int n, M
             int c = map_get(&t->index, terms.v[i]);
             if (c >= 0) { row[k].col = c; row[k].v = 1; k++; }
         }
-        qsort(row, k, sizeof *row, cmp_colval);
+        if (k > 1) qsort(row, k, sizeof *row, cmp_colval);
         size_t m = 0;   /* merge duplicates into counts */
         for (size_t i = 0; i < k; i++) {
             if (m > 0 && row[m - 1].col == row[i].col) row[m - 1].v += 1;

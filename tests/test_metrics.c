@@ -137,8 +137,22 @@ static void test_golden(void **state) {
         close_to(4, name, "best_f1_threshold", t, num(e, "best_f1_threshold"));
         close_to(4, name, "best_f1", f, num(e, "best_f1"));
         int64_t cnt[64];
-        assert_int_equal(miles_metric_calibration(s, y, n, n_bins, &v, cnt, NULL, NULL), MILES_OK);
+        double ms[64], fp[64];
+        assert_int_equal(miles_metric_calibration(s, y, n, n_bins, &v, cnt, ms, fp), MILES_OK);
         close_to(5, name, "ece", v, num(e, "ece"));
+        /* sklearn calibration_curve lists the non-empty bins only */
+        int npt, npp, k = 0;
+        double *pt = darr(cJSON_GetObjectItem(e, "calib_prob_true"), &npt);
+        double *pp = darr(cJSON_GetObjectItem(e, "calib_prob_pred"), &npp);
+        for (int b = 0; b < n_bins; b++) {
+            if (!cnt[b]) continue;
+            assert_true(k < npt);
+            close_to(5, name, "calibration fraction positive", fp[b], pt[k]);
+            close_to(5, name, "calibration mean score", ms[b], pp[k]);
+            k++;
+        }
+        assert_int_equal(k, npt);
+        free(pt); free(pp);
         int nb;
         double *ec = darr(cJSON_GetObjectItem(e, "ece_bin_counts"), &nb);
         assert_int_equal(nb, n_bins);
@@ -301,6 +315,19 @@ static void test_bootstrap(void **state) {
     assert_true(hi1 - lo1 > 0.03 && hi1 - lo1 < 0.15);
     printf("AUROC %.4f, 95%% bootstrap [%.4f, %.4f] (seed 7), [%.4f, %.4f] (seed 8)\n", a, lo1,
            hi1, lo3, hi3);
+    /* golden: the fixture script replays the same xoshiro256** index stream and
+     * computes sklearn roc_auc_score / mean_absolute_error per resample and
+     * numpy.percentile of them */
+    const cJSON *bs = cJSON_GetObjectItem(cJSON_GetObjectItem(cs, "expected"), "bootstrap");
+    assert_non_null(bs);
+    assert_int_equal((int)num(bs, "seed"), 7);
+    int nci;
+    double *ci = darr(cJSON_GetObjectItem(bs, "auroc_ci"), &nci);
+    printf("bootstrap AUROC interval vs sklearn+numpy replay: errors %.3g, %.3g\n", fabs(lo1 - ci[0]),
+           fabs(hi1 - ci[1]));
+    assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
+    assert_int_equal(used, (int)num(bs, "auroc_used"));
+    free(ci);
     MilesRegressionMetrics rm;
     assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
     assert_int_equal(miles_bootstrap_mae(vp, vt, n, 1000, 7, 0.05, &lo1, &hi1), MILES_OK);
@@ -308,6 +335,11 @@ static void test_bootstrap(void **state) {
     assert_true(lo1 == lo2 && hi1 == hi2);
     assert_true(lo1 < rm.mae && rm.mae < hi1);
     printf("MAE %.5f, 95%% bootstrap [%.5f, %.5f]\n", rm.mae, lo1, hi1);
+    ci = darr(cJSON_GetObjectItem(bs, "mae_ci"), &nci);
+    printf("bootstrap MAE interval vs numpy replay: errors %.3g, %.3g\n", fabs(lo1 - ci[0]),
+           fabs(hi1 - ci[1]));
+    assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
+    free(ci);
     /* a resample that cannot have both classes: n = 2 works, but most resamples
      * are single-class; they are skipped and counted */
     double s2[2] = {0.2, 0.8};

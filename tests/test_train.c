@@ -23,7 +23,7 @@
 #include "miles.h"
 #include "train_internal.h"
 
-#define VOCAB_PATH "tests/fixtures/vocab.txt"
+#define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 
 static char g_dir[64];
 static char g_prepared[256];

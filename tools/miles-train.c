@@ -310,6 +310,22 @@ int main(int argc, char **argv) {
         }
         miles_tokenizer_free(tok);
     } else {
+        /* a random encoder still reads the prepared ids: size the vocabulary to the tokenizer */
+        const char *vdir = o.vocab ? o.vocab : "models/all-MiniLM-L6-v2";
+        MilesTokenizer *tok = NULL;
+        if (miles_tokenizer_load(&tok, vdir) == MILES_OK) {
+            cfg.vocab_size = miles_tokenizer_vocab_size(tok);
+            miles_tokenizer_free(tok);
+        } else {
+            int32_t mx = 0;
+            for (int sp = 0; sp < 3; sp++) {
+                MilesSplitView sv;
+                if (miles_prepared_split(prep, sp, &sv) != MILES_OK) continue;
+                for (int64_t i = 0; i < sv.n * sv.max_len; i++) if (sv.input_ids[i] > mx) mx = sv.input_ids[i];
+            }
+            cfg.vocab_size = mx + 1;
+            if (!o.quiet) fprintf(stderr, "note: no tokenizer at %s; vocabulary sized to the data (%d)\n", vdir, cfg.vocab_size);
+        }
         s = miles_model_build(&m, &cfg);
         if (s == MILES_OK) s = miles_model_init_random(m, (uint64_t)o.seed, 0.02f);
         if (s != MILES_OK) return tool_fail("miles-train", s);

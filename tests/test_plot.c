@@ -1,0 +1,202 @@
+/*
+ * test_plot.c — the PNG plots (tools/plot.c, compiled in here because tests
+ * do not link the tools' objects).  Each plot is rendered into a fresh temp
+ * directory from real metric curves (the metrics fixture) and checked: PNG
+ * signature and IHDR size, cairo can read it back, and its pixels are not
+ * trivial (enough non-white pixels, and the series colour is present).  The
+ * directory must hold exactly the PNGs afterwards (no temp files left).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../tools/plot.c"
+
+static char g_dir[256];
+static cJSON *g_fix;
+
+static int setup(void **state) {
+    (void)state;
+    const char *t = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/miles_test_plot_XXXXXX", t ? t : "/tmp");
+    if (!mkdtemp(g_dir)) return -1;
+    char *txt;
+    size_t n;
+    if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) return -1;
+    g_fix = cJSON_Parse(txt);
+    free(txt);
+    return g_fix ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (!getenv("MILES_KEEP_PLOTS")) {
+        DIR *d = opendir(g_dir);
+        struct dirent *e;
+        char p[600];
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.') { snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name); unlink(p); }
+        if (d) closedir(d);
+        rmdir(g_dir);
+    } else printf("plots kept in %s\n", g_dir);
+    cJSON_Delete(g_fix);
+    return 0;
+}
+
+__attribute__((unused)) static double *darr(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    double *v = malloc((size_t)*n * sizeof *v);
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) v[i++] = x->valuedouble;
+    return v;
+}
+__attribute__((unused)) static int32_t *iarr(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    int32_t *v = malloc((size_t)*n * sizeof *v);
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) v[i++] = (int32_t)x->valueint;
+    return v;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Validate a PNG: signature, IHDR, readable, non-trivial pixels, and the
+ * colour (r,g,b) present (within 12 per channel). */
+__attribute__((unused)) static void check_png(const char *path, int w, int h, double rgb[3]) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char hd[33];
+    assert_int_equal(fread(hd, 1, 33, f), 33);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    assert_memory_equal(hd, sig, 8);
+    assert_memory_equal(hd + 12, "IHDR", 4);
+    assert_int_equal(be32(hd + 16), (uint32_t)w);
+    assert_int_equal(be32(hd + 20), (uint32_t)h);
+    assert_true(size > 10000);
+#ifdef MILES_HAVE_CAIRO
+    cairo_surface_t *sf = cairo_image_surface_create_from_png(path);
+    assert_int_equal(cairo_surface_status(sf), CAIRO_STATUS_SUCCESS);
+    assert_int_equal(cairo_image_surface_get_width(sf), w);
+    int stride = cairo_image_surface_get_stride(sf);
+    const unsigned char *px = cairo_image_surface_get_data(sf);
+    long nonwhite = 0, series = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t v = *(const uint32_t *)(px + (size_t)y * stride + 4 * (size_t)x);
+            int r = (v >> 16) & 255, g = (v >> 8) & 255, b = v & 255;
+            if (r < 245 || g < 245 || b < 245) nonwhite++;
+            if (abs(r - (int)(rgb[0] * 255)) <= 12 && abs(g - (int)(rgb[1] * 255)) <= 12 &&
+                abs(b - (int)(rgb[2] * 255)) <= 12)
+                series++;
+        }
+    cairo_surface_destroy(sf);
+    double frac = (double)nonwhite / ((double)w * h);
+    printf("%s: %dx%d, %ld bytes, %.1f%% non-white, %ld series-colour pixels\n", strrchr(path, '/') + 1,
+           w, h, size, 100 * frac, series);
+    assert_true(frac > 0.02 && frac < 0.6);
+    assert_true(series > 300);
+#endif
+}
+
+static void test_plots(void **state) {
+    (void)state;
+#ifndef MILES_HAVE_CAIRO
+    double x[2] = {0, 1};
+    assert_int_equal(miles_plot_roc("/tmp/x.png", x, x, 2, 0.5, NULL), MILES_EUNSUPPORTED);
+    skip();
+#else
+    const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
+    int n, n2;
+    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    MilesMetricsOptions opt;
+    miles_metrics_options_default(&opt);
+    opt.n_bootstrap = 0;
+    MilesMetrics m;
+    assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, &opt), MILES_OK);
+    char p[600];
+    double blue[3] = {C_BLUE.r, C_BLUE.g, C_BLUE.b}, orange[3] = {C_ORANGE.r, C_ORANGE.g, C_ORANGE.b};
+
+    MilesCurve roc, pr;
+    assert_int_equal(miles_metric_roc_curve(s, y, n, &roc), MILES_OK);
+    snprintf(p, sizeof p, "%s/roc.png", g_dir);
+    assert_int_equal(miles_plot_roc(p, roc.x, roc.y, roc.n, m.auroc, "Test set ROC (fixture case random_n1000)"), MILES_OK);
+    check_png(p, 900, 760, blue);
+
+    assert_int_equal(miles_metric_pr_curve(s, y, n, &pr), MILES_OK);
+    snprintf(p, sizeof p, "%s/pr.png", g_dir);
+    assert_int_equal(miles_plot_pr(p, pr.x, pr.y, pr.n, m.average_precision, m.prevalence, NULL), MILES_OK);
+    check_png(p, 900, 760, orange);
+
+    snprintf(p, sizeof p, "%s/calibration.png", g_dir);
+    assert_int_equal(miles_plot_calibration(p, m.calib_mean_score, m.calib_frac_pos, m.calib_count,
+                                            MILES_CALIB_BINS, m.ece, "Reliability (15 bins)"), MILES_OK);
+    check_png(p, 900, 940, blue);
+
+    snprintf(p, sizeof p, "%s/velocity_scaled.png", g_dir);
+    assert_int_equal(miles_plot_velocity(p, vp, vt, n, 0, "Velocity (scaled)"), MILES_OK);
+    check_png(p, 900, 800, orange);   /* the y = x line; the dots are translucent */
+
+    /* original units: views/day spanning decades -> log axes */
+    for (int i = 0; i < n; i++) {
+        vt[i] = pow(10, 2 + 40 * vt[i]);
+        vp[i] = vt[i] * pow(10, vp[i] * 3 - 0.15);
+    }
+    snprintf(p, sizeof p, "%s/velocity_views.png", g_dir);
+    assert_int_equal(miles_plot_velocity(p, vp, vt, n, 1, "Velocity (views/day)"), MILES_OK);
+    check_png(p, 900, 800, orange);
+
+    /* bad input: error, and no file */
+    vp[3] = NAN;
+    snprintf(p, sizeof p, "%s/bad.png", g_dir);
+    assert_int_equal(miles_plot_velocity(p, vp, vt, n, 1, NULL), MILES_ENAN);
+    assert_int_equal(miles_plot_roc(p, roc.x, roc.y, 0, 0.5, NULL), MILES_EINVAL);
+    int64_t zero[15] = {0};
+    assert_int_equal(miles_plot_calibration(p, m.calib_mean_score, m.calib_frac_pos, zero, 15, 0, NULL), MILES_EINVAL);
+    struct stat st;
+    assert_int_not_equal(stat(p, &st), 0);
+    /* unwritable destination: EIO, nothing left behind */
+    assert_int_equal(miles_plot_roc("/nonexistent_dir_miles/roc.png", roc.x, roc.y, roc.n, 0.5, NULL), MILES_EIO);
+
+    /* exactly the five PNGs: no temp files left */
+    DIR *d = opendir(g_dir);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            files++;
+            assert_non_null(strstr(e->d_name, ".png"));
+            assert_null(strstr(e->d_name, "tmp"));
+        }
+    closedir(d);
+    assert_int_equal(files, 5);
+    miles_curve_free(&roc);
+    miles_curve_free(&pr);
+    free(s); free(y); free(vp); free(vt);
+#endif
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_plots) };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
