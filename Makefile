@@ -80,7 +80,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan \
-        example cuda bench fuzz help
+        example cuda bench fuzz fuzz-run demo help
 
 all: lib tools
 
@@ -205,8 +205,13 @@ check: deps weights
 	$(MAKE) asan
 	$(MAKE) cuda
 
+# ---- the README's main job: synthetic data -> fine-tune MiniLM -> evaluate -> baselines
+demo: deps weights
+	$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) tools/demo.sh runs/demo
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 help:
 	@sed -n '1,20p' Makefile

@@ -160,13 +160,16 @@ int64_t src_utf8_len(const char *s) {
     return n;
 }
 
-/* Emoji blocks (pictographs, emoticons, transport, supplemental symbols,
- * dingbats, misc symbols, flags).  Variation selectors and ZWJ alone do not
- * count; arrows, dashes and letters-like symbols are not emoji. */
+/* Emoji: the rule of miles_has_emoji() (data module), so that a has_emoji cell
+ * written here equals the value the pipeline derives from the title at serving
+ * time: Extended_Pictographic code points >= U+2000, regional indicators (flags)
+ * and the combining keycap.  (c)/(R) signs, arrows-as-text, VS16 alone do not count. */
 int src_is_emoji_cp(int32_t cp) {
-    return (cp >= 0x1F000 && cp <= 0x1FAFF) || (cp >= 0x2600 && cp <= 0x27BF) ||
-           (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0x231A && cp <= 0x23FF) ||
-           cp == 0x3030 || cp == 0x303D || cp == 0x3297 || cp == 0x3299;
+    if (cp == 0x20E3) return 1;
+    const utf8proc_property_t *pr = utf8proc_get_property(cp);
+    if (pr->boundclass == UTF8PROC_BOUNDCLASS_REGIONAL_INDICATOR) return 1;
+    return (pr->boundclass == UTF8PROC_BOUNDCLASS_EXTENDED_PICTOGRAPHIC || pr->boundclass == UTF8PROC_BOUNDCLASS_E_ZWG) &&
+           cp >= 0x2000;
 }
 
 int src_has_emoji(const char *s) {

@@ -247,8 +247,11 @@ int src_csv_next(SrcCsv *c, char ***fields, int *nfields) {
         *out = '\0'; /* out <= d + i, so this never clobbers unread data beyond sep */
         MILES_TRY(csv_push(c, start));
         if (sep == ',') { i++; continue; }
-        if (sep == '\r') i++;
-        if (i < c->n && d[i] == '\n') i++;
+        /* d[i] may now be the NUL just written: decide from sep and d[i + 1] */
+        if (i < c->n) {
+            if (sep == '\r' && i + 1 < c->n && d[i + 1] == '\n') i += 2;
+            else i++;
+        }
         c->next_line++;
         break;
     }

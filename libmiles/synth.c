@@ -21,6 +21,10 @@
 
 #include <math.h>
 
+#ifdef __FAST_MATH__
+#error "synth.c must not be built with -ffast-math: the synthetic file must be bit-identical everywhere"
+#endif
+
 /* ---------------------------------------------------------------- PRNG */
 
 typedef struct { uint64_t s; } Rng;
@@ -100,13 +104,13 @@ static const Country COUNTRIES[] = {
  * with p = 0.5.  "%s" is the topic phrase.  Keep in sync with the docs. */
 typedef struct { const char *pattern; double h; } Hook;
 static const Hook PREFIX_HOOKS[] = {
-    {"You won't believe this %s", +2.0}, {"The secret to %s", +1.6}, {"POV: %s", +1.4},
-    {"Life hack: %s", +1.2},             {"Wait for it… %s", +1.0},  {"Channel update: %s", -1.6},
-    {"My honest review of %s", -1.0},
+    {"You won't believe this %s", +2.5}, {"The secret to %s", +2.0}, {"POV: %s", +1.75},
+    {"Life hack: %s", +1.5},             {"Wait for it… %s", +1.25}, {"Channel update: %s", -2.0},
+    {"My honest review of %s", -1.25},
 };
 static const Hook SUFFIX_HOOKS[] = {
-    {"%s challenge", +1.2}, {"%s (insane ending)", +0.8}, {"%s | Part 2", -1.4},
-    {"%s (full video)", -1.2}, {"%s vlog", -0.8}, {"%s explained", -0.6},
+    {"%s challenge", +1.5}, {"%s (insane ending)", +1.0}, {"%s | Part 2", -1.75},
+    {"%s (full video)", -1.5}, {"%s vlog", -1.0}, {"%s explained", -0.75},
 };
 #define N_PREFIX ((int)(sizeof PREFIX_HOOKS / sizeof PREFIX_HOOKS[0]))
 #define N_SUFFIX ((int)(sizeof SUFFIX_HOOKS / sizeof SUFFIX_HOOKS[0]))
@@ -239,19 +243,19 @@ static const double HOUR_W[24] = {2, 1.5, 1, 0.8, 0.6, 0.6, 1, 1.5, 2, 2.5, 3, 3
 /* Model constants (docs/data_sources.md, "generative model"). */
 #define MU_VIEWS_TIKTOK 10.819778284410283 /* ln 50000 */
 #define MU_VIEWS_YOUTUBE 10.308952660644293 /* ln 30000 */
-#define SD_CREATOR 0.40
-#define SD_VIEWS 0.45
+#define SD_CREATOR 0.30
+#define SD_VIEWS 0.35
 #define P_TAIL 0.03
-#define BETA_H_VIEWS 0.2    /* share of the title effect carried by views */
-#define BETA_H_TREND 0.8    /* share carried by a shorter trend */
-#define LN_T0 2.995732273553991 /* ln 20 days */
+#define BETA_H_VIEWS 0.1    /* share of the title effect carried by views */
+#define BETA_H_TREND 0.9    /* share carried by a shorter trend */
+#define LN_T0 3.4011973816621555 /* ln 30 days */
 #define SD_TREND 0.40
-#define B_SHARE 0.25
-#define B_SAVE 0.20
+#define B_SHARE 0.20
+#define B_SAVE 0.15
 #define B_COMP_VIEWS 0.10
-#define B_COMP_TREND 0.25
-#define B_EVENING 0.40
-#define B_CREATOR_TREND 0.30
+#define B_COMP_TREND 0.20
+#define B_EVENING 0.30
+#define B_CREATOR_TREND 0.15
 
 typedef struct {
     double q;          /* creator quality (ln views) */
@@ -356,7 +360,7 @@ static void synth_row(uint64_t seed, int64_t i, int64_t n_creators, SynthRow *o)
     double speed = BETA_H_TREND * o->H + B_SHARE * z_share + B_SAVE * z_save + B_COMP_TREND * z_comp +
                    B_EVENING * evening + B_CREATOR_TREND * o->cr.q;
     double t = det_exp(LN_T0 - speed + SD_TREND * e_trend);
-    o->trend_days = (int64_t)clampd((double)round_i(t), 1, 180);
+    o->trend_days = (int64_t)clampd((double)round_i(t), 1, 365);
     o->rest = r;
 }
 
@@ -477,7 +481,8 @@ int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed) {
     }
     MilesAtomicFile af;
     int s = miles_atomic_open(&af, path);
-    if (s == MILES_OK) s = src_csv_write_header(af.fp);
+    if (s != MILES_OK) { free(sum); free(cnt); free(row); return s; }
+    s = src_csv_write_header(af.fp);
     for (int64_t i = 0; s == MILES_OK && i < rows; i++) {
         synth_row(seed, i, nc, &o);
         s = write_row(af.fp, row, seed, i, &o, sum[o.creator] / (double)cnt[o.creator]);
@@ -486,7 +491,7 @@ int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed) {
     free(cnt);
     free(row);
     if (s != MILES_OK) {
-        if (af.fp) miles_atomic_abort(&af);
+        miles_atomic_abort(&af);
         return miles_error_prefix(s, "%s", path);
     }
     return miles_atomic_commit(&af);
