@@ -186,16 +186,19 @@ CUDA_ARCH ?= 75 80 86 89 90
 CUDA_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 CU_SRCS := $(sort $(wildcard kernels/*.cu))
 CU_OBJS := $(CU_SRCS:kernels/%.cu=$(BUILD)/cuda/%.o)
-$(BUILD)/cuda/%.o: kernels/%.cu kernels/*.cuh libmiles/*.h
+$(BUILD)/cuda/%.o: kernels/%.cu kernels/*.cuh kernels/*.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=c++17 $(CUDA_GENCODE) -Xcompiler -fPIC -Ilibmiles -Ikernels -c $< -o $@
 cuda:
 ifeq ($(HAVE_NVCC),1)
 	$(MAKE) --no-print-directory $(CU_OBJS)
-	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH)"
+	$(MAKE) --no-print-directory cuda-test
+	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH) and linked the CUDA op test"
 else
 	@echo "cuda: nvcc not found; skipping the CUDA backend"
 endif
+
+-include kernels/cuda.mk
 
 # ---- everything CI runs
 check: deps weights

@@ -1,5 +1,5 @@
 /*
- * common.cuh — shared by the kernels/*.cu sources: error macros, launch
+ * common.cuh — shared by the kernels/ sources: error macros, launch
  * helpers, warp/block reductions.
  *
  * Two families of error macros:

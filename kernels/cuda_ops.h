@@ -22,11 +22,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "ops.h" /* MilesDropoutKey */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "ops.h" /* MilesDropoutKey; ops.h has no C++ guards of its own */
 
 /* Exactly cudaStream_t's type (driver_types.h), declared here so C callers
  * need no CUDA include; NULL = the legacy default stream. */

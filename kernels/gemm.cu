@@ -166,7 +166,7 @@ extern "C" int miles_gemm_ex_cuda(int transA, int transB, int M, int N, int K, f
     if (a_type != b_type)
         return miles_error(MILES_EINVAL, "miles_gemm_ex_cuda: A and B must have the same"
                            " storage type (got %d and %d)", a_type, b_type);
-    cudaDataType_t ta, tb;
+    cudaDataType_t ta = CUDA_R_32F, tb = CUDA_R_32F;
     MILES_TRY(data_type(a_type, &ta));
     MILES_TRY(data_type(b_type, &tb));
     if (M == 0 || N == 0) return MILES_OK;

@@ -12,14 +12,19 @@
 
 #include <stdint.h>
 
-__device__ __forceinline__ void miles_philox4x32_dev(uint32_t c[4], uint32_t k0, uint32_t k1) {
+/* __host__ too, so the test program checks this exact code against the CPU
+ * generator on machines without a GPU. */
+__host__ __device__ __forceinline__ void miles_philox4x32_dev(uint32_t c[4], uint32_t k0,
+                                                              uint32_t k1) {
     for (int r = 0; r < 10; r++) {
         if (r > 0) {
             k0 += 0x9E3779B9u;
             k1 += 0xBB67AE85u;
         }
-        uint32_t hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
-        uint32_t hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0]; /* mul.hi/mul.lo on the device */
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+        uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
         uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
         c[0] = n0;
         c[1] = lo1;
@@ -29,7 +34,7 @@ __device__ __forceinline__ void miles_philox4x32_dev(uint32_t c[4], uint32_t k0,
 }
 
 /* Uniforms of elements 4*blk .. 4*blk+3 of (seed, step, tensor_id). */
-__device__ __forceinline__ void miles_dropout_uniform4_dev(float u[4], uint64_t seed, uint64_t step,
+__host__ __device__ __forceinline__ void miles_dropout_uniform4_dev(float u[4], uint64_t seed, uint64_t step,
                                                            uint32_t tensor_id, uint64_t blk) {
     uint32_t c[4] = {(uint32_t)blk, tensor_id, (uint32_t)step, (uint32_t)(step >> 32)};
     miles_philox4x32_dev(c, (uint32_t)seed, (uint32_t)(seed >> 32));
@@ -55,15 +60,21 @@ static inline MilesDropDev miles_drop_dev(MilesDropoutKey k) {
 }
 
 /* Keep test of element i (one Philox call; use the 4-wide form in loops). */
-__device__ __forceinline__ bool miles_dropout_keep(const MilesDropDev &d, uint64_t i) {
+__host__ __device__ __forceinline__ bool miles_dropout_keep(const MilesDropDev &d, uint64_t i) {
     float u[4];
     miles_dropout_uniform4_dev(u, d.seed, d.step, d.tensor_id, i >> 2);
     return u[i & 3] >= d.p;
 }
 /* Dropped value as the CPU computes it: keep ? x * s : 0 (a select, never a
  * multiply by 0, so a dropped Inf/NaN gives 0 like the CPU). */
-__device__ __forceinline__ float miles_dropout_apply(const MilesDropDev &d, bool keep, float x) {
+__host__ __device__ __forceinline__ float miles_dropout_apply(const MilesDropDev &d, bool keep, float x) {
+#ifdef __CUDA_ARCH__
+    /* __fmul_rn is never contracted into an FMA with a following +=, which
+     * keeps dropout_backward's accumulation bit-identical to the CPU's */
+    return keep ? __fmul_rn(x, d.scale) : 0.0f;
+#else
     return keep ? x * d.scale : 0.0f;
+#endif
 }
 
 #endif
