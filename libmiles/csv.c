@@ -233,13 +233,14 @@ int miles_csv_next(MilesCsv *r, int *nfields, const char *const **fields) {
             MILES_TRY(field_end(r));
             return record_emit(r, nfields, fields);
         }
-        if (r->skip_lf) {
-            r->skip_lf = 0;
-            if (c == '\n') continue; /* the LF of a CRLF: the line was already counted */
-        }
+        /* the LF of a CRLF: the CR already counted the line.  Outside quotes the
+         * LF then reads as a blank line (skipped); inside quotes it is content. */
+        int crlf = r->skip_lf && c == '\n';
+        r->skip_lf = 0;
         MILES_TRY(utf8_feed(r, (unsigned)c));
-        int64_t line = r->line, col = r->col;
-        if (c == '\n') { r->line++; r->col = 1; }
+        int64_t line = crlf ? r->line - 1 : r->line, col = r->col;
+        if (crlf) { /* position stays at the start of the new line */ }
+        else if (c == '\n') { r->line++; r->col = 1; }
         else if (c == '\r') { r->line++; r->col = 1; r->skip_lf = 1; }
         else r->col++;
         int is_eol = (c == '\n' || c == '\r');

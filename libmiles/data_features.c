@@ -288,8 +288,7 @@ int data_velocity_known(const char *const vals[K_COUNT], double *v, int *bad_col
     double x, views, days;
     int s = num(vals, K_VELOCITY, &x, bad_col);
     if (s < 0) return s;
-    if (s == 0) {
-        MILES_TRY(check(x >= 0, K_VELOCITY, bad_col, "is negative", x));
+    if (s == 0) { /* may be negative: a real source's view growth can be (YouTube view corrections) */
         *v = x;
         return 0;
     }
@@ -406,12 +405,11 @@ int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_
     return MILES_OK;
 }
 
-int miles_features_compute(int n, const char *const *names, const char *const *values, double raw[18],
-                           uint32_t *avail) {
-    const char *vals[K_COUNT] = {0};
-    uint32_t dummy;
-    if (!avail) avail = &dummy;
-    if (n < 0 || (n > 0 && (!names || !values))) return miles_error(MILES_EINVAL, "miles_features_compute: bad arguments");
+/* Known-column view of named values (first non-empty value wins; two
+ * different non-empty values for one column are an error). */
+static int known_from_named(int n, const char *const *names, const char *const *values, const char *vals[K_COUNT]) {
+    for (int k = 0; k < K_COUNT; k++) vals[k] = NULL;
+    if (n < 0 || (n > 0 && (!names || !values))) return miles_error(MILES_EINVAL, "record: bad arguments");
     for (int i = 0; i < n; i++) {
         int k = data_column_id(names[i]);
         if (k < 0) continue; /* other columns are ignored */
@@ -419,5 +417,25 @@ int miles_features_compute(int n, const char *const *names, const char *const *v
             return miles_error(MILES_EINVAL, "column '%s' given twice with different values", data_known_columns[k]);
         if (!vals[k] || is_blank(vals[k])) vals[k] = values[i] ? values[i] : "";
     }
+    return MILES_OK;
+}
+
+int miles_velocity_compute(int n, const char *const *names, const char *const *values, double *velocity) {
+    const char *vals[K_COUNT];
+    MILES_TRY(known_from_named(n, names, values, vals));
+    double v = NAN;
+    int s = data_velocity_known(vals, &v, NULL);
+    if (s < 0) return s;
+    if (s == 1) return miles_error(MILES_EMISSING, "no engagement_velocity, and views / trend_duration_days not available");
+    *velocity = v;
+    return MILES_OK;
+}
+
+int miles_features_compute(int n, const char *const *names, const char *const *values, double raw[18],
+                           uint32_t *avail) {
+    const char *vals[K_COUNT];
+    uint32_t dummy;
+    if (!avail) avail = &dummy;
+    MILES_TRY(known_from_named(n, names, values, vals));
     return data_features_known(vals, raw, avail, NULL);
 }

@@ -413,8 +413,8 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
         else if (isnan(r->spearman[f])) P("     n/a\n");
         else P("%+8.4f%s\n", r->spearman[f], (r->leak_warn >> f & 1u) ? "  WARNING: |rho| above the leakage bound" : "");
     }
-    if (r->leak_warn) P("leakage: features with |spearman| > %g can leak the label (velocity = views/trend_duration_days); "
-                        "consider --drop-features\n", leak_bound);
+    if (r->leak_warn) P("leakage: features with |spearman| > %g track the target the label is cut from (in the seed "
+                        "data velocity = views/trend_duration_days); consider --drop-features\n", leak_bound);
     if (r->vocab_hash[0]) P("vocab hash %s\n", r->vocab_hash);
 #undef P
     return MILES_OK;

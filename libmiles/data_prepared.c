@@ -14,6 +14,7 @@
 #include "data_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #define HDR_SIZE 192
 #define PREP_VERSION 1
@@ -21,18 +22,17 @@
 /* ---------------------------------------------------------------- CRC-32 */
 
 static uint32_t crc_table[256];
-static int crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static void crc_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
         crc_table[i] = c;
     }
-    crc_ready = 1;
 }
 
 uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n) {
-    if (!crc_ready) crc_init(); /* idempotent: a race writes the same values */
+    pthread_once(&crc_once, crc_init);
     const unsigned char *p = buf;
     crc = ~crc;
     while (n--) crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);

@@ -236,7 +236,7 @@ static int from_json(MilesScaler *s, const cJSON *o) {
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SCALER_FORMAT))
         return miles_error(MILES_EFORMAT, "scaler JSON: format is not \"%s\"", SCALER_FORMAT);
-    double ver;
+    double ver = 0;
     MILES_TRY(get_num(o, "version", &ver));
     if (ver != SCALER_VERSION)
         return miles_error(MILES_EUNSUPPORTED, "scaler JSON: version %g, this build reads version %d", ver, SCALER_VERSION);

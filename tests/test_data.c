@@ -1,0 +1,947 @@
+/*
+ * test_data.c — features, statistics, splits, scaler and the prepared file.
+ *
+ * Golden values: tests/fixtures/data_golden.json from tests/gen_data_fixture.py
+ * (numpy 1.24 / scikit-learn 1.2.1 / scipy / zlib).  Hand-computed values
+ * come from the 5 real rows in $MILES_SHARED/data/reference_synthetic_target.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "miles.h"
+
+static cJSON *golden;
+
+static int load_golden(void **state) {
+    (void)state;
+    FILE *f = fopen("tests/fixtures/data_golden.json", "rb");
+    if (!f) { fprintf(stderr, "cannot open tests/fixtures/data_golden.json (run from the repo root)\n"); return -1; }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *t = malloc((size_t)n + 1);
+    if (fread(t, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(t); return -1; }
+    t[n] = '\0';
+    fclose(f);
+    golden = cJSON_Parse(t);
+    free(t);
+    return golden ? 0 : -1;
+}
+static int free_golden(void **state) { (void)state; cJSON_Delete(golden); return 0; }
+
+static double *json_doubles(const cJSON *a, int *n) {
+    int m = cJSON_GetArraySize(a);
+    double *v = malloc(sizeof(double) * (m ? m : 1));
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) v[i++] = e->valuedouble;
+    *n = m;
+    return v;
+}
+
+static double relerr(double a, double b) { return fabs(a - b) / fmax(1e-300, fmax(fabs(a), fabs(b))); }
+
+/* ------------------------------------------------------------------ the 5 real rows */
+
+static const char *shared_dir(void) {
+    const char *s = getenv("MILES_SHARED");
+    return s ? s : "../shared";
+}
+
+typedef struct { int n; char **names; char **vals[5]; } RefRows;
+
+static int load_ref(RefRows *rr) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/reference_synthetic_target/youtube_shorts_tiktok_trends_2025_HEAD5_from_author_notebook.csv",
+             shared_dir());
+    MilesCsv *r;
+    if (miles_csv_open(&r, path) != MILES_OK) return -1;
+    int nf, row = -1;
+    const char *const *f;
+    memset(rr, 0, sizeof *rr);
+    while (miles_csv_next(r, &nf, &f) == 1) {
+        char **dst = calloc((size_t)nf, sizeof *dst);
+        for (int i = 0; i < nf; i++) dst[i] = strdup(f[i]);
+        if (row < 0) { rr->names = dst; rr->n = nf; }
+        else rr->vals[row] = dst;
+        row++;
+    }
+    miles_csv_free(r);
+    return row == 5 ? 0 : -1;
+}
+static void free_ref(RefRows *rr) {
+    for (int i = 0; i < rr->n; i++) {
+        free(rr->names[i]);
+        for (int r = 0; r < 5; r++) free(rr->vals[r][i]);
+    }
+    free(rr->names);
+    for (int r = 0; r < 5; r++) free(rr->vals[r]);
+}
+
+/* Features of row r with some columns removed (NULL-terminated list). */
+static int ref_features(RefRows *rr, int r, const char *const *drop, double raw[18], uint32_t *avail) {
+    const char *names[64], *vals[64];
+    int m = 0;
+    for (int i = 0; i < rr->n; i++) {
+        int skipit = 0;
+        for (int k = 0; drop && drop[k]; k++) if (!strcmp(drop[k], rr->names[i])) skipit = 1;
+        if (skipit) continue;
+        names[m] = rr->names[i];
+        vals[m] = rr->vals[r][i];
+        m++;
+    }
+    return miles_features_compute(m, names, vals, raw, avail);
+}
+
+static void test_features_reference_rows(void **state) {
+    (void)state;
+    RefRows rr;
+    if (load_ref(&rr)) { printf("  skip: reference rows not found under %s\n", shared_dir()); skip(); }
+    double raw[18];
+    uint32_t av;
+    /* row 1 with every column present: columns used as they are */
+    assert_int_equal(ref_features(&rr, 0, NULL, raw, &av), MILES_OK);
+    assert_int_equal(av, (1u << 18) - 1);
+    const double want[18] = {252497, 21755, 3170, 1977, 3415, 0.120069, 0.645, 0.086159, 0.012555, 0.00783, 0.013525,
+                             15, 1, 40, 31, 1, 96474.3, 2 /* Saturday */};
+    for (int f = 0; f < 18; f++) {
+        if (raw[f] != want[f]) fprintf(stderr, "feature %s: %.17g != %.17g\n", miles_feature_names[f], raw[f], want[f]);
+        assert_true(raw[f] == want[f]);
+    }
+    /* derived: drop every derived column, recompute from the inputs */
+    const char *drop[] = {"engagement_rate", "completion_rate", "like_rate", "comment_ratio", "share_rate", "save_rate",
+                          "is_weekend", "title_length", "has_emoji", "publish_dayofweek", "engagement_velocity", NULL};
+    assert_int_equal(ref_features(&rr, 0, drop, raw, &av), MILES_OK);
+    assert_true(raw[5] == (21755.0 + 3170 + 1977 + 3415) / 252497.0);
+    assert_true(fabs(raw[5] - 0.120069) < 5e-7);
+    assert_true(raw[6] == 25.8 / 40.0);
+    assert_true(fabs(raw[6] - 0.645) < 1e-12);
+    assert_true(raw[7] == 21755.0 / 252497.0);
+    assert_true(raw[8] == 3170.0 / 252497.0);
+    assert_true(raw[9] == 1977.0 / 252497.0);
+    assert_true(raw[10] == 3415.0 / 252497.0);
+    assert_true(raw[12] == 1);   /* 2025-01-04 is a Saturday */
+    assert_true(raw[14] == 31);  /* "Night Routine — Productivity 🏖️": 31 code points */
+    assert_true(raw[15] == 1);
+    assert_true(raw[17] == 2);   /* Saturday from the date */
+    /* every row: derived values equal the stored columns (to their 6 decimals) */
+    static const double vel[5] = {63124.25, 4831.79, 671.36, 7237.70, 2695.67};
+    static const int day[5] = {2, 6, 3, 0, 2};  /* Sat Wed Sun Fri Sat */
+    double maxe = 0;
+    for (int r = 0; r < 5; r++) {
+        double full[18], der[18];
+        uint32_t a1, a2;
+        assert_int_equal(ref_features(&rr, r, NULL, full, &a1), MILES_OK);
+        assert_int_equal(ref_features(&rr, r, drop, der, &a2), MILES_OK);
+        assert_int_equal(a1, (1u << 18) - 1);
+        assert_int_equal(a2, (1u << 18) - 1);
+        for (int f = 0; f < 18; f++) {
+            double tol = (f >= 5 && f <= 10) ? 5e-7 + 1e-3 * fabs(full[f]) * (f == 6) : 0;
+            double e = fabs(full[f] - der[f]);
+            if (f >= 5 && f <= 10 && e > maxe) maxe = e;
+            if (e > tol) fprintf(stderr, "row %d feature %s: column %.17g derived %.17g\n", r, miles_feature_names[f], full[f], der[f]);
+            assert_true(e <= tol);
+        }
+        assert_true(full[17] == day[r]);
+        /* velocity: the column, and views / trend_duration_days when absent */
+        const char *names[64], *vals[64];
+        int m = 0;
+        for (int i = 0; i < rr.n; i++) {
+            if (!strcmp(rr.names[i], "engagement_velocity")) continue;
+            names[m] = rr.names[i]; vals[m] = rr.vals[r][i]; m++;
+        }
+        double v;
+        assert_int_equal(miles_velocity_compute(m, names, vals, &v), MILES_OK);
+        assert_true(fabs(v - vel[r]) < 0.005 + 1e-12);
+        if (r == 0) assert_true(v == 63124.25);
+    }
+    printf("  derived vs stored rates: max abs diff %.3g (stored values have 6 decimals)\n", maxe);
+    free_ref(&rr);
+}
+
+static void test_features_named_record(void **state) {
+    (void)state;
+    double raw[18];
+    uint32_t av;
+    /* a request with a title and a few columns: the rest is missing (NaN), not 0 */
+    const char *n1[] = {"title", "views", "likes", "publish_date_approx", "creator_avg_views"};
+    const char *v1[] = {"POV: Budget \xF0\x9F\x98\x82", "16174", "832", "2025-01-04T18:05:00", "87549.4"};
+    assert_int_equal(miles_features_compute(5, n1, v1, raw, &av), MILES_OK);
+    assert_true(raw[0] == 16174 && raw[1] == 832);
+    assert_true(raw[7] == 832.0 / 16174.0);
+    assert_true(isnan(raw[2]) && !(av & (1u << 2)));
+    assert_true(isnan(raw[5]) && !(av & (1u << 5)));   /* needs all four counts */
+    assert_true(raw[11] == 18);                          /* hour from the timestamp */
+    assert_true(raw[12] == 1 && raw[17] == 2);           /* Saturday */
+    assert_true(raw[14] == 13 && raw[15] == 1);
+    assert_true(raw[16] == 87549.4);
+    /* day given as code; views 0: per-view rates are missing, not infinite */
+    const char *n2[] = {"views", "likes", "publish_dayofweek", "is_weekend"};
+    const char *v2[] = {"0", "5", "4", "false"};
+    assert_int_equal(miles_features_compute(4, n2, v2, raw, &av), MILES_OK);
+    assert_true(raw[17] == 4 && raw[12] == 0);
+    assert_true(isnan(raw[7]) && !(av & (1u << 7)));
+    /* errors name the column */
+    struct { const char *name, *value; int code; } bad[] = {
+        {"views", "12k", MILES_EFORMAT}, {"likes", "nan", MILES_ENAN}, {"views", "inf", MILES_ENAN},
+        {"views", "1e999", MILES_ENAN}, {"saves", "-3", MILES_ERANGE}, {"upload_hour", "24", MILES_ERANGE},
+        {"has_emoji", "2", MILES_ERANGE}, {"publish_dayofweek", "Funday", MILES_EFORMAT},
+        {"publish_date_approx", "04/01/2025", MILES_EFORMAT}, {"title", "bad \xC3", MILES_EFORMAT},
+        {"completion_rate", "0.5x", MILES_EFORMAT}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *nn[] = {bad[i].name}, *vv[] = {bad[i].value};
+        int st = miles_features_compute(1, nn, vv, raw, &av);
+        printf("  %s=%s -> %s: %s\n", bad[i].name, bad[i].value, miles_status_name(st), miles_last_error());
+        assert_int_equal(st, bad[i].code);
+        if (strcmp(bad[i].name, "title")) assert_non_null(strstr(miles_last_error(), bad[i].name));
+    }
+    /* conflicting duplicates */
+    const char *n3[] = {"views", "views"}, *v3[] = {"1", "2"};
+    assert_int_equal(miles_features_compute(2, n3, v3, raw, &av), MILES_EINVAL);
+    /* day codes */
+    const char *days[7] = {"Friday", "Monday", "Saturday", "Sunday", "Thursday", "Tuesday", "Wednesday"};
+    for (int i = 0; i < 7; i++) assert_int_equal(miles_dayofweek_code(days[i]), i);
+    assert_int_equal(miles_dayofweek_code("sunday"), 3);
+    assert_int_equal(miles_dayofweek_code("Sun"), -1);
+}
+
+static void test_text(void **state) {
+    (void)state;
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(golden, "titles")) {
+        const char *t = cJSON_GetObjectItem(e, "title")->valuestring;
+        const char *want = cJSON_GetObjectItem(e, "clean")->valuestring;
+        char *c = NULL;
+        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_SEED, &c), MILES_OK);
+        if (strcmp(c, want)) fprintf(stderr, "clean('%s') = '%s', Python '%s'\n", t, c, want);
+        assert_string_equal(c, want);
+        free(c);
+        assert_int_equal(miles_utf8_length(t), cJSON_GetObjectItem(e, "len")->valueint);
+        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_NONE, &c), MILES_OK);
+        assert_string_equal(c, t);
+        free(c);
+        n++;
+    }
+    printf("  %d titles: clean_text and len() equal Python's\n", n);
+    assert_int_equal(miles_has_emoji("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F"), 1);
+    assert_int_equal(miles_has_emoji("Football skills in 60s"), 0);
+    assert_int_equal(miles_has_emoji("\xE2\x9D\xA4\xEF\xB8\x8F love"), 1);       /* ❤️ */
+    assert_int_equal(miles_has_emoji("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8"), 1); /* regional indicators */
+    assert_int_equal(miles_has_emoji("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9"), 0); /* © and dash are text */
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+static void test_percentile(void **state) {
+    (void)state;
+    const cJSON *e;
+    double maxe = 0;
+    int n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(golden, "percentile")) {
+        int m;
+        double *x = json_doubles(cJSON_GetObjectItem(e, "x"), &m);
+        double p = cJSON_GetObjectItem(e, "p")->valuedouble, q = cJSON_GetObjectItem(e, "q")->valuedouble;
+        double got = miles_percentile(x, m, p);
+        double err = relerr(got, q);
+        if (err > maxe) maxe = err;
+        if (err > 1e-14) fprintf(stderr, "p%g of %d values: %.17g numpy %.17g\n", p, m, got, q);
+        assert_true(err <= 1e-14);
+        free(x);
+        n++;
+    }
+    printf("  %d percentiles vs numpy linear: max rel err %.3g\n", n, maxe);
+    /* the 5 real velocities: p80 by hand: sorted 671.36 2695.67 4831.79 7237.7 63124.25, h=3.2 */
+    double v[5] = {63124.25, 4831.79, 671.36, 7237.70, 2695.67};
+    double want = 7237.70 + 0.2 * (63124.25 - 7237.70);
+    assert_true(fabs(miles_percentile(v, 5, 80) - want) < 1e-9);
+    double nanv[3] = {NAN, 1, 3};
+    assert_true(miles_percentile(nanv, 3, 50) == 2);
+    assert_true(isnan(miles_percentile(v, 0, 50)));
+}
+
+static void test_spearman(void **state) {
+    (void)state;
+    const cJSON *e;
+    double maxe = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(golden, "spearman")) {
+        int m, m2;
+        double *x = json_doubles(cJSON_GetObjectItem(e, "x"), &m);
+        double *y = json_doubles(cJSON_GetObjectItem(e, "y"), &m2);
+        double rho = cJSON_GetObjectItem(e, "rho")->valuedouble;
+        double got = miles_spearman(x, y, m);
+        double err = fabs(got - rho);
+        if (err > maxe) maxe = err;
+        assert_true(err < 1e-12);
+        free(x); free(y);
+    }
+    printf("  spearman vs scipy: max abs err %.3g\n", maxe);
+}
+
+static void test_scaler_golden(void **state) {
+    (void)state;
+    const cJSON *g = cJSON_GetObjectItem(golden, "scaler");
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(g, "X"));
+    double *X = malloc(sizeof(double) * n * 18);
+    int i = 0, m;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(g, "X")) {
+        double *r = json_doubles(row, &m);
+        memcpy(X + i * 18, r, 18 * sizeof(double));
+        free(r);
+        i++;
+    }
+    for (int lg = 0; lg < 2; lg++) {
+        MilesScalerOptions so = {lg, 0, 80};
+        MilesScaler *s;
+        assert_int_equal(miles_scaler_fit(&s, X, NULL, n, NULL, &so), MILES_OK);
+        double mean[18], scale[18];
+        uint32_t avail;
+        miles_scaler_stats(s, mean, scale, &avail, NULL, NULL);
+        assert_int_equal(avail, (1u << 18) - 1);
+        double *gm = json_doubles(cJSON_GetObjectItem(g, lg ? "log1p_mean" : "mean"), &m);
+        double *gs = json_doubles(cJSON_GetObjectItem(g, lg ? "log1p_scale" : "scale"), &m);
+        double em = 0, es = 0, ez = 0;
+        for (int f = 0; f < 18; f++) {
+            em = fmax(em, relerr(mean[f], gm[f]));
+            es = fmax(es, relerr(scale[f], gs[f]));
+        }
+        assert_true(scale[15] == 1.0); /* constant column: scale 1 as sklearn */
+        i = 0;
+        cJSON_ArrayForEach(row, cJSON_GetObjectItem(g, lg ? "log1p_Z" : "Z")) {
+            double *z = json_doubles(row, &m);
+            float out[18];
+            miles_scaler_transform(s, X + i * 18, (1u << 18) - 1, out);
+            for (int f = 0; f < 18; f++) ez = fmax(ez, fabs((double)out[f] - z[f]) / fmax(1.0, fabs(z[f])));
+            free(z);
+            i++;
+        }
+        printf("  StandardScaler%s vs sklearn: mean rel %.3g, scale rel %.3g, transformed (float32) %.3g\n",
+               lg ? " (log1p counts)" : "", em, es, ez);
+        assert_true(em < 1e-12 && es < 1e-12 && ez < 1e-6);
+        free(gm); free(gs);
+        miles_scaler_free(s);
+    }
+    free(X);
+    /* min-max of velocity and the p80 threshold */
+    const cJSON *mm = cJSON_GetObjectItem(golden, "minmax");
+    double *v = json_doubles(cJSON_GetObjectItem(mm, "v"), &m);
+    double *sc = json_doubles(cJSON_GetObjectItem(mm, "scaled"), &m);
+    double raw0[18] = {0};
+    MilesScaler *s;
+    assert_int_equal(miles_scaler_fit(&s, raw0, NULL, 1, NULL, NULL), MILES_OK);
+    miles_scaler_free(s);
+    double *rows = calloc((size_t)m * 18, sizeof(double));
+    assert_int_equal(miles_scaler_fit(&s, rows, NULL, m, v, NULL), MILES_OK);
+    double emm = 0;
+    for (int k = 0; k < m; k++) {
+        emm = fmax(emm, fabs(miles_scaler_velocity_scale(s, v[k]) - sc[k]));
+        assert_true(relerr(miles_scaler_velocity_unscale(s, miles_scaler_velocity_scale(s, v[k])), v[k]) < 1e-12);
+    }
+    assert_true(emm < 1e-15);
+    assert_true(relerr(miles_scaler_threshold(s), cJSON_GetObjectItem(mm, "p80")->valuedouble) < 1e-14);
+    printf("  velocity min-max max abs err %.3g; p80 %.17g\n", emm, miles_scaler_threshold(s));
+    miles_scaler_free(s);
+    free(rows); free(v); free(sc);
+}
+
+static void test_scaler_json_and_missing(void **state) {
+    (void)state;
+    /* 40 rows, feature 4 (saves) never available, feature 2 partly missing */
+    enum { N = 40 };
+    double raw[N * 18], vel[N];
+    uint32_t av[N];
+    for (int i = 0; i < N; i++) {
+        for (int f = 0; f < 18; f++) raw[i * 18 + f] = (i * 37 + f * 11) % 23 + 0.25 * f;
+        raw[i * 18 + 4] = NAN;
+        av[i] = ((1u << 18) - 1) & ~(1u << 4);
+        if (i % 3 == 0) { av[i] &= ~(1u << 2); raw[i * 18 + 2] = NAN; }
+        vel[i] = 100.0 + i * i;
+    }
+    MilesScalerOptions so = {1, (1u << 0) | (1u << 13), 80};
+    MilesScaler *s, *t;
+    assert_int_equal(miles_scaler_fit(&s, raw, av, N, vel, &so), MILES_OK);
+    uint32_t avail, dropped;
+    double mean[18], scale[18];
+    miles_scaler_stats(s, mean, scale, &avail, &dropped, NULL);
+    assert_false(avail & (1u << 4));
+    assert_true(avail & (1u << 2));
+    assert_int_equal(dropped, (1u << 0) | (1u << 13));
+    /* mean of feature 2 over available rows only (log1p applied: it is a count) */
+    double sum = 0;
+    int cnt = 0;
+    for (int i = 0; i < N; i++) if (i % 3) { sum += log1p(raw[i * 18 + 2]); cnt++; }
+    assert_true(relerr(mean[2], sum / cnt) < 1e-14);
+    char *json;
+    assert_int_equal(miles_scaler_to_json(s, &json), MILES_OK);
+    assert_int_equal(miles_scaler_from_json(&t, json), MILES_OK);
+    for (int i = 0; i < N; i++) {
+        float a[18], b[18];
+        miles_scaler_transform(s, raw + i * 18, av[i], a);
+        miles_scaler_transform(t, raw + i * 18, av[i], b);
+        assert_memory_equal(a, b, sizeof a);   /* bit-identical after the JSON round trip */
+        assert_true(a[0] == 0.0f && a[13] == 0.0f);  /* dropped */
+        assert_true(a[4] == 0.0f);                   /* unavailable */
+        if (i % 3 == 0) assert_true(a[2] == 0.0f);   /* missing in this row */
+    }
+    assert_true(miles_scaler_threshold(t) == miles_scaler_threshold(s));
+    assert_true(miles_scaler_velocity_unscale(t, 1.0) == vel[N - 1]);
+    /* malformed JSON is refused with a message */
+    const char *bad[] = {"", "{", "[]", "{\"format\":\"miles-scaler\"}",
+                         "{\"format\":\"miles-scaler\",\"version\":2}", "{\"format\":\"other\",\"version\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        MilesScaler *u = NULL;
+        assert_int_not_equal(miles_scaler_from_json(&u, bad[i]), MILES_OK);
+        assert_null(u);
+    }
+    /* a renamed feature or a zero scale is refused */
+    char *j2 = strdup(json);
+    char *p = strstr(j2, "\"likes\"");
+    memcpy(p, "\"lik3s\"", 7);
+    MilesScaler *u = NULL;
+    assert_int_equal(miles_scaler_from_json(&u, j2), MILES_EFORMAT);
+    printf("  renamed feature: %s\n", miles_last_error());
+    free(j2);
+    free(json);
+    miles_scaler_free(s);
+    miles_scaler_free(t);
+}
+
+/* ------------------------------------------------------------------ splits */
+
+static void test_split_sizes(void **state) {
+    (void)state;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(golden, "split_sizes")) {
+        int n = cJSON_GetObjectItem(e, "n")->valueint, pos = cJSON_GetObjectItem(e, "pos")->valueint;
+        int32_t *lab = calloc((size_t)n, sizeof *lab);
+        uint8_t *sp = malloc((size_t)n), *sp2 = malloc((size_t)n);
+        for (int i = 0; i < pos; i++) lab[(int64_t)i * 7919 % n] = 1; /* scattered positives */
+        int64_t np = 0;
+        for (int i = 0; i < n; i++) np += lab[i];
+        if (np != pos) { for (int i = 0; i < n; i++) lab[i] = i < pos; }
+        assert_int_equal(miles_split_stratified(lab, n, 0.7, 42, sp), MILES_OK);
+        int64_t cnt[3] = {0}, cp[3] = {0};
+        for (int i = 0; i < n; i++) { cnt[sp[i]]++; cp[sp[i]] += lab[i]; }
+        printf("  n=%d pos=%d: %lld/%lld/%lld (viral %lld/%lld/%lld) sklearn %d/%d/%d (%d/%d/%d)\n", n, pos,
+               (long long)cnt[0], (long long)cnt[1], (long long)cnt[2], (long long)cp[0], (long long)cp[1], (long long)cp[2],
+               cJSON_GetObjectItem(e, "train")->valueint, cJSON_GetObjectItem(e, "val")->valueint,
+               cJSON_GetObjectItem(e, "test")->valueint, cJSON_GetObjectItem(e, "train_pos")->valueint,
+               cJSON_GetObjectItem(e, "val_pos")->valueint, cJSON_GetObjectItem(e, "test_pos")->valueint);
+        assert_int_equal(cnt[0], cJSON_GetObjectItem(e, "train")->valueint);
+        assert_int_equal(cnt[1], cJSON_GetObjectItem(e, "val")->valueint);
+        assert_int_equal(cnt[2], cJSON_GetObjectItem(e, "test")->valueint);
+        /* stratification: within 1 of sklearn's per-class counts */
+        assert_true(llabs(cp[0] - cJSON_GetObjectItem(e, "train_pos")->valueint) <= 1);
+        assert_true(llabs(cp[1] - cJSON_GetObjectItem(e, "val_pos")->valueint) <= 1);
+        assert_true(llabs(cp[2] - cJSON_GetObjectItem(e, "test_pos")->valueint) <= 1);
+        /* determinism, and a different seed gives a different membership */
+        assert_int_equal(miles_split_stratified(lab, n, 0.7, 42, sp2), MILES_OK);
+        assert_memory_equal(sp, sp2, (size_t)n);
+        assert_int_equal(miles_split_stratified(lab, n, 0.7, 43, sp2), MILES_OK);
+        if (n >= 100) assert_true(memcmp(sp, sp2, (size_t)n) != 0);
+        free(lab); free(sp); free(sp2);
+    }
+    assert_int_equal(miles_split_train_count(9542, 0.7), 6679);
+    assert_int_equal(miles_split_train_count(2863, 0.5), 1431);
+}
+
+static void test_split_groups(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    int32_t *g = malloc(N * sizeof *g);
+    uint8_t *sp = malloc(N), *sp2 = malloc(N);
+    for (int i = 0; i < N; i++) g[i] = (i % 13 == 0) ? -1 : (int32_t)((i * 2654435761u) % 700);
+    assert_int_equal(miles_split_groups(g, N, 0.7, 42, sp), MILES_OK);
+    uint8_t seen[700];
+    memset(seen, 0xFF, sizeof seen);
+    int64_t cnt[3] = {0};
+    for (int i = 0; i < N; i++) {
+        cnt[sp[i]]++;
+        if (g[i] < 0) continue;
+        if (seen[g[i]] == 0xFF) seen[g[i]] = sp[i];
+        assert_int_equal(seen[g[i]], sp[i]); /* no creator in two splits */
+    }
+    printf("  group split %lld/%lld/%lld (target 3500/750/750)\n", (long long)cnt[0], (long long)cnt[1], (long long)cnt[2]);
+    assert_true(llabs(cnt[0] - 3500) <= 30 && llabs(cnt[1] - 750) <= 30 && llabs(cnt[2] - 750) <= 40);
+    assert_int_equal(miles_split_groups(g, N, 0.7, 42, sp2), MILES_OK);
+    assert_memory_equal(sp, sp2, N);
+    free(g); free(sp); free(sp2);
+}
+
+static void test_crc32(void **state) {
+    (void)state;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(golden, "crc32")) {
+        const char *hex = cJSON_GetObjectItem(e, "hex")->valuestring;
+        size_t n = strlen(hex) / 2;
+        unsigned char buf[256];
+        for (size_t i = 0; i < n; i++) sscanf(hex + 2 * i, "%2hhx", &buf[i]);
+        assert_int_equal(miles_crc32(0, buf, n), (uint32_t)cJSON_GetObjectItem(e, "crc")->valuedouble);
+        /* incremental */
+        if (n > 3) assert_int_equal(miles_crc32(miles_crc32(0, buf, 3), buf + 3, n - 3), miles_crc32(0, buf, n));
+    }
+}
+
+/* ------------------------------------------------------------------ prepare */
+
+static char vocab[1024];
+static const char *find_vocab(void) {
+    /* a committed vocab fixture (a .txt under tests/fixtures with "vocab" in its name), else the downloaded model */
+    DIR *d = opendir("tests/fixtures");
+    struct dirent *de;
+    vocab[0] = '\0';
+    while (d && (de = readdir(d))) {
+        if (strstr(de->d_name, "vocab") && strstr(de->d_name, ".txt")) {
+            snprintf(vocab, sizeof vocab, "tests/fixtures/%s", de->d_name);
+            break;
+        }
+    }
+    if (d) closedir(d);
+    if (!vocab[0] && access("models/all-MiniLM-L6-v2/vocab.txt", R_OK) == 0)
+        snprintf(vocab, sizeof vocab, "models/all-MiniLM-L6-v2/vocab.txt");
+    return vocab[0] ? vocab : NULL;
+}
+
+static char tmpdir[] = "/tmp/miles_test_data_XXXXXX";
+static char csv_path[1100], out_path[1100];
+
+/* A 58-column-like CSV (the columns the pipeline reads plus extras).
+ * mode: 0 normal; 1 drop the saves column entirely. */
+static void write_csv(const char *path, int rows, int mode) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "platform,language,author_handle,duration_sec,views,likes,comments,shares,%s"
+               "upload_hour,trend_duration_days,engagement_velocity,publish_dayofweek,creator_avg_views,"
+               "publish_date_approx,title,avg_watch_time_sec,row_id,notes\r\n", mode == 1 ? "" : "saves,");
+    static const char *titles[] = {"Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F",
+                                   "Football skills in 60s \xF0\x9F\x93\xB1", "POV: Budget \xF0\x9F\x98\x82",
+                                   "Pro Tips for Valorant in 60s \xF0\x9F\x8E\xAE", "Best \"quoted\", title"};
+    static const char *days[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+    for (int i = 0; i < rows; i++) {
+        long views = 1000 + (i * 7919L) % 300000;
+        int tdays = 1 + (i * 31) % 60;
+        char title[256];
+        snprintf(title, sizeof title, "%s #%d", titles[i % 5], i);
+        /* quote the title field, doubling quotes */
+        char q[600];
+        size_t o = 0;
+        q[o++] = '"';
+        for (const char *p = title; *p; p++) { if (*p == '"') q[o++] = '"'; q[o++] = *p; }
+        q[o++] = '"'; q[o] = '\0';
+        char saves[32] = "";
+        if (mode != 1) snprintf(saves, sizeof saves, "%ld,", views / 40);
+        fprintf(f, "TikTok,%s,creator%d,%d,%ld,%ld,%ld,%ld,%s%d,%d,%.2f,%s,%s,2025-01-%02d,%s,%.1f,id%d,\"multi\nline\"\r\n",
+                i % 4 == 3 ? "ko" : "en", i % 37, 5 + i % 80, views, views / 12, views / 90, views / 150, saves, i % 24,
+                tdays, (double)views / tdays, days[i % 7], i % 11 == 0 ? "" : "50000.5", 1 + i % 28, q,
+                (5 + i % 80) * 0.6, i % 50 == 49 ? 0 : i);
+    }
+    fclose(f);
+}
+
+static int no_leftovers(void) {
+    DIR *d = opendir(tmpdir);
+    struct dirent *de;
+    int bad = 0;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".tmp.") || !strcmp(de->d_name, "out.milesdat")) { bad = 1; fprintf(stderr, "left: %s\n", de->d_name); }
+    closedir(d);
+    return !bad;
+}
+
+static void test_prepare_roundtrip(void **state) {
+    (void)state;
+    if (!find_vocab()) { printf("  skip: no vocab (tests/fixtures/vocab*.txt or models/)\n"); skip(); }
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(csv_path, sizeof csv_path, "%s/in.csv", tmpdir);
+    snprintf(out_path, sizeof out_path, "%s/out.milesdat", tmpdir);
+    const int R = 1200;
+    write_csv(csv_path, R, 0);
+    MilesPrepareOptions o;
+    miles_prepare_options_default(&o);
+    o.vocab_dir = vocab;
+    o.max_len = 16;
+    o.dedup = 1;
+    MilesPrepareReport rep;
+    int st = miles_data_prepare(csv_path, out_path, &o, &rep);
+    if (st) fprintf(stderr, "%s\n", miles_last_error());
+    assert_int_equal(st, MILES_OK);
+    char txt[8192];
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    printf("%s", txt);
+    /* language: every 4th row is "ko"; dedup: rows i%50==49 share id "id0" with row 0 */
+    int64_t ko = 0, dup = 0;
+    for (int i = 0; i < R; i++) { if (i % 4 == 3) ko++; else if (i % 50 == 49) dup++; }
+    assert_int_equal(rep.rows_read, R);
+    assert_int_equal(rep.rows_language, ko);
+    assert_int_equal(rep.rows_dup, dup);
+    assert_int_equal(rep.rows_kept, R - ko - dup);
+    int64_t n = rep.rows_kept;
+    assert_int_equal(rep.n[0], miles_split_train_count(n, 0.7));
+    assert_int_equal(rep.n[1], miles_split_train_count(n - rep.n[0], 0.5));
+    assert_true(rep.leak_warn & 1u); /* views vs views/trend_duration_days */
+
+    MilesPrepared *p;
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    MilesScaler *sc;
+    assert_int_equal(miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)), MILES_OK);
+    double thr = miles_scaler_threshold(sc);
+    assert_true(thr == rep.threshold);
+    /* train-scope threshold: the p80 of the training velocities */
+    MilesSplitView v;
+    miles_prepared_split(p, MILES_SPLIT_TRAIN, &v);
+    assert_true(miles_percentile(v.velocity_raw, v.n, 80) == thr);
+    int cls = -1;
+    char hash[17];
+    MilesTokenizer *tok;
+    assert_int_equal(miles_tokenizer_load(&tok, vocab), MILES_OK);
+    cls = miles_tokenizer_special_id(tok, "cls");
+    miles_tokenizer_hash(tok, hash);
+    assert_string_equal(miles_prepared_vocab_hash(p), hash);
+    int64_t total = 0;
+    for (int s = 0; s < 3; s++) {
+        miles_prepared_split(p, s, &v);
+        assert_int_equal(v.n, rep.n[s]);
+        assert_int_equal(v.max_len, 16);
+        total += v.n;
+        int64_t viral = 0;
+        for (int64_t i = 0; i < v.n; i++) {
+            viral += v.labels[i];
+            assert_int_equal(v.labels[i], v.velocity_raw[i] >= thr);
+            assert_true((float)miles_scaler_velocity_scale(sc, v.velocity_raw[i]) == v.velocity[i]);
+            /* the serving path gives the same bytes: rebuild the record from raw values */
+            float z[18];
+            miles_scaler_transform(sc, v.features_raw + i * 18, v.avail[i], z);
+            assert_memory_equal(z, v.features + i * 18, sizeof z);
+            assert_int_equal(v.input_ids[i * 16], cls);
+            assert_true(v.lengths[i] >= 3 && v.lengths[i] <= 16);
+            for (int t = 0; t < 16; t++) assert_int_equal(v.attention_mask[i * 16 + t], t < v.lengths[i]);
+            /* title stored raw; tokens match a fresh encoding */
+            const char *title = miles_prepared_title(p, s, i);
+            int32_t ids[16];
+            int len;
+            assert_int_equal(miles_tokenizer_encode(tok, title, NULL, 16, 1, ids, NULL, NULL, &len), MILES_OK);
+            assert_int_equal(len, v.lengths[i]);
+            assert_memory_equal(ids, v.input_ids + i * 16, sizeof ids);
+            /* creator_avg_views derived for rows that left it empty: never missing here */
+            assert_true(v.avail[i] == (1u << 18) - 1);
+        }
+        assert_int_equal(viral, rep.viral[s]);
+    }
+    assert_int_equal(total, n);
+    /* one full named record through the public serving call == the stored vector */
+    miles_prepared_split(p, MILES_SPLIT_TEST, &v);
+    {
+        const char *title = miles_prepared_title(p, MILES_SPLIT_TEST, 0);
+        char buf[18][64];
+        const char *names[19], *vals[19];
+        for (int f = 0; f < 18; f++) {
+            snprintf(buf[f], sizeof buf[f], "%.17g", v.features_raw[f]);
+            names[f] = miles_feature_names[f];
+            vals[f] = buf[f];
+        }
+        names[18] = "title"; vals[18] = title;
+        float z[18];
+        uint32_t av;
+        assert_int_equal(miles_scaler_transform_record(sc, 19, names, vals, z, &av), MILES_OK);
+        assert_memory_equal(z, v.features, sizeof z);
+        printf("  serving path reproduces the stored test[0] vector bit for bit\n");
+    }
+    miles_tokenizer_free(tok);
+    miles_scaler_free(sc);
+    miles_prepared_free(p);
+
+    /* --threshold-scope all: the original's p80 over all kept rows */
+    o.threshold_all = 1;
+    MilesPrepareReport rep2;
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    double *allv = malloc(sizeof(double) * n);
+    int64_t k = 0;
+    for (int s = 0; s < 3; s++) {
+        miles_prepared_split(p, s, &v);
+        for (int64_t i = 0; i < v.n; i++) allv[k++] = v.velocity_raw[i];
+    }
+    assert_true(rep2.threshold == miles_percentile(allv, n, 80));
+    free(allv);
+    miles_prepared_free(p);
+    /* determinism: same options, same bytes */
+    char *a, *b;
+    size_t na, nb;
+    FILE *f = fopen(out_path, "rb");
+    fseek(f, 0, SEEK_END); na = (size_t)ftell(f); fseek(f, 0, SEEK_SET);
+    a = malloc(na); assert_int_equal(fread(a, 1, na, f), na); fclose(f);
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    f = fopen(out_path, "rb");
+    fseek(f, 0, SEEK_END); nb = (size_t)ftell(f); fseek(f, 0, SEEK_SET);
+    b = malloc(nb); assert_int_equal(fread(b, 1, nb, f), nb); fclose(f);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a); free(b);
+
+    /* --drop-features views,likes: masked to 0, layout stays 18 wide */
+    o.threshold_all = 0;
+    o.drop_mask = 3;
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    miles_prepared_split(p, MILES_SPLIT_TRAIN, &v);
+    int nonzero2 = 0;
+    for (int64_t i = 0; i < v.n; i++) {
+        assert_true(v.features[i * 18 + 0] == 0.0f && v.features[i * 18 + 1] == 0.0f);
+        assert_false(isnan(v.features_raw[i * 18]));
+        nonzero2 += v.features[i * 18 + 2] != 0.0f;
+    }
+    assert_true(nonzero2 > 0);
+    miles_prepared_free(p);
+    o.drop_mask = 0;
+
+    /* a source without a saves column: saves, engagement_rate and save_rate unavailable */
+    write_csv(csv_path, R, 1);
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    uint32_t want_unavail = (1u << 4) | (1u << 5) | (1u << 10);
+    assert_int_equal(rep2.available & want_unavail, 0);
+    assert_int_equal(rep2.available | want_unavail, (1u << 18) - 1);
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    miles_prepared_split(p, MILES_SPLIT_VAL, &v);
+    for (int64_t i = 0; i < v.n; i++) {
+        assert_true(v.features[i * 18 + 4] == 0.0f && v.features[i * 18 + 10] == 0.0f);
+        assert_true(isnan(v.features_raw[i * 18 + 4])); /* never a silent raw 0 */
+    }
+    assert_int_equal(miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)), MILES_OK);
+    uint32_t av2;
+    miles_scaler_stats(sc, NULL, NULL, &av2, NULL, NULL);
+    assert_int_equal(av2 & want_unavail, 0);
+    miles_scaler_free(sc);
+    miles_prepared_free(p);
+
+    /* creator split: no creator in two splits */
+    write_csv(csv_path, R, 0);
+    o.split_by_creator = 1;
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    int where[64];
+    for (int c = 0; c < 64; c++) where[c] = -1;
+    for (int s = 0; s < 3; s++) {
+        miles_prepared_split(p, s, &v);
+        for (int64_t i = 0; i < v.n; i++) {
+            int c = v.creator[i];
+            assert_true(c >= 0 && c < 64);
+            if (where[c] < 0) where[c] = s;
+            assert_int_equal(where[c], s);
+        }
+    }
+    printf("  creator split: %lld/%lld/%lld\n", (long long)rep2.n[0], (long long)rep2.n[1], (long long)rep2.n[2]);
+    miles_prepared_free(p);
+    o.split_by_creator = 0;
+
+    /* --text-clean seed: tokens of the cleaned title */
+    o.text_clean = MILES_TEXT_CLEAN_SEED;
+    assert_int_equal(miles_data_prepare(csv_path, out_path, &o, &rep2), MILES_OK);
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    assert_int_equal(miles_prepared_text_clean(p), MILES_TEXT_CLEAN_SEED);
+    miles_prepared_free(p);
+}
+
+static void flip_and_expect(const char *path, long off, int mode, int code, const char *needle) {
+    /* mode 0: flip a byte; 1: truncate to off; 2: set version field to 99 and fix the header CRC */
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    f = fopen(bad, "wb");
+    if (mode == 0) { b[off] ^= 0x40; fwrite(b, 1, (size_t)n, f); }
+    else if (mode == 1) fwrite(b, 1, (size_t)off, f);
+    else {
+        b[8] = 99; b[9] = b[10] = b[11] = 0;
+        uint32_t c = miles_crc32(0, b, 124);
+        for (int i = 0; i < 4; i++) b[124 + i] = (unsigned char)(c >> (8 * i));
+        fwrite(b, 1, (size_t)n, f);
+    }
+    fclose(f);
+    free(b);
+    MilesPrepared *p = NULL;
+    int st = miles_prepared_open(&p, bad);
+    printf("  %s -> %s\n", miles_status_name(st), miles_last_error());
+    assert_int_equal(st, code);
+    assert_null(p);
+    assert_non_null(strstr(miles_last_error(), needle));
+    unlink(bad);
+}
+
+static void test_prepared_corrupt(void **state) {
+    (void)state;
+    if (!vocab[0] || access(out_path, R_OK) != 0) { printf("  skip: no prepared file (needs a vocab)\n"); skip(); }
+    MilesPrepared *p;
+    assert_int_equal(miles_prepared_open(&p, out_path), MILES_OK);
+    miles_prepared_free(p);
+    struct stat stt;
+    stat(out_path, &stt);
+    long n = (long)stt.st_size;
+    flip_and_expect(out_path, 0, 0, MILES_EFORMAT, "bad magic");
+    flip_and_expect(out_path, 30, 0, MILES_EFORMAT, "header checksum");
+    flip_and_expect(out_path, n / 2, 0, MILES_EFORMAT, "data checksum");
+    flip_and_expect(out_path, n - 1, 0, MILES_EFORMAT, "checksum");
+    flip_and_expect(out_path, n - 100, 1, MILES_EFORMAT, "truncated");
+    flip_and_expect(out_path, 100, 1, MILES_EFORMAT, "truncated header");
+    flip_and_expect(out_path, 4, 1, MILES_EFORMAT, "bad magic");
+    flip_and_expect(out_path, 0, 2, MILES_EUNSUPPORTED, "version 99");
+    assert_int_equal(miles_prepared_open(&p, "/nonexistent/file"), MILES_EIO);
+}
+
+/* Bad CSVs: a clear error naming the place, and no output file left behind. */
+static void test_bad_csvs(void **state) {
+    (void)state;
+    if (!vocab[0]) { printf("  skip: no vocab\n"); skip(); }
+    unlink(out_path);
+    static const char *hdr = "row_id,title,views,likes,language,engagement_velocity\n";
+    struct { const char *body; int code; const char *needle; } cases[] = {
+        {"1,a,10,1,en,5\n2,b,12k,1,en,5\n", MILES_EFORMAT, ":3:5 (column 3): column 'views': '12k' is not a number"},
+        {"1,a,10,1,en,5\n2,b,NaN,1,en,5\n", MILES_ENAN, ":3:"},
+        {"1,a,10,1,en,inf\n", MILES_ENAN, "engagement_velocity"},
+        {"1,a,10,1,en,5\n2,b,10,1,en\n", MILES_EFORMAT, ":3: record 3 has 5 fields"},
+        {"1,a,10,1,en,5\n2,b\xFF,10,1,en,5\n", MILES_EFORMAT, ":3:4: invalid UTF-8"},
+        {"1,\"open,10,1,en,5\n", MILES_EFORMAT, "unterminated"},
+        {"1,a,-10,1,en,5\n", MILES_ERANGE, "negative"},
+    };
+    char path[1200];
+    snprintf(path, sizeof path, "%s/bad.csv", tmpdir);
+    MilesPrepareOptions o;
+    miles_prepare_options_default(&o);
+    o.vocab_dir = vocab;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "wb");
+        fputs(hdr, f);
+        fputs(cases[i].body, f);
+        for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d\n", k, 100 + k, k);
+        fclose(f);
+        int st = miles_data_prepare(path, out_path, &o, NULL);
+        printf("  case %zu: %s: %s\n", i, miles_status_name(st), miles_last_error());
+        assert_int_equal(st, cases[i].code);
+        assert_non_null(strstr(miles_last_error(), cases[i].needle));
+        assert_true(no_leftovers());
+    }
+    /* missing required column, missing language column, no target */
+    const char *hdrs[] = {"row_id,title,likes,language,engagement_velocity\n1,a,1,en,5\n",
+                          "row_id,title,views,likes,engagement_velocity\n1,a,1,1,5\n",
+                          "row_id,title,views,likes,language\n1,a,1,1,en\n",
+                          "row_id,title,views,views,likes,language,engagement_velocity\n1,a,1,1,1,en,5\n"};
+    const char *needles[] = {"'views' is missing", "'language' is missing", "no regression target", "appears twice"};
+    for (int i = 0; i < 4; i++) {
+        FILE *f = fopen(path, "wb");
+        fputs(hdrs[i], f);
+        fclose(f);
+        int st = miles_data_prepare(path, out_path, &o, NULL);
+        printf("  header %d: %s: %s\n", i, miles_status_name(st), miles_last_error());
+        assert_true(st < 0);
+        assert_non_null(strstr(miles_last_error(), needles[i]));
+        assert_true(no_leftovers());
+    }
+    /* rows missing id/title/views/likes are dropped, not errors */
+    FILE *f = fopen(path, "wb");
+    fputs(hdr, f);
+    fputs(",a,1,1,en,5\n2,,1,1,en,5\n3,c,,1,en,5\n4,d,1,,en,5\n5,e,1,1,en,\n", f);
+    for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d\n", k, 100 + k, k);
+    fclose(f);
+    MilesPrepareReport rep;
+    assert_int_equal(miles_data_prepare(path, out_path, &o, &rep), MILES_OK);
+    assert_int_equal(rep.rows_missing, 4);
+    assert_int_equal(rep.rows_no_target, 1);
+    assert_int_equal(rep.rows_kept, 20);
+    unlink(out_path);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/in.csv", tmpdir);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+/* The CLI (when $MILES_BIN/miles-data exists): exit codes, no output on error. */
+static int run_cmd(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    const char *bin = getenv("MILES_BIN");
+    char exe[1024];
+    snprintf(exe, sizeof exe, "%s/miles-data", bin ? bin : "build/bin");
+    if (access(exe, X_OK) != 0 || !vocab[0]) { printf("  skip: %s or a vocab not found\n", exe); skip(); }
+    char dir[] = "/tmp/miles_test_cli_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char csv[1100], out[1100];
+    snprintf(csv, sizeof csv, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out.milesdat", dir);
+    assert_int_equal(run_cmd("%s --help > /dev/null", exe), 0);
+    assert_int_equal(run_cmd("%s frobnicate 2> /dev/null", exe), 2);
+    assert_int_equal(run_cmd("%s prepare %s 2> /dev/null", exe, csv), 2);                 /* no --out */
+    assert_int_equal(run_cmd("%s prepare %s --out %s --threshold-scope some 2> /dev/null", exe, csv, out), 2);
+    assert_int_equal(run_cmd("%s prepare %s --out %s --drop-features viewz 2> /dev/null", exe, csv, out), 2);
+    write_csv(csv, 300, 0);
+    assert_int_equal(run_cmd("%s prepare %s --out %s --vocab %s --max-len 24 --dedup -q", exe, csv, out, vocab), 0);
+    assert_int_equal(access(out, R_OK), 0);
+    assert_int_equal(run_cmd("%s inspect %s > /dev/null", exe, out), 0);
+    assert_int_equal(run_cmd("%s features --data %s title=hi views=10 likes=1 > /dev/null", exe, out), 0);
+    assert_int_equal(run_cmd("%s features --data %s views=ten 2> /dev/null", exe, out), 1);
+    unlink(out);
+    /* a bad cell: exit 1, message with file:line:column, no output file */
+    FILE *f = fopen(csv, "ab");
+    fputs("TikTok,en,c,5,lots,1,1,1,1,1,1,1.0,Monday,,2025-01-01,t,1.0,zz,x\r\n", f);
+    fclose(f);
+    assert_int_equal(run_cmd("%s prepare %s --out %s --vocab %s 2> %s/err.txt", exe, csv, out, vocab, dir), 1);
+    assert_int_not_equal(access(out, F_OK), 0);
+    char errpath[1100], msg[512] = "";
+    snprintf(errpath, sizeof errpath, "%s/err.txt", dir);
+    f = fopen(errpath, "rb");
+    size_t k = fread(msg, 1, sizeof msg - 1, f);
+    msg[k] = '\0';
+    fclose(f);
+    printf("  CLI error: %s", msg);
+    assert_non_null(strstr(msg, "'views': 'lots' is not a number"));
+    assert_non_null(strstr(msg, ":602:")); /* header + 300 records of 2 lines each, then this one */
+    unlink(errpath);
+    unlink(csv);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_features_reference_rows),
+        cmocka_unit_test(test_features_named_record),
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_percentile),
+        cmocka_unit_test(test_spearman),
+        cmocka_unit_test(test_scaler_golden),
+        cmocka_unit_test(test_scaler_json_and_missing),
+        cmocka_unit_test(test_split_sizes),
+        cmocka_unit_test(test_split_groups),
+        cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_prepare_roundtrip),
+        cmocka_unit_test(test_prepared_corrupt),
+        cmocka_unit_test(test_bad_csvs),
+        cmocka_unit_test(test_cli),
+    };
+    return cmocka_run_group_tests(tests, load_golden, free_golden);
+}
