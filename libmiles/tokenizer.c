@@ -262,6 +262,7 @@ static int load_impl(MilesTokenizer *t, const char *path, int lowercase, int str
 {
     char vocab[1200], cfgp[1200], tjp[1200];
     struct stat sb;
+    if (strlen(path) > 1100) return miles_error(MILES_EINVAL, "tokenizer: path too long (%zu bytes)", strlen(path));
     if (stat(path, &sb) != 0)
         return miles_error(MILES_EIO, "tokenizer: %s: %s", path, strerror(errno));
     int is_dir = S_ISDIR(sb.st_mode);

@@ -40,7 +40,7 @@ struct MilesTokenizer {
     MilesAddedToken *added;
     int n_added;
     uint8_t added_first[256];   /* bit0: a special starts with this byte; bit1: a non-special */
-    char path[1024];            /* what was loaded (for messages) */
+    char path[1200];            /* what was loaded (for messages) */
 };
 
 /* Hash of (cont, bytes) used by the vocab table. */

@@ -42,11 +42,54 @@ static int is_ws_std(uint32_t c)
            c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
+/* General category as the Rust crate unicode_categories 0.1.1 (used by HF
+ * tokenizers for is_other / is_punctuation / is_mark_nonspacing) sees it: its
+ * tables are Unicode 8.0.  Code points assigned later are Cn there, and six
+ * characters have changed category since.  utf8proc is Unicode 15.  Only the
+ * categories that matter (C*, Mn, P*) are corrected; the range lookup runs
+ * only for them. */
+extern const uint32_t miles_tok_unicode8_ranges[][2];
+extern const int miles_tok_unicode8_nranges;
+
+static int assigned_in_unicode8(uint32_t c)
+{
+    int lo = 0, hi = miles_tok_unicode8_nranges - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) >> 1;
+        if (c < miles_tok_unicode8_ranges[mid][0]) hi = mid - 1;
+        else if (c > miles_tok_unicode8_ranges[mid][1]) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
+static int crate_category(uint32_t c)
+{
+    int cat = utf8proc_category((utf8proc_int32_t)c);
+    switch (cat) {
+    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_PO:
+        break;
+    default:
+        if (c == 0x166D) return UTF8PROC_CATEGORY_PO;   /* CANADIAN SYLLABICS CHI SIGN: Po until 12.0 */
+        if (c == 0x1734) return UTF8PROC_CATEGORY_MN;   /* HANUNOO SIGN PAMUDPOD: Mn until 14.0 */
+        return cat;
+    }
+    if (c < 0x378) return cat;
+    if (c == 0x1885 || c == 0x1886) return UTF8PROC_CATEGORY_LO; /* MONGOLIAN ALI GALI BALUDA: Lo until 9.0 */
+    if (c == 0xA9BD) return UTF8PROC_CATEGORY_MC;   /* JAVANESE CONSONANT SIGN KERET: Mc until 12.0 */
+    if (c == 0x111C9) return UTF8PROC_CATEGORY_PO;  /* SHARADA SANDHI MARK: Po until 11.0 */
+    return assigned_in_unicode8(c) ? cat : UTF8PROC_CATEGORY_CN;
+}
+
 /* unicode_categories' is_other(): Cc, Cf, Cs, Co (not Cn: unassigned code
  * points are kept and end up as [UNK]). */
 static int is_other(uint32_t c)
 {
-    switch (utf8proc_category((utf8proc_int32_t)c)) {
+    switch (crate_category(c)) {
     case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF:
     case UTF8PROC_CATEGORY_CS: case UTF8PROC_CATEGORY_CO:
         return 1;
@@ -60,7 +103,7 @@ static int is_punct(uint32_t c)
     if (c < 0x80)
         return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
                (c >= 123 && c <= 126);
-    switch (utf8proc_category((utf8proc_int32_t)c)) {
+    switch (crate_category(c)) {
     case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
     case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
     case UTF8PROC_CATEGORY_PO:
@@ -279,7 +322,7 @@ static void normalize_char(Word *w, uint32_t c)
     for (utf8proc_ssize_t k = 0; k < nd; k++) {
         uint32_t x = (uint32_t)d[k];
         const utf8proc_property_t *p = utf8proc_get_property(d[k]);
-        if (p->category == UTF8PROC_CATEGORY_MN) {
+        if ((p->category == UTF8PROC_CATEGORY_MN || x == 0x1734) && crate_category(x) == UTF8PROC_CATEGORY_MN) {
             /* dropped, but a dropped starter still ends the reordering run */
             if (p->combining_class == 0 && w->n <= t->max_chars) w->run_start = w->n;
             continue;
@@ -363,6 +406,14 @@ int miles_tok_run(const MilesTokenizer *t, const char *text, size_t len, MilesTo
             continue;
         }
         if (b == ' ') { flush(&w); i++; continue; }
+        /* ASCII punctuation: isolated (no decomposition or case mapping) */
+        if (b < 0x80 && is_punct(b)) {
+            flush(&w);
+            push(&w, b, 0);
+            flush(&w);
+            i++;
+            continue;
+        }
         size_t adv;
         uint32_t c = utf8_next(s + i, len - i, &adv);
         process_char(&w, c);
