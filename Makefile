@@ -28,7 +28,7 @@ else
   OPTFLAGS ?= -O3 -march=native -g
 endif
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
-LDLIBS   = -lutf8proc -lcjson -lm -lpthread
+LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
 
 # ---- OpenMP: detected, NO_OMP=1 turns it off
@@ -133,7 +133,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
 
 # ---- dependencies: Debian packages, installed only when missing
-DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev \
+DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
            libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev python3-pip unzip curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

@@ -1,0 +1,710 @@
+/*
+ * test_export.c — miles_export_hf / miles_export_onnx (libmiles/export_*.c).
+ *
+ * Runs without Python.  Uses the committed fixture of tests/export_roundtrip.py:
+ *   tests/fixtures/export_tiny.safetensors  a small random Miles checkpoint
+ *   tests/fixtures/export_vocab/vocab.txt    its 1000-token vocabulary
+ *   tests/fixtures/export_io.safetensors     50 tokenized titles + features and the
+ *       outputs of Miles, onnxruntime (on the exported ONNX) and PyTorch
+ *       (BertModel + miles_head.py on the exported HF directory)
+ * Checks: HF directory contents (config keys, tensor names/shapes/bytes,
+ * tokenizer files), the ONNX protobuf parsed back with protobuf-c (inputs,
+ * outputs, initializers = model tensors byte for byte, topological order,
+ * opset), tokenizer-hash refusal, overwrite rules, atomicity under a write
+ * failure (RLIMIT_FSIZE), other pooling/head variants, and Miles' forward on
+ * the fixture inputs against the onnxruntime/PyTorch outputs (<= 1e-4).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "miles.h"
+#include "onnx.pb-c.h"
+
+#define FIX_CKPT "tests/fixtures/export_tiny.safetensors"
+#define FIX_VOCAB "tests/fixtures/export_vocab"
+#define FIX_IO "tests/fixtures/export_io.safetensors"
+
+static char tmpdir[256];
+
+static void rm_rf(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) { unlink(path); return; }
+    struct dirent *de;
+    char p[1024];
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+            rm_rf(p);
+        }
+    closedir(d);
+    rmdir(path);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_export_test_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+static int teardown(void **state) {
+    (void)state;
+    rm_rf(tmpdir);
+    return 0;
+}
+
+static int exists(const char *p) {
+    struct stat sb;
+    return lstat(p, &sb) == 0;
+}
+
+/* Number of entries of tmpdir (to catch leftover temp files/directories). */
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+    if (b) b[len] = '\0';
+    fclose(f);
+    if (n) *n = (size_t)len;
+    return b;
+}
+
+static cJSON *read_json(const char *path) {
+    char *t = slurp(path, NULL);
+    assert_non_null(t);
+    cJSON *o = cJSON_Parse(t);
+    free(t);
+    assert_non_null(o);
+    return o;
+}
+
+static void expect_status(int got, int want) {
+    if (got != want)
+        fail_msg("status %s (%s), expected %s", miles_status_name(got), miles_last_error(), miles_status_name(want));
+}
+
+/* Write a checkpoint of model m with the standard metadata plus extra pairs. */
+static void save_ckpt(const MilesModel *m, const char *path, int n_extra, const char *const *k,
+                      const char *const *v) {
+    char *cj = NULL;
+    assert_int_equal(miles_config_to_json(miles_model_config(m), &cj), MILES_OK);
+    const char *keys[10] = {"format", "config"}, *vals[10] = {"miles-checkpoint-1", cj};
+    for (int i = 0; i < n_extra; i++) { keys[2 + i] = k[i]; vals[2 + i] = v[i]; }
+    int s = miles_model_save(m, path, 2 + n_extra, keys, vals);
+    free(cj);
+    expect_status(s, MILES_OK);
+}
+
+/* ------------------------------------------------------------ names */
+
+static void test_hf_names(void **state) {
+    (void)state;
+    char b[128];
+    assert_int_equal(miles_export_hf_name("bert.encoder.layer.3.attention.self.query.weight", b, sizeof b), MILES_OK);
+    assert_string_equal(b, "encoder.layer.3.attention.self.query.weight");
+    assert_int_equal(miles_export_hf_name("bert.pooler.dense.bias", b, sizeof b), MILES_OK);
+    assert_string_equal(b, "pooler.dense.bias");
+    assert_int_equal(miles_export_hf_name("fusion.0.weight", b, sizeof b), MILES_OK);
+    assert_string_equal(b, "miles.fusion.0.weight");
+    assert_int_equal(miles_export_hf_name("classifier.bias", b, sizeof b), MILES_OK);
+    assert_string_equal(b, "miles.classifier.bias");
+    assert_int_equal(miles_export_hf_name("classifier.bias", b, 8), MILES_ERANGE);
+}
+
+/* ------------------------------------------------------------ HF directory */
+
+/* Every model tensor is in model.safetensors under its HF name, same shape and bytes. */
+static void check_hf_tensors(const MilesModel *m, const char *dir) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    MilesSafetensors *st = NULL;
+    expect_status(miles_safetensors_open(&st, p), MILES_OK);
+    assert_string_equal(miles_safetensors_metadata(st, "format"), "pt");
+    int nt = miles_model_num_tensors(m);
+    assert_int_equal(miles_safetensors_count(st), nt);
+    for (int i = 0; i < nt; i++) {
+        MilesTensorInfo ti;
+        char hf[160];
+        assert_int_equal(miles_model_tensor(m, i, &ti), MILES_OK);
+        assert_int_equal(miles_export_hf_name(ti.name, hf, sizeof hf), MILES_OK);
+        int j = miles_safetensors_find(st, hf);
+        if (j < 0) fail_msg("%s: tensor %s missing", p, hf);
+        int dt, nd;
+        int64_t sh[8];
+        size_t numel, nb;
+        assert_int_equal(miles_safetensors_info(st, j, &dt, &nd, sh, &numel), MILES_OK);
+        assert_int_equal(dt, MILES_DT_F32);
+        assert_int_equal(nd, ti.ndim);
+        for (int k = 0; k < nd; k++) assert_int_equal(sh[k], ti.shape[k]);
+        const void *data = miles_safetensors_data(st, j, &nb);
+        assert_int_equal(nb, ti.numel * sizeof(float));
+        assert_memory_equal(data, ti.data, nb);
+    }
+    miles_safetensors_close(st);
+}
+
+static void test_hf_export_fixture(void **state) {
+    (void)state;
+    char out[512], p[1024];
+    snprintf(out, sizeof out, "%s/hf", tmpdir);
+    /* vocab from the checkpoint's "vocab_dir" metadata (relative to the repo root) */
+    expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_OK);
+    assert_int_equal(count_entries(tmpdir), 1);   /* no temp directory left beside it */
+
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    const MilesConfig *c = miles_model_config(m);
+    check_hf_tensors(m, out);
+
+    /* a few names exactly as transformers.BertModel and miles_head.py expect them */
+    snprintf(p, sizeof p, "%s/model.safetensors", out);
+    MilesSafetensors *st = NULL;
+    expect_status(miles_safetensors_open(&st, p), MILES_OK);
+    const char *want[] = {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+                          "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+                          "encoder.layer.0.attention.self.query.weight", "encoder.layer.1.output.LayerNorm.bias",
+                          "encoder.layer.1.intermediate.dense.weight", "pooler.dense.weight",
+                          "miles.numeric_mlp.0.weight", "miles.fusion.0.bias", "miles.classifier.weight",
+                          "miles.regressor.bias"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (miles_safetensors_find(st, want[i]) < 0) fail_msg("missing %s", want[i]);
+    int64_t sh[8];
+    int nd;
+    miles_safetensors_info(st, miles_safetensors_find(st, "miles.fusion.0.weight"), NULL, &nd, sh, NULL);
+    assert_int_equal(nd, 2);
+    assert_int_equal(sh[0], c->fusion_widths[0]);
+    assert_int_equal(sh[1], c->hidden_size + c->numeric_widths[0]);
+    miles_safetensors_close(st);
+
+    /* config.json: a BertConfig + the miles object */
+    snprintf(p, sizeof p, "%s/config.json", out);
+    cJSON *o = read_json(p);
+    assert_string_equal(cJSON_GetObjectItem(o, "model_type")->valuestring, "bert");
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "architectures"), 0)->valuestring, "BertModel");
+    assert_string_equal(cJSON_GetObjectItem(o, "hidden_act")->valuestring, "gelu");
+    assert_int_equal(cJSON_GetObjectItem(o, "vocab_size")->valueint, c->vocab_size);
+    assert_int_equal(cJSON_GetObjectItem(o, "hidden_size")->valueint, c->hidden_size);
+    assert_int_equal(cJSON_GetObjectItem(o, "num_hidden_layers")->valueint, c->num_hidden_layers);
+    assert_int_equal(cJSON_GetObjectItem(o, "num_attention_heads")->valueint, c->num_attention_heads);
+    assert_int_equal(cJSON_GetObjectItem(o, "intermediate_size")->valueint, c->intermediate_size);
+    assert_int_equal(cJSON_GetObjectItem(o, "max_position_embeddings")->valueint, c->max_position_embeddings);
+    assert_int_equal(cJSON_GetObjectItem(o, "type_vocab_size")->valueint, c->type_vocab_size);
+    assert_true(cJSON_GetObjectItem(o, "layer_norm_eps")->valuedouble == 1e-12);
+    const cJSON *mi = cJSON_GetObjectItem(o, "miles");
+    assert_non_null(mi);
+    assert_string_equal(cJSON_GetObjectItem(mi, "format")->valuestring, "miles-hf-1");
+    assert_string_equal(cJSON_GetObjectItem(mi, "pooling")->valuestring, "pooler");
+    assert_true(fabs(cJSON_GetObjectItem(mi, "decision_threshold")->valuedouble - 0.4375) < 1e-12);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(mi, "feature_names")), MILES_NUM_FEATURES);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(mi, "feature_names"), 0)->valuestring, "views");
+    assert_int_equal(cJSON_GetObjectItem(mi, "max_len")->valueint, 40);
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(mi, "data")));
+    assert_int_equal(strlen(cJSON_GetObjectItem(mi, "tokenizer_hash")->valuestring), 16);
+    /* the embedded model config parses back to the checkpoint's */
+    char *cj = cJSON_PrintUnformatted(cJSON_GetObjectItem(mi, "config"));
+    MilesConfig back;
+    expect_status(miles_config_from_json(&back, cj), MILES_OK);
+    free(cj);
+    assert_int_equal(back.n_fusion, c->n_fusion);
+    assert_int_equal(back.fusion_widths[0], c->fusion_widths[0]);
+    assert_int_equal(back.numeric_widths[0], c->numeric_widths[0]);
+    assert_int_equal(back.velocity_activation, c->velocity_activation);
+    cJSON_Delete(o);
+
+    /* tokenizer files */
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", out);
+    o = read_json(p);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "do_lower_case")));
+    assert_int_equal(cJSON_GetObjectItem(o, "model_max_length")->valueint, 40);
+    assert_string_equal(cJSON_GetObjectItem(o, "cls_token")->valuestring, "[CLS]");
+    cJSON_Delete(o);
+    size_t n1, n2;
+    snprintf(p, sizeof p, "%s/vocab.txt", out);
+    char *v1 = slurp(p, &n1), *v2 = slurp(FIX_VOCAB "/vocab.txt", &n2);
+    assert_non_null(v1);
+    assert_non_null(v2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(v1, v2, n1);
+    free(v1);
+    free(v2);
+    /* the exported directory is itself a valid tokenizer directory with the same hash */
+    MilesTokenizer *t1 = NULL, *t2 = NULL;
+    expect_status(miles_tokenizer_load(&t1, out), MILES_OK);
+    expect_status(miles_tokenizer_load(&t2, FIX_VOCAB), MILES_OK);
+    char h1[17], h2[17];
+    miles_tokenizer_hash(t1, h1);
+    miles_tokenizer_hash(t2, h2);
+    assert_string_equal(h1, h2);
+    miles_tokenizer_free(t1);
+    miles_tokenizer_free(t2);
+
+    snprintf(p, sizeof p, "%s/miles_head.py", out);
+    char *py = slurp(p, NULL);
+    assert_non_null(py);
+    assert_non_null(strstr(py, "class MilesModel"));
+    assert_non_null(strstr(py, "class MilesHead"));
+    free(py);
+
+    /* existing output: refused, then replaced with overwrite */
+    expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_EINVAL);
+    MilesExportOptions opt;
+    miles_export_options_default(&opt);
+    opt.overwrite = 1;
+    opt.vocab_dir = FIX_VOCAB "/vocab.txt";   /* a vocab.txt path works too */
+    expect_status(miles_export_hf(FIX_CKPT, out, &opt), MILES_OK);
+    assert_int_equal(count_entries(tmpdir), 1);   /* no .old-* or .tmp-* left */
+    check_hf_tensors(m, out);
+
+    /* overwrite never replaces a directory that is not a Miles export */
+    char other[512];
+    snprintf(other, sizeof other, "%s/precious", tmpdir);
+    assert_int_equal(mkdir(other, 0755), 0);
+    snprintf(p, sizeof p, "%s/keep.txt", other);
+    FILE *f = fopen(p, "w");
+    fputs("keep", f);
+    fclose(f);
+    expect_status(miles_export_hf(FIX_CKPT, other, &opt), MILES_EINVAL);
+    assert_true(exists(p));
+    rm_rf(other);
+    rm_rf(out);
+    miles_model_free(m);
+}
+
+/* ------------------------------------------------------------ tokenizer checks */
+
+static void test_hf_tokenizer_checks(void **state) {
+    (void)state;
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    MilesTokenizer *tok = NULL;
+    expect_status(miles_tokenizer_load(&tok, FIX_VOCAB), MILES_OK);
+    char good[17];
+    miles_tokenizer_hash(tok, good);
+    miles_tokenizer_free(tok);
+
+    char ck[512], out[512];
+    snprintf(ck, sizeof ck, "%s/wrong_hash.safetensors", tmpdir);
+    snprintf(out, sizeof out, "%s/hf_wrong", tmpdir);
+    const char *k[2] = {"tokenizer_hash", "vocab_dir"}, *v[2] = {"0123456789abcdef", FIX_VOCAB};
+    save_ckpt(m, ck, 2, k, v);
+    expect_status(miles_export_hf(ck, out, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "tokenizer hash"));
+    assert_false(exists(out));
+
+    v[0] = good;
+    save_ckpt(m, ck, 2, k, v);
+    expect_status(miles_export_hf(ck, out, NULL), MILES_OK);
+    rm_rf(out);
+
+    /* no vocab_dir metadata and no option: a clear error, nothing written */
+    save_ckpt(m, ck, 0, NULL, NULL);
+    expect_status(miles_export_hf(ck, out, NULL), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "vocab"));
+    assert_false(exists(out));
+    /* the ONNX export needs no tokenizer */
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", tmpdir);
+    expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
+    unlink(onnx);
+    unlink(ck);
+    /* not a checkpoint */
+    expect_status(miles_export_hf(FIX_IO, out, NULL), MILES_EFORMAT);
+    assert_false(exists(out));
+    assert_int_equal(count_entries(tmpdir), 0);
+    miles_model_free(m);
+}
+
+/* ------------------------------------------------------------ atomicity */
+
+static void test_atomic_on_write_failure(void **state) {
+    (void)state;
+    char out[512], onnx[512];
+    snprintf(out, sizeof out, "%s/hf_fail", tmpdir);
+    snprintf(onnx, sizeof onnx, "%s/fail.onnx", tmpdir);
+    /* files may grow to 64 KiB: vocab.txt/config.json/miles_head.py fit, the
+     * ~220 KB model.safetensors and ONNX file do not (EFBIG mid-write) */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 64 * 1024;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int s1 = miles_export_hf(FIX_CKPT, out, NULL);
+    char e1[512];
+    snprintf(e1, sizeof e1, "%s", miles_last_error());
+    int s2 = miles_export_onnx(FIX_CKPT, onnx, NULL);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    printf("  HF export under a 64 KiB file limit: %s (%s)\n", miles_status_name(s1), e1);
+    printf("  ONNX export under a 64 KiB file limit: %s (%s)\n", miles_status_name(s2), miles_last_error());
+    assert_int_not_equal(s1, MILES_OK);
+    assert_int_not_equal(s2, MILES_OK);
+    assert_false(exists(out));
+    assert_false(exists(onnx));
+    assert_int_equal(count_entries(tmpdir), 0);   /* no temp directory or file left */
+    /* and with the limit lifted both succeed */
+    expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_OK);
+    expect_status(miles_export_onnx(FIX_CKPT, onnx, NULL), MILES_OK);
+    rm_rf(out);
+    unlink(onnx);
+}
+
+/* ------------------------------------------------------------ ONNX */
+
+static Onnx__ModelProto *load_onnx(const char *path, char **buf) {
+    size_t n = 0;
+    *buf = slurp(path, &n);
+    assert_non_null(*buf);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, (const uint8_t *)*buf);
+    if (!mp) fail_msg("%s: protobuf-c cannot parse it as onnx.ModelProto", path);
+    return mp;
+}
+
+static const Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name) {
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (!strcmp(g->initializer[i]->name, name)) return g->initializer[i];
+    return NULL;
+}
+static int count_op(const Onnx__GraphProto *g, const char *op) {
+    int n = 0;
+    for (size_t i = 0; i < g->n_node; i++) n += !strcmp(g->node[i]->op_type, op);
+    return n;
+}
+
+static void check_value_info(const Onnx__ValueInfoProto *vi, const char *name, int elem, int ndim,
+                             const char *const *dims) {
+    assert_string_equal(vi->name, name);
+    assert_int_equal(vi->type->value_case, ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE);
+    assert_int_equal(vi->type->tensor_type->elem_type, elem);
+    const Onnx__TensorShapeProto *sh = vi->type->tensor_type->shape;
+    assert_int_equal(sh->n_dim, ndim);
+    for (int i = 0; i < ndim; i++) {
+        char b[32];
+        if (sh->dim[i]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+            snprintf(b, sizeof b, "%lld", (long long)sh->dim[i]->dim_value);
+        else
+            snprintf(b, sizeof b, "%s", sh->dim[i]->dim_param);
+        assert_string_equal(b, dims[i]);
+    }
+}
+
+/* Structural checks of an exported model against the Miles model m. */
+static void check_onnx(const char *path, const MilesModel *m) {
+    char *buf = NULL;
+    Onnx__ModelProto *mp = load_onnx(path, &buf);
+    const MilesConfig *c = miles_model_config(m);
+    assert_int_equal(mp->ir_version, 8);
+    assert_int_equal(mp->n_opset_import, 1);
+    assert_string_equal(mp->opset_import[0]->domain, "");
+    assert_int_equal(mp->opset_import[0]->version, 17);
+    const Onnx__GraphProto *g = mp->graph;
+    assert_non_null(g);
+
+    /* inputs and outputs */
+    assert_int_equal(g->n_input, 4);
+    static const char *const bt[2] = {"batch", "sequence"}, *const b2[2] = {"batch", "2"},
+                             *const b1[1] = {"batch"}, *const bf[2] = {"batch", "18"};
+    check_value_info(g->input[0], "input_ids", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 2, bt);
+    check_value_info(g->input[1], "attention_mask", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 2, bt);
+    check_value_info(g->input[2], "token_type_ids", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 2, bt);
+    check_value_info(g->input[3], "features", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, bf);
+    assert_int_equal(g->n_output, 3);
+    check_value_info(g->output[0], "logits", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, b2);
+    check_value_info(g->output[1], "viral_prob", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, b1);
+    check_value_info(g->output[2], "velocity", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, b1);
+
+    /* every model tensor is an initializer with the same name, dims and bytes */
+    int nt = miles_model_num_tensors(m);
+    size_t weight_inits = 0;
+    for (int i = 0; i < nt; i++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, i, &ti);
+        const Onnx__TensorProto *t = find_init(g, ti.name);
+        if (!t) fail_msg("initializer %s missing", ti.name);
+        assert_int_equal(t->data_type, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+        assert_int_equal(t->n_dims, ti.ndim);
+        for (int k = 0; k < ti.ndim; k++) assert_int_equal(t->dims[k], ti.shape[k]);
+        assert_true(t->has_raw_data);
+        assert_int_equal(t->raw_data.len, ti.numel * sizeof(float));
+        assert_memory_equal(t->raw_data.data, ti.data, t->raw_data.len);
+        weight_inits++;
+    }
+    /* the rest are small constants */
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (strncmp(g->initializer[i]->name, "const_", 6) != 0 &&
+            miles_model_find_tensor(m, g->initializer[i]->name) < 0)
+            fail_msg("unexpected initializer %s", g->initializer[i]->name);
+    assert_true(weight_inits <= g->n_initializer);
+
+    /* topological order: every node input is a graph input, an initializer or an
+     * earlier node's output; every op is a standard one we mean to emit */
+    static const char *const ops[] = {"Gather", "Shape", "Range", "Add", "LayerNormalization", "Reshape",
+                                      "Cast", "Sub", "Mul", "Unsqueeze", "ReduceMax", "Concat", "Gemm",
+                                      "Transpose", "MatMul", "Softmax", "Erf", "Tanh", "ReduceSum", "Max",
+                                      "Reciprocal", "Relu", "Sigmoid", "Squeeze"};
+    size_t cap = g->n_node + 8, n_avail = 0;
+    const char **avail = calloc(cap + g->n_input, sizeof *avail);
+    for (size_t i = 0; i < g->n_input; i++) avail[n_avail++] = g->input[i]->name;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *nd = g->node[i];
+        int known = 0;
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) known |= !strcmp(nd->op_type, ops[k]);
+        if (!known) fail_msg("node %s: unexpected op %s", nd->name, nd->op_type);
+        assert_true(nd->domain == NULL || nd->domain[0] == '\0');
+        for (size_t j = 0; j < nd->n_input; j++) {
+            int ok = find_init(g, nd->input[j]) != NULL;
+            for (size_t k = 0; !ok && k < n_avail; k++) ok = !strcmp(avail[k], nd->input[j]);
+            if (!ok) fail_msg("node %s (%s): input %s is not defined before it", nd->name, nd->op_type, nd->input[j]);
+        }
+        assert_int_equal(nd->n_output, 1);
+        avail[n_avail++] = nd->output[0];
+    }
+    for (size_t i = 0; i < g->n_output; i++) {
+        int ok = 0;
+        for (size_t k = 0; !ok && k < n_avail; k++) ok = !strcmp(avail[k], g->output[i]->name);
+        if (!ok) fail_msg("graph output %s is produced by no node", g->output[i]->name);
+    }
+    free(avail);
+
+    /* per-variant structure */
+    int L = c->num_hidden_layers;
+    assert_int_equal(count_op(g, "LayerNormalization"), 1 + 2 * L);
+    assert_int_equal(count_op(g, "Erf"), L);
+    assert_int_equal(count_op(g, "Softmax"), L + 1);
+    assert_int_equal(count_op(g, "Tanh"), c->pooling == MILES_POOL_POOLER);
+    assert_int_equal(count_op(g, "ReduceSum"), c->pooling == MILES_POOL_MEAN ? 2 : 0);
+    assert_int_equal(count_op(g, "Sigmoid"), c->velocity_activation == MILES_VEL_SIGMOID);
+    assert_int_equal(count_op(g, "Relu"), c->n_numeric + c->n_fusion);
+    assert_int_equal(count_op(g, "Gemm"), 6 * L + (c->pooling == MILES_POOL_POOLER) + c->n_numeric + c->n_fusion + 2);
+
+    /* metadata: the model config round-trips */
+    const char *cfg_json = NULL;
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (!strcmp(mp->metadata_props[i]->key, "miles_config")) cfg_json = mp->metadata_props[i]->value;
+    assert_non_null(cfg_json);
+    MilesConfig back;
+    expect_status(miles_config_from_json(&back, cfg_json), MILES_OK);
+    assert_int_equal(back.hidden_size, c->hidden_size);
+    assert_int_equal(back.pooling, c->pooling);
+    assert_int_equal(back.n_fusion, c->n_fusion);
+
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+}
+
+static void test_onnx_fixture(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/fixture.onnx", tmpdir);
+    expect_status(miles_export_onnx(FIX_CKPT, out, NULL), MILES_OK);
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    check_onnx(out, m);
+    /* metadata carried over from the checkpoint */
+    char *buf = NULL;
+    Onnx__ModelProto *mp = load_onnx(out, &buf);
+    int have_thr = 0, have_data = 0;
+    for (size_t i = 0; i < mp->n_metadata_props; i++) {
+        if (!strcmp(mp->metadata_props[i]->key, "decision_threshold"))
+            have_thr = !strcmp(mp->metadata_props[i]->value, "0.4375");
+        if (!strcmp(mp->metadata_props[i]->key, "data")) have_data = mp->metadata_props[i]->value[0] == '{';
+    }
+    assert_true(have_thr);
+    assert_true(have_data);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+    /* existing file: refused unless overwrite */
+    expect_status(miles_export_onnx(FIX_CKPT, out, NULL), MILES_EINVAL);
+    MilesExportOptions opt;
+    miles_export_options_default(&opt);
+    opt.overwrite = 1;
+    expect_status(miles_export_onnx(FIX_CKPT, out, &opt), MILES_OK);
+    assert_int_equal(count_entries(tmpdir), 1);
+    unlink(out);
+    miles_model_free(m);
+}
+
+/* Pooling / head variants built here: cls + seed-notebook head (no numeric MLP,
+ * two fusion layers, linear velocity), mean + miles head. */
+static void test_variants(void **state) {
+    (void)state;
+    MilesTokenizer *tok = NULL;
+    expect_status(miles_tokenizer_load(&tok, FIX_VOCAB), MILES_OK);
+    struct { const char *preset; int pooling; } vars[] = {
+        {"seed-notebook", MILES_POOL_CLS}, {"miles", MILES_POOL_MEAN}, {"seed-notebook", MILES_POOL_POOLER}};
+    for (size_t v = 0; v < sizeof vars / sizeof *vars; v++) {
+        MilesConfig cfg;
+        expect_status(miles_config_preset(&cfg, vars[v].preset, "tiny"), MILES_OK);
+        cfg.vocab_size = miles_tokenizer_vocab_size(tok);
+        cfg.hidden_size = 16;
+        cfg.num_attention_heads = 2;
+        cfg.intermediate_size = 32;
+        cfg.pooling = vars[v].pooling;
+        for (int i = 0; i < cfg.n_fusion; i++) cfg.fusion_widths[i] = 8 + 4 * i;
+        for (int i = 0; i < cfg.n_numeric; i++) cfg.numeric_widths[i] = 6;
+        MilesModel *m = NULL;
+        expect_status(miles_model_build(&m, &cfg), MILES_OK);
+        expect_status(miles_model_init_random(m, 7 + v, 0.2f), MILES_OK);
+        char ck[512], hf[512], onnx[512];
+        snprintf(ck, sizeof ck, "%s/v%zu.safetensors", tmpdir, v);
+        snprintf(hf, sizeof hf, "%s/v%zu_hf", tmpdir, v);
+        snprintf(onnx, sizeof onnx, "%s/v%zu.onnx", tmpdir, v);
+        save_ckpt(m, ck, 0, NULL, NULL);
+        MilesExportOptions opt;
+        miles_export_options_default(&opt);
+        opt.vocab_dir = FIX_VOCAB;
+        expect_status(miles_export_hf(ck, hf, &opt), MILES_OK);
+        check_hf_tensors(m, hf);
+        char p[1024];
+        snprintf(p, sizeof p, "%s/model.safetensors", hf);
+        MilesSafetensors *st = NULL;
+        expect_status(miles_safetensors_open(&st, p), MILES_OK);
+        assert_int_equal(miles_safetensors_find(st, "pooler.dense.weight") >= 0, cfg.pooling == MILES_POOL_POOLER);
+        assert_int_equal(miles_safetensors_find(st, "miles.numeric_mlp.0.weight") >= 0, cfg.n_numeric > 0);
+        miles_safetensors_close(st);
+        snprintf(p, sizeof p, "%s/config.json", hf);
+        cJSON *o = read_json(p);
+        const cJSON *mi = cJSON_GetObjectItem(o, "miles");
+        assert_string_equal(cJSON_GetObjectItem(mi, "pooling")->valuestring,
+                            cfg.pooling == MILES_POOL_CLS ? "cls" : cfg.pooling == MILES_POOL_MEAN ? "mean" : "pooler");
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(mi, "data")));
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(mi, "decision_threshold")));
+        cJSON_Delete(o);
+        expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
+        check_onnx(onnx, m);
+        rm_rf(hf);
+        unlink(onnx);
+        unlink(ck);
+        miles_model_free(m);
+    }
+    miles_tokenizer_free(tok);
+}
+
+/* ------------------------------------------------------------ numbers */
+
+static float *read_f32(const MilesSafetensors *st, const char *name, size_t *numel) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) fail_msg("%s: tensor %s missing", FIX_IO, name);
+    miles_safetensors_info(st, i, NULL, NULL, NULL, numel);
+    float *x = malloc(*numel * sizeof(float));
+    assert_int_equal(miles_safetensors_read_f32(st, i, x, *numel), MILES_OK);
+    return x;
+}
+static int32_t *read_i32(const MilesSafetensors *st, const char *name, int *B, int *T) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) fail_msg("%s: tensor %s missing", FIX_IO, name);
+    int nd;
+    int64_t sh[8];
+    size_t n;
+    miles_safetensors_info(st, i, NULL, &nd, sh, &n);
+    assert_int_equal(nd, 2);
+    *B = (int)sh[0];
+    *T = (int)sh[1];
+    int32_t *x = malloc(n * sizeof(int32_t));
+    assert_int_equal(miles_safetensors_read_i32(st, i, x, n), MILES_OK);
+    return x;
+}
+static double maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;   /* NaN propagates */
+    }
+    return m;
+}
+
+/* Miles' forward on the fixture inputs vs the onnxruntime and PyTorch outputs
+ * recorded by tests/export_roundtrip.py on the exported models. */
+static void test_fixture_outputs(void **state) {
+    (void)state;
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    MilesSafetensors *st = NULL;
+    expect_status(miles_safetensors_open(&st, FIX_IO), MILES_OK);
+    int B, T, B2, T2;
+    int32_t *ids = read_i32(st, "input_ids", &B, &T);
+    int32_t *mask = read_i32(st, "attention_mask", &B2, &T2);
+    int32_t *tt = read_i32(st, "token_type_ids", &B2, &T2);
+    assert_int_equal(B, 50);
+    size_t nf;
+    float *feat = read_f32(st, "features", &nf);
+    assert_int_equal(nf, (size_t)B * MILES_NUM_FEATURES);
+    float *logits = malloc((size_t)B * 2 * sizeof(float)), *vel = malloc((size_t)B * sizeof(float));
+    float *prob = malloc((size_t)B * sizeof(float));
+    MilesBatch b = {B, T, ids, tt, mask, feat, NULL, NULL};
+    expect_status(miles_model_forward(m, &b, 0, logits, vel, NULL), MILES_OK);
+    for (int r = 0; r < B; r++) {
+        double a = logits[2 * r], c = logits[2 * r + 1], mx = a > c ? a : c;
+        prob[r] = (float)(exp(c - mx) / (exp(a - mx) + exp(c - mx)));
+    }
+    const char *src[3] = {"miles", "ort", "torch"};
+    double worst = 0;
+    for (int s = 0; s < 3; s++) {
+        size_t n1, n2, n3;
+        char k[64];
+        snprintf(k, sizeof k, "%s.logits", src[s]);
+        float *L = read_f32(st, k, &n1);
+        snprintf(k, sizeof k, "%s.viral_prob", src[s]);
+        float *P = read_f32(st, k, &n2);
+        snprintf(k, sizeof k, "%s.velocity", src[s]);
+        float *V = read_f32(st, k, &n3);
+        assert_int_equal(n1, (size_t)B * 2);
+        assert_int_equal(n2, (size_t)B);
+        assert_int_equal(n3, (size_t)B);
+        double dl = maxdiff(logits, L, n1), dp = maxdiff(prob, P, n2), dv = maxdiff(vel, V, n3);
+        printf("  max |miles - %-5s| logits %.3e  viral_prob %.3e  velocity %.3e\n", src[s], dl, dp, dv);
+        double w = fmax(dl, fmax(dp, dv));
+        if (!(w <= 1e-4)) fail_msg("miles vs %s: max abs error %.3e > 1e-4", src[s], w);
+        if (w > worst) worst = w;
+        free(L); free(P); free(V);
+    }
+    /* the outputs vary across titles (the comparison is not between constants) */
+    double mn = 1, mx = 0;
+    for (int r = 0; r < B; r++) { mn = fmin(mn, prob[r]); mx = fmax(mx, prob[r]); }
+    printf("  viral_prob range over %d titles: [%.4f, %.4f]; worst error %.3e\n", B, mn, mx, worst);
+    assert_true(mx - mn > 0.1);
+    free(ids); free(mask); free(tt); free(feat); free(logits); free(vel); free(prob);
+    miles_safetensors_close(st);
+    miles_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hf_names),
+        cmocka_unit_test_setup_teardown(test_hf_export_fixture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hf_tokenizer_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_on_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_onnx_fixture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_variants, setup, teardown),
+        cmocka_unit_test(test_fixture_outputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
