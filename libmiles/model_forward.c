@@ -143,6 +143,20 @@ static int validate_batch(const MilesModel *m, const MilesBatch *b) {
         for (int r = 0; r < b->B; r++)
             if (b->labels[r] != 0 && b->labels[r] != 1)
                 return miles_error(MILES_EINVAL, "batch: row %d label %d is not 0/1", r, b->labels[r]);
+    if (b->labels) {
+        const float *w = m->loss.class_weight;
+        if (!(isfinite(w[0]) && isfinite(w[1]) && w[0] >= 0.0f && w[1] >= 0.0f))
+            return miles_error(MILES_EINVAL, "loss: class weights %g, %g must be finite and >= 0",
+                               (double)w[0], (double)w[1]);
+        double sw = 0.0;
+        for (int r = 0; r < b->B; r++) sw += w[b->labels[r]];
+        if (!(sw > 0.0))
+            return miles_error(MILES_EINVAL,
+                               "loss: the class weights of this batch's labels sum to 0 (weighted CE undefined)");
+    }
+    if (!isfinite(m->loss.w_cls) || !isfinite(m->loss.w_reg))
+        return miles_error(MILES_EINVAL, "loss: weights %g, %g must be finite", (double)m->loss.w_cls,
+                           (double)m->loss.w_reg);
     if (b->velocity)
         for (int r = 0; r < b->B; r++)
             if (!isfinite(b->velocity[r]))

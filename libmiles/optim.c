@@ -83,7 +83,6 @@ int miles_adamw_step(MilesAdamW *o, float lr) {
             P[i] = p - step_size * (mi / denom);
         }
     }
-    mdl->fwd_valid = 0; /* saved activations no longer match the parameters */
     return MILES_OK;
 }
 

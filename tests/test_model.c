@@ -1,0 +1,779 @@
+/*
+ * test_model.c — model construction, input validation, dropout determinism,
+ * gradient accumulation, padding invariance, a finite-difference check with
+ * dropout on, AdamW / clipping semantics on synthetic gradients, configs.
+ * (Equality with PyTorch/HF is tests/test_golden.c.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "miles.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static MilesModel *tiny_model(const char *preset, int pooling, uint64_t seed) {
+    MilesConfig c;
+    assert_int_equal(miles_config_preset(&c, preset, "tiny"), MILES_OK);
+    c.pooling = pooling;
+    MilesModel *m = NULL;
+    int s = miles_model_build(&m, &c);
+    if (s != MILES_OK) fail_msg("build: %s", miles_last_error());
+    assert_int_equal(miles_model_init_random(m, seed, 0.02f), MILES_OK);
+    /* non-trivial LayerNorm/bias values so every path carries signal */
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        for (size_t i = 0; i < ti.numel; i++) {
+            float u = (float)(((i * 2654435761u + (size_t)t * 97u) % 1000) / 1000.0 - 0.5);
+            if (strstr(ti.name, "LayerNorm.weight")) ti.data[i] = 1.0f + 0.2f * u;
+            else if (strstr(ti.name, "bias")) ti.data[i] = 0.04f * u;
+            else if (!strncmp(ti.name, "fusion", 6) || !strncmp(ti.name, "numeric", 7) ||
+                     !strncmp(ti.name, "classifier", 10) || !strncmp(ti.name, "regressor", 9))
+                ti.data[i] *= 3.0f; /* heads: nearer PyTorch's default Linear scale */
+        }
+    }
+    return m;
+}
+
+/* A deterministic batch: B rows of T tokens; row b has length T - (b % 3) * 2 (>= 1). */
+typedef struct {
+    int B, T;
+    int32_t ids[16 * 64], tt[16 * 64], mask[16 * 64], labels[16];
+    float feats[16 * MILES_NUM_FEATURES], vel[16];
+    MilesBatch b;
+} Batch;
+
+static void make_batch(Batch *x, int B, int T, int V) {
+    memset(x, 0, sizeof *x);
+    x->B = B;
+    x->T = T;
+    for (int r = 0; r < B; r++) {
+        int len = T - (r % 3) * 2;
+        if (len < 1) len = 1;
+        for (int t = 0; t < T; t++) {
+            int i = r * T + t;
+            if (t < len) {
+                x->ids[i] = t == 0 ? 2 : 5 + (int)((r * 31 + t * 17) % (V - 5));
+                x->mask[i] = 1;
+                x->tt[i] = (r % 2 && t > len / 2) ? 1 : 0;
+            }
+        }
+        for (int j = 0; j < MILES_NUM_FEATURES; j++)
+            x->feats[r * MILES_NUM_FEATURES + j] = (float)sin(1.0 + r * 7.1 + j * 1.3);
+        x->labels[r] = (r * 5 + 1) % 3 == 0;
+        x->vel[r] = (float)(0.5 + 0.4 * cos(r * 2.3));
+    }
+    MilesBatch b = {B, T, x->ids, x->tt, x->mask, x->feats, x->labels, x->vel};
+    x->b = b;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+static float *copy_grads(MilesModel *m) {
+    size_t n = miles_model_num_params(m);
+    float *g = malloc(n * sizeof *g);
+    assert_non_null(g);
+    MilesTensorInfo ti;
+    miles_model_tensor(m, 0, &ti);
+    memcpy(g, ti.grad, n * sizeof *g); /* grads are one contiguous block */
+    return g;
+}
+
+/* ----------------------------------------------------- parameter counts */
+
+static size_t count_for(const char *preset, const char *size, int pooling) {
+    MilesConfig c;
+    assert_int_equal(miles_config_preset(&c, preset, size), MILES_OK);
+    c.pooling = pooling;
+    MilesModel *m = NULL;
+    int s = miles_model_build(&m, &c);
+    if (s != MILES_OK) fail_msg("build %s/%s: %s", preset, size, miles_last_error());
+    size_t n = miles_model_num_params(m);
+    /* the tensor table adds up to the same number */
+    size_t sum = 0;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        assert_int_equal(miles_model_tensor(m, t, &ti), MILES_OK);
+        size_t p = 1;
+        for (int d = 0; d < ti.ndim; d++) p *= (size_t)ti.shape[d];
+        assert_int_equal(p, ti.numel);
+        sum += ti.numel;
+    }
+    assert_int_equal(sum, n);
+    miles_model_free(m);
+    return n;
+}
+
+static void test_param_counts(void **state) {
+    (void)state;
+    /* expected values: HF BertModel(BertConfig(...)).parameters() + the heads,
+     * counted with transformers 4.40 (see tests/gen_golden.py's stack) */
+    size_t seed = count_for("seed-notebook", "bert-base", MILES_POOL_POOLER);
+    printf("  seed-notebook / bert-base: %zu parameters (original notebook: 110,551,299)\n", seed);
+    assert_int_equal(seed, 110551299);
+    size_t miles = count_for("miles", "bert-base", MILES_POOL_POOLER);
+    printf("  miles / bert-base: %zu parameters\n", miles);
+    assert_int_equal(miles, 110013443);
+    size_t miles_cls = count_for("miles", "bert-base", MILES_POOL_CLS);
+    printf("  miles / bert-base, cls pooling (no pooler): %zu parameters\n", miles_cls);
+    assert_int_equal(miles_cls, 109422851);
+    size_t mini = count_for("miles", "minilm-l6", MILES_POOL_POOLER);
+    printf("  miles / minilm-l6: %zu parameters\n", mini);
+    assert_int_equal(mini, 23047811);
+    size_t mini_seed = count_for("seed-notebook", "minilm-l6", MILES_POOL_POOLER);
+    printf("  seed-notebook / minilm-l6: %zu parameters\n", mini_seed);
+    assert_int_equal(mini_seed, 23389059);
+}
+
+static void test_tensor_names_and_decay(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_POOLER, 1);
+    struct { const char *name; int decay; int64_t d0, d1; } want[] = {
+        {"bert.embeddings.word_embeddings.weight", 1, 128, 64},
+        {"bert.embeddings.position_embeddings.weight", 1, 64, 64},
+        {"bert.embeddings.token_type_embeddings.weight", 1, 2, 64},
+        {"bert.embeddings.LayerNorm.weight", 0, 64, 0},
+        {"bert.embeddings.LayerNorm.bias", 0, 64, 0},
+        {"bert.encoder.layer.1.attention.self.query.weight", 1, 64, 64},
+        {"bert.encoder.layer.1.attention.self.key.bias", 0, 64, 0},
+        {"bert.encoder.layer.0.attention.output.dense.weight", 1, 64, 64},
+        {"bert.encoder.layer.0.attention.output.LayerNorm.weight", 0, 64, 0},
+        {"bert.encoder.layer.1.intermediate.dense.weight", 1, 128, 64},
+        {"bert.encoder.layer.1.output.dense.weight", 1, 64, 128},
+        {"bert.encoder.layer.1.output.LayerNorm.bias", 0, 64, 0},
+        {"bert.pooler.dense.weight", 1, 64, 64},
+        {"numeric_mlp.0.weight", 1, 256, 18},
+        {"numeric_mlp.0.bias", 0, 256, 0},
+        {"fusion.0.weight", 1, 512, 320},
+        {"classifier.weight", 1, 2, 512},
+        {"classifier.bias", 0, 2, 0},
+        {"regressor.weight", 1, 1, 512},
+        {"regressor.bias", 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int t = miles_model_find_tensor(m, want[i].name);
+        if (t < 0) fail_msg("tensor %s not found", want[i].name);
+        MilesTensorInfo ti;
+        assert_int_equal(miles_model_tensor(m, t, &ti), MILES_OK);
+        assert_string_equal(ti.name, want[i].name);
+        assert_int_equal(ti.decay, want[i].decay);
+        assert_int_equal(ti.shape[0], want[i].d0);
+        if (want[i].d1) assert_int_equal(ti.shape[1], want[i].d1);
+        else assert_int_equal(ti.ndim, 1);
+    }
+    assert_int_equal(miles_model_find_tensor(m, "bert.encoder.layer.2.output.dense.weight"), -1);
+    assert_int_equal(miles_model_find_tensor(m, "fusion.1.weight"), -1);
+    MilesTensorInfo ti;
+    assert_int_equal(miles_model_tensor(m, -1, &ti), MILES_ERANGE);
+    assert_int_equal(miles_model_tensor(m, miles_model_num_tensors(m), &ti), MILES_ERANGE);
+    /* tensors tile the parameter block in order, without gaps */
+    size_t off = 0;
+    MilesTensorInfo t0;
+    miles_model_tensor(m, 0, &t0);
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        miles_model_tensor(m, t, &ti);
+        assert_ptr_equal(ti.data, t0.data + off);
+        assert_ptr_equal(ti.grad, t0.grad + off);
+        off += ti.numel;
+    }
+    assert_int_equal(off, miles_model_num_params(m));
+    miles_model_free(m);
+
+    /* cls pooling: no pooler tensors; seed-notebook: no numeric MLP, 2 fusion layers */
+    m = tiny_model("seed-notebook", MILES_POOL_CLS, 1);
+    assert_int_equal(miles_model_find_tensor(m, "bert.pooler.dense.weight"), -1);
+    assert_int_equal(miles_model_find_tensor(m, "numeric_mlp.0.weight"), -1);
+    int t = miles_model_find_tensor(m, "fusion.0.weight");
+    assert_true(t >= 0);
+    miles_model_tensor(m, t, &ti);
+    assert_int_equal(ti.shape[0], 1024);
+    assert_int_equal(ti.shape[1], 64 + 18);
+    assert_true(miles_model_find_tensor(m, "fusion.1.bias") >= 0);
+    miles_model_free(m);
+}
+
+static void test_init_random(void **state) {
+    (void)state;
+    MilesConfig c;
+    miles_config_preset(&c, "miles", "tiny");
+    MilesModel *a = NULL, *b = NULL;
+    assert_int_equal(miles_model_build(&a, &c), MILES_OK);
+    assert_int_equal(miles_model_build(&b, &c), MILES_OK);
+    miles_model_init_random(a, 7, 0.02f);
+    miles_model_init_random(b, 7, 0.02f);
+    MilesTensorInfo ta, tb;
+    miles_model_tensor(a, 0, &ta);
+    miles_model_tensor(b, 0, &tb);
+    size_t n = miles_model_num_params(a);
+    assert_memory_equal(ta.data, tb.data, n * sizeof(float));
+    miles_model_init_random(b, 8, 0.02f);
+    assert_true(max_abs_diff(ta.data, tb.data, n) > 0.01);
+    /* statistics of a large weight: mean ~0, std ~0.02; padding row 0 zero */
+    int t = miles_model_find_tensor(a, "bert.embeddings.word_embeddings.weight");
+    miles_model_tensor(a, t, &ta);
+    double s = 0, s2 = 0;
+    for (size_t i = 64; i < ta.numel; i++) {
+        s += ta.data[i];
+        s2 += (double)ta.data[i] * ta.data[i];
+    }
+    double mean = s / (ta.numel - 64), sd = sqrt(s2 / (ta.numel - 64) - mean * mean);
+    printf("  init: word embeddings mean %.5f std %.5f (want 0, 0.02)\n", mean, sd);
+    assert_true(fabs(mean) < 0.002 && fabs(sd - 0.02) < 0.002);
+    for (int i = 0; i < 64; i++) assert_true(ta.data[i] == 0.0f);
+    t = miles_model_find_tensor(a, "bert.encoder.layer.0.output.LayerNorm.weight");
+    miles_model_tensor(a, t, &ta);
+    for (size_t i = 0; i < ta.numel; i++) assert_true(ta.data[i] == 1.0f);
+    t = miles_model_find_tensor(a, "fusion.0.bias");
+    miles_model_tensor(a, t, &ta);
+    for (size_t i = 0; i < ta.numel; i++) assert_true(ta.data[i] == 0.0f);
+    miles_model_free(a);
+    miles_model_free(b);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+static void expect_err(MilesModel *m, const MilesBatch *b, int code, const char *needle) {
+    float logits[64];
+    int s = miles_model_forward(m, b, 1, logits, NULL, NULL);
+    if (s != code)
+        fail_msg("expected %s, got %s (%s)", miles_status_name(code), miles_status_name(s),
+                 miles_last_error());
+    if (needle && !strstr(miles_last_error(), needle))
+        fail_msg("message \"%s\" lacks \"%s\"", miles_last_error(), needle);
+    printf("  rejected: %s\n", miles_last_error());
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_POOLER, 3);
+    Batch x;
+    make_batch(&x, 4, 8, 128);
+    MilesBatch b = x.b;
+    b.B = 0;
+    expect_err(m, &b, MILES_ESHAPE, "B = 0");
+    b = x.b;
+    b.T = 0;
+    expect_err(m, &b, MILES_ESHAPE, "T = 0");
+    b = x.b;
+    b.T = 65;
+    expect_err(m, &b, MILES_ERANGE, "max_position_embeddings 64");
+    x.ids[9] = 128;
+    expect_err(m, &x.b, MILES_ERANGE, "input id 128");
+    x.ids[9] = -1;
+    expect_err(m, &x.b, MILES_ERANGE, "row 1 token 1");
+    x.ids[9] = 7;
+    x.tt[3] = 2;
+    expect_err(m, &x.b, MILES_ERANGE, "token type id 2");
+    x.tt[3] = 0;
+    x.mask[5] = 3;
+    expect_err(m, &x.b, MILES_EINVAL, "attention mask");
+    x.mask[5] = 1;
+    x.feats[2 * MILES_NUM_FEATURES + 1] = NAN;
+    expect_err(m, &x.b, MILES_ENAN, "row 2 feature 1 (likes) is NaN");
+    x.feats[2 * MILES_NUM_FEATURES + 1] = 0.0f;
+    x.feats[3 * MILES_NUM_FEATURES + 17] = INFINITY;
+    expect_err(m, &x.b, MILES_ENAN, "publish_dayofweek");
+    x.feats[3 * MILES_NUM_FEATURES + 17] = 0.0f;
+    x.labels[1] = 2;
+    expect_err(m, &x.b, MILES_EINVAL, "label 2");
+    x.labels[1] = 1;
+    x.vel[0] = NAN;
+    expect_err(m, &x.b, MILES_ENAN, "velocity");
+    x.vel[0] = 0.5f;
+    b = x.b;
+    b.features = NULL;
+    expect_err(m, &b, MILES_EINVAL, "features");
+    expect_err(m, NULL, MILES_EINVAL, NULL);
+    /* weighted CE with zero total weight is undefined: refused, not NaN */
+    MilesLossConfig zero_w = {0.95f, 0.05f, {0.0f, 0.0f}};
+    miles_model_set_loss(m, &zero_w);
+    expect_err(m, &x.b, MILES_EINVAL, "sum to 0");
+    MilesLossConfig nan_w = {0.95f, 0.05f, {NAN, 1.0f}};
+    miles_model_set_loss(m, &nan_w);
+    expect_err(m, &x.b, MILES_EINVAL, "class weights");
+    MilesLossConfig ok_w = {0.95f, 0.05f, {1.0f, 1.0f}};
+    miles_model_set_loss(m, &ok_w);
+    /* backward after a failed forward is refused */
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_EINVAL);
+    /* the model still works after all that */
+    float loss = -1;
+    assert_int_equal(miles_model_forward(m, &x.b, 1, NULL, NULL, &loss), MILES_OK);
+    assert_true(isfinite(loss) && loss > 0);
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
+    /* forward without targets: outputs but no backward */
+    b = x.b;
+    b.labels = NULL;
+    b.velocity = NULL;
+    assert_int_equal(miles_model_forward(m, &b, 0, NULL, NULL, &loss), MILES_OK);
+    assert_true(loss == 0.0f);
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_EINVAL);
+    printf("  rejected: %s\n", miles_last_error());
+    miles_model_free(m);
+}
+
+static void test_bad_config(void **state) {
+    (void)state;
+    MilesConfig c;
+    assert_int_equal(miles_config_preset(&c, "nope", "tiny"), MILES_EINVAL);
+    assert_int_equal(miles_config_preset(&c, "miles", "bert-huge"), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "bert-huge"));
+    miles_config_preset(&c, "miles", "tiny");
+    c.num_attention_heads = 5;
+    MilesModel *m = (MilesModel *)0x1;
+    assert_int_equal(miles_model_build(&m, &c), MILES_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(miles_last_error(), "not a multiple"));
+    printf("  rejected: %s\n", miles_last_error());
+    miles_config_preset(&c, "miles", "tiny");
+    c.fusion_dropouts[0] = 1.0f;
+    assert_int_equal(miles_config_validate(&c), MILES_EINVAL);
+    miles_config_preset(&c, "miles", "tiny");
+    c.n_fusion = MILES_MAX_MLP + 1;
+    assert_int_equal(miles_config_validate(&c), MILES_EINVAL);
+    miles_config_preset(&c, "miles", "tiny");
+    c.pooling = 7;
+    assert_int_equal(miles_config_validate(&c), MILES_EINVAL);
+    miles_config_preset(&c, "miles", "tiny");
+    c.numeric_widths[0] = 0;
+    assert_int_equal(miles_config_validate(&c), MILES_EINVAL);
+    assert_int_equal(miles_config_validate(NULL), MILES_EINVAL);
+    /* presets */
+    assert_int_equal(miles_config_preset(&c, "seed-notebook", "bert-base"), MILES_OK);
+    assert_string_equal(c.preset, "seed-notebook");
+    assert_int_equal(c.n_numeric, 0);
+    assert_int_equal(c.fusion_widths[0], 1024);
+    assert_int_equal(c.fusion_widths[1], 256);
+    assert_int_equal(c.velocity_activation, MILES_VEL_LINEAR);
+    assert_int_equal(miles_config_validate(&c), MILES_OK);
+    assert_string_equal(miles_feature_names[0], "views");
+    assert_string_equal(miles_feature_names[17], "publish_dayofweek");
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_read_hf(void **state) {
+    (void)state;
+    char dir[] = "/tmp/miles_test_model_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    MilesConfig c;
+    miles_config_preset(&c, "miles", "tiny");
+    write_text(path, "{\"model_type\": \"bert\", \"hidden_act\": \"gelu\", \"vocab_size\": 1000,"
+                     " \"hidden_size\": 96, \"num_hidden_layers\": 3, \"num_attention_heads\": 6,"
+                     " \"intermediate_size\": 200, \"max_position_embeddings\": 40,"
+                     " \"layer_norm_eps\": 1e-7, \"hidden_dropout_prob\": 0.05}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_OK);
+    assert_int_equal(c.vocab_size, 1000);
+    assert_int_equal(c.hidden_size, 96);
+    assert_int_equal(c.num_hidden_layers, 3);
+    assert_int_equal(c.num_attention_heads, 6);
+    assert_int_equal(c.intermediate_size, 200);
+    assert_int_equal(c.max_position_embeddings, 40);
+    assert_int_equal(c.type_vocab_size, 2); /* HF default */
+    assert_true(fabsf(c.layer_norm_eps - 1e-7f) < 1e-12f);
+    assert_true(fabsf(c.hidden_dropout_prob - 0.05f) < 1e-7f);
+    assert_true(fabsf(c.attention_probs_dropout_prob - 0.1f) < 1e-7f);
+    assert_int_equal(c.n_numeric, 1); /* head fields untouched */
+    assert_string_equal(c.preset, "miles");
+
+    write_text(path, "{\"hidden_act\": \"gelu_new\", \"vocab_size\": 10, \"hidden_size\": 8,"
+                     " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"intermediate_size\": 8}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EUNSUPPORTED);
+    assert_non_null(strstr(miles_last_error(), "gelu_new"));
+    assert_non_null(strstr(miles_last_error(), path));
+    printf("  rejected: %s\n", miles_last_error());
+    assert_int_equal(c.hidden_size, 96); /* unchanged on error */
+
+    write_text(path, "{\"model_type\": \"roberta\"}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EUNSUPPORTED);
+    write_text(path, "{\"vocab_size\": 10, \"hidden_size\": 8}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "num_hidden_layers"));
+    write_text(path, "{\"vocab_size\": 10, \"hidden_size\": 9, \"num_hidden_layers\": 1,"
+                     " \"num_attention_heads\": 2, \"intermediate_size\": 8}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EINVAL);
+    write_text(path, "{\"vocab_size\": \"ten\"}");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EFORMAT);
+    write_text(path, "{\"vocab_size\": 10,");
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EFORMAT);
+    printf("  rejected: %s\n", miles_last_error());
+    unlink(path);
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EIO);
+    rmdir(dir);
+
+    /* the real all-MiniLM-L6-v2 config, when `make weights` has run */
+    if (access("models/all-MiniLM-L6-v2/config.json", R_OK) == 0) {
+        miles_config_preset(&c, "miles", "tiny");
+        assert_int_equal(miles_config_read_hf(&c, "models/all-MiniLM-L6-v2/config.json"), MILES_OK);
+        MilesConfig want;
+        miles_config_preset(&want, "miles", "minilm-l6");
+        assert_int_equal(c.vocab_size, want.vocab_size);
+        assert_int_equal(c.hidden_size, want.hidden_size);
+        assert_int_equal(c.num_hidden_layers, want.num_hidden_layers);
+        assert_int_equal(c.num_attention_heads, want.num_attention_heads);
+        assert_int_equal(c.intermediate_size, want.intermediate_size);
+        assert_int_equal(c.max_position_embeddings, want.max_position_embeddings);
+        printf("  models/all-MiniLM-L6-v2/config.json matches the minilm-l6 preset\n");
+    }
+}
+
+/* ------------------------------------------------------------- dropout */
+
+static void test_dropout_determinism(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_POOLER, 5);
+    Batch x;
+    make_batch(&x, 6, 12, 128);
+    float l1[12], l2[12], l3[12], le[12], le2[12];
+    float loss1, loss2;
+    miles_model_set_dropout_key(m, 99, 10);
+    assert_int_equal(miles_model_forward(m, &x.b, 1, l1, NULL, &loss1), MILES_OK);
+    miles_model_set_dropout_key(m, 99, 10);
+    assert_int_equal(miles_model_forward(m, &x.b, 1, l2, NULL, &loss2), MILES_OK);
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_true(loss1 == loss2);
+    miles_model_set_dropout_key(m, 99, 11);
+    assert_int_equal(miles_model_forward(m, &x.b, 1, l3, NULL, NULL), MILES_OK);
+    double dstep = max_abs_diff(l1, l3, 12);
+    miles_model_set_dropout_key(m, 100, 10);
+    assert_int_equal(miles_model_forward(m, &x.b, 1, l3, NULL, NULL), MILES_OK);
+    double dseed = max_abs_diff(l1, l3, 12);
+    assert_int_equal(miles_model_forward(m, &x.b, 0, le, NULL, NULL), MILES_OK);
+    miles_model_set_dropout_key(m, 1, 1);
+    assert_int_equal(miles_model_forward(m, &x.b, 0, le2, NULL, NULL), MILES_OK);
+    assert_memory_equal(le, le2, sizeof le); /* eval ignores the key */
+    double dtrain = max_abs_diff(l1, le, 12);
+    printf("  dropout: same key identical; logits change %.3e (step) %.3e (seed) %.3e (eval)\n", dstep,
+           dseed, dtrain);
+    assert_true(dstep > 1e-4 && dseed > 1e-4 && dtrain > 1e-4);
+    miles_model_free(m);
+}
+
+/* Finite differences with dropout ON (fixed key) at every site: checks that
+ * the backward regenerates exactly the forward's masks.  In fp32 the loss
+ * (~0.7) resolves ~6e-8, so a central difference with eps 1e-3 resolves
+ * gradients to ~3e-5: for each tensor the element with the largest |grad| is
+ * checked when that is > 1e-3 (embeddings sit upstream of every BERT dropout
+ * site, pooler/numeric/fusion upstream of the head sites).  Observed errors are
+ * a few % (curvature + rounding); a mask mismatch gives O(1) errors, which the
+ * negative control (backward under a different dropout key) demonstrates.
+ * Returns the worst relative error. */
+static double fd_check(MilesModel *m, const MilesBatch *b, uint64_t bwd_step, int *n_checked,
+                       int *emb_checked) {
+    const double eps = 1e-3;
+    float l0;
+    miles_model_set_dropout_key(m, 4242, 3);
+    miles_model_zero_grad(m);
+    assert_int_equal(miles_model_forward(m, b, 1, NULL, NULL, &l0), MILES_OK);
+    miles_model_set_dropout_key(m, 4242, bwd_step); /* == 3 except in the negative control */
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
+    miles_model_set_dropout_key(m, 4242, 3);
+    double worst = 0.0;
+    *n_checked = 0;
+    *emb_checked = 0;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        size_t best = 0;
+        for (size_t i = 1; i < ti.numel; i++)
+            if (fabsf(ti.grad[i]) > fabsf(ti.grad[best])) best = i;
+        double g = ti.grad[best];
+        if (!(fabs(g) > 1e-3)) continue;
+        float p0 = ti.data[best], lp, lm;
+        ti.data[best] = p0 + (float)eps;
+        assert_int_equal(miles_model_forward(m, b, 1, NULL, NULL, &lp), MILES_OK);
+        ti.data[best] = p0 - (float)eps;
+        assert_int_equal(miles_model_forward(m, b, 1, NULL, NULL, &lm), MILES_OK);
+        ti.data[best] = p0;
+        double fd = ((double)lp - (double)lm) / (2 * eps);
+        double rel = fabs(fd - g) / fabs(g);
+        if (rel > worst) worst = rel;
+        (*n_checked)++;
+        if (!strcmp(ti.name, "bert.embeddings.word_embeddings.weight")) *emb_checked = 1;
+    }
+    return worst;
+}
+
+static void gradcheck(const char *preset, int pooling) {
+    MilesModel *m = tiny_model(preset, pooling, 11);
+    Batch x;
+    make_batch(&x, 5, 10, 128);
+    MilesLossConfig lc = {0.95f, 0.05f, {0.625f, 2.5f}};
+    miles_model_set_loss(m, &lc);
+    int n, emb;
+    double ok = fd_check(m, &x.b, 3, &n, &emb);
+    int n2, emb2;
+    double bad = fd_check(m, &x.b, 4, &n2, &emb2);
+    printf("  finite differences with dropout on, %s/pooling %d: %d tensors, worst rel err %.2e "
+           "(backward under another dropout key: %.2e)\n", preset, pooling, n, ok, bad);
+    assert_true(emb && n >= 5);
+    assert_true(ok < 5e-2);
+    assert_true(bad > 0.2);
+    /* the eval-mode gradient differs (dropout really was on) */
+    float *g = copy_grads(m);
+    miles_model_zero_grad(m);
+    assert_int_equal(miles_model_forward(m, &x.b, 0, NULL, NULL, NULL), MILES_OK);
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
+    float *ge = copy_grads(m);
+    assert_true(max_abs_diff(g, ge, miles_model_num_params(m)) > 1e-4);
+    free(ge);
+    free(g);
+    miles_model_free(m);
+}
+
+static void test_gradcheck_dropout(void **state) {
+    (void)state;
+    gradcheck("miles", MILES_POOL_POOLER);
+    gradcheck("seed-notebook", MILES_POOL_MEAN);
+    gradcheck("miles", MILES_POOL_CLS);
+}
+
+/* ------------------------------------------------- accumulation, padding */
+
+/* Accumulation semantics: backward() adds d(loss_scale * batch loss)/dθ, and
+ * each batch loss is a mean over its rows.  With unweighted CE (class weights
+ * 1,1) two micro-batches of 2 rows with loss_scale 0.5 each equal one batch of
+ * 4 rows.  (With class weights the CE is normalized by the sum of the weights
+ * of each micro-batch, so accumulation is exact only for equal weight sums.) */
+static void test_grad_accumulation(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_MEAN, 13);
+    MilesLossConfig lc = {0.95f, 0.05f, {1.0f, 1.0f}};
+    miles_model_set_loss(m, &lc);
+    Batch x;
+    make_batch(&x, 4, 10, 128);
+    /* eval mode: dropout masks are keyed by element index, so they differ
+     * between a batch of 4 and two batches of 2 */
+    miles_model_zero_grad(m);
+    assert_int_equal(miles_model_forward(m, &x.b, 0, NULL, NULL, NULL), MILES_OK);
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
+    size_t n = miles_model_num_params(m);
+    float *full = copy_grads(m);
+    double gmax = 0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(full[i]));
+
+    /* two micro-batches (rows {0,3} and {1,2}: lengths 10,10 and 8,6); the
+     * second is re-padded to its own longest row (T 8): dynamic padding */
+    miles_model_zero_grad(m);
+    for (int half = 0; half < 2; half++) {
+        Batch y;
+        memset(&y, 0, sizeof y);
+        int T = half ? 8 : 10;
+        for (int r = 0; r < 2; r++) {
+            int src = half ? 1 + r : 3 * r;
+            for (int t = 0; t < T; t++) {
+                y.ids[r * T + t] = x.ids[src * 10 + t];
+                y.tt[r * T + t] = x.tt[src * 10 + t];
+                y.mask[r * T + t] = x.mask[src * 10 + t];
+            }
+            for (int t = T; t < 10; t++) assert_int_equal(x.mask[src * 10 + t], 0);
+            memcpy(&y.feats[r * MILES_NUM_FEATURES], &x.feats[src * MILES_NUM_FEATURES],
+                   MILES_NUM_FEATURES * sizeof(float));
+            y.labels[r] = x.labels[src];
+            y.vel[r] = x.vel[src];
+        }
+        MilesBatch b = {2, T, y.ids, y.tt, y.mask, y.feats, y.labels, y.vel};
+        assert_int_equal(miles_model_forward(m, &b, 0, NULL, NULL, NULL), MILES_OK);
+        assert_int_equal(miles_model_backward(m, 0.5f), MILES_OK);
+    }
+    float *acc = copy_grads(m);
+    double e = max_abs_diff(full, acc, n) / gmax;
+    printf("  accumulation: 2 x 2 rows (loss_scale 0.5) vs 4 rows: max err / max|grad| = %.2e\n", e);
+    assert_true(e < 1e-5);
+    free(full);
+    free(acc);
+    miles_model_free(m);
+}
+
+static void test_padding_invariance(void **state) {
+    (void)state;
+    const int pools[3] = {MILES_POOL_POOLER, MILES_POOL_CLS, MILES_POOL_MEAN};
+    for (int k = 0; k < 3; k++) {
+        MilesModel *m = tiny_model("miles", pools[k], 17);
+        Batch x, y;
+        make_batch(&x, 3, 9, 128);
+        /* same rows with 7 extra padding columns (garbage ids under mask 0) */
+        memset(&y, 0, sizeof y);
+        for (int r = 0; r < 3; r++)
+            for (int t = 0; t < 16; t++) {
+                y.ids[r * 16 + t] = t < 9 ? x.ids[r * 9 + t] : 77;
+                y.tt[r * 16 + t] = t < 9 ? x.tt[r * 9 + t] : 1;
+                y.mask[r * 16 + t] = t < 9 ? x.mask[r * 9 + t] : 0;
+            }
+        memcpy(y.feats, x.feats, sizeof y.feats);
+        memcpy(y.labels, x.labels, sizeof y.labels);
+        memcpy(y.vel, x.vel, sizeof y.vel);
+        MilesBatch b = {3, 16, y.ids, y.tt, y.mask, y.feats, y.labels, y.vel};
+        float la[6], lb[6], va[3], vb[3];
+        assert_int_equal(miles_model_forward(m, &x.b, 0, la, va, NULL), MILES_OK);
+        assert_int_equal(miles_model_forward(m, &b, 0, lb, vb, NULL), MILES_OK);
+        double e = fmax(max_abs_diff(la, lb, 6), max_abs_diff(va, vb, 3));
+        printf("  padding T 9 -> 16, pooling %d: max abs diff %.2e\n", pools[k], e);
+        assert_true(e < 1e-5);
+        miles_model_free(m);
+    }
+}
+
+/* ------------------------------------------------------- optimizer */
+
+/* AdamW against a double-precision transcription of torch.optim.AdamW on
+ * synthetic gradients, with HF decay groups and with decay_all. */
+static void adamw_case(int decay_all) {
+    MilesModel *m = tiny_model("seed-notebook", MILES_POOL_POOLER, 19);
+    size_t n = miles_model_num_params(m);
+    int nt = miles_model_num_tensors(m);
+    MilesTensorInfo t0;
+    miles_model_tensor(m, 0, &t0);
+    double *p = malloc(n * sizeof *p), *mm = calloc(n, sizeof *mm), *vv = calloc(n, sizeof *vv);
+    unsigned char *dec = malloc(n);
+    for (int t = 0; t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        memset(dec + (ti.data - t0.data), decay_all || ti.decay, ti.numel);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = t0.data[i];
+    MilesAdamWConfig oc = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                           .weight_decay = 0.1f, .decay_all = decay_all};
+    MilesAdamW *o = NULL;
+    assert_int_equal(miles_adamw_build(&o, m, &oc), MILES_OK);
+    const float lrs[4] = {1e-3f, 5e-4f, 2e-3f, 0.0f};
+    for (int s = 0; s < 4; s++) {
+        for (size_t i = 0; i < n; i++) /* gradients of mixed sign and magnitude */
+            t0.grad[i] = (float)(sin(0.37 * i + s) * pow(10.0, -(double)((i * 7 + s) % 5)));
+        assert_int_equal(miles_adamw_step(o, lrs[s]), MILES_OK);
+        double b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, lr = lrs[s], wd = 0.1f;
+        int t = s + 1;
+        for (size_t i = 0; i < n; i++) {
+            double g = t0.grad[i];
+            if (dec[i]) p[i] *= 1.0 - lr * wd;
+            mm[i] = b1 * mm[i] + (1 - b1) * g;
+            vv[i] = b2 * vv[i] + (1 - b2) * g * g;
+            double mh = mm[i] / (1 - pow(b1, t)), vh = vv[i] / (1 - pow(b2, t));
+            p[i] -= lr * mh / (sqrt(vh) + eps);
+        }
+    }
+    double e = 0, em = 0, mmax = 0;
+    float *M = miles_adamw_m(o);
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(t0.data[i] - p[i]));
+        em = fmax(em, fabs(M[i] - mm[i]));
+        mmax = fmax(mmax, fabs(mm[i]));
+    }
+    em /= mmax;
+    /* a decay-group mistake moves a LayerNorm weight (~1) by lr*wd*sum(lr) ~ 3.5e-4 */
+    printf("  AdamW (decay_all=%d) vs double reference, 4 steps: max abs err %.2e, m err/max|m| %.2e\n",
+           decay_all, e, em);
+    assert_true(e < 2e-6);
+    assert_true(em < 1e-5);
+    assert_int_equal(miles_adamw_steps(o), 4);
+    miles_adamw_set_steps(o, 10);
+    assert_int_equal(miles_adamw_steps(o), 10);
+    assert_int_equal(miles_adamw_step(o, NAN), MILES_EINVAL);
+    miles_adamw_free(o);
+    free(p);
+    free(mm);
+    free(vv);
+    free(dec);
+    miles_model_free(m);
+}
+
+static void test_adamw(void **state) {
+    (void)state;
+    adamw_case(0);
+    adamw_case(1);
+    MilesModel *m = tiny_model("miles", MILES_POOL_CLS, 1);
+    MilesAdamWConfig bad = {.lr = 1e-3f, .beta1 = 1.0f, .beta2 = 0.999f, .eps = 1e-8f};
+    MilesAdamW *o = NULL;
+    assert_int_equal(miles_adamw_build(&o, m, &bad), MILES_EINVAL);
+    assert_null(o);
+    miles_model_free(m);
+}
+
+static void test_clip(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_CLS, 1);
+    size_t n = miles_model_num_params(m);
+    MilesTensorInfo t0;
+    miles_model_tensor(m, 0, &t0);
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        t0.grad[i] = (float)cos(i * 0.01) * 1e-2f;
+        ss += (double)t0.grad[i] * t0.grad[i];
+    }
+    double norm = sqrt(ss);
+    float *before = copy_grads(m);
+    float got = miles_clip_grad_norm(m, 1e9f); /* no clipping: unchanged */
+    assert_true(fabs(got - norm) / norm < 1e-6);
+    assert_memory_equal(before, t0.grad, n * sizeof(float));
+    float maxn = (float)(norm / 4);
+    got = miles_clip_grad_norm(m, maxn);
+    assert_true(fabs(got - norm) / norm < 1e-6);
+    double coef = maxn / (norm + 1e-6);
+    double e = 0, ss2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(t0.grad[i] - before[i] * coef));
+        ss2 += (double)t0.grad[i] * t0.grad[i];
+    }
+    printf("  clip: norm %.6f -> %.6f (max %.6f), max err %.2e\n", norm, sqrt(ss2), maxn, e);
+    assert_true(e < 1e-8);
+    assert_true(fabs(sqrt(ss2) - maxn) / maxn < 1e-5);
+    free(before);
+    miles_model_zero_grad(m);
+    for (size_t i = 0; i < n; i++) assert_true(t0.grad[i] == 0.0f);
+    miles_model_free(m);
+}
+
+static void test_lr_lambda_basics(void **state) {
+    (void)state;
+    /* warmup ramps from 0; linear ends at 0; cosine is 0.5 half-way; constant 1 */
+    assert_true(miles_lr_lambda(MILES_SCHED_LINEAR, 0, 10, 100) == 0.0);
+    assert_true(fabs(miles_lr_lambda(MILES_SCHED_LINEAR, 5, 10, 100) - 0.5) < 1e-12);
+    assert_true(miles_lr_lambda(MILES_SCHED_LINEAR, 10, 10, 100) == 1.0);
+    assert_true(miles_lr_lambda(MILES_SCHED_LINEAR, 100, 10, 100) == 0.0);
+    assert_true(miles_lr_lambda(MILES_SCHED_LINEAR, 150, 10, 100) == 0.0);
+    assert_true(fabs(miles_lr_lambda(MILES_SCHED_COSINE, 55, 10, 100) - 0.5) < 1e-12);
+    assert_true(fabs(miles_lr_lambda(MILES_SCHED_COSINE, 100, 10, 100)) < 1e-12);
+    assert_true(miles_lr_lambda(MILES_SCHED_CONSTANT, 3, 0, 10) == 1.0);
+    assert_true(miles_lr_lambda(MILES_SCHED_CONSTANT, 3, 6, 10) == 0.5);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_param_counts),
+        cmocka_unit_test(test_tensor_names_and_decay),
+        cmocka_unit_test(test_init_random),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_read_hf),
+        cmocka_unit_test(test_dropout_determinism),
+        cmocka_unit_test(test_gradcheck_dropout),
+        cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_padding_invariance),
+        cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_lr_lambda_basics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
