@@ -166,12 +166,15 @@ install: all
 	install -m 755 $(BUILD)/libmiles.so $(DESTDIR)$(PREFIX)/lib/libmiles.so.0
 	ln -sf libmiles.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles.so
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
+	install -d $(DESTDIR)$(PREFIX)/share/miles/web
+	install -m 644 tools/web/* $(DESTDIR)$(PREFIX)/share/miles/web/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@LIBS@|$(LDLIBS)|' \
 	    -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
 
 uninstall:
 	rm -f $(PREFIX)/include/miles.h $(PREFIX)/lib/libmiles.a $(PREFIX)/lib/libmiles.so* $(PREFIX)/lib/pkgconfig/miles.pc
 	for t in $(notdir $(TOOLS)); do rm -f $(PREFIX)/bin/$$t; done
+	rm -rf $(PREFIX)/share/miles
 
 # Build docs/examples against an installed copy through pkg-config and run it.
 example:

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""browser_test.py - drive the miles-serve web page in headless Chromium.
+
+Starts build/bin/miles-serve on a free loopback port, then with Selenium:
+submits a title with stats, uploads a CSV file, checks the ranked table and
+the history, and saves screenshots to docs/img/.  Not part of `make test`
+(it needs a browser); run it by hand:
+
+    apt-get install chromium chromium-driver
+    /opt/miles-ref/bin/pip install selenium        # or any venv
+    /opt/miles-ref/bin/python tests/browser_test.py --checkpoint checkpoints/RUN/best.safetensors \
+        --csv data/some.csv [--bin build/bin] [--out docs/img]
+
+Exits non-zero on any failed check.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--csv", required=True, help="CSV to upload (a title column; first --rows rows are used)")
+    ap.add_argument("--rows", type=int, default=25)
+    ap.add_argument("--bin", default=os.environ.get("MILES_BIN", "build/bin"))
+    ap.add_argument("--out", default="docs/img")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--driver", default="/usr/bin/chromedriver")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="miles_browser_")
+    upload = os.path.join(work, "videos.csv")
+    with open(a.csv, encoding="utf-8") as f, open(upload, "w", encoding="utf-8") as g:
+        for i, line in enumerate(f):
+            if i > a.rows:
+                break
+            g.write(line)
+    port_file = os.path.join(work, "port")
+    server = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.checkpoint, "--port", "0",
+                               "--port-file", port_file, "--db", os.path.join(work, "miles.db"), "-q"],
+                              stderr=open(os.path.join(work, "server.log"), "w"))
+    failures = []
+
+    def check(cond, what):
+        print(("ok   " if cond else "FAIL ") + what)
+        if not cond:
+            failures.append(what)
+
+    driver = None
+    try:
+        for _ in range(600):
+            if os.path.exists(port_file) and open(port_file).read().strip():
+                break
+            if server.poll() is not None:
+                raise SystemExit("server exited: see " + os.path.join(work, "server.log"))
+            time.sleep(0.1)
+        url = "http://127.0.0.1:%s/" % open(port_file).read().strip()
+        opts = Options()
+        opts.binary_location = a.chromium
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1200,1500", "--force-device-scale-factor=1"):
+            opts.add_argument(arg)
+        driver = webdriver.Chrome(service=Service(a.driver), options=opts)
+        wait = WebDriverWait(driver, 60)
+        driver.get(url)
+        wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
+        check("parameters" in driver.find_element(By.ID, "model-line").text, "model line shows the model")
+
+        # 1. one title with stats
+        driver.find_element(By.ID, "f-title").send_keys("I tried the 5am routine for 30 days 😱")
+        for fid, val in (("f-views", "120000"), ("f-likes", "9000"), ("f-comments", "310"), ("f-duration", "41")):
+            driver.find_element(By.ID, fid).send_keys(val)
+        driver.find_element(By.ID, "predict-btn").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
+        score = driver.find_element(By.ID, "r-score").text
+        check(re.fullmatch(r"\d+\.\d%", score) is not None, "score shown as a percentage (%s)" % score)
+        check("views" in driver.find_element(By.ID, "r-supplied").text, "supplied features listed")
+        check(driver.find_element(By.ID, "r-badge").text in ("viral", "not viral"), "viral badge")
+        driver.save_screenshot(os.path.join(a.out, "serve_predict.png"))
+
+        # 2. upload a file: ranked table
+        driver.find_element(By.ID, "file-input").send_keys(upload)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#file-table tbody tr")) > 0)
+        rows = driver.find_elements(By.CSS_SELECTOR, "#file-table tbody tr")
+        check(len(rows) == a.rows, "file: %d rows in the ranked table (want %d)" % (len(rows), a.rows))
+        scores = [float(r.find_elements(By.TAG_NAME, "td")[2].text.rstrip("%")) for r in rows]
+        check(scores == sorted(scores, reverse=True), "file: ranked by score")
+        check("videos scored" in driver.find_element(By.ID, "file-status").text, "file: status line")
+        driver.execute_script("document.getElementById('file').scrollIntoView()")
+        driver.save_screenshot(os.path.join(a.out, "serve_file.png"))
+
+        # 3. history and candidates
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= a.rows + 1)
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= a.rows + 1,
+              "history lists the predictions")
+        Select(driver.find_element(By.ID, "history-kind")).select_by_value("candidates")
+        time.sleep(1.0)
+        cand = driver.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")
+        cs = [float(r.find_elements(By.TAG_NAME, "td")[2].text.rstrip("%")) for r in cand]
+        check(len(cs) == a.rows and cs == sorted(cs, reverse=True), "candidates ranked by score")
+        driver.execute_script("document.getElementById('history').scrollIntoView()")
+        driver.save_screenshot(os.path.join(a.out, "serve_history.png"))
+        logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        check(not logs, "no browser console errors %s" % (logs[:2] if logs else ""))
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=30)
+    print("screenshots in", a.out)
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+/*
+ * miles-predict — score a file of videos with a trained checkpoint.
+ *
+ *   miles-predict --checkpoint checkpoints/run1/best.safetensors videos.csv
+ *   yt-dlp -j URL... | miles-predict -c best.safetensors --format jsonl - --out scores.jsonl
+ *
+ * Input: a CSV with a header (the seed schema, or any CSV with a "title"
+ * column: other columns are used when the data module knows them), or JSON
+ * lines (one object per line: yt-dlp -j output, or request-style objects).
+ * Output: CSV or JSON lines with id, title, viral_score, is_viral,
+ * predicted_velocity, confidence.  Rows are scored in batches and streamed:
+ * memory does not grow with the file.  --out is written atomically.
+ */
+#include "internal.h"
+#include "predict_json.h"
+#include "tool_common.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: miles-predict --checkpoint FILE [options] INPUT\n"
+"  INPUT                CSV with a header row (needs a 'title' column), or JSON lines\n"
+"                       (yt-dlp -j output, one object per line); '-' = stdin\n"
+"  -c, --checkpoint F   checkpoint written by miles-train (best.safetensors)\n"
+"  --vocab DIR          tokenizer directory (default: the checkpoint's vocab_dir)\n"
+"  --format F           input format: csv|jsonl (default: from the first byte: '{' = jsonl)\n"
+"  -o, --out FILE       output file, written atomically (default stdout)\n"
+"  --output-format F    csv|jsonl (default: jsonl if --out ends in .jsonl/.json, else csv)\n"
+"  --batch-size N       records per forward pass (default 64)\n"
+"  --skip-bad           skip records that cannot be scored (warn on stderr) instead of stopping\n"
+"  --threads N          OpenMP/BLAS threads\n"
+"  -q, --quiet          no progress on stderr\n"
+"  -h, --help\n"
+"Columns/fields understood: title (required), the seed-schema columns, the 18 feature\n"
+"names, view_count/like_count/comment_count/duration_seconds (-> views/likes/comments/\n"
+"duration_sec) and yt-dlp keys (duration, repost_count, timestamp, upload_date). See\n"
+"docs/serving.md.  Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+/* ---------------------------------------------------------------- batches */
+
+typedef struct {
+    PjRecord *rec;      /* [cap] */
+    int64_t *line;      /* input line (CSV record line / JSONL line) */
+    int n, cap;
+} Batch;
+
+typedef struct {
+    MilesPredictor *p;
+    FILE *out;
+    int jsonl_out;
+    int skip_bad;
+    int64_t scored, skipped, viral;
+    const char *in_name;
+} Ctx;
+
+static void csv_cell(FILE *f, const char *s) {
+    if (!s) return;
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static const char *rec_id(const PjRecord *r) {
+    static const char *keys[] = {"row_id", "video_id", "id"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = pj_record_get(r, keys[i]);
+        if (v && *v) return v;
+    }
+    return "";
+}
+
+static void emit(Ctx *c, const PjRecord *r, const MilesPrediction *o) {
+    if (c->jsonl_out) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "id", rec_id(r));
+        cJSON_AddStringToObject(j, "title", pj_record_get(r, "title"));
+        cJSON_AddNumberToObject(j, "viral_score", o->viral_score);
+        cJSON_AddBoolToObject(j, "is_viral", o->is_viral);
+        cJSON_AddNumberToObject(j, "predicted_velocity", o->predicted_velocity);
+        cJSON_AddNumberToObject(j, "confidence", o->confidence);
+        cJSON_AddItemToObject(j, "filled", pj_feature_list(o->filled));
+        char *s = cJSON_PrintUnformatted(j);
+        fputs(s, c->out);
+        fputc('\n', c->out);
+        free(s);
+        cJSON_Delete(j);
+    } else {
+        csv_cell(c->out, rec_id(r));
+        fputc(',', c->out);
+        csv_cell(c->out, pj_record_get(r, "title"));
+        fprintf(c->out, ",%.9g,%d,%.9g,%.9g,%d\n", o->viral_score, o->is_viral, o->predicted_velocity, o->confidence,
+                __builtin_popcount(o->filled));
+    }
+    c->scored++;
+    c->viral += o->is_viral;
+}
+
+/* Score and write the batch; on a bad record either stop or (skip_bad) score
+ * the others one by one. */
+static int flush_batch(Ctx *c, Batch *b) {
+    if (b->n == 0) return MILES_OK;
+    MilesRecord *rv = malloc(sizeof(MilesRecord) * b->n);
+    MilesPrediction *o = malloc(sizeof(MilesPrediction) * b->n);
+    if (!rv || !o) { free(rv); free(o); return MILES_ENOMEM; }
+    for (int i = 0; i < b->n; i++) rv[i] = pj_record_view(&b->rec[i]);
+    int s = miles_predictor_predict(c->p, rv, b->n, o);
+    if (s == MILES_OK) {
+        for (int i = 0; i < b->n; i++) emit(c, &b->rec[i], &o[i]);
+    } else {
+        s = MILES_OK;
+        for (int i = 0; i < b->n && s == MILES_OK; i++) {
+            int si = miles_predictor_predict(c->p, &rv[i], 1, &o[i]);
+            if (si == MILES_OK) { emit(c, &b->rec[i], &o[i]); continue; }
+            const char *msg = miles_last_error();
+            if (!strncmp(msg, "record 0: ", 10)) msg += 10;
+            if (c->skip_bad) {
+                fprintf(stderr, "miles-predict: %s:%lld: skipped: %s\n", c->in_name, (long long)b->line[i], msg);
+                c->skipped++;
+            } else {
+                char m[1024];
+                snprintf(m, sizeof m, "%s", msg);
+                s = miles_error(si, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)b->line[i], m);
+            }
+        }
+    }
+    for (int i = 0; i < b->n; i++) pj_record_free(&b->rec[i]);
+    b->n = 0;
+    free(rv);
+    free(o);
+    return s;
+}
+
+static PjRecord *batch_slot(Batch *b, int64_t line) {
+    b->line[b->n] = line;
+    PjRecord *r = &b->rec[b->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+typedef struct { int on; double t0, last; int64_t total_est; } Progress;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Number of lines of a regular file (for the ETA; CSV fields with newlines make it an upper bound). */
+static int64_t count_lines(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    static char buf[1 << 16];
+    int64_t n = 0;
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < k; i++) n += buf[i] == '\n';
+    fclose(f);
+    return n;
+}
+
+static void progress(Progress *pg, int64_t done, int final) {
+    if (!pg->on) return;
+    double t = now_s();
+    if (!final && t - pg->last < 1.0) return;
+    pg->last = t;
+    double rate = done / fmax(t - pg->t0, 1e-9);
+    if (pg->total_est > 0 && !final) {
+        double eta = (pg->total_est - done) / fmax(rate, 1e-9);
+        fprintf(stderr, "\rscored %lld of ~%lld (%.0f%%), %.0f rows/s, ETA %.0f s   ", (long long)done,
+                (long long)pg->total_est, 100.0 * done / pg->total_est, rate, eta > 0 ? eta : 0);
+    } else {
+        fprintf(stderr, "\rscored %lld, %.0f rows/s%s", (long long)done, rate, final ? "\n" : "   ");
+    }
+}
+
+/* ---------------------------------------------------------------- readers */
+
+static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress *pg) {
+    MilesCsv *csv = NULL;
+    MILES_TRY(miles_csv_open(&csv, path));
+    int nf;
+    const char *const *f;
+    int s = miles_csv_next(csv, &nf, &f);
+    if (s <= 0) {
+        miles_csv_free(csv);
+        return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file (no header)", path);
+    }
+    char **header = calloc(nf, sizeof(char *));
+    int hn = nf, has_title = 0;
+    for (int i = 0; i < nf; i++) {
+        header[i] = strdup(f[i]);
+        has_title |= !strcmp(f[i], "title");
+    }
+    if (!has_title) s = miles_error(MILES_EMISSING, "%s:1: no 'title' column in the header", path);
+    else s = MILES_OK;
+    while (s == MILES_OK && (s = miles_csv_next(csv, &nf, &f)) == 1) {
+        s = MILES_OK;
+        PjRecord *r = batch_slot(b, miles_csv_record_line(csv));
+        for (int i = 0; i < hn && s == MILES_OK; i++)
+            if (f[i][0]) s = pj_record_add(r, header[i], f[i]);
+        if (s) s = miles_error(MILES_ENOMEM, "out of memory");
+        if (s == MILES_OK && b->n == batch_size) s = flush_batch(c, b);
+        progress(pg, c->scored + c->skipped, 0);
+    }
+    if (s == MILES_OK) s = flush_batch(c, b);
+    for (int i = 0; i < hn; i++) free(header[i]);
+    free(header);
+    miles_csv_free(csv);
+    return s;
+}
+
+static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t lineno = 0;
+    int s = MILES_OK;
+    while (s == MILES_OK && (len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        const char *q = line;
+        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
+        if (!*q) continue;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        char err[512];
+        PjRecord tmp;
+        int rs = o ? pj_record_from_json(o, "", &tmp, err, sizeof err) : MILES_EFORMAT;
+        if (!o) snprintf(err, sizeof err, "not a JSON object (malformed JSON)");
+        cJSON_Delete(o);
+        if (rs != MILES_OK) {
+            if (c->skip_bad) {
+                fprintf(stderr, "miles-predict: %s:%lld: skipped: %s\n", c->in_name, (long long)lineno, err);
+                c->skipped++;
+                continue;
+            }
+            s = miles_error(rs, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)lineno, err);
+            break;
+        }
+        PjRecord *r = batch_slot(b, lineno);
+        *r = tmp;
+        if (b->n == batch_size) s = flush_batch(c, b);
+        progress(pg, c->scored + c->skipped, 0);
+    }
+    if (s == MILES_OK && ferror(in)) s = miles_error(MILES_EIO, "%s: read error", c->in_name);
+    if (s == MILES_OK) s = flush_batch(c, b);
+    free(line);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    const char *ckpt = NULL, *vocab = NULL, *fmt = NULL, *out = NULL, *ofmt = NULL;
+    int batch = 64, threads = 0, quiet = 0, skip_bad = 0;
+    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP };
+    static const struct option lo[] = {
+        {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"format", 1, 0, O_FMT}, {"out", 1, 0, 'o'},
+        {"output-format", 1, 0, O_OFMT}, {"batch-size", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS},
+        {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:o:qh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'c': ckpt = optarg; break;
+        case O_VOCAB: vocab = optarg; break;
+        case O_FMT: fmt = optarg; break;
+        case 'o': out = optarg; break;
+        case O_OFMT: ofmt = optarg; break;
+        case O_BATCH: if (tool_parse_int(optarg, "--batch-size", 1, 4096, &batch)) return 2; break;
+        case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
+        case O_SKIP: skip_bad = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
+    const char *input = argv[optind];
+    if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) { fprintf(stderr, "miles-predict: --format must be csv or jsonl\n"); return 2; }
+    if (ofmt && strcmp(ofmt, "csv") && strcmp(ofmt, "jsonl")) { fprintf(stderr, "miles-predict: --output-format must be csv or jsonl\n"); return 2; }
+    int jsonl_out = 0;
+    if (ofmt) jsonl_out = !strcmp(ofmt, "jsonl");
+    else if (out) {
+        size_t L = strlen(out);
+        jsonl_out = (L > 6 && !strcmp(out + L - 6, ".jsonl")) || (L > 5 && !strcmp(out + L - 5, ".json"));
+    }
+    tool_set_threads(threads);
+
+    /* input format: from --format, else the first non-blank byte */
+    int stdin_in = !strcmp(input, "-");
+    FILE *in = stdin_in ? stdin : fopen(input, "rb");
+    if (!in) { fprintf(stderr, "miles-predict: %s: %s\n", input, strerror(errno)); return 1; }
+    int jsonl_in;
+    if (fmt) jsonl_in = !strcmp(fmt, "jsonl");
+    else {
+        int c0;
+        while ((c0 = getc(in)) == ' ' || c0 == '\n' || c0 == '\r' || c0 == '\t' || c0 == 0xEF || c0 == 0xBB || c0 == 0xBF) {}
+        jsonl_in = c0 == '{';
+        if (c0 == '[') { fprintf(stderr, "miles-predict: %s is a JSON array; give JSON lines (yt-dlp -j), e.g. jq -c '.[]'\n", input); return 1; }
+        if (stdin_in) {
+            if (c0 != EOF) ungetc(c0, in);
+        } else rewind(in);
+    }
+    if (!jsonl_in && stdin_in) { fprintf(stderr, "miles-predict: CSV input must be a file (not stdin)\n"); return 2; }
+    if (!jsonl_in && !stdin_in) { fclose(in); in = NULL; }
+
+    MilesPredictorOptions po;
+    miles_predictor_options_default(&po);
+    po.vocab_dir = vocab;
+    po.batch_size = batch;
+    MilesPredictor *p = NULL;
+    int s = miles_predictor_open(&p, ckpt, &po);
+    if (s != MILES_OK) return tool_fail("miles-predict", s);
+
+    MilesAtomicFile af;
+    FILE *of = stdout;
+    if (out) {
+        if ((s = miles_atomic_open(&af, out)) != MILES_OK) return tool_fail("miles-predict", s);
+        of = af.fp;
+    }
+    if (!jsonl_out) fputs("id,title,viral_score,is_viral,predicted_velocity,confidence,n_filled\n", of);
+    Ctx c = {p, of, jsonl_out, skip_bad, 0, 0, 0, stdin_in ? "<stdin>" : input};
+    Batch b = {calloc(batch, sizeof(PjRecord)), calloc(batch, sizeof(int64_t)), 0, batch};
+    Progress pg = {!quiet, now_s(), now_s(), 0};
+    if (!stdin_in && !quiet) {
+        struct stat stt;
+        if (stat(input, &stt) == 0 && stt.st_size > (1 << 20)) pg.total_est = count_lines(input) - !jsonl_in;
+    }
+    if (!b.rec || !b.line) s = miles_error(MILES_ENOMEM, "out of memory");
+    else s = jsonl_in ? run_jsonl(&c, in, &b, batch, &pg) : run_csv(&c, input, &b, batch, &pg);
+    if (in && !stdin_in) fclose(in);
+    if (s == MILES_OK && !out && (fflush(of) != 0 || ferror(of))) s = miles_error(MILES_EIO, "writing stdout failed");
+    if (out) {
+        if (s == MILES_OK) s = miles_atomic_commit(&af);
+        else miles_atomic_abort(&af);
+    }
+    progress(&pg, c.scored + c.skipped, 1);
+    for (int i = 0; i < b.n; i++) pj_record_free(&b.rec[i]);
+    free(b.rec);
+    free(b.line);
+    if (s != MILES_OK) {
+        miles_predictor_free(p);
+        return tool_fail("miles-predict", s);
+    }
+    if (!quiet)
+        fprintf(stderr, "miles-predict: %lld records scored (%lld viral at threshold %.4f), %lld skipped; model %s%s%s\n",
+                (long long)c.scored, (long long)c.viral, miles_predictor_threshold(p), (long long)c.skipped,
+                miles_predictor_version(p), out ? "; wrote " : "", out ? out : "");
+    miles_predictor_free(p);
+    return 0;
+}

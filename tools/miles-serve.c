@@ -1,0 +1,892 @@
+/*
+ * miles-serve — HTTP prediction server (libmicrohttpd) + SQLite store + web page.
+ *
+ *   miles-serve --checkpoint checkpoints/run1/best.safetensors --port 8080
+ *
+ * One checkpoint is loaded once into a MilesPredictor: the features, scaler,
+ * tokenizer and threshold are the ones training used (the original service
+ * computed other features and applied no scaler).  Connections get a thread
+ * each (MHD_USE_THREAD_PER_CONNECTION); they parse and validate requests and
+ * hand records to ONE inference thread, which owns the model (it keeps its
+ * activations) and runs the records of all requests waiting at that moment as
+ * one batch (micro-batching), so concurrent single-title requests share a
+ * forward pass.  Every prediction is stored in SQLite (serve_db.c).
+ * Routes and errors: docs/serving.md.
+ */
+#include "internal.h"
+#include "predict_json.h"
+#include "serve_db.h"
+#include "tool_common.h"
+
+#include <cjson/cJSON.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MILES_HAVE_MHD
+int main(void) {
+    fprintf(stderr, "miles-serve: built without libmicrohttpd (apt-get install libmicrohttpd-dev, then rebuild)\n");
+    return 1;
+}
+#else
+#include <microhttpd.h>
+
+/* ---------------------------------------------------------------- state */
+
+enum { ST_LOADING = 0, ST_READY = 1, ST_FAILED = 2 };
+
+typedef struct Job {
+    const MilesRecord *recs;
+    int n;
+    MilesPrediction *out;
+    int status;
+    char err[1024];
+    int done;
+    struct Job *next;
+} Job;
+
+static struct {
+    const char *ckpt, *vocab, *host, *db_path, *port_file;
+    char web_dir[4096];
+    int port, threads, max_batch, max_items, lazy, no_db, quiet;
+    size_t max_body;
+    MilesPredictor *pred;
+    atomic_int state;
+    char load_err[2048];
+    ServeDb *db;
+    char db_file[4096];
+    /* inference queue */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv, donecv;
+    Job *head, *tail;
+    int stop;
+    atomic_long requests, predictions, batches;
+    time_t started;
+} S;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* ---------------------------------------------------------------- inference */
+
+static void *load_main(void *arg) {
+    (void)arg;
+    MilesPredictorOptions po;
+    miles_predictor_options_default(&po);
+    po.vocab_dir = S.vocab;
+    MilesPredictor *p = NULL;
+    int s = miles_predictor_open(&p, S.ckpt, &po);
+    if (s != MILES_OK) {
+        snprintf(S.load_err, sizeof S.load_err, "%s", miles_last_error());
+        atomic_store(&S.state, ST_FAILED);
+        fprintf(stderr, "miles-serve: model not loaded: %s\n", S.load_err);
+        return NULL;
+    }
+    S.pred = p;
+    atomic_store(&S.state, ST_READY);
+    if (!S.quiet) fprintf(stderr, "miles-serve: model %s loaded (%zu parameters, threshold %.4f, max_len %d)\n",
+                          miles_predictor_version(p), miles_model_num_params(miles_predictor_model(p)),
+                          miles_predictor_threshold(p), miles_predictor_max_len(p));
+    return NULL;
+}
+
+/* The one thread that runs the model: takes every queued job (up to
+ * max_batch records) and scores them in one call. */
+static void *infer_main(void *arg) {
+    (void)arg;
+    tool_set_threads(S.threads); /* OpenMP settings are per thread */
+    MilesRecord *recs = NULL;
+    MilesPrediction *outs = NULL;
+    int cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&S.qmu);
+        while (!S.head && !S.stop) pthread_cond_wait(&S.qcv, &S.qmu);
+        if (!S.head && S.stop) { pthread_mutex_unlock(&S.qmu); break; }
+        Job *first = S.head, *last = S.head;
+        int total = first->n;
+        while (last->next && total + last->next->n <= S.max_batch) { last = last->next; total += last->n; }
+        S.head = last->next;
+        if (!S.head) S.tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&S.qmu);
+
+        int s = MILES_OK;
+        if (first == last) {
+            s = miles_predictor_predict(S.pred, first->recs, first->n, first->out);
+            first->status = s;
+            if (s) snprintf(first->err, sizeof first->err, "%s", miles_last_error());
+        } else {
+            if (total > cap) {
+                free(recs); free(outs);
+                recs = malloc(sizeof(MilesRecord) * total);
+                outs = malloc(sizeof(MilesPrediction) * total);
+                cap = recs && outs ? total : 0;
+            }
+            if (cap) {
+                int k = 0;
+                for (Job *j = first; j; j = j->next) { memcpy(recs + k, j->recs, sizeof(MilesRecord) * j->n); k += j->n; }
+                s = miles_predictor_predict(S.pred, recs, total, outs);
+            } else s = MILES_ENOMEM;
+            if (s == MILES_OK) {
+                int k = 0;
+                for (Job *j = first; j; j = j->next) { memcpy(j->out, outs + k, sizeof(MilesPrediction) * j->n); k += j->n; j->status = MILES_OK; }
+            } else {
+                /* one bad request must not fail the others: score each job alone */
+                for (Job *j = first; j; j = j->next) {
+                    j->status = miles_predictor_predict(S.pred, j->recs, j->n, j->out);
+                    if (j->status) snprintf(j->err, sizeof j->err, "%s", miles_last_error());
+                }
+            }
+        }
+        atomic_fetch_add(&S.batches, 1);
+        pthread_mutex_lock(&S.qmu);
+        for (Job *j = first, *nx; j; j = nx) { nx = j->next; j->done = 1; }
+        pthread_cond_broadcast(&S.donecv);
+        pthread_mutex_unlock(&S.qmu);
+    }
+    free(recs); free(outs);
+    return NULL;
+}
+
+/* Score n records through the inference thread (blocks). */
+static int infer(const MilesRecord *recs, int n, MilesPrediction *out, char *err, size_t errcap) {
+    Job j = {recs, n, out, 0, "", 0, NULL};
+    pthread_mutex_lock(&S.qmu);
+    if (S.tail) S.tail->next = &j; else S.head = &j;
+    S.tail = &j;
+    pthread_cond_signal(&S.qcv);
+    while (!j.done) pthread_cond_wait(&S.donecv, &S.qmu);
+    pthread_mutex_unlock(&S.qmu);
+    if (j.status) snprintf(err, errcap, "%s", j.err);
+    else atomic_fetch_add(&S.predictions, n);
+    return j.status;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+typedef struct Req {
+    char *body;
+    size_t len, cap;
+    int too_big;
+    double t0;
+} Req;
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text, const char *ctype,
+                                 const char *allow) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) { free(text); return MHD_NO; }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (allow) MHD_add_response_header(r, "Allow", allow);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j, const char *allow) {
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s) return MHD_NO;
+    return send_text(c, status, s, "application/json; charset=utf-8", allow);
+}
+
+/* The offending field of a message: "items[2].view_count: ...", "column 'views'", "field 'title'". */
+static void field_of(const char *msg, char *field, size_t cap) {
+    field[0] = 0;
+    /* a leading "path: " (no spaces) names it best: "items[1].view_count: ..." */
+    const char *colon = strstr(msg, ": ");
+    if (colon && colon > msg && colon - msg < 100 && !memchr(msg, ' ', colon - msg)) {
+        snprintf(field, cap, "%.*s", (int)(colon - msg), msg);
+        return;
+    }
+    const char *q;
+    if ((q = strstr(msg, "column '")) || (q = strstr(msg, "field '"))) {
+        q = strchr(q, '\'') + 1;
+        const char *e = strchr(q, '\'');
+        if (e) snprintf(field, cap, "%.*s", (int)(e - q), q);
+    }
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg, const char *allow) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "error", msg);
+    char field[128];
+    field_of(msg, field, sizeof field);
+    if (field[0]) cJSON_AddStringToObject(j, "field", field);
+    cJSON_AddNumberToObject(j, "status", status);
+    return send_json(c, status, j, allow);
+}
+
+/* HTTP status of a library status: the client's fault (400) or ours (500). */
+static unsigned http_status_of(int s) {
+    switch (s) {
+    case MILES_EFORMAT: case MILES_EINVAL: case MILES_ENAN: case MILES_EMISSING: case MILES_ERANGE: case MILES_ESHAPE:
+        return 400;
+    default: return 500;
+    }
+}
+
+/* ---------------------------------------------------------------- predictions */
+
+static cJSON *prediction_json(const PjRecord *r, const MilesPrediction *o) {
+    cJSON *j = cJSON_CreateObject();
+    const char *vid = pj_record_get(r, "video_id");
+    if (vid) cJSON_AddStringToObject(j, "video_id", vid);
+    cJSON_AddStringToObject(j, "title", pj_record_get(r, "title"));
+    cJSON_AddNumberToObject(j, "viral_score", o->viral_score);
+    cJSON_AddBoolToObject(j, "is_viral", o->is_viral);
+    cJSON_AddNumberToObject(j, "predicted_velocity", o->predicted_velocity);
+    cJSON_AddNumberToObject(j, "confidence", o->confidence);
+    cJSON *f = cJSON_AddObjectToObject(j, "features");
+    cJSON_AddItemToObject(f, "supplied", pj_feature_list(o->supplied));
+    cJSON_AddItemToObject(f, "derived", pj_feature_list(o->available & ~o->supplied));
+    cJSON_AddItemToObject(f, "filled", pj_feature_list(o->filled));
+    cJSON_AddBoolToObject(j, "title_truncated", o->truncated);
+    return j;
+}
+
+static double num_field(const PjRecord *r, const char *a, const char *b) {
+    const char *v = pj_record_get(r, a);
+    if (!v && b) v = pj_record_get(r, b);
+    if (!v) return NAN;
+    char *e;
+    double x = strtod(v, &e);
+    return e != v ? x : NAN;
+}
+
+static const char *str_field(const PjRecord *r, const char *a, const char *b) {
+    const char *v = pj_record_get(r, a);
+    return v ? v : b ? pj_record_get(r, b) : NULL;
+}
+
+/* Store predictions; returns 1 if stored. */
+static int store(const PjRecord *recs, const MilesPrediction *o, int n, const char *source, double ms) {
+    if (!S.db) return 0;
+    ServeDbRow *rows = calloc(n, sizeof *rows);
+    if (!rows) return 0;
+    for (int i = 0; i < n; i++) {
+        const PjRecord *r = &recs[i];
+        ServeDbRow *d = &rows[i];
+        d->video_id = str_field(r, "video_id", "row_id");
+        d->platform = str_field(r, "platform", NULL);
+        d->title = pj_record_get(r, "title");
+        d->description = str_field(r, "description", NULL);
+        d->channel_name = str_field(r, "channel_name", "author_handle");
+        d->upload_date = str_field(r, "publish_date_approx", "upload_date");
+        d->source = source;
+        d->view_count = num_field(r, "view_count", "views");
+        d->like_count = num_field(r, "like_count", "likes");
+        d->comment_count = num_field(r, "comment_count", "comments");
+        d->duration_seconds = num_field(r, "duration_seconds", "duration_sec");
+        d->score = o[i].viral_score;
+        d->velocity = o[i].predicted_velocity;
+        d->confidence = o[i].confidence;
+        d->is_viral = o[i].is_viral;
+        d->supplied = o[i].supplied;
+        d->filled = o[i].filled;
+        d->model_version = miles_predictor_version(S.pred);
+        d->processing_time_ms = ms / n;
+    }
+    char err[512];
+    int s = serve_db_store(S.db, rows, n, err, sizeof err);
+    free(rows);
+    if (s) fprintf(stderr, "miles-serve: %s\n", err);
+    return s == MILES_OK;
+}
+
+static void log_event(const char *type, double ms, int ok, const char *err) {
+    if (S.db) serve_db_event(S.db, type, ms, ok, err);
+}
+
+/* Score records, store them, answer.  single: /predict shape; else {"results": [...]}. */
+static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecord *recs, int n, int single,
+                                       const char *source, const char *item_prefix) {
+    MilesRecord *rv = malloc(sizeof(MilesRecord) * (n ? n : 1));
+    MilesPrediction *o = malloc(sizeof(MilesPrediction) * (n ? n : 1));
+    if (!rv || !o) { free(rv); free(o); return send_error(c, 500, "out of memory", NULL); }
+    for (int i = 0; i < n; i++) rv[i] = pj_record_view(&recs[i]);
+    char err[1024];
+    int s = n ? infer(rv, n, o, err, sizeof err) : MILES_OK;
+    enum MHD_Result ret;
+    if (s != MILES_OK) {
+        /* "record 3: column 'views': ..." -> "items[3].views: ..." naming the item */
+        char msg[1200];
+        int idx;
+        const char *rest = err;
+        if (sscanf(err, "record %d: ", &idx) == 1 && (rest = strstr(err, ": "))) rest += 2;
+        else { idx = 0; rest = err; }
+        char field[128];
+        field_of(rest, field, sizeof field);
+        if (single || !item_prefix) snprintf(msg, sizeof msg, "%s%s%s", field, field[0] ? ": " : "", rest);
+        else snprintf(msg, sizeof msg, "%s[%d]%s%s: %s", item_prefix, idx, field[0] ? "." : "", field, rest);
+        log_event(source, now_ms() - q->t0, 0, msg);
+        ret = send_error(c, http_status_of(s), msg, NULL);
+    } else {
+        double ms = now_ms() - q->t0;
+        int stored = store(recs, o, n, source, ms);
+        cJSON *j;
+        if (single) {
+            j = prediction_json(&recs[0], &o[0]);
+        } else {
+            j = cJSON_CreateObject();
+            cJSON_AddNumberToObject(j, "count", n);
+            cJSON *a = cJSON_AddArrayToObject(j, "results");
+            for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, prediction_json(&recs[i], &o[i]));
+        }
+        cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(S.pred));
+        cJSON_AddNumberToObject(j, "processing_time_ms", now_ms() - q->t0);
+        cJSON_AddStringToObject(j, "model_version", miles_predictor_version(S.pred));
+        cJSON_AddBoolToObject(j, "stored", stored);
+        log_event(source, ms, 1, NULL);
+        ret = send_json(c, 200, j, NULL);
+    }
+    free(rv);
+    free(o);
+    return ret;
+}
+
+static void free_recs(PjRecord *recs, int n) {
+    for (int i = 0; i < n; i++) pj_record_free(&recs[i]);
+    free(recs);
+}
+
+static enum MHD_Result bad_request(struct MHD_Connection *c, Req *q, const char *source, int code, const char *msg) {
+    log_event(source, now_ms() - q->t0, 0, msg);
+    return send_error(c, http_status_of(code) == 500 ? 500 : 400, msg, NULL);
+}
+
+static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
+    cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
+    if (!j) return bad_request(c, q, "predict", MILES_EFORMAT, "body: malformed JSON");
+    PjRecord r;
+    char err[512];
+    int s = pj_record_from_json(j, "", &r, err, sizeof err);
+    cJSON_Delete(j);
+    if (s) return bad_request(c, q, "predict", s, err);
+    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL);
+    pj_record_free(&r);
+    return ret;
+}
+
+static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
+    cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
+    if (!j) return bad_request(c, q, "predict_batch", MILES_EFORMAT, "body: malformed JSON");
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
+    if (!cJSON_IsArray(items)) {
+        cJSON_Delete(j);
+        return bad_request(c, q, "predict_batch", MILES_EMISSING, "items: field 'items' (an array of objects) is required");
+    }
+    int n = cJSON_GetArraySize(items);
+    if (n < 1 || n > S.max_items) {
+        cJSON_Delete(j);
+        char m[128];
+        snprintf(m, sizeof m, "items: field 'items' must hold 1 to %d objects, got %d", S.max_items, n);
+        return bad_request(c, q, "predict_batch", MILES_ERANGE, m);
+    }
+    PjRecord *recs = calloc(n, sizeof *recs);
+    int k = 0, s = MILES_OK;
+    char err[512];
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        char where[32];
+        snprintf(where, sizeof where, "items[%d]", k);
+        if ((s = pj_record_from_json(it, where, &recs[k], err, sizeof err)) != MILES_OK) break;
+        k++;
+    }
+    cJSON_Delete(j);
+    enum MHD_Result ret = s ? bad_request(c, q, "predict_batch", s, err)
+                            : score_and_reply(c, q, recs, n, 0, "predict_batch", "items");
+    free_recs(recs, k);
+    return ret;
+}
+
+/* POST /predict/file: the body is a CSV (header + rows) or JSON lines / a JSON array. */
+static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
+    const char *b = q->body ? q->body : "";
+    size_t i0 = 0;
+    while (i0 < q->len && (b[i0] == ' ' || b[i0] == '\n' || b[i0] == '\r' || b[i0] == '\t')) i0++;
+    if (i0 == q->len) return bad_request(c, q, "predict_file", MILES_EFORMAT, "body: empty file");
+    PjRecord *recs = NULL;
+    int n = 0, cap = 0, s = MILES_OK;
+    char err[768] = "";
+#define PUSH_SLOT() do { if (n == cap) { cap = cap ? cap * 2 : 64; recs = realloc(recs, sizeof *recs * cap); } } while (0)
+    if (b[i0] == '[') {
+        cJSON *j = cJSON_ParseWithLength(b, q->len);
+        if (!j) s = MILES_EFORMAT, snprintf(err, sizeof err, "body: malformed JSON");
+        const cJSON *it;
+        if (j) cJSON_ArrayForEach(it, j) {
+            if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
+            PUSH_SLOT();
+            char where[32];
+            snprintf(where, sizeof where, "record %d", n + 1);
+            if ((s = pj_record_from_json(it, where, &recs[n], err, sizeof err))) break;
+            n++;
+        }
+        cJSON_Delete(j);
+    } else if (b[i0] == '{') {
+        size_t p = 0;
+        int line = 0;
+        while (p < q->len && !s) {
+            size_t e = p;
+            while (e < q->len && b[e] != '\n') e++;
+            line++;
+            size_t k = p;
+            while (k < e && (b[k] == ' ' || b[k] == '\t' || b[k] == '\r')) k++;
+            if (k < e) {
+                if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
+                cJSON *j = cJSON_ParseWithLength(b + p, e - p);
+                char where[32];
+                snprintf(where, sizeof where, "line %d", line);
+                PUSH_SLOT();
+                if (!j) { s = MILES_EFORMAT; snprintf(err, sizeof err, "line %d: malformed JSON", line); }
+                else if ((s = pj_record_from_json(j, where, &recs[n], err, sizeof err)) == MILES_OK) n++;
+                cJSON_Delete(j);
+            }
+            p = e + 1;
+        }
+    } else {
+        MilesCsv *csv = NULL;
+        s = miles_csv_open_mem(&csv, "upload.csv", b, q->len);
+        int nf, hn = 0, st;
+        const char *const *f;
+        char **hdr = NULL;
+        if (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
+            hn = nf;
+            hdr = calloc(nf, sizeof(char *));
+            int has_title = 0;
+            for (int i = 0; i < nf; i++) { hdr[i] = strdup(f[i]); has_title |= !strcmp(f[i], "title"); }
+            if (!has_title) { s = MILES_EMISSING; snprintf(err, sizeof err, "title: the CSV header has no 'title' column"); }
+            while (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
+                if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
+                PUSH_SLOT();
+                memset(&recs[n], 0, sizeof recs[n]);
+                for (int i = 0; i < hn; i++) if (f[i][0]) pj_record_add(&recs[n], hdr[i], f[i]);
+                n++;
+                const char *t = pj_record_get(&recs[n - 1], "title");
+                if (!t || miles_utf8_length(t) < 0) {
+                    s = t ? MILES_EFORMAT : MILES_EMISSING;
+                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_csv_record_line(csv),
+                             t ? "not valid UTF-8" : "empty");
+                }
+            }
+            if (!s && st < 0) { s = st; snprintf(err, sizeof err, "%s", miles_last_error()); }
+        } else if (!s) {
+            s = MILES_EFORMAT;
+            snprintf(err, sizeof err, "%s", miles_last_error()[0] ? miles_last_error() : "body: empty CSV");
+        } else snprintf(err, sizeof err, "%s", miles_last_error());
+        for (int i = 0; i < hn; i++) free(hdr[i]);
+        free(hdr);
+        miles_csv_free(csv);
+    }
+#undef PUSH_SLOT
+    if (!s && n == 0) { s = MILES_EMISSING; snprintf(err, sizeof err, "body: no records"); }
+    enum MHD_Result ret = s ? bad_request(c, q, "predict_file", s, err)
+                            : score_and_reply(c, q, recs, n, 0, "predict_file", "record");
+    free_recs(recs, n);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- info routes */
+
+static cJSON *parse_or_string(const char *s) {
+    cJSON *j = s ? cJSON_Parse(s) : NULL;
+    return j ? j : s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static enum MHD_Result h_info(struct MHD_Connection *c) {
+    const MilesPredictor *p = S.pred;
+    const MilesModel *m = miles_predictor_model(p);
+    const MilesConfig *cfg = miles_model_config(m);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model_version", miles_predictor_version(p));
+    cJSON_AddStringToObject(j, "checkpoint", S.ckpt);
+    cJSON_AddStringToObject(j, "model_type", "Miles BERT + numeric fusion");
+    cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
+    cJSON_AddStringToObject(j, "preset", cfg->preset);
+    cJSON *enc = cJSON_AddObjectToObject(j, "encoder");
+    cJSON_AddNumberToObject(enc, "vocab_size", cfg->vocab_size);
+    cJSON_AddNumberToObject(enc, "hidden_size", cfg->hidden_size);
+    cJSON_AddNumberToObject(enc, "num_hidden_layers", cfg->num_hidden_layers);
+    cJSON_AddNumberToObject(enc, "num_attention_heads", cfg->num_attention_heads);
+    cJSON_AddNumberToObject(enc, "intermediate_size", cfg->intermediate_size);
+    cJSON_AddNumberToObject(enc, "max_position_embeddings", cfg->max_position_embeddings);
+    cJSON_AddStringToObject(enc, "pooling", cfg->pooling == MILES_POOL_POOLER ? "pooler" : cfg->pooling == MILES_POOL_CLS ? "cls" : "mean");
+    cJSON_AddItemToObject(j, "config", parse_or_string(miles_predictor_metadata(p, "config")));
+    cJSON *tk = cJSON_AddObjectToObject(j, "tokenizer");
+    cJSON_AddStringToObject(tk, "hash", miles_predictor_tokenizer_hash(p));
+    const char *vd = miles_predictor_metadata(p, "vocab_dir");
+    cJSON_AddStringToObject(tk, "vocab_dir", S.vocab ? S.vocab : vd ? vd : "");
+    cJSON_AddNumberToObject(tk, "max_len", miles_predictor_max_len(p));
+    cJSON_AddStringToObject(tk, "text_clean", miles_predictor_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
+    cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(p));
+    const char *rc = miles_predictor_metadata(p, "recipe");
+    cJSON_AddStringToObject(j, "recipe", rc ? rc : "");
+    cJSON_AddItemToObject(j, "training", parse_or_string(miles_predictor_metadata(p, "state")));
+    cJSON_AddItemToObject(j, "train_config", parse_or_string(miles_predictor_metadata(p, "train_config")));
+    /* features: order, scaler statistics */
+    double mean[18], scale[18];
+    uint32_t avail = 0, dropped = 0;
+    int log1p = 0;
+    const MilesScaler *sc = miles_predictor_scaler(p);
+    miles_scaler_stats(sc, mean, scale, &avail, &dropped, &log1p);
+    cJSON *fa = cJSON_AddArrayToObject(j, "features");
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", f);
+        cJSON_AddStringToObject(o, "name", miles_feature_names[f]);
+        if (isfinite(mean[f])) cJSON_AddNumberToObject(o, "mean", mean[f]); else cJSON_AddNullToObject(o, "mean");
+        if (isfinite(scale[f])) cJSON_AddNumberToObject(o, "scale", scale[f]); else cJSON_AddNullToObject(o, "scale");
+        cJSON_AddBoolToObject(o, "available_in_training", avail >> f & 1u);
+        cJSON_AddBoolToObject(o, "dropped", dropped >> f & 1u);
+        cJSON_AddItemToArray(fa, o);
+    }
+    cJSON_AddBoolToObject(j, "log1p_counts", log1p);
+    cJSON_AddNumberToObject(j, "viral_velocity_threshold", miles_scaler_threshold(sc));
+    cJSON *rf = cJSON_AddObjectToObject(j, "request_fields");
+    static const char *rq[] = {"view_count", "like_count", "comment_count", "duration_seconds"};
+    for (int i = 0; i < 4; i++) cJSON_AddStringToObject(rf, rq[i], miles_predictor_column_of(rq[i]));
+    return send_json(c, 200, j, NULL);
+}
+
+static enum MHD_Result h_health(struct MHD_Connection *c) {
+    int st = atomic_load(&S.state);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "status", st == ST_READY ? "healthy" : st == ST_LOADING ? "loading" : "error");
+    cJSON_AddBoolToObject(j, "model_loaded", st == ST_READY);
+    if (st == ST_READY) cJSON_AddStringToObject(j, "model_version", miles_predictor_version(S.pred));
+    if (st == ST_FAILED) cJSON_AddStringToObject(j, "error", S.load_err);
+    cJSON_AddStringToObject(j, "version", miles_version());
+    cJSON_AddNumberToObject(j, "uptime_s", (double)(time(NULL) - S.started));
+    cJSON_AddNumberToObject(j, "requests", (double)atomic_load(&S.requests));
+    cJSON_AddNumberToObject(j, "predictions", (double)atomic_load(&S.predictions));
+    cJSON_AddNumberToObject(j, "forward_batches", (double)atomic_load(&S.batches));
+    if (S.db) {
+        int64_t np = 0, nc = 0, ne = 0;
+        serve_db_counts(S.db, &np, &nc, &ne);
+        cJSON *d = cJSON_AddObjectToObject(j, "database");
+        cJSON_AddStringToObject(d, "path", S.db_file);
+        cJSON_AddNumberToObject(d, "predictions", (double)np);
+        cJSON_AddNumberToObject(d, "candidates", (double)nc);
+        cJSON_AddNumberToObject(d, "events", (double)ne);
+    } else cJSON_AddNullToObject(j, "database");
+    return send_json(c, 200, j, NULL);
+}
+
+static int query_limit(struct MHD_Connection *c, int dflt, int *out, char *err, size_t cap) {
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    *out = dflt;
+    if (!v) return 0;
+    char *e;
+    long x = strtol(v, &e, 10);
+    if (e == v || *e || x < 1 || x > 1000) { snprintf(err, cap, "limit: query parameter 'limit' must be an integer in [1, 1000], got \"%.40s\"", v); return 1; }
+    *out = (int)x;
+    return 0;
+}
+
+static enum MHD_Result h_list(struct MHD_Connection *c, int candidates) {
+    if (!S.db) return send_error(c, 503, "no database (server started with --no-db)", NULL);
+    int limit;
+    char err[512];
+    if (query_limit(c, 50, &limit, err, sizeof err)) return send_error(c, 400, err, NULL);
+    const char *platform = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform");
+    if (platform && !*platform) platform = NULL;
+    cJSON *a = NULL;
+    int s = candidates ? serve_db_candidates(S.db, limit, platform, &a, err, sizeof err)
+                       : serve_db_history(S.db, limit, &a, err, sizeof err);
+    if (s) return send_error(c, 500, err, NULL);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "count", cJSON_GetArraySize(a));
+    cJSON_AddItemToObject(j, candidates ? "candidates" : "history", a);
+    return send_json(c, 200, j, NULL);
+}
+
+/* ---------------------------------------------------------------- static files */
+
+static enum MHD_Result h_static(struct MHD_Connection *c, const char *url) {
+    const char *name = !strcmp(url, "/") ? "index.html" : url + 1;
+    /* flat directory, plain names only: no way out of web_dir */
+    if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(name) ||
+        name[0] == '.')
+        return send_error(c, 404, "not found", NULL);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", S.web_dir, name);
+    char *text = NULL;
+    if (!S.web_dir[0] || miles_read_file(path, &text, NULL) != MILES_OK) {
+        miles_clear_error();
+        return send_error(c, 404, "not found", NULL);
+    }
+    const char *dot = strrchr(name, '.');
+    const char *ct = !dot ? "application/octet-stream"
+                     : !strcmp(dot, ".html") ? "text/html; charset=utf-8"
+                     : !strcmp(dot, ".css") ? "text/css; charset=utf-8"
+                     : !strcmp(dot, ".js") ? "text/javascript; charset=utf-8"
+                     : !strcmp(dot, ".svg") ? "image/svg+xml" : "text/plain; charset=utf-8";
+    return send_text(c, 200, text, ct, NULL);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+typedef struct { const char *path, *method; int needs_model; } Route;
+static const Route routes[] = {
+    {"/health", "GET", 0}, {"/model/info", "GET", 1}, {"/predict", "POST", 1}, {"/predict/batch", "POST", 1},
+    {"/predict/file", "POST", 1}, {"/history", "GET", 0}, {"/candidates", "GET", 0}};
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
+    (void)cls; (void)version;
+    Req *q = *con_cls;
+    if (!q) {
+        q = calloc(1, sizeof *q);
+        if (!q) return MHD_NO;
+        q->t0 = now_ms();
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > S.max_body) q->too_big = 1;
+        *con_cls = q;
+        atomic_fetch_add(&S.requests, 1);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->too_big && q->len + *upload_size > S.max_body) { q->too_big = 1; free(q->body); q->body = NULL; q->len = 0; }
+        if (!q->too_big) {
+            if (q->len + *upload_size + 1 > q->cap) {
+                size_t nc = (q->len + *upload_size + 1) * 2;
+                if (nc > S.max_body + 1) nc = S.max_body + 1;
+                char *nb = realloc(q->body, nc);
+                if (!nb) return MHD_NO;
+                q->body = nb;
+                q->cap = nc;
+            }
+            memcpy(q->body + q->len, upload_data, *upload_size);
+            q->len += *upload_size;
+            q->body[q->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    /* the whole request is in: route it */
+    const Route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(url, routes[i].path)) rt = &routes[i];
+    if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+        enum MHD_Result ret = MHD_queue_response(c, 204, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (!rt) {
+        if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) return h_static(c, url);
+        if (!strcmp(url, "/")) return send_error(c, 405, "method not allowed on / (use GET)", "GET, OPTIONS");
+        return send_error(c, 404, "no such endpoint", NULL);
+    }
+    if (strcmp(method, rt->method) && !(strcmp(rt->method, "GET") == 0 && !strcmp(method, "HEAD"))) {
+        char msg[128], allow[32];
+        snprintf(msg, sizeof msg, "method %s not allowed on %s (use %s)", method, url, rt->method);
+        snprintf(allow, sizeof allow, "%s, OPTIONS", rt->method);
+        return send_error(c, 405, msg, allow);
+    }
+    if (q->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body: request body larger than %zu bytes (--max-body)", S.max_body);
+        log_event(url + 1, now_ms() - q->t0, 0, msg);
+        return send_error(c, 413, msg, NULL);
+    }
+    if (rt->needs_model && atomic_load(&S.state) != ST_READY) {
+        char msg[2200];
+        if (atomic_load(&S.state) == ST_LOADING) snprintf(msg, sizeof msg, "model not loaded yet (loading %s)", S.ckpt);
+        else snprintf(msg, sizeof msg, "model not loaded: %s", S.load_err);
+        return send_error(c, 503, msg, NULL);
+    }
+    if (!strcmp(url, "/health")) return h_health(c);
+    if (!strcmp(url, "/model/info")) return h_info(c);
+    if (!strcmp(url, "/predict")) return h_predict(c, q);
+    if (!strcmp(url, "/predict/batch")) return h_batch(c, q);
+    if (!strcmp(url, "/predict/file")) return h_file(c, q);
+    if (!strcmp(url, "/history")) return h_list(c, 0);
+    return h_list(c, 1);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls; (void)c; (void)toe;
+    Req *q = *con_cls;
+    if (q) { free(q->body); free(q); }
+    *con_cls = NULL;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void find_web_dir(const char *opt) {
+    if (opt) { snprintf(S.web_dir, sizeof S.web_dir, "%s", opt); return; }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const char *cands[4] = {"../../tools/web", "../share/miles/web", "web", NULL};
+    if (n > 0) {
+        exe[n] = 0;
+        char *sl = strrchr(exe, '/');
+        if (sl) *sl = 0;
+        for (int i = 0; cands[i]; i++) {
+            char p[PATH_MAX + 64];
+            snprintf(p, sizeof p, "%s/%s/index.html", exe, cands[i]);
+            if (access(p, R_OK) == 0) { snprintf(S.web_dir, sizeof S.web_dir, "%s/%s", exe, cands[i]); return; }
+        }
+    }
+    if (access("tools/web/index.html", R_OK) == 0) snprintf(S.web_dir, sizeof S.web_dir, "tools/web");
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: miles-serve --checkpoint FILE [options]\n"
+"  -c, --checkpoint FILE  checkpoint written by miles-train (best.safetensors)\n"
+"  --vocab DIR            tokenizer directory (default: the checkpoint's vocab_dir)\n"
+"  --host ADDR            IPv4 address to bind (default 127.0.0.1; 0.0.0.0 = all)\n"
+"  -p, --port N           TCP port (default 8080; 0 = any free port, see --port-file)\n"
+"  --port-file FILE       write the bound port number to FILE once listening\n"
+"  --db PATH              SQLite file (default <checkpoint dir>/miles.db)\n"
+"  --no-db                keep no store (/history and /candidates answer 503)\n"
+"  --web DIR              web page directory (default tools/web found from the binary)\n"
+"  --max-body BYTES       request body limit (default 1048576); larger -> 413\n"
+"  --max-items N          records per /predict/batch or /predict/file (default 1000)\n"
+"  --max-batch N          records per forward pass across requests (default 64)\n"
+"  --threads N            OpenMP/BLAS threads of the inference thread (default 1)\n"
+"  --lazy                 listen at once and load the model in the background (503 until ready)\n"
+"  -q, --quiet            no request log on stderr\n"
+"  -h, --help\n"
+"Routes: GET / (web page), GET /health, GET /model/info, POST /predict, POST /predict/batch,\n"
+"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P (docs/serving.md).\n"
+"SIGINT/SIGTERM: finish the requests in flight, close the database, exit 0.\n");
+}
+
+int main(int argc, char **argv) {
+    S.host = "127.0.0.1";
+    S.port = 8080;
+    S.max_body = 1 << 20;
+    S.max_items = 1000;
+    S.max_batch = 64;
+    S.threads = 1; /* measured: one compute thread + micro-batching beats 2 on 2 cores (docs/serving.md) */
+    const char *web = NULL;
+    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY };
+    static const struct option lo[] = {
+        {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
+        {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
+        {"max-body", 1, 0, O_MAXBODY}, {"max-items", 1, 0, O_MAXITEMS}, {"max-batch", 1, 0, O_MAXBATCH},
+        {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int ch, mb;
+    while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'c': S.ckpt = optarg; break;
+        case O_VOCAB: S.vocab = optarg; break;
+        case O_HOST: S.host = optarg; break;
+        case 'p': if (tool_parse_int(optarg, "--port", 0, 65535, &S.port)) return 2; break;
+        case O_PORTFILE: S.port_file = optarg; break;
+        case O_DB: S.db_path = optarg; break;
+        case O_NODB: S.no_db = 1; break;
+        case O_WEB: web = optarg; break;
+        case O_MAXBODY: if (tool_parse_int(optarg, "--max-body", 1024, 1 << 30, &mb)) return 2; S.max_body = (size_t)mb; break;
+        case O_MAXITEMS: if (tool_parse_int(optarg, "--max-items", 1, 1000000, &S.max_items)) return 2; break;
+        case O_MAXBATCH: if (tool_parse_int(optarg, "--max-batch", 1, 4096, &S.max_batch)) return 2; break;
+        case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &S.threads)) return 2; break;
+        case O_LAZY: S.lazy = 1; break;
+        case 'q': S.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!S.ckpt || optind != argc) { usage(stderr); return 2; }
+    find_web_dir(web);
+    if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
+    S.started = time(NULL);
+    tool_set_threads(S.threads);
+
+    /* signals: handled by sigwait in main; every thread inherits the mask */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!S.no_db) {
+        if (S.db_path) snprintf(S.db_file, sizeof S.db_file, "%s", S.db_path);
+        else {
+            const char *sl = strrchr(S.ckpt, '/');
+            if (sl) snprintf(S.db_file, sizeof S.db_file, "%.*s/miles.db", (int)(sl - S.ckpt), S.ckpt);
+            else snprintf(S.db_file, sizeof S.db_file, "miles.db");
+        }
+        char err[1024];
+        if (serve_db_open(&S.db, S.db_file, err, sizeof err) != MILES_OK) {
+            fprintf(stderr, "miles-serve: %s\n", err);
+            return 1;
+        }
+    }
+    pthread_mutex_init(&S.qmu, NULL);
+    pthread_cond_init(&S.qcv, NULL);
+    pthread_cond_init(&S.donecv, NULL);
+    pthread_t loader, inferer;
+    if (S.lazy) pthread_create(&loader, NULL, load_main, NULL);
+    else {
+        load_main(NULL);
+        if (atomic_load(&S.state) != ST_READY) { serve_db_close(S.db); return 1; }
+    }
+    pthread_create(&inferer, NULL, infer_main, NULL);
+
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)S.port);
+    if (inet_pton(AF_INET, S.host, &addr.sin_addr) != 1) { fprintf(stderr, "miles-serve: --host %s is not an IPv4 address\n", S.host); return 2; }
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, (uint16_t)S.port, NULL, NULL,
+        handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "miles-serve: cannot listen on %s:%d: %s\n", S.host, S.port, strerror(errno));
+        return 1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int port = di ? di->port : S.port;
+    if (S.port_file) {
+        char txt[32];
+        snprintf(txt, sizeof txt, "%d\n", port);
+        if (tool_write_text_atomic(S.port_file, txt) != MILES_OK) fprintf(stderr, "miles-serve: cannot write %s\n", S.port_file);
+    }
+    fprintf(stderr, "miles-serve: listening on http://%s:%d/ (database %s, web %s)\n", S.host, port,
+            S.db ? S.db_file : "none", S.web_dir[0] ? S.web_dir : "none");
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "miles-serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_stop_daemon(d); /* joins the connection threads: requests in flight finish */
+    pthread_mutex_lock(&S.qmu);
+    S.stop = 1;
+    pthread_cond_broadcast(&S.qcv);
+    pthread_mutex_unlock(&S.qmu);
+    pthread_join(inferer, NULL);
+    if (S.lazy) pthread_join(loader, NULL);
+    serve_db_close(S.db);
+    miles_predictor_free(S.pred);
+    fprintf(stderr, "miles-serve: %ld requests, %ld predictions; bye\n", (long)atomic_load(&S.requests),
+            (long)atomic_load(&S.predictions));
+    return 0;
+}
+#endif

@@ -1,0 +1,124 @@
+// Miles web page: talks to the miles-serve API on the same origin.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const fmt = (x, d = 3) => (x === null || x === undefined || Number.isNaN(x)) ? "—" : Number(x).toFixed(d);
+const pct = (x) => fmt(100 * x, 1) + "%";
+let threshold = 0.5;
+
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "style") e.style.cssText = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+
+function scoreCell(score) {
+  const bar = el("span", { class: "mini" }, el("i", { style: `width:${Math.round(100 * score)}%` }));
+  return el("td", {}, bar, pct(score));
+}
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, opts);
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = { error: `HTTP ${r.status}` }; }
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  return body;
+}
+
+async function loadInfo() {
+  try {
+    const i = await api("/model/info");
+    threshold = i.decision_threshold;
+    $("model-line").textContent =
+      `model ${i.model_version} · ${i.preset} preset · ${(i.parameters / 1e6).toFixed(2)}M parameters · ` +
+      `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}`;
+  } catch (e) {
+    $("model-line").textContent = "model not available: " + e.message;
+    $("model-line").classList.add("error");
+  }
+}
+
+$("predict-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = { title: $("f-title").value };
+  if ($("f-description").value) body.description = $("f-description").value;
+  for (const [id, key] of [["f-views", "view_count"], ["f-likes", "like_count"], ["f-comments", "comment_count"], ["f-duration", "duration_seconds"]]) {
+    const v = $(id).value.trim();
+    if (v !== "") body[key] = Number(v);
+  }
+  $("predict-status").textContent = "scoring…";
+  $("predict-status").classList.remove("error");
+  try {
+    const r = await api("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("predict-status").textContent = "";
+    $("r-score").textContent = pct(r.viral_score);
+    $("r-badge").textContent = r.is_viral ? "viral" : "not viral";
+    $("r-badge").className = "badge" + (r.is_viral ? " viral" : "");
+    $("r-bar").style.width = `${100 * r.viral_score}%`;
+    $("r-thr").style.left = `${100 * r.decision_threshold}%`;
+    $("r-thr-text").textContent = pct(r.decision_threshold);
+    $("r-velocity").textContent = fmt(r.predicted_velocity, 1) + " views/day";
+    $("r-confidence").textContent = fmt(r.confidence, 2);
+    $("r-time").textContent = fmt(r.processing_time_ms, 1) + " ms";
+    $("r-supplied").textContent = r.features.supplied.join(", ") || "none";
+    $("r-derived").textContent = r.features.derived.join(", ") || "none";
+    $("r-filled").textContent = r.features.filled.join(", ") || "none";
+    $("predict-result").hidden = false;
+    loadHistory();
+  } catch (e) {
+    $("predict-status").textContent = e.message;
+    $("predict-status").classList.add("error");
+  }
+});
+
+$("file-input").addEventListener("change", async () => {
+  const f = $("file-input").files[0];
+  if (!f) return;
+  $("file-status").textContent = `scoring ${f.name}…`;
+  $("file-status").classList.remove("error");
+  const text = await f.text();
+  const json = /^\s*[\[{]/.test(text);
+  try {
+    const r = await api("/predict/file", { method: "POST", headers: { "Content-Type": json ? "application/x-ndjson" : "text/csv" }, body: text });
+    const rows = r.results.slice().sort((a, b) => b.viral_score - a.viral_score);
+    const tb = $("file-table").querySelector("tbody");
+    tb.replaceChildren(...rows.map((x, i) => el("tr", {},
+      el("td", {}, i + 1), el("td", { class: "title", title: x.title }, x.title), scoreCell(x.viral_score),
+      el("td", { class: x.is_viral ? "yes" : "" }, x.is_viral ? "yes" : "no"),
+      el("td", {}, fmt(x.predicted_velocity, 1)), el("td", {}, fmt(x.confidence, 2)))));
+    $("file-table").hidden = false;
+    const viral = rows.filter((x) => x.is_viral).length;
+    $("file-status").textContent = `${rows.length} videos scored in ${fmt(r.processing_time_ms, 0)} ms; ${viral} predicted viral`;
+    loadHistory();
+  } catch (e) {
+    $("file-status").textContent = e.message;
+    $("file-status").classList.add("error");
+  }
+});
+
+async function loadHistory() {
+  const kind = $("history-kind").value;
+  const tb = $("history-table").querySelector("tbody");
+  $("history-table").querySelector("thead th:last-child").textContent = kind === "history" ? "Source" : "Platform";
+  try {
+    const r = await api(`/${kind}?limit=50`);
+    const list = r[kind];
+    tb.replaceChildren(...list.map((x) => el("tr", {},
+      el("td", {}, (x.created_at || x.scored_at || "").replace("T", " ").slice(0, 19)),
+      el("td", { class: "title", title: x.title }, x.title),
+      scoreCell(kind === "history" ? x.viral_score : x.miles_score),
+      el("td", { class: x.is_viral ? "yes" : "" }, x.is_viral ? "yes" : "no"),
+      el("td", {}, fmt(x.predicted_velocity, 1)),
+      el("td", {}, kind === "history" ? x.source : (x.platform || "")))));
+  } catch (e) {
+    tb.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "error" }, e.message)));
+  }
+}
+
+$("history-refresh").addEventListener("click", loadHistory);
+$("history-kind").addEventListener("change", loadHistory);
+loadInfo();
+loadHistory();
