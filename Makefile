@@ -210,6 +210,7 @@ check: deps weights
 	$(MAKE) example
 	$(MAKE) asan
 	$(MAKE) cuda
+	$(MAKE) cuda-emu-test
 
 # ---- the README's main job: synthetic data -> fine-tune MiniLM -> evaluate -> baselines
 demo: deps weights

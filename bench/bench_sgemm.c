@@ -1,8 +1,10 @@
 /*
  * bench_sgemm.c — fp32 GEMM throughput of the two miles_gemm backends
  * (CBLAS/OpenBLAS and the own OpenMP GEMM) on the current thread count.
- * Prints one JSON line per (backend, shape).  The best CBLAS number is the
- * machine's measured fp32 peak quoted in docs/performance.md.
+ * Prints one JSON line per (backend, shape): best and mean wall-clock
+ * GFLOP/s, GFLOP per CPU-second (per-core rate, robust to other load) and the
+ * load average.  The best CBLAS number on an idle machine is the measured
+ * fp32 peak quoted in docs/performance.md.
  *
  *   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 build/bench/bench_sgemm [--quick]
  *
@@ -25,6 +27,15 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+/* CPU seconds of all threads of this process: flop per CPU-second is the
+ * per-core rate, which stays meaningful when other jobs share the cores and
+ * the wall-clock rate does not (OpenBLAS's spin-waiting threads count too,
+ * so it slightly understates BLAS). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
 
 static float *rand_buf(size_t n, unsigned *s) {
     float *p = malloc(n * sizeof *p);
@@ -37,6 +48,18 @@ static float *rand_buf(size_t n, unsigned *s) {
 }
 
 typedef struct { const char *name; int ta, tb, M, N, K; } Case;
+
+/* 1-minute load average: a busy machine (other jobs on the same cores)
+ * lowers every number, so each line records it. */
+static double loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
 
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -65,7 +88,7 @@ int main(int argc, char **argv) {
             double flop = 2.0 * k.M * k.N * k.K;
             /* warm-up, then repeat until ~1 s (at least 3 runs); report the best */
             miles_gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, A, lda, B, ldb, 0.0f, C, k.N);
-            double best = 1e30, total = 0;
+            double best = 1e30, total = 0, c0 = cpu_s();
             int reps = 0;
             while (reps < 3 || (total < (quick ? 0.3 : 1.0) && reps < 50)) {
                 double t0 = now_s();
@@ -75,12 +98,15 @@ int main(int argc, char **argv) {
                 reps++;
                 if (dt < best) best = dt;
             }
+            double cpu = cpu_s() - c0;
             printf("{\"bench\":\"sgemm\",\"backend\":\"%s\",\"case\":\"%s\",\"trans\":\"%c%c\","
                    "\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"reps\":%d,"
-                   "\"best_ms\":%.3f,\"mean_ms\":%.3f,\"gflops\":%.1f,\"gflops_mean\":%.1f}\n",
+                   "\"best_ms\":%.3f,\"mean_ms\":%.3f,\"gflops\":%.1f,\"gflops_mean\":%.1f,"
+                   "\"gflops_per_cpu_s\":%.1f,\"loadavg_1m\":%.2f}\n",
                    backend ? "cblas" : "own", k.name, k.ta ? 't' : 'n', k.tb ? 't' : 'n',
                    k.M, k.N, k.K, threads, reps, best * 1e3, total / reps * 1e3,
-                   flop / best * 1e-9, flop / (total / reps) * 1e-9);
+                   flop / best * 1e-9, flop / (total / reps) * 1e-9, flop * reps / cpu * 1e-9,
+                   loadavg());
             fflush(stdout);
             miles_gemm_use_blas(prev);
         }

@@ -81,6 +81,50 @@ static inline void block_uniform4(float u[4], uint64_t seed, uint64_t step,
     for (int l = 0; l < 4; l++) u[l] = u32_to_uniform(r[l]);
 }
 
+/* PB consecutive Philox blocks blk0, blk0+1, ... (counter word c0 wraps mod
+ * 2^32 exactly as (uint32_t)(index >> 2) does) for one (seed, step, tensor):
+ * r[4*b + lane] is output word `lane` of block blk0+b, i.e. r is in element
+ * order starting at element 4*blk0.  Written lane-parallel so the compiler
+ * vectorizes the rounds across blocks: ~3 ns/element instead of ~10 for one
+ * block at a time (dropout over attention probabilities is a large tensor). */
+#define PB 32
+static void philox_batch(uint32_t r[4 * PB], uint64_t seed, uint64_t step, uint32_t tensor_id,
+                         uint32_t blk0) {
+    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
+    for (int b = 0; b < PB; b++) {
+        c0[b] = blk0 + (uint32_t)b;
+        c1[b] = tensor_id;
+        c2[b] = (uint32_t)step;
+        c3[b] = (uint32_t)(step >> 32);
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        /* keep this loop rolled: fully unrolled (GCC's default for a
+         * constant trip count) it is no longer vectorized */
+#pragma GCC unroll 1
+        for (int b = 0; b < PB; b++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[b];
+            uint64_t p1 = (uint64_t)PHILOX_M1 * c2[b];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[b] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[b] ^ k1;
+            c1[b] = (uint32_t)p1;
+            c3[b] = (uint32_t)p0;
+            c0[b] = n0;
+            c2[b] = n2;
+        }
+    }
+    for (int b = 0; b < PB; b++) {
+        r[4 * b + 0] = c0[b];
+        r[4 * b + 1] = c1[b];
+        r[4 * b + 2] = c2[b];
+        r[4 * b + 3] = c3[b];
+    }
+}
+
 float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index) {
     float u[4];
     block_uniform4(u, seed, step, tensor_id, index >> 2);
@@ -98,16 +142,23 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
         }
         return;
     }
-    const float s = 1.0f / (1.0f - key->p);
+    const float s = 1.0f / (1.0f - key->p), p = key->p;
     size_t i = 0;
     while (i < n) {
+        /* one batch of PB Philox blocks covers 4*PB elements from here */
         uint64_t idx = base + i;
-        float u[4];
-        block_uniform4(u, key->seed, key->step, key->tensor_id, idx >> 2);
-        for (int l = (int)(idx & 3); l < 4 && i < n; l++, i++) {
-            float v = u[l] >= key->p ? in[i] * s : 0.0f;
-            if (accumulate) out[i] += v; else out[i] = v;
-        }
+        uint32_t r[4 * PB];
+        philox_batch(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+        size_t e0 = (size_t)(idx & 3), cnt = 4 * PB - e0;
+        if (cnt > n - i) cnt = n - i;
+        const uint32_t *re = r + e0;
+        float *o = out + i;
+        const float *x = in + i;
+        if (accumulate)
+            for (size_t e = 0; e < cnt; e++) o[e] += u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+        else
+            for (size_t e = 0; e < cnt; e++) o[e] = u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+        i += cnt;
     }
 }
 

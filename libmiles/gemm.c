@@ -9,7 +9,11 @@
  *     MC x KC block of A into MR-tall micro-panels and runs an MR x NR
  *     register-blocked micro-kernel over them.  The packed panels are read
  *     with unit stride, so the micro-kernel vectorizes and transposed operands
- *     cost nothing extra.  Threads split the rows of C (MC blocks).
+ *     cost nothing extra.  Threads split the rows of C (MC blocks).  For
+ *     narrow C (N <= 64, e.g. attention's probs @ v) A is read in place
+ *     instead of packed: there packing would cost as much as the arithmetic.
+ *   miles_gemm_serial is the same own GEMM on the calling thread, for use
+ *   inside parallel regions (attention runs one per (batch, head)).
  *
  * beta == 0 overwrites C without reading it (NaN garbage in C is ignored,
  * as BLAS does).  M, N <= 0 is a no-op; K <= 0 or alpha == 0 only scales C.
@@ -96,7 +100,10 @@ static void pack_a(float *restrict Ap, const float *A, int lda, int transA,
                     for (int p = 0; p < kc; p++) dst[p * MR + i] = 0.0f;
                 }
             }
-        } else {       /* A is [K,M]: element (i,p) at A[p*lda + i] */
+        } else if (mr == MR) { /* A is [K,M]: element (i,p) at A[p*lda + i] */
+            for (int p = 0; p < kc; p++) /* fixed size: inlined copy */
+                memcpy(dst + (size_t)p * MR, A + (size_t)(p0 + p) * lda + i0 + ir, MR * sizeof(float));
+        } else {
             for (int p = 0; p < kc; p++) {
                 const float *src = A + (size_t)(p0 + p) * lda + i0 + ir;
                 int i = 0;
@@ -112,6 +119,11 @@ static void pack_a(float *restrict Ap, const float *A, int lda, int transA,
 static void pack_b(float *restrict dst, const float *B, int ldb, int transB,
                    int j0, int nr, int p0, int kc) {
     if (!transB) { /* B is [K,N]: element (p,j) at B[p*ldb + j] */
+        if (nr == NR) { /* fixed-size copy: inlined, no memcpy call per row */
+            for (int p = 0; p < kc; p++)
+                memcpy(dst + (size_t)p * NR, B + (size_t)(p0 + p) * ldb + j0, NR * sizeof(float));
+            return;
+        }
         for (int p = 0; p < kc; p++) {
             const float *src = B + (size_t)(p0 + p) * ldb + j0;
             int j = 0;
@@ -137,20 +149,31 @@ static void pack_b(float *restrict dst, const float *B, int ldb, int transB,
  * kept in registers by GCC 12 (8 GFLOP/s instead of ~100). */
 typedef float vnr __attribute__((vector_size(NR * sizeof(float))));
 
-/* -std=c11 disables GCC's FMA contraction; re-enable it for this kernel only
- * (one rounding per multiply-add, as BLAS kernels do). */
+/* C[mr,nr] += alpha * A[mr,kc] @ Bp[kc,NR] (the valid mr x nr corner), where
+ * element (i,p) of A is a[i*a_rs + p*a_cs]: a packed micro-panel (a_rs = 1,
+ * a_cs = MR) or A read in place (non-transposed: a_rs = lda, a_cs = 1;
+ * transposed: a_rs = 1, a_cs = lda).  With clamp, rows past mr re-read row
+ * mr-1 (in-place A has no zero padding; those results are not stored).
+ * Always inlined with constant strides/clamp so each caller is specialized.
+ * -std=c11 disables GCC's FMA contraction; re-enable it here (one rounding
+ * per multiply-add, as BLAS kernels do). */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("fp-contract=fast")))
+#define KERNEL_ATTR __attribute__((always_inline, optimize("fp-contract=fast")))
+#else
+#define KERNEL_ATTR __attribute__((always_inline))
 #endif
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
-                         float *C, int ldc, int mr, int nr, float alpha) {
+static inline KERNEL_ATTR void kernel_body(int kc, const float *a, size_t a_rs, size_t a_cs,
+                                           int clamp, const float *restrict b, float *C,
+                                           int ldc, int mr, int nr, float alpha) {
+    size_t roff[MR];
+    for (int i = 0; i < MR; i++) roff[i] = (size_t)(clamp && i >= mr ? mr - 1 : i) * a_rs;
     vnr acc[MR];
     for (int i = 0; i < MR; i++) acc[i] = (vnr){0};
     for (int p = 0; p < kc; p++) {
         vnr bv;
         memcpy(&bv, b + (size_t)p * NR, sizeof bv); /* Bp is 64-byte aligned */
-        const float *ap = a + (size_t)p * MR;
-        for (int i = 0; i < MR; i++) acc[i] = VFMA(bv, ap[i], acc[i]);
+        const float *ap = a + (size_t)p * a_cs;
+        for (int i = 0; i < MR; i++) acc[i] = VFMA(bv, ap[roff[i]], acc[i]);
     }
     if (mr == MR && nr == NR) {
         for (int i = 0; i < MR; i++) {
@@ -164,6 +187,25 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
             float *c = C + (size_t)i * ldc;
             for (int j = 0; j < nr; j++) c[j] = MADD(alpha, acc[i][j], c[j]);
         }
+    }
+}
+
+/* packed A micro-panel */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
+                         float *C, int ldc, int mr, int nr, float alpha) {
+    kernel_body(kc, a, 1, MR, 0, b, C, ldc, mr, nr, alpha);
+}
+
+/* A read in place: a points at element (0,0) of this micro-tile's rows */
+static void micro_kernel_inplace(int transA, int kc, const float *a, int lda,
+                                 const float *restrict b, float *C, int ldc, int mr, int nr,
+                                 float alpha) {
+    if (!transA) {
+        if (mr == MR) kernel_body(kc, a, (size_t)lda, 1, 0, b, C, ldc, mr, nr, alpha);
+        else kernel_body(kc, a, (size_t)lda, 1, 1, b, C, ldc, mr, nr, alpha);
+    } else {
+        if (mr == MR) kernel_body(kc, a, 1, (size_t)lda, 0, b, C, ldc, mr, nr, alpha);
+        else kernel_body(kc, a, 1, (size_t)lda, 1, b, C, ldc, mr, nr, alpha);
     }
 }
 
@@ -183,6 +225,13 @@ static void gemm_unpacked(int transA, int transB, int M, int N, int K, float alp
                 for (int j = 0; j < N; j++) c[j] = MADD(a, B[(size_t)j * ldb + p], c[j]);
             }
         }
+}
+
+/* 64-byte aligned scratch of n floats (not zeroed), NULL on failure. */
+static float *gemm_buf(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float)) != 0) return NULL;
+    return p;
 }
 
 static void gemm_own(int parallel, int transA, int transB, int M, int N, int K,
@@ -206,11 +255,17 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K,
         per = (per + MR - 1) / MR * MR;
         if (per < mc_blk) mc_blk = per;
     }
+    /* Packing A pays off when each packed panel serves many NR-wide column
+     * panels.  With N <= 4*NR (attention's P@v and its backward, hs <= 64;
+     * narrow MLP heads) packing would cost as much as the arithmetic: the
+     * micro-kernel then reads A in place (its rows stay in L1/L2). */
+    const int inplace_a = N <= 4 * NR;
     int kc_blk = imin(KC, K);
     int nc_blk = imin(NC_MAX, (N + NR - 1) / NR * NR);
 
-    float *Bp = miles_aligned_alloc((size_t)kc_blk * nc_blk * sizeof(float));
-    float *Ap_all = miles_aligned_alloc((size_t)nt * mc_blk * kc_blk * sizeof(float));
+    /* packing overwrites every element it later reads: no need to zero */
+    float *Bp = gemm_buf((size_t)kc_blk * nc_blk);
+    float *Ap_all = gemm_buf(inplace_a ? 1 : (size_t)nt * mc_blk * kc_blk);
     if (!Bp || !Ap_all) {
         free(Bp);
         free(Ap_all);
@@ -243,12 +298,21 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K,
 #pragma omp for schedule(dynamic, 1)
                 for (int ic = 0; ic < M; ic += mc_blk) {
                     int mc = imin(mc_blk, M - ic);
-                    pack_a(Ap, A, lda, transA, ic, mc, pc, kc);
+                    if (!inplace_a) pack_a(Ap, A, lda, transA, ic, mc, pc, kc);
                     for (int jr = 0; jr < nc; jr += NR)
-                        for (int ir = 0; ir < mc; ir += MR)
-                            micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc,
-                                         C + (size_t)(ic + ir) * ldc + jc + jr, ldc,
-                                         imin(MR, mc - ir), imin(NR, nc - jr), alpha);
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
+                            int mr = imin(MR, mc - ir), nr = imin(NR, nc - jr);
+                            if (inplace_a)
+                                micro_kernel_inplace(
+                                    transA, kc,
+                                    transA ? A + (size_t)pc * lda + ic + ir
+                                           : A + (size_t)(ic + ir) * lda + pc,
+                                    lda, Bp + (size_t)jr * kc, c, ldc, mr, nr, alpha);
+                            else
+                                micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc, c,
+                                             ldc, mr, nr, alpha);
+                        }
                 }
             }
         }

@@ -163,14 +163,22 @@ void miles_model_set_dropout_key(MilesModel *m, uint64_t seed, uint64_t step);
 
 /* Forward pass.  training=1 enables dropout.  Outputs (may be NULL):
  * logits [B,2], velocity [B] (after the head activation), *loss (when labels
- * and/or velocity given; else 0).  Shapes are checked against the config. */
+ * and/or velocity given; else 0).  Shapes are checked against the config.
+ * The batch is validated first, and the error names the row/token/feature:
+ * B,T < 1 -> MILES_ESHAPE; T > max positions, ids or type ids out of range ->
+ * MILES_ERANGE; mask/labels not 0/1, zero class-weight sum -> MILES_EINVAL;
+ * NaN/Inf features or targets -> MILES_ENAN.  The batch is copied, so the
+ * caller's buffers may be reused before backward.  Activation memory grows to
+ * the largest (B,T) seen and is then reused (no per-step allocation). */
 int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training,
                         float *logits, float *velocity, float *loss);
 /* Zero all gradients. */
 void miles_model_zero_grad(MilesModel *m);
 /* Backward pass of the last forward (which must have had labels/velocity);
  * accumulates into gradients (so gradient accumulation is repeated
- * forward/backward before one optimizer step).  loss_scale multiplies dL. */
+ * forward/backward before one optimizer step).  loss_scale multiplies dL:
+ * k equal-size micro-batches with loss_scale 1/k equal one batch of k times
+ * the rows (exactly so for unweighted CE; weighted CE normalizes per batch). */
 int miles_model_backward(MilesModel *m, float loss_scale);
 /* Pooled text vector [B,H] of the last forward (for embeddings/parity). */
 const float *miles_model_pooled(const MilesModel *m);
@@ -201,6 +209,86 @@ enum { MILES_SCHED_CONSTANT = 0, MILES_SCHED_LINEAR = 1, MILES_SCHED_COSINE = 2 
 /* HF get_{linear,cosine}_schedule_with_warmup multiplier at optimizer step
  * `step` (0-based, the value LambdaLR passes).  Multiply by the base lr. */
 double miles_lr_lambda(int kind, int64_t step, int64_t warmup, int64_t total);
+
+/* ---- explanations: integrated gradients (libmiles/explain.c, docs/explain.md) ----
+ * Model hooks first (model_forward.c, model_backward.c), then the IG driver. */
+
+/* miles_model_forward with the per-token word-embedding vectors given:
+ * word_emb [B,T,H] replaces wte[input_ids] (position and token-type embeddings
+ * are still added; input_ids are still validated).  word_emb NULL = the
+ * ordinary forward; word_emb = the gathered wte rows gives bit-identical
+ * outputs.  Non-finite entries -> MILES_ENAN naming row/token/channel.  A
+ * backward of such a forward adds no word-embedding (wte) gradient. */
+int miles_model_forward_embeds(MilesModel *m, const MilesBatch *batch, const float *word_emb,
+                               int training, float *logits, float *velocity, float *loss);
+/* Backward of the last forward from an arbitrary output gradient instead of
+ * the loss: dlogits [B,2] = d target / d logits, dvelocity [B] = d target /
+ * d velocity (after the head activation); either may be NULL (= 0).  The
+ * forward needs no labels.  param_grads = 1 accumulates parameter gradients
+ * like miles_model_backward; 0 leaves them untouched and skips their GEMMs
+ * (input gradients only: about half the backward's work). */
+int miles_model_backward_from_outputs(MilesModel *m, const float *dlogits, const float *dvelocity,
+                                      int param_grads);
+/* Input gradients of the last backward (either kind): dword [B,T,H] w.r.t.
+ * each token's word-embedding vector, dfeatures [B,F] w.r.t. the standardized
+ * features; either may be NULL.  MILES_EINVAL if no backward followed the
+ * last forward.  (Not accumulated: each backward overwrites them.) */
+int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures);
+
+/* What is explained: P(viral) = softmax(logits)[1] (default), the viral
+ * log-odds logit[1] - logit[0], or the velocity output (after its activation). */
+enum { MILES_EXPLAIN_VIRAL_PROB = 0, MILES_EXPLAIN_VIRAL_LOGIT = 1, MILES_EXPLAIN_VELOCITY = 2 };
+/* Path integral rule: Gauss-Legendre with `steps` nodes on [0,1] (default), or
+ * the trapezoid rule with `steps` intervals (steps + 1 evaluations). */
+enum { MILES_IG_GAUSS_LEGENDRE = 0, MILES_IG_TRAPEZOID = 1 };
+/* Token baseline: the [PAD] word-embedding row, or the zero vector. */
+enum { MILES_BASELINE_PAD = 0, MILES_BASELINE_ZERO = 1 };
+
+typedef struct MilesExplainConfig {
+    int steps;              /* quadrature nodes / intervals, 1..4096 (32) */
+    int rule;               /* MILES_IG_* */
+    int target;             /* MILES_EXPLAIN_* */
+    int token_baseline;     /* MILES_BASELINE_* */
+    int32_t pad_id, cls_id, sep_id; /* 0, 101, 102 (BERT uncased vocab); -1 = none.
+                             * [CLS], [SEP] and padding (mask 0) keep their
+                             * embedding along the path: attribution exactly 0 */
+    const float *feature_baseline; /* [F] standardized; NULL = 0 = the training mean */
+    int max_tokens;         /* path rows x T per forward pass (2048); bounds memory */
+} MilesExplainConfig;
+void miles_explain_config_default(MilesExplainConfig *cfg);
+
+/* Result of miles_explain_ig (arrays owned; miles_explanation_free). */
+typedef struct MilesExplanation {
+    int B, T, F;
+    int target, rule, steps;
+    int evals;              /* forward+backward rows per example */
+    float *tokens;          /* [B,T] per-token attribution: sum over H of (x - x') * avg grad */
+    float *features;        /* [B,F] per-feature attribution: (x - x') * avg grad */
+    double *f_input;        /* [B] target at the input, f(x) */
+    double *f_baseline;     /* [B] target at the baseline, f(x') */
+    double *completeness_error; /* [B] sum(tokens) + sum(features) - (f(x) - f(x')) */
+} MilesExplanation;
+/* Integrated gradients (Sundararajan et al. 2017) of every row of `batch`
+ * along the straight path x' + alpha (x - x') in (word embeddings, standardized
+ * features), through the model's own backward, in eval mode (no dropout).
+ * The path points of all rows are run as batches of up to max_tokens / T rows.
+ * labels/velocity of the batch are ignored.  Uses (overwrites) the model's
+ * activations; parameter gradients are untouched.  Deterministic. */
+int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainConfig *cfg,
+                     MilesExplanation **out);
+void miles_explanation_free(MilesExplanation *e);
+
+/* WordPiece pieces -> words: a piece starting with "##" joins the previous
+ * word (attributions summed, "##" dropped from the text); a NULL piece (pass
+ * NULL for [CLS]/[SEP]/[PAD]) belongs to no word and ends the current one. */
+typedef struct MilesExplainWord {
+    char *text;             /* owned, NUL-terminated */
+    float attribution;
+    int first, count;       /* token range [first, first + count) */
+} MilesExplainWord;
+int miles_explain_words(const char *const *pieces, const float *attr, int n, MilesExplainWord **words,
+                        int *n_words);
+void miles_explain_words_free(MilesExplainWord *words, int n_words);
 
 /* ======================================================================== */
 /* Section: tokenizer (libmiles/tokenizer.c)                                */
@@ -405,6 +493,9 @@ int miles_csv_field_pos(const MilesCsv *r, int i, int64_t *line, int64_t *col);
  * Non-numeric text, NaN/Inf or out-of-range values are errors naming the column. */
 int miles_features_compute(int n, const char *const *names, const char *const *values,
                            double raw[18], uint32_t *avail);
+/* Regression target of a record: the engagement_velocity column, else
+ * views / trend_duration_days.  MILES_EMISSING when neither is available. */
+int miles_velocity_compute(int n, const char *const *names, const char *const *values, double *velocity);
 /* Day name ("Friday", case-insensitive) -> alphabetical code (Friday=0 ...
  * Wednesday=6), or -1. */
 int miles_dayofweek_code(const char *day);
@@ -620,13 +711,13 @@ int miles_metric_regression(const double *pred, const double *target, int n,
 /* Curves for plots.  ROC: sklearn roc_curve(drop_intermediate=False), n_points =
  * distinct scores + 1, thresholds[0] = +inf (sklearn >= 1.3).  PR: sklearn
  * precision_recall_curve: n_points = distinct scores + 1, recall decreasing,
- * last point (recall 0, precision 1) has no threshold (n_points - 1 thresholds,
- * increasing).  Arrays are malloc'd; free with miles_curve_free. */
+ * last point (recall 0, precision 1) has no threshold (thresholds[n-1] = NaN;
+ * the others increase).  Arrays are malloc'd; free with miles_curve_free. */
 typedef struct MilesCurve {
     int n;            /* points */
     double *x;        /* ROC: fpr;  PR: recall */
     double *y;        /* ROC: tpr;  PR: precision */
-    double *thresholds; /* ROC: n;  PR: n - 1 */
+    double *thresholds; /* [n]; ROC: thresholds[0] = +inf;  PR: thresholds[n-1] = NaN */
 } MilesCurve;
 int miles_metric_roc_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
 int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
@@ -745,7 +836,10 @@ typedef struct MilesLogRegConfig {
 void miles_logreg_config_default(MilesLogRegConfig *cfg);
 typedef struct MilesLogRegInfo { int n_iter; double objective, grad_max; int converged; } MilesLogRegInfo;
 typedef struct MilesLogReg MilesLogReg;
-/* Dense features X [n,d] row-major (float, widened to double). */
+/* Fit.  Single-class labels, non-finite X: errors.  Like sklearn's
+ * ConvergenceWarning, a fit that stops before tol (max_iter, or the line search
+ * stalls at rounding level) still returns MILES_OK: check info.converged.
+ * Dense features X [n,d] row-major (float, widened to double). */
 int miles_logreg_fit_dense(MilesLogReg **out, const float *X, int n, int d, const int32_t *y,
                            const MilesLogRegConfig *cfg);
 int miles_logreg_fit_csr(MilesLogReg **out, const MilesCsr *X, const int32_t *y,
@@ -779,6 +873,114 @@ int miles_baseline_is_text(const MilesBaseline *b);
 const MilesTfidf *miles_baseline_tfidf(const MilesBaseline *b);   /* NULL if numeric */
 const MilesLogReg *miles_baseline_logreg(const MilesBaseline *b);
 void miles_baseline_free(MilesBaseline *b);
+
+/* ======================================================================== */
+/* Section: serving — the predictor (libmiles/predict.c)                    */
+/* ======================================================================== */
+
+/* A predictor turns records into scores with exactly what training used: the
+ * checkpoint's model, tokenizer (hash-checked), text cleaning, feature scaler
+ * and decision threshold.  Features go through miles_scaler_transform_record,
+ * so a record gives byte-identical inputs here and in the prepared training
+ * file (tests/test_predict.c).  docs/serving.md has the details.
+ *
+ * Thread safety: miles_predictor_predict may be called from several threads;
+ * records are featurized/tokenized in the calling thread and the forward pass
+ * (the model holds its activations) is serialized by a mutex inside the
+ * predictor.  For parallel forwards open one predictor per thread. */
+typedef struct MilesPredictor MilesPredictor;
+typedef struct MilesPredictorOptions {
+    const char *vocab_dir;   /* NULL: the checkpoint's "vocab_dir" metadata */
+    int max_len;             /* 0: the trainer's max_len ("train_config"), else 128;
+                              * capped at max_position_embeddings */
+    int batch_size;          /* rows per forward pass (64) */
+} MilesPredictorOptions;
+void miles_predictor_options_default(MilesPredictorOptions *opt);
+/* Load a checkpoint written by miles-train.  Refuses a checkpoint without
+ * "data" (scalers) metadata and a vocabulary whose hash differs from the
+ * checkpoint's "tokenizer_hash". */
+int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const MilesPredictorOptions *opt);
+void miles_predictor_free(MilesPredictor *p);
+
+/* A record: n named string values (CSV header + cells, or request fields).
+ * "title" is required.  Understood names: the seed-schema columns, the 18
+ * feature names, and the original API's request fields view_count -> views,
+ * like_count -> likes, comment_count -> comments, duration_seconds ->
+ * duration_sec.  Other names (description, thumbnail_url, ...) are ignored. */
+typedef struct MilesRecord {
+    int n;
+    const char *const *names;
+    const char *const *values;
+} MilesRecord;
+/* Column a name feeds (request field mapped; other names unchanged). */
+const char *miles_predictor_column_of(const char *name);
+
+typedef struct MilesPrediction {
+    double viral_score;        /* softmax P(viral) */
+    int is_viral;              /* viral_score >= the stored decision threshold */
+    double predicted_velocity; /* original units (miles_scaler_velocity_unscale) */
+    double velocity_scaled;    /* the model's output (min-max scaled) */
+    double confidence;         /* |p - 0.5| * 2 */
+    uint32_t supplied;         /* bit f: feature f given by a field of its own */
+    uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */
+    uint32_t filled;           /* bit f: missing, fed as the training mean (0 standardized) */
+    int n_tokens;              /* tokens incl. [CLS]/[SEP] */
+    int truncated;             /* the title had more word pieces than max_len - 2 */
+} MilesPrediction;
+/* Score n records (batched by batch_size).  A bad record fails the call with
+ * a message "record i: ..." naming the field; out[] is then undefined. */
+int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out);
+/* The exact standardized model input of a record (what predict feeds). */
+int miles_predictor_features(const MilesPredictor *p, const MilesRecord *rec, float out[18],
+                             uint32_t *available, uint32_t *supplied);
+/* The title's token ids and mask, max_len entries each (padded), as predict
+ * feeds them; *n_wordpieces (may be NULL) = word pieces before truncation. */
+int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *rec, int32_t *ids, int32_t *mask,
+                           int *len, int *n_wordpieces);
+const MilesModel *miles_predictor_model(const MilesPredictor *p);
+const MilesScaler *miles_predictor_scaler(const MilesPredictor *p);
+const MilesTokenizer *miles_predictor_tokenizer(const MilesPredictor *p);
+double miles_predictor_threshold(const MilesPredictor *p);
+int miles_predictor_max_len(const MilesPredictor *p);
+int miles_predictor_text_clean(const MilesPredictor *p);
+/* "<run dir>/<file>@<tokenizer hash>", e.g. "run1/best.safetensors@1a2b..." */
+const char *miles_predictor_version(const MilesPredictor *p);
+const char *miles_predictor_tokenizer_hash(const MilesPredictor *p);
+/* Checkpoint metadata read at open ("config", "data", "state", "train_config",
+ * "decision_threshold", "tokenizer_hash", "text_clean", "vocab_dir", "recipe",
+ * "format"); NULL if absent. */
+const char *miles_predictor_metadata(const MilesPredictor *p, const char *key);
+
+/* ======================================================================== */
+/* Section: export — HF directory and ONNX model (libmiles/export_*.c)      */
+/* ======================================================================== */
+
+/* Export a Miles checkpoint for other runtimes (docs/export.md):
+ *   HF directory: config.json (a BertConfig + a "miles" object: head config,
+ *   scaler JSON, decision threshold, tokenizer hash), vocab.txt,
+ *   tokenizer_config.json (+ tokenizer.json when the source has one),
+ *   model.safetensors (encoder under HF BertModel names, the head under
+ *   "miles.*" names) and miles_head.py (a PyTorch module running the whole
+ *   model).  Built in a temporary directory beside `out_dir`, then renamed:
+ *   on any failure no `out_dir` (and no temporary) is left.
+ *   ONNX: one graph (opset 17, IR 8): inputs input_ids/attention_mask/
+ *   token_type_ids [B,T] int64 and features [B,F] float; outputs logits [B,2],
+ *   viral_prob [B] (softmax), velocity [B] (after the head activation); B and
+ *   T dynamic; weights as float initializers named like the checkpoint.
+ *   Written atomically (temp file + rename). */
+typedef struct MilesExportOptions {
+    const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the checkpoint's "vocab_dir" */
+    int overwrite;          /* 1: replace an existing out_dir / file (default 0: refuse) */
+} MilesExportOptions;
+void miles_export_options_default(MilesExportOptions *opt);
+/* Checkpoint -> HF directory.  The vocabulary's hash must equal the
+ * checkpoint's "tokenizer_hash" when the checkpoint has one. */
+int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExportOptions *opt);
+/* Checkpoint -> ONNX file (needs no tokenizer; opt may be NULL). */
+int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesExportOptions *opt);
+/* Export name of a checkpoint tensor: "bert.X" -> "X" (HF BertModel name),
+ * anything else -> "miles.<name>" (e.g. "miles.fusion.0.weight"). */
+int miles_export_hf_name(const char *ckpt_name, char *out, size_t cap);
 
 /* ======================================================================== */
 /* Section: training — trainer, logs, TensorBoard events                    */
@@ -843,6 +1045,9 @@ typedef struct MilesTrainConfig {
     const char *extra_meta_values[8];
     int n_extra_meta;
     volatile int *stop_flag;  /* set to 1 (e.g. from SIGINT): save "last" and return MILES_OK early */
+    /* distributed (docs/distributed.md): NULL or a 1-rank handle = one process */
+    struct MilesDist *dist;
+    int zero1;                /* 1: shard the AdamW moments across ranks (ZeRO stage 1) */
 } MilesTrainConfig;
 
 /* Fill *c with the defaults above. */
@@ -877,6 +1082,45 @@ int miles_config_from_json(MilesConfig *cfg, const char *json);
 int miles_checkpoint_load_model(MilesModel **out, const char *path);
 /* Metadata value of a checkpoint (malloc'd copy; NULL + error if absent). */
 int miles_checkpoint_metadata(const char *path, const char *key, char **value);
+
+/* ---- distributed data parallelism (libmiles/dist.c; docs/distributed.md) ----
+ * Synchronous data parallelism over MPI: `mpirun -np N miles-train ...`.  Each
+ * rank takes a contiguous 1/N of every global batch (cfg->batch_size is the
+ * GLOBAL batch), gradients are summed with MPI_Allreduce, every rank takes the
+ * same optimizer step; rank 0 alone logs, evaluates and writes checkpoints.
+ * A build without MPI (no -DMILES_HAVE_MPI) has the same API with one rank. */
+typedef struct MilesDist MilesDist;
+/* 1 if this build has MPI support. */
+int miles_dist_available(void);
+/* World size announced by a launcher in the environment (OMPI_COMM_WORLD_SIZE,
+ * PMI_SIZE, MV2_COMM_WORLD_SIZE, SLURM_STEP_NUM_TASKS; 1 for a bare PMIX_RANK),
+ * else 0 (started by hand). */
+int miles_dist_launched_size(void);
+/* Join the job: MPI_Init_thread (FUNNELED) when launched by an MPI launcher
+ * and MPI is not yet initialized, else a 1-rank handle without touching MPI.
+ * MPI errors are returned (MPI_ERRORS_RETURN), never fatal.  Launched with
+ * N > 1 ranks in a build without MPI: MILES_EUNSUPPORTED; a launcher that
+ * started N processes that MPI does not join into one job (srun --mpi=none):
+ * MILES_EINVAL. */
+int miles_dist_init(MilesDist **out, int *argc, char ***argv);
+/* Free the handle; MPI_Finalize if miles_dist_init initialized MPI. */
+void miles_dist_finalize(MilesDist *d);
+/* Rank / size in the job, and on this node (NULL handle: 0 / 1). */
+int miles_dist_rank(const MilesDist *d);
+int miles_dist_size(const MilesDist *d);
+int miles_dist_local_rank(const MilesDist *d);
+int miles_dist_local_size(const MilesDist *d);
+/* In-place sums over all ranks (any n; split into INT_MAX chunks). */
+int miles_dist_allreduce_f32(MilesDist *d, float *buf, size_t n);
+int miles_dist_allreduce_f64(MilesDist *d, double *buf, size_t n);
+/* Broadcast `bytes` bytes from rank `root` (used for checkpoints and the NCCL id). */
+int miles_dist_bcast(MilesDist *d, void *buf, size_t bytes, int root);
+int miles_dist_barrier(MilesDist *d);
+/* Every rank agrees on a status: returns the local status if it is an error,
+ * else an error naming the failed rank(s) if any other rank failed, else MILES_OK. */
+int miles_dist_agree(MilesDist *d, int status);
+/* End the whole job now (MPI_Abort); a no-op without MPI. */
+void miles_dist_abort(MilesDist *d, int code);
 
 #ifdef __cplusplus
 }

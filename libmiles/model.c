@@ -136,8 +136,9 @@ int miles_model_build(MilesModel **out, const MilesConfig *cfg) {
     m->tensors = miles_calloc((size_t)count_tensors(c), sizeof *m->tensors);
     m->P.layers = miles_calloc((size_t)L, sizeof(MilesLayerP));
     m->G.layers = miles_calloc((size_t)L, sizeof(MilesLayerP));
+    m->G0.layers = miles_calloc((size_t)L, sizeof(MilesLayerP)); /* stays all NULL */
     m->layer_acts = miles_calloc((size_t)L, sizeof(MilesLayerActs));
-    if (!m->tensors || !m->P.layers || !m->G.layers || !m->layer_acts) {
+    if (!m->tensors || !m->P.layers || !m->G.layers || !m->G0.layers || !m->layer_acts) {
         miles_model_free(m);
         return MILES_ENOMEM;
     }
@@ -164,6 +165,7 @@ void miles_model_free(MilesModel *m) {
     free(m->tensors);
     free(m->P.layers);
     free(m->G.layers);
+    free(m->G0.layers);
     free(m->layer_acts);
     free(m->params);
     free(m->grads);

@@ -7,6 +7,8 @@
 
 #include "model_internal.h"
 
+#include <math.h>
+
 typedef struct {
     char *base;
     size_t off;
@@ -47,6 +49,7 @@ static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
     D->dlogits = FL(&b, (size_t)B * 2);
     D->dvel = FL(&b, B);
     D->dvel_pre = FL(&b, B);
+    D->dfeat = FL(&b, (size_t)B * c->num_features);
     return b.off;
 }
 
@@ -103,20 +106,17 @@ static void mlp_backward(MilesModel *m, float *dinp, const float *dout, const fl
     }
 }
 
-static void head_backward(MilesModel *m, float loss_scale) {
+/* From D->dlogits [B,2] and D->dvel [B] (d/d velocity after the head
+ * activation) down to D->dx = d/d(encoder output) [N,H]; also leaves
+ * D->dfeat = d/d(features) [B,F].  G: parameter gradient views (m->G, or the
+ * all-NULL m->G0 to skip every parameter gradient). */
+static void head_backward(MilesModel *m, MilesParams *G) {
     const MilesConfig *c = &m->cfg;
     const int B = m->B, T = m->T, H = c->hidden_size;
     MilesActs *A = &m->A;
     MilesGradActs *D = &m->D;
     const MilesParams *P = &m->P;
-    MilesParams *G = &m->G;
 
-    zero(D->dlogits, (size_t)B * 2);
-    zero(D->dvel, B);
-    if (m->have_labels)
-        crossentropy_backward(D->dlogits, A->probs, A->labels, m->loss.class_weight, B, 2,
-                              m->loss.w_cls * loss_scale);
-    if (m->have_vel) mse_backward(D->dvel, A->vel, A->vel_target, B, m->loss.w_reg * loss_scale);
     const float *dvp = D->dvel;
     if (c->velocity_activation == MILES_VEL_SIGMOID) {
         zero(D->dvel_pre, B);
@@ -138,10 +138,13 @@ static void head_backward(MilesModel *m, float loss_scale) {
     zero(D->dtext, (size_t)B * H);
     zero(D->dnum, (size_t)B * m->num_w);
     concat_backward(D->dtext, D->dnum, D->dconcat, B, H, m->num_w);
+    zero(D->dfeat, (size_t)B * c->num_features);
     if (c->n_numeric)
-        mlp_backward(m, NULL, D->dnum, A->features, c->num_features, c->n_numeric, c->numeric_widths,
+        mlp_backward(m, D->dfeat, D->dnum, A->features, c->num_features, c->n_numeric, c->numeric_widths,
                      c->numeric_dropouts, P->numeric, G->numeric, A->num_lin, A->num_drop,
                      MILES_DROPID_NUMERIC(0));
+    else /* the raw features are the numeric branch output */
+        memcpy(D->dfeat, D->dnum, (size_t)B * c->num_features * sizeof(float));
     const float *dpooled = drop_bwd(D->dpooled, D->dtext, (size_t)B * H,
                                     miles_model_dkey(m, c->text_dropout, MILES_DROPID_TEXT));
     /* into the encoder output gradient D->dx [N,H] */
@@ -163,7 +166,9 @@ static void head_backward(MilesModel *m, float loss_scale) {
     }
 }
 
-static void encoder_backward(MilesModel *m) {
+/* From D->dx = d/d(encoder output) down to the embeddings; leaves D->dres =
+ * d/d(emb_sum) [N,H], which is also d/d(word embedding vectors). */
+static void encoder_backward(MilesModel *m, MilesParams *G) {
     const MilesConfig *c = &m->cfg;
     const int B = m->B, T = m->T, H = c->hidden_size, I = c->intermediate_size;
     const int NH = c->num_attention_heads, N = B * T;
@@ -171,7 +176,6 @@ static void encoder_backward(MilesModel *m) {
     MilesActs *A = &m->A;
     MilesGradActs *D = &m->D;
     const MilesParams *P = &m->P;
-    MilesParams *G = &m->G;
 
     /* D->dx holds d(layer output) on entry to each layer and d(layer input) on exit */
     for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
@@ -224,7 +228,8 @@ static void encoder_backward(MilesModel *m) {
     zero(D->dres, NHs);
     layernorm_backward(D->dres, G->emb_ln.w, G->emb_ln.b, dln, A->emb_sum, P->emb_ln.w, A->emb_mean,
                        A->emb_rstd, N, H);
-    embedding_backward(G->wte, G->wpe, G->wtt, D->dres, A->ids, A->tt, B, T, H);
+    /* word vectors given by the caller are not rows of wte: no wte gradient */
+    embedding_backward(m->emb_given ? NULL : G->wte, G->wpe, G->wtt, D->dres, A->ids, A->tt, B, T, H);
 }
 
 int miles_model_backward(MilesModel *m, float loss_scale) {
@@ -235,7 +240,56 @@ int miles_model_backward(MilesModel *m, float loss_scale) {
         return miles_error(MILES_EINVAL,
                            "miles_model_backward: the last forward had neither labels nor velocity targets");
     MILES_TRY(ensure_scratch(m));
-    head_backward(m, loss_scale);
-    encoder_backward(m);
+    const int B = m->B;
+    MilesActs *A = &m->A;
+    MilesGradActs *D = &m->D;
+    zero(D->dlogits, (size_t)B * 2);
+    zero(D->dvel, B);
+    if (m->have_labels)
+        crossentropy_backward(D->dlogits, A->probs, A->labels, m->loss.class_weight, B, 2,
+                              m->loss.w_cls * loss_scale);
+    if (m->have_vel) mse_backward(D->dvel, A->vel, A->vel_target, B, m->loss.w_reg * loss_scale);
+    head_backward(m, &m->G);
+    encoder_backward(m, &m->G);
+    m->bwd_valid = 1;
+    return MILES_OK;
+}
+
+int miles_model_backward_from_outputs(MilesModel *m, const float *dlogits, const float *dvelocity,
+                                      int param_grads) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_model_backward_from_outputs: model is NULL");
+    if (!m->fwd_valid)
+        return miles_error(MILES_EINVAL,
+                           "miles_model_backward_from_outputs: no successful forward to differentiate");
+    const int B = m->B;
+    for (int i = 0; dlogits && i < 2 * B; i++)
+        if (!isfinite(dlogits[i]))
+            return miles_error(MILES_ENAN, "miles_model_backward_from_outputs: dlogits row %d class %d is %s",
+                               i / 2, i % 2, isnan(dlogits[i]) ? "NaN" : "Inf");
+    for (int i = 0; dvelocity && i < B; i++)
+        if (!isfinite(dvelocity[i]))
+            return miles_error(MILES_ENAN, "miles_model_backward_from_outputs: dvelocity row %d is %s", i,
+                               isnan(dvelocity[i]) ? "NaN" : "Inf");
+    MILES_TRY(ensure_scratch(m));
+    MilesGradActs *D = &m->D;
+    if (dlogits) memcpy(D->dlogits, dlogits, (size_t)B * 2 * sizeof(float));
+    else zero(D->dlogits, (size_t)B * 2);
+    if (dvelocity) memcpy(D->dvel, dvelocity, (size_t)B * sizeof(float));
+    else zero(D->dvel, B);
+    MilesParams *G = param_grads ? &m->G : &m->G0;
+    head_backward(m, G);
+    encoder_backward(m, G);
+    m->bwd_valid = 1;
+    return MILES_OK;
+}
+
+int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_model_input_grads: model is NULL");
+    if (!m->fwd_valid || !m->bwd_valid)
+        return miles_error(MILES_EINVAL,
+                           "miles_model_input_grads: no backward of the last forward (call a backward first)");
+    const size_t N = (size_t)m->B * m->T;
+    if (dword) memcpy(dword, m->D.dres, N * m->cfg.hidden_size * sizeof(float));
+    if (dfeatures) memcpy(dfeatures, m->D.dfeat, (size_t)m->B * m->cfg.num_features * sizeof(float));
     return MILES_OK;
 }

@@ -99,7 +99,7 @@ static int ensure_arena(MilesModel *m, int B, int T, int attd) {
 
 /* ----------------------------------------------------------- validation */
 
-static int validate_batch(const MilesModel *m, const MilesBatch *b) {
+int miles_model_validate_batch(const MilesModel *m, const MilesBatch *b) {
     const MilesConfig *c = &m->cfg;
     if (!b) return miles_error(MILES_EINVAL, "batch is NULL");
     if (b->B < 1) return miles_error(MILES_ESHAPE, "batch: B = %d must be >= 1", b->B);
@@ -175,14 +175,31 @@ static void drop_fwd(float *out, const float *inp, size_t n, MilesDropoutKey k) 
 
 /* ------------------------------------------------------------- forward */
 
-static void encoder_forward(MilesModel *m) {
+/* emb_sum = word + wpe[t] + wtt[type] with the word vectors given by the caller
+ * ([N,H]); the same sum, in the same order, as embedding_forward, so passing
+ * the wte rows reproduces the ordinary forward bit for bit. */
+static void embedding_forward_given(float *out, const float *word, const int32_t *tt, const float *wpe,
+                                    const float *wtt, int B, int T, int C) {
+#pragma omp parallel for schedule(static) if ((double)B * T * C > 65536.0)
+    for (int bt = 0; bt < B * T; bt++) {
+        int t = bt % T;
+        float *o = out + (size_t)bt * C;
+        const float *e = word + (size_t)bt * C;
+        const float *p = wpe + (size_t)t * C;
+        const float *y = wtt + (size_t)tt[bt] * C;
+        for (int c = 0; c < C; c++) o[c] = e[c] + p[c] + y[c];
+    }
+}
+
+static void encoder_forward(MilesModel *m, const float *word_emb) {
     const MilesConfig *c = &m->cfg;
     const int B = m->B, T = m->T, H = c->hidden_size, I = c->intermediate_size;
     const int NH = c->num_attention_heads, N = B * T;
     MilesActs *A = &m->A;
     const MilesParams *P = &m->P;
 
-    embedding_forward(A->emb_sum, A->ids, A->tt, P->wte, P->wpe, P->wtt, B, T, H);
+    if (word_emb) embedding_forward_given(A->emb_sum, word_emb, A->tt, P->wpe, P->wtt, B, T, H);
+    else embedding_forward(A->emb_sum, A->ids, A->tt, P->wte, P->wpe, P->wtt, B, T, H);
     layernorm_forward(A->emb_out, A->emb_mean, A->emb_rstd, A->emb_sum, P->emb_ln.w, P->emb_ln.b, N,
                       H, c->layer_norm_eps);
     drop_fwd(A->emb_out, A->emb_out, (size_t)N * H,
@@ -272,11 +289,11 @@ static void head_forward(MilesModel *m) {
     else memcpy(A->vel, A->vel_pre, (size_t)B * sizeof(float));
 }
 
-int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training, float *logits,
-                        float *velocity, float *loss) {
-    if (!m) return miles_error(MILES_EINVAL, "miles_model_forward: model is NULL");
+static int forward_impl(MilesModel *m, const MilesBatch *batch, const float *word_emb, int training,
+                        float *logits, float *velocity, float *loss) {
     m->fwd_valid = 0;
-    MILES_TRY(validate_batch(m, batch));
+    m->bwd_valid = 0;
+    MILES_TRY(miles_model_validate_batch(m, batch));
     const MilesConfig *c = &m->cfg;
     const int B = batch->B, T = batch->T;
     const size_t N = (size_t)B * T;
@@ -299,7 +316,8 @@ int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training, fl
     if (m->have_labels) memcpy(A->labels, batch->labels, (size_t)B * sizeof(int32_t));
     if (m->have_vel) memcpy(A->vel_target, batch->velocity, (size_t)B * sizeof(float));
 
-    encoder_forward(m);
+    m->emb_given = word_emb != NULL;
+    encoder_forward(m, word_emb);
     head_forward(m);
 
     float ce = 0.0f, mse = 0.0f, L = 0.0f;
@@ -319,4 +337,26 @@ int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training, fl
     if (velocity) memcpy(velocity, A->vel, (size_t)B * sizeof(float));
     if (loss) *loss = L;
     return MILES_OK;
+}
+
+int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training, float *logits,
+                        float *velocity, float *loss) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_model_forward: model is NULL");
+    return forward_impl(m, batch, NULL, training, logits, velocity, loss);
+}
+
+int miles_model_forward_embeds(MilesModel *m, const MilesBatch *batch, const float *word_emb, int training,
+                               float *logits, float *velocity, float *loss) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_model_forward_embeds: model is NULL");
+    if (!word_emb) return forward_impl(m, batch, NULL, training, logits, velocity, loss);
+    m->fwd_valid = 0;
+    m->bwd_valid = 0;
+    MILES_TRY(miles_model_validate_batch(m, batch));
+    const int H = m->cfg.hidden_size;
+    const size_t N = (size_t)batch->B * batch->T;
+    for (size_t i = 0; i < N * H; i++)
+        if (!isfinite(word_emb[i]))
+            return miles_error(MILES_ENAN, "word embeddings: row %zu token %zu channel %zu is %s",
+                               i / H / batch->T, i / H % batch->T, i % H, isnan(word_emb[i]) ? "NaN" : "Inf");
+    return forward_impl(m, batch, word_emb, training, logits, velocity, loss);
 }

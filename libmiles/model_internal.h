@@ -115,6 +115,7 @@ typedef struct {
     float *dconcat;               /* [B,H+Wn] */
     float *dmlp_a, *dmlp_b, *dmlp_c; /* [B,maxw] MLP ping-pong */
     float *dlogits, *dvel, *dvel_pre; /* [B,2] [B] [B] */
+    float *dfeat;                 /* [B,F] d/d(standardized features) (input gradient) */
 } MilesGradActs;
 
 struct MilesModel {
@@ -127,6 +128,8 @@ struct MilesModel {
     size_t nparams;
     float *params, *grads;
     MilesParams P, G;
+    MilesParams G0;               /* all-NULL gradient views (G0.layers: [L] zeroed): a
+                                   * backward through G0 computes input gradients only */
 
     /* derived widths */
     int num_w;                    /* width of the numeric branch output (F if no MLP) */
@@ -151,8 +154,16 @@ struct MilesModel {
     int training;                 /* dropout was on */
     int has_attd;
     int have_labels, have_vel;
+    int emb_given;                /* the word embeddings came from the caller
+                                   * (miles_model_forward_embeds): no wte gradient */
+    int bwd_valid;                /* a backward of this forward ran: the input
+                                   * gradients are in D.dres [N,H] and D.dfeat [B,F] */
     float last_loss, last_ce, last_mse;
 };
+
+/* The forward's batch check (model_forward.c): shapes, id/type/mask ranges,
+ * finite features and targets; the message names row/token/feature. */
+int miles_model_validate_batch(const MilesModel *m, const MilesBatch *b);
 
 /* Dropout key for a site; p = 0 when not training. */
 static inline MilesDropoutKey miles_model_dkey(const MilesModel *m, float p, uint32_t id) {

@@ -28,7 +28,10 @@
 /* Row-major SGEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
  * transA: A is stored [K,M] (lda >= M) instead of [M,K] (lda >= K); same for B.
  * Goes through CBLAS when built with BLAS and miles_gemm_use_blas(1) (the
- * default); otherwise the OpenMP tiled fallback.  Both are tested to agree. */
+ * default); otherwise the OpenMP tiled fallback.  Both are tested to agree.
+ * beta == 0 never reads C (NaN garbage is fine); K == 0 only scales C.
+ * Safe to call from inside an OpenMP parallel region (it then runs the own
+ * GEMM on the calling thread instead of CBLAS's thread pool). */
 void miles_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc);
@@ -41,7 +44,9 @@ int miles_gemm_has_blas(void);
 /* ------------------------------------------------------------- dropout */
 /* Philox4x32-10 counter-based generator: 4 x uint32 for (key, counter). */
 void miles_philox4x32(uint32_t out[4], uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo);
-/* Uniform in [0,1) for element `index` of tensor `tensor_id` at (seed, step). */
+/* Uniform in [0,1) for element `index` of tensor `tensor_id` at (seed, step).
+ * The exact bit-level mapping is the "RNG CONTRACT" in dropout.c (the CUDA
+ * kernels reproduce it; tests/test_dropout.c pins values). */
 float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index);
 typedef struct MilesDropoutKey {
     float p;            /* drop probability; 0 = identity */
@@ -49,9 +54,10 @@ typedef struct MilesDropoutKey {
     uint64_t step;
     uint32_t tensor_id; /* distinct per dropout site in the model */
 } MilesDropoutKey;
-/* out[i] = keep ? inp[i] / (1-p) : 0, keep = uniform(i) >= p.  In-place OK. */
+/* out[i] = keep ? inp[i] * s : 0, keep = uniform(i) >= p, s = 1.0f/(1.0f-p)
+ * computed in fp32.  p <= 0: exact identity; p >= 1: all zeros.  In-place OK. */
 void dropout_forward(float *out, const float *inp, size_t n, MilesDropoutKey key);
-/* dinp[i] += keep ? dout[i] / (1-p) : 0 (mask regenerated from the key). */
+/* dinp[i] += keep ? dout[i] * s : 0 (mask regenerated from the key). */
 void dropout_backward(float *dinp, const float *dout, size_t n, MilesDropoutKey key);
 
 /* ---------------------------------------------------------- embeddings */
@@ -86,11 +92,16 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * probability exactly 0; a row with no real key gets uniform 0 output).
  * att: [B,NH,T,T] softmax probabilities (saved for backward).
  * attd: [B,NH,T,T] probabilities after dropout, or NULL when key.p == 0.
- * out: [B,T,C] = (attd or att) @ v per head.  scale = 1/sqrt(hs). */
+ * out: [B,T,C] = (attd or att) @ v per head.  scale = 1/sqrt(hs).
+ * C % NH == 0.  mask NULL = no padding.  attd NULL disables dropout even if
+ * key.p > 0.  The dropout element index is the flat row-major index into
+ * att [B,NH,T,T]: (b*NH + h)*T*T + query*T + key. */
 void attention_forward(float *out, float *att, float *attd, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        int B, int T, int C, int NH, MilesDropoutKey key);
-/* Accumulates into dq, dk, dv [B,T,C].  scratch: [B,NH,T,T] workspace. */
+/* Accumulates into dq, dk, dv [B,T,C] (any may be NULL).  scratch:
+ * [B,NH,T,T] workspace, contents on entry ignored.  att/attd/key exactly as
+ * returned by / passed to attention_forward. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
@@ -101,6 +112,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 void relu_forward(float *out, const float *inp, size_t n);
+/* relu_backward tests out > 0; the pre-activation input works equally. */
 void relu_backward(float *dinp, const float *out, const float *dout, size_t n);
 void tanh_forward(float *out, const float *inp, size_t n);
 void tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
@@ -114,7 +126,8 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
 /* out[B,C] = inp[b,0,:] (the [CLS] row) */
 void cls_pool_forward(float *out, const float *inp, int B, int T, int C);
 void cls_pool_backward(float *dinp, const float *dout, int B, int T, int C);
-/* out[B,C] = sum_t mask*inp / max(sum_t mask, 1e-9)  (sentence-transformers) */
+/* out[B,C] = sum_t mask*inp / max(sum_t mask, 1e-9)  (sentence-transformers);
+ * mask NULL = every token real; a row with no real token gives 0. */
 void mean_pool_forward(float *out, const float *inp, const int32_t *mask, int B, int T, int C);
 void mean_pool_backward(float *dinp, const float *dout, const int32_t *mask, int B, int T, int C);
 
@@ -126,7 +139,9 @@ void concat_backward(float *da, float *db, const float *dout, int B, int C1, int
 /* -------------------------------------------------------------- losses */
 /* Weighted cross-entropy over 2..K classes, PyTorch semantics:
  * loss = sum_b w[y_b] * (-log softmax(logits_b)[y_b]) / sum_b w[y_b].
- * probs[B,K] saved for backward.  Returns the loss. */
+ * probs[B,K] saved for backward.  Returns the loss.  class_weight NULL =
+ * unweighted.  Labels must be in [0,K) (validated by the caller); all-zero
+ * weights give NaN (0/0), as in PyTorch. */
 float crossentropy_forward(float *probs, const float *logits, const int32_t *labels,
                            const float *class_weight, int B, int K);
 /* dlogits[B,K] += scale * d(loss)/d(logits) */

@@ -8,6 +8,12 @@
 
 #include "ops.h"
 
+/* Built without OpenMP (make NO_OMP=1) the "#pragma omp" lines are meant to
+ * be ignored: keep -Wall quiet about them. */
+#ifndef _OPENMP
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#endif
+
 /* The own (non-BLAS) GEMM, same contract as miles_gemm, but run on the
  * calling thread only.  Safe to call from inside an OpenMP parallel region
  * (attention calls it once per (batch, head)); calling CBLAS from several

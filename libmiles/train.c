@@ -322,6 +322,27 @@ static int validate_cfg(const MilesTrainConfig *c, const MilesTrainData *train, 
     return MILES_OK;
 }
 
+/* This rank's share of the GLOBAL micro-batch loss.  The model's loss is
+ * w_cls * sum_b w[y_b] CE_b / sum_b w[y_b] + w_reg * sum_b MSE_b / B; a rank
+ * holding rows [lo,hi) of the nb rows reproduces its part of the single-process
+ * gradient exactly (in real arithmetic) when its weights are scaled by its
+ * share of each normalizer: w_cls * W_local / W_global and w_reg * n_local / nb.
+ * The sum-all-reduce of the ranks' gradients is then the global gradient.
+ * Every rank holds the whole epoch order, so no communication is needed. */
+static void set_shard_loss(MilesModel *m, const MilesLossConfig *lc, const MilesTrainData *d, const int *rows,
+                           int nb, int lo, int hi) {
+    double wg = 0, wl = 0;
+    for (int i = 0; i < nb; i++) {
+        double w = lc->class_weight[d->labels[rows[i]] ? 1 : 0];
+        wg += w;
+        if (i >= lo && i < hi) wl += w;
+    }
+    MilesLossConfig sl = *lc;
+    sl.w_cls = (float)(lc->w_cls * (wg > 0 ? wl / wg : 0.0));
+    sl.w_reg = (float)(lc->w_reg * (double)(hi - lo) / nb);
+    miles_model_set_loss(m, &sl);
+}
+
 int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrainData *val,
                     const MilesTrainConfig *cfg, MilesTrainResult *res) {
     MilesTrainResult dummy;
@@ -329,9 +350,13 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
     memset(res, 0, sizeof *res);
     res->best_val_auroc = NAN;
     res->decision_threshold = 0.5;
-    MILES_TRY(validate_cfg(cfg, train, val));
+    /* data parallelism: nrank ranks, each with the same data, model and config */
+    MilesDist *dist = cfg->dist;
+    const int nrank = miles_dist_size(dist), rank = miles_dist_rank(dist);
+    const int root = rank == 0, dp = nrank > 1;
+    MILES_TRY(validate_cfg(cfg, train, val)); /* same verdict on every rank */
     if (val && val->n == 0) val = NULL;
-    MILES_TRY(ensure_dir(cfg->out_dir));
+    MILES_TRY(miles_dist_agree(dist, root ? ensure_dir(cfg->out_dir) : MILES_OK));
 
     const int B = cfg->batch_size, A = cfg->grad_accum;
     const int nbatch = (train->n + B - 1) / B;
@@ -345,8 +370,11 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
     st.threshold = 0.5;
 
     MilesAdamWConfig oc = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay, cfg->decay_all};
-    MilesAdamW *opt = NULL;
-    MILES_TRY(miles_adamw_build(&opt, m, &oc));
+    MilesAdamW *opt = NULL;    /* full moments (one process, or plain data parallelism) */
+    MilesZero1 *zero = NULL;   /* this rank's shard of the moments (ZeRO-1) */
+    int s = (dp && cfg->zero1) ? miles_zero1_build(&zero, dist, m, &oc) : miles_adamw_build(&opt, m, &oc);
+    s = miles_dist_agree(dist, s);
+    if (s != MILES_OK) { miles_adamw_free(opt); miles_zero1_free(zero); return s; }
     miles_model_set_loss(m, &cfg->loss);
 
     char last_path[4096], best_path[4096], log_path[4096], tb_dir[4096];
@@ -355,29 +383,48 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg->out_dir);
     snprintf(tb_dir, sizeof tb_dir, "%s/tb", cfg->out_dir);
 
-    int s = MILES_OK;
     if (cfg->resume) {
-        s = miles_ckpt_load_state(last_path, m, opt, &st);
-        if (s != MILES_OK) { miles_adamw_free(opt); return s; }
-        if (cfg->progress)
+        /* rank 0 reads the checkpoint (the only one that needs the file system),
+         * then everything is broadcast: any N resumes any checkpoint */
+        MilesAdamW *full = opt;
+        if (root && zero) s = miles_adamw_build(&full, m, &oc);
+        if (root && s == MILES_OK) s = miles_ckpt_load_state(last_path, m, full, &st);
+        s = miles_dist_agree(dist, s);
+        if (s == MILES_OK && zero) s = miles_zero1_scatter(zero, root ? full : NULL);
+        if (zero) miles_adamw_free(root ? full : NULL);
+        if (s != MILES_OK) { miles_adamw_free(opt); miles_zero1_free(zero); return s; }
+        if (cfg->progress && root)
             fprintf(stderr, "resumed from %s at step %lld (epoch %d, batch %d)\n", last_path,
                     (long long)st.step, st.epoch + 1, st.cursor);
     }
+    /* every rank starts from rank 0's parameters, moments and state */
+    s = miles_dist_sync_train(dist, m, opt, &st);
 
-    FILE *log = fopen(log_path, cfg->resume ? "a" : "w");
-    if (!log) { miles_adamw_free(opt); return miles_error(MILES_EIO, "%s: cannot open: %s", log_path, strerror(errno)); }
+    FILE *log = NULL;
     MilesTBWriter *tb = NULL;
-    if (ensure_dir(tb_dir) == MILES_OK && miles_tb_open(&tb, tb_dir) != MILES_OK) tb = NULL; /* logs are optional */
+    if (s == MILES_OK && root) {
+        log = fopen(log_path, cfg->resume ? "a" : "w");
+        if (!log) s = miles_error(MILES_EIO, "%s: cannot open: %s", log_path, strerror(errno));
+        else if (ensure_dir(tb_dir) == MILES_OK && miles_tb_open(&tb, tb_dir) != MILES_OK) tb = NULL; /* logs are optional */
+    }
+    s = miles_dist_agree(dist, s);
+    if (s != MILES_OK) { if (log) fclose(log); miles_adamw_free(opt); miles_zero1_free(zero); return s; }
+    if (dp && cfg->progress && root)
+        fprintf(stderr, "data parallel: %d ranks, global batch %d (%d per rank)%s\n", nrank, B,
+                (B + nrank - 1) / nrank, zero ? ", ZeRO-1 sharded AdamW moments" : "");
 
     int *order = miles_malloc(sizeof(int) * (size_t)train->n);
     MilesBatchBuf bb = {0};
     if (!order) s = MILES_ENOMEM;
-    const int tty = cfg->progress && isatty(2);
+    s = miles_dist_agree(dist, s);
+    const int tty = root && cfg->progress && isatty(2);
     const double t0 = now_s();
     const int64_t step0 = st.step;
     int64_t examples_done = 0;
     double ema_loss = NAN;
     int done = 0;
+    /* rank 0 keeps the single-process dropout masks; other ranks draw their own */
+    const uint64_t drop_seed = cfg->seed + (uint64_t)rank * 0x9E3779B97F4A7C15ull;
 
     for (int epoch = st.epoch; s == MILES_OK && !done && epoch < cfg->epochs; epoch++) {
         miles_train_epoch_order(order, train, cfg->seed, epoch, B, cfg->bucket);
@@ -386,30 +433,52 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
         while (s == MILES_OK && bi < nbatch) {
             miles_model_zero_grad(m);
             double step_loss = 0;
-            int micro = 0;
-            for (; micro < A && bi < nbatch; micro++, bi++) {
+            for (int micro = 0; micro < A && bi < nbatch; micro++, bi++) {
                 int b0 = bi * B, nb = train->n - b0 < B ? train->n - b0 : B;
+                const int *rows = order + b0;
+                /* this rank's contiguous share of the global micro-batch */
+                int lo = (int)((int64_t)nb * rank / nrank), hi = (int)((int64_t)nb * (rank + 1) / nrank);
+                examples_done += nb;
+                if (dp) set_shard_loss(m, &cfg->loss, train, rows, nb, lo, hi);
+                if (hi <= lo) continue; /* fewer rows than ranks: contribute zero gradient */
                 MilesBatch batch;
-                s = miles_batchbuf_fill(&bb, train, order + b0, nb, cfg->max_len, &batch);
+                s = miles_batchbuf_fill(&bb, train, rows + lo, hi - lo, cfg->max_len, &batch);
                 if (s != MILES_OK) break;
-                miles_model_set_dropout_key(m, cfg->seed, ((uint64_t)epoch << 32) | (uint64_t)bi);
+                miles_model_set_dropout_key(m, drop_seed, ((uint64_t)epoch << 32) | (uint64_t)bi);
                 float loss = 0;
                 s = miles_model_forward(m, &batch, 1, NULL, NULL, &loss);
                 if (s != MILES_OK) break;
                 if (!isfinite(loss)) {
-                    s = miles_error(MILES_ENAN, "training loss is %g at step %lld (epoch %d, batch %d)",
-                                    loss, (long long)st.step, epoch + 1, bi);
+                    s = miles_error(MILES_ENAN, "training loss is %g at step %lld (epoch %d, batch %d)%s",
+                                    loss, (long long)st.step, epoch + 1, bi, dp ? " on this rank" : "");
                     break;
                 }
                 s = miles_model_backward(m, 1.0f / A);
                 if (s != MILES_OK) break;
                 step_loss += loss / A;
-                examples_done += nb;
+            }
+            int stop_any = cfg->stop_flag && *cfg->stop_flag;
+            if (dp) {
+                /* agree on errors, sum the loss shares, hear any rank's stop request */
+                double v[2] = {step_loss, stop_any};
+                s = miles_dist_agree(dist, s);
+                if (s == MILES_OK) s = miles_dist_allreduce_f64(dist, v, 2);
+                step_loss = v[0];
+                stop_any = v[1] > 0;
             }
             if (s != MILES_OK) break;
-            float gnorm = miles_clip_grad_norm(m, cfg->clip > 0 ? cfg->clip : INFINITY);
+            const float clip = cfg->clip > 0 ? cfg->clip : INFINITY;
             double lr = miles_train_lr(cfg, st.step, epoch, total_steps);
-            s = miles_adamw_step(opt, (float)lr);
+            float gnorm = 0;
+            if (zero) {
+                s = miles_zero1_step(zero, (float)lr, clip, &gnorm);
+            } else {
+                if (dp) s = miles_dist_reduce_grads(dist, m);
+                if (s == MILES_OK) {
+                    gnorm = dp ? miles_dist_clip_grad_norm(m, clip) : miles_clip_grad_norm(m, clip);
+                    s = miles_adamw_step(opt, (float)lr);
+                }
+            }
             if (s != MILES_OK) break;
             st.step++;
             st.cursor = bi;
@@ -420,83 +489,101 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
             int64_t left = total_steps - st.step;
             if (cfg->max_steps > 0 && cfg->max_steps - st.step < left) left = cfg->max_steps - st.step;
             double eta = (st.step > step0) ? el / (double)(st.step - step0) * (double)left : NAN;
-            fprintf(log, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%d,\"batch\":%d,\"loss\":%.8g,"
-                         "\"lr\":%.8g,\"grad_norm\":%.8g,\"examples_per_s\":%.4g,\"elapsed_s\":%.3f}\n",
-                    (long long)st.step, epoch + 1, bi, step_loss, lr, gnorm, exps, el);
-            if (tb) {
-                miles_tb_scalar(tb, "train/loss", st.step, (float)step_loss);
-                miles_tb_scalar(tb, "train/lr", st.step, (float)lr);
-                miles_tb_scalar(tb, "train/grad_norm", st.step, gnorm);
+            if (root) {
+                fprintf(log, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%d,\"batch\":%d,\"loss\":%.8g,"
+                             "\"lr\":%.8g,\"grad_norm\":%.8g,\"examples_per_s\":%.4g,\"elapsed_s\":%.3f}\n",
+                        (long long)st.step, epoch + 1, bi, step_loss, lr, gnorm, exps, el);
+                if (tb) {
+                    miles_tb_scalar(tb, "train/loss", st.step, (float)step_loss);
+                    miles_tb_scalar(tb, "train/lr", st.step, (float)lr);
+                    miles_tb_scalar(tb, "train/grad_norm", st.step, gnorm);
+                }
+                if (cfg->progress && (tty || st.step % 50 == 0 || bi == nbatch))
+                    progress_line(tty, epoch, cfg->epochs, bi, nbatch, ema_loss, lr, exps, eta);
             }
-            if (cfg->progress && (tty || st.step % 50 == 0 || bi == nbatch))
-                progress_line(tty, epoch, cfg->epochs, bi, nbatch, ema_loss, lr, exps, eta);
 
             int at_eval = cfg->eval_every > 0 ? (st.step % cfg->eval_every == 0) : (bi == nbatch);
-            int stop_now = (cfg->stop_flag && *cfg->stop_flag) || (cfg->max_steps > 0 && st.step >= cfg->max_steps);
-            if (bi == nbatch) { st.epoch = epoch + 1; st.cursor = 0; }
-            if (at_eval && val) {
+            int stop_now = stop_any || (cfg->max_steps > 0 && st.step >= cfg->max_steps);
+            int epoch_end = bi == nbatch;
+            if (epoch_end) { st.epoch = epoch + 1; st.cursor = 0; }
+            if (at_eval && val && root) {
+                /* rank 0 alone evaluates; the verdict (early stop) is broadcast below */
                 if (tty) fputc('\n', stderr);
                 MilesEvalResult ev;
                 s = miles_train_evaluate(m, val, cfg->max_len, &cfg->loss, &ev);
-                if (s != MILES_OK) break;
-                int improved_best = ev.auroc > st.best_auroc;
-                /* early stopping as the original: the first evaluation sets the
-                 * reference; later ones count only if they beat it by min_delta */
-                if (st.n_evals == 0 || ev.auroc > st.best_es + cfg->min_delta) {
-                    st.best_es = ev.auroc;
-                    st.bad_evals = 0;
-                } else {
-                    st.bad_evals++;
-                }
-                st.n_evals++;
-                fprintf(log, "{\"type\":\"eval\",\"step\":%lld,\"epoch\":%d,\"val_auroc\":%.10g,"
-                             "\"val_loss\":%.8g,\"val_velocity_mae\":%.8g,\"val_best_f1\":%.8g,"
-                             "\"val_f1_threshold\":%.8g,\"improved\":%s}\n",
-                        (long long)st.step, epoch + 1, ev.auroc, ev.loss, ev.vel_mae, ev.f1, ev.threshold,
-                        improved_best ? "true" : "false");
-                if (tb) {
-                    miles_tb_scalar(tb, "val/auroc", st.step, (float)ev.auroc);
-                    miles_tb_scalar(tb, "val/loss", st.step, (float)ev.loss);
-                    miles_tb_scalar(tb, "val/velocity_mae", st.step, (float)ev.vel_mae);
-                }
-                if (cfg->progress)
-                    fprintf(stderr, "eval step %lld: val AUROC %.4f  loss %.4f  velocity MAE %.4f  best F1 %.4f @ %.3f%s\n",
-                            (long long)st.step, ev.auroc, ev.loss, ev.vel_mae, ev.f1, ev.threshold,
-                            improved_best ? "  (best)" : "");
-                if (improved_best) {
-                    st.best_auroc = ev.auroc;
-                    st.best_step = st.step;
-                    st.threshold = ev.threshold;
-                    st.best_f1 = ev.f1;
-                    s = miles_ckpt_save(best_path, m, NULL, &st, cfg);
-                    if (s != MILES_OK) break;
-                }
-                if (st.bad_evals >= cfg->patience && cfg->patience > 0) {
-                    res->stopped_early = 1;
-                    done = 1;
+                if (s == MILES_OK) {
+                    int improved_best = ev.auroc > st.best_auroc;
+                    /* early stopping as the original: the first evaluation sets the
+                     * reference; later ones count only if they beat it by min_delta */
+                    if (st.n_evals == 0 || ev.auroc > st.best_es + cfg->min_delta) {
+                        st.best_es = ev.auroc;
+                        st.bad_evals = 0;
+                    } else {
+                        st.bad_evals++;
+                    }
+                    st.n_evals++;
+                    fprintf(log, "{\"type\":\"eval\",\"step\":%lld,\"epoch\":%d,\"val_auroc\":%.10g,"
+                                 "\"val_loss\":%.8g,\"val_velocity_mae\":%.8g,\"val_best_f1\":%.8g,"
+                                 "\"val_f1_threshold\":%.8g,\"improved\":%s}\n",
+                            (long long)st.step, epoch + 1, ev.auroc, ev.loss, ev.vel_mae, ev.f1, ev.threshold,
+                            improved_best ? "true" : "false");
+                    if (tb) {
+                        miles_tb_scalar(tb, "val/auroc", st.step, (float)ev.auroc);
+                        miles_tb_scalar(tb, "val/loss", st.step, (float)ev.loss);
+                        miles_tb_scalar(tb, "val/velocity_mae", st.step, (float)ev.vel_mae);
+                    }
                     if (cfg->progress)
-                        fprintf(stderr, "early stopping: no val AUROC gain > %g for %d evaluations\n",
-                                cfg->min_delta, cfg->patience);
+                        fprintf(stderr, "eval step %lld: val AUROC %.4f  loss %.4f  velocity MAE %.4f  best F1 %.4f @ %.3f%s\n",
+                                (long long)st.step, ev.auroc, ev.loss, ev.vel_mae, ev.f1, ev.threshold,
+                                improved_best ? "  (best)" : "");
+                    if (improved_best) {
+                        st.best_auroc = ev.auroc;
+                        st.best_step = st.step;
+                        st.threshold = ev.threshold;
+                        st.best_f1 = ev.f1;
+                        s = miles_ckpt_save(best_path, m, NULL, &st, cfg);
+                    }
+                    if (s == MILES_OK && st.bad_evals >= cfg->patience && cfg->patience > 0) {
+                        res->stopped_early = 1;
+                        done = 1;
+                        if (cfg->progress)
+                            fprintf(stderr, "early stopping: no val AUROC gain > %g for %d evaluations\n",
+                                    cfg->min_delta, cfg->patience);
+                    }
                 }
             }
-            if (at_eval || stop_now || done) {
-                s = miles_ckpt_save(last_path, m, opt, &st, cfg);
+            /* "last" is kept current at evaluations, stops and (without validation) epoch ends */
+            if (at_eval || stop_now || (epoch_end && !val)) {
+                s = miles_dist_agree(dist, s); /* rank 0's evaluation */
+                if (s == MILES_OK) s = miles_dist_check_same_params(dist, m, st.step);
+                MilesAdamW *ck = opt;
+                if (s == MILES_OK && zero) s = miles_zero1_gather(zero, &ck);
+                if (s == MILES_OK && root) {
+                    s = miles_ckpt_save(last_path, m, ck, &st, cfg);
+                    fflush(log);
+                    if (tb) miles_tb_flush(tb);
+                }
+                if (zero && ck != opt) miles_adamw_free(ck);
+                s = miles_dist_agree(dist, s);
+                if (s == MILES_OK && dp) {
+                    int fl[2] = {done, res->stopped_early};
+                    s = miles_dist_bcast(dist, fl, sizeof fl, 0);
+                    done = fl[0];
+                    res->stopped_early = fl[1];
+                }
                 if (s != MILES_OK) break;
-                fflush(log);
-                if (tb) miles_tb_flush(tb);
             }
             if (stop_now) {
-                if (cfg->stop_flag && *cfg->stop_flag) res->interrupted = 1;
+                if (stop_any) res->interrupted = 1;
                 done = 1;
             }
             if (done) break;
         }
-        if (s == MILES_OK && !done && !val) {
-            /* no validation: still keep "last" current at every epoch end */
-            s = miles_ckpt_save(last_path, m, opt, &st, cfg);
-        }
     }
-    if (tty && cfg->progress) fputc('\n', stderr);
+    if (tty) fputc('\n', stderr);
+    if (dp) miles_model_set_loss(m, &cfg->loss); /* undo the last shard's scaling */
+    /* rank 0 holds the evaluation history: every rank reports the same result */
+    if (s == MILES_OK && dp) s = miles_dist_bcast(dist, &st, sizeof st, 0);
 
     res->steps = st.step;
     res->epochs_done = st.epoch;
@@ -504,11 +591,12 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
     res->best_step = st.best_step;
     res->decision_threshold = st.threshold;
     res->seconds = now_s() - t0;
-    fclose(log);
+    if (log) fclose(log);
     miles_tb_close(tb);
     free(order);
     miles_batchbuf_free(&bb);
     miles_adamw_free(opt);
+    miles_zero1_free(zero);
     return s;
 }
 

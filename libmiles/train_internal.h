@@ -54,4 +54,34 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
 /* Restore parameters, moments and state from a "last" checkpoint. */
 int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, MilesTrainState *st);
 
+/* dist.c: the trainer's side of data parallelism (one rank: no-ops). */
+/* Base and length of the parameter (which 0) or gradient (which 1) block. */
+int miles_dist_model_block(const MilesModel *m, int which, float **base, size_t *n);
+/* Broadcast parameters, AdamW moments + step count and *st from rank 0 (opt, st may be NULL). */
+int miles_dist_sync_train(MilesDist *d, MilesModel *m, MilesAdamW *opt, MilesTrainState *st);
+/* Sum the gradients over all ranks, in place. */
+int miles_dist_reduce_grads(MilesDist *d, MilesModel *m);
+/* miles_clip_grad_norm with a sum that does not depend on the thread count. */
+float miles_dist_clip_grad_norm(MilesModel *m, float max_norm);
+/* MILES_EINTERNAL if any rank's parameters differ (bitwise) from rank 0's. */
+int miles_dist_check_same_params(MilesDist *d, const MilesModel *m, int64_t step);
+/* The MPI communicator (an MPI_Comm *), or NULL for a 1-rank handle. */
+void *miles_dist_comm(MilesDist *d);
+
+/* ZeRO-1 (dist_zero1.c): AdamW whose moments are split across the ranks in
+ * contiguous ranges of the parameter block; each rank keeps 2/N of the moment
+ * memory.  A step reduce-scatters the gradients, clips with the global norm,
+ * updates this rank's parameter range (the same arithmetic as
+ * miles_adamw_step) and all-gathers the parameters. */
+typedef struct MilesZero1 MilesZero1;
+int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg);
+void miles_zero1_free(MilesZero1 *z);
+int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm);
+/* Collective.  Rank 0 gets *full = a new MilesAdamW holding all the moments
+ * (for a checkpoint; the caller frees it); other ranks' *full is untouched. */
+int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full);
+/* Collective.  Rank 0 passes a MilesAdamW holding all the moments (read from
+ * a checkpoint), the others NULL: each rank keeps its range. */
+int miles_zero1_scatter(MilesZero1 *z, MilesAdamW *full);
+
 #endif

@@ -11,12 +11,14 @@ Run with the reference stack (tests/requirements-ref.txt):
     /opt/miles-ref/bin/python tests/gen_golden.py
 
 Setup
-  * BERT: BertConfig(vocab 128, hidden 64, 2 layers, 4 heads, intermediate 128,
-    max_position 64, type_vocab 2, gelu (erf), eps 1e-12) = the "tiny" preset.
+  * BERT: BertConfig(vocab 64, hidden 32, 2 layers, 4 heads, intermediate 64,
+    max_position 20, type_vocab 2, gelu (erf), eps 1e-12): the "tiny" preset's
+    structure at half width, so the six fixtures stay well under 2 MB in total.
+    The sizes are stored in meta.bert and the C test overrides the preset with them.
     Dropout probabilities are 0 (the modules run in train mode otherwise).
   * Heads: preset structure with smaller widths to keep the fixtures small:
-      miles:          numeric 18->32 ReLU, fusion (64+32)->48 ReLU, sigmoid velocity
-      seed-notebook:  raw 18 features, fusion (64+18)->96 ReLU ->32 ReLU, linear velocity
+      miles:          numeric 18->16 ReLU, fusion (32+16)->24 ReLU, sigmoid velocity
+      seed-notebook:  raw 18 features, fusion (32+18)->40 ReLU ->16 ReLU, linear velocity
   * Weights: BERT weights/embeddings normal(0, 0.02); biases normal(0, 0.02);
     LayerNorm weight 1 + normal(0, 0.1), bias normal(0, 0.05) (so LN bugs show);
     fusion/heads: PyTorch default Linear init (as the original project).
@@ -26,7 +28,7 @@ Setup
   * Loss: 0.95 * CE(class weights [0.625, 2.5]) + 0.05 * MSE.
   * Optimizer: torch.optim.AdamW(lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0.01) with
     HF groups (no decay for biases and LayerNorm weights);
-    clip_grad_norm_(1.0) before each step; transformers
+    clip_grad_norm_(0.5) before each step (every step clips); transformers
     get_cosine_schedule_with_warmup(warmup 2, total 10) stepped every step.
     3 steps, each on the same batch.
 
@@ -48,6 +50,7 @@ Stored tensors (names):
   grad.<name>                  d loss / d param of the first forward
   after3.<name>                weights after 3 optimizer steps
   meta.arch I32 [pooling, velocity_act, n_numeric, n_fusion, numeric_widths[4], fusion_widths[4]]
+  meta.bert I32 [vocab, hidden, layers, heads, intermediate, max_position, type_vocab]
   meta.optim [lr, beta1, beta2, eps, weight_decay, max_norm, warmup, total]
   meta.grad_norms [3], meta.lrs [3], meta.losses [3]  (per step, before clipping/update)
   meta.fp64_forward, meta.fp64_grads, meta.fp64_after3 I32 [1]
@@ -69,21 +72,22 @@ from transformers import (BertConfig, BertModel, get_constant_schedule_with_warm
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "fixtures")
 
-B, T, H, NF = 4, 16, 64, 18
+B, T, H, NF = 4, 16, 32, 18
+VOCAB, LAYERS, HEADS, INTER, MAXPOS, TYPES = 64, 2, 4, 64, 20, 2
 LENGTHS = [16, 11, 7, 13]
 POOLINGS = {"pooler": 0, "cls": 1, "mean": 2}
 PRESETS = {
     # name: (numeric widths, fusion widths, sigmoid velocity)
-    "miles": ([32], [48], True),
-    "seed-notebook": ([], [96, 32], False),
+    "miles": ([16], [24], True),
+    "seed-notebook": ([], [40, 16], False),
 }
-LR, BETAS, EPS, WD, MAX_NORM, WARMUP, TOTAL, STEPS = 1e-3, (0.9, 0.999), 1e-8, 0.01, 1.0, 2, 10, 3
+LR, BETAS, EPS, WD, MAX_NORM, WARMUP, TOTAL, STEPS = 1e-3, (0.9, 0.999), 1e-8, 0.01, 0.5, 2, 10, 3
 TOL_FWD, TOL_GRAD_REL, TOL_AFTER3 = 1e-5, 1e-4, 1e-6
 
 
 def bert_config():
-    cfg = BertConfig(vocab_size=128, hidden_size=H, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=128, max_position_embeddings=64, type_vocab_size=2,
+    cfg = BertConfig(vocab_size=VOCAB, hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+                     intermediate_size=INTER, max_position_embeddings=MAXPOS, type_vocab_size=TYPES,
                      hidden_act="gelu", layer_norm_eps=1e-12, hidden_dropout_prob=0.0,
                      attention_probs_dropout_prob=0.0)
     cfg._attn_implementation = "eager"
@@ -151,7 +155,7 @@ def make_batch(gen):
     tt = torch.zeros(B, T, dtype=torch.long)
     mask = torch.zeros(B, T, dtype=torch.long)
     for b, n in enumerate(LENGTHS):
-        ids[b, :n] = torch.randint(5, 128, (n,), generator=gen)
+        ids[b, :n] = torch.randint(5, VOCAB, (n,), generator=gen)
         ids[b, 0] = 2  # a [CLS]-like id
         ids[b, n - 1] = 3  # a [SEP]-like id
         mask[b, :n] = 1
@@ -295,6 +299,8 @@ def main():
             arch = [POOLINGS[pooling], 0 if sig else 1, len(num_w), len(fus_w)]
             arch += (num_w + [0] * 4)[:4] + (fus_w + [0] * 4)[:4]
             out["meta.arch"] = torch.tensor(arch, dtype=torch.int32)
+            out["meta.bert"] = torch.tensor([VOCAB, H, LAYERS, HEADS, INTER, MAXPOS, TYPES],
+                                            dtype=torch.int32)
             out["meta.optim"] = torch.tensor([LR, BETAS[0], BETAS[1], EPS, WD, MAX_NORM, WARMUP, TOTAL],
                                              dtype=torch.float32)
             out["meta.grad_norms"] = torch.tensor(n64 if use["grad."] else n32, dtype=torch.float32)

@@ -22,6 +22,10 @@
 
 #include "ops.h"
 
+#ifndef _OPENMP
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#endif
+
 #define TOL 1e-5
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
@@ -145,6 +149,7 @@ static void test_medium(void **state) {
     check_all(2, 300, 17);   /* fewer rows than one micro-tile */
     check_all(150, 70, 300); /* K > KC: several K slices accumulate */
     check_all(13, 3100, 3);  /* N > NC: several column blocks */
+    check_all(37, 40, 300);  /* N <= 64: A read in place, over two K slices */
 }
 
 static void test_k_zero_scales_c(void **state) {

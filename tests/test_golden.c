@@ -2,7 +2,8 @@
  * test_golden.c — the model against PyTorch / HF transformers.
  *
  * Fixtures tests/fixtures/golden_<preset>_<pooling>.safetensors come from
- * tests/gen_golden.py (tiny BERT: 2 layers, H 64, 4 heads, I 128, V 128, P 64;
+ * tests/gen_golden.py (BERT with the tiny preset's structure at half width:
+ * 2 layers, H 32, 4 heads, I 64, V 100, P 32, sizes read from meta.bert;
  * both presets with reduced head widths, all three poolings; B 4, T 16 with
  * padding and a second segment).  For each fixture:
  *   forward   logits, velocity, loss, pooled vector, last hidden state:
@@ -12,7 +13,7 @@
  *             that tensor <= 1e-4 (denominator floored at 1e-6 x the largest
  *             gradient of the model: attention key biases have an exactly zero
  *             gradient, softmax being shift-invariant, so both sides are noise);
- *   AdamW     3 steps (clip 1.0, cosine warmup schedule): per-step loss, grad
+ *   AdamW     3 steps (clip 0.5, cosine warmup schedule): per-step loss, grad
  *             norm and lr, then every weight: max abs error <= 1e-6, except
  *             elements whose gradient is nonzero but below 1e-3 x their tensor's max |grad|:
  *             AdamW divides by sqrt(v), so their step is decided by fp32 noise
@@ -111,6 +112,17 @@ static void build_config(Golden *g, int zero_dropout) {
     const char *preset = arch[2] > 0 ? "miles" : "seed-notebook";
     MilesConfig c;
     assert_int_equal(miles_config_preset(&c, preset, "tiny"), MILES_OK);
+    /* the BERT sizes of the fixture (the tiny structure at reduced width) */
+    int32_t *bert = get_i32(g->st, "meta.bert", &n);
+    assert_int_equal(n, 7);
+    c.vocab_size = bert[0];
+    c.hidden_size = bert[1];
+    c.num_hidden_layers = bert[2];
+    c.num_attention_heads = bert[3];
+    c.intermediate_size = bert[4];
+    c.max_position_embeddings = bert[5];
+    c.type_vocab_size = bert[6];
+    free(bert);
     /* the fixture keeps the preset's structure, with smaller widths */
     assert_int_equal(c.n_numeric, arch[2]);
     assert_int_equal(c.n_fusion, arch[3]);

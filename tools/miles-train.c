@@ -4,6 +4,7 @@
  *   miles-train --data data.milesdat --model models/all-MiniLM-L6-v2 --out checkpoints/run1
  *   miles-train --csv videos.csv --init random --size tiny --epochs 3
  *   miles-train --recipe original ...        # the original project's choices, bugs included
+ *   mpirun -np 4 miles-train --data ... --batch-size 128   # data parallel (docs/distributed.md)
  *
  * A JSON config file (--config) may set the same keys as the long options
  * (e.g. {"epochs": 5, "lr": 3e-5}); options on the command line override it.
@@ -19,12 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 static volatile int g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+/* Data parallelism: every rank runs this program; rank 0 alone prints and writes. */
+static MilesDist *g_dist;
+static char g_prog[64] = "miles-train";
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -64,6 +70,11 @@ static void usage(FILE *f) {
 "  --seed N               42            --threads N        OpenMP/BLAS threads\n"
 "  --max-steps N          stop after N optimizer steps (smoke runs)\n"
 "\n"
+"Distributed (mpirun -np N miles-train ...; srun; see docs/distributed.md):\n"
+"  each rank trains on 1/N of every batch; --batch-size is the GLOBAL batch; rank 0\n"
+"  logs, evaluates and writes checkpoints; --resume works with any N.\n"
+"  --zero1                shard the AdamW moments across ranks (ZeRO stage 1)\n"
+"\n"
 "Output:\n"
 "  --out DIR              checkpoint directory (default checkpoints/<run>)\n"
 "  --run NAME             run name (default: miles-<preset>-<seed>)\n"
@@ -74,14 +85,15 @@ static void usage(FILE *f) {
 "\n"
 "Writes OUT/best.safetensors (best val AUROC), OUT/last.safetensors (with optimizer\n"
 "state, for --resume), OUT/log.jsonl, OUT/tb/events.out.tfevents.*, OUT/train_result.json.\n"
-"SIGINT saves last.safetensors and exits cleanly (status 130).\n");
+"SIGINT, SIGTERM or SIGUSR1 saves last.safetensors and exits cleanly (status 130); under\n"
+"mpirun send SIGUSR1 to mpirun (it forwards it; Ctrl-C makes mpirun kill the ranks).\n");
 }
 
 enum {
     O_DATA = 256, O_CSV, O_VOCAB, O_LANG, O_CLEAN, O_SCOPE, O_SPLITBY, O_DROP, O_MODEL, O_INIT, O_SIZE,
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
-    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET
+    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1
 };
 
 static const struct option long_opts[] = {
@@ -95,13 +107,14 @@ static const struct option long_opts[] = {
     {"min-delta", 1, 0, O_MINDELTA}, {"eval-every", 1, 0, O_EVALEVERY}, {"grad-accum", 1, 0, O_ACCUM},
     {"bucket", 0, 0, O_BUCKET}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
-    {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"zero1", 0, 0, O_ZERO1}, {"help", 0, 0, 'h'},
+    {0, 0, 0, 0}};
 
 typedef struct Opts {
     const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop;
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
     const char *out, *run;
-    int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet;
+    int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet, zero1;
     double lr, wd, clip, min_delta;
     long long seed, max_steps;
     int set_epochs, set_warmup; /* recipe defaults apply only to unset options */
@@ -148,6 +161,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_RUN: o->run = v; break;
     case O_RESUME: o->resume = 1; break;
     case O_QUIET: o->quiet = 1; break;
+    case O_ZERO1: o->zero1 = 1; break;
     default: return 1;
     }
     return 0;
@@ -208,7 +222,8 @@ static void split_to_data(const MilesSplitView *v, MilesTrainData *d) {
     d->velocity = v->velocity;
 }
 
-int main(int argc, char **argv) {
+static int train_main(int argc, char **argv) {
+    const int root = miles_dist_rank(g_dist) == 0, nrank = miles_dist_size(g_dist);
     Opts o = {0};
     o.batch = 32; o.max_len = 128; o.epochs = 15; o.warmup = 500; o.patience = 3; o.accum = 1;
     o.lr = 2e-5; o.wd = 0.01; o.clip = 1.0; o.min_delta = 0.001; o.seed = 42;
@@ -238,6 +253,13 @@ int main(int argc, char **argv) {
         o.text_clean = o.text_clean ? o.text_clean : "seed";
         o.scope = "all";
     }
+    if (!root) o.quiet = 1;
+    if (nrank > 1 && o.threads <= 0 && !getenv("OMP_NUM_THREADS")) {
+        /* ranks on one node share its cores */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = (int)(ncpu / miles_dist_local_size(g_dist));
+        if (o.threads < 1) o.threads = 1;
+    }
     tool_set_threads(o.threads);
 
     /* ---- output directory */
@@ -246,13 +268,15 @@ int main(int argc, char **argv) {
     else snprintf(run_name, sizeof run_name, "miles-%s-%lld", o.preset, o.seed);
     snprintf(out_dir, sizeof out_dir, "%s", o.out ? o.out : "");
     if (!o.out) snprintf(out_dir, sizeof out_dir, "checkpoints/%s", run_name);
-    if (tool_mkdirs(out_dir)) return 1;
+    if (root && tool_mkdirs(out_dir)) return 1;
 
     /* ---- data */
     char prepared_path[4200];
     if (o.csv) {
         snprintf(prepared_path, sizeof prepared_path, "%s/prepared.milesdat", out_dir);
         if (!o.resume) {
+            /* rank 0 prepares; the others wait for the file */
+            int s = MILES_OK;
             MilesPrepareOptions po;
             miles_prepare_options_default(&po);
             po.vocab_dir = o.vocab ? o.vocab : o.model ? o.model : po.vocab_dir;
@@ -264,9 +288,10 @@ int main(int argc, char **argv) {
             po.split_by_creator = !strcmp(o.split_by, "creator");
             if (o.drop && tool_feature_mask(o.drop, &po.drop_mask)) return 2;
             MilesPrepareReport rep;
-            int s = miles_data_prepare(o.csv, prepared_path, &po, &rep);
+            if (root) s = miles_data_prepare(o.csv, prepared_path, &po, &rep);
+            s = miles_dist_agree(g_dist, s);
             if (s != MILES_OK) return tool_fail("miles-train: prepare", s);
-            if (!o.quiet) {
+            if (root && !o.quiet) {
                 char buf[8192];
                 miles_prepare_report_format(&rep, po.leak_bound, buf, sizeof buf);
                 fputs(buf, stderr);
@@ -277,11 +302,11 @@ int main(int argc, char **argv) {
     }
     MilesPrepared *prep = NULL;
     int s = miles_prepared_open(&prep, prepared_path);
-    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
     MilesSplitView tv, vv;
     if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv)) != MILES_OK ||
         (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv)) != MILES_OK)
-        return tool_fail("miles-train", s);
+        return tool_fail(g_prog, s);
     MilesTrainData train, val;
     split_to_data(&tv, &train);
     split_to_data(&vv, &val);
@@ -289,13 +314,13 @@ int main(int argc, char **argv) {
     /* ---- model */
     MilesConfig cfg;
     s = miles_config_preset(&cfg, o.preset, o.model ? "bert-base" : o.size);
-    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
     if (o.pooling && pooling_code(o.pooling, &cfg.pooling)) return 2;
     MilesModel *m = NULL;
     if (o.model) {
         MilesLoadReport lr;
         s = miles_model_load_hf(&m, o.model, &cfg, (uint64_t)o.seed, &lr);
-        if (s != MILES_OK) return tool_fail("miles-train", s);
+        if (s != MILES_OK) return tool_fail(g_prog, s);
         if (!o.quiet) fprintf(stderr, "loaded %s: %d tensors%s%s\n", o.model, lr.n_loaded,
                               lr.message[0] ? "; " : "", lr.message);
         /* the prepared ids must come from this model's vocabulary */
@@ -328,7 +353,7 @@ int main(int argc, char **argv) {
         }
         s = miles_model_build(&m, &cfg);
         if (s == MILES_OK) s = miles_model_init_random(m, (uint64_t)o.seed, 0.02f);
-        if (s != MILES_OK) return tool_fail("miles-train", s);
+        if (s != MILES_OK) return tool_fail(g_prog, s);
     }
     const MilesConfig *mc = miles_model_config(m);
     if (!o.quiet)
@@ -356,6 +381,8 @@ int main(int argc, char **argv) {
     tc.resume = o.resume;
     tc.progress = !o.quiet;
     tc.stop_flag = &g_stop;
+    tc.dist = g_dist;
+    tc.zero1 = o.zero1;
     if (!strcmp(o.schedule, "cosine")) tc.schedule = MILES_SCHED_COSINE;
     else if (!strcmp(o.schedule, "linear")) tc.schedule = MILES_SCHED_LINEAR;
     else if (!strcmp(o.schedule, "constant")) tc.schedule = MILES_SCHED_CONSTANT;
@@ -399,9 +426,16 @@ int main(int argc, char **argv) {
     tc.n_extra_meta = 5;
 
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    signal(SIGUSR1, on_sigint); /* mpirun forwards SIGUSR1 to every rank */
     MilesTrainResult res;
     s = miles_train_run(m, &train, &val, &tc, &res);
-    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
+    if (!root) { /* rank 0 writes the summary */
+        miles_model_free(m);
+        miles_prepared_free(prep);
+        return res.interrupted ? 130 : 0;
+    }
 
     /* ---- summary: JSON for machines, lines for people */
     char path[4200];
@@ -422,11 +456,12 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(j, "seconds", res.seconds);
     cJSON_AddNumberToObject(j, "class_weight_0", tc.loss.class_weight[0]);
     cJSON_AddNumberToObject(j, "class_weight_1", tc.loss.class_weight[1]);
+    cJSON_AddNumberToObject(j, "ranks", nrank);
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
     s = tool_write_text_atomic(path, txt);
     free(txt);
-    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
     if (!o.quiet) {
         fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
                 (long long)res.steps, res.seconds, res.best_val_auroc, (long long)res.best_step, res.decision_threshold);
@@ -437,4 +472,21 @@ int main(int argc, char **argv) {
     miles_model_free(m);
     miles_prepared_free(prep);
     return res.interrupted ? 130 : 0;
+}
+
+int main(int argc, char **argv) {
+    int s = miles_dist_init(&g_dist, &argc, &argv);
+    if (s != MILES_OK) return tool_fail("miles-train", s);
+    if (miles_dist_size(g_dist) > 1)
+        snprintf(g_prog, sizeof g_prog, "miles-train (rank %d of %d)", miles_dist_rank(g_dist),
+                 miles_dist_size(g_dist));
+    int rc = train_main(argc, argv);
+    if (rc != 0 && rc != 130 && miles_dist_size(g_dist) > 1) {
+        /* the other ranks may be waiting in a collective: end the whole job */
+        fprintf(stderr, "%s: failed with exit status %d; aborting the job\n", g_prog, rc);
+        fflush(stderr);
+        miles_dist_abort(g_dist, rc);
+    }
+    miles_dist_finalize(g_dist);
+    return rc;
 }

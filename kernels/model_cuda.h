@@ -1,0 +1,140 @@
+/*
+ * model_cuda.h — the whole Miles model (forward, backward, clipping, AdamW)
+ * on one CUDA GPU.  Plain C header (extern "C", plain C types): C code and the
+ * CUDA test/bench programs include it.
+ *
+ * The GPU model mirrors the CPU model (libmiles/model_forward.c,
+ * model_backward.c, optim.c) op by op with the kernels of cuda_ops.h; the CPU
+ * fp32 path is the specification.  A MilesCudaModel is built FROM a CPU
+ * MilesModel: it copies the configuration, the loss settings, the dropout key,
+ * the parameter table (names, offsets, decay flags) and the weights, so the
+ * parameter block on the device has exactly the CPU layout (the same offsets),
+ * and download/upload are single copies.
+ *
+ * Memory: parameters, gradients and the AdamW moments are fp32 blocks of
+ * num_params floats.  Activations live in one device arena sized from (B,T)
+ * (the CPU acts_layout, mirrored) and grown only when a batch needs more;
+ * backward buffers likewise.  The batch is packed into a pinned host buffer
+ * and copied with one cudaMemcpyAsync on the model's stream.  Nothing is
+ * allocated per step once the largest (B,T) has been seen.
+ *
+ * Synchronization: forward/backward/zero_grad/adamw_step (fp32, tf32, bf16)
+ * only enqueue work.  A host copy of outputs (logits, velocity, loss), the
+ * clipping norm, and the fp16 optimizer step (which reads back the overflow
+ * flag, as torch.cuda.amp.GradScaler does) synchronize the stream.
+ *
+ * Precision (MILES_CUDA_PREC_*):
+ *   FP32  cuBLAS CUBLAS_COMPUTE_32F: the CPU's twin (tests: forward <= 1e-5).
+ *   TF32  GEMM inputs rounded to 10 mantissa bits on tensor cores (sm80+).
+ *   FP16  GEMM inputs rounded to fp16 on tensor cores, fp32 accumulation;
+ *         fp32 master weights, fp32 optimizer state, fp32 element-wise ops and
+ *         reductions (LayerNorm, softmax, losses) as under torch autocast;
+ *         dynamic loss scaling with GradScaler semantics (65536, x2 after
+ *         2000 clean steps, x0.5 and a skipped step on Inf/NaN).
+ *   BF16  as FP16 with bf16 rounding, no loss scaling (as in PyTorch); needs
+ *         compute capability >= 8.0 (refused with a message otherwise).
+ *   Activations are STORED in fp32 in every mode (see docs/gpu.md).
+ *
+ * Determinism: with the same weights, batches, dropout key and precision the
+ * results are bitwise identical from run to run on the same GPU: every
+ * reduction has a fixed order, and the word / token-type embedding gradients
+ * are summed per id in token order (the CPU's order) instead of atomicAdd.
+ */
+#ifndef MILES_MODEL_CUDA_H
+#define MILES_MODEL_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "miles.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    MILES_CUDA_PREC_FP32 = 0,
+    MILES_CUDA_PREC_TF32 = 1,
+    MILES_CUDA_PREC_FP16 = 2,
+    MILES_CUDA_PREC_BF16 = 3
+};
+/* "fp32" | "tf32" | "fp16" | "bf16" -> MILES_CUDA_PREC_*, or MILES_EINVAL. */
+int miles_cuda_precision_parse(const char *name);
+const char *miles_cuda_precision_name(int precision);
+
+typedef struct MilesCudaModel MilesCudaModel;
+
+/* Build on the current CUDA device from a CPU model (weights, config, loss,
+ * dropout key copied; the CPU model may be freed afterwards).
+ * MILES_EUNSUPPORTED: no CUDA device, or bf16 below sm80 (with a message). */
+int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu_model, int precision);
+void miles_cuda_model_free(MilesCudaModel *cm);
+int miles_cuda_model_precision(const MilesCudaModel *cm);
+size_t miles_cuda_model_num_params(const MilesCudaModel *cm);
+
+void miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss);
+/* Same meaning as miles_model_set_dropout_key: same key -> same masks as the CPU. */
+void miles_cuda_model_set_dropout_key(MilesCudaModel *cm, uint64_t seed, uint64_t step);
+
+/* Forward of a host batch (validated like miles_model_forward, same errors).
+ * logits [B,2], velocity [B], *loss: host outputs, each may be NULL (then
+ * the call does not synchronize). */
+int miles_cuda_model_forward(MilesCudaModel *cm, const MilesBatch *batch, int training,
+                             float *logits, float *velocity, float *loss);
+/* Loss of the last forward (synchronizes). */
+int miles_cuda_model_last_loss(MilesCudaModel *cm, float *loss);
+/* Host copies of the last forward's pooled vector [B,H] and last hidden
+ * state [B,T,H] (synchronize). */
+int miles_cuda_model_download_pooled(MilesCudaModel *cm, float *out);
+int miles_cuda_model_download_last_hidden(MilesCudaModel *cm, float *out);
+
+/* Accumulates d(loss_scale * loss)/dtheta into the gradients (fp16: the
+ * dynamic loss scale is applied on top of loss_scale). */
+int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale);
+int miles_cuda_model_zero_grad(MilesCudaModel *cm);
+/* torch.nn.utils.clip_grad_norm_: *norm = total L2 norm before clipping
+ * (synchronizes; fp16: the gradients are unscaled first, as
+ * GradScaler.unscale_ then clip).  norm may be NULL. */
+int miles_cuda_model_clip_grad_norm(MilesCudaModel *cm, float max_norm, float *norm);
+/* One AdamW step (torch.optim.AdamW, decay groups from the CPU model's tensor
+ * table or everything with cfg->decay_all).  fp16: unscale (unless clip
+ * did), skip the step when a gradient is Inf/NaN (step count unchanged),
+ * update the loss scale.  *skipped (may be NULL) = 1 for a skipped step. */
+int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg,
+                                int *skipped);
+int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm);
+/* AdamW state for checkpoints: m, v [num_params] host arrays (either may be
+ * NULL), t = steps taken.  set() also allocates the moments if needed. */
+int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, float *v, int64_t *t);
+int miles_cuda_model_set_adamw_state(MilesCudaModel *cm, const float *m, const float *v, int64_t t);
+
+/* GradScaler settings (fp16 only; defaults 65536, 2.0, 0.5, 2000); resets the
+ * scale and the growth tracker. */
+int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_scale, float growth,
+                                     float backoff, int growth_interval);
+/* Current loss scale (1 when the mode has no loss scaling). */
+float miles_cuda_model_loss_scale(const MilesCudaModel *cm);
+
+/* Copy the weights device -> CPU model (for checkpoints) or CPU -> device.
+ * The models must have the same configuration (MILES_ESHAPE otherwise). */
+int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *cpu_model);
+int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesModel *cpu_model);
+/* Host copy of the gradient block [num_params] (CPU layout). */
+int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads);
+
+/* Wait for everything enqueued on the model's stream. */
+int miles_cuda_model_sync(MilesCudaModel *cm);
+/* Device pointers to the parameter / gradient blocks [num_params] and the
+ * model's stream (a cudaStream_t, created non-blocking: synchronize it, e.g.
+ * with miles_cuda_model_sync, before touching these from another stream),
+ * for tests and advanced callers. */
+float *miles_cuda_model_device_params(MilesCudaModel *cm);
+float *miles_cuda_model_device_grads(MilesCudaModel *cm);
+void *miles_cuda_model_stream(MilesCudaModel *cm);
+/* Bytes of device memory held (params, grads, moments, arena, scratch). */
+size_t miles_cuda_model_device_bytes(const MilesCudaModel *cm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

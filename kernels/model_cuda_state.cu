@@ -1,0 +1,374 @@
+/*
+ * model_cuda_state.cu — the GPU model's state: build/free from a CPU model,
+ * gradient clipping, AdamW (optim.c's torch semantics, decay groups from the
+ * CPU tensor table), the fp16 dynamic loss scaler (GradScaler semantics),
+ * AdamW state and weight copies for checkpoints.  Forward/backward are in
+ * model_cuda.cu.
+ */
+#include "model_cuda_internal.h"
+
+/* ------------------------------------------------------- precision names */
+
+extern "C" int miles_cuda_precision_parse(const char *name) {
+    if (!name) return miles_error(MILES_EINVAL, "precision: NULL name");
+    if (!strcmp(name, "fp32")) return MILES_CUDA_PREC_FP32;
+    if (!strcmp(name, "tf32")) return MILES_CUDA_PREC_TF32;
+    if (!strcmp(name, "fp16")) return MILES_CUDA_PREC_FP16;
+    if (!strcmp(name, "bf16")) return MILES_CUDA_PREC_BF16;
+    return miles_error(MILES_EINVAL, "precision \"%s\" is not one of fp32, tf32, fp16, bf16", name);
+}
+
+extern "C" const char *miles_cuda_precision_name(int p) {
+    switch (p) {
+    case MILES_CUDA_PREC_FP32: return "fp32";
+    case MILES_CUDA_PREC_TF32: return "tf32";
+    case MILES_CUDA_PREC_FP16: return "fp16";
+    case MILES_CUDA_PREC_BF16: return "bf16";
+    default: return "?";
+    }
+}
+
+/* ---------------------------------------------------------- optimizer */
+
+static int unscale_if_needed(MilesCudaModel *cm) {
+    if (!cm->use_scaler || cm->grads_unscaled) return MILES_OK;
+    MILES_TRY(amp_unscale_check_cuda(cm->grads, cm->nparams, cm->dscaler, S(cm)));
+    cm->grads_unscaled = 1;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_clip_grad_norm(MilesCudaModel *cm, float max_norm, float *norm) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_clip_grad_norm: model is NULL");
+    MILES_TRY(unscale_if_needed(cm));
+    MILES_TRY(clip_grad_norm_cuda(cm->grads, cm->nparams, max_norm, cm->dnorm, cm->ws, S(cm)));
+    if (norm) {
+        MILES_CUDA_TRY(cudaMemcpyAsync(cm->hnorm, cm->dnorm, sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
+        MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+        *norm = cm->hnorm[0];
+    }
+    return MILES_OK;
+}
+
+static int ensure_moments(MilesCudaModel *cm) {
+    if (cm->m) return MILES_OK;
+    MILES_CUDA_TRY(cudaMalloc(&cm->m, cm->nparams * sizeof(float)));
+    MILES_CUDA_TRY(cudaMalloc(&cm->v, cm->nparams * sizeof(float)));
+    MILES_CUDA_TRY(cudaMemsetAsync(cm->m, 0, cm->nparams * sizeof(float), cm->stream));
+    MILES_CUDA_TRY(cudaMemsetAsync(cm->v, 0, cm->nparams * sizeof(float), cm->stream));
+    return MILES_OK;
+}
+
+/* Per-element decay flags from the tensor table (1 byte per parameter). */
+static int ensure_decay_mask(MilesCudaModel *cm, int decay_all) {
+    if (decay_all || cm->decay_mask_all == 0) return MILES_OK;
+    if (!cm->decay_mask) MILES_CUDA_TRY(cudaMalloc(&cm->decay_mask, cm->nparams));
+    uint8_t *h = (uint8_t *)malloc(cm->nparams);
+    if (!h) return miles_error(MILES_ENOMEM, "cuda model: decay mask");
+    for (int i = 0; i < cm->ntensors; i++)
+        memset(h + cm->tensors[i].offset, cm->tensors[i].decay ? 1 : 0, cm->tensors[i].numel);
+    /* on the model's stream (a plain cudaMemcpy runs on the legacy stream, which a
+     * non-blocking stream does not wait for); h is freed once the copy is done */
+    cudaError_t e = cudaMemcpyAsync(cm->decay_mask, h, cm->nparams, cudaMemcpyHostToDevice, cm->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cm->stream);
+    free(h);
+    if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "cudaMemcpyAsync(decay mask)");
+    cm->decay_mask_all = 0;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg,
+                                           int *skipped) {
+    if (!cm || !cfg) return miles_error(MILES_EINVAL, "miles_cuda_model_adamw_step: NULL argument");
+    if (skipped) *skipped = 0;
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
+    MILES_TRY(ensure_moments(cm));
+    MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
+    MILES_TRY(unscale_if_needed(cm));
+    MilesCudaAdamW hp;
+    hp.lr = lr;
+    hp.beta1 = cfg->beta1;
+    hp.beta2 = cfg->beta2;
+    hp.eps = cfg->eps;
+    hp.weight_decay = cfg->weight_decay;
+    hp.step = cm->t + 1;
+    const uint8_t *mask = cfg->decay_all ? NULL : cm->decay_mask;
+    if (!cm->use_scaler) {
+        MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, NULL, S(cm)));
+        cm->t++;
+        return MILES_OK;
+    }
+    /* fp16: the kernel leaves everything untouched when found_inf is set;
+     * read the flag (before the update clears it) and the new scale back in
+     * one sync, as GradScaler.step/update do */
+    MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL,
+                              &cm->dscaler->found_inf, S(cm)));
+    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[0], cm->dscaler, sizeof(MilesLossScalerState),
+                                   cudaMemcpyDeviceToHost, cm->stream));
+    MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
+    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[1], cm->dscaler, sizeof(MilesLossScalerState),
+                                   cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    int skip = cm->hscaler[0].found_inf != 0;
+    if (!skip) cm->t++;
+    cm->scale = cm->hscaler[1].scale;
+    if (skipped) *skipped = skip;
+    return MILES_OK;
+}
+
+extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) { return cm ? cm->t : 0; }
+
+extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, float *v, int64_t *t) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_get_adamw_state: model is NULL");
+    MILES_TRY(ensure_moments(cm));
+    if (m) MILES_CUDA_TRY(cudaMemcpyAsync(m, cm->m, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
+    if (v) MILES_CUDA_TRY(cudaMemcpyAsync(v, cm->v, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    if (t) *t = cm->t;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_set_adamw_state(MilesCudaModel *cm, const float *m, const float *v, int64_t t) {
+    if (!cm || t < 0) return miles_error(MILES_EINVAL, "miles_cuda_model_set_adamw_state: bad argument");
+    MILES_TRY(ensure_moments(cm));
+    if (m) MILES_CUDA_TRY(cudaMemcpyAsync(cm->m, m, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
+    if (v) MILES_CUDA_TRY(cudaMemcpyAsync(cm->v, v, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    cm->t = t;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_scale, float growth, float backoff,
+                                                int growth_interval) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss_scaler: model is NULL");
+    if (!(init_scale > 0.0f) || !isfinite(init_scale) || !(growth > 1.0f) || !(backoff > 0.0f && backoff < 1.0f) ||
+        growth_interval < 1)
+        return miles_error(MILES_EINVAL, "loss scaler: init %g must be > 0, growth %g > 1, backoff %g in (0,1),"
+                           " interval %d >= 1", (double)init_scale, (double)growth, (double)backoff, growth_interval);
+    cm->growth = growth;
+    cm->backoff = backoff;
+    cm->interval = growth_interval;
+    MILES_TRY(loss_scaler_init_cuda(cm->dscaler, init_scale, S(cm)));
+    cm->scale = cm->use_scaler ? init_scale : 1.0f;
+    return MILES_OK;
+}
+
+extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
+    return cm && cm->use_scaler ? cm->scale : 1.0f;
+}
+
+/* ------------------------------------------------------ build / params */
+
+static float *tr(const MilesModel *cpu, float *base, const float *p) {
+    return p ? base + (p - cpu->params) : NULL;
+}
+
+static void translate_params(MilesParams *D, const MilesModel *cpu, float *base) {
+    const MilesParams *P = &cpu->P;
+#define TRL(dst, src) ((dst).w = tr(cpu, base, (src).w), (dst).b = tr(cpu, base, (src).b))
+    D->wte = tr(cpu, base, P->wte);
+    D->wpe = tr(cpu, base, P->wpe);
+    D->wtt = tr(cpu, base, P->wtt);
+    TRL(D->emb_ln, P->emb_ln);
+    for (int l = 0; l < cpu->cfg.num_hidden_layers; l++) {
+        const MilesLayerP *s = &P->layers[l];
+        MilesLayerP *d = &D->layers[l];
+        TRL(d->q, s->q);
+        TRL(d->k, s->k);
+        TRL(d->v, s->v);
+        TRL(d->attn_out, s->attn_out);
+        TRL(d->ln1, s->ln1);
+        TRL(d->inter, s->inter);
+        TRL(d->out, s->out);
+        TRL(d->ln2, s->ln2);
+    }
+    TRL(D->pooler, P->pooler);
+    for (int i = 0; i < MILES_MAX_MLP; i++) {
+        TRL(D->numeric[i], P->numeric[i]);
+        TRL(D->fusion[i], P->fusion[i]);
+    }
+    TRL(D->cls, P->cls);
+    TRL(D->reg, P->reg);
+#undef TRL
+}
+
+static int same_layout(const MilesCudaModel *cm, const MilesModel *cpu) {
+    if (cpu->nparams != cm->nparams || cpu->ntensors != cm->ntensors)
+        return miles_error(MILES_ESHAPE, "cuda model: the CPU model has %zu parameters in %d tensors, the GPU"
+                           " model %zu in %d", cpu->nparams, cpu->ntensors, cm->nparams, cm->ntensors);
+    for (int i = 0; i < cm->ntensors; i++)
+        if (cpu->tensors[i].numel != cm->tensors[i].numel || cpu->tensors[i].offset != cm->tensors[i].offset ||
+            strcmp(cpu->tensors[i].name, cm->tensors[i].name))
+            return miles_error(MILES_ESHAPE, "cuda model: tensor %d (%s) differs from the CPU model's (%s)", i,
+                               cm->tensors[i].name, cpu->tensors[i].name);
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesModel *cpu) {
+    if (!cm || !cpu) return miles_error(MILES_EINVAL, "miles_cuda_model_upload_params: NULL argument");
+    MILES_TRY(same_layout(cm, cpu));
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->params, cpu->params, cm->nparams * sizeof(float), cudaMemcpyHostToDevice,
+                                   cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *cpu) {
+    if (!cm || !cpu) return miles_error(MILES_EINVAL, "miles_cuda_model_download_params: NULL argument");
+    MILES_TRY(same_layout(cm, cpu));
+    MILES_CUDA_TRY(cudaMemcpyAsync(cpu->params, cm->params, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost,
+                                   cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads) {
+    if (!cm || !grads) return miles_error(MILES_EINVAL, "miles_cuda_model_download_grads: NULL argument");
+    MILES_CUDA_TRY(cudaMemcpyAsync(grads, cm->grads, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost,
+                                   cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" void miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss) {
+    if (!cm || !loss) return;
+    cm->loss = *loss;
+    cm->shadow->loss = *loss;
+    /* pageable source: the copy is staged before the call returns */
+    cudaMemcpyAsync(cm->dcw, cm->loss.class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice, cm->stream);
+    cudaStreamSynchronize(cm->stream);
+}
+
+extern "C" void miles_cuda_model_set_dropout_key(MilesCudaModel *cm, uint64_t seed, uint64_t step) {
+    if (!cm) return;
+    cm->drop_seed = seed;
+    cm->drop_step = step;
+}
+
+extern "C" void miles_cuda_model_free(MilesCudaModel *cm) {
+    if (!cm) return;
+    if (cm->stream) cudaStreamSynchronize(cm->stream);
+    cudaFree(cm->params);
+    cudaFree(cm->grads);
+    cudaFree(cm->m);
+    cudaFree(cm->v);
+    cudaFree(cm->decay_mask);
+    cudaFree(cm->arena);
+    cudaFree(cm->scratch);
+    cudaFree(cm->small);
+    cudaFreeHost(cm->pinned);
+    cudaFreeHost(cm->hsmall);
+    if (cm->staged) cudaEventDestroy(cm->staged);
+    if (cm->stream) cudaStreamDestroy(cm->stream);
+    free(cm->shadow);
+    free(cm->tensors);
+    free(cm->P.layers);
+    free(cm->G.layers);
+    free(cm->layer_acts);
+    free(cm->slot);
+    free(cm->cursor);
+    free(cm);
+}
+
+static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
+    const int L = cpu->cfg.num_hidden_layers;
+    int dev = 0;
+    MILES_CUDA_TRY(cudaGetDevice(&dev));
+    MILES_TRY(miles_cuda_init(dev));
+    if (cm->precision == MILES_CUDA_PREC_BF16) MILES_TRY(miles_cuda_require_bf16());
+    MILES_CUDA_TRY(cudaStreamCreateWithFlags(&cm->stream, cudaStreamNonBlocking));
+    MILES_CUDA_TRY(cudaEventCreateWithFlags(&cm->staged, cudaEventDisableTiming));
+
+    cm->tensors = (MilesTensor *)malloc((size_t)cpu->ntensors * sizeof(MilesTensor));
+    cm->P.layers = (MilesLayerP *)calloc((size_t)L, sizeof(MilesLayerP));
+    cm->G.layers = (MilesLayerP *)calloc((size_t)L, sizeof(MilesLayerP));
+    cm->layer_acts = (MilesLayerActs *)calloc((size_t)L, sizeof(MilesLayerActs));
+    cm->slot = (int32_t *)malloc((size_t)cpu->cfg.vocab_size * sizeof(int32_t));
+    cm->shadow = (MilesModel *)calloc(1, sizeof(MilesModel));
+    if (!cm->tensors || !cm->P.layers || !cm->G.layers || !cm->layer_acts || !cm->slot || !cm->shadow)
+        return miles_error(MILES_ENOMEM, "cuda model: host tables");
+    cm->shadow->cfg = cpu->cfg;
+    cm->shadow->loss = cpu->loss;
+    memcpy(cm->tensors, cpu->tensors, (size_t)cpu->ntensors * sizeof(MilesTensor));
+    for (int i = 0; i < cpu->cfg.vocab_size; i++) cm->slot[i] = -1;
+
+    const size_t bytes = cm->nparams * sizeof(float);
+    MILES_CUDA_TRY(cudaMalloc(&cm->params, bytes));
+    MILES_CUDA_TRY(cudaMalloc(&cm->grads, bytes));
+    /* stream-ordered (the stream is non-blocking: it does not wait for the legacy stream) */
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->params, cpu->params, bytes, cudaMemcpyHostToDevice, cm->stream));
+    MILES_CUDA_TRY(cudaMemsetAsync(cm->grads, 0, bytes, cm->stream));
+    translate_params(&cm->P, cpu, cm->params);
+    translate_params(&cm->G, cpu, cm->grads);
+
+    /* small device block: workspace (8-byte aligned), loss[2], norm, class weights, scaler */
+    size_t ws_bytes = (size_t)MILES_CUDA_REDUCE_WORKSPACE * sizeof(float);
+    MILES_CUDA_TRY(cudaMalloc(&cm->small, ws_bytes + 256 + sizeof(MilesLossScalerState)));
+    char *sb = (char *)cm->small;
+    cm->ws = (float *)sb;
+    cm->dloss = (float *)(sb + ws_bytes);
+    cm->dnorm = cm->dloss + 4;
+    cm->dcw = cm->dloss + 8;
+    cm->dscaler = (MilesLossScalerState *)(sb + ws_bytes + 256);
+    MILES_CUDA_TRY(cudaMallocHost(&cm->hsmall, 256 + 2 * sizeof(MilesLossScalerState)));
+    cm->hloss = (float *)cm->hsmall;
+    cm->hnorm = cm->hloss + 4;
+    cm->hscaler = (MilesLossScalerState *)((char *)cm->hsmall + 256);
+    MILES_CUDA_TRY(cudaMemsetAsync(cm->small, 0, ws_bytes + 256 + sizeof(MilesLossScalerState), cm->stream));
+
+    cm->use_scaler = cm->precision == MILES_CUDA_PREC_FP16;
+    MILES_TRY(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, 2000));
+    miles_cuda_model_set_loss(cm, &cpu->loss);
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu, int precision) {
+    if (!out || !cpu) return miles_error(MILES_EINVAL, "miles_cuda_model_build: NULL argument");
+    *out = NULL;
+    if (precision < MILES_CUDA_PREC_FP32 || precision > MILES_CUDA_PREC_BF16)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_build: unknown precision %d", precision);
+    if (miles_cuda_device_count() <= 0)
+        return miles_error(MILES_EUNSUPPORTED, "miles_cuda_model_build: no CUDA device");
+    MilesCudaModel *cm = (MilesCudaModel *)calloc(1, sizeof *cm);
+    if (!cm) return miles_error(MILES_ENOMEM, "miles_cuda_model_build: out of memory");
+    cm->cfg = cpu->cfg;
+    cm->loss = cpu->loss;
+    cm->drop_seed = cpu->drop_seed;
+    cm->drop_step = cpu->drop_step;
+    cm->precision = precision;
+    cm->math = precision; /* MILES_CUDA_PREC_* == MILES_CUDA_MATH_* */
+    cm->ntensors = cpu->ntensors;
+    cm->nparams = cpu->nparams;
+    cm->num_w = cpu->num_w;
+    cm->cat_w = cpu->cat_w;
+    cm->feat_w = cpu->feat_w;
+    cm->max_w = cpu->max_w;
+    cm->decay_mask_all = -1;
+    int s = build_impl(cm, cpu);
+    if (s != MILES_OK) {
+        miles_cuda_model_free(cm);
+        return s;
+    }
+    *out = cm;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_precision(const MilesCudaModel *cm) { return cm ? cm->precision : -1; }
+extern "C" size_t miles_cuda_model_num_params(const MilesCudaModel *cm) { return cm ? cm->nparams : 0; }
+extern "C" float *miles_cuda_model_device_params(MilesCudaModel *cm) { return cm ? cm->params : NULL; }
+extern "C" float *miles_cuda_model_device_grads(MilesCudaModel *cm) { return cm ? cm->grads : NULL; }
+extern "C" void *miles_cuda_model_stream(MilesCudaModel *cm) { return cm ? (void *)cm->stream : NULL; }
+
+extern "C" int miles_cuda_model_sync(MilesCudaModel *cm) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_sync: model is NULL");
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" size_t miles_cuda_model_device_bytes(const MilesCudaModel *cm) {
+    if (!cm) return 0;
+    size_t b = cm->nparams * sizeof(float) * (cm->m ? 4 : 2) + cm->arena_cap + cm->scratch_cap;
+    if (cm->decay_mask) b += cm->nparams;
+    return b;
+}

@@ -1,0 +1,228 @@
+/*
+ * dist_zero1.c — ZeRO stage 1: AdamW moments sharded across data-parallel ranks.
+ *
+ * Plain data parallelism keeps the full AdamW moments (2 x 4 bytes per
+ * parameter) on every rank.  Here rank r owns the contiguous range
+ * [n*r/N, n*(r+1)/N) of the parameter block and keeps moments only for it:
+ * 8n/N bytes instead of 8n (docs/distributed.md has the numbers).  A step:
+ *   1. MPI_Reduce_scatter: rank r receives the summed gradients of its range
+ *      (half the traffic of an all-reduce);
+ *   2. global gradient norm = sqrt(all-reduce of the ranks' sums of squares),
+ *      clip as torch.nn.utils.clip_grad_norm_;
+ *   3. AdamW on the range, element by element the same arithmetic as
+ *      miles_adamw_step (optim.c), including the per-tensor decay groups;
+ *   4. MPI_Allgatherv of the parameter ranges (the other half of the traffic).
+ * Checkpoints stay the one-process format: rank 0 gathers the moments into a
+ * full MilesAdamW for the write, and scatters them back after a load, so a run
+ * can be resumed with or without ZeRO-1 and with any N.
+ */
+#include "internal.h"
+#include "train_internal.h"
+
+#include <limits.h>
+#include <math.h>
+
+#ifdef MILES_HAVE_MPI
+#include <mpi.h>
+
+typedef struct {
+    size_t begin, end; /* [begin,end) of the parameter block, within this rank's range */
+    int decay;
+} Segment;
+
+struct MilesZero1 {
+    MilesDist *dist;
+    MilesModel *model;
+    MilesAdamWConfig cfg;
+    int rank, size;
+    size_t n, lo, hi;        /* block size; this rank's range */
+    int *counts, *displs;    /* [size] ranges, in floats (each < INT_MAX) */
+    float *m, *v, *g;        /* [hi-lo] moments and reduced gradients */
+    Segment *seg;
+    int nseg;
+    int64_t t;
+};
+
+static int zfail(const MilesZero1 *z, int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING + 1];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = snprintf(msg, sizeof msg, "MPI error %d", rc);
+    msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING] = 0;
+    return miles_error(MILES_EIO, "rank %d of %d: ZeRO-1 %s failed: %s (did another rank die?)", z->rank, z->size,
+                       what, msg);
+}
+#define ZCHECK(z, call, what) do { int _rc = (call); if (_rc != MPI_SUCCESS) return zfail((z), _rc, (what)); } while (0)
+
+static MPI_Comm comm_of(const MilesZero1 *z) { return *(MPI_Comm *)miles_dist_comm(z->dist); }
+
+int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg) {
+    *out = NULL;
+    if (!miles_dist_comm(d)) return miles_error(MILES_EINVAL, "ZeRO-1 needs more than one MPI rank");
+    float *P;
+    size_t n;
+    MILES_TRY(miles_dist_model_block(m, 0, &P, &n));
+    int size = miles_dist_size(d), rank = miles_dist_rank(d);
+    if (n / (size_t)size + 1 > (size_t)INT_MAX)
+        return miles_error(MILES_EUNSUPPORTED, "ZeRO-1: %zu parameters over %d ranks exceed MPI's int counts", n, size);
+    MilesZero1 *z = miles_calloc(1, sizeof *z);
+    if (!z) return MILES_ENOMEM;
+    z->dist = d;
+    z->model = m;
+    z->cfg = *cfg;
+    z->rank = rank;
+    z->size = size;
+    z->n = n;
+    z->counts = miles_calloc((size_t)size, sizeof(int));
+    z->displs = miles_calloc((size_t)size, sizeof(int));
+    int nt = miles_model_num_tensors(m);
+    z->seg = miles_calloc((size_t)nt + 1, sizeof(Segment));
+    if (!z->counts || !z->displs || !z->seg) { miles_zero1_free(z); return MILES_ENOMEM; }
+    if (n > (size_t)INT_MAX) {
+        miles_zero1_free(z);
+        return miles_error(MILES_EUNSUPPORTED, "ZeRO-1: more than INT_MAX parameters (displacements are ints)");
+    }
+    for (int r = 0; r < size; r++) {
+        size_t a = n * (size_t)r / (size_t)size, b = n * (size_t)(r + 1) / (size_t)size;
+        z->displs[r] = (int)a;
+        z->counts[r] = (int)(b - a);
+    }
+    z->lo = (size_t)z->displs[rank];
+    z->hi = z->lo + (size_t)z->counts[rank];
+    size_t k = z->hi - z->lo;
+    z->m = miles_aligned_alloc((k ? k : 1) * sizeof(float));
+    z->v = miles_aligned_alloc((k ? k : 1) * sizeof(float));
+    z->g = miles_aligned_alloc((k ? k : 1) * sizeof(float));
+    if (!z->m || !z->v || !z->g) { miles_zero1_free(z); return MILES_ENOMEM; }
+    /* the decay groups of the tensors that overlap this rank's range */
+    size_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        MilesTensorInfo ti;
+        int s = miles_model_tensor(m, i, &ti);
+        if (s != MILES_OK) { miles_zero1_free(z); return s; }
+        size_t a = off > z->lo ? off : z->lo, b = off + ti.numel < z->hi ? off + ti.numel : z->hi;
+        if (a < b) z->seg[z->nseg++] = (Segment){a, b, cfg->decay_all || ti.decay};
+        off += ti.numel;
+    }
+    *out = z;
+    return MILES_OK;
+}
+
+void miles_zero1_free(MilesZero1 *z) {
+    if (!z) return;
+    free(z->counts); free(z->displs); free(z->seg);
+    free(z->m); free(z->v); free(z->g);
+    free(z);
+}
+
+int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) {
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
+    float *P, *G;
+    size_t n;
+    MILES_TRY(miles_dist_model_block(z->model, 0, &P, &n));
+    MILES_TRY(miles_dist_model_block(z->model, 1, &G, &n));
+    MPI_Comm comm = comm_of(z);
+    const size_t k = z->hi - z->lo;
+    ZCHECK(z, MPI_Reduce_scatter(G, z->g, z->counts, MPI_FLOAT, MPI_SUM, comm), "MPI_Reduce_scatter");
+    /* global norm: this range's sum of squares in fixed blocks, then summed over ranks */
+    double ss = 0.0;
+    for (size_t b0 = 0; b0 < k; b0 += 4096) {
+        size_t e = b0 + 4096 < k ? b0 + 4096 : k;
+        double part = 0.0;
+        for (size_t i = b0; i < e; i++) part += (double)z->g[i] * (double)z->g[i];
+        ss += part;
+    }
+    ZCHECK(z, MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, comm), "MPI_Allreduce (norm)");
+    float total = (float)sqrt(ss);
+    float coef = max_norm / (total + 1e-6f);
+    if (coef < 1.0f)
+        for (size_t i = 0; i < k; i++) z->g[i] *= coef;
+    if (grad_norm) *grad_norm = total;
+
+    /* miles_adamw_step's arithmetic (torch 1.13 _single_tensor_adamw) on [lo,hi) */
+    const int64_t t = ++z->t;
+    const double b1 = z->cfg.beta1, b2 = z->cfg.beta2;
+    const float fb1 = (float)b1, fb2 = (float)b2;
+    const float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float eps = z->cfg.eps;
+    const float decay_mul = (float)(1.0 - (double)lr * (double)z->cfg.weight_decay);
+    float *M = z->m - z->lo, *V = z->v - z->lo, *Gs = z->g - z->lo; /* indexed by block position */
+    for (int si = 0; si < z->nseg; si++) {
+        const Segment sg = z->seg[si];
+        const float dm = sg.decay ? decay_mul : 1.0f;
+#pragma omp parallel for schedule(static)
+        for (size_t i = sg.begin; i < sg.end; i++) {
+            float g = Gs[i];
+            float p = P[i] * dm;
+            float mi = M[i] * fb1 + omb1 * g;
+            float vi = V[i] * fb2 + omb2 * (g * g);
+            M[i] = mi;
+            V[i] = vi;
+            float denom = sqrtf(vi) / bc2_sqrt + eps;
+            P[i] = p - step_size * (mi / denom);
+        }
+    }
+    ZCHECK(z, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, P, z->counts, z->displs, MPI_FLOAT, comm),
+           "MPI_Allgatherv (parameters)");
+    return MILES_OK;
+}
+
+int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full) {
+    MilesAdamW *o = NULL;
+    int s = MILES_OK;
+    if (z->rank == 0) s = miles_adamw_build(&o, z->model, &z->cfg);
+    s = miles_dist_agree(z->dist, s);
+    if (s != MILES_OK) { miles_adamw_free(o); return s; }
+    MPI_Comm comm = comm_of(z);
+    const int k = z->counts[z->rank];
+    int rc = MPI_Gatherv(z->m, k, MPI_FLOAT, o ? miles_adamw_m(o) : NULL, z->counts, z->displs, MPI_FLOAT, 0, comm);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Gatherv(z->v, k, MPI_FLOAT, o ? miles_adamw_v(o) : NULL, z->counts, z->displs, MPI_FLOAT, 0, comm);
+    if (rc != MPI_SUCCESS) { miles_adamw_free(o); return zfail(z, rc, "MPI_Gatherv (moments)"); }
+    if (o) {
+        miles_adamw_set_steps(o, z->t);
+        *full = o;
+    }
+    return MILES_OK;
+}
+
+int miles_zero1_scatter(MilesZero1 *z, MilesAdamW *full) {
+    MPI_Comm comm = comm_of(z);
+    const int k = z->counts[z->rank];
+    int64_t t = full ? miles_adamw_steps(full) : 0;
+    ZCHECK(z, MPI_Scatterv(full ? miles_adamw_m(full) : NULL, z->counts, z->displs, MPI_FLOAT, z->m, k, MPI_FLOAT, 0,
+                           comm), "MPI_Scatterv (moments)");
+    ZCHECK(z, MPI_Scatterv(full ? miles_adamw_v(full) : NULL, z->counts, z->displs, MPI_FLOAT, z->v, k, MPI_FLOAT, 0,
+                           comm), "MPI_Scatterv (moments)");
+    ZCHECK(z, MPI_Bcast(&t, 1, MPI_INT64_T, 0, comm), "MPI_Bcast (step count)");
+    z->t = t;
+    return MILES_OK;
+}
+
+#else /* no MPI: a single process never shards */
+
+struct MilesZero1 { int unused; };
+
+int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg) {
+    (void)d; (void)m; (void)cfg;
+    *out = NULL;
+    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build and more than one rank");
+}
+void miles_zero1_free(MilesZero1 *z) { free(z); }
+int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) {
+    (void)z; (void)lr; (void)max_norm; (void)grad_norm;
+    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
+}
+int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full) {
+    (void)z; (void)full;
+    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
+}
+int miles_zero1_scatter(MilesZero1 *z, MilesAdamW *full) {
+    (void)z; (void)full;
+    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
+}
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * test_cuda_model.cu — the GPU model (kernels/model_cuda.cu) against the CPU
+ * model (the specification) and the PyTorch golden fixtures
+ * tests/fixtures/golden_*.safetensors (the ones tests/test_golden.c uses).
+ *
+ * Checks and tolerances (printed with their max errors):
+ *   host     the fixture harness itself: CPU forward vs fixture <= 1e-5, and,
+ *            without a GPU, miles_cuda_model_build fails with
+ *            MILES_EUNSUPPORTED "no CUDA device";
+ *   forward  fp32, per fixture, eval (preset dropouts, off) and train (p = 0):
+ *            logits, velocity, loss, pooled, last hidden vs the fixture and vs
+ *            the CPU: max abs error <= 1e-5;
+ *   grads    fp32, every parameter tensor: max abs err / max |ref| of that
+ *            tensor (floored at 1e-6 x the model's largest gradient, as
+ *            test_golden.c) <= 1e-4, vs the fixture and vs the CPU;
+ *   dropout  fp32 train mode with the preset dropouts (same key on both):
+ *            forward <= 1e-5 and grads <= 1e-4 vs the CPU (same masks);
+ *   steps    20 AdamW steps (dropout on, clip, warmup + cosine, T alternating
+ *            between 16 and 12 so the arena is reused): per-step loss relative
+ *            error vs the CPU: fp32 1e-4, tf32 1e-2, fp16 1e-2, bf16 5e-2
+ *            (reduced-precision GEMM inputs: 10, 10 and 7 mantissa bits);
+ *   overflow fp16: a gradient set to +Inf -> step skipped (weights, moments'
+ *            step count unchanged), scale halved; the following steps are
+ *            taken and the loss stays finite; the scale follows the GradScaler
+ *            rule (checked against a host simulation, growth interval 4);
+ *   rerun    same weights, batches and dropout key twice -> bitwise identical
+ *            weights after 5 steps (fp32 and the mixed modes);
+ *   errors   a bad batch gives the CPU's status; bf16 is refused below sm80.
+ *
+ * Usage: test_cuda_model [--quick] (quick: 2 fixtures).  Exit 0 when all pass,
+ * 1 on any failure, 0 with "no CUDA device" on a machine without a GPU.
+ * Built with -DMILES_CUDA_HOST_EMULATION (make cuda-emu-test) it runs on the
+ * host against emulated kernels (tests/cuda/cuda_emu.h): that checks this
+ * program's logic, not the GPU.
+ */
+#ifdef MILES_CUDA_HOST_EMULATION
+#include "cuda_emu.h" /* the test's logic on the host, see tests/cuda/cuda_emu.h */
+#else
+#include "common.cuh"
+#endif
+
+extern "C" {
+#include "miles.h"
+}
+#include "model_cuda.h"
+
+#include <math.h>
+#include <vector>
+
+static int g_fail = 0, g_checks = 0, g_quick = 0;
+
+static void report(const char *name, double err, double tol) {
+    int ok = err <= tol; /* NaN fails */
+    g_checks++;
+    if (!ok) g_fail++;
+    printf("%-4s %-58s max_err %.3e  tol %.1e\n", ok ? "ok" : "FAIL", name, err, tol);
+}
+
+static void check_true(const char *name, int cond, const char *detail) {
+    g_checks++;
+    if (!cond) g_fail++;
+    printf("%-4s %-58s %s\n", cond ? "ok" : "FAIL", name, detail);
+}
+
+#define MUST(expr)                                                                       \
+    do {                                                                                 \
+        int _s = (expr);                                                                 \
+        if (_s != MILES_OK) {                                                            \
+            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,           \
+                    miles_status_name(_s), miles_last_error());                          \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static const char *const FIXTURES[] = {
+    "tests/fixtures/golden_miles_pooler.safetensors",
+    "tests/fixtures/golden_seed-notebook_mean.safetensors",
+    "tests/fixtures/golden_miles_cls.safetensors",
+    "tests/fixtures/golden_miles_mean.safetensors",
+    "tests/fixtures/golden_seed-notebook_pooler.safetensors",
+    "tests/fixtures/golden_seed-notebook_cls.safetensors",
+};
+
+typedef struct {
+    const char *path;
+    MilesSafetensors *st;
+    MilesConfig cfg;
+    std::vector<int32_t> ids, tt, mask, labels;
+    std::vector<float> feats, vel;
+    MilesBatch batch;
+    MilesLossConfig loss;
+    float optim[8];
+} Fixture;
+
+static std::vector<float> get_f32(MilesSafetensors *st, const char *name) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) {
+        fprintf(stderr, "fixture tensor %s missing\n", name);
+        exit(1);
+    }
+    size_t n = 0;
+    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
+    std::vector<float> v(n ? n : 1);
+    MUST(miles_safetensors_read_f32(st, i, v.data(), n));
+    v.resize(n);
+    return v;
+}
+
+static std::vector<int32_t> get_i32(MilesSafetensors *st, const char *name) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) {
+        fprintf(stderr, "fixture tensor %s missing\n", name);
+        exit(1);
+    }
+    size_t n = 0;
+    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
+    std::vector<int32_t> v(n ? n : 1);
+    MUST(miles_safetensors_read_i32(st, i, v.data(), n));
+    v.resize(n);
+    return v;
+}
+
+/* The configuration exactly as tests/test_golden.c builds it. */
+static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
+    std::vector<int32_t> arch = get_i32(f->st, "meta.arch"), bert = get_i32(f->st, "meta.bert");
+    MilesConfig c;
+    MUST(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
+    c.vocab_size = bert[0];
+    c.hidden_size = bert[1];
+    c.num_hidden_layers = bert[2];
+    c.num_attention_heads = bert[3];
+    c.intermediate_size = bert[4];
+    c.max_position_embeddings = bert[5];
+    c.type_vocab_size = bert[6];
+    c.pooling = arch[0];
+    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
+    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
+    if (zero_dropout) {
+        c.hidden_dropout_prob = c.attention_probs_dropout_prob = c.text_dropout = 0.0f;
+        for (int i = 0; i < MILES_MAX_MLP; i++) c.numeric_dropouts[i] = c.fusion_dropouts[i] = 0.0f;
+    }
+    MUST(miles_config_validate(&c));
+    return c;
+}
+
+static void load_fixture(Fixture *f, const char *path) {
+    f->path = path;
+    int s = miles_safetensors_open(&f->st, path);
+    if (s != MILES_OK) {
+        fprintf(stderr, "%s: %s (run from the repository root)\n", path, miles_last_error());
+        exit(1);
+    }
+    f->ids = get_i32(f->st, "input_ids");
+    f->tt = get_i32(f->st, "token_type_ids");
+    f->mask = get_i32(f->st, "attention_mask");
+    f->labels = get_i32(f->st, "labels");
+    f->feats = get_f32(f->st, "features");
+    f->vel = get_f32(f->st, "velocity_target");
+    memset(&f->batch, 0, sizeof f->batch);
+    f->batch.B = (int)f->labels.size();
+    f->batch.T = (int)(f->ids.size() / f->labels.size());
+    f->batch.input_ids = f->ids.data();
+    f->batch.token_type_ids = f->tt.data();
+    f->batch.attention_mask = f->mask.data();
+    f->batch.features = f->feats.data();
+    f->batch.labels = f->labels.data();
+    f->batch.velocity = f->vel.data();
+    std::vector<float> cw = get_f32(f->st, "class_weight"), lw = get_f32(f->st, "loss_weights");
+    f->loss.class_weight[0] = cw[0];
+    f->loss.class_weight[1] = cw[1];
+    f->loss.w_cls = lw[0];
+    f->loss.w_reg = lw[1];
+    std::vector<float> o = get_f32(f->st, "meta.optim");
+    for (int i = 0; i < 8; i++) f->optim[i] = o[i];
+}
+
+/* CPU model with the fixture's initial weights. */
+static MilesModel *cpu_model(Fixture *f, const MilesConfig *c) {
+    MilesModel *m = NULL;
+    MUST(miles_model_build(&m, c));
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        MUST(miles_model_tensor(m, t, &ti));
+        int i = miles_safetensors_find(f->st, ti.name);
+        if (i < 0) {
+            fprintf(stderr, "%s: no weight %s\n", f->path, ti.name);
+            exit(1);
+        }
+        MUST(miles_safetensors_read_f32(f->st, i, ti.data, ti.numel));
+    }
+    miles_model_set_loss(m, &f->loss);
+    miles_model_set_dropout_key(m, 1234, 0);
+    return m;
+}
+
+/* ------------------------------------------------------- host-only part */
+
+static void host_checks(Fixture *f) {
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c);
+    const int B = f->batch.B;
+    std::vector<float> logits(B * 2), vel(B);
+    float loss = 0.0f;
+    MUST(miles_model_forward(m, &f->batch, 0, logits.data(), vel.data(), &loss));
+    std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
+                       rloss = get_f32(f->st, "out.loss");
+    double e = fmax(fmax(max_abs_diff(logits.data(), rl.data(), B * 2), max_abs_diff(vel.data(), rv.data(), B)),
+                    fabs((double)loss - rloss[0]));
+    char name[160];
+    snprintf(name, sizeof name, "host: CPU forward vs %s", strrchr(f->path, '/') + 1);
+    report(name, e, 1e-5);
+    miles_model_free(m);
+}
+
+/* ------------------------------------------------- forward / gradients */
+
+/* Offset of tensor t in the parameter / gradient block (CPU layout). */
+static size_t tensor_offset(const MilesModel *m, int t) {
+    MilesTensorInfo t0, ti;
+    miles_model_tensor(m, 0, &t0);
+    miles_model_tensor(m, t, &ti);
+    return (size_t)(ti.data - t0.data);
+}
+
+/* max over tensors of max|a-ref| / max(max|ref|, 1e-6 max|all ref|), as test_golden.c */
+static double grad_rel_err(const MilesModel *m, const float *got, const float *ref, const char **worst) {
+    double gmax = 0.0, e = 0.0;
+    int nt = miles_model_num_tensors(m);
+    for (int t = 0; t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        gmax = fmax(gmax, max_abs(ref + tensor_offset(m, t), ti.numel));
+    }
+    for (int t = 0; t < nt; t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        size_t off = tensor_offset(m, t);
+        double den = fmax(max_abs(ref + off, ti.numel), 1e-6 * gmax);
+        double r = max_abs_diff(got + off, ref + off, ti.numel) / den;
+        if (!(r <= e)) {
+            e = r;
+            if (worst) *worst = ti.name;
+        }
+    }
+    return e;
+}
+
+/* The CPU gradient block [num_params]. */
+static std::vector<float> cpu_grads(const MilesModel *m) {
+    MilesTensorInfo t0;
+    miles_model_tensor(m, 0, &t0);
+    return std::vector<float>(t0.grad, t0.grad + miles_model_num_params(m));
+}
+
+/* The fixture's gradients laid out like the gradient block. */
+static std::vector<float> fixture_grads(Fixture *f, const MilesModel *m) {
+    std::vector<float> g(miles_model_num_params(m), 0.0f);
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        char nm[160];
+        snprintf(nm, sizeof nm, "grad.%s", ti.name);
+        std::vector<float> r = get_f32(f->st, nm);
+        memcpy(g.data() + tensor_offset(m, t), r.data(), ti.numel * sizeof(float));
+    }
+    return g;
+}
+
+/* Forward on both; compare outputs with the CPU (and the fixture when given). */
+static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int training, int vs_fixture,
+                            const char *label) {
+    const MilesBatch *b = &f->batch;
+    const int B = b->B, T = b->T, H = f->cfg.hidden_size;
+    std::vector<float> cl(B * 2), cv(B), gl(B * 2), gv(B), gp(B * H), gh((size_t)B * T * H);
+    float closs = 0, gloss = 0;
+    MUST(miles_model_forward(m, b, training, cl.data(), cv.data(), &closs));
+    MUST(miles_cuda_model_forward(cm, b, training, gl.data(), gv.data(), &gloss));
+    MUST(miles_cuda_model_download_pooled(cm, gp.data()));
+    MUST(miles_cuda_model_download_last_hidden(cm, gh.data()));
+    double ec = fmax(fmax(max_abs_diff(gl.data(), cl.data(), B * 2), max_abs_diff(gv.data(), cv.data(), B)),
+                     fmax(fabs((double)gloss - closs),
+                          fmax(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
+                               max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
+    char name[200];
+    snprintf(name, sizeof name, "%s: forward vs CPU", label);
+    report(name, ec, 1e-5);
+    if (vs_fixture) {
+        std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
+                           rloss = get_f32(f->st, "out.loss"), rp = get_f32(f->st, "out.pooled"),
+                           rh = get_f32(f->st, "out.last_hidden");
+        double ef = fmax(fmax(max_abs_diff(gl.data(), rl.data(), B * 2), max_abs_diff(gv.data(), rv.data(), B)),
+                         fmax(fabs((double)gloss - rloss[0]),
+                              fmax(max_abs_diff(gp.data(), rp.data(), (size_t)B * H),
+                                   max_abs_diff(gh.data(), rh.data(), (size_t)B * T * H))));
+        snprintf(name, sizeof name, "%s: forward vs PyTorch fixture", label);
+        report(name, ef, 1e-5);
+    }
+}
+
+static void compare_grads(Fixture *f, MilesModel *m, MilesCudaModel *cm, int vs_fixture, const char *label) {
+    miles_model_zero_grad(m);
+    MUST(miles_model_backward(m, 1.0f));
+    MUST(miles_cuda_model_zero_grad(cm));
+    MUST(miles_cuda_model_backward(cm, 1.0f));
+    std::vector<float> gg(miles_model_num_params(m));
+    MUST(miles_cuda_model_download_grads(cm, gg.data()));
+    std::vector<float> cg = cpu_grads(m);
+    const char *worst = "";
+    char name[200];
+    double e = grad_rel_err(m, gg.data(), cg.data(), &worst);
+    snprintf(name, sizeof name, "%s: grads vs CPU", label);
+    report(name, e, 1e-4);
+    if (!(e <= 1e-4)) printf("     worst tensor %s\n", worst);
+    if (vs_fixture) {
+        std::vector<float> rg = fixture_grads(f, m);
+        e = grad_rel_err(m, gg.data(), rg.data(), &worst);
+        snprintf(name, sizeof name, "%s: grads vs PyTorch fixture", label);
+        report(name, e, 1e-4);
+        if (!(e <= 1e-4)) printf("     worst tensor %s\n", worst);
+    }
+}
+
+static void test_fixture(Fixture *f) {
+    const char *base = strrchr(f->path, '/') + 1;
+    char label[160];
+    /* eval mode with the preset dropouts (must be off) */
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    snprintf(label, sizeof label, "%s eval", base);
+    compare_forward(f, m, cm, 0, 1, label);
+    /* train mode with the preset dropouts: the same masks on both */
+    snprintf(label, sizeof label, "%s train+dropout", base);
+    compare_forward(f, m, cm, 1, 0, label);
+    compare_grads(f, m, cm, 0, label);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+
+    /* train mode, p = 0: the fixture's gradients */
+    f->cfg = fixture_config(f, 1);
+    m = cpu_model(f, &f->cfg);
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    snprintf(label, sizeof label, "%s train p=0", base);
+    compare_forward(f, m, cm, 1, 1, label);
+    compare_grads(f, m, cm, 1, label);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
+/* ---------------------------------------------------- training steps */
+
+/* The fixture batch cut to its first Tc tokens (dynamic padding shape). */
+typedef struct {
+    std::vector<int32_t> ids, tt, mask;
+    MilesBatch b;
+} CutBatch;
+
+static void cut_batch(const Fixture *f, int Tc, CutBatch *c) {
+    const int B = f->batch.B, T = f->batch.T;
+    c->ids.resize((size_t)B * Tc);
+    c->tt.resize((size_t)B * Tc);
+    c->mask.resize((size_t)B * Tc);
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < Tc; t++) {
+            c->ids[r * Tc + t] = f->ids[r * T + t];
+            c->tt[r * Tc + t] = f->tt[r * T + t];
+            c->mask[r * Tc + t] = f->mask[r * T + t];
+        }
+    c->b = f->batch;
+    c->b.T = Tc;
+    c->b.input_ids = c->ids.data();
+    c->b.token_type_ids = c->tt.data();
+    c->b.attention_mask = c->mask.data();
+}
+
+#define NSTEPS 20
+
+static MilesAdamWConfig fixture_adamw(const Fixture *f) {
+    MilesAdamWConfig oc;
+    oc.lr = f->optim[0];
+    oc.beta1 = f->optim[1];
+    oc.beta2 = f->optim[2];
+    oc.eps = f->optim[3];
+    oc.weight_decay = f->optim[4];
+    oc.decay_all = 0;
+    return oc;
+}
+
+static float step_lr(const Fixture *f, int step) {
+    return (float)(f->optim[0] * miles_lr_lambda(MILES_SCHED_COSINE, step, 2, NSTEPS));
+}
+
+/* CPU reference trajectory: losses[NSTEPS], norms[NSTEPS]. */
+static void cpu_trajectory(Fixture *f, const CutBatch *cut, float *losses, float *norms) {
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesAdamWConfig oc = fixture_adamw(f);
+    MilesAdamW *o = NULL;
+    MUST(miles_adamw_build(&o, m, &oc));
+    for (int s = 0; s < NSTEPS; s++) {
+        const MilesBatch *b = (s & 1) ? &cut->b : &f->batch;
+        miles_model_set_dropout_key(m, 77, (uint64_t)s);
+        miles_model_zero_grad(m);
+        MUST(miles_model_forward(m, b, 1, NULL, NULL, &losses[s]));
+        MUST(miles_model_backward(m, 1.0f));
+        norms[s] = miles_clip_grad_norm(m, f->optim[5]);
+        MUST(miles_adamw_step(o, step_lr(f, s)));
+    }
+    miles_adamw_free(o);
+    miles_model_free(m);
+}
+
+/* GPU trajectory; returns the model (caller frees) so weights can be compared. */
+static MilesCudaModel *gpu_trajectory(Fixture *f, const CutBatch *cut, int prec, int nsteps, float *losses,
+                                      float *norms, int *nskipped) {
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, prec));
+    miles_model_free(m);
+    MilesAdamWConfig oc = fixture_adamw(f);
+    *nskipped = 0;
+    for (int s = 0; s < nsteps; s++) {
+        const MilesBatch *b = (s & 1) ? &cut->b : &f->batch;
+        miles_cuda_model_set_dropout_key(cm, 77, (uint64_t)s);
+        MUST(miles_cuda_model_zero_grad(cm));
+        MUST(miles_cuda_model_forward(cm, b, 1, NULL, NULL, &losses[s]));
+        MUST(miles_cuda_model_backward(cm, 1.0f));
+        MUST(miles_cuda_model_clip_grad_norm(cm, f->optim[5], &norms[s]));
+        int sk = 0;
+        MUST(miles_cuda_model_adamw_step(cm, step_lr(f, s), &oc, &sk));
+        *nskipped += sk;
+    }
+    return cm;
+}
+
+static void test_trajectories(Fixture *f, int cc) {
+    f->cfg = fixture_config(f, 0); /* preset dropouts on */
+    CutBatch cut;
+    cut_batch(f, f->batch.T - 4, &cut);
+    float closs[NSTEPS], cnorm[NSTEPS];
+    cpu_trajectory(f, &cut, closs, cnorm);
+    const int precs[4] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_TF32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
+    const double tols[4] = {1e-4, 1e-2, 1e-2, 5e-2};
+    for (int p = 0; p < 4; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        float gloss[NSTEPS], gnorm[NSTEPS];
+        int skipped = 0;
+        MilesCudaModel *cm = gpu_trajectory(f, &cut, precs[p], NSTEPS, gloss, gnorm, &skipped);
+        double el = 0.0, en = 0.0;
+        for (int s = 0; s < NSTEPS; s++) {
+            double r = fabs((double)gloss[s] - closs[s]) / fmax(fabs(closs[s]), 1e-6);
+            if (!(r <= el)) el = r;
+            double rn = fabs((double)gnorm[s] - cnorm[s]) / fmax(fabs(cnorm[s]), 1e-6);
+            if (!(rn <= en)) en = rn;
+        }
+        char name[160];
+        snprintf(name, sizeof name, "%d steps %s: loss rel err vs CPU (%.5f -> %.5f)", NSTEPS,
+                 miles_cuda_precision_name(precs[p]), closs[0], closs[NSTEPS - 1]);
+        report(name, el, tols[p]);
+        snprintf(name, sizeof name, "%d steps %s: grad-norm rel err vs CPU", NSTEPS,
+                 miles_cuda_precision_name(precs[p]));
+        report(name, en, 10 * tols[p]);
+        char d[96];
+        snprintf(d, sizeof d, "%d skipped step(s), final loss scale %g", skipped, miles_cuda_model_loss_scale(cm));
+        snprintf(name, sizeof name, "%d steps %s: no overflow-skipped step", NSTEPS,
+                 miles_cuda_precision_name(precs[p]));
+        check_true(name, skipped == 0, d);
+        check_true("adamw step count", miles_cuda_model_adamw_steps(cm) == NSTEPS - skipped, "");
+        miles_cuda_model_free(cm);
+    }
+}
+
+/* ------------------------------------------------------------ overflow */
+
+static void test_overflow(Fixture *f) {
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
+    char d[200];
+    snprintf(d, sizeof d, "initial scale %g", miles_cuda_model_loss_scale(cm));
+    check_true("fp16: GradScaler initial scale 65536", miles_cuda_model_loss_scale(cm) == 65536.0f, d);
+    const int interval = 4;
+    MUST(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, interval));
+    MilesAdamWConfig oc = fixture_adamw(f);
+    const size_t n = miles_cuda_model_num_params(cm);
+    std::vector<float> before(n), after(n);
+    float sim_scale = 65536.0f;
+    int sim_tracker = 0, rule_ok = 1, inj_ok = 0, finite_ok = 1, grew = 0, natural_skips = 0;
+    int64_t t_before = 0;
+    const int inject_at = 3, nsteps = 14;
+    for (int s = 0; s < nsteps; s++) {
+        miles_cuda_model_set_dropout_key(cm, 5, (uint64_t)s);
+        MUST(miles_cuda_model_zero_grad(cm));
+        float loss = 0;
+        MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, &loss));
+        if (!isfinite(loss)) finite_ok = 0;
+        MUST(miles_cuda_model_backward(cm, 1.0f));
+        if (s == inject_at) {
+            float inf = INFINITY;
+            CUDA_CHECK(cudaMemcpyAsync(miles_cuda_model_device_grads(cm) + n / 2, &inf, sizeof inf,
+                                       cudaMemcpyHostToDevice, (cudaStream_t)miles_cuda_model_stream(cm)));
+            CUDA_CHECK(cudaStreamSynchronize((cudaStream_t)miles_cuda_model_stream(cm)));
+            CUDA_CHECK(cudaMemcpy(before.data(), miles_cuda_model_device_params(cm), n * sizeof(float),
+                                  cudaMemcpyDeviceToHost));
+            t_before = miles_cuda_model_adamw_steps(cm);
+        }
+        int sk = 0;
+        MUST(miles_cuda_model_adamw_step(cm, step_lr(f, s), &oc, &sk));
+        if (s == inject_at) {
+            CUDA_CHECK(cudaMemcpy(after.data(), miles_cuda_model_device_params(cm), n * sizeof(float),
+                                  cudaMemcpyDeviceToHost));
+            inj_ok = sk == 1 && memcmp(before.data(), after.data(), n * sizeof(float)) == 0 &&
+                     miles_cuda_model_adamw_steps(cm) == t_before;
+            snprintf(d, sizeof d, "skipped %d, weights %s, step count %lld -> %lld, scale %g", sk,
+                     memcmp(before.data(), after.data(), n * sizeof(float)) ? "CHANGED" : "unchanged",
+                     (long long)t_before, (long long)miles_cuda_model_adamw_steps(cm),
+                     miles_cuda_model_loss_scale(cm));
+        } else if (sk) {
+            natural_skips++;
+        }
+        /* GradScaler rule on the host */
+        if (sk) {
+            sim_scale *= 0.5f;
+            sim_tracker = 0;
+        } else if (++sim_tracker == interval) {
+            sim_scale *= 2.0f;
+            sim_tracker = 0;
+            grew = 1;
+        }
+        if (miles_cuda_model_loss_scale(cm) != sim_scale) rule_ok = 0;
+    }
+    check_true("fp16: injected Inf gradient -> step skipped", inj_ok, d);
+    snprintf(d, sizeof d, "final scale %g (host rule %g), %d natural overflow(s), grew %d",
+             miles_cuda_model_loss_scale(cm), sim_scale, natural_skips, grew);
+    check_true("fp16: scale follows GradScaler (x0.5 skip, x2 / 4 clean)", rule_ok && grew, d);
+    check_true("fp16: training recovers (finite losses, steps taken)",
+               finite_ok && miles_cuda_model_adamw_steps(cm) == nsteps - 1 - natural_skips, "");
+    /* backward after the grads were unscaled without zero_grad is refused */
+    MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, NULL));
+    int s = miles_cuda_model_backward(cm, 1.0f);
+    check_true("fp16: backward on unscaled grads refused", s == MILES_EINVAL, miles_last_error());
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
+/* -------------------------------------------------------------- rerun */
+
+static void test_rerun(Fixture *f, int cc) {
+    f->cfg = fixture_config(f, 0);
+    CutBatch cut;
+    cut_batch(f, f->batch.T - 4, &cut);
+    const int precs[3] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
+    for (int p = 0; p < 3; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        float l1[5], l2[5], n1[5], n2[5];
+        int sk;
+        MilesCudaModel *a = gpu_trajectory(f, &cut, precs[p], 5, l1, n1, &sk);
+        MilesCudaModel *b = gpu_trajectory(f, &cut, precs[p], 5, l2, n2, &sk);
+        size_t n = miles_cuda_model_num_params(a);
+        MUST(miles_cuda_model_sync(a));
+        MUST(miles_cuda_model_sync(b));
+        std::vector<float> wa(n), wb(n);
+        CUDA_CHECK(cudaMemcpy(wa.data(), miles_cuda_model_device_params(a), n * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(wb.data(), miles_cuda_model_device_params(b), n * sizeof(float), cudaMemcpyDeviceToHost));
+        size_t ndiff = 0;
+        for (size_t i = 0; i < n; i++) ndiff += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+        char name[120], d[120];
+        snprintf(name, sizeof name, "%s: rerun bitwise identical (5 steps)", miles_cuda_precision_name(precs[p]));
+        snprintf(d, sizeof d, "%zu of %zu weights differ; losses %s", ndiff, n,
+                 memcmp(l1, l2, sizeof l1) ? "differ" : "identical");
+        check_true(name, ndiff == 0 && !memcmp(l1, l2, sizeof l1), d);
+        miles_cuda_model_free(a);
+        miles_cuda_model_free(b);
+    }
+}
+
+/* ------------------------------------------- errors, params round trip */
+
+static void test_errors_and_io(Fixture *f, int cc) {
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    /* a bad token id: the CPU's status and message */
+    std::vector<int32_t> bad = f->ids;
+    bad[5] = f->cfg.vocab_size;
+    MilesBatch b = f->batch;
+    b.input_ids = bad.data();
+    int sc = miles_model_forward(m, &b, 0, NULL, NULL, NULL);
+    char cmsg[256];
+    snprintf(cmsg, sizeof cmsg, "%s", miles_last_error());
+    int sg = miles_cuda_model_forward(cm, &b, 0, NULL, NULL, NULL);
+    check_true("bad token id: same status and message as the CPU",
+               sc == MILES_ERANGE && sg == sc && !strcmp(cmsg, miles_last_error()), miles_last_error());
+    check_true("backward after a failed forward refused", miles_cuda_model_backward(cm, 1.0f) == MILES_EINVAL,
+               miles_last_error());
+    /* download/upload round trip */
+    MilesModel *m2 = NULL;
+    MUST(miles_model_build(&m2, &f->cfg));
+    MUST(miles_cuda_model_download_params(cm, m2));
+    MilesTensorInfo t0, t1;
+    double e = 0;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        miles_model_tensor(m, t, &t0);
+        miles_model_tensor(m2, t, &t1);
+        e = fmax(e, max_abs_diff(t0.data, t1.data, t0.numel));
+    }
+    report("download_params == the CPU weights", e, 0.0);
+    MilesConfig other = f->cfg;
+    other.hidden_size *= 2;
+    other.intermediate_size *= 2;
+    MilesModel *m3 = NULL;
+    MUST(miles_model_build(&m3, &other));
+    check_true("upload of a different model refused", miles_cuda_model_upload_params(cm, m3) == MILES_ESHAPE,
+               miles_last_error());
+    miles_model_free(m3);
+    miles_model_free(m2);
+    miles_cuda_model_free(cm);
+    if (cc < 80) {
+        int s = miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_BF16);
+        check_true("bf16 refused below sm80", s == MILES_EUNSUPPORTED && strstr(miles_last_error(), "bf16"),
+                   miles_last_error());
+    }
+    miles_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--quick")) g_quick = 1;
+    const int nfix = g_quick ? 2 : 6;
+    static Fixture fx[6];
+    for (int i = 0; i < nfix; i++) {
+        load_fixture(&fx[i], FIXTURES[i]);
+        host_checks(&fx[i]);
+    }
+    int ndev = 0;
+    cudaError_t e = cudaGetDeviceCount(&ndev);
+    if (e != cudaSuccess || ndev == 0) {
+        cudaGetLastError();
+        MilesConfig c = fixture_config(&fx[0], 0);
+        MilesModel *m = cpu_model(&fx[0], &c);
+        MilesCudaModel *cm = NULL;
+        int s = miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32);
+        check_true("host: build without a device -> MILES_EUNSUPPORTED",
+                   s == MILES_EUNSUPPORTED && cm == NULL && strstr(miles_last_error(), "no CUDA device"),
+                   miles_last_error());
+        check_true("host: precision names", miles_cuda_precision_parse("bf16") == MILES_CUDA_PREC_BF16 &&
+                   miles_cuda_precision_parse("fp8") == MILES_EINVAL, "");
+        miles_model_free(m);
+        printf("no CUDA device (%s): skipping the GPU model tests (%d host check(s), %d failed)\n",
+               e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", g_checks, g_fail);
+        return g_fail ? 1 : 0;
+    }
+    MUST(miles_cuda_init(0));
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int cc = miles_cuda_compute_capability();
+    printf("device 0: %s, sm_%d%s\n", prop.name, cc, g_quick ? " (quick)" : "");
+    miles_gemm_use_blas(1);
+
+    for (int i = 0; i < nfix; i++) test_fixture(&fx[i]);
+    test_trajectories(&fx[0], cc);
+    if (!g_quick) test_trajectories(&fx[1], cc);
+    test_overflow(&fx[0]);
+    test_rerun(&fx[0], cc);
+    test_errors_and_io(&fx[0], cc);
+
+    e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) {
+        printf("FAIL pending CUDA error: %s\n", cudaGetErrorString(e));
+        g_fail++;
+    }
+    for (int i = 0; i < nfix; i++) miles_safetensors_close(fx[i].st);
+    miles_cuda_shutdown();
+    printf("%d checks, %d failed\n", g_checks, g_fail);
+    return g_fail ? 1 : 0;
+}

@@ -1,0 +1,363 @@
+/*
+ * test_cuda_model_emu.cpp — kernels/model_cuda.cu's host logic, run WITHOUT
+ * a GPU: model_cuda.cu is compiled with -DMILES_CUDA_HOST_EMULATION (see
+ * tests/cuda/cuda_emu.h) and every *_cuda op is implemented with the CPU
+ * reference op of the same name (tests/cuda/cuda_emu_ops.cpp) (the kernels' semantics as documented in
+ * kernels/cuda_ops.h).  The GPU driver then must reproduce the CPU model
+ * BITWISE: it calls the same ops in the same order on the same data.  What it
+ * checks is the driver itself (arena and scratch layouts and their growth,
+ * the batch packing and the per-id embedding token lists, the backward buffer
+ * rotation, the loss composition, dropout keys, AdamW plumbing and decay
+ * mask, clipping, the fp16 loss-scaler flow with a skipped step, download /
+ * upload, error paths, no leaks, no read of unwritten memory: emulated
+ * allocations are filled with NaN).  It says nothing about the kernels:
+ * tests/cuda/test_cuda_ops.cu and test_cuda_model.cu check those on a GPU.
+ *
+ * Checks (max errors printed): forward/grads of the 6 golden fixtures (eval,
+ * train with the preset dropouts, train p=0) vs the CPU: 0 (bitwise); 20
+ * AdamW steps with dropout, clipping, T alternating 16/12: weights vs the CPU
+ * <= 1e-6 (the CPU's clipping norm is an OpenMP reduction: its order depends
+ * on the thread count), losses likewise; fp16 mode (loss scale 65536 is a
+ * power of two: scaling is exact) follows the same trajectory; an injected
+ * Inf skips the step and halves the scale; emulated memory is all freed.
+ */
+#include "cuda_emu.h"
+
+extern "C" {
+#include "miles.h"
+#include "model_internal.h"
+}
+#include "model_cuda.h"
+
+#include <math.h>
+#include <string>
+#include <vector>
+
+/* --------------------------------------------------------------- tests */
+
+static int g_fail = 0, g_checks = 0;
+
+static void report(const char *name, double err, double tol) {
+    int ok = err <= tol;
+    g_checks++;
+    if (!ok) g_fail++;
+    printf("%-4s %-62s max_err %.3e  tol %.1e\n", ok ? "ok" : "FAIL", name, err, tol);
+}
+static void check_true(const char *name, int cond, const char *detail) {
+    g_checks++;
+    if (!cond) g_fail++;
+    printf("%-4s %-62s %s\n", cond ? "ok" : "FAIL", name, detail);
+}
+
+#define MUST(expr)                                                                       \
+    do {                                                                                 \
+        int _s = (expr);                                                                 \
+        if (_s != MILES_OK) {                                                            \
+            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,           \
+                    miles_status_name(_s), miles_last_error());                          \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+static const char *const FIXTURES[] = {
+    "tests/fixtures/golden_miles_pooler.safetensors",        "tests/fixtures/golden_miles_cls.safetensors",
+    "tests/fixtures/golden_miles_mean.safetensors",          "tests/fixtures/golden_seed-notebook_pooler.safetensors",
+    "tests/fixtures/golden_seed-notebook_cls.safetensors",   "tests/fixtures/golden_seed-notebook_mean.safetensors",
+};
+
+typedef struct {
+    const char *path;
+    MilesSafetensors *st;
+    std::vector<int32_t> ids, tt, mask, labels, cids, ctt, cmask;
+    std::vector<float> feats, vel;
+    MilesBatch batch, cut; /* full and cut to T-4 tokens */
+    MilesLossConfig loss;
+    float optim[8];
+} Fixture;
+
+template <class T> static std::vector<T> get(MilesSafetensors *st, const char *name) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) {
+        fprintf(stderr, "fixture tensor %s missing\n", name);
+        exit(1);
+    }
+    size_t n = 0;
+    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
+    std::vector<T> v(n);
+    if (sizeof(T) == 4 && (T)0.5 != 0) MUST(miles_safetensors_read_f32(st, i, (float *)v.data(), n));
+    else MUST(miles_safetensors_read_i32(st, i, (int32_t *)v.data(), n));
+    return v;
+}
+
+static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
+    std::vector<int32_t> arch = get<int32_t>(f->st, "meta.arch"), bert = get<int32_t>(f->st, "meta.bert");
+    MilesConfig c;
+    MUST(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
+    c.vocab_size = bert[0];
+    c.hidden_size = bert[1];
+    c.num_hidden_layers = bert[2];
+    c.num_attention_heads = bert[3];
+    c.intermediate_size = bert[4];
+    c.max_position_embeddings = bert[5];
+    c.type_vocab_size = bert[6];
+    c.pooling = arch[0];
+    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
+    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
+    if (zero_dropout) {
+        c.hidden_dropout_prob = c.attention_probs_dropout_prob = c.text_dropout = 0.0f;
+        for (int i = 0; i < MILES_MAX_MLP; i++) c.numeric_dropouts[i] = c.fusion_dropouts[i] = 0.0f;
+    }
+    MUST(miles_config_validate(&c));
+    return c;
+}
+
+static void load_fixture(Fixture *f, const char *path) {
+    f->path = path;
+    MUST(miles_safetensors_open(&f->st, path));
+    f->ids = get<int32_t>(f->st, "input_ids");
+    f->tt = get<int32_t>(f->st, "token_type_ids");
+    f->mask = get<int32_t>(f->st, "attention_mask");
+    f->labels = get<int32_t>(f->st, "labels");
+    f->feats = get<float>(f->st, "features");
+    f->vel = get<float>(f->st, "velocity_target");
+    const int B = (int)f->labels.size(), T = (int)(f->ids.size() / B), Tc = T - 4;
+    memset(&f->batch, 0, sizeof f->batch);
+    f->batch.B = B;
+    f->batch.T = T;
+    f->batch.input_ids = f->ids.data();
+    f->batch.token_type_ids = f->tt.data();
+    f->batch.attention_mask = f->mask.data();
+    f->batch.features = f->feats.data();
+    f->batch.labels = f->labels.data();
+    f->batch.velocity = f->vel.data();
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < Tc; t++) {
+            f->cids.push_back(f->ids[r * T + t]);
+            f->ctt.push_back(f->tt[r * T + t]);
+            f->cmask.push_back(f->mask[r * T + t]);
+        }
+    f->cut = f->batch;
+    f->cut.T = Tc;
+    f->cut.input_ids = f->cids.data();
+    f->cut.token_type_ids = f->ctt.data();
+    f->cut.attention_mask = f->cmask.data();
+    std::vector<float> cw = get<float>(f->st, "class_weight"), lw = get<float>(f->st, "loss_weights");
+    f->loss.class_weight[0] = cw[0];
+    f->loss.class_weight[1] = cw[1];
+    f->loss.w_cls = lw[0];
+    f->loss.w_reg = lw[1];
+    std::vector<float> o = get<float>(f->st, "meta.optim");
+    for (int i = 0; i < 8; i++) f->optim[i] = o[i];
+}
+
+static MilesModel *cpu_model(Fixture *f, const MilesConfig *c) {
+    MilesModel *m = NULL;
+    MUST(miles_model_build(&m, c));
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        MUST(miles_model_tensor(m, t, &ti));
+        MUST(miles_safetensors_read_f32(f->st, miles_safetensors_find(f->st, ti.name), ti.data, ti.numel));
+    }
+    miles_model_set_loss(m, &f->loss);
+    miles_model_set_dropout_key(m, 1234, 3);
+    return m;
+}
+
+/* forward on both + (optionally) backward; returns the max abs difference */
+static double fwd_bwd_diff(MilesModel *m, MilesCudaModel *cm, const MilesBatch *b, int training, int backward) {
+    const int B = b->B, T = b->T, H = m->cfg.hidden_size;
+    std::vector<float> cl(B * 2), cv(B), gl(B * 2), gv(B), gp((size_t)B * H), gh((size_t)B * T * H);
+    float closs, gloss;
+    MUST(miles_model_forward(m, b, training, cl.data(), cv.data(), &closs));
+    MUST(miles_cuda_model_forward(cm, b, training, gl.data(), gv.data(), &gloss));
+    MUST(miles_cuda_model_download_pooled(cm, gp.data()));
+    MUST(miles_cuda_model_download_last_hidden(cm, gh.data()));
+    double e = fmax(fmax(max_abs_diff(cl.data(), gl.data(), B * 2), max_abs_diff(cv.data(), gv.data(), B)),
+                    fmax(fabs((double)closs - gloss),
+                         fmax(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
+                              max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
+    if (backward) {
+        miles_model_zero_grad(m);
+        MUST(miles_model_backward(m, 1.0f));
+        MUST(miles_cuda_model_zero_grad(cm));
+        MUST(miles_cuda_model_backward(cm, 1.0f));
+        std::vector<float> g(m->nparams);
+        MUST(miles_cuda_model_download_grads(cm, g.data()));
+        e = fmax(e, max_abs_diff(g.data(), m->grads, m->nparams));
+    }
+    return e;
+}
+
+static void test_fixture(Fixture *f) {
+    char name[200];
+    const char *base = strrchr(f->path, '/') + 1;
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    miles_cuda_model_set_dropout_key(cm, 1234, 3);
+    double e = fwd_bwd_diff(m, cm, &f->cut, 0, 0); /* small first: the arena grows below */
+    e = fmax(e, fwd_bwd_diff(m, cm, &f->batch, 0, 0));
+    snprintf(name, sizeof name, "%s eval (T 12 then 16)", base);
+    report(name, e, 0.0);
+    e = fwd_bwd_diff(m, cm, &f->batch, 1, 1);
+    e = fmax(e, fwd_bwd_diff(m, cm, &f->cut, 1, 1));
+    snprintf(name, sizeof name, "%s train+dropout fwd+grads", base);
+    report(name, e, 0.0);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+    c = fixture_config(f, 1);
+    m = cpu_model(f, &c);
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    e = fwd_bwd_diff(m, cm, &f->batch, 1, 1);
+    snprintf(name, sizeof name, "%s train p=0 fwd+grads", base);
+    report(name, e, 0.0);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
+/* 20 steps on both; compare losses, norms and the final weights and moments */
+static void test_steps(Fixture *f, int prec, int decay_all) {
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c), *m0 = cpu_model(f, &c);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m0, prec));
+    MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all};
+    MilesAdamW *o = NULL;
+    MUST(miles_adamw_build(&o, m, &oc));
+    double el = 0, en = 0;
+    int skipped = 0;
+    for (int s = 0; s < 20; s++) {
+        const MilesBatch *b = (s & 1) ? &f->cut : &f->batch;
+        float lr = (float)(f->optim[0] * miles_lr_lambda(MILES_SCHED_COSINE, s, 2, 20));
+        float lc, lg, nc, ng;
+        miles_model_set_dropout_key(m, 77, s);
+        miles_cuda_model_set_dropout_key(cm, 77, s);
+        miles_model_zero_grad(m);
+        MUST(miles_cuda_model_zero_grad(cm));
+        MUST(miles_model_forward(m, b, 1, NULL, NULL, &lc));
+        MUST(miles_cuda_model_forward(cm, b, 1, NULL, NULL, NULL));
+        MUST(miles_cuda_model_last_loss(cm, &lg));
+        MUST(miles_model_backward(m, 1.0f));
+        MUST(miles_cuda_model_backward(cm, 1.0f));
+        nc = miles_clip_grad_norm(m, f->optim[5]);
+        MUST(miles_cuda_model_clip_grad_norm(cm, f->optim[5], &ng));
+        MUST(miles_adamw_step(o, lr));
+        int sk = 0;
+        MUST(miles_cuda_model_adamw_step(cm, lr, &oc, &sk));
+        skipped += sk;
+        el = fmax(el, fabs((double)lc - lg) / fabs(lc));
+        en = fmax(en, fabs((double)nc - ng) / fabs(nc));
+    }
+    std::vector<float> mv(m->nparams), vv(m->nparams);
+    int64_t t = 0;
+    MUST(miles_cuda_model_get_adamw_state(cm, mv.data(), vv.data(), &t));
+    MilesModel *back = cpu_model(f, &c);
+    MUST(miles_cuda_model_download_params(cm, back));
+    double ew = max_abs_diff(back->params, m->params, m->nparams);
+    double em = fmax(max_abs_diff(mv.data(), miles_adamw_m(o), m->nparams),
+                     max_abs_diff(vv.data(), miles_adamw_v(o), m->nparams));
+    char name[200];
+    const char *p = miles_cuda_precision_name(prec);
+    snprintf(name, sizeof name, "%s 20 steps%s: loss / norm rel err", p, decay_all ? " decay_all" : "");
+    report(name, fmax(el, en), 1e-6);
+    snprintf(name, sizeof name, "%s 20 steps%s: weights, moments abs err", p, decay_all ? " decay_all" : "");
+    report(name, fmax(ew, em), 1e-6);
+    char d[120];
+    snprintf(d, sizeof d, "t %lld, %d skipped", (long long)t, skipped);
+    check_true("step count 20, none skipped", t == 20 && skipped == 0, d);
+    miles_adamw_free(o);
+    miles_model_free(back);
+    miles_model_free(m);
+    miles_model_free(m0);
+    miles_cuda_model_free(cm);
+}
+
+static void test_scaler(Fixture *f) {
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
+    MUST(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, 3));
+    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+    const size_t n = miles_cuda_model_num_params(cm);
+    std::vector<float> before(n);
+    const float expect[8] = {65536, 65536, 131072, 65536, 65536, 65536, 131072, 131072};
+    int ok = 1, inj = 0;
+    char d[200] = "";
+    for (int s = 0; s < 8; s++) {
+        MUST(miles_cuda_model_zero_grad(cm));
+        MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, NULL));
+        MUST(miles_cuda_model_backward(cm, 1.0f));
+        if (s == 3) {
+            miles_cuda_model_device_grads(cm)[n / 3] = -INFINITY;
+            memcpy(before.data(), miles_cuda_model_device_params(cm), n * sizeof(float));
+        }
+        int sk = 0;
+        int64_t t0 = miles_cuda_model_adamw_steps(cm);
+        MUST(miles_cuda_model_adamw_step(cm, 1e-3f, &oc, &sk));
+        if (s == 3)
+            inj = sk && !memcmp(before.data(), miles_cuda_model_device_params(cm), n * sizeof(float)) &&
+                  miles_cuda_model_adamw_steps(cm) == t0;
+        else if (sk || miles_cuda_model_adamw_steps(cm) != t0 + 1)
+            ok = 0;
+        if (miles_cuda_model_loss_scale(cm) != expect[s]) ok = 0;
+        snprintf(d + strlen(d), sizeof d - strlen(d), "%g ", miles_cuda_model_loss_scale(cm));
+    }
+    check_true("fp16 injected -Inf: step skipped, weights and t unchanged", inj, "");
+    check_true("fp16 scale sequence (interval 3, x2 / x0.5)", ok, d);
+    MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, NULL));
+    check_true("backward on unscaled grads refused", miles_cuda_model_backward(cm, 1.0f) == MILES_EINVAL,
+               miles_last_error());
+    /* errors: same status and message as the CPU */
+    std::vector<float> feats = f->feats;
+    feats[3] = NAN;
+    MilesBatch b = f->batch;
+    b.features = feats.data();
+    int sc = miles_model_forward(m, &b, 0, NULL, NULL, NULL);
+    std::string cmsg = miles_last_error();
+    int sg = miles_cuda_model_forward(cm, &b, 0, NULL, NULL, NULL);
+    check_true("NaN feature: same status and message as the CPU",
+               sc == MILES_ENAN && sg == sc && cmsg == miles_last_error(), miles_last_error());
+    check_true("backward after a failed forward refused", miles_cuda_model_backward(cm, 1.0f) == MILES_EINVAL,
+               miles_last_error());
+    MilesConfig c2 = c;
+    c2.num_hidden_layers += 1;
+    MilesModel *m2 = NULL;
+    MUST(miles_model_build(&m2, &c2));
+    check_true("download into a different model refused",
+               miles_cuda_model_download_params(cm, m2) == MILES_ESHAPE, miles_last_error());
+    miles_model_free(m2);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
+int main(void) {
+    printf("host emulation of kernels/model_cuda.cu (CPU ops in place of the kernels)\n");
+    for (int i = 0; i < 6; i++) {
+        Fixture f;
+        load_fixture(&f, FIXTURES[i]);
+        test_fixture(&f);
+        if (i == 0 || i == 5) {
+            test_steps(&f, MILES_CUDA_PREC_FP32, 0);
+            test_steps(&f, MILES_CUDA_PREC_FP16, 0);
+            test_steps(&f, MILES_CUDA_PREC_FP32, 1);
+        }
+        if (i == 0) test_scaler(&f);
+        miles_safetensors_close(f.st);
+    }
+    char d[64];
+    snprintf(d, sizeof d, "%ld live", g_emu_live_allocs);
+    check_true("every emulated allocation freed", g_emu_live_allocs == 0, d);
+    printf("%d checks, %d failed\n", g_checks, g_fail);
+    return g_fail ? 1 : 0;
+}
