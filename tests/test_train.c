@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,6 +268,66 @@ static void test_kill_during_checkpoint_write(void **state) {
     miles_model_free(m);
 }
 
+/* Ctrl-C through the real CLI: miles-train saves last.safetensors, exits 130,
+ * and --resume continues from it to completion. */
+static void test_sigint_cli(void **state) {
+    (void)state;
+    const char *bin = getenv("MILES_BIN");
+    char exe[512], out[256];
+    snprintf(exe, sizeof exe, "%s/miles-train", bin ? bin : "build/bin");
+    if (access(exe, X_OK) != 0) {
+        printf("SKIP: %s not built\n", exe);
+        return;
+    }
+    snprintf(out, sizeof out, "%s/sigint", g_dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execl(exe, exe, "--data", g_prepared, "--init", "random", "--size", "tiny", "--vocab", VOCAB_PATH,
+              "--epochs", "50", "--lr", "1e-3", "--warmup", "10", "--max-len", "32", "--out", out, "--quiet",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* wait until training is under way (the log has steps), then interrupt */
+    char log[300];
+    snprintf(log, sizeof log, "%s/log.jsonl", out);
+    for (int i = 0; i < 600; i++) {
+        struct stat sb;
+        if (stat(log, &sb) == 0 && sb.st_size > 2000) break;
+        usleep(50000);
+    }
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    char last[300];
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    char *state_json = NULL;
+    OK(miles_checkpoint_metadata(last, "state", &state_json));
+    long long step = -1;
+    const char *p = strstr(state_json, "\"step\":");
+    assert_non_null(p);
+    step = atoll(p + 7);
+    free(state_json);
+    assert_true(step > 0);
+    /* resume to a few steps past the interruption */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s --data %s --init random --size tiny --vocab %s --epochs 50 --lr 1e-3 --warmup 10 "
+                              "--max-len 32 --out %s --quiet --resume --max-steps %lld > /dev/null 2>&1",
+             exe, g_prepared, VOCAB_PATH, out, step + 5);
+    assert_int_equal(system(cmd), 0);
+    OK(miles_checkpoint_metadata(last, "state", &state_json));
+    p = strstr(state_json, "\"step\":");
+    long long step2 = atoll(p + 7);
+    free(state_json);
+    printf("SIGINT at step %lld -> exit 130 with last.safetensors; --resume reached step %lld\n", step, step2);
+    assert_int_equal(step2, step + 5);
+}
+
 static void test_schedules(void **state) {
     (void)state;
     MilesTrainConfig c;
@@ -317,6 +378,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_sigint_cli),
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_kill_during_checkpoint_write),
         cmocka_unit_test(test_learns_title_signal),
