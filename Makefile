@@ -49,6 +49,15 @@ ifeq ($(USE_BLAS),1)
   LDLIBS  += $(BLAS_LIBS)
 endif
 
+# ---- MPI (OpenMPI): data-parallel training (docs/distributed.md); NO_MPI=1 turns it off
+ifneq ($(NO_MPI),1)
+  HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile >/dev/null 2>&1 && echo 1)
+  ifeq ($(HAVE_MPI),1)
+    CFLAGS += -DMILES_HAVE_MPI $(shell mpicc --showme:compile)
+    LDLIBS += $(shell mpicc --showme:link)
+  endif
+endif
+
 # Optional libraries used by some tools (server, plots): detected by header.
 HAVE_MHD    := $(shell test -f /usr/include/microhttpd.h && echo 1)
 HAVE_CAIRO  := $(shell pkg-config --exists cairo 2>/dev/null && echo 1)
@@ -134,7 +143,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
-           libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev python3-pip unzip curl
+           libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
+           python3-pip unzip curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -236,7 +246,7 @@ FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_TIME  ?= 300
 fuzz:
-	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang NO_OMP=1 \
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang NO_OMP=1 NO_MPI=1 \
 	  OPTFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined" LDSAN="-fsanitize=address,undefined" lib
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles $$f build-fuzz/libmiles.a \

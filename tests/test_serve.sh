@@ -74,7 +74,11 @@ req POST /predict --data-binary @"$W/req.json"
 expect "POST /predict with feature names = request fields" 200 "d['viral_score']==$S1"
 json '{"title":"only a title"}'
 req POST /predict --data-binary @"$W/req.json"
-expect "POST /predict title only (features filled)" 200 "len(d['features']['filled'])>=10 and d['features']['supplied']==[]"
+expect "POST /predict title only (features filled)" 200 "len(d['features']['filled'])>=10 and d['features']['supplied']==[] and 'explanation' not in d"
+# ?explain=1: integrated-gradients attributions (docs/explain.md); they add up to f(x) - f(x')
+json '{"title":"I tried the 5am routine for 30 days","view_count":120000,"like_count":9000}'
+req POST '/predict?explain=1' --data-binary @"$W/req.json"
+expect "POST /predict?explain=1" 200 "(e:=d['explanation']) and e['target']=='p_viral' and abs(e['f_input']-d['viral_score'])<1e-5 and [t['token'] for t in e['tokens']][:2]==['i','tried'] and len(e['features'])==18 and all(f['attribution']==0 for f in e['features'] if f.get('filled')) and abs(sum(t['attribution'] for t in e['tokens'])+sum(f['attribution'] for f in e['features'])-(e['f_input']-e['f_baseline'])-e['completeness_error'])<1e-4 and abs(e['completeness_error'])<=0.1*abs(e['f_input']-e['f_baseline'])+1e-3"
 json '{"items":[{"title":"a","video_id":"v1","platform":"youtube","view_count":10},{"title":"b","video_id":"v2","platform":"tiktok","view_count":1000000,"like_count":90000},{"title":"c c c","video_id":"v3","platform":"tiktok"}]}'
 req POST /predict/batch --data-binary @"$W/req.json"
 expect "POST /predict/batch" 200 "d['count']==3 and [r['video_id'] for r in d['results']]==['v1','v2','v3'] and all(0<=r['viral_score']<=1 for r in d['results'])"

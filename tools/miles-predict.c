@@ -12,6 +12,7 @@
  * memory does not grow with the file.  --out is written atomically.
  */
 #include "internal.h"
+#include "explain_json.h"
 #include "predict_json.h"
 #include "tool_common.h"
 
@@ -37,6 +38,10 @@ static void usage(FILE *f) {
 "  --output-format F    csv|jsonl (default: jsonl if --out ends in .jsonl/.json, else csv)\n"
 "  --batch-size N       records per forward pass (default 64)\n"
 "  --skip-bad           skip records that cannot be scored (warn on stderr) instead of stopping\n"
+"  --explain            add per-token and per-feature attributions (integrated gradients,\n"
+"                       docs/explain.md) to every record: JSON lines output only\n"
+"  --explain-steps N    integration steps (default 32; cost ~ N+2 forward/backward rows)\n"
+"  --explain-target T   prob|logit|velocity (default prob: P(viral))\n"
 "  --threads N          OpenMP/BLAS threads\n"
 "  -q, --quiet          no progress on stderr\n"
 "  -h, --help\n"
@@ -61,6 +66,8 @@ typedef struct {
     int skip_bad;
     int64_t scored, skipped, viral;
     const char *in_name;
+    int explain;                  /* --explain: add "explanation" to each JSON line */
+    MilesExplainConfig ecfg;
 } Ctx;
 
 static void csv_cell(FILE *f, const char *s) {
@@ -93,6 +100,12 @@ static void emit(Ctx *c, const PjRecord *r, const MilesPrediction *o) {
         cJSON_AddNumberToObject(j, "predicted_velocity", o->predicted_velocity);
         cJSON_AddNumberToObject(j, "confidence", o->confidence);
         cJSON_AddItemToObject(j, "filled", pj_feature_list(o->filled));
+        if (c->explain) {
+            MilesRecord rv = pj_record_view(r);
+            cJSON *e = NULL;
+            if (explain_record_json(c->p, &rv, &c->ecfg, &e) == MILES_OK) cJSON_AddItemToObject(j, "explanation", e);
+            else cJSON_AddStringToObject(j, "explanation_error", miles_last_error());
+        }
         char *s = cJSON_PrintUnformatted(j);
         fputs(s, c->out);
         fputc('\n', c->out);
@@ -264,12 +277,13 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
 
 int main(int argc, char **argv) {
     const char *ckpt = NULL, *vocab = NULL, *fmt = NULL, *out = NULL, *ofmt = NULL;
-    int batch = 64, threads = 0, quiet = 0, skip_bad = 0;
-    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP };
+    int batch = 64, threads = 0, quiet = 0, skip_bad = 0, explain = 0, explain_steps = 32, explain_target = 0;
+    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"format", 1, 0, O_FMT}, {"out", 1, 0, 'o'},
         {"output-format", 1, 0, O_OFMT}, {"batch-size", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS},
-        {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"explain", 0, 0, O_EXPLAIN},
+        {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:o:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -281,6 +295,14 @@ int main(int argc, char **argv) {
         case O_BATCH: if (tool_parse_int(optarg, "--batch-size", 1, 4096, &batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case O_SKIP: skip_bad = 1; break;
+        case O_EXPLAIN: explain = 1; break;
+        case O_ESTEPS: if (tool_parse_int(optarg, "--explain-steps", 1, 4096, &explain_steps)) return 2; break;
+        case O_ETARGET:
+            if ((explain_target = explain_target_by_name(optarg)) < 0) {
+                fprintf(stderr, "miles-predict: --explain-target must be prob, logit or velocity\n");
+                return 2;
+            }
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -296,6 +318,11 @@ int main(int argc, char **argv) {
         size_t L = strlen(out);
         jsonl_out = (L > 6 && !strcmp(out + L - 6, ".jsonl")) || (L > 5 && !strcmp(out + L - 5, ".json"));
     }
+    if (explain && !jsonl_out && (ofmt || out)) { /* CSV asked for, explicitly or by --out's name */
+        fprintf(stderr, "miles-predict: --explain writes JSON lines (use --output-format jsonl or --out F.jsonl)\n");
+        return 2;
+    }
+    if (explain) jsonl_out = 1;
     tool_set_threads(threads);
 
     /* input format: from --format, else the first non-blank byte */
@@ -332,6 +359,12 @@ int main(int argc, char **argv) {
     }
     if (!jsonl_out) fputs("id,title,viral_score,is_viral,predicted_velocity,confidence,n_filled\n", of);
     Ctx c = {p, of, jsonl_out, skip_bad, 0, 0, 0, stdin_in ? "<stdin>" : input};
+    c.explain = explain;
+    if (explain) {
+        explain_config_for(p, &c.ecfg);
+        c.ecfg.steps = explain_steps;
+        c.ecfg.target = explain_target;
+    }
     Batch b = {calloc(batch, sizeof(PjRecord)), calloc(batch, sizeof(int64_t)), 0, batch};
     Progress pg = {!quiet, now_s(), now_s(), 0};
     if (!stdin_in && !quiet) {

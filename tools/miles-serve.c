@@ -14,6 +14,7 @@
  * Routes and errors: docs/serving.md.
  */
 #include "internal.h"
+#include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
 #include "tool_common.h"
@@ -56,6 +57,9 @@ typedef struct Job {
     char err[1024];
     int done;
     struct Job *next;
+    int explain;                  /* /predict?explain=1: explain recs[0] after scoring */
+    cJSON *explanation;           /* set by the inference thread (owned by the caller) */
+    char explain_err[512];
 } Job;
 
 static struct {
@@ -154,6 +158,11 @@ static void *infer_main(void *arg) {
                 }
             }
         }
+        /* explanations run here too: this thread owns the model's activations */
+        for (Job *j = first; j; j = j->next)
+            if (j->explain && j->status == MILES_OK && j->n >= 1 &&
+                explain_record_json(S.pred, &j->recs[0], NULL, &j->explanation) != MILES_OK)
+                snprintf(j->explain_err, sizeof j->explain_err, "%s", miles_last_error());
         atomic_fetch_add(&S.batches, 1);
         pthread_mutex_lock(&S.qmu);
         for (Job *j = first, *nx; j; j = nx) { nx = j->next; j->done = 1; }
@@ -164,9 +173,11 @@ static void *infer_main(void *arg) {
     return NULL;
 }
 
-/* Score n records through the inference thread (blocks). */
-static int infer(const MilesRecord *recs, int n, MilesPrediction *out, char *err, size_t errcap) {
-    Job j = {recs, n, out, 0, "", 0, NULL};
+/* Score n records through the inference thread (blocks).  expl != NULL: also
+ * explain recs[0] (*expl = the JSON, or NULL with the reason in explain_err). */
+static int infer(const MilesRecord *recs, int n, MilesPrediction *out, char *err, size_t errcap, cJSON **expl,
+                 char *explain_err, size_t eerrcap) {
+    Job j = {recs, n, out, 0, "", 0, NULL, expl != NULL, NULL, ""};
     pthread_mutex_lock(&S.qmu);
     if (S.tail) S.tail->next = &j; else S.head = &j;
     S.tail = &j;
@@ -175,6 +186,10 @@ static int infer(const MilesRecord *recs, int n, MilesPrediction *out, char *err
     pthread_mutex_unlock(&S.qmu);
     if (j.status) snprintf(err, errcap, "%s", j.err);
     else atomic_fetch_add(&S.predictions, n);
+    if (expl) {
+        *expl = j.explanation;
+        snprintf(explain_err, eerrcap, "%s", j.explain_err);
+    }
     return j.status;
 }
 
@@ -317,13 +332,14 @@ static void log_event(const char *type, double ms, int ok, const char *err) {
 
 /* Score records, store them, answer.  single: /predict shape; else {"results": [...]}. */
 static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecord *recs, int n, int single,
-                                       const char *source, const char *item_prefix) {
+                                       const char *source, const char *item_prefix, int explain) {
     MilesRecord *rv = malloc(sizeof(MilesRecord) * (n ? n : 1));
     MilesPrediction *o = malloc(sizeof(MilesPrediction) * (n ? n : 1));
     if (!rv || !o) { free(rv); free(o); return send_error(c, 500, "out of memory", NULL); }
     for (int i = 0; i < n; i++) rv[i] = pj_record_view(&recs[i]);
-    char err[1024];
-    int s = n ? infer(rv, n, o, err, sizeof err) : MILES_OK;
+    char err[1024], eerr[512] = "";
+    cJSON *expl = NULL;
+    int s = n ? infer(rv, n, o, err, sizeof err, explain ? &expl : NULL, eerr, sizeof eerr) : MILES_OK;
     enum MHD_Result ret;
     if (s != MILES_OK) {
         /* "record 3: column 'views': ..." -> "items[3].views: ..." naming the item */
@@ -344,6 +360,9 @@ static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecor
         cJSON *j;
         if (single) {
             j = prediction_json(&recs[0], &o[0]);
+            if (expl) cJSON_AddItemToObject(j, "explanation", expl);
+            else if (explain) cJSON_AddStringToObject(j, "explanation_error", eerr);
+            expl = NULL;
         } else {
             j = cJSON_CreateObject();
             cJSON_AddNumberToObject(j, "count", n);
@@ -357,6 +376,7 @@ static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecor
         log_event(source, ms, 1, NULL);
         ret = send_json(c, 200, j, NULL);
     }
+    cJSON_Delete(expl);
     free(rv);
     free(o);
     return ret;
@@ -380,7 +400,10 @@ static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
     int s = pj_record_from_json(j, "", &r, err, sizeof err);
     cJSON_Delete(j);
     if (s) return bad_request(c, q, "predict", s, err);
-    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL);
+    /* ?explain=1: add integrated-gradients attributions (docs/explain.md) */
+    const char *ex = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain");
+    int explain = ex && (!strcmp(ex, "1") || !strcasecmp(ex, "true"));
+    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL, explain);
     pj_record_free(&r);
     return ret;
 }
@@ -412,7 +435,7 @@ static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
     }
     cJSON_Delete(j);
     enum MHD_Result ret = s ? bad_request(c, q, "predict_batch", s, err)
-                            : score_and_reply(c, q, recs, n, 0, "predict_batch", "items");
+                            : score_and_reply(c, q, recs, n, 0, "predict_batch", "items", 0);
     free_recs(recs, k);
     return ret;
 }
@@ -498,7 +521,7 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
 #undef PUSH_SLOT
     if (!s && n == 0) { s = MILES_EMISSING; snprintf(err, sizeof err, "body: no records"); }
     enum MHD_Result ret = s ? bad_request(c, q, "predict_file", s, err)
-                            : score_and_reply(c, q, recs, n, 0, "predict_file", "record");
+                            : score_and_reply(c, q, recs, n, 0, "predict_file", "record", 0);
     free_recs(recs, n);
     return ret;
 }

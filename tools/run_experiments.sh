@@ -9,9 +9,13 @@
 #     synth    exp 1: Miles (MiniLM fine-tuned) on the default synthetic set
 #     leak     exp 2: the same without views (and without all five counts)
 #     recipe   exp 3: --recipe original on the synthetic set
+#     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
+#     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     summary  tables (docs/results/summary.md) + copies of the eval JSONs into docs/results/
-# env: BUILD (build-results), OUT (runs/results), THREADS (2), NICE (nice; empty = no nice)
+# env: BUILD (build-results), OUT (runs/results), THREADS (2), NICE (nice; empty = no nice),
+#      FORCE (set: retrain runs whose reports exist; unset: skip them, so an interrupted
+#      invocation can simply be repeated)
 #
 # Every run appends "name<TAB>seconds" to $OUT/times.tsv (wall time on the machine it ran on).
 set -euo pipefail
@@ -51,6 +55,9 @@ TINY=(--init random --size tiny --vocab "$MODEL" --epochs 3 --lr 1e-3 --warmup 3
 # train_eval NAME DATA MAXLEN ARGS...: train into $OUT/NAME/run, evaluate on test into $OUT/NAME/report
 train_eval() {
   local name=$1 data=$2 maxlen=$3; shift 3
+  if [ -z "${FORCE:-}" ] && [ -f "$OUT/$name/report/eval_val.json" ]; then
+    echo "== $name: done already ($OUT/$name/report; FORCE=1 reruns it)" >&2; return 0
+  fi
   mkdir -p "$OUT/$name"
   timed "$name.train" "$B/miles-train" --data "$data" --max-len "$maxlen" "$@" --out "$OUT/$name/run"
   timed "$name.eval" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
@@ -118,6 +125,7 @@ stage_leak() {
   train_eval synth_noviews "$OUT/data/synth_noviews.milesdat" 32 "${MINILM[@]}"
   train_eval synth_nocounts_tiny "$OUT/data/synth_nocounts.milesdat" 32 "${TINY[@]}"
   train_eval synth_tiny "$OUT/data/synth.milesdat" 32 "${TINY[@]}"
+  train_eval synth_noviews_tiny "$OUT/data/synth_noviews.milesdat" 32 "${TINY[@]}"
 }
 
 stage_recipe() {
@@ -133,11 +141,28 @@ stage_real() {
   for s in yt vn tt20; do
     train_eval "${s}_tiny" "$OUT/data/$s.milesdat" 48 "${TINY[@]}"
     train_eval "${s}_nocounts_tiny" "$OUT/data/${s}_nocounts.milesdat" 48 "${TINY[@]}"
+    train_eval "${s}_noviews_tiny" "$OUT/data/${s}_noviews.milesdat" 48 "${TINY[@]}"
   done
 }
 
 # summary: one table per experiment from the eval JSONs (markdown on stdout and in
 # docs/results/summary.md); copies the eval JSONs (without plot paths) into docs/results/NAME/
+# one original choice at a time, on the tiny encoder (70 s a run): which fix matters
+stage_ablation() {
+  local d=$OUT/data/synth.milesdat
+  train_eval abl_unweighted_tiny "$d" 32 "${TINY[@]}" --class-weights none
+  train_eval abl_seednb_tiny "$d" 32 "${TINY[@]}" --preset seed-notebook
+  # what the per-epoch stepping leaves: ~0.1 x the nominal lr, flat
+  train_eval abl_lowlr_tiny "$d" 32 "${TINY[@]}" --schedule constant --lr 1e-4
+  train_eval abl_origdata_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}"
+  train_eval synth_orig_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}" --recipe original --warmup 500
+}
+
+# MiniLM on the YouTube 2017 set (the other real sets only with the tiny encoder: time)
+stage_real_minilm() {
+  train_eval yt_minilm "$OUT/data/yt.milesdat" 48 "${MINILM[@]}"
+}
+
 stage_summary() {
   mkdir -p docs/results
   python3 - "$OUT" docs/results <<'PY'
@@ -182,10 +207,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe real summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|recipe|real|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak recipe real summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm summary)" >&2; exit 2 ;;
   esac
 done

@@ -41,6 +41,42 @@ async function loadInfo() {
   }
 }
 
+// Integrated-gradients attributions (docs/explain.md): words shaded by their
+// contribution to P(viral) (orange = towards viral, teal = away), then the
+// given features by |contribution|.
+function shade(a, max) {
+  const t = max > 0 ? Math.min(1, Math.abs(a) / max) : 0;
+  return a >= 0 ? `rgba(228,87,46,${0.08 + 0.6 * t})` : `rgba(42,157,143,${0.08 + 0.6 * t})`;
+}
+const signed = (a) => (a >= 0 ? "+" : "−") + fmt(Math.abs(a), 3);
+
+function showExplanation(r) {
+  const box = $("r-explain");
+  const x = r.explanation;
+  if (!x) {
+    box.hidden = !r.explanation_error;
+    if (r.explanation_error) $("r-explain-note").textContent = "no explanation: " + r.explanation_error;
+    $("r-words").replaceChildren();
+    $("r-feat-table").tBodies[0].replaceChildren();
+    return;
+  }
+  const feats = x.features.filter((f) => !f.filled);
+  const max = Math.max(1e-12, ...x.words.map((w) => Math.abs(w.attribution)), ...feats.map((f) => Math.abs(f.attribution)));
+  $("r-words").replaceChildren(...x.words.map((w) =>
+    el("span", { style: `background:${shade(w.attribution, max)}`, title: signed(w.attribution) }, w.word)));
+  feats.sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution));
+  $("r-feat-table").tBodies[0].replaceChildren(...feats.map((f) => el("tr", {},
+    el("td", {}, f.name),
+    el("td", {}, el("span", { class: "hbar", style: `width:${Math.round(120 * Math.abs(f.attribution) / max)}px;background:${shade(f.attribution, max)}` })),
+    el("td", {}, signed(f.attribution)))));
+  const unit = x.target === "p_viral" ? "P(viral)" : x.target;
+  $("r-explain-note").textContent =
+    `Contributions to ${unit}, integrated gradients (${x.steps} steps). They add up to ${fmt(x.f_input, 3)} − ${fmt(x.f_baseline, 3)} ` +
+    `(the score of the same title made of [PAD] tokens with average numbers) up to ${fmt(Math.abs(x.completeness_error), 4)}. ` +
+    `Features filled with the training mean contribute 0.`;
+  box.hidden = false;
+}
+
 $("predict-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const body = { title: $("f-title").value };
@@ -52,7 +88,8 @@ $("predict-form").addEventListener("submit", async (ev) => {
   $("predict-status").textContent = "scoring…";
   $("predict-status").classList.remove("error");
   try {
-    const r = await api("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const path = $("f-explain").checked ? "/predict?explain=1" : "/predict";
+    const r = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     $("predict-status").textContent = "";
     $("r-score").textContent = pct(r.viral_score);
     $("r-badge").textContent = r.is_viral ? "viral" : "not viral";
@@ -66,6 +103,7 @@ $("predict-form").addEventListener("submit", async (ev) => {
     $("r-supplied").textContent = r.features.supplied.join(", ") || "none";
     $("r-derived").textContent = r.features.derived.join(", ") || "none";
     $("r-filled").textContent = r.features.filled.join(", ") || "none";
+    showExplanation(r);
     $("predict-result").hidden = false;
     loadHistory();
   } catch (e) {
