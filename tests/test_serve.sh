@@ -97,6 +97,24 @@ print(len(a) == len(b) == 20 and all(x['viral_score'] == y['viral_score'] and x[
 EOF
 )
 if [ "$same" = True ]; then ok "miles-predict == /predict/file scores (20 rows)"; else CODE=-; bad "miles-predict vs /predict/file: $same"; fi
+# miles-predict --explain (docs/explain.md): same scores plus attributions that add up
+"$BIN/miles-predict" -q -c "$CK" "$W/up.csv" --explain --explain-target logit > "$W/expl.jsonl" || bad "miles-predict --explain exit status"
+same=$(python3 - "$W/pred.jsonl" "$W/expl.jsonl" <<'EOF'
+import json, math, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+def okx(x, y):
+    e = y['explanation']
+    z = math.log(x['viral_score'] / (1 - x['viral_score']))
+    s = sum(t['attribution'] for t in e['tokens']) + sum(f['attribution'] for f in e['features'])
+    return (x['viral_score'] == y['viral_score'] and e['target'] == 'viral_logit' and abs(e['f_input'] - z) < 1e-3
+            and abs(s - (e['f_input'] - e['f_baseline']) - e['completeness_error']) < 1e-4 and len(e['features']) == 18)
+print(len(a) == len(b) == 20 and all(okx(x, y) for x, y in zip(a, b)))
+EOF
+)
+if [ "$same" = True ]; then ok "miles-predict --explain (20 rows): same scores, attributions add up"; else CODE=-; bad "miles-predict --explain: $same"; fi
+if "$BIN/miles-predict" -q -c "$CK" "$W/up.csv" --explain --output-format csv >/dev/null 2>"$W/expl.err"; then CODE=-; bad "miles-predict --explain accepted CSV output"
+else ok "miles-predict --explain refuses CSV output"; fi
 # miles-predict: bad row -> exit 1 and no output file (atomic); --skip-bad skips it; JSON lines on stdin
 { head -n 1 "$CSV"; sed -n 2,6p "$CSV"; } > "$W/five.csv"
 python3 - "$W/five.csv" "$W/bad.csv" <<'PYEOF'
