@@ -134,6 +134,7 @@ test: all tests
 
 # Sanitizer build and test run in its own build directory.
 asan:
+	$(MAKE) -j2 BUILD=build-asan SAN=1 all tests
 	$(MAKE) BUILD=build-asan SAN=1 test
 
 bench: all $(BENCHES)
@@ -215,12 +216,13 @@ endif
 
 # ---- everything CI runs
 check: deps weights
-	$(MAKE) all
+	$(MAKE) -j2 all tests
 	$(MAKE) test
 	$(MAKE) example
 	$(MAKE) asan
-	$(MAKE) cuda
+	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
+	@echo "make check: all steps passed"
 
 # ---- the README's main job: synthetic data -> fine-tune MiniLM -> evaluate -> baselines
 demo: deps weights
