@@ -32,7 +32,9 @@ LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
 
 # ---- OpenMP: detected, NO_OMP=1 turns it off
-ifneq ($(NO_OMP),1)
+ifeq ($(NO_OMP),1)
+  CFLAGS += -Wno-unknown-pragmas
+else
   HAVE_OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
   ifeq ($(HAVE_OMP),1)
     CFLAGS  += -fopenmp
@@ -88,7 +90,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib tools tests test check deps weights install uninstall clean asan \
+.PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help
 
 all: lib tools
@@ -136,6 +138,12 @@ test: all tests
 asan:
 	$(MAKE) -j2 BUILD=build-asan SAN=1 all tests
 	$(MAKE) BUILD=build-asan SAN=1 test
+
+# The reference path without OpenMP and without BLAS (own GEMM) must give the same model.
+VARIANT_TESTS = test_gemm test_ops test_attention test_golden test_model
+variants:
+	$(MAKE) -j2 BUILD=build-noomp NO_OMP=1 USE_BLAS=0 NO_MPI=1 lib $(VARIANT_TESTS:%=build-noomp/tests/%)
+	for t in $(VARIANT_TESTS); do echo "== build-noomp/tests/$$t"; build-noomp/tests/$$t || exit 1; done
 
 bench: all $(BENCHES)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
@@ -220,6 +228,7 @@ check: deps weights
 	$(MAKE) test
 	$(MAKE) example
 	$(MAKE) asan
+	$(MAKE) variants
 	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
 	@echo "make check: all steps passed"
@@ -230,7 +239,7 @@ demo: deps weights
 	BUILD=$(BUILD) tools/demo.sh runs/demo
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-noomp
 
 help:
 	@sed -n '1,20p' Makefile
