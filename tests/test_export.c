@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "helpers.h"
 #include "onnx.pb-c.h"
 
 #define FIX_CKPT "tests/fixtures/export_tiny.safetensors"
@@ -41,19 +42,6 @@
 
 static char tmpdir[256];
 
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) { unlink(path); return; }
-    struct dirent *de;
-    char p[1024];
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-    closedir(d);
-    rmdir(path);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -62,7 +50,7 @@ static int setup(void **state) {
 }
 static int teardown(void **state) {
     (void)state;
-    rm_rf(tmpdir);
+    test_rm_rf(tmpdir);
     return 0;
 }
 
@@ -293,8 +281,8 @@ static void test_hf_export_fixture(void **state) {
     fclose(f);
     expect_status(miles_export_hf(FIX_CKPT, other, &opt), MILES_EINVAL);
     assert_true(exists(p));
-    rm_rf(other);
-    rm_rf(out);
+    test_rm_rf(other);
+    test_rm_rf(out);
     miles_model_free(m);
 }
 
@@ -322,7 +310,7 @@ static void test_hf_tokenizer_checks(void **state) {
     v[0] = good;
     save_ckpt(m, ck, 2, k, v);
     expect_status(miles_export_hf(ck, out, NULL), MILES_OK);
-    rm_rf(out);
+    test_rm_rf(out);
 
     /* no vocab_dir metadata and no option: a clear error, nothing written */
     save_ckpt(m, ck, 0, NULL, NULL);
@@ -373,7 +361,7 @@ static void test_atomic_on_write_failure(void **state) {
     /* and with the limit lifted both succeed */
     expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_OK);
     expect_status(miles_export_onnx(FIX_CKPT, onnx, NULL), MILES_OK);
-    rm_rf(out);
+    test_rm_rf(out);
     unlink(onnx);
 }
 
@@ -600,7 +588,7 @@ static void test_variants(void **state) {
         cJSON_Delete(o);
         expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
         check_onnx(onnx, m);
-        rm_rf(hf);
+        test_rm_rf(hf);
         unlink(onnx);
         unlink(ck);
         miles_model_free(m);

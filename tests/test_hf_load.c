@@ -22,24 +22,12 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "helpers.h"
 
 #define MINILM_DIR "models/all-MiniLM-L6-v2"
 
 static char tmpdir[256];
 
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) { unlink(path); return; }
-    struct dirent *de;
-    char p[1024];
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-    closedir(d);
-    rmdir(path);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -48,7 +36,7 @@ static int setup(void **state) {
 }
 static int teardown(void **state) {
     (void)state;
-    rm_rf(tmpdir);
+    test_rm_rf(tmpdir);
     return 0;
 }
 
