@@ -353,7 +353,10 @@ int src_adapter_tiktok_vn(const char *input, FILE *out, SrcReport *rp, int64_t *
         char *sl = strrchr(dir, '/');
         if (sl) *sl = '\0'; else snprintf(dir, sizeof dir, ".");
         const char *base = strrchr(input, '/') ? strrchr(input, '/') + 1 : input;
-        raw = strstr(base, "raw") != NULL;
+        /* the panel file is the derived join ("..._recrawl_DERIVED.csv": note "recrawl" contains
+         * "raw"); anything else named like a raw scrape is the raw mode */
+        raw = strstr(base, "DERIVED") == NULL && strstr(base, "panel") == NULL &&
+              (strstr(base, "scrape1_raw") != NULL || strstr(base, "_raw") != NULL);
     }
     src_report(rp, "mode: %s (%s)\n", raw ? "raw scrape 1 + recrawl parts, joined on the id in vid_url" : "panel",
                main_path);

@@ -414,7 +414,8 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
         else P("%+8.4f%s\n", r->spearman[f], (r->leak_warn >> f & 1u) ? "  WARNING: |rho| above the leakage bound" : "");
     }
     if (r->leak_warn) P("leakage: features with |spearman| > %g track the target the label is cut from (in the seed "
-                        "data velocity = views/trend_duration_days); consider --drop-features\n", leak_bound);
+                        "schema velocity = views/trend_duration_days; converted sources define velocity per source, "
+                        "docs/data_sources.md); consider --drop-features\n", leak_bound);
     if (r->vocab_hash[0]) P("vocab hash %s\n", r->vocab_hash);
 #undef P
     return MILES_OK;

@@ -106,6 +106,7 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv);
     const char *data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
     MilesTfidfConfig tc;
     MilesLogRegConfig lc;

@@ -40,6 +40,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1;
     double seed = 42;

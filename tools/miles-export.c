@@ -130,6 +130,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv);
     const char *ckpt = NULL, *format = NULL, *out = NULL, *vocab = NULL, *inputs = NULL;
     int force = 0, dump = 0, threads = 0;
     static const struct option lo[] = {

@@ -800,6 +800,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv);
     S.host = "127.0.0.1";
     S.port = 8080;
     S.max_body = 1 << 20;

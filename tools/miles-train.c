@@ -118,6 +118,7 @@ typedef struct Opts {
     double lr, wd, clip, min_delta;
     long long seed, max_steps;
     int set_epochs, set_warmup; /* recipe defaults apply only to unset options */
+    int data_opts;              /* a --csv-only data option was given */
 } Opts;
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
@@ -128,11 +129,11 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_DATA: o->data = v; break;
     case O_CSV: o->csv = v; break;
     case O_VOCAB: o->vocab = v; break;
-    case O_LANG: o->language = v; break;
-    case O_CLEAN: o->text_clean = v; break;
-    case O_SCOPE: o->scope = v; break;
-    case O_SPLITBY: o->split_by = v; break;
-    case O_DROP: o->drop = v; break;
+    case O_LANG: o->language = v; o->data_opts = 1; break;
+    case O_CLEAN: o->text_clean = v; o->data_opts = 1; break;
+    case O_SCOPE: o->scope = v; o->data_opts = 1; break;
+    case O_SPLITBY: o->split_by = v; o->data_opts = 1; break;
+    case O_DROP: o->drop = v; o->data_opts = 1; break;
     case O_MODEL: o->model = v; break;
     case O_INIT: o->init = v; break;
     case O_SIZE: o->size = v; break;
@@ -245,6 +246,12 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "miles-train: give --model DIR (pretrained encoder) or --init random (see --help)\n");
         return 2;
     }
+    if (o.data && o.data_opts) {
+        fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --split-by and --drop-features "
+                        "apply when preparing data (--csv); %s is already prepared: re-run miles-data prepare "
+                        "with them, or train from --csv\n", o.data);
+        return 2;
+    }
     int original = !strcmp(o.recipe, "original");
     if (!original && strcmp(o.recipe, "default")) { fprintf(stderr, "miles-train: --recipe must be default or original\n"); return 2; }
     if (original) {
@@ -303,6 +310,11 @@ static int train_main(int argc, char **argv) {
     MilesPrepared *prep = NULL;
     int s = miles_prepared_open(&prep, prepared_path);
     if (s != MILES_OK) return tool_fail(g_prog, s);
+    if (original && o.data && !o.quiet && miles_prepared_text_clean(prep) != MILES_TEXT_CLEAN_SEED)
+        fprintf(stderr, "note: --recipe original with --data: the data-side choices (label threshold on all rows, "
+                        "seed title cleaning) are whatever %s was prepared with; this file was not prepared with "
+                        "--text-clean seed. Use --csv (or miles-data prepare --threshold-scope all --text-clean seed) "
+                        "to reproduce the original exactly\n", o.data);
     MilesSplitView tv, vv;
     if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv)) != MILES_OK ||
         (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv)) != MILES_OK)
@@ -463,18 +475,24 @@ static int train_main(int argc, char **argv) {
     free(txt);
     if (s != MILES_OK) return tool_fail(g_prog, s);
     if (!o.quiet) {
-        fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
-                (long long)res.steps, res.seconds, res.best_val_auroc, (long long)res.best_step, res.decision_threshold);
-        fprintf(stderr, "checkpoints: %s/best.safetensors, %s/last.safetensors; logs: %s/log.jsonl, %s/tb/\n",
-                out_dir, out_dir, out_dir, out_dir);
+        if (isfinite(res.best_val_auroc))
+            fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
+                    (long long)res.steps, res.seconds, res.best_val_auroc, (long long)res.best_step,
+                    res.decision_threshold);
+        else
+            fprintf(stderr, "done: %lld steps in %.1f s; no evaluation ran (stopped before the first one), "
+                            "so there is no best.safetensors\n", (long long)res.steps, res.seconds);
+        fprintf(stderr, "checkpoints: %s%s/last.safetensors; logs: %s/log.jsonl, %s/tb/\n",
+                isfinite(res.best_val_auroc) ? "best.safetensors, " : "", out_dir, out_dir, out_dir);
     }
-    printf("%s/best.safetensors\n", out_dir);
+    printf("%s/%s.safetensors\n", out_dir, isfinite(res.best_val_auroc) ? "best" : "last");
     miles_model_free(m);
     miles_prepared_free(prep);
     return res.interrupted ? 130 : 0;
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv);
     int s = miles_dist_init(&g_dist, &argc, &argv);
     if (s != MILES_OK) return tool_fail("miles-train", s);
     if (miles_dist_size(g_dist) > 1)

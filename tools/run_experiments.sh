@@ -12,12 +12,13 @@
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
+#     minilm_lr  exp 1 and 2 (no counts) again with lr 2e-4 (underfitting check)
 #     summary  tables (docs/results/summary.md) + copies of the eval JSONs into docs/results/
 # env: BUILD (build-results), OUT (runs/results), THREADS (2), NICE (nice; empty = no nice),
 #      FORCE (set: retrain runs whose reports exist; unset: skip them, so an interrupted
 #      invocation can simply be repeated)
 #
-# Every run appends "name<TAB>seconds" to $OUT/times.tsv (wall time on the machine it ran on).
+# Every command appends "name<TAB>wall seconds<TAB>exit status" to $OUT/times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-results}
@@ -146,7 +147,8 @@ stage_real() {
 }
 
 # summary: one table per experiment from the eval JSONs (markdown on stdout and in
-# docs/results/summary.md); copies the eval JSONs (without plot paths) into docs/results/NAME/
+# docs/results/summary.md); copies the eval JSONs (without plot paths) and each Miles run's
+# train_result.json into docs/results/NAME/
 # one original choice at a time, on the tiny encoder (70 s a run): which fix matters
 stage_ablation() {
   local d=$OUT/data/synth.milesdat
@@ -156,6 +158,12 @@ stage_ablation() {
   train_eval abl_lowlr_tiny "$d" 32 "${TINY[@]}" --schedule constant --lr 1e-4
   train_eval abl_origdata_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}"
   train_eval synth_orig_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}" --recipe original --warmup 500
+}
+
+# is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
+stage_minilm_lr() {
+  train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
+  train_eval synth_nocounts_minilm_lr2e-4 "$OUT/data/synth_nocounts.milesdat" 32 "${MINILM[@]}" --lr 2e-4
 }
 
 # MiniLM on the YouTube 2017 set (the other real sets only with the tiny encoder: time)
@@ -183,6 +191,9 @@ for name in sorted(os.listdir(out)):
         jj = dict(j); jj.pop("plots", None)
         json.dump(jj, open(os.path.join(dst, name, f), "w"), indent=1)
         if model == "Miles":
+            tr = os.path.join(out, name, "run", "train_result.json")
+            if os.path.exists(tr):
+                json.dump(json.load(open(tr)), open(os.path.join(dst, name, "train_result.json"), "w"), indent=1)
             pv = os.path.join(rep, "eval_val.json")
             if os.path.exists(pv):
                 jv = dict(json.load(open(pv))); jv.pop("plots", None)
@@ -207,10 +218,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm minilm_lr summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|minilm_lr|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm minilm_lr summary)" >&2; exit 2 ;;
   esac
 done

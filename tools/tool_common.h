@@ -24,4 +24,12 @@ int tool_write_text_atomic(const char *path, const char *text);
 /* 1 if stderr is a terminal (progress bars), else 0. */
 int tool_isatty_err(void);
 
+
+
+/* Call first in main(): makes OpenMP workers sleep instead of spin between
+ * parallel regions (OMP_WAIT_POLICY=PASSIVE) unless the user chose a policy.
+ * libgomp reads the variable when it loads, so the tool re-executes itself
+ * once with it set.  Why: with the pthread OpenBLAS build, spinning OpenMP
+ * workers steal the cores from the BLAS threads (2x+ slower on 2 cores). */
+void tool_init(char **argv);
 #endif
