@@ -92,6 +92,14 @@ static void fmt_tick(char *buf, size_t n, double v, double step, int is_log) {
         else snprintf(buf, n, "%g", x);
         return;
     }
+    if (step >= 1000) {   /* large linear ticks: 3M, 250k (full digits collide with the axis title) */
+        double a = fabs(v);
+        if (a >= 1e9) snprintf(buf, n, "%gB", v / 1e9);
+        else if (a >= 1e6) snprintf(buf, n, "%gM", v / 1e6);
+        else if (a >= 1e3) snprintf(buf, n, "%gk", v / 1e3);
+        else snprintf(buf, n, "%g", v);
+        return;
+    }
     int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     if (step < 1 && fabs(step * pow(10, dec) - round(step * pow(10, dec))) > 1e-9) dec++;
     if (fabs(v) < step * 1e-9) v = 0;
