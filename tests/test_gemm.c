@@ -150,6 +150,9 @@ static void test_medium(void **state) {
     check_all(150, 70, 300); /* K > KC: several K slices accumulate */
     check_all(13, 3100, 3);  /* N > NC: several column blocks */
     check_all(37, 40, 300);  /* N <= 64: A read in place, over two K slices */
+    /* CBLAS split across OpenMP threads (>= 4e6 multiply-adds): by rows, then by columns */
+    check_all(301, 47, 300);
+    check_all(40, 500, 257);
 }
 
 static void test_k_zero_scales_c(void **state) {
