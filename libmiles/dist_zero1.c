@@ -16,6 +16,7 @@
  * full MilesAdamW for the write, and scatters them back after a load, so a run
  * can be resumed with or without ZeRO-1 and with any N.
  */
+#include "optim_internal.h"
 #include "internal.h"
 #include "train_internal.h"
 
@@ -140,30 +141,14 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
     if (grad_norm) *grad_norm = total;
 
     /* miles_adamw_step's arithmetic (torch 1.13 _single_tensor_adamw) on [lo,hi) */
-    const int64_t t = ++z->t;
-    const double b1 = z->cfg.beta1, b2 = z->cfg.beta2;
-    const float fb1 = (float)b1, fb2 = (float)b2;
-    const float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
-    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
-    const float step_size = (float)((double)lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float eps = z->cfg.eps;
-    const float decay_mul = (float)(1.0 - (double)lr * (double)z->cfg.weight_decay);
+    MilesAdamWScalars sc;
+    miles_adamw_scalars(&z->cfg, ++z->t, lr, &sc);
     float *M = z->m - z->lo, *V = z->v - z->lo, *Gs = z->g - z->lo; /* indexed by block position */
     for (int si = 0; si < z->nseg; si++) {
         const Segment sg = z->seg[si];
-        const float dm = sg.decay ? decay_mul : 1.0f;
+        const float dm = sg.decay ? sc.decay_mul : 1.0f;
 #pragma omp parallel for schedule(static)
-        for (size_t i = sg.begin; i < sg.end; i++) {
-            float g = Gs[i];
-            float p = P[i] * dm;
-            float mi = M[i] * fb1 + omb1 * g;
-            float vi = V[i] * fb2 + omb2 * (g * g);
-            M[i] = mi;
-            V[i] = vi;
-            float denom = sqrtf(vi) / bc2_sqrt + eps;
-            P[i] = p - step_size * (mi / denom);
-        }
+        for (size_t i = sg.begin; i < sg.end; i++) miles_adamw_update(&P[i], &M[i], &V[i], Gs[i], dm, &sc);
     }
     ZCHECK(z, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, P, z->counts, z->displs, MPI_FLOAT, comm),
            "MPI_Allgatherv (parameters)");

@@ -3,6 +3,7 @@
  * (torch.nn.utils.clip_grad_norm_) and the HF learning-rate schedules.
  */
 
+#include "optim_internal.h"
 #include "model_internal.h"
 
 #include <math.h>
@@ -46,6 +47,18 @@ void miles_adamw_free(MilesAdamW *o) {
     free(o);
 }
 
+void miles_adamw_scalars(const MilesAdamWConfig *cfg, int64_t t, float lr, MilesAdamWScalars *s) {
+    const double b1 = cfg->beta1, b2 = cfg->beta2;
+    s->b1 = (float)b1;
+    s->b2 = (float)b2;
+    s->one_minus_b1 = (float)(1.0 - b1);
+    s->one_minus_b2 = (float)(1.0 - b2);
+    s->step_size = (float)((double)lr / (1.0 - pow(b1, (double)t)));
+    s->bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
+    s->eps = cfg->eps;
+    s->decay_mul = (float)(1.0 - (double)lr * (double)cfg->weight_decay);
+}
+
 /* Mirrors torch 1.13 _single_tensor_adamw:
  *   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
  *   denom = sqrt(v)/sqrt(1-b2^t) + eps;  p -= lr/(1-b1^t) * m/denom
@@ -55,33 +68,17 @@ int miles_adamw_step(MilesAdamW *o, float lr) {
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MilesModel *mdl = o->model;
-    const int64_t t = ++o->t;
-    const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
-    const float fb1 = (float)b1, fb2 = (float)b2;
-    const float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
-    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
-    const float step_size = (float)((double)lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float eps = o->cfg.eps;
-    const float decay_mul = (float)(1.0 - (double)lr * (double)o->cfg.weight_decay);
+    MilesAdamWScalars sc;
+    miles_adamw_scalars(&o->cfg, ++o->t, lr, &sc);
     const int decay_all = o->cfg.decay_all;
     float *P = mdl->params, *G = mdl->grads, *M = o->m, *V = o->v;
 #pragma omp parallel
     for (int ti = 0; ti < mdl->ntensors; ti++) {
         const MilesTensor *tn = &mdl->tensors[ti];
         const size_t off = tn->offset, n = tn->numel;
-        const float dm = (decay_all || tn->decay) ? decay_mul : 1.0f;
+        const float dm = (decay_all || tn->decay) ? sc.decay_mul : 1.0f;
 #pragma omp for schedule(static) nowait
-        for (size_t i = off; i < off + n; i++) {
-            float g = G[i];
-            float p = P[i] * dm;
-            float mi = M[i] * fb1 + omb1 * g;
-            float vi = V[i] * fb2 + omb2 * (g * g);
-            M[i] = mi;
-            V[i] = vi;
-            float denom = sqrtf(vi) / bc2_sqrt + eps;
-            P[i] = p - step_size * (mi / denom);
-        }
+        for (size_t i = off; i < off + n; i++) miles_adamw_update(&P[i], &M[i], &V[i], G[i], dm, &sc);
     }
     return MILES_OK;
 }
