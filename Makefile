@@ -19,8 +19,9 @@ NVCC    ?= nvcc
 PYTHON  ?= python3
 SHARED  ?= ../shared
 
+# -MMD -MP: every object also writes its header dependencies ($(BUILD)/**/*.d, included below)
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
-              -Wno-missing-field-initializers -Wno-format-truncation -fPIC -Ilibmiles
+              -Wno-missing-field-initializers -fPIC -MMD -MP -Ilibmiles -I$(BUILD)/gen
 ifeq ($(SAN),1)
   OPTFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN     = -fsanitize=address,undefined
@@ -28,8 +29,23 @@ else
   OPTFLAGS ?= -O3 -march=native -g
 endif
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
-LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
+PKG_CONFIG ?= pkg-config
+
+# ---- required libraries, through their pkg-config files (Debian ships one for each)
+LIB_PKGS = libutf8proc libcjson libprotobuf-c
+PKG_CHECK := $(shell $(PKG_CONFIG) --exists $(LIB_PKGS) && echo ok)
+# miles.pc names the same packages (Requires.private) so that static users get them.
+ifeq ($(PKG_CHECK),ok)
+  CFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
+  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread
+  PC_REQUIRES = $(LIB_PKGS)
+  PC_LIBS     = -lm -lpthread
+else
+  # no .pc files (not Debian): the plain library names
+  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
+  PC_LIBS = $(LDLIBS)
+endif
 
 # ---- OpenMP: detected, NO_OMP=1 turns it off
 ifeq ($(NO_OMP),1)
@@ -42,44 +58,77 @@ else
   endif
 endif
 
-# ---- CBLAS (OpenBLAS): default on when found; own tiled GEMM is the fallback
-USE_BLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h -o -f /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h && echo 1 || echo 0)
+# ---- CBLAS (OpenBLAS): default on when found; own tiled GEMM is the fallback.
+# Found through openblas.pc (any architecture), else a compile test of <cblas.h>.
+USE_BLAS ?= $(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo 1 || \
+              (echo '\#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0))
 ifeq ($(USE_BLAS),1)
-  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  BLAS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openblas 2>/dev/null)
+  BLAS_LIBS   := $(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenblas)
   CFLAGS  += -DMILES_USE_BLAS $(BLAS_CFLAGS)
   LDLIBS  += $(BLAS_LIBS)
-endif
-
-# ---- MPI (OpenMPI): data-parallel training (docs/distributed.md); NO_MPI=1 turns it off
-ifneq ($(NO_MPI),1)
-  HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile >/dev/null 2>&1 && echo 1)
-  ifeq ($(HAVE_MPI),1)
-    CFLAGS += -DMILES_HAVE_MPI $(shell mpicc --showme:compile)
-    LDLIBS += $(shell mpicc --showme:link)
+  ifneq ($(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo 1),1)
+    PC_LIBS += $(BLAS_LIBS)
+  else
+    PC_REQUIRES += openblas
   endif
 endif
 
-# Optional libraries used by some tools (server, plots): detected by header.
-HAVE_MHD    := $(shell test -f /usr/include/microhttpd.h && echo 1)
-HAVE_CAIRO  := $(shell pkg-config --exists cairo 2>/dev/null && echo 1)
-HAVE_SQLITE := $(shell test -f /usr/include/sqlite3.h && echo 1)
-TOOL_LIBS =
-ifeq ($(HAVE_CAIRO),1)
-  CFLAGS    += -DMILES_HAVE_CAIRO $(shell pkg-config --cflags cairo)
-  TOOL_LIBS += $(shell pkg-config --libs cairo)
-endif
-ifeq ($(HAVE_SQLITE),1)
-  CFLAGS    += -DMILES_HAVE_SQLITE
-  TOOL_LIBS += -lsqlite3
-endif
-ifeq ($(HAVE_MHD),1)
-  CFLAGS    += -DMILES_HAVE_MHD
-  TOOL_LIBS += -lmicrohttpd
+# ---- MPI: data-parallel training (docs/distributed.md); NO_MPI=1 turns it off.
+# Through the MPI's pkg-config file (OpenMPI: ompi-c, MPICH: mpich), else mpicc.
+ifneq ($(NO_MPI),1)
+  MPI_PC := $(firstword $(foreach p,ompi-c mpich,$(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo $(p))))
+  ifneq ($(MPI_PC),)
+    HAVE_MPI := 1
+    MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(MPI_PC))
+    MPI_LIBS   := $(shell $(PKG_CONFIG) --libs $(MPI_PC))
+  else
+    HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile >/dev/null 2>&1 && echo 1)
+    ifeq ($(HAVE_MPI),1)
+      MPI_CFLAGS := $(shell mpicc --showme:compile)
+      MPI_LIBS   := $(shell mpicc --showme:link)
+    endif
+  endif
+  ifeq ($(HAVE_MPI),1)
+    CFLAGS += -DMILES_HAVE_MPI $(MPI_CFLAGS)
+    LDLIBS += $(MPI_LIBS)
+    PC_LIBS += $(MPI_LIBS)
+  endif
 endif
 
+# Optional libraries used by some tools (server, plots): detected by their pkg-config files.
+HAVE_MHD    := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
+HAVE_CAIRO  := $(shell $(PKG_CONFIG) --exists cairo 2>/dev/null && echo 1)
+HAVE_SQLITE := $(shell $(PKG_CONFIG) --exists sqlite3 2>/dev/null && echo 1)
+TOOL_CFLAGS =
+TOOL_LIBS =
+ifeq ($(HAVE_CAIRO),1)
+  TOOL_CFLAGS += -DMILES_HAVE_CAIRO $(shell $(PKG_CONFIG) --cflags cairo)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs cairo)
+endif
+ifeq ($(HAVE_SQLITE),1)
+  TOOL_CFLAGS += -DMILES_HAVE_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs sqlite3)
+endif
+ifeq ($(HAVE_MHD),1)
+  TOOL_CFLAGS += -DMILES_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs libmicrohttpd)
+endif
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# The ONNX protobuf bindings are generated from libmiles/onnx.proto at build time.
+PROTOC_C ?= protoc-c
+GEN_ONNX  = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/gen/onnx.pb-c.h: $(BUILD)/gen/onnx.pb-c.c
+$(BUILD)/gen/onnx.pb-c.c: libmiles/onnx.proto
+	@mkdir -p $(dir $@)
+	@command -v $(PROTOC_C) >/dev/null 2>&1 || { echo "protoc-c not found: make deps (protobuf-c-compiler)"; exit 1; }
+	cp libmiles/onnx.proto $(BUILD)/gen/onnx.proto
+	cd $(BUILD)/gen && $(PROTOC_C) --c_out=. onnx.proto
+
 LIB_SRCS  := $(sort $(wildcard libmiles/*.c))
-LIB_OBJS  := $(LIB_SRCS:libmiles/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(LIB_SRCS:libmiles/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 TOOL_SRCS := $(sort $(wildcard tools/miles-*.c))
 TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_SRCS := $(sort $(filter-out $(TOOL_SRCS),$(wildcard tools/*.c)))
@@ -97,13 +146,19 @@ all: lib tools
 
 lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
 
-$(BUILD)/obj/%.o: libmiles/%.c libmiles/*.h
+# Header dependencies come from the -MMD .d files; the generated ONNX header
+# must exist before anything that may include it is compiled.
+$(BUILD)/obj/%.o: libmiles/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tools/%.o: tools/%.c libmiles/miles.h $(wildcard tools/*.h)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools -c $< -o $@
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tools/%.c | $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -Itools -c $< -o $@
 
 $(BUILD)/libmiles.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -114,15 +169,22 @@ $(BUILD)/libmiles.so: $(LIB_OBJS)
 
 tools: $(TOOLS)
 
-$(BUILD)/bin/%: tools/%.c $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools $< $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $< $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+.SECONDARY: $(TOOL_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
 
 tests: $(TESTS)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a $(wildcard tests/*.h)
+TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
+$(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) -lcmocka $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) -Itests -Itools -c $< -o $@
+.SECONDARY: $(TEST_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $< $(TEST_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
@@ -152,6 +214,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
+           protobuf-c-compiler \
            libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
            python3-pip unzip curl
 deps:
@@ -187,13 +250,15 @@ install: all
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	install -d $(DESTDIR)$(PREFIX)/share/miles/web
 	install -m 644 tools/web/* $(DESTDIR)$(PREFIX)/share/miles/web/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@LIBS@|$(LDLIBS)|' \
-	    -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	    -e 's|@LIBS@|$(PC_LIBS)|' -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' \
+	    miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
 
 uninstall:
-	rm -f $(PREFIX)/include/miles.h $(PREFIX)/lib/libmiles.a $(PREFIX)/lib/libmiles.so* $(PREFIX)/lib/pkgconfig/miles.pc
-	for t in $(notdir $(TOOLS)); do rm -f $(PREFIX)/bin/$$t; done
-	rm -rf $(PREFIX)/share/miles
+	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+	for t in $(notdir $(TOOLS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	rm -rf $(DESTDIR)$(PREFIX)/share/miles
 
 # Build docs/examples against an installed copy through pkg-config and run it.
 example:
@@ -243,6 +308,9 @@ clean:
 
 help:
 	@sed -n '1,20p' Makefile
+
+# header dependencies written by -MMD
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---- reference Python stack for regenerating golden fixtures (not used by CI)
 REF_ENV ?= /opt/miles-ref

@@ -78,7 +78,7 @@ static int remove_flat_dir(const char *dir) {
 
 static int write_text(const char *dir, const char *name, const char *text) {
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    MILES_TRY(miles_path_join(p, sizeof p, dir, name));
     return miles_write_file_atomic(p, text, strlen(text));
 }
 
@@ -87,8 +87,8 @@ static int copy_file(const char *src, const char *dir, const char *name) {
     size_t n = 0;
     MILES_TRY(miles_read_file(src, &data, &n));
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int s = miles_write_file_atomic(p, data, n);
+    int s = miles_path_join(p, sizeof p, dir, name);
+    if (s == MILES_OK) s = miles_write_file_atomic(p, data, n);
     free(data);
     return s;
 }
@@ -375,7 +375,7 @@ static int write_export(const Ckpt *c, const MilesTokenizer *tok, const char *tm
 
     /* model.safetensors: the writer references the model's parameter memory */
     char p[4096];
-    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    MILES_TRY(miles_path_join(p, sizeof p, tmp, "model.safetensors"));
     MilesSafetensorsWriter *w = NULL;
     MILES_TRY(miles_safetensors_writer_open(&w, p));
     /* transformers refuses safetensors files without format metadata */
@@ -398,7 +398,7 @@ static int write_export(const Ckpt *c, const MilesTokenizer *tok, const char *tm
 /* Is `dir` a previous export (so --overwrite may replace it)? */
 static int is_miles_export(const char *dir) {
     char p[4096], *text = NULL;
-    snprintf(p, sizeof p, "%s/config.json", dir);
+    if (miles_path_join(p, sizeof p, dir, "config.json") != MILES_OK) { miles_clear_error(); return 0; }
     if (miles_read_file(p, &text, NULL) != MILES_OK) { miles_clear_error(); return 0; }
     cJSON *o = cJSON_Parse(text);
     free(text);
@@ -448,7 +448,7 @@ int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExpo
 
     char tmp[4096] = "";
     if (s == MILES_OK) {
-        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", target);
+        snprintf(tmp, sizeof tmp, "%.4060s.tmp-XXXXXX", target); /* olen + 32 < 4096 (checked) */
         if (!mkdtemp(tmp)) {
             s = miles_error(MILES_EIO, "%s: cannot create a temporary directory: %s", tmp, strerror(errno));
             tmp[0] = '\0';
@@ -461,7 +461,7 @@ int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExpo
     char old[4096] = "";
     if (s == MILES_OK && exists(target)) {
         /* move the previous export aside, put the new one in place, then delete the old */
-        snprintf(old, sizeof old, "%s.old-XXXXXX", target);
+        snprintf(old, sizeof old, "%.4060s.old-XXXXXX", target);
         if (!mkdtemp(old) || rename(target, old) != 0) {
             s = miles_error(MILES_EIO, "%s: cannot move the previous export aside: %s", target, strerror(errno));
             if (old[0] && is_dir(old)) rmdir(old);

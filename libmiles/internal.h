@@ -37,6 +37,8 @@ typedef struct MilesAtomicFile {
 int miles_atomic_open(MilesAtomicFile *af, const char *path);
 int miles_atomic_commit(MilesAtomicFile *af);
 void miles_atomic_abort(MilesAtomicFile *af);
+/* out = "dir/name"; MILES_EINVAL naming the path when it does not fit in cap. */
+int miles_path_join(char *out, size_t cap, const char *dir, const char *name);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 int miles_read_file(const char *path, char **data, size_t *n);
 

@@ -47,9 +47,9 @@ static float *take(Layout *L, const char *name, int ndim, int64_t d0, int64_t d1
 static MilesLinP take_lin(Layout *L, const char *prefix, int out, int in) {
     char n[96];
     MilesLinP p;
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.80s.weight", prefix); /* names are < 80 bytes */
     p.w = take(L, n, 2, out, in);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.80s.bias", prefix);
     p.b = take(L, n, 1, out, 0);
     return p;
 }
@@ -57,9 +57,9 @@ static MilesLinP take_lin(Layout *L, const char *prefix, int out, int in) {
 static MilesLnP take_ln(Layout *L, const char *prefix, int C) {
     char n[96];
     MilesLnP p;
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.80s.weight", prefix); /* names are < 80 bytes */
     p.w = take(L, n, 1, C, 0);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.80s.bias", prefix);
     p.b = take(L, n, 1, C, 0);
     return p;
 }

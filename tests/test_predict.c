@@ -106,7 +106,7 @@ static MilesModel *tiny_model(uint64_t seed) {
 /* Prepared files: [0] defaults; [1] seed cleaning + log1p counts + shares dropped. */
 static char g_prep_path[2][256];
 static MilesPrepared *g_prep[2];
-static char g_trained[256]; /* best.safetensors of a short training run on g_prep[0] */
+static char g_trained[300]; /* best.safetensors of a short training run on g_prep[0] */
 
 static int setup(void **state) {
     (void)state;

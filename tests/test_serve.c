@@ -21,7 +21,7 @@
 #include "miles.h"
 
 static char g_dir[64];
-static char g_ckpt[256];
+static char g_ckpt[300];
 static char g_csv[256];
 
 static const char *find_vocab(void) {

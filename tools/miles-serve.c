@@ -770,7 +770,10 @@ static void find_web_dir(const char *opt) {
         for (int i = 0; cands[i]; i++) {
             char p[PATH_MAX + 64];
             snprintf(p, sizeof p, "%s/%s/index.html", exe, cands[i]);
-            if (access(p, R_OK) == 0) { snprintf(S.web_dir, sizeof S.web_dir, "%s/%s", exe, cands[i]); return; }
+            if (access(p, R_OK) == 0 &&
+                snprintf(S.web_dir, sizeof S.web_dir, "%s/%s", exe, cands[i]) < (int)sizeof S.web_dir)
+                return;
+            S.web_dir[0] = '\0';
         }
     }
     if (access("tools/web/index.html", R_OK) == 0) snprintf(S.web_dir, sizeof S.web_dir, "tools/web");
