@@ -7,6 +7,7 @@
  *   nice build-fuzz/fuzz_csv -max_total_time=300 -max_len=4096 build-fuzz/corpus_csv
  */
 #include "miles.h"
+#include "csv_internal.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -7,6 +7,7 @@
  */
 
 #include "data_internal.h"
+#include "csv_internal.h"
 
 #include <math.h>
 #include <strings.h>

@@ -298,39 +298,6 @@ int miles_dist_reduce_grads(MilesDist *d, MilesModel *m) {
     return miles_dist_allreduce_f32(d, g, n);
 }
 
-/* Same arithmetic as miles_clip_grad_norm, but the sum of squares is taken in
- * fixed 4096-element blocks summed in order, so the result does not depend on
- * the OpenMP thread count: ranks on nodes with different core counts still
- * take bit-identical steps. */
-float miles_dist_clip_grad_norm(MilesModel *m, float max_norm) {
-    float *G;
-    size_t n;
-    if (miles_dist_model_block(m, 1, &G, &n) != MILES_OK) return miles_clip_grad_norm(m, max_norm);
-    const size_t BLK = 4096, nb = (n + BLK - 1) / BLK;
-    double *part = malloc(sizeof(double) * (nb ? nb : 1));
-    double ss = 0.0;
-    if (part) {
-#pragma omp parallel for schedule(static)
-        for (size_t b = 0; b < nb; b++) {
-            size_t e = (b + 1) * BLK < n ? (b + 1) * BLK : n;
-            double s = 0.0;
-            for (size_t i = b * BLK; i < e; i++) s += (double)G[i] * (double)G[i];
-            part[b] = s;
-        }
-        for (size_t b = 0; b < nb; b++) ss += part[b];
-        free(part);
-    } else {
-        for (size_t i = 0; i < n; i++) ss += (double)G[i] * (double)G[i];
-    }
-    float total = (float)sqrt(ss);
-    float coef = max_norm / (total + 1e-6f);
-    if (coef < 1.0f) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) G[i] *= coef;
-    }
-    return total;
-}
-
 /* FNV-1a 64 of the parameter bytes: ranks compare it at checkpoints. */
 static uint64_t param_hash(const float *p, size_t n) {
     const unsigned char *b = (const unsigned char *)p;

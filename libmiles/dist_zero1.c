@@ -126,18 +126,10 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
     const size_t k = z->hi - z->lo;
     ZCHECK(z, MPI_Reduce_scatter(G, z->g, z->counts, MPI_FLOAT, MPI_SUM, comm), "MPI_Reduce_scatter");
     /* global norm: this range's sum of squares in fixed blocks, then summed over ranks */
-    double ss = 0.0;
-    for (size_t b0 = 0; b0 < k; b0 += 4096) {
-        size_t e = b0 + 4096 < k ? b0 + 4096 : k;
-        double part = 0.0;
-        for (size_t i = b0; i < e; i++) part += (double)z->g[i] * (double)z->g[i];
-        ss += part;
-    }
+    double ss = miles_sum_squares(z->g, k);
     ZCHECK(z, MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, comm), "MPI_Allreduce (norm)");
     float total = (float)sqrt(ss);
-    float coef = max_norm / (total + 1e-6f);
-    if (coef < 1.0f)
-        for (size_t i = 0; i < k; i++) z->g[i] *= coef;
+    miles_clip_apply(z->g, k, total, max_norm);
     if (grad_norm) *grad_norm = total;
 
     /* miles_adamw_step's arithmetic (torch 1.13 _single_tensor_adamw) on [lo,hi) */

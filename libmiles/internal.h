@@ -6,6 +6,7 @@
 
 #include "miles.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,5 +42,43 @@ void miles_atomic_abort(MilesAtomicFile *af);
 int miles_path_join(char *out, size_t cap, const char *dir, const char *name);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 int miles_read_file(const char *path, char **data, size_t *n);
+
+
+/* ---- one of each: the small algorithms every module needs (util.c) ---- */
+
+/* splitmix64 (Steele, Lea, Flood 2014): the mixing function and the seeded
+ * stream.  The library's one generator for shuffles, splits, initialization
+ * and the synthetic data (the bootstrap seeds xoshiro256** from it); small,
+ * and bit-identical on every platform. */
+static inline uint64_t miles_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t miles_splitmix64(uint64_t *state) { return miles_mix64(*state += 0x9E3779B97F4A7C15ull); }
+/* Uniform integer in [0, n) without modulo bias (n <= 1: 0, nothing drawn). */
+uint64_t miles_rand_below(uint64_t *state, uint64_t n);
+/* Fisher-Yates shuffle of n elements of `size` bytes (size <= 16) in place. */
+void miles_shuffle(void *base, size_t n, size_t size, uint64_t *state);
+
+/* Stable merge sort with a context argument (C11 qsort has none, and glibc's
+ * qsort_r is not portable); the order of equal elements never depends on the
+ * C library.  Returns MILES_ENOMEM if the n-element scratch cannot be had. */
+int miles_sort_r(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *, void *), void *ctx);
+
+/* Bump allocator over one block: a layout function runs once with base NULL
+ * to count the bytes, then again over the allocated block.  Pieces are 64-byte
+ * aligned.  (The CPU model's arena and scratch, and the CUDA model's.) */
+typedef struct MilesBump {
+    char *base;
+    size_t off;
+} MilesBump;
+static inline void *miles_bump(MilesBump *b, size_t bytes) {
+    size_t off = (b->off + 63) & ~(size_t)63;
+    b->off = off + bytes;
+    return b->base ? b->base + off : NULL;
+}
+#define MILES_BUMP_F32(b, n) ((float *)miles_bump((b), (size_t)(n) * sizeof(float)))
+#define MILES_BUMP_I32(b, n) ((int32_t *)miles_bump((b), (size_t)(n) * sizeof(int32_t)))
 
 #endif

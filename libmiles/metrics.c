@@ -56,10 +56,9 @@ static void clf_curve_free(ClfCurve *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* qsort has no context argument in C11: the scores go through a thread-local */
-static _Thread_local const double *tl_sort_scores;
-static int cmp_desc(const void *a, const void *b) {
-    double x = tl_sort_scores[*(const int *)a], y = tl_sort_scores[*(const int *)b];
+static int cmp_desc(const void *a, const void *b, void *ctx) {
+    const double *scores = ctx;
+    double x = scores[*(const int *)a], y = scores[*(const int *)b];
     if (x > y) return -1;
     if (x < y) return 1;
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
@@ -70,8 +69,7 @@ static int sort_desc(const double *scores, int n, int **order) {
     int *o = miles_malloc((size_t)n * sizeof *o);
     if (!o) return MILES_ENOMEM;
     for (int i = 0; i < n; i++) o[i] = i;
-    tl_sort_scores = scores;
-    qsort(o, (size_t)n, sizeof *o, cmp_desc);
+    if (miles_sort_r(o, (size_t)n, sizeof *o, cmp_desc, (void *)scores) != MILES_OK) { free(o); return MILES_ENOMEM; }
     *order = o;
     return MILES_OK;
 }
@@ -392,14 +390,8 @@ int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, Mi
 
 /* xoshiro256** seeded through splitmix64: deterministic on every platform. */
 typedef struct Rng { uint64_t s[4]; } Rng;
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 static void rng_seed(Rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = miles_splitmix64(&seed);
 }
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 static uint64_t rng_next(Rng *r) {

@@ -202,7 +202,9 @@ float *miles_adamw_v(MilesAdamW *opt);
 void miles_adamw_set_steps(MilesAdamW *opt, int64_t t);
 
 /* torch.nn.utils.clip_grad_norm_ semantics: returns the total L2 norm before
- * clipping; scales grads by max_norm/(norm+1e-6) when norm > max_norm. */
+ * clipping; scales grads by max_norm/(norm+1e-6) when norm > max_norm.  The
+ * sum of squares is taken in double in a fixed order (4096-element blocks
+ * added in order), so the norm does not depend on the thread count. */
 float miles_clip_grad_norm(MilesModel *m, float max_norm);
 
 enum { MILES_SCHED_CONSTANT = 0, MILES_SCHED_LINEAR = 1, MILES_SCHED_COSINE = 2 };
@@ -460,25 +462,6 @@ int miles_model_load_params(MilesModel *m, const char *path);
 /* ======================================================================== */
 
 /* Section body: data module (docs/data.md has the formulas and file format). */
-
-/* ---- CSV reader (RFC 4180, streaming, UTF-8 validated) ----
- * Quoted fields may hold commas, doubled quotes and newlines; CRLF/LF/CR line
- * ends; a leading UTF-8 BOM is skipped; blank lines are skipped; every record
- * must have as many fields as the first.  Errors read "file:line:column: ...". */
-typedef struct MilesCsv MilesCsv;
-int miles_csv_open(MilesCsv **out, const char *path);
-/* Parse a memory buffer; `name` is used in messages. data must outlive the reader. */
-int miles_csv_open_mem(MilesCsv **out, const char *name, const char *data, size_t n);
-void miles_csv_free(MilesCsv *r);
-/* Read the next record: returns 1 (fields valid until the next call), 0 at end
- * of input, or a negative MILES_E* status (sticky). */
-int miles_csv_next(MilesCsv *r, int *nfields, const char *const **fields);
-/* Line where the last record began; records read so far; the file name. */
-int64_t miles_csv_record_line(const MilesCsv *r);
-int64_t miles_csv_records(const MilesCsv *r);
-const char *miles_csv_name(const MilesCsv *r);
-/* Line and byte column (1-based) where field i of the last record began. */
-int miles_csv_field_pos(const MilesCsv *r, int i, int64_t *line, int64_t *col);
 
 /* ---- the 18 features of one record ----
  * MILES_NUM_FEATURES / miles_feature_names (core section) give the order:

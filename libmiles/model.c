@@ -176,12 +176,8 @@ void miles_model_free(MilesModel *m) {
 
 /* ------------------------------------------------------------------ init */
 
-static inline uint64_t splitmix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
+/* splitmix64's first output for state x: a hash of x */
+static inline uint64_t splitmix64(uint64_t x) { return miles_splitmix64(&x); }
 
 /* Standard normal for element i of tensor t: a pure function of (seed, t, i),
  * so the result does not depend on the thread count. */

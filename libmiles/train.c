@@ -42,32 +42,10 @@ void miles_train_config_default(MilesTrainConfig *c) {
 
 /* ---------------------------------------------------------------- order */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform integer in [0, n) without modulo bias. */
-static uint32_t rand_below(uint64_t *s, uint32_t n) {
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t r;
-    do r = splitmix64(s); while (r >= lim);
-    return (uint32_t)(r % n);
-}
-
-static void shuffle_ints(int *a, int n, uint64_t *s) {
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rand_below(s, (uint32_t)i + 1);
-        int t = a[i]; a[i] = a[j]; a[j] = t;
-    }
-}
-
-static const MilesTrainData *sort_data; /* qsort has no context argument */
-static int by_length(const void *a, const void *b) {
+static int by_length(const void *a, const void *b, void *ctx) {
+    const MilesTrainData *d = ctx;
     int ia = *(const int *)a, ib = *(const int *)b;
-    int la = sort_data->lengths[ia], lb = sort_data->lengths[ib];
+    int la = d->lengths[ia], lb = d->lengths[ib];
     return la != lb ? la - lb : ia - ib;
 }
 
@@ -78,7 +56,7 @@ void miles_train_epoch_order(int *order, const MilesTrainData *d, uint64_t seed,
                              int batch, int bucket) {
     uint64_t s = seed ^ (0xA24BAED4963EE407ull * (uint64_t)(epoch + 1));
     for (int i = 0; i < d->n; i++) order[i] = i;
-    shuffle_ints(order, d->n, &s);
+    miles_shuffle(order, (size_t)d->n, sizeof *order, &s);
     if (!bucket || !d->lengths) return;
     int chunk = batch * 50;
     int nbatch_total = (d->n + batch - 1) / batch;
@@ -88,13 +66,12 @@ void miles_train_epoch_order(int *order, const MilesTrainData *d, uint64_t seed,
     (void)nbatch_total;
     for (int c0 = 0; c0 < d->n; c0 += chunk) {
         int cn = d->n - c0 < chunk ? d->n - c0 : chunk;
-        sort_data = d;
-        qsort(order + c0, cn, sizeof(int), by_length);
+        if (miles_sort_r(order + c0, (size_t)cn, sizeof(int), by_length, (void *)d) != MILES_OK) break;
         int nb = (cn + batch - 1) / batch;
         /* keep a possibly short last batch last so batch sizes match the plain order */
         int full = cn % batch ? nb - 1 : nb;
         for (int i = 0; i < full; i++) bidx[i] = i;
-        shuffle_ints(bidx, full, &s);
+        miles_shuffle(bidx, (size_t)full, sizeof *bidx, &s);
         memcpy(tmp, order + c0, sizeof(int) * (size_t)cn);
         for (int i = 0; i < full; i++)
             memcpy(order + c0 + i * batch, tmp + bidx[i] * batch, sizeof(int) * (size_t)batch);
@@ -475,7 +452,7 @@ int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrain
             } else {
                 if (dp) s = miles_dist_reduce_grads(dist, m);
                 if (s == MILES_OK) {
-                    gnorm = dp ? miles_dist_clip_grad_norm(m, clip) : miles_clip_grad_norm(m, clip);
+                    gnorm = miles_clip_grad_norm(m, clip);
                     s = miles_adamw_step(opt, (float)lr);
                 }
             }

@@ -61,8 +61,6 @@ int miles_dist_model_block(const MilesModel *m, int which, float **base, size_t 
 int miles_dist_sync_train(MilesDist *d, MilesModel *m, MilesAdamW *opt, MilesTrainState *st);
 /* Sum the gradients over all ranks, in place. */
 int miles_dist_reduce_grads(MilesDist *d, MilesModel *m);
-/* miles_clip_grad_norm with a sum that does not depend on the thread count. */
-float miles_dist_clip_grad_norm(MilesModel *m, float max_norm);
 /* MILES_EINTERNAL if any rank's parameters differ (bitwise) from rank 0's. */
 int miles_dist_check_same_params(MilesDist *d, const MilesModel *m, int64_t step);
 /* The MPI communicator (an MPI_Comm *), or NULL for a 1-rank handle. */

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "csv_internal.h"
+#include "helpers.h"
 
 static cJSON *golden;
 
@@ -56,17 +58,12 @@ static double relerr(double a, double b) { return fabs(a - b) / fmax(1e-300, fma
 
 /* ------------------------------------------------------------------ the 5 real rows */
 
-static const char *shared_dir(void) {
-    const char *s = getenv("MILES_SHARED");
-    return s ? s : "../shared";
-}
-
 typedef struct { int n; char **names; char **vals[5]; } RefRows;
 
 static int load_ref(RefRows *rr) {
     char path[1024];
     snprintf(path, sizeof path, "%s/data/reference_synthetic_target/youtube_shorts_tiktok_trends_2025_HEAD5_from_author_notebook.csv",
-             shared_dir());
+             test_shared_dir());
     MilesCsv *r;
     if (miles_csv_open(&r, path) != MILES_OK) return -1;
     int nf, row = -1;
@@ -109,7 +106,7 @@ static int ref_features(RefRows *rr, int r, const char *const *drop, double raw[
 static void test_features_reference_rows(void **state) {
     (void)state;
     RefRows rr;
-    if (load_ref(&rr)) { printf("  skip: reference rows not found under %s\n", shared_dir()); skip(); }
+    if (load_ref(&rr)) { printf("  skip: reference rows not found under %s\n", test_shared_dir()); skip(); }
     double raw[18];
     uint32_t av;
     /* row 1 with every column present: columns used as they are */
@@ -553,13 +550,7 @@ static void write_csv(const char *path, int rows, int mode) {
 }
 
 static int no_leftovers(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *de;
-    int bad = 0;
-    while ((de = readdir(d)))
-        if (strstr(de->d_name, ".tmp.") || !strcmp(de->d_name, "out.milesdat")) { bad = 1; fprintf(stderr, "left: %s\n", de->d_name); }
-    closedir(d);
-    return !bad;
+    return test_count_entries(tmpdir, ".tmp.") == 0 && test_count_entries(tmpdir, "out.milesdat") == 0;
 }
 
 static void test_prepare_roundtrip(void **state) {

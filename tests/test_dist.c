@@ -37,11 +37,11 @@
 #include "miles.h"
 #include "internal.h"
 #include "train_internal.h"
+#include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 #define TOL 1e-6
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static char g_dir[64];
 static char g_prepared[256];

@@ -22,15 +22,14 @@
 #include <unistd.h>
 
 #include "../tools/plot.c"
+#include "helpers.h"
 
 static char g_dir[256];
 static cJSON *g_fix;
 
 static int setup(void **state) {
     (void)state;
-    const char *t = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/miles_test_plot_XXXXXX", t ? t : "/tmp");
-    if (!mkdtemp(g_dir)) return -1;
+    if (test_mkdtemp(g_dir, sizeof g_dir, "test_plot")) return -1;
     char *txt;
     size_t n;
     if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) return -1;
@@ -42,13 +41,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     if (!getenv("MILES_KEEP_PLOTS")) {
-        DIR *d = opendir(g_dir);
-        struct dirent *e;
-        char p[600];
-        while (d && (e = readdir(d)))
-            if (e->d_name[0] != '.') { snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name); unlink(p); }
-        if (d) closedir(d);
-        rmdir(g_dir);
+        test_rm_rf(g_dir);
     } else printf("plots kept in %s\n", g_dir);
     cJSON_Delete(g_fix);
     return 0;

@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "csv_internal.h"
+#include "helpers.h"
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static char g_dir[64];
 static char g_csv[256];

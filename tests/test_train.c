@@ -23,6 +23,7 @@
 
 #include "miles.h"
 #include "train_internal.h"
+#include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 
@@ -31,7 +32,6 @@ static char g_prepared[256];
 static MilesPrepared *g_prep;
 static int g_vocab_size;
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static int setup(void **state) {
     (void)state;

@@ -12,6 +12,7 @@
  * memory does not grow with the file.  --out is written atomically.
  */
 #include "internal.h"
+#include "csv_internal.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "tool_common.h"

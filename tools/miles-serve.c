@@ -14,6 +14,7 @@
  * Routes and errors: docs/serving.md.
  */
 #include "internal.h"
+#include "csv_internal.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
