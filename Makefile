@@ -182,9 +182,10 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/gen/onnx.pb-c.h
 	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) -Itests -Itools -c $< -o $@
 .SECONDARY: $(TEST_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(BUILD)/libmiles.a
+# tests link the tools' shared objects too (plots, TensorBoard events, JSON records)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CC) $< $(TEST_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $< $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.

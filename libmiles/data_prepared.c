@@ -263,7 +263,7 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
     return MILES_OK;
 }
 
-int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *v) {
+int miles_prepared_split(const MilesPrepared *p, int split, MilesDataset *v) {
     if (!p || !v || split < 0 || split > 2) return miles_error(MILES_EINVAL, "miles_prepared_split: bad arguments (split %d)", split);
     int64_t s = p->start[split], T = p->max_len;
     memset(v, 0, sizeof *v);

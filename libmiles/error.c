@@ -24,6 +24,16 @@ int miles_error(int code, const char *fmt, ...) {
     return code;
 }
 
+/* The public name of miles_error, for callers outside the library. */
+int miles_set_error(int code, const char *fmt, ...) {
+    char msg[sizeof tl_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return miles_error(code, "%s", msg);
+}
+
 int miles_error_prefix(int code, const char *fmt, ...) {
     char prefix[1024], old[sizeof tl_error];
     va_list ap;

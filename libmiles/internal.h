@@ -44,6 +44,20 @@ int miles_path_join(char *out, size_t cap, const char *dir, const char *name);
 int miles_read_file(const char *path, char **data, size_t *n);
 
 
+/* ---- tokenizer files (tokenizer.c): what a tokenizer is loaded from, kept so
+ * that checkpoints can carry the vocabulary they were trained with ---- */
+typedef struct MilesTokFiles {
+    char *vocab;  size_t vocab_n;   /* vocab.txt (required) */
+    char *config; size_t config_n;  /* tokenizer_config.json, or NULL */
+    char *json;   size_t json_n;    /* tokenizer.json, or NULL */
+} MilesTokFiles;
+/* Read the files of a tokenizer directory (or a lone vocab.txt). */
+int miles_tokfiles_read(MilesTokFiles *f, const char *path);
+void miles_tokfiles_free(MilesTokFiles *f);
+/* miles_tokenizer_load on files held in memory (copied); `name` (e.g.
+ * "run1/best.safetensors:tokenizer") prefixes the file names in messages. */
+int miles_tokenizer_load_files(MilesTokenizer **out, const MilesTokFiles *f, const char *name);
+
 /* ---- one of each: the small algorithms every module needs (util.c) ---- */
 
 /* splitmix64 (Steele, Lea, Flood 2014): the mixing function and the seeded

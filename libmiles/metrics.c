@@ -498,6 +498,22 @@ void miles_metrics_options_default(MilesMetricsOptions *opt) {
     opt->seed = 42;
     opt->alpha = 0.05;
     opt->min_recall = 0.10;
+    opt->class_weight[0] = opt->class_weight[1] = 1.0;
+}
+
+/* Weighted log loss; the trainer's validation loss is w_cls * this + w_reg *
+ * velocity MSE.  Sums run in index order. */
+static int log_loss(const double *scores, const int32_t *labels, int n, const double w[2], double *out) {
+    if (!(w[0] >= 0) || !(w[1] >= 0) || !isfinite(w[0]) || !isfinite(w[1]))
+        return miles_error(MILES_EINVAL, "metrics: class weights %g, %g must be finite and >= 0", w[0], w[1]);
+    double ll = 0, wsum = 0;
+    for (int i = 0; i < n; i++) {
+        double p = labels[i] ? scores[i] : 1.0 - scores[i];
+        ll += w[labels[i]] * -log(p > 1e-30 ? p : 1e-30);
+    }
+    for (int i = 0; i < n; i++) wsum += w[labels[i]];
+    *out = wsum > 0 ? ll / wsum : 0;
+    return MILES_OK;
 }
 
 int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
@@ -529,6 +545,8 @@ int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *
                                        m->calib_count, m->calib_mean_score, m->calib_frac_pos));
     MILES_TRY(miles_metric_brier(scores, labels, n, &m->brier));
     m->valid |= MILES_M_CALIBRATION;
+    MILES_TRY(log_loss(scores, labels, n, opt->class_weight, &m->log_loss));
+    m->valid |= MILES_M_LOG_LOSS;
     if (vel_pred) {
         MILES_TRY(miles_metric_regression(vel_pred, vel_true, n, &m->velocity));
         m->valid |= MILES_M_VELOCITY;
@@ -607,6 +625,7 @@ void *miles_metrics_to_json(const MilesMetrics *m) {
     add_num(o, "ece", m->ece, v & MILES_M_CALIBRATION);
     cJSON_AddNumberToObject(o, "ece_bins", MILES_CALIB_BINS);
     add_num(o, "brier", m->brier, v & MILES_M_CALIBRATION);
+    add_num(o, "log_loss", m->log_loss, v & MILES_M_LOG_LOSS);
     if (v & MILES_M_CALIBRATION) {
         cJSON *rel = cJSON_AddObjectToObject(o, "reliability");
         if (rel) {
@@ -691,6 +710,7 @@ int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title) {
     prow(fp, "best F1", m->best_f1, v & MILES_M_BEST_F1);
     prow(fp, "ECE (15 bins)", m->ece, v & MILES_M_CALIBRATION);
     prow(fp, "Brier score", m->brier, v & MILES_M_CALIBRATION);
+    prow(fp, "log loss", m->log_loss, v & MILES_M_LOG_LOSS);
     if (v & MILES_M_THRESHOLD) pthr(fp, "threshold", &m->at_half);
     if (v & MILES_M_STORED) pthr(fp, "stored threshold", &m->at_stored);
     if (v & MILES_M_VELOCITY) {

@@ -56,6 +56,13 @@ const char *miles_last_error(void);
 const char *miles_status_name(int status);
 /* Clear this thread's error message. */
 void miles_clear_error(void);
+/* Set this thread's message (printf-style) and return `code`: for callbacks
+ * that stop the library with an error of their own (MilesTrainCallback). */
+int miles_set_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* "0.1.0" plus build options, e.g. "0.1.0 (openmp, openblas)". */
 const char *miles_version(void);
 
@@ -582,23 +589,29 @@ typedef struct MilesPrepared MilesPrepared;
 /* Loads and verifies magic "MILESDAT", version, sizes and CRC-32. */
 int miles_prepared_open(MilesPrepared **out, const char *path);
 void miles_prepared_free(MilesPrepared *p);
-/* Per-split arrays, all row-major and owned by the MilesPrepared. */
-typedef struct MilesSplitView {
+/* Examples as row-major arrays: the one dataset type of the library (the
+ * prepared file's splits; what training, evaluation and miles_predict_dataset
+ * read).  Token rows are max_len entries each, [CLS] ... [SEP] then padding;
+ * a batch is cut to its longest row.  The arrays belong to whoever made the
+ * view (for a split: the MilesPrepared). */
+typedef struct MilesDataset {
     int64_t n;
-    int max_len;                     /* T */
+    int max_len;                     /* T: row stride of the token arrays */
     const int32_t *input_ids;        /* [n,T] */
-    const int32_t *token_type_ids;   /* [n,T] zeros */
+    const int32_t *token_type_ids;   /* [n,T], or NULL = zeros */
     const int32_t *attention_mask;   /* [n,T] */
-    const int32_t *lengths;          /* [n] real tokens incl. [CLS]/[SEP] */
-    const float *features;           /* [n,18] standardized (model input) */
-    const double *features_raw;      /* [n,18] raw units, NaN = missing */
+    const int32_t *lengths;          /* [n] real tokens incl. [CLS]/[SEP], or NULL = T */
+    const float *features;           /* [n,F] standardized (model input) */
+    const int32_t *labels;           /* [n] 0/1, or NULL */
+    const float *velocity;           /* [n] min-max scaled target, or NULL */
+    /* what a prepared file also has (NULL otherwise) */
+    const double *features_raw;      /* [n,F] raw units, NaN = missing */
     const uint32_t *avail;           /* [n] feature availability bits */
-    const int32_t *labels;           /* [n] 0/1 */
-    const float *velocity;           /* [n] min-max scaled */
     const double *velocity_raw;      /* [n] */
     const int32_t *creator;          /* [n] creator index, -1 unknown */
-} MilesSplitView;
-int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *view);
+} MilesDataset;
+/* The examples of one split (MILES_SPLIT_*), viewing p's memory. */
+int miles_prepared_split(const MilesPrepared *p, int split, MilesDataset *out);
 /* Raw title and row id of example i of a split (NUL-terminated UTF-8). */
 const char *miles_prepared_title(const MilesPrepared *p, int split, int64_t i);
 const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i);
@@ -720,11 +733,12 @@ enum {
     MILES_M_AUROC = 1 << 0, MILES_M_AP = 1 << 1, MILES_M_P_AT_R10 = 1 << 2,
     MILES_M_BEST_F1 = 1 << 3, MILES_M_CALIBRATION = 1 << 4, MILES_M_THRESHOLD = 1 << 5,
     MILES_M_STORED = 1 << 6, MILES_M_VELOCITY = 1 << 7, MILES_M_BOOT_AUROC = 1 << 8,
-    MILES_M_BOOT_MAE = 1 << 9
+    MILES_M_BOOT_MAE = 1 << 9, MILES_M_LOG_LOSS = 1 << 10
 };
 #define MILES_CALIB_BINS 15
 typedef struct MilesMetricsOptions {
     double stored_threshold;   /* e.g. best-F1 threshold from validation; NaN = none */
+    double class_weight[2];    /* sample weights of the log loss by label ({1,1}) */
     int n_bootstrap;           /* 1000; 0 = no intervals */
     uint64_t seed;             /* bootstrap seed, 42 */
     double alpha;              /* 0.05 -> 95% intervals */
@@ -742,6 +756,9 @@ typedef struct MilesMetrics {
     MilesThresholdMetrics at_stored;  /* options.stored_threshold (MILES_M_STORED) */
     double best_f1_threshold, best_f1;
     double ece, brier;
+    double log_loss;           /* sum_i w[y_i] * -log(max(p(y_i), 1e-30)) / sum_i w[y_i], p(1) = score,
+                                * w = options.class_weight (= sklearn log_loss with sample_weight,
+                                * whose probabilities are clipped at 2.2e-16 instead) */
     int64_t calib_count[MILES_CALIB_BINS];
     double calib_mean_score[MILES_CALIB_BINS], calib_frac_pos[MILES_CALIB_BINS];
     MilesRegressionMetrics velocity;  /* MILES_M_VELOCITY */
@@ -966,43 +983,61 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
 int miles_export_hf_name(const char *ckpt_name, char *out, size_t cap);
 
 /* ======================================================================== */
-/* Section: training — trainer, logs, TensorBoard events                    */
-/* (libmiles/train*.c, libmiles/tbevents.c)                                 */
+/* Section: training — the trainer and its checkpoints                      */
+/* (libmiles/train*.c)                                                      */
 /* ======================================================================== */
 
-/* TensorBoard event file writer: events.out.tfevents.<time>.<host> in `dir`,
- * TFRecord framing with masked CRC-32C, scalar summaries (simple_value). */
-typedef struct MilesTBWriter MilesTBWriter;
-int miles_tb_open(MilesTBWriter **out, const char *dir);
-int miles_tb_scalar(MilesTBWriter *w, const char *tag, int64_t step, float value);
-int miles_tb_flush(MilesTBWriter *w);
-void miles_tb_close(MilesTBWriter *w);
-const char *miles_tb_path(const MilesTBWriter *w);
-/* CRC-32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
-uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n);
-
-/* ---- trainer (libmiles/train.c, train_checkpoint.c) ---- */
-
-/* One split of prepared examples as plain arrays (owned by the caller). */
-typedef struct MilesTrainData {
-    int n;                    /* examples */
-    int stride;               /* row length of ids/mask (the prepared max_len) */
-    const int32_t *ids;       /* [n,stride] */
-    const int32_t *mask;      /* [n,stride] */
-    const int32_t *type_ids;  /* [n,stride] or NULL */
-    const int32_t *lengths;   /* [n] real tokens incl. [CLS]/[SEP] */
-    const float *features;    /* [n,F] standardized */
-    const int32_t *labels;    /* [n] 0/1 */
-    const float *velocity;    /* [n] scaled target */
-} MilesTrainData;
+/* ---- trainer (libmiles/train.c, train_step.c, train_eval.c) ----
+ * The library never prints: what happens during training is handed to a
+ * callback (the CLI draws its progress bar, log.jsonl and TensorBoard events
+ * from it).  The trainer writes only checkpoints (see "checkpoints" below). */
 
 /* Learning-rate schedule family for the trainer: the HF ones (MILES_SCHED_*),
  * or the original project's SequentialLR(LinearLR(0.1->1, warmup),
  * CosineAnnealingLR(T_max = total - warmup, eta_min)). */
 enum { MILES_SCHED_ORIGINAL = 3 };
 
+enum {
+    MILES_EVENT_START = 0,    /* before the first step (after a resume: at the resumed state) */
+    MILES_EVENT_STEP = 1,     /* after every optimizer step */
+    MILES_EVENT_EVAL = 2,     /* after every validation (best = 1: best.safetensors was written) */
+    MILES_EVENT_CHECKPOINT = 3, /* a checkpoint file was written (path) */
+    MILES_EVENT_EARLY_STOP = 4, /* patience ran out */
+    MILES_EVENT_END = 5       /* training finished, stopped or failed (status) */
+};
+typedef struct MilesTrainEvent {
+    int type;                 /* MILES_EVENT_* */
+    int64_t step;             /* optimizer steps done */
+    int64_t total_steps;      /* planned: epochs x steps per epoch, capped by max_steps */
+    int epoch, epochs;        /* current epoch (0-based), epochs planned */
+    int batch, batches;       /* micro-batches done in this epoch, per epoch */
+    int64_t examples;         /* training examples seen in this run (all ranks) */
+    double elapsed_s;         /* seconds since this run started */
+    /* START */
+    int resumed;              /* 1: continued from last.safetensors */
+    int ranks, zero1;         /* data-parallel ranks; ZeRO-1 sharded moments */
+    int64_t start_step;       /* step the run started at (0, or the resumed step) */
+    /* STEP */
+    double loss;              /* mean loss of this step's micro-batches (all ranks) */
+    double lr, grad_norm;     /* learning rate used; gradient norm before clipping */
+    /* EVAL */
+    double val_auroc, val_loss, val_velocity_mae, val_best_f1, val_f1_threshold;
+    int best;                 /* 1: a new best validation AUROC */
+    /* EARLY_STOP */
+    int patience;
+    double min_delta;
+    /* CHECKPOINT */
+    const char *path;         /* "OUT/last.safetensors" or "OUT/best.safetensors" */
+    /* END */
+    int status;               /* MILES_OK or the error training returns */
+} MilesTrainEvent;
+/* Called on rank 0 only, from the training thread.  Return MILES_OK to go on;
+ * any other status stops training: "last" is saved and miles_train_run
+ * returns that status (set a message with miles_set_error). */
+typedef int (*MilesTrainCallback)(const MilesTrainEvent *event, void *arg);
+
 typedef struct MilesTrainConfig {
-    int batch_size;           /* 32 */
+    int batch_size;           /* 32 (the GLOBAL batch with data parallelism) */
     int max_len;              /* 128: truncate rows longer than this */
     int epochs;               /* 15 */
     int grad_accum;           /* 1: micro-batches per optimizer step */
@@ -1014,19 +1049,25 @@ typedef struct MilesTrainConfig {
     int schedule_per_epoch;   /* 1 reproduces the original bug (stepped once per epoch) */
     float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
     float clip;               /* 1.0; <= 0: no clipping */
-    MilesLossConfig loss;     /* 0.95 / 0.05, class weights */
+    MilesLossConfig loss;     /* 0.95 / 0.05, class weights {1,1} */
+    int auto_class_weight;    /* 1: class_weight = n / (2 n_c) of the training labels
+                               * (sklearn "balanced"; MilesTrainResult says which) */
     int patience;             /* 3 evaluations without improvement > min_delta */
     float min_delta;          /* 0.001 */
     int eval_every;           /* 0: every epoch; N: every N optimizer steps */
     int bucket;               /* 1: length bucketing (sort by length within chunks) */
     uint64_t seed;            /* 42 */
     int64_t max_steps;        /* > 0: stop after this many optimizer steps (tests, smoke runs) */
-    const char *out_dir;      /* checkpoints/<run>: last.safetensors, best.safetensors, log.jsonl, tb/ */
+    const char *out_dir;      /* checkpoints/<run>: last.safetensors, best.safetensors */
     int resume;               /* 1: continue from out_dir/last.safetensors */
-    int progress;             /* 0 quiet, 1 progress bar on a TTY / plain lines otherwise */
-    const char *extra_meta_keys[8];   /* extra checkpoint metadata (e.g. "data" scalers JSON) */
-    const char *extra_meta_values[8];
-    int n_extra_meta;
+    /* what the checkpoints carry besides the model (the serving contract) */
+    const char *vocab_dir;    /* the tokenizer the data was tokenized with (directory or
+                               * vocab.txt): its hash must equal the data's, and its files
+                               * are embedded so the checkpoint predicts anywhere.  NULL:
+                               * nothing embedded (the predictor then needs a vocab_dir) */
+    const char *recipe;       /* free label stored in checkpoints ("default") */
+    MilesTrainCallback callback; /* progress/events (NULL: none) */
+    void *callback_arg;
     volatile int *stop_flag;  /* set to 1 (e.g. from SIGINT): save "last" and return MILES_OK early */
     /* distributed (docs/distributed.md): NULL or a 1-rank handle = one process */
     struct MilesDist *dist;
@@ -1042,29 +1083,84 @@ typedef struct MilesTrainResult {
     double best_val_auroc;    /* NaN if never evaluated */
     int64_t best_step;
     double decision_threshold;/* F1-maximizing threshold on validation (best model) */
+    float class_weight[2];    /* the CE class weights used */
     int stopped_early;        /* early stopping fired */
     int interrupted;          /* stop_flag was raised */
     double seconds;
 } MilesTrainResult;
 
-/* Train `m` on `train`, evaluating on `val` (may be NULL: no evaluation).
- * Writes checkpoints, log.jsonl and TensorBoard events under cfg->out_dir. */
-int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrainData *val,
-                    const MilesTrainConfig *cfg, MilesTrainResult *res);
+/* Train `m` on the train split of a prepared file, evaluating on its val
+ * split (none if empty), with early stopping on validation AUROC.  Every
+ * checkpoint written under cfg->out_dir carries the serving contract: the
+ * data's scaler and label threshold, text cleaning, tokenizer hash (and, with
+ * cfg->vocab_dir, the tokenizer files), the decision threshold: what
+ * miles_predictor_open and the exports need, on any machine.  The model's
+ * vocab_size must cover the data's token ids. */
+int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainConfig *cfg, MilesTrainResult *res);
 
-/* Predict a split in eval mode: probs [n] (softmax P(viral)), velocity [n] (scaled). */
-int miles_predict_data(MilesModel *m, const MilesTrainData *d, int batch_size, int max_len,
-                       float *probs, float *velocity);
+/* Score a dataset in eval mode, batch_size rows per forward pass (each batch
+ * cut to its longest row; rows longer than max_len truncated keeping [SEP];
+ * max_len 0 = no limit).  p_viral[n] = softmax P(viral) as the model computes
+ * it (fp32, widened), velocity[n] = the velocity head's output (scaled target
+ * units); either may be NULL.  The trainer's validation and the predictor
+ * both score through this one batching loop. */
+int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
+                          double *velocity);
 
-/* ---- checkpoints (one safetensors file: parameters, optional AdamW moments,
- * and metadata: format, model config JSON, training state, user entries) ---- */
-/* Model config <-> JSON (malloc'd string / parsed into *cfg). */
+/* ---- checkpoints (train_checkpoint.c): one safetensors file per checkpoint.
+ * Tensors: the parameters under their checkpoint names; "optim.m"/"optim.v"
+ * (AdamW moments, last.safetensors only); "tokenizer/<file>" (U8: the
+ * embedded vocab.txt, tokenizer_config.json, tokenizer.json).  String
+ * metadata under the keys below.  This is the contract between training and
+ * everything that uses a trained model (predictor, server, exports, eval):
+ * read it through a MilesCheckpoint, never by parsing the keys yourself.
+ * Format "miles-checkpoint-2"; "miles-checkpoint-1" files (no embedded
+ * tokenizer: the vocabulary is found through "vocab_dir") are still read. */
+#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-2"
+#define MILES_META_FORMAT         "format"             /* MILES_CHECKPOINT_FORMAT */
+#define MILES_META_CONFIG         "config"             /* model config JSON (miles_config_to_json) */
+#define MILES_META_STATE          "state"              /* training state JSON (step, epoch, early stopping) */
+#define MILES_META_TRAIN_CONFIG   "train_config"       /* the trainer settings JSON (max_len, lr, ...) */
+#define MILES_META_THRESHOLD      "decision_threshold" /* F1-maximizing P(viral) threshold on validation */
+#define MILES_META_SCALER         "data"               /* scaler + label threshold JSON (miles_scaler_to_json) */
+#define MILES_META_TOKENIZER_HASH "tokenizer_hash"     /* miles_tokenizer_hash of the training vocabulary */
+#define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
+#define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
+#define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+
+typedef struct MilesCheckpoint MilesCheckpoint;
+/* Open and validate a checkpoint (format, model config).  Read-only; the
+ * handle may be shared between threads. */
+int miles_checkpoint_open(MilesCheckpoint **out, const char *path);
+void miles_checkpoint_close(MilesCheckpoint *c);
+const char *miles_checkpoint_path(const MilesCheckpoint *c);
+/* Metadata value (MILES_META_*), or NULL if absent. */
+const char *miles_checkpoint_meta(const MilesCheckpoint *c, const char *key);
+/* Build the model the checkpoint holds (parameters loaded). */
+int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out);
+/* miles_checkpoint_open + miles_checkpoint_model + close. */
+int miles_checkpoint_load_model(MilesModel **out, const char *path);
+/* The training data's scaler (MILES_EMISSING if the checkpoint has none). */
+int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out);
+/* The training tokenizer: vocab_dir if given, else the embedded copy, else
+ * the "vocab_dir" hint; its hash must equal the checkpoint's (MILES_EINVAL
+ * naming both otherwise). */
+int miles_checkpoint_tokenizer(const MilesCheckpoint *c, const char *vocab_dir, MilesTokenizer **out);
+/* 1 if the tokenizer files are embedded. */
+int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c);
+/* Decision threshold (0.5 if absent or invalid), text cleaning
+ * (MILES_TEXT_CLEAN_*; MILES_EFORMAT for an unknown mode), the trainer's
+ * max_len (0 if not recorded). */
+double miles_checkpoint_threshold(const MilesCheckpoint *c);
+int miles_checkpoint_text_clean(const MilesCheckpoint *c, int *mode);
+int miles_checkpoint_max_len(const MilesCheckpoint *c);
+/* MILES_OK if prepared data `p` is what the model was trained on: the same
+ * scaler and label threshold and the same vocabulary (else MILES_EINVAL
+ * saying which differs). */
+int miles_checkpoint_check_data(const MilesCheckpoint *c, const MilesPrepared *p);
+/* Model config <-> JSON (the MILES_META_CONFIG value; malloc'd / parsed into *cfg). */
 int miles_config_to_json(const MilesConfig *cfg, char **json);
 int miles_config_from_json(MilesConfig *cfg, const char *json);
-/* Build a model from a checkpoint file written by the trainer. */
-int miles_checkpoint_load_model(MilesModel **out, const char *path);
-/* Metadata value of a checkpoint (malloc'd copy; NULL + error if absent). */
-int miles_checkpoint_metadata(const char *path, const char *key, char **value);
 
 /* ---- distributed data parallelism (libmiles/dist.c; docs/distributed.md) ----
  * Synchronous data parallelism over MPI: `mpirun -np N miles-train ...`.  Each

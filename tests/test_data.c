@@ -592,7 +592,7 @@ static void test_prepare_roundtrip(void **state) {
     double thr = miles_scaler_threshold(sc);
     assert_true(thr == rep.threshold);
     /* train-scope threshold: the p80 of the training velocities */
-    MilesSplitView v;
+    MilesDataset v;
     miles_prepared_split(p, MILES_SPLIT_TRAIN, &v);
     assert_true(miles_percentile(v.velocity_raw, v.n, 80) == thr);
     int cls = -1;

@@ -96,24 +96,12 @@ static int build_model(MilesModel **m, uint64_t seed) {
     return s;
 }
 
-static void view(MilesPrepared *p, int split, MilesTrainData *d) {
-    MilesSplitView v;
-    memset(d, 0, sizeof *d);
-    if (miles_prepared_split(p, split, &v) != MILES_OK) return;
-    MilesTrainData t = {(int)v.n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths,
-                        v.features, v.labels, v.velocity};
-    *d = t;
-}
-
 /* Train one configuration (in this process, on `dist` or alone). */
 static int train_once(const char *prepared, const char *out, const RunCfg *r, MilesDist *dist,
                       MilesTrainResult *res, MilesModel **model_out) {
     MilesPrepared *p = NULL;
     int s = miles_prepared_open(&p, prepared);
     if (s != MILES_OK) return s;
-    MilesTrainData tr, va;
-    view(p, MILES_SPLIT_TRAIN, &tr);
-    view(p, MILES_SPLIT_VAL, &va);
     MilesModel *m = NULL;
     /* ranks > 0 start from a different init: rank 0's must be broadcast */
     s = build_model(&m, 11 + (uint64_t)miles_dist_rank(dist));
@@ -129,14 +117,13 @@ static int train_once(const char *prepared, const char *out, const RunCfg *r, Mi
     tc.eval_every = r->eval_every;
     tc.patience = 100;
     tc.out_dir = out;
-    tc.progress = 0;
     tc.resume = r->resume;
     tc.loss.class_weight[0] = r->cw0;
     tc.loss.class_weight[1] = r->cw1;
     tc.dist = dist;
     tc.zero1 = r->zero1;
     tc.stop_flag = &g_stop;
-    if (s == MILES_OK) s = miles_train_run(m, &tr, &va, &tc, res);
+    if (s == MILES_OK) s = miles_train_run(m, p, &tc, res);
     if (model_out && s == MILES_OK) *model_out = m;
     else miles_model_free(m);
     miles_prepared_free(p);
@@ -240,13 +227,14 @@ static double max_param_diff(const MilesModel *a, const MilesModel *b, size_t *n
 }
 
 static int64_t ckpt_step(const char *out) {
-    char path[4200], *state = NULL;
+    char path[4200];
     snprintf(path, sizeof path, "%s/last.safetensors", out);
-    if (miles_checkpoint_metadata(path, "state", &state) != MILES_OK) return -1;
-    const char *p = strstr(state, "\"step\":");
-    int64_t st = p ? atoll(p + 7) : -1;
-    free(state);
-    return st;
+    MilesCheckpoint *c = NULL;
+    if (miles_checkpoint_open(&c, path) != MILES_OK) return -1;
+    MilesTrainState st;
+    int s = miles_ckpt_parse_state(miles_checkpoint_meta(c, MILES_META_STATE), &st, NULL);
+    miles_checkpoint_close(c);
+    return s == MILES_OK ? st.step : -1;
 }
 
 #define NEED_MPI() do { \

@@ -21,7 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../tools/plot.c"
+#ifdef MILES_HAVE_CAIRO
+#include <cairo.h>
+#endif
+#include "miles.h"
+#include "plot.h"
 #include "helpers.h"
 
 static char g_dir[256];
@@ -30,9 +34,8 @@ static cJSON *g_fix;
 static int setup(void **state) {
     (void)state;
     if (test_mkdtemp(g_dir, sizeof g_dir, "test_plot")) return -1;
-    char *txt;
-    size_t n;
-    if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) return -1;
+    char *txt = test_slurp("tests/fixtures/metrics_cases.json", NULL);
+    if (!txt) return -1;
     g_fix = cJSON_Parse(txt);
     free(txt);
     return g_fix ? 0 : -1;
@@ -128,7 +131,7 @@ static void test_plots(void **state) {
     MilesMetrics m;
     assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, &opt), MILES_OK);
     char p[600];
-    double blue[3] = {C_BLUE.r, C_BLUE.g, C_BLUE.b}, orange[3] = {C_ORANGE.r, C_ORANGE.g, C_ORANGE.b};
+    double blue[3] = {PLOT_BLUE_RGB}, orange[3] = {PLOT_ORANGE_RGB};
 
     MilesCurve roc, pr;
     assert_int_equal(miles_metric_roc_curve(s, y, n, &roc), MILES_OK);

@@ -143,13 +143,7 @@ static int setup(void **state) {
             return -1;
         }
     }
-    /* a short real training run: the checkpoint carries the trainer's metadata */
-    MilesSplitView tv, vv;
-    if (miles_prepared_split(g_prep[0], MILES_SPLIT_TRAIN, &tv) || miles_prepared_split(g_prep[0], MILES_SPLIT_VAL, &vv)) return -1;
-    MilesTrainData tr = {(int)tv.n, tv.max_len, tv.input_ids, tv.attention_mask, tv.token_type_ids, tv.lengths,
-                         tv.features, tv.labels, tv.velocity};
-    MilesTrainData va = {(int)vv.n, vv.max_len, vv.input_ids, vv.attention_mask, vv.token_type_ids, vv.lengths,
-                         vv.features, vv.labels, vv.velocity};
+    /* a short real training run: the checkpoint carries the trainer's contract */
     MilesTrainConfig tc;
     miles_train_config_default(&tc);
     char out[256];
@@ -161,17 +155,11 @@ static int setup(void **state) {
     tc.max_steps = 24;
     tc.eval_every = 12;
     tc.patience = 100;
-    tc.progress = 0;
     tc.out_dir = out;
-    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(g_prep[0]);
-    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = miles_prepared_vocab_hash(g_prep[0]);
-    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = "none";
-    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = g_vocab;
-    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = "default";
-    tc.n_extra_meta = 5;
+    tc.vocab_dir = g_vocab;
     MilesModel *m = tiny_model(1);
     MilesTrainResult res;
-    if (miles_train_run(m, &tr, &va, &tc, &res) != MILES_OK) { fprintf(stderr, "train: %s\n", miles_last_error()); return -1; }
+    if (miles_train_run(m, g_prep[0], &tc, &res) != MILES_OK) { fprintf(stderr, "train: %s\n", miles_last_error()); return -1; }
     miles_model_free(m);
     snprintf(g_trained, sizeof g_trained, "%s/best.safetensors", out);
     printf("trained %lld steps, val AUROC %.4f, decision threshold %.4f\n", (long long)res.steps, res.best_val_auroc,
@@ -215,7 +203,7 @@ static void test_inputs_byte_identical(void **state) {
         assert_int_equal(miles_predictor_text_clean(p), miles_prepared_text_clean(g_prep[k]));
         int64_t rows = 0, feat_diff = 0, tok_diff = 0, avail_diff = 0, creator_filled = 0;
         for (int sp = 0; sp < 3; sp++) {
-            MilesSplitView v;
+            MilesDataset v;
             OK(miles_prepared_split(g_prep[k], sp, &v));
             assert_int_equal(v.max_len, 32);
             for (int64_t i = 0; i < v.n; i++) {
@@ -268,25 +256,24 @@ static void test_inputs_byte_identical(void **state) {
     }
 }
 
-/* Scores equal the trainer's miles_predict_data on the same split. */
+/* Scores equal the trainer's prediction loop (miles_predict_dataset) on the
+ * same split, bit for bit: one batching loop serves both. */
 static void test_scores_match_training_predictor(void **state) {
     (void)state;
     MilesPredictor *p = NULL;
     OK(miles_predictor_open(&p, g_trained, NULL));
     assert_int_equal(miles_predictor_max_len(p), 32); /* train_config.max_len */
-    char *thr_txt = NULL;
-    OK(miles_checkpoint_metadata(g_trained, "decision_threshold", &thr_txt));
-    assert_true(fabs(miles_predictor_threshold(p) - atof(thr_txt)) < 1e-15);
-    free(thr_txt);
-    MilesSplitView v;
+    MilesCheckpoint *ck = NULL;
+    OK(miles_checkpoint_open(&ck, g_trained));
+    assert_true(fabs(miles_predictor_threshold(p) - atof(miles_checkpoint_meta(ck, MILES_META_THRESHOLD))) < 1e-15);
+    MilesDataset v;
     OK(miles_prepared_split(g_prep[0], MILES_SPLIT_TEST, &v));
     int n = (int)v.n;
-    MilesTrainData d = {n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths, v.features,
-                        v.labels, v.velocity};
-    float *probs = malloc(sizeof(float) * n), *vel = malloc(sizeof(float) * n);
+    double *probs = malloc(sizeof(double) * n), *vel = malloc(sizeof(double) * n);
     MilesModel *m = NULL;
-    OK(miles_checkpoint_load_model(&m, g_trained));
-    OK(miles_predict_data(m, &d, 64, 32, probs, vel));
+    OK(miles_checkpoint_model(ck, &m));
+    miles_checkpoint_close(ck);
+    OK(miles_predict_dataset(m, &v, 64, 32, probs, vel));
     MilesRecord *recs = malloc(sizeof(MilesRecord) * n);
     MilesPrediction *out = malloc(sizeof(MilesPrediction) * n);
     for (int i = 0; i < n; i++) {
@@ -313,8 +300,8 @@ static void test_scores_match_training_predictor(void **state) {
     }
     printf("test split n=%d: max |P_serve - P_train| = %.3g, max rel velocity diff = %.3g, %d viral at threshold %.4f\n",
            n, max_dp, max_dv, viral, miles_predictor_threshold(p));
-    assert_true(max_dp <= 1e-6);
-    assert_true(max_dv <= 1e-6);
+    assert_true(max_dp == 0);
+    assert_true(max_dv == 0);
     /* a single title (no counts) works and reports its fills */
     const char *nn[] = {"title"}, *vv[] = {"Top 10 cat fails 😂"};
     MilesRecord one = {1, nn, vv};

@@ -40,7 +40,7 @@ static void usage(FILE *f) {
 
 static int run_one(const char *kind, MilesPrepared *p, int split, const char *split_name, const char *out_dir,
                    const MilesTfidfConfig *tc, const MilesLogRegConfig *lc, int boot, uint64_t seed, int plots) {
-    MilesSplitView tr, ev;
+    MilesDataset tr, ev;
     int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
     if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
@@ -69,7 +69,7 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
     if ((s = miles_baseline_save(b, path)) != MILES_OK) return tool_fail("miles-baseline: save", s);
     /* the validation-F1 threshold, as the model gets, so "at stored threshold" compares fairly */
     double thr = NAN;
-    MilesSplitView va;
+    MilesDataset va;
     if (miles_prepared_split(p, MILES_SPLIT_VAL, &va) == MILES_OK && va.n > 0 && split != MILES_SPLIT_VAL) {
         double *pv = malloc(sizeof(double) * va.n);
         const char **vt = text ? malloc(sizeof(char *) * va.n) : NULL;

@@ -138,7 +138,7 @@ static int cmd_inspect(int argc, char **argv) {
     int st = miles_prepared_open(&p, argv[1]);
     if (st) return tool_fail(PROG, st);
     static const char *names[3] = {"train", "val", "test"};
-    MilesSplitView v;
+    MilesDataset v;
     printf("%s: vocab hash %s, text cleaning %s\n", argv[1], miles_prepared_vocab_hash(p),
            miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     for (int s = 0; s < 3; s++) {

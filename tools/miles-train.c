@@ -11,6 +11,7 @@
  */
 #include "miles.h"
 #include "tool_common.h"
+#include "train_log.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -24,6 +25,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#define DEFAULT_VOCAB "models/all-MiniLM-L6-v2"
 
 static volatile int g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
@@ -211,16 +214,32 @@ static int pooling_code(const char *s, int *out) {
     return 0;
 }
 
-static void split_to_data(const MilesSplitView *v, MilesTrainData *d) {
-    d->n = (int)v->n;
-    d->stride = v->max_len;
-    d->ids = v->input_ids;
-    d->mask = v->attention_mask;
-    d->type_ids = v->token_type_ids;
-    d->lengths = v->lengths;
-    d->features = v->features;
-    d->labels = v->labels;
-    d->velocity = v->velocity;
+/* Vocabulary size of a random-init encoder: the tokenizer's, else the data's largest id + 1. */
+static int random_vocab_size(const char *vdir, const MilesPrepared *prep, int quiet) {
+    MilesTokenizer *tok = NULL;
+    if (miles_tokenizer_load(&tok, vdir) == MILES_OK) {
+        int v = miles_tokenizer_vocab_size(tok);
+        miles_tokenizer_free(tok);
+        return v;
+    }
+    int32_t mx = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset d;
+        if (miles_prepared_split(prep, sp, &d) != MILES_OK) continue;
+        for (int64_t i = 0; i < d.n * d.max_len; i++) if (d.input_ids[i] > mx) mx = d.input_ids[i];
+    }
+    if (!quiet) fprintf(stderr, "note: no tokenizer at %s; vocabulary sized to the data (%d)\n", vdir, mx + 1);
+    return mx + 1;
+}
+
+/* The default vocabulary, when it is the one the data was prepared with. */
+static const char *default_vocab_if_same(const char *vdir, const MilesPrepared *prep) {
+    MilesTokenizer *tok = NULL;
+    char hash[17] = "";
+    if (miles_tokenizer_load(&tok, vdir) == MILES_OK) miles_tokenizer_hash(tok, hash);
+    miles_tokenizer_free(tok);
+    miles_clear_error();
+    return strcmp(hash, miles_prepared_vocab_hash(prep)) == 0 ? vdir : NULL;
 }
 
 static int train_main(int argc, char **argv) {
@@ -315,14 +334,6 @@ static int train_main(int argc, char **argv) {
                         "seed title cleaning) are whatever %s was prepared with; this file was not prepared with "
                         "--text-clean seed. Use --csv (or miles-data prepare --threshold-scope all --text-clean seed) "
                         "to reproduce the original exactly\n", o.data);
-    MilesSplitView tv, vv;
-    if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv)) != MILES_OK ||
-        (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv)) != MILES_OK)
-        return tool_fail(g_prog, s);
-    MilesTrainData train, val;
-    split_to_data(&tv, &train);
-    split_to_data(&vv, &val);
-
     /* ---- model */
     MilesConfig cfg;
     s = miles_config_preset(&cfg, o.preset, o.model ? "bert-base" : o.size);
@@ -335,42 +346,22 @@ static int train_main(int argc, char **argv) {
         if (s != MILES_OK) return tool_fail(g_prog, s);
         if (!o.quiet) fprintf(stderr, "loaded %s: %d tensors%s%s\n", o.model, lr.n_loaded,
                               lr.message[0] ? "; " : "", lr.message);
-        /* the prepared ids must come from this model's vocabulary */
-        MilesTokenizer *tok = NULL;
-        char hash[17];
-        if (miles_tokenizer_load(&tok, o.model) == MILES_OK && miles_tokenizer_hash(tok, hash) == MILES_OK &&
-            strcmp(hash, miles_prepared_vocab_hash(prep)) != 0) {
-            fprintf(stderr, "miles-train: %s was tokenized with vocab %s but %s has vocab %s; "
-                            "re-run miles-data prepare --vocab %s\n",
-                    prepared_path, miles_prepared_vocab_hash(prep), o.model, hash, o.model);
-            return 1;
-        }
-        miles_tokenizer_free(tok);
     } else {
         /* a random encoder still reads the prepared ids: size the vocabulary to the tokenizer */
-        const char *vdir = o.vocab ? o.vocab : "models/all-MiniLM-L6-v2";
-        MilesTokenizer *tok = NULL;
-        if (miles_tokenizer_load(&tok, vdir) == MILES_OK) {
-            cfg.vocab_size = miles_tokenizer_vocab_size(tok);
-            miles_tokenizer_free(tok);
-        } else {
-            int32_t mx = 0;
-            for (int sp = 0; sp < 3; sp++) {
-                MilesSplitView sv;
-                if (miles_prepared_split(prep, sp, &sv) != MILES_OK) continue;
-                for (int64_t i = 0; i < sv.n * sv.max_len; i++) if (sv.input_ids[i] > mx) mx = sv.input_ids[i];
-            }
-            cfg.vocab_size = mx + 1;
-            if (!o.quiet) fprintf(stderr, "note: no tokenizer at %s; vocabulary sized to the data (%d)\n", vdir, cfg.vocab_size);
-        }
+        cfg.vocab_size = random_vocab_size(o.vocab ? o.vocab : DEFAULT_VOCAB, prep, o.quiet);
         s = miles_model_build(&m, &cfg);
         if (s == MILES_OK) s = miles_model_init_random(m, (uint64_t)o.seed, 0.02f);
         if (s != MILES_OK) return tool_fail(g_prog, s);
     }
     const MilesConfig *mc = miles_model_config(m);
+    MilesDataset train, val;
+    if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &train)) != MILES_OK ||
+        (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &val)) != MILES_OK)
+        return tool_fail(g_prog, s);
     if (!o.quiet)
-        fprintf(stderr, "model: preset %s, H %d, L %d, %zu parameters; train %d, val %d examples\n",
-                mc->preset, mc->hidden_size, mc->num_hidden_layers, miles_model_num_params(m), train.n, val.n);
+        fprintf(stderr, "model: preset %s, H %d, L %d, %zu parameters; train %lld, val %lld examples\n",
+                mc->preset, mc->hidden_size, mc->num_hidden_layers, miles_model_num_params(m), (long long)train.n,
+                (long long)val.n);
 
     /* ---- trainer settings */
     MilesTrainConfig tc;
@@ -391,7 +382,6 @@ static int train_main(int argc, char **argv) {
     tc.max_steps = o.max_steps;
     tc.out_dir = out_dir;
     tc.resume = o.resume;
-    tc.progress = !o.quiet;
     tc.stop_flag = &g_stop;
     tc.dist = g_dist;
     tc.zero1 = o.zero1;
@@ -410,12 +400,7 @@ static int train_main(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(o.class_w, "auto")) {
-        int64_t n1 = 0;
-        for (int i = 0; i < train.n; i++) n1 += train.labels[i];
-        int64_t n0 = train.n - n1;
-        if (n0 == 0 || n1 == 0) { fprintf(stderr, "miles-train: the training split has a single class\n"); return 1; }
-        tc.loss.class_weight[0] = (float)((double)train.n / (2.0 * n0));
-        tc.loss.class_weight[1] = (float)((double)train.n / (2.0 * n1));
+        tc.auto_class_weight = 1; /* n / (2 n_c) of the training split (the library computes it) */
     } else if (!strcmp(o.class_w, "none")) {
         tc.loss.class_weight[0] = tc.loss.class_weight[1] = 1.0f;
     } else if (sscanf(o.class_w, "%f,%f", &tc.loss.class_weight[0], &tc.loss.class_weight[1]) != 2 ||
@@ -423,25 +408,22 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "miles-train: --class-weights wants auto, none or w0,w1 (positive), got \"%s\"\n", o.class_w);
         return 2;
     }
-    char hash[40];
-    snprintf(hash, sizeof hash, "%s", miles_prepared_vocab_hash(prep));
-    char clean[8];
-    snprintf(clean, sizeof clean, "%s", miles_prepared_text_clean(prep) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
-    char vocab_abs[4096] = "";
-    const char *vocab_src = o.vocab ? o.vocab : o.model ? o.model : "models/all-MiniLM-L6-v2";
-    if (!realpath(vocab_src, vocab_abs)) snprintf(vocab_abs, sizeof vocab_abs, "%s", vocab_src);
-    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(prep);
-    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = hash;
-    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = clean;
-    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = vocab_abs;
-    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = o.recipe;
-    tc.n_extra_meta = 5;
+    /* the vocabulary the checkpoints embed (checked against the data by the library) */
+    tc.vocab_dir = o.vocab ? o.vocab : o.model ? o.model : default_vocab_if_same(DEFAULT_VOCAB, prep);
+    tc.recipe = o.recipe;
+    TrainLog tlog;
+    if (root) {
+        if ((s = train_log_open(&tlog, out_dir, o.resume, !o.quiet)) != MILES_OK) return tool_fail(g_prog, s);
+        tc.callback = train_log_event;
+        tc.callback_arg = &tlog;
+    }
 
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     signal(SIGUSR1, on_sigint); /* mpirun forwards SIGUSR1 to every rank */
     MilesTrainResult res;
-    s = miles_train_run(m, &train, &val, &tc, &res);
+    s = miles_train_run(m, prep, &tc, &res);
+    if (root) train_log_close(&tlog);
     if (s != MILES_OK) return tool_fail(g_prog, s);
     if (!root) { /* rank 0 writes the summary */
         miles_model_free(m);
@@ -466,8 +448,8 @@ static int train_main(int argc, char **argv) {
     cJSON_AddBoolToObject(j, "stopped_early", res.stopped_early);
     cJSON_AddBoolToObject(j, "interrupted", res.interrupted);
     cJSON_AddNumberToObject(j, "seconds", res.seconds);
-    cJSON_AddNumberToObject(j, "class_weight_0", tc.loss.class_weight[0]);
-    cJSON_AddNumberToObject(j, "class_weight_1", tc.loss.class_weight[1]);
+    cJSON_AddNumberToObject(j, "class_weight_0", res.class_weight[0]);
+    cJSON_AddNumberToObject(j, "class_weight_1", res.class_weight[1]);
     cJSON_AddNumberToObject(j, "ranks", nrank);
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);

@@ -34,7 +34,7 @@ static void register_release(void) { atexit(release_font_caches); }
 #define FONT "DejaVu Sans"
 
 typedef struct RGB { double r, g, b; } RGB;
-static const RGB C_BLUE = {0.12, 0.37, 0.66}, C_ORANGE = {0.87, 0.42, 0.05},
+static const RGB C_BLUE = {PLOT_BLUE_RGB}, C_ORANGE = {PLOT_ORANGE_RGB},
                  C_GRAY = {0.45, 0.45, 0.45}, C_GRID = {0.89, 0.89, 0.89},
                  C_TEXT = {0.10, 0.10, 0.10};
 
