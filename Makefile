@@ -149,13 +149,15 @@ lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
 
 # Header dependencies come from the -MMD .d files; the generated ONNX header
 # must exist before anything that may include it is compiled.
+# Library objects export only what miles.h declares (MILES_API): -fvisibility=hidden.
+LIB_CFLAGS = -fvisibility=hidden -DMILES_BUILDING_LIBRARY
 $(BUILD)/obj/%.o: libmiles/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tools/%.o: tools/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
@@ -283,12 +285,19 @@ uninstall:
 	for t in $(notdir $(TOOLS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
 	rm -rf $(DESTDIR)$(PREFIX)/share/miles
 
-# Build docs/examples against an installed copy through pkg-config and run it.
+# Build docs/examples against an installed copy through pkg-config and run them:
+# example.c (the model API in a loop of its own) and train_and_predict.c (data ->
+# training -> a checkpoint copied elsewhere, vocabulary moved away -> predictions).
+EXAMPLE_VOCAB ?= tests/fixtures/tokenizer_vocab.txt
 example:
-	rm -rf $(BUILD)/prefix && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/prefix
+	rm -rf $(BUILD)/prefix $(BUILD)/example-work && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/prefix
 	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
-	$(CC) -o $(BUILD)/example_predict docs/examples/example.c $$(pkg-config --cflags --libs miles) \
-	  -Wl,-rpath,$(CURDIR)/$(BUILD)/prefix/lib && $(BUILD)/example_predict
+	for e in example train_and_predict; do \
+	  $(CC) -Wall -Wextra -o $(BUILD)/example_$$e docs/examples/$$e.c $$($(PKG_CONFIG) --cflags --libs miles) \
+	    -Wl,-rpath,$(CURDIR)/$(BUILD)/prefix/lib || exit 1; \
+	done
+	$(BUILD)/example_example
+	$(BUILD)/example_train_and_predict $(BUILD)/example-work $(EXAMPLE_VOCAB)
 
 # ---- CUDA backend (compile + link here; run on a GPU machine: tools/gpu-check)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)

@@ -8,6 +8,7 @@
  */
 #include "miles.h"
 #include "csv_internal.h"
+#include "data_internal.h"
 
 #include <math.h>
 #include <stdint.h>

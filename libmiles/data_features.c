@@ -300,12 +300,12 @@ int data_velocity_known(const char *const vals[K_COUNT], double *v, int *bad_col
     return 1;
 }
 
-int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_t *avail, int *bad_col) {
+int data_features_known(const char *const vals[K_COUNT], double raw[MILES_NUM_FEATURES], uint32_t *avail, int *bad_col) {
     double v[K_COUNT];
     int have[K_COUNT] = {0};
     uint32_t av = 0;
     if (bad_col) *bad_col = -1;
-    for (int f = 0; f < 18; f++) raw[f] = NAN;
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) raw[f] = NAN;
     /* all numeric columns, validated */
     static const int numeric[] = {K_VIEWS, K_LIKES, K_COMMENTS, K_SHARES, K_SAVES, K_ENG_RATE, K_COMPLETION,
                                   K_LIKE_RATE, K_COMMENT_RATIO, K_SHARE_RATE, K_SAVE_RATE, K_UPLOAD_HOUR,
@@ -431,7 +431,7 @@ int miles_velocity_compute(int n, const char *const *names, const char *const *v
     return MILES_OK;
 }
 
-int miles_features_compute(int n, const char *const *names, const char *const *values, double raw[18],
+int miles_features_compute(int n, const char *const *names, const char *const *values, double raw[MILES_NUM_FEATURES],
                            uint32_t *avail) {
     const char *vals[K_COUNT];
     uint32_t dummy;

@@ -9,6 +9,7 @@
  * formulas on the same points.  Definitions: docs/metrics.md.
  */
 #include "internal.h"
+#include "metrics_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

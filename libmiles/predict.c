@@ -147,7 +147,7 @@ static const char *record_title(const MilesRecord *r) {
     return t;
 }
 
-int miles_predictor_features(const MilesPredictor *p, const MilesRecord *r, float out[18], uint32_t *available,
+int miles_predictor_features(const MilesPredictor *p, const MilesRecord *r, float out[MILES_NUM_FEATURES], uint32_t *available,
                              uint32_t *supplied) {
     const char *stack_names[64];
     const char **names = r->n <= 64 ? stack_names : malloc(sizeof(char *) * (size_t)r->n);
@@ -237,7 +237,6 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
 
 const MilesModel *miles_predictor_model(const MilesPredictor *p) { return p ? p->model : NULL; }
 const MilesScaler *miles_predictor_scaler(const MilesPredictor *p) { return p ? p->scaler : NULL; }
-const MilesTokenizer *miles_predictor_tokenizer(const MilesPredictor *p) { return p ? p->tok : NULL; }
 double miles_predictor_threshold(const MilesPredictor *p) { return p ? p->threshold : NAN; }
 int miles_predictor_max_len(const MilesPredictor *p) { return p ? p->max_len : 0; }
 int miles_predictor_text_clean(const MilesPredictor *p) { return p ? p->text_clean : 0; }
@@ -248,4 +247,64 @@ const char *miles_predictor_metadata(const MilesPredictor *p, const char *key) {
     for (int i = 0; i < N_META; i++)
         if (!strcmp(key, meta_keys[i])) return p->meta_val[i];
     return NULL;
+}
+
+/* ------------------------------------------------------------ explanations */
+
+void miles_predictor_explain_config(const MilesPredictor *p, MilesExplainConfig *cfg) {
+    miles_explain_config_default(cfg);
+    if (!p) return;
+    cfg->pad_id = miles_tokenizer_special_id(p->tok, "pad");
+    cfg->cls_id = miles_tokenizer_special_id(p->tok, "cls");
+    cfg->sep_id = miles_tokenizer_special_id(p->tok, "sep");
+    if (cfg->pad_id < 0) cfg->token_baseline = MILES_BASELINE_ZERO;
+}
+
+void miles_record_explanation_free(MilesRecordExplanation *e) {
+    if (!e) return;
+    miles_explanation_free(e->ig);
+    miles_explain_words_free(e->words, e->n_words);
+    free(e->pieces);
+    free(e->ids);
+    free(e);
+}
+
+int miles_predictor_explain(MilesPredictor *p, const MilesRecord *rec, const MilesExplainConfig *cfg_in,
+                            MilesRecordExplanation **out) {
+    if (!p || !rec || !out) return miles_error(MILES_EINVAL, "miles_predictor_explain: NULL argument");
+    *out = NULL;
+    MilesExplainConfig cfg;
+    if (cfg_in) cfg = *cfg_in;
+    else miles_predictor_explain_config(p, &cfg);
+    const int L = p->max_len;
+    MilesRecordExplanation *e = miles_calloc(1, sizeof *e);
+    int32_t *mask = miles_calloc((size_t)L, sizeof *mask);
+    int s = e && mask ? MILES_OK : MILES_ENOMEM;
+    if (s == MILES_OK) {
+        e->ids = miles_calloc((size_t)L, sizeof *e->ids);
+        e->pieces = miles_calloc((size_t)L, sizeof *e->pieces);
+        if (!e->ids || !e->pieces) s = MILES_ENOMEM;
+    }
+    /* the exact inputs miles_predictor_predict feeds */
+    if (s == MILES_OK) s = miles_predictor_encode(p, rec, e->ids, mask, &e->n_tokens, NULL);
+    if (s == MILES_OK) s = miles_predictor_features(p, rec, e->features, &e->available, NULL);
+    if (s == MILES_OK) {
+        /* T = the real length: the padding the predictor adds changes nothing */
+        MilesBatch b = {1, e->n_tokens, e->ids, NULL, mask, e->features, NULL, NULL};
+        pthread_mutex_lock(&p->mu); /* the model keeps its activations: one pass at a time */
+        s = miles_explain_ig(p->model, &b, &cfg, &e->ig);
+        pthread_mutex_unlock(&p->mu);
+    }
+    for (int t = 0; s == MILES_OK && t < e->n_tokens; t++)
+        e->pieces[t] = (e->ids[t] == cfg.cls_id || e->ids[t] == cfg.sep_id || !mask[t])
+                           ? NULL
+                           : miles_tokenizer_id_to_token(p->tok, e->ids[t]);
+    if (s == MILES_OK) s = miles_explain_words(e->pieces, e->ig->tokens, e->n_tokens, &e->words, &e->n_words);
+    free(mask);
+    if (s != MILES_OK) {
+        miles_record_explanation_free(e);
+        return s;
+    }
+    *out = e;
+    return MILES_OK;
 }

@@ -167,6 +167,9 @@ int miles_ckpt_parse_state(const char *json, MilesTrainState *st, int64_t *adam_
 
 /* ---------------------------------------------------------------- dist.c */
 
+/* 1 if this build has MPI support. */
+int miles_dist_available(void);
+int miles_dist_barrier(MilesDist *d);
 /* Base and length of the parameter (which 0) or gradient (which 1) block. */
 int miles_dist_model_block(const MilesModel *m, int which, float **base, size_t *n);
 /* Broadcast parameters, AdamW moments + step count and *st from rank 0 (opt, st may be NULL). */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "data_internal.h"
 #include "csv_internal.h"
 #include "helpers.h"
 

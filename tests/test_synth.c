@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "miles.h"
+#include "data_internal.h"
 #include "csv_internal.h"
 #include "helpers.h"
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "miles.h"
+#include "tokenizer_internal.h"
 
 #define FIXDIR "tests/fixtures/"
 #define VOCAB FIXDIR "tokenizer_vocab.txt"

@@ -13,8 +13,7 @@
  * forward pass.  Every prediction is stored in SQLite (serve_db.c).
  * Routes and errors: docs/serving.md.
  */
-#include "internal.h"
-#include "csv_internal.h"
+#include "miles.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
@@ -159,7 +158,7 @@ static void *infer_main(void *arg) {
                 }
             }
         }
-        /* explanations run here too: this thread owns the model's activations */
+        /* explanations run here too (the predictor locks its model for them anyway) */
         for (Job *j = first; j; j = j->next)
             if (j->explain && j->status == MILES_OK && j->n >= 1 &&
                 explain_record_json(S.pred, &j->recs[0], NULL, &j->explanation) != MILES_OK)
@@ -486,38 +485,32 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
             p = e + 1;
         }
     } else {
-        MilesCsv *csv = NULL;
-        s = miles_csv_open_mem(&csv, "upload.csv", b, q->len);
-        int nf, hn = 0, st;
-        const char *const *f;
-        char **hdr = NULL;
-        if (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
-            hn = nf;
-            hdr = calloc(nf, sizeof(char *));
-            int has_title = 0;
-            for (int i = 0; i < nf; i++) { hdr[i] = strdup(f[i]); has_title |= !strcmp(f[i], "title"); }
+        MilesRecordReader *rd = NULL;
+        s = miles_records_open_csv_memory(&rd, "upload.csv", b, q->len);
+        if (!s) {
+            int hn = 0, has_title = 0, st;
+            const char *const *hdr = miles_records_header(rd, &hn);
+            for (int i = 0; i < hn; i++) has_title |= !strcmp(hdr[i], "title");
             if (!has_title) { s = MILES_EMISSING; snprintf(err, sizeof err, "title: the CSV header has no 'title' column"); }
-            while (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
+            MilesRecord rec;
+            while (!s && (st = miles_records_next(rd, &rec)) == 1) {
                 if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
                 PUSH_SLOT();
                 memset(&recs[n], 0, sizeof recs[n]);
-                for (int i = 0; i < hn; i++) if (f[i][0]) pj_record_add(&recs[n], hdr[i], f[i]);
+                for (int i = 0; i < rec.n; i++) if (rec.values[i][0]) pj_record_add(&recs[n], rec.names[i], rec.values[i]);
                 n++;
                 const char *t = pj_record_get(&recs[n - 1], "title");
                 if (!t || miles_utf8_length(t) < 0) {
                     s = t ? MILES_EFORMAT : MILES_EMISSING;
-                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_csv_record_line(csv),
+                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_records_line(rd),
                              t ? "not valid UTF-8" : "empty");
                 }
             }
             if (!s && st < 0) { s = st; snprintf(err, sizeof err, "%s", miles_last_error()); }
-        } else if (!s) {
-            s = MILES_EFORMAT;
+        } else {
             snprintf(err, sizeof err, "%s", miles_last_error()[0] ? miles_last_error() : "body: empty CSV");
-        } else snprintf(err, sizeof err, "%s", miles_last_error());
-        for (int i = 0; i < hn; i++) free(hdr[i]);
-        free(hdr);
-        miles_csv_free(csv);
+        }
+        miles_records_close(rd);
     }
 #undef PUSH_SLOT
     if (!s && n == 0) { s = MILES_EMISSING; snprintf(err, sizeof err, "body: no records"); }
@@ -565,7 +558,7 @@ static enum MHD_Result h_info(struct MHD_Connection *c) {
     cJSON_AddItemToObject(j, "training", parse_or_string(miles_predictor_metadata(p, "state")));
     cJSON_AddItemToObject(j, "train_config", parse_or_string(miles_predictor_metadata(p, "train_config")));
     /* features: order, scaler statistics */
-    double mean[18], scale[18];
+    double mean[MILES_NUM_FEATURES], scale[MILES_NUM_FEATURES];
     uint32_t avail = 0, dropped = 0;
     int log1p = 0;
     const MilesScaler *sc = miles_predictor_scaler(p);
