@@ -89,11 +89,14 @@ ifneq ($(NO_MPI),1)
       MPI_LIBS   := $(shell mpicc --showme:link)
     endif
   endif
-  ifeq ($(HAVE_MPI),1)
-    CFLAGS += -DMILES_HAVE_MPI $(MPI_CFLAGS)
-    LDLIBS += $(MPI_LIBS)
-    PC_LIBS += $(MPI_LIBS)
-  endif
+endif
+# libmiles has no MPI: the transport is its own library, libmiles-mpi
+# (libmiles/mpi/dist_mpi.c, miles_mpi.h, miles-mpi.pc).  Only what trains on
+# several processes links it: miles-train and tests/test_dist.
+ifeq ($(HAVE_MPI),1)
+  MPI_LIBS_BUILT = $(BUILD)/libmiles_mpi.a $(BUILD)/libmiles_mpi.so
+  MPI_USER_CFLAGS = -DMILES_HAVE_MPI
+  MPI_USER_LIBS = $(BUILD)/libmiles_mpi.a $(MPI_LIBS)
 endif
 
 # Optional libraries used by some tools (server, plots): detected by their pkg-config files.
@@ -145,7 +148,7 @@ BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 all: lib tools
 
-lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
+lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so $(MPI_LIBS_BUILT)
 
 # Header dependencies come from the -MMD .d files; the generated ONNX header
 # must exist before anything that may include it is compiled.
@@ -161,7 +164,7 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 
 $(BUILD)/obj/tools/%.o: tools/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -Itools -c $< -o $@
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(EXTRA_CFLAGS) -Itools -c $< -o $@
 
 $(BUILD)/libmiles.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -170,11 +173,24 @@ $(BUILD)/libmiles.a: $(LIB_OBJS)
 $(BUILD)/libmiles.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libmiles.so.0 $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/obj/mpi/%.o: libmiles/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+$(BUILD)/libmiles_mpi.a: $(BUILD)/obj/mpi/dist_mpi.o
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libmiles_mpi.so: $(BUILD)/obj/mpi/dist_mpi.o $(BUILD)/libmiles.so
+	$(CC) -shared -Wl,-soname,libmiles_mpi.so.0 $(LDFLAGS) $< -o $@ -L$(BUILD) -lmiles $(MPI_LIBS)
+
+# the programs that join MPI jobs
+$(BUILD)/obj/tools/miles-train.o $(BUILD)/obj/tests/test_dist.o: EXTRA_CFLAGS = $(MPI_USER_CFLAGS)
+$(BUILD)/bin/miles-train $(BUILD)/tests/test_dist: EXTRA_LIBS = $(MPI_USER_LIBS)
+$(BUILD)/bin/miles-train $(BUILD)/tests/test_dist: $(filter %.a,$(MPI_LIBS_BUILT))
+
 tools: $(TOOLS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CC) $< $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $< $(TOOL_COMMON_OBJS) $(EXTRA_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
 .SECONDARY: $(TOOL_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
 
 tests: $(TESTS)
@@ -182,13 +198,13 @@ tests: $(TESTS)
 TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
 $(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) -Itests -Itools -c $< -o $@
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) $(EXTRA_CFLAGS) -Itests -Itools -c $< -o $@
 .SECONDARY: $(TEST_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
 
 # tests link the tools' shared objects too (plots, TensorBoard events, JSON records)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CC) $< $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $< $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(EXTRA_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
@@ -278,10 +294,20 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
 	    -e 's|@LIBS@|$(PC_LIBS)|' -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' \
 	    miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+ifeq ($(HAVE_MPI),1)
+	install -m 644 libmiles/miles_mpi.h $(DESTDIR)$(PREFIX)/include/miles_mpi.h
+	install -m 644 $(BUILD)/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a
+	install -m 755 $(BUILD)/libmiles_mpi.so $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so.0
+	ln -sf libmiles_mpi.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@MPI_CFLAGS@|$(MPI_CFLAGS)|' \
+	    -e 's|@MPI_LIBS@|$(MPI_LIBS)|' miles-mpi.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* \
-	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc $(DESTDIR)$(PREFIX)/include/miles_mpi.h \
+	      $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
 	for t in $(notdir $(TOOLS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
 	rm -rf $(DESTDIR)$(PREFIX)/share/miles
 

@@ -107,8 +107,9 @@ cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_model $(BUILD
 # NCCL all-reduce wrapper test (compile + link here; run with mpirun -np <GPUs> on a GPU node)
 $(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h libmiles/miles.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
-$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(BUILD)/libmiles.a
+	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) $(MPI_USER_CFLAGS) -Ilibmiles -Ikernels -c $< -o $@
+# MPI comes from libmiles-mpi (libmiles has none)
+$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(LDLIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(MPI_LIBS) $(LDLIBS)
 cuda-test: $(BUILD)/cuda/test_dist_nccl

@@ -146,7 +146,7 @@ int src_row_title(SrcRow *r, const char *title) {
     tmp[k] = '\0';
     src_row_strn(r, SC_TITLE, tmp + s, k - s);
     src_row_int(r, SC_TITLE_LENGTH, miles_utf8_length(tmp + s));
-    src_row_int(r, SC_HAS_EMOJI, miles_has_emoji(tmp + s));
+    src_row_int(r, SC_HAS_EMOJI, miles_has_emoji(tmp + s, k - s));
     free(tmp);
     return MILES_OK;
 }

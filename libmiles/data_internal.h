@@ -14,12 +14,17 @@ int miles_velocity_compute(int n, const char *const *names, const char *const *v
 /* Day name ("Friday", case-insensitive) -> alphabetical code (Friday=0 ...
  * Wednesday=6), or -1. */
 int miles_dayofweek_code(const char *day);
-/* 1 if the text holds an emoji (Extended_Pictographic >= U+2000, regional
- * indicators, keycap), else 0. */
-int miles_has_emoji(const char *s);
-/* The original TextPreprocessor.clean_text: drop http\S+|www.\S+, keep Python-re
- * [\w\s#@] only, lowercase, strip, collapse whitespace.  *out is malloc'd. */
-int miles_text_clean(const char *in, int mode, char **out);
+/* 1 if the text s[0..n) holds an emoji (Extended_Pictographic >= U+2000,
+ * regional indicators, keycap), else 0. */
+int miles_has_emoji(const char *s, size_t n);
+/* Python len() of s[0..n) (U+0000 counts like any code point), -1 if not UTF-8. */
+int64_t miles_utf8_length_n(const char *s, size_t n);
+/* The original TextPreprocessor.clean_text on in[0..in_len): drop
+ * http\S+|www.\S+, keep Python-re [\w\s#@] only, lowercase, strip, collapse
+ * whitespace (MILES_TEXT_CLEAN_NONE: a copy).  *out is malloc'd and
+ * NUL-terminated; *out_len (may be NULL) = its length (U+0000 survives only
+ * MILES_TEXT_CLEAN_NONE). */
+int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t *out_len);
 
 /* ---- statistics used by the pipeline ---- */
 /* pandas/numpy linear-interpolation quantile of x[n] at p in [0,100]; NaNs ignored. */
@@ -58,7 +63,9 @@ int data_column_id(const char *name);
 /* The one feature computation (training and serving): vals[K_COUNT] are the
  * record's cells by column id (NULL = column absent; "" = empty = missing).
  * On error the message names the column and *bad_col (if not NULL) is its id. */
-int data_features_known(const char *const vals[K_COUNT], double raw[MILES_NUM_FEATURES], uint32_t *avail, int *bad_col);
+#define DATA_STRLEN ((size_t)-1) /* title_len: the title is NUL-terminated */
+int data_features_known(const char *const vals[K_COUNT], size_t title_len, double raw[MILES_NUM_FEATURES],
+                        uint32_t *avail, int *bad_col);
 
 /* Parse a numeric cell: 0 = value, 1 = empty (missing), <0 = error (message
  * names `col`). */

@@ -154,7 +154,7 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         uint32_t av = 0;
         int bad = -1;
         /* every row is validated, even one the filters drop: garbage is an error */
-        st = data_features_known(vals, raw, &av, &bad);
+        st = data_features_known(vals, DATA_STRLEN, raw, &av, &bad);
         int vs = st ? 0 : data_velocity_known(vals, &vel, &bad);
         if (vs < 0) st = vs;
         if (st) {
@@ -357,11 +357,12 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
         titles[k] = rows.title[i];
         rids[k] = rows.row_id[i];
         char *text = NULL;
-        if (!st) st = miles_text_clean(rows.title[i], o.text_clean, &text);
+        size_t text_len = 0;
+        if (!st) st = miles_text_clean(rows.title[i], strlen(rows.title[i]), o.text_clean, &text, &text_len);
         int len = 0, ntok = 0;
-        if (!st) st = miles_tokenizer_encode(tok, text, NULL, T, 1, ids + k * T, tt, mk, &len);
+        if (!st) st = miles_tokenizer_encode(tok, text, text_len, NULL, 0, T, 1, ids + k * T, tt, mk, &len);
         /* word pieces before truncation: tt is scratch here (T entries) */
-        if (!st) st = miles_tokenizer_tokenize(tok, text, strlen(text), tt, T, &ntok);
+        if (!st) st = miles_tokenizer_tokenize(tok, text, text_len, tt, T, &ntok);
         free(text);
         if (st) { miles_error_prefix(st, "%s: row id '%s'", csv_path, rows.row_id[i]); break; }
         lengths[k] = len;

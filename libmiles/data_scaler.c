@@ -101,11 +101,11 @@ int miles_scaler_transform(const MilesScaler *s, const double raw[MILES_NUM_FEAT
     return MILES_OK;
 }
 
-int miles_scaler_transform_record(const MilesScaler *s, int n, const char *const *names, const char *const *values,
-                                  float out[MILES_NUM_FEATURES], uint32_t *avail) {
+int miles_scaler_transform_record(const MilesScaler *s, const MilesRecord *rec, float out[MILES_NUM_FEATURES],
+                                  uint32_t *avail) {
     double raw[MILES_NUM_FEATURES];
     uint32_t av = 0;
-    MILES_TRY(miles_features_compute(n, names, values, raw, &av));
+    MILES_TRY(miles_features_compute(rec, raw, &av));
     if (avail) *avail = av;
     return miles_scaler_transform(s, raw, av, out);
 }

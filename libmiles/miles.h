@@ -338,17 +338,22 @@ MILES_API void miles_tokenizer_flags(const MilesTokenizer *tok, int *lowercase, 
 MILES_API int miles_tokenizer_tokenize(const MilesTokenizer *tok, const char *text, size_t len, int32_t *ids, int cap,
                              int *n);
 /* [CLS] a [SEP] (b [SEP]) truncated like HF (truncation=True: longest-first
- * for pairs) to max_len.  ids/type_ids/mask have max_len entries (type_ids and
- * mask may be NULL); entries past *len are [PAD]/0/0.  pad_to_max is accepted
- * for symmetry with the batch call (a single row is always max_len long).
- * b may be NULL.  max_len must be >= 2 (>= 3 with b). */
-MILES_API int miles_tokenizer_encode(const MilesTokenizer *tok, const char *a, const char *b, int max_len, int pad_to_max,
-                           int32_t *ids, int32_t *type_ids, int32_t *mask, int *len);
-/* Batch of n NUL-terminated texts, each truncated to max_len, padded to the
- * longest (pad_to_max 0) or to max_len (1).  Outputs are [n, *T_out]
- * row-major; the caller allocates n*max_len entries each (type_ids/mask may
- * be NULL).  Rows are encoded in parallel (OpenMP) for n >= 256. */
-MILES_API int miles_tokenizer_encode_batch(const MilesTokenizer *tok, const char *const *texts, int n, int max_len,
+ * for pairs) to max_len; a is a[0..a_len), b is b[0..b_len) (b may be NULL).
+ * Texts are bytes with a length: U+0000 inside is text like any other
+ * character (BertNormalizer drops it, as HF does).  ids/type_ids/mask have
+ * max_len entries (type_ids and mask may be NULL); entries past *len are
+ * [PAD]/0/0.  pad_to_max is accepted for symmetry with the batch call (a
+ * single row is always max_len long).  max_len must be >= 2 (>= 3 with b). */
+MILES_API int miles_tokenizer_encode(const MilesTokenizer *tok, const char *a, size_t a_len, const char *b,
+                                     size_t b_len, int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids,
+                                     int32_t *mask, int *len);
+/* Batch of n texts (texts[i] of lens[i] bytes; lens NULL: NUL-terminated),
+ * each truncated to max_len, padded to the longest (pad_to_max 0) or to
+ * max_len (1).  Outputs are [n, *T_out] row-major; the caller allocates
+ * n*max_len entries each (type_ids/mask may be NULL).  Rows are encoded in
+ * parallel (OpenMP) for n >= 256. */
+MILES_API int miles_tokenizer_encode_batch(const MilesTokenizer *tok, const char *const *texts, const size_t *lens,
+                                           int n, int max_len,
                                  int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *T_out);
 /* 16 lowercase hex chars of FNV-1a 64 over the vocab (each token + '\n') and
  * the flags string "lowercase=%d strip_accents=%d chinese=%d clean=%d
@@ -469,11 +474,15 @@ MILES_API int miles_model_load_params(MilesModel *m, const char *path);
 
 /* ---- records ----
  * A record is a set of named string values: a CSV row under its header, an
- * HTTP request's fields, a JSON line.  Values are NUL-terminated UTF-8. */
+ * HTTP request's fields, a JSON line.  Values are UTF-8 of the given lengths
+ * (or NUL-terminated when lengths is NULL). */
 typedef struct MilesRecord {
     int n;
     const char *const *names;
     const char *const *values;
+    const size_t *lengths;   /* [n] byte lengths of the values, or NULL: NUL-terminated.
+                              * With lengths a title may hold U+0000 (which the tokenizer
+                              * drops, as HF does); a NUL elsewhere is an error. */
 } MilesRecord;
 /* Records from a CSV file with a header row (RFC 4180, UTF-8 validated; every
  * row must have the header's number of cells).  An empty file is an error. */
@@ -501,8 +510,7 @@ MILES_API int64_t miles_records_line(const MilesRecordReader *r);
  * absent or empty one is derived when possible (docs/data.md), else the
  * feature is missing for that record (bit clear in *avail, raw value NaN).
  * Non-numeric text, NaN/Inf or out-of-range values are errors naming the column. */
-MILES_API int miles_features_compute(int n, const char *const *names, const char *const *values,
-                           double raw[MILES_NUM_FEATURES], uint32_t *avail);
+MILES_API int miles_features_compute(const MilesRecord *rec, double raw[MILES_NUM_FEATURES], uint32_t *avail);
 /* Python len(): Unicode code points of valid UTF-8 (-1 if invalid). */
 MILES_API int64_t miles_utf8_length(const char *s);
 enum { MILES_TEXT_CLEAN_NONE = 0, MILES_TEXT_CLEAN_SEED = 1 };
@@ -524,8 +532,8 @@ MILES_API void miles_scaler_free(MilesScaler *s);
  * dropped features give exactly 0 (= the train mean after standardization). */
 MILES_API int miles_scaler_transform(const MilesScaler *s, const double raw[MILES_NUM_FEATURES], uint32_t avail, float out[MILES_NUM_FEATURES]);
 /* miles_features_compute + miles_scaler_transform in one call (serving path). */
-MILES_API int miles_scaler_transform_record(const MilesScaler *s, int n, const char *const *names,
-                                  const char *const *values, float out[MILES_NUM_FEATURES], uint32_t *avail);
+MILES_API int miles_scaler_transform_record(const MilesScaler *s, const MilesRecord *rec,
+                                            float out[MILES_NUM_FEATURES], uint32_t *avail);
 /* Velocity: (v - min) / (max - min) with train min/max, and back. */
 MILES_API double miles_scaler_velocity_scale(const MilesScaler *s, double v);
 MILES_API double miles_scaler_velocity_unscale(const MilesScaler *s, double scaled);
@@ -1156,25 +1164,24 @@ MILES_API int miles_export_hf_name(const char *ckpt_name, char *out, size_t cap)
 /* (libmiles/dist.c, dist_zero1.c; docs/distributed.md)                     */
 /* ======================================================================== */
 
-/* ---- data parallelism over MPI ----
- * Synchronous data parallelism over MPI: `mpirun -np N miles-train ...`.  Each
- * rank takes a contiguous 1/N of every global batch (cfg->batch_size is the
- * GLOBAL batch), gradients are summed with MPI_Allreduce, every rank takes the
- * same optimizer step; rank 0 alone logs, evaluates and writes checkpoints.
- * A build without MPI (no -DMILES_HAVE_MPI) has the same API with one rank. */
+/* ---- data parallelism ----
+ * Synchronous data parallelism: `mpirun -np N miles-train ...`.  Each rank
+ * takes a contiguous 1/N of every global batch (cfg->batch_size is the GLOBAL
+ * batch), gradients are summed over the ranks, every rank takes the same
+ * optimizer step; rank 0 alone evaluates, writes checkpoints and gets the
+ * training events.  libmiles has no MPI: a handle from miles_dist_init is one
+ * process; the MPI transport is the separate libmiles-mpi (miles_mpi.h,
+ * pkg-config miles-mpi), whose miles_mpi_init returns a handle every call
+ * below works on. */
 typedef struct MilesDist MilesDist;
 /* World size announced by a launcher in the environment (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE, MV2_COMM_WORLD_SIZE, SLURM_STEP_NUM_TASKS; 1 for a bare PMIX_RANK),
  * else 0 (started by hand). */
 MILES_API int miles_dist_launched_size(void);
-/* Join the job: MPI_Init_thread (FUNNELED) when launched by an MPI launcher
- * and MPI is not yet initialized, else a 1-rank handle without touching MPI.
- * MPI errors are returned (MPI_ERRORS_RETURN), never fatal.  Launched with
- * N > 1 ranks in a build without MPI: MILES_EUNSUPPORTED; a launcher that
- * started N processes that MPI does not join into one job (srun --mpi=none):
- * MILES_EINVAL. */
+/* A one-process handle.  Launched by an MPI launcher with N > 1 ranks:
+ * MILES_EUNSUPPORTED (use miles_mpi_init).  argc/argv are unused here. */
 MILES_API int miles_dist_init(MilesDist **out, int *argc, char ***argv);
-/* Free the handle; MPI_Finalize if miles_dist_init initialized MPI. */
+/* Free the handle (and leave MPI if miles_mpi_init joined it). */
 MILES_API void miles_dist_finalize(MilesDist *d);
 /* Rank / size in the job, and on this node (NULL handle: 0 / 1). */
 MILES_API int miles_dist_rank(const MilesDist *d);
@@ -1189,7 +1196,7 @@ MILES_API int miles_dist_bcast(MilesDist *d, void *buf, size_t bytes, int root);
 /* Every rank agrees on a status: returns the local status if it is an error,
  * else an error naming the failed rank(s) if any other rank failed, else MILES_OK. */
 MILES_API int miles_dist_agree(MilesDist *d, int status);
-/* End the whole job now (MPI_Abort); a no-op without MPI. */
+/* End the whole job now (MPI_Abort); a no-op for one process. */
 MILES_API void miles_dist_abort(MilesDist *d, int code);
 
 #ifdef __cplusplus

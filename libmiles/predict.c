@@ -140,11 +140,19 @@ static int map_names(const MilesRecord *r, const char **names) {
     return MILES_OK;
 }
 
-static const char *record_title(const MilesRecord *r) {
-    const char *t = NULL;
-    for (int i = 0; i < r->n; i++)
-        if (r->names[i] && !strcmp(r->names[i], "title") && !is_blank(r->values[i])) { t = r->values[i]; break; }
-    return t;
+static size_t value_len(const MilesRecord *r, int i) {
+    return r->values[i] && r->lengths ? r->lengths[i] : r->values[i] ? strlen(r->values[i]) : 0;
+}
+
+/* The first non-blank "title" and its length (U+0000 is not blank). */
+static const char *record_title(const MilesRecord *r, size_t *len) {
+    for (int i = 0; i < r->n; i++) {
+        if (!r->names[i] || strcmp(r->names[i], "title") != 0 || !r->values[i]) continue;
+        size_t n = value_len(r, i), k = 0;
+        while (k < n && strchr(" \t\r\n", r->values[i][k]) && r->values[i][k]) k++;
+        if (k < n) { *len = n; return r->values[i]; }
+    }
+    return NULL;
 }
 
 int miles_predictor_features(const MilesPredictor *p, const MilesRecord *r, float out[MILES_NUM_FEATURES], uint32_t *available,
@@ -154,7 +162,8 @@ int miles_predictor_features(const MilesPredictor *p, const MilesRecord *r, floa
     if (!names) return miles_error(MILES_ENOMEM, "out of memory");
     int s = map_names(r, names);
     uint32_t av = 0, sup = 0;
-    if (!s) s = miles_scaler_transform_record(p->scaler, r->n, names, r->values, out, &av);
+    MilesRecord mapped = {r->n, names, r->values, r->lengths};
+    if (!s) s = miles_scaler_transform_record(p->scaler, &mapped, out, &av);
     if (!s) {
         for (int i = 0; i < r->n; i++) {
             int k = data_column_id(names[i]);
@@ -170,13 +179,15 @@ int miles_predictor_features(const MilesPredictor *p, const MilesRecord *r, floa
 
 int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *r, int32_t *ids, int32_t *mask, int *len,
                            int *n_wordpieces) {
-    const char *title = record_title(r);
+    size_t tlen = 0;
+    const char *title = record_title(r, &tlen);
     if (!title) return miles_error(MILES_EMISSING, "field 'title' is required (a non-empty string)");
-    if (miles_utf8_length(title) < 0) return miles_error(MILES_EFORMAT, "field 'title': not valid UTF-8");
+    if (miles_utf8_length_n(title, tlen) < 0) return miles_error(MILES_EFORMAT, "field 'title': not valid UTF-8");
     char *text = NULL;
-    MILES_TRY(miles_text_clean(title, p->text_clean, &text));
-    int s = miles_tokenizer_encode(p->tok, text, NULL, p->max_len, 1, ids, NULL, mask, len);
-    if (!s && n_wordpieces) s = miles_tokenizer_tokenize(p->tok, text, strlen(text), NULL, 0, n_wordpieces);
+    size_t text_len = 0;
+    MILES_TRY(miles_text_clean(title, tlen, p->text_clean, &text, &text_len));
+    int s = miles_tokenizer_encode(p->tok, text, text_len, NULL, 0, p->max_len, 1, ids, NULL, mask, len);
+    if (!s && n_wordpieces) s = miles_tokenizer_tokenize(p->tok, text, text_len, NULL, 0, n_wordpieces);
     free(text);
     return s;
 }

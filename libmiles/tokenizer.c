@@ -493,17 +493,17 @@ static void truncate_pair(int na, int nb, int m, int *ka, int *kb)
 }
 
 /* Encode into rows of max_len; scratch (>= max_len ints) holds b's ids. */
-static int encode_row(const MilesTokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
-                      int32_t *type_ids, int32_t *mask, int *len, int32_t *scratch)
+static int encode_row(const MilesTokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int max_len,
+                      int32_t *ids, int32_t *type_ids, int32_t *mask, int *len, int32_t *scratch)
 {
     int na, nb = 0;
     MilesTokOut oa = { .ids = ids + 1, .cap = max_len - 1, .n = 0 };
-    MILES_TRY(miles_tok_run(t, a, strlen(a), &oa));
+    MILES_TRY(miles_tok_run(t, a, a_len, &oa));
     na = oa.n;
     int ka, kb = 0;
     if (b) {
         MilesTokOut ob = { .ids = scratch, .cap = max_len, .n = 0 };
-        MILES_TRY(miles_tok_run(t, b, strlen(b), &ob));
+        MILES_TRY(miles_tok_run(t, b, b_len, &ob));
         nb = ob.n;
         truncate_pair(na, nb, max_len - 3, &ka, &kb);
     } else {
@@ -539,8 +539,8 @@ static int check_encode_args(const MilesTokenizer *t, int max_len, int pair, con
     return MILES_OK;
 }
 
-int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, const char *b, int max_len, int pad_to_max,
-                           int32_t *ids, int32_t *type_ids, int32_t *mask, int *len)
+int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len,
+                           int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *len)
 {
     (void)pad_to_max;   /* one sequence: the arrays are max_len either way */
     if (len) *len = 0;
@@ -551,13 +551,14 @@ int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, const char *b
         scratch = miles_malloc(sizeof(int32_t) * (size_t)max_len);
         if (!scratch) return MILES_ENOMEM;
     }
-    int st = encode_row(t, a, b, max_len, ids, type_ids, mask, len, scratch);
+    int st = encode_row(t, a, a_len, b, b_len, max_len, ids, type_ids, mask, len, scratch);
     free(scratch);
     return st;
 }
 
-int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *texts, int n, int max_len,
-                                 int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *T_out)
+int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *texts, const size_t *lens, int n,
+                                 int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask,
+                                 int *T_out)
 {
     if (T_out) *T_out = 0;
     if (!T_out || (n > 0 && !texts) || n < 0)
@@ -571,8 +572,8 @@ int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *tex
     for (int i = 0; i < n; i++) {
         int len = 0;
         size_t off = (size_t)i * (size_t)max_len;
-        int st = encode_row(t, texts[i], NULL, max_len, ids + off, type_ids ? type_ids + off : NULL,
-                            mask ? mask + off : NULL, &len, NULL);
+        int st = encode_row(t, texts[i], lens ? lens[i] : strlen(texts[i]), NULL, 0, max_len, ids + off,
+                            type_ids ? type_ids + off : NULL, mask ? mask + off : NULL, &len, NULL);
         if (st != MILES_OK) {
 #pragma omp atomic write
             status = st;

@@ -167,8 +167,6 @@ int miles_ckpt_parse_state(const char *json, MilesTrainState *st, int64_t *adam_
 
 /* ---------------------------------------------------------------- dist.c */
 
-/* 1 if this build has MPI support. */
-int miles_dist_available(void);
 int miles_dist_barrier(MilesDist *d);
 /* Base and length of the parameter (which 0) or gradient (which 1) block. */
 int miles_dist_model_block(const MilesModel *m, int which, float **base, size_t *n);
@@ -178,8 +176,6 @@ int miles_dist_sync_train(MilesDist *d, MilesModel *m, MilesAdamW *opt, MilesTra
 int miles_dist_reduce_grads(MilesDist *d, MilesModel *m);
 /* MILES_EINTERNAL if any rank's parameters differ (bitwise) from rank 0's. */
 int miles_dist_check_same_params(MilesDist *d, const MilesModel *m, int64_t step);
-/* The MPI communicator (an MPI_Comm *), or NULL for a 1-rank handle. */
-void *miles_dist_comm(MilesDist *d);
 
 /* ZeRO-1 (dist_zero1.c): AdamW whose moments are split across the ranks in
  * contiguous ranges of the parameter block; each rank keeps 2/N of the moment

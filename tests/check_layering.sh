@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check_layering.sh — the library's layering rules (docs/architecture.md, "Layers"):
-#   1. tools/ and docs/examples/ use only the public header: they include
-#      "miles.h" (examples: <miles.h>) and the tools' own headers, never a
-#      libmiles/*_internal.h, internal.h or ops.h;
+#   1. tools/ and docs/examples/ use only the public headers: they include
+#      "miles.h" (examples: <miles.h>; with MPI also miles_mpi.h) and the
+#      tools' own headers, never a libmiles/*_internal.h, internal.h or ops.h;
 #   2. kernels/ include no header that lives only under tests/;
 #   3. every function libmiles/miles.h declares is used outside tests/: by a
 #      tool, an example, a benchmark, a fuzzer, the CUDA code, or another part
@@ -25,7 +25,7 @@ for f in "$ROOT"/tools/*.c "$ROOT"/tools/*.h "$ROOT"/docs/examples/*.c; do
     while IFS= read -r inc; do
         h=$(printf '%s' "$inc" | sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]+)[">].*/\1/')
         case "$h" in
-            miles.h) continue ;;
+            miles.h|miles_mpi.h) continue ;;
         esac
         case "$f" in
             */tools/*) [ -f "$ROOT/tools/$h" ] && continue ;;

@@ -85,7 +85,7 @@ static void read_out(const char *path, Out *o) {
         /* title_length / has_emoji follow the data module's rules; every row has an id and a velocity */
         if (o->cell[o->n][42][0]) {
             assert_int_equal(atoll(o->cell[o->n][43]), miles_utf8_length(o->cell[o->n][42]));
-            assert_int_equal(atoi(o->cell[o->n][44]), miles_has_emoji(o->cell[o->n][42]));
+            assert_int_equal(atoi(o->cell[o->n][44]), miles_has_emoji(o->cell[o->n][42], strlen(o->cell[o->n][42])));
         }
         assert_true(o->cell[o->n][50][0] != 0);
         assert_true(o->cell[o->n][26][0] != 0);

@@ -101,7 +101,8 @@ static int ref_features(RefRows *rr, int r, const char *const *drop, double raw[
         vals[m] = rr->vals[r][i];
         m++;
     }
-    return miles_features_compute(m, names, vals, raw, avail);
+    MilesRecord rec = {m, names, vals, NULL};
+    return miles_features_compute(&rec, raw, avail);
 }
 
 static void test_features_reference_rows(void **state) {
@@ -177,7 +178,7 @@ static void test_features_named_record(void **state) {
     /* a request with a title and a few columns: the rest is missing (NaN), not 0 */
     const char *n1[] = {"title", "views", "likes", "publish_date_approx", "creator_avg_views"};
     const char *v1[] = {"POV: Budget \xF0\x9F\x98\x82", "16174", "832", "2025-01-04T18:05:00", "87549.4"};
-    assert_int_equal(miles_features_compute(5, n1, v1, raw, &av), MILES_OK);
+    assert_int_equal(miles_features_compute(&(MilesRecord){5, n1, v1, NULL}, raw, &av), MILES_OK);
     assert_true(raw[0] == 16174 && raw[1] == 832);
     assert_true(raw[7] == 832.0 / 16174.0);
     assert_true(isnan(raw[2]) && !(av & (1u << 2)));
@@ -189,7 +190,7 @@ static void test_features_named_record(void **state) {
     /* day given as code; views 0: per-view rates are missing, not infinite */
     const char *n2[] = {"views", "likes", "publish_dayofweek", "is_weekend"};
     const char *v2[] = {"0", "5", "4", "false"};
-    assert_int_equal(miles_features_compute(4, n2, v2, raw, &av), MILES_OK);
+    assert_int_equal(miles_features_compute(&(MilesRecord){4, n2, v2, NULL}, raw, &av), MILES_OK);
     assert_true(raw[17] == 4 && raw[12] == 0);
     assert_true(isnan(raw[7]) && !(av & (1u << 7)));
     /* errors name the column */
@@ -201,14 +202,14 @@ static void test_features_named_record(void **state) {
         {"completion_rate", "0.5x", MILES_EFORMAT}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *nn[] = {bad[i].name}, *vv[] = {bad[i].value};
-        int st = miles_features_compute(1, nn, vv, raw, &av);
+        int st = miles_features_compute(&(MilesRecord){1, nn, vv, NULL}, raw, &av);
         printf("  %s=%s -> %s: %s\n", bad[i].name, bad[i].value, miles_status_name(st), miles_last_error());
         assert_int_equal(st, bad[i].code);
         if (strcmp(bad[i].name, "title")) assert_non_null(strstr(miles_last_error(), bad[i].name));
     }
     /* conflicting duplicates */
     const char *n3[] = {"views", "views"}, *v3[] = {"1", "2"};
-    assert_int_equal(miles_features_compute(2, n3, v3, raw, &av), MILES_EINVAL);
+    assert_int_equal(miles_features_compute(&(MilesRecord){2, n3, v3, NULL}, raw, &av), MILES_EINVAL);
     /* day codes */
     const char *days[7] = {"Friday", "Monday", "Saturday", "Sunday", "Thursday", "Tuesday", "Wednesday"};
     for (int i = 0; i < 7; i++) assert_int_equal(miles_dayofweek_code(days[i]), i);
@@ -224,22 +225,22 @@ static void test_text(void **state) {
         const char *t = cJSON_GetObjectItem(e, "title")->valuestring;
         const char *want = cJSON_GetObjectItem(e, "clean")->valuestring;
         char *c = NULL;
-        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_SEED, &c), MILES_OK);
+        assert_int_equal(miles_text_clean(t, strlen(t), MILES_TEXT_CLEAN_SEED, &c, NULL), MILES_OK);
         if (strcmp(c, want)) fprintf(stderr, "clean('%s') = '%s', Python '%s'\n", t, c, want);
         assert_string_equal(c, want);
         free(c);
         assert_int_equal(miles_utf8_length(t), cJSON_GetObjectItem(e, "len")->valueint);
-        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_NONE, &c), MILES_OK);
+        assert_int_equal(miles_text_clean(t, strlen(t), MILES_TEXT_CLEAN_NONE, &c, NULL), MILES_OK);
         assert_string_equal(c, t);
         free(c);
         n++;
     }
     printf("  %d titles: clean_text and len() equal Python's\n", n);
-    assert_int_equal(miles_has_emoji("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F"), 1);
-    assert_int_equal(miles_has_emoji("Football skills in 60s"), 0);
-    assert_int_equal(miles_has_emoji("\xE2\x9D\xA4\xEF\xB8\x8F love"), 1);       /* ❤️ */
-    assert_int_equal(miles_has_emoji("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8"), 1); /* regional indicators */
-    assert_int_equal(miles_has_emoji("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9"), 0); /* © and dash are text */
+    assert_int_equal(miles_has_emoji("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F", strlen("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F")), 1);
+    assert_int_equal(miles_has_emoji("Football skills in 60s", strlen("Football skills in 60s")), 0);
+    assert_int_equal(miles_has_emoji("\xE2\x9D\xA4\xEF\xB8\x8F love", strlen("\xE2\x9D\xA4\xEF\xB8\x8F love")), 1);       /* ❤️ */
+    assert_int_equal(miles_has_emoji("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8", strlen("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8")), 1); /* regional indicators */
+    assert_int_equal(miles_has_emoji("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9", strlen("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9")), 0); /* © and dash are text */
 }
 
 /* ------------------------------------------------------------------ statistics */
@@ -625,7 +626,7 @@ static void test_prepare_roundtrip(void **state) {
             const char *title = miles_prepared_title(p, s, i);
             int32_t ids[16];
             int len;
-            assert_int_equal(miles_tokenizer_encode(tok, title, NULL, 16, 1, ids, NULL, NULL, &len), MILES_OK);
+            assert_int_equal(miles_tokenizer_encode(tok, title, strlen(title), NULL, 0, 16, 1, ids, NULL, NULL, &len), MILES_OK);
             assert_int_equal(len, v.lengths[i]);
             assert_memory_equal(ids, v.input_ids + i * 16, sizeof ids);
             /* creator_avg_views derived for rows that left it empty: never missing here */
@@ -648,7 +649,7 @@ static void test_prepare_roundtrip(void **state) {
         names[18] = "title"; vals[18] = title;
         float z[18];
         uint32_t av;
-        assert_int_equal(miles_scaler_transform_record(sc, 19, names, vals, z, &av), MILES_OK);
+        assert_int_equal(miles_scaler_transform_record(sc, &(MilesRecord){19, names, vals, NULL}, z, &av), MILES_OK);
         assert_memory_equal(z, v.features, sizeof z);
         printf("  serving path reproduces the stored test[0] vector bit for bit\n");
     }

@@ -356,6 +356,52 @@ static void expect_error(MilesPredictor *p, int nf, const char **names, const ch
     assert_non_null(strstr(miles_last_error(), needle));
 }
 
+/* Text enters as (pointer, length): a title holding U+0000 tokenizes like HF
+ * (the normalizer drops it: "a\0b c" -> [CLS] ab c [SEP]) and counts it in
+ * title_length as Python's len() does; a NUL in a number is an error. */
+static void test_nul_in_title(void **state) {
+    (void)state;
+    MilesPredictor *p = NULL;
+    OK(miles_predictor_open(&p, g_trained, NULL));
+    const char *names[2] = {"title", "views"};
+    const char *v_nul[2] = {"a\0b c", "10"}, *v_plain[2] = {"ab c", "10"};
+    const size_t l_nul[2] = {5, 2};
+    MilesRecord with = {2, names, v_nul, l_nul}, without = {2, names, v_plain, NULL};
+    int32_t ids1[32], m1[32], ids2[32], m2[32];
+    int len1 = 0, len2 = 0;
+    OK(miles_predictor_encode(p, &with, ids1, m1, &len1, NULL));
+    OK(miles_predictor_encode(p, &without, ids2, m2, &len2, NULL));
+    printf("  \"a\\0b c\": %d tokens; \"ab c\": %d tokens\n", len1, len2);
+    assert_int_equal(len1, 4);
+    assert_memory_equal(ids1, ids2, sizeof ids1);
+    /* without lengths the title ends at the NUL: "a" */
+    MilesRecord cut = {2, names, v_nul, NULL};
+    int len3 = 0;
+    OK(miles_predictor_encode(p, &cut, ids1, m1, &len3, NULL));
+    assert_int_equal(len3, 3);
+    float f1[MILES_NUM_FEATURES], f2[MILES_NUM_FEATURES];
+    OK(miles_predictor_features(p, &with, f1, NULL, NULL));
+    OK(miles_predictor_features(p, &without, f2, NULL, NULL));
+    assert_true(f1[14] > f2[14]); /* title_length 5 > 4 (standardized) */
+    MilesPrediction o;
+    OK(miles_predictor_predict(p, &with, 1, &o));
+    assert_int_equal(o.n_tokens, 4);
+    /* a title that is only U+0000: not blank, [CLS] [SEP] as HF */
+    const char *v0[2] = {"\0", "10"};
+    const size_t l0[2] = {1, 2};
+    MilesRecord only = {2, names, v0, l0};
+    OK(miles_predictor_predict(p, &only, 1, &o));
+    assert_int_equal(o.n_tokens, 2);
+    /* a NUL inside a number */
+    const char *vb[2] = {"ok title", "1\0" "2"};
+    const size_t lb[2] = {8, 3};
+    MilesRecord badnum = {2, names, vb, lb};
+    assert_int_equal(miles_predictor_predict(p, &badnum, 1, &o), MILES_EFORMAT);
+    printf("  NUL in views: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "NUL"));
+    miles_predictor_free(p);
+}
+
 static void test_bad_records(void **state) {
     (void)state;
     MilesPredictor *p = NULL;
@@ -469,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_scores_match_training_predictor),
         cmocka_unit_test(test_request_field_mapping),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_nul_in_title),
         cmocka_unit_test(test_open_refusals),
         cmocka_unit_test(test_threads),
     };

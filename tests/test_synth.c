@@ -214,7 +214,7 @@ static void read_rows(const char *path, Rows *R, int64_t expect) {
         assert_true(R->hour[i] >= 0 && R->hour[i] <= 23 && R->hour[i] == floor(R->hour[i]));
         /* title_length = code points (Python len), has_emoji by the data module's rule */
         assert_true(R->title_len[i] == (double)miles_utf8_length(f[C_TITLE]));
-        assert_true(R->has_emoji[i] == (double)miles_has_emoji(f[C_TITLE]));
+        assert_true(R->has_emoji[i] == (double)miles_has_emoji(f[C_TITLE], strlen(f[C_TITLE])));
         /* publish_dayofweek = weekday of publish_date_approx; is_weekend = Fri/Sat/Sun */
         int y, m, d;
         assert_int_equal(sscanf(f[C_DATE], "%d-%d-%d", &y, &m, &d), 3);

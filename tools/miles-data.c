@@ -203,7 +203,8 @@ static int cmd_features(int argc, char **argv) {
     double raw[MILES_NUM_FEATURES];
     float z[MILES_NUM_FEATURES];
     uint32_t avail = 0;
-    st = miles_features_compute(n, names, vals, raw, &avail);
+    MilesRecord rec = {n, names, vals, NULL};
+    st = miles_features_compute(&rec, raw, &avail);
     if (!st) st = miles_scaler_transform(sc, raw, avail, z);
     miles_scaler_free(sc);
     if (st) { rc = tool_fail(PROG, st); goto out; }

@@ -238,6 +238,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
         const char *q = line;
         while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
         if (!*q) continue;
+        len = (ssize_t)pj_json_mark_nul(line, (size_t)len); /* titles may hold U+0000 */
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         char err[512];
         PjRecord tmp;

@@ -393,6 +393,7 @@ static enum MHD_Result bad_request(struct MHD_Connection *c, Req *q, const char 
 }
 
 static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
+    if (q->body) q->len = pj_json_mark_nul(q->body, q->len); /* titles may hold U+0000 */
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
     if (!j) return bad_request(c, q, "predict", MILES_EFORMAT, "body: malformed JSON");
     PjRecord r;
@@ -409,6 +410,7 @@ static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
 }
 
 static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
+    if (q->body) q->len = pj_json_mark_nul(q->body, q->len);
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
     if (!j) return bad_request(c, q, "predict_batch", MILES_EFORMAT, "body: malformed JSON");
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
@@ -446,6 +448,7 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
     size_t i0 = 0;
     while (i0 < q->len && (b[i0] == ' ' || b[i0] == '\n' || b[i0] == '\r' || b[i0] == '\t')) i0++;
     if (i0 == q->len) return bad_request(c, q, "predict_file", MILES_EFORMAT, "body: empty file");
+    if (b[i0] == '[' || b[i0] == '{') q->len = pj_json_mark_nul(q->body, q->len); /* JSON: U+0000 in titles */
     PjRecord *recs = NULL;
     int n = 0, cap = 0, s = MILES_OK;
     char err[768] = "";

@@ -10,6 +10,9 @@
  * (e.g. {"epochs": 5, "lr": 3e-5}); options on the command line override it.
  */
 #include "miles.h"
+#ifdef MILES_HAVE_MPI
+#include "miles_mpi.h" /* data parallelism: libmiles-mpi */
+#endif
 #include "tool_common.h"
 #include "train_log.h"
 
@@ -475,7 +478,11 @@ static int train_main(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     tool_init(argv);
+#ifdef MILES_HAVE_MPI
+    int s = miles_mpi_init(&g_dist, &argc, &argv);
+#else
     int s = miles_dist_init(&g_dist, &argc, &argv);
+#endif
     if (s != MILES_OK) return tool_fail("miles-train", s);
     if (miles_dist_size(g_dist) > 1)
         snprintf(g_prog, sizeof g_prog, "miles-train (rank %d of %d)", miles_dist_rank(g_dist),
