@@ -25,13 +25,13 @@
  *   data sources              synthetic data, real-source adapters
  *   training                  the trainer (events, no printing) and its checkpoints
  *   metrics and baselines     sklearn-semantics metrics, TF-IDF/numeric baselines
- *   prediction                the predictor (serving), record explanations
  *   explanations              integrated gradients on a model
+ *   prediction                the predictor (serving), record explanations
  *   export                    HF directory, ONNX
- *   distributed training      data parallelism over MPI
+ *   distributed training      data parallelism (the MPI transport: miles_mpi.h)
  * Helpers the modules share (CSV reader, statistics, TF-IDF, L-BFGS, CRC, ...)
- * are internal (libmiles/..._internal.h); tests may include those, programs
- * built on the library may not need to.  docs/architecture.md shows the layers.
+ * are internal (libmiles/..._internal.h, not installed; the tests include
+ * them).  docs/architecture.md shows the layers and where each contract lives.
  */
 #ifndef MILES_H
 #define MILES_H
@@ -1146,7 +1146,7 @@ MILES_API void miles_record_explanation_free(MilesRecordExplanation *e);
  *   T dynamic; weights as float initializers named like the checkpoint.
  *   Written atomically (temp file + rename). */
 typedef struct MilesExportOptions {
-    const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the checkpoint's "vocab_dir" */
+    const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the one embedded in the checkpoint */
     int overwrite;          /* 1: replace an existing out_dir / file (default 0: refuse) */
 } MilesExportOptions;
 MILES_API void miles_export_options_default(MilesExportOptions *opt);
