@@ -197,8 +197,7 @@ extern "C" int linear_forward_cuda(float *out, const float *inp, const float *w,
     float beta = 0.0f;
     if (b) {
         size_t n = (size_t)N * OC;
-        bias_broadcast_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, s>>>(out, b, N, OC);
-        MILES_LAUNCH_CHECK("bias_broadcast_kernel");
+        MILES_LAUNCH(bias_broadcast_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, s, out, b, N, OC);
         beta = 1.0f;
     }
     /* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ out) */

@@ -302,13 +302,10 @@ static int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dw
     dim3 blk(EMB_THREADS);
     unsigned cy = (unsigned)((C + EMB_THREADS - 1) / EMB_THREADS);
     if (U > 0) {
-        emb_csr_backward_kernel<<<dim3((unsigned)U, cy), blk, 0, s>>>(dwte, dout, uniq, offs, pos, C);
-        MILES_LAUNCH_CHECK("emb_csr_backward_kernel(word)");
+        MILES_LAUNCH(emb_csr_backward_kernel, dim3((unsigned)U, cy), blk, 0, s, dwte, dout, uniq, offs, pos, C);
     }
-    emb_csr_backward_kernel<<<dim3((unsigned)TV, cy), blk, 0, s>>>(dwtt, dout, NULL, tt_offs, tt_pos, C);
-    MILES_LAUNCH_CHECK("emb_csr_backward_kernel(type)");
-    emb_pos_backward_kernel<<<miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s>>>(dwpe, dout, B, T, C);
-    MILES_LAUNCH_CHECK("emb_pos_backward_kernel");
+    MILES_LAUNCH(emb_csr_backward_kernel, dim3((unsigned)TV, cy), blk, 0, s, dwtt, dout, NULL, tt_offs, tt_pos, C);
+    MILES_LAUNCH(emb_pos_backward_kernel, miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s, dwpe, dout, B, T, C);
     return MILES_OK;
 }
 #endif
