@@ -688,6 +688,8 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
                            " (clip/step) since the last zero_grad; call miles_cuda_model_zero_grad first");
     MILES_TRY(ensure_scratch(cm));
     MathScope ms(cm->math);
+    /* an overflow of a scaled gradient inside a GEMM must reach found_inf */
+    F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
     return encoder_backward(cm);

@@ -17,9 +17,16 @@
  *   16-bit storage GEMM (gemm_ex) 1e-5 against the CPU GEMM on the same
  *                                 rounded inputs (fp32 accumulation)
  *
- * Usage: test_cuda_ops [--quick]   (--quick: smaller sizes, for
- * compute-sanitizer).  Exits 0 when all pass, 1 on any failure, and 0 with
- * "no CUDA device" when there is no GPU (so CPU-only CI can run it).
+ * Usage: test_cuda_ops [--quick] [--only SECTION]   (--quick: smaller sizes,
+ * for compute-sanitizer and the emulator; SECTION: gemm, casts, linear,
+ * layernorm, embedding, attention, activations, dropout, pooling, losses,
+ * optimizer).  Exits 0 when all pass, 1 on any failure, and 0 with "no CUDA
+ * device" when there is no GPU (so CPU-only CI can run it).
+ *
+ * The same program runs in the SIMT emulator (tests/sim, make sim-test): the
+ * kernels execute on the CPU, every check is also recorded for the
+ * emulator's per-kernel error table, and the run fails on any undefined
+ * behaviour the emulator reports or any leaked device allocation.
  */
 #include "common.cuh"
 #include "philox.cuh"
@@ -33,10 +40,19 @@
 
 static int g_fail = 0, g_checks = 0, g_quick = 0;
 
+#ifdef SIMT_EMULATOR
+/* the emulator's per-kernel table: a check is attributed to the kernels that
+ * ran since the previous one */
+#define SIM_RECORD(name, err, tol, ok) simt_check_record(name, err, tol, ok)
+#else
+#define SIM_RECORD(name, err, tol, ok) ((void)0)
+#endif
+
 static void report(const char *name, double max_abs, double scaled, double tol, int exact) {
     int ok = exact ? max_abs == 0.0 : scaled <= tol;
     g_checks++;
     if (!ok) g_fail++;
+    SIM_RECORD(name, scaled, tol, ok);
     printf("%-4s %-44s max_abs %.3e  scaled %.3e  tol %s%.1e\n", ok ? "ok" : "FAIL", name, max_abs,
            scaled, exact ? "exact " : "", tol);
 }
@@ -72,6 +88,7 @@ static void check(const char *name, const float *gpu, const float *cpu, size_t n
 static void check_true(const char *name, int cond, const char *detail) {
     g_checks++;
     if (!cond) g_fail++;
+    SIM_RECORD(name, cond ? 0.0 : INFINITY, 0.0, cond);
     printf("%-4s %-44s %s\n", cond ? "ok" : "FAIL", name, detail);
 }
 
@@ -317,6 +334,64 @@ static void test_casts_and_gemm_ex(void) {
             check(name, dC.down().data(), C.data(), C.size(), 1e-5);
         }
     }
+}
+
+/* fp16 overflow inside a FAST_16F GEMM must be visible to the loss scaler:
+ * as an Inf output when cuBLAS rounds to nearest, through the range check
+ * (miles_cuda_set_f16_overflow_flag) when it does not. */
+static void f16_overflow_case(const char *what) {
+    char name[128], msg[160];
+    int inf = miles_cuda_f16_overflow_probe();
+    snprintf(name, sizeof name, "fp16 overflow probe (%s)", what);
+    check_true(name, inf == 0 || inf == 1, inf == 1 ? "cuBLAS gives Inf" : inf == 0 ? "no Inf: guard on" : miles_last_error());
+    const int M = 33, N = 17, K = 70;
+    auto A = rnd_vec((size_t)M * K), B = rnd_vec((size_t)K * N);
+    A[5 * K + 9] = 2.0e5f; /* beyond fp16 */
+    Dev<float> dA(A), dB(B), dC((size_t)M * N);
+    Dev<int32_t> flag(1);
+    CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+    miles_cuda_set_f16_overflow_flag(inf == 0 ? flag.p : NULL);
+    int old = miles_cuda_set_math(MILES_CUDA_MATH_FP16);
+    OPOK(miles_gemm_cuda(0, 0, M, N, K, 1.0f, dA.p, K, dB.p, N, 0.0f, dC.p, N, STREAM));
+    miles_cuda_set_math(old);
+    miles_cuda_set_f16_overflow_flag(NULL);
+    auto C = dC.down();
+    size_t nonfinite = 0;
+    for (float c : C) nonfinite += !isfinite(c);
+    int f = flag.down()[0];
+    snprintf(name, sizeof name, "fp16 GEMM input 2e5 seen (%s)", what);
+    snprintf(msg, sizeof msg, "%zu non-finite outputs (row 5: %zu expected if Inf), guard flag %d", nonfinite,
+             (size_t)N, f);
+    check_true(name, inf == 1 ? nonfinite == (size_t)N && f == 0 : f == 1, msg);
+}
+
+static void test_f16_guard(void) {
+    std::vector<float> ok = {0.0f, 1.0f, -65504.0f, 65519.0f, -1e-30f, 3.0e4f};
+    Dev<float> dok(ok);
+    Dev<int32_t> flag(1);
+    CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+    OPOK(f16_range_check_cuda(flag.p, dok.p, ok.size(), STREAM));
+    int f0 = flag.down()[0];
+    int hits = 0;
+    const float bad[3] = {65520.0f, -INFINITY, NAN};
+    for (float b : bad) {
+        std::vector<float> x = ok;
+        x[3] = b;
+        Dev<float> dx(x);
+        CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+        OPOK(f16_range_check_cuda(flag.p, dx.p, x.size(), STREAM));
+        hits += flag.down()[0];
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "in range: %d; 65520, -Inf, NaN flagged: %d of 3", f0, hits);
+    check_true("f16_range_check (|x| >= 65520 or non-finite)", f0 == 0 && hits == 3, msg);
+    f16_overflow_case("this cuBLAS");
+#ifdef SIMT_EMULATOR
+    /* the emulator's cuBLAS can clamp instead: the guard must then catch it */
+    int old = simt_cublas_f16_saturate(1);
+    f16_overflow_case("cuBLAS clamping to 65504");
+    simt_cublas_f16_saturate(old);
+#endif
 }
 
 /* -------------------------------------------------------------- linear */
@@ -916,8 +991,11 @@ static void test_cast_refs_host(void) {
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
     test_philox_host();
     test_cast_refs_host();
     int ndev = 0;
@@ -939,17 +1017,22 @@ int main(int argc, char **argv) {
     miles_gemm_use_blas(1);
     CUDA_CHECK(cudaStreamCreate(&g_stream));
 
-    test_gemm();
-    test_casts_and_gemm_ex();
-    test_linear();
-    test_layernorm();
-    test_embedding();
-    test_attention();
-    test_activations();
-    test_dropout();
-    test_pooling();
-    test_losses();
-    test_optimizer();
+    const struct {
+        const char *name;
+        void (*fn)(void);
+    } sections[] = {{"gemm", test_gemm},           {"casts", test_casts_and_gemm_ex},
+                    {"f16guard", test_f16_guard},  {"linear", test_linear},
+                    {"layernorm", test_layernorm}, {"embedding", test_embedding},
+                    {"attention", test_attention}, {"activations", test_activations},
+                    {"dropout", test_dropout},     {"pooling", test_pooling},
+                    {"losses", test_losses},       {"optimizer", test_optimizer}};
+    int ran = 0;
+    for (auto &sec : sections)
+        if (!only || !strcmp(only, sec.name)) sec.fn(), ran++;
+    if (!ran) {
+        printf("FAIL --only %s: no such section\n", only);
+        g_fail++;
+    }
 
     CUDA_CHECK(cudaStreamSynchronize(g_stream));
     e = cudaGetLastError();
@@ -959,6 +1042,13 @@ int main(int argc, char **argv) {
     }
     CUDA_CHECK(cudaStreamDestroy(g_stream));
     miles_cuda_shutdown();
+#ifdef SIMT_EMULATOR
+    char d[64];
+    snprintf(d, sizeof d, "%ld", simt_diagnostics());
+    check_true("emulator: no undefined behaviour reported", simt_diagnostics() == 0, d);
+    snprintf(d, sizeof d, "%ld live", simt_live_allocations());
+    check_true("emulator: every device allocation freed", simt_live_allocations() == 0, d);
+#endif
     printf("%d checks, %d failed\n", g_checks, g_fail);
     return g_fail ? 1 : 0;
 }

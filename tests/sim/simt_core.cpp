@@ -242,6 +242,7 @@ void diag(const char *fmt, ...) {
     long n = __atomic_add_fetch(&g_diag, 1, __ATOMIC_RELAXED);
     Exec *E = tl_exec;
     if (n <= 20) {
+        fflush(stdout); /* keep the report between whole lines of test output */
         if (E && E->cur)
             fprintf(stderr, "simt: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s\n", E->d->name, blockIdx.x,
                     blockIdx.y, blockIdx.z, E->cur->tid.x, E->cur->tid.y, E->cur->tid.z, msg);

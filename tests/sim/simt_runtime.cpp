@@ -191,7 +191,8 @@ static void run_until(Stream *s, uint64_t seq) {
     while (!s->q.empty() && s->q.front().seq <= seq) {
         Op op = std::move(s->q.front());
         s->q.pop_front();
-        op.fn();
+        /* after a sticky error the context is dead: queued work never runs */
+        if (g_sticky == cudaSuccess) op.fn();
         s->done = op.seq;
     }
     s->flushing = false;
@@ -325,9 +326,11 @@ cudaError_t enqueue_launch(const LaunchDesc &d) {
     Stream *s = nullptr;
     if (e == cudaSuccess) s = resolve_stream(d.stream, &e);
     if (e != cudaSuccess) {
-        if (e == cudaErrorInvalidConfiguration)
+        if (e == cudaErrorInvalidConfiguration) {
+            fflush(stdout);
             fprintf(stderr, "simt: launch of %s with grid (%u,%u,%u) block (%u,%u,%u): invalid configuration\n",
                     d.name, d.grid.x, d.grid.y, d.grid.z, d.block.x, d.block.y, d.block.z);
+        }
         d.destroy(d.ctx);
         return set_last_error(e);
     }

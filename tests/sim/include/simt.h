@@ -45,6 +45,11 @@ long simt_diagnostics(void);
  * cudaMallocManaged (for leak checks). */
 long simt_live_allocations(void);
 
+/* Failure injection: the allocation after the next `after` ones (cudaMalloc,
+ * cudaMallocHost, ...) fails with cudaErrorMemoryAllocation; -1 turns it
+ * off.  Tests error paths such as a failed second allocation. */
+void simt_inject_alloc_failure(long after);
+
 /* Kernel bookkeeping for the per-kernel error table: every kernel that ran
  * since the previous call is attributed this check (its name, its error
  * relative to the CPU reference, its tolerance, pass/fail).  With SIMT_RECORD

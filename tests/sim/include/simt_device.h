@@ -382,10 +382,10 @@ template <class F, class Tup> struct KernelCall {
     static void destroy(void *p) { delete (KernelCall *)p; }
 };
 
-template <class T> static inline void check_arg(const char *name, int i, const T &v) {
+template <class T>
+static inline void check_arg([[maybe_unused]] const char *name, [[maybe_unused]] int i, [[maybe_unused]] const T &v) {
     if constexpr (std::is_pointer<T>::value && !std::is_function<std::remove_pointer_t<T>>::value)
         check_arg_pointer(name, i, (const void *)v);
-    (void)name, (void)i, (void)v;
 }
 template <class Tup, size_t... I>
 static inline void check_args(const char *name, const Tup &t, std::index_sequence<I...>) {
