@@ -144,7 +144,7 @@ SIM_LIBS   = $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a $(BUILD)/libmil
 SIM_OPS_ARGS ?= --quick
 SIM_MODEL_ARGS ?= --quick
 SIM_RECORDS = $(SIM_DIR)/kernel-records.tsv
-SIM_MPIRUN ?= mpirun --oversubscribe --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS=detect_leaks=0 -x SIMT_DEVICES=2
+SIM_MPIRUN ?= mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root )--oversubscribe --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS=detect_leaks=0 -x SIMT_DEVICES=2
 
 .PHONY: sim-lib sim-test sim-mutants
 

@@ -293,8 +293,9 @@ __global__ void emb_pos_backward_kernel(float *dwpe, const float *dout, int B, i
 
 /* Deterministic embedding backward (replaces embedding_backward_cuda's
  * atomics): U distinct ids with token lists (uniq, offs, pos), TV token types
- * with token lists (tt_offs, tt_pos). */
-static int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
+ * with token lists (tt_offs, tt_pos).  Declared in model_cuda_internal.h (the
+ * op test calls it against the CPU's embedding_backward). */
+int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
                                              const int32_t *uniq, int U, const int32_t *offs,
                                              const int32_t *pos, const int32_t *tt_offs,
                                              const int32_t *tt_pos, int TV, int B, int T, int C,

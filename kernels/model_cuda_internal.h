@@ -98,6 +98,14 @@ struct MathScope {
     ~MathScope() { if (miles_cuda_get_math() != old) miles_cuda_set_math(old); }
 };
 
+/* model_cuda.cu's deterministic embedding backward (per-id token lists, CSR):
+ * dwte[uniq[u]] += sum of dout rows pos[offs[u]..offs[u+1]) in order; dwtt
+ * likewise with the token-type lists; dwpe[t] += sum over b in order. */
+int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                                      const int32_t *uniq, int U, const int32_t *offs, const int32_t *pos,
+                                      const int32_t *tt_offs, const int32_t *tt_pos, int TV, int B, int T,
+                                      int C, cudaStream_t s);
+
 /* The fp16 overflow flag of the FAST_16F GEMMs for the duration of a call
  * (NULL: no range checks). */
 struct F16GuardScope {

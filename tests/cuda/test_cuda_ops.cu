@@ -29,6 +29,7 @@
  * behaviour the emulator reports or any leaked device allocation.
  */
 #include "common.cuh"
+#include "model_cuda_internal.h" /* the model's deterministic embedding backward */
 #include "philox.cuh"
 
 #include <cuda_bf16.h>
@@ -504,6 +505,36 @@ static void test_embedding(void) {
         check("embedding_backward dwte (atomics)", dgte.down().data(), gte.data(), gte.size(), 1e-5);
         check("embedding_backward dwpe", dgpe.down().data(), gpe.data(), gpe.size(), 1e-5);
         check("embedding_backward dwtt (atomics)", dgtt.down().data(), gtt.data(), gtt.size(), 1e-5);
+
+        /* the GPU model's deterministic version: per-id token lists (as the
+         * driver packs them), summed in token order = the CPU's order */
+        std::vector<int32_t> uniq, offs(1, 0), pos, slot(V, -1), cnt;
+        for (int i = 0; i < B * T; i++)
+            if (slot[ids[i]] < 0) slot[ids[i]] = (int32_t)uniq.size(), uniq.push_back(ids[i]), cnt.push_back(0);
+        for (int i = 0; i < B * T; i++) cnt[slot[ids[i]]]++;
+        for (size_t u = 0; u < uniq.size(); u++) offs.push_back(offs[u] + cnt[u]);
+        pos.assign(B * T, 0);
+        std::vector<int32_t> fill(offs.begin(), offs.end() - 1), tt_offs(TV + 1, 0), tt_pos(B * T);
+        for (int i = 0; i < B * T; i++) pos[fill[slot[ids[i]]]++] = i;
+        std::vector<int32_t> tts(B * T, 0);
+        if (use_tt) tts = tt;
+        for (int i = 0; i < B * T; i++) tt_offs[tts[i] + 1]++;
+        for (int y = 0; y < TV; y++) tt_offs[y + 1] += tt_offs[y];
+        std::vector<int32_t> tfill(tt_offs.begin(), tt_offs.end() - 1);
+        for (int i = 0; i < B * T; i++) tt_pos[tfill[tts[i]]++] = i;
+        Dev<int32_t> du(uniq), doffs(offs), dpos(pos), dtto(tt_offs), dttp(tt_pos);
+        gte = rnd_vec((size_t)V * C), gpe = rnd_vec((size_t)P * C), gtt = rnd_vec((size_t)TV * C);
+        dgte.up(gte);
+        dgpe.up(gpe);
+        dgtt.up(gtt);
+        embedding_backward(gte.data(), gpe.data(), gtt.data(), dout.data(), ids.data(), use_tt ? tt.data() : NULL,
+                           B, T, C);
+        int st = miles_cuda_embedding_backward_csr(dgte.p, dgpe.p, dgtt.p, ddout.p, du.p, (int)uniq.size(), doffs.p,
+                                                   dpos.p, dtto.p, dttp.p, TV, B, T, C, g_stream);
+        if (st != MILES_OK) printf("FAIL miles_cuda_embedding_backward_csr: %s\n", miles_last_error()), g_fail++;
+        check("embedding_backward_csr dwte (token order, bitwise)", dgte.down().data(), gte.data(), gte.size(), 0, 1);
+        check("embedding_backward_csr dwpe (bitwise)", dgpe.down().data(), gpe.data(), gpe.size(), 0, 1);
+        check("embedding_backward_csr dwtt (bitwise)", dgtt.down().data(), gtt.data(), gtt.size(), 0, 1);
     }
 }
 

@@ -219,7 +219,10 @@ struct Exec {
 
 static thread_local Exec *tl_exec = nullptr;
 static std::map<std::string, KStat> g_kstats;
+/* kernels that ran since the last check that followed a kernel: every check
+ * up to the next kernel launch reads their outputs */
 static std::vector<std::string> g_dirty;
+static bool g_checked = false;
 static long g_diag = 0;
 static uint64_t g_launch_counter = 0;
 
@@ -664,6 +667,10 @@ void count_atomic() {
 
 /* ==================================================== bookkeeping */
 void note_kernel_run(const char *name) {
+    if (g_checked) {
+        g_dirty.clear();
+        g_checked = false;
+    }
     for (const std::string &s : g_dirty)
         if (s == name) return;
     g_dirty.push_back(name);
@@ -714,12 +721,13 @@ extern "C" void simt_check_record(const char *check, double err, double tol, int
     Guard g(device_lock());
     flush_all(); /* what the check read has run */
     for (const std::string &k : g_dirty) write_record(k, check, err, tol, pass);
-    g_dirty.clear();
+    g_checked = true;
 }
 
 /* kernels that ran after the last check: recorded as unchecked */
 static void record_unchecked(void) {
-    for (const std::string &k : g_dirty) write_record(k, "(no check after it)", NAN, 0, 0);
+    if (!g_checked)
+        for (const std::string &k : g_dirty) write_record(k, "(no check after it)", NAN, 0, 0);
     g_dirty.clear();
     if (simt_diagnostics())
         fprintf(stderr, "simt: %ld diagnostic(s) in this run (see above)\n", simt_diagnostics());

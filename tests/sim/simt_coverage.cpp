@@ -6,12 +6,13 @@
  * Lists every __global__ function defined in the given sources (comments
  * stripped; template kernels count once), reads the records the emulated
  * test programs appended (simt_check_record, SIMT_RECORD=RECORDS: one line
- * per kernel and check), and prints one line per kernel: launches, checks,
- * the largest error of those checks against the CPU reference (the test
- * programs' "scaled" error: |gpu - cpu| / max(1, max|cpu|)) and the check
- * it came from.  Exit status 1 when a kernel of the sources never ran, ran
- * without a check after it, or had a failing check: a new kernel needs an
- * emulated test.
+ * per kernel and check), and prints one line per kernel: launches, the op
+ * checks (test_cuda_ops: the kernel's op against its CPU twin) with their
+ * largest error (the "scaled" error |gpu - cpu| / max(1, max|cpu|)) and the
+ * check it came from, and the model-level checks (test_cuda_model: the whole
+ * GPU model against the CPU model) the kernel took part in.  Exit status 1
+ * when a kernel of the sources has no passing op check, or any check that
+ * read its output failed: a new kernel needs an emulated op test.
  */
 #include <math.h>
 #include <stdio.h>
@@ -45,10 +46,12 @@ static std::string strip_comments(const std::string &s) {
 
 static std::string base_name(const std::string &k) { return k.substr(0, k.find('<')); }
 
+static const char *const OP_PROGRAM = "test_cuda_ops";
+
 struct Row {
     std::string file;
     std::map<std::string, long> launches; /* program/instantiation -> launches */
-    long checks = 0, failed = 0, unchecked = 0;
+    long checks = 0, failed = 0, unchecked = 0, model_checks = 0;
     double max_err = 0;
     std::string worst;
     bool bar = false, warp = false, atomic = false;
@@ -106,36 +109,42 @@ int main(int argc, char **argv) {
         }
         double err = strtod(c[3].c_str(), nullptr);
         if (!(err == err)) err = INFINITY;
-        r.checks++;
         if (c[5] != "1") r.failed++;
+        if (c[1] != OP_PROGRAM) {
+            r.model_checks++;
+            continue;
+        }
+        r.checks++;
         if (r.worst.empty() || err > r.max_err) {
             r.max_err = err;
             r.worst = c[1] + ": " + c[2];
         }
     }
-    printf("SIMT emulator: every __global__ kernel of kernels/ against its CPU reference\n");
-    printf("(max err = largest |emulated - CPU| / max(1, max |CPU|) of the checks that read its output)\n");
-    printf("%-36s %-16s %8s %6s %10s %-12s %s\n", "kernel", "source", "launches", "checks", "max err", "uses",
-           "worst check");
+    printf("SIMT emulator: every __global__ kernel of kernels/ against its CPU op\n");
+    printf("(op err = largest |emulated - CPU| / max(1, max |CPU|) of the test_cuda_ops checks that read its\n"
+           " output; model = test_cuda_model checks (whole model vs CPU model, golden fixtures) it ran in)\n");
+    printf("%-34s %-15s %8s %5s %10s %5s %-12s %s\n", "kernel", "source", "launches", "ops", "op err", "model",
+           "uses", "worst op check");
     int ok = 0, bad = 0;
     for (auto &kv : rows) {
         Row &r = kv.second;
         long launches = 0;
         for (auto &l : r.launches) launches += l.second;
         std::string uses = std::string(r.bar ? "bar " : "") + (r.warp ? "warp " : "") + (r.atomic ? "atomic" : "");
-        const char *status = launches == 0 ? "NEVER RUN" : r.checks == 0 ? "NO CHECK" : r.failed ? "FAILED" : "";
+        const char *status = launches == 0 ? "NEVER RUN" : r.checks == 0 ? "NO OP CHECK" : r.failed ? "FAILED" : "";
         char err[32];
         if (r.checks) snprintf(err, sizeof err, "%.3e", r.max_err);
         else snprintf(err, sizeof err, "-");
-        printf("%-36s %-16s %8ld %6ld %10s %-12s %s%s%s\n", kv.first.c_str(), r.file.c_str(), launches, r.checks,
-               err, uses.empty() ? "-" : uses.c_str(), *status ? status : "", *status ? " " : "",
-               r.worst.c_str());
+        std::string worst = r.worst.size() > strlen(OP_PROGRAM) + 2 ? r.worst.substr(strlen(OP_PROGRAM) + 2) : r.worst;
+        printf("%-34s %-15s %8ld %5ld %10s %5ld %-12s %s%s%s\n", kv.first.c_str(), r.file.c_str(), launches,
+               r.checks, err, r.model_checks, uses.empty() ? "-" : uses.c_str(), *status ? status : "",
+               *status ? " " : "", worst.c_str());
         if (*status) bad++;
         else ok++;
     }
-    printf("%d __global__ kernels in kernels/, %d run in the emulator and checked against the CPU%s\n", nglobal, ok,
-           bad ? "" : ": OK");
-    if (bad) printf("FAIL %d kernel(s) without a passing emulated check (add one to tests/cuda)\n", bad);
+    printf("%d __global__ kernels in kernels/, %d run in the emulator and checked against their CPU op%s\n", nglobal,
+           ok, bad ? "" : ": OK");
+    if (bad) printf("FAIL %d kernel(s) without a passing emulated op check (add one to tests/cuda/test_cuda_ops.cu)\n", bad);
     if (nrec == 0) printf("FAIL no records in %s\n", argv[1]);
     return bad || nrec == 0 ? 1 : 0;
 }

@@ -142,7 +142,10 @@ static ncclResult_t enqueue_on(cudaStream_t stream, std::function<void()> op) {
     Stream *s = resolve_stream(stream, &e);
     if (!s) return ncclInvalidArgument;
     if (sticky_error() != cudaSuccess) return ncclUnhandledCudaError;
-    enqueue(s, std::move(op));
+    enqueue(s, [op]() {
+        note_kernel_run("(NCCL)");
+        op();
+    });
     return ncclSuccess;
 }
 

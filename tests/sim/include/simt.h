@@ -50,10 +50,11 @@ long simt_live_allocations(void);
  * off.  Tests error paths such as a failed second allocation. */
 void simt_inject_alloc_failure(long after);
 
-/* Kernel bookkeeping for the per-kernel error table: every kernel that ran
- * since the previous call is attributed this check (its name, its error
- * relative to the CPU reference, its tolerance, pass/fail).  With SIMT_RECORD
- * set, one line per kernel is appended to that file. */
+/* Kernel bookkeeping for the per-kernel error table: the kernels that ran
+ * since the last kernel launch that preceded a check are attributed this
+ * check (its name, its error relative to the CPU reference, its tolerance,
+ * pass/fail): consecutive checks of one op's outputs all count for its
+ * kernels.  With SIMT_RECORD set, one line per kernel goes to that file. */
 void simt_check_record(const char *check, double err, double tol, int pass);
 /* Number of distinct kernels launched so far, and the launches of one. */
 int simt_kernels_launched(void);

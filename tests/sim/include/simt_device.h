@@ -388,7 +388,8 @@ static inline void check_arg([[maybe_unused]] const char *name, [[maybe_unused]]
         check_arg_pointer(name, i, (const void *)v);
 }
 template <class Tup, size_t... I>
-static inline void check_args(const char *name, const Tup &t, std::index_sequence<I...>) {
+static inline void check_args([[maybe_unused]] const char *name, [[maybe_unused]] const Tup &t,
+                              std::index_sequence<I...>) {
     (check_arg(name, (int)I, std::get<I>(t)), ...);
 }
 } // namespace simt
