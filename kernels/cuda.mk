@@ -124,6 +124,7 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 #                all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
 #   sim-mutants  three deliberately broken kernel copies (tests/sim/mutants.sh) must fail
+#   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
 #   SIM_OPS_ARGS / SIM_MODEL_ARGS: options for the two programs (default --quick)
 SIM_DIR    = $(BUILD)/sim
 ifeq ($(SAN),1)
@@ -146,7 +147,7 @@ SIM_MODEL_ARGS ?= --quick
 SIM_RECORDS = $(SIM_DIR)/kernel-records.tsv
 SIM_MPIRUN ?= mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root )--oversubscribe --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS=detect_leaks=0 -x SIMT_DEVICES=2
 
-.PHONY: sim-lib sim-test sim-mutants
+.PHONY: sim-lib sim-build sim-test sim-mutants sim-check
 
 $(SIM_DIR)/rt/%.o: tests/sim/%.cpp $(SIM_HDRS)
 	@mkdir -p $(dir $@)
@@ -177,7 +178,9 @@ $(SIM_DIR)/simt_coverage: tests/sim/simt_coverage.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -Wall -Wextra $< -o $@
 
-sim-test: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
+sim-build: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
+
+sim-test: sim-build
 	@rm -f $(SIM_RECORDS)
 	$(SIM_DIR)/test_simt
 	$(SIM_DIR)/test_simt_blas
@@ -190,6 +193,12 @@ sim-test: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
 	else echo "test_dist_nccl: no mpirun / MPI build: skipped"; fi
 	$(SIM_DIR)/simt_coverage $(SIM_RECORDS) $(CU_SRCS)
 
-sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_LIBS)
+sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_LIBS)
 	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(LDLIBS)" \
 	  tests/sim/mutants.sh $(SIM_DIR)
+
+# what `make check` runs: the emulator, the kernels and the tests with ASan + UBSan
+# (in build-asan, beside `make asan`), then the planted bugs
+sim-check:
+	$(MAKE) -j2 BUILD=build-asan SAN=1 build-asan/libmiles.a sim-build
+	$(MAKE) BUILD=build-asan SAN=1 sim-test sim-mutants

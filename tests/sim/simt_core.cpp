@@ -4,8 +4,8 @@
  * diagnostics and the per-kernel bookkeeping.  See simt_device.h for the
  * execution model and docs/gpu.md for what it proves.
  *
- * Fibers switch with a 20-instruction context switch on x86-64 (callee-saved
- * registers, x87/SSE control words), with the AddressSanitizer fiber
+ * Fibers switch with a 16-instruction context switch on x86-64 (callee-saved
+ * registers), with the AddressSanitizer fiber
  * annotations so ASan follows the stacks; elsewhere with ucontext.
  */
 #include "simt_internal.h"
@@ -45,10 +45,12 @@ namespace simt {
 #if defined(__x86_64__)
 extern "C" void simt_ctx_swap(void **save_sp, void *load_sp);
 extern "C" void simt_ctx_entry(void);
-/* Saves the callee-saved registers and the FPU/SSE control words of the
- * running context on its stack, stores its stack pointer, loads the other
- * one and returns into it.  A new context "returns" into simt_ctx_entry,
- * which calls fn(arg) from r13/r12 with a 16-byte aligned stack. */
+/* Saves the callee-saved registers of the running context on its stack,
+ * stores its stack pointer, loads the other one and returns into it.  A new
+ * context "returns" into simt_ctx_entry, which calls fn(arg) from r13/r12
+ * with a 16-byte aligned stack.  The x87/SSE control words (rounding mode,
+ * FTZ) are not switched: every fiber runs with the process's (kernels never
+ * change them), and ldmxcsr would cost as much as the rest of the switch. */
 asm(R"(
     .text
     .globl simt_ctx_swap
@@ -60,14 +62,8 @@ simt_ctx_swap:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $16, %rsp
-    fnstcw (%rsp)
-    stmxcsr 8(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    fldcw (%rsp)
-    ldmxcsr 8(%rsp)
-    addq $16, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -99,13 +95,6 @@ static void ctx_init(Ctx *c, char *lo, size_t size, void (*fn)(void *), void *ar
     *--sp = (void *)fn;             /* r13 */
     *--sp = nullptr;                /* r14 */
     *--sp = nullptr;                /* r15 */
-    sp -= 2;                        /* x87 control word at +0, MXCSR at +8 */
-    uint16_t cw;
-    uint32_t mxcsr;
-    asm volatile("fnstcw %0" : "=m"(cw));
-    asm volatile("stmxcsr %0" : "=m"(mxcsr));
-    memcpy((char *)sp, &cw, sizeof cw);
-    memcpy((char *)sp + 8, &mxcsr, sizeof mxcsr);
     c->sp = sp;
 }
 static inline void ctx_switch(Ctx *from, Ctx *to) { simt_ctx_swap(&from->sp, to->sp); }
@@ -223,7 +212,8 @@ static std::map<std::string, KStat> g_kstats;
  * up to the next kernel launch reads their outputs */
 static std::vector<std::string> g_dirty;
 static bool g_checked = false;
-static long g_diag = 0;
+static long g_diag = 0, g_diag_printed = 0;
+static int g_diag_print = 1;
 static uint64_t g_launch_counter = 0;
 
 static inline uint64_t next_rand(uint64_t *s) {
@@ -236,15 +226,18 @@ static inline uint64_t next_rand(uint64_t *s) {
 }
 
 /* ====================================================== diagnostics */
+bool diag_printing() { return g_diag_print != 0; }
+
 void diag(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    long n = __atomic_add_fetch(&g_diag, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&g_diag, 1, __ATOMIC_RELAXED);
+    long n = g_diag_print ? ++g_diag_printed : 0;
     Exec *E = tl_exec;
-    if (n <= 20) {
+    if (n >= 1 && n <= 20) {
         fflush(stdout); /* keep the report between whole lines of test output */
         if (E && E->cur)
             fprintf(stderr, "simt: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s\n", E->d->name, blockIdx.x,
@@ -262,30 +255,66 @@ void diag(const char *fmt, ...) {
 /* ======================================================== scheduling */
 static void fiber_main(void *arg);
 
-static void resume(Exec *E, SThread *t) {
-    E->cur = t;
-    threadIdx = t->tid;
-#ifdef SIMT_ASAN
-    void *fake = nullptr;
-    __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
-#endif
-    ctx_switch(&E->sched, &t->ctx);
-#ifdef SIMT_ASAN
-    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
-#endif
-    E->cur = nullptr;
+/* The next runnable thread (removed from the ready list), nullptr if none:
+ * a seeded random pick, or the oldest with SIMT_SCHED=fifo. */
+static SThread *pick_ready(Exec *E) {
+    if (E->ready.empty()) return nullptr;
+    int idx;
+    if (config().random) {
+        size_t j = (size_t)(next_rand(&E->rng) % E->ready.size());
+        idx = E->ready[j];
+        E->ready[j] = E->ready.back();
+        E->ready.pop_back();
+    } else {
+        idx = E->ready.front();
+        E->ready.pop_front();
+    }
+    return &E->th[idx];
 }
 
-/* Called on a fiber: back to the scheduler until it resumes this thread. */
-static void yield(Exec *E, SThread *t) {
+/* Leave the running context `from` for thread `to` (nullptr: the scheduler,
+ * which handles completion and deadlock).  Threads hand over directly to
+ * each other, one switch per hand-over.  `dying`: `from` never resumes (ASan
+ * then releases its fake stack).  Not instrumented: a dying thread's frame
+ * here never returns, and its redzones would stay poisoned under the frames
+ * of the next thread to use that stack. */
+#ifdef SIMT_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static void switch_to(Exec *E, Ctx *from, SThread *to, bool dying) {
+    const void *bottom;
+    size_t size;
+    Ctx *target;
+    if (to) {
+        E->cur = to;
+        threadIdx = to->tid;
+        bottom = to->stack.lo;
+        size = to->stack.size;
+        target = &to->ctx;
+    } else {
+        E->cur = nullptr;
+        bottom = E->sched_bottom;
+        size = E->sched_size;
+        target = &E->sched;
+    }
 #ifdef SIMT_ASAN
     void *fake = nullptr;
-    __sanitizer_start_switch_fiber(&fake, E->sched_bottom, E->sched_size);
+    __sanitizer_start_switch_fiber(dying ? nullptr : &fake, bottom, size);
+#else
+    (void)bottom, (void)size, (void)dying;
 #endif
-    ctx_switch(&t->ctx, &E->sched);
+    ctx_switch(from, target);
 #ifdef SIMT_ASAN
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+}
+
+/* Called on a fiber that has just waited or made itself ready: run the next
+ * thread until this one is picked again. */
+static void yield(Exec *E, SThread *t) {
+    SThread *n = E->failed ? nullptr : pick_ready(E);
+    if (n == t) return; /* picked itself: go on without a switch */
+    switch_to(E, &t->ctx, n, false);
 }
 
 static void make_ready(Exec *E, SThread *t) {
@@ -433,10 +462,7 @@ static void thread_exit(Exec *E, SThread *t) {
     /* collectives that were waiting for this lane */
     for (int l = 0; l < 32; l++)
         if (w.pending & (1u << l)) warp_try_complete(E, t->warp, E->th[t->warp * 32 + l].w_mask);
-#ifdef SIMT_ASAN
-    __sanitizer_start_switch_fiber(nullptr, E->sched_bottom, E->sched_size); /* this fiber ends */
-#endif
-    ctx_switch(&t->ctx, &E->sched);
+    switch_to(E, &t->ctx, E->failed ? nullptr : pick_ready(E), true);
     abort(); /* never resumed */
 }
 
@@ -444,7 +470,16 @@ static void fiber_main(void *arg) {
     SThread *t = (SThread *)arg;
     Exec *E = tl_exec;
 #ifdef SIMT_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &E->sched_bottom, &E->sched_size);
+    /* the first fiber of a launch is entered from the scheduler: its stack
+     * bounds are what the fibers switch back to */
+    const void *from_bottom = nullptr;
+    size_t from_size = 0;
+    __sanitizer_finish_switch_fiber(nullptr, &from_bottom, &from_size);
+    if (!E->sched_bottom) E->sched_bottom = from_bottom, E->sched_size = from_size;
+    /* the previous thread on this stack ended inside calls that never
+     * returned: clear what its frames left poisoned below this one */
+    char *frame = (char *)__builtin_frame_address(0);
+    if (frame - 8192 > t->stack.lo) __asan_unpoison_memory_region(frame - 8192, 8192);
 #endif
     E->d->run(E->d->ctx);
     thread_exit(E, t);
@@ -493,23 +528,15 @@ static void run_block(Exec *E) {
         make_ready(E, &t);
     }
     if (E->dyn_smem && E->dyn_size) memset(E->dyn_smem, 0xff, E->dyn_size);
-    const bool rnd = config().random;
+    /* the threads hand over among themselves and come back here when none
+     * is runnable: all done, a deadlock, or a failed launch */
     while (E->live > 0 && !E->failed) {
-        if (E->ready.empty()) {
+        SThread *n = pick_ready(E);
+        if (!n) {
             report_deadlock(E);
             break;
         }
-        int idx;
-        if (rnd) {
-            size_t j = (size_t)(next_rand(&E->rng) % E->ready.size());
-            idx = E->ready[j];
-            E->ready[j] = E->ready.back();
-            E->ready.pop_back();
-        } else {
-            idx = E->ready.front();
-            E->ready.pop_front();
-        }
-        resume(E, &E->th[idx]);
+        switch_to(E, &E->sched, n, false);
     }
     if (E->failed) {
 #ifdef SIMT_ASAN
@@ -681,6 +708,11 @@ void note_kernel_run(const char *name) {
 using namespace simt;
 
 extern "C" long simt_diagnostics(void) { return __atomic_load_n(&g_diag, __ATOMIC_RELAXED); }
+extern "C" int simt_print_diagnostics(int on) {
+    int old = g_diag_print;
+    g_diag_print = on;
+    return old;
+}
 
 extern "C" int simt_kernels_launched(void) {
     Guard g(device_lock());
@@ -729,7 +761,7 @@ static void record_unchecked(void) {
     if (!g_checked)
         for (const std::string &k : g_dirty) write_record(k, "(no check after it)", NAN, 0, 0);
     g_dirty.clear();
-    if (simt_diagnostics())
+    if (g_diag_printed)
         fprintf(stderr, "simt: %ld diagnostic(s) in this run (see above)\n", simt_diagnostics());
 }
 static int g_atexit = (atexit(record_unchecked), 0);

@@ -27,6 +27,7 @@ cudaError_t set_last_error(cudaError_t e); /* records it for cudaGetLastError, r
 
 /* Undefined behaviour / misuse report: printed (first 20) and counted. */
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool diag_printing(); /* simt_print_diagnostics() */
 
 /* ---------------------------------------------------------- device */
 struct Config {

@@ -326,7 +326,7 @@ cudaError_t enqueue_launch(const LaunchDesc &d) {
     Stream *s = nullptr;
     if (e == cudaSuccess) s = resolve_stream(d.stream, &e);
     if (e != cudaSuccess) {
-        if (e == cudaErrorInvalidConfiguration) {
+        if (e == cudaErrorInvalidConfiguration && diag_printing()) {
             fflush(stdout);
             fprintf(stderr, "simt: launch of %s with grid (%u,%u,%u) block (%u,%u,%u): invalid configuration\n",
                     d.name, d.grid.x, d.grid.y, d.grid.z, d.block.x, d.block.y, d.block.z);

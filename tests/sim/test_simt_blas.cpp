@@ -301,8 +301,10 @@ static void test_modes_and_errors(cublasHandle_t h) {
           cublasGetStatusName(s_h), cublasGetStatusName(arch));
     /* a leading dimension that walks past the allocation: the GPU would fault */
     long d0 = simt_diagnostics();
+    int old_print = simt_print_diagnostics(0); /* provoked on purpose */
     cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, dA, m + 2, dB, k, &zero, dC, m);
     cudaError_t ce = cudaDeviceSynchronize();
+    simt_print_diagnostics(old_print);
     check("GEMM reading past its allocation: reported, sticky illegal address",
           simt_diagnostics() > d0 && ce == cudaErrorIllegalAddress, "%s", cudaGetErrorName(ce));
     cudaDeviceReset();

@@ -40,6 +40,9 @@ int simt_compute_capability(void);
  * barriers, deadlocks, bad launch pointers, ...): each is printed to stderr
  * (the first 20) and counted.  A test fails when this is not 0. */
 long simt_diagnostics(void);
+/* 0: count diagnostics without printing them (tests that provoke them on
+ * purpose); returns the previous setting (1 = print, the default). */
+int simt_print_diagnostics(int on);
 
 /* Live allocations made through cudaMalloc / cudaMallocHost / cudaHostAlloc /
  * cudaMallocManaged (for leak checks). */
