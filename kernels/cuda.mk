@@ -120,8 +120,9 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 #
 #   sim-test     build and run: test_simt (the emulator's own checks), test_simt_blas
 #                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops on the
-#                emulated device sm_90 and sm_70, tests/cuda/test_cuda_model, the NCCL
-#                all-reduce on 2 ranks (mpirun), then the per-kernel error table
+#                emulated device sm_90 and sm_70, tests/cuda/test_cuda_model, both on a
+#                machine without a device (SIMT_DEVICES=0: their host-only paths), the
+#                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
 #   sim-mutants  three deliberately broken kernel copies (tests/sim/mutants.sh) must fail
 #   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
@@ -187,6 +188,8 @@ sim-test: sim-build
 	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_ops $(SIM_OPS_ARGS)
 	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_ops --quick
 	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS)
+	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_ops --quick
+	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_model --quick
 	@if command -v mpirun >/dev/null 2>&1 && [ "$(HAVE_MPI)" = 1 ]; then \
 	  echo "$(SIM_MPIRUN) -np 2 $(SIM_DIR)/test_dist_nccl"; \
 	  $(SIM_MPIRUN) -np 2 $(SIM_DIR)/test_dist_nccl || exit 1; \
