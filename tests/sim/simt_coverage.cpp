@@ -63,7 +63,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     std::map<std::string, Row> rows;
-    std::regex def("__global__\\s+void\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*\\(");
+    /* __global__ [qualifiers] void name( -- __launch_bounds__(...) removed first */
+    std::regex bounds("__launch_bounds__\\s*\\([^)]*\\)");
+    std::regex def("__global__\\s+(?:[A-Za-z_][A-Za-z0-9_]*\\s+)*?void\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*\\(");
+    std::regex token("\\b__global__\\b");
     int nglobal = 0;
     for (int i = 2; i < argc; i++) {
         std::ifstream f(argv[i]);
@@ -73,8 +76,16 @@ int main(int argc, char **argv) {
         }
         std::stringstream ss;
         ss << f.rdbuf();
-        std::string src = strip_comments(ss.str());
+        std::string src = std::regex_replace(strip_comments(ss.str()), bounds, " ");
         const char *slash = strrchr(argv[i], '/');
+        /* every __global__ must be a definition this parser understood */
+        long ntok = std::distance(std::sregex_iterator(src.begin(), src.end(), token), std::sregex_iterator());
+        long ndef = std::distance(std::sregex_iterator(src.begin(), src.end(), def), std::sregex_iterator());
+        if (ntok != ndef) {
+            fprintf(stderr, "simt_coverage: %s has %ld __global__ but %ld kernel definitions were recognised\n",
+                    argv[i], ntok, ndef);
+            return 2;
+        }
         for (std::sregex_iterator it(src.begin(), src.end(), def), end; it != end; ++it) {
             std::string name = (*it)[1];
             if (rows.count(name)) {

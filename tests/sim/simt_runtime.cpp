@@ -616,7 +616,7 @@ static cudaError_t copy_common(const char *fn, void *dst, const void *src, size_
         return cudaSuccess;
     }
     if (!ddev && dk == A_NONE) { /* to pageable host memory: returns when done */
-        flush_blocking();
+        if (s->legacy) flush_blocking();
         flush(s);
         memmove(dst, src, n);
         return g_sticky;
