@@ -9,7 +9,7 @@
 #   make install PREFIX=/usr/local
 #   make cuda       compile and link the CUDA backend (CUDA_ARCH list below)
 #
-# Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (own GEMM only), BUILD=dir,
+# Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
 
 BUILD   ?= build
@@ -24,9 +24,16 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-si
 ifeq ($(SAN),1)
   OPTFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN     = -fsanitize=address,undefined
-else
+else ifeq ($(NATIVE),1)
   OPTFLAGS ?= -O3 -march=native -g
+else
+  OPTFLAGS ?= -O3 -march=x86-64-v2 -g
 endif
+# Portable by default: the library runs on any x86-64-v2 CPU; the hot GEMM
+# micro-kernels are compiled per ISA and chosen at run time by cpuid
+# (libmiles/gemm.c).  NATIVE=1 tunes everything for the build host instead.
+ISA_gemm_avx512 = -mavx512f
+ISA_gemm_avx2   = -mavx2 -mfma
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
@@ -99,7 +106,7 @@ lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
 
 $(BUILD)/obj/%.o: libmiles/%.c libmiles/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(ISA_$*) -c $< -o $@
 
 $(BUILD)/obj/tools/%.o: tools/%.c libmiles/miles.h $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)

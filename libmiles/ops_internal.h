@@ -22,6 +22,14 @@ void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta,
                        float *C, int ldc);
 
+/* The own GEMM's micro-kernel ISA ("avx512", "avx2", "generic"), chosen once
+ * by CPU features (MILES_GEMM_ISA=name picks a lower one).  All give the same
+ * bits (gemm_internal.h).  force_isa: tests and benchmarks only, not
+ * thread-safe; returns -1 when the name is unknown or the CPU lacks it. */
+const char *miles_gemm_isa_name(void);
+int miles_gemm_force_isa(const char *name);
+int miles_gemm_isa_available(const char *name);
+
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
  * : 0, or out[i] += that when accumulate.  in == out is allowed. */

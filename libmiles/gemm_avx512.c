@@ -1,0 +1,86 @@
+/*
+ * gemm_avx512.c — fp32 GEMM micro-kernel for AVX-512F: a 12 x 32 tile of C
+ * in 24 zmm accumulators (two per row), one broadcast of A per row and two
+ * loads of B per step of k.  24 independent FMA chains cover the FMA latency
+ * (4 cycles) times the FMA ports (2 on Zen 4/5 and Intel server cores).
+ * Compiled with -mavx512f (Makefile) and called only when the CPU has it
+ * (gemm.c); the arithmetic per element is the contract in gemm_internal.h.
+ */
+#include "gemm_internal.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+#define MR 12
+#define NR 32
+
+/* One specialization per row count (m is a compile-time constant after
+ * inlining), so an edge tile of m rows runs m rows, not MR. */
+static inline __attribute__((always_inline)) void
+tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+     ptrdiff_t b_rs, float *c, ptrdiff_t ldc, int n, float alpha, int c_zero) {
+    __m512 lo[MR], hi[MR];
+    /* C is needed only at the end: start fetching it now (L2/L3 latency
+     * would otherwise stall the update) */
+    if (!c_zero)
+        for (int i = 0; i < m; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
+        }
+    for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int i = 0; i < m; i++) {
+            __m512 ai = _mm512_set1_ps(a[i * a_rs]);
+            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+        }
+        a += a_cs;
+        b += b_rs;
+    }
+    __m512 va = _mm512_set1_ps(alpha);
+    __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (n == NR) {
+            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(ci);
+            __m512 c1 = c_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(ci + 16);
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, lo[i], c0));
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, hi[i], c1));
+        } else {
+            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k0, ci);
+            __m512 c1 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k1, ci + 16);
+            _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, lo[i], c0));
+            _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, hi[i], c1));
+        }
+    }
+}
+
+/* The packed layouts of A get constant strides: immediate offsets. */
+#define CASE(M)                                                                     \
+    case M:                                                                         \
+        if (a_rs == 1 && a_cs == MR)                                                \
+            tile(M, kc, a, 1, MR, b, b_rs, c, ldc, n, alpha, c_zero);               \
+        else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                \
+            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, ldc, n, alpha, c_zero);    \
+        else                                                                        \
+            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, ldc, n, alpha, c_zero);          \
+        break;
+
+static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                   ptrdiff_t b_rs, float *c, ptrdiff_t ldc, int m, int n, float alpha,
+                   int c_zero) {
+    switch (m) {
+        CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7)
+        CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
+    default: break;
+    }
+}
+
+static const MilesGemmIsa isa = {"avx512", MR, NR, kernel};
+const MilesGemmIsa *miles_gemm_isa_avx512(void) { return &isa; }
+#else
+const MilesGemmIsa *miles_gemm_isa_avx512(void) { return 0; }
+#endif
