@@ -44,7 +44,8 @@
 
 #define KC MILES_GEMM_KC
 #define MC_MAX 192             /* rows per A block: a multiple of every MR (12, 6, 4) */
-#define BPACK_MAX (4u << 20)   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
+#define BPACK_MAX (4u << 20)
+#define SWAP_MAX_M 64          /* x @ W^T with at most this many rows runs as (W @ x^T)^T */   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax_int(int a, int b) { return a > b ? a : b; }
@@ -157,15 +158,17 @@ int miles_gemm_isa_available(const char *name) { return isa_supported(isa_by_nam
 
 /* ------------------------------------------------------------- packing */
 
-/* C[i0:i1, j0:j1] *= beta; beta == 0 stores zeros without reading C. */
-static void scale_block(int i0, int i1, int j0, int j1, float beta, float *C, int ldc) {
+/* C[i0:i1, j0:j1] *= beta (element (i,j) at C[i*c_rs + j*c_cs]); beta == 0
+ * stores zeros without reading C. */
+static void scale_block(int i0, int i1, int j0, int j1, float beta, float *C, size_t c_rs,
+                        size_t c_cs) {
     if (beta == 1.0f) return;
     for (int i = i0; i < i1; i++) {
-        float *c = C + (size_t)i * ldc;
+        float *c = C + i * c_rs;
         if (beta == 0.0f)
-            for (int j = j0; j < j1; j++) c[j] = 0.0f;
+            for (int j = j0; j < j1; j++) c[j * c_cs] = 0.0f;
         else
-            for (int j = j0; j < j1; j++) c[j] *= beta;
+            for (int j = j0; j < j1; j++) c[j * c_cs] *= beta;
     }
 }
 
@@ -274,8 +277,9 @@ typedef struct GemmPlan {
     int ta, tb, M, N, K;
     float alpha, beta;
     const float *A, *B;
-    int lda, ldb, ldc;
+    int lda, ldb;
     float *C;
+    size_t c_rs, c_cs;       /* C element (i,j) at C[i*c_rs + j*c_cs] */
     int pack_a, pack_b;
     int mc, nchunk, mb, nb;  /* task grid: mb row blocks x nb column chunks */
     int jc, nc;              /* current column block [jc, jc+nc) of C */
@@ -300,10 +304,10 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     int i0 = ib * pl->mc, i1 = imin(pl->M, i0 + pl->mc);
     int j0 = jb * pl->nchunk, j1 = imin(pl->nc, j0 + pl->nchunk); /* relative to jc */
     if (i0 >= i1 || j0 >= j1) return;
-    float *C = pl->C + pl->jc;
+    float *C = pl->C + pl->jc * pl->c_cs;
     /* beta == 0: the first slice writes C without reading it (same bits as
      * zeroing it first: the kernel adds +0) */
-    if (pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->ldc);
+    if (pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
     for (int pc = 0; pc < pl->K; pc += KC) {
         int kc = imin(KC, pl->K - pc);
         if (pl->pack_a) pack_a(Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
@@ -333,8 +337,8 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 } else {
                     a = pl->A + (size_t)pc * pl->lda + ir, a_rs = 1, a_cs = pl->lda;
                 }
-                isa->kernel(kc, a, a_rs, a_cs, b, b_rs, C + (size_t)ir * pl->ldc + jr, pl->ldc, m,
-                            n, pl->alpha, pc == 0 && pl->beta == 0.0f);
+                isa->kernel(kc, a, a_rs, a_cs, b, b_rs, C + ir * pl->c_rs + jr * pl->c_cs,
+                            pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
             }
         }
     }
@@ -344,9 +348,9 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
  * cannot be allocated (the op API has no status return).  Slow, same bits. */
 static void gemm_reference(const GemmPlan *pl) {
     for (int i = 0; i < pl->M; i++) {
-        float *c = pl->C + (size_t)i * pl->ldc;
-        scale_block(i, i + 1, 0, pl->N, pl->beta, pl->C, pl->ldc);
-        for (int j = 0; j < pl->N; j++)
+        scale_block(i, i + 1, 0, pl->N, pl->beta, pl->C, pl->c_rs, pl->c_cs);
+        for (int j = 0; j < pl->N; j++) {
+            float *c = pl->C + i * pl->c_rs + j * pl->c_cs;
             for (int pc = 0; pc < pl->K; pc += KC) {
                 float acc = 0.0f;
                 for (int p = pc; p < imin(pl->K, pc + KC); p++) {
@@ -354,8 +358,9 @@ static void gemm_reference(const GemmPlan *pl) {
                     float b = pl->tb ? pl->B[(size_t)j * pl->ldb + p] : pl->B[(size_t)p * pl->ldb + j];
                     acc = fmaf(a, b, acc);
                 }
-                c[j] = fmaf(pl->alpha, acc, c[j]);
+                *c = fmaf(pl->alpha, acc, *c);
             }
+        }
     }
 }
 
@@ -364,15 +369,26 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
                      int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
-        scale_block(0, M, 0, N, beta, C, ldc);
+        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
         return;
     }
     GemmPlan pl = {.isa = gemm_isa(), .ta = transA, .tb = transB, .M = M, .N = N, .K = K,
                    .alpha = alpha, .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb,
-                   .ldc = ldc, .C = C};
-    const int MR = pl.isa->mr, NR = pl.isa->nr;
+                   .C = C, .c_rs = (size_t)ldc, .c_cs = 1};
     /* Everything below picks only who computes what and where operands are
-     * read from, by shape and thread count: none of it changes a bit of C. */
+     * read from, by shape and thread count: none of it changes a bit of C
+     * (fma(a, b, c) == fma(b, a, c), so even swapping the operands does not).
+     * Few rows times a transposed B (inference: x @ W^T for one short
+     * title): packing W would cost as much as the arithmetic, so compute
+     * C^T = W @ x^T instead: W's rows are read in place, once, and only the
+     * small x is packed. */
+    if (transB && M <= SWAP_MAX_M && N > M) {
+        pl = (GemmPlan){.isa = pl.isa, .ta = 0, .tb = !transA, .M = N, .N = M, .K = K,
+                        .alpha = alpha, .beta = beta, .A = B, .B = A, .lda = ldb, .ldb = lda,
+                        .C = C, .c_rs = 1, .c_cs = (size_t)ldc};
+        M = pl.M, N = pl.N, transB = pl.tb;
+    }
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
     pl.pack_a = N > 64;
     pl.pack_b = transB || M > 2 * MR;
     int nt = 1;

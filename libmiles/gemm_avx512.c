@@ -18,14 +18,14 @@
  * inlining), so an edge tile of m rows runs m rows, not MR. */
 static inline __attribute__((always_inline)) void
 tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-     ptrdiff_t b_rs, float *c, ptrdiff_t ldc, int n, float alpha, int c_zero) {
+     ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero) {
     __m512 lo[MR], hi[MR];
     /* C is needed only at the end: start fetching it now (L2/L3 latency
      * would otherwise stall the update) */
-    if (!c_zero)
+    if (!c_zero && c_cs == 1)
         for (int i = 0; i < m; i++) {
-            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * c_rs + 31), _MM_HINT_T0);
         }
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
@@ -39,39 +39,50 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
         a += a_cs;
         b += b_rs;
     }
-    __m512 va = _mm512_set1_ps(alpha);
-    __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
-    __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
-    for (int i = 0; i < m; i++) {
-        float *ci = c + i * ldc;
-        if (n == NR) {
-            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(ci);
-            __m512 c1 = c_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(ci + 16);
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, lo[i], c0));
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, hi[i], c1));
-        } else {
+    const __m512 va = _mm512_set1_ps(alpha);
+    if (c_cs == 1) { /* C rows along the tile rows: one masked vector per half row */
+        __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+        for (int i = 0; i < m; i++) {
+            float *ci = c + i * c_rs;
             __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k0, ci);
             __m512 c1 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k1, ci + 16);
             _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, lo[i], c0));
             _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, hi[i], c1));
         }
+    } else { /* C transposed (c_rs == 1): tile column j is a run of C; gather it */
+        float t[MR * NR];
+        for (int i = 0; i < m; i++) {
+            _mm512_storeu_ps(t + i * NR, lo[i]);
+            _mm512_storeu_ps(t + i * NR + 16, hi[i]);
+        }
+        const __m512i idx = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(NR));
+        const __mmask16 km = (__mmask16)((1u << m) - 1);
+        for (int j = 0; j < n; j++) {
+            float *cj = c + j * c_cs;
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), km, idx, t + j, 4);
+            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, cj);
+            _mm512_mask_storeu_ps(cj, km, _mm512_fmadd_ps(va, v, c0));
+        }
     }
 }
 
 /* The packed layouts of A get constant strides: immediate offsets. */
-#define CASE(M)                                                                     \
-    case M:                                                                         \
-        if (a_rs == 1 && a_cs == MR)                                                \
-            tile(M, kc, a, 1, MR, b, b_rs, c, ldc, n, alpha, c_zero);               \
-        else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                \
-            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, ldc, n, alpha, c_zero);    \
-        else                                                                        \
-            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, ldc, n, alpha, c_zero);          \
+#define CASE(M)                                                                          \
+    case M:                                                                              \
+        if (a_rs == 1 && a_cs == MR)                                                     \
+            tile(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);             \
+        else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                     \
+            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);  \
+        else                                                                             \
+            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);        \
         break;
 
 static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-                   ptrdiff_t b_rs, float *c, ptrdiff_t ldc, int m, int n, float alpha,
-                   int c_zero) {
+                   ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
+                   float alpha, int c_zero) {
     switch (m) {
         CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7)
         CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)

@@ -46,8 +46,8 @@ static inline float madd_exact(float a, float b, float c, uint64_t *bad) {
 #endif
 
 static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-                   ptrdiff_t b_rs, float *c, ptrdiff_t ldc, int m, int n, float alpha,
-                   int c_zero) {
+                   ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
+                   float alpha, int c_zero) {
     float acc[MR][NR];
     uint64_t bad = 0;
     memset(acc, 0, sizeof acc);
@@ -68,7 +68,7 @@ static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const
 #endif
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
-            float *cij = c + i * ldc + j, c0 = c_zero ? 0.0f : *cij;
+            float *cij = c + i * c_rs + j * c_cs, c0 = c_zero ? 0.0f : *cij;
             uint64_t b1 = 0;
             float r = MADD(alpha, acc[i][j], c0, &b1);
             *cij = b1 ? fmaf(alpha, acc[i][j], c0) : r;

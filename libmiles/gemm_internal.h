@@ -29,12 +29,13 @@
  * (MILES_GEMM_KC, 1) (rows copied to a fixed stride) get specialized code,
  * anything else (A read in place) a generic one.  Row p of B is
  * b[p*b_rs .. p*b_rs + NR) (all NR columns readable; columns past n are
- * computed and dropped); C row i at c + i*ldc.  Only rows < m of A are read.
+ * computed and dropped); C element (i, j) at c[i*c_rs + j*c_cs] (c_cs == 1: C
+ * row-major; c_rs == 1: C transposed).  Only rows < m of A are read.
  * c_zero: C holds nothing yet and is not read: C = fma(alpha, acc, +0), the
  * same bits as zeroing C first. */
 typedef void (*MilesGemmKernel)(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                                const float *b, ptrdiff_t b_rs, float *c, ptrdiff_t ldc,
-                                int m, int n, float alpha, int c_zero);
+                                const float *b, ptrdiff_t b_rs, float *c, ptrdiff_t c_rs,
+                                ptrdiff_t c_cs, int m, int n, float alpha, int c_zero);
 
 typedef struct MilesGemmIsa {
     const char *name;     /* "avx512", "avx2", "generic" */
