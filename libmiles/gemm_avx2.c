@@ -18,9 +18,12 @@ static inline __attribute__((always_inline)) void
 tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
      ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero) {
     __m256 lo[MR], hi[MR];
+#pragma GCC unroll 16
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i * a_rs);
             lo[i] = _mm256_fmadd_ps(ai, b0, lo[i]);
@@ -34,6 +37,7 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
         __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             float *ci = c + i * c_rs;
             if (n == NR) {
@@ -50,11 +54,13 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
         }
     } else { /* C transposed: element by element, scalar FMA (same rounding) */
         float t[MR * NR];
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             _mm256_storeu_ps(t + i * NR, lo[i]);
             _mm256_storeu_ps(t + i * NR + 8, hi[i]);
         }
         const __m128 sa = _mm_set_ss(alpha);
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 float *cij = c + i * c_rs + j * c_cs;

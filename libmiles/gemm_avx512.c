@@ -23,14 +23,17 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     /* C is needed only at the end: start fetching it now (L2/L3 latency
      * would otherwise stall the update) */
     if (!c_zero && c_cs == 1)
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * c_rs + 31), _MM_HINT_T0);
         }
+#pragma GCC unroll 16
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             __m512 ai = _mm512_set1_ps(a[i * a_rs]);
             lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
@@ -43,6 +46,7 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     if (c_cs == 1) { /* C rows along the tile rows: one masked vector per half row */
         __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
         __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             float *ci = c + i * c_rs;
             __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k0, ci);
@@ -52,6 +56,7 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
         }
     } else { /* C transposed (c_rs == 1): tile column j is a run of C; gather it */
         float t[MR * NR];
+#pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             _mm512_storeu_ps(t + i * NR, lo[i]);
             _mm512_storeu_ps(t + i * NR + 16, hi[i]);
