@@ -12,9 +12,9 @@
  * (24 + 24 bits < 53) and rounds the sum once to double, and then once to
  * float.  That second rounding equals the single rounding of the exact value
  * unless the double sum lands exactly on a float rounding boundary (a
- * midpoint between two floats, about 1 in 2^29 sums) or in the float
- * subnormal range: those tiles are redone with libm's fmaf, which is
- * correctly rounded with or without hardware FMA.  The common path
+ * midpoint between two floats, about 1 in 2^29 sums of random data) or in
+ * the float subnormal range: those elements are redone with libm's fmaf,
+ * which is correctly rounded with or without hardware FMA.  The common path
  * vectorizes with SSE2; it is several times slower than mul+add, a price
  * paid only on CPUs without FMA, for results identical on every machine.
  */
@@ -49,25 +49,24 @@ static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const
                    ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
                    float alpha, int c_zero) {
     float acc[MR][NR];
-    uint64_t bad = 0;
+    uint64_t bad[MR][NR]; /* per element: nonzero if a step may be off */
     memset(acc, 0, sizeof acc);
+    memset(bad, 0, sizeof bad);
     const float *ap = a, *bp = b;
     for (int p = 0; p < kc; p++, ap += a_cs, bp += b_rs)
         for (int i = 0; i < m; i++) {
             float ai = ap[i * a_rs];
-            for (int j = 0; j < NR; j++) acc[i][j] = MADD(ai, bp[j], acc[i][j], &bad);
+            for (int j = 0; j < NR; j++) acc[i][j] = MADD(ai, bp[j], acc[i][j], &bad[i][j]);
         }
-    (void)bad;
-#if !defined(__FP_FAST_FMAF)
-    if (bad) { /* rare: redo the tile with libm's exact fmaf */
-        memset(acc, 0, sizeof acc);
-        for (int p = 0; p < kc; p++, a += a_cs, b += b_rs)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i * a_rs], b[j], acc[i][j]);
-    }
-#endif
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
+#if !defined(__FP_FAST_FMAF)
+            if (bad[i][j]) { /* rare: redo this element with libm's exact fmaf */
+                float r = 0.0f;
+                for (int p = 0; p < kc; p++) r = fmaf(a[i * a_rs + p * a_cs], b[p * b_rs + j], r);
+                acc[i][j] = r;
+            }
+#endif
             float *cij = c + i * c_rs + j * c_cs, c0 = c_zero ? 0.0f : *cij;
             uint64_t b1 = 0;
             float r = MADD(alpha, acc[i][j], c0, &b1);
