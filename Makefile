@@ -97,6 +97,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
+.PHONY: determinism browser-test
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help
 
@@ -146,6 +147,27 @@ asan:
 	$(MAKE) -j2 BUILD=build-asan SAN=1 all tests
 	$(MAKE) BUILD=build-asan SAN=1 test
 
+# Determinism matrix (docs/architecture.md, "Determinism"): the tests that assert
+# bit-identity (resume, 1 rank vs 1 process, server vs CLI, explain, golden) run
+# again on every BLAS kernel choice the machines of our kind make (some set
+# OPENBLAS_CORETYPE=Haswell, others leave it unset) and on 1 and 2 threads.
+DET_TESTS = test_gemm test_golden test_model test_train test_dist test_predict test_serve test_explain
+DET_ENVS  = OPENBLAS_CORETYPE=Haswell+OPENBLAS_L2_SIZE=512 -u+OPENBLAS_CORETYPE+-u+OPENBLAS_L2_SIZE
+determinism: all tests
+	@failed=0; for e in $(DET_ENVS); do for n in 1 2; do \
+	  envargs=$$(echo $$e | tr + ' '); \
+	  for t in $(DET_TESTS); do \
+	    echo "== [$$envargs OMP_NUM_THREADS=$$n] $$t"; \
+	    env $$envargs OMP_NUM_THREADS=$$n MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $(BUILD)/tests/$$t >$(BUILD)/det.log 2>&1 \
+	      || { cat $(BUILD)/det.log; echo "FAILED: $$t [$$envargs OMP_NUM_THREADS=$$n]"; failed=$$((failed+1)); }; \
+	  done; done; done; \
+	if [ $$failed -ne 0 ]; then echo "determinism: $$failed run(s) failed"; exit 1; fi; \
+	echo "determinism: $(words $(DET_TESTS)) test programs x 2 BLAS settings x 2 thread counts passed"
+
+# The web page in headless Chromium + Selenium (tests/test_browser.sh)
+browser-test: all
+	BUILD=$(BUILD) MILES_BIN=$(BUILD)/bin bash tests/test_browser.sh
+
 # The reference path without OpenMP and without BLAS (own GEMM) must give the same model.
 VARIANT_TESTS = test_gemm test_ops test_attention test_golden test_model
 variants:
@@ -160,7 +182,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
            libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
-           python3-pip unzip curl
+           python3-pip python3-venv unzip curl chromium chromium-driver
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -233,6 +255,8 @@ endif
 check: deps weights
 	$(MAKE) -j2 all tests
 	$(MAKE) test
+	$(MAKE) determinism
+	$(MAKE) browser-test
 	$(MAKE) example
 	$(MAKE) asan
 	$(MAKE) variants

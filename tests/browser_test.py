@@ -4,7 +4,8 @@
 Starts build/bin/miles-serve on a free loopback port, then with Selenium:
 submits a title with stats, uploads a CSV file, checks the ranked table and
 the history, and saves screenshots to docs/img/.  Not part of `make test`
-(it needs a browser); run it by hand:
+(it needs a browser); `make check` runs it through tests/test_browser.sh, which
+builds a tiny checkpoint and a pinned Selenium venv.  By hand:
 
     apt-get install chromium chromium-driver
     /opt/miles-ref/bin/pip install selenium        # or any venv
@@ -53,10 +54,11 @@ def main():
                               stderr=open(os.path.join(work, "server.log"), "w"))
     failures = []
 
+    passes = []
+
     def check(cond, what):
         print(("ok   " if cond else "FAIL ") + what)
-        if not cond:
-            failures.append(what)
+        (passes if cond else failures).append(what)
 
     driver = None
     try:
@@ -90,6 +92,18 @@ def main():
         check(driver.find_element(By.ID, "r-badge").text in ("viral", "not viral"), "viral badge")
         driver.save_screenshot(os.path.join(a.out, "serve_predict.png"))
 
+        # 1b. the same title with explanations: words shaded, features listed, completeness note
+        driver.find_element(By.ID, "f-explain").click()
+        driver.find_element(By.ID, "predict-btn").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "r-explain")))
+        words = [w.text for w in driver.find_elements(By.CSS_SELECTOR, "#r-words span")]
+        check(len(words) >= 5 and any("routine" in w for w in words), "explain: title words shown (%s)" % words[:8])
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#r-feat-table tbody tr")) >= 4,
+              "explain: supplied features listed with attributions")
+        check("integrated gradients" in driver.find_element(By.ID, "r-explain-note").text, "explain: method note")
+        driver.save_screenshot(os.path.join(a.out, "explain_page.png"))
+        driver.find_element(By.ID, "f-explain").click()
+
         # 2. upload a file: ranked table
         driver.find_element(By.ID, "file-input").send_keys(upload)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#file-table tbody tr")) > 0)
@@ -120,8 +134,8 @@ def main():
         server.terminate()
         server.wait(timeout=30)
     print("screenshots in", a.out)
-    if failures:
-        print("%d check(s) failed" % len(failures))
+    print("browser_test: %d passed, %d failed" % (len(passes), len(failures)))
+    if failures or not passes:
         sys.exit(1)
 
 
