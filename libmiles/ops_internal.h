@@ -36,6 +36,18 @@ int miles_gemm_isa_available(const char *name);
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate);
 
+/* Hot loops outside the GEMM are compiled for the portable baseline
+ * (x86-64-v2) plus AVX2 and AVX-512 clones, one picked at load time by cpuid
+ * (GCC target_clones), since the default build has no -march=native.  Only
+ * for code whose results cannot depend on the vector ISA: element-wise
+ * arithmetic and integer hashing (-std=c11 keeps FP contraction off, and no
+ * reduction is reordered without -ffast-math). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MILES_HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MILES_HOT_CLONES
+#endif
+
 /* Below this many multiply-adds an op runs on one thread: forking an OpenMP
  * team costs a few microseconds, more than tiny ops take. */
 #define MILES_OMP_MIN_WORK 32768
