@@ -35,6 +35,8 @@ endif
 # (libmiles/gemm.c).  NATIVE=1 tunes everything for the build host instead.
 ISA_gemm_avx512 = -mavx512f
 ISA_gemm_avx2   = -mavx2 -mfma
+ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni
+ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
@@ -184,12 +186,13 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # without AVX, emulated by Debian's qemu-user (its TCG has AVX2+FMA, no AVX-512).
 # On each CPU: the own GEMM's output hash equals the host's (bit-identical
 # results whatever micro-kernel the CPU gets), the model golden test passes,
+# bf16/int8 inference is refused with a clear message (test_gemm_lowp),
 # and the example linked to the installed libmiles.so prints what it prints on
 # the host.  OPENBLAS_CORETYPE is unset there: forcing Haswell kernels would
 # make OpenBLAS itself fault on the pre-AVX CPU.
 PORT_CPUS ?= Haswell-v4 Nehalem
 QEMU      ?= qemu-x86_64
-portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden
+portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp
 	@command -v $(QEMU) >/dev/null || { echo "portability-check: $(QEMU) not found (Debian: apt-get install qemu-user)"; exit 1; }
 	@$(MAKE) --no-print-directory example >/dev/null
 	@set -e; cd $(CURDIR); \
@@ -201,6 +204,8 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden
 	  [ "$${h%% (*}" = "$${host_hash%% (*}" ] || { echo "portability-check: own-GEMM results differ on $$cpu"; exit 1; }; \
 	  $$q $(BUILD)/tests/test_golden > $(BUILD)/golden.$$cpu.out 2>&1 || { tail -20 $(BUILD)/golden.$$cpu.out; echo "portability-check: test_golden failed on $$cpu"; exit 1; }; \
 	  echo "$$cpu: test_golden passed"; \
+	  $$q $(BUILD)/tests/test_gemm_lowp > $(BUILD)/lowp.$$cpu.out 2>&1 || { cat $(BUILD)/lowp.$$cpu.out; echo "portability-check: test_gemm_lowp failed on $$cpu"; exit 1; }; \
+	  grep -h "refused on this CPU" $(BUILD)/lowp.$$cpu.out | sed "s/^/$$cpu: /"; \
 	  $$q $(BUILD)/example_predict > $(BUILD)/example.$$cpu.out 2>/dev/null || true; \
 	  cmp -s $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out || { diff $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out; echo "portability-check: installed example differs on $$cpu"; exit 1; }; \
 	  echo "$$cpu: installed libmiles.so example: same output as the host"; \
