@@ -3,7 +3,7 @@
  * shapes the BERT forward and backward use, as a fraction of that peak.
  *
  *   OMP_NUM_THREADS=2 build/bench/bench_sgemm [--backend own|blas|both]
- *       [--isa avx512|avx2|generic] [--set bert|small|attn|all] [--only NAME] [--quick]
+ *       [--isa avx512|avx2|generic] [--set bert|small|attn|lowp|all] [--only NAME] [--quick]
  *
  * Peak: an FMA-throughput loop (16 independent accumulator chains, more than
  * FMA latency x FMA ports on any x86 core) with the widest vector ISA the CPU
@@ -16,7 +16,10 @@
  *   bert  — MiniLM (H 384, I 1536) and bert-base (H 768, I 3072) attention
  *           and FFN projections for B32 x T32 and B32 x T128;
  *   small — batch-1 inference forward, M = 16 and 32 tokens;
- *   attn  — one attention head (hs 64) through miles_gemm_serial, T 32/128.
+ *   attn  — one attention head (hs 64) through miles_gemm_serial, T 32/128;
+ *   lowp  — the forward (x @ W^T) shapes of "bert" and "small" in fp32, bf16
+ *           and int8 with pre-packed weights (gemm_lowp.h; the conversion of
+ *           x is timed, the one-time packing of W is not).
  * OpenBLAS reads OPENBLAS_CORETYPE when it loads: compare its kernels by
  * running this twice (with the variable set and with `env -u`).
  * One JSON line per (backend, case): best wall-clock GFLOP/s, fraction of
@@ -28,6 +31,7 @@
 #include <time.h>
 
 #include "ops_internal.h"
+#include "gemm_lowp.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -220,6 +224,57 @@ static double time_case(const Case *k, const float *A, const float *B, float *C,
     return best;
 }
 
+/* fp32 / bf16 / int8 on the forward shapes: y[M,N] = x[M,K] @ W[N,K]^T. */
+static void bench_lowp(int quick, const char *only, double peak) {
+    unsigned seed = 777;
+    for (int c = 0; c < g_ncases; c++) {
+        Case k = g_cases[c];
+        if (k.serial || !k.tb || k.ta || strstr(k.name, "_fwd") == NULL) continue;
+        if (only && !strstr(k.name, only)) continue;
+        float *x = rand_buf((size_t)k.M * k.K, &seed), *W = rand_buf((size_t)k.N * k.K, &seed);
+        float *y = rand_buf((size_t)k.M * k.N, &seed);
+        double flop = 2.0 * k.M * k.N * k.K, t32 = time_case(&k, x, W, y, quick ? 0.2 : 0.5);
+        for (int prec = 0; prec <= 2; prec++) {
+            double best = t32;
+            const char *isa = miles_gemm_isa_name();
+            if (prec) {
+                const char *why = NULL;
+                MilesPackedWeights *p = NULL;
+                if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, &why) ||
+                    miles_gemm_pack(&p, (MilesGemmPrecision)prec, W, k.N, k.K, k.K) != 0) {
+                    printf("{\"bench\":\"gemm_lowp\",\"precision\":\"%s\",\"skipped\":\"%s\"}\n",
+                           prec == 1 ? "bf16" : "int8", why ? why : "pack failed");
+                    continue;
+                }
+                isa = miles_gemm_packed_isa(p);
+                int inner = flop < 5e7 ? (int)(5e7 / flop) + 1 : 1;
+                double total = 0;
+                best = 1e30;
+                for (int rep = 0; rep < 1000 && (rep < 4 || total < (quick ? 0.2 : 0.5)); rep++) {
+                    double t0 = now_s();
+                    for (int r = 0; r < inner; r++) miles_gemm_packed(p, k.M, x, k.K, NULL, y, k.N);
+                    double dt = (now_s() - t0) / inner;
+                    if (rep > 0) {
+                        total += dt * inner;
+                        if (dt < best) best = dt;
+                    }
+                }
+                miles_gemm_packed_free(p);
+            }
+            printf("{\"bench\":\"gemm_lowp\",\"precision\":\"%s\",\"isa\":\"%s\",\"case\":\"%s\","
+                   "\"M\":%d,\"N\":%d,\"K\":%d,\"best_us\":%.1f,\"gflops\":%.1f,\"vs_fp32\":%.2f,"
+                   "\"of_fp32_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
+                   prec == 0 ? "fp32" : prec == 1 ? "bf16" : "int8", isa, k.name, k.M, k.N, k.K,
+                   best * 1e6, flop / best * 1e-9, t32 / best, peak > 0 ? flop / best * 1e-9 / peak : 0,
+                   loadavg());
+            fflush(stdout);
+        }
+        free(x);
+        free(W);
+        free(y);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *backend = "both", *set = "all", *isa = NULL, *only = NULL;
     int quick = 0;
@@ -230,7 +285,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--backend own|blas|both] [--isa NAME] [--set bert|small|attn|all] [--only SUBSTRING] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--backend own|blas|both] [--isa NAME] [--set bert|small|attn|lowp|all] [--only SUBSTRING] [--quick]\n", argv[0]);
             return 2;
         }
     }
@@ -255,7 +310,7 @@ int main(int argc, char **argv) {
     unsigned seed = 12345;
     for (int c = 0; c < g_ncases; c++) {
         Case k = g_cases[c];
-        if (strcmp(set, "all") && strcmp(set, k.set)) continue;
+        if (strcmp(set, "all") && strcmp(set, k.set)) continue; /* "lowp": below */
         if (only && !strstr(k.name, only)) continue;
         float *A = rand_buf((size_t)k.M * k.K, &seed);
         float *B = rand_buf((size_t)k.K * k.N, &seed);
@@ -280,5 +335,6 @@ int main(int argc, char **argv) {
         free(B);
         free(C);
     }
+    if (!strcmp(set, "all") || !strcmp(set, "lowp")) bench_lowp(quick, only, peakn);
     return 0;
 }

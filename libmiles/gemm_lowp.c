@@ -89,18 +89,38 @@ static uint16_t to_bf16(float f) {
 /* Symmetric int8 scale of a row: max|v| / 127 (0 for an all-zero row). */
 static float row_scale(const float *v, int K) {
     float mx = 0.0f;
-    for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(v[k]));
+    for (int k = 0; k < K; k++) {
+        float a = fabsf(v[k]);
+        mx = a > mx ? a : mx; /* vectorizes (fmaxf's NaN rules would not) */
+    }
     return mx / 127.0f;
 }
 
-static int quantize(float v, float inv) {
-    long q = lrintf(v * inv);
-    return q > 127 ? 127 : q < -127 ? -127 : (int)q;
+/* round(v * inv) to nearest even, clamped to [-127, 127]: adding 1.5 * 2^23
+ * rounds in the FPU's default mode (|v * inv| <= 127.5 here), no libm call. */
+static inline int quantize(float v, float inv) {
+    float t = v * inv, r = (t + 12582912.0f) - 12582912.0f;
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (int)r;
 }
 
-/* One row of K values into kq words (bf16 pairs, or int8 quads + offset). */
+/* One row of K values into kq 32-bit words (little-endian: value k is byte
+ * or half-word k of the row): bf16, or int8 + offset (128 for x). */
+MILES_HOT_CLONES
 static void pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, float inv,
                      int offset, uint32_t *dst, size_t stride) {
+    if (stride == 1) { /* contiguous: write the bytes directly (vectorizes) */
+        if (prec == MILES_GEMM_BF16) {
+            uint16_t *d = (uint16_t *)dst;
+            for (int k = 0; k < K; k++) d[k] = to_bf16(v[k]);
+            for (int k = K; k < 2 * kq; k++) d[k] = 0;
+        } else {
+            uint8_t *d = (uint8_t *)dst;
+            for (int k = 0; k < K; k++) d[k] = (uint8_t)(quantize(v[k], inv) + offset);
+            for (int k = K; k < 4 * kq; k++) d[k] = (uint8_t)offset;
+        }
+        return;
+    }
     for (int q = 0; q < kq; q++) {
         uint32_t word = 0;
         if (prec == MILES_GEMM_BF16) {
