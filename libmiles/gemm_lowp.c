@@ -212,6 +212,7 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
     if (!omp_in_parallel() && (double)M * N * w->K >= 4.0 * MILES_OMP_MIN_WORK)
         nt = omp_get_max_threads();
 #endif
+    (void)nt; /* unused without OpenMP */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
