@@ -225,7 +225,7 @@ static double time_case(const Case *k, const float *A, const float *B, float *C,
 }
 
 /* fp32 / bf16 / int8 on the forward shapes: y[M,N] = x[M,K] @ W[N,K]^T. */
-static void bench_lowp(int quick, const char *only, double peak) {
+static void bench_lowp(int quick, const char *only, double peak, int threads) {
     unsigned seed = 777;
     for (int c = 0; c < g_ncases; c++) {
         Case k = g_cases[c];
@@ -262,10 +262,10 @@ static void bench_lowp(int quick, const char *only, double peak) {
                 miles_gemm_packed_free(p);
             }
             printf("{\"bench\":\"gemm_lowp\",\"precision\":\"%s\",\"isa\":\"%s\",\"case\":\"%s\","
-                   "\"M\":%d,\"N\":%d,\"K\":%d,\"best_us\":%.1f,\"gflops\":%.1f,\"vs_fp32\":%.2f,"
+                   "\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"best_us\":%.1f,\"gflops\":%.1f,\"vs_fp32\":%.2f,"
                    "\"of_fp32_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
                    prec == 0 ? "fp32" : prec == 1 ? "bf16" : "int8", isa, k.name, k.M, k.N, k.K,
-                   best * 1e6, flop / best * 1e-9, t32 / best, peak > 0 ? flop / best * 1e-9 / peak : 0,
+                   threads, best * 1e6, flop / best * 1e-9, t32 / best, peak > 0 ? flop / best * 1e-9 / peak : 0,
                    loadavg());
             fflush(stdout);
         }
@@ -335,6 +335,6 @@ int main(int argc, char **argv) {
         free(B);
         free(C);
     }
-    if (!strcmp(set, "all") || !strcmp(set, "lowp")) bench_lowp(quick, only, peakn);
+    if (!strcmp(set, "all") || !strcmp(set, "lowp")) bench_lowp(quick, only, peakn, threads);
     return 0;
 }

@@ -33,7 +33,7 @@ for line in open(sys.argv[1]):
         t = r["threads"]
         key = (r["case"], r["trans"], r["M"], r["N"], r["K"])
     elif r["bench"] == "gemm_lowp" and "gflops" in r:
-        col, t = r["precision"], 0
+        col, t = r["precision"], r["threads"]
         key = (r["case"], "nt", r["M"], r["N"], r["K"])
     else:
         continue
@@ -42,13 +42,13 @@ for line in open(sys.argv[1]):
     rows.setdefault(key, {})
     rows[key][c] = max(rows[key].get(c, 0), r["gflops"])
 print("peak (FMA loop): %s GFLOP/s" % ", ".join("%d thread(s) %.0f" % (t, p) for t, p in sorted(peak.items())))
-print("| case | op | M×N×K | " + " | ".join("%s %s" % (c, "%dT" % t if t else "") for c, t in cols) + " |")
+print("| case | op | M×N×K | " + " | ".join("%s %dT" % (c, t) for c, t in cols) + " |")
 print("|---" * (3 + len(cols)) + "|")
 for key, v in rows.items():
     cells = []
     for c, t in cols:
         g = v.get((c, t))
-        pk = peak.get(t if t else 2, 0)
+        pk = peak.get(t, 0)
         cells.append("" if g is None else ("%.0f (%.0f%%)" % (g, 100 * g / pk) if pk else "%.0f" % g))
     print("| %s | %s | %d×%d×%d | %s |" % (key[0], key[1], key[2], key[3], key[4], " | ".join(cells)))
 PY

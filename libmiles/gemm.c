@@ -324,8 +324,20 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 pack_b(Bt, NR, pl->B, pl->ldb, 0, pl->jc + jr, n, pc, kc);
                 b = Bt;
             }
+            /* the next B micro-panel, fetched into L2 a slice per tile
+             * while this one is in use (it may come from L3 otherwise) */
+            const char *bnext = pl->pack_b && jr + NR < j1
+                                    ? (const char *)(pl->Bp + (size_t)pc * pl->ncpad + (size_t)(jr + NR) * kc)
+                                    : NULL;
+            size_t bbytes = (size_t)kc * NR * sizeof(float);
+            size_t bstep = bbytes / (size_t)((i1 - i0 + MR - 1) / MR) + 64;
             for (int ir = i0; ir < i1; ir += MR) {
                 int m = imin(MR, i1 - ir);
+                if (bnext) {
+                    size_t off = (size_t)((ir - i0) / MR) * bstep;
+                    for (size_t o = off; o < off + bstep && o < bbytes; o += 64)
+                        __builtin_prefetch(bnext + o, 0, 2);
+                }
                 const float *a;
                 ptrdiff_t a_rs, a_cs;
                 if (pl->pack_a) {
