@@ -295,6 +295,7 @@ check: deps weights
 	$(MAKE) variants
 	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
+	$(MAKE) sim-check
 	@echo "make check: all steps passed"
 
 # ---- the README's main job: synthetic data -> fine-tune MiniLM -> evaluate -> baselines

@@ -56,8 +56,7 @@ __global__ void residual_backward_kernel(float *da, float *db, const float *dout
 #define LAUNCH_EW(kernel, n, stream, ...)                                           \
     do {                                                                            \
         if ((n) == 0) return MILES_OK;                                              \
-        kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(__VA_ARGS__); \
-        MILES_LAUNCH_CHECK(#kernel);                                                \
+        MILES_LAUNCH(kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), __VA_ARGS__); \
         return MILES_OK;                                                            \
     } while (0)
 

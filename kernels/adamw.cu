@@ -56,10 +56,8 @@ extern "C" int grad_norm_cuda(float *norm, const float *x, size_t n, float *work
     if (((uintptr_t)workspace & 7) != 0)
         return miles_error(MILES_EINVAL, "grad_norm_cuda: workspace must be 8-byte aligned");
     double *ws = (double *)workspace;
-    sumsq_partial_kernel<<<MILES_CUDA_REDUCE_BLOCKS, MILES_CUDA_THREADS, 0, s>>>(ws, x, n);
-    MILES_LAUNCH_CHECK("sumsq_partial_kernel");
-    sumsq_final_kernel<<<1, MILES_CUDA_REDUCE_BLOCKS, 0, s>>>(norm, ws, MILES_CUDA_REDUCE_BLOCKS);
-    MILES_LAUNCH_CHECK("sumsq_final_kernel");
+    MILES_LAUNCH(sumsq_partial_kernel, MILES_CUDA_REDUCE_BLOCKS, MILES_CUDA_THREADS, 0, s, ws, x, n);
+    MILES_LAUNCH(sumsq_final_kernel, 1, MILES_CUDA_REDUCE_BLOCKS, 0, s, norm, ws, MILES_CUDA_REDUCE_BLOCKS);
     return MILES_OK;
 }
 
@@ -67,17 +65,15 @@ extern "C" int clip_grad_norm_cuda(float *grad, size_t n, float max_norm, float 
                                    float *workspace, miles_cuda_stream stream) {
     MILES_TRY(grad_norm_cuda(norm, grad, n, workspace, stream));
     if (n == 0) return MILES_OK;
-    clip_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(grad, n, norm,
-                                                                               max_norm);
-    MILES_LAUNCH_CHECK("clip_kernel");
+    MILES_LAUNCH(clip_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), grad, n, norm,
+                 max_norm);
     return MILES_OK;
 }
 
 extern "C" int nonfinite_check_cuda(int32_t *found, const float *x, size_t n,
                                     miles_cuda_stream stream) {
     if (n == 0) return MILES_OK;
-    nonfinite_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(found, x, n);
-    MILES_LAUNCH_CHECK("nonfinite_kernel");
+    MILES_LAUNCH(nonfinite_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), found, x, n);
     return MILES_OK;
 }
 
@@ -130,9 +126,8 @@ extern "C" int adamw_step_cuda(float *param, const float *grad, float *m, float 
     k.bc2_sqrt = (float)sqrt(bc2);
     k.eps = hp.eps;
     k.decay_mul = (float)(1.0 - (double)hp.lr * (double)hp.weight_decay);
-    adamw_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(
-        param, grad, m, v, decay, n, k, grad_scale, found_inf);
-    MILES_LAUNCH_CHECK("adamw_kernel");
+    MILES_LAUNCH(adamw_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), param, grad, m, v,
+                 decay, n, k, grad_scale, found_inf);
     return MILES_OK;
 }
 
@@ -184,17 +179,15 @@ extern "C" int loss_scaler_init_cuda(MilesLossScalerState *state, float init_sca
     if (!(init_scale > 0.0f) || !isfinite(init_scale))
         return miles_error(MILES_EINVAL, "loss_scaler_init_cuda: initial scale %g must be a"
                            " positive finite number", (double)init_scale);
-    scaler_init_kernel<<<1, 1, 0, miles_stream(stream)>>>(state, init_scale);
-    MILES_LAUNCH_CHECK("scaler_init_kernel");
+    MILES_LAUNCH(scaler_init_kernel, 1, 1, 0, miles_stream(stream), state, init_scale);
     return MILES_OK;
 }
 
 extern "C" int amp_unscale_check_cuda(float *grad, size_t n, MilesLossScalerState *state,
                                       miles_cuda_stream stream) {
     if (n == 0) return MILES_OK;
-    unscale_check_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(grad, n,
-                                                                                        state);
-    MILES_LAUNCH_CHECK("unscale_check_kernel");
+    MILES_LAUNCH(unscale_check_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), grad, n,
+                 state);
     return MILES_OK;
 }
 
@@ -206,8 +199,7 @@ extern "C" int loss_scaler_update_cuda(MilesLossScalerState *state, float growth
         return miles_error(MILES_EINVAL, "loss_scaler_update_cuda: growth %g must be > 1,"
                            " backoff %g in (0,1), interval %d >= 1", (double)growth_factor,
                            (double)backoff_factor, growth_interval);
-    scaler_update_kernel<<<1, 1, 0, miles_stream(stream)>>>(state, growth_factor, backoff_factor,
-                                                           growth_interval);
-    MILES_LAUNCH_CHECK("scaler_update_kernel");
+    MILES_LAUNCH(scaler_update_kernel, 1, 1, 0, miles_stream(stream), state, growth_factor, backoff_factor,
+                 growth_interval);
     return MILES_OK;
 }

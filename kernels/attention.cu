@@ -142,9 +142,8 @@ extern "C" int attention_forward_cuda(float *out, float *att, float *attd, const
             hb.x_inner, 0.0f, att + o * hb.a_outer, T, hb.a_inner, hb.inner, stream));
 
     size_t rows = (size_t)B * NH * T;
-    attention_softmax_kernel<<<(unsigned)((rows + SM_WARPS - 1) / SM_WARPS), 32 * SM_WARPS, 0, s>>>(
-        att, attd, mask, B, NH, T, use_drop, miles_drop_dev(key));
-    MILES_LAUNCH_CHECK("attention_softmax_kernel");
+    MILES_LAUNCH(attention_softmax_kernel, (unsigned)((rows + SM_WARPS - 1) / SM_WARPS), 32 * SM_WARPS, 0, s,
+                 att, attd, mask, B, NH, T, use_drop, miles_drop_dev(key));
 
     /* out_h[T,hs] = P[T,T] @ v_h[T,hs] */
     const float *P = use_drop ? attd : att;
@@ -184,10 +183,8 @@ extern "C" int attention_backward_cuda(float *dq, float *dk, float *dv, float *s
             hb.x_inner, 0.0f, scratch + o * hb.a_outer, T, hb.a_inner, hb.inner, stream));
 
     size_t rows = (size_t)B * NH * T;
-    attention_softmax_backward_kernel<<<(unsigned)((rows + SM_WARPS - 1) / SM_WARPS),
-                                        32 * SM_WARPS, 0, s>>>(scratch, att, (int)rows, T,
-                                                               use_drop, miles_drop_dev(key));
-    MILES_LAUNCH_CHECK("attention_softmax_backward_kernel");
+    MILES_LAUNCH(attention_softmax_backward_kernel, (unsigned)((rows + SM_WARPS - 1) / SM_WARPS),
+                 32 * SM_WARPS, 0, s, scratch, att, (int)rows, T, use_drop, miles_drop_dev(key));
 
     /* dq_h += scale * S @ k_h;  dk_h += scale * S^T @ q_h */
     for (int o = 0; o < hb.outer; o++) {

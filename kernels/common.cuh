@@ -2,6 +2,9 @@
  * common.cuh — shared by the kernels/ sources: error macros, launch
  * helpers, warp/block reductions.
  *
+ * Kernels are launched only through MILES_LAUNCH (below), so the same
+ * sources build with nvcc and run in the SIMT emulator (tests/sim).
+ *
  * Two families of error macros:
  *   MILES_CUDA_TRY / MILES_CUBLAS_TRY / MILES_LAUNCH_CHECK — library code:
  *     set miles_error("file:line: call: reason") and RETURN a MILES_* code;
@@ -99,6 +102,40 @@ static inline int miles_cublas_fail(cublasStatus_t s, const char *file, int line
 
 /* ------------------------------------------------------- launch helpers */
 #define MILES_CUDA_THREADS 256
+
+/* The one way kernels are launched, for nvcc and for the SIMT emulator
+ * (tests/sim, which compiles these same sources with the host compiler):
+ *     MILES_LAUNCH(kernel, grid, block, smem, stream, args...);
+ * runs kernel<<<grid, block, smem, stream>>>(args...) and, if the launch
+ * fails, returns from the calling function with a MILES_* status whose
+ * message names the kernel.  With the emulator's cuda_runtime.h
+ * (SIMT_EMULATOR) the same line hands the kernel, its configuration and
+ * its arguments to simt_launch().  A kernel written as a template with
+ * several arguments needs parentheses or a typedef (the commas). */
+#ifdef SIMT_EMULATOR
+#define MILES_KERNEL_CALL(kernel, grid, block, smem, stream, ...)                  \
+    simt_launch(#kernel, kernel, grid, block, smem, stream, ##__VA_ARGS__)
+#else
+#define MILES_KERNEL_CALL(kernel, grid, block, smem, stream, ...)                  \
+    kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#endif
+#define MILES_LAUNCH(kernel, grid, block, smem, stream, ...)                       \
+    do {                                                                            \
+        MILES_KERNEL_CALL(kernel, grid, block, smem, stream, ##__VA_ARGS__);        \
+        MILES_LAUNCH_CHECK(#kernel);                                                \
+    } while (0)
+
+/* Dynamic shared memory (the launch's smem bytes) as a T array:
+ *     MILES_DYNAMIC_SHARED(float, tile);
+ * `extern __shared__ T name[]` has no host-compiler spelling, so kernels use
+ * this; all such arrays alias, as in CUDA. */
+#ifdef SIMT_EMULATOR
+#define MILES_DYNAMIC_SHARED(T, name) SIMT_DYNAMIC_SHARED(T, name)
+#else
+#define MILES_DYNAMIC_SHARED(T, name)                                               \
+    extern __shared__ __align__(16) unsigned char miles_dynamic_smem_[];           \
+    T *name = reinterpret_cast<T *>(miles_dynamic_smem_)
+#endif
 
 static inline cudaStream_t miles_stream(miles_cuda_stream s) { return (cudaStream_t)s; }
 

@@ -112,3 +112,96 @@ $(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/
 	@mkdir -p $(dir $@)
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(LDLIBS)
 cuda-test: $(BUILD)/cuda/test_dist_nccl
+
+# ---- SIMT emulator (tests/sim): the CUDA sources above, compiled by the host C++
+# compiler against the emulator's CUDA headers and run on the CPU (no GPU, no nvcc).
+# docs/gpu.md "SIMT emulator".  With SAN=1 (BUILD=build-asan) everything, emulator
+# included, is built with AddressSanitizer + UBSan.
+#
+#   sim-test     build and run: test_simt (the emulator's own checks), test_simt_blas
+#                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops on the
+#                emulated device sm_90 and sm_70, tests/cuda/test_cuda_model, both on a
+#                machine without a device (SIMT_DEVICES=0: their host-only paths), the
+#                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
+#                (simt_coverage: fails if a __global__ kernel has no passing check)
+#   sim-mutants  three deliberately broken kernel copies (tests/sim/mutants.sh) must fail
+#   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
+#   SIM_OPS_ARGS / SIM_MODEL_ARGS: options for the two programs (default --quick)
+SIM_DIR    = $(BUILD)/sim
+ifeq ($(SAN),1)
+  SIM_OPT  = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+  SIM_OPT  = -O2
+endif
+SIM_ARCH  := $(if $(filter x86_64,$(shell uname -m)),-mfma)
+# nvcc contracts a*b+c into FMA by default; so does the emulator build (-ffp-contract=fast + FMA)
+SIM_CXXFLAGS = -std=c++17 -g $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter \
+               -Itests/sim/include -Itests/sim -Ilibmiles -Ikernels $(filter -fopenmp -DMILES_HAVE_MPI,$(CFLAGS)) \
+               $(if $(filter 1,$(HAVE_MPI)),-DOMPI_SKIP_MPICXX $(shell mpicc --showme:compile))
+SIM_HDRS   = $(wildcard tests/sim/include/*.h) tests/sim/simt_internal.h
+SIM_RT_OBJS = $(patsubst tests/sim/%.cpp,$(SIM_DIR)/rt/%.o,$(wildcard tests/sim/simt_*.cpp))
+SIM_RT_OBJS := $(filter-out $(SIM_DIR)/rt/simt_coverage.o,$(SIM_RT_OBJS))
+SIM_KERNEL_OBJS = $(CU_SRCS:kernels/%.cu=$(SIM_DIR)/kernels/%.o)
+SIM_LIBS   = $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a
+SIM_OPS_ARGS ?= --quick
+SIM_MODEL_ARGS ?= --quick
+SIM_RECORDS = $(SIM_DIR)/kernel-records.tsv
+SIM_MPIRUN ?= mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root )--oversubscribe --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS=detect_leaks=0 -x SIMT_DEVICES=2
+
+.PHONY: sim-lib sim-build sim-test sim-mutants sim-check
+
+$(SIM_DIR)/rt/%.o: tests/sim/%.cpp $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -c $< -o $@
+$(SIM_DIR)/kernels/%.o: kernels/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
+$(SIM_DIR)/tests/%.o: tests/cuda/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
+$(SIM_DIR)/tests/%.o: tests/sim/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
+$(SIM_DIR)/tests/%.o: tests/sim/%.cpp $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -c $< -o $@
+
+$(SIM_DIR)/libsimt.a: $(SIM_RT_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(SIM_DIR)/libmiles_cuda_sim.a: $(SIM_KERNEL_OBJS)
+	rm -f $@ && ar rcs $@ $^
+sim-lib: $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a
+
+SIM_PROGS = test_simt test_simt_blas test_cuda_ops test_cuda_model test_dist_nccl
+$(SIM_PROGS:%=$(SIM_DIR)/%): $(SIM_DIR)/%: $(SIM_DIR)/tests/%.o $(SIM_LIBS)
+	$(CXX) $< $(SIM_LIBS) -o $@ $(LDFLAGS) $(LDLIBS)
+$(SIM_DIR)/simt_coverage: tests/sim/simt_coverage.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -Wall -Wextra $< -o $@
+
+sim-build: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
+
+sim-test: sim-build
+	@rm -f $(SIM_RECORDS)
+	$(SIM_DIR)/test_simt
+	$(SIM_DIR)/test_simt_blas
+	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_ops $(SIM_OPS_ARGS)
+	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_ops --quick
+	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS)
+	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_ops --quick
+	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_model --quick
+	@if command -v mpirun >/dev/null 2>&1 && [ "$(HAVE_MPI)" = 1 ]; then \
+	  echo "$(SIM_MPIRUN) -np 2 $(SIM_DIR)/test_dist_nccl"; \
+	  $(SIM_MPIRUN) -np 2 $(SIM_DIR)/test_dist_nccl || exit 1; \
+	else echo "test_dist_nccl: no mpirun / MPI build: skipped"; fi
+	$(SIM_DIR)/simt_coverage $(SIM_RECORDS) $(CU_SRCS)
+
+sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_LIBS)
+	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(LDLIBS)" \
+	  tests/sim/mutants.sh $(SIM_DIR)
+
+# what `make check` runs: the emulator, the kernels and the tests with ASan + UBSan
+# (in build-asan, beside `make asan`), then the planted bugs
+sim-check:
+	$(MAKE) -j2 BUILD=build-asan SAN=1 build-asan/libmiles.a sim-build
+	$(MAKE) BUILD=build-asan SAN=1 sim-test sim-mutants

@@ -72,6 +72,25 @@ int miles_gemm_strided_batched_cuda(int transA, int transB, int M, int N, int K,
                                     const float *B, int ldb, long long strideB, float beta,
                                     float *C, int ldc, long long strideC, int batch,
                                     miles_cuda_stream stream);
+/* fp16 overflow guard of MILES_CUDA_MATH_FP16.  Under CUBLAS_COMPUTE_32F_FAST_16F
+ * cuBLAS converts the fp32 inputs to fp16 inside the GEMM; NVIDIA does not
+ * document what a value beyond the fp16 range becomes.  With round-to-nearest
+ * (cvt.rn.f16.f32, CUTLASS's default converter) it becomes +-Inf, the GEMM
+ * output is Inf/NaN and the loss scaler sees the overflow; if it were clamped
+ * to +-65504 (or kept in fp32) the gradients would be wrong but finite.
+ * miles_cuda_f16_overflow_probe() measures this on the current device (one
+ * 64x64x64 GEMM holding one input of 1e5; synchronizes): 1 = Inf, 0 = not Inf,
+ * or a negative MILES_* status.  While miles_cuda_set_f16_overflow_flag() holds
+ * a device int32 flag, every FAST_16F GEMM first checks the span of its A and B
+ * and sets *flag when a value would overflow fp16 (|x| >= 65520) or is not
+ * finite; NULL turns the checks off.  The GPU model sets it only when the probe
+ * said 0.  Process-wide, like the math mode. */
+int miles_cuda_f16_overflow_probe(void);
+void miles_cuda_set_f16_overflow_flag(int32_t *dev_flag);
+/* found[0] = 1 if any x[i] would overflow fp16 (|x| >= 65520) or is Inf/NaN
+ * (found is only ever set, never cleared). */
+int f16_range_check_cuda(int32_t *found, const float *x, size_t n, miles_cuda_stream stream);
+
 /* Storage types for the mixed-precision GEMM and the casts. */
 enum { MILES_CUDA_F32 = 0, MILES_CUDA_F16 = 1, MILES_CUDA_BF16 = 2 };
 /* Row-major GEMM with A and B stored as a_type/b_type (F32, F16 or BF16, both

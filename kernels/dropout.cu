@@ -40,9 +40,8 @@ extern "C" int dropout_forward_cuda(float *out, const float *inp, size_t n, Mile
         MILES_CUDA_TRY(cudaMemsetAsync(out, 0, n * sizeof(float), s));
         return MILES_OK;
     }
-    dropout_kernel<false><<<miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s>>>(
-        out, inp, n, miles_drop_dev(key));
-    MILES_LAUNCH_CHECK("dropout_kernel<forward>");
+    MILES_LAUNCH(dropout_kernel<false>, miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s, out, inp, n,
+                 miles_drop_dev(key));
     return MILES_OK;
 }
 
@@ -51,13 +50,11 @@ extern "C" int dropout_backward_cuda(float *dinp, const float *dout, size_t n, M
     if (!dinp || n == 0) return MILES_OK;
     cudaStream_t s = miles_stream(stream);
     if (!(key.p > 0.0f)) {
-        add_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, s>>>(dinp, dout, n);
-        MILES_LAUNCH_CHECK("add_kernel");
+        MILES_LAUNCH(add_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, s, dinp, dout, n);
         return MILES_OK;
     }
     if (key.p >= 1.0f) return MILES_OK; /* every element dropped: zero gradient */
-    dropout_kernel<true><<<miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s>>>(
-        dinp, dout, n, miles_drop_dev(key));
-    MILES_LAUNCH_CHECK("dropout_kernel<backward>");
+    MILES_LAUNCH(dropout_kernel<true>, miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s, dinp, dout, n,
+                 miles_drop_dev(key));
     return MILES_OK;
 }

@@ -46,9 +46,8 @@ extern "C" int embedding_forward_cuda(float *out, const int32_t *ids, const int3
     MILES_CUDA_REQUIRE(B >= 0 && T >= 0 && C >= 0, "embedding_forward_cuda: bad shape B=%d T=%d C=%d", B, T, C);
     size_t n = (size_t)B * T * C;
     if (n == 0) return MILES_OK;
-    embedding_forward_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(
-        out, ids, tt, wte, wpe, wtt, B, T, C);
-    MILES_LAUNCH_CHECK("embedding_forward_kernel");
+    MILES_LAUNCH(embedding_forward_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), out, ids,
+                 tt, wte, wpe, wtt, B, T, C);
     return MILES_OK;
 }
 
@@ -60,14 +59,12 @@ extern "C" int embedding_backward_cuda(float *dwte, float *dwpe, float *dwtt, co
     if (n == 0) return MILES_OK;
     cudaStream_t s = miles_stream(stream);
     if (dwpe) {
-        embedding_backward_pos_kernel<<<miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s>>>(
-            dwpe, dout, B, T, C);
-        MILES_LAUNCH_CHECK("embedding_backward_pos_kernel");
+        MILES_LAUNCH(embedding_backward_pos_kernel, miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s, dwpe,
+                     dout, B, T, C);
     }
     if (dwte || dwtt) {
-        embedding_backward_scatter_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, s>>>(
-            dwte, dwtt, dout, ids, tt, B, T, C);
-        MILES_LAUNCH_CHECK("embedding_backward_scatter_kernel");
+        MILES_LAUNCH(embedding_backward_scatter_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, s, dwte, dwtt, dout,
+                     ids, tt, B, T, C);
     }
     return MILES_OK;
 }

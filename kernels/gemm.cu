@@ -113,11 +113,74 @@ static int check_dims(const char *fn, int transA, int transB, int M, int N, int 
     return MILES_OK;
 }
 
+/* ------------------------------------------------- fp16 overflow guard */
+
+static int32_t *g_f16_flag = NULL;
+
+/* one flag store per warp at most; all writers store the same value */
+__global__ void f16_range_check_kernel(int32_t *found, const float *x, size_t n) {
+    int bad = 0;
+    MILES_GRID_STRIDE(i, n) bad |= !(fabsf(x[i]) < 65520.0f); /* RN overflow threshold; NaN too */
+    if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) *found = 1;
+}
+
+extern "C" int f16_range_check_cuda(int32_t *found, const float *x, size_t n, miles_cuda_stream stream) {
+    if (n == 0) return MILES_OK;
+    MILES_LAUNCH(f16_range_check_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), found, x, n);
+    return MILES_OK;
+}
+
+extern "C" void miles_cuda_set_f16_overflow_flag(int32_t *dev_flag) { g_f16_flag = dev_flag; }
+
+/* Elements spanned by a row-major operand (rows x cols, leading dimension
+ * ld) and its batch: a superset of what the GEMM reads, all of one tensor. */
+static size_t span(int rows, int cols, int ld, long long stride, int batch) {
+    if (rows <= 0 || cols <= 0 || batch <= 0) return 0;
+    return (size_t)(rows - 1) * ld + cols + (size_t)(batch - 1) * (size_t)(stride > 0 ? stride : 0);
+}
+
+/* Before a FAST_16F GEMM while the guard is on: flag inputs beyond fp16. */
+static int f16_guard(int transA, int transB, int M, int N, int K, const float *A, int lda, long long sA,
+                     const float *B, int ldb, long long sB, int batch, cudaStream_t s) {
+    if (!g_f16_flag || g_math != MILES_CUDA_MATH_FP16 || K == 0) return MILES_OK;
+    MILES_TRY(f16_range_check_cuda(g_f16_flag, A, span(transA ? K : M, transA ? M : K, lda, sA, batch), s));
+    return f16_range_check_cuda(g_f16_flag, B, span(transB ? N : K, transB ? K : N, ldb, sB, batch), s);
+}
+
+extern "C" int miles_cuda_f16_overflow_probe(void) {
+    const int n = 64;
+    float *d = NULL, out = 0.0f;
+    cudaStream_t s = NULL;
+    float *h = (float *)malloc(2 * n * n * sizeof(float));
+    if (!h) return miles_error(MILES_ENOMEM, "miles_cuda_f16_overflow_probe: host buffer");
+    for (int i = 0; i < 2 * n * n; i++) h[i] = 1.0f;
+    h[0] = 1.0e5f; /* beyond fp16's 65504 */
+    cudaError_t e = cudaMalloc(&d, 3 * n * n * sizeof(float));
+    if (e == cudaSuccess) e = cudaMemcpy(d, h, 2 * n * n * sizeof(float), cudaMemcpyHostToDevice);
+    free(h);
+    int st = MILES_OK;
+    if (e == cudaSuccess) {
+        int old = g_math;
+        int32_t *flag = g_f16_flag;
+        g_math = MILES_CUDA_MATH_FP16;
+        g_f16_flag = NULL;
+        st = miles_gemm_cuda(0, 0, n, n, n, 1.0f, d, n, d + n * n, n, 0.0f, d + 2 * n * n, n, s);
+        g_math = old;
+        g_f16_flag = flag;
+        if (st == MILES_OK) e = cudaMemcpy(&out, d + 2 * n * n, sizeof(float), cudaMemcpyDeviceToHost);
+    }
+    cudaFree(d);
+    if (st != MILES_OK) return st;
+    if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "fp16 overflow probe");
+    return isinf(out) ? 1 : 0;
+}
+
 extern "C" int miles_gemm_cuda(int transA, int transB, int M, int N, int K, float alpha,
                                const float *A, int lda, const float *B, int ldb, float beta,
                                float *C, int ldc, miles_cuda_stream stream) {
     MILES_TRY(check_dims("miles_gemm_cuda", transA, transB, M, N, K, lda, ldb, ldc));
     if (M == 0 || N == 0) return MILES_OK;
+    MILES_TRY(f16_guard(transA, transB, M, N, K, A, lda, 0, B, ldb, 0, 1, miles_stream(stream)));
     cublasHandle_t h;
     MILES_TRY(miles_cuda_cublas(&h, miles_stream(stream)));
     MILES_CUBLAS_TRY(cublasGemmEx(h, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
@@ -137,6 +200,7 @@ extern "C" int miles_gemm_strided_batched_cuda(int transA, int transB, int M, in
                          ldc));
     if (batch < 0) return miles_error(MILES_EINVAL, "miles_gemm_strided_batched_cuda: batch %d", batch);
     if (M == 0 || N == 0 || batch == 0) return MILES_OK;
+    MILES_TRY(f16_guard(transA, transB, M, N, K, A, lda, strideA, B, ldb, strideB, batch, miles_stream(stream)));
     cublasHandle_t h;
     MILES_TRY(miles_cuda_cublas(&h, miles_stream(stream)));
     MILES_CUBLAS_TRY(cublasGemmStridedBatchedEx(
@@ -175,6 +239,9 @@ extern "C" int miles_gemm_ex_cuda(int transA, int transB, int M, int N, int K, f
     /* fp32 accumulation whatever the input type (AMP semantics); for fp32
      * inputs the current math mode applies. */
     cublasComputeType_t ct = a_type == MILES_CUDA_F32 ? compute_type(g_math) : CUBLAS_COMPUTE_32F;
+    if (a_type == MILES_CUDA_F32)
+        MILES_TRY(f16_guard(transA, transB, M, N, K, (const float *)A, lda, 0, (const float *)B, ldb, 0, 1,
+                            miles_stream(stream)));
     MILES_CUBLAS_TRY(cublasGemmEx(h, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                   transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, tb,
                                   ldb, A, ta, lda, &beta, C, CUDA_R_32F, ldc, ct,
@@ -197,8 +264,7 @@ extern "C" int linear_forward_cuda(float *out, const float *inp, const float *w,
     float beta = 0.0f;
     if (b) {
         size_t n = (size_t)N * OC;
-        bias_broadcast_kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, s>>>(out, b, N, OC);
-        MILES_LAUNCH_CHECK("bias_broadcast_kernel");
+        MILES_LAUNCH(bias_broadcast_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, s, out, b, N, OC);
         beta = 1.0f;
     }
     /* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ out) */

@@ -143,8 +143,7 @@ __global__ void colsum_kernel(float *out1, float *out2, const float *x, const fl
 int miles_cuda_colsum_accumulate(float *out, const float *x, int N, int C, cudaStream_t s) {
     if (N <= 0 || C <= 0) return MILES_OK;
     dim3 block(32, COL_ROWS), grid((C + 31) / 32);
-    colsum_kernel<0><<<grid, block, 0, s>>>(out, NULL, x, NULL, NULL, NULL, N, C);
-    MILES_LAUNCH_CHECK("colsum_kernel<0>");
+    MILES_LAUNCH(colsum_kernel<0>, grid, block, 0, s, out, NULL, x, NULL, NULL, NULL, N, C);
     return MILES_OK;
 }
 
@@ -158,9 +157,8 @@ extern "C" int layernorm_forward_cuda(float *out, float *mean, float *rstd, cons
                                       miles_cuda_stream stream) {
     MILES_TRY(ln_check("layernorm_forward_cuda", N, C));
     if (N == 0) return MILES_OK;
-    layernorm_forward_kernel<<<(N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0,
-                               miles_stream(stream)>>>(out, mean, rstd, inp, w, b, N, C, eps);
-    MILES_LAUNCH_CHECK("layernorm_forward_kernel");
+    MILES_LAUNCH(layernorm_forward_kernel, (N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0,
+                 miles_stream(stream), out, mean, rstd, inp, w, b, N, C, eps);
     return MILES_OK;
 }
 
@@ -168,14 +166,12 @@ static int ln_backward(float *dx1, float *dx2, float *dw, float *db, const float
                        const float *inp, const float *w, const float *mean, const float *rstd,
                        int N, int C, cudaStream_t s) {
     if (dx1 || dx2) {
-        layernorm_backward_dinp_kernel<<<(N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0, s>>>(
-            dx1, dx2, dout, inp, w, mean, rstd, N, C);
-        MILES_LAUNCH_CHECK("layernorm_backward_dinp_kernel");
+        MILES_LAUNCH(layernorm_backward_dinp_kernel, (N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0, s, dx1,
+                     dx2, dout, inp, w, mean, rstd, N, C);
     }
     if (dw || db) {
         dim3 block(32, COL_ROWS), grid((C + 31) / 32);
-        colsum_kernel<1><<<grid, block, 0, s>>>(dw, db, dout, inp, mean, rstd, N, C);
-        MILES_LAUNCH_CHECK("colsum_kernel<1>");
+        MILES_LAUNCH(colsum_kernel<1>, grid, block, 0, s, dw, db, dout, inp, mean, rstd, N, C);
     }
     return MILES_OK;
 }
@@ -195,10 +191,8 @@ extern "C" int residual_layernorm_forward_cuda(float *res, float *out, float *me
                                                miles_cuda_stream stream) {
     MILES_TRY(ln_check("residual_layernorm_forward_cuda", N, C));
     if (N == 0) return MILES_OK;
-    residual_layernorm_forward_kernel<<<(N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0,
-                                        miles_stream(stream)>>>(res, out, mean, rstd, a, b, w,
-                                                                bias, N, C, eps);
-    MILES_LAUNCH_CHECK("residual_layernorm_forward_kernel");
+    MILES_LAUNCH(residual_layernorm_forward_kernel, (N + LN_WARPS - 1) / LN_WARPS, 32 * LN_WARPS, 0,
+                 miles_stream(stream), res, out, mean, rstd, a, b, w, bias, N, C, eps);
     return MILES_OK;
 }
 

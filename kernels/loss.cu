@@ -120,9 +120,8 @@ extern "C" int crossentropy_forward_cuda(float *loss, float *probs, const float 
                                          const int32_t *labels, const float *class_weight, int B,
                                          int K, miles_cuda_stream stream) {
     MILES_TRY(loss_check("crossentropy_forward_cuda", B, K));
-    loss_forward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        loss, probs, logits, labels, class_weight, NULL, NULL, B, K, 1.0f, 0.0f, 1);
-    MILES_LAUNCH_CHECK("loss_forward_kernel(ce)");
+    MILES_LAUNCH(loss_forward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 loss, probs, logits, labels, class_weight, NULL, NULL, B, K, 1.0f, 0.0f, 1);
     return MILES_OK;
 }
 
@@ -131,18 +130,16 @@ extern "C" int crossentropy_backward_cuda(float *dlogits, const float *probs,
                                           int K, float scale, miles_cuda_stream stream) {
     MILES_TRY(loss_check("crossentropy_backward_cuda", B, K));
     if (!dlogits || B == 0) return MILES_OK;
-    loss_backward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        dlogits, NULL, probs, labels, class_weight, NULL, NULL, B, K, scale, 0.0f);
-    MILES_LAUNCH_CHECK("loss_backward_kernel(ce)");
+    MILES_LAUNCH(loss_backward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 dlogits, NULL, probs, labels, class_weight, NULL, NULL, B, K, scale, 0.0f);
     return MILES_OK;
 }
 
 extern "C" int mse_forward_cuda(float *loss, const float *pred, const float *target, int B,
                                 miles_cuda_stream stream) {
     MILES_TRY(loss_check("mse_forward_cuda", B, 1));
-    loss_forward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        loss, NULL, NULL, NULL, NULL, pred, target, B, 1, 0.0f, 1.0f, 2);
-    MILES_LAUNCH_CHECK("loss_forward_kernel(mse)");
+    MILES_LAUNCH(loss_forward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 loss, NULL, NULL, NULL, NULL, pred, target, B, 1, 0.0f, 1.0f, 2);
     return MILES_OK;
 }
 
@@ -150,9 +147,8 @@ extern "C" int mse_backward_cuda(float *dpred, const float *pred, const float *t
                                  float scale, miles_cuda_stream stream) {
     MILES_TRY(loss_check("mse_backward_cuda", B, 1));
     if (!dpred || B == 0) return MILES_OK;
-    loss_backward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        NULL, dpred, NULL, NULL, NULL, pred, target, B, 1, 0.0f, scale);
-    MILES_LAUNCH_CHECK("loss_backward_kernel(mse)");
+    MILES_LAUNCH(loss_backward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 NULL, dpred, NULL, NULL, NULL, pred, target, B, 1, 0.0f, scale);
     return MILES_OK;
 }
 
@@ -161,9 +157,8 @@ extern "C" int miles_loss_forward_cuda(float *loss, float *probs, const float *l
                                        const float *pred, const float *target, int B, int K,
                                        float w_cls, float w_reg, miles_cuda_stream stream) {
     MILES_TRY(loss_check("miles_loss_forward_cuda", B, K));
-    loss_forward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        loss, probs, logits, labels, class_weight, pred, target, B, K, w_cls, w_reg, 0);
-    MILES_LAUNCH_CHECK("loss_forward_kernel(fused)");
+    MILES_LAUNCH(loss_forward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 loss, probs, logits, labels, class_weight, pred, target, B, K, w_cls, w_reg, 0);
     return MILES_OK;
 }
 
@@ -176,8 +171,7 @@ extern "C" int miles_loss_backward_cuda(float *dlogits, float *dpred, const floa
     if (B == 0) return MILES_OK;
     /* the same fp32 products the CPU composition passes as `scale` */
     float s_ce = scale * w_cls, s_mse = scale * w_reg;
-    loss_backward_kernel<<<1, LOSS_THREADS, 0, miles_stream(stream)>>>(
-        dlogits, dpred, probs, labels, class_weight, pred, target, B, K, s_ce, s_mse);
-    MILES_LAUNCH_CHECK("loss_backward_kernel(fused)");
+    MILES_LAUNCH(loss_backward_kernel, 1, LOSS_THREADS, 0, miles_stream(stream),
+                 dlogits, dpred, probs, labels, class_weight, pred, target, B, K, s_ce, s_mse);
     return MILES_OK;
 }

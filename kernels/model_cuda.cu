@@ -293,8 +293,9 @@ __global__ void emb_pos_backward_kernel(float *dwpe, const float *dout, int B, i
 
 /* Deterministic embedding backward (replaces embedding_backward_cuda's
  * atomics): U distinct ids with token lists (uniq, offs, pos), TV token types
- * with token lists (tt_offs, tt_pos). */
-static int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
+ * with token lists (tt_offs, tt_pos).  Declared in model_cuda_internal.h (the
+ * op test calls it against the CPU's embedding_backward). */
+int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
                                              const int32_t *uniq, int U, const int32_t *offs,
                                              const int32_t *pos, const int32_t *tt_offs,
                                              const int32_t *tt_pos, int TV, int B, int T, int C,
@@ -302,13 +303,10 @@ static int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dw
     dim3 blk(EMB_THREADS);
     unsigned cy = (unsigned)((C + EMB_THREADS - 1) / EMB_THREADS);
     if (U > 0) {
-        emb_csr_backward_kernel<<<dim3((unsigned)U, cy), blk, 0, s>>>(dwte, dout, uniq, offs, pos, C);
-        MILES_LAUNCH_CHECK("emb_csr_backward_kernel(word)");
+        MILES_LAUNCH(emb_csr_backward_kernel, dim3((unsigned)U, cy), blk, 0, s, dwte, dout, uniq, offs, pos, C);
     }
-    emb_csr_backward_kernel<<<dim3((unsigned)TV, cy), blk, 0, s>>>(dwtt, dout, NULL, tt_offs, tt_pos, C);
-    MILES_LAUNCH_CHECK("emb_csr_backward_kernel(type)");
-    emb_pos_backward_kernel<<<miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s>>>(dwpe, dout, B, T, C);
-    MILES_LAUNCH_CHECK("emb_pos_backward_kernel");
+    MILES_LAUNCH(emb_csr_backward_kernel, dim3((unsigned)TV, cy), blk, 0, s, dwtt, dout, NULL, tt_offs, tt_pos, C);
+    MILES_LAUNCH(emb_pos_backward_kernel, miles_grid((size_t)T * C), MILES_CUDA_THREADS, 0, s, dwpe, dout, B, T, C);
     return MILES_OK;
 }
 #endif
@@ -691,6 +689,8 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
                            " (clip/step) since the last zero_grad; call miles_cuda_model_zero_grad first");
     MILES_TRY(ensure_scratch(cm));
     MathScope ms(cm->math);
+    /* an overflow of a scaled gradient inside a GEMM must reach found_inf */
+    F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
     return encoder_backward(cm);

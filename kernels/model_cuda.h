@@ -72,7 +72,9 @@ void miles_cuda_model_free(MilesCudaModel *cm);
 int miles_cuda_model_precision(const MilesCudaModel *cm);
 size_t miles_cuda_model_num_params(const MilesCudaModel *cm);
 
-void miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss);
+/* Loss weights and class weights (copied to the device; synchronizes).  On an
+ * error the model keeps its previous loss settings. */
+int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss);
 /* Same meaning as miles_model_set_dropout_key: same key -> same masks as the CPU. */
 void miles_cuda_model_set_dropout_key(MilesCudaModel *cm, uint64_t seed, uint64_t step);
 

@@ -79,6 +79,7 @@ struct MilesCudaModel {
 
     /* loss scaler (fp16) */
     int use_scaler;
+    int f16_guard;                      /* cuBLAS does not turn fp16 overflow into Inf: range-check */
     float scale;                        /* host mirror of dscaler->scale */
     float growth, backoff;
     int interval;
@@ -95,6 +96,21 @@ struct MathScope {
     int old;
     explicit MathScope(int mode) { old = miles_cuda_get_math(); if (old != mode) miles_cuda_set_math(mode); }
     ~MathScope() { if (miles_cuda_get_math() != old) miles_cuda_set_math(old); }
+};
+
+/* model_cuda.cu's deterministic embedding backward (per-id token lists, CSR):
+ * dwte[uniq[u]] += sum of dout rows pos[offs[u]..offs[u+1]) in order; dwtt
+ * likewise with the token-type lists; dwpe[t] += sum over b in order. */
+int miles_cuda_embedding_backward_csr(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                                      const int32_t *uniq, int U, const int32_t *offs, const int32_t *pos,
+                                      const int32_t *tt_offs, const int32_t *tt_pos, int TV, int B, int T,
+                                      int C, cudaStream_t s);
+
+/* The fp16 overflow flag of the FAST_16F GEMMs for the duration of a call
+ * (NULL: no range checks). */
+struct F16GuardScope {
+    explicit F16GuardScope(int32_t *flag) { miles_cuda_set_f16_overflow_flag(flag); }
+    ~F16GuardScope() { miles_cuda_set_f16_overflow_flag(NULL); }
 };
 
 static inline MilesDropoutKey dkey(const MilesCudaModel *cm, float p, uint32_t id) {

@@ -49,12 +49,26 @@ extern "C" int miles_cuda_model_clip_grad_norm(MilesCudaModel *cm, float max_nor
     return MILES_OK;
 }
 
+/* Both moments or neither: a failed second allocation frees the first, so a
+ * later call starts again instead of finding m set and v NULL. */
 static int ensure_moments(MilesCudaModel *cm) {
-    if (cm->m) return MILES_OK;
-    MILES_CUDA_TRY(cudaMalloc(&cm->m, cm->nparams * sizeof(float)));
-    MILES_CUDA_TRY(cudaMalloc(&cm->v, cm->nparams * sizeof(float)));
-    MILES_CUDA_TRY(cudaMemsetAsync(cm->m, 0, cm->nparams * sizeof(float), cm->stream));
-    MILES_CUDA_TRY(cudaMemsetAsync(cm->v, 0, cm->nparams * sizeof(float), cm->stream));
+    if (cm->m && cm->v) return MILES_OK;
+    const size_t bytes = cm->nparams * sizeof(float);
+    float *m = NULL, *v = NULL;
+    cudaError_t e = cudaMalloc(&m, bytes);
+    if (e == cudaSuccess) e = cudaMalloc(&v, bytes);
+    if (e == cudaSuccess) e = cudaMemsetAsync(m, 0, bytes, cm->stream);
+    if (e == cudaSuccess) e = cudaMemsetAsync(v, 0, bytes, cm->stream);
+    if (e != cudaSuccess) {
+        cudaFree(m);
+        cudaFree(v);
+        cudaGetLastError();
+        return miles_error(e == cudaErrorMemoryAllocation ? MILES_ENOMEM : MILES_EINTERNAL,
+                           "cuda model: cannot allocate the AdamW moments (2 x %.1f MB): %s", bytes / 1e6,
+                           cudaGetErrorString(e));
+    }
+    cm->m = m;
+    cm->v = v;
     return MILES_OK;
 }
 
@@ -230,13 +244,16 @@ extern "C" int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads)
     return MILES_OK;
 }
 
-extern "C" void miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss) {
-    if (!cm || !loss) return;
+extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss) {
+    if (!cm || !loss) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss: NULL argument");
+    /* pageable source: the copy is staged before the call returns; the host
+     * copy changes only once the device has the new class weights */
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
+                                   cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     cm->loss = *loss;
     cm->shadow->loss = *loss;
-    /* pageable source: the copy is staged before the call returns */
-    cudaMemcpyAsync(cm->dcw, cm->loss.class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice, cm->stream);
-    cudaStreamSynchronize(cm->stream);
+    return MILES_OK;
 }
 
 extern "C" void miles_cuda_model_set_dropout_key(MilesCudaModel *cm, uint64_t seed, uint64_t step) {
@@ -318,7 +335,14 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
 
     cm->use_scaler = cm->precision == MILES_CUDA_PREC_FP16;
     MILES_TRY(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, 2000));
-    miles_cuda_model_set_loss(cm, &cpu->loss);
+    MILES_TRY(miles_cuda_model_set_loss(cm, &cpu->loss));
+    /* fp16: does cuBLAS make an input beyond fp16 Inf (the scaler sees it) or
+     * not (then the backward's GEMM inputs are range-checked)? */
+    if (cm->use_scaler) {
+        int inf = miles_cuda_f16_overflow_probe();
+        if (inf < 0) return inf;
+        cm->f16_guard = !inf;
+    }
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     return MILES_OK;
 }

@@ -83,8 +83,7 @@ static int pool_check(const char *fn, int B, int T, int C) {
 #define LAUNCH(kernel, n, stream, ...)                                              \
     do {                                                                            \
         if ((n) == 0) return MILES_OK;                                              \
-        kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(__VA_ARGS__); \
-        MILES_LAUNCH_CHECK(#kernel);                                                \
+        MILES_LAUNCH(kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), __VA_ARGS__); \
         return MILES_OK;                                                            \
     } while (0)
 

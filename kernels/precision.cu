@@ -35,8 +35,7 @@ __global__ void bf16_to_f32_kernel(float *out, const __nv_bfloat16 *in, size_t n
 #define LAUNCH_CAST(kernel, out, in, n, stream)                                     \
     do {                                                                            \
         if ((n) == 0) return MILES_OK;                                              \
-        kernel<<<miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream)>>>(out, in, n); \
-        MILES_LAUNCH_CHECK(#kernel);                                                \
+        MILES_LAUNCH(kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), out, in, n); \
         return MILES_OK;                                                            \
     } while (0)
 

@@ -29,6 +29,9 @@ int miles_cuda_set_math(int mode) {
     return old;
 }
 int miles_cuda_get_math(void) { return g_math; }
+/* the CPU ops compute in fp32: an fp16 overflow never happens here */
+int miles_cuda_f16_overflow_probe(void) { return 1; }
+void miles_cuda_set_f16_overflow_flag(int32_t *) {}
 
 #define ST miles_cuda_stream
 int dropout_forward_cuda(float *o, const float *i, size_t n, MilesDropoutKey k, ST) { return dropout_forward(o, i, n, k), 0; }

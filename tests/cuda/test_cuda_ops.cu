@@ -17,11 +17,19 @@
  *   16-bit storage GEMM (gemm_ex) 1e-5 against the CPU GEMM on the same
  *                                 rounded inputs (fp32 accumulation)
  *
- * Usage: test_cuda_ops [--quick]   (--quick: smaller sizes, for
- * compute-sanitizer).  Exits 0 when all pass, 1 on any failure, and 0 with
- * "no CUDA device" when there is no GPU (so CPU-only CI can run it).
+ * Usage: test_cuda_ops [--quick] [--only SECTION]   (--quick: smaller sizes,
+ * for compute-sanitizer and the emulator; SECTION: gemm, casts, linear,
+ * layernorm, embedding, attention, activations, dropout, pooling, losses,
+ * optimizer).  Exits 0 when all pass, 1 on any failure, and 0 with "no CUDA
+ * device" when there is no GPU (so CPU-only CI can run it).
+ *
+ * The same program runs in the SIMT emulator (tests/sim, make sim-test): the
+ * kernels execute on the CPU, every check is also recorded for the
+ * emulator's per-kernel error table, and the run fails on any undefined
+ * behaviour the emulator reports or any leaked device allocation.
  */
 #include "common.cuh"
+#include "model_cuda_internal.h" /* the model's deterministic embedding backward */
 #include "philox.cuh"
 
 #include <cuda_bf16.h>
@@ -33,10 +41,19 @@
 
 static int g_fail = 0, g_checks = 0, g_quick = 0;
 
+#ifdef SIMT_EMULATOR
+/* the emulator's per-kernel table: a check is attributed to the kernels that
+ * ran since the previous one */
+#define SIM_RECORD(name, err, tol, ok) simt_check_record(name, err, tol, ok)
+#else
+#define SIM_RECORD(name, err, tol, ok) ((void)0)
+#endif
+
 static void report(const char *name, double max_abs, double scaled, double tol, int exact) {
     int ok = exact ? max_abs == 0.0 : scaled <= tol;
     g_checks++;
     if (!ok) g_fail++;
+    SIM_RECORD(name, scaled, tol, ok);
     printf("%-4s %-44s max_abs %.3e  scaled %.3e  tol %s%.1e\n", ok ? "ok" : "FAIL", name, max_abs,
            scaled, exact ? "exact " : "", tol);
 }
@@ -72,6 +89,7 @@ static void check(const char *name, const float *gpu, const float *cpu, size_t n
 static void check_true(const char *name, int cond, const char *detail) {
     g_checks++;
     if (!cond) g_fail++;
+    SIM_RECORD(name, cond ? 0.0 : INFINITY, 0.0, cond);
     printf("%-4s %-44s %s\n", cond ? "ok" : "FAIL", name, detail);
 }
 
@@ -319,6 +337,64 @@ static void test_casts_and_gemm_ex(void) {
     }
 }
 
+/* fp16 overflow inside a FAST_16F GEMM must be visible to the loss scaler:
+ * as an Inf output when cuBLAS rounds to nearest, through the range check
+ * (miles_cuda_set_f16_overflow_flag) when it does not. */
+static void f16_overflow_case(const char *what) {
+    char name[128], msg[160];
+    int inf = miles_cuda_f16_overflow_probe();
+    snprintf(name, sizeof name, "fp16 overflow probe (%s)", what);
+    check_true(name, inf == 0 || inf == 1, inf == 1 ? "cuBLAS gives Inf" : inf == 0 ? "no Inf: guard on" : miles_last_error());
+    const int M = 33, N = 17, K = 70;
+    auto A = rnd_vec((size_t)M * K), B = rnd_vec((size_t)K * N);
+    A[5 * K + 9] = 2.0e5f; /* beyond fp16 */
+    Dev<float> dA(A), dB(B), dC((size_t)M * N);
+    Dev<int32_t> flag(1);
+    CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+    miles_cuda_set_f16_overflow_flag(inf == 0 ? flag.p : NULL);
+    int old = miles_cuda_set_math(MILES_CUDA_MATH_FP16);
+    OPOK(miles_gemm_cuda(0, 0, M, N, K, 1.0f, dA.p, K, dB.p, N, 0.0f, dC.p, N, STREAM));
+    miles_cuda_set_math(old);
+    miles_cuda_set_f16_overflow_flag(NULL);
+    auto C = dC.down();
+    size_t nonfinite = 0;
+    for (float c : C) nonfinite += !isfinite(c);
+    int f = flag.down()[0];
+    snprintf(name, sizeof name, "fp16 GEMM input 2e5 seen (%s)", what);
+    snprintf(msg, sizeof msg, "%zu non-finite outputs (row 5: %zu expected if Inf), guard flag %d", nonfinite,
+             (size_t)N, f);
+    check_true(name, inf == 1 ? nonfinite == (size_t)N && f == 0 : f == 1, msg);
+}
+
+static void test_f16_guard(void) {
+    std::vector<float> ok = {0.0f, 1.0f, -65504.0f, 65519.0f, -1e-30f, 3.0e4f};
+    Dev<float> dok(ok);
+    Dev<int32_t> flag(1);
+    CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+    OPOK(f16_range_check_cuda(flag.p, dok.p, ok.size(), STREAM));
+    int f0 = flag.down()[0];
+    int hits = 0;
+    const float bad[3] = {65520.0f, -INFINITY, NAN};
+    for (float b : bad) {
+        std::vector<float> x = ok;
+        x[3] = b;
+        Dev<float> dx(x);
+        CUDA_CHECK(cudaMemset(flag.p, 0, sizeof(int32_t)));
+        OPOK(f16_range_check_cuda(flag.p, dx.p, x.size(), STREAM));
+        hits += flag.down()[0];
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "in range: %d; 65520, -Inf, NaN flagged: %d of 3", f0, hits);
+    check_true("f16_range_check (|x| >= 65520 or non-finite)", f0 == 0 && hits == 3, msg);
+    f16_overflow_case("this cuBLAS");
+#ifdef SIMT_EMULATOR
+    /* the emulator's cuBLAS can clamp instead: the guard must then catch it */
+    int old = simt_cublas_f16_saturate(1);
+    f16_overflow_case("cuBLAS clamping to 65504");
+    simt_cublas_f16_saturate(old);
+#endif
+}
+
 /* -------------------------------------------------------------- linear */
 
 static void test_linear(void) {
@@ -429,6 +505,36 @@ static void test_embedding(void) {
         check("embedding_backward dwte (atomics)", dgte.down().data(), gte.data(), gte.size(), 1e-5);
         check("embedding_backward dwpe", dgpe.down().data(), gpe.data(), gpe.size(), 1e-5);
         check("embedding_backward dwtt (atomics)", dgtt.down().data(), gtt.data(), gtt.size(), 1e-5);
+
+        /* the GPU model's deterministic version: per-id token lists (as the
+         * driver packs them), summed in token order = the CPU's order */
+        std::vector<int32_t> uniq, offs(1, 0), pos, slot(V, -1), cnt;
+        for (int i = 0; i < B * T; i++)
+            if (slot[ids[i]] < 0) slot[ids[i]] = (int32_t)uniq.size(), uniq.push_back(ids[i]), cnt.push_back(0);
+        for (int i = 0; i < B * T; i++) cnt[slot[ids[i]]]++;
+        for (size_t u = 0; u < uniq.size(); u++) offs.push_back(offs[u] + cnt[u]);
+        pos.assign(B * T, 0);
+        std::vector<int32_t> fill(offs.begin(), offs.end() - 1), tt_offs(TV + 1, 0), tt_pos(B * T);
+        for (int i = 0; i < B * T; i++) pos[fill[slot[ids[i]]]++] = i;
+        std::vector<int32_t> tts(B * T, 0);
+        if (use_tt) tts = tt;
+        for (int i = 0; i < B * T; i++) tt_offs[tts[i] + 1]++;
+        for (int y = 0; y < TV; y++) tt_offs[y + 1] += tt_offs[y];
+        std::vector<int32_t> tfill(tt_offs.begin(), tt_offs.end() - 1);
+        for (int i = 0; i < B * T; i++) tt_pos[tfill[tts[i]]++] = i;
+        Dev<int32_t> du(uniq), doffs(offs), dpos(pos), dtto(tt_offs), dttp(tt_pos);
+        gte = rnd_vec((size_t)V * C), gpe = rnd_vec((size_t)P * C), gtt = rnd_vec((size_t)TV * C);
+        dgte.up(gte);
+        dgpe.up(gpe);
+        dgtt.up(gtt);
+        embedding_backward(gte.data(), gpe.data(), gtt.data(), dout.data(), ids.data(), use_tt ? tt.data() : NULL,
+                           B, T, C);
+        int st = miles_cuda_embedding_backward_csr(dgte.p, dgpe.p, dgtt.p, ddout.p, du.p, (int)uniq.size(), doffs.p,
+                                                   dpos.p, dtto.p, dttp.p, TV, B, T, C, g_stream);
+        if (st != MILES_OK) printf("FAIL miles_cuda_embedding_backward_csr: %s\n", miles_last_error()), g_fail++;
+        check("embedding_backward_csr dwte (token order, bitwise)", dgte.down().data(), gte.data(), gte.size(), 0, 1);
+        check("embedding_backward_csr dwpe (bitwise)", dgpe.down().data(), gpe.data(), gpe.size(), 0, 1);
+        check("embedding_backward_csr dwtt (bitwise)", dgtt.down().data(), gtt.data(), gtt.size(), 0, 1);
     }
 }
 
@@ -916,8 +1022,11 @@ static void test_cast_refs_host(void) {
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
     test_philox_host();
     test_cast_refs_host();
     int ndev = 0;
@@ -939,17 +1048,22 @@ int main(int argc, char **argv) {
     miles_gemm_use_blas(1);
     CUDA_CHECK(cudaStreamCreate(&g_stream));
 
-    test_gemm();
-    test_casts_and_gemm_ex();
-    test_linear();
-    test_layernorm();
-    test_embedding();
-    test_attention();
-    test_activations();
-    test_dropout();
-    test_pooling();
-    test_losses();
-    test_optimizer();
+    const struct {
+        const char *name;
+        void (*fn)(void);
+    } sections[] = {{"gemm", test_gemm},           {"casts", test_casts_and_gemm_ex},
+                    {"f16guard", test_f16_guard},  {"linear", test_linear},
+                    {"layernorm", test_layernorm}, {"embedding", test_embedding},
+                    {"attention", test_attention}, {"activations", test_activations},
+                    {"dropout", test_dropout},     {"pooling", test_pooling},
+                    {"losses", test_losses},       {"optimizer", test_optimizer}};
+    int ran = 0;
+    for (auto &sec : sections)
+        if (!only || !strcmp(only, sec.name)) sec.fn(), ran++;
+    if (!ran) {
+        printf("FAIL --only %s: no such section\n", only);
+        g_fail++;
+    }
 
     CUDA_CHECK(cudaStreamSynchronize(g_stream));
     e = cudaGetLastError();
@@ -959,6 +1073,13 @@ int main(int argc, char **argv) {
     }
     CUDA_CHECK(cudaStreamDestroy(g_stream));
     miles_cuda_shutdown();
+#ifdef SIMT_EMULATOR
+    char d[64];
+    snprintf(d, sizeof d, "%ld", simt_diagnostics());
+    check_true("emulator: no undefined behaviour reported", simt_diagnostics() == 0, d);
+    snprintf(d, sizeof d, "%ld live", simt_live_allocations());
+    check_true("emulator: every device allocation freed", simt_live_allocations() == 0, d);
+#endif
     printf("%d checks, %d failed\n", g_checks, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/sim/mutants.sh SIM_DIR — planted-bug experiments for the SIMT emulator.
+#
+# Builds three deliberately broken copies of kernels (the sources in kernels/
+# are not touched), each linked into the emulated tests/cuda/test_cuda_ops,
+# and requires that the test FAILS on every one (and passes on the unmodified
+# kernels).  Environment: CXX, SIM_CXXFLAGS, SIM_LINK (set by `make sim-mutants`).
+#
+#   off-by-one   attention.cu  softmax guard `row >= rows` -> `row > rows`: the last
+#                block's spare warp writes one score row past att (ragged B*NH*T)
+#   no-barrier   layernorm.cu  the __syncthreads() after the column partial sums are
+#                stored to shared memory is deleted (dw/db read unwritten slots)
+#   shuffle      attention.cu  the key-count reduction starts at offset 8 instead of
+#                16: each half-warp sees only its own keys
+set -u
+SIM_DIR=${1:?usage: mutants.sh SIM_DIR}
+: "${CXX:?}" "${SIM_CXXFLAGS:?}" "${SIM_LINK:?}"
+cd "$(dirname "$0")/../.."
+OUT=$SIM_DIR/mutants
+mkdir -p "$OUT"
+fail=0
+
+# name file section perl-substitution
+mutate() {
+    local name=$1 file=$2 section=$3 expr=$4
+    local dir=$OUT/$name obj=${file%.cu}.o
+    mkdir -p "$dir"
+    cp "kernels/$file" "$dir/$file"
+    perl -0pi -e "$expr" "$dir/$file"
+    if cmp -s "kernels/$file" "$dir/$file"; then
+        echo "mutant $name: the pattern was not found in kernels/$file (update tests/sim/mutants.sh)"
+        fail=1
+        return
+    fi
+    echo "== mutant $name ($file, test_cuda_ops --only $section):"
+    diff "kernels/$file" "$dir/$file" | sed -n 's/^[<>]/   &/p'
+    local others
+    others=$(ls "$SIM_DIR"/kernels/*.o | grep -v "/$obj\$")
+    # shellcheck disable=SC2086
+    if ! $CXX $SIM_CXXFLAGS -x c++ -c "$dir/$file" -o "$dir/$obj" ||
+       ! $CXX "$SIM_DIR/tests/test_cuda_ops.o" "$dir/$obj" $others $SIM_LINK -o "$dir/test_cuda_ops"; then
+        echo "mutant $name: build failed"
+        fail=1
+        return
+    fi
+    ASAN_OPTIONS=detect_leaks=0 "$dir/test_cuda_ops" --quick --only "$section" > "$dir/log" 2>&1
+    local rc=$?
+    { grep -m2 "^FAIL" "$dir/log"; grep -m2 -E "^simt: kernel|ERROR: AddressSanitizer|runtime error|Segmentation" "$dir/log"; } |
+        cut -c1-200 | sed 's/^/   | /'
+    if [ $rc -eq 0 ]; then
+        echo "   NOT DETECTED: the test passed with the bug (exit 0)"
+        fail=1
+    else
+        echo "   detected: test_cuda_ops exited with $rc (log: $dir/log)"
+    fi
+}
+
+# the unmodified kernels pass the same sections
+if [ -x "$SIM_DIR/test_cuda_ops" ]; then
+    for s in attention layernorm; do
+        if ! ASAN_OPTIONS=detect_leaks=0 "$SIM_DIR/test_cuda_ops" --quick --only $s > "$OUT/control-$s.log" 2>&1; then
+            echo "control: the UNMODIFIED kernels fail --only $s (see $OUT/control-$s.log)"
+            fail=1
+        fi
+    done
+    echo "control: the unmodified kernels pass --only attention and --only layernorm"
+fi
+
+mutate off-by-one attention.cu attention 's/if \(row >= rows\) return;/if (row > rows) return;/'
+mutate no-barrier layernorm.cu layernorm 's/(sh2\[ty\]\[tx\] = a2;\n)\s*__syncthreads\(\);\n/$1/'
+mutate shuffle attention.cu attention 's/for \(int o = 16; o > 0; o >>= 1\) nreal \+=/for (int o = 8; o > 0; o >>= 1) nreal +=/'
+
+if [ $fail -ne 0 ]; then echo "sim-mutants: FAILED"; exit 1; fi
+echo "sim-mutants: all 3 planted bugs detected by the emulated tests"
