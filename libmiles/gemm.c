@@ -43,7 +43,7 @@
 #endif
 
 #define KC MILES_GEMM_KC
-#define MC_MAX 192             /* rows per A block: a multiple of every MR (12, 6, 4) */
+#define MC_MAX 192             /* rows per A block: a multiple of every MR (24, 12, 6, 4) */
 #define BPACK_MAX (4u << 20)
 #define SWAP_MAX_M 64          /* x @ W^T with at most this many rows runs as (W @ x^T)^T */   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
 
@@ -204,7 +204,7 @@ static void pack_a(float *restrict Ap, int MR, const float *A, int lda, int tran
 
 /* One NR-wide micro-panel: cols [j0, j0+nr) x rows [p0, p0+kc) of op(B)
  * into dst[p*NR + j]; columns past nr are zero. */
-static __attribute__((noinline)) void pack_b(float *restrict dst, int NR, const float *B, int ldb, int transB, int j0,
+static void pack_b(float *restrict dst, int NR, const float *B, int ldb, int transB, int j0,
                    int nr, int p0, int kc) {
     if (!transB) { /* B is [K,N]: element (p,j) at B[p*ldb + j] */
         for (int p = 0; p < kc; p++) {
@@ -399,6 +399,11 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
                         .alpha = alpha, .beta = beta, .A = B, .B = A, .lda = ldb, .ldb = lda,
                         .C = C, .c_rs = 1, .c_cs = (size_t)ldc};
         M = pl.M, N = pl.N, transB = pl.tb;
+    }
+    MilesGemmIsa narrow; /* C at most 16 wide: the ISA's 16-column tile, if it has one */
+    if (N <= 16 && pl.isa->kernel16) {
+        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr16, 16, pl.isa->kernel16, 0, NULL};
+        pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     pl.pack_a = N > 64;

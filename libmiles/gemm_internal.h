@@ -41,6 +41,8 @@ typedef struct MilesGemmIsa {
     const char *name;     /* "avx512", "avx2", "generic" */
     int mr, nr;           /* micro-tile */
     MilesGemmKernel kernel;
+    int mr16;             /* optional taller tile with nr = 16, for C at most */
+    MilesGemmKernel kernel16; /* 16 columns wide (short titles x W^T); NULL if none */
 } MilesGemmIsa;
 
 /* Each returns its descriptor, or NULL when not compiled in (non-x86 build). */

@@ -218,8 +218,9 @@ typedef struct {
 
 /* Shapes that take every path of the own GEMM: small-M x W^T (computed
  * transposed), B read in place (few rows, B not transposed), A read in place
- * (N <= 64), several K slices with a partial last one, ragged tiles, K
- * large enough for column blocks of packed B (K * N > 4M floats). */
+ * (N <= 64), the 16-wide tile (C at most 16 columns), several K slices
+ * with a partial last one, ragged tiles, K large enough for column blocks of
+ * packed B (K * N > 4M floats). */
 static const Shape g_shapes[] = {
     {0, 1, 1, 300, 70, 1.0f, 0.0f},    {0, 1, 13, 129, 300, 1.0f, 1.0f},
     {1, 1, 37, 65, 257, 0.5f, 0.25f},  {0, 1, 64, 200, 513, 1.0f, 0.0f},
@@ -227,6 +228,7 @@ static const Shape g_shapes[] = {
     {0, 0, 150, 64, 129, 1.0f, 0.0f},  {1, 0, 97, 33, 256, 1.0f, 1.0f},
     {0, 1, 301, 47, 300, 1.0f, 0.5f},  {1, 1, 130, 250, 700, 0.7f, 0.0f},
     {0, 0, 200, 300, 17, 1.0f, -1.0f}, {1, 0, 77, 1030, 4100, 1.0f, 0.0f},
+    {1, 0, 50, 16, 300, 1.0f, 0.5f},   {0, 0, 40, 9, 513, 2.0f, 0.0f}, /* C <= 16 wide */
 };
 #define NSHAPES ((int)(sizeof g_shapes / sizeof g_shapes[0]))
 
