@@ -406,7 +406,10 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
         pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
-    pl.pack_a = N > 64;
+    /* A in place only for narrow C, and not when more than 12 of its rows
+     * (an L1 set's ways) are a multiple of 4 KiB apart: the 24-row tile at
+     * K = 3072 ran at half speed in place, the 12-row one at full speed */
+    pl.pack_a = N > 64 || (!pl.ta && pl.lda % 1024 == 0 && MR > 12);
     pl.pack_b = transB || M > 2 * MR;
     int nt = 1;
 #ifdef _OPENMP
