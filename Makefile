@@ -164,15 +164,24 @@ lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so $(MPI_LIBS_BUILT)
 # must exist before anything that may include it is compiled.
 # Library objects export only what miles.h declares (MILES_API): -fvisibility=hidden.
 LIB_CFLAGS = -fvisibility=hidden -DMILES_BUILDING_LIBRARY
-$(BUILD)/obj/%.o: libmiles/%.c | $(BUILD)/gen/onnx.pb-c.h
+# Objects also depend on the flags they were compiled with: $(BUILD)/.flags
+# changes (and everything rebuilds) when CFLAGS do (NATIVE=1, a new default
+# -march, a library found or not), so a build directory never mixes objects
+# of two configurations.
+FLAGS_STAMP = $(BUILD)/.flags
+FLAGS_NOW  := $(CC) $(CFLAGS) $(LIB_CFLAGS) $(TOOL_CFLAGS) $(LDFLAGS) $(LDLIBS)
+ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(strip $(FLAGS_NOW)))
+  $(shell mkdir -p $(BUILD) && printf '%s\n' '$(strip $(FLAGS_NOW))' > $(FLAGS_STAMP))
+endif
+$(BUILD)/obj/%.o: libmiles/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(ISA_$*) -c $< -o $@
 
-$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tools/%.o: tools/%.c | $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/obj/tools/%.o: tools/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(EXTRA_CFLAGS) -Itools -c $< -o $@
 
@@ -183,7 +192,7 @@ $(BUILD)/libmiles.a: $(LIB_OBJS)
 $(BUILD)/libmiles.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libmiles.so.0 $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/obj/mpi/%.o: libmiles/mpi/%.c
+$(BUILD)/obj/mpi/%.o: libmiles/mpi/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
 $(BUILD)/libmiles_mpi.a: $(BUILD)/obj/mpi/dist_mpi.o
@@ -206,7 +215,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 tests: $(TESTS)
 
 TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
-$(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) $(EXTRA_CFLAGS) -Itests -Itools -c $< -o $@
 .SECONDARY: $(TEST_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
