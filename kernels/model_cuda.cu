@@ -24,18 +24,10 @@
 
 /* ------------------------------------------------------------ helpers */
 
-typedef struct {
-    char *base;
-    size_t off;
-} Bump;
-
-static void *bump(Bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
-}
-#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
-#define IN(b, n) ((int32_t *)bump((b), (size_t)(n) * sizeof(int32_t)))
+/* the CPU model's bump allocator (internal.h) */
+typedef MilesBump Bump;
+#define FL(b, n) MILES_BUMP_F32(b, n)
+#define IN(b, n) MILES_BUMP_I32(b, n)
 
 /* ------------------------------------------------------------ layouts */
 
