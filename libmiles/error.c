@@ -198,3 +198,42 @@ int miles_read_file(const char *path, char **data, size_t *n) {
     if (n) *n = len;
     return MILES_OK;
 }
+
+/* ---- devices and precisions (miles.h) ---- */
+static const char *const k_precision_names[] = {"fp32", "tf32", "fp16", "bf16", "int8"};
+
+int miles_precision_parse(const char *name, MilesPrecision *out) {
+    for (int i = 0; name && i < (int)(sizeof k_precision_names / sizeof k_precision_names[0]); i++)
+        if (strcmp(name, k_precision_names[i]) == 0) {
+            if (out) *out = (MilesPrecision)i;
+            return MILES_OK;
+        }
+    return miles_error(MILES_EINVAL, "precision '%s' is not one of fp32, tf32, fp16, bf16, int8",
+                       name ? name : "(null)");
+}
+
+const char *miles_precision_name(MilesPrecision p) {
+    return (int)p >= 0 && (int)p < (int)(sizeof k_precision_names / sizeof k_precision_names[0])
+               ? k_precision_names[p] : "?";
+}
+
+int miles_device_parse(const char *name, int *is_cuda, int *index) {
+    int cuda = 0, idx = 0;
+    if (!name || strcmp(name, "cpu") == 0) {
+        cuda = 0;
+    } else if (strcmp(name, "cuda") == 0) {
+        cuda = 1;
+    } else if (strncmp(name, "cuda:", 5) == 0 && name[5] >= '0' && name[5] <= '9') {
+        char *end = NULL;
+        long v = strtol(name + 5, &end, 10);
+        if (*end || v < 0 || v > 1023)
+            return miles_error(MILES_EINVAL, "device '%s': the index after 'cuda:' must be 0..1023", name);
+        cuda = 1;
+        idx = (int)v;
+    } else {
+        return miles_error(MILES_EINVAL, "device '%s' is not cpu, cuda or cuda:N", name);
+    }
+    if (is_cuda) *is_cuda = cuda;
+    if (index) *index = idx;
+    return MILES_OK;
+}

@@ -22,6 +22,10 @@ void *miles_malloc(size_t n);
 void *miles_calloc(size_t count, size_t size);
 void *miles_aligned_alloc(size_t n); /* 64-byte aligned, zeroed; free with free() */
 
+/* Refuse a device/precision combination this build cannot run (backend.c);
+ * training: 1 for the trainer, 0 for inference. */
+int miles_backend_check(const char *device, MilesPrecision precision, int training);
+
 /* Propagate a status: MILES_TRY(x) returns x's status if it is not MILES_OK. */
 #define MILES_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
 

@@ -90,6 +90,29 @@ MILES_API int miles_set_error(int code, const char *fmt, ...)
 /* "0.1.0" plus build options, e.g. "0.1.0 (openmp, openblas)". */
 MILES_API const char *miles_version(void);
 
+/* ---- devices and precisions (docs/architecture.md, "Backends") ----
+ * A device is "cpu" (the fp32 reference), "cuda" or "cuda:N".  What each
+ * precision means, and where it is accepted:
+ *   fp32  everywhere; the exact reference
+ *   tf32  cuda, sm80+: TF32 tensor-core GEMMs, fp32 storage
+ *   fp16  cuda: fp16 activations, fp32 master weights, dynamic loss scaling
+ *   bf16  cuda sm80+ (training and inference); cpu inference with avx512_bf16
+ *   int8  cpu inference: per-channel int8 weights, per-row dynamic activations
+ * A combination the device or the CPU cannot do is refused with
+ * MILES_EUNSUPPORTED and a message naming what is missing. */
+typedef enum MilesPrecision {
+    MILES_PRECISION_FP32 = 0,
+    MILES_PRECISION_TF32 = 1,
+    MILES_PRECISION_FP16 = 2,
+    MILES_PRECISION_BF16 = 3,
+    MILES_PRECISION_INT8 = 4
+} MilesPrecision;
+/* "fp32" | "tf32" | "fp16" | "bf16" | "int8" -> *out; MILES_EINVAL otherwise. */
+MILES_API int miles_precision_parse(const char *name, MilesPrecision *out);
+MILES_API const char *miles_precision_name(MilesPrecision p);   /* "?" when out of range */
+/* "cpu" | "cuda" | "cuda:N" -> *is_cuda, *index (0 for "cuda"); MILES_EINVAL otherwise. */
+MILES_API int miles_device_parse(const char *name, int *is_cuda, int *index);
+
 /* ---- files: what the tools and programs write is written atomically ---- */
 /* Read a whole file into a malloc'd NUL-terminated buffer; *n (may be NULL)
  * gets its size. */
@@ -740,6 +763,8 @@ typedef struct MilesTrainConfig {
     /* distributed (docs/distributed.md): NULL or a 1-rank handle = one process */
     struct MilesDist *dist;
     int zero1;                /* 1: shard the AdamW moments across ranks (ZeRO stage 1) */
+    const char *device;       /* NULL or "cpu" (default), "cuda", "cuda:N" */
+    MilesPrecision precision; /* MILES_PRECISION_FP32 (default); see "devices and precisions" */
 } MilesTrainConfig;
 
 /* Fill *c with the defaults above. */
@@ -1056,6 +1081,8 @@ typedef struct MilesPredictorOptions {
     int max_len;             /* 0: the trainer's max_len ("train_config"), else 128;
                               * capped at max_position_embeddings */
     int batch_size;          /* rows per forward pass (64) */
+    const char *device;      /* NULL or "cpu" (default), "cuda", "cuda:N" */
+    MilesPrecision precision;/* MILES_PRECISION_FP32 (default); see "devices and precisions" */
 } MilesPredictorOptions;
 MILES_API void miles_predictor_options_default(MilesPredictorOptions *opt);
 /* Load a checkpoint written by miles_train_run (MilesCheckpoint contract).

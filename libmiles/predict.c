@@ -106,6 +106,7 @@ int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const Mil
     if (o.batch_size <= 0) o.batch_size = 64;
     if (o.max_len < 0 || o.max_len == 1 || o.max_len > 4096)
         return miles_error(MILES_EINVAL, "predictor: max_len %d not 0 (= from the checkpoint) or in [2,4096]", o.max_len);
+    MILES_TRY(miles_backend_check(o.device, o.precision, 0));
     MilesPredictor *p = miles_calloc(1, sizeof *p);
     if (!p) return MILES_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);

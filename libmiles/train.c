@@ -277,6 +277,7 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
 
 int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainConfig *cfg, MilesTrainResult *res) {
     if (!data) return miles_error(MILES_EINVAL, "miles_train_run: no prepared data");
+    if (cfg) MILES_TRY(miles_backend_check(cfg->device, cfg->precision, 1));
     MilesDataset train, val;
     MILES_TRY(miles_prepared_split(data, MILES_SPLIT_TRAIN, &train));
     MILES_TRY(miles_prepared_split(data, MILES_SPLIT_VAL, &val));

@@ -35,6 +35,23 @@ int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
     return 0;
 }
 
+int tool_parse_precision(const char *s, const char *opt, MilesPrecision *out) {
+    if (miles_precision_parse(s, out) != MILES_OK) {
+        fprintf(stderr, "%s: %s\n", opt, miles_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+int tool_parse_device(const char *s, const char *opt, const char **out) {
+    if (miles_device_parse(s, NULL, NULL) != MILES_OK) {
+        fprintf(stderr, "%s: %s\n", opt, miles_last_error());
+        return 1;
+    }
+    *out = s;
+    return 0;
+}
+
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out) {
     char *end;
     errno = 0;

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "miles.h"
+
 /* Propagate a MILES_* status: TOOL_TRY(x) returns x's status if it is not MILES_OK. */
 #define TOOL_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
 
@@ -14,6 +16,11 @@ int tool_fail(const char *prog, int status);
 /* Strict number parsing with a range; prints a message naming the option and returns 1 on error. */
 int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out);
+/* --precision NAME / --device NAME (miles.h "devices and precisions"): checks the
+ * spelling only (whether the device can do it is the library's answer); prints
+ * an error naming the option and returns 1 on error. */
+int tool_parse_precision(const char *s, const char *opt, MilesPrecision *out);
+int tool_parse_device(const char *s, const char *opt, const char **out);
 /* OpenMP and OpenBLAS thread count (n <= 0: leave the defaults). */
 void tool_set_threads(int n);
 /* mkdir -p; prints an error and returns 1 on failure. */
