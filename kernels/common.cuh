@@ -124,6 +124,22 @@ static inline int miles_cublas_fail(cublasStatus_t s, const char *file, int line
         MILES_KERNEL_CALL(kernel, grid, block, smem, stream, ##__VA_ARGS__);        \
         MILES_LAUNCH_CHECK(#kernel);                                                \
     } while (0)
+/* The same through a kernel function pointer `fn` (a template kernel with
+ * several template arguments: `auto fn = k<A, B>;`), `name` naming it for
+ * the error message and the emulator's per-kernel table ("k<A,B>"). */
+#ifdef SIMT_EMULATOR
+#define MILES_LAUNCH_FN(name, fn, grid, block, smem, stream, ...)                  \
+    do {                                                                            \
+        simt_launch(name, fn, grid, block, smem, stream, ##__VA_ARGS__);            \
+        MILES_LAUNCH_CHECK(name);                                                   \
+    } while (0)
+#else
+#define MILES_LAUNCH_FN(name, fn, grid, block, smem, stream, ...)                  \
+    do {                                                                            \
+        fn<<<grid, block, smem, stream>>>(__VA_ARGS__);                             \
+        MILES_LAUNCH_CHECK(name);                                                   \
+    } while (0)
+#endif
 
 /* Dynamic shared memory (the launch's smem bytes) as a T array:
  *     MILES_DYNAMIC_SHARED(float, tile);
