@@ -242,6 +242,8 @@ __global__ void grad_prep_final_kernel(MilesCudaOptState *st, MilesLossScalerSta
     acc = miles_block_sum_d(acc, sh);
     bad = __syncthreads_or(bad);
     if (threadIdx.x == 0) {
+        /* an overflow the backward flagged itself (fp16 range checks) counts too */
+        if (scaler && scaler->found_inf) bad = 1;
         const float norm = (float)sqrt(acc);
         const float inv = scaler ? scaler->inv_scale : 1.0f;
         float coef = inv;
@@ -251,7 +253,9 @@ __global__ void grad_prep_final_kernel(MilesCudaOptState *st, MilesLossScalerSta
         }
         st->norm = norm;
         st->coef = coef;
-        st->found_inf = bad;
+        /* an overflow skips the step only under a loss scaler (fp16, GradScaler);
+         * without one (bf16, fp32) the step is taken, as in PyTorch */
+        st->found_inf = scaler ? bad : 0;
         if (scaler && bad) scaler->found_inf = 1;
     }
 }

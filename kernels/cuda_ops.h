@@ -86,6 +86,11 @@ int miles_gemm_strided_batched_cuda(int transA, int transB, int M, int N, int K,
  * finite; NULL turns the checks off.  The GPU model sets it only when the probe
  * said 0.  Process-wide, like the math mode. */
 int miles_cuda_f16_overflow_probe(void);
+/* The same question for an fp16 GEMM OUTPUT beyond 65504 (cublasGemmEx, fp16
+ * A, B and C, fp32 accumulation): 1 = Inf, 0 = not Inf (then the 16-bit
+ * path's backward checks the fp16 GEMM outputs it reads), or a negative
+ * MILES_* status.  Synchronizes. */
+int miles_cuda_f16_output_overflow_probe(void);
 void miles_cuda_set_f16_overflow_flag(int32_t *dev_flag);
 /* found[0] = 1 if any x[i] would overflow fp16 (|x| >= 65520) or is Inf/NaN
  * (found is only ever set, never cleared). */
@@ -351,9 +356,10 @@ int gelu_forward_h_cuda(void *out_h, const void *inp_h, size_t n, int dtype, mil
 size_t colsum_workspace(int N, int C);
 /* In place: dinp_h (holding dout on entry) = dout * GELU'(inp) = gelu_backward
  *   into a zero gradient; dbias (NULL = skip) written/added with its column
- *   sums (the bias gradient of the layer whose output was inp). */
+ *   sums (the bias gradient of the layer whose output was inp).  overflow
+ *   (fp16, may be NULL): set to 1 if |dout| >= 65504 or not finite. */
 int gelu_backward_h_cuda(void *dinp_h, float *dbias, int accumulate, const void *inp_h, int N, int C, float *ws,
-                         size_t ws_floats, int dtype, miles_cuda_stream stream);
+                         size_t ws_floats, int32_t *overflow, int dtype, miles_cuda_stream stream);
 /* out[(c / seg) * seg_stride + c % seg] (+)= sum_n x_h[n,c] (the fused QKV bias
  *   gradient lands in three separate CPU tensors this way). */
 int colsum_h_cuda(float *out, int seg, long long seg_stride, int accumulate, const void *x_h, int N, int C,
@@ -434,7 +440,9 @@ int embedding_backward_seg_cuda(float *dwte, float *dwpe, float *dwtt, int V, co
 /* Fused optimizer.  State on the device, so a step needs no host round trip:
  * grad_prepare_cuda makes ONE pass over the gradients: the norm of the
  * unscaled gradients (double accumulation, deterministic), the Inf/NaN check
- * (into st and scaler->found_inf), and st->coef = inv_scale x the clipping
+ * (into st and scaler->found_inf, which may already hold an overflow a
+ * range check of the backward found; with a scaler only: without one the
+ * step is taken, as PyTorch does), and st->coef = inv_scale x the clipping
  * factor (max_norm <= 0: no clipping).  The gradients are not rewritten.
  * adamw_fused_cuda makes ONE pass: AdamW on grad * st->coef with the bias
  * corrections of the device step counter st->step + 1, the learning rate

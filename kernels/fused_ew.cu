@@ -38,13 +38,15 @@ template <int DT, int VEC> __global__ void gelu_forward_h_kernel(uint16_t *out, 
 
 /* grid (ceil(C / (256 VEC)), ceil(N / FEW_ROWS)); partial [gridDim.y][C] */
 template <int DT, int VEC>
-__global__ void gelu_backward_h_kernel(uint16_t *dinp, float *partial, const uint16_t *inp, int N, int C) {
+__global__ void gelu_backward_h_kernel(uint16_t *dinp, float *partial, const uint16_t *inp, int N, int C,
+                                       int32_t *overflow) {
     const int c0 = (blockIdx.x * FEW_THREADS + threadIdx.x) * VEC;
     if (c0 >= C) return;
     const int r0 = blockIdx.y * FEW_ROWS, r1 = min(N, r0 + FEW_ROWS);
     float acc[VEC];
 #pragma unroll
     for (int k = 0; k < VEC; k++) acc[k] = 0.0f;
+    int bad = 0;
     for (int r = r0; r < r1; r++) {
         const size_t off = (size_t)r * C + c0;
         float g[VEC], x[VEC], d[VEC];
@@ -52,6 +54,7 @@ __global__ void gelu_backward_h_kernel(uint16_t *dinp, float *partial, const uin
         miles_load_h<DT, VEC>(x, inp + off);
 #pragma unroll
         for (int k = 0; k < VEC; k++) {
+            bad |= !(fabsf(g[k]) < 65504.0f);
             float cdf = 0.5f * (1.0f + erff(x[k] * INV_SQRT2));
             float pdf = INV_SQRT_2PI * expf(-0.5f * x[k] * x[k]);
             d[k] = g[k] * (cdf + x[k] * pdf);
@@ -59,6 +62,7 @@ __global__ void gelu_backward_h_kernel(uint16_t *dinp, float *partial, const uin
         }
         miles_store_h<DT, VEC>(dinp + off, d);
     }
+    if (overflow && bad) *overflow = 1; /* a clamped fp16 GEMM output reads as 65504 */
     miles_store_f<VEC>(partial + (size_t)blockIdx.y * C + c0, acc);
 }
 
@@ -145,7 +149,8 @@ extern "C" int gelu_forward_h_cuda(void *out_h, const void *inp_h, size_t n, int
 }
 
 extern "C" int gelu_backward_h_cuda(void *dinp_h, float *dbias, int accumulate, const void *inp_h, int N, int C,
-                                    float *ws, size_t ws_floats, int dtype, miles_cuda_stream stream) {
+                                    float *ws, size_t ws_floats, int32_t *overflow, int dtype,
+                                    miles_cuda_stream stream) {
     MILES_TRY(dt_check("gelu_backward_h_cuda", dtype));
     if (N < 0 || C <= 0) return miles_error(MILES_EINVAL, "gelu_backward_h_cuda: bad shape N=%d C=%d", N, C);
     if (N == 0) return MILES_OK;
@@ -160,7 +165,7 @@ extern "C" int gelu_backward_h_cuda(void *dinp_h, float *dbias, int accumulate, 
     ([&]() -> int {                                                                                               \
         auto fn = v8 ? gelu_backward_h_kernel<DT, 8> : gelu_backward_h_kernel<DT, 1>;                             \
         MILES_LAUNCH_FN(v8 ? "gelu_backward_h_kernel<DT,8>" : "gelu_backward_h_kernel<DT,1>", fn, grid,           \
-                        FEW_THREADS, 0, s, (uint16_t *)dinp_h, ws, (const uint16_t *)inp_h, N, C);                \
+                        FEW_THREADS, 0, s, (uint16_t *)dinp_h, ws, (const uint16_t *)inp_h, N, C, overflow);      \
         return MILES_OK;                                                                                          \
     }())
     MILES_TRY(DISPATCH_DT(dtype, L));

@@ -180,6 +180,27 @@ extern "C" int miles_cuda_f16_overflow_probe(void) {
     return isinf(out) ? 1 : 0;
 }
 
+extern "C" int miles_cuda_f16_output_overflow_probe(void) {
+    const int n = 16;
+    uint16_t h[2 * 16 * 16];
+    for (int i = 0; i < 2 * n * n; i++) h[i] = 0x5c00; /* 256: each output 16 * 65536 */
+    void *d = NULL;
+    uint16_t out = 0;
+    cudaError_t e = cudaMalloc(&d, 3 * n * n * sizeof(uint16_t));
+    if (e == cudaSuccess) e = cudaMemcpy(d, h, 2 * n * n * sizeof(uint16_t), cudaMemcpyHostToDevice);
+    int st = MILES_OK;
+    if (e == cudaSuccess) {
+        uint16_t *p = (uint16_t *)d;
+        st = miles_gemm_h_cuda(0, 0, n, n, n, 1.0f, p, n, 0, p + n * n, n, 0, 0.0f, p + 2 * n * n, n, 0, 1,
+                               MILES_CUDA_F16, MILES_CUDA_F16, NULL);
+        if (st == MILES_OK) e = cudaMemcpy(&out, p + 2 * n * n, sizeof out, cudaMemcpyDeviceToHost);
+    }
+    cudaFree(d);
+    if (st != MILES_OK) return st;
+    if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "fp16 output overflow probe");
+    return (out & 0x7fffu) == 0x7c00u ? 1 : 0;
+}
+
 extern "C" int miles_gemm_cuda(int transA, int transB, int M, int N, int K, float alpha,
                                const float *A, int lda, const float *B, int ldb, float beta,
                                float *C, int ldc, miles_cuda_stream stream) {

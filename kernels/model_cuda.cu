@@ -24,23 +24,12 @@
 
 /* ------------------------------------------------------------ helpers */
 
-typedef struct {
-    char *base;
-    size_t off;
-} Bump;
-
-static void *bump(Bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
-}
-#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
-#define IN(b, n) ((int32_t *)bump((b), (size_t)(n) * sizeof(int32_t)))
 
 /* ------------------------------------------------------------ layouts */
 
 static void inputs_layout(const MilesCudaModel *cm, Bump *b, int B, int T, Inputs *in) {
     const size_t N = (size_t)B * T;
+    in->step = (StepParams *)bump(b, sizeof(StepParams));
     in->ids = IN(b, N);
     in->tt = IN(b, N);
     in->mask = IN(b, N);
@@ -52,6 +41,19 @@ static void inputs_layout(const MilesCudaModel *cm, Bump *b, int B, int T, Input
     in->pos = IN(b, N);
     in->tt_offs = IN(b, (size_t)cm->cfg.type_vocab_size + 1);
     in->tt_pos = IN(b, N);
+    in->seg_counts = in->seg_pos = in->seg_row = in->seg_beg = in->seg_multi = NULL;
+    in->multi_row = in->multi_beg = in->multi_end = NULL;
+    if (cm->fast) {
+        const size_t S = MILES_EMB_SEG_MAX(N), M = MILES_EMB_MULTI_MAX(N, (size_t)cm->cfg.type_vocab_size);
+        in->seg_counts = IN(b, 2);
+        in->seg_pos = IN(b, 2 * N);
+        in->seg_row = IN(b, S);
+        in->seg_beg = IN(b, S + 1);
+        in->seg_multi = IN(b, S);
+        in->multi_row = IN(b, M);
+        in->multi_beg = IN(b, M);
+        in->multi_end = IN(b, M);
+    }
 }
 
 /* acts_layout of model_forward.c after the inputs block. */
@@ -63,6 +65,13 @@ static size_t arena_layout(MilesCudaModel *cm, void *base, int B, int T, int att
     Bump b = {(char *)base, 0};
     inputs_layout(cm, &b, B, T, &cm->din);
     cm->in_bytes = b.off;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        b.off = fast_arena_layout(cm, base, b.off, B, T);
+        A->layers = NULL;
+        goto heads;
+    }
+#endif
     A->emb_sum = FL(&b, N * H);
     A->emb_mean = FL(&b, N);
     A->emb_rstd = FL(&b, N);
@@ -87,6 +96,9 @@ static size_t arena_layout(MilesCudaModel *cm, void *base, int B, int T, int att
         y->rstd2 = FL(&b, N);
         y->ln2 = FL(&b, N * H);
     }
+#ifndef MILES_CUDA_HOST_EMULATION
+heads:
+#endif
     A->cls = FL(&b, (size_t)B * H);
     A->pool_pre = FL(&b, (size_t)B * H);
     A->pooled = FL(&b, (size_t)B * H);
@@ -121,6 +133,12 @@ static size_t grad_layout(MilesCudaModel *cm, void *base, int B, int T) {
     MilesGradActs *D = &cm->D;
     Bump b = {(char *)base, 0};
     D->dx = FL(&b, N * H);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        b.off = fast_grad_layout(cm, base, b.off, B, T);
+        goto heads;
+    }
+#endif
     D->dln1 = FL(&b, N * H);
     D->dres = FL(&b, N * H);
     D->dproj = FL(&b, N * H);
@@ -131,6 +149,9 @@ static size_t grad_layout(MilesCudaModel *cm, void *base, int B, int T) {
     D->dgelu = FL(&b, N * I);
     D->dinter = FL(&b, N * I);
     D->datt = FL(&b, (size_t)B * c->num_attention_heads * T * T);
+#ifndef MILES_CUDA_HOST_EMULATION
+heads:
+#endif
     D->dcls = FL(&b, (size_t)B * H);
     D->dpool_pre = FL(&b, (size_t)B * H);
     D->dpooled = FL(&b, (size_t)B * H);
@@ -182,6 +203,12 @@ static int ensure_arena(MilesCudaModel *cm, int B, int T, int attd) {
         cm->cursor_cap = cm->cursor ? N : 0;
         if (!cm->cursor) return miles_error(MILES_ENOMEM, "cuda model: host CSR buffer");
     }
+    if (cm->fast && (size_t)B * T > cm->uniq_cap) {
+        free(cm->uniq);
+        cm->uniq = (int32_t *)malloc((size_t)B * T * sizeof(int32_t));
+        cm->uniq_cap = cm->uniq ? (size_t)B * T : 0;
+        if (!cm->uniq) return miles_error(MILES_ENOMEM, "cuda model: host segment buffer");
+    }
     Bump hb = {(char *)cm->pinned, 0};
     inputs_layout(cm, &hb, B, T, &cm->hin);
     return MILES_OK;
@@ -231,6 +258,16 @@ static void pack_batch(MilesCudaModel *cm, const MilesBatch *b) {
     else memset(h->labels, 0, (size_t)B * sizeof(int32_t));
     if (b->velocity) memcpy(h->vel_target, b->velocity, (size_t)B * sizeof(float));
     else memset(h->vel_target, 0, (size_t)B * sizeof(float));
+    h->step->seed = cm->drop_seed;
+    h->step->step = cm->drop_step;
+    h->step->loss_scale = 1.0f;
+    h->step->pad = 0.0f;
+    if (cm->fast) { /* the 16-bit path's segmented embedding backward */
+        MilesEmbSegments sg = {h->seg_pos, h->seg_row, h->seg_beg, h->seg_multi, h->multi_row, h->multi_beg,
+                               h->multi_end, h->seg_counts, 0};
+        miles_emb_segments_build(&sg, h->ids, h->tt, (int)N, cm->cfg.vocab_size, TV, cm->slot, cm->uniq, cm->cursor);
+        return;
+    }
 
     /* word ids: uniq in first-seen order, offs = prefix sums of counts,
      * pos = token indices grouped by id, ascending within each id */
@@ -393,8 +430,20 @@ static int head_forward(MilesCudaModel *cm) {
     MilesActs *A = &cm->A;
     const MilesParams *P = &cm->P;
     miles_cuda_stream s = S(cm);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) { /* the 16-bit last hidden state, pooled into fp32 */
+        if (c->pooling == MILES_POOL_POOLER) {
+            MILES_TRY(fast_pool(cm, A->cls, 0));
+            MILES_TRY(linear_forward_cuda(A->pool_pre, A->cls, P->pooler.w, P->pooler.b, B, H, H, s));
+            MILES_TRY(tanh_forward_cuda(A->pooled, A->pool_pre, (size_t)B * H, s));
+        } else {
+            MILES_TRY(fast_pool(cm, A->pooled, c->pooling != MILES_POOL_CLS));
+        }
+        goto pooled;
+    }
+#endif
+    {
     const float *hid = cm->layer_acts[c->num_hidden_layers - 1].ln2;
-
     switch (c->pooling) {
     case MILES_POOL_POOLER:
         MILES_TRY(cls_pool_forward_cuda(A->cls, hid, B, T, H, s));
@@ -408,6 +457,10 @@ static int head_forward(MilesCudaModel *cm) {
         MILES_TRY(mean_pool_forward_cuda(A->pooled, hid, A->mask, B, T, H, s));
         break;
     }
+    }
+#ifndef MILES_CUDA_HOST_EMULATION
+pooled:
+#endif
     MILES_TRY(drop_fwd(cm, A->text, A->pooled, (size_t)B * H, dkey(cm, c->text_dropout, MILES_DROPID_TEXT)));
 
     const float *num = A->features;
@@ -445,7 +498,11 @@ static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int trainin
     cm->staged_pending = 1;
 
     MathScope ms(cm->math);
-    MILES_TRY(encoder_forward(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_encoder_forward(cm));
+    else
+#endif
+        MILES_TRY(encoder_forward(cm));
     MILES_TRY(head_forward(cm));
     MilesActs *A = &cm->A;
     MILES_TRY(zero(cm, cm->dloss, 2));
@@ -504,6 +561,13 @@ extern "C" int miles_cuda_model_download_pooled(MilesCudaModel *cm, float *out) 
 
 extern "C" int miles_cuda_model_download_last_hidden(MilesCudaModel *cm, float *out) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_download_last_hidden: model is NULL");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        if (!out) return miles_error(MILES_EINVAL, "cuda model download: NULL argument");
+        if (!cm->fwd_valid) return miles_error(MILES_EINVAL, "cuda model download: no successful forward");
+        return fast_download_last_hidden(cm, out);
+    }
+#endif
     return download(cm, out, cm->layer_acts[cm->cfg.num_hidden_layers - 1].ln2,
                     (size_t)cm->B * cm->T * cm->cfg.hidden_size);
 }
@@ -566,6 +630,10 @@ static int head_backward(MilesCudaModel *cm, float loss_scale) {
                                              cm->loss.w_cls * loss_scale, s));
     if (cm->have_vel)
         MILES_TRY(mse_backward_cuda(D->dvel, A->vel, A->vel_target, B, cm->loss.w_reg * loss_scale, s));
+#ifndef MILES_CUDA_HOST_EMULATION
+    /* 16-bit path: backward's loss_scale and the fp16 loss scale live on the device */
+    if (cm->fast) MILES_TRY(fast_scale_head_grads(cm));
+#endif
     const float *dvp = D->dvel;
     if (c->velocity_activation == MILES_VEL_SIGMOID) {
         MILES_TRY(zero(cm, D->dvel_pre, B));
@@ -691,6 +759,16 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
     MathScope ms(cm->math);
     /* an overflow of a scaled gradient inside a GEMM must reach found_inf */
     F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        /* loss_scale (and the fp16 scale) reach the heads' gradients on the device */
+        MILES_CUDA_TRY(cudaMemcpyAsync(&cm->din.step->loss_scale, &loss_scale, sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+        MILES_TRY(fast_begin_backward(cm));
+        MILES_TRY(head_backward(cm, 1.0f));
+        return fast_encoder_backward(cm);
+    }
+#endif
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
     return encoder_backward(cm);
@@ -699,6 +777,9 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
 extern "C" int miles_cuda_model_zero_grad(MilesCudaModel *cm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_zero_grad: model is NULL");
     cm->grads_unscaled = 0;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_zero_grad(cm);
+#endif
     return zero(cm, cm->grads, cm->nparams);
 }
 

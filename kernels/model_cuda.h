@@ -68,6 +68,24 @@ typedef struct MilesCudaModel MilesCudaModel;
  * dropout key copied; the CPU model may be freed afterwards).
  * MILES_EUNSUPPORTED: no CUDA device, or bf16 below sm80 (with a message). */
 int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu_model, int precision);
+
+/* Build options (NULL = defaults). */
+typedef struct MilesCudaOptions {
+    /* -1 (default): fp16 and bf16 run the 16-bit path (activations and a
+     *   weight copy in 16 bits, fused kernels, flash attention, cuBLASLt;
+     *   docs/gpu.md "The 16-bit path"), fp32 and tf32 the fp32 path;
+     *  0: fp32 activations in every precision (16-bit math inside the GEMMs
+     *   only: the earlier mixed mode, kept for comparison and the emulation);
+     *  1: the 16-bit path (fp16/bf16 only, MILES_EINVAL otherwise). */
+    int fast;
+    /* -1 / 1 (default): miles_cuda_model_train_step and inference forwards of
+     * the 16-bit path replay CUDA graphs (one per batch shape); 0: never. */
+    int graphs;
+} MilesCudaOptions;
+int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel *cpu_model, int precision,
+                              const MilesCudaOptions *opts);
+/* 1 when the model runs the 16-bit path. */
+int miles_cuda_model_is_fast(const MilesCudaModel *cm);
 void miles_cuda_model_free(MilesCudaModel *cm);
 int miles_cuda_model_precision(const MilesCudaModel *cm);
 size_t miles_cuda_model_num_params(const MilesCudaModel *cm);

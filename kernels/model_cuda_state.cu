@@ -39,6 +39,9 @@ static int unscale_if_needed(MilesCudaModel *cm) {
 
 extern "C" int miles_cuda_model_clip_grad_norm(MilesCudaModel *cm, float max_norm, float *norm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_clip_grad_norm: model is NULL");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_clip_grad_norm(cm, max_norm, norm);
+#endif
     MILES_TRY(unscale_if_needed(cm));
     MILES_TRY(clip_grad_norm_cuda(cm->grads, cm->nparams, max_norm, cm->dnorm, cm->ws, S(cm)));
     if (norm) {
@@ -97,6 +100,9 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MILES_TRY(ensure_moments(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_adamw_step(cm, lr, cfg, skipped);
+#endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
     MilesCudaAdamW hp;
@@ -130,7 +136,14 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     return MILES_OK;
 }
 
-extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) { return cm ? cm->t : 0; }
+extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) {
+    if (!cm) return 0;
+#ifndef MILES_CUDA_HOST_EMULATION
+    /* fp16 16-bit path: the step counter lives on the device (skips are decided there) */
+    if (cm->fast && fast_sync_host((MilesCudaModel *)cm) != MILES_OK) return -1;
+#endif
+    return cm->t;
+}
 
 extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, float *v, int64_t *t) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_get_adamw_state: model is NULL");
@@ -138,6 +151,9 @@ extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, fl
     if (m) MILES_CUDA_TRY(cudaMemcpyAsync(m, cm->m, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
     if (v) MILES_CUDA_TRY(cudaMemcpyAsync(v, cm->v, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_sync_host(cm));
+#endif
     if (t) *t = cm->t;
     return MILES_OK;
 }
@@ -148,6 +164,9 @@ extern "C" int miles_cuda_model_set_adamw_state(MilesCudaModel *cm, const float 
     if (m) MILES_CUDA_TRY(cudaMemcpyAsync(cm->m, m, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
     if (v) MILES_CUDA_TRY(cudaMemcpyAsync(cm->v, v, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_set_step(cm, t));
+#endif
     cm->t = t;
     return MILES_OK;
 }
@@ -168,7 +187,11 @@ extern "C" int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_s
 }
 
 extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
-    return cm && cm->use_scaler ? cm->scale : 1.0f;
+    if (!cm || !cm->use_scaler) return 1.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) fast_sync_host((MilesCudaModel *)cm);
+#endif
+    return cm->scale;
 }
 
 /* ------------------------------------------------------ build / params */
@@ -223,6 +246,9 @@ extern "C" int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesMod
     MILES_TRY(same_layout(cm, cpu));
     MILES_CUDA_TRY(cudaMemcpyAsync(cm->params, cpu->params, cm->nparams * sizeof(float), cudaMemcpyHostToDevice,
                                    cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_refresh_half(cm));
+#endif
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     return MILES_OK;
 }
@@ -238,6 +264,9 @@ extern "C" int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *
 
 extern "C" int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads) {
     if (!cm || !grads) return miles_error(MILES_EINVAL, "miles_cuda_model_download_grads: NULL argument");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_materialize_zero(cm));
+#endif
     MILES_CUDA_TRY(cudaMemcpyAsync(grads, cm->grads, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost,
                                    cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
@@ -284,6 +313,10 @@ extern "C" void miles_cuda_model_free(MilesCudaModel *cm) {
     free(cm->layer_acts);
     free(cm->slot);
     free(cm->cursor);
+    free(cm->uniq);
+#ifndef MILES_CUDA_HOST_EMULATION
+    fast_free(cm);
+#endif
     free(cm);
 }
 
@@ -319,7 +352,7 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
     translate_params(&cm->G, cpu, cm->grads);
 
     /* small device block: workspace (8-byte aligned), loss[2], norm, class weights, scaler */
-    size_t ws_bytes = (size_t)MILES_CUDA_REDUCE_WORKSPACE * sizeof(float);
+    size_t ws_bytes = (size_t)MILES_CUDA_PREP_WORKSPACE * sizeof(float); /* >= MILES_CUDA_REDUCE_WORKSPACE */
     MILES_CUDA_TRY(cudaMalloc(&cm->small, ws_bytes + 256 + sizeof(MilesLossScalerState)));
     char *sb = (char *)cm->small;
     cm->ws = (float *)sb;
@@ -343,15 +376,40 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
         if (inf < 0) return inf;
         cm->f16_guard = !inf;
     }
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_build(cm, cpu));
+#endif
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     return MILES_OK;
 }
 
 extern "C" int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu, int precision) {
+    return miles_cuda_model_build_ex(out, cpu, precision, NULL);
+}
+
+extern "C" int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel *cpu, int precision,
+                                         const MilesCudaOptions *opts) {
     if (!out || !cpu) return miles_error(MILES_EINVAL, "miles_cuda_model_build: NULL argument");
     *out = NULL;
     if (precision < MILES_CUDA_PREC_FP32 || precision > MILES_CUDA_PREC_BF16)
         return miles_error(MILES_EINVAL, "miles_cuda_model_build: unknown precision %d", precision);
+    const int half = precision == MILES_CUDA_PREC_FP16 || precision == MILES_CUDA_PREC_BF16;
+    int fast = opts ? opts->fast : -1;
+    if (fast > 0 && !half)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_build: the 16-bit path needs precision fp16 or bf16");
+    if (fast < 0) fast = half;
+#ifdef MILES_CUDA_HOST_EMULATION
+    fast = 0; /* the host emulation runs the fp32-activation path only */
+#endif
+    if (fast) {
+        const MilesConfig *c = &cpu->cfg;
+        if (c->hidden_size > MILES_CUDA_FAST_MAX_C || c->hidden_size % c->num_attention_heads ||
+            c->hidden_size / c->num_attention_heads > 128)
+            return miles_error(MILES_EUNSUPPORTED,
+                               "miles_cuda_model_build: the fp16/bf16 path needs hidden size <= %d and head size <= 128"
+                               " (hidden %d, %d heads); build with fast = 0 for fp32 activations",
+                               MILES_CUDA_FAST_MAX_C, c->hidden_size, c->num_attention_heads);
+    }
     if (miles_cuda_device_count() <= 0)
         return miles_error(MILES_EUNSUPPORTED, "miles_cuda_model_build: no CUDA device");
     MilesCudaModel *cm = (MilesCudaModel *)calloc(1, sizeof *cm);
@@ -369,6 +427,7 @@ extern "C" int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cp
     cm->feat_w = cpu->feat_w;
     cm->max_w = cpu->max_w;
     cm->decay_mask_all = -1;
+    cm->fast = fast;
     int s = build_impl(cm, cpu);
     if (s != MILES_OK) {
         miles_cuda_model_free(cm);
@@ -394,5 +453,10 @@ extern "C" size_t miles_cuda_model_device_bytes(const MilesCudaModel *cm) {
     if (!cm) return 0;
     size_t b = cm->nparams * sizeof(float) * (cm->m ? 4 : 2) + cm->arena_cap + cm->scratch_cap;
     if (cm->decay_mask) b += cm->nparams;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) b += fast_device_bytes(cm);
+#endif
     return b;
 }
+
+extern "C" int miles_cuda_model_is_fast(const MilesCudaModel *cm) { return cm ? cm->fast : 0; }

@@ -361,11 +361,21 @@ static void test_elementwise(void) {
                 for (int c = 0; c < C; c++) gb[c] += dinp[(size_t)r * C + c];
             Dev<uint16_t> dd(to_h(dout, dt));
             Dev<float> dgb(gb0), ws(colsum_workspace(N, C));
-            OPOK(gelu_backward_h_cuda(dd.p, dgb.p, 1, dx.p, N, C, ws.p, ws.n, dt, STREAM));
+            Dev<int32_t> ovf(1);
+            CUDA_CHECK(cudaMemset(ovf.p, 0, sizeof(int32_t)));
+            OPOK(gelu_backward_h_cuda(dd.p, dgb.p, 1, dx.p, N, C, ws.p, ws.n, ovf.p, dt, STREAM));
             snprintf(name, sizeof name, "gelu_backward_h %s N%d C%d", dt_name(dt), N, C);
             check_h(name, dd.down(), dinp, dt, 1);
             snprintf(name, sizeof name, "gelu_backward_h %s C%d dbias (+=)", dt_name(dt), C);
             check(name, dgb.down().data(), gb.data(), C, 1e-5);
+            int clean = ovf.down()[0] == 0;
+            /* one dout at 65504 (what a clamping GEMM would leave): flagged */
+            std::vector<uint16_t> hd = to_h(dout, dt);
+            hd[n / 2] = h_of(dt == MILES_CUDA_BF16 ? 70000.0f : 65504.0f, dt);
+            dd.up(hd);
+            OPOK(gelu_backward_h_cuda(dd.p, NULL, 0, dx.p, N, C, ws.p, ws.n, ovf.p, dt, STREAM));
+            snprintf(name, sizeof name, "gelu_backward_h %s C%d overflow flag", dt_name(dt), C);
+            check_true(name, clean && ovf.down()[0] == 1, clean ? "65504 flagged" : "false positive");
         }
         /* column sums through the segment mapping (the fused QKV bias) */
         const int N = 45, H = 24, C = 3 * H;
