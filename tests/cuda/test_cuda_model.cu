@@ -31,6 +31,17 @@
  *            gradients overflow fp16 inside the backward GEMMs; the first steps
  *            must be skipped (weights and step count unchanged, scale halved
  *            each time) until the scale fits, then training goes on;
+ *   16-bit   fp16 / bf16 on the 16-bit path (activations in 16 bits), per
+ *            fixture, eval and train with the preset dropouts (the CPU's
+ *            masks): outputs (logits, velocity, loss, pooled, last hidden)
+ *            max abs error vs the CPU fp16 1.5e-2, bf16 8e-2 (last hidden:
+ *            LayerNorm outputs of size 2-4, where one bf16 ulp is 1.6e-2);
+ *            gradients per tensor relative (no tensor judged finer than 1e-3
+ *            of the largest gradient: the key biases' true gradient is 0)
+ *            fp16 5e-3 (at loss scale 2^12), bf16 3e-2; a second backward
+ *            without zero_grad doubles the gradients (1e-5), zero_grad alone
+ *            reads as zeros (exact); the 20-step trajectories below run both
+ *            the 16-bit path and fp32 activations (fast = 0);
  *   rerun    same weights, batches and dropout key twice -> bitwise identical
  *            weights after 5 steps (fp32 and the mixed modes);
  *   errors   a bad batch gives the CPU's status; bf16 is refused below sm80.
@@ -62,6 +73,13 @@ extern "C" {
 #include <vector>
 
 static int g_fail = 0, g_checks = 0, g_quick = 0;
+
+/* the 16-bit path vs the CPU (fp32): max abs error of the outputs / per-tensor
+ * relative gradient error (see the header) */
+#define FAST_FWD_TOL_FP16 1.5e-2
+#define FAST_FWD_TOL_BF16 8e-2
+#define FAST_GRAD_TOL_FP16 5e-3
+#define FAST_GRAD_TOL_BF16 3e-2
 #ifdef SIMT_EMULATOR
 static long g_expected_diag = 0;  /* emulator diagnostics provoked on purpose */
 static int g_control_saturate = 0; /* emulator: switch cuBLAS to clamping after the build */
@@ -269,7 +287,8 @@ static size_t tensor_offset(const MilesModel *m, int t) {
 }
 
 /* max over tensors of max|a-ref| / max(max|ref|, 1e-6 max|all ref|), as test_golden.c */
-static double grad_rel_err(const MilesModel *m, const float *got, const float *ref, const char **worst) {
+static double grad_rel_err(const MilesModel *m, const float *got, const float *ref, const char **worst,
+                           double floor = 1e-6) {
     double gmax = 0.0, e = 0.0;
     int nt = miles_model_num_tensors(m);
     for (int t = 0; t < nt; t++) {
@@ -281,7 +300,7 @@ static double grad_rel_err(const MilesModel *m, const float *got, const float *r
         MilesTensorInfo ti;
         miles_model_tensor(m, t, &ti);
         size_t off = tensor_offset(m, t);
-        double den = fmax(max_abs(ref + off, ti.numel), 1e-6 * gmax);
+        double den = fmax(max_abs(ref + off, ti.numel), floor * gmax);
         double r = max_abs_diff(got + off, ref + off, ti.numel) / den;
         if (!(r <= e)) {
             e = r;
@@ -314,7 +333,7 @@ static std::vector<float> fixture_grads(Fixture *f, const MilesModel *m) {
 
 /* Forward on both; compare outputs with the CPU (and the fixture when given). */
 static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int training, int vs_fixture,
-                            const char *label, const MilesBatch *batch = NULL) {
+                            const char *label, const MilesBatch *batch = NULL, double tol = 1e-5) {
     const MilesBatch *b = batch ? batch : &f->batch;
     const int B = b->B, T = b->T, H = f->cfg.hidden_size;
     std::vector<float> cl(B * 2), cv(B), gl(B * 2), gv(B), gp(B * H), gh((size_t)B * T * H);
@@ -329,7 +348,7 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
                                max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
     char name[200];
     snprintf(name, sizeof name, "%s: forward vs CPU", label);
-    report(name, ec, 1e-5);
+    report(name, ec, tol);
     if (vs_fixture) {
         std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
                            rloss = get_f32(f->st, "out.loss"), rp = get_f32(f->st, "out.pooled"),
@@ -343,20 +362,23 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
     }
 }
 
-static void compare_grads(Fixture *f, MilesModel *m, MilesCudaModel *cm, int vs_fixture, const char *label) {
+static void compare_grads(Fixture *f, MilesModel *m, MilesCudaModel *cm, int vs_fixture, const char *label,
+                          double tol = 1e-4, double floor = 1e-6) {
     miles_model_zero_grad(m);
     MUST(miles_model_backward(m, 1.0f));
     MUST(miles_cuda_model_zero_grad(cm));
     MUST(miles_cuda_model_backward(cm, 1.0f));
     std::vector<float> gg(miles_model_num_params(m));
     MUST(miles_cuda_model_download_grads(cm, gg.data()));
+    const float inv = 1.0f / miles_cuda_model_loss_scale(cm); /* fp16: the gradients carry the loss scale */
+    for (auto &x : gg) x *= inv;
     std::vector<float> cg = cpu_grads(m);
     const char *worst = "";
     char name[200];
-    double e = grad_rel_err(m, gg.data(), cg.data(), &worst);
+    double e = grad_rel_err(m, gg.data(), cg.data(), &worst, floor);
     snprintf(name, sizeof name, "%s: grads vs CPU", label);
-    report(name, e, 1e-4);
-    if (!(e <= 1e-4)) printf("     worst tensor %s\n", worst);
+    report(name, e, tol);
+    if (!(e <= tol)) printf("     worst tensor %s\n", worst);
     if (vs_fixture) {
         std::vector<float> rg = fixture_grads(f, m);
         e = grad_rel_err(m, gg.data(), rg.data(), &worst);
@@ -423,6 +445,62 @@ static void test_fixture(Fixture *f) {
     miles_model_free(m);
 }
 
+/* build with fast = -1 (the default: fp16/bf16 run the 16-bit path) or 0
+ * (fp32 activations in every precision) */
+static MilesCudaModel *build_model(MilesModel *m, int prec, int fast = -1) {
+    MilesCudaOptions o;
+    o.fast = fast;
+    o.graphs = -1;
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build_ex(&cm, m, prec, &o));
+    return cm;
+}
+
+/* The 16-bit path of one fixture against the CPU model: forward (eval, and
+ * train with the preset dropouts: the same masks) and gradients within the
+ * tolerances of 16-bit activations (see the header), then the write /
+ * accumulate logic of its backward: a second backward without zero_grad
+ * doubles every gradient, and zero_grad alone reads as zeros. */
+static void test_fast_fixture(Fixture *f, int prec) {
+    const char *base = strrchr(f->path, '/') + 1;
+    const int bf = prec == MILES_CUDA_PREC_BF16;
+    const double tf = bf ? FAST_FWD_TOL_BF16 : FAST_FWD_TOL_FP16, tg = bf ? FAST_GRAD_TOL_BF16 : FAST_GRAD_TOL_FP16;
+    char label[200];
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = build_model(m, prec, 1);
+    /* fp16: a fixed scale (2^12, exact to divide out); the default 65536 overflows these tiny models */
+    MUST(miles_cuda_model_set_loss_scaler(cm, 4096.0f, 2.0f, 0.5f, 2000));
+    snprintf(label, sizeof label, "%s %s 16-bit eval", base, miles_cuda_precision_name(prec));
+    compare_forward(f, m, cm, 0, 0, label, NULL, tf);
+    snprintf(label, sizeof label, "%s %s 16-bit train+dropout", base, miles_cuda_precision_name(prec));
+    compare_forward(f, m, cm, 1, 0, label, NULL, tf);
+    /* no tensor judged finer than 1e-3 of the largest gradient: bf16 resolves 4e-3,
+     * and the key biases' true gradient is exactly 0 (softmax ignores a shift) */
+    compare_grads(f, m, cm, 0, label, tg, 1e-3);
+
+    const size_t n = miles_cuda_model_num_params(cm);
+    std::vector<float> g1(n), g2(n), z(n);
+    MUST(miles_cuda_model_zero_grad(cm));
+    MUST(miles_cuda_model_download_grads(cm, z.data()));
+    double zmax = max_abs(z.data(), n);
+    MUST(miles_cuda_model_zero_grad(cm));
+    MUST(miles_cuda_model_backward(cm, 1.0f));
+    MUST(miles_cuda_model_download_grads(cm, g1.data()));
+    MUST(miles_cuda_model_backward(cm, 1.0f)); /* accumulates */
+    MUST(miles_cuda_model_download_grads(cm, g2.data()));
+    for (auto &x : g1) x *= 2.0f;
+    const char *worst = "";
+    double e = grad_rel_err(m, g2.data(), g1.data(), &worst);
+    snprintf(label, sizeof label, "%s %s 16-bit: 2nd backward adds (= 2 x grads)", base, miles_cuda_precision_name(prec));
+    report(label, e, 1e-5);
+    if (!(e <= 1e-5)) printf("     worst tensor %s\n", worst);
+    snprintf(label, sizeof label, "%s %s 16-bit: zero_grad alone reads as zeros", base, miles_cuda_precision_name(prec));
+    report(label, zmax, 0.0);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
 /* ---------------------------------------------------- training steps */
 
 #define NSTEPS 20
@@ -481,10 +559,9 @@ static void cpu_trajectory(Fixture *f, const CutBatch *cut, const int *skip, flo
  * a skipped step did not halve the loss scale. */
 static MilesCudaModel *gpu_trajectory(Fixture *f, const CutBatch *cut, int prec, int nsteps, float *losses,
                                       float *norms, int *nskipped, int *skip = NULL, int *scale_ok = NULL,
-                                      float init_scale = 0.0f) {
+                                      float init_scale = 0.0f, int fast = -1) {
     MilesModel *m = cpu_model(f, &f->cfg);
-    MilesCudaModel *cm = NULL;
-    MUST(miles_cuda_model_build(&cm, m, prec));
+    MilesCudaModel *cm = build_model(m, prec, fast);
     if (init_scale > 0.0f) MUST(miles_cuda_model_set_loss_scaler(cm, init_scale, 2.0f, 0.5f, 2000));
     miles_model_free(m);
     MilesAdamWConfig oc = fixture_adamw(f);
@@ -513,13 +590,20 @@ static void test_trajectories(Fixture *f, int cc) {
     float closs0[NSTEPS], cnorm0[NSTEPS];
     FinalState fin;
     cpu_trajectory(f, &cut, NULL, closs0, cnorm0, &fin);
-    const int precs[4] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_TF32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
-    const double tols[4] = {1e-4, 1e-2, 1e-2, 5e-2};
-    for (int p = 0; p < 4; p++) {
+    /* fp16 / bf16 twice: the 16-bit path (the default) and fp32 activations (fast = 0) */
+    const int precs[6] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_TF32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16,
+                          MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
+    const int fasts[6] = {-1, -1, -1, -1, 0, 0};
+    const double tols[6] = {1e-4, 1e-2, 1e-2, 5e-2, 1e-2, 5e-2};
+    for (int p = 0; p < 6; p++) {
         if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
         float gloss[NSTEPS], gnorm[NSTEPS], closs[NSTEPS], cnorm[NSTEPS];
         int skipped = 0, skip[NSTEPS] = {0}, scale_ok = 1;
-        MilesCudaModel *cm = gpu_trajectory(f, &cut, precs[p], NSTEPS, gloss, gnorm, &skipped, skip, &scale_ok);
+        MilesCudaModel *cm = gpu_trajectory(f, &cut, precs[p], NSTEPS, gloss, gnorm, &skipped, skip, &scale_ok, 0.0f,
+                                            fasts[p]);
+        char pname[48];
+        snprintf(pname, sizeof pname, "%s%s", miles_cuda_precision_name(precs[p]),
+                 fasts[p] == 0 ? " (fp32 activations)" : miles_cuda_model_is_fast(cm) ? " (16-bit path)" : "");
         /* a legitimately skipped fp16 step: the reference skips it too */
         memcpy(closs, closs0, sizeof closs);
         memcpy(cnorm, cnorm0, sizeof cnorm);
@@ -533,20 +617,19 @@ static void test_trajectories(Fixture *f, int cc) {
             if (!(rn <= en)) en = rn;
         }
         char name[160];
-        snprintf(name, sizeof name, "%d steps %s: loss rel err vs CPU (%.5f -> %.5f)", NSTEPS,
-                 miles_cuda_precision_name(precs[p]), closs[0], closs[NSTEPS - 1]);
+        snprintf(name, sizeof name, "%d steps %s: loss rel err vs CPU (%.5f -> %.5f)", NSTEPS, pname, closs[0],
+                 closs[NSTEPS - 1]);
         report(name, el, tols[p]);
-        snprintf(name, sizeof name, "%d steps %s: grad-norm rel err vs CPU", NSTEPS,
-                 miles_cuda_precision_name(precs[p]));
+        snprintf(name, sizeof name, "%d steps %s: grad-norm rel err vs CPU", NSTEPS, pname);
         report(name, en, 10 * tols[p]);
         char d[96];
         snprintf(d, sizeof d, "%d skipped step(s), final loss scale %g", skipped, miles_cuda_model_loss_scale(cm));
         if (precs[p] == MILES_CUDA_PREC_FP16) {
-            snprintf(name, sizeof name, "%d steps fp16: skipped steps are overflow skips (scale halved, <= 3)",
-                     NSTEPS);
+            snprintf(name, sizeof name, "%d steps %s: skipped steps are overflow skips (scale halved, <= 3)",
+                     NSTEPS, pname);
             check_true(name, skipped <= 3 && scale_ok, d);
         } else {
-            snprintf(name, sizeof name, "%d steps %s: no skipped step", NSTEPS, miles_cuda_precision_name(precs[p]));
+            snprintf(name, sizeof name, "%d steps %s: no skipped step", NSTEPS, pname);
             check_true(name, skipped == 0, d);
         }
         check_true("adamw step count", miles_cuda_model_adamw_steps(cm) == NSTEPS - skipped, "");
@@ -678,11 +761,13 @@ static void test_overflow(Fixture *f) {
  * GradScaler semantics: the first steps are skipped (weights and step count
  * unchanged, scale halved each time) until the scale fits, then the steps are
  * taken.  `guard_expected`: 1 = the overflow must be seen. */
-static int real_overflow_case(Fixture *f, const char *what, int expect_seen) {
+static int real_overflow_case(Fixture *f, const char *what, int expect_seen, int fast) {
     f->cfg = fixture_config(f, 0);
     MilesModel *m = cpu_model(f, &f->cfg);
-    MilesCudaModel *cm = NULL;
-    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
+    MilesCudaModel *cm = build_model(m, MILES_CUDA_PREC_FP16, fast);
+    char whatp[128];
+    snprintf(whatp, sizeof whatp, "%s, %s", what, fast == 0 ? "fp32 activations" : "16-bit path");
+    what = whatp;
 #ifdef SIMT_EMULATOR
     int old_sat = g_control_saturate ? simt_cublas_f16_saturate(1) : 0;
 #endif
@@ -745,19 +830,21 @@ static void test_real_overflow(Fixture *f) {
     printf("--   fp16 real overflow: not run in the host emulation (fp32 CPU ops)\n");
     return;
 #endif
-    real_overflow_case(f, "this cuBLAS", 1);
+    for (int fast = 0; fast >= -1; fast--) { /* fp32 activations, then the 16-bit path */
+        real_overflow_case(f, "this cuBLAS", 1, fast);
 #ifdef SIMT_EMULATOR
-    /* the emulated cuBLAS clamping fp16 overflow to 65504 instead of Inf: the
-     * model's probe turns the range check on and the scaler still sees it */
-    int old = simt_cublas_f16_saturate(1);
-    real_overflow_case(f, "cuBLAS clamping to 65504, range check on", 1);
-    simt_cublas_f16_saturate(old);
-    /* control: a model built while cuBLAS gave Inf (no range check), then run
-     * with clamping: nothing sees the overflow -- what the range check is for */
-    g_control_saturate = 1;
-    real_overflow_case(f, "clamping, range check off", 0);
-    g_control_saturate = 0;
+        /* the emulated cuBLAS clamping fp16 overflow to 65504 instead of Inf: the
+         * model's probes turn the range checks on and the scaler still sees it */
+        int old = simt_cublas_f16_saturate(1);
+        real_overflow_case(f, "cuBLAS clamping to 65504, range check on", 1, fast);
+        simt_cublas_f16_saturate(old);
+        /* control: a model built while cuBLAS gave Inf (no range check), then run
+         * with clamping: nothing sees the overflow -- what the range check is for */
+        g_control_saturate = 1;
+        real_overflow_case(f, "clamping, range check off", 0, fast);
+        g_control_saturate = 0;
 #endif
+    }
 }
 
 #ifdef SIMT_EMULATOR
@@ -939,6 +1026,12 @@ int main(int argc, char **argv) {
     miles_gemm_use_blas(1);
 
     for (int i = 0; i < nfix; i++) test_fixture(&fx[i]);
+#ifndef MILES_CUDA_HOST_EMULATION
+    for (int i = 0; i < nfix; i++) {
+        test_fast_fixture(&fx[i], MILES_CUDA_PREC_FP16);
+        if (cc >= 80) test_fast_fixture(&fx[i], MILES_CUDA_PREC_BF16);
+    }
+#endif
     test_trajectories(&fx[0], cc);
     if (!g_quick) test_trajectories(&fx[1], cc);
     test_overflow(&fx[0]);
