@@ -111,6 +111,12 @@ int dropout_forward_cuda(float *out, const float *inp, size_t n, MilesDropoutKey
                          miles_cuda_stream stream);
 int dropout_backward_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
                           miles_cuda_stream stream);
+/* The same with the (seed, step) read from the device when the kernel runs
+ * (rng: device uint64_t[2], or NULL = key's): what a CUDA graph replays. */
+int dropout_forward_rng_cuda(float *out, const float *inp, size_t n, MilesDropoutKey key, const uint64_t *rng,
+                             miles_cuda_stream stream);
+int dropout_backward_rng_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key, const uint64_t *rng,
+                              miles_cuda_stream stream);
 
 /* ---------------------------------------------------------- embeddings */
 /* ids out of [0,V) are not checked here (the CPU batch builder checks them).

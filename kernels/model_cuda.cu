@@ -172,6 +172,9 @@ static int ensure_arena(MilesCudaModel *cm, int B, int T, int attd) {
     size_t need = arena_layout(cm, NULL, B, T, attd);
     if (need > cm->arena_cap) {
         MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream)); /* the old arena may be in use */
+#ifndef MILES_CUDA_HOST_EMULATION
+        if (cm->fast) fast_graphs_reset(cm); /* captured pointers into the old arena */
+#endif
         cudaFree(cm->arena);
         cm->arena = NULL;
         cm->arena_cap = 0;
@@ -218,6 +221,9 @@ static int ensure_scratch(MilesCudaModel *cm) {
     size_t need = grad_layout(cm, NULL, cm->B, cm->T);
     if (need > cm->scratch_cap) {
         MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+        if (cm->fast) fast_graphs_reset(cm);
+#endif
         cudaFree(cm->scratch);
         cm->scratch = NULL;
         cm->scratch_cap = 0;
@@ -358,8 +364,18 @@ static int embedding_backward_det(MilesCudaModel *cm, float *dwte, float *dwpe, 
 
 /* ------------------------------------------------------------ forward */
 
+/* The device copy of the dropout (seed, step) when the 16-bit path may replay
+ * this work in a CUDA graph; NULL: the key's own. */
+#ifndef MILES_CUDA_HOST_EMULATION
+static const uint64_t *drop_rng(MilesCudaModel *cm) { return cm->fast ? &cm->din.step->seed : NULL; }
+#endif
+
 static int drop_fwd(MilesCudaModel *cm, float *out, const float *inp, size_t n, MilesDropoutKey k) {
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (k.p > 0.0f) return dropout_forward_rng_cuda(out, inp, n, k, drop_rng(cm), S(cm));
+#else
     if (k.p > 0.0f) return dropout_forward_cuda(out, inp, n, k, S(cm));
+#endif
     if (out != inp) return copy_d2d(cm, out, inp, n);
     return MILES_OK;
 }
@@ -477,12 +493,15 @@ pooled:
     return MILES_OK;
 }
 
-static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int training) {
+/* Host half of a forward: the batch check, the arena, the batch (and the
+ * step's dropout key and loss_scale) into the pinned buffer, one copy. */
+int cuda_forward_stage(MilesCudaModel *cm, const MilesBatch *batch, int training, float loss_scale) {
     MILES_TRY(validate_batch(cm, batch));
     const MilesConfig *c = &cm->cfg;
     const int B = batch->B, T = batch->T;
+    cm->fwd_valid = 0;
     cm->training = training ? 1 : 0;
-    int attd = cm->training && c->attention_probs_dropout_prob > 0.0f;
+    int attd = cm->training && c->attention_probs_dropout_prob > 0.0f && !cm->fast;
     MILES_TRY(ensure_arena(cm, B, T, attd));
     cm->B = B;
     cm->T = T;
@@ -493,10 +512,16 @@ static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int trainin
     /* the previous H2D copy must be done before the pinned buffer is rewritten */
     if (cm->staged_pending) MILES_CUDA_TRY(cudaEventSynchronize(cm->staged));
     pack_batch(cm, batch);
+    cm->hin.step->loss_scale = loss_scale;
     MILES_CUDA_TRY(cudaMemcpyAsync(cm->arena, cm->pinned, cm->in_bytes, cudaMemcpyHostToDevice, cm->stream));
     MILES_CUDA_TRY(cudaEventRecord(cm->staged, cm->stream));
     cm->staged_pending = 1;
+    return MILES_OK;
+}
 
+/* Device half: only stream work (a CUDA graph can capture it). */
+int cuda_forward_device(MilesCudaModel *cm) {
+    const int B = cm->B;
     MathScope ms(cm->math);
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) MILES_TRY(fast_encoder_forward(cm));
@@ -509,6 +534,16 @@ static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int trainin
     if (cm->have_labels)
         MILES_TRY(crossentropy_forward_cuda(cm->dloss, A->probs, A->logits, A->labels, cm->dcw, B, 2, S(cm)));
     if (cm->have_vel) MILES_TRY(mse_forward_cuda(cm->dloss + 1, A->vel, A->vel_target, B, S(cm)));
+    return MILES_OK;
+}
+
+static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int training) {
+    MILES_TRY(cuda_forward_stage(cm, batch, training, 1.0f));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast && !training) MILES_TRY(fast_forward_graph(cm)); /* inference: a CUDA graph per shape */
+    else
+#endif
+        MILES_TRY(cuda_forward_device(cm));
     cm->fwd_valid = 1;
     return MILES_OK;
 }
@@ -582,7 +617,11 @@ static int drop_bwd(MilesCudaModel *cm, const float **res, float *dinp, const fl
         return MILES_OK;
     }
     MILES_TRY(zero(cm, dinp, n));
+#ifndef MILES_CUDA_HOST_EMULATION
+    MILES_TRY(dropout_backward_rng_cuda(dinp, dout, n, k, drop_rng(cm), S(cm)));
+#else
     MILES_TRY(dropout_backward_cuda(dinp, dout, n, k, S(cm)));
+#endif
     *res = dinp;
     return MILES_OK;
 }
@@ -764,15 +803,27 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
         /* loss_scale (and the fp16 scale) reach the heads' gradients on the device */
         MILES_CUDA_TRY(cudaMemcpyAsync(&cm->din.step->loss_scale, &loss_scale, sizeof(float), cudaMemcpyHostToDevice,
                                        cm->stream));
-        MILES_TRY(fast_begin_backward(cm));
-        MILES_TRY(head_backward(cm, 1.0f));
-        return fast_encoder_backward(cm);
+        return cuda_backward_device(cm);
     }
 #endif
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
     return encoder_backward(cm);
 }
+
+#ifndef MILES_CUDA_HOST_EMULATION
+/* The 16-bit path's backward: only stream work (capturable); the scratch
+ * buffers must exist (cuda_ensure_scratch). */
+int cuda_backward_device(MilesCudaModel *cm) {
+    MathScope ms(cm->math);
+    F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
+    MILES_TRY(fast_begin_backward(cm));
+    MILES_TRY(head_backward(cm, 1.0f));
+    return fast_encoder_backward(cm);
+}
+
+int cuda_ensure_scratch(MilesCudaModel *cm) { return ensure_scratch(cm); }
+#endif
 
 extern "C" int miles_cuda_model_zero_grad(MilesCudaModel *cm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_zero_grad: model is NULL");

@@ -142,6 +142,18 @@ int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesModel *cpu_mod
 /* Host copy of the gradient block [num_params] (CPU layout). */
 int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads);
 
+/* One training step, equal to zero_grad, forward(batch, training 1),
+ * backward(loss_scale), clip_grad_norm(max_norm) when max_norm > 0, and
+ * adamw_step(lr, cfg).  On the 16-bit path it runs without a host round trip
+ * (the fp16 skip decision and the step counter stay on the device) and, once
+ * a batch shape (B, T, which targets, optimizer settings) repeats, as one
+ * CUDA graph launch after the batch copy.  loss, norm (the total norm before
+ * clipping) and skipped are host outputs; each given one synchronizes. */
+int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale, float max_norm,
+                                float lr, const MilesAdamWConfig *cfg, float *loss, float *norm, int *skipped);
+/* CUDA graphs held (the return value), launched and captured so far. */
+int miles_cuda_model_graphs(const MilesCudaModel *cm, long *launches, long *captures);
+
 /* Wait for everything enqueued on the model's stream. */
 int miles_cuda_model_sync(MilesCudaModel *cm);
 /* Device pointers to the parameter / gradient blocks [num_params] and the

@@ -166,6 +166,7 @@ int fast_build(MilesCudaModel *cm, const MilesModel *cpu) {
     if (!fs) return miles_error(MILES_ENOMEM, "cuda model: 16-bit path state");
     cm->fs = fs;
     fs->dtype = cm->precision == MILES_CUDA_PREC_BF16 ? MILES_CUDA_BF16 : MILES_CUDA_F16;
+    fs->graphs = cm->graphs_opt != 0;
     fs->chunks_decay_all = -1;
     fs->hw = (FastLayerW *)calloc((size_t)L, sizeof(FastLayerW));
     fs->acts = (FastLayerActs *)calloc((size_t)L, sizeof(FastLayerActs));
@@ -216,6 +217,8 @@ int fast_build(MilesCudaModel *cm, const MilesModel *cpu) {
     return MILES_OK;
 }
 
+void fast_graphs_reset(MilesCudaModel *cm);
+
 void fast_free(MilesCudaModel *cm) {
     FastState *fs = cm->fs;
     if (!fs) return;
@@ -225,6 +228,8 @@ void fast_free(MilesCudaModel *cm) {
     free(fs->hw);
     free(fs->acts);
     free(fs->hhost);
+    fast_graphs_reset(cm);
+    free(fs->gcache);
     free(fs);
     cm->fs = NULL;
 }
@@ -490,5 +495,189 @@ int fast_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg, i
     MILES_CUDA_TRY(cudaMemcpyAsync(&st, fs->opt, sizeof st, cudaMemcpyDeviceToHost, cm->stream));
     MILES_TRY(fast_sync_host(cm));
     *skipped = st.last_skipped != 0;
+    return MILES_OK;
+}
+
+/* --------------------------------------------------------- CUDA graphs */
+
+/* One captured step: everything after the batch copy, for one shape and
+ * one set of host-side constants (a replay reads the batch, the dropout
+ * step, loss_scale, the learning rate and the optimizer state from the
+ * device, so any step of that shape can replay it). */
+struct GraphEntry {
+    int used, kind; /* kind 0: inference forward, 1: training step */
+    int B, T, labels, vel, decay_all;
+    float max_norm, beta1, beta2, eps, wd;
+    int seen;       /* times run: captured at the second */
+    cudaGraphExec_t exec;
+    uint64_t last;
+};
+
+static int same_key(const GraphEntry *e, const GraphEntry *k) {
+    return e->used && e->kind == k->kind && e->B == k->B && e->T == k->T && e->labels == k->labels &&
+           e->vel == k->vel && e->decay_all == k->decay_all && e->max_norm == k->max_norm && e->beta1 == k->beta1 &&
+           e->beta2 == k->beta2 && e->eps == k->eps && e->wd == k->wd;
+}
+
+void fast_graphs_reset(MilesCudaModel *cm) {
+    FastState *fs = cm->fs;
+    if (!fs || !fs->gcache) return;
+    for (int i = 0; i < FAST_GRAPHS; i++) {
+        if (fs->gcache[i].exec) cudaGraphExecDestroy(fs->gcache[i].exec);
+        memset(&fs->gcache[i], 0, sizeof(GraphEntry));
+    }
+}
+
+int fast_graph_count(const MilesCudaModel *cm) {
+    const FastState *fs = cm->fs;
+    int n = 0;
+    if (fs && fs->gcache)
+        for (int i = 0; i < FAST_GRAPHS; i++) n += fs->gcache[i].exec != NULL;
+    return n;
+}
+
+typedef int (*DeviceWork)(MilesCudaModel *cm, const void *arg);
+
+/* Run `work` (stream work only) for the shape `key`: directly the first time
+ * (allocations, cuBLASLt plans and kernel attributes happen then), captured
+ * into a CUDA graph the second time, replayed after that.  A failed capture
+ * turns graphs off for the model and runs the work directly. */
+static int run_graphed(MilesCudaModel *cm, const GraphEntry *key, DeviceWork work, const void *arg) {
+    FastState *fs = cm->fs;
+    if (!fs->graphs) return work(cm, arg);
+    if (!fs->gcache) {
+        fs->gcache = (GraphEntry *)calloc(FAST_GRAPHS, sizeof(GraphEntry));
+        if (!fs->gcache) return work(cm, arg);
+    }
+    GraphEntry *e = NULL, *lru = &fs->gcache[0];
+    for (int i = 0; i < FAST_GRAPHS && !e; i++) {
+        if (same_key(&fs->gcache[i], key)) e = &fs->gcache[i];
+        else if (!fs->gcache[i].used || (lru->used && fs->gcache[i].last < lru->last)) lru = &fs->gcache[i];
+    }
+    if (!e) { /* a new shape: evict the least recently used */
+        if (lru->exec) cudaGraphExecDestroy(lru->exec);
+        *lru = *key;
+        lru->used = 1;
+        lru->seen = 0;
+        lru->exec = NULL;
+        e = lru;
+    }
+    e->last = ++fs->gclock;
+    if (e->exec) {
+        fs->graph_launches++;
+        MILES_CUDA_TRY(cudaGraphLaunch(e->exec, cm->stream));
+        return MILES_OK;
+    }
+    if (e->seen++ == 0) return work(cm, arg);
+    /* capture */
+    MILES_CUDA_TRY(cudaStreamBeginCapture(cm->stream, cudaStreamCaptureModeGlobal));
+    int st = work(cm, arg);
+    cudaGraph_t g = NULL;
+    cudaError_t ce = cudaStreamEndCapture(cm->stream, &g);
+    cudaGraphExec_t ex = NULL;
+    if (st == MILES_OK && ce == cudaSuccess && g) ce = cudaGraphInstantiate(&ex, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (st != MILES_OK || ce != cudaSuccess || !ex) {
+        cudaGetLastError(); /* not sticky: the capture failed, nothing ran */
+        fs->graphs = 0;
+        if (st != MILES_OK) return st;
+        return work(cm, arg); /* the step still runs, without graphs from now on */
+    }
+    e->exec = ex;
+    fs->graph_captures++;
+    fs->graph_launches++;
+    MILES_CUDA_TRY(cudaGraphLaunch(ex, cm->stream));
+    return MILES_OK;
+}
+
+static int fwd_work(MilesCudaModel *cm, const void *) { return cuda_forward_device(cm); }
+
+int fast_forward_graph(MilesCudaModel *cm) {
+    GraphEntry k;
+    memset(&k, 0, sizeof k);
+    k.kind = 0;
+    k.B = cm->B;
+    k.T = cm->T;
+    k.labels = cm->have_labels;
+    k.vel = cm->have_vel;
+    return run_graphed(cm, &k, fwd_work, NULL);
+}
+
+typedef struct {
+    float max_norm;
+    MilesCudaAdamW hp;
+} StepArgs;
+
+/* zero_grad + forward + backward + clip + AdamW (+ the loss scaler), device work only */
+static int step_work(MilesCudaModel *cm, const void *arg) {
+    const StepArgs *a = (const StepArgs *)arg;
+    FastState *fs = cm->fs;
+    fs->zero_pending = 1;
+    MILES_TRY(cuda_forward_device(cm));
+    MILES_TRY(cuda_backward_device(cm));
+    MILES_TRY(grad_prepare_cuda(fs->opt, cm->use_scaler ? cm->dscaler : NULL, cm->grads, cm->nparams, a->max_norm,
+                                cm->ws, S(cm)));
+    MILES_TRY(adamw_fused_cuda(cm->params, cm->grads, cm->m, cm->v, fs->half, fs->dtype, fs->chunks, fs->nchunks,
+                               a->hp, fs->lr, fs->opt, S(cm)));
+    if (cm->use_scaler) MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
+    return MILES_OK;
+}
+
+int fast_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale, float max_norm, float lr,
+                    const MilesAdamWConfig *cfg, float *loss, float *norm, int *skipped) {
+    FastState *fs = cm->fs;
+    if (!batch->labels && !batch->velocity)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_train_step: the batch has neither labels nor velocity "
+                           "targets");
+    /* host side first: nothing below may allocate or synchronize inside a capture */
+    MILES_TRY(cuda_forward_stage(cm, batch, 1, loss_scale));
+    MILES_TRY(cuda_ensure_scratch(cm));
+    const int decay_all = cfg->decay_all ? 1 : 0;
+    if (fs->chunks_decay_all != decay_all) MILES_TRY(rebuild_chunks(cm, decay_all));
+    MILES_CUDA_TRY(cudaMemcpyAsync(fs->lr, &lr, sizeof lr, cudaMemcpyHostToDevice, cm->stream));
+    StepArgs a;
+    a.max_norm = max_norm;
+    a.hp.lr = lr;
+    a.hp.beta1 = cfg->beta1;
+    a.hp.beta2 = cfg->beta2;
+    a.hp.eps = cfg->eps;
+    a.hp.weight_decay = cfg->weight_decay;
+    a.hp.step = 0;
+    GraphEntry k;
+    memset(&k, 0, sizeof k);
+    k.kind = 1;
+    k.B = cm->B;
+    k.T = cm->T;
+    k.labels = cm->have_labels;
+    k.vel = cm->have_vel;
+    k.decay_all = decay_all;
+    k.max_norm = max_norm;
+    k.beta1 = cfg->beta1;
+    k.beta2 = cfg->beta2;
+    k.eps = cfg->eps;
+    k.wd = cfg->weight_decay;
+    MILES_TRY(run_graphed(cm, &k, step_work, &a));
+    /* the host's view of what the device did */
+    cm->fwd_valid = 1;
+    fs->zero_pending = 0;
+    fs->prepared = 0;
+    cm->grads_unscaled = 1;
+    if (cm->use_scaler) fs->host_stale = 1;
+    else cm->t++;
+    if (norm) {
+        MILES_CUDA_TRY(cudaMemcpyAsync(cm->hnorm, &fs->opt->norm, sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
+    }
+    if (skipped) {
+        MilesCudaOptState st;
+        MILES_CUDA_TRY(cudaMemcpyAsync(&st, fs->opt, sizeof st, cudaMemcpyDeviceToHost, cm->stream));
+        *skipped = st.last_skipped != 0;
+    }
+    if (loss) {
+        MILES_TRY(miles_cuda_model_last_loss(cm, loss)); /* synchronizes */
+    } else if (norm || skipped) {
+        MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    }
+    if (norm) *norm = cm->hnorm[0];
+    if ((norm || skipped || loss) && cm->use_scaler) MILES_TRY(fast_sync_host(cm));
     return MILES_OK;
 }

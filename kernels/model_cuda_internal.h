@@ -91,7 +91,13 @@ typedef struct FastState {
     int host_stale;                     /* t and the loss scale changed on the device only */
     uint16_t *hhost;                    /* host staging for download_last_hidden */
     size_t hhost_cap;
+    /* CUDA graphs: one per step shape, captured at its second use */
+    int graphs;                         /* enabled */
+    struct GraphEntry *gcache;          /* [FAST_GRAPHS] */
+    uint64_t gclock;
+    long graph_launches, graph_captures;
 } FastState;
+#define FAST_GRAPHS 16
 
 struct MilesCudaModel {
     MilesConfig cfg;
@@ -149,7 +155,7 @@ struct MilesCudaModel {
     int64_t t;                          /* AdamW steps taken */
 
     /* the 16-bit path (precision fp16 / bf16 unless built with fast = 0) */
-    int fast;
+    int fast, graphs_opt;               /* the build options */
     FastState *fs;
     int32_t *uniq;                      /* host [N] scratch of the segment builder */
     size_t uniq_cap;
@@ -195,7 +201,19 @@ struct F16GuardScope {
     ~F16GuardScope() { miles_cuda_set_f16_overflow_flag(NULL); }
 };
 
+/* model_cuda.cu: the two halves of a forward (host staging; device work
+ * only, capturable), the 16-bit path's device-only backward */
+int cuda_forward_stage(MilesCudaModel *cm, const MilesBatch *batch, int training, float loss_scale);
+int cuda_forward_device(MilesCudaModel *cm);
+int cuda_backward_device(MilesCudaModel *cm);
+int cuda_ensure_scratch(MilesCudaModel *cm);
+
 /* model_cuda_fast.cu: the 16-bit path (not in the host emulation) */
+int fast_forward_graph(MilesCudaModel *cm);
+int fast_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale, float max_norm, float lr,
+                    const MilesAdamWConfig *cfg, float *loss, float *norm, int *skipped);
+void fast_graphs_reset(MilesCudaModel *cm);
+int fast_graph_count(const MilesCudaModel *cm);
 size_t fast_arena_layout(MilesCudaModel *cm, void *base, size_t off, int B, int T);
 size_t fast_grad_layout(MilesCudaModel *cm, void *base, size_t off, int B, int T);
 int fast_build(MilesCudaModel *cm, const MilesModel *cpu);

@@ -183,7 +183,48 @@ extern "C" int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_s
     cm->interval = growth_interval;
     MILES_TRY(loss_scaler_init_cuda(cm->dscaler, init_scale, S(cm)));
     cm->scale = cm->use_scaler ? init_scale : 1.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fs) { /* growth, backoff and interval are captured */
+        fast_graphs_reset(cm);
+        cm->fs->host_stale = 0;
+    }
+#endif
     return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale,
+                                           float max_norm, float lr, const MilesAdamWConfig *cfg, float *loss,
+                                           float *norm, int *skipped) {
+    if (!cm || !batch || !cfg) return miles_error(MILES_EINVAL, "miles_cuda_model_train_step: NULL argument");
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
+    if (skipped) *skipped = 0;
+    MILES_TRY(ensure_moments(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
+#endif
+    /* the fp32 path: the same calls in order */
+    MILES_TRY(miles_cuda_model_zero_grad(cm));
+    MILES_TRY(miles_cuda_model_forward(cm, batch, 1, NULL, NULL, NULL));
+    MILES_TRY(miles_cuda_model_backward(cm, loss_scale));
+    if (max_norm > 0.0f) MILES_TRY(miles_cuda_model_clip_grad_norm(cm, max_norm, norm));
+    else if (norm) *norm = 0.0f;
+    MILES_TRY(miles_cuda_model_adamw_step(cm, lr, cfg, skipped));
+    if (loss) MILES_TRY(miles_cuda_model_last_loss(cm, loss));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_graphs(const MilesCudaModel *cm, long *launches, long *captures) {
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm && cm->fs) {
+        if (launches) *launches = cm->fs->graph_launches;
+        if (captures) *captures = cm->fs->graph_captures;
+        return fast_graph_count(cm);
+    }
+#endif
+    if (launches) *launches = 0;
+    if (captures) *captures = 0;
+    return 0;
 }
 
 extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
@@ -282,6 +323,9 @@ extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConf
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     cm->loss = *loss;
     cm->shadow->loss = *loss;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) fast_graphs_reset(cm); /* the loss weights are captured */
+#endif
     return MILES_OK;
 }
 
@@ -428,6 +472,7 @@ extern "C" int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel 
     cm->max_w = cpu->max_w;
     cm->decay_mask_all = -1;
     cm->fast = fast;
+    cm->graphs_opt = opts ? opts->graphs : -1;
     int s = build_impl(cm, cpu);
     if (s != MILES_OK) {
         miles_cuda_model_free(cm);

@@ -762,6 +762,7 @@ static void test_overflow(Fixture *f) {
  * unchanged, scale halved each time) until the scale fits, then the steps are
  * taken.  `guard_expected`: 1 = the overflow must be seen. */
 static int real_overflow_case(Fixture *f, const char *what, int expect_seen, int fast) {
+    char name[256], d[200];
     f->cfg = fixture_config(f, 0);
     MilesModel *m = cpu_model(f, &f->cfg);
     MilesCudaModel *cm = build_model(m, MILES_CUDA_PREC_FP16, fast);
@@ -805,7 +806,6 @@ static int real_overflow_case(Fixture *f, const char *what, int expect_seen, int
             first_taken = s;
         }
     }
-    char name[160], d[200];
     snprintf(d, sizeof d, "%d skipped, training resumed at step %d with scale %g (from 2^24)%s", skips, first_taken,
              miles_cuda_model_loss_scale(cm), late_skip ? ", a skip after resuming" : "");
     if (expect_seen) {
@@ -941,6 +941,100 @@ static void test_rerun(Fixture *f, int cc) {
     }
 }
 
+/* ------------------------------------------------ train_step, graphs */
+
+/* miles_cuda_model_train_step against the same step made of the separate
+ * calls (gpu_trajectory): bitwise identical losses and weights, with and
+ * without CUDA graphs (the 16-bit path captures each batch shape at its
+ * second use: T alternates, so two graphs; every later step is a replay
+ * that must read the new batch, dropout step and learning rate). */
+static void test_train_step(Fixture *f, int prec, int fast) {
+    f->cfg = fixture_config(f, 0);
+    CutBatch cut;
+    cut_batch(f, f->batch.T - 4, &cut);
+    const int nsteps = 8;
+    float l1[8], n1[8];
+    int sk1;
+    MilesCudaModel *a = gpu_trajectory(f, &cut, prec, nsteps, l1, n1, &sk1, NULL, NULL, 0.0f, fast);
+    MilesAdamWConfig oc = fixture_adamw(f);
+    for (int graphs = 1; graphs >= 0; graphs--) {
+        MilesModel *m = cpu_model(f, &f->cfg);
+        MilesCudaOptions o;
+        o.fast = fast;
+        o.graphs = graphs;
+        MilesCudaModel *b = NULL;
+        MUST(miles_cuda_model_build_ex(&b, m, prec, &o));
+        miles_model_free(m);
+        float l2[8], n2[8];
+        int sk2 = 0;
+        for (int st = 0; st < nsteps; st++) {
+            const MilesBatch *bt = (st & 1) ? &cut.b : &f->batch;
+            miles_cuda_model_set_dropout_key(b, 77, (uint64_t)st);
+            int sk = 0;
+            MUST(miles_cuda_model_train_step(b, bt, 1.0f, f->optim[5], step_lr(f, st), &oc, &l2[st], &n2[st], &sk));
+            sk2 += sk;
+        }
+        const size_t n = miles_cuda_model_num_params(a);
+        std::vector<float> wa(n), wb(n);
+        MUST(miles_cuda_model_sync(a));
+        MUST(miles_cuda_model_sync(b));
+        CUDA_CHECK(cudaMemcpy(wa.data(), miles_cuda_model_device_params(a), n * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(wb.data(), miles_cuda_model_device_params(b), n * sizeof(float), cudaMemcpyDeviceToHost));
+        size_t nd = 0;
+        for (size_t i = 0; i < n; i++) nd += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+        long launches = 0, captures = 0;
+        int held = miles_cuda_model_graphs(b, &launches, &captures);
+        char name[200], d[200];
+        snprintf(name, sizeof name, "%s%s: train_step%s == separate calls (bitwise, %d steps)",
+                 miles_cuda_precision_name(prec), fast == 0 ? " (fp32 activations)" : "",
+                 graphs ? " with CUDA graphs" : " without graphs", nsteps);
+        snprintf(d, sizeof d, "%zu weights differ, losses %s, norms %s, skips %d/%d, t %lld/%lld; %d graph(s), %ld "
+                 "launches, %ld captures", nd, memcmp(l1, l2, sizeof l1) ? "differ" : "equal",
+                 memcmp(n1, n2, sizeof n1) ? "differ" : "equal", sk1, sk2, (long long)miles_cuda_model_adamw_steps(a),
+                 (long long)miles_cuda_model_adamw_steps(b), held, launches, captures);
+        int graphs_ok = !graphs || !miles_cuda_model_is_fast(b) || (held == 2 && captures == 2 && launches == nsteps - 2);
+        check_true(name, nd == 0 && !memcmp(l1, l2, sizeof l1) && !memcmp(n1, n2, sizeof n1) && sk1 == sk2 &&
+                   miles_cuda_model_adamw_steps(a) == miles_cuda_model_adamw_steps(b) && graphs_ok, d);
+        if (graphs && miles_cuda_model_is_fast(b)) {
+            /* inference: a graph per shape, replays read each new batch */
+            MilesModel *m2 = cpu_model(f, &f->cfg);
+            MilesCudaOptions o2 = o;
+            o2.graphs = 0; /* the reference runs every forward directly */
+            MilesCudaModel *c = NULL;
+            MUST(miles_cuda_model_build_ex(&c, m2, prec, &o2));
+            MUST(miles_cuda_model_download_params(b, m2));
+            MUST(miles_cuda_model_upload_params(c, m2));
+            miles_model_free(m2);
+            const int B = f->batch.B;
+            std::vector<float> lb(2 * B), lc(2 * B), vb(B), vc(B);
+            size_t ndiff = 0;
+            for (int r = 0; r < 4; r++) { /* the two batches alternately: two graphs, replayed */
+                const MilesBatch *bt = (r & 1) ? &cut.b : &f->batch;
+                float lossb = 0, lossc = 0;
+                MUST(miles_cuda_model_forward(b, bt, 0, lb.data(), vb.data(), &lossb));
+                MUST(miles_cuda_model_forward(c, bt, 0, lc.data(), vc.data(), &lossc));
+                ndiff += memcmp(lb.data(), lc.data(), lb.size() * sizeof(float)) != 0;
+                ndiff += memcmp(vb.data(), vc.data(), vb.size() * sizeof(float)) != 0 || lossb != lossc;
+            }
+            /* the same graphs on another batch of one shape: the ids reversed */
+            std::vector<int32_t> ids(f->ids.rbegin(), f->ids.rend());
+            MilesBatch rb = f->batch;
+            rb.input_ids = ids.data();
+            MUST(miles_cuda_model_forward(b, &rb, 0, lb.data(), NULL, NULL));
+            MUST(miles_cuda_model_forward(c, &rb, 0, lc.data(), NULL, NULL));
+            ndiff += memcmp(lb.data(), lc.data(), lb.size() * sizeof(float)) != 0;
+            miles_cuda_model_graphs(b, &launches, &captures);
+            snprintf(name, sizeof name, "%s: inference forwards from graphs == direct runs (same weights, bitwise)",
+                     miles_cuda_precision_name(prec));
+            snprintf(d, sizeof d, "%zu of 9 outputs differ; %ld launches, %ld captures", ndiff, launches, captures);
+            check_true(name, ndiff == 0 && captures >= 4, d);
+            miles_cuda_model_free(c);
+        }
+        miles_cuda_model_free(b);
+    }
+    miles_cuda_model_free(a);
+}
+
 /* ------------------------------------------- errors, params round trip */
 
 static void test_errors_and_io(Fixture *f, int cc) {
@@ -1040,6 +1134,9 @@ int main(int argc, char **argv) {
     test_injected_failures(&fx[0]);
 #endif
     test_rerun(&fx[0], cc);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP16, -1);
+    if (cc >= 80) test_train_step(&fx[1], MILES_CUDA_PREC_BF16, -1);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP32, -1);
     test_errors_and_io(&fx[0], cc);
 
     e = cudaDeviceSynchronize();
