@@ -316,7 +316,8 @@ int miles_cuda_require_bf16(void);
  *     replays with the current step); dropout masks are the CPU's bit for bit;
  *   - the backward ops WRITE their activation gradients (no memset needed)
  *     and write (accumulate = 0) or add (1) their parameter gradients;
- *   - widths (hidden sizes) up to MILES_CUDA_FAST_MAX_C; head sizes up to 128.
+ *   - widths (hidden sizes) multiples of 8 up to MILES_CUDA_FAST_MAX_C, rows
+ *     16-byte aligned (the LayerNorm kernels); head sizes up to 64.
  * ================================================================ */
 #define MILES_CUDA_FAST_MAX_C 1024
 

@@ -12,8 +12,8 @@
  *
  * Layout: q, k, v and the output are rows of [B*T, *] with a row stride
  * (elements), head h at column h*hs: q/k/v can sit inside the fused QKV
- * projection [N, 3H].  Head sizes up to 128, padded with zeros to D = 32, 64
- * or 128 in shared memory.
+ * projection [N, 3H].  Head sizes up to 64 (every BERT size: base and large
+ * 64, MiniLM 32), padded with zeros to D = 32 or 64 in shared memory.
  *
  * Forward: grid (ceil(T/64), B*NH), 4 warps, each owning 16 query rows; the
  *   key/value tiles of 64 rows stream through shared memory; S = Q K^T and
@@ -496,8 +496,8 @@ flash_bwd_dq_kernel(uint16_t *dq, int ldd, const uint16_t *q, const uint16_t *k,
 static int fa_check(const char *fn, int B, int T, int C, int NH, int dtype) {
     if (B < 0 || T <= 0 || C <= 0 || NH <= 0 || C % NH != 0)
         return miles_error(MILES_EINVAL, "%s: bad shape B=%d T=%d C=%d NH=%d (C %% NH must be 0)", fn, B, T, C, NH);
-    if (C / NH > 128)
-        return miles_error(MILES_EUNSUPPORTED, "%s: head size %d > 128 is not supported by the fused attention", fn,
+    if (C / NH > 64)
+        return miles_error(MILES_EUNSUPPORTED, "%s: head size %d > 64 is not supported by the fused attention", fn,
                            C / NH);
     if (dtype != MILES_CUDA_F16 && dtype != MILES_CUDA_BF16)
         return miles_error(MILES_EINVAL, "%s: dtype %d is neither fp16 nor bf16", fn, dtype);
@@ -515,10 +515,8 @@ template <class F> static int fa_smem(F *fn, size_t bytes) {
 }
 
 #define FA_DISPATCH(dtype, hs, F)                                                                                 \
-    ((dtype) == MILES_CUDA_BF16 ? ((hs) <= 32 ? F(MILES_CUDA_BF16, 32) : (hs) <= 64 ? F(MILES_CUDA_BF16, 64)      \
-                                                                                    : F(MILES_CUDA_BF16, 128))    \
-                                : ((hs) <= 32 ? F(MILES_CUDA_F16, 32) : (hs) <= 64 ? F(MILES_CUDA_F16, 64)        \
-                                                                                   : F(MILES_CUDA_F16, 128)))
+    ((dtype) == MILES_CUDA_BF16 ? ((hs) <= 32 ? F(MILES_CUDA_BF16, 32) : F(MILES_CUDA_BF16, 64))                  \
+                                : ((hs) <= 32 ? F(MILES_CUDA_F16, 32) : F(MILES_CUDA_F16, 64)))
 
 extern "C" int flash_attention_forward_cuda(void *out_h, int ldo, float *lse, const void *q_h, const void *k_h,
                                             const void *v_h, int ld, const int32_t *mask, int B, int T, int C, int NH,

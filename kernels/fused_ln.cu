@@ -7,7 +7,9 @@
  *   emb_ln_backward     demb = LayerNorm backward of dropout backward of dout
  *
  * One warp per row (8 rows per block), the row in registers (C <= 1024),
- * 128-bit loads when C % 8 == 0 and the pointers are 16-byte aligned.
+ * 128-bit loads: C % 8 == 0 and 16-byte aligned rows are required (every
+ * BERT width is a multiple of 8; the model falls back to fp32 activations
+ * otherwise).
  * Statistics are fp32, two-pass (mean, then centred variance) like the CPU;
  * LayerNorm runs on the 16-bit rounded res that the backward reads again, so
  * the backward is the exact derivative of what the forward computed.
@@ -285,11 +287,13 @@ static int fast_check(const char *fn, int N, int C, int dtype) {
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
-/* 128-bit path when every row starts 16-byte aligned. */
-static int vec8(int C, const void *a, const void *b = NULL, const void *c = NULL, const void *d = NULL,
-                const void *e = NULL, const void *f = NULL) {
-    return C % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(c) && aligned16(d) && aligned16(e) &&
-           aligned16(f);
+/* The 128-bit loads need every row 16-byte aligned. */
+static int vec8_check(const char *fn, int C, const void *a, const void *b = NULL, const void *c = NULL,
+                      const void *d = NULL, const void *e = NULL, const void *f = NULL) {
+    if (C % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(c) && aligned16(d) && aligned16(e) && aligned16(f))
+        return MILES_OK;
+    return miles_error(MILES_EUNSUPPORTED, "%s: width %d must be a multiple of 8 and every pointer 16-byte aligned",
+                       fn, C);
 }
 
 extern "C" int miles_partial_reduce_cuda(float *o0, float *o1, float *o2, const float *ws, int G, int C, int nvec,
@@ -319,14 +323,14 @@ extern "C" int residual_ln_forward_cuda(void *res_h, void *out_h, float *mean, f
                                         MilesDropoutKey key, const uint64_t *rng, int dtype, miles_cuda_stream stream) {
     MILES_TRY(fast_check("residual_ln_forward_cuda", N, C, dtype));
     if (N == 0) return MILES_OK;
-    const int v8 = vec8(C, res_h, out_h, x_h, proj_h, w, b);
+    MILES_TRY(vec8_check("residual_ln_forward_cuda", C, res_h, out_h, x_h, proj_h, w, b));
     const unsigned grid = (unsigned)((N + FLN_WARPS - 1) / FLN_WARPS);
     cudaStream_t s = miles_stream(stream);
     MilesDropDev dd = miles_drop_dev(key);
 #define L(DT)                                                                                                     \
     ([&]() -> int {                                                                                               \
-        auto fn = v8 ? residual_ln_forward_kernel<DT, 8> : residual_ln_forward_kernel<DT, 1>;                     \
-        MILES_LAUNCH_FN(v8 ? "residual_ln_forward_kernel<DT,8>" : "residual_ln_forward_kernel<DT,1>", fn, grid,   \
+        auto fn = residual_ln_forward_kernel<DT, 8>;                                                              \
+        MILES_LAUNCH_FN("residual_ln_forward_kernel<DT,8>", fn, grid,                                              \
                         FLN_THREADS, 0, s, (uint16_t *)res_h, (uint16_t *)out_h, mean, rstd, (const uint16_t *)x_h, \
                         (const uint16_t *)proj_h, w, b, N, C, eps, dd, rng);                                     \
         return MILES_OK;                                                                                          \
@@ -342,14 +346,14 @@ extern "C" int emb_ln_forward_cuda(void *out_h, float *mean, float *rstd, const 
     MILES_TRY(fast_check("emb_ln_forward_cuda", B * T, C, dtype));
     const int N = B * T;
     if (N == 0) return MILES_OK;
-    const int v8 = vec8(C, out_h, wte, wpe, wtt, w, b);
+    MILES_TRY(vec8_check("emb_ln_forward_cuda", C, out_h, wte, wpe, wtt, w, b));
     const unsigned grid = (unsigned)((N + FLN_WARPS - 1) / FLN_WARPS);
     cudaStream_t s = miles_stream(stream);
     MilesDropDev dd = miles_drop_dev(key);
 #define L(DT)                                                                                                     \
     ([&]() -> int {                                                                                               \
-        auto fn = v8 ? emb_ln_forward_kernel<DT, 8> : emb_ln_forward_kernel<DT, 1>;                               \
-        MILES_LAUNCH_FN(v8 ? "emb_ln_forward_kernel<DT,8>" : "emb_ln_forward_kernel<DT,1>", fn, grid, FLN_THREADS, \
+        auto fn = emb_ln_forward_kernel<DT, 8>;                                                                   \
+        MILES_LAUNCH_FN("emb_ln_forward_kernel<DT,8>", fn, grid, FLN_THREADS,                                      \
                         0, s, (uint16_t *)out_h, mean, rstd, ids, tt, wte, wpe, wtt, w, b, N, T, C, eps, dd, rng); \
         return MILES_OK;                                                                                          \
     }())
@@ -367,13 +371,13 @@ extern "C" int ln_backward_cuda(float *dres, void *dproj_h, float *dw, float *db
     if (ws_floats < (size_t)G * 3 * C)
         return miles_error(MILES_EINVAL, "ln_backward_cuda: workspace of %zu floats < %zu", ws_floats,
                            (size_t)G * 3 * C);
-    const int v8 = vec8(C, dres, dproj_h ? dproj_h : dres, dout, res_h, w);
+    MILES_TRY(vec8_check("ln_backward_cuda", C, dres, dproj_h ? dproj_h : dres, dout, res_h, w));
     cudaStream_t s = miles_stream(stream);
     MilesDropDev dd = miles_drop_dev(key);
 #define L(DT)                                                                                                     \
     ([&]() -> int {                                                                                               \
-        auto fn = v8 ? ln_backward_kernel<DT, 8, 0> : ln_backward_kernel<DT, 1, 0>;                               \
-        MILES_LAUNCH_FN(v8 ? "ln_backward_kernel<DT,8,0>" : "ln_backward_kernel<DT,1,0>", fn, (unsigned)G,        \
+        auto fn = ln_backward_kernel<DT, 8, 0>;                                                                   \
+        MILES_LAUNCH_FN("ln_backward_kernel<DT,8,0>", fn, (unsigned)G,                                             \
                         FLN_THREADS, 0, s, dres, (uint16_t *)dproj_h, ws, dout, (const uint16_t *)res_h,          \
                         (const int32_t *)NULL, (const int32_t *)NULL, (const float *)NULL, (const float *)NULL,   \
                         (const float *)NULL, 1, w, mean, rstd, N, C, dd, rng);                                    \
@@ -397,12 +401,12 @@ extern "C" int emb_ln_backward_cuda(float *demb, float *dw, float *db, int accum
     if (ws_floats < (size_t)G * 3 * C)
         return miles_error(MILES_EINVAL, "emb_ln_backward_cuda: workspace of %zu floats < %zu", ws_floats,
                            (size_t)G * 3 * C);
-    const int v8 = vec8(C, demb, dout, wte, wpe, wtt, w);
+    MILES_TRY(vec8_check("emb_ln_backward_cuda", C, demb, dout, wte, wpe, wtt, w));
     cudaStream_t s = miles_stream(stream);
     MilesDropDev dd = miles_drop_dev(key);
     /* nothing 16-bit is read or written: the fp16 instantiation serves both */
-    auto fn = v8 ? ln_backward_kernel<MILES_CUDA_F16, 8, 1> : ln_backward_kernel<MILES_CUDA_F16, 1, 1>;
-    MILES_LAUNCH_FN(v8 ? "ln_backward_kernel<F16,8,1>" : "ln_backward_kernel<F16,1,1>", fn, (unsigned)G, FLN_THREADS,
+    auto fn = ln_backward_kernel<MILES_CUDA_F16, 8, 1>;
+    MILES_LAUNCH_FN("ln_backward_kernel<F16,8,1>", fn, (unsigned)G, FLN_THREADS,
                     0, s, demb, (uint16_t *)NULL, ws, dout, (const uint16_t *)NULL, ids, tt, wte, wpe, wtt, T, w, mean,
                     rstd, N, C, dd, rng);
     if (dw || db) MILES_TRY(miles_partial_reduce_cuda(dw, db, NULL, ws, G, C, 2 + 1, accumulate, C, 0, stream));

@@ -268,12 +268,14 @@ static void pack_batch(MilesCudaModel *cm, const MilesBatch *b) {
     h->step->step = cm->drop_step;
     h->step->loss_scale = 1.0f;
     h->step->pad = 0.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) { /* the 16-bit path's segmented embedding backward */
         MilesEmbSegments sg = {h->seg_pos, h->seg_row, h->seg_beg, h->seg_multi, h->multi_row, h->multi_beg,
                                h->multi_end, h->seg_counts, 0};
         miles_emb_segments_build(&sg, h->ids, h->tt, (int)N, cm->cfg.vocab_size, TV, cm->slot, cm->uniq, cm->cursor);
         return;
     }
+#endif
 
     /* word ids: uniq in first-seen order, offs = prefix sums of counts,
      * pos = token indices grouped by id, ascending within each id */

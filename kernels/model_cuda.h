@@ -73,10 +73,13 @@ int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu_model, in
 typedef struct MilesCudaOptions {
     /* -1 (default): fp16 and bf16 run the 16-bit path (activations and a
      *   weight copy in 16 bits, fused kernels, flash attention, cuBLASLt;
-     *   docs/gpu.md "The 16-bit path"), fp32 and tf32 the fp32 path;
+     *   docs/gpu.md "The 16-bit path") when the shape allows it (hidden
+     *   size a multiple of 8, <= 1024, head size <= 64: every BERT size),
+     *   else fp32 activations; fp32 and tf32 the fp32 path;
      *  0: fp32 activations in every precision (16-bit math inside the GEMMs
      *   only: the earlier mixed mode, kept for comparison and the emulation);
-     *  1: the 16-bit path (fp16/bf16 only, MILES_EINVAL otherwise). */
+     *  1: the 16-bit path (fp16/bf16 only, MILES_EINVAL otherwise;
+     *   MILES_EUNSUPPORTED with a message for a shape it cannot run). */
     int fast;
     /* -1 / 1 (default): miles_cuda_model_train_step and inference forwards of
      * the 16-bit path replay CUDA graphs (one per batch shape); 0: never. */

@@ -447,12 +447,14 @@ extern "C" int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel 
 #endif
     if (fast) {
         const MilesConfig *c = &cpu->cfg;
-        if (c->hidden_size > MILES_CUDA_FAST_MAX_C || c->hidden_size % c->num_attention_heads ||
-            c->hidden_size / c->num_attention_heads > 128)
+        const int ok = c->hidden_size <= MILES_CUDA_FAST_MAX_C && c->hidden_size % 8 == 0 &&
+                       c->hidden_size % c->num_attention_heads == 0 && c->hidden_size / c->num_attention_heads <= 64;
+        if (!ok && (!opts || opts->fast < 0)) fast = 0; /* the default: fp32 activations for such shapes */
+        else if (!ok)
             return miles_error(MILES_EUNSUPPORTED,
-                               "miles_cuda_model_build: the fp16/bf16 path needs hidden size <= %d and head size <= 128"
-                               " (hidden %d, %d heads); build with fast = 0 for fp32 activations",
-                               MILES_CUDA_FAST_MAX_C, c->hidden_size, c->num_attention_heads);
+                               "miles_cuda_model_build: the fp16/bf16 path needs a hidden size that is a multiple of 8,"
+                               " at most %d, and a head size <= 64 (hidden %d, %d heads); build with fast = 0 for"
+                               " fp32 activations", MILES_CUDA_FAST_MAX_C, c->hidden_size, c->num_attention_heads);
     }
     if (miles_cuda_device_count() <= 0)
         return miles_error(MILES_EUNSUPPORTED, "miles_cuda_model_build: no CUDA device");
