@@ -17,6 +17,7 @@
 #include "common.cuh"
 
 #include <math.h>
+#include <string>
 #include <vector>
 
 /* ------------------------------------------------------------ harness */

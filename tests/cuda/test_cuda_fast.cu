@@ -23,8 +23,9 @@
  * Dropout masks are bit-identical: res of the fused residual kernel is
  * compared exactly.
  *
- * Usage: test_cuda_fast [--quick]   (exit 0 with "no CUDA device" without a
- * GPU).  Runs in the SIMT emulator in every make check (sm_90: the MMA is one
+ * Usage: test_cuda_fast [--quick] [--only SECTION,...]   (sections: mma, gemm,
+ * layernorm, ew, attention, embedding, optimizer; exit 0 with "no CUDA
+ * device" without a GPU).  Runs in the SIMT emulator in every make check (sm_90: the MMA is one
  * emulated instruction; SIMT_CC=70: the portable shuffle MMA and no bf16).
  */
 #include "fast.cuh"
@@ -721,8 +722,14 @@ int main(int argc, char **argv) {
                     {"ew", test_elementwise},    {"attention", test_attention}, {"embedding", test_embedding_seg},
                     {"optimizer", test_optimizer}};
     int ran = 0;
-    for (auto &sec : sections)
-        if (!only || !strcmp(only, sec.name)) sec.fn(), ran++;
+    for (auto &sec : sections) { /* --only a,b,... */
+        int on = !only;
+        if (only) {
+            std::string list = std::string(",") + only + ",";
+            on = list.find(std::string(",") + sec.name + ",") != std::string::npos;
+        }
+        if (on) sec.fn(), ran++;
+    }
     if (!ran) {
         printf("FAIL --only %s: no such section\n", only);
         g_fail++;

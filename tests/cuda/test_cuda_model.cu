@@ -1035,6 +1035,128 @@ static void test_train_step(Fixture *f, int prec, int fast) {
     miles_cuda_model_free(a);
 }
 
+/* ------------------------------------------- long trajectory (--long N) */
+
+/* A learnable synthetic task for the long runs: a title is "viral" when it
+ * holds tokens of a signal range; the velocity target is their share; one
+ * feature carries the label with noise.  Deterministic per (step, row). */
+typedef struct {
+    std::vector<int32_t> ids, mask, labels;
+    std::vector<float> feats, vel;
+    MilesBatch b;
+} SynthBatch;
+
+static void synth_batch(SynthBatch *x, const MilesConfig *c, int B, int T, uint64_t step) {
+    uint64_t st = 0x5eedULL ^ (step * 0x9E3779B97F4A7C15ULL);
+    auto next = [&st]() {
+        st += 0x9E3779B97F4A7C15ULL;
+        uint64_t z = st;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    };
+    const int V = c->vocab_size, lo = V / 4, sig = V / 2; /* signal ids: [sig, sig + V/16) */
+    x->ids.assign((size_t)B * T, 0);
+    x->mask.assign((size_t)B * T, 0);
+    x->labels.resize(B);
+    x->vel.resize(B);
+    x->feats.resize((size_t)B * c->num_features);
+    for (int r = 0; r < B; r++) {
+        const int len = T / 2 + (int)(next() % (uint64_t)(T / 2 + 1)); /* padding at the end */
+        const int viral = (int)(next() & 1);
+        int nsig = 0;
+        for (int t = 0; t < len; t++) {
+            int32_t id = lo + (int32_t)(next() % (uint64_t)(V / 4));
+            if (viral && t > 0 && next() % 4 == 0) id = sig + (int32_t)(next() % (uint64_t)(V / 16)), nsig++;
+            x->ids[(size_t)r * T + t] = t == 0 ? 1 : id;
+            x->mask[(size_t)r * T + t] = 1;
+        }
+        x->labels[r] = viral && nsig > 0;
+        x->vel[r] = (float)nsig / (float)len;
+        for (int f = 0; f < c->num_features; f++) { /* feature 0: the label plus noise */
+            const float u = (float)((next() >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+            x->feats[(size_t)r * c->num_features + f] = f == 0 ? (2.0f * x->labels[r] - 1.0f) + 0.5f * u : u;
+        }
+    }
+    memset(&x->b, 0, sizeof x->b);
+    x->b.B = B;
+    x->b.T = T;
+    x->b.input_ids = x->ids.data();
+    x->b.attention_mask = x->mask.data();
+    x->b.features = x->feats.data();
+    x->b.labels = x->labels.data();
+    x->b.velocity = x->vel.data();
+}
+
+/* N steps (B 32, T 32, warmup + cosine from 3e-4, clip 1.0, dropout on) of
+ * the same randomly initialized model in fp32 and in bf16 / fp16 (the
+ * 16-bit path, train_step with CUDA graphs): every per-step loss within
+ * LONG_BAND_ABS + LONG_BAND_REL x the fp32 loss, the mean of the last quarter
+ * within LONG_MEAN_REL of fp32's, and all runs learn (the last quarter's mean
+ * below 0.95 x the first 10 steps').  The bands are estimates for rounding
+ * noise (bf16: 8 mantissa bits) on a task that is learned: to be confirmed
+ * on the first GPU run (the printed errors). */
+#define LONG_BAND_ABS 0.05
+#define LONG_BAND_REL 0.10
+#define LONG_MEAN_REL 0.05
+static void test_long_trajectory(int nsteps, const char *size, int cc) {
+    MilesConfig c;
+    MUST(miles_config_preset(&c, "miles", size));
+    MilesModel *m = NULL;
+    MUST(miles_model_build(&m, &c));
+    MUST(miles_model_init_random(m, 7, 0.02f));
+    MilesAdamWConfig oc = {3e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+    const int B = 32, T = 32, warm = nsteps / 10 > 0 ? nsteps / 10 : 1;
+    const int precs[3] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_BF16, MILES_CUDA_PREC_FP16};
+    std::vector<std::vector<float>> losses(3, std::vector<float>(nsteps, 0.0f));
+    SynthBatch x;
+    for (int p = 0; p < 3; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        MilesCudaModel *cm = NULL;
+        MUST(miles_cuda_model_build(&cm, m, precs[p]));
+        if (precs[p] == MILES_CUDA_PREC_FP16) MUST(miles_cuda_model_set_loss_scaler(cm, 4096.0f, 2.0f, 0.5f, 2000));
+        for (int st = 0; st < nsteps; st++) {
+            synth_batch(&x, &c, B, T, (uint64_t)st);
+            miles_cuda_model_set_dropout_key(cm, 11, (uint64_t)st);
+            const float lr = (float)(3e-4 * miles_lr_lambda(MILES_SCHED_COSINE, st, warm, nsteps));
+            MUST(miles_cuda_model_train_step(cm, &x.b, 1.0f, 1.0f, lr, &oc, &losses[p][st], NULL, NULL));
+        }
+        miles_cuda_model_free(cm);
+    }
+    const int q = nsteps / 4 > 0 ? nsteps / 4 : 1;
+    auto mean = [](const std::vector<float> &v, int a, int b) {
+        double s = 0;
+        for (int i = a; i < b; i++) s += v[i];
+        return s / (b - a);
+    };
+    const double f0 = mean(losses[0], 0, std::min(10, nsteps)), f1 = mean(losses[0], nsteps - q, nsteps);
+    char name[200], d[200];
+    snprintf(name, sizeof name, "long %s: fp32 learns the synthetic task (%d steps)", size, nsteps);
+    snprintf(d, sizeof d, "first 10 steps %.4f, last quarter %.4f", f0, f1);
+    check_true(name, f1 < 0.95 * f0, d);
+    for (int p = 1; p < 3; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        double worst = 0;
+        int ws = 0;
+        for (int st = 0; st < nsteps; st++) {
+            double e = fabs((double)losses[p][st] - losses[0][st]) / (LONG_BAND_ABS + LONG_BAND_REL * losses[0][st]);
+            if (!(e <= worst)) worst = e, ws = st;
+        }
+        const double lm = mean(losses[p], nsteps - q, nsteps), rel = fabs(lm - f1) / f1;
+        snprintf(name, sizeof name, "long %s %s vs fp32: every step within %.2f + %.2f x loss", size,
+                 miles_cuda_precision_name(precs[p]), LONG_BAND_ABS, LONG_BAND_REL);
+        snprintf(d, sizeof d, "worst step %d: %.4f vs %.4f (%.2f of the band)", ws, losses[p][ws], losses[0][ws], worst);
+        check_true(name, worst <= 1.0, d);
+        snprintf(name, sizeof name, "long %s %s vs fp32: last-quarter mean loss within %.0f%%", size,
+                 miles_cuda_precision_name(precs[p]), 100 * LONG_MEAN_REL);
+        report(name, rel, LONG_MEAN_REL);
+        printf("     %s losses (every %d steps):", miles_cuda_precision_name(precs[p]), nsteps / 10 > 0 ? nsteps / 10 : 1);
+        for (int st = 0; st < nsteps; st += nsteps / 10 > 0 ? nsteps / 10 : 1) printf(" %.4f/%.4f", losses[p][st], losses[0][st]);
+        printf("  (fp32 second)\n");
+    }
+    miles_model_free(m);
+}
+
 /* ------------------------------------------- errors, params round trip */
 
 static void test_errors_and_io(Fixture *f, int cc) {
@@ -1086,8 +1208,30 @@ static void test_errors_and_io(Fixture *f, int cc) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    int long_steps = 0;
+    const char *long_size = "minilm-l6";
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--long") && i + 1 < argc) long_steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--long-size") && i + 1 < argc) long_size = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--long N [--long-size minilm-l6|tiny|bert-base]]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (long_steps > 0) { /* only the long trajectories (tools/gpu-check: --long 200) */
+        int ndev = 0;
+        if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+            printf("no CUDA device: skipping the long trajectories\n");
+            return 0;
+        }
+        MUST(miles_cuda_init(0));
+        miles_gemm_use_blas(1);
+        test_long_trajectory(long_steps, long_size, miles_cuda_compute_capability());
+        miles_cuda_shutdown();
+        printf("%d checks, %d failed\n", g_checks, g_fail);
+        return g_fail ? 1 : 0;
+    }
     const int nfix = g_quick ? 2 : 6;
     static Fixture fx[6];
     for (int i = 0; i < nfix; i++) {
