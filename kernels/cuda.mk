@@ -208,7 +208,8 @@ sim-test: sim-build
 	else echo "test_dist_nccl: no mpirun / MPI build: skipped"; fi
 	$(SIM_DIR)/simt_coverage $(SIM_RECORDS) $(CU_SRCS)
 
-sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_LIBS)
+sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_DIR)/tests/test_cuda_fast.o \
+             $(SIM_DIR)/test_cuda_fast $(SIM_LIBS)
 	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(LDLIBS)" \
 	  tests/sim/mutants.sh $(SIM_DIR)
 
