@@ -7,9 +7,10 @@
 #   make check      everything CI runs: deps, weights, build, tests, sanitizers,
 #                   install + pkg-config example, CUDA compile (when nvcc exists)
 #   make install PREFIX=/usr/local
+#   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
 #   make cuda       compile and link the CUDA backend (CUDA_ARCH list below)
 #
-# Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (own GEMM only), BUILD=dir,
+# Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
 
 BUILD   ?= build
@@ -24,9 +25,18 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-si
 ifeq ($(SAN),1)
   OPTFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN     = -fsanitize=address,undefined
-else
+else ifeq ($(NATIVE),1)
   OPTFLAGS ?= -O3 -march=native -g
+else
+  OPTFLAGS ?= -O3 -march=x86-64-v2 -g
 endif
+# Portable by default: the library runs on any x86-64-v2 CPU; the hot GEMM
+# micro-kernels are compiled per ISA and chosen at run time by cpuid
+# (libmiles/gemm.c).  NATIVE=1 tunes everything for the build host instead.
+ISA_gemm_avx512 = -mavx512f
+ISA_gemm_avx2   = -mavx2 -mfma
+ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni
+ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
@@ -90,7 +100,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: determinism browser-test
+.PHONY: determinism browser-test portability-check
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help
 
@@ -100,7 +110,7 @@ lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
 
 $(BUILD)/obj/%.o: libmiles/%.c libmiles/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(ISA_$*) -c $< -o $@
 
 $(BUILD)/obj/tools/%.o: tools/%.c libmiles/miles.h $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
@@ -172,10 +182,39 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
 
+# ---- portability: the default (x86-64-v2) build on CPUs without AVX-512 and
+# without AVX, emulated by Debian's qemu-user (its TCG has AVX2+FMA, no AVX-512).
+# On each CPU: the own GEMM's output hash equals the host's (bit-identical
+# results whatever micro-kernel the CPU gets), the model golden test passes,
+# bf16/int8 inference is refused with a clear message (test_gemm_lowp),
+# and the example linked to the installed libmiles.so prints what it prints on
+# the host.  OPENBLAS_CORETYPE is unset there: forcing Haswell kernels would
+# make OpenBLAS itself fault on the pre-AVX CPU.
+PORT_CPUS ?= Haswell-v4 Nehalem
+QEMU      ?= qemu-x86_64
+portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp
+	@command -v $(QEMU) >/dev/null || { echo "portability-check: $(QEMU) not found (Debian: apt-get install qemu-user)"; exit 1; }
+	@$(MAKE) --no-print-directory example >/dev/null
+	@set -e; cd $(CURDIR); \
+	host_hash=$$($(BUILD)/tests/test_gemm --hash); echo "host:       $$host_hash"; \
+	$(BUILD)/example_predict > $(BUILD)/example.host.out || true; \
+	for cpu in $(PORT_CPUS); do \
+	  q="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(QEMU) -cpu $$cpu"; \
+	  h=$$($$q $(BUILD)/tests/test_gemm --hash 2>/dev/null); echo "$$cpu: $$h"; \
+	  [ "$${h%% (*}" = "$${host_hash%% (*}" ] || { echo "portability-check: own-GEMM results differ on $$cpu"; exit 1; }; \
+	  $$q $(BUILD)/tests/test_golden > $(BUILD)/golden.$$cpu.out 2>&1 || { tail -20 $(BUILD)/golden.$$cpu.out; echo "portability-check: test_golden failed on $$cpu"; exit 1; }; \
+	  echo "$$cpu: test_golden passed"; \
+	  $$q $(BUILD)/tests/test_gemm_lowp > $(BUILD)/lowp.$$cpu.out 2>&1 || { cat $(BUILD)/lowp.$$cpu.out; echo "portability-check: test_gemm_lowp failed on $$cpu"; exit 1; }; \
+	  grep -h "refused on this CPU" $(BUILD)/lowp.$$cpu.out | sed "s/^/$$cpu: /"; \
+	  $$q $(BUILD)/example_predict > $(BUILD)/example.$$cpu.out 2>/dev/null || true; \
+	  cmp -s $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out || { diff $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out; echo "portability-check: installed example differs on $$cpu"; exit 1; }; \
+	  echo "$$cpu: installed libmiles.so example: same output as the host"; \
+	done; echo "portability-check: passed on $(PORT_CPUS)"
+
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
            libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
-           python3-pip python3-venv unzip curl chromium chromium-driver
+           python3-pip python3-venv unzip curl chromium chromium-driver qemu-user
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -251,6 +290,7 @@ check: deps weights
 	$(MAKE) determinism
 	$(MAKE) browser-test
 	$(MAKE) example
+	$(MAKE) portability-check
 	$(MAKE) asan
 	$(MAKE) variants
 	$(MAKE) -j2 cuda

@@ -1,25 +1,42 @@
 /*
- * bench_sgemm.c — fp32 GEMM throughput of the two miles_gemm backends
- * (CBLAS/OpenBLAS and the own OpenMP GEMM) on the current thread count.
- * Prints one JSON line per (backend, shape): best and mean wall-clock
- * GFLOP/s, GFLOP per CPU-second (per-core rate, robust to other load) and the
- * load average.  The best CBLAS number on an idle machine is the measured
- * fp32 peak quoted in docs/performance.md.
+ * bench_sgemm.c — the machine's fp32 peak and miles_gemm throughput on the
+ * shapes the BERT forward and backward use, as a fraction of that peak.
  *
- *   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 build/bench/bench_sgemm [--quick]
+ *   OMP_NUM_THREADS=2 build/bench/bench_sgemm [--backend own|blas|both]
+ *       [--isa avx512|avx2|generic] [--set bert|small|attn|lowp|all] [--only NAME] [--quick]
  *
- * Shapes: a square 1024^3 and the BERT-base training shapes for 32 x 128
- * tokens (N = 4096 rows): QKV/output projection 4096x768x768 and the FFN
- * 4096x3072x768, forward (nn) and the two backward layouts (nt, tn).
+ * Peak: an FMA-throughput loop (16 independent accumulator chains, more than
+ * FMA latency x FMA ports on any x86 core) with the widest vector ISA the CPU
+ * has, on 1 thread and on all OpenMP threads: 2 flops x lanes per FMA.
+ *
+ * GEMM cases (M = tokens = B*T; a linear layer [C -> OC] runs
+ *   forward  nt: M=tokens N=OC K=C     (out = x @ W^T)
+ *   dinp     nn: M=tokens N=C  K=OC    (dx  = dy @ W)
+ *   dweight  tn: M=OC     N=C  K=tokens (dW += dy^T @ x)):
+ *   bert  — MiniLM (H 384, I 1536) and bert-base (H 768, I 3072) attention
+ *           and FFN projections for B32 x T32 and B32 x T128;
+ *   small — batch-1 inference forward, M = 16 and 32 tokens;
+ *   attn  — one attention head (hs 64) through miles_gemm_serial, T 32/128;
+ *   lowp  — the forward (x @ W^T) shapes of "bert" and "small" in fp32, bf16
+ *           and int8 with pre-packed weights (gemm_lowp.h; the conversion of
+ *           x is timed, the one-time packing of W is not).
+ * OpenBLAS reads OPENBLAS_CORETYPE when it loads: compare its kernels by
+ * running this twice (with the variable set and with `env -u`).
+ * One JSON line per (backend, case): best wall-clock GFLOP/s, fraction of
+ * the measured peak, and the load average (other jobs lower every number).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "ops.h"
+#include "ops_internal.h"
+#include "gemm_lowp.h"
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
 static double now_s(void) {
@@ -27,30 +44,7 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
-/* CPU seconds of all threads of this process: flop per CPU-second is the
- * per-core rate, which stays meaningful when other jobs share the cores and
- * the wall-clock rate does not (OpenBLAS's spin-waiting threads count too,
- * so it slightly understates BLAS). */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
-static float *rand_buf(size_t n, unsigned *s) {
-    float *p = malloc(n * sizeof *p);
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    for (size_t i = 0; i < n; i++) {
-        *s = *s * 1664525u + 1013904223u;
-        p[i] = (float)((*s >> 8) * (1.0 / 16777216.0)) - 0.5f;
-    }
-    return p;
-}
-
-typedef struct { const char *name; int ta, tb, M, N, K; } Case;
-
-/* 1-minute load average: a busy machine (other jobs on the same cores)
- * lowers every number, so each line records it. */
 static double loadavg(void) {
     double l = -1;
     FILE *f = fopen("/proc/loadavg", "r");
@@ -61,58 +55,286 @@ static double loadavg(void) {
     return l;
 }
 
+/* ------------------------------------------------------------- peak */
+
+#define CHAINS 16
+/* acc = acc * 0.5 + 0.5 converges to 1: no overflow, no subnormals. */
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
+    __m512 acc[CHAINS], h = _mm512_set1_ps(0.5f);
+    for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_set1_ps((float)j);
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_fmadd_ps(acc[j], h, h);
+    float s = 0;
+    for (int j = 0; j < CHAINS; j++) s += _mm512_reduce_add_ps(acc[j]);
+    return s;
+}
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
+    __m256 acc[CHAINS], h = _mm256_set1_ps(0.5f);
+    for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_set1_ps((float)j);
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], h, h);
+    float s = 0, t[8];
+    for (int j = 0; j < CHAINS; j++) {
+        _mm256_storeu_ps(t, acc[j]);
+        for (int l = 0; l < 8; l++) s += t[l];
+    }
+    return s;
+}
+#endif
+
+/* fp32 flops per second of the widest FMA on `threads` threads; *isa names it. */
+static double peak_gflops(int threads, const char **isa) {
+    int lanes = 0;
+    float (*loop)(long) = NULL;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) loop = fma_loop_avx512, lanes = 16, *isa = "avx512";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        loop = fma_loop_avx2, lanes = 8, *isa = "avx2";
+#endif
+    if (!loop) {
+        *isa = "none";
+        return 0;
+    }
+    const long iters = 20000000;
+    double best = 0;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s();
+#pragma omp parallel num_threads(threads)
+        {
+            float s = loop(iters);
+#pragma omp atomic
+            sink += s;
+        }
+        double g = 2.0 * lanes * CHAINS * iters * threads / (now_s() - t0) * 1e-9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+/* ------------------------------------------------------------- GEMM */
+
+static float *rand_buf(size_t n, unsigned *s) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        *s = *s * 1664525u + 1013904223u;
+        p[i] = (float)((*s >> 8) * (1.0 / 16777216.0)) - 0.5f;
+    }
+    return p;
+}
+
+typedef struct {
+    const char *set, *name;
+    int ta, tb, M, N, K, serial;
+} Case;
+
+#define MAXCASES 128
+static Case g_cases[MAXCASES];
+static int g_ncases;
+
+static void add(const char *set, const char *name, int ta, int tb, int M, int N, int K, int serial) {
+    if (g_ncases < MAXCASES) g_cases[g_ncases++] = (Case){set, name, ta, tb, M, N, K, serial};
+}
+
+static void add_linear(const char *model, const char *layer, int tok, int C, int OC, int full) {
+    char *n = malloc(96);
+    snprintf(n, 96, "%s_%s_fwd", model, layer);
+    add("bert", n, 0, 1, tok, OC, C, 0);
+    if (!full) return;
+    n = malloc(96);
+    snprintf(n, 96, "%s_%s_dinp", model, layer);
+    add("bert", n, 0, 0, tok, C, OC, 0);
+    n = malloc(96);
+    snprintf(n, 96, "%s_%s_dw", model, layer);
+    add("bert", n, 1, 0, OC, C, tok, 0);
+}
+
+static void build_cases(int quick) {
+    static const struct { const char *name; int H, I; } models[] = {{"minilm", 384, 1536},
+                                                                     {"bertbase", 768, 3072}};
+    static const int Ts[] = {32, 128};
+    for (int mi = 0; mi < 2; mi++)
+        for (int ti = 0; ti < 2; ti++) {
+            if (quick && (mi != 1 || ti != 1)) continue;
+            int tok = 32 * Ts[ti], H = models[mi].H, I = models[mi].I;
+            char m[32];
+            snprintf(m, sizeof m, "%s_B32T%d", models[mi].name, Ts[ti]);
+            char *mm = strdup(m);
+            add_linear(mm, "qkv", tok, H, H, 1);
+            add_linear(mm, "ffn_up", tok, H, I, 1);
+            add_linear(mm, "ffn_down", tok, I, H, 1);
+        }
+    for (int mi = 0; mi < 2; mi++)
+        for (int tok = 16; tok <= 32; tok *= 2) {
+            int H = models[mi].H, I = models[mi].I;
+            char *n1 = malloc(64), *n2 = malloc(64), *n3 = malloc(64);
+            snprintf(n1, 64, "%s_M%d_qkv_fwd", models[mi].name, tok);
+            snprintf(n2, 64, "%s_M%d_ffn_up_fwd", models[mi].name, tok);
+            snprintf(n3, 64, "%s_M%d_ffn_down_fwd", models[mi].name, tok);
+            add("small", n1, 0, 1, tok, H, H, 0);
+            add("small", n2, 0, 1, tok, I, H, 0);
+            add("small", n3, 0, 1, tok, H, I, 0);
+        }
+    for (int T = 32; T <= 128; T *= 4) {
+        char *n[6];
+        for (int i = 0; i < 6; i++) n[i] = malloc(48);
+        snprintf(n[0], 48, "head_T%d_qk", T);   /* S = q k^T    */
+        snprintf(n[1], 48, "head_T%d_pv", T);   /* out = P v    */
+        snprintf(n[2], 48, "head_T%d_dv", T);   /* dv = P^T dO  */
+        snprintf(n[3], 48, "head_T%d_dp", T);   /* dP = dO v^T  */
+        snprintf(n[4], 48, "head_T%d_dq", T);   /* dq = dS k    */
+        snprintf(n[5], 48, "head_T%d_dk", T);   /* dk = dS^T q  */
+        add("attn", n[0], 0, 1, T, T, 64, 1);
+        add("attn", n[1], 0, 0, T, 64, T, 1);
+        add("attn", n[2], 1, 0, T, 64, T, 1);
+        add("attn", n[3], 0, 1, T, T, 64, 1);
+        add("attn", n[4], 0, 0, T, 64, T, 1);
+        add("attn", n[5], 1, 0, T, 64, T, 1);
+    }
+}
+
+/* Best wall-clock seconds of one call (repeated for ~min_s, at least 3 runs). */
+static double time_case(const Case *k, const float *A, const float *B, float *C, double min_s) {
+    int lda = k->ta ? k->M : k->K, ldb = k->tb ? k->K : k->N;
+    /* tiny cases: time a batch of calls so the clock resolution does not matter */
+    double flop = 2.0 * k->M * k->N * k->K;
+    int inner = flop < 5e7 ? (int)(5e7 / flop) + 1 : 1;
+    double best = 1e30, total = 0;
+    for (int rep = 0; rep < 2 + 1000 && (rep < 4 || total < min_s); rep++) {
+        double t0 = now_s();
+        for (int r = 0; r < inner; r++) {
+            if (k->serial)
+                miles_gemm_serial(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 0.0f, C, k->N);
+            else
+                miles_gemm(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 0.0f, C, k->N);
+        }
+        double dt = (now_s() - t0) / inner;
+        if (rep > 0) { /* the first run is the warm-up */
+            total += dt * inner;
+            if (dt < best) best = dt;
+        }
+    }
+    return best;
+}
+
+/* fp32 / bf16 / int8 on the forward shapes: y[M,N] = x[M,K] @ W[N,K]^T. */
+static void bench_lowp(int quick, const char *only, double peak, int threads) {
+    unsigned seed = 777;
+    for (int c = 0; c < g_ncases; c++) {
+        Case k = g_cases[c];
+        if (k.serial || !k.tb || k.ta || strstr(k.name, "_fwd") == NULL) continue;
+        if (only && !strstr(k.name, only)) continue;
+        float *x = rand_buf((size_t)k.M * k.K, &seed), *W = rand_buf((size_t)k.N * k.K, &seed);
+        float *y = rand_buf((size_t)k.M * k.N, &seed);
+        double flop = 2.0 * k.M * k.N * k.K, t32 = time_case(&k, x, W, y, quick ? 0.2 : 0.5);
+        for (int prec = 0; prec <= 2; prec++) {
+            double best = t32;
+            const char *isa = miles_gemm_isa_name();
+            if (prec) {
+                const char *why = NULL;
+                MilesPackedWeights *p = NULL;
+                if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, &why) ||
+                    miles_gemm_pack(&p, (MilesGemmPrecision)prec, W, k.N, k.K, k.K) != 0) {
+                    printf("{\"bench\":\"gemm_lowp\",\"precision\":\"%s\",\"skipped\":\"%s\"}\n",
+                           prec == 1 ? "bf16" : "int8", why ? why : "pack failed");
+                    continue;
+                }
+                isa = miles_gemm_packed_isa(p);
+                int inner = flop < 5e7 ? (int)(5e7 / flop) + 1 : 1;
+                double total = 0;
+                best = 1e30;
+                for (int rep = 0; rep < 1000 && (rep < 4 || total < (quick ? 0.2 : 0.5)); rep++) {
+                    double t0 = now_s();
+                    for (int r = 0; r < inner; r++) miles_gemm_packed(p, k.M, x, k.K, NULL, y, k.N);
+                    double dt = (now_s() - t0) / inner;
+                    if (rep > 0) {
+                        total += dt * inner;
+                        if (dt < best) best = dt;
+                    }
+                }
+                miles_gemm_packed_free(p);
+            }
+            printf("{\"bench\":\"gemm_lowp\",\"precision\":\"%s\",\"isa\":\"%s\",\"case\":\"%s\","
+                   "\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"best_us\":%.1f,\"gflops\":%.1f,\"vs_fp32\":%.2f,"
+                   "\"of_fp32_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
+                   prec == 0 ? "fp32" : prec == 1 ? "bf16" : "int8", isa, k.name, k.M, k.N, k.K,
+                   threads, best * 1e6, flop / best * 1e-9, t32 / best, peak > 0 ? flop / best * 1e-9 / peak : 0,
+                   loadavg());
+            fflush(stdout);
+        }
+        free(x);
+        free(W);
+        free(y);
+    }
+}
+
 int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    Case cases[] = {
-        {"square_1024", 0, 0, 1024, 1024, 1024},
-        {"bert_qkv_fwd_4096x768x768", 0, 1, 4096, 768, 768},
-        {"bert_ffn_up_fwd_4096x3072x768", 0, 1, 4096, 3072, 768},
-        {"bert_ffn_dinp_4096x768x3072", 0, 0, 4096, 768, 3072},
-        {"bert_ffn_dw_3072x768x4096", 1, 0, 3072, 768, 4096},
-    };
-    int ncases = quick ? 1 : (int)(sizeof cases / sizeof cases[0]);
+    const char *backend = "both", *set = "all", *isa = NULL, *only = NULL;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) set = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--backend own|blas|both] [--isa NAME] [--set bert|small|attn|lowp|all] [--only SUBSTRING] [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (isa && miles_gemm_force_isa(isa) != 0) {
+        fprintf(stderr, "bench_sgemm: ISA %s is not available on this CPU\n", isa);
+        return 2;
+    }
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
+    const char *peak_isa = "none";
+    double peak1 = peak_gflops(1, &peak_isa), peakn = peak_gflops(threads, &peak_isa);
+    const char *cpu_env = getenv("OPENBLAS_CORETYPE");
+    printf("{\"bench\":\"fp32_peak\",\"isa\":\"%s\",\"threads\":%d,\"gflops_1thread\":%.1f,"
+           "\"gflops\":%.1f,\"gemm_isa\":\"%s\",\"openblas_coretype\":\"%s\",\"loadavg_1m\":%.2f}\n",
+           peak_isa, threads, peak1, peakn, miles_gemm_isa_name(), cpu_env ? cpu_env : "",
+           loadavg());
+    fflush(stdout);
+
+    build_cases(quick);
     unsigned seed = 12345;
-    for (int c = 0; c < ncases; c++) {
-        Case k = cases[c];
+    for (int c = 0; c < g_ncases; c++) {
+        Case k = g_cases[c];
+        if (strcmp(set, "all") && strcmp(set, k.set)) continue; /* "lowp": below */
+        if (only && !strstr(k.name, only)) continue;
         float *A = rand_buf((size_t)k.M * k.K, &seed);
         float *B = rand_buf((size_t)k.K * k.N, &seed);
         float *C = rand_buf((size_t)k.M * k.N, &seed);
-        int lda = k.ta ? k.M : k.K, ldb = k.tb ? k.K : k.N;
-        for (int backend = 1; backend >= 0; backend--) {
-            if (backend == 1 && !miles_gemm_has_blas()) continue;
-            int prev = miles_gemm_use_blas(backend);
-            double flop = 2.0 * k.M * k.N * k.K;
-            /* warm-up, then repeat until ~1 s (at least 3 runs); report the best */
-            miles_gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, A, lda, B, ldb, 0.0f, C, k.N);
-            double best = 1e30, total = 0, c0 = cpu_s();
-            int reps = 0;
-            while (reps < 3 || (total < (quick ? 0.3 : 1.0) && reps < 50)) {
-                double t0 = now_s();
-                miles_gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, A, lda, B, ldb, 0.0f, C, k.N);
-                double dt = now_s() - t0;
-                total += dt;
-                reps++;
-                if (dt < best) best = dt;
-            }
-            double cpu = cpu_s() - c0;
-            printf("{\"bench\":\"sgemm\",\"backend\":\"%s\",\"case\":\"%s\",\"trans\":\"%c%c\","
-                   "\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"reps\":%d,"
-                   "\"best_ms\":%.3f,\"mean_ms\":%.3f,\"gflops\":%.1f,\"gflops_mean\":%.1f,"
-                   "\"gflops_per_cpu_s\":%.1f,\"loadavg_1m\":%.2f}\n",
-                   backend ? "cblas" : "own", k.name, k.ta ? 't' : 'n', k.tb ? 't' : 'n',
-                   k.M, k.N, k.K, threads, reps, best * 1e3, total / reps * 1e3,
-                   flop / best * 1e-9, flop / (total / reps) * 1e-9, flop * reps / cpu * 1e-9,
-                   loadavg());
-            fflush(stdout);
+        for (int be = 0; be < 2; be++) { /* 0 own, 1 blas */
+            if (be == 0 && !strcmp(backend, "blas")) continue;
+            if (be == 1 && (!strcmp(backend, "own") || !miles_gemm_has_blas() || k.serial)) continue;
+            int prev = miles_gemm_use_blas(be);
+            double best = time_case(&k, A, B, C, quick ? 0.2 : 0.5);
             miles_gemm_use_blas(prev);
+            double g = 2.0 * k.M * k.N * k.K / best * 1e-9;
+            double peak = k.serial ? peak1 : peakn;
+            printf("{\"bench\":\"sgemm\",\"backend\":\"%s\",\"case\":\"%s\",\"trans\":\"%c%c\","
+                   "\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"best_us\":%.1f,\"gflops\":%.1f,"
+                   "\"of_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
+                   be ? "openblas" : k.serial ? "own_serial" : "own", k.name, k.ta ? 't' : 'n',
+                   k.tb ? 't' : 'n', k.M, k.N, k.K, k.serial ? 1 : threads, best * 1e6, g,
+                   peak > 0 ? g / peak : 0, loadavg());
+            fflush(stdout);
         }
         free(A);
         free(B);
         free(C);
     }
+    if (!strcmp(set, "all") || !strcmp(set, "lowp")) bench_lowp(quick, only, peakn, threads);
     return 0;
 }

@@ -131,6 +131,7 @@ float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, ui
     return u[index & 3];
 }
 
+MILES_HOT_CLONES /* Philox vectorizes 5x better with AVX-512 (bench_model) */
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate) {
     if (!(key->p > 0.0f) || key->p >= 1.0f) {

@@ -1,27 +1,39 @@
 /*
  * gemm.c — row-major SGEMM: C[M,N] = alpha * op(A) @ op(B) + beta * C.
  *
- * Two backends with one contract (tests/test_gemm.c checks they agree):
- *   - CBLAS (OpenBLAS) when built with -DMILES_USE_BLAS and enabled (default);
- *   - an own OpenMP GEMM in the BLIS layout: C is cut into NC-wide column
- *     blocks and KC-deep slices of K; each slice of B is packed once into
- *     NR-wide micro-panels shared by all threads, each thread packs its own
- *     MC x KC block of A into MR-tall micro-panels and runs an MR x NR
- *     register-blocked micro-kernel over them.  The packed panels are read
- *     with unit stride, so the micro-kernel vectorizes and transposed operands
- *     cost nothing extra.  Threads split the rows of C (MC blocks).  For
- *     narrow C (N <= 64, e.g. attention's probs @ v) A is read in place
- *     instead of packed: there packing would cost as much as the arithmetic.
- *   miles_gemm_serial is the same own GEMM on the calling thread, for use
- *   inside parallel regions (attention runs one per (batch, head)).
+ * The default engine is the own GEMM below; its bits depend only on the
+ * call's shape and values (gemm_internal.h states the contract): not on the
+ * thread count, the rows computed together (batch composition), the CPU's
+ * vector ISA or the build host.  It is the BLIS layout:
+ *   - op(B) is packed once per call into NR-wide micro-panels per KC slice
+ *     of K, shared by all threads (one barrier);
+ *   - C is cut into tasks (an MC-row block x a column chunk); each task is
+ *     computed by one thread from start to end: it packs its MC x KC block of
+ *     op(A) per slice and runs the MR x NR micro-kernel over it, the B
+ *     micro-panel staying in L1 while the A block streams from L2;
+ *   - the micro-kernel is chosen once, by CPU features (cpuid), from
+ *     gemm_avx512.c / gemm_avx2.c / gemm_generic.c; MILES_GEMM_ISA or
+ *     miles_gemm_force_isa picks a lower one (tests, benchmarks).
+ * Where packing costs as much as it saves it is skipped: op(A) is read in
+ * place for narrow C (N <= 64: attention's P @ v), B in place when it is
+ * not transposed and C has few rows (batch-1 inference).
+ *
+ * OpenBLAS stays available as an opt-in (MILES_GEMM=blas, or
+ * miles_gemm_use_blas(1)): it is then run single-threaded (set once, when
+ * selected) inside a static split of C over the OpenMP threads decided by
+ * the shape and the thread count.  Its results are reproducible for a given
+ * thread count and batch shape only (its kernels' K order depends on the
+ * sub-shape), which is why it is not the default.
  *
  * beta == 0 overwrites C without reading it (NaN garbage in C is ignored,
  * as BLAS does).  M, N <= 0 is a no-op; K <= 0 or alpha == 0 only scales C.
  */
 #include "ops_internal.h"
+#include "gemm_internal.h"
 #include "internal.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #ifdef MILES_USE_BLAS
 #include <cblas.h>
@@ -30,31 +42,89 @@
 #include <omp.h>
 #endif
 
-/* Micro-kernel tile: MR rows x NR columns of C held in registers.  Enough
- * independent accumulators must be in flight to hide the FMA latency:
- * AVX-512 (32 registers): 12 x 16 floats = 12 zmm (95 GFLOP/s/core measured
- * vs 100 for OpenBLAS on the dev EPYC); AVX2 (16 registers): 6 x 16 = 12 ymm. */
-#ifdef __AVX512F__
-#define MR 12
-#else
-#define MR 6
-#endif
-#define NR 16
-#define KC 256     /* K slice: an NR x KC panel of B (16 KiB) stays in L1 */
-#define MC_MAX 144 /* rows per A block (multiple of MR): MC x KC (144 KiB) in L2 */
-#define NC_MAX 3072
+#define KC MILES_GEMM_KC
+#define MC_MAX 192             /* rows per A block: a multiple of every MR (24, 12, 6, 4) */
+#define BPACK_MAX (4u << 20)
+#define SWAP_MAX_M 64          /* x @ W^T with at most this many rows runs as (W @ x^T)^T */   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
 
-/* Without hardware FMA, fmaf() would be a slow libm call: use a*b+c there.
- * (-std=c11 turns off GCC's automatic contraction, so FMA must be explicit.) */
-#ifdef __FMA__
-#define MADD(a, b, c) fmaf((a), (b), (c))
-#else
-#define MADD(a, b, c) ((a) * (b) + (c))
-#endif
-/* vector x scalar + vector; fused where the target has FMA (see below) */
-#define VFMA(v, s, c) ((v) * (s) + (c))
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax_int(int a, int b) { return a > b ? a : b; }
+static inline int round_up(int a, int m) { return (a + m - 1) / m * m; }
 
-static int g_use_blas = 1;
+/* ------------------------------------------------------------ selection */
+
+static const MilesGemmIsa *g_isa;
+static int g_use_blas;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static int isa_supported(const MilesGemmIsa *isa) {
+    if (!isa) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (strcmp(isa->name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(isa->name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return strcmp(isa->name, "generic") == 0;
+}
+
+/* Best first. */
+static const MilesGemmIsa *isa_list(int i) {
+    switch (i) {
+    case 0: return miles_gemm_isa_avx512();
+    case 1: return miles_gemm_isa_avx2();
+    case 2: return miles_gemm_isa_generic();
+    default: return NULL;
+    }
+}
+
+static const MilesGemmIsa *isa_by_name(const char *name) {
+    for (int i = 0; i < 3; i++) {
+        const MilesGemmIsa *isa = isa_list(i);
+        if (isa && strcmp(isa->name, name) == 0) return isa;
+    }
+    return NULL;
+}
+
+#ifdef MILES_USE_BLAS
+/* OpenBLAS' thread-count setter; weak so other CBLAS implementations link too. */
+extern void openblas_set_num_threads(int n) __attribute__((weak));
+static void blas_policy(void) {
+    /* Decided once when BLAS is selected, never later by what ran before:
+     * OpenBLAS runs on one thread inside our static split (one thread pool,
+     * not two; its own threading gives different bits for 1 vs 2 threads). */
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+#endif
+
+static void gemm_init(void) {
+    for (int i = 0; i < 3 && !g_isa; i++)
+        if (isa_supported(isa_list(i))) g_isa = isa_list(i);
+    const char *e = getenv("MILES_GEMM_ISA");
+    if (e && *e && strcmp(e, "auto") != 0) {
+        const MilesGemmIsa *want = isa_by_name(e);
+        if (want && isa_supported(want)) g_isa = want;
+        else fprintf(stderr, "miles: MILES_GEMM_ISA=%s is %s; using %s\n", e,
+                     want ? "not supported by this CPU" : "unknown (avx512, avx2, generic)",
+                     g_isa->name);
+    }
+    e = getenv("MILES_GEMM");
+    if (e && strcmp(e, "blas") == 0) {
+#ifdef MILES_USE_BLAS
+        g_use_blas = 1;
+        blas_policy();
+#else
+        fprintf(stderr, "miles: MILES_GEMM=blas but this build has no BLAS; using the own GEMM\n");
+#endif
+    } else if (e && *e && strcmp(e, "own") != 0) {
+        fprintf(stderr, "miles: MILES_GEMM=%s is unknown (own, blas); using own\n", e);
+    }
+}
+
+static const MilesGemmIsa *gemm_isa(void) {
+    pthread_once(&g_once, gemm_init);
+    return g_isa;
+}
 
 int miles_gemm_has_blas(void) {
 #ifdef MILES_USE_BLAS
@@ -65,260 +135,326 @@ int miles_gemm_has_blas(void) {
 }
 
 int miles_gemm_use_blas(int on) {
+    gemm_isa();
     int prev = g_use_blas;
+#ifdef MILES_USE_BLAS
     g_use_blas = on ? 1 : 0;
+    if (on) blas_policy();
+#endif
     return prev;
 }
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
+const char *miles_gemm_isa_name(void) { return gemm_isa()->name; }
 
-/* C[M,N] *= beta; beta == 0 stores zeros without reading C. */
-static void scale_rows(int i0, int i1, int N, float beta, float *C, int ldc) {
+int miles_gemm_force_isa(const char *name) {
+    gemm_isa();
+    const MilesGemmIsa *isa = name ? isa_by_name(name) : NULL;
+    if (!isa || !isa_supported(isa)) return -1;
+    g_isa = isa;
+    return 0;
+}
+
+int miles_gemm_isa_available(const char *name) { return isa_supported(isa_by_name(name)); }
+
+/* ------------------------------------------------------------- packing */
+
+/* C[i0:i1, j0:j1] *= beta (element (i,j) at C[i*c_rs + j*c_cs]); beta == 0
+ * stores zeros without reading C. */
+static void scale_block(int i0, int i1, int j0, int j1, float beta, float *C, size_t c_rs,
+                        size_t c_cs) {
     if (beta == 1.0f) return;
     for (int i = i0; i < i1; i++) {
-        float *c = C + (size_t)i * ldc;
+        float *c = C + i * c_rs;
         if (beta == 0.0f)
-            for (int j = 0; j < N; j++) c[j] = 0.0f;
+            for (int j = j0; j < j1; j++) c[j * c_cs] = 0.0f;
         else
-            for (int j = 0; j < N; j++) c[j] *= beta;
+            for (int j = j0; j < j1; j++) c[j * c_cs] *= beta;
     }
 }
 
-/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-tall micro-panels:
- * panel r holds Ap[r*MR*kc + p*MR + i]; rows past mc are zero. */
-static void pack_a(float *restrict Ap, const float *A, int lda, int transA,
-                   int i0, int mc, int p0, int kc) {
+/* Rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, panel r
+ * at Ap + r*MR*KC, in the layout that is a plain copy for the operand:
+ *   A [M,K] (not transposed): row i of the panel at + i*KC (kernel strides
+ *     a_rs = KC, a_cs = 1) — a row copy, no transposition;
+ *   A [K,M] (transposed): step p at + p*MR (a_rs = 1, a_cs = MR).
+ * The last panel's rows past mc are left unset: the kernel reads only the
+ * rows it computes. */
+static void pack_a(float *restrict Ap, int MR, const float *A, int lda, int transA, int i0,
+                   int mc, int p0, int kc) {
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = imin(MR, mc - ir);
-        float *dst = Ap + (size_t)ir * kc;
-        if (!transA) { /* A is [M,K]: element (i,p) at A[i*lda + p] */
-            for (int i = 0; i < MR; i++) {
-                if (i < mr) {
-                    const float *src = A + (size_t)(i0 + ir + i) * lda + p0;
-                    for (int p = 0; p < kc; p++) dst[p * MR + i] = src[p];
-                } else {
-                    for (int p = 0; p < kc; p++) dst[p * MR + i] = 0.0f;
-                }
-            }
-        } else if (mr == MR) { /* A is [K,M]: element (i,p) at A[p*lda + i] */
-            for (int p = 0; p < kc; p++) /* fixed size: inlined copy */
-                memcpy(dst + (size_t)p * MR, A + (size_t)(p0 + p) * lda + i0 + ir, MR * sizeof(float));
+        float *dst = Ap + (size_t)ir * KC;
+        if (!transA) {
+            for (int i = 0; i < mr; i++)
+                memcpy(dst + (size_t)i * KC, A + (size_t)(i0 + ir + i) * lda + p0,
+                       (size_t)kc * sizeof(float));
         } else {
-            for (int p = 0; p < kc; p++) {
-                const float *src = A + (size_t)(p0 + p) * lda + i0 + ir;
-                int i = 0;
-                for (; i < mr; i++) dst[p * MR + i] = src[i];
-                for (; i < MR; i++) dst[p * MR + i] = 0.0f;
-            }
+            const float *src = A + (size_t)p0 * lda + i0 + ir;
+            /* constant-size copies are inlined (no libc call per step) */
+            if (mr == 12 && MR == 12)
+                for (int p = 0; p < kc; p++) memcpy(dst + (size_t)p * 12, src + (size_t)p * lda, 48);
+            else if (mr == 6 && MR == 6)
+                for (int p = 0; p < kc; p++) memcpy(dst + (size_t)p * 6, src + (size_t)p * lda, 24);
+            else
+                for (int p = 0; p < kc; p++)
+                    for (int i = 0; i < mr; i++) dst[(size_t)p * MR + i] = src[(size_t)p * lda + i];
         }
     }
 }
 
-/* Pack one NR-wide micro-panel: cols [j0, j0+nr) x rows [p0, p0+kc) of op(B)
+/* One NR-wide micro-panel: cols [j0, j0+nr) x rows [p0, p0+kc) of op(B)
  * into dst[p*NR + j]; columns past nr are zero. */
-static void pack_b(float *restrict dst, const float *B, int ldb, int transB,
-                   int j0, int nr, int p0, int kc) {
+static void pack_b(float *restrict dst, int NR, const float *B, int ldb, int transB, int j0,
+                   int nr, int p0, int kc) {
     if (!transB) { /* B is [K,N]: element (p,j) at B[p*ldb + j] */
-        if (nr == NR) { /* fixed-size copy: inlined, no memcpy call per row */
-            for (int p = 0; p < kc; p++)
-                memcpy(dst + (size_t)p * NR, B + (size_t)(p0 + p) * ldb + j0, NR * sizeof(float));
-            return;
-        }
         for (int p = 0; p < kc; p++) {
             const float *src = B + (size_t)(p0 + p) * ldb + j0;
-            int j = 0;
-            for (; j < nr; j++) dst[p * NR + j] = src[j];
-            for (; j < NR; j++) dst[p * NR + j] = 0.0f;
+            float *d = dst + (size_t)p * NR;
+            memcpy(d, src, (size_t)nr * sizeof(float));
+            for (int j = nr; j < NR; j++) d[j] = 0.0f;
         }
-    } else {       /* B is [N,K]: element (p,j) at B[j*ldb + p] */
-        for (int j = 0; j < NR; j++) {
-            if (j < nr) {
-                const float *src = B + (size_t)(j0 + j) * ldb + p0;
-                for (int p = 0; p < kc; p++) dst[p * NR + j] = src[p];
-            } else {
-                for (int p = 0; p < kc; p++) dst[p * NR + j] = 0.0f;
+    } else { /* B is [N,K]: element (p,j) at B[j*ldb + p]; 4 rows at a time */
+        int j = 0;
+        for (; j + 4 <= nr; j += 4) {
+            const float *s0 = B + (size_t)(j0 + j) * ldb + p0, *s1 = s0 + ldb, *s2 = s1 + ldb,
+                        *s3 = s2 + ldb;
+            float *d = dst + j;
+            for (int p = 0; p < kc; p++, d += NR) {
+                d[0] = s0[p];
+                d[1] = s1[p];
+                d[2] = s2[p];
+                d[3] = s3[p];
             }
         }
-    }
-}
-
-/* C[mr,nr] += alpha * Ap[MR,kc] @ Bp[kc,NR] (the valid mr x nr corner).
- * The accumulator is MR vectors of NR floats (GCC vector extension: one
- * AVX-512 register per row, two AVX2 registers, or four SSE registers; the
- * compiler picks the widest the target has).  Plain scalar loops were not
- * kept in registers by GCC 12 (8 GFLOP/s instead of ~100). */
-typedef float vnr __attribute__((vector_size(NR * sizeof(float))));
-
-/* C[mr,nr] += alpha * A[mr,kc] @ Bp[kc,NR] (the valid mr x nr corner), where
- * element (i,p) of A is a[i*a_rs + p*a_cs]: a packed micro-panel (a_rs = 1,
- * a_cs = MR) or A read in place (non-transposed: a_rs = lda, a_cs = 1;
- * transposed: a_rs = 1, a_cs = lda).  With clamp, rows past mr re-read row
- * mr-1 (in-place A has no zero padding; those results are not stored).
- * Always inlined with constant strides/clamp so each caller is specialized.
- * -std=c11 disables GCC's FMA contraction; re-enable it here (one rounding
- * per multiply-add, as BLAS kernels do). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL_ATTR __attribute__((always_inline, optimize("fp-contract=fast")))
-#else
-#define KERNEL_ATTR __attribute__((always_inline))
-#endif
-static inline KERNEL_ATTR void kernel_body(int kc, const float *a, size_t a_rs, size_t a_cs,
-                                           int clamp, const float *restrict b, float *C,
-                                           int ldc, int mr, int nr, float alpha) {
-    size_t roff[MR];
-    for (int i = 0; i < MR; i++) roff[i] = (size_t)(clamp && i >= mr ? mr - 1 : i) * a_rs;
-    vnr acc[MR];
-    for (int i = 0; i < MR; i++) acc[i] = (vnr){0};
-    for (int p = 0; p < kc; p++) {
-        vnr bv;
-        memcpy(&bv, b + (size_t)p * NR, sizeof bv); /* Bp is 64-byte aligned */
-        const float *ap = a + (size_t)p * a_cs;
-        for (int i = 0; i < MR; i++) acc[i] = VFMA(bv, ap[roff[i]], acc[i]);
-    }
-    if (mr == MR && nr == NR) {
-        for (int i = 0; i < MR; i++) {
-            vnr c;
-            memcpy(&c, C + (size_t)i * ldc, sizeof c);
-            c = VFMA(acc[i], alpha, c);
-            memcpy(C + (size_t)i * ldc, &c, sizeof c);
+        for (; j < nr; j++) {
+            const float *src = B + (size_t)(j0 + j) * ldb + p0;
+            for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = src[p];
         }
-    } else {
-        for (int i = 0; i < mr; i++) {
-            float *c = C + (size_t)i * ldc;
-            for (int j = 0; j < nr; j++) c[j] = MADD(alpha, acc[i][j], c[j]);
-        }
+        for (; j < NR; j++)
+            for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = 0.0f;
     }
 }
 
-/* packed A micro-panel */
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
-                         float *C, int ldc, int mr, int nr, float alpha) {
-    kernel_body(kc, a, 1, MR, 0, b, C, ldc, mr, nr, alpha);
-}
+/* ------------------------------------------------------------- scratch */
 
-/* A read in place: a points at element (0,0) of this micro-tile's rows */
-static void micro_kernel_inplace(int transA, int kc, const float *a, int lda,
-                                 const float *restrict b, float *C, int ldc, int mr, int nr,
-                                 float alpha) {
-    if (!transA) {
-        if (mr == MR) kernel_body(kc, a, (size_t)lda, 1, 0, b, C, ldc, mr, nr, alpha);
-        else kernel_body(kc, a, (size_t)lda, 1, 1, b, C, ldc, mr, nr, alpha);
-    } else {
-        if (mr == MR) kernel_body(kc, a, 1, (size_t)lda, 0, b, C, ldc, mr, nr, alpha);
-        else kernel_body(kc, a, 1, (size_t)lda, 1, b, C, ldc, mr, nr, alpha);
-    }
-}
+/* Packing buffers are kept per calling thread and reused: a fresh multi-MiB
+ * allocation per call costs page faults and zeroing (~8% of a bert-base
+ * GEMM).  Freed when the thread exits; buffers above SCRATCH_KEEP are not
+ * kept. */
+#define SCRATCH_KEEP ((size_t)64 << 20)
+typedef struct Scratch {
+    float *p;
+    size_t cap; /* floats */
+} Scratch;
+static _Thread_local Scratch tl_scratch;
+static _Thread_local float *tl_big; /* one oversized buffer, freed by the next call */
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
 
-/* Unblocked fallback used only when the packing buffers cannot be allocated
- * (the op API has no status return, so it must still produce the result). */
-static void gemm_unpacked(int transA, int transB, int M, int N, int K, float alpha,
-                          const float *A, int lda, const float *B, int ldb,
-                          float *C, int ldc) {
-    for (int i = 0; i < M; i++)
-        for (int p = 0; p < K; p++) {
-            float a = alpha * (transA ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
-            float *c = C + (size_t)i * ldc;
-            if (!transB) {
-                const float *b = B + (size_t)p * ldb;
-                for (int j = 0; j < N; j++) c[j] = MADD(a, b[j], c[j]);
-            } else {
-                for (int j = 0; j < N; j++) c[j] = MADD(a, B[(size_t)j * ldb + p], c[j]);
-            }
-        }
-}
+static void scratch_free(void *p) { free(p); }
+static void scratch_key_init(void) { (void)pthread_key_create(&g_scratch_key, scratch_free); }
 
-/* 64-byte aligned scratch of n floats (not zeroed), NULL on failure. */
-static float *gemm_buf(size_t n) {
+/* 64-byte aligned scratch of n floats (not zeroed), valid until this
+ * thread's next call; NULL when it cannot be allocated. */
+static float *scratch_get(size_t n) {
+    free(tl_big);
+    tl_big = NULL;
+    if (n <= tl_scratch.cap) return tl_scratch.p;
     void *p = NULL;
-    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float)) != 0) return NULL;
+    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) return NULL;
+    if (n * sizeof(float) > SCRATCH_KEEP) return tl_big = p;
+    pthread_once(&g_scratch_once, scratch_key_init);
+    free(tl_scratch.p);
+    tl_scratch = (Scratch){p, n};
+    pthread_setspecific(g_scratch_key, p); /* the key's destructor frees it at thread exit */
     return p;
 }
 
-static void gemm_own(int parallel, int transA, int transB, int M, int N, int K,
-                     float alpha, const float *A, int lda, const float *B, int ldb,
-                     float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {
-        scale_rows(0, M, N, beta, C, ldc);
-        return;
-    }
-    int nt = 1;
-#ifdef _OPENMP
-    if (parallel && !omp_in_parallel() &&
-        (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK && M >= 2 * MR)
-        nt = omp_get_max_threads();
-#endif
-    /* With several threads, shrink MC so that every thread gets a block. */
-    int mc_blk = MC_MAX;
-    if (nt > 1) {
-        int per = (M + nt - 1) / nt;
-        per = (per + MR - 1) / MR * MR;
-        if (per < mc_blk) mc_blk = per;
-    }
-    /* Packing A pays off when each packed panel serves many NR-wide column
-     * panels.  With N <= 4*NR (attention's P@v and its backward, hs <= 64;
-     * narrow MLP heads) packing would cost as much as the arithmetic: the
-     * micro-kernel then reads A in place (its rows stay in L1/L2). */
-    const int inplace_a = N <= 4 * NR;
-    int kc_blk = imin(KC, K);
-    int nc_blk = imin(NC_MAX, (N + NR - 1) / NR * NR);
+/* ------------------------------------------------------------- driver */
 
-    /* packing overwrites every element it later reads: no need to zero */
-    float *Bp = gemm_buf((size_t)kc_blk * nc_blk);
-    float *Ap_all = gemm_buf(inplace_a ? 1 : (size_t)nt * mc_blk * kc_blk);
-    if (!Bp || !Ap_all) {
-        free(Bp);
-        free(Ap_all);
-        scale_rows(0, M, N, beta, C, ldc);
-        gemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
-        return;
-    }
+typedef struct GemmPlan {
+    const MilesGemmIsa *isa;
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    int lda, ldb;
+    float *C;
+    size_t c_rs, c_cs;       /* C element (i,j) at C[i*c_rs + j*c_cs] */
+    int pack_a, pack_b;
+    int mc, nchunk, mb, nb;  /* task grid: mb row blocks x nb column chunks */
+    int jc, nc;              /* current column block [jc, jc+nc) of C */
+    size_t ncpad;            /* nc rounded up to NR */
+    float *Bp;               /* packed B of the column block: slice at pc*ncpad */
+} GemmPlan;
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *Ap = Ap_all + (size_t)tid * mc_blk * kc_blk;
-#pragma omp for schedule(static)
-        for (int i = 0; i < M; i++) scale_rows(i, i + 1, N, beta, C, ldc);
+/* Pack micro-panel `idx` (slice-major) of the current column block. */
+static void plan_pack_b(const GemmPlan *pl, int idx) {
+    int NR = pl->isa->nr, npanels = (int)(pl->ncpad / NR);
+    int pc = idx / npanels * KC, jr = idx % npanels * NR;
+    int kc = imin(KC, pl->K - pc);
+    pack_b(pl->Bp + (size_t)pc * pl->ncpad + (size_t)jr * kc, NR, pl->B, pl->ldb, pl->tb,
+           pl->jc + jr, imin(NR, pl->nc - jr), pc, kc);
+}
 
-        for (int jc = 0; jc < N; jc += nc_blk) {
-            int nc = imin(nc_blk, N - jc);
-            for (int pc = 0; pc < K; pc += kc_blk) {
-                int kc = imin(kc_blk, K - pc);
-                /* all threads pack the shared B slice; the implicit barrier
-                 * makes it complete before anyone reads it */
-#pragma omp for schedule(static)
-                for (int jr = 0; jr < nc; jr += NR)
-                    pack_b(Bp + (size_t)jr * kc, B, ldb, transB, jc + jr,
-                           imin(NR, nc - jr), pc, kc);
-                /* the implicit barrier here keeps Bp alive until all are done */
-#pragma omp for schedule(dynamic, 1)
-                for (int ic = 0; ic < M; ic += mc_blk) {
-                    int mc = imin(mc_blk, M - ic);
-                    if (!inplace_a) pack_a(Ap, A, lda, transA, ic, mc, pc, kc);
-                    for (int jr = 0; jr < nc; jr += NR)
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
-                            int mr = imin(MR, mc - ir), nr = imin(NR, nc - jr);
-                            if (inplace_a)
-                                micro_kernel_inplace(
-                                    transA, kc,
-                                    transA ? A + (size_t)pc * lda + ic + ir
-                                           : A + (size_t)(ic + ir) * lda + pc,
-                                    lda, Bp + (size_t)jr * kc, c, ldc, mr, nr, alpha);
-                            else
-                                micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc, c,
-                                             ldc, mr, nr, alpha);
-                        }
+/* One task: rows of block ib x columns of chunk jb (within the column block),
+ * all of K, on the calling thread.  Ap: MC_MAX x KC scratch; Bt: KC x NR. */
+static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) {
+    const MilesGemmIsa *isa = pl->isa;
+    const int MR = isa->mr, NR = isa->nr;
+    int i0 = ib * pl->mc, i1 = imin(pl->M, i0 + pl->mc);
+    int j0 = jb * pl->nchunk, j1 = imin(pl->nc, j0 + pl->nchunk); /* relative to jc */
+    if (i0 >= i1 || j0 >= j1) return;
+    float *C = pl->C + pl->jc * pl->c_cs;
+    /* beta == 0: the first slice writes C without reading it (same bits as
+     * zeroing it first: the kernel adds +0) */
+    if (pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
+    for (int pc = 0; pc < pl->K; pc += KC) {
+        int kc = imin(KC, pl->K - pc);
+        if (pl->pack_a) pack_a(Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
+        for (int jr = j0; jr < j1; jr += NR) {
+            int n = imin(NR, j1 - jr);
+            const float *b;
+            ptrdiff_t b_rs = NR;
+            if (pl->pack_b) {
+                b = pl->Bp + (size_t)pc * pl->ncpad + (size_t)jr * kc;
+            } else if (pl->jc + jr + NR <= pl->N) { /* B [K,N] read in place */
+                b = pl->B + (size_t)pc * pl->ldb + pl->jc + jr;
+                b_rs = pl->ldb;
+            } else { /* the last, narrow panel: reading NR columns would overrun */
+                pack_b(Bt, NR, pl->B, pl->ldb, 0, pl->jc + jr, n, pc, kc);
+                b = Bt;
+            }
+            /* the next B micro-panel, fetched into L2 a slice per tile
+             * while this one is in use (it may come from L3 otherwise) */
+            const char *bnext = pl->pack_b && jr + NR < j1
+                                    ? (const char *)(pl->Bp + (size_t)pc * pl->ncpad + (size_t)(jr + NR) * kc)
+                                    : NULL;
+            size_t bbytes = (size_t)kc * NR * sizeof(float);
+            size_t bstep = bbytes / (size_t)((i1 - i0 + MR - 1) / MR) + 64;
+            for (int ir = i0; ir < i1; ir += MR) {
+                int m = imin(MR, i1 - ir);
+                if (bnext) {
+                    size_t off = (size_t)((ir - i0) / MR) * bstep;
+                    for (size_t o = off; o < off + bstep && o < bbytes; o += 64)
+                        __builtin_prefetch(bnext + o, 0, 2);
                 }
+                const float *a;
+                ptrdiff_t a_rs, a_cs;
+                if (pl->pack_a) {
+                    a = Ap + (size_t)(ir - i0) * KC;
+                    a_rs = pl->ta ? 1 : KC;
+                    a_cs = pl->ta ? MR : 1;
+                } else if (!pl->ta) {
+                    a = pl->A + (size_t)ir * pl->lda + pc, a_rs = pl->lda, a_cs = 1;
+                } else {
+                    a = pl->A + (size_t)pc * pl->lda + ir, a_rs = 1, a_cs = pl->lda;
+                }
+                isa->kernel(kc, a, a_rs, a_cs, b, b_rs, C + ir * pl->c_rs + jr * pl->c_cs,
+                            pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
             }
         }
     }
-    free(Bp);
-    free(Ap_all);
+}
+
+/* Same contract without packing or micro-kernel: only when the scratch
+ * cannot be allocated (the op API has no status return).  Slow, same bits. */
+static void gemm_reference(const GemmPlan *pl) {
+    for (int i = 0; i < pl->M; i++) {
+        scale_block(i, i + 1, 0, pl->N, pl->beta, pl->C, pl->c_rs, pl->c_cs);
+        for (int j = 0; j < pl->N; j++) {
+            float *c = pl->C + i * pl->c_rs + j * pl->c_cs;
+            for (int pc = 0; pc < pl->K; pc += KC) {
+                float acc = 0.0f;
+                for (int p = pc; p < imin(pl->K, pc + KC); p++) {
+                    float a = pl->ta ? pl->A[(size_t)p * pl->lda + i] : pl->A[(size_t)i * pl->lda + p];
+                    float b = pl->tb ? pl->B[(size_t)j * pl->ldb + p] : pl->B[(size_t)p * pl->ldb + j];
+                    acc = fmaf(a, b, acc);
+                }
+                *c = fmaf(pl->alpha, acc, *c);
+            }
+        }
+    }
+}
+
+static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+        return;
+    }
+    GemmPlan pl = {.isa = gemm_isa(), .ta = transA, .tb = transB, .M = M, .N = N, .K = K,
+                   .alpha = alpha, .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb,
+                   .C = C, .c_rs = (size_t)ldc, .c_cs = 1};
+    /* Everything below picks only who computes what and where operands are
+     * read from, by shape and thread count: none of it changes a bit of C
+     * (fma(a, b, c) == fma(b, a, c), so even swapping the operands does not).
+     * Few rows times a transposed B (inference: x @ W^T for one short
+     * title): packing W would cost as much as the arithmetic, so compute
+     * C^T = W @ x^T instead: W's rows are read in place, once, and only the
+     * small x is packed. */
+    if (transB && M <= SWAP_MAX_M && N > M) {
+        pl = (GemmPlan){.isa = pl.isa, .ta = 0, .tb = !transA, .M = N, .N = M, .K = K,
+                        .alpha = alpha, .beta = beta, .A = B, .B = A, .lda = ldb, .ldb = lda,
+                        .C = C, .c_rs = 1, .c_cs = (size_t)ldc};
+        M = pl.M, N = pl.N, transB = pl.tb;
+    }
+    MilesGemmIsa narrow; /* C at most 16 wide: the ISA's 16-column tile, if it has one */
+    if (N <= 16 && pl.isa->kernel16) {
+        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr16, 16, pl.isa->kernel16, 0, NULL};
+        pl.isa = &narrow;
+    }
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
+    /* A in place only for narrow C, and not when more than 12 of its rows
+     * (an L1 set's ways) are a multiple of 4 KiB apart: the 24-row tile at
+     * K = 3072 ran at half speed in place, the 12-row one at full speed */
+    pl.pack_a = N > 64 || (!pl.ta && pl.lda % 1024 == 0 && MR > 12);
+    pl.pack_b = transB || M > 2 * MR;
+    int nt = 1;
+#ifdef _OPENMP
+    if (parallel && !omp_in_parallel() && (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK)
+        nt = omp_get_max_threads();
+#endif
+    pl.mc = imin(MC_MAX, round_up(M, MR));
+    pl.mb = (M + pl.mc - 1) / pl.mc;
+    int ncmax = N;
+    if (pl.pack_b && (size_t)K * round_up(N, NR) > BPACK_MAX)
+        ncmax = imax_int(NR, (int)(BPACK_MAX / (size_t)K) / NR * NR);
+    /* fewer row blocks than 2 per thread: also cut the columns */
+    int nb = pl.mb >= 2 * nt ? 1 : (2 * nt + pl.mb - 1) / pl.mb;
+    pl.nchunk = round_up((imin(ncmax, N) + nb - 1) / nb, NR);
+    if (nt > 1 && pl.mb * ((imin(ncmax, N) + pl.nchunk - 1) / pl.nchunk) < 2) nt = 1;
+
+    size_t bp_n = pl.pack_b ? (size_t)K * round_up(imin(ncmax, N), NR) : 0;
+    size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
+    float *buf = scratch_get(bp_n + (size_t)nt * per_thread);
+    if (!buf) {
+        gemm_reference(&pl);
+        return;
+    }
+    pl.Bp = buf;
+
+    for (pl.jc = 0; pl.jc < N; pl.jc += ncmax) {
+        pl.nc = imin(ncmax, N - pl.jc);
+        pl.ncpad = (size_t)round_up(pl.nc, NR);
+        pl.nb = (pl.nc + pl.nchunk - 1) / pl.nchunk;
+        int npack = pl.pack_b ? (K + KC - 1) / KC * (int)(pl.ncpad / NR) : 0;
+        int ntasks = pl.mb * pl.nb;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float *Ap = buf + bp_n + (size_t)tid * per_thread, *Bt = Ap + (size_t)pl.mc * KC;
+#pragma omp for schedule(static)
+            for (int i = 0; i < npack; i++) plan_pack_b(&pl, i);
+            /* implicit barrier: B is packed before any task reads it */
+#pragma omp for schedule(dynamic, 1)
+            for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
+        }
+    }
 }
 
 void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
@@ -327,21 +463,47 @@ void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
     gemm_own(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* --------------------------------------------------------- BLAS (opt-in) */
+
 #ifdef MILES_USE_BLAS
-/* OpenBLAS' thread-count setter; weak so other CBLAS implementations link too. */
-extern void openblas_set_num_threads(int n) __attribute__((weak));
-/* MILES_BLAS_SPLIT=0 returns to OpenBLAS' own threading. */
-static int g_blas_split = -1;
-static void blas_single_threaded(void) {
-    static int done;
-    if (!done) {
-        if (openblas_set_num_threads) openblas_set_num_threads(1);
-        done = 1;
+static void gemm_blas(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    if (nt < 2 || (double)M * N * K < 4e6) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                    ldc);
+        return;
     }
-}
-static int blas_split_default(void) {
-    const char *e = getenv("MILES_BLAS_SPLIT");
-    return !(e && e[0] == '0') && openblas_set_num_threads != NULL;
+    /* static split by shape and thread count: rows when tall, else columns */
+    int split_m = M >= 64 * nt;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int len = split_m ? M : N;
+        int q = len / T, r = len % T;
+        int b0 = t * q + (t < r ? t : r), b1 = b0 + q + (t < r);
+        if (b1 > b0) {
+            const float *a = A, *b = B;
+            float *c = C;
+            int m = M, n = N;
+            if (split_m) {
+                a = transA ? A + b0 : A + (size_t)b0 * lda;
+                c = C + (size_t)b0 * ldc;
+                m = b1 - b0;
+            } else {
+                b = transB ? B + (size_t)b0 * ldb : B + b0;
+                c = C + b0;
+                n = b1 - b0;
+            }
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                        transB ? CblasTrans : CblasNoTrans, m, n, K, alpha, a, lda, b, ldb,
+                        beta, c, ldc);
+        }
+    }
 }
 #endif
 
@@ -349,49 +511,17 @@ void miles_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    gemm_isa();
 #ifdef MILES_USE_BLAS
     /* K == 0 is handled by the own path (it only scales C): CBLAS would reject
      * the lda/ldb that are natural there.  Inside an OpenMP parallel region
-     * CBLAS would oversubscribe its own thread pool: use the serial own GEMM. */
+     * the serial own GEMM runs (no nested thread pools). */
     int in_par = 0;
 #ifdef _OPENMP
     in_par = omp_in_parallel();
 #endif
-    if (g_blas_split < 0) g_blas_split = blas_split_default(); /* benign race: same value */
     if (g_use_blas && K > 0 && !in_par) {
-#ifdef _OPENMP
-        /* One pool of threads, not two: OpenBLAS (pthread build) run single-threaded
-         * inside our OpenMP threads, each on its own block of C.  Otherwise the BLAS
-         * threads spin-yield against the sleeping OpenMP workers after every call
-         * (measured: ~8% of a forward pass in sched_yield on 2 cores).  The split is
-         * static, so results stay deterministic for a thread count. */
-        int nt = omp_get_max_threads();
-        if (g_blas_split && nt > 1 && (double)M * N * K >= 4e6) {
-            blas_single_threaded();
-            int split_m = M >= 64 * nt;
-#pragma omp parallel num_threads(nt)
-            {
-                int t = omp_get_thread_num(), T = omp_get_num_threads();
-                int len = split_m ? M : N;
-                int q = len / T, r = len % T;
-                int b0 = t * q + (t < r ? t : r), b1 = b0 + q + (t < r);
-                if (b1 > b0) {
-                    const float *a = A, *b = B;
-                    float *c = C;
-                    int m = M, n = N;
-                    if (split_m) { a = transA ? A + b0 : A + (size_t)b0 * lda; c = C + (size_t)b0 * ldc; m = b1 - b0; }
-                    else { b = transB ? B + (size_t)b0 * ldb : B + b0; c = C + b0; n = b1 - b0; }
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                                transB ? CblasTrans : CblasNoTrans, m, n, K, alpha, a, lda, b, ldb,
-                                beta, c, ldc);
-                }
-            }
-            return;
-        }
-#endif
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
-                    beta, C, ldc);
+        gemm_blas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif

@@ -27,16 +27,21 @@
 /* ---------------------------------------------------------------- GEMM */
 /* Row-major SGEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
  * transA: A is stored [K,M] (lda >= M) instead of [M,K] (lda >= K); same for B.
- * Goes through CBLAS when built with BLAS and miles_gemm_use_blas(1) (the
- * default); otherwise the OpenMP tiled fallback.  Both are tested to agree.
+ * The own GEMM (libmiles/gemm.c) by default: its bits depend only on the
+ * shape and values (not on threads, batch composition, CPU or build host;
+ * libmiles/gemm_internal.h).  CBLAS/OpenBLAS on opt-in (MILES_GEMM=blas or
+ * miles_gemm_use_blas(1)), reproducible only for a fixed thread count and
+ * shape.  Both are tested to agree.
  * beta == 0 never reads C (NaN garbage is fine); K == 0 only scales C.
  * Safe to call from inside an OpenMP parallel region (it then runs the own
  * GEMM on the calling thread instead of CBLAS's thread pool). */
 void miles_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc);
-/* Select the backend (1 = CBLAS if compiled in, 0 = own GEMM); returns the
- * previous setting. Not thread-safe: set once at start-up or in tests. */
+/* Select the backend (1 = CBLAS if compiled in, 0 = own GEMM, the default);
+ * returns the previous setting. Not thread-safe: set once at start-up or in
+ * tests.  Selecting CBLAS sets OpenBLAS to one thread (it runs inside the
+ * OpenMP threads' static split). */
 int miles_gemm_use_blas(int on);
 /* 1 if this build has a CBLAS backend. */
 int miles_gemm_has_blas(void);

@@ -22,11 +22,31 @@ void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta,
                        float *C, int ldc);
 
+/* The own GEMM's micro-kernel ISA ("avx512", "avx2", "generic"), chosen once
+ * by CPU features (MILES_GEMM_ISA=name picks a lower one).  All give the same
+ * bits (gemm_internal.h).  force_isa: tests and benchmarks only, not
+ * thread-safe; returns -1 when the name is unknown or the CPU lacks it. */
+const char *miles_gemm_isa_name(void);
+int miles_gemm_force_isa(const char *name);
+int miles_gemm_isa_available(const char *name);
+
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
  * : 0, or out[i] += that when accumulate.  in == out is allowed. */
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate);
+
+/* Hot loops outside the GEMM are compiled for the portable baseline
+ * (x86-64-v2) plus AVX2 and AVX-512 clones, one picked at load time by cpuid
+ * (GCC target_clones), since the default build has no -march=native.  Only
+ * for code whose results cannot depend on the vector ISA: element-wise
+ * arithmetic and integer hashing (-std=c11 keeps FP contraction off, and no
+ * reduction is reordered without -ffast-math). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MILES_HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MILES_HOT_CLONES
+#endif
 
 /* Below this many multiply-adds an op runs on one thread: forking an OpenMP
  * team costs a few microseconds, more than tiny ops take. */

@@ -312,9 +312,10 @@ static void test_backward_from_outputs(void **state) {
     }
 }
 
-/* Input gradients vs central differences of the target (fp32 forward; double
- * differences with eps 1e-2: the target is smooth on this scale). */
-static void fd_case(const char *preset, int pooling, int target, double eps, double tol) {
+/* Input gradients vs five-point differences of the target (fp32 forward,
+ * differences in double). */
+static void fd_case(const char *preset, int pooling, int target, double eps, double tol,
+                    double tol_dir) {
     MilesModel *m = make_model(preset, pooling, 3, 0.2f, 1.5f);
     const int H = 64, B = 3, T = 9;
     Batch x;
@@ -348,24 +349,55 @@ static void fd_case(const char *preset, int pooling, int target, double eps, dou
             float *xp = pass ? &x.feats[best] : &e[best];
             float x0 = *xp;
             int row = pass ? best / F : best / (T * H);
-            double fp, fm;
-            *xp = x0 + (float)eps;
-            OK(miles_model_forward_embeds(m, &x.b, e, 0, l, v, NULL));
-            fp = target_val(target, l + 2 * row, v[row]);
-            *xp = x0 - (float)eps;
-            OK(miles_model_forward_embeds(m, &x.b, e, 0, l, v, NULL));
-            fm = target_val(target, l + 2 * row, v[row]);
+            /* five-point stencil: truncation O(eps^4), so a wide step keeps the
+             * fp32 rounding noise (~1e-7 |f| / eps) low without a bias */
+            double f[4];
+            const float off[4] = {2.0f, 1.0f, -1.0f, -2.0f};
+            for (int k = 0; k < 4; k++) {
+                *xp = x0 + off[k] * (float)eps;
+                OK(miles_model_forward_embeds(m, &x.b, e, 0, l, v, NULL));
+                f[k] = target_val(target, l + 2 * row, v[row]);
+            }
             *xp = x0;
-            double fd = (fp - fm) / (2 * eps);
+            double fd = (-f[0] + 8.0 * f[1] - 8.0 * f[2] + f[3]) / (12.0 * eps);
             double rel = fabs(fd - g[best]) / fmax(fabs(g[best]), 1e-6);
             worst = fmax(worst, rel);
             checked++;
         }
         free(used);
     }
-    printf("  input grads vs central differences (eps %.0e), %s pooling %d target %d: %d entries, "
-           "worst rel err %.2e\n", eps, preset, pooling, target, checked, worst);
+    /* The whole gradient at once: the derivative along g/|g| is |g|, a signal
+     * far above the rounding noise of single entries (per row, word embeddings
+     * and features together). */
+    double worst_dir = 0.0;
+    for (int row = 0; row < B; row++) {
+        double n2 = 0.0;
+        for (int i = 0; i < T * H; i++) n2 += (double)dw[row * T * H + i] * dw[row * T * H + i];
+        for (int j = 0; j < F; j++) n2 += (double)df[row * F + j] * df[row * F + j];
+        double gn = sqrt(n2), f[4];
+        float *e0 = malloc((size_t)B * T * H * sizeof *e0), f0[3 * F];
+        memcpy(e0, e, (size_t)B * T * H * sizeof *e0);
+        memcpy(f0, x.feats, sizeof f0);
+        const double off[4] = {2.0, 1.0, -1.0, -2.0};
+        for (int k = 0; k < 4; k++) {
+            double t = off[k] * eps / gn;
+            for (int i = 0; i < T * H; i++)
+                e[row * T * H + i] = (float)(e0[row * T * H + i] + t * dw[row * T * H + i]);
+            for (int j = 0; j < F; j++) x.feats[row * F + j] = (float)(f0[row * F + j] + t * df[row * F + j]);
+            OK(miles_model_forward_embeds(m, &x.b, e, 0, l, v, NULL));
+            f[k] = target_val(target, l + 2 * row, v[row]);
+        }
+        memcpy(e, e0, (size_t)B * T * H * sizeof *e0);
+        memcpy(x.feats, f0, sizeof f0);
+        free(e0);
+        double fd = (-f[0] + 8.0 * f[1] - 8.0 * f[2] + f[3]) / (12.0 * eps);
+        worst_dir = fmax(worst_dir, fabs(fd - gn) / gn);
+    }
+    printf("  input grads vs five-point differences (eps %.0e), %s pooling %d target %d: %d entries, "
+           "worst rel err %.2e; along g/|g| %.2e\n", eps, preset, pooling, target, checked, worst,
+           worst_dir);
     assert_true(worst <= tol);
+    assert_true(worst_dir <= tol_dir);
     free(dw);
     free(e);
     miles_model_free(m);
@@ -373,16 +405,21 @@ static void fd_case(const char *preset, int pooling, int target, double eps, dou
 
 static void test_input_grads_fd(void **state) {
     (void)state;
-    /* The forward is fp32, so a difference quotient carries ~1e-7 |activations| / eps
-     * of noise.  Smooth (provably-on ReLUs) models: a wide step is safe and keeps
-     * the noise down: <= 1e-2.  ReLU models: a narrow step to stay off the kinks,
-     * so more noise: <= 3e-2.  A wrong gradient is off by O(1). */
-    fd_case("miles", MILES_POOL_POOLER, MILES_EXPLAIN_VIRAL_PROB, 3e-2, 1e-2);
-    fd_case("miles", MILES_POOL_POOLER, MILES_EXPLAIN_VELOCITY, 3e-2, 1e-2);
-    fd_case("seed-notebook", MILES_POOL_POOLER, MILES_EXPLAIN_VIRAL_LOGIT, 3e-2, 1e-2);
-    fd_case("miles", MILES_POOL_MEAN, MILES_EXPLAIN_VELOCITY, 1e-3, 3e-2);
-    fd_case("seed-notebook", MILES_POOL_CLS, MILES_EXPLAIN_VIRAL_LOGIT, 1e-3, 3e-2);
-    fd_case("seed-notebook", MILES_POOL_MEAN, MILES_EXPLAIN_VIRAL_PROB, 1e-3, 3e-2);
+    /* The forward is fp32.  Measured on the smooth seed-notebook case, the worst
+     * single-entry error falls as 1/eps (6e-2, 2e-2, 1.4e-2 at eps 1e-2, 3e-2,
+     * 1e-1 with a five-point stencil): rounding noise of the forward, not
+     * truncation, and its level depends on the GEMM's rounding.  So single
+     * entries are held to 3e-2 and the whole gradient, through the derivative
+     * along g/|g| (a signal |g| far above that noise), to 5e-3.  Smooth models
+     * (ReLUs provably on) take a wide step; ReLU models a narrow one to stay off
+     * the kinks, hence their looser directional bound.  A wrong gradient is off
+     * by O(1). */
+    fd_case("miles", MILES_POOL_POOLER, MILES_EXPLAIN_VIRAL_PROB, 3e-2, 3e-2, 5e-3);
+    fd_case("miles", MILES_POOL_POOLER, MILES_EXPLAIN_VELOCITY, 3e-2, 3e-2, 5e-3);
+    fd_case("seed-notebook", MILES_POOL_POOLER, MILES_EXPLAIN_VIRAL_LOGIT, 3e-2, 3e-2, 5e-3);
+    fd_case("miles", MILES_POOL_MEAN, MILES_EXPLAIN_VELOCITY, 1e-3, 3e-2, 2e-2);
+    fd_case("seed-notebook", MILES_POOL_CLS, MILES_EXPLAIN_VIRAL_LOGIT, 1e-3, 3e-2, 2e-2);
+    fd_case("seed-notebook", MILES_POOL_MEAN, MILES_EXPLAIN_VIRAL_PROB, 1e-3, 3e-2, 2e-2);
 }
 
 /* ----------------------------------------------------------- completeness */
@@ -432,8 +469,11 @@ static void completeness_table(MilesModel *m, const MilesBatch *b, const char *l
                     assert_true(err[1] <= err[0] / 100); /* 2 -> 8 nodes */
                     assert_true(err[3] <= 1e-4);         /* the default, 32 nodes */
                 } else {
+                    /* second order above the fp32 floor (~2e-5 here): 8 -> 32 steps
+                     * is 16x in theory; at 128 steps only the floor remains */
                     assert_true(err[3] <= 1e-3);
-                    assert_true(err[4] <= err[2] / 10); /* 16 -> 128 steps: 64x in theory */
+                    assert_true(err[3] <= err[1] / 8);
+                    assert_true(err[4] <= 1e-4);
                 }
             } else {
                 /* ReLU kinks make the integrand jump: first-order convergence */

@@ -4,6 +4,18 @@
  * transpose combinations, odd sizes, alpha/beta variants, leading dimensions
  * larger than the width, beta == 0 over NaN garbage, and K == 0.
  *
+ * Determinism (the own GEMM's contract, libmiles/gemm_internal.h): its bits
+ * equal a scalar fmaf reference of the contract exactly, and so are the same
+ * for 1, 2 and 3 threads, for rows computed together or in two calls (batch
+ * composition), for every micro-kernel ISA this CPU can run (AVX-512, AVX2,
+ * generic with exact FMA emulation), and for miles_gemm_serial.  Negative
+ * controls show the bit comparison does catch a different summation order
+ * and an unfused multiply-add.
+ *
+ * `test_gemm --hash` prints one hash of the own GEMM's outputs over shapes
+ * that take every code path (make portability-check compares it across
+ * emulated CPUs).
+ *
  * Error metric (the standard GEMM backward-error bound): for each element
  *   err = |C - C_ref| / (|alpha| * sum_p |op(A)_ip| |op(B)_pj| + |beta| |C0| + tiny)
  * fp32 accumulation of K products is bounded by about K * 2^-24 (7.7e-6 for
@@ -21,6 +33,11 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_internal.h"
+#include "gemm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifndef _OPENMP
 #pragma GCC diagnostic ignored "-Wunknown-pragmas"
@@ -192,6 +209,250 @@ static void test_inside_parallel_region(void **state) {
     assert_true(maxd <= TOL);
 }
 
+/* ------------------------------------------------------ determinism */
+
+typedef struct {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+} Shape;
+
+/* Shapes that take every path of the own GEMM: small-M x W^T (computed
+ * transposed), B read in place (few rows, B not transposed), A read in place
+ * (N <= 64), the 16-wide tile (C at most 16 columns), several K slices
+ * with a partial last one, ragged tiles, K large enough for column blocks of
+ * packed B (K * N > 4M floats). */
+static const Shape g_shapes[] = {
+    {0, 1, 1, 300, 70, 1.0f, 0.0f},    {0, 1, 13, 129, 300, 1.0f, 1.0f},
+    {1, 1, 37, 65, 257, 0.5f, 0.25f},  {0, 1, 64, 200, 513, 1.0f, 0.0f},
+    {0, 0, 5, 77, 300, 1.0f, 1.0f},    {1, 0, 20, 45, 600, -1.5f, 0.0f},
+    {0, 0, 150, 64, 129, 1.0f, 0.0f},  {1, 0, 97, 33, 256, 1.0f, 1.0f},
+    {0, 1, 301, 47, 300, 1.0f, 0.5f},  {1, 1, 130, 250, 700, 0.7f, 0.0f},
+    {0, 0, 200, 300, 17, 1.0f, -1.0f}, {1, 0, 77, 1030, 4100, 1.0f, 0.0f},
+    {1, 0, 50, 16, 300, 1.0f, 0.5f},   {0, 0, 40, 9, 513, 2.0f, 0.0f}, /* C <= 16 wide */
+};
+#define NSHAPES ((int)(sizeof g_shapes / sizeof g_shapes[0]))
+
+typedef struct {
+    Shape s;
+    int lda, ldb, ldc;
+    float *A, *B, *C0;
+} Problem;
+
+static Problem problem_make(Shape s, uint64_t seed) {
+    Problem p = {.s = s};
+    p.lda = (s.ta ? s.M : s.K) + 1;
+    p.ldb = (s.tb ? s.K : s.N) + 2;
+    p.ldc = s.N + 3;
+    size_t na = (size_t)(s.ta ? s.K : s.M) * p.lda, nb = (size_t)(s.tb ? s.N : s.K) * p.ldb;
+    size_t nc = (size_t)s.M * p.ldc;
+    p.A = malloc(na * sizeof(float));
+    p.B = malloc(nb * sizeof(float));
+    p.C0 = malloc(nc * sizeof(float));
+    assert_non_null(p.A);
+    assert_non_null(p.B);
+    assert_non_null(p.C0);
+    uint64_t save = g_rng;
+    g_rng = seed | 1;
+    for (size_t i = 0; i < na; i++) p.A[i] = frand();
+    for (size_t i = 0; i < nb; i++) p.B[i] = frand();
+    for (size_t i = 0; i < nc; i++) p.C0[i] = frand();
+    g_rng = save;
+    return p;
+}
+
+static void problem_free(Problem *p) {
+    free(p->A);
+    free(p->B);
+    free(p->C0);
+}
+
+/* C (M x ldc, fresh copy of C0) after rows [i0, i1) were computed by `fn`. */
+typedef void (*GemmFn)(int, int, int, int, int, float, const float *, int, const float *, int,
+                       float, float *, int);
+
+static void run_rows(const Problem *p, GemmFn fn, int i0, int i1, float *C) {
+    const Shape *s = &p->s;
+    const float *a = s->ta ? p->A + i0 : p->A + (size_t)i0 * p->lda;
+    fn(s->ta, s->tb, i1 - i0, s->N, s->K, s->alpha, a, p->lda, p->B, p->ldb, s->beta,
+       C + (size_t)i0 * p->ldc, p->ldc);
+}
+
+static float *run_full(const Problem *p, GemmFn fn) {
+    size_t nc = (size_t)p->s.M * p->ldc;
+    float *C = malloc(nc * sizeof(float));
+    assert_non_null(C);
+    memcpy(C, p->C0, nc * sizeof(float));
+    run_rows(p, fn, 0, p->s.M, C);
+    return C;
+}
+
+/* The contract, element by element, written independently of gemm.c:
+ * C = beta*C; per KC slice of K: acc = fma chain in p order; C = fma(alpha, acc, C).
+ * fused: 0 replaces every fma by a*b + c (negative control). */
+static float *run_contract(const Problem *p, int fused, int reverse_k) {
+    const Shape *s = &p->s;
+    float *C = malloc((size_t)s->M * p->ldc * sizeof(float));
+    assert_non_null(C);
+    memcpy(C, p->C0, (size_t)s->M * p->ldc * sizeof(float));
+    for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < s->N; j++) {
+            float c = C[(size_t)i * p->ldc + j];
+            c = s->beta == 0.0f ? 0.0f : s->beta == 1.0f ? c : c * s->beta;
+            for (int pc = 0; pc < s->K; pc += MILES_GEMM_KC) {
+                float acc = 0.0f;
+                int pe = pc + MILES_GEMM_KC < s->K ? pc + MILES_GEMM_KC : s->K;
+                for (int q = pc; q < pe; q++) {
+                    int k = reverse_k ? pe - 1 - (q - pc) : q;
+                    float a = s->ta ? p->A[(size_t)k * p->lda + i] : p->A[(size_t)i * p->lda + k];
+                    float b = s->tb ? p->B[(size_t)j * p->ldb + k] : p->B[(size_t)k * p->ldb + j];
+                    acc = fused ? fmaf(a, b, acc) : a * b + acc;
+                }
+                c = fused ? fmaf(s->alpha, acc, c) : s->alpha * acc + c;
+            }
+            C[(size_t)i * p->ldc + j] = c;
+        }
+    return C;
+}
+
+static size_t count_diff(const Problem *p, const float *x, const float *y) {
+    size_t d = 0;
+    for (int i = 0; i < p->s.M; i++)
+        d += memcmp(x + (size_t)i * p->ldc, y + (size_t)i * p->ldc, (size_t)p->ldc * sizeof(float)) != 0;
+    return d;
+}
+
+static void assert_same_bits(const Problem *p, const float *x, const float *y, const char *what) {
+    size_t d = count_diff(p, x, y);
+    if (d)
+        fail_msg("%s: %zu of %d rows differ, shape ta=%d tb=%d %dx%dx%d alpha=%g beta=%g", what,
+                 d, p->s.M, p->s.ta, p->s.tb, p->s.M, p->s.N, p->s.K, p->s.alpha, p->s.beta);
+}
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* The own GEMM equals the contract reference bit for bit, on any thread
+ * count, computed whole or in two row ranges, serial or parallel. */
+static void test_bits_contract_threads_splits(void **state) {
+    (void)state;
+    int prev = miles_gemm_use_blas(0), nt0 = max_threads();
+    for (int k = 0; k < NSHAPES; k++) {
+        Problem p = problem_make(g_shapes[k], 1000 + k);
+        float *ref = run_contract(&p, 1, 0);
+        for (int nt = 1; nt <= 3; nt++) {
+            set_threads(nt);
+            float *c = run_full(&p, miles_gemm);
+            assert_same_bits(&p, c, ref, nt == 1 ? "1 thread vs contract" : nt == 2 ? "2 threads vs contract" : "3 threads vs contract");
+            free(c);
+        }
+        set_threads(nt0 > 1 ? nt0 : 2);
+        float *c = run_full(&p, miles_gemm_serial);
+        assert_same_bits(&p, c, ref, "miles_gemm_serial vs contract");
+        free(c);
+        /* batch composition: rows [0,m) and [m,M) in separate calls */
+        const int splits[] = {1, 7, 12, 17, 64, p.s.M - 1};
+        for (size_t q = 0; q < sizeof splits / sizeof splits[0]; q++) {
+            int m = splits[q];
+            if (m <= 0 || m >= p.s.M) continue;
+            float *C = malloc((size_t)p.s.M * p.ldc * sizeof(float));
+            assert_non_null(C);
+            memcpy(C, p.C0, (size_t)p.s.M * p.ldc * sizeof(float));
+            run_rows(&p, miles_gemm, 0, m, C);
+            run_rows(&p, miles_gemm, m, p.s.M, C);
+            assert_same_bits(&p, C, ref, "rows split in two calls vs contract");
+            free(C);
+        }
+        free(ref);
+        problem_free(&p);
+    }
+    set_threads(nt0);
+    miles_gemm_use_blas(prev);
+    printf("own gemm: %d shapes bit-identical to the contract on 1/2/3 threads, serial, "
+           "and split by rows (ISA %s)\n", NSHAPES, miles_gemm_isa_name());
+}
+
+/* Every micro-kernel this CPU can run gives the same bits. */
+static void test_bits_every_isa(void **state) {
+    (void)state;
+    static const char *isas[] = {"avx512", "avx2", "generic"};
+    const char *orig = miles_gemm_isa_name();
+    int prev = miles_gemm_use_blas(0), tested = 0;
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) {
+            printf("ISA %s: not available on this CPU, skipped\n", isas[q]);
+            continue;
+        }
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        for (int k = 0; k < NSHAPES; k++) {
+            Problem p = problem_make(g_shapes[k], 2000 + k);
+            float *ref = run_contract(&p, 1, 0);
+            float *c = run_full(&p, miles_gemm);
+            assert_same_bits(&p, c, ref, isas[q]);
+            free(c);
+            free(ref);
+            problem_free(&p);
+        }
+        tested++;
+    }
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+    assert_int_equal(miles_gemm_force_isa("no-such-isa"), -1);
+    miles_gemm_use_blas(prev);
+    assert_true(tested >= 1); /* generic always runs */
+    printf("own gemm: %d micro-kernel ISA(s) bit-identical to the contract\n", tested);
+}
+
+/* Negative controls: the bit comparison is sensitive to what the contract
+ * fixes.  Reversing K within each slice, or rounding the product before the
+ * add, changes at least one element of a K = 600 product. */
+static void test_bits_negative_control(void **state) {
+    (void)state;
+    Shape s = {0, 1, 40, 50, 600, 1.0f, 0.0f};
+    Problem p = problem_make(s, 77);
+    int prev = miles_gemm_use_blas(0);
+    float *c = run_full(&p, miles_gemm);
+    float *rev = run_contract(&p, 1, 1), *unfused = run_contract(&p, 0, 0);
+    size_t d1 = count_diff(&p, c, rev), d2 = count_diff(&p, c, unfused);
+    printf("negative controls: reversed K order differs in %zu/%d rows, unfused "
+           "multiply-add in %zu/%d rows\n", d1, s.M, d2, s.M);
+    assert_true(d1 > 0);
+    assert_true(d2 > 0);
+    free(c);
+    free(rev);
+    free(unfused);
+    problem_free(&p);
+    miles_gemm_use_blas(prev);
+}
+
+/* FNV-1a over the own GEMM's outputs for every shape (--hash). */
+static int print_hash(void) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    miles_gemm_use_blas(0);
+    for (int k = 0; k < NSHAPES; k++) {
+        Problem p = problem_make(g_shapes[k], 3000 + k);
+        float *c = run_full(&p, miles_gemm);
+        const unsigned char *b = (const unsigned char *)c;
+        for (size_t i = 0; i < (size_t)p.s.M * p.ldc * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+        free(c);
+        problem_free(&p);
+    }
+    printf("own-gemm-hash %016llx (%d shapes, isa %s)\n", (unsigned long long)h, NSHAPES,
+           miles_gemm_isa_name());
+    return 0;
+}
+
 static int report(void **state) {
     (void)state;
     printf("gemm max bound-relative error vs double: own %.3g, cblas %.3g (has_blas=%d); "
@@ -200,12 +461,16 @@ static int report(void **state) {
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--hash") == 0) return print_hash();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_odd),
         cmocka_unit_test(test_medium),
         cmocka_unit_test(test_k_zero_scales_c),
         cmocka_unit_test(test_inside_parallel_region),
+        cmocka_unit_test(test_bits_contract_threads_splits),
+        cmocka_unit_test(test_bits_every_isa),
+        cmocka_unit_test(test_bits_negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, report);
 }

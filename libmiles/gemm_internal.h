@@ -1,0 +1,53 @@
+/*
+ * gemm_internal.h — the own GEMM's micro-kernel interface, shared by the
+ * driver (gemm.c) and the per-ISA kernel files (gemm_avx512.c, gemm_avx2.c,
+ * gemm_generic.c), each compiled with its own -m flags and chosen at run time
+ * by CPU features (gemm.c: gemm_select).  Not installed; not part of ops.h.
+ *
+ * NUMERICAL CONTRACT (why the bits of C depend only on the call's shape and
+ * values, never on thread count, ISA, build host or which rows are computed
+ * together):
+ *   - K is cut into slices [0,KC), [KC,2KC), ... anchored at 0 (MILES_GEMM_KC
+ *     below is part of the contract: changing it changes results);
+ *   - for each slice, every element of C gets acc = 0; acc = fma(a_ip, b_pj,
+ *     acc) for p in increasing order; then C = fma(alpha, acc, C) — one
+ *     correctly rounded fused multiply-add per step, in every kernel (vector
+ *     width only changes how many elements run side by side);
+ *   - before the first slice C = beta * C (beta == 0: C = 0, C is not read).
+ * Threads and tiles only decide which element is computed where, never how.
+ */
+#ifndef MILES_GEMM_INTERNAL_H
+#define MILES_GEMM_INTERNAL_H
+
+#include <stddef.h>
+
+#define MILES_GEMM_KC 256
+
+/* C[m, n] = fma(alpha, A[m, kc] @ B[kc, NR], C) for the valid m <= MR rows and
+ * n <= NR columns of one micro-tile.  Element (i, p) of A is a[i*a_rs + p*a_cs]:
+ * the packed layouts (a_rs, a_cs) = (1, MR) (p-major micro-panel) and
+ * (MILES_GEMM_KC, 1) (rows copied to a fixed stride) get specialized code,
+ * anything else (A read in place) a generic one.  Row p of B is
+ * b[p*b_rs .. p*b_rs + NR) (all NR columns readable; columns past n are
+ * computed and dropped); C element (i, j) at c[i*c_rs + j*c_cs] (c_cs == 1: C
+ * row-major; c_rs == 1: C transposed).  Only rows < m of A are read.
+ * c_zero: C holds nothing yet and is not read: C = fma(alpha, acc, +0), the
+ * same bits as zeroing C first. */
+typedef void (*MilesGemmKernel)(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                                const float *b, ptrdiff_t b_rs, float *c, ptrdiff_t c_rs,
+                                ptrdiff_t c_cs, int m, int n, float alpha, int c_zero);
+
+typedef struct MilesGemmIsa {
+    const char *name;     /* "avx512", "avx2", "generic" */
+    int mr, nr;           /* micro-tile */
+    MilesGemmKernel kernel;
+    int mr16;             /* optional taller tile with nr = 16, for C at most */
+    MilesGemmKernel kernel16; /* 16 columns wide (short titles x W^T); NULL if none */
+} MilesGemmIsa;
+
+/* Each returns its descriptor, or NULL when not compiled in (non-x86 build). */
+const MilesGemmIsa *miles_gemm_isa_avx512(void);
+const MilesGemmIsa *miles_gemm_isa_avx2(void);
+const MilesGemmIsa *miles_gemm_isa_generic(void);
+
+#endif

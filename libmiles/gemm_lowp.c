@@ -1,0 +1,248 @@
+/*
+ * gemm_lowp.c — bf16 and int8 inference GEMM with pre-packed weights
+ * (gemm_lowp.h): conversion, dynamic per-row quantization of x, the packed
+ * layout, CPU-feature checks and the threaded loop over micro-tiles; the
+ * kernels are in gemm_lowp_avx512.c / gemm_lowp_avxvnni.c.
+ *
+ * Packed W: 16-column groups; in group g, step q (2 bf16 or 4 int8 values of
+ * K) of column g*16 + l is the 32-bit word w[(g*kq + q)*16 + l], so one
+ * 64-byte load feeds one vdpbf16ps / vpdpbusd for 16 columns.  N is padded
+ * to a multiple of 32 with zero columns, K to a multiple of the step with
+ * zeros (they add exact zeros).
+ *
+ * int8: vpdpbusd multiplies unsigned by signed bytes, so x is stored as
+ * u = x_q + 128 and the 128 * sum_k w_q[j][k] it adds is subtracted per column
+ * (corr[j], exact int32 arithmetic).
+ */
+#include "gemm_lowp.h"
+#include "ops_internal.h"
+#include "internal.h"
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+struct MilesPackedWeights {
+    MilesGemmPrecision prec;
+    const MilesLowpIsa *isa;
+    int N, K, kq, npad;
+    uint32_t *w;   /* npad/16 groups x kq x 16 words */
+    float *sw;     /* int8: per-column scale (npad) */
+    int32_t *corr; /* int8: 128 * column sum of w_q (npad) */
+};
+
+#define LOWP_MC 96  /* rows per task (multiple of 12 and 6) */
+#define LOWP_NC 256 /* columns per task (multiple of 32) */
+
+static int cpu_has(const char *f) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!strcmp(f, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
+    if (!strcmp(f, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
+    if (!strcmp(f, "avxvnni")) return __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2");
+#endif
+    (void)f;
+    return 0;
+}
+
+static int g_int8_no_avx512; /* tests: use the AVX-VNNI kernel even where AVX-512 VNNI exists */
+
+int miles_gemm_lowp_prefer_avxvnni(int on) {
+    int prev = g_int8_no_avx512;
+    g_int8_no_avx512 = on;
+    return prev;
+}
+
+static const MilesLowpIsa *lowp_isa(MilesGemmPrecision prec, const char **why) {
+    const MilesLowpIsa *isa = NULL;
+    const char *w = NULL;
+    if (prec == MILES_GEMM_BF16) {
+        if (cpu_has("avx512bf16")) isa = miles_lowp_isa_bf16_avx512();
+        w = "bf16 inference needs a CPU with AVX512_BF16 (vdpbf16ps: AMD Zen 4 or later, "
+            "Intel Cooper Lake / Sapphire Rapids or later); this one lacks it";
+    } else if (prec == MILES_GEMM_INT8) {
+        if (cpu_has("avx512vnni") && !g_int8_no_avx512) isa = miles_lowp_isa_int8_avx512();
+        if (!isa && cpu_has("avxvnni")) isa = miles_lowp_isa_int8_avxvnni();
+        w = "int8 inference needs a CPU with AVX512_VNNI or AVX_VNNI (vpdpbusd: Intel Cascade "
+            "Lake / Alder Lake or later, AMD Zen 4 or later); this one has neither";
+    } else {
+        w = "unknown precision";
+    }
+    if (!isa && why) *why = w;
+    return isa;
+}
+
+int miles_gemm_lowp_available(MilesGemmPrecision prec, const char **why) {
+    return lowp_isa(prec, why) != NULL;
+}
+
+/* fp32 -> bfloat16 bits, round to nearest even (NaN stays NaN). */
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Symmetric int8 scale of a row: max|v| / 127 (0 for an all-zero row). */
+static float row_scale(const float *v, int K) {
+    float mx = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float a = fabsf(v[k]);
+        mx = a > mx ? a : mx; /* vectorizes (fmaxf's NaN rules would not) */
+    }
+    return mx / 127.0f;
+}
+
+/* round(v * inv) to nearest even, clamped to [-127, 127]: adding 1.5 * 2^23
+ * rounds in the FPU's default mode (|v * inv| <= 127.5 here), no libm call. */
+static inline int quantize(float v, float inv) {
+    float t = v * inv, r = (t + 12582912.0f) - 12582912.0f;
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (int)r;
+}
+
+/* One row of K values into kq 32-bit words (little-endian: value k is byte
+ * or half-word k of the row): bf16, or int8 + offset (128 for x). */
+MILES_HOT_CLONES
+static void pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, float inv,
+                     int offset, uint32_t *dst, size_t stride) {
+    if (stride == 1) { /* contiguous: write the bytes directly (vectorizes) */
+        if (prec == MILES_GEMM_BF16) {
+            uint16_t *d = (uint16_t *)dst;
+            for (int k = 0; k < K; k++) d[k] = to_bf16(v[k]);
+            for (int k = K; k < 2 * kq; k++) d[k] = 0;
+        } else {
+            uint8_t *d = (uint8_t *)dst;
+            for (int k = 0; k < K; k++) d[k] = (uint8_t)(quantize(v[k], inv) + offset);
+            for (int k = K; k < 4 * kq; k++) d[k] = (uint8_t)offset;
+        }
+        return;
+    }
+    for (int q = 0; q < kq; q++) {
+        uint32_t word = 0;
+        if (prec == MILES_GEMM_BF16) {
+            for (int t = 0; t < 2; t++) {
+                int k = 2 * q + t;
+                word |= (uint32_t)(k < K ? to_bf16(v[k]) : 0) << (16 * t);
+            }
+        } else {
+            for (int t = 0; t < 4; t++) {
+                int k = 4 * q + t;
+                word |= (uint32_t)(uint8_t)((k < K ? quantize(v[k], inv) : 0) + offset) << (8 * t);
+            }
+        }
+        dst[(size_t)q * stride] = word;
+    }
+}
+
+int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const float *W, int N,
+                    int K, int ldw) {
+    *out = NULL;
+    const char *why = NULL;
+    const MilesLowpIsa *isa = lowp_isa(prec, &why);
+    if (!isa) return miles_error(MILES_EUNSUPPORTED, "%s", why);
+    if (!W || N <= 0 || K <= 0 || ldw < K)
+        return miles_error(MILES_EINVAL, "gemm pack: bad weight matrix (N %d, K %d, ldw %d)", N, K, ldw);
+    MilesPackedWeights *p = miles_calloc(1, sizeof *p);
+    if (!p) return miles_error(MILES_ENOMEM, "gemm pack: out of memory");
+    p->prec = prec;
+    p->isa = isa;
+    p->N = N, p->K = K;
+    p->kq = prec == MILES_GEMM_BF16 ? (K + 1) / 2 : (K + 3) / 4;
+    p->npad = (N + 31) / 32 * 32;
+    p->w = miles_aligned_alloc((size_t)p->npad * p->kq * sizeof(uint32_t));
+    if (prec == MILES_GEMM_INT8) {
+        p->sw = miles_aligned_alloc((size_t)p->npad * sizeof(float));
+        p->corr = miles_aligned_alloc((size_t)p->npad * sizeof(int32_t));
+    }
+    if (!p->w || (prec == MILES_GEMM_INT8 && (!p->sw || !p->corr))) {
+        miles_gemm_packed_free(p);
+        return miles_error(MILES_ENOMEM, "gemm pack: out of memory for %d x %d weights", N, K);
+    }
+    for (int j = 0; j < N; j++) { /* padded columns stay zero (aligned_alloc zeroes) */
+        const float *row = W + (size_t)j * ldw;
+        uint32_t *dst = p->w + ((size_t)(j / 16) * p->kq) * 16 + j % 16;
+        float inv = 0.0f;
+        if (prec == MILES_GEMM_INT8) {
+            float s = row_scale(row, K);
+            inv = s > 0.0f ? 1.0f / s : 0.0f;
+            p->sw[j] = s;
+            int64_t sum = 0;
+            for (int k = 0; k < K; k++) sum += quantize(row[k], inv);
+            p->corr[j] = (int32_t)(128 * sum);
+        }
+        pack_row(prec, row, K, p->kq, inv, 0, dst, 16);
+    }
+    *out = p;
+    return MILES_OK;
+}
+
+void miles_gemm_packed_free(MilesPackedWeights *w) {
+    if (!w) return;
+    free(w->w);
+    free(w->sw);
+    free(w->corr);
+    free(w);
+}
+
+int miles_gemm_packed_n(const MilesPackedWeights *w) { return w->N; }
+const char *miles_gemm_packed_isa(const MilesPackedWeights *w) { return w->isa->name; }
+int miles_gemm_packed_k(const MilesPackedWeights *w) { return w->K; }
+
+int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                      const float *bias, float *y, int ldy) {
+    if (!w || (M > 0 && (!x || !y)) || ldx < w->K || ldy < w->N)
+        return miles_error(MILES_EINVAL, "gemm packed: bad arguments (M %d, ldx %d, ldy %d)", M, ldx, ldy);
+    if (M <= 0) return MILES_OK;
+    const int kq = w->kq, N = w->N, int8 = w->prec == MILES_GEMM_INT8;
+    uint32_t *xp = malloc(((size_t)M * kq + 1) * sizeof(uint32_t));
+    float *sx = int8 ? malloc((size_t)M * sizeof(float)) : NULL;
+    if (!xp || (int8 && !sx)) {
+        free(xp);
+        free(sx);
+        return miles_error(MILES_ENOMEM, "gemm packed: out of memory for %d rows", M);
+    }
+    const MilesLowpIsa *isa = w->isa;
+    const int mb = (M + LOWP_MC - 1) / LOWP_MC, nb = (N + LOWP_NC - 1) / LOWP_NC;
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && (double)M * N * w->K >= 4.0 * MILES_OMP_MIN_WORK)
+        nt = omp_get_max_threads();
+#endif
+    (void)nt; /* unused without OpenMP */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int i = 0; i < M; i++) {
+            const float *row = x + (size_t)i * ldx;
+            float inv = 0.0f;
+            if (int8) {
+                sx[i] = row_scale(row, w->K);
+                inv = sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f;
+            }
+            pack_row(w->prec, row, w->K, kq, inv, int8 ? 128 : 0, xp + (size_t)i * kq, 1);
+        }
+        /* implicit barrier: x is converted before any tile reads it */
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < mb * nb; t++) {
+            int i0 = t / nb * LOWP_MC, i1 = i0 + LOWP_MC < M ? i0 + LOWP_MC : M;
+            int j0 = t % nb * LOWP_NC, j1 = j0 + LOWP_NC < N ? j0 + LOWP_NC : N;
+            for (int jr = j0; jr < j1; jr += isa->nr) {
+                const uint32_t *wg = w->w + (size_t)(jr / 16) * kq * 16;
+                int n = j1 - jr < isa->nr ? j1 - jr : isa->nr;
+                for (int ir = i0; ir < i1; ir += isa->mr) {
+                    int m = i1 - ir < isa->mr ? i1 - ir : isa->mr;
+                    isa->kernel(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr,
+                                (size_t)ldy, m, n, int8 ? sx + ir : NULL, int8 ? w->sw + jr : NULL,
+                                int8 ? w->corr + jr : NULL, bias ? bias + jr : NULL);
+                }
+            }
+        }
+    }
+    free(xp);
+    free(sx);
+    return MILES_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * gemm_lowp.h — reduced-precision inference GEMM with pre-packed weights
+ * (internal; for the model's forward and the tools' --precision flag).
+ *
+ *   y[M,N] = x[M,K] @ W[N,K]^T (+ bias[N]), fp32 in and out, W converted once:
+ *   - bf16:  W and x rounded to bfloat16 (nearest even), products summed in
+ *            fp32 by AVX512_BF16 vdpbf16ps (two K steps per instruction);
+ *   - int8:  W quantized per output channel (row of W) to [-127, 127] with
+ *            scale max|W_j| / 127; x quantized per row at each call (dynamic)
+ *            the same way; int32 sums by VNNI vpdpbusd (AVX512_VNNI, or
+ *            AVX_VNNI on AVX2-only CPUs), y = sum * sx_i * sw_j (+ bias).
+ * Each element is summed over K in a fixed order by one thread, so results
+ * do not depend on the thread count or on which rows are computed together.
+ * Where the CPU lacks the instructions, packing is refused with
+ * MILES_EUNSUPPORTED and a message naming the missing feature.
+ * Accuracy (tests/test_gemm_lowp.c): bf16 ~2^-8 relative per product, int8
+ * ~1/127 of the row/channel range per operand.
+ */
+#ifndef MILES_GEMM_LOWP_H
+#define MILES_GEMM_LOWP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MILES_GEMM_BF16 = 1, MILES_GEMM_INT8 = 2 } MilesGemmPrecision;
+
+typedef struct MilesPackedWeights MilesPackedWeights;
+
+/* 1 if this CPU (and OS) can run the precision; else 0 and, when why is not
+ * NULL, a sentence naming the missing instructions. */
+int miles_gemm_lowp_available(MilesGemmPrecision prec, const char **why);
+
+/* Convert W [N, K] (row stride ldw >= K) once.  MILES_EUNSUPPORTED where the
+ * CPU lacks the instructions, MILES_EINVAL for bad sizes, MILES_ENOMEM. */
+int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const float *W, int N,
+                    int K, int ldw);
+void miles_gemm_packed_free(MilesPackedWeights *w);
+int miles_gemm_packed_n(const MilesPackedWeights *w);
+int miles_gemm_packed_k(const MilesPackedWeights *w);
+/* The kernel the weights were packed for: "avx512_bf16", "avx512_vnni", "avx_vnni". */
+const char *miles_gemm_packed_isa(const MilesPackedWeights *w);
+/* Tests: pack int8 for the AVX-VNNI kernel even where AVX-512 VNNI exists
+ * (both must give the same bits); returns the previous setting. */
+int miles_gemm_lowp_prefer_avxvnni(int on);
+
+/* y[M,N] (row stride ldy >= N) = x[M,K] (row stride ldx >= K) @ W^T + bias
+ * (bias may be NULL).  Uses the OpenMP threads; MILES_ENOMEM if the scratch
+ * for the converted x cannot be allocated. */
+int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                      const float *bias, float *y, int ldy);
+
+/* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).  x: packed rows of 32-bit
+ * words (2 bf16 or 4 uint8 per word), row i at x + i*x_rs; w: 16-column groups
+ * of kq words per lane (group stride kq*16 words); m <= MR rows, n <= NR cols.
+ * bf16: y = acc (+ bias[j]); int8: y = (acc - corr[j]) * (sx[i] * sw[j]) (+ bias). */
+typedef void (*MilesLowpKernel)(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w,
+                                float *y, size_t ldy, int m, int n, const float *sx,
+                                const float *sw, const int32_t *corr, const float *bias);
+typedef struct {
+    const char *name;
+    int mr, nr;
+    MilesLowpKernel kernel;
+} MilesLowpIsa;
+const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void);
+const MilesLowpIsa *miles_lowp_isa_int8_avx512(void);
+const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void);
+
+#endif

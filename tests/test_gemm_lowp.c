@@ -1,0 +1,202 @@
+/*
+ * test_gemm_lowp.c — bf16 and int8 inference GEMM (libmiles/gemm_lowp.h)
+ * against the fp32 GEMM, on the CPUs that have the instructions; a clear
+ * MILES_EUNSUPPORTED refusal on those that do not (make portability-check
+ * runs this under qemu on CPUs without AVX-512).
+ *
+ * Tolerances (per element, y_ref = fp32 x @ W^T + bias):
+ *   bf16: |y - y_ref| / (sum_k |x_ik| |w_jk|) <= 2^-7: each operand is rounded
+ *         to 8 significant bits (relative error <= 2^-9, a product <= 2^-8);
+ *   int8: |y - y_ref| / (K max|x_i| max|w_j|) <= 1/127: each operand is off by
+ *         at most half a step of its row/channel scale (max/254), so a product
+ *         by at most (max|x| max|w|) / 127.
+ * Also: bit-identical results on 1 and 2 threads and for rows computed in two
+ * calls, the AVX-VNNI and AVX-512 VNNI int8 kernels bit-identical, and bad
+ * arguments refused.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "miles.h"
+#include "ops.h"
+#include "gemm_lowp.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+static float frand(void) { /* uniform [-1, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+typedef struct { int M, N, K; } Shape;
+static const Shape g_shapes[] = {{1, 1, 1}, {3, 17, 5}, {13, 33, 7}, {32, 384, 384},
+                                 {29, 100, 130}, {100, 70, 1537}, {257, 300, 64}};
+#define NSHAPES ((int)(sizeof g_shapes / sizeof g_shapes[0]))
+
+static double g_err[3];
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static void check_precision(MilesGemmPrecision prec) {
+    const char *why = NULL, *name = prec == MILES_GEMM_BF16 ? "bf16" : "int8";
+    if (!miles_gemm_lowp_available(prec, &why)) {
+        MilesPackedWeights *p = (MilesPackedWeights *)1;
+        float w[4] = {1, 2, 3, 4};
+        assert_int_equal(miles_gemm_pack(&p, prec, w, 2, 2, 2), MILES_EUNSUPPORTED);
+        assert_null(p);
+        assert_true(strstr(miles_last_error(), name) != NULL);
+        printf("%s: refused on this CPU: %s\n", name, miles_last_error());
+        skip();
+    }
+    double worst = 0;
+    for (int s = 0; s < NSHAPES; s++) {
+        const int M = g_shapes[s].M, N = g_shapes[s].N, K = g_shapes[s].K;
+        const int ldx = K + 3, ldw = K + 1, ldy = N + 2;
+        float *x = malloc((size_t)M * ldx * sizeof(float)), *W = malloc((size_t)N * ldw * sizeof(float));
+        float *bias = malloc((size_t)N * sizeof(float)), *ref = malloc((size_t)M * ldy * sizeof(float));
+        float *y = malloc((size_t)M * ldy * sizeof(float)), *y2 = malloc((size_t)M * ldy * sizeof(float));
+        assert_true(x && W && bias && ref && y && y2);
+        for (size_t i = 0; i < (size_t)M * ldx; i++) x[i] = frand() * (i % 7 == 0 ? 3.0f : 1.0f);
+        for (size_t i = 0; i < (size_t)N * ldw; i++) W[i] = 0.05f * frand();
+        for (int j = 0; j < N; j++) bias[j] = 0.1f * frand();
+        for (int i = 0; i < M; i++) memcpy(ref + (size_t)i * ldy, bias, (size_t)N * sizeof(float));
+        miles_gemm(0, 1, M, N, K, 1.0f, x, ldx, W, ldw, 1.0f, ref, ldy);
+
+        MilesPackedWeights *p = NULL;
+        assert_int_equal(miles_gemm_pack(&p, prec, W, N, K, ldw), MILES_OK);
+        assert_int_equal(miles_gemm_packed_n(p), N);
+        assert_int_equal(miles_gemm_packed_k(p), K);
+        for (size_t i = 0; i < (size_t)M * ldy; i++) y[i] = y2[i] = NAN; /* padding must stay */
+        set_threads(2);
+        assert_int_equal(miles_gemm_packed(p, M, x, ldx, bias, y, ldy), MILES_OK);
+        for (int i = 0; i < M; i++) {
+            double mx = 0;
+            for (int k = 0; k < K; k++) mx = fmax(mx, fabs(x[(size_t)i * ldx + k]));
+            for (int j = 0; j < N; j++) {
+                double got = y[(size_t)i * ldy + j], want = ref[(size_t)i * ldy + j], den;
+                if (prec == MILES_GEMM_BF16) {
+                    den = 0;
+                    for (int k = 0; k < K; k++)
+                        den += fabs((double)x[(size_t)i * ldx + k] * W[(size_t)j * ldw + k]);
+                } else {
+                    double mw = 0;
+                    for (int k = 0; k < K; k++) mw = fmax(mw, fabs(W[(size_t)j * ldw + k]));
+                    den = K * mx * mw;
+                }
+                double e = fabs(got - want) / (den + 1e-30);
+                assert_true(isfinite(got));
+                if (e > worst) worst = e;
+            }
+            for (int j = N; j < ldy; j++) assert_true(isnan(y[(size_t)i * ldy + j]));
+        }
+        /* 1 thread, and rows in two calls: the same bits */
+        set_threads(1);
+        assert_int_equal(miles_gemm_packed(p, M, x, ldx, bias, y2, ldy), MILES_OK);
+        assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+        if (M > 1) {
+            int m = M / 3 + 1;
+            set_threads(2);
+            assert_int_equal(miles_gemm_packed(p, m, x, ldx, bias, y2, ldy), MILES_OK);
+            assert_int_equal(miles_gemm_packed(p, M - m, x + (size_t)m * ldx, ldx, bias,
+                                               y2 + (size_t)m * ldy, ldy), MILES_OK);
+            assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+        }
+        /* int8: the AVX-VNNI kernel where this CPU also has it */
+        if (prec == MILES_GEMM_INT8) {
+            int prev = miles_gemm_lowp_prefer_avxvnni(1);
+            MilesPackedWeights *q = NULL;
+            assert_int_equal(miles_gemm_pack(&q, prec, W, N, K, ldw), MILES_OK);
+            if (strcmp(miles_gemm_packed_isa(q), miles_gemm_packed_isa(p)) != 0) {
+                assert_int_equal(miles_gemm_packed(q, M, x, ldx, bias, y2, ldy), MILES_OK);
+                assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+                if (s == 0) printf("int8: %s and %s kernels bit-identical\n", miles_gemm_packed_isa(p), miles_gemm_packed_isa(q));
+            }
+            miles_gemm_packed_free(q);
+            miles_gemm_lowp_prefer_avxvnni(prev);
+        }
+        miles_gemm_packed_free(p);
+        free(x), free(W), free(bias), free(ref), free(y), free(y2);
+    }
+    set_threads(2);
+    g_err[prec] = worst;
+    double tol = prec == MILES_GEMM_BF16 ? 1.0 / 128 : 1.0 / 127;
+    printf("%s: max error %.3g (tolerance %.3g), %d shapes, 1/2 threads and row splits bit-identical\n",
+           name, worst, tol, NSHAPES);
+    assert_true(worst <= tol);
+}
+
+static void test_bf16(void **state) {
+    (void)state;
+    check_precision(MILES_GEMM_BF16);
+}
+
+static void test_int8(void **state) {
+    (void)state;
+    check_precision(MILES_GEMM_INT8);
+}
+
+/* int8 keeps a zero row exactly zero (scale 0) and handles a constant row. */
+static void test_int8_special_rows(void **state) {
+    (void)state;
+    if (!miles_gemm_lowp_available(MILES_GEMM_INT8, NULL)) skip();
+    enum { N = 5, K = 9 };
+    float W[N * K], x[2 * K], y[2 * N];
+    for (int i = 0; i < N * K; i++) W[i] = (i % 3) - 1.0f;
+    for (int k = 0; k < K; k++) x[k] = 0.0f, x[K + k] = 2.5f;
+    MilesPackedWeights *p = NULL;
+    assert_int_equal(miles_gemm_pack(&p, MILES_GEMM_INT8, W, N, K, K), MILES_OK);
+    assert_int_equal(miles_gemm_packed(p, 2, x, K, NULL, y, N), MILES_OK);
+    for (int j = 0; j < N; j++) {
+        float want = 0;
+        for (int k = 0; k < K; k++) want += 2.5f * W[j * K + k];
+        assert_true(y[j] == 0.0f);
+        assert_true(fabsf(y[N + j] - want) <= 1e-5f); /* exactly representable steps */
+    }
+    miles_gemm_packed_free(p);
+}
+
+static void test_bad_arguments(void **state) {
+    (void)state;
+    float w[4] = {0};
+    MilesPackedWeights *p = NULL;
+    assert_int_equal(miles_gemm_pack(&p, (MilesGemmPrecision)7, w, 2, 2, 2), MILES_EUNSUPPORTED);
+    assert_null(p);
+    for (int prec = MILES_GEMM_BF16; prec <= MILES_GEMM_INT8; prec++) {
+        if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, NULL)) continue;
+        assert_int_equal(miles_gemm_pack(&p, (MilesGemmPrecision)prec, w, 2, 2, 1), MILES_EINVAL);
+        assert_int_equal(miles_gemm_pack(&p, (MilesGemmPrecision)prec, w, 0, 2, 2), MILES_EINVAL);
+        assert_int_equal(miles_gemm_pack(&p, (MilesGemmPrecision)prec, w, 2, 2, 2), MILES_OK);
+        float y[4];
+        assert_int_equal(miles_gemm_packed(p, 2, w, 1, NULL, y, 2), MILES_EINVAL); /* ldx < K */
+        assert_int_equal(miles_gemm_packed(p, 0, NULL, 2, NULL, NULL, 2), MILES_OK);
+        miles_gemm_packed_free(p);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),
+        cmocka_unit_test(test_int8_special_rows),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
