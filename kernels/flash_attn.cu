@@ -101,6 +101,74 @@ __device__ __forceinline__ void fa_keep2(bool k[2], const MilesDropDev &d, uint6
     }
 }
 
+/* c[8][4] (16 x 64, fp32) = A (16 x D, fragments af) @ Y^T, Y row-major
+ * [64 rows][D] (B[k][n] = Y[n][k]) */
+template <int DT, int D>
+__device__ __forceinline__ void fa_mma_ay(float c[8][4], const uint32_t af[D / 16][4], const uint16_t *Y) {
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t bf[2];
+            fa_frag_b_nk<D + 8>(bf, Y, nt * 8, kk * 16);
+            miles_mma16816<DT>(c[nt], af[kk], bf);
+        }
+    }
+}
+/* acc[D/8][4] (16 x D) += C (16 x 64 C fragments, rounded to 16 bits) @ Z,
+ * Z row-major [64 rows][D] */
+template <int DT, int D>
+__device__ __forceinline__ void fa_mma_cz(float acc[D / 8][4], const float c[8][4], const uint16_t *Z) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t a[4];
+        fa_c_to_a<DT>(a, c, kk);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            uint32_t bf[2];
+            fa_frag_b_kn<D + 8>(bf, Z, kk * 16, n * 8);
+            miles_mma16816<DT>(acc[n], a, bf);
+        }
+    }
+}
+/* The warp's 16 rows row0.. of acc (x mul[r] for rows g, g+8) into dst (row
+ * stride ld, hs columns), rows below T only. */
+template <int DT, int D>
+__device__ __forceinline__ void fa_store_rows(uint16_t *dst, int ld, int row0, int T, int hs, const float acc[D / 8][4],
+                                              const float mul[2]) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = row0 + g + 8 * r;
+        if (row >= T) continue;
+        uint16_t *o = dst + (size_t)row * ld;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                const int c = n * 8 + 2 * t + j;
+                if (c < hs) o[c] = miles_f2h<DT>(acc[n][2 * r + j] * mul[r]);
+            }
+    }
+}
+/* The key/value tile k0.. and its key mask into shared memory (block-wide);
+ * returns whether the tile holds a real key (every thread, after a barrier). */
+template <int D>
+__device__ __forceinline__ int fa_load_kv(uint16_t *Ks, uint16_t *Vs, int *kvalid, const uint16_t *kb,
+                                          const uint16_t *vb, int ld, int k0, int T, int hs, int vec,
+                                          const int32_t *mrow) {
+    fa_load_tile<D>(Ks, kb, ld, k0, T, hs, vec);
+    fa_load_tile<D>(Vs, vb, ld, k0, T, hs, vec);
+    int mine = 0;
+    if (threadIdx.x < FA_TILE) {
+        const int j = k0 + threadIdx.x;
+        mine = j < T && (!mrow || mrow[j] != 0);
+        if (kvalid) kvalid[threadIdx.x] = mine;
+    }
+    return __syncthreads_or(mine);
+}
+
 /* ------------------------------------------------------------ forward */
 
 template <int DT, int D>
@@ -134,28 +202,12 @@ flash_fwd_kernel(uint16_t *out, int ldo, float *lse, const uint16_t *q, const ui
 
     for (int k0 = 0; k0 < T; k0 += FA_TILE) {
         __syncthreads(); /* the previous tile is consumed */
-        fa_load_tile<D>(Ks, kb, ld, k0, T, hs, vec);
-        fa_load_tile<D>(Vs, vb, ld, k0, T, hs, vec);
-        int mine = 0;
-        if (threadIdx.x < FA_TILE) {
-            const int j = k0 + threadIdx.x;
-            mine = j < T && (!mask || mask[rb + j] != 0);
-            kvalid[threadIdx.x] = mine;
-        }
-        if (!__syncthreads_or(mine)) continue; /* no real key in this tile */
+        if (!fa_load_kv<D>(Ks, Vs, kvalid, kb, vb, ld, k0, T, hs, vec, mask ? mask + rb : NULL))
+            continue; /* no real key in this tile */
         if (!active) continue;
 
         float s[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                uint32_t bf[2];
-                fa_frag_b_nk<LD>(bf, Ks, nt * 8, kk * 16);
-                miles_mma16816<DT>(s[nt], qf[kk], bf);
-            }
-        }
+        fa_mma_ay<DT, D>(s, qf, Ks);
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
@@ -206,33 +258,15 @@ flash_fwd_kernel(uint16_t *out, int ldo, float *lse, const uint16_t *q, const ui
                     s[nt][2 * r + 1] = miles_dropout_apply(d, kp[1], s[nt][2 * r + 1]);
                 }
         }
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            uint32_t a[4];
-            fa_c_to_a<DT>(a, s, kk);
-#pragma unroll
-            for (int n = 0; n < D / 8; n++) {
-                uint32_t bf[2];
-                fa_frag_b_kn<LD>(bf, Vs, kk * 16, n * 8);
-                miles_mma16816<DT>(o[n], a, bf);
-            }
-        }
+        fa_mma_cz<DT, D>(o, s, Vs);
     }
     if (!active) return;
+    const float inv[2] = {lrow[0] > 0.0f ? 1.0f / lrow[0] : 0.0f, lrow[1] > 0.0f ? 1.0f / lrow[1] : 0.0f};
+    fa_store_rows<DT, D>(out + rb * ldo + (size_t)h * hs, ldo, q0 + warp * 16, T, hs, o, inv);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int row = q0 + warp * 16 + g + 8 * r;
-        if (row >= T) continue;
-        const float inv = lrow[r] > 0.0f ? 1.0f / lrow[r] : 0.0f;
-        uint16_t *orow = out + (rb + row) * ldo + (size_t)h * hs;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-                const int c = n * 8 + 2 * t + j;
-                if (c < hs) orow[c] = miles_f2h<DT>(o[n][2 * r + j] * inv);
-            }
-        if (t == 0) lse[(size_t)bh * T + row] = lrow[r] > 0.0f ? mrow[r] + log2f(lrow[r]) : INFINITY;
+        if (row < T && t == 0) lse[(size_t)bh * T + row] = lrow[r] > 0.0f ? mrow[r] + log2f(lrow[r]) : INFINITY;
     }
 }
 
@@ -280,14 +314,8 @@ flash_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, int ldd, const uint16_t *q, co
     const float sl2 = scale * FA_LOG2E;
     const bool active = k0 + warp * 16 < T;
 
-    fa_load_tile<D>(Ks, k + rb * ld + (size_t)h * hs, ld, k0, T, hs, vec);
-    fa_load_tile<D>(Vs, v + rb * ld + (size_t)h * hs, ld, k0, T, hs, vec);
-    int mine = 0;
-    if (threadIdx.x < FA_TILE) {
-        const int j = k0 + threadIdx.x;
-        mine = j < T && (!mask || mask[rb + j] != 0);
-    }
-    const int any = __syncthreads_or(mine); /* also orders the tile loads */
+    const int any = fa_load_kv<D>(Ks, Vs, NULL, k + rb * ld + (size_t)h * hs, v + rb * ld + (size_t)h * hs, ld, k0,
+                                  T, hs, vec, mask ? mask + rb : NULL);
     /* key rows of this lane: warp*16 + g (+8) */
     bool kv[2];
 #pragma unroll
@@ -320,19 +348,8 @@ flash_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, int ldd, const uint16_t *q, co
         if (!active) continue;
         /* S^T [16 keys x 64 queries] and dP^T = V dO^T */
         float p[8][4], dp[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) p[nt][i] = dp[nt][i] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                uint32_t bf[2];
-                fa_frag_b_nk<LD>(bf, Qs, nt * 8, kk * 16);
-                miles_mma16816<DT>(p[nt], kf[kk], bf);
-                fa_frag_b_nk<LD>(bf, Os, nt * 8, kk * 16);
-                miles_mma16816<DT>(dp[nt], vf[kk], bf);
-            }
-        }
+        fa_mma_ay<DT, D>(p, kf, Qs);
+        fa_mma_ay<DT, D>(dp, vf, Os);
         float pd[8][4];
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
@@ -351,37 +368,13 @@ flash_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, int ldd, const uint16_t *q, co
                 p[nt][i] = pr * (dpr - dsum_s[qc]); /* now dS^T */
             }
         /* dV += Pd^T dO;  dK += dS^T Q */
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            uint32_t a[4], a2[4];
-            fa_c_to_a<DT>(a, pd, kk);
-            fa_c_to_a<DT>(a2, p, kk);
-#pragma unroll
-            for (int n = 0; n < D / 8; n++) {
-                uint32_t bf[2];
-                fa_frag_b_kn<LD>(bf, Os, kk * 16, n * 8);
-                miles_mma16816<DT>(adv[n], a, bf);
-                fa_frag_b_kn<LD>(bf, Qs, kk * 16, n * 8);
-                miles_mma16816<DT>(adk[n], a2, bf);
-            }
-        }
+        fa_mma_cz<DT, D>(adv, pd, Os);
+        fa_mma_cz<DT, D>(adk, p, Qs);
     }
     if (!active) return;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int j = k0 + warp * 16 + g + 8 * r;
-        if (j >= T) continue;
-        uint16_t *krow = dk + (rb + j) * ldd + (size_t)h * hs, *vrow = dv + (rb + j) * ldd + (size_t)h * hs;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-#pragma unroll
-            for (int jj = 0; jj < 2; jj++) {
-                const int c = n * 8 + 2 * t + jj;
-                if (c >= hs) continue;
-                krow[c] = miles_f2h<DT>(adk[n][2 * r + jj] * scale);
-                vrow[c] = miles_f2h<DT>(adv[n][2 * r + jj]);
-            }
-    }
+    const float ks[2] = {scale, scale}, one[2] = {1.0f, 1.0f};
+    fa_store_rows<DT, D>(dk + rb * ldd + (size_t)h * hs, ldd, k0 + warp * 16, T, hs, adk, ks);
+    fa_store_rows<DT, D>(dv + rb * ldd + (size_t)h * hs, ldd, k0 + warp * 16, T, hs, adv, one);
 }
 
 template <int DT, int D>
@@ -423,30 +416,13 @@ flash_bwd_dq_kernel(uint16_t *dq, int ldd, const uint16_t *q, const uint16_t *k,
 
     for (int k0 = 0; k0 < T; k0 += FA_TILE) {
         __syncthreads();
-        fa_load_tile<D>(Ks, k + rb * ld + (size_t)h * hs, ld, k0, T, hs, vec);
-        fa_load_tile<D>(Vs, v + rb * ld + (size_t)h * hs, ld, k0, T, hs, vec);
-        int mine = 0;
-        if (threadIdx.x < FA_TILE) {
-            const int j = k0 + threadIdx.x;
-            mine = j < T && (!mask || mask[rb + j] != 0);
-            kvalid[threadIdx.x] = mine;
-        }
-        if (!__syncthreads_or(mine)) continue;
+        if (!fa_load_kv<D>(Ks, Vs, kvalid, k + rb * ld + (size_t)h * hs, v + rb * ld + (size_t)h * hs, ld, k0, T, hs,
+                           vec, mask ? mask + rb : NULL))
+            continue;
         if (!active) continue;
         float p[8][4], dp[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) p[nt][i] = dp[nt][i] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                uint32_t bf[2];
-                fa_frag_b_nk<LD>(bf, Ks, nt * 8, kk * 16);
-                miles_mma16816<DT>(p[nt], qf[kk], bf);
-                fa_frag_b_nk<LD>(bf, Vs, nt * 8, kk * 16);
-                miles_mma16816<DT>(dp[nt], of[kk], bf);
-            }
-        }
+        fa_mma_ay<DT, D>(p, qf, Ks);
+        fa_mma_ay<DT, D>(dp, of, Vs);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
@@ -463,32 +439,11 @@ flash_bwd_dq_kernel(uint16_t *dq, int ldd, const uint16_t *q, const uint16_t *k,
                     p[nt][i] = pr * (dpr - dr[r]); /* dS */
                 }
             }
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            uint32_t a[4];
-            fa_c_to_a<DT>(a, p, kk);
-#pragma unroll
-            for (int n = 0; n < D / 8; n++) {
-                uint32_t bf[2];
-                fa_frag_b_kn<LD>(bf, Ks, kk * 16, n * 8);
-                miles_mma16816<DT>(adq[n], a, bf);
-            }
-        }
+        fa_mma_cz<DT, D>(adq, p, Ks);
     }
     if (!active) return;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int i = q0 + warp * 16 + g + 8 * r;
-        if (i >= T) continue;
-        uint16_t *qrow = dq + (rb + i) * ldd + (size_t)h * hs;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-#pragma unroll
-            for (int jj = 0; jj < 2; jj++) {
-                const int c = n * 8 + 2 * t + jj;
-                if (c < hs) qrow[c] = miles_f2h<DT>(adq[n][2 * r + jj] * scale);
-            }
-    }
+    const float qs[2] = {scale, scale};
+    fa_store_rows<DT, D>(dq + rb * ldd + (size_t)h * hs, ldd, q0 + warp * 16, T, hs, adq, qs);
 }
 
 /* ------------------------------------------------------------- host */

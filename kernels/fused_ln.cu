@@ -32,6 +32,58 @@
 /* Chunks of VEC columns per lane for C <= MILES_CUDA_FAST_MAX_C. */
 #define FLN_K(VEC) (MILES_CUDA_FAST_MAX_C / (32 * (VEC)))
 
+/* mean and 1/sqrt(var + eps) of the warp's row held in v (two passes, as
+ * the CPU) */
+template <int VEC>
+__device__ __forceinline__ void fln_stats(const float (&v)[FLN_K(VEC)][VEC], int C, float eps, float *mean,
+                                          float *rstd) {
+    const int lane = threadIdx.x & 31;
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < FLN_K(VEC); k++) {
+        if ((k * 32 + lane) * VEC >= C) continue;
+#pragma unroll
+        for (int i = 0; i < VEC; i++) s += v[k][i];
+    }
+    const float m = miles_warp_sum(s) / C;
+    float q = 0.0f;
+#pragma unroll
+    for (int k = 0; k < FLN_K(VEC); k++) {
+        if ((k * 32 + lane) * VEC >= C) continue;
+#pragma unroll
+        for (int i = 0; i < VEC; i++) {
+            float dd = v[k][i] - m;
+            q += dd * dd;
+        }
+    }
+    *mean = m;
+    *rstd = 1.0f / sqrtf(miles_warp_sum(q) / C + eps);
+}
+
+/* out = (v - mean) * rstd * w + b (then dropout when use_drop), stored */
+template <int DT, int VEC>
+__device__ __forceinline__ void fln_normalize_store(uint16_t *out, const float (&v)[FLN_K(VEC)][VEC], const float *w,
+                                                    const float *b, int C, float m, float r, const MilesDropDev &d,
+                                                    bool use_drop, size_t off) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int k = 0; k < FLN_K(VEC); k++) {
+        const int c0 = (k * 32 + lane) * VEC;
+        if (c0 >= C) continue;
+        float o[VEC], wv[VEC], bv[VEC];
+        bool keep[VEC] = {};
+        miles_load_f<VEC>(wv, w + c0);
+        miles_load_f<VEC>(bv, b + c0);
+        if (use_drop) miles_keep_vec<VEC>(keep, d, off + c0);
+#pragma unroll
+        for (int i = 0; i < VEC; i++) {
+            float y = (v[k][i] - m) * r * wv[i] + bv[i];
+            o[i] = use_drop ? miles_dropout_apply(d, keep[i], y) : y;
+        }
+        miles_store_h<DT, VEC>(out + off + c0, o);
+    }
+}
+
 template <int DT, int VEC>
 __global__ void residual_ln_forward_kernel(uint16_t *res, uint16_t *out, float *mean, float *rstd,
                                            const uint16_t *x, const uint16_t *proj, const float *w, const float *b,
@@ -43,7 +95,6 @@ __global__ void residual_ln_forward_kernel(uint16_t *res, uint16_t *out, float *
     const bool use_drop = d.p > 0.0f;
     const size_t off = (size_t)row * C;
     float v[K][VEC];
-    float s = 0.0f;
 #pragma unroll
     for (int k = 0; k < K; k++) {
         const int c0 = (k * 32 + lane) * VEC;
@@ -57,33 +108,12 @@ __global__ void residual_ln_forward_kernel(uint16_t *res, uint16_t *out, float *
         for (int i = 0; i < VEC; i++) {
             float y = use_drop ? miles_dropout_apply(d, keep[i], p[i]) : p[i];
             v[k][i] = miles_h2f<DT>(miles_f2h<DT>(a[i] + y)); /* res as stored */
-            s += v[k][i];
         }
         miles_store_h<DT, VEC>(res + off + c0, v[k]);
     }
-    const float m = miles_warp_sum(s) / C;
-    float q = 0.0f;
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        if ((k * 32 + lane) * VEC >= C) continue;
-#pragma unroll
-        for (int i = 0; i < VEC; i++) {
-            float dd = v[k][i] - m;
-            q += dd * dd;
-        }
-    }
-    const float r = 1.0f / sqrtf(miles_warp_sum(q) / C + eps);
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        const int c0 = (k * 32 + lane) * VEC;
-        if (c0 >= C) continue;
-        float o[VEC], wv[VEC], bv[VEC];
-        miles_load_f<VEC>(wv, w + c0);
-        miles_load_f<VEC>(bv, b + c0);
-#pragma unroll
-        for (int i = 0; i < VEC; i++) o[i] = (v[k][i] - m) * r * wv[i] + bv[i];
-        miles_store_h<DT, VEC>(out + off + c0, o);
-    }
+    float m, r;
+    fln_stats<VEC>(v, C, eps, &m, &r);
+    fln_normalize_store<DT, VEC>(out, v, w, b, C, m, r, d, false, off); /* no dropout after this LayerNorm */
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;
@@ -115,43 +145,15 @@ __global__ void emb_ln_forward_kernel(uint16_t *out, float *mean, float *rstd, c
     const bool use_drop = d.p > 0.0f;
     const size_t off = (size_t)row * C;
     float v[K][VEC];
-    float s = 0.0f;
 #pragma unroll
     for (int k = 0; k < K; k++) {
         const int c0 = (k * 32 + lane) * VEC;
         if (c0 >= C) continue;
         emb_row<VEC>(v[k], ids, tt, wte, wpe, wtt, T, C, row, c0);
-#pragma unroll
-        for (int i = 0; i < VEC; i++) s += v[k][i];
     }
-    const float m = miles_warp_sum(s) / C;
-    float q = 0.0f;
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        if ((k * 32 + lane) * VEC >= C) continue;
-#pragma unroll
-        for (int i = 0; i < VEC; i++) {
-            float dd = v[k][i] - m;
-            q += dd * dd;
-        }
-    }
-    const float r = 1.0f / sqrtf(miles_warp_sum(q) / C + eps);
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        const int c0 = (k * 32 + lane) * VEC;
-        if (c0 >= C) continue;
-        float o[VEC], wv[VEC], bv[VEC];
-        bool keep[VEC] = {};
-        miles_load_f<VEC>(wv, w + c0);
-        miles_load_f<VEC>(bv, b + c0);
-        if (use_drop) miles_keep_vec<VEC>(keep, d, off + c0);
-#pragma unroll
-        for (int i = 0; i < VEC; i++) {
-            float y = (v[k][i] - m) * r * wv[i] + bv[i];
-            o[i] = use_drop ? miles_dropout_apply(d, keep[i], y) : y;
-        }
-        miles_store_h<DT, VEC>(out + off + c0, o);
-    }
+    float m, r;
+    fln_stats<VEC>(v, C, eps, &m, &r);
+    fln_normalize_store<DT, VEC>(out, v, w, b, C, m, r, d, use_drop, off); /* dropout after the LayerNorm */
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;

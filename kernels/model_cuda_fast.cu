@@ -473,13 +473,7 @@ int fast_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg, i
         MILES_TRY(grad_prepare_cuda(fs->opt, cm->use_scaler ? cm->dscaler : NULL, cm->grads, cm->nparams, 0.0f, cm->ws,
                                     S(cm)));
     MILES_CUDA_TRY(cudaMemcpyAsync(fs->lr, &lr, sizeof lr, cudaMemcpyHostToDevice, cm->stream));
-    MilesCudaAdamW hp;
-    hp.lr = lr;
-    hp.beta1 = cfg->beta1;
-    hp.beta2 = cfg->beta2;
-    hp.eps = cfg->eps;
-    hp.weight_decay = cfg->weight_decay;
-    hp.step = 0; /* from the device counter */
+    const MilesCudaAdamW hp = adamw_hp(cfg, lr, 0); /* the step: the device counter */
     MILES_TRY(adamw_fused_cuda(cm->params, cm->grads, cm->m, cm->v, fs->half, fs->dtype, fs->chunks, fs->nchunks, hp,
                                fs->lr, fs->opt, S(cm)));
     fs->prepared = 0;
@@ -590,16 +584,22 @@ static int run_graphed(MilesCudaModel *cm, const GraphEntry *key, DeviceWork wor
     return MILES_OK;
 }
 
-static int fwd_work(MilesCudaModel *cm, const void *) { return cuda_forward_device(cm); }
-
-int fast_forward_graph(MilesCudaModel *cm) {
+/* The key of the current batch's shape (kind 0: inference, 1: training step). */
+static GraphEntry graph_key(const MilesCudaModel *cm, int kind) {
     GraphEntry k;
     memset(&k, 0, sizeof k);
-    k.kind = 0;
+    k.kind = kind;
     k.B = cm->B;
     k.T = cm->T;
     k.labels = cm->have_labels;
     k.vel = cm->have_vel;
+    return k;
+}
+
+static int fwd_work(MilesCudaModel *cm, const void *) { return cuda_forward_device(cm); }
+
+int fast_forward_graph(MilesCudaModel *cm) {
+    GraphEntry k = graph_key(cm, 0);
     return run_graphed(cm, &k, fwd_work, NULL);
 }
 
@@ -637,19 +637,8 @@ int fast_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scal
     MILES_CUDA_TRY(cudaMemcpyAsync(fs->lr, &lr, sizeof lr, cudaMemcpyHostToDevice, cm->stream));
     StepArgs a;
     a.max_norm = max_norm;
-    a.hp.lr = lr;
-    a.hp.beta1 = cfg->beta1;
-    a.hp.beta2 = cfg->beta2;
-    a.hp.eps = cfg->eps;
-    a.hp.weight_decay = cfg->weight_decay;
-    a.hp.step = 0;
-    GraphEntry k;
-    memset(&k, 0, sizeof k);
-    k.kind = 1;
-    k.B = cm->B;
-    k.T = cm->T;
-    k.labels = cm->have_labels;
-    k.vel = cm->have_vel;
+    a.hp = adamw_hp(cfg, lr, 0);
+    GraphEntry k = graph_key(cm, 1);
     k.decay_all = decay_all;
     k.max_norm = max_norm;
     k.beta1 = cfg->beta1;

@@ -233,6 +233,18 @@ int fast_download_last_hidden(MilesCudaModel *cm, float *out);
 int fast_scale_head_grads(MilesCudaModel *cm);
 size_t fast_device_bytes(const MilesCudaModel *cm);
 
+/* AdamW hyper-parameters of a step in the kernels' form. */
+static inline MilesCudaAdamW adamw_hp(const MilesAdamWConfig *cfg, float lr, int64_t step) {
+    MilesCudaAdamW hp;
+    hp.lr = lr;
+    hp.beta1 = cfg->beta1;
+    hp.beta2 = cfg->beta2;
+    hp.eps = cfg->eps;
+    hp.weight_decay = cfg->weight_decay;
+    hp.step = step;
+    return hp;
+}
+
 static inline MilesDropoutKey dkey(const MilesCudaModel *cm, float p, uint32_t id) {
     MilesDropoutKey k;
     k.p = cm->training ? p : 0.0f;

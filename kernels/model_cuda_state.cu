@@ -105,13 +105,7 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
 #endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
-    MilesCudaAdamW hp;
-    hp.lr = lr;
-    hp.beta1 = cfg->beta1;
-    hp.beta2 = cfg->beta2;
-    hp.eps = cfg->eps;
-    hp.weight_decay = cfg->weight_decay;
-    hp.step = cm->t + 1;
+    MilesCudaAdamW hp = adamw_hp(cfg, lr, cm->t + 1);
     const uint8_t *mask = cfg->decay_all ? NULL : cm->decay_mask;
     if (!cm->use_scaler) {
         MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, NULL, S(cm)));

@@ -734,21 +734,5 @@ int main(int argc, char **argv) {
         printf("FAIL --only %s: no such section\n", only);
         g_fail++;
     }
-    CUDA_CHECK(cudaStreamSynchronize(g_stream));
-    e = cudaGetLastError();
-    if (e != cudaSuccess) {
-        printf("FAIL pending CUDA error: %s\n", cudaGetErrorString(e));
-        g_fail++;
-    }
-    CUDA_CHECK(cudaStreamDestroy(g_stream));
-    miles_cuda_shutdown();
-#ifdef SIMT_EMULATOR
-    char d[64];
-    snprintf(d, sizeof d, "%ld", simt_diagnostics());
-    check_true("emulator: no undefined behaviour reported", simt_diagnostics() == 0, d);
-    snprintf(d, sizeof d, "%ld live", simt_live_allocations());
-    check_true("emulator: every device allocation freed", simt_live_allocations() == 0, d);
-#endif
-    printf("%d checks, %d failed\n", g_checks, g_fail);
-    return g_fail ? 1 : 0;
+    return op_test_finish();
 }
