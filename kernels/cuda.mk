@@ -9,6 +9,8 @@
 #   cuda-lib   $(BUILD)/cuda/libmiles_cuda.a  (every kernels/*.cu object)
 #   cuda-test  $(BUILD)/cuda/test_cuda_ops    (tests/cuda/test_cuda_ops.cu, linked
 #              with libmiles_cuda.a, the CPU $(BUILD)/libmiles.a, cuBLAS(Lt), cudart)
+#              $(BUILD)/cuda/test_cuda_fast   (tests/cuda/test_cuda_fast.cu: the 16-bit
+#              path's kernels vs the CPU)
 #              $(BUILD)/cuda/test_cuda_model  (tests/cuda/test_cuda_model.cu: the GPU
 #              model vs the CPU model and the golden fixtures)
 #              $(BUILD)/cuda/bench_cuda_model (bench/bench_cuda_model.cu)
@@ -128,12 +130,13 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 # included, is built with AddressSanitizer + UBSan.
 #
 #   sim-test     build and run: test_simt (the emulator's own checks), test_simt_blas
-#                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops on the
-#                emulated device sm_90 and sm_70, tests/cuda/test_cuda_model, both on a
-#                machine without a device (SIMT_DEVICES=0: their host-only paths), the
+#                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops and
+#                test_cuda_fast on the emulated device sm_90 and sm_70 (the portable MMA),
+#                tests/cuda/test_cuda_model; the three again on a machine without a
+#                device (SIMT_DEVICES=0: their host-only paths), the
 #                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
-#   sim-mutants  three deliberately broken kernel copies (tests/sim/mutants.sh) must fail
+#   sim-mutants  six deliberately broken kernel copies (tests/sim/mutants.sh) must fail
 #   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
 #   SIM_OPS_ARGS / SIM_MODEL_ARGS: options for the two programs (default --quick)
 SIM_DIR    = $(BUILD)/sim
