@@ -265,7 +265,7 @@ int main(int argc, char **argv) {
     }
     if (miles_cuda_device_count() <= 0) {
         printf("no CUDA device: nothing to benchmark\n");
-        return 0;
+        return miles_cuda_no_device_exit(0);
     }
     MUST(miles_cuda_init(0));
     cudaDeviceProp prop;

@@ -155,6 +155,18 @@ static inline int miles_cublas_fail(cublasStatus_t s, const char *file, int line
 
 static inline cudaStream_t miles_stream(miles_cuda_stream s) { return (cudaStream_t)s; }
 
+/* Tests and benchmarks on a machine the runtime sees no GPU on: they exit
+ * with host_status ("no CUDA device": skipped), unless MILES_CUDA_REQUIRE_DEVICE=1
+ * (tools/gpu-check sets it): then the missing device is a FAIL, exit 1. */
+static inline int miles_cuda_no_device_exit(int host_status) {
+    const char *r = getenv("MILES_CUDA_REQUIRE_DEVICE");
+    if (r && r[0] == '1') {
+        printf("FAIL no CUDA device, and MILES_CUDA_REQUIRE_DEVICE=1 (driver too old for this toolkit?)\n");
+        return 1;
+    }
+    return host_status;
+}
+
 /* Blocks for a grid-stride loop over n elements (capped: the loop covers the
  * rest, and a fixed cap keeps tiny-launch overhead predictable). */
 static inline unsigned miles_grid(size_t n, unsigned threads = MILES_CUDA_THREADS) {

@@ -563,8 +563,8 @@ static int run_graphed(MilesCudaModel *cm, const GraphEntry *key, DeviceWork wor
         return MILES_OK;
     }
     if (e->seen++ == 0) return work(cm, arg);
-    /* capture */
-    MILES_CUDA_TRY(cudaStreamBeginCapture(cm->stream, cudaStreamCaptureModeGlobal));
+    /* capture (thread-local: other threads' CUDA calls are not restricted meanwhile) */
+    MILES_CUDA_TRY(cudaStreamBeginCapture(cm->stream, cudaStreamCaptureModeThreadLocal));
     int st = work(cm, arg);
     cudaGraph_t g = NULL;
     cudaError_t ce = cudaStreamEndCapture(cm->stream, &g);

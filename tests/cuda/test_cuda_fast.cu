@@ -703,7 +703,7 @@ int main(int argc, char **argv) {
     if (e != cudaSuccess || ndev == 0) {
         printf("no CUDA device (%s): skipping the 16-bit op tests\n",
                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-        return 0;
+        return miles_cuda_no_device_exit(0);
     }
     if (miles_cuda_init(0) != MILES_OK) {
         printf("FAIL miles_cuda_init: %s\n", miles_last_error());

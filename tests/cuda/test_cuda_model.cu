@@ -1223,7 +1223,7 @@ int main(int argc, char **argv) {
         int ndev = 0;
         if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
             printf("no CUDA device: skipping the long trajectories\n");
-            return 0;
+            return miles_cuda_no_device_exit(0);
         }
         MUST(miles_cuda_init(0));
         miles_gemm_use_blas(1);
@@ -1254,7 +1254,7 @@ int main(int argc, char **argv) {
         miles_model_free(m);
         printf("no CUDA device (%s): skipping the GPU model tests (%d host check(s), %d failed)\n",
                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", g_checks, g_fail);
-        return g_fail ? 1 : 0;
+        return miles_cuda_no_device_exit(g_fail ? 1 : 0);
     }
     MUST(miles_cuda_init(0));
     cudaDeviceProp prop;

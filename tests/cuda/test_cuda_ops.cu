@@ -880,7 +880,7 @@ int main(int argc, char **argv) {
     if (e != cudaSuccess || ndev == 0) {
         printf("no CUDA device (%s): skipping the CUDA op tests (%d host check(s), %d failed)\n",
                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", g_checks, g_fail);
-        return g_fail ? 1 : 0;
+        return miles_cuda_no_device_exit(g_fail ? 1 : 0);
     }
     if (miles_cuda_init(0) != MILES_OK) {
         printf("FAIL miles_cuda_init: %s\n", miles_last_error());

@@ -180,7 +180,10 @@ struct Stream {
     bool capture_invalid = false;
     int capture_mode = 0;
 };
-static int g_capturing_global = 0; /* streams capturing in cudaStreamCaptureModeGlobal */
+/* streams capturing in cudaStreamCaptureModeGlobal or ThreadLocal: both
+ * refuse unsafe calls from the capturing thread, and the emulated programs
+ * make their CUDA calls from one thread */
+static int g_capturing_global = 0;
 static Stream g_legacy_stream, g_per_thread_stream;
 static std::vector<Stream *> g_streams; /* created ones, in creation order */
 
@@ -213,7 +216,7 @@ static void run_until(Stream *s, uint64_t seq) {
 
 static bool capture_forbids(const char *fn) {
     if (!g_capturing_global) return false;
-    diag("%s while a stream is being captured (cudaStreamCaptureModeGlobal): not permitted during capture", fn);
+    diag("%s while a stream is being captured (global / thread-local mode): not permitted during capture", fn);
     for (Stream *x : g_streams)
         if (x->capture) x->capture_invalid = true;
     return true;
@@ -878,7 +881,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, enum cudaStreamCaptureMode m
     s->capture = new Graph;
     s->capture_invalid = false;
     s->capture_mode = (int)mode;
-    if (mode == cudaStreamCaptureModeGlobal) g_capturing_global++;
+    if (mode != cudaStreamCaptureModeRelaxed) g_capturing_global++;
     return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph) {
@@ -891,7 +894,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph) {
     bool bad = s->capture_invalid;
     s->capture = nullptr;
     s->capture_invalid = false;
-    if (s->capture_mode == cudaStreamCaptureModeGlobal) g_capturing_global--;
+    if (s->capture_mode != cudaStreamCaptureModeRelaxed) g_capturing_global--;
     if (graph) *graph = nullptr;
     if (bad) {
         delete gr;
