@@ -20,8 +20,9 @@ NVCC    ?= nvcc
 PYTHON  ?= python3
 SHARED  ?= ../shared
 
+# -MMD -MP: every object also writes its header dependencies ($(BUILD)/**/*.d, included below)
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
-              -Wno-missing-field-initializers -Wno-format-truncation -fPIC -Ilibmiles
+              -Wno-missing-field-initializers -fPIC -MMD -MP -Ilibmiles -I$(BUILD)/gen
 ifeq ($(SAN),1)
   OPTFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN     = -fsanitize=address,undefined
@@ -38,8 +39,23 @@ ISA_gemm_avx2   = -mavx2 -mfma
 ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni
 ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
-LDLIBS   = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
 LDFLAGS += $(LDSAN)
+PKG_CONFIG ?= pkg-config
+
+# ---- required libraries, through their pkg-config files (Debian ships one for each)
+LIB_PKGS = libutf8proc libcjson libprotobuf-c
+PKG_CHECK := $(shell $(PKG_CONFIG) --exists $(LIB_PKGS) && echo ok)
+# miles.pc names the same packages (Requires.private) so that static users get them.
+ifeq ($(PKG_CHECK),ok)
+  CFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
+  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread
+  PC_REQUIRES = $(LIB_PKGS)
+  PC_LIBS     = -lm -lpthread
+else
+  # no .pc files (not Debian): the plain library names
+  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
+  PC_LIBS = $(LDLIBS)
+endif
 
 # ---- OpenMP: detected, NO_OMP=1 turns it off
 ifeq ($(NO_OMP),1)
@@ -52,44 +68,80 @@ else
   endif
 endif
 
-# ---- CBLAS (OpenBLAS): default on when found; own tiled GEMM is the fallback
-USE_BLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h -o -f /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h && echo 1 || echo 0)
+# ---- CBLAS (OpenBLAS): default on when found; own tiled GEMM is the fallback.
+# Found through openblas.pc (any architecture), else a compile test of <cblas.h>.
+USE_BLAS ?= $(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo 1 || \
+              (echo '\#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0))
 ifeq ($(USE_BLAS),1)
-  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  BLAS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openblas 2>/dev/null)
+  BLAS_LIBS   := $(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenblas)
   CFLAGS  += -DMILES_USE_BLAS $(BLAS_CFLAGS)
   LDLIBS  += $(BLAS_LIBS)
-endif
-
-# ---- MPI (OpenMPI): data-parallel training (docs/distributed.md); NO_MPI=1 turns it off
-ifneq ($(NO_MPI),1)
-  HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile >/dev/null 2>&1 && echo 1)
-  ifeq ($(HAVE_MPI),1)
-    CFLAGS += -DMILES_HAVE_MPI $(shell mpicc --showme:compile)
-    LDLIBS += $(shell mpicc --showme:link)
+  ifneq ($(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo 1),1)
+    PC_LIBS += $(BLAS_LIBS)
+  else
+    PC_REQUIRES += openblas
   endif
 endif
 
-# Optional libraries used by some tools (server, plots): detected by header.
-HAVE_MHD    := $(shell test -f /usr/include/microhttpd.h && echo 1)
-HAVE_CAIRO  := $(shell pkg-config --exists cairo 2>/dev/null && echo 1)
-HAVE_SQLITE := $(shell test -f /usr/include/sqlite3.h && echo 1)
-TOOL_LIBS =
-ifeq ($(HAVE_CAIRO),1)
-  CFLAGS    += -DMILES_HAVE_CAIRO $(shell pkg-config --cflags cairo)
-  TOOL_LIBS += $(shell pkg-config --libs cairo)
+# ---- MPI: data-parallel training (docs/distributed.md); NO_MPI=1 turns it off.
+# Through the MPI's pkg-config file (OpenMPI: ompi-c, MPICH: mpich), else mpicc.
+ifneq ($(NO_MPI),1)
+  MPI_PC := $(firstword $(foreach p,ompi-c mpich,$(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo $(p))))
+  ifneq ($(MPI_PC),)
+    HAVE_MPI := 1
+    MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(MPI_PC))
+    MPI_LIBS   := $(shell $(PKG_CONFIG) --libs $(MPI_PC))
+  else
+    HAVE_MPI := $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile >/dev/null 2>&1 && echo 1)
+    ifeq ($(HAVE_MPI),1)
+      MPI_CFLAGS := $(shell mpicc --showme:compile)
+      MPI_LIBS   := $(shell mpicc --showme:link)
+    endif
+  endif
 endif
-ifeq ($(HAVE_SQLITE),1)
-  CFLAGS    += -DMILES_HAVE_SQLITE
-  TOOL_LIBS += -lsqlite3
-endif
-ifeq ($(HAVE_MHD),1)
-  CFLAGS    += -DMILES_HAVE_MHD
-  TOOL_LIBS += -lmicrohttpd
+# libmiles has no MPI: the transport is its own library, libmiles-mpi
+# (libmiles/mpi/dist_mpi.c, miles_mpi.h, miles-mpi.pc).  Only what trains on
+# several processes links it: miles-train and tests/test_dist.
+ifeq ($(HAVE_MPI),1)
+  MPI_LIBS_BUILT = $(BUILD)/libmiles_mpi.a $(BUILD)/libmiles_mpi.so
+  MPI_USER_CFLAGS = -DMILES_HAVE_MPI
+  MPI_USER_LIBS = $(BUILD)/libmiles_mpi.a $(MPI_LIBS)
 endif
 
+# Optional libraries used by some tools (server, plots): detected by their pkg-config files.
+HAVE_MHD    := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
+HAVE_CAIRO  := $(shell $(PKG_CONFIG) --exists cairo 2>/dev/null && echo 1)
+HAVE_SQLITE := $(shell $(PKG_CONFIG) --exists sqlite3 2>/dev/null && echo 1)
+TOOL_CFLAGS =
+TOOL_LIBS =
+ifeq ($(HAVE_CAIRO),1)
+  TOOL_CFLAGS += -DMILES_HAVE_CAIRO $(shell $(PKG_CONFIG) --cflags cairo)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs cairo)
+endif
+ifeq ($(HAVE_SQLITE),1)
+  TOOL_CFLAGS += -DMILES_HAVE_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs sqlite3)
+endif
+ifeq ($(HAVE_MHD),1)
+  TOOL_CFLAGS += -DMILES_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs libmicrohttpd)
+endif
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# The ONNX protobuf bindings are generated from libmiles/onnx.proto at build time.
+PROTOC_C ?= protoc-c
+GEN_ONNX  = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/gen/onnx.pb-c.h: $(BUILD)/gen/onnx.pb-c.c
+$(BUILD)/gen/onnx.pb-c.c: libmiles/onnx.proto
+	@mkdir -p $(dir $@)
+	@command -v $(PROTOC_C) >/dev/null 2>&1 || { echo "protoc-c not found: make deps (protobuf-c-compiler)"; exit 1; }
+	cp libmiles/onnx.proto $(BUILD)/gen/onnx.proto
+	cd $(BUILD)/gen && $(PROTOC_C) --c_out=. onnx.proto
+
 LIB_SRCS  := $(sort $(wildcard libmiles/*.c))
-LIB_OBJS  := $(LIB_SRCS:libmiles/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(LIB_SRCS:libmiles/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 TOOL_SRCS := $(sort $(wildcard tools/miles-*.c))
 TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_SRCS := $(sort $(filter-out $(TOOL_SRCS),$(wildcard tools/*.c)))
@@ -106,15 +158,32 @@ BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 all: lib tools
 
-lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so
+lib: $(BUILD)/libmiles.a $(BUILD)/libmiles.so $(MPI_LIBS_BUILT)
 
-$(BUILD)/obj/%.o: libmiles/%.c libmiles/*.h
+# Header dependencies come from the -MMD .d files; the generated ONNX header
+# must exist before anything that may include it is compiled.
+# Library objects export only what miles.h declares (MILES_API): -fvisibility=hidden.
+LIB_CFLAGS = -fvisibility=hidden -DMILES_BUILDING_LIBRARY
+# Objects also depend on the flags they were compiled with: $(BUILD)/.flags
+# changes (and everything rebuilds) when CFLAGS do (NATIVE=1, a new default
+# -march, a library found or not), so a build directory never mixes objects
+# of two configurations.
+FLAGS_STAMP = $(BUILD)/.flags
+FLAGS_NOW  := $(CC) $(CFLAGS) $(LIB_CFLAGS) $(TOOL_CFLAGS) $(LDFLAGS) $(LDLIBS)
+ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(strip $(FLAGS_NOW)))
+  $(shell mkdir -p $(BUILD) && printf '%s\n' '$(strip $(FLAGS_NOW))' > $(FLAGS_STAMP))
+endif
+$(BUILD)/obj/%.o: libmiles/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ISA_$*) -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(ISA_$*) -c $< -o $@
 
-$(BUILD)/obj/tools/%.o: tools/%.c libmiles/miles.h $(wildcard tools/*.h)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tools/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(EXTRA_CFLAGS) -Itools -c $< -o $@
 
 $(BUILD)/libmiles.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -123,17 +192,38 @@ $(BUILD)/libmiles.a: $(LIB_OBJS)
 $(BUILD)/libmiles.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libmiles.so.0 $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/obj/mpi/%.o: libmiles/mpi/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+$(BUILD)/libmiles_mpi.a: $(BUILD)/obj/mpi/dist_mpi.o
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libmiles_mpi.so: $(BUILD)/obj/mpi/dist_mpi.o $(BUILD)/libmiles.so
+	$(CC) -shared -Wl,-soname,libmiles_mpi.so.0 $(LDFLAGS) $< -o $@ -L$(BUILD) -lmiles $(MPI_LIBS)
+
+# the programs that join MPI jobs
+$(BUILD)/obj/tools/miles-train.o $(BUILD)/obj/tests/test_dist.o: EXTRA_CFLAGS = $(MPI_USER_CFLAGS)
+$(BUILD)/bin/miles-train $(BUILD)/tests/test_dist: EXTRA_LIBS = $(MPI_USER_LIBS)
+$(BUILD)/bin/miles-train $(BUILD)/tests/test_dist: $(filter %.a,$(MPI_LIBS_BUILT))
+
 tools: $(TOOLS)
 
-$(BUILD)/bin/%: tools/%.c $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools $< $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $< $(TOOL_COMMON_OBJS) $(EXTRA_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
+.SECONDARY: $(TOOL_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
 
 tests: $(TESTS)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a $(wildcard tests/*.h)
+TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
+$(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP) | $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_SRCS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) -lcmocka $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(CMOCKA_CFLAGS) $(EXTRA_CFLAGS) -Itests -Itools -c $< -o $@
+.SECONDARY: $(TEST_SRCS:tests/%.c=$(BUILD)/obj/tests/%.o)
+
+# tests link the tools' shared objects too (plots, TensorBoard events, JSON records)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $< $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS) $(EXTRA_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS) $(TOOL_LIBS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
@@ -213,6 +303,7 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
+           protobuf-c-compiler \
            libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
            python3-pip python3-venv unzip curl chromium chromium-driver qemu-user
 deps:
@@ -248,20 +339,39 @@ install: all
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	install -d $(DESTDIR)$(PREFIX)/share/miles/web
 	install -m 644 tools/web/* $(DESTDIR)$(PREFIX)/share/miles/web/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@LIBS@|$(LDLIBS)|' \
-	    -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	    -e 's|@LIBS@|$(PC_LIBS)|' -e 's|@LDFLAGS@|$(filter -fopenmp,$(LDFLAGS))|' \
+	    miles.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc
+ifeq ($(HAVE_MPI),1)
+	install -m 644 libmiles/miles_mpi.h $(DESTDIR)$(PREFIX)/include/miles_mpi.h
+	install -m 644 $(BUILD)/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a
+	install -m 755 $(BUILD)/libmiles_mpi.so $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so.0
+	ln -sf libmiles_mpi.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@MPI_CFLAGS@|$(MPI_CFLAGS)|' \
+	    -e 's|@MPI_LIBS@|$(MPI_LIBS)|' miles-mpi.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
+endif
 
 uninstall:
-	rm -f $(PREFIX)/include/miles.h $(PREFIX)/lib/libmiles.a $(PREFIX)/lib/libmiles.so* $(PREFIX)/lib/pkgconfig/miles.pc
-	for t in $(notdir $(TOOLS)); do rm -f $(PREFIX)/bin/$$t; done
-	rm -rf $(PREFIX)/share/miles
+	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc $(DESTDIR)$(PREFIX)/include/miles_mpi.h \
+	      $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
+	for t in $(notdir $(TOOLS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	rm -rf $(DESTDIR)$(PREFIX)/share/miles
 
-# Build docs/examples against an installed copy through pkg-config and run it.
+# Build docs/examples against an installed copy through pkg-config and run them:
+# example.c (the model API in a loop of its own) and train_and_predict.c (data ->
+# training -> a checkpoint copied elsewhere, vocabulary moved away -> predictions).
+EXAMPLE_VOCAB ?= tests/fixtures/tokenizer_vocab.txt
 example:
-	rm -rf $(BUILD)/prefix && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/prefix
+	rm -rf $(BUILD)/prefix $(BUILD)/example-work && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/prefix
 	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
-	$(CC) -o $(BUILD)/example_predict docs/examples/example.c $$(pkg-config --cflags --libs miles) \
-	  -Wl,-rpath,$(CURDIR)/$(BUILD)/prefix/lib && $(BUILD)/example_predict
+	for e in example train_and_predict; do \
+	  $(CC) -Wall -Wextra -o $(BUILD)/example_$$e docs/examples/$$e.c $$($(PKG_CONFIG) --cflags --libs miles) \
+	    -Wl,-rpath,$(CURDIR)/$(BUILD)/prefix/lib || exit 1; \
+	done
+	$(BUILD)/example_example
+	$(BUILD)/example_train_and_predict $(BUILD)/example-work $(EXAMPLE_VOCAB)
 
 # ---- CUDA backend (compile + link here; run on a GPU machine: tools/gpu-check)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
@@ -308,6 +418,9 @@ clean:
 
 help:
 	@sed -n '1,20p' Makefile
+
+# header dependencies written by -MMD
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---- reference Python stack for regenerating golden fixtures (not used by CI)
 REF_ENV ?= /opt/miles-ref

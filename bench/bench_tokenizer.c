@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     do {
         for (size_t i = 0; i < n; i += CH) {
             int m = (int)(n - i < CH ? n - i : CH), T;
-            miles_tokenizer_encode_batch(t, (const char *const *)texts + i, m, L, 0, bi, bt, bm, &T);
+            miles_tokenizer_encode_batch(t, (const char *const *)texts + i, NULL, m, L, 0, bi, bt, bm, &T);
             for (int r = 0; r < m * T; r++) real += bm[r];
         }
         reps++;

@@ -7,6 +7,8 @@
  *   nice build-fuzz/fuzz_csv -max_total_time=300 -max_len=4096 build-fuzz/corpus_csv
  */
 #include "miles.h"
+#include "csv_internal.h"
+#include "data_internal.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -34,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (nf != nh) abort(); /* the reader must reject ragged records */
         double raw[MILES_NUM_FEATURES];
         uint32_t avail = 0;
-        if (miles_features_compute(nf, (const char *const *)header, f, raw, &avail) == MILES_OK) {
+        if (miles_features_compute(&(MilesRecord){nf, (const char *const *)header, f, NULL}, raw, &avail) == MILES_OK) {
             for (int k = 0; k < MILES_NUM_FEATURES; k++) {
                 int have = (avail >> k) & 1u;
                 if (have && !isfinite(raw[k])) abort();  /* available features are finite */
@@ -43,9 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         for (int i = 0; i < nf; i++) {
             char *c = NULL;
-            if (miles_text_clean(f[i], MILES_TEXT_CLEAN_SEED, &c) == MILES_OK && miles_utf8_length(c) < 0) abort();
+            if (miles_text_clean(f[i], strlen(f[i]), MILES_TEXT_CLEAN_SEED, &c, NULL) == MILES_OK && miles_utf8_length(c) < 0) abort();
             free(c);
-            (void)miles_has_emoji(f[i]);
+            (void)miles_has_emoji(f[i], strlen(f[i]));
         }
     }
     for (int i = 0; i < nh; i++) free(header[i]);

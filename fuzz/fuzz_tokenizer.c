@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int L = 3 + (cap % 40);
     int32_t *e = malloc(sizeof(int32_t) * (size_t)L * 3);
     int len = -1;
-    if (miles_tokenizer_encode(t, a, b, L, 1, e, e + L, e + 2 * L, &len) != MILES_OK) abort();
+    if (miles_tokenizer_encode(t, a, strlen(a), b, b ? strlen(b) : 0, L, 1, e, e + L, e + 2 * L, &len) != MILES_OK) abort();
     if (len < 2 || len > L || e[0] != miles_tokenizer_special_id(t, "cls") ||
         e[len - 1] != miles_tokenizer_special_id(t, "sep"))
         abort();

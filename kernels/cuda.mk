@@ -18,7 +18,7 @@
 #   cuda-run-test  build and run the three tests (the GPU ones exit 0 with "no CUDA
 #              device" on a CPU box)
 #   cuda-emu-test  $(BUILD)/cuda/test_cuda_model_emu: kernels/model_cuda.cu compiled by
-#              the HOST compiler with -DMILES_CUDA_HOST_EMULATION (tests/cuda/cuda_emu.h),
+#              the HOST compiler with -DMILES_CUDA_HOST_EMULATION (kernels/cuda_emu.h),
 #              the *_cuda ops replaced by the CPU ops: the GPU driver's logic checked
 #              bitwise against the CPU model, no GPU and no nvcc needed; and
 #              $(BUILD)/cuda/test_cuda_model_hostemu: test_cuda_model.cu on the same
@@ -77,19 +77,19 @@ EMU_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -DMILES_CUD
                -Ilibmiles -Ikernels -Itests/cuda $(filter -fopenmp,$(CFLAGS)) $(filter -fsanitize=%,$(OPTFLAGS))
 EMU_SRCS = kernels/model_cuda.cu kernels/model_cuda_state.cu
 EMU_OBJS = $(EMU_SRCS:kernels/%.cu=$(BUILD)/cuda-emu/%.o)
-$(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_internal.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_internal.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp kernels/model_cuda.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/model_cuda.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
@@ -118,10 +118,11 @@ cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_fast $(BUILD)
 # NCCL all-reduce wrapper test (compile + link here; run with mpirun -np <GPUs> on a GPU node)
 $(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h libmiles/miles.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
-$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(BUILD)/libmiles.a
+	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) $(MPI_USER_CFLAGS) -Ilibmiles -Ikernels -c $< -o $@
+# MPI comes from libmiles-mpi (libmiles has none)
+$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(LDLIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(MPI_LIBS) $(LDLIBS)
 cuda-test: $(BUILD)/cuda/test_dist_nccl
 
 # ---- SIMT emulator (tests/sim): the CUDA sources above, compiled by the host C++
@@ -148,13 +149,14 @@ endif
 SIM_ARCH  := $(if $(filter x86_64,$(shell uname -m)),-mfma)
 # nvcc contracts a*b+c into FMA by default; so does the emulator build (-ffp-contract=fast + FMA)
 SIM_CXXFLAGS = -std=c++17 -g $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
-               -Itests/sim/include -Itests/sim -Itests/cuda -Ilibmiles -Ikernels $(filter -fopenmp -DMILES_HAVE_MPI,$(CFLAGS)) \
+               -Itests/sim/include -Itests/sim -Itests/cuda -Ilibmiles -Ikernels $(filter -fopenmp,$(CFLAGS)) $(MPI_USER_CFLAGS) \
                $(if $(filter 1,$(HAVE_MPI)),-DOMPI_SKIP_MPICXX $(shell mpicc --showme:compile))
 SIM_HDRS   = $(wildcard tests/sim/include/*.h) tests/sim/simt_internal.h
 SIM_RT_OBJS = $(patsubst tests/sim/%.cpp,$(SIM_DIR)/rt/%.o,$(wildcard tests/sim/simt_*.cpp))
 SIM_RT_OBJS := $(filter-out $(SIM_DIR)/rt/simt_coverage.o,$(SIM_RT_OBJS))
 SIM_KERNEL_OBJS = $(CU_SRCS:kernels/%.cu=$(SIM_DIR)/kernels/%.o)
-SIM_LIBS   = $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a
+# MPI (the NCCL shim, test_dist_nccl) comes from libmiles-mpi: libmiles has none
+SIM_LIBS   = $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 SIM_OPS_ARGS ?= --quick
 SIM_MODEL_ARGS ?= --quick
 SIM_RECORDS = $(SIM_DIR)/kernel-records.tsv
@@ -186,7 +188,7 @@ sim-lib: $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a
 
 SIM_PROGS = test_simt test_simt_blas test_cuda_ops test_cuda_fast test_cuda_model test_dist_nccl
 $(SIM_PROGS:%=$(SIM_DIR)/%): $(SIM_DIR)/%: $(SIM_DIR)/tests/%.o $(SIM_LIBS)
-	$(CXX) $< $(SIM_LIBS) -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CXX) $< $(SIM_LIBS) -o $@ $(LDFLAGS) $(MPI_LIBS) $(LDLIBS)
 $(SIM_DIR)/simt_coverage: tests/sim/simt_coverage.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -Wall -Wextra $< -o $@
@@ -213,11 +215,11 @@ sim-test: sim-build
 
 sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_DIR)/tests/test_cuda_fast.o \
              $(SIM_DIR)/test_cuda_fast $(SIM_LIBS)
-	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(LDLIBS)" \
+	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(MPI_LIBS) $(LDLIBS)" \
 	  tests/sim/mutants.sh $(SIM_DIR)
 
 # what `make check` runs: the emulator, the kernels and the tests with ASan + UBSan
 # (in build-asan, beside `make asan`), then the planted bugs
 sim-check:
-	$(MAKE) -j2 BUILD=build-asan SAN=1 build-asan/libmiles.a sim-build
+	$(MAKE) -j2 BUILD=build-asan SAN=1 build-asan/libmiles.a $(if $(filter 1,$(HAVE_MPI)),build-asan/libmiles_mpi.a) sim-build
 	$(MAKE) BUILD=build-asan SAN=1 sim-test sim-mutants

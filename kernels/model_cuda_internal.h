@@ -8,7 +8,7 @@
 #define MILES_MODEL_CUDA_INTERNAL_H
 
 #ifdef MILES_CUDA_HOST_EMULATION
-/* tests/cuda/cuda_emu.h: the CUDA runtime calls and the *_cuda ops emulated
+/* kernels/cuda_emu.h: the CUDA runtime calls and the *_cuda ops emulated
  * on the host with the CPU ops, to test this driver's logic without a GPU
  * (tests/cuda/test_cuda_model_emu.cpp) */
 #include "cuda_emu.h"
@@ -171,20 +171,13 @@ struct MathScope {
     ~MathScope() { if (miles_cuda_get_math() != old) miles_cuda_set_math(old); }
 };
 
-/* Bump allocation of the arena layouts (64-byte aligned pieces; base NULL:
- * just count). */
-typedef struct {
-    char *base;
-    size_t off;
-} Bump;
-static inline void *bump(Bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
-}
-#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
-#define IN(b, n) ((int32_t *)bump((b), (size_t)(n) * sizeof(int32_t)))
-#define HF(b, n) ((uint16_t *)bump((b), (size_t)(n) * sizeof(uint16_t)))
+/* Bump allocation of the arena layouts: the CPU model's allocator (internal.h;
+ * 64-byte aligned pieces, base NULL: just count). */
+typedef MilesBump Bump;
+#define bump(b, bytes) miles_bump((b), (bytes))
+#define FL(b, n) MILES_BUMP_F32(b, n)
+#define IN(b, n) MILES_BUMP_I32(b, n)
+#define HF(b, n) ((uint16_t *)miles_bump((b), (size_t)(n) * sizeof(uint16_t)))
 
 /* model_cuda.cu's deterministic embedding backward (per-id token lists, CSR):
  * dwte[uniq[u]] += sum of dout rows pos[offs[u]..offs[u+1]) in order; dwtt

@@ -1,7 +1,7 @@
 /*
  * adapters.c — miles_adapter_convert(): real data sources -> the 58-column
  * seed-schema CSV, plus the helpers the adapters share (count/date parsing,
- * UTF-8 and emoji checks, a language heuristic, a report buffer, a hash map).
+ * a language heuristic, a report buffer, a hash map).
  * The per-source code is in adapters_youtube.c (ytdlp, youtube2017) and
  * adapters_tiktok.c (tiktok-vn, tiktok2020).  Definitions of every label and
  * velocity: docs/data_sources.md.
@@ -146,43 +146,6 @@ int src_parse_datetime(const char *s, int64_t *unix_s) {
 }
 
 /* ---- text ---- */
-
-int64_t src_utf8_len(const char *s) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    int64_t n = 0;
-    while (*p) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cp);
-        if (k <= 0 || cp < 0) return -1;
-        p += k;
-        n++;
-    }
-    return n;
-}
-
-/* Emoji: the rule of miles_has_emoji() (data module), so that a has_emoji cell
- * written here equals the value the pipeline derives from the title at serving
- * time: Extended_Pictographic code points >= U+2000, regional indicators (flags)
- * and the combining keycap.  (c)/(R) signs, arrows-as-text, VS16 alone do not count. */
-int src_is_emoji_cp(int32_t cp) {
-    if (cp == 0x20E3) return 1;
-    const utf8proc_property_t *pr = utf8proc_get_property(cp);
-    if (pr->boundclass == UTF8PROC_BOUNDCLASS_REGIONAL_INDICATOR) return 1;
-    return (pr->boundclass == UTF8PROC_BOUNDCLASS_EXTENDED_PICTOGRAPHIC || pr->boundclass == UTF8PROC_BOUNDCLASS_E_ZWG) &&
-           cp >= 0x2000;
-}
-
-int src_has_emoji(const char *s) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    while (*p) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cp);
-        if (k <= 0) return 0;
-        if (src_is_emoji_cp(cp)) return 1;
-        p += k;
-    }
-    return 0;
-}
 
 /* Letters only used by Vietnamese among Latin-script languages: ă â đ ê ô ơ ư
  * (and capitals) and the precomposed tone-marked letters U+1EA0..U+1EF9. */

@@ -41,29 +41,29 @@ static int file_exists(const char *p) {
 /* Creator baseline: mean views of each creator's videos in creator_history_videos.csv
  * (other videos than the feed's; empty view counts ignored). */
 static int load_creator_history(const char *path, SrcMap *m, int64_t *rows, int64_t *empty) {
-    SrcCsv c;
-    MILES_TRY(src_csv_open(&c, path));
-    char **f;
-    int nf, s = src_csv_next(&c, &f, &nf);
-    if (s <= 0) { src_csv_close(&c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
-    int cu = src_csv_col(f, nf, "user_name"), cv = src_csv_col(f, nf, "vid_nview");
+    MilesCsv *c = NULL;
+    MILES_TRY(miles_csv_open(&c, path));
+    const char *const *f;
+    int nf, s = miles_csv_next(c, &nf, &f);
+    if (s <= 0) { miles_csv_free(c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
+    int cu = miles_csv_column(f, nf, "user_name"), cv = miles_csv_column(f, nf, "vid_nview");
     if (cu < 0 || cv < 0) {
-        src_csv_close(&c);
+        miles_csv_free(c);
         return miles_error(MILES_EMISSING, "%s:1: missing column %s", path, cu < 0 ? "user_name" : "vid_nview");
     }
-    while ((s = src_csv_next(&c, &f, &nf)) == 1) {
-        if (nf <= cu || nf <= cv) { s = miles_error(MILES_EFORMAT, "%s:%ld: %d fields, expected at least %d", path, c.line, nf, (cu > cv ? cu : cv) + 1); break; }
+    while ((s = miles_csv_next(c, &nf, &f)) == 1) {
+        if (nf <= cu || nf <= cv) { s = miles_error(MILES_EFORMAT, "%s:%ld: %d fields, expected at least %d", path, (long)miles_csv_record_line(c), nf, (cu > cv ? cu : cv) + 1); break; }
         (*rows)++;
         int64_t v;
         int k = src_parse_count(f[cv], &v);
         if (k == 0) { (*empty)++; continue; }
-        if (k < 0) { s = miles_error(MILES_EFORMAT, "%s:%ld: field vid_nview: bad count \"%.40s\"", path, c.line, f[cv]); break; }
+        if (k < 0) { s = miles_error(MILES_EFORMAT, "%s:%ld: field vid_nview: bad count \"%.40s\"", path, (long)miles_csv_record_line(c), f[cv]); break; }
         SrcMapEnt *e = src_map_get(m, f[cu], 1);
         if (!e) { s = MILES_ENOMEM; break; }
         e->sum += (double)v;
         e->count++;
     }
-    src_csv_close(&c);
+    miles_csv_free(c);
     return s < 0 ? s : MILES_OK;
 }
 
@@ -111,8 +111,8 @@ static int vn_emit(FILE *out, SrcRow *row, const VnVideo *v, const SrcMap *hist,
         return MILES_OK;
     }
     if (!title) return miles_error(MILES_ENOMEM, "out of memory");
-    if (src_utf8_len(title) < 0 || src_utf8_len(v->user) < 0 || src_utf8_len(v->hashtags) < 0 ||
-        src_utf8_len(v->music) < 0) {
+    if (miles_utf8_length(title) < 0 || miles_utf8_length(v->user) < 0 || miles_utf8_length(v->hashtags) < 0 ||
+        miles_utf8_length(v->music) < 0) {
         free(title);
         st->drop_utf8++;
         return MILES_OK;
@@ -171,27 +171,27 @@ static int cell_time(const char *s, int64_t *t, int *have, const char *path, lon
 }
 
 static int vn_panel(const char *path, FILE *out, SrcRow *row, const SrcMap *hist, VnStats *st) {
-    SrcCsv c;
-    MILES_TRY(src_csv_open(&c, path));
-    char **f;
-    int nf, s = src_csv_next(&c, &f, &nf);
-    if (s <= 0) { src_csv_close(&c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
+    MilesCsv *c = NULL;
+    MILES_TRY(miles_csv_open(&c, path));
+    const char *const *f;
+    int nf, s = miles_csv_next(c, &nf, &f);
+    if (s <= 0) { miles_csv_free(c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
     static const char *const need[] = {"vid", "user_name", "caption", "hashtags", "duration", "music_title",
                                        "music_originality", "scrape_time_1", "views_1", "likes_1", "comments_1",
                                        "shares_1", "saves_1", "scrape_time_2", "views_2"};
     enum { NNEED = sizeof need / sizeof need[0] };
     int col[NNEED];
     for (int k = 0; k < NNEED; k++) {
-        col[k] = src_csv_col(f, nf, need[k]);
+        col[k] = miles_csv_column(f, nf, need[k]);
         if (col[k] < 0) {
-            src_csv_close(&c);
+            miles_csv_free(c);
             return miles_error(MILES_EMISSING, "%s:1: missing column \"%s\" (panel_scrape1_recrawl_DERIVED.csv layout)",
                                path, need[k]);
         }
     }
     int hdr_n = nf;
-    while ((s = src_csv_next(&c, &f, &nf)) == 1) {
-        if (nf != hdr_n) { s = miles_error(MILES_EFORMAT, "%s:%ld: %d fields, header has %d", path, c.line, nf, hdr_n); break; }
+    while ((s = miles_csv_next(c, &nf, &f)) == 1) {
+        if (nf != hdr_n) { s = miles_error(MILES_EFORMAT, "%s:%ld: %d fields, header has %d", path, (long)miles_csv_record_line(c), nf, hdr_n); break; }
         st->in++;
         VnVideo v;
         memset(&v, 0, sizeof v);
@@ -199,40 +199,40 @@ static int vn_panel(const char *path, FILE *out, SrcRow *row, const SrcMap *hist
         v.duration = f[col[4]]; v.music = f[col[5]]; v.originality = f[col[6]];
         int have1 = 0, have2 = 0;
         int64_t *cnt[5] = {&v.views1, &v.likes1, &v.comments1, &v.shares1, &v.saves1};
-        if ((s = cell_time(f[col[7]], &v.scrape1, &have1, path, c.line, need[7])) != MILES_OK) break;
-        for (int k = 0; k < 5 && s == MILES_OK; k++) s = cell_count(f[col[8 + k]], cnt[k], path, c.line, need[8 + k]);
-        if (s == MILES_OK) s = cell_time(f[col[13]], &v.scrape2, &have2, path, c.line, need[13]);
-        if (s == MILES_OK) s = cell_count(f[col[14]], &v.views2, path, c.line, need[14]);
+        if ((s = cell_time(f[col[7]], &v.scrape1, &have1, path, (long)miles_csv_record_line(c), need[7])) != MILES_OK) break;
+        for (int k = 0; k < 5 && s == MILES_OK; k++) s = cell_count(f[col[8 + k]], cnt[k], path, (long)miles_csv_record_line(c), need[8 + k]);
+        if (s == MILES_OK) s = cell_time(f[col[13]], &v.scrape2, &have2, path, (long)miles_csv_record_line(c), need[13]);
+        if (s == MILES_OK) s = cell_count(f[col[14]], &v.views2, path, (long)miles_csv_record_line(c), need[14]);
         if (s != MILES_OK) break;
         if (!have1) v.views1 = -1;
         v.have2 = have2;
         if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) break;
     }
-    src_csv_close(&c);
+    miles_csv_free(c);
     return s < 0 ? s : MILES_OK;
 }
 
 /* ---- raw mode: feed_scrape1_raw.csv joined with recrawl_part_*.csv by the id in vid_url ---- */
 
 typedef struct {
-    SrcCsv c;
+    MilesCsv *c;
     int cu, cc, ch, cd, cmt, cmo, cs, cv, cl, ccm, csh, csv, curl;
 } RawFile;
 
 static int raw_open(RawFile *r, const char *path) {
-    MILES_TRY(src_csv_open(&r->c, path));
-    char **f;
-    int nf, s = src_csv_next(&r->c, &f, &nf);
-    if (s <= 0) { src_csv_close(&r->c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
+    MILES_TRY(miles_csv_open(&r->c, path));
+    const char *const *f;
+    int nf, s = miles_csv_next(r->c, &nf, &f);
+    if (s <= 0) { miles_csv_free(r->c); return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", path); }
     static const char *const names[13] = {"user_name", "vid_caption", "vid_hashtags", "vid_duration", "music_title",
                                           "music_originality", "vid_scrapeTime", "vid_nview", "vid_nlike",
                                           "vid_ncomment", "vid_nshare", "vid_nsave", "vid_url"};
     int *cols[13] = {&r->cu, &r->cc, &r->ch, &r->cd, &r->cmt, &r->cmo, &r->cs, &r->cv, &r->cl, &r->ccm, &r->csh,
                      &r->csv, &r->curl};
     for (int k = 0; k < 13; k++) {
-        *cols[k] = src_csv_col(f, nf, names[k]);
+        *cols[k] = miles_csv_column(f, nf, names[k]);
         if (*cols[k] < 0) {
-            src_csv_close(&r->c);
+            miles_csv_free(r->c);
             return miles_error(MILES_EMISSING, "%s:1: missing column \"%s\"", path, names[k]);
         }
     }
@@ -269,17 +269,17 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
         }
         RawFile r;
         if ((s = raw_open(&r, path)) != MILES_OK) break;
-        char **f;
+        const char *const *f;
         int nf;
         int64_t n = 0;
-        while ((s = src_csv_next(&r.c, &f, &nf)) == 1) {
-            if (nf <= r.curl || nf <= r.cv || nf <= r.cs) { s = miles_error(MILES_EFORMAT, "%s:%ld: too few fields", path, r.c.line); break; }
+        while ((s = miles_csv_next(r.c, &nf, &f)) == 1) {
+            if (nf <= r.curl || nf <= r.cv || nf <= r.cs) { s = miles_error(MILES_EFORMAT, "%s:%ld: too few fields", path, (long)miles_csv_record_line(r.c)); break; }
             char id[32];
             if (!url_id(f[r.curl], id, sizeof id)) continue;
             int64_t views, t;
             int have = 0;
-            if ((s = cell_count(f[r.cv], &views, path, r.c.line, "vid_nview")) != MILES_OK) break;
-            if ((s = cell_time(f[r.cs], &t, &have, path, r.c.line, "vid_scrapeTime")) != MILES_OK) break;
+            if ((s = cell_count(f[r.cv], &views, path, (long)miles_csv_record_line(r.c), "vid_nview")) != MILES_OK) break;
+            if ((s = cell_time(f[r.cs], &t, &have, path, (long)miles_csv_record_line(r.c), "vid_scrapeTime")) != MILES_OK) break;
             if (!have || views < 0) continue;
             SrcMapEnt *e = src_map_get(&rec, id, 1);
             if (!e) { s = MILES_ENOMEM; break; }
@@ -296,15 +296,15 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
             n++;
         }
         if (s > 0) s = MILES_OK;
-        src_csv_close(&r.c);
+        miles_csv_free(r.c);
         if (s == MILES_OK) src_report(rp, "recrawl %s: %lld videos with views\n", parts[pi], (long long)n);
     }
     RawFile r;
     if (s == MILES_OK && (s = raw_open(&r, feed_path)) == MILES_OK) {
-        char **f;
+        const char *const *f;
         int nf;
-        while ((s = src_csv_next(&r.c, &f, &nf)) == 1) {
-            if (nf <= r.curl) { s = miles_error(MILES_EFORMAT, "%s:%ld: too few fields", feed_path, r.c.line); break; }
+        while ((s = miles_csv_next(r.c, &nf, &f)) == 1) {
+            if (nf <= r.curl) { s = miles_error(MILES_EFORMAT, "%s:%ld: too few fields", feed_path, (long)miles_csv_record_line(r.c)); break; }
             st->in++;
             char id[32];
             if (!url_id(f[r.curl], id, sizeof id)) { st->drop_badid++; continue; }
@@ -316,8 +316,8 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
             int64_t *cnt[5] = {&v.views1, &v.likes1, &v.comments1, &v.shares1, &v.saves1};
             const int cc[5] = {r.cv, r.cl, r.ccm, r.csh, r.csv};
             static const char *const cn[5] = {"vid_nview", "vid_nlike", "vid_ncomment", "vid_nshare", "vid_nsave"};
-            s = cell_time(f[r.cs], &v.scrape1, &have1, feed_path, r.c.line, "vid_scrapeTime");
-            for (int k = 0; k < 5 && s == MILES_OK; k++) s = cell_count(f[cc[k]], cnt[k], feed_path, r.c.line, cn[k]);
+            s = cell_time(f[r.cs], &v.scrape1, &have1, feed_path, (long)miles_csv_record_line(r.c), "vid_scrapeTime");
+            for (int k = 0; k < 5 && s == MILES_OK; k++) s = cell_count(f[cc[k]], cnt[k], feed_path, (long)miles_csv_record_line(r.c), cn[k]);
             if (s != MILES_OK) break;
             if (!have1) v.views1 = -1;
             SrcMapEnt *e = src_map_get(&rec, id, 0);
@@ -325,7 +325,7 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
             if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) break;
         }
         if (s > 0) s = MILES_OK;
-        src_csv_close(&r.c);
+        miles_csv_free(r.c);
     }
     free(rv);
     src_map_free(&rec);
@@ -473,7 +473,7 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
         const cJSON *am = cJSON_GetObjectItemCaseSensitive(it, "authorMeta");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(am, "name");
         const char *author = cJSON_IsString(name) ? name->valuestring : "";
-        if (src_utf8_len(tx->valuestring) < 0 || src_utf8_len(author) < 0 || src_utf8_len(id) < 0) { drop_utf8++; continue; }
+        if (miles_utf8_length(tx->valuestring) < 0 || miles_utf8_length(author) < 0 || miles_utf8_length(id) < 0) { drop_utf8++; continue; }
         SrcMapEnt *d = src_map_get(&seen, id, 1);
         if (!d) { s = MILES_ENOMEM; break; }
         if (d->count++) { drop_dup++; continue; }
@@ -484,7 +484,7 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
         const cJSON *mm = cJSON_GetObjectItemCaseSensitive(it, "musicMeta");
         const cJSON *mn = cJSON_GetObjectItemCaseSensitive(mm, "musicName");
         const cJSON *mo = cJSON_GetObjectItemCaseSensitive(mm, "musicOriginal");
-        if (cJSON_IsString(mn) && src_utf8_len(mn->valuestring) >= 0) src_row_str(row, SC_MUSIC_TRACK, mn->valuestring);
+        if (cJSON_IsString(mn) && miles_utf8_length(mn->valuestring) >= 0) src_row_str(row, SC_MUSIC_TRACK, mn->valuestring);
         if (cJSON_IsBool(mo)) src_row_str(row, SC_SOUND_TYPE, cJSON_IsTrue(mo) ? "original" : "licensed");
         const cJSON *vm = cJSON_GetObjectItemCaseSensitive(it, "videoMeta");
         int okd;
@@ -507,7 +507,7 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
             const cJSON *h;
             cJSON_ArrayForEach(h, hs) {
                 const cJSON *hn = cJSON_GetObjectItemCaseSensitive(h, "name");
-                if (!cJSON_IsString(hn) || !hn->valuestring[0] || src_utf8_len(hn->valuestring) < 0) continue;
+                if (!cJSON_IsString(hn) || !hn->valuestring[0] || miles_utf8_length(hn->valuestring) < 0) continue;
                 size_t l = strlen(hn->valuestring);
                 if (k + l + 3 >= sizeof tags) break;
                 if (k == 0) src_row_fmt(row, SC_HASHTAG, "#%.200s", hn->valuestring);

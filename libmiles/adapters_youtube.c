@@ -72,7 +72,7 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
     if (!id) { st->drop_noid++; return MILES_OK; }
     const char *title = jstr(o, "title");
     if (!title) { st->drop_notitle++; return MILES_OK; }
-    if (src_utf8_len(title) < 0 || src_utf8_len(id) < 0) { st->drop_utf8++; return MILES_OK; }
+    if (miles_utf8_length(title) < 0 || miles_utf8_length(id) < 0) { st->drop_utf8++; return MILES_OK; }
     double views = jnum(o, "view_count");
     if (views < 0) { st->drop_noviews++; return MILES_OK; }
     /* publish time: timestamp (exact, UTC) else upload_date YYYYMMDD (00:00 UTC) */
@@ -134,7 +134,7 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
         cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t)) len += strlen(t->valuestring) + 2;
         r->tags = calloc(len + 1, 1);
         if (r->tags) {
-            cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t) && src_utf8_len(t->valuestring) >= 0) {
+            cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t) && miles_utf8_length(t->valuestring) >= 0) {
                 if (r->tags[0]) strcat(r->tags, ", ");
                 strcat(r->tags, t->valuestring);
             }
@@ -142,12 +142,12 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
     }
     const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, "categories");
     const cJSON *c0 = cJSON_IsArray(cats) ? cJSON_GetArrayItem(cats, 0) : NULL;
-    r->category = dup_or_null(cJSON_IsString(c0) && src_utf8_len(c0->valuestring) >= 0 ? c0->valuestring : NULL);
+    r->category = dup_or_null(cJSON_IsString(c0) && miles_utf8_length(c0->valuestring) >= 0 ? c0->valuestring : NULL);
     char ht[128];
     first_hashtag(title, ht, sizeof ht);
     if (!ht[0]) {
         const char *desc = jstr(o, "description");
-        if (desc && src_utf8_len(desc) >= 0) first_hashtag(desc, ht, sizeof ht);
+        if (desc && miles_utf8_length(desc) >= 0) first_hashtag(desc, ht, sizeof ht);
     }
     r->hashtag = strdup(ht);
     if (!r->id || !r->title || !r->platform || !r->lang || !r->hashtag)
@@ -386,14 +386,14 @@ typedef struct {
 } Yt17;
 
 /* one snapshot record: f[0..9] + its date (days) */
-static int yt17_snapshot(Yt17 *y, char **f, int64_t day, const char *path, long line) {
+static int yt17_snapshot(Yt17 *y, const char *const *f, int64_t day, const char *path, long line) {
     int64_t views, likes, dislikes, comments;
     if (src_parse_count(f[5], &views) != 1 || src_parse_count(f[6], &likes) != 1 ||
         src_parse_count(f[7], &dislikes) != 1 || src_parse_count(f[8], &comments) != 1) {
         y->bad_count++;
         return MILES_OK;
     }
-    if (src_utf8_len(f[0]) < 0 || src_utf8_len(f[1]) < 0 || src_utf8_len(f[2]) < 0 || src_utf8_len(f[4]) < 0) {
+    if (miles_utf8_length(f[0]) < 0 || miles_utf8_length(f[1]) < 0 || miles_utf8_length(f[2]) < 0 || miles_utf8_length(f[4]) < 0) {
         y->bad_utf8++;
         return MILES_OK;
     }
@@ -437,13 +437,13 @@ static int yt17_snapshot(Yt17 *y, char **f, int64_t day, const char *path, long 
 }
 
 int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out) {
-    SrcCsv c;
-    MILES_TRY(src_csv_open(&c, input));
-    char **f;
+    MilesCsv *c = NULL;
+    MILES_TRY(miles_csv_open(&c, input));
+    const char *const *f;
     int nf;
-    int s = src_csv_next(&c, &f, &nf);
+    int s = miles_csv_next(c, &nf, &f);
     if (s <= 0) {
-        src_csv_close(&c);
+        miles_csv_free(c);
         return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file", input);
     }
     static const char *const need[11] = {"video_id", "title", "channel_title", "category_id", "tags", "views",
@@ -452,25 +452,25 @@ int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t
         if (nf <= k || strcmp(f[k], need[k]) != 0) {
             s = miles_error(MILES_EMISSING, "%s:1: expected column %d to be \"%s\" (USvideos.csv layout), found \"%s\"",
                             input, k + 1, need[k], nf > k ? f[k] : "");
-            src_csv_close(&c);
+            miles_csv_free(c);
             return s;
         }
     }
     Yt17 y;
     memset(&y, 0, sizeof y);
     int64_t records = 0, short_lines = 0;
-    while ((s = src_csv_next(&c, &f, &nf)) == 1) {
+    while ((s = miles_csv_next(c, &nf, &f)) == 1) {
         records++;
         if (nf < 11) { short_lines++; continue; }
         const char *date = f[10];
         size_t dl = strlen(date);
         int64_t day = yt17_date(date, dl);
         if (day >= 0) {
-            s = yt17_snapshot(&y, f, day, input, c.line);
+            s = yt17_snapshot(&y, f, day, input, (long)miles_csv_record_line(c));
         } else if (strcmp(date, "100") == 0 && nf > 11 && (day = yt17_date(f[11], strlen(f[11]))) >= 0) {
             /* 4 lines: "100" in the date column and the real date one column to the right */
             y.shifted_date++;
-            s = yt17_snapshot(&y, f, day, input, c.line);
+            s = yt17_snapshot(&y, f, day, input, (long)miles_csv_record_line(c));
         } else {
             /* two records glued together: "24.09xcaeyJTx4Co" = date + next video id,
              * the next record's other 10 fields follow in columns 12..21 */
@@ -481,17 +481,17 @@ int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t
                 int64_t day2 = yt17_date(f[20], strlen(f[20]));
                 if (ok && day2 >= 0) {
                     y.glued++;
-                    s = yt17_snapshot(&y, f, day, input, c.line);
-                    char *g[11];
-                    g[0] = (char *)date + dlen;
+                    s = yt17_snapshot(&y, f, day, input, (long)miles_csv_record_line(c));
+                    const char *g[11];
+                    g[0] = date + dlen;
                     for (int q = 1; q < 11; q++) g[q] = f[10 + q];
-                    if (s == MILES_OK) s = yt17_snapshot(&y, g, day2, input, c.line);
+                    if (s == MILES_OK) s = yt17_snapshot(&y, g, day2, input, (long)miles_csv_record_line(c));
                     if (s != MILES_OK) break;
                     continue;
                 }
             }
             y.bad_date++;
-            src_report(rp, "warning: %s:%ld: unparseable date \"%.40s\": line skipped\n", input, c.line, date);
+            src_report(rp, "warning: %s:%ld: unparseable date \"%.40s\": line skipped\n", input, (long)miles_csv_record_line(c), date);
         }
         if (s != MILES_OK) break;
     }
@@ -571,6 +571,6 @@ int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t
     free(row);
     src_map_free(&y.ids);
     src_map_free(&chan);
-    src_csv_close(&c);
+    miles_csv_free(c);
     return s;
 }

@@ -38,6 +38,20 @@ int miles_baseline_is_text(const MilesBaseline *b) { return b ? b->is_text : 0; 
 const MilesTfidf *miles_baseline_tfidf(const MilesBaseline *b) { return b ? b->tfidf : NULL; }
 const MilesLogReg *miles_baseline_logreg(const MilesBaseline *b) { return b ? b->lr : NULL; }
 
+void miles_baseline_info(const MilesBaseline *b, MilesBaselineInfo *info) {
+    memset(info, 0, sizeof *info);
+    if (!b) return;
+    info->text = b->is_text;
+    info->vocab_size = b->is_text ? miles_tfidf_vocab_size(b->tfidf) : 0;
+    info->dim = miles_logreg_dim(b->lr);
+    MilesLogRegInfo li;
+    miles_logreg_info(b->lr, &li);
+    info->n_iter = li.n_iter;
+    info->objective = li.objective;
+    info->grad_max = li.grad_max;
+    info->converged = li.converged;
+}
+
 int miles_baseline_fit_text(MilesBaseline **out, const char *const *texts, const int32_t *labels,
                             int n, const MilesTfidfConfig *tcfg, const MilesLogRegConfig *lcfg) {
     *out = NULL;

@@ -11,7 +11,7 @@
  * counts bytes within the physical line).
  */
 
-#include "internal.h"
+#include "csv_internal.h"
 
 #include <errno.h>
 
@@ -289,4 +289,10 @@ int miles_csv_field_pos(const MilesCsv *r, int i, int64_t *line, int64_t *col) {
     if (line) *line = r->flines[i];
     if (col) *col = r->fcols[i];
     return MILES_OK;
+}
+
+int miles_csv_column(const char *const *fields, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(fields[i], name) == 0) return i;
+    return -1;
 }

@@ -126,7 +126,7 @@ void src_row_rates(SrcRow *r, int64_t views, int64_t likes, int64_t comments,
 }
 
 int src_row_title(SrcRow *r, const char *title) {
-    if (src_utf8_len(title) < 0) return MILES_EFORMAT;
+    if (miles_utf8_length(title) < 0) return MILES_EFORMAT;
     /* control characters (newlines in captions) -> one space; trim ends */
     size_t n = strlen(title);
     char *tmp = malloc(n + 1);
@@ -145,8 +145,8 @@ int src_row_title(SrcRow *r, const char *title) {
     while (s < k && tmp[s] == ' ') s++;
     tmp[k] = '\0';
     src_row_strn(r, SC_TITLE, tmp + s, k - s);
-    src_row_int(r, SC_TITLE_LENGTH, src_utf8_len(tmp + s));
-    src_row_int(r, SC_HAS_EMOJI, src_has_emoji(tmp + s));
+    src_row_int(r, SC_TITLE_LENGTH, miles_utf8_length(tmp + s));
+    src_row_int(r, SC_HAS_EMOJI, miles_has_emoji(tmp + s, k - s));
     free(tmp);
     return MILES_OK;
 }
@@ -180,89 +180,4 @@ void src_row_time(SrcRow *r, int64_t t, int with_hour) {
         src_row_str(r, SC_PUBLISH_PERIOD, h >= 5 && h < 12 ? "Morning" : h >= 12 && h < 17 ? "Afternoon"
                                           : h >= 17 && h < 21 ? "Evening" : "Night");
     }
-}
-
-/* ---- RFC-4180 reader ---- */
-
-int src_csv_open(SrcCsv *c, const char *path) {
-    memset(c, 0, sizeof *c);
-    c->path = path;
-    int s = miles_read_file(path, &c->data, &c->n);
-    if (s != MILES_OK) return s;
-    if (c->n >= 3 && (unsigned char)c->data[0] == 0xEF && (unsigned char)c->data[1] == 0xBB &&
-        (unsigned char)c->data[2] == 0xBF)
-        c->pos = 3;
-    c->next_line = 1;
-    return MILES_OK;
-}
-
-void src_csv_close(SrcCsv *c) {
-    free(c->data);
-    free(c->fields);
-    memset(c, 0, sizeof *c);
-}
-
-static int csv_push(SrcCsv *c, char *f) {
-    if (c->nfields == c->cap) {
-        int nc = c->cap ? c->cap * 2 : 64;
-        char **nf = realloc(c->fields, (size_t)nc * sizeof *nf);
-        if (!nf) return miles_error(MILES_ENOMEM, "%s: out of memory", c->path);
-        c->fields = nf;
-        c->cap = nc;
-    }
-    c->fields[c->nfields++] = f;
-    return MILES_OK;
-}
-
-int src_csv_next(SrcCsv *c, char ***fields, int *nfields) {
-    c->nfields = 0;
-    if (c->pos >= c->n) return 0;
-    c->line = c->next_line;
-    char *d = c->data;
-    size_t i = c->pos;
-    for (;;) {
-        /* one field starting at i; unescaped in place, NUL-terminated */
-        char *out = d + i, *start = out;
-        if (i < c->n && d[i] == '"') {
-            i++;
-            for (;;) {
-                if (i >= c->n)
-                    return miles_error(MILES_EFORMAT, "%s:%ld: unterminated quoted field", c->path, c->line);
-                if (d[i] == '"') {
-                    if (i + 1 < c->n && d[i + 1] == '"') { *out++ = '"'; i += 2; continue; }
-                    i++;
-                    break;
-                }
-                if (d[i] == '\n') c->next_line++;
-                *out++ = d[i++];
-            }
-            /* after the closing quote only a separator or end of record may follow */
-            if (i < c->n && d[i] != ',' && d[i] != '\n' && d[i] != '\r')
-                return miles_error(MILES_EFORMAT, "%s:%ld: field %d: text after closing quote",
-                                   c->path, c->line, c->nfields + 1);
-        } else {
-            while (i < c->n && d[i] != ',' && d[i] != '\n' && d[i] != '\r') *out++ = d[i++];
-        }
-        char sep = i < c->n ? d[i] : '\n';
-        *out = '\0'; /* out <= d + i, so this never clobbers unread data beyond sep */
-        MILES_TRY(csv_push(c, start));
-        if (sep == ',') { i++; continue; }
-        /* d[i] may now be the NUL just written: decide from sep and d[i + 1] */
-        if (i < c->n) {
-            if (sep == '\r' && i + 1 < c->n && d[i + 1] == '\n') i += 2;
-            else i++;
-        }
-        c->next_line++;
-        break;
-    }
-    c->pos = i;
-    *fields = c->fields;
-    *nfields = c->nfields;
-    return 1;
-}
-
-int src_csv_col(char **hdr, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(hdr[i], name) == 0) return i;
-    return -1;
 }

@@ -66,18 +66,20 @@ int data_parse_number(const char *s, const char *col, double *v) {
 
 /* ---------------------------------------------------------------- text */
 
-int64_t miles_utf8_length(const char *s) {
+int64_t miles_utf8_length_n(const char *s, size_t len) {
     if (!s) return -1;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s, *e = p + len;
     int64_t n = 0;
     utf8proc_int32_t cp;
-    while (*p) {
-        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cp);
+    while (p < e) {
+        utf8proc_ssize_t k = utf8proc_iterate(p, e - p, &cp);
         if (k <= 0) return -1;
         p += k; n++;
     }
     return n;
 }
+
+int64_t miles_utf8_length(const char *s) { return s ? miles_utf8_length_n(s, strlen(s)) : -1; }
 
 static int cp_is_emoji(utf8proc_int32_t cp) {
     if (cp == 0x20E3) return 1; /* combining keycap */
@@ -90,12 +92,12 @@ static int cp_is_emoji(utf8proc_int32_t cp) {
     return 0;
 }
 
-int miles_has_emoji(const char *s) {
+int miles_has_emoji(const char *s, size_t len) {
     if (!s) return 0;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s, *e = p + len;
     utf8proc_int32_t cp;
-    while (*p) {
-        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cp);
+    while (p < e) {
+        utf8proc_ssize_t k = utf8proc_iterate(p, e - p, &cp);
         if (k <= 0) return 0;
         if (cp_is_emoji(cp)) return 1;
         p += k;
@@ -131,15 +133,14 @@ static int is_case_ignorable(utf8proc_int32_t c) {
            k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK || c == '\'' || c == 0x2019 || c == '.' || c == ':';
 }
 
-/* Decode valid UTF-8 into code points; returns count or -1. */
-static int64_t decode(const char *s, utf8proc_int32_t **out) {
-    size_t n = strlen(s);
+/* Decode valid UTF-8 s[0..n) into code points; returns count or -1. */
+static int64_t decode(const char *s, size_t n, utf8proc_int32_t **out) {
     utf8proc_int32_t *cps = miles_malloc((n + 1) * sizeof *cps);
     if (!cps) return -2;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s, *e = p + n;
     int64_t m = 0;
-    while (*p) {
-        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cps[m]);
+    while (p < e) {
+        utf8proc_ssize_t k = utf8proc_iterate(p, e - p, &cps[m]);
         if (k <= 0) { free(cps); return -1; }
         p += k; m++;
     }
@@ -149,16 +150,20 @@ static int64_t decode(const char *s, utf8proc_int32_t **out) {
 
 static size_t put_cp(char *o, utf8proc_int32_t c) { return (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)o); }
 
-int miles_text_clean(const char *in, int mode, char **out) {
+int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t *out_len) {
     *out = NULL;
-    if (!in) in = "";
+    if (!in) in = "", in_len = 0;
     if (mode == MILES_TEXT_CLEAN_NONE) {
-        *out = strdup(in);
-        return *out ? MILES_OK : miles_error(MILES_ENOMEM, "out of memory");
+        *out = miles_malloc(in_len + 1);
+        if (!*out) return MILES_ENOMEM;
+        memcpy(*out, in, in_len);
+        (*out)[in_len] = '\0';
+        if (out_len) *out_len = in_len;
+        return MILES_OK;
     }
     if (mode != MILES_TEXT_CLEAN_SEED) return miles_error(MILES_EINVAL, "unknown text cleaning mode %d", mode);
     utf8proc_int32_t *c;
-    int64_t n = decode(in, &c);
+    int64_t n = decode(in, in_len, &c);
     if (n == -2) return MILES_ENOMEM;
     if (n < 0) return miles_error(MILES_EFORMAT, "title is not valid UTF-8");
     /* 1. re.sub(r'http\S+|www.\S+', '', text): leftmost matches, greedy \S+, '.' = any but \n */
@@ -220,6 +225,7 @@ int miles_text_clean(const char *in, int mode, char **out) {
     o[on] = '\0';
     free(c); free(a);
     *out = o;
+    if (out_len) *out_len = on; /* U+0000 is not \w: never in the output */
     return MILES_OK;
 }
 
@@ -300,12 +306,13 @@ int data_velocity_known(const char *const vals[K_COUNT], double *v, int *bad_col
     return 1;
 }
 
-int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_t *avail, int *bad_col) {
+int data_features_known(const char *const vals[K_COUNT], size_t title_len, double raw[MILES_NUM_FEATURES],
+                        uint32_t *avail, int *bad_col) {
     double v[K_COUNT];
     int have[K_COUNT] = {0};
     uint32_t av = 0;
     if (bad_col) *bad_col = -1;
-    for (int f = 0; f < 18; f++) raw[f] = NAN;
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) raw[f] = NAN;
     /* all numeric columns, validated */
     static const int numeric[] = {K_VIEWS, K_LIKES, K_COMMENTS, K_SHARES, K_SAVES, K_ENG_RATE, K_COMPLETION,
                                   K_LIKE_RATE, K_COMMENT_RATIO, K_SHARE_RATE, K_SAVE_RATE, K_UPLOAD_HOUR,
@@ -389,14 +396,15 @@ int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_
     if (have[K_DURATION]) { raw[13] = v[K_DURATION]; av |= 1u << 13; }
     /* 14 title_length, 15 has_emoji: column, else from the raw title */
     int title_ok = vals[K_TITLE] != NULL;
-    if (title_ok && miles_utf8_length(vals[K_TITLE]) < 0) {
+    const size_t tlen = !title_ok ? 0 : title_len == DATA_STRLEN ? strlen(vals[K_TITLE]) : title_len;
+    if (title_ok && miles_utf8_length_n(vals[K_TITLE], tlen) < 0) {
         if (bad_col) *bad_col = K_TITLE;
         return miles_error(MILES_EFORMAT, "column 'title': not valid UTF-8");
     }
     if (have[K_TITLE_LENGTH]) { raw[14] = v[K_TITLE_LENGTH]; av |= 1u << 14; }
-    else if (title_ok) { raw[14] = (double)miles_utf8_length(vals[K_TITLE]); av |= 1u << 14; }
+    else if (title_ok) { raw[14] = (double)miles_utf8_length_n(vals[K_TITLE], tlen); av |= 1u << 14; }
     if (have[K_HAS_EMOJI]) { raw[15] = v[K_HAS_EMOJI]; av |= 1u << 15; }
-    else if (title_ok) { raw[15] = miles_has_emoji(vals[K_TITLE]); av |= 1u << 15; }
+    else if (title_ok) { raw[15] = miles_has_emoji(vals[K_TITLE], tlen); av |= 1u << 15; }
     /* 16 creator_avg_views (the pipeline may fill it from the data set later) */
     if (have[K_CREATOR_AVG]) { raw[16] = v[K_CREATOR_AVG]; av |= 1u << 16; }
     /* 17 publish_dayofweek */
@@ -405,24 +413,36 @@ int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_
     return MILES_OK;
 }
 
-/* Known-column view of named values (first non-empty value wins; two
- * different non-empty values for one column are an error). */
-static int known_from_named(int n, const char *const *names, const char *const *values, const char *vals[K_COUNT]) {
+/* Known-column view of a record (first non-empty value wins; two different
+ * non-empty values for one column are an error).  Values carry their length:
+ * the title may hold U+0000 (*title_len is its length); in any other known
+ * column a NUL byte is an error. */
+static int known_from_record(const MilesRecord *r, const char *vals[K_COUNT], size_t *title_len) {
     for (int k = 0; k < K_COUNT; k++) vals[k] = NULL;
-    if (n < 0 || (n > 0 && (!names || !values))) return miles_error(MILES_EINVAL, "record: bad arguments");
-    for (int i = 0; i < n; i++) {
-        int k = data_column_id(names[i]);
+    *title_len = 0;
+    if (!r || r->n < 0 || (r->n > 0 && (!r->names || !r->values))) return miles_error(MILES_EINVAL, "record: bad arguments");
+    for (int i = 0; i < r->n; i++) {
+        int k = data_column_id(r->names[i]);
         if (k < 0) continue; /* other columns are ignored */
-        if (vals[k] && !is_blank(vals[k]) && values[i] && !is_blank(values[i]) && strcmp(vals[k], values[i]))
+        const char *v = r->values[i] ? r->values[i] : "";
+        size_t len = r->values[i] && r->lengths ? r->lengths[i] : strlen(v);
+        if (k != K_TITLE && memchr(v, 0, len))
+            return miles_error(MILES_EFORMAT, "column '%s': contains a NUL character", data_known_columns[k]);
+        if (vals[k] && !is_blank(vals[k]) && !is_blank(v) && strcmp(vals[k], v))
             return miles_error(MILES_EINVAL, "column '%s' given twice with different values", data_known_columns[k]);
-        if (!vals[k] || is_blank(vals[k])) vals[k] = values[i] ? values[i] : "";
+        if (!vals[k] || is_blank(vals[k])) {
+            vals[k] = v;
+            if (k == K_TITLE) *title_len = len;
+        }
     }
     return MILES_OK;
 }
 
 int miles_velocity_compute(int n, const char *const *names, const char *const *values, double *velocity) {
     const char *vals[K_COUNT];
-    MILES_TRY(known_from_named(n, names, values, vals));
+    size_t tl;
+    MilesRecord r = {n, names, values, NULL};
+    MILES_TRY(known_from_record(&r, vals, &tl));
     double v = NAN;
     int s = data_velocity_known(vals, &v, NULL);
     if (s < 0) return s;
@@ -431,11 +451,11 @@ int miles_velocity_compute(int n, const char *const *names, const char *const *v
     return MILES_OK;
 }
 
-int miles_features_compute(int n, const char *const *names, const char *const *values, double raw[18],
-                           uint32_t *avail) {
+int miles_features_compute(const MilesRecord *rec, double raw[MILES_NUM_FEATURES], uint32_t *avail) {
     const char *vals[K_COUNT];
     uint32_t dummy;
+    size_t title_len;
     if (!avail) avail = &dummy;
-    MILES_TRY(known_from_named(n, names, values, vals));
-    return data_features_known(vals, raw, avail, NULL);
+    MILES_TRY(known_from_record(rec, vals, &title_len));
+    return data_features_known(vals, title_len, raw, avail, NULL);
 }

@@ -7,6 +7,44 @@
 
 #include "internal.h"
 
+/* ---- helpers of the data module (and its tests) ---- */
+/* Regression target of a record: the engagement_velocity column, else
+ * views / trend_duration_days.  MILES_EMISSING when neither is available. */
+int miles_velocity_compute(int n, const char *const *names, const char *const *values, double *velocity);
+/* Day name ("Friday", case-insensitive) -> alphabetical code (Friday=0 ...
+ * Wednesday=6), or -1. */
+int miles_dayofweek_code(const char *day);
+/* 1 if the text s[0..n) holds an emoji (Extended_Pictographic >= U+2000,
+ * regional indicators, keycap), else 0. */
+int miles_has_emoji(const char *s, size_t n);
+/* Python len() of s[0..n) (U+0000 counts like any code point), -1 if not UTF-8. */
+int64_t miles_utf8_length_n(const char *s, size_t n);
+/* The original TextPreprocessor.clean_text on in[0..in_len): drop
+ * http\S+|www.\S+, keep Python-re [\w\s#@] only, lowercase, strip, collapse
+ * whitespace (MILES_TEXT_CLEAN_NONE: a copy).  *out is malloc'd and
+ * NUL-terminated; *out_len (may be NULL) = its length (U+0000 survives only
+ * MILES_TEXT_CLEAN_NONE). */
+int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t *out_len);
+
+/* ---- statistics used by the pipeline ---- */
+/* pandas/numpy linear-interpolation quantile of x[n] at p in [0,100]; NaNs ignored. */
+double miles_percentile(const double *x, int64_t n, double p);
+/* Spearman rank correlation (average ranks for ties) over pairs where both are finite. */
+double miles_spearman(const double *x, const double *y, int64_t n);
+/* sklearn's size rule for train_test_split(train_size=f): floor(f*n). */
+int64_t miles_split_train_count(int64_t n, double train_frac);
+/* Stratified split like sklearn's two train_test_split calls (train_frac, then
+ * 0.5 of the rest), exact sizes and per-class counts; membership by seed.
+ * labels [n] in {0,1}; out split[n]. */
+int miles_split_stratified(const int32_t *labels, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+/* Group split: no group (creator) in two splits; groups [n] (>= 0; -1 = its own
+ * group); sizes as close as whole groups allow. */
+int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+
+/* IEEE CRC-32 (zlib crc32 compatible): crc = miles_crc32(crc, buf, n), start 0. */
+uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);
+
+
 /* Columns the data module understands (seed-schema names; aliases in
  * data_features.c).  Feature columns first, in feature order. */
 enum {
@@ -25,7 +63,9 @@ int data_column_id(const char *name);
 /* The one feature computation (training and serving): vals[K_COUNT] are the
  * record's cells by column id (NULL = column absent; "" = empty = missing).
  * On error the message names the column and *bad_col (if not NULL) is its id. */
-int data_features_known(const char *const vals[K_COUNT], double raw[18], uint32_t *avail, int *bad_col);
+#define DATA_STRLEN ((size_t)-1) /* title_len: the title is NUL-terminated */
+int data_features_known(const char *const vals[K_COUNT], size_t title_len, double raw[MILES_NUM_FEATURES],
+                        uint32_t *avail, int *bad_col);
 
 /* Parse a numeric cell: 0 = value, 1 = empty (missing), <0 = error (message
  * names `col`). */
@@ -37,7 +77,7 @@ int data_velocity_known(const char *const vals[K_COUNT], double *v, int *bad_col
 
 /* Index of counts that --log1p-counts transforms. */
 #define DATA_LOG1P_MASK ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 16))
-#define DATA_ALL_FEATURES ((1u << 18) - 1)
+#define DATA_ALL_FEATURES ((1u << MILES_NUM_FEATURES) - 1)
 
 /* Everything the prepared-file writer needs; examples ordered train, val, test. */
 typedef struct DataPreparedOut {
@@ -48,8 +88,8 @@ typedef struct DataPreparedOut {
     const int32_t *labels;
     const double *velocity_raw;
     const float *velocity;
-    const double *features_raw;   /* [n,18] */
-    const float *features;        /* [n,18] */
+    const double *features_raw;   /* [n,F] */
+    const float *features;        /* [n,F] */
     const uint32_t *avail;
     const int32_t *creator, *lengths, *input_ids; /* input_ids [n,max_len] */
     const char *const *titles, *const *row_ids;

@@ -7,6 +7,7 @@
  */
 
 #include "data_internal.h"
+#include "csv_internal.h"
 
 #include <math.h>
 #include <strings.h>
@@ -78,7 +79,7 @@ typedef struct {
     int64_t n, cap;
     char **title, **row_id;
     int32_t *creator;
-    double *raw;        /* [n,18] */
+    double *raw;        /* [n,F] */
     uint32_t *avail;
     double *vel;
 } Rows;
@@ -92,7 +93,7 @@ static int rows_push(Rows *r) {
     if (r->n < r->cap) return MILES_OK;
     int64_t cap = r->cap ? r->cap * 2 : 4096;
 #define GROW(f, k) do { void *q = realloc(r->f, (size_t)cap * (k) * sizeof *r->f); if (!q) return miles_error(MILES_ENOMEM, "out of memory"); r->f = q; } while (0)
-    GROW(title, 1); GROW(row_id, 1); GROW(creator, 1); GROW(raw, 18); GROW(avail, 1); GROW(vel, 1);
+    GROW(title, 1); GROW(row_id, 1); GROW(creator, 1); GROW(raw, MILES_NUM_FEATURES); GROW(avail, 1); GROW(vel, 1);
 #undef GROW
     r->cap = cap;
     return MILES_OK;
@@ -149,11 +150,11 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         rep->rows_read++;
         const char *vals[K_COUNT];
         for (int k = 0; k < K_COUNT; k++) vals[k] = col_of[k] >= 0 ? f[col_of[k]] : NULL;
-        double raw[18], vel = NAN;
+        double raw[MILES_NUM_FEATURES], vel = NAN;
         uint32_t av = 0;
         int bad = -1;
         /* every row is validated, even one the filters drop: garbage is an error */
-        st = data_features_known(vals, raw, &av, &bad);
+        st = data_features_known(vals, DATA_STRLEN, raw, &av, &bad);
         int vs = st ? 0 : data_velocity_known(vals, &vel, &bad);
         if (vs < 0) st = vs;
         if (st) {
@@ -188,7 +189,7 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
             break;
         }
         rows->creator[i] = cid;
-        memcpy(rows->raw + i * 18, raw, sizeof raw);
+        memcpy(rows->raw + i * MILES_NUM_FEATURES, raw, sizeof raw);
         rows->avail[i] = av;
         rows->vel[i] = vel;
         rows->n++;
@@ -205,11 +206,11 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         int64_t *cnt = calloc((size_t)n_creators, sizeof *cnt);
         if (!sum || !cnt) { free(sum); free(cnt); return miles_error(MILES_ENOMEM, "out of memory"); }
         for (int64_t i = 0; i < rows->n; i++)
-            if (rows->creator[i] >= 0 && (rows->avail[i] & 1u)) { sum[rows->creator[i]] += rows->raw[i * 18]; cnt[rows->creator[i]]++; }
+            if (rows->creator[i] >= 0 && (rows->avail[i] & 1u)) { sum[rows->creator[i]] += rows->raw[i * MILES_NUM_FEATURES]; cnt[rows->creator[i]]++; }
         for (int64_t i = 0; i < rows->n; i++) {
             int32_t c = rows->creator[i];
             if (!(rows->avail[i] >> 16 & 1u) && c >= 0 && cnt[c] > 0) {
-                rows->raw[i * 18 + 16] = sum[c] / (double)cnt[c];
+                rows->raw[i * MILES_NUM_FEATURES + 16] = sum[c] / (double)cnt[c];
                 rows->avail[i] |= 1u << 16;
             }
         }
@@ -267,13 +268,13 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
     for (int64_t i = 0; i < n; i++) ntr += split[i] == MILES_SPLIT_TRAIN;
     if (ntr < 1) { st = miles_error(MILES_EINVAL, "empty training split"); goto done; }
     vtrain = malloc((size_t)ntr * sizeof *vtrain);
-    rtrain = malloc((size_t)ntr * 18 * sizeof *rtrain);
+    rtrain = malloc((size_t)ntr * MILES_NUM_FEATURES * sizeof *rtrain);
     atrain = malloc((size_t)ntr * sizeof *atrain);
     if (!vtrain || !rtrain || !atrain) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
     for (int64_t i = 0, j = 0; i < n; i++) {
         if (split[i] != MILES_SPLIT_TRAIN) continue;
         vtrain[j] = rows.vel[i];
-        memcpy(rtrain + j * 18, rows.raw + i * 18, 18 * sizeof(double));
+        memcpy(rtrain + j * MILES_NUM_FEATURES, rows.raw + i * MILES_NUM_FEATURES, MILES_NUM_FEATURES * sizeof(double));
         atrain[j] = rows.avail[i];
         j++;
     }
@@ -293,11 +294,11 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
     {
         double *col = malloc((size_t)ntr * sizeof *col);
         if (!col) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
-        for (int f = 0; f < 18; f++) {
+        for (int f = 0; f < MILES_NUM_FEATURES; f++) {
             int64_t cnt = 0;
             for (int64_t j = 0; j < ntr; j++) {
-                int ok = (atrain[j] >> f & 1u) && isfinite(rtrain[j * 18 + f]);
-                col[j] = ok ? rtrain[j * 18 + f] : NAN;
+                int ok = (atrain[j] >> f & 1u) && isfinite(rtrain[j * MILES_NUM_FEATURES + f]);
+                col[j] = ok ? rtrain[j * MILES_NUM_FEATURES + f] : NAN;
                 cnt += ok;
             }
             rep->n_avail[f] = cnt;
@@ -328,8 +329,8 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
     ids = calloc((size_t)n * T, sizeof *ids);
     lengths = malloc((size_t)n * sizeof *lengths);
     creator = malloc((size_t)n * sizeof *creator);
-    fraw = malloc((size_t)n * 18 * sizeof *fraw);
-    feat = malloc((size_t)n * 18 * sizeof *feat);
+    fraw = malloc((size_t)n * MILES_NUM_FEATURES * sizeof *fraw);
+    feat = malloc((size_t)n * MILES_NUM_FEATURES * sizeof *feat);
     avail = malloc((size_t)n * sizeof *avail);
     vraw = malloc((size_t)n * sizeof *vraw);
     vel = malloc((size_t)n * sizeof *vel);
@@ -348,19 +349,20 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
         split_sorted[k] = split[i];
         labs[k] = labels[i];
         creator[k] = rows.creator[i];
-        memcpy(fraw + k * 18, rows.raw + i * 18, 18 * sizeof(double));
+        memcpy(fraw + k * MILES_NUM_FEATURES, rows.raw + i * MILES_NUM_FEATURES, MILES_NUM_FEATURES * sizeof(double));
         avail[k] = rows.avail[i];
-        st = miles_scaler_transform(sc, fraw + k * 18, avail[k], feat + k * 18);
+        st = miles_scaler_transform(sc, fraw + k * MILES_NUM_FEATURES, avail[k], feat + k * MILES_NUM_FEATURES);
         vraw[k] = rows.vel[i];
         vel[k] = (float)miles_scaler_velocity_scale(sc, rows.vel[i]);
         titles[k] = rows.title[i];
         rids[k] = rows.row_id[i];
         char *text = NULL;
-        if (!st) st = miles_text_clean(rows.title[i], o.text_clean, &text);
+        size_t text_len = 0;
+        if (!st) st = miles_text_clean(rows.title[i], strlen(rows.title[i]), o.text_clean, &text, &text_len);
         int len = 0, ntok = 0;
-        if (!st) st = miles_tokenizer_encode(tok, text, NULL, T, 1, ids + k * T, tt, mk, &len);
+        if (!st) st = miles_tokenizer_encode(tok, text, text_len, NULL, 0, T, 1, ids + k * T, tt, mk, &len);
         /* word pieces before truncation: tt is scratch here (T entries) */
-        if (!st) st = miles_tokenizer_tokenize(tok, text, strlen(text), tt, T, &ntok);
+        if (!st) st = miles_tokenizer_tokenize(tok, text, text_len, tt, T, &ntok);
         free(text);
         if (st) { miles_error_prefix(st, "%s: row id '%s'", csv_path, rows.row_id[i]); break; }
         lengths[k] = len;
@@ -407,7 +409,7 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
           r->n[s] ? (double)r->viral[s] / (double)r->n[s] : 0.0);
     if (r->truncated) P("titles reaching max_len tokens (truncated): %lld\n", (long long)r->truncated);
     P("feature                train-rows  spearman(velocity)\n");
-    for (int f = 0; f < 18; f++) {
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         P("  %-20s %9lld  ", miles_feature_names[f], (long long)r->n_avail[f]);
         if (!(r->available >> f & 1u)) P("UNAVAILABLE (no training value: input fixed at 0 = mean)\n");
         else if (isnan(r->spearman[f])) P("     n/a\n");

@@ -58,8 +58,8 @@ static int layout_compute(uint64_t n, uint64_t T, uint64_t json_len, uint64_t st
     SEC(labels, n * 4);
     SEC(vraw, n * 8);
     SEC(vel, n * 4);
-    SEC(fraw, n * 18 * 8);
-    SEC(feat, n * 18 * 4);
+    SEC(fraw, n * MILES_NUM_FEATURES * 8);
+    SEC(feat, n * MILES_NUM_FEATURES * 4);
     SEC(avail, n * 4);
     SEC(creator, n * 4);
     SEC(lengths, n * 4);
@@ -125,8 +125,8 @@ int data_prepared_write(const char *path, const DataPreparedOut *d) {
     sink_pad_to(&s, L.labels); sink_write(&s, d->labels, n * 4);
     sink_pad_to(&s, L.vraw); sink_write(&s, d->velocity_raw, n * 8);
     sink_pad_to(&s, L.vel); sink_write(&s, d->velocity, n * 4);
-    sink_pad_to(&s, L.fraw); sink_write(&s, d->features_raw, n * 18 * 8);
-    sink_pad_to(&s, L.feat); sink_write(&s, d->features, n * 18 * 4);
+    sink_pad_to(&s, L.fraw); sink_write(&s, d->features_raw, n * MILES_NUM_FEATURES * 8);
+    sink_pad_to(&s, L.feat); sink_write(&s, d->features, n * MILES_NUM_FEATURES * 4);
     sink_pad_to(&s, L.avail); sink_write(&s, d->avail, n * 4);
     sink_pad_to(&s, L.creator); sink_write(&s, d->creator, n * 4);
     sink_pad_to(&s, L.lengths); sink_write(&s, d->lengths, n * 4);
@@ -144,7 +144,7 @@ int data_prepared_write(const char *path, const DataPreparedOut *d) {
     memcpy(hdr, "MILESDAT", 8);
     put32(hdr + 8, PREP_VERSION);
     put32(hdr + 12, HDR_SIZE);
-    put32(hdr + 16, 18);
+    put32(hdr + 16, MILES_NUM_FEATURES);
     put32(hdr + 20, (uint32_t)T);
     put64(hdr + 24, n);
     for (int k = 0; k < 3; k++) put64(hdr + 32 + 8 * k, (uint64_t)d->n_split[k]);
@@ -202,7 +202,7 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
         return miles_error(MILES_EUNSUPPORTED, "%s: prepared file version %u, this build reads version %d (re-run `miles-data prepare`)",
                            path, ver, PREP_VERSION);
     }
-    if (get32(h + 12) != HDR_SIZE || get32(h + 16) != 18) return refuse(p, MILES_EFORMAT, path, "unexpected header size or feature count");
+    if (get32(h + 12) != HDR_SIZE || get32(h + 16) != MILES_NUM_FEATURES) return refuse(p, MILES_EFORMAT, path, "unexpected header size or feature count");
     uint64_t T = get32(h + 20), n = get64(h + 24);
     uint64_t ns[3] = {get64(h + 32), get64(h + 40), get64(h + 48)};
     uint64_t jlen = get64(h + 96), slen = get64(h + 104), payload = get64(h + 112);
@@ -248,8 +248,8 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
         if (p->lengths[i] < 0 || p->lengths[i] > (int32_t)T) return refuse(p, MILES_EFORMAT, path, "token length out of range");
         if (p->toff[i] >= slen || p->ioff[i] >= slen) return refuse(p, MILES_EFORMAT, path, "string offset out of range");
         if (!isfinite(p->vel[i]) || !isfinite(p->vraw[i])) return refuse(p, MILES_ENAN, path, "non-finite velocity");
-        for (int f = 0; f < 18; f++)
-            if (!isfinite(p->feat[i * 18 + f])) return refuse(p, MILES_ENAN, path, "non-finite standardized feature");
+        for (int f = 0; f < MILES_NUM_FEATURES; f++)
+            if (!isfinite(p->feat[i * MILES_NUM_FEATURES + f])) return refuse(p, MILES_ENAN, path, "non-finite standardized feature");
         for (uint64_t t = 0; t < T; t++)
             if (p->ids[i * T + t] < 0) return refuse(p, MILES_EFORMAT, path, "negative token id");
     }
@@ -263,7 +263,7 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
     return MILES_OK;
 }
 
-int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *v) {
+int miles_prepared_split(const MilesPrepared *p, int split, MilesDataset *v) {
     if (!p || !v || split < 0 || split > 2) return miles_error(MILES_EINVAL, "miles_prepared_split: bad arguments (split %d)", split);
     int64_t s = p->start[split], T = p->max_len;
     memset(v, 0, sizeof *v);
@@ -273,8 +273,8 @@ int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *v) {
     v->token_type_ids = p->type_ids + s * T;
     v->attention_mask = p->mask + s * T;
     v->lengths = p->lengths + s;
-    v->features = p->feat + s * 18;
-    v->features_raw = p->fraw + s * 18;
+    v->features = p->feat + s * MILES_NUM_FEATURES;
+    v->features_raw = p->fraw + s * MILES_NUM_FEATURES;
     v->avail = p->avail + s;
     v->labels = p->labels + s;
     v->velocity = p->vel + s;

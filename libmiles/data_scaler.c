@@ -16,7 +16,7 @@
 #define SCALER_VERSION 1
 
 struct MilesScaler {
-    double mean[18], scale[18];
+    double mean[MILES_NUM_FEATURES], scale[MILES_NUM_FEATURES];
     uint32_t available;   /* features seen in training (else always 0) */
     uint32_t dropped;     /* --drop-features: forced to 0 */
     int log1p_counts;
@@ -42,12 +42,12 @@ int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail
     s->percentile = opt && opt->percentile > 0 ? opt->percentile : 80.0;
     snprintf(s->scope, sizeof s->scope, "train");
     s->n_fit = n;
-    for (int f = 0; f < 18; f++) {
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         /* two-pass population mean/variance in double over the rows having f */
         double sum = 0;
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++) {
-            double x = raw[i * 18 + f];
+            double x = raw[i * MILES_NUM_FEATURES + f];
             if ((avail && !(avail[i] >> f & 1u)) || !isfinite(x)) continue;
             sum += feat_in(s, f, x);
             m++;
@@ -55,7 +55,7 @@ int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail
         if (m == 0) { s->mean[f] = 0; s->scale[f] = 1; continue; }
         double mean = sum / (double)m, ss = 0;
         for (int64_t i = 0; i < n; i++) {
-            double x = raw[i * 18 + f];
+            double x = raw[i * MILES_NUM_FEATURES + f];
             if ((avail && !(avail[i] >> f & 1u)) || !isfinite(x)) continue;
             double d = feat_in(s, f, x) - mean;
             ss += d * d;
@@ -87,9 +87,9 @@ int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail
 
 void miles_scaler_free(MilesScaler *s) { free(s); }
 
-int miles_scaler_transform(const MilesScaler *s, const double raw[18], uint32_t avail, float out[18]) {
+int miles_scaler_transform(const MilesScaler *s, const double raw[MILES_NUM_FEATURES], uint32_t avail, float out[MILES_NUM_FEATURES]) {
     if (!s || !raw || !out) return miles_error(MILES_EINVAL, "miles_scaler_transform: NULL argument");
-    for (int f = 0; f < 18; f++) {
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         double x = raw[f];
         if (!(avail >> f & 1u) || !(s->available >> f & 1u) || (s->dropped >> f & 1u) || !isfinite(x)) {
             out[f] = 0.0f; /* the missing-feature rule: train mean, i.e. 0 after standardization */
@@ -101,11 +101,11 @@ int miles_scaler_transform(const MilesScaler *s, const double raw[18], uint32_t 
     return MILES_OK;
 }
 
-int miles_scaler_transform_record(const MilesScaler *s, int n, const char *const *names, const char *const *values,
-                                  float out[18], uint32_t *avail) {
-    double raw[18];
+int miles_scaler_transform_record(const MilesScaler *s, const MilesRecord *rec, float out[MILES_NUM_FEATURES],
+                                  uint32_t *avail) {
+    double raw[MILES_NUM_FEATURES];
     uint32_t av = 0;
-    MILES_TRY(miles_features_compute(n, names, values, raw, &av));
+    MILES_TRY(miles_features_compute(rec, raw, &av));
     if (avail) *avail = av;
     return miles_scaler_transform(s, raw, av, out);
 }
@@ -129,7 +129,7 @@ void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percent
     snprintf(s->scope, sizeof s->scope, "%s", scope ? scope : "train");
 }
 
-int miles_scaler_stats(const MilesScaler *s, double mean[18], double scale[18], uint32_t *available,
+int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEATURES], double scale[MILES_NUM_FEATURES], uint32_t *available,
                        uint32_t *dropped, int *log1p_counts) {
     if (!s) return miles_error(MILES_EINVAL, "miles_scaler_stats: NULL scaler");
     if (mean) memcpy(mean, s->mean, sizeof s->mean);
@@ -156,7 +156,7 @@ static cJSON *num_array(const double *v, int n) {
 }
 static cJSON *bit_array(uint32_t bits) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < 18; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(bits >> i & 1u));
+    for (int i = 0; a && i < MILES_NUM_FEATURES; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(bits >> i & 1u));
     return a;
 }
 
@@ -167,10 +167,10 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
     if (!o) return miles_error(MILES_ENOMEM, "out of memory");
     cJSON_AddStringToObject(o, "format", SCALER_FORMAT);
     cJSON_AddNumberToObject(o, "version", SCALER_VERSION);
-    cJSON *names = cJSON_CreateStringArray(miles_feature_names, 18);
+    cJSON *names = cJSON_CreateStringArray(miles_feature_names, MILES_NUM_FEATURES);
     cJSON_AddItemToObject(o, "features", names);
-    cJSON_AddItemToObject(o, "mean", num_array(s->mean, 18));
-    cJSON_AddItemToObject(o, "scale", num_array(s->scale, 18));
+    cJSON_AddItemToObject(o, "mean", num_array(s->mean, MILES_NUM_FEATURES));
+    cJSON_AddItemToObject(o, "scale", num_array(s->scale, MILES_NUM_FEATURES));
     cJSON_AddItemToObject(o, "available", bit_array(s->available));
     cJSON_AddItemToObject(o, "dropped", bit_array(s->dropped));
     cJSON_AddItemToObject(o, "log1p", bit_array(s->log1p_counts ? DATA_LOG1P_MASK : 0));
@@ -210,12 +210,12 @@ static int get_nums(const cJSON *o, const char *key, double *v, int n, int requi
 }
 
 static int get_bits(const cJSON *o, const char *key, uint32_t *bits) {
-    double v[18];
-    int s = get_nums(o, key, v, 18, 0);
+    double v[MILES_NUM_FEATURES];
+    int s = get_nums(o, key, v, MILES_NUM_FEATURES, 0);
     if (s < 0) return s;
     *bits = 0;
     if (s == 1) return MILES_OK;
-    for (int i = 0; i < 18; i++) {
+    for (int i = 0; i < MILES_NUM_FEATURES; i++) {
         if (v[i] != 0 && v[i] != 1) return miles_error(MILES_EFORMAT, "scaler JSON: '%s'[%d] must be 0 or 1", key, i);
         if (v[i] == 1) *bits |= 1u << i;
     }
@@ -241,7 +241,7 @@ static int from_json(MilesScaler *s, const cJSON *o) {
     if (ver != SCALER_VERSION)
         return miles_error(MILES_EUNSUPPORTED, "scaler JSON: version %g, this build reads version %d", ver, SCALER_VERSION);
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "features");
-    if (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != 18)
+    if (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != MILES_NUM_FEATURES)
         return miles_error(MILES_EFORMAT, "scaler JSON: 'features' must list the 18 feature names");
     int i = 0;
     const cJSON *e;
@@ -251,9 +251,9 @@ static int from_json(MilesScaler *s, const cJSON *o) {
                                cJSON_IsString(e) ? e->valuestring : "?", miles_feature_names[i]);
         i++;
     }
-    MILES_TRY(get_nums(o, "mean", s->mean, 18, 1));
-    MILES_TRY(get_nums(o, "scale", s->scale, 18, 1));
-    for (int f = 0; f < 18; f++)
+    MILES_TRY(get_nums(o, "mean", s->mean, MILES_NUM_FEATURES, 1));
+    MILES_TRY(get_nums(o, "scale", s->scale, MILES_NUM_FEATURES, 1));
+    for (int f = 0; f < MILES_NUM_FEATURES; f++)
         if (!(s->scale[f] > 0)) return miles_error(MILES_EFORMAT, "scaler JSON: scale[%d] = %g is not positive", f, s->scale[f]);
     MILES_TRY(get_bits(o, "available", &s->available));
     MILES_TRY(get_bits(o, "dropped", &s->dropped));

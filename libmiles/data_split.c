@@ -10,27 +10,7 @@
 
 /* ---------------------------------------------------------------- RNG */
 
-/* splitmix64: small, well-known, deterministic across platforms. */
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-/* Uniform in [0, n) without modulo bias. */
-static uint64_t rng_below(uint64_t *s, uint64_t n) {
-    if (n <= 1) return 0;
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = rng_next(s); while (x >= lim);
-    return x % n;
-}
-static void shuffle_i64(int64_t *a, int64_t n, uint64_t *s) {
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)rng_below(s, (uint64_t)i + 1);
-        int64_t t = a[i]; a[i] = a[j]; a[j] = t;
-    }
-}
+/* The seeded stream and shuffle are internal.h's splitmix64 (miles_shuffle). */
 
 /* ---------------------------------------------------------------- statistics */
 
@@ -130,7 +110,7 @@ static void approximate_mode(const int64_t counts[2], int64_t n_draws, uint64_t 
     if (need > 0) {
         /* largest remainder first; equal remainders: RNG picks (sklearn: rng.choice) */
         int first = rem[1] > rem[0] ? 1 : 0;
-        if (rem[0] == rem[1]) first = (int)(rng_next(rng) & 1);
+        if (rem[0] == rem[1]) first = (int)(miles_splitmix64(rng) & 1);
         int order[2] = {first, 1 - first};
         for (int k = 0; k < 2 && need > 0; k++) { fl[order[k]]++; need--; }
     }
@@ -150,7 +130,7 @@ static int strat_draw(const int64_t *idx, int64_t n, const int32_t *labels, int6
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++)
             if ((labels[idx[i]] ? 1 : 0) == c) cls[m++] = idx[i];
-        shuffle_i64(cls, m, rng);
+        miles_shuffle(cls, (size_t)m, sizeof *cls, rng);
         for (int64_t i = 0; i < m; i++) split[cls[i]] = i < take[c] ? first : second;
         free(cls);
     }
@@ -208,7 +188,7 @@ int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint
         else gs[ng++] = gs[i];
     }
     /* random group order; fill train, then val, then test, by row count */
-    for (int64_t i = 0; i < ng; i++) gs[i].order = (int64_t)(rng_next(&rng) >> 1);
+    for (int64_t i = 0; i < ng; i++) gs[i].order = (int64_t)(miles_splitmix64(&rng) >> 1);
     qsort(gs, (size_t)ng, sizeof *gs, cmp_group_order);
     int64_t n_train = miles_split_train_count(n, train_frac);
     int64_t n_val = miles_split_train_count(n - n_train, 0.5);

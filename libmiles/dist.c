@@ -1,47 +1,24 @@
 /*
- * dist.c — synchronous data parallelism over MPI (docs/distributed.md).
+ * dist.c — synchronous data parallelism (docs/distributed.md), without MPI.
  *
- * The public half is a thin, error-returning layer over MPI (init, rank/size,
- * in-place all-reduce, broadcast, status agreement, abort).  The trainer half
- * (train_internal.h) moves the model between ranks: broadcast of parameters,
- * AdamW moments and the training state from rank 0, the gradient all-reduce,
- * a thread-count-independent gradient-norm clip and ZeRO-1 sharded AdamW.
+ * The public half: the handle (rank, size, node-local rank/size) and
+ * error-returning collectives (all-reduce, broadcast, status agreement,
+ * abort) that call the handle's transport (dist_internal.h).  This file has
+ * no transport: miles_dist_init gives one process, and every collective on a
+ * one-process handle is a no-op, so the trainer has one code path.  The MPI
+ * transport is libmiles-mpi (mpi/dist_mpi.c: miles_mpi_init), a separate
+ * library, so that programs which do not use MPI do not link it.
  *
- * Built without MILES_HAVE_MPI, every handle has one rank and every collective
- * is a no-op, so the trainer has one code path.
- *
- * Errors: the communicator uses MPI_ERRORS_RETURN, so a failed collective (a
- * peer died, the network broke) becomes a MILES_EIO naming the call and the
- * rank instead of an abort inside MPI; the caller then returns it and the tool
- * ends the job with miles_dist_abort().  mpirun itself also reports a rank that
- * died ("mpirun noticed that process rank 1 ... exited on signal 9").
+ * The trainer half (train_internal.h) moves the model between ranks:
+ * broadcast of parameters, AdamW moments and the training state from rank 0,
+ * the gradient all-reduce, a replica check; ZeRO-1 is dist_zero1.c.
  */
 #include "internal.h"
 #include "train_internal.h"
+#include "dist_internal.h"
 
 #include <limits.h>
 #include <math.h>
-
-#ifdef MILES_HAVE_MPI
-#include <mpi.h>
-#endif
-
-struct MilesDist {
-    int rank, size, local_rank, local_size;
-    int owns_mpi; /* miles_dist_init called MPI_Init_thread */
-#ifdef MILES_HAVE_MPI
-    int use_mpi;  /* 0: a 1-rank handle that never touches MPI */
-    MPI_Comm comm;
-#endif
-};
-
-int miles_dist_available(void) {
-#ifdef MILES_HAVE_MPI
-    return 1;
-#else
-    return 0;
-#endif
-}
 
 static int env_int(const char *name) {
     const char *v = getenv(name);
@@ -64,95 +41,26 @@ int miles_dist_launched_size(void) {
     return 0;
 }
 
-static MilesDist *single(void) {
-    MilesDist *d = miles_calloc(1, sizeof *d);
-    if (d) {
-        d->size = d->local_size = 1;
-    }
-    return d;
-}
-
-#ifdef MILES_HAVE_MPI
-static int mpi_fail(const MilesDist *d, int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING + 1];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error %d", rc);
-    msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING] = 0;
-    return miles_error(MILES_EIO, "rank %d of %d: %s failed: %s (did another rank die?)", d->rank, d->size, what,
-                       msg);
-}
-#define MPI_CHECK(d, call, what) do { int _rc = (call); if (_rc != MPI_SUCCESS) return mpi_fail((d), _rc, (what)); } while (0)
-#endif
-
 int miles_dist_init(MilesDist **out, int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
     if (!out) return miles_error(MILES_EINVAL, "miles_dist_init: out is NULL");
     *out = NULL;
     int launched = miles_dist_launched_size();
-#ifdef MILES_HAVE_MPI
-    int inited = 0;
-    MPI_Initialized(&inited);
-    if (!launched && !inited) {
-        *out = single();
-        return *out ? MILES_OK : MILES_ENOMEM;
-    }
-    MilesDist *d = miles_calloc(1, sizeof *d);
-    if (!d) return MILES_ENOMEM;
-    d->use_mpi = 1;
-    if (!inited) {
-        int provided = 0;
-        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-        if (rc != MPI_SUCCESS) {
-            free(d);
-            return miles_error(MILES_EIO, "MPI_Init_thread failed (error %d); is the MPI runtime installed?", rc);
-        }
-        d->owns_mpi = 1;
-    }
-    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(d->comm, &d->rank);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(d->comm, &d->size);
-    MPI_Comm node = MPI_COMM_NULL;
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(node, &d->local_rank);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(node, &d->local_size);
-    if (node != MPI_COMM_NULL) MPI_Comm_free(&node);
-    if (rc != MPI_SUCCESS) {
-        int s = mpi_fail(d, rc, "setting up the communicator");
-        miles_dist_finalize(d);
-        return s;
-    }
-    if (launched > 1 && d->size != launched) {
-        /* e.g. srun --mpi=none: N copies that each think they are alone would
-         * all train and write the same checkpoints */
-        int s = miles_error(MILES_EINVAL, "the launcher started %d processes but MPI sees %d; with Slurm use "
-                                          "srun --mpi=pmix (see docs/distributed.md)", launched, d->size);
-        miles_dist_finalize(d);
-        return s;
-    }
-    *out = d;
-    return MILES_OK;
-#else
-    (void)argc;
-    (void)argv;
     if (launched > 1)
         return miles_error(MILES_EUNSUPPORTED,
-                           "started as one of %d MPI ranks, but this libmiles was built without MPI: "
-                           "install libopenmpi-dev and rebuild (see docs/distributed.md)", launched);
-    *out = single();
-    return *out ? MILES_OK : MILES_ENOMEM;
-#endif
+                           "started as one of %d MPI ranks, but this program joins no MPI job: link libmiles-mpi "
+                           "(pkg-config miles-mpi) and call miles_mpi_init (see docs/distributed.md)", launched);
+    MilesDist *d = miles_calloc(1, sizeof *d);
+    if (!d) return MILES_ENOMEM;
+    d->size = d->local_size = 1;
+    *out = d;
+    return MILES_OK;
 }
 
 void miles_dist_finalize(MilesDist *d) {
     if (!d) return;
-#ifdef MILES_HAVE_MPI
-    if (d->use_mpi) {
-        if (d->comm != MPI_COMM_NULL && d->comm != 0) MPI_Comm_free(&d->comm);
-        int fin = 0;
-        MPI_Finalized(&fin);
-        if (d->owns_mpi && !fin) MPI_Finalize();
-    }
-#endif
+    if (d->ops) d->ops->finalize(d);
     free(d);
 }
 
@@ -161,95 +69,44 @@ int miles_dist_size(const MilesDist *d) { return d ? d->size : 1; }
 int miles_dist_local_rank(const MilesDist *d) { return d ? d->local_rank : 0; }
 int miles_dist_local_size(const MilesDist *d) { return d ? d->local_size : 1; }
 
-#ifdef MILES_HAVE_MPI
-#define ACTIVE(d) ((d) && (d)->use_mpi && (d)->size > 1)
-#else
-#define ACTIVE(d) 0
-#endif
+#define ACTIVE(d) ((d) && (d)->ops && (d)->size > 1)
 
 int miles_dist_allreduce_f32(MilesDist *d, float *buf, size_t n) {
-    if (!ACTIVE(d)) return MILES_OK;
-#ifdef MILES_HAVE_MPI
-    for (size_t i = 0; i < n; i += INT_MAX) {
-        int c = (int)(n - i < (size_t)INT_MAX ? n - i : (size_t)INT_MAX);
-        MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, buf + i, c, MPI_FLOAT, MPI_SUM, d->comm), "MPI_Allreduce");
-    }
-#else
-    (void)buf; (void)n;
-#endif
-    return MILES_OK;
+    return ACTIVE(d) ? d->ops->allreduce(d, buf, n, MILES_DIST_F32, MILES_DIST_SUM) : MILES_OK;
 }
 
 int miles_dist_allreduce_f64(MilesDist *d, double *buf, size_t n) {
-    if (!ACTIVE(d)) return MILES_OK;
-#ifdef MILES_HAVE_MPI
-    for (size_t i = 0; i < n; i += INT_MAX) {
-        int c = (int)(n - i < (size_t)INT_MAX ? n - i : (size_t)INT_MAX);
-        MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, buf + i, c, MPI_DOUBLE, MPI_SUM, d->comm), "MPI_Allreduce");
-    }
-#else
-    (void)buf; (void)n;
-#endif
-    return MILES_OK;
+    return ACTIVE(d) ? d->ops->allreduce(d, buf, n, MILES_DIST_F64, MILES_DIST_SUM) : MILES_OK;
 }
 
 int miles_dist_bcast(MilesDist *d, void *buf, size_t bytes, int root) {
     if (!ACTIVE(d)) return MILES_OK;
-#ifdef MILES_HAVE_MPI
     if (root < 0 || root >= d->size) return miles_error(MILES_EINVAL, "bcast: root %d out of range", root);
-    char *p = buf;
-    for (size_t i = 0; i < bytes; i += INT_MAX) {
-        int c = (int)(bytes - i < (size_t)INT_MAX ? bytes - i : (size_t)INT_MAX);
-        MPI_CHECK(d, MPI_Bcast(p + i, c, MPI_BYTE, root, d->comm), "MPI_Bcast");
-    }
-#else
-    (void)buf; (void)bytes; (void)root;
-#endif
-    return MILES_OK;
+    return d->ops->bcast(d, buf, bytes, root);
 }
 
-int miles_dist_barrier(MilesDist *d) {
-    if (!ACTIVE(d)) return MILES_OK;
-#ifdef MILES_HAVE_MPI
-    MPI_CHECK(d, MPI_Barrier(d->comm), "MPI_Barrier");
-#endif
-    return MILES_OK;
-}
+int miles_dist_barrier(MilesDist *d) { return ACTIVE(d) ? d->ops->barrier(d) : MILES_OK; }
 
 int miles_dist_agree(MilesDist *d, int status) {
     if (!ACTIVE(d)) return status;
-#ifdef MILES_HAVE_MPI
     /* [first failed rank, worst status] by MIN, the number of failed ranks by SUM */
-    int a[2] = {status != MILES_OK ? d->rank : INT_MAX, status};
-    int nfail = status != MILES_OK;
-    MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, a, 2, MPI_INT, MPI_MIN, d->comm), "MPI_Allreduce (status agreement)");
-    MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, &nfail, 1, MPI_INT, MPI_SUM, d->comm), "MPI_Allreduce (status agreement)");
+    int32_t a[2] = {status != MILES_OK ? d->rank : INT_MAX, status};
+    int32_t nfail = status != MILES_OK;
+    int s = d->ops->allreduce(d, a, 2, MILES_DIST_I32, MILES_DIST_MIN);
+    if (s == MILES_OK) s = d->ops->allreduce(d, &nfail, 1, MILES_DIST_I32, MILES_DIST_SUM);
+    if (s != MILES_OK) return s;
     if (status != MILES_OK) return status; /* keep this rank's own message */
     if (nfail > 0)
-        return miles_error(a[1], "stopping: %d rank(s) failed, the first being rank %d (see its message)", nfail,
-                           a[0]);
-#endif
+        return miles_error(a[1], "stopping: %d rank(s) failed, the first being rank %d (see its message)", (int)nfail,
+                           (int)a[0]);
     return MILES_OK;
 }
 
 void miles_dist_abort(MilesDist *d, int code) {
-#ifdef MILES_HAVE_MPI
-    if (d && d->use_mpi) MPI_Abort(d->comm, code ? code : 1);
-#else
-    (void)d; (void)code;
-#endif
+    if (d && d->ops) d->ops->abort(d, code ? code : 1);
 }
 
 /* ------------------------------------------------------------- trainer side */
-
-void *miles_dist_comm(MilesDist *d) {
-#ifdef MILES_HAVE_MPI
-    if (ACTIVE(d)) return &d->comm;
-#else
-    (void)d;
-#endif
-    return NULL;
-}
 
 /* Parameters and gradients are each one block in tensor order (model_internal.h
  * says so; checked here through the public API so the trainer never moves a
@@ -296,39 +153,6 @@ int miles_dist_reduce_grads(MilesDist *d, MilesModel *m) {
     size_t n;
     MILES_TRY(miles_dist_model_block(m, 1, &g, &n));
     return miles_dist_allreduce_f32(d, g, n);
-}
-
-/* Same arithmetic as miles_clip_grad_norm, but the sum of squares is taken in
- * fixed 4096-element blocks summed in order, so the result does not depend on
- * the OpenMP thread count: ranks on nodes with different core counts still
- * take bit-identical steps. */
-float miles_dist_clip_grad_norm(MilesModel *m, float max_norm) {
-    float *G;
-    size_t n;
-    if (miles_dist_model_block(m, 1, &G, &n) != MILES_OK) return miles_clip_grad_norm(m, max_norm);
-    const size_t BLK = 4096, nb = (n + BLK - 1) / BLK;
-    double *part = malloc(sizeof(double) * (nb ? nb : 1));
-    double ss = 0.0;
-    if (part) {
-#pragma omp parallel for schedule(static)
-        for (size_t b = 0; b < nb; b++) {
-            size_t e = (b + 1) * BLK < n ? (b + 1) * BLK : n;
-            double s = 0.0;
-            for (size_t i = b * BLK; i < e; i++) s += (double)G[i] * (double)G[i];
-            part[b] = s;
-        }
-        for (size_t b = 0; b < nb; b++) ss += part[b];
-        free(part);
-    } else {
-        for (size_t i = 0; i < n; i++) ss += (double)G[i] * (double)G[i];
-    }
-    float total = (float)sqrt(ss);
-    float coef = max_norm / (total + 1e-6f);
-    if (coef < 1.0f) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) G[i] *= coef;
-    }
-    return total;
 }
 
 /* FNV-1a 64 of the parameter bytes: ranks compare it at checkpoints. */

@@ -19,12 +19,11 @@
 #include "optim_internal.h"
 #include "internal.h"
 #include "train_internal.h"
+#include "dist_internal.h"
 
 #include <limits.h>
 #include <math.h>
 
-#ifdef MILES_HAVE_MPI
-#include <mpi.h>
 
 typedef struct {
     size_t begin, end; /* [begin,end) of the parameter block, within this rank's range */
@@ -44,21 +43,9 @@ struct MilesZero1 {
     int64_t t;
 };
 
-static int zfail(const MilesZero1 *z, int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING + 1];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = snprintf(msg, sizeof msg, "MPI error %d", rc);
-    msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING] = 0;
-    return miles_error(MILES_EIO, "rank %d of %d: ZeRO-1 %s failed: %s (did another rank die?)", z->rank, z->size,
-                       what, msg);
-}
-#define ZCHECK(z, call, what) do { int _rc = (call); if (_rc != MPI_SUCCESS) return zfail((z), _rc, (what)); } while (0)
-
-static MPI_Comm comm_of(const MilesZero1 *z) { return *(MPI_Comm *)miles_dist_comm(z->dist); }
-
 int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg) {
     *out = NULL;
-    if (!miles_dist_comm(d)) return miles_error(MILES_EINVAL, "ZeRO-1 needs more than one MPI rank");
+    if (!d || !d->ops || d->size < 2) return miles_error(MILES_EINVAL, "ZeRO-1 needs more than one MPI rank");
     float *P;
     size_t n;
     MILES_TRY(miles_dist_model_block(m, 0, &P, &n));
@@ -122,22 +109,14 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
     size_t n;
     MILES_TRY(miles_dist_model_block(z->model, 0, &P, &n));
     MILES_TRY(miles_dist_model_block(z->model, 1, &G, &n));
-    MPI_Comm comm = comm_of(z);
+    const MilesDistOps *ops = z->dist->ops;
     const size_t k = z->hi - z->lo;
-    ZCHECK(z, MPI_Reduce_scatter(G, z->g, z->counts, MPI_FLOAT, MPI_SUM, comm), "MPI_Reduce_scatter");
+    MILES_TRY(ops->reduce_scatter_f32(z->dist, G, z->g, z->counts));
     /* global norm: this range's sum of squares in fixed blocks, then summed over ranks */
-    double ss = 0.0;
-    for (size_t b0 = 0; b0 < k; b0 += 4096) {
-        size_t e = b0 + 4096 < k ? b0 + 4096 : k;
-        double part = 0.0;
-        for (size_t i = b0; i < e; i++) part += (double)z->g[i] * (double)z->g[i];
-        ss += part;
-    }
-    ZCHECK(z, MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, comm), "MPI_Allreduce (norm)");
+    double ss = miles_sum_squares(z->g, k);
+    MILES_TRY(ops->allreduce(z->dist, &ss, 1, MILES_DIST_F64, MILES_DIST_SUM));
     float total = (float)sqrt(ss);
-    float coef = max_norm / (total + 1e-6f);
-    if (coef < 1.0f)
-        for (size_t i = 0; i < k; i++) z->g[i] *= coef;
+    miles_clip_apply(z->g, k, total, max_norm);
     if (grad_norm) *grad_norm = total;
 
     /* miles_adamw_step's arithmetic (torch 1.13 _single_tensor_adamw) on [lo,hi) */
@@ -150,8 +129,7 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
 #pragma omp parallel for schedule(static)
         for (size_t i = sg.begin; i < sg.end; i++) miles_adamw_update(&P[i], &M[i], &V[i], Gs[i], dm, &sc);
     }
-    ZCHECK(z, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, P, z->counts, z->displs, MPI_FLOAT, comm),
-           "MPI_Allgatherv (parameters)");
+    MILES_TRY(ops->allgatherv_f32(z->dist, P, z->counts, z->displs));
     return MILES_OK;
 }
 
@@ -161,12 +139,11 @@ int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full) {
     if (z->rank == 0) s = miles_adamw_build(&o, z->model, &z->cfg);
     s = miles_dist_agree(z->dist, s);
     if (s != MILES_OK) { miles_adamw_free(o); return s; }
-    MPI_Comm comm = comm_of(z);
+    const MilesDistOps *ops = z->dist->ops;
     const int k = z->counts[z->rank];
-    int rc = MPI_Gatherv(z->m, k, MPI_FLOAT, o ? miles_adamw_m(o) : NULL, z->counts, z->displs, MPI_FLOAT, 0, comm);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Gatherv(z->v, k, MPI_FLOAT, o ? miles_adamw_v(o) : NULL, z->counts, z->displs, MPI_FLOAT, 0, comm);
-    if (rc != MPI_SUCCESS) { miles_adamw_free(o); return zfail(z, rc, "MPI_Gatherv (moments)"); }
+    s = ops->gatherv_f32(z->dist, z->m, k, o ? miles_adamw_m(o) : NULL, z->counts, z->displs, 0);
+    if (s == MILES_OK) s = ops->gatherv_f32(z->dist, z->v, k, o ? miles_adamw_v(o) : NULL, z->counts, z->displs, 0);
+    if (s != MILES_OK) { miles_adamw_free(o); return s; }
     if (o) {
         miles_adamw_set_steps(o, z->t);
         *full = o;
@@ -175,39 +152,12 @@ int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full) {
 }
 
 int miles_zero1_scatter(MilesZero1 *z, MilesAdamW *full) {
-    MPI_Comm comm = comm_of(z);
+    const MilesDistOps *ops = z->dist->ops;
     const int k = z->counts[z->rank];
     int64_t t = full ? miles_adamw_steps(full) : 0;
-    ZCHECK(z, MPI_Scatterv(full ? miles_adamw_m(full) : NULL, z->counts, z->displs, MPI_FLOAT, z->m, k, MPI_FLOAT, 0,
-                           comm), "MPI_Scatterv (moments)");
-    ZCHECK(z, MPI_Scatterv(full ? miles_adamw_v(full) : NULL, z->counts, z->displs, MPI_FLOAT, z->v, k, MPI_FLOAT, 0,
-                           comm), "MPI_Scatterv (moments)");
-    ZCHECK(z, MPI_Bcast(&t, 1, MPI_INT64_T, 0, comm), "MPI_Bcast (step count)");
+    MILES_TRY(ops->scatterv_f32(z->dist, full ? miles_adamw_m(full) : NULL, z->counts, z->displs, z->m, k, 0));
+    MILES_TRY(ops->scatterv_f32(z->dist, full ? miles_adamw_v(full) : NULL, z->counts, z->displs, z->v, k, 0));
+    MILES_TRY(ops->bcast(z->dist, &t, sizeof t, 0));
     z->t = t;
     return MILES_OK;
 }
-
-#else /* no MPI: a single process never shards */
-
-struct MilesZero1 { int unused; };
-
-int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg) {
-    (void)d; (void)m; (void)cfg;
-    *out = NULL;
-    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build and more than one rank");
-}
-void miles_zero1_free(MilesZero1 *z) { free(z); }
-int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) {
-    (void)z; (void)lr; (void)max_norm; (void)grad_norm;
-    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
-}
-int miles_zero1_gather(MilesZero1 *z, MilesAdamW **full) {
-    (void)z; (void)full;
-    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
-}
-int miles_zero1_scatter(MilesZero1 *z, MilesAdamW *full) {
-    (void)z; (void)full;
-    return miles_error(MILES_EUNSUPPORTED, "ZeRO-1 needs an MPI build");
-}
-
-#endif

@@ -24,6 +24,16 @@ int miles_error(int code, const char *fmt, ...) {
     return code;
 }
 
+/* The public name of miles_error, for callers outside the library. */
+int miles_set_error(int code, const char *fmt, ...) {
+    char msg[sizeof tl_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return miles_error(code, "%s", msg);
+}
+
 int miles_error_prefix(int code, const char *fmt, ...) {
     char prefix[1024], old[sizeof tl_error];
     va_list ap;
@@ -31,8 +41,20 @@ int miles_error_prefix(int code, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tl_error, sizeof old);
-    snprintf(tl_error, sizeof tl_error, "%s: %s", prefix, old);
+    /* a message longer than the buffer keeps its start and ends in "..." */
+    if (snprintf(tl_error, sizeof tl_error, "%s: %s", prefix, old) >= (int)sizeof tl_error)
+        memcpy(tl_error + sizeof tl_error - 4, "...", 4);
     return code;
+}
+
+int miles_path_join(char *out, size_t cap, const char *dir, const char *name) {
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap) out[0] = '\0';
+        return miles_error(MILES_EINVAL, "path too long (%d bytes, at most %zu): %s/%s", n, cap ? cap - 1 : 0, dir,
+                           name);
+    }
+    return MILES_OK;
 }
 
 const char *miles_status_name(int s) {

@@ -13,6 +13,7 @@
  * leaves a half-written export under the target name.
  */
 #include "internal.h"
+#include "train_internal.h" /* the checkpoint's embedded tokenizer files */
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -76,21 +77,13 @@ static int remove_flat_dir(const char *dir) {
     return bad ? -1 : 0;
 }
 
-static int write_text(const char *dir, const char *name, const char *text) {
+static int write_bytes(const char *dir, const char *name, const void *data, size_t n) {
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return miles_write_file_atomic(p, text, strlen(text));
+    MILES_TRY(miles_path_join(p, sizeof p, dir, name));
+    return miles_write_file_atomic(p, data, n);
 }
-
-static int copy_file(const char *src, const char *dir, const char *name) {
-    char *data = NULL;
-    size_t n = 0;
-    MILES_TRY(miles_read_file(src, &data, &n));
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int s = miles_write_file_atomic(p, data, n);
-    free(data);
-    return s;
+static int write_text(const char *dir, const char *name, const char *text) {
+    return write_bytes(dir, name, text, strlen(text));
 }
 
 /* Parse a metadata JSON value into a cJSON node; NULL when absent or not JSON. */
@@ -100,41 +93,35 @@ static cJSON *parse_or_null(const char *text) {
 
 /* ------------------------------------------------------------ checkpoint */
 
-/* Everything an export needs from a checkpoint. */
+/* Everything an export needs from a checkpoint (its contract: MilesCheckpoint). */
 typedef struct {
+    MilesCheckpoint *ck;
     MilesModel *m;
-    MilesSafetensors *st;      /* for metadata */
-    const char *data, *thr, *tok_hash, *text_clean, *vocab_dir, *train_cfg;
+    const char *data, *thr, *tok_hash, *text_clean;
 } Ckpt;
 
 static void ckpt_close(Ckpt *c) {
     miles_model_free(c->m);
-    miles_safetensors_close(c->st);
+    miles_checkpoint_close(c->ck);
     memset(c, 0, sizeof *c);
 }
 
 static int ckpt_open(Ckpt *c, const char *path) {
     memset(c, 0, sizeof *c);
-    MILES_TRY(miles_checkpoint_load_model(&c->m, path));
-    int s = miles_safetensors_open(&c->st, path);
+    MILES_TRY(miles_checkpoint_open(&c->ck, path));
+    int s = miles_checkpoint_model(c->ck, &c->m);
     if (s != MILES_OK) { ckpt_close(c); return s; }
-    c->data = miles_safetensors_metadata(c->st, "data");
-    c->thr = miles_safetensors_metadata(c->st, "decision_threshold");
-    c->tok_hash = miles_safetensors_metadata(c->st, "tokenizer_hash");
-    c->text_clean = miles_safetensors_metadata(c->st, "text_clean");
-    c->vocab_dir = miles_safetensors_metadata(c->st, "vocab_dir");
-    c->train_cfg = miles_safetensors_metadata(c->st, "train_config");
+    c->data = miles_checkpoint_meta(c->ck, MILES_META_SCALER);
+    c->thr = miles_checkpoint_meta(c->ck, MILES_META_THRESHOLD);
+    c->tok_hash = miles_checkpoint_meta(c->ck, MILES_META_TOKENIZER_HASH);
+    c->text_clean = miles_checkpoint_meta(c->ck, MILES_META_TEXT_CLEAN);
     return MILES_OK;
 }
 
-/* The trainer's max_len ("train_config"), capped at the position table. */
+/* The trainer's max_len, capped at the position table (the table if unknown). */
 static int ckpt_max_len(const Ckpt *c) {
-    int P = miles_model_config(c->m)->max_position_embeddings, ml = P;
-    cJSON *o = parse_or_null(c->train_cfg);
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "max_len");
-    if (cJSON_IsNumber(it) && it->valueint > 0 && it->valueint < P) ml = it->valueint;
-    cJSON_Delete(o);
-    return ml;
+    int P = miles_model_config(c->m)->max_position_embeddings, T = miles_checkpoint_max_len(c->ck);
+    return T > 0 && T < P ? T : P;
 }
 
 /* ------------------------------------------------------------ config.json */
@@ -332,34 +319,25 @@ static const char MILES_HEAD_PY[] =
 
 /* ------------------------------------------------------------ tokenizer */
 
-/* Resolve the vocabulary: opt->vocab_dir, else the checkpoint's "vocab_dir".
- * vocab_txt gets the vocab.txt path, json the tokenizer.json path ("" if none). */
-static int resolve_vocab(const Ckpt *c, const MilesExportOptions *opt, const char *checkpoint,
-                         char *vocab_txt, size_t cap, char *json, size_t jcap, const char **src) {
-    const char *v = opt && opt->vocab_dir ? opt->vocab_dir : c->vocab_dir;
-    json[0] = '\0';
-    if (!v || !*v)
-        return miles_error(MILES_EMISSING, "%s: no \"vocab_dir\" metadata; pass the tokenizer directory (--vocab DIR)",
-                           checkpoint);
-    *src = v;
-    if (is_dir(v)) {
-        snprintf(vocab_txt, cap, "%s/vocab.txt", v);
-        char j[4096];
-        snprintf(j, sizeof j, "%s/tokenizer.json", v);
-        if (exists(j)) snprintf(json, jcap, "%s", j);
-    } else {
-        snprintf(vocab_txt, cap, "%s", v);
-    }
-    if (!exists(vocab_txt)) return miles_error(MILES_EMISSING, "%s: vocabulary not found", vocab_txt);
-    return MILES_OK;
+/* The tokenizer files to copy: opt->vocab_dir's, else the ones embedded in the
+ * checkpoint, else those under its "vocab_dir" hint (the tokenizer itself was
+ * checked against the checkpoint by miles_checkpoint_tokenizer).  *owned: the
+ * buffers are malloc'd (free with miles_tokfiles_free). */
+static int tokenizer_files(const Ckpt *c, const MilesExportOptions *opt, MilesTokFiles *f, int *owned) {
+    *owned = 0;
+    if (!(opt && opt->vocab_dir) && miles_checkpoint_has_tokenizer(c->ck))
+        return miles_checkpoint_tokenizer_files(c->ck, f);
+    const char *v = opt && opt->vocab_dir ? opt->vocab_dir : miles_checkpoint_meta(c->ck, MILES_META_VOCAB_DIR);
+    *owned = 1;
+    return miles_tokfiles_read(f, v);
 }
 
 /* ------------------------------------------------------------ export */
 
 static int write_export(const Ckpt *c, const MilesTokenizer *tok, const char *tmp, const char *checkpoint,
-                        const char *vocab_txt, const char *tok_json) {
-    int s = copy_file(vocab_txt, tmp, "vocab.txt");
-    if (s == MILES_OK && tok_json[0]) s = copy_file(tok_json, tmp, "tokenizer.json");
+                        const MilesTokFiles *files) {
+    int s = write_bytes(tmp, "vocab.txt", files->vocab, files->vocab_n);
+    if (s == MILES_OK && files->json) s = write_bytes(tmp, "tokenizer.json", files->json, files->json_n);
     if (s == MILES_OK) {
         char *tc = build_tokenizer_config(tok, ckpt_max_len(c));
         s = tc ? write_text(tmp, "tokenizer_config.json", tc) : miles_error(MILES_ENOMEM, "out of memory");
@@ -375,7 +353,7 @@ static int write_export(const Ckpt *c, const MilesTokenizer *tok, const char *tm
 
     /* model.safetensors: the writer references the model's parameter memory */
     char p[4096];
-    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    MILES_TRY(miles_path_join(p, sizeof p, tmp, "model.safetensors"));
     MilesSafetensorsWriter *w = NULL;
     MILES_TRY(miles_safetensors_writer_open(&w, p));
     /* transformers refuses safetensors files without format metadata */
@@ -398,7 +376,7 @@ static int write_export(const Ckpt *c, const MilesTokenizer *tok, const char *tm
 /* Is `dir` a previous export (so --overwrite may replace it)? */
 static int is_miles_export(const char *dir) {
     char p[4096], *text = NULL;
-    snprintf(p, sizeof p, "%s/config.json", dir);
+    if (miles_path_join(p, sizeof p, dir, "config.json") != MILES_OK) { miles_clear_error(); return 0; }
     if (miles_read_file(p, &text, NULL) != MILES_OK) { miles_clear_error(); return 0; }
     cJSON *o = cJSON_Parse(text);
     free(text);
@@ -427,28 +405,16 @@ int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExpo
 
     Ckpt c;
     MILES_TRY(ckpt_open(&c, checkpoint));
-    char vocab_txt[4096], tok_json[4096];
-    const char *vsrc = NULL;
     MilesTokenizer *tok = NULL;
-    int s = resolve_vocab(&c, opt, checkpoint, vocab_txt, sizeof vocab_txt, tok_json, sizeof tok_json, &vsrc);
-    if (s == MILES_OK) {
-        s = miles_tokenizer_load(&tok, vsrc);
-        if (s != MILES_OK) miles_error_prefix(s, "tokenizer %s", vsrc);
-    }
-    if (s == MILES_OK && c.tok_hash) {
-        char h[17];
-        s = miles_tokenizer_hash(tok, h);
-        if (s == MILES_OK && strcmp(h, c.tok_hash) != 0)
-            s = miles_error(MILES_EINVAL, "%s: tokenizer hash %s differs from the checkpoint's %s (trained with another vocabulary)",
-                            vsrc, h, c.tok_hash);
-    }
-    if (s == MILES_OK && miles_tokenizer_vocab_size(tok) > miles_model_config(c.m)->vocab_size)
-        s = miles_error(MILES_ESHAPE, "%s: %d tokens but the model's vocab_size is %d", vsrc,
-                        miles_tokenizer_vocab_size(tok), miles_model_config(c.m)->vocab_size);
+    MilesTokFiles files;
+    memset(&files, 0, sizeof files);
+    int owned = 0;
+    int s = miles_checkpoint_tokenizer(c.ck, opt ? opt->vocab_dir : NULL, &tok);
+    if (s == MILES_OK) s = tokenizer_files(&c, opt, &files, &owned);
 
     char tmp[4096] = "";
     if (s == MILES_OK) {
-        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", target);
+        snprintf(tmp, sizeof tmp, "%.4060s.tmp-XXXXXX", target); /* olen + 32 < 4096 (checked) */
         if (!mkdtemp(tmp)) {
             s = miles_error(MILES_EIO, "%s: cannot create a temporary directory: %s", tmp, strerror(errno));
             tmp[0] = '\0';
@@ -456,12 +422,12 @@ int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExpo
             chmod(tmp, 0755);
         }
     }
-    if (s == MILES_OK) s = write_export(&c, tok, tmp, checkpoint, vocab_txt, tok_json);
+    if (s == MILES_OK) s = write_export(&c, tok, tmp, checkpoint, &files);
 
     char old[4096] = "";
     if (s == MILES_OK && exists(target)) {
         /* move the previous export aside, put the new one in place, then delete the old */
-        snprintf(old, sizeof old, "%s.old-XXXXXX", target);
+        snprintf(old, sizeof old, "%.4060s.old-XXXXXX", target);
         if (!mkdtemp(old) || rename(target, old) != 0) {
             s = miles_error(MILES_EIO, "%s: cannot move the previous export aside: %s", target, strerror(errno));
             if (old[0] && is_dir(old)) rmdir(old);
@@ -478,6 +444,7 @@ int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExpo
         if (old[0]) remove_flat_dir(old);
     }
     if (tmp[0]) remove_flat_dir(tmp);
+    if (owned) miles_tokfiles_free(&files);
     miles_tokenizer_free(tok);
     ckpt_close(&c);
     if (s != MILES_OK) return miles_error_prefix(s, "export %s", target);

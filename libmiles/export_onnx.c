@@ -407,11 +407,11 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
             return miles_error(MILES_EINVAL, "%s already exists (pass overwrite / --force to replace it)", out_path);
         if (!S_ISREG(sb.st_mode)) return miles_error(MILES_EINVAL, "%s exists and is not a regular file", out_path);
     }
+    MilesCheckpoint *ck = NULL;
+    MILES_TRY(miles_checkpoint_open(&ck, checkpoint));
     MilesModel *m = NULL;
-    MILES_TRY(miles_checkpoint_load_model(&m, checkpoint));
-    MilesSafetensors *st = NULL;
-    int s = miles_safetensors_open(&st, checkpoint);
-    if (s != MILES_OK) { miles_model_free(m); return s; }
+    int s = miles_checkpoint_model(ck, &m);
+    if (s != MILES_OK) { miles_checkpoint_close(ck); return s; }
 
     G g;
     memset(&g, 0, sizeof g);
@@ -440,11 +440,11 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
     char names[1024] = "";
     for (int i = 0; i < MILES_NUM_FEATURES; i++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "," : "", miles_feature_names[i]);
-    const char *vals[NKV] = {"miles-onnx-1", cj, miles_safetensors_metadata(st, "data"),
-                             miles_safetensors_metadata(st, "decision_threshold"),
-                             miles_safetensors_metadata(st, "tokenizer_hash"),
-                             miles_safetensors_metadata(st, "text_clean"),
-                             miles_safetensors_metadata(st, "train_config"), names};
+    const char *vals[NKV] = {"miles-onnx-1", cj, miles_checkpoint_meta(ck, MILES_META_SCALER),
+                             miles_checkpoint_meta(ck, MILES_META_THRESHOLD),
+                             miles_checkpoint_meta(ck, MILES_META_TOKENIZER_HASH),
+                             miles_checkpoint_meta(ck, MILES_META_TEXT_CLEAN),
+                             miles_checkpoint_meta(ck, MILES_META_TRAIN_CONFIG), names};
     Onnx__StringStringEntryProto *props[NKV];
     size_t nprops = 0;
     for (int i = 0; i < NKV; i++)
@@ -502,7 +502,7 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
         }
     }
     g_free(&g);
-    miles_safetensors_close(st);
+    miles_checkpoint_close(ck);
     miles_model_free(m);
     if (s != MILES_OK) return miles_error_prefix(s, "ONNX export %s", out_path);
     return MILES_OK;

@@ -329,10 +329,11 @@ int miles_model_load_params(MilesModel *m, const char *path) {
         src[t] = i;
     }
     /* tensors the model does not have: a different configuration.  "optim.*"
-     * (optimizer state in training checkpoints) is not a model parameter. */
+     * (optimizer state) and "tokenizer/..." (the embedded vocabulary) of
+     * training checkpoints are not model parameters. */
     for (int i = 0; rc == MILES_OK && i < ns; i++) {
         const char *name = miles_safetensors_name(st, i);
-        if (!strncmp(name, "optim.", 6)) continue;
+        if (!strncmp(name, "optim.", 6) || !strncmp(name, "tokenizer/", 10)) continue;
         if (miles_model_find_tensor(m, name) < 0)
             rc = miles_error(MILES_EFORMAT, "%s: unexpected tensor '%s' (saved from a different model "
                              "configuration?)", path, name);

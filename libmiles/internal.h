@@ -6,6 +6,7 @@
 
 #include "miles.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +25,60 @@ void *miles_aligned_alloc(size_t n); /* 64-byte aligned, zeroed; free with free(
 /* Propagate a status: MILES_TRY(x) returns x's status if it is not MILES_OK. */
 #define MILES_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
 
-/* Write a whole file atomically: temp file in the same directory, fsync, rename,
- * fsync the directory.  Never leaves a half-written `path`. */
-int miles_write_file_atomic(const char *path, const void *data, size_t n);
-/* Streaming variant: open a temp file beside `path`; write to *fp; then
- * miles_atomic_commit() (fflush+fsync+rename) or miles_atomic_abort() (unlink). */
-typedef struct MilesAtomicFile {
-    FILE *fp;
-    char path[4096];
-    char tmp[4096];
-} MilesAtomicFile;
-int miles_atomic_open(MilesAtomicFile *af, const char *path);
-int miles_atomic_commit(MilesAtomicFile *af);
-void miles_atomic_abort(MilesAtomicFile *af);
-/* Read a whole file into a NUL-terminated malloc'd buffer. */
-int miles_read_file(const char *path, char **data, size_t *n);
+/* Atomic files and miles_read_file are public (miles.h, "files"). */
+/* out = "dir/name"; MILES_EINVAL naming the path when it does not fit in cap. */
+int miles_path_join(char *out, size_t cap, const char *dir, const char *name);
+
+
+/* ---- tokenizer files (tokenizer.c): what a tokenizer is loaded from, kept so
+ * that checkpoints can carry the vocabulary they were trained with ---- */
+typedef struct MilesTokFiles {
+    char *vocab;  size_t vocab_n;   /* vocab.txt (required) */
+    char *config; size_t config_n;  /* tokenizer_config.json, or NULL */
+    char *json;   size_t json_n;    /* tokenizer.json, or NULL */
+} MilesTokFiles;
+/* Read the files of a tokenizer directory (or a lone vocab.txt). */
+int miles_tokfiles_read(MilesTokFiles *f, const char *path);
+void miles_tokfiles_free(MilesTokFiles *f);
+/* miles_tokenizer_load on files held in memory (copied); `name` (e.g.
+ * "run1/best.safetensors:tokenizer") prefixes the file names in messages. */
+int miles_tokenizer_load_files(MilesTokenizer **out, const MilesTokFiles *f, const char *name);
+
+/* ---- one of each: the small algorithms every module needs (util.c) ---- */
+
+/* splitmix64 (Steele, Lea, Flood 2014): the mixing function and the seeded
+ * stream.  The library's one generator for shuffles, splits, initialization
+ * and the synthetic data (the bootstrap seeds xoshiro256** from it); small,
+ * and bit-identical on every platform. */
+static inline uint64_t miles_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t miles_splitmix64(uint64_t *state) { return miles_mix64(*state += 0x9E3779B97F4A7C15ull); }
+/* Uniform integer in [0, n) without modulo bias (n <= 1: 0, nothing drawn). */
+uint64_t miles_rand_below(uint64_t *state, uint64_t n);
+/* Fisher-Yates shuffle of n elements of `size` bytes (size <= 16) in place. */
+void miles_shuffle(void *base, size_t n, size_t size, uint64_t *state);
+
+/* Stable merge sort with a context argument (C11 qsort has none, and glibc's
+ * qsort_r is not portable); the order of equal elements never depends on the
+ * C library.  Returns MILES_ENOMEM if the n-element scratch cannot be had. */
+int miles_sort_r(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *, void *), void *ctx);
+
+/* Bump allocator over one block: a layout function runs once with base NULL
+ * to count the bytes, then again over the allocated block.  Pieces are 64-byte
+ * aligned.  (The CPU model's arena and scratch, and the CUDA model's.) */
+typedef struct MilesBump {
+    char *base;
+    size_t off;
+} MilesBump;
+static inline void *miles_bump(MilesBump *b, size_t bytes) {
+    size_t off = (b->off + 63) & ~(size_t)63;
+    b->off = off + bytes;
+    return b->base ? b->base + off : NULL;
+}
+#define MILES_BUMP_F32(b, n) ((float *)miles_bump((b), (size_t)(n) * sizeof(float)))
+#define MILES_BUMP_I32(b, n) ((int32_t *)miles_bump((b), (size_t)(n) * sizeof(int32_t)))
 
 #endif

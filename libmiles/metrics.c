@@ -9,6 +9,7 @@
  * formulas on the same points.  Definitions: docs/metrics.md.
  */
 #include "internal.h"
+#include "metrics_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -56,10 +57,9 @@ static void clf_curve_free(ClfCurve *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* qsort has no context argument in C11: the scores go through a thread-local */
-static _Thread_local const double *tl_sort_scores;
-static int cmp_desc(const void *a, const void *b) {
-    double x = tl_sort_scores[*(const int *)a], y = tl_sort_scores[*(const int *)b];
+static int cmp_desc(const void *a, const void *b, void *ctx) {
+    const double *scores = ctx;
+    double x = scores[*(const int *)a], y = scores[*(const int *)b];
     if (x > y) return -1;
     if (x < y) return 1;
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
@@ -70,8 +70,7 @@ static int sort_desc(const double *scores, int n, int **order) {
     int *o = miles_malloc((size_t)n * sizeof *o);
     if (!o) return MILES_ENOMEM;
     for (int i = 0; i < n; i++) o[i] = i;
-    tl_sort_scores = scores;
-    qsort(o, (size_t)n, sizeof *o, cmp_desc);
+    if (miles_sort_r(o, (size_t)n, sizeof *o, cmp_desc, (void *)scores) != MILES_OK) { free(o); return MILES_ENOMEM; }
     *order = o;
     return MILES_OK;
 }
@@ -392,14 +391,8 @@ int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, Mi
 
 /* xoshiro256** seeded through splitmix64: deterministic on every platform. */
 typedef struct Rng { uint64_t s[4]; } Rng;
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 static void rng_seed(Rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = miles_splitmix64(&seed);
 }
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 static uint64_t rng_next(Rng *r) {
@@ -506,6 +499,22 @@ void miles_metrics_options_default(MilesMetricsOptions *opt) {
     opt->seed = 42;
     opt->alpha = 0.05;
     opt->min_recall = 0.10;
+    opt->class_weight[0] = opt->class_weight[1] = 1.0;
+}
+
+/* Weighted log loss; the trainer's validation loss is w_cls * this + w_reg *
+ * velocity MSE.  Sums run in index order. */
+static int log_loss(const double *scores, const int32_t *labels, int n, const double w[2], double *out) {
+    if (!(w[0] >= 0) || !(w[1] >= 0) || !isfinite(w[0]) || !isfinite(w[1]))
+        return miles_error(MILES_EINVAL, "metrics: class weights %g, %g must be finite and >= 0", w[0], w[1]);
+    double ll = 0, wsum = 0;
+    for (int i = 0; i < n; i++) {
+        double p = labels[i] ? scores[i] : 1.0 - scores[i];
+        ll += w[labels[i]] * -log(p > 1e-30 ? p : 1e-30);
+    }
+    for (int i = 0; i < n; i++) wsum += w[labels[i]];
+    *out = wsum > 0 ? ll / wsum : 0;
+    return MILES_OK;
 }
 
 int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
@@ -537,6 +546,8 @@ int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *
                                        m->calib_count, m->calib_mean_score, m->calib_frac_pos));
     MILES_TRY(miles_metric_brier(scores, labels, n, &m->brier));
     m->valid |= MILES_M_CALIBRATION;
+    MILES_TRY(log_loss(scores, labels, n, opt->class_weight, &m->log_loss));
+    m->valid |= MILES_M_LOG_LOSS;
     if (vel_pred) {
         MILES_TRY(miles_metric_regression(vel_pred, vel_true, n, &m->velocity));
         m->valid |= MILES_M_VELOCITY;
@@ -615,6 +626,7 @@ void *miles_metrics_to_json(const MilesMetrics *m) {
     add_num(o, "ece", m->ece, v & MILES_M_CALIBRATION);
     cJSON_AddNumberToObject(o, "ece_bins", MILES_CALIB_BINS);
     add_num(o, "brier", m->brier, v & MILES_M_CALIBRATION);
+    add_num(o, "log_loss", m->log_loss, v & MILES_M_LOG_LOSS);
     if (v & MILES_M_CALIBRATION) {
         cJSON *rel = cJSON_AddObjectToObject(o, "reliability");
         if (rel) {
@@ -699,6 +711,7 @@ int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title) {
     prow(fp, "best F1", m->best_f1, v & MILES_M_BEST_F1);
     prow(fp, "ECE (15 bins)", m->ece, v & MILES_M_CALIBRATION);
     prow(fp, "Brier score", m->brier, v & MILES_M_CALIBRATION);
+    prow(fp, "log loss", m->log_loss, v & MILES_M_LOG_LOSS);
     if (v & MILES_M_THRESHOLD) pthr(fp, "threshold", &m->at_half);
     if (v & MILES_M_STORED) pthr(fp, "stored threshold", &m->at_stored);
     if (v & MILES_M_VELOCITY) {

@@ -2,7 +2,7 @@
  * miles.h — the one public header of libmiles.
  *
  * libmiles trains and serves a model that predicts whether a short video will go
- * viral: BERT title encoder + 18 engagement features -> fusion MLP -> viral logits
+ * viral: BERT title encoder + MILES_NUM_FEATURES (18) engagement features -> fusion MLP -> viral logits
  * and a velocity regression head.  The CPU fp32 path is the specification; the
  * CUDA path mirrors it op by op.
  *
@@ -14,8 +14,24 @@
  *     field, tensor...).  The message is thread-local;
  *   - the library never calls exit() and never prints unless asked to.
  *
- * Sections below are owned by modules (core, tokenizer, weights, data,
- * metrics, ...).  Keep each section self-contained.
+ * This header is only the API: grouped by task, in this order.
+ *   errors and files          status codes, messages, atomic output files
+ *   model configuration       presets, HF config.json, MILES_NUM_FEATURES
+ *   the model                 build, forward/backward, parameters (your own loops)
+ *   optimizer and schedules   AdamW, gradient clipping, LR schedules
+ *   tokenizer                 BERT WordPiece, HF BertTokenizerFast-exact
+ *   weights                   safetensors read/write, HF model directories
+ *   data                      records, features, scaler, prepare, prepared files, datasets
+ *   data sources              synthetic data, real-source adapters
+ *   training                  the trainer (events, no printing) and its checkpoints
+ *   metrics and baselines     sklearn-semantics metrics, TF-IDF/numeric baselines
+ *   explanations              integrated gradients on a model
+ *   prediction                the predictor (serving), record explanations
+ *   export                    HF directory, ONNX
+ *   distributed training      data parallelism (the MPI transport: miles_mpi.h)
+ * Helpers the modules share (CSV reader, statistics, TF-IDF, L-BFGS, CRC, ...)
+ * are internal (libmiles/..._internal.h, not installed; the tests include
+ * them).  docs/architecture.md shows the layers and where each contract lives.
  */
 #ifndef MILES_H
 #define MILES_H
@@ -27,13 +43,21 @@
 extern "C" {
 #endif
 
+/* Every function and object of this header is exported from libmiles.so; the
+ * library is built with -fvisibility=hidden, so nothing else is. */
+#if defined(MILES_BUILDING_LIBRARY) && defined(__GNUC__)
+#define MILES_API __attribute__((visibility("default")))
+#else
+#define MILES_API
+#endif
+
 #define MILES_VERSION_MAJOR 0
 #define MILES_VERSION_MINOR 1
 #define MILES_VERSION_PATCH 0
 #define MILES_VERSION_STRING "0.1.0"
 
 /* ======================================================================== */
-/* Section: status codes and errors (libmiles/error.c)                      */
+/* Section: errors and files (libmiles/error.c)                              */
 /* ======================================================================== */
 
 enum {
@@ -51,17 +75,44 @@ enum {
 };
 
 /* Message describing the last error set on this thread ("" if none). */
-const char *miles_last_error(void);
+MILES_API const char *miles_last_error(void);
 /* Short constant name of a status code, e.g. "MILES_EFORMAT". */
-const char *miles_status_name(int status);
+MILES_API const char *miles_status_name(int status);
 /* Clear this thread's error message. */
-void miles_clear_error(void);
+MILES_API void miles_clear_error(void);
+/* Set this thread's message (printf-style) and return `code`: for callbacks
+ * that stop the library with an error of their own (MilesTrainCallback). */
+MILES_API int miles_set_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* "0.1.0" plus build options, e.g. "0.1.0 (openmp, openblas)". */
-const char *miles_version(void);
+MILES_API const char *miles_version(void);
+
+/* ---- files: what the tools and programs write is written atomically ---- */
+/* Read a whole file into a malloc'd NUL-terminated buffer; *n (may be NULL)
+ * gets its size. */
+MILES_API int miles_read_file(const char *path, char **data, size_t *n);
+/* Write a whole file atomically: a temp file beside `path`, fsync, rename,
+ * fsync of the directory.  `path` is never left half-written. */
+MILES_API int miles_write_file_atomic(const char *path, const void *data, size_t n);
+/* Streaming variant: miles_atomic_open creates the temp file (write to af.fp),
+ * then miles_atomic_commit (fflush, fsync, rename) or miles_atomic_abort
+ * (unlink). */
+#include <stdio.h> /* FILE */
+typedef struct MilesAtomicFile {
+    FILE *fp;
+    char path[4096];
+    char tmp[4096];
+} MilesAtomicFile;
+MILES_API int miles_atomic_open(MilesAtomicFile *af, const char *path);
+MILES_API int miles_atomic_commit(MilesAtomicFile *af);
+MILES_API void miles_atomic_abort(MilesAtomicFile *af);
 
 /* ======================================================================== */
-/* Section: core — model configuration, model, loss, optimizer              */
-/* (libmiles/config.c, model.c, optim.c)                                    */
+/* Section: model configuration                                             */
+/* (libmiles/config.c, train_checkpoint.c)                                  */
 /* ======================================================================== */
 
 enum { MILES_POOL_POOLER = 0, MILES_POOL_CLS = 1, MILES_POOL_MEAN = 2 };
@@ -69,8 +120,8 @@ enum { MILES_VEL_SIGMOID = 0, MILES_VEL_LINEAR = 1 };
 #define MILES_MAX_MLP 8
 #define MILES_NUM_FEATURES 18
 
-/* Names of the 18 numeric features, in model input order. */
-extern const char *const miles_feature_names[MILES_NUM_FEATURES];
+/* Names of the MILES_NUM_FEATURES (18) numeric features, in model input order. */
+MILES_API extern const char *const miles_feature_names[MILES_NUM_FEATURES];
 
 /* Model configuration.  The BERT part mirrors an HF config.json; the rest is the
  * Miles fusion architecture.  A plain struct on purpose: researchers set fields. */
@@ -91,7 +142,7 @@ typedef struct MilesConfig {
     float text_dropout;          /* dropout on the pooled vector */
     /* numeric branch: F -> w0 -> ReLU -> drop -> w1 ...; n_numeric == 0 means the raw
      * standardized features are concatenated directly (seed-notebook) */
-    int num_features;            /* F, 18 */
+    int num_features;            /* F = MILES_NUM_FEATURES */
     int n_numeric;
     int numeric_widths[MILES_MAX_MLP];
     float numeric_dropouts[MILES_MAX_MLP];
@@ -105,12 +156,21 @@ typedef struct MilesConfig {
 
 /* Fill *cfg with a preset ("miles" or "seed-notebook") on top of a BERT size:
  * "bert-base", "minilm-l6" (all-MiniLM-L6-v2 shape), "tiny" (2 layers, H 64) */
-int miles_config_preset(MilesConfig *cfg, const char *preset, const char *bert_size);
+MILES_API int miles_config_preset(MilesConfig *cfg, const char *preset, const char *bert_size);
 /* Read the BERT fields of an HF config.json into *cfg (other fields untouched).
  * Rejects hidden_act other than "gelu" and unknown model types with a message. */
-int miles_config_read_hf(MilesConfig *cfg, const char *config_json_path);
+MILES_API int miles_config_read_hf(MilesConfig *cfg, const char *config_json_path);
 /* Check that *cfg is self-consistent (H % NH == 0, widths > 0, ...). */
-int miles_config_validate(const MilesConfig *cfg);
+MILES_API int miles_config_validate(const MilesConfig *cfg);
+
+/* Model config <-> JSON (the checkpoints' MILES_META_CONFIG; malloc'd / parsed into *cfg). */
+MILES_API int miles_config_to_json(const MilesConfig *cfg, char **json);
+MILES_API int miles_config_from_json(MilesConfig *cfg, const char *json);
+
+/* ======================================================================== */
+/* Section: the model                                                       */
+/* (libmiles/model.c, model_forward.c, model_backward.c)                    */
+/* ======================================================================== */
 
 /* A batch of examples (row-major, B rows of T tokens).  Pointers stay owned by
  * the caller. */
@@ -133,16 +193,16 @@ typedef struct MilesLossConfig {
 typedef struct MilesModel MilesModel;
 
 /* Build a model with parameters allocated (uninitialized = zero). */
-int miles_model_build(MilesModel **out, const MilesConfig *cfg);
-void miles_model_free(MilesModel *m);
+MILES_API int miles_model_build(MilesModel **out, const MilesConfig *cfg);
+MILES_API void miles_model_free(MilesModel *m);
 /* HF BERT initialization: normal(0, std) for weights and embeddings, zero biases,
  * LayerNorm weight 1 / bias 0; deterministic for a seed. */
-int miles_model_init_random(MilesModel *m, uint64_t seed, float std);
-const MilesConfig *miles_model_config(const MilesModel *m);
-size_t miles_model_num_params(const MilesModel *m);
+MILES_API int miles_model_init_random(MilesModel *m, uint64_t seed, float std);
+MILES_API const MilesConfig *miles_model_config(const MilesModel *m);
+MILES_API size_t miles_model_num_params(const MilesModel *m);
 /* Parameter tensors by index: name (checkpoint name, e.g.
  * "bert.encoder.layer.0.attention.self.query.weight"), shape, data pointers. */
-int miles_model_num_tensors(const MilesModel *m);
+MILES_API int miles_model_num_tensors(const MilesModel *m);
 typedef struct MilesTensorInfo {
     const char *name;
     int ndim;
@@ -152,14 +212,14 @@ typedef struct MilesTensorInfo {
     float *grad;   /* gradients */
     int decay;     /* 1 if weight decay applies under the HF convention */
 } MilesTensorInfo;
-int miles_model_tensor(const MilesModel *m, int index, MilesTensorInfo *info);
+MILES_API int miles_model_tensor(const MilesModel *m, int index, MilesTensorInfo *info);
 /* Index of a tensor by checkpoint name, or -1. */
-int miles_model_find_tensor(const MilesModel *m, const char *name);
+MILES_API int miles_model_find_tensor(const MilesModel *m, const char *name);
 
-void miles_model_set_loss(MilesModel *m, const MilesLossConfig *loss);
+MILES_API void miles_model_set_loss(MilesModel *m, const MilesLossConfig *loss);
 /* Dropout is keyed by (seed, step, tensor, index): the same key gives the same
  * masks on CPU and GPU. */
-void miles_model_set_dropout_key(MilesModel *m, uint64_t seed, uint64_t step);
+MILES_API void miles_model_set_dropout_key(MilesModel *m, uint64_t seed, uint64_t step);
 
 /* Forward pass.  training=1 enables dropout.  Outputs (may be NULL):
  * logits [B,2], velocity [B] (after the head activation), *loss (when labels
@@ -170,56 +230,29 @@ void miles_model_set_dropout_key(MilesModel *m, uint64_t seed, uint64_t step);
  * NaN/Inf features or targets -> MILES_ENAN.  The batch is copied, so the
  * caller's buffers may be reused before backward.  Activation memory grows to
  * the largest (B,T) seen and is then reused (no per-step allocation). */
-int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training,
+MILES_API int miles_model_forward(MilesModel *m, const MilesBatch *batch, int training,
                         float *logits, float *velocity, float *loss);
 /* Zero all gradients. */
-void miles_model_zero_grad(MilesModel *m);
+MILES_API void miles_model_zero_grad(MilesModel *m);
 /* Backward pass of the last forward (which must have had labels/velocity);
  * accumulates into gradients (so gradient accumulation is repeated
  * forward/backward before one optimizer step).  loss_scale multiplies dL:
  * k equal-size micro-batches with loss_scale 1/k equal one batch of k times
  * the rows (exactly so for unweighted CE; weighted CE normalizes per batch). */
-int miles_model_backward(MilesModel *m, float loss_scale);
+MILES_API int miles_model_backward(MilesModel *m, float loss_scale);
 /* Pooled text vector [B,H] of the last forward (for embeddings/parity). */
-const float *miles_model_pooled(const MilesModel *m);
+MILES_API const float *miles_model_pooled(const MilesModel *m);
 /* Encoder last hidden state [B,T,H] of the last forward. */
-const float *miles_model_last_hidden(const MilesModel *m);
+MILES_API const float *miles_model_last_hidden(const MilesModel *m);
 
-/* ---- optimizer and schedules ---- */
-typedef struct MilesAdamWConfig {
-    float lr, beta1, beta2, eps, weight_decay;
-    int decay_all;   /* 1: decay every tensor (the original's bug); 0: HF groups */
-} MilesAdamWConfig;
-typedef struct MilesAdamW MilesAdamW;
-int miles_adamw_build(MilesAdamW **out, MilesModel *m, const MilesAdamWConfig *cfg);
-void miles_adamw_free(MilesAdamW *opt);
-/* One step at learning rate lr (schedule applied by the caller). */
-int miles_adamw_step(MilesAdamW *opt, float lr);
-int64_t miles_adamw_steps(const MilesAdamW *opt);
-/* First/second moments, for checkpoints: [num_params] each. */
-float *miles_adamw_m(MilesAdamW *opt);
-float *miles_adamw_v(MilesAdamW *opt);
-void miles_adamw_set_steps(MilesAdamW *opt, int64_t t);
-
-/* torch.nn.utils.clip_grad_norm_ semantics: returns the total L2 norm before
- * clipping; scales grads by max_norm/(norm+1e-6) when norm > max_norm. */
-float miles_clip_grad_norm(MilesModel *m, float max_norm);
-
-enum { MILES_SCHED_CONSTANT = 0, MILES_SCHED_LINEAR = 1, MILES_SCHED_COSINE = 2 };
-/* HF get_{linear,cosine}_schedule_with_warmup multiplier at optimizer step
- * `step` (0-based, the value LambdaLR passes).  Multiply by the base lr. */
-double miles_lr_lambda(int kind, int64_t step, int64_t warmup, int64_t total);
-
-/* ---- explanations: integrated gradients (libmiles/explain.c, docs/explain.md) ----
- * Model hooks first (model_forward.c, model_backward.c), then the IG driver. */
-
+/* ---- input gradients (the hooks integrated gradients is built on) ---- */
 /* miles_model_forward with the per-token word-embedding vectors given:
  * word_emb [B,T,H] replaces wte[input_ids] (position and token-type embeddings
  * are still added; input_ids are still validated).  word_emb NULL = the
  * ordinary forward; word_emb = the gathered wte rows gives bit-identical
  * outputs.  Non-finite entries -> MILES_ENAN naming row/token/channel.  A
  * backward of such a forward adds no word-embedding (wte) gradient. */
-int miles_model_forward_embeds(MilesModel *m, const MilesBatch *batch, const float *word_emb,
+MILES_API int miles_model_forward_embeds(MilesModel *m, const MilesBatch *batch, const float *word_emb,
                                int training, float *logits, float *velocity, float *loss);
 /* Backward of the last forward from an arbitrary output gradient instead of
  * the loss: dlogits [B,2] = d target / d logits, dvelocity [B] = d target /
@@ -227,68 +260,44 @@ int miles_model_forward_embeds(MilesModel *m, const MilesBatch *batch, const flo
  * forward needs no labels.  param_grads = 1 accumulates parameter gradients
  * like miles_model_backward; 0 leaves them untouched and skips their GEMMs
  * (input gradients only: about half the backward's work). */
-int miles_model_backward_from_outputs(MilesModel *m, const float *dlogits, const float *dvelocity,
+MILES_API int miles_model_backward_from_outputs(MilesModel *m, const float *dlogits, const float *dvelocity,
                                       int param_grads);
 /* Input gradients of the last backward (either kind): dword [B,T,H] w.r.t.
  * each token's word-embedding vector, dfeatures [B,F] w.r.t. the standardized
  * features; either may be NULL.  MILES_EINVAL if no backward followed the
  * last forward.  (Not accumulated: each backward overwrites them.) */
-int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures);
+MILES_API int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures);
 
-/* What is explained: P(viral) = softmax(logits)[1] (default), the viral
- * log-odds logit[1] - logit[0], or the velocity output (after its activation). */
-enum { MILES_EXPLAIN_VIRAL_PROB = 0, MILES_EXPLAIN_VIRAL_LOGIT = 1, MILES_EXPLAIN_VELOCITY = 2 };
-/* Path integral rule: Gauss-Legendre with `steps` nodes on [0,1] (default), or
- * the trapezoid rule with `steps` intervals (steps + 1 evaluations). */
-enum { MILES_IG_GAUSS_LEGENDRE = 0, MILES_IG_TRAPEZOID = 1 };
-/* Token baseline: the [PAD] word-embedding row, or the zero vector. */
-enum { MILES_BASELINE_PAD = 0, MILES_BASELINE_ZERO = 1 };
+/* ======================================================================== */
+/* Section: optimizer and schedules                                         */
+/* (libmiles/optim.c)                                                       */
+/* ======================================================================== */
 
-typedef struct MilesExplainConfig {
-    int steps;              /* quadrature nodes / intervals, 1..4096 (32) */
-    int rule;               /* MILES_IG_* */
-    int target;             /* MILES_EXPLAIN_* */
-    int token_baseline;     /* MILES_BASELINE_* */
-    int32_t pad_id, cls_id, sep_id; /* 0, 101, 102 (BERT uncased vocab); -1 = none.
-                             * [CLS], [SEP] and padding (mask 0) keep their
-                             * embedding along the path: attribution exactly 0 */
-    const float *feature_baseline; /* [F] standardized; NULL = 0 = the training mean */
-    int max_tokens;         /* path rows x T per forward pass (2048); bounds memory */
-} MilesExplainConfig;
-void miles_explain_config_default(MilesExplainConfig *cfg);
+typedef struct MilesAdamWConfig {
+    float lr, beta1, beta2, eps, weight_decay;
+    int decay_all;   /* 1: decay every tensor (the original's bug); 0: HF groups */
+} MilesAdamWConfig;
+typedef struct MilesAdamW MilesAdamW;
+MILES_API int miles_adamw_build(MilesAdamW **out, MilesModel *m, const MilesAdamWConfig *cfg);
+MILES_API void miles_adamw_free(MilesAdamW *opt);
+/* One step at learning rate lr (schedule applied by the caller). */
+MILES_API int miles_adamw_step(MilesAdamW *opt, float lr);
+MILES_API int64_t miles_adamw_steps(const MilesAdamW *opt);
+/* First/second moments, for checkpoints: [num_params] each. */
+MILES_API float *miles_adamw_m(MilesAdamW *opt);
+MILES_API float *miles_adamw_v(MilesAdamW *opt);
+MILES_API void miles_adamw_set_steps(MilesAdamW *opt, int64_t t);
 
-/* Result of miles_explain_ig (arrays owned; miles_explanation_free). */
-typedef struct MilesExplanation {
-    int B, T, F;
-    int target, rule, steps;
-    int evals;              /* forward+backward rows per example */
-    float *tokens;          /* [B,T] per-token attribution: sum over H of (x - x') * avg grad */
-    float *features;        /* [B,F] per-feature attribution: (x - x') * avg grad */
-    double *f_input;        /* [B] target at the input, f(x) */
-    double *f_baseline;     /* [B] target at the baseline, f(x') */
-    double *completeness_error; /* [B] sum(tokens) + sum(features) - (f(x) - f(x')) */
-} MilesExplanation;
-/* Integrated gradients (Sundararajan et al. 2017) of every row of `batch`
- * along the straight path x' + alpha (x - x') in (word embeddings, standardized
- * features), through the model's own backward, in eval mode (no dropout).
- * The path points of all rows are run as batches of up to max_tokens / T rows.
- * labels/velocity of the batch are ignored.  Uses (overwrites) the model's
- * activations; parameter gradients are untouched.  Deterministic. */
-int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainConfig *cfg,
-                     MilesExplanation **out);
-void miles_explanation_free(MilesExplanation *e);
+/* torch.nn.utils.clip_grad_norm_ semantics: returns the total L2 norm before
+ * clipping; scales grads by max_norm/(norm+1e-6) when norm > max_norm.  The
+ * sum of squares is taken in double in a fixed order (4096-element blocks
+ * added in order), so the norm does not depend on the thread count. */
+MILES_API float miles_clip_grad_norm(MilesModel *m, float max_norm);
 
-/* WordPiece pieces -> words: a piece starting with "##" joins the previous
- * word (attributions summed, "##" dropped from the text); a NULL piece (pass
- * NULL for [CLS]/[SEP]/[PAD]) belongs to no word and ends the current one. */
-typedef struct MilesExplainWord {
-    char *text;             /* owned, NUL-terminated */
-    float attribution;
-    int first, count;       /* token range [first, first + count) */
-} MilesExplainWord;
-int miles_explain_words(const char *const *pieces, const float *attr, int n, MilesExplainWord **words,
-                        int *n_words);
-void miles_explain_words_free(MilesExplainWord *words, int n_words);
+enum { MILES_SCHED_CONSTANT = 0, MILES_SCHED_LINEAR = 1, MILES_SCHED_COSINE = 2 };
+/* HF get_{linear,cosine}_schedule_with_warmup multiplier at optimizer step
+ * `step` (0-based, the value LambdaLR passes).  Multiply by the base lr. */
+MILES_API double miles_lr_lambda(int kind, int64_t step, int64_t warmup, int64_t total);
 
 /* ======================================================================== */
 /* Section: tokenizer (libmiles/tokenizer.c)                                */
@@ -307,46 +316,49 @@ typedef struct MilesTokenizer MilesTokenizer;
  * path (then HF's defaults: lowercase, strip accents, split CJK).  Token id =
  * 0-based line number.  Empty vocab, duplicate tokens, invalid UTF-8 or a
  * missing [UNK] are MILES_EFORMAT errors naming the file and line. */
-int miles_tokenizer_load(MilesTokenizer **out, const char *path);
+MILES_API int miles_tokenizer_load(MilesTokenizer **out, const char *path);
 /* Same, overriding flags: each of lowercase / strip_accents / chinese is 0 or
  * 1, or -1 = from tokenizer_config.json (strip_accents -1 and unset in the
  * config = same as lowercase, as in HF). */
-int miles_tokenizer_load_opts(MilesTokenizer **out, const char *path, int lowercase, int strip_accents,
+MILES_API int miles_tokenizer_load_opts(MilesTokenizer **out, const char *path, int lowercase, int strip_accents,
                               int chinese);
-void miles_tokenizer_free(MilesTokenizer *tok);
-int miles_tokenizer_vocab_size(const MilesTokenizer *tok);
-/* Id of an exact vocab entry, -1 if absent. */
-int miles_tokenizer_token_to_id(const MilesTokenizer *tok, const char *token);
+MILES_API void miles_tokenizer_free(MilesTokenizer *tok);
+MILES_API int miles_tokenizer_vocab_size(const MilesTokenizer *tok);
 /* Vocab entry of an id (NUL-terminated, owned by tok); NULL if out of range. */
-const char *miles_tokenizer_id_to_token(const MilesTokenizer *tok, int id);
+MILES_API const char *miles_tokenizer_id_to_token(const MilesTokenizer *tok, int id);
 /* Special ids looked up in the vocab: which = "cls", "sep", "pad", "unk",
  * "mask"; -1 if absent or `which` unknown. */
-int miles_tokenizer_special_id(const MilesTokenizer *tok, const char *which);
+MILES_API int miles_tokenizer_special_id(const MilesTokenizer *tok, const char *which);
 /* The effective normalizer flags (any pointer may be NULL). */
-void miles_tokenizer_flags(const MilesTokenizer *tok, int *lowercase, int *strip_accents, int *chinese);
+MILES_API void miles_tokenizer_flags(const MilesTokenizer *tok, int *lowercase, int *strip_accents, int *chinese);
 /* WordPiece ids of text[0..len) (no [CLS]/[SEP]; special tokens written in
  * the text, e.g. "[MASK]", are kept as their ids like HF).  Writes at most cap
  * ids; *n = total number (may exceed cap).  Invalid UTF-8 never fails: each
  * maximal ill-formed subpart becomes U+FFFD, which cleaning removes. */
-int miles_tokenizer_tokenize(const MilesTokenizer *tok, const char *text, size_t len, int32_t *ids, int cap,
+MILES_API int miles_tokenizer_tokenize(const MilesTokenizer *tok, const char *text, size_t len, int32_t *ids, int cap,
                              int *n);
 /* [CLS] a [SEP] (b [SEP]) truncated like HF (truncation=True: longest-first
- * for pairs) to max_len.  ids/type_ids/mask have max_len entries (type_ids and
- * mask may be NULL); entries past *len are [PAD]/0/0.  pad_to_max is accepted
- * for symmetry with the batch call (a single row is always max_len long).
- * b may be NULL.  max_len must be >= 2 (>= 3 with b). */
-int miles_tokenizer_encode(const MilesTokenizer *tok, const char *a, const char *b, int max_len, int pad_to_max,
-                           int32_t *ids, int32_t *type_ids, int32_t *mask, int *len);
-/* Batch of n NUL-terminated texts, each truncated to max_len, padded to the
- * longest (pad_to_max 0) or to max_len (1).  Outputs are [n, *T_out]
- * row-major; the caller allocates n*max_len entries each (type_ids/mask may
- * be NULL).  Rows are encoded in parallel (OpenMP) for n >= 256. */
-int miles_tokenizer_encode_batch(const MilesTokenizer *tok, const char *const *texts, int n, int max_len,
+ * for pairs) to max_len; a is a[0..a_len), b is b[0..b_len) (b may be NULL).
+ * Texts are bytes with a length: U+0000 inside is text like any other
+ * character (BertNormalizer drops it, as HF does).  ids/type_ids/mask have
+ * max_len entries (type_ids and mask may be NULL); entries past *len are
+ * [PAD]/0/0.  pad_to_max is accepted for symmetry with the batch call (a
+ * single row is always max_len long).  max_len must be >= 2 (>= 3 with b). */
+MILES_API int miles_tokenizer_encode(const MilesTokenizer *tok, const char *a, size_t a_len, const char *b,
+                                     size_t b_len, int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids,
+                                     int32_t *mask, int *len);
+/* Batch of n texts (texts[i] of lens[i] bytes; lens NULL: NUL-terminated),
+ * each truncated to max_len, padded to the longest (pad_to_max 0) or to
+ * max_len (1).  Outputs are [n, *T_out] row-major; the caller allocates
+ * n*max_len entries each (type_ids/mask may be NULL).  Rows are encoded in
+ * parallel (OpenMP) for n >= 256. */
+MILES_API int miles_tokenizer_encode_batch(const MilesTokenizer *tok, const char *const *texts, const size_t *lens,
+                                           int n, int max_len,
                                  int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *T_out);
 /* 16 lowercase hex chars of FNV-1a 64 over the vocab (each token + '\n') and
  * the flags string "lowercase=%d strip_accents=%d chinese=%d clean=%d
  * max_chars=%d"; stored in checkpoints to catch a tokenizer mismatch. */
-int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
+MILES_API int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
 
 /* ======================================================================== */
 /* Section: weights — safetensors and HF model directories                  */
@@ -369,39 +381,39 @@ enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64
        MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };
 #define MILES_ST_MAX_DIMS 8
 /* Open and validate `path`.  On error *out is NULL. */
-int  miles_safetensors_open(MilesSafetensors **out, const char *path);
+MILES_API int  miles_safetensors_open(MilesSafetensors **out, const char *path);
 /* Same, on a caller-owned buffer that must outlive the handle (not copied);
  * `name` is used in error messages.  Used by the fuzzer and for embedded data. */
-int  miles_safetensors_open_memory(MilesSafetensors **out, const void *data, size_t size,
+MILES_API int  miles_safetensors_open_memory(MilesSafetensors **out, const void *data, size_t size,
                                    const char *name);
-void miles_safetensors_close(MilesSafetensors *st);
+MILES_API void miles_safetensors_close(MilesSafetensors *st);
 /* Number of tensors; tensors are indexed 0..count-1 in file (data offset) order. */
-int  miles_safetensors_count(const MilesSafetensors *st);
+MILES_API int  miles_safetensors_count(const MilesSafetensors *st);
 /* Tensor name (owned by the handle), or NULL if i is out of range. */
-const char *miles_safetensors_name(const MilesSafetensors *st, int i);
+MILES_API const char *miles_safetensors_name(const MilesSafetensors *st, int i);
 /* Index of the tensor called `name`, or -1. */
-int  miles_safetensors_find(const MilesSafetensors *st, const char *name);
+MILES_API int  miles_safetensors_find(const MilesSafetensors *st, const char *name);
 /* dtype (MILES_DT_*), ndim (0..8; 0 = scalar), shape[0..ndim) and numel of tensor i.
  * Any output pointer may be NULL. */
-int  miles_safetensors_info(const MilesSafetensors *st, int i, int *dtype, int *ndim,
+MILES_API int  miles_safetensors_info(const MilesSafetensors *st, int i, int *dtype, int *ndim,
                             int64_t shape[8], size_t *numel);
 /* Convert tensor i to f32 into dst[numel].  F32/F16/BF16 are exact (subnormals,
  * +-inf, NaN kept); F64 is rounded to nearest.  numel must equal the tensor's
  * (MILES_ESHAPE otherwise); integer dtypes are refused (MILES_EINVAL). */
-int  miles_safetensors_read_f32(const MilesSafetensors *st, int i, float *dst, size_t numel);
+MILES_API int  miles_safetensors_read_f32(const MilesSafetensors *st, int i, float *dst, size_t numel);
 /* Convert tensor i (I64/I32/I16/I8/U8/BOOL) to int32 into dst[numel].  I64 values
  * outside int32 and BOOL bytes other than 0/1 give MILES_ERANGE naming the
  * tensor and element; float dtypes are refused (MILES_EINVAL). */
-int  miles_safetensors_read_i32(const MilesSafetensors *st, int i, int32_t *dst, size_t numel);
+MILES_API int  miles_safetensors_read_i32(const MilesSafetensors *st, int i, int32_t *dst, size_t numel);
 /* Raw little-endian bytes of tensor i inside the mapping (valid until close);
  * *nbytes gets their count.  Not aligned in general: memcpy before use. */
-const void *miles_safetensors_data(const MilesSafetensors *st, int i, size_t *nbytes);
+MILES_API const void *miles_safetensors_data(const MilesSafetensors *st, int i, size_t *nbytes);
 /* Value of `key` in the "__metadata__" string map, or NULL. */
-const char *miles_safetensors_metadata(const MilesSafetensors *st, const char *key);
+MILES_API const char *miles_safetensors_metadata(const MilesSafetensors *st, const char *key);
 /* Size in bytes of one element of dtype, or 0 if dtype is not a MILES_DT_*. */
-size_t miles_dtype_size(int dtype);
+MILES_API size_t miles_dtype_size(int dtype);
 /* "F32", "BF16", ... or "?" */
-const char *miles_dtype_name(int dtype);
+MILES_API const char *miles_dtype_name(int dtype);
 
 /* ---- safetensors writer ----
  * Output is byte-compatible with the Python safetensors library (0.4.x): data
@@ -410,22 +422,22 @@ const char *miles_dtype_name(int dtype);
  * `path` is created by _open, filled and fsync'd by _finish, then renamed over
  * `path`; _abort (or any _finish failure) removes it, leaving `path` untouched. */
 typedef struct MilesSafetensorsWriter MilesSafetensorsWriter;
-int  miles_safetensors_writer_open(MilesSafetensorsWriter **out, const char *path);
+MILES_API int  miles_safetensors_writer_open(MilesSafetensorsWriter **out, const char *path);
 /* Add a tensor.  name and shape are copied; `data` (numel * dtype size bytes,
  * little-endian) is REFERENCED, not copied: it must stay valid and unchanged
  * until _finish or _abort returns (so saving a model needs no second copy).
  * Duplicate names, bad dtype/ndim/negative dims give MILES_EINVAL. */
-int  miles_safetensors_writer_add(MilesSafetensorsWriter *w, const char *name, int dtype,
+MILES_API int  miles_safetensors_writer_add(MilesSafetensorsWriter *w, const char *name, int dtype,
                                   int ndim, const int64_t *shape, const void *data);
 /* Add a "__metadata__" entry (both strings copied; a repeated key replaces). */
-int  miles_safetensors_writer_metadata(MilesSafetensorsWriter *w, const char *key,
+MILES_API int  miles_safetensors_writer_metadata(MilesSafetensorsWriter *w, const char *key,
                                        const char *value);
 /* Write, fsync and rename into place; always frees w (even on error). */
-int  miles_safetensors_writer_finish(MilesSafetensorsWriter *w);
+MILES_API int  miles_safetensors_writer_finish(MilesSafetensorsWriter *w);
 /* Discard: removes the temp file, frees w.  NULL is a no-op. */
-void miles_safetensors_writer_abort(MilesSafetensorsWriter *w);
+MILES_API void miles_safetensors_writer_abort(MilesSafetensorsWriter *w);
 
-/* ---- HF model directories and Miles checkpoints (libmiles/hf.c) ---- */
+/* ---- HF model directories and parameter files (libmiles/hf.c) ---- */
 typedef struct MilesLoadReport {
     int n_loaded, n_missing, n_unexpected, n_ignored;
     char message[4096];   /* human-readable: the names of missing/unexpected/ignored tensors */
@@ -442,73 +454,66 @@ typedef struct MilesLoadReport {
  * tensor; unexpected tensors are reported by name in rep (rep may be NULL).
  * Only pytorch_model.bin present -> MILES_EMISSING pointing to
  * tools/convert_pytorch_bin.py. */
-int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *head_cfg,
+MILES_API int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *head_cfg,
                         uint64_t seed, MilesLoadReport *rep);
 /* Save all parameters under their checkpoint names as F32 safetensors, plus string
  * metadata (n_meta key/value pairs, e.g. "config" JSON), atomically. */
-int miles_model_save(const MilesModel *m, const char *path, int n_meta,
+MILES_API int miles_model_save(const MilesModel *m, const char *path, int n_meta,
                      const char *const *keys, const char *const *values);
 /* Load parameters saved by miles_model_save into a model built with the same config:
  * every model tensor must be present with the same shape (else an error naming
  * it); truncated files, wrong shapes, non-finite values and extra tensors are refused
- * (except "optim.*" optimizer state, skipped).  A refused file leaves m untouched. */
-int miles_model_load_params(MilesModel *m, const char *path);
+ * (except a training checkpoint's "optim.*" moments and "tokenizer/..." files,
+ * skipped).  A refused file leaves m untouched. */
+MILES_API int miles_model_load_params(MilesModel *m, const char *path);
 
 /* ======================================================================== */
-/* Section: data — CSV/JSON readers, features, labels, splits, scalers      */
-/* (libmiles/csv.c, libmiles/data*.c)                                       */
+/* Section: data: records, features, scaler, prepared files                 */
+/* (libmiles/records.c, data*.c; docs/data.md)                              */
 /* ======================================================================== */
 
-/* Section body: data module (docs/data.md has the formulas and file format). */
+/* ---- records ----
+ * A record is a set of named string values: a CSV row under its header, an
+ * HTTP request's fields, a JSON line.  Values are UTF-8 of the given lengths
+ * (or NUL-terminated when lengths is NULL). */
+typedef struct MilesRecord {
+    int n;
+    const char *const *names;
+    const char *const *values;
+    const size_t *lengths;   /* [n] byte lengths of the values, or NULL: NUL-terminated.
+                              * With lengths a title may hold U+0000 (which the tokenizer
+                              * drops, as HF does); a NUL elsewhere is an error. */
+} MilesRecord;
+/* Records from a CSV file with a header row (RFC 4180, UTF-8 validated; every
+ * row must have the header's number of cells).  An empty file is an error. */
+typedef struct MilesRecordReader MilesRecordReader;
+MILES_API int miles_records_open_csv(MilesRecordReader **out, const char *path);
+/* Same on a caller-owned buffer (must outlive the reader); `name` for messages. */
+MILES_API int miles_records_open_csv_memory(MilesRecordReader **out, const char *name, const char *data, size_t n);
+MILES_API void miles_records_close(MilesRecordReader *r);
+/* The header's field names (owned by r). */
+MILES_API const char *const *miles_records_header(const MilesRecordReader *r, int *n);
+/* Next row: 1 (rec valid until the next call; names = the header), 0 at the
+ * end, or a negative MILES_E* status with a "file:line:column: ..." message. */
+MILES_API int miles_records_next(MilesRecordReader *r, MilesRecord *rec);
+/* Line (1-based) where the last row began. */
+MILES_API int64_t miles_records_line(const MilesRecordReader *r);
 
-/* ---- CSV reader (RFC 4180, streaming, UTF-8 validated) ----
- * Quoted fields may hold commas, doubled quotes and newlines; CRLF/LF/CR line
- * ends; a leading UTF-8 BOM is skipped; blank lines are skipped; every record
- * must have as many fields as the first.  Errors read "file:line:column: ...". */
-typedef struct MilesCsv MilesCsv;
-int miles_csv_open(MilesCsv **out, const char *path);
-/* Parse a memory buffer; `name` is used in messages. data must outlive the reader. */
-int miles_csv_open_mem(MilesCsv **out, const char *name, const char *data, size_t n);
-void miles_csv_free(MilesCsv *r);
-/* Read the next record: returns 1 (fields valid until the next call), 0 at end
- * of input, or a negative MILES_E* status (sticky). */
-int miles_csv_next(MilesCsv *r, int *nfields, const char *const **fields);
-/* Line where the last record began; records read so far; the file name. */
-int64_t miles_csv_record_line(const MilesCsv *r);
-int64_t miles_csv_records(const MilesCsv *r);
-const char *miles_csv_name(const MilesCsv *r);
-/* Line and byte column (1-based) where field i of the last record began. */
-int miles_csv_field_pos(const MilesCsv *r, int i, int64_t *line, int64_t *col);
-
-/* ---- the 18 features of one record ----
- * MILES_NUM_FEATURES / miles_feature_names (core section) give the order:
+/* ---- the MILES_NUM_FEATURES features of one record ----
+ * MILES_NUM_FEATURES / miles_feature_names (model configuration) give the order:
  * views likes comments shares saves engagement_rate completion_rate like_rate
  * comment_ratio share_rate save_rate upload_hour is_weekend duration_sec
  * title_length has_emoji creator_avg_views publish_dayofweek.
  * A record is a set of named string values (CSV header + cells, or an HTTP
  * request's fields).  Seed-schema column names are understood, and so are the
- * 18 feature names themselves.  A column present in the record is used; an
+ * feature names themselves.  A column present in the record is used; an
  * absent or empty one is derived when possible (docs/data.md), else the
  * feature is missing for that record (bit clear in *avail, raw value NaN).
  * Non-numeric text, NaN/Inf or out-of-range values are errors naming the column. */
-int miles_features_compute(int n, const char *const *names, const char *const *values,
-                           double raw[18], uint32_t *avail);
-/* Regression target of a record: the engagement_velocity column, else
- * views / trend_duration_days.  MILES_EMISSING when neither is available. */
-int miles_velocity_compute(int n, const char *const *names, const char *const *values, double *velocity);
-/* Day name ("Friday", case-insensitive) -> alphabetical code (Friday=0 ...
- * Wednesday=6), or -1. */
-int miles_dayofweek_code(const char *day);
+MILES_API int miles_features_compute(const MilesRecord *rec, double raw[MILES_NUM_FEATURES], uint32_t *avail);
 /* Python len(): Unicode code points of valid UTF-8 (-1 if invalid). */
-int64_t miles_utf8_length(const char *s);
-/* 1 if the text holds an emoji (Extended_Pictographic >= U+2000, regional
- * indicators, keycap), else 0. */
-int miles_has_emoji(const char *s);
+MILES_API int64_t miles_utf8_length(const char *s);
 enum { MILES_TEXT_CLEAN_NONE = 0, MILES_TEXT_CLEAN_SEED = 1 };
-/* The original TextPreprocessor.clean_text: drop http\S+|www.\S+, keep Python-re
- * [\w\s#@] only, lowercase, strip, collapse whitespace.  *out is malloc'd. */
-int miles_text_clean(const char *in, int mode, char **out);
-
 /* ---- scaler: standardization, velocity min-max, label threshold ----
  * Serializes to JSON (embedded in checkpoints).  Transform is THE function that
  * turns raw features into model inputs, for training and serving alike. */
@@ -518,46 +523,30 @@ typedef struct MilesScalerOptions {
     uint32_t drop_mask;      /* bit f set: feature f forced to 0 after standardization */
     double percentile;       /* viral label percentile, default 80 */
 } MilesScalerOptions;
-/* Fit on training rows: raw [n,18] (NaN = missing), avail [n] bit masks (NULL:
+/* Fit on training rows: raw [n,F] (NaN = missing), avail [n] bit masks (NULL:
  * derive from NaN), velocity [n] raw (NULL: no velocity scaling/threshold). */
-int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail, int64_t n,
+MILES_API int miles_scaler_fit(MilesScaler **out, const double *raw, const uint32_t *avail, int64_t n,
                      const double *velocity, const MilesScalerOptions *opt);
-void miles_scaler_free(MilesScaler *s);
-/* Standardize one row: raw[18] + avail -> out[18].  Missing or unavailable or
+MILES_API void miles_scaler_free(MilesScaler *s);
+/* Standardize one row: raw[F] + avail -> out[F].  Missing or unavailable or
  * dropped features give exactly 0 (= the train mean after standardization). */
-int miles_scaler_transform(const MilesScaler *s, const double raw[18], uint32_t avail, float out[18]);
+MILES_API int miles_scaler_transform(const MilesScaler *s, const double raw[MILES_NUM_FEATURES], uint32_t avail, float out[MILES_NUM_FEATURES]);
 /* miles_features_compute + miles_scaler_transform in one call (serving path). */
-int miles_scaler_transform_record(const MilesScaler *s, int n, const char *const *names,
-                                  const char *const *values, float out[18], uint32_t *avail);
+MILES_API int miles_scaler_transform_record(const MilesScaler *s, const MilesRecord *rec,
+                                            float out[MILES_NUM_FEATURES], uint32_t *avail);
 /* Velocity: (v - min) / (max - min) with train min/max, and back. */
-double miles_scaler_velocity_scale(const MilesScaler *s, double v);
-double miles_scaler_velocity_unscale(const MilesScaler *s, double scaled);
+MILES_API double miles_scaler_velocity_scale(const MilesScaler *s, double v);
+MILES_API double miles_scaler_velocity_unscale(const MilesScaler *s, double scaled);
 /* Viral threshold (raw velocity units) and the label rule: v >= threshold. */
-double miles_scaler_threshold(const MilesScaler *s);
-void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percentile, const char *scope);
+MILES_API double miles_scaler_threshold(const MilesScaler *s);
+MILES_API void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percentile, const char *scope);
 /* Per-feature mean/scale (after optional log1p), availability bits, drop bits. */
-int miles_scaler_stats(const MilesScaler *s, double mean[18], double scale[18],
+MILES_API int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEATURES], double scale[MILES_NUM_FEATURES],
                        uint32_t *available, uint32_t *dropped, int *log1p_counts);
 /* JSON text (malloc'd) and back.  The JSON is self-describing (feature names,
  * order, formulas version); from_json rejects a different feature list. */
-int miles_scaler_to_json(const MilesScaler *s, char **json);
-int miles_scaler_from_json(MilesScaler **out, const char *json);
-
-/* ---- statistics used by the pipeline (exposed for tests) ---- */
-/* pandas/numpy linear-interpolation quantile of x[n] at p in [0,100]; NaNs ignored. */
-double miles_percentile(const double *x, int64_t n, double p);
-/* Spearman rank correlation (average ranks for ties) over pairs where both are finite. */
-double miles_spearman(const double *x, const double *y, int64_t n);
-/* sklearn's size rule for train_test_split(train_size=f): floor(f*n). */
-int64_t miles_split_train_count(int64_t n, double train_frac);
-enum { MILES_SPLIT_TRAIN = 0, MILES_SPLIT_VAL = 1, MILES_SPLIT_TEST = 2 };
-/* Stratified split like sklearn's two train_test_split calls (train_frac, then
- * 0.5 of the rest), exact sizes and per-class counts; membership by seed.
- * labels [n] in {0,1}; out split[n]. */
-int miles_split_stratified(const int32_t *labels, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
-/* Group split: no group (creator) in two splits; groups [n] (>= 0; -1 = its own
- * group); sizes as close as whole groups allow. */
-int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+MILES_API int miles_scaler_to_json(const MilesScaler *s, char **json);
+MILES_API int miles_scaler_from_json(MilesScaler **out, const char *json);
 
 /* ---- prepare: seed-schema CSV -> one binary prepared file ---- */
 typedef struct MilesPrepareOptions {
@@ -575,7 +564,7 @@ typedef struct MilesPrepareOptions {
     uint32_t drop_mask;      /* features masked to 0 after standardization */
     double leak_bound;       /* |Spearman| warning bound, default 0.5 */
 } MilesPrepareOptions;
-void miles_prepare_options_default(MilesPrepareOptions *opt);
+MILES_API void miles_prepare_options_default(MilesPrepareOptions *opt);
 /* A summary of what prepare did (counts, threshold, per-split viral rates,
  * unavailable features, Spearman correlations). */
 typedef struct MilesPrepareReport {
@@ -583,52 +572,62 @@ typedef struct MilesPrepareReport {
     int64_t n[3], viral[3];
     double threshold, percentile;
     uint32_t available;              /* features with any training value */
-    int64_t n_avail[18];             /* training rows having each feature */
-    double spearman[18];             /* feature vs velocity on train (NaN if undefined) */
+    int64_t n_avail[MILES_NUM_FEATURES];             /* training rows having each feature */
+    double spearman[MILES_NUM_FEATURES];             /* feature vs velocity on train (NaN if undefined) */
     uint32_t leak_warn;              /* |spearman| > leak_bound */
     int64_t truncated;               /* titles longer than max_len tokens */
     char vocab_hash[32];
 } MilesPrepareReport;
-int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
+MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
                        MilesPrepareReport *report);
 /* Human-readable report (what `miles-data prepare` prints). */
-int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
+MILES_API int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
 
 /* ---- prepared file (read side) ---- */
+enum { MILES_SPLIT_TRAIN = 0, MILES_SPLIT_VAL = 1, MILES_SPLIT_TEST = 2 };
+
 typedef struct MilesPrepared MilesPrepared;
 /* Loads and verifies magic "MILESDAT", version, sizes and CRC-32. */
-int miles_prepared_open(MilesPrepared **out, const char *path);
-void miles_prepared_free(MilesPrepared *p);
-/* Per-split arrays, all row-major and owned by the MilesPrepared. */
-typedef struct MilesSplitView {
+MILES_API int miles_prepared_open(MilesPrepared **out, const char *path);
+MILES_API void miles_prepared_free(MilesPrepared *p);
+/* Examples as row-major arrays: the one dataset type of the library (the
+ * prepared file's splits; what training, evaluation and miles_predict_dataset
+ * read).  Token rows are max_len entries each, [CLS] ... [SEP] then padding;
+ * a batch is cut to its longest row.  The arrays belong to whoever made the
+ * view (for a split: the MilesPrepared). */
+typedef struct MilesDataset {
     int64_t n;
-    int max_len;                     /* T */
+    int max_len;                     /* T: row stride of the token arrays */
     const int32_t *input_ids;        /* [n,T] */
-    const int32_t *token_type_ids;   /* [n,T] zeros */
+    const int32_t *token_type_ids;   /* [n,T], or NULL = zeros */
     const int32_t *attention_mask;   /* [n,T] */
-    const int32_t *lengths;          /* [n] real tokens incl. [CLS]/[SEP] */
-    const float *features;           /* [n,18] standardized (model input) */
-    const double *features_raw;      /* [n,18] raw units, NaN = missing */
+    const int32_t *lengths;          /* [n] real tokens incl. [CLS]/[SEP], or NULL = T */
+    const float *features;           /* [n,F] standardized (model input) */
+    const int32_t *labels;           /* [n] 0/1, or NULL */
+    const float *velocity;           /* [n] min-max scaled target, or NULL */
+    /* what a prepared file also has (NULL otherwise) */
+    const double *features_raw;      /* [n,F] raw units, NaN = missing */
     const uint32_t *avail;           /* [n] feature availability bits */
-    const int32_t *labels;           /* [n] 0/1 */
-    const float *velocity;           /* [n] min-max scaled */
     const double *velocity_raw;      /* [n] */
     const int32_t *creator;          /* [n] creator index, -1 unknown */
-} MilesSplitView;
-int miles_prepared_split(const MilesPrepared *p, int split, MilesSplitView *view);
+} MilesDataset;
+/* The examples of one split (MILES_SPLIT_*), viewing p's memory. */
+MILES_API int miles_prepared_split(const MilesPrepared *p, int split, MilesDataset *out);
 /* Raw title and row id of example i of a split (NUL-terminated UTF-8). */
-const char *miles_prepared_title(const MilesPrepared *p, int split, int64_t i);
-const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i);
+MILES_API const char *miles_prepared_title(const MilesPrepared *p, int split, int64_t i);
+MILES_API const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i);
 /* Scaler/threshold JSON to embed in a checkpoint (owned by p). */
-const char *miles_prepared_scaler_json(const MilesPrepared *p);
+MILES_API const char *miles_prepared_scaler_json(const MilesPrepared *p);
 /* Tokenizer vocab hash recorded at prepare time (hex). */
-const char *miles_prepared_vocab_hash(const MilesPrepared *p);
+MILES_API const char *miles_prepared_vocab_hash(const MilesPrepared *p);
 /* Text cleaning mode used before tokenizing (MILES_TEXT_CLEAN_*). */
-int miles_prepared_text_clean(const MilesPrepared *p);
-/* IEEE CRC-32 (zlib crc32 compatible): crc = miles_crc32(crc, buf, n), start 0. */
-uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);
+MILES_API int miles_prepared_text_clean(const MilesPrepared *p);
 
-/* --- data sources: synthetic generator and adapters (synth.c, adapters*.c) --- */
+/* ======================================================================== */
+/* Section: data sources: synthetic data, adapters                          */
+/* (libmiles/synth.c, adapters*.c; docs/data_sources.md)                    */
+/* ======================================================================== */
+
 /* Both write the 58-column seed schema (header and column order of the author's
  * youtube_shorts_tiktok_trends_2025 CSV) as RFC-4180 UTF-8; a numeric cell left
  * empty means "unavailable" for that row.  Writes are atomic: on error no output
@@ -638,7 +637,7 @@ uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);
 /* Write `rows` (0..1e8) synthetic rows; deterministic for `seed` (bit-identical
  * file across machines).  engagement_velocity = views / trend_duration_days, as in
  * the original data (so `views` leaks into the label, like the original). */
-int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed);
+MILES_API int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed);
 /* Convert a real source into the seed schema.  kind:
  *   "ytdlp"       yt-dlp -j JSON lines, one .info.json, a directory of *.json, or a
  *                 text file listing .json paths (one per line);
@@ -648,64 +647,208 @@ int miles_synth_write_csv(const char *path, int64_t rows, uint64_t seed);
  *   "tiktok2020"  tiktok-scraper trending.json.
  * report (may be NULL): rows in/out, drops by reason, features unavailable, the
  * velocity definition used. */
-int miles_adapter_convert(const char *kind, const char *input, const char *out_csv, char *report,
+MILES_API int miles_adapter_convert(const char *kind, const char *input, const char *out_csv, char *report,
                           size_t report_cap);
 
 /* ======================================================================== */
-/* Section: metrics and baselines (libmiles/metrics.c, libmiles/baseline.c) */
+/* Section: training — the trainer and its checkpoints                      */
+/* (libmiles/train*.c)                                                      */
 /* ======================================================================== */
 
-#include <stdio.h> /* FILE for miles_metrics_print */
+/* ---- trainer (libmiles/train.c, train_step.c, train_eval.c) ----
+ * The library never prints: what happens during training is handed to a
+ * callback (the CLI draws its progress bar, log.jsonl and TensorBoard events
+ * from it).  The trainer writes only checkpoints (see "checkpoints" below). */
+
+/* Learning-rate schedule family for the trainer: the HF ones (MILES_SCHED_*),
+ * or the original project's SequentialLR(LinearLR(0.1->1, warmup),
+ * CosineAnnealingLR(T_max = total - warmup, eta_min)). */
+enum { MILES_SCHED_ORIGINAL = 3 };
+
+enum {
+    MILES_EVENT_START = 0,    /* before the first step (after a resume: at the resumed state) */
+    MILES_EVENT_STEP = 1,     /* after every optimizer step */
+    MILES_EVENT_EVAL = 2,     /* after every validation (best = 1: best.safetensors was written) */
+    MILES_EVENT_CHECKPOINT = 3, /* a checkpoint file was written (path) */
+    MILES_EVENT_EARLY_STOP = 4, /* patience ran out */
+    MILES_EVENT_END = 5       /* training finished, stopped or failed (status) */
+};
+typedef struct MilesTrainEvent {
+    int type;                 /* MILES_EVENT_* */
+    int64_t step;             /* optimizer steps done */
+    int64_t total_steps;      /* planned: epochs x steps per epoch, capped by max_steps */
+    int epoch, epochs;        /* current epoch (0-based), epochs planned */
+    int batch, batches;       /* micro-batches done in this epoch, per epoch */
+    int64_t examples;         /* training examples seen in this run (all ranks) */
+    double elapsed_s;         /* seconds since this run started */
+    /* START */
+    int resumed;              /* 1: continued from last.safetensors */
+    int ranks, zero1;         /* data-parallel ranks; ZeRO-1 sharded moments */
+    int64_t start_step;       /* step the run started at (0, or the resumed step) */
+    /* STEP */
+    double loss;              /* mean loss of this step's micro-batches (all ranks) */
+    double lr, grad_norm;     /* learning rate used; gradient norm before clipping */
+    /* EVAL */
+    double val_auroc, val_loss, val_velocity_mae, val_best_f1, val_f1_threshold;
+    int best;                 /* 1: a new best validation AUROC */
+    /* EARLY_STOP */
+    int patience;
+    double min_delta;
+    /* CHECKPOINT */
+    const char *path;         /* "OUT/last.safetensors" or "OUT/best.safetensors" */
+    /* END */
+    int status;               /* MILES_OK or the error training returns */
+} MilesTrainEvent;
+/* Called on rank 0 only, from the training thread.  Return MILES_OK to go on;
+ * any other status stops training at once: miles_train_run returns it (set a
+ * message with miles_set_error; "last" keeps the previous save). */
+typedef int (*MilesTrainCallback)(const MilesTrainEvent *event, void *arg);
+
+typedef struct MilesTrainConfig {
+    int batch_size;           /* 32 (the GLOBAL batch with data parallelism) */
+    int max_len;              /* 128: truncate rows longer than this */
+    int epochs;               /* 15 */
+    int grad_accum;           /* 1: micro-batches per optimizer step */
+    float lr;                 /* 2e-5 */
+    float weight_decay;       /* 0.01 */
+    int decay_all;            /* 0: HF no-decay groups; 1: the original (decay everything) */
+    int warmup_steps;         /* 500 */
+    int schedule;             /* MILES_SCHED_COSINE */
+    int schedule_per_epoch;   /* 1 reproduces the original bug (stepped once per epoch) */
+    float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
+    float clip;               /* 1.0; <= 0: no clipping */
+    MilesLossConfig loss;     /* 0.95 / 0.05, class weights {1,1} */
+    int auto_class_weight;    /* 1: class_weight = n / (2 n_c) of the training labels
+                               * (sklearn "balanced"; MilesTrainResult says which) */
+    int patience;             /* 3 evaluations without improvement > min_delta */
+    float min_delta;          /* 0.001 */
+    int eval_every;           /* 0: every epoch; N: every N optimizer steps */
+    int bucket;               /* 1: length bucketing (sort by length within chunks) */
+    uint64_t seed;            /* 42 */
+    int64_t max_steps;        /* > 0: stop after this many optimizer steps (tests, smoke runs) */
+    const char *out_dir;      /* checkpoints/<run>: last.safetensors, best.safetensors */
+    int resume;               /* 1: continue from out_dir/last.safetensors */
+    /* what the checkpoints carry besides the model (the serving contract) */
+    const char *vocab_dir;    /* the tokenizer the data was tokenized with (directory or
+                               * vocab.txt): its hash must equal the data's, and its files
+                               * are embedded so the checkpoint predicts anywhere.  NULL:
+                               * nothing embedded (the predictor then needs a vocab_dir) */
+    const char *recipe;       /* free label stored in checkpoints ("default") */
+    MilesTrainCallback callback; /* progress/events (NULL: none) */
+    void *callback_arg;
+    volatile int *stop_flag;  /* set to 1 (e.g. from SIGINT): save "last" and return MILES_OK early */
+    /* distributed (docs/distributed.md): NULL or a 1-rank handle = one process */
+    struct MilesDist *dist;
+    int zero1;                /* 1: shard the AdamW moments across ranks (ZeRO stage 1) */
+} MilesTrainConfig;
+
+/* Fill *c with the defaults above. */
+MILES_API void miles_train_config_default(MilesTrainConfig *c);
+
+typedef struct MilesTrainResult {
+    int64_t steps;            /* optimizer steps done (total, across resumes) */
+    int epochs_done;
+    double best_val_auroc;    /* NaN if never evaluated */
+    int64_t best_step;
+    double decision_threshold;/* F1-maximizing threshold on validation (best model) */
+    float class_weight[2];    /* the CE class weights used */
+    int stopped_early;        /* early stopping fired */
+    int interrupted;          /* stop_flag was raised */
+    double seconds;
+} MilesTrainResult;
+
+/* Train `m` on the train split of a prepared file, evaluating on its val
+ * split (none if empty), with early stopping on validation AUROC.  Every
+ * checkpoint written under cfg->out_dir carries the serving contract: the
+ * data's scaler and label threshold, text cleaning, tokenizer hash (and, with
+ * cfg->vocab_dir, the tokenizer files), the decision threshold: what
+ * miles_predictor_open and the exports need, on any machine.  The model's
+ * vocab_size must cover the data's token ids. */
+MILES_API int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainConfig *cfg, MilesTrainResult *res);
+
+/* Score a dataset in eval mode, batch_size rows per forward pass (each batch
+ * cut to its longest row; rows longer than max_len truncated keeping [SEP];
+ * max_len 0 = no limit).  p_viral[n] = softmax P(viral) as the model computes
+ * it (fp32, widened), velocity[n] = the velocity head's output (scaled target
+ * units); either may be NULL.  The trainer's validation and the predictor
+ * both score through this one batching loop. */
+MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
+                          double *velocity);
+
+/* ---- checkpoints (train_checkpoint.c): one safetensors file per checkpoint.
+ * Tensors: the parameters under their checkpoint names; "optim.m"/"optim.v"
+ * (AdamW moments, last.safetensors only); "tokenizer/<file>" (U8: the
+ * embedded vocab.txt, tokenizer_config.json, tokenizer.json).  String
+ * metadata under the keys below.  This is the contract between training and
+ * everything that uses a trained model (predictor, server, exports, eval):
+ * read it through a MilesCheckpoint, never by parsing the keys yourself.
+ * Format "miles-checkpoint-2"; "miles-checkpoint-1" files (no embedded
+ * tokenizer: the vocabulary is found through "vocab_dir") are still read. */
+#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-2"
+#define MILES_META_FORMAT         "format"             /* MILES_CHECKPOINT_FORMAT */
+#define MILES_META_CONFIG         "config"             /* model config JSON (miles_config_to_json) */
+#define MILES_META_STATE          "state"              /* training state JSON (step, epoch, early stopping) */
+#define MILES_META_TRAIN_CONFIG   "train_config"       /* the trainer settings JSON (max_len, lr, ...) */
+#define MILES_META_THRESHOLD      "decision_threshold" /* F1-maximizing P(viral) threshold on validation */
+#define MILES_META_SCALER         "data"               /* scaler + label threshold JSON (miles_scaler_to_json) */
+#define MILES_META_TOKENIZER_HASH "tokenizer_hash"     /* miles_tokenizer_hash of the training vocabulary */
+#define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
+#define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
+#define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+
+typedef struct MilesCheckpoint MilesCheckpoint;
+/* Open and validate a checkpoint (format, model config).  Read-only; the
+ * handle may be shared between threads. */
+MILES_API int miles_checkpoint_open(MilesCheckpoint **out, const char *path);
+MILES_API void miles_checkpoint_close(MilesCheckpoint *c);
+/* Metadata value (MILES_META_*), or NULL if absent. */
+MILES_API const char *miles_checkpoint_meta(const MilesCheckpoint *c, const char *key);
+/* Build the model the checkpoint holds (parameters loaded). */
+MILES_API int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out);
+/* miles_checkpoint_open + miles_checkpoint_model + close. */
+MILES_API int miles_checkpoint_load_model(MilesModel **out, const char *path);
+/* The training data's scaler (MILES_EMISSING if the checkpoint has none). */
+MILES_API int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out);
+/* The training tokenizer: vocab_dir if given, else the embedded copy, else
+ * the "vocab_dir" hint; its hash must equal the checkpoint's (MILES_EINVAL
+ * naming both otherwise). */
+MILES_API int miles_checkpoint_tokenizer(const MilesCheckpoint *c, const char *vocab_dir, MilesTokenizer **out);
+/* 1 if the tokenizer files are embedded. */
+MILES_API int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c);
+/* Decision threshold (0.5 if absent or invalid), text cleaning
+ * (MILES_TEXT_CLEAN_*; MILES_EFORMAT for an unknown mode), the trainer's
+ * max_len (0 if not recorded). */
+MILES_API double miles_checkpoint_threshold(const MilesCheckpoint *c);
+MILES_API int miles_checkpoint_text_clean(const MilesCheckpoint *c, int *mode);
+MILES_API int miles_checkpoint_max_len(const MilesCheckpoint *c);
+/* MILES_OK if prepared data `p` is what the model was trained on: the same
+ * scaler and label threshold and the same vocabulary (else MILES_EINVAL
+ * saying which differs). */
+MILES_API int miles_checkpoint_check_data(const MilesCheckpoint *c, const MilesPrepared *p);
+
+/* ======================================================================== */
+/* Section: metrics and baselines                                           */
+/* (libmiles/metrics.c, baseline.c; docs/metrics.md)                        */
+/* ======================================================================== */
 
 /* Binary-classification and velocity metrics with scikit-learn semantics
  * (exact definitions and the sklearn function each one equals: docs/metrics.md).
  * Inputs: scores[n] = probability of the positive (viral) class, labels[n] in
  * {0,1}.  A prediction is positive iff score >= threshold.  Metrics that need
- * both classes (AUROC, AP, precision@recall, best-F1 threshold) return
- * MILES_EINVAL with a message for single-class input; empty input, NaN/Inf
- * scores and labels other than 0/1 are MILES_EINVAL / MILES_ENAN. */
-
-/* AUROC, ties counted half (= sklearn roc_auc_score). */
-int miles_metric_auroc(const double *scores, const int32_t *labels, int n, double *auroc);
-/* Average precision, step-wise (= sklearn average_precision_score). */
-int miles_metric_average_precision(const double *scores, const int32_t *labels, int n,
-                                   double *ap);
-/* Best precision among thresholds whose recall >= min_recall, i.e. the max of
- * precision over the points of sklearn's precision_recall_curve with recall >=
- * min_recall (0.10 for "precision at 10% recall").  *threshold (may be NULL)
- * gets the largest threshold reaching that precision. */
-int miles_metric_precision_at_recall(const double *scores, const int32_t *labels, int n,
-                                     double min_recall, double *precision, double *threshold);
-
+ * both classes are undefined for single-class input (MILES_EINVAL with a
+ * message); empty input, NaN/Inf scores and labels other than 0/1 are
+ * MILES_EINVAL / MILES_ENAN. */
 /* Confusion matrix and derived metrics at a threshold (zero_division = 0). */
 typedef struct MilesThresholdMetrics {
     double threshold;
     int64_t tn, fp, fn, tp;
     double accuracy, precision, recall, f1;
 } MilesThresholdMetrics;
-int miles_metric_at_threshold(const double *scores, const int32_t *labels, int n,
-                              double threshold, MilesThresholdMetrics *out);
-/* Threshold maximizing F1 over the distinct scores (the thresholds of the PR
- * curve); ties go to the largest threshold.  Fit it on validation data. */
-int miles_metric_best_f1_threshold(const double *scores, const int32_t *labels, int n,
-                                   double *threshold, double *f1);
-
-/* Reliability of the positive-class probability: n_bins uniform bins on [0,1],
- * bin b = (b/n_bins, (b+1)/n_bins] (0 goes to bin 0; = sklearn calibration_curve
- * binning).  ECE = sum_b (count_b/n) * |mean(label in b) - mean(score in b)|.
- * Per-bin arrays (may be NULL) have n_bins entries; empty bins get count 0 and
- * mean_score/frac_pos 0. */
-int miles_metric_calibration(const double *scores, const int32_t *labels, int n, int n_bins,
-                             double *ece, int64_t *bin_count, double *bin_mean_score,
-                             double *bin_frac_pos);
-/* mean((label - score)^2) (= sklearn brier_score_loss). */
-int miles_metric_brier(const double *scores, const int32_t *labels, int n, double *brier);
-
 /* Regression metrics on velocity arrays (units are the caller's): MAE, MSE,
  * RMSE, R^2 (= sklearn r2_score: 1 - SS_res/SS_tot; when SS_tot == 0 it is 1 if
  * SS_res == 0 else 0). */
 typedef struct MilesRegressionMetrics { double mae, mse, rmse, r2; } MilesRegressionMetrics;
-int miles_metric_regression(const double *pred, const double *target, int n,
+MILES_API int miles_metric_regression(const double *pred, const double *target, int n,
                             MilesRegressionMetrics *out);
 
 /* Curves for plots.  ROC: sklearn roc_curve(drop_intermediate=False), n_points =
@@ -719,35 +862,27 @@ typedef struct MilesCurve {
     double *y;        /* ROC: tpr;  PR: precision */
     double *thresholds; /* [n]; ROC: thresholds[0] = +inf;  PR: thresholds[n-1] = NaN */
 } MilesCurve;
-int miles_metric_roc_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
-int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
-void miles_curve_free(MilesCurve *c);
-
-/* Percentile bootstrap: n_boot resamples of size n drawn with replacement by a
- * seeded xoshiro256** stream; interval = numpy.percentile (linear) at
- * 100*alpha/2 and 100*(1-alpha/2) of the resampled statistics.  Resamples with
- * one class are skipped for AUROC (*n_used says how many were kept). */
-int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, int n_boot,
-                          uint64_t seed, double alpha, double *lo, double *hi, int *n_used);
-int miles_bootstrap_mae(const double *pred, const double *target, int n, int n_boot,
-                        uint64_t seed, double alpha, double *lo, double *hi);
+MILES_API int miles_metric_roc_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
+MILES_API int miles_metric_pr_curve(const double *scores, const int32_t *labels, int n, MilesCurve *out);
+MILES_API void miles_curve_free(MilesCurve *c);
 
 /* Everything the evaluator reports, in one struct. */
 enum {
     MILES_M_AUROC = 1 << 0, MILES_M_AP = 1 << 1, MILES_M_P_AT_R10 = 1 << 2,
     MILES_M_BEST_F1 = 1 << 3, MILES_M_CALIBRATION = 1 << 4, MILES_M_THRESHOLD = 1 << 5,
     MILES_M_STORED = 1 << 6, MILES_M_VELOCITY = 1 << 7, MILES_M_BOOT_AUROC = 1 << 8,
-    MILES_M_BOOT_MAE = 1 << 9
+    MILES_M_BOOT_MAE = 1 << 9, MILES_M_LOG_LOSS = 1 << 10
 };
 #define MILES_CALIB_BINS 15
 typedef struct MilesMetricsOptions {
     double stored_threshold;   /* e.g. best-F1 threshold from validation; NaN = none */
+    double class_weight[2];    /* sample weights of the log loss by label ({1,1}) */
     int n_bootstrap;           /* 1000; 0 = no intervals */
     uint64_t seed;             /* bootstrap seed, 42 */
     double alpha;              /* 0.05 -> 95% intervals */
     double min_recall;         /* 0.10 */
 } MilesMetricsOptions;
-void miles_metrics_options_default(MilesMetricsOptions *opt);
+MILES_API void miles_metrics_options_default(MilesMetricsOptions *opt);
 typedef struct MilesMetrics {
     int n;
     int64_t n_pos;
@@ -759,6 +894,9 @@ typedef struct MilesMetrics {
     MilesThresholdMetrics at_stored;  /* options.stored_threshold (MILES_M_STORED) */
     double best_f1_threshold, best_f1;
     double ece, brier;
+    double log_loss;           /* sum_i w[y_i] * -log(max(p(y_i), 1e-30)) / sum_i w[y_i], p(1) = score,
+                                * w = options.class_weight (= sklearn log_loss with sample_weight,
+                                * whose probabilities are clipped at 2.2e-16 instead) */
     int64_t calib_count[MILES_CALIB_BINS];
     double calib_mean_score[MILES_CALIB_BINS], calib_frac_pos[MILES_CALIB_BINS];
     MilesRegressionMetrics velocity;  /* MILES_M_VELOCITY */
@@ -772,18 +910,17 @@ typedef struct MilesMetrics {
  * Brier, velocity), leaves the rest out of `valid`, sets `reason`, and returns
  * MILES_EINVAL with the same message.  Empty or non-finite input: error, *m
  * zeroed. */
-int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
+MILES_API int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
                           const double *vel_pred, const double *vel_true,
                           const MilesMetricsOptions *opt);
-/* JSON object (a cJSON*, returned as void* to keep cJSON out of this header;
- * free with cJSON_Delete).  Undefined metrics are null, with "undefined_reason". */
-void *miles_metrics_to_json(const MilesMetrics *m);
-/* Same, as a malloc'd string (pretty-printed). */
-char *miles_metrics_to_json_string(const MilesMetrics *m);
+/* JSON object as a malloc'd string (pretty-printed; free()).  Undefined
+ * metrics are null, with "undefined_reason". */
+MILES_API char *miles_metrics_to_json_string(const MilesMetrics *m);
 /* Readable table to fp (undefined metrics print "n/a"). */
-int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title);
+MILES_API int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title);
 
-/* ---- TF-IDF (sklearn TfidfVectorizer) ---- */
+/* ---- baseline settings (sklearn defaults of the original project) ---- */
+/* TF-IDF (sklearn TfidfVectorizer) */
 enum { MILES_NORM_NONE = 0, MILES_NORM_L1 = 1, MILES_NORM_L2 = 2 };
 typedef struct MilesTfidfConfig {
     int max_features;         /* 5000; 0 = no limit */
@@ -797,29 +934,7 @@ typedef struct MilesTfidfConfig {
     int use_idf, smooth_idf, sublinear_tf; /* 1, 1, 0 */
     int norm;                 /* MILES_NORM_L2 */
 } MilesTfidfConfig;
-void miles_tfidf_config_default(MilesTfidfConfig *cfg);
-/* Sparse rows (CSR): row r has entries indptr[r] .. indptr[r+1]-1, column
- * indices increasing.  Free with miles_csr_free. */
-typedef struct MilesCsr {
-    int rows, cols;
-    int64_t *indptr;   /* [rows+1] */
-    int32_t *indices;  /* [nnz] */
-    double *data;      /* [nnz] */
-} MilesCsr;
-void miles_csr_free(MilesCsr *m);
-typedef struct MilesTfidf MilesTfidf;
-/* Fit the vocabulary and idf on n UTF-8 documents (token pattern
- * (?u)\b\w\w+\b, Python's \w = Unicode letters, numbers and '_'). */
-int miles_tfidf_fit(MilesTfidf **out, const char *const *docs, int n, const MilesTfidfConfig *cfg);
-int miles_tfidf_transform(const MilesTfidf *t, const char *const *docs, int n, MilesCsr *out);
-void miles_tfidf_free(MilesTfidf *t);
-int miles_tfidf_vocab_size(const MilesTfidf *t);
-const char *miles_tfidf_term(const MilesTfidf *t, int index);   /* sorted by code point */
-double miles_tfidf_idf(const MilesTfidf *t, int index);
-int miles_tfidf_lookup(const MilesTfidf *t, const char *term);   /* index or -1 */
-/* sklearn's ENGLISH_STOP_WORDS as embedded in the library (sorted). */
-const char *const *miles_tfidf_stop_words(int *count);
-
+MILES_API void miles_tfidf_config_default(MilesTfidfConfig *cfg);
 /* ---- L2 logistic regression (sklearn LogisticRegression, lbfgs) ----
  * Minimizes 0.5*||w||^2 + C * sum_i sw_i * logloss_i (intercept unpenalized),
  * sw_i = class weight of y_i (balanced: n / (2 n_c)), with an own L-BFGS
@@ -833,49 +948,93 @@ typedef struct MilesLogRegConfig {
     int max_iter;              /* 10000 */
     int history;               /* 10 (L-BFGS memory) */
 } MilesLogRegConfig;
-void miles_logreg_config_default(MilesLogRegConfig *cfg);
-typedef struct MilesLogRegInfo { int n_iter; double objective, grad_max; int converged; } MilesLogRegInfo;
-typedef struct MilesLogReg MilesLogReg;
-/* Fit.  Single-class labels, non-finite X: errors.  Like sklearn's
- * ConvergenceWarning, a fit that stops before tol (max_iter, or the line search
- * stalls at rounding level) still returns MILES_OK: check info.converged.
- * Dense features X [n,d] row-major (float, widened to double). */
-int miles_logreg_fit_dense(MilesLogReg **out, const float *X, int n, int d, const int32_t *y,
-                           const MilesLogRegConfig *cfg);
-int miles_logreg_fit_csr(MilesLogReg **out, const MilesCsr *X, const int32_t *y,
-                         const MilesLogRegConfig *cfg);
-/* P(y = 1) for each row. */
-int miles_logreg_predict_proba_dense(const MilesLogReg *m, const float *X, int n, int d,
-                                     double *proba);
-int miles_logreg_predict_proba_csr(const MilesLogReg *m, const MilesCsr *X, double *proba);
-int miles_logreg_dim(const MilesLogReg *m);
-const double *miles_logreg_coef(const MilesLogReg *m);  /* [d] */
-double miles_logreg_intercept(const MilesLogReg *m);
-void miles_logreg_info(const MilesLogReg *m, MilesLogRegInfo *info);
-void miles_logreg_free(MilesLogReg *m);
-
+MILES_API void miles_logreg_config_default(MilesLogRegConfig *cfg);
 /* ---- the baselines ----
  * Text: TF-IDF on titles + logistic regression (the original's baseline,
- * sklearn defaults above).  Numeric: logistic regression on the 18 standardized
+ * sklearn defaults above).  Numeric: logistic regression on the standardized
  * features.  Saved as JSON ({"kind":"tfidf_logreg"|"numeric_logreg", config,
  * vocabulary, idf, coef, intercept}), written atomically. */
 typedef struct MilesBaseline MilesBaseline;
-int miles_baseline_fit_text(MilesBaseline **out, const char *const *texts, const int32_t *labels,
+MILES_API int miles_baseline_fit_text(MilesBaseline **out, const char *const *texts, const int32_t *labels,
                             int n, const MilesTfidfConfig *tcfg, const MilesLogRegConfig *lcfg);
-int miles_baseline_fit_numeric(MilesBaseline **out, const float *X, int n, int d,
+MILES_API int miles_baseline_fit_numeric(MilesBaseline **out, const float *X, int n, int d,
                                const int32_t *labels, const MilesLogRegConfig *lcfg);
 /* Text baseline: texts[n] (X NULL).  Numeric: X [n,d] (texts NULL). */
-int miles_baseline_predict_proba(const MilesBaseline *b, const char *const *texts,
+MILES_API int miles_baseline_predict_proba(const MilesBaseline *b, const char *const *texts,
                                  const float *X, int n, int d, double *proba);
-int miles_baseline_save(const MilesBaseline *b, const char *path);
-int miles_baseline_load(MilesBaseline **out, const char *path);
-int miles_baseline_is_text(const MilesBaseline *b);
-const MilesTfidf *miles_baseline_tfidf(const MilesBaseline *b);   /* NULL if numeric */
-const MilesLogReg *miles_baseline_logreg(const MilesBaseline *b);
-void miles_baseline_free(MilesBaseline *b);
+MILES_API int miles_baseline_save(const MilesBaseline *b, const char *path);
+MILES_API void miles_baseline_free(MilesBaseline *b);
+/* What was fitted: text or numeric, feature dimension, TF-IDF vocabulary size,
+ * L-BFGS iterations, final objective and gradient, convergence. */
+typedef struct MilesBaselineInfo {
+    int text, dim, vocab_size, n_iter, converged;
+    double objective, grad_max;
+} MilesBaselineInfo;
+MILES_API void miles_baseline_info(const MilesBaseline *b, MilesBaselineInfo *info);
 
 /* ======================================================================== */
-/* Section: serving — the predictor (libmiles/predict.c)                    */
+/* Section: explanations: integrated gradients                              */
+/* (libmiles/explain.c, docs/explain.md)                                    */
+/* ======================================================================== */
+
+/* What is explained: P(viral) = softmax(logits)[1] (default), the viral
+ * log-odds logit[1] - logit[0], or the velocity output (after its activation). */
+enum { MILES_EXPLAIN_VIRAL_PROB = 0, MILES_EXPLAIN_VIRAL_LOGIT = 1, MILES_EXPLAIN_VELOCITY = 2 };
+/* Path integral rule: Gauss-Legendre with `steps` nodes on [0,1] (default), or
+ * the trapezoid rule with `steps` intervals (steps + 1 evaluations). */
+enum { MILES_IG_GAUSS_LEGENDRE = 0, MILES_IG_TRAPEZOID = 1 };
+/* Token baseline: the [PAD] word-embedding row, or the zero vector. */
+enum { MILES_BASELINE_PAD = 0, MILES_BASELINE_ZERO = 1 };
+
+typedef struct MilesExplainConfig {
+    int steps;              /* quadrature nodes / intervals, 1..4096 (32) */
+    int rule;               /* MILES_IG_* */
+    int target;             /* MILES_EXPLAIN_* */
+    int token_baseline;     /* MILES_BASELINE_* */
+    int32_t pad_id, cls_id, sep_id; /* 0, 101, 102 (BERT uncased vocab); -1 = none.
+                             * [CLS], [SEP] and padding (mask 0) keep their
+                             * embedding along the path: attribution exactly 0 */
+    const float *feature_baseline; /* [F] standardized; NULL = 0 = the training mean */
+    int max_tokens;         /* path rows x T per forward pass (2048); bounds memory */
+} MilesExplainConfig;
+MILES_API void miles_explain_config_default(MilesExplainConfig *cfg);
+
+/* Result of miles_explain_ig (arrays owned; miles_explanation_free). */
+typedef struct MilesExplanation {
+    int B, T, F;
+    int target, rule, steps;
+    int evals;              /* forward+backward rows per example */
+    float *tokens;          /* [B,T] per-token attribution: sum over H of (x - x') * avg grad */
+    float *features;        /* [B,F] per-feature attribution: (x - x') * avg grad */
+    double *f_input;        /* [B] target at the input, f(x) */
+    double *f_baseline;     /* [B] target at the baseline, f(x') */
+    double *completeness_error; /* [B] sum(tokens) + sum(features) - (f(x) - f(x')) */
+} MilesExplanation;
+/* Integrated gradients (Sundararajan et al. 2017) of every row of `batch`
+ * along the straight path x' + alpha (x - x') in (word embeddings, standardized
+ * features), through the model's own backward, in eval mode (no dropout).
+ * The path points of all rows are run as batches of up to max_tokens / T rows.
+ * labels/velocity of the batch are ignored.  Uses (overwrites) the model's
+ * activations; parameter gradients are untouched.  Deterministic. */
+MILES_API int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainConfig *cfg,
+                     MilesExplanation **out);
+MILES_API void miles_explanation_free(MilesExplanation *e);
+
+/* WordPiece pieces -> words: a piece starting with "##" joins the previous
+ * word (attributions summed, "##" dropped from the text); a NULL piece (pass
+ * NULL for [CLS]/[SEP]/[PAD]) belongs to no word and ends the current one. */
+typedef struct MilesExplainWord {
+    char *text;             /* owned, NUL-terminated */
+    float attribution;
+    int first, count;       /* token range [first, first + count) */
+} MilesExplainWord;
+MILES_API int miles_explain_words(const char *const *pieces, const float *attr, int n, MilesExplainWord **words,
+                        int *n_words);
+MILES_API void miles_explain_words_free(MilesExplainWord *words, int n_words);
+
+/* ======================================================================== */
+/* Section: prediction: the predictor                                       */
+/* (libmiles/predict.c; docs/serving.md)                                    */
 /* ======================================================================== */
 
 /* A predictor turns records into scores with exactly what training used: the
@@ -884,36 +1043,34 @@ void miles_baseline_free(MilesBaseline *b);
  * so a record gives byte-identical inputs here and in the prepared training
  * file (tests/test_predict.c).  docs/serving.md has the details.
  *
- * Thread safety: miles_predictor_predict may be called from several threads;
- * records are featurized/tokenized in the calling thread and the forward pass
- * (the model holds its activations) is serialized by a mutex inside the
- * predictor.  For parallel forwards open one predictor per thread. */
+ * Thread safety: miles_predictor_predict and miles_predictor_explain may be
+ * called from several threads; records are featurized/tokenized in the calling
+ * thread and the model's passes (the model holds its activations) are
+ * serialized by a mutex inside the predictor.  For parallel forwards open one
+ * predictor per thread.  Scores come from the trainer's own prediction loop:
+ * the same row scores bit-identically here and in training/evaluation. */
 typedef struct MilesPredictor MilesPredictor;
 typedef struct MilesPredictorOptions {
-    const char *vocab_dir;   /* NULL: the checkpoint's "vocab_dir" metadata */
+    const char *vocab_dir;   /* NULL: the tokenizer embedded in the checkpoint (else its
+                              * "vocab_dir" hint); given: must hash like the training one */
     int max_len;             /* 0: the trainer's max_len ("train_config"), else 128;
                               * capped at max_position_embeddings */
     int batch_size;          /* rows per forward pass (64) */
 } MilesPredictorOptions;
-void miles_predictor_options_default(MilesPredictorOptions *opt);
-/* Load a checkpoint written by miles-train.  Refuses a checkpoint without
- * "data" (scalers) metadata and a vocabulary whose hash differs from the
- * checkpoint's "tokenizer_hash". */
-int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const MilesPredictorOptions *opt);
-void miles_predictor_free(MilesPredictor *p);
+MILES_API void miles_predictor_options_default(MilesPredictorOptions *opt);
+/* Load a checkpoint written by miles_train_run (MilesCheckpoint contract).
+ * Refuses a checkpoint without a scaler and a vocabulary whose hash differs
+ * from the checkpoint's. */
+MILES_API int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const MilesPredictorOptions *opt);
+MILES_API void miles_predictor_free(MilesPredictor *p);
 
-/* A record: n named string values (CSV header + cells, or request fields).
- * "title" is required.  Understood names: the seed-schema columns, the 18
- * feature names, and the original API's request fields view_count -> views,
- * like_count -> likes, comment_count -> comments, duration_seconds ->
- * duration_sec.  Other names (description, thumbnail_url, ...) are ignored. */
-typedef struct MilesRecord {
-    int n;
-    const char *const *names;
-    const char *const *values;
-} MilesRecord;
+/* Records (the data section's MilesRecord): "title" is required.  Understood
+ * names: the seed-schema columns, the feature names, and the original API's
+ * request fields view_count -> views, like_count -> likes, comment_count ->
+ * comments, duration_seconds -> duration_sec.  Other names (description,
+ * thumbnail_url, ...) are ignored. */
 /* Column a name feeds (request field mapped; other names unchanged). */
-const char *miles_predictor_column_of(const char *name);
+MILES_API const char *miles_predictor_column_of(const char *name);
 
 typedef struct MilesPrediction {
     double viral_score;        /* softmax P(viral) */
@@ -929,27 +1086,47 @@ typedef struct MilesPrediction {
 } MilesPrediction;
 /* Score n records (batched by batch_size).  A bad record fails the call with
  * a message "record i: ..." naming the field; out[] is then undefined. */
-int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out);
+MILES_API int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out);
 /* The exact standardized model input of a record (what predict feeds). */
-int miles_predictor_features(const MilesPredictor *p, const MilesRecord *rec, float out[18],
+MILES_API int miles_predictor_features(const MilesPredictor *p, const MilesRecord *rec, float out[MILES_NUM_FEATURES],
                              uint32_t *available, uint32_t *supplied);
 /* The title's token ids and mask, max_len entries each (padded), as predict
  * feeds them; *n_wordpieces (may be NULL) = word pieces before truncation. */
-int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *rec, int32_t *ids, int32_t *mask,
+MILES_API int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *rec, int32_t *ids, int32_t *mask,
                            int *len, int *n_wordpieces);
-const MilesModel *miles_predictor_model(const MilesPredictor *p);
-const MilesScaler *miles_predictor_scaler(const MilesPredictor *p);
-const MilesTokenizer *miles_predictor_tokenizer(const MilesPredictor *p);
-double miles_predictor_threshold(const MilesPredictor *p);
-int miles_predictor_max_len(const MilesPredictor *p);
-int miles_predictor_text_clean(const MilesPredictor *p);
+MILES_API const MilesModel *miles_predictor_model(const MilesPredictor *p);
+MILES_API const MilesScaler *miles_predictor_scaler(const MilesPredictor *p);
+MILES_API double miles_predictor_threshold(const MilesPredictor *p);
+MILES_API int miles_predictor_max_len(const MilesPredictor *p);
+MILES_API int miles_predictor_text_clean(const MilesPredictor *p);
 /* "<run dir>/<file>@<tokenizer hash>", e.g. "run1/best.safetensors@1a2b..." */
-const char *miles_predictor_version(const MilesPredictor *p);
-const char *miles_predictor_tokenizer_hash(const MilesPredictor *p);
-/* Checkpoint metadata read at open ("config", "data", "state", "train_config",
- * "decision_threshold", "tokenizer_hash", "text_clean", "vocab_dir", "recipe",
- * "format"); NULL if absent. */
-const char *miles_predictor_metadata(const MilesPredictor *p, const char *key);
+MILES_API const char *miles_predictor_version(const MilesPredictor *p);
+MILES_API const char *miles_predictor_tokenizer_hash(const MilesPredictor *p);
+/* Checkpoint metadata read at open (MILES_META_* keys); NULL if absent. */
+MILES_API const char *miles_predictor_metadata(const MilesPredictor *p, const char *key);
+
+/* ---- explanations of records (integrated gradients, docs/explain.md) ---- */
+/* The explanation settings for this predictor: the defaults with its
+ * tokenizer's [PAD]/[CLS]/[SEP] ids. */
+MILES_API void miles_predictor_explain_config(const MilesPredictor *p, MilesExplainConfig *cfg);
+typedef struct MilesRecordExplanation {
+    MilesExplanation *ig;          /* one row: tokens [T], features [F], f(x), f(x'), completeness */
+    int n_tokens;                  /* T: the record's tokens incl. [CLS]/[SEP] */
+    int32_t *ids;                  /* [T] token ids */
+    const char **pieces;           /* [T] vocabulary entry of each token (owned by the
+                                    * predictor); NULL for [CLS], [SEP], padding */
+    MilesExplainWord *words;       /* word pieces joined ("##"), attributions summed */
+    int n_words;
+    float features[MILES_NUM_FEATURES]; /* the standardized input */
+    uint32_t available;            /* features given or derived (others = the training mean) */
+} MilesRecordExplanation;
+/* Explain one record with the predictor's model, tokenizer and scaler (the
+ * exact inputs miles_predictor_predict feeds), under the predictor's lock:
+ * safe beside predictions from other threads.  cfg NULL =
+ * miles_predictor_explain_config. */
+MILES_API int miles_predictor_explain(MilesPredictor *p, const MilesRecord *rec, const MilesExplainConfig *cfg,
+                            MilesRecordExplanation **out);
+MILES_API void miles_record_explanation_free(MilesRecordExplanation *e);
 
 /* ======================================================================== */
 /* Section: export — HF directory and ONNX model (libmiles/export_*.c)      */
@@ -969,158 +1146,58 @@ const char *miles_predictor_metadata(const MilesPredictor *p, const char *key);
  *   T dynamic; weights as float initializers named like the checkpoint.
  *   Written atomically (temp file + rename). */
 typedef struct MilesExportOptions {
-    const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the checkpoint's "vocab_dir" */
+    const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the one embedded in the checkpoint */
     int overwrite;          /* 1: replace an existing out_dir / file (default 0: refuse) */
 } MilesExportOptions;
-void miles_export_options_default(MilesExportOptions *opt);
+MILES_API void miles_export_options_default(MilesExportOptions *opt);
 /* Checkpoint -> HF directory.  The vocabulary's hash must equal the
  * checkpoint's "tokenizer_hash" when the checkpoint has one. */
-int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExportOptions *opt);
+MILES_API int miles_export_hf(const char *checkpoint, const char *out_dir, const MilesExportOptions *opt);
 /* Checkpoint -> ONNX file (needs no tokenizer; opt may be NULL). */
-int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesExportOptions *opt);
+MILES_API int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesExportOptions *opt);
 /* Export name of a checkpoint tensor: "bert.X" -> "X" (HF BertModel name),
  * anything else -> "miles.<name>" (e.g. "miles.fusion.0.weight"). */
-int miles_export_hf_name(const char *ckpt_name, char *out, size_t cap);
+MILES_API int miles_export_hf_name(const char *ckpt_name, char *out, size_t cap);
 
 /* ======================================================================== */
-/* Section: training — trainer, logs, TensorBoard events                    */
-/* (libmiles/train*.c, libmiles/tbevents.c)                                 */
+/* Section: distributed training                                            */
+/* (libmiles/dist.c, dist_zero1.c; docs/distributed.md)                     */
 /* ======================================================================== */
 
-/* TensorBoard event file writer: events.out.tfevents.<time>.<host> in `dir`,
- * TFRecord framing with masked CRC-32C, scalar summaries (simple_value). */
-typedef struct MilesTBWriter MilesTBWriter;
-int miles_tb_open(MilesTBWriter **out, const char *dir);
-int miles_tb_scalar(MilesTBWriter *w, const char *tag, int64_t step, float value);
-int miles_tb_flush(MilesTBWriter *w);
-void miles_tb_close(MilesTBWriter *w);
-const char *miles_tb_path(const MilesTBWriter *w);
-/* CRC-32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
-uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n);
-
-/* ---- trainer (libmiles/train.c, train_checkpoint.c) ---- */
-
-/* One split of prepared examples as plain arrays (owned by the caller). */
-typedef struct MilesTrainData {
-    int n;                    /* examples */
-    int stride;               /* row length of ids/mask (the prepared max_len) */
-    const int32_t *ids;       /* [n,stride] */
-    const int32_t *mask;      /* [n,stride] */
-    const int32_t *type_ids;  /* [n,stride] or NULL */
-    const int32_t *lengths;   /* [n] real tokens incl. [CLS]/[SEP] */
-    const float *features;    /* [n,F] standardized */
-    const int32_t *labels;    /* [n] 0/1 */
-    const float *velocity;    /* [n] scaled target */
-} MilesTrainData;
-
-/* Learning-rate schedule family for the trainer: the HF ones (MILES_SCHED_*),
- * or the original project's SequentialLR(LinearLR(0.1->1, warmup),
- * CosineAnnealingLR(T_max = total - warmup, eta_min)). */
-enum { MILES_SCHED_ORIGINAL = 3 };
-
-typedef struct MilesTrainConfig {
-    int batch_size;           /* 32 */
-    int max_len;              /* 128: truncate rows longer than this */
-    int epochs;               /* 15 */
-    int grad_accum;           /* 1: micro-batches per optimizer step */
-    float lr;                 /* 2e-5 */
-    float weight_decay;       /* 0.01 */
-    int decay_all;            /* 0: HF no-decay groups; 1: the original (decay everything) */
-    int warmup_steps;         /* 500 */
-    int schedule;             /* MILES_SCHED_COSINE */
-    int schedule_per_epoch;   /* 1 reproduces the original bug (stepped once per epoch) */
-    float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
-    float clip;               /* 1.0; <= 0: no clipping */
-    MilesLossConfig loss;     /* 0.95 / 0.05, class weights */
-    int patience;             /* 3 evaluations without improvement > min_delta */
-    float min_delta;          /* 0.001 */
-    int eval_every;           /* 0: every epoch; N: every N optimizer steps */
-    int bucket;               /* 1: length bucketing (sort by length within chunks) */
-    uint64_t seed;            /* 42 */
-    int64_t max_steps;        /* > 0: stop after this many optimizer steps (tests, smoke runs) */
-    const char *out_dir;      /* checkpoints/<run>: last.safetensors, best.safetensors, log.jsonl, tb/ */
-    int resume;               /* 1: continue from out_dir/last.safetensors */
-    int progress;             /* 0 quiet, 1 progress bar on a TTY / plain lines otherwise */
-    const char *extra_meta_keys[8];   /* extra checkpoint metadata (e.g. "data" scalers JSON) */
-    const char *extra_meta_values[8];
-    int n_extra_meta;
-    volatile int *stop_flag;  /* set to 1 (e.g. from SIGINT): save "last" and return MILES_OK early */
-    /* distributed (docs/distributed.md): NULL or a 1-rank handle = one process */
-    struct MilesDist *dist;
-    int zero1;                /* 1: shard the AdamW moments across ranks (ZeRO stage 1) */
-} MilesTrainConfig;
-
-/* Fill *c with the defaults above. */
-void miles_train_config_default(MilesTrainConfig *c);
-
-typedef struct MilesTrainResult {
-    int64_t steps;            /* optimizer steps done (total, across resumes) */
-    int epochs_done;
-    double best_val_auroc;    /* NaN if never evaluated */
-    int64_t best_step;
-    double decision_threshold;/* F1-maximizing threshold on validation (best model) */
-    int stopped_early;        /* early stopping fired */
-    int interrupted;          /* stop_flag was raised */
-    double seconds;
-} MilesTrainResult;
-
-/* Train `m` on `train`, evaluating on `val` (may be NULL: no evaluation).
- * Writes checkpoints, log.jsonl and TensorBoard events under cfg->out_dir. */
-int miles_train_run(MilesModel *m, const MilesTrainData *train, const MilesTrainData *val,
-                    const MilesTrainConfig *cfg, MilesTrainResult *res);
-
-/* Predict a split in eval mode: probs [n] (softmax P(viral)), velocity [n] (scaled). */
-int miles_predict_data(MilesModel *m, const MilesTrainData *d, int batch_size, int max_len,
-                       float *probs, float *velocity);
-
-/* ---- checkpoints (one safetensors file: parameters, optional AdamW moments,
- * and metadata: format, model config JSON, training state, user entries) ---- */
-/* Model config <-> JSON (malloc'd string / parsed into *cfg). */
-int miles_config_to_json(const MilesConfig *cfg, char **json);
-int miles_config_from_json(MilesConfig *cfg, const char *json);
-/* Build a model from a checkpoint file written by the trainer. */
-int miles_checkpoint_load_model(MilesModel **out, const char *path);
-/* Metadata value of a checkpoint (malloc'd copy; NULL + error if absent). */
-int miles_checkpoint_metadata(const char *path, const char *key, char **value);
-
-/* ---- distributed data parallelism (libmiles/dist.c; docs/distributed.md) ----
- * Synchronous data parallelism over MPI: `mpirun -np N miles-train ...`.  Each
- * rank takes a contiguous 1/N of every global batch (cfg->batch_size is the
- * GLOBAL batch), gradients are summed with MPI_Allreduce, every rank takes the
- * same optimizer step; rank 0 alone logs, evaluates and writes checkpoints.
- * A build without MPI (no -DMILES_HAVE_MPI) has the same API with one rank. */
+/* ---- data parallelism ----
+ * Synchronous data parallelism: `mpirun -np N miles-train ...`.  Each rank
+ * takes a contiguous 1/N of every global batch (cfg->batch_size is the GLOBAL
+ * batch), gradients are summed over the ranks, every rank takes the same
+ * optimizer step; rank 0 alone evaluates, writes checkpoints and gets the
+ * training events.  libmiles has no MPI: a handle from miles_dist_init is one
+ * process; the MPI transport is the separate libmiles-mpi (miles_mpi.h,
+ * pkg-config miles-mpi), whose miles_mpi_init returns a handle every call
+ * below works on. */
 typedef struct MilesDist MilesDist;
-/* 1 if this build has MPI support. */
-int miles_dist_available(void);
 /* World size announced by a launcher in the environment (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE, MV2_COMM_WORLD_SIZE, SLURM_STEP_NUM_TASKS; 1 for a bare PMIX_RANK),
  * else 0 (started by hand). */
-int miles_dist_launched_size(void);
-/* Join the job: MPI_Init_thread (FUNNELED) when launched by an MPI launcher
- * and MPI is not yet initialized, else a 1-rank handle without touching MPI.
- * MPI errors are returned (MPI_ERRORS_RETURN), never fatal.  Launched with
- * N > 1 ranks in a build without MPI: MILES_EUNSUPPORTED; a launcher that
- * started N processes that MPI does not join into one job (srun --mpi=none):
- * MILES_EINVAL. */
-int miles_dist_init(MilesDist **out, int *argc, char ***argv);
-/* Free the handle; MPI_Finalize if miles_dist_init initialized MPI. */
-void miles_dist_finalize(MilesDist *d);
+MILES_API int miles_dist_launched_size(void);
+/* A one-process handle.  Launched by an MPI launcher with N > 1 ranks:
+ * MILES_EUNSUPPORTED (use miles_mpi_init).  argc/argv are unused here. */
+MILES_API int miles_dist_init(MilesDist **out, int *argc, char ***argv);
+/* Free the handle (and leave MPI if miles_mpi_init joined it). */
+MILES_API void miles_dist_finalize(MilesDist *d);
 /* Rank / size in the job, and on this node (NULL handle: 0 / 1). */
-int miles_dist_rank(const MilesDist *d);
-int miles_dist_size(const MilesDist *d);
-int miles_dist_local_rank(const MilesDist *d);
-int miles_dist_local_size(const MilesDist *d);
+MILES_API int miles_dist_rank(const MilesDist *d);
+MILES_API int miles_dist_size(const MilesDist *d);
+MILES_API int miles_dist_local_rank(const MilesDist *d);
+MILES_API int miles_dist_local_size(const MilesDist *d);
 /* In-place sums over all ranks (any n; split into INT_MAX chunks). */
-int miles_dist_allreduce_f32(MilesDist *d, float *buf, size_t n);
-int miles_dist_allreduce_f64(MilesDist *d, double *buf, size_t n);
+MILES_API int miles_dist_allreduce_f32(MilesDist *d, float *buf, size_t n);
+MILES_API int miles_dist_allreduce_f64(MilesDist *d, double *buf, size_t n);
 /* Broadcast `bytes` bytes from rank `root` (used for checkpoints and the NCCL id). */
-int miles_dist_bcast(MilesDist *d, void *buf, size_t bytes, int root);
-int miles_dist_barrier(MilesDist *d);
+MILES_API int miles_dist_bcast(MilesDist *d, void *buf, size_t bytes, int root);
 /* Every rank agrees on a status: returns the local status if it is an error,
  * else an error naming the failed rank(s) if any other rank failed, else MILES_OK. */
-int miles_dist_agree(MilesDist *d, int status);
-/* End the whole job now (MPI_Abort); a no-op without MPI. */
-void miles_dist_abort(MilesDist *d, int code);
+MILES_API int miles_dist_agree(MilesDist *d, int status);
+/* End the whole job now (MPI_Abort); a no-op for one process. */
+MILES_API void miles_dist_abort(MilesDist *d, int code);
 
 #ifdef __cplusplus
 }

@@ -47,9 +47,9 @@ static float *take(Layout *L, const char *name, int ndim, int64_t d0, int64_t d1
 static MilesLinP take_lin(Layout *L, const char *prefix, int out, int in) {
     char n[96];
     MilesLinP p;
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.80s.weight", prefix); /* names are < 80 bytes */
     p.w = take(L, n, 2, out, in);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.80s.bias", prefix);
     p.b = take(L, n, 1, out, 0);
     return p;
 }
@@ -57,9 +57,9 @@ static MilesLinP take_lin(Layout *L, const char *prefix, int out, int in) {
 static MilesLnP take_ln(Layout *L, const char *prefix, int C) {
     char n[96];
     MilesLnP p;
-    snprintf(n, sizeof n, "%s.weight", prefix);
+    snprintf(n, sizeof n, "%.80s.weight", prefix); /* names are < 80 bytes */
     p.w = take(L, n, 1, C, 0);
-    snprintf(n, sizeof n, "%s.bias", prefix);
+    snprintf(n, sizeof n, "%.80s.bias", prefix);
     p.b = take(L, n, 1, C, 0);
     return p;
 }
@@ -176,12 +176,8 @@ void miles_model_free(MilesModel *m) {
 
 /* ------------------------------------------------------------------ init */
 
-static inline uint64_t splitmix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
+/* splitmix64's first output for state x: a hash of x */
+static inline uint64_t splitmix64(uint64_t x) { return miles_splitmix64(&x); }
 
 /* Standard normal for element i of tensor t: a pure function of (seed, t, i),
  * so the result does not depend on the thread count. */

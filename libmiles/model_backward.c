@@ -9,23 +9,14 @@
 
 #include <math.h>
 
-typedef struct {
-    char *base;
-    size_t off;
-} Bump;
-
-static void *bump(Bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
-}
-#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
+/* layouts run over internal.h's bump allocator (base NULL only counts) */
+#define FL(b, n) MILES_BUMP_F32(b, n)
 
 static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
     const MilesConfig *c = &m->cfg;
     const size_t H = c->hidden_size, I = c->intermediate_size, N = (size_t)B * T;
     MilesGradActs *D = &m->D;
-    Bump b = {base, 0};
+    MilesBump b = {base, 0};
     D->dx = FL(&b, N * H);
     D->dln1 = FL(&b, N * H);
     D->dres = FL(&b, N * H);

@@ -9,26 +9,16 @@
 
 /* --------------------------------------------------------------- arena */
 
-/* Bump allocator over a byte block; base NULL only counts. */
-typedef struct {
-    char *base;
-    size_t off;
-} Bump;
-
-static void *bump(Bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
-}
-#define FL(b, n) ((float *)bump((b), (size_t)(n) * sizeof(float)))
-#define IN(b, n) ((int32_t *)bump((b), (size_t)(n) * sizeof(int32_t)))
+/* layouts run over internal.h's bump allocator (base NULL only counts) */
+#define FL(b, n) MILES_BUMP_F32(b, n)
+#define IN(b, n) MILES_BUMP_I32(b, n)
 
 static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd) {
     const MilesConfig *c = &m->cfg;
     const size_t H = c->hidden_size, I = c->intermediate_size, N = (size_t)B * T;
     const size_t att = (size_t)B * c->num_attention_heads * T * T;
     MilesActs *A = &m->A;
-    Bump b = {base, 0};
+    MilesBump b = {base, 0};
     A->emb_sum = FL(&b, N * H);
     A->emb_mean = FL(&b, N);
     A->emb_rstd = FL(&b, N);

@@ -94,19 +94,47 @@ void miles_adamw_set_steps(MilesAdamW *o, int64_t t) {
  * coef = min(max_norm / (total + 1e-6), 1); grads *= coef.  Sum in double. */
 float miles_clip_grad_norm(MilesModel *mdl, float max_norm) {
     if (!mdl) return 0.0f;
-    const float *G = mdl->grads;
-    const size_t n = mdl->nparams;
+    float total = (float)sqrt(miles_sum_squares(mdl->grads, mdl->nparams));
+    miles_clip_apply(mdl->grads, mdl->nparams, total, max_norm);
+    return total;
+}
+
+/* Blocks of 4096 elements: each block's sum is one sequential loop in double,
+ * and the block sums are added in block order.  The threads only decide who
+ * computes which block, never the order of any addition, so the result is the
+ * same for every thread count (and with or without OpenMP). */
+#define SS_BLOCK 4096
+double miles_sum_squares(const float *x, size_t n) {
+    const size_t nb = (n + SS_BLOCK - 1) / SS_BLOCK;
+    double stack[64], *part = nb <= 64 ? stack : malloc(sizeof(double) * nb);
     double ss = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : ss)
-    for (size_t i = 0; i < n; i++) ss += (double)G[i] * (double)G[i];
-    float total = (float)sqrt(ss);
+    if (!part) { /* no memory for the partials: the same additions, one thread */
+        for (size_t b = 0; b < nb; b++) {
+            double s = 0.0;
+            for (size_t i = b * SS_BLOCK, e = i + SS_BLOCK < n ? i + SS_BLOCK : n; i < e; i++)
+                s += (double)x[i] * (double)x[i];
+            ss += s;
+        }
+        return ss;
+    }
+#pragma omp parallel for schedule(static) if (nb > 16)
+    for (size_t b = 0; b < nb; b++) {
+        double s = 0.0;
+        for (size_t i = b * SS_BLOCK, e = i + SS_BLOCK < n ? i + SS_BLOCK : n; i < e; i++)
+            s += (double)x[i] * (double)x[i];
+        part[b] = s;
+    }
+    for (size_t b = 0; b < nb; b++) ss += part[b];
+    if (part != stack) free(part);
+    return ss;
+}
+
+void miles_clip_apply(float *g, size_t n, float total, float max_norm) {
     float coef = max_norm / (total + 1e-6f);
     if (coef < 1.0f) {
-        float *g = mdl->grads;
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) g[i] *= coef;
     }
-    return total;
 }
 
 /* HF transformers optimization.py lambdas (LambdaLR passes the 0-based step):

@@ -21,6 +21,14 @@ typedef struct MilesAdamWScalars {
 
 void miles_adamw_scalars(const MilesAdamWConfig *cfg, int64_t t, float lr, MilesAdamWScalars *s);
 
+/* The one gradient-norm reduction (miles_clip_grad_norm, data parallel and
+ * ZeRO-1): sum of x[i]^2 in double, in a fixed order that does not depend on
+ * the thread count (fixed blocks summed in order). */
+double miles_sum_squares(const float *x, size_t n);
+/* clip_grad_norm_'s scaling given the total norm: g *= max_norm / (total +
+ * 1e-6) when that factor is below 1. */
+void miles_clip_apply(float *g, size_t n, float total, float max_norm);
+
 /* One element: p *= dm; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p -= step_size * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
 static inline void miles_adamw_update(float *p, float *m, float *v, float g, float dm,

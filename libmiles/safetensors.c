@@ -95,9 +95,9 @@ static int json_uint(const cJSON *v, uint64_t *out) {
     return 1;
 }
 
-static _Thread_local const MilesSafetensors *sort_ctx;   /* qsort has no context argument */
-static int cmp_by_name(const void *a, const void *b) {
-    return strcmp(sort_ctx->e[*(const int *)a].name, sort_ctx->e[*(const int *)b].name);
+static int cmp_by_name(const void *a, const void *b, void *ctx) {
+    const MilesSafetensors *st = ctx;
+    return strcmp(st->e[*(const int *)a].name, st->e[*(const int *)b].name);
 }
 static int cmp_by_offset(const void *a, const void *b) {
     const StEntry *x = a, *y = b;
@@ -277,8 +277,10 @@ static int parse_file(MilesSafetensors *st) {
         prev_end = e->end;
     }
     for (int i = 0; i < st->n; i++) st->by_name[i] = i;
-    sort_ctx = st;
-    qsort(st->by_name, (size_t)st->n, sizeof(int), cmp_by_name);
+    if (miles_sort_r(st->by_name, (size_t)st->n, sizeof(int), cmp_by_name, st) != MILES_OK) {
+        rc = MILES_ENOMEM;
+        goto out;
+    }
     for (int i = 1; i < st->n; i++)
         if (strcmp(st->e[st->by_name[i]].name, st->e[st->by_name[i - 1]].name) == 0) {
             rc = miles_error(MILES_EFORMAT, "%s: duplicate tensor name '%s'", p, st->e[st->by_name[i]].name);

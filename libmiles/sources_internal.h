@@ -1,13 +1,14 @@
 /*
  * sources_internal.h — private helpers of the "data sources" module
  * (synth.c, adapters*.c, csvwrite.c): the 58-column seed-schema row, an
- * RFC-4180 CSV writer and a small reader for the adapters' inputs, dates,
- * and text helpers (code points, emoji, language guess).  Not installed.
+ * RFC-4180 CSV writer (the inputs are read with csv_internal.h), dates,
+ * and a language guess.  Not installed.
  */
 #ifndef MILES_SOURCES_INTERNAL_H
 #define MILES_SOURCES_INTERNAL_H
 
-#include "internal.h"
+#include "csv_internal.h"
+#include "data_internal.h"
 #include <stdint.h>
 
 /* ---- the seed schema: 58 columns in the order of the author's CSV ---- */
@@ -66,24 +67,6 @@ int src_row_title(SrcRow *r, const char *title);
  * dictionary), season, and, when with_hour, upload_hour + publish_period. */
 void src_row_time(SrcRow *r, int64_t unix_s, int with_hour);
 
-/* ---- a small RFC-4180 reader over a whole-file buffer (adapters) ---- */
-typedef struct SrcCsv {
-    const char *path;
-    char *data;      /* owned, modified in place */
-    size_t n, pos;
-    long line;       /* 1-based line where the current record starts */
-    long next_line;
-    char **fields;
-    int nfields, cap;
-} SrcCsv;
-int src_csv_open(SrcCsv *c, const char *path);   /* reads the file, skips a UTF-8 BOM */
-/* Next record: *fields valid until the next call.  Returns 1 = record,
- * 0 = end of file, <0 = MILES_* error (unterminated quote, ...). */
-int src_csv_next(SrcCsv *c, char ***fields, int *nfields);
-void src_csv_close(SrcCsv *c);
-/* Index of `name` in a header record, or -1. */
-int src_csv_col(char **hdr, int n, const char *name);
-
 /* ---- numbers, dates ---- */
 /* Parse a whole-string integer count, also "541.2K" / "1.4M" / "1B" / "3.0"
  * (TikTok display strings, float-formatted panel numbers).  Returns 1 and sets
@@ -99,10 +82,9 @@ int src_parse_datetime(const char *s, int64_t *unix_s);
 extern const char *const src_day_names[7]; /* 0 = Sunday */
 
 /* ---- text ---- */
-/* Number of code points of valid UTF-8 `s`, or -1 if invalid. */
-int64_t src_utf8_len(const char *s);
-int src_is_emoji_cp(int32_t cp);
-int src_has_emoji(const char *s);
+/* Code points and emoji: miles_utf8_length() and miles_has_emoji() of the data
+ * module, so a has_emoji/title_length cell written here equals what the
+ * pipeline derives from the title at serving time. */
 /* Heuristic language of a caption/title: "vi", "th", "ja", "ko", "zh", "ru",
  * "ar", "hi", "en", "nl", "es", "id", or "und" (see docs/data_sources.md). */
 const char *src_guess_language(const char *s);

@@ -29,15 +29,10 @@
 
 typedef struct { uint64_t s; } Rng;
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-static uint64_t rng_next(Rng *r) { return mix64(r->s += 0x9E3779B97F4A7C15ULL); }
+static uint64_t rng_next(Rng *r) { return miles_splitmix64(&r->s); }
 /* independent stream per (seed, domain, index) */
 static Rng rng_for(uint64_t seed, uint64_t domain, uint64_t index) {
-    Rng r = {mix64(seed ^ mix64(domain * 0xD1B54A32D192ED03ULL + index + 1))};
+    Rng r = {miles_mix64(seed ^ miles_mix64(domain * 0xD1B54A32D192ED03ULL + index + 1))};
     return r;
 }
 static double u01(Rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }

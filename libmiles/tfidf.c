@@ -386,10 +386,10 @@ typedef struct TermStat { char *term; int64_t df, tf; int keep; } TermStat;
 static int cmp_stat_term(const void *a, const void *b) {
     return strcmp(((const TermStat *)a)->term, ((const TermStat *)b)->term);
 }
-static _Thread_local const TermStat *tl_stats; /* qsort has no context argument */
-static int cmp_idx_tf_desc(const void *a, const void *b) {
+static int cmp_idx_tf_desc(const void *a, const void *b, void *ctx) {
+    const TermStat *stats = ctx;
     int i = *(const int *)a, j = *(const int *)b;
-    if (tl_stats[i].tf != tl_stats[j].tf) return tl_stats[i].tf > tl_stats[j].tf ? -1 : 1;
+    if (stats[i].tf != stats[j].tf) return stats[i].tf > stats[j].tf ? -1 : 1;
     return (i > j) - (i < j);   /* stable: alphabetical order among ties */
 }
 static int cmp_int(const void *a, const void *b) {
@@ -469,8 +469,7 @@ int miles_tfidf_fit(MilesTfidf **out, const char *const *docs, int n, const Mile
             else {
                 int k = 0;
                 for (int i = 0; i < nst; i++) if (st[i].keep) idx[k++] = i;
-                tl_stats = st;
-                qsort(idx, (size_t)kept, sizeof *idx, cmp_idx_tf_desc);
+                if (miles_sort_r(idx, (size_t)kept, sizeof *idx, cmp_idx_tf_desc, st) != MILES_OK) s = MILES_ENOMEM;
                 for (int i = cfg->max_features; i < kept; i++) st[idx[i]].keep = 0;
                 kept = cfg->max_features;
                 free(idx);

@@ -48,13 +48,10 @@ static int is_valid_utf8(const char *s, size_t n)
 }
 
 /* vocab.txt: one token per line, id = 0-based line number; a trailing "\r"
- * and the "\n" are stripped; a final line without "\n" counts. */
-static int read_vocab(MilesTokenizer *t, const char *path)
+ * and the "\n" are stripped; a final line without "\n" counts.  data[n] is a
+ * malloc'd copy (NUL-terminated) that the tokenizer keeps; path names it. */
+static int read_vocab(MilesTokenizer *t, const char *path, char *data, size_t n)
 {
-    char *data;
-    size_t n;
-    int st = miles_read_file(path, &data, &n);
-    if (st != MILES_OK) return miles_error_prefix(st, "tokenizer vocab");
     int lines = 0;
     for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
     if (n > 0 && data[n - 1] != '\n') lines++;
@@ -110,21 +107,15 @@ static int read_vocab(MilesTokenizer *t, const char *path)
 
 /* ------------------------------------------------------------- JSON config */
 
-static int read_json(const char *path, cJSON **out)
+static int read_json(const char *path, const char *data, size_t n, cJSON **out)
 {
-    char *data;
-    size_t n;
     *out = NULL;
-    int st = miles_read_file(path, &data, &n);
-    if (st != MILES_OK) return st;
     cJSON *j = cJSON_ParseWithLength(data, n);
     if (!j) {
         const char *e = cJSON_GetErrorPtr();
         long off = e && e >= data && e <= data + n ? (long)(e - data) : -1;
-        free(data);
         return miles_error(MILES_EFORMAT, "%s: malformed JSON near byte %ld", path, off);
     }
-    free(data);
     *out = j;
     return MILES_OK;
 }
@@ -258,28 +249,73 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static int load_impl(MilesTokenizer *t, const char *path, int lowercase, int strip_accents, int chinese)
+/* Paths of the three files under `path` (a directory, or a vocab.txt whose
+ * directory is not searched); "" for the JSON files when path is a file. */
+static int file_paths(const char *path, char vocab[1200], char cfgp[1200], char tjp[1200])
 {
-    char vocab[1200], cfgp[1200], tjp[1200];
     struct stat sb;
     if (strlen(path) > 1100) return miles_error(MILES_EINVAL, "tokenizer: path too long (%zu bytes)", strlen(path));
     if (stat(path, &sb) != 0)
         return miles_error(MILES_EIO, "tokenizer: %s: %s", path, strerror(errno));
-    int is_dir = S_ISDIR(sb.st_mode);
-    if (is_dir) {
-        snprintf(vocab, sizeof vocab, "%s/vocab.txt", path);
-        snprintf(cfgp, sizeof cfgp, "%s/tokenizer_config.json", path);
-        snprintf(tjp, sizeof tjp, "%s/tokenizer.json", path);
+    if (S_ISDIR(sb.st_mode)) {
+        snprintf(vocab, 1200, "%.1100s/vocab.txt", path);
+        snprintf(cfgp, 1200, "%.1100s/tokenizer_config.json", path);
+        snprintf(tjp, 1200, "%.1100s/tokenizer.json", path);
         if (!file_exists(vocab))
             return miles_error(MILES_EMISSING, "tokenizer: %s: no vocab.txt in this directory", path);
     } else {
-        snprintf(vocab, sizeof vocab, "%s", path);
+        snprintf(vocab, 1200, "%s", path);
         cfgp[0] = tjp[0] = '\0';
+    }
+    return MILES_OK;
+}
+
+void miles_tokfiles_free(MilesTokFiles *f)
+{
+    if (!f) return;
+    free(f->vocab);
+    free(f->config);
+    free(f->json);
+    memset(f, 0, sizeof *f);
+}
+
+int miles_tokfiles_read(MilesTokFiles *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    if (!path) return miles_error(MILES_EINVAL, "tokenizer: NULL path");
+    char vocab[1200], cfgp[1200], tjp[1200];
+    MILES_TRY(file_paths(path, vocab, cfgp, tjp));
+    int st = miles_read_file(vocab, &f->vocab, &f->vocab_n);
+    if (st != MILES_OK) return miles_error_prefix(st, "tokenizer vocab");
+    if (st == MILES_OK && cfgp[0] && file_exists(cfgp)) st = miles_read_file(cfgp, &f->config, &f->config_n);
+    if (st == MILES_OK && tjp[0] && file_exists(tjp)) st = miles_read_file(tjp, &f->json, &f->json_n);
+    if (st != MILES_OK) miles_tokfiles_free(f);
+    return st;
+}
+
+/* Load from the files' contents; `where` is the directory or vocab.txt path
+ * they came from (messages name "<where>/vocab.txt" etc.). */
+static int load_impl(MilesTokenizer *t, const char *where, const MilesTokFiles *f, int from_dir, int lowercase,
+                     int strip_accents, int chinese)
+{
+    char vocab[1200], cfgp[1200], tjp[1200];
+    if (from_dir) {
+        snprintf(vocab, sizeof vocab, "%.1100s/vocab.txt", where);
+        snprintf(cfgp, sizeof cfgp, "%.1100s/tokenizer_config.json", where);
+        snprintf(tjp, sizeof tjp, "%.1100s/tokenizer.json", where);
+    } else {
+        snprintf(vocab, sizeof vocab, "%.1100s", where);
+        snprintf(cfgp, sizeof cfgp, "tokenizer_config.json");
+        snprintf(tjp, sizeof tjp, "tokenizer.json");
     }
     snprintf(t->path, sizeof t->path, "%s", vocab);
     t->clean_text = 1;
     t->max_chars = 100;
-    MILES_TRY(read_vocab(t, vocab));
+    char *vcopy = miles_malloc(f->vocab_n + 1);
+    if (!vcopy) return MILES_ENOMEM;
+    memcpy(vcopy, f->vocab, f->vocab_n);
+    vcopy[f->vocab_n] = '\0';
+    MILES_TRY(read_vocab(t, vocab, vcopy, f->vocab_n));
 
     /* Flags as BertTokenizerFast.__init__ settles them: tokenizer_config.json
      * (defaults do_lower_case=true, strip_accents=null, tokenize_chinese_chars=
@@ -288,8 +324,8 @@ static int load_impl(MilesTokenizer *t, const char *path, int lowercase, int str
     const char *names[5] = { "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]" };
     cJSON *cfg = NULL, *tj = NULL;
     int st = MILES_OK;
-    if (cfgp[0] && file_exists(cfgp)) {
-        st = read_json(cfgp, &cfg);
+    if (f->config) {
+        st = read_json(cfgp, f->config, f->config_n, &cfg);
         if (st == MILES_OK && !cJSON_IsObject(cfg))
             st = miles_error(MILES_EFORMAT, "%s: not a JSON object", cfgp);
         if (st == MILES_OK) {
@@ -309,8 +345,8 @@ static int load_impl(MilesTokenizer *t, const char *path, int lowercase, int str
         if (t->unk_id < 0)
             st = miles_error(MILES_EFORMAT, "%s: unknown token \"%s\" is not in the vocabulary", vocab, names[0]);
     }
-    if (st == MILES_OK && tjp[0] && file_exists(tjp)) {
-        st = read_json(tjp, &tj);
+    if (st == MILES_OK && f->json) {
+        st = read_json(tjp, f->json, f->json_n, &tj);
         if (st == MILES_OK) st = apply_tokenizer_json(t, tjp, tj);
     } else if (st == MILES_OK) {
         /* no tokenizer.json: the fast tokenizer converted from the slow one
@@ -342,7 +378,28 @@ int miles_tokenizer_load_opts(MilesTokenizer **out, const char *path, int lowerc
     MilesTokenizer *t = miles_calloc(1, sizeof(*t));
     if (!t) return MILES_ENOMEM;
     t->unk_id = t->cls_id = t->sep_id = t->pad_id = t->mask_id = -1;
-    int st = load_impl(t, path, lowercase, strip_accents, chinese);
+    MilesTokFiles f;
+    struct stat sb;
+    int st = miles_tokfiles_read(&f, path);
+    if (st == MILES_OK)
+        st = load_impl(t, path, &f, stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), lowercase, strip_accents, chinese);
+    miles_tokfiles_free(&f);
+    if (st != MILES_OK) {
+        miles_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return MILES_OK;
+}
+
+int miles_tokenizer_load_files(MilesTokenizer **out, const MilesTokFiles *f, const char *name)
+{
+    if (!out || !f || !f->vocab) return miles_error(MILES_EINVAL, "miles_tokenizer_load_files: no vocab.txt");
+    *out = NULL;
+    MilesTokenizer *t = miles_calloc(1, sizeof(*t));
+    if (!t) return MILES_ENOMEM;
+    t->unk_id = t->cls_id = t->sep_id = t->pad_id = t->mask_id = -1;
+    int st = load_impl(t, name ? name : "<memory>", f, 1, -1, -1, -1);
     if (st != MILES_OK) {
         miles_tokenizer_free(t);
         return st;
@@ -436,17 +493,17 @@ static void truncate_pair(int na, int nb, int m, int *ka, int *kb)
 }
 
 /* Encode into rows of max_len; scratch (>= max_len ints) holds b's ids. */
-static int encode_row(const MilesTokenizer *t, const char *a, const char *b, int max_len, int32_t *ids,
-                      int32_t *type_ids, int32_t *mask, int *len, int32_t *scratch)
+static int encode_row(const MilesTokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int max_len,
+                      int32_t *ids, int32_t *type_ids, int32_t *mask, int *len, int32_t *scratch)
 {
     int na, nb = 0;
     MilesTokOut oa = { .ids = ids + 1, .cap = max_len - 1, .n = 0 };
-    MILES_TRY(miles_tok_run(t, a, strlen(a), &oa));
+    MILES_TRY(miles_tok_run(t, a, a_len, &oa));
     na = oa.n;
     int ka, kb = 0;
     if (b) {
         MilesTokOut ob = { .ids = scratch, .cap = max_len, .n = 0 };
-        MILES_TRY(miles_tok_run(t, b, strlen(b), &ob));
+        MILES_TRY(miles_tok_run(t, b, b_len, &ob));
         nb = ob.n;
         truncate_pair(na, nb, max_len - 3, &ka, &kb);
     } else {
@@ -482,8 +539,8 @@ static int check_encode_args(const MilesTokenizer *t, int max_len, int pair, con
     return MILES_OK;
 }
 
-int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, const char *b, int max_len, int pad_to_max,
-                           int32_t *ids, int32_t *type_ids, int32_t *mask, int *len)
+int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len,
+                           int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *len)
 {
     (void)pad_to_max;   /* one sequence: the arrays are max_len either way */
     if (len) *len = 0;
@@ -494,13 +551,14 @@ int miles_tokenizer_encode(const MilesTokenizer *t, const char *a, const char *b
         scratch = miles_malloc(sizeof(int32_t) * (size_t)max_len);
         if (!scratch) return MILES_ENOMEM;
     }
-    int st = encode_row(t, a, b, max_len, ids, type_ids, mask, len, scratch);
+    int st = encode_row(t, a, a_len, b, b_len, max_len, ids, type_ids, mask, len, scratch);
     free(scratch);
     return st;
 }
 
-int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *texts, int n, int max_len,
-                                 int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask, int *T_out)
+int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *texts, const size_t *lens, int n,
+                                 int max_len, int pad_to_max, int32_t *ids, int32_t *type_ids, int32_t *mask,
+                                 int *T_out)
 {
     if (T_out) *T_out = 0;
     if (!T_out || (n > 0 && !texts) || n < 0)
@@ -514,8 +572,8 @@ int miles_tokenizer_encode_batch(const MilesTokenizer *t, const char *const *tex
     for (int i = 0; i < n; i++) {
         int len = 0;
         size_t off = (size_t)i * (size_t)max_len;
-        int st = encode_row(t, texts[i], NULL, max_len, ids + off, type_ids ? type_ids + off : NULL,
-                            mask ? mask + off : NULL, &len, NULL);
+        int st = encode_row(t, texts[i], lens ? lens[i] : strlen(texts[i]), NULL, 0, max_len, ids + off,
+                            type_ids ? type_ids + off : NULL, mask ? mask + off : NULL, &len, NULL);
         if (st != MILES_OK) {
 #pragma omp atomic write
             status = st;

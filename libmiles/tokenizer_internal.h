@@ -43,6 +43,9 @@ struct MilesTokenizer {
     char path[1200];            /* what was loaded (for messages) */
 };
 
+/* Id of an exact vocab entry, -1 if absent. */
+int miles_tokenizer_token_to_id(const MilesTokenizer *tok, const char *token);
+
 /* Hash of (cont, bytes) used by the vocab table. */
 uint64_t miles_tok_hash(const char *s, size_t n, int cont);
 /* Vocab id of bytes s[0..n) (cont: as a "##" continuation), or -1. */

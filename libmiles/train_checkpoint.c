@@ -1,15 +1,19 @@
 /*
- * train_checkpoint.c — Miles checkpoints: one safetensors file holding the
- * parameters (checkpoint names), optionally the AdamW moments ("optim.m",
- * "optim.v", flat [num_params] in parameter order), and string metadata:
- *   format       "miles-checkpoint-1"
- *   config       model configuration JSON (miles_config_to_json)
- *   state        training state JSON (step, epoch, cursor, early stopping, ...)
- *   train_config the trainer settings used
- *   decision_threshold  F1-maximizing threshold on validation
- *   + user entries (e.g. "data": scalers and label threshold, "tokenizer_hash")
- * Written atomically by the safetensors writer (temp + fsync + rename), so a
- * crash mid-write leaves the previous checkpoint intact.
+ * train_checkpoint.c — the checkpoint format, in one place: one safetensors
+ * file holding the parameters (checkpoint names), optionally the AdamW
+ * moments ("optim.m", "optim.v", flat [num_params] in parameter order), the
+ * embedded tokenizer files ("tokenizer/<file>", U8), and string metadata
+ * under the MILES_META_* keys of miles.h (format, model config, training
+ * state, trainer settings, decision threshold, and the serving contract:
+ * scaler, tokenizer hash, text cleaning, vocabulary hint, recipe).  Written
+ * atomically by the safetensors writer (temp + fsync + rename), so a crash
+ * mid-write leaves the previous checkpoint intact.  Read back through a
+ * MilesCheckpoint handle, which also checks prepared data and tokenizers
+ * against the contract.
+ *
+ * Versions: "miles-checkpoint-2" (this writer) adds the embedded tokenizer;
+ * "miles-checkpoint-1" files are read the same way (their vocabulary is found
+ * through "vocab_dir").  A change of format bumps the number here.
  */
 #include "internal.h"
 #include "train_internal.h"
@@ -17,7 +21,10 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-#define CKPT_FORMAT "miles-checkpoint-1"
+#define CKPT_FORMAT_V1 "miles-checkpoint-1"
+#define TOK_PREFIX "tokenizer/"
+static const char *const tok_names[3] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json"};
+
 
 /* ------------------------------------------------------------ config JSON */
 
@@ -160,7 +167,7 @@ static double get_d(const cJSON *o, const char *k, double dflt) {
     return cJSON_IsNumber(it) ? it->valuedouble : dflt;
 }
 
-static char *train_cfg_to_json(const MilesTrainConfig *c) {
+static char *train_cfg_to_json(const MilesTrainConfig *c, const MilesLossConfig *loss) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "batch_size", c->batch_size);
     cJSON_AddNumberToObject(o, "max_len", c->max_len);
@@ -175,9 +182,10 @@ static char *train_cfg_to_json(const MilesTrainConfig *c) {
                                            : c->schedule == MILES_SCHED_ORIGINAL ? "original" : "constant");
     cJSON_AddBoolToObject(o, "schedule_per_epoch", c->schedule_per_epoch);
     cJSON_AddNumberToObject(o, "clip", c->clip);
-    cJSON_AddNumberToObject(o, "w_cls", c->loss.w_cls);
-    cJSON_AddNumberToObject(o, "w_reg", c->loss.w_reg);
-    cJSON_AddItemToObject(o, "class_weight", float_array(c->loss.class_weight, 2));
+    cJSON_AddNumberToObject(o, "w_cls", loss->w_cls);
+    cJSON_AddNumberToObject(o, "w_reg", loss->w_reg);
+    cJSON_AddItemToObject(o, "class_weight", float_array(loss->class_weight, 2));
+    cJSON_AddBoolToObject(o, "auto_class_weight", c->auto_class_weight);
     cJSON_AddNumberToObject(o, "patience", c->patience);
     cJSON_AddNumberToObject(o, "min_delta", c->min_delta);
     cJSON_AddNumberToObject(o, "eval_every", c->eval_every);
@@ -188,10 +196,10 @@ static char *train_cfg_to_json(const MilesTrainConfig *c) {
     return s;
 }
 
-/* ------------------------------------------------------------ save / load */
+/* ------------------------------------------------------------ save */
 
 int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const MilesTrainState *st,
-                    const MilesTrainConfig *cfg) {
+                    const MilesTrainConfig *cfg, const MilesLossConfig *loss, const MilesCkptContract *k) {
     MilesSafetensorsWriter *w = NULL;
     MILES_TRY(miles_safetensors_writer_open(&w, path));
     int s = MILES_OK;
@@ -207,22 +215,34 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
         s = miles_safetensors_writer_add(w, "optim.m", MILES_DT_F32, 1, &np, miles_adamw_m(opt));
         if (s == MILES_OK) s = miles_safetensors_writer_add(w, "optim.v", MILES_DT_F32, 1, &np, miles_adamw_v(opt));
     }
+    if (s == MILES_OK && k && k->tokenizer) {
+        const char *data[3] = {k->tokenizer->vocab, k->tokenizer->config, k->tokenizer->json};
+        const size_t n[3] = {k->tokenizer->vocab_n, k->tokenizer->config_n, k->tokenizer->json_n};
+        for (int i = 0; s == MILES_OK && i < 3; i++) {
+            if (!data[i]) continue;
+            char name[64];
+            snprintf(name, sizeof name, TOK_PREFIX "%s", tok_names[i]);
+            int64_t len = (int64_t)n[i];
+            s = miles_safetensors_writer_add(w, name, MILES_DT_U8, 1, &len, data[i]);
+        }
+    }
     char *cj = NULL, *sj = NULL, *tj = NULL;
     if (s == MILES_OK) s = miles_config_to_json(miles_model_config(m), &cj);
     if (s == MILES_OK) {
         sj = state_to_json(st, opt ? miles_adamw_steps(opt) : 0);
-        tj = train_cfg_to_json(cfg);
+        tj = train_cfg_to_json(cfg, loss ? loss : &cfg->loss);
         if (!sj || !tj) s = miles_error(MILES_ENOMEM, "out of memory");
     }
     char thr[64];
     snprintf(thr, sizeof thr, "%.17g", st->threshold);
-    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, "format", CKPT_FORMAT);
-    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, "config", cj);
-    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, "state", sj);
-    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, "train_config", tj);
-    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, "decision_threshold", thr);
-    for (int i = 0; s == MILES_OK && i < cfg->n_extra_meta; i++)
-        s = miles_safetensors_writer_metadata(w, cfg->extra_meta_keys[i], cfg->extra_meta_values[i]);
+    const char *keys[] = {MILES_META_FORMAT, MILES_META_CONFIG, MILES_META_STATE, MILES_META_TRAIN_CONFIG,
+                          MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH,
+                          MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE};
+    const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr, k ? k->scaler_json : NULL,
+                          k ? k->tokenizer_hash : NULL, k ? k->text_clean : NULL, k ? k->vocab_dir : NULL,
+                          k ? k->recipe : NULL};
+    for (size_t i = 0; s == MILES_OK && i < sizeof keys / sizeof *keys; i++)
+        if (vals[i]) s = miles_safetensors_writer_metadata(w, keys[i], vals[i]);
     free(cj); free(sj); free(tj);
     if (s != MILES_OK) {
         miles_safetensors_writer_abort(w);
@@ -231,9 +251,11 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
     return miles_safetensors_writer_finish(w);
 }
 
+/* ------------------------------------------------------------ load */
+
 static int check_format(const MilesSafetensors *st, const char *path) {
-    const char *f = miles_safetensors_metadata(st, "format");
-    if (!f || strcmp(f, CKPT_FORMAT) != 0)
+    const char *f = miles_safetensors_metadata(st, MILES_META_FORMAT);
+    if (!f || (strcmp(f, MILES_CHECKPOINT_FORMAT) != 0 && strcmp(f, CKPT_FORMAT_V1) != 0))
         return miles_error(MILES_EFORMAT, "%s: not a Miles checkpoint (metadata \"format\" is %s%s%s)", path,
                            f ? "\"" : "", f ? f : "missing", f ? "\"" : "");
     return MILES_OK;
@@ -260,6 +282,25 @@ static int read_params(const MilesSafetensors *st, MilesModel *m, const char *pa
     return MILES_OK;
 }
 
+int miles_ckpt_parse_state(const char *json, MilesTrainState *out, int64_t *adam_steps) {
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    if (!o) return miles_error(MILES_EFORMAT, "metadata \"state\" is not JSON");
+    memset(out, 0, sizeof *out);
+    out->step = (int64_t)get_d(o, "step", 0);
+    out->epoch = (int)get_d(o, "epoch", 0);
+    out->cursor = (int)get_d(o, "cursor", 0);
+    out->n_evals = (int)get_d(o, "n_evals", 0);
+    out->bad_evals = (int)get_d(o, "bad_evals", 0);
+    out->best_es = get_d(o, "best_es", -INFINITY);
+    out->best_auroc = get_d(o, "best_auroc", -INFINITY);
+    out->best_step = (int64_t)get_d(o, "best_step", 0);
+    out->best_f1 = get_d(o, "best_f1", 0);
+    out->threshold = get_d(o, "threshold", 0.5);
+    if (adam_steps) *adam_steps = (int64_t)get_d(o, "adam_steps", (double)out->step);
+    cJSON_Delete(o);
+    return MILES_OK;
+}
+
 int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, MilesTrainState *out) {
     MilesSafetensors *st = NULL;
     MILES_TRY(miles_safetensors_open(&st, path));
@@ -273,63 +314,193 @@ int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, Mile
         if (j < 0) s = miles_error(MILES_EMISSING, "%s: no optimizer state (\"%s\"); is it a \"best\" checkpoint? resume from last.safetensors", path, names[k]);
         else s = miles_safetensors_read_f32(st, j, bufs[k], np);
     }
-    const char *sj = s == MILES_OK ? miles_safetensors_metadata(st, "state") : NULL;
+    const char *sj = s == MILES_OK ? miles_safetensors_metadata(st, MILES_META_STATE) : NULL;
     if (s == MILES_OK && !sj) s = miles_error(MILES_EMISSING, "%s: metadata \"state\" missing", path);
-    if (s == MILES_OK) {
-        cJSON *o = cJSON_Parse(sj);
-        if (!o) s = miles_error(MILES_EFORMAT, "%s: metadata \"state\" is not JSON", path);
-        else {
-            memset(out, 0, sizeof *out);
-            out->step = (int64_t)get_d(o, "step", 0);
-            out->epoch = (int)get_d(o, "epoch", 0);
-            out->cursor = (int)get_d(o, "cursor", 0);
-            out->n_evals = (int)get_d(o, "n_evals", 0);
-            out->bad_evals = (int)get_d(o, "bad_evals", 0);
-            out->best_es = get_d(o, "best_es", -INFINITY);
-            out->best_auroc = get_d(o, "best_auroc", -INFINITY);
-            out->best_step = (int64_t)get_d(o, "best_step", 0);
-            out->best_f1 = get_d(o, "best_f1", 0);
-            out->threshold = get_d(o, "threshold", 0.5);
-            miles_adamw_set_steps(opt, (int64_t)get_d(o, "adam_steps", (double)out->step));
-            cJSON_Delete(o);
-        }
-    }
+    int64_t adam_steps = 0;
+    if (s == MILES_OK && (s = miles_ckpt_parse_state(sj, out, &adam_steps)) != MILES_OK)
+        miles_error_prefix(s, "%s", path);
+    if (s == MILES_OK) miles_adamw_set_steps(opt, adam_steps);
     miles_safetensors_close(st);
     return s;
 }
 
-int miles_checkpoint_metadata(const char *path, const char *key, char **value) {
-    *value = NULL;
-    MilesSafetensors *st = NULL;
-    MILES_TRY(miles_safetensors_open(&st, path));
-    int s = check_format(st, path);
-    const char *v = s == MILES_OK ? miles_safetensors_metadata(st, key) : NULL;
-    if (s == MILES_OK && !v) s = miles_error(MILES_EMISSING, "%s: metadata \"%s\" missing", path, key);
-    if (s == MILES_OK) {
-        *value = strdup(v);
-        if (!*value) s = miles_error(MILES_ENOMEM, "out of memory");
+/* ------------------------------------------------------------ the handle */
+
+struct MilesCheckpoint {
+    char *path;
+    MilesSafetensors *st;
+    MilesConfig cfg;
+};
+
+int miles_checkpoint_open(MilesCheckpoint **out, const char *path) {
+    if (!out || !path) return miles_error(MILES_EINVAL, "miles_checkpoint_open: NULL argument");
+    *out = NULL;
+    MilesCheckpoint *c = miles_calloc(1, sizeof *c);
+    if (!c) return MILES_ENOMEM;
+    c->path = strdup(path);
+    int s = c->path ? miles_safetensors_open(&c->st, path) : miles_error(MILES_ENOMEM, "out of memory");
+    if (s == MILES_OK) s = check_format(c->st, path);
+    const char *cj = s == MILES_OK ? miles_safetensors_metadata(c->st, MILES_META_CONFIG) : NULL;
+    if (s == MILES_OK && !cj) s = miles_error(MILES_EMISSING, "%s: metadata \"config\" missing", path);
+    if (s == MILES_OK && (s = miles_config_from_json(&c->cfg, cj)) != MILES_OK) miles_error_prefix(s, "%s", path);
+    if (s != MILES_OK) {
+        miles_checkpoint_close(c);
+        return s;
     }
-    miles_safetensors_close(st);
-    return s;
+    *out = c;
+    return MILES_OK;
+}
+
+void miles_checkpoint_close(MilesCheckpoint *c) {
+    if (!c) return;
+    miles_safetensors_close(c->st);
+    free(c->path);
+    free(c);
+}
+
+const char *miles_checkpoint_path(const MilesCheckpoint *c) { return c ? c->path : NULL; }
+
+const char *miles_checkpoint_meta(const MilesCheckpoint *c, const char *key) {
+    return c && key ? miles_safetensors_metadata(c->st, key) : NULL;
+}
+
+int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out) {
+    if (!c || !out) return miles_error(MILES_EINVAL, "miles_checkpoint_model: NULL argument");
+    *out = NULL;
+    MilesModel *m = NULL;
+    int s = miles_model_build(&m, &c->cfg);
+    if (s == MILES_OK) s = read_params(c->st, m, c->path);
+    if (s != MILES_OK) { miles_model_free(m); return s; }
+    *out = m;
+    return MILES_OK;
 }
 
 int miles_checkpoint_load_model(MilesModel **out, const char *path) {
+    if (out) *out = NULL;
+    MilesCheckpoint *c = NULL;
+    MILES_TRY(miles_checkpoint_open(&c, path));
+    int s = miles_checkpoint_model(c, out);
+    miles_checkpoint_close(c);
+    return s;
+}
+
+int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out) {
+    if (!c || !out) return miles_error(MILES_EINVAL, "miles_checkpoint_scaler: NULL argument");
     *out = NULL;
-    MilesSafetensors *st = NULL;
-    MILES_TRY(miles_safetensors_open(&st, path));
-    int s = check_format(st, path);
-    const char *cj = s == MILES_OK ? miles_safetensors_metadata(st, "config") : NULL;
-    if (s == MILES_OK && !cj) s = miles_error(MILES_EMISSING, "%s: metadata \"config\" missing", path);
-    MilesConfig cfg;
-    if (s == MILES_OK) {
-        s = miles_config_from_json(&cfg, cj);
-        if (s != MILES_OK) miles_error_prefix(s, "%s", path);
+    const char *data = miles_checkpoint_meta(c, MILES_META_SCALER);
+    if (!data)
+        return miles_error(MILES_EMISSING, "%s: metadata \"data\" (feature scalers) missing: not trained by "
+                                           "miles_train_run on a prepared file?", c->path);
+    int s = miles_scaler_from_json(out, data);
+    return s == MILES_OK ? s : miles_error_prefix(s, "%s", c->path);
+}
+
+int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c) {
+    return c && miles_safetensors_find(c->st, TOK_PREFIX "vocab.txt") >= 0;
+}
+
+/* The embedded files (pointers into the mapping; not to be freed). */
+static int embedded_files(const MilesCheckpoint *c, MilesTokFiles *f) {
+    memset(f, 0, sizeof *f);
+    char **data[3] = {&f->vocab, &f->config, &f->json};
+    size_t *n[3] = {&f->vocab_n, &f->config_n, &f->json_n};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, TOK_PREFIX "%s", tok_names[i]);
+        int j = miles_safetensors_find(c->st, name);
+        if (j < 0) continue;
+        int dt = -1;
+        MILES_TRY(miles_safetensors_info(c->st, j, &dt, NULL, NULL, NULL));
+        if (dt != MILES_DT_U8) return miles_error(MILES_EFORMAT, "%s: tensor \"%s\" is not U8", c->path, name);
+        *data[i] = (char *)miles_safetensors_data(c->st, j, n[i]);
     }
-    MilesModel *m = NULL;
-    if (s == MILES_OK) s = miles_model_build(&m, &cfg);
-    if (s == MILES_OK) s = read_params(st, m, path);
-    miles_safetensors_close(st);
-    if (s != MILES_OK) { miles_model_free(m); return s; }
-    *out = m;
+    return f->vocab ? MILES_OK : miles_error(MILES_EMISSING, "%s: no embedded tokenizer", c->path);
+}
+
+int miles_checkpoint_tokenizer_files(const MilesCheckpoint *c, MilesTokFiles *f) { return embedded_files(c, f); }
+
+int miles_checkpoint_tokenizer(const MilesCheckpoint *c, const char *vocab_dir, MilesTokenizer **out) {
+    if (!c || !out) return miles_error(MILES_EINVAL, "miles_checkpoint_tokenizer: NULL argument");
+    *out = NULL;
+    const char *hint = miles_checkpoint_meta(c, MILES_META_VOCAB_DIR);
+    const char *src = vocab_dir;
+    MilesTokenizer *tok = NULL;
+    int s;
+    char name[4200];
+    if (vocab_dir) {
+        s = miles_tokenizer_load(&tok, vocab_dir);
+        if (s != MILES_OK) miles_error_prefix(s, "tokenizer '%s'", vocab_dir);
+    } else if (miles_checkpoint_has_tokenizer(c)) {
+        MilesTokFiles f;
+        snprintf(name, sizeof name, "%s:tokenizer", c->path);
+        src = name;
+        s = embedded_files(c, &f);
+        if (s == MILES_OK) s = miles_tokenizer_load_files(&tok, &f, name);
+    } else if (hint) {
+        src = hint;
+        s = miles_tokenizer_load(&tok, hint);
+        if (s != MILES_OK) miles_error_prefix(s, "tokenizer '%s' (the checkpoint's \"vocab_dir\"; pass the "
+                                                 "tokenizer directory explicitly)", hint);
+    } else {
+        return miles_error(MILES_EMISSING, "%s: no embedded tokenizer and no metadata \"vocab_dir\"; pass the "
+                                           "tokenizer directory explicitly", c->path);
+    }
+    const char *want = miles_checkpoint_meta(c, MILES_META_TOKENIZER_HASH);
+    char hash[17];
+    if (s == MILES_OK) s = miles_tokenizer_hash(tok, hash);
+    if (s == MILES_OK && want && strcmp(want, hash) != 0)
+        s = miles_error(MILES_EINVAL, "%s was trained with tokenizer %s but '%s' has tokenizer %s (tokenizer hash "
+                        "differs): it would feed the model other token ids; use the training vocabulary",
+                        c->path, want, src, hash);
+    if (s == MILES_OK && miles_tokenizer_vocab_size(tok) > c->cfg.vocab_size)
+        s = miles_error(MILES_ESHAPE, "tokenizer '%s' has %d tokens but the model's vocab_size is %d", src,
+                        miles_tokenizer_vocab_size(tok), c->cfg.vocab_size);
+    if (s != MILES_OK) { miles_tokenizer_free(tok); return s; }
+    *out = tok;
+    return MILES_OK;
+}
+
+double miles_checkpoint_threshold(const MilesCheckpoint *c) {
+    const char *thr = miles_checkpoint_meta(c, MILES_META_THRESHOLD);
+    if (thr) {
+        char *end;
+        double t = strtod(thr, &end);
+        if (end != thr && isfinite(t) && t >= 0 && t <= 1) return t;
+    }
+    return 0.5;
+}
+
+int miles_checkpoint_text_clean(const MilesCheckpoint *c, int *mode) {
+    *mode = MILES_TEXT_CLEAN_NONE;
+    const char *clean = miles_checkpoint_meta(c, MILES_META_TEXT_CLEAN);
+    if (clean && !strcmp(clean, "seed")) *mode = MILES_TEXT_CLEAN_SEED;
+    else if (clean && strcmp(clean, "none") != 0)
+        return miles_error(MILES_EFORMAT, "%s: unknown text_clean \"%s\"", c->path, clean);
+    return MILES_OK;
+}
+
+int miles_checkpoint_max_len(const MilesCheckpoint *c) {
+    const char *tc = miles_checkpoint_meta(c, MILES_META_TRAIN_CONFIG);
+    cJSON *o = tc ? cJSON_Parse(tc) : NULL;
+    const cJSON *it = o ? cJSON_GetObjectItemCaseSensitive(o, "max_len") : NULL;
+    int T = cJSON_IsNumber(it) && it->valuedouble >= 2 && it->valuedouble <= 65536 ? (int)it->valuedouble : 0;
+    cJSON_Delete(o);
+    return T;
+}
+
+int miles_checkpoint_check_data(const MilesCheckpoint *c, const MilesPrepared *p) {
+    if (!c || !p) return miles_error(MILES_EINVAL, "miles_checkpoint_check_data: NULL argument");
+    const char *scaler = miles_checkpoint_meta(c, MILES_META_SCALER);
+    if (!scaler)
+        return miles_error(MILES_EMISSING, "%s: metadata \"data\" (feature scalers) missing: the checkpoint "
+                                           "cannot be matched with prepared data", c->path);
+    /* features mean something only under the scaler the model was trained with */
+    if (strcmp(scaler, miles_prepared_scaler_json(p)) != 0)
+        return miles_error(MILES_EINVAL, "the data was prepared with a different scaler/label threshold than %s was "
+                                         "trained with; use the training run's prepared file", c->path);
+    const char *hash = miles_checkpoint_meta(c, MILES_META_TOKENIZER_HASH);
+    if (hash && strcmp(hash, miles_prepared_vocab_hash(p)) != 0)
+        return miles_error(MILES_EINVAL, "the data was tokenized with vocabulary %s, %s was trained with %s",
+                           miles_prepared_vocab_hash(p), c->path, hash);
     return MILES_OK;
 }

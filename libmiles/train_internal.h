@@ -1,11 +1,22 @@
 /*
- * train_internal.h — trainer pieces shared by train.c, train_checkpoint.c and
- * the tests (not installed).
+ * train_internal.h — the trainer's pieces (train.c: the loop; train_step.c:
+ * batches and the optimizer step; train_eval.c: validation, early stopping,
+ * the shared prediction loop; train_checkpoint.c: the checkpoint format) and
+ * the data-parallel helpers of dist.c / dist_zero1.c.  Not installed; tests
+ * may include it.
+ *
+ * Layering: the loop knows epochs, evaluations and checkpoints; everything
+ * that touches the model or the optimizer goes through MilesTrainOps, a small
+ * table of operations on the trainer's model/optimizer state.  The CPU
+ * reference (miles_train_ops_cpu) is one implementation; a device backend is
+ * another table with the same operations.
  */
 #ifndef MILES_TRAIN_INTERNAL_H
 #define MILES_TRAIN_INTERNAL_H
 
-#include "miles.h"
+#include "internal.h"
+
+/* ---------------------------------------------------------------- batches */
 
 /* Reusable host buffers for one batch (grown, never shrunk). */
 typedef struct MilesBatchBuf {
@@ -15,10 +26,22 @@ typedef struct MilesBatchBuf {
     int cap_rows;
 } MilesBatchBuf;
 
-/* Copy rows[0..nb) of d into bb, padded to the longest row (<= max_len). */
-int miles_batchbuf_fill(MilesBatchBuf *bb, const MilesTrainData *d, const int *rows, int nb,
-                        int max_len, MilesBatch *out);
+/* Copy rows[0..nb) of d into bb as one batch, cut to its longest row (at most
+ * max_len; 0 = no limit): the one place rows become a MilesBatch. */
+int miles_batchbuf_fill(MilesBatchBuf *bb, const MilesDataset *d, const int64_t *rows, int nb, int max_len,
+                        MilesBatch *out);
 void miles_batchbuf_free(MilesBatchBuf *bb);
+
+/* An eval-mode forward: logits [B,2] and velocity [B] of one batch. */
+typedef int (*MilesForwardFn)(void *ctx, const MilesBatch *b, float *logits, float *velocity);
+/* The one prediction loop (miles_predict_dataset, the trainer's validation,
+ * the predictor): consecutive batches of batch_size rows through `fwd`;
+ * p_viral = softmax P(viral) in fp32 (widened), velocity widened; either may
+ * be NULL. */
+int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, int batch_size, int max_len,
+                          double *p_viral, double *velocity);
+
+/* ---------------------------------------------------------------- state */
 
 /* Everything the loop needs to continue exactly where it stopped. */
 typedef struct MilesTrainState {
@@ -34,46 +57,131 @@ typedef struct MilesTrainState {
     double threshold;    /* F1-maximizing decision threshold of the best model */
 } MilesTrainState;
 
+/* What a checkpoint carries besides the model and the training state: the
+ * serving contract (MILES_META_* keys; NULL fields are not written). */
+typedef struct MilesCkptContract {
+    const char *scaler_json;        /* MILES_META_SCALER */
+    const char *tokenizer_hash;     /* MILES_META_TOKENIZER_HASH */
+    const char *text_clean;         /* MILES_META_TEXT_CLEAN: "none" | "seed" */
+    const char *vocab_dir;          /* MILES_META_VOCAB_DIR (absolute path, a hint) */
+    const char *recipe;             /* MILES_META_RECIPE */
+    const MilesTokFiles *tokenizer; /* embedded as "tokenizer/<file>" tensors */
+} MilesCkptContract;
+
+/* ---------------------------------------------------------------- trainer */
+
+typedef struct MilesZero1 MilesZero1;
+
+typedef struct MilesTrainer {
+    const MilesTrainConfig *cfg;
+    MilesLossConfig loss;            /* cfg->loss with the class weights resolved */
+    const MilesDataset *train, *val; /* val NULL: no validation */
+    const MilesCkptContract *contract;
+    /* model and optimizer state (the ops' business) */
+    MilesModel *m;
+    MilesAdamWConfig adamw;
+    MilesAdamW *opt;                 /* full moments (one process, plain data parallelism) */
+    MilesZero1 *zero;                /* this rank's shard of the moments (ZeRO-1) */
+    /* data parallelism */
+    MilesDist *dist;
+    int rank, nrank;
+    uint64_t drop_seed;              /* rank 0 keeps the single-process dropout masks */
+    /* the loop */
+    MilesTrainState st;
+    int64_t steps_per_epoch, total_steps;
+    int nbatch;                      /* micro-batches per epoch */
+    int64_t *order;                  /* this epoch's example order */
+    MilesBatchBuf bb;
+    char last_path[4096], best_path[4096];
+    double t0;
+    int64_t examples;                /* seen in this run */
+} MilesTrainer;
+
+/* The model/optimizer operations of training (issue 14 makes this the
+ * backend interface).  All return MILES_* statuses. */
+typedef struct MilesTrainOps {
+    /* build the optimizer state for t->m (AdamW, or ZeRO-1 shards) */
+    int (*init)(MilesTrainer *t);
+    void (*free)(MilesTrainer *t);
+    /* one optimizer step's gradient: zero, then forward/backward of each
+     * micro-batch with its loss weights and dropout key, scaled by loss_scale */
+    void (*zero_grad)(MilesTrainer *t);
+    int (*forward_backward)(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss, uint64_t drop_step,
+                            float loss_scale, float *loss_out);
+    /* sum the gradients over the ranks, clip to max_norm (inf: no clipping),
+     * AdamW at lr; *grad_norm = the norm before clipping */
+    int (*update)(MilesTrainer *t, float lr, float max_norm, float *grad_norm);
+    /* eval-mode forward for validation */
+    MilesForwardFn forward;
+    /* checkpoints: rank 0 writes (collective: ZeRO-1 gathers the moments);
+     * load reads on rank 0, then every rank gets rank 0's state (sync) */
+    int (*save)(MilesTrainer *t, const char *path, int with_optimizer);
+    int (*load)(MilesTrainer *t, const char *path);
+    int (*sync)(MilesTrainer *t);
+    /* MILES_EINTERNAL if the ranks' parameters differ (checked at checkpoints) */
+    int (*check_replicas)(MilesTrainer *t);
+} MilesTrainOps;
+extern const MilesTrainOps miles_train_ops_cpu;
+
+/* train_step.c: the deterministic example order of an epoch, the schedule,
+ * and one optimizer step (grad_accum micro-batches) through the ops. */
+void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
+                             int bucket);
+double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_t total_steps);
+/* Micro-batches t->st.cursor.. of the current epoch order; advances the
+ * cursor; *loss = the step's loss summed over the ranks' shares. */
+int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, double *loss, double *lr,
+                     float *grad_norm, int *stop_any);
+
+/* train_eval.c */
 typedef struct MilesEvalResult {
     double auroc, loss, vel_mae, f1, threshold;
 } MilesEvalResult;
+/* Validation of the current model (rank 0): predictions through ops->forward,
+ * every metric from miles_metrics_compute (AUROC, best-F1 threshold, MAE,
+ * log loss): loss = w_cls * log loss + w_reg * velocity MSE. */
+int miles_train_evaluate(MilesTrainer *t, const MilesTrainOps *ops, MilesEvalResult *r);
+/* Evaluate, update the early-stopping state, write best.safetensors on a new
+ * best; *stop = patience ran out.  Rank 0 only. */
+int miles_train_evaluate_and_save(MilesTrainer *t, const MilesTrainOps *ops, int *stop);
 
-void miles_train_epoch_order(int *order, const MilesTrainData *d, uint64_t seed, int epoch,
-                             int batch, int bucket);
-double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_t total_steps);
-int miles_train_evaluate(MilesModel *m, const MilesTrainData *val, int max_len,
-                         const MilesLossConfig *lc, MilesEvalResult *r);
+/* train.c: the loop on datasets (miles_train_run is it on a prepared file's
+ * splits, with the contract from the file) */
+int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDataset *val,
+                         const MilesCkptContract *contract, const MilesTrainConfig *cfg, MilesTrainResult *res);
+/* Hand an event to cfg->callback (rank 0 only); its status stops training. */
+int miles_train_emit(MilesTrainer *t, MilesTrainEvent *ev);
+void miles_train_event_init(const MilesTrainer *t, int type, MilesTrainEvent *ev);
 
-/* Metric hooks used during training (thin wrappers over the metrics module). */
-int miles_train_auroc(const float *probs, const int32_t *labels, int n, double *auroc);
-int miles_train_best_f1(const float *probs, const int32_t *labels, int n, double *threshold, double *f1);
-
-/* Checkpoint: parameters (+ AdamW moments when opt != NULL) and metadata. */
+/* train_checkpoint.c: the format.  Parameters (+ AdamW moments when opt) +
+ * state + config + contract, written atomically. */
 int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const MilesTrainState *st,
-                    const MilesTrainConfig *cfg);
+                    const MilesTrainConfig *cfg, const MilesLossConfig *loss, const MilesCkptContract *contract);
 /* Restore parameters, moments and state from a "last" checkpoint. */
 int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, MilesTrainState *st);
+/* The embedded tokenizer files of a checkpoint (pointers into its mapping,
+ * valid while c is open; MILES_EMISSING if none): the HF export copies them. */
+int miles_checkpoint_tokenizer_files(const MilesCheckpoint *c, MilesTokFiles *f);
+/* State JSON of a checkpoint -> *st (tests read "step" from it). */
+int miles_ckpt_parse_state(const char *json, MilesTrainState *st, int64_t *adam_steps);
 
-/* dist.c: the trainer's side of data parallelism (one rank: no-ops). */
+/* ---------------------------------------------------------------- dist.c */
+
+int miles_dist_barrier(MilesDist *d);
 /* Base and length of the parameter (which 0) or gradient (which 1) block. */
 int miles_dist_model_block(const MilesModel *m, int which, float **base, size_t *n);
 /* Broadcast parameters, AdamW moments + step count and *st from rank 0 (opt, st may be NULL). */
 int miles_dist_sync_train(MilesDist *d, MilesModel *m, MilesAdamW *opt, MilesTrainState *st);
 /* Sum the gradients over all ranks, in place. */
 int miles_dist_reduce_grads(MilesDist *d, MilesModel *m);
-/* miles_clip_grad_norm with a sum that does not depend on the thread count. */
-float miles_dist_clip_grad_norm(MilesModel *m, float max_norm);
 /* MILES_EINTERNAL if any rank's parameters differ (bitwise) from rank 0's. */
 int miles_dist_check_same_params(MilesDist *d, const MilesModel *m, int64_t step);
-/* The MPI communicator (an MPI_Comm *), or NULL for a 1-rank handle. */
-void *miles_dist_comm(MilesDist *d);
 
 /* ZeRO-1 (dist_zero1.c): AdamW whose moments are split across the ranks in
  * contiguous ranges of the parameter block; each rank keeps 2/N of the moment
  * memory.  A step reduce-scatters the gradients, clips with the global norm,
  * updates this rank's parameter range (the same arithmetic as
  * miles_adamw_step) and all-gathers the parameters. */
-typedef struct MilesZero1 MilesZero1;
 int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg);
 void miles_zero1_free(MilesZero1 *z);
 int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm);

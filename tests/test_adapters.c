@@ -26,50 +26,22 @@
 
 #include "miles.h"
 #include "sources_internal.h" /* writer and parsing helpers, tested directly */
+#include "helpers.h"
 
 static char tmpdir[256];
 static char report[16384];
 
-static const char *shared(void) {
-    const char *s = getenv("MILES_SHARED");
-    return s && *s ? s : "../shared";
-}
-
-static int rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    char p[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_tree(p);
-        else unlink(p);
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_test_adapters_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_mkdtemp(tmpdir, sizeof tmpdir, "test_adapters");
 }
 static int teardown(void **state) {
     (void)state;
-    rm_tree(tmpdir);
+    test_rm_rf(tmpdir);
     return 0;
 }
 
-static int leftovers(void) {
-    DIR *d = opendir(tmpdir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) n += strstr(e->d_name, ".tmp.") != NULL;
-    if (d) closedir(d);
-    return n;
-}
+static int leftovers(void) { return test_count_entries(tmpdir, ".tmp."); }
 
 /* One output file read back: rows as arrays of 58 strings. */
 typedef struct {
@@ -113,7 +85,7 @@ static void read_out(const char *path, Out *o) {
         /* title_length / has_emoji follow the data module's rules; every row has an id and a velocity */
         if (o->cell[o->n][42][0]) {
             assert_int_equal(atoll(o->cell[o->n][43]), miles_utf8_length(o->cell[o->n][42]));
-            assert_int_equal(atoi(o->cell[o->n][44]), miles_has_emoji(o->cell[o->n][42]));
+            assert_int_equal(atoi(o->cell[o->n][44]), miles_has_emoji(o->cell[o->n][42], strlen(o->cell[o->n][42])));
         }
         assert_true(o->cell[o->n][50][0] != 0);
         assert_true(o->cell[o->n][26][0] != 0);
@@ -161,7 +133,7 @@ static int have(const char *path) {
 static void test_youtube2017(void **state) {
     (void)state;
     char in[1024], out[512];
-    snprintf(in, sizeof in, "%s/data/youtube_trending_2017_v1/USvideos.csv", shared());
+    snprintf(in, sizeof in, "%s/data/youtube_trending_2017_v1/USvideos.csv", test_shared_dir());
     if (!have(in)) skip();
     snprintf(out, sizeof out, "%s/yt17.csv", tmpdir);
     assert_int_equal(convert("youtube2017", in, out), MILES_OK);
@@ -203,7 +175,7 @@ static void test_youtube2017(void **state) {
 static void test_tiktok_vn(void **state) {
     (void)state;
     char dir[1024], raw[1100], out[512], out2[512];
-    snprintf(dir, sizeof dir, "%s/data/tiktok_vn_ie403", shared());
+    snprintf(dir, sizeof dir, "%s/data/tiktok_vn_ie403", test_shared_dir());
     snprintf(raw, sizeof raw, "%s/feed_scrape1_raw.csv", dir);
     if (!have(raw)) skip();
     snprintf(out, sizeof out, "%s/vn.csv", tmpdir);
@@ -251,7 +223,7 @@ static void test_tiktok_vn(void **state) {
 static void test_tiktok2020(void **state) {
     (void)state;
     char in[1024], out[512];
-    snprintf(in, sizeof in, "%s/data/tiktok_trending_dec2020/trending.json", shared());
+    snprintf(in, sizeof in, "%s/data/tiktok_trending_dec2020/trending.json", test_shared_dir());
     if (!have(in)) skip();
     snprintf(out, sizeof out, "%s/tt20.csv", tmpdir);
     assert_int_equal(convert("tiktok2020", in, out), MILES_OK);
@@ -509,8 +481,8 @@ static void test_parse_helpers(void **state) {
     assert_string_equal(src_guess_language("ずっと見ちゃう😂"), "ja");
     assert_string_equal(src_guess_language("#fyp #xuhuong"), "und");
     assert_string_equal(src_guess_language(""), "und");
-    assert_int_equal(src_utf8_len("Night Routine — Productivity 🏖️"), 31);
-    assert_int_equal(src_utf8_len("bad \xff"), -1);
+    assert_int_equal(miles_utf8_length("Night Routine — Productivity 🏖️"), 31);
+    assert_int_equal(miles_utf8_length("bad \xff"), -1);
 }
 
 int main(void) {

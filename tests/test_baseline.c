@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "baseline_internal.h"
 #include "internal.h"
 #include "fixtures/baseline_stop_words.h"
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "csv_internal.h"
 
 /* Parse all of `text`; returns records read, or the error status (< 0).
  * got[r][f] collects up to 8 x 8 fields. */

@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "data_internal.h"
+#include "csv_internal.h"
+#include "helpers.h"
 
 static cJSON *golden;
 
@@ -56,17 +59,12 @@ static double relerr(double a, double b) { return fabs(a - b) / fmax(1e-300, fma
 
 /* ------------------------------------------------------------------ the 5 real rows */
 
-static const char *shared_dir(void) {
-    const char *s = getenv("MILES_SHARED");
-    return s ? s : "../shared";
-}
-
 typedef struct { int n; char **names; char **vals[5]; } RefRows;
 
 static int load_ref(RefRows *rr) {
     char path[1024];
     snprintf(path, sizeof path, "%s/data/reference_synthetic_target/youtube_shorts_tiktok_trends_2025_HEAD5_from_author_notebook.csv",
-             shared_dir());
+             test_shared_dir());
     MilesCsv *r;
     if (miles_csv_open(&r, path) != MILES_OK) return -1;
     int nf, row = -1;
@@ -103,13 +101,14 @@ static int ref_features(RefRows *rr, int r, const char *const *drop, double raw[
         vals[m] = rr->vals[r][i];
         m++;
     }
-    return miles_features_compute(m, names, vals, raw, avail);
+    MilesRecord rec = {m, names, vals, NULL};
+    return miles_features_compute(&rec, raw, avail);
 }
 
 static void test_features_reference_rows(void **state) {
     (void)state;
     RefRows rr;
-    if (load_ref(&rr)) { printf("  skip: reference rows not found under %s\n", shared_dir()); skip(); }
+    if (load_ref(&rr)) { printf("  skip: reference rows not found under %s\n", test_shared_dir()); skip(); }
     double raw[18];
     uint32_t av;
     /* row 1 with every column present: columns used as they are */
@@ -179,7 +178,7 @@ static void test_features_named_record(void **state) {
     /* a request with a title and a few columns: the rest is missing (NaN), not 0 */
     const char *n1[] = {"title", "views", "likes", "publish_date_approx", "creator_avg_views"};
     const char *v1[] = {"POV: Budget \xF0\x9F\x98\x82", "16174", "832", "2025-01-04T18:05:00", "87549.4"};
-    assert_int_equal(miles_features_compute(5, n1, v1, raw, &av), MILES_OK);
+    assert_int_equal(miles_features_compute(&(MilesRecord){5, n1, v1, NULL}, raw, &av), MILES_OK);
     assert_true(raw[0] == 16174 && raw[1] == 832);
     assert_true(raw[7] == 832.0 / 16174.0);
     assert_true(isnan(raw[2]) && !(av & (1u << 2)));
@@ -191,7 +190,7 @@ static void test_features_named_record(void **state) {
     /* day given as code; views 0: per-view rates are missing, not infinite */
     const char *n2[] = {"views", "likes", "publish_dayofweek", "is_weekend"};
     const char *v2[] = {"0", "5", "4", "false"};
-    assert_int_equal(miles_features_compute(4, n2, v2, raw, &av), MILES_OK);
+    assert_int_equal(miles_features_compute(&(MilesRecord){4, n2, v2, NULL}, raw, &av), MILES_OK);
     assert_true(raw[17] == 4 && raw[12] == 0);
     assert_true(isnan(raw[7]) && !(av & (1u << 7)));
     /* errors name the column */
@@ -203,14 +202,14 @@ static void test_features_named_record(void **state) {
         {"completion_rate", "0.5x", MILES_EFORMAT}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *nn[] = {bad[i].name}, *vv[] = {bad[i].value};
-        int st = miles_features_compute(1, nn, vv, raw, &av);
+        int st = miles_features_compute(&(MilesRecord){1, nn, vv, NULL}, raw, &av);
         printf("  %s=%s -> %s: %s\n", bad[i].name, bad[i].value, miles_status_name(st), miles_last_error());
         assert_int_equal(st, bad[i].code);
         if (strcmp(bad[i].name, "title")) assert_non_null(strstr(miles_last_error(), bad[i].name));
     }
     /* conflicting duplicates */
     const char *n3[] = {"views", "views"}, *v3[] = {"1", "2"};
-    assert_int_equal(miles_features_compute(2, n3, v3, raw, &av), MILES_EINVAL);
+    assert_int_equal(miles_features_compute(&(MilesRecord){2, n3, v3, NULL}, raw, &av), MILES_EINVAL);
     /* day codes */
     const char *days[7] = {"Friday", "Monday", "Saturday", "Sunday", "Thursday", "Tuesday", "Wednesday"};
     for (int i = 0; i < 7; i++) assert_int_equal(miles_dayofweek_code(days[i]), i);
@@ -226,22 +225,22 @@ static void test_text(void **state) {
         const char *t = cJSON_GetObjectItem(e, "title")->valuestring;
         const char *want = cJSON_GetObjectItem(e, "clean")->valuestring;
         char *c = NULL;
-        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_SEED, &c), MILES_OK);
+        assert_int_equal(miles_text_clean(t, strlen(t), MILES_TEXT_CLEAN_SEED, &c, NULL), MILES_OK);
         if (strcmp(c, want)) fprintf(stderr, "clean('%s') = '%s', Python '%s'\n", t, c, want);
         assert_string_equal(c, want);
         free(c);
         assert_int_equal(miles_utf8_length(t), cJSON_GetObjectItem(e, "len")->valueint);
-        assert_int_equal(miles_text_clean(t, MILES_TEXT_CLEAN_NONE, &c), MILES_OK);
+        assert_int_equal(miles_text_clean(t, strlen(t), MILES_TEXT_CLEAN_NONE, &c, NULL), MILES_OK);
         assert_string_equal(c, t);
         free(c);
         n++;
     }
     printf("  %d titles: clean_text and len() equal Python's\n", n);
-    assert_int_equal(miles_has_emoji("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F"), 1);
-    assert_int_equal(miles_has_emoji("Football skills in 60s"), 0);
-    assert_int_equal(miles_has_emoji("\xE2\x9D\xA4\xEF\xB8\x8F love"), 1);       /* ❤️ */
-    assert_int_equal(miles_has_emoji("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8"), 1); /* regional indicators */
-    assert_int_equal(miles_has_emoji("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9"), 0); /* © and dash are text */
+    assert_int_equal(miles_has_emoji("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F", strlen("Night Routine \xE2\x80\x94 Productivity \xF0\x9F\x8F\x96\xEF\xB8\x8F")), 1);
+    assert_int_equal(miles_has_emoji("Football skills in 60s", strlen("Football skills in 60s")), 0);
+    assert_int_equal(miles_has_emoji("\xE2\x9D\xA4\xEF\xB8\x8F love", strlen("\xE2\x9D\xA4\xEF\xB8\x8F love")), 1);       /* ❤️ */
+    assert_int_equal(miles_has_emoji("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8", strlen("flag \xF0\x9F\x87\xBA\xF0\x9F\x87\xB8")), 1); /* regional indicators */
+    assert_int_equal(miles_has_emoji("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9", strlen("(c) \xC2\xA9 2025 \xE2\x80\x94 caf\xC3\xA9")), 0); /* © and dash are text */
 }
 
 /* ------------------------------------------------------------------ statistics */
@@ -553,13 +552,7 @@ static void write_csv(const char *path, int rows, int mode) {
 }
 
 static int no_leftovers(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *de;
-    int bad = 0;
-    while ((de = readdir(d)))
-        if (strstr(de->d_name, ".tmp.") || !strcmp(de->d_name, "out.milesdat")) { bad = 1; fprintf(stderr, "left: %s\n", de->d_name); }
-    closedir(d);
-    return !bad;
+    return test_count_entries(tmpdir, ".tmp.") == 0 && test_count_entries(tmpdir, "out.milesdat") == 0;
 }
 
 static void test_prepare_roundtrip(void **state) {
@@ -601,7 +594,7 @@ static void test_prepare_roundtrip(void **state) {
     double thr = miles_scaler_threshold(sc);
     assert_true(thr == rep.threshold);
     /* train-scope threshold: the p80 of the training velocities */
-    MilesSplitView v;
+    MilesDataset v;
     miles_prepared_split(p, MILES_SPLIT_TRAIN, &v);
     assert_true(miles_percentile(v.velocity_raw, v.n, 80) == thr);
     int cls = -1;
@@ -633,7 +626,7 @@ static void test_prepare_roundtrip(void **state) {
             const char *title = miles_prepared_title(p, s, i);
             int32_t ids[16];
             int len;
-            assert_int_equal(miles_tokenizer_encode(tok, title, NULL, 16, 1, ids, NULL, NULL, &len), MILES_OK);
+            assert_int_equal(miles_tokenizer_encode(tok, title, strlen(title), NULL, 0, 16, 1, ids, NULL, NULL, &len), MILES_OK);
             assert_int_equal(len, v.lengths[i]);
             assert_memory_equal(ids, v.input_ids + i * 16, sizeof ids);
             /* creator_avg_views derived for rows that left it empty: never missing here */
@@ -656,7 +649,7 @@ static void test_prepare_roundtrip(void **state) {
         names[18] = "title"; vals[18] = title;
         float z[18];
         uint32_t av;
-        assert_int_equal(miles_scaler_transform_record(sc, 19, names, vals, z, &av), MILES_OK);
+        assert_int_equal(miles_scaler_transform_record(sc, &(MilesRecord){19, names, vals, NULL}, z, &av), MILES_OK);
         assert_memory_equal(z, v.features, sizeof z);
         printf("  serving path reproduces the stored test[0] vector bit for bit\n");
     }

@@ -35,13 +35,22 @@
 #include <unistd.h>
 
 #include "miles.h"
+#ifdef MILES_HAVE_MPI
+#include "miles_mpi.h"
+/* the MPI jobs of these tests join through libmiles-mpi */
+#define JOIN_JOB(d, argc, argv) miles_mpi_init(d, argc, argv)
+#define HAVE_MPI_BUILD 1
+#else
+#define JOIN_JOB(d, argc, argv) miles_dist_init(d, argc, argv)
+#define HAVE_MPI_BUILD 0
+#endif
 #include "internal.h"
 #include "train_internal.h"
+#include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 #define TOL 1e-6
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static char g_dir[64];
 static char g_prepared[256];
@@ -96,24 +105,12 @@ static int build_model(MilesModel **m, uint64_t seed) {
     return s;
 }
 
-static void view(MilesPrepared *p, int split, MilesTrainData *d) {
-    MilesSplitView v;
-    memset(d, 0, sizeof *d);
-    if (miles_prepared_split(p, split, &v) != MILES_OK) return;
-    MilesTrainData t = {(int)v.n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths,
-                        v.features, v.labels, v.velocity};
-    *d = t;
-}
-
 /* Train one configuration (in this process, on `dist` or alone). */
 static int train_once(const char *prepared, const char *out, const RunCfg *r, MilesDist *dist,
                       MilesTrainResult *res, MilesModel **model_out) {
     MilesPrepared *p = NULL;
     int s = miles_prepared_open(&p, prepared);
     if (s != MILES_OK) return s;
-    MilesTrainData tr, va;
-    view(p, MILES_SPLIT_TRAIN, &tr);
-    view(p, MILES_SPLIT_VAL, &va);
     MilesModel *m = NULL;
     /* ranks > 0 start from a different init: rank 0's must be broadcast */
     s = build_model(&m, 11 + (uint64_t)miles_dist_rank(dist));
@@ -129,14 +126,13 @@ static int train_once(const char *prepared, const char *out, const RunCfg *r, Mi
     tc.eval_every = r->eval_every;
     tc.patience = 100;
     tc.out_dir = out;
-    tc.progress = 0;
     tc.resume = r->resume;
     tc.loss.class_weight[0] = r->cw0;
     tc.loss.class_weight[1] = r->cw1;
     tc.dist = dist;
     tc.zero1 = r->zero1;
     tc.stop_flag = &g_stop;
-    if (s == MILES_OK) s = miles_train_run(m, &tr, &va, &tc, res);
+    if (s == MILES_OK) s = miles_train_run(m, p, &tc, res);
     if (model_out && s == MILES_OK) *model_out = m;
     else miles_model_free(m);
     miles_prepared_free(p);
@@ -148,7 +144,7 @@ static int train_once(const char *prepared, const char *out, const RunCfg *r, Mi
 static int worker_main(int argc, char **argv) {
     /* test_dist --worker PREPARED OUT key=value... */
     MilesDist *d = NULL;
-    int s = miles_dist_init(&d, &argc, &argv);
+    int s = JOIN_JOB(&d, &argc, &argv);
     if (s != MILES_OK) { fprintf(stderr, "worker: %s\n", miles_last_error()); return 1; }
     if (argc < 4) { fprintf(stderr, "worker: usage: --worker PREPARED OUT key=value...\n"); return 2; }
     RunCfg r;
@@ -240,17 +236,18 @@ static double max_param_diff(const MilesModel *a, const MilesModel *b, size_t *n
 }
 
 static int64_t ckpt_step(const char *out) {
-    char path[4200], *state = NULL;
+    char path[4200];
     snprintf(path, sizeof path, "%s/last.safetensors", out);
-    if (miles_checkpoint_metadata(path, "state", &state) != MILES_OK) return -1;
-    const char *p = strstr(state, "\"step\":");
-    int64_t st = p ? atoll(p + 7) : -1;
-    free(state);
-    return st;
+    MilesCheckpoint *c = NULL;
+    if (miles_checkpoint_open(&c, path) != MILES_OK) return -1;
+    MilesTrainState st;
+    int s = miles_ckpt_parse_state(miles_checkpoint_meta(c, MILES_META_STATE), &st, NULL);
+    miles_checkpoint_close(c);
+    return s == MILES_OK ? st.step : -1;
 }
 
 #define NEED_MPI() do { \
-        if (!g_have_mpi) { printf("SKIPPED: %s\n", miles_dist_available() ? "mpirun not found (apt-get install openmpi-bin)" \
+        if (!g_have_mpi) { printf("SKIPPED: %s\n", HAVE_MPI_BUILD ? "mpirun not found (apt-get install openmpi-bin)" \
                                                      : "this build has no MPI (install libopenmpi-dev and rebuild)"); skip(); } \
     } while (0)
 
@@ -284,7 +281,7 @@ static int setup(void **state) {
         snprintf(g_mpirun, sizeof g_mpirun,
                  "mpirun %s--oversubscribe --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS=detect_leaks=0",
                  getuid() == 0 ? "--allow-run-as-root " : "");
-    g_have_mpi = miles_dist_available() && have_mpirun();
+    g_have_mpi = HAVE_MPI_BUILD && have_mpirun();
     printf("synthetic: train %lld, val %lld rows; MPI %s; launcher: %s\n", (long long)rep.n[0], (long long)rep.n[1],
            g_have_mpi ? "available" : "not available", g_mpirun);
     return 0;
@@ -538,7 +535,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--worker")) return worker_main(argc, argv);
     if (argc == 3 && !strcmp(argv[1], "--allreduce-bench")) { /* mpirun -np N test_dist --allreduce-bench FLOATS */
         MilesDist *d = NULL;
-        if (miles_dist_init(&d, &argc, &argv) != MILES_OK) return 1;
+        if (JOIN_JOB(&d, &argc, &argv) != MILES_OK) return 1;
         size_t n = (size_t)atoll(argv[2]);
         float *buf = calloc(n ? n : 1, sizeof(float));
         double best = 1e30;

@@ -38,8 +38,8 @@
 #include <string.h>
 
 #include "miles.h"
+#include "helpers.h"
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 #define CLS 101
 #define SEP 102

@@ -45,8 +45,7 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_export_test_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_mkdtemp(tmpdir, sizeof tmpdir, "export_test");
 }
 static int teardown(void **state) {
     (void)state;
@@ -59,34 +58,8 @@ static int exists(const char *p) {
     return lstat(p, &sb) == 0;
 }
 
-/* Number of entries of tmpdir (to catch leftover temp files/directories). */
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    if (b) b[len] = '\0';
-    fclose(f);
-    if (n) *n = (size_t)len;
-    return b;
-}
-
 static cJSON *read_json(const char *path) {
-    char *t = slurp(path, NULL);
+    char *t = test_slurp(path, NULL);
     assert_non_null(t);
     cJSON *o = cJSON_Parse(t);
     free(t);
@@ -165,7 +138,7 @@ static void test_hf_export_fixture(void **state) {
     snprintf(out, sizeof out, "%s/hf", tmpdir);
     /* vocab from the checkpoint's "vocab_dir" metadata (relative to the repo root) */
     expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_OK);
-    assert_int_equal(count_entries(tmpdir), 1);   /* no temp directory left beside it */
+    assert_int_equal(test_count_entries(tmpdir, NULL), 1);   /* no temp directory left beside it */
 
     MilesModel *m = NULL;
     expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
@@ -236,7 +209,7 @@ static void test_hf_export_fixture(void **state) {
     cJSON_Delete(o);
     size_t n1, n2;
     snprintf(p, sizeof p, "%s/vocab.txt", out);
-    char *v1 = slurp(p, &n1), *v2 = slurp(FIX_VOCAB "/vocab.txt", &n2);
+    char *v1 = test_slurp(p, &n1), *v2 = test_slurp(FIX_VOCAB "/vocab.txt", &n2);
     assert_non_null(v1);
     assert_non_null(v2);
     assert_int_equal(n1, n2);
@@ -255,7 +228,7 @@ static void test_hf_export_fixture(void **state) {
     miles_tokenizer_free(t2);
 
     snprintf(p, sizeof p, "%s/miles_head.py", out);
-    char *py = slurp(p, NULL);
+    char *py = test_slurp(p, NULL);
     assert_non_null(py);
     assert_non_null(strstr(py, "class MilesModel"));
     assert_non_null(strstr(py, "class MilesHead"));
@@ -268,7 +241,7 @@ static void test_hf_export_fixture(void **state) {
     opt.overwrite = 1;
     opt.vocab_dir = FIX_VOCAB "/vocab.txt";   /* a vocab.txt path works too */
     expect_status(miles_export_hf(FIX_CKPT, out, &opt), MILES_OK);
-    assert_int_equal(count_entries(tmpdir), 1);   /* no .old-* or .tmp-* left */
+    assert_int_equal(test_count_entries(tmpdir, NULL), 1);   /* no .old-* or .tmp-* left */
     check_hf_tensors(m, out);
 
     /* overwrite never replaces a directory that is not a Miles export */
@@ -326,7 +299,7 @@ static void test_hf_tokenizer_checks(void **state) {
     /* not a checkpoint */
     expect_status(miles_export_hf(FIX_IO, out, NULL), MILES_EFORMAT);
     assert_false(exists(out));
-    assert_int_equal(count_entries(tmpdir), 0);
+    assert_int_equal(test_count_entries(tmpdir, NULL), 0);
     miles_model_free(m);
 }
 
@@ -357,7 +330,7 @@ static void test_atomic_on_write_failure(void **state) {
     assert_int_not_equal(s2, MILES_OK);
     assert_false(exists(out));
     assert_false(exists(onnx));
-    assert_int_equal(count_entries(tmpdir), 0);   /* no temp directory or file left */
+    assert_int_equal(test_count_entries(tmpdir, NULL), 0);   /* no temp directory or file left */
     /* and with the limit lifted both succeed */
     expect_status(miles_export_hf(FIX_CKPT, out, NULL), MILES_OK);
     expect_status(miles_export_onnx(FIX_CKPT, onnx, NULL), MILES_OK);
@@ -369,7 +342,7 @@ static void test_atomic_on_write_failure(void **state) {
 
 static Onnx__ModelProto *load_onnx(const char *path, char **buf) {
     size_t n = 0;
-    *buf = slurp(path, &n);
+    *buf = test_slurp(path, &n);
     assert_non_null(*buf);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, (const uint8_t *)*buf);
     if (!mp) fail_msg("%s: protobuf-c cannot parse it as onnx.ModelProto", path);
@@ -535,7 +508,7 @@ static void test_onnx_fixture(void **state) {
     miles_export_options_default(&opt);
     opt.overwrite = 1;
     expect_status(miles_export_onnx(FIX_CKPT, out, &opt), MILES_OK);
-    assert_int_equal(count_entries(tmpdir), 1);
+    assert_int_equal(test_count_entries(tmpdir, NULL), 1);
     unlink(out);
     miles_model_free(m);
 }

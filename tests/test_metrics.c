@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "miles.h"
+#include "metrics_internal.h"
 #include "internal.h"
 
 #define TOL 1e-12

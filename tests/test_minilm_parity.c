@@ -122,7 +122,7 @@ static void test_tokenizer_ids(void **state) {
     int32_t *ids = calloc((size_t)g.N * max_len, 4), *tt = calloc((size_t)g.N * max_len, 4),
             *mask = calloc((size_t)g.N * max_len, 4);
     int T = 0;
-    if (miles_tokenizer_encode_batch(tok, (const char *const *)g.titles, g.N, max_len, 0, ids, tt, mask, &T))
+    if (miles_tokenizer_encode_batch(tok, (const char *const *)g.titles, NULL, g.N, max_len, 0, ids, tt, mask, &T))
         fail_msg("%s", miles_last_error());
     print_message("tokenizer: %d titles, T = %d (HF %d)\n", g.N, T, g.T);
     assert_int_equal(T, g.T);

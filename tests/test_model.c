@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "miles.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -739,6 +742,27 @@ static void test_clip(void **state) {
     printf("  clip: norm %.6f -> %.6f (max %.6f), max err %.2e\n", norm, sqrt(ss2), maxn, e);
     assert_true(e < 1e-8);
     assert_true(fabs(sqrt(ss2) - maxn) / maxn < 1e-5);
+    /* the norm's reduction order is fixed (4096-element blocks summed in
+     * order): exactly the sequential blocked sum, for every thread count */
+    memcpy(t0.grad, before, n * sizeof(float));
+    double bss = 0;
+    for (size_t b0 = 0; b0 < n; b0 += 4096) {
+        double part = 0;
+        for (size_t i = b0; i < n && i < b0 + 4096; i++) part += (double)t0.grad[i] * (double)t0.grad[i];
+        bss += part;
+    }
+    float ref = (float)sqrt(bss), got1 = miles_clip_grad_norm(m, 1e9f);
+    assert_memory_equal(&got1, &ref, sizeof ref);
+#ifdef _OPENMP
+    int threads0 = omp_get_max_threads();
+    for (int nt = 1; nt <= 7; nt += 2) {
+        omp_set_num_threads(nt);
+        float g = miles_clip_grad_norm(m, 1e9f);
+        printf("  clip: norm with %d thread(s) %.9g (sequential blocked sum: %.9g)\n", nt, g, ref);
+        assert_memory_equal(&g, &ref, sizeof g);
+    }
+    omp_set_num_threads(threads0);
+#endif
     free(before);
     miles_model_zero_grad(m);
     for (size_t i = 0; i < n; i++) assert_true(t0.grad[i] == 0.0f);

@@ -21,19 +21,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../tools/plot.c"
+#ifdef MILES_HAVE_CAIRO
+#include <cairo.h>
+#endif
+#include "miles.h"
+#include "plot.h"
+#include "helpers.h"
 
 static char g_dir[256];
 static cJSON *g_fix;
 
 static int setup(void **state) {
     (void)state;
-    const char *t = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/miles_test_plot_XXXXXX", t ? t : "/tmp");
-    if (!mkdtemp(g_dir)) return -1;
-    char *txt;
-    size_t n;
-    if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) return -1;
+    if (test_mkdtemp(g_dir, sizeof g_dir, "test_plot")) return -1;
+    char *txt = test_slurp("tests/fixtures/metrics_cases.json", NULL);
+    if (!txt) return -1;
     g_fix = cJSON_Parse(txt);
     free(txt);
     return g_fix ? 0 : -1;
@@ -42,13 +44,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     if (!getenv("MILES_KEEP_PLOTS")) {
-        DIR *d = opendir(g_dir);
-        struct dirent *e;
-        char p[600];
-        while (d && (e = readdir(d)))
-            if (e->d_name[0] != '.') { snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name); unlink(p); }
-        if (d) closedir(d);
-        rmdir(g_dir);
+        test_rm_rf(g_dir);
     } else printf("plots kept in %s\n", g_dir);
     cJSON_Delete(g_fix);
     return 0;
@@ -135,7 +131,7 @@ static void test_plots(void **state) {
     MilesMetrics m;
     assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, &opt), MILES_OK);
     char p[600];
-    double blue[3] = {C_BLUE.r, C_BLUE.g, C_BLUE.b}, orange[3] = {C_ORANGE.r, C_ORANGE.g, C_ORANGE.b};
+    double blue[3] = {PLOT_BLUE_RGB}, orange[3] = {PLOT_ORANGE_RGB};
 
     MilesCurve roc, pr;
     assert_int_equal(miles_metric_roc_curve(s, y, n, &roc), MILES_OK);

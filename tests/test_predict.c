@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "csv_internal.h"
+#include "helpers.h"
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static char g_dir[64];
 static char g_csv[256];
@@ -106,7 +107,7 @@ static MilesModel *tiny_model(uint64_t seed) {
 /* Prepared files: [0] defaults; [1] seed cleaning + log1p counts + shares dropped. */
 static char g_prep_path[2][256];
 static MilesPrepared *g_prep[2];
-static char g_trained[256]; /* best.safetensors of a short training run on g_prep[0] */
+static char g_trained[300]; /* best.safetensors of a short training run on g_prep[0] */
 
 static int setup(void **state) {
     (void)state;
@@ -142,13 +143,7 @@ static int setup(void **state) {
             return -1;
         }
     }
-    /* a short real training run: the checkpoint carries the trainer's metadata */
-    MilesSplitView tv, vv;
-    if (miles_prepared_split(g_prep[0], MILES_SPLIT_TRAIN, &tv) || miles_prepared_split(g_prep[0], MILES_SPLIT_VAL, &vv)) return -1;
-    MilesTrainData tr = {(int)tv.n, tv.max_len, tv.input_ids, tv.attention_mask, tv.token_type_ids, tv.lengths,
-                         tv.features, tv.labels, tv.velocity};
-    MilesTrainData va = {(int)vv.n, vv.max_len, vv.input_ids, vv.attention_mask, vv.token_type_ids, vv.lengths,
-                         vv.features, vv.labels, vv.velocity};
+    /* a short real training run: the checkpoint carries the trainer's contract */
     MilesTrainConfig tc;
     miles_train_config_default(&tc);
     char out[256];
@@ -160,17 +155,11 @@ static int setup(void **state) {
     tc.max_steps = 24;
     tc.eval_every = 12;
     tc.patience = 100;
-    tc.progress = 0;
     tc.out_dir = out;
-    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(g_prep[0]);
-    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = miles_prepared_vocab_hash(g_prep[0]);
-    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = "none";
-    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = g_vocab;
-    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = "default";
-    tc.n_extra_meta = 5;
+    tc.vocab_dir = g_vocab;
     MilesModel *m = tiny_model(1);
     MilesTrainResult res;
-    if (miles_train_run(m, &tr, &va, &tc, &res) != MILES_OK) { fprintf(stderr, "train: %s\n", miles_last_error()); return -1; }
+    if (miles_train_run(m, g_prep[0], &tc, &res) != MILES_OK) { fprintf(stderr, "train: %s\n", miles_last_error()); return -1; }
     miles_model_free(m);
     snprintf(g_trained, sizeof g_trained, "%s/best.safetensors", out);
     printf("trained %lld steps, val AUROC %.4f, decision threshold %.4f\n", (long long)res.steps, res.best_val_auroc,
@@ -214,7 +203,7 @@ static void test_inputs_byte_identical(void **state) {
         assert_int_equal(miles_predictor_text_clean(p), miles_prepared_text_clean(g_prep[k]));
         int64_t rows = 0, feat_diff = 0, tok_diff = 0, avail_diff = 0, creator_filled = 0;
         for (int sp = 0; sp < 3; sp++) {
-            MilesSplitView v;
+            MilesDataset v;
             OK(miles_prepared_split(g_prep[k], sp, &v));
             assert_int_equal(v.max_len, 32);
             for (int64_t i = 0; i < v.n; i++) {
@@ -267,25 +256,24 @@ static void test_inputs_byte_identical(void **state) {
     }
 }
 
-/* Scores equal the trainer's miles_predict_data on the same split. */
+/* Scores equal the trainer's prediction loop (miles_predict_dataset) on the
+ * same split, bit for bit: one batching loop serves both. */
 static void test_scores_match_training_predictor(void **state) {
     (void)state;
     MilesPredictor *p = NULL;
     OK(miles_predictor_open(&p, g_trained, NULL));
     assert_int_equal(miles_predictor_max_len(p), 32); /* train_config.max_len */
-    char *thr_txt = NULL;
-    OK(miles_checkpoint_metadata(g_trained, "decision_threshold", &thr_txt));
-    assert_true(fabs(miles_predictor_threshold(p) - atof(thr_txt)) < 1e-15);
-    free(thr_txt);
-    MilesSplitView v;
+    MilesCheckpoint *ck = NULL;
+    OK(miles_checkpoint_open(&ck, g_trained));
+    assert_true(fabs(miles_predictor_threshold(p) - atof(miles_checkpoint_meta(ck, MILES_META_THRESHOLD))) < 1e-15);
+    MilesDataset v;
     OK(miles_prepared_split(g_prep[0], MILES_SPLIT_TEST, &v));
     int n = (int)v.n;
-    MilesTrainData d = {n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths, v.features,
-                        v.labels, v.velocity};
-    float *probs = malloc(sizeof(float) * n), *vel = malloc(sizeof(float) * n);
+    double *probs = malloc(sizeof(double) * n), *vel = malloc(sizeof(double) * n);
     MilesModel *m = NULL;
-    OK(miles_checkpoint_load_model(&m, g_trained));
-    OK(miles_predict_data(m, &d, 64, 32, probs, vel));
+    OK(miles_checkpoint_model(ck, &m));
+    miles_checkpoint_close(ck);
+    OK(miles_predict_dataset(m, &v, 64, 32, probs, vel));
     MilesRecord *recs = malloc(sizeof(MilesRecord) * n);
     MilesPrediction *out = malloc(sizeof(MilesPrediction) * n);
     for (int i = 0; i < n; i++) {
@@ -312,8 +300,8 @@ static void test_scores_match_training_predictor(void **state) {
     }
     printf("test split n=%d: max |P_serve - P_train| = %.3g, max rel velocity diff = %.3g, %d viral at threshold %.4f\n",
            n, max_dp, max_dv, viral, miles_predictor_threshold(p));
-    assert_true(max_dp <= 1e-6);
-    assert_true(max_dv <= 1e-6);
+    assert_true(max_dp == 0);
+    assert_true(max_dv == 0);
     /* a single title (no counts) works and reports its fills */
     const char *nn[] = {"title"}, *vv[] = {"Top 10 cat fails 😂"};
     MilesRecord one = {1, nn, vv};
@@ -366,6 +354,52 @@ static void expect_error(MilesPredictor *p, int nf, const char **names, const ch
     printf("  -> %s: %s\n", miles_status_name(s), miles_last_error());
     assert_int_equal(s, code);
     assert_non_null(strstr(miles_last_error(), needle));
+}
+
+/* Text enters as (pointer, length): a title holding U+0000 tokenizes like HF
+ * (the normalizer drops it: "a\0b c" -> [CLS] ab c [SEP]) and counts it in
+ * title_length as Python's len() does; a NUL in a number is an error. */
+static void test_nul_in_title(void **state) {
+    (void)state;
+    MilesPredictor *p = NULL;
+    OK(miles_predictor_open(&p, g_trained, NULL));
+    const char *names[2] = {"title", "views"};
+    const char *v_nul[2] = {"a\0b c", "10"}, *v_plain[2] = {"ab c", "10"};
+    const size_t l_nul[2] = {5, 2};
+    MilesRecord with = {2, names, v_nul, l_nul}, without = {2, names, v_plain, NULL};
+    int32_t ids1[32], m1[32], ids2[32], m2[32];
+    int len1 = 0, len2 = 0;
+    OK(miles_predictor_encode(p, &with, ids1, m1, &len1, NULL));
+    OK(miles_predictor_encode(p, &without, ids2, m2, &len2, NULL));
+    printf("  \"a\\0b c\": %d tokens; \"ab c\": %d tokens\n", len1, len2);
+    assert_int_equal(len1, 4);
+    assert_memory_equal(ids1, ids2, sizeof ids1);
+    /* without lengths the title ends at the NUL: "a" */
+    MilesRecord cut = {2, names, v_nul, NULL};
+    int len3 = 0;
+    OK(miles_predictor_encode(p, &cut, ids1, m1, &len3, NULL));
+    assert_int_equal(len3, 3);
+    float f1[MILES_NUM_FEATURES], f2[MILES_NUM_FEATURES];
+    OK(miles_predictor_features(p, &with, f1, NULL, NULL));
+    OK(miles_predictor_features(p, &without, f2, NULL, NULL));
+    assert_true(f1[14] > f2[14]); /* title_length 5 > 4 (standardized) */
+    MilesPrediction o;
+    OK(miles_predictor_predict(p, &with, 1, &o));
+    assert_int_equal(o.n_tokens, 4);
+    /* a title that is only U+0000: not blank, [CLS] [SEP] as HF */
+    const char *v0[2] = {"\0", "10"};
+    const size_t l0[2] = {1, 2};
+    MilesRecord only = {2, names, v0, l0};
+    OK(miles_predictor_predict(p, &only, 1, &o));
+    assert_int_equal(o.n_tokens, 2);
+    /* a NUL inside a number */
+    const char *vb[2] = {"ok title", "1\0" "2"};
+    const size_t lb[2] = {8, 3};
+    MilesRecord badnum = {2, names, vb, lb};
+    assert_int_equal(miles_predictor_predict(p, &badnum, 1, &o), MILES_EFORMAT);
+    printf("  NUL in views: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "NUL"));
+    miles_predictor_free(p);
 }
 
 static void test_bad_records(void **state) {
@@ -481,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_scores_match_training_predictor),
         cmocka_unit_test(test_request_field_mapping),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_nul_in_title),
         cmocka_unit_test(test_open_refusals),
         cmocka_unit_test(test_threads),
     };

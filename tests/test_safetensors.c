@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "helpers.h"
 
 #define FIX_ALL "tests/fixtures/st_python.safetensors"
 #define FIX_SINGLE "tests/fixtures/st_python_single.safetensors"
@@ -30,45 +31,18 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_st_test_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_mkdtemp(tmpdir, sizeof tmpdir, "st_test");
 }
 
 static int teardown(void **state) {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *de;
-        char p[512];
-        while ((de = readdir(d)))
-            if (de->d_name[0] != '.') { snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name); unlink(p); }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    test_rm_rf(tmpdir);
     return 0;
 }
 
-static int count_dir_entries(void) {
-    DIR *d = opendir(tmpdir);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d))) if (de->d_name[0] != '.') n++;
-    if (d) closedir(d);
-    return n;
-}
+static int count_dir_entries(void) { return test_count_entries(tmpdir, NULL); }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)sz + 1);
-    *n = fread(b, 1, (size_t)sz, f);
-    fclose(f);
-    return b;
-}
+static unsigned char *slurp(const char *path, size_t *n) { return (unsigned char *)test_slurp(path, n); }
 
 static void spit(const char *path, const void *b, size_t n) {
     FILE *f = fopen(path, "wb");

@@ -21,7 +21,7 @@
 #include "miles.h"
 
 static char g_dir[64];
-static char g_ckpt[256];
+static char g_ckpt[300];
 static char g_csv[256];
 
 static const char *find_vocab(void) {
@@ -54,13 +54,6 @@ static int setup(void **state) {
         fprintf(stderr, "%s\n", miles_last_error());
         return -1;
     }
-    MilesSplitView tv, vv;
-    miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv);
-    miles_prepared_split(prep, MILES_SPLIT_VAL, &vv);
-    MilesTrainData tr = {(int)tv.n, tv.max_len, tv.input_ids, tv.attention_mask, tv.token_type_ids, tv.lengths,
-                         tv.features, tv.labels, tv.velocity};
-    MilesTrainData va = {(int)vv.n, vv.max_len, vv.input_ids, vv.attention_mask, vv.token_type_ids, vv.lengths,
-                         vv.features, vv.labels, vv.velocity};
     MilesTokenizer *tok = NULL;
     if (miles_tokenizer_load(&tok, vocab) != MILES_OK) return -1;
     MilesConfig cfg;
@@ -79,15 +72,9 @@ static int setup(void **state) {
     tc.warmup_steps = 2;
     tc.max_steps = 12;
     tc.eval_every = 6;
-    tc.progress = 0;
     tc.out_dir = out;
-    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(prep);
-    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = miles_prepared_vocab_hash(prep);
-    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = "none";
-    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = vocab_abs;
-    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = "default";
-    tc.n_extra_meta = 5;
-    int s = miles_train_run(m, &tr, &va, &tc, NULL);
+    tc.vocab_dir = vocab_abs;
+    int s = miles_train_run(m, prep, &tc, NULL);
     miles_model_free(m);
     miles_prepared_free(prep);
     if (s != MILES_OK) { fprintf(stderr, "train: %s\n", miles_last_error()); return -1; }

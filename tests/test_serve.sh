@@ -72,6 +72,16 @@ S1=$(py "d['viral_score']")
 json '{"title":"I tried the 5am routine for 30 days 😱","views":120000,"likes":9000,"comments":310,"duration_sec":41}'
 req POST /predict --data-binary @"$W/req.json"
 expect "POST /predict with feature names = request fields" 200 "d['viral_score']==$S1"
+# U+0000 in a JSON title: dropped by the tokenizer as HF does ("a\u0000b c" = [CLS] ab c [SEP]),
+# counted by title_length as Python's len(); the server and miles-predict agree
+json '{"title":"a\u0000b c","views":10}'
+req POST /predict --data-binary @"$W/req.json"
+expect "POST /predict title with U+0000" 200 "0<=d['viral_score']<=1"
+SN=$(py "d['viral_score']")
+printf '%s\n' '{"title":"a\u0000b c","views":10}' | "$BIN/miles-predict" -q -c "$CK" --output-format jsonl - > "$W/nul.jsonl" \
+  || bad "miles-predict on a U+0000 title"
+same=$(python3 -c "import json; print(json.loads(open('$W/nul.jsonl').readline())['viral_score']==$SN)")
+if [ "$same" = True ]; then ok "miles-predict == /predict for a U+0000 title"; else CODE=-; bad "U+0000 title: $same"; fi
 json '{"title":"only a title"}'
 req POST /predict --data-binary @"$W/req.json"
 expect "POST /predict title only (features filled)" 200 "len(d['features']['filled'])>=10 and d['features']['supplied']==[] and 'explanation' not in d"

@@ -26,6 +26,9 @@
 #include <time.h>
 
 #include "miles.h"
+#include "data_internal.h"
+#include "csv_internal.h"
+#include "helpers.h"
 
 static const char *const COLS[58] = {
     "platform", "country", "region", "language", "category", "hashtag", "title_keywords", "author_handle",
@@ -47,35 +50,12 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/miles_test_synth_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_mkdtemp(tmpdir, sizeof tmpdir, "test_synth");
 }
 static int teardown(void **state) {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') { snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name); unlink(p); }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    test_rm_rf(tmpdir);
     return 0;
-}
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); fclose(f); return NULL; }
-    b[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 static uint64_t fnv64(const char *b, size_t n) {
@@ -84,14 +64,7 @@ static uint64_t fnv64(const char *b, size_t n) {
     return h;
 }
 
-static int count_tmp_leftovers(void) {
-    DIR *d = opendir(tmpdir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) n += strstr(e->d_name, ".tmp.") != NULL;
-    if (d) closedir(d);
-    return n;
-}
+static int count_tmp_leftovers(void) { return test_count_entries(tmpdir, ".tmp."); }
 
 /* ---------------------------------------------------------------- determinism */
 
@@ -110,7 +83,7 @@ static void test_determinism(void **state) {
     assert_int_equal(miles_synth_write_csv(b, 1000, 42), MILES_OK);
     assert_int_equal(miles_synth_write_csv(c, 1000, 43), MILES_OK);
     size_t na, nb, nc;
-    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
+    char *da = test_slurp(a, &na), *db = test_slurp(b, &nb), *dc = test_slurp(c, &nc);
     assert_non_null(da); assert_non_null(db); assert_non_null(dc);
     assert_int_equal(na, nb);
     assert_memory_equal(da, db, na);
@@ -123,7 +96,7 @@ static void test_determinism(void **state) {
     free(da); free(db); free(dc);
     /* rows = 0: header only; bad row count: error and no file */
     assert_int_equal(miles_synth_write_csv(a, 0, 1), MILES_OK);
-    da = slurp(a, &na);
+    da = test_slurp(a, &na);
     assert_non_null(da);
     assert_non_null(strchr(da, '\n'));
     assert_true(strchr(da, '\n') == da + na - 1);
@@ -241,7 +214,7 @@ static void read_rows(const char *path, Rows *R, int64_t expect) {
         assert_true(R->hour[i] >= 0 && R->hour[i] <= 23 && R->hour[i] == floor(R->hour[i]));
         /* title_length = code points (Python len), has_emoji by the data module's rule */
         assert_true(R->title_len[i] == (double)miles_utf8_length(f[C_TITLE]));
-        assert_true(R->has_emoji[i] == (double)miles_has_emoji(f[C_TITLE]));
+        assert_true(R->has_emoji[i] == (double)miles_has_emoji(f[C_TITLE], strlen(f[C_TITLE])));
         /* publish_dayofweek = weekday of publish_date_approx; is_weekend = Fri/Sat/Sun */
         int y, m, d;
         assert_int_equal(sscanf(f[C_DATE], "%d-%d-%d", &y, &m, &d), 3);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "tbevents.h"
 
 /* Bitwise reference CRC-32C, deliberately not table-driven. */
 static uint32_t ref_crc32c(const unsigned char *p, size_t n) {
@@ -33,11 +34,11 @@ static uint32_t ref_masked(const unsigned char *p, size_t n) {
 static void test_crc32c_known_answer(void **state) {
     (void)state;
     /* standard check value for CRC-32C */
-    assert_int_equal(miles_crc32c(0, "123456789", 9), 0xE3069283u);
-    assert_int_equal(miles_crc32c(0, "", 0), 0u);
+    assert_int_equal(tb_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(tb_crc32c(0, "", 0), 0u);
     /* incremental == one-shot */
-    uint32_t c = miles_crc32c(0, "1234", 4);
-    assert_int_equal(miles_crc32c(c, "56789", 5), 0xE3069283u);
+    uint32_t c = tb_crc32c(0, "1234", 4);
+    assert_int_equal(tb_crc32c(c, "56789", 5), 0xE3069283u);
 }
 
 static uint64_t rd_varint(const unsigned char **p, const unsigned char *end) {
@@ -96,17 +97,17 @@ static void parse_event(const unsigned char *p, const unsigned char *end, Ev *ev
 
 static void test_event_file_parses(void **state) {
     (void)state;
-    char dir[] = "/tmp/miles_tb_XXXXXX";
+    char dir[] = "/tmp/tb_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    MilesTBWriter *w = NULL;
-    assert_int_equal(miles_tb_open(&w, dir), MILES_OK);
+    TBWriter *w = NULL;
+    assert_int_equal(tb_open(&w, dir), MILES_OK);
     const char *tags[3] = {"train/loss", "train/lr", "val/auroc"};
     for (int step = 0; step < 50; step++)
         for (int t = 0; t < 3; t++)
-            assert_int_equal(miles_tb_scalar(w, tags[t], step * 10, 0.5f * step + t), MILES_OK);
+            assert_int_equal(tb_scalar(w, tags[t], step * 10, 0.5f * step + t), MILES_OK);
     char path[4096];
-    snprintf(path, sizeof path, "%s", miles_tb_path(w));
-    miles_tb_close(w);
+    snprintf(path, sizeof path, "%s", tb_path(w));
+    tb_close(w);
 
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -153,8 +154,8 @@ static void test_event_file_parses(void **state) {
 
 static void test_open_bad_dir(void **state) {
     (void)state;
-    MilesTBWriter *w = NULL;
-    assert_int_equal(miles_tb_open(&w, "/nonexistent/dir/for/miles"), MILES_EIO);
+    TBWriter *w = NULL;
+    assert_int_equal(tb_open(&w, "/nonexistent/dir/for/miles"), MILES_EIO);
     assert_null(w);
     assert_non_null(strstr(miles_last_error(), "/nonexistent/dir/for/miles"));
 }

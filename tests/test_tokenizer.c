@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "miles.h"
+#include "tokenizer_internal.h"
 
 #define FIXDIR "tests/fixtures/"
 #define VOCAB FIXDIR "tokenizer_vocab.txt"
@@ -314,11 +315,11 @@ static void check_vec(const char *what, const int32_t *got, const int32_t *exp, 
         }
 }
 
-static void test_encode(void **state)
+/* Every E (single/pair) and B (batch) line of a fixture file, texts with
+ * their lengths (so U+0000 inside is text); *n_e, *n_b count the cases. */
+static int check_encode_file(MilesTokenizer *t, const char *path, int *n_e_out, int *n_b_out)
 {
-    (void)state;
-    MilesTokenizer *t = load_cfg('u');
-    FILE *f = fopen(FIXDIR "tokenizer_encode.txt", "r");
+    FILE *f = fopen(path, "r");
     assert_non_null(f);
     char *line = NULL;
     size_t lcap = 0;
@@ -343,8 +344,9 @@ static void test_encode(void **state)
             int32_t *ids = malloc(sizeof(int32_t) * (size_t)L * 3);
             int len = -1;
             /* HF got the texts decoded with 'replace'; our strings may hold
-             * invalid bytes: strlen-based API, same ids (U+FFFD is removed) */
-            assert_int_equal(miles_tokenizer_encode(t, a, b, L, pad, ids, ids + L, ids + 2 * L, &len), MILES_OK);
+             * invalid bytes: same ids (U+FFFD is removed) */
+            assert_int_equal(miles_tokenizer_encode(t, a, la, b, b ? lb : 0, L, pad, ids, ids + L, ids + 2 * L, &len),
+                             MILES_OK);
             int real = 0;
             for (int i = 0; i < L; i++) real += e_m[i];
             if (len != real && bad == 0) printf("encode fixture line %d: len %d, expected %d\n", lineno, len, real);
@@ -361,11 +363,12 @@ static void test_encode(void **state)
             int n = 1;
             for (char *p = fl[3]; *p; p++) n += *p == ',';
             char **texts = calloc((size_t)n, sizeof(char *));
+            size_t *lens = calloc((size_t)n, sizeof(size_t));
             char *p = fl[3];
             for (int i = 0; i < n; i++) {
                 char *e = strchr(p, ',');
-                size_t hl = e ? (size_t)(e - p) : strlen(p), ln;
-                texts[i] = unhex(p, hl, &ln);
+                size_t hl = e ? (size_t)(e - p) : strlen(p);
+                texts[i] = unhex(p, hl, &lens[i]);
                 p = e ? e + 1 : p + hl;
             }
             int T = atoi(fl[4]);
@@ -377,7 +380,7 @@ static void test_encode(void **state)
             int32_t *ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L), *tt = malloc(sizeof(int32_t) * (size_t)n * (size_t)L),
                     *m = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
             int T_out = -1;
-            assert_int_equal(miles_tokenizer_encode_batch(t, (const char *const *)texts, n, L, pad, ids, tt, m, &T_out),
+            assert_int_equal(miles_tokenizer_encode_batch(t, (const char *const *)texts, lens, n, L, pad, ids, tt, m, &T_out),
                              MILES_OK);
             if (T_out != T) {
                 if (bad == 0) printf("encode fixture line %d: batch T %d, expected %d\n", lineno, T_out, T);
@@ -389,6 +392,7 @@ static void test_encode(void **state)
             }
             for (int i = 0; i < n; i++) free(texts[i]);
             free(texts);
+            free(lens);
             free(ids);
             free(tt);
             free(m);
@@ -400,9 +404,26 @@ static void test_encode(void **state)
     free(e_tt);
     free(e_m);
     fclose(f);
+    *n_e_out = n_e;
+    *n_b_out = n_b;
+    return bad;
+}
+
+static void test_encode(void **state)
+{
+    (void)state;
+    MilesTokenizer *t = load_cfg('u');
+    int n_e = 0, n_b = 0;
+    int bad = check_encode_file(t, FIXDIR "tokenizer_encode.txt", &n_e, &n_b);
     printf("encode: %d single/pair cases, %d batches, %d mismatches\n", n_e, n_b, bad);
     assert_int_equal(bad, 0);
     assert_true(n_e >= 200 && n_b >= 20);
+    /* texts holding U+0000: HF drops it (BertNormalizer cleaning), so do we;
+     * "a\0b c" is [CLS] ab c [SEP] (tests/gen_tokenizer_nul.py) */
+    bad = check_encode_file(t, FIXDIR "tokenizer_nul.txt", &n_e, &n_b);
+    printf("encode with U+0000: %d single/pair cases, %d batches, %d mismatches\n", n_e, n_b, bad);
+    assert_int_equal(bad, 0);
+    assert_true(n_e >= 100 && n_b >= 4);
     miles_tokenizer_free(t);
 }
 
@@ -433,11 +454,11 @@ static void test_batch_parallel(void **state)
         int32_t *ids = malloc(sizeof(int32_t) * (size_t)n * L), *tt = malloc(sizeof(int32_t) * (size_t)n * L),
                 *m = malloc(sizeof(int32_t) * (size_t)n * L);
         int T = -1, maxlen = 0, bad = 0;
-        assert_int_equal(miles_tokenizer_encode_batch(t, (const char *const *)texts, n, L, pad, ids, tt, m, &T), MILES_OK);
+        assert_int_equal(miles_tokenizer_encode_batch(t, (const char *const *)texts, NULL, n, L, pad, ids, tt, m, &T), MILES_OK);
         for (int i = 0; i < n; i++) {
             int32_t r[3 * L];
             int len;
-            assert_int_equal(miles_tokenizer_encode(t, texts[i], NULL, L, 0, r, r + L, r + 2 * L, &len), MILES_OK);
+            assert_int_equal(miles_tokenizer_encode(t, texts[i], strlen(texts[i]), NULL, 0, L, 0, r, r + L, r + 2 * L, &len), MILES_OK);
             if (len > maxlen) maxlen = len;
             for (int k = 0; k < T && k < L; k++)
                 if (ids[(size_t)i * T + k] != r[k] || tt[(size_t)i * T + k] != r[L + k] || m[(size_t)i * T + k] != r[2 * L + k])
@@ -679,13 +700,13 @@ static void test_api(void **state)
 
     int32_t e[8], tt[8], m[8];
     int len;
-    assert_int_equal(miles_tokenizer_encode(t, "hi", NULL, 1, 0, e, tt, m, &len), MILES_EINVAL);
-    assert_int_equal(miles_tokenizer_encode(t, "hi", "there", 2, 0, e, tt, m, &len), MILES_EINVAL);
-    assert_int_equal(miles_tokenizer_encode(t, "hi", NULL, 2, 1, e, NULL, NULL, &len), MILES_OK);
+    assert_int_equal(miles_tokenizer_encode(t, "hi", 2, NULL, 0, 1, 0, e, tt, m, &len), MILES_EINVAL);
+    assert_int_equal(miles_tokenizer_encode(t, "hi", 2, "there", 5, 2, 0, e, tt, m, &len), MILES_EINVAL);
+    assert_int_equal(miles_tokenizer_encode(t, "hi", 2, NULL, 0, 2, 1, e, NULL, NULL, &len), MILES_OK);
     assert_int_equal(len, 2);
     assert_int_equal(e[0], 101);
     assert_int_equal(e[1], 102);
-    assert_int_equal(miles_tokenizer_encode(t, "hello world", "again", 8, 1, e, tt, m, &len), MILES_OK);
+    assert_int_equal(miles_tokenizer_encode(t, "hello world", 11, "again", 5, 8, 1, e, tt, m, &len), MILES_OK);
     assert_int_equal(len, 6);
     int32_t want_ids[8] = { 101, 7592, 2088, 102, 2153, 102, 0, 0 }, want_tt[8] = { 0, 0, 0, 0, 1, 1, 0, 0 };
     for (int i = 0; i < 8; i++) {
@@ -695,8 +716,8 @@ static void test_api(void **state)
     }
     const char *texts[2] = { "a", NULL };
     int T;
-    assert_int_equal(miles_tokenizer_encode_batch(t, texts, 2, 8, 0, e, tt, m, &T), MILES_EINVAL);
-    assert_int_equal(miles_tokenizer_encode_batch(t, texts, 0, 8, 0, e, tt, m, &T), MILES_OK);
+    assert_int_equal(miles_tokenizer_encode_batch(t, texts, NULL, 2, 8, 0, e, tt, m, &T), MILES_EINVAL);
+    assert_int_equal(miles_tokenizer_encode_batch(t, texts, NULL, 0, 8, 0, e, tt, m, &T), MILES_OK);
     assert_int_equal(T, 0);
 
     /* hash: stable across loads, sensitive to flags */

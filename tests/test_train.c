@@ -2,7 +2,9 @@
  * test_train.c — end to end on a small synthetic set: the trainer lowers the
  * loss, learns the planted title signal (beats the numeric-only baseline on
  * validation AUROC), resumes bit-identically, survives SIGKILL in the middle
- * of a checkpoint write, and reproduces the LR schedules.
+ * of a checkpoint write, reproduces the LR schedules, reports through its
+ * event callback without printing anything itself, and writes checkpoints
+ * that carry the whole serving contract.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@
 
 #include "miles.h"
 #include "train_internal.h"
+#include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 
@@ -31,7 +34,6 @@ static char g_prepared[256];
 static MilesPrepared *g_prep;
 static int g_vocab_size;
 
-#define OK(x) do { int _s = (x); if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error()); } while (0)
 
 static int setup(void **state) {
     (void)state;
@@ -65,12 +67,34 @@ static int teardown(void **state) {
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void view_data(int split, MilesTrainData *d) {
-    MilesSplitView v;
-    OK(miles_prepared_split(g_prep, split, &v));
-    MilesTrainData t = {(int)v.n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths,
-                        v.features, v.labels, v.velocity};
-    *d = t;
+static void view_data(int split, MilesDataset *d) { OK(miles_prepared_split(g_prep, split, d)); }
+
+/* Validation loss (the trainer's definition) and AUROC of m on d, through the
+ * public prediction and metrics calls. */
+static void eval_model(MilesModel *m, const MilesDataset *d, const MilesLossConfig *lc, double *loss, double *auroc) {
+    double *p = malloc(sizeof(double) * d->n), *v = malloc(sizeof(double) * d->n), *t = malloc(sizeof(double) * d->n);
+    OK(miles_predict_dataset(m, d, 64, 32, p, v));
+    for (int64_t i = 0; i < d->n; i++) t[i] = d->velocity[i];
+    MilesMetricsOptions mo;
+    miles_metrics_options_default(&mo);
+    mo.n_bootstrap = 0;
+    mo.class_weight[0] = lc->class_weight[0];
+    mo.class_weight[1] = lc->class_weight[1];
+    MilesMetrics mm;
+    OK(miles_metrics_compute(&mm, p, d->labels, (int)d->n, v, t, &mo));
+    *loss = lc->w_cls * mm.log_loss + lc->w_reg * mm.velocity.mse;
+    *auroc = mm.auroc;
+    free(p); free(v); free(t);
+}
+
+/* The "step" of a checkpoint's training state. */
+static long long state_step(const char *path) {
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, path));
+    MilesTrainState st;
+    OK(miles_ckpt_parse_state(miles_checkpoint_meta(c, MILES_META_STATE), &st, NULL));
+    miles_checkpoint_close(c);
+    return (long long)st.step;
 }
 
 /* A small random-init model on the real vocabulary. */
@@ -93,7 +117,7 @@ static void small_train_cfg(MilesTrainConfig *tc, const char *out, int64_t max_s
     tc->lr = 1e-3f;
     tc->warmup_steps = 20;
     tc->out_dir = out;
-    tc->progress = 0;
+    tc->vocab_dir = VOCAB_PATH;
     tc->max_steps = max_steps;
     tc->eval_every = 25;
     tc->patience = 100;
@@ -108,7 +132,7 @@ static void params_of(MilesModel *m, float **out, size_t *n) {
 
 static void test_learns_title_signal(void **state) {
     (void)state;
-    MilesTrainData tr, va;
+    MilesDataset tr, va;
     view_data(MILES_SPLIT_TRAIN, &tr);
     view_data(MILES_SPLIT_VAL, &va);
     MilesModel *m = small_model(1);
@@ -118,16 +142,15 @@ static void test_learns_title_signal(void **state) {
     small_train_cfg(&tc, out, 0);
     tc.eval_every = 0;
     /* loss before */
-    MilesEvalResult e0;
-    OK(miles_train_evaluate(m, &va, 32, &tc.loss, &e0));
+    struct { double loss, auroc; } e0, e1;
+    eval_model(m, &va, &tc.loss, &e0.loss, &e0.auroc);
     MilesTrainResult res;
-    OK(miles_train_run(m, &tr, &va, &tc, &res));
+    OK(miles_train_run(m, g_prep, &tc, &res));
     MilesModel *best = NULL;
     char best_path[300];
     snprintf(best_path, sizeof best_path, "%s/best.safetensors", out);
     OK(miles_checkpoint_load_model(&best, best_path));
-    MilesEvalResult e1;
-    OK(miles_train_evaluate(best, &va, 32, &tc.loss, &e1));
+    eval_model(best, &va, &tc.loss, &e1.loss, &e1.auroc);
     /* numeric-only baseline on the same split */
     MilesLogRegConfig lc;
     miles_logreg_config_default(&lc);
@@ -135,7 +158,12 @@ static void test_learns_title_signal(void **state) {
     OK(miles_baseline_fit_numeric(&b, tr.features, tr.n, MILES_NUM_FEATURES, tr.labels, &lc));
     double *p = malloc(sizeof(double) * va.n), base_auc;
     OK(miles_baseline_predict_proba(b, NULL, va.features, va.n, MILES_NUM_FEATURES, p));
-    OK(miles_metric_auroc(p, va.labels, va.n, &base_auc));
+    MilesMetricsOptions mo;
+    miles_metrics_options_default(&mo);
+    mo.n_bootstrap = 0;
+    MilesMetrics bm;
+    OK(miles_metrics_compute(&bm, p, va.labels, (int)va.n, NULL, NULL, &mo));
+    base_auc = bm.auroc;
     printf("val loss %.4f -> %.4f; val AUROC model %.4f (best %.4f at step %lld) vs numeric LR %.4f; %lld steps in %.1f s\n",
            e0.loss, e1.loss, e1.auroc, res.best_val_auroc, (long long)res.best_step, base_auc,
            (long long)res.steps, res.seconds);
@@ -151,9 +179,6 @@ static void test_learns_title_signal(void **state) {
 
 static void test_resume_bit_identical(void **state) {
     (void)state;
-    MilesTrainData tr, va;
-    view_data(MILES_SPLIT_TRAIN, &tr);
-    view_data(MILES_SPLIT_VAL, &va);
     const int64_t N = 40; /* < 3 epochs x 16 steps, so max_steps is what stops both runs */
     char a[256], b[256];
     snprintf(a, sizeof a, "%s/straight", g_dir);
@@ -163,19 +188,19 @@ static void test_resume_bit_identical(void **state) {
     MilesModel *m1 = small_model(3);
     small_train_cfg(&tc, a, N);
     tc.grad_accum = 2;
-    OK(miles_train_run(m1, &tr, &va, &tc, NULL));
+    OK(miles_train_run(m1, g_prep, &tc, NULL));
     /* N/2 + stop; then a fresh process-like start: new model object, resume */
     MilesModel *m2 = small_model(3);
     small_train_cfg(&tc, b, N / 2 + 7); /* stop mid-epoch, off the eval grid */
     tc.grad_accum = 2;
-    OK(miles_train_run(m2, &tr, &va, &tc, NULL));
+    OK(miles_train_run(m2, g_prep, &tc, NULL));
     miles_model_free(m2);
     MilesModel *m3 = small_model(99); /* different init: everything must come from the checkpoint */
     small_train_cfg(&tc, b, N);
     tc.grad_accum = 2;
     tc.resume = 1;
     MilesTrainResult res;
-    OK(miles_train_run(m3, &tr, &va, &tc, &res));
+    OK(miles_train_run(m3, g_prep, &tc, &res));
     assert_int_equal(res.steps, N);
     float *p1, *p3;
     size_t n1, n3;
@@ -226,7 +251,7 @@ static void test_kill_during_checkpoint_write(void **state) {
     OK(miles_adamw_build(&opt, m, &oc));
     /* generation 0 on disk: all parameters 0 */
     for (size_t i = 0; i < n; i++) p[i] = 0.0f;
-    OK(miles_ckpt_save(path, m, opt, &st, &tc));
+    OK(miles_ckpt_save(path, m, opt, &st, &tc, NULL, NULL));
     srand(12345);
     int kills_mid_write = 0;
     for (int round = 0; round < 6; round++) {
@@ -237,7 +262,7 @@ static void test_kill_during_checkpoint_write(void **state) {
             for (int g = 1;; g++) {
                 for (size_t i = 0; i < n; i++) p[i] = (float)g;
                 st.step = g;
-                if (miles_ckpt_save(path, m, opt, &st, &tc) != MILES_OK) _exit(3);
+                if (miles_ckpt_save(path, m, opt, &st, &tc, NULL, NULL) != MILES_OK) _exit(3);
             }
         }
         usleep(150000 + rand() % 400000);
@@ -306,13 +331,7 @@ static void test_sigint_cli(void **state) {
     assert_int_equal(WEXITSTATUS(status), 130);
     char last[300];
     snprintf(last, sizeof last, "%s/last.safetensors", out);
-    char *state_json = NULL;
-    OK(miles_checkpoint_metadata(last, "state", &state_json));
-    long long step = -1;
-    const char *p = strstr(state_json, "\"step\":");
-    assert_non_null(p);
-    step = atoll(p + 7);
-    free(state_json);
+    long long step = state_step(last);
     assert_true(step > 0);
     /* resume to a few steps past the interruption */
     char cmd[2048];
@@ -320,12 +339,147 @@ static void test_sigint_cli(void **state) {
                               "--max-len 32 --out %s --quiet --resume --max-steps %lld > /dev/null 2>&1",
              exe, g_prepared, VOCAB_PATH, out, step + 5);
     assert_int_equal(system(cmd), 0);
-    OK(miles_checkpoint_metadata(last, "state", &state_json));
-    p = strstr(state_json, "\"step\":");
-    long long step2 = atoll(p + 7);
-    free(state_json);
+    long long step2 = state_step(last);
     printf("SIGINT at step %lld -> exit 130 with last.safetensors; --resume reached step %lld\n", step, step2);
     assert_int_equal(step2, step + 5);
+}
+
+/* ---------------------------------------------------------------- events */
+
+typedef struct {
+    int n[6];
+    int64_t last_step;
+    int64_t stop_at;   /* > 0: the callback stops training at this step */
+    int bad_order;
+} EvCount;
+
+static int count_events(const MilesTrainEvent *e, void *arg) {
+    EvCount *c = arg;
+    if (e->type < 0 || e->type > 5) { c->bad_order++; return MILES_OK; }
+    c->n[e->type]++;
+    if (e->type == MILES_EVENT_STEP) {
+        if (e->step != c->last_step + 1 || !(e->loss > 0) || !(e->lr >= 0) || e->total_steps < e->step) c->bad_order++;
+        c->last_step = e->step;
+        if (c->stop_at && e->step == c->stop_at)
+            return miles_set_error(MILES_EINVAL, "stop requested by the test at step %lld", (long long)e->step);
+    }
+    if (e->type == MILES_EVENT_EVAL && !(e->val_auroc > 0 && e->val_auroc < 1)) c->bad_order++;
+    if (e->type == MILES_EVENT_CHECKPOINT && (!e->path || !strstr(e->path, ".safetensors"))) c->bad_order++;
+    return MILES_OK;
+}
+
+/* The library never prints: everything reaches the caller as events. */
+static void test_events_and_silence(void **state) {
+    (void)state;
+    char out[256], cap[300];
+    snprintf(out, sizeof out, "%s/events", g_dir);
+    snprintf(cap, sizeof cap, "%s/captured.txt", g_dir);
+    MilesModel *m = small_model(4);
+    MilesTrainConfig tc;
+    small_train_cfg(&tc, out, 30);
+    tc.eval_every = 10;
+    EvCount ec = {{0}, 0, 0, 0};
+    tc.callback = count_events;
+    tc.callback_arg = &ec;
+    /* stdout and stderr go to a file during the run */
+    fflush(stdout);
+    fflush(stderr);
+    int save1 = dup(1), save2 = dup(2), fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0 && save1 >= 0 && save2 >= 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    MilesTrainResult res;
+    int s = miles_train_run(m, g_prep, &tc, &res);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(save1, 1);
+    dup2(save2, 2);
+    close(fd); close(save1); close(save2);
+    OK(s);
+    struct stat sb;
+    assert_int_equal(stat(cap, &sb), 0);
+    printf("events: %d start, %d steps, %d evaluations, %d checkpoints, %d early stops, %d end; %lld bytes printed "
+           "by the library\n", ec.n[0], ec.n[1], ec.n[2], ec.n[3], ec.n[4], ec.n[5], (long long)sb.st_size);
+    assert_int_equal(sb.st_size, 0);
+    assert_int_equal(ec.bad_order, 0);
+    assert_int_equal(ec.n[MILES_EVENT_START], 1);
+    assert_int_equal(ec.n[MILES_EVENT_STEP], 30);
+    assert_int_equal(ec.n[MILES_EVENT_EVAL], 3);
+    assert_true(ec.n[MILES_EVENT_CHECKPOINT] >= 4); /* last x3 + at least one best */
+    assert_int_equal(ec.n[MILES_EVENT_END], 1);
+    /* a callback's error stops training with that status and message */
+    EvCount stop = {{0}, 0, 5, 0};
+    small_train_cfg(&tc, out, 30);
+    tc.callback = count_events;
+    tc.callback_arg = &stop;
+    MilesModel *m2 = small_model(4);
+    assert_int_equal(miles_train_run(m2, g_prep, &tc, &res), MILES_EINVAL);
+    printf("callback stop: %s; %lld steps\n", miles_last_error(), (long long)res.steps);
+    assert_non_null(strstr(miles_last_error(), "stop requested by the test at step 5"));
+    assert_int_equal(res.steps, 5);
+    assert_int_equal(stop.n[MILES_EVENT_END], 1);
+    miles_model_free(m2);
+    miles_model_free(m);
+}
+
+/* A checkpoint carries the serving contract under the named keys, with the
+ * vocabulary inside, and checks data and tokenizers against it. */
+static void test_checkpoint_contract(void **state) {
+    (void)state;
+    char out[256], last[300];
+    snprintf(out, sizeof out, "%s/contract", g_dir);
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    MilesModel *m = small_model(6);
+    MilesTrainConfig tc;
+    small_train_cfg(&tc, out, 4);
+    tc.auto_class_weight = 1;
+    tc.recipe = "test-recipe";
+    MilesTrainResult res;
+    OK(miles_train_run(m, g_prep, &tc, &res));
+    printf("auto class weights: %.4f %.4f\n", res.class_weight[0], res.class_weight[1]);
+    assert_true(res.class_weight[0] > 0.5f && res.class_weight[0] < 1.0f && res.class_weight[1] > 1.0f);
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, last));
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_FORMAT), MILES_CHECKPOINT_FORMAT);
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_SCALER), miles_prepared_scaler_json(g_prep));
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_TOKENIZER_HASH), miles_prepared_vocab_hash(g_prep));
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_TEXT_CLEAN), "none");
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_RECIPE), "test-recipe");
+    assert_true(miles_checkpoint_meta(c, MILES_META_VOCAB_DIR)[0] == '/');
+    assert_non_null(miles_checkpoint_meta(c, MILES_META_CONFIG));
+    assert_non_null(miles_checkpoint_meta(c, MILES_META_STATE));
+    assert_non_null(strstr(miles_checkpoint_meta(c, MILES_META_TRAIN_CONFIG), "\"auto_class_weight\":true"));
+    assert_int_equal(miles_checkpoint_max_len(c), 32);
+    assert_int_equal(miles_checkpoint_has_tokenizer(c), 1);
+    OK(miles_checkpoint_check_data(c, g_prep));
+    MilesTokenizer *tok = NULL;
+    OK(miles_checkpoint_tokenizer(c, NULL, &tok)); /* the embedded copy */
+    char h[17];
+    OK(miles_tokenizer_hash(tok, h));
+    assert_string_equal(h, miles_prepared_vocab_hash(g_prep));
+    miles_tokenizer_free(tok);
+    assert_int_equal(miles_checkpoint_tokenizer(c, "tests/fixtures/export_vocab", &tok), MILES_EINVAL);
+    printf("other vocabulary: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "tokenizer hash"));
+    assert_null(tok);
+    /* data prepared with another label threshold: refused, saying why */
+    char csv[300], other[300];
+    snprintf(csv, sizeof csv, "%s/synth.csv", g_dir);
+    snprintf(other, sizeof other, "%s/other.milesdat", g_dir);
+    MilesPrepareOptions po;
+    miles_prepare_options_default(&po);
+    po.vocab_dir = VOCAB_PATH;
+    po.max_len = 32;
+    po.percentile = 70;
+    OK(miles_data_prepare(csv, other, &po, NULL));
+    MilesPrepared *op = NULL;
+    OK(miles_prepared_open(&op, other));
+    assert_int_equal(miles_checkpoint_check_data(c, op), MILES_EINVAL);
+    printf("other data: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "scaler"));
+    miles_prepared_free(op);
+    miles_checkpoint_close(c);
+    miles_model_free(m);
 }
 
 static void test_schedules(void **state) {
@@ -351,7 +505,7 @@ static void test_schedules(void **state) {
 
 static void test_bad_config(void **state) {
     (void)state;
-    MilesTrainData tr;
+    MilesDataset tr;
     view_data(MILES_SPLIT_TRAIN, &tr);
     MilesModel *m = small_model(5);
     MilesTrainConfig tc;
@@ -359,17 +513,33 @@ static void test_bad_config(void **state) {
     snprintf(out, sizeof out, "%s/bad", g_dir);
     small_train_cfg(&tc, out, 1);
     tc.batch_size = 0;
-    assert_int_equal(miles_train_run(m, &tr, NULL, &tc, NULL), MILES_EINVAL);
+    assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "batch size"));
     small_train_cfg(&tc, out, 1);
-    MilesTrainData empty = tr;
+    MilesDataset empty = tr;
     empty.n = 0;
-    assert_int_equal(miles_train_run(m, &empty, NULL, &tc, NULL), MILES_EINVAL);
+    assert_int_equal(miles_train_datasets(m, &empty, NULL, NULL, &tc, NULL), MILES_EINVAL);
+    /* a vocabulary other than the data's: refused before any step */
+    small_train_cfg(&tc, out, 1);
+    tc.vocab_dir = "tests/fixtures/export_vocab";
+    assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EINVAL);
+    printf("other vocabulary: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "vocabulary"));
+    /* automatic class weights on a single-class split: undefined, said so */
+    MilesDataset one = tr;
+    int32_t *ones = malloc(sizeof(int32_t) * tr.n);
+    for (int64_t i = 0; i < tr.n; i++) ones[i] = 1;
+    one.labels = ones;
+    small_train_cfg(&tc, out, 1);
+    tc.auto_class_weight = 1;
+    assert_int_equal(miles_train_datasets(m, &one, NULL, NULL, &tc, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "single class"));
+    free(ones);
     /* resume without a checkpoint: clear error naming the file */
     snprintf(out, sizeof out, "%s/nothing-here", g_dir);
     small_train_cfg(&tc, out, 1);
     tc.resume = 1;
-    assert_int_not_equal(miles_train_run(m, &tr, NULL, &tc, NULL), MILES_OK);
+    assert_int_not_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_OK);
     assert_non_null(strstr(miles_last_error(), "last.safetensors"));
     miles_model_free(m);
 }
@@ -382,6 +552,8 @@ int main(void) {
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_kill_during_checkpoint_write),
         cmocka_unit_test(test_learns_title_signal),
+        cmocka_unit_test(test_events_and_silence),
+        cmocka_unit_test(test_checkpoint_contract),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,15 +10,11 @@
 #include <stddef.h>
 #include "miles.h"
 
-/* The defaults (docs/explain.md) with the special ids of p's tokenizer. */
-void explain_config_for(const MilesPredictor *p, MilesExplainConfig *cfg);
 /* Target by name: "prob" (P(viral)), "logit" (viral log-odds), "velocity"; -1 if unknown. */
 int explain_target_by_name(const char *name);
 
-/* Explain `rec` with the predictor's own model, tokenizer and scaler (the exact
- * inputs miles_predictor_predict feeds).  cfg NULL = explain_config_for(p).  The model's activations
- * are overwritten: call only from the thread that runs the predictor's forward
- * passes (miles-serve's inference thread), never concurrently with it.
+/* miles_predictor_explain of `rec` (cfg NULL = miles_predictor_explain_config)
+ * as JSON; safe beside predictions in other threads (the predictor locks).
  * *out = {"target","steps","f_input","f_baseline",
  *         "tokens":[{"token","attribution"}],      (no [CLS]/[SEP]/padding)
  *         "words":[{"word","attribution"}],        ("##" pieces summed)

@@ -40,7 +40,7 @@ static void usage(FILE *f) {
 
 static int run_one(const char *kind, MilesPrepared *p, int split, const char *split_name, const char *out_dir,
                    const MilesTfidfConfig *tc, const MilesLogRegConfig *lc, int boot, uint64_t seed, int plots) {
-    MilesSplitView tr, ev;
+    MilesDataset tr, ev;
     int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
     if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
@@ -69,16 +69,20 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
     if ((s = miles_baseline_save(b, path)) != MILES_OK) return tool_fail("miles-baseline: save", s);
     /* the validation-F1 threshold, as the model gets, so "at stored threshold" compares fairly */
     double thr = NAN;
-    MilesSplitView va;
+    MilesDataset va;
     if (miles_prepared_split(p, MILES_SPLIT_VAL, &va) == MILES_OK && va.n > 0 && split != MILES_SPLIT_VAL) {
         double *pv = malloc(sizeof(double) * va.n);
         const char **vt = text ? malloc(sizeof(char *) * va.n) : NULL;
         if (pv && (!text || vt)) {
             for (int64_t i = 0; text && i < va.n; i++) vt[i] = miles_prepared_title(p, MILES_SPLIT_VAL, i);
-            double f1;
-            if (miles_baseline_predict_proba(b, vt, text ? NULL : va.features, (int)va.n, MILES_NUM_FEATURES, pv) == MILES_OK &&
-                miles_metric_best_f1_threshold(pv, va.labels, (int)va.n, &thr, &f1) != MILES_OK)
-                thr = NAN;
+            MilesMetricsOptions mo;
+            miles_metrics_options_default(&mo);
+            mo.n_bootstrap = 0;
+            MilesMetrics vm;
+            if (miles_baseline_predict_proba(b, vt, text ? NULL : va.features, (int)va.n, MILES_NUM_FEATURES, pv) == MILES_OK) {
+                miles_metrics_compute(&vm, pv, va.labels, (int)va.n, NULL, NULL, &mo);
+                if (vm.valid & MILES_M_BEST_F1) thr = vm.best_f1_threshold;
+            }
         }
         free(pv);
         free(vt);
@@ -89,9 +93,9 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "baseline", kind);
     cJSON_AddStringToObject(extra, "model_file", path);
-    if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", miles_tfidf_vocab_size(miles_baseline_tfidf(b)));
-    MilesLogRegInfo info;
-    miles_logreg_info(miles_baseline_logreg(b), &info);
+    MilesBaselineInfo info;
+    miles_baseline_info(b, &info);
+    if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", info.vocab_size);
     cJSON_AddNumberToObject(extra, "lbfgs_iterations", info.n_iter);
     cJSON_AddBoolToObject(extra, "converged", info.converged);
     ToolReport r = {out_dir, prefix, title, proba, ev.labels, (int)ev.n, NULL, NULL, NULL, NULL,

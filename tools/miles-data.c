@@ -138,7 +138,7 @@ static int cmd_inspect(int argc, char **argv) {
     int st = miles_prepared_open(&p, argv[1]);
     if (st) return tool_fail(PROG, st);
     static const char *names[3] = {"train", "val", "test"};
-    MilesSplitView v;
+    MilesDataset v;
     printf("%s: vocab hash %s, text cleaning %s\n", argv[1], miles_prepared_vocab_hash(p),
            miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     for (int s = 0; s < 3; s++) {
@@ -203,7 +203,8 @@ static int cmd_features(int argc, char **argv) {
     double raw[MILES_NUM_FEATURES];
     float z[MILES_NUM_FEATURES];
     uint32_t avail = 0;
-    st = miles_features_compute(n, names, vals, raw, &avail);
+    MilesRecord rec = {n, names, vals, NULL};
+    st = miles_features_compute(&rec, raw, &avail);
     if (!st) st = miles_scaler_transform(sc, raw, avail, z);
     miles_scaler_free(sc);
     if (st) { rc = tool_fail(PROG, st); goto out; }

@@ -77,48 +77,31 @@ int main(int argc, char **argv) {
     else { char tmp[4096]; snprintf(tmp, sizeof tmp, "%s", ckpt); snprintf(out_dir, sizeof out_dir, "%s", dirname(tmp)); }
     if (tool_mkdirs(out_dir)) return 1;
 
-    MilesModel *m = NULL;
-    int s = miles_checkpoint_load_model(&m, ckpt);
-    if (s != MILES_OK) return tool_fail("miles-eval", s);
-    char *scaler_json = NULL, *thr_text = NULL, *ckpt_hash = NULL;
-    if ((s = miles_checkpoint_metadata(ckpt, "data", &scaler_json)) != MILES_OK) return tool_fail("miles-eval", s);
-    double stored_thr = NAN;
-    if (miles_checkpoint_metadata(ckpt, "decision_threshold", &thr_text) == MILES_OK) stored_thr = atof(thr_text);
-    miles_checkpoint_metadata(ckpt, "tokenizer_hash", &ckpt_hash);
-
+    /* the checkpoint's contract: the data must be what the model was trained on */
+    MilesCheckpoint *ck = NULL;
     MilesPrepared *prep = NULL;
-    if ((s = miles_prepared_open(&prep, data)) != MILES_OK) return tool_fail("miles-eval", s);
-    /* Features mean something only under the scaler the model was trained with. */
-    if (strcmp(scaler_json, miles_prepared_scaler_json(prep)) != 0) {
-        fprintf(stderr, "miles-eval: %s was prepared with a different scaler/label threshold than %s was "
-                        "trained with; evaluate on the training run's prepared file\n", data, ckpt);
-        return 1;
-    }
-    if (ckpt_hash && strcmp(ckpt_hash, miles_prepared_vocab_hash(prep)) != 0) {
-        fprintf(stderr, "miles-eval: %s was tokenized with vocab %s, the checkpoint with %s\n", data,
-                miles_prepared_vocab_hash(prep), ckpt_hash);
-        return 1;
-    }
+    MilesModel *m = NULL;
     MilesScaler *scaler = NULL;
-    if ((s = miles_scaler_from_json(&scaler, scaler_json)) != MILES_OK) return tool_fail("miles-eval", s);
+    int s = miles_checkpoint_open(&ck, ckpt);
+    if (s == MILES_OK) s = miles_prepared_open(&prep, data);
+    if (s == MILES_OK) s = miles_checkpoint_check_data(ck, prep);
+    if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
+    if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &scaler);
+    if (s != MILES_OK) return tool_fail("miles-eval", s);
+    double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
-    MilesSplitView v;
+    MilesDataset v;
     if ((s = miles_prepared_split(prep, split, &v)) != MILES_OK) return tool_fail("miles-eval", s);
     if (v.n == 0) { fprintf(stderr, "miles-eval: the %s split of %s is empty\n", split_name, data); return 1; }
-    MilesTrainData d = {(int)v.n, v.max_len, v.input_ids, v.attention_mask, v.token_type_ids, v.lengths,
-                        v.features, v.labels, v.velocity};
-    float *pf = malloc(sizeof(float) * v.n), *vf = malloc(sizeof(float) * v.n);
     double *scores = malloc(sizeof(double) * v.n), *vp = malloc(sizeof(double) * v.n);
     double *vt = malloc(sizeof(double) * v.n), *vpr = malloc(sizeof(double) * v.n);
-    if (!pf || !vf || !scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
+    if (!scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
     const MilesConfig *mc = miles_model_config(m);
-    s = miles_predict_data(m, &d, batch, mc->max_position_embeddings, pf, vf);
+    s = miles_predict_dataset(m, &v, batch, mc->max_position_embeddings, scores, vp);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     for (int64_t i = 0; i < v.n; i++) {
-        scores[i] = pf[i];
-        vp[i] = vf[i];
         vt[i] = v.velocity[i];
-        vpr[i] = miles_scaler_velocity_unscale(scaler, vf[i]);
+        vpr[i] = miles_scaler_velocity_unscale(scaler, vp[i]);
     }
     char title[512], prefix[64], base[4096];
     snprintf(base, sizeof base, "%s", ckpt);
@@ -134,9 +117,9 @@ int main(int argc, char **argv) {
                     stored_thr, boot, (uint64_t)seed, plots, extra};
     int status = tool_report_run(&r);
     cJSON_Delete(extra);
-    free(pf); free(vf); free(scores); free(vp); free(vt); free(vpr);
-    free(scaler_json); free(thr_text); free(ckpt_hash);
+    free(scores); free(vp); free(vt); free(vpr);
     miles_scaler_free(scaler);
+    miles_checkpoint_close(ck);
     miles_prepared_free(prep);
     miles_model_free(m);
     return status;

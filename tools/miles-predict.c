@@ -11,7 +11,7 @@
  * predicted_velocity, confidence.  Rows are scored in batches and streamed:
  * memory does not grow with the file.  --out is written atomically.
  */
-#include "internal.h"
+#include "miles.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "tool_common.h"
@@ -146,7 +146,7 @@ static int flush_batch(Ctx *c, Batch *b) {
             } else {
                 char m[1024];
                 snprintf(m, sizeof m, "%s", msg);
-                s = miles_error(si, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)b->line[i], m);
+                s = miles_set_error(si, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)b->line[i], m);
             }
         }
     }
@@ -205,36 +205,25 @@ static void progress(Progress *pg, int64_t done, int final) {
 /* ---------------------------------------------------------------- readers */
 
 static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress *pg) {
-    MilesCsv *csv = NULL;
-    MILES_TRY(miles_csv_open(&csv, path));
-    int nf;
-    const char *const *f;
-    int s = miles_csv_next(csv, &nf, &f);
-    if (s <= 0) {
-        miles_csv_free(csv);
-        return s < 0 ? s : miles_error(MILES_EFORMAT, "%s: empty file (no header)", path);
-    }
-    char **header = calloc(nf, sizeof(char *));
-    int hn = nf, has_title = 0;
-    for (int i = 0; i < nf; i++) {
-        header[i] = strdup(f[i]);
-        has_title |= !strcmp(f[i], "title");
-    }
-    if (!has_title) s = miles_error(MILES_EMISSING, "%s:1: no 'title' column in the header", path);
+    MilesRecordReader *rd = NULL;
+    TOOL_TRY(miles_records_open_csv(&rd, path));
+    int hn = 0, has_title = 0, s;
+    const char *const *header = miles_records_header(rd, &hn);
+    for (int i = 0; i < hn; i++) has_title |= !strcmp(header[i], "title");
+    if (!has_title) s = miles_set_error(MILES_EMISSING, "%s:1: no 'title' column in the header", path);
     else s = MILES_OK;
-    while (s == MILES_OK && (s = miles_csv_next(csv, &nf, &f)) == 1) {
+    MilesRecord rec;
+    while (s == MILES_OK && (s = miles_records_next(rd, &rec)) == 1) {
         s = MILES_OK;
-        PjRecord *r = batch_slot(b, miles_csv_record_line(csv));
-        for (int i = 0; i < hn && s == MILES_OK; i++)
-            if (f[i][0]) s = pj_record_add(r, header[i], f[i]);
-        if (s) s = miles_error(MILES_ENOMEM, "out of memory");
+        PjRecord *r = batch_slot(b, miles_records_line(rd));
+        for (int i = 0; i < rec.n && s == MILES_OK; i++)
+            if (rec.values[i][0]) s = pj_record_add(r, rec.names[i], rec.values[i]);
+        if (s) s = miles_set_error(MILES_ENOMEM, "out of memory");
         if (s == MILES_OK && b->n == batch_size) s = flush_batch(c, b);
         progress(pg, c->scored + c->skipped, 0);
     }
     if (s == MILES_OK) s = flush_batch(c, b);
-    for (int i = 0; i < hn; i++) free(header[i]);
-    free(header);
-    miles_csv_free(csv);
+    miles_records_close(rd);
     return s;
 }
 
@@ -249,6 +238,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
         const char *q = line;
         while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
         if (!*q) continue;
+        len = (ssize_t)pj_json_mark_nul(line, (size_t)len); /* titles may hold U+0000 */
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         char err[512];
         PjRecord tmp;
@@ -261,7 +251,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
                 c->skipped++;
                 continue;
             }
-            s = miles_error(rs, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)lineno, err);
+            s = miles_set_error(rs, "%s:%lld: %s (--skip-bad skips such records)", c->in_name, (long long)lineno, err);
             break;
         }
         PjRecord *r = batch_slot(b, lineno);
@@ -269,7 +259,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
         if (b->n == batch_size) s = flush_batch(c, b);
         progress(pg, c->scored + c->skipped, 0);
     }
-    if (s == MILES_OK && ferror(in)) s = miles_error(MILES_EIO, "%s: read error", c->in_name);
+    if (s == MILES_OK && ferror(in)) s = miles_set_error(MILES_EIO, "%s: read error", c->in_name);
     if (s == MILES_OK) s = flush_batch(c, b);
     free(line);
     return s;
@@ -362,7 +352,7 @@ int main(int argc, char **argv) {
     Ctx c = {p, of, jsonl_out, skip_bad, 0, 0, 0, stdin_in ? "<stdin>" : input};
     c.explain = explain;
     if (explain) {
-        explain_config_for(p, &c.ecfg);
+        miles_predictor_explain_config(p, &c.ecfg);
         c.ecfg.steps = explain_steps;
         c.ecfg.target = explain_target;
     }
@@ -372,10 +362,10 @@ int main(int argc, char **argv) {
         struct stat stt;
         if (stat(input, &stt) == 0 && stt.st_size > (1 << 20)) pg.total_est = count_lines(input) - !jsonl_in;
     }
-    if (!b.rec || !b.line) s = miles_error(MILES_ENOMEM, "out of memory");
+    if (!b.rec || !b.line) s = miles_set_error(MILES_ENOMEM, "out of memory");
     else s = jsonl_in ? run_jsonl(&c, in, &b, batch, &pg) : run_csv(&c, input, &b, batch, &pg);
     if (in && !stdin_in) fclose(in);
-    if (s == MILES_OK && !out && (fflush(of) != 0 || ferror(of))) s = miles_error(MILES_EIO, "writing stdout failed");
+    if (s == MILES_OK && !out && (fflush(of) != 0 || ferror(of))) s = miles_set_error(MILES_EIO, "writing stdout failed");
     if (out) {
         if (s == MILES_OK) s = miles_atomic_commit(&af);
         else miles_atomic_abort(&af);

@@ -13,7 +13,7 @@
  * forward pass.  Every prediction is stored in SQLite (serve_db.c).
  * Routes and errors: docs/serving.md.
  */
-#include "internal.h"
+#include "miles.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
@@ -158,7 +158,7 @@ static void *infer_main(void *arg) {
                 }
             }
         }
-        /* explanations run here too: this thread owns the model's activations */
+        /* explanations run here too (the predictor locks its model for them anyway) */
         for (Job *j = first; j; j = j->next)
             if (j->explain && j->status == MILES_OK && j->n >= 1 &&
                 explain_record_json(S.pred, &j->recs[0], NULL, &j->explanation) != MILES_OK)
@@ -393,6 +393,7 @@ static enum MHD_Result bad_request(struct MHD_Connection *c, Req *q, const char 
 }
 
 static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
+    if (q->body) q->len = pj_json_mark_nul(q->body, q->len); /* titles may hold U+0000 */
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
     if (!j) return bad_request(c, q, "predict", MILES_EFORMAT, "body: malformed JSON");
     PjRecord r;
@@ -409,6 +410,7 @@ static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
 }
 
 static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
+    if (q->body) q->len = pj_json_mark_nul(q->body, q->len);
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
     if (!j) return bad_request(c, q, "predict_batch", MILES_EFORMAT, "body: malformed JSON");
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
@@ -446,6 +448,7 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
     size_t i0 = 0;
     while (i0 < q->len && (b[i0] == ' ' || b[i0] == '\n' || b[i0] == '\r' || b[i0] == '\t')) i0++;
     if (i0 == q->len) return bad_request(c, q, "predict_file", MILES_EFORMAT, "body: empty file");
+    if (b[i0] == '[' || b[i0] == '{') q->len = pj_json_mark_nul(q->body, q->len); /* JSON: U+0000 in titles */
     PjRecord *recs = NULL;
     int n = 0, cap = 0, s = MILES_OK;
     char err[768] = "";
@@ -485,38 +488,32 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
             p = e + 1;
         }
     } else {
-        MilesCsv *csv = NULL;
-        s = miles_csv_open_mem(&csv, "upload.csv", b, q->len);
-        int nf, hn = 0, st;
-        const char *const *f;
-        char **hdr = NULL;
-        if (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
-            hn = nf;
-            hdr = calloc(nf, sizeof(char *));
-            int has_title = 0;
-            for (int i = 0; i < nf; i++) { hdr[i] = strdup(f[i]); has_title |= !strcmp(f[i], "title"); }
+        MilesRecordReader *rd = NULL;
+        s = miles_records_open_csv_memory(&rd, "upload.csv", b, q->len);
+        if (!s) {
+            int hn = 0, has_title = 0, st;
+            const char *const *hdr = miles_records_header(rd, &hn);
+            for (int i = 0; i < hn; i++) has_title |= !strcmp(hdr[i], "title");
             if (!has_title) { s = MILES_EMISSING; snprintf(err, sizeof err, "title: the CSV header has no 'title' column"); }
-            while (!s && (st = miles_csv_next(csv, &nf, &f)) == 1) {
+            MilesRecord rec;
+            while (!s && (st = miles_records_next(rd, &rec)) == 1) {
                 if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
                 PUSH_SLOT();
                 memset(&recs[n], 0, sizeof recs[n]);
-                for (int i = 0; i < hn; i++) if (f[i][0]) pj_record_add(&recs[n], hdr[i], f[i]);
+                for (int i = 0; i < rec.n; i++) if (rec.values[i][0]) pj_record_add(&recs[n], rec.names[i], rec.values[i]);
                 n++;
                 const char *t = pj_record_get(&recs[n - 1], "title");
                 if (!t || miles_utf8_length(t) < 0) {
                     s = t ? MILES_EFORMAT : MILES_EMISSING;
-                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_csv_record_line(csv),
+                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_records_line(rd),
                              t ? "not valid UTF-8" : "empty");
                 }
             }
             if (!s && st < 0) { s = st; snprintf(err, sizeof err, "%s", miles_last_error()); }
-        } else if (!s) {
-            s = MILES_EFORMAT;
+        } else {
             snprintf(err, sizeof err, "%s", miles_last_error()[0] ? miles_last_error() : "body: empty CSV");
-        } else snprintf(err, sizeof err, "%s", miles_last_error());
-        for (int i = 0; i < hn; i++) free(hdr[i]);
-        free(hdr);
-        miles_csv_free(csv);
+        }
+        miles_records_close(rd);
     }
 #undef PUSH_SLOT
     if (!s && n == 0) { s = MILES_EMISSING; snprintf(err, sizeof err, "body: no records"); }
@@ -564,7 +561,7 @@ static enum MHD_Result h_info(struct MHD_Connection *c) {
     cJSON_AddItemToObject(j, "training", parse_or_string(miles_predictor_metadata(p, "state")));
     cJSON_AddItemToObject(j, "train_config", parse_or_string(miles_predictor_metadata(p, "train_config")));
     /* features: order, scaler statistics */
-    double mean[18], scale[18];
+    double mean[MILES_NUM_FEATURES], scale[MILES_NUM_FEATURES];
     uint32_t avail = 0, dropped = 0;
     int log1p = 0;
     const MilesScaler *sc = miles_predictor_scaler(p);
@@ -770,7 +767,10 @@ static void find_web_dir(const char *opt) {
         for (int i = 0; cands[i]; i++) {
             char p[PATH_MAX + 64];
             snprintf(p, sizeof p, "%s/%s/index.html", exe, cands[i]);
-            if (access(p, R_OK) == 0) { snprintf(S.web_dir, sizeof S.web_dir, "%s/%s", exe, cands[i]); return; }
+            if (access(p, R_OK) == 0 &&
+                snprintf(S.web_dir, sizeof S.web_dir, "%s/%s", exe, cands[i]) < (int)sizeof S.web_dir)
+                return;
+            S.web_dir[0] = '\0';
         }
     }
     if (access("tools/web/index.html", R_OK) == 0) snprintf(S.web_dir, sizeof S.web_dir, "tools/web");

@@ -80,8 +80,9 @@ static int run_one(const MilesTokenizer *t, const char *text, size_t len, const 
         int32_t *buf = malloc(sizeof(int32_t) * 3 * (size_t)max_len);
         if (!buf) { fprintf(stderr, "miles-tokenize: out of memory\n"); return 1; }
         int n;
-        /* encode takes NUL-terminated text; an embedded NUL ends it (HF would drop it) */
-        if (miles_tokenizer_encode(t, text, pair, max_len, 1, buf, buf + max_len, buf + 2 * max_len, &n) != MILES_OK) {
+        /* text with its length: an embedded U+0000 is dropped by the normalizer, as HF does */
+        if (miles_tokenizer_encode(t, text, len, pair, pair ? strlen(pair) : 0, max_len, 1, buf, buf + max_len,
+                                   buf + 2 * max_len, &n) != MILES_OK) {
             fprintf(stderr, "miles-tokenize: %s\n", miles_last_error());
             free(buf);
             return 1;

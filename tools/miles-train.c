@@ -10,7 +10,11 @@
  * (e.g. {"epochs": 5, "lr": 3e-5}); options on the command line override it.
  */
 #include "miles.h"
+#ifdef MILES_HAVE_MPI
+#include "miles_mpi.h" /* data parallelism: libmiles-mpi */
+#endif
 #include "tool_common.h"
+#include "train_log.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -24,6 +28,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#define DEFAULT_VOCAB "models/all-MiniLM-L6-v2"
 
 static volatile int g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
@@ -211,55 +217,236 @@ static int pooling_code(const char *s, int *out) {
     return 0;
 }
 
-static void split_to_data(const MilesSplitView *v, MilesTrainData *d) {
-    d->n = (int)v->n;
-    d->stride = v->max_len;
-    d->ids = v->input_ids;
-    d->mask = v->attention_mask;
-    d->type_ids = v->token_type_ids;
-    d->lengths = v->lengths;
-    d->features = v->features;
-    d->labels = v->labels;
-    d->velocity = v->velocity;
+/* Vocabulary size of a random-init encoder: the tokenizer's, else the data's largest id + 1. */
+static int random_vocab_size(const char *vdir, const MilesPrepared *prep, int quiet) {
+    MilesTokenizer *tok = NULL;
+    if (miles_tokenizer_load(&tok, vdir) == MILES_OK) {
+        int v = miles_tokenizer_vocab_size(tok);
+        miles_tokenizer_free(tok);
+        return v;
+    }
+    int32_t mx = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset d;
+        if (miles_prepared_split(prep, sp, &d) != MILES_OK) continue;
+        for (int64_t i = 0; i < d.n * d.max_len; i++) if (d.input_ids[i] > mx) mx = d.input_ids[i];
+    }
+    if (!quiet) fprintf(stderr, "note: no tokenizer at %s; vocabulary sized to the data (%d)\n", vdir, mx + 1);
+    return mx + 1;
 }
 
-static int train_main(int argc, char **argv) {
-    const int root = miles_dist_rank(g_dist) == 0, nrank = miles_dist_size(g_dist);
-    Opts o = {0};
-    o.batch = 32; o.max_len = 128; o.epochs = 15; o.warmup = 500; o.patience = 3; o.accum = 1;
-    o.lr = 2e-5; o.wd = 0.01; o.clip = 1.0; o.min_delta = 0.001; o.seed = 42;
-    o.preset = "miles"; o.recipe = "default"; o.schedule = "cosine"; o.loss_w = "0.95,0.05"; o.class_w = "auto";
-    o.size = "tiny"; o.language = "en"; o.scope = "train"; o.split_by = "row";
+/* The default vocabulary, when it is the one the data was prepared with. */
+static const char *default_vocab_if_same(const char *vdir, const MilesPrepared *prep) {
+    MilesTokenizer *tok = NULL;
+    char hash[17] = "";
+    if (miles_tokenizer_load(&tok, vdir) == MILES_OK) miles_tokenizer_hash(tok, hash);
+    miles_tokenizer_free(tok);
+    miles_clear_error();
+    return strcmp(hash, miles_prepared_vocab_hash(prep)) == 0 ? vdir : NULL;
+}
 
+/* Options: defaults, then --config, then the command line; the recipe's
+ * choices.  Returns -1 to go on, else an exit status. */
+static int parse_options(int argc, char **argv, Opts *o) {
+    memset(o, 0, sizeof *o);
+    o->batch = 32; o->max_len = 128; o->epochs = 15; o->warmup = 500; o->patience = 3; o->accum = 1;
+    o->lr = 2e-5; o->wd = 0.01; o->clip = 1.0; o->min_delta = 0.001; o->seed = 42;
+    o->preset = "miles"; o->recipe = "default"; o->schedule = "cosine"; o->loss_w = "0.95,0.05"; o->class_w = "auto";
+    o->size = "tiny"; o->language = "en"; o->scope = "train"; o->split_by = "row";
     /* pass 1: --config first, so the command line overrides it */
     for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "--config") && load_config_file(&o, argv[i + 1])) return 2;
+        if (!strcmp(argv[i], "--config") && load_config_file(o, argv[i + 1])) return 2;
     int c;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == 'h') { usage(stdout); return 0; }
         if (c == O_CONFIG) continue;
-        if (c == '?' || apply_opt(&o, c, optarg)) { usage(stderr); return 2; }
+        if (c == '?' || apply_opt(o, c, optarg)) { usage(stderr); return 2; }
     }
     if (optind < argc) { fprintf(stderr, "miles-train: unexpected argument \"%s\"\n", argv[optind]); return 2; }
-    if (!!o.data + !!o.csv != 1) { fprintf(stderr, "miles-train: give exactly one of --data or --csv (see --help)\n"); return 2; }
-    if (!o.model && !(o.init && !strcmp(o.init, "random"))) {
+    if (!!o->data + !!o->csv != 1) { fprintf(stderr, "miles-train: give exactly one of --data or --csv (see --help)\n"); return 2; }
+    if (!o->model && !(o->init && !strcmp(o->init, "random"))) {
         fprintf(stderr, "miles-train: give --model DIR (pretrained encoder) or --init random (see --help)\n");
         return 2;
     }
-    if (o.data && o.data_opts) {
+    if (o->data && o->data_opts) {
         fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --split-by and --drop-features "
                         "apply when preparing data (--csv); %s is already prepared: re-run miles-data prepare "
-                        "with them, or train from --csv\n", o.data);
+                        "with them, or train from --csv\n", o->data);
         return 2;
     }
-    int original = !strcmp(o.recipe, "original");
-    if (!original && strcmp(o.recipe, "default")) { fprintf(stderr, "miles-train: --recipe must be default or original\n"); return 2; }
-    if (original) {
-        o.preset = "seed-notebook";
-        o.class_w = "none";
-        o.text_clean = o.text_clean ? o.text_clean : "seed";
-        o.scope = "all";
+    if (strcmp(o->recipe, "original") && strcmp(o->recipe, "default")) {
+        fprintf(stderr, "miles-train: --recipe must be default or original\n");
+        return 2;
     }
+    if (!strcmp(o->recipe, "original")) {
+        o->preset = "seed-notebook";
+        o->class_w = "none";
+        o->text_clean = o->text_clean ? o->text_clean : "seed";
+        o->scope = "all";
+    }
+    return -1;
+}
+
+/* --data, or --csv prepared into OUT/prepared.milesdat (rank 0 prepares). */
+static int open_data(const Opts *o, const char *out_dir, int root, MilesPrepared **prep) {
+    char prepared_path[4200];
+    if (o->csv) {
+        snprintf(prepared_path, sizeof prepared_path, "%s/prepared.milesdat", out_dir);
+        if (!o->resume) {
+            int s = MILES_OK;
+            MilesPrepareOptions po;
+            miles_prepare_options_default(&po);
+            po.vocab_dir = o->vocab ? o->vocab : o->model ? o->model : po.vocab_dir;
+            po.max_len = o->max_len;
+            po.language = strcmp(o->language, "any") ? o->language : NULL;
+            po.text_clean = (o->text_clean && !strcmp(o->text_clean, "seed")) ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
+            po.threshold_all = !strcmp(o->scope, "all");
+            po.seed = (uint64_t)o->seed;
+            po.split_by_creator = !strcmp(o->split_by, "creator");
+            if (o->drop && tool_feature_mask(o->drop, &po.drop_mask)) return 2;
+            MilesPrepareReport rep;
+            if (root) s = miles_data_prepare(o->csv, prepared_path, &po, &rep);
+            s = miles_dist_agree(g_dist, s);
+            if (s != MILES_OK) return tool_fail("miles-train: prepare", s);
+            if (root && !o->quiet) {
+                char buf[8192];
+                miles_prepare_report_format(&rep, po.leak_bound, buf, sizeof buf);
+                fputs(buf, stderr);
+            }
+        }
+    } else {
+        snprintf(prepared_path, sizeof prepared_path, "%s", o->data);
+    }
+    int s = miles_prepared_open(prep, prepared_path);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
+    if (!strcmp(o->recipe, "original") && o->data && !o->quiet && miles_prepared_text_clean(*prep) != MILES_TEXT_CLEAN_SEED)
+        fprintf(stderr, "note: --recipe original with --data: the data-side choices (label threshold on all rows, "
+                        "seed title cleaning) are whatever %s was prepared with; this file was not prepared with "
+                        "--text-clean seed. Use --csv (or miles-data prepare --threshold-scope all --text-clean seed) "
+                        "to reproduce the original exactly\n", o->data);
+    return -1;
+}
+
+/* A pretrained encoder (--model) or a random one (--init random). */
+static int build_model(const Opts *o, const MilesPrepared *prep, MilesModel **out) {
+    MilesConfig cfg;
+    int s = miles_config_preset(&cfg, o->preset, o->model ? "bert-base" : o->size);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
+    if (o->pooling && pooling_code(o->pooling, &cfg.pooling)) return 2;
+    if (o->model) {
+        MilesLoadReport lr;
+        s = miles_model_load_hf(out, o->model, &cfg, (uint64_t)o->seed, &lr);
+        if (s != MILES_OK) return tool_fail(g_prog, s);
+        if (!o->quiet) fprintf(stderr, "loaded %s: %d tensors%s%s\n", o->model, lr.n_loaded,
+                               lr.message[0] ? "; " : "", lr.message);
+        return -1;
+    }
+    /* a random encoder still reads the prepared ids: size the vocabulary to the tokenizer */
+    cfg.vocab_size = random_vocab_size(o->vocab ? o->vocab : DEFAULT_VOCAB, prep, o->quiet);
+    s = miles_model_build(out, &cfg);
+    if (s == MILES_OK) s = miles_model_init_random(*out, (uint64_t)o->seed, 0.02f);
+    return s == MILES_OK ? -1 : tool_fail(g_prog, s);
+}
+
+/* The options as a MilesTrainConfig (the recipe's training choices included). */
+static int train_config(const Opts *o, const char *out_dir, const MilesPrepared *prep, MilesTrainConfig *tc) {
+    miles_train_config_default(tc);
+    tc->batch_size = o->batch;
+    tc->max_len = o->max_len;
+    tc->epochs = o->epochs;
+    tc->grad_accum = o->accum;
+    tc->lr = (float)o->lr;
+    tc->weight_decay = (float)o->wd;
+    tc->warmup_steps = o->warmup;
+    tc->clip = (float)o->clip;
+    tc->patience = o->patience;
+    tc->min_delta = (float)o->min_delta;
+    tc->eval_every = o->eval_every;
+    tc->bucket = o->bucket;
+    tc->seed = (uint64_t)o->seed;
+    tc->max_steps = o->max_steps;
+    tc->out_dir = out_dir;
+    tc->resume = o->resume;
+    tc->stop_flag = &g_stop;
+    tc->dist = g_dist;
+    tc->zero1 = o->zero1;
+    tc->recipe = o->recipe;
+    if (!strcmp(o->schedule, "cosine")) tc->schedule = MILES_SCHED_COSINE;
+    else if (!strcmp(o->schedule, "linear")) tc->schedule = MILES_SCHED_LINEAR;
+    else if (!strcmp(o->schedule, "constant")) tc->schedule = MILES_SCHED_CONSTANT;
+    else { fprintf(stderr, "miles-train: --schedule must be cosine, linear or constant\n"); return 2; }
+    if (!strcmp(o->recipe, "original")) {
+        tc->decay_all = 1;
+        tc->schedule = MILES_SCHED_ORIGINAL;
+        tc->schedule_per_epoch = 1;
+        tc->eta_min = 1e-7f;
+    }
+    if (sscanf(o->loss_w, "%f,%f", &tc->loss.w_cls, &tc->loss.w_reg) != 2) {
+        fprintf(stderr, "miles-train: --loss-weights wants C,R (e.g. 0.95,0.05), got \"%s\"\n", o->loss_w);
+        return 2;
+    }
+    if (!strcmp(o->class_w, "auto")) {
+        tc->auto_class_weight = 1; /* n / (2 n_c) of the training split (the library computes it) */
+    } else if (!strcmp(o->class_w, "none")) {
+        tc->loss.class_weight[0] = tc->loss.class_weight[1] = 1.0f;
+    } else if (sscanf(o->class_w, "%f,%f", &tc->loss.class_weight[0], &tc->loss.class_weight[1]) != 2 ||
+               !(tc->loss.class_weight[0] > 0) || !(tc->loss.class_weight[1] > 0)) {
+        fprintf(stderr, "miles-train: --class-weights wants auto, none or w0,w1 (positive), got \"%s\"\n", o->class_w);
+        return 2;
+    }
+    /* the vocabulary the checkpoints embed (checked against the data by the library) */
+    tc->vocab_dir = o->vocab ? o->vocab : o->model ? o->model : default_vocab_if_same(DEFAULT_VOCAB, prep);
+    return -1;
+}
+
+/* OUT/train_result.json for machines, lines for people, the checkpoint path on stdout. */
+static int write_summary(const Opts *o, const char *run_name, const char *out_dir, const MilesModel *m,
+                         const MilesTrainResult *res) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_result.json", out_dir);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "run", run_name);
+    cJSON_AddStringToObject(j, "recipe", o->recipe);
+    cJSON_AddStringToObject(j, "preset", miles_model_config(m)->preset);
+    cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
+    cJSON_AddNumberToObject(j, "steps", (double)res->steps);
+    cJSON_AddNumberToObject(j, "epochs_done", res->epochs_done);
+    if (isfinite(res->best_val_auroc)) cJSON_AddNumberToObject(j, "best_val_auroc", res->best_val_auroc);
+    else cJSON_AddNullToObject(j, "best_val_auroc");
+    cJSON_AddNumberToObject(j, "best_step", (double)res->best_step);
+    cJSON_AddNumberToObject(j, "decision_threshold", res->decision_threshold);
+    cJSON_AddBoolToObject(j, "stopped_early", res->stopped_early);
+    cJSON_AddBoolToObject(j, "interrupted", res->interrupted);
+    cJSON_AddNumberToObject(j, "seconds", res->seconds);
+    cJSON_AddNumberToObject(j, "class_weight_0", res->class_weight[0]);
+    cJSON_AddNumberToObject(j, "class_weight_1", res->class_weight[1]);
+    cJSON_AddNumberToObject(j, "ranks", miles_dist_size(g_dist));
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    int s = tool_write_text_atomic(path, txt);
+    free(txt);
+    if (s != MILES_OK) return tool_fail(g_prog, s);
+    int have_best = isfinite(res->best_val_auroc);
+    if (!o->quiet) {
+        if (have_best)
+            fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
+                    (long long)res->steps, res->seconds, res->best_val_auroc, (long long)res->best_step,
+                    res->decision_threshold);
+        else
+            fprintf(stderr, "done: %lld steps in %.1f s; no evaluation ran (stopped before the first one), "
+                            "so there is no best.safetensors\n", (long long)res->steps, res->seconds);
+        fprintf(stderr, "checkpoints: %s%s/last.safetensors; logs: %s/log.jsonl, %s/tb/\n",
+                have_best ? "best.safetensors, " : "", out_dir, out_dir, out_dir);
+    }
+    printf("%s/%s.safetensors\n", out_dir, have_best ? "best" : "last");
+    return -1;
+}
+
+static int train_main(int argc, char **argv) {
+    const int root = miles_dist_rank(g_dist) == 0, nrank = miles_dist_size(g_dist);
+    Opts o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0) return rc;
     if (!root) o.quiet = 1;
     if (nrank > 1 && o.threads <= 0 && !getenv("OMP_NUM_THREADS")) {
         /* ranks on one node share its cores */
@@ -269,7 +456,6 @@ static int train_main(int argc, char **argv) {
     }
     tool_set_threads(o.threads);
 
-    /* ---- output directory */
     char run_name[256], out_dir[4096];
     if (o.run) snprintf(run_name, sizeof run_name, "%s", o.run);
     else snprintf(run_name, sizeof run_name, "miles-%s-%lld", o.preset, o.seed);
@@ -277,223 +463,50 @@ static int train_main(int argc, char **argv) {
     if (!o.out) snprintf(out_dir, sizeof out_dir, "checkpoints/%s", run_name);
     if (root && tool_mkdirs(out_dir)) return 1;
 
-    /* ---- data */
-    char prepared_path[4200];
-    if (o.csv) {
-        snprintf(prepared_path, sizeof prepared_path, "%s/prepared.milesdat", out_dir);
-        if (!o.resume) {
-            /* rank 0 prepares; the others wait for the file */
-            int s = MILES_OK;
-            MilesPrepareOptions po;
-            miles_prepare_options_default(&po);
-            po.vocab_dir = o.vocab ? o.vocab : o.model ? o.model : po.vocab_dir;
-            po.max_len = o.max_len;
-            po.language = strcmp(o.language, "any") ? o.language : NULL;
-            po.text_clean = (o.text_clean && !strcmp(o.text_clean, "seed")) ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
-            po.threshold_all = !strcmp(o.scope, "all");
-            po.seed = (uint64_t)o.seed;
-            po.split_by_creator = !strcmp(o.split_by, "creator");
-            if (o.drop && tool_feature_mask(o.drop, &po.drop_mask)) return 2;
-            MilesPrepareReport rep;
-            if (root) s = miles_data_prepare(o.csv, prepared_path, &po, &rep);
-            s = miles_dist_agree(g_dist, s);
-            if (s != MILES_OK) return tool_fail("miles-train: prepare", s);
-            if (root && !o.quiet) {
-                char buf[8192];
-                miles_prepare_report_format(&rep, po.leak_bound, buf, sizeof buf);
-                fputs(buf, stderr);
-            }
-        }
-    } else {
-        snprintf(prepared_path, sizeof prepared_path, "%s", o.data);
-    }
     MilesPrepared *prep = NULL;
-    int s = miles_prepared_open(&prep, prepared_path);
-    if (s != MILES_OK) return tool_fail(g_prog, s);
-    if (original && o.data && !o.quiet && miles_prepared_text_clean(prep) != MILES_TEXT_CLEAN_SEED)
-        fprintf(stderr, "note: --recipe original with --data: the data-side choices (label threshold on all rows, "
-                        "seed title cleaning) are whatever %s was prepared with; this file was not prepared with "
-                        "--text-clean seed. Use --csv (or miles-data prepare --threshold-scope all --text-clean seed) "
-                        "to reproduce the original exactly\n", o.data);
-    MilesSplitView tv, vv;
-    if ((s = miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tv)) != MILES_OK ||
-        (s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv)) != MILES_OK)
-        return tool_fail(g_prog, s);
-    MilesTrainData train, val;
-    split_to_data(&tv, &train);
-    split_to_data(&vv, &val);
-
-    /* ---- model */
-    MilesConfig cfg;
-    s = miles_config_preset(&cfg, o.preset, o.model ? "bert-base" : o.size);
-    if (s != MILES_OK) return tool_fail(g_prog, s);
-    if (o.pooling && pooling_code(o.pooling, &cfg.pooling)) return 2;
     MilesModel *m = NULL;
-    if (o.model) {
-        MilesLoadReport lr;
-        s = miles_model_load_hf(&m, o.model, &cfg, (uint64_t)o.seed, &lr);
-        if (s != MILES_OK) return tool_fail(g_prog, s);
-        if (!o.quiet) fprintf(stderr, "loaded %s: %d tensors%s%s\n", o.model, lr.n_loaded,
-                              lr.message[0] ? "; " : "", lr.message);
-        /* the prepared ids must come from this model's vocabulary */
-        MilesTokenizer *tok = NULL;
-        char hash[17];
-        if (miles_tokenizer_load(&tok, o.model) == MILES_OK && miles_tokenizer_hash(tok, hash) == MILES_OK &&
-            strcmp(hash, miles_prepared_vocab_hash(prep)) != 0) {
-            fprintf(stderr, "miles-train: %s was tokenized with vocab %s but %s has vocab %s; "
-                            "re-run miles-data prepare --vocab %s\n",
-                    prepared_path, miles_prepared_vocab_hash(prep), o.model, hash, o.model);
-            return 1;
-        }
-        miles_tokenizer_free(tok);
-    } else {
-        /* a random encoder still reads the prepared ids: size the vocabulary to the tokenizer */
-        const char *vdir = o.vocab ? o.vocab : "models/all-MiniLM-L6-v2";
-        MilesTokenizer *tok = NULL;
-        if (miles_tokenizer_load(&tok, vdir) == MILES_OK) {
-            cfg.vocab_size = miles_tokenizer_vocab_size(tok);
-            miles_tokenizer_free(tok);
-        } else {
-            int32_t mx = 0;
-            for (int sp = 0; sp < 3; sp++) {
-                MilesSplitView sv;
-                if (miles_prepared_split(prep, sp, &sv) != MILES_OK) continue;
-                for (int64_t i = 0; i < sv.n * sv.max_len; i++) if (sv.input_ids[i] > mx) mx = sv.input_ids[i];
-            }
-            cfg.vocab_size = mx + 1;
-            if (!o.quiet) fprintf(stderr, "note: no tokenizer at %s; vocabulary sized to the data (%d)\n", vdir, cfg.vocab_size);
-        }
-        s = miles_model_build(&m, &cfg);
-        if (s == MILES_OK) s = miles_model_init_random(m, (uint64_t)o.seed, 0.02f);
-        if (s != MILES_OK) return tool_fail(g_prog, s);
-    }
-    const MilesConfig *mc = miles_model_config(m);
-    if (!o.quiet)
-        fprintf(stderr, "model: preset %s, H %d, L %d, %zu parameters; train %d, val %d examples\n",
-                mc->preset, mc->hidden_size, mc->num_hidden_layers, miles_model_num_params(m), train.n, val.n);
-
-    /* ---- trainer settings */
     MilesTrainConfig tc;
-    miles_train_config_default(&tc);
-    tc.batch_size = o.batch;
-    tc.max_len = o.max_len;
-    tc.epochs = o.epochs;
-    tc.grad_accum = o.accum;
-    tc.lr = (float)o.lr;
-    tc.weight_decay = (float)o.wd;
-    tc.warmup_steps = o.warmup;
-    tc.clip = (float)o.clip;
-    tc.patience = o.patience;
-    tc.min_delta = (float)o.min_delta;
-    tc.eval_every = o.eval_every;
-    tc.bucket = o.bucket;
-    tc.seed = (uint64_t)o.seed;
-    tc.max_steps = o.max_steps;
-    tc.out_dir = out_dir;
-    tc.resume = o.resume;
-    tc.progress = !o.quiet;
-    tc.stop_flag = &g_stop;
-    tc.dist = g_dist;
-    tc.zero1 = o.zero1;
-    if (!strcmp(o.schedule, "cosine")) tc.schedule = MILES_SCHED_COSINE;
-    else if (!strcmp(o.schedule, "linear")) tc.schedule = MILES_SCHED_LINEAR;
-    else if (!strcmp(o.schedule, "constant")) tc.schedule = MILES_SCHED_CONSTANT;
-    else { fprintf(stderr, "miles-train: --schedule must be cosine, linear or constant\n"); return 2; }
-    if (original) {
-        tc.decay_all = 1;
-        tc.schedule = MILES_SCHED_ORIGINAL;
-        tc.schedule_per_epoch = 1;
-        tc.eta_min = 1e-7f;
+    if ((rc = open_data(&o, out_dir, root, &prep)) >= 0) return rc;
+    if ((rc = build_model(&o, prep, &m)) >= 0) return rc;
+    if ((rc = train_config(&o, out_dir, prep, &tc)) >= 0) return rc;
+    if (!o.quiet) {
+        const MilesConfig *mc = miles_model_config(m);
+        MilesDataset tr, va;
+        miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tr);
+        miles_prepared_split(prep, MILES_SPLIT_VAL, &va);
+        fprintf(stderr, "model: preset %s, H %d, L %d, %zu parameters; train %lld, val %lld examples\n",
+                mc->preset, mc->hidden_size, mc->num_hidden_layers, miles_model_num_params(m), (long long)tr.n,
+                (long long)va.n);
     }
-    if (sscanf(o.loss_w, "%f,%f", &tc.loss.w_cls, &tc.loss.w_reg) != 2) {
-        fprintf(stderr, "miles-train: --loss-weights wants C,R (e.g. 0.95,0.05), got \"%s\"\n", o.loss_w);
-        return 2;
+    /* the training events drawn as progress, log.jsonl and TensorBoard (rank 0) */
+    TrainLog tlog;
+    int s;
+    if (root) {
+        if ((s = train_log_open(&tlog, out_dir, o.resume, !o.quiet)) != MILES_OK) return tool_fail(g_prog, s);
+        tc.callback = train_log_event;
+        tc.callback_arg = &tlog;
     }
-    if (!strcmp(o.class_w, "auto")) {
-        int64_t n1 = 0;
-        for (int i = 0; i < train.n; i++) n1 += train.labels[i];
-        int64_t n0 = train.n - n1;
-        if (n0 == 0 || n1 == 0) { fprintf(stderr, "miles-train: the training split has a single class\n"); return 1; }
-        tc.loss.class_weight[0] = (float)((double)train.n / (2.0 * n0));
-        tc.loss.class_weight[1] = (float)((double)train.n / (2.0 * n1));
-    } else if (!strcmp(o.class_w, "none")) {
-        tc.loss.class_weight[0] = tc.loss.class_weight[1] = 1.0f;
-    } else if (sscanf(o.class_w, "%f,%f", &tc.loss.class_weight[0], &tc.loss.class_weight[1]) != 2 ||
-               !(tc.loss.class_weight[0] > 0) || !(tc.loss.class_weight[1] > 0)) {
-        fprintf(stderr, "miles-train: --class-weights wants auto, none or w0,w1 (positive), got \"%s\"\n", o.class_w);
-        return 2;
-    }
-    char hash[40];
-    snprintf(hash, sizeof hash, "%s", miles_prepared_vocab_hash(prep));
-    char clean[8];
-    snprintf(clean, sizeof clean, "%s", miles_prepared_text_clean(prep) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
-    char vocab_abs[4096] = "";
-    const char *vocab_src = o.vocab ? o.vocab : o.model ? o.model : "models/all-MiniLM-L6-v2";
-    if (!realpath(vocab_src, vocab_abs)) snprintf(vocab_abs, sizeof vocab_abs, "%s", vocab_src);
-    tc.extra_meta_keys[0] = "data";            tc.extra_meta_values[0] = miles_prepared_scaler_json(prep);
-    tc.extra_meta_keys[1] = "tokenizer_hash";  tc.extra_meta_values[1] = hash;
-    tc.extra_meta_keys[2] = "text_clean";      tc.extra_meta_values[2] = clean;
-    tc.extra_meta_keys[3] = "vocab_dir";       tc.extra_meta_values[3] = vocab_abs;
-    tc.extra_meta_keys[4] = "recipe";          tc.extra_meta_values[4] = o.recipe;
-    tc.n_extra_meta = 5;
-
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     signal(SIGUSR1, on_sigint); /* mpirun forwards SIGUSR1 to every rank */
     MilesTrainResult res;
-    s = miles_train_run(m, &train, &val, &tc, &res);
+    s = miles_train_run(m, prep, &tc, &res);
+    if (root) train_log_close(&tlog);
     if (s != MILES_OK) return tool_fail(g_prog, s);
-    if (!root) { /* rank 0 writes the summary */
-        miles_model_free(m);
-        miles_prepared_free(prep);
-        return res.interrupted ? 130 : 0;
-    }
-
-    /* ---- summary: JSON for machines, lines for people */
-    char path[4200];
-    snprintf(path, sizeof path, "%s/train_result.json", out_dir);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "run", run_name);
-    cJSON_AddStringToObject(j, "recipe", o.recipe);
-    cJSON_AddStringToObject(j, "preset", mc->preset);
-    cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
-    cJSON_AddNumberToObject(j, "steps", (double)res.steps);
-    cJSON_AddNumberToObject(j, "epochs_done", res.epochs_done);
-    if (isfinite(res.best_val_auroc)) cJSON_AddNumberToObject(j, "best_val_auroc", res.best_val_auroc);
-    else cJSON_AddNullToObject(j, "best_val_auroc");
-    cJSON_AddNumberToObject(j, "best_step", (double)res.best_step);
-    cJSON_AddNumberToObject(j, "decision_threshold", res.decision_threshold);
-    cJSON_AddBoolToObject(j, "stopped_early", res.stopped_early);
-    cJSON_AddBoolToObject(j, "interrupted", res.interrupted);
-    cJSON_AddNumberToObject(j, "seconds", res.seconds);
-    cJSON_AddNumberToObject(j, "class_weight_0", tc.loss.class_weight[0]);
-    cJSON_AddNumberToObject(j, "class_weight_1", tc.loss.class_weight[1]);
-    cJSON_AddNumberToObject(j, "ranks", nrank);
-    char *txt = cJSON_Print(j);
-    cJSON_Delete(j);
-    s = tool_write_text_atomic(path, txt);
-    free(txt);
-    if (s != MILES_OK) return tool_fail(g_prog, s);
-    if (!o.quiet) {
-        if (isfinite(res.best_val_auroc))
-            fprintf(stderr, "done: %lld steps in %.1f s; best val AUROC %.4f at step %lld; decision threshold %.4f\n",
-                    (long long)res.steps, res.seconds, res.best_val_auroc, (long long)res.best_step,
-                    res.decision_threshold);
-        else
-            fprintf(stderr, "done: %lld steps in %.1f s; no evaluation ran (stopped before the first one), "
-                            "so there is no best.safetensors\n", (long long)res.steps, res.seconds);
-        fprintf(stderr, "checkpoints: %s%s/last.safetensors; logs: %s/log.jsonl, %s/tb/\n",
-                isfinite(res.best_val_auroc) ? "best.safetensors, " : "", out_dir, out_dir, out_dir);
-    }
-    printf("%s/%s.safetensors\n", out_dir, isfinite(res.best_val_auroc) ? "best" : "last");
+    rc = root ? write_summary(&o, run_name, out_dir, m, &res) : -1; /* rank 0 writes the summary */
     miles_model_free(m);
     miles_prepared_free(prep);
+    if (rc >= 0) return rc;
     return res.interrupted ? 130 : 0;
 }
 
 int main(int argc, char **argv) {
     tool_init(argv);
+#ifdef MILES_HAVE_MPI
+    int s = miles_mpi_init(&g_dist, &argc, &argv);
+#else
     int s = miles_dist_init(&g_dist, &argc, &argv);
+#endif
     if (s != MILES_OK) return tool_fail("miles-train", s);
     if (miles_dist_size(g_dist) > 1)
         snprintf(g_prog, sizeof g_prog, "miles-train (rank %d of %d)", miles_dist_rank(g_dist),

@@ -8,7 +8,7 @@
  */
 #include "plot.h"
 
-#include "internal.h"
+#include "tool_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +34,7 @@ static void register_release(void) { atexit(release_font_caches); }
 #define FONT "DejaVu Sans"
 
 typedef struct RGB { double r, g, b; } RGB;
-static const RGB C_BLUE = {0.12, 0.37, 0.66}, C_ORANGE = {0.87, 0.42, 0.05},
+static const RGB C_BLUE = {PLOT_BLUE_RGB}, C_ORANGE = {PLOT_ORANGE_RGB},
                  C_GRAY = {0.45, 0.45, 0.45}, C_GRID = {0.89, 0.89, 0.89},
                  C_TEXT = {0.10, 0.10, 0.10};
 
@@ -204,11 +204,11 @@ static cairo_status_t write_fp(void *closure, const unsigned char *data, unsigne
 static int save_png(cairo_surface_t *sf, const char *path) {
     cairo_surface_flush(sf);
     MilesAtomicFile af;
-    MILES_TRY(miles_atomic_open(&af, path));
+    TOOL_TRY(miles_atomic_open(&af, path));
     cairo_status_t st = cairo_surface_write_to_png_stream(sf, write_fp, af.fp);
     if (st != CAIRO_STATUS_SUCCESS) {
         miles_atomic_abort(&af);
-        return miles_error(MILES_EIO, "%s: writing PNG failed: %s", path, cairo_status_to_string(st));
+        return miles_set_error(MILES_EIO, "%s: writing PNG failed: %s", path, cairo_status_to_string(st));
     }
     return miles_atomic_commit(&af);
 }
@@ -220,7 +220,7 @@ static int canvas(cairo_surface_t **sf, cairo_t **cr, int w, int h, const char *
     *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
     if (cairo_surface_status(*sf) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(*sf);
-        return miles_error(MILES_ENOMEM, "plot: cannot create a %dx%d image", w, h);
+        return miles_set_error(MILES_ENOMEM, "plot: cannot create a %dx%d image", w, h);
     }
     *cr = cairo_create(*sf);
     cairo_set_source_rgb(*cr, 1, 1, 1);
@@ -234,18 +234,18 @@ static int finish(cairo_surface_t *sf, cairo_t *cr, const char *path) {
     cairo_status_t st = cairo_status(cr);
     cairo_destroy(cr);
     int s = st == CAIRO_STATUS_SUCCESS ? save_png(sf, path)
-                                       : miles_error(MILES_EINTERNAL, "plot %s: cairo: %s", path,
+                                       : miles_set_error(MILES_EINTERNAL, "plot %s: cairo: %s", path,
                                                      cairo_status_to_string(st));
     cairo_surface_destroy(sf);
     return s;
 }
 
 static int check_xy(const char *fn, const char *path, const double *x, const double *y, int n) {
-    if (!path) return miles_error(MILES_EINVAL, "%s: NULL path", fn);
-    if (n < 1 || !x || !y) return miles_error(MILES_EINVAL, "%s: no points (n = %d)", fn, n);
+    if (!path) return miles_set_error(MILES_EINVAL, "%s: NULL path", fn);
+    if (n < 1 || !x || !y) return miles_set_error(MILES_EINVAL, "%s: no points (n = %d)", fn, n);
     for (int i = 0; i < n; i++)
         if (!isfinite(x[i]) || !isfinite(y[i]))
-            return miles_error(MILES_ENAN, "%s: point %d is not finite", fn, i);
+            return miles_set_error(MILES_ENAN, "%s: point %d is not finite", fn, i);
     return MILES_OK;
 }
 
@@ -275,10 +275,10 @@ static void polyline(cairo_t *cr, const Axes *a, const double *x, const double *
 
 int miles_plot_roc(const char *png_path, const double *fpr, const double *tpr, int n,
                    double auroc, const char *title) {
-    MILES_TRY(check_xy("plot_roc", png_path, fpr, tpr, n));
+    TOOL_TRY(check_xy("plot_roc", png_path, fpr, tpr, n));
     cairo_surface_t *sf;
     cairo_t *cr;
-    MILES_TRY(canvas(&sf, &cr, 900, 760, title, "ROC curve"));
+    TOOL_TRY(canvas(&sf, &cr, 900, 760, title, "ROC curve"));
     Axes a = unit_axes(110, 60, 740, 600);
     draw_axes(cr, &a, "False positive rate", "True positive rate", 5, 5, 1);
     /* chance diagonal */
@@ -303,10 +303,10 @@ int miles_plot_roc(const char *png_path, const double *fpr, const double *tpr, i
 
 int miles_plot_pr(const char *png_path, const double *recall, const double *precision, int n,
                   double average_precision, double prevalence, const char *title) {
-    MILES_TRY(check_xy("plot_pr", png_path, recall, precision, n));
+    TOOL_TRY(check_xy("plot_pr", png_path, recall, precision, n));
     cairo_surface_t *sf;
     cairo_t *cr;
-    MILES_TRY(canvas(&sf, &cr, 900, 760, title, "Precision-recall curve"));
+    TOOL_TRY(canvas(&sf, &cr, 900, 760, title, "Precision-recall curve"));
     Axes a = unit_axes(110, 60, 740, 600);
     a.ymax = 1.02;   /* leave room so the precision-1 segments are visible */
     draw_axes(cr, &a, "Recall", "Precision", 5, 5, 1);
@@ -329,7 +329,7 @@ int miles_plot_pr(const char *png_path, const double *recall, const double *prec
     if (!rx || !py) {
         free(rx); free(py);
         cairo_destroy(cr); cairo_surface_destroy(sf);
-        return miles_error(MILES_ENOMEM, "plot_pr: out of memory");
+        return miles_set_error(MILES_ENOMEM, "plot_pr: out of memory");
     }
     int m = 0;
     for (int i = 0; i < n; i++)
@@ -349,19 +349,19 @@ int miles_plot_calibration(const char *png_path, const double *bin_mean_score,
                            const double *bin_frac_pos, const int64_t *bin_count, int n_bins,
                            double ece, const char *title) {
     if (!png_path || n_bins < 1 || !bin_mean_score || !bin_frac_pos || !bin_count)
-        return miles_error(MILES_EINVAL, "plot_calibration: bad arguments (n_bins = %d)", n_bins);
+        return miles_set_error(MILES_EINVAL, "plot_calibration: bad arguments (n_bins = %d)", n_bins);
     int64_t maxc = 0, total = 0;
     for (int b = 0; b < n_bins; b++) {
-        if (bin_count[b] < 0) return miles_error(MILES_EINVAL, "plot_calibration: count[%d] < 0", b);
+        if (bin_count[b] < 0) return miles_set_error(MILES_EINVAL, "plot_calibration: count[%d] < 0", b);
         if (bin_count[b] && (!isfinite(bin_mean_score[b]) || !isfinite(bin_frac_pos[b])))
-            return miles_error(MILES_ENAN, "plot_calibration: bin %d is not finite", b);
+            return miles_set_error(MILES_ENAN, "plot_calibration: bin %d is not finite", b);
         if (bin_count[b] > maxc) maxc = bin_count[b];
         total += bin_count[b];
     }
-    if (total == 0) return miles_error(MILES_EINVAL, "plot_calibration: all bins are empty");
+    if (total == 0) return miles_set_error(MILES_EINVAL, "plot_calibration: all bins are empty");
     cairo_surface_t *sf;
     cairo_t *cr;
-    MILES_TRY(canvas(&sf, &cr, 900, 940, title, "Reliability diagram"));
+    TOOL_TRY(canvas(&sf, &cr, 900, 940, title, "Reliability diagram"));
     Axes a = unit_axes(110, 60, 740, 560);
     draw_axes(cr, &a, NULL, "Fraction of positives", 5, 5, 0);
     /* bin outlines: the gap between bar top and the diagonal is the per-bin error */
@@ -421,7 +421,7 @@ int miles_plot_calibration(const char *png_path, const double *bin_mean_score,
 
 int miles_plot_velocity(const char *png_path, const double *pred, const double *target, int n,
                         int original_units, const char *title) {
-    MILES_TRY(check_xy("plot_velocity", png_path, target, pred, n));
+    TOOL_TRY(check_xy("plot_velocity", png_path, target, pred, n));
     double lo = INFINITY, hi = -INFINITY;
     int all_pos = 1;
     for (int i = 0; i < n; i++) {
@@ -440,7 +440,7 @@ int miles_plot_velocity(const char *png_path, const double *pred, const double *
     }
     cairo_surface_t *sf;
     cairo_t *cr;
-    MILES_TRY(canvas(&sf, &cr, 900, 800, title, "Velocity: predicted vs true"));
+    TOOL_TRY(canvas(&sf, &cr, 900, 800, title, "Velocity: predicted vs true"));
     Axes a = { 170, 60, 640, 640, lo, hi, lo, hi, lg, lg };
     const char *unit = original_units ? "views/day" : "scaled";
     char xl[64], yl[64];
@@ -477,7 +477,7 @@ int miles_plot_velocity(const char *png_path, const double *pred, const double *
 #else /* no cairo */
 
 static int no_cairo(const char *fn) {
-    return miles_error(MILES_EUNSUPPORTED, "%s: built without cairo (install libcairo2-dev and rebuild)", fn);
+    return miles_set_error(MILES_EUNSUPPORTED, "%s: built without cairo (install libcairo2-dev and rebuild)", fn);
 }
 int miles_plot_roc(const char *png_path, const double *fpr, const double *tpr, int n,
                    double auroc, const char *title) {

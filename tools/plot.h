@@ -14,6 +14,10 @@
 
 #include "miles.h"
 
+/* The series colours (r, g, b in [0,1]): the model's curve, the reference. */
+#define PLOT_BLUE_RGB 0.12, 0.37, 0.66
+#define PLOT_ORANGE_RGB 0.87, 0.42, 0.05
+
 /* ROC curve fpr[n] -> tpr[n] (e.g. miles_metric_roc_curve), the chance
  * diagonal, and "AUROC = x" in the legend. */
 int miles_plot_roc(const char *png_path, const double *fpr, const double *tpr, int n,

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-int pj_record_add(PjRecord *r, const char *name, const char *value) {
+int pj_record_add_n(PjRecord *r, const char *name, const char *value, size_t len) {
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 16;
         char **nn = realloc(r->names, sizeof(char *) * cap);
@@ -18,24 +18,80 @@ int pj_record_add(PjRecord *r, const char *name, const char *value) {
         char **vv = realloc(r->values, sizeof(char *) * cap);
         if (!vv) return MILES_ENOMEM;
         r->values = vv;
+        size_t *ll = realloc(r->lens, sizeof(size_t) * cap);
+        if (!ll) return MILES_ENOMEM;
+        r->lens = ll;
         r->cap = cap;
     }
     r->names[r->n] = strdup(name);
-    r->values[r->n] = strdup(value);
+    r->values[r->n] = malloc(len + 1);
     if (!r->names[r->n] || !r->values[r->n]) {
         free(r->names[r->n]);
         free(r->values[r->n]);
         return MILES_ENOMEM;
     }
+    memcpy(r->values[r->n], value, len);
+    r->values[r->n][len] = '\0';
+    r->lens[r->n] = len;
     r->n++;
     return MILES_OK;
+}
+
+int pj_record_add(PjRecord *r, const char *name, const char *value) {
+    return pj_record_add_n(r, name, value, strlen(value));
 }
 
 void pj_record_free(PjRecord *r) {
     for (int i = 0; i < r->n; i++) { free(r->names[i]); free(r->values[i]); }
     free(r->names);
     free(r->values);
+    free(r->lens);
     memset(r, 0, sizeof *r);
+}
+
+size_t pj_json_mark_nul(char *json, size_t n) {
+    if (!json || memchr(json, 0xFF, n)) return n;
+    size_t w = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n;) {
+        char c = json[i];
+        if (!in_string) {
+            in_string = c == '"';
+            json[w++] = json[i++];
+        } else if (c == '\\' && i + 1 < n) {
+            if (json[i + 1] == 'u' && i + 5 < n && !memcmp(json + i + 2, "0000", 4)) {
+                json[w++] = (char)0xFF;
+                i += 6;
+            } else {
+                json[w++] = json[i++];
+                json[w++] = json[i++];
+            }
+        } else {
+            in_string = c != '"';
+            json[w++] = json[i++];
+        }
+    }
+    if (w < n) json[w] = '\0';
+    return w;
+}
+
+/* A JSON string value: marks (0xFF) back to U+0000 into buf (malloc'd) with
+ * *len; 1 if valid UTF-8. */
+static int unmark(const char *s, char **buf, size_t *len) {
+    size_t n = strlen(s);
+    *buf = malloc(n + 1);
+    if (!*buf) return -1;
+    char *chk = malloc(n + 1);
+    if (!chk) { free(*buf); *buf = NULL; return -1; }
+    for (size_t i = 0; i <= n; i++) {
+        int mark = (unsigned char)s[i] == 0xFF;
+        (*buf)[i] = mark ? '\0' : s[i];
+        chk[i] = mark ? ' ' : s[i]; /* U+0000 is one valid byte, like a space */
+    }
+    *len = n;
+    int ok = miles_utf8_length(chk) >= 0;
+    free(chk);
+    return ok;
 }
 
 const char *pj_record_get(const PjRecord *r, const char *name) {
@@ -45,7 +101,7 @@ const char *pj_record_get(const PjRecord *r, const char *name) {
 }
 
 MilesRecord pj_record_view(const PjRecord *r) {
-    MilesRecord v = {r->n, (const char *const *)r->names, (const char *const *)r->values};
+    MilesRecord v = {r->n, (const char *const *)r->names, (const char *const *)r->values, r->lens};
     return v;
 }
 
@@ -89,10 +145,6 @@ int pj_record_from_json(const cJSON *obj, const char *where, PjRecord *r, char *
     const cJSON *title = cJSON_GetObjectItemCaseSensitive(obj, "title");
     if (!title || cJSON_IsNull(title)) FAIL(MILES_EMISSING, "title: field 'title' is required");
     if (!cJSON_IsString(title)) FAIL(MILES_EFORMAT, "title: field 'title' must be a string");
-    if (miles_utf8_length(title->valuestring) < 0) FAIL(MILES_EFORMAT, "title: field 'title' is not valid UTF-8");
-    const char *p = title->valuestring;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    if (!*p) FAIL(MILES_EMISSING, "title: field 'title' is empty");
     int has_ts = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(obj, "timestamp"));
     const cJSON *it;
     char buf[64];
@@ -100,9 +152,13 @@ int pj_record_from_json(const cJSON *obj, const char *where, PjRecord *r, char *
         const char *k = it->string;
         if (!k || cJSON_IsNull(it) || cJSON_IsArray(it) || cJSON_IsObject(it)) continue;
         const char *val;
+        size_t vlen = (size_t)-1;
+        char *owned = NULL;
         if (cJSON_IsString(it)) {
-            val = it->valuestring;
-            if (miles_utf8_length(val) < 0) FAIL(MILES_EFORMAT, "%s: field '%s' is not valid UTF-8", k, k);
+            int ok = unmark(it->valuestring, &owned, &vlen);
+            if (ok < 0) FAIL(MILES_ENOMEM, "out of memory");
+            if (!ok) { free(owned); FAIL(MILES_EFORMAT, "%s: field '%s' is not valid UTF-8", k, k); }
+            val = owned;
         } else if (cJSON_IsBool(it)) {
             val = cJSON_IsTrue(it) ? "1" : "0";
         } else if (cJSON_IsNumber(it)) {
@@ -114,11 +170,15 @@ int pj_record_from_json(const cJSON *obj, const char *where, PjRecord *r, char *
             char *end;
             double v = strtod(val, &end);
             while (*end == ' ') end++;
-            if (cJSON_IsBool(it) || end == val || *end || !isfinite(v))
-                FAIL(MILES_EFORMAT, "%s: field '%s' must be a number, got %s%.40s%s", k, k,
-                     cJSON_IsString(it) ? "\"" : "", cJSON_IsBool(it) ? (cJSON_IsTrue(it) ? "true" : "false") : val,
-                     cJSON_IsString(it) ? "\"" : "");
-            if (v < 0) FAIL(MILES_ERANGE, "%s: field '%s' must be >= 0, got %.17g", k, k, v);
+            if (cJSON_IsBool(it) || end == val || *end || !isfinite(v) || (owned && strlen(val) != vlen)) {
+                char shown[48];
+                snprintf(shown, sizeof shown, "%.40s", cJSON_IsBool(it) ? (cJSON_IsTrue(it) ? "true" : "false") : val);
+                int str = cJSON_IsString(it);
+                free(owned);
+                FAIL(MILES_EFORMAT, "%s: field '%s' must be a number, got %s%s%s", k, k, str ? "\"" : "", shown,
+                     str ? "\"" : "");
+            }
+            if (v < 0) { free(owned); FAIL(MILES_ERANGE, "%s: field '%s' must be >= 0, got %.17g", k, k, v); }
         }
         const char *name = k;
         char date[32];
@@ -137,7 +197,15 @@ int pj_record_from_json(const cJSON *obj, const char *where, PjRecord *r, char *
             const char *tgt = ytdlp_target(k);
             if (tgt && !cJSON_GetObjectItemCaseSensitive(obj, tgt) && !pj_record_get(r, tgt)) name = tgt;
         }
-        if (pj_record_add(r, name, val)) FAIL(MILES_ENOMEM, "out of memory");
+        int s = pj_record_add_n(r, name, val, vlen != (size_t)-1 && val == owned ? vlen : strlen(val));
+        free(owned);
+        if (s) FAIL(MILES_ENOMEM, "out of memory");
     }
+    const char *t = pj_record_get(r, "title");
+    size_t tl = 0;
+    for (int i = 0; i < r->n; i++) if (!strcmp(r->names[i], "title")) { tl = r->lens[i]; break; }
+    size_t k = 0;
+    while (t && k < tl && (t[k] == ' ' || t[k] == '\t' || t[k] == '\n' || t[k] == '\r')) k++;
+    if (!t || k == tl) FAIL(MILES_EMISSING, "title: field 'title' is empty");
     return MILES_OK;
 }

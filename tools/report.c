@@ -64,7 +64,9 @@ int tool_report_run(const ToolReport *r) {
         fprintf(stderr, "note: %s\n", m.reason[0] ? m.reason : miles_last_error());
         status = 3;
     }
-    cJSON *j = miles_metrics_to_json(&m);
+    char *mj = miles_metrics_to_json_string(&m);
+    cJSON *j = mj ? cJSON_Parse(mj) : NULL;
+    free(mj);
     if (!j) return tool_fail("evaluation", MILES_ENOMEM);
     /* velocity in original units, next to the scaled-target metrics */
     if (r->vel_pred_raw && r->vel_true_raw) {

@@ -3,7 +3,11 @@
  * threads, directories, atomic text output).
  */
 #include "tool_common.h"
-#include "internal.h"
+#include "miles.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <errno.h>
 #include <math.h>

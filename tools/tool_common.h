@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 
+/* Propagate a MILES_* status: TOOL_TRY(x) returns x's status if it is not MILES_OK. */
+#define TOOL_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
+
 /* Print "prog: <miles_last_error()>" to stderr and return the exit status 1. */
 int tool_fail(const char *prog, int status);
 /* Strict number parsing with a range; prints a message naming the option and returns 1 on error. */

@@ -55,11 +55,11 @@
  * second allocation of the AdamW moments and a failed class-weight upload,
  * and requires no undefined behaviour reported and no leaked allocation.
  * Built with -DMILES_CUDA_HOST_EMULATION (make cuda-emu-test) it runs on the
- * host against emulated kernels (tests/cuda/cuda_emu.h): that checks this
+ * host against emulated kernels (kernels/cuda_emu.h): that checks this
  * program's logic, not the GPU.
  */
 #ifdef MILES_CUDA_HOST_EMULATION
-#include "cuda_emu.h" /* the test's logic on the host, see tests/cuda/cuda_emu.h */
+#include "cuda_emu.h" /* the test's logic on the host, see kernels/cuda_emu.h */
 #else
 #include "common.cuh"
 #endif

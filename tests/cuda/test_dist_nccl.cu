@@ -14,12 +14,20 @@
 
 extern "C" {
 #include "miles.h"
+#ifdef MILES_HAVE_MPI
+#include "miles_mpi.h"
+#endif
 }
 #include "dist_nccl.h"
 
 int main(int argc, char **argv) {
     MilesDist *d = NULL;
-    if (miles_dist_init(&d, &argc, &argv) != MILES_OK) { fprintf(stderr, "%s\n", miles_last_error()); return 1; }
+#ifdef MILES_HAVE_MPI
+    int s = miles_mpi_init(&d, &argc, &argv); /* libmiles-mpi */
+#else
+    int s = miles_dist_init(&d, &argc, &argv);
+#endif
+    if (s != MILES_OK) { fprintf(stderr, "%s\n", miles_last_error()); return 1; }
     const int rank = miles_dist_rank(d), size = miles_dist_size(d);
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {

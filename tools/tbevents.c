@@ -9,14 +9,19 @@
  *   Summary { repeated Value value = 1; }
  *   Value   { string tag = 1; float simple_value = 2; }
  * The first record carries file_version "brain.Event:2", as TensorBoard expects.
+ * Used by miles-train to render its training events (the library never writes logs).
  */
-#include "internal.h"
+#include "tbevents.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <errno.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-struct MilesTBWriter {
+struct TBWriter {
     FILE *fp;
     char path[4096];
 };
@@ -34,7 +39,7 @@ static void crc32c_init(void) {
     crc32c_ready = 1;
 }
 
-uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n) {
+uint32_t tb_crc32c(uint32_t crc, const void *data, size_t n) {
     if (!crc32c_ready) crc32c_init(); /* idempotent: a benign race writes identical values */
     const unsigned char *p = data;
     crc = ~crc;
@@ -43,7 +48,7 @@ uint32_t miles_crc32c(uint32_t crc, const void *data, size_t n) {
 }
 
 static uint32_t masked_crc(const void *data, size_t n) {
-    uint32_t c = miles_crc32c(0, data, n);
+    uint32_t c = tb_crc32c(0, data, n);
     return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
@@ -74,20 +79,20 @@ static double now_seconds(void) {
     return (double)tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
-static int write_record(MilesTBWriter *w, const unsigned char *data, size_t n) {
+static int write_record(TBWriter *w, const unsigned char *data, size_t n) {
     unsigned char hdr[8];
     uint64_t len = n;
     memcpy(hdr, &len, 8);
     uint32_t c1 = masked_crc(hdr, 8), c2 = masked_crc(data, n);
     if (fwrite(hdr, 1, 8, w->fp) != 8 || fwrite(&c1, 1, 4, w->fp) != 4 ||
         fwrite(data, 1, n, w->fp) != n || fwrite(&c2, 1, 4, w->fp) != 4)
-        return miles_error(MILES_EIO, "%s: write failed: %s", w->path, strerror(errno));
+        return miles_set_error(MILES_EIO, "%s: write failed: %s", w->path, strerror(errno));
     return MILES_OK;
 }
 
-int miles_tb_open(MilesTBWriter **out, const char *dir) {
+int tb_open(TBWriter **out, const char *dir) {
     *out = NULL;
-    MilesTBWriter *w = miles_calloc(1, sizeof *w);
+    TBWriter *w = calloc(1, sizeof *w);
     if (!w) return MILES_ENOMEM;
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -96,7 +101,7 @@ int miles_tb_open(MilesTBWriter **out, const char *dir) {
     if (!w->fp) {
         int e = errno;
         free(w);
-        return miles_error(MILES_EIO, "%s/events.out.tfevents.*: cannot create: %s", dir, strerror(e));
+        return miles_set_error(MILES_EIO, "%s/events.out.tfevents.*: cannot create: %s", dir, strerror(e));
     }
     PB pb = {0};
     double t = now_seconds();
@@ -104,15 +109,15 @@ int miles_tb_open(MilesTBWriter **out, const char *dir) {
     pb_fixed(&pb, &t, 8);
     pb_bytes(&pb, 3, "brain.Event:2", 13);
     int s = write_record(w, pb.b, pb.n);
-    if (s == MILES_OK) s = miles_tb_flush(w);
-    if (s != MILES_OK) { miles_tb_close(w); return s; }
+    if (s == MILES_OK) s = tb_flush(w);
+    if (s != MILES_OK) { tb_close(w); return s; }
     *out = w;
     return MILES_OK;
 }
 
-int miles_tb_scalar(MilesTBWriter *w, const char *tag, int64_t step, float value) {
+int tb_scalar(TBWriter *w, const char *tag, int64_t step, float value) {
     size_t tl = strlen(tag);
-    if (tl > 512) return miles_error(MILES_EINVAL, "tensorboard tag too long: %.40s...", tag);
+    if (tl > 512) return miles_set_error(MILES_EINVAL, "tensorboard tag too long: %.40s...", tag);
     PB val = {0}, sum = {0}, ev = {0};
     pb_bytes(&val, 1, tag, tl);
     pb_key(&val, 2, 5);
@@ -125,18 +130,18 @@ int miles_tb_scalar(MilesTBWriter *w, const char *tag, int64_t step, float value
     pb_varint(&ev, (uint64_t)step);
     pb_bytes(&ev, 5, sum.b, sum.n);
     if (val.overflow || sum.overflow || ev.overflow)
-        return miles_error(MILES_EINTERNAL, "tensorboard record overflow for tag %s", tag);
+        return miles_set_error(MILES_EINTERNAL, "tensorboard record overflow for tag %s", tag);
     return write_record(w, ev.b, ev.n);
 }
 
-int miles_tb_flush(MilesTBWriter *w) {
-    if (fflush(w->fp) != 0) return miles_error(MILES_EIO, "%s: flush failed: %s", w->path, strerror(errno));
+int tb_flush(TBWriter *w) {
+    if (fflush(w->fp) != 0) return miles_set_error(MILES_EIO, "%s: flush failed: %s", w->path, strerror(errno));
     return MILES_OK;
 }
 
-const char *miles_tb_path(const MilesTBWriter *w) { return w ? w->path : ""; }
+const char *tb_path(const TBWriter *w) { return w ? w->path : ""; }
 
-void miles_tb_close(MilesTBWriter *w) {
+void tb_close(TBWriter *w) {
     if (!w) return;
     if (w->fp) fclose(w->fp);
     free(w);

@@ -1,0 +1,282 @@
+/*
+ * train_step.c — one optimizer step: the epoch's deterministic example order,
+ * rows -> batches, gradient accumulation over micro-batches (each rank its
+ * share of every global micro-batch), the learning-rate schedule, and the CPU
+ * implementation of the trainer's model/optimizer operations (MilesTrainOps).
+ *
+ * Determinism: the order is a pure function of (seed, epoch), the dropout
+ * masks of (seed, epoch << 32 | micro-batch), both stored in the checkpoint's
+ * state, so "N steps straight" and "N/2, stop, resume, N/2" do exactly the
+ * same arithmetic.
+ */
+#include "internal.h"
+#include "train_internal.h"
+
+#include <math.h>
+
+/* ---------------------------------------------------------------- order */
+
+static int by_length(const void *a, const void *b, void *ctx) {
+    const MilesDataset *d = ctx;
+    int64_t ia = *(const int64_t *)a, ib = *(const int64_t *)b;
+    int la = d->lengths[ia], lb = d->lengths[ib];
+    return la != lb ? (la > lb) - (la < lb) : (ia > ib) - (ia < ib);
+}
+
+/* Example order for one epoch: a seeded permutation; with bucketing, chunks of
+ * 50 batches are sorted by length (less padding) and the batches inside a
+ * chunk are shuffled again, so batches stay random but near-uniform in T. */
+void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
+                             int bucket) {
+    uint64_t s = seed ^ (0xA24BAED4963EE407ull * (uint64_t)(epoch + 1));
+    for (int64_t i = 0; i < d->n; i++) order[i] = i;
+    miles_shuffle(order, (size_t)d->n, sizeof *order, &s);
+    if (!bucket || !d->lengths) return;
+    const int64_t chunk = (int64_t)batch * 50;
+    int64_t *tmp = malloc(sizeof(int64_t) * (size_t)chunk);
+    int *bidx = malloc(sizeof(int) * 50);
+    if (!tmp || !bidx) { free(tmp); free(bidx); return; } /* falls back to plain shuffle */
+    for (int64_t c0 = 0; c0 < d->n; c0 += chunk) {
+        int64_t cn = d->n - c0 < chunk ? d->n - c0 : chunk;
+        if (miles_sort_r(order + c0, (size_t)cn, sizeof *order, by_length, (void *)d) != MILES_OK) break;
+        int nb = (int)((cn + batch - 1) / batch);
+        /* keep a possibly short last batch last so batch sizes match the plain order */
+        int full = cn % batch ? nb - 1 : nb;
+        for (int i = 0; i < full; i++) bidx[i] = i;
+        miles_shuffle(bidx, (size_t)full, sizeof *bidx, &s);
+        memcpy(tmp, order + c0, sizeof(int64_t) * (size_t)cn);
+        for (int i = 0; i < full; i++)
+            memcpy(order + c0 + (int64_t)i * batch, tmp + (int64_t)bidx[i] * batch, sizeof(int64_t) * (size_t)batch);
+    }
+    free(tmp);
+    free(bidx);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+int miles_batchbuf_fill(MilesBatchBuf *bb, const MilesDataset *d, const int64_t *rows, int nb, int max_len,
+                        MilesBatch *out) {
+    int T = 1;
+    for (int i = 0; i < nb; i++) {
+        int L = d->lengths ? d->lengths[rows[i]] : d->max_len;
+        if (L > T) T = L;
+    }
+    if (max_len > 0 && T > max_len) T = max_len;
+    if (T > d->max_len) T = d->max_len;
+    size_t need = (size_t)nb * T;
+    if (need > bb->cap_tok) {
+        free(bb->ids); free(bb->mask); free(bb->tt);
+        bb->ids = miles_malloc(need * sizeof(int32_t));
+        bb->mask = miles_malloc(need * sizeof(int32_t));
+        bb->tt = miles_malloc(need * sizeof(int32_t));
+        bb->cap_tok = (bb->ids && bb->mask && bb->tt) ? need : 0;
+        if (!bb->cap_tok) return MILES_ENOMEM;
+    }
+    if (nb > bb->cap_rows) {
+        free(bb->feat); free(bb->lab); free(bb->vel);
+        bb->feat = miles_malloc((size_t)nb * MILES_NUM_FEATURES * sizeof(float));
+        bb->lab = miles_malloc((size_t)nb * sizeof(int32_t));
+        bb->vel = miles_malloc((size_t)nb * sizeof(float));
+        bb->cap_rows = (bb->feat && bb->lab && bb->vel) ? nb : 0;
+        if (!bb->cap_rows) return MILES_ENOMEM;
+    }
+    const size_t S = (size_t)d->max_len;
+    for (int i = 0; i < nb; i++) {
+        const int64_t r = rows[i];
+        const int32_t *src = d->input_ids + (size_t)r * S;
+        memcpy(bb->ids + (size_t)i * T, src, sizeof(int32_t) * T);
+        memcpy(bb->mask + (size_t)i * T, d->attention_mask + (size_t)r * S, sizeof(int32_t) * T);
+        if (d->token_type_ids) memcpy(bb->tt + (size_t)i * T, d->token_type_ids + (size_t)r * S, sizeof(int32_t) * T);
+        else memset(bb->tt + (size_t)i * T, 0, sizeof(int32_t) * T);
+        int L = d->lengths ? d->lengths[r] : T;
+        if (L > T) /* truncated: keep the closing [SEP], as HF truncation does */
+            bb->ids[(size_t)i * T + T - 1] = src[L - 1];
+        memcpy(bb->feat + (size_t)i * MILES_NUM_FEATURES, d->features + (size_t)r * MILES_NUM_FEATURES,
+               sizeof(float) * MILES_NUM_FEATURES);
+        bb->lab[i] = d->labels ? d->labels[r] : 0;
+        bb->vel[i] = d->velocity ? d->velocity[r] : 0.0f;
+    }
+    out->B = nb;
+    out->T = T;
+    out->input_ids = bb->ids;
+    out->attention_mask = bb->mask;
+    out->token_type_ids = bb->tt;
+    out->features = bb->feat;
+    out->labels = d->labels ? bb->lab : NULL;
+    out->velocity = d->velocity ? bb->vel : NULL;
+    return MILES_OK;
+}
+
+void miles_batchbuf_free(MilesBatchBuf *bb) {
+    free(bb->ids); free(bb->mask); free(bb->tt);
+    free(bb->feat); free(bb->lab); free(bb->vel);
+    memset(bb, 0, sizeof *bb);
+}
+
+/* ---------------------------------------------------------------- schedule */
+
+double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_t total_steps) {
+    /* The original project stepped its per-step scheduler once per epoch, so
+     * its "step" counter was the epoch index: reproduce that when asked. */
+    int64_t s = c->schedule_per_epoch ? epoch : step;
+    if (c->schedule == MILES_SCHED_ORIGINAL) {
+        /* SequentialLR([LinearLR(0.1 -> 1.0, total_iters=warmup),
+         *               CosineAnnealingLR(T_max = total - warmup, eta_min)], [warmup]) */
+        if (s < c->warmup_steps)
+            return c->lr * (0.1 + 0.9 * (double)s / (c->warmup_steps > 0 ? c->warmup_steps : 1));
+        double tmax = (double)(total_steps - c->warmup_steps);
+        if (tmax < 1) tmax = 1;
+        double e = (double)(s - c->warmup_steps);
+        return c->eta_min + (c->lr - c->eta_min) * (1 + cos(M_PI * e / tmax)) / 2;
+    }
+    return c->lr * miles_lr_lambda(c->schedule, s, c->warmup_steps, total_steps);
+}
+
+/* ---------------------------------------------------------------- one step */
+
+/* This rank's share of the GLOBAL micro-batch loss.  The model's loss is
+ * w_cls * sum_b w[y_b] CE_b / sum_b w[y_b] + w_reg * sum_b MSE_b / B; a rank
+ * holding rows [lo,hi) of the nb rows reproduces its part of the single-process
+ * gradient exactly (in real arithmetic) when its weights are scaled by its
+ * share of each normalizer: w_cls * W_local / W_global and w_reg * n_local / nb.
+ * The sum-all-reduce of the ranks' gradients is then the global gradient.
+ * Every rank holds the whole epoch order, so no communication is needed. */
+static MilesLossConfig shard_loss(const MilesLossConfig *lc, const MilesDataset *d, const int64_t *rows, int nb,
+                                  int lo, int hi) {
+    double wg = 0, wl = 0;
+    for (int i = 0; i < nb; i++) {
+        double w = lc->class_weight[d->labels[rows[i]] ? 1 : 0];
+        wg += w;
+        if (i >= lo && i < hi) wl += w;
+    }
+    MilesLossConfig sl = *lc;
+    sl.w_cls = (float)(lc->w_cls * (wg > 0 ? wl / wg : 0.0));
+    sl.w_reg = (float)(lc->w_reg * (double)(hi - lo) / nb);
+    return sl;
+}
+
+int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, double *loss, double *lr,
+                     float *grad_norm, int *stop_any) {
+    const MilesTrainConfig *c = t->cfg;
+    const MilesDataset *tr = t->train;
+    const int B = c->batch_size, A = c->grad_accum, dp = t->nrank > 1;
+    int s = MILES_OK;
+    double step_loss = 0;
+    ops->zero_grad(t);
+    for (int micro = 0; micro < A && t->st.cursor < t->nbatch; micro++) {
+        const int bi = t->st.cursor++;
+        const int64_t b0 = (int64_t)bi * B;
+        const int nb = (int)(tr->n - b0 < B ? tr->n - b0 : B);
+        const int64_t *rows = t->order + b0;
+        /* this rank's contiguous share of the global micro-batch */
+        int lo = (int)((int64_t)nb * t->rank / t->nrank), hi = (int)((int64_t)nb * (t->rank + 1) / t->nrank);
+        t->examples += nb;
+        if (hi <= lo) continue; /* fewer rows than ranks: contribute zero gradient */
+        MilesLossConfig lc = dp ? shard_loss(&t->loss, tr, rows, nb, lo, hi) : t->loss;
+        MilesBatch batch;
+        s = miles_batchbuf_fill(&t->bb, tr, rows + lo, hi - lo, c->max_len, &batch);
+        if (s != MILES_OK) break;
+        float l = 0;
+        s = ops->forward_backward(t, &batch, &lc, ((uint64_t)epoch << 32) | (uint64_t)bi, 1.0f / A, &l);
+        if (s != MILES_OK) break;
+        if (!isfinite(l)) {
+            s = miles_error(MILES_ENAN, "training loss is %g at step %lld (epoch %d, batch %d)%s", l,
+                            (long long)t->st.step, epoch + 1, bi, dp ? " on this rank" : "");
+            break;
+        }
+        step_loss += l / A;
+    }
+    int stop = c->stop_flag && *c->stop_flag;
+    if (dp) {
+        /* agree on errors, sum the loss shares, hear any rank's stop request */
+        double v[2] = {step_loss, stop};
+        s = miles_dist_agree(t->dist, s);
+        if (s == MILES_OK) s = miles_dist_allreduce_f64(t->dist, v, 2);
+        step_loss = v[0];
+        stop = v[1] > 0;
+    }
+    if (s != MILES_OK) return s;
+    *lr = miles_train_lr(c, t->st.step, epoch, t->total_steps);
+    MILES_TRY(ops->update(t, (float)*lr, c->clip > 0 ? c->clip : INFINITY, grad_norm));
+    t->st.step++;
+    *loss = step_loss;
+    *stop_any = stop;
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------------- CPU ops */
+
+static int cpu_init(MilesTrainer *t) {
+    if (t->nrank > 1 && t->cfg->zero1) return miles_zero1_build(&t->zero, t->dist, t->m, &t->adamw);
+    return miles_adamw_build(&t->opt, t->m, &t->adamw);
+}
+
+static void cpu_free(MilesTrainer *t) {
+    miles_adamw_free(t->opt);
+    miles_zero1_free(t->zero);
+    t->opt = NULL;
+    t->zero = NULL;
+}
+
+static void cpu_zero_grad(MilesTrainer *t) { miles_model_zero_grad(t->m); }
+
+static int cpu_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
+                                uint64_t drop_step, float loss_scale, float *loss_out) {
+    miles_model_set_loss(t->m, loss);
+    miles_model_set_dropout_key(t->m, t->drop_seed, drop_step);
+    MILES_TRY(miles_model_forward(t->m, b, 1, NULL, NULL, loss_out));
+    if (!isfinite(*loss_out)) return MILES_OK; /* the caller names the step */
+    return miles_model_backward(t->m, loss_scale);
+}
+
+static int cpu_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm) {
+    if (t->zero) return miles_zero1_step(t->zero, lr, max_norm, grad_norm);
+    MILES_TRY(miles_dist_reduce_grads(t->dist, t->m));
+    *grad_norm = miles_clip_grad_norm(t->m, max_norm);
+    return miles_adamw_step(t->opt, lr);
+}
+
+static int cpu_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
+    MilesTrainer *t = ctx;
+    return miles_model_forward(t->m, b, 0, logits, velocity, NULL);
+}
+
+static int cpu_save(MilesTrainer *t, const char *path, int with_optimizer) {
+    int s = MILES_OK;
+    MilesAdamW *ck = with_optimizer ? t->opt : NULL;
+    if (with_optimizer && t->zero) s = miles_zero1_gather(t->zero, &ck); /* collective */
+    if (s == MILES_OK && t->rank == 0)
+        s = miles_ckpt_save(path, t->m, ck, &t->st, t->cfg, &t->loss, t->contract);
+    if (t->zero && ck != t->opt) miles_adamw_free(ck);
+    return s;
+}
+
+static int cpu_load(MilesTrainer *t, const char *path) {
+    /* rank 0 reads the checkpoint (the only one that needs the file system),
+     * then everything is broadcast: any N resumes any checkpoint */
+    int s = MILES_OK;
+    MilesAdamW *full = t->opt;
+    if (t->rank == 0 && t->zero) s = miles_adamw_build(&full, t->m, &t->adamw);
+    if (t->rank == 0 && s == MILES_OK) s = miles_ckpt_load_state(path, t->m, full, &t->st);
+    s = miles_dist_agree(t->dist, s);
+    if (s == MILES_OK && t->zero) s = miles_zero1_scatter(t->zero, t->rank == 0 ? full : NULL);
+    if (t->zero && t->rank == 0) miles_adamw_free(full);
+    return s;
+}
+
+static int cpu_sync(MilesTrainer *t) { return miles_dist_sync_train(t->dist, t->m, t->opt, &t->st); }
+
+static int cpu_check_replicas(MilesTrainer *t) { return miles_dist_check_same_params(t->dist, t->m, t->st.step); }
+
+const MilesTrainOps miles_train_ops_cpu = {
+    .init = cpu_init,
+    .free = cpu_free,
+    .zero_grad = cpu_zero_grad,
+    .forward_backward = cpu_forward_backward,
+    .update = cpu_update,
+    .forward = cpu_forward,
+    .save = cpu_save,
+    .load = cpu_load,
+    .sync = cpu_sync,
+    .check_replicas = cpu_check_replicas,
+};
