@@ -178,6 +178,30 @@ static uint16_t ref_f32_to_f16(float f) {
     return sign | r;
 }
 
+/* The start of an op test program's device part: device 0, g_cc, g_stream,
+ * the BLAS CPU reference.  Returns -1 when ready, else the exit status: the
+ * "no CUDA device" skip (what names the skipped tests) or a failed init. */
+static int op_test_open_device(const char *what) {
+    int ndev = 0;
+    cudaError_t e = cudaGetDeviceCount(&ndev);
+    if (e != cudaSuccess || ndev == 0) {
+        printf("no CUDA device (%s): skipping the %s (%d host check(s), %d failed)\n",
+               e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", what, g_checks, g_fail);
+        return miles_cuda_no_device_exit(g_fail ? 1 : 0);
+    }
+    if (miles_cuda_init(0) != MILES_OK) {
+        printf("FAIL miles_cuda_init: %s\n", miles_last_error());
+        return 1;
+    }
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    g_cc = miles_cuda_compute_capability();
+    printf("device 0: %s, sm_%d, %.1f GiB%s\n", prop.name, g_cc, prop.totalGlobalMem / 1073741824.0,
+           g_quick ? " (quick sizes)" : "");
+    miles_gemm_use_blas(1);
+    CUDA_CHECK(cudaStreamCreate(&g_stream));
+    return -1;
+}
 
 /* The end of an op test program: pending CUDA errors, the emulator's
  * diagnostics and leaks, the count; returns the exit status. */

@@ -698,23 +698,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
-    int ndev = 0;
-    cudaError_t e = cudaGetDeviceCount(&ndev);
-    if (e != cudaSuccess || ndev == 0) {
-        printf("no CUDA device (%s): skipping the 16-bit op tests\n",
-               e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-        return miles_cuda_no_device_exit(0);
-    }
-    if (miles_cuda_init(0) != MILES_OK) {
-        printf("FAIL miles_cuda_init: %s\n", miles_last_error());
-        return 1;
-    }
-    cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    g_cc = miles_cuda_compute_capability();
-    printf("device 0: %s, sm_%d%s\n", prop.name, g_cc, g_quick ? " (quick sizes)" : "");
-    miles_gemm_use_blas(1);
-    CUDA_CHECK(cudaStreamCreate(&g_stream));
+    const int st = op_test_open_device("16-bit op tests");
+    if (st >= 0) return st;
     const struct {
         const char *name;
         void (*fn)(void);

@@ -875,24 +875,8 @@ int main(int argc, char **argv) {
     }
     test_philox_host();
     test_cast_refs_host();
-    int ndev = 0;
-    cudaError_t e = cudaGetDeviceCount(&ndev);
-    if (e != cudaSuccess || ndev == 0) {
-        printf("no CUDA device (%s): skipping the CUDA op tests (%d host check(s), %d failed)\n",
-               e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", g_checks, g_fail);
-        return miles_cuda_no_device_exit(g_fail ? 1 : 0);
-    }
-    if (miles_cuda_init(0) != MILES_OK) {
-        printf("FAIL miles_cuda_init: %s\n", miles_last_error());
-        return 1;
-    }
-    cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    g_cc = miles_cuda_compute_capability();
-    printf("device 0: %s, sm_%d, %.1f GiB%s\n", prop.name, g_cc,
-           prop.totalGlobalMem / 1073741824.0, g_quick ? " (quick sizes)" : "");
-    miles_gemm_use_blas(1);
-    CUDA_CHECK(cudaStreamCreate(&g_stream));
+    const int st = op_test_open_device("CUDA op tests");
+    if (st >= 0) return st;
 
     const struct {
         const char *name;
