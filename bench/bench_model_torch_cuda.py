@@ -1,23 +1,32 @@
 #!/usr/bin/env python3
-"""PyTorch (eager, AMP) counterpart of bench/bench_cuda_model.cu on the same GPU.
+"""PyTorch counterpart of bench/bench_cuda_model.cu on the same GPU.
 
-    bench_model_torch_cuda.py [--quick] [--precisions fp32,tf32,bf16,fp16]
-                              [--steps N] [--attn default|eager|sdpa]
+    bench_model_torch_cuda.py [--quick] [--precisions bf16,fp16,tf32,fp32]
+                              [--steps N] [--attn sdpa|eager|default]
+                              [--compile auto|0|1]
 
 HF transformers BertModel (bert-base, random weights) + the Miles heads
 ("miles" preset: numeric 18->256, fusion 1024->512, classifier + sigmoid
-regressor), the same cases and JSON fields as the C++ benchmark:
+regressor), the cases and JSON fields of the C++ benchmark:
 
-  train    B 32, T 128 and T 24: zero_grad + forward (dropout on) + weighted
-           CE/MSE loss + backward + clip_grad_norm_(1.0) + AdamW step
-  latency  B 1, T 128 inference (eval, no_grad, logits copied to the host)
-  infer    B 64, T 128 and T 24 inference throughput
+  train    B 32 T 128 and B 64 T 32: zero_grad + forward (dropout on) +
+           weighted CE/MSE loss + backward + clip_grad_norm_(1.0) + AdamW step
+  memory   torch.cuda.max_memory_allocated() over the B 32 T 128 training
+           steps (parameters, gradients, AdamW state, activations, cuBLAS
+           workspace), and max_memory_reserved
+  latency  B 1, T 32 and T 128 inference (eval, inference_mode, logits to host)
+  infer    B 256 T 32 inference throughput
 
-Precisions: fp32 (TF32 off), tf32 (torch.backends.*.allow_tf32), bf16 and fp16
-(torch.autocast; fp16 with torch.cuda.amp.GradScaler).  Weights and optimizer
-state stay fp32 (standard AMP).  FLOPs and MFU use the same formula and peak
-table as bench_cuda_model.cu.  Without torch / transformers / a GPU it prints
-one JSON line with "skipped" and exits 0.
+The strongest standard PyTorch setup: torch.autocast (bf16 / fp16 +
+GradScaler), SDPA attention (attn_implementation="sdpa"), fused AdamW
+(fused=True), fp32 master weights; fp32 (TF32 off) and tf32 for reference.
+impl "torch-cuda" is eager; with --compile (auto: bf16 and fp16) the same
+model under torch.compile is timed again as impl "torch-cuda-compile" (train
+B 32 T 128, latency B 1 T 32, infer B 256 T 32; a compile that fails prints a
+JSON line with "error" instead: reported, never silently skipped).  FLOPs
+and MFU as in bench_cuda_model.cu.  Without torch / transformers / a GPU it
+prints one JSON line with "skipped" and exits 3 (run_gpu_bench.sh and
+tools/gpu-check report that as a failure).
 """
 import argparse
 import json
@@ -27,7 +36,7 @@ import time
 
 def skip(why):
     print(json.dumps({"impl": "torch-cuda", "skipped": why}), flush=True)
-    sys.exit(0)
+    sys.exit(3)
 
 
 try:
@@ -50,12 +59,22 @@ SIZES = {
 PREC = {"fp32": 0, "tf32": 1, "fp16": 2, "bf16": 3}
 
 
+def bert_config(size, attn):
+    kw = dict(SIZES[size])
+    if attn != "default":
+        try:
+            return BertConfig(attn_implementation=attn, **kw)
+        except TypeError:
+            cfg = BertConfig(**kw)
+            cfg._attn_implementation = attn
+            return cfg
+    return BertConfig(**kw)
+
+
 class Net(nn.Module):
     def __init__(self, size, attn):
         super().__init__()
-        cfg = BertConfig(**SIZES[size])
-        if attn != "default":
-            cfg._attn_implementation = attn
+        cfg = bert_config(size, attn)
         self.bert = BertModel(cfg)
         H = cfg.hidden_size
         self.numeric = nn.Sequential(nn.Linear(18, 256), nn.ReLU(), nn.Dropout(0.3))
@@ -90,23 +109,29 @@ def table_peak(name, cc, prec):
 def gemm_tflops(prec_name, quick):
     n = 2048 if quick else 8192
     dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[prec_name]
-    a = torch.zeros(n, n, device="cuda", dtype=dt)
-    b = torch.zeros(n, n, device="cuda", dtype=dt)
-    a @ b
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(5):
+    a = torch.rand(n, n, device="cuda", dtype=dt) - 0.5  # random data, not zeros
+    b = torch.rand(n, n, device="cuda", dtype=dt) - 0.5
+    ts = []
+    for i in range(6):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
         a @ b
-    torch.cuda.synchronize()
-    return 2.0 * n ** 3 * 5 / (time.perf_counter() - t0) / 1e12
+        torch.cuda.synchronize()
+        if i:
+            ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return 2.0 * n ** 3 / ts[len(ts) // 2] / 1e12
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--precisions", default="fp32,tf32,bf16,fp16")
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--attn", default="default", choices=["default", "eager", "sdpa"])
+    ap.add_argument("--precisions", default="bf16,fp16,tf32,fp32")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--attn", default="sdpa", choices=["default", "eager", "sdpa"])
+    ap.add_argument("--compile", default="auto", choices=["auto", "0", "1"])
+    ap.add_argument("--fast", default=None)  # accepted for run_gpu_bench.sh's shared arguments
+    ap.add_argument("--graphs", default=None)
     a = ap.parse_args()
     if not torch.cuda.is_available():
         skip("torch.cuda.is_available() is False")
@@ -117,9 +142,6 @@ def main():
     major, minor = torch.cuda.get_device_capability(0)
     cc = 10 * major + minor
     torch.manual_seed(42)
-    model = Net(size, a.attn).to(dev)
-    attn_impl = getattr(model.bert.config, "_attn_implementation", "eager")
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
     cw = torch.tensor([0.625, 2.5], device=dev)
     V = SIZES[size]["vocab_size"]
 
@@ -132,12 +154,13 @@ def main():
         vel = torch.rand(B, device=dev)
         return ids, mask, feats, labels, vel
 
-    def emit(prec, case, B, T, iters, ms, seq_s, tfl, peak, gemm):
-        print(json.dumps({"impl": "torch-cuda", "gpu": name, "cc": cc, "precision": prec, "case": case,
-                          "B": B, "T": T, "iters": iters, "ms": round(ms, 3), "seq_per_s": round(seq_s, 1),
-                          "tflops": round(tfl, 2), "peak_tflops": peak,
-                          "mfu": round(tfl / peak, 4) if peak else 0.0, "gemm_tflops": round(gemm, 1),
-                          "torch": torch.__version__, "attn": attn_impl}), flush=True)
+    def emit(impl, prec, case, B, T, iters, ms, seq_s, tfl, peak, gemm, attn, **extra):
+        d = {"impl": impl, "gpu": name, "cc": cc, "precision": prec, "case": case, "B": B, "T": T, "iters": iters,
+             "ms": round(ms, 4), "seq_per_s": round(seq_s, 1), "tflops": round(tfl, 2), "peak_tflops": peak,
+             "mfu": round(tfl / peak, 4) if peak else 0.0, "gemm_tflops": round(gemm, 1),
+             "mfu_gemm": round(tfl / gemm, 4) if gemm else 0.0, "torch": torch.__version__, "attn": attn}
+        d.update(extra)
+        print(json.dumps(d), flush=True)
 
     for prec in [p for p in a.precisions.split(",") if p]:
         if prec not in PREC:
@@ -150,67 +173,108 @@ def main():
         torch.backends.cudnn.allow_tf32 = tf32
         amp = prec in ("bf16", "fp16")
         adt = torch.bfloat16 if prec == "bf16" else torch.float16
-        scaler = torch.cuda.amp.GradScaler(enabled=prec == "fp16")
         peak = table_peak(name, cc, PREC[prec])
         gemm = gemm_tflops(prec, a.quick)
+        compile_ok = a.compile == "1" or (a.compile == "auto" and amp)
 
-        def train_step(ids, mask, feats, labels, vel):
-            model.train()
-            opt.zero_grad(set_to_none=False)
-            with torch.autocast("cuda", dtype=adt, enabled=amp):
-                logits, v = model(ids, mask, feats)
-                loss = 0.95 * F.cross_entropy(logits.float(), labels, weight=cw) + 0.05 * F.mse_loss(v.float(), vel)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(opt)
-            scaler.update()
-            return loss
+        for impl in ("torch-cuda", "torch-cuda-compile") if compile_ok else ("torch-cuda",):
+            torch.manual_seed(42)
+            model = Net(size, a.attn).to(dev)
+            attn_impl = getattr(model.bert.config, "_attn_implementation", "eager")
+            try:
+                opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01, fused=True)
+                fused = True
+            except (TypeError, RuntimeError):
+                opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+                fused = False
+            scaler = torch.amp.GradScaler("cuda", enabled=prec == "fp16")
+            fwd = model
+            if impl == "torch-cuda-compile":
+                try:
+                    fwd = torch.compile(model)
+                except Exception as e:  # noqa: BLE001
+                    emit(impl, prec, "compile", 0, 0, 0, 0, 0, 0, peak, gemm, attn_impl, error=str(e)[:300])
+                    continue
 
-        for T in (128, 24):
-            B = 32
-            x = batch(B, T)
-            for _ in range(3):
-                train_step(*x)
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                loss = train_step(*x)
-            torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            if not torch.isfinite(loss):
-                print("warning: %s train T%d loss %s" % (prec, T, loss.item()), file=sys.stderr)
-            emit(prec, "train", B, T, steps, 1e3 * dt / steps, B * steps / dt,
-                 3 * forward_flops(size, B, T) * steps / dt / 1e12, peak, gemm)
+            def train_step(ids, mask, feats, labels, vel):
+                model.train()
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=adt, enabled=amp):
+                    logits, v = fwd(ids, mask, feats)
+                    loss = 0.95 * F.cross_entropy(logits.float(), labels, weight=cw) + 0.05 * F.mse_loss(v.float(), vel)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+                return loss
 
-        model.eval()
-        with torch.no_grad(), torch.autocast("cuda", dtype=adt, enabled=amp):
-            ids, mask, feats, _, _ = batch(1, 128)
-            ms = []
-            iters = 5 if a.quick else 30
-            for i in range(iters + 3):
-                t0 = time.perf_counter()
-                logits, _ = model(ids, mask, feats)
-                logits.float().cpu()
-                if i >= 3:
-                    ms.append(1e3 * (time.perf_counter() - t0))
-            ms.sort()
-            med = ms[len(ms) // 2]
-            emit(prec, "latency", 1, 128, iters, med, 1e3 / med, forward_flops(size, 1, 128) / (med * 1e-3) / 1e12,
-                 peak, gemm)
-            for T in (128, 24):
-                B = 64
+            cases = [(32, 128), (64, 32)] if impl == "torch-cuda" else [(32, 128)]
+            for B, T in cases:
+                x = batch(B, T)
+                try:
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                    for _ in range(3):
+                        train_step(*x)
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    for _ in range(steps):
+                        loss = train_step(*x)
+                    torch.cuda.synchronize()
+                    dt = time.perf_counter() - t0
+                except Exception as e:  # noqa: BLE001
+                    emit(impl, prec, "train", B, T, 0, 0, 0, 0, peak, gemm, attn_impl, error=str(e)[:300])
+                    continue
+                emit(impl, prec, "train", B, T, steps, 1e3 * dt / steps, B * steps / dt,
+                     3 * forward_flops(size, B, T) * steps / dt / 1e12, peak, gemm, attn_impl, fused_adamw=fused,
+                     loss=round(float(loss), 4))
+                if (B, T) == (32, 128):
+                    emit(impl, prec, "memory", B, T, 0, 0, 0, 0, peak, gemm, attn_impl,
+                         mem_bytes=torch.cuda.max_memory_allocated(),
+                         mem_reserved_bytes=torch.cuda.max_memory_reserved())
+
+            model.eval()
+            lat = [32, 128] if impl == "torch-cuda" else [32]
+            with torch.inference_mode(), torch.autocast("cuda", dtype=adt, enabled=amp):
+                for T in lat:
+                    ids, mask, feats, _, _ = batch(1, T)
+                    ms = []
+                    iters = 5 if a.quick else 50
+                    try:
+                        for i in range(iters + 3):
+                            t0 = time.perf_counter()
+                            logits, _ = fwd(ids, mask, feats)
+                            logits.float().cpu()
+                            if i >= 3:
+                                ms.append(1e3 * (time.perf_counter() - t0))
+                    except Exception as e:  # noqa: BLE001
+                        emit(impl, prec, "latency", 1, T, 0, 0, 0, 0, peak, gemm, attn_impl, error=str(e)[:300])
+                        continue
+                    ms.sort()
+                    med = ms[len(ms) // 2]
+                    emit(impl, prec, "latency", 1, T, iters, med, 1e3 / med,
+                         forward_flops(size, 1, T) / (med * 1e-3) / 1e12, peak, gemm, attn_impl,
+                         p90_ms=round(ms[(len(ms) * 9) // 10], 4))
+                B, T = 256, 32
                 ids, mask, feats, _, _ = batch(B, T)
-                model(ids, mask, feats)[0].float().cpu()
-                iters = 3 if a.quick else 10
-                t0 = time.perf_counter()
-                for _ in range(iters):
-                    model(ids, mask, feats)
-                logits, _ = model(ids, mask, feats)
-                logits.float().cpu()
-                dt = time.perf_counter() - t0
-                emit(prec, "infer", B, T, iters + 1, 1e3 * dt / (iters + 1), B * (iters + 1) / dt,
-                     forward_flops(size, B, T) * (iters + 1) / dt / 1e12, peak, gemm)
+                iters = 3 if a.quick else 20
+                try:
+                    for _ in range(3):
+                        fwd(ids, mask, feats)[0].float().cpu()
+                    t0 = time.perf_counter()
+                    for _ in range(iters):
+                        fwd(ids, mask, feats)
+                    logits, _ = fwd(ids, mask, feats)
+                    logits.float().cpu()
+                    dt = time.perf_counter() - t0
+                except Exception as e:  # noqa: BLE001
+                    emit(impl, prec, "infer", B, T, 0, 0, 0, 0, peak, gemm, attn_impl, error=str(e)[:300])
+                    continue
+                emit(impl, prec, "infer", B, T, iters + 1, 1e3 * dt / (iters + 1), B * (iters + 1) / dt,
+                     forward_flops(size, B, T) * (iters + 1) / dt / 1e12, peak, gemm, attn_impl)
+            del model, opt, fwd
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

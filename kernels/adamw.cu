@@ -10,7 +10,7 @@
  * AdamW matches libmiles/optim.c (torch 1.13 _single_tensor_adamw): scalars
  * are computed in double on the host and rounded to float once.
  */
-#include "common.cuh"
+#include "fast.cuh"
 
 #include <math.h>
 
@@ -201,5 +201,158 @@ extern "C" int loss_scaler_update_cuda(MilesLossScalerState *state, float growth
                            (double)backoff_factor, growth_interval);
     MILES_LAUNCH(scaler_update_kernel, 1, 1, 0, miles_stream(stream), state, growth_factor, backoff_factor,
                  growth_interval);
+    return MILES_OK;
+}
+
+/* ============================================ fused optimizer (fast path) */
+
+/* Pass 1: per block, sum of (g * inv_scale)^2 in double and any non-finite
+ * g; the grid is always MILES_CUDA_REDUCE_BLOCKS blocks (deterministic). */
+__global__ void grad_prep_partial_kernel(double *ws, int32_t *flags, const float *g, size_t n,
+                                         const MilesLossScalerState *scaler) {
+    __shared__ double sh[32];
+    const float inv = scaler ? scaler->inv_scale : 1.0f;
+    double acc = 0.0;
+    int bad = 0;
+    MILES_GRID_STRIDE(i, n) {
+        const float x = g[i];
+        bad |= !isfinite(x);
+        const double u = (double)(x * inv);
+        acc += u * u;
+    }
+    acc = miles_block_sum_d(acc, sh);
+    bad = __syncthreads_or(bad);
+    if (threadIdx.x == 0) {
+        ws[blockIdx.x] = acc;
+        flags[blockIdx.x] = bad;
+    }
+}
+
+/* One block: the norm of the unscaled gradients, the overflow flag, and the
+ * one coefficient AdamW multiplies every gradient by: inv_scale * clip. */
+__global__ void grad_prep_final_kernel(MilesCudaOptState *st, MilesLossScalerState *scaler, const double *ws,
+                                       const int32_t *flags, int nws, float max_norm) {
+    __shared__ double sh[32];
+    double acc = 0.0;
+    int bad = 0;
+    for (int i = threadIdx.x; i < nws; i += blockDim.x) {
+        acc += ws[i];
+        bad |= flags[i];
+    }
+    acc = miles_block_sum_d(acc, sh);
+    bad = __syncthreads_or(bad);
+    if (threadIdx.x == 0) {
+        /* an overflow the backward flagged itself (fp16 range checks) counts too */
+        if (scaler && scaler->found_inf) bad = 1;
+        const float norm = (float)sqrt(acc);
+        const float inv = scaler ? scaler->inv_scale : 1.0f;
+        float coef = inv;
+        if (max_norm > 0.0f) {
+            const float c = max_norm / (norm + 1e-6f); /* torch clip_grad_norm_ (NaN: no clipping) */
+            if (c < 1.0f) coef = inv * c;
+        }
+        st->norm = norm;
+        st->coef = coef;
+        /* an overflow skips the step only under a loss scaler (fp16, GradScaler);
+         * without one (bf16, fp32) the step is taken, as in PyTorch */
+        st->found_inf = scaler ? bad : 0;
+        if (scaler && bad) scaler->found_inf = 1;
+    }
+}
+
+/* One block per chunk of one tensor: AdamW (optim.c's arithmetic) on
+ * g * coef, the bias corrections from the device step counter, and the
+ * 16-bit copy of the new weight when the tensor has one.  A step with
+ * found_inf set changes nothing. */
+template <int DT>
+__global__ void adamw_fused_kernel(float *P, const float *G, float *M, float *V, uint16_t *half,
+                                   const MilesCudaChunk *chunks, MilesCudaAdamW hp, const float *lr_dev,
+                                   const MilesCudaOptState *st) {
+    if (st->found_inf) return;
+    const MilesCudaChunk ch = chunks[blockIdx.x];
+    const double t = (double)(st->step + 1);
+    const double lr = lr_dev ? (double)lr_dev[0] : (double)hp.lr;
+    const double b1 = hp.beta1, b2 = hp.beta2;
+    const float step_size = (float)(lr / (1.0 - pow(b1, t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));
+    const float fb1 = (float)b1, fb2 = (float)b2, omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
+    const float dm = ch.decay ? (float)(1.0 - lr * (double)hp.weight_decay) : 1.0f;
+    const float coef = st->coef;
+    for (int i = threadIdx.x; i < ch.n; i += blockDim.x) {
+        const size_t idx = (size_t)ch.off + (size_t)i;
+        const float g = G[idx] * coef;
+        const float p = P[idx] * dm;
+        const float mi = M[idx] * fb1 + omb1 * g;
+        const float vi = V[idx] * fb2 + omb2 * (g * g);
+        M[idx] = mi;
+        V[idx] = vi;
+        const float np = p - step_size * (mi / (sqrtf(vi) / bc2_sqrt + hp.eps));
+        P[idx] = np;
+        if (ch.half >= 0) half[(size_t)ch.half + (size_t)i] = miles_f2h<DT>(np);
+    }
+}
+
+/* After the step: the step counter counts taken steps only (GradScaler). */
+__global__ void opt_finish_kernel(MilesCudaOptState *st) {
+    st->last_skipped = st->found_inf;
+    if (!st->found_inf) st->step++;
+    st->found_inf = 0;
+}
+
+template <int DT>
+__global__ void params_to_half_kernel(uint16_t *half, const float *P, const MilesCudaChunk *chunks) {
+    const MilesCudaChunk ch = chunks[blockIdx.x];
+    if (ch.half < 0) return;
+    for (int i = threadIdx.x; i < ch.n; i += blockDim.x)
+        half[(size_t)ch.half + (size_t)i] = miles_f2h<DT>(P[(size_t)ch.off + (size_t)i]);
+}
+
+extern "C" int grad_prepare_cuda(MilesCudaOptState *st, MilesLossScalerState *scaler, const float *grad, size_t n,
+                                 float max_norm, float *workspace, miles_cuda_stream stream) {
+    if (((uintptr_t)workspace & 7) != 0)
+        return miles_error(MILES_EINVAL, "grad_prepare_cuda: workspace must be 8-byte aligned");
+    cudaStream_t s = miles_stream(stream);
+    double *ws = (double *)workspace;
+    int32_t *flags = (int32_t *)(ws + MILES_CUDA_REDUCE_BLOCKS);
+    MILES_LAUNCH(grad_prep_partial_kernel, MILES_CUDA_REDUCE_BLOCKS, MILES_CUDA_THREADS, 0, s, ws, flags, grad, n,
+                 (const MilesLossScalerState *)scaler);
+    MILES_LAUNCH(grad_prep_final_kernel, 1, MILES_CUDA_REDUCE_BLOCKS, 0, s, st, scaler, (const double *)ws,
+                 (const int32_t *)flags, MILES_CUDA_REDUCE_BLOCKS, max_norm);
+    return MILES_OK;
+}
+
+extern "C" int adamw_fused_cuda(float *param, const float *grad, float *m, float *v, void *half, int dtype,
+                                const MilesCudaChunk *chunks, int nchunks, MilesCudaAdamW hp, const float *lr_dev,
+                                MilesCudaOptState *st, miles_cuda_stream stream) {
+    if (!(hp.beta1 >= 0.0f && hp.beta1 < 1.0f) || !(hp.beta2 >= 0.0f && hp.beta2 < 1.0f) || !(hp.eps >= 0.0f) ||
+        !(hp.weight_decay >= 0.0f) || (!lr_dev && (!(hp.lr >= 0.0f) || !isfinite(hp.lr))))
+        return miles_error(MILES_EINVAL, "adamw_fused_cuda: invalid hyper-parameters (lr %g, betas %g/%g, eps %g,"
+                           " weight decay %g)", (double)hp.lr, (double)hp.beta1, (double)hp.beta2, (double)hp.eps,
+                           (double)hp.weight_decay);
+    if (dtype != MILES_CUDA_F16 && dtype != MILES_CUDA_BF16)
+        return miles_error(MILES_EINVAL, "adamw_fused_cuda: dtype %d is neither fp16 nor bf16", dtype);
+    cudaStream_t s = miles_stream(stream);
+    if (nchunks > 0) {
+        if (dtype == MILES_CUDA_BF16)
+            MILES_LAUNCH(adamw_fused_kernel<MILES_CUDA_BF16>, (unsigned)nchunks, MILES_CUDA_THREADS, 0, s, param, grad,
+                         m, v, (uint16_t *)half, chunks, hp, lr_dev, (const MilesCudaOptState *)st);
+        else
+            MILES_LAUNCH(adamw_fused_kernel<MILES_CUDA_F16>, (unsigned)nchunks, MILES_CUDA_THREADS, 0, s, param, grad,
+                         m, v, (uint16_t *)half, chunks, hp, lr_dev, (const MilesCudaOptState *)st);
+    }
+    MILES_LAUNCH(opt_finish_kernel, 1, 1, 0, s, st);
+    return MILES_OK;
+}
+
+extern "C" int params_to_half_cuda(void *half, const float *param, const MilesCudaChunk *chunks, int nchunks,
+                                   int dtype, miles_cuda_stream stream) {
+    if (nchunks <= 0) return MILES_OK;
+    cudaStream_t s = miles_stream(stream);
+    if (dtype == MILES_CUDA_BF16)
+        MILES_LAUNCH(params_to_half_kernel<MILES_CUDA_BF16>, (unsigned)nchunks, MILES_CUDA_THREADS, 0, s,
+                     (uint16_t *)half, param, chunks);
+    else
+        MILES_LAUNCH(params_to_half_kernel<MILES_CUDA_F16>, (unsigned)nchunks, MILES_CUDA_THREADS, 0, s,
+                     (uint16_t *)half, param, chunks);
     return MILES_OK;
 }

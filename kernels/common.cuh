@@ -124,6 +124,22 @@ static inline int miles_cublas_fail(cublasStatus_t s, const char *file, int line
         MILES_KERNEL_CALL(kernel, grid, block, smem, stream, ##__VA_ARGS__);        \
         MILES_LAUNCH_CHECK(#kernel);                                                \
     } while (0)
+/* The same through a kernel function pointer `fn` (a template kernel with
+ * several template arguments: `auto fn = k<A, B>;`), `name` naming it for
+ * the error message and the emulator's per-kernel table ("k<A,B>"). */
+#ifdef SIMT_EMULATOR
+#define MILES_LAUNCH_FN(name, fn, grid, block, smem, stream, ...)                  \
+    do {                                                                            \
+        simt_launch(name, fn, grid, block, smem, stream, ##__VA_ARGS__);            \
+        MILES_LAUNCH_CHECK(name);                                                   \
+    } while (0)
+#else
+#define MILES_LAUNCH_FN(name, fn, grid, block, smem, stream, ...)                  \
+    do {                                                                            \
+        fn<<<grid, block, smem, stream>>>(__VA_ARGS__);                             \
+        MILES_LAUNCH_CHECK(name);                                                   \
+    } while (0)
+#endif
 
 /* Dynamic shared memory (the launch's smem bytes) as a T array:
  *     MILES_DYNAMIC_SHARED(float, tile);
@@ -138,6 +154,18 @@ static inline int miles_cublas_fail(cublasStatus_t s, const char *file, int line
 #endif
 
 static inline cudaStream_t miles_stream(miles_cuda_stream s) { return (cudaStream_t)s; }
+
+/* Tests and benchmarks on a machine the runtime sees no GPU on: they exit
+ * with host_status ("no CUDA device": skipped), unless MILES_CUDA_REQUIRE_DEVICE=1
+ * (tools/gpu-check sets it): then the missing device is a FAIL, exit 1. */
+static inline int miles_cuda_no_device_exit(int host_status) {
+    const char *r = getenv("MILES_CUDA_REQUIRE_DEVICE");
+    if (r && r[0] == '1') {
+        printf("FAIL no CUDA device, and MILES_CUDA_REQUIRE_DEVICE=1 (driver too old for this toolkit?)\n");
+        return 1;
+    }
+    return host_status;
+}
 
 /* Blocks for a grid-stride loop over n elements (capped: the loop covers the
  * rest, and a fixed cap keeps tiny-launch overhead predictable). */

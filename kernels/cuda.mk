@@ -9,6 +9,8 @@
 #   cuda-lib   $(BUILD)/cuda/libmiles_cuda.a  (every kernels/*.cu object)
 #   cuda-test  $(BUILD)/cuda/test_cuda_ops    (tests/cuda/test_cuda_ops.cu, linked
 #              with libmiles_cuda.a, the CPU $(BUILD)/libmiles.a, cuBLAS(Lt), cudart)
+#              $(BUILD)/cuda/test_cuda_fast   (tests/cuda/test_cuda_fast.cu: the 16-bit
+#              path's kernels vs the CPU)
 #              $(BUILD)/cuda/test_cuda_model  (tests/cuda/test_cuda_model.cu: the GPU
 #              model vs the CPU model and the golden fixtures)
 #              $(BUILD)/cuda/bench_cuda_model (bench/bench_cuda_model.cu)
@@ -16,7 +18,7 @@
 #   cuda-run-test  build and run the three tests (the GPU ones exit 0 with "no CUDA
 #              device" on a CPU box)
 #   cuda-emu-test  $(BUILD)/cuda/test_cuda_model_emu: kernels/model_cuda.cu compiled by
-#              the HOST compiler with -DMILES_CUDA_HOST_EMULATION (tests/cuda/cuda_emu.h),
+#              the HOST compiler with -DMILES_CUDA_HOST_EMULATION (kernels/cuda_emu.h),
 #              the *_cuda ops replaced by the CPU ops: the GPU driver's logic checked
 #              bitwise against the CPU model, no GPU and no nvcc needed; and
 #              $(BUILD)/cuda/test_cuda_model_hostemu: test_cuda_model.cu on the same
@@ -35,9 +37,9 @@ $(BUILD)/cuda/libmiles_cuda.a: $(CU_OBJS)
 
 cuda-lib: $(BUILD)/cuda/libmiles_cuda.a
 
-$(BUILD)/cuda-test/test_cuda_ops.o: tests/cuda/test_cuda_ops.cu kernels/*.cuh kernels/*.h libmiles/*.h
+$(BUILD)/cuda-test/test_cuda_ops.o: tests/cuda/test_cuda_ops.cu tests/cuda/op_test.h kernels/*.cuh kernels/*.h libmiles/*.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
+	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -Itests/cuda -c $< -o $@
 
 # linked by the host C++ compiler (no relocatable device code is used);
 # LDFLAGS carries -fopenmp for the CPU library
@@ -54,6 +56,14 @@ $(BUILD)/cuda-test/bench_cuda_model.o: bench/bench_cuda_model.cu kernels/*.cuh k
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
 
+$(BUILD)/cuda-test/test_cuda_fast.o: tests/cuda/test_cuda_fast.cu tests/cuda/op_test.h kernels/*.cuh kernels/*.h libmiles/*.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -Itests/cuda -c $< -o $@
+
+$(BUILD)/cuda/test_cuda_fast: $(BUILD)/cuda-test/test_cuda_fast.o $(BUILD)/cuda/libmiles_cuda.a $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
+
 $(BUILD)/cuda/test_cuda_model: $(BUILD)/cuda-test/test_cuda_model.o $(BUILD)/cuda/libmiles_cuda.a $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
@@ -67,19 +77,19 @@ EMU_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -DMILES_CUD
                -Ilibmiles -Ikernels -Itests/cuda $(filter -fopenmp,$(CFLAGS)) $(filter -fsanitize=%,$(OPTFLAGS))
 EMU_SRCS = kernels/model_cuda.cu kernels/model_cuda_state.cu
 EMU_OBJS = $(EMU_SRCS:kernels/%.cu=$(BUILD)/cuda-emu/%.o)
-$(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_internal.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_internal.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp kernels/model_cuda.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/model_cuda.h tests/cuda/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
@@ -96,11 +106,12 @@ cuda-emu-test: $(BUILD)/cuda/test_cuda_model_emu $(BUILD)/cuda/test_cuda_model_h
 	$(BUILD)/cuda/test_cuda_model_emu
 	$(BUILD)/cuda/test_cuda_model_hostemu
 
-cuda-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_model $(BUILD)/cuda/bench_cuda_model \
+cuda-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_fast $(BUILD)/cuda/test_cuda_model $(BUILD)/cuda/bench_cuda_model \
            $(BUILD)/cuda/test_cuda_model_emu $(BUILD)/cuda/test_cuda_model_hostemu
 
-cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_model $(BUILD)/cuda/test_cuda_model_emu
+cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_fast $(BUILD)/cuda/test_cuda_model $(BUILD)/cuda/test_cuda_model_emu
 	$(BUILD)/cuda/test_cuda_ops
+	$(BUILD)/cuda/test_cuda_fast
 	$(BUILD)/cuda/test_cuda_model
 	$(BUILD)/cuda/test_cuda_model_emu
 
@@ -120,12 +131,13 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 # included, is built with AddressSanitizer + UBSan.
 #
 #   sim-test     build and run: test_simt (the emulator's own checks), test_simt_blas
-#                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops on the
-#                emulated device sm_90 and sm_70, tests/cuda/test_cuda_model, both on a
-#                machine without a device (SIMT_DEVICES=0: their host-only paths), the
+#                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops and
+#                test_cuda_fast on the emulated device sm_90 and sm_70 (the portable MMA),
+#                tests/cuda/test_cuda_model; the three again on a machine without a
+#                device (SIMT_DEVICES=0: their host-only paths), the
 #                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
-#   sim-mutants  three deliberately broken kernel copies (tests/sim/mutants.sh) must fail
+#   sim-mutants  six deliberately broken kernel copies (tests/sim/mutants.sh) must fail
 #   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
 #   SIM_OPS_ARGS / SIM_MODEL_ARGS: options for the two programs (default --quick)
 SIM_DIR    = $(BUILD)/sim
@@ -136,8 +148,8 @@ else
 endif
 SIM_ARCH  := $(if $(filter x86_64,$(shell uname -m)),-mfma)
 # nvcc contracts a*b+c into FMA by default; so does the emulator build (-ffp-contract=fast + FMA)
-SIM_CXXFLAGS = -std=c++17 -g $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter \
-               -Itests/sim/include -Itests/sim -Ilibmiles -Ikernels $(filter -fopenmp,$(CFLAGS)) $(MPI_USER_CFLAGS) \
+SIM_CXXFLAGS = -std=c++17 -g $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
+               -Itests/sim/include -Itests/sim -Itests/cuda -Ilibmiles -Ikernels $(filter -fopenmp,$(CFLAGS)) $(MPI_USER_CFLAGS) \
                $(if $(filter 1,$(HAVE_MPI)),-DOMPI_SKIP_MPICXX $(shell mpicc --showme:compile))
 SIM_HDRS   = $(wildcard tests/sim/include/*.h) tests/sim/simt_internal.h
 SIM_RT_OBJS = $(patsubst tests/sim/%.cpp,$(SIM_DIR)/rt/%.o,$(wildcard tests/sim/simt_*.cpp))
@@ -174,7 +186,7 @@ $(SIM_DIR)/libmiles_cuda_sim.a: $(SIM_KERNEL_OBJS)
 	rm -f $@ && ar rcs $@ $^
 sim-lib: $(SIM_DIR)/libmiles_cuda_sim.a $(SIM_DIR)/libsimt.a
 
-SIM_PROGS = test_simt test_simt_blas test_cuda_ops test_cuda_model test_dist_nccl
+SIM_PROGS = test_simt test_simt_blas test_cuda_ops test_cuda_fast test_cuda_model test_dist_nccl
 $(SIM_PROGS:%=$(SIM_DIR)/%): $(SIM_DIR)/%: $(SIM_DIR)/tests/%.o $(SIM_LIBS)
 	$(CXX) $< $(SIM_LIBS) -o $@ $(LDFLAGS) $(MPI_LIBS) $(LDLIBS)
 $(SIM_DIR)/simt_coverage: tests/sim/simt_coverage.cpp
@@ -189,8 +201,11 @@ sim-test: sim-build
 	$(SIM_DIR)/test_simt_blas
 	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_ops $(SIM_OPS_ARGS)
 	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_ops --quick
+	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_fast $(SIM_OPS_ARGS)
+	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_fast --quick
 	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS)
 	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_ops --quick
+	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_fast --quick
 	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_model --quick
 	@if command -v mpirun >/dev/null 2>&1 && [ "$(HAVE_MPI)" = 1 ]; then \
 	  echo "$(SIM_MPIRUN) -np 2 $(SIM_DIR)/test_dist_nccl"; \
@@ -198,7 +213,8 @@ sim-test: sim-build
 	else echo "test_dist_nccl: no mpirun / MPI build: skipped"; fi
 	$(SIM_DIR)/simt_coverage $(SIM_RECORDS) $(CU_SRCS)
 
-sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_LIBS)
+sim-mutants: $(SIM_DIR)/tests/test_cuda_ops.o $(SIM_DIR)/test_cuda_ops $(SIM_DIR)/tests/test_cuda_fast.o \
+             $(SIM_DIR)/test_cuda_fast $(SIM_LIBS)
 	CXX="$(CXX)" SIM_CXXFLAGS="$(SIM_CXXFLAGS)" SIM_LINK="$(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a $(LDFLAGS) $(MPI_LIBS) $(LDLIBS)" \
 	  tests/sim/mutants.sh $(SIM_DIR)
 

@@ -110,6 +110,7 @@ static inline cudaError_t cudaGetDeviceCount(int *n) {
     *n = 1;
     return cudaSuccess;
 }
+static inline int miles_cuda_no_device_exit(int host_status) { return host_status; } /* never: one device */
 static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     snprintf(p->name, sizeof p->name, "host emulation (CPU ops)");
     p->totalGlobalMem = 0;

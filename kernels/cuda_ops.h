@@ -86,6 +86,11 @@ int miles_gemm_strided_batched_cuda(int transA, int transB, int M, int N, int K,
  * finite; NULL turns the checks off.  The GPU model sets it only when the probe
  * said 0.  Process-wide, like the math mode. */
 int miles_cuda_f16_overflow_probe(void);
+/* The same question for an fp16 GEMM OUTPUT beyond 65504 (cublasGemmEx, fp16
+ * A, B and C, fp32 accumulation): 1 = Inf, 0 = not Inf (then the 16-bit
+ * path's backward checks the fp16 GEMM outputs it reads), or a negative
+ * MILES_* status.  Synchronizes. */
+int miles_cuda_f16_output_overflow_probe(void);
 void miles_cuda_set_f16_overflow_flag(int32_t *dev_flag);
 /* found[0] = 1 if any x[i] would overflow fp16 (|x| >= 65520) or is Inf/NaN
  * (found is only ever set, never cleared). */
@@ -106,6 +111,12 @@ int dropout_forward_cuda(float *out, const float *inp, size_t n, MilesDropoutKey
                          miles_cuda_stream stream);
 int dropout_backward_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
                           miles_cuda_stream stream);
+/* The same with the (seed, step) read from the device when the kernel runs
+ * (rng: device uint64_t[2], or NULL = key's): what a CUDA graph replays. */
+int dropout_forward_rng_cuda(float *out, const float *inp, size_t n, MilesDropoutKey key, const uint64_t *rng,
+                             miles_cuda_stream stream);
+int dropout_backward_rng_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key, const uint64_t *rng,
+                              miles_cuda_stream stream);
 
 /* ---------------------------------------------------------- embeddings */
 /* ids out of [0,V) are not checked here (the CPU batch builder checks them).
@@ -291,6 +302,182 @@ int cast_bf16_to_f32_cuda(float *out, const uint16_t *inp, size_t n, miles_cuda_
 /* MILES_OK when the current device can run bf16 kernels, else
  * MILES_EUNSUPPORTED with "bf16 needs compute capability >= 8.0 (sm_XY)". */
 int miles_cuda_require_bf16(void);
+
+/* ================================================================ *
+ * The 16-bit path (precision fp16 / bf16): activations stored in 16 bits,
+ * math in fp32.  Conventions beyond the ones at the top of this file:
+ *   - tensors named *_h are fp16 or bf16 as uint16_t bits, `dtype` says which
+ *     (MILES_CUDA_F16 or MILES_CUDA_BF16; bf16 needs sm80+); LayerNorm
+ *     statistics, softmax, reductions and losses accumulate in fp32, and each
+ *     16-bit output is its fp32 value rounded once (nearest even);
+ *   - a fused op equals the composition of the CPU ops named with it;
+ *   - `rng`: NULL, or a device uint64_t[2] {seed, step} that replaces
+ *     key.seed / key.step when the kernel runs (so a captured CUDA graph
+ *     replays with the current step); dropout masks are the CPU's bit for bit;
+ *   - the backward ops WRITE their activation gradients (no memset needed)
+ *     and write (accumulate = 0) or add (1) their parameter gradients;
+ *   - widths (hidden sizes) multiples of 8 up to MILES_CUDA_FAST_MAX_C, rows
+ *     16-byte aligned (the LayerNorm kernels); head sizes up to 64.
+ * ================================================================ */
+#define MILES_CUDA_FAST_MAX_C 1024
+
+/* out_h[B*T,C] = dropout(LayerNorm(wte[ids] + wpe[t] + wtt[tt]))
+ *   = embedding_forward + layernorm_forward + dropout_forward.  mean/rstd [N]
+ *   are saved; the embedding sum is recomputed by the backward. */
+int emb_ln_forward_cuda(void *out_h, float *mean, float *rstd, const int32_t *ids, const int32_t *tt,
+                        const float *wte, const float *wpe, const float *wtt, const float *w, const float *b,
+                        int B, int T, int C, float eps, MilesDropoutKey key, const uint64_t *rng, int dtype,
+                        miles_cuda_stream stream);
+/* res_h = x_h + dropout(proj_h) (rounded to 16 bits); out_h = LayerNorm(res_h)
+ *   = dropout_forward + residual_forward + layernorm_forward (post-LN BERT). */
+int residual_ln_forward_cuda(void *res_h, void *out_h, float *mean, float *rstd, const void *x_h,
+                             const void *proj_h, const float *w, const float *b, int N, int C, float eps,
+                             MilesDropoutKey key, const uint64_t *rng, int dtype, miles_cuda_stream stream);
+/* Floats of workspace the two LayerNorm backward ops need (per-block partials). */
+size_t ln_backward_workspace(int N, int C);
+/* Backward of residual_ln_forward_cuda, given dout = d out (fp32):
+ *   dres (fp32 [N,C], written) = layernorm_backward's input gradient = the
+ *     gradient of x_h and, through the dropout, of proj_h;
+ *   dproj_h (written, NULL = skip) = dropout_backward(dres);
+ *   dw, db (LayerNorm) and dbias = column sums of dproj (the bias gradient of
+ *   the linear layer that produced proj), each written or added, NULL = skip. */
+int ln_backward_cuda(float *dres, void *dproj_h, float *dw, float *db, float *dbias, int accumulate,
+                     const float *dout, const void *res_h, const float *w, const float *mean, const float *rstd,
+                     int N, int C, MilesDropoutKey key, const uint64_t *rng, float *ws, size_t ws_floats, int dtype,
+                     miles_cuda_stream stream);
+/* Backward of emb_ln_forward_cuda: demb (fp32 [N,C], written) = layernorm
+ *   backward of dropout_backward(dout); dw, db written or added.  Then
+ *   embedding_backward_seg_cuda takes demb to the tables. */
+int emb_ln_backward_cuda(float *demb, float *dw, float *db, int accumulate, const float *dout, const int32_t *ids,
+                         const int32_t *tt, const float *wte, const float *wpe, const float *wtt, const float *w,
+                         const float *mean, const float *rstd, int B, int T, int C, MilesDropoutKey key,
+                         const uint64_t *rng, float *ws, size_t ws_floats, miles_cuda_stream stream);
+/* out_k[(c / seg) * seg_stride + c % seg] (+)= sum over g of ws[(g * nvec + k) * C + c], k < nvec <= 3,
+ * g in order (the second stage of every deterministic column reduction). */
+int miles_partial_reduce_cuda(float *o0, float *o1, float *o2, const float *ws, int G, int C, int nvec,
+                              int accumulate, int seg, long long seg_stride, miles_cuda_stream stream);
+
+/* gelu_forward on 16-bit storage. */
+int gelu_forward_h_cuda(void *out_h, const void *inp_h, size_t n, int dtype, miles_cuda_stream stream);
+/* Floats of workspace of the column-sum ops below for an [N,C] input. */
+size_t colsum_workspace(int N, int C);
+/* In place: dinp_h (holding dout on entry) = dout * GELU'(inp) = gelu_backward
+ *   into a zero gradient; dbias (NULL = skip) written/added with its column
+ *   sums (the bias gradient of the layer whose output was inp).  overflow
+ *   (fp16, may be NULL): set to 1 if |dout| >= 65504 or not finite. */
+int gelu_backward_h_cuda(void *dinp_h, float *dbias, int accumulate, const void *inp_h, int N, int C, float *ws,
+                         size_t ws_floats, int32_t *overflow, int dtype, miles_cuda_stream stream);
+/* out[(c / seg) * seg_stride + c % seg] (+)= sum_n x_h[n,c] (the fused QKV bias
+ *   gradient lands in three separate CPU tensors this way). */
+int colsum_h_cuda(float *out, int seg, long long seg_stride, int accumulate, const void *x_h, int N, int C,
+                  float *ws, size_t ws_floats, int dtype, miles_cuda_stream stream);
+/* D[m, n] = bias[n], rows of ldd, D and bias of `type` (F32, F16, BF16). */
+int miles_bias_fill_cuda(void *D, int ldd, const void *bias, int M, int N, int type, miles_cuda_stream stream);
+/* out[B,C] (fp32) = the [CLS] rows (mean_pool 0, = cls_pool_forward) or the
+ *   masked mean (1, = mean_pool_forward) of the 16-bit hidden state. */
+int pool_forward_h_cuda(float *out, const void *hid_h, const int32_t *mask, int B, int T, int C, int mean_pool,
+                        int dtype, miles_cuda_stream stream);
+/* x[i] *= s1[0] * (s2 ? s2[0] : 1), scalars on the device. */
+int scale_device_cuda(float *x, size_t n, const float *s1, const float *s2, miles_cuda_stream stream);
+
+/* Fused attention (kernels/flash_attn.cu): attention_forward's output without
+ * the [B,NH,T,T] probabilities.  q/k/v_h and out_h are [B*T] rows with row
+ * strides ld / ldo (elements), head h at column h * C/NH, so q/k/v can be
+ * the three thirds of the fused QKV projection.  lse [B,NH,T] (fp32) is saved
+ * for the backward.  Same mask and dropout semantics as the CPU. */
+int flash_attention_forward_cuda(void *out_h, int ldo, float *lse, const void *q_h, const void *k_h,
+                                 const void *v_h, int ld, const int32_t *mask, int B, int T, int C, int NH,
+                                 MilesDropoutKey key, const uint64_t *rng, int dtype, miles_cuda_stream stream);
+/* attention_backward from dout_h (row stride lddo), the forward's out_h and
+ *   lse: dq/dk/dv_h (row stride ldd) WRITTEN; dsum [B,NH,T] fp32 scratch.
+ *   overflow (fp16, may be NULL): set to 1 if |dout| >= 65504 or not finite. */
+int flash_attention_backward_cuda(void *dq_h, void *dk_h, void *dv_h, int ldd, float *dsum, const void *dout_h,
+                                  int lddo, const void *out_h, int ldo, const float *lse, const void *q_h,
+                                  const void *k_h, const void *v_h, int ld, const int32_t *mask, int B, int T, int C,
+                                  int NH, MilesDropoutKey key, const uint64_t *rng, int32_t *overflow, int dtype,
+                                  miles_cuda_stream stream);
+
+/* GEMMs with 16-bit inputs, fp32 accumulation (CUBLAS_COMPUTE_32F), row-major
+ * like miles_gemm_cuda.  miles_gemm_h_cuda: C (F32 or ab_type) = alpha
+ * op(A) op(B) + beta C, strided batches (batch >= 1; a stride may be 0).
+ * miles_gemm_lt_cuda: cuBLASLt, D = alpha op(A) op(B) + beta C (+ bias[N] of
+ * cd_type, the BIAS epilogue, with beta 0; C may be NULL (= D)); if the
+ * library refuses the epilogue for a shape, D is first filled with the bias
+ * (miles_bias_fill_cuda) and the GEMM adds to it with beta = 1, still one
+ * rounding (MILES_CUDA_LT_NO_EPILOGUE=1 forces that fallback).
+ * Plans (descriptors + heuristic) are cached per shape and thread. */
+int miles_gemm_h_cuda(int transA, int transB, int M, int N, int K, float alpha, const void *A, int lda,
+                      long long strideA, const void *B, int ldb, long long strideB, float beta, void *C, int ldc,
+                      long long strideC, int batch, int ab_type, int c_type, miles_cuda_stream stream);
+int miles_gemm_lt_cuda(int transA, int transB, int M, int N, int K, float alpha, const void *A, int lda,
+                       const void *B, int ldb, float beta, const void *C, int ldc, void *D, int ldd, int ab_type,
+                       int cd_type, const void *bias, miles_cuda_stream stream);
+/* 1: the cached plan of that shape (with a bias) uses the cuBLASLt epilogue,
+ * 0: the fallback, -1: no such plan (for tests and the benchmark). */
+int miles_cuda_lt_uses_epilogue(int M, int N, int K, int ab_type);
+
+/* Word-id and token-type embedding gradients of the 16-bit path, deterministic
+ * and parallel (kernels/embedding.cu): segments of at most
+ * MILES_CUDA_EMB_SEGMENT tokens of one row (virtual table: rows < V are wte,
+ * V + y is wtt row y) with seg_beg [S+1] into pos (token indices, the word
+ * lists then the type lists), seg_multi[s] = 0 (the row's only segment) or
+ * the partial slot + 1; multi_row/beg/end: rows with several segments and
+ * their segment range.  counts (device) = {S, M}; max_* size the grids.
+ * dwpe (may be NULL) += the position gradient.  ws: (slots) x C floats. */
+#define MILES_CUDA_EMB_SEGMENT 32
+/* Host-built lists (arrays of the bounds below), counts = {S, M}, slots used. */
+typedef struct MilesEmbSegments {
+    int32_t *pos;                            /* [2N] */
+    int32_t *seg_row, *seg_beg, *seg_multi;  /* [S_max], [S_max + 1], [S_max] */
+    int32_t *multi_row, *multi_beg, *multi_end; /* [M_max] */
+    int32_t *counts;                         /* [2] */
+    int slots;
+} MilesEmbSegments;
+#define MILES_EMB_SEG_MAX(N) (2 * (N))
+#define MILES_EMB_MULTI_MAX(N, TV) ((N) + (TV))
+#define MILES_EMB_SLOTS_MAX(N) (4 * (N) / MILES_CUDA_EMB_SEGMENT + 2)
+void miles_emb_segments_build(MilesEmbSegments *sg, const int32_t *ids, const int32_t *tt, int N, int V, int TV,
+                              int32_t *slot, int32_t *uniq, int32_t *cnt);
+int embedding_backward_seg_cuda(float *dwte, float *dwpe, float *dwtt, int V, const float *dout,
+                                const int32_t *counts, const int32_t *seg_row, const int32_t *seg_beg,
+                                const int32_t *seg_multi, const int32_t *multi_row, const int32_t *multi_beg,
+                                const int32_t *multi_end, const int32_t *pos, int max_segments, int max_multi, int B,
+                                int T, int C, float *ws, miles_cuda_stream stream);
+
+/* Fused optimizer.  State on the device, so a step needs no host round trip:
+ * grad_prepare_cuda makes ONE pass over the gradients: the norm of the
+ * unscaled gradients (double accumulation, deterministic), the Inf/NaN check
+ * (into st and scaler->found_inf, which may already hold an overflow a
+ * range check of the backward found; with a scaler only: without one the
+ * step is taken, as PyTorch does), and st->coef = inv_scale x the clipping
+ * factor (max_norm <= 0: no clipping).  The gradients are not rewritten.
+ * adamw_fused_cuda makes ONE pass: AdamW on grad * st->coef with the bias
+ * corrections of the device step counter st->step + 1, the learning rate
+ * from lr_dev (device float, or hp.lr when NULL), the per-chunk decay flag,
+ * and writes the 16-bit copy of each updated weight that has one; nothing
+ * changes when st->found_inf; then the step counter advances on taken steps
+ * (st->last_skipped says which).  Workspace: MILES_CUDA_PREP_WORKSPACE floats. */
+#define MILES_CUDA_PREP_WORKSPACE (3 * MILES_CUDA_REDUCE_BLOCKS)
+typedef struct MilesCudaOptState {
+    float norm, coef;
+    int32_t found_inf, last_skipped;
+    int64_t step;
+} MilesCudaOptState;
+/* A piece of one parameter tensor: master floats [off, off + n), 16-bit copy
+ * at half (-1: none), weight decay on or off. */
+typedef struct MilesCudaChunk {
+    int64_t off, half;
+    int32_t n, decay;
+} MilesCudaChunk;
+#define MILES_CUDA_CHUNK 16384
+int grad_prepare_cuda(MilesCudaOptState *st, MilesLossScalerState *scaler, const float *grad, size_t n,
+                      float max_norm, float *workspace, miles_cuda_stream stream);
+int adamw_fused_cuda(float *param, const float *grad, float *m, float *v, void *half, int dtype,
+                     const MilesCudaChunk *chunks, int nchunks, MilesCudaAdamW hp, const float *lr_dev,
+                     MilesCudaOptState *st, miles_cuda_stream stream);
+/* half[chunk.half + i] = param[chunk.off + i] rounded, for chunks with a copy. */
+int params_to_half_cuda(void *half, const float *param, const MilesCudaChunk *chunks, int nchunks, int dtype,
+                        miles_cuda_stream stream);
 
 #ifdef __cplusplus
 }

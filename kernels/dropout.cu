@@ -3,11 +3,11 @@
  * (kernels/philox.cuh, libmiles/dropout.c "RNG CONTRACT"): one thread per
  * block of 4 elements, one Philox call per thread, exactly like the CPU.
  */
-#include "common.cuh"
-#include "philox.cuh"
+#include "fast.cuh" /* miles_drop_resolve */
 
 template <bool ACCUMULATE>
-__global__ void dropout_kernel(float *out, const float *inp, size_t n, MilesDropDev d) {
+__global__ void dropout_kernel(float *out, const float *inp, size_t n, MilesDropDev drop, const uint64_t *rng) {
+    const MilesDropDev d = miles_drop_resolve(drop, rng);
     size_t nblk = (n + 3) / 4;
     MILES_GRID_STRIDE(blk, nblk) {
         float u[4];
@@ -29,6 +29,16 @@ __global__ void add_kernel(float *out, const float *inp, size_t n) {
 
 extern "C" int dropout_forward_cuda(float *out, const float *inp, size_t n, MilesDropoutKey key,
                                     miles_cuda_stream stream) {
+    return dropout_forward_rng_cuda(out, inp, n, key, NULL, stream);
+}
+
+extern "C" int dropout_backward_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
+                                     miles_cuda_stream stream) {
+    return dropout_backward_rng_cuda(dinp, dout, n, key, NULL, stream);
+}
+
+extern "C" int dropout_forward_rng_cuda(float *out, const float *inp, size_t n, MilesDropoutKey key,
+                                        const uint64_t *rng, miles_cuda_stream stream) {
     if (n == 0) return MILES_OK;
     cudaStream_t s = miles_stream(stream);
     if (!(key.p > 0.0f)) { /* p <= 0 (or NaN): identity, as the CPU */
@@ -41,12 +51,12 @@ extern "C" int dropout_forward_cuda(float *out, const float *inp, size_t n, Mile
         return MILES_OK;
     }
     MILES_LAUNCH(dropout_kernel<false>, miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s, out, inp, n,
-                 miles_drop_dev(key));
+                 miles_drop_dev(key), rng);
     return MILES_OK;
 }
 
-extern "C" int dropout_backward_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
-                                     miles_cuda_stream stream) {
+extern "C" int dropout_backward_rng_cuda(float *dinp, const float *dout, size_t n, MilesDropoutKey key,
+                                         const uint64_t *rng, miles_cuda_stream stream) {
     if (!dinp || n == 0) return MILES_OK;
     cudaStream_t s = miles_stream(stream);
     if (!(key.p > 0.0f)) {
@@ -55,6 +65,6 @@ extern "C" int dropout_backward_cuda(float *dinp, const float *dout, size_t n, M
     }
     if (key.p >= 1.0f) return MILES_OK; /* every element dropped: zero gradient */
     MILES_LAUNCH(dropout_kernel<true>, miles_grid((n + 3) / 4), MILES_CUDA_THREADS, 0, s, dinp, dout, n,
-                 miles_drop_dev(key));
+                 miles_drop_dev(key), rng);
     return MILES_OK;
 }

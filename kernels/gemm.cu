@@ -9,6 +9,8 @@
  */
 #include "common.cuh"
 
+#include <cublasLt.h>
+
 /* cuBLAS workspace: set explicitly so cuBLAS never allocates per stream
  * (cublasSetStream resets it, so it is set again after every stream change).
  * 32 MiB is NVIDIA's recommendation for Hopper. */
@@ -60,7 +62,10 @@ extern "C" int miles_cuda_init(int device) {
     return create_handle();
 }
 
+static void lt_release(void);
+
 extern "C" void miles_cuda_shutdown(void) {
+    lt_release();
     if (tl_handle) cublasDestroy(tl_handle);
     if (tl_workspace) cudaFree(tl_workspace);
     tl_handle = NULL;
@@ -175,6 +180,27 @@ extern "C" int miles_cuda_f16_overflow_probe(void) {
     return isinf(out) ? 1 : 0;
 }
 
+extern "C" int miles_cuda_f16_output_overflow_probe(void) {
+    const int n = 16;
+    uint16_t h[2 * 16 * 16];
+    for (int i = 0; i < 2 * n * n; i++) h[i] = 0x5c00; /* 256: each output 16 * 65536 */
+    void *d = NULL;
+    uint16_t out = 0;
+    cudaError_t e = cudaMalloc(&d, 3 * n * n * sizeof(uint16_t));
+    if (e == cudaSuccess) e = cudaMemcpy(d, h, 2 * n * n * sizeof(uint16_t), cudaMemcpyHostToDevice);
+    int st = MILES_OK;
+    if (e == cudaSuccess) {
+        uint16_t *p = (uint16_t *)d;
+        st = miles_gemm_h_cuda(0, 0, n, n, n, 1.0f, p, n, 0, p + n * n, n, 0, 0.0f, p + 2 * n * n, n, 0, 1,
+                               MILES_CUDA_F16, MILES_CUDA_F16, NULL);
+        if (st == MILES_OK) e = cudaMemcpy(&out, p + 2 * n * n, sizeof out, cudaMemcpyDeviceToHost);
+    }
+    cudaFree(d);
+    if (st != MILES_OK) return st;
+    if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "fp16 output overflow probe");
+    return (out & 0x7fffu) == 0x7c00u ? 1 : 0;
+}
+
 extern "C" int miles_gemm_cuda(int transA, int transB, int M, int N, int K, float alpha,
                                const float *A, int lda, const float *B, int ldb, float beta,
                                float *C, int ldc, miles_cuda_stream stream) {
@@ -281,5 +307,194 @@ extern "C" int linear_backward_cuda(float *dinp, float *dw, float *db, const flo
     /* dw[OC,C] += dout^T @ inp */
     if (dw) MILES_TRY(miles_gemm_cuda(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C, stream));
     if (db) MILES_TRY(miles_cuda_colsum_accumulate(db, dout, N, OC, miles_stream(stream)));
+    return MILES_OK;
+}
+
+/* ============================================ 16-bit GEMMs (fast path) */
+
+int miles_cuda_sm_count(void) {
+    static int cached = 0;
+    if (cached > 0) return cached;
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) {
+        cudaGetLastError();
+        return 1;
+    }
+    cached = n;
+    return n;
+}
+
+static int half_type(int t, cudaDataType_t *out, const char *fn) {
+    switch (t) {
+    case MILES_CUDA_F16: *out = CUDA_R_16F; return MILES_OK;
+    case MILES_CUDA_BF16: MILES_TRY(miles_cuda_require_bf16()); *out = CUDA_R_16BF; return MILES_OK;
+    case MILES_CUDA_F32: *out = CUDA_R_32F; return MILES_OK;
+    default: return miles_error(MILES_EINVAL, "%s: unknown storage type %d", fn, t);
+    }
+}
+
+extern "C" int miles_gemm_h_cuda(int transA, int transB, int M, int N, int K, float alpha, const void *A,
+                                 int lda, long long strideA, const void *B, int ldb, long long strideB,
+                                 float beta, void *C, int ldc, long long strideC, int batch, int ab_type,
+                                 int c_type, miles_cuda_stream stream) {
+    MILES_TRY(check_dims("miles_gemm_h_cuda", transA, transB, M, N, K, lda, ldb, ldc));
+    if (ab_type != MILES_CUDA_F16 && ab_type != MILES_CUDA_BF16)
+        return miles_error(MILES_EINVAL, "miles_gemm_h_cuda: A and B must be fp16 or bf16 (got %d)", ab_type);
+    if (c_type != MILES_CUDA_F32 && c_type != ab_type)
+        return miles_error(MILES_EINVAL, "miles_gemm_h_cuda: C must be fp32 or the type of A and B");
+    if (batch < 1) return miles_error(MILES_EINVAL, "miles_gemm_h_cuda: batch %d", batch);
+    if (M == 0 || N == 0) return MILES_OK;
+    cudaDataType_t tab, tc;
+    MILES_TRY(half_type(ab_type, &tab, "miles_gemm_h_cuda"));
+    MILES_TRY(half_type(c_type, &tc, "miles_gemm_h_cuda"));
+    cublasHandle_t h;
+    MILES_TRY(miles_cuda_cublas(&h, miles_stream(stream)));
+    if (batch == 1)
+        MILES_CUBLAS_TRY(cublasGemmEx(h, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+                                      M, K, &alpha, B, tab, ldb, A, tab, lda, &beta, C, tc, ldc, CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+    else
+        MILES_CUBLAS_TRY(cublasGemmStridedBatchedEx(
+            h, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, tab, ldb,
+            strideB, A, tab, lda, strideA, &beta, C, tc, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return MILES_OK;
+}
+
+/* ---------------------------------------------------------- cuBLASLt */
+
+/* One cached plan per GEMM shape: creating descriptors and asking the
+ * heuristic costs tens of microseconds, a step makes a few dozen GEMMs. */
+struct LtPlan {
+    int transA, transB, M, N, K, lda, ldb, ldc, ldd, ab_type, cd_type, bias;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc, ld;
+    cublasLtMatmulAlgo_t algo;
+    int epilogue_ok; /* 0: the bias epilogue was refused: bias broadcast into D, then beta = 1 */
+};
+#define LT_PLANS 96
+static thread_local cublasLtHandle_t tl_lt = NULL;
+static thread_local LtPlan tl_plans[LT_PLANS];
+static thread_local int tl_nplans = 0, tl_next_evict = 0;
+
+static void lt_plan_destroy(LtPlan *p) {
+    if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->ld) cublasLtMatrixLayoutDestroy(p->ld);
+    memset(p, 0, sizeof *p);
+}
+
+static void lt_release(void) {
+    for (int i = 0; i < tl_nplans; i++) lt_plan_destroy(&tl_plans[i]);
+    tl_nplans = tl_next_evict = 0;
+    if (tl_lt) cublasLtDestroy(tl_lt);
+    tl_lt = NULL;
+}
+
+/* Descriptors of row-major D[M,N] = alpha op(A) op(B) + beta C (+ bias[N]),
+ * as the column-major D^T = op(B)^T op(A)^T cuBLASLt computes. */
+static int lt_plan_build(LtPlan *p, cudaDataType_t tab, cudaDataType_t tcd, const void *bias) {
+    cublasOperation_t opA = p->transB ? CUBLAS_OP_T : CUBLAS_OP_N, opB = p->transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    MILES_CUBLAS_TRY(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    MILES_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+    MILES_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
+    /* cuBLASLt's A is our B: [N,K] (transB) or [K,N] row-major = column-major K x N / N x K */
+    MILES_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->la, tab, p->transB ? p->K : p->N, p->transB ? p->N : p->K, p->ldb));
+    MILES_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->lb, tab, p->transA ? p->M : p->K, p->transA ? p->K : p->M, p->lda));
+    MILES_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->lc, tcd, p->N, p->M, p->ldc));
+    MILES_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->ld, tcd, p->N, p->M, p->ldd));
+    const char *no_epi = getenv("MILES_CUDA_LT_NO_EPILOGUE"); /* read per plan: tests switch it */
+    const int refuse = no_epi && *no_epi == '1';
+    if (bias) /* some heuristics look at the epilogue's pointers */
+        MILES_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    cublasLtMatmulPreference_t pref = NULL;
+    MILES_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = MILES_CUBLAS_WORKSPACE;
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    cublasLtMatmulHeuristicResult_t res;
+    int n = 0;
+    p->epilogue_ok = 0;
+    for (int attempt = p->bias && !refuse ? 0 : 1; attempt < 2 && st == CUBLAS_STATUS_SUCCESS; attempt++) {
+        cublasLtEpilogue_t epi = attempt == 0 ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+        if (st != CUBLAS_STATUS_SUCCESS) break;
+        n = 0;
+        cublasStatus_t h = cublasLtMatmulAlgoGetHeuristic(tl_lt, p->desc, p->la, p->lb, p->lc, p->ld, pref, 1, &res, &n);
+        if (h == CUBLAS_STATUS_SUCCESS && n > 0) {
+            p->epilogue_ok = attempt == 0;
+            break;
+        }
+        if (attempt == 1) st = h == CUBLAS_STATUS_SUCCESS ? CUBLAS_STATUS_NOT_SUPPORTED : h;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS) return miles_cublas_fail(st, __FILE__, __LINE__, "cuBLASLt heuristic");
+    p->algo = res.algo;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_lt_uses_epilogue(int M, int N, int K, int ab_type) {
+    for (int i = 0; i < tl_nplans; i++)
+        if (tl_plans[i].M == M && tl_plans[i].N == N && tl_plans[i].K == K && tl_plans[i].bias &&
+            tl_plans[i].ab_type == ab_type)
+            return tl_plans[i].epilogue_ok;
+    return -1;
+}
+
+extern "C" int miles_gemm_lt_cuda(int transA, int transB, int M, int N, int K, float alpha, const void *A,
+                                  int lda, const void *B, int ldb, float beta, const void *C, int ldc, void *D,
+                                  int ldd, int ab_type, int cd_type, const void *bias, miles_cuda_stream stream) {
+    MILES_TRY(check_dims("miles_gemm_lt_cuda", transA, transB, M, N, K, lda, ldb, ldc));
+    if (ldd < (N > 1 ? N : 1)) return miles_error(MILES_EINVAL, "miles_gemm_lt_cuda: ldd %d < N %d", ldd, N);
+    if (ab_type != MILES_CUDA_F16 && ab_type != MILES_CUDA_BF16)
+        return miles_error(MILES_EINVAL, "miles_gemm_lt_cuda: A and B must be fp16 or bf16 (got %d)", ab_type);
+    if (cd_type != MILES_CUDA_F32 && cd_type != ab_type)
+        return miles_error(MILES_EINVAL, "miles_gemm_lt_cuda: C and D must be fp32 or the type of A and B");
+    if (bias && beta != 0.0f) return miles_error(MILES_EINVAL, "miles_gemm_lt_cuda: a bias needs beta = 0");
+    if (!C) ldc = ldd; /* C is D */
+    if (M == 0 || N == 0) return MILES_OK;
+    cudaDataType_t tab, tcd;
+    MILES_TRY(half_type(ab_type, &tab, "miles_gemm_lt_cuda"));
+    MILES_TRY(half_type(cd_type, &tcd, "miles_gemm_lt_cuda"));
+    cudaStream_t s = miles_stream(stream);
+    cublasHandle_t h;
+    MILES_TRY(miles_cuda_cublas(&h, s)); /* the shared workspace */
+    if (!tl_lt) MILES_CUBLAS_TRY(cublasLtCreate(&tl_lt));
+    const int has_bias = bias != NULL;
+    LtPlan *p = NULL;
+    for (int i = 0; i < tl_nplans && !p; i++) {
+        LtPlan *q = &tl_plans[i];
+        if (q->transA == transA && q->transB == transB && q->M == M && q->N == N && q->K == K && q->lda == lda &&
+            q->ldb == ldb && q->ldc == ldc && q->ldd == ldd && q->ab_type == ab_type && q->cd_type == cd_type &&
+            q->bias == has_bias)
+            p = q;
+    }
+    if (!p) {
+        if (tl_nplans < LT_PLANS) p = &tl_plans[tl_nplans++];
+        else {
+            p = &tl_plans[tl_next_evict];
+            tl_next_evict = (tl_next_evict + 1) % LT_PLANS;
+            lt_plan_destroy(p);
+        }
+        memset(p, 0, sizeof *p);
+        p->transA = transA, p->transB = transB, p->M = M, p->N = N, p->K = K;
+        p->lda = lda, p->ldb = ldb, p->ldc = ldc, p->ldd = ldd, p->ab_type = ab_type, p->cd_type = cd_type;
+        p->bias = has_bias;
+        int st = lt_plan_build(p, tab, tcd, bias);
+        if (st != MILES_OK) {
+            lt_plan_destroy(p);
+            return st;
+        }
+    }
+    if (has_bias && p->epilogue_ok)
+        MILES_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (has_bias && !p->epilogue_ok) { /* D = bias, then D = A B + 1 * D: still one rounding */
+        MILES_TRY(miles_bias_fill_cuda(D, ldd, bias, M, N, cd_type, stream));
+        beta = 1.0f;
+        C = D;
+    }
+    MILES_CUBLAS_TRY(cublasLtMatmul(tl_lt, p->desc, &alpha, B, p->la, A, p->lb, &beta, C ? C : D, p->lc, D, p->ld,
+                                    &p->algo, tl_workspace, MILES_CUBLAS_WORKSPACE, s));
     return MILES_OK;
 }

@@ -24,15 +24,12 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* the CPU model's bump allocator (internal.h) */
-typedef MilesBump Bump;
-#define FL(b, n) MILES_BUMP_F32(b, n)
-#define IN(b, n) MILES_BUMP_I32(b, n)
 
 /* ------------------------------------------------------------ layouts */
 
 static void inputs_layout(const MilesCudaModel *cm, Bump *b, int B, int T, Inputs *in) {
     const size_t N = (size_t)B * T;
+    in->step = (StepParams *)bump(b, sizeof(StepParams));
     in->ids = IN(b, N);
     in->tt = IN(b, N);
     in->mask = IN(b, N);
@@ -44,6 +41,19 @@ static void inputs_layout(const MilesCudaModel *cm, Bump *b, int B, int T, Input
     in->pos = IN(b, N);
     in->tt_offs = IN(b, (size_t)cm->cfg.type_vocab_size + 1);
     in->tt_pos = IN(b, N);
+    in->seg_counts = in->seg_pos = in->seg_row = in->seg_beg = in->seg_multi = NULL;
+    in->multi_row = in->multi_beg = in->multi_end = NULL;
+    if (cm->fast) {
+        const size_t S = MILES_EMB_SEG_MAX(N), M = MILES_EMB_MULTI_MAX(N, (size_t)cm->cfg.type_vocab_size);
+        in->seg_counts = IN(b, 2);
+        in->seg_pos = IN(b, 2 * N);
+        in->seg_row = IN(b, S);
+        in->seg_beg = IN(b, S + 1);
+        in->seg_multi = IN(b, S);
+        in->multi_row = IN(b, M);
+        in->multi_beg = IN(b, M);
+        in->multi_end = IN(b, M);
+    }
 }
 
 /* acts_layout of model_forward.c after the inputs block. */
@@ -55,6 +65,13 @@ static size_t arena_layout(MilesCudaModel *cm, void *base, int B, int T, int att
     Bump b = {(char *)base, 0};
     inputs_layout(cm, &b, B, T, &cm->din);
     cm->in_bytes = b.off;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        b.off = fast_arena_layout(cm, base, b.off, B, T);
+        A->layers = NULL;
+        goto heads;
+    }
+#endif
     A->emb_sum = FL(&b, N * H);
     A->emb_mean = FL(&b, N);
     A->emb_rstd = FL(&b, N);
@@ -79,6 +96,9 @@ static size_t arena_layout(MilesCudaModel *cm, void *base, int B, int T, int att
         y->rstd2 = FL(&b, N);
         y->ln2 = FL(&b, N * H);
     }
+#ifndef MILES_CUDA_HOST_EMULATION
+heads:
+#endif
     A->cls = FL(&b, (size_t)B * H);
     A->pool_pre = FL(&b, (size_t)B * H);
     A->pooled = FL(&b, (size_t)B * H);
@@ -113,6 +133,12 @@ static size_t grad_layout(MilesCudaModel *cm, void *base, int B, int T) {
     MilesGradActs *D = &cm->D;
     Bump b = {(char *)base, 0};
     D->dx = FL(&b, N * H);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        b.off = fast_grad_layout(cm, base, b.off, B, T);
+        goto heads;
+    }
+#endif
     D->dln1 = FL(&b, N * H);
     D->dres = FL(&b, N * H);
     D->dproj = FL(&b, N * H);
@@ -123,6 +149,9 @@ static size_t grad_layout(MilesCudaModel *cm, void *base, int B, int T) {
     D->dgelu = FL(&b, N * I);
     D->dinter = FL(&b, N * I);
     D->datt = FL(&b, (size_t)B * c->num_attention_heads * T * T);
+#ifndef MILES_CUDA_HOST_EMULATION
+heads:
+#endif
     D->dcls = FL(&b, (size_t)B * H);
     D->dpool_pre = FL(&b, (size_t)B * H);
     D->dpooled = FL(&b, (size_t)B * H);
@@ -143,6 +172,9 @@ static int ensure_arena(MilesCudaModel *cm, int B, int T, int attd) {
     size_t need = arena_layout(cm, NULL, B, T, attd);
     if (need > cm->arena_cap) {
         MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream)); /* the old arena may be in use */
+#ifndef MILES_CUDA_HOST_EMULATION
+        if (cm->fast) fast_graphs_reset(cm); /* captured pointers into the old arena */
+#endif
         cudaFree(cm->arena);
         cm->arena = NULL;
         cm->arena_cap = 0;
@@ -174,6 +206,12 @@ static int ensure_arena(MilesCudaModel *cm, int B, int T, int attd) {
         cm->cursor_cap = cm->cursor ? N : 0;
         if (!cm->cursor) return miles_error(MILES_ENOMEM, "cuda model: host CSR buffer");
     }
+    if (cm->fast && (size_t)B * T > cm->uniq_cap) {
+        free(cm->uniq);
+        cm->uniq = (int32_t *)malloc((size_t)B * T * sizeof(int32_t));
+        cm->uniq_cap = cm->uniq ? (size_t)B * T : 0;
+        if (!cm->uniq) return miles_error(MILES_ENOMEM, "cuda model: host segment buffer");
+    }
     Bump hb = {(char *)cm->pinned, 0};
     inputs_layout(cm, &hb, B, T, &cm->hin);
     return MILES_OK;
@@ -183,6 +221,9 @@ static int ensure_scratch(MilesCudaModel *cm) {
     size_t need = grad_layout(cm, NULL, cm->B, cm->T);
     if (need > cm->scratch_cap) {
         MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+        if (cm->fast) fast_graphs_reset(cm);
+#endif
         cudaFree(cm->scratch);
         cm->scratch = NULL;
         cm->scratch_cap = 0;
@@ -223,6 +264,18 @@ static void pack_batch(MilesCudaModel *cm, const MilesBatch *b) {
     else memset(h->labels, 0, (size_t)B * sizeof(int32_t));
     if (b->velocity) memcpy(h->vel_target, b->velocity, (size_t)B * sizeof(float));
     else memset(h->vel_target, 0, (size_t)B * sizeof(float));
+    h->step->seed = cm->drop_seed;
+    h->step->step = cm->drop_step;
+    h->step->loss_scale = 1.0f;
+    h->step->pad = 0.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) { /* the 16-bit path's segmented embedding backward */
+        MilesEmbSegments sg = {h->seg_pos, h->seg_row, h->seg_beg, h->seg_multi, h->multi_row, h->multi_beg,
+                               h->multi_end, h->seg_counts, 0};
+        miles_emb_segments_build(&sg, h->ids, h->tt, (int)N, cm->cfg.vocab_size, TV, cm->slot, cm->uniq, cm->cursor);
+        return;
+    }
+#endif
 
     /* word ids: uniq in first-seen order, offs = prefix sums of counts,
      * pos = token indices grouped by id, ascending within each id */
@@ -313,8 +366,18 @@ static int embedding_backward_det(MilesCudaModel *cm, float *dwte, float *dwpe, 
 
 /* ------------------------------------------------------------ forward */
 
+/* The device copy of the dropout (seed, step) when the 16-bit path may replay
+ * this work in a CUDA graph; NULL: the key's own. */
+#ifndef MILES_CUDA_HOST_EMULATION
+static const uint64_t *drop_rng(MilesCudaModel *cm) { return cm->fast ? &cm->din.step->seed : NULL; }
+#endif
+
 static int drop_fwd(MilesCudaModel *cm, float *out, const float *inp, size_t n, MilesDropoutKey k) {
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (k.p > 0.0f) return dropout_forward_rng_cuda(out, inp, n, k, drop_rng(cm), S(cm));
+#else
     if (k.p > 0.0f) return dropout_forward_cuda(out, inp, n, k, S(cm));
+#endif
     if (out != inp) return copy_d2d(cm, out, inp, n);
     return MILES_OK;
 }
@@ -385,8 +448,20 @@ static int head_forward(MilesCudaModel *cm) {
     MilesActs *A = &cm->A;
     const MilesParams *P = &cm->P;
     miles_cuda_stream s = S(cm);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) { /* the 16-bit last hidden state, pooled into fp32 */
+        if (c->pooling == MILES_POOL_POOLER) {
+            MILES_TRY(fast_pool(cm, A->cls, 0));
+            MILES_TRY(linear_forward_cuda(A->pool_pre, A->cls, P->pooler.w, P->pooler.b, B, H, H, s));
+            MILES_TRY(tanh_forward_cuda(A->pooled, A->pool_pre, (size_t)B * H, s));
+        } else {
+            MILES_TRY(fast_pool(cm, A->pooled, c->pooling != MILES_POOL_CLS));
+        }
+        goto pooled;
+    }
+#endif
+    {
     const float *hid = cm->layer_acts[c->num_hidden_layers - 1].ln2;
-
     switch (c->pooling) {
     case MILES_POOL_POOLER:
         MILES_TRY(cls_pool_forward_cuda(A->cls, hid, B, T, H, s));
@@ -400,6 +475,10 @@ static int head_forward(MilesCudaModel *cm) {
         MILES_TRY(mean_pool_forward_cuda(A->pooled, hid, A->mask, B, T, H, s));
         break;
     }
+    }
+#ifndef MILES_CUDA_HOST_EMULATION
+pooled:
+#endif
     MILES_TRY(drop_fwd(cm, A->text, A->pooled, (size_t)B * H, dkey(cm, c->text_dropout, MILES_DROPID_TEXT)));
 
     const float *num = A->features;
@@ -416,12 +495,15 @@ static int head_forward(MilesCudaModel *cm) {
     return MILES_OK;
 }
 
-static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int training) {
+/* Host half of a forward: the batch check, the arena, the batch (and the
+ * step's dropout key and loss_scale) into the pinned buffer, one copy. */
+int cuda_forward_stage(MilesCudaModel *cm, const MilesBatch *batch, int training, float loss_scale) {
     MILES_TRY(validate_batch(cm, batch));
     const MilesConfig *c = &cm->cfg;
     const int B = batch->B, T = batch->T;
+    cm->fwd_valid = 0;
     cm->training = training ? 1 : 0;
-    int attd = cm->training && c->attention_probs_dropout_prob > 0.0f;
+    int attd = cm->training && c->attention_probs_dropout_prob > 0.0f && !cm->fast;
     MILES_TRY(ensure_arena(cm, B, T, attd));
     cm->B = B;
     cm->T = T;
@@ -432,18 +514,38 @@ static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int trainin
     /* the previous H2D copy must be done before the pinned buffer is rewritten */
     if (cm->staged_pending) MILES_CUDA_TRY(cudaEventSynchronize(cm->staged));
     pack_batch(cm, batch);
+    cm->hin.step->loss_scale = loss_scale;
     MILES_CUDA_TRY(cudaMemcpyAsync(cm->arena, cm->pinned, cm->in_bytes, cudaMemcpyHostToDevice, cm->stream));
     MILES_CUDA_TRY(cudaEventRecord(cm->staged, cm->stream));
     cm->staged_pending = 1;
+    return MILES_OK;
+}
 
+/* Device half: only stream work (a CUDA graph can capture it). */
+int cuda_forward_device(MilesCudaModel *cm) {
+    const int B = cm->B;
     MathScope ms(cm->math);
-    MILES_TRY(encoder_forward(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_encoder_forward(cm));
+    else
+#endif
+        MILES_TRY(encoder_forward(cm));
     MILES_TRY(head_forward(cm));
     MilesActs *A = &cm->A;
     MILES_TRY(zero(cm, cm->dloss, 2));
     if (cm->have_labels)
         MILES_TRY(crossentropy_forward_cuda(cm->dloss, A->probs, A->logits, A->labels, cm->dcw, B, 2, S(cm)));
     if (cm->have_vel) MILES_TRY(mse_forward_cuda(cm->dloss + 1, A->vel, A->vel_target, B, S(cm)));
+    return MILES_OK;
+}
+
+static int forward_impl(MilesCudaModel *cm, const MilesBatch *batch, int training) {
+    MILES_TRY(cuda_forward_stage(cm, batch, training, 1.0f));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast && !training) MILES_TRY(fast_forward_graph(cm)); /* inference: a CUDA graph per shape */
+    else
+#endif
+        MILES_TRY(cuda_forward_device(cm));
     cm->fwd_valid = 1;
     return MILES_OK;
 }
@@ -496,6 +598,13 @@ extern "C" int miles_cuda_model_download_pooled(MilesCudaModel *cm, float *out) 
 
 extern "C" int miles_cuda_model_download_last_hidden(MilesCudaModel *cm, float *out) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_download_last_hidden: model is NULL");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        if (!out) return miles_error(MILES_EINVAL, "cuda model download: NULL argument");
+        if (!cm->fwd_valid) return miles_error(MILES_EINVAL, "cuda model download: no successful forward");
+        return fast_download_last_hidden(cm, out);
+    }
+#endif
     return download(cm, out, cm->layer_acts[cm->cfg.num_hidden_layers - 1].ln2,
                     (size_t)cm->B * cm->T * cm->cfg.hidden_size);
 }
@@ -510,7 +619,11 @@ static int drop_bwd(MilesCudaModel *cm, const float **res, float *dinp, const fl
         return MILES_OK;
     }
     MILES_TRY(zero(cm, dinp, n));
+#ifndef MILES_CUDA_HOST_EMULATION
+    MILES_TRY(dropout_backward_rng_cuda(dinp, dout, n, k, drop_rng(cm), S(cm)));
+#else
     MILES_TRY(dropout_backward_cuda(dinp, dout, n, k, S(cm)));
+#endif
     *res = dinp;
     return MILES_OK;
 }
@@ -558,6 +671,10 @@ static int head_backward(MilesCudaModel *cm, float loss_scale) {
                                              cm->loss.w_cls * loss_scale, s));
     if (cm->have_vel)
         MILES_TRY(mse_backward_cuda(D->dvel, A->vel, A->vel_target, B, cm->loss.w_reg * loss_scale, s));
+#ifndef MILES_CUDA_HOST_EMULATION
+    /* 16-bit path: backward's loss_scale and the fp16 loss scale live on the device */
+    if (cm->fast) MILES_TRY(fast_scale_head_grads(cm));
+#endif
     const float *dvp = D->dvel;
     if (c->velocity_activation == MILES_VEL_SIGMOID) {
         MILES_TRY(zero(cm, D->dvel_pre, B));
@@ -683,14 +800,39 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
     MathScope ms(cm->math);
     /* an overflow of a scaled gradient inside a GEMM must reach found_inf */
     F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) {
+        /* loss_scale (and the fp16 scale) reach the heads' gradients on the device */
+        MILES_CUDA_TRY(cudaMemcpyAsync(&cm->din.step->loss_scale, &loss_scale, sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+        return cuda_backward_device(cm);
+    }
+#endif
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
     return encoder_backward(cm);
 }
 
+#ifndef MILES_CUDA_HOST_EMULATION
+/* The 16-bit path's backward: only stream work (capturable); the scratch
+ * buffers must exist (cuda_ensure_scratch). */
+int cuda_backward_device(MilesCudaModel *cm) {
+    MathScope ms(cm->math);
+    F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
+    MILES_TRY(fast_begin_backward(cm));
+    MILES_TRY(head_backward(cm, 1.0f));
+    return fast_encoder_backward(cm);
+}
+
+int cuda_ensure_scratch(MilesCudaModel *cm) { return ensure_scratch(cm); }
+#endif
+
 extern "C" int miles_cuda_model_zero_grad(MilesCudaModel *cm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_zero_grad: model is NULL");
     cm->grads_unscaled = 0;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_zero_grad(cm);
+#endif
     return zero(cm, cm->grads, cm->nparams);
 }
 

@@ -3,42 +3,53 @@
  * on one CUDA GPU.  Plain C header (extern "C", plain C types): C code and the
  * CUDA test/bench programs include it.
  *
- * The GPU model mirrors the CPU model (libmiles/model_forward.c,
- * model_backward.c, optim.c) op by op with the kernels of cuda_ops.h; the CPU
- * fp32 path is the specification.  A MilesCudaModel is built FROM a CPU
- * MilesModel: it copies the configuration, the loss settings, the dropout key,
- * the parameter table (names, offsets, decay flags) and the weights, so the
- * parameter block on the device has exactly the CPU layout (the same offsets),
- * and download/upload are single copies.
+ * Two paths (docs/gpu.md):
+ *   the fp32 path (precision fp32, tf32): mirrors the CPU model
+ *     (libmiles/model_forward.c, model_backward.c, optim.c) op by op with the
+ *     kernels of cuda_ops.h, fp32 activations; the CPU fp32 path is the
+ *     specification and fp32 is its bit-comparable twin;
+ *   the 16-bit path (precision fp16, bf16, the default for them): 16-bit
+ *     activations and a 16-bit copy of the encoder's GEMM weights, fused
+ *     LayerNorm / dropout / residual kernels, flash attention, cuBLASLt bias
+ *     epilogues, a fused two-pass optimizer with the step counter on the
+ *     device, CUDA graphs (miles_cuda_model_train_step, inference forwards).
+ * A MilesCudaModel is built FROM a CPU MilesModel: it copies the
+ * configuration, the loss settings, the dropout key, the parameter table
+ * (names, offsets, decay flags) and the weights, so the fp32 parameter block
+ * on the device has exactly the CPU layout (the same offsets), and
+ * download/upload are single copies.
  *
  * Memory: parameters, gradients and the AdamW moments are fp32 blocks of
  * num_params floats.  Activations live in one device arena sized from (B,T)
- * (the CPU acts_layout, mirrored) and grown only when a batch needs more;
- * backward buffers likewise.  The batch is packed into a pinned host buffer
- * and copied with one cudaMemcpyAsync on the model's stream.  Nothing is
- * allocated per step once the largest (B,T) has been seen.
+ * and grown only when a batch needs more; backward buffers likewise.  The
+ * batch is packed into a pinned host buffer and copied with one
+ * cudaMemcpyAsync on the model's stream.  Nothing is allocated per step once
+ * the largest (B,T) has been seen.
  *
- * Synchronization: forward/backward/zero_grad/adamw_step (fp32, tf32, bf16)
- * only enqueue work.  A host copy of outputs (logits, velocity, loss), the
- * clipping norm, and the fp16 optimizer step (which reads back the overflow
- * flag, as torch.cuda.amp.GradScaler does) synchronize the stream.
+ * Synchronization: forward/backward/zero_grad/clip/adamw_step/train_step only
+ * enqueue work.  A host copy of outputs (logits, velocity, loss), a requested
+ * clipping norm, and on the fp32 path the fp16 optimizer step (which reads
+ * back the overflow flag, as torch.cuda.amp.GradScaler does) synchronize the
+ * stream; on the 16-bit path the fp16 skip decision and the step counter stay
+ * on the device until asked for (adamw_steps, loss_scale, a `skipped` output).
  *
  * Precision (MILES_CUDA_PREC_*):
  *   FP32  cuBLAS CUBLAS_COMPUTE_32F: the CPU's twin (tests: forward <= 1e-5).
  *   TF32  GEMM inputs rounded to 10 mantissa bits on tensor cores (sm80+).
- *   FP16  GEMM inputs rounded to fp16 on tensor cores, fp32 accumulation;
- *         fp32 master weights, fp32 optimizer state, fp32 element-wise ops and
- *         reductions (LayerNorm, softmax, losses) as under torch autocast;
+ *   FP16  the 16-bit path in fp16; fp32 master weights and optimizer state,
+ *         LayerNorm statistics, softmax and losses accumulate in fp32;
  *         dynamic loss scaling with GradScaler semantics (65536, x2 after
  *         2000 clean steps, x0.5 and a skipped step on Inf/NaN).
- *   BF16  as FP16 with bf16 rounding, no loss scaling (as in PyTorch); needs
- *         compute capability >= 8.0 (refused with a message otherwise).
- *   Activations are STORED in fp32 in every mode (see docs/gpu.md).
+ *   BF16  as FP16 in bf16, no loss scaling (as in PyTorch); needs compute
+ *         capability >= 8.0 (refused with a message otherwise).
+ *   With MilesCudaOptions.fast = 0, FP16 and BF16 keep fp32 activations and
+ *   round only the GEMM inputs (the earlier mixed mode).
  *
  * Determinism: with the same weights, batches, dropout key and precision the
  * results are bitwise identical from run to run on the same GPU: every
- * reduction has a fixed order, and the word / token-type embedding gradients
- * are summed per id in token order (the CPU's order) instead of atomicAdd.
+ * reduction has a fixed order (no atomics), the word / token-type embedding
+ * gradients are summed per id in token order (fp32 path) or in fixed
+ * segments (16-bit path).
  */
 #ifndef MILES_MODEL_CUDA_H
 #define MILES_MODEL_CUDA_H
@@ -68,6 +79,27 @@ typedef struct MilesCudaModel MilesCudaModel;
  * dropout key copied; the CPU model may be freed afterwards).
  * MILES_EUNSUPPORTED: no CUDA device, or bf16 below sm80 (with a message). */
 int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu_model, int precision);
+
+/* Build options (NULL = defaults). */
+typedef struct MilesCudaOptions {
+    /* -1 (default): fp16 and bf16 run the 16-bit path (activations and a
+     *   weight copy in 16 bits, fused kernels, flash attention, cuBLASLt;
+     *   docs/gpu.md "The 16-bit path") when the shape allows it (hidden
+     *   size a multiple of 8, <= 1024, head size <= 64: every BERT size),
+     *   else fp32 activations; fp32 and tf32 the fp32 path;
+     *  0: fp32 activations in every precision (16-bit math inside the GEMMs
+     *   only: the earlier mixed mode, kept for comparison and the emulation);
+     *  1: the 16-bit path (fp16/bf16 only, MILES_EINVAL otherwise;
+     *   MILES_EUNSUPPORTED with a message for a shape it cannot run). */
+    int fast;
+    /* -1 / 1 (default): miles_cuda_model_train_step and inference forwards of
+     * the 16-bit path replay CUDA graphs (one per batch shape); 0: never. */
+    int graphs;
+} MilesCudaOptions;
+int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel *cpu_model, int precision,
+                              const MilesCudaOptions *opts);
+/* 1 when the model runs the 16-bit path. */
+int miles_cuda_model_is_fast(const MilesCudaModel *cm);
 void miles_cuda_model_free(MilesCudaModel *cm);
 int miles_cuda_model_precision(const MilesCudaModel *cm);
 size_t miles_cuda_model_num_params(const MilesCudaModel *cm);
@@ -123,6 +155,18 @@ int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *cpu_model);
 int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesModel *cpu_model);
 /* Host copy of the gradient block [num_params] (CPU layout). */
 int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads);
+
+/* One training step, equal to zero_grad, forward(batch, training 1),
+ * backward(loss_scale), clip_grad_norm(max_norm) when max_norm > 0, and
+ * adamw_step(lr, cfg).  On the 16-bit path it runs without a host round trip
+ * (the fp16 skip decision and the step counter stay on the device) and, once
+ * a batch shape (B, T, which targets, optimizer settings) repeats, as one
+ * CUDA graph launch after the batch copy.  loss, norm (the total norm before
+ * clipping) and skipped are host outputs; each given one synchronizes. */
+int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale, float max_norm,
+                                float lr, const MilesAdamWConfig *cfg, float *loss, float *norm, int *skipped);
+/* CUDA graphs held (the return value), launched and captured so far. */
+int miles_cuda_model_graphs(const MilesCudaModel *cm, long *launches, long *captures);
 
 /* Wait for everything enqueued on the model's stream. */
 int miles_cuda_model_sync(MilesCudaModel *cm);

@@ -8,7 +8,7 @@
 #define MILES_MODEL_CUDA_INTERNAL_H
 
 #ifdef MILES_CUDA_HOST_EMULATION
-/* tests/cuda/cuda_emu.h: the CUDA runtime calls and the *_cuda ops emulated
+/* kernels/cuda_emu.h: the CUDA runtime calls and the *_cuda ops emulated
  * on the host with the CPU ops, to test this driver's logic without a GPU
  * (tests/cuda/test_cuda_model_emu.cpp) */
 #include "cuda_emu.h"
@@ -23,14 +23,81 @@ extern "C" {
 
 #include <math.h>
 
+/* Per-step scalars on the device (first in the inputs block, so the batch
+ * copy brings the dropout step along): kernels read them when they run,
+ * which is what lets a captured CUDA graph replay a later step. */
+typedef struct {
+    uint64_t seed, step;                /* dropout key (the `rng` of the 16-bit ops) */
+    float loss_scale, pad;              /* backward's loss_scale */
+} StepParams;
+
 /* The batch as copied to the device: the same layout in the pinned staging
  * buffer and at the start of the device arena, so one memcpy moves it. */
 typedef struct {
+    StepParams *step;
     int32_t *ids, *tt, *mask, *labels;  /* [N] [N] [N] [B] */
     float *features, *vel_target;       /* [B,F] [B] */
     int32_t *uniq, *offs, *pos;         /* word-embedding CSR: [U] ids, [U+1], [N] token indices */
     int32_t *tt_offs, *tt_pos;          /* token-type CSR: [TV+1], [N] */
+    /* 16-bit path: embedding backward segments (MilesEmbSegments) instead of the CSR */
+    int32_t *seg_counts, *seg_pos, *seg_row, *seg_beg, *seg_multi, *multi_row, *multi_beg, *multi_end;
 } Inputs;
+
+/* ---------------------------------------------------- the 16-bit path */
+/* 16-bit copies of one layer's GEMM weights (QKV packed as one [3H,H]). */
+typedef struct {
+    uint16_t *qkv_w, *qkv_b, *o_w, *o_b, *i_w, *i_b, *out_w, *out_b;
+} FastLayerW;
+
+/* Saved activations of one layer: 16-bit tensors, fp32 statistics. */
+typedef struct {
+    uint16_t *qkv;                      /* [N,3H] fused projection (q | k | v per row) */
+    uint16_t *ctx;                      /* [N,H] attention output */
+    float *lse;                         /* [B,NH,T] attention log-sum-exp (base 2) */
+    uint16_t *res1, *ln1;               /* [N,H] x + dropout(attn out), LayerNorm of it */
+    float *mean1, *rstd1;
+    uint16_t *inter, *gelu;             /* [N,I] */
+    uint16_t *res2, *ln2;
+    float *mean2, *rstd2;
+} FastLayerActs;
+
+typedef struct FastState {
+    int dtype;                          /* MILES_CUDA_F16 / MILES_CUDA_BF16 */
+    uint16_t *half;                     /* device: the 16-bit weight copies */
+    size_t half_n;
+    FastLayerW *hw;                     /* [L] views into half */
+    MilesCudaChunk *chunks;             /* device chunk table of the fused AdamW */
+    int nchunks, chunks_decay_all;      /* -1: not built */
+    size_t head_off, emb_ln_off;        /* first float of the heads; of embeddings.LayerNorm */
+    long long qkv_w_stride, qkv_b_stride; /* floats between q/k/v weights (biases) in the grads */
+    /* arena views (set by the layout) */
+    FastLayerActs *acts;                /* [L] */
+    uint16_t *emb_out, *proj;           /* [N,H]; proj: a dense output before its residual LN */
+    float *emb_mean, *emb_rstd;
+    /* backward views */
+    float *dres;                        /* [N,H] fp32: LayerNorm input gradient */
+    uint16_t *dproj, *dctx, *dqkv, *dinter; /* [N,H] [N,H] [N,3H] [N,I] */
+    float *dsum;                        /* [B,NH,T] */
+    float *ws_ln, *ws_col, *ws_emb;     /* partial sums */
+    size_t ws_ln_n, ws_col_n;
+    /* small device state */
+    void *small;
+    MilesCudaOptState *opt;
+    float *lr;                          /* AdamW's learning rate (device) */
+    int32_t *ovf;                       /* fp16 output-overflow flag target (the scaler's found_inf) or NULL */
+    int zero_pending;                   /* zero_grad happened: the next backward writes */
+    int acc;                            /* this backward adds to the parameter gradients (else writes) */
+    int prepared;                       /* grad_prepare ran since the last backward */
+    int host_stale;                     /* t and the loss scale changed on the device only */
+    uint16_t *hhost;                    /* host staging for download_last_hidden */
+    size_t hhost_cap;
+    /* CUDA graphs: one per step shape, captured at its second use */
+    int graphs;                         /* enabled */
+    struct GraphEntry *gcache;          /* [FAST_GRAPHS] */
+    uint64_t gclock;
+    long graph_launches, graph_captures;
+} FastState;
+#define FAST_GRAPHS 16
 
 struct MilesCudaModel {
     MilesConfig cfg;
@@ -87,6 +154,12 @@ struct MilesCudaModel {
 
     int64_t t;                          /* AdamW steps taken */
 
+    /* the 16-bit path (precision fp16 / bf16 unless built with fast = 0) */
+    int fast, graphs_opt;               /* the build options */
+    FastState *fs;
+    int32_t *uniq;                      /* host [N] scratch of the segment builder */
+    size_t uniq_cap;
+
     /* last forward */
     int fwd_valid, B, T, training, has_attd, have_labels, have_vel;
 };
@@ -97,6 +170,14 @@ struct MathScope {
     explicit MathScope(int mode) { old = miles_cuda_get_math(); if (old != mode) miles_cuda_set_math(mode); }
     ~MathScope() { if (miles_cuda_get_math() != old) miles_cuda_set_math(old); }
 };
+
+/* Bump allocation of the arena layouts: the CPU model's allocator (internal.h;
+ * 64-byte aligned pieces, base NULL: just count). */
+typedef MilesBump Bump;
+#define bump(b, bytes) miles_bump((b), (bytes))
+#define FL(b, n) MILES_BUMP_F32(b, n)
+#define IN(b, n) MILES_BUMP_I32(b, n)
+#define HF(b, n) ((uint16_t *)miles_bump((b), (size_t)(n) * sizeof(uint16_t)))
 
 /* model_cuda.cu's deterministic embedding backward (per-id token lists, CSR):
  * dwte[uniq[u]] += sum of dout rows pos[offs[u]..offs[u+1]) in order; dwtt
@@ -112,6 +193,50 @@ struct F16GuardScope {
     explicit F16GuardScope(int32_t *flag) { miles_cuda_set_f16_overflow_flag(flag); }
     ~F16GuardScope() { miles_cuda_set_f16_overflow_flag(NULL); }
 };
+
+/* model_cuda.cu: the two halves of a forward (host staging; device work
+ * only, capturable), the 16-bit path's device-only backward */
+int cuda_forward_stage(MilesCudaModel *cm, const MilesBatch *batch, int training, float loss_scale);
+int cuda_forward_device(MilesCudaModel *cm);
+int cuda_backward_device(MilesCudaModel *cm);
+int cuda_ensure_scratch(MilesCudaModel *cm);
+
+/* model_cuda_fast.cu: the 16-bit path (not in the host emulation) */
+int fast_forward_graph(MilesCudaModel *cm);
+int fast_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale, float max_norm, float lr,
+                    const MilesAdamWConfig *cfg, float *loss, float *norm, int *skipped);
+void fast_graphs_reset(MilesCudaModel *cm);
+int fast_graph_count(const MilesCudaModel *cm);
+size_t fast_arena_layout(MilesCudaModel *cm, void *base, size_t off, int B, int T);
+size_t fast_grad_layout(MilesCudaModel *cm, void *base, size_t off, int B, int T);
+int fast_build(MilesCudaModel *cm, const MilesModel *cpu);
+void fast_free(MilesCudaModel *cm);
+int fast_encoder_forward(MilesCudaModel *cm);
+int fast_encoder_backward(MilesCudaModel *cm);
+int fast_zero_grad(MilesCudaModel *cm);
+int fast_begin_backward(MilesCudaModel *cm);
+int fast_materialize_zero(MilesCudaModel *cm);
+int fast_clip_grad_norm(MilesCudaModel *cm, float max_norm, float *norm);
+int fast_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg, int *skipped);
+int fast_refresh_half(MilesCudaModel *cm);
+int fast_sync_host(MilesCudaModel *cm);
+int fast_set_step(MilesCudaModel *cm, int64_t t);
+int fast_pool(MilesCudaModel *cm, float *out, int mean_pool);
+int fast_download_last_hidden(MilesCudaModel *cm, float *out);
+int fast_scale_head_grads(MilesCudaModel *cm);
+size_t fast_device_bytes(const MilesCudaModel *cm);
+
+/* AdamW hyper-parameters of a step in the kernels' form. */
+static inline MilesCudaAdamW adamw_hp(const MilesAdamWConfig *cfg, float lr, int64_t step) {
+    MilesCudaAdamW hp;
+    hp.lr = lr;
+    hp.beta1 = cfg->beta1;
+    hp.beta2 = cfg->beta2;
+    hp.eps = cfg->eps;
+    hp.weight_decay = cfg->weight_decay;
+    hp.step = step;
+    return hp;
+}
 
 static inline MilesDropoutKey dkey(const MilesCudaModel *cm, float p, uint32_t id) {
     MilesDropoutKey k;

@@ -39,6 +39,9 @@ static int unscale_if_needed(MilesCudaModel *cm) {
 
 extern "C" int miles_cuda_model_clip_grad_norm(MilesCudaModel *cm, float max_norm, float *norm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_clip_grad_norm: model is NULL");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_clip_grad_norm(cm, max_norm, norm);
+#endif
     MILES_TRY(unscale_if_needed(cm));
     MILES_TRY(clip_grad_norm_cuda(cm->grads, cm->nparams, max_norm, cm->dnorm, cm->ws, S(cm)));
     if (norm) {
@@ -97,15 +100,12 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MILES_TRY(ensure_moments(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_adamw_step(cm, lr, cfg, skipped);
+#endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
-    MilesCudaAdamW hp;
-    hp.lr = lr;
-    hp.beta1 = cfg->beta1;
-    hp.beta2 = cfg->beta2;
-    hp.eps = cfg->eps;
-    hp.weight_decay = cfg->weight_decay;
-    hp.step = cm->t + 1;
+    MilesCudaAdamW hp = adamw_hp(cfg, lr, cm->t + 1);
     const uint8_t *mask = cfg->decay_all ? NULL : cm->decay_mask;
     if (!cm->use_scaler) {
         MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, NULL, S(cm)));
@@ -130,7 +130,14 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     return MILES_OK;
 }
 
-extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) { return cm ? cm->t : 0; }
+extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) {
+    if (!cm) return 0;
+#ifndef MILES_CUDA_HOST_EMULATION
+    /* fp16 16-bit path: the step counter lives on the device (skips are decided there) */
+    if (cm->fast && fast_sync_host((MilesCudaModel *)cm) != MILES_OK) return -1;
+#endif
+    return cm->t;
+}
 
 extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, float *v, int64_t *t) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_get_adamw_state: model is NULL");
@@ -138,6 +145,9 @@ extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, fl
     if (m) MILES_CUDA_TRY(cudaMemcpyAsync(m, cm->m, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
     if (v) MILES_CUDA_TRY(cudaMemcpyAsync(v, cm->v, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_sync_host(cm));
+#endif
     if (t) *t = cm->t;
     return MILES_OK;
 }
@@ -148,6 +158,9 @@ extern "C" int miles_cuda_model_set_adamw_state(MilesCudaModel *cm, const float 
     if (m) MILES_CUDA_TRY(cudaMemcpyAsync(cm->m, m, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
     if (v) MILES_CUDA_TRY(cudaMemcpyAsync(cm->v, v, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_set_step(cm, t));
+#endif
     cm->t = t;
     return MILES_OK;
 }
@@ -164,11 +177,56 @@ extern "C" int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_s
     cm->interval = growth_interval;
     MILES_TRY(loss_scaler_init_cuda(cm->dscaler, init_scale, S(cm)));
     cm->scale = cm->use_scaler ? init_scale : 1.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fs) { /* growth, backoff and interval are captured */
+        fast_graphs_reset(cm);
+        cm->fs->host_stale = 0;
+    }
+#endif
     return MILES_OK;
 }
 
+extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale,
+                                           float max_norm, float lr, const MilesAdamWConfig *cfg, float *loss,
+                                           float *norm, int *skipped) {
+    if (!cm || !batch || !cfg) return miles_error(MILES_EINVAL, "miles_cuda_model_train_step: NULL argument");
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
+    if (skipped) *skipped = 0;
+    MILES_TRY(ensure_moments(cm));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
+#endif
+    /* the fp32 path: the same calls in order */
+    MILES_TRY(miles_cuda_model_zero_grad(cm));
+    MILES_TRY(miles_cuda_model_forward(cm, batch, 1, NULL, NULL, NULL));
+    MILES_TRY(miles_cuda_model_backward(cm, loss_scale));
+    if (max_norm > 0.0f) MILES_TRY(miles_cuda_model_clip_grad_norm(cm, max_norm, norm));
+    else if (norm) *norm = 0.0f;
+    MILES_TRY(miles_cuda_model_adamw_step(cm, lr, cfg, skipped));
+    if (loss) MILES_TRY(miles_cuda_model_last_loss(cm, loss));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_graphs(const MilesCudaModel *cm, long *launches, long *captures) {
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm && cm->fs) {
+        if (launches) *launches = cm->fs->graph_launches;
+        if (captures) *captures = cm->fs->graph_captures;
+        return fast_graph_count(cm);
+    }
+#endif
+    if (launches) *launches = 0;
+    if (captures) *captures = 0;
+    return 0;
+}
+
 extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
-    return cm && cm->use_scaler ? cm->scale : 1.0f;
+    if (!cm || !cm->use_scaler) return 1.0f;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) fast_sync_host((MilesCudaModel *)cm);
+#endif
+    return cm->scale;
 }
 
 /* ------------------------------------------------------ build / params */
@@ -223,6 +281,9 @@ extern "C" int miles_cuda_model_upload_params(MilesCudaModel *cm, const MilesMod
     MILES_TRY(same_layout(cm, cpu));
     MILES_CUDA_TRY(cudaMemcpyAsync(cm->params, cpu->params, cm->nparams * sizeof(float), cudaMemcpyHostToDevice,
                                    cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_refresh_half(cm));
+#endif
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     return MILES_OK;
 }
@@ -238,6 +299,9 @@ extern "C" int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *
 
 extern "C" int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads) {
     if (!cm || !grads) return miles_error(MILES_EINVAL, "miles_cuda_model_download_grads: NULL argument");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_materialize_zero(cm));
+#endif
     MILES_CUDA_TRY(cudaMemcpyAsync(grads, cm->grads, cm->nparams * sizeof(float), cudaMemcpyDeviceToHost,
                                    cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
@@ -253,6 +317,9 @@ extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConf
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     cm->loss = *loss;
     cm->shadow->loss = *loss;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) fast_graphs_reset(cm); /* the loss weights are captured */
+#endif
     return MILES_OK;
 }
 
@@ -284,6 +351,10 @@ extern "C" void miles_cuda_model_free(MilesCudaModel *cm) {
     free(cm->layer_acts);
     free(cm->slot);
     free(cm->cursor);
+    free(cm->uniq);
+#ifndef MILES_CUDA_HOST_EMULATION
+    fast_free(cm);
+#endif
     free(cm);
 }
 
@@ -319,7 +390,7 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
     translate_params(&cm->G, cpu, cm->grads);
 
     /* small device block: workspace (8-byte aligned), loss[2], norm, class weights, scaler */
-    size_t ws_bytes = (size_t)MILES_CUDA_REDUCE_WORKSPACE * sizeof(float);
+    size_t ws_bytes = (size_t)MILES_CUDA_PREP_WORKSPACE * sizeof(float); /* >= MILES_CUDA_REDUCE_WORKSPACE */
     MILES_CUDA_TRY(cudaMalloc(&cm->small, ws_bytes + 256 + sizeof(MilesLossScalerState)));
     char *sb = (char *)cm->small;
     cm->ws = (float *)sb;
@@ -343,15 +414,42 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
         if (inf < 0) return inf;
         cm->f16_guard = !inf;
     }
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) MILES_TRY(fast_build(cm, cpu));
+#endif
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     return MILES_OK;
 }
 
 extern "C" int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cpu, int precision) {
+    return miles_cuda_model_build_ex(out, cpu, precision, NULL);
+}
+
+extern "C" int miles_cuda_model_build_ex(MilesCudaModel **out, const MilesModel *cpu, int precision,
+                                         const MilesCudaOptions *opts) {
     if (!out || !cpu) return miles_error(MILES_EINVAL, "miles_cuda_model_build: NULL argument");
     *out = NULL;
     if (precision < MILES_CUDA_PREC_FP32 || precision > MILES_CUDA_PREC_BF16)
         return miles_error(MILES_EINVAL, "miles_cuda_model_build: unknown precision %d", precision);
+    const int half = precision == MILES_CUDA_PREC_FP16 || precision == MILES_CUDA_PREC_BF16;
+    int fast = opts ? opts->fast : -1;
+    if (fast > 0 && !half)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_build: the 16-bit path needs precision fp16 or bf16");
+    if (fast < 0) fast = half;
+#ifdef MILES_CUDA_HOST_EMULATION
+    fast = 0; /* the host emulation runs the fp32-activation path only */
+#endif
+    if (fast) {
+        const MilesConfig *c = &cpu->cfg;
+        const int ok = c->hidden_size <= MILES_CUDA_FAST_MAX_C && c->hidden_size % 8 == 0 &&
+                       c->hidden_size % c->num_attention_heads == 0 && c->hidden_size / c->num_attention_heads <= 64;
+        if (!ok && (!opts || opts->fast < 0)) fast = 0; /* the default: fp32 activations for such shapes */
+        else if (!ok)
+            return miles_error(MILES_EUNSUPPORTED,
+                               "miles_cuda_model_build: the fp16/bf16 path needs a hidden size that is a multiple of 8,"
+                               " at most %d, and a head size <= 64 (hidden %d, %d heads); build with fast = 0 for"
+                               " fp32 activations", MILES_CUDA_FAST_MAX_C, c->hidden_size, c->num_attention_heads);
+    }
     if (miles_cuda_device_count() <= 0)
         return miles_error(MILES_EUNSUPPORTED, "miles_cuda_model_build: no CUDA device");
     MilesCudaModel *cm = (MilesCudaModel *)calloc(1, sizeof *cm);
@@ -369,6 +467,8 @@ extern "C" int miles_cuda_model_build(MilesCudaModel **out, const MilesModel *cp
     cm->feat_w = cpu->feat_w;
     cm->max_w = cpu->max_w;
     cm->decay_mask_all = -1;
+    cm->fast = fast;
+    cm->graphs_opt = opts ? opts->graphs : -1;
     int s = build_impl(cm, cpu);
     if (s != MILES_OK) {
         miles_cuda_model_free(cm);
@@ -394,5 +494,10 @@ extern "C" size_t miles_cuda_model_device_bytes(const MilesCudaModel *cm) {
     if (!cm) return 0;
     size_t b = cm->nparams * sizeof(float) * (cm->m ? 4 : 2) + cm->arena_cap + cm->scratch_cap;
     if (cm->decay_mask) b += cm->nparams;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) b += fast_device_bytes(cm);
+#endif
     return b;
 }
+
+extern "C" int miles_cuda_model_is_fast(const MilesCudaModel *cm) { return cm ? cm->fast : 0; }

@@ -3,7 +3,7 @@
  * driver calls, implemented with the CPU reference ops of the same name (the
  * kernels' documented semantics), plus transcriptions of adamw.cu's and
  * model_cuda.cu's own kernels.  Linked only into the host-emulation test
- * programs (see tests/cuda/cuda_emu.h); never into libmiles_cuda.a.
+ * programs (see kernels/cuda_emu.h); never into libmiles_cuda.a.
  */
 #include "cuda_emu.h"
 

@@ -31,6 +31,17 @@
  *            gradients overflow fp16 inside the backward GEMMs; the first steps
  *            must be skipped (weights and step count unchanged, scale halved
  *            each time) until the scale fits, then training goes on;
+ *   16-bit   fp16 / bf16 on the 16-bit path (activations in 16 bits), per
+ *            fixture, eval and train with the preset dropouts (the CPU's
+ *            masks): outputs (logits, velocity, loss, pooled, last hidden)
+ *            max abs error vs the CPU fp16 1.5e-2, bf16 8e-2 (last hidden:
+ *            LayerNorm outputs of size 2-4, where one bf16 ulp is 1.6e-2);
+ *            gradients per tensor relative (no tensor judged finer than 1e-3
+ *            of the largest gradient: the key biases' true gradient is 0)
+ *            fp16 5e-3 (at loss scale 2^12), bf16 3e-2; a second backward
+ *            without zero_grad doubles the gradients (1e-5), zero_grad alone
+ *            reads as zeros (exact); the 20-step trajectories below run both
+ *            the 16-bit path and fp32 activations (fast = 0);
  *   rerun    same weights, batches and dropout key twice -> bitwise identical
  *            weights after 5 steps (fp32 and the mixed modes);
  *   errors   a bad batch gives the CPU's status; bf16 is refused below sm80.
@@ -44,11 +55,11 @@
  * second allocation of the AdamW moments and a failed class-weight upload,
  * and requires no undefined behaviour reported and no leaked allocation.
  * Built with -DMILES_CUDA_HOST_EMULATION (make cuda-emu-test) it runs on the
- * host against emulated kernels (tests/cuda/cuda_emu.h): that checks this
+ * host against emulated kernels (kernels/cuda_emu.h): that checks this
  * program's logic, not the GPU.
  */
 #ifdef MILES_CUDA_HOST_EMULATION
-#include "cuda_emu.h" /* the test's logic on the host, see tests/cuda/cuda_emu.h */
+#include "cuda_emu.h" /* the test's logic on the host, see kernels/cuda_emu.h */
 #else
 #include "common.cuh"
 #endif
@@ -62,6 +73,13 @@ extern "C" {
 #include <vector>
 
 static int g_fail = 0, g_checks = 0, g_quick = 0;
+
+/* the 16-bit path vs the CPU (fp32): max abs error of the outputs / per-tensor
+ * relative gradient error (see the header) */
+#define FAST_FWD_TOL_FP16 1.5e-2
+#define FAST_FWD_TOL_BF16 8e-2
+#define FAST_GRAD_TOL_FP16 5e-3
+#define FAST_GRAD_TOL_BF16 3e-2
 #ifdef SIMT_EMULATOR
 static long g_expected_diag = 0;  /* emulator diagnostics provoked on purpose */
 static int g_control_saturate = 0; /* emulator: switch cuBLAS to clamping after the build */
@@ -269,7 +287,8 @@ static size_t tensor_offset(const MilesModel *m, int t) {
 }
 
 /* max over tensors of max|a-ref| / max(max|ref|, 1e-6 max|all ref|), as test_golden.c */
-static double grad_rel_err(const MilesModel *m, const float *got, const float *ref, const char **worst) {
+static double grad_rel_err(const MilesModel *m, const float *got, const float *ref, const char **worst,
+                           double floor = 1e-6) {
     double gmax = 0.0, e = 0.0;
     int nt = miles_model_num_tensors(m);
     for (int t = 0; t < nt; t++) {
@@ -281,7 +300,7 @@ static double grad_rel_err(const MilesModel *m, const float *got, const float *r
         MilesTensorInfo ti;
         miles_model_tensor(m, t, &ti);
         size_t off = tensor_offset(m, t);
-        double den = fmax(max_abs(ref + off, ti.numel), 1e-6 * gmax);
+        double den = fmax(max_abs(ref + off, ti.numel), floor * gmax);
         double r = max_abs_diff(got + off, ref + off, ti.numel) / den;
         if (!(r <= e)) {
             e = r;
@@ -314,7 +333,7 @@ static std::vector<float> fixture_grads(Fixture *f, const MilesModel *m) {
 
 /* Forward on both; compare outputs with the CPU (and the fixture when given). */
 static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int training, int vs_fixture,
-                            const char *label, const MilesBatch *batch = NULL) {
+                            const char *label, const MilesBatch *batch = NULL, double tol = 1e-5) {
     const MilesBatch *b = batch ? batch : &f->batch;
     const int B = b->B, T = b->T, H = f->cfg.hidden_size;
     std::vector<float> cl(B * 2), cv(B), gl(B * 2), gv(B), gp(B * H), gh((size_t)B * T * H);
@@ -329,7 +348,7 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
                                max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
     char name[200];
     snprintf(name, sizeof name, "%s: forward vs CPU", label);
-    report(name, ec, 1e-5);
+    report(name, ec, tol);
     if (vs_fixture) {
         std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
                            rloss = get_f32(f->st, "out.loss"), rp = get_f32(f->st, "out.pooled"),
@@ -343,20 +362,23 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
     }
 }
 
-static void compare_grads(Fixture *f, MilesModel *m, MilesCudaModel *cm, int vs_fixture, const char *label) {
+static void compare_grads(Fixture *f, MilesModel *m, MilesCudaModel *cm, int vs_fixture, const char *label,
+                          double tol = 1e-4, double floor = 1e-6) {
     miles_model_zero_grad(m);
     MUST(miles_model_backward(m, 1.0f));
     MUST(miles_cuda_model_zero_grad(cm));
     MUST(miles_cuda_model_backward(cm, 1.0f));
     std::vector<float> gg(miles_model_num_params(m));
     MUST(miles_cuda_model_download_grads(cm, gg.data()));
+    const float inv = 1.0f / miles_cuda_model_loss_scale(cm); /* fp16: the gradients carry the loss scale */
+    for (auto &x : gg) x *= inv;
     std::vector<float> cg = cpu_grads(m);
     const char *worst = "";
     char name[200];
-    double e = grad_rel_err(m, gg.data(), cg.data(), &worst);
+    double e = grad_rel_err(m, gg.data(), cg.data(), &worst, floor);
     snprintf(name, sizeof name, "%s: grads vs CPU", label);
-    report(name, e, 1e-4);
-    if (!(e <= 1e-4)) printf("     worst tensor %s\n", worst);
+    report(name, e, tol);
+    if (!(e <= tol)) printf("     worst tensor %s\n", worst);
     if (vs_fixture) {
         std::vector<float> rg = fixture_grads(f, m);
         e = grad_rel_err(m, gg.data(), rg.data(), &worst);
@@ -423,6 +445,62 @@ static void test_fixture(Fixture *f) {
     miles_model_free(m);
 }
 
+/* build with fast = -1 (the default: fp16/bf16 run the 16-bit path) or 0
+ * (fp32 activations in every precision) */
+static MilesCudaModel *build_model(MilesModel *m, int prec, int fast = -1) {
+    MilesCudaOptions o;
+    o.fast = fast;
+    o.graphs = -1;
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build_ex(&cm, m, prec, &o));
+    return cm;
+}
+
+/* The 16-bit path of one fixture against the CPU model: forward (eval, and
+ * train with the preset dropouts: the same masks) and gradients within the
+ * tolerances of 16-bit activations (see the header), then the write /
+ * accumulate logic of its backward: a second backward without zero_grad
+ * doubles every gradient, and zero_grad alone reads as zeros. */
+static void test_fast_fixture(Fixture *f, int prec) {
+    const char *base = strrchr(f->path, '/') + 1;
+    const int bf = prec == MILES_CUDA_PREC_BF16;
+    const double tf = bf ? FAST_FWD_TOL_BF16 : FAST_FWD_TOL_FP16, tg = bf ? FAST_GRAD_TOL_BF16 : FAST_GRAD_TOL_FP16;
+    char label[200];
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *cm = build_model(m, prec, 1);
+    /* fp16: a fixed scale (2^12, exact to divide out); the default 65536 overflows these tiny models */
+    MUST(miles_cuda_model_set_loss_scaler(cm, 4096.0f, 2.0f, 0.5f, 2000));
+    snprintf(label, sizeof label, "%s %s 16-bit eval", base, miles_cuda_precision_name(prec));
+    compare_forward(f, m, cm, 0, 0, label, NULL, tf);
+    snprintf(label, sizeof label, "%s %s 16-bit train+dropout", base, miles_cuda_precision_name(prec));
+    compare_forward(f, m, cm, 1, 0, label, NULL, tf);
+    /* no tensor judged finer than 1e-3 of the largest gradient: bf16 resolves 4e-3,
+     * and the key biases' true gradient is exactly 0 (softmax ignores a shift) */
+    compare_grads(f, m, cm, 0, label, tg, 1e-3);
+
+    const size_t n = miles_cuda_model_num_params(cm);
+    std::vector<float> g1(n), g2(n), z(n);
+    MUST(miles_cuda_model_zero_grad(cm));
+    MUST(miles_cuda_model_download_grads(cm, z.data()));
+    double zmax = max_abs(z.data(), n);
+    MUST(miles_cuda_model_zero_grad(cm));
+    MUST(miles_cuda_model_backward(cm, 1.0f));
+    MUST(miles_cuda_model_download_grads(cm, g1.data()));
+    MUST(miles_cuda_model_backward(cm, 1.0f)); /* accumulates */
+    MUST(miles_cuda_model_download_grads(cm, g2.data()));
+    for (auto &x : g1) x *= 2.0f;
+    const char *worst = "";
+    double e = grad_rel_err(m, g2.data(), g1.data(), &worst);
+    snprintf(label, sizeof label, "%s %s 16-bit: 2nd backward adds (= 2 x grads)", base, miles_cuda_precision_name(prec));
+    report(label, e, 1e-5);
+    if (!(e <= 1e-5)) printf("     worst tensor %s\n", worst);
+    snprintf(label, sizeof label, "%s %s 16-bit: zero_grad alone reads as zeros", base, miles_cuda_precision_name(prec));
+    report(label, zmax, 0.0);
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
 /* ---------------------------------------------------- training steps */
 
 #define NSTEPS 20
@@ -481,10 +559,9 @@ static void cpu_trajectory(Fixture *f, const CutBatch *cut, const int *skip, flo
  * a skipped step did not halve the loss scale. */
 static MilesCudaModel *gpu_trajectory(Fixture *f, const CutBatch *cut, int prec, int nsteps, float *losses,
                                       float *norms, int *nskipped, int *skip = NULL, int *scale_ok = NULL,
-                                      float init_scale = 0.0f) {
+                                      float init_scale = 0.0f, int fast = -1) {
     MilesModel *m = cpu_model(f, &f->cfg);
-    MilesCudaModel *cm = NULL;
-    MUST(miles_cuda_model_build(&cm, m, prec));
+    MilesCudaModel *cm = build_model(m, prec, fast);
     if (init_scale > 0.0f) MUST(miles_cuda_model_set_loss_scaler(cm, init_scale, 2.0f, 0.5f, 2000));
     miles_model_free(m);
     MilesAdamWConfig oc = fixture_adamw(f);
@@ -513,13 +590,20 @@ static void test_trajectories(Fixture *f, int cc) {
     float closs0[NSTEPS], cnorm0[NSTEPS];
     FinalState fin;
     cpu_trajectory(f, &cut, NULL, closs0, cnorm0, &fin);
-    const int precs[4] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_TF32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
-    const double tols[4] = {1e-4, 1e-2, 1e-2, 5e-2};
-    for (int p = 0; p < 4; p++) {
+    /* fp16 / bf16 twice: the 16-bit path (the default) and fp32 activations (fast = 0) */
+    const int precs[6] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_TF32, MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16,
+                          MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
+    const int fasts[6] = {-1, -1, -1, -1, 0, 0};
+    const double tols[6] = {1e-4, 1e-2, 1e-2, 5e-2, 1e-2, 5e-2};
+    for (int p = 0; p < 6; p++) {
         if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
         float gloss[NSTEPS], gnorm[NSTEPS], closs[NSTEPS], cnorm[NSTEPS];
         int skipped = 0, skip[NSTEPS] = {0}, scale_ok = 1;
-        MilesCudaModel *cm = gpu_trajectory(f, &cut, precs[p], NSTEPS, gloss, gnorm, &skipped, skip, &scale_ok);
+        MilesCudaModel *cm = gpu_trajectory(f, &cut, precs[p], NSTEPS, gloss, gnorm, &skipped, skip, &scale_ok, 0.0f,
+                                            fasts[p]);
+        char pname[48];
+        snprintf(pname, sizeof pname, "%s%s", miles_cuda_precision_name(precs[p]),
+                 fasts[p] == 0 ? " (fp32 activations)" : miles_cuda_model_is_fast(cm) ? " (16-bit path)" : "");
         /* a legitimately skipped fp16 step: the reference skips it too */
         memcpy(closs, closs0, sizeof closs);
         memcpy(cnorm, cnorm0, sizeof cnorm);
@@ -533,20 +617,19 @@ static void test_trajectories(Fixture *f, int cc) {
             if (!(rn <= en)) en = rn;
         }
         char name[160];
-        snprintf(name, sizeof name, "%d steps %s: loss rel err vs CPU (%.5f -> %.5f)", NSTEPS,
-                 miles_cuda_precision_name(precs[p]), closs[0], closs[NSTEPS - 1]);
+        snprintf(name, sizeof name, "%d steps %s: loss rel err vs CPU (%.5f -> %.5f)", NSTEPS, pname, closs[0],
+                 closs[NSTEPS - 1]);
         report(name, el, tols[p]);
-        snprintf(name, sizeof name, "%d steps %s: grad-norm rel err vs CPU", NSTEPS,
-                 miles_cuda_precision_name(precs[p]));
+        snprintf(name, sizeof name, "%d steps %s: grad-norm rel err vs CPU", NSTEPS, pname);
         report(name, en, 10 * tols[p]);
         char d[96];
         snprintf(d, sizeof d, "%d skipped step(s), final loss scale %g", skipped, miles_cuda_model_loss_scale(cm));
         if (precs[p] == MILES_CUDA_PREC_FP16) {
-            snprintf(name, sizeof name, "%d steps fp16: skipped steps are overflow skips (scale halved, <= 3)",
-                     NSTEPS);
+            snprintf(name, sizeof name, "%d steps %s: skipped steps are overflow skips (scale halved, <= 3)",
+                     NSTEPS, pname);
             check_true(name, skipped <= 3 && scale_ok, d);
         } else {
-            snprintf(name, sizeof name, "%d steps %s: no skipped step", NSTEPS, miles_cuda_precision_name(precs[p]));
+            snprintf(name, sizeof name, "%d steps %s: no skipped step", NSTEPS, pname);
             check_true(name, skipped == 0, d);
         }
         check_true("adamw step count", miles_cuda_model_adamw_steps(cm) == NSTEPS - skipped, "");
@@ -678,11 +761,14 @@ static void test_overflow(Fixture *f) {
  * GradScaler semantics: the first steps are skipped (weights and step count
  * unchanged, scale halved each time) until the scale fits, then the steps are
  * taken.  `guard_expected`: 1 = the overflow must be seen. */
-static int real_overflow_case(Fixture *f, const char *what, int expect_seen) {
+static int real_overflow_case(Fixture *f, const char *what, int expect_seen, int fast) {
+    char name[256], d[200];
     f->cfg = fixture_config(f, 0);
     MilesModel *m = cpu_model(f, &f->cfg);
-    MilesCudaModel *cm = NULL;
-    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
+    MilesCudaModel *cm = build_model(m, MILES_CUDA_PREC_FP16, fast);
+    char whatp[128];
+    snprintf(whatp, sizeof whatp, "%s, %s", what, fast == 0 ? "fp32 activations" : "16-bit path");
+    what = whatp;
 #ifdef SIMT_EMULATOR
     int old_sat = g_control_saturate ? simt_cublas_f16_saturate(1) : 0;
 #endif
@@ -720,7 +806,6 @@ static int real_overflow_case(Fixture *f, const char *what, int expect_seen) {
             first_taken = s;
         }
     }
-    char name[160], d[200];
     snprintf(d, sizeof d, "%d skipped, training resumed at step %d with scale %g (from 2^24)%s", skips, first_taken,
              miles_cuda_model_loss_scale(cm), late_skip ? ", a skip after resuming" : "");
     if (expect_seen) {
@@ -745,19 +830,21 @@ static void test_real_overflow(Fixture *f) {
     printf("--   fp16 real overflow: not run in the host emulation (fp32 CPU ops)\n");
     return;
 #endif
-    real_overflow_case(f, "this cuBLAS", 1);
+    for (int fast = 0; fast >= -1; fast--) { /* fp32 activations, then the 16-bit path */
+        real_overflow_case(f, "this cuBLAS", 1, fast);
 #ifdef SIMT_EMULATOR
-    /* the emulated cuBLAS clamping fp16 overflow to 65504 instead of Inf: the
-     * model's probe turns the range check on and the scaler still sees it */
-    int old = simt_cublas_f16_saturate(1);
-    real_overflow_case(f, "cuBLAS clamping to 65504, range check on", 1);
-    simt_cublas_f16_saturate(old);
-    /* control: a model built while cuBLAS gave Inf (no range check), then run
-     * with clamping: nothing sees the overflow -- what the range check is for */
-    g_control_saturate = 1;
-    real_overflow_case(f, "clamping, range check off", 0);
-    g_control_saturate = 0;
+        /* the emulated cuBLAS clamping fp16 overflow to 65504 instead of Inf: the
+         * model's probes turn the range checks on and the scaler still sees it */
+        int old = simt_cublas_f16_saturate(1);
+        real_overflow_case(f, "cuBLAS clamping to 65504, range check on", 1, fast);
+        simt_cublas_f16_saturate(old);
+        /* control: a model built while cuBLAS gave Inf (no range check), then run
+         * with clamping: nothing sees the overflow -- what the range check is for */
+        g_control_saturate = 1;
+        real_overflow_case(f, "clamping, range check off", 0, fast);
+        g_control_saturate = 0;
 #endif
+    }
 }
 
 #ifdef SIMT_EMULATOR
@@ -854,6 +941,222 @@ static void test_rerun(Fixture *f, int cc) {
     }
 }
 
+/* ------------------------------------------------ train_step, graphs */
+
+/* miles_cuda_model_train_step against the same step made of the separate
+ * calls (gpu_trajectory): bitwise identical losses and weights, with and
+ * without CUDA graphs (the 16-bit path captures each batch shape at its
+ * second use: T alternates, so two graphs; every later step is a replay
+ * that must read the new batch, dropout step and learning rate). */
+static void test_train_step(Fixture *f, int prec, int fast) {
+    f->cfg = fixture_config(f, 0);
+    CutBatch cut;
+    cut_batch(f, f->batch.T - 4, &cut);
+    const int nsteps = 8;
+    float l1[8], n1[8];
+    int sk1;
+    MilesCudaModel *a = gpu_trajectory(f, &cut, prec, nsteps, l1, n1, &sk1, NULL, NULL, 0.0f, fast);
+    MilesAdamWConfig oc = fixture_adamw(f);
+    for (int graphs = 1; graphs >= 0; graphs--) {
+        MilesModel *m = cpu_model(f, &f->cfg);
+        MilesCudaOptions o;
+        o.fast = fast;
+        o.graphs = graphs;
+        MilesCudaModel *b = NULL;
+        MUST(miles_cuda_model_build_ex(&b, m, prec, &o));
+        miles_model_free(m);
+        float l2[8], n2[8];
+        int sk2 = 0;
+        for (int st = 0; st < nsteps; st++) {
+            const MilesBatch *bt = (st & 1) ? &cut.b : &f->batch;
+            miles_cuda_model_set_dropout_key(b, 77, (uint64_t)st);
+            int sk = 0;
+            MUST(miles_cuda_model_train_step(b, bt, 1.0f, f->optim[5], step_lr(f, st), &oc, &l2[st], &n2[st], &sk));
+            sk2 += sk;
+        }
+        const size_t n = miles_cuda_model_num_params(a);
+        std::vector<float> wa(n), wb(n);
+        MUST(miles_cuda_model_sync(a));
+        MUST(miles_cuda_model_sync(b));
+        CUDA_CHECK(cudaMemcpy(wa.data(), miles_cuda_model_device_params(a), n * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(wb.data(), miles_cuda_model_device_params(b), n * sizeof(float), cudaMemcpyDeviceToHost));
+        size_t nd = 0;
+        for (size_t i = 0; i < n; i++) nd += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+        long launches = 0, captures = 0;
+        int held = miles_cuda_model_graphs(b, &launches, &captures);
+        char name[200], d[200];
+        snprintf(name, sizeof name, "%s%s: train_step%s == separate calls (bitwise, %d steps)",
+                 miles_cuda_precision_name(prec), fast == 0 ? " (fp32 activations)" : "",
+                 graphs ? " with CUDA graphs" : " without graphs", nsteps);
+        snprintf(d, sizeof d, "%zu weights differ, losses %s, norms %s, skips %d/%d, t %lld/%lld; %d graph(s), %ld "
+                 "launches, %ld captures", nd, memcmp(l1, l2, sizeof l1) ? "differ" : "equal",
+                 memcmp(n1, n2, sizeof n1) ? "differ" : "equal", sk1, sk2, (long long)miles_cuda_model_adamw_steps(a),
+                 (long long)miles_cuda_model_adamw_steps(b), held, launches, captures);
+        int graphs_ok = !graphs || !miles_cuda_model_is_fast(b) || (held == 2 && captures == 2 && launches == nsteps - 2);
+        check_true(name, nd == 0 && !memcmp(l1, l2, sizeof l1) && !memcmp(n1, n2, sizeof n1) && sk1 == sk2 &&
+                   miles_cuda_model_adamw_steps(a) == miles_cuda_model_adamw_steps(b) && graphs_ok, d);
+        if (graphs && miles_cuda_model_is_fast(b)) {
+            /* inference: a graph per shape, replays read each new batch */
+            MilesModel *m2 = cpu_model(f, &f->cfg);
+            MilesCudaOptions o2 = o;
+            o2.graphs = 0; /* the reference runs every forward directly */
+            MilesCudaModel *c = NULL;
+            MUST(miles_cuda_model_build_ex(&c, m2, prec, &o2));
+            MUST(miles_cuda_model_download_params(b, m2));
+            MUST(miles_cuda_model_upload_params(c, m2));
+            miles_model_free(m2);
+            const int B = f->batch.B;
+            std::vector<float> lb(2 * B), lc(2 * B), vb(B), vc(B);
+            size_t ndiff = 0;
+            for (int r = 0; r < 4; r++) { /* the two batches alternately: two graphs, replayed */
+                const MilesBatch *bt = (r & 1) ? &cut.b : &f->batch;
+                float lossb = 0, lossc = 0;
+                MUST(miles_cuda_model_forward(b, bt, 0, lb.data(), vb.data(), &lossb));
+                MUST(miles_cuda_model_forward(c, bt, 0, lc.data(), vc.data(), &lossc));
+                ndiff += memcmp(lb.data(), lc.data(), lb.size() * sizeof(float)) != 0;
+                ndiff += memcmp(vb.data(), vc.data(), vb.size() * sizeof(float)) != 0 || lossb != lossc;
+            }
+            /* the same graphs on another batch of one shape: the ids reversed */
+            std::vector<int32_t> ids(f->ids.rbegin(), f->ids.rend());
+            MilesBatch rb = f->batch;
+            rb.input_ids = ids.data();
+            MUST(miles_cuda_model_forward(b, &rb, 0, lb.data(), NULL, NULL));
+            MUST(miles_cuda_model_forward(c, &rb, 0, lc.data(), NULL, NULL));
+            ndiff += memcmp(lb.data(), lc.data(), lb.size() * sizeof(float)) != 0;
+            miles_cuda_model_graphs(b, &launches, &captures);
+            snprintf(name, sizeof name, "%s: inference forwards from graphs == direct runs (same weights, bitwise)",
+                     miles_cuda_precision_name(prec));
+            snprintf(d, sizeof d, "%zu of 9 outputs differ; %ld launches, %ld captures", ndiff, launches, captures);
+            check_true(name, ndiff == 0 && captures >= 4, d);
+            miles_cuda_model_free(c);
+        }
+        miles_cuda_model_free(b);
+    }
+    miles_cuda_model_free(a);
+}
+
+/* ------------------------------------------- long trajectory (--long N) */
+
+/* A learnable synthetic task for the long runs: a title is "viral" when it
+ * holds tokens of a signal range; the velocity target is their share; one
+ * feature carries the label with noise.  Deterministic per (step, row). */
+typedef struct {
+    std::vector<int32_t> ids, mask, labels;
+    std::vector<float> feats, vel;
+    MilesBatch b;
+} SynthBatch;
+
+static void synth_batch(SynthBatch *x, const MilesConfig *c, int B, int T, uint64_t step) {
+    uint64_t st = 0x5eedULL ^ (step * 0x9E3779B97F4A7C15ULL);
+    auto next = [&st]() {
+        st += 0x9E3779B97F4A7C15ULL;
+        uint64_t z = st;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    };
+    const int V = c->vocab_size, lo = V / 4, sig = V / 2; /* signal ids: [sig, sig + V/16) */
+    x->ids.assign((size_t)B * T, 0);
+    x->mask.assign((size_t)B * T, 0);
+    x->labels.resize(B);
+    x->vel.resize(B);
+    x->feats.resize((size_t)B * c->num_features);
+    for (int r = 0; r < B; r++) {
+        const int len = T / 2 + (int)(next() % (uint64_t)(T / 2 + 1)); /* padding at the end */
+        const int viral = (int)(next() & 1);
+        int nsig = 0;
+        for (int t = 0; t < len; t++) {
+            int32_t id = lo + (int32_t)(next() % (uint64_t)(V / 4));
+            if (viral && t > 0 && next() % 4 == 0) id = sig + (int32_t)(next() % (uint64_t)(V / 16)), nsig++;
+            x->ids[(size_t)r * T + t] = t == 0 ? 1 : id;
+            x->mask[(size_t)r * T + t] = 1;
+        }
+        x->labels[r] = viral && nsig > 0;
+        x->vel[r] = (float)nsig / (float)len;
+        for (int f = 0; f < c->num_features; f++) { /* feature 0: the label plus noise */
+            const float u = (float)((next() >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+            x->feats[(size_t)r * c->num_features + f] = f == 0 ? (2.0f * x->labels[r] - 1.0f) + 0.5f * u : u;
+        }
+    }
+    memset(&x->b, 0, sizeof x->b);
+    x->b.B = B;
+    x->b.T = T;
+    x->b.input_ids = x->ids.data();
+    x->b.attention_mask = x->mask.data();
+    x->b.features = x->feats.data();
+    x->b.labels = x->labels.data();
+    x->b.velocity = x->vel.data();
+}
+
+/* N steps (B 32, T 32, warmup + cosine from 3e-4, clip 1.0, dropout on) of
+ * the same randomly initialized model in fp32 and in bf16 / fp16 (the
+ * 16-bit path, train_step with CUDA graphs): every per-step loss within
+ * LONG_BAND_ABS + LONG_BAND_REL x the fp32 loss, the mean of the last quarter
+ * within LONG_MEAN_REL of fp32's, and all runs learn (the last quarter's mean
+ * below 0.95 x the first 10 steps').  The bands are estimates for rounding
+ * noise (bf16: 8 mantissa bits) on a task that is learned: to be confirmed
+ * on the first GPU run (the printed errors). */
+#define LONG_BAND_ABS 0.05
+#define LONG_BAND_REL 0.10
+#define LONG_MEAN_REL 0.05
+static void test_long_trajectory(int nsteps, const char *size, int cc) {
+    MilesConfig c;
+    MUST(miles_config_preset(&c, "miles", size));
+    MilesModel *m = NULL;
+    MUST(miles_model_build(&m, &c));
+    MUST(miles_model_init_random(m, 7, 0.02f));
+    MilesAdamWConfig oc = {3e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+    const int B = 32, T = 32, warm = nsteps / 10 > 0 ? nsteps / 10 : 1;
+    const int precs[3] = {MILES_CUDA_PREC_FP32, MILES_CUDA_PREC_BF16, MILES_CUDA_PREC_FP16};
+    std::vector<std::vector<float>> losses(3, std::vector<float>(nsteps, 0.0f));
+    SynthBatch x;
+    for (int p = 0; p < 3; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        MilesCudaModel *cm = NULL;
+        MUST(miles_cuda_model_build(&cm, m, precs[p]));
+        if (precs[p] == MILES_CUDA_PREC_FP16) MUST(miles_cuda_model_set_loss_scaler(cm, 4096.0f, 2.0f, 0.5f, 2000));
+        for (int st = 0; st < nsteps; st++) {
+            synth_batch(&x, &c, B, T, (uint64_t)st);
+            miles_cuda_model_set_dropout_key(cm, 11, (uint64_t)st);
+            const float lr = (float)(3e-4 * miles_lr_lambda(MILES_SCHED_COSINE, st, warm, nsteps));
+            MUST(miles_cuda_model_train_step(cm, &x.b, 1.0f, 1.0f, lr, &oc, &losses[p][st], NULL, NULL));
+        }
+        miles_cuda_model_free(cm);
+    }
+    const int q = nsteps / 4 > 0 ? nsteps / 4 : 1;
+    auto mean = [](const std::vector<float> &v, int a, int b) {
+        double s = 0;
+        for (int i = a; i < b; i++) s += v[i];
+        return s / (b - a);
+    };
+    const double f0 = mean(losses[0], 0, std::min(10, nsteps)), f1 = mean(losses[0], nsteps - q, nsteps);
+    char name[200], d[200];
+    snprintf(name, sizeof name, "long %s: fp32 learns the synthetic task (%d steps)", size, nsteps);
+    snprintf(d, sizeof d, "first 10 steps %.4f, last quarter %.4f", f0, f1);
+    check_true(name, f1 < 0.95 * f0, d);
+    for (int p = 1; p < 3; p++) {
+        if (precs[p] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
+        double worst = 0;
+        int ws = 0;
+        for (int st = 0; st < nsteps; st++) {
+            double e = fabs((double)losses[p][st] - losses[0][st]) / (LONG_BAND_ABS + LONG_BAND_REL * losses[0][st]);
+            if (!(e <= worst)) worst = e, ws = st;
+        }
+        const double lm = mean(losses[p], nsteps - q, nsteps), rel = fabs(lm - f1) / f1;
+        snprintf(name, sizeof name, "long %s %s vs fp32: every step within %.2f + %.2f x loss", size,
+                 miles_cuda_precision_name(precs[p]), LONG_BAND_ABS, LONG_BAND_REL);
+        snprintf(d, sizeof d, "worst step %d: %.4f vs %.4f (%.2f of the band)", ws, losses[p][ws], losses[0][ws], worst);
+        check_true(name, worst <= 1.0, d);
+        snprintf(name, sizeof name, "long %s %s vs fp32: last-quarter mean loss within %.0f%%", size,
+                 miles_cuda_precision_name(precs[p]), 100 * LONG_MEAN_REL);
+        report(name, rel, LONG_MEAN_REL);
+        printf("     %s losses (every %d steps):", miles_cuda_precision_name(precs[p]), nsteps / 10 > 0 ? nsteps / 10 : 1);
+        for (int st = 0; st < nsteps; st += nsteps / 10 > 0 ? nsteps / 10 : 1) printf(" %.4f/%.4f", losses[p][st], losses[0][st]);
+        printf("  (fp32 second)\n");
+    }
+    miles_model_free(m);
+}
+
 /* ------------------------------------------- errors, params round trip */
 
 static void test_errors_and_io(Fixture *f, int cc) {
@@ -905,8 +1208,30 @@ static void test_errors_and_io(Fixture *f, int cc) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    int long_steps = 0;
+    const char *long_size = "minilm-l6";
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--long") && i + 1 < argc) long_steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--long-size") && i + 1 < argc) long_size = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--long N [--long-size minilm-l6|tiny|bert-base]]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (long_steps > 0) { /* only the long trajectories (tools/gpu-check: --long 200) */
+        int ndev = 0;
+        if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+            printf("no CUDA device: skipping the long trajectories\n");
+            return miles_cuda_no_device_exit(0);
+        }
+        MUST(miles_cuda_init(0));
+        miles_gemm_use_blas(1);
+        test_long_trajectory(long_steps, long_size, miles_cuda_compute_capability());
+        miles_cuda_shutdown();
+        printf("%d checks, %d failed\n", g_checks, g_fail);
+        return g_fail ? 1 : 0;
+    }
     const int nfix = g_quick ? 2 : 6;
     static Fixture fx[6];
     for (int i = 0; i < nfix; i++) {
@@ -929,7 +1254,7 @@ int main(int argc, char **argv) {
         miles_model_free(m);
         printf("no CUDA device (%s): skipping the GPU model tests (%d host check(s), %d failed)\n",
                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", g_checks, g_fail);
-        return g_fail ? 1 : 0;
+        return miles_cuda_no_device_exit(g_fail ? 1 : 0);
     }
     MUST(miles_cuda_init(0));
     cudaDeviceProp prop;
@@ -939,6 +1264,12 @@ int main(int argc, char **argv) {
     miles_gemm_use_blas(1);
 
     for (int i = 0; i < nfix; i++) test_fixture(&fx[i]);
+#ifndef MILES_CUDA_HOST_EMULATION
+    for (int i = 0; i < nfix; i++) {
+        test_fast_fixture(&fx[i], MILES_CUDA_PREC_FP16);
+        if (cc >= 80) test_fast_fixture(&fx[i], MILES_CUDA_PREC_BF16);
+    }
+#endif
     test_trajectories(&fx[0], cc);
     if (!g_quick) test_trajectories(&fx[1], cc);
     test_overflow(&fx[0]);
@@ -947,6 +1278,9 @@ int main(int argc, char **argv) {
     test_injected_failures(&fx[0]);
 #endif
     test_rerun(&fx[0], cc);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP16, -1);
+    if (cc >= 80) test_train_step(&fx[1], MILES_CUDA_PREC_BF16, -1);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP32, -1);
     test_errors_and_io(&fx[0], cc);
 
     e = cudaDeviceSynchronize();

@@ -1,7 +1,7 @@
 /*
  * test_cuda_model_emu.cpp — kernels/model_cuda.cu's host logic, run WITHOUT
  * a GPU: model_cuda.cu is compiled with -DMILES_CUDA_HOST_EMULATION (see
- * tests/cuda/cuda_emu.h) and every *_cuda op is implemented with the CPU
+ * kernels/cuda_emu.h) and every *_cuda op is implemented with the CPU
  * reference op of the same name (tests/cuda/cuda_emu_ops.cpp) (the kernels' semantics as documented in
  * kernels/cuda_ops.h).  The GPU driver then must reproduce the CPU model
  * BITWISE: it calls the same ops in the same order on the same data.  What it

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/sim/mutants.sh SIM_DIR — planted-bug experiments for the SIMT emulator.
 #
-# Builds three deliberately broken copies of kernels (the sources in kernels/
-# are not touched), each linked into the emulated tests/cuda/test_cuda_ops,
-# and requires that the test FAILS on every one (and passes on the unmodified
-# kernels).  Environment: CXX, SIM_CXXFLAGS, SIM_LINK (set by `make sim-mutants`).
+# Builds deliberately broken copies of kernels (the sources in kernels/ are
+# not touched), each linked into the emulated tests/cuda/test_cuda_ops or
+# test_cuda_fast, and requires that the test FAILS on every one (and passes on
+# the unmodified kernels).  Environment: CXX, SIM_CXXFLAGS, SIM_LINK (set by
+# `make sim-mutants`).
 #
 #   off-by-one   attention.cu  softmax guard `row >= rows` -> `row > rows`: the last
 #                block's spare warp writes one score row past att (ragged B*NH*T)
@@ -12,6 +13,12 @@
 #                stored to shared memory is deleted (dw/db read unwritten slots)
 #   shuffle      attention.cu  the key-count reduction starts at offset 8 instead of
 #                16: each half-warp sees only its own keys
+#   flash-barrier   flash_attn.cu  the __syncthreads() before the next key/value tile
+#                is loaded is deleted: warps still reading a tile see the next one
+#   flash-dropout   flash_attn.cu  the forward's dropout index swaps query and key
+#                (a mask, just not the CPU's)
+#   ln-partials  fused_ln.cu  the warps' parameter-gradient partials overwrite instead
+#                of adding in shared memory (only the last warp's rows count)
 set -u
 SIM_DIR=${1:?usage: mutants.sh SIM_DIR}
 : "${CXX:?}" "${SIM_CXXFLAGS:?}" "${SIM_LINK:?}"
@@ -20,9 +27,9 @@ OUT=$SIM_DIR/mutants
 mkdir -p "$OUT"
 fail=0
 
-# name file section perl-substitution
+# name file section perl-substitution [test program]
 mutate() {
-    local name=$1 file=$2 section=$3 expr=$4
+    local name=$1 file=$2 section=$3 expr=$4 prog=${5:-test_cuda_ops}
     local dir=$OUT/$name obj=${file%.cu}.o
     mkdir -p "$dir"
     cp "kernels/$file" "$dir/$file"
@@ -32,18 +39,18 @@ mutate() {
         fail=1
         return
     fi
-    echo "== mutant $name ($file, test_cuda_ops --only $section):"
+    echo "== mutant $name ($file, $prog --only $section):"
     diff "kernels/$file" "$dir/$file" | sed -n 's/^[<>]/   &/p'
     local others
     others=$(ls "$SIM_DIR"/kernels/*.o | grep -v "/$obj\$")
     # shellcheck disable=SC2086
     if ! $CXX $SIM_CXXFLAGS -x c++ -c "$dir/$file" -o "$dir/$obj" ||
-       ! $CXX "$SIM_DIR/tests/test_cuda_ops.o" "$dir/$obj" $others $SIM_LINK -o "$dir/test_cuda_ops"; then
+       ! $CXX "$SIM_DIR/tests/$prog.o" "$dir/$obj" $others $SIM_LINK -o "$dir/$prog"; then
         echo "mutant $name: build failed"
         fail=1
         return
     fi
-    ASAN_OPTIONS=detect_leaks=0 "$dir/test_cuda_ops" --quick --only "$section" > "$dir/log" 2>&1
+    ASAN_OPTIONS=detect_leaks=0 "$dir/$prog" --quick --only "$section" > "$dir/log" 2>&1
     local rc=$?
     { grep -m2 "^FAIL" "$dir/log"; grep -m2 -E "^simt: kernel|ERROR: AddressSanitizer|runtime error|Segmentation" "$dir/log"; } |
         cut -c1-200 | sed 's/^/   | /'
@@ -51,7 +58,7 @@ mutate() {
         echo "   NOT DETECTED: the test passed with the bug (exit 0)"
         fail=1
     else
-        echo "   detected: test_cuda_ops exited with $rc (log: $dir/log)"
+        echo "   detected: $prog exited with $rc (log: $dir/log)"
     fi
 }
 
@@ -65,10 +72,25 @@ if [ -x "$SIM_DIR/test_cuda_ops" ]; then
     done
     echo "control: the unmodified kernels pass --only attention and --only layernorm"
 fi
+if [ -x "$SIM_DIR/test_cuda_fast" ]; then
+    if ! ASAN_OPTIONS=detect_leaks=0 "$SIM_DIR/test_cuda_fast" --quick --only attention,layernorm \
+         > "$OUT/control-fast.log" 2>&1; then
+        echo "control: the UNMODIFIED kernels fail test_cuda_fast --only attention,layernorm (see $OUT/control-fast.log)"
+        fail=1
+    fi
+    echo "control: the unmodified kernels pass test_cuda_fast --only attention,layernorm"
+fi
 
 mutate off-by-one attention.cu attention 's/if \(row >= rows\) return;/if (row > rows) return;/'
 mutate no-barrier layernorm.cu layernorm 's/(sh2\[ty\]\[tx\] = a2;\n)\s*__syncthreads\(\);\n/$1/'
 mutate shuffle attention.cu attention 's/for \(int o = 16; o > 0; o >>= 1\) nreal \+=/for (int o = 8; o > 0; o >>= 1) nreal +=/'
 
+mutate flash-barrier flash_attn.cu attention \
+    's/__syncthreads\(\); \/\* the previous tile is consumed \*\/\n//' test_cuda_fast
+mutate flash-dropout flash_attn.cu attention \
+    's/fa_keep2\(kp, d, \(\(uint64_t\)bh \* T \+ row\) \* T \+ col\);/fa_keep2(kp, d, ((uint64_t)bh * T + col) * T + row);/' \
+    test_cuda_fast
+mutate ln-partials fused_ln.cu layernorm 's/red\[c\] = \(wi \? red\[c\] : 0\.0f\) \+ aw/red[c] = aw/' test_cuda_fast
+
 if [ $fail -ne 0 ]; then echo "sim-mutants: FAILED"; exit 1; fi
-echo "sim-mutants: all 3 planted bugs detected by the emulated tests"
+echo "sim-mutants: all 6 planted bugs detected by the emulated tests"

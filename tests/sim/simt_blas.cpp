@@ -234,6 +234,8 @@ static void run_gemm(const Gemm &g) {
                     x *= gelu_tanh_grad(load(aux, g.aux_t, (size_t)i + (size_t)j * g.aux_ld));
                     if (epi == CUBLASLT_EPILOGUE_DGELU_BGRAD) bgrad[i] += x;
                 }
+                /* the clamping variant clamps fp16 outputs too (SIMT_CUBLAS_F16_OVERFLOW=saturate) */
+                if (g.saturate && g.dt == CUDA_R_16F && fabsf(x) > 65504.0f && x == x) x = copysignf(65504.0f, x);
                 store(D, g.dt, (size_t)i + (size_t)j * g.ldd, x);
             }
         if (epi == CUBLASLT_EPILOGUE_BGRADA)

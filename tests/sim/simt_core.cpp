@@ -9,6 +9,7 @@
  * annotations so ASan follows the stacks; elsewhere with ucontext.
  */
 #include "simt_internal.h"
+#include "cuda_bf16.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -337,11 +338,67 @@ static const char *kind_name(int k) {
     static const char *n[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync", "__any_sync",
                               "__all_sync", "__ballot_sync", "__syncwarp", "__match_any_sync", "__match_all_sync",
                               "__reduce_add_sync", "__reduce_min_sync", "__reduce_max_sync", "__reduce_and_sync",
-                              "__reduce_or_sync", "__reduce_xor_sync"};
+                              "__reduce_or_sync", "__reduce_xor_sync", "mma.sync.m16n8k16.f16",
+                              "mma.sync.m16n8k16.bf16"};
     return k >= 0 && k < (int)(sizeof n / sizeof *n) ? n[k] : "?";
 }
 
 static uint64_t size_mask(int size) { return size >= 8 ? ~0ULL : ((1ULL << (8 * size)) - 1); }
+
+/* One lane's operands of an emulated mma.sync (on its fiber's stack while it
+ * waits in the collective). */
+struct MmaFrag {
+    uint32_t a[4], b[2];
+    float c[4];
+};
+
+static inline float half_bits(uint32_t h, bool bf16) { return bf16 ? bf16_to_f32((uint16_t)h) : f16_to_f32((uint16_t)h); }
+
+/* mma.m16n8k16 with the PTX fragment layouts (g = lane/4, t = lane%4):
+ * A: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..];
+ * B: b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g];  C/D: c0,c1 = C[g][2t,2t+1], c2,c3 = C[g+8][2t,2t+1];
+ * the lower index in the low 16 bits.  All 32 lanes must take part. */
+static void mma_complete(Exec *E, int wi, unsigned need, SThread **lane, bool bf16) {
+    if (need != 0xffffffffu) {
+        SThread *saved = E->cur;
+        E->cur = lane[__builtin_ctz(need)];
+        diag("mma.sync at %s with lanes 0x%08x of warp %d: all 32 lanes must execute it (undefined behaviour)",
+             E->cur->w_site, need, wi);
+        E->cur = saved;
+    }
+    if (config().cc < 80) {
+        SThread *saved = E->cur;
+        E->cur = lane[__builtin_ctz(need)];
+        diag("mma.sync.m16n8k16 at %s needs sm_80 (the emulated device is sm_%d)", E->cur->w_site, config().cc);
+        E->cur = saved;
+    }
+    float A[16][16] = {}, B[16][8] = {};
+    for (int l = 0; l < 32; l++) {
+        if (!lane[l]) continue;
+        const MmaFrag *f = (const MmaFrag *)(uintptr_t)lane[l]->w_val;
+        const int g = l >> 2, t = l & 3;
+        for (int h = 0; h < 2; h++) {
+            A[g][2 * t + h] = half_bits(f->a[0] >> (16 * h) & 0xffffu, bf16);
+            A[g + 8][2 * t + h] = half_bits(f->a[1] >> (16 * h) & 0xffffu, bf16);
+            A[g][2 * t + 8 + h] = half_bits(f->a[2] >> (16 * h) & 0xffffu, bf16);
+            A[g + 8][2 * t + 8 + h] = half_bits(f->a[3] >> (16 * h) & 0xffffu, bf16);
+            B[2 * t + h][g] = half_bits(f->b[0] >> (16 * h) & 0xffffu, bf16);
+            B[2 * t + 8 + h][g] = half_bits(f->b[1] >> (16 * h) & 0xffffu, bf16);
+        }
+    }
+    for (int l = 0; l < 32; l++) {
+        if (!lane[l]) continue;
+        MmaFrag *f = (MmaFrag *)(uintptr_t)lane[l]->w_val;
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 4; i++) {
+            const int r = g + 8 * (i >> 1), c = 2 * t + (i & 1);
+            float acc = f->c[i];
+            for (int k = 0; k < 16; k++) acc = fmaf(A[r][k], B[k][c], acc);
+            f->c[i] = acc;
+        }
+        lane[l]->w_result = 0;
+    }
+}
 
 /* Completes the collective of the lanes in `mask` when every non-exited lane
  * of the mask is waiting in one. */
@@ -367,6 +424,13 @@ static void warp_try_complete(Exec *E, int wi, unsigned mask) {
             E->cur = saved;
             break;
         }
+    }
+    if (kind == W_MMA_F16 || kind == W_MMA_BF16) {
+        mma_complete(E, wi, need, lane, kind == W_MMA_BF16);
+        for (int l = 0; l < 32; l++)
+            if (lane[l]) make_ready(E, lane[l]);
+        w.pending &= ~need;
+        return;
     }
     uint64_t any = 0, all = 1, ballot = 0;
     for (int l = 0; l < 32; l++)
@@ -663,6 +727,15 @@ uint64_t warp_op(int kind, unsigned mask, uint64_t bits, int size, int arg, int 
     yield(E, t);
     if (pred_out) *pred_out = t->w_pred;
     return t->w_result;
+}
+
+void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], int bf16, const char *site) {
+    MmaFrag f;
+    memcpy(f.a, a, sizeof f.a);
+    memcpy(f.b, b, sizeof f.b);
+    memcpy(f.c, c, sizeof f.c);
+    (void)warp_op(bf16 ? W_MMA_BF16 : W_MMA_F16, 0xffffffffu, (uint64_t)(uintptr_t)&f, 8, 0, 32, site);
+    memcpy(c, f.c, sizeof f.c);
 }
 
 unsigned activemask() {

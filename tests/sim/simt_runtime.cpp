@@ -16,6 +16,8 @@
  * pageable copies wait for the stream; pinned memory is read / written when
  * the copy runs.  SIMT_EAGER=1 runs all work at enqueue time instead.
  */
+#include <memory> /* before the emulator headers: they define __noinline__ */
+
 #include "simt_internal.h"
 
 #include <stdarg.h>
@@ -91,6 +93,10 @@ cudaError_t set_last_error(cudaError_t e) {
         if (g_sticky != cudaSuccess) return set_last_error(g_sticky);              \
     } while (0)
 
+/* A call a GPU refuses while a stream captures in global mode (allocation,
+ * free, synchronization): true, a report, and the capture is invalidated. */
+static bool capture_forbids(const char *fn);
+
 /* ============================================================ memory */
 struct Alloc {
     size_t size;
@@ -162,12 +168,22 @@ struct Op {
     uint64_t seq;
     std::function<void()> fn;
 };
+struct Graph {
+    std::vector<std::function<void()>> ops;
+};
 struct Stream {
     std::deque<Op> q;
     uint64_t enq = 0, done = 0;
     bool blocking = true, legacy = false, flushing = false;
     int priority = 0;
+    Graph *capture = nullptr; /* capturing: work goes here instead of q */
+    bool capture_invalid = false;
+    int capture_mode = 0;
 };
+/* streams capturing in cudaStreamCaptureModeGlobal or ThreadLocal: both
+ * refuse unsafe calls from the capturing thread, and the emulated programs
+ * make their CUDA calls from one thread */
+static int g_capturing_global = 0;
 static Stream g_legacy_stream, g_per_thread_stream;
 static std::vector<Stream *> g_streams; /* created ones, in creation order */
 
@@ -198,6 +214,14 @@ static void run_until(Stream *s, uint64_t seq) {
     s->flushing = false;
 }
 
+static bool capture_forbids(const char *fn) {
+    if (!g_capturing_global) return false;
+    diag("%s while a stream is being captured (global / thread-local mode): not permitted during capture", fn);
+    for (Stream *x : g_streams)
+        if (x->capture) x->capture_invalid = true;
+    return true;
+}
+
 void flush(Stream *s) { run_until(s, s->enq); }
 
 static void flush_blocking() {
@@ -218,6 +242,10 @@ void flush_all() {
 }
 
 void enqueue(Stream *s, std::function<void()> op) {
+    if (s->capture) { /* recorded, not run */
+        if (!s->capture_invalid) s->capture->ops.push_back(std::move(op));
+        return;
+    }
     /* the legacy stream waits for the blocking streams and they wait for it */
     if (s->legacy) flush_blocking();
     else if (s->blocking) flush(&g_legacy_stream);
@@ -334,11 +362,10 @@ cudaError_t enqueue_launch(const LaunchDesc &d) {
         d.destroy(d.ctx);
         return set_last_error(e);
     }
+    /* the arguments live as long as the last copy of the work (a graph replays it) */
+    std::shared_ptr<void> ctx(d.ctx, d.destroy);
     LaunchDesc c = d;
-    enqueue(s, [c]() {
-        run_grid(c);
-        c.destroy(c.ctx);
-    });
+    enqueue(s, [c, ctx]() { run_grid(c); });
     return cudaSuccess;
 }
 
@@ -367,7 +394,8 @@ const char *cudaGetErrorName(cudaError_t e) {
         N(cudaErrorUnsupportedPtxVersion) N(cudaErrorInvalidResourceHandle) N(cudaErrorNotReady)
         N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources) N(cudaErrorLaunchTimeout) N(cudaErrorAssert)
         N(cudaErrorIllegalInstruction) N(cudaErrorLaunchFailure) N(cudaErrorNotSupported)
-        N(cudaErrorStreamCaptureUnsupported) N(cudaErrorUnknown)
+        N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated) N(cudaErrorStreamCaptureUnmatched)
+        N(cudaErrorStreamCaptureImplicit) N(cudaErrorCapturedEvent) N(cudaErrorUnknown)
 #undef N
     }
     return "cudaErrorUnknown";
@@ -455,6 +483,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
 }
 cudaError_t cudaDeviceSynchronize(void) {
     API_ENTER();
+    if (capture_forbids("cudaDeviceSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     flush_all();
     return g_sticky;
 }
@@ -486,6 +515,7 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
 
 cudaError_t cudaMalloc(void **p, size_t n) {
     API_ENTER();
+    if (capture_forbids("cudaMalloc")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     return do_alloc(p, n, A_DEVICE, 256);
 }
 cudaError_t cudaMallocManaged(void **p, size_t n, unsigned int) {
@@ -494,6 +524,7 @@ cudaError_t cudaMallocManaged(void **p, size_t n, unsigned int) {
 }
 cudaError_t cudaMallocHost(void **p, size_t n) {
     API_ENTER();
+    if (capture_forbids("cudaMallocHost")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     return do_alloc(p, n, A_PINNED, 4096);
 }
 cudaError_t cudaHostAlloc(void **p, size_t n, unsigned int) {
@@ -502,6 +533,7 @@ cudaError_t cudaHostAlloc(void **p, size_t n, unsigned int) {
 }
 cudaError_t cudaFree(void *p) {
     API_ENTER();
+    if (p && capture_forbids("cudaFree")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     return do_free(p, false);
 }
 cudaError_t cudaFreeHost(void *p) {
@@ -603,6 +635,12 @@ static cudaError_t copy_common(const char *fn, void *dst, const void *src, size_
     Stream *s = resolve_stream(stream, &e);
     if (!s) return set_last_error(e);
     AllocKind dk = find_alloc(dst, n), sk = find_alloc(src, n);
+    if (!async && capture_forbids(fn)) return set_last_error(cudaErrorStreamCaptureUnsupported);
+    if (s->capture && ((!sdev && sk == A_NONE) || (!ddev && dk == A_NONE))) {
+        diag("%s: a copy from or to pageable host memory cannot be captured", fn);
+        s->capture_invalid = true;
+        return set_last_error(cudaErrorStreamCaptureUnsupported);
+    }
     if (!async) {
         /* synchronous: the legacy stream and the blocking streams first */
         flush_blocking();
@@ -666,6 +704,7 @@ static cudaError_t memset_common(void *p, int v, size_t n, cudaStream_t stream, 
     cudaError_t e;
     Stream *s = resolve_stream(stream, &e);
     if (!s) return set_last_error(e);
+    if (!async && capture_forbids("cudaMemset")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     enqueue(s, [p, v, n]() { memset(p, v, n); });
     if (!async) flush(s);
     return cudaSuccess;
@@ -726,6 +765,12 @@ cudaError_t cudaStreamSynchronize(cudaStream_t st) {
     cudaError_t e;
     Stream *s = resolve_stream(st, &e);
     if (!s) return set_last_error(e);
+    if (s->capture) {
+        diag("cudaStreamSynchronize on a stream that is being captured");
+        s->capture_invalid = true;
+        return set_last_error(cudaErrorStreamCaptureUnsupported);
+    }
+    if (capture_forbids("cudaStreamSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     if (s->legacy) flush_blocking();
     flush(s);
     return g_sticky;
@@ -768,6 +813,11 @@ cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st) {
     Stream *s = resolve_stream(st, &e);
     Event *x = find_event(ev);
     if (!s || !x) return set_last_error(s ? cudaErrorInvalidResourceHandle : e);
+    if (s->capture) { /* capture events are not emulated: Miles records none */
+        diag("cudaEventRecord on a capturing stream is not emulated");
+        s->capture_invalid = true;
+        return set_last_error(cudaErrorStreamCaptureUnsupported);
+    }
     enqueue(s, [x]() { x->ms = now_ms(); });
     x->stream = s;
     x->seq = s->enq;
@@ -776,6 +826,7 @@ cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t ev) {
     API_ENTER();
+    if (capture_forbids("cudaEventSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     Event *x = find_event(ev);
     if (!x) return set_last_error(cudaErrorInvalidResourceHandle);
     if (x->recorded) run_until(x->stream, x->seq);
@@ -808,6 +859,116 @@ cudaError_t cudaEventDestroy(cudaEvent_t ev) {
             return cudaSuccess;
         }
     return set_last_error(cudaErrorInvalidResourceHandle);
+}
+
+/* ------------------------------------------------------------ graphs */
+struct GraphExec {
+    std::vector<std::function<void()>> ops;
+};
+static std::vector<Graph *> g_graphs;
+static std::vector<GraphExec *> g_execs;
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t st, enum cudaStreamCaptureMode mode) {
+    API_ENTER();
+    cudaError_t e;
+    Stream *s = resolve_stream(st, &e);
+    if (!s) return set_last_error(e);
+    if (s->legacy || s == &g_per_thread_stream || s->capture) {
+        diag("cudaStreamBeginCapture on the legacy stream or a stream already capturing");
+        return set_last_error(cudaErrorStreamCaptureUnsupported);
+    }
+    flush(s); /* earlier work runs before the captured work */
+    s->capture = new Graph;
+    s->capture_invalid = false;
+    s->capture_mode = (int)mode;
+    if (mode != cudaStreamCaptureModeRelaxed) g_capturing_global++;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph) {
+    API_ENTER();
+    cudaError_t e;
+    Stream *s = resolve_stream(st, &e);
+    if (!s) return set_last_error(e);
+    if (!s->capture) return set_last_error(cudaErrorStreamCaptureUnmatched);
+    Graph *gr = s->capture;
+    bool bad = s->capture_invalid;
+    s->capture = nullptr;
+    s->capture_invalid = false;
+    if (s->capture_mode != cudaStreamCaptureModeRelaxed) g_capturing_global--;
+    if (graph) *graph = nullptr;
+    if (bad) {
+        delete gr;
+        return set_last_error(cudaErrorStreamCaptureInvalidated);
+    }
+    g_graphs.push_back(gr);
+    if (graph) *graph = (cudaGraph_t)gr;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t st, enum cudaStreamCaptureStatus *status) {
+    API_ENTER();
+    cudaError_t e;
+    Stream *s = resolve_stream(st, &e);
+    if (!s || !status) return set_last_error(s ? cudaErrorInvalidValue : e);
+    *status = !s->capture ? cudaStreamCaptureStatusNone
+            : s->capture_invalid ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+static Graph *find_graph(cudaGraph_t g) {
+    for (Graph *x : g_graphs)
+        if ((cudaGraph_t)x == g) return x;
+    return nullptr;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+    API_ENTER();
+    Graph *g = find_graph(graph);
+    if (!exec || !g) return set_last_error(cudaErrorInvalidValue);
+    GraphExec *x = new GraphExec;
+    x->ops = g->ops;
+    g_execs.push_back(x);
+    *exec = (cudaGraphExec_t)x;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st) {
+    API_ENTER();
+    cudaError_t e;
+    Stream *s = resolve_stream(st, &e);
+    if (!s) return set_last_error(e);
+    GraphExec *x = nullptr;
+    for (GraphExec *y : g_execs)
+        if ((cudaGraphExec_t)y == exec) x = y;
+    if (!x) return set_last_error(cudaErrorInvalidValue);
+    for (auto &op : x->ops) enqueue(s, op);
+    return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    API_ENTER();
+    for (size_t i = 0; i < g_execs.size(); i++)
+        if ((cudaGraphExec_t)g_execs[i] == exec) {
+            flush_all(); /* a launched graph may still be queued */
+            delete g_execs[i];
+            g_execs.erase(g_execs.begin() + (long)i);
+            return cudaSuccess;
+        }
+    return set_last_error(cudaErrorInvalidValue);
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    API_ENTER();
+    for (size_t i = 0; i < g_graphs.size(); i++)
+        if ((cudaGraph_t)g_graphs[i] == graph) {
+            delete g_graphs[i];
+            g_graphs.erase(g_graphs.begin() + (long)i);
+            return cudaSuccess;
+        }
+    return set_last_error(cudaErrorInvalidValue);
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *num) {
+    API_ENTER();
+    Graph *g = find_graph(graph);
+    if (!g || !num) return set_last_error(cudaErrorInvalidValue);
+    if (nodes) /* opaque handles: the node's index + 1 */
+        for (size_t i = 0; i < *num && i < g->ops.size(); i++) nodes[i] = (cudaGraphNode_t)(uintptr_t)(i + 1);
+    *num = g->ops.size();
+    return cudaSuccess;
 }
 
 /* ------------------------------------------------------ functions */

@@ -606,6 +606,137 @@ __global__ void k_partial_warp(int *o) { /* 48 threads: full-mask shuffle in the
     o[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 16);
 }
 
+/* ------------------------------------------------------------- graphs */
+__global__ void k_axpy(float *y, const float *x, float a, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] += a * x[i];
+}
+
+static void test_graphs(void) {
+    const int n = 100;
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    Buf<float> x(n), y(n), z(n), w(1);
+    w.up(std::vector<float>(1, 1.0f));
+    float *pin = nullptr;
+    CK(cudaMallocHost(&pin, n * sizeof(float)));
+    std::vector<float> hx(n), hy(n, 1.0f);
+    for (int i = 0; i < n; i++) hx[i] = (float)i;
+    x.up(hx);
+    y.up(hy);
+    /* capture: y += 2 x (kernel, arguments by value), a copy to pinned memory, a cuBLAS GEMM z = y * w (w = 1) */
+    cudaGraph_t g = nullptr;
+    cudaGraphExec_t ex = nullptr;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    cudaStreamCaptureStatus st;
+    CK(cudaStreamIsCapturing(s, &st));
+    float a = 2.0f;
+    CK(simt_launch("k_axpy", k_axpy, dim3(1), dim3(128), 0, s, y.d, (const float *)x.d, a, n));
+    a = 100.0f; /* the captured launch keeps 2 */
+    CK(cudaMemcpyAsync(pin, y.d, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+    cublasHandle_t h;
+    CUBLAS_CHECK(cublasCreate(&h));
+    CUBLAS_CHECK(cublasSetStream(h, s));
+    const float one = 1.0f, zero = 0.0f;
+    /* z[i] = y[i] * 1 (a 1 x n times 1 x 1 product) */
+    CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, 1, 1, &one, y.d, n, w.d, 1, &zero, z.d, n));
+    int before = (int)pin[0];
+    CK(cudaStreamEndCapture(s, &g));
+    size_t nodes = 0;
+    CK(cudaGraphGetNodes(g, nullptr, &nodes));
+    CK(cudaStreamSynchronize(s));
+    auto y0 = y.down();
+    check("capture records instead of running (3 nodes)", st == cudaStreamCaptureStatusActive && nodes == 3 &&
+          y0[5] == 1.0f, "status %d, %zu nodes, y[5] %g", (int)st, nodes, y0[5]);
+    CK(cudaGraphInstantiate(&ex, g, 0));
+    CK(cudaGraphLaunch(ex, s));
+    CK(cudaGraphLaunch(ex, s));
+    CK(cudaStreamSynchronize(s));
+    auto y2 = y.down(), z2 = z.down();
+    check("graph replays: kernel twice with its captured arguments, copy and GEMM re-run",
+          y2[5] == 21.0f && pin[5] == 21.0f && z2[5] == 21.0f && before != 21,
+          "y[5] %g (21), pinned %g, z[5] %g", y2[5], pin[5], z2[5]);
+    /* new input data is seen by a replay */
+    for (auto &v : hx) v = 1.0f;
+    x.up(hx);
+    CK(cudaGraphLaunch(ex, s));
+    CK(cudaStreamSynchronize(s));
+    check("a replay reads the buffers' current contents", y.down()[5] == 23.0f, "y[5] %g (23)", y.down()[5]);
+    CK(cudaGraphExecDestroy(ex));
+    CK(cudaGraphDestroy(g));
+
+    /* what a GPU refuses during a global-mode capture: the capture is invalidated */
+    int old_print = simt_print_diagnostics(0);
+    long d0 = simt_diagnostics();
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    void *p = nullptr;
+    cudaError_t e1 = cudaMalloc(&p, 64);
+    float pageable = 0;
+    cudaError_t e2 = cudaMemcpyAsync(&pageable, y.d, sizeof(float), cudaMemcpyDeviceToHost, s);
+    cudaError_t e3 = cudaStreamSynchronize(s);
+    cudaError_t e4 = cudaStreamEndCapture(s, &g);
+    cudaGetLastError();
+    simt_print_diagnostics(old_print);
+    check("during capture: cudaMalloc, pageable copies, a sync are refused; the capture is invalidated",
+          e1 == cudaErrorStreamCaptureUnsupported && e2 == cudaErrorStreamCaptureUnsupported &&
+              e3 == cudaErrorStreamCaptureUnsupported && e4 == cudaErrorStreamCaptureInvalidated && g == nullptr &&
+              simt_diagnostics() - d0 >= 3,
+          "%s %s %s %s", cudaGetErrorName(e1), cudaGetErrorName(e2), cudaGetErrorName(e3), cudaGetErrorName(e4));
+    CUBLAS_CHECK(cublasDestroy(h));
+    CK(cudaFreeHost(pin));
+    CK(cudaStreamDestroy(s));
+}
+
+/* ------------------------------------------------------------- mma.sync */
+/* the emulated instruction against a product of the matrices its fragments
+ * hold (per-lane loads written from the PTX ISA tables); sm_80+ only */
+__global__ void k_mma(float *D, const uint16_t *A, const uint16_t *B, int bf16) {
+    const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+    uint32_t a[4], b[2];
+    float c[4] = {0, 0, 0, 0};
+    for (int r = 0; r < 4; r++) {
+        const int row = g + ((r & 1) ? 8 : 0), col = 2 * t + ((r & 2) ? 8 : 0);
+        a[r] = A[row * 16 + col] | (uint32_t)A[row * 16 + col + 1] << 16;
+    }
+    for (int r = 0; r < 2; r++) b[r] = B[(2 * t + 8 * r) * 8 + g] | (uint32_t)B[(2 * t + 8 * r + 1) * 8 + g] << 16;
+    simt::mma16816(c, a, b, bf16, SIMT_SITE);
+    for (int i = 0; i < 4; i++) D[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = c[i];
+}
+
+static void test_mma(void) {
+    if (simt_compute_capability() < 80) return;
+    for (int bf = 0; bf < 2; bf++) {
+        std::vector<uint16_t> ha(256), hb(128);
+        std::vector<float> fa(256), fb(128);
+        for (int i = 0; i < 256; i++) {
+            float v = (float)((i * 37) % 23 - 11) / 8.0f; /* exact in both formats */
+            fa[i] = v;
+            ha[i] = bf ? __bfloat16_as_ushort(__float2bfloat16_rn(v)) : __half_as_ushort(__float2half_rn(v));
+        }
+        for (int i = 0; i < 128; i++) {
+            float v = (float)((i * 11) % 17 - 8) / 4.0f;
+            fb[i] = v;
+            hb[i] = bf ? __bfloat16_as_ushort(__float2bfloat16_rn(v)) : __half_as_ushort(__float2half_rn(v));
+        }
+        Buf<uint16_t> A(256), B(128);
+        Buf<float> D(128);
+        A.up(ha);
+        B.up(hb);
+        RUN(k_mma, 1, 32, 0, D.d, (const uint16_t *)A.d, (const uint16_t *)B.d, bf);
+        auto d = D.down();
+        int bad = 0;
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++) {
+                float ref = 0;
+                for (int k = 0; k < 16; k++) ref += fa[i * 16 + k] * fb[k * 8 + j];
+                bad += d[i * 8 + j] != ref; /* small integers / 32: exact */
+            }
+        check(bf ? "mma.sync m16n8k16 bf16: fragments as the PTX ISA lays them out"
+                 : "mma.sync m16n8k16 fp16: fragments as the PTX ISA lays them out",
+              bad == 0, "%d of 128 wrong", bad);
+    }
+}
+
 static void expect_diag(const char *name, long before, bool sticky = false) {
     cudaError_t e = cudaDeviceSynchronize();
     long d = simt_diagnostics() - before;
@@ -708,6 +839,8 @@ int main(int argc, char **argv) {
     test_numerics();
     test_config_errors();
     test_streams();
+    test_graphs();
+    test_mma();
     test_diagnostics();
     test_asan(argv[0]);
     check("every allocation freed", simt_live_allocations() == 0, "%ld live", simt_live_allocations());

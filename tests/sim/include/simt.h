@@ -16,9 +16,9 @@
  *   SIMT_EAGER=0      1: run work at enqueue time instead of at the next
  *                     synchronization (default: deferred, to expose missing syncs)
  *   SIMT_DIAG_ABORT=0 1: abort() at the first diagnostic (for a backtrace)
- *   SIMT_CUBLAS_F16_OVERFLOW=inf  fp32->fp16 input conversion of the cuBLAS
- *                     shim in *_FAST_16F: "inf" (round to nearest, overflow to
- *                     +-Inf) or "saturate" (clamp to +-65504)
+ *   SIMT_CUBLAS_F16_OVERFLOW=inf  fp32->fp16 conversion of the cuBLAS shim
+ *                     (inputs in *_FAST_16F, fp16 outputs): "inf" (round to
+ *                     nearest, overflow to +-Inf) or "saturate" (clamp to +-65504)
  *   SIMT_RECORD=file  append one line per (kernel, check) (simt_check_record)
  */
 #ifndef SIMT_H

@@ -71,7 +71,8 @@ namespace simt {
 enum {
     W_SHFL_IDX, W_SHFL_UP, W_SHFL_DOWN, W_SHFL_XOR,
     W_ANY, W_ALL, W_BALLOT, W_SYNCWARP, W_MATCH_ANY, W_MATCH_ALL,
-    W_REDUCE_ADD, W_REDUCE_MIN, W_REDUCE_MAX, W_REDUCE_AND, W_REDUCE_OR, W_REDUCE_XOR
+    W_REDUCE_ADD, W_REDUCE_MIN, W_REDUCE_MAX, W_REDUCE_AND, W_REDUCE_OR, W_REDUCE_XOR,
+    W_MMA_F16, W_MMA_BF16
 };
 /* barrier kinds */
 enum { B_SYNC, B_COUNT, B_AND, B_OR };
@@ -84,6 +85,10 @@ uint64_t warp_op(int kind, unsigned mask, uint64_t bits, int size, int arg, int 
                  int *pred_out = nullptr);
 unsigned activemask();
 void *dynamic_shared();
+/* mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.f32 with c as C and D:
+ * one warp collective of all 32 lanes (the fragment layouts of the PTX ISA,
+ * kernels/fast.cuh); products and sums in fp32.  Needs an emulated sm_80+. */
+void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], int bf16, const char *site);
 void trap(const char *site);
 long long clock_tick();
 void count_atomic();
