@@ -299,6 +299,14 @@ MILES_API int miles_model_input_grads(const MilesModel *m, float *dword, float *
 typedef struct MilesAdamWConfig {
     float lr, beta1, beta2, eps, weight_decay;
     int decay_all;   /* 1: decay every tensor (the original's bug); 0: HF groups */
+    /* Parameter groups (torch param_groups): tensor k steps at lr_step * scale_k,
+     * lr_step being the step's (scheduled) lr.  head_lr > 0: the new layers
+     * (everything outside "bert.": numeric MLP, fusion, heads) get scale
+     * head_lr / lr (lr must then be > 0); 0: scale 1.  layer_decay in (0,1):
+     * encoder layer l of L gets layer_decay^(L-l), the embeddings
+     * layer_decay^(L+1), the pooler 1; 0 or 1: off.  Zero-initialized configs
+     * keep the single group. */
+    float head_lr, layer_decay;
 } MilesAdamWConfig;
 typedef struct MilesAdamW MilesAdamW;
 MILES_API int miles_adamw_build(MilesAdamW **out, MilesModel *m, const MilesAdamWConfig *cfg);
@@ -732,7 +740,11 @@ typedef struct MilesTrainConfig {
     int max_len;              /* 128: truncate rows longer than this */
     int epochs;               /* 15 */
     int grad_accum;           /* 1: micro-batches per optimizer step */
-    float lr;                 /* 2e-5 */
+    float lr;                 /* 2e-5: the encoder's base learning rate */
+    float head_lr;            /* 0 (= lr): base lr of the new layers (numeric MLP, fusion,
+                               * heads); miles-train's default recipe uses 1e-3 with a
+                               * pretrained encoder (MilesAdamWConfig.head_lr) */
+    float layer_decay;        /* 0 (off): layer-wise lr decay of the encoder, (0,1) */
     float weight_decay;       /* 0.01 */
     int decay_all;            /* 0: HF no-decay groups; 1: the original (decay everything) */
     int warmup_steps;         /* 500 */

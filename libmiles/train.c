@@ -229,7 +229,8 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
     t.st.threshold = 0.5;
     /* rank 0 keeps the single-process dropout masks; other ranks draw their own */
     t.drop_seed = cfg->seed + (uint64_t)t.rank * 0x9E3779B97F4A7C15ull;
-    MilesAdamWConfig oc = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay, cfg->decay_all};
+    MilesAdamWConfig oc = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay, cfg->decay_all, cfg->head_lr,
+                           cfg->layer_decay};
     t.adamw = oc;
 
     int s = miles_dist_agree(t.dist, ops->init(&t));

@@ -513,6 +513,8 @@ static MilesAdamWConfig fixture_adamw(const Fixture *f) {
     oc.eps = f->optim[3];
     oc.weight_decay = f->optim[4];
     oc.decay_all = 0;
+    oc.head_lr = 0.0f; /* one parameter group */
+    oc.layer_decay = 0.0f;
     return oc;
 }
 
