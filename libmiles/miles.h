@@ -579,6 +579,25 @@ MILES_API int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEA
 MILES_API int miles_scaler_to_json(const MilesScaler *s, char **json);
 MILES_API int miles_scaler_from_json(MilesScaler **out, const char *json);
 
+/* ---- velocity target: what the velocity head predicts (velocity_target.c) ----
+ * MINMAX: the scaler's (v - min) / (max - min) (seed; sigmoid head).
+ * LOG1P_Z: (log1p(v) - mean) / std, mean/std of log1p(v) on the training split
+ * (population std; 1 if 0), for a linear head; the default recipe's choice,
+ * because views/day are heavy-tailed.  Negative v counts as 0; the inverse is
+ * clamped at 0 views/day. */
+enum { MILES_VTARGET_MINMAX = 0, MILES_VTARGET_LOG1P_Z = 1 };
+typedef struct MilesVelocityTarget {
+    int kind;          /* MILES_VTARGET_* */
+    double mean, std;  /* LOG1P_Z only */
+} MilesVelocityTarget;
+MILES_API int miles_velocity_target_fit(MilesVelocityTarget *t, int kind, const double *velocity, int64_t n);
+/* raw views/day -> target space, and back; the scaler is needed for MINMAX only */
+MILES_API double miles_velocity_target_transform(const MilesVelocityTarget *t, const MilesScaler *s, double v);
+MILES_API double miles_velocity_target_inverse(const MilesVelocityTarget *t, const MilesScaler *s, double y);
+/* "minmax" | "log1p_z" (the checkpoint metadata values) and back */
+MILES_API const char *miles_velocity_target_name(int kind);
+MILES_API int miles_velocity_target_parse(const char *name, int *kind);
+
 /* ---- prepare: seed-schema CSV -> one binary prepared file ---- */
 typedef struct MilesPrepareOptions {
     const char *vocab_dir;   /* tokenizer directory (default models/all-MiniLM-L6-v2) */
@@ -753,6 +772,9 @@ typedef struct MilesTrainConfig {
     float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
     float clip;               /* 1.0; <= 0: no clipping */
     MilesLossConfig loss;     /* 0.95 / 0.05, class weights {1,1} */
+    int velocity_target;      /* MILES_VTARGET_MINMAX (0); LOG1P_Z needs a linear velocity
+                               * head: fitted on the train split, stored in the checkpoints,
+                               * the head's bias starts at 0 (the standardized mean) */
     int auto_class_weight;    /* 1: class_weight = n / (2 n_c) of the training labels
                                * (sklearn "balanced"; MilesTrainResult says which) */
     int patience;             /* 3 evaluations without improvement > min_delta */
@@ -832,6 +854,11 @@ MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int ba
 #define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+/* the velocity target (MilesVelocityTarget): "log1p_z" with mean/std (%.17g);
+ * absent = "minmax" (checkpoints written before it) */
+#define MILES_META_VELOCITY_TARGET "velocity_target"
+#define MILES_META_VELOCITY_MEAN   "velocity_target_mean"
+#define MILES_META_VELOCITY_STD    "velocity_target_std"
 
 typedef struct MilesCheckpoint MilesCheckpoint;
 /* Open and validate a checkpoint (format, model config).  Read-only; the
@@ -844,6 +871,8 @@ MILES_API const char *miles_checkpoint_meta(const MilesCheckpoint *c, const char
 MILES_API int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out);
 /* miles_checkpoint_open + miles_checkpoint_model + close. */
 MILES_API int miles_checkpoint_load_model(MilesModel **out, const char *path);
+/* The velocity target the model was trained on (MINMAX when the key is absent). */
+MILES_API int miles_checkpoint_velocity_target(const MilesCheckpoint *c, MilesVelocityTarget *out);
 /* The training data's scaler (MILES_EMISSING if the checkpoint has none). */
 MILES_API int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out);
 /* The training tokenizer: vocab_dir if given, else the embedded copy, else
@@ -1114,8 +1143,8 @@ MILES_API const char *miles_predictor_column_of(const char *name);
 typedef struct MilesPrediction {
     double viral_score;        /* softmax P(viral) */
     int is_viral;              /* viral_score >= the stored decision threshold */
-    double predicted_velocity; /* original units (miles_scaler_velocity_unscale) */
-    double velocity_scaled;    /* the model's output (min-max scaled) */
+    double predicted_velocity; /* views/day (miles_velocity_target_inverse of the output) */
+    double velocity_scaled;    /* the model's output, in its target space (min-max or log1p_z) */
     double confidence;         /* |p - 0.5| * 2 */
     uint32_t supplied;         /* bit f: feature f given by a field of its own */
     uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */

@@ -87,6 +87,8 @@ int main(int argc, char **argv) {
     if (s == MILES_OK) s = miles_checkpoint_check_data(ck, prep);
     if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &scaler);
+    MilesVelocityTarget vtg; /* the model's target space (min-max for older checkpoints) */
+    if (s == MILES_OK) s = miles_checkpoint_velocity_target(ck, &vtg);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
@@ -100,8 +102,9 @@ int main(int argc, char **argv) {
     s = miles_predict_dataset(m, &v, batch, mc->max_position_embeddings, scores, vp);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     for (int64_t i = 0; i < v.n; i++) {
-        vt[i] = v.velocity[i];
-        vpr[i] = miles_scaler_velocity_unscale(scaler, vp[i]);
+        vt[i] = vtg.kind == MILES_VTARGET_MINMAX ? v.velocity[i]
+                                                 : miles_velocity_target_transform(&vtg, scaler, v.velocity_raw[i]);
+        vpr[i] = miles_velocity_target_inverse(&vtg, scaler, vp[i]);
     }
     char title[512], prefix[64], base[4096];
     snprintf(base, sizeof base, "%s", ckpt);
@@ -112,6 +115,7 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "data", data);
     cJSON_AddStringToObject(extra, "split", split_name);
     cJSON_AddStringToObject(extra, "preset", mc->preset);
+    cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra};
