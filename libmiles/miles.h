@@ -1038,6 +1038,15 @@ typedef struct MilesBaselineInfo {
 } MilesBaselineInfo;
 MILES_API void miles_baseline_info(const MilesBaseline *b, MilesBaselineInfo *info);
 
+/* Ridge regression with scikit-learn Ridge(alpha, fit_intercept=True)
+ * semantics (libmiles/ridge.c): minimizes ||y - X w - b||^2 + alpha ||w||^2,
+ * solved in double (centering + Cholesky).  X [n,d] row-major; w [d], *b out.
+ * The velocity baseline (miles-baseline --kind ridge, on the 18 standardized
+ * features and the velocity target of MilesVelocityTarget). */
+MILES_API int miles_ridge_fit(const float *X, int n, int d, const double *y, double alpha, double *w, double *b);
+/* out[i] = b + X[i] . w */
+MILES_API int miles_ridge_predict(const float *X, int n, int d, const double *w, double b, double *out);
+
 /* ======================================================================== */
 /* Section: explanations: integrated gradients                              */
 /* (libmiles/explain.c, docs/explain.md)                                    */
