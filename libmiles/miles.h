@@ -979,6 +979,27 @@ typedef struct MilesMetrics {
 MILES_API int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
                           const double *vel_pred, const double *vel_true,
                           const MilesMetricsOptions *opt);
+/* The velocity head's report (metrics_velocity.c; docs/metrics.md): the model
+ * in its target space (pred/target) and in views/day (pred_raw/target_raw, may
+ * be NULL), Spearman rho of pred vs target (rank-based: the same in views/day
+ * up to the clamp at 0), the constant-median reference (median_target /
+ * median_raw: the training split's medians; NaN = the evaluated targets'
+ * median), and percentile-bootstrap intervals (opt->n_bootstrap resamples, the
+ * same index stream as the AUROC/MAE intervals; NaN when 0). */
+typedef struct MilesVelocityReport {
+    int n, has_raw;
+    MilesRegressionMetrics target, raw;
+    double spearman;
+    double median_target, median_raw;
+    MilesRegressionMetrics median_ref_target, median_ref_raw;
+    double target_mae_ci[2], target_rmse_ci[2], target_r2_ci[2], spearman_ci[2], raw_mae_ci[2], raw_r2_ci[2];
+    int n_bootstrap; double alpha; uint64_t seed;
+} MilesVelocityReport;
+MILES_API int miles_velocity_report(MilesVelocityReport *r, const double *pred, const double *target,
+                                    const double *pred_raw, const double *target_raw, int n, double median_target,
+                                    double median_raw, const MilesMetricsOptions *opt);
+/* numpy.median of v[n] (NaN if n < 1) */
+MILES_API double miles_median(const double *v, int n);
 /* JSON object as a malloc'd string (pretty-printed; free()).  Undefined
  * metrics are null, with "undefined_reason". */
 MILES_API char *miles_metrics_to_json_string(const MilesMetrics *m);
