@@ -6,8 +6,9 @@
  *
  * Reports AUROC, PR-AUC, precision at 10% recall, accuracy/precision/recall/F1
  * and the confusion matrix at 0.5 and at the checkpoint's stored threshold, ECE
- * and Brier, velocity MAE/RMSE/R2 (scaled and original units) and bootstrap
- * 95% intervals; JSON + table + PNG plots.
+ * and Brier, velocity MAE/RMSE/R2 (in the model's target space and in views/day),
+ * Spearman rho, the constant-median reference and bootstrap 95% intervals;
+ * JSON + table + PNG plots.
  */
 #include "miles.h"
 #include "report.h"
@@ -117,8 +118,24 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "preset", mc->preset);
     cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
+    /* the constant-median reference: the training split's medians */
+    double med_t = NAN, med_r = NAN;
+    MilesDataset tr;
+    if (miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tr) == MILES_OK && tr.n > 0 && tr.velocity_raw) {
+        double *a = malloc(sizeof(double) * tr.n);
+        if (a) {
+            for (int64_t i = 0; i < tr.n; i++)
+                a[i] = vtg.kind == MILES_VTARGET_MINMAX ? tr.velocity[i]
+                                                       : miles_velocity_target_transform(&vtg, scaler, tr.velocity_raw[i]);
+            med_t = miles_median(a, (int)tr.n);
+            med_r = miles_median(tr.velocity_raw, (int)tr.n);
+        }
+        free(a);
+    }
+    ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
+                       boot, (uint64_t)seed};
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
-                    stored_thr, boot, (uint64_t)seed, plots, extra};
+                    stored_thr, boot, (uint64_t)seed, plots, extra, &tv};
     int status = tool_report_run(&r);
     cJSON_Delete(extra);
     free(scores); free(vp); free(vt); free(vpr);
