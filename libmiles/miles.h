@@ -691,7 +691,10 @@ MILES_API int miles_synth_write_csv(const char *path, int64_t rows, uint64_t see
 /* Convert a real source into the seed schema.  kind:
  *   "ytdlp"       yt-dlp -j JSON lines, one .info.json, a directory of *.json, or a
  *                 text file listing .json paths (one per line);
- *   "youtube2017" USvideos.csv (daily trending snapshots; one row per video);
+ *   "youtube2017" <CC>videos.csv of the YouTube trending data set (daily snapshots;
+ *                 one row per video); country/region/language from the file name
+ *                 (CAvideos.csv -> CA), else US; "youtube2017:CC" sets the country
+ *                 (US CA GB DE FR RU MX IN JP KR);
  *   "tiktok-vn"   the tiktok_vn_ie403 directory, its panel_scrape1_recrawl_DERIVED.csv,
  *                 or its feed_scrape1_raw.csv (joined to recrawl_part_*.csv);
  *   "tiktok2020"  tiktok-scraper trending.json.
