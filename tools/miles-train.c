@@ -434,6 +434,11 @@ static int write_summary(const Opts *o, const char *run_name, const char *out_di
     cJSON_AddStringToObject(j, "run", run_name);
     cJSON_AddStringToObject(j, "recipe", o->recipe);
     cJSON_AddStringToObject(j, "preset", miles_model_config(m)->preset);
+    cJSON_AddStringToObject(j, "velocity_target", o->vtarget);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "head_lr", o->head_lr > 0 ? o->head_lr : o->lr);
+    cJSON_AddNumberToObject(j, "layer_decay", o->layer_decay);
+    cJSON_AddStringToObject(j, "loss_weights", o->loss_w);
     cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
     cJSON_AddNumberToObject(j, "steps", (double)res->steps);
     cJSON_AddNumberToObject(j, "epochs_done", res->epochs_done);
