@@ -48,12 +48,12 @@ PKG_CHECK := $(shell $(PKG_CONFIG) --exists $(LIB_PKGS) && echo ok)
 # miles.pc names the same packages (Requires.private) so that static users get them.
 ifeq ($(PKG_CHECK),ok)
   CFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
-  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread
+  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread -ldl
   PC_REQUIRES = $(LIB_PKGS)
-  PC_LIBS     = -lm -lpthread
+  PC_LIBS     = -lm -lpthread -ldl
 else
   # no .pc files (not Debian): the plain library names
-  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
+  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread -ldl
   PC_LIBS = $(LDLIBS)
 endif
 
@@ -375,6 +375,8 @@ example:
 
 # ---- CUDA backend (compile + link here; run on a GPU machine: tools/gpu-check)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+# backend.c says "not built" rather than "not found" when this build had no nvcc
+ISA_backend += $(if $(HAVE_NVCC),-DMILES_CUDA_BUILT=1)
 CUDA_ARCH ?= 75 80 86 89 90
 CUDA_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 CU_SRCS := $(sort $(wildcard kernels/*.cu))
