@@ -812,6 +812,12 @@ MILES_API int miles_train_run(MilesModel *m, const MilesPrepared *data, const Mi
  * both score through this one batching loop. */
 MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
                           double *velocity);
+/* The same on a device (NULL/"cpu", "cuda", "cuda:N") at an inference
+ * precision; miles_predict_dataset is this with the CPU at fp32.  Refusals as
+ * miles_device_check. */
+MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision,
+                                       const MilesDataset *d, int batch_size, int max_len, double *p_viral,
+                                       double *velocity);
 
 /* ---- checkpoints (train_checkpoint.c): one safetensors file per checkpoint.
  * Tensors: the parameters under their checkpoint names; "optim.m"/"optim.v"
