@@ -8,8 +8,8 @@
  *
  * Where libmiles_cuda.so is looked for, in order: $MILES_CUDA_BACKEND (a
  * path), beside the object holding libmiles (libmiles.so, or a program
- * linked with libmiles.a) and in ../lib from there, then the dynamic
- * loader's path.  Every refusal is one line naming which of: backend not
+ * linked with libmiles.a), in ../lib and .. from there (an installed prefix,
+ * the build tree), then the dynamic loader's path.  Every refusal is one line naming which of: backend not
  * built, library not found, not a backend of this ABI, no driver, driver too
  * old for the runtime, no device (or too few), precision not supported.
  */
@@ -42,14 +42,16 @@ static void *try_open(const char *path, char *why, size_t cap) {
 
 static int load_cuda(const MilesBackendOps **out) {
     pthread_mutex_lock(&g_load_mu);
-    if (g_cuda) {
+    const char *want = getenv("MILES_CUDA_BACKEND");
+    /* loaded once per process; a different $MILES_CUDA_BACKEND is looked up again */
+    if (g_cuda && (!want || !*want || !strcmp(want, g_cuda_path))) {
         *out = g_cuda;
         pthread_mutex_unlock(&g_load_mu);
         return MILES_OK;
     }
     char why[1024] = "", path[4096];
     void *h = NULL;
-    const char *env = getenv("MILES_CUDA_BACKEND");
+    const char *env = want;
     if (env && *env) {
         h = try_open(env, why, sizeof why);
         snprintf(path, sizeof path, "%s", env);
@@ -61,8 +63,9 @@ static int load_cuda(const MilesBackendOps **out) {
             char *slash = strrchr(dir, '/');
             if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
         }
-        const char *rel[] = {"/libmiles_cuda.so", "/../lib/libmiles_cuda.so"};
-        for (int i = 0; i < 2 && !h && dir[0]; i++) {
+        /* beside it; prefix/bin -> prefix/lib; build/bin -> build/ (the build tree) */
+        const char *rel[] = {"/libmiles_cuda.so", "/../lib/libmiles_cuda.so", "/../libmiles_cuda.so"};
+        for (int i = 0; i < 3 && !h && dir[0]; i++) {
             snprintf(path, sizeof path, "%s%s", dir, rel[i]);
             h = try_open(path, why, sizeof why);
         }
