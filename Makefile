@@ -407,6 +407,7 @@ check: deps weights
 	$(MAKE) variants
 	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
+	$(MAKE) backend-sim-test
 	$(MAKE) sim-check
 	@echo "make check: all steps passed"
 
