@@ -336,6 +336,8 @@ install: all
 	install -m 644 $(BUILD)/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.a
 	install -m 755 $(BUILD)/libmiles.so $(DESTDIR)$(PREFIX)/lib/libmiles.so.0
 	ln -sf libmiles.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles.so
+	@# the CUDA backend, when `make cuda` built it: beside libmiles.so, where libmiles looks
+	if [ -f $(BUILD)/libmiles_cuda.so ]; then install -m 755 $(BUILD)/libmiles_cuda.so $(DESTDIR)$(PREFIX)/lib/libmiles_cuda.so; fi
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	install -d $(DESTDIR)$(PREFIX)/share/miles/web
 	install -m 644 tools/web/* $(DESTDIR)$(PREFIX)/share/miles/web/
@@ -352,7 +354,7 @@ ifeq ($(HAVE_MPI),1)
 endif
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* \
+	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* $(DESTDIR)$(PREFIX)/lib/libmiles_cuda.so \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc $(DESTDIR)$(PREFIX)/include/miles_mpi.h \
 	      $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
@@ -388,7 +390,8 @@ cuda:
 ifeq ($(HAVE_NVCC),1)
 	$(MAKE) --no-print-directory $(CU_OBJS)
 	$(MAKE) --no-print-directory cuda-test
-	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH) and linked the CUDA op test"
+	$(MAKE) --no-print-directory $(BUILD)/libmiles_cuda.so
+	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH), linked the CUDA op test and $(BUILD)/libmiles_cuda.so (the backend libmiles loads for --device cuda)"
 else
 	@echo "cuda: nvcc not found; skipping the CUDA backend"
 endif
