@@ -215,8 +215,9 @@ $(SIM_DIR)/backend_cuda.o: kernels/backend_cuda.cpp kernels/model_cuda.h libmile
 	$(CXX) $(SIM_CXXFLAGS) -c $< -o $@
 $(SIM_DIR)/libmiles_cuda_sim.so: $(SIM_DIR)/backend_cuda.o $(filter-out %/dist_nccl.o,$(SIM_KERNEL_OBJS)) $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a kernels/backend_cuda.map
 	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
-backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all
-	MILES_BIN=$(BUILD)/bin SIM_BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so tests/test_backend_sim.sh $(BUILD)/backend-sim
+backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all $(BUILD)/tests/test_backend
+	MILES_BIN=$(BUILD)/bin BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so tests/test_backend_device.sh $(BUILD)/backend-sim
+	MILES_CUDA_BACKEND=$(CURDIR)/$(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/test_backend
 
 sim-test: sim-build
 	@rm -f $(SIM_RECORDS)

@@ -1,8 +1,10 @@
 #!/bin/sh
-# test_backend_sim.sh WORKDIR — `miles-train --device cuda` end to end on the CUDA
-# backend built against the SIMT emulator (build/sim/libmiles_cuda_sim.so: the real
-# kernels/ sources and kernels/backend_cuda.cpp, run on the CPU), loaded by libmiles
-# exactly as libmiles_cuda.so is (MILES_CUDA_BACKEND).  `make backend-sim-test`.
+# test_backend_device.sh WORKDIR — `miles-train --device cuda` end to end through a
+# CUDA backend object loaded by libmiles (MILES_CUDA_BACKEND=$BACKEND):
+#   here: the backend built against the SIMT emulator (build/sim/libmiles_cuda_sim.so:
+#   the real kernels/ sources and kernels/backend_cuda.cpp, run on the CPU),
+#   `make backend-sim-test`;
+#   on a GPU: build-gpu/libmiles_cuda.so with REAL_GPU=1 (tools/gpu-check).
 #   1. the refusal lines of the tools: library not found, not a backend, no device,
 #      bf16 below sm_80 — each exactly one line;
 #   2. fp32 training, 6 steps on tiny synthetic data, CPU vs emulated GPU: every step's
@@ -12,11 +14,13 @@
 #   4. the GPU-trained checkpoint scores on the CPU and the CPU one on the GPU:
 #      miles-predict probabilities within 1e-5;
 #   5. fp16 on the emulated GPU: the loss scale and skipped steps are in log.jsonl.
-# Needs MILES_BIN (tools) and SIM_BACKEND (the emulated backend object).
+# Needs MILES_BIN (tools) and BACKEND (the backend object).  REAL_GPU=1: "no device"
+# via CUDA_VISIBLE_DEVICES= and no sm_75 check (the emulator fakes both otherwise).
 set -eu
-W=${1:?usage: test_backend_sim.sh WORKDIR}
+W=${1:?usage: test_backend_device.sh WORKDIR}
 B=${MILES_BIN:?set MILES_BIN}
-SO=$(cd "$(dirname "${SIM_BACKEND:?set SIM_BACKEND}")" && pwd)/$(basename "$SIM_BACKEND")
+SO=$(cd "$(dirname "${BACKEND:?set BACKEND}")" && pwd)/$(basename "$BACKEND")
+REAL=${REAL_GPU:-0}
 VOCAB=$(pwd)/tests/fixtures/tokenizer_vocab.txt
 rm -rf "$W" && mkdir -p "$W"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -32,8 +36,13 @@ one_line() { # NAME WANT CMD...
 }
 one_line "library not found" "library not found" env MILES_CUDA_BACKEND=/nonexistent/libmiles_cuda.so "$B/miles-train" --device cuda --data x --init random
 one_line "not a backend" "not a Miles CUDA backend" env MILES_CUDA_BACKEND=libc.so.6 "$B/miles-eval" --device cuda --checkpoint x --data y
-one_line "no device" "no CUDA device" env MILES_CUDA_BACKEND="$SO" SIMT_DEVICES=0 "$B/miles-serve" --device cuda --checkpoint x
-one_line "bf16 below sm_80" "needs compute capability" env MILES_CUDA_BACKEND="$SO" SIMT_CC=75 "$B/miles-train" --device cuda --precision bf16 --data x --init random
+if [ "$REAL" = 1 ]; then
+  one_line "no device" "no CUDA device" env MILES_CUDA_BACKEND="$SO" CUDA_VISIBLE_DEVICES= "$B/miles-serve" --device cuda --checkpoint x
+  one_line "no device 9" "no CUDA device 9" env MILES_CUDA_BACKEND="$SO" "$B/miles-serve" --device cuda:9 --checkpoint x
+else
+  one_line "no device" "no CUDA device" env MILES_CUDA_BACKEND="$SO" SIMT_DEVICES=0 "$B/miles-serve" --device cuda --checkpoint x
+  one_line "bf16 below sm_80" "needs compute capability" env MILES_CUDA_BACKEND="$SO" SIMT_CC=75 "$B/miles-train" --device cuda --precision bf16 --data x --init random
+fi
 
 # ---- 2. CPU vs emulated GPU, fp32
 "$B/miles-data" synth --rows 400 --seed 3 --out "$W/s.csv" >/dev/null
@@ -111,4 +120,4 @@ echo "ok  checkpoints score the same on the CPU and the emulated GPU"
 train f16 cuda 3 --precision fp16
 grep -q '"loss_scale"' "$W/f16/log.jsonl" || { cat "$W/f16/log.jsonl"; fail "fp16: no loss_scale in log.jsonl"; }
 echo "ok  fp16: $(grep -m1 -o '"loss_scale":[^,]*,"skipped_steps":[0-9]*' "$W/f16/log.jsonl")"
-echo "backend-sim-test: all passed"
+echo "test_backend_device ($SO): all passed"
