@@ -35,6 +35,7 @@ one_line() { # NAME WANT CMD...
   echo "ok  $name: $(cat "$W/out.txt")"
 }
 one_line "library not found" "library not found" env MILES_CUDA_BACKEND=/nonexistent/libmiles_cuda.so "$B/miles-train" --device cuda --data x --init random
+one_line "predict: library not found" "library not found" env MILES_CUDA_BACKEND=/nonexistent/libmiles_cuda.so "$B/miles-predict" --device cuda:1 --checkpoint x y.csv
 one_line "not a backend" "not a Miles CUDA backend" env MILES_CUDA_BACKEND=libc.so.6 "$B/miles-eval" --device cuda --checkpoint x --data y
 if [ "$REAL" = 1 ]; then
   one_line "no device" "no CUDA device" env MILES_CUDA_BACKEND="$SO" CUDA_VISIBLE_DEVICES= "$B/miles-serve" --device cuda --checkpoint x

@@ -306,6 +306,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
+    if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
     const char *input = argv[optind];
     if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) { fprintf(stderr, "miles-predict: --format must be csv or jsonl\n"); return 2; }
     if (ofmt && strcmp(ofmt, "csv") && strcmp(ofmt, "jsonl")) { fprintf(stderr, "miles-predict: --output-format must be csv or jsonl\n"); return 2; }
