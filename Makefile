@@ -8,7 +8,9 @@
 #                   install + pkg-config example, CUDA compile (when nvcc exists)
 #   make install PREFIX=/usr/local
 #   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
-#   make cuda       compile and link the CUDA backend (CUDA_ARCH list below)
+#   make cuda       compile and link the CUDA backend (CUDA_ARCH list below), incl. $(BUILD)/libmiles_cuda.so
+#   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
+#   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
@@ -443,7 +445,7 @@ clean:
 	rm -rf build build-asan build-fuzz build-noomp
 
 help:
-	@sed -n '1,20p' Makefile
+	@sed -n '1,22p' Makefile
 
 # header dependencies written by -MMD
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
