@@ -593,16 +593,32 @@ MILES_API int miles_scaler_from_json(MilesScaler **out, const char *json);
  * LOG1P_Z: (log1p(v) - mean) / std, mean/std of log1p(v) on the training split
  * (population std; 1 if 0), for a linear head; the default recipe's choice,
  * because views/day are heavy-tailed.  Negative v counts as 0; the inverse is
- * clamped at 0 views/day. */
+ * clamped at 0 views/day.
+ * Clamp: LOG1P_Z fits also record [lo, hi], the transformed train target's
+ * range; the inverse first clamps the output to [lo - m, hi + m], m =
+ * MILES_VTARGET_CLAMP_MARGIN * (hi - lo), so an extrapolating linear head
+ * cannot overflow views/day (finite output -> finite views/day).  No range
+ * (has_range 0: older checkpoints, MINMAX): no clamp. */
 enum { MILES_VTARGET_MINMAX = 0, MILES_VTARGET_LOG1P_Z = 1 };
+/* 5% of the range each side: the train min/max are sample extremes, so a new
+ * row may sit slightly beyond them; at log1p_z scale 5% of a typical range
+ * (~5 std) is ~0.25 std of log1p(views/day), a modest extrapolation. */
+#define MILES_VTARGET_CLAMP_MARGIN 0.05
 typedef struct MilesVelocityTarget {
     int kind;          /* MILES_VTARGET_* */
     double mean, std;  /* LOG1P_Z only */
+    int has_range;     /* lo/hi valid: clamp outputs to them (+ margin) */
+    double lo, hi;     /* train split's target range, in target space */
 } MilesVelocityTarget;
 MILES_API int miles_velocity_target_fit(MilesVelocityTarget *t, int kind, const double *velocity, int64_t n);
 /* raw views/day -> target space, and back; the scaler is needed for MINMAX only */
 MILES_API double miles_velocity_target_transform(const MilesVelocityTarget *t, const MilesScaler *s, double v);
 MILES_API double miles_velocity_target_inverse(const MilesVelocityTarget *t, const MilesScaler *s, double y);
+/* The output clamped to the range (+ margin); y unchanged without a range or
+ * if NaN.  inverse() applies it; tools use it for target-space metrics.
+ * clamped(): 1 if the clamp changes y. */
+MILES_API double miles_velocity_target_clamp(const MilesVelocityTarget *t, double y);
+MILES_API int miles_velocity_target_clamped(const MilesVelocityTarget *t, double y);
 /* "minmax" | "log1p_z" (the checkpoint metadata values) and back */
 MILES_API const char *miles_velocity_target_name(int kind);
 MILES_API int miles_velocity_target_parse(const char *name, int *kind);
@@ -881,6 +897,9 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
 #define MILES_META_VELOCITY_TARGET "velocity_target"
 #define MILES_META_VELOCITY_MEAN   "velocity_target_mean"
 #define MILES_META_VELOCITY_STD    "velocity_target_std"
+/* the transformed train target's min/max (%.17g): the clamp range; absent = no clamp */
+#define MILES_META_VELOCITY_MIN    "velocity_target_min"
+#define MILES_META_VELOCITY_MAX    "velocity_target_max"
 
 typedef struct MilesCheckpoint MilesCheckpoint;
 /* Open and validate a checkpoint (format, model config).  Read-only; the
@@ -1196,7 +1215,8 @@ typedef struct MilesPrediction {
     double viral_score;        /* softmax P(viral) */
     int is_viral;              /* viral_score >= the stored decision threshold */
     double predicted_velocity; /* views/day (miles_velocity_target_inverse of the output) */
-    double velocity_scaled;    /* the model's output, in its target space (min-max or log1p_z) */
+    double velocity_scaled;    /* the model's output in its target space (min-max or log1p_z), clamped
+                                * to the checkpoint's range (miles_velocity_target_clamp) if it has one */
     double confidence;         /* |p - 0.5| * 2 */
     uint32_t supplied;         /* bit f: feature f given by a field of its own */
     uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */

@@ -244,7 +244,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         o->viral_score = prob[i];
         o->is_viral = prob[i] >= p->threshold;
         o->confidence = fabs(prob[i] - 0.5) * 2.0;
-        o->velocity_scaled = vel[i];
+        o->velocity_scaled = miles_velocity_target_clamp(&p->vtarget, vel[i]); /* the pair stays consistent */
         o->predicted_velocity = miles_velocity_target_inverse(&p->vtarget, p->scaler, vel[i]);
     }
     free(ids); free(mask); free(feat); free(lens); free(prob); free(vel);

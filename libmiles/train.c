@@ -329,7 +329,7 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
      * log1p_z ones are derived here from the raw velocities of each split,
      * with mean/std of the training split (stored in every checkpoint) */
     MilesVelocityTarget vt;
-    char vmean[32], vstd[32];
+    char vmean[32], vstd[32], vlo[32], vhi[32];
     float *tv = NULL, *vv = NULL;
     if (s == MILES_OK && cfg && cfg->velocity_target == MILES_VTARGET_LOG1P_Z) {
         if (miles_model_config(m)->velocity_activation != MILES_VEL_LINEAR)
@@ -348,10 +348,12 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
             for (int64_t i = 0; i < val.n; i++) vv[i] = (float)miles_velocity_target_transform(&vt, NULL, val.velocity_raw[i]);
             train.velocity = tv;
             val.velocity = vv;
-            miles_velocity_target_to_meta(&vt, vmean, vstd);
+            miles_velocity_target_to_meta(&vt, vmean, vstd, vlo, vhi);
             k.velocity_target = miles_velocity_target_name(vt.kind);
             k.velocity_mean = vmean;
             k.velocity_std = vstd;
+            k.velocity_min = vlo; /* the clamp range (train split, target space) */
+            k.velocity_max = vhi;
             /* the linear head starts at the target mean: 0 after standardizing */
             int ri = miles_model_find_tensor(m, "regressor.bias");
             MilesTensorInfo ti;

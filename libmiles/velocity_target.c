@@ -9,9 +9,17 @@
  * seed's (v - min) / (max - min) with the scaler's train min/max.  Checkpoints
  * carry the choice under MILES_META_VELOCITY_TARGET (+ mean, std); a
  * checkpoint without the key is a min-max one (everything written before it).
+ *
+ * The clamp: a linear head extrapolates without bound, and a few rows with
+ * extreme standardized features (TikTok VN) got outputs whose expm1 overflowed
+ * to inf views/day.  LOG1P_Z therefore also records the train split's target
+ * range [lo, hi] (MILES_META_VELOCITY_MIN/MAX) and miles_velocity_target_inverse
+ * clamps the output to it, widened by MILES_VTARGET_CLAMP_MARGIN of its width
+ * on each side, first.  Checkpoints without the keys are not clamped.
  */
 #include "train_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +66,16 @@ int miles_velocity_target_fit(MilesVelocityTarget *t, int kind, const double *ve
     const double sd = sqrt(ss / (double)n);
     t->mean = mean;
     t->std = sd > 0.0 ? sd : 1.0;
+    /* the range of the transformed training target (the clamp's bounds) */
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        double z = (lp(velocity[i]) - t->mean) / t->std;
+        lo = z < lo ? z : lo;
+        hi = z > hi ? z : hi;
+    }
+    t->has_range = 1;
+    t->lo = lo;
+    t->hi = hi;
     return MILES_OK;
 }
 
@@ -66,27 +84,61 @@ double miles_velocity_target_transform(const MilesVelocityTarget *t, const Miles
     return s ? miles_scaler_velocity_scale(s, v) : NAN;
 }
 
+double miles_velocity_target_clamp(const MilesVelocityTarget *t, double y) {
+    if (!t || !t->has_range || isnan(y)) return y; /* NaN: a broken model, not hidden behind a bound */
+    const double m = MILES_VTARGET_CLAMP_MARGIN * (t->hi - t->lo);
+    const double lo = t->lo - m, hi = t->hi + m;
+    return y < lo ? lo : y > hi ? hi : y;
+}
+
+int miles_velocity_target_clamped(const MilesVelocityTarget *t, double y) {
+    return !isnan(y) && miles_velocity_target_clamp(t, y) != y;
+}
+
 double miles_velocity_target_inverse(const MilesVelocityTarget *t, const MilesScaler *s, double y) {
+    y = miles_velocity_target_clamp(t, y);
     if (t && t->kind == MILES_VTARGET_LOG1P_Z) {
         double v = expm1(y * t->std + t->mean);
+        /* within a (finite) training range expm1 overflows only for a range
+         * reaching log1p(DBL_MAX) ~ 709.8: keep the clamped result finite */
+        if (t->has_range && v > DBL_MAX) v = DBL_MAX;
         return v > 0.0 ? v : 0.0; /* views per day are not negative */
     }
     return s ? miles_scaler_velocity_unscale(s, y) : NAN;
 }
 
-int miles_velocity_target_to_meta(const MilesVelocityTarget *t, char mean[32], char std[32]) {
+int miles_velocity_target_to_meta(const MilesVelocityTarget *t, char mean[32], char std[32], char lo[32],
+                                  char hi[32]) {
     snprintf(mean, 32, "%.17g", t->mean);
     snprintf(std, 32, "%.17g", t->std);
+    snprintf(lo, 32, "%.17g", t->lo);
+    snprintf(hi, 32, "%.17g", t->hi);
     return MILES_OK;
 }
 
-int miles_velocity_target_from_meta(MilesVelocityTarget *t, const char *kind, const char *mean, const char *std) {
+/* the optional clamp range: both keys or neither, finite, lo <= hi */
+static int range_from_meta(MilesVelocityTarget *t, const char *lo, const char *hi) {
+    if (!lo && !hi) return MILES_OK; /* older checkpoints: no clamp */
+    char *e1 = NULL, *e2 = NULL;
+    double a = lo ? strtod(lo, &e1) : NAN, b = hi ? strtod(hi, &e2) : NAN;
+    if (!lo || !hi || *e1 || *e2 || !isfinite(a) || !isfinite(b) || a > b)
+        return miles_error(MILES_EFORMAT, "checkpoint metadata: %s and %s must both be finite with min <= max "
+                           "(got %s, %s)", MILES_META_VELOCITY_MIN, MILES_META_VELOCITY_MAX, lo ? lo : "none",
+                           hi ? hi : "none");
+    t->has_range = 1;
+    t->lo = a;
+    t->hi = b;
+    return MILES_OK;
+}
+
+int miles_velocity_target_from_meta(MilesVelocityTarget *t, const char *kind, const char *mean, const char *std,
+                                    const char *lo, const char *hi) {
     memset(t, 0, sizeof *t);
     t->kind = MILES_VTARGET_MINMAX;
     t->std = 1.0;
     if (!kind) return MILES_OK; /* older checkpoints: min-max */
     MILES_TRY(miles_velocity_target_parse(kind, &t->kind));
-    if (t->kind == MILES_VTARGET_MINMAX) return MILES_OK;
+    if (t->kind == MILES_VTARGET_MINMAX) return range_from_meta(t, lo, hi);
     char *e1 = NULL, *e2 = NULL;
     t->mean = mean ? strtod(mean, &e1) : NAN;
     t->std = std ? strtod(std, &e2) : NAN;
@@ -94,12 +146,14 @@ int miles_velocity_target_from_meta(MilesVelocityTarget *t, const char *kind, co
         return miles_error(MILES_EFORMAT, "checkpoint metadata: velocity target %s needs a finite %s and a positive "
                            "%s (got %s, %s)", kind, MILES_META_VELOCITY_MEAN, MILES_META_VELOCITY_STD,
                            mean ? mean : "none", std ? std : "none");
-    return MILES_OK;
+    return range_from_meta(t, lo, hi);
 }
 
 int miles_checkpoint_velocity_target(const MilesCheckpoint *c, MilesVelocityTarget *out) {
     if (!c || !out) return miles_error(MILES_EINVAL, "miles_checkpoint_velocity_target: NULL argument");
     return miles_velocity_target_from_meta(out, miles_checkpoint_meta(c, MILES_META_VELOCITY_TARGET),
                                            miles_checkpoint_meta(c, MILES_META_VELOCITY_MEAN),
-                                           miles_checkpoint_meta(c, MILES_META_VELOCITY_STD));
+                                           miles_checkpoint_meta(c, MILES_META_VELOCITY_STD),
+                                           miles_checkpoint_meta(c, MILES_META_VELOCITY_MIN),
+                                           miles_checkpoint_meta(c, MILES_META_VELOCITY_MAX));
 }

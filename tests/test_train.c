@@ -482,6 +482,47 @@ static void test_checkpoint_contract(void **state) {
     miles_model_free(m);
 }
 
+/* Copy checkpoint src to dst with every element of regressor.bias set to
+ * `bias`, keeping the metadata (the known MILES_META_* keys), optionally
+ * without the velocity range keys (what a checkpoint before them looks like). */
+static void copy_ckpt_bias(const char *src, const char *dst, float bias, int keep_range) {
+    MilesSafetensors *st = NULL;
+    OK(miles_safetensors_open(&st, src));
+    MilesSafetensorsWriter *w = NULL;
+    OK(miles_safetensors_writer_open(&w, dst));
+    int n = miles_safetensors_count(st);
+    float *bias_buf = NULL;
+    for (int i = 0; i < n; i++) {
+        int dt, nd;
+        int64_t shape[8];
+        size_t numel, nb;
+        OK(miles_safetensors_info(st, i, &dt, &nd, shape, &numel));
+        const void *data = miles_safetensors_data(st, i, &nb);
+        if (!strcmp(miles_safetensors_name(st, i), "regressor.bias")) {
+            assert_int_equal(dt, MILES_DT_F32);
+            bias_buf = malloc(sizeof(float) * numel);
+            for (size_t k = 0; k < numel; k++) bias_buf[k] = bias;
+            data = bias_buf;
+        }
+        OK(miles_safetensors_writer_add(w, miles_safetensors_name(st, i), dt, nd, shape, data));
+    }
+    assert_non_null(bias_buf);
+    const char *keys[] = {MILES_META_FORMAT, MILES_META_CONFIG, MILES_META_STATE, MILES_META_TRAIN_CONFIG,
+                          MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH, MILES_META_TEXT_CLEAN,
+                          MILES_META_VOCAB_DIR, MILES_META_RECIPE, MILES_META_VELOCITY_TARGET,
+                          MILES_META_VELOCITY_MEAN, MILES_META_VELOCITY_STD, MILES_META_VELOCITY_MIN,
+                          MILES_META_VELOCITY_MAX};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        const char *v = miles_safetensors_metadata(st, keys[k]);
+        if (!keep_range && (!strcmp(keys[k], MILES_META_VELOCITY_MIN) || !strcmp(keys[k], MILES_META_VELOCITY_MAX)))
+            continue;
+        if (v) OK(miles_safetensors_writer_metadata(w, keys[k], v));
+    }
+    OK(miles_safetensors_writer_finish(w));
+    free(bias_buf);
+    miles_safetensors_close(st);
+}
+
 /* The log1p_z velocity target: fit, transform/inverse round trip, metadata
  * round trip (absent key = min-max), training with it end to end, and the
  * predictor answering in views/day. */
@@ -494,6 +535,11 @@ static void test_velocity_target(void **state) {
     printf("log1p_z fit: mean %.17g std %.17g (want 1.5, sqrt(1.25))\n", t.mean, t.std);
     assert_true(fabs(t.mean - 1.5) < 1e-15 && fabs(t.std - sqrt(1.25)) < 1e-15);
     assert_true(fabs(miles_velocity_target_transform(&t, NULL, e * e - 1) - 0.5 / sqrt(1.25)) < 1e-15);
+    /* the fit records the train range in target space (the clamp's bounds) */
+    printf("log1p_z range: [%.17g, %.17g] (want -/+1.5/sqrt(1.25))\n", t.lo, t.hi);
+    assert_true(t.has_range && fabs(t.lo + 1.5 / sqrt(1.25)) < 1e-15 && fabs(t.hi - 1.5 / sqrt(1.25)) < 1e-15);
+    MilesVelocityTarget tgc = t;
+    t.has_range = 0; /* the unclamped transform: exact round trip far beyond the train range */
     double worst = 0;
     for (double v = 0.0; v < 1e7; v = v * 1.7 + 0.013) {
         double r = miles_velocity_target_inverse(&t, NULL, miles_velocity_target_transform(&t, NULL, v));
@@ -503,6 +549,37 @@ static void test_velocity_target(void **state) {
     assert_true(worst < 1e-12);
     assert_true(miles_velocity_target_transform(&t, NULL, -5.0) == miles_velocity_target_transform(&t, NULL, 0.0));
     assert_true(miles_velocity_target_inverse(&t, NULL, -50.0) == 0.0);
+    /* the clamp: an extreme output gives the finite views/day of the bound
+     * (range widened by the margin); without a range it overflows, as before */
+    const double mg = MILES_VTARGET_CLAMP_MARGIN * (tgc.hi - tgc.lo);
+    const double top = expm1((tgc.hi + mg) * tgc.std + tgc.mean), bottom = fmax(0.0, expm1((tgc.lo - mg) * tgc.std + tgc.mean));
+    const double extremes[] = {1e6, 1e300, INFINITY};
+    for (int i = 0; i < 3; i++) {
+        double v = miles_velocity_target_inverse(&tgc, NULL, extremes[i]);
+        printf("clamp: output %g -> %.17g views/day (bound %.17g)\n", extremes[i], v, top);
+        assert_true(isfinite(v) && v == top);
+        assert_true(miles_velocity_target_clamp(&tgc, extremes[i]) == tgc.hi + mg);
+        assert_true(miles_velocity_target_clamped(&tgc, extremes[i]));
+        assert_true(miles_velocity_target_inverse(&tgc, NULL, -extremes[i]) == bottom);
+    }
+    assert_true(!isfinite(miles_velocity_target_inverse(&t, NULL, 1e6))); /* no range: unchanged (inf) */
+    assert_true(miles_velocity_target_clamp(&t, 1e6) == 1e6 && !miles_velocity_target_clamped(&t, 1e6));
+    /* inside the range (and inside the margin) nothing changes */
+    assert_true(miles_velocity_target_clamp(&tgc, tgc.hi + 0.5 * mg) == tgc.hi + 0.5 * mg);
+    assert_true(!miles_velocity_target_clamped(&tgc, 0.3));
+    assert_true(miles_velocity_target_inverse(&tgc, NULL, 0.3) == miles_velocity_target_inverse(&t, NULL, 0.3));
+    assert_true(isnan(miles_velocity_target_clamp(&tgc, NAN))); /* a broken model is not hidden */
+    /* metadata round trip of the range; one key alone or lo > hi is refused */
+    char sm[32], ss[32], sl[32], sh[32];
+    OK(miles_velocity_target_to_meta(&tgc, sm, ss, sl, sh));
+    MilesVelocityTarget rt;
+    OK(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sl, sh));
+    assert_true(rt.has_range && rt.lo == tgc.lo && rt.hi == tgc.hi && rt.mean == tgc.mean && rt.std == tgc.std);
+    OK(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, NULL, NULL));
+    assert_true(!rt.has_range);
+    assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sl, NULL), MILES_EFORMAT);
+    assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sh, sl), MILES_EFORMAT);
+    assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, "-inf", sh), MILES_EFORMAT);
     const double c3[3] = {7, 7, 7};
     OK(miles_velocity_target_fit(&t, MILES_VTARGET_LOG1P_Z, c3, 3));
     assert_true(t.std == 1.0); /* a constant target divides by 1 */
@@ -512,10 +589,11 @@ static void test_velocity_target(void **state) {
     OK(miles_velocity_target_parse("log1p_z", &kind));
     assert_int_equal(kind, MILES_VTARGET_LOG1P_Z);
     assert_int_equal(miles_velocity_target_parse("zscore", &kind), MILES_EINVAL);
-    OK(miles_velocity_target_from_meta(&t, NULL, NULL, NULL));
+    OK(miles_velocity_target_from_meta(&t, NULL, NULL, NULL, NULL, NULL));
     assert_int_equal(t.kind, MILES_VTARGET_MINMAX);
-    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "1.5", "0"), MILES_EFORMAT);
-    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "x", "1"), MILES_EFORMAT);
+    assert_true(!t.has_range);
+    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "1.5", "0", NULL, NULL), MILES_EFORMAT);
+    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "x", "1", NULL, NULL), MILES_EFORMAT);
 
     /* training with it: a sigmoid head is refused; a linear one trains, and
      * the checkpoint carries the train split's mean/std exactly */
@@ -547,6 +625,9 @@ static void test_velocity_target(void **state) {
     printf("checkpoint target: %s mean %.17g std %.17g\n", miles_velocity_target_name(got.kind), got.mean, got.std);
     assert_int_equal(got.kind, MILES_VTARGET_LOG1P_Z);
     assert_true(got.mean == want.mean && got.std == want.std); /* %.17g round-trips doubles */
+    printf("checkpoint range: [%.17g, %.17g]\n", got.lo, got.hi);
+    assert_non_null(miles_checkpoint_meta(c, MILES_META_VELOCITY_MIN));
+    assert_true(got.has_range && got.lo == want.lo && got.hi == want.hi && got.lo < got.hi);
     miles_checkpoint_close(c);
 
     /* the predictor returns views/day = expm1(output * std + mean) */
@@ -563,6 +644,29 @@ static void test_velocity_target(void **state) {
     printf("predictor: output %.6g -> %.6g views/day (expm1 formula %.6g)\n", pr.velocity_scaled,
            pr.predicted_velocity, expect);
     assert_true(fabs(pr.predicted_velocity - fmax(expect, 0.0)) <= 1e-9 * fmax(1.0, fabs(expect)));
+    miles_predictor_free(p);
+
+    /* an extreme output through the predictor: the same checkpoint with the
+     * regressor bias at 1e30 answers the clamp's views/day (finite); a copy
+     * without the range keys (an older checkpoint) overflows as before */
+    char big[300], old_ck[300];
+    snprintf(big, sizeof big, "%s/big.safetensors", out);
+    snprintf(old_ck, sizeof old_ck, "%s/norange.safetensors", out);
+    copy_ckpt_bias(last, big, 1e30f, 1);
+    copy_ckpt_bias(last, old_ck, 1e30f, 0);
+    const double gm = MILES_VTARGET_CLAMP_MARGIN * (got.hi - got.lo);
+    const double want_top = expm1((got.hi + gm) * got.std + got.mean);
+    OK(miles_predictor_open(&p, big, &po));
+    OK(miles_predictor_predict(p, &rec, 1, &pr));
+    printf("predictor, bias 1e30: output %.17g -> %.17g views/day (clamp %.17g)\n", pr.velocity_scaled,
+           pr.predicted_velocity, want_top);
+    assert_true(isfinite(pr.predicted_velocity) && pr.predicted_velocity == want_top);
+    assert_true(pr.velocity_scaled == got.hi + gm);
+    miles_predictor_free(p);
+    OK(miles_predictor_open(&p, old_ck, &po));
+    OK(miles_predictor_predict(p, &rec, 1, &pr));
+    printf("predictor, bias 1e30, no range keys: %g views/day\n", pr.predicted_velocity);
+    assert_true(isinf(pr.predicted_velocity) && pr.velocity_scaled > 1e29);
     miles_predictor_free(p);
     miles_model_free(m);
 

@@ -83,6 +83,9 @@ static int run_ridge(MilesPrepared *p, int split, const char *split_name, const 
     cJSON *wa = cJSON_AddArrayToObject(run, "coef");
     for (int k = 0; k < F; k++) cJSON_AddItemToArray(wa, cJSON_CreateNumber(w[k]));
     cJSON_AddNumberToObject(run, "intercept", b);
+    int64_t nclamp = tool_velocity_clamp(&vt, pt, ev.n, run); /* target-space metrics as the views/day */
+    if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,
+                       (long long)ev.n);
     printf("ridge baseline (%s split, n=%lld; alpha %g, target %s)\n", split_name, (long long)ev.n, alpha,
            miles_velocity_target_name(vt.kind));
     ToolVelocity tv = {pt, yt, pr, ev.velocity_raw, (int)ev.n, miles_median(ytr, (int)tr.n),

@@ -126,6 +126,10 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "preset", mc->preset);
     cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
+    /* target-space metrics on the clamped output, as the views/day (vpr) are */
+    int64_t nclamp = tool_velocity_clamp(&vtg, vp, v.n, extra);
+    if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,
+                       (long long)v.n);
     /* the constant-median reference: the training split's medians */
     double med_t = NAN, med_r = NAN;
     MilesDataset tr;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -125,4 +126,23 @@ void tool_init(char **argv) {
     setenv("MILES_REEXECED", "1", 1);
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): carry on with the default policy */
+}
+
+int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, void *j) {
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++) {
+        c += miles_velocity_target_clamped(t, y[i]);
+        y[i] = miles_velocity_target_clamp(t, y[i]);
+    }
+    if (j) {
+        cJSON *o = cJSON_AddObjectToObject((cJSON *)j, "velocity_clamp");
+        cJSON_AddBoolToObject(o, "applied", t->has_range);
+        if (t->has_range) {
+            cJSON_AddNumberToObject(o, "min", t->lo);
+            cJSON_AddNumberToObject(o, "max", t->hi);
+            cJSON_AddNumberToObject(o, "margin", MILES_VTARGET_CLAMP_MARGIN * (t->hi - t->lo));
+        }
+        cJSON_AddNumberToObject(o, "n_clamped", (double)c);
+    }
+    return c;
 }

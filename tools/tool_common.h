@@ -23,6 +23,11 @@ int tool_parse_precision(const char *s, const char *opt, MilesPrecision *out);
 int tool_parse_device(const char *s, const char *opt, const char **out);
 /* OpenMP and OpenBLAS thread count (n <= 0: leave the defaults). */
 void tool_set_threads(int n);
+/* The velocity clamp (miles_velocity_target_clamp) applied in place to the
+ * target-space outputs y[n], so target-space metrics see what the views/day
+ * inverse used; adds "velocity_clamp": {applied, min, max, margin, n_clamped}
+ * to the JSON object j (a cJSON *, may be NULL) and returns n_clamped. */
+int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, void *j);
 /* mkdir -p; prints an error and returns 1 on failure. */
 int tool_mkdirs(const char *dir);
 /* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
