@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "miles.h"
 #include "train_internal.h"
 #include "helpers.h"
@@ -482,6 +484,44 @@ static void test_checkpoint_contract(void **state) {
     miles_model_free(m);
 }
 
+/* miles-eval through the CLI on a checkpoint whose outputs are all huge: every
+ * test row is clamped (JSON velocity_clamp.n_clamped == n) and the views/day
+ * metrics are finite.  Skipped when the tool is not built. */
+static void eval_cli_clamp(const char *ckpt, const char *dir, double bound) {
+    const char *bin = getenv("MILES_BIN");
+    char cmd[2048], rep[400];
+    snprintf(cmd, sizeof cmd, "%s/miles-eval", bin ? bin : "build/bin");
+    if (access(cmd, X_OK) != 0) {
+        printf("SKIP: %s not built\n", cmd);
+        return;
+    }
+    snprintf(rep, sizeof rep, "%s/eval_big", dir);
+    snprintf(cmd, sizeof cmd, "%s/miles-eval --checkpoint %s --data %s --out %s --bootstrap 0 --no-plots >/dev/null",
+             bin ? bin : "build/bin", ckpt, g_prepared, rep);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 3));
+    char path[450];
+    snprintf(path, sizeof path, "%s/eval_test.json", rep);
+    char *txt = test_slurp(path, NULL);
+    assert_non_null(txt);
+    cJSON *j = cJSON_Parse(txt);
+    assert_non_null(j);
+    const cJSON *cl = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "run"), "velocity_clamp");
+    const cJSON *vr = cJSON_GetObjectItem(j, "velocity_report");
+    double n = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "n"));
+    double nc = cJSON_GetNumberValue(cJSON_GetObjectItem(cl, "n_clamped"));
+    double mae_t = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(vr, "target_space"), "mae"));
+    const cJSON *vpd = cJSON_GetObjectItem(cJSON_GetObjectItem(vr, "views_per_day"), "mae");
+    printf("miles-eval, bias 1e30: %g of %g rows clamped, views/day MAE %g, target MAE %g\n", nc, n,
+           cJSON_GetNumberValue(vpd), mae_t);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cl, "applied")));
+    assert_true(n > 0 && nc == n);
+    assert_true(cJSON_IsNumber(vpd) && isfinite(cJSON_GetNumberValue(vpd)));
+    assert_true(isfinite(mae_t) && mae_t < 2.0 * bound + 100.0); /* the clamped, not the 1e30, outputs */
+    cJSON_Delete(j);
+    free(txt);
+}
+
 /* Copy checkpoint src to dst with every element of regressor.bias set to
  * `bias`, keeping the metadata (the known MILES_META_* keys), optionally
  * without the velocity range keys (what a checkpoint before them looks like). */
@@ -668,6 +708,7 @@ static void test_velocity_target(void **state) {
     printf("predictor, bias 1e30, no range keys: %g views/day\n", pr.predicted_velocity);
     assert_true(isinf(pr.predicted_velocity) && pr.velocity_scaled > 1e29);
     miles_predictor_free(p);
+    eval_cli_clamp(big, out, got.hi + gm);
     miles_model_free(m);
 
     /* a checkpoint trained with the min-max target has no key: min-max */
