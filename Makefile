@@ -43,7 +43,7 @@ LDFLAGS += $(LDSAN)
 PKG_CONFIG ?= pkg-config
 
 # ---- required libraries, through their pkg-config files (Debian ships one for each)
-LIB_PKGS = libutf8proc libcjson libprotobuf-c
+LIB_PKGS = libutf8proc libcjson libprotobuf-c zlib
 PKG_CHECK := $(shell $(PKG_CONFIG) --exists $(LIB_PKGS) && echo ok)
 # miles.pc names the same packages (Requires.private) so that static users get them.
 ifeq ($(PKG_CHECK),ok)
@@ -53,7 +53,7 @@ ifeq ($(PKG_CHECK),ok)
   PC_LIBS     = -lm -lpthread
 else
   # no .pc files (not Debian): the plain library names
-  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
+  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lz -lm -lpthread
   PC_LIBS = $(LDLIBS)
 endif
 
@@ -439,7 +439,7 @@ fuzz:
 	  OPTFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined" LDSAN="-fsanitize=address,undefined" lib
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles $$f build-fuzz/libmiles.a \
-	    -o build-fuzz/$$n -lutf8proc -lcjson -lm -lpthread $(BLAS_LIBS) || exit 1; done
+	    -o build-fuzz/$$n -lutf8proc -lcjson -lz -lm -lpthread $(BLAS_LIBS) || exit 1; done
 fuzz-run: fuzz
 	for b in $(FUZZ_BINS); do n=$$(basename $$b); mkdir -p build-fuzz/corpus-$$n; \
 	  d=$$( [ -f fuzz/$${n#fuzz_}.dict ] && echo -dict=fuzz/$${n#fuzz_}.dict ); \

@@ -29,6 +29,9 @@ int miles_backend_check(const char *device, MilesPrecision precision, int traini
 /* Propagate a status: MILES_TRY(x) returns x's status if it is not MILES_OK. */
 #define MILES_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
 
+/* Make _finish store MILES_META_CRC32 (a CRC-32 per tensor; checkpoints). */
+void miles_safetensors_writer_crc(MilesSafetensorsWriter *w);
+
 /* Atomic files and miles_read_file are public (miles.h, "files"). */
 /* out = "dir/name"; MILES_EINVAL naming the path when it does not fit in cap. */
 int miles_path_join(char *out, size_t cap, const char *dir, const char *name);

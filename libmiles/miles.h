@@ -396,9 +396,13 @@ MILES_API int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
  * header field is validated against the file size on open (header past EOF, not
  * a JSON object, missing/ill-typed dtype, shape or data_offsets, unknown dtype,
  * offsets out of range, begin > end, byte length != numel * dtype size,
- * overlapping tensors, duplicate names, negative dims, numel overflow, ndim > 8)
- * and rejected with MILES_EFORMAT naming the file and the tensor.  Gaps between
- * tensors are tolerated.  Handles are read-only and may be shared by threads. */
+ * overlapping tensors, duplicate names, negative dims, numel overflow, ndim > 8,
+ * bytes after the last tensor, as the Python library; they are what a wrong header
+ * length gives) and rejected with MILES_EFORMAT naming the file and the tensor.
+ * Gaps between tensors are tolerated.  When the metadata holds MILES_META_CRC32
+ * (a JSON object: tensor name -> CRC-32 of its bytes, 8 hex digits, zlib's
+ * crc32), every tensor is verified on open and a mismatch is MILES_EFORMAT
+ * naming the file and the tensor.  Handles are read-only and may be shared by threads. */
 typedef struct MilesSafetensors MilesSafetensors;
 enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64,
        MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };
@@ -807,9 +811,13 @@ MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int ba
  * metadata under the keys below.  This is the contract between training and
  * everything that uses a trained model (predictor, server, exports, eval):
  * read it through a MilesCheckpoint, never by parsing the keys yourself.
- * Format "miles-checkpoint-2"; "miles-checkpoint-1" files (no embedded
- * tokenizer: the vocabulary is found through "vocab_dir") are still read. */
-#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-2"
+ * Format "miles-checkpoint-3": as -2 plus MILES_META_CRC32 (a CRC-32 of every
+ * tensor, verified at open; required from -3 on).  "miles-checkpoint-2" and
+ * "miles-checkpoint-1" files (no CRC; -1 has no embedded tokenizer: the
+ * vocabulary is found through "vocab_dir") are still read.  Every parameter must
+ * be finite (checked at load, naming the tensor), the config is bounded before
+ * any allocation, and "decision_threshold", when present, must be a number in [0, 1]. */
+#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-3"
 #define MILES_META_FORMAT         "format"             /* MILES_CHECKPOINT_FORMAT */
 #define MILES_META_CONFIG         "config"             /* model config JSON (miles_config_to_json) */
 #define MILES_META_STATE          "state"              /* training state JSON (step, epoch, early stopping) */
@@ -820,6 +828,7 @@ MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int ba
 #define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+#define MILES_META_CRC32          "tensor_crc32"       /* {"tensor": "crc32 hex"} (safetensors.c verifies) */
 
 typedef struct MilesCheckpoint MilesCheckpoint;
 /* Open and validate a checkpoint (format, model config).  Read-only; the
