@@ -26,6 +26,10 @@ void *miles_aligned_alloc(size_t n); /* 64-byte aligned, zeroed; free with free(
  * training: 1 for the trainer, 0 for inference. */
 int miles_backend_check(const char *device, MilesPrecision precision, int training);
 
+/* Days in month m (1..12) of year y (proleptic Gregorian); 0 when m is out of
+ * range.  Dates such as 2025-02-30 are refused with it. */
+int miles_days_in_month(int64_t y, int m);
+
 /* Propagate a status: MILES_TRY(x) returns x's status if it is not MILES_OK. */
 #define MILES_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
 

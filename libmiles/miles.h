@@ -142,6 +142,10 @@ enum { MILES_POOL_POOLER = 0, MILES_POOL_CLS = 1, MILES_POOL_MEAN = 2 };
 enum { MILES_VEL_SIGMOID = 0, MILES_VEL_LINEAR = 1 };
 #define MILES_MAX_MLP 8
 #define MILES_NUM_FEATURES 18
+/* Largest magnitude accepted for any numeric input (CSV cell, adapter field,
+ * HTTP value): beyond it (views of 1e160) the scaler's squares overflow, so
+ * such a value is refused with MILES_ERANGE naming file:line:field. */
+#define MILES_MAX_INPUT_VALUE 1e15
 
 /* Names of the MILES_NUM_FEATURES (18) numeric features, in model input order. */
 MILES_API extern const char *const miles_feature_names[MILES_NUM_FEATURES];

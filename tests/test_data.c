@@ -813,6 +813,10 @@ static void test_bad_csvs(void **state) {
         {"1,a,10,1,en,5\n2,b\xFF,10,1,en,5\n", MILES_EFORMAT, ":3:4: invalid UTF-8"},
         {"1,\"open,10,1,en,5\n", MILES_EFORMAT, "unterminated"},
         {"1,a,-10,1,en,5\n", MILES_ERANGE, "negative"},
+        /* finite but absurd: refused here, not by the prepared file's own loader later */
+        {"1,a,10,1,en,5\n2,b,1e160,1,en,5\n", MILES_ERANGE, ":3:5 (column 3): column 'views': '1e160' is out of range"},
+        {"1,a,10,1,en,5\n2,b,1e308,1,en,5\n", MILES_ERANGE, ":3:5 (column 3): column 'views'"},
+        {"1,a,10,1,en,-1e300\n", MILES_ERANGE, "column 'engagement_velocity'"},
     };
     char path[1200];
     snprintf(path, sizeof path, "%s/bad.csv", tmpdir);
@@ -829,6 +833,19 @@ static void test_bad_csvs(void **state) {
         printf("  case %zu: %s: %s\n", i, miles_status_name(st), miles_last_error());
         assert_int_equal(st, cases[i].code);
         assert_non_null(strstr(miles_last_error(), cases[i].needle));
+        assert_true(no_leftovers());
+    }
+    /* an impossible calendar date */
+    {
+        FILE *f = fopen(path, "wb");
+        fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n1,a,10,1,en,5,2025-02-28\n"
+              "2,b,10,1,en,5,2025-02-30\n", f);
+        fclose(f);
+        int st = miles_data_prepare(path, out_path, &o, NULL);
+        printf("  date: %s: %s\n", miles_status_name(st), miles_last_error());
+        assert_int_equal(st, MILES_EFORMAT);
+        assert_non_null(strstr(miles_last_error(), ":3:"));
+        assert_non_null(strstr(miles_last_error(), "publish_date_approx"));
         assert_true(no_leftovers());
     }
     /* missing required column, missing language column, no target */
