@@ -932,6 +932,31 @@ static void test_cli(void **state) {
     assert_non_null(strstr(msg, "'views': 'lots' is not a number"));
     assert_non_null(strstr(msg, ":602:")); /* header + 300 records of 2 lines each, then this one */
     unlink(errpath);
+    /* a corrupt scaler file is named, not the data */
+    char scal[1100];
+    snprintf(scal, sizeof scal, "%s/scaler.json", dir);
+    f = fopen(scal, "wb");
+    fputs("{\"mean\": [1, 2", f);
+    fclose(f);
+    assert_int_equal(run_cmd("%s features --scaler %s title=hi 2> %s", exe, scal, errpath), 1);
+    f = fopen(errpath, "rb");
+    k = fread(msg, 1, sizeof msg - 1, f);
+    msg[k] = '\0';
+    fclose(f);
+    printf("  CLI scaler error: %s", msg);
+    assert_non_null(strstr(msg, "scaler.json"));
+    unlink(scal);
+    /* binary bytes in a path are escaped in the message, never echoed raw */
+    assert_int_equal(run_cmd("%s inspect \"$(printf '%s/b\\001\\377in')\" 2> %s", exe, dir, errpath), 1);
+    f = fopen(errpath, "rb");
+    k = fread(msg, 1, sizeof msg - 1, f);
+    msg[k] = '\0';
+    fclose(f);
+    printf("  CLI binary path: %s", msg);
+    assert_non_null(strstr(msg, "b\\x01\\xffin"));
+    assert_null(memchr(msg, 0x01, k));
+    assert_null(memchr(msg, 0xff, k));
+    unlink(errpath);
     unlink(csv);
     rmdir(dir);
 }

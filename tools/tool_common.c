@@ -17,9 +17,39 @@
 #include <omp.h>
 #endif
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static int utf8_seq(const unsigned char *p) {
+    unsigned c = p[0];
+    int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n <= 1 || c == 0xC0 || c == 0xC1 || c > 0xF4) return n == 1;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+void tool_put_escaped(FILE *f, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = *p >= 0x20 && *p != 0x7F ? utf8_seq(p) : 0;
+        if (n == 0) {
+            fprintf(f, "\\x%02x", *p);   /* a control byte or broken UTF-8 (a binary "path") */
+            p++;
+        } else {
+            fwrite(p, 1, (size_t)n, f);
+            p += n;
+        }
+    }
+}
+
+int tool_error_prefix(int status, const char *prefix) {
+    char old[2048];
+    snprintf(old, sizeof old, "%s", miles_last_error());
+    return miles_set_error(status, "%s: %s", prefix, old);
+}
+
 int tool_fail(const char *prog, int status) {
-    fprintf(stderr, "%s: %s (%s)\n", prog, miles_last_error()[0] ? miles_last_error() : "error",
-            miles_status_name(status));
+    fprintf(stderr, "%s: ", prog);
+    tool_put_escaped(stderr, miles_last_error()[0] ? miles_last_error() : "error");
+    fprintf(stderr, " (%s)\n", miles_status_name(status));
     return 1;
 }
 

@@ -5,6 +5,7 @@
 #define MILES_TOOL_COMMON_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "miles.h"
 
@@ -13,6 +14,11 @@
 
 /* Print "prog: <miles_last_error()>" to stderr and return the exit status 1. */
 int tool_fail(const char *prog, int status);
+/* Write s with control bytes and invalid UTF-8 as \xHH (error messages echo
+ * user-given paths and values; binary bytes must not reach the terminal raw). */
+void tool_put_escaped(FILE *f, const char *s);
+/* Prepend "prefix: " to the library's last message; returns status. */
+int tool_error_prefix(int status, const char *prefix);
 /* Strict number parsing with a range; prints a message naming the option and returns 1 on error. */
 int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out);
