@@ -915,6 +915,30 @@ static void test_cli(void **state) {
     assert_int_equal(run_cmd("%s inspect %s > /dev/null", exe, out), 0);
     assert_int_equal(run_cmd("%s features --data %s title=hi views=10 likes=1 > /dev/null", exe, out), 0);
     assert_int_equal(run_cmd("%s features --data %s views=ten 2> /dev/null", exe, out), 1);
+    {
+        /* a tool that fails leaves no empty --out directory behind */
+        char bexe[1100], odir[1200], plot[1400];
+        snprintf(bexe, sizeof bexe, "%s/miles-baseline", bin ? bin : "build/bin");
+        snprintf(odir, sizeof odir, "%s/never/made", dir);
+        assert_int_equal(run_cmd("%s --data %s/missing.milesdat --out %s 2> /dev/null", bexe, dir, odir), 1);
+        assert_int_not_equal(access(odir, F_OK), 0);
+        snprintf(odir, sizeof odir, "%s/never", dir);
+        assert_int_not_equal(access(odir, F_OK), 0);
+        /* one plot that cannot be written: none of the set is left (all or nothing) */
+        snprintf(odir, sizeof odir, "%s/plots", dir);
+        mkdir(odir, 0755);
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_calibration.png", odir);
+        mkdir(plot, 0755);   /* a directory where the PNG goes: that write fails */
+        assert_int_equal(run_cmd("%s --data %s --kind numeric --bootstrap 0 --out %s > /dev/null 2> /dev/null", bexe,
+                                 out, odir), 0);
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_roc.png", odir);
+        int half = access(plot, F_OK) == 0;
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_pr.png", odir);
+        half |= access(plot, F_OK) == 0;
+        printf("  plots after one failed: %s\n", half ? "a half set left" : "none left");
+        assert_false(half);
+        assert_int_equal(run_cmd("rm -rf %s", odir), 0);
+    }
     unlink(out);
     /* a bad cell: exit 1, message with file:line:column, no output file */
     FILE *f = fopen(csv, "ab");

@@ -105,6 +105,20 @@ void tool_set_threads(int n) {
     if (openblas_set_num_threads) openblas_set_num_threads(n);
 }
 
+/* The directories tool_mkdirs created (deepest last): at exit the empty ones
+ * are removed again, so a tool that fails before writing anything leaves no
+ * empty --out directory behind (one with outputs is never empty). */
+#define MAX_MADE 16
+static char *g_made[MAX_MADE];
+static int g_nmade;
+static void remove_empty_made(void) {
+    for (int i = g_nmade - 1; i >= 0; i--) {
+        rmdir(g_made[i]);   /* fails, harmlessly, unless empty */
+        free(g_made[i]);
+    }
+    g_nmade = 0;
+}
+
 int tool_mkdirs(const char *dir) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);
@@ -112,7 +126,10 @@ int tool_mkdirs(const char *dir) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(buf, 0755) == 0) {
+                if (g_nmade == 0) atexit(remove_empty_made);
+                if (g_nmade < MAX_MADE && (g_made[g_nmade] = strdup(buf))) g_nmade++;
+            } else if (errno != EEXIST) {
                 fprintf(stderr, "%s: cannot create directory: %s\n", buf, strerror(errno));
                 return 1;
             }

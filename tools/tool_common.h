@@ -30,7 +30,7 @@ int tool_parse_device(const char *s, const char *opt, const char **out);
 /* OpenMP and OpenBLAS thread count (n <= 0: leave the defaults). */
 void tool_set_threads(int n);
 /* mkdir -p; prints an error and returns 1 on failure. */
-int tool_mkdirs(const char *dir);
+int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still empty at exit is removed */
 /* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
 int tool_feature_mask(const char *list, uint32_t *mask);
 /* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */
