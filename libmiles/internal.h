@@ -21,6 +21,13 @@ int miles_error_prefix(int code, const char *fmt, ...) __attribute__((format(pri
 void *miles_malloc(size_t n);
 void *miles_calloc(size_t count, size_t size);
 void *miles_aligned_alloc(size_t n); /* 64-byte aligned, zeroed; free with free() */
+/* Allocation-failure injection, for tests (tests/test_alloc_fail.c): after n
+ * more successful miles_malloc/miles_calloc/miles_aligned_alloc calls the
+ * next one fails (once); n < 0 turns it off.  The environment variable
+ * MILES_ALLOC_FAIL_AFTER=n does the same for a whole process (the tools).
+ * miles_alloc_calls() counts those calls since the last miles_alloc_fail_after. */
+void miles_alloc_fail_after(long n);
+long miles_alloc_calls(void);
 
 /* Refuse a device/precision combination this build cannot run (backend.c);
  * training: 1 for the trainer, 0 for inference. */
