@@ -85,6 +85,7 @@ int miles_records_next(MilesRecordReader *r, MilesRecord *rec) {
     rec->n = nf; /* == the header's count: the reader refuses ragged records */
     rec->names = (const char *const *)r->header;
     rec->values = f;
+    rec->lengths = NULL;   /* NUL-terminated cells (an uninitialized caller struct must not be read) */
     return 1;
 }
 
