@@ -442,6 +442,14 @@ int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out) {
     return s == MILES_OK ? s : miles_error_prefix(s, "%s", c->path);
 }
 
+int miles_ckpt_check_scaler(const MilesCheckpoint *c) {
+    if (!miles_checkpoint_meta(c, MILES_META_SCALER)) return MILES_OK;
+    MilesScaler *sc = NULL;
+    int s = miles_checkpoint_scaler(c, &sc);
+    miles_scaler_free(sc);
+    return s;
+}
+
 int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c) {
     return c && miles_safetensors_find(c->st, TOK_PREFIX "vocab.txt") >= 0;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "miles.h"
 #include "internal.h"
@@ -314,6 +315,24 @@ static void test_threshold_must_be_number(void **state) {
     miles_checkpoint_close(c);
 }
 
+/* The exports copy the scaler: they refuse one the predictor refuses. */
+static void test_export_refuses_bad_scaler(void **state) {
+    (void)state;
+    char bad[300], out[300];
+    snprintf(bad, sizeof bad, "%s/scaler.safetensors", g_dir);
+    snprintf(out, sizeof out, "%s/hf_scaler", g_dir);
+    rewrite(g_good, bad, MILES_META_SCALER, "{\"mean\": [1, 2", NULL);
+    MilesPredictor *p = NULL;
+    assert_int_not_equal(miles_predictor_open(&p, bad, NULL), MILES_OK);
+    assert_int_not_equal(miles_export_hf(bad, out, NULL), MILES_OK);
+    printf("  export: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), bad));
+    assert_int_not_equal(access(out, F_OK), 0);
+    snprintf(out, sizeof out, "%s/m.onnx", g_dir);
+    assert_int_not_equal(miles_export_onnx(bad, out, NULL), MILES_OK);
+    assert_non_null(strstr(miles_last_error(), bad));
+}
+
 static void test_older_format_loads(void **state) {
     (void)state;
     char v2[300];
@@ -340,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_weights),
         cmocka_unit_test(test_config_bounds),
         cmocka_unit_test(test_threshold_must_be_number),
+        cmocka_unit_test(test_export_refuses_bad_scaler),
         cmocka_unit_test(test_older_format_loads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
