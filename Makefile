@@ -152,7 +152,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: determinism browser-test portability-check
+.PHONY: determinism browser-test portability-check alloc-check
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help
 
@@ -234,6 +234,12 @@ test: all tests
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all $(words $(TESTS)) test programs passed"
+
+# Allocation-failure injection (tests/test_alloc_fail.c) under valgrind: at every
+# failure point of the parsers and loaders, no leak and no invalid access (~1 min).
+alloc-check: $(BUILD)/tests/test_alloc_fail all
+	MILES_BIN=$(BUILD)/bin valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=9 $(BUILD)/tests/test_alloc_fail
 
 # Sanitizer build and test run in its own build directory.
 asan:

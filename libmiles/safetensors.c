@@ -773,7 +773,7 @@ int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
     if (w->nm > 0) {
         /* metadata keys sorted so output is deterministic */
         char **keys = miles_calloc((size_t)w->nm, sizeof(char *));
-        if (!keys) { miles_safetensors_writer_abort(w); return MILES_ENOMEM; }
+        if (!keys) { free(b.p); miles_safetensors_writer_abort(w); return MILES_ENOMEM; }
         for (int i = 0; i < w->nm; i++) keys[i] = w->mk[i];
         qsort(keys, (size_t)w->nm, sizeof(char *), cmp_str);
         buf_str(&b, "\"__metadata__\":{");
