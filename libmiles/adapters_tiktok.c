@@ -547,7 +547,12 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
                 if (!cJSON_IsString(hn) || !hn->valuestring[0] || miles_utf8_length(hn->valuestring) < 0) continue;
                 size_t l = strlen(hn->valuestring);
                 if (k + l + 3 >= sizeof tags) break;
-                if (k == 0) src_row_fmt(row, SC_HASHTAG, "#%.200s", hn->valuestring);
+                if (k == 0) {
+                    /* at most 200 bytes, never ending inside a UTF-8 sequence */
+                    int hl = l > 200 ? 200 : (int)l;
+                    while (hl > 0 && ((unsigned char)hn->valuestring[hl] & 0xC0) == 0x80) hl--;
+                    src_row_fmt(row, SC_HASHTAG, "#%.*s", hl, hn->valuestring);
+                }
                 if (k) { tags[k++] = ','; tags[k++] = ' '; }
                 memcpy(tags + k, hn->valuestring, l);
                 k += l;

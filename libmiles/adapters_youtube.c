@@ -36,9 +36,16 @@ typedef struct {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-static const char *jstr(const cJSON *o, const char *k) {
+/* id and title: the caller checks their UTF-8 (and counts the drop) */
+static const char *jstr_raw(const cJSON *o, const char *k) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(x) && x->valuestring[0] ? x->valuestring : NULL;
+}
+/* any other string: invalid UTF-8 counts as absent (it would make the output
+ * CSV unreadable by prepare; found by fuzz/fuzz_adapter_ytdlp.c) */
+static const char *jstr(const cJSON *o, const char *k) {
+    const char *s = jstr_raw(o, k);
+    return s && miles_utf8_length(s) >= 0 ? s : NULL;
 }
 /* non-negative finite number, or -1 */
 static double jnum(const cJSON *o, const char *k) {
@@ -54,6 +61,12 @@ static void first_hashtag(const char *s, char *out, size_t cap) {
     while (p) {
         size_t k = 1;
         while (p[k] && p[k] != ' ' && p[k] != '#' && p[k] != ',' && p[k] != '\n' && p[k] != '\t' && k < cap - 1) k++;
+        /* a tag cut at cap must not end inside a UTF-8 sequence */
+        if (k == cap - 1) {
+            size_t j = k;
+            while (j > 1 && ((unsigned char)p[j] & 0xC0) == 0x80) j--;
+            k = j;
+        }
         if (k > 1) {
             memcpy(out, p, k);
             out[k] = '\0';
@@ -87,11 +100,11 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
     if (!cJSON_IsObject(o)) { st->drop_notobj++; return MILES_OK; }
     MILES_TRY(yt_check_ranges(o, where));
     char idbuf[64];
-    const char *id = jstr(o, "id");
+    const char *id = jstr_raw(o, "id");
     const cJSON *idn = cJSON_GetObjectItemCaseSensitive(o, "id");
     if (!id && cJSON_IsNumber(idn)) { snprintf(idbuf, sizeof idbuf, "%.0f", idn->valuedouble); id = idbuf; }
     if (!id) { st->drop_noid++; return MILES_OK; }
-    const char *title = jstr(o, "title");
+    const char *title = jstr_raw(o, "title");
     if (!title) { st->drop_notitle++; return MILES_OK; }
     if (miles_utf8_length(title) < 0 || miles_utf8_length(id) < 0) { st->drop_utf8++; return MILES_OK; }
     double views = jnum(o, "view_count");

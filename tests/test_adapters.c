@@ -493,6 +493,22 @@ static void test_strict_numbers(void **state) {
                   "abd,t,c,1,x,1e308,1,1,1,u,13.09\n");
     expect_fail("youtube2017", p, MILES_ERANGE);
     assert_non_null(strstr(miles_last_error(), ":3: field 'views'"));
+    /* invalid UTF-8 in an optional string (the channel) leaves it empty instead of
+     * writing a CSV that prepare cannot read (found by fuzz_adapter_ytdlp) */
+    {
+        char out[512];
+        snprintf(p, sizeof p, "%s/chan.json", tmpdir);
+        snprintf(out, sizeof out, "%s/chan.csv", tmpdir);
+        write_text(p, "{\"id\": \"c1\", \"title\": \"ok\", \"channel\": \"S\xff\xff\", \"extractor_key\": \"Y\xfe\","
+                      " \"view_count\": 5, \"upload_date\": \"20250101\", \"epoch\": 1736000000,"
+                      " \"description\": \"#\xc3\xa9\xc3\xa9\"}\n");
+        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);   /* fails on invalid UTF-8 */
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("author_handle")], "");
+        free_out(&o);
+    }
     /* a row over 64 KiB names its line instead of failing anonymously */
     snprintf(p, sizeof p, "%s/huge.json", tmpdir);
     size_t big = 70000;
