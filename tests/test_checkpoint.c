@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "miles.h"
 #include "internal.h"
 #include "train_internal.h"
@@ -80,9 +82,24 @@ static void write_bytes(const char *path, const unsigned char *b, size_t n) {
  * recomputed, so only the change under test differs. */
 static void rewrite_crc(const char *src, const char *dst, const char *key, const char *value, const char *nan_tensor,
                         int crc) {
-    static const char *keys[] = {MILES_META_FORMAT, MILES_META_CONFIG, MILES_META_STATE, MILES_META_TRAIN_CONFIG,
-                                 MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH,
-                                 MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE};
+    /* every metadata key of the source (read from its header), the CRCs excepted */
+    size_t fn;
+    char *raw = test_slurp(src, &fn);
+    assert_non_null(raw);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (unsigned char)raw[i];
+    cJSON *hdr = cJSON_ParseWithLength(raw + 8, (size_t)hl);
+    free(raw);
+    assert_non_null(hdr);
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(hdr, "__metadata__"), *it;
+    const char *keys[64];
+    size_t nkeys = 0;
+    int have_key = 0;
+    cJSON_ArrayForEach(it, md) if (nkeys < 64 && strcmp(it->string, MILES_META_CRC32) != 0) {
+        keys[nkeys++] = it->string;
+        have_key |= key && !strcmp(it->string, key);
+    }
+    if (key && !have_key && nkeys < 64) keys[nkeys++] = key;
     MilesSafetensors *st = NULL;
     OK(miles_safetensors_open(&st, src));
     MilesSafetensorsWriter *w = NULL;
@@ -104,11 +121,12 @@ static void rewrite_crc(const char *src, const char *dst, const char *key, const
         }
         OK(miles_safetensors_writer_add(w, miles_safetensors_name(st, i), dt, nd, shp, copies[i]));
     }
-    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+    for (size_t k = 0; k < nkeys; k++) {
         const char *v = !strcmp(keys[k], key ? key : "") ? value : miles_safetensors_metadata(st, keys[k]);
         if (v) OK(miles_safetensors_writer_metadata(w, keys[k], v));
     }
     OK(miles_safetensors_writer_finish(w));
+    cJSON_Delete(hdr);
     for (int i = 0; i < n; i++) free(copies[i]);
     free(copies);
     miles_safetensors_close(st);
