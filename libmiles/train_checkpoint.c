@@ -260,7 +260,10 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
     const char *keys[] = {MILES_META_FORMAT, MILES_META_CONFIG, MILES_META_STATE, MILES_META_TRAIN_CONFIG,
                           MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH,
                           MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE};
-    const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr, k ? k->scaler_json : NULL,
+    /* the loader refuses a threshold outside [0, 1]: a degenerate one (NaN when the
+     * validation split had one class) is left out and the default 0.5 applies */
+    const int thr_ok = isfinite(st->threshold) && st->threshold >= 0 && st->threshold <= 1;
+    const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr_ok ? thr : NULL, k ? k->scaler_json : NULL,
                           k ? k->tokenizer_hash : NULL, k ? k->text_clean : NULL, k ? k->vocab_dir : NULL,
                           k ? k->recipe : NULL};
     for (size_t i = 0; s == MILES_OK && i < sizeof keys / sizeof *keys; i++)

@@ -331,6 +331,18 @@ static void test_threshold_must_be_number(void **state) {
     OK(miles_checkpoint_open(&c, bad));
     assert_true(fabs(miles_checkpoint_threshold(c) - 0.375) < 1e-12);
     miles_checkpoint_close(c);
+    /* the writer never stores a threshold its loader would refuse */
+    MilesModel *m = tiny_model();
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    MilesTrainState st = {0};
+    st.threshold = NAN;
+    OK(miles_ckpt_save(bad, m, NULL, &st, &tc, NULL, NULL));
+    miles_model_free(m);
+    OK(miles_checkpoint_open(&c, bad));
+    assert_null(miles_checkpoint_meta(c, MILES_META_THRESHOLD));
+    assert_true(miles_checkpoint_threshold(c) == 0.5);
+    miles_checkpoint_close(c);
 }
 
 /* The exports copy the scaler: they refuse one the predictor refuses. */
