@@ -13,11 +13,14 @@
 /* Vietnam local time (UTC+7, no DST) for upload_hour/weekday of the VN feed. */
 #define TIKTOK_VN_UTC_OFFSET_S (7 * 3600)
 
-/* "mm:ss" or "hh:mm:ss" -> seconds; -1 if malformed */
+/* "mm:ss" or "hh:mm:ss" -> seconds; -1 if malformed or absurd (hours are
+ * bounded: 99999999:00:00 overflowed int, found by fuzz_adapter_tiktok) */
 static int parse_mmss(const char *s) {
     int a, b, c, n = 0;
-    if (sscanf(s, "%d:%d:%d%n", &a, &b, &c, &n) == 3 && !s[n] && b < 60 && c < 60) return a * 3600 + b * 60 + c;
-    if (sscanf(s, "%d:%d%n", &a, &b, &n) == 2 && !s[n] && b < 60 && a >= 0) return a * 60 + b;
+    if (sscanf(s, "%d:%d:%d%n", &a, &b, &c, &n) == 3 && !s[n] && a >= 0 && a < 10000 && b >= 0 && b < 60 &&
+        c >= 0 && c < 60)
+        return a * 3600 + b * 60 + c;
+    if (sscanf(s, "%d:%d%n", &a, &b, &n) == 2 && !s[n] && a >= 0 && a < 600000 && b >= 0 && b < 60) return a * 60 + b;
     return -1;
 }
 
@@ -125,7 +128,11 @@ static int vn_emit(FILE *out, SrcRow *row, const VnVideo *v, const SrcMap *hist,
     if (v->hashtags[0]) {
         size_t k = strcspn(v->hashtags, ",");
         char ht[256];
-        snprintf(ht, sizeof ht, "#%.*s", (int)(k < 200 ? k : 200), v->hashtags);
+        if (k > 200) {   /* cut at 200 bytes, never inside a UTF-8 sequence (found by fuzz_adapter_tiktok) */
+            k = 200;
+            while (k > 0 && ((unsigned char)v->hashtags[k] & 0xC0) == 0x80) k--;
+        }
+        snprintf(ht, sizeof ht, "#%.*s", (int)k, v->hashtags);
         src_row_str(row, SC_HASHTAG, ht);
         src_row_str(row, SC_TAGS, v->hashtags);
     }

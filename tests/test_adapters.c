@@ -486,6 +486,32 @@ static void test_strict_numbers(void **state) {
     write_text(p, text);
     expect_fail("tiktok-vn", p, MILES_EFORMAT);
     assert_non_null(strstr(miles_last_error(), ":2: field scrape_time_1: bad date-time \"2025-02-30"));
+    /* an absurd duration is left empty, not an overflowed number (found by fuzz_adapter_tiktok) */
+    {
+        char out[512];
+        snprintf(text, sizeof text, "%s7506832682593094928,u,cap,,2025-05-21 09:44:45,99999999:00:00,m,True,3,1,"
+                 "2025-05-29 15:38:41,5,1,1,1,1,2025-06-10 18:57:59,1,9,1,1,1,1\n", hdr);
+        write_text(p, text);
+        snprintf(out, sizeof out, "%s/dur.csv", tmpdir);
+        assert_int_equal(convert("tiktok-vn", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("duration_sec")], "");
+        free_out(&o);
+        /* a primary hashtag over 200 bytes is cut before a UTF-8 sequence, not inside it */
+        char tag[256];
+        memset(tag, 'a', 199);
+        memcpy(tag + 199, "\xc3\xb4xyz", 6);
+        snprintf(text, sizeof text, "%s7506832682593094928,u,cap,%s,2025-05-21 09:44:45,00:31,m,True,3,1,"
+                 "2025-05-29 15:38:41,5,1,1,1,1,2025-06-10 18:57:59,1,9,1,1,1,1\n", hdr, tag);
+        write_text(p, text);
+        assert_int_equal(convert("tiktok-vn", p, out), MILES_OK);
+        read_out(out, &o);   /* fails on invalid UTF-8 */
+        assert_int_equal(o.n, 1);
+        assert_int_equal(strlen(o.cell[0][col("hashtag")]), 200);   /* "#" + 199 bytes */
+        free_out(&o);
+    }
     /* YouTube trending CSV: a count of 1e308 */
     snprintf(p, sizeof p, "%s/yt17.csv", tmpdir);
     write_text(p, "video_id,title,channel_title,category_id,tags,views,likes,dislikes,comment_total,thumbnail_link,date\n"
