@@ -674,12 +674,12 @@ static int early_refusal(struct MHD_Connection *c, const char *url, const char *
         return 1;
     }
     const Route *rt = find_route(url);
-    if (!rt || !strcmp(method, "OPTIONS")) return 0; /* 404/405/preflight: answered at the end */
-    if (rt->needs_auth && !auth_ok(c)) {
+    if (rt && rt->needs_auth && strcmp(method, "OPTIONS") && !auth_ok(c)) {
         *ret = send_error_h(c, 401, "authorization: a valid 'Authorization: Bearer TOKEN' header is required",
                             "WWW-Authenticate", "Bearer realm=\"miles\"", NULL, NULL);
         return 1;
     }
+    /* any path: a body announced over the limit is never read */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
         char *e;
@@ -688,11 +688,12 @@ static int early_refusal(struct MHD_Connection *c, const char *url, const char *
         if (errno || e == cl || n > S.max_body) {
             snprintf(msg, sizeof msg, "body: request body larger than %zu bytes (--max-body; Content-Length %.30s)",
                      S.max_body, cl);
-            log_event(url + 1, 0, 0, msg);
+            if (rt) log_event(url + 1, 0, 0, msg);
             *ret = send_error(c, 413, msg, NULL);
             return 1;
         }
     }
+    if (!rt || !strcmp(method, "OPTIONS")) return 0; /* 404/405/preflight: answered at the end */
     if (rt->fn == h_predict && !strcmp(method, "POST")) {
         int ex;
         if (sr_query_flag(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain"), "explain", &ex, msg,
