@@ -434,11 +434,13 @@ ref-env:
 FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_TIME  ?= 300
+# miles-serve's request parsing (fuzz_serve_request) is tool code: compiled into the targets
+FUZZ_TOOL_SRCS := tools/serve_request.c tools/predict_json.c
 fuzz:
 	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang NO_OMP=1 NO_MPI=1 \
 	  OPTFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined" LDSAN="-fsanitize=address,undefined" lib
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles $$f build-fuzz/libmiles.a \
+	  clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ilibmiles -Itools $$f $(FUZZ_TOOL_SRCS) build-fuzz/libmiles.a \
 	    -o build-fuzz/$$n -lutf8proc -lcjson -lm -lpthread $(BLAS_LIBS) || exit 1; done
 fuzz-run: fuzz
 	for b in $(FUZZ_BINS); do n=$$(basename $$b); mkdir -p build-fuzz/corpus-$$n; \
