@@ -128,6 +128,38 @@ def main():
         driver.save_screenshot(os.path.join(a.out, "serve_history.png"))
         logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         check(not logs, "no browser console errors %s" % (logs[:2] if logs else ""))
+
+        # 4. a server with a bearer token (--token-file): the page opened once as /#token=...
+        # keeps the token and sends it with every API call
+        token = "browser-test-token-0123456789"
+        with open(os.path.join(work, "token"), "w") as f:
+            f.write(token + "\n")
+        port_file2 = os.path.join(work, "port2")
+        server2 = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.checkpoint, "--port", "0",
+                                    "--port-file", port_file2, "--db", os.path.join(work, "auth.db"), "-q",
+                                    "--token-file", os.path.join(work, "token")],
+                                   stderr=open(os.path.join(work, "server2.log"), "w"))
+        try:
+            for _ in range(600):
+                if os.path.exists(port_file2) and open(port_file2).read().strip():
+                    break
+                time.sleep(0.1)
+            url2 = "http://127.0.0.1:%s/" % open(port_file2).read().strip()
+            driver.get(url2 + "#token=" + token)
+            wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
+            check("token" not in driver.current_url, "token: removed from the address bar")
+            driver.find_element(By.ID, "f-title").send_keys("a title scored with a token")
+            driver.find_element(By.ID, "predict-btn").click()
+            wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
+            check(re.fullmatch(r"\d+\.\d%", driver.find_element(By.ID, "r-score").text) is not None,
+                  "token: /predict answered through the page")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= 1)
+            check(len(driver.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= 1,
+                  "token: history readable through the page")
+            driver.execute_script("localStorage.removeItem('miles_token')")
+        finally:
+            server2.terminate()
+            server2.wait(timeout=30)
     finally:
         if driver:
             driver.quit()
