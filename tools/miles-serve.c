@@ -101,11 +101,16 @@ static double now_ms(void) {
 
 /* ---------------------------------------------------------------- inference */
 
+static const char *g_device;                 /* --device (NULL: cpu) */
+static MilesPrecision g_precision;           /* --precision */
+
 static void *load_main(void *arg) {
     (void)arg;
     MilesPredictorOptions po;
     miles_predictor_options_default(&po);
     po.vocab_dir = S.vocab;
+    po.device = g_device;
+    po.precision = g_precision;
     MilesPredictor *p = NULL;
     int s = miles_predictor_open(&p, S.ckpt, &po);
     if (s != MILES_OK) {
@@ -842,6 +847,7 @@ static void usage(FILE *f) {
 "  --max-items N          records per /predict/batch or /predict/file (default 1000)\n"
 "  --max-batch N          records per forward pass across requests (default 64)\n"
 "  --threads N            OpenMP/BLAS threads of the inference thread (default 1)\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16\n"
 "Limits and access (docs/serving.md, security model):\n"
 "  --workers N            HTTP worker threads (default 8); idle connections hold no thread\n"
 "  --max-conn N           open connections in all (default 1000)\n"
@@ -876,7 +882,7 @@ int main(int argc, char **argv) {
     S.db_busy_ms = 2000;
     const char *web = NULL, *token_file = NULL;
     enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY,
-           O_WORKERS, O_MAXCONN, O_MAXCONNIP, O_TIMEOUT, O_MAXEXPLAIN, O_DBBUSY, O_CORS, O_TOKENFILE };
+           O_WORKERS, O_MAXCONN, O_MAXCONNIP, O_TIMEOUT, O_MAXEXPLAIN, O_DBBUSY, O_CORS, O_TOKENFILE, O_DEVICE, O_PREC };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
         {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
@@ -884,7 +890,8 @@ int main(int argc, char **argv) {
         {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
         {"workers", 1, 0, O_WORKERS}, {"max-conn", 1, 0, O_MAXCONN}, {"max-conn-per-ip", 1, 0, O_MAXCONNIP},
         {"timeout", 1, 0, O_TIMEOUT}, {"max-explain", 1, 0, O_MAXEXPLAIN}, {"db-busy-ms", 1, 0, O_DBBUSY},
-        {"cors", 1, 0, O_CORS}, {"token-file", 1, 0, O_TOKENFILE}, {0, 0, 0, 0}};
+        {"cors", 1, 0, O_CORS}, {"token-file", 1, 0, O_TOKENFILE},
+        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
     int ch, mb;
     while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -912,6 +919,8 @@ int main(int argc, char **argv) {
             S.cors = optarg;
             break;
         case O_TOKENFILE: token_file = optarg; break;
+        case O_DEVICE: if (tool_parse_device(optarg, "--device", &g_device)) return 2; break;
+        case O_PREC: if (tool_parse_precision(optarg, "--precision", &g_precision)) return 2; break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -943,6 +952,8 @@ int main(int argc, char **argv) {
                         "--token-file FILE (e.g. openssl rand -hex 32 > FILE) or bind 127.0.0.1\n", S.host);
         return 2;
     }
+    /* a device that cannot run is refused before the port opens (also with --lazy) */
+    if (miles_device_check(g_device, g_precision, 0) != MILES_OK) return tool_fail("miles-serve", MILES_EUNSUPPORTED);
     find_web_dir(web);
     if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
     S.started = time(NULL);
