@@ -25,7 +25,8 @@ static const char *const k_hooks[] = {"POV:", "Wait for it:", "How to", "Nobody 
                                       "Watch before you", NULL};
 static const char *const k_emoji[] = {"\xF0\x9F\x94\xA5" /* fire */, "\xF0\x9F\x98\xB1" /* scream */,
                                       "\xF0\x9F\x98\x82" /* joy */, "\xE2\x9C\xA8" /* sparkles */, NULL};
-static const char *const k_longer[] = {"(in 60 seconds)", "- the full guide", NULL};
+/* what is appended, and the words that show it is there already */
+static const char *const k_longer[][2] = {{"(in 60 seconds)", "60 seconds"}, {"- the full guide", "full guide"}, {NULL, NULL}};
 static const char *const k_numbers[] = {"3", "5", "Top 10:", NULL};
 
 typedef struct { char *title, *reason; double score; int order; } Var;
@@ -108,7 +109,7 @@ static char *without_emoji(const char *s, int *removed) {
 
 /* The title without its stopwords (ASCII words only are checked). */
 static char *without_stopwords(const char *s, int *removed) {
-    char *o = malloc(strlen(s) + 1), *w = o;
+    char *o = malloc(strlen(s) + 2), *w = o; /* + the space after the last word */
     if (!o) return NULL;
     *removed = 0;
     const char *p = s;
@@ -161,48 +162,57 @@ static int has_digit(const char *s) {
     return 0;
 }
 
-/* Every single edit of `t`; `pre` (may be "") prefixes each reason (edits
- * combined in the second round). */
+/* One edit: `edit` names it; combined with the reasons in `pre` (second
+ * round), and skipped when `pre` already holds the same edit. */
+static void add_edit(VarList *l, const char *draft, char *title, const char *pre, char *edit, int *oom) {
+    if (!title || !edit) { free(title); free(edit); *oom = 1; return; }
+    if (*pre && strstr(pre, edit)) { free(title); free(edit); return; }
+    char *reason = *pre ? strf("%s + %s", pre, edit) : strf("%s", edit);
+    free(edit);
+    add_var(l, draft, title, reason, oom);
+}
+
+/* Every single edit of `t`; `pre` (may be "") holds the edits already made
+ * (the second round combines). */
 static void gen_edits(VarList *l, const char *draft, const char *t, const char *pre, const MilesSuggestOptions *o,
                       int *oom) {
-    const char *sep = *pre ? " + " : "";
     for (int i = 0; k_hooks[i]; i++) {
-        size_t hl = strlen(k_hooks[i]);
-        if (!strncasecmp(t, k_hooks[i], hl)) continue;
-        add_var(l, draft, strf("%s %s", k_hooks[i], t), strf("%s%shook phrase \"%s\"", pre, sep, k_hooks[i]), oom);
+        if (strcasestr(t, k_hooks[i])) continue;
+        add_edit(l, draft, strf("%s %s", k_hooks[i], t), pre, strf("hook phrase \"%s\"", k_hooks[i]), oom);
     }
     for (int i = 0; i < o->n_words && i < 8; i++) {
         const char *w = o->words[i].word;
         if (!w || !*w || miles_topic_match(t, w)) continue;
-        add_var(l, draft, strf("%s #%s", t, w),
-                strf("%s%sadded #%s (attribution %+.4f in the topic's top titles)", pre, sep, w, o->words[i].value), oom);
+        add_edit(l, draft, strf("%s #%s", t, w), pre,
+                 strf("added #%s (attribution %+.4f in the topic's top titles)", w, o->words[i].value), oom);
     }
     int nw = n_words_of(t), removed = 0;
     char *ns = without_stopwords(t, &removed);
     if (!ns) *oom = 1;
     else if (removed > 0 && n_words_of(ns) >= 2)
-        add_var(l, draft, ns, strf("%s%sshorter: %d filler word%s dropped", pre, sep, removed, removed > 1 ? "s" : ""), oom);
+        add_edit(l, draft, ns, pre, strf("shorter: %d filler word%s dropped", removed, removed > 1 ? "s" : ""), oom);
     else free(ns);
-    if (nw >= 5) add_var(l, draft, first_words(t, (nw + 1) / 2 + 1), strf("%s%sshorter: first %d words", pre, sep, (nw + 1) / 2 + 1), oom);
-    for (int i = 0; k_longer[i]; i++)
-        add_var(l, draft, strf("%s %s", t, k_longer[i]), strf("%s%slonger: \"%s\" added", pre, sep, k_longer[i]), oom);
+    if (nw >= 5) add_edit(l, draft, first_words(t, (nw + 1) / 2 + 1), pre, strf("shorter: first %d words", (nw + 1) / 2 + 1), oom);
+    for (int i = 0; k_longer[i][0]; i++)
+        if (!strcasestr(t, k_longer[i][1]))
+            add_edit(l, draft, strf("%s %s", t, k_longer[i][0]), pre, strf("longer: \"%s\" added", k_longer[i][0]), oom);
     char *ne = without_emoji(t, &removed);
     if (!ne) *oom = 1;
-    else if (removed) add_var(l, draft, ne, strf("%s%semoji removed", pre, sep), oom);
+    else if (removed) add_edit(l, draft, ne, pre, strf("emoji removed"), oom);
     else {
         free(ne);
         for (int i = 0; k_emoji[i]; i++)
-            add_var(l, draft, strf("%s %s", t, k_emoji[i]), strf("%s%semoji %s added", pre, sep, k_emoji[i]), oom);
+            add_edit(l, draft, strf("%s %s", t, k_emoji[i]), pre, strf("emoji %s added", k_emoji[i]), oom);
     }
     size_t L = strlen(t);
     char last = L ? t[L - 1] : 0;
-    if (last == '?') add_var(l, draft, strf("%.*s!", (int)(L - 1), t), strf("%s%sstatement instead of a question", pre, sep), oom);
+    if (last == '?') add_edit(l, draft, strf("%.*s!", (int)(L - 1), t), pre, strf("statement instead of a question"), oom);
     else if (last == '!' || last == '.')
-        add_var(l, draft, strf("%.*s?", (int)(L - 1), t), strf("%s%squestion instead of a statement", pre, sep), oom);
-    else add_var(l, draft, strf("%s?", t), strf("%s%sasked as a question", pre, sep), oom);
+        add_edit(l, draft, strf("%.*s?", (int)(L - 1), t), pre, strf("question instead of a statement"), oom);
+    else add_edit(l, draft, strf("%s?", t), pre, strf("asked as a question"), oom);
     if (!has_digit(t))
         for (int i = 0; k_numbers[i]; i++)
-            add_var(l, draft, strf("%s %s", k_numbers[i], t), strf("%s%snumber \"%s\" in front", pre, sep, k_numbers[i]), oom);
+            add_edit(l, draft, strf("%s %s", k_numbers[i], t), pre, strf("number \"%s\" in front", k_numbers[i]), oom);
 }
 
 /* Score variants [from, l->n) with the draft's other fields. */
