@@ -189,6 +189,7 @@ static int topic_attributions(MilesPredictor *p, const MilesRecord *recs, MilesT
             /* a word piece run may hold punctuation: keep the ASCII word part */
             char buf[128];
             size_t pos = 0;
+            if (e->words[w].text[0] == '[') continue; /* [UNK] and other special tokens are no words */
             if (!ideas_next_word(e->words[w].text, &pos, buf, sizeof buf)) continue;
             if (strlen(buf) < 2 || ideas_is_stopword(buf)) continue;
             s = acc_add(&words, buf, e->words[w].attribution);

@@ -163,10 +163,14 @@ static int has_digit(const char *s) {
 }
 
 /* One edit: `edit` names it; combined with the reasons in `pre` (second
- * round), and skipped when `pre` already holds the same edit. */
+ * round), and skipped when `pre` already holds an edit of the same kind (the
+ * edit's first two characters: "ho"ok, "ad"ded, "sh"orter, "lo"nger, ...). */
 static void add_edit(VarList *l, const char *draft, char *title, const char *pre, char *edit, int *oom) {
     if (!title || !edit) { free(title); free(edit); *oom = 1; return; }
-    if (*pre && strstr(pre, edit)) { free(title); free(edit); return; }
+    char kind[3] = {edit[0], edit[0] ? edit[1] : 0, 0};
+    int same = !strncmp(pre, kind, 2);
+    for (const char *q = pre; !same && (q = strstr(q, " + ")); q += 3) same = !strncmp(q + 3, kind, 2);
+    if (same) { free(title); free(edit); return; }
     char *reason = *pre ? strf("%s + %s", pre, edit) : strf("%s", edit);
     free(edit);
     add_var(l, draft, title, reason, oom);
@@ -206,10 +210,10 @@ static void gen_edits(VarList *l, const char *draft, const char *t, const char *
     }
     size_t L = strlen(t);
     char last = L ? t[L - 1] : 0;
-    if (last == '?') add_edit(l, draft, strf("%.*s!", (int)(L - 1), t), pre, strf("statement instead of a question"), oom);
+    if (last == '?') add_edit(l, draft, strf("%.*s!", (int)(L - 1), t), pre, strf("punctuation: statement instead of a question"), oom);
     else if (last == '!' || last == '.')
-        add_edit(l, draft, strf("%.*s?", (int)(L - 1), t), pre, strf("question instead of a statement"), oom);
-    else add_edit(l, draft, strf("%s?", t), pre, strf("asked as a question"), oom);
+        add_edit(l, draft, strf("%.*s?", (int)(L - 1), t), pre, strf("punctuation: question instead of a statement"), oom);
+    else add_edit(l, draft, strf("%s?", t), pre, strf("punctuation: asked as a question"), oom);
     if (!has_digit(t))
         for (int i = 0; k_numbers[i]; i++)
             add_edit(l, draft, strf("%s %s", k_numbers[i], t), pre, strf("number \"%s\" in front", k_numbers[i]), oom);
