@@ -82,12 +82,6 @@ const char *ideas_record_get(const MilesRecord *r, const char *name) {
     return NULL;
 }
 
-static int feature_index(const char *name) {
-    for (int f = 0; f < MILES_NUM_FEATURES; f++)
-        if (!strcmp(miles_feature_names[f], name)) return f;
-    return -1;
-}
-
 /* ---- a small word -> (sum, count) table (linear: at most a few hundred words) ---- */
 typedef struct { char *w; double sum; int count; } Acc;
 typedef struct { Acc *a; int n, cap; } AccTab;
@@ -263,7 +257,7 @@ MILES_API int miles_topic_analyze(MilesPredictor *p, const MilesRecord *recs, in
     AccTab top = {0};
     if (s == MILES_OK) {
         t->n_top = t->n_matches < o.top_n ? t->n_matches : o.top_n;
-        int fdur = feature_index("duration_sec"), n_dur = 0;
+        int n_dur = 0;
         double sum_len = 0, sum_score = 0, sum_dur = 0;
         for (int i = 0; i < t->n_top && s == MILES_OK; i++) {
             const MilesRecord *r = &recs[t->matches[i].index];
@@ -271,14 +265,12 @@ MILES_API int miles_topic_analyze(MilesPredictor *p, const MilesRecord *recs, in
             int64_t L = miles_utf8_length(title);
             sum_len += L > 0 ? (double)L : 0;
             sum_score += t->matches[i].score;
-            double raw[MILES_NUM_FEATURES];
-            uint32_t avail = 0;
-            /* the predictor accepted this record, so its features compute */
-            if (fdur >= 0 && miles_features_compute(r, raw, &avail) == MILES_OK && (avail >> fdur & 1u)) {
-                sum_dur += raw[fdur];
-                n_dur++;
-            }
-            miles_clear_error();
+            /* the duration as given (seed column or the original API's field) */
+            const char *dv = ideas_record_get(r, "duration_sec");
+            if (!dv || !*dv) dv = ideas_record_get(r, "duration_seconds");
+            char *end;
+            double d = dv && *dv ? strtod(dv, &end) : NAN;
+            if (dv && *dv && end != dv && isfinite(d) && d >= 0) { sum_dur += d; n_dur++; }
             char w[128];
             size_t pos = 0;
             while (s == MILES_OK && ideas_next_word(title, &pos, w, sizeof w))

@@ -188,7 +188,7 @@ static void gen_edits(VarList *l, const char *draft, const char *t, const char *
         const char *w = o->words[i].word;
         if (!w || !*w || miles_topic_match(t, w)) continue;
         add_edit(l, draft, strf("%s #%s", t, w), pre,
-                 strf("added #%s (attribution %+.4f in the topic's top titles)", w, o->words[i].value), oom);
+                 strf("added #%s (attribution %+.3g in the topic's top titles)", w, o->words[i].value), oom);
     }
     int nw = n_words_of(t), removed = 0;
     char *ns = without_stopwords(t, &removed);

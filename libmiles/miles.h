@@ -1198,7 +1198,8 @@ typedef struct MilesTopic {
     MilesTopicMatch *matches; int n_matches;  /* best first (ties: record order) */
     int n_top;
     double avg_title_length, avg_score;
-    double avg_duration;                      /* over the top ones with a duration; NaN if none */
+    double avg_duration;                      /* over the top ones with a duration_sec (or duration_seconds)
+                                               * field; NaN if none */
     MilesTopicWord *top_words; int n_top_words;
     MilesTopicWord *words_up; int n_up;
     MilesTopicWord *words_down; int n_down;

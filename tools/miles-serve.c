@@ -17,6 +17,7 @@
 #include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
+#include "serve_ideas.h"
 #include "tool_common.h"
 
 #include <cjson/cJSON.h>
@@ -666,7 +667,9 @@ static enum MHD_Result h_static(struct MHD_Connection *c, const char *url) {
 typedef struct { const char *path, *method; int needs_model; } Route;
 static const Route routes[] = {
     {"/health", "GET", 0}, {"/model/info", "GET", 1}, {"/predict", "POST", 1}, {"/predict/batch", "POST", 1},
-    {"/predict/file", "POST", 1}, {"/history", "GET", 0}, {"/candidates", "GET", 0}};
+    {"/predict/file", "POST", 1}, {"/history", "GET", 0}, {"/candidates", "GET", 0},
+    {"/topic", "GET", 1}, {"/ideas", "POST", 1}}; /* idea routes: serve_ideas.c */
+static ServeIdeasConfig ideas_cfg = {NULL, NULL, 30000, 1000};
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -743,6 +746,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!strcmp(url, "/predict/batch")) return h_batch(c, q);
     if (!strcmp(url, "/predict/file")) return h_file(c, q);
     if (!strcmp(url, "/history")) return h_list(c, 0);
+    if (serve_ideas_route(url)) {
+        cJSON *j = NULL;
+        unsigned st = serve_ideas_handle(&ideas_cfg, S.pred, S.db, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
+                                         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), q->body, q->len, &j);
+        log_event(url + 1, now_ms() - q->t0, st == 200, st == 200 ? NULL : cJSON_GetObjectItem(j, "error")->valuestring);
+        return send_json(c, st, j, NULL);
+    }
     return h_list(c, 1);
 }
 
@@ -792,10 +802,13 @@ static void usage(FILE *f) {
 "  --max-batch N          records per forward pass across requests (default 64)\n"
 "  --threads N            OpenMP/BLAS threads of the inference thread (default 1)\n"
 "  --lazy                 listen at once and load the model in the background (503 until ready)\n"
+"  --llm-endpoint URL     POST /ideas also asks this OpenAI-compatible chat-completions endpoint\n"
+"                         for 3 ideas, scored by the model (--llm-model NAME; key: $MILES_LLM_API_KEY)\n"
 "  -q, --quiet            no request log on stderr\n"
 "  -h, --help\n"
 "Routes: GET / (web page), GET /health, GET /model/info, POST /predict, POST /predict/batch,\n"
-"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P (docs/serving.md).\n"
+"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P, GET /topic?q=T,\n"
+"POST /ideas (docs/serving.md).\n"
 "SIGINT/SIGTERM: finish the requests in flight, close the database, exit 0.\n");
 }
 
@@ -808,12 +821,12 @@ int main(int argc, char **argv) {
     S.max_batch = 64;
     S.threads = 1; /* measured: one compute thread + micro-batching beats 2 on 2 cores (docs/serving.md) */
     const char *web = NULL;
-    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY };
+    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY, O_LLM, O_LLM_MODEL };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
         {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
         {"max-body", 1, 0, O_MAXBODY}, {"max-items", 1, 0, O_MAXITEMS}, {"max-batch", 1, 0, O_MAXBATCH},
-        {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"llm-endpoint", 1, 0, O_LLM}, {"llm-model", 1, 0, O_LLM_MODEL}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, mb;
     while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -830,12 +843,15 @@ int main(int argc, char **argv) {
         case O_MAXBATCH: if (tool_parse_int(optarg, "--max-batch", 1, 4096, &S.max_batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &S.threads)) return 2; break;
         case O_LAZY: S.lazy = 1; break;
+        case O_LLM: ideas_cfg.llm_endpoint = optarg; break;
+        case O_LLM_MODEL: ideas_cfg.llm_model = optarg; break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (!S.ckpt || optind != argc) { usage(stderr); return 2; }
+    ideas_cfg.max_items = S.max_items;
     find_web_dir(web);
     if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
     S.started = time(NULL);
