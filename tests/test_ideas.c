@@ -13,7 +13,10 @@
  *     the explained titles; words_up > 0 > words_down;
  *   - suggestions: every one scores strictly above the draft (and re-scoring
  *     its title gives its score), work is bounded by max_variants, and the
- *     same seed gives the same answer.
+ *     same seed gives the same answer;
+ *   - tests/test_ideas.sh: miles-predict --topic (JSON, --table, --vibe,
+ *     --llm-endpoint against tests/mock_llm.py) and miles-serve's GET /topic
+ *     and POST /ideas on loopback.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,11 +301,23 @@ static void test_suggestions(void **state) {
     assert_null(s);
 }
 
+/* The tools on this checkpoint (tests/test_ideas.sh). */
+static void test_tools(void **state) {
+    (void)state;
+    const char *bin = getenv("MILES_BIN") ? getenv("MILES_BIN") : "build/bin";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "MILES_BIN=%s bash tests/test_ideas.sh %s/model.safetensors %s", bin, g_dir, g_dir);
+    int rc = system(cmd);
+    printf("tests/test_ideas.sh exit status %d\n", rc);
+    assert_int_equal(rc, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_topic_patterns),
         cmocka_unit_test(test_suggestions),
+        cmocka_unit_test(test_tools),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
