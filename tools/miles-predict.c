@@ -396,15 +396,13 @@ static int run_ideas(MilesPredictor *p, const char *input, int jsonl_in, const I
     IdeasQuery q = {a->topic, a->vibe, a->draft ? &draft : NULL, a->seed, 10, 1};
     cJSON *view = NULL;
     if (s == MILES_OK) s = ideas_view_json(p, rv, n, &q, &view);
-    if (s == MILES_OK) {
-        if (s == MILES_OK && a->llm_endpoint) {
-            IdeasLlm llm = {a->llm_endpoint, a->llm_model, getenv("MILES_LLM_API_KEY"), a->llm_timeout};
-            cJSON *ideas = NULL;
-            char err[1024];
-            if (ideas_llm_ask(&llm, view, &ideas, err, sizeof err)) s = miles_set_error(MILES_EIO, "%s", err);
-            else if ((s = ideas_score(p, ideas)) == MILES_OK) cJSON_AddItemToObject(view, "ideas", ideas);
-            else cJSON_Delete(ideas);
-        }
+    if (s == MILES_OK && a->llm_endpoint) { /* every idea is scored by the model before it is shown */
+        IdeasLlm llm = {a->llm_endpoint, a->llm_model, getenv("MILES_LLM_API_KEY"), a->llm_timeout};
+        cJSON *ideas = NULL;
+        char err[1024];
+        if (ideas_llm_ask(&llm, view, &ideas, err, sizeof err)) s = miles_set_error(MILES_EIO, "%s", err);
+        else if ((s = ideas_score(p, ideas)) == MILES_OK) cJSON_AddItemToObject(view, "ideas", ideas);
+        else cJSON_Delete(ideas);
     }
     if (s == MILES_OK) {
         if (a->table) print_table(out, view);
