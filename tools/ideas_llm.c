@@ -17,6 +17,8 @@
 
 #ifdef MILES_HAVE_CURL
 #include <curl/curl.h>
+#include <pthread.h>
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 #endif
 
 static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -184,8 +186,8 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *u) {
 int ideas_llm_ask(const IdeasLlm *llm, const cJSON *view, cJSON **ideas, char *err, size_t cap) {
     *ideas = NULL;
     if (!llm->endpoint || !*llm->endpoint) { snprintf(err, cap, "no LLM endpoint given"); return -1; }
-    static int inited;
-    if (!inited) { curl_global_init(CURL_GLOBAL_DEFAULT); inited = 1; } /* first use is single-threaded: tools ask at start */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_init_once); /* the server's connection threads may ask at once */
     char url[2048];
     size_t L = strlen(llm->endpoint);
     const char *suffix = "/v1/chat/completions";
