@@ -72,6 +72,8 @@ req -X POST -d '{"topic":"x","items":[{"title":"a","view_count":-1}]}' "$U/ideas
 [ "$CODE" = 400 ] && check "serve: bad item names it" "d['error'].startswith('items[0]')" || bad "serve: bad item ($CODE)"
 req -X GET "$U/ideas"
 [ "$CODE" = 405 ] && ok "serve: GET /ideas -> 405" || bad "serve: GET /ideas ($CODE)"
-kill -TERM "$PID"; wait "$PID"; PID=
+kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
+if [ $rc -eq 0 ] && ! grep -q "Sanitizer" "$W/server.log"; then ok "serve: clean exit after SIGTERM"; else
+    fails=$((fails + 1)); echo "FAIL serve: exit status $rc after SIGTERM"; tail -5 "$W/server.log"; fi
 echo "test_ideas.sh: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
