@@ -662,6 +662,18 @@ static enum MHD_Result h_static(struct MHD_Connection *c, const char *url) {
     return send_text(c, 200, text, ct, NULL);
 }
 
+/* GET /topic, POST /ideas: serve_ideas.c answers, this sends and logs */
+static ServeIdeasConfig ideas_cfg = {NULL, NULL, 30000, 1000};
+static enum MHD_Result ideas_reply(struct MHD_Connection *c, Req *q, const char *url) {
+    cJSON *j = NULL;
+    unsigned st = serve_ideas_handle(&ideas_cfg, S.pred, S.db, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
+                                     MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), q->body, q->len, &j);
+    log_event(url + 1, now_ms() - q->t0, st == 200, st == 200 ? NULL : cJSON_GetObjectItem(j, "error")->valuestring);
+    return send_json(c, st, j, NULL);
+}
+static enum MHD_Result h_topic(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/topic"); }
+static enum MHD_Result h_ideas(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/ideas"); }
+
 /* ---------------------------------------------------------------- routing */
 
 typedef struct { const char *path, *method; int needs_model; } Route;
@@ -669,7 +681,6 @@ static const Route routes[] = {
     {"/health", "GET", 0}, {"/model/info", "GET", 1}, {"/predict", "POST", 1}, {"/predict/batch", "POST", 1},
     {"/predict/file", "POST", 1}, {"/history", "GET", 0}, {"/candidates", "GET", 0},
     {"/topic", "GET", 1}, {"/ideas", "POST", 1}}; /* idea routes: serve_ideas.c */
-static ServeIdeasConfig ideas_cfg = {NULL, NULL, 30000, 1000};
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -746,13 +757,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!strcmp(url, "/predict/batch")) return h_batch(c, q);
     if (!strcmp(url, "/predict/file")) return h_file(c, q);
     if (!strcmp(url, "/history")) return h_list(c, 0);
-    if (serve_ideas_route(url)) {
-        cJSON *j = NULL;
-        unsigned st = serve_ideas_handle(&ideas_cfg, S.pred, S.db, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
-                                         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), q->body, q->len, &j);
-        log_event(url + 1, now_ms() - q->t0, st == 200, st == 200 ? NULL : cJSON_GetObjectItem(j, "error")->valuestring);
-        return send_json(c, st, j, NULL);
-    }
+    if (!strcmp(url, "/topic")) return h_topic(c, q);
+    if (!strcmp(url, "/ideas")) return h_ideas(c, q);
     return h_list(c, 1);
 }
 

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int serve_ideas_route(const char *url) { return !strcmp(url, "/topic") || !strcmp(url, "/ideas"); }
-
 static unsigned fail(cJSON **out, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static unsigned fail(cJSON **out, unsigned status, const char *fmt, ...) {
     char msg[1024];

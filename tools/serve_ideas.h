@@ -21,8 +21,6 @@ typedef struct ServeIdeasConfig {
     int max_items;                        /* uploaded items / stored candidates used at most */
 } ServeIdeasConfig;
 
-/* 1 if url is one of the idea routes. */
-int serve_ideas_route(const char *url);
 /* Answer GET /topic (query: the "q", "vibe", "limit" values, NULL if absent)
  * or POST /ideas (body).  Returns the HTTP status; *out is the answer or
  * {"error": ..., "status": ...}. */
