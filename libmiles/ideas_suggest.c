@@ -17,6 +17,7 @@ MILES_API void miles_suggest_options_default(MilesSuggestOptions *opt) {
     opt->seed = 0;
     opt->words = NULL;
     opt->n_words = 0;
+    opt->topic = NULL;
 }
 
 /* Hook phrases of short-video titles (the synthetic seed set's and the
@@ -165,8 +166,13 @@ static int has_digit(const char *s) {
 /* One edit: `edit` names it; combined with the reasons in `pre` (second
  * round), and skipped when `pre` already holds an edit of the same kind (the
  * edit's first two characters: "ho"ok, "ad"ded, "sh"orter, "lo"nger, ...). */
-static void add_edit(VarList *l, const char *draft, char *title, const char *pre, char *edit, int *oom) {
+static void add_edit(VarList *l, const char *draft, char *title, const char *pre, char *edit, int *oom,
+                     const MilesSuggestOptions *o) {
     if (!title || !edit) { free(title); free(edit); *oom = 1; return; }
+    /* an edit must not lose the topic the draft is about (a shorter title may) */
+    if (o->topic && miles_topic_match(draft, o->topic) && !miles_topic_match(title, o->topic)) {
+        free(title); free(edit); return;
+    }
     char kind[3] = {edit[0], edit[0] ? edit[1] : 0, 0};
     int same = !strncmp(pre, kind, 2);
     for (const char *q = pre; !same && (q = strstr(q, " + ")); q += 3) same = !strncmp(q + 3, kind, 2);
@@ -182,41 +188,41 @@ static void gen_edits(VarList *l, const char *draft, const char *t, const char *
                       int *oom) {
     for (int i = 0; k_hooks[i]; i++) {
         if (strcasestr(t, k_hooks[i])) continue;
-        add_edit(l, draft, strf("%s %s", k_hooks[i], t), pre, strf("hook phrase \"%s\"", k_hooks[i]), oom);
+        add_edit(l, draft, strf("%s %s", k_hooks[i], t), pre, strf("hook phrase \"%s\"", k_hooks[i]), oom, o);
     }
     for (int i = 0; i < o->n_words && i < 8; i++) {
         const char *w = o->words[i].word;
         if (!w || !*w || miles_topic_match(t, w)) continue;
         add_edit(l, draft, strf("%s #%s", t, w), pre,
-                 strf("added #%s (attribution %+.3g in the topic's top titles)", w, o->words[i].value), oom);
+                 strf("added #%s (attribution %+.3g in the topic's top titles)", w, o->words[i].value), oom, o);
     }
     int nw = n_words_of(t), removed = 0;
     char *ns = without_stopwords(t, &removed);
     if (!ns) *oom = 1;
     else if (removed > 0 && n_words_of(ns) >= 2)
-        add_edit(l, draft, ns, pre, strf("shorter: %d filler word%s dropped", removed, removed > 1 ? "s" : ""), oom);
+        add_edit(l, draft, ns, pre, strf("shorter: %d filler word%s dropped", removed, removed > 1 ? "s" : ""), oom, o);
     else free(ns);
-    if (nw >= 5) add_edit(l, draft, first_words(t, (nw + 1) / 2 + 1), pre, strf("shorter: first %d words", (nw + 1) / 2 + 1), oom);
+    if (nw >= 5) add_edit(l, draft, first_words(t, (nw + 1) / 2 + 1), pre, strf("shorter: first %d words", (nw + 1) / 2 + 1), oom, o);
     for (int i = 0; k_longer[i][0]; i++)
         if (!strcasestr(t, k_longer[i][1]))
-            add_edit(l, draft, strf("%s %s", t, k_longer[i][0]), pre, strf("longer: \"%s\" added", k_longer[i][0]), oom);
+            add_edit(l, draft, strf("%s %s", t, k_longer[i][0]), pre, strf("longer: \"%s\" added", k_longer[i][0]), oom, o);
     char *ne = without_emoji(t, &removed);
     if (!ne) *oom = 1;
-    else if (removed) add_edit(l, draft, ne, pre, strf("emoji removed"), oom);
+    else if (removed) add_edit(l, draft, ne, pre, strf("emoji removed"), oom, o);
     else {
         free(ne);
         for (int i = 0; k_emoji[i]; i++)
-            add_edit(l, draft, strf("%s %s", t, k_emoji[i]), pre, strf("emoji %s added", k_emoji[i]), oom);
+            add_edit(l, draft, strf("%s %s", t, k_emoji[i]), pre, strf("emoji %s added", k_emoji[i]), oom, o);
     }
     size_t L = strlen(t);
     char last = L ? t[L - 1] : 0;
-    if (last == '?') add_edit(l, draft, strf("%.*s!", (int)(L - 1), t), pre, strf("punctuation: statement instead of a question"), oom);
+    if (last == '?') add_edit(l, draft, strf("%.*s!", (int)(L - 1), t), pre, strf("punctuation: statement instead of a question"), oom, o);
     else if (last == '!' || last == '.')
-        add_edit(l, draft, strf("%.*s?", (int)(L - 1), t), pre, strf("punctuation: question instead of a statement"), oom);
-    else add_edit(l, draft, strf("%s?", t), pre, strf("punctuation: asked as a question"), oom);
+        add_edit(l, draft, strf("%.*s?", (int)(L - 1), t), pre, strf("punctuation: question instead of a statement"), oom, o);
+    else add_edit(l, draft, strf("%s?", t), pre, strf("punctuation: asked as a question"), oom, o);
     if (!has_digit(t))
         for (int i = 0; k_numbers[i]; i++)
-            add_edit(l, draft, strf("%s %s", k_numbers[i], t), pre, strf("number \"%s\" in front", k_numbers[i]), oom);
+            add_edit(l, draft, strf("%s %s", k_numbers[i], t), pre, strf("number \"%s\" in front", k_numbers[i]), oom, o);
 }
 
 /* Score variants [from, l->n) with the draft's other fields. */

@@ -1228,6 +1228,7 @@ typedef struct MilesSuggestOptions {
     uint64_t seed;              /* order in which edits are tried (0) */
     const MilesTopicWord *words;/* words to try (e.g. MilesTopic.words_up), may be NULL */
     int n_words;
+    const char *topic;          /* if the draft matches it (miles_topic_match), every variant must; may be NULL */
 } MilesSuggestOptions;
 MILES_API void miles_suggest_options_default(MilesSuggestOptions *opt);
 typedef struct MilesSuggestion {

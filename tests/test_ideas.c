@@ -252,6 +252,7 @@ static void test_suggestions(void **state) {
         o.seed = (uint64_t)d;
         o.words = t->words_up;
         o.n_words = t->n_up;
+        o.topic = "ramen";
         MilesSuggestions *s = NULL;
         OK(miles_suggest_titles(g_pred, draft, &o, &s));
         assert_true(s->n_scored <= o.max_variants && s->n_scored > 0);
@@ -263,6 +264,8 @@ static void test_suggestions(void **state) {
             assert_true(fabs(score_title(draft, s->items[i].title) - s->items[i].score) < 1e-6);
             assert_true(strcmp(s->items[i].title, title_of(draft)) != 0);
             assert_true(s->items[i].reason[0] != 0);
+            /* a draft about the topic keeps it in every suggestion */
+            if (miles_topic_match(title_of(draft), "ramen")) assert_int_equal(miles_topic_match(s->items[i].title, "ramen"), 1);
             if (i) assert_true(s->items[i - 1].score >= s->items[i].score);
         }
         if (d < 3)

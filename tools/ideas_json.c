@@ -109,6 +109,7 @@ int ideas_view_json(MilesPredictor *p, const MilesRecord *recs, int n, const Ide
         so.seed = q->seed;
         so.words = t->words_up;
         so.n_words = t->n_up;
+        so.topic = q->topic;
         MilesSuggestions *sg = NULL;
         s = miles_suggest_titles(p, draft, &so, &sg);
         if (s == MILES_OK) {
