@@ -28,6 +28,7 @@
 #define N_META 10
 struct MilesPredictor {
     MilesModel *model;
+    MilesBackend be;           /* where scoring runs (o->device; backend_internal.h) */
     MilesTokenizer *tok;
     MilesScaler *scaler;
     double threshold;          /* decision threshold on P(viral) */
@@ -71,6 +72,7 @@ static int is_blank(const char *s) {
 
 void miles_predictor_free(MilesPredictor *p) {
     if (!p) return;
+    miles_backend_close(&p->be);
     miles_model_free(p->model);
     miles_tokenizer_free(p->tok);
     miles_scaler_free(p->scaler);
@@ -83,6 +85,7 @@ void miles_predictor_free(MilesPredictor *p) {
 /* Everything from the checkpoint's contract. */
 static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPredictorOptions *o) {
     MILES_TRY(miles_checkpoint_model(ck, &p->model));
+    MILES_TRY(miles_backend_open(&p->be, o->device, o->precision, p->model, NULL));
     for (int i = 0; i < N_META; i++) {
         const char *v = miles_checkpoint_meta(ck, meta_keys[i]);
         if (v && !(p->meta_val[i] = strdup(v))) return miles_error(MILES_ENOMEM, "out of memory");
@@ -194,7 +197,8 @@ int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *r, int32_
 }
 
 static int model_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
-    return miles_model_forward(ctx, b, 0, logits, velocity, NULL);
+    MilesBackend *be = ctx;
+    return miles_backend_status(be->ops, be->ops->forward(be->state, b, 0, logits, velocity, NULL));
 }
 
 int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out) {
@@ -230,7 +234,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         d.lengths = lens;
         d.features = feat;
         pthread_mutex_lock(&p->mu);
-        s = miles_predict_batches(model_forward, p->model, &d, p->batch_size, 0, prob, vel);
+        s = miles_predict_batches(model_forward, &p->be, &d, p->batch_size, 0, prob, vel);
         pthread_mutex_unlock(&p->mu);
     }
     for (int i = 0; s == MILES_OK && i < n; i++) {

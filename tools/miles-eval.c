@@ -35,6 +35,8 @@ static void usage(FILE *f) {
 "  --batch-size N      inference batch (default 64)\n"
 "  --threads N         OpenMP/BLAS threads\n"
 "  --no-plots          skip the PNG plots\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
+"  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA\n"
 "  -h, --help\n"
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
 }
@@ -43,11 +45,14 @@ int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1;
+    const char *device = NULL;
+    MilesPrecision precision = MILES_PRECISION_FP32;
     double seed = 42;
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
-        {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -60,6 +65,8 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
+        case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
+        case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -71,6 +78,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(split_name, "train")) split = MILES_SPLIT_TRAIN;
     else { fprintf(stderr, "miles-eval: --split must be test, val or train\n"); return 2; }
     tool_set_threads(threads);
+    if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-eval", MILES_EUNSUPPORTED);
 
     char out_dir[4096];
     if (out) snprintf(out_dir, sizeof out_dir, "%s", out);
@@ -97,7 +105,7 @@ int main(int argc, char **argv) {
     double *vt = malloc(sizeof(double) * v.n), *vpr = malloc(sizeof(double) * v.n);
     if (!scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
     const MilesConfig *mc = miles_model_config(m);
-    s = miles_predict_dataset(m, &v, batch, mc->max_position_embeddings, scores, vp);
+    s = miles_predict_dataset_on(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     for (int64_t i = 0; i < v.n; i++) {
         vt[i] = v.velocity[i];

@@ -44,6 +44,7 @@ static void usage(FILE *f) {
 "  --explain-steps N    integration steps (default 32; cost ~ N+2 forward/backward rows)\n"
 "  --explain-target T   prob|logit|velocity (default prob: P(viral))\n"
 "  --threads N          OpenMP/BLAS threads\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16\n"
 "Ideas (docs/serving.md \"Ideas\"): INPUT is then the candidates file\n"
 "  --topic T            the candidates matching topic T ranked by score, the patterns of the\n"
 "                       top 10, the words/features that push scores up or down, and\n"
@@ -425,13 +426,16 @@ int main(int argc, char **argv) {
     int batch = 64, threads = 0, quiet = 0, skip_bad = 0, explain = 0, explain_steps = 32, explain_target = 0;
     IdeasArgs ia = {0};
     ia.llm_timeout = 30000;
-    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_TOPIC, O_VIBE,
-           O_DRAFT, O_SEED, O_LLM, O_LLM_MODEL, O_LLM_TIMEOUT, O_TABLE };
+    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_DEVICE, O_PREC,
+           O_TOPIC, O_VIBE, O_DRAFT, O_SEED, O_LLM, O_LLM_MODEL, O_LLM_TIMEOUT, O_TABLE };
+    const char *device = NULL;
+    MilesPrecision precision = MILES_PRECISION_FP32;
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"format", 1, 0, O_FMT}, {"out", 1, 0, 'o'},
         {"output-format", 1, 0, O_OFMT}, {"batch-size", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS},
         {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"explain", 0, 0, O_EXPLAIN},
-        {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {"topic", 1, 0, O_TOPIC},
+        {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {"device", 1, 0, O_DEVICE},
+        {"precision", 1, 0, O_PREC}, {"topic", 1, 0, O_TOPIC},
         {"vibe", 1, 0, O_VIBE}, {"draft", 1, 0, O_DRAFT}, {"seed", 1, 0, O_SEED}, {"llm-endpoint", 1, 0, O_LLM},
         {"llm-model", 1, 0, O_LLM_MODEL}, {"llm-timeout", 1, 0, O_LLM_TIMEOUT}, {"table", 0, 0, O_TABLE}, {0, 0, 0, 0}};
     int seed_i, tmo_i;
@@ -446,6 +450,8 @@ int main(int argc, char **argv) {
         case O_BATCH: if (tool_parse_int(optarg, "--batch-size", 1, 4096, &batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case O_SKIP: skip_bad = 1; break;
+        case O_DEVICE: if (tool_parse_device(optarg, "--device", &device)) return 2; break;
+        case O_PREC: if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case O_EXPLAIN: explain = 1; break;
         case O_ESTEPS: if (tool_parse_int(optarg, "--explain-steps", 1, 4096, &explain_steps)) return 2; break;
         case O_ETARGET:
@@ -468,6 +474,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
+    if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
     const char *input = argv[optind];
     if (!ia.topic && (ia.vibe || ia.draft || ia.llm_endpoint || ia.table)) {
         fprintf(stderr, "miles-predict: --vibe, --draft, --llm-endpoint and --table need --topic\n");
@@ -520,6 +527,8 @@ int main(int argc, char **argv) {
     miles_predictor_options_default(&po);
     po.vocab_dir = vocab;
     po.batch_size = batch;
+    po.device = device;
+    po.precision = precision;
     MilesPredictor *p = NULL;
     int s = miles_predictor_open(&p, ckpt, &po);
     if (s != MILES_OK) return tool_fail("miles-predict", s);
