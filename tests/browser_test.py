@@ -3,7 +3,8 @@
 
 Starts build/bin/miles-serve on a free loopback port, then with Selenium:
 submits a title with stats, uploads a CSV file, checks the ranked table and
-the history, and saves screenshots to docs/img/.  Not part of `make test`
+the history, asks "Get ideas" for a topic of the uploaded titles, and saves
+screenshots to docs/img/.  Not part of `make test`
 (it needs a browser); `make check` runs it through tests/test_browser.sh, which
 builds a tiny checkpoint and a pinned Selenium venv.  By hand:
 
@@ -15,6 +16,8 @@ builds a tiny checkpoint and a pinned Selenium venv.  By hand:
 Exits non-zero on any failed check.
 """
 import argparse
+import collections
+import csv
 import os
 import re
 import subprocess
@@ -126,6 +129,31 @@ def main():
         check(len(cs) == a.rows and cs == sorted(cs, reverse=True), "candidates ranked by score")
         driver.execute_script("document.getElementById('history').scrollIntoView()")
         driver.save_screenshot(os.path.join(a.out, "serve_history.png"))
+        # 4. "Get ideas": a topic from the uploaded titles (their most common word), a vibe and a draft
+        with open(upload, encoding="utf-8") as f:
+            titles = [r["title"] for r in csv.DictReader(f)]
+        words = collections.Counter(w.lower() for t in titles for w in re.findall(r"[A-Za-z0-9]+", t) if len(w) > 3)
+        topic = sorted(words.items(), key=lambda x: (-x[1], x[0]))[0][0]
+        driver.execute_script("document.getElementById('ideas').scrollIntoView()")
+        driver.find_element(By.ID, "i-topic").send_keys(topic)
+        Select(driver.find_element(By.ID, "i-vibe")).select_by_value("funny")
+        driver.find_element(By.ID, "i-draft").send_keys("my first %s video" % topic)
+        driver.find_element(By.ID, "ideas-btn").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "ideas-result")))
+        top = driver.find_elements(By.CSS_SELECTOR, "#i-top tbody tr")
+        ts = [float(r.find_elements(By.TAG_NAME, "td")[2].text.rstrip("%")) for r in top]
+        check(1 <= len(top) <= 10 and ts == sorted(ts, reverse=True),
+              "ideas: top candidates for %r ranked by score (%d)" % (topic, len(top)))
+        check(all(re.search(r"(?i)\b%s" % topic, r.find_elements(By.TAG_NAME, "td")[1].text) for r in top),
+              "ideas: every top candidate matches the topic")
+        pat = driver.find_element(By.ID, "i-patterns").text
+        check("Average title length" in pat and "Top words" in pat and topic in pat, "ideas: patterns shown")
+        sug = driver.find_elements(By.CSS_SELECTOR, "#i-sugg tbody tr")
+        changes = [r.find_elements(By.TAG_NAME, "td")[2].text for r in sug if len(r.find_elements(By.TAG_NAME, "td")) == 4]
+        check(len(sug) >= 1 and all(c.startswith("+") for c in changes),
+              "ideas: suggestions above the draft (%d)" % len(changes))
+        check("my first %s video" % topic in driver.find_element(By.ID, "i-draft-line").text, "ideas: the draft named")
+        driver.save_screenshot(os.path.join(a.out, "serve_ideas.png"))
         logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         check(not logs, "no browser console errors %s" % (logs[:2] if logs else ""))
 

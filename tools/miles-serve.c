@@ -21,6 +21,7 @@
 #include "predict_json.h"
 #include "serve_db.h"
 #include "serve_request.h"
+#include "serve_ideas.h"
 #include "tool_common.h"
 
 #include <cjson/cJSON.h>
@@ -607,6 +608,18 @@ static enum MHD_Result h_static(struct MHD_Connection *c, const char *url) {
     return send_text(c, 200, text, ct, NULL);
 }
 
+/* GET /topic, POST /ideas: serve_ideas.c answers, this sends and logs */
+static ServeIdeasConfig ideas_cfg = {NULL, NULL, 30000, 1000};
+static enum MHD_Result ideas_reply(struct MHD_Connection *c, Req *q, const char *url) {
+    cJSON *j = NULL;
+    unsigned st = serve_ideas_handle(&ideas_cfg, S.pred, S.db, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
+                                     MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), q->body, q->len, &j);
+    log_event(url + 1, now_ms() - q->t0, st == 200, st == 200 ? NULL : cJSON_GetObjectItem(j, "error")->valuestring);
+    return send_json(c, st, j, NULL);
+}
+static enum MHD_Result h_topic(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/topic"); }
+static enum MHD_Result h_ideas(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/ideas"); }
+
 /* ---------------------------------------------------------------- routing */
 
 /* The API.  To add a route: a handler (called once the whole body is in,
@@ -625,6 +638,8 @@ static const Route routes[] = {
     {"POST", "/predict/file",  h_file,       1, 1},
     {"GET",  "/history",       h_history,    0, 1},
     {"GET",  "/candidates",    h_candidates, 0, 1},
+    {"GET",  "/topic",         h_topic,      1, 1}, /* idea routes: serve_ideas.c */
+    {"POST", "/ideas",         h_ideas,      1, 1},
 };
 
 static const Route *find_route(const char *url) {
@@ -859,10 +874,13 @@ static void usage(FILE *f) {
 "  --token-file FILE      require 'Authorization: Bearer <first line of FILE>' on /predict*,\n"
 "                         /history, /candidates; required when --host is not loopback\n"
 "  --lazy                 listen at once and load the model in the background (503 until ready)\n"
+"  --llm-endpoint URL     POST /ideas also asks this OpenAI-compatible chat-completions endpoint\n"
+"                         for 3 ideas, scored by the model (--llm-model NAME; key: $MILES_LLM_API_KEY)\n"
 "  -q, --quiet            no request log on stderr\n"
 "  -h, --help\n"
 "Routes: GET / (web page), GET /health, GET /model/info, POST /predict, POST /predict/batch,\n"
-"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P (docs/serving.md).\n"
+"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P, GET /topic?q=T,\n"
+"POST /ideas (docs/serving.md).\n"
 "SIGINT/SIGTERM: finish the requests in flight, close the database, exit 0.\n");
 }
 
@@ -882,7 +900,8 @@ int main(int argc, char **argv) {
     S.db_busy_ms = 2000;
     const char *web = NULL, *token_file = NULL;
     enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY,
-           O_WORKERS, O_MAXCONN, O_MAXCONNIP, O_TIMEOUT, O_MAXEXPLAIN, O_DBBUSY, O_CORS, O_TOKENFILE, O_DEVICE, O_PREC };
+           O_WORKERS, O_MAXCONN, O_MAXCONNIP, O_TIMEOUT, O_MAXEXPLAIN, O_DBBUSY, O_CORS, O_TOKENFILE, O_DEVICE, O_PREC,
+           O_LLM, O_LLM_MODEL };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
         {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
@@ -891,7 +910,8 @@ int main(int argc, char **argv) {
         {"workers", 1, 0, O_WORKERS}, {"max-conn", 1, 0, O_MAXCONN}, {"max-conn-per-ip", 1, 0, O_MAXCONNIP},
         {"timeout", 1, 0, O_TIMEOUT}, {"max-explain", 1, 0, O_MAXEXPLAIN}, {"db-busy-ms", 1, 0, O_DBBUSY},
         {"cors", 1, 0, O_CORS}, {"token-file", 1, 0, O_TOKENFILE},
-        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
+        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {"llm-endpoint", 1, 0, O_LLM},
+        {"llm-model", 1, 0, O_LLM_MODEL}, {0, 0, 0, 0}};
     int ch, mb;
     while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -921,6 +941,8 @@ int main(int argc, char **argv) {
         case O_TOKENFILE: token_file = optarg; break;
         case O_DEVICE: if (tool_parse_device(optarg, "--device", &g_device)) return 2; break;
         case O_PREC: if (tool_parse_precision(optarg, "--precision", &g_precision)) return 2; break;
+        case O_LLM: ideas_cfg.llm_endpoint = optarg; break;
+        case O_LLM_MODEL: ideas_cfg.llm_model = optarg; break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -954,6 +976,7 @@ int main(int argc, char **argv) {
     }
     /* a device that cannot run is refused before the port opens (also with --lazy) */
     if (miles_device_check(g_device, g_precision, 0) != MILES_OK) return tool_fail("miles-serve", MILES_EUNSUPPORTED);
+    ideas_cfg.max_items = S.max_items;
     find_web_dir(web);
     if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
     S.started = time(NULL);
