@@ -83,6 +83,11 @@ int src_parse_double(const char *s, double *v) {
     return 1;
 }
 
+int src_check_range(const char *where, const char *field, double x, double lo, double hi) {
+    if (isfinite(x) && x >= lo && x <= hi) return MILES_OK;
+    return miles_error(MILES_ERANGE, "%s: field '%s' = %g is out of range [%g, %g]", where, field, x, lo, hi);
+}
+
 int src_parse_count(const char *s, int64_t *v) {
     while (*s == ' ') s++;
     if (!*s) return 0;
@@ -96,7 +101,7 @@ int src_parse_count(const char *s, int64_t *v) {
     while (*end == ' ') end++;
     if (*end) return -1;
     x *= mul;
-    if (x > 9e15) return -1;
+    if (x > MILES_MAX_INPUT_VALUE) return -2;   /* a number, but not a count: the caller names the field */
     /* "541.2K" is a display rounding of the true count: keep the nearest integer */
     *v = (int64_t)floor(x + 0.5);
     return 1;
@@ -140,7 +145,7 @@ int src_parse_datetime(const char *s, int64_t *unix_s) {
     }
     /* a trailing ".123", "Z" or "+07:00" is accepted and ignored (see callers) */
     if (*p && *p != '.' && *p != 'Z' && *p != '+' && *p != '-') return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > miles_days_in_month(y, mo) || h > 23 || mi > 59 || se > 60) return -1;
     *unix_s = src_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
     return 1;
 }

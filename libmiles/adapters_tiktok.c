@@ -13,11 +13,14 @@
 /* Vietnam local time (UTC+7, no DST) for upload_hour/weekday of the VN feed. */
 #define TIKTOK_VN_UTC_OFFSET_S (7 * 3600)
 
-/* "mm:ss" or "hh:mm:ss" -> seconds; -1 if malformed */
+/* "mm:ss" or "hh:mm:ss" -> seconds; -1 if malformed or absurd (hours are
+ * bounded: 99999999:00:00 overflowed int, found by fuzz_adapter_tiktok) */
 static int parse_mmss(const char *s) {
     int a, b, c, n = 0;
-    if (sscanf(s, "%d:%d:%d%n", &a, &b, &c, &n) == 3 && !s[n] && b < 60 && c < 60) return a * 3600 + b * 60 + c;
-    if (sscanf(s, "%d:%d%n", &a, &b, &n) == 2 && !s[n] && b < 60 && a >= 0) return a * 60 + b;
+    if (sscanf(s, "%d:%d:%d%n", &a, &b, &c, &n) == 3 && !s[n] && a >= 0 && a < 10000 && b >= 0 && b < 60 &&
+        c >= 0 && c < 60)
+        return a * 3600 + b * 60 + c;
+    if (sscanf(s, "%d:%d%n", &a, &b, &n) == 2 && !s[n] && a >= 0 && a < 600000 && b >= 0 && b < 60) return a * 60 + b;
     return -1;
 }
 
@@ -57,7 +60,7 @@ static int load_creator_history(const char *path, SrcMap *m, int64_t *rows, int6
         int64_t v;
         int k = src_parse_count(f[cv], &v);
         if (k == 0) { (*empty)++; continue; }
-        if (k < 0) { s = miles_error(MILES_EFORMAT, "%s:%ld: field vid_nview: bad count \"%.40s\"", path, (long)miles_csv_record_line(c), f[cv]); break; }
+        if (k < 0) { s = miles_error(k == -2 ? MILES_ERANGE : MILES_EFORMAT, "%s:%ld: field vid_nview: %s \"%.40s\"", path, (long)miles_csv_record_line(c), k == -2 ? "count out of range" : "bad count", f[cv]); break; }
         SrcMapEnt *e = src_map_get(m, f[cu], 1);
         if (!e) { s = MILES_ENOMEM; break; }
         e->sum += (double)v;
@@ -125,7 +128,11 @@ static int vn_emit(FILE *out, SrcRow *row, const VnVideo *v, const SrcMap *hist,
     if (v->hashtags[0]) {
         size_t k = strcspn(v->hashtags, ",");
         char ht[256];
-        snprintf(ht, sizeof ht, "#%.*s", (int)(k < 200 ? k : 200), v->hashtags);
+        if (k > 200) {   /* cut at 200 bytes, never inside a UTF-8 sequence (found by fuzz_adapter_tiktok) */
+            k = 200;
+            while (k > 0 && ((unsigned char)v->hashtags[k] & 0xC0) == 0x80) k--;
+        }
+        snprintf(ht, sizeof ht, "#%.*s", (int)k, v->hashtags);
         src_row_str(row, SC_HASHTAG, ht);
         src_row_str(row, SC_TAGS, v->hashtags);
     }
@@ -159,6 +166,8 @@ static int vn_emit(FILE *out, SrcRow *row, const VnVideo *v, const SrcMap *hist,
 static int cell_count(const char *s, int64_t *v, const char *path, long line, const char *col) {
     int k = src_parse_count(s, v);
     if (k == 0) { *v = -1; return MILES_OK; }
+    if (k == -2) return miles_error(MILES_ERANGE, "%s:%ld: field %s: count out of range (at most %g) \"%.40s\"", path, line,
+                                    col, MILES_MAX_INPUT_VALUE, s);
     if (k < 0) return miles_error(MILES_EFORMAT, "%s:%ld: field %s: bad count \"%.40s\"", path, line, col, s);
     return MILES_OK;
 }
@@ -206,7 +215,10 @@ static int vn_panel(const char *path, FILE *out, SrcRow *row, const SrcMap *hist
         if (s != MILES_OK) break;
         if (!have1) v.views1 = -1;
         v.have2 = have2;
-        if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) break;
+        if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) {
+            miles_error_prefix(s, "%s:%ld", path, (long)miles_csv_record_line(c));
+            break;
+        }
     }
     miles_csv_free(c);
     return s < 0 ? s : MILES_OK;
@@ -322,7 +334,10 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
             if (!have1) v.views1 = -1;
             SrcMapEnt *e = src_map_get(&rec, id, 0);
             if (e && e->idx >= 0) { v.have2 = 1; v.views2 = rv[e->idx].views; v.scrape2 = rv[e->idx].scrape; }
-            if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) break;
+            if ((s = vn_emit(out, row, &v, hist, st)) != MILES_OK) {
+                miles_error_prefix(s, "%s:%ld", feed_path, (long)miles_csv_record_line(r.c));
+                break;
+            }
         }
         if (s > 0) s = MILES_OK;
         miles_csv_free(r.c);
@@ -402,12 +417,30 @@ int src_adapter_tiktok_vn(const char *input, FILE *out, SrcReport *rp, int64_t *
 
 /* ================================================================ tiktok2020 */
 
+/* *ok: 1 value, 0 absent/unusable (the record is dropped or the column left
+ * empty), -1 a number out of range (an error naming the field: a playCount of
+ * 1e308 would otherwise become a velocity of -9.2e18). */
 static int64_t jint(const cJSON *o, const char *k, int *ok) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (cJSON_IsNumber(x) && isfinite(x->valuedouble) && x->valuedouble >= 0) { *ok = 1; return (int64_t)x->valuedouble; }
+    double max = !strcmp(k, "createTime") ? SRC_MAX_UNIX_TIME : MILES_MAX_INPUT_VALUE;
+    if (cJSON_IsNumber(x) && isfinite(x->valuedouble) && x->valuedouble >= 0) {
+        if (x->valuedouble > max) {
+            miles_error(MILES_ERANGE, "field '%s' = %g is out of range [0, %g]", k, x->valuedouble, max);
+            *ok = -1;
+            return -1;
+        }
+        *ok = 1;
+        return (int64_t)x->valuedouble;
+    }
     if (cJSON_IsString(x)) {
         int64_t v;
-        if (src_parse_count(x->valuestring, &v) == 1) { *ok = 1; return v; }
+        int r = src_parse_count(x->valuestring, &v);
+        if (r == 1 && (double)v <= max) { *ok = 1; return v; }
+        if (r == -2 || r == 1) {
+            miles_error(MILES_ERANGE, "field '%s' = \"%.40s\" is out of range [0, %g]", k, x->valuestring, max);
+            *ok = -1;
+            return -1;
+        }
     }
     *ok = 0;
     return -1;
@@ -431,12 +464,23 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
         return miles_error(MILES_EMISSING, "%s: no \"collector\" array (tiktok-scraper output expected)", input);
     }
     /* scrape time: the newest createTime in the file (a lower bound on the real one) */
-    int64_t scrape = 0, in = 0;
+    int64_t scrape = 0, in = 0, idx = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, col) {
-        int ok;
+        int ok, okp;
         int64_t t = jint(it, "createTime", &ok);
+        if (ok >= 0) {
+            const char *cnt[] = {"playCount", "diggCount", "shareCount", "commentCount"};
+            for (int q = 0; q < 4 && ok >= 0; q++) { jint(it, cnt[q], &okp); if (okp < 0) ok = -1; }
+            const cJSON *vm = cJSON_GetObjectItemCaseSensitive(it, "videoMeta");
+            if (ok >= 0 && vm) { jint(vm, "duration", &okp); if (okp < 0) ok = -1; }
+        }
+        if (ok < 0) {
+            cJSON_Delete(root);
+            return miles_error_prefix(MILES_ERANGE, "%s: collector[%lld]", input, (long long)idx);
+        }
         if (ok && t > scrape) scrape = t;
+        idx++;
     }
     /* creator_avg_views: mean playCount of the author's videos in this file */
     SrcMap auth = {0};
@@ -510,7 +554,12 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
                 if (!cJSON_IsString(hn) || !hn->valuestring[0] || miles_utf8_length(hn->valuestring) < 0) continue;
                 size_t l = strlen(hn->valuestring);
                 if (k + l + 3 >= sizeof tags) break;
-                if (k == 0) src_row_fmt(row, SC_HASHTAG, "#%.200s", hn->valuestring);
+                if (k == 0) {
+                    /* at most 200 bytes, never ending inside a UTF-8 sequence */
+                    int hl = l > 200 ? 200 : (int)l;
+                    while (hl > 0 && ((unsigned char)hn->valuestring[hl] & 0xC0) == 0x80) hl--;
+                    src_row_fmt(row, SC_HASHTAG, "#%.*s", hl, hn->valuestring);
+                }
                 if (k) { tags[k++] = ','; tags[k++] = ' '; }
                 memcpy(tags + k, hn->valuestring, l);
                 k += l;
@@ -522,7 +571,10 @@ int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t 
         if (e && e->count) src_row_fix(row, SC_CREATOR_AVG_VIEWS, e->sum / (double)e->count, 1);
         if ((s = src_row_title(row, tx->valuestring)) != MILES_OK) break;
         src_row_str(row, SC_ROW_ID, id);
-        if ((s = src_csv_write_row(out, row)) != MILES_OK) break;
+        if ((s = src_csv_write_row(out, row)) != MILES_OK) {
+            miles_error_prefix(s, "%s: collector[%lld] (id %.40s)", input, (long long)(in - 1), id);
+            break;
+        }
         (*rows_out)++;
     }
     if (s == MILES_OK) {

@@ -16,6 +16,7 @@
 
 typedef struct {
     char *id, *title, *author, *platform, *lang, *tags, *category, *hashtag;
+    char *where;                             /* "file:line" of the record, for messages */
     int64_t views, likes, comments, shares;   /* -1 = unavailable */
     double duration;                         /* < 0 unavailable */
     int64_t publish;                         /* Unix s */
@@ -25,7 +26,7 @@ typedef struct {
 
 static void ytrec_free(YtRec *r) {
     free(r->id); free(r->title); free(r->author); free(r->platform); free(r->lang);
-    free(r->tags); free(r->category); free(r->hashtag);
+    free(r->tags); free(r->category); free(r->hashtag); free(r->where);
 }
 
 typedef struct {
@@ -38,9 +39,16 @@ typedef struct {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-static const char *jstr(const cJSON *o, const char *k) {
+/* id and title: the caller checks their UTF-8 (and counts the drop) */
+static const char *jstr_raw(const cJSON *o, const char *k) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(x) && x->valuestring[0] ? x->valuestring : NULL;
+}
+/* any other string: invalid UTF-8 counts as absent (it would make the output
+ * CSV unreadable by prepare; found by fuzz/fuzz_adapter_ytdlp.c) */
+static const char *jstr(const cJSON *o, const char *k) {
+    const char *s = jstr_raw(o, k);
+    return s && miles_utf8_length(s) >= 0 ? s : NULL;
 }
 /* non-negative finite number, or -1 */
 static double jnum(const cJSON *o, const char *k) {
@@ -56,6 +64,12 @@ static void first_hashtag(const char *s, char *out, size_t cap) {
     while (p) {
         size_t k = 1;
         while (p[k] && p[k] != ' ' && p[k] != '#' && p[k] != ',' && p[k] != '\n' && p[k] != '\t' && k < cap - 1) k++;
+        /* a tag cut at cap must not end inside a UTF-8 sequence */
+        if (k == cap - 1) {
+            size_t j = k;
+            while (j > 1 && ((unsigned char)p[j] & 0xC0) == 0x80) j--;
+            k = j;
+        }
         if (k > 1) {
             memcpy(out, p, k);
             out[k] = '\0';
@@ -65,15 +79,35 @@ static void first_hashtag(const char *s, char *out, size_t cap) {
     }
 }
 
+/* Numbers beyond any real count or time are errors naming where:field (a
+ * view_count of 1e308 became a velocity of -9.2e18, a timestamp of 1e300 the
+ * year 219250468); negative or absent ones stay "unavailable" as before. */
+static int yt_check_ranges(const cJSON *o, const char *where) {
+    static const char *const counts[] = {"view_count", "like_count", "comment_count", "repost_count", "duration"};
+    static const char *const times[] = {"timestamp", "epoch"};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, counts[i]);
+        if (cJSON_IsNumber(x) && !(x->valuedouble <= MILES_MAX_INPUT_VALUE))
+            return src_check_range(where, counts[i], x->valuedouble, 0, MILES_MAX_INPUT_VALUE);
+    }
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, times[i]);
+        if (cJSON_IsNumber(x) && !(x->valuedouble <= SRC_MAX_UNIX_TIME))
+            return src_check_range(where, times[i], x->valuedouble, 0, SRC_MAX_UNIX_TIME);
+    }
+    return MILES_OK;
+}
+
 static int yt_add(YtState *st, const cJSON *o, const char *where) {
     st->in++;
     if (!cJSON_IsObject(o)) { st->drop_notobj++; return MILES_OK; }
+    MILES_TRY(yt_check_ranges(o, where));
     char idbuf[64];
-    const char *id = jstr(o, "id");
+    const char *id = jstr_raw(o, "id");
     const cJSON *idn = cJSON_GetObjectItemCaseSensitive(o, "id");
     if (!id && cJSON_IsNumber(idn)) { snprintf(idbuf, sizeof idbuf, "%.0f", idn->valuedouble); id = idbuf; }
     if (!id) { st->drop_noid++; return MILES_OK; }
-    const char *title = jstr(o, "title");
+    const char *title = jstr_raw(o, "title");
     if (!title) { st->drop_notitle++; return MILES_OK; }
     if (miles_utf8_length(title) < 0 || miles_utf8_length(id) < 0) { st->drop_utf8++; return MILES_OK; }
     double views = jnum(o, "view_count");
@@ -87,7 +121,10 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
     else if (ud && strlen(ud) == 8 && strspn(ud, "0123456789") == 8) {
         int y = (ud[0] - '0') * 1000 + (ud[1] - '0') * 100 + (ud[2] - '0') * 10 + (ud[3] - '0');
         int m = (ud[4] - '0') * 10 + (ud[5] - '0'), d = (ud[6] - '0') * 10 + (ud[7] - '0');
-        if (m >= 1 && m <= 12 && d >= 1 && d <= 31) { publish = src_days_from_civil(y, m, d) * 86400; have_pub = 1; }
+        if (m < 1 || m > 12 || d < 1 || d > miles_days_in_month(y, m))
+            return miles_error(MILES_EFORMAT, "%s: field 'upload_date' = \"%s\" is not a valid YYYYMMDD date", where, ud);
+        publish = src_days_from_civil(y, m, d) * 86400;
+        have_pub = 1;
     }
     if (!have_pub) { st->drop_nodate++; return MILES_OK; }
     double epoch = jnum(o, "epoch");
@@ -106,6 +143,7 @@ static int yt_add(YtState *st, const cJSON *o, const char *where) {
     memset(r, 0, sizeof *r);
     r->id = strdup(id);
     r->title = strdup(title);
+    r->where = strdup(where);
     const char *author = jstr(o, "channel");
     if (!author) author = jstr(o, "uploader");
     if (!author) author = jstr(o, "uploader_id");
@@ -178,7 +216,12 @@ static int yt_parse_file(YtState *st, const char *input, SrcReport *rp, int allo
     if (j) {
         if (cJSON_IsArray(j)) {
             const cJSON *e;
-            cJSON_ArrayForEach(e, j) if ((s = yt_add(st, e, input)) != MILES_OK) break;
+            long idx = 0;
+            char where[4200];
+            cJSON_ArrayForEach(e, j) {
+                snprintf(where, sizeof where, "%s: element %ld", input, idx++);
+                if ((s = yt_add(st, e, where)) != MILES_OK) break;
+            }
         } else {
             s = yt_add(st, j, input);
         }
@@ -213,7 +256,11 @@ static int yt_parse_file(YtState *st, const char *input, SrcReport *rp, int allo
                 cJSON *o = cJSON_ParseWithLengthOpts(q, len, &jend, 0);
                 if (!o) s = miles_error(MILES_EFORMAT, "%s:%ld: malformed JSON line (near column %ld)", input, line,
                                         jend ? (long)(jend - q) + 1 : 0L);
-                else s = yt_add(st, o, input);
+                else {
+                    char where[4200];
+                    snprintf(where, sizeof where, "%s:%ld", input, line);
+                    s = yt_add(st, o, where);
+                }
                 cJSON_Delete(o);
                 nlines++;
             } else if (!allow_paths) {
@@ -312,6 +359,7 @@ int src_adapter_ytdlp(const char *input, FILE *out, SrcReport *rp, int64_t *rows
         src_row_str(row, SC_ROW_ID, r->id);
         s = src_csv_write_row(out, row);
         if (s == MILES_OK) (*rows_out)++;
+        else miles_error_prefix(s, "%s (id %.40s)", r->where ? r->where : input, r->id);
     }
     if (s == MILES_OK) {
         int64_t dropped = st.in - *rows_out;
@@ -347,6 +395,7 @@ typedef struct {
     int64_t views, likes, dislikes, comments; /* at the first snapshot */
     int64_t first_day, last_day, last_views;
     int nsnap;
+    long line;   /* the first snapshot's line, for messages */
 } YtVideo;
 
 /* "13.09" -> 2017-09-13; "1.1" -> 2017-10-01 (the month "10" lost its 0 when
@@ -362,7 +411,7 @@ static int64_t yt17_date(const char *s, size_t n) {
     else if (ml == 1 && m[0] == '1') month = 10;
     else if (ml == 2 && m[0] == '1' && m[1] >= '0' && m[1] <= '2') month = 10 + (m[1] - '0');
     else return -1;
-    if (d < 1 || d > 31) return -1;
+    if (d < 1 || d > miles_days_in_month(2017, month)) return -1;
     return src_days_from_civil(2017, (unsigned)month, (unsigned)d);
 }
 
@@ -391,8 +440,17 @@ typedef struct {
 /* one snapshot record: f[0..9] + its date (days) */
 static int yt17_snapshot(Yt17 *y, const char *const *f, int64_t day, const char *path, long line) {
     int64_t views, likes, dislikes, comments;
-    if (src_parse_count(f[5], &views) != 1 || src_parse_count(f[6], &likes) != 1 ||
-        src_parse_count(f[7], &dislikes) != 1 || src_parse_count(f[8], &comments) != 1) {
+    static const char *const names[4] = {"views", "likes", "dislikes", "comment_count"};
+    int64_t *dst[4] = {&views, &likes, &dislikes, &comments};
+    int ok = 1;
+    for (int k = 0; k < 4; k++) {
+        int r = src_parse_count(f[5 + k], dst[k]);
+        if (r == -2)   /* a number, but no count: an error, not a silently skipped line */
+            return miles_error(MILES_ERANGE, "%s:%ld: field '%s' = \"%.40s\" is out of range [0, %g]", path, line,
+                               names[k], f[5 + k], MILES_MAX_INPUT_VALUE);
+        if (r != 1) ok = 0;
+    }
+    if (!ok) {
         y->bad_count++;
         return MILES_OK;
     }
@@ -424,6 +482,7 @@ static int yt17_snapshot(Yt17 *y, const char *const *f, int64_t day, const char 
         v->first_day = v->last_day = day;
         v->last_views = views;
         v->nsnap = 1;
+        v->line = line;
         return MILES_OK;
     }
     YtVideo *v = &y->v[e->idx];
@@ -613,6 +672,7 @@ int src_adapter_youtube2017_country(const char *input, const char *country, FILE
         src_row_str(row, SC_ROW_ID, v->id);
         s = src_csv_write_row(out, row);
         if (s == MILES_OK) (*rows_out)++;
+        else miles_error_prefix(s, "%s:%ld (video %.40s)", input, v->line, v->id);
     }
     if (s == MILES_OK) {
         src_report(rp, "CSV records in: %lld (snapshots used %lld), videos: %zu, rows out: %lld\n",

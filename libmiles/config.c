@@ -202,6 +202,24 @@ int miles_config_validate(const MilesConfig *c) {
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].v <= 0)
             return miles_error(MILES_EINVAL, "config: %s = %d must be positive", pos[i].name, pos[i].v);
+    /* Upper bounds, checked before anything is allocated: a corrupt or hostile
+     * config (num_hidden_layers = 100000) must not make the tools allocate
+     * gigabytes first.  Generous: BERT-large is 1024 x 24, multilingual
+     * vocabularies are ~250k. */
+    struct { const char *name; int v, max; } cap[] = {
+        {"vocab_size", c->vocab_size, 1 << 22},
+        {"hidden_size", c->hidden_size, 16384},
+        {"num_hidden_layers", c->num_hidden_layers, 256},
+        {"num_attention_heads", c->num_attention_heads, 1024},
+        {"intermediate_size", c->intermediate_size, 65536},
+        {"max_position_embeddings", c->max_position_embeddings, 65536},
+        {"type_vocab_size", c->type_vocab_size, 1024},
+        {"num_features", c->num_features, 65536},
+    };
+    for (size_t i = 0; i < sizeof cap / sizeof cap[0]; i++)
+        if (cap[i].v > cap[i].max)
+            return miles_error(MILES_EINVAL, "config: %s = %d exceeds the limit %d", cap[i].name, cap[i].v,
+                               cap[i].max);
     if (c->hidden_size % c->num_attention_heads)
         return miles_error(MILES_EINVAL,
                            "config: hidden_size %d is not a multiple of num_attention_heads %d",
@@ -235,6 +253,21 @@ int miles_config_validate(const MilesConfig *c) {
                                c->fusion_widths[i]);
         MILES_TRY(check_p("fusion_dropouts", i, c->fusion_dropouts[i]));
     }
+    for (int i = 0; i < c->n_numeric; i++)
+        if (c->numeric_widths[i] > 65536)
+            return miles_error(MILES_EINVAL, "config: numeric_widths[%d] = %d exceeds the limit 65536", i,
+                               c->numeric_widths[i]);
+    for (int i = 0; i < c->n_fusion; i++)
+        if (c->fusion_widths[i] > 65536)
+            return miles_error(MILES_EINVAL, "config: fusion_widths[%d] = %d exceeds the limit 65536", i,
+                               c->fusion_widths[i]);
+    /* the encoder's parameter count: at most 2^31 floats (8 GB) */
+    double h = c->hidden_size, np = ((double)c->vocab_size + c->max_position_embeddings + c->type_vocab_size) * h +
+        (double)c->num_hidden_layers * (4.0 * h * h + 2.0 * h * c->intermediate_size);
+    if (np > 2147483648.0)
+        return miles_error(MILES_EINVAL, "config: %.3g encoder parameters exceed the limit 2^31 (layers %d, hidden %d, "
+                           "intermediate %d, vocab %d)", np, c->num_hidden_layers, c->hidden_size,
+                           c->intermediate_size, c->vocab_size);
     /* int overflow guards for the largest tensors (word embeddings, GEMM dims) */
     if ((int64_t)c->vocab_size * c->hidden_size > INT32_MAX ||
         (int64_t)c->intermediate_size * c->hidden_size > INT32_MAX)

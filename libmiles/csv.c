@@ -29,6 +29,7 @@ struct MilesCsv {
     /* position of the next byte */
     int64_t line; int64_t col;
     int started;            /* BOM check done */
+    int pend[2], npend;     /* bytes read ahead by the BOM check, given back (LIFO) */
     int skip_lf;            /* last byte was CR: a following LF belongs to it */
     /* UTF-8 validator */
     int u_need; uint32_t u_cp, u_min; int64_t u_line, u_col;
@@ -98,6 +99,7 @@ void miles_csv_free(MilesCsv *r) {
 
 /* Next raw byte, or -1 at end of input, or -2 on a read error. */
 static int csv_getc(MilesCsv *r) {
+    if (r->npend) return r->pend[--r->npend];
     if (!r->fp) {
         if (r->mem_pos >= r->mem_n) return -1;
         return r->mem[r->mem_pos++];
@@ -220,7 +222,11 @@ int miles_csv_next(MilesCsv *r, int *nfields, const char *const **fields) {
             if (c == 0xEF) { /* possible byte order mark */
                 int c2 = csv_getc(r), c3 = c2 >= 0 ? csv_getc(r) : -1;
                 if (c2 == 0xBB && c3 == 0xBF) continue;
-                return csv_fail(r, MILES_EFORMAT, 1, 1, "invalid UTF-8 or truncated byte order mark at the start of the file");
+                if (c2 == -2 || c3 == -2) return csv_fail(r, MILES_EIO, r->line, 0, "read error: %s", strerror(errno));
+                /* not a BOM: U+F000..U+FFFF also start with EF; the bytes are data
+                 * (the UTF-8 validator judges them) */
+                if (c3 >= 0) r->pend[r->npend++] = c3;
+                if (c2 >= 0) r->pend[r->npend++] = c2;
             }
         }
         if (c == -1) {

@@ -9,6 +9,7 @@
 #include "sources_internal.h"
 
 #include <errno.h>
+#include <math.h>
 
 /* Header names, in the order of
  * youtube_shorts_tiktok_trends_2025_HEAD5_from_author_notebook.csv. */
@@ -32,6 +33,7 @@ void src_row_clear(SrcRow *r) {
     for (int i = 0; i < SC_NCOLS; i++) r->cell[i] = "";
     r->used = 0;
     r->overflow = 0;
+    r->bad_col = -1;
 }
 
 void src_row_strn(SrcRow *r, int col, const char *s, size_t n) {
@@ -56,9 +58,15 @@ void src_row_fmt(SrcRow *r, int col, const char *fmt, ...) {
     src_row_strn(r, col, tmp, (size_t)k);
 }
 
-void src_row_int(SrcRow *r, int col, int64_t v) { src_row_fmt(r, col, "%lld", (long long)v); }
+void src_row_int(SrcRow *r, int col, int64_t v) {
+    if ((v > 0 ? v : -v) > (int64_t)1e17 && r->bad_col < 0) r->bad_col = col;
+    src_row_fmt(r, col, "%lld", (long long)v);
+}
 
+/* A derived number beyond any real value (or not finite) is not written as a
+ * 300-digit cell: the row is refused when written, naming the column. */
 void src_row_fix(SrcRow *r, int col, double v, int decimals) {
+    if (!(fabs(v) <= 1e17) && r->bad_col < 0) r->bad_col = col;
     src_row_fmt(r, col, "%.*f", decimals, v);
 }
 
@@ -81,7 +89,11 @@ int src_csv_write_header(FILE *fp) {
 }
 
 int src_csv_write_row(FILE *fp, const SrcRow *r) {
-    if (r->overflow) return miles_error(MILES_EINTERNAL, "seed-schema row larger than %zu bytes", sizeof r->buf);
+    /* the callers prefix file:line (or the record) */
+    if (r->overflow) return miles_error(MILES_ERANGE, "seed-schema row larger than %zu bytes (a field too long?)", sizeof r->buf);
+    if (r->bad_col >= 0)
+        return miles_error(MILES_ERANGE, "column '%s': value \"%.40s\" out of range", miles_src_columns[r->bad_col],
+                           r->cell[r->bad_col] ? r->cell[r->bad_col] : "");
     for (int i = 0; i < SC_NCOLS; i++) {
         if (i && fputc(',', fp) == EOF) return miles_error(MILES_EIO, "CSV write failed");
         if (src_csv_write_field(fp, r->cell[i]) != MILES_OK) return miles_error(MILES_EIO, "CSV write failed");

@@ -60,6 +60,11 @@ int data_parse_number(const char *s, const char *col, double *v) {
     while (*end == ' ' || *end == '\t') end++;
     if (*end) return miles_error(MILES_EFORMAT, "column '%s': '%.40s' is not a number", col, s);
     if (!isfinite(x)) return miles_error(MILES_ENAN, "column '%s': '%.40s' is NaN or infinite", col, s);
+    /* finite but absurd (views of 1e160): squares in the scaler overflow and the
+     * prepared file's own loader would refuse it; refuse here, naming the field */
+    if (fabs(x) > MILES_MAX_INPUT_VALUE)
+        return miles_error(MILES_ERANGE, "column '%s': '%.40s' is out of range (|value| <= %g)", col, s,
+                           MILES_MAX_INPUT_VALUE);
     *v = x;
     return 0;
 }
@@ -260,7 +265,8 @@ static int parse_date(const char *s, int *day_code, int *hour) {
     int y, mo, d, h = -1, mi;
     char sep;
     int n = 0;
-    if (sscanf(s, " %4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || mo < 1 || mo > 12 || d < 1 || d > 31)
+    if (sscanf(s, " %4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || mo < 1 || mo > 12 || d < 1 ||
+        d > miles_days_in_month(y, mo))
         return miles_error(MILES_EFORMAT, "column 'publish_date_approx': '%.40s' is not a YYYY-MM-DD date", s);
     const char *t = s + n;
     if ((*t == 'T' || *t == ' ') && sscanf(t, "%c%2d:%2d", &sep, &h, &mi) == 3) {

@@ -89,13 +89,46 @@ const char *miles_version(void) {
         ;
 }
 
+/* Allocation-failure injection (internal.h): the countdown is shared by all
+ * threads; -1 = off.  MILES_ALLOC_FAIL_AFTER=N in the environment arms it once
+ * at the first allocation (for the tools). */
+static _Atomic long g_fail_after = -1;
+static _Atomic long g_alloc_calls;
+static _Atomic int g_env_read;
+
+void miles_alloc_fail_after(long n) {
+    g_env_read = 1;
+    g_alloc_calls = 0;
+    g_fail_after = n;
+}
+long miles_alloc_calls(void) { return g_alloc_calls; }
+
+static int inject_failure(void) {
+    if (!g_env_read) {
+        g_env_read = 1;
+        const char *e = getenv("MILES_ALLOC_FAIL_AFTER");
+        if (e && *e) g_fail_after = strtol(e, NULL, 10);
+    }
+    g_alloc_calls++;
+    if (g_fail_after < 0) return 0;
+    /* exactly one failure: the countdown reaching 0 fails this call, then it is off */
+    long left = g_fail_after--;
+    if (left == 0) { g_fail_after = -1; return 1; }
+    return 0;
+}
+
 void *miles_malloc(size_t n) {
+    if (inject_failure()) { miles_error(MILES_ENOMEM, "out of memory allocating %zu bytes (injected)", n); return NULL; }
     void *p = malloc(n ? n : 1);
     if (!p) miles_error(MILES_ENOMEM, "out of memory allocating %zu bytes", n);
     return p;
 }
 
 void *miles_calloc(size_t count, size_t size) {
+    if (inject_failure()) {
+        miles_error(MILES_ENOMEM, "out of memory allocating %zu x %zu bytes (injected)", count, size);
+        return NULL;
+    }
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) miles_error(MILES_ENOMEM, "out of memory allocating %zu x %zu bytes", count, size);
     return p;
@@ -104,7 +137,7 @@ void *miles_calloc(size_t count, size_t size) {
 void *miles_aligned_alloc(size_t n) {
     void *p = NULL;
     size_t sz = (n + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, sz ? sz : 64) != 0) {
+    if (inject_failure() || posix_memalign(&p, 64, sz ? sz : 64) != 0) {
         miles_error(MILES_ENOMEM, "out of memory allocating %zu bytes", n);
         return NULL;
     }

@@ -110,6 +110,7 @@ static int ckpt_open(Ckpt *c, const char *path) {
     memset(c, 0, sizeof *c);
     MILES_TRY(miles_checkpoint_open(&c->ck, path));
     int s = miles_checkpoint_model(c->ck, &c->m);
+    if (s == MILES_OK) s = miles_ckpt_check_scaler(c->ck);
     if (s != MILES_OK) { ckpt_close(c); return s; }
     c->data = miles_checkpoint_meta(c->ck, MILES_META_SCALER);
     c->thr = miles_checkpoint_meta(c->ck, MILES_META_THRESHOLD);

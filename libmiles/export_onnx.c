@@ -17,6 +17,7 @@
  * temp file beside the target and renamed into place.
  */
 #include "internal.h"
+#include "train_internal.h" /* miles_ckpt_check_scaler */
 #include "onnx.pb-c.h"
 
 #include <errno.h>
@@ -411,7 +412,8 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
     MILES_TRY(miles_checkpoint_open(&ck, checkpoint));
     MilesModel *m = NULL;
     int s = miles_checkpoint_model(ck, &m);
-    if (s != MILES_OK) { miles_checkpoint_close(ck); return s; }
+    if (s == MILES_OK) s = miles_ckpt_check_scaler(ck);
+    if (s != MILES_OK) { miles_model_free(m); miles_checkpoint_close(ck); return s; }
 
     G g;
     memset(&g, 0, sizeof g);

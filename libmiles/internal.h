@@ -21,13 +21,27 @@ int miles_error_prefix(int code, const char *fmt, ...) __attribute__((format(pri
 void *miles_malloc(size_t n);
 void *miles_calloc(size_t count, size_t size);
 void *miles_aligned_alloc(size_t n); /* 64-byte aligned, zeroed; free with free() */
+/* Allocation-failure injection, for tests (tests/test_alloc_fail.c): after n
+ * more successful miles_malloc/miles_calloc/miles_aligned_alloc calls the
+ * next one fails (once); n < 0 turns it off.  The environment variable
+ * MILES_ALLOC_FAIL_AFTER=n does the same for a whole process (the tools).
+ * miles_alloc_calls() counts those calls since the last miles_alloc_fail_after. */
+void miles_alloc_fail_after(long n);
+long miles_alloc_calls(void);
 
 /* Refuse a device/precision combination this build cannot run (backend.c);
  * training: 1 for the trainer, 0 for inference. */
 int miles_backend_check(const char *device, MilesPrecision precision, int training);
 
+/* Days in month m (1..12) of year y (proleptic Gregorian); 0 when m is out of
+ * range.  Dates such as 2025-02-30 are refused with it. */
+int miles_days_in_month(int64_t y, int m);
+
 /* Propagate a status: MILES_TRY(x) returns x's status if it is not MILES_OK. */
 #define MILES_TRY(expr) do { int _s = (expr); if (_s != MILES_OK) return _s; } while (0)
+
+/* Make _finish store MILES_META_CRC32 (a CRC-32 per tensor; checkpoints). */
+void miles_safetensors_writer_crc(MilesSafetensorsWriter *w);
 
 /* Atomic files and miles_read_file are public (miles.h, "files"). */
 /* out = "dir/name"; MILES_EINVAL naming the path when it does not fit in cap. */

@@ -27,6 +27,7 @@
  *   metrics and baselines     sklearn-semantics metrics, TF-IDF/numeric baselines
  *   explanations              integrated gradients on a model
  *   prediction                the predictor (serving), record explanations
+ *   ideas                     topic patterns, model-scored title suggestions
  *   export                    HF directory, ONNX
  *   distributed training      data parallelism (the MPI transport: miles_mpi.h)
  * Helpers the modules share (CSV reader, statistics, TF-IDF, L-BFGS, CRC, ...)
@@ -151,6 +152,10 @@ enum { MILES_POOL_POOLER = 0, MILES_POOL_CLS = 1, MILES_POOL_MEAN = 2 };
 enum { MILES_VEL_SIGMOID = 0, MILES_VEL_LINEAR = 1 };
 #define MILES_MAX_MLP 8
 #define MILES_NUM_FEATURES 18
+/* Largest magnitude accepted for any numeric input (CSV cell, adapter field,
+ * HTTP value): beyond it (views of 1e160) the scaler's squares overflow, so
+ * such a value is refused with MILES_ERANGE naming file:line:field. */
+#define MILES_MAX_INPUT_VALUE 1e15
 
 /* Names of the MILES_NUM_FEATURES (18) numeric features, in model input order. */
 MILES_API extern const char *const miles_feature_names[MILES_NUM_FEATURES];
@@ -413,9 +418,13 @@ MILES_API int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
  * header field is validated against the file size on open (header past EOF, not
  * a JSON object, missing/ill-typed dtype, shape or data_offsets, unknown dtype,
  * offsets out of range, begin > end, byte length != numel * dtype size,
- * overlapping tensors, duplicate names, negative dims, numel overflow, ndim > 8)
- * and rejected with MILES_EFORMAT naming the file and the tensor.  Gaps between
- * tensors are tolerated.  Handles are read-only and may be shared by threads. */
+ * overlapping tensors, duplicate names, negative dims, numel overflow, ndim > 8,
+ * bytes after the last tensor, as the Python library; they are what a wrong header
+ * length gives) and rejected with MILES_EFORMAT naming the file and the tensor.
+ * Gaps between tensors are tolerated.  When the metadata holds MILES_META_CRC32
+ * (a JSON object: tensor name -> CRC-32 of its bytes, 8 hex digits, zlib's
+ * crc32), every tensor is verified on open and a mismatch is MILES_EFORMAT
+ * naming the file and the tensor.  Handles are read-only and may be shared by threads. */
 typedef struct MilesSafetensors MilesSafetensors;
 enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64,
        MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };
@@ -879,9 +888,13 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
  * metadata under the keys below.  This is the contract between training and
  * everything that uses a trained model (predictor, server, exports, eval):
  * read it through a MilesCheckpoint, never by parsing the keys yourself.
- * Format "miles-checkpoint-2"; "miles-checkpoint-1" files (no embedded
- * tokenizer: the vocabulary is found through "vocab_dir") are still read. */
-#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-2"
+ * Format "miles-checkpoint-3": as -2 plus MILES_META_CRC32 (a CRC-32 of every
+ * tensor, verified at open; required from -3 on).  "miles-checkpoint-2" and
+ * "miles-checkpoint-1" files (no CRC; -1 has no embedded tokenizer: the
+ * vocabulary is found through "vocab_dir") are still read.  Every parameter must
+ * be finite (checked at load, naming the tensor), the config is bounded before
+ * any allocation, and "decision_threshold", when present, must be a number in [0, 1]. */
+#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-3"
 #define MILES_META_FORMAT         "format"             /* MILES_CHECKPOINT_FORMAT */
 #define MILES_META_CONFIG         "config"             /* model config JSON (miles_config_to_json) */
 #define MILES_META_STATE          "state"              /* training state JSON (step, epoch, early stopping) */
@@ -892,6 +905,7 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
 #define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+#define MILES_META_CRC32          "tensor_crc32"       /* {"tensor": "crc32 hex"} (safetensors.c verifies) */
 /* the velocity target (MilesVelocityTarget): "log1p_z" with mean/std (%.17g);
  * absent = "minmax" (checkpoints written before it) */
 #define MILES_META_VELOCITY_TARGET "velocity_target"
@@ -1267,6 +1281,95 @@ typedef struct MilesRecordExplanation {
 MILES_API int miles_predictor_explain(MilesPredictor *p, const MilesRecord *rec, const MilesExplainConfig *cfg,
                             MilesRecordExplanation **out);
 MILES_API void miles_record_explanation_free(MilesRecordExplanation *e);
+
+/* ======================================================================== */
+/* Section: ideas: topic patterns and model-scored title suggestions        */
+/* (libmiles/ideas.c, ideas_suggest.c; docs/serving.md "Ideas")             */
+/* ======================================================================== */
+
+/* ---- topic view ----
+ * A record matches a topic when every word of the topic occurs as a whole
+ * word of its title, case-insensitively (ASCII letters and digits make words;
+ * a trailing "s" is ignored, so "recipe" matches "Recipes").  An empty topic
+ * matches every record.  1 = match, 0 = no match. */
+MILES_API int miles_topic_match(const char *title, const char *topic);
+
+typedef struct MilesTopicOptions {
+    int top_n;          /* matches the patterns are computed on (10, as the original) */
+    int max_matches;    /* matches kept in the ranking (100) */
+    int explain_top;    /* top matches explained with integrated gradients (5; 0 = none) */
+    int explain_steps;  /* IG steps for them (16) */
+    int n_words;        /* top words / attributed words returned (10) */
+} MilesTopicOptions;
+MILES_API void miles_topic_options_default(MilesTopicOptions *opt);
+
+typedef struct MilesTopicMatch {
+    int index;          /* into the records given */
+    double score;       /* P(viral) */
+    double velocity;    /* predicted velocity (original units) */
+} MilesTopicMatch;
+typedef struct MilesTopicWord {
+    char *word;         /* owned, lowercase */
+    double value;       /* top_words: count; words_up/down: mean attribution */
+    int count;          /* titles (top_words) or occurrences (attributions) */
+} MilesTopicWord;
+/* The topic view (miles_topic_free).  Patterns are the original's (average
+ * title length in code points, average duration, average score, top words of
+ * length > 3 without stopwords and "shorts") over the n_top best matches.
+ * words_up/words_down: words of the explained titles with the largest
+ * positive / negative mean attribution to P(viral); feature_attr: the mean
+ * attribution of each feature over the explained titles (docs/explain.md). */
+typedef struct MilesTopic {
+    int n_records, n_matched;
+    MilesTopicMatch *matches; int n_matches;  /* best first (ties: record order) */
+    int n_top;
+    double avg_title_length, avg_score;
+    double avg_duration;                      /* over the top ones with a duration_sec (or duration_seconds)
+                                               * field; NaN if none */
+    MilesTopicWord *top_words; int n_top_words;
+    MilesTopicWord *words_up; int n_up;
+    MilesTopicWord *words_down; int n_down;
+    double feature_attr[MILES_NUM_FEATURES];
+    int n_explained;
+} MilesTopic;
+/* Score records (title required), keep those matching `topic`, rank them and
+ * compute the patterns and attributions above.  opt NULL = defaults. */
+MILES_API int miles_topic_analyze(MilesPredictor *p, const MilesRecord *recs, int n, const char *topic,
+                                  const MilesTopicOptions *opt, MilesTopic **out);
+MILES_API void miles_topic_free(MilesTopic *t);
+
+/* ---- model-scored title suggestions ----
+ * From a draft (a record: its title plus any stats), variants are made by
+ * edits a creator would make: a hook phrase, a word the topic's attributions
+ * rank high, shorter / longer, an emoji added or removed, question vs
+ * statement, a number; then the best single edits are combined once.  All are
+ * scored by the predictor with the draft's other fields (title_length and
+ * has_emoji derived from each title).  Returned: the k best variants scoring
+ * strictly above the draft, best first, each with its score change and the
+ * edit.  The same draft, options and seed give the same answer; at most
+ * max_variants records are scored. */
+typedef struct MilesSuggestOptions {
+    int k;                      /* suggestions returned at most (5) */
+    int max_variants;           /* variants scored at most, 1..4096 (48) */
+    uint64_t seed;              /* order in which edits are tried (0) */
+    const MilesTopicWord *words;/* words to try (e.g. MilesTopic.words_up), may be NULL */
+    int n_words;
+    const char *topic;          /* if the draft matches it (miles_topic_match), every variant must; may be NULL */
+} MilesSuggestOptions;
+MILES_API void miles_suggest_options_default(MilesSuggestOptions *opt);
+typedef struct MilesSuggestion {
+    char *title;                /* owned */
+    double score, delta;        /* P(viral), score - draft score (> 0) */
+    char *reason;               /* owned: the edit(s), with the word's attribution when one is used */
+} MilesSuggestion;
+typedef struct MilesSuggestions {
+    double draft_score;
+    int n_scored;               /* variants scored */
+    MilesSuggestion *items; int n;
+} MilesSuggestions;
+MILES_API int miles_suggest_titles(MilesPredictor *p, const MilesRecord *draft, const MilesSuggestOptions *opt,
+                                   MilesSuggestions **out);
+MILES_API void miles_suggestions_free(MilesSuggestions *s);
 
 /* ======================================================================== */
 /* Section: export — HF directory and ONNX model (libmiles/export_*.c)      */

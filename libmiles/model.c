@@ -150,9 +150,9 @@ int miles_model_build(MilesModel **out, const MilesConfig *cfg) {
     m->params = miles_aligned_alloc(m->nparams * sizeof(float));
     m->grads = miles_aligned_alloc(m->nparams * sizeof(float));
     if (!m->params || !m->grads) {
+        size_t np = m->nparams;   /* read before the free (it was read after: use after free) */
         miles_model_free(m);
-        return miles_error(MILES_ENOMEM, "model: cannot allocate %zu parameters (%.1f MB x 2)",
-                           m->nparams, m->nparams * 4.0 / 1e6);
+        return miles_error(MILES_ENOMEM, "model: cannot allocate %zu parameters (%.1f MB x 2)", np, np * 4.0 / 1e6);
     }
     layout(m, m->params, &m->P, 0);
     layout(m, m->grads, &m->G, 0);

@@ -33,6 +33,9 @@
  * element was the largest cost of the forward (T*T per head).  Results
  * below exp(-87) (< 1.7e-38, the subnormal range) are flushed to 0. */
 static inline float softmax_exp(float x) {
+    /* NaN propagates as expf's does (it used to become 0, hiding a NaN score,
+     * after shifting a negative int: undefined behaviour) */
+    if (x != x) return x;
     const float LOG2E = 1.44269504088896341f, SHIFTER = 12582912.0f; /* 1.5 * 2^23 */
     const float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
     float xc = x < -87.0f ? -87.0f : x;
@@ -49,7 +52,7 @@ static inline float softmax_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     float y = p * r * r + r + 1.0f;
-    int32_t bits = (ki + 127) << 23; /* 2^n */
+    uint32_t bits = (uint32_t)(ki + 127) << 23; /* 2^n */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return x >= -87.0f ? y * scale : 0.0f;

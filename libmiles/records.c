@@ -6,6 +6,7 @@
  * one RFC 4180 reader (csv.c), so the errors name file:line:column.
  */
 #include "csv_internal.h"
+#include "data_internal.h"
 
 struct MilesRecordReader {
     MilesCsv *csv;
@@ -24,6 +25,15 @@ static int read_header(MilesRecordReader *r) {
     r->n = nf;
     for (int i = 0; i < nf; i++)
         if (!(r->header[i] = strdup(f[i]))) return miles_error(MILES_ENOMEM, "out of memory");
+    /* a known column twice (two "title"s) is refused as prepare refuses it:
+     * which of the two would be scored is a guess */
+    for (int i = 0; i < nf; i++) {
+        if (data_column_id(f[i]) < 0) continue;
+        for (int j = 0; j < i; j++)
+            if (data_column_id(f[j]) == data_column_id(f[i]))
+                return miles_error(MILES_EFORMAT, "%s:1: column '%s' appears twice in the header (columns %d and %d)",
+                                   miles_csv_name(r->csv), f[i], j + 1, i + 1);
+    }
     return MILES_OK;
 }
 
@@ -75,6 +85,7 @@ int miles_records_next(MilesRecordReader *r, MilesRecord *rec) {
     rec->n = nf; /* == the header's count: the reader refuses ragged records */
     rec->names = (const char *const *)r->header;
     rec->values = f;
+    rec->lengths = NULL;   /* NUL-terminated cells (an uninitialized caller struct must not be read) */
     return 1;
 }
 

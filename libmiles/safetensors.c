@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <zlib.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sys/mman.h>
@@ -204,6 +205,56 @@ static int parse_metadata(MilesSafetensors *st, const cJSON *md) {
     return MILES_OK;
 }
 
+static uint32_t crc_bytes(const unsigned char *p, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n) {   /* zlib takes uInt lengths */
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+/* The MILES_META_CRC32 map ({"tensor": "8 hex digits", ...}), when present,
+ * must name every tensor exactly once and match its bytes: a flipped bit
+ * anywhere in the data is refused here, naming the file and the tensor. */
+static int verify_crc(MilesSafetensors *st) {
+    const char *v = miles_safetensors_metadata(st, MILES_META_CRC32);
+    if (!v) return MILES_OK;
+    cJSON *o = cJSON_Parse(v);
+    int rc = MILES_OK;
+    if (!cJSON_IsObject(o)) {
+        rc = miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_CRC32 "\" is not a JSON object", st->path);
+        goto out;
+    }
+    if (cJSON_GetArraySize(o) != st->n) {
+        rc = miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_CRC32 "\" lists %d tensors, the file has %d",
+                         st->path, cJSON_GetArraySize(o), st->n);
+        goto out;
+    }
+    for (int i = 0; i < st->n; i++) {
+        const StEntry *e = &st->e[i];
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, e->name);
+        char *end = NULL;
+        unsigned long want = cJSON_IsString(it) ? strtoul(it->valuestring, &end, 16) : 0;
+        if (!cJSON_IsString(it) || strlen(it->valuestring) != 8 || *end) {
+            rc = miles_error(MILES_EFORMAT, "%s: tensor '%s': no valid CRC-32 in metadata \"" MILES_META_CRC32 "\"",
+                             st->path, e->name);
+            goto out;
+        }
+        uint32_t got = crc_bytes(st->data + e->begin, e->end - e->begin);
+        if (got != (uint32_t)want) {
+            rc = miles_error(MILES_EFORMAT, "%s: tensor '%s': CRC-32 mismatch (stored %08lx, computed %08x): the "
+                             "file is corrupt", st->path, e->name, want, (unsigned)got);
+            goto out;
+        }
+    }
+out:
+    cJSON_Delete(o);
+    return rc;
+}
+
 /* Validate and index st->base[0..size).  st->path set by the caller. */
 static int parse_file(MilesSafetensors *st) {
     const char *p = st->path;
@@ -276,6 +327,15 @@ static int parse_file(MilesSafetensors *st) {
         prev = i;
         prev_end = e->end;
     }
+    /* The Python library refuses bytes after the last tensor; so do we: they are
+     * what a header length too small by k bytes produces (the data section then
+     * starts k bytes early and every tensor would load shifted). */
+    if (prev_end != st->data_size) {
+        rc = miles_error(MILES_EFORMAT, "%s: %zu bytes after the last tensor (data section %zu bytes, tensors "
+                         "end at %zu): wrong header length or not a safetensors file", p,
+                         st->data_size - prev_end, st->data_size, prev_end);
+        goto out;
+    }
     for (int i = 0; i < st->n; i++) st->by_name[i] = i;
     if (miles_sort_r(st->by_name, (size_t)st->n, sizeof(int), cmp_by_name, st) != MILES_OK) {
         rc = MILES_ENOMEM;
@@ -286,6 +346,7 @@ static int parse_file(MilesSafetensors *st) {
             rc = miles_error(MILES_EFORMAT, "%s: duplicate tensor name '%s'", p, st->e[st->by_name[i]].name);
             goto out;
         }
+    if (rc == MILES_OK) rc = verify_crc(st);
 out:
     cJSON_Delete(root);
     return rc;
@@ -525,7 +586,10 @@ struct MilesSafetensorsWriter {
     int n, cap;
     char **mk, **mv;
     int nm, mcap;
+    int crc;   /* store MILES_META_CRC32 (miles_safetensors_writer_crc) */
 };
+
+void miles_safetensors_writer_crc(MilesSafetensorsWriter *w) { if (w) w->crc = 1; }
 
 int miles_safetensors_writer_open(MilesSafetensorsWriter **out, const char *path) {
     if (!out || !path) return miles_error(MILES_EINVAL, "miles_safetensors_writer_open: NULL argument");
@@ -683,6 +747,25 @@ static int cmp_str(const void *a, const void *b) {
 int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
     if (!w) return miles_error(MILES_EINVAL, "miles_safetensors_writer_finish: NULL writer");
     qsort(w->e, (size_t)w->n, sizeof(WEntry), cmp_wentry);
+    if (w->crc) {
+        /* compact {"name":"crc",...}, in data order, computed over the referenced bytes */
+        Buf c = {0};
+        buf_str(&c, "{");
+        for (int i = 0; i < w->n; i++) {
+            char hex[16];
+            snprintf(hex, sizeof hex, "%08x", (unsigned)crc_bytes(w->e[i].data, w->e[i].nbytes));
+            if (i) buf_str(&c, ",");
+            buf_json(&c, w->e[i].name);
+            buf_str(&c, ":\"");
+            buf_str(&c, hex);
+            buf_str(&c, "\"");
+        }
+        buf_str(&c, "}");
+        int rc = c.oom ? miles_error(MILES_ENOMEM, "out of memory")
+                       : miles_safetensors_writer_metadata(w, MILES_META_CRC32, c.p);
+        free(c.p);
+        if (rc != MILES_OK) { miles_safetensors_writer_abort(w); return rc; }
+    }
     Buf b = {0};
     char num[64];
     buf_str(&b, "{");
@@ -690,7 +773,7 @@ int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
     if (w->nm > 0) {
         /* metadata keys sorted so output is deterministic */
         char **keys = miles_calloc((size_t)w->nm, sizeof(char *));
-        if (!keys) { miles_safetensors_writer_abort(w); return MILES_ENOMEM; }
+        if (!keys) { free(b.p); miles_safetensors_writer_abort(w); return MILES_ENOMEM; }
         for (int i = 0; i < w->nm; i++) keys[i] = w->mk[i];
         qsort(keys, (size_t)w->nm, sizeof(char *), cmp_str);
         buf_str(&b, "\"__metadata__\":{");

@@ -36,6 +36,7 @@ typedef struct SrcRow {
     const char *cell[SC_NCOLS];
     size_t used;
     int overflow;           /* a cell did not fit in buf (set, then reported) */
+    int bad_col;            /* >= 0: a number out of range went to this column (reported) */
     char buf[65536];
 } SrcRow;
 
@@ -70,8 +71,14 @@ void src_row_time(SrcRow *r, int64_t unix_s, int with_hour);
 /* ---- numbers, dates ---- */
 /* Parse a whole-string integer count, also "541.2K" / "1.4M" / "1B" / "3.0"
  * (TikTok display strings, float-formatted panel numbers).  Returns 1 and sets
- * *v, 0 for an empty cell, -1 for garbage. */
+ * *v, 0 for an empty cell, -1 for garbage, -2 for a count above
+ * MILES_MAX_INPUT_VALUE (1e308 is no count). */
 int src_parse_count(const char *s, int64_t *v);
+/* Latest accepted Unix time (9999-12-31T23:59:59Z): a timestamp of 1e300 is an error, not year 219250468. */
+#define SRC_MAX_UNIX_TIME 253402300799.0
+/* MILES_OK when lo <= x <= hi (and x finite), else MILES_ERANGE
+ * "where: field 'k' = x is out of range [lo, hi]". */
+int src_check_range(const char *where, const char *field, double x, double lo, double hi);
 /* Strict double parse of a whole string (finite).  1 ok, 0 empty, -1 bad. */
 int src_parse_double(const char *s, double *v);
 int64_t src_days_from_civil(int64_t y, unsigned m, unsigned d);

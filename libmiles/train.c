@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void miles_train_config_default(MilesTrainConfig *c) {
     memset(c, 0, sizeof *c);
@@ -74,6 +76,24 @@ int miles_train_emit(MilesTrainer *t, MilesTrainEvent *ev) {
 }
 
 /* ---------------------------------------------------------------- checks */
+
+/* The temp files of checkpoint writes a kill -9 interrupted ("last.safetensors.tmp.XXXXXX",
+ * 276 MB each for MiniLM): only this trainer writes checkpoints in out_dir, so
+ * any found at the start are stale.  Exactly the miles_atomic_open names of the
+ * two checkpoints; nothing else is touched. */
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        int ours = (!strncmp(nm, "last.safetensors.tmp.", 21) || !strncmp(nm, "best.safetensors.tmp.", 21)) && l == 27;
+        char p[4200];
+        if (ours && miles_path_join(p, sizeof p, dir, nm) == MILES_OK) unlink(p);
+    }
+    closedir(d);
+}
 
 static int ensure_dir(const char *dir) {
     char buf[4096];
@@ -229,6 +249,7 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
     res->class_weight[0] = t.loss.class_weight[0];
     res->class_weight[1] = t.loss.class_weight[1];
     MILES_TRY(miles_dist_agree(t.dist, t.rank == 0 ? ensure_dir(cfg->out_dir) : MILES_OK));
+    if (t.rank == 0) remove_stale_temps(cfg->out_dir);
     if (miles_path_join(t.last_path, sizeof t.last_path, cfg->out_dir, "last.safetensors") != MILES_OK ||
         miles_path_join(t.best_path, sizeof t.best_path, cfg->out_dir, "best.safetensors") != MILES_OK)
         return MILES_EINVAL;

@@ -11,7 +11,9 @@
  * MilesCheckpoint handle, which also checks prepared data and tokenizers
  * against the contract.
  *
- * Versions: "miles-checkpoint-2" (this writer) adds the embedded tokenizer;
+ * Versions: "miles-checkpoint-3" (this writer) adds a CRC-32 per tensor
+ * (MILES_META_CRC32, verified by the safetensors reader at open and required
+ * from -3 on); "miles-checkpoint-2" adds the embedded tokenizer;
  * "miles-checkpoint-1" files are read the same way (their vocabulary is found
  * through "vocab_dir").  A change of format bumps the number here.
  */
@@ -22,6 +24,7 @@
 #include <math.h>
 
 #define CKPT_FORMAT_V1 "miles-checkpoint-1"
+#define CKPT_FORMAT_V2 "miles-checkpoint-2"
 #define TOK_PREFIX "tokenizer/"
 static const char *const tok_names[3] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json"};
 
@@ -71,11 +74,22 @@ int miles_config_to_json(const MilesConfig *c, char **json) {
 
 static int get_num(const cJSON *o, const char *k, double *v) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(it)) return miles_error(MILES_EFORMAT, "model config: \"%s\" missing or not a number", k);
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+        return miles_error(MILES_EFORMAT, "model config: \"%s\" missing or not a number", k);
     *v = it->valuedouble;
     return MILES_OK;
 }
-#define GET_INT(key, dst) do { double _v = 0; MILES_TRY(get_num(o, key, &_v)); dst = (int)_v; } while (0)
+/* an integer in [0, INT32_MAX] (a cast of 2^62 to int is undefined); the upper
+ * bounds proper are miles_config_validate's, checked before any allocation */
+static int get_int(const cJSON *o, const char *k, int *dst) {
+    double v = 0;
+    MILES_TRY(get_num(o, k, &v));
+    if (v != floor(v) || v < 0 || v > 2147483647.0)
+        return miles_error(MILES_EFORMAT, "model config: \"%s\" = %g is not an integer in [0, 2147483647]", k, v);
+    *dst = (int)v;
+    return MILES_OK;
+}
+#define GET_INT(key, dst) MILES_TRY(get_int(o, key, &(dst)))
 #define GET_FLT(key, dst) do { double _v = 0; MILES_TRY(get_num(o, key, &_v)); dst = (float)_v; } while (0)
 
 static int get_arrays(const cJSON *o, const char *kw, const char *kd, int *w, float *d, int *n) {
@@ -86,7 +100,9 @@ static int get_arrays(const cJSON *o, const char *kw, const char *kd, int *w, fl
     if (*n > MILES_MAX_MLP) return miles_error(MILES_EFORMAT, "model config: more than %d layers in \"%s\"", MILES_MAX_MLP, kw);
     for (int i = 0; i < *n; i++) {
         const cJSON *x = cJSON_GetArrayItem(aw, i), *y = cJSON_GetArrayItem(ad, i);
-        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y)) return miles_error(MILES_EFORMAT, "model config: bad entry in \"%s\"", kw);
+        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || !(x->valuedouble >= 1 && x->valuedouble <= 1048576) ||
+            x->valuedouble != floor(x->valuedouble) || !isfinite(y->valuedouble))
+            return miles_error(MILES_EFORMAT, "model config: bad entry %d in \"%s\"/\"%s\"", i, kw, kd);
         w[i] = x->valueint;
         d[i] = (float)y->valuedouble;
     }
@@ -109,6 +125,11 @@ static int config_from_cjson(MilesConfig *c, const cJSON *o) {
     GET_FLT("attention_probs_dropout_prob", c->attention_probs_dropout_prob);
     GET_FLT("text_dropout", c->text_dropout);
     GET_INT("num_features", c->num_features);
+    /* the only activation implemented; another would silently compute the wrong model */
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "hidden_act");
+    if (act && !(cJSON_IsString(act) && !strcmp(act->valuestring, "gelu")))
+        return miles_error(MILES_EFORMAT, "model config: hidden_act \"%s\" is not supported (only \"gelu\")",
+                           cJSON_IsString(act) ? act->valuestring : "(not a string)");
     const cJSON *pool = cJSON_GetObjectItemCaseSensitive(o, "pooling");
     if (!cJSON_IsString(pool)) return miles_error(MILES_EFORMAT, "model config: \"pooling\" missing");
     if (!strcmp(pool->valuestring, "pooler")) c->pooling = MILES_POOL_POOLER;
@@ -204,6 +225,7 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
                     const MilesTrainConfig *cfg, const MilesLossConfig *loss, const MilesCkptContract *k) {
     MilesSafetensorsWriter *w = NULL;
     MILES_TRY(miles_safetensors_writer_open(&w, path));
+    miles_safetensors_writer_crc(w);
     int s = MILES_OK;
     int nt = miles_model_num_tensors(m);
     for (int i = 0; s == MILES_OK && i < nt; i++) {
@@ -242,7 +264,10 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
                           MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE,
                           MILES_META_VELOCITY_TARGET, MILES_META_VELOCITY_MEAN, MILES_META_VELOCITY_STD,
                           MILES_META_VELOCITY_MIN, MILES_META_VELOCITY_MAX};
-    const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr, k ? k->scaler_json : NULL,
+    /* the loader refuses a threshold outside [0, 1]: a degenerate one (NaN when the
+     * validation split had one class) is left out and the default 0.5 applies */
+    const int thr_ok = isfinite(st->threshold) && st->threshold >= 0 && st->threshold <= 1;
+    const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr_ok ? thr : NULL, k ? k->scaler_json : NULL,
                           k ? k->tokenizer_hash : NULL, k ? k->text_clean : NULL, k ? k->vocab_dir : NULL,
                           k ? k->recipe : NULL, k ? k->velocity_target : NULL, k ? k->velocity_mean : NULL,
                           k ? k->velocity_std : NULL, k ? k->velocity_min : NULL, k ? k->velocity_max : NULL};
@@ -260,9 +285,32 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
 
 static int check_format(const MilesSafetensors *st, const char *path) {
     const char *f = miles_safetensors_metadata(st, MILES_META_FORMAT);
-    if (!f || (strcmp(f, MILES_CHECKPOINT_FORMAT) != 0 && strcmp(f, CKPT_FORMAT_V1) != 0))
+    if (!f || (strcmp(f, MILES_CHECKPOINT_FORMAT) != 0 && strcmp(f, CKPT_FORMAT_V2) != 0 &&
+               strcmp(f, CKPT_FORMAT_V1) != 0))
         return miles_error(MILES_EFORMAT, "%s: not a Miles checkpoint (metadata \"format\" is %s%s%s)", path,
                            f ? "\"" : "", f ? f : "missing", f ? "\"" : "");
+    /* the reader verified the CRCs when present; from -3 on they must be */
+    if (!strcmp(f, MILES_CHECKPOINT_FORMAT) && !miles_safetensors_metadata(st, MILES_META_CRC32))
+        return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_CRC32 "\" (tensor checksums) missing in a "
+                           MILES_CHECKPOINT_FORMAT " file", path);
+    const char *thr = miles_safetensors_metadata(st, MILES_META_THRESHOLD);
+    if (thr) {
+        char *end;
+        double t = strtod(thr, &end);
+        if (end == thr || *end || !(t >= 0 && t <= 1))
+            return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_THRESHOLD "\" = \"%.40s\" is not a "
+                               "number in [0, 1]", path, thr);
+    }
+    return MILES_OK;
+}
+
+/* A NaN or infinite weight makes every prediction NaN (or one constant): refuse
+ * it at load, in every tool, rather than print "nan" scores. */
+static int check_finite(const char *path, const char *name, const float *v, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k]))
+            return miles_error(MILES_ENAN, "%s: tensor \"%s\" element %zu is %g: the weights are not finite "
+                               "(a diverged or corrupt checkpoint)", path, name, k, (double)v[k]);
     return MILES_OK;
 }
 
@@ -283,6 +331,7 @@ static int read_params(const MilesSafetensors *st, MilesModel *m, const char *pa
         if (!same) return miles_error(MILES_ESHAPE, "%s: tensor \"%s\" has the wrong shape", path, ti.name);
         int s = miles_safetensors_read_f32(st, j, ti.data, ti.numel);
         if (s != MILES_OK) return s;
+        MILES_TRY(check_finite(path, ti.name, ti.data, ti.numel));
     }
     return MILES_OK;
 }
@@ -318,6 +367,7 @@ int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, Mile
         int j = miles_safetensors_find(st, names[k]);
         if (j < 0) s = miles_error(MILES_EMISSING, "%s: no optimizer state (\"%s\"); is it a \"best\" checkpoint? resume from last.safetensors", path, names[k]);
         else s = miles_safetensors_read_f32(st, j, bufs[k], np);
+        if (s == MILES_OK) s = check_finite(path, names[k], bufs[k], np);
     }
     const char *sj = s == MILES_OK ? miles_safetensors_metadata(st, MILES_META_STATE) : NULL;
     if (s == MILES_OK && !sj) s = miles_error(MILES_EMISSING, "%s: metadata \"state\" missing", path);
@@ -398,6 +448,14 @@ int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out) {
                                            "miles_train_run on a prepared file?", c->path);
     int s = miles_scaler_from_json(out, data);
     return s == MILES_OK ? s : miles_error_prefix(s, "%s", c->path);
+}
+
+int miles_ckpt_check_scaler(const MilesCheckpoint *c) {
+    if (!miles_checkpoint_meta(c, MILES_META_SCALER)) return MILES_OK;
+    MilesScaler *sc = NULL;
+    int s = miles_checkpoint_scaler(c, &sc);
+    miles_scaler_free(sc);
+    return s;
 }
 
 int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c) {

@@ -183,6 +183,9 @@ int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, Mile
 int miles_checkpoint_tokenizer_files(const MilesCheckpoint *c, MilesTokFiles *f);
 /* State JSON of a checkpoint -> *st (tests read "step" from it). */
 int miles_ckpt_parse_state(const char *json, MilesTrainState *st, int64_t *adam_steps);
+/* The checkpoint's scaler metadata, when present, parses as the predictor
+ * parses it (the exports copy it: they must not accept what predict refuses). */
+int miles_ckpt_check_scaler(const MilesCheckpoint *c);
 
 /* ---------------------------------------------------------------- dist.c */
 

@@ -4,6 +4,13 @@
  */
 #include "internal.h"
 
+int miles_days_in_month(int64_t y, int m) {
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return dm[m - 1] + (m == 2 && leap);
+}
+
 uint64_t miles_rand_below(uint64_t *state, uint64_t n) {
     if (n <= 1) return 0;
     uint64_t lim = UINT64_MAX - UINT64_MAX % n;

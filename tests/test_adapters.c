@@ -481,6 +481,124 @@ static void test_bad_inputs(void **state) {
     assert_non_null(strstr(miles_last_error(), ":2:"));
 }
 
+/* Out-of-range numbers and impossible dates are errors naming file:line:field
+ * (issue 18): they used to become a velocity of -9.2e18 or the year 219250468. */
+static void test_strict_numbers(void **state) {
+    (void)state;
+    char p[512];
+    const char *good = "{\"id\": \"u1\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n";
+    struct { const char *line, *needle; int code; } yt[] = {
+        {"{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 1e308, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n",
+         ":2: field 'view_count' = 1e+308 is out of range", MILES_ERANGE},
+        {"{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"like_count\": 1e20, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n",
+         ":2: field 'like_count'", MILES_ERANGE},
+        {"{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"timestamp\": 1e300, \"epoch\": 1736000000}\n",
+         ":2: field 'timestamp' = 1e+300 is out of range", MILES_ERANGE},
+        {"{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"20250101\", \"epoch\": 1e300}\n",
+         ":2: field 'epoch'", MILES_ERANGE},
+        {"{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"20250230\", \"epoch\": 1736000000}\n",
+         ":2: field 'upload_date' = \"20250230\"", MILES_EFORMAT},
+    };
+    char text[1024];
+    snprintf(p, sizeof p, "%s/range.json", tmpdir);
+    for (size_t i = 0; i < sizeof yt / sizeof *yt; i++) {
+        snprintf(text, sizeof text, "%s%s", good, yt[i].line);
+        write_text(p, text);
+        expect_fail("ytdlp", p, yt[i].code);
+        if (!strstr(miles_last_error(), yt[i].needle)) fail_msg("case %zu: %s", i, miles_last_error());
+    }
+    /* tiktok-scraper JSON: playCount 1e308, createTime 1e300 */
+    snprintf(p, sizeof p, "%s/tt.json", tmpdir);
+    const char *tt[] = {"{\"collector\": [{\"id\": \"1\", \"text\": \"hi\", \"playCount\": 10, \"createTime\": 1608214517},"
+                        " {\"id\": \"2\", \"text\": \"hi\", \"playCount\": 1e308, \"createTime\": 1608214517}]}",
+                        "{\"collector\": [{\"id\": \"1\", \"text\": \"hi\", \"playCount\": 10, \"createTime\": 1e300}]}",
+                        "{\"collector\": [{\"id\": \"1\", \"text\": \"hi\", \"playCount\": \"1e300K\", \"createTime\": 5}]}"};
+    const char *ttn[] = {"collector[1]: field 'playCount' = 1e+308", "collector[0]: field 'createTime' = 1e+300",
+                         "collector[0]: field 'playCount'"};
+    for (int i = 0; i < 3; i++) {
+        write_text(p, tt[i]);
+        expect_fail("tiktok2020", p, MILES_ERANGE);
+        if (!strstr(miles_last_error(), ttn[i])) fail_msg("tiktok case %d: %s", i, miles_last_error());
+    }
+    /* TikTok panel CSV: a count of 1e308 and a 30th of February */
+    const char *hdr = "vid,user_name,caption,hashtags,post_time_utc,duration,music_title,music_originality,music_nused_1,"
+                      "followers_1,scrape_time_1,views_1,likes_1,comments_1,shares_1,saves_1,scrape_time_2,followers_2,"
+                      "views_2,likes_2,comments_2,shares_2,saves_2\n";
+    snprintf(p, sizeof p, "%s/panel_range.csv", tmpdir);
+    snprintf(text, sizeof text, "%s7506832682593094928,u,cap,,2025-05-21 09:44:45,00:31,m,True,3,1,2025-05-29 15:38:41,"
+             "1e308,1,1,1,1,2025-06-10 18:57:59,1,2,1,1,1,1\n", hdr);
+    write_text(p, text);
+    expect_fail("tiktok-vn", p, MILES_ERANGE);
+    assert_non_null(strstr(miles_last_error(), ":2: field views_1"));
+    snprintf(text, sizeof text, "%s7506832682593094928,u,cap,,2025-05-21 09:44:45,00:31,m,True,3,1,2025-02-30 15:38:41,"
+             "5,1,1,1,1,2025-06-10 18:57:59,1,2,1,1,1,1\n", hdr);
+    write_text(p, text);
+    expect_fail("tiktok-vn", p, MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), ":2: field scrape_time_1: bad date-time \"2025-02-30"));
+    /* an absurd duration is left empty, not an overflowed number (found by fuzz_adapter_tiktok) */
+    {
+        char out[512];
+        snprintf(text, sizeof text, "%s7506832682593094928,u,cap,,2025-05-21 09:44:45,99999999:00:00,m,True,3,1,"
+                 "2025-05-29 15:38:41,5,1,1,1,1,2025-06-10 18:57:59,1,9,1,1,1,1\n", hdr);
+        write_text(p, text);
+        snprintf(out, sizeof out, "%s/dur.csv", tmpdir);
+        assert_int_equal(convert("tiktok-vn", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("duration_sec")], "");
+        free_out(&o);
+        /* a primary hashtag over 200 bytes is cut before a UTF-8 sequence, not inside it */
+        char tag[256];
+        memset(tag, 'a', 199);
+        memcpy(tag + 199, "\xc3\xb4xyz", 6);
+        snprintf(text, sizeof text, "%s7506832682593094928,u,cap,%s,2025-05-21 09:44:45,00:31,m,True,3,1,"
+                 "2025-05-29 15:38:41,5,1,1,1,1,2025-06-10 18:57:59,1,9,1,1,1,1\n", hdr, tag);
+        write_text(p, text);
+        assert_int_equal(convert("tiktok-vn", p, out), MILES_OK);
+        read_out(out, &o);   /* fails on invalid UTF-8 */
+        assert_int_equal(o.n, 1);
+        assert_int_equal(strlen(o.cell[0][col("hashtag")]), 200);   /* "#" + 199 bytes */
+        free_out(&o);
+    }
+    /* YouTube trending CSV: a count of 1e308 */
+    snprintf(p, sizeof p, "%s/yt17.csv", tmpdir);
+    write_text(p, "video_id,title,channel_title,category_id,tags,views,likes,dislikes,comment_total,thumbnail_link,date\n"
+                  "abc,t,c,1,x,5,1,1,1,u,13.09\n"
+                  "abd,t,c,1,x,1e308,1,1,1,u,13.09\n");
+    expect_fail("youtube2017", p, MILES_ERANGE);
+    assert_non_null(strstr(miles_last_error(), ":3: field 'views'"));
+    /* invalid UTF-8 in an optional string (the channel) leaves it empty instead of
+     * writing a CSV that prepare cannot read (found by fuzz_adapter_ytdlp) */
+    {
+        char out[512];
+        snprintf(p, sizeof p, "%s/chan.json", tmpdir);
+        snprintf(out, sizeof out, "%s/chan.csv", tmpdir);
+        write_text(p, "{\"id\": \"c1\", \"title\": \"ok\", \"channel\": \"S\xff\xff\", \"extractor_key\": \"Y\xfe\","
+                      " \"view_count\": 5, \"upload_date\": \"20250101\", \"epoch\": 1736000000,"
+                      " \"description\": \"#\xc3\xa9\xc3\xa9\"}\n");
+        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);   /* fails on invalid UTF-8 */
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("author_handle")], "");
+        free_out(&o);
+    }
+    /* a row over 64 KiB names its line instead of failing anonymously */
+    snprintf(p, sizeof p, "%s/huge.json", tmpdir);
+    size_t big = 70000;
+    char *t = malloc(big + 512);
+    int k = snprintf(t, 512, "%s{\"id\": \"u9\", \"view_count\": 5, \"upload_date\": \"20250101\", \"epoch\": 1736000000, \"title\": \"",
+                     good);
+    memset(t + k, 'a', big);
+    snprintf(t + k + big, 64, "\"}\n");
+    write_text(p, t);
+    free(t);
+    expect_fail("ytdlp", p, MILES_ERANGE);
+    assert_non_null(strstr(miles_last_error(), "huge.json:2"));
+    assert_non_null(strstr(miles_last_error(), "larger than"));
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void test_csv_writer_roundtrip(void **state) {
@@ -519,10 +637,16 @@ static void test_parse_helpers(void **state) {
     assert_int_equal(src_parse_count("12 videos", &v), -1);
     assert_int_equal(src_parse_count("-5", &v), -1);
     assert_int_equal(src_parse_count("nan", &v), -1);
+    assert_int_equal(src_parse_count("1e308", &v), -2);
+    assert_int_equal(src_parse_count("1e300K", &v), -2);
     int64_t t;
     assert_int_equal(src_parse_datetime("2025-05-21 09:44:45", &t), 1); assert_int_equal(t, 1747820685);
     assert_int_equal(src_parse_datetime("2025-05-21 23:44:45+07:00", &t), 1);
     assert_int_equal(src_parse_datetime("21/05/2025", &t), -1);
+    assert_int_equal(src_parse_datetime("2025-02-30 10:00:00", &t), -1);
+    assert_int_equal(src_parse_datetime("2025-04-31", &t), -1);
+    assert_int_equal(src_parse_datetime("2024-02-29", &t), 1);
+    assert_int_equal(src_parse_datetime("2100-02-29", &t), -1);
     assert_string_equal(src_guess_language("Giấc mơ của chung 🤷🏻🦢"), "vi");
     assert_string_equal(src_guess_language("POV: you finally fixed it"), "en");
     assert_string_equal(src_guess_language("ik ben niet moe"), "nl");
@@ -543,6 +667,7 @@ int main(void) {
         cmocka_unit_test(test_ytdlp_lines),
         cmocka_unit_test(test_ytdlp_single_dir_list),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_strict_numbers),
         cmocka_unit_test(test_csv_writer_roundtrip),
         cmocka_unit_test(test_parse_helpers),
     };

@@ -295,6 +295,21 @@ static void test_empty_row(void **state) {
     att_free(&c);
 }
 
+/* A NaN score must come out NaN (as expf would give), not silently become a
+ * probability of 0: softmax_exp used to return 0 for NaN after shifting a
+ * negative int (undefined behaviour, UBSan). */
+static void test_nan_score(void **state) {
+    (void)state;
+    AttCtx c = att_make(1, 4, 4, 1, NULL, 0.0f);
+    c.k[2 * 4 + 1] = NAN;   /* key 2: every query's score for it is NaN */
+    att_fwd(&c);
+    for (int i = 0; i < 4; i++) {
+        if (!isnan(c.att[i * 4 + 2])) fail_msg("query %d: NaN score gave probability %g", i, (double)c.att[i * 4 + 2]);
+        assert_true(isnan(c.out[i * 4]));
+    }
+    att_free(&c);
+}
+
 static int report(void **state) {
     (void)state;
     printf("attention: worst forward error %.3g, worst gradcheck rel %.3g (tol %.0e)\n",
@@ -307,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_forward_mask),   cmocka_unit_test(test_forward_large),
         cmocka_unit_test(test_backward_mask),  cmocka_unit_test(test_backward_larger),
         cmocka_unit_test(test_dropout),        cmocka_unit_test(test_empty_row),
+        cmocka_unit_test(test_nan_score),
     };
     return cmocka_run_group_tests(tests, NULL, report);
 }

@@ -69,6 +69,30 @@ static void test_crlf_bom_empty(void **state) {
     assert_int_equal(parse_str("\xEF\xBB\xBFid,title\r\n1,hello\r\n"), 2);
     assert_string_equal(got[0][0], "id"); /* BOM is not part of the first name */
     assert_string_equal(got[1][1], "hello");
+    /* a first character in U+F000..U+FFFF also starts with EF: data, not a bad BOM */
+    assert_int_equal(parse_str("\xEF\x80\x80x,y\n1,2\n"), 2);
+    assert_string_equal(got[0][0], "\xEF\x80\x80x");
+    assert_int_equal(parse_str("\xEF\xBF\xBD\n"), 1);
+    assert_string_equal(got[0][0], "\xEF\xBF\xBD");
+    /* the same through a file (the chunked reader) */
+    {
+        char path[] = "/tmp/miles_csv_bomXXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "\xEF\x9C\x80,b\n", 6), 6);
+        close(fd);
+        MilesCsv *r = NULL;
+        assert_int_equal(miles_csv_open(&r, path), MILES_OK);
+        int nf;
+        const char *const *f;
+        assert_int_equal(miles_csv_next(r, &nf, &f), 1);
+        assert_string_equal(f[0], "\xEF\x9C\x80");
+        miles_csv_free(r);
+        unlink(path);
+    }
+    /* a truncated BOM is still invalid UTF-8 */
+    assert_true(parse_str("\xEF\xBBx,y\n") < 0);
+    assert_true(parse_str("\xEF") < 0);
     /* empty fields, trailing empty field */
     assert_int_equal(parse_str("a,b,c\n,,\n1,,\n"), 3);
     assert_int_equal(got_nf[1], 3);

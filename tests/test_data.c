@@ -813,6 +813,10 @@ static void test_bad_csvs(void **state) {
         {"1,a,10,1,en,5\n2,b\xFF,10,1,en,5\n", MILES_EFORMAT, ":3:4: invalid UTF-8"},
         {"1,\"open,10,1,en,5\n", MILES_EFORMAT, "unterminated"},
         {"1,a,-10,1,en,5\n", MILES_ERANGE, "negative"},
+        /* finite but absurd: refused here, not by the prepared file's own loader later */
+        {"1,a,10,1,en,5\n2,b,1e160,1,en,5\n", MILES_ERANGE, ":3:5 (column 3): column 'views': '1e160' is out of range"},
+        {"1,a,10,1,en,5\n2,b,1e308,1,en,5\n", MILES_ERANGE, ":3:5 (column 3): column 'views'"},
+        {"1,a,10,1,en,-1e300\n", MILES_ERANGE, "column 'engagement_velocity'"},
     };
     char path[1200];
     snprintf(path, sizeof path, "%s/bad.csv", tmpdir);
@@ -829,6 +833,19 @@ static void test_bad_csvs(void **state) {
         printf("  case %zu: %s: %s\n", i, miles_status_name(st), miles_last_error());
         assert_int_equal(st, cases[i].code);
         assert_non_null(strstr(miles_last_error(), cases[i].needle));
+        assert_true(no_leftovers());
+    }
+    /* an impossible calendar date */
+    {
+        FILE *f = fopen(path, "wb");
+        fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n1,a,10,1,en,5,2025-02-28\n"
+              "2,b,10,1,en,5,2025-02-30\n", f);
+        fclose(f);
+        int st = miles_data_prepare(path, out_path, &o, NULL);
+        printf("  date: %s: %s\n", miles_status_name(st), miles_last_error());
+        assert_int_equal(st, MILES_EFORMAT);
+        assert_non_null(strstr(miles_last_error(), ":3:"));
+        assert_non_null(strstr(miles_last_error(), "publish_date_approx"));
         assert_true(no_leftovers());
     }
     /* missing required column, missing language column, no target */
@@ -898,6 +915,30 @@ static void test_cli(void **state) {
     assert_int_equal(run_cmd("%s inspect %s > /dev/null", exe, out), 0);
     assert_int_equal(run_cmd("%s features --data %s title=hi views=10 likes=1 > /dev/null", exe, out), 0);
     assert_int_equal(run_cmd("%s features --data %s views=ten 2> /dev/null", exe, out), 1);
+    {
+        /* a tool that fails leaves no empty --out directory behind */
+        char bexe[1100], odir[1200], plot[1400];
+        snprintf(bexe, sizeof bexe, "%s/miles-baseline", bin ? bin : "build/bin");
+        snprintf(odir, sizeof odir, "%s/never/made", dir);
+        assert_int_equal(run_cmd("%s --data %s/missing.milesdat --out %s 2> /dev/null", bexe, dir, odir), 1);
+        assert_int_not_equal(access(odir, F_OK), 0);
+        snprintf(odir, sizeof odir, "%s/never", dir);
+        assert_int_not_equal(access(odir, F_OK), 0);
+        /* one plot that cannot be written: none of the set is left (all or nothing) */
+        snprintf(odir, sizeof odir, "%s/plots", dir);
+        mkdir(odir, 0755);
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_calibration.png", odir);
+        mkdir(plot, 0755);   /* a directory where the PNG goes: that write fails */
+        assert_int_equal(run_cmd("%s --data %s --kind numeric --bootstrap 0 --out %s > /dev/null 2> /dev/null", bexe,
+                                 out, odir), 0);
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_roc.png", odir);
+        int half = access(plot, F_OK) == 0;
+        snprintf(plot, sizeof plot, "%s/baseline_numeric_test_pr.png", odir);
+        half |= access(plot, F_OK) == 0;
+        printf("  plots after one failed: %s\n", half ? "a half set left" : "none left");
+        assert_false(half);
+        assert_int_equal(run_cmd("rm -rf %s", odir), 0);
+    }
     unlink(out);
     /* a bad cell: exit 1, message with file:line:column, no output file */
     FILE *f = fopen(csv, "ab");
@@ -914,6 +955,31 @@ static void test_cli(void **state) {
     printf("  CLI error: %s", msg);
     assert_non_null(strstr(msg, "'views': 'lots' is not a number"));
     assert_non_null(strstr(msg, ":602:")); /* header + 300 records of 2 lines each, then this one */
+    unlink(errpath);
+    /* a corrupt scaler file is named, not the data */
+    char scal[1100];
+    snprintf(scal, sizeof scal, "%s/scaler.json", dir);
+    f = fopen(scal, "wb");
+    fputs("{\"mean\": [1, 2", f);
+    fclose(f);
+    assert_int_equal(run_cmd("%s features --scaler %s title=hi 2> %s", exe, scal, errpath), 1);
+    f = fopen(errpath, "rb");
+    k = fread(msg, 1, sizeof msg - 1, f);
+    msg[k] = '\0';
+    fclose(f);
+    printf("  CLI scaler error: %s", msg);
+    assert_non_null(strstr(msg, "scaler.json"));
+    unlink(scal);
+    /* binary bytes in a path are escaped in the message, never echoed raw */
+    assert_int_equal(run_cmd("%s inspect \"$(printf '%s/b\\001\\377in')\" 2> %s", exe, dir, errpath), 1);
+    f = fopen(errpath, "rb");
+    k = fread(msg, 1, sizeof msg - 1, f);
+    msg[k] = '\0';
+    fclose(f);
+    printf("  CLI binary path: %s", msg);
+    assert_non_null(strstr(msg, "b\\x01\\xffin"));
+    assert_null(memchr(msg, 0x01, k));
+    assert_null(memchr(msg, 0xff, k));
     unlink(errpath);
     unlink(csv);
     rmdir(dir);

@@ -421,6 +421,16 @@ static void test_bad_records(void **state) {
     const char *n6[] = {"title", "upload_hour"}, *v6[] = {"ok", "nan"};
     expect_error(p, 2, n6, v6, MILES_ENAN, "upload_hour");
     miles_predictor_free(p);
+    /* a CSV with two "title" columns is refused as prepare refuses it (which one
+     * would be scored was a guess) */
+    const char *dup = "title,views,title\nfirst,10,second\n";
+    MilesRecordReader *rd = NULL;
+    assert_int_equal(miles_records_open_csv_memory(&rd, "dup.csv", dup, strlen(dup)), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "dup.csv:1: column 'title' appears twice"));
+    assert_null(rd);
+    const char *ok = "title,views,notes,notes\nfirst,10,a,b\n";   /* unknown columns may repeat */
+    OK(miles_records_open_csv_memory(&rd, "ok.csv", ok, strlen(ok)));
+    miles_records_close(rd);
 }
 
 /* Wrong vocabulary and incomplete checkpoints are refused. */

@@ -404,10 +404,15 @@ static void test_malformed(void **state) {
     snprintf(path, sizeof path, "%s/gap.safetensors", tmpdir);
     write_raw(path, -1, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
                         "\"e1\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
-                        "\"e2\":{\"dtype\":\"I8\",\"shape\":[5,0],\"data_offsets\":[8,8]}}", 16);
+                        "\"e2\":{\"dtype\":\"I8\",\"shape\":[5,0],\"data_offsets\":[8,8]}}", 12);
     assert_int_equal(miles_safetensors_open(&st, path), MILES_OK);
     assert_int_equal(miles_safetensors_count(st), 3);
     miles_safetensors_close(st);
+    /* but bytes after the last tensor are refused (as the Python library does):
+     * they are what a header length too small gives */
+    write_raw(path, -1, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 16);
+    assert_int_equal(miles_safetensors_open(&st, path), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "4 bytes after the last tensor"));
     unlink(path);
 }
 

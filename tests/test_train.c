@@ -346,6 +346,75 @@ static void test_sigint_cli(void **state) {
     assert_int_equal(step2, step + 5);
 }
 
+/* After a kill -9 (simulated: log lines past the checkpoint, a torn last
+ * line, interrupted checkpoint writes), --resume cuts log.jsonl back to the
+ * checkpoint's step and removes the stale temp files (issue 18). */
+static void test_resume_cleans_log_and_temps(void **state) {
+    (void)state;
+    const char *bin = getenv("MILES_BIN");
+    char exe[512], out[256];
+    snprintf(exe, sizeof exe, "%s/miles-train", bin ? bin : "build/bin");
+    if (access(exe, X_OK) != 0) {
+        printf("SKIP: %s not built\n", exe);
+        return;
+    }
+    snprintf(out, sizeof out, "%s/resume_clean", g_dir);
+    char cmd[2048];
+    const char *args = "--init random --size tiny --epochs 50 --lr 1e-3 --warmup 10 --max-len 32 --quiet";
+    snprintf(cmd, sizeof cmd, "%s --data %s --vocab %s %s --out %s --max-steps 12 > /dev/null 2>&1", exe, g_prepared,
+             VOCAB_PATH, args, out);
+    assert_int_equal(system(cmd), 0);
+    char last[300], log[300], t1[300], t2[300], keep[300];
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    assert_int_equal(state_step(last), 12);
+    snprintf(log, sizeof log, "%s/log.jsonl", out);
+    FILE *f = fopen(log, "ab");
+    for (int s = 13; s <= 17; s++)   /* logged after the checkpoint, then killed */
+        fprintf(f, "{\"type\":\"step\",\"step\":%d,\"epoch\":1,\"batch\":%d,\"loss\":0.5}\n", s, s);
+    fputs("{\"type\":\"step\",\"step\":18,\"ep", f);   /* torn */
+    fclose(f);
+    snprintf(t1, sizeof t1, "%s/last.safetensors.tmp.Ab3dE9", out);
+    snprintf(t2, sizeof t2, "%s/best.safetensors.tmp.zz0011", out);
+    snprintf(keep, sizeof keep, "%s/notes.safetensors.tmp.keep", out);
+    const char *files[3] = {t1, t2, keep};
+    for (int i = 0; i < 3; i++) {
+        f = fopen(files[i], "wb");
+        fputs("partial checkpoint bytes", f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "%s --data %s --vocab %s %s --out %s --resume --max-steps 20 > /dev/null 2>&1", exe,
+             g_prepared, VOCAB_PATH, args, out);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(state_step(last), 20);
+    assert_int_not_equal(access(t1, F_OK), 0);
+    assert_int_not_equal(access(t2, F_OK), 0);
+    assert_int_equal(access(keep, F_OK), 0);   /* not a checkpoint temp: untouched */
+    unlink(keep);
+    /* every line whole JSON; the step lines exactly 1..20, once each */
+    char *text = test_slurp(log, NULL);
+    assert_non_null(text);
+    int seen[21] = {0}, lines = 0, bad = 0;
+    for (char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) { bad++; break; }
+        *nl = '\0';
+        lines++;
+        long long s = -1;
+        if (p[0] != '{' || p[nl - p - 1] != '}') bad++;
+        if (strstr(p, "\"type\":\"step\"") && sscanf(strstr(p, "\"step\":") + 7, "%lld", &s) == 1) {
+            if (s < 1 || s > 20) bad++;
+            else seen[s]++;
+        }
+    }
+    free(text);
+    int dup = 0, missing = 0;
+    for (int s = 1; s <= 20; s++) { dup += seen[s] > 1; missing += seen[s] == 0; }
+    printf("resumed log: %d lines, %d torn/bad, %d duplicated steps, %d missing\n", lines, bad, dup, missing);
+    assert_int_equal(bad, 0);
+    assert_int_equal(dup, 0);
+    assert_int_equal(missing, 0);
+}
+
 /* ---------------------------------------------------------------- events */
 
 typedef struct {
@@ -792,6 +861,7 @@ int main(void) {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_sigint_cli),
+        cmocka_unit_test(test_resume_cleans_log_and_temps),
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_kill_during_checkpoint_write),
         cmocka_unit_test(test_learns_title_signal),

@@ -195,11 +195,20 @@ static int cmd_features(int argc, char **argv) {
     if (data) {
         MilesPrepared *p;
         st = miles_prepared_open(&p, data);
-        if (!st) { st = miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)); miles_prepared_free(p); }
+        if (!st) {
+            st = miles_scaler_from_json(&sc, miles_prepared_scaler_json(p));
+            if (st) {
+                char pre[1200];
+                snprintf(pre, sizeof pre, "%s: the embedded scaler", data);
+                tool_error_prefix(st, pre);
+            }
+            miles_prepared_free(p);
+        }
     } else {
         char *text = NULL;
         st = tool_read_file(scaler_path, &text);
-        if (!st) st = miles_scaler_from_json(&sc, text);
+        /* blame the scaler file, not the data */
+        if (!st && (st = miles_scaler_from_json(&sc, text)) != MILES_OK) tool_error_prefix(st, scaler_path);
         free(text);
     }
     if (st) { rc = tool_fail(PROG, st); goto out; }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int write_plots(const ToolReport *r, const MilesMetrics *m, cJSON *paths) {
     char path[4300];
@@ -46,7 +47,16 @@ static int write_plots(const ToolReport *r, const MilesMetrics *m, cJSON *paths)
             cJSON_AddStringToObject(paths, "velocity", path);
         else bad = 1;
     }
-    if (bad) fprintf(stderr, "warning: some plots were not written: %s\n", miles_last_error());
+    if (bad) {
+        /* all or none: a half set of plots (from an earlier run's and this run's
+         * numbers mixed) is worse than none; the JSON then lists no plots */
+        fprintf(stderr, "warning: the plots were not written: ");
+        tool_put_escaped(stderr, miles_last_error());
+        fputc('\n', stderr);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, paths) if (cJSON_IsString(it)) unlink(it->valuestring);
+        while (cJSON_GetArraySize(paths) > 0) cJSON_DeleteItemFromArray(paths, 0);
+    }
     return 0;
 }
 

@@ -18,9 +18,39 @@
 #include <omp.h>
 #endif
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static int utf8_seq(const unsigned char *p) {
+    unsigned c = p[0];
+    int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n <= 1 || c == 0xC0 || c == 0xC1 || c > 0xF4) return n == 1;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+void tool_put_escaped(FILE *f, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = *p >= 0x20 && *p != 0x7F ? utf8_seq(p) : 0;
+        if (n == 0) {
+            fprintf(f, "\\x%02x", *p);   /* a control byte or broken UTF-8 (a binary "path") */
+            p++;
+        } else {
+            fwrite(p, 1, (size_t)n, f);
+            p += n;
+        }
+    }
+}
+
+int tool_error_prefix(int status, const char *prefix) {
+    char old[2048];
+    snprintf(old, sizeof old, "%s", miles_last_error());
+    return miles_set_error(status, "%s: %s", prefix, old);
+}
+
 int tool_fail(const char *prog, int status) {
-    fprintf(stderr, "%s: %s (%s)\n", prog, miles_last_error()[0] ? miles_last_error() : "error",
-            miles_status_name(status));
+    fprintf(stderr, "%s: ", prog);
+    tool_put_escaped(stderr, miles_last_error()[0] ? miles_last_error() : "error");
+    fprintf(stderr, " (%s)\n", miles_status_name(status));
     return 1;
 }
 
@@ -76,6 +106,20 @@ void tool_set_threads(int n) {
     if (openblas_set_num_threads) openblas_set_num_threads(n);
 }
 
+/* The directories tool_mkdirs created (deepest last): at exit the empty ones
+ * are removed again, so a tool that fails before writing anything leaves no
+ * empty --out directory behind (one with outputs is never empty). */
+#define MAX_MADE 16
+static char *g_made[MAX_MADE];
+static int g_nmade;
+static void remove_empty_made(void) {
+    for (int i = g_nmade - 1; i >= 0; i--) {
+        rmdir(g_made[i]);   /* fails, harmlessly, unless empty */
+        free(g_made[i]);
+    }
+    g_nmade = 0;
+}
+
 int tool_mkdirs(const char *dir) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);
@@ -83,7 +127,10 @@ int tool_mkdirs(const char *dir) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(buf, 0755) == 0) {
+                if (g_nmade == 0) atexit(remove_empty_made);
+                if (g_nmade < MAX_MADE && (g_made[g_nmade] = strdup(buf))) g_nmade++;
+            } else if (errno != EEXIST) {
                 fprintf(stderr, "%s: cannot create directory: %s\n", buf, strerror(errno));
                 return 1;
             }

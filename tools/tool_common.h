@@ -5,6 +5,7 @@
 #define MILES_TOOL_COMMON_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "miles.h"
 
@@ -13,6 +14,11 @@
 
 /* Print "prog: <miles_last_error()>" to stderr and return the exit status 1. */
 int tool_fail(const char *prog, int status);
+/* Write s with control bytes and invalid UTF-8 as \xHH (error messages echo
+ * user-given paths and values; binary bytes must not reach the terminal raw). */
+void tool_put_escaped(FILE *f, const char *s);
+/* Prepend "prefix: " to the library's last message; returns status. */
+int tool_error_prefix(int status, const char *prefix);
 /* Strict number parsing with a range; prints a message naming the option and returns 1 on error. */
 int tool_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out);
@@ -29,7 +35,7 @@ void tool_set_threads(int n);
  * to the JSON object j (a cJSON *, may be NULL) and returns n_clamped. */
 int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, void *j);
 /* mkdir -p; prints an error and returns 1 on failure. */
-int tool_mkdirs(const char *dir);
+int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still empty at exit is removed */
 /* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
 int tool_feature_mask(const char *list, uint32_t *mask);
 /* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */

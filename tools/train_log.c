@@ -4,7 +4,9 @@
 #include "train_log.h"
 #include "tool_common.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,11 +19,50 @@ int train_log_open(TrainLog *L, const char *out_dir, int resume, int progress) {
     L->step0 = -1;
     if (snprintf(L->path, sizeof L->path, "%s/log.jsonl", out_dir) >= (int)sizeof L->path)
         return miles_set_error(MILES_EINVAL, "%s: path too long", out_dir);
-    L->jsonl = fopen(L->path, resume ? "a" : "w");
-    if (!L->jsonl) return miles_set_error(MILES_EIO, "%s: cannot open: %s", L->path, strerror(errno));
+    L->resume = resume;
+    if (!resume) {
+        L->jsonl = fopen(L->path, "w");
+        if (!L->jsonl) return miles_set_error(MILES_EIO, "%s: cannot open: %s", L->path, strerror(errno));
+    }
     char tb[4200];
     snprintf(tb, sizeof tb, "%s/tb", out_dir);
     if (tool_mkdirs(tb) != 0 || tb_open(&L->tb, tb) != MILES_OK) L->tb = NULL; /* TensorBoard is optional */
+    return MILES_OK;
+}
+
+/* Keep the complete lines of log.jsonl whose "step" is <= step (atomically
+ * rewritten), then open it for appending. */
+static int cut_and_open(TrainLog *L, int64_t step) {
+    char *text = NULL;
+    int s = access(L->path, F_OK) == 0 ? tool_read_file(L->path, &text) : MILES_OK;
+    if (s != MILES_OK) return s;
+    size_t n = text ? strlen(text) : 0, o = 0;
+    int64_t dropped = 0;
+    char *out = malloc(n + 1);
+    if (!out) { free(text); return miles_set_error(MILES_ENOMEM, "out of memory"); }
+    for (size_t i = 0; i < n;) {
+        char *nl = memchr(text + i, '\n', n - i);
+        if (!nl) { dropped++; break; }   /* a torn last line */
+        size_t len = (size_t)(nl - (text + i)) + 1;
+        *nl = '\0';
+        cJSON *j = cJSON_Parse(text + i);
+        const cJSON *st = j ? cJSON_GetObjectItemCaseSensitive(j, "step") : NULL;
+        int keep = cJSON_IsObject(j) && (!st || (cJSON_IsNumber(st) && st->valuedouble <= (double)step));
+        cJSON_Delete(j);
+        *nl = '\n';
+        if (keep) { memcpy(out + o, text + i, len); o += len; }
+        else dropped++;
+        i += len;
+    }
+    out[o] = '\0';
+    free(text);
+    s = dropped ? tool_write_text_atomic(L->path, out) : MILES_OK;
+    free(out);
+    if (s != MILES_OK) return s;
+    if (dropped && L->progress)
+        fprintf(stderr, "log.jsonl: %lld lines after step %lld (or torn) removed\n", (long long)dropped, (long long)step);
+    L->jsonl = fopen(L->path, "a");
+    if (!L->jsonl) return miles_set_error(MILES_EIO, "%s: cannot open: %s", L->path, strerror(errno));
     return MILES_OK;
 }
 
@@ -129,6 +170,10 @@ int train_log_event(const MilesTrainEvent *e, void *arg) {
     switch (e->type) {
     case MILES_EVENT_START:
         L->step0 = e->start_step;
+        if (L->resume && !L->jsonl) {
+            int s = cut_and_open(L, e->resumed ? e->start_step : 0);
+            if (s != MILES_OK) return s;
+        }
         if (L->progress && e->resumed)
             fprintf(stderr, "resumed at step %lld (epoch %d, batch %d)\n", (long long)e->start_step, e->epoch + 1,
                     e->batch);
@@ -139,7 +184,7 @@ int train_log_event(const MilesTrainEvent *e, void *arg) {
     case MILES_EVENT_EVAL: return on_eval(L, e);
     case MILES_EVENT_CHECKPOINT:
         /* the logs on disk keep up with the checkpoints */
-        fflush(L->jsonl);
+        if (L->jsonl) fflush(L->jsonl);
         if (L->tb) tb_flush(L->tb);
         return MILES_OK;
     case MILES_EVENT_EARLY_STOP:
@@ -148,7 +193,7 @@ int train_log_event(const MilesTrainEvent *e, void *arg) {
         return MILES_OK;
     case MILES_EVENT_END:
         if (L->tty) fputc('\n', stderr);
-        fflush(L->jsonl);
+        if (L->jsonl) fflush(L->jsonl);
         return MILES_OK;
     }
     return MILES_OK;

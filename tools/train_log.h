@@ -15,14 +15,18 @@
 typedef struct TrainLog {
     int progress;        /* 1: progress and evaluations on stderr */
     int tty;             /* stderr is a terminal: one redrawn bar */
-    FILE *jsonl;         /* OUT/log.jsonl (appended on --resume) */
+    FILE *jsonl;         /* OUT/log.jsonl (appended on --resume, after the cut) */
+    int resume;          /* --resume: log.jsonl is cut back to the checkpoint's step at START, then appended */
     TBWriter *tb;        /* OUT/tb/events.out.tfevents.* (NULL if it could not be created) */
     char path[4200];     /* of log.jsonl */
     double ema_loss;     /* smoothed loss for the bar */
     int64_t step0;       /* first step of this run (for the ETA) */
 } TrainLog;
 
-/* Open OUT/log.jsonl ("a" when resuming) and OUT/tb/; MILES_* status. */
+/* Open OUT/log.jsonl and OUT/tb/; MILES_* status.  When resuming, log.jsonl
+ * is opened at the START event, after it is cut back to the lines of steps
+ * <= the checkpoint's step (a kill -9 leaves a torn last line and the steps
+ * after the last checkpoint, which the resumed run logs again). */
 int train_log_open(TrainLog *L, const char *out_dir, int resume, int progress);
 /* The MilesTrainCallback (arg = the TrainLog). */
 int train_log_event(const MilesTrainEvent *e, void *arg);

@@ -1,0 +1,396 @@
+/*
+ * test_checkpoint.c — checkpoint integrity (issue 18): the CRC-32 of every
+ * tensor is stored and verified (a flipped bit is refused naming the file and
+ * the tensor), a header length off by one never loads shifted weights,
+ * non-finite weights are refused by every loader (model, resume state, the
+ * predictor, the exports), the model config is bounded before any allocation
+ * (layers, vocabulary, hidden sizes, positions; unknown hidden_act), a
+ * non-number decision_threshold is refused, and older "miles-checkpoint-1"/-2
+ * files (no CRC) still load.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "miles.h"
+#include "internal.h"
+#include "train_internal.h"
+#include "helpers.h"
+
+#define FIX_V1 "tests/fixtures/export_tiny.safetensors" /* a "miles-checkpoint-1" file */
+
+static char g_dir[128];
+static char g_good[300];
+
+static MilesModel *tiny_model(void) {
+    MilesConfig cfg;
+    OK(miles_config_preset(&cfg, "miles", "tiny"));
+    cfg.vocab_size = 64;
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &cfg));
+    OK(miles_model_init_random(m, 7, 0.02f));
+    return m;
+}
+
+static void save(const char *path, MilesModel *m) {
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    MilesTrainState st = {0};
+    st.threshold = 0.5;
+    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+    MilesAdamW *opt = NULL;
+    OK(miles_adamw_build(&opt, m, &oc));
+    OK(miles_ckpt_save(path, m, opt, &st, &tc, NULL, NULL));
+    miles_adamw_free(opt);
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (test_mkdtemp(g_dir, sizeof g_dir, "ckpt") != 0) return -1;
+    snprintf(g_good, sizeof g_good, "%s/good.safetensors", g_dir);
+    MilesModel *m = tiny_model();
+    save(g_good, m);
+    miles_model_free(m);
+    return 0;
+}
+static int teardown(void **state) {
+    (void)state;
+    test_rm_rf(g_dir);
+    return 0;
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* Copy src to dst with metadata `key` set to `value` (NULL: removed) and the
+ * first element of tensor `nan_tensor` (NULL: none) set to NaN; CRCs
+ * recomputed, so only the change under test differs. */
+static void rewrite_crc(const char *src, const char *dst, const char *key, const char *value, const char *nan_tensor,
+                        int crc) {
+    /* every metadata key of the source (read from its header), the CRCs excepted */
+    size_t fn;
+    char *raw = test_slurp(src, &fn);
+    assert_non_null(raw);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (unsigned char)raw[i];
+    cJSON *hdr = cJSON_ParseWithLength(raw + 8, (size_t)hl);
+    free(raw);
+    assert_non_null(hdr);
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(hdr, "__metadata__"), *it;
+    const char *keys[64];
+    size_t nkeys = 0;
+    int have_key = 0;
+    cJSON_ArrayForEach(it, md) if (nkeys < 64 && strcmp(it->string, MILES_META_CRC32) != 0) {
+        keys[nkeys++] = it->string;
+        have_key |= key && !strcmp(it->string, key);
+    }
+    if (key && !have_key && nkeys < 64) keys[nkeys++] = key;
+    MilesSafetensors *st = NULL;
+    OK(miles_safetensors_open(&st, src));
+    MilesSafetensorsWriter *w = NULL;
+    OK(miles_safetensors_writer_open(&w, dst));
+    if (crc) miles_safetensors_writer_crc(w);
+    int n = miles_safetensors_count(st);
+    void **copies = calloc((size_t)n, sizeof *copies);
+    for (int i = 0; i < n; i++) {
+        int dt, nd;
+        int64_t shp[8];
+        size_t nb;
+        OK(miles_safetensors_info(st, i, &dt, &nd, shp, NULL));
+        const void *d = miles_safetensors_data(st, i, &nb);
+        copies[i] = malloc(nb ? nb : 1);
+        memcpy(copies[i], d, nb);
+        if (nan_tensor && !strcmp(nan_tensor, miles_safetensors_name(st, i))) {
+            float x = NAN;
+            memcpy(copies[i], &x, 4);
+        }
+        OK(miles_safetensors_writer_add(w, miles_safetensors_name(st, i), dt, nd, shp, copies[i]));
+    }
+    for (size_t k = 0; k < nkeys; k++) {
+        const char *v = !strcmp(keys[k], key ? key : "") ? value : miles_safetensors_metadata(st, keys[k]);
+        if (v) OK(miles_safetensors_writer_metadata(w, keys[k], v));
+    }
+    OK(miles_safetensors_writer_finish(w));
+    cJSON_Delete(hdr);
+    for (int i = 0; i < n; i++) free(copies[i]);
+    free(copies);
+    miles_safetensors_close(st);
+}
+static void rewrite(const char *src, const char *dst, const char *key, const char *value, const char *nan_tensor) {
+    rewrite_crc(src, dst, key, value, nan_tensor, 1);
+}
+
+static void expect_open_fails(const char *path, const char *want1, const char *want2) {
+    MilesModel *m = NULL;
+    int s = miles_checkpoint_load_model(&m, path);
+    if (s == MILES_OK) fail_msg("%s loaded (expected an error naming %s)", path, want1);
+    const char *e = miles_last_error();
+    printf("  refused: %s\n", e);
+    if (want1 && !strstr(e, want1)) fail_msg("error does not name \"%s\": %s", want1, e);
+    if (want2 && !strstr(e, want2)) fail_msg("error does not name \"%s\": %s", want2, e);
+    assert_null(m);
+}
+
+static void test_crc_stored_and_verified(void **state) {
+    (void)state;
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, g_good));
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_FORMAT), "miles-checkpoint-3");
+    assert_non_null(miles_checkpoint_meta(c, MILES_META_CRC32));
+    miles_checkpoint_close(c);
+    size_t n;
+    unsigned char *b = (unsigned char *)test_slurp(g_good, &n);
+    assert_non_null(b);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+    /* flip one bit in the middle of the data section: some tensor is named */
+    size_t at = 8 + hl + (n - 8 - hl) / 2;
+    b[at] ^= 0x10;
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/flipped.safetensors", g_dir);
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, bad, "CRC-32 mismatch");
+    /* and the last byte of the last tensor */
+    b[at] ^= 0x10;
+    b[n - 1] ^= 0x01;
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, "tensor '", "CRC-32 mismatch");
+    free(b);
+    /* removing the checksums from a -3 file is refused, not silently accepted */
+    char nocrc[300];
+    snprintf(nocrc, sizeof nocrc, "%s/nocrc.safetensors", g_dir);
+    MilesSafetensors *st = NULL;
+    OK(miles_safetensors_open(&st, g_good));
+    MilesSafetensorsWriter *w = NULL;
+    OK(miles_safetensors_writer_open(&w, nocrc));
+    for (int i = 0; i < miles_safetensors_count(st); i++) {
+        int dt, nd;
+        int64_t shp[8];
+        OK(miles_safetensors_info(st, i, &dt, &nd, shp, NULL));
+        OK(miles_safetensors_writer_add(w, miles_safetensors_name(st, i), dt, nd, shp,
+                                        miles_safetensors_data(st, i, NULL)));
+    }
+    OK(miles_safetensors_writer_metadata(w, MILES_META_FORMAT, MILES_CHECKPOINT_FORMAT));
+    OK(miles_safetensors_writer_metadata(w, MILES_META_CONFIG, miles_safetensors_metadata(st, MILES_META_CONFIG)));
+    OK(miles_safetensors_writer_finish(w));
+    miles_safetensors_close(st);
+    expect_open_fails(nocrc, MILES_META_CRC32, "missing");
+}
+
+/* Header length +-1: the data section would start one byte off. */
+static void test_header_length_off_by_one(void **state) {
+    (void)state;
+    size_t n;
+    unsigned char *b = (unsigned char *)test_slurp(g_good, &n);
+    assert_non_null(b);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/hdr.safetensors", g_dir);
+    /* pad the header with 8 more spaces (still valid), so that a length one
+     * short still holds the whole JSON and only the data start moves */
+    uint64_t hl0 = 0;
+    for (int i = 7; i >= 0; i--) hl0 = hl0 << 8 | b[i];
+    unsigned char *p = malloc(n + 8);
+    memcpy(p, b, 8 + hl0);
+    memset(p + 8 + hl0, ' ', 8);
+    memcpy(p + 16 + hl0, b + 8 + hl0, n - 8 - hl0);
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)((hl0 + 8) >> (8 * i));
+    free(b);
+    b = p;
+    n += 8;
+    write_bytes(bad, b, n);
+    MilesModel *ok = NULL;
+    OK(miles_checkpoint_load_model(&ok, bad));
+    miles_model_free(ok);
+    for (int d = -1; d <= 1; d += 2) {
+        uint64_t hl = 0;
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+        uint64_t h2 = hl + (uint64_t)(int64_t)d;
+        unsigned char *c = malloc(n);
+        memcpy(c, b, n);
+        for (int i = 0; i < 8; i++) c[i] = (unsigned char)(h2 >> (8 * i));
+        write_bytes(bad, c, n);
+        expect_open_fails(bad, bad, NULL);
+        /* also without the CRCs' help: a plain safetensors open refuses it */
+        MilesSafetensors *st = NULL;
+        assert_int_equal(miles_safetensors_open_memory(&st, c, n, "hdr"), MILES_EFORMAT);
+        printf("  header %+d: %s\n", d, miles_last_error());
+        free(c);
+    }
+    free(b);
+}
+
+static void test_nonfinite_weights(void **state) {
+    (void)state;
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/nan.safetensors", g_dir);
+    rewrite(g_good, bad, NULL, NULL, "bert.embeddings.word_embeddings.weight");
+    expect_open_fails(bad, "bert.embeddings.word_embeddings.weight", "not finite");
+    /* the predictor */
+    MilesPredictor *p = NULL;
+    MilesPredictorOptions po;
+    miles_predictor_options_default(&po);
+    assert_int_not_equal(miles_predictor_open(&p, bad, &po), MILES_OK);
+    assert_non_null(strstr(miles_last_error(), "not finite"));
+    /* resume */
+    MilesModel *m = tiny_model();
+    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+    MilesAdamW *opt = NULL;
+    OK(miles_adamw_build(&opt, m, &oc));
+    MilesTrainState st;
+    assert_int_equal(miles_ckpt_load_state(bad, m, opt, &st), MILES_ENAN);
+    /* NaN in the optimizer moments is refused on resume too */
+    rewrite(g_good, bad, NULL, NULL, "optim.v");
+    assert_int_equal(miles_ckpt_load_state(bad, m, opt, &st), MILES_ENAN);
+    assert_non_null(strstr(miles_last_error(), "optim.v"));
+    OK(miles_ckpt_load_state(g_good, m, opt, &st));
+    miles_adamw_free(opt);
+    miles_model_free(m);
+    /* exports */
+    char out[300];
+    snprintf(out, sizeof out, "%s/hf_out", g_dir);
+    rewrite(g_good, bad, NULL, NULL, "bert.embeddings.word_embeddings.weight");
+    assert_int_not_equal(miles_export_hf(bad, out, NULL), MILES_OK);
+    assert_non_null(strstr(miles_last_error(), "not finite"));
+}
+
+static void test_config_bounds(void **state) {
+    (void)state;
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, g_good));
+    char *cfg = strdup(miles_checkpoint_meta(c, MILES_META_CONFIG));
+    miles_checkpoint_close(c);
+    struct { const char *field, *value, *want; } cases[] = {
+        {"num_hidden_layers", "100000", "num_hidden_layers"},
+        {"vocab_size", "4611686018427387904", "vocab_size"},
+        {"vocab_size", "-5", "vocab_size"},
+        {"hidden_size", "1048576", "hidden_size"},
+        {"intermediate_size", "10000000", "intermediate_size"},
+        {"max_position_embeddings", "100000000", "max_position_embeddings"},
+        {"num_attention_heads", "1.5", "num_attention_heads"},
+        {"hidden_act", "\"nope\"", "hidden_act"},
+        {"type_vocab_size", "1e300", "type_vocab_size"},
+    };
+    char bad[300], json[8192], pat[64];
+    snprintf(bad, sizeof bad, "%s/cfg.safetensors", g_dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        /* replace the field's value (hidden_act is a string, the others numbers) */
+        snprintf(pat, sizeof pat, "\"%s\":", cases[i].field);
+        char *at = strstr(cfg, pat);
+        assert_non_null(at);
+        char *v = at + strlen(pat), *e = v;
+        if (*e == '"') { e++; while (*e != '"') e++; e++; }
+        else while (*e != ',' && *e != '}') e++;
+        snprintf(json, sizeof json, "%.*s%s%s", (int)(v - cfg), cfg, cases[i].value, e);
+        rewrite(g_good, bad, MILES_META_CONFIG, json, NULL);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        expect_open_fails(bad, cases[i].want, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (s > 0.5) fail_msg("%s: refused only after %.2f s (allocated first?)", cases[i].field, s);
+        assert_null(strstr(miles_last_error(), "-2147483648"));
+    }
+    free(cfg);
+    /* the bounds hold for built configs too */
+    MilesConfig mc;
+    OK(miles_config_preset(&mc, "miles", "tiny"));
+    mc.num_hidden_layers = 100000;
+    assert_int_equal(miles_config_validate(&mc), MILES_EINVAL);
+    OK(miles_config_preset(&mc, "miles", "minilm-l6"));
+    OK(miles_config_validate(&mc));
+}
+
+static void test_threshold_must_be_number(void **state) {
+    (void)state;
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/thr.safetensors", g_dir);
+    const char *vals[] = {"abc", "0.5x", "nan", "1.5", ""};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        rewrite(g_good, bad, MILES_META_THRESHOLD, vals[i], NULL);
+        MilesCheckpoint *c = NULL;
+        assert_int_equal(miles_checkpoint_open(&c, bad), MILES_EFORMAT);
+        assert_non_null(strstr(miles_last_error(), MILES_META_THRESHOLD));
+    }
+    rewrite(g_good, bad, MILES_META_THRESHOLD, "0.375", NULL);
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, bad));
+    assert_true(fabs(miles_checkpoint_threshold(c) - 0.375) < 1e-12);
+    miles_checkpoint_close(c);
+    /* the writer never stores a threshold its loader would refuse */
+    MilesModel *m = tiny_model();
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    MilesTrainState st = {0};
+    st.threshold = NAN;
+    OK(miles_ckpt_save(bad, m, NULL, &st, &tc, NULL, NULL));
+    miles_model_free(m);
+    OK(miles_checkpoint_open(&c, bad));
+    assert_null(miles_checkpoint_meta(c, MILES_META_THRESHOLD));
+    assert_true(miles_checkpoint_threshold(c) == 0.5);
+    miles_checkpoint_close(c);
+}
+
+/* The exports copy the scaler: they refuse one the predictor refuses. */
+static void test_export_refuses_bad_scaler(void **state) {
+    (void)state;
+    char bad[300], out[300];
+    snprintf(bad, sizeof bad, "%s/scaler.safetensors", g_dir);
+    snprintf(out, sizeof out, "%s/hf_scaler", g_dir);
+    rewrite(g_good, bad, MILES_META_SCALER, "{\"mean\": [1, 2", NULL);
+    MilesPredictor *p = NULL;
+    assert_int_not_equal(miles_predictor_open(&p, bad, NULL), MILES_OK);
+    assert_int_not_equal(miles_export_hf(bad, out, NULL), MILES_OK);
+    printf("  export: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), bad));
+    assert_int_not_equal(access(out, F_OK), 0);
+    snprintf(out, sizeof out, "%s/m.onnx", g_dir);
+    assert_int_not_equal(miles_export_onnx(bad, out, NULL), MILES_OK);
+    assert_non_null(strstr(miles_last_error(), bad));
+}
+
+static void test_older_format_loads(void **state) {
+    (void)state;
+    char v2[300];
+    snprintf(v2, sizeof v2, "%s/v2.safetensors", g_dir);
+    rewrite_crc(g_good, v2, MILES_META_FORMAT, "miles-checkpoint-2", NULL, 0);
+    const char *files[] = {FIX_V1, v2};
+    const char *formats[] = {"miles-checkpoint-1", "miles-checkpoint-2"};
+    for (int i = 0; i < 2; i++) {
+        MilesCheckpoint *c = NULL;
+        OK(miles_checkpoint_open(&c, files[i]));
+        assert_string_equal(miles_checkpoint_meta(c, MILES_META_FORMAT), formats[i]);
+        assert_null(miles_checkpoint_meta(c, MILES_META_CRC32));
+        MilesModel *m = NULL;
+        OK(miles_checkpoint_model(c, &m));
+        miles_model_free(m);
+        miles_checkpoint_close(c);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc_stored_and_verified),
+        cmocka_unit_test(test_header_length_off_by_one),
+        cmocka_unit_test(test_nonfinite_weights),
+        cmocka_unit_test(test_config_bounds),
+        cmocka_unit_test(test_threshold_must_be_number),
+        cmocka_unit_test(test_export_refuses_bad_scaler),
+        cmocka_unit_test(test_older_format_loads),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
