@@ -599,6 +599,7 @@ static void copy_ckpt_bias(const char *src, const char *dst, float bias, int kee
     OK(miles_safetensors_open(&st, src));
     MilesSafetensorsWriter *w = NULL;
     OK(miles_safetensors_writer_open(&w, dst));
+    miles_safetensors_writer_crc(w); /* format 3 checkpoints carry tensor checksums (recomputed) */
     int n = miles_safetensors_count(st);
     float *bias_buf = NULL;
     for (int i = 0; i < n; i++) {
