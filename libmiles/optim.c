@@ -5,6 +5,7 @@
 
 #include "optim_internal.h"
 #include "model_internal.h"
+#include "model_infer.h"
 
 #include <math.h>
 
@@ -68,6 +69,7 @@ int miles_adamw_step(MilesAdamW *o, float lr) {
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MilesModel *mdl = o->model;
+    miles_model_drop_infer(mdl); /* its fused weights would be stale */
     MilesAdamWScalars sc;
     miles_adamw_scalars(&o->cfg, ++o->t, lr, &sc);
     const int decay_all = o->cfg.decay_all;

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "data_internal.h"
 #include "train_internal.h"
+#include "model_infer.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -95,7 +96,8 @@ static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPr
     int P = miles_model_config(p->model)->max_position_embeddings, T = miles_checkpoint_max_len(ck);
     p->max_len = o->max_len ? o->max_len : T ? T : 128;
     if (p->max_len > P) p->max_len = P;
-    return MILES_OK;
+    /* the inference engine: weights fused/packed once for o->precision */
+    return miles_model_set_precision(p->model, o->precision);
 }
 
 int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const MilesPredictorOptions *opt) {
@@ -193,8 +195,9 @@ int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *r, int32_
     return s;
 }
 
+/* the predictor's inference engine (model_infer.c), built at open */
 static int model_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
-    return miles_model_forward(ctx, b, 0, logits, velocity, NULL);
+    return miles_model_predict_forward(ctx, b, logits, velocity);
 }
 
 int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out) {

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 #include "train_internal.h"
+#include "model_infer.h"
 
 #include <math.h>
 
@@ -46,8 +47,9 @@ int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, 
     return s;
 }
 
+/* the inference engine when miles_model_set_precision attached one */
 static int model_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
-    return miles_model_forward(ctx, b, 0, logits, velocity, NULL);
+    return miles_model_predict_forward(ctx, b, logits, velocity);
 }
 
 int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
