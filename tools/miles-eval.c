@@ -34,6 +34,8 @@ static void usage(FILE *f) {
 "  --seed N            bootstrap seed (default 42)\n"
 "  --batch-size N      inference batch (default 64)\n"
 "  --threads N         OpenMP/BLAS threads\n"
+"  --precision P       fp32 (default) | bf16 | int8: CPU inference precision\n"
+"                      (bf16: avx512_bf16; int8: VNNI; refused where missing)\n"
 "  --no-plots          skip the PNG plots\n"
 "  -h, --help\n"
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
@@ -47,7 +49,8 @@ int main(int argc, char **argv) {
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
-        {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"no-plots", 0, 0, 'P'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    MilesPrecision prec = MILES_PRECISION_FP32;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -60,6 +63,7 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
+        case 'p': if (tool_parse_precision(optarg, "--precision", &prec)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -87,6 +91,8 @@ int main(int argc, char **argv) {
     if (s == MILES_OK) s = miles_checkpoint_check_data(ck, prep);
     if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &scaler);
+    /* the inference engine (fp32 gives the reference forward's bits) */
+    if (s == MILES_OK) s = miles_model_set_precision(m, prec);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
@@ -112,6 +118,7 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "data", data);
     cJSON_AddStringToObject(extra, "split", split_name);
     cJSON_AddStringToObject(extra, "preset", mc->preset);
+    cJSON_AddStringToObject(extra, "precision", miles_precision_name(prec));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra};
