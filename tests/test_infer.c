@@ -322,12 +322,102 @@ static void test_lowp(void **state) {
     set_threads(2);
 }
 
+
+/* ------------------------------------------------------------ accuracy of a trained model */
+
+/* A tiny model trained on the synthetic set (where the titles carry signal):
+ * AUROC and velocity R^2 on the test split in bf16 / int8 against fp32,
+ * within the issue's bounds (0.002 / 0.005). */
+static void test_trained_accuracy(void **state) {
+    (void)state;
+    set_threads(2);
+    char dir[256], csv[300], dat[300], run[300];
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "infer"), 0);
+    snprintf(csv, sizeof csv, "%s/synth.csv", dir);
+    snprintf(dat, sizeof dat, "%s/data.milesdat", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    OK(miles_synth_write_csv(csv, 4000, 3));
+    MilesPrepareOptions po;
+    miles_prepare_options_default(&po);
+    po.vocab_dir = "tests/fixtures/tokenizer_vocab.txt";
+    po.max_len = 32;
+    po.language = "any";
+    MilesPrepareReport rep;
+    OK(miles_data_prepare(csv, dat, &po, &rep));
+    MilesPrepared *prep = NULL;
+    OK(miles_prepared_open(&prep, dat));
+    MilesTokenizer *tok = NULL;
+    OK(miles_tokenizer_load(&tok, po.vocab_dir));
+    MilesConfig cfg;
+    OK(miles_config_preset(&cfg, "miles", "tiny"));
+    cfg.vocab_size = miles_tokenizer_vocab_size(tok);
+    miles_tokenizer_free(tok);
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &cfg));
+    OK(miles_model_init_random(m, 1, 0.02f));
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    tc.batch_size = 32;
+    tc.max_len = 32;
+    tc.lr = 2e-3f;
+    tc.warmup_steps = 10;
+    tc.max_steps = 200;
+    tc.eval_every = 1000;
+    tc.patience = 100;
+    tc.out_dir = run;
+    tc.loss.w_cls = 0.5f; /* the default 0.05 leaves the velocity head unlearned in 200 steps */
+    tc.loss.w_reg = 0.5f;
+    MilesTrainResult res;
+    OK(miles_train_run(m, prep, &tc, &res));
+    MilesDataset d;
+    OK(miles_prepared_split(prep, MILES_SPLIT_TEST, &d));
+    assert_true(d.n > 100);
+    double *p = malloc(sizeof(double) * d.n), *v = malloc(sizeof(double) * d.n), *vt = malloc(sizeof(double) * d.n);
+    assert_true(p && v && vt);
+    for (int64_t i = 0; i < d.n; i++) vt[i] = d.velocity[i];
+    const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_BF16, MILES_PRECISION_INT8};
+    const double bound[3] = {0.0, 0.002, 0.005};
+    double auc[3], r2[3];
+    for (int k = 0; k < 3; k++) {
+        int s = miles_model_set_precision(m, precs[k]);
+        if (s == MILES_EUNSUPPORTED) {
+            printf("  %s refused on this CPU: %s\n", miles_precision_name(precs[k]), miles_last_error());
+            continue;
+        }
+        OK(s);
+        OK(miles_predict_dataset(m, &d, 64, 32, p, v));
+        MilesMetrics mm;
+        MilesMetricsOptions mo;
+        miles_metrics_options_default(&mo);
+        mo.n_bootstrap = 0;
+        OK(miles_metrics_compute(&mm, p, d.labels, (int)d.n, v, vt, &mo));
+        auc[k] = mm.auroc;
+        r2[k] = mm.velocity.r2;
+        printf("  %s: test n=%lld AUROC %.5f (diff %+.5f), velocity R^2 %.5f (diff %+.5f), bound %.3f\n",
+               miles_precision_name(precs[k]), (long long)d.n, auc[k], auc[k] - auc[0], r2[k], r2[k] - r2[0],
+               bound[k]);
+        if (k == 0) {
+            /* the model learned something: the comparison means something */
+            assert_true(auc[0] > 0.6);
+            assert_true(r2[0] > 0.03);
+        } else {
+            assert_true(fabs(auc[k] - auc[0]) <= bound[k]);
+            assert_true(fabs(r2[k] - r2[0]) <= bound[k]);
+        }
+    }
+    free(p); free(v); free(vt);
+    miles_model_free(m);
+    miles_prepared_free(prep);
+    test_rm_rf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_fp32_bits),
         cmocka_unit_test(test_padding_fp32_bits),
         cmocka_unit_test(test_engine_dropped),
         cmocka_unit_test(test_lowp),
+        cmocka_unit_test(test_trained_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
