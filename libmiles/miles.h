@@ -112,6 +112,15 @@ MILES_API int miles_precision_parse(const char *name, MilesPrecision *out);
 MILES_API const char *miles_precision_name(MilesPrecision p);   /* "?" when out of range */
 /* "cpu" | "cuda" | "cuda:N" -> *is_cuda, *index (0 for "cuda"); MILES_EINVAL otherwise. */
 MILES_API int miles_device_parse(const char *name, int *is_cuda, int *index);
+/* Can this process run `device` at `precision` (training 1: the trainer;
+ * 0: evaluation/prediction)?  MILES_OK, or MILES_EUNSUPPORTED with ONE line in
+ * miles_last_error() naming which of: CUDA backend not built, backend library
+ * (libmiles_cuda.so) not found, not a backend of this version, no CUDA
+ * driver, driver too old for the backend's runtime, no (such) device,
+ * precision not supported there.  Loads the CUDA backend on first use:
+ * $MILES_CUDA_BACKEND (a path), else beside libmiles (and ../lib), else the
+ * loader's path (docs/gpu.md). */
+MILES_API int miles_device_check(const char *device, MilesPrecision precision, int training);
 
 /* ---- files: what the tools and programs write is written atomically ---- */
 /* Read a whole file into a malloc'd NUL-terminated buffer; *n (may be NULL)
@@ -290,8 +299,9 @@ MILES_API int miles_model_backward_from_outputs(MilesModel *m, const float *dlog
  * features; either may be NULL.  MILES_EINVAL if no backward followed the
  * last forward.  (Not accumulated: each backward overwrites them.) */
 MILES_API int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures);
-/* Inference precision of miles_predict_dataset (and of the predictor, which
- * sets MilesPredictorOptions.precision here): builds the inference engine
+/* Build the model's inference engine at `precision` (miles_predict_dataset_on
+ * and the predictor do it themselves for their precision, and reuse an
+ * engine of that precision already attached; miles_predict_dataset is fp32):
  * (docs/performance.md): Q/K/V fused, fp32 or bf16/int8 weights converted
  * once (int8: per-channel weights, activations quantized per row), one
  * workspace, padding after each sequence's last real token skipped.  fp32
@@ -733,6 +743,10 @@ typedef struct MilesTrainEvent {
     const char *path;         /* "OUT/last.safetensors" or "OUT/best.safetensors" */
     /* END */
     int status;               /* MILES_OK or the error training returns */
+    /* every event: the backend's dynamic loss scale (CUDA fp16; 1 otherwise)
+     * and the optimizer steps skipped for Inf/NaN gradients in this run */
+    double loss_scale;
+    int64_t skipped_steps;
 } MilesTrainEvent;
 /* Called on rank 0 only, from the training thread.  Return MILES_OK to go on;
  * any other status stops training at once: miles_train_run returns it (set a
@@ -811,6 +825,12 @@ MILES_API int miles_train_run(MilesModel *m, const MilesPrepared *data, const Mi
  * both score through this one batching loop. */
 MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
                           double *velocity);
+/* The same on a device (NULL/"cpu", "cuda", "cuda:N") at an inference
+ * precision; miles_predict_dataset is this with the CPU at fp32.  Refusals as
+ * miles_device_check. */
+MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision,
+                                       const MilesDataset *d, int batch_size, int max_len, double *p_viral,
+                                       double *velocity);
 
 /* ---- checkpoints (train_checkpoint.c): one safetensors file per checkpoint.
  * Tensors: the parameters under their checkpoint names; "optim.m"/"optim.v"

@@ -20,7 +20,6 @@
 #include "internal.h"
 #include "data_internal.h"
 #include "train_internal.h"
-#include "model_infer.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +28,7 @@
 #define N_META 10
 struct MilesPredictor {
     MilesModel *model;
+    MilesBackend be;           /* where scoring runs (o->device; backend_internal.h) */
     MilesTokenizer *tok;
     MilesScaler *scaler;
     double threshold;          /* decision threshold on P(viral) */
@@ -72,6 +72,7 @@ static int is_blank(const char *s) {
 
 void miles_predictor_free(MilesPredictor *p) {
     if (!p) return;
+    miles_backend_close(&p->be);
     miles_model_free(p->model);
     miles_tokenizer_free(p->tok);
     miles_scaler_free(p->scaler);
@@ -84,6 +85,7 @@ void miles_predictor_free(MilesPredictor *p) {
 /* Everything from the checkpoint's contract. */
 static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPredictorOptions *o) {
     MILES_TRY(miles_checkpoint_model(ck, &p->model));
+    MILES_TRY(miles_backend_open(&p->be, o->device, o->precision, p->model, NULL));
     for (int i = 0; i < N_META; i++) {
         const char *v = miles_checkpoint_meta(ck, meta_keys[i]);
         if (v && !(p->meta_val[i] = strdup(v))) return miles_error(MILES_ENOMEM, "out of memory");
@@ -96,8 +98,7 @@ static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPr
     int P = miles_model_config(p->model)->max_position_embeddings, T = miles_checkpoint_max_len(ck);
     p->max_len = o->max_len ? o->max_len : T ? T : 128;
     if (p->max_len > P) p->max_len = P;
-    /* the inference engine: weights fused/packed once for o->precision */
-    return miles_model_set_precision(p->model, o->precision);
+    return MILES_OK;
 }
 
 int miles_predictor_open(MilesPredictor **out, const char *checkpoint, const MilesPredictorOptions *opt) {
@@ -195,9 +196,9 @@ int miles_predictor_encode(const MilesPredictor *p, const MilesRecord *r, int32_
     return s;
 }
 
-/* the predictor's inference engine (model_infer.c), built at open */
 static int model_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
-    return miles_model_predict_forward(ctx, b, logits, velocity);
+    MilesBackend *be = ctx;
+    return miles_backend_status(be->ops, be->ops->forward(be->state, b, 0, logits, velocity, NULL));
 }
 
 int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, MilesPrediction *out) {
@@ -233,7 +234,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         d.lengths = lens;
         d.features = feat;
         pthread_mutex_lock(&p->mu);
-        s = miles_predict_batches(model_forward, p->model, &d, p->batch_size, 0, prob, vel);
+        s = miles_predict_batches(model_forward, &p->be, &d, p->batch_size, 0, prob, vel);
         pthread_mutex_unlock(&p->mu);
     }
     for (int i = 0; s == MILES_OK && i < n; i++) {

@@ -60,6 +60,8 @@ void miles_train_event_init(const MilesTrainer *t, int type, MilesTrainEvent *ev
     ev->ranks = t->nrank;
     ev->zero1 = t->zero != NULL;
     ev->val_auroc = ev->val_loss = ev->val_velocity_mae = NAN;
+    ev->loss_scale = t->be.ops ? t->be.ops->loss_scale(t->be.state) : 1.0;
+    ev->skipped_steps = t->skipped;
 }
 
 int miles_train_emit(MilesTrainer *t, MilesTrainEvent *ev) {
@@ -197,7 +199,18 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
     res->best_val_auroc = NAN;
     res->decision_threshold = 0.5;
     if (!m || !cfg) return miles_error(MILES_EINVAL, "miles_train_run: model and config are required");
-    const MilesTrainOps *ops = &miles_train_ops_cpu;
+    /* one process: the backend cfg->device names (the CPU reference or
+     * CUDA); data parallelism: the CPU ops with collectives */
+    const int nrank = miles_dist_size(cfg->dist);
+    const MilesTrainOps *ops = nrank > 1 ? &miles_train_ops_cpu : &miles_train_ops_backend;
+    if (nrank > 1) {
+        int is_cuda = 0;
+        MILES_TRY(miles_device_parse(cfg->device, &is_cuda, NULL));
+        if (is_cuda)
+            return miles_error(MILES_EUNSUPPORTED, "device '%s' with %d ranks: data-parallel training runs on the "
+                                                   "CPU only in this version (run one process per GPU later)",
+                               cfg->device, nrank);
+    }
 
     MilesTrainer t;
     memset(&t, 0, sizeof t);
@@ -247,6 +260,7 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
         s = miles_dist_agree(t.dist, miles_train_emit(&t, &e));
     }
     if (s == MILES_OK) s = run_loop(&t, ops, res);
+    if (s == MILES_OK && ops->finish) s = ops->finish(&t); /* the trained weights in m */
     miles_model_set_loss(m, &t.loss); /* the last data-parallel shard's scaling undone */
     /* rank 0 holds the evaluation history: every rank reports the same result */
     if (s == MILES_OK && t.nrank > 1) s = miles_dist_bcast(t.dist, &t.st, sizeof t.st, 0);

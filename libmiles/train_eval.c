@@ -6,7 +6,6 @@
  */
 #include "internal.h"
 #include "train_internal.h"
-#include "model_infer.h"
 
 #include <math.h>
 
@@ -47,15 +46,24 @@ int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, 
     return s;
 }
 
-/* the inference engine when miles_model_set_precision attached one */
-static int model_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
-    return miles_model_predict_forward(ctx, b, logits, velocity);
+static int backend_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
+    MilesBackend *be = ctx;
+    return miles_backend_status(be->ops, be->ops->forward(be->state, b, 0, logits, velocity, NULL));
+}
+
+int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision, const MilesDataset *d,
+                             int batch_size, int max_len, double *p_viral, double *velocity) {
+    if (!m) return miles_error(MILES_EINVAL, "miles_predict_dataset: model is NULL");
+    MilesBackend be;
+    MILES_TRY(miles_backend_open(&be, device, precision, m, NULL));
+    int s = miles_predict_batches(backend_forward, &be, d, batch_size, max_len, p_viral, velocity);
+    miles_backend_close(&be);
+    return s;
 }
 
 int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
                           double *velocity) {
-    if (!m) return miles_error(MILES_EINVAL, "miles_predict_dataset: model is NULL");
-    return miles_predict_batches(model_forward, m, d, batch_size, max_len, p_viral, velocity);
+    return miles_predict_dataset_on(m, NULL, MILES_PRECISION_FP32, d, batch_size, max_len, p_viral, velocity);
 }
 
 /* ---------------------------------------------------------------- validation */

@@ -15,6 +15,7 @@
 #define MILES_TRAIN_INTERNAL_H
 
 #include "internal.h"
+#include "backend_internal.h"
 
 /* ---------------------------------------------------------------- batches */
 
@@ -82,6 +83,8 @@ typedef struct MilesTrainer {
     MilesAdamWConfig adamw;
     MilesAdamW *opt;                 /* full moments (one process, plain data parallelism) */
     MilesZero1 *zero;                /* this rank's shard of the moments (ZeRO-1) */
+    MilesBackend be;                 /* the backend state (miles_train_ops_backend) */
+    int64_t skipped;                 /* optimizer steps skipped (fp16 overflow) in this run */
     /* data parallelism */
     MilesDist *dist;
     int rank, nrank;
@@ -120,8 +123,15 @@ typedef struct MilesTrainOps {
     int (*sync)(MilesTrainer *t);
     /* MILES_EINTERNAL if the ranks' parameters differ (checked at checkpoints) */
     int (*check_replicas)(MilesTrainer *t);
+    /* optional: bring the trained parameters back into t->m at the end */
+    int (*finish)(MilesTrainer *t);
 } MilesTrainOps;
+/* Data-parallel CPU training (collectives, ZeRO-1) on the host model. */
 extern const MilesTrainOps miles_train_ops_cpu;
+/* One process, any backend (backend_internal.h): cfg->device picks the CPU
+ * reference or the CUDA backend; the CPU through it is bit-identical to
+ * miles_train_ops_cpu. */
+extern const MilesTrainOps miles_train_ops_backend;
 
 /* train_step.c: the deterministic example order of an epoch, the schedule,
  * and one optimizer step (grad_accum micro-batches) through the ops. */

@@ -280,3 +280,99 @@ const MilesTrainOps miles_train_ops_cpu = {
     .sync = cpu_sync,
     .check_replicas = cpu_check_replicas,
 };
+
+/* ---------------------------------------------------------------- backend ops
+ * One process on any backend (backend_internal.h).  The CPU backend computes
+ * in t->m with its own AdamW, so checkpoints read them in place; a device
+ * backend's parameters and moments are copied into t->m and a host AdamW
+ * (t->opt, built on first use) for checkpoints, and out of them on resume. */
+
+static int be_init(MilesTrainer *t) {
+    return miles_backend_open(&t->be, t->cfg->device, t->cfg->precision, t->m, &t->adamw);
+}
+
+static void be_free(MilesTrainer *t) {
+    miles_backend_close(&t->be);
+    miles_adamw_free(t->opt);
+    t->opt = NULL;
+}
+
+static int be_st(MilesTrainer *t, int s) { return miles_backend_status(t->be.ops, s); }
+
+static void be_zero_grad(MilesTrainer *t) { t->be.ops->zero_grad(t->be.state); }
+
+static int be_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
+                               uint64_t drop_step, float loss_scale, float *loss_out) {
+    const MilesBackendOps *o = t->be.ops;
+    MILES_TRY(be_st(t, o->set_loss(t->be.state, loss)));
+    o->set_dropout_key(t->be.state, t->drop_seed, drop_step);
+    MILES_TRY(be_st(t, o->forward(t->be.state, b, 1, NULL, NULL, loss_out)));
+    if (!isfinite(*loss_out)) return MILES_OK; /* the caller names the step */
+    return be_st(t, o->backward(t->be.state, loss_scale));
+}
+
+static int be_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm) {
+    const MilesBackendOps *o = t->be.ops;
+    int skipped = 0;
+    MILES_TRY(be_st(t, o->clip(t->be.state, max_norm, grad_norm)));
+    MILES_TRY(be_st(t, o->adamw_step(t->be.state, lr, &skipped)));
+    t->skipped += skipped != 0;
+    return MILES_OK;
+}
+
+static int be_forward(void *ctx, const MilesBatch *b, float *logits, float *velocity) {
+    MilesTrainer *t = ctx;
+    return be_st(t, t->be.ops->forward(t->be.state, b, 0, logits, velocity, NULL));
+}
+
+/* The host AdamW holding the backend's moments (the CPU's own, or t->opt
+ * filled from the device). */
+static int be_host_opt(MilesTrainer *t, int fill, MilesAdamW **out) {
+    if (t->be.ops == &miles_backend_cpu) {
+        *out = miles_backend_cpu_adamw(t->be.state);
+        return MILES_OK;
+    }
+    if (!t->opt) MILES_TRY(miles_adamw_build(&t->opt, t->m, &t->adamw));
+    if (fill) {
+        int64_t steps = 0;
+        MILES_TRY(be_st(t, t->be.ops->read_optim(t->be.state, miles_adamw_m(t->opt), miles_adamw_v(t->opt),
+                                                 &steps)));
+        miles_adamw_set_steps(t->opt, steps);
+    }
+    *out = t->opt;
+    return MILES_OK;
+}
+
+static int be_save(MilesTrainer *t, const char *path, int with_optimizer) {
+    MilesAdamW *opt = NULL;
+    MILES_TRY(be_st(t, t->be.ops->read_params(t->be.state, t->m)));
+    if (with_optimizer) MILES_TRY(be_host_opt(t, 1, &opt));
+    return miles_ckpt_save(path, t->m, opt, &t->st, t->cfg, &t->loss, t->contract);
+}
+
+static int be_load(MilesTrainer *t, const char *path) {
+    MilesAdamW *opt = NULL;
+    MILES_TRY(be_host_opt(t, 0, &opt));
+    MILES_TRY(miles_ckpt_load_state(path, t->m, opt, &t->st));
+    MILES_TRY(be_st(t, t->be.ops->write_params(t->be.state, t->m)));
+    return be_st(t, t->be.ops->write_optim(t->be.state, miles_adamw_m(opt), miles_adamw_v(opt),
+                                           miles_adamw_steps(opt)));
+}
+
+static int be_nothing(MilesTrainer *t) { return MILES_OK; }
+
+static int be_finish(MilesTrainer *t) { return be_st(t, t->be.ops->read_params(t->be.state, t->m)); }
+
+const MilesTrainOps miles_train_ops_backend = {
+    .init = be_init,
+    .free = be_free,
+    .zero_grad = be_zero_grad,
+    .forward_backward = be_forward_backward,
+    .update = be_update,
+    .forward = be_forward,
+    .save = be_save,
+    .load = be_load,
+    .sync = be_nothing,
+    .check_replicas = be_nothing,
+    .finish = be_finish,
+};

@@ -399,19 +399,26 @@ static void test_trained_accuracy(void **state) {
     OK(miles_prepared_split(prep, MILES_SPLIT_TEST, &d));
     assert_true(d.n > 100);
     double *p = malloc(sizeof(double) * d.n), *v = malloc(sizeof(double) * d.n), *vt = malloc(sizeof(double) * d.n);
-    assert_true(p && v && vt);
+    double *p32 = malloc(sizeof(double) * d.n);
+    assert_true(p && v && vt && p32);
     for (int64_t i = 0; i < d.n; i++) vt[i] = d.velocity[i];
     const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_BF16, MILES_PRECISION_INT8};
     const double bound[3] = {0.0, 0.002, 0.005};
     double auc[3], r2[3];
     for (int k = 0; k < 3; k++) {
-        int s = miles_model_set_precision(m, precs[k]);
+        /* the scoring path miles-eval uses (the CPU backend builds the engine) */
+        int s = miles_predict_dataset_on(m, NULL, precs[k], &d, 64, 32, p, v);
         if (s == MILES_EUNSUPPORTED) {
             printf("  %s refused on this CPU: %s\n", miles_precision_name(precs[k]), miles_last_error());
             continue;
         }
         OK(s);
-        OK(miles_predict_dataset(m, &d, 64, 32, p, v));
+        if (k == 0) memcpy(p32, p, sizeof(double) * d.n);
+        else { /* it really ran in reduced precision */
+            int differ = 0;
+            for (int64_t i = 0; i < d.n; i++) differ |= p[i] != p32[i];
+            assert_true(differ);
+        }
         MilesMetrics mm;
         MilesMetricsOptions mo;
         miles_metrics_options_default(&mo);
@@ -431,7 +438,7 @@ static void test_trained_accuracy(void **state) {
             assert_true(fabs(r2[k] - r2[0]) <= bound[k]);
         }
     }
-    free(p); free(v); free(vt);
+    free(p); free(v); free(vt); free(p32);
     miles_model_free(m);
     miles_prepared_free(prep);
     test_rm_rf(dir);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main job: synthetic data -> prepare -> fine-tune -> evaluate -> baselines.
-# Usage: tools/demo.sh [OUT_DIR]   (env: BUILD, ROWS, EPOCHS, MAX_LEN, THREADS)
+# Usage: tools/demo.sh [OUT_DIR]   (env: BUILD, ROWS, EPOCHS, MAX_LEN, THREADS,
+#        DEVICE=cuda[:N] and PRECISION=fp32|tf32|fp16|bf16 for training and evaluation)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -27,10 +28,12 @@ $BIN/miles-data prepare "$OUT/synth.csv" --out "$OUT/data.milesdat" --vocab "$VO
 
 echo "== 3/5 train (${INIT[*]}, $EPOCHS epochs)"
 $BIN/miles-train --data "$OUT/data.milesdat" "${INIT[@]}" --epochs "$EPOCHS" --lr "$LR" --warmup "$WARMUP" \
-  --max-len "$MAX_LEN" --bucket --out "$OUT/run" ${THREADS:+--threads "$THREADS"} >/dev/null
+  --max-len "$MAX_LEN" --bucket --out "$OUT/run" ${THREADS:+--threads "$THREADS"} \
+  ${DEVICE:+--device "$DEVICE"} ${PRECISION:+--precision "$PRECISION"} >/dev/null
 
 echo "== 4/5 evaluate the best checkpoint on the test split"
-$BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report"
+$BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report" \
+  ${DEVICE:+--device "$DEVICE"}
 
 echo "== 5/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features)"
 $BIN/miles-baseline --data "$OUT/data.milesdat" --out "$OUT/report" | grep -E '^(TF-IDF|numeric)|AUROC  |report:|plot:'

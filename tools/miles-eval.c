@@ -34,9 +34,10 @@ static void usage(FILE *f) {
 "  --seed N            bootstrap seed (default 42)\n"
 "  --batch-size N      inference batch (default 64)\n"
 "  --threads N         OpenMP/BLAS threads\n"
-"  --precision P       fp32 (default) | bf16 | int8: CPU inference precision\n"
-"                      (bf16: avx512_bf16; int8: VNNI; refused where missing)\n"
 "  --no-plots          skip the PNG plots\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
+"  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
+"                      (avx512_bf16 / VNNI; refused where missing)\n"
 "  -h, --help\n"
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
 }
@@ -45,12 +46,14 @@ int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1;
+    const char *device = NULL;
+    MilesPrecision precision = MILES_PRECISION_FP32;
     double seed = 42;
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
-        {"no-plots", 0, 0, 'P'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    MilesPrecision prec = MILES_PRECISION_FP32;
+        {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -63,7 +66,8 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
-        case 'p': if (tool_parse_precision(optarg, "--precision", &prec)) return 2; break;
+        case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
+        case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -75,6 +79,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(split_name, "train")) split = MILES_SPLIT_TRAIN;
     else { fprintf(stderr, "miles-eval: --split must be test, val or train\n"); return 2; }
     tool_set_threads(threads);
+    if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-eval", MILES_EUNSUPPORTED);
 
     char out_dir[4096];
     if (out) snprintf(out_dir, sizeof out_dir, "%s", out);
@@ -91,8 +96,6 @@ int main(int argc, char **argv) {
     if (s == MILES_OK) s = miles_checkpoint_check_data(ck, prep);
     if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &scaler);
-    /* the inference engine (fp32 gives the reference forward's bits) */
-    if (s == MILES_OK) s = miles_model_set_precision(m, prec);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
@@ -103,7 +106,7 @@ int main(int argc, char **argv) {
     double *vt = malloc(sizeof(double) * v.n), *vpr = malloc(sizeof(double) * v.n);
     if (!scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
     const MilesConfig *mc = miles_model_config(m);
-    s = miles_predict_dataset(m, &v, batch, mc->max_position_embeddings, scores, vp);
+    s = miles_predict_dataset_on(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     for (int64_t i = 0; i < v.n; i++) {
         vt[i] = v.velocity[i];
@@ -118,7 +121,6 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "data", data);
     cJSON_AddStringToObject(extra, "split", split_name);
     cJSON_AddStringToObject(extra, "preset", mc->preset);
-    cJSON_AddStringToObject(extra, "precision", miles_precision_name(prec));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra};

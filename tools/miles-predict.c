@@ -43,8 +43,8 @@ static void usage(FILE *f) {
 "  --explain-steps N    integration steps (default 32; cost ~ N+2 forward/backward rows)\n"
 "  --explain-target T   prob|logit|velocity (default prob: P(viral))\n"
 "  --threads N          OpenMP/BLAS threads\n"
-"  --precision P        fp32 (default) | bf16 | int8: CPU inference precision\n"
-"                       (bf16: avx512_bf16; int8: VNNI; refused where missing)\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16|int8\n"
+"                             (CPU: fp32, bf16 with avx512_bf16, int8 with VNNI)\n"
 "  -q, --quiet          no progress on stderr\n"
 "  -h, --help\n"
 "Columns/fields understood: title (required), the seed-schema columns, the 18 feature\n"
@@ -271,13 +271,15 @@ int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *vocab = NULL, *fmt = NULL, *out = NULL, *ofmt = NULL;
     int batch = 64, threads = 0, quiet = 0, skip_bad = 0, explain = 0, explain_steps = 32, explain_target = 0;
-    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_PREC };
-    MilesPrecision prec = MILES_PRECISION_FP32;
+    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_DEVICE, O_PREC };
+    const char *device = NULL;
+    MilesPrecision precision = MILES_PRECISION_FP32;
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"format", 1, 0, O_FMT}, {"out", 1, 0, 'o'},
         {"output-format", 1, 0, O_OFMT}, {"batch-size", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS},
         {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"explain", 0, 0, O_EXPLAIN},
-        {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
+        {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {"device", 1, 0, O_DEVICE},
+        {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:o:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -289,7 +291,8 @@ int main(int argc, char **argv) {
         case O_BATCH: if (tool_parse_int(optarg, "--batch-size", 1, 4096, &batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case O_SKIP: skip_bad = 1; break;
-        case O_PREC: if (tool_parse_precision(optarg, "--precision", &prec)) return 2; break;
+        case O_DEVICE: if (tool_parse_device(optarg, "--device", &device)) return 2; break;
+        case O_PREC: if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case O_EXPLAIN: explain = 1; break;
         case O_ESTEPS: if (tool_parse_int(optarg, "--explain-steps", 1, 4096, &explain_steps)) return 2; break;
         case O_ETARGET:
@@ -304,6 +307,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
+    if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
     const char *input = argv[optind];
     if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) { fprintf(stderr, "miles-predict: --format must be csv or jsonl\n"); return 2; }
     if (ofmt && strcmp(ofmt, "csv") && strcmp(ofmt, "jsonl")) { fprintf(stderr, "miles-predict: --output-format must be csv or jsonl\n"); return 2; }
@@ -342,7 +346,8 @@ int main(int argc, char **argv) {
     miles_predictor_options_default(&po);
     po.vocab_dir = vocab;
     po.batch_size = batch;
-    po.precision = prec;
+    po.device = device;
+    po.precision = precision;
     MilesPredictor *p = NULL;
     int s = miles_predictor_open(&p, ckpt, &po);
     if (s != MILES_OK) return tool_fail("miles-predict", s);

@@ -66,7 +66,6 @@ static struct {
     const char *ckpt, *vocab, *host, *db_path, *port_file;
     char web_dir[4096];
     int port, threads, max_batch, max_items, lazy, no_db, quiet;
-    MilesPrecision precision;
     size_t max_body;
     MilesPredictor *pred;
     atomic_int state;
@@ -90,12 +89,16 @@ static double now_ms(void) {
 
 /* ---------------------------------------------------------------- inference */
 
+static const char *g_device;                 /* --device (NULL: cpu) */
+static MilesPrecision g_precision;           /* --precision */
+
 static void *load_main(void *arg) {
     (void)arg;
     MilesPredictorOptions po;
     miles_predictor_options_default(&po);
     po.vocab_dir = S.vocab;
-    po.precision = S.precision;
+    po.device = g_device;
+    po.precision = g_precision;
     MilesPredictor *p = NULL;
     int s = miles_predictor_open(&p, S.ckpt, &po);
     if (s != MILES_OK) {
@@ -106,9 +109,9 @@ static void *load_main(void *arg) {
     }
     S.pred = p;
     atomic_store(&S.state, ST_READY);
-    if (!S.quiet) fprintf(stderr, "miles-serve: model %s loaded (%zu parameters, threshold %.4f, max_len %d, %s)\n",
+    if (!S.quiet) fprintf(stderr, "miles-serve: model %s loaded (%zu parameters, threshold %.4f, max_len %d)\n",
                           miles_predictor_version(p), miles_model_num_params(miles_predictor_model(p)),
-                          miles_predictor_threshold(p), miles_predictor_max_len(p), miles_precision_name(S.precision));
+                          miles_predictor_threshold(p), miles_predictor_max_len(p));
     return NULL;
 }
 
@@ -793,8 +796,8 @@ static void usage(FILE *f) {
 "  --max-items N          records per /predict/batch or /predict/file (default 1000)\n"
 "  --max-batch N          records per forward pass across requests (default 64)\n"
 "  --threads N            OpenMP/BLAS threads of the inference thread (default 1)\n"
-"  --precision P          fp32 (default) | bf16 | int8: CPU inference precision\n"
-"                         (bf16: avx512_bf16; int8: VNNI; refused where missing)\n"
+"  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16|int8\n"
+"                             (CPU: fp32, bf16 with avx512_bf16, int8 with VNNI)\n"
 "  --lazy                 listen at once and load the model in the background (503 until ready)\n"
 "  -q, --quiet            no request log on stderr\n"
 "  -h, --help\n"
@@ -812,12 +815,13 @@ int main(int argc, char **argv) {
     S.max_batch = 64;
     S.threads = 1; /* measured: one compute thread + micro-batching beats 2 on 2 cores (docs/serving.md) */
     const char *web = NULL;
-    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY, O_PREC };
+    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY, O_DEVICE, O_PREC };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
         {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
         {"max-body", 1, 0, O_MAXBODY}, {"max-items", 1, 0, O_MAXITEMS}, {"max-batch", 1, 0, O_MAXBATCH},
-        {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"precision", 1, 0, O_PREC}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
     int ch, mb;
     while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -833,15 +837,17 @@ int main(int argc, char **argv) {
         case O_MAXITEMS: if (tool_parse_int(optarg, "--max-items", 1, 1000000, &S.max_items)) return 2; break;
         case O_MAXBATCH: if (tool_parse_int(optarg, "--max-batch", 1, 4096, &S.max_batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &S.threads)) return 2; break;
-        case O_PREC: if (tool_parse_precision(optarg, "--precision", &S.precision)) return 2; break;
         case O_LAZY: S.lazy = 1; break;
+        case O_DEVICE: if (tool_parse_device(optarg, "--device", &g_device)) return 2; break;
+        case O_PREC: if (tool_parse_precision(optarg, "--precision", &g_precision)) return 2; break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (!S.ckpt || optind != argc) { usage(stderr); return 2; }
-
+    /* a device that cannot run is refused before the port opens (also with --lazy) */
+    if (miles_device_check(g_device, g_precision, 0) != MILES_OK) return tool_fail("miles-serve", MILES_EUNSUPPORTED);
     find_web_dir(web);
     if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
     S.started = time(NULL);

@@ -80,6 +80,9 @@ static void usage(FILE *f) {
 "  each rank trains on 1/N of every batch; --batch-size is the GLOBAL batch; rank 0\n"
 "  logs, evaluates and writes checkpoints; --resume works with any N.\n"
 "  --zero1                shard the AdamW moments across ranks (ZeRO stage 1)\n"
+"  --device cpu|cuda|cuda:N   where to train (default cpu; CUDA loads libmiles_cuda.so)\n"
+"  --precision fp32|tf32|fp16|bf16   CUDA precision (fp16: fp32 master weights + dynamic loss\n"
+"                         scaling; bf16/tf32 need sm_80+); the CPU trains in fp32\n"
 "\n"
 "Output:\n"
 "  --out DIR              checkpoint directory (default checkpoints/<run>)\n"
@@ -99,7 +102,7 @@ enum {
     O_DATA = 256, O_CSV, O_VOCAB, O_LANG, O_CLEAN, O_SCOPE, O_SPLITBY, O_DROP, O_MODEL, O_INIT, O_SIZE,
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
-    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1
+    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION
 };
 
 static const struct option long_opts[] = {
@@ -114,12 +117,14 @@ static const struct option long_opts[] = {
     {"bucket", 0, 0, O_BUCKET}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
     {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"zero1", 0, 0, O_ZERO1}, {"help", 0, 0, 'h'},
+    {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PRECISION},
     {0, 0, 0, 0}};
 
 typedef struct Opts {
     const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop;
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
-    const char *out, *run;
+    const char *out, *run, *device;
+    MilesPrecision precision;
     int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet, zero1;
     double lr, wd, clip, min_delta;
     long long seed, max_steps;
@@ -169,6 +174,8 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_RESUME: o->resume = 1; break;
     case O_QUIET: o->quiet = 1; break;
     case O_ZERO1: o->zero1 = 1; break;
+    case O_DEVICE: return tool_parse_device(v, "--device", &o->device);
+    case O_PRECISION: return tool_parse_precision(v, "--precision", &o->precision);
     default: return 1;
     }
     return 0;
@@ -263,6 +270,8 @@ static int parse_options(int argc, char **argv, Opts *o) {
         if (c == '?' || apply_opt(o, c, optarg)) { usage(stderr); return 2; }
     }
     if (optind < argc) { fprintf(stderr, "miles-train: unexpected argument \"%s\"\n", argv[optind]); return 2; }
+    /* a device that cannot run is refused at once, in one line, before any data is read */
+    if (miles_device_check(o->device, o->precision, 1) != MILES_OK) return tool_fail("miles-train", MILES_EUNSUPPORTED);
     if (!!o->data + !!o->csv != 1) { fprintf(stderr, "miles-train: give exactly one of --data or --csv (see --help)\n"); return 2; }
     if (!o->model && !(o->init && !strcmp(o->init, "random"))) {
         fprintf(stderr, "miles-train: give --model DIR (pretrained encoder) or --init random (see --help)\n");
@@ -370,6 +379,8 @@ static int train_config(const Opts *o, const char *out_dir, const MilesPrepared 
     tc->stop_flag = &g_stop;
     tc->dist = g_dist;
     tc->zero1 = o->zero1;
+    tc->device = o->device;
+    tc->precision = o->precision;
     tc->recipe = o->recipe;
     if (!strcmp(o->schedule, "cosine")) tc->schedule = MILES_SCHED_COSINE;
     else if (!strcmp(o->schedule, "linear")) tc->schedule = MILES_SCHED_LINEAR;

@@ -47,9 +47,17 @@ static const char *jnum(char *buf, size_t n, int digits, double v) {
     return buf;
 }
 
+/* Dynamic loss scaling (CUDA fp16) shows its scale and skipped steps; other
+ * runs (scale 1, nothing skipped) keep the plain line. */
+static int has_scaler(const MilesTrainEvent *e) { return e->loss_scale != 1.0 || e->skipped_steps > 0; }
+
 static void progress_line(const TrainLog *L, const MilesTrainEvent *e, double exps, double eta) {
-    char t[32];
+    char t[48];
     fmt_eta(t, sizeof t, eta);
+    if (has_scaler(e)) {
+        size_t n = strlen(t);
+        snprintf(t + n, sizeof t - n, " scale %g skipped %lld", e->loss_scale, (long long)e->skipped_steps);
+    }
     if (L->tty) {
         int w = 24, fill = e->batches ? (int)((double)e->batch * w / e->batches) : w;
         char bar[32];
@@ -70,15 +78,22 @@ static int on_step(TrainLog *L, const MilesTrainEvent *e) {
     double exps = e->examples / (e->elapsed_s > 1e-9 ? e->elapsed_s : 1e-9);
     double eta = e->step > L->step0 ? e->elapsed_s / (double)(e->step - L->step0) * (double)(e->total_steps - e->step)
                                     : NAN;
-    char a[40], b[40];
+    char a[40], b[40], sc[96] = "";
+    if (has_scaler(e))
+        snprintf(sc, sizeof sc, ",\"loss_scale\":%.8g,\"skipped_steps\":%lld", e->loss_scale,
+                 (long long)e->skipped_steps);
     fprintf(L->jsonl, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%d,\"batch\":%d,\"loss\":%s,\"lr\":%.8g,"
-                      "\"grad_norm\":%s,\"examples_per_s\":%.4g,\"elapsed_s\":%.3f}\n",
+                      "\"grad_norm\":%s,\"examples_per_s\":%.4g,\"elapsed_s\":%.3f%s}\n",
             (long long)e->step, at.epoch + 1, at.batch, jnum(a, sizeof a, 8, e->loss), e->lr,
-            jnum(b, sizeof b, 8, e->grad_norm), exps, e->elapsed_s);
+            jnum(b, sizeof b, 8, e->grad_norm), exps, e->elapsed_s, sc);
     if (L->tb) {
         tb_scalar(L->tb, "train/loss", e->step, (float)e->loss);
         tb_scalar(L->tb, "train/lr", e->step, (float)e->lr);
         tb_scalar(L->tb, "train/grad_norm", e->step, (float)e->grad_norm);
+        if (has_scaler(e)) {
+            tb_scalar(L->tb, "train/loss_scale", e->step, (float)e->loss_scale);
+            tb_scalar(L->tb, "train/skipped_steps", e->step, (float)e->skipped_steps);
+        }
     }
     if (L->progress && (L->tty || e->step % 50 == 0 || at.batch == at.batches)) progress_line(L, &at, exps, eta);
     return MILES_OK;

@@ -70,6 +70,7 @@ extern "C" {
 #include "model_cuda.h"
 
 #include <math.h>
+#include <thread>
 #include <vector>
 
 static int g_fail = 0, g_checks = 0, g_quick = 0;
@@ -1159,6 +1160,46 @@ static void test_long_trajectory(int nsteps, const char *size, int cc) {
 
 /* ------------------------------------------- errors, params round trip */
 
+#ifndef MILES_CUDA_HOST_EMULATION
+/* Two models on two streams driven from two threads at once: an fp32 model
+ * and an fp16 one (fp32 activations, FAST_16F GEMMs).  The math mode and the
+ * fp16 overflow flag are per thread and the cuBLAS workspace per stream
+ * (gemm.cu), so the fp32 model's logits stay bitwise those it gives alone;
+ * with a process-wide math mode the fp16 model's calls switched the fp32
+ * model's GEMMs to fp16 inputs. */
+static void test_two_models(Fixture *f) {
+    f->cfg = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesCudaModel *a = build_model(m, MILES_CUDA_PREC_FP32), *b = build_model(m, MILES_CUDA_PREC_FP16, 0);
+    const int B = f->batch.B, reps = g_quick ? 3 : 8;
+    std::vector<float> ref(B * 2), hb(B * 2);
+    MUST(miles_cuda_model_forward(a, &f->batch, 0, ref.data(), NULL, NULL));
+    MUST(miles_cuda_model_forward(b, &f->batch, 0, hb.data(), NULL, NULL));
+    double worst = 0, b_vs_a = max_abs_diff(hb.data(), ref.data(), B * 2);
+    int bad = 0;
+    std::thread tb([&] {
+        std::vector<float> l(B * 2);
+        for (int i = 0; i < reps; i++)
+            if (miles_cuda_model_forward(b, &f->batch, 0, l.data(), NULL, NULL) != MILES_OK) bad++;
+        miles_cuda_shutdown(); /* this thread's handle and workspace */
+    });
+    std::vector<float> l(B * 2);
+    for (int i = 0; i < reps; i++) {
+        if (miles_cuda_model_forward(a, &f->batch, 0, l.data(), NULL, NULL) != MILES_OK) bad++;
+        worst = fmax(worst, max_abs_diff(l.data(), ref.data(), B * 2));
+    }
+    tb.join();
+    check_true("two models, two threads: both forwards succeed", bad == 0, miles_last_error());
+    char name[160];
+    snprintf(name, sizeof name, "two models, two threads: fp32 logits unchanged by a concurrent fp16 model "
+             "(fp16 vs fp32 alone: %.2e)", b_vs_a);
+    report(name, worst, 0.0);
+    miles_cuda_model_free(a);
+    miles_cuda_model_free(b);
+    miles_model_free(m);
+}
+#endif
+
 static void test_errors_and_io(Fixture *f, int cc) {
     f->cfg = fixture_config(f, 0);
     MilesModel *m = cpu_model(f, &f->cfg);
@@ -1282,6 +1323,9 @@ int main(int argc, char **argv) {
     if (cc >= 80) test_train_step(&fx[1], MILES_CUDA_PREC_BF16, -1);
     test_train_step(&fx[0], MILES_CUDA_PREC_FP32, -1);
     test_errors_and_io(&fx[0], cc);
+#ifndef MILES_CUDA_HOST_EMULATION
+    test_two_models(&fx[0]);
+#endif
 
     e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {

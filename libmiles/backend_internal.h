@@ -1,0 +1,105 @@
+/*
+ * backend_internal.h — the backend interface: a small table of operations on
+ * an opaque model/optimizer state (in the spirit of ggml's backends).  The
+ * CPU reference (backend_cpu.c) is one implementation; the CUDA backend
+ * (kernels/backend_cuda.cpp, built as its own shared object libmiles_cuda.so
+ * and loaded by backend.c with dlopen) is the other.  The trainer (through
+ * miles_train_ops_backend, train_step.c), the validation and the predictor
+ * call these operations; no training loop or activation layout is repeated
+ * per backend.
+ *
+ * The table is plain C over miles.h types only, so that a separately built
+ * shared object can provide it: the CUDA object carries its own copy of the
+ * libmiles internals it needs (linked from libmiles.a, symbols hidden), hence
+ * errors come back through last_error(), which backend.c copies into this
+ * library's message (miles_backend_status).
+ */
+#ifndef MILES_BACKEND_INTERNAL_H
+#define MILES_BACKEND_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "miles.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
+ * crosses it (MilesModel's layout included: the object is built from the same
+ * sources) changes; a backend object of another ABI is refused. */
+#define MILES_BACKEND_ABI 1
+
+typedef struct MilesBackendBuild {
+    MilesModel *host;          /* configuration, parameter table and weights (copied by a device backend;
+                                * the CPU backend computes in it) */
+    MilesPrecision precision;
+    int device_index;          /* cuda:N */
+    int with_optimizer;        /* build the AdamW state (training) */
+    MilesAdamWConfig adamw;
+} MilesBackendBuild;
+
+typedef struct MilesBackendOps {
+    int abi;                   /* MILES_BACKEND_ABI */
+    const char *name;          /* "cpu", "cuda" */
+    /* Why this backend cannot run on device_index here (one line), or NULL
+     * when it can; precision/training as in miles_device_check. */
+    const char *(*probe)(int device_index, MilesPrecision precision, int training);
+    int (*build)(void **state, const MilesBackendBuild *b);
+    void (*free)(void *state);
+    int (*set_loss)(void *state, const MilesLossConfig *loss);
+    void (*set_dropout_key)(void *state, uint64_t seed, uint64_t step);
+    int (*zero_grad)(void *state);
+    /* logits [B,2], velocity [B], loss: host outputs, each may be NULL */
+    int (*forward)(void *state, const MilesBatch *b, int training, float *logits, float *velocity, float *loss);
+    /* accumulate d(loss_scale * loss)/dtheta (fp16: times the dynamic scale) */
+    int (*backward)(void *state, float loss_scale);
+    /* clip_grad_norm_ (max_norm = inf: none); *norm = the norm before clipping */
+    int (*clip)(void *state, float max_norm, float *norm);
+    /* AdamW at lr; fp16: a step with Inf/NaN gradients is skipped (*skipped = 1) */
+    int (*adamw_step)(void *state, float lr, int *skipped);
+    float (*loss_scale)(void *state);   /* 1 when there is no loss scaling */
+    /* parameters device <-> host model (same configuration) */
+    int (*read_params)(void *state, MilesModel *dst);
+    int (*write_params)(void *state, const MilesModel *src);
+    /* AdamW moments [num_params] (either may be NULL) and steps taken */
+    int (*read_optim)(void *state, float *m, float *v, int64_t *t);
+    int (*write_optim)(void *state, const float *m, const float *v, int64_t t);
+    /* The backend's message for its last failed call (this thread). */
+    const char *(*last_error)(void);
+} MilesBackendOps;
+
+/* The CPU reference (backend_cpu.c). */
+extern const MilesBackendOps miles_backend_cpu;
+/* The CPU state's own AdamW (host memory; checkpoints use it directly). */
+MilesAdamW *miles_backend_cpu_adamw(void *state);
+
+/* The entry point a backend object exports (libmiles_cuda.so):
+ * returns its table, or NULL when abi differs from its own. */
+typedef const MilesBackendOps *(*MilesBackendEntry)(int abi);
+#define MILES_BACKEND_CUDA_ENTRY "miles_backend_cuda_entry"
+
+/* A built backend state. */
+typedef struct MilesBackend {
+    const MilesBackendOps *ops;
+    void *state;
+} MilesBackend;
+
+/* The table for a device ("cpu" or NULL: the CPU; "cuda[:N]": the CUDA object,
+ * loaded on first use), checked for precision/training (MILES_EUNSUPPORTED
+ * with one line naming why otherwise).  *index = N. */
+int miles_backend_find(const char *device, MilesPrecision precision, int training, const MilesBackendOps **ops,
+                       int *index);
+/* find + build; be->ops NULL on failure. */
+int miles_backend_open(MilesBackend *be, const char *device, MilesPrecision precision, MilesModel *host,
+                       const MilesAdamWConfig *adamw);
+void miles_backend_close(MilesBackend *be);
+/* s unchanged; when s is an error of a backend object, its message becomes
+ * this library's (miles_last_error). */
+int miles_backend_status(const MilesBackendOps *ops, int s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
