@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < B; b++) {
         lens[b] = T;
         for (int t = 0; t < T; t++) {
-            ids[b * T + t] = t == 0 ? 101 : t == T - 1 ? 102 : 1000 + (b * 31 + t * 17) % 20000;
+            ids[b * T + t] = (t == 0 ? 101 : t == T - 1 ? 102 : 1000 + (b * 31 + t * 17) % 20000) % cfg.vocab_size;
             mask[b * T + t] = 1;
         }
         for (int j = 0; j < F; j++) feat[b * F + j] = (float)sin(1.0 + b * 7.1 + j * 1.3);

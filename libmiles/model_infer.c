@@ -385,8 +385,3 @@ void miles_model_drop_infer(MilesModel *m) {
     miles_infer_free(m->infer);
     m->infer = NULL;
 }
-
-int miles_model_predict_forward(MilesModel *m, const MilesBatch *b, float *logits, float *velocity) {
-    if (m && m->infer) return miles_infer_forward(m->infer, b, logits, velocity);
-    return miles_model_forward(m, b, 0, logits, velocity, NULL);
-}
