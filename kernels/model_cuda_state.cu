@@ -6,6 +6,9 @@
  * model_cuda.cu.
  */
 #include "model_cuda_internal.h"
+extern "C" {
+#include "optim_internal.h" /* miles_adamw_lr_scale: the one parameter-group rule */
+}
 
 /* ------------------------------------------------------- precision names */
 
@@ -100,23 +103,49 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MILES_TRY(ensure_moments(cm));
+    MILES_TRY(miles_adamw_check_groups(cfg));
+    /* parameter groups (head lr, layer decay): per-tensor lr from the CPU's rule */
+    const int nl = cm->cfg.num_hidden_layers;
+    int grouped = 0;
+    for (int i = 0; i < cm->ntensors && !grouped; i++)
+        grouped = miles_adamw_lr_scale(cfg, cm->tensors[i].name, nl) != 1.0;
 #ifndef MILES_CUDA_HOST_EMULATION
-    if (cm->fast) return fast_adamw_step(cm, lr, cfg, skipped);
+    if (cm->fast) {
+        if (grouped)
+            return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are implemented on "
+                               "the fp32 path only, not the fused 16-bit optimizer");
+        return fast_adamw_step(cm, lr, cfg, skipped);
+    }
 #endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
     MilesCudaAdamW hp = adamw_hp(cfg, lr, cm->t + 1);
     const uint8_t *mask = cfg->decay_all ? NULL : cm->decay_mask;
+    int32_t *found = cm->use_scaler ? &cm->dscaler->found_inf : NULL;
+    if (grouped) {
+        /* one launch per tensor at its group's lr (torch: per-group step size
+         * and decay factor); found_inf stays set for all of them until the
+         * scaler update, so a skipped step skips every tensor */
+        for (int i = 0; i < cm->ntensors; i++) {
+            const MilesTensor *tn = &cm->tensors[i];
+            MilesCudaAdamW h = hp;
+            h.lr = miles_adamw_group_lr(lr, miles_adamw_lr_scale(cfg, tn->name, nl));
+            MILES_TRY(adamw_step_cuda(cm->params + tn->offset, cm->grads + tn->offset, cm->m + tn->offset,
+                                      cm->v + tn->offset, mask ? mask + tn->offset : NULL, tn->numel, h, NULL, found,
+                                      S(cm)));
+        }
+    }
     if (!cm->use_scaler) {
-        MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, NULL, S(cm)));
+        if (!grouped)
+            MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, NULL, S(cm)));
         cm->t++;
         return MILES_OK;
     }
     /* fp16: the kernel leaves everything untouched when found_inf is set;
      * read the flag (before the update clears it) and the new scale back in
      * one sync, as GradScaler.step/update do */
-    MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL,
-                              &cm->dscaler->found_inf, S(cm)));
+    if (!grouped)
+        MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, found, S(cm)));
     MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[0], cm->dscaler, sizeof(MilesLossScalerState),
                                    cudaMemcpyDeviceToHost, cm->stream));
     MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
@@ -195,7 +224,13 @@ extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch 
     if (skipped) *skipped = 0;
     MILES_TRY(ensure_moments(cm));
 #ifndef MILES_CUDA_HOST_EMULATION
-    if (cm->fast) return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
+    if (cm->fast) {
+        for (int i = 0; i < cm->ntensors; i++)
+            if (miles_adamw_lr_scale(cfg, cm->tensors[i].name, cm->cfg.num_hidden_layers) != 1.0)
+                return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are "
+                                   "implemented on the fp32 path only, not the fused 16-bit optimizer");
+        return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
+    }
 #endif
     /* the fp32 path: the same calls in order */
     MILES_TRY(miles_cuda_model_zero_grad(cm));

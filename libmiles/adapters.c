@@ -243,7 +243,11 @@ int miles_adapter_convert(const char *kind, const char *input, const char *out_c
     if (report && report_cap) report[0] = '\0';
     if (!kind || !input || !out_csv) return miles_error(MILES_EINVAL, "miles_adapter_convert: NULL argument");
     int (*fn)(const char *, FILE *, SrcReport *, int64_t *) = NULL;
-    if (strcmp(kind, "ytdlp") == 0) fn = src_adapter_ytdlp;
+    const char *country = NULL; /* "youtube2017:CC": the trending file's country */
+    if (strncmp(kind, "youtube2017:", 12) == 0) {
+        country = kind + 12;
+        fn = src_adapter_youtube2017;
+    } else if (strcmp(kind, "ytdlp") == 0) fn = src_adapter_ytdlp;
     else if (strcmp(kind, "youtube2017") == 0) fn = src_adapter_youtube2017;
     else if (strcmp(kind, "tiktok-vn") == 0) fn = src_adapter_tiktok_vn;
     else if (strcmp(kind, "tiktok2020") == 0) fn = src_adapter_tiktok2020;
@@ -256,7 +260,8 @@ int miles_adapter_convert(const char *kind, const char *input, const char *out_c
     MILES_TRY(miles_atomic_open(&af, out_csv));
     int64_t rows = 0;
     int s = src_csv_write_header(af.fp);
-    if (s == MILES_OK) s = fn(input, af.fp, &rp, &rows);
+    if (s == MILES_OK)
+        s = country ? src_adapter_youtube2017_country(input, country, af.fp, &rp, &rows) : fn(input, af.fp, &rp, &rows);
     if (s != MILES_OK) {
         miles_atomic_abort(&af);
         return s;

@@ -4,6 +4,9 @@
  */
 #include "sources_internal.h"
 
+#include <ctype.h>
+#include <strings.h>
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -436,7 +439,68 @@ static int yt17_snapshot(Yt17 *y, const char *const *f, int64_t day, const char 
     return MILES_OK;
 }
 
+/* The trending data set's countries (one <CC>videos.csv per country, same
+ * columns): seed-schema country code (title case, as the seed data), region
+ * and the language most titles are in. */
+static const struct { const char *cc, *code, *region, *lang; } YT_COUNTRIES[] = {
+    {"US", "Us", "North America", "en"}, {"CA", "Ca", "North America", "en"}, {"GB", "Gb", "Europe", "en"},
+    {"DE", "De", "Europe", "de"},        {"FR", "Fr", "Europe", "fr"},        {"RU", "Ru", "Europe", "ru"},
+    {"MX", "Mx", "Latin America", "es"}, {"IN", "In", "Asia", "hi"},          {"JP", "Jp", "Asia", "ja"},
+    {"KR", "Kr", "Asia", "ko"},
+};
+#define N_YT_COUNTRIES ((int)(sizeof YT_COUNTRIES / sizeof YT_COUNTRIES[0]))
+
+static int yt_country_index(const char *cc) {
+    for (int i = 0; cc && i < N_YT_COUNTRIES; i++)
+        if (strlen(cc) == 2 && toupper((unsigned char)cc[0]) == YT_COUNTRIES[i].cc[0] &&
+            toupper((unsigned char)cc[1]) == YT_COUNTRIES[i].cc[1])
+            return i;
+    return -1;
+}
+
+/* "CAvideos.csv" (any directory, "videos" in any case) -> "CA"; NULL otherwise. */
+static int yt_country_from_name(const char *path, char cc[3]) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    if (strlen(b) != 12 || !isalpha((unsigned char)b[0]) || !isalpha((unsigned char)b[1]) ||
+        strcasecmp(b + 2, "videos.csv") != 0)
+        return 0;
+    cc[0] = (char)toupper((unsigned char)b[0]);
+    cc[1] = (char)toupper((unsigned char)b[1]);
+    cc[2] = '\0';
+    return 1;
+}
+
 int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out) {
+    return src_adapter_youtube2017_country(input, NULL, out, rp, rows_out);
+}
+
+int src_adapter_youtube2017_country(const char *input, const char *country, FILE *out, SrcReport *rp,
+                                    int64_t *rows_out) {
+    /* the country: given, else from the file name, else US (the 2017 v1 set) */
+    char cc[3] = "US";
+    const char *how = "default: the file name is not <CC>videos.csv";
+    if (country) {
+        snprintf(cc, sizeof cc, "%s", country);
+        how = "given";
+    } else if (yt_country_from_name(input, cc)) {
+        how = "from the file name";
+    }
+    const int ci = yt_country_index(country ? country : cc);
+    if (ci < 0 || (country && strlen(country) != 2)) {
+        char known[64] = "";
+        for (int i = 0; i < N_YT_COUNTRIES; i++) {
+            strcat(known, YT_COUNTRIES[i].cc);
+            if (i + 1 < N_YT_COUNTRIES) strcat(known, " ");
+        }
+        return miles_error(MILES_EINVAL, "%s: country \"%s\" (%s) is not one of the trending data set's: %s", input,
+                           country ? country : cc, how, known);
+    }
+    const char *CC = YT_COUNTRIES[ci].cc;
+    src_report(rp, "country: %s (%s), region %s, language %s\n", CC, how, YT_COUNTRIES[ci].region,
+               YT_COUNTRIES[ci].lang);
+    char hint[96];
+    snprintf(hint, sizeof hint, "YouTube trending %s 2017 (%svideos.csv)", CC, CC);
     MilesCsv *c = NULL;
     MILES_TRY(miles_csv_open(&c, input));
     const char *const *f;
@@ -515,13 +579,13 @@ int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t
         if (vel < 0) negative++;
         src_row_clear(row);
         src_row_str(row, SC_PLATFORM, "YouTube");
-        src_row_str(row, SC_COUNTRY, "Us");
-        src_row_str(row, SC_REGION, "North America");
-        src_row_str(row, SC_LANGUAGE, "en");
+        src_row_str(row, SC_COUNTRY, YT_COUNTRIES[ci].code);
+        src_row_str(row, SC_REGION, YT_COUNTRIES[ci].region);
+        src_row_str(row, SC_LANGUAGE, YT_COUNTRIES[ci].lang);
         src_row_str(row, SC_CATEGORY, yt_category_name(v->cat));
         src_row_str(row, SC_AUTHOR_HANDLE, v->channel);
         src_row_rates(row, v->views, v->likes, v->comments, -1, -1, v->dislikes);
-        src_row_str(row, SC_SOURCE_HINT, "YouTube trending US 2017 (USvideos.csv)");
+        src_row_str(row, SC_SOURCE_HINT, hint);
         int y1, m1, d1, y2, m2, d2;
         src_civil_from_days(v->first_day, &y1, &m1, &d1);
         src_civil_from_days(v->last_day, &y2, &m2, &d2);

@@ -28,6 +28,7 @@
 typedef struct {
     size_t begin, end; /* [begin,end) of the parameter block, within this rank's range */
     int decay;
+    double scale;      /* the tensor's lr multiplier (miles_adamw_lr_scale, as optim.c) */
 } Segment;
 
 struct MilesZero1 {
@@ -45,6 +46,7 @@ struct MilesZero1 {
 
 int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const MilesAdamWConfig *cfg) {
     *out = NULL;
+    MILES_TRY(miles_adamw_check_groups(cfg));
     if (!d || !d->ops || d->size < 2) return miles_error(MILES_EINVAL, "ZeRO-1 needs more than one MPI rank");
     float *P;
     size_t n;
@@ -88,7 +90,9 @@ int miles_zero1_build(MilesZero1 **out, MilesDist *d, MilesModel *m, const Miles
         int s = miles_model_tensor(m, i, &ti);
         if (s != MILES_OK) { miles_zero1_free(z); return s; }
         size_t a = off > z->lo ? off : z->lo, b = off + ti.numel < z->hi ? off + ti.numel : z->hi;
-        if (a < b) z->seg[z->nseg++] = (Segment){a, b, cfg->decay_all || ti.decay};
+        if (a < b)
+            z->seg[z->nseg++] = (Segment){a, b, cfg->decay_all || ti.decay,
+                                          miles_adamw_lr_scale(cfg, ti.name, miles_model_config(m)->num_hidden_layers)};
         off += ti.numel;
     }
     *out = z;
@@ -120,11 +124,12 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
     if (grad_norm) *grad_norm = total;
 
     /* miles_adamw_step's arithmetic (torch 1.13 _single_tensor_adamw) on [lo,hi) */
-    MilesAdamWScalars sc;
-    miles_adamw_scalars(&z->cfg, ++z->t, lr, &sc);
+    ++z->t;
     float *M = z->m - z->lo, *V = z->v - z->lo, *Gs = z->g - z->lo; /* indexed by block position */
     for (int si = 0; si < z->nseg; si++) {
         const Segment sg = z->seg[si];
+        MilesAdamWScalars sc;
+        miles_adamw_scalars(&z->cfg, z->t, miles_adamw_group_lr(lr, sg.scale), &sc);
         const float dm = sg.decay ? sc.decay_mul : 1.0f;
 #pragma omp parallel for schedule(static)
         for (size_t i = sg.begin; i < sg.end; i++) miles_adamw_update(&P[i], &M[i], &V[i], Gs[i], dm, &sc);

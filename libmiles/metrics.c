@@ -490,6 +490,48 @@ int miles_bootstrap_mae(const double *pred, const double *target, int n, int n_b
     return MILES_OK;
 }
 
+/* Any statistics of paired columns on the same resamples: the index stream
+ * of miles_bootstrap_mae (one rng_below(n) per row), each resample's columns
+ * gathered, every statistic evaluated on it; NaN statistics are left out of
+ * that statistic's interval (n_used[k] counts the kept ones). */
+int miles_bootstrap_columns(const double *const *cols, int ncols, int n, int n_boot, uint64_t seed, double alpha,
+                            MilesColumnStat const *fns, int nstat, double *lo, double *hi, int *n_used) {
+    if (!cols || ncols < 1 || ncols > 16 || n < 1 || !fns || nstat < 1)
+        return miles_error(MILES_EINVAL, "bootstrap_columns: bad arguments (%d columns, n %d, %d statistics)", ncols,
+                           n, nstat);
+    MILES_TRY(check_boot("bootstrap_columns", n_boot, alpha));
+    double *buf = miles_malloc(sizeof(double) * (size_t)n * (size_t)ncols);
+    double *stat = miles_malloc(sizeof(double) * (size_t)n_boot * (size_t)nstat);
+    int *cnt = miles_calloc((size_t)nstat, sizeof(int));
+    if (!buf || !stat || !cnt) { free(buf); free(stat); free(cnt); return MILES_ENOMEM; }
+    const double *rc[16];
+    for (int c = 0; c < ncols; c++) rc[c] = buf + (size_t)c * n;
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int b = 0; b < n_boot; b++) {
+        for (int i = 0; i < n; i++) {
+            int j = rng_below(&rng, n);
+            for (int c = 0; c < ncols; c++) buf[(size_t)c * n + i] = cols[c][j];
+        }
+        for (int k = 0; k < nstat; k++) {
+            double v = fns[k](rc, n);
+            if (!isnan(v)) stat[(size_t)k * n_boot + cnt[k]++] = v;
+        }
+    }
+    for (int k = 0; k < nstat; k++) {
+        double *st = stat + (size_t)k * n_boot;
+        if (cnt[k] == 0) { lo[k] = hi[k] = NAN; }
+        else {
+            qsort(st, (size_t)cnt[k], sizeof *st, cmp_double);
+            lo[k] = percentile_sorted(st, cnt[k], 100.0 * alpha / 2);
+            hi[k] = percentile_sorted(st, cnt[k], 100.0 * (1 - alpha / 2));
+        }
+        if (n_used) n_used[k] = cnt[k];
+    }
+    free(buf); free(stat); free(cnt);
+    return MILES_OK;
+}
+
 /* ---- everything at once ----------------------------------------------- */
 
 void miles_metrics_options_default(MilesMetricsOptions *opt) {

@@ -48,5 +48,13 @@ int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, in
 int miles_bootstrap_mae(const double *pred, const double *target, int n, int n_boot,
                         uint64_t seed, double alpha, double *lo, double *hi);
 
+/* A statistic of n rows of paired columns (cols[c][i]); NaN = undefined. */
+typedef double (*MilesColumnStat)(const double *const *cols, int n);
+/* Percentile bootstrap of nstat statistics on the same resamples of the rows
+ * of ncols (<= 16) columns, same index stream and percentile rule as
+ * miles_bootstrap_mae; lo/hi/n_used [nstat] (NaN when never defined). */
+int miles_bootstrap_columns(const double *const *cols, int ncols, int n, int n_boot, uint64_t seed, double alpha,
+                            MilesColumnStat const *fns, int nstat, double *lo, double *hi, int *n_used);
+
 
 #endif

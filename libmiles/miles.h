@@ -321,6 +321,14 @@ MILES_API int miles_model_set_precision(MilesModel *m, MilesPrecision precision)
 typedef struct MilesAdamWConfig {
     float lr, beta1, beta2, eps, weight_decay;
     int decay_all;   /* 1: decay every tensor (the original's bug); 0: HF groups */
+    /* Parameter groups (torch param_groups): tensor k steps at lr_step * scale_k,
+     * lr_step being the step's (scheduled) lr.  head_lr > 0: the new layers
+     * (everything outside "bert.": numeric MLP, fusion, heads) get scale
+     * head_lr / lr (lr must then be > 0); 0: scale 1.  layer_decay in (0,1):
+     * encoder layer l of L gets layer_decay^(L-l), the embeddings
+     * layer_decay^(L+1), the pooler 1; 0 or 1: off.  Zero-initialized configs
+     * keep the single group. */
+    float head_lr, layer_decay;
 } MilesAdamWConfig;
 typedef struct MilesAdamW MilesAdamW;
 MILES_API int miles_adamw_build(MilesAdamW **out, MilesModel *m, const MilesAdamWConfig *cfg);
@@ -593,6 +601,25 @@ MILES_API int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEA
 MILES_API int miles_scaler_to_json(const MilesScaler *s, char **json);
 MILES_API int miles_scaler_from_json(MilesScaler **out, const char *json);
 
+/* ---- velocity target: what the velocity head predicts (velocity_target.c) ----
+ * MINMAX: the scaler's (v - min) / (max - min) (seed; sigmoid head).
+ * LOG1P_Z: (log1p(v) - mean) / std, mean/std of log1p(v) on the training split
+ * (population std; 1 if 0), for a linear head; the default recipe's choice,
+ * because views/day are heavy-tailed.  Negative v counts as 0; the inverse is
+ * clamped at 0 views/day. */
+enum { MILES_VTARGET_MINMAX = 0, MILES_VTARGET_LOG1P_Z = 1 };
+typedef struct MilesVelocityTarget {
+    int kind;          /* MILES_VTARGET_* */
+    double mean, std;  /* LOG1P_Z only */
+} MilesVelocityTarget;
+MILES_API int miles_velocity_target_fit(MilesVelocityTarget *t, int kind, const double *velocity, int64_t n);
+/* raw views/day -> target space, and back; the scaler is needed for MINMAX only */
+MILES_API double miles_velocity_target_transform(const MilesVelocityTarget *t, const MilesScaler *s, double v);
+MILES_API double miles_velocity_target_inverse(const MilesVelocityTarget *t, const MilesScaler *s, double y);
+/* "minmax" | "log1p_z" (the checkpoint metadata values) and back */
+MILES_API const char *miles_velocity_target_name(int kind);
+MILES_API int miles_velocity_target_parse(const char *name, int *kind);
+
 /* ---- prepare: seed-schema CSV -> one binary prepared file ---- */
 typedef struct MilesPrepareOptions {
     const char *vocab_dir;   /* tokenizer directory (default models/all-MiniLM-L6-v2) */
@@ -686,7 +713,10 @@ MILES_API int miles_synth_write_csv(const char *path, int64_t rows, uint64_t see
 /* Convert a real source into the seed schema.  kind:
  *   "ytdlp"       yt-dlp -j JSON lines, one .info.json, a directory of *.json, or a
  *                 text file listing .json paths (one per line);
- *   "youtube2017" USvideos.csv (daily trending snapshots; one row per video);
+ *   "youtube2017" <CC>videos.csv of the YouTube trending data set (daily snapshots;
+ *                 one row per video); country/region/language from the file name
+ *                 (CAvideos.csv -> CA), else US; "youtube2017:CC" sets the country
+ *                 (US CA GB DE FR RU MX IN JP KR);
  *   "tiktok-vn"   the tiktok_vn_ie403 directory, its panel_scrape1_recrawl_DERIVED.csv,
  *                 or its feed_scrape1_raw.csv (joined to recrawl_part_*.csv);
  *   "tiktok2020"  tiktok-scraper trending.json.
@@ -758,7 +788,11 @@ typedef struct MilesTrainConfig {
     int max_len;              /* 128: truncate rows longer than this */
     int epochs;               /* 15 */
     int grad_accum;           /* 1: micro-batches per optimizer step */
-    float lr;                 /* 2e-5 */
+    float lr;                 /* 2e-5: the encoder's base learning rate */
+    float head_lr;            /* 0 (= lr): base lr of the new layers (numeric MLP, fusion,
+                               * heads); miles-train's default recipe uses 1e-3 with a
+                               * pretrained encoder (MilesAdamWConfig.head_lr) */
+    float layer_decay;        /* 0 (off): layer-wise lr decay of the encoder, (0,1) */
     float weight_decay;       /* 0.01 */
     int decay_all;            /* 0: HF no-decay groups; 1: the original (decay everything) */
     int warmup_steps;         /* 500 */
@@ -767,6 +801,9 @@ typedef struct MilesTrainConfig {
     float eta_min;            /* MILES_SCHED_ORIGINAL only: 1e-7 */
     float clip;               /* 1.0; <= 0: no clipping */
     MilesLossConfig loss;     /* 0.95 / 0.05, class weights {1,1} */
+    int velocity_target;      /* MILES_VTARGET_MINMAX (0); LOG1P_Z needs a linear velocity
+                               * head: fitted on the train split, stored in the checkpoints,
+                               * the head's bias starts at 0 (the standardized mean) */
     int auto_class_weight;    /* 1: class_weight = n / (2 n_c) of the training labels
                                * (sklearn "balanced"; MilesTrainResult says which) */
     int patience;             /* 3 evaluations without improvement > min_delta */
@@ -852,6 +889,11 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
 #define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+/* the velocity target (MilesVelocityTarget): "log1p_z" with mean/std (%.17g);
+ * absent = "minmax" (checkpoints written before it) */
+#define MILES_META_VELOCITY_TARGET "velocity_target"
+#define MILES_META_VELOCITY_MEAN   "velocity_target_mean"
+#define MILES_META_VELOCITY_STD    "velocity_target_std"
 
 typedef struct MilesCheckpoint MilesCheckpoint;
 /* Open and validate a checkpoint (format, model config).  Read-only; the
@@ -864,6 +906,8 @@ MILES_API const char *miles_checkpoint_meta(const MilesCheckpoint *c, const char
 MILES_API int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out);
 /* miles_checkpoint_open + miles_checkpoint_model + close. */
 MILES_API int miles_checkpoint_load_model(MilesModel **out, const char *path);
+/* The velocity target the model was trained on (MINMAX when the key is absent). */
+MILES_API int miles_checkpoint_velocity_target(const MilesCheckpoint *c, MilesVelocityTarget *out);
 /* The training data's scaler (MILES_EMISSING if the checkpoint has none). */
 MILES_API int miles_checkpoint_scaler(const MilesCheckpoint *c, MilesScaler **out);
 /* The training tokenizer: vocab_dir if given, else the embedded copy, else
@@ -970,6 +1014,27 @@ typedef struct MilesMetrics {
 MILES_API int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *labels, int n,
                           const double *vel_pred, const double *vel_true,
                           const MilesMetricsOptions *opt);
+/* The velocity head's report (metrics_velocity.c; docs/metrics.md): the model
+ * in its target space (pred/target) and in views/day (pred_raw/target_raw, may
+ * be NULL), Spearman rho of pred vs target (rank-based: the same in views/day
+ * up to the clamp at 0), the constant-median reference (median_target /
+ * median_raw: the training split's medians; NaN = the evaluated targets'
+ * median), and percentile-bootstrap intervals (opt->n_bootstrap resamples, the
+ * same index stream as the AUROC/MAE intervals; NaN when 0). */
+typedef struct MilesVelocityReport {
+    int n, has_raw;
+    MilesRegressionMetrics target, raw;
+    double spearman;
+    double median_target, median_raw;
+    MilesRegressionMetrics median_ref_target, median_ref_raw;
+    double target_mae_ci[2], target_rmse_ci[2], target_r2_ci[2], spearman_ci[2], raw_mae_ci[2], raw_r2_ci[2];
+    int n_bootstrap; double alpha; uint64_t seed;
+} MilesVelocityReport;
+MILES_API int miles_velocity_report(MilesVelocityReport *r, const double *pred, const double *target,
+                                    const double *pred_raw, const double *target_raw, int n, double median_target,
+                                    double median_raw, const MilesMetricsOptions *opt);
+/* numpy.median of v[n] (NaN if n < 1) */
+MILES_API double miles_median(const double *v, int n);
 /* JSON object as a malloc'd string (pretty-printed; free()).  Undefined
  * metrics are null, with "undefined_reason". */
 MILES_API char *miles_metrics_to_json_string(const MilesMetrics *m);
@@ -1028,6 +1093,15 @@ typedef struct MilesBaselineInfo {
     double objective, grad_max;
 } MilesBaselineInfo;
 MILES_API void miles_baseline_info(const MilesBaseline *b, MilesBaselineInfo *info);
+
+/* Ridge regression with scikit-learn Ridge(alpha, fit_intercept=True)
+ * semantics (libmiles/ridge.c): minimizes ||y - X w - b||^2 + alpha ||w||^2,
+ * solved in double (centering + Cholesky).  X [n,d] row-major; w [d], *b out.
+ * The velocity baseline (miles-baseline --kind ridge, on the 18 standardized
+ * features and the velocity target of MilesVelocityTarget). */
+MILES_API int miles_ridge_fit(const float *X, int n, int d, const double *y, double alpha, double *w, double *b);
+/* out[i] = b + X[i] . w */
+MILES_API int miles_ridge_predict(const float *X, int n, int d, const double *w, double b, double *out);
 
 /* ======================================================================== */
 /* Section: explanations: integrated gradients                              */
@@ -1134,8 +1208,8 @@ MILES_API const char *miles_predictor_column_of(const char *name);
 typedef struct MilesPrediction {
     double viral_score;        /* softmax P(viral) */
     int is_viral;              /* viral_score >= the stored decision threshold */
-    double predicted_velocity; /* original units (miles_scaler_velocity_unscale) */
-    double velocity_scaled;    /* the model's output (min-max scaled) */
+    double predicted_velocity; /* views/day (miles_velocity_target_inverse of the output) */
+    double velocity_scaled;    /* the model's output, in its target space (min-max or log1p_z) */
     double confidence;         /* |p - 0.5| * 2 */
     uint32_t supplied;         /* bit f: feature f given by a field of its own */
     uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */

@@ -8,13 +8,44 @@
 #include "model_infer.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 struct MilesAdamW {
     MilesModel *model;
     MilesAdamWConfig cfg;
     float *m, *v;                 /* [num_params] each, same layout as params */
+    double *scale;                /* [ntensors] lr multiplier (parameter groups) */
+    MilesAdamWScalars *sc;        /* [ntensors] this step's scalars */
     int64_t t;                    /* steps taken */
 };
+
+int miles_adamw_check_groups(const MilesAdamWConfig *cfg) {
+    if (!(cfg->head_lr >= 0.0f) || !isfinite(cfg->head_lr) || !(cfg->layer_decay >= 0.0f && cfg->layer_decay <= 1.0f))
+        return miles_error(MILES_EINVAL, "adamw: head lr %g must be >= 0 and layer decay %g in [0,1]",
+                           (double)cfg->head_lr, (double)cfg->layer_decay);
+    if (cfg->head_lr > 0.0f && !(cfg->lr > 0.0f))
+        return miles_error(MILES_EINVAL, "adamw: a head lr (%g) needs a positive base lr (got %g): the group's "
+                           "multiplier is head_lr / lr", (double)cfg->head_lr, (double)cfg->lr);
+    return MILES_OK;
+}
+
+/* Encoder tensors are the "bert." ones (HF names); everything else was created
+ * fresh for Miles.  Layer-wise decay follows the usual LLRD layering: id 0 =
+ * embeddings, 1..L = encoder layers, L+1 = top (pooler and new layers), scale
+ * decay^(L+1-id); the new layers then take head_lr instead when it is set. */
+double miles_adamw_lr_scale(const MilesAdamWConfig *cfg, const char *name, int num_layers) {
+    const int llrd = cfg->layer_decay > 0.0f && cfg->layer_decay < 1.0f;
+    if (strncmp(name, "bert.", 5) != 0)
+        return cfg->head_lr > 0.0f && cfg->lr > 0.0f ? (double)cfg->head_lr / (double)cfg->lr : 1.0;
+    if (!llrd) return 1.0;
+    const double d = cfg->layer_decay;
+    if (!strncmp(name, "bert.embeddings.", 16)) return pow(d, (double)(num_layers + 1));
+    int l = -1;
+    if (sscanf(name, "bert.encoder.layer.%d.", &l) == 1 && l >= 0 && l < num_layers)
+        return pow(d, (double)(num_layers - l));
+    return 1.0; /* pooler */
+}
 
 int miles_adamw_build(MilesAdamW **out, MilesModel *model, const MilesAdamWConfig *cfg) {
     if (!out || !model || !cfg) return miles_error(MILES_EINVAL, "miles_adamw_build: NULL argument");
@@ -26,13 +57,19 @@ int miles_adamw_build(MilesAdamW **out, MilesModel *model, const MilesAdamWConfi
                            "adamw: invalid hyper-parameters (lr %g, betas %g/%g, eps %g, weight decay %g)",
                            (double)cfg->lr, (double)cfg->beta1, (double)cfg->beta2, (double)cfg->eps,
                            (double)cfg->weight_decay);
+    MILES_TRY(miles_adamw_check_groups(cfg));
     MilesAdamW *o = miles_calloc(1, sizeof *o);
     if (!o) return MILES_ENOMEM;
     o->model = model;
     o->cfg = *cfg;
     o->m = miles_aligned_alloc(model->nparams * sizeof(float));
     o->v = miles_aligned_alloc(model->nparams * sizeof(float));
-    if (!o->m || !o->v) {
+    o->scale = miles_calloc((size_t)model->ntensors + 1, sizeof(double));
+    o->sc = miles_calloc((size_t)model->ntensors + 1, sizeof(MilesAdamWScalars));
+    if (o->scale)
+        for (int i = 0; i < model->ntensors; i++)
+            o->scale[i] = miles_adamw_lr_scale(cfg, model->tensors[i].name, model->cfg.num_hidden_layers);
+    if (!o->m || !o->v || !o->scale || !o->sc) {
         miles_adamw_free(o);
         return miles_error(MILES_ENOMEM, "adamw: cannot allocate moments for %zu parameters",
                            model->nparams);
@@ -45,6 +82,8 @@ void miles_adamw_free(MilesAdamW *o) {
     if (!o) return;
     free(o->m);
     free(o->v);
+    free(o->scale);
+    free(o->sc);
     free(o);
 }
 
@@ -70,17 +109,22 @@ int miles_adamw_step(MilesAdamW *o, float lr) {
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MilesModel *mdl = o->model;
     miles_model_drop_infer(mdl); /* its fused weights would be stale */
-    MilesAdamWScalars sc;
-    miles_adamw_scalars(&o->cfg, ++o->t, lr, &sc);
+    ++o->t;
+    /* per tensor: its group's lr (torch computes step_size and the decay
+     * factor per param group from the group's lr) */
+    for (int ti = 0; ti < mdl->ntensors; ti++)
+        miles_adamw_scalars(&o->cfg, o->t, miles_adamw_group_lr(lr, o->scale[ti]), &o->sc[ti]);
     const int decay_all = o->cfg.decay_all;
     float *P = mdl->params, *G = mdl->grads, *M = o->m, *V = o->v;
+    const MilesAdamWScalars *SC = o->sc;
 #pragma omp parallel
     for (int ti = 0; ti < mdl->ntensors; ti++) {
         const MilesTensor *tn = &mdl->tensors[ti];
         const size_t off = tn->offset, n = tn->numel;
-        const float dm = (decay_all || tn->decay) ? sc.decay_mul : 1.0f;
+        const MilesAdamWScalars *sc = &SC[ti];
+        const float dm = (decay_all || tn->decay) ? sc->decay_mul : 1.0f;
 #pragma omp for schedule(static) nowait
-        for (size_t i = off; i < off + n; i++) miles_adamw_update(&P[i], &M[i], &V[i], G[i], dm, &sc);
+        for (size_t i = off; i < off + n; i++) miles_adamw_update(&P[i], &M[i], &V[i], G[i], dm, sc);
     }
     return MILES_OK;
 }

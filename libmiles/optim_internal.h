@@ -21,6 +21,20 @@ typedef struct MilesAdamWScalars {
 
 void miles_adamw_scalars(const MilesAdamWConfig *cfg, int64_t t, float lr, MilesAdamWScalars *s);
 
+/* THE parameter-group rule (CPU AdamW, ZeRO-1 and the CUDA optimizer all call
+ * it): the lr multiplier of the tensor called `name` in a model of
+ * `num_layers` encoder layers (MilesAdamWConfig.head_lr / layer_decay).  1.0
+ * exactly when no group option is set, so single-group runs are unchanged. */
+double miles_adamw_lr_scale(const MilesAdamWConfig *cfg, const char *name, int num_layers);
+/* The learning rate tensor `scale` steps at: lr when scale is 1, else
+ * (float)(lr * scale) in double (torch's group lr = base_lr_g * lambda). */
+static inline float miles_adamw_group_lr(float lr, double scale) {
+    return scale == 1.0 ? lr : (float)((double)lr * scale);
+}
+/* MILES_EINVAL unless the group options are valid (head_lr >= 0 finite, lr > 0
+ * when head_lr is set, layer_decay in [0,1]). */
+int miles_adamw_check_groups(const MilesAdamWConfig *cfg);
+
 /* The one gradient-norm reduction (miles_clip_grad_norm, data parallel and
  * ZeRO-1): sum of x[i]^2 in double, in a fixed order that does not depend on
  * the thread count (fixed blocks summed in order). */

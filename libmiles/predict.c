@@ -31,6 +31,7 @@ struct MilesPredictor {
     MilesBackend be;           /* where scoring runs (o->device; backend_internal.h) */
     MilesTokenizer *tok;
     MilesScaler *scaler;
+    MilesVelocityTarget vtarget; /* what the velocity head predicts (back to views/day) */
     double threshold;          /* decision threshold on P(viral) */
     int text_clean;            /* MILES_TEXT_CLEAN_* */
     int max_len;               /* token length of one title */
@@ -91,6 +92,7 @@ static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPr
         if (v && !(p->meta_val[i] = strdup(v))) return miles_error(MILES_ENOMEM, "out of memory");
     }
     MILES_TRY(miles_checkpoint_scaler(ck, &p->scaler));
+    MILES_TRY(miles_checkpoint_velocity_target(ck, &p->vtarget));
     MILES_TRY(miles_checkpoint_tokenizer(ck, o->vocab_dir, &p->tok));
     MILES_TRY(miles_tokenizer_hash(p->tok, p->hash));
     MILES_TRY(miles_checkpoint_text_clean(ck, &p->text_clean));
@@ -243,7 +245,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         o->is_viral = prob[i] >= p->threshold;
         o->confidence = fabs(prob[i] - 0.5) * 2.0;
         o->velocity_scaled = vel[i];
-        o->predicted_velocity = miles_scaler_velocity_unscale(p->scaler, vel[i]);
+        o->predicted_velocity = miles_velocity_target_inverse(&p->vtarget, p->scaler, vel[i]);
     }
     free(ids); free(mask); free(feat); free(lens); free(prob); free(vel);
     return s;

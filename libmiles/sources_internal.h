@@ -114,6 +114,9 @@ void src_map_free(SrcMap *m);
 /* Adapters (adapters_*.c), dispatched by miles_adapter_convert(). */
 int src_adapter_ytdlp(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out);
 int src_adapter_youtube2017(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out);
+/* country: "CA", "DE", ... (NULL: from a <CC>videos.csv file name, else US) */
+int src_adapter_youtube2017_country(const char *input, const char *country, FILE *out, SrcReport *rp,
+                                    int64_t *rows_out);
 int src_adapter_tiktok_vn(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out);
 int src_adapter_tiktok2020(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out);
 

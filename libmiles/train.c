@@ -242,7 +242,8 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
     t.st.threshold = 0.5;
     /* rank 0 keeps the single-process dropout masks; other ranks draw their own */
     t.drop_seed = cfg->seed + (uint64_t)t.rank * 0x9E3779B97F4A7C15ull;
-    MilesAdamWConfig oc = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay, cfg->decay_all};
+    MilesAdamWConfig oc = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay, cfg->decay_all, cfg->head_lr,
+                           cfg->layer_decay};
     t.adamw = oc;
 
     int s = miles_dist_agree(t.dist, ops->init(&t));
@@ -324,7 +325,45 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
         k.vocab_dir = vocab_abs;
         k.tokenizer = &files;
     }
+    /* the velocity target: the prepared file holds min-max targets; the
+     * log1p_z ones are derived here from the raw velocities of each split,
+     * with mean/std of the training split (stored in every checkpoint) */
+    MilesVelocityTarget vt;
+    char vmean[32], vstd[32];
+    float *tv = NULL, *vv = NULL;
+    if (s == MILES_OK && cfg && cfg->velocity_target == MILES_VTARGET_LOG1P_Z) {
+        if (miles_model_config(m)->velocity_activation != MILES_VEL_LINEAR)
+            s = miles_error(MILES_EINVAL, "velocity target log1p_z needs a linear velocity head (the %s preset's is a "
+                            "sigmoid): set velocity_activation = MILES_VEL_LINEAR", miles_model_config(m)->preset);
+        else if (!train.velocity_raw || (val.n > 0 && !val.velocity_raw))
+            s = miles_error(MILES_EINVAL, "velocity target log1p_z: the prepared data has no raw velocities");
+        if (s == MILES_OK) s = miles_velocity_target_fit(&vt, MILES_VTARGET_LOG1P_Z, train.velocity_raw, train.n);
+        if (s == MILES_OK) {
+            tv = miles_malloc(sizeof(float) * (size_t)(train.n ? train.n : 1));
+            vv = miles_malloc(sizeof(float) * (size_t)(val.n ? val.n : 1));
+            if (!tv || !vv) s = MILES_ENOMEM;
+        }
+        if (s == MILES_OK) {
+            for (int64_t i = 0; i < train.n; i++) tv[i] = (float)miles_velocity_target_transform(&vt, NULL, train.velocity_raw[i]);
+            for (int64_t i = 0; i < val.n; i++) vv[i] = (float)miles_velocity_target_transform(&vt, NULL, val.velocity_raw[i]);
+            train.velocity = tv;
+            val.velocity = vv;
+            miles_velocity_target_to_meta(&vt, vmean, vstd);
+            k.velocity_target = miles_velocity_target_name(vt.kind);
+            k.velocity_mean = vmean;
+            k.velocity_std = vstd;
+            /* the linear head starts at the target mean: 0 after standardizing */
+            int ri = miles_model_find_tensor(m, "regressor.bias");
+            MilesTensorInfo ti;
+            if (!cfg->resume && ri >= 0 && miles_model_tensor(m, ri, &ti) == MILES_OK)
+                for (size_t i = 0; i < ti.numel; i++) ti.data[i] = 0.0f;
+        }
+    } else if (s == MILES_OK && cfg && cfg->velocity_target != MILES_VTARGET_MINMAX) {
+        s = miles_error(MILES_EINVAL, "velocity_target %d is not a MILES_VTARGET_* value", cfg->velocity_target);
+    }
     if (s == MILES_OK) s = miles_train_datasets(m, &train, &val, &k, cfg, res);
+    free(tv);
+    free(vv);
     miles_tokfiles_free(&files);
     return s;
 }

@@ -174,6 +174,8 @@ static char *train_cfg_to_json(const MilesTrainConfig *c, const MilesLossConfig 
     cJSON_AddNumberToObject(o, "epochs", c->epochs);
     cJSON_AddNumberToObject(o, "grad_accum", c->grad_accum);
     cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "head_lr", c->head_lr > 0 ? c->head_lr : c->lr);
+    cJSON_AddNumberToObject(o, "layer_decay", c->layer_decay);
     cJSON_AddNumberToObject(o, "weight_decay", c->weight_decay);
     cJSON_AddBoolToObject(o, "decay_all", c->decay_all);
     cJSON_AddNumberToObject(o, "warmup_steps", c->warmup_steps);
@@ -237,10 +239,12 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
     snprintf(thr, sizeof thr, "%.17g", st->threshold);
     const char *keys[] = {MILES_META_FORMAT, MILES_META_CONFIG, MILES_META_STATE, MILES_META_TRAIN_CONFIG,
                           MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH,
-                          MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE};
+                          MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE,
+                          MILES_META_VELOCITY_TARGET, MILES_META_VELOCITY_MEAN, MILES_META_VELOCITY_STD};
     const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr, k ? k->scaler_json : NULL,
                           k ? k->tokenizer_hash : NULL, k ? k->text_clean : NULL, k ? k->vocab_dir : NULL,
-                          k ? k->recipe : NULL};
+                          k ? k->recipe : NULL, k ? k->velocity_target : NULL, k ? k->velocity_mean : NULL,
+                          k ? k->velocity_std : NULL};
     for (size_t i = 0; s == MILES_OK && i < sizeof keys / sizeof *keys; i++)
         if (vals[i]) s = miles_safetensors_writer_metadata(w, keys[i], vals[i]);
     free(cj); free(sj); free(tj);

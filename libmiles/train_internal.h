@@ -67,7 +67,14 @@ typedef struct MilesCkptContract {
     const char *vocab_dir;          /* MILES_META_VOCAB_DIR (absolute path, a hint) */
     const char *recipe;             /* MILES_META_RECIPE */
     const MilesTokFiles *tokenizer; /* embedded as "tokenizer/<file>" tensors */
+    /* MILES_META_VELOCITY_TARGET / _MEAN / _STD (NULL for min-max: key absent) */
+    const char *velocity_target, *velocity_mean, *velocity_std;
 } MilesCkptContract;
+
+/* The velocity target's metadata strings (mean/std as %.17g), and back
+ * (kind NULL = min-max; MILES_EFORMAT for bad values). */
+int miles_velocity_target_to_meta(const MilesVelocityTarget *t, char mean[32], char std[32]);
+int miles_velocity_target_from_meta(MilesVelocityTarget *t, const char *kind, const char *mean, const char *std);
 
 /* ---------------------------------------------------------------- trainer */
 

@@ -130,6 +130,55 @@ static int have(const char *path) {
 
 /* ---------------------------------------------------------------- real files */
 
+/* The trending set's other countries: CAvideos.csv -> CA (from the name),
+ * "youtube2017:DE" (--country) overrides, unknown codes are refused. */
+static void test_youtube2017_country(void **state) {
+    (void)state;
+    char in[1024], out[512], p[600];
+    snprintf(in, sizeof in, "%s/data/youtube_trending_2017_v1/USvideos.csv", test_shared_dir());
+    if (!have(in)) skip();
+    /* the first 400 lines of the US file, under other names */
+    snprintf(p, sizeof p, "%s/CAvideos.csv", tmpdir);
+    FILE *fi = fopen(in, "rb"), *fo = fopen(p, "wb");
+    assert_non_null(fi);
+    assert_non_null(fo);
+    char line[65536];
+    for (int i = 0; i < 400 && fgets(line, sizeof line, fi); i++) fputs(line, fo);
+    fclose(fi);
+    fclose(fo);
+    snprintf(out, sizeof out, "%s/ca.csv", tmpdir);
+    assert_int_equal(convert("youtube2017", p, out), MILES_OK);
+    assert_non_null(strstr(report, "country: CA (from the file name)"));
+    Out o;
+    read_out(out, &o);
+    assert_true(o.n > 10);
+    for (int64_t i = 0; i < o.n; i++) {
+        assert_string_equal(o.cell[i][col("country")], "Ca");
+        assert_string_equal(o.cell[i][col("region")], "North America");
+        assert_string_equal(o.cell[i][col("source_hint")], "YouTube trending CA 2017 (CAvideos.csv)");
+    }
+    printf("  CAvideos.csv: %lld rows, country %s\n", (long long)o.n, o.cell[0][col("country")]);
+    free_out(&o);
+    assert_int_equal(convert("youtube2017:de", p, out), MILES_OK);
+    read_out(out, &o);
+    assert_string_equal(o.cell[0][col("country")], "De");
+    assert_string_equal(o.cell[0][col("region")], "Europe");
+    assert_string_equal(o.cell[0][col("language")], "de");
+    assert_string_equal(o.cell[0][col("source_hint")], "YouTube trending DE 2017 (DEvideos.csv)");
+    free_out(&o);
+    /* no <CC>videos.csv name: US, as before */
+    snprintf(p, sizeof p, "%s/trending.csv", tmpdir);
+    snprintf(line, sizeof line, "%s/CAvideos.csv", tmpdir);
+    assert_int_equal(rename(line, p), 0);
+    assert_int_equal(convert("youtube2017", p, out), MILES_OK);
+    read_out(out, &o);
+    assert_string_equal(o.cell[0][col("country")], "Us");
+    free_out(&o);
+    assert_int_equal(convert("youtube2017:XX", p, out), MILES_EINVAL);
+    printf("  unknown country: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "US CA GB"));
+}
+
 static void test_youtube2017(void **state) {
     (void)state;
     char in[1024], out[512];
@@ -488,6 +537,7 @@ static void test_parse_helpers(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_youtube2017),
+        cmocka_unit_test(test_youtube2017_country),
         cmocka_unit_test(test_tiktok_vn),
         cmocka_unit_test(test_tiktok2020),
         cmocka_unit_test(test_ytdlp_lines),

@@ -25,6 +25,7 @@
 #include "baseline_internal.h"
 #include "internal.h"
 #include "fixtures/baseline_stop_words.h"
+#include "helpers.h"
 
 #define TOL_IDF 1e-12
 #define TOL_LR 1e-4
@@ -406,6 +407,51 @@ static void test_bad_input(void **state) {
     assert_int_equal(miles_baseline_load(&b, "/nonexistent/dir/baseline.json"), MILES_EIO);
 }
 
+/* Ridge regression vs scikit-learn Ridge (tests/gen_ridge_fixture.py): the
+ * real 18 standardized features, a log1p_z target, alpha 1 and 10; 1e-6. */
+static void test_ridge_golden(void **state) {
+    (void)state;
+    cJSON *r = load_json("tests/fixtures/ridge.json");
+    assert_non_null(r);
+    const int F = cJSON_GetObjectItem(g_num, "n_features")->valueint;
+    int ntr, nte, ny;
+    double *xtr = dbl_array(cJSON_GetObjectItem(g_num, "X_train"), &ntr);
+    double *xte = dbl_array(cJSON_GetObjectItem(g_num, "X_test"), &nte);
+    double *y = dbl_array(cJSON_GetObjectItem(r, "y_train"), &ny);
+    ntr /= F;
+    nte /= F;
+    assert_int_equal(ntr, ny);
+    float *Xtr = malloc(sizeof(float) * ntr * F), *Xte = malloc(sizeof(float) * nte * F);
+    for (int i = 0; i < ntr * F; i++) Xtr[i] = (float)xtr[i];
+    for (int i = 0; i < nte * F; i++) Xte[i] = (float)xte[i];
+    double *pred = malloc(sizeof(double) * nte);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(r, "cases")) {
+        double alpha = cJSON_GetObjectItem(c, "alpha")->valuedouble, w[64], b, ew = 0, ep = 0;
+        int nc, np;
+        double *coef = dbl_array(cJSON_GetObjectItem(c, "coef"), &nc);
+        double *want = dbl_array(cJSON_GetObjectItem(c, "pred_test"), &np);
+        assert_int_equal(nc, F);
+        OK(miles_ridge_fit(Xtr, ntr, F, y, alpha, w, &b));
+        OK(miles_ridge_predict(Xte, nte, F, w, b, pred));
+        for (int j = 0; j < F; j++) ew = fmax(ew, fabs(w[j] - coef[j]));
+        ew = fmax(ew, fabs(b - cJSON_GetObjectItem(c, "intercept")->valuedouble));
+        for (int i = 0; i < nte; i++) ep = fmax(ep, fabs(pred[i] - want[i]));
+        printf("  ridge alpha %g vs sklearn Ridge: max |coef/intercept err| %.2e, max |pred err| %.2e\n", alpha, ew, ep);
+        assert_true(ew < 1e-6 && ep < 1e-6);
+        free(coef);
+        free(want);
+    }
+    /* a constant feature with alpha 0 is singular: refused, saying so */
+    float Xc[6] = {1, 2, 1, 3, 1, 5};
+    double yc[3] = {1, 2, 3}, w[2], b;
+    assert_int_equal(miles_ridge_fit(Xc, 3, 2, yc, 0.0, w, &b), MILES_EINVAL);
+    OK(miles_ridge_fit(Xc, 3, 2, yc, 1e-3, w, &b));
+    assert_int_equal(miles_ridge_fit(Xc, 3, 2, yc, -1.0, w, &b), MILES_EINVAL);
+    free(xtr); free(xte); free(y); free(Xtr); free(Xte); free(pred);
+    cJSON_Delete(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_words),
@@ -413,6 +459,7 @@ int main(void) {
         cmocka_unit_test(test_numeric_golden),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_ridge_golden),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -66,7 +66,7 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 typedef struct RunCfg {
     int64_t steps;
     int batch, accum, epochs, eval_every, zero1, resume;
-    float cw0, cw1, lr;
+    float cw0, cw1, lr, head_lr, layer_decay;
 } RunCfg;
 
 static void run_cfg_default(RunCfg *r) {
@@ -80,6 +80,8 @@ static void run_cfg_default(RunCfg *r) {
     r->cw0 = 0.6f;      /* unequal class weights: the CE normalizer differs per shard */
     r->cw1 = 2.5f;
     r->lr = 2e-5f;      /* the trainer's default; see test_two_ranks_match_one_process */
+    r->head_lr = 1e-4f; /* parameter groups on every path (plain, data parallel, ZeRO-1) */
+    r->layer_decay = 0.8f;
 }
 
 static int vocab_size(void) {
@@ -121,6 +123,8 @@ static int train_once(const char *prepared, const char *out, const RunCfg *r, Mi
     tc.max_len = 32;
     tc.epochs = r->epochs;
     tc.lr = r->lr;
+    tc.head_lr = r->head_lr;
+    tc.layer_decay = r->layer_decay;
     tc.warmup_steps = 5;
     tc.max_steps = r->steps;
     tc.eval_every = r->eval_every;

@@ -378,12 +378,69 @@ static void test_json_roundtrip(void **state) {
     free(s); free(y); free(vp); free(vt);
 }
 
+/* miles_velocity_report vs sklearn/scipy/numpy (tests/gen_velocity_metrics_fixture.py):
+ * target-space and views/day MAE/RMSE/R^2, Spearman rho (with ties), the
+ * constant-median reference and the bootstrap intervals (xoshiro replay). */
+static void test_velocity_report(void **state) {
+    (void)state;
+    char *txt;
+    size_t len;
+    assert_int_equal(miles_read_file("tests/fixtures/velocity_metrics.json", &txt, &len), MILES_OK);
+    cJSON *f = cJSON_Parse(txt);
+    free(txt);
+    assert_non_null(f);
+    int n, k;
+    double *p = darr(cJSON_GetObjectItem(f, "pred"), &n), *t = darr(cJSON_GetObjectItem(f, "target"), &k);
+    double *pr = darr(cJSON_GetObjectItem(f, "pred_raw"), &k), *tr = darr(cJSON_GetObjectItem(f, "target_raw"), &k);
+#define FX(obj, key) cJSON_GetObjectItem(cJSON_GetObjectItem(f, obj), key)->valuedouble
+    MilesMetricsOptions mo;
+    miles_metrics_options_default(&mo);
+    mo.n_bootstrap = cJSON_GetObjectItem(f, "n_boot")->valueint;
+    mo.seed = (uint64_t)cJSON_GetObjectItem(f, "seed")->valuedouble;
+    MilesVelocityReport r;
+    assert_int_equal(miles_velocity_report(&r, p, t, pr, tr, n, cJSON_GetObjectItem(f, "median_target")->valuedouble,
+                                           cJSON_GetObjectItem(f, "median_raw")->valuedouble, &mo), MILES_OK);
+    /* relative errors: the views/day values are ~1e3..1e6 */
+    double e = 0;
+#define REL(a, b) e = fmax(e, fabs((a) - (b)) / fmax(1.0, fabs(b)))
+    REL(r.target.mae, FX("target_metrics", "mae")); REL(r.target.rmse, FX("target_metrics", "rmse"));
+    REL(r.target.r2, FX("target_metrics", "r2")); REL(r.raw.mae, FX("raw_metrics", "mae"));
+    REL(r.raw.rmse, FX("raw_metrics", "rmse")); REL(r.raw.r2, FX("raw_metrics", "r2"));
+    REL(r.spearman, cJSON_GetObjectItem(f, "spearman")->valuedouble);
+    REL(r.median_ref_target.mae, FX("median_ref_target", "mae")); REL(r.median_ref_target.r2, FX("median_ref_target", "r2"));
+    REL(r.median_ref_raw.mae, FX("median_ref_raw", "mae")); REL(r.median_ref_raw.r2, FX("median_ref_raw", "r2"));
+    double eci = 0;
+    const cJSON *ci = cJSON_GetObjectItem(f, "ci");
+    const char *names[6] = {"mae", "rmse", "r2", "rho", "raw_mae", "raw_r2"};
+    double *mine[6] = {r.target_mae_ci, r.target_rmse_ci, r.target_r2_ci, r.spearman_ci, r.raw_mae_ci, r.raw_r2_ci};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 2; j++) {
+            double want = cJSON_GetArrayItem(cJSON_GetObjectItem(ci, names[i]), j)->valuedouble;
+            eci = fmax(eci, fabs(mine[i][j] - want) / fmax(1.0, fabs(want)));
+        }
+    printf("velocity report vs sklearn/scipy: max rel err %.2e (metrics), %.2e (bootstrap intervals); "
+           "R2 %.4f [%.4f, %.4f], rho %.4f, median-constant R2 %.4f\n", e, eci, r.target.r2, r.target_r2_ci[0],
+           r.target_r2_ci[1], r.spearman, r.median_ref_target.r2);
+    assert_true(e < 1e-9);
+    assert_true(eci < 1e-9);
+    /* NaN medians: the evaluated targets' numpy.median */
+    mo.n_bootstrap = 0;
+    assert_int_equal(miles_velocity_report(&r, p, t, NULL, NULL, n, NAN, NAN, &mo), MILES_OK);
+    assert_true(fabs(r.median_target - cJSON_GetObjectItem(f, "median_of_target")->valuedouble) < 1e-12);
+    assert_true(isnan(r.target_r2_ci[0]) && !r.has_raw);
+#undef FX
+#undef REL
+    free(p); free(t); free(pr); free(tr);
+    cJSON_Delete(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_precision_at_recall_not_prevalence),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_velocity_report),
         cmocka_unit_test(test_json_roundtrip),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);

@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 #include "miles.h"
+#include "helpers.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -714,6 +715,119 @@ static void test_adamw(void **state) {
     miles_model_free(m);
 }
 
+/* ------------------------------------------------- parameter groups */
+
+/* The model of the parameter-group golden fixture (tests/gen_adamw_groups.py):
+ * a small "miles" model so the fixture stays small. */
+static MilesModel *groups_model(void) {
+    MilesConfig c;
+    assert_int_equal(miles_config_preset(&c, "miles", "tiny"), MILES_OK);
+    c.vocab_size = 24;
+    c.hidden_size = 8;
+    c.num_attention_heads = 2;
+    c.intermediate_size = 16;
+    c.max_position_embeddings = 12;
+    c.pooling = MILES_POOL_POOLER;
+    c.n_numeric = 1;
+    c.numeric_widths[0] = 6;
+    c.n_fusion = 1;
+    c.fusion_widths[0] = 5;
+    MilesModel *m = NULL;
+    int s = miles_model_build(&m, &c);
+    if (s != MILES_OK) fail_msg("build: %s", miles_last_error());
+    return m;
+}
+
+/* AdamW with parameter groups against torch.optim.AdamW (1.13) with param
+ * groups, 3 steps, golden fixture: case 0 = head lr only (two lr groups),
+ * case 1 = head lr + layer-wise decay.  Same hyper-parameters as the script. */
+static void test_adamw_groups(void **state) {
+    (void)state;
+    if (getenv("MILES_DUMP_GROUP_TENSORS")) { /* input of tests/gen_adamw_groups.py */
+        MilesModel *m = groups_model();
+        FILE *f = fopen(getenv("MILES_DUMP_GROUP_TENSORS"), "w");
+        assert_non_null(f);
+        for (int t = 0; t < miles_model_num_tensors(m); t++) {
+            MilesTensorInfo ti;
+            miles_model_tensor(m, t, &ti);
+            fprintf(f, "%s %zu %d\n", ti.name, ti.numel, ti.decay);
+        }
+        fclose(f);
+        miles_model_free(m);
+    }
+    const float lr = 2e-3f, head_lr = 1e-2f, wd = 0.05f;
+    const float decays[2] = {0.0f, 0.7f};
+    MilesSafetensors *st = NULL;
+    OK(miles_safetensors_open(&st, "tests/fixtures/adamw_groups.safetensors"));
+    for (int cs = 0; cs < 2; cs++) {
+        MilesModel *m = groups_model();
+        const int nt = miles_model_num_tensors(m);
+        char key[160];
+        for (int t = 0; t < nt; t++) {
+            MilesTensorInfo ti;
+            miles_model_tensor(m, t, &ti);
+            snprintf(key, sizeof key, "p0/%s", ti.name);
+            int k = miles_safetensors_find(st, key);
+            if (k < 0) fail_msg("fixture lacks %s (regenerate with tests/gen_adamw_groups.py)", key);
+            OK(miles_safetensors_read_f32(st, k, ti.data, ti.numel));
+        }
+        MilesAdamWConfig oc = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd,
+                               .head_lr = head_lr, .layer_decay = decays[cs]};
+        MilesAdamW *o = NULL;
+        OK(miles_adamw_build(&o, m, &oc));
+        for (int s = 0; s < 3; s++) {
+            for (int t = 0; t < nt; t++) {
+                MilesTensorInfo ti;
+                miles_model_tensor(m, t, &ti);
+                snprintf(key, sizeof key, "g%d/%s", s, ti.name);
+                int k = miles_safetensors_find(st, key);
+                assert_true(k >= 0);
+                OK(miles_safetensors_read_f32(st, k, ti.grad, ti.numel));
+            }
+            OK(miles_adamw_step(o, lr));
+        }
+        double err = 0, moved_head = 0, moved_emb = 0;
+        for (int t = 0; t < nt; t++) {
+            MilesTensorInfo ti;
+            miles_model_tensor(m, t, &ti);
+            snprintf(key, sizeof key, "out%d/%s", cs, ti.name);
+            int k = miles_safetensors_find(st, key);
+            assert_true(k >= 0);
+            float *want = malloc(ti.numel * sizeof *want), *p0 = malloc(ti.numel * sizeof *p0);
+            OK(miles_safetensors_read_f32(st, k, want, ti.numel));
+            snprintf(key, sizeof key, "p0/%s", ti.name);
+            OK(miles_safetensors_read_f32(st, miles_safetensors_find(st, key), p0, ti.numel));
+            for (size_t i = 0; i < ti.numel; i++) {
+                err = fmax(err, fabs((double)ti.data[i] - want[i]));
+                double mv = fabs((double)ti.data[i] - p0[i]);
+                if (strncmp(ti.name, "bert.", 5)) moved_head = fmax(moved_head, mv);
+                else if (!strncmp(ti.name, "bert.embeddings.", 16)) moved_emb = fmax(moved_emb, mv);
+            }
+            free(want);
+            free(p0);
+        }
+        /* 3 Adam steps move a parameter by <= ~3 lr_group: the groups must differ */
+        printf("  AdamW groups (head lr %g, layer decay %g) vs torch AdamW param groups, 3 steps: max abs err %.2e "
+               "(max move: heads %.2e, embeddings %.2e)\n", (double)head_lr, (double)decays[cs], err, moved_head,
+               moved_emb);
+        assert_true(err < 1e-6);
+        assert_true(moved_head > 2.0 * lr);
+        miles_adamw_free(o);
+        miles_model_free(m);
+    }
+    miles_safetensors_close(st);
+    /* invalid group options */
+    MilesModel *m = groups_model();
+    MilesAdamW *o = NULL;
+    MilesAdamWConfig bad = {.lr = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .head_lr = 1e-3f};
+    assert_int_equal(miles_adamw_build(&o, m, &bad), MILES_EINVAL);
+    bad.lr = 1e-3f;
+    bad.layer_decay = 1.5f;
+    assert_int_equal(miles_adamw_build(&o, m, &bad), MILES_EINVAL);
+    assert_null(o);
+    miles_model_free(m);
+}
+
 static void test_clip(void **state) {
     (void)state;
     MilesModel *m = tiny_model("miles", MILES_POOL_CLS, 1);
@@ -796,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_padding_invariance),
         cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_adamw_groups),
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_lr_lambda_basics),
     };

@@ -482,6 +482,104 @@ static void test_checkpoint_contract(void **state) {
     miles_model_free(m);
 }
 
+/* The log1p_z velocity target: fit, transform/inverse round trip, metadata
+ * round trip (absent key = min-max), training with it end to end, and the
+ * predictor answering in views/day. */
+static void test_velocity_target(void **state) {
+    (void)state;
+    const double e = exp(1.0);
+    const double v4[4] = {0.0, e - 1, e * e - 1, e * e * e - 1}; /* log1p = 0,1,2,3 */
+    MilesVelocityTarget t;
+    OK(miles_velocity_target_fit(&t, MILES_VTARGET_LOG1P_Z, v4, 4));
+    printf("log1p_z fit: mean %.17g std %.17g (want 1.5, sqrt(1.25))\n", t.mean, t.std);
+    assert_true(fabs(t.mean - 1.5) < 1e-15 && fabs(t.std - sqrt(1.25)) < 1e-15);
+    assert_true(fabs(miles_velocity_target_transform(&t, NULL, e * e - 1) - 0.5 / sqrt(1.25)) < 1e-15);
+    double worst = 0;
+    for (double v = 0.0; v < 1e7; v = v * 1.7 + 0.013) {
+        double r = miles_velocity_target_inverse(&t, NULL, miles_velocity_target_transform(&t, NULL, v));
+        worst = fmax(worst, fabs(r - v) / fmax(1.0, v));
+    }
+    printf("log1p_z transform/inverse round trip on [0, 1e7): max rel err %.2e\n", worst);
+    assert_true(worst < 1e-12);
+    assert_true(miles_velocity_target_transform(&t, NULL, -5.0) == miles_velocity_target_transform(&t, NULL, 0.0));
+    assert_true(miles_velocity_target_inverse(&t, NULL, -50.0) == 0.0);
+    const double c3[3] = {7, 7, 7};
+    OK(miles_velocity_target_fit(&t, MILES_VTARGET_LOG1P_Z, c3, 3));
+    assert_true(t.std == 1.0); /* a constant target divides by 1 */
+    const double bad[2] = {1, NAN};
+    assert_int_equal(miles_velocity_target_fit(&t, MILES_VTARGET_LOG1P_Z, bad, 2), MILES_EINVAL);
+    int kind = -1;
+    OK(miles_velocity_target_parse("log1p_z", &kind));
+    assert_int_equal(kind, MILES_VTARGET_LOG1P_Z);
+    assert_int_equal(miles_velocity_target_parse("zscore", &kind), MILES_EINVAL);
+    OK(miles_velocity_target_from_meta(&t, NULL, NULL, NULL));
+    assert_int_equal(t.kind, MILES_VTARGET_MINMAX);
+    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "1.5", "0"), MILES_EFORMAT);
+    assert_int_equal(miles_velocity_target_from_meta(&t, "log1p_z", "x", "1"), MILES_EFORMAT);
+
+    /* training with it: a sigmoid head is refused; a linear one trains, and
+     * the checkpoint carries the train split's mean/std exactly */
+    char out[256], last[300];
+    snprintf(out, sizeof out, "%s/vtarget", g_dir);
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    MilesModel *m = small_model(8);
+    MilesTrainConfig tc;
+    small_train_cfg(&tc, out, 3);
+    tc.velocity_target = MILES_VTARGET_LOG1P_Z;
+    assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EINVAL); /* the miles preset's sigmoid */
+    printf("sigmoid head: %s\n", miles_last_error());
+    miles_model_free(m);
+    MilesConfig cfg;
+    OK(miles_config_preset(&cfg, "miles", "tiny"));
+    cfg.vocab_size = g_vocab_size;
+    cfg.velocity_activation = MILES_VEL_LINEAR;
+    OK(miles_model_build(&m, &cfg));
+    OK(miles_model_init_random(m, 8, 0.02f));
+    OK(miles_train_run(m, g_prep, &tc, NULL));
+    MilesDataset tr;
+    view_data(MILES_SPLIT_TRAIN, &tr);
+    MilesVelocityTarget want, got;
+    OK(miles_velocity_target_fit(&want, MILES_VTARGET_LOG1P_Z, tr.velocity_raw, tr.n));
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, last));
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_VELOCITY_TARGET), "log1p_z");
+    OK(miles_checkpoint_velocity_target(c, &got));
+    printf("checkpoint target: %s mean %.17g std %.17g\n", miles_velocity_target_name(got.kind), got.mean, got.std);
+    assert_int_equal(got.kind, MILES_VTARGET_LOG1P_Z);
+    assert_true(got.mean == want.mean && got.std == want.std); /* %.17g round-trips doubles */
+    miles_checkpoint_close(c);
+
+    /* the predictor returns views/day = expm1(output * std + mean) */
+    MilesPredictorOptions po;
+    miles_predictor_options_default(&po);
+    MilesPredictor *p = NULL;
+    OK(miles_predictor_open(&p, last, &po));
+    const char *names[] = {"title", "views", "likes", "comments", "duration_sec"};
+    const char *vals[] = {"a quick test title", "1000", "50", "5", "60"};
+    MilesRecord rec = {5, names, vals, NULL};
+    MilesPrediction pr;
+    OK(miles_predictor_predict(p, &rec, 1, &pr));
+    double expect = expm1(pr.velocity_scaled * want.std + want.mean);
+    printf("predictor: output %.6g -> %.6g views/day (expm1 formula %.6g)\n", pr.velocity_scaled,
+           pr.predicted_velocity, expect);
+    assert_true(fabs(pr.predicted_velocity - fmax(expect, 0.0)) <= 1e-9 * fmax(1.0, fabs(expect)));
+    miles_predictor_free(p);
+    miles_model_free(m);
+
+    /* a checkpoint trained with the min-max target has no key: min-max */
+    snprintf(out, sizeof out, "%s/vtarget_mm", g_dir);
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    m = small_model(9);
+    small_train_cfg(&tc, out, 1);
+    OK(miles_train_run(m, g_prep, &tc, NULL));
+    OK(miles_checkpoint_open(&c, last));
+    assert_null(miles_checkpoint_meta(c, MILES_META_VELOCITY_TARGET));
+    OK(miles_checkpoint_velocity_target(c, &got));
+    assert_int_equal(got.kind, MILES_VTARGET_MINMAX);
+    miles_checkpoint_close(c);
+    miles_model_free(m);
+}
+
 static void test_schedules(void **state) {
     (void)state;
     MilesTrainConfig c;
@@ -554,6 +652,7 @@ int main(void) {
         cmocka_unit_test(test_learns_title_signal),
         cmocka_unit_test(test_events_and_silence),
         cmocka_unit_test(test_checkpoint_contract),
+        cmocka_unit_test(test_velocity_target),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

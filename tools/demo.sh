@@ -35,20 +35,40 @@ echo "== 4/5 evaluate the best checkpoint on the test split"
 $BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report" \
   ${DEVICE:+--device "$DEVICE"}
 
-echo "== 5/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features)"
-$BIN/miles-baseline --data "$OUT/data.milesdat" --out "$OUT/report" | grep -E '^(TF-IDF|numeric)|AUROC  |report:|plot:'
+echo "== 5/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features; ridge for velocity)"
+$BIN/miles-baseline --data "$OUT/data.milesdat" --kind all --out "$OUT/report" | grep -E '^(TF-IDF|numeric|ridge)|AUROC  |model, target|report:|plot:'
 
 python3 - "$OUT/report" <<'PY' 2>/dev/null || true
 import json, sys, os
 d = sys.argv[1]
 rows = [("Miles (fine-tuned)", "eval_test.json"), ("TF-IDF + LR", "baseline_text_test.json"),
         ("numeric LR", "baseline_numeric_test.json")]
-print("\n%-20s %8s %8s %8s" % ("model (test split)", "AUROC", "PR-AUC", "F1@thr"))
+def ci(b, k):
+    v = (b or {}).get(k)
+    return "[%.3f, %.3f]" % tuple(v) if v else ""
+print("\nviral classification (test split)")
+print("%-20s %8s %17s %8s %8s" % ("model", "AUROC", "95% CI", "PR-AUC", "F1@thr"))
 for name, f in rows:
     j = json.load(open(os.path.join(d, f)))
     st = j.get("at_stored_threshold") or j.get("at_0.5") or {}
-    print("%-20s %8.4f %8.4f %8s" % (name, j["auroc"], j["average_precision"],
+    b = j.get("bootstrap") or {}
+    print("%-20s %8.4f %17s %8.4f %8s" % (name, j["auroc"], ci(b, "auroc_ci") or ci(b, "auroc"),
+          j["average_precision"],
           ("%.4f" % st["f1"]) if isinstance(st, dict) and st.get("f1") is not None else "n/a"))
+print("\nvelocity (test split; R2 in the target space, MAE in views/day)")
+print("%-20s %9s %17s %9s %12s" % ("model", "R2", "95% CI", "Spearman", "MAE views/d"))
+vrows = [("Miles (fine-tuned)", "eval_test.json"), ("ridge (18 features)", "baseline_ridge_test.json")]
+for name, f in vrows:
+    v = json.load(open(os.path.join(d, f)))["velocity_report"]
+    vpd = v.get("views_per_day", {})
+    print("%-20s %9.4f %17s %9.4f %12.4g" % (name, v["target_space"]["r2"], ci(v["bootstrap"], "target_r2"),
+          v["spearman"], vpd.get("mae", float("nan"))))
+    if f == "eval_test.json":
+        ref = v["constant_median"]
+        tgt = v["target"]
+print("%-20s %9.4f %17s %9s %12.4g" % ("constant median", ref["target_space"]["r2"], "", "-",
+      ref.get("views_per_day", {}).get("mae", float("nan"))))
+print("(velocity target: %s)" % tgt)
 PY
 echo
 echo "outputs: $OUT/run (checkpoints, log.jsonl, tb/), $OUT/report (JSON reports and PNG plots)"

@@ -4,7 +4,9 @@
  *   text:    TF-IDF over raw titles + L2 logistic regression (the original
  *            project's baseline: max_features 5000, English stop words, min_df 2,
  *            max_df 0.95, unigrams, C 1.0, class_weight balanced, lbfgs);
- *   numeric: L2 logistic regression on the 18 standardized features.
+ *   numeric: L2 logistic regression on the 18 standardized features;
+ *   ridge:   ridge regression of the velocity target (log1p_z by default, as
+ *            the default recipe; or minmax) on the 18 standardized features.
  *
  *   miles-baseline --data data.milesdat --kind both --out reports/
  */
@@ -23,7 +25,8 @@ static void usage(FILE *f) {
     fprintf(f,
 "usage: miles-baseline --data FILE [options]\n"
 "  --data FILE          prepared data file (miles-data prepare)\n"
-"  --kind K             text|numeric|both (default both)\n"
+"  --kind K             text|numeric|ridge|both|all (default both = text + numeric;\n"
+"                       all = the three)\n"
 "  --split S            evaluation split: test|val (default test); fit on train\n"
 "  --out DIR            reports and fitted models (default reports/baseline)\n"
 "TF-IDF (scikit-learn TfidfVectorizer semantics):\n"
@@ -33,9 +36,70 @@ static void usage(FILE *f) {
 "Logistic regression (scikit-learn LogisticRegression, lbfgs):\n"
 "  --C X                1.0                    --class-weight balanced|none (default balanced)\n"
 "  --tol X              1e-10                  --max-iter N  10000\n"
+"Ridge (velocity; scikit-learn Ridge):\n"
+"  --alpha X            1.0                    --velocity-target log1p_z|minmax (default log1p_z)\n"
 "Report:\n"
 "  --bootstrap N        1000                   --seed N 42    --no-plots\n"
 "  -h, --help\n");
+}
+
+/* Ridge regression of the velocity target on the 18 standardized features:
+ * fitted on train (target transform fitted on train, as the trainer does),
+ * evaluated on the split with the velocity report. */
+static int run_ridge(MilesPrepared *p, int split, const char *split_name, const char *out_dir, double alpha,
+                     int vkind, int boot, uint64_t seed) {
+    MilesDataset tr, ev;
+    int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
+    if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
+    if (s != MILES_OK) return tool_fail("miles-baseline", s);
+    if (tr.n == 0 || ev.n == 0 || !tr.velocity_raw || !ev.velocity_raw) {
+        fprintf(stderr, "miles-baseline: ridge needs non-empty train and %s splits with velocities\n", split_name);
+        return 1;
+    }
+    MilesScaler *sc = NULL;
+    s = miles_scaler_from_json(&sc, miles_prepared_scaler_json(p));
+    MilesVelocityTarget vt;
+    if (s == MILES_OK) s = miles_velocity_target_fit(&vt, vkind, tr.velocity_raw, tr.n);
+    if (s != MILES_OK) return tool_fail("miles-baseline: ridge", s);
+    const int F = MILES_NUM_FEATURES;
+    double *y = malloc(sizeof(double) * tr.n), *yt = malloc(sizeof(double) * ev.n), *pt = malloc(sizeof(double) * ev.n);
+    double *pr = malloc(sizeof(double) * ev.n), *ytr = malloc(sizeof(double) * tr.n);
+    if (!y || !yt || !pt || !pr || !ytr) { fprintf(stderr, "miles-baseline: out of memory\n"); return 1; }
+    for (int64_t i = 0; i < tr.n; i++) y[i] = miles_velocity_target_transform(&vt, sc, tr.velocity_raw[i]);
+    for (int64_t i = 0; i < ev.n; i++) yt[i] = miles_velocity_target_transform(&vt, sc, ev.velocity_raw[i]);
+    double w[MILES_NUM_FEATURES], b;
+    s = miles_ridge_fit(tr.features, (int)tr.n, F, y, alpha, w, &b);
+    if (s == MILES_OK) s = miles_ridge_predict(ev.features, (int)ev.n, F, w, b, pt);
+    if (s != MILES_OK) return tool_fail("miles-baseline: ridge", s);
+    for (int64_t i = 0; i < ev.n; i++) pr[i] = miles_velocity_target_inverse(&vt, sc, pt[i]);
+    memcpy(ytr, y, sizeof(double) * tr.n);
+    cJSON *j = cJSON_CreateObject();
+    cJSON *run = cJSON_AddObjectToObject(j, "run");
+    cJSON_AddStringToObject(run, "baseline", "ridge");
+    cJSON_AddNumberToObject(run, "alpha", alpha);
+    cJSON_AddStringToObject(run, "velocity_target", miles_velocity_target_name(vt.kind));
+    cJSON_AddNumberToObject(run, "target_mean", vt.mean);
+    cJSON_AddNumberToObject(run, "target_std", vt.std);
+    cJSON *wa = cJSON_AddArrayToObject(run, "coef");
+    for (int k = 0; k < F; k++) cJSON_AddItemToArray(wa, cJSON_CreateNumber(w[k]));
+    cJSON_AddNumberToObject(run, "intercept", b);
+    printf("ridge baseline (%s split, n=%lld; alpha %g, target %s)\n", split_name, (long long)ev.n, alpha,
+           miles_velocity_target_name(vt.kind));
+    ToolVelocity tv = {pt, yt, pr, ev.velocity_raw, (int)ev.n, miles_median(ytr, (int)tr.n),
+                       miles_median(tr.velocity_raw, (int)tr.n), miles_velocity_target_name(vt.kind), boot, seed};
+    s = tool_velocity_section(&tv, j);
+    if (s != MILES_OK) { cJSON_Delete(j); return tool_fail("miles-baseline: ridge", s); }
+    char path[4300];
+    snprintf(path, sizeof path, "%s/baseline_ridge_%s.json", out_dir, split_name);
+    char *txt = cJSON_Print(j);
+    int ws = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
+    free(txt);
+    cJSON_Delete(j);
+    if (ws != MILES_OK) return tool_fail("miles-baseline: ridge", ws);
+    printf("report: %s\n", path);
+    free(y); free(yt); free(pt); free(pr); free(ytr);
+    miles_scaler_free(sc);
+    return 0;
 }
 
 static int run_one(const char *kind, MilesPrepared *p, int split, const char *split_name, const char *out_dir,
@@ -116,14 +180,15 @@ int main(int argc, char **argv) {
     MilesLogRegConfig lc;
     miles_tfidf_config_default(&tc);
     miles_logreg_config_default(&lc);
-    int boot = 1000, plots = 1;
-    double seed = 42, d;
+    int boot = 1000, plots = 1, vkind = MILES_VTARGET_LOG1P_Z;
+    double seed = 42, d, alpha = 1.0;
     static const struct option lo[] = {
         {"data", 1, 0, 'd'}, {"kind", 1, 0, 'k'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"max-features", 1, 0, 'F'}, {"min-df", 1, 0, 'm'}, {"max-df", 1, 0, 'M'}, {"ngram-max", 1, 0, 'n'},
         {"no-stop-words", 0, 0, 'W'}, {"no-lowercase", 0, 0, 'L'}, {"sublinear-tf", 0, 0, 'T'},
         {"C", 1, 0, 'C'}, {"class-weight", 1, 0, 'w'}, {"tol", 1, 0, 'x'}, {"max-iter", 1, 0, 'i'},
-        {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"alpha", 1, 0, 'A'},
+        {"velocity-target", 1, 0, 'V'}, {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -149,6 +214,13 @@ int main(int argc, char **argv) {
         case 'b': if (tool_parse_int(optarg, "--bootstrap", 0, 1000000, &boot)) return 2; break;
         case 'S': if (tool_parse_double(optarg, "--seed", 0, 9e15, &d)) return 2; seed = d; break;
         case 'P': plots = 0; break;
+        case 'A': if (tool_parse_double(optarg, "--alpha", 0, 1e12, &alpha)) return 2; break;
+        case 'V':
+            if (miles_velocity_target_parse(optarg, &vkind) != MILES_OK) {
+                fprintf(stderr, "miles-baseline: --velocity-target must be log1p_z or minmax\n");
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -156,8 +228,9 @@ int main(int argc, char **argv) {
     if (!data) { usage(stderr); return 2; }
     int split = !strcmp(split_name, "test") ? MILES_SPLIT_TEST : !strcmp(split_name, "val") ? MILES_SPLIT_VAL : -1;
     if (split < 0) { fprintf(stderr, "miles-baseline: --split must be test or val\n"); return 2; }
-    if (strcmp(kind, "text") && strcmp(kind, "numeric") && strcmp(kind, "both")) {
-        fprintf(stderr, "miles-baseline: --kind must be text, numeric or both\n");
+    if (strcmp(kind, "text") && strcmp(kind, "numeric") && strcmp(kind, "both") && strcmp(kind, "ridge") &&
+        strcmp(kind, "all")) {
+        fprintf(stderr, "miles-baseline: --kind must be text, numeric, ridge, both or all\n");
         return 2;
     }
     if (tool_mkdirs(out)) return 1;
@@ -165,8 +238,12 @@ int main(int argc, char **argv) {
     int s = miles_prepared_open(&p, data);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
     int status = 0;
-    if (strcmp(kind, "numeric")) status |= run_one("text", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
-    if (strcmp(kind, "text")) status |= run_one("numeric", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    const int all = !strcmp(kind, "all"), both = !strcmp(kind, "both");
+    if (all || both || !strcmp(kind, "text"))
+        status |= run_one("text", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    if (all || both || !strcmp(kind, "numeric"))
+        status |= run_one("numeric", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    if (all || !strcmp(kind, "ridge")) status |= run_ridge(p, split, split_name, out, alpha, vkind, boot, (uint64_t)seed);
     miles_prepared_free(p);
     return status;
 }

@@ -41,6 +41,9 @@ static void usage(FILE *f) {
 "  convert --from KIND INPUT --out FILE\n"
 "                             real source -> 58-column seed-schema CSV; KIND is ytdlp,\n"
 "                             youtube2017, tiktok-vn or tiktok2020 (docs/data_sources.md)\n"
+"  convert --from youtube2017 --country CC INPUT --out FILE\n"
+"                             the trending file's country (US CA GB DE FR RU MX IN JP KR);\n"
+"                             default: from the file name (CAvideos.csv -> CA), else US\n"
 "\n"
 "prepare options:\n"
 "  --out FILE                 output file (written atomically; required)\n"
@@ -241,14 +244,16 @@ static int cmd_synth(int argc, char **argv) {
 }
 
 static int cmd_convert(int argc, char **argv) {
-    const char *out = NULL, *kind = NULL;
-    static const struct option lo[] = {{"from", 1, 0, 'f'}, {"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL, *kind = NULL, *country = NULL;
+    static const struct option lo[] = {{"from", 1, 0, 'f'}, {"out", 1, 0, 'o'}, {"country", 1, 0, 'c'},
+                                       {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'f': kind = optarg; break;
         case 'o': out = optarg; break;
+        case 'c': country = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -256,6 +261,15 @@ static int cmd_convert(int argc, char **argv) {
     if (!kind || !out || optind != argc - 1) {
         fprintf(stderr, "%s convert: need --from KIND INPUT --out FILE\n", PROG);
         return 2;
+    }
+    char kind_cc[64];
+    if (country) { /* youtube2017 only: the file's country (else from <CC>videos.csv) */
+        if (strcmp(kind, "youtube2017") != 0) {
+            fprintf(stderr, "%s convert: --country applies to --from youtube2017 only\n", PROG);
+            return 2;
+        }
+        snprintf(kind_cc, sizeof kind_cc, "youtube2017:%.8s", country);
+        kind = kind_cc;
     }
     static char report[65536];
     report[0] = '\0';

@@ -6,8 +6,9 @@
  *
  * Reports AUROC, PR-AUC, precision at 10% recall, accuracy/precision/recall/F1
  * and the confusion matrix at 0.5 and at the checkpoint's stored threshold, ECE
- * and Brier, velocity MAE/RMSE/R2 (scaled and original units) and bootstrap
- * 95% intervals; JSON + table + PNG plots.
+ * and Brier, velocity MAE/RMSE/R2 (in the model's target space and in views/day),
+ * Spearman rho, the constant-median reference and bootstrap 95% intervals;
+ * JSON + table + PNG plots.
  */
 #include "miles.h"
 #include "report.h"
@@ -96,6 +97,8 @@ int main(int argc, char **argv) {
     if (s == MILES_OK) s = miles_checkpoint_check_data(ck, prep);
     if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &scaler);
+    MilesVelocityTarget vtg; /* the model's target space (min-max for older checkpoints) */
+    if (s == MILES_OK) s = miles_checkpoint_velocity_target(ck, &vtg);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
@@ -109,8 +112,9 @@ int main(int argc, char **argv) {
     s = miles_predict_dataset_on(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     for (int64_t i = 0; i < v.n; i++) {
-        vt[i] = v.velocity[i];
-        vpr[i] = miles_scaler_velocity_unscale(scaler, vp[i]);
+        vt[i] = vtg.kind == MILES_VTARGET_MINMAX ? v.velocity[i]
+                                                 : miles_velocity_target_transform(&vtg, scaler, v.velocity_raw[i]);
+        vpr[i] = miles_velocity_target_inverse(&vtg, scaler, vp[i]);
     }
     char title[512], prefix[64], base[4096];
     snprintf(base, sizeof base, "%s", ckpt);
@@ -121,9 +125,26 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "data", data);
     cJSON_AddStringToObject(extra, "split", split_name);
     cJSON_AddStringToObject(extra, "preset", mc->preset);
+    cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
+    /* the constant-median reference: the training split's medians */
+    double med_t = NAN, med_r = NAN;
+    MilesDataset tr;
+    if (miles_prepared_split(prep, MILES_SPLIT_TRAIN, &tr) == MILES_OK && tr.n > 0 && tr.velocity_raw) {
+        double *a = malloc(sizeof(double) * tr.n);
+        if (a) {
+            for (int64_t i = 0; i < tr.n; i++)
+                a[i] = vtg.kind == MILES_VTARGET_MINMAX ? tr.velocity[i]
+                                                       : miles_velocity_target_transform(&vtg, scaler, tr.velocity_raw[i]);
+            med_t = miles_median(a, (int)tr.n);
+            med_r = miles_median(tr.velocity_raw, (int)tr.n);
+        }
+        free(a);
+    }
+    ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
+                       boot, (uint64_t)seed};
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
-                    stored_thr, boot, (uint64_t)seed, plots, extra};
+                    stored_thr, boot, (uint64_t)seed, plots, extra, &tv};
     int status = tool_report_run(&r);
     cJSON_Delete(extra);
     free(scores); free(vp); free(vt); free(vpr);

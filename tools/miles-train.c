@@ -64,11 +64,18 @@ static void usage(FILE *f) {
 "                         every tensor, unweighted CE, schedule stepped once per epoch, label\n"
 "                         threshold on all rows, seed title cleaning)\n"
 "  --batch-size N         32            --max-len N        128\n"
-"  --epochs N             15            --lr X             2e-5\n"
+"  --epochs N             15            --lr X             2e-5 (the encoder's)\n"
+"  --head-lr X            lr of the new layers (numeric MLP, fusion, heads); default 1e-3 with\n"
+"                         a pretrained encoder (--model) and the default recipe, else = --lr\n"
+"  --layer-decay X        layer-wise lr decay of the encoder in (0,1): layer l of L at\n"
+"                         lr*X^(L-l), embeddings lr*X^(L+1) (default off)\n"
+"  --velocity-target T    log1p_z|minmax: log1p_z = standardized log1p(views/day) with a linear\n"
+"                         head (default for the miles preset), minmax = the seed's min-max\n"
+"                         (default for --recipe original and --preset seed-notebook)\n"
 "  --weight-decay X       0.01          --warmup N         500 (optimizer steps)\n"
 "  --schedule S           cosine|linear|constant (default cosine, stepped every optimizer step)\n"
 "  --clip X               1.0 (global grad-norm; 0 = off)\n"
-"  --loss-weights C,R     0.95,0.05\n"
+"  --loss-weights C,R     0.5,0.5 with log1p_z (docs/results.md), 0.95,0.05 with minmax\n"
 "  --class-weights W      auto (N/(2 N_c) from train) | none | w0,w1   (default auto)\n"
 "  --patience N           3             --min-delta X      0.001 (early stopping on val AUROC)\n"
 "  --eval-every N         evaluate every N optimizer steps (default: every epoch)\n"
@@ -102,7 +109,8 @@ enum {
     O_DATA = 256, O_CSV, O_VOCAB, O_LANG, O_CLEAN, O_SCOPE, O_SPLITBY, O_DROP, O_MODEL, O_INIT, O_SIZE,
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
-    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION
+    O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION, O_HEADLR, O_LAYERDECAY,
+    O_VTARGET
 };
 
 static const struct option long_opts[] = {
@@ -117,18 +125,19 @@ static const struct option long_opts[] = {
     {"bucket", 0, 0, O_BUCKET}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
     {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"zero1", 0, 0, O_ZERO1}, {"help", 0, 0, 'h'},
-    {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PRECISION},
+    {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PRECISION}, {"head-lr", 1, 0, O_HEADLR},
+    {"layer-decay", 1, 0, O_LAYERDECAY}, {"velocity-target", 1, 0, O_VTARGET},
     {0, 0, 0, 0}};
 
 typedef struct Opts {
     const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop;
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
-    const char *out, *run, *device;
+    const char *out, *run, *device, *vtarget;
     MilesPrecision precision;
     int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet, zero1;
-    double lr, wd, clip, min_delta;
+    double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
-    int set_epochs, set_warmup; /* recipe defaults apply only to unset options */
+    int set_epochs, set_warmup, set_lossw, set_headlr; /* recipe defaults apply only to unset options */
     int data_opts;              /* a --csv-only data option was given */
 } Opts;
 
@@ -159,7 +168,10 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_WARMUP: o->set_warmup = 1; return tool_parse_int(v, "--warmup", 0, 1 << 30, &o->warmup);
     case O_SCHED: o->schedule = v; break;
     case O_CLIP: return tool_parse_double(v, "--clip", 0, 1e9, &o->clip);
-    case O_LOSSW: o->loss_w = v; break;
+    case O_LOSSW: o->loss_w = v; o->set_lossw = 1; break;
+    case O_HEADLR: o->set_headlr = 1; return tool_parse_double(v, "--head-lr", 0, 10, &o->head_lr);
+    case O_LAYERDECAY: return tool_parse_double(v, "--layer-decay", 0, 1, &o->layer_decay);
+    case O_VTARGET: o->vtarget = v; break;
     case O_CLASSW: o->class_w = v; break;
     case O_PATIENCE: return tool_parse_int(v, "--patience", 0, 1 << 20, &o->patience);
     case O_MINDELTA: return tool_parse_double(v, "--min-delta", 0, 1, &o->min_delta);
@@ -293,6 +305,16 @@ static int parse_options(int argc, char **argv, Opts *o) {
         o->text_clean = o->text_clean ? o->text_clean : "seed";
         o->scope = "all";
     }
+    /* issue 17's recipe: the new layers learn at their own lr when the encoder is
+     * pretrained, and the miles preset predicts standardized log1p(velocity) */
+    if (!o->set_headlr) o->head_lr = !strcmp(o->recipe, "default") && o->model ? 1e-3 : 0.0;
+    if (!o->vtarget) o->vtarget = !strcmp(o->recipe, "default") && !strcmp(o->preset, "miles") ? "log1p_z" : "minmax";
+    int vk;
+    if (miles_velocity_target_parse(o->vtarget, &vk) != MILES_OK) {
+        fprintf(stderr, "miles-train: --velocity-target must be log1p_z or minmax (got \"%s\")\n", o->vtarget);
+        return 2;
+    }
+    if (!o->set_lossw) o->loss_w = vk == MILES_VTARGET_LOG1P_Z ? "0.5,0.5" : "0.95,0.05";
     return -1;
 }
 
@@ -341,6 +363,8 @@ static int build_model(const Opts *o, const MilesPrepared *prep, MilesModel **ou
     MilesConfig cfg;
     int s = miles_config_preset(&cfg, o->preset, o->model ? "bert-base" : o->size);
     if (s != MILES_OK) return tool_fail(g_prog, s);
+    /* a standardized target is unbounded: linear head (min-max keeps the preset's) */
+    if (!strcmp(o->vtarget, "log1p_z")) cfg.velocity_activation = MILES_VEL_LINEAR;
     if (o->pooling && pooling_code(o->pooling, &cfg.pooling)) return 2;
     if (o->model) {
         MilesLoadReport lr;
@@ -365,6 +389,9 @@ static int train_config(const Opts *o, const char *out_dir, const MilesPrepared 
     tc->epochs = o->epochs;
     tc->grad_accum = o->accum;
     tc->lr = (float)o->lr;
+    tc->head_lr = (float)o->head_lr;
+    tc->layer_decay = (float)o->layer_decay;
+    miles_velocity_target_parse(o->vtarget, &tc->velocity_target);
     tc->weight_decay = (float)o->wd;
     tc->warmup_steps = o->warmup;
     tc->clip = (float)o->clip;
@@ -419,6 +446,11 @@ static int write_summary(const Opts *o, const char *run_name, const char *out_di
     cJSON_AddStringToObject(j, "run", run_name);
     cJSON_AddStringToObject(j, "recipe", o->recipe);
     cJSON_AddStringToObject(j, "preset", miles_model_config(m)->preset);
+    cJSON_AddStringToObject(j, "velocity_target", o->vtarget);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "head_lr", o->head_lr > 0 ? o->head_lr : o->lr);
+    cJSON_AddNumberToObject(j, "layer_decay", o->layer_decay);
+    cJSON_AddStringToObject(j, "loss_weights", o->loss_w);
     cJSON_AddNumberToObject(j, "parameters", (double)miles_model_num_params(m));
     cJSON_AddNumberToObject(j, "steps", (double)res->steps);
     cJSON_AddNumberToObject(j, "epochs_done", res->epochs_done);

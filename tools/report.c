@@ -50,6 +50,70 @@ static int write_plots(const ToolReport *r, const MilesMetrics *m, cJSON *paths)
     return 0;
 }
 
+static void add_reg(cJSON *o, const char *key, const MilesRegressionMetrics *m) {
+    cJSON *x = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(x, "mae", m->mae);
+    cJSON_AddNumberToObject(x, "rmse", m->rmse);
+    cJSON_AddNumberToObject(x, "r2", m->r2);
+}
+static void add_ci(cJSON *o, const char *key, const double ci[2]) {
+    if (!isfinite(ci[0]) || !isfinite(ci[1])) { cJSON_AddNullToObject(o, key); return; }
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(ci[0]));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(ci[1]));
+}
+
+int tool_velocity_section(const ToolVelocity *v, void *jv) {
+    cJSON *j = jv;
+    MilesMetricsOptions mo;
+    miles_metrics_options_default(&mo);
+    mo.n_bootstrap = v->n_bootstrap;
+    mo.seed = v->seed;
+    MilesVelocityReport r;
+    int s = miles_velocity_report(&r, v->pred, v->target, v->pred_raw, v->target_raw, v->n, v->median_target,
+                                  v->median_raw, &mo);
+    if (s != MILES_OK) return s;
+    cJSON *o = cJSON_AddObjectToObject(j, "velocity_report");
+    cJSON_AddStringToObject(o, "target", v->target_name ? v->target_name : "minmax");
+    cJSON_AddNumberToObject(o, "n", r.n);
+    add_reg(o, "target_space", &r.target);
+    if (r.has_raw) add_reg(o, "views_per_day", &r.raw);
+    cJSON_AddNumberToObject(o, "spearman", r.spearman);
+    cJSON *ref = cJSON_AddObjectToObject(o, "constant_median");
+    cJSON_AddNumberToObject(ref, "median_target", r.median_target);
+    add_reg(ref, "target_space", &r.median_ref_target);
+    if (r.has_raw) {
+        cJSON_AddNumberToObject(ref, "median_views_per_day", r.median_raw);
+        add_reg(ref, "views_per_day", &r.median_ref_raw);
+    }
+    cJSON *ci = cJSON_AddObjectToObject(o, "bootstrap");
+    cJSON_AddNumberToObject(ci, "resamples", r.n_bootstrap);
+    cJSON_AddNumberToObject(ci, "seed", (double)r.seed);
+    add_ci(ci, "target_mae", r.target_mae_ci);
+    add_ci(ci, "target_rmse", r.target_rmse_ci);
+    add_ci(ci, "target_r2", r.target_r2_ci);
+    add_ci(ci, "spearman", r.spearman_ci);
+    if (r.has_raw) {
+        add_ci(ci, "views_per_day_mae", r.raw_mae_ci);
+        add_ci(ci, "views_per_day_r2", r.raw_r2_ci);
+    }
+    printf("  velocity report (target %s, n = %d; [95%% bootstrap interval, %d resamples])\n",
+           v->target_name ? v->target_name : "minmax", r.n, r.n_bootstrap);
+    printf("    %-26s %12s %12s %10s\n", "", "MAE", "RMSE", "R2");
+    printf("    %-26s %12.4g %12.4g %10.4f  R2 [%.4f, %.4f]\n", "model, target space", r.target.mae, r.target.rmse,
+           r.target.r2, r.target_r2_ci[0], r.target_r2_ci[1]);
+    printf("    %-26s %12.4g %12.4g %10.4f\n", "constant median, target", r.median_ref_target.mae,
+           r.median_ref_target.rmse, r.median_ref_target.r2);
+    if (r.has_raw) {
+        printf("    %-26s %12.4g %12.4g %10.4f  MAE [%.4g, %.4g]\n", "model, views/day", r.raw.mae, r.raw.rmse, r.raw.r2,
+               r.raw_mae_ci[0], r.raw_mae_ci[1]);
+        printf("    %-26s %12.4g %12.4g %10.4f\n", "constant median, views/day", r.median_ref_raw.mae,
+               r.median_ref_raw.rmse, r.median_ref_raw.r2);
+    }
+    printf("    Spearman rho %.4f [%.4f, %.4f]\n", r.spearman, r.spearman_ci[0], r.spearman_ci[1]);
+    return MILES_OK;
+}
+
 int tool_report_run(const ToolReport *r) {
     MilesMetricsOptions opt;
     miles_metrics_options_default(&opt);
@@ -83,6 +147,10 @@ int tool_report_run(const ToolReport *r) {
     if (r->plots) write_plots(r, &m, paths);
 
     miles_metrics_print(&m, stdout, r->title);
+    if (r->velocity) {
+        int vs = tool_velocity_section(r->velocity, j);
+        if (vs != MILES_OK) fprintf(stderr, "note: velocity report: %s\n", miles_last_error());
+    }
     if (r->vel_pred_raw && r->vel_true_raw) {
         cJSON *o = cJSON_GetObjectItem(j, "velocity_original_units");
         if (o)

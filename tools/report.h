@@ -24,7 +24,24 @@ typedef struct ToolReport {
     uint64_t seed;
     int plots;                  /* 1: write PNGs */
     void *extra_json;           /* cJSON object merged under "run" (or NULL); not freed */
+    const struct ToolVelocity *velocity; /* NULL, or the "velocity_report" section (below) */
 } ToolReport;
+
+/* The velocity head's section (miles_velocity_report): vel_pred/vel_true in the
+ * target space, *_raw in views/day, the training split's medians for the
+ * constant reference, the target's name ("log1p_z" | "minmax"). */
+typedef struct ToolVelocity {
+    const double *pred, *target, *pred_raw, *target_raw;
+    int n;
+    double median_target, median_raw;
+    const char *target_name;
+    int n_bootstrap;
+    uint64_t seed;
+} ToolVelocity;
+
+/* Compute the velocity report, add it to the JSON object j (a cJSON *) as
+ * "velocity_report" and print its table to stdout.  MILES_* status. */
+int tool_velocity_section(const ToolVelocity *v, void *j);
 
 /* Compute, print the table to stdout, write JSON and plots; returns a process
  * exit status (0 ok, 1 error, 3 metrics undefined e.g. single-class input). */

@@ -506,6 +506,9 @@ static void test_fast_fixture(Fixture *f, int prec) {
 
 #define NSTEPS 20
 
+/* parameter groups for test_param_groups (0 = one group, the fixtures' setting) */
+static float g_head_lr_mult = 0.0f, g_layer_decay = 0.0f;
+
 static MilesAdamWConfig fixture_adamw(const Fixture *f) {
     MilesAdamWConfig oc;
     oc.lr = f->optim[0];
@@ -514,6 +517,8 @@ static MilesAdamWConfig fixture_adamw(const Fixture *f) {
     oc.eps = f->optim[3];
     oc.weight_decay = f->optim[4];
     oc.decay_all = 0;
+    oc.head_lr = g_head_lr_mult * oc.lr; /* 0: one parameter group */
+    oc.layer_decay = g_layer_decay;
     return oc;
 }
 
@@ -681,6 +686,62 @@ static void test_trajectories(Fixture *f, int cc) {
         miles_cuda_model_free(cm);
     }
 #endif
+}
+
+/* Parameter groups (head lr x5, layer decay 0.8) on the fp32 optimizer: the
+ * per-tensor launches at miles_adamw_lr_scale's lr reproduce the CPU
+ * AdamW's trajectory; the fused 16-bit optimizer refuses groups. */
+static void test_param_groups(Fixture *f, int cc) {
+    f->cfg = fixture_config(f, 0);
+    CutBatch cut;
+    cut_batch(f, f->batch.T - 4, &cut);
+    g_head_lr_mult = 5.0f;
+    g_layer_decay = 0.8f;
+    float closs[NSTEPS], cnorm[NSTEPS], gloss[NSTEPS], gnorm[NSTEPS];
+    FinalState fin;
+    cpu_trajectory(f, &cut, NULL, closs, cnorm, &fin);
+    int skipped = 0;
+    MilesCudaModel *cm = gpu_trajectory(f, &cut, MILES_CUDA_PREC_FP32, NSTEPS, gloss, gnorm, &skipped);
+    const size_t n = miles_cuda_model_num_params(cm);
+    std::vector<float> gw(n), gm(n), gv(n);
+    int64_t t = 0;
+    MUST(miles_cuda_model_sync(cm));
+    CUDA_CHECK(cudaMemcpy(gw.data(), miles_cuda_model_device_params(cm), n * sizeof(float), cudaMemcpyDeviceToHost));
+    MUST(miles_cuda_model_get_adamw_state(cm, gm.data(), gv.data(), &t));
+    double ew = max_abs_diff(gw.data(), fin.params.data(), n);
+    double em = fmax(max_abs_diff(gm.data(), fin.m.data(), n), max_abs_diff(gv.data(), fin.v.data(), n));
+    char name[160];
+    snprintf(name, sizeof name, "%d steps fp32, parameter groups (head lr x5, layer decay 0.8): weights and "
+             "moments vs CPU (abs)", NSTEPS);
+    report(name, fmax(ew, em), 1e-5);
+    miles_cuda_model_free(cm);
+    /* the groups must matter: the single-group CPU run ends elsewhere */
+    g_head_lr_mult = 0.0f;
+    g_layer_decay = 0.0f;
+    FinalState one;
+    cpu_trajectory(f, &cut, NULL, closs, cnorm, &one);
+    double moved = max_abs_diff(one.params.data(), fin.params.data(), n);
+    check_true("parameter groups change the trajectory (> 1e-4)", moved > 1e-4, "");
+#ifndef MILES_CUDA_HOST_EMULATION
+    {
+        MilesModel *m = cpu_model(f, &f->cfg);
+        MilesCudaModel *fm = build_model(m, MILES_CUDA_PREC_FP16, -1);
+        miles_model_free(m);
+        if (miles_cuda_model_is_fast(fm)) {
+            g_head_lr_mult = 5.0f;
+            MilesAdamWConfig oc = fixture_adamw(f);
+            g_head_lr_mult = 0.0f;
+            MUST(miles_cuda_model_zero_grad(fm));
+            MUST(miles_cuda_model_forward(fm, &f->batch, 1, NULL, NULL, NULL));
+            MUST(miles_cuda_model_backward(fm, 1.0f));
+            int s = miles_cuda_model_adamw_step(fm, step_lr(f, 0), &oc, NULL);
+            check_true("16-bit fused optimizer refuses parameter groups (MILES_EUNSUPPORTED)",
+                       s == MILES_EUNSUPPORTED, miles_last_error());
+        }
+        miles_cuda_model_free(fm);
+    }
+#endif
+    (void)cc;
 }
 
 /* ------------------------------------------------------------ overflow */
@@ -1313,6 +1374,7 @@ int main(int argc, char **argv) {
 #endif
     test_trajectories(&fx[0], cc);
     if (!g_quick) test_trajectories(&fx[1], cc);
+    test_param_groups(&fx[0], cc);
     test_overflow(&fx[0]);
     test_real_overflow(&fx[0]);
 #ifdef SIMT_EMULATOR
