@@ -258,7 +258,7 @@ asan:
 # bit-identity (resume, 1 rank vs 1 process, server vs CLI, explain, golden) run
 # again on every BLAS kernel choice the machines of our kind make (some set
 # OPENBLAS_CORETYPE=Haswell, others leave it unset) and on 1 and 2 threads.
-DET_TESTS = test_gemm test_golden test_model test_train test_dist test_predict test_serve test_explain
+DET_TESTS = test_gemm test_golden test_model test_train test_dist test_predict test_serve test_explain test_infer
 DET_ENVS  = OPENBLAS_CORETYPE=Haswell+OPENBLAS_L2_SIZE=512 -u+OPENBLAS_CORETYPE+-u+OPENBLAS_L2_SIZE
 determinism: all tests
 	@failed=0; for e in $(DET_ENVS); do for n in 1 2; do \

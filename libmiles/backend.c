@@ -18,6 +18,7 @@
 
 #include "backend_internal.h"
 #include "internal.h"
+#include "gemm_lowp.h"
 
 #ifndef MILES_CUDA_BUILT
 #define MILES_CUDA_BUILT 0 /* set by the Makefile when nvcc was found */
@@ -108,12 +109,23 @@ static int load_cuda(const MilesBackendOps **out) {
 
 /* ---------------------------------------------------------------- checks */
 
+/* The CPU trains in fp32 (the reference); CPU inference (model_infer.c) also
+ * runs bf16 and int8 where the CPU has the instructions (gemm_lowp.h). */
 static int check_cpu(const char *device, MilesPrecision precision, int training) {
-    if (precision != MILES_PRECISION_FP32)
-        return miles_error(MILES_EUNSUPPORTED, "precision %s on the CPU: %s", miles_precision_name(precision),
-                           training ? "the CPU trains in fp32 only"
-                                    : "not available in this build (CPU inference runs fp32)");
-    return MILES_OK;
+    if (precision == MILES_PRECISION_FP32) return MILES_OK;
+    if (training)
+        return miles_error(MILES_EUNSUPPORTED, "precision %s on the CPU: the CPU trains in fp32 only",
+                           miles_precision_name(precision));
+    if (precision == MILES_PRECISION_BF16 || precision == MILES_PRECISION_INT8) {
+        const char *why = NULL;
+        MilesGemmPrecision gp = precision == MILES_PRECISION_BF16 ? MILES_GEMM_BF16 : MILES_GEMM_INT8;
+        if (!miles_gemm_lowp_available(gp, &why))
+            return miles_error(MILES_EUNSUPPORTED, "precision %s on the CPU: %s", miles_precision_name(precision),
+                               why ? why : "this CPU lacks the instructions");
+        return MILES_OK;
+    }
+    return miles_error(MILES_EUNSUPPORTED, "precision %s on the CPU: CPU inference runs fp32, bf16 or int8 only",
+                       miles_precision_name(precision));
 }
 
 int miles_backend_find(const char *device, MilesPrecision precision, int training, const MilesBackendOps **ops,

@@ -10,10 +10,14 @@
 #include "backend_internal.h"
 #include "internal.h"
 #include "model_internal.h"
+#include "model_infer.h"
 
 typedef struct CpuState {
     MilesModel *m;     /* the host model: the CPU computes in it */
     MilesAdamW *opt;   /* NULL without an optimizer */
+    int infer;         /* built for inference (no optimizer): eval forwards run the
+                        * inference engine (model_infer.c) at `precision` */
+    MilesPrecision precision;
 } CpuState;
 
 /* The CPU's precisions are decided in backend.c (miles_backend_check). */
@@ -27,6 +31,15 @@ static int cpu_build(void **state, const MilesBackendBuild *b) {
     s->m = b->host;
     if (b->with_optimizer) {
         int rc = miles_adamw_build(&s->opt, s->m, &b->adamw);
+        if (rc != MILES_OK) { free(s); return rc; }
+    } else {
+        /* inference: weights fused/converted once here (fp32 gives the reference's bits) */
+        s->infer = 1;
+        s->precision = b->precision;
+        /* an engine at this precision stays attached to the model until its
+         * weights change (load, init, AdamW, write_params drop it): reuse it */
+        int rc = s->m->infer && miles_infer_precision(s->m->infer) == b->precision
+                     ? MILES_OK : miles_model_set_precision(s->m, b->precision);
         if (rc != MILES_OK) { free(s); return rc; }
     }
     *state = s;
@@ -55,7 +68,13 @@ static int cpu_zero_grad(void *state) {
 }
 
 static int cpu_forward(void *state, const MilesBatch *b, int training, float *logits, float *velocity, float *loss) {
-    return miles_model_forward(((CpuState *)state)->m, b, training, logits, velocity, loss);
+    CpuState *s = state;
+    if (s->infer && !training && !loss) {
+        /* the engine is dropped when the weights change: build it again */
+        if (!s->m->infer) MILES_TRY(miles_model_set_precision(s->m, s->precision));
+        return miles_infer_forward(s->m->infer, b, logits, velocity);
+    }
+    return miles_model_forward(s->m, b, training, logits, velocity, loss);
 }
 
 static int cpu_backward(void *state, float loss_scale) {
@@ -84,6 +103,7 @@ static int copy_params(const MilesModel *src, MilesModel *dst) {
         miles_model_num_tensors(src) != miles_model_num_tensors(dst))
         return miles_error(MILES_ESHAPE, "cpu backend: models of different configurations (%zu vs %zu parameters)",
                            miles_model_num_params(src), miles_model_num_params(dst));
+    miles_model_drop_infer(dst); /* its engine holds copies of the old weights */
     memcpy(dst->params, src->params, sizeof(float) * src->nparams);
     return MILES_OK;
 }

@@ -196,19 +196,31 @@ int miles_gemm_packed_n(const MilesPackedWeights *w) { return w->N; }
 const char *miles_gemm_packed_isa(const MilesPackedWeights *w) { return w->isa->name; }
 int miles_gemm_packed_k(const MilesPackedWeights *w) { return w->K; }
 
+size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M) {
+    if (!w || M <= 0) return 0;
+    /* converted x rows (+1 word: the kernels may read one past the end), then
+     * the int8 row scales, 64-byte aligned */
+    size_t xb = (((size_t)M * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
+    return xb + (w->prec == MILES_GEMM_INT8 ? (size_t)M * sizeof(float) : 0);
+}
+
 int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
                       const float *bias, float *y, int ldy) {
+    return miles_gemm_packed_ws(w, M, x, ldx, bias, y, ldy, NULL);
+}
+
+int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                         const float *bias, float *y, int ldy, void *scratch) {
     if (!w || (M > 0 && (!x || !y)) || ldx < w->K || ldy < w->N)
         return miles_error(MILES_EINVAL, "gemm packed: bad arguments (M %d, ldx %d, ldy %d)", M, ldx, ldy);
     if (M <= 0) return MILES_OK;
     const int kq = w->kq, N = w->N, int8 = w->prec == MILES_GEMM_INT8;
-    uint32_t *xp = malloc(((size_t)M * kq + 1) * sizeof(uint32_t));
-    float *sx = int8 ? malloc((size_t)M * sizeof(float)) : NULL;
-    if (!xp || (int8 && !sx)) {
-        free(xp);
-        free(sx);
+    void *own = NULL;
+    if (!scratch && !(scratch = own = malloc(miles_gemm_packed_scratch(w, M))))
         return miles_error(MILES_ENOMEM, "gemm packed: out of memory for %d rows", M);
-    }
+    uint32_t *xp = scratch;
+    float *sx = int8 ? (float *)((char *)scratch + (((size_t)M * kq + 1) * sizeof(uint32_t) + 63) / 64 * 64)
+                     : NULL;
     const MilesLowpIsa *isa = w->isa;
     const int mb = (M + LOWP_MC - 1) / LOWP_MC, nb = (N + LOWP_NC - 1) / LOWP_NC;
     int nt = 1;
@@ -246,7 +258,6 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
             }
         }
     }
-    free(xp);
-    free(sx);
+    free(own);
     return MILES_OK;
 }

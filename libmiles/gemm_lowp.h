@@ -48,6 +48,12 @@ int miles_gemm_lowp_prefer_avxvnni(int on);
  * for the converted x cannot be allocated. */
 int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
                       const float *bias, float *y, int ldy);
+/* The same with caller-provided scratch of miles_gemm_packed_scratch(w, M)
+ * bytes (NULL: allocated per call), so an inference loop allocates nothing
+ * per call.  Same bits as miles_gemm_packed. */
+size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M);
+int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                         const float *bias, float *y, int ldy, void *scratch);
 
 /* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).  x: packed rows of 32-bit
  * words (2 bf16 or 4 uint8 per word), row i at x + i*x_rs; w: 16-column groups

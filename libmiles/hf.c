@@ -13,6 +13,7 @@
  */
 
 #include "model_internal.h"
+#include "model_infer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -338,6 +339,7 @@ int miles_model_load_params(MilesModel *m, const char *path) {
             rc = miles_error(MILES_EFORMAT, "%s: unexpected tensor '%s' (saved from a different model "
                              "configuration?)", path, name);
     }
+    if (rc == MILES_OK) miles_model_drop_infer(m); /* the weights change */
     for (int t = 0; rc == MILES_OK && t < nt; t++) {
         MilesTensorInfo ti;
         miles_model_tensor(m, t, &ti);

@@ -304,6 +304,19 @@ MILES_API int miles_model_backward_from_outputs(MilesModel *m, const float *dlog
  * features; either may be NULL.  MILES_EINVAL if no backward followed the
  * last forward.  (Not accumulated: each backward overwrites them.) */
 MILES_API int miles_model_input_grads(const MilesModel *m, float *dword, float *dfeatures);
+/* Build the model's inference engine at `precision` (miles_predict_dataset_on
+ * and the predictor do it themselves for their precision, and reuse an
+ * engine of that precision already attached; miles_predict_dataset is fp32):
+ * (docs/performance.md): Q/K/V fused, fp32 or bf16/int8 weights converted
+ * once (int8: per-channel weights, activations quantized per row), one
+ * workspace, padding after each sequence's last real token skipped.  fp32
+ * gives the same bits as miles_model_forward in eval mode.  The engine copies
+ * weights: it is dropped (back to the reference forward) when the weights
+ * are replaced by miles_model_load_params, miles_model_init_random or an
+ * AdamW step; after writing tensors directly, call this again.  bf16/int8
+ * where the CPU lacks the instructions: MILES_EUNSUPPORTED naming them.
+ * Training always runs the fp32 reference. */
+MILES_API int miles_model_set_precision(MilesModel *m, MilesPrecision precision);
 
 /* ======================================================================== */
 /* Section: optimizer and schedules                                         */

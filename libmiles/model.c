@@ -6,6 +6,7 @@
  */
 
 #include "model_internal.h"
+#include "model_infer.h"
 
 #include <math.h>
 
@@ -171,6 +172,7 @@ void miles_model_free(MilesModel *m) {
     free(m->grads);
     free(m->arena);
     free(m->scratch);
+    miles_model_drop_infer(m);
     free(m);
 }
 
@@ -193,6 +195,7 @@ int miles_model_init_random(MilesModel *m, uint64_t seed, float std) {
     if (!m) return miles_error(MILES_EINVAL, "miles_model_init_random: model is NULL");
     if (!(std >= 0.0f) || !isfinite(std))
         return miles_error(MILES_EINVAL, "miles_model_init_random: std = %g", (double)std);
+    miles_model_drop_infer(m); /* its fused weights are a copy of the old ones */
     for (int t = 0; t < m->ntensors; t++) {
         const MilesTensor *ti = &m->tensors[t];
         float *p = m->params + ti->offset;

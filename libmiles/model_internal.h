@@ -159,6 +159,10 @@ struct MilesModel {
     int bwd_valid;                /* a backward of this forward ran: the input
                                    * gradients are in D.dres [N,H] and D.dfeat [B,F] */
     float last_loss, last_ce, last_mse;
+
+    /* inference engine (model_infer.c): built by miles_model_set_precision,
+     * dropped when the weights are replaced; NULL = the reference forward */
+    struct MilesInfer *infer;
 };
 
 /* The forward's batch check (model_forward.c): shapes, id/type/mask ranges,

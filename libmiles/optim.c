@@ -5,6 +5,7 @@
 
 #include "optim_internal.h"
 #include "model_internal.h"
+#include "model_infer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -107,6 +108,7 @@ int miles_adamw_step(MilesAdamW *o, float lr) {
     if (!(lr >= 0.0f) || !isfinite(lr))
         return miles_error(MILES_EINVAL, "adamw: learning rate %g is invalid", (double)lr);
     MilesModel *mdl = o->model;
+    miles_model_drop_infer(mdl); /* its fused weights would be stale */
     ++o->t;
     /* per tensor: its group's lr (torch computes step_size and the decay
      * factor per param group from the group's lr) */

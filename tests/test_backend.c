@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "gemm_lowp.h"
 #include "train_internal.h"
 #include "helpers.h"
 
@@ -57,13 +58,24 @@ static void test_device_names(void **state) {
     }
 }
 
-/* What the CPU reference build accepts: fp32 on the CPU, nothing else yet.
- * The predictor refuses before it reads the checkpoint. */
+/* What the CPU accepts: fp32 everywhere; bf16/int8 for inference only, where
+ * the CPU has the instructions (model_infer.c, gemm_lowp.h).  The predictor
+ * refuses before it reads the checkpoint. */
 static void test_refusals(void **state) {
     (void)state;
     OK(miles_backend_check(NULL, MILES_PRECISION_FP32, 1));
     OK(miles_backend_check("cpu", MILES_PRECISION_FP32, 0));
     assert_int_equal(miles_backend_check("cpu", MILES_PRECISION_FP16, 1), MILES_EUNSUPPORTED);
+    assert_int_equal(miles_backend_check("cpu", MILES_PRECISION_FP16, 0), MILES_EUNSUPPORTED);
+    assert_int_equal(miles_backend_check("cpu", MILES_PRECISION_BF16, 1), MILES_EUNSUPPORTED);
+    assert_int_equal(miles_backend_check("cpu", MILES_PRECISION_INT8, 1), MILES_EUNSUPPORTED);
+    const MilesPrecision lowp[2] = {MILES_PRECISION_BF16, MILES_PRECISION_INT8};
+    for (int k = 0; k < 2; k++) {
+        int have = miles_gemm_lowp_available(k ? MILES_GEMM_INT8 : MILES_GEMM_BF16, NULL);
+        int s = miles_backend_check("cpu", lowp[k], 0);
+        printf("  %s inference on this CPU: %s\n", miles_precision_name(lowp[k]), s ? miles_last_error() : "accepted");
+        assert_int_equal(s, have ? MILES_OK : MILES_EUNSUPPORTED);
+    }
     assert_int_equal(miles_backend_check("cpu", (MilesPrecision)9, 0), MILES_EINVAL);
     MilesPredictorOptions o;
     miles_predictor_options_default(&o);

@@ -1,0 +1,459 @@
+/*
+ * test_infer.c — the inference engine (libmiles/model_infer.c) against the
+ * reference forward (miles_model_forward, eval mode).
+ *
+ *   - fp32: bit-identical logits and velocity on the golden fixtures' models
+ *     and batches, and on tiny models with heavy, irregular padding (T not a
+ *     multiple of 16, a row of padding only, mask holes, a padded first
+ *     token), with 1 and 2 threads, all three poolings;
+ *   - the engine is dropped when the weights change (init, load, AdamW);
+ *   - bf16 / int8 (where the CPU has them): logits within a stated tolerance
+ *     of fp32, else refused with MILES_EUNSUPPORTED and a message.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "miles.h"
+#include "model_infer.h"
+#include "gemm_lowp.h"
+#include "ops.h"
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN fails */
+    }
+    return m;
+}
+
+/* Reference (eval-mode forward) vs the engine at `prec`; returns the max abs
+ * logit/velocity difference; *bits_equal says whether all bits agree. */
+static double compare(MilesModel *m, const MilesBatch *b, MilesPrecision prec, int *bits_equal) {
+    const int B = b->B;
+    float *l0 = calloc((size_t)B * 2, sizeof(float)), *v0 = calloc((size_t)B, sizeof(float));
+    float *l1 = calloc((size_t)B * 2, sizeof(float)), *v1 = calloc((size_t)B, sizeof(float));
+    assert_true(l0 && v0 && l1 && v1);
+    MilesBatch eb = *b;
+    eb.labels = NULL;
+    eb.velocity = NULL;
+    OK(miles_model_forward(m, &eb, 0, l0, v0, NULL));
+    MilesInfer *e = NULL;
+    OK(miles_infer_build(&e, m, prec));
+    OK(miles_infer_forward(e, &eb, l1, v1));
+    /* a second call on the grown workspace gives the same result */
+    float *l2 = calloc((size_t)B * 2, sizeof(float));
+    OK(miles_infer_forward(e, &eb, l2, NULL));
+    assert_memory_equal(l1, l2, (size_t)B * 2 * sizeof(float));
+    free(l2);
+    miles_infer_free(e);
+    *bits_equal = !memcmp(l0, l1, (size_t)B * 2 * sizeof(float)) && !memcmp(v0, v1, (size_t)B * sizeof(float));
+    double d = max_abs_diff(l0, l1, (size_t)B * 2), dv = max_abs_diff(v0, v1, (size_t)B);
+    free(l0); free(v0); free(l1); free(v1);
+    return d > dv ? d : dv;
+}
+
+/* ------------------------------------------------------------ golden fixtures */
+
+static const char *const FIXTURES[] = {
+    "tests/fixtures/golden_miles_pooler.safetensors",
+    "tests/fixtures/golden_miles_cls.safetensors",
+    "tests/fixtures/golden_miles_mean.safetensors",
+    "tests/fixtures/golden_seed-notebook_pooler.safetensors",
+    "tests/fixtures/golden_seed-notebook_cls.safetensors",
+    "tests/fixtures/golden_seed-notebook_mean.safetensors",
+};
+
+static void *read_t(MilesSafetensors *st, const char *name, int i32, size_t *n_out) {
+    int i = miles_safetensors_find(st, name);
+    if (i < 0) fail_msg("fixture tensor %s missing", name);
+    size_t n = 0;
+    OK(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
+    void *p = malloc((n ? n : 1) * 4);
+    assert_non_null(p);
+    if (i32) OK(miles_safetensors_read_i32(st, i, p, n));
+    else OK(miles_safetensors_read_f32(st, i, p, n));
+    if (n_out) *n_out = n;
+    return p;
+}
+
+/* The fixture's model (tests/test_golden.c's build: preset structure at the
+ * fixture's BERT sizes, weights by checkpoint name). */
+static MilesModel *golden_model(MilesSafetensors *st) {
+    size_t n;
+    int32_t *arch = read_t(st, "meta.arch", 1, &n);
+    int32_t *bert = read_t(st, "meta.bert", 1, &n);
+    MilesConfig c;
+    OK(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
+    c.vocab_size = bert[0];
+    c.hidden_size = bert[1];
+    c.num_hidden_layers = bert[2];
+    c.num_attention_heads = bert[3];
+    c.intermediate_size = bert[4];
+    c.max_position_embeddings = bert[5];
+    c.type_vocab_size = bert[6];
+    c.pooling = arch[0];
+    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
+    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
+    free(arch);
+    free(bert);
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &c));
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        OK(miles_model_tensor(m, t, &ti));
+        int i = miles_safetensors_find(st, ti.name);
+        if (i < 0) fail_msg("fixture has no weight %s", ti.name);
+        OK(miles_safetensors_read_f32(st, i, ti.data, ti.numel));
+    }
+    return m;
+}
+
+static void test_golden_fp32_bits(void **state) {
+    (void)state;
+    for (size_t f = 0; f < sizeof FIXTURES / sizeof FIXTURES[0]; f++) {
+        MilesSafetensors *st = NULL;
+        OK(miles_safetensors_open(&st, FIXTURES[f]));
+        MilesModel *m = golden_model(st);
+        size_t n, nb;
+        int32_t *ids = read_t(st, "input_ids", 1, &n), *tt = read_t(st, "token_type_ids", 1, NULL);
+        int32_t *mask = read_t(st, "attention_mask", 1, NULL), *lab = read_t(st, "labels", 1, &nb);
+        float *feats = read_t(st, "features", 0, NULL);
+        int npad = 0;
+        for (size_t i = 0; i < n; i++) npad += !mask[i];
+        MilesBatch b = {(int)nb, (int)(n / nb), ids, tt, mask, feats, NULL, NULL};
+        for (int th = 1; th <= 2; th++) {
+            set_threads(th);
+            int eq = 0;
+            double d = compare(m, &b, MILES_PRECISION_FP32, &eq);
+            printf("  %s B=%d T=%d padded tokens %d, %d thread(s): max |diff| %.3g, bits %s\n", FIXTURES[f], b.B,
+                   b.T, npad, th, d, eq ? "equal" : "DIFFER");
+            assert_true(eq);
+        }
+        free(ids); free(tt); free(mask); free(lab); free(feats);
+        miles_model_free(m);
+        miles_safetensors_close(st);
+    }
+}
+
+/* ------------------------------------------------------------ tiny models, padding */
+
+static MilesModel *tiny_model(const char *preset, int pooling, uint64_t seed) {
+    MilesConfig c;
+    OK(miles_config_preset(&c, preset, "tiny"));
+    c.pooling = pooling;
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &c));
+    OK(miles_model_init_random(m, seed, 0.05f));
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        for (size_t i = 0; i < ti.numel; i++) {
+            float u = (float)(((i * 2654435761u + (size_t)t * 97u) % 1000) / 1000.0 - 0.5);
+            if (strstr(ti.name, "LayerNorm.weight")) ti.data[i] = 1.0f + 0.2f * u;
+            else if (strstr(ti.name, "bias")) ti.data[i] = 0.04f * u;
+            else if (!strncmp(ti.name, "fusion", 6) || !strncmp(ti.name, "numeric", 7) ||
+                     !strncmp(ti.name, "classifier", 10) || !strncmp(ti.name, "regressor", 9))
+                ti.data[i] *= 3.0f;
+        }
+    }
+    return m;
+}
+
+#define PB 9
+#define PT 37
+typedef struct {
+    int32_t ids[PB * PT], tt[PB * PT], mask[PB * PT];
+    float feats[PB * MILES_NUM_FEATURES];
+    MilesBatch b;
+} PadBatch;
+
+/* Lengths 37, 30, 17, 16, 5, 1, 0 (all padding), 20 with holes, 12 with a
+ * padded first token: every branch of the engine's length logic. */
+static void pad_batch(PadBatch *x, int V) {
+    static const int lens[PB] = {37, 30, 17, 16, 5, 1, 0, 20, 12};
+    memset(x, 0, sizeof *x);
+    for (int r = 0; r < PB; r++) {
+        for (int t = 0; t < PT; t++) {
+            int i = r * PT + t;
+            x->ids[i] = t == 0 ? 2 : 5 + (r * 31 + t * 17) % (V - 5);
+            x->mask[i] = t < lens[r];
+            x->tt[i] = (r % 2 && t > lens[r] / 2) ? 1 : 0;
+        }
+        for (int j = 0; j < MILES_NUM_FEATURES; j++)
+            x->feats[r * MILES_NUM_FEATURES + j] = (float)sin(1.0 + r * 7.1 + j * 1.3);
+    }
+    x->mask[7 * PT + 3] = x->mask[7 * PT + 11] = 0; /* holes */
+    x->mask[8 * PT + 0] = 0;                         /* padded first token */
+    MilesBatch b = {PB, PT, x->ids, x->tt, x->mask, x->feats, NULL, NULL};
+    x->b = b;
+}
+
+static void test_padding_fp32_bits(void **state) {
+    (void)state;
+    const char *presets[] = {"miles", "seed-notebook"};
+    const int pools[] = {MILES_POOL_POOLER, MILES_POOL_CLS, MILES_POOL_MEAN};
+    for (int p = 0; p < 2; p++)
+        for (int q = 0; q < 3; q++) {
+            MilesModel *m = tiny_model(presets[p], pools[q], 11 + q);
+            PadBatch x;
+            pad_batch(&x, miles_model_config(m)->vocab_size);
+            for (int th = 1; th <= 2; th++) {
+                set_threads(th);
+                int eq = 0;
+                double d = compare(m, &x.b, MILES_PRECISION_FP32, &eq);
+                printf("  %s pooling %d, %d thread(s): max |diff| %.3g, bits %s\n", presets[p], pools[q], th, d,
+                       eq ? "equal" : "DIFFER");
+                assert_true(eq);
+            }
+            /* batch of one row and its own length (the serving case) */
+            MilesBatch one = x.b;
+            one.B = 1;
+            one.T = 17;
+            one.input_ids = x.ids + 2 * PT;
+            one.token_type_ids = x.tt + 2 * PT;
+            one.attention_mask = x.mask + 2 * PT;
+            one.features = x.feats + 2 * MILES_NUM_FEATURES;
+            int eq = 0;
+            compare(m, &one, MILES_PRECISION_FP32, &eq);
+            assert_true(eq);
+            miles_model_free(m);
+        }
+    set_threads(2);
+}
+
+/* miles_model_set_precision routes miles_predict_dataset through the engine
+ * and the engine is dropped when the weights change. */
+static void test_engine_dropped(void **state) {
+    (void)state;
+    MilesModel *m = tiny_model("miles", MILES_POOL_MEAN, 5);
+    PadBatch x;
+    pad_batch(&x, miles_model_config(m)->vocab_size);
+    int32_t lens[PB];
+    for (int r = 0; r < PB; r++) {
+        lens[r] = 0;
+        for (int t = 0; t < PT; t++)
+            if (x.mask[r * PT + t]) lens[r] = t + 1;
+    }
+    MilesDataset d;
+    memset(&d, 0, sizeof d);
+    d.n = PB;
+    d.max_len = PT;
+    d.input_ids = x.ids;
+    d.attention_mask = x.mask;
+    d.lengths = lens;
+    d.features = x.feats;
+    double p_ref[PB], p_eng[PB], v_ref[PB], v_eng[PB];
+    OK(miles_predict_dataset(m, &d, 4, 0, p_ref, v_ref));
+    OK(miles_model_set_precision(m, MILES_PRECISION_FP32));
+    OK(miles_predict_dataset(m, &d, 4, 0, p_eng, v_eng));
+    assert_memory_equal(p_ref, p_eng, sizeof p_ref);
+    assert_memory_equal(v_ref, v_eng, sizeof v_ref);
+    /* new weights: the stale engine must not answer */
+    OK(miles_model_init_random(m, 99, 0.05f));
+    OK(miles_predict_dataset(m, &d, 4, 0, p_eng, v_eng));
+    MilesModel *m2 = tiny_model("miles", MILES_POOL_MEAN, 5);
+    OK(miles_model_init_random(m2, 99, 0.05f));
+    OK(miles_predict_dataset(m2, &d, 4, 0, p_ref, v_ref));
+    assert_memory_equal(p_ref, p_eng, sizeof p_ref);
+    miles_model_free(m2);
+    miles_model_free(m);
+}
+
+/* ------------------------------------------------------------ bf16 / int8 */
+
+static void test_lowp(void **state) {
+    (void)state;
+    const MilesPrecision precs[2] = {MILES_PRECISION_BF16, MILES_PRECISION_INT8};
+    /* logits here are O(1); bf16 rounds every operand to 8 bits of mantissa,
+     * int8 to 1/127 of the row range: stated bounds with margin */
+    const double tol[2] = {0.01, 0.04};
+    for (int k = 0; k < 2; k++) {
+        const char *why = NULL;
+        int have = miles_gemm_lowp_available(k ? MILES_GEMM_INT8 : MILES_GEMM_BF16, &why);
+        MilesModel *m = tiny_model("miles", MILES_POOL_MEAN, 3);
+        if (!have) {
+            assert_int_equal(miles_model_set_precision(m, precs[k]), MILES_EUNSUPPORTED);
+            printf("  %s refused on this CPU: %s\n", miles_precision_name(precs[k]), miles_last_error());
+            miles_model_free(m);
+            continue;
+        }
+        PadBatch x;
+        pad_batch(&x, miles_model_config(m)->vocab_size);
+        double worst = 0.0;
+        for (int th = 1; th <= 2; th++) {
+            set_threads(th);
+            int eq = 0;
+            double d = compare(m, &x.b, precs[k], &eq);
+            printf("  %s, %d thread(s): max |logit/velocity diff| vs fp32 %.4g (tolerance %.3g)\n",
+                   miles_precision_name(precs[k]), th, d, tol[k]);
+            assert_true(d <= tol[k]);
+            assert_true(d > 0.0); /* it really ran in reduced precision */
+            worst = d > worst ? d : worst;
+        }
+        /* training never takes a reduced precision */
+        assert_int_equal(miles_backend_check("cpu", precs[k], 1), MILES_EUNSUPPORTED);
+        miles_model_free(m);
+    }
+    assert_int_equal(miles_model_set_precision(NULL, MILES_PRECISION_FP32), MILES_EINVAL);
+    MilesModel *m = tiny_model("miles", MILES_POOL_MEAN, 3);
+    assert_int_equal(miles_model_set_precision(m, MILES_PRECISION_FP16), MILES_EUNSUPPORTED);
+    printf("  fp16 on the CPU: %s\n", miles_last_error());
+    miles_model_free(m);
+    set_threads(2);
+}
+
+
+/* The vectorized GELU of the bf16/int8 paths against the reference's erff
+ * GELU, and its bits with 1 and 2 threads. */
+static void test_gelu_fast(void **state) {
+    (void)state;
+    const size_t n = 200001; /* odd: a vector tail */
+    float *x = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
+    float *b = malloc(n * sizeof(float)), *c = malloc(n * sizeof(float));
+    assert_true(x && a && b && c);
+    for (size_t i = 0; i < n; i++) x[i] = -12.0f + 24.0f * (float)i / (float)(n - 1);
+    gelu_forward(a, x, n);
+    set_threads(1);
+    miles_gelu_fast(b, x, n);
+    set_threads(2);
+    miles_gelu_fast(c, x, n);
+    assert_memory_equal(b, c, n * sizeof(float));
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)a[i] - b[i]) / (1.0 + fabs((double)x[i]));
+        if (!(err <= worst)) worst = err;
+    }
+    printf("  fast GELU vs erff GELU on [-12, 12]: max |diff| / (1 + |x|) = %.3g (bound 5e-7)\n", worst);
+    assert_true(worst <= 5e-7);
+    free(x); free(a); free(b); free(c);
+}
+
+/* ------------------------------------------------------------ accuracy of a trained model */
+
+/* A tiny model trained on the synthetic set (where the titles carry signal):
+ * AUROC and velocity R^2 on the test split in bf16 / int8 against fp32,
+ * within the issue's bounds (0.002 / 0.005). */
+static void test_trained_accuracy(void **state) {
+    (void)state;
+    set_threads(2);
+    char dir[256], csv[300], dat[300], run[300];
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "infer"), 0);
+    snprintf(csv, sizeof csv, "%s/synth.csv", dir);
+    snprintf(dat, sizeof dat, "%s/data.milesdat", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    OK(miles_synth_write_csv(csv, 4000, 3));
+    MilesPrepareOptions po;
+    miles_prepare_options_default(&po);
+    po.vocab_dir = "tests/fixtures/tokenizer_vocab.txt";
+    po.max_len = 32;
+    po.language = "any";
+    MilesPrepareReport rep;
+    OK(miles_data_prepare(csv, dat, &po, &rep));
+    MilesPrepared *prep = NULL;
+    OK(miles_prepared_open(&prep, dat));
+    MilesTokenizer *tok = NULL;
+    OK(miles_tokenizer_load(&tok, po.vocab_dir));
+    MilesConfig cfg;
+    OK(miles_config_preset(&cfg, "miles", "tiny"));
+    cfg.vocab_size = miles_tokenizer_vocab_size(tok);
+    miles_tokenizer_free(tok);
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &cfg));
+    OK(miles_model_init_random(m, 1, 0.02f));
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    tc.batch_size = 32;
+    tc.max_len = 32;
+    tc.lr = 2e-3f;
+    tc.warmup_steps = 10;
+    tc.max_steps = 200;
+    tc.eval_every = 1000;
+    tc.patience = 100;
+    tc.out_dir = run;
+    tc.loss.w_cls = 0.5f; /* the default 0.05 leaves the velocity head unlearned in 200 steps */
+    tc.loss.w_reg = 0.5f;
+    MilesTrainResult res;
+    OK(miles_train_run(m, prep, &tc, &res));
+    MilesDataset d;
+    OK(miles_prepared_split(prep, MILES_SPLIT_TEST, &d));
+    assert_true(d.n > 100);
+    double *p = malloc(sizeof(double) * d.n), *v = malloc(sizeof(double) * d.n), *vt = malloc(sizeof(double) * d.n);
+    double *p32 = malloc(sizeof(double) * d.n);
+    assert_true(p && v && vt && p32);
+    for (int64_t i = 0; i < d.n; i++) vt[i] = d.velocity[i];
+    const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_BF16, MILES_PRECISION_INT8};
+    const double bound[3] = {0.0, 0.002, 0.005};
+    double auc[3], r2[3];
+    for (int k = 0; k < 3; k++) {
+        /* the scoring path miles-eval uses (the CPU backend builds the engine) */
+        int s = miles_predict_dataset_on(m, NULL, precs[k], &d, 64, 32, p, v);
+        if (s == MILES_EUNSUPPORTED) {
+            printf("  %s refused on this CPU: %s\n", miles_precision_name(precs[k]), miles_last_error());
+            continue;
+        }
+        OK(s);
+        if (k == 0) memcpy(p32, p, sizeof(double) * d.n);
+        else { /* it really ran in reduced precision */
+            int differ = 0;
+            for (int64_t i = 0; i < d.n; i++) differ |= p[i] != p32[i];
+            assert_true(differ);
+        }
+        MilesMetrics mm;
+        MilesMetricsOptions mo;
+        miles_metrics_options_default(&mo);
+        mo.n_bootstrap = 0;
+        OK(miles_metrics_compute(&mm, p, d.labels, (int)d.n, v, vt, &mo));
+        auc[k] = mm.auroc;
+        r2[k] = mm.velocity.r2;
+        printf("  %s: test n=%lld AUROC %.5f (diff %+.5f), velocity R^2 %.5f (diff %+.5f), bound %.3f\n",
+               miles_precision_name(precs[k]), (long long)d.n, auc[k], auc[k] - auc[0], r2[k], r2[k] - r2[0],
+               bound[k]);
+        if (k == 0) {
+            /* the model learned something: the comparison means something */
+            assert_true(auc[0] > 0.6);
+            assert_true(r2[0] > 0.03);
+        } else {
+            assert_true(fabs(auc[k] - auc[0]) <= bound[k]);
+            assert_true(fabs(r2[k] - r2[0]) <= bound[k]);
+        }
+    }
+    free(p); free(v); free(vt); free(p32);
+    miles_model_free(m);
+    miles_prepared_free(prep);
+    test_rm_rf(dir);
+}
+
+int main(void) {
+    /* bit identity is the own GEMM's contract (MILES_GEMM=blas gives shape-dependent bits) */
+    miles_gemm_use_blas(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_fp32_bits),
+        cmocka_unit_test(test_padding_fp32_bits),
+        cmocka_unit_test(test_engine_dropped),
+        cmocka_unit_test(test_lowp),
+        cmocka_unit_test(test_gelu_fast),
+        cmocka_unit_test(test_trained_accuracy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
