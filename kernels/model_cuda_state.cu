@@ -110,12 +110,8 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     for (int i = 0; i < cm->ntensors && !grouped; i++)
         grouped = miles_adamw_lr_scale(cfg, cm->tensors[i].name, nl) != 1.0;
 #ifndef MILES_CUDA_HOST_EMULATION
-    if (cm->fast) {
-        if (grouped)
-            return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are implemented on "
-                               "the fp32 path only, not the fused 16-bit optimizer");
+    if (cm->fast) /* the groups' lr multipliers live in the fused optimizer's chunk table */
         return fast_adamw_step(cm, lr, cfg, skipped);
-    }
 #endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
@@ -225,10 +221,7 @@ extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch 
     MILES_TRY(ensure_moments(cm));
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) {
-        for (int i = 0; i < cm->ntensors; i++)
-            if (miles_adamw_lr_scale(cfg, cm->tensors[i].name, cm->cfg.num_hidden_layers) != 1.0)
-                return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are "
-                                   "implemented on the fp32 path only, not the fused 16-bit optimizer");
+        MILES_TRY(miles_adamw_check_groups(cfg));
         return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
     }
 #endif
