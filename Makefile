@@ -115,6 +115,7 @@ endif
 HAVE_MHD    := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
 HAVE_CAIRO  := $(shell $(PKG_CONFIG) --exists cairo 2>/dev/null && echo 1)
 HAVE_SQLITE := $(shell $(PKG_CONFIG) --exists sqlite3 2>/dev/null && echo 1)
+HAVE_CURL   := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
 TOOL_CFLAGS =
 TOOL_LIBS =
 ifeq ($(HAVE_CAIRO),1)
@@ -124,6 +125,11 @@ endif
 ifeq ($(HAVE_SQLITE),1)
   TOOL_CFLAGS += -DMILES_HAVE_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3)
   TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs sqlite3)
+endif
+# libcurl: the optional LLM ideas client (tools/ideas_llm.c)
+ifeq ($(HAVE_CURL),1)
+  TOOL_CFLAGS += -DMILES_HAVE_CURL $(shell $(PKG_CONFIG) --cflags libcurl)
+  TOOL_LIBS   += $(shell $(PKG_CONFIG) --libs libcurl)
 endif
 ifeq ($(HAVE_MHD),1)
   TOOL_CFLAGS += -DMILES_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
@@ -306,7 +312,7 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 # ---- dependencies: Debian packages, installed only when missing
 DEB_PKGS = build-essential pkg-config libcmocka-dev libopenblas-dev libutf8proc-dev libcjson-dev libprotobuf-c-dev \
            protobuf-c-compiler \
-           libsqlite3-dev libmicrohttpd-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
+           libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libcairo2-dev zlib1g-dev libopenmpi-dev openmpi-bin \
            python3-pip python3-venv unzip curl chromium chromium-driver qemu-user
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -462,11 +468,13 @@ ref-env:
 FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_TIME  ?= 300
+# miles-serve's request parsing (fuzz_serve_request) is tool code: compiled into the targets
+FUZZ_TOOL_SRCS := tools/serve_request.c tools/predict_json.c
 fuzz:
 	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang NO_OMP=1 NO_MPI=1 \
 	  OPTFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined" LDSAN="-fsanitize=address,undefined" lib
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles $$f build-fuzz/libmiles.a \
+	  clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ilibmiles -Itools $$f $(FUZZ_TOOL_SRCS) build-fuzz/libmiles.a \
 	    -o build-fuzz/$$n -lutf8proc -lcjson -lm -lpthread $(BLAS_LIBS) || exit 1; done
 fuzz-run: fuzz
 	for b in $(FUZZ_BINS); do n=$$(basename $$b); mkdir -p build-fuzz/corpus-$$n; \

@@ -482,7 +482,11 @@ static void gemm_blas(int transA, int transB, int M, int N, int K, float alpha, 
     int split_m = M >= 64 * nt;
 #pragma omp parallel num_threads(nt)
     {
+#ifdef _OPENMP
         int t = omp_get_thread_num(), T = omp_get_num_threads();
+#else
+        int t = 0, T = 1; /* NO_OMP builds (make fuzz): nt is 1 and this is never reached */
+#endif
         int len = split_m ? M : N;
         int q = len / T, r = len % T;
         int b0 = t * q + (t < r ? t : r), b1 = b0 + q + (t < r);

@@ -40,7 +40,11 @@ static int cpu_has(const char *f) {
     __builtin_cpu_init();
     if (!strcmp(f, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
     if (!strcmp(f, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
+#if defined(__clang__) && __clang_major__ < 16
+    if (!strcmp(f, "avxvnni")) return 0; /* clang < 16 (make fuzz) has no "avxvnni" here: the VNNI-256 path unused */
+#else
     if (!strcmp(f, "avxvnni")) return __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2");
+#endif
 #endif
     (void)f;
     return 0;

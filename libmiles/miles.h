@@ -27,6 +27,7 @@
  *   metrics and baselines     sklearn-semantics metrics, TF-IDF/numeric baselines
  *   explanations              integrated gradients on a model
  *   prediction                the predictor (serving), record explanations
+ *   ideas                     topic patterns, model-scored title suggestions
  *   export                    HF directory, ONNX
  *   distributed training      data parallelism (the MPI transport: miles_mpi.h)
  * Helpers the modules share (CSV reader, statistics, TF-IDF, L-BFGS, CRC, ...)
@@ -1247,6 +1248,95 @@ typedef struct MilesRecordExplanation {
 MILES_API int miles_predictor_explain(MilesPredictor *p, const MilesRecord *rec, const MilesExplainConfig *cfg,
                             MilesRecordExplanation **out);
 MILES_API void miles_record_explanation_free(MilesRecordExplanation *e);
+
+/* ======================================================================== */
+/* Section: ideas: topic patterns and model-scored title suggestions        */
+/* (libmiles/ideas.c, ideas_suggest.c; docs/serving.md "Ideas")             */
+/* ======================================================================== */
+
+/* ---- topic view ----
+ * A record matches a topic when every word of the topic occurs as a whole
+ * word of its title, case-insensitively (ASCII letters and digits make words;
+ * a trailing "s" is ignored, so "recipe" matches "Recipes").  An empty topic
+ * matches every record.  1 = match, 0 = no match. */
+MILES_API int miles_topic_match(const char *title, const char *topic);
+
+typedef struct MilesTopicOptions {
+    int top_n;          /* matches the patterns are computed on (10, as the original) */
+    int max_matches;    /* matches kept in the ranking (100) */
+    int explain_top;    /* top matches explained with integrated gradients (5; 0 = none) */
+    int explain_steps;  /* IG steps for them (16) */
+    int n_words;        /* top words / attributed words returned (10) */
+} MilesTopicOptions;
+MILES_API void miles_topic_options_default(MilesTopicOptions *opt);
+
+typedef struct MilesTopicMatch {
+    int index;          /* into the records given */
+    double score;       /* P(viral) */
+    double velocity;    /* predicted velocity (original units) */
+} MilesTopicMatch;
+typedef struct MilesTopicWord {
+    char *word;         /* owned, lowercase */
+    double value;       /* top_words: count; words_up/down: mean attribution */
+    int count;          /* titles (top_words) or occurrences (attributions) */
+} MilesTopicWord;
+/* The topic view (miles_topic_free).  Patterns are the original's (average
+ * title length in code points, average duration, average score, top words of
+ * length > 3 without stopwords and "shorts") over the n_top best matches.
+ * words_up/words_down: words of the explained titles with the largest
+ * positive / negative mean attribution to P(viral); feature_attr: the mean
+ * attribution of each feature over the explained titles (docs/explain.md). */
+typedef struct MilesTopic {
+    int n_records, n_matched;
+    MilesTopicMatch *matches; int n_matches;  /* best first (ties: record order) */
+    int n_top;
+    double avg_title_length, avg_score;
+    double avg_duration;                      /* over the top ones with a duration_sec (or duration_seconds)
+                                               * field; NaN if none */
+    MilesTopicWord *top_words; int n_top_words;
+    MilesTopicWord *words_up; int n_up;
+    MilesTopicWord *words_down; int n_down;
+    double feature_attr[MILES_NUM_FEATURES];
+    int n_explained;
+} MilesTopic;
+/* Score records (title required), keep those matching `topic`, rank them and
+ * compute the patterns and attributions above.  opt NULL = defaults. */
+MILES_API int miles_topic_analyze(MilesPredictor *p, const MilesRecord *recs, int n, const char *topic,
+                                  const MilesTopicOptions *opt, MilesTopic **out);
+MILES_API void miles_topic_free(MilesTopic *t);
+
+/* ---- model-scored title suggestions ----
+ * From a draft (a record: its title plus any stats), variants are made by
+ * edits a creator would make: a hook phrase, a word the topic's attributions
+ * rank high, shorter / longer, an emoji added or removed, question vs
+ * statement, a number; then the best single edits are combined once.  All are
+ * scored by the predictor with the draft's other fields (title_length and
+ * has_emoji derived from each title).  Returned: the k best variants scoring
+ * strictly above the draft, best first, each with its score change and the
+ * edit.  The same draft, options and seed give the same answer; at most
+ * max_variants records are scored. */
+typedef struct MilesSuggestOptions {
+    int k;                      /* suggestions returned at most (5) */
+    int max_variants;           /* variants scored at most, 1..4096 (48) */
+    uint64_t seed;              /* order in which edits are tried (0) */
+    const MilesTopicWord *words;/* words to try (e.g. MilesTopic.words_up), may be NULL */
+    int n_words;
+    const char *topic;          /* if the draft matches it (miles_topic_match), every variant must; may be NULL */
+} MilesSuggestOptions;
+MILES_API void miles_suggest_options_default(MilesSuggestOptions *opt);
+typedef struct MilesSuggestion {
+    char *title;                /* owned */
+    double score, delta;        /* P(viral), score - draft score (> 0) */
+    char *reason;               /* owned: the edit(s), with the word's attribution when one is used */
+} MilesSuggestion;
+typedef struct MilesSuggestions {
+    double draft_score;
+    int n_scored;               /* variants scored */
+    MilesSuggestion *items; int n;
+} MilesSuggestions;
+MILES_API int miles_suggest_titles(MilesPredictor *p, const MilesRecord *draft, const MilesSuggestOptions *opt,
+                                   MilesSuggestions **out);
+MILES_API void miles_suggestions_free(MilesSuggestions *s);
 
 /* ======================================================================== */
 /* Section: export — HF directory and ONNX model (libmiles/export_*.c)      */

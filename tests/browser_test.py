@@ -3,7 +3,8 @@
 
 Starts build/bin/miles-serve on a free loopback port, then with Selenium:
 submits a title with stats, uploads a CSV file, checks the ranked table and
-the history, and saves screenshots to docs/img/.  Not part of `make test`
+the history, asks "Get ideas" for a topic of the uploaded titles, and saves
+screenshots to docs/img/.  Not part of `make test`
 (it needs a browser); `make check` runs it through tests/test_browser.sh, which
 builds a tiny checkpoint and a pinned Selenium venv.  By hand:
 
@@ -15,6 +16,8 @@ builds a tiny checkpoint and a pinned Selenium venv.  By hand:
 Exits non-zero on any failed check.
 """
 import argparse
+import collections
+import csv
 import os
 import re
 import subprocess
@@ -126,8 +129,65 @@ def main():
         check(len(cs) == a.rows and cs == sorted(cs, reverse=True), "candidates ranked by score")
         driver.execute_script("document.getElementById('history').scrollIntoView()")
         driver.save_screenshot(os.path.join(a.out, "serve_history.png"))
+        # 4. "Get ideas": a topic from the uploaded titles (their most common word), a vibe and a draft
+        with open(upload, encoding="utf-8") as f:
+            titles = [r["title"] for r in csv.DictReader(f)]
+        words = collections.Counter(w.lower() for t in titles for w in re.findall(r"[A-Za-z0-9]+", t) if len(w) > 3)
+        topic = sorted(words.items(), key=lambda x: (-x[1], x[0]))[0][0]
+        driver.execute_script("document.getElementById('ideas').scrollIntoView()")
+        driver.find_element(By.ID, "i-topic").send_keys(topic)
+        Select(driver.find_element(By.ID, "i-vibe")).select_by_value("funny")
+        driver.find_element(By.ID, "i-draft").send_keys("my first %s video" % topic)
+        driver.find_element(By.ID, "ideas-btn").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "ideas-result")))
+        top = driver.find_elements(By.CSS_SELECTOR, "#i-top tbody tr")
+        ts = [float(r.find_elements(By.TAG_NAME, "td")[2].text.rstrip("%")) for r in top]
+        check(1 <= len(top) <= 10 and ts == sorted(ts, reverse=True),
+              "ideas: top candidates for %r ranked by score (%d)" % (topic, len(top)))
+        check(all(re.search(r"(?i)\b%s" % topic, r.find_elements(By.TAG_NAME, "td")[1].text) for r in top),
+              "ideas: every top candidate matches the topic")
+        pat = driver.find_element(By.ID, "i-patterns").text
+        check("Average title length" in pat and "Top words" in pat and topic in pat, "ideas: patterns shown")
+        sug = driver.find_elements(By.CSS_SELECTOR, "#i-sugg tbody tr")
+        changes = [r.find_elements(By.TAG_NAME, "td")[2].text for r in sug if len(r.find_elements(By.TAG_NAME, "td")) == 4]
+        check(len(sug) >= 1 and all(c.startswith("+") for c in changes),
+              "ideas: suggestions above the draft (%d)" % len(changes))
+        check("my first %s video" % topic in driver.find_element(By.ID, "i-draft-line").text, "ideas: the draft named")
+        driver.save_screenshot(os.path.join(a.out, "serve_ideas.png"))
         logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         check(not logs, "no browser console errors %s" % (logs[:2] if logs else ""))
+
+        # 4. a server with a bearer token (--token-file): the page opened once as /#token=...
+        # keeps the token and sends it with every API call
+        token = "browser-test-token-0123456789"
+        with open(os.path.join(work, "token"), "w") as f:
+            f.write(token + "\n")
+        port_file2 = os.path.join(work, "port2")
+        server2 = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.checkpoint, "--port", "0",
+                                    "--port-file", port_file2, "--db", os.path.join(work, "auth.db"), "-q",
+                                    "--token-file", os.path.join(work, "token")],
+                                   stderr=open(os.path.join(work, "server2.log"), "w"))
+        try:
+            for _ in range(600):
+                if os.path.exists(port_file2) and open(port_file2).read().strip():
+                    break
+                time.sleep(0.1)
+            url2 = "http://127.0.0.1:%s/" % open(port_file2).read().strip()
+            driver.get(url2 + "#token=" + token)
+            wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
+            check("token" not in driver.current_url, "token: removed from the address bar")
+            driver.find_element(By.ID, "f-title").send_keys("a title scored with a token")
+            driver.find_element(By.ID, "predict-btn").click()
+            wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
+            check(re.fullmatch(r"\d+\.\d%", driver.find_element(By.ID, "r-score").text) is not None,
+                  "token: /predict answered through the page")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= 1)
+            check(len(driver.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) >= 1,
+                  "token: history readable through the page")
+            driver.execute_script("localStorage.removeItem('miles_token')")
+        finally:
+            server2.terminate()
+            server2.wait(timeout=30)
     finally:
         if driver:
             driver.quit()

@@ -157,10 +157,12 @@ req GET /app.js
 if [ "$CODE" = 200 ] && grep -q 'predict/file' "$W/body"; then ok "GET /app.js"; else bad "GET /app.js"; fi
 req GET /../Makefile --path-as-is
 if [ "$CODE" = 404 ]; then ok "no path traversal (404)"; else bad "path traversal"; fi
-hdr=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT/health" | tr -d '\r' | grep -i '^access-control-allow-origin: \*')
-if [ -n "$hdr" ]; then ok "CORS header"; else CODE=-; bad "no CORS header"; fi
-req OPTIONS /predict
-if [ "$CODE" = 204 ]; then ok "OPTIONS preflight 204"; else bad "OPTIONS preflight"; fi
+# CORS is off by default (issue 18): no page on another origin may read the history
+hdr=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT/history" | tr -d '\r' | grep -i '^access-control-allow-origin')
+if [ -z "$hdr" ]; then ok "no CORS header by default (/history)"; else CODE=-; bad "CORS header without --cors: $hdr"; fi
+hdr=$(curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://evil.example' "http://127.0.0.1:$PORT/predict" | tr -d '\r')
+if printf '%s' "$hdr" | grep -q '^HTTP/1.1 204' && ! printf '%s' "$hdr" | grep -qi '^access-control-allow'; then
+    ok "OPTIONS preflight 204 allows no origin by default"; else CODE=-; bad "OPTIONS preflight: $hdr"; fi
 
 # ---------------------------------------------------------------- errors
 json '{"title": "x", '
@@ -172,6 +174,49 @@ expect "400 missing title" 400 "d['field']=='title'"
 json '{"title":"x","view_count":"lots"}'
 req POST /predict --data-binary @"$W/req.json"
 expect "400 non-numeric count" 400 "d['field']=='view_count'"
+# strict JSON (issue 18): one value, numbers as numbers
+json '{"title":"x","view_count":5} trailing'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 trailing garbage after the object" 400 "d['field']=='body' and 'after the JSON value' in d['error']"
+json '{"title":"x"}{"title":"y"}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 two objects in one body" 400 "d['field']=='body' and 'second value' in d['error']"
+json '{"title":"x","view_count":[5]}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 array where a number belongs" 400 "d['field']=='view_count' and 'array' in d['error']"
+json '{"title":"x","likes":{"n":5}}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 object where a number belongs (feature name)" 400 "d['field']=='likes'"
+json '{"title":"x","view_count":"0x10"}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 \"0x10\" is not read as 16" 400 "d['field']=='view_count' and '0x10' in d['error']"
+json '{"title":"x","views":"0x10"}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 \"0x10\" for a feature column" 400 "d['field']=='views'"
+json '{"title":"x","upload_hour":"inf"}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 \"inf\" string" 400 "d['field']=='upload_hour'"
+json '{"title":"x","views":"1e999"}'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 \"1e999\" (not finite)" 400 "d['field']=='views'"
+json '{"title":"x","like_count":"1200","views":" 5e3 "}'
+req POST /predict --data-binary @"$W/req.json"
+expect "decimal strings still accepted" 200 "'views' in d['features']['supplied']"
+json '{"items":[{"title":"a"},{"title":"b","comment_count":[1]}]}'
+req POST /predict/batch --data-binary @"$W/req.json"
+expect "400 batch: array for a number names the item" 400 "d['field']=='items[1].comment_count'"
+json '{"items":[{"title":"a"}]} {"items":[]}'
+req POST /predict/batch --data-binary @"$W/req.json"
+expect "400 batch: trailing second object" 400 "d['field']=='body'"
+printf '%s\n' '{"title":"a","view_count":1}' '{"title":"b","view_count":"0x10"}' > "$W/up_bad.jsonl"
+req POST /predict/file --data-binary @"$W/up_bad.jsonl"
+expect "400 JSON lines: hex string names line and field" 400 "d['field']=='view_count' and d['error'].startswith('line 2.view_count:')"
+printf '%s\n' '{"title":"a"} x' > "$W/up_bad.jsonl"
+req POST /predict/file --data-binary @"$W/up_bad.jsonl"
+expect "400 JSON lines: trailing bytes on a line" 400 "'line 1' in d['error'] and 'after the JSON value' in d['error']"
+req GET '/history?limit=5&x=1' ; expect "GET /history with an unknown query parameter" 200
+req POST '/predict?explain=maybe' --data-binary '{"title":"x"}'
+expect "400 explain=maybe" 400 "d['field']=='explain'"
 json '{"title":"x","like_count":-3}'
 req POST /predict --data-binary @"$W/req.json"
 expect "400 negative count" 400 "d['field']=='like_count'"
@@ -233,6 +278,116 @@ expect "store survives a restart ($n_pred predictions, $n_cand candidates, $n_ev
     "d['database']['predictions']==$n_pred and d['database']['candidates']==$n_cand and d['database']['events']==$n_evt and $n_pred>=44"
 req GET '/history?limit=1000'
 expect "history after restart lists every prediction" 200 "d['count']==$n_pred"
+stop_server
+
+# ---------------------------------------------------------------- limits and access (issue 18)
+# raw HTTP on a socket: rawreq 'REQUEST BYTES (printf escapes)' SECONDS -> first line of the answer (or "none")
+rawreq() {
+    python3 - "$PORT" "$1" "$2" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+s.settimeout(float(sys.argv[3]))
+try:
+    data = s.recv(4096).decode("latin-1")
+    print(data.split("\r\n")[0] if data else "closed")
+except socket.timeout:
+    print("none")
+EOF
+}
+start_server -c "$CK" --max-explain 1 --db-busy-ms 300 --cors http://app.example
+# 413 from the Content-Length header alone, before any body byte is sent
+t0=$(date +%s.%N)
+line=$(rawreq "POST /predict HTTP/1.1\r\nHost: 127.0.0.1:$PORT\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n" 3)
+dt=$(python3 -c "print(round($(date +%s.%N)-$t0, 2))")
+if [[ "$line" == *" 413 "* ]]; then ok "413 on Content-Length before the body (${dt}s)"; else CODE=-; bad "Content-Length 50 MB without a body: '$line'"; fi
+# Host checked on a loopback bind (DNS rebinding)
+req GET /health -H "Host: evil.example:$PORT"
+expect "403 foreign Host on loopback" 403 "d['field']=='host'"
+req GET /history -H "Host: localhost:$PORT"
+expect "Host localhost:PORT accepted" 200
+req GET /health -H "Host: 127.0.0.1:1"
+expect "403 Host with another port" 403
+# --cors ORIGIN: that origin, on every answer and the preflight
+hdr=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT/history" | tr -d '\r' | grep -i '^access-control-allow-origin:')
+if [ "$hdr" = "Access-Control-Allow-Origin: http://app.example" ]; then ok "--cors ORIGIN sent"; else CODE=-; bad "--cors: '$hdr'"; fi
+hdr=$(curl -s -D - -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/predict" | tr -d '\r' | grep -i '^access-control-allow-headers:')
+if [[ "$hdr" == *Authorization* ]]; then ok "--cors preflight allows Authorization"; else CODE=-; bad "preflight: '$hdr'"; fi
+# --max-explain 1: a client holding an explanation (body not sent yet) -> the next one 503 + Retry-After
+rm -f "$W/holding" "$W/locked"
+python3 - "$PORT" "$W" <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /predict?explain=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 20\r\n\r\n{\"ti" % int(sys.argv[1]))
+open(sys.argv[2] + "/holding", "w").close()
+time.sleep(2.5)
+s.close()
+EOF
+HOLD=$!
+for _ in $(seq 1 50); do [ -e "$W/holding" ] && break; sleep 0.05; done
+sleep 0.2
+json '{"title":"explain me"}'
+CODE=$(curl -s -D "$W/hdr" -o "$W/body" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/predict?explain=1" --data-binary @"$W/req.json")
+expect "503 over --max-explain" 503 "d['field']=='explain'"
+if grep -qi '^retry-after: 1' "$W/hdr"; then ok "503 carries Retry-After"; else CODE=-; bad "no Retry-After"; fi
+req POST /predict --data-binary @"$W/req.json"
+expect "plain /predict unaffected by the explain limit" 200
+wait $HOLD
+sleep 0.3
+req POST '/predict?explain=1' --data-binary @"$W/req.json"
+expect "explain slot free again after the client left" 200 "'explanation' in d"
+# a locked database: 503 + Retry-After, never 200 with "stored": false; stored once unlocked
+req GET /health
+n0=$(py "d['database']['predictions']")
+python3 - "$W/miles.db" "$W" <<'EOF' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2] + "/locked", "w").close()
+time.sleep(2)
+c.execute("ROLLBACK")
+EOF
+LOCK=$!
+for _ in $(seq 1 50); do [ -e "$W/locked" ] && break; sleep 0.05; done
+json '{"title":"while locked","video_id":"lock1"}'
+CODE=$(curl -s -D "$W/hdr" -o "$W/body" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/predict" --data-binary @"$W/req.json")
+expect "503 when the database is locked" 503 "'not stored' in d['error']"
+if grep -qi '^retry-after:' "$W/hdr"; then ok "locked database: Retry-After"; else CODE=-; bad "locked database: no Retry-After"; fi
+wait $LOCK
+req POST /predict --data-binary @"$W/req.json"
+expect "stored once the lock is gone" 200 "d['stored']"
+req GET /health
+expect "exactly one row more after the lock" 200 "d['database']['predictions']==$n0+1"
+stop_server
+# bearer token: needed on state-changing and history routes, not on /health
+printf 'abcdefghijklmnop0123456789\n' > "$W/token"
+start_server -c "$CK" --token-file "$W/token"
+req POST /predict --data-binary '{"title":"x"}'
+expect "401 /predict without a token" 401 "d['field']=='authorization'"
+req GET /history
+expect "401 /history without a token" 401
+req POST /predict -H 'Authorization: Bearer abcdefghijklmnop012345678X' --data-binary '{"title":"x"}'
+expect "401 wrong token" 401
+req POST /predict -H 'Authorization: Bearer abcdefghijklmnop0123456789' --data-binary '{"title":"x"}'
+expect "200 with the token" 200
+req GET /candidates -H 'Authorization: Bearer abcdefghijklmnop0123456789'
+expect "200 /candidates with the token" 200
+req GET /health
+expect "/health needs no token" 200
+req GET /
+if [ "$CODE" = 200 ]; then ok "web page needs no token"; else bad "web page with --token-file"; fi
+stop_server
+# off loopback without a token: refuses to start, naming the flag
+if "$BIN/miles-serve" -c "$CK" --host 0.0.0.0 --port 0 --no-db > "$W/noauth.log" 2>&1; then CODE=-; bad "started on 0.0.0.0 without --token-file"
+elif grep -q -- '--token-file' "$W/noauth.log"; then ok "non-loopback bind without a token refused: $(head -c 90 "$W/noauth.log")..."
+else CODE=-; bad "refusal message: $(cat "$W/noauth.log")"; fi
+printf 'short\n' > "$W/token"
+if "$BIN/miles-serve" -c "$CK" --token-file "$W/token" --port 0 --no-db > "$W/noauth.log" 2>&1; then CODE=-; bad "accepted a 5-character token"
+else ok "short token refused"; fi
+# slow clients (600 connections trickling header lines) do not starve /health
+start_server -c "$CK" --no-db --max-conn-per-ip 64 --timeout 3
+if python3 tests/serve_slow_clients.py "$PORT" > "$W/slow.log" 2>&1; then ok "slow clients: $(tail -1 "$W/slow.log")"
+else CODE=-; bad "slow clients: $(tail -3 "$W/slow.log")"; fi
 stop_server
 
 # ---------------------------------------------------------------- 503: model not loaded

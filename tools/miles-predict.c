@@ -13,6 +13,7 @@
  */
 #include "miles.h"
 #include "explain_json.h"
+#include "ideas.h"
 #include "predict_json.h"
 #include "tool_common.h"
 
@@ -44,6 +45,17 @@ static void usage(FILE *f) {
 "  --explain-target T   prob|logit|velocity (default prob: P(viral))\n"
 "  --threads N          OpenMP/BLAS threads\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16\n"
+"Ideas (docs/serving.md \"Ideas\"): INPUT is then the candidates file\n"
+"  --topic T            the candidates matching topic T ranked by score, the patterns of the\n"
+"                       top 10, the words/features that push scores up or down, and\n"
+"                       model-scored title suggestions (JSON, or a table with --table)\n"
+"  --vibe V             funny|educational|inspirational|dramatic (passed to the LLM)\n"
+"  --draft TITLE        the title to improve (default: the best matching candidate)\n"
+"  --seed N             suggestions' seed (default 0)\n"
+"  --llm-endpoint URL   also ask an OpenAI-compatible chat-completions endpoint for 3 ideas,\n"
+"                       each scored by the model (--llm-model NAME, --llm-timeout MS: 30000;\n"
+"                       the key, if any, from $MILES_LLM_API_KEY)\n"
+"  --table              --topic output as text tables instead of JSON\n"
 "  -q, --quiet          no progress on stderr\n"
 "  -h, --help\n"
 "Columns/fields understood: title (required), the seed-schema columns, the 18 feature\n"
@@ -266,11 +278,156 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
     return s;
 }
 
+/* ---------------------------------------------------------------- ideas (--topic) */
+
+typedef struct { const char *topic, *vibe, *draft, *llm_endpoint, *llm_model; uint64_t seed; long llm_timeout; int table; } IdeasArgs;
+
+/* All records of a CSV or JSON lines file (ideas need the whole candidate set). */
+static int read_all(const char *path, int jsonl, PjRecord **out, int *n_out) {
+    PjRecord *recs = NULL;
+    int n = 0, cap = 0, s = MILES_OK;
+    if (!jsonl) {
+        MilesRecordReader *rd = NULL;
+        TOOL_TRY(miles_records_open_csv(&rd, path));
+        MilesRecord rec;
+        while (s == MILES_OK && (s = miles_records_next(rd, &rec)) == 1) {
+            s = MILES_OK;
+            if (n == cap) { cap = cap ? 2 * cap : 256; recs = realloc(recs, sizeof(PjRecord) * cap); }
+            if (!recs) { s = miles_set_error(MILES_ENOMEM, "out of memory"); break; }
+            memset(&recs[n], 0, sizeof(PjRecord));
+            for (int i = 0; i < rec.n && s == MILES_OK; i++)
+                if (rec.values[i][0] && pj_record_add(&recs[n], rec.names[i], rec.values[i])) s = miles_set_error(MILES_ENOMEM, "out of memory");
+            n++;
+        }
+        miles_records_close(rd);
+    } else {
+        FILE *f = fopen(path, "rb");
+        if (!f) return miles_set_error(MILES_EIO, "%s: %s", path, strerror(errno));
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        int64_t lineno = 0;
+        while (s == MILES_OK && (len = getline(&line, &lcap, f)) >= 0) {
+            lineno++;
+            if (strspn(line, " \t\r\n") == (size_t)len) continue;
+            len = (ssize_t)pj_json_mark_nul(line, (size_t)len);
+            cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+            char err[512];
+            if (n == cap) { cap = cap ? 2 * cap : 256; recs = realloc(recs, sizeof(PjRecord) * cap); }
+            if (!recs) { s = miles_set_error(MILES_ENOMEM, "out of memory"); cJSON_Delete(o); break; }
+            int rs = o ? pj_record_from_json(o, "", &recs[n], err, sizeof err) : MILES_EFORMAT;
+            if (!o) snprintf(err, sizeof err, "not a JSON object (malformed JSON)");
+            cJSON_Delete(o);
+            if (rs) s = miles_set_error(rs, "%s:%lld: %s", path, (long long)lineno, err);
+            else n++;
+        }
+        free(line);
+        fclose(f);
+    }
+    if (s < 0) {
+        for (int i = 0; i < n; i++) pj_record_free(&recs[i]);
+        free(recs);
+        return s;
+    }
+    *out = recs;
+    *n_out = n;
+    return MILES_OK;
+}
+
+static void print_table(FILE *f, const cJSON *v) {
+    fprintf(f, "topic \"%s\": %d of %d candidates match\n\n", cJSON_GetObjectItem(v, "topic")->valuestring,
+            cJSON_GetObjectItem(v, "matched")->valueint, cJSON_GetObjectItem(v, "records")->valueint);
+    fprintf(f, "%-6s %-8s %s\n", "rank", "score", "title");
+    const cJSON *it;
+    int k = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(v, "top_candidates"))
+        fprintf(f, "%-6d %-8.4f %s\n", ++k, cJSON_GetObjectItem(it, "viral_score")->valuedouble,
+                cJSON_GetObjectItem(it, "title")->valuestring);
+    const cJSON *p = cJSON_GetObjectItem(v, "patterns"), *d = cJSON_GetObjectItem(p, "avg_duration");
+    const cJSON *al = cJSON_GetObjectItem(p, "avg_title_length"), *as = cJSON_GetObjectItem(p, "avg_score");
+    fprintf(f, "\npatterns of the top %d: avg title length %.1f, avg duration %s%.1f%s, avg score %.4f\n  top words:",
+            cJSON_GetObjectItem(p, "n")->valueint, cJSON_IsNumber(al) ? al->valuedouble : 0,
+            cJSON_IsNumber(d) ? "" : "n/a (", cJSON_IsNumber(d) ? d->valuedouble : 0, cJSON_IsNumber(d) ? " s" : ")",
+            cJSON_IsNumber(as) ? as->valuedouble : 0);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(p, "top_words"))
+        fprintf(f, " %s(%d)", cJSON_GetObjectItem(it, "word")->valuestring, cJSON_GetObjectItem(it, "count")->valueint);
+    const cJSON *a = cJSON_GetObjectItem(v, "attributions");
+    const char *lists[2] = {"words_up", "words_down"};
+    for (int l = 0; l < 2; l++) {
+        fprintf(f, "\n  %s:", l ? "words pushing scores down" : "words pushing scores up");
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(a, lists[l]))
+            fprintf(f, " %s(%+.2g)", cJSON_GetObjectItem(it, "word")->valuestring,
+                    cJSON_GetObjectItem(it, "attribution")->valuedouble);
+    }
+    fprintf(f, "\n  features (mean attribution, largest first):");
+    k = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(a, "features"))
+        if (k++ < 6) fprintf(f, " %s(%+.2g)", cJSON_GetObjectItem(it, "name")->valuestring,
+                             cJSON_GetObjectItem(it, "attribution")->valuedouble);
+    const cJSON *sg = cJSON_GetObjectItem(v, "suggestions");
+    if (sg) {
+        fprintf(f, "\n\nsuggestions for \"%s\" (%s, score %.4f; %d variants scored):\n",
+                cJSON_GetObjectItem(sg, "draft")->valuestring, cJSON_GetObjectItem(sg, "draft_source")->valuestring,
+                cJSON_GetObjectItem(sg, "draft_score")->valuedouble, cJSON_GetObjectItem(sg, "scored")->valueint);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(sg, "items"))
+            fprintf(f, "  %.4f (%+.4f) %s\n      %s\n", cJSON_GetObjectItem(it, "viral_score")->valuedouble,
+                    cJSON_GetObjectItem(it, "delta")->valuedouble, cJSON_GetObjectItem(it, "title")->valuestring,
+                    cJSON_GetObjectItem(it, "reason")->valuestring);
+        if (!cJSON_GetArraySize(cJSON_GetObjectItem(sg, "items"))) fprintf(f, "  (no edit scored higher than the draft)\n");
+    }
+    const cJSON *ideas = cJSON_GetObjectItem(v, "ideas");
+    if (ideas) {
+        fprintf(f, "\nLLM ideas (scored by Miles):\n");
+        cJSON_ArrayForEach(it, ideas)
+            fprintf(f, "  %.4f %s\n      %s\n", cJSON_GetObjectItem(it, "viral_score")->valuedouble,
+                    cJSON_GetObjectItem(it, "title")->valuestring, cJSON_GetObjectItem(it, "reasoning")->valuestring);
+    }
+    fputc('\n', f);
+}
+
+static int run_ideas(MilesPredictor *p, const char *input, int jsonl_in, const IdeasArgs *a, FILE *out) {
+    PjRecord *recs = NULL;
+    int n = 0;
+    TOOL_TRY(read_all(input, jsonl_in, &recs, &n));
+    MilesRecord *rv = malloc(sizeof(MilesRecord) * (n ? n : 1));
+    int s = rv ? MILES_OK : miles_set_error(MILES_ENOMEM, "out of memory");
+    for (int i = 0; i < n && rv; i++) rv[i] = pj_record_view(&recs[i]);
+    const char *dn[] = {"title"}, *dv[] = {a->draft};
+    MilesRecord draft = {1, dn, dv, NULL};
+    IdeasQuery q = {a->topic, a->vibe, a->draft ? &draft : NULL, a->seed, 10, 1};
+    cJSON *view = NULL;
+    if (s == MILES_OK) s = ideas_view_json(p, rv, n, &q, &view);
+    if (s == MILES_OK && a->llm_endpoint) { /* every idea is scored by the model before it is shown */
+        IdeasLlm llm = {a->llm_endpoint, a->llm_model, getenv("MILES_LLM_API_KEY"), a->llm_timeout};
+        cJSON *ideas = NULL;
+        char err[1024];
+        if (ideas_llm_ask(&llm, view, &ideas, err, sizeof err)) s = miles_set_error(MILES_EIO, "%s", err);
+        else if ((s = ideas_score(p, ideas)) == MILES_OK) cJSON_AddItemToObject(view, "ideas", ideas);
+        else cJSON_Delete(ideas);
+    }
+    if (s == MILES_OK) {
+        if (a->table) print_table(out, view);
+        else {
+            char *txt = cJSON_Print(view);
+            fprintf(out, "%s\n", txt);
+            free(txt);
+        }
+    }
+    cJSON_Delete(view);
+    for (int i = 0; i < n; i++) pj_record_free(&recs[i]);
+    free(recs);
+    free(rv);
+    return s;
+}
+
 int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *vocab = NULL, *fmt = NULL, *out = NULL, *ofmt = NULL;
     int batch = 64, threads = 0, quiet = 0, skip_bad = 0, explain = 0, explain_steps = 32, explain_target = 0;
-    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_DEVICE, O_PREC };
+    IdeasArgs ia = {0};
+    ia.llm_timeout = 30000;
+    enum { O_VOCAB = 256, O_FMT, O_OFMT, O_BATCH, O_THREADS, O_SKIP, O_EXPLAIN, O_ESTEPS, O_ETARGET, O_DEVICE, O_PREC,
+           O_TOPIC, O_VIBE, O_DRAFT, O_SEED, O_LLM, O_LLM_MODEL, O_LLM_TIMEOUT, O_TABLE };
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
     static const struct option lo[] = {
@@ -278,7 +435,10 @@ int main(int argc, char **argv) {
         {"output-format", 1, 0, O_OFMT}, {"batch-size", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS},
         {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"explain", 0, 0, O_EXPLAIN},
         {"explain-steps", 1, 0, O_ESTEPS}, {"explain-target", 1, 0, O_ETARGET}, {"device", 1, 0, O_DEVICE},
-        {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
+        {"precision", 1, 0, O_PREC}, {"topic", 1, 0, O_TOPIC},
+        {"vibe", 1, 0, O_VIBE}, {"draft", 1, 0, O_DRAFT}, {"seed", 1, 0, O_SEED}, {"llm-endpoint", 1, 0, O_LLM},
+        {"llm-model", 1, 0, O_LLM_MODEL}, {"llm-timeout", 1, 0, O_LLM_TIMEOUT}, {"table", 0, 0, O_TABLE}, {0, 0, 0, 0}};
+    int seed_i, tmo_i;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:o:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -300,6 +460,14 @@ int main(int argc, char **argv) {
                 return 2;
             }
             break;
+        case O_TOPIC: ia.topic = optarg; break;
+        case O_VIBE: ia.vibe = optarg; break;
+        case O_DRAFT: ia.draft = optarg; break;
+        case O_SEED: if (tool_parse_int(optarg, "--seed", 0, 2147483647, &seed_i)) return 2; ia.seed = (uint64_t)seed_i; break;
+        case O_LLM: ia.llm_endpoint = optarg; break;
+        case O_LLM_MODEL: ia.llm_model = optarg; break;
+        case O_LLM_TIMEOUT: if (tool_parse_int(optarg, "--llm-timeout", 1, 600000, &tmo_i)) return 2; ia.llm_timeout = tmo_i; break;
+        case O_TABLE: ia.table = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -308,6 +476,19 @@ int main(int argc, char **argv) {
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
     if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
     const char *input = argv[optind];
+    if (!ia.topic && (ia.vibe || ia.draft || ia.llm_endpoint || ia.table)) {
+        fprintf(stderr, "miles-predict: --vibe, --draft, --llm-endpoint and --table need --topic\n");
+        return 2;
+    }
+    if (ia.topic && (explain || out || ofmt || skip_bad)) {
+        fprintf(stderr, "miles-predict: --topic prints one JSON object (or --table) to stdout: no --explain/--out/--output-format/--skip-bad\n");
+        return 2;
+    }
+    if (!ideas_vibe_ok(ia.vibe)) {
+        fprintf(stderr, "miles-predict: --vibe must be funny, educational, inspirational or dramatic\n");
+        return 2;
+    }
+    if (ia.draft && !*ia.draft) { fprintf(stderr, "miles-predict: --draft must not be empty\n"); return 2; }
     if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) { fprintf(stderr, "miles-predict: --format must be csv or jsonl\n"); return 2; }
     if (ofmt && strcmp(ofmt, "csv") && strcmp(ofmt, "jsonl")) { fprintf(stderr, "miles-predict: --output-format must be csv or jsonl\n"); return 2; }
     int jsonl_out = 0;
@@ -339,6 +520,7 @@ int main(int argc, char **argv) {
         } else rewind(in);
     }
     if (!jsonl_in && stdin_in) { fprintf(stderr, "miles-predict: CSV input must be a file (not stdin)\n"); return 2; }
+    if (ia.topic && stdin_in) { fprintf(stderr, "miles-predict: --topic reads a candidates file (not stdin)\n"); return 2; }
     if (!jsonl_in && !stdin_in) { fclose(in); in = NULL; }
 
     MilesPredictorOptions po;
@@ -351,6 +533,13 @@ int main(int argc, char **argv) {
     int s = miles_predictor_open(&p, ckpt, &po);
     if (s != MILES_OK) return tool_fail("miles-predict", s);
 
+    if (ia.topic) {
+        if (in) fclose(in);
+        s = run_ideas(p, input, jsonl_in, &ia, stdout);
+        miles_predictor_free(p);
+        if (s != MILES_OK) return tool_fail("miles-predict", s);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     MilesAtomicFile af;
     FILE *of = stdout;
     if (out) {

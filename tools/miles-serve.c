@@ -5,18 +5,23 @@
  *
  * One checkpoint is loaded once into a MilesPredictor: the features, scaler,
  * tokenizer and threshold are the ones training used (the original service
- * computed other features and applied no scaler).  Connections get a thread
- * each (MHD_USE_THREAD_PER_CONNECTION); they parse and validate requests and
- * hand records to ONE inference thread, which owns the model (it keeps its
+ * computed other features and applied no scaler).  Connections are served by
+ * a bounded pool of worker threads (--workers, libmicrohttpd's thread pool on
+ * epoll: an idle or slow connection costs a socket, not a thread) with a total
+ * and a per-IP connection cap and an inactivity timeout.  Workers parse and
+ * validate requests (serve_request.c) and hand records to ONE inference thread, which owns the model (it keeps its
  * activations) and runs the records of all requests waiting at that moment as
  * one batch (micro-batching), so concurrent single-title requests share a
  * forward pass.  Every prediction is stored in SQLite (serve_db.c).
- * Routes and errors: docs/serving.md.
+ * Routes (the table `routes` below), errors and the security model (Host
+ * check, CORS, bearer token, limits): docs/serving.md.
  */
 #include "miles.h"
 #include "explain_json.h"
 #include "predict_json.h"
 #include "serve_db.h"
+#include "serve_request.h"
+#include "serve_ideas.h"
 #include "tool_common.h"
 
 #include <cjson/cJSON.h>
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +73,13 @@ static struct {
     char web_dir[4096];
     int port, threads, max_batch, max_items, lazy, no_db, quiet;
     size_t max_body;
+    /* limits and access (docs/serving.md, security model) */
+    int workers, max_conn, max_conn_per_ip, timeout_s, max_explain, db_busy_ms;
+    int loopback, bound_port;   /* Host header checked when bound to loopback */
+    const char *cors;           /* Access-Control-Allow-Origin value, NULL = no CORS */
+    char *token;                /* bearer token (--token-file), NULL = no auth */
+    size_t token_len;
+    atomic_int explain_inflight;
     MilesPredictor *pred;
     atomic_int state;
     char load_err[2048];
@@ -204,27 +217,43 @@ typedef struct Req {
     char *body;
     size_t len, cap;
     int too_big;
+    int explain;        /* ?explain=1, and it holds one of the --max-explain slots */
     double t0;
 } Req;
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text, const char *ctype,
-                                 const char *allow) {
+/* Headers every response carries; extra (name, value) pairs may follow. */
+static enum MHD_Result send_text_h(struct MHD_Connection *c, unsigned status, char *text, const char *ctype,
+                                   const char *h1, const char *v1, const char *h2, const char *v2) {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(text); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    /* CORS only when asked for (--cors ORIGIN): with "*" any web page the user
+     * opens could read /history and post predictions */
+    if (S.cors) MHD_add_response_header(r, "Access-Control-Allow-Origin", S.cors);
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (allow) MHD_add_response_header(r, "Allow", allow);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (h1 && v1) MHD_add_response_header(r, h1, v1);
+    if (h2 && v2) MHD_add_response_header(r, h2, v2);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j, const char *allow) {
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text, const char *ctype,
+                                 const char *allow) {
+    return send_text_h(c, status, text, ctype, "Allow", allow, NULL, NULL);
+}
+
+static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, cJSON *j, const char *h1,
+                                   const char *v1, const char *h2, const char *v2) {
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!s) return MHD_NO;
-    return send_text(c, status, s, "application/json; charset=utf-8", allow);
+    return send_text_h(c, status, s, "application/json; charset=utf-8", h1, v1, h2, v2);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j, const char *allow) {
+    return send_json_h(c, status, j, "Allow", allow, NULL, NULL);
 }
 
 /* The offending field of a message: "items[2].view_count: ...", "column 'views'", "field 'title'". */
@@ -244,14 +273,20 @@ static void field_of(const char *msg, char *field, size_t cap) {
     }
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg, const char *allow) {
+/* An error body {"error", "field", "status"} with up to two extra headers. */
+static enum MHD_Result send_error_h(struct MHD_Connection *c, unsigned status, const char *msg, const char *h1,
+                                    const char *v1, const char *h2, const char *v2) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "error", msg);
     char field[128];
     field_of(msg, field, sizeof field);
     if (field[0]) cJSON_AddStringToObject(j, "field", field);
     cJSON_AddNumberToObject(j, "status", status);
-    return send_json(c, status, j, allow);
+    return send_json_h(c, status, j, h1, v1, h2, v2);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg, const char *allow) {
+    return send_error_h(c, status, msg, "Allow", allow, NULL, NULL);
 }
 
 /* HTTP status of a library status: the client's fault (400) or ours (500). */
@@ -296,11 +331,12 @@ static const char *str_field(const PjRecord *r, const char *a, const char *b) {
     return v ? v : b ? pj_record_get(r, b) : NULL;
 }
 
-/* Store predictions; returns 1 if stored. */
-static int store(const PjRecord *recs, const MilesPrediction *o, int n, const char *source, double ms) {
-    if (!S.db) return 0;
+/* Store predictions: MILES_OK, SERVE_DB_BUSY (locked past --db-busy-ms) or
+ * another failure, with the message in err. */
+static int store(const PjRecord *recs, const MilesPrediction *o, int n, const char *source, double ms, char *err,
+                 size_t errcap) {
     ServeDbRow *rows = calloc(n, sizeof *rows);
-    if (!rows) return 0;
+    if (!rows) { snprintf(err, errcap, "out of memory"); return MILES_ENOMEM; }
     for (int i = 0; i < n; i++) {
         const PjRecord *r = &recs[i];
         ServeDbRow *d = &rows[i];
@@ -324,11 +360,10 @@ static int store(const PjRecord *recs, const MilesPrediction *o, int n, const ch
         d->model_version = miles_predictor_version(S.pred);
         d->processing_time_ms = ms / n;
     }
-    char err[512];
-    int s = serve_db_store(S.db, rows, n, err, sizeof err);
+    int s = serve_db_store(S.db, rows, n, err, errcap);
     free(rows);
     if (s) fprintf(stderr, "miles-serve: %s\n", err);
-    return s == MILES_OK;
+    return s;
 }
 
 static void log_event(const char *type, double ms, int ok, const char *err) {
@@ -361,7 +396,20 @@ static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecor
         ret = send_error(c, http_status_of(s), msg, NULL);
     } else {
         double ms = now_ms() - q->t0;
-        int stored = store(recs, o, n, source, ms);
+        char derr[600] = "";
+        int ds = S.db ? store(recs, o, n, source, ms, derr, sizeof derr) : MILES_OK;
+        if (ds != MILES_OK) {
+            /* never 200 with the row lost: the client learns it was not stored (and may retry) */
+            char msg[800];
+            snprintf(msg, sizeof msg, "database: %s; the prediction was not stored%s", derr,
+                     ds == SERVE_DB_BUSY ? ", retry later" : "");
+            cJSON_Delete(expl);
+            free(rv);
+            free(o);
+            return ds == SERVE_DB_BUSY ? send_error_h(c, 503, msg, "Retry-After", "1", NULL, NULL)
+                                       : send_error(c, 500, msg, NULL);
+        }
+        int stored = S.db != NULL;
         cJSON *j;
         if (single) {
             j = prediction_json(&recs[0], &o[0]);
@@ -387,144 +435,43 @@ static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecor
     return ret;
 }
 
-static void free_recs(PjRecord *recs, int n) {
-    for (int i = 0; i < n; i++) pj_record_free(&recs[i]);
-    free(recs);
-}
-
 static enum MHD_Result bad_request(struct MHD_Connection *c, Req *q, const char *source, int code, const char *msg) {
     log_event(source, now_ms() - q->t0, 0, msg);
     return send_error(c, http_status_of(code) == 500 ? 500 : 400, msg, NULL);
 }
 
 static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
-    if (q->body) q->len = pj_json_mark_nul(q->body, q->len); /* titles may hold U+0000 */
-    cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
-    if (!j) return bad_request(c, q, "predict", MILES_EFORMAT, "body: malformed JSON");
     PjRecord r;
     char err[512];
-    int s = pj_record_from_json(j, "", &r, err, sizeof err);
-    cJSON_Delete(j);
+    int s = sr_predict_body(q->body, q->len, &r, err, sizeof err);
     if (s) return bad_request(c, q, "predict", s, err);
-    /* ?explain=1: add integrated-gradients attributions (docs/explain.md) */
-    const char *ex = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain");
-    int explain = ex && (!strcmp(ex, "1") || !strcasecmp(ex, "true"));
-    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL, explain);
+    /* ?explain=1: add integrated-gradients attributions (docs/explain.md); the
+     * flag was checked and a --max-explain slot taken when the headers came */
+    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL, q->explain);
     pj_record_free(&r);
     return ret;
 }
 
 static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
-    if (q->body) q->len = pj_json_mark_nul(q->body, q->len);
-    cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
-    if (!j) return bad_request(c, q, "predict_batch", MILES_EFORMAT, "body: malformed JSON");
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
-    if (!cJSON_IsArray(items)) {
-        cJSON_Delete(j);
-        return bad_request(c, q, "predict_batch", MILES_EMISSING, "items: field 'items' (an array of objects) is required");
-    }
-    int n = cJSON_GetArraySize(items);
-    if (n < 1 || n > S.max_items) {
-        cJSON_Delete(j);
-        char m[128];
-        snprintf(m, sizeof m, "items: field 'items' must hold 1 to %d objects, got %d", S.max_items, n);
-        return bad_request(c, q, "predict_batch", MILES_ERANGE, m);
-    }
-    PjRecord *recs = calloc(n, sizeof *recs);
-    int k = 0, s = MILES_OK;
+    PjRecord *recs = NULL;
+    int n = 0;
     char err[512];
-    const cJSON *it;
-    cJSON_ArrayForEach(it, items) {
-        char where[32];
-        snprintf(where, sizeof where, "items[%d]", k);
-        if ((s = pj_record_from_json(it, where, &recs[k], err, sizeof err)) != MILES_OK) break;
-        k++;
-    }
-    cJSON_Delete(j);
-    enum MHD_Result ret = s ? bad_request(c, q, "predict_batch", s, err)
-                            : score_and_reply(c, q, recs, n, 0, "predict_batch", "items", 0);
-    free_recs(recs, k);
+    int s = sr_batch_body(q->body, q->len, S.max_items, &recs, &n, err, sizeof err);
+    if (s) return bad_request(c, q, "predict_batch", s, err);
+    enum MHD_Result ret = score_and_reply(c, q, recs, n, 0, "predict_batch", "items", 0);
+    sr_free_records(recs, n);
     return ret;
 }
 
 /* POST /predict/file: the body is a CSV (header + rows) or JSON lines / a JSON array. */
 static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
-    const char *b = q->body ? q->body : "";
-    size_t i0 = 0;
-    while (i0 < q->len && (b[i0] == ' ' || b[i0] == '\n' || b[i0] == '\r' || b[i0] == '\t')) i0++;
-    if (i0 == q->len) return bad_request(c, q, "predict_file", MILES_EFORMAT, "body: empty file");
-    if (b[i0] == '[' || b[i0] == '{') q->len = pj_json_mark_nul(q->body, q->len); /* JSON: U+0000 in titles */
     PjRecord *recs = NULL;
-    int n = 0, cap = 0, s = MILES_OK;
-    char err[768] = "";
-#define PUSH_SLOT() do { if (n == cap) { cap = cap ? cap * 2 : 64; recs = realloc(recs, sizeof *recs * cap); } } while (0)
-    if (b[i0] == '[') {
-        cJSON *j = cJSON_ParseWithLength(b, q->len);
-        if (!j) s = MILES_EFORMAT, snprintf(err, sizeof err, "body: malformed JSON");
-        const cJSON *it;
-        if (j) cJSON_ArrayForEach(it, j) {
-            if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
-            PUSH_SLOT();
-            char where[32];
-            snprintf(where, sizeof where, "record %d", n + 1);
-            if ((s = pj_record_from_json(it, where, &recs[n], err, sizeof err))) break;
-            n++;
-        }
-        cJSON_Delete(j);
-    } else if (b[i0] == '{') {
-        size_t p = 0;
-        int line = 0;
-        while (p < q->len && !s) {
-            size_t e = p;
-            while (e < q->len && b[e] != '\n') e++;
-            line++;
-            size_t k = p;
-            while (k < e && (b[k] == ' ' || b[k] == '\t' || b[k] == '\r')) k++;
-            if (k < e) {
-                if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
-                cJSON *j = cJSON_ParseWithLength(b + p, e - p);
-                char where[32];
-                snprintf(where, sizeof where, "line %d", line);
-                PUSH_SLOT();
-                if (!j) { s = MILES_EFORMAT; snprintf(err, sizeof err, "line %d: malformed JSON", line); }
-                else if ((s = pj_record_from_json(j, where, &recs[n], err, sizeof err)) == MILES_OK) n++;
-                cJSON_Delete(j);
-            }
-            p = e + 1;
-        }
-    } else {
-        MilesRecordReader *rd = NULL;
-        s = miles_records_open_csv_memory(&rd, "upload.csv", b, q->len);
-        if (!s) {
-            int hn = 0, has_title = 0, st;
-            const char *const *hdr = miles_records_header(rd, &hn);
-            for (int i = 0; i < hn; i++) has_title |= !strcmp(hdr[i], "title");
-            if (!has_title) { s = MILES_EMISSING; snprintf(err, sizeof err, "title: the CSV header has no 'title' column"); }
-            MilesRecord rec;
-            while (!s && (st = miles_records_next(rd, &rec)) == 1) {
-                if (n >= S.max_items) { s = MILES_ERANGE; snprintf(err, sizeof err, "body: more than %d records", S.max_items); break; }
-                PUSH_SLOT();
-                memset(&recs[n], 0, sizeof recs[n]);
-                for (int i = 0; i < rec.n; i++) if (rec.values[i][0]) pj_record_add(&recs[n], rec.names[i], rec.values[i]);
-                n++;
-                const char *t = pj_record_get(&recs[n - 1], "title");
-                if (!t || miles_utf8_length(t) < 0) {
-                    s = t ? MILES_EFORMAT : MILES_EMISSING;
-                    snprintf(err, sizeof err, "line %lld.title: field 'title' is %s", (long long)miles_records_line(rd),
-                             t ? "not valid UTF-8" : "empty");
-                }
-            }
-            if (!s && st < 0) { s = st; snprintf(err, sizeof err, "%s", miles_last_error()); }
-        } else {
-            snprintf(err, sizeof err, "%s", miles_last_error()[0] ? miles_last_error() : "body: empty CSV");
-        }
-        miles_records_close(rd);
-    }
-#undef PUSH_SLOT
-    if (!s && n == 0) { s = MILES_EMISSING; snprintf(err, sizeof err, "body: no records"); }
-    enum MHD_Result ret = s ? bad_request(c, q, "predict_file", s, err)
-                            : score_and_reply(c, q, recs, n, 0, "predict_file", "record", 0);
-    free_recs(recs, n);
+    int n = 0;
+    char err[768];
+    int s = sr_file_body(q->body, q->len, S.max_items, &recs, &n, err, sizeof err);
+    if (s) return bad_request(c, q, "predict_file", s, err);
+    enum MHD_Result ret = score_and_reply(c, q, recs, n, 0, "predict_file", "record", 0);
+    sr_free_records(recs, n);
     return ret;
 }
 
@@ -535,7 +482,8 @@ static cJSON *parse_or_string(const char *s) {
     return j ? j : s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
-static enum MHD_Result h_info(struct MHD_Connection *c) {
+static enum MHD_Result h_info(struct MHD_Connection *c, Req *q) {
+    (void)q;
     const MilesPredictor *p = S.pred;
     const MilesModel *m = miles_predictor_model(p);
     const MilesConfig *cfg = miles_model_config(m);
@@ -590,7 +538,8 @@ static enum MHD_Result h_info(struct MHD_Connection *c) {
     return send_json(c, 200, j, NULL);
 }
 
-static enum MHD_Result h_health(struct MHD_Connection *c) {
+static enum MHD_Result h_health(struct MHD_Connection *c, Req *q) {
+    (void)q;
     int st = atomic_load(&S.state);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "status", st == ST_READY ? "healthy" : st == ST_LOADING ? "loading" : "error");
@@ -614,33 +563,26 @@ static enum MHD_Result h_health(struct MHD_Connection *c) {
     return send_json(c, 200, j, NULL);
 }
 
-static int query_limit(struct MHD_Connection *c, int dflt, int *out, char *err, size_t cap) {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-    *out = dflt;
-    if (!v) return 0;
-    char *e;
-    long x = strtol(v, &e, 10);
-    if (e == v || *e || x < 1 || x > 1000) { snprintf(err, cap, "limit: query parameter 'limit' must be an integer in [1, 1000], got \"%.40s\"", v); return 1; }
-    *out = (int)x;
-    return 0;
-}
-
 static enum MHD_Result h_list(struct MHD_Connection *c, int candidates) {
     if (!S.db) return send_error(c, 503, "no database (server started with --no-db)", NULL);
     int limit;
     char err[512];
-    if (query_limit(c, 50, &limit, err, sizeof err)) return send_error(c, 400, err, NULL);
+    if (sr_query_limit(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), 50, &limit, err, sizeof err))
+        return send_error(c, 400, err, NULL);
     const char *platform = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform");
     if (platform && !*platform) platform = NULL;
     cJSON *a = NULL;
     int s = candidates ? serve_db_candidates(S.db, limit, platform, &a, err, sizeof err)
                        : serve_db_history(S.db, limit, &a, err, sizeof err);
+    if (s == SERVE_DB_BUSY) return send_error_h(c, 503, err, "Retry-After", "1", NULL, NULL);
     if (s) return send_error(c, 500, err, NULL);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "count", cJSON_GetArraySize(a));
     cJSON_AddItemToObject(j, candidates ? "candidates" : "history", a);
     return send_json(c, 200, j, NULL);
 }
+static enum MHD_Result h_history(struct MHD_Connection *c, Req *q) { (void)q; return h_list(c, 0); }
+static enum MHD_Result h_candidates(struct MHD_Connection *c, Req *q) { (void)q; return h_list(c, 1); }
 
 /* ---------------------------------------------------------------- static files */
 
@@ -666,12 +608,134 @@ static enum MHD_Result h_static(struct MHD_Connection *c, const char *url) {
     return send_text(c, 200, text, ct, NULL);
 }
 
+/* GET /topic, POST /ideas: serve_ideas.c answers, this sends and logs */
+static ServeIdeasConfig ideas_cfg = {NULL, NULL, 30000, 1000};
+static enum MHD_Result ideas_reply(struct MHD_Connection *c, Req *q, const char *url) {
+    cJSON *j = NULL;
+    unsigned st = serve_ideas_handle(&ideas_cfg, S.pred, S.db, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
+                                     MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"), q->body, q->len, &j);
+    log_event(url + 1, now_ms() - q->t0, st == 200, st == 200 ? NULL : cJSON_GetObjectItem(j, "error")->valuestring);
+    return send_json(c, st, j, NULL);
+}
+static enum MHD_Result h_topic(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/topic"); }
+static enum MHD_Result h_ideas(struct MHD_Connection *c, Req *q) { return ideas_reply(c, q, "/ideas"); }
+
 /* ---------------------------------------------------------------- routing */
 
-typedef struct { const char *path, *method; int needs_model; } Route;
+/* The API.  To add a route: a handler (called once the whole body is in,
+ * q->body / q->len) and a line here.  needs_auth: state-changing routes and
+ * those that read the stored history ask for the bearer token when the
+ * server has one (--token-file); the web page's static files, /health and
+ * /model/info do not. */
+typedef enum MHD_Result (*RouteFn)(struct MHD_Connection *c, Req *q);
+typedef struct { const char *method, *path; RouteFn fn; int needs_model, needs_auth; } Route;
 static const Route routes[] = {
-    {"/health", "GET", 0}, {"/model/info", "GET", 1}, {"/predict", "POST", 1}, {"/predict/batch", "POST", 1},
-    {"/predict/file", "POST", 1}, {"/history", "GET", 0}, {"/candidates", "GET", 0}};
+    /* method  path              handler       model auth */
+    {"GET",  "/health",        h_health,     0, 0},
+    {"GET",  "/model/info",    h_info,       1, 0},
+    {"POST", "/predict",       h_predict,    1, 1},
+    {"POST", "/predict/batch", h_batch,      1, 1},
+    {"POST", "/predict/file",  h_file,       1, 1},
+    {"GET",  "/history",       h_history,    0, 1},
+    {"GET",  "/candidates",    h_candidates, 0, 1},
+    {"GET",  "/topic",         h_topic,      1, 1}, /* idea routes: serve_ideas.c */
+    {"POST", "/ideas",         h_ideas,      1, 1},
+};
+
+static const Route *find_route(const char *url) {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(url, routes[i].path)) return &routes[i];
+    return NULL;
+}
+
+/* Bound to loopback, only a Host naming this machine is served: a page on
+ * another site that resolves its own name to 127.0.0.1 (DNS rebinding) sends
+ * its own name and is refused.  No Host at all (HTTP/1.0) is let through. */
+static int host_ok(const char *host) {
+    if (!S.loopback || !host) return 1;
+    const char *names[] = {"localhost", "127.0.0.1", "[::1]", S.host};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(host, names[i], n)) continue;
+        const char *p = host + n;
+        if (!*p) return S.bound_port == 80;
+        if (*p != ':') continue;
+        char *e;
+        long port = strtol(p + 1, &e, 10);
+        if (e != p + 1 && !*e && port == S.bound_port) return 1;
+    }
+    return 0;
+}
+
+/* Authorization: Bearer <token>, compared in constant time (no early exit
+ * that would let response times reveal a prefix). */
+static int auth_ok(struct MHD_Connection *c) {
+    if (!S.token) return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7)) return 0;
+    const unsigned char *given = (const unsigned char *)h + 7;
+    size_t gl = strlen((const char *)given);
+    volatile unsigned char diff = gl != S.token_len;
+    for (size_t i = 0; i < S.token_len; i++) diff |= (unsigned char)(given[i < gl ? i : 0] ^ (unsigned char)S.token[i]);
+    return diff == 0;
+}
+
+/* First call of a request (headers in, no body read yet): refuse what must
+ * not be read at all — wrong Host, no token, a Content-Length over
+ * --max-body, an explanation when --max-explain are running.  Returns 1 with
+ * *ret set when a response was queued. */
+static int early_refusal(struct MHD_Connection *c, const char *url, const char *method, Req *q, enum MHD_Result *ret) {
+    char msg[300];
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (!host_ok(host)) {
+        snprintf(msg, sizeof msg, "host: Host '%.100s' is not served on a loopback bind (use localhost:%d or "
+                 "127.0.0.1:%d)", host, S.bound_port, S.bound_port);
+        *ret = send_error(c, 403, msg, NULL);
+        return 1;
+    }
+    const Route *rt = find_route(url);
+    if (rt && rt->needs_auth && strcmp(method, "OPTIONS") && !auth_ok(c)) {
+        *ret = send_error_h(c, 401, "authorization: a valid 'Authorization: Bearer TOKEN' header is required",
+                            "WWW-Authenticate", "Bearer realm=\"miles\"", NULL, NULL);
+        return 1;
+    }
+    /* any path: a body announced over the limit is never read */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *e;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &e, 10);
+        if (errno || e == cl || n > S.max_body) {
+            snprintf(msg, sizeof msg, "body: request body larger than %zu bytes (--max-body; Content-Length %.30s)",
+                     S.max_body, cl);
+            if (rt) log_event(url + 1, 0, 0, msg);
+            *ret = send_error(c, 413, msg, NULL);
+            return 1;
+        }
+    }
+    if (!rt || !strcmp(method, "OPTIONS")) return 0; /* 404/405/preflight: answered at the end */
+    if (rt->fn == h_predict && !strcmp(method, "POST")) {
+        int ex;
+        if (sr_query_flag(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain"), "explain", &ex, msg,
+                          sizeof msg)) {
+            *ret = send_error(c, 400, msg, NULL);
+            return 1;
+        }
+        if (ex) {
+            /* an explanation costs ~160 predictions: at most --max-explain at a
+             * time, counted from their headers on (released in completed()) */
+            if (atomic_fetch_add(&S.explain_inflight, 1) >= S.max_explain) {
+                atomic_fetch_sub(&S.explain_inflight, 1);
+                snprintf(msg, sizeof msg, "explain: %d explanations are running (--max-explain); retry later",
+                         S.max_explain);
+                *ret = send_error_h(c, 503, msg, "Retry-After", "1", NULL, NULL);
+                return 1;
+            }
+            q->explain = 1;
+        }
+    }
+    return 0;
+}
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -681,13 +745,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         q = calloc(1, sizeof *q);
         if (!q) return MHD_NO;
         q->t0 = now_ms();
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > S.max_body) q->too_big = 1;
         *con_cls = q;
         atomic_fetch_add(&S.requests, 1);
+        enum MHD_Result ret;
+        if (early_refusal(c, url, method, q, &ret)) return ret;
         return MHD_YES;
     }
     if (*upload_size) {
+        /* a chunked body has no Content-Length: counted here, dropped past the limit */
         if (!q->too_big && q->len + *upload_size > S.max_body) { q->too_big = 1; free(q->body); q->body = NULL; q->len = 0; }
         if (!q->too_big) {
             if (q->len + *upload_size + 1 > q->cap) {
@@ -706,15 +771,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     /* the whole request is in: route it */
-    const Route *rt = NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (!strcmp(url, routes[i].path)) rt = &routes[i];
-    if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
+    const Route *rt = find_route(url);
+    if (!strcmp(method, "OPTIONS")) { /* CORS preflight: only with --cors does it allow anything */
         struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
-        MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+        if (!r) return MHD_NO;
+        if (S.cors) {
+            MHD_add_response_header(r, "Access-Control-Allow-Origin", S.cors);
+            MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+            MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+        }
+        MHD_add_response_header(r, "Allow", rt ? (!strcmp(rt->method, "GET") ? "GET, HEAD, OPTIONS" : "POST, OPTIONS")
+                                                : "GET, HEAD, OPTIONS");
         enum MHD_Result ret = MHD_queue_response(c, 204, r);
         MHD_destroy_response(r);
         return ret;
@@ -740,21 +808,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         char msg[2200];
         if (atomic_load(&S.state) == ST_LOADING) snprintf(msg, sizeof msg, "model not loaded yet (loading %s)", S.ckpt);
         else snprintf(msg, sizeof msg, "model not loaded: %s", S.load_err);
-        return send_error(c, 503, msg, NULL);
+        return send_error_h(c, 503, msg, "Retry-After", "5", NULL, NULL);
     }
-    if (!strcmp(url, "/health")) return h_health(c);
-    if (!strcmp(url, "/model/info")) return h_info(c);
-    if (!strcmp(url, "/predict")) return h_predict(c, q);
-    if (!strcmp(url, "/predict/batch")) return h_batch(c, q);
-    if (!strcmp(url, "/predict/file")) return h_file(c, q);
-    if (!strcmp(url, "/history")) return h_list(c, 0);
-    return h_list(c, 1);
+    return rt->fn(c, q);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls; (void)c; (void)toe;
     Req *q = *con_cls;
-    if (q) { free(q->body); free(q); }
+    if (q) {
+        if (q->explain) atomic_fetch_sub(&S.explain_inflight, 1);
+        free(q->body);
+        free(q);
+    }
     *con_cls = NULL;
 }
 
@@ -797,11 +863,24 @@ static void usage(FILE *f) {
 "  --max-batch N          records per forward pass across requests (default 64)\n"
 "  --threads N            OpenMP/BLAS threads of the inference thread (default 1)\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16\n"
+"Limits and access (docs/serving.md, security model):\n"
+"  --workers N            HTTP worker threads (default 8); idle connections hold no thread\n"
+"  --max-conn N           open connections in all (default 1000)\n"
+"  --max-conn-per-ip N    open connections per client address (default 64)\n"
+"  --timeout S            close a connection idle for S seconds (default 10)\n"
+"  --max-explain N        /predict?explain=1 requests at a time (default 2); more -> 503\n"
+"  --db-busy-ms MS        wait for a locked database this long, then 503 (default 2000)\n"
+"  --cors ORIGIN          send Access-Control-Allow-Origin: ORIGIN (default: no CORS)\n"
+"  --token-file FILE      require 'Authorization: Bearer <first line of FILE>' on /predict*,\n"
+"                         /history, /candidates; required when --host is not loopback\n"
 "  --lazy                 listen at once and load the model in the background (503 until ready)\n"
+"  --llm-endpoint URL     POST /ideas also asks this OpenAI-compatible chat-completions endpoint\n"
+"                         for 3 ideas, scored by the model (--llm-model NAME; key: $MILES_LLM_API_KEY)\n"
 "  -q, --quiet            no request log on stderr\n"
 "  -h, --help\n"
 "Routes: GET / (web page), GET /health, GET /model/info, POST /predict, POST /predict/batch,\n"
-"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P (docs/serving.md).\n"
+"POST /predict/file, GET /history?limit=N, GET /candidates?limit=N&platform=P, GET /topic?q=T,\n"
+"POST /ideas (docs/serving.md).\n"
 "SIGINT/SIGTERM: finish the requests in flight, close the database, exit 0.\n");
 }
 
@@ -813,14 +892,26 @@ int main(int argc, char **argv) {
     S.max_items = 1000;
     S.max_batch = 64;
     S.threads = 1; /* measured: one compute thread + micro-batching beats 2 on 2 cores (docs/serving.md) */
-    const char *web = NULL;
-    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY, O_DEVICE, O_PREC };
+    S.workers = 8;
+    S.max_conn = 1000;
+    S.max_conn_per_ip = 64;
+    S.timeout_s = 10;
+    S.max_explain = 2;
+    S.db_busy_ms = 2000;
+    const char *web = NULL, *token_file = NULL;
+    enum { O_VOCAB = 256, O_HOST, O_PORTFILE, O_DB, O_NODB, O_WEB, O_MAXBODY, O_MAXITEMS, O_MAXBATCH, O_THREADS, O_LAZY,
+           O_WORKERS, O_MAXCONN, O_MAXCONNIP, O_TIMEOUT, O_MAXEXPLAIN, O_DBBUSY, O_CORS, O_TOKENFILE, O_DEVICE, O_PREC,
+           O_LLM, O_LLM_MODEL };
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"vocab", 1, 0, O_VOCAB}, {"host", 1, 0, O_HOST}, {"port", 1, 0, 'p'},
         {"port-file", 1, 0, O_PORTFILE}, {"db", 1, 0, O_DB}, {"no-db", 0, 0, O_NODB}, {"web", 1, 0, O_WEB},
         {"max-body", 1, 0, O_MAXBODY}, {"max-items", 1, 0, O_MAXITEMS}, {"max-batch", 1, 0, O_MAXBATCH},
         {"threads", 1, 0, O_THREADS}, {"lazy", 0, 0, O_LAZY}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
+        {"workers", 1, 0, O_WORKERS}, {"max-conn", 1, 0, O_MAXCONN}, {"max-conn-per-ip", 1, 0, O_MAXCONNIP},
+        {"timeout", 1, 0, O_TIMEOUT}, {"max-explain", 1, 0, O_MAXEXPLAIN}, {"db-busy-ms", 1, 0, O_DBBUSY},
+        {"cors", 1, 0, O_CORS}, {"token-file", 1, 0, O_TOKENFILE},
+        {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PREC}, {"llm-endpoint", 1, 0, O_LLM},
+        {"llm-model", 1, 0, O_LLM_MODEL}, {0, 0, 0, 0}};
     int ch, mb;
     while ((ch = getopt_long(argc, argv, "c:p:qh", lo, NULL)) != -1) {
         switch (ch) {
@@ -837,16 +928,55 @@ int main(int argc, char **argv) {
         case O_MAXBATCH: if (tool_parse_int(optarg, "--max-batch", 1, 4096, &S.max_batch)) return 2; break;
         case O_THREADS: if (tool_parse_int(optarg, "--threads", 1, 4096, &S.threads)) return 2; break;
         case O_LAZY: S.lazy = 1; break;
+        case O_WORKERS: if (tool_parse_int(optarg, "--workers", 1, 256, &S.workers)) return 2; break;
+        case O_MAXCONN: if (tool_parse_int(optarg, "--max-conn", 1, 1000000, &S.max_conn)) return 2; break;
+        case O_MAXCONNIP: if (tool_parse_int(optarg, "--max-conn-per-ip", 1, 1000000, &S.max_conn_per_ip)) return 2; break;
+        case O_TIMEOUT: if (tool_parse_int(optarg, "--timeout", 1, 3600, &S.timeout_s)) return 2; break;
+        case O_MAXEXPLAIN: if (tool_parse_int(optarg, "--max-explain", 0, 4096, &S.max_explain)) return 2; break;
+        case O_DBBUSY: if (tool_parse_int(optarg, "--db-busy-ms", 0, 600000, &S.db_busy_ms)) return 2; break;
+        case O_CORS:
+            if (!*optarg || strpbrk(optarg, "\r\n")) { fprintf(stderr, "miles-serve: --cors needs an origin (e.g. https://example.org or *)\n"); return 2; }
+            S.cors = optarg;
+            break;
+        case O_TOKENFILE: token_file = optarg; break;
         case O_DEVICE: if (tool_parse_device(optarg, "--device", &g_device)) return 2; break;
         case O_PREC: if (tool_parse_precision(optarg, "--precision", &g_precision)) return 2; break;
+        case O_LLM: ideas_cfg.llm_endpoint = optarg; break;
+        case O_LLM_MODEL: ideas_cfg.llm_model = optarg; break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (!S.ckpt || optind != argc) { usage(stderr); return 2; }
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)S.port);
+    if (inet_pton(AF_INET, S.host, &addr.sin_addr) != 1) { fprintf(stderr, "miles-serve: --host %s is not an IPv4 address\n", S.host); return 2; }
+    S.loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
+    if (token_file) {
+        char *t = NULL;
+        if (miles_read_file(token_file, &t, NULL) != MILES_OK) { fprintf(stderr, "miles-serve: --token-file: %s\n", miles_last_error()); return 2; }
+        t[strcspn(t, "\r\n")] = 0; /* the first line */
+        S.token_len = strlen(t);
+        if (S.token_len < 16 || strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != S.token_len) {
+            fprintf(stderr, "miles-serve: --token-file %s: the token (first line) must be 16 or more characters of "
+                            "[A-Za-z0-9-._~+/=] (e.g. openssl rand -hex 32 > %s)\n", token_file, token_file);
+            free(t);
+            return 2;
+        }
+        S.token = t;
+    }
+    if (!S.loopback && !S.token) {
+        /* off loopback anyone on the network could write the store and read its history */
+        fprintf(stderr, "miles-serve: --host %s is not a loopback address: bearer-token auth is required there; give "
+                        "--token-file FILE (e.g. openssl rand -hex 32 > FILE) or bind 127.0.0.1\n", S.host);
+        return 2;
+    }
     /* a device that cannot run is refused before the port opens (also with --lazy) */
     if (miles_device_check(g_device, g_precision, 0) != MILES_OK) return tool_fail("miles-serve", MILES_EUNSUPPORTED);
+    ideas_cfg.max_items = S.max_items;
     find_web_dir(web);
     if (!S.web_dir[0]) fprintf(stderr, "miles-serve: warning: no web page directory found (--web DIR); / answers 404\n");
     S.started = time(NULL);
@@ -872,6 +1002,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "miles-serve: %s\n", err);
             return 1;
         }
+        serve_db_set_busy_ms(S.db, S.db_busy_ms);
     }
     pthread_mutex_init(&S.qmu, NULL);
     pthread_cond_init(&S.qcv, NULL);
@@ -884,15 +1015,32 @@ int main(int argc, char **argv) {
     }
     pthread_create(&inferer, NULL, infer_main, NULL);
 
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)S.port);
-    if (inet_pton(AF_INET, S.host, &addr.sin_addr) != 1) { fprintf(stderr, "miles-serve: --host %s is not an IPv4 address\n", S.host); return 2; }
+    S.bound_port = S.port; /* port 0: set below, before the port file tells clients */
+    /* every connection is a descriptor: lift the soft limit to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)S.max_conn + 64 > rl.rlim_cur) {
+        S.max_conn = rl.rlim_cur > 128 ? (int)(rl.rlim_cur - 64) : 64;
+        fprintf(stderr, "miles-serve: warning: open-file limit %llu: --max-conn lowered to %d\n",
+                (unsigned long long)rl.rlim_cur, S.max_conn);
+    }
+    /* a pool of worker threads on epoll (not a thread per connection): slow
+     * or idle clients cost a socket each, up to --max-conn in all and
+     * --max-conn-per-ip per address, and are dropped after --timeout idle s */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+#ifdef __linux__
+    flags |= MHD_USE_EPOLL;
+#else
+    flags |= MHD_USE_POLL;
+#endif
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, (uint16_t)S.port, NULL, NULL,
-        handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        flags, (uint16_t)S.port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)S.workers,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)S.max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)S.max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S.timeout_s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "miles-serve: cannot listen on %s:%d: %s\n", S.host, S.port, strerror(errno));
@@ -900,13 +1048,15 @@ int main(int argc, char **argv) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? di->port : S.port;
+    S.bound_port = port;
     if (S.port_file) {
         char txt[32];
         snprintf(txt, sizeof txt, "%d\n", port);
         if (tool_write_text_atomic(S.port_file, txt) != MILES_OK) fprintf(stderr, "miles-serve: cannot write %s\n", S.port_file);
     }
-    fprintf(stderr, "miles-serve: listening on http://%s:%d/ (database %s, web %s)\n", S.host, port,
-            S.db ? S.db_file : "none", S.web_dir[0] ? S.web_dir : "none");
+    fprintf(stderr, "miles-serve: listening on http://%s:%d/ (database %s, web %s; %d workers, auth %s, CORS %s)\n",
+            S.host, port, S.db ? S.db_file : "none", S.web_dir[0] ? S.web_dir : "none", S.workers,
+            S.token ? "bearer token" : "none", S.cors ? S.cors : "off");
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -920,6 +1070,7 @@ int main(int argc, char **argv) {
     if (S.lazy) pthread_join(loader, NULL);
     serve_db_close(S.db);
     miles_predictor_free(S.pred);
+    free(S.token);
     fprintf(stderr, "miles-serve: %ld requests, %ld predictions; bye\n", (long)atomic_load(&S.requests),
             (long)atomic_load(&S.predictions));
     return 0;

@@ -157,6 +157,15 @@ static char *names_of(uint32_t mask) {
     return s;
 }
 
+static int is_busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+
+void serve_db_set_busy_ms(ServeDb *d, int ms) {
+    if (!d) return;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_busy_timeout(d->db, ms);
+    pthread_mutex_unlock(&d->mu);
+}
+
 static int step_done(sqlite3_stmt *st) {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -219,7 +228,7 @@ int serve_db_store(ServeDb *d, const ServeDbRow *rows, int n, char *err, size_t 
         step_done(d->rollback);
     }
     pthread_mutex_unlock(&d->mu);
-    return rc ? MILES_EIO : MILES_OK;
+    return !rc ? MILES_OK : is_busy(rc) ? SERVE_DB_BUSY : MILES_EIO;
 }
 
 int serve_db_event(ServeDb *d, const char *type, double ms, int success, const char *error) {
@@ -264,7 +273,7 @@ static int query(ServeDb *d, sqlite3_stmt *st, cJSON **out, char *err, size_t ca
     if (rc != SQLITE_DONE) snprintf(err, cap, "database: %s", sqlite3_errmsg(d->db));
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) { cJSON_Delete(a); return MILES_EIO; }
+    if (rc != SQLITE_DONE) { cJSON_Delete(a); return is_busy(rc) ? SERVE_DB_BUSY : MILES_EIO; }
     *out = a;
     return MILES_OK;
 }
@@ -316,6 +325,7 @@ int serve_db_open(ServeDb **out, const char *path, char *err, size_t cap) {
 }
 void serve_db_close(ServeDb *d) { (void)d; }
 int serve_db_store(ServeDb *d, const ServeDbRow *r, int n, char *err, size_t cap) { return MILES_EUNSUPPORTED; }
+void serve_db_set_busy_ms(ServeDb *d, int ms) { (void)d; (void)ms; }
 int serve_db_event(ServeDb *d, const char *t, double ms, int s, const char *e) { return MILES_EUNSUPPORTED; }
 int serve_db_history(ServeDb *d, int l, cJSON **o, char *err, size_t cap) { return MILES_EUNSUPPORTED; }
 int serve_db_candidates(ServeDb *d, int l, const char *p, cJSON **o, char *err, size_t cap) { return MILES_EUNSUPPORTED; }

@@ -22,9 +22,16 @@ typedef struct ServeDbRow {
     double processing_time_ms;
 } ServeDbRow;
 
+/* Returned (> 0) by serve_db_store/_history/_candidates when the database
+ * stayed locked by another connection past the busy timeout: the server
+ * answers 503 + Retry-After, never 200 with the row lost. */
+#define SERVE_DB_BUSY 1
+
 /* Open (create) the database and its tables; MILES_* status, message in err. */
 int serve_db_open(ServeDb **out, const char *path, char *err, size_t errcap);
 void serve_db_close(ServeDb *db);
+/* How long a write waits for a lock held by another connection (default 5000 ms). */
+void serve_db_set_busy_ms(ServeDb *db, int ms);
 /* Store n rows in one transaction (predictions log + candidates upsert for rows with a video_id). */
 int serve_db_store(ServeDb *db, const ServeDbRow *rows, int n, char *err, size_t errcap);
 /* Log a request event (success 0/1; error message may be NULL). */

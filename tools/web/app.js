@@ -20,7 +20,17 @@ function scoreCell(score) {
   return el("td", {}, bar, pct(score));
 }
 
+// Bearer token (miles-serve --token-file): open the page as /#token=SECRET once;
+// it is kept in this browser's localStorage and sent with every API call.
+const tokenMatch = location.hash.match(/token=([^&]+)/);
+if (tokenMatch) {
+  localStorage.setItem("miles_token", decodeURIComponent(tokenMatch[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
 async function api(path, opts = {}) {
+  const token = localStorage.getItem("miles_token");
+  if (token) opts.headers = Object.assign({}, opts.headers, { Authorization: `Bearer ${token}` });
   const r = await fetch(path, opts);
   let body = null;
   try { body = await r.json(); } catch (e) { body = { error: `HTTP ${r.status}` }; }
