@@ -260,8 +260,8 @@ __global__ void grad_prep_final_kernel(MilesCudaOptState *st, MilesLossScalerSta
     }
 }
 
-/* One block per chunk of one tensor: AdamW (optim.c's arithmetic) on
- * g * coef, the bias corrections from the device step counter, and the
+/* One block per chunk of one tensor: AdamW (optim.c's arithmetic) at the
+ * chunk's group lr (step lr * lr_scale) on g * coef, the bias corrections from the device step counter, and the
  * 16-bit copy of the new weight when the tensor has one.  A step with
  * found_inf set changes nothing. */
 template <int DT>
@@ -271,7 +271,9 @@ __global__ void adamw_fused_kernel(float *P, const float *G, float *M, float *V,
     if (st->found_inf) return;
     const MilesCudaChunk ch = chunks[blockIdx.x];
     const double t = (double)(st->step + 1);
-    const double lr = lr_dev ? (double)lr_dev[0] : (double)hp.lr;
+    const double lr0 = lr_dev ? (double)lr_dev[0] : (double)hp.lr;
+    /* the group lr, rounded to float once as the CPU's miles_adamw_group_lr */
+    const double lr = ch.lr_scale == 1.0 ? lr0 : (double)(float)(lr0 * ch.lr_scale);
     const double b1 = hp.beta1, b2 = hp.beta2;
     const float step_size = (float)(lr / (1.0 - pow(b1, t)));
     const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));

@@ -144,6 +144,12 @@ int cuda_read_optim(void *st, float *m, float *v, int64_t *t) {
 int cuda_write_optim(void *st, const float *m, const float *v, int64_t t) {
     return miles_cuda_model_set_adamw_state(S(st)->cm, m, v, t);
 }
+int cuda_read_scaler(void *st, float *scale, int32_t *growth_tracker) {
+    return miles_cuda_model_get_loss_scaler_state(S(st)->cm, scale, growth_tracker);
+}
+int cuda_write_scaler(void *st, float scale, int32_t growth_tracker) {
+    return miles_cuda_model_set_loss_scaler_state(S(st)->cm, scale, growth_tracker);
+}
 const char *cuda_last_error(void) { return miles_last_error(); }
 
 MilesBackendOps make_ops() {
@@ -166,6 +172,8 @@ MilesBackendOps make_ops() {
     o.write_params = cuda_write_params;
     o.read_optim = cuda_read_optim;
     o.write_optim = cuda_write_optim;
+    o.read_scaler = cuda_read_scaler;
+    o.write_scaler = cuda_write_scaler;
     o.last_error = cuda_last_error;
     return o;
 }

@@ -466,10 +466,13 @@ typedef struct MilesCudaOptState {
     int64_t step;
 } MilesCudaOptState;
 /* A piece of one parameter tensor: master floats [off, off + n), 16-bit copy
- * at half (-1: none), weight decay on or off. */
+ * at half (-1: none), weight decay on or off, and the tensor's parameter-group
+ * lr multiplier (miles_adamw_lr_scale; 1.0 = the step lr as is): the chunk
+ * steps at (float)(lr * lr_scale) in double, miles_adamw_group_lr's rounding. */
 typedef struct MilesCudaChunk {
     int64_t off, half;
     int32_t n, decay;
+    double lr_scale;
 } MilesCudaChunk;
 #define MILES_CUDA_CHUNK 16384
 int grad_prepare_cuda(MilesCudaOptState *st, MilesLossScalerState *scaler, const float *grad, size_t n,

@@ -148,6 +148,11 @@ int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_scale, float
                                      float backoff, int growth_interval);
 /* Current loss scale (1 when the mode has no loss scaling). */
 float miles_cuda_model_loss_scale(const MilesCudaModel *cm);
+/* The dynamic loss scaler's state for checkpoints (synchronizes): *scale = 0
+ * when the mode has no loss scaling.  set: restore a saved scale (> 0, finite)
+ * and growth tracker (>= 0); growth, backoff and interval stay. */
+int miles_cuda_model_get_loss_scaler_state(MilesCudaModel *cm, float *scale, int32_t *growth_tracker);
+int miles_cuda_model_set_loss_scaler_state(MilesCudaModel *cm, float scale, int32_t growth_tracker);
 
 /* Copy the weights device -> CPU model (for checkpoints) or CPU -> device.
  * The models must have the same configuration (MILES_ESHAPE otherwise). */

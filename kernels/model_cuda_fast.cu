@@ -30,6 +30,9 @@
  * step counter and the fp16 skip decision stay on the device.
  */
 #include "model_cuda_internal.h"
+extern "C" {
+#include "optim_internal.h" /* miles_adamw_lr_scale: the one parameter-group rule */
+}
 
 #include <cuda_fp16.h>
 
@@ -91,9 +94,11 @@ size_t fast_grad_layout(MilesCudaModel *cm, void *base, size_t off, int B, int T
 static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* The fused AdamW's chunk table: every tensor in pieces of at most
- * MILES_CUDA_CHUNK, with its decay flag (or all, for decay_all) and the
- * offset of its 16-bit copy. */
-static int build_chunks(MilesCudaModel *cm, const int64_t *half_off, int decay_all) {
+ * MILES_CUDA_CHUNK, with its decay flag (or all, for decay_all), the offset
+ * of its 16-bit copy and its parameter-group lr multiplier (THE rule,
+ * miles_adamw_lr_scale; cfg NULL: one group).  Rewritten in place when the
+ * groups change, so captured graphs (which read it at replay) stay valid. */
+static int build_chunks(MilesCudaModel *cm, const int64_t *half_off, int decay_all, const MilesAdamWConfig *cfg) {
     FastState *fs = cm->fs;
     size_t n = 0;
     for (int i = 0; i < cm->ntensors; i++) n += (cm->tensors[i].numel + MILES_CUDA_CHUNK - 1) / MILES_CUDA_CHUNK;
@@ -102,11 +107,13 @@ static int build_chunks(MilesCudaModel *cm, const int64_t *half_off, int decay_a
     size_t k = 0;
     for (int i = 0; i < cm->ntensors; i++) {
         const MilesTensor *t = &cm->tensors[i];
+        const double scale = cfg ? miles_adamw_lr_scale(cfg, t->name, cm->cfg.num_hidden_layers) : 1.0;
         for (size_t o = 0; o < t->numel; o += MILES_CUDA_CHUNK, k++) {
             h[k].off = (int64_t)(t->offset + o);
             h[k].n = (int32_t)(t->numel - o < MILES_CUDA_CHUNK ? t->numel - o : MILES_CUDA_CHUNK);
             h[k].half = half_off[i] < 0 ? -1 : half_off[i] + (int64_t)o;
             h[k].decay = decay_all ? 1 : t->decay;
+            h[k].lr_scale = scale;
         }
     }
     cudaError_t e = cudaSuccess;
@@ -115,13 +122,16 @@ static int build_chunks(MilesCudaModel *cm, const int64_t *half_off, int decay_a
         fs->chunks = NULL;
         e = cudaMalloc(&fs->chunks, n * sizeof(MilesCudaChunk));
     }
-    /* synchronous (pageable source, freed below): only at build or a change of decay_all */
+    /* synchronous (pageable source, freed below): only at build or a change of decay_all / the groups */
     if (e == cudaSuccess) e = cudaMemcpyAsync(fs->chunks, h, n * sizeof(MilesCudaChunk), cudaMemcpyHostToDevice, cm->stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(cm->stream);
     free(h);
     if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "chunk table");
     fs->nchunks = (int)n;
     fs->chunks_decay_all = decay_all;
+    fs->chunks_lr = cfg ? cfg->lr : 0.0f;
+    fs->chunks_head_lr = cfg ? cfg->head_lr : 0.0f;
+    fs->chunks_layer_decay = cfg ? cfg->layer_decay : 0.0f;
     return MILES_OK;
 }
 
@@ -149,13 +159,25 @@ static int tensor_half_offsets(MilesCudaModel *cm, int64_t *out) {
     return MILES_OK;
 }
 
-static int rebuild_chunks(MilesCudaModel *cm, int decay_all) {
+static int rebuild_chunks(MilesCudaModel *cm, int decay_all, const MilesAdamWConfig *cfg) {
     int64_t *ho = (int64_t *)malloc((size_t)cm->ntensors * sizeof(int64_t));
     if (!ho) return miles_error(MILES_ENOMEM, "cuda model: chunk table");
     tensor_half_offsets(cm, ho);
-    int s = build_chunks(cm, ho, decay_all);
+    int s = build_chunks(cm, ho, decay_all, cfg);
     free(ho);
     return s;
+}
+
+/* The chunk table for this step's decay_all and parameter groups (host side,
+ * before any capture; a no-op unless the configuration changed). */
+static int ensure_chunks(MilesCudaModel *cm, const MilesAdamWConfig *cfg) {
+    FastState *fs = cm->fs;
+    const int decay_all = cfg->decay_all ? 1 : 0;
+    if (fs->chunks_decay_all == decay_all && fs->chunks_lr == cfg->lr && fs->chunks_head_lr == cfg->head_lr &&
+        fs->chunks_layer_decay == cfg->layer_decay)
+        return MILES_OK;
+    MILES_TRY(miles_adamw_check_groups(cfg));
+    return rebuild_chunks(cm, decay_all, cfg);
 }
 
 int fast_build(MilesCudaModel *cm, const MilesModel *cpu) {
@@ -204,7 +226,7 @@ int fast_build(MilesCudaModel *cm, const MilesModel *cpu) {
     MILES_CUDA_TRY(cudaMemsetAsync(fs->small, 0, 256, cm->stream));
     fs->opt = (MilesCudaOptState *)fs->small;
     fs->lr = (float *)((char *)fs->small + 128);
-    MILES_TRY(rebuild_chunks(cm, 0));
+    MILES_TRY(rebuild_chunks(cm, 0, NULL));
     MILES_TRY(fast_refresh_half(cm));
     /* fp16: if cuBLAS clamps an fp16 output beyond 65504 instead of making it
      * Inf, the backward checks the fp16 GEMM outputs it reads */
@@ -467,8 +489,7 @@ int fast_set_step(MilesCudaModel *cm, int64_t t) {
 int fast_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg, int *skipped) {
     FastState *fs = cm->fs;
     MILES_TRY(fast_materialize_zero(cm));
-    const int decay_all = cfg->decay_all ? 1 : 0;
-    if (fs->chunks_decay_all != decay_all) MILES_TRY(rebuild_chunks(cm, decay_all));
+    MILES_TRY(ensure_chunks(cm, cfg));
     if (!fs->prepared) /* no clipping: the coefficient is the unscale alone */
         MILES_TRY(grad_prepare_cuda(fs->opt, cm->use_scaler ? cm->dscaler : NULL, cm->grads, cm->nparams, 0.0f, cm->ws,
                                     S(cm)));
@@ -632,14 +653,13 @@ int fast_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scal
     /* host side first: nothing below may allocate or synchronize inside a capture */
     MILES_TRY(cuda_forward_stage(cm, batch, 1, loss_scale));
     MILES_TRY(cuda_ensure_scratch(cm));
-    const int decay_all = cfg->decay_all ? 1 : 0;
-    if (fs->chunks_decay_all != decay_all) MILES_TRY(rebuild_chunks(cm, decay_all));
+    MILES_TRY(ensure_chunks(cm, cfg));
     MILES_CUDA_TRY(cudaMemcpyAsync(fs->lr, &lr, sizeof lr, cudaMemcpyHostToDevice, cm->stream));
     StepArgs a;
     a.max_norm = max_norm;
     a.hp = adamw_hp(cfg, lr, 0);
     GraphEntry k = graph_key(cm, 1);
-    k.decay_all = decay_all;
+    k.decay_all = cfg->decay_all ? 1 : 0;
     k.max_norm = max_norm;
     k.beta1 = cfg->beta1;
     k.beta2 = cfg->beta2;

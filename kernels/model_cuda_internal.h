@@ -68,6 +68,7 @@ typedef struct FastState {
     FastLayerW *hw;                     /* [L] views into half */
     MilesCudaChunk *chunks;             /* device chunk table of the fused AdamW */
     int nchunks, chunks_decay_all;      /* -1: not built */
+    float chunks_lr, chunks_head_lr, chunks_layer_decay; /* the groups the table holds (0: one group) */
     size_t head_off, emb_ln_off;        /* first float of the heads; of embeddings.LayerNorm */
     long long qkv_w_stride, qkv_b_stride; /* floats between q/k/v weights (biases) in the grads */
     /* arena views (set by the layout) */

@@ -110,12 +110,8 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     for (int i = 0; i < cm->ntensors && !grouped; i++)
         grouped = miles_adamw_lr_scale(cfg, cm->tensors[i].name, nl) != 1.0;
 #ifndef MILES_CUDA_HOST_EMULATION
-    if (cm->fast) {
-        if (grouped)
-            return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are implemented on "
-                               "the fp32 path only, not the fused 16-bit optimizer");
+    if (cm->fast) /* the groups' lr multipliers live in the fused optimizer's chunk table */
         return fast_adamw_step(cm, lr, cfg, skipped);
-    }
 #endif
     MILES_TRY(ensure_decay_mask(cm, cfg->decay_all));
     MILES_TRY(unscale_if_needed(cm));
@@ -215,6 +211,35 @@ extern "C" int miles_cuda_model_set_loss_scaler(MilesCudaModel *cm, float init_s
     return MILES_OK;
 }
 
+extern "C" int miles_cuda_model_get_loss_scaler_state(MilesCudaModel *cm, float *scale, int32_t *growth_tracker) {
+    if (!cm || !scale || !growth_tracker)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_get_loss_scaler_state: NULL argument");
+    *scale = 0.0f;
+    *growth_tracker = 0;
+    if (!cm->use_scaler) return MILES_OK;
+    MilesLossScalerState h;
+    MILES_CUDA_TRY(cudaMemcpyAsync(&h, cm->dscaler, sizeof h, cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    *scale = h.scale;
+    *growth_tracker = h.growth_tracker;
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_set_loss_scaler_state(MilesCudaModel *cm, float scale, int32_t growth_tracker) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss_scaler_state: model is NULL");
+    if (!(scale > 0.0f) || !isfinite(scale) || growth_tracker < 0)
+        return miles_error(MILES_EINVAL, "loss scaler state: scale %g must be > 0 and finite, growth tracker %d >= 0",
+                           (double)scale, (int)growth_tracker);
+    if (!cm->use_scaler) return MILES_OK; /* nothing to restore (fp32, tf32, bf16) */
+    /* the device state is read at every step (graphs included): no re-capture */
+    MILES_TRY(loss_scaler_init_cuda(cm->dscaler, scale, S(cm)));
+    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->dscaler->growth_tracker, &growth_tracker, sizeof growth_tracker,
+                                   cudaMemcpyHostToDevice, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    cm->scale = scale;
+    return MILES_OK;
+}
+
 extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch *batch, float loss_scale,
                                            float max_norm, float lr, const MilesAdamWConfig *cfg, float *loss,
                                            float *norm, int *skipped) {
@@ -225,10 +250,7 @@ extern "C" int miles_cuda_model_train_step(MilesCudaModel *cm, const MilesBatch 
     MILES_TRY(ensure_moments(cm));
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) {
-        for (int i = 0; i < cm->ntensors; i++)
-            if (miles_adamw_lr_scale(cfg, cm->tensors[i].name, cm->cfg.num_hidden_layers) != 1.0)
-                return miles_error(MILES_EUNSUPPORTED, "cuda: parameter groups (head lr / layer decay) are "
-                                   "implemented on the fp32 path only, not the fused 16-bit optimizer");
+        MILES_TRY(miles_adamw_check_groups(cfg));
         return fast_train_step(cm, batch, loss_scale, max_norm, lr, cfg, loss, norm, skipped);
     }
 #endif

@@ -29,7 +29,7 @@ extern "C" {
 /* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
  * crosses it (MilesModel's layout included: the object is built from the same
  * sources) changes; a backend object of another ABI is refused. */
-#define MILES_BACKEND_ABI 1
+#define MILES_BACKEND_ABI 2 /* 2: read_scaler / write_scaler */
 
 typedef struct MilesBackendBuild {
     MilesModel *host;          /* configuration, parameter table and weights (copied by a device backend;
@@ -68,6 +68,10 @@ typedef struct MilesBackendOps {
     int (*write_optim)(void *state, const float *m, const float *v, int64_t t);
     /* The backend's message for its last failed call (this thread). */
     const char *(*last_error)(void);
+    /* The dynamic loss scaler (fp16) for checkpoints: *scale = 0 when there is
+     * none.  Either may be NULL (the CPU: no loss scaling). */
+    int (*read_scaler)(void *state, float *scale, int32_t *growth_tracker);
+    int (*write_scaler)(void *state, float scale, int32_t growth_tracker);
 } MilesBackendOps;
 
 /* The CPU reference (backend_cpu.c). */

@@ -178,6 +178,10 @@ static char *state_to_json(const MilesTrainState *st, int64_t adam_steps) {
     add_double(o, "best_f1", st->best_f1);
     add_double(o, "threshold", st->threshold);
     cJSON_AddNumberToObject(o, "adam_steps", (double)adam_steps);
+    if (st->loss_scale > 0) { /* fp16: the resumed run continues at this scale */
+        cJSON_AddNumberToObject(o, "loss_scale", st->loss_scale);
+        cJSON_AddNumberToObject(o, "loss_scale_growth_tracker", (double)st->loss_scale_growth);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -350,6 +354,14 @@ int miles_ckpt_parse_state(const char *json, MilesTrainState *out, int64_t *adam
     out->best_step = (int64_t)get_d(o, "best_step", 0);
     out->best_f1 = get_d(o, "best_f1", 0);
     out->threshold = get_d(o, "threshold", 0.5);
+    out->loss_scale = get_d(o, "loss_scale", 0);
+    out->loss_scale_growth = (int64_t)get_d(o, "loss_scale_growth_tracker", 0);
+    if (!(out->loss_scale >= 0) || !isfinite(out->loss_scale) || out->loss_scale_growth < 0 ||
+        out->loss_scale_growth > INT32_MAX) {
+        cJSON_Delete(o);
+        return miles_error(MILES_EFORMAT, "state: loss_scale %g / loss_scale_growth_tracker %lld out of range",
+                           out->loss_scale, (long long)out->loss_scale_growth);
+    }
     if (adam_steps) *adam_steps = (int64_t)get_d(o, "adam_steps", (double)out->step);
     cJSON_Delete(o);
     return MILES_OK;

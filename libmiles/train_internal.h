@@ -56,6 +56,10 @@ typedef struct MilesTrainState {
     int64_t best_step;
     double best_f1;
     double threshold;    /* F1-maximizing decision threshold of the best model */
+    /* fp16 dynamic loss scaler (state JSON "loss_scale", "loss_scale_growth_tracker";
+     * 0 / absent: none saved, a resume starts at the default 65536) */
+    double loss_scale;
+    int64_t loss_scale_growth;
 } MilesTrainState;
 
 /* What a checkpoint carries besides the model and the training state: the

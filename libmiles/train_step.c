@@ -347,6 +347,11 @@ static int be_save(MilesTrainer *t, const char *path, int with_optimizer) {
     MilesAdamW *opt = NULL;
     MILES_TRY(be_st(t, t->be.ops->read_params(t->be.state, t->m)));
     if (with_optimizer) MILES_TRY(be_host_opt(t, 1, &opt));
+    float scale = 0.0f;
+    int32_t growth = 0;
+    if (t->be.ops->read_scaler) MILES_TRY(be_st(t, t->be.ops->read_scaler(t->be.state, &scale, &growth)));
+    t->st.loss_scale = scale;
+    t->st.loss_scale_growth = growth;
     return miles_ckpt_save(path, t->m, opt, &t->st, t->cfg, &t->loss, t->contract);
 }
 
@@ -355,8 +360,13 @@ static int be_load(MilesTrainer *t, const char *path) {
     MILES_TRY(be_host_opt(t, 0, &opt));
     MILES_TRY(miles_ckpt_load_state(path, t->m, opt, &t->st));
     MILES_TRY(be_st(t, t->be.ops->write_params(t->be.state, t->m)));
-    return be_st(t, t->be.ops->write_optim(t->be.state, miles_adamw_m(opt), miles_adamw_v(opt),
-                                           miles_adamw_steps(opt)));
+    MILES_TRY(be_st(t, t->be.ops->write_optim(t->be.state, miles_adamw_m(opt), miles_adamw_v(opt),
+                                              miles_adamw_steps(opt))));
+    /* fp16: continue at the saved scale (absent, e.g. a CPU checkpoint: the default) */
+    if (t->be.ops->write_scaler && t->st.loss_scale > 0)
+        return be_st(t, t->be.ops->write_scaler(t->be.state, (float)t->st.loss_scale,
+                                                (int32_t)t->st.loss_scale_growth));
+    return MILES_OK;
 }
 
 static int be_nothing(MilesTrainer *t) { return MILES_OK; }

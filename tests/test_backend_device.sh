@@ -13,7 +13,15 @@
 #      each trajectory matches the one-device run within the same tolerance;
 #   4. the GPU-trained checkpoint scores on the CPU and the CPU one on the GPU:
 #      miles-predict probabilities within 1e-5;
-#   5. fp16 on the emulated GPU: the loss scale and skipped steps are in log.jsonl.
+#   5. fp16 on the emulated GPU: the loss scale and skipped steps are in log.jsonl;
+#   6. fp16 with parameter groups (the default recipe's head lr 1e-3, which --init random
+#      does not turn on by itself, plus --layer-decay 0.8): the fused 16-bit optimizer
+#      trains, every step's loss within 1e-3 (relative) of the fp32 CPU run with the same
+#      groups, and at least 10x closer to it than to the CPU run without groups;
+#   7. the fp16 loss scaler in checkpoints (state JSON "loss_scale",
+#      "loss_scale_growth_tracker"): 3 steps save 65536 / 3; a planted 1024 / 5 is
+#      what the resumed run logs and saves (1024 / 8); a CPU checkpoint (no key)
+#      resumes on fp16 at the default 65536.
 # Needs MILES_BIN (tools) and BACKEND (the backend object).  REAL_GPU=1: "no device"
 # via CUDA_VISIBLE_DEVICES= and no sm_75 check (the emulator fakes both otherwise).
 set -eu
@@ -121,4 +129,56 @@ echo "ok  checkpoints score the same on the CPU and the emulated GPU"
 train f16 cuda 3 --precision fp16
 grep -q '"loss_scale"' "$W/f16/log.jsonl" || { cat "$W/f16/log.jsonl"; fail "fp16: no loss_scale in log.jsonl"; }
 echo "ok  fp16: $(grep -m1 -o '"loss_scale":[^,]*,"skipped_steps":[0-9]*' "$W/f16/log.jsonl")"
+
+# ---- 6. fp16 with parameter groups (head lr, layer decay) vs the CPU with the same groups
+train gcpu cpu 6 --head-lr 1e-3 --layer-decay 0.8
+train g16 cuda 6 --precision fp16 --head-lr 1e-3 --layer-decay 0.8
+python3 - "$W/g16/log.jsonl" "$W/gcpu/log.jsonl" "$W/cpu/log.jsonl" <<'PY' || fail "fp16 with parameter groups"
+import json, sys
+def losses(p):
+    return [json.loads(l)["loss"] for l in open(p) if json.loads(l)["type"] == "step"]
+g, gc, c = (losses(p) for p in sys.argv[1:4])
+assert len(g) == len(gc) == len(c) == 6, (len(g), len(gc), len(c))
+rel = lambda a, b: max(abs(x - y) / max(1e-6, abs(y)) for x, y in zip(a, b))
+same, other = rel(g, gc), rel(g, c)
+print("    fp16 groups vs CPU groups: max relative loss difference %.3g (tolerance 1e-3); vs CPU one group %.3g"
+      % (same, other))
+sys.exit(0 if same <= 1e-3 and other >= 10 * same else 1)
+PY
+echo "ok  fp16 trains with parameter groups (head lr 1e-3, layer decay 0.8)"
+
+# ---- 7. the fp16 loss scaler survives a resume
+# ckstate FILE [SCALE GROWTH]: print the checkpoint's loss scaler (or "absent");
+# with SCALE GROWTH, rewrite them into its state metadata first
+ckstate() {
+  python3 - "$@" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+st = json.loads(head["__metadata__"]["state"])
+if len(sys.argv) > 2:
+    st["loss_scale"], st["loss_scale_growth_tracker"] = float(sys.argv[2]), int(sys.argv[3])
+    head["__metadata__"]["state"] = json.dumps(st)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(p, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+print("%g/%d" % (st["loss_scale"], st["loss_scale_growth_tracker"]) if "loss_scale" in st else "absent")
+PY
+}
+train r16 cuda 3 --precision fp16
+got=$(ckstate "$W/r16/last.safetensors")
+[ "$got" = "65536/3" ] || fail "fp16 checkpoint loss scaler: $got (want 65536/3)"
+ckstate "$W/r16/last.safetensors" 1024 5 >/dev/null
+train r16 cuda 6 --precision fp16 --resume
+logged=$(grep -o '"step":4,.*"loss_scale":[^,]*' "$W/r16/log.jsonl" | grep -o '"loss_scale":[^,]*' | tail -1)
+got=$(ckstate "$W/r16/last.safetensors")
+[ "$logged" = '"loss_scale":1024' ] && [ "$got" = "1024/8" ] || fail "fp16 resume: step 4 $logged, saved $got (want 1024, 1024/8)"
+train c16 cpu 3
+[ "$(ckstate "$W/c16/last.safetensors")" = absent ] || fail "a CPU checkpoint has a loss scaler"
+train c16 cuda 6 --precision fp16 --resume
+logged=$(grep -o '"step":4,.*"loss_scale":[^,]*' "$W/c16/log.jsonl" | grep -o '"loss_scale":[^,]*' | tail -1)
+[ "$logged" = '"loss_scale":65536' ] || fail "CPU -> fp16 resume: step 4 $logged (want the default 65536)"
+echo "ok  fp16 loss scaler in checkpoints: saved 65536/3, planted 1024/5 resumed (step 4 at 1024, saved 1024/8), CPU checkpoint -> 65536"
 echo "test_backend_device ($SO): all passed"

@@ -99,6 +99,20 @@ static long long state_step(const char *path) {
     return (long long)st.step;
 }
 
+/* The fp16 loss scaler in the state JSON: read back, absent = 0 (the resume
+ * keeps the backend's default 65536), out-of-range values refused. */
+static void test_state_loss_scale(void **unused) {
+    (void)unused;
+    MilesTrainState st;
+    OK(miles_ckpt_parse_state("{\"step\":3,\"loss_scale\":1024,\"loss_scale_growth_tracker\":5}", &st, NULL));
+    assert_true(st.step == 3 && st.loss_scale == 1024.0 && st.loss_scale_growth == 5);
+    OK(miles_ckpt_parse_state("{\"step\":3}", &st, NULL));
+    assert_true(st.loss_scale == 0.0 && st.loss_scale_growth == 0);
+    assert_int_equal(miles_ckpt_parse_state("{\"loss_scale\":-2}", &st, NULL), MILES_EFORMAT);
+    assert_int_equal(miles_ckpt_parse_state("{\"loss_scale\":8,\"loss_scale_growth_tracker\":-1}", &st, NULL),
+                     MILES_EFORMAT);
+}
+
 /* A small random-init model on the real vocabulary. */
 static MilesModel *small_model(uint64_t seed) {
     MilesConfig cfg;
@@ -868,6 +882,7 @@ int main(void) {
         cmocka_unit_test(test_learns_title_signal),
         cmocka_unit_test(test_events_and_silence),
         cmocka_unit_test(test_checkpoint_contract),
+        cmocka_unit_test(test_state_loss_scale),
         cmocka_unit_test(test_velocity_target),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

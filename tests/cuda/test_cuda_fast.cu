@@ -595,12 +595,21 @@ static void ref_adamw_step(std::vector<float> &P, const std::vector<float> &G, s
     }
 }
 
+/* the reference's hyper-parameters for one chunk: its group lr, rounded as
+ * the CPU's miles_adamw_group_lr (the scale is per tensor, not per step) */
+static MilesCudaAdamW group_hp(MilesCudaAdamW hp, const MilesCudaChunk &c) {
+    hp.lr = c.lr_scale == 1.0 ? hp.lr : (float)((double)hp.lr * c.lr_scale);
+    return hp;
+}
+
 static void test_optimizer(void) {
     const int dt = MILES_CUDA_F16;
     /* three tensors; chunks of 4096 (several per tensor); tensors 0 and 2 have a 16-bit copy */
     const size_t sizes[3] = {5003, 12000, 3011};
     const int decays[3] = {1, 0, 1};
     const int64_t halves[3] = {7, -1, 5010};
+    /* parameter groups: tensor 1 a head (head lr 5x), tensor 2 a decayed encoder layer */
+    const double lr_scales[3] = {1.0, 5.0, 0.729};
     std::vector<MilesCudaChunk> ch;
     size_t n = 0;
     for (int t = 0; t < 3; t++) {
@@ -610,6 +619,7 @@ static void test_optimizer(void) {
             c.n = (int32_t)(sizes[t] - o < 4096 ? sizes[t] - o : 4096);
             c.half = halves[t] < 0 ? -1 : halves[t] + (int64_t)o;
             c.decay = decays[t];
+            c.lr_scale = lr_scales[t];
             ch.push_back(c);
         }
         n += sizes[t];
@@ -638,10 +648,10 @@ static void test_optimizer(void) {
         check(name, got, want, 2, 1e-6);
         hp.step = t;
         for (size_t c = 0; c < ch.size(); c++)
-            ref_adamw_step(P, G, M, V, (size_t)ch[c].off, (size_t)ch[c].n, ch[c].decay, hp, st.coef);
+            ref_adamw_step(P, G, M, V, (size_t)ch[c].off, (size_t)ch[c].n, ch[c].decay, group_hp(hp, ch[c]), st.coef);
         OPOK(adamw_fused_cuda(dP.p, dG.p, dM.p, dV.p, dhalf.p, dt, dch.p, (int)ch.size(), hp, NULL, dst.p, STREAM));
     }
-    check("adamw_fused x3 params (g * coef, clipped + unscaled)", dP.down().data(), P.data(), n, 1e-6);
+    check("adamw_fused x3 params (g * coef, clipped + unscaled, 3 lr groups)", dP.down().data(), P.data(), n, 1e-6);
     check("adamw_fused x3 exp_avg", dM.down().data(), M.data(), n, 1e-6);
     check("adamw_fused x3 exp_avg_sq", dV.down().data(), V.data(), n, 1e-6);
     auto hh = dhalf.down();
@@ -675,7 +685,7 @@ static void test_optimizer(void) {
     hp.step = 4;
     hp.lr = 5e-4f;
     for (size_t c = 0; c < ch.size(); c++)
-        ref_adamw_step(P, G, M, V, (size_t)ch[c].off, (size_t)ch[c].n, ch[c].decay, hp, 1.0f);
+        ref_adamw_step(P, G, M, V, (size_t)ch[c].off, (size_t)ch[c].n, ch[c].decay, group_hp(hp, ch[c]), 1.0f);
     hp.lr = -1.0f; /* must come from lr_dev */
     OPOK(adamw_fused_cuda(dP.p, dG.p, dM.p, dV.p, dhalf.p, dt, dch.p, (int)ch.size(), hp, dlr.p, dst.p, STREAM));
     check("adamw_fused lr on the device, coef 1", dP.down().data(), P.data(), n, 1e-6);
