@@ -401,6 +401,17 @@ req GET /model/info
 expect "503 /model/info" 503
 stop_server
 
+# a start that fails (checkpoint not loadable, non-lazy) leaves no database it created; one that existed stays
+printf 'garbage!' > "$W/bad.safetensors"
+rm -f "$W"/fail.db*
+if "$BIN/miles-serve" -q -c "$W/bad.safetensors" --port 0 --db "$W/fail.db" 2>"$W/fail.err"; then CODE=-; bad "miles-serve started on a bad checkpoint"
+elif ls "$W"/fail.db* >/dev/null 2>&1; then CODE=-; bad "failed start left $(ls "$W"/fail.db*)"
+elif ! grep -q "bad.safetensors" "$W/fail.err"; then CODE=-; bad "failed start does not name the checkpoint: $(cat "$W/fail.err")"
+else ok "failed start: exit 1, checkpoint named, no database left behind"; fi
+: > "$W/keep.db"
+"$BIN/miles-serve" -q -c "$W/bad.safetensors" --port 0 --db "$W/keep.db" 2>/dev/null
+if [ -e "$W/keep.db" ]; then ok "failed start keeps a database that existed"; else CODE=-; bad "failed start removed an existing database"; fi
+
 # a sanitizer build of the server reports here (leaks are printed at exit)
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$W/server.log"; then
     CODE=-; bad "sanitizer report in $W/server.log"; grep -E -A5 'Sanitizer|runtime error' "$W/server.log" | head -20

@@ -85,6 +85,7 @@ static struct {
     char load_err[2048];
     ServeDb *db;
     char db_file[4096];
+    int db_created; /* this run created db_file: a failed start removes it again */
     /* inference queue */
     pthread_mutex_t qmu;
     pthread_cond_t qcv, donecv;
@@ -885,6 +886,24 @@ static void usage(FILE *f) {
 "SIGINT/SIGTERM: finish the requests in flight, close the database, exit 0.\n");
 }
 
+/* A start that fails after the store was opened (model not loadable, port
+ * taken) leaves behind no database that this run created: an empty store
+ * beside the checkpoint would look like a server that once ran.  A database
+ * that existed before is only closed. */
+static void drop_new_db(void) {
+    serve_db_close(S.db);
+    S.db = NULL;
+    if (!S.db_created) return;
+    char p[sizeof S.db_file + 8];
+    unlink(S.db_file);
+    snprintf(p, sizeof p, "%s-wal", S.db_file);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", S.db_file);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-journal", S.db_file);
+    unlink(p);
+}
+
 int main(int argc, char **argv) {
     tool_init(argv);
     S.host = "127.0.0.1";
@@ -999,8 +1018,10 @@ int main(int argc, char **argv) {
             else snprintf(S.db_file, sizeof S.db_file, "miles.db");
         }
         char err[1024];
+        S.db_created = access(S.db_file, F_OK) != 0;
         if (serve_db_open(&S.db, S.db_file, err, sizeof err) != MILES_OK) {
             fprintf(stderr, "miles-serve: %s\n", err);
+            drop_new_db();
             return 1;
         }
         serve_db_set_busy_ms(S.db, S.db_busy_ms);
@@ -1012,7 +1033,7 @@ int main(int argc, char **argv) {
     if (S.lazy) pthread_create(&loader, NULL, load_main, NULL);
     else {
         load_main(NULL);
-        if (atomic_load(&S.state) != ST_READY) { serve_db_close(S.db); return 1; }
+        if (atomic_load(&S.state) != ST_READY) { drop_new_db(); return 1; }
     }
     pthread_create(&inferer, NULL, infer_main, NULL);
 
@@ -1045,6 +1066,7 @@ int main(int argc, char **argv) {
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "miles-serve: cannot listen on %s:%d: %s\n", S.host, S.port, strerror(errno));
+        drop_new_db(); /* the inference thread only waits on the queue; exit ends it */
         return 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
