@@ -218,7 +218,7 @@ tools: $(TOOLS)
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJS) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
 	$(CC) $< $(TOOL_COMMON_OBJS) $(EXTRA_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS) $(TOOL_LIBS)
-.SECONDARY: $(TOOL_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
+.SECONDARY: $(TOOL_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o) $(TOOL_COMMON_OBJS)
 
 tests: $(TESTS)
 
