@@ -63,3 +63,11 @@ const char *test_shared_dir(void) {
     const char *s = getenv("MILES_SHARED");
     return s && *s ? s : "../shared";
 }
+
+const char *test_find_vocab(void) {
+    static const char *c[] = {"tests/fixtures/vocab.txt", "tests/fixtures/tokenizer_vocab.txt",
+                              "models/all-MiniLM-L6-v2/vocab.txt"};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        if (access(c[i], R_OK) == 0) return c[i];
+    return NULL;
+}

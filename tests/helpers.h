@@ -27,5 +27,8 @@ int test_count_entries(const char *dir, const char *part);
 char *test_slurp(const char *path, size_t *n);
 /* The shared data directory: $MILES_SHARED, else ../shared. */
 const char *test_shared_dir(void);
+/* A WordPiece vocabulary for the tests: the committed fixtures, else the
+ * MiniLM weights' vocab.txt; NULL if none is readable. */
+const char *test_find_vocab(void);
 
 #endif

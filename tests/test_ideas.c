@@ -61,17 +61,9 @@ static int load_fixture(const char *path, Table *t) {
     return s == 0 ? 0 : -1;
 }
 
-static const char *find_vocab(void) {
-    static const char *c[] = {"tests/fixtures/vocab.txt", "tests/fixtures/tokenizer_vocab.txt",
-                              "models/all-MiniLM-L6-v2/vocab.txt"};
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-        if (access(c[i], R_OK) == 0) return c[i];
-    return NULL;
-}
-
 static int setup(void **state) {
     (void)state;
-    const char *vocab = find_vocab();
+    const char *vocab = test_find_vocab();
     if (!vocab) { fprintf(stderr, "no vocab fixture\n"); return -1; }
     if (test_mkdtemp(g_dir, sizeof g_dir, "ideas")) return -1;
     char csv[128], dat[128], ck[128];

@@ -39,14 +39,6 @@ static int g_vocab_size;
 typedef struct { int n; char **names; char ***rows; int nrows; int id_col; } Table;
 static Table g_tab;
 
-static const char *find_vocab(void) {
-    static const char *c[] = {"tests/fixtures/vocab.txt", "tests/fixtures/tokenizer_vocab.txt",
-                              "models/all-MiniLM-L6-v2/vocab.txt"};
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-        if (access(c[i], R_OK) == 0) return c[i];
-    return NULL;
-}
-
 static int load_table(const char *path, Table *t) {
     MilesCsv *r = NULL;
     if (miles_csv_open(&r, path) != MILES_OK) return -1;
@@ -111,7 +103,7 @@ static char g_trained[300]; /* best.safetensors of a short training run on g_pre
 
 static int setup(void **state) {
     (void)state;
-    g_vocab = find_vocab();
+    g_vocab = test_find_vocab();
     if (!g_vocab) { fprintf(stderr, "no vocab fixture\n"); return -1; }
     snprintf(g_dir, sizeof g_dir, "/tmp/miles_predict_XXXXXX");
     if (!mkdtemp(g_dir)) return -1;

@@ -19,22 +19,15 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "helpers.h"
 
 static char g_dir[64];
 static char g_ckpt[300];
 static char g_csv[256];
 
-static const char *find_vocab(void) {
-    static const char *c[] = {"tests/fixtures/vocab.txt", "tests/fixtures/tokenizer_vocab.txt",
-                              "models/all-MiniLM-L6-v2/vocab.txt"};
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-        if (access(c[i], R_OK) == 0) return c[i];
-    return NULL;
-}
-
 static int setup(void **state) {
     (void)state;
-    const char *vocab = find_vocab();
+    const char *vocab = test_find_vocab();
     if (!vocab) return -1;
     char vocab_abs[4096];
     if (!realpath(vocab, vocab_abs)) return -1;
