@@ -1,13 +1,26 @@
 /*
  * bench_model.c — model throughput: forward (eval) and train step
- * (zero_grad + forward with dropout + backward + clip + AdamW) in sequences/s.
+ * (zero_grad + forward with dropout + backward + clip + AdamW) in sequences/s,
+ * the GEMM work as GFLOP/s and as a fraction of the machine's fp32 peak, and
+ * where a train step's CPU time goes (per phase).
  *
  *   bench_model [--preset miles] [--size bert-base] [--B 32] [--T 32,128]
- *               [--iters N] [--train-iters N]
+ *               [--iters N] [--train-iters N] [--peak GFLOPS]
  *
  * One JSON line per (B,T) case on stdout.  Threads: OMP_NUM_THREADS (and
  * OPENBLAS_NUM_THREADS for the BLAS GEMM).  bench/run_model_bench.sh runs this
  * and bench/bench_model_torch.py with the same settings and prints the ratio.
+ *
+ * FLOPs: the model's matrix products (2 per multiply-add): per layer and token
+ * 2(4H^2 + 2HI) for the projections and the FFN plus 4TH for q k^T and P v,
+ * and the pooler/MLP heads per sequence; a train step is 3x the forward
+ * (each product's input and weight gradient cost one forward product each).
+ * Element-wise ops, softmax, LayerNorm, AdamW are not counted: they are the
+ * overhead the fraction of peak exposes.  Peak: bench_sgemm's FMA-throughput
+ * loop (widest ISA, OMP_NUM_THREADS threads) run here, or --peak.
+ * Times: wall clock (train_ms) and process CPU time (train_cpu_ms: the figure
+ * to compare on a shared machine, with 1 thread), means over the train
+ * iterations; phases_wall_cpu_ms gives [wall, CPU] ms per phase of a step.
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,12 +32,99 @@
 #include <omp.h>
 #endif
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "miles.h"
 
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the whole process (all threads): robust to other jobs on a
+ * shared machine, unlike the wall clock, when run with one thread. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------ fp32 peak (FMA loop)
+ * The same loop as bench_sgemm's: 16 independent FMA chains of the widest
+ * vector ISA; acc = acc * 0.5 + 0.5 converges to 1 (no overflow/subnormals). */
+#define CHAINS 16
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
+    __m512 acc[CHAINS], h = _mm512_set1_ps(0.5f);
+    for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_set1_ps((float)j);
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_fmadd_ps(acc[j], h, h);
+    float s = 0;
+    for (int j = 0; j < CHAINS; j++) s += _mm512_reduce_add_ps(acc[j]);
+    return s;
+}
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
+    __m256 acc[CHAINS], h = _mm256_set1_ps(0.5f);
+    for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_set1_ps((float)j);
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], h, h);
+    float s = 0, t[8];
+    for (int j = 0; j < CHAINS; j++) {
+        _mm256_storeu_ps(t, acc[j]);
+        for (int l = 0; l < 8; l++) s += t[l];
+    }
+    return s;
+}
+#endif
+
+/* GFLOP/s of the widest FMA on `threads` threads (best of 3), 0 if unknown. */
+static double peak_gflops(int threads, const char **isa) {
+    int lanes = 0;
+    float (*loop)(long) = NULL;
+    *isa = "none";
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) loop = fma_loop_avx512, lanes = 16, *isa = "avx512";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        loop = fma_loop_avx2, lanes = 8, *isa = "avx2";
+#endif
+    if (!loop) return 0;
+    const long iters = 20000000;
+    double best = 0;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+        {
+            float s = loop(iters);
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+            sink += s;
+        }
+        double g = 2.0 * lanes * CHAINS * iters * threads / (now() - t0) * 1e-9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+/* FLOPs of one eval forward's matrix products (see the header comment). */
+static double forward_flops(const MilesConfig *c, int B, int T) {
+    const double H = c->hidden_size, I = c->intermediate_size, L = c->num_hidden_layers;
+    double per_tok = L * (2.0 * (4.0 * H * H + 2.0 * H * I) + 4.0 * T * H);
+    double heads = 0.0, in = c->num_features;
+    if (c->pooling == MILES_POOL_POOLER) heads += 2.0 * H * H;
+    for (int i = 0; i < c->n_numeric; i++) heads += 2.0 * in * c->numeric_widths[i], in = c->numeric_widths[i];
+    in += H;
+    for (int i = 0; i < c->n_fusion; i++) heads += 2.0 * in * c->fusion_widths[i], in = c->fusion_widths[i];
+    heads += 2.0 * in * 3.0; /* classifier (2) + regressor (1) */
+    return (double)B * T * per_tok + (double)B * heads;
 }
 
 static int die(const char *what, int s) {
@@ -35,6 +135,7 @@ static int die(const char *what, int s) {
 int main(int argc, char **argv) {
     const char *preset = "miles", *size = "bert-base", *Ts = "32,128";
     int B = 32, iters = 3, train_iters = 2;
+    double peak_arg = 0.0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--preset")) preset = argv[i + 1];
         else if (!strcmp(argv[i], "--size")) size = argv[i + 1];
@@ -42,9 +143,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--T")) Ts = argv[i + 1];
         else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-iters")) train_iters = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--peak")) peak_arg = atof(argv[i + 1]);
         else {
             fprintf(stderr, "usage: %s [--preset P] [--size S] [--B n] [--T t1,t2] [--iters n] "
-                            "[--train-iters n]\n", argv[0]);
+                            "[--train-iters n] [--peak GFLOPS]\n", argv[0]);
             return 2;
         }
     }
@@ -52,6 +154,10 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
+    const char *peak_isa = "given";
+    double peak = peak_arg > 0 ? peak_arg : peak_gflops(threads, &peak_isa);
+    printf("{\"bench\":\"fp32_peak\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", peak_isa,
+           threads, peak);
     MilesConfig cfg;
     int s = miles_config_preset(&cfg, preset, size);
     if (s) return die("config", s);
@@ -102,21 +208,52 @@ int main(int argc, char **argv) {
             if ((s = miles_model_forward(m, &batch, 0, NULL, NULL, &loss))) return die("forward", s);
         double fwd = (now() - t0) / iters;
 
+        /* train step, timed per phase (wall and process CPU) */
+        enum { PH_ZERO, PH_FWD, PH_BWD, PH_CLIP, PH_ADAMW, NPH };
+        static const char *ph_name[NPH] = {"zero_grad", "forward", "backward", "clip", "adamw"};
+        double ph_wall[NPH] = {0}, ph_cpu[NPH] = {0};
+        double tw = now(), tc = cpu_now();
+#define PHASE(k)                                  \
+    do {                                          \
+        double w_ = now(), c_ = cpu_now();        \
+        ph_wall[k] += w_ - tw, ph_cpu[k] += c_ - tc; \
+        tw = w_, tc = c_;                         \
+    } while (0)
         t0 = now();
+        double c0 = cpu_now();
         for (int it = 0; it < train_iters; it++) {
             miles_model_set_dropout_key(m, 7, (uint64_t)it);
+            tw = now(), tc = cpu_now();
             miles_model_zero_grad(m);
+            PHASE(PH_ZERO);
             if ((s = miles_model_forward(m, &batch, 1, NULL, NULL, &loss))) return die("forward", s);
+            PHASE(PH_FWD);
             if ((s = miles_model_backward(m, 1.0f))) return die("backward", s);
+            PHASE(PH_BWD);
             miles_clip_grad_norm(m, 1.0f);
+            PHASE(PH_CLIP);
             if ((s = miles_adamw_step(opt, 2e-5f))) return die("adamw", s);
+            PHASE(PH_ADAMW);
         }
+#undef PHASE
         double train = train_iters > 0 ? (now() - t0) / train_iters : 0.0;
+        double train_cpu = train_iters > 0 ? (cpu_now() - c0) / train_iters : 0.0;
+        double ff = forward_flops(&cfg, B, T);
+        double fwd_gf = ff / fwd * 1e-9, train_gf = train > 0 ? 3.0 * ff / train * 1e-9 : 0.0;
+        char phases[512];
+        int pn = 0;
+        for (int k = 0; k < NPH; k++)
+            pn += snprintf(phases + pn, sizeof phases - pn, "%s\"%s\":[%.1f,%.1f]", k ? "," : "", ph_name[k],
+                           train_iters ? ph_wall[k] / train_iters * 1e3 : 0.0,
+                           train_iters ? ph_cpu[k] / train_iters * 1e3 : 0.0);
         printf("{\"bench\":\"model\",\"impl\":\"miles\",\"preset\":\"%s\",\"size\":\"%s\",\"B\":%d,"
                "\"T\":%d,\"threads\":%d,\"fwd_ms\":%.1f,\"fwd_seq_per_s\":%.2f,\"train_ms\":%.1f,"
-               "\"train_seq_per_s\":%.2f,\"iters\":%d,\"train_iters\":%d,\"loss\":%.4f}\n",
+               "\"train_seq_per_s\":%.2f,\"train_cpu_ms\":%.1f,\"fwd_gflop\":%.2f,\"fwd_gflops\":%.1f,"
+               "\"train_gflops\":%.1f,\"peak_gflops\":%.1f,\"fwd_of_peak\":%.3f,\"train_of_peak\":%.3f,"
+               "\"phases_wall_cpu_ms\":{%s},\"iters\":%d,\"train_iters\":%d,\"loss\":%.4f}\n",
                preset, size, B, T, threads, fwd * 1e3, B / fwd, train * 1e3,
-               train > 0 ? B / train : 0.0, iters,
+               train > 0 ? B / train : 0.0, train_cpu * 1e3, ff * 1e-9, fwd_gf, train_gf, peak,
+               peak > 0 ? fwd_gf / peak : 0.0, peak > 0 ? train_gf / peak : 0.0, phases, iters,
                train_iters, loss);
         fflush(stdout);
         free(ids);
