@@ -56,4 +56,13 @@ static inline void miles_adamw_update(float *p, float *m, float *v, float g, flo
     *p = pi - s->step_size * (mi / denom);
 }
 
+/* miles_adamw_update on elements [0,n) of P, M, V, G: the same bits, vectorized
+ * (AVX-512 / AVX2 chosen at run time, scalar otherwise). */
+void miles_adamw_update_range(float *P, float *M, float *V, const float *G, size_t n, float dm,
+                              const MilesAdamWScalars *s);
+/* Tests: run miles_adamw_update_range with "avx512", "avx2" or "scalar" (NULL:
+ * the best the CPU has, the default).  -1 if the CPU lacks it.  Not
+ * thread-safe. */
+int miles_adamw_force_isa(const char *name);
+
 #endif

@@ -21,6 +21,7 @@
 #endif
 #include "miles.h"
 #include "helpers.h"
+#include "optim_internal.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -828,6 +829,102 @@ static void test_adamw_groups(void **state) {
     miles_model_free(m);
 }
 
+/* The vectorized AdamW update (miles_adamw_update_range: AVX-512, AVX2) gives
+ * exactly the scalar miles_adamw_update's bits (same IEEE operations, none
+ * fused), on every length (vector body + scalar tail) and with and without
+ * weight decay; ISAs the CPU lacks are skipped (and said so). */
+static void test_adamw_vector_bits(void **state) {
+    (void)state;
+    const size_t n = 4099; /* 256 AVX-512 vectors + a 3-element tail */
+    float *P0 = malloc(n * sizeof(float)), *M0 = malloc(n * sizeof(float)), *V0 = malloc(n * sizeof(float));
+    float *G = malloc(n * sizeof(float)), *P = malloc(n * sizeof(float)), *M = malloc(n * sizeof(float));
+    float *V = malloc(n * sizeof(float)), *Pr = malloc(n * sizeof(float)), *Mr = malloc(n * sizeof(float));
+    float *Vr = malloc(n * sizeof(float));
+    uint32_t r = 12345;
+    for (size_t i = 0; i < n; i++) { /* mixed magnitudes: 1e-12 .. 1, both signs, some zero */
+        r = r * 1664525u + 1013904223u;
+        double u = (double)(r >> 8) / 16777216.0;
+        G[i] = i % 97 == 0 ? 0.0f : (float)((u - 0.5) * pow(10.0, -(double)(i % 13)));
+        P0[i] = (float)(sin(0.1 * i) * 0.05);
+        M0[i] = G[i] * 0.3f;
+        V0[i] = i % 5 == 0 ? 0.0f : G[i] * G[i] * 0.7f;
+    }
+    MilesAdamWConfig oc = {.lr = 2e-5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
+    const char *isas[] = {"avx512", "avx2", "scalar"};
+    int tested = 0;
+    for (int t = 1; t <= 3; t += 2) { /* early step (big bias corrections), later step */
+        MilesAdamWScalars sc;
+        miles_adamw_scalars(&oc, t, 2e-5f, &sc);
+        for (int d = 0; d < 2; d++) {
+            float dm = d ? sc.decay_mul : 1.0f;
+            memcpy(Pr, P0, n * sizeof(float));
+            memcpy(Mr, M0, n * sizeof(float));
+            memcpy(Vr, V0, n * sizeof(float));
+            for (size_t i = 0; i < n; i++) miles_adamw_update(&Pr[i], &Mr[i], &Vr[i], G[i], dm, &sc);
+            for (int k = 0; k < 3; k++) {
+                if (miles_adamw_force_isa(isas[k]) != 0) {
+                    if (t == 1 && d == 0) printf("  adamw %s: not on this CPU, skipped\n", isas[k]);
+                    continue;
+                }
+                for (size_t len = n - 16; len <= n; len += 5) { /* tails of 3, 8, 13, 2 */
+                    memcpy(P, P0, n * sizeof(float));
+                    memcpy(M, M0, n * sizeof(float));
+                    memcpy(V, V0, n * sizeof(float));
+                    miles_adamw_update_range(P, M, V, G, len, dm, &sc);
+                    size_t diff = 0;
+                    for (size_t i = 0; i < len; i++)
+                        diff += memcmp(&P[i], &Pr[i], 4) != 0 || memcmp(&M[i], &Mr[i], 4) != 0 ||
+                                memcmp(&V[i], &Vr[i], 4) != 0;
+                    for (size_t i = len; i < n; i++) diff += P[i] != P0[i]; /* nothing past n touched */
+                    if (diff) fail_msg("adamw %s step %d decay %d len %zu: %zu elements differ from the scalar update",
+                                       isas[k], t, d, len, diff);
+                    tested++;
+                }
+            }
+        }
+    }
+    miles_adamw_force_isa(NULL);
+    printf("  adamw vector update: %d (isa, step, decay, length) cases bitwise equal to the scalar update\n", tested);
+    assert_true(tested >= 16); /* scalar always runs: 2 steps x 2 decays x 4 lengths */
+    free(P0), free(M0), free(V0), free(G), free(P), free(M), free(V), free(Pr), free(Mr), free(Vr);
+}
+
+/* miles_sum_squares is defined as 4096-element blocks, each one sequential
+ * double sum, the block sums added in order; it runs blocks 8 at a time in
+ * independent chains.  Bitwise the definition, for lengths with whole
+ * groups, a partial group and a partial block, and any thread count. */
+static void test_sum_squares_order(void **state) {
+    (void)state;
+    const size_t sizes[] = {1, 4095, 4096, 8 * 4096, 8 * 4096 + 1, 19 * 4096 + 77, 70 * 4096 + 5};
+    const size_t nmax = 70 * 4096 + 5;
+    float *x = malloc(nmax * sizeof(float));
+    for (size_t i = 0; i < nmax; i++) x[i] = (float)(cos(i * 0.013) * pow(10.0, (double)(i % 7) - 3.0));
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        double ref = 0.0;
+        for (size_t b0 = 0; b0 < n; b0 += 4096) {
+            double part = 0.0;
+            for (size_t i = b0; i < n && i < b0 + 4096; i++) part += (double)x[i] * (double)x[i];
+            ref += part;
+        }
+        for (int nt = 1; nt <= 3; nt++) {
+#ifdef _OPENMP
+            int t0 = omp_get_max_threads();
+            omp_set_num_threads(nt);
+#endif
+            double got = miles_sum_squares(x, n);
+#ifdef _OPENMP
+            omp_set_num_threads(t0);
+#endif
+            if (memcmp(&got, &ref, sizeof got))
+                fail_msg("sum of squares n=%zu threads %d: %.17g, the blocked definition gives %.17g", n, nt, got,
+                         ref);
+        }
+    }
+    printf("  sum of squares: 7 lengths x 1-3 threads bitwise equal to the sequential blocked sum\n");
+    free(x);
+}
+
 static void test_clip(void **state) {
     (void)state;
     MilesModel *m = tiny_model("miles", MILES_POOL_CLS, 1);
@@ -911,6 +1008,8 @@ int main(void) {
         cmocka_unit_test(test_padding_invariance),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_adamw_groups),
+        cmocka_unit_test(test_adamw_vector_bits),
+        cmocka_unit_test(test_sum_squares_order),
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_lr_lambda_basics),
     };
