@@ -2,11 +2,14 @@
 """PyTorch counterpart of bench/bench_model.c: HF BertModel + the Miles heads.
 
     bench_model_torch.py [--preset miles] [--size bert-base] [--B 32] [--T 32,128]
-                         [--iters N] [--train-iters N] [--threads N]
+                         [--iters N] [--train-iters N] [--threads N] [--attn sdpa|eager]
 
 Same work as the C benchmark: forward in eval mode under no_grad; train step =
 zero_grad + forward (train mode, dropout on) + weighted CE/MSE loss + backward +
 clip_grad_norm_(1.0) + AdamW step.  One JSON line per (B,T) case.
+Attention: PyTorch's fused scaled_dot_product_attention ("sdpa", HF's default
+and the fast path of current releases) wherever torch has it (>= 2.0), else
+the eager BertSelfAttention; the line says which ran ("attn").
 """
 import argparse
 import json
@@ -29,10 +32,10 @@ SIZES = {
 
 
 class Net(nn.Module):
-    def __init__(self, preset, size):
+    def __init__(self, preset, size, attn):
         super().__init__()
         cfg = BertConfig(**SIZES[size])
-        cfg._attn_implementation = "eager"
+        cfg._attn_implementation = attn
         self.bert = BertModel(cfg)
         H = cfg.hidden_size
         if preset == "miles":
@@ -66,10 +69,14 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--train-iters", type=int, default=2)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--attn", choices=["sdpa", "eager"],
+                    default="sdpa" if hasattr(F, "scaled_dot_product_attention") else "eager")
+    ap.add_argument("--peak", type=float, default=0.0)  # accepted for bench_model's arguments; unused
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(42)
-    model = Net(a.preset, a.size)
+    model = Net(a.preset, a.size, a.attn)
+    attn_used = getattr(model.bert.config, "_attn_implementation", a.attn)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
     cw = torch.tensor([0.625, 2.5])
     for T in [int(t) for t in a.T.split(",")]:
@@ -104,7 +111,7 @@ def main():
         for _ in range(a.train_iters):
             loss = train_step()
         train = (time.perf_counter() - t0) / a.train_iters
-        print(json.dumps({"bench": "model", "impl": "torch", "torch": torch.__version__,
+        print(json.dumps({"bench": "model", "impl": "torch", "torch": torch.__version__, "attn": attn_used,
                           "preset": a.preset, "size": a.size, "B": B, "T": T, "threads": a.threads,
                           "fwd_ms": round(fwd * 1e3, 1), "fwd_seq_per_s": round(B / fwd, 2),
                           "train_ms": round(train * 1e3, 1), "train_seq_per_s": round(B / train, 2),

@@ -3,14 +3,21 @@
 #
 #   bench/run_model_bench.sh [threads] [extra args for both, e.g. --T 32 --iters 2]
 #
-# Env: BUILD (default build), PY (default /opt/miles-ref/bin/python),
+# Env: BUILD (default build), PY (default /opt/miles-bench/bin/python when it
+#      exists: current PyPI torch, SDPA attention; else /opt/miles-ref/bin/python),
 #      OMP_WAIT_POLICY (default PASSIVE, applied to both).
-# Prints both JSON lines per case, then the Miles/PyTorch ratios.
+# Prints both JSON lines per case, then the Miles/PyTorch ratios and each
+# side's GFLOP/s (the model's matrix-product FLOPs, bench_model.c) as a
+# fraction of the fp32 peak bench_model measured first (FMA loop; --peak G
+# gives it instead, e.g. an idle-machine figure).
 set -eu
 THREADS=${1:-2}
 [ $# -gt 0 ] && shift
 BUILD=${BUILD:-build}
-PY=${PY:-/opt/miles-ref/bin/python}
+if [ -z "${PY:-}" ]; then
+    PY=/opt/miles-ref/bin/python
+    [ -x /opt/miles-bench/bin/python ] && PY=/opt/miles-bench/bin/python
+fi
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 # OpenMP workers that spin after a parallel region steal the cores from the
 # (pthread) OpenBLAS threads: on 2 cores ACTIVE waiting costs both libraries 2x+.
@@ -24,10 +31,14 @@ trap 'rm -f "$out"' EXIT
 "$PY" - "$out" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+peak = [r for r in rows if r.get("bench") == "fp32_peak"]
+if peak:
+    print("fp32 peak (FMA loop, %s, %d threads): %.1f GFLOP/s" % (peak[0]["isa"], peak[0]["threads"],
+                                                                 peak[0]["gflops"]))
 for r in rows:
-    if r["impl"] != "miles":
+    if r.get("impl") != "miles":
         continue
-    t = [x for x in rows if x["impl"] == "torch" and x["B"] == r["B"] and x["T"] == r["T"]]
+    t = [x for x in rows if x.get("impl") == "torch" and x["B"] == r["B"] and x["T"] == r["T"]]
     if not t:
         continue
     t = t[0]
@@ -35,4 +46,13 @@ for r in rows:
           % (r["B"], r["T"], r["threads"], r["fwd_seq_per_s"], t["fwd_seq_per_s"],
              r["fwd_seq_per_s"] / t["fwd_seq_per_s"], r["train_seq_per_s"], t["train_seq_per_s"],
              r["train_seq_per_s"] / t["train_seq_per_s"]))
+    pk = r.get("peak_gflops", 0)
+    if pk > 0 and r.get("fwd_gflop"):
+        f = r["fwd_gflop"] / r["B"]  # GFLOP per sequence, forward (the same model on both sides)
+        print("    GFLOP/s (%% of %.0f peak): Miles forward %.0f (%.0f%%), train %.0f (%.0f%%); "
+              "PyTorch (%s attention) forward %.0f (%.0f%%), train %.0f (%.0f%%)"
+              % (pk, f * r["fwd_seq_per_s"], 100 * f * r["fwd_seq_per_s"] / pk,
+                 3 * f * r["train_seq_per_s"], 300 * f * r["train_seq_per_s"] / pk, t.get("attn", "?"),
+                 f * t["fwd_seq_per_s"], 100 * f * t["fwd_seq_per_s"] / pk,
+                 3 * f * t["train_seq_per_s"], 300 * f * t["train_seq_per_s"] / pk))
 EOF
