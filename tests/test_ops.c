@@ -219,6 +219,77 @@ static void test_layernorm(void **state) {
     free(c.out); free(c.mean); free(c.rstd); free(c.inp); free(c.w); free(c.b);
 }
 
+/* The specification of layernorm_forward/backward's bits: one row at a time,
+ * each sum one sequential float loop (ops.c interleaves 8 rows' loops for
+ * speed and must give exactly these bits). */
+static void ln_fwd_spec(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                        const float *b, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = s / C, v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= C;
+        float r = 1.0f / sqrtf(v + eps);
+        for (int c = 0; c < C; c++) out[(size_t)n * C + c] = (x[c] - m) * r * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+static void ln_bwd_spec(float *dinp, const float *dout, const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float m = mean[n], r = rstd[n], sg = 0.0f, sgx = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float g = d[c] * w[c];
+            sg += g;
+            sgx += g * (x[c] - m) * r;
+        }
+        sg /= C;
+        sgx /= C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            dinp[(size_t)n * C + c] += r * (d[c] * w[c] - sg - xhat * sgx);
+        }
+    }
+}
+
+static void test_layernorm_bits(void **state) {
+    (void)state;
+    const int shapes[][2] = {{37, 768}, {8, 9}, {5, 64}, {16, 384}};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int N = shapes[k][0], C = shapes[k][1];
+        float *x = fbuf(N * C), *w = fbuf(C), *b = fbuf(C), *o = fbuf(N * C), *ro = fbuf(N * C);
+        float *m = fbuf(N), *r = fbuf(N), *rm = fbuf(N), *rr = fbuf(N), *d = fbuf(N * C);
+        fill(x, N * C, -2, 2);
+        for (int n = 0; n < N; n += 3)
+            for (int c = 0; c < C; c++) x[(size_t)n * C + c] += 50.0f; /* large means */
+        fill(w, C, 0.5f, 1.5f);
+        fill(b, C, -1, 1);
+        fill(d, N * C, -1, 1);
+        layernorm_forward(o, m, r, x, w, b, N, C, 1e-12f);
+        ln_fwd_spec(ro, rm, rr, x, w, b, N, C, 1e-12f);
+        assert_memory_equal(o, ro, (size_t)N * C * sizeof(float));
+        assert_memory_equal(m, rm, (size_t)N * sizeof(float));
+        assert_memory_equal(r, rr, (size_t)N * sizeof(float));
+        float *di = fbuf(N * C), *rdi = fbuf(N * C);
+        fill(di, N * C, -1, 1); /* accumulates */
+        memcpy(rdi, di, (size_t)N * C * sizeof(float));
+        layernorm_backward(di, NULL, NULL, d, x, w, m, r, N, C);
+        ln_bwd_spec(rdi, d, x, w, m, r, N, C);
+        assert_memory_equal(di, rdi, (size_t)N * C * sizeof(float));
+        printf("  layernorm %dx%d: forward (out, mean, rstd) and backward dinp bitwise equal to the row-at-a-time spec\n",
+               N, C);
+        free(x), free(w), free(b), free(o), free(ro), free(m), free(r), free(rm), free(rr), free(d), free(di),
+            free(rdi);
+    }
+}
+
 /* --------------------------------------------------------- embeddings */
 
 typedef struct { float *out; int32_t *ids, *tt; float *wte, *wpe, *wtt; int B, T, C; } EmbCtx;
@@ -562,6 +633,7 @@ static int report(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),     cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_layernorm_bits),
         cmocka_unit_test(test_embedding),  cmocka_unit_test(test_activations),
         cmocka_unit_test(test_residual),   cmocka_unit_test(test_pooling),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_crossentropy),
