@@ -56,6 +56,44 @@ static float row_dot(const float *x, const float *y, int n) {
     return s;
 }
 
+/* Softmax of the T x T scores of one (batch, head) in place, over the real
+ * keys (m[j] != 0; m NULL: all real).  Element-wise and fixed-lane-order
+ * arithmetic only, so the AVX-512/AVX2 clones give the baseline's bits (the
+ * loop was compiled for SSE only in the portable build: ~2% of a bert-base
+ * T128 train step). */
+MILES_HOT_CLONES
+static void softmax_block(float *A, int T, const int32_t *m, int nreal) {
+    for (int i = 0; i < T; i++) {
+        float *row = A + (size_t)i * T;
+        if (nreal == 0) {
+            for (int j = 0; j < T; j++) row[j] = 0.0f;
+            continue;
+        }
+        /* padded keys -> -inf: they drop out of the max and exp(-inf)
+         * is exactly 0, and the loops below stay branch-free */
+        if (nreal < T)
+            for (int j = 0; j < T; j++)
+                if (!m[j]) row[j] = -INFINITY;
+        float mx = row_max(row, T);
+        for (int j = 0; j < T; j++) row[j] = softmax_exp(row[j] - mx);
+        float sum = row_dot(row, NULL, T);
+        float inv = 1.0f / sum; /* sum >= 1: the max term is exp(0) */
+        for (int j = 0; j < T; j++) row[j] *= inv;
+    }
+}
+
+/* The softmax Jacobian on one (batch, head): S[i,j] = A[i,j] * (S[i,j] -
+ * sum_j A[i,j] S[i,j]), rows of T.  Clones as softmax_block. */
+MILES_HOT_CLONES
+static void softmax_backward_block(float *S, const float *A, int T) {
+    for (int i = 0; i < T; i++) {
+        const float *a = A + (size_t)i * T;
+        float *s = S + (size_t)i * T;
+        float dot = row_dot(a, s, T);
+        for (int j = 0; j < T; j++) s[j] = a[j] * (s[j] - dot);
+    }
+}
+
 void attention_forward(float *out, float *att, float *attd, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        int B, int T, int C, int NH, MilesDropoutKey key) {
@@ -74,23 +112,7 @@ void attention_forward(float *out, float *att, float *attd, const float *q,
 
         /* A[T,T] = scale * q_h @ k_h^T */
         miles_gemm_serial(0, 1, T, T, hs, scale, q + off, C, k + off, C, 0.0f, A, T);
-        for (int i = 0; i < T; i++) {
-            float *row = A + (size_t)i * T;
-            if (nreal == 0) {
-                for (int j = 0; j < T; j++) row[j] = 0.0f;
-                continue;
-            }
-            /* padded keys -> -inf: they drop out of the max and exp(-inf)
-             * is exactly 0, and the loops below stay branch-free */
-            if (nreal < T)
-                for (int j = 0; j < T; j++)
-                    if (!m[j]) row[j] = -INFINITY;
-            float mx = row_max(row, T);
-            for (int j = 0; j < T; j++) row[j] = softmax_exp(row[j] - mx);
-            float sum = row_dot(row, NULL, T);
-            float inv = 1.0f / sum; /* sum >= 1: the max term is exp(0) */
-            for (int j = 0; j < T; j++) row[j] *= inv;
-        }
+        softmax_block(A, T, m, nreal);
         const float *P = A;
         if (use_drop) {
             float *D = attd + (size_t)bh * TT;
@@ -129,12 +151,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
         if (use_drop) miles_dropout_range(S, S, TT, (uint64_t)bh * TT, &key, 0);
         /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
          * keys and empty rows have att = 0 and so get no gradient */
-        for (int i = 0; i < T; i++) {
-            const float *a = A + (size_t)i * T;
-            float *s = S + (size_t)i * T;
-            float dot = row_dot(a, s, T);
-            for (int j = 0; j < T; j++) s[j] = a[j] * (s[j] - dot);
-        }
+        softmax_backward_block(S, A, T);
         /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
         if (dq) miles_gemm_serial(0, 0, T, hs, T, scale, S, T, k + off, C, 1.0f, dq + off, C);
         if (dk) miles_gemm_serial(1, 0, T, hs, T, scale, S, T, q + off, C, 1.0f, dk + off, C);
