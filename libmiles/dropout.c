@@ -142,7 +142,9 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
         int ident = !(key->p > 0.0f);
         for (size_t i = 0; i < n; i++) {
             float v = ident ? in[i] : 0.0f;
-            if (accumulate) out[i] += v; else out[i] = v;
+            if (accumulate == 1) out[i] += v;
+            else if (accumulate == 2) out[i] = 0.0f + v;
+            else out[i] = v;
         }
         return;
     }
@@ -158,8 +160,10 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
         const uint32_t *re = r + e0;
         float *o = out + i;
         const float *x = in + i;
-        if (accumulate)
+        if (accumulate == 1)
             for (size_t e = 0; e < cnt; e++) o[e] += u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+        else if (accumulate == 2) /* into "zero": 0 + v, as += on a zeroed buffer (-0 -> +0) */
+            for (size_t e = 0; e < cnt; e++) o[e] = 0.0f + (u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f);
         else
             for (size_t e = 0; e < cnt; e++) o[e] = u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
         i += cnt;
@@ -190,6 +194,19 @@ void dropout_forward(float *out, const float *inp, size_t n, MilesDropoutKey key
         return;
     }
     dropout_apply(out, inp, n, key, 0);
+}
+
+void dropout_backward_set(float *dinp, const float *dout, size_t n, MilesDropoutKey key) {
+    if (!dinp) return;
+    if (!(key.p > 0.0f)) {
+        for (size_t i = 0; i < n; i++) dinp[i] = 0.0f + dout[i];
+        return;
+    }
+    if (key.p >= 1.0f) {
+        for (size_t i = 0; i < n; i++) dinp[i] = 0.0f;
+        return;
+    }
+    dropout_apply(dinp, dout, n, key, 2);
 }
 
 void dropout_backward(float *dinp, const float *dout, size_t n, MilesDropoutKey key) {

@@ -60,11 +60,11 @@ static int ensure_scratch(MilesModel *m) {
 
 static inline void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 
-/* dinp = dropout_backward(dout) into a zeroed dinp, or dout itself when off. */
+/* dinp = dropout_backward(dout) into a zeroed dinp (dropout_backward_set: the
+ * same bits without the zeroing pass), or dout itself when off. */
 static const float *drop_bwd(float *dinp, const float *dout, size_t n, MilesDropoutKey k) {
     if (!(k.p > 0.0f)) return dout;
-    zero(dinp, n);
-    dropout_backward(dinp, dout, n, k);
+    dropout_backward_set(dinp, dout, n, k);
     return dinp;
 }
 
@@ -175,30 +175,33 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
         const MilesLayerActs *y = &m->layer_acts[l];
         const float *x = l ? m->layer_acts[l - 1].ln2 : A->emb_out;
 
-        /* LN2: ln2 = LN(res2), res2 = ln1 + dropout(out dense) */
-        zero(D->dres, NHs);
-        layernorm_backward(D->dres, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2,
+        /* LN2: ln2 = LN(res2), res2 = ln1 + dropout(out dense).  d(res2) is
+         * also the residual branch's d(ln1): written straight into dln1,
+         * which the FFN's input gradient then accumulates into (dp, read by
+         * the out dense's backward, may be dln1 itself: it is read before
+         * dln1 changes).  The *_set ops write what the accumulating ones
+         * leave in a zeroed buffer, bit for bit, minus the zeroing. */
+        zero(D->dln1, NHs);
+        layernorm_backward(D->dln1, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2,
                            N, H);
-        memcpy(D->dln1, D->dres, NHs * sizeof(float));
-        const float *dp = drop_bwd(D->dproj, D->dres, NHs,
+        const float *dp = drop_bwd(D->dproj, D->dln1, NHs,
                                    miles_model_dkey(m, c->hidden_dropout_prob,
                                                     MILES_DROPID_LAYER(l, MILES_DROPSITE_FFN_OUT)));
-        zero(D->dgelu, NI);
-        linear_backward(D->dgelu, g->out.w, g->out.b, dp, y->gelu, w->out.w, N, I, H);
+        linear_backward_set(D->dgelu, g->out.w, g->out.b, dp, y->gelu, w->out.w, N, I, H);
         zero(D->dinter, NI);
         gelu_backward(D->dinter, y->inter, D->dgelu, NI);
         linear_backward(D->dln1, g->inter.w, g->inter.b, D->dinter, y->ln1, w->inter.w, N, H, I);
 
-        /* LN1: ln1 = LN(res1), res1 = x + dropout(attn_out dense) */
-        zero(D->dres, NHs);
-        layernorm_backward(D->dres, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1,
+        /* LN1: ln1 = LN(res1), res1 = x + dropout(attn_out dense); d(res1)
+         * is the residual branch to the layer input: into dx directly (the
+         * layer output's gradient there is dead: LN2 consumed it) */
+        zero(D->dx, NHs);
+        layernorm_backward(D->dx, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1,
                            N, H);
-        memcpy(D->dx, D->dres, NHs * sizeof(float)); /* residual branch to the layer input */
-        dp = drop_bwd(D->dproj, D->dres, NHs,
+        dp = drop_bwd(D->dproj, D->dx, NHs,
                       miles_model_dkey(m, c->hidden_dropout_prob,
                                        MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_OUT)));
-        zero(D->dctx, NHs);
-        linear_backward(D->dctx, g->attn_out.w, g->attn_out.b, dp, y->ctx, w->attn_out.w, N, H, H);
+        linear_backward_set(D->dctx, g->attn_out.w, g->attn_out.b, dp, y->ctx, w->attn_out.w, N, H, H);
 
         /* attention core */
         zero(D->dq, NHs);

@@ -221,6 +221,14 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
     }
 }
 
+void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC) {
+    /* beta 0: the GEMM's first K slice stores alpha*acc + 0 (gemm.c), the
+     * value a zeroed dinp with beta 1 gets */
+    if (dinp) miles_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
+}
+
 /* --------------------------------------------------------- activations */
 
 #define INV_SQRT2 0.70710678118654752440f

@@ -64,6 +64,9 @@ typedef struct MilesDropoutKey {
 void dropout_forward(float *out, const float *inp, size_t n, MilesDropoutKey key);
 /* dinp[i] += keep ? dout[i] * s : 0 (mask regenerated from the key). */
 void dropout_backward(float *dinp, const float *dout, size_t n, MilesDropoutKey key);
+/* dinp[i] = 0 + (keep ? dout[i] * s : 0): dropout_backward into a zeroed dinp,
+ * bit for bit (a -0 gradient becomes +0 as it does there), without the zeroing. */
+void dropout_backward_set(float *dinp, const float *dout, size_t n, MilesDropoutKey key);
 
 /* ---------------------------------------------------------- embeddings */
 /* out[B,T,C] = wte[ids] + wpe[t] + wtt[tt]   (tt NULL = all zeros) */
@@ -89,6 +92,11 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
 /* dinp[N,C] += dout @ w;  dw[OC,C] += dout^T @ inp;  db[OC] += sum_n dout */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int N, int C, int OC);
+/* The same, but dinp = dout @ w is written, not accumulated: exactly the bits
+ * of linear_backward into a zeroed dinp (the GEMM adds its products to +0
+ * there too), without zeroing dinp first or reading it in the GEMM. */
+void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC);
 
 /* ----------------------------------------------------------- attention */
 /* Multi-head self-attention core (after the q/k/v projections).

@@ -32,7 +32,8 @@ int miles_gemm_isa_available(const char *name);
 
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
- * : 0, or out[i] += that when accumulate.  in == out is allowed. */
+ * : 0, or out[i] += that when accumulate == 1, or out[i] = 0 + that when
+ * accumulate == 2 (the += on a zeroed out, bit for bit).  in == out is allowed. */
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate);
 
