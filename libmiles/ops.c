@@ -199,6 +199,19 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     miles_gemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
 }
 
+/* db[o0:o1] += column sums of dout over the N rows, each in row order (a
+ * channel's sum is one thread's sequential loop: the bits do not depend on
+ * the threads or on the vector width of the clone). */
+MILES_HOT_CLONES
+static void bias_grad_chunk(float *db, const float *dout, int N, int OC, int o0, int o1) {
+    float acc[64] = {0};
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * OC;
+        for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
+    }
+    for (int o = o0; o < o1; o++) db[o] += acc[o - o0];
+}
+
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int N, int C, int OC) {
     /* dinp[N,C] += dout[N,OC] @ w[OC,C] */
@@ -211,12 +224,7 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
 #pragma omp parallel for schedule(static) OMP_IF((double)N * OC)
         for (int ch = 0; ch < nchunks; ch++) {
             int o0 = ch * CH, o1 = o0 + CH < OC ? o0 + CH : OC;
-            float acc[64] = {0};
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (size_t)n * OC;
-                for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
-            }
-            for (int o = o0; o < o1; o++) db[o] += acc[o - o0];
+            bias_grad_chunk(db, dout, N, OC, o0, o1);
         }
     }
 }
