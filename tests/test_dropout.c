@@ -226,6 +226,30 @@ static void test_backward(void **state) {
     free(g);
 }
 
+/* dropout_backward_set == dropout_backward into a zeroed buffer, bit for bit,
+ * -0 gradients included (they become +0 there: 0 + -0), for p = 0, 0.2, 1. */
+static void test_backward_set(void **state) {
+    (void)state;
+    const size_t n = 10007;
+    float *dout = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        dout[i] = i % 7 == 0 ? -0.0f : (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+    const float ps[3] = {0.0f, 0.2f, 1.0f};
+    for (int k = 0; k < 3; k++) {
+        MilesDropoutKey key = {ps[k], 5, 1, 9};
+        memset(a, 0, n * sizeof(float));
+        dropout_backward(a, dout, n, key);
+        for (size_t i = 0; i < n; i++) b[i] = NAN; /* garbage: must be overwritten */
+        dropout_backward_set(b, dout, n, key);
+        size_t neg0 = 0;
+        for (size_t i = 0; i < n; i++) neg0 += b[i] == 0.0f && signbit(b[i]);
+        printf("  backward_set p=%.1f: %s the zeroed accumulate (-0 outputs: %zu)\n", (double)ps[k],
+               memcmp(a, b, n * sizeof(float)) ? "DIFFERS from" : "bitwise equal to", neg0);
+        assert_memory_equal(a, b, n * sizeof(float));
+    }
+    free(dout), free(a), free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers),
@@ -234,6 +258,7 @@ int main(void) {
         cmocka_unit_test(test_masks_deterministic_and_distinct),
         cmocka_unit_test(test_edge_probabilities),
         cmocka_unit_test(test_backward),
+        cmocka_unit_test(test_backward_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,8 +159,35 @@ static void check_linear(int backend, int with_bias, int N, int C, int OC) {
     miles_gemm_use_blas(prev);
 }
 
+/* linear_backward_set == linear_backward into a zeroed dinp, bit for bit
+ * (dw and db accumulate in both), on the serial and the parallel GEMM paths,
+ * with exact zeros in dout (products of -0) */
+static void check_linear_set(int N, int C, int OC) {
+    float *dout = fbuf((size_t)N * OC), *inp = fbuf((size_t)N * C), *w = fbuf((size_t)OC * C);
+    fill(dout, (size_t)N * OC, -1, 1);
+    for (size_t i = 0; i < (size_t)N * OC; i += 5) dout[i] = i % 2 ? -0.0f : 0.0f;
+    fill(inp, (size_t)N * C, -1, 1);
+    fill(w, (size_t)OC * C, -1, 1);
+    float *a = fbuf((size_t)N * C), *b = fbuf((size_t)N * C);
+    float *dwa = fbuf((size_t)OC * C), *dba = fbuf(OC);
+    fill(dwa, (size_t)OC * C, -1, 1);
+    fill(dba, OC, -1, 1);
+    float *dwb = fdup(dwa, (size_t)OC * C), *dbb = fdup(dba, OC);
+    memset(a, 0, (size_t)N * C * sizeof(float));
+    linear_backward(a, dwa, dba, dout, inp, w, N, C, OC);
+    for (size_t i = 0; i < (size_t)N * C; i++) b[i] = NAN; /* never read */
+    linear_backward_set(b, dwb, dbb, dout, inp, w, N, C, OC);
+    assert_memory_equal(a, b, (size_t)N * C * sizeof(float));
+    assert_memory_equal(dwa, dwb, (size_t)OC * C * sizeof(float));
+    assert_memory_equal(dba, dbb, (size_t)OC * sizeof(float));
+    printf("  linear_backward_set %dx%dx%d: bitwise equal to the accumulate into zeros\n", N, C, OC);
+    free(dout), free(inp), free(w), free(a), free(b), free(dwa), free(dba), free(dwb), free(dbb);
+}
+
 static void test_linear(void **state) {
     (void)state;
+    check_linear_set(5, 7, 4);
+    check_linear_set(300, 96, 520); /* K > one GEMM slice, parallel path */
     for (int backend = 0; backend <= miles_gemm_has_blas(); backend++)
         for (int bias = 0; bias < 2; bias++) {
             check_linear(backend, bias, 5, 7, 4);
