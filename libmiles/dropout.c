@@ -128,6 +128,74 @@ static inline __attribute__((always_inline)) void philox_batch(uint32_t r[4 * PB
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MILES_PHILOX_AVX512 1
+/* hi and lo 32 bits of the 32x32-bit products a[i] * m[i] in all 16 lanes
+ * (vpmuludq multiplies the even lanes; the odd ones are shifted down first) */
+__attribute__((target("avx512f"))) static inline __m512i mul_hilo32(__m512i a, __m512i m, __m512i *lo) {
+    __m512i pe = _mm512_mul_epu32(a, m);
+    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+    return _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+}
+
+/* philox_batch with 16 blocks per zmm register (the same integer arithmetic,
+ * so the same words): ~3x fewer instructions than the compiler's
+ * vectorization of the portable loop, whose 64-bit products it widens lane
+ * by lane.  The 4 counter words of 16 blocks are transposed into element
+ * order (r[4b + word]) before the store. */
+__attribute__((target("avx512f"))) static void philox_batch_avx512(uint32_t r[4 * PB], uint64_t seed,
+                                                                    uint64_t step, uint32_t tensor_id,
+                                                                    uint32_t blk0) {
+    const __m512i M0 = _mm512_set1_epi32((int)PHILOX_M0), M1 = _mm512_set1_epi32((int)PHILOX_M1);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int h = 0; h < PB / 16; h++) {
+        __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(blk0 + 16u * (uint32_t)h)), iota);
+        __m512i c1 = _mm512_set1_epi32((int)tensor_id);
+        __m512i c2 = _mm512_set1_epi32((int)(uint32_t)step), c3 = _mm512_set1_epi32((int)(uint32_t)(step >> 32));
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int round = 0; round < 10; round++) {
+            if (round > 0) {
+                k0 += PHILOX_W0;
+                k1 += PHILOX_W1;
+            }
+            __m512i lo0, lo1;
+            __m512i hi0 = mul_hilo32(c0, M0, &lo0), hi1 = mul_hilo32(c2, M1, &lo1);
+            __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+            __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+            c1 = lo1;
+            c3 = lo0;
+            c0 = n0;
+            c2 = n2;
+        }
+        /* 128-bit lane L of u_k = the 4 words of block 4L + k */
+        __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+        __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+        __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+        __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+        /* elements 16L..16L+15 = lane L of u0, u1, u2, u3 */
+        __m512i a = _mm512_shuffle_i32x4(u0, u1, 0x44), b = _mm512_shuffle_i32x4(u2, u3, 0x44);
+        __m512i c = _mm512_shuffle_i32x4(u0, u1, 0xEE), d = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+        uint32_t *o = r + 64 * h;
+        _mm512_storeu_si512((void *)(o + 0), _mm512_shuffle_i32x4(a, b, 0x88));
+        _mm512_storeu_si512((void *)(o + 16), _mm512_shuffle_i32x4(a, b, 0xDD));
+        _mm512_storeu_si512((void *)(o + 32), _mm512_shuffle_i32x4(c, d, 0x88));
+        _mm512_storeu_si512((void *)(o + 48), _mm512_shuffle_i32x4(c, d, 0xDD));
+    }
+}
+
+/* 1 when the CPU has AVX-512F (checked once; a race stores the same value) */
+static int philox_use_avx512(void) {
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return v;
+}
+#endif
+
 float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index) {
     float u[4];
     block_uniform4(u, seed, step, tensor_id, index >> 2);
@@ -149,12 +217,19 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
         return;
     }
     const float s = 1.0f / (1.0f - key->p), p = key->p;
+#ifdef MILES_PHILOX_AVX512
+    const int use512 = philox_use_avx512();
+#endif
     size_t i = 0;
     while (i < n) {
         /* one batch of PB Philox blocks covers 4*PB elements from here */
         uint64_t idx = base + i;
         uint32_t r[4 * PB];
-        philox_batch(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+#ifdef MILES_PHILOX_AVX512
+        if (use512) philox_batch_avx512(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+        else
+#endif
+            philox_batch(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
         size_t e0 = (size_t)(idx & 3), cnt = 4 * PB - e0;
         if (cnt > n - i) cnt = n - i;
         const uint32_t *re = r + e0;
