@@ -10,8 +10,7 @@
  * to a multiple of 32 with zero columns, K to a multiple of the step (x's
  * padding is zero, so those terms add exact zeros).
  *
- * x is converted per call into panels of MR rows, interleaved by word (see
- * gemm_lowp.h), so the micro-kernel reads each row's word at a fixed offset.
+ * x is converted per call into rows of kq words (gemm_lowp.h).
  *
  * int8: vpdpbusd multiplies unsigned by signed bytes.  W is stored unsigned,
  * u = w_q + 128, and x signed, so x's word can be the instruction's memory
@@ -111,13 +110,31 @@ static inline int quantize(float v, float inv) {
     return (int)r;
 }
 
-/* One row of K values into kq 32-bit words at dst[q * stride] (little-endian:
- * value k is byte or half-word k of its word): bf16, or int8 + offset (128 for
- * the unsigned W, 0 for x); padding k >= K is 0 (+ offset).  Returns the sum
- * of the quantized values (int8). */
+/* One row of K values into kq 32-bit words (little-endian: value k is byte or
+ * half-word k of its word): bf16, or int8 + offset (128 for the unsigned W, 0
+ * for x); padding k >= K is 0 (+ offset).  stride 1: contiguous, written as
+ * bytes / half-words (vectorizes).  Returns the sum of the quantized values
+ * (int8). */
+MILES_HOT_CLONES
 static int32_t pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, float inv,
                         int offset, uint32_t *dst, size_t stride) {
     int32_t sum = 0;
+    if (stride == 1) {
+        if (prec == MILES_GEMM_BF16) {
+            uint16_t *d = (uint16_t *)dst;
+            for (int k = 0; k < K; k++) d[k] = to_bf16(v[k]);
+            for (int k = K; k < 2 * kq; k++) d[k] = 0;
+        } else {
+            uint8_t *d = (uint8_t *)dst;
+            for (int k = 0; k < K; k++) {
+                int xq = quantize(v[k], inv);
+                sum += xq;
+                d[k] = (uint8_t)(xq + offset);
+            }
+            for (int k = K; k < 4 * kq; k++) d[k] = (uint8_t)offset;
+        }
+        return sum;
+    }
     for (int q = 0; q < kq; q++) {
         uint32_t word = 0;
         if (prec == MILES_GEMM_BF16) {
@@ -139,9 +156,8 @@ static int32_t pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, 
 
 /* The portable MilesLowpPrep (gemm_lowp.h); the AVX-512 one must give the
  * same bytes. */
-MILES_HOT_CLONES
-static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, int kq, int mr,
-                          uint32_t *panel, float *sx, int32_t *cx) {
+static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, int kq,
+                          uint32_t *xp, float *sx, int32_t *cx) {
     for (int i = 0; i < m; i++) {
         const float *row = x + (size_t)i * ldx;
         float inv = 0.0f;
@@ -150,7 +166,7 @@ static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, in
             inv = sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f;
         }
         int32_t sum = pack_row(int8 ? MILES_GEMM_INT8 : MILES_GEMM_BF16, row, K, kq, inv, 0,
-                               panel + i, (size_t)mr);
+                               xp + (size_t)i * kq, 1);
         if (int8) cx[i] = 128 * sum;
     }
 }
@@ -204,18 +220,16 @@ int miles_gemm_packed_n(const MilesPackedWeights *w) { return w->N; }
 const char *miles_gemm_packed_isa(const MilesPackedWeights *w) { return w->isa->name; }
 int miles_gemm_packed_k(const MilesPackedWeights *w) { return w->K; }
 
-/* Scratch: the x panels (whole panels of the ISA's MR rows; +1 word: the
- * kernels may read one past the end), then for int8 the row scales and
- * corrections, each 64-byte aligned. */
-static size_t panel_bytes(const MilesPackedWeights *w, int M) {
-    size_t rows = (size_t)(M + w->isa->mr - 1) / w->isa->mr * w->isa->mr;
-    return ((rows * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
+/* Scratch: the converted x rows (+1 word: the kernels may read one past the
+ * end), then for int8 the row scales and corrections, each 64-byte aligned. */
+static size_t xrows_bytes(const MilesPackedWeights *w, int M) {
+    return (((size_t)M * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
 }
 
 size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M) {
     if (!w || M <= 0) return 0;
     size_t v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
-    return panel_bytes(w, M) + (w->prec == MILES_GEMM_INT8 ? 2 * v : 0);
+    return xrows_bytes(w, M) + (w->prec == MILES_GEMM_INT8 ? 2 * v : 0);
 }
 
 int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
@@ -235,11 +249,11 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
     if (!scratch && !(scratch = own = malloc(miles_gemm_packed_scratch(w, M))))
         return miles_error(MILES_ENOMEM, "gemm packed: out of memory for %d rows", M);
     uint32_t *xp = scratch;
-    const size_t pb = panel_bytes(w, M), v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
+    const size_t pb = xrows_bytes(w, M), v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
     float *sx = int8 ? (float *)((char *)scratch + pb) : NULL;
     int32_t *cx = int8 ? (int32_t *)((char *)scratch + pb + v) : NULL;
     const MilesLowpPrep prep = isa->prep ? isa->prep : prep_portable;
-    const int np = (M + mr - 1) / mr, mb = (M + LOWP_MC - 1) / LOWP_MC;
+    const int np = (M + 15) / 16, mb = (M + LOWP_MC - 1) / LOWP_MC; /* x converted 16 rows per task */
     int nt = 1;
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * w->K >= 4.0 * MILES_OMP_MIN_WORK)
@@ -260,8 +274,8 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
     {
 #pragma omp for schedule(static)
         for (int pi = 0; pi < np; pi++) {
-            int i0 = pi * mr, m = M - i0 < mr ? M - i0 : mr;
-            prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, mr, xp + (size_t)i0 * kq,
+            int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
+            prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
                  int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
         }
         /* implicit barrier: x is converted before any tile reads it */
@@ -274,7 +288,7 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
                 int n = j1 - jr < isa->nr ? j1 - jr : isa->nr;
                 for (int ir = i0; ir < i1; ir += mr) {
                     int m = i1 - ir < mr ? i1 - ir : mr;
-                    isa->kernel(kq, xp + (size_t)ir * kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
+                    isa->kernel(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
                                 m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
                                 int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
                 }

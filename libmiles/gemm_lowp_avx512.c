@@ -13,7 +13,7 @@
 
 #if defined(__x86_64__) && defined(__AVX512BF16__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
-#include <string.h>
+#include <stdint.h>
 
 #define MR 12
 #define NR 32
@@ -23,18 +23,32 @@ static inline __mmask16 mask_hi(int n) {
     return n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
 }
 
-/* The inner loop in inline asm: GCC 12 keeps neither the 24 accumulators of
- * vpdpbusd in registers (it copied and spilled them every step) nor the x
- * broadcast as a memory operand, which halved the int8 kernel's rate.  Rows
- * i < m accumulate columns 0-15 in zmm i and 16-31 in zmm 12+i; W's two
+/* The int8 inner loop in inline asm: GCC 12 keeps neither the 24
+ * accumulators of vpdpbusd in registers (it copied and spilled them every
+ * step) nor x's broadcast as a memory operand, which halved the kernel's rate.
+ * Rows i < m accumulate columns 0-15 in zmm i and 16-31 in zmm 12+i; W's two
  * 16-column groups are loaded into zmm30/31 per step; row i's word of x is
- * the {1to16} broadcast operand at byte 4*i of the panel step (48 bytes).
+ * the {1to16} broadcast operand, addressed from 4 row pointers (rows 3j,
+ * 3j+1, 3j+2 at p_j, p_j + rs, p_j + 2 rs), each advanced 4 bytes a step.
  * The sums are stored to acc[24][16] for the C epilogue. */
+#define A_0 "(%[p0])"
+#define A_1 "(%[p0],%[rs],1)"
+#define A_2 "(%[p0],%[rs],2)"
+#define A_3 "(%[p1])"
+#define A_4 "(%[p1],%[rs],1)"
+#define A_5 "(%[p1],%[rs],2)"
+#define A_6 "(%[p2])"
+#define A_7 "(%[p2],%[rs],1)"
+#define A_8 "(%[p2],%[rs],2)"
+#define A_9 "(%[p3])"
+#define A_10 "(%[p3],%[rs],1)"
+#define A_11 "(%[p3],%[rs],2)"
 #define Z_(r) "vpxord %%zmm" #r ", %%zmm" #r ", %%zmm" #r "\n\t"
-#define S_(i, lo, hi)                                                                    \
-    LOWP_OP " " #i "*4(%[x])%{1to16%}, %%zmm30, %%zmm" #lo "\n\t"                         \
-    LOWP_OP " " #i "*4(%[x])%{1to16%}, %%zmm31, %%zmm" #hi "\n\t"
-#define T_(lo, hi) "vmovdqu64 %%zmm" #lo ", " #lo "*64(%[acc])\n\t" "vmovdqu64 %%zmm" #hi ", " #hi "*64(%[acc])\n\t"
+#define ZF_(lo, hi) Z_(lo) Z_(hi)
+#define SF_(lo, hi)                                                                       \
+    "vpdpbusd " A_##lo "%{1to16%}, %%zmm30, %%zmm" #lo "\n\t"                             \
+    "vpdpbusd " A_##lo "%{1to16%}, %%zmm31, %%zmm" #hi "\n\t"
+#define TF_(lo, hi) "vmovdqu64 %%zmm" #lo ", " #lo "*64(%[acc])\n\t" "vmovdqu64 %%zmm" #hi ", " #hi "*64(%[acc])\n\t"
 #define ROW1(F) F(0, 12)
 #define ROW2(F) ROW1(F) F(1, 13)
 #define ROW3(F) ROW2(F) F(2, 14)
@@ -47,79 +61,52 @@ static inline __mmask16 mask_hi(int n) {
 #define ROW10(F) ROW9(F) F(9, 21)
 #define ROW11(F) ROW10(F) F(10, 22)
 #define ROW12(F) ROW11(F) F(11, 23)
-#define ZF_(lo, hi) Z_(lo) Z_(hi)
-#define SF_(lo, hi) S_(lo, lo, hi)
-#define LOWP_LOOP(M)                                                                      \
+#define INT8_LOOP(M)                                                                      \
     __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
                      "vmovdqu64 (%[w]), %%zmm30\n\t"                                      \
                      "vmovdqu64 (%[w],%[g]), %%zmm31\n\t" ROW##M(SF_)                     \
-                     "add $48, %[x]\n\t"                                                  \
+                     "add $4, %[p0]\n\t"                                                  \
+                     "add $4, %[p1]\n\t"                                                  \
+                     "add $4, %[p2]\n\t"                                                  \
+                     "add $4, %[p3]\n\t"                                                  \
                      "add $64, %[w]\n\t"                                                  \
                      "dec %[k]\n\t"                                                       \
-                     "jnz 1b\n\t" ROW##M(T_)                                              \
-                     : [x] "+r"(xp), [w] "+r"(wp), [k] "+r"(kk)                           \
-                     : [g] "r"(g), [acc] "r"(acc)                                         \
+                     "jnz 1b\n\t" ROW##M(TF_)                                             \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3),        \
+                       [w] "+r"(wp), [k] "+r"(kk)                                         \
+                     : [rs] "r"(rs), [g] "r"(g), [acc] "r"(acc)                           \
                      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7",    \
                        "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14",       \
                        "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21",     \
                        "zmm22", "zmm23", "zmm30", "zmm31", "memory", "cc")
-#define LOWP_LOOP_SWITCH(m)                                                               \
-    do {                                                                                  \
-        const uint32_t *xp = x, *wp = w;                                                  \
-        long kk = kq;                                                                     \
-        const long g = (long)kq * 64;                                                     \
-        switch (m) {                                                                      \
-        case 12: LOWP_LOOP(12); break;                                                    \
-        case 11: LOWP_LOOP(11); break;                                                    \
-        case 10: LOWP_LOOP(10); break;                                                    \
-        case 9: LOWP_LOOP(9); break;                                                      \
-        case 8: LOWP_LOOP(8); break;                                                      \
-        case 7: LOWP_LOOP(7); break;                                                      \
-        case 6: LOWP_LOOP(6); break;                                                      \
-        case 5: LOWP_LOOP(5); break;                                                      \
-        case 4: LOWP_LOOP(4); break;                                                      \
-        case 3: LOWP_LOOP(3); break;                                                      \
-        case 2: LOWP_LOOP(2); break;                                                      \
-        default: LOWP_LOOP(1); break;                                                     \
-        }                                                                                 \
-    } while (0)
 
-/* bf16 stays in intrinsics: GCC's code (a vpbroadcastd per row into a
- * register) runs vdpbf16ps at ~97% of its measured peak here, while the asm
- * loop above with vdpbf16ps' {1to16} memory operand ran ~25% slower on Zen 5. */
 static inline __attribute__((always_inline)) void
-bf16_tile(const int m, int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int n,
+int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
+          size_t ldy, int n, const float *sx, const int32_t *cx, const float *sw,
           const float *bias) {
-    __m512 lo[MR], hi[MR];
-    const uint32_t *w0 = w, *w1 = w + (size_t)kq * 16;
-#pragma GCC unroll 16
-    for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
-    for (int q = 0; q < kq; q++, x += MR, w0 += 16, w1 += 16) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(w0);
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512(w1);
-#pragma GCC unroll 16
-        for (int i = 0; i < m; i++) {
-            __m512bh a = (__m512bh)_mm512_set1_epi32((int)x[i]);
-            lo[i] = _mm512_dpbf16_ps(lo[i], a, b0);
-            hi[i] = _mm512_dpbf16_ps(hi[i], a, b1);
+    int32_t acc[2 * MR][16] __attribute__((aligned(64)));
+    {
+        /* integer addresses: rows >= m are never read, their pointers may lie past x */
+        const long rs = (long)(x_rs * sizeof(uint32_t)), g = (long)kq * 64;
+        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs, p2 = p0 + 6 * rs, p3 = p0 + 9 * rs;
+        const uint32_t *wp = w;
+        long kk = kq;
+        switch (m) {
+        case 12: INT8_LOOP(12); break;
+        case 11: INT8_LOOP(11); break;
+        case 10: INT8_LOOP(10); break;
+        case 9: INT8_LOOP(9); break;
+        case 8: INT8_LOOP(8); break;
+        case 7: INT8_LOOP(7); break;
+        case 6: INT8_LOOP(6); break;
+        case 5: INT8_LOOP(5); break;
+        case 4: INT8_LOOP(4); break;
+        case 3: INT8_LOOP(3); break;
+        case 2: INT8_LOOP(2); break;
+        default: INT8_LOOP(1); break;
         }
     }
-    const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 16
-    for (int i = 0; i < m; i++) {
-        _mm512_mask_storeu_ps(y + i * ldy, k0, _mm512_add_ps(lo[i], bias0));
-        _mm512_mask_storeu_ps(y + i * ldy + 16, k1, _mm512_add_ps(hi[i], bias1));
-    }
-}
-
-#define LOWP_OP "vpdpbusd"
-static inline __attribute__((always_inline)) void
-int8_tile(const int m, int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int n,
-          const float *sx, const int32_t *cx, const float *sw, const float *bias) {
-    int32_t acc[2 * MR][16] __attribute__((aligned(64)));
-    LOWP_LOOP_SWITCH(m); /* acc = sum (w_q + 128) x_q: unsigned W, signed x broadcast */
+    /* acc = sum (w_q + 128) x_q: unsigned W, signed x */
     const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
     const __m512 s0 = _mm512_loadu_ps(sw), s1 = _mm512_loadu_ps(sw + 16); /* padded: plain loads */
     const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
@@ -135,11 +122,42 @@ int8_tile(const int m, int kq, const uint32_t *x, const uint32_t *w, float *y, s
         _mm512_mask_storeu_ps(y + i * ldy + 16, k1, _mm512_add_ps(v1, bias1));
     }
 }
-#undef LOWP_OP
 
-#define BF16_CASE(M) case M: bf16_tile(M, kq, x, w, y, ldy, n, bias); break;
-static void bf16_kernel(int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int m,
-                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+/* bf16 stays in intrinsics: GCC's code (a vpbroadcastd per row into a
+ * register) runs vdpbf16ps at ~97% of its measured peak here, while an asm
+ * loop with vdpbf16ps' {1to16} memory operand ran ~25% slower on Zen 5. */
+static inline __attribute__((always_inline)) void
+bf16_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
+          size_t ldy, int n, const float *bias) {
+    __m512 lo[MR], hi[MR];
+    const uint32_t *w0 = w, *w1 = w + (size_t)kq * 16;
+#pragma GCC unroll 16
+    for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int q = 0; q < kq; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(w0 + (size_t)q * 16);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(w1 + (size_t)q * 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)x[i * x_rs + q]);
+            lo[i] = _mm512_dpbf16_ps(lo[i], a, b0);
+            hi[i] = _mm512_dpbf16_ps(hi[i], a, b1);
+        }
+    }
+    const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
+    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
+    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < m; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, k0, _mm512_add_ps(lo[i], bias0));
+        _mm512_mask_storeu_ps(y + i * ldy + 16, k1, _mm512_add_ps(hi[i], bias1));
+    }
+}
+
+#define BF16_CASE(M) case M: bf16_tile(M, kq, x, x_rs, w, y, ldy, n, bias); break;
+static void bf16_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
+                        size_t ldy, int m, int n, const float *sx, const int32_t *cx,
+                        const float *sw, const float *bias) {
     (void)sx, (void)cx, (void)sw;
     switch (m) {
         BF16_CASE(12) BF16_CASE(11) BF16_CASE(10) BF16_CASE(9) BF16_CASE(8) BF16_CASE(7)
@@ -148,76 +166,48 @@ static void bf16_kernel(int kq, const uint32_t *x, const uint32_t *w, float *y, 
     }
 }
 
-#define INT8_CASE(M) case M: int8_tile(M, kq, x, w, y, ldy, n, sx, cx, sw, bias); break;
-static void int8_kernel(int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int m,
-                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
-    switch (m) {
-        INT8_CASE(12) INT8_CASE(11) INT8_CASE(10) INT8_CASE(9) INT8_CASE(8) INT8_CASE(7)
-        INT8_CASE(6) INT8_CASE(5) INT8_CASE(4) INT8_CASE(3) INT8_CASE(2) INT8_CASE(1)
-    default: break;
-    }
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
+                        size_t ldy, int m, int n, const float *sx, const int32_t *cx,
+                        const float *sw, const float *bias) {
+    int8_tile(m, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias);
 }
 
-/* Word q of 16 bytes/words in v -> panel[(q0 + t) * mr] for t < cnt. */
-static inline void store_words(uint32_t *dst, int mr, __m128i v, int cnt) {
-    uint32_t t[4];
-    _mm_storeu_si128((__m128i *)t, v);
-    for (int j = 0; j < cnt; j++) dst[(size_t)j * mr] = t[j];
-}
-
-/* The conversion of gemm_lowp.c's prep_portable, vectorized; same bytes:
- * int8: scale = max|x| / 127 (max is exact in any order), x * (1 / scale)
- * rounded to nearest even (vcvtps2dq in the default MXCSR mode, as the
- * portable 1.5 * 2^23 trick), clamped to [-127, 127]; bf16: round to nearest
- * even on the bits (vcvtneps2bf16 would flush denormals: not used). */
-static void prep_avx512(int int8, const float *x, size_t ldx, int m, int K, int kq, int mr,
-                        uint32_t *panel, float *sx, int32_t *cx) {
+/* gemm_lowp.c's prep_portable for int8, vectorized; same bytes: scale =
+ * max|x| / 127 (max is exact in any order), x * (1 / scale) rounded to
+ * nearest even (vcvtps2dq in the default MXCSR mode, as the portable
+ * 1.5 * 2^23 trick), clamped to [-127, 127], stored as bytes (vpmovdb).
+ * bf16 uses the portable conversion (the compiler vectorizes it well). */
+static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K, int kq,
+                             uint32_t *xp, float *sx, int32_t *cx) {
+    (void)int8;
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (int i = 0; i < m; i++) {
         const float *row = x + (size_t)i * ldx;
-        uint32_t *dst = panel + i;
-        if (int8) {
-            __m512 mx = _mm512_setzero_ps();
-            for (int k = 0; k < K; k += 16) {
-                __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-                __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(km, row + k));
-                mx = _mm512_max_ps(a, mx); /* a NaN keeps mx, as the portable a > mx ? a : mx */
-            }
-            float s = _mm512_reduce_max_ps(mx) / 127.0f;
-            float inv = s > 0.0f ? 1.0f / s : 0.0f;
-            const __m512 vinv = _mm512_set1_ps(inv);
-            const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-            __m512i sum = _mm512_setzero_si512();
-            for (int k = 0; k < K; k += 16) {
-                __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, row + k), vinv));
-                q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
-                sum = _mm512_add_epi32(sum, q);
-                int words = kq - k / 4 < 4 ? kq - k / 4 : 4;
-                store_words(dst + (size_t)(k / 4) * mr, mr, _mm512_cvtepi32_epi8(q), words);
-            }
-            sx[i] = s;
-            cx[i] = 128 * _mm512_reduce_add_epi32(sum);
-        } else {
-            const __m512i one = _mm512_set1_epi32(1), rnd = _mm512_set1_epi32(0x7FFF);
-            const __m512i inf = _mm512_set1_epi32(0x7F800000), quiet = _mm512_set1_epi32(0x40);
-            for (int k = 0; k < K; k += 16) {
-                __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-                __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(km, row + k));
-                __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)), inf);
-                __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(rnd, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
-                r = _mm512_mask_or_epi32(_mm512_srli_epi32(r, 16), nan, _mm512_srli_epi32(u, 16), quiet);
-                int words = kq - k / 2 < 8 ? kq - k / 2 : 8;
-                __m256i h = _mm512_cvtepi32_epi16(r); /* 16 half-words = 8 words */
-                store_words(dst + (size_t)(k / 2) * mr, mr, _mm256_castsi256_si128(h), words < 4 ? words : 4);
-                if (words > 4)
-                    store_words(dst + (size_t)(k / 2 + 4) * mr, mr, _mm256_extracti128_si256(h, 1), words - 4);
-            }
+        int8_t *d = (int8_t *)(xp + (size_t)i * kq);
+        __m512 mx = _mm512_setzero_ps();
+        for (int k = 0; k < K; k += 16) {
+            __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(km, row + k));
+            mx = _mm512_max_ps(a, mx); /* a NaN keeps mx, as the portable a > mx ? a : mx */
         }
+        const float s = _mm512_reduce_max_ps(mx) / 127.0f;
+        const __m512 inv = _mm512_set1_ps(s > 0.0f ? 1.0f / s : 0.0f);
+        __m512i sum = _mm512_setzero_si512();
+        for (int k = 0; k < K; k += 16) {
+            __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, row + k), inv));
+            v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+            sum = _mm512_add_epi32(sum, v);
+            _mm512_mask_cvtepi32_storeu_epi8(d + k, km, v);
+        }
+        for (int k = K; k < 4 * kq; k++) d[k] = 0;
+        sx[i] = s;
+        cx[i] = 128 * _mm512_reduce_add_epi32(sum);
     }
 }
 
-static const MilesLowpIsa bf16_isa = {"avx512_bf16", MR, NR, bf16_kernel, prep_avx512};
-static const MilesLowpIsa int8_isa = {"avx512_vnni", MR, NR, int8_kernel, prep_avx512};
+static const MilesLowpIsa bf16_isa = {"avx512_bf16", MR, NR, bf16_kernel, NULL};
+static const MilesLowpIsa int8_isa = {"avx512_vnni", MR, NR, int8_kernel, prep_int8_avx512};
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void) { return &bf16_isa; }
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void) { return &int8_isa; }
 #else

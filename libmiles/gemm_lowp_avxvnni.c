@@ -15,18 +15,18 @@
 #define NR 16
 
 static inline __attribute__((always_inline)) void
-int8_tile(const int m, int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int n,
+int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
           const float *sx, const int32_t *cx, const float *sw, const float *bias) {
     __m256i lo[MR], hi[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm256_setzero_si256();
 #pragma GCC unroll 2
-    for (int q = 0; q < kq; q++, x += MR, w += 16) {
+    for (int q = 0; q < kq; q++, x++, w += 16) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)w);
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(w + 8));
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
-            __m256i a = _mm256_set1_epi32((int)x[i]);
+            __m256i a = _mm256_set1_epi32((int)x[i * x_rs]);
             lo[i] = _mm256_dpbusd_avx_epi32(lo[i], b0, a);
             hi[i] = _mm256_dpbusd_avx_epi32(hi[i], b1, a);
         }
@@ -48,8 +48,8 @@ int8_tile(const int m, int kq, const uint32_t *x, const uint32_t *w, float *y, s
     }
 }
 
-#define INT8_CASE(M) case M: int8_tile(M, kq, x, w, y, ldy, n, sx, cx, sw, bias); break;
-static void int8_kernel(int kq, const uint32_t *x, const uint32_t *w, float *y, size_t ldy, int m,
+#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias); break;
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m,
                         int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
     switch (m) {
         INT8_CASE(6) INT8_CASE(5) INT8_CASE(4) INT8_CASE(3) INT8_CASE(2) INT8_CASE(1)
