@@ -61,10 +61,15 @@ static inline __mmask16 mask_hi(int n) {
 #define ROW10(F) ROW9(F) F(9, 21)
 #define ROW11(F) ROW10(F) F(10, 22)
 #define ROW12(F) ROW11(F) F(11, 23)
+#ifndef LOWP_PF
+#define LOWP_PF "1024"
+#endif
 #define INT8_LOOP(M)                                                                      \
     __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
                      "vmovdqu64 (%[w]), %%zmm30\n\t"                                      \
-                     "vmovdqu64 (%[w],%[g]), %%zmm31\n\t" ROW##M(SF_)                     \
+                     "vmovdqu64 (%[w],%[g]), %%zmm31\n\t"                                 \
+                     "prefetcht0 " LOWP_PF "(%[w])\n\t"                                  \
+                     "prefetcht0 " LOWP_PF "(%[w],%[g])\n\t" ROW##M(SF_)                \
                      "add $4, %[p0]\n\t"                                                  \
                      "add $4, %[p1]\n\t"                                                  \
                      "add $4, %[p2]\n\t"                                                  \
