@@ -142,6 +142,8 @@ bf16_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w
     for (int q = 0; q < kq; q++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(w0 + (size_t)q * 16);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(w1 + (size_t)q * 16);
+        _mm_prefetch((const char *)(w0 + (size_t)q * 16) + 1024, _MM_HINT_T0); /* as the int8 loop */
+        _mm_prefetch((const char *)(w1 + (size_t)q * 16) + 1024, _MM_HINT_T0);
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             __m512bh a = (__m512bh)_mm512_set1_epi32((int)x[i * x_rs + q]);
