@@ -270,16 +270,28 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
         if (nc > LOWP_NC) nc = LOWP_NC;
     }
     const int nb = (N + nc - 1) / nc;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-#pragma omp for schedule(static)
+    /* Few rows (batch-1 shapes): x is converted here, so the team meets once
+     * (with OMP_WAIT_POLICY=PASSIVE every barrier is a futex wake-up, as long
+     * as converting 32 rows) */
+    const int par_prep = nt > 1 && M >= 64;
+    if (!par_prep)
         for (int pi = 0; pi < np; pi++) {
             int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
             prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
                  int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
         }
-        /* implicit barrier: x is converted before any tile reads it */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (par_prep) {
+#pragma omp for schedule(static)
+            for (int pi = 0; pi < np; pi++) {
+                int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
+                prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
+                     int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
+            }
+            /* implicit barrier: x is converted before any tile reads it */
+        }
+#pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < mb * nb; t++) {
             int i0 = t / nb * LOWP_MC, i1 = i0 + LOWP_MC < M ? i0 + LOWP_MC : M;
             int j0 = t % nb * nc, j1 = j0 + nc < N ? j0 + nc : N;
