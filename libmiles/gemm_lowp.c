@@ -35,7 +35,7 @@ struct MilesPackedWeights {
 };
 
 #define LOWP_MC 96  /* rows per task (multiple of 12 and 6) */
-#define LOWP_NC 256 /* columns per task (multiple of 32) */
+#define LOWP_NC 256 /* columns per task (rounded down to the kernel's NR) */
 
 static int cpu_has(const char *f) {
 #if defined(__x86_64__)
@@ -185,7 +185,7 @@ int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const flo
     p->isa = isa;
     p->N = N, p->K = K;
     p->kq = prec == MILES_GEMM_BF16 ? (K + 1) / 2 : (K + 3) / 4;
-    p->npad = (N + 31) / 32 * 32;
+    p->npad = (N + isa->nr - 1) / isa->nr * isa->nr; /* the kernels read whole NR-column tiles */
     p->w = miles_aligned_alloc((size_t)p->npad * p->kq * sizeof(uint32_t));
     if (prec == MILES_GEMM_INT8) {
         p->sw = miles_aligned_alloc((size_t)p->npad * sizeof(float));
@@ -263,11 +263,11 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
      * tokens) narrower, so that every thread gets about two chunks: there the
      * work is reading W, split over N.  Each element is still one kernel call
      * over all of K: the split does not change any bits. */
-    int nc = LOWP_NC;
+    int nc = LOWP_NC / isa->nr * isa->nr;
     if (nt > 1 && mb < 2 * nt) {
         int want = (2 * nt + mb - 1) / mb;
         nc = ((N + want - 1) / want + isa->nr - 1) / isa->nr * isa->nr;
-        if (nc > LOWP_NC) nc = LOWP_NC;
+        if (nc > LOWP_NC / isa->nr * isa->nr) nc = LOWP_NC / isa->nr * isa->nr;
     }
     const int nb = (N + nc - 1) / nc;
     /* Few rows (batch-1 shapes): x is converted here, so the team meets once

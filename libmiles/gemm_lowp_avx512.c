@@ -23,14 +23,19 @@ static inline __mmask16 mask_hi(int n) {
     return n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
 }
 
-/* The int8 inner loop in inline asm: GCC 12 keeps neither the 24
- * accumulators of vpdpbusd in registers (it copied and spilled them every
- * step) nor x's broadcast as a memory operand, which halved the kernel's rate.
- * Rows i < m accumulate columns 0-15 in zmm i and 16-31 in zmm 12+i; W's two
- * 16-column groups are loaded into zmm30/31 per step; row i's word of x is
- * the {1to16} broadcast operand, addressed from 4 row pointers (rows 3j,
- * 3j+1, 3j+2 at p_j, p_j + rs, p_j + 2 rs), each advanced 4 bytes a step.
- * The sums are stored to acc[24][16] for the C epilogue. */
+/* The int8 kernel: an 8 x 48 tile (IMR x INR) in 24 zmm accumulators.  Its
+ * inner loop is inline asm: GCC 12 kept neither the accumulators of
+ * vpdpbusd in registers (it copied and spilled them every step) nor the loads
+ * it could fold, which halved the rate.  Per step (4 bytes of K): W's three
+ * 16-column groups into zmm24-26 (unsigned), each row's word of x broadcast
+ * into zmm27-30 (vpbroadcastd from memory: a load, no vector ALU slot), 24
+ * vpdpbusd: 11 loads per 24 dot products (a 12 x 32 tile with x as the
+ * {1to16} operand needs 26 and ran ~20% slower).  Rows i < m accumulate
+ * columns 0-15 / 16-31 / 32-47 in zmm i / 8+i / 16+i; rows 3j..3j+2 are
+ * addressed as p_j, p_j + rs, p_j + 2 rs.  The sums go to acc[24][16] for
+ * the C epilogue. */
+#define IMR 8
+#define INR 48
 #define A_0 "(%[p0])"
 #define A_1 "(%[p0],%[rs],1)"
 #define A_2 "(%[p0],%[rs],2)"
@@ -39,68 +44,74 @@ static inline __mmask16 mask_hi(int n) {
 #define A_5 "(%[p1],%[rs],2)"
 #define A_6 "(%[p2])"
 #define A_7 "(%[p2],%[rs],1)"
-#define A_8 "(%[p2],%[rs],2)"
-#define A_9 "(%[p3])"
-#define A_10 "(%[p3],%[rs],1)"
-#define A_11 "(%[p3],%[rs],2)"
+#define B_0 "27"
+#define B_1 "28"
+#define B_2 "29"
+#define B_3 "30"
+#define B_4 "27"
+#define B_5 "28"
+#define B_6 "29"
+#define B_7 "30"
 #define Z_(r) "vpxord %%zmm" #r ", %%zmm" #r ", %%zmm" #r "\n\t"
-#define ZF_(lo, hi) Z_(lo) Z_(hi)
-#define SF_(lo, hi)                                                                       \
-    "vpdpbusd " A_##lo "%{1to16%}, %%zmm30, %%zmm" #lo "\n\t"                             \
-    "vpdpbusd " A_##lo "%{1to16%}, %%zmm31, %%zmm" #hi "\n\t"
-#define TF_(lo, hi) "vmovdqu64 %%zmm" #lo ", " #lo "*64(%[acc])\n\t" "vmovdqu64 %%zmm" #hi ", " #hi "*64(%[acc])\n\t"
-#define ROW1(F) F(0, 12)
-#define ROW2(F) ROW1(F) F(1, 13)
-#define ROW3(F) ROW2(F) F(2, 14)
-#define ROW4(F) ROW3(F) F(3, 15)
-#define ROW5(F) ROW4(F) F(4, 16)
-#define ROW6(F) ROW5(F) F(5, 17)
-#define ROW7(F) ROW6(F) F(6, 18)
-#define ROW8(F) ROW7(F) F(7, 19)
-#define ROW9(F) ROW8(F) F(8, 20)
-#define ROW10(F) ROW9(F) F(9, 21)
-#define ROW11(F) ROW10(F) F(10, 22)
-#define ROW12(F) ROW11(F) F(11, 23)
+#define ZF_(a, b, c) Z_(a) Z_(b) Z_(c)
+#define SF_(a, b, c)                                                                      \
+    "vpbroadcastd " A_##a ", %%zmm" B_##a "\n\t"                                          \
+    "vpdpbusd %%zmm" B_##a ", %%zmm24, %%zmm" #a "\n\t"                                   \
+    "vpdpbusd %%zmm" B_##a ", %%zmm25, %%zmm" #b "\n\t"                                   \
+    "vpdpbusd %%zmm" B_##a ", %%zmm26, %%zmm" #c "\n\t"
+#define TF_(a, b, c)                                                                      \
+    "vmovdqu64 %%zmm" #a ", " #a "*64(%[acc])\n\t"                                        \
+    "vmovdqu64 %%zmm" #b ", " #b "*64(%[acc])\n\t"                                        \
+    "vmovdqu64 %%zmm" #c ", " #c "*64(%[acc])\n\t"
+#define ROW1(F) F(0, 8, 16)
+#define ROW2(F) ROW1(F) F(1, 9, 17)
+#define ROW3(F) ROW2(F) F(2, 10, 18)
+#define ROW4(F) ROW3(F) F(3, 11, 19)
+#define ROW5(F) ROW4(F) F(4, 12, 20)
+#define ROW6(F) ROW5(F) F(5, 13, 21)
+#define ROW7(F) ROW6(F) F(6, 14, 22)
+#define ROW8(F) ROW7(F) F(7, 15, 23)
 #ifndef LOWP_PF
 #define LOWP_PF "1024"
 #endif
 #define INT8_LOOP(M)                                                                      \
     __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
-                     "vmovdqu64 (%[w]), %%zmm30\n\t"                                      \
-                     "vmovdqu64 (%[w],%[g]), %%zmm31\n\t"                                 \
-                     "prefetcht0 " LOWP_PF "(%[w])\n\t"                                  \
-                     "prefetcht0 " LOWP_PF "(%[w],%[g])\n\t" ROW##M(SF_)                \
+                     "vmovdqu64 (%[w]), %%zmm24\n\t"                                      \
+                     "vmovdqu64 (%[w],%[g],1), %%zmm25\n\t"                               \
+                     "vmovdqu64 (%[w],%[g],2), %%zmm26\n\t"                               \
+                     "prefetcht0 " LOWP_PF "(%[w])\n\t"                                   \
+                     "prefetcht0 " LOWP_PF "(%[w],%[g],1)\n\t"                            \
+                     "prefetcht0 " LOWP_PF "(%[w],%[g],2)\n\t" ROW##M(SF_)                \
                      "add $4, %[p0]\n\t"                                                  \
                      "add $4, %[p1]\n\t"                                                  \
                      "add $4, %[p2]\n\t"                                                  \
-                     "add $4, %[p3]\n\t"                                                  \
                      "add $64, %[w]\n\t"                                                  \
                      "dec %[k]\n\t"                                                       \
                      "jnz 1b\n\t" ROW##M(TF_)                                             \
-                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3),        \
-                       [w] "+r"(wp), [k] "+r"(kk)                                         \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [w] "+r"(wp),         \
+                       [k] "+r"(kk)                                                       \
                      : [rs] "r"(rs), [g] "r"(g), [acc] "r"(acc)                           \
                      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7",    \
                        "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14",       \
                        "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21",     \
-                       "zmm22", "zmm23", "zmm30", "zmm31", "memory", "cc")
+                       "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28",     \
+                       "zmm29", "zmm30", "memory", "cc")
 
-static inline __attribute__((always_inline)) void
-int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
-          size_t ldy, int n, const float *sx, const int32_t *cx, const float *sw,
-          const float *bias) {
-    int32_t acc[2 * MR][16] __attribute__((aligned(64)));
+static inline __mmask16 mask_part(int n, int j0) {
+    return n >= j0 + 16 ? 0xFFFF : n <= j0 ? 0 : (__mmask16)((1u << (n - j0)) - 1);
+}
+
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
+                        size_t ldy, int m, int n, const float *sx, const int32_t *cx,
+                        const float *sw, const float *bias) {
+    int32_t acc[3 * IMR][16] __attribute__((aligned(64)));
     {
         /* integer addresses: rows >= m are never read, their pointers may lie past x */
         const long rs = (long)(x_rs * sizeof(uint32_t)), g = (long)kq * 64;
-        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs, p2 = p0 + 6 * rs, p3 = p0 + 9 * rs;
+        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs, p2 = p0 + 6 * rs;
         const uint32_t *wp = w;
         long kk = kq;
         switch (m) {
-        case 12: INT8_LOOP(12); break;
-        case 11: INT8_LOOP(11); break;
-        case 10: INT8_LOOP(10); break;
-        case 9: INT8_LOOP(9); break;
         case 8: INT8_LOOP(8); break;
         case 7: INT8_LOOP(7); break;
         case 6: INT8_LOOP(6); break;
@@ -112,19 +123,21 @@ int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w
         }
     }
     /* acc = sum (w_q + 128) x_q: unsigned W, signed x */
-    const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
-    const __m512 s0 = _mm512_loadu_ps(sw), s1 = _mm512_loadu_ps(sw + 16); /* padded: plain loads */
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 16
+    __mmask16 km[3];
+    __m512 s[3], bv[3];
+    for (int c = 0; c < 3; c++) {
+        km[c] = mask_part(n, 16 * c);
+        s[c] = _mm512_loadu_ps(sw + 16 * c); /* padded to INR: plain loads */
+        bv[c] = bias ? _mm512_maskz_loadu_ps(km[c], bias + 16 * c) : _mm512_setzero_ps();
+    }
     for (int i = 0; i < m; i++) {
-        __m512 r = _mm512_set1_ps(sx[i]);
-        __m512i c = _mm512_set1_epi32(cx[i]);
-        __m512i lo = _mm512_load_si512(acc[i]), hi = _mm512_load_si512(acc[MR + i]);
-        __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lo, c)), _mm512_mul_ps(r, s0));
-        __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(hi, c)), _mm512_mul_ps(r, s1));
-        _mm512_mask_storeu_ps(y + i * ldy, k0, _mm512_add_ps(v0, bias0));
-        _mm512_mask_storeu_ps(y + i * ldy + 16, k1, _mm512_add_ps(v1, bias1));
+        const __m512 r = _mm512_set1_ps(sx[i]);
+        const __m512i cc = _mm512_set1_epi32(cx[i]);
+        for (int c = 0; c < 3; c++) {
+            __m512i a = _mm512_load_si512(acc[c * IMR + i]);
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a, cc)), _mm512_mul_ps(r, s[c]));
+            _mm512_mask_storeu_ps(y + i * ldy + 16 * c, km[c], _mm512_add_ps(v, bv[c]));
+        }
     }
 }
 
@@ -173,11 +186,6 @@ static void bf16_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *
     }
 }
 
-static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
-                        size_t ldy, int m, int n, const float *sx, const int32_t *cx,
-                        const float *sw, const float *bias) {
-    int8_tile(m, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias);
-}
 
 /* gemm_lowp.c's prep_portable for int8, vectorized; same bytes: scale =
  * max|x| / 127 (max is exact in any order), x * (1 / scale) rounded to
@@ -214,7 +222,7 @@ static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K,
 }
 
 static const MilesLowpIsa bf16_isa = {"avx512_bf16", MR, NR, bf16_kernel, NULL};
-static const MilesLowpIsa int8_isa = {"avx512_vnni", MR, NR, int8_kernel, prep_int8_avx512};
+static const MilesLowpIsa int8_isa = {"avx512_vnni", IMR, INR, int8_kernel, prep_int8_avx512};
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void) { return &bf16_isa; }
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void) { return &int8_isa; }
 #else
