@@ -1,11 +1,10 @@
 /*
  * gemm_lowp_avx512.c — bf16 (AVX512_BF16 vdpbf16ps) and int8 (AVX512_VNNI
- * vpdpbusd) micro-kernels for gemm_lowp.c: a 12 x 32 tile of y in 24 zmm
- * accumulators, two 16-column groups of packed W per step and each row's
- * 32-bit word of x (2 bf16 or 4 int8) broadcast; int8 as an embedded
- * {1to16} memory operand in an inline-asm loop (2 loads + 24 vpdpbusd per
- * step and nothing else: 2.2x the rate of GCC's code for the intrinsics).  Also the conversion of x into the kernels' panels
- * (per-row absmax, quantization and the row correction in one pass).
+ * vpdpbusd) micro-kernels for gemm_lowp.c, 24 zmm accumulators each:
+ * bf16 a 12 x 32 tile (intrinsics: GCC's code runs at the instruction's
+ * ceiling), int8 an 8 x 48 tile whose inner loop is inline asm (GCC's code
+ * for the intrinsics ran at ~40% of the ceiling).  Also the vectorized int8
+ * conversion of x (per-row absmax, quantization and the row correction).
  * Compiled with the AVX-512 BF16/VNNI flags (Makefile) and called only where
  * cpuid reports them.
  */
