@@ -239,47 +239,8 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
 
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch) {
-    return miles_gemm_packed_ex(w, M, x, ldx, bias, y, ldy, scratch, NULL);
-}
-
-/* GELU of miles_gelu_fast (model_infer.c), element by element: the same IEEE
- * operations in the same order (no contraction under -std=c11), so the same
- * bits however it is vectorized (test_gemm_lowp compares the two). */
-static inline float gelu_fast1(float x) {
-    const float z = fabsf(x) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.3275911f * z);
-    float p = 1.061405429f;
-    p = p * t - 1.453152027f;
-    p = p * t + 1.421413741f;
-    p = p * t - 0.284496736f;
-    p = p * t + 0.254829592f;
-    const float e = 1.0f - p * t * softmax_exp(-z * z);
-    return 0.5f * x * (1.0f + (x < 0.0f ? -e : e));
-}
-
-/* The epilogue on one stored tile (m rows x n columns of y). */
-MILES_HOT_CLONES
-static void tile_epilogue(const MilesLowpEpilogue *ep, float *y, size_t ldy, int m, int n,
-                          const float *add, size_t ldadd) {
-    for (int i = 0; i < m; i++) {
-        float *r = y + (size_t)i * ldy;
-        if (ep->gelu)
-            for (int j = 0; j < n; j++) r[j] = gelu_fast1(r[j]);
-        if (add) {
-            const float *a = add + (size_t)i * ldadd;
-            for (int j = 0; j < n; j++) r[j] = r[j] + a[j];
-        }
-    }
-}
-
-int miles_gemm_packed_ex(const MilesPackedWeights *w, int M, const float *x, int ldx,
-                         const float *bias, float *y, int ldy, void *scratch,
-                         const MilesLowpEpilogue *ep) {
-    if (ep && !ep->gelu && !ep->add) ep = NULL;
     if (!w || (M > 0 && (!x || !y)) || ldx < w->K || ldy < w->N)
         return miles_error(MILES_EINVAL, "gemm packed: bad arguments (M %d, ldx %d, ldy %d)", M, ldx, ldy);
-    if (ep && ep->add && ep->ldadd < w->N)
-        return miles_error(MILES_EINVAL, "gemm packed: epilogue add row stride %d < N %d", ep->ldadd, w->N);
     if (M <= 0) return MILES_OK;
     const int kq = w->kq, N = w->N, int8 = w->prec == MILES_GEMM_INT8;
     const MilesLowpIsa *isa = w->isa;
@@ -342,10 +303,6 @@ int miles_gemm_packed_ex(const MilesPackedWeights *w, int M, const float *x, int
                     isa->kernel(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
                                 m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
                                 int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
-                    if (ep)
-                        tile_epilogue(ep, y + (size_t)ir * ldy + jr, (size_t)ldy, m, n,
-                                      ep->add ? ep->add + (size_t)ir * ep->ldadd + jr : NULL,
-                                      (size_t)ep->ldadd);
                 }
             }
         }

@@ -55,21 +55,6 @@ size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M);
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch);
 
-/* The same with work fused into each tile while it is in L1 (one pass over
- * y fewer); ep may be NULL:
- *   gelu: y = GELU(x W^T + bias), the same bits as miles_gelu_fast on y;
- *   add:  y = (x W^T + bias) + add[M, N] (row stride ldadd >= N, must not
- *         overlap y), the bits of residual_forward(y, y, add).
- * With both, GELU first. */
-typedef struct {
-    int gelu;
-    const float *add;
-    int ldadd;
-} MilesLowpEpilogue;
-int miles_gemm_packed_ex(const MilesPackedWeights *w, int M, const float *x, int ldx,
-                         const float *bias, float *y, int ldy, void *scratch,
-                         const MilesLowpEpilogue *ep);
-
 /* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).
  * x: converted rows of 32-bit words (2 bf16 or 4 int8 values of K per word),
  * row i at x + i*x_rs; w: 16-column groups of kq words per lane (group stride

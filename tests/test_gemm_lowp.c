@@ -29,7 +29,6 @@
 #include "miles.h"
 #include "ops.h"
 #include "gemm_lowp.h"
-#include "model_infer.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -206,45 +205,6 @@ static void test_row_counts(void **state) {
     if (!any) skip();
 }
 
-/* The fused epilogues give the bits of the separate passes the inference
- * engine made: miles_gelu_fast on y, residual_forward(y, y, add); on 1 and 2
- * threads, with a partial column tile; a too-short add stride is refused. */
-static void test_epilogue(void **state) {
-    (void)state;
-    enum { M = 37, N = 100, K = 70, LDA = N + 5 };
-    static float x[M * K], W[N * K], bias[N], add[M * LDA], ref[M * N], got[M * N];
-    for (int i = 0; i < M * K; i++) x[i] = 3.0f * frand(); /* wide enough for both GELU tails */
-    for (int i = 0; i < N * K; i++) W[i] = 0.2f * frand();
-    for (int j = 0; j < N; j++) bias[j] = frand();
-    for (int i = 0; i < M * LDA; i++) add[i] = frand();
-    int any = 0;
-    for (int prec = MILES_GEMM_BF16; prec <= MILES_GEMM_INT8; prec++) {
-        if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, NULL)) continue;
-        any = 1;
-        MilesPackedWeights *p = NULL;
-        assert_int_equal(miles_gemm_pack(&p, (MilesGemmPrecision)prec, W, N, K, K), MILES_OK);
-        for (int th = 1; th <= 2; th++) {
-            set_threads(th);
-            for (int mode = 0; mode < 3; mode++) { /* gelu, add, both */
-                MilesLowpEpilogue ep = {mode != 1, mode != 0 ? add : NULL, LDA};
-                assert_int_equal(miles_gemm_packed(p, M, x, K, bias, ref, N), MILES_OK);
-                if (ep.gelu) miles_gelu_fast(ref, ref, (size_t)M * N);
-                if (ep.add)
-                    for (int i = 0; i < M; i++) residual_forward(ref + i * N, ref + i * N, add + i * LDA, N);
-                assert_int_equal(miles_gemm_packed_ex(p, M, x, K, bias, got, N, NULL, &ep), MILES_OK);
-                assert_memory_equal(ref, got, sizeof got);
-            }
-        }
-        MilesLowpEpilogue bad = {0, add, N - 1};
-        assert_int_equal(miles_gemm_packed_ex(p, M, x, K, bias, got, N, NULL, &bad), MILES_EINVAL);
-        printf("%s: fused GELU / residual add = the separate passes, bit for bit (1 and 2 threads)\n",
-               prec == MILES_GEMM_BF16 ? "bf16" : "int8");
-        miles_gemm_packed_free(p);
-    }
-    set_threads(2);
-    if (!any) skip();
-}
-
 /* int8 keeps a zero row exactly zero (scale 0) and handles a constant row. */
 static void test_int8_special_rows(void **state) {
     (void)state;
@@ -288,7 +248,6 @@ int main(void) {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_int8),
         cmocka_unit_test(test_row_counts),
-        cmocka_unit_test(test_epilogue),
         cmocka_unit_test(test_int8_special_rows),
         cmocka_unit_test(test_bad_arguments),
     };
