@@ -7,7 +7,7 @@
  * Packed W: 16-column groups; in group g, step q (2 bf16 or 4 int8 values of
  * K) of column g*16 + l is the 32-bit word w[(g*kq + q)*16 + l], so one
  * 64-byte load feeds one vdpbf16ps / vpdpbusd for 16 columns.  N is padded
- * to a multiple of 32 with zero columns, K to a multiple of the step (x's
+ * to a multiple of the kernel's NR with zero columns, K to a multiple of the step (x's
  * padding is zero, so those terms add exact zeros).
  *
  * x is converted per call into rows of kq words (gemm_lowp.h).
@@ -34,7 +34,7 @@ struct MilesPackedWeights {
     float *sw;     /* int8: per-column scale (npad) */
 };
 
-#define LOWP_MC 96  /* rows per task (multiple of 12 and 6) */
+#define LOWP_MC 96  /* rows per task (a multiple of every kernel's MR: 12, 8, 6) */
 #define LOWP_NC 256 /* columns per task (rounded down to the kernel's NR) */
 
 static int cpu_has(const char *f) {
@@ -167,7 +167,7 @@ static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, in
         }
         int32_t sum = pack_row(int8 ? MILES_GEMM_INT8 : MILES_GEMM_BF16, row, K, kq, inv, 0,
                                xp + (size_t)i * kq, 1);
-        if (int8) cx[i] = 128 * sum;
+        if (int8) cx[i] = (int32_t)(128u * (uint32_t)sum); /* modulo 2^32, as the kernel's sums */
     }
 }
 

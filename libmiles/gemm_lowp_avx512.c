@@ -216,7 +216,7 @@ static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K,
         }
         for (int k = K; k < 4 * kq; k++) d[k] = 0;
         sx[i] = s;
-        cx[i] = 128 * _mm512_reduce_add_epi32(sum);
+        cx[i] = (int32_t)(128u * (uint32_t)_mm512_reduce_add_epi32(sum)); /* modulo 2^32 */
     }
 }
 
