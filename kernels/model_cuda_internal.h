@@ -140,10 +140,15 @@ struct MilesCudaModel {
     void *small;
     float *ws, *dloss, *dnorm, *dcw;
     MilesLossScalerState *dscaler;
+    MilesCudaTrainStats *dstats;        /* the trainer's loss sum and skipped steps (read at log intervals) */
     /* small pinned block for read-backs */
     void *hsmall;
     float *hloss, *hnorm;
     MilesLossScalerState *hscaler;      /* [2]: before and after the update */
+    MilesCudaTrainStats *hstats;
+    MilesCudaOptState *hopt;
+    int64_t skipped_host;               /* fp16 steps skipped on the fp32 path (decided on the host there) */
+    int loss_set;                       /* set_loss has copied a loss config (later equal ones are no-ops) */
 
     /* loss scaler (fp16) */
     int use_scaler;
