@@ -652,7 +652,8 @@ static cudaError_t copy_common(const char *fn, void *dst, const void *src, size_
     if (!s) return set_last_error(e);
     AllocKind dk = find_alloc(dst, n), sk = find_alloc(src, n);
     if (!async && capture_forbids(fn)) return set_last_error(cudaErrorStreamCaptureUnsupported);
-    if (!async || (!ddev && sdev)) host_sync(async ? "cudaMemcpyAsync(device to host)" : fn);
+    /* an async copy into pinned memory is not a wait (reading it needs one, counted there) */
+    if (!async || (!ddev && sdev && dk == A_NONE)) host_sync(async ? "cudaMemcpyAsync(device to pageable host)" : fn);
     if (s->capture && ((!sdev && sk == A_NONE) || (!ddev && dk == A_NONE))) {
         diag("%s: a copy from or to pageable host memory cannot be captured", fn);
         s->capture_invalid = true;

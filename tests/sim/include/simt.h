@@ -66,7 +66,8 @@ long simt_kernel_launches(const char *name);
 /* Host synchronizations so far, the calls that drain the device's queue:
  * cudaStreamSynchronize, cudaDeviceSynchronize, cudaEventSynchronize on an
  * event with no work enqueued after it on its stream, blocking cudaMemcpy /
- * cudaMemset, device-to-host cudaMemcpyAsync, cudaMemcpy{To,From}Symbol,
+ * cudaMemset, cudaMemcpyAsync from the device to pageable host memory (it
+ * returns when the copy is done), cudaMemcpy{To,From}Symbol,
  * cudaFree / cudaFreeHost of a live pointer; and the name of the last one.
  * The trainer's "no host sync between log intervals" test reads them
  * (through the backend's host_syncs).  simt_host_waits: cudaEventSynchronize
