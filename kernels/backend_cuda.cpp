@@ -164,9 +164,15 @@ int cuda_read_stats(void *st, MilesBackendStats *out) {
 }
 #ifdef SIMT_H
 /* the SIMT emulator (tests/sim) counts the synchronizations of its runtime */
-long cuda_host_syncs(void) { return simt_host_syncs(); }
+long cuda_host_syncs(const char **last) {
+    if (last) *last = simt_host_sync_last();
+    return simt_host_syncs();
+}
 #else
-long cuda_host_syncs(void) { return -1; }
+long cuda_host_syncs(const char **last) {
+    if (last) *last = "";
+    return -1;
+}
 #endif
 const char *cuda_last_error(void) { return miles_last_error(); }
 

@@ -93,8 +93,9 @@ typedef struct MilesBackendOps {
     /* Host synchronizations (stream/device/event waits, blocking copies,
      * device-to-host copies) the backend has made so far, or -1 when it
      * cannot count them: the SIMT emulator build counts (tests assert 0
-     * between log intervals); a real CUDA build returns -1.  May be NULL. */
-    long (*host_syncs)(void);
+     * between log intervals); a real CUDA build returns -1.  *last (may be
+     * NULL) = the API call of the last one.  May be NULL. */
+    long (*host_syncs)(const char **last);
 } MilesBackendOps;
 
 /* The CPU reference (backend_cpu.c). */
