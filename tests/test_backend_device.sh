@@ -60,7 +60,7 @@ export MILES_CUDA_BACKEND="$SO"
 train() { # OUT DEVICE MAXSTEPS [more]
   out=$1 dev=$2 ms=$3; shift 3
   "$B/miles-train" --data "$W/d.bin" --init random --size tiny --epochs 2 --batch-size 16 --max-len 24 \
-    --warmup 2 --eval-every 3 --seed 5 --max-steps "$ms" --out "$W/$out" --device "$dev" --quiet "$@" \
+    --warmup 2 --eval-every 3 --seed 5 --max-steps "$ms" --out "$W/$out" --device "$dev" --quiet --log-every 1 "$@" \
     >"$W/$out.stdout" 2>&1 || { cat "$W/$out.stdout"; fail "train $out"; }
 }
 train cpu cpu 6
@@ -181,4 +181,27 @@ train c16 cuda 6 --precision fp16 --resume
 logged=$(grep -o '"step":4,.*"loss_scale":[^,]*' "$W/c16/log.jsonl" | grep -o '"loss_scale":[^,]*' | tail -1)
 [ "$logged" = '"loss_scale":65536' ] || fail "CPU -> fp16 resume: step 4 $logged (want the default 65536)"
 echo "ok  fp16 loss scaler in checkpoints: saved 65536/3, planted 1024/5 resumed (step 4 at 1024, saved 1024/8), CPU checkpoint -> 65536"
+# ---- 8. the default log interval on CUDA (10 steps; loss and norm stay on the device in
+# between): step lines at every evaluation (3, 6, 9), at 10 and at the stop (12), each
+# the mean loss of its steps and the last step's norm, as the CPU's every-step log says
+train c12 cpu 12
+train d12 cuda 12 --log-every 0
+python3 - "$W/c12/log.jsonl" "$W/d12/log.jsonl" <<'PY' || fail "default log interval on cuda"
+import json, sys
+def steps(p):
+    return [r for r in map(json.loads, open(p)) if r["type"] == "step"]
+c, d = steps(sys.argv[1]), steps(sys.argv[2])
+assert [r["step"] for r in c] == list(range(1, 13)), [r["step"] for r in c]
+assert [r["step"] for r in d] == [3, 6, 9, 10, 12], [r["step"] for r in d]
+worst, prev = 0.0, 0
+for r in d:
+    want = sum(x["loss"] for x in c[prev:r["step"]]) / (r["step"] - prev)
+    for got, exp in ((r["loss"], want), (r["grad_norm"], c[r["step"] - 1]["grad_norm"])):
+        worst = max(worst, abs(got - exp) / max(1e-6, abs(exp)))
+    prev = r["step"]
+print("    cuda, default interval: %d step lines, mean loss / last norm vs the CPU's every-step log: max "
+      "relative difference %.3g (tolerance 1e-4)" % (len(d), worst))
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+echo "ok  default log interval on cuda: step lines at 3, 6, 9, 10, 12 with the interval's mean loss"
 echo "test_backend_device ($SO): all passed"
