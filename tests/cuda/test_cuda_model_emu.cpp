@@ -234,8 +234,9 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all};
     MilesAdamW *o = NULL;
     MUST(miles_adamw_build(&o, m, &oc));
-    double el = 0, en = 0;
+    double el = 0, en = 0, lsum = 0;
     int skipped = 0;
+    float last_norm = 0;
     for (int s = 0; s < 20; s++) {
         const MilesBatch *b = (s & 1) ? &f->cut : &f->batch;
         float lr = (float)(f->optim[0] * miles_lr_lambda(MILES_SCHED_COSINE, s, 2, 20));
@@ -247,6 +248,8 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
         MUST(miles_model_forward(m, b, 1, NULL, NULL, &lc));
         MUST(miles_cuda_model_forward(cm, b, 1, NULL, NULL, NULL));
         MUST(miles_cuda_model_last_loss(cm, &lg));
+        MUST(miles_cuda_model_add_loss(cm, 2.0f)); /* the deferred sum (read below) */
+        lsum += (double)(lg / 2.0f);
         MUST(miles_model_backward(m, 1.0f));
         MUST(miles_cuda_model_backward(cm, 1.0f));
         nc = miles_clip_grad_norm(m, f->optim[5]);
@@ -255,6 +258,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
         int sk = 0;
         MUST(miles_cuda_model_adamw_step(cm, lr, &oc, &sk));
         skipped += sk;
+        last_norm = ng;
         el = fmax(el, fabs((double)lc - lg) / fabs(lc));
         en = fmax(en, fabs((double)nc - ng) / fabs(nc));
     }
@@ -275,6 +279,16 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     char d[120];
     snprintf(d, sizeof d, "t %lld, %d skipped", (long long)t, skipped);
     check_true("step count 20, none skipped", t == 20 && skipped == 0, d);
+    /* the trainer's deferred statistics: the same loss bits summed on the
+     * device, the last norm, the counters */
+    MilesCudaStats cs;
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    snprintf(d, sizeof d, "sum %.17g vs %.17g, norm %g vs %g, steps %lld, skipped %lld", cs.loss_sum, lsum,
+             cs.grad_norm, last_norm, (long long)cs.steps, (long long)cs.skipped);
+    check_true("read_stats: loss sum, last norm, counters", cs.loss_sum == lsum && cs.grad_norm == last_norm &&
+               cs.steps == 20 && cs.skipped == 0 && cs.loss_scale == miles_cuda_model_loss_scale(cm), d);
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    check_true("read_stats: the sum restarts after a read", cs.loss_sum == 0.0, "");
     miles_adamw_free(o);
     miles_model_free(back);
     miles_model_free(m);
@@ -315,6 +329,12 @@ static void test_scaler(Fixture *f) {
     }
     check_true("fp16 injected -Inf: step skipped, weights and t unchanged", inj, "");
     check_true("fp16 scale sequence (interval 3, x2 / x0.5)", ok, d);
+    MilesCudaStats cs;
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    snprintf(d, sizeof d, "steps %lld, skipped %lld, scale %g", (long long)cs.steps, (long long)cs.skipped,
+             cs.loss_scale);
+    check_true("read_stats after the fp16 run: 7 steps, 1 skipped, scale", cs.steps == 7 && cs.skipped == 1 &&
+               cs.loss_scale == expect[7], d);
     MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, NULL));
     check_true("backward on unscaled grads refused", miles_cuda_model_backward(cm, 1.0f) == MILES_EINVAL,
                miles_last_error());
