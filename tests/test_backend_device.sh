@@ -6,7 +6,7 @@
 #   `make backend-sim-test`;
 #   on a GPU: build-gpu/libmiles_cuda.so with REAL_GPU=1 (tools/gpu-check).
 #   1. the refusal lines of the tools: library not found, not a backend, no device,
-#      bf16 below sm_80 — each exactly one line;
+#      bf16 below sm_80, --explain on cuda — each exactly one line;
 #   2. fp32 training, 6 steps on tiny synthetic data, CPU vs emulated GPU: every step's
 #      loss and grad norm within 1e-4 (relative), validation AUROC/loss likewise;
 #   3. resume both ways: CPU 3 steps -> GPU resumes to 6, GPU 3 -> CPU resumes to 6;
@@ -22,6 +22,8 @@
 #      "loss_scale_growth_tracker"): 3 steps save 65536 / 3; a planted 1024 / 5 is
 #      what the resumed run logs and saves (1024 / 8); a CPU checkpoint (no key)
 #      resumes on fp16 at the default 65536.
+#   8. the default log interval on cuda (10): step lines at evaluations, step 10 and the
+#      stop, each the mean loss of its steps, vs the CPU's every-step log.
 # Needs MILES_BIN (tools) and BACKEND (the backend object).  REAL_GPU=1: "no device"
 # via CUDA_VISIBLE_DEVICES= and no sm_75 check (the emulator fakes both otherwise).
 set -eu
@@ -52,6 +54,8 @@ else
   one_line "no device" "no CUDA device" env MILES_CUDA_BACKEND="$SO" SIMT_DEVICES=0 "$B/miles-serve" --device cuda --checkpoint x
   one_line "bf16 below sm_80" "needs compute capability" env MILES_CUDA_BACKEND="$SO" SIMT_CC=75 "$B/miles-train" --device cuda --precision bf16 --data x --init random
 fi
+
+one_line "predict --explain on cuda" "explanations run on the CPU only" env MILES_CUDA_BACKEND="$SO" "$B/miles-predict" --device cuda --explain --checkpoint x y.csv
 
 # ---- 2. CPU vs emulated GPU, fp32
 "$B/miles-data" synth --rows 400 --seed 3 --out "$W/s.csv" >/dev/null

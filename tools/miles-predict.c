@@ -476,6 +476,10 @@ int main(int argc, char **argv) {
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
     if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
+    if (explain && tool_explain_refusal(device)) {
+        fprintf(stderr, "miles-predict: --explain with --device %s: %s\n", device, tool_explain_refusal(device));
+        return 2;
+    }
     const char *input = argv[optind];
     if (!ia.topic && (ia.vibe || ia.draft || ia.llm_endpoint || ia.table)) {
         fprintf(stderr, "miles-predict: --vibe, --draft, --llm-endpoint and --table need --topic\n");

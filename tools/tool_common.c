@@ -83,6 +83,13 @@ int tool_parse_device(const char *s, const char *opt, const char **out) {
     return 0;
 }
 
+const char *tool_explain_refusal(const char *device) {
+    int cuda = 0;
+    if (miles_device_parse(device, &cuda, NULL) != MILES_OK || !cuda) return NULL;
+    return "explanations run on the CPU only: integrated gradients need a forward from given token embeddings and "
+           "a backward to them, which the CUDA backend does not have yet; use --device cpu to explain";
+}
+
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out) {
     char *end;
     errno = 0;
