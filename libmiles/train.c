@@ -176,6 +176,11 @@ static int save_last(MilesTrainer *t, const MilesTrainOps *ops, int s, int *done
  * read from the device now, the one host sync of the interval). */
 static int log_step(MilesTrainer *t, const MilesTrainOps *ops, double lr) {
     int s = ops->read_stats ? ops->read_stats(t) : MILES_OK;
+    /* deferred with several ranks: each device summed its shares of the losses */
+    if (t->deferred && t->nrank > 1) {
+        s = miles_dist_agree(t->dist, s);
+        if (s == MILES_OK) s = miles_dist_allreduce_f64(t->dist, &t->log_loss, 1);
+    }
     double loss = t->log_loss / (double)t->log_steps;
     if (s == MILES_OK && t->deferred && !isfinite(loss))
         s = miles_error(MILES_ENAN, "training loss is %g in steps %lld..%lld (epoch %d; on %s the loss is checked "
