@@ -170,6 +170,20 @@ typedef struct MilesCudaStats {
 int miles_cuda_model_add_loss(MilesCudaModel *cm, float divisor);
 int miles_cuda_model_read_stats(MilesCudaModel *cm, MilesCudaStats *out);
 
+/* Input gradients for explanations (integrated gradients, libmiles/explain.c),
+ * the CPU's miles_model_forward_embeds / backward_from_outputs /
+ * input_grads on the fp32 path (MILES_EUNSUPPORTED on the 16-bit path):
+ * an eval-mode forward with word_emb [B,T,H] in place of wte[input_ids]
+ * (logits [B,2], velocity [B] host outputs, may be NULL; synchronizes), and
+ * its backward from d target / d logits [B,2] and d target / d velocity [B]
+ * (either NULL = 0) to dword [B,T,H] and dfeatures [B,F] (may be NULL;
+ * synchronizes).  The backward also adds to the parameter gradients (a
+ * training model: zero_grad before its next step). */
+int miles_cuda_model_forward_embeds(MilesCudaModel *cm, const MilesBatch *batch, const float *word_emb,
+                                    float *logits, float *velocity);
+int miles_cuda_model_backward_inputs(MilesCudaModel *cm, const float *dlogits, const float *dvelocity,
+                                     float *dword, float *dfeatures);
+
 /* Copy the weights device -> CPU model (for checkpoints) or CPU -> device.
  * The models must have the same configuration (MILES_ESHAPE otherwise). */
 int miles_cuda_model_download_params(MilesCudaModel *cm, MilesModel *cpu_model);

@@ -166,6 +166,13 @@ struct MilesCudaModel {
     int32_t *uniq;                      /* host [N] scratch of the segment builder */
     size_t uniq_cap;
 
+    /* explanations: the word vectors of a forward from given embeddings ([N,H]
+     * floats, then [N] ids 0..N-1 that gather them row by row) */
+    void *given;
+    size_t given_cap;
+    int use_given;                      /* the next encoder forward reads them */
+    int seeded;                         /* head_backward from D->dlogits / D->dvel as set, + D->dfeat */
+
     /* last forward */
     int fwd_valid, B, T, training, has_attd, have_labels, have_vel;
 };

@@ -448,6 +448,7 @@ extern "C" void miles_cuda_model_free(MilesCudaModel *cm) {
     cudaFree(cm->decay_mask);
     cudaFree(cm->arena);
     cudaFree(cm->scratch);
+    cudaFree(cm->given);
     cudaFree(cm->small);
     cudaFreeHost(cm->pinned);
     cudaFreeHost(cm->hsmall);

@@ -361,6 +361,48 @@ static void test_scaler(Fixture *f) {
     miles_model_free(m);
 }
 
+/* Explanations' hooks: a forward from given word vectors and the backward to
+ * them (and to the features), against the CPU's forward_embeds /
+ * backward_from_outputs / input_grads. */
+static void test_input_grads(Fixture *f) {
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    MilesBatch b = f->batch;
+    b.labels = NULL; /* none needed */
+    b.velocity = NULL;
+    const int B = b.B, T = b.T, H = c.hidden_size, F = c.num_features;
+    const size_t N = (size_t)B * T;
+    std::vector<float> words(N * H), lc(2 * B), lg(2 * B), vc(B), vg(B);
+    const float *wte = NULL;
+    MilesTensorInfo ti;
+    MUST(miles_model_tensor(m, miles_model_find_tensor(m, "bert.embeddings.word_embeddings.weight"), &ti));
+    wte = ti.data;
+    for (size_t i = 0; i < N; i++) /* a path point: 0.375 of each token's vector */
+        for (int h = 0; h < H; h++) words[i * H + h] = 0.375f * wte[(size_t)b.input_ids[i] * H + h];
+    MUST(miles_model_forward_embeds(m, &b, words.data(), 0, lc.data(), vc.data(), NULL));
+    MUST(miles_cuda_model_forward_embeds(cm, &b, words.data(), lg.data(), vg.data()));
+    double ef = fmax(max_abs_diff(lc.data(), lg.data(), 2 * B), max_abs_diff(vc.data(), vg.data(), B));
+    std::vector<float> dl(2 * B), dv(B), dwc(N * H), dwg(N * H), dfc((size_t)B * F), dfg((size_t)B * F);
+    for (int i = 0; i < 2 * B; i++) dl[i] = (i & 1) ? 0.75f : -0.5f;
+    for (int i = 0; i < B; i++) dv[i] = 0.25f * (float)(i + 1);
+    MUST(miles_model_backward_from_outputs(m, dl.data(), dv.data(), 0));
+    MUST(miles_model_input_grads(m, dwc.data(), dfc.data()));
+    MUST(miles_cuda_model_backward_inputs(cm, dl.data(), dv.data(), dwg.data(), dfg.data()));
+    double eg = fmax(max_abs_diff(dwc.data(), dwg.data(), N * H), max_abs_diff(dfc.data(), dfg.data(), (size_t)B * F));
+    char name[200];
+    snprintf(name, sizeof name, "%s forward from given word vectors", f->path);
+    report(name, ef, 1e-6);
+    snprintf(name, sizeof name, "%s backward to word vectors and features", f->path);
+    report(name, eg, 1e-6);
+    double mag = 0;
+    for (size_t i = 0; i < (size_t)B * F; i++) mag = fmax(mag, fabs(dfc[i]));
+    check_true("feature gradients are not all zero", mag > 0, "");
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
 int main(void) {
     printf("host emulation of kernels/model_cuda.cu (CPU ops in place of the kernels)\n");
     for (int i = 0; i < 6; i++) {
@@ -373,6 +415,7 @@ int main(void) {
             test_steps(&f, MILES_CUDA_PREC_FP32, 1);
         }
         if (i == 0) test_scaler(&f);
+        test_input_grads(&f);
         miles_safetensors_close(f.st);
     }
     char d[64];
