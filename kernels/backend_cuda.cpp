@@ -174,6 +174,12 @@ long cuda_host_syncs(const char **last) {
     return -1;
 }
 #endif
+int cuda_forward_embeds(void *st, const MilesBatch *b, const float *word_emb, float *logits, float *velocity) {
+    return miles_cuda_model_forward_embeds(S(st)->cm, b, word_emb, logits, velocity);
+}
+int cuda_backward_inputs(void *st, const float *dlogits, const float *dvelocity, float *dword, float *dfeatures) {
+    return miles_cuda_model_backward_inputs(S(st)->cm, dlogits, dvelocity, dword, dfeatures);
+}
 const char *cuda_last_error(void) { return miles_last_error(); }
 
 MilesBackendOps make_ops() {
@@ -202,6 +208,8 @@ MilesBackendOps make_ops() {
     o.add_loss = cuda_add_loss;
     o.read_stats = cuda_read_stats;
     o.host_syncs = cuda_host_syncs;
+    o.forward_embeds = cuda_forward_embeds;
+    o.backward_inputs = cuda_backward_inputs;
     return o;
 }
 

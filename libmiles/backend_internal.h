@@ -96,7 +96,24 @@ typedef struct MilesBackendOps {
      * between log intervals); a real CUDA build returns -1.  *last (may be
      * NULL) = the API call of the last one.  May be NULL. */
     long (*host_syncs)(const char **last);
+    /* Explanations (integrated gradients, explain.c): an eval-mode forward
+     * with word_emb [B,T,H] in place of wte[input_ids] (miles.h
+     * miles_model_forward_embeds), and its backward from d target / d logits
+     * [B,2] and d target / d velocity [B] (either NULL = 0) to dword [B,T,H]
+     * and dfeatures [B,F] (either may be NULL; backward_from_outputs +
+     * input_grads).  MILES_EUNSUPPORTED with the reason where the backend or
+     * its precision cannot. */
+    int (*forward_embeds)(void *state, const MilesBatch *b, const float *word_emb, float *logits, float *velocity);
+    int (*backward_inputs)(void *state, const float *dlogits, const float *dvelocity, float *dword,
+                           float *dfeatures);
 } MilesBackendOps;
+
+/* Integrated gradients (miles_explain_ig) with the forward and backward of a
+ * backend state (ops NULL: the host model m itself, as miles_explain_ig).
+ * m supplies the configuration and the word-embedding table, so it must hold
+ * the backend's weights (the predictor's host copy does). */
+int miles_explain_ig_on(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
+                        const MilesExplainConfig *cfg, MilesExplanation **out);
 
 /* The CPU reference (backend_cpu.c). */
 extern const MilesBackendOps miles_backend_cpu;

@@ -6,7 +6,7 @@
 #   `make backend-sim-test`;
 #   on a GPU: build-gpu/libmiles_cuda.so with REAL_GPU=1 (tools/gpu-check).
 #   1. the refusal lines of the tools: library not found, not a backend, no device,
-#      bf16 below sm_80, --explain on cuda — each exactly one line;
+#      bf16 below sm_80, --explain on the 16-bit path — each exactly one line;
 #   2. fp32 training, 6 steps on tiny synthetic data, CPU vs emulated GPU: every step's
 #      loss and grad norm within 1e-4 (relative), validation AUROC/loss likewise;
 #   3. resume both ways: CPU 3 steps -> GPU resumes to 6, GPU 3 -> CPU resumes to 6;
@@ -24,6 +24,7 @@
 #      resumes on fp16 at the default 65536.
 #   8. the default log interval on cuda (10): step lines at evaluations, step 10 and the
 #      stop, each the mean loss of its steps, vs the CPU's every-step log.
+#   9. miles-predict --explain on the GPU (fp32 path) vs the CPU: the attributions.
 # Needs MILES_BIN (tools) and BACKEND (the backend object).  REAL_GPU=1: "no device"
 # via CUDA_VISIBLE_DEVICES= and no sm_75 check (the emulator fakes both otherwise).
 set -eu
@@ -55,7 +56,7 @@ else
   one_line "bf16 below sm_80" "needs compute capability" env MILES_CUDA_BACKEND="$SO" SIMT_CC=75 "$B/miles-train" --device cuda --precision bf16 --data x --init random
 fi
 
-one_line "predict --explain on cuda" "explanations run on the CPU only" env MILES_CUDA_BACKEND="$SO" "$B/miles-predict" --device cuda --explain --checkpoint x y.csv
+one_line "predict --explain on cuda bf16" "need precision fp32 or tf32" env MILES_CUDA_BACKEND="$SO" "$B/miles-predict" --device cuda --precision bf16 --explain --checkpoint x y.csv
 
 # ---- 2. CPU vs emulated GPU, fp32
 "$B/miles-data" synth --rows 400 --seed 3 --out "$W/s.csv" >/dev/null
@@ -208,4 +209,28 @@ print("    cuda, default interval: %d step lines, mean loss / last norm vs the C
 sys.exit(0 if worst <= 1e-4 else 1)
 PY
 echo "ok  default log interval on cuda: step lines at 3, 6, 9, 10, 12 with the interval's mean loss"
+# ---- 9. explanations (integrated gradients) on the GPU's fp32 path vs the CPU
+head -6 "$W/s.csv" >"$W/few5.csv"
+for d in cpu cuda; do
+  "$B/miles-predict" --checkpoint "$W/gpu/last.safetensors" --device "$d" --explain --explain-steps 8 -q \
+    -o "$W/ex_$d.jsonl" "$W/few5.csv" || fail "predict --explain on $d"
+done
+python3 - "$W/ex_cpu.jsonl" "$W/ex_cuda.jsonl" <<'PY' || fail "explanations cpu vs cuda"
+import json, sys
+a = [json.loads(l)["explanation"] for l in open(sys.argv[1])]
+b = [json.loads(l)["explanation"] for l in open(sys.argv[2])]
+assert len(a) == len(b) == 5, (len(a), len(b))
+worst = 0.0
+for x, y in zip(a, b):
+    va = [t["attribution"] for t in x["tokens"]] + [f["attribution"] for f in x["features"]]
+    vb = [t["attribution"] for t in y["tokens"]] + [f["attribution"] for f in y["features"]]
+    assert len(va) == len(vb) and va, (len(va), len(vb))
+    scale = max(abs(v) for v in va) or 1.0
+    worst = max(worst, max(abs(p - q) for p, q in zip(va, vb)) / scale,
+                abs(x["f_input"] - y["f_input"]), abs(x["f_baseline"] - y["f_baseline"]))
+print("    5 records: attributions cuda vs cpu, max difference / largest attribution %.3g, f_input/f_baseline "
+      "(tolerance 1e-4)" % worst)
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+echo "ok  explanations on the emulated GPU (fp32) match the CPU's"
 echo "test_backend_device ($SO): all passed"

@@ -476,8 +476,9 @@ int main(int argc, char **argv) {
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
     if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
-    if (explain && tool_explain_refusal(device)) {
-        fprintf(stderr, "miles-predict: --explain with --device %s: %s\n", device, tool_explain_refusal(device));
+    if (explain && tool_explain_refusal(device, precision)) {
+        fprintf(stderr, "miles-predict: --explain with --device %s --precision %s: %s\n", device,
+                miles_precision_name(precision), tool_explain_refusal(device, precision));
         return 2;
     }
     const char *input = argv[optind];
