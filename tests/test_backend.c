@@ -364,7 +364,7 @@ static void check_intervals(const char *device, MilesPrecision prec, const Miles
            device, miles_precision_name(prec), b.n, every, steps, maxrel, b.scale[b.n - 1],
            (long long)b.skipped[b.n - 1]);
     assert_true(maxrel <= 1e-12);
-    if (cuda && cuda->host_syncs) {
+    if (cuda && cuda->host_syncs && cuda->host_syncs(NULL) >= 0) {
         /* between two STEP events with nothing else in between: the one read of
          * the statistics at the event, none in the steps */
         for (int i = 1; i < b.n; i++) {
@@ -399,7 +399,10 @@ static void test_no_host_sync_in_step(void **state) {
     int idx = 0;
     OK(miles_backend_find("cuda", MILES_PRECISION_FP32, 1, &ops, &idx));
     assert_non_null(ops->host_syncs);
-    assert_true(ops->host_syncs(NULL) >= 0); /* the emulator counts */
+    /* the emulator's backend counts (a real CUDA build: -1, counts not checked) */
+    const int counted = ops->host_syncs(NULL) >= 0;
+    if (strstr(getenv("MILES_CUDA_BACKEND"), "_sim")) assert_true(counted);
+    if (!counted) printf("  real CUDA backend: host syncs are not counted (the SIMT emulator counts them)\n");
     const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_FP16, MILES_PRECISION_BF16};
     for (int k = 0; k < 3; k++) {
         /* the backend's operations as the trainer calls them, step by step */
@@ -445,8 +448,10 @@ static void test_no_host_sync_in_step(void **state) {
                "norm %.4g, scale %g, skipped %lld, steps %lld\n",
                miles_precision_name(precs[k]), in_steps, in_steps ? "; last " : "", in_steps ? last : "", read,
                st.loss_sum, st.grad_norm, st.loss_scale, (long long)st.skipped, (long long)st.steps);
-        assert_int_equal(in_steps, 0);
-        assert_int_equal(read, 1);
+        if (counted) {
+            assert_int_equal(in_steps, 0);
+            assert_int_equal(read, 1);
+        }
         assert_true(isfinite(st.loss_sum) && st.loss_sum > 0);
         assert_int_equal(st.steps + st.skipped, 6);
         if (precs[k] == MILES_PRECISION_FP16) { /* every skip was counted on the device */
