@@ -32,6 +32,8 @@
  * back the overflow flag, as torch.cuda.amp.GradScaler does) synchronize the
  * stream; on the 16-bit path the fp16 skip decision and the step counter stay
  * on the device until asked for (adamw_steps, loss_scale, a `skipped` output).
+ * A trainer sums the losses on the device (add_loss) and reads them with the
+ * norm, the scale and the skip count in one sync (read_stats) when it logs.
  *
  * Precision (MILES_CUDA_PREC_*):
  *   FP32  cuBLAS CUBLAS_COMPUTE_32F: the CPU's twin (tests: forward <= 1e-5).
