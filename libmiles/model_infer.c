@@ -173,29 +173,6 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 
 /* ------------------------------------------------------------ layers */
 
-/* Exact-form GELU 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz &
- * Stegun 7.1.26 (|error| <= 1.5e-7) and the softmax's exp: branch-free
- * arithmetic the compiler vectorizes, where libm erff was ~20% of a bf16/int8
- * forward.  Only the bf16/int8 paths use it (their GEMM rounding is ~1e-3);
- * fp32 keeps the reference gelu_forward and its bits.  Every element is the
- * same scalar arithmetic (no FMA contraction under -std=c11, no reduction), so
- * the result does not depend on threads or on the vector ISA clone. */
-MILES_HOT_CLONES
-void miles_gelu_fast(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) {
-        const float x = inp[i], z = fabsf(x) * 0.70710678118654752f;
-        const float t = 1.0f / (1.0f + 0.3275911f * z);
-        float p = 1.061405429f;
-        p = p * t - 1.453152027f;
-        p = p * t + 1.421413741f;
-        p = p * t - 0.284496736f;
-        p = p * t + 0.254829592f;
-        const float e = 1.0f - p * t * softmax_exp(-z * z); /* erf(|x| / sqrt 2) */
-        out[i] = 0.5f * x * (1.0f + (x < 0.0f ? -e : e));
-    }
-}
-
 /* out[rows, n] = inp @ W^T + b: fp32 through linear_forward (the reference
  * op), bf16/int8 through the packed weights. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
@@ -357,8 +334,8 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
         residual_forward(e->res, e->res, e->x, RH);
         layernorm_forward(e->ln1, e->mean, e->rstd, e->res, w->ln1.w, w->ln1.b, rows, H, c->layer_norm_eps);
         MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, w->inter.b, rows, H, I));
-        if (e->prec == MILES_PRECISION_FP32) gelu_forward(e->inter, e->inter, (size_t)rows * I);
-        else miles_gelu_fast(e->inter, e->inter, (size_t)rows * I);
+        /* every precision: the reference GELU (vectorized erf, ops_internal.h) */
+        gelu_forward(e->inter, e->inter, (size_t)rows * I);
         MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, w->out.b, rows, I, H));
         residual_forward(e->res, e->res, e->ln1, RH);
         layernorm_forward(e->x, e->mean, e->rstd, e->res, w->ln2.w, w->ln2.b, rows, H, c->layer_norm_eps);

@@ -24,10 +24,6 @@ MilesPrecision miles_infer_precision(const MilesInfer *e);
 /* Eval-mode outputs of the batch: logits [B,2], velocity [B] (either may be NULL). */
 int miles_infer_forward(MilesInfer *e, const MilesBatch *b, float *logits, float *velocity);
 
-/* GELU for the bf16/int8 paths: |error| vs gelu_forward <= ~1e-7 * |x| + 1e-7
- * (test_infer), vectorized, same bits for any thread count. */
-void miles_gelu_fast(float *out, const float *inp, size_t n);
-
 /* Forget the engine (the weights changed). */
 void miles_model_drop_infer(MilesModel *m);
 
