@@ -44,8 +44,8 @@
 
 #define KC MILES_GEMM_KC
 #define MC_MAX 192             /* rows per A block: a multiple of every MR (24, 12, 6, 4) */
-#define BPACK_MAX (4u << 20)
-#define SWAP_MAX_M 64          /* x @ W^T with at most this many rows runs as (W @ x^T)^T */   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
+#define BPACK_MAX (4u << 20)   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
+#define SWAP_MAX_M MILES_GEMM_SWAP_MAX_M
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax_int(int a, int b) { return a > b ? a : b; }
@@ -454,6 +454,87 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
         }
+    }
+}
+
+/* ------------------------------------------------------ pre-packed W */
+
+MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {
+    if (N <= 0 || K <= 0) return NULL;
+    MilesGemmF32Packed *pw = calloc(1, sizeof *pw);
+    if (!pw) return NULL;
+    const MilesGemmIsa *isa = gemm_isa();
+    const int NR = isa->nr;
+    *pw = (MilesGemmF32Packed){.isa = isa, .N = N, .K = K, .npad = round_up(N, NR)};
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)K * pw->npad * sizeof(float)) != 0) {
+        free(pw);
+        return NULL;
+    }
+    pw->p = p;
+    const int npanels = pw->npad / NR, nslices = (K + KC - 1) / KC;
+#pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
+    for (int idx = 0; idx < nslices * npanels; idx++) {
+        int pc = idx / npanels * KC, jr = idx % npanels * NR, kc = imin(KC, K - pc);
+        pack_b(pw->p + (size_t)pc * pw->npad + (size_t)jr * kc, NR, W, ldw, 1, jr, imin(NR, N - jr),
+               pc, kc);
+    }
+    return pw;
+}
+
+void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
+    if (!pw) return;
+    free(pw->p);
+    free(pw);
+}
+
+void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                           float *C, int ldc) {
+    if (M <= 0) return;
+    const int N = pw->N, K = pw->K;
+    /* gemm_own's plan for (0, 1, M, N, K) with B already packed: the same
+     * kernel, K slices and order, so the same bits */
+    GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = M, .N = N, .K = K, .alpha = 1.0f,
+                   .beta = beta, .A = A, .B = NULL, .lda = lda, .ldb = K, .C = C,
+                   .c_rs = (size_t)ldc, .c_cs = 1, .pack_b = 1, .jc = 0, .nc = N,
+                   .ncpad = (size_t)pw->npad, .Bp = pw->p};
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
+    pl.pack_a = N > 64 || (lda % 1024 == 0 && MR > 12);
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK) nt = omp_get_max_threads();
+#endif
+    pl.mc = imin(MC_MAX, round_up(M, MR));
+    pl.mb = (M + pl.mc - 1) / pl.mc;
+    int nb = pl.mb >= 2 * nt ? 1 : (2 * nt + pl.mb - 1) / pl.mb;
+    pl.nchunk = round_up((N + nb - 1) / nb, NR);
+    pl.nb = (N + pl.nchunk - 1) / pl.nchunk;
+    if (nt > 1 && pl.mb * pl.nb < 2) nt = 1;
+    const size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
+    float *buf = scratch_get((size_t)nt * per_thread);
+    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
+        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                for (int pc = 0; pc < K; pc += KC) {
+                    const int kc = imin(KC, K - pc);
+                    const float *b = pw->p + (size_t)pc * pw->npad + (size_t)(j / NR * NR) * kc + j % NR;
+                    float acc = 0.0f;
+                    for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
+                    C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
+                }
+        return;
+    }
+    const int ntasks = pl.mb * pl.nb;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *Ap = buf + (size_t)tid * per_thread, *Bt = Ap + (size_t)pl.mc * KC;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
     }
 }
 

@@ -50,4 +50,29 @@ const MilesGemmIsa *miles_gemm_isa_avx512(void);
 const MilesGemmIsa *miles_gemm_isa_avx2(void);
 const MilesGemmIsa *miles_gemm_isa_generic(void);
 
+/* fp32 weights packed once (the inference engine, model_infer.c): W [N,K]
+ * row-major, used as op(B) = W^T, stored in the B micro-panel layout of the
+ * ISA chosen at pack time (its NR), all of K and N: slice pc (KC rows of
+ * op(B)) at p + pc*npad, panel jr inside it at + jr*kc.  The product runs the
+ * same micro-kernel on the same K slices in the same order as miles_gemm(0, 1,
+ * ...) on W, so C has the same bits; only the per-call packing of W is gone. */
+typedef struct MilesGemmF32Packed {
+    const MilesGemmIsa *isa; /* the kernel the panels were laid out for */
+    int N, K, npad;          /* npad: N rounded up to isa->nr */
+    float *p;
+} MilesGemmF32Packed;
+
+/* Pack W [N,K] (row stride ldw); NULL when out of memory. */
+MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw);
+void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
+/* C[M, N] = A[M, K] @ W^T + beta * C (row strides lda, ldc): the bits of
+ * miles_gemm(0, 1, M, N, K, 1, A, lda, W, ldw, beta, C, ldc) for any M (the
+ * contract: same per-element arithmetic whatever the tiling).  OpenMP threads
+ * split C unless called inside a parallel region. */
+void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                           float *C, int ldc);
+
+/* x @ W^T with at most this many rows runs as (W @ x^T)^T (gemm.c) */
+#define MILES_GEMM_SWAP_MAX_M 64
+
 #endif

@@ -21,6 +21,7 @@
 #include "model_infer.h"
 #include "gemm_lowp.h"
 #include "ops_internal.h"
+#include "gemm_internal.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -30,6 +31,7 @@
 typedef struct {
     float *wqkv, *bqkv;                         /* [3H,H] (fp32 only), [3H] */
     MilesPackedWeights *qkv, *ao, *in, *out;    /* bf16/int8 only */
+    MilesGemmF32Packed *fqkv, *fao, *fin, *fout; /* fp32 only: W packed once (gemm_internal.h) */
 } InferLayer;
 
 struct MilesInfer {
@@ -57,6 +59,10 @@ static void free_layers(MilesInfer *e) {
         miles_gemm_packed_free(y->ao);
         miles_gemm_packed_free(y->in);
         miles_gemm_packed_free(y->out);
+        miles_gemm_f32_packed_free(y->fqkv);
+        miles_gemm_f32_packed_free(y->fao);
+        miles_gemm_f32_packed_free(y->fin);
+        miles_gemm_f32_packed_free(y->fout);
     }
     free(e->L);
     e->L = NULL;
@@ -103,6 +109,13 @@ int miles_infer_build(MilesInfer **out, const MilesModel *m, MilesPrecision prec
             if (!s) s = miles_gemm_pack(&y->out, gp, w->out.w, H, I, I);
             free(y->wqkv); /* the packed copy replaces it */
             y->wqkv = NULL;
+        } else {
+            y->fqkv = miles_gemm_f32_pack(y->wqkv, 3 * H, H, H);
+            y->fao = miles_gemm_f32_pack(w->attn_out.w, H, H, H);
+            y->fin = miles_gemm_f32_pack(w->inter.w, I, H, H);
+            y->fout = miles_gemm_f32_pack(w->out.w, H, I, I);
+            if (!y->fqkv || !y->fao || !y->fin || !y->fout)
+                s = miles_error(MILES_ENOMEM, "inference: out of memory for the packed fp32 weights of layer %d", l);
         }
     }
     if (s != MILES_OK) {
@@ -173,11 +186,21 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 
 /* ------------------------------------------------------------ layers */
 
-/* out[rows, n] = inp @ W^T + b: fp32 through linear_forward (the reference
- * op), bf16/int8 through the packed weights. */
+/* out[rows, n] = inp @ W^T + b: bf16/int8 through their packed weights;
+ * fp32 through the pre-packed W (fw) with linear_forward's arithmetic (bias
+ * rows first, then C = fma(1, acc, C) per K slice: the same bits), or
+ * linear_forward itself for few rows. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
-               const float *bias, int rows, int k, int n) {
+               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n) {
     if (pw) return miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp);
+    /* few rows (batch-1 scoring): the own GEMM's few-rows path reads W in
+     * place once, faster there than the packed panels (B1 T32: 6.4-7.5 vs
+     * 8.1-8.5 CPU-ms per forward, 1 thread, loaded machine) */
+    if (fw && rows > MILES_GEMM_SWAP_MAX_M) {
+        for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * n, bias, (size_t)n * sizeof(float));
+        miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n);
+        return MILES_OK;
+    }
     linear_forward(out, inp, w, bias, rows, k, n);
     return MILES_OK;
 }
@@ -328,15 +351,15 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const MilesLayerP *w = &P->layers[l];
         const InferLayer *y = &e->L[l];
-        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->bqkv, rows, H, 3 * H));
+        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
-        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, w->attn_out.b, rows, H, H));
+        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H));
         residual_forward(e->res, e->res, e->x, RH);
         layernorm_forward(e->ln1, e->mean, e->rstd, e->res, w->ln1.w, w->ln1.b, rows, H, c->layer_norm_eps);
-        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, w->inter.b, rows, H, I));
+        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I));
         /* every precision: the reference GELU (vectorized erf, ops_internal.h) */
         gelu_forward(e->inter, e->inter, (size_t)rows * I);
-        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, w->out.b, rows, I, H));
+        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H));
         residual_forward(e->res, e->res, e->ln1, RH);
         layernorm_forward(e->x, e->mean, e->rstd, e->res, w->ln2.w, w->ln2.b, rows, H, c->layer_norm_eps);
     }
