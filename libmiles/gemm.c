@@ -144,6 +144,11 @@ int miles_gemm_use_blas(int on) {
     return prev;
 }
 
+int miles_gemm_blas_active(void) {
+    gemm_isa();
+    return g_use_blas;
+}
+
 const char *miles_gemm_isa_name(void) { return gemm_isa()->name; }
 
 int miles_gemm_force_isa(const char *name) {
@@ -285,6 +290,8 @@ typedef struct GemmPlan {
     int jc, nc;              /* current column block [jc, jc+nc) of C */
     size_t ncpad;            /* nc rounded up to NR */
     float *Bp;               /* packed B of the column block: slice at pc*ncpad */
+    const float *Apre;       /* A pre-packed (MilesGemmF32Packed.pa): slice at pc*apad */
+    size_t apad;
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -340,7 +347,9 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 }
                 const float *a;
                 ptrdiff_t a_rs, a_cs;
-                if (pl->pack_a) {
+                if (pl->Apre) { /* MR-row micro-panels, p-major, packed at load */
+                    a = pl->Apre + (size_t)pc * pl->apad + (size_t)ir * kc, a_rs = 1, a_cs = MR;
+                } else if (pl->pack_a) {
                     a = Ap + (size_t)(ir - i0) * KC;
                     a_rs = pl->ta ? 1 : KC;
                     a_cs = pl->ta ? MR : 1;
@@ -472,12 +481,30 @@ MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {
         return NULL;
     }
     pw->p = p;
-    const int npanels = pw->npad / NR, nslices = (K + KC - 1) / KC;
+    const int MR = isa->mr;
+    pw->apad = round_up(N, MR);
+    if (posix_memalign(&p, 64, (size_t)K * pw->apad * sizeof(float)) != 0) {
+        free(pw->p);
+        free(pw);
+        return NULL;
+    }
+    pw->pa = p;
+    const int npanels = pw->npad / NR, nslices = (K + KC - 1) / KC, napanels = pw->apad / MR;
 #pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
     for (int idx = 0; idx < nslices * npanels; idx++) {
         int pc = idx / npanels * KC, jr = idx % npanels * NR, kc = imin(KC, K - pc);
         pack_b(pw->p + (size_t)pc * pw->npad + (size_t)jr * kc, NR, W, ldw, 1, jr, imin(NR, N - jr),
                pc, kc);
+    }
+    /* A panels: W's rows r*MR.. as a p-major micro-panel (the transposed
+     * packing of pack_a); rows past N are zero */
+#pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
+    for (int idx = 0; idx < nslices * napanels; idx++) {
+        int pc = idx / napanels * KC, ir = idx % napanels * MR, kc = imin(KC, K - pc);
+        float *dst = pw->pa + (size_t)pc * pw->apad + (size_t)ir * kc;
+        for (int i = 0; i < MR; i++)
+            for (int q = 0; q < kc; q++)
+                dst[(size_t)q * MR + i] = ir + i < N ? W[(size_t)(ir + i) * ldw + pc + q] : 0.0f;
     }
     return pw;
 }
@@ -485,12 +512,72 @@ MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {
 void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
     if (!pw) return;
     free(pw->p);
+    free(pw->pa);
     free(pw);
+}
+
+/* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
+ * x^T packed per call as the B panel (small); the bits of the same contract. */
+static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x, int lda, float beta,
+                            float *C, int ldc) {
+    const int K = pw->K;
+    GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
+                   .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = C, .c_rs = 1,
+                   .c_cs = (size_t)ldc, .pack_a = 0, .pack_b = 1, .Apre = pw->pa,
+                   .apad = (size_t)pw->apad};
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && (double)M * pw->N * K >= 4.0 * MILES_OMP_MIN_WORK) nt = omp_get_max_threads();
+#endif
+    /* row blocks of W: at least 4 per thread (W streams once; the x panel
+     * stays in L1), at most MC_MAX rows */
+    pl.mc = imin(MC_MAX, imax_int(MR, round_up((pl.M + 4 * nt - 1) / (4 * nt), MR)));
+    pl.mb = (pl.M + pl.mc - 1) / pl.mc;
+    pl.nchunk = round_up(M, NR);
+    pl.nb = 1;
+    pl.jc = 0;
+    pl.nc = M;
+    pl.ncpad = (size_t)round_up(M, NR);
+    if (nt > 1 && pl.mb < 2) nt = 1;
+    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = (size_t)KC * NR;
+    float *buf = scratch_get(bp_n + (size_t)nt * per_thread);
+    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
+        scale_block(0, M, 0, pw->N, beta, C, (size_t)ldc, 1);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < pw->N; j++)
+                for (int pc = 0; pc < K; pc += KC) {
+                    const int kc = imin(KC, K - pc);
+                    const float *a = pw->pa + (size_t)pc * pw->apad + (size_t)(j / MR * MR) * kc + j % MR;
+                    float acc = 0.0f;
+                    for (int p = 0; p < kc; p++) acc = fmaf(a[(size_t)p * MR], x[(size_t)i * lda + pc + p], acc);
+                    C[(size_t)i * ldc + j] += acc;
+                }
+        return;
+    }
+    pl.Bp = buf;
+    const int npack = (K + KC - 1) / KC * (int)(pl.ncpad / NR);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *Bt = buf + bp_n + (size_t)tid * per_thread;
+#pragma omp for schedule(static)
+        for (int i = 0; i < npack; i++) plan_pack_b(&pl, i);
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < pl.mb; t++) plan_task(&pl, t, 0, NULL, Bt);
+    }
 }
 
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                            float *C, int ldc) {
     if (M <= 0) return;
+    if (M <= SWAP_MAX_M && pw->N > M) {
+        packed_few_rows(pw, M, A, lda, beta, C, ldc);
+        return;
+    }
     const int N = pw->N, K = pw->K;
     /* gemm_own's plan for (0, 1, M, N, K) with B already packed: the same
      * kernel, K slices and order, so the same bits */

@@ -60,6 +60,11 @@ typedef struct MilesGemmF32Packed {
     const MilesGemmIsa *isa; /* the kernel the panels were laid out for */
     int N, K, npad;          /* npad: N rounded up to isa->nr */
     float *p;
+    /* the same W as A micro-panels (rows of W, MR at a time, p-major) for
+     * few rows of x, where C^T = W @ x^T: slice pc at pa + pc*apad, panel of
+     * rows ir.. at + ir*kc; apad = N rounded up to isa->mr */
+    int apad;
+    float *pa;
 } MilesGemmF32Packed;
 
 /* Pack W [N,K] (row stride ldw); NULL when out of memory. */
@@ -71,6 +76,9 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
  * split C unless called inside a parallel region. */
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                            float *C, int ldc);
+
+/* 1 when miles_gemm runs on BLAS (MILES_GEMM=blas, miles_gemm_use_blas) */
+int miles_gemm_blas_active(void);
 
 /* x @ W^T with at most this many rows runs as (W @ x^T)^T (gemm.c) */
 #define MILES_GEMM_SWAP_MAX_M 64

@@ -193,10 +193,7 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
                const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n) {
     if (pw) return miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp);
-    /* few rows (batch-1 scoring): the own GEMM's few-rows path reads W in
-     * place once, faster there than the packed panels (B1 T32: 6.4-7.5 vs
-     * 8.1-8.5 CPU-ms per forward, 1 thread, loaded machine) */
-    if (fw && rows > MILES_GEMM_SWAP_MAX_M) {
+    if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
         for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * n, bias, (size_t)n * sizeof(float));
         miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n);
         return MILES_OK;
