@@ -8,8 +8,10 @@
  *     b at off[b] + t, t < len[b], len[b] = last real token + 1): every GEMM,
  *     LayerNorm and GELU runs on real rows only, attention on len x len;
  *   - runs Q, K and V as one GEMM against a fused [3H,H] weight;
- *   - for bf16/int8, runs the four big encoder GEMMs on weights packed once
- *     at build (gemm_lowp.h); pooler, MLPs and heads stay fp32 (tiny);
+ *   - runs the four big encoder GEMMs on weights packed once at build:
+ *     bf16/int8 (gemm_lowp.h); fp32 in the own GEMM's B panels (many rows)
+ *     and A panels (few rows), same bits as linear_forward
+ *     (gemm_internal.h); pooler, MLPs and heads stay fp32 (tiny);
  *   - keeps one workspace, grown only when a batch needs more.
  * fp32 gives the reference's bits: the own GEMM's result for an element
  * depends only on its K and values (gemm_internal.h), padded keys contribute

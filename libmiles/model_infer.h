@@ -4,7 +4,7 @@
  * A MilesInfer is built once from a model and a precision (miles.h:
  * miles_model_set_precision) and then scores batches with no per-call
  * allocation: fused QKV weights [3H,H], the big encoder weights pre-packed
- * for bf16/int8 (gemm_lowp.h), a workspace grown only when a batch needs
+ * (bf16/int8: gemm_lowp.h; fp32: the own GEMM's panels, gemm_internal.h), a workspace grown only when a batch needs
  * more, and attention over each sequence's real length only (padding after
  * the last real token is never computed).  In fp32 its outputs are
  * bit-identical to miles_model_forward(training = 0) on the same batch with
