@@ -466,6 +466,30 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
     }
 }
 
+/* ------------------------------------------------------- tiny products */
+
+void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    const MilesGemmIsa *isa = gemm_isa();
+    MilesGemmIsa narrow; /* the same tile choice as gemm_own: same bits either way */
+    if (N <= 16 && isa->kernel16) {
+        narrow = (MilesGemmIsa){isa->name, isa->mr16, 16, isa->kernel16, 0, NULL};
+        isa = &narrow;
+    }
+    const int MR = isa->mr, NR = isa->nr;
+    float *Bp = K > 0 && K <= KC && alpha != 0.0f ? scratch_get((size_t)K * round_up(N, NR)) : NULL;
+    if (!Bp) {
+        miles_gemm_serial(0, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
+        return;
+    }
+    for (int jr = 0; jr < N; jr += NR) pack_b(Bp + (size_t)jr * K, NR, B, ldb, transB, jr, imin(NR, N - jr), 0, K);
+    for (int jr = 0; jr < N; jr += NR)
+        for (int ir = 0; ir < M; ir += MR)
+            isa->kernel(K, A + (size_t)ir * lda, lda, 1, Bp + (size_t)jr * K, NR, C + (size_t)ir * ldc + jr,
+                        ldc, 1, imin(MR, M - ir), imin(NR, N - jr), alpha, 1);
+}
+
 /* ------------------------------------------------------ pre-packed W */
 
 MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {

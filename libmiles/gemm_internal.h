@@ -77,6 +77,15 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                            float *C, int ldc);
 
+/* C[M,N] = alpha * A[M,K] @ op(B) (beta = 0, C not read) on the calling
+ * thread with no plan, task loop or OpenMP calls: the attention's per-head
+ * products (T x T x head size), where miles_gemm_serial's setup cost ~1 us
+ * per call against ~0.3 us of arithmetic.  The same kernel and tile choice,
+ * one K slice (K <= MILES_GEMM_KC; larger K goes to miles_gemm_serial): the
+ * bits of miles_gemm(0, transB, ...). */
+void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc);
+
 /* 1 when miles_gemm runs on BLAS (MILES_GEMM=blas, miles_gemm_use_blas) */
 int miles_gemm_blas_active(void);
 

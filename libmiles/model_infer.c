@@ -229,7 +229,7 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             for (int i = 0; i < L; i++) memset(o + (size_t)i * H, 0, (size_t)hs * sizeof(float));
             continue;
         }
-        miles_gemm_serial(0, 1, L, L, hs, scale, q, ld, k, ld, 0.0f, S, L);
+        miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
         for (int i = 0; i < L; i++) {
             float *row = S + (size_t)i * L;
             if (nreal < L)
@@ -247,7 +247,7 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             float inv = 1.0f / sum;
             for (int j = 0; j < L; j++) row[j] *= inv;
         }
-        miles_gemm_serial(0, 0, L, hs, L, 1.0f, S, L, v, ld, 0.0f, o, H);
+        miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
     }
 }
 

@@ -461,6 +461,42 @@ static void test_bits_prepacked(void **state) {
     printf("pre-packed W: %d cases on %d ISA(s) bit-identical to the contract\n", cases, tested);
 }
 
+/* miles_gemm_tiny (the inference attention's per-head products): the
+ * contract's bits for beta = 0, B transposed or not, narrow and wide C, one
+ * K slice and the fallback past it, every ISA. */
+static void test_bits_tiny(void **state) {
+    (void)state;
+    static const char *isas[] = {"avx512", "avx2", "generic"};
+    static const int Ms[] = {1, 5, 16, 17, 32, 37};
+    static const int Ks[] = {1, 32, 64, 256, 300};
+    const char *orig = miles_gemm_isa_name();
+    int cases = 0;
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) continue;
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        for (int tb = 0; tb <= 1; tb++)
+            for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+                for (size_t b = 0; b < sizeof Ms / sizeof Ms[0]; b++)
+                    for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++) {
+                        const int M = Ms[a], N = Ms[b], K = Ks[c];
+                        const float alpha = c % 2 ? 0.125f : 1.0f;
+                        Problem p = problem_make((Shape){0, tb, M, N, K, alpha, 0.0f}, 5000 + a * 64 + b * 8 + c);
+                        float *ref = run_contract(&p, 1, 0);
+                        float *C = malloc((size_t)M * p.ldc * sizeof(float));
+                        assert_non_null(C);
+                        memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
+                        miles_gemm_tiny(tb, M, N, K, alpha, p.A, p.lda, p.B, p.ldb, C, p.ldc);
+                        assert_same_bits(&p, C, ref, isas[q]);
+                        free(C);
+                        free(ref);
+                        problem_free(&p);
+                        cases++;
+                    }
+    }
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+    printf("miles_gemm_tiny: %d cases bit-identical to the contract\n", cases);
+}
+
 /* Negative controls: the bit comparison is sensitive to what the contract
  * fixes.  Reversing K within each slice, or rounding the product before the
  * add, changes at least one element of a K = 600 product. */
@@ -518,6 +554,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bits_contract_threads_splits),
         cmocka_unit_test(test_bits_every_isa),
         cmocka_unit_test(test_bits_prepacked),
+        cmocka_unit_test(test_bits_tiny),
         cmocka_unit_test(test_bits_negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, report);
