@@ -292,6 +292,7 @@ typedef struct GemmPlan {
     float *Bp;               /* packed B of the column block: slice at pc*ncpad */
     const float *Apre;       /* A pre-packed (MilesGemmF32Packed.pa): slice at pc*apad */
     size_t apad;
+    int gelu;                /* epilogue: C = gelu(C) on each finished task block */
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -362,6 +363,14 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                             pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
             }
         }
+    }
+    /* the block is final: GELU while it is still in cache (element-wise,
+     * the bits of gelu_forward over the whole C afterwards) */
+    if (pl->gelu) {
+        if (pl->c_cs == 1)
+            for (int i = i0; i < i1; i++) miles_gelu_range(C + i * pl->c_rs + j0, C + i * pl->c_rs + j0, (size_t)(j1 - j0));
+        else /* C transposed: c_rs == 1, tile rows run along C's rows */
+            for (int j = j0; j < j1; j++) miles_gelu_range(C + j * pl->c_cs + i0, C + j * pl->c_cs + i0, (size_t)(i1 - i0));
     }
 }
 
@@ -543,12 +552,12 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
 /* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
  * x^T packed per call as the B panel (small); the bits of the same contract. */
 static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x, int lda, float beta,
-                            float *C, int ldc) {
+                            float *C, int ldc, int gelu) {
     const int K = pw->K;
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
                    .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = C, .c_rs = 1,
                    .c_cs = (size_t)ldc, .pack_a = 0, .pack_b = 1, .Apre = pw->pa,
-                   .apad = (size_t)pw->apad};
+                   .apad = (size_t)pw->apad, .gelu = gelu};
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     int nt = 1;
 #ifdef _OPENMP
@@ -564,8 +573,10 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     pl.nc = M;
     pl.ncpad = (size_t)round_up(M, NR);
     if (nt > 1 && pl.mb < 2) nt = 1;
-    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = (size_t)KC * NR;
-    float *buf = scratch_get(bp_n + (size_t)nt * per_thread);
+    /* every thread packs all of x^T for itself (K x 32 floats: cheaper than
+     * the barrier a shared copy needs), so the region's only sync is its end */
+    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR;
+    float *buf = scratch_get((size_t)nt * per_thread);
     if (!buf) { /* no scratch: the contract element by element, same bits, slow */
         scale_block(0, M, 0, pw->N, beta, C, (size_t)ldc, 1);
         for (int i = 0; i < M; i++)
@@ -577,9 +588,10 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
                     for (int p = 0; p < kc; p++) acc = fmaf(a[(size_t)p * MR], x[(size_t)i * lda + pc + p], acc);
                     C[(size_t)i * ldc + j] += acc;
                 }
+        if (gelu)
+            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)pw->N);
         return;
     }
-    pl.Bp = buf;
     const int npack = (K + KC - 1) / KC * (int)(pl.ncpad / NR);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -587,19 +599,20 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *Bt = buf + bp_n + (size_t)tid * per_thread;
-#pragma omp for schedule(static)
-        for (int i = 0; i < npack; i++) plan_pack_b(&pl, i);
-#pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < pl.mb; t++) plan_task(&pl, t, 0, NULL, Bt);
+        GemmPlan my = pl;
+        my.Bp = buf + (size_t)tid * per_thread;
+        float *Bt = my.Bp + bp_n;
+        for (int i = 0; i < npack; i++) plan_pack_b(&my, i);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < pl.mb; t++) plan_task(&my, t, 0, NULL, Bt);
     }
 }
 
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
-                           float *C, int ldc) {
+                           float *C, int ldc, int gelu) {
     if (M <= 0) return;
     if (M <= SWAP_MAX_M && pw->N > M) {
-        packed_few_rows(pw, M, A, lda, beta, C, ldc);
+        packed_few_rows(pw, M, A, lda, beta, C, ldc, gelu);
         return;
     }
     const int N = pw->N, K = pw->K;
@@ -608,7 +621,7 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = M, .N = N, .K = K, .alpha = 1.0f,
                    .beta = beta, .A = A, .B = NULL, .lda = lda, .ldb = K, .C = C,
                    .c_rs = (size_t)ldc, .c_cs = 1, .pack_b = 1, .jc = 0, .nc = N,
-                   .ncpad = (size_t)pw->npad, .Bp = pw->p};
+                   .ncpad = (size_t)pw->npad, .Bp = pw->p, .gelu = gelu};
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     pl.pack_a = N > 64 || (lda % 1024 == 0 && MR > 12);
     int nt = 1;
@@ -634,6 +647,8 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
                     for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
                     C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
                 }
+        if (gelu)
+            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
         return;
     }
     const int ntasks = pl.mb * pl.nb;
@@ -644,7 +659,7 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
         tid = omp_get_thread_num();
 #endif
         float *Ap = buf + (size_t)tid * per_thread, *Bt = Ap + (size_t)pl.mc * KC;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
     }
 }

@@ -73,9 +73,11 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
 /* C[M, N] = A[M, K] @ W^T + beta * C (row strides lda, ldc): the bits of
  * miles_gemm(0, 1, M, N, K, 1, A, lda, W, ldw, beta, C, ldc) for any M (the
  * contract: same per-element arithmetic whatever the tiling).  OpenMP threads
- * split C unless called inside a parallel region. */
+ * split C unless called inside a parallel region (one region, one sync: its
+ * end).  gelu: then C = gelu_forward(C), applied per finished block inside
+ * the same region (the FFN's first GEMM; same bits as a separate call). */
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
-                           float *C, int ldc);
+                           float *C, int ldc, int gelu);
 
 /* C[M,N] = alpha * A[M,K] @ op(B) (beta = 0, C not read) on the calling
  * thread with no plan, task loop or OpenMP calls: the attention's per-head

@@ -193,14 +193,18 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
  * rows first, then C = fma(1, acc, C) per K slice: the same bits), or
  * linear_forward itself for few rows. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
-               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n) {
-    if (pw) return miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp);
-    if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
+               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu) {
+    if (pw) {
+        MILES_TRY(miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp));
+    } else if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
         for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * n, bias, (size_t)n * sizeof(float));
-        miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n);
+        miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n, gelu); /* GELU fused: no extra pass or region */
         return MILES_OK;
+    } else {
+        linear_forward(out, inp, w, bias, rows, k, n);
     }
-    linear_forward(out, inp, w, bias, rows, k, n);
+    /* every precision: the reference GELU (vectorized erf, ops_internal.h) */
+    if (gelu) gelu_forward(out, out, (size_t)rows * n);
     return MILES_OK;
 }
 
@@ -350,15 +354,13 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const MilesLayerP *w = &P->layers[l];
         const InferLayer *y = &e->L[l];
-        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H));
+        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
-        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H));
+        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0));
         residual_forward(e->res, e->res, e->x, RH);
         layernorm_forward(e->ln1, e->mean, e->rstd, e->res, w->ln1.w, w->ln1.b, rows, H, c->layer_norm_eps);
-        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I));
-        /* every precision: the reference GELU (vectorized erf, ops_internal.h) */
-        gelu_forward(e->inter, e->inter, (size_t)rows * I);
-        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H));
+        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1));
+        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H, 0));
         residual_forward(e->res, e->res, e->ln1, RH);
         layernorm_forward(e->x, e->mean, e->rstd, e->res, w->ln2.w, w->ln2.b, rows, H, c->layer_norm_eps);
     }

@@ -186,13 +186,17 @@ void erf_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_erf(inp[i]);
 }
 
+static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
+
 MILES_HOT_CLONES
 void gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static) OMP_IF(n * 8)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2));
-    }
+    for (size_t i = 0; i < n; i++) out[i] = gelu_elem(inp[i]);
+}
+
+MILES_HOT_CLONES
+void miles_gelu_range(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gelu_elem(inp[i]);
 }
 
 MILES_HOT_CLONES

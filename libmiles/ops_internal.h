@@ -30,6 +30,9 @@ const char *miles_gemm_isa_name(void);
 int miles_gemm_force_isa(const char *name);
 int miles_gemm_isa_available(const char *name);
 
+/* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
+void miles_gelu_range(float *out, const float *inp, size_t n);
+
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
  * : 0, or out[i] += that when accumulate.  in == out is allowed. */

@@ -443,8 +443,17 @@ static void test_bits_prepacked(void **state) {
                     float *C = malloc((size_t)M * p.ldc * sizeof(float));
                     assert_non_null(C);
                     memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
-                    miles_gemm_f32_packed(pw, M, p.A, p.lda, beta, C, p.ldc);
+                    miles_gemm_f32_packed(pw, M, p.A, p.lda, beta, C, p.ldc, 0);
                     assert_same_bits(&p, C, ref, isas[q]);
+                    /* the fused GELU epilogue: gelu_forward of the same C */
+                    memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
+                    miles_gemm_f32_packed(pw, M, p.A, p.lda, beta, C, p.ldc, 1);
+                    float *g = malloc((size_t)M * p.ldc * sizeof(float));
+                    assert_non_null(g);
+                    memcpy(g, ref, (size_t)M * p.ldc * sizeof(float));
+                    for (int i = 0; i < M; i++) gelu_forward(g + (size_t)i * p.ldc, g + (size_t)i * p.ldc, (size_t)N);
+                    assert_same_bits(&p, C, g, "packed + fused GELU");
+                    free(g);
                     free(C);
                     cases++;
                 }
