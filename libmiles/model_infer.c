@@ -203,8 +203,11 @@ static int lin(MilesInfer *e, float *out, const float *inp, const float *w, cons
     } else {
         linear_forward(out, inp, w, bias, rows, k, n);
     }
-    /* every precision: the reference GELU (vectorized erf, ops_internal.h) */
-    if (gelu) gelu_forward(out, out, (size_t)rows * n);
+    /* fp32 (BLAS): the reference GELU; bf16/int8: the vectorized one */
+    if (gelu) {
+        if (e->prec == MILES_PRECISION_FP32) gelu_forward(out, out, (size_t)rows * n);
+        else miles_gelu_fast(out, out, (size_t)rows * n);
+    }
     return MILES_OK;
 }
 

@@ -32,6 +32,9 @@ int miles_gemm_isa_available(const char *name);
 
 /* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
 void miles_gelu_range(float *out, const float *inp, size_t n);
+/* GELU on miles_erf (vectorized, |err| <= 1.5e-7 (1+|x|) vs exact): the
+ * bf16/int8 inference paths; same bits for any thread count and ISA. */
+void miles_gelu_fast(float *out, const float *inp, size_t n);
 
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
