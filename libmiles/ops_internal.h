@@ -96,9 +96,10 @@ static inline float softmax_exp(float x) {
     return x >= -87.0f ? y * scale : 0.0f;
 }
 
-/* erf(x) for GELU (gelu_forward/gelu_backward; the inference engine gets the
- * same bits by calling them).  libm erff is a call per element that no loop
- * vectorizes (it was ~16% of an fp32 inference forward); this is plain
+/* erf(x) for the vectorized GELU (miles_gelu_fast: the bf16/int8 inference
+ * paths; the fp32 reference GELU keeps libm erff, see ops.c).  libm erff is a
+ * call per element that no loop vectorizes (~16% of an fp32 inference
+ * forward); this is plain
  * branch-free float arithmetic the compiler vectorizes, all three pieces
  * computed and one selected:
  *   |x| < 0.8:        x + x P(x^2)            (P degree 5)
