@@ -44,8 +44,8 @@
 
 #define KC MILES_GEMM_KC
 #define MC_MAX 192             /* rows per A block: a multiple of every MR (24, 12, 6, 4) */
-#define BPACK_MAX (4u << 20)
-#define SWAP_MAX_M 64          /* x @ W^T with at most this many rows runs as (W @ x^T)^T */   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
+#define BPACK_MAX (4u << 20)   /* floats of packed B per pass (16 MiB); wider B goes in column blocks */
+#define SWAP_MAX_M MILES_GEMM_SWAP_MAX_M
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax_int(int a, int b) { return a > b ? a : b; }
@@ -142,6 +142,11 @@ int miles_gemm_use_blas(int on) {
     if (on) blas_policy();
 #endif
     return prev;
+}
+
+int miles_gemm_blas_active(void) {
+    gemm_isa();
+    return g_use_blas;
 }
 
 const char *miles_gemm_isa_name(void) { return gemm_isa()->name; }
@@ -285,6 +290,9 @@ typedef struct GemmPlan {
     int jc, nc;              /* current column block [jc, jc+nc) of C */
     size_t ncpad;            /* nc rounded up to NR */
     float *Bp;               /* packed B of the column block: slice at pc*ncpad */
+    const float *Apre;       /* A pre-packed (MilesGemmF32Packed.pa): slice at pc*apad */
+    size_t apad;
+    int gelu;                /* epilogue: C = gelu(C) on each finished task block */
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -340,7 +348,9 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 }
                 const float *a;
                 ptrdiff_t a_rs, a_cs;
-                if (pl->pack_a) {
+                if (pl->Apre) { /* MR-row micro-panels, p-major, packed at load */
+                    a = pl->Apre + (size_t)pc * pl->apad + (size_t)ir * kc, a_rs = 1, a_cs = MR;
+                } else if (pl->pack_a) {
                     a = Ap + (size_t)(ir - i0) * KC;
                     a_rs = pl->ta ? 1 : KC;
                     a_cs = pl->ta ? MR : 1;
@@ -353,6 +363,14 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                             pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
             }
         }
+    }
+    /* the block is final: GELU while it is still in cache (element-wise,
+     * the bits of gelu_forward over the whole C afterwards) */
+    if (pl->gelu) {
+        if (pl->c_cs == 1)
+            for (int i = i0; i < i1; i++) miles_gelu_range(C + i * pl->c_rs + j0, C + i * pl->c_rs + j0, (size_t)(j1 - j0));
+        else /* C transposed: c_rs == 1, tile rows run along C's rows */
+            for (int j = j0; j < j1; j++) miles_gelu_range(C + j * pl->c_cs + i0, C + j * pl->c_cs + i0, (size_t)(i1 - i0));
     }
 }
 
@@ -454,6 +472,195 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
         }
+    }
+}
+
+/* ------------------------------------------------------- tiny products */
+
+void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    const MilesGemmIsa *isa = gemm_isa();
+    MilesGemmIsa narrow; /* the same tile choice as gemm_own: same bits either way */
+    if (N <= 16 && isa->kernel16) {
+        narrow = (MilesGemmIsa){isa->name, isa->mr16, 16, isa->kernel16, 0, NULL};
+        isa = &narrow;
+    }
+    const int MR = isa->mr, NR = isa->nr;
+    float *Bp = K > 0 && K <= KC && alpha != 0.0f ? scratch_get((size_t)K * round_up(N, NR)) : NULL;
+    if (!Bp) {
+        miles_gemm_serial(0, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
+        return;
+    }
+    for (int jr = 0; jr < N; jr += NR) pack_b(Bp + (size_t)jr * K, NR, B, ldb, transB, jr, imin(NR, N - jr), 0, K);
+    for (int jr = 0; jr < N; jr += NR)
+        for (int ir = 0; ir < M; ir += MR)
+            isa->kernel(K, A + (size_t)ir * lda, lda, 1, Bp + (size_t)jr * K, NR, C + (size_t)ir * ldc + jr,
+                        ldc, 1, imin(MR, M - ir), imin(NR, N - jr), alpha, 1);
+}
+
+/* ------------------------------------------------------ pre-packed W */
+
+MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {
+    if (N <= 0 || K <= 0) return NULL;
+    MilesGemmF32Packed *pw = calloc(1, sizeof *pw);
+    if (!pw) return NULL;
+    const MilesGemmIsa *isa = gemm_isa();
+    const int NR = isa->nr;
+    *pw = (MilesGemmF32Packed){.isa = isa, .N = N, .K = K, .npad = round_up(N, NR)};
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)K * pw->npad * sizeof(float)) != 0) {
+        free(pw);
+        return NULL;
+    }
+    pw->p = p;
+    const int MR = isa->mr;
+    pw->apad = round_up(N, MR);
+    if (posix_memalign(&p, 64, (size_t)K * pw->apad * sizeof(float)) != 0) {
+        free(pw->p);
+        free(pw);
+        return NULL;
+    }
+    pw->pa = p;
+    const int npanels = pw->npad / NR, nslices = (K + KC - 1) / KC, napanels = pw->apad / MR;
+#pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
+    for (int idx = 0; idx < nslices * npanels; idx++) {
+        int pc = idx / npanels * KC, jr = idx % npanels * NR, kc = imin(KC, K - pc);
+        pack_b(pw->p + (size_t)pc * pw->npad + (size_t)jr * kc, NR, W, ldw, 1, jr, imin(NR, N - jr),
+               pc, kc);
+    }
+    /* A panels: W's rows r*MR.. as a p-major micro-panel (the transposed
+     * packing of pack_a); rows past N are zero */
+#pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
+    for (int idx = 0; idx < nslices * napanels; idx++) {
+        int pc = idx / napanels * KC, ir = idx % napanels * MR, kc = imin(KC, K - pc);
+        float *dst = pw->pa + (size_t)pc * pw->apad + (size_t)ir * kc;
+        for (int i = 0; i < MR; i++)
+            for (int q = 0; q < kc; q++)
+                dst[(size_t)q * MR + i] = ir + i < N ? W[(size_t)(ir + i) * ldw + pc + q] : 0.0f;
+    }
+    return pw;
+}
+
+void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
+    if (!pw) return;
+    free(pw->p);
+    free(pw->pa);
+    free(pw);
+}
+
+/* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
+ * x^T packed per call as the B panel (small); the bits of the same contract. */
+static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x, int lda, float beta,
+                            float *C, int ldc, int gelu) {
+    const int K = pw->K;
+    GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
+                   .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = C, .c_rs = 1,
+                   .c_cs = (size_t)ldc, .pack_a = 0, .pack_b = 1, .Apre = pw->pa,
+                   .apad = (size_t)pw->apad, .gelu = gelu};
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && (double)M * pw->N * K >= 4.0 * MILES_OMP_MIN_WORK) nt = omp_get_max_threads();
+#endif
+    /* row blocks of W: at least 4 per thread (W streams once; the x panel
+     * stays in L1), at most MC_MAX rows */
+    pl.mc = imin(MC_MAX, imax_int(MR, round_up((pl.M + 4 * nt - 1) / (4 * nt), MR)));
+    pl.mb = (pl.M + pl.mc - 1) / pl.mc;
+    pl.nchunk = round_up(M, NR);
+    pl.nb = 1;
+    pl.jc = 0;
+    pl.nc = M;
+    pl.ncpad = (size_t)round_up(M, NR);
+    if (nt > 1 && pl.mb < 2) nt = 1;
+    /* every thread packs all of x^T for itself (K x 32 floats: cheaper than
+     * the barrier a shared copy needs), so the region's only sync is its end */
+    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR;
+    float *buf = scratch_get((size_t)nt * per_thread);
+    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
+        scale_block(0, M, 0, pw->N, beta, C, (size_t)ldc, 1);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < pw->N; j++)
+                for (int pc = 0; pc < K; pc += KC) {
+                    const int kc = imin(KC, K - pc);
+                    const float *a = pw->pa + (size_t)pc * pw->apad + (size_t)(j / MR * MR) * kc + j % MR;
+                    float acc = 0.0f;
+                    for (int p = 0; p < kc; p++) acc = fmaf(a[(size_t)p * MR], x[(size_t)i * lda + pc + p], acc);
+                    C[(size_t)i * ldc + j] += acc;
+                }
+        if (gelu)
+            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)pw->N);
+        return;
+    }
+    const int npack = (K + KC - 1) / KC * (int)(pl.ncpad / NR);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        GemmPlan my = pl;
+        my.Bp = buf + (size_t)tid * per_thread;
+        float *Bt = my.Bp + bp_n;
+        for (int i = 0; i < npack; i++) plan_pack_b(&my, i);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < pl.mb; t++) plan_task(&my, t, 0, NULL, Bt);
+    }
+}
+
+void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                           float *C, int ldc, int gelu) {
+    if (M <= 0) return;
+    if (M <= SWAP_MAX_M && pw->N > M) {
+        packed_few_rows(pw, M, A, lda, beta, C, ldc, gelu);
+        return;
+    }
+    const int N = pw->N, K = pw->K;
+    /* gemm_own's plan for (0, 1, M, N, K) with B already packed: the same
+     * kernel, K slices and order, so the same bits */
+    GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = M, .N = N, .K = K, .alpha = 1.0f,
+                   .beta = beta, .A = A, .B = NULL, .lda = lda, .ldb = K, .C = C,
+                   .c_rs = (size_t)ldc, .c_cs = 1, .pack_b = 1, .jc = 0, .nc = N,
+                   .ncpad = (size_t)pw->npad, .Bp = pw->p, .gelu = gelu};
+    const int MR = pl.isa->mr, NR = pl.isa->nr;
+    pl.pack_a = N > 64 || (lda % 1024 == 0 && MR > 12);
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK) nt = omp_get_max_threads();
+#endif
+    pl.mc = imin(MC_MAX, round_up(M, MR));
+    pl.mb = (M + pl.mc - 1) / pl.mc;
+    int nb = pl.mb >= 2 * nt ? 1 : (2 * nt + pl.mb - 1) / pl.mb;
+    pl.nchunk = round_up((N + nb - 1) / nb, NR);
+    pl.nb = (N + pl.nchunk - 1) / pl.nchunk;
+    if (nt > 1 && pl.mb * pl.nb < 2) nt = 1;
+    const size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
+    float *buf = scratch_get((size_t)nt * per_thread);
+    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
+        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                for (int pc = 0; pc < K; pc += KC) {
+                    const int kc = imin(KC, K - pc);
+                    const float *b = pw->p + (size_t)pc * pw->npad + (size_t)(j / NR * NR) * kc + j % NR;
+                    float acc = 0.0f;
+                    for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
+                    C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
+                }
+        if (gelu)
+            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
+        return;
+    }
+    const int ntasks = pl.mb * pl.nb;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *Ap = buf + (size_t)tid * per_thread, *Bt = Ap + (size_t)pl.mc * KC;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
     }
 }
 

@@ -22,6 +22,8 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
+        /* pre-packed A panels stream from memory (see gemm_avx512.c) */
+        if (a_rs == 1 && a_cs == MR) _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {

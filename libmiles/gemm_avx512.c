@@ -32,6 +32,10 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
+        /* p-major A panels stream from memory when pre-packed (few-rows
+         * inference: W is the A operand): the hardware prefetcher alone left
+         * the FMAs waiting on every new line; fetch ~32 steps ahead */
+        if (a_rs == 1 && a_cs == MR) _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {

@@ -50,4 +50,48 @@ const MilesGemmIsa *miles_gemm_isa_avx512(void);
 const MilesGemmIsa *miles_gemm_isa_avx2(void);
 const MilesGemmIsa *miles_gemm_isa_generic(void);
 
+/* fp32 weights packed once (the inference engine, model_infer.c): W [N,K]
+ * row-major, used as op(B) = W^T, stored in the B micro-panel layout of the
+ * ISA chosen at pack time (its NR), all of K and N: slice pc (KC rows of
+ * op(B)) at p + pc*npad, panel jr inside it at + jr*kc.  The product runs the
+ * same micro-kernel on the same K slices in the same order as miles_gemm(0, 1,
+ * ...) on W, so C has the same bits; only the per-call packing of W is gone. */
+typedef struct MilesGemmF32Packed {
+    const MilesGemmIsa *isa; /* the kernel the panels were laid out for */
+    int N, K, npad;          /* npad: N rounded up to isa->nr */
+    float *p;
+    /* the same W as A micro-panels (rows of W, MR at a time, p-major) for
+     * few rows of x, where C^T = W @ x^T: slice pc at pa + pc*apad, panel of
+     * rows ir.. at + ir*kc; apad = N rounded up to isa->mr */
+    int apad;
+    float *pa;
+} MilesGemmF32Packed;
+
+/* Pack W [N,K] (row stride ldw); NULL when out of memory. */
+MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw);
+void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
+/* C[M, N] = A[M, K] @ W^T + beta * C (row strides lda, ldc): the bits of
+ * miles_gemm(0, 1, M, N, K, 1, A, lda, W, ldw, beta, C, ldc) for any M (the
+ * contract: same per-element arithmetic whatever the tiling).  OpenMP threads
+ * split C unless called inside a parallel region (one region, one sync: its
+ * end).  gelu: then C = gelu_forward(C), applied per finished block inside
+ * the same region (the FFN's first GEMM; same bits as a separate call). */
+void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                           float *C, int ldc, int gelu);
+
+/* C[M,N] = alpha * A[M,K] @ op(B) (beta = 0, C not read) on the calling
+ * thread with no plan, task loop or OpenMP calls: the attention's per-head
+ * products (T x T x head size), where miles_gemm_serial's setup cost ~1 us
+ * per call against ~0.3 us of arithmetic.  The same kernel and tile choice,
+ * one K slice (K <= MILES_GEMM_KC; larger K goes to miles_gemm_serial): the
+ * bits of miles_gemm(0, transB, ...). */
+void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc);
+
+/* 1 when miles_gemm runs on BLAS (MILES_GEMM=blas, miles_gemm_use_blas) */
+int miles_gemm_blas_active(void);
+
+/* x @ W^T with at most this many rows runs as (W @ x^T)^T (gemm.c) */
+#define MILES_GEMM_SWAP_MAX_M 64
+
 #endif

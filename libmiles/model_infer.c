@@ -8,8 +8,10 @@
  *     b at off[b] + t, t < len[b], len[b] = last real token + 1): every GEMM,
  *     LayerNorm and GELU runs on real rows only, attention on len x len;
  *   - runs Q, K and V as one GEMM against a fused [3H,H] weight;
- *   - for bf16/int8, runs the four big encoder GEMMs on weights packed once
- *     at build (gemm_lowp.h); pooler, MLPs and heads stay fp32 (tiny);
+ *   - runs the four big encoder GEMMs on weights packed once at build:
+ *     bf16/int8 (gemm_lowp.h); fp32 in the own GEMM's B panels (many rows)
+ *     and A panels (few rows), same bits as linear_forward
+ *     (gemm_internal.h); pooler, MLPs and heads stay fp32 (tiny);
  *   - keeps one workspace, grown only when a batch needs more.
  * fp32 gives the reference's bits: the own GEMM's result for an element
  * depends only on its K and values (gemm_internal.h), padded keys contribute
@@ -21,6 +23,7 @@
 #include "model_infer.h"
 #include "gemm_lowp.h"
 #include "ops_internal.h"
+#include "gemm_internal.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -30,6 +33,7 @@
 typedef struct {
     float *wqkv, *bqkv;                         /* [3H,H] (fp32 only), [3H] */
     MilesPackedWeights *qkv, *ao, *in, *out;    /* bf16/int8 only */
+    MilesGemmF32Packed *fqkv, *fao, *fin, *fout; /* fp32 only: W packed once (gemm_internal.h) */
 } InferLayer;
 
 struct MilesInfer {
@@ -57,6 +61,10 @@ static void free_layers(MilesInfer *e) {
         miles_gemm_packed_free(y->ao);
         miles_gemm_packed_free(y->in);
         miles_gemm_packed_free(y->out);
+        miles_gemm_f32_packed_free(y->fqkv);
+        miles_gemm_f32_packed_free(y->fao);
+        miles_gemm_f32_packed_free(y->fin);
+        miles_gemm_f32_packed_free(y->fout);
     }
     free(e->L);
     e->L = NULL;
@@ -103,6 +111,13 @@ int miles_infer_build(MilesInfer **out, const MilesModel *m, MilesPrecision prec
             if (!s) s = miles_gemm_pack(&y->out, gp, w->out.w, H, I, I);
             free(y->wqkv); /* the packed copy replaces it */
             y->wqkv = NULL;
+        } else {
+            y->fqkv = miles_gemm_f32_pack(y->wqkv, 3 * H, H, H);
+            y->fao = miles_gemm_f32_pack(w->attn_out.w, H, H, H);
+            y->fin = miles_gemm_f32_pack(w->inter.w, I, H, H);
+            y->fout = miles_gemm_f32_pack(w->out.w, H, I, I);
+            if (!y->fqkv || !y->fao || !y->fin || !y->fout)
+                s = miles_error(MILES_ENOMEM, "inference: out of memory for the packed fp32 weights of layer %d", l);
         }
     }
     if (s != MILES_OK) {
@@ -173,35 +188,26 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 
 /* ------------------------------------------------------------ layers */
 
-/* Exact-form GELU 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz &
- * Stegun 7.1.26 (|error| <= 1.5e-7) and the softmax's exp: branch-free
- * arithmetic the compiler vectorizes, where libm erff was ~20% of a bf16/int8
- * forward.  Only the bf16/int8 paths use it (their GEMM rounding is ~1e-3);
- * fp32 keeps the reference gelu_forward and its bits.  Every element is the
- * same scalar arithmetic (no FMA contraction under -std=c11, no reduction), so
- * the result does not depend on threads or on the vector ISA clone. */
-MILES_HOT_CLONES
-void miles_gelu_fast(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) {
-        const float x = inp[i], z = fabsf(x) * 0.70710678118654752f;
-        const float t = 1.0f / (1.0f + 0.3275911f * z);
-        float p = 1.061405429f;
-        p = p * t - 1.453152027f;
-        p = p * t + 1.421413741f;
-        p = p * t - 0.284496736f;
-        p = p * t + 0.254829592f;
-        const float e = 1.0f - p * t * softmax_exp(-z * z); /* erf(|x| / sqrt 2) */
-        out[i] = 0.5f * x * (1.0f + (x < 0.0f ? -e : e));
-    }
-}
-
-/* out[rows, n] = inp @ W^T + b: fp32 through linear_forward (the reference
- * op), bf16/int8 through the packed weights. */
+/* out[rows, n] = inp @ W^T + b: bf16/int8 through their packed weights;
+ * fp32 through the pre-packed W (fw) with linear_forward's arithmetic (bias
+ * rows first, then C = fma(1, acc, C) per K slice: the same bits), or
+ * linear_forward itself for few rows. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
-               const float *bias, int rows, int k, int n) {
-    if (pw) return miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp);
-    linear_forward(out, inp, w, bias, rows, k, n);
+               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu) {
+    if (pw) {
+        MILES_TRY(miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp));
+    } else if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
+        for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * n, bias, (size_t)n * sizeof(float));
+        miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n, gelu); /* GELU fused: no extra pass or region */
+        return MILES_OK;
+    } else {
+        linear_forward(out, inp, w, bias, rows, k, n);
+    }
+    /* fp32 (BLAS): the reference GELU; bf16/int8: the vectorized one */
+    if (gelu) {
+        if (e->prec == MILES_PRECISION_FP32) gelu_forward(out, out, (size_t)rows * n);
+        else miles_gelu_fast(out, out, (size_t)rows * n);
+    }
     return MILES_OK;
 }
 
@@ -230,7 +236,7 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             for (int i = 0; i < L; i++) memset(o + (size_t)i * H, 0, (size_t)hs * sizeof(float));
             continue;
         }
-        miles_gemm_serial(0, 1, L, L, hs, scale, q, ld, k, ld, 0.0f, S, L);
+        miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
         for (int i = 0; i < L; i++) {
             float *row = S + (size_t)i * L;
             if (nreal < L)
@@ -248,7 +254,7 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             float inv = 1.0f / sum;
             for (int j = 0; j < L; j++) row[j] *= inv;
         }
-        miles_gemm_serial(0, 0, L, hs, L, 1.0f, S, L, v, ld, 0.0f, o, H);
+        miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
     }
 }
 
@@ -351,15 +357,13 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const MilesLayerP *w = &P->layers[l];
         const InferLayer *y = &e->L[l];
-        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->bqkv, rows, H, 3 * H));
+        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
-        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, w->attn_out.b, rows, H, H));
+        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0));
         residual_forward(e->res, e->res, e->x, RH);
         layernorm_forward(e->ln1, e->mean, e->rstd, e->res, w->ln1.w, w->ln1.b, rows, H, c->layer_norm_eps);
-        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, w->inter.b, rows, H, I));
-        if (e->prec == MILES_PRECISION_FP32) gelu_forward(e->inter, e->inter, (size_t)rows * I);
-        else miles_gelu_fast(e->inter, e->inter, (size_t)rows * I);
-        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, w->out.b, rows, I, H));
+        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1));
+        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H, 0));
         residual_forward(e->res, e->res, e->ln1, RH);
         layernorm_forward(e->x, e->mean, e->rstd, e->res, w->ln2.w, w->ln2.b, rows, H, c->layer_norm_eps);
     }

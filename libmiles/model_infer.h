@@ -4,7 +4,7 @@
  * A MilesInfer is built once from a model and a precision (miles.h:
  * miles_model_set_precision) and then scores batches with no per-call
  * allocation: fused QKV weights [3H,H], the big encoder weights pre-packed
- * for bf16/int8 (gemm_lowp.h), a workspace grown only when a batch needs
+ * (bf16/int8: gemm_lowp.h; fp32: the own GEMM's panels, gemm_internal.h), a workspace grown only when a batch needs
  * more, and attention over each sequence's real length only (padding after
  * the last real token is never computed).  In fp32 its outputs are
  * bit-identical to miles_model_forward(training = 0) on the same batch with
@@ -23,10 +23,6 @@ void miles_infer_free(MilesInfer *e);
 MilesPrecision miles_infer_precision(const MilesInfer *e);
 /* Eval-mode outputs of the batch: logits [B,2], velocity [B] (either may be NULL). */
 int miles_infer_forward(MilesInfer *e, const MilesBatch *b, float *logits, float *velocity);
-
-/* GELU for the bf16/int8 paths: |error| vs gelu_forward <= ~1e-7 * |x| + 1e-7
- * (test_infer), vectorized, same bits for any thread count. */
-void miles_gelu_fast(float *out, const float *inp, size_t n);
 
 /* Forget the engine (the weights changed). */
 void miles_model_drop_infer(MilesModel *m);

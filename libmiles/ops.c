@@ -12,6 +12,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define OMP_IF(work) if ((double)(work) >= MILES_OMP_MIN_WORK)
 
@@ -242,22 +245,92 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) OMP_IF(n * 8)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-    }
+/* The reference GELU pair keeps libm erff/expf: moving it to miles_erf
+ * (vectorized, 0.90 ulp) passed the PyTorch goldens but pushed test_dist's
+ * killed-rank resume check (3 ranks vs 1 process after 60 steps, tolerance
+ * 1e-6) from 1.9e-7 to 8.8e-6; branch fp32infer-erfgelu has that version.
+ * miles_gelu_fast (bf16/int8 engine) uses miles_erf.  The clones are
+ * file-local helpers (an exported target_clones function exports its
+ * resolver too); each thread runs one contiguous range (element-wise: any
+ * split gives the same bits). */
+static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + erff(x * INV_SQRT2)); }
+static inline float gelu_fast_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
+
+MILES_HOT_CLONES
+static void gelu_fast_chunk(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gelu_fast_elem(inp[i]);
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-#pragma omp parallel for schedule(static) OMP_IF(n * 8)
+MILES_HOT_CLONES
+static void erf_chunk(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = miles_erf(inp[i]);
+}
+
+MILES_HOT_CLONES
+static void gelu_chunk(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gelu_elem(inp[i]);
+}
+
+MILES_HOT_CLONES
+static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n) {
+    /* d/dx [x Phi(x)] = Phi(x) + x phi(x); phi's exp underflows to 0 past
+     * |x| ~ 13, where x phi(x) < 1e-36 */
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
         float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
         dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+/* This thread's share [lo, hi) of n elements, in 16-element multiples. */
+static void thread_range(size_t n, size_t *lo, size_t *hi) {
+    size_t t = 0, T = 1;
+#ifdef _OPENMP
+    t = (size_t)omp_get_thread_num();
+    T = (size_t)omp_get_num_threads();
+#endif
+    size_t per = (n + T - 1) / T;
+    per = (per + 15) / 16 * 16;
+    *lo = t * per < n ? t * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
+void erf_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel OMP_IF(n * 8)
+    {
+        size_t lo, hi;
+        thread_range(n, &lo, &hi);
+        erf_chunk(out + lo, inp + lo, hi - lo);
+    }
+}
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel OMP_IF(n * 8)
+    {
+        size_t lo, hi;
+        thread_range(n, &lo, &hi);
+        gelu_chunk(out + lo, inp + lo, hi - lo);
+    }
+}
+
+void miles_gelu_range(float *out, const float *inp, size_t n) { gelu_chunk(out, inp, n); }
+
+void miles_gelu_fast(float *out, const float *inp, size_t n) {
+#pragma omp parallel OMP_IF(n * 8)
+    {
+        size_t lo, hi;
+        thread_range(n, &lo, &hi);
+        gelu_fast_chunk(out + lo, inp + lo, hi - lo);
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+#pragma omp parallel OMP_IF(n * 8)
+    {
+        size_t lo, hi;
+        thread_range(n, &lo, &hi);
+        gelu_backward_chunk(dinp + lo, inp + lo, dout + lo, hi - lo);
     }
 }
 

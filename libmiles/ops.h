@@ -121,9 +121,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         int B, int T, int C, int NH, MilesDropoutKey key);
 
 /* --------------------------------------------------------- activations */
-/* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)) */
+/* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)), erf = libm erff */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* out[i] = miles_erf(inp[i]): the erf the GELU pair uses (tests) */
+void erf_forward(float *out, const float *inp, size_t n);
 void relu_forward(float *out, const float *inp, size_t n);
 /* relu_backward tests out > 0; the pre-activation input works equally. */
 void relu_backward(float *dinp, const float *out, const float *dout, size_t n);

@@ -30,6 +30,12 @@ const char *miles_gemm_isa_name(void);
 int miles_gemm_force_isa(const char *name);
 int miles_gemm_isa_available(const char *name);
 
+/* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
+void miles_gelu_range(float *out, const float *inp, size_t n);
+/* GELU on miles_erf (vectorized, |err| <= 1.5e-7 (1+|x|) vs exact): the
+ * bf16/int8 inference paths; same bits for any thread count and ISA. */
+void miles_gelu_fast(float *out, const float *inp, size_t n);
+
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
  * : 0, or out[i] += that when accumulate == 1, or out[i] = 0 + that when
@@ -89,6 +95,58 @@ static inline float softmax_exp(float x) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return x >= -87.0f ? y * scale : 0.0f;
+}
+
+/* erf(x) for the vectorized GELU (miles_gelu_fast: the bf16/int8 inference
+ * paths; the fp32 reference GELU keeps libm erff, see ops.c).  libm erff is a
+ * call per element that no loop vectorizes (~16% of an fp32 inference
+ * forward); this is plain
+ * branch-free float arithmetic the compiler vectorizes, all three pieces
+ * computed and one selected:
+ *   |x| < 0.8:        x + x P(x^2)            (P degree 5)
+ *   0.8 <= |x| < 1.3: erf(1) + M(|x| - 1)     (M degree 7)
+ *   |x| >= 1.3:       1 - exp(Q(min(|x|, 4)))  (Q ~ log erfc, degree 8;
+ *                     exp: softmax_exp; past 4 the result rounds to 1)
+ * Coefficients: weighted least squares + Lawson iterations to near-minimax,
+ * rounded to float (fit in double against scipy's erf/erfc).  Max error vs
+ * double erf over every float tested by tests/test_infer.c
+ * (test_erf_accuracy): 0.89 ulp (glibc erff: ~1 ulp); NaN propagates,
+ * +-inf -> +-1, -0 -> -0, subnormals as x * 2/sqrt(pi) rounded.  No FMA
+ * contraction under -std=c11 and no reduction: the bits are the same in
+ * every target_clones ISA clone, vector or scalar, for any thread count. */
+static inline float miles_erf(float x) {
+    const float t = x < 0.0f ? -x : x, s = x * x;
+    float pa = -6.535350112e-04f;
+    pa = pa * s + 5.085150711e-03f;
+    pa = pa * s - 2.682081982e-02f;
+    pa = pa * s + 1.128311306e-01f;
+    pa = pa * s - 3.761260211e-01f;
+    pa = pa * s + 1.283791661e-01f;
+    const float ra = x + x * pa;
+    const float u = t - 1.0f;
+    float pm = 1.289473195e-02f;
+    pm = pm * u + 4.378802143e-03f;
+    pm = pm * u - 6.902019680e-02f;
+    pm = pm * u + 6.918602437e-02f;
+    pm = pm * u + 1.383655518e-01f;
+    pm = pm * u - 4.151074588e-01f;
+    pm = pm * u + 4.151075184e-01f;
+    pm = pm * u + 1.344769096e-08f;
+    const float rm = 8.427007794e-01f + pm;
+    const float tb = t > 4.0f ? 4.0f : (t < 1.3f ? 1.3f : t); /* NaN stays NaN */
+    float pb = 1.645554221e-06f;
+    pb = pb * tb - 4.663247091e-05f;
+    pb = pb * tb + 6.041497109e-04f;
+    pb = pb * tb - 4.802455660e-03f;
+    pb = pb * tb + 2.656028047e-02f;
+    pb = pb * tb - 1.103477255e-01f;
+    pb = pb * tb - 6.315224767e-01f;
+    pb = pb * tb - 1.130421042e+00f;
+    pb = pb * tb + 3.689013829e-04f;
+    const float rb = 1.0f - softmax_exp(pb);
+    float r = t < 1.3f ? rm : rb;
+    r = x < 0.0f ? -r : r;
+    return t < 0.8f ? ra : r;
 }
 
 #endif

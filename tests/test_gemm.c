@@ -414,6 +414,98 @@ static void test_bits_every_isa(void **state) {
     printf("own gemm: %d micro-kernel ISA(s) bit-identical to the contract\n", tested);
 }
 
+/* W packed once (miles_gemm_f32_pack, the fp32 inference engine's weights):
+ * C = A @ W^T + beta C equals the contract bit for bit, for few rows (the
+ * pre-packed A-panel path, C^T = W @ x^T) and many (the B-panel path), on 1
+ * and 2 threads, for every micro-kernel ISA this CPU can run (each packs
+ * its own layout). */
+static void test_bits_prepacked(void **state) {
+    (void)state;
+    static const char *isas[] = {"avx512", "avx2", "generic"};
+    static const int Ms[] = {1, 13, 17, 32, 64, 65, 200};
+    static const int NK[][2] = {{300, 70}, {129, 300}, {47, 257}, {1000, 513}, {16, 600}, {33, 256}};
+    const char *orig = miles_gemm_isa_name();
+    int prev = miles_gemm_use_blas(0), nt0 = max_threads(), tested = 0, cases = 0;
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) continue;
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        for (size_t a = 0; a < sizeof NK / sizeof NK[0]; a++)
+            for (size_t b = 0; b < sizeof Ms / sizeof Ms[0]; b++) {
+                const int M = Ms[b], N = NK[a][0], K = NK[a][1];
+                if ((double)M * N * K > 3e7) continue; /* keep the scalar reference quick */
+                const float beta = (a + b) % 2 ? 1.0f : 0.0f;
+                Problem p = problem_make((Shape){0, 1, M, N, K, 1.0f, beta}, 3000 + 16 * a + b);
+                float *ref = run_contract(&p, 1, 0);
+                MilesGemmF32Packed *pw = miles_gemm_f32_pack(p.B, N, K, p.ldb);
+                assert_non_null(pw);
+                for (int nt = 1; nt <= 2; nt++) {
+                    set_threads(nt);
+                    float *C = malloc((size_t)M * p.ldc * sizeof(float));
+                    assert_non_null(C);
+                    memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
+                    miles_gemm_f32_packed(pw, M, p.A, p.lda, beta, C, p.ldc, 0);
+                    assert_same_bits(&p, C, ref, isas[q]);
+                    /* the fused GELU epilogue: gelu_forward of the same C */
+                    memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
+                    miles_gemm_f32_packed(pw, M, p.A, p.lda, beta, C, p.ldc, 1);
+                    float *g = malloc((size_t)M * p.ldc * sizeof(float));
+                    assert_non_null(g);
+                    memcpy(g, ref, (size_t)M * p.ldc * sizeof(float));
+                    for (int i = 0; i < M; i++) gelu_forward(g + (size_t)i * p.ldc, g + (size_t)i * p.ldc, (size_t)N);
+                    assert_same_bits(&p, C, g, "packed + fused GELU");
+                    free(g);
+                    free(C);
+                    cases++;
+                }
+                miles_gemm_f32_packed_free(pw);
+                free(ref);
+                problem_free(&p);
+            }
+        tested++;
+    }
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+    set_threads(nt0);
+    miles_gemm_use_blas(prev);
+    assert_true(tested >= 1);
+    printf("pre-packed W: %d cases on %d ISA(s) bit-identical to the contract\n", cases, tested);
+}
+
+/* miles_gemm_tiny (the inference attention's per-head products): the
+ * contract's bits for beta = 0, B transposed or not, narrow and wide C, one
+ * K slice and the fallback past it, every ISA. */
+static void test_bits_tiny(void **state) {
+    (void)state;
+    static const char *isas[] = {"avx512", "avx2", "generic"};
+    static const int Ms[] = {1, 5, 16, 17, 32, 37};
+    static const int Ks[] = {1, 32, 64, 256, 300};
+    const char *orig = miles_gemm_isa_name();
+    int cases = 0;
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) continue;
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        for (int tb = 0; tb <= 1; tb++)
+            for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+                for (size_t b = 0; b < sizeof Ms / sizeof Ms[0]; b++)
+                    for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++) {
+                        const int M = Ms[a], N = Ms[b], K = Ks[c];
+                        const float alpha = c % 2 ? 0.125f : 1.0f;
+                        Problem p = problem_make((Shape){0, tb, M, N, K, alpha, 0.0f}, 5000 + a * 64 + b * 8 + c);
+                        float *ref = run_contract(&p, 1, 0);
+                        float *C = malloc((size_t)M * p.ldc * sizeof(float));
+                        assert_non_null(C);
+                        memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float));
+                        miles_gemm_tiny(tb, M, N, K, alpha, p.A, p.lda, p.B, p.ldb, C, p.ldc);
+                        assert_same_bits(&p, C, ref, isas[q]);
+                        free(C);
+                        free(ref);
+                        problem_free(&p);
+                        cases++;
+                    }
+    }
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+    printf("miles_gemm_tiny: %d cases bit-identical to the contract\n", cases);
+}
+
 /* Negative controls: the bit comparison is sensitive to what the contract
  * fixes.  Reversing K within each slice, or rounding the product before the
  * add, changes at least one element of a K = 600 product. */
@@ -470,6 +562,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_inside_parallel_region),
         cmocka_unit_test(test_bits_contract_threads_splits),
         cmocka_unit_test(test_bits_every_isa),
+        cmocka_unit_test(test_bits_prepacked),
+        cmocka_unit_test(test_bits_tiny),
         cmocka_unit_test(test_bits_negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, report);
