@@ -29,7 +29,7 @@ extern "C" {
 /* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
  * crosses it (MilesModel's layout included: the object is built from the same
  * sources) changes; a backend object of another ABI is refused. */
-#define MILES_BACKEND_ABI 2 /* 2: read_scaler / write_scaler */
+#define MILES_BACKEND_ABI 3 /* 2: read_scaler / write_scaler; 3: dist_* */
 
 typedef struct MilesBackendBuild {
     MilesModel *host;          /* configuration, parameter table and weights (copied by a device backend;
@@ -72,6 +72,20 @@ typedef struct MilesBackendOps {
      * none.  Either may be NULL (the CPU: no loss scaling). */
     int (*read_scaler)(void *state, float *scale, int32_t *growth_tracker);
     int (*write_scaler)(void *state, float scale, int32_t growth_tracker);
+    /* Data parallelism, one device per rank (NULL: this backend has none;
+     * the CUDA one uses NCCL, kernels/dist_nccl.h).  dist_attach: collective
+     * over the ranks of d: the communicator, gradient buckets of bucket_bytes
+     * (0: $MILES_NCCL_BUCKET_MB or 25 MB).  dist_backward: backward that sums
+     * each bucket over the ranks as soon as the backward has finished it (the
+     * step's last micro-batch).  dist_finish (collective, before clip): the
+     * buckets no dist_backward reduced this step (a rank without rows), the
+     * max of the fp16 overflow flag over the ranks (all skip together).
+     * dist_stats: buckets; of the last step, queued while the backward ran
+     * and queued by dist_finish; steps. */
+    int (*dist_attach)(void *state, MilesDist *d, size_t bucket_bytes);
+    int (*dist_backward)(void *state, float loss_scale);
+    int (*dist_finish)(void *state);
+    void (*dist_stats)(void *state, int64_t out[4]);
 } MilesBackendOps;
 
 /* The CPU reference (backend_cpu.c). */
