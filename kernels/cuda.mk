@@ -224,8 +224,13 @@ backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all $(BUILD)/tests/test_backen
 
 # data parallel on the emulated GPUs: `mpirun -np 2 miles-train --device cuda` vs one
 # process, the fp16 overflow flag, bucket plans, the refusals (tests/test_dp_device.sh)
-dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all
-	MILES_BIN=$(BUILD)/bin BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so HAVE_MPI=$(HAVE_MPI) tests/test_dp_device.sh $(BUILD)/dp-sim
+# tests/cuda/dp_worker.c: one training run (alone or one rank of mpirun) for the script
+$(BUILD)/tests/dp_worker: tests/cuda/dp_worker.c $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_USER_CFLAGS) $< $(MPI_USER_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
+dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/dp_worker $(SIM_DIR)/test_dist_nccl
+	WORKER=$(BUILD)/tests/dp_worker NCCL_TEST=$(SIM_DIR)/test_dist_nccl BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so \
+	  HAVE_MPI=$(HAVE_MPI) tests/test_dp_device.sh $(BUILD)/dp-sim
 
 sim-test: sim-build
 	@rm -f $(SIM_RECORDS)
