@@ -130,11 +130,11 @@ cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_fast $(BUILD)
 	$(BUILD)/cuda/test_cuda_model_emu
 
 # NCCL all-reduce wrapper test (compile + link here; run with mpirun -np <GPUs> on a GPU node)
-$(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h libmiles/miles.h
+$(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h kernels/model_cuda.h libmiles/miles.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) $(MPI_USER_CFLAGS) -Ilibmiles -Ikernels -c $< -o $@
 # MPI comes from libmiles-mpi (libmiles has none)
-$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
+$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/libmiles_cuda.a $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(MPI_LIBS) $(LDLIBS) -ldl
 cuda-test: $(BUILD)/cuda/test_dist_nccl
