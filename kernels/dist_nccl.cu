@@ -153,7 +153,7 @@ static int init_on(MilesNccl *c, MilesDist *d, int device) {
                            e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
     /* one GPU per local rank; more local ranks than GPUs would share a device,
      * which NCCL refuses: say so instead */
-    if (miles_dist_local_size(d) > ndev)
+    if (device < 0 && miles_dist_local_size(d) > ndev) /* a given device: the caller mapped the ranks */
         return miles_error(MILES_EUNSUPPORTED, "%d ranks on this node but only %d GPU(s): start one rank per GPU",
                            miles_dist_local_size(d), ndev);
     MILES_TRY(miles_nccl_load());

@@ -26,6 +26,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, size_t cap) {
@@ -37,11 +38,25 @@ int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, 
     if (named && lsize > 1)
         return miles_error(MILES_EINVAL, "--device %s names one GPU, but %d ranks run on this node: use --device cuda "
                                          "(local rank r takes cuda:r)", cfg->device, lsize);
-    /* every local rank needs its own device: the highest one must exist */
     char last[32];
-    snprintf(last, sizeof last, "cuda:%d", named ? idx : lsize - 1);
     const MilesBackendOps *ops = NULL;
-    int i = 0;
+    int i = 0, dev = named ? idx : lrank;
+    /* A launcher that binds one GPU per task (srun --gpus-per-task=1, or a
+     * wrapper setting CUDA_VISIBLE_DEVICES per rank) leaves each rank fewer
+     * visible devices than local ranks: then rank r takes visible device
+     * r mod count (NCCL itself refuses two ranks on one GPU). */
+    const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+    if (!named && vis && *vis) {
+        int nvis = 0;
+        while (nvis < lsize) {
+            snprintf(last, sizeof last, "cuda:%d", nvis);
+            if (miles_backend_find(last, cfg->precision, 1, &ops, &i) != MILES_OK) break;
+            nvis++;
+        }
+        if (nvis > 0 && nvis < lsize) dev = lrank % nvis;
+    }
+    /* otherwise every local rank needs its own device: the highest one must exist */
+    snprintf(last, sizeof last, "cuda:%d", named ? idx : dev == lrank ? lsize - 1 : dev);
     if (miles_backend_find(last, cfg->precision, 1, &ops, &i) != MILES_OK) {
         char why[1024];
         snprintf(why, sizeof why, "%s", miles_last_error());
@@ -50,7 +65,7 @@ int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, 
     }
     if (!ops->dist_attach || !ops->dist_backward || !ops->dist_finish)
         return miles_error(MILES_EUNSUPPORTED, "the %s backend has no data parallelism", ops->name);
-    snprintf(out, cap, "cuda:%d", named ? idx : lrank);
+    snprintf(out, cap, "cuda:%d", dev);
     return MILES_OK;
 }
 

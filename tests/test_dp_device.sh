@@ -16,7 +16,8 @@
 #      (2 ranks: a + b is exact in any bucketing);
 #   3. fp16 on 2 ranks: trains, the loss scale in the step events, the ranks' weights
 #      equal at every checkpoint (the trainer's replica hash would stop it);
-#   4. refusals, one line each: fewer emulated GPUs than ranks; NCCL missing
+#   4. one visible GPU per rank (CUDA_VISIBLE_DEVICES, as srun --gpus-per-task=1) trains;
+#      refusals, one line each: fewer emulated GPUs than ranks; NCCL missing
 #      (MILES_NCCL_LIBRARY=/nonexistent); --device cuda:1 with 2 ranks on a node.
 # Needs WORKER (tests/cuda/dp_worker.c), NCCL_TEST, BACKEND; HAVE_MPI=1 and mpirun,
 # else it prints SKIPPED.  MILES_MPIRUN overrides the launcher.
@@ -111,6 +112,10 @@ refuse() { # NAME WANT CMD...
 }
 refuse "fewer GPUs than ranks" "need 2 CUDA device" \
   $MPI -np 2 -x SIMT_DEVICES=1 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" "$W/r1" cuda
+# a launcher that binds one GPU per rank (CUDA_VISIBLE_DEVICES): each rank sees one device
+$MPI -np 2 -x SIMT_DEVICES=1 -x CUDA_VISIBLE_DEVICES=0 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" \
+  "$W/bound" cuda steps=2 >"$W/bound.log" 2>&1 || { cat "$W/bound.log"; fail "one visible GPU per rank"; }
+echo "ok  one visible GPU per rank (CUDA_VISIBLE_DEVICES set by the launcher): $(cat "$W/bound.log")"
 refuse "NCCL missing" "NCCL not found" \
   $MPI -np 2 -x SIMT_DEVICES=2 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS -x MILES_NCCL_LIBRARY=/nonexistent/libnccl.so.2 \
   "$WK" "$W/d.bin" "$W/r2" cuda
