@@ -228,8 +228,8 @@ backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all $(BUILD)/tests/test_backen
 $(BUILD)/tests/dp_worker: tests/cuda/dp_worker.c $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(MPI_USER_CFLAGS) $< $(MPI_USER_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
-dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/dp_worker $(SIM_DIR)/test_dist_nccl
-	WORKER=$(BUILD)/tests/dp_worker NCCL_TEST=$(SIM_DIR)/test_dist_nccl BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so \
+dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/dp_worker $(SIM_DIR)/test_dist_nccl all
+	MILES_BIN=$(BUILD)/bin WORKER=$(BUILD)/tests/dp_worker NCCL_TEST=$(SIM_DIR)/test_dist_nccl BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so \
 	  HAVE_MPI=$(HAVE_MPI) tests/test_dp_device.sh $(BUILD)/dp-sim
 
 sim-test: sim-build

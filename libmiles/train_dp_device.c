@@ -40,7 +40,7 @@ int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, 
                                          "(local rank r takes cuda:r)", cfg->device, lsize);
     char last[32];
     const MilesBackendOps *ops = NULL;
-    int i = 0, dev = named ? idx : lrank;
+    int i = 0, dev = named ? idx : lrank, bound = 0;
     /* A launcher that binds one GPU per task (srun --gpus-per-task=1, or a
      * wrapper setting CUDA_VISIBLE_DEVICES per rank) leaves each rank fewer
      * visible devices than local ranks: then rank r takes visible device
@@ -53,10 +53,13 @@ int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, 
             if (miles_backend_find(last, cfg->precision, 1, &ops, &i) != MILES_OK) break;
             nvis++;
         }
-        if (nvis > 0 && nvis < lsize) dev = lrank % nvis;
+        if (nvis > 0 && nvis < lsize) {
+            dev = lrank % nvis;
+            bound = 1;
+        }
     }
     /* otherwise every local rank needs its own device: the highest one must exist */
-    snprintf(last, sizeof last, "cuda:%d", named ? idx : dev == lrank ? lsize - 1 : dev);
+    snprintf(last, sizeof last, "cuda:%d", named || bound ? dev : lsize - 1);
     if (miles_backend_find(last, cfg->precision, 1, &ops, &i) != MILES_OK) {
         char why[1024];
         snprintf(why, sizeof why, "%s", miles_last_error());

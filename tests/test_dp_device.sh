@@ -16,6 +16,7 @@
 #      (2 ranks: a + b is exact in any bucketing);
 #   3. fp16 on 2 ranks: trains, the loss scale in the step events, the ranks' weights
 #      equal at every checkpoint (the trainer's replica hash would stop it);
+#      `mpirun -np 2 miles-train --device cuda` end to end (train_result.json: 2 ranks);
 #   4. one visible GPU per rank (CUDA_VISIBLE_DEVICES, as srun --gpus-per-task=1) trains;
 #      refusals, one line each: fewer emulated GPUs than ranks; NCCL missing
 #      (MILES_NCCL_LIBRARY=/nonexistent); --device cuda:1 with 2 ranks on a node.
@@ -102,6 +103,16 @@ MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=6
 grep -q . "$W/f2/steps.txt" || fail "fp16: no steps"
 awk '{ if ($4 < 1) bad = 1 } END { exit bad }' "$W/f2/steps.txt" || fail "fp16: no loss scale in the events"
 echo "ok  fp16 on 2 ranks: $(tail -1 "$W/f2/steps.txt" | awk '{ printf "step %d loss %s scale %s skipped %d", $1, $2, $4, $5 }')"
+
+# ---- 3b. the tool: mpirun -np 2 miles-train --device cuda (tiny preset, dropout on)
+B=$(pwd)/${MILES_BIN:-build/bin}
+$MPI -np 2 -x SIMT_DEVICES=2 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$B/miles-train" --data "$W/d.bin" --init random \
+  --size tiny --batch-size 16 --max-len 24 --epochs 1 --max-steps 3 --eval-every 3 --warmup 1 --device cuda \
+  --out "$W/tool" --quiet >"$W/tool.log" 2>&1 || { cat "$W/tool.log"; fail "mpirun -np 2 miles-train --device cuda"; }
+grep -q '"ranks":[[:space:]]*2' "$W/tool/train_result.json" && grep -q '"steps":[[:space:]]*3' "$W/tool/train_result.json" \
+  || { cat "$W/tool/train_result.json"; fail "miles-train: train_result.json"; }
+[ -f "$W/tool/last.safetensors" ] || fail "miles-train: no last.safetensors"
+echo "ok  mpirun -np 2 miles-train --device cuda: 3 steps, train_result.json says 2 ranks"
 
 # ---- 4. refusals
 refuse() { # NAME WANT CMD...
