@@ -59,7 +59,7 @@ two() { # OUT DEVICE [key=value...]: mpirun -np 2 (MILES_NCCL_BUCKET_MB from the
     "$WK" "$W/d.bin" "$W/$out" "$dev" "$@" >"$W/$out.log" 2>&1 || { cat "$W/$out.log"; fail "mpirun $out"; }
 }
 one g1 cuda
-MILES_NCCL_BUCKET_MB=0.05 two g2 cuda   # ~13 k floats per bucket: 10+ buckets of the tiny model
+MILES_NCCL_BUCKET_MB=0.05 two g2 cuda   # 13,107 floats per bucket: ~170 buckets of the 2.2 M-parameter tiny model
 MILES_NCCL_BUCKET_MB=100 two g2one cuda # one bucket
 # weights of two checkpoints: max |a - b| and max |a - init| (how far training moved them)
 python3 - "$W/g1" "$W/g2" "$W/g2one" <<'PY' || fail "2 ranks vs 1 process"
