@@ -13,7 +13,8 @@
 #      (relative) and every weight of last.safetensors within 1e-6 (the determinism
 #      contract of docs/architecture.md), the weights moved > 100x that;
 #      one-bucket and many-bucket runs (MILES_NCCL_BUCKET_MB) bitwise equal here
-#      (2 ranks: a + b is exact in any bucketing);
+#      (2 ranks: a + b is exact in any bucketing); 4 steps + resume to 8 on 2 ranks
+#      bitwise equal to 8 straight (checkpoint bytes and step log);
 #   3. fp16 on 2 ranks: trains, the loss scale in the step events, the ranks' weights
 #      equal at every checkpoint (the trainer's replica hash would stop it);
 #      `mpirun -np 2 miles-train --device cuda` end to end (train_result.json: 2 ranks);
@@ -95,6 +96,17 @@ print("    losses 2 ranks:   %s" % " ".join("%.6f" % s[1] for s in sb))
 sys.exit(0 if wmax <= 1e-6 and lmax <= 1e-5 and bits == 0 and moved > 100 * 1e-6 else 1)
 PY
 [ -f "$W/g2/last.safetensors" ] && [ -f "$W/g2/best.safetensors" ] || fail "2 ranks: checkpoints missing"
+# resume: 2 ranks stop at step 4, 2 ranks resume to 8 == 8 straight (bitwise, as one process)
+MILES_NCCL_BUCKET_MB=0.05 two g2r cuda steps=4
+MILES_NCCL_BUCKET_MB=0.05 two g2r cuda steps=8 resume=1
+python3 - "$W/g2" "$W/g2r" <<'PY' || fail "2-rank resume"
+import sys
+a, b = (open(p + "/last.safetensors", "rb").read() for p in sys.argv[1:3])
+sa, sb = (open(p + "/steps.txt").read() for p in sys.argv[1:3])
+print("    2 ranks 4 steps + resume to 8 vs 8 straight: checkpoint %s, step log %s" %
+      ("bitwise equal" if a == b else "DIFFERS", "equal" if sa == sb else "DIFFERS"))
+sys.exit(0 if a == b and sa == sb else 1)
+PY
 ls "$W/g2" | grep -q '\.tmp' && fail "2 ranks: a temporary file was left"
 echo "ok  2 ranks on emulated GPUs match one process"
 

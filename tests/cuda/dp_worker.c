@@ -8,7 +8,8 @@
  * loss_scale skipped" per step; the trainer writes OUT/last.safetensors.
  *
  *   dp_worker PREPARED OUT DEVICE [key=value...]   keys: steps accum batch
- *       precision (0 fp32, 2 fp16) lr seed_offset (ranks' init seeds)
+ *       precision (0 fp32, 2 fp16) lr resume (1: continue OUT/last.safetensors;
+ *       steps.txt is appended to)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: dp_worker PREPARED OUT DEVICE [key=value...]\n");
         return 2;
     }
-    long steps = 8, accum = 2, batch = 30, prec = 0;
+    long steps = 8, accum = 2, batch = 30, prec = 0, resume = 0;
     double lr = 1e-4;
     for (int i = 4; i < argc; i++) {
         char k[32];
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "batch")) batch = (long)v;
         else if (!strcmp(k, "precision")) prec = (long)v;
         else if (!strcmp(k, "lr")) lr = v;
+        else if (!strcmp(k, "resume")) resume = (long)v;
         else { fprintf(stderr, "dp_worker: unknown key %s\n", k); return 2; }
     }
     const int rank = miles_dist_rank(d);
@@ -86,6 +88,7 @@ int main(int argc, char **argv) {
     tc.eval_every = 4;
     tc.patience = 100;
     tc.out_dir = argv[2];
+    tc.resume = (int)resume;
     tc.loss.class_weight[0] = 0.6f;
     tc.loss.class_weight[1] = 2.5f;
     tc.dist = d;
@@ -98,11 +101,12 @@ int main(int argc, char **argv) {
         snprintf(mk, sizeof mk, "mkdir -p '%s'", argv[2]);
         if (rank == 0 && system(mk) != 0) s = miles_set_error(MILES_EIO, "cannot create %s", argv[2]);
     }
-    if (s == MILES_OK && rank == 0 && !(g_steps = fopen(path, "w"))) s = miles_set_error(MILES_EIO, "cannot write %s", path);
+    if (s == MILES_OK && rank == 0 && !(g_steps = fopen(path, resume ? "a" : "w")))
+        s = miles_set_error(MILES_EIO, "cannot write %s", path);
     /* rank 0's initial weights: how far training moved them */
     char ipath[4200];
     snprintf(ipath, sizeof ipath, "%s/init.safetensors", argv[2]);
-    if (s == MILES_OK && rank == 0) s = miles_model_save(m, ipath, 0, NULL, NULL);
+    if (s == MILES_OK && rank == 0 && !resume) s = miles_model_save(m, ipath, 0, NULL, NULL);
     if (s == MILES_OK) s = miles_train_run(m, p, &tc, &res);
     if (g_steps) fclose(g_steps);
     if (s != MILES_OK) {
