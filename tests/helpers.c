@@ -1,9 +1,17 @@
 /*
  * helpers.c — helpers shared by the test programs (helpers.h).
  */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "helpers.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,4 +78,64 @@ const char *test_find_vocab(void) {
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         if (access(c[i], R_OK) == 0) return c[i];
     return NULL;
+}
+
+const char *test_bin_dir(void) {
+    const char *b = getenv("MILES_BIN");
+    return b && *b ? b : "build/bin";
+}
+
+void test_tool(char *buf, size_t cap, const char *tool) {
+    if (snprintf(buf, cap, "%s/%s", test_bin_dir(), tool) >= (int)cap) fail_msg("tool path too long: %s", tool);
+    if (access(buf, X_OK) == 0) return;
+    if (getenv("MILES_BIN") && *getenv("MILES_BIN")) fail_msg("%s is not built (MILES_BIN is set)", buf);
+    printf("  skip: %s not built (set MILES_BIN to require it)\n", buf);
+    skip();
+}
+
+double test_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* find + info + allocate: the shared half of the two readers */
+static void *st_alloc(const MilesSafetensors *st, const char *name, size_t elem, int *i, int *ndim, int64_t *shape,
+                      size_t *n) {
+    int nd = 0;
+    int64_t sh[8];
+    size_t numel = 0;
+    *i = miles_safetensors_find(st, name);
+    if (*i < 0) fail_msg("fixture tensor %s missing", name);
+    if (miles_safetensors_info(st, *i, NULL, &nd, sh, &numel) != MILES_OK)
+        fail_msg("fixture tensor %s: %s", name, miles_last_error());
+    if (ndim) *ndim = nd;
+    if (shape) memcpy(shape, sh, sizeof sh);
+    if (n) *n = numel;
+    void *p = malloc((numel + 1) * elem);
+    if (!p) fail_msg("fixture tensor %s: out of memory", name);
+    return p;
+}
+
+float *test_st_f32(const MilesSafetensors *st, const char *name, int *ndim, int64_t *shape, size_t *n) {
+    int i;
+    size_t numel;
+    float *p = st_alloc(st, name, sizeof(float), &i, ndim, shape, &numel);
+    if (miles_safetensors_read_f32(st, i, p, numel) != MILES_OK)
+        fail_msg("fixture tensor %s: %s", name, miles_last_error());
+    if (n) *n = numel;
+    return p;
+}
+
+int32_t *test_st_i32(const MilesSafetensors *st, const char *name, int *ndim, int64_t *shape, size_t *n) {
+    int i;
+    size_t numel;
+    int32_t *p = st_alloc(st, name, sizeof(int32_t), &i, ndim, shape, &numel);
+    if (miles_safetensors_read_i32(st, i, p, numel) != MILES_OK)
+        fail_msg("fixture tensor %s: %s", name, miles_last_error());
+    if (n) *n = numel;
+    return p;
 }

@@ -6,6 +6,9 @@
 #define MILES_TEST_HELPERS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "miles.h"
 
 /* A library call that must succeed: on failure the test fails with the
  * status name and miles_last_error(). */
@@ -30,5 +33,20 @@ const char *test_shared_dir(void);
 /* A WordPiece vocabulary for the tests: the committed fixtures, else the
  * MiniLM weights' vocab.txt; NULL if none is readable. */
 const char *test_find_vocab(void);
+/* The tools' directory: $MILES_BIN, else build/bin. */
+const char *test_bin_dir(void);
+/* buf = <bin dir>/<tool>.  When that is not an executable the test fails if
+ * MILES_BIN is set (`make test` sets it: the tools are expected there) and is
+ * skipped otherwise (a test program run by hand before the tools are built). */
+void test_tool(char *buf, size_t cap, const char *tool);
+/* max |a[i] - b[i]| in double; a NaN on either side gives NaN, so a
+ * `<= tol` check fails on it. */
+double test_max_abs_diff(const float *a, const float *b, size_t n);
+/* A fixture tensor read whole into a malloc'd buffer (one spare element, so
+ * an empty tensor still gets a pointer); the test fails, naming the tensor, if
+ * it is missing or not readable as that type.  ndim, shape (8 entries) and n
+ * may be NULL. */
+float *test_st_f32(const MilesSafetensors *st, const char *name, int *ndim, int64_t *shape, size_t *n);
+int32_t *test_st_i32(const MilesSafetensors *st, const char *name, int *ndim, int64_t *shape, size_t *n);
 
 #endif

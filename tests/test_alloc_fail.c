@@ -210,10 +210,8 @@ static void test_tiktok(void **s) { (void)s; run_op("adapter tiktok2020", op_tik
 /* The environment variable arms the same hook for a whole process. */
 static void test_env_hook(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN");
     char exe[512], cmd[2048];
-    snprintf(exe, sizeof exe, "%s/miles-data", bin ? bin : "build/bin");
-    if (access(exe, X_OK) != 0) { printf("  skip: %s not built\n", exe); skip(); }
+    test_tool(exe, sizeof exe, "miles-data");
     snprintf(cmd, sizeof cmd, "MILES_ALLOC_FAIL_AFTER=3 %s inspect %s > /dev/null 2> %s/err.txt", exe, g_prep, g_dir);
     int rc = system(cmd);
     snprintf(cmd, sizeof cmd, "%s/err.txt", g_dir);

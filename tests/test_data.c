@@ -895,10 +895,9 @@ static int run_cmd(const char *fmt, ...) {
 
 static void test_cli(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN");
     char exe[1024];
-    snprintf(exe, sizeof exe, "%s/miles-data", bin ? bin : "build/bin");
-    if (access(exe, X_OK) != 0 || !vocab[0]) { printf("  skip: %s or a vocab not found\n", exe); skip(); }
+    test_tool(exe, sizeof exe, "miles-data");
+    if (!vocab[0]) { printf("  skip: no vocabulary found\n"); skip(); }
     char dir[] = "/tmp/miles_test_cli_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char csv[1100], out[1100];
@@ -918,7 +917,7 @@ static void test_cli(void **state) {
     {
         /* a tool that fails leaves no empty --out directory behind */
         char bexe[1100], odir[1200], plot[1400];
-        snprintf(bexe, sizeof bexe, "%s/miles-baseline", bin ? bin : "build/bin");
+        test_tool(bexe, sizeof bexe, "miles-baseline");
         snprintf(odir, sizeof odir, "%s/never/made", dir);
         assert_int_equal(run_cmd("%s --data %s/missing.milesdat --out %s 2> /dev/null", bexe, dir, odir), 1);
         assert_int_not_equal(access(odir, F_OK), 0);

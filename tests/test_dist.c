@@ -513,10 +513,8 @@ static void test_killed_rank_then_resume(void **state) {
 static void test_miles_train_tool(void **state) {
     (void)state;
     NEED_MPI();
-    const char *bin = getenv("MILES_BIN");
     char tool[4096];
-    snprintf(tool, sizeof tool, "%s/miles-train", bin ? bin : "build/bin");
-    if (access(tool, X_OK) != 0) { printf("SKIPPED: %s not built\n", tool); skip(); }
+    test_tool(tool, sizeof tool, "miles-train");
     char out[256], cmd[8192];
     snprintf(out, sizeof out, "%s/tool", g_dir);
     snprintf(cmd, sizeof cmd,

@@ -571,35 +571,14 @@ static void test_variants(void **state) {
 
 /* ------------------------------------------------------------ numbers */
 
-static float *read_f32(const MilesSafetensors *st, const char *name, size_t *numel) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) fail_msg("%s: tensor %s missing", FIX_IO, name);
-    miles_safetensors_info(st, i, NULL, NULL, NULL, numel);
-    float *x = malloc(*numel * sizeof(float));
-    assert_int_equal(miles_safetensors_read_f32(st, i, x, *numel), MILES_OK);
-    return x;
-}
 static int32_t *read_i32(const MilesSafetensors *st, const char *name, int *B, int *T) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) fail_msg("%s: tensor %s missing", FIX_IO, name);
     int nd;
     int64_t sh[8];
-    size_t n;
-    miles_safetensors_info(st, i, NULL, &nd, sh, &n);
+    int32_t *x = test_st_i32(st, name, &nd, sh, NULL);
     assert_int_equal(nd, 2);
     *B = (int)sh[0];
     *T = (int)sh[1];
-    int32_t *x = malloc(n * sizeof(int32_t));
-    assert_int_equal(miles_safetensors_read_i32(st, i, x, n), MILES_OK);
     return x;
-}
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;   /* NaN propagates */
-    }
-    return m;
 }
 
 /* Miles' forward on the fixture inputs vs the onnxruntime and PyTorch outputs
@@ -616,7 +595,7 @@ static void test_fixture_outputs(void **state) {
     int32_t *tt = read_i32(st, "token_type_ids", &B2, &T2);
     assert_int_equal(B, 50);
     size_t nf;
-    float *feat = read_f32(st, "features", &nf);
+    float *feat = test_st_f32(st, "features", NULL, NULL, &nf);
     assert_int_equal(nf, (size_t)B * MILES_NUM_FEATURES);
     float *logits = malloc((size_t)B * 2 * sizeof(float)), *vel = malloc((size_t)B * sizeof(float));
     float *prob = malloc((size_t)B * sizeof(float));
@@ -632,15 +611,15 @@ static void test_fixture_outputs(void **state) {
         size_t n1, n2, n3;
         char k[64];
         snprintf(k, sizeof k, "%s.logits", src[s]);
-        float *L = read_f32(st, k, &n1);
+        float *L = test_st_f32(st, k, NULL, NULL, &n1);
         snprintf(k, sizeof k, "%s.viral_prob", src[s]);
-        float *P = read_f32(st, k, &n2);
+        float *P = test_st_f32(st, k, NULL, NULL, &n2);
         snprintf(k, sizeof k, "%s.velocity", src[s]);
-        float *V = read_f32(st, k, &n3);
+        float *V = test_st_f32(st, k, NULL, NULL, &n3);
         assert_int_equal(n1, (size_t)B * 2);
         assert_int_equal(n2, (size_t)B);
         assert_int_equal(n3, (size_t)B);
-        double dl = maxdiff(logits, L, n1), dp = maxdiff(prob, P, n2), dv = maxdiff(vel, V, n3);
+        double dl = test_max_abs_diff(logits, L, n1), dp = test_max_abs_diff(prob, P, n2), dv = test_max_abs_diff(vel, V, n3);
         printf("  max |miles - %-5s| logits %.3e  viral_prob %.3e  velocity %.3e\n", src[s], dl, dp, dv);
         double w = fmax(dl, fmax(dp, dv));
         if (!(w <= 1e-4)) fail_msg("miles vs %s: max abs error %.3e > 1e-4", src[s], w);

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "miles.h"
+#include "helpers.h"
 
 #define TOL_FWD 1e-5
 #define TOL_GRAD_REL 1e-4
@@ -49,43 +50,6 @@ static const char *const FIXTURES[] = {
 };
 
 /* ------------------------------------------------------------ fixture io */
-
-static size_t tensor_numel(MilesSafetensors *st, const char *name) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) fail_msg("fixture tensor %s missing", name);
-    size_t n = 0;
-    assert_int_equal(miles_safetensors_info(st, i, NULL, NULL, NULL, &n), MILES_OK);
-    return n;
-}
-
-static float *get_f32(MilesSafetensors *st, const char *name, size_t *n_out) {
-    size_t n = tensor_numel(st, name);
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    int s = miles_safetensors_read_f32(st, miles_safetensors_find(st, name), p, n);
-    if (s != MILES_OK) fail_msg("read %s: %s", name, miles_last_error());
-    if (n_out) *n_out = n;
-    return p;
-}
-
-static int32_t *get_i32(MilesSafetensors *st, const char *name, size_t *n_out) {
-    size_t n = tensor_numel(st, name);
-    int32_t *p = malloc((n ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    int s = miles_safetensors_read_i32(st, miles_safetensors_find(st, name), p, n);
-    if (s != MILES_OK) fail_msg("read %s: %s", name, miles_last_error());
-    if (n_out) *n_out = n;
-    return p;
-}
-
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
-}
 
 static double max_abs(const float *a, size_t n) {
     double m = 0.0;
@@ -107,13 +71,13 @@ typedef struct {
 
 static void build_config(Golden *g, int zero_dropout) {
     size_t n;
-    int32_t *arch = get_i32(g->st, "meta.arch", &n);
+    int32_t *arch = test_st_i32(g->st, "meta.arch", NULL, NULL, &n);
     assert_int_equal(n, 12);
     const char *preset = arch[2] > 0 ? "miles" : "seed-notebook";
     MilesConfig c;
     assert_int_equal(miles_config_preset(&c, preset, "tiny"), MILES_OK);
     /* the BERT sizes of the fixture (the tiny structure at reduced width) */
-    int32_t *bert = get_i32(g->st, "meta.bert", &n);
+    int32_t *bert = test_st_i32(g->st, "meta.bert", NULL, NULL, &n);
     assert_int_equal(n, 7);
     c.vocab_size = bert[0];
     c.hidden_size = bert[1];
@@ -141,12 +105,12 @@ static void build_config(Golden *g, int zero_dropout) {
 
 static void load_batch(Golden *g) {
     size_t n, nb;
-    g->ids = get_i32(g->st, "input_ids", &n);
-    g->tt = get_i32(g->st, "token_type_ids", NULL);
-    g->mask = get_i32(g->st, "attention_mask", NULL);
-    g->labels = get_i32(g->st, "labels", &nb);
-    g->feats = get_f32(g->st, "features", NULL);
-    g->vel = get_f32(g->st, "velocity_target", NULL);
+    g->ids = test_st_i32(g->st, "input_ids", NULL, NULL, &n);
+    g->tt = test_st_i32(g->st, "token_type_ids", NULL, NULL, NULL);
+    g->mask = test_st_i32(g->st, "attention_mask", NULL, NULL, NULL);
+    g->labels = test_st_i32(g->st, "labels", NULL, NULL, &nb);
+    g->feats = test_st_f32(g->st, "features", NULL, NULL, NULL);
+    g->vel = test_st_f32(g->st, "velocity_target", NULL, NULL, NULL);
     memset(&g->batch, 0, sizeof g->batch);
     g->batch.B = (int)nb;
     g->batch.T = (int)(n / nb);
@@ -156,8 +120,8 @@ static void load_batch(Golden *g) {
     g->batch.features = g->feats;
     g->batch.labels = g->labels;
     g->batch.velocity = g->vel;
-    float *cw = get_f32(g->st, "class_weight", NULL);
-    float *lw = get_f32(g->st, "loss_weights", NULL);
+    float *cw = test_st_f32(g->st, "class_weight", NULL, NULL, NULL);
+    float *lw = test_st_f32(g->st, "loss_weights", NULL, NULL, NULL);
     g->loss.class_weight[0] = cw[0];
     g->loss.class_weight[1] = cw[1];
     g->loss.w_cls = lw[0];
@@ -217,16 +181,16 @@ static double check_forward(Golden *g, MilesModel *m, int training, const char *
     float logits[64], vel[32], loss = 0.0f;
     int s = miles_model_forward(m, b, training, logits, vel, &loss);
     if (s != MILES_OK) fail_msg("forward: %s", miles_last_error());
-    float *rl = get_f32(g->st, "out.logits", NULL);
-    float *rv = get_f32(g->st, "out.velocity", NULL);
-    float *rloss = get_f32(g->st, "out.loss", NULL);
-    float *rp = get_f32(g->st, "out.pooled", NULL);
-    float *rh = get_f32(g->st, "out.last_hidden", NULL);
-    double el = max_abs_diff(logits, rl, (size_t)B * 2);
-    double ev = max_abs_diff(vel, rv, B);
+    float *rl = test_st_f32(g->st, "out.logits", NULL, NULL, NULL);
+    float *rv = test_st_f32(g->st, "out.velocity", NULL, NULL, NULL);
+    float *rloss = test_st_f32(g->st, "out.loss", NULL, NULL, NULL);
+    float *rp = test_st_f32(g->st, "out.pooled", NULL, NULL, NULL);
+    float *rh = test_st_f32(g->st, "out.last_hidden", NULL, NULL, NULL);
+    double el = test_max_abs_diff(logits, rl, (size_t)B * 2);
+    double ev = test_max_abs_diff(vel, rv, B);
     double eloss = fabs((double)loss - rloss[0]);
-    double ep = max_abs_diff(miles_model_pooled(m), rp, (size_t)B * H);
-    double eh = max_abs_diff(miles_model_last_hidden(m), rh, (size_t)B * T * H);
+    double ep = test_max_abs_diff(miles_model_pooled(m), rp, (size_t)B * H);
+    double eh = test_max_abs_diff(miles_model_last_hidden(m), rh, (size_t)B * T * H);
     printf("    forward (%s): max abs err logits %.2e velocity %.2e loss %.2e pooled %.2e hidden %.2e"
            "  (loss %.6f)\n", label, el, ev, eloss, ep, eh, loss);
     double worst = fmax(fmax(fmax(el, ev), fmax(eloss, ep)), eh);
@@ -250,7 +214,7 @@ static void check_grads(Golden *g, MilesModel *m) {
         miles_model_tensor(m, t, &ti);
         char nm[160];
         snprintf(nm, sizeof nm, "grad.%s", ti.name);
-        float *r = get_f32(g->st, nm, NULL);
+        float *r = test_st_f32(g->st, nm, NULL, NULL, NULL);
         gmax = fmax(gmax, max_abs(r, ti.numel));
         free(r);
     }
@@ -261,9 +225,9 @@ static void check_grads(Golden *g, MilesModel *m) {
         miles_model_tensor(m, t, &ti);
         char nm[160];
         snprintf(nm, sizeof nm, "grad.%s", ti.name);
-        float *r = get_f32(g->st, nm, NULL);
+        float *r = test_st_f32(g->st, nm, NULL, NULL, NULL);
         double den = fmax(max_abs(r, ti.numel), 1e-6 * gmax);
-        double e = max_abs_diff(ti.grad, r, ti.numel) / den;
+        double e = test_max_abs_diff(ti.grad, r, ti.numel) / den;
         if (!(e <= worst)) {
             worst = e;
             worst_name = ti.name;
@@ -277,11 +241,11 @@ static void check_grads(Golden *g, MilesModel *m) {
 
 static void check_adamw(Golden *g, MilesModel *m) {
     size_t n;
-    float *opt = get_f32(g->st, "meta.optim", &n);
+    float *opt = test_st_f32(g->st, "meta.optim", NULL, NULL, &n);
     assert_int_equal(n, 8);
-    float *norms = get_f32(g->st, "meta.grad_norms", NULL);
-    float *lrs = get_f32(g->st, "meta.lrs", NULL);
-    float *losses = get_f32(g->st, "meta.losses", NULL);
+    float *norms = test_st_f32(g->st, "meta.grad_norms", NULL, NULL, NULL);
+    float *lrs = test_st_f32(g->st, "meta.lrs", NULL, NULL, NULL);
+    float *losses = test_st_f32(g->st, "meta.losses", NULL, NULL, NULL);
     MilesAdamWConfig oc = {.lr = opt[0], .beta1 = opt[1], .beta2 = opt[2], .eps = opt[3],
                            .weight_decay = opt[4], .decay_all = 0};
     float max_norm = opt[5];
@@ -323,10 +287,10 @@ static void check_adamw(Golden *g, MilesModel *m) {
         miles_model_tensor(m, t, &ti);
         char nm[160];
         snprintf(nm, sizeof nm, "after3.%s", ti.name);
-        float *r = get_f32(g->st, nm, NULL);
-        float *w0 = get_f32(g->st, ti.name, NULL);
+        float *r = test_st_f32(g->st, nm, NULL, NULL, NULL);
+        float *w0 = test_st_f32(g->st, ti.name, NULL, NULL, NULL);
         snprintf(nm, sizeof nm, "grad.%s", ti.name);
-        float *g0 = get_f32(g->st, nm, NULL);
+        float *g0 = test_st_f32(g->st, nm, NULL, NULL, NULL);
         double gmax = max_abs(g0, ti.numel);
         double e = 0.0;
         for (size_t i = 0; i < ti.numel; i++) {
@@ -339,7 +303,7 @@ static void check_adamw(Golden *g, MilesModel *m) {
             }
         }
         n_all += ti.numel;
-        moved = fmax(moved, max_abs_diff(r, w0, ti.numel));
+        moved = fmax(moved, test_max_abs_diff(r, w0, ti.numel));
         if (!(e <= worst)) {
             worst = e;
             worst_name = ti.name;
@@ -374,9 +338,9 @@ static void run_fixture(const char *path) {
     if (s != MILES_OK) fail_msg("%s: %s (regenerate with tests/gen_golden.py)", path, miles_last_error());
     int32_t *f64;
     printf("  %s\n", path);
-    f64 = get_i32(g.st, "meta.fp64_forward", NULL);
-    int32_t *g64 = get_i32(g.st, "meta.fp64_grads", NULL);
-    int32_t *a64 = get_i32(g.st, "meta.fp64_after3", NULL);
+    f64 = test_st_i32(g.st, "meta.fp64_forward", NULL, NULL, NULL);
+    int32_t *g64 = test_st_i32(g.st, "meta.fp64_grads", NULL, NULL, NULL);
+    int32_t *a64 = test_st_i32(g.st, "meta.fp64_after3", NULL, NULL, NULL);
     printf("    reference values from PyTorch %s/%s/%s (forward/grads/after3)\n",
            f64[0] ? "fp64" : "fp32", g64[0] ? "fp64" : "fp32", a64[0] ? "fp64" : "fp32");
     free(f64);
@@ -413,7 +377,7 @@ static void test_lr_lambdas(void **state) {
     MilesSafetensors *st = NULL;
     assert_int_equal(miles_safetensors_open(&st, FIXTURES[0]), MILES_OK);
     size_t n;
-    float *c = get_f32(st, "sched.cases", &n);
+    float *c = test_st_f32(st, "sched.cases", NULL, NULL, &n);
     assert_true(n % 5 == 0 && n >= 5 * 30);
     double worst = 0.0;
     for (size_t r = 0; r < n / 5; r++) {

@@ -299,7 +299,7 @@ static void test_suggestions(void **state) {
 /* The tools on this checkpoint (tests/test_ideas.sh). */
 static void test_tools(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN") ? getenv("MILES_BIN") : "build/bin";
+    const char *bin = test_bin_dir();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "MILES_BIN=%s bash tests/test_ideas.sh %s/model.safetensors %s", bin, g_dir, g_dir);
     int rc = system(cmd);

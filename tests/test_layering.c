@@ -48,9 +48,8 @@ static void write_text(const char *path, const char *text) {
 
 static void test_tree_follows_the_rules(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN");
     char lib[1024], out[300];
-    snprintf(lib, sizeof lib, "%s/../libmiles.so", bin ? bin : "build/bin");
+    snprintf(lib, sizeof lib, "%s/../libmiles.so", test_bin_dir());
     snprintf(out, sizeof out, "%s/tree.txt", g_dir);
     struct stat sb;
     int have_lib = stat(lib, &sb) == 0;

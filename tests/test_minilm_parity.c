@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "miles.h"
+#include "helpers.h"
 
 #define MINILM_DIR "models/all-MiniLM-L6-v2"
 #define FIXTURE "tests/fixtures/minilm_golden.safetensors"
@@ -37,24 +38,16 @@ typedef struct Golden {
 } Golden;
 
 static float *read_f32(MilesSafetensors *st, const char *name, int ndim_want, int64_t *shape) {
-    int i = miles_safetensors_find(st, name), nd;
-    if (i < 0) fail_msg("%s: no tensor %s", FIXTURE, name);
-    size_t n;
-    assert_int_equal(miles_safetensors_info(st, i, NULL, &nd, shape, &n), MILES_OK);
+    int nd;
+    float *v = test_st_f32(st, name, &nd, shape, NULL);
     assert_int_equal(nd, ndim_want);
-    float *v = malloc(n * sizeof(float) + 1);
-    if (miles_safetensors_read_f32(st, i, v, n)) fail_msg("%s", miles_last_error());
     return v;
 }
 
 static int32_t *read_i32(MilesSafetensors *st, const char *name, int64_t *shape) {
-    int i = miles_safetensors_find(st, name), nd;
-    if (i < 0) fail_msg("%s: no tensor %s", FIXTURE, name);
-    size_t n;
-    assert_int_equal(miles_safetensors_info(st, i, NULL, &nd, shape, &n), MILES_OK);
+    int nd;
+    int32_t *v = test_st_i32(st, name, &nd, shape, NULL);
     assert_int_equal(nd, 2);
-    int32_t *v = malloc(n * sizeof(int32_t) + 1);
-    if (miles_safetensors_read_i32(st, i, v, n)) fail_msg("%s", miles_last_error());
     return v;
 }
 

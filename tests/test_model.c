@@ -80,15 +80,6 @@ static void make_batch(Batch *x, int B, int T, int V) {
     x->b = b;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static float *copy_grads(MilesModel *m) {
     size_t n = miles_model_num_params(m);
     float *g = malloc(n * sizeof *g);
@@ -227,7 +218,7 @@ static void test_init_random(void **state) {
     size_t n = miles_model_num_params(a);
     assert_memory_equal(ta.data, tb.data, n * sizeof(float));
     miles_model_init_random(b, 8, 0.02f);
-    assert_true(max_abs_diff(ta.data, tb.data, n) > 0.01);
+    assert_true(test_max_abs_diff(ta.data, tb.data, n) > 0.01);
     /* statistics of a large weight: mean ~0, std ~0.02; padding row 0 zero */
     int t = miles_model_find_tensor(a, "bert.embeddings.word_embeddings.weight");
     miles_model_tensor(a, t, &ta);
@@ -460,15 +451,15 @@ static void test_dropout_determinism(void **state) {
     assert_true(loss1 == loss2);
     miles_model_set_dropout_key(m, 99, 11);
     assert_int_equal(miles_model_forward(m, &x.b, 1, l3, NULL, NULL), MILES_OK);
-    double dstep = max_abs_diff(l1, l3, 12);
+    double dstep = test_max_abs_diff(l1, l3, 12);
     miles_model_set_dropout_key(m, 100, 10);
     assert_int_equal(miles_model_forward(m, &x.b, 1, l3, NULL, NULL), MILES_OK);
-    double dseed = max_abs_diff(l1, l3, 12);
+    double dseed = test_max_abs_diff(l1, l3, 12);
     assert_int_equal(miles_model_forward(m, &x.b, 0, le, NULL, NULL), MILES_OK);
     miles_model_set_dropout_key(m, 1, 1);
     assert_int_equal(miles_model_forward(m, &x.b, 0, le2, NULL, NULL), MILES_OK);
     assert_memory_equal(le, le2, sizeof le); /* eval ignores the key */
-    double dtrain = max_abs_diff(l1, le, 12);
+    double dtrain = test_max_abs_diff(l1, le, 12);
     printf("  dropout: same key identical; logits change %.3e (step) %.3e (seed) %.3e (eval)\n", dstep,
            dseed, dtrain);
     assert_true(dstep > 1e-4 && dseed > 1e-4 && dtrain > 1e-4);
@@ -541,7 +532,7 @@ static void gradcheck(const char *preset, int pooling) {
     assert_int_equal(miles_model_forward(m, &x.b, 0, NULL, NULL, NULL), MILES_OK);
     assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
     float *ge = copy_grads(m);
-    assert_true(max_abs_diff(g, ge, miles_model_num_params(m)) > 1e-4);
+    assert_true(test_max_abs_diff(g, ge, miles_model_num_params(m)) > 1e-4);
     free(ge);
     free(g);
     miles_model_free(m);
@@ -603,7 +594,7 @@ static void test_grad_accumulation(void **state) {
         assert_int_equal(miles_model_backward(m, 0.5f), MILES_OK);
     }
     float *acc = copy_grads(m);
-    double e = max_abs_diff(full, acc, n) / gmax;
+    double e = test_max_abs_diff(full, acc, n) / gmax;
     printf("  accumulation: 2 x 2 rows (loss_scale 0.5) vs 4 rows: max err / max|grad| = %.2e\n", e);
     assert_true(e < 1e-5);
     free(full);
@@ -633,7 +624,7 @@ static void test_padding_invariance(void **state) {
         float la[6], lb[6], va[3], vb[3];
         assert_int_equal(miles_model_forward(m, &x.b, 0, la, va, NULL), MILES_OK);
         assert_int_equal(miles_model_forward(m, &b, 0, lb, vb, NULL), MILES_OK);
-        double e = fmax(max_abs_diff(la, lb, 6), max_abs_diff(va, vb, 3));
+        double e = fmax(test_max_abs_diff(la, lb, 6), test_max_abs_diff(va, vb, 3));
         printf("  padding T 9 -> 16, pooling %d: max abs diff %.2e\n", pools[k], e);
         assert_true(e < 1e-5);
         miles_model_free(m);

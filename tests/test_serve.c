@@ -85,7 +85,7 @@ static int teardown(void **state) {
 
 static void test_http(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN") ? getenv("MILES_BIN") : "build/bin";
+    const char *bin = test_bin_dir();
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "MILES_BIN=%s bash tests/test_serve.sh %s %s %s", bin, g_ckpt, g_csv, g_dir);
     int rc = system(cmd);

@@ -313,13 +313,8 @@ static void test_kill_during_checkpoint_write(void **state) {
  * and --resume continues from it to completion. */
 static void test_sigint_cli(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN");
     char exe[512], out[256];
-    snprintf(exe, sizeof exe, "%s/miles-train", bin ? bin : "build/bin");
-    if (access(exe, X_OK) != 0) {
-        printf("SKIP: %s not built\n", exe);
-        return;
-    }
+    test_tool(exe, sizeof exe, "miles-train");
     snprintf(out, sizeof out, "%s/sigint", g_dir);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -365,13 +360,8 @@ static void test_sigint_cli(void **state) {
  * checkpoint's step and removes the stale temp files (issue 18). */
 static void test_resume_cleans_log_and_temps(void **state) {
     (void)state;
-    const char *bin = getenv("MILES_BIN");
     char exe[512], out[256];
-    snprintf(exe, sizeof exe, "%s/miles-train", bin ? bin : "build/bin");
-    if (access(exe, X_OK) != 0) {
-        printf("SKIP: %s not built\n", exe);
-        return;
-    }
+    test_tool(exe, sizeof exe, "miles-train");
     snprintf(out, sizeof out, "%s/resume_clean", g_dir);
     char cmd[2048];
     const char *args = "--init random --size tiny --epochs 50 --lr 1e-3 --warmup 10 --max-len 32 --quiet";
@@ -571,16 +561,11 @@ static void test_checkpoint_contract(void **state) {
  * test row is clamped (JSON velocity_clamp.n_clamped == n) and the views/day
  * metrics are finite.  Skipped when the tool is not built. */
 static void eval_cli_clamp(const char *ckpt, const char *dir, double bound) {
-    const char *bin = getenv("MILES_BIN");
-    char cmd[2048], rep[400];
-    snprintf(cmd, sizeof cmd, "%s/miles-eval", bin ? bin : "build/bin");
-    if (access(cmd, X_OK) != 0) {
-        printf("SKIP: %s not built\n", cmd);
-        return;
-    }
+    char exe[512], cmd[2048], rep[400];
+    test_tool(exe, sizeof exe, "miles-eval");
     snprintf(rep, sizeof rep, "%s/eval_big", dir);
-    snprintf(cmd, sizeof cmd, "%s/miles-eval --checkpoint %s --data %s --out %s --bootstrap 0 --no-plots >/dev/null",
-             bin ? bin : "build/bin", ckpt, g_prepared, rep);
+    snprintf(cmd, sizeof cmd, "%s --checkpoint %s --data %s --out %s --bootstrap 0 --no-plots >/dev/null", exe, ckpt,
+             g_prepared, rep);
     int rc = system(cmd);
     assert_true(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 3));
     char path[450];
