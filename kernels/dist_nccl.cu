@@ -145,15 +145,19 @@ static int nccl_fail(ncclResult_t r, int line, const char *what) {
 #define CU_TRY(x) do { cudaError_t _e = (x); if (_e != cudaSuccess) return cuda_fail(_e, __LINE__, #x); } while (0)
 #define NC_TRY(x) do { ncclResult_t _r = (x); if (_r != ncclSuccess) return nccl_fail(_r, __LINE__, #x); } while (0)
 
-static int init_on(MilesNccl *c, MilesDist *d, int device) {
+/* Everything before the unique id's broadcast that can fail on one rank
+ * alone (device, NCCL library): the caller agrees on its result first, so
+ * every rank takes part in the same collectives. */
+static int init_local(MilesNccl *c, MilesDist *d, int device) {
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
     if (e != cudaSuccess || ndev == 0)
         return miles_error(MILES_EUNSUPPORTED, "rank %d: no CUDA device for NCCL (%s)", c->rank,
                            e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
     /* one GPU per local rank; more local ranks than GPUs would share a device,
-     * which NCCL refuses: say so instead */
-    if (device < 0 && miles_dist_local_size(d) > ndev) /* a given device: the caller mapped the ranks */
+     * which NCCL refuses: say so instead (a given device: the caller mapped
+     * the ranks) */
+    if (device < 0 && miles_dist_local_size(d) > ndev)
         return miles_error(MILES_EUNSUPPORTED, "%d ranks on this node but only %d GPU(s): start one rank per GPU",
                            miles_dist_local_size(d), ndev);
     MILES_TRY(miles_nccl_load());
@@ -161,10 +165,15 @@ static int init_on(MilesNccl *c, MilesDist *d, int device) {
         return miles_error(MILES_EUNSUPPORTED, "rank %d: no CUDA device %d (%d device(s))", c->rank, device, ndev);
     c->device = device >= 0 ? device : miles_dist_local_rank(d) % ndev;
     CU_TRY(cudaSetDevice(c->device));
+    return MILES_OK;
+}
+
+static int init_on(MilesNccl *c, MilesDist *d, int device) {
+    int s = miles_dist_agree(d, init_local(c, d, device));
+    if (s != MILES_OK) return s;
     /* the unique id travels over MPI */
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
-    int s = MILES_OK;
     if (c->rank == 0) {
         ncclResult_t r = g_nccl.GetUniqueId(&id);
         if (r != ncclSuccess) s = nccl_fail(r, __LINE__, "ncclGetUniqueId");

@@ -22,7 +22,9 @@
 #      refusals, one line each: fewer emulated GPUs than ranks; NCCL missing
 #      (MILES_NCCL_LIBRARY=/nonexistent); --device cuda:1 with 2 ranks on a node.
 # Needs WORKER (tests/cuda/dp_worker.c), NCCL_TEST, BACKEND; HAVE_MPI=1 and mpirun,
-# else it prints SKIPPED.  MILES_MPIRUN overrides the launcher.
+# else it prints SKIPPED.  MILES_MPIRUN overrides the launcher.  REAL_GPU=1: the real
+# object on this node's GPUs (nvidia-smi counts them; parts 1-3 need 2, the refusals
+# run on any number).
 set -eu
 W=${1:?usage: test_dp_device.sh WORKDIR}
 if [ "${HAVE_MPI:-0}" != 1 ] || ! command -v mpirun >/dev/null 2>&1; then
@@ -35,14 +37,12 @@ ROOT=""; [ "$(id -u)" = 0 ] && ROOT="--allow-run-as-root"
 MPI=${MILES_MPIRUN:-mpirun $ROOT --oversubscribe --mca btl_vader_single_copy_mechanism none}
 rm -rf "$W" && mkdir -p "$W"
 fail() { echo "FAIL: $*"; exit 1; }
+# REAL_GPU=1: the real libmiles_cuda.so on this node's GPUs (the training parts need 2+)
+REAL=${REAL_GPU:-0}
+NGPU=2
+[ "$REAL" = 1 ] && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 export MILES_CUDA_BACKEND="$SO" OMP_NUM_THREADS=1
 
-# ---- 1. the NCCL layer
-$MPI -np 2 -x SIMT_DEVICES=2 -x OMP_NUM_THREADS "$NT" >"$W/nccl.txt" 2>&1 || { cat "$W/nccl.txt"; fail "test_dist_nccl"; }
-grep "rank 0" "$W/nccl.txt" | sed 's/^/    /'
-echo "ok  NCCL layer on 2 emulated GPUs"
-
-# ---- 2. 2 ranks vs 1 process, fp32
 data() {
   MILES_BIN=${MILES_BIN:-build/bin}
   "$MILES_BIN/miles-data" synth --rows 400 --seed 3 --out "$W/s.csv" >/dev/null
@@ -50,6 +50,13 @@ data() {
     --max-len 24 --language any >/dev/null
 }
 data
+if [ "$NGPU" -ge 2 ]; then
+# ---- 1. the NCCL layer
+$MPI -np 2 -x SIMT_DEVICES=2 -x OMP_NUM_THREADS "$NT" >"$W/nccl.txt" 2>&1 || { cat "$W/nccl.txt"; fail "test_dist_nccl"; }
+grep "rank 0" "$W/nccl.txt" | sed 's/^/    /'
+echo "ok  NCCL layer on 2 emulated GPUs"
+
+# ---- 2. 2 ranks vs 1 process, fp32
 one() { # OUT DEVICE [key=value...]: one process
   out=$1 dev=$2; shift 2
   SIMT_DEVICES=1 "$WK" "$W/d.bin" "$W/$out" "$dev" "$@" >"$W/$out.log" 2>&1 || { cat "$W/$out.log"; fail "run $out"; }
@@ -126,6 +133,10 @@ grep -q '"ranks":[[:space:]]*2' "$W/tool/train_result.json" && grep -q '"steps":
 [ -f "$W/tool/last.safetensors" ] || fail "miles-train: no last.safetensors"
 echo "ok  mpirun -np 2 miles-train --device cuda: 3 steps, train_result.json says 2 ranks"
 
+else
+  echo "test_dp_device: SKIPPED the training parts: $NGPU GPU(s) here, they need 2"
+fi
+
 # ---- 4. refusals
 refuse() { # NAME WANT CMD...
   name=$1 want=$2; shift 2
@@ -133,15 +144,20 @@ refuse() { # NAME WANT CMD...
   grep -q "$want" "$W/r.txt" || { cat "$W/r.txt"; fail "$name: no \"$want\""; }
   echo "ok  $name: $(grep -m1 "$want" "$W/r.txt")"
 }
-refuse "fewer GPUs than ranks" "need 2 CUDA device" \
-  $MPI -np 2 -x SIMT_DEVICES=1 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" "$W/r1" cuda
-# a launcher that binds one GPU per rank (CUDA_VISIBLE_DEVICES): each rank sees one device
-$MPI -np 2 -x SIMT_DEVICES=1 -x CUDA_VISIBLE_DEVICES=0 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" \
-  "$W/bound" cuda steps=2 >"$W/bound.log" 2>&1 || { cat "$W/bound.log"; fail "one visible GPU per rank"; }
-echo "ok  one visible GPU per rank (CUDA_VISIBLE_DEVICES set by the launcher): $(cat "$W/bound.log")"
+NP=2; [ "$REAL" = 1 ] && NP=$((NGPU + 1))
+refuse "fewer GPUs than ranks" "need $NP CUDA device" \
+  $MPI -np $NP -x SIMT_DEVICES=1 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" "$W/r1" cuda
+if [ "$REAL" = 0 ]; then
+  # a launcher that binds one GPU per rank (CUDA_VISIBLE_DEVICES): each rank sees one
+  # device (each emulated rank has its own; on one real GPU NCCL refuses two ranks)
+  $MPI -np 2 -x SIMT_DEVICES=1 -x CUDA_VISIBLE_DEVICES=0 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" \
+    "$W/bound" cuda steps=2 >"$W/bound.log" 2>&1 || { cat "$W/bound.log"; fail "one visible GPU per rank"; }
+  echo "ok  one visible GPU per rank (CUDA_VISIBLE_DEVICES set by the launcher): $(cat "$W/bound.log")"
+fi
+# (CUDA_VISIBLE_DEVICES=0: the ranks pass the device check on a 1-GPU node too, NCCL loads next)
 refuse "NCCL missing" "NCCL not found" \
-  $MPI -np 2 -x SIMT_DEVICES=2 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS -x MILES_NCCL_LIBRARY=/nonexistent/libnccl.so.2 \
-  "$WK" "$W/d.bin" "$W/r2" cuda
+  $MPI -np 2 -x SIMT_DEVICES=2 -x CUDA_VISIBLE_DEVICES=0 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS \
+  -x MILES_NCCL_LIBRARY=/nonexistent/libnccl.so.2 "$WK" "$W/d.bin" "$W/r2" cuda
 refuse "one named GPU for 2 ranks" "names one GPU" \
   $MPI -np 2 -x SIMT_DEVICES=2 -x MILES_CUDA_BACKEND -x OMP_NUM_THREADS "$WK" "$W/d.bin" "$W/r3" cuda:1
 echo "test_dp_device ($SO): all passed"
