@@ -15,7 +15,7 @@
 #      one-bucket and many-bucket runs (MILES_NCCL_BUCKET_MB) bitwise equal here
 #      (2 ranks: a + b is exact in any bucketing); 4 steps + resume to 8 on 2 ranks
 #      bitwise equal to 8 straight (checkpoint bytes and step log);
-#   3. fp16 on 2 ranks: trains, the loss scale in the step events, the ranks' weights
+#   3. fp16 and bf16 on 2 ranks: train, fp16's loss scale in the step events, the ranks' weights
 #      equal at every checkpoint (the trainer's replica hash would stop it);
 #      `mpirun -np 2 miles-train --device cuda` end to end (train_result.json: 2 ranks);
 #   4. one visible GPU per rank (CUDA_VISIBLE_DEVICES, as srun --gpus-per-task=1) trains;
@@ -122,6 +122,9 @@ MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=6
 grep -q . "$W/f2/steps.txt" || fail "fp16: no steps"
 awk '{ if ($4 < 1) bad = 1 } END { exit bad }' "$W/f2/steps.txt" || fail "fp16: no loss scale in the events"
 echo "ok  fp16 on 2 ranks: $(tail -1 "$W/f2/steps.txt" | awk '{ printf "step %d loss %s scale %s skipped %d", $1, $2, $4, $5 }')"
+MILES_NCCL_BUCKET_MB=0.05 two b2 cuda precision=3 steps=3
+[ "$(wc -l <"$W/b2/steps.txt")" -eq 3 ] || fail "bf16: not 3 steps"
+echo "ok  bf16 on 2 ranks: $(tail -1 "$W/b2/steps.txt" | awk '{ printf "step %d loss %s", $1, $2 }')"
 
 # ---- 3b. the tool: mpirun -np 2 miles-train --device cuda (tiny preset, dropout on)
 B=$(pwd)/${MILES_BIN:-build/bin}

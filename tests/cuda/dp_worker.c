@@ -8,7 +8,7 @@
  * loss_scale skipped" per step; the trainer writes OUT/last.safetensors.
  *
  *   dp_worker PREPARED OUT DEVICE [key=value...]   keys: steps accum batch
- *       precision (0 fp32, 2 fp16) lr resume (1: continue OUT/last.safetensors;
+ *       precision (0 fp32, 2 fp16, 3 bf16) lr resume (1: continue OUT/last.safetensors;
  *       steps.txt is appended to)
  */
 #include <stdio.h>
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
     tc.loss.class_weight[1] = 2.5f;
     tc.dist = d;
     tc.device = argv[3];
-    tc.precision = prec == 2 ? MILES_PRECISION_FP16 : MILES_PRECISION_FP32;
+    tc.precision = prec == 2 ? MILES_PRECISION_FP16 : prec == 3 ? MILES_PRECISION_BF16 : MILES_PRECISION_FP32;
     tc.callback = on_event;
     MilesTrainResult res;
     if (s == MILES_OK) {
