@@ -184,7 +184,6 @@ int cuda_dist_finish(void *st) {
     if (rc != MILES_OK) return rc;
     return miles_nccl_step_end(s->nccl, miles_cuda_model_device_found_inf(s->cm), cuda_stream_of(s));
 }
-void cuda_dist_stats(void *st, int64_t out[4]) { miles_nccl_stats(S(st)->nccl, out); }
 
 MilesBackendOps make_ops() {
     MilesBackendOps o;
@@ -212,7 +211,6 @@ MilesBackendOps make_ops() {
     o.dist_attach = cuda_dist_attach;
     o.dist_backward = cuda_dist_backward;
     o.dist_finish = cuda_dist_finish;
-    o.dist_stats = cuda_dist_stats;
     return o;
 }
 

@@ -79,13 +79,10 @@ typedef struct MilesBackendOps {
      * each bucket over the ranks as soon as the backward has finished it (the
      * step's last micro-batch).  dist_finish (collective, before clip): the
      * buckets no dist_backward reduced this step (a rank without rows), the
-     * max of the fp16 overflow flag over the ranks (all skip together).
-     * dist_stats: buckets; of the last step, queued while the backward ran
-     * and queued by dist_finish; steps. */
+     * max of the fp16 overflow flag over the ranks (all skip together). */
     int (*dist_attach)(void *state, MilesDist *d, size_t bucket_bytes);
     int (*dist_backward)(void *state, float loss_scale);
     int (*dist_finish)(void *state);
-    void (*dist_stats)(void *state, int64_t out[4]);
 } MilesBackendOps;
 
 /* The CPU reference (backend_cpu.c). */
