@@ -7,12 +7,15 @@
  * Packed W: 16-column groups; in group g, step q (2 bf16 or 4 int8 values of
  * K) of column g*16 + l is the 32-bit word w[(g*kq + q)*16 + l], so one
  * 64-byte load feeds one vdpbf16ps / vpdpbusd for 16 columns.  N is padded
- * to a multiple of 32 with zero columns, K to a multiple of the step with
- * zeros (they add exact zeros).
+ * to a multiple of the kernel's NR with zero columns, K to a multiple of the step (x's
+ * padding is zero, so those terms add exact zeros).
  *
- * int8: vpdpbusd multiplies unsigned by signed bytes, so x is stored as
- * u = x_q + 128 and the 128 * sum_k w_q[j][k] it adds is subtracted per column
- * (corr[j], exact int32 arithmetic).
+ * x is converted per call into rows of kq words (gemm_lowp.h).
+ *
+ * int8: vpdpbusd multiplies unsigned by signed bytes.  W is stored unsigned,
+ * u = w_q + 128, and x signed, so x's word can be the instruction's memory
+ * (broadcast) operand; the 128 * sum_k x_q it adds is subtracted per row
+ * (cx[i], exact int32 arithmetic, computed while quantizing the row).
  */
 #include "gemm_lowp.h"
 #include "ops_internal.h"
@@ -29,11 +32,10 @@ struct MilesPackedWeights {
     int N, K, kq, npad;
     uint32_t *w;   /* npad/16 groups x kq x 16 words */
     float *sw;     /* int8: per-column scale (npad) */
-    int32_t *corr; /* int8: 128 * column sum of w_q (npad) */
 };
 
-#define LOWP_MC 96  /* rows per task (multiple of 12 and 6) */
-#define LOWP_NC 256 /* columns per task (multiple of 32) */
+#define LOWP_MC 96  /* rows per task (a multiple of every kernel's MR: 12, 8, 6) */
+#define LOWP_NC 256 /* columns per task (rounded down to the kernel's NR) */
 
 static int cpu_has(const char *f) {
 #if defined(__x86_64__)
@@ -108,22 +110,30 @@ static inline int quantize(float v, float inv) {
     return (int)r;
 }
 
-/* One row of K values into kq 32-bit words (little-endian: value k is byte
- * or half-word k of the row): bf16, or int8 + offset (128 for x). */
+/* One row of K values into kq 32-bit words (little-endian: value k is byte or
+ * half-word k of its word): bf16, or int8 + offset (128 for the unsigned W, 0
+ * for x); padding k >= K is 0 (+ offset).  stride 1: contiguous, written as
+ * bytes / half-words (vectorizes).  Returns the sum of the quantized values
+ * (int8). */
 MILES_HOT_CLONES
-static void pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, float inv,
-                     int offset, uint32_t *dst, size_t stride) {
-    if (stride == 1) { /* contiguous: write the bytes directly (vectorizes) */
+static int32_t pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, float inv,
+                        int offset, uint32_t *dst, size_t stride) {
+    int32_t sum = 0;
+    if (stride == 1) {
         if (prec == MILES_GEMM_BF16) {
             uint16_t *d = (uint16_t *)dst;
             for (int k = 0; k < K; k++) d[k] = to_bf16(v[k]);
             for (int k = K; k < 2 * kq; k++) d[k] = 0;
         } else {
             uint8_t *d = (uint8_t *)dst;
-            for (int k = 0; k < K; k++) d[k] = (uint8_t)(quantize(v[k], inv) + offset);
+            for (int k = 0; k < K; k++) {
+                int xq = quantize(v[k], inv);
+                sum += xq;
+                d[k] = (uint8_t)(xq + offset);
+            }
             for (int k = K; k < 4 * kq; k++) d[k] = (uint8_t)offset;
         }
-        return;
+        return sum;
     }
     for (int q = 0; q < kq; q++) {
         uint32_t word = 0;
@@ -134,11 +144,30 @@ static void pack_row(MilesGemmPrecision prec, const float *v, int K, int kq, flo
             }
         } else {
             for (int t = 0; t < 4; t++) {
-                int k = 4 * q + t;
-                word |= (uint32_t)(uint8_t)((k < K ? quantize(v[k], inv) : 0) + offset) << (8 * t);
+                int k = 4 * q + t, xq = k < K ? quantize(v[k], inv) : 0;
+                sum += xq;
+                word |= (uint32_t)(uint8_t)(xq + offset) << (8 * t);
             }
         }
         dst[(size_t)q * stride] = word;
+    }
+    return sum;
+}
+
+/* The portable MilesLowpPrep (gemm_lowp.h); the AVX-512 one must give the
+ * same bytes. */
+static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, int kq,
+                          uint32_t *xp, float *sx, int32_t *cx) {
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (size_t)i * ldx;
+        float inv = 0.0f;
+        if (int8) {
+            sx[i] = row_scale(row, K);
+            inv = sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f;
+        }
+        int32_t sum = pack_row(int8 ? MILES_GEMM_INT8 : MILES_GEMM_BF16, row, K, kq, inv, 0,
+                               xp + (size_t)i * kq, 1);
+        if (int8) cx[i] = (int32_t)(128u * (uint32_t)sum); /* modulo 2^32, as the kernel's sums */
     }
 }
 
@@ -156,13 +185,12 @@ int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const flo
     p->isa = isa;
     p->N = N, p->K = K;
     p->kq = prec == MILES_GEMM_BF16 ? (K + 1) / 2 : (K + 3) / 4;
-    p->npad = (N + 31) / 32 * 32;
+    p->npad = (N + isa->nr - 1) / isa->nr * isa->nr; /* the kernels read whole NR-column tiles */
     p->w = miles_aligned_alloc((size_t)p->npad * p->kq * sizeof(uint32_t));
     if (prec == MILES_GEMM_INT8) {
         p->sw = miles_aligned_alloc((size_t)p->npad * sizeof(float));
-        p->corr = miles_aligned_alloc((size_t)p->npad * sizeof(int32_t));
     }
-    if (!p->w || (prec == MILES_GEMM_INT8 && (!p->sw || !p->corr))) {
+    if (!p->w || (prec == MILES_GEMM_INT8 && !p->sw)) {
         miles_gemm_packed_free(p);
         return miles_error(MILES_ENOMEM, "gemm pack: out of memory for %d x %d weights", N, K);
     }
@@ -174,11 +202,8 @@ int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const flo
             float s = row_scale(row, K);
             inv = s > 0.0f ? 1.0f / s : 0.0f;
             p->sw[j] = s;
-            int64_t sum = 0;
-            for (int k = 0; k < K; k++) sum += quantize(row[k], inv);
-            p->corr[j] = (int32_t)(128 * sum);
         }
-        pack_row(prec, row, K, p->kq, inv, 0, dst, 16);
+        pack_row(prec, row, K, p->kq, inv, prec == MILES_GEMM_INT8 ? 128 : 0, dst, 16);
     }
     *out = p;
     return MILES_OK;
@@ -188,7 +213,6 @@ void miles_gemm_packed_free(MilesPackedWeights *w) {
     if (!w) return;
     free(w->w);
     free(w->sw);
-    free(w->corr);
     free(w);
 }
 
@@ -196,12 +220,16 @@ int miles_gemm_packed_n(const MilesPackedWeights *w) { return w->N; }
 const char *miles_gemm_packed_isa(const MilesPackedWeights *w) { return w->isa->name; }
 int miles_gemm_packed_k(const MilesPackedWeights *w) { return w->K; }
 
+/* Scratch: the converted x rows (+1 word: the kernels may read one past the
+ * end), then for int8 the row scales and corrections, each 64-byte aligned. */
+static size_t xrows_bytes(const MilesPackedWeights *w, int M) {
+    return (((size_t)M * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
+}
+
 size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M) {
     if (!w || M <= 0) return 0;
-    /* converted x rows (+1 word: the kernels may read one past the end), then
-     * the int8 row scales, 64-byte aligned */
-    size_t xb = (((size_t)M * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
-    return xb + (w->prec == MILES_GEMM_INT8 ? (size_t)M * sizeof(float) : 0);
+    size_t v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
+    return xrows_bytes(w, M) + (w->prec == MILES_GEMM_INT8 ? 2 * v : 0);
 }
 
 int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ldx,
@@ -215,45 +243,66 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
         return miles_error(MILES_EINVAL, "gemm packed: bad arguments (M %d, ldx %d, ldy %d)", M, ldx, ldy);
     if (M <= 0) return MILES_OK;
     const int kq = w->kq, N = w->N, int8 = w->prec == MILES_GEMM_INT8;
+    const MilesLowpIsa *isa = w->isa;
+    const int mr = isa->mr;
     void *own = NULL;
     if (!scratch && !(scratch = own = malloc(miles_gemm_packed_scratch(w, M))))
         return miles_error(MILES_ENOMEM, "gemm packed: out of memory for %d rows", M);
     uint32_t *xp = scratch;
-    float *sx = int8 ? (float *)((char *)scratch + (((size_t)M * kq + 1) * sizeof(uint32_t) + 63) / 64 * 64)
-                     : NULL;
-    const MilesLowpIsa *isa = w->isa;
-    const int mb = (M + LOWP_MC - 1) / LOWP_MC, nb = (N + LOWP_NC - 1) / LOWP_NC;
+    const size_t pb = xrows_bytes(w, M), v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
+    float *sx = int8 ? (float *)((char *)scratch + pb) : NULL;
+    int32_t *cx = int8 ? (int32_t *)((char *)scratch + pb + v) : NULL;
+    const MilesLowpPrep prep = isa->prep ? isa->prep : prep_portable;
+    const int np = (M + 15) / 16, mb = (M + LOWP_MC - 1) / LOWP_MC; /* x converted 16 rows per task */
     int nt = 1;
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * w->K >= 4.0 * MILES_OMP_MIN_WORK)
         nt = omp_get_max_threads();
 #endif
-    (void)nt; /* unused without OpenMP */
+    /* Column chunks: LOWP_NC, or for few row blocks (batch-1 shapes: M = 16-32
+     * tokens) narrower, so that every thread gets about two chunks: there the
+     * work is reading W, split over N.  Each element is still one kernel call
+     * over all of K: the split does not change any bits. */
+    int nc = LOWP_NC / isa->nr * isa->nr;
+    if (nt > 1 && mb < 2 * nt) {
+        int want = (2 * nt + mb - 1) / mb;
+        nc = ((N + want - 1) / want + isa->nr - 1) / isa->nr * isa->nr;
+        if (nc > LOWP_NC / isa->nr * isa->nr) nc = LOWP_NC / isa->nr * isa->nr;
+    }
+    const int nb = (N + nc - 1) / nc;
+    /* Few rows (batch-1 shapes): x is converted here, so the team meets once
+     * (with OMP_WAIT_POLICY=PASSIVE every barrier is a futex wake-up, as long
+     * as converting 32 rows) */
+    const int par_prep = nt > 1 && M >= 64;
+    if (!par_prep)
+        for (int pi = 0; pi < np; pi++) {
+            int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
+            prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
+                 int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
+        }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
+        if (par_prep) {
 #pragma omp for schedule(static)
-        for (int i = 0; i < M; i++) {
-            const float *row = x + (size_t)i * ldx;
-            float inv = 0.0f;
-            if (int8) {
-                sx[i] = row_scale(row, w->K);
-                inv = sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f;
+            for (int pi = 0; pi < np; pi++) {
+                int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
+                prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
+                     int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
             }
-            pack_row(w->prec, row, w->K, kq, inv, int8 ? 128 : 0, xp + (size_t)i * kq, 1);
+            /* implicit barrier: x is converted before any tile reads it */
         }
-        /* implicit barrier: x is converted before any tile reads it */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < mb * nb; t++) {
             int i0 = t / nb * LOWP_MC, i1 = i0 + LOWP_MC < M ? i0 + LOWP_MC : M;
-            int j0 = t % nb * LOWP_NC, j1 = j0 + LOWP_NC < N ? j0 + LOWP_NC : N;
+            int j0 = t % nb * nc, j1 = j0 + nc < N ? j0 + nc : N;
             for (int jr = j0; jr < j1; jr += isa->nr) {
                 const uint32_t *wg = w->w + (size_t)(jr / 16) * kq * 16;
                 int n = j1 - jr < isa->nr ? j1 - jr : isa->nr;
-                for (int ir = i0; ir < i1; ir += isa->mr) {
-                    int m = i1 - ir < isa->mr ? i1 - ir : isa->mr;
-                    isa->kernel(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr,
-                                (size_t)ldy, m, n, int8 ? sx + ir : NULL, int8 ? w->sw + jr : NULL,
-                                int8 ? w->corr + jr : NULL, bias ? bias + jr : NULL);
+                for (int ir = i0; ir < i1; ir += mr) {
+                    int m = i1 - ir < mr ? i1 - ir : mr;
+                    isa->kernel(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
+                                m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
+                                int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
                 }
             }
         }

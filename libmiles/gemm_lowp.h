@@ -55,17 +55,29 @@ size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M);
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch);
 
-/* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).  x: packed rows of 32-bit
- * words (2 bf16 or 4 uint8 per word), row i at x + i*x_rs; w: 16-column groups
- * of kq words per lane (group stride kq*16 words); m <= MR rows, n <= NR cols.
- * bf16: y = acc (+ bias[j]); int8: y = (acc - corr[j]) * (sx[i] * sw[j]) (+ bias). */
+/* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).
+ * x: converted rows of 32-bit words (2 bf16 or 4 int8 values of K per word),
+ * row i at x + i*x_rs; w: 16-column groups of kq words per lane (group stride
+ * kq*16 words); m <= MR rows, n <= NR cols.
+ * bf16: y = acc (+ bias[j]);
+ * int8: W is stored as unsigned u = w_q + 128 and x as signed x_q (vpdpbusd
+ * multiplies u8 by s8, and x's word is the broadcast operand), so
+ * acc = sum x_q w_q + 128 sum_k x_q and y = (acc - cx[i]) * (sx[i] * sw[j])
+ * (+ bias[j]) with cx[i] = 128 sum_k x_q. */
 typedef void (*MilesLowpKernel)(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w,
                                 float *y, size_t ldy, int m, int n, const float *sx,
-                                const float *sw, const int32_t *corr, const float *bias);
+                                const int32_t *cx, const float *sw, const float *bias);
+/* Converts rows [0, m) of x (row stride ldx, K values) into kq words each at
+ * xp + i*kq (padding zero), and for int8 the row scales sx and corrections
+ * cx.  Every implementation gives the same bytes as the portable one in
+ * gemm_lowp.c. */
+typedef void (*MilesLowpPrep)(int int8, const float *x, size_t ldx, int m, int K, int kq,
+                              uint32_t *xp, float *sx, int32_t *cx);
 typedef struct {
     const char *name;
     int mr, nr;
     MilesLowpKernel kernel;
+    MilesLowpPrep prep; /* NULL: the portable C conversion */
 } MilesLowpIsa;
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void);

@@ -1,64 +1,108 @@
 /*
  * gemm_lowp_avxvnni.c — int8 micro-kernel for CPUs with AVX-VNNI but no
  * AVX-512 (Alder Lake and later client cores): 6 x 16 tile of y in 12 ymm
- * int32 accumulators, VEX vpdpbusd.  Same packed layout and arithmetic as the
- * AVX-512 kernel (gemm_lowp_avx512.c), so the same results.
+ * int32 accumulators, VEX vpdpbusd (unsigned W, signed x broadcast per row).
+ * Same packed layout and arithmetic as the AVX-512 kernel
+ * (gemm_lowp_avx512.c), so the same results; x is converted by the portable
+ * prep of gemm_lowp.c.
  */
 #include "gemm_lowp.h"
 
 #if defined(__x86_64__) && defined(__AVXVNNI__) && defined(__AVX2__)
 #include <immintrin.h>
+#include <stdint.h>
 
 #define MR 6
 #define NR 16
 
+/* The inner loop in inline asm, as in gemm_lowp_avx512.c: GCC 12 copied and
+ * spilled the vpdpbusd accumulators every step (~1/2 of the possible rate).
+ * Rows i < m accumulate columns 0-7 in ymm i and 8-15 in ymm 6+i; W in
+ * ymm12/13; row i's word broadcast into ymm14 (VEX has no embedded
+ * broadcast); rows 3j..3j+2 at p_j, p_j + rs, p_j + 2 rs. */
+#define A_0 "(%[p0])"
+#define A_1 "(%[p0],%[rs],1)"
+#define A_2 "(%[p0],%[rs],2)"
+#define A_3 "(%[p1])"
+#define A_4 "(%[p1],%[rs],1)"
+#define A_5 "(%[p1],%[rs],2)"
+#define Z_(r) "vpxor %%xmm" #r ", %%xmm" #r ", %%xmm" #r "\n\t"
+#define ZF_(lo, hi) Z_(lo) Z_(hi)
+#define SF_(lo, hi)                                                                       \
+    "vpbroadcastd " A_##lo ", %%ymm14\n\t"                                                \
+    "%{vex%} vpdpbusd %%ymm14, %%ymm12, %%ymm" #lo "\n\t"                                 \
+    "%{vex%} vpdpbusd %%ymm14, %%ymm13, %%ymm" #hi "\n\t"
+#define TF_(lo, hi) "vmovdqu %%ymm" #lo ", " #lo "*32(%[acc])\n\t" "vmovdqu %%ymm" #hi ", " #hi "*32(%[acc])\n\t"
+#define ROW1(F) F(0, 6)
+#define ROW2(F) ROW1(F) F(1, 7)
+#define ROW3(F) ROW2(F) F(2, 8)
+#define ROW4(F) ROW3(F) F(3, 9)
+#define ROW5(F) ROW4(F) F(4, 10)
+#define ROW6(F) ROW5(F) F(5, 11)
+#define INT8_LOOP(M)                                                                      \
+    __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
+                     "vmovdqu (%[w]), %%ymm12\n\t"                                        \
+                     "vmovdqu 32(%[w]), %%ymm13\n\t"                                      \
+                     "prefetcht0 1024(%[w])\n\t" ROW##M(SF_)                              \
+                     "add $4, %[p0]\n\t"                                                  \
+                     "add $4, %[p1]\n\t"                                                  \
+                     "add $64, %[w]\n\t"                                                  \
+                     "dec %[k]\n\t"                                                       \
+                     "jnz 1b\n\t" ROW##M(TF_)                                             \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [w] "+r"(wp), [k] "+r"(kk)           \
+                     : [rs] "r"(rs), [acc] "r"(acc)                                       \
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",    \
+                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",       \
+                       "memory", "cc")
+
 static inline __attribute__((always_inline)) void
-int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
-          size_t ldy, int n, const float *sx, const float *sw, const int32_t *corr,
-          const float *bias) {
-    __m256i lo[MR], hi[MR];
-#pragma GCC unroll 16
-    for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-    for (int q = 0; q < kq; q++) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)q * 16));
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(w + (size_t)q * 16 + 8));
-#pragma GCC unroll 16
-        for (int i = 0; i < m; i++) {
-            __m256i a = _mm256_set1_epi32((int)x[i * x_rs + q]);
-            lo[i] = _mm256_dpbusd_avx_epi32(lo[i], a, b0);
-            hi[i] = _mm256_dpbusd_avx_epi32(hi[i], a, b1);
+int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
+          const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+    int32_t acc[2 * MR][8] __attribute__((aligned(32)));
+    {
+        /* integer addresses: rows >= m are never read, their pointers may lie past x */
+        const long rs = (long)(x_rs * sizeof(uint32_t));
+        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs;
+        const uint32_t *wp = w;
+        long kk = kq;
+        switch (m) {
+        case 6: INT8_LOOP(6); break;
+        case 5: INT8_LOOP(5); break;
+        case 4: INT8_LOOP(4); break;
+        case 3: INT8_LOOP(3); break;
+        case 2: INT8_LOOP(2); break;
+        default: INT8_LOOP(1); break;
         }
     }
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
     const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
-    const __m256i c0 = _mm256_loadu_si256((const __m256i *)corr);
-    const __m256i c1 = _mm256_loadu_si256((const __m256i *)(corr + 8));
     const __m256 s0 = _mm256_loadu_ps(sw), s1 = _mm256_loadu_ps(sw + 8);
     const __m256 bias0 = bias ? _mm256_maskload_ps(bias, k0) : _mm256_setzero_ps();
     const __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, k1) : _mm256_setzero_ps();
 #pragma GCC unroll 16
     for (int i = 0; i < m; i++) {
         __m256 r = _mm256_set1_ps(sx[i]);
-        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lo[i], c0)), _mm256_mul_ps(r, s0));
-        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(hi[i], c1)), _mm256_mul_ps(r, s1));
+        __m256i c = _mm256_set1_epi32(cx[i]);
+        __m256i lo = _mm256_load_si256((const __m256i *)acc[i]);
+        __m256i hi = _mm256_load_si256((const __m256i *)acc[MR + i]);
+        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lo, c)), _mm256_mul_ps(r, s0));
+        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(hi, c)), _mm256_mul_ps(r, s1));
         _mm256_maskstore_ps(y + i * ldy, k0, _mm256_add_ps(v0, bias0));
         _mm256_maskstore_ps(y + i * ldy + 8, k1, _mm256_add_ps(v1, bias1));
     }
 }
 
-#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, sw, corr, bias); break;
-static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y,
-                        size_t ldy, int m, int n, const float *sx, const float *sw,
-                        const int32_t *corr, const float *bias) {
+#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias); break;
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m,
+                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
     switch (m) {
         INT8_CASE(6) INT8_CASE(5) INT8_CASE(4) INT8_CASE(3) INT8_CASE(2) INT8_CASE(1)
     default: break;
     }
 }
 
-static const MilesLowpIsa int8_isa = {"avx_vnni", MR, NR, int8_kernel};
+static const MilesLowpIsa int8_isa = {"avx_vnni", MR, NR, int8_kernel, NULL};
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void) { return &int8_isa; }
 #else
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void) { return 0; }

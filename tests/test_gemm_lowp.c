@@ -11,8 +11,9 @@
  *         at most half a step of its row/channel scale (max/254), so a product
  *         by at most (max|x| max|w|) / 127.
  * Also: bit-identical results on 1 and 2 threads and for rows computed in two
- * calls, the AVX-VNNI and AVX-512 VNNI int8 kernels bit-identical, and bad
- * arguments refused.
+ * calls, the AVX-VNNI and AVX-512 VNNI int8 kernels (and so the portable and
+ * AVX-512 int8 conversions of x) bit-identical, every tile height (M = 1..26
+ * in one call = row by row), and bad arguments refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,6 +154,57 @@ static void test_int8(void **state) {
     check_precision(MILES_GEMM_INT8);
 }
 
+/* Every tile height (1..MR rows, both int8 kernels' MR) and a partial column
+ * group: M rows in one call give the bits of M one-row calls, within the
+ * tolerance of fp32.  Catches a wrong row address or accumulator in the
+ * kernels' per-height code. */
+static void check_row_counts(MilesGemmPrecision prec, int avxvnni) {
+    enum { N = 40, K = 37, MMAX = 26 };
+    float W[N * K], x[MMAX * K], y[MMAX * N], y1[N], bias[N];
+    for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
+    for (int i = 0; i < MMAX * K; i++) x[i] = frand();
+    for (int j = 0; j < N; j++) bias[j] = 0.1f * frand();
+    int prev = miles_gemm_lowp_prefer_avxvnni(avxvnni);
+    MilesPackedWeights *p = NULL;
+    assert_int_equal(miles_gemm_pack(&p, prec, W, N, K, K), MILES_OK);
+    double worst = 0;
+    for (int M = 1; M <= MMAX; M++) {
+        assert_int_equal(miles_gemm_packed(p, M, x, K, bias, y, N), MILES_OK);
+        for (int i = 0; i < M; i++) {
+            assert_int_equal(miles_gemm_packed(p, 1, x + i * K, K, bias, y1, N), MILES_OK);
+            assert_memory_equal(y + i * N, y1, sizeof y1);
+            for (int j = 0; j < N; j++) {
+                double ref = bias[j], den = 0;
+                for (int k = 0; k < K; k++) {
+                    ref += (double)x[i * K + k] * W[j * K + k];
+                    den += fabs((double)x[i * K + k] * W[j * K + k]);
+                }
+                double e = fabs(y[i * N + j] - ref) / den;
+                if (e > worst) worst = e;
+            }
+        }
+    }
+    printf("%s (%s): M = 1..%d, N %d, K %d: one call = row by row, max error %.3g of sum |x w|\n",
+           prec == MILES_GEMM_BF16 ? "bf16" : "int8", miles_gemm_packed_isa(p), MMAX, N, K, worst);
+    /* bf16: 2^-7 (above); int8: K * max|x| max|w| / 127 <= 1/127 of K max max; the sum of
+     * |x w| of random data is ~K max max / 4, so allow 4/127 of it */
+    assert_true(worst <= (prec == MILES_GEMM_BF16 ? 1.0 / 128 : 4.0 / 127));
+    miles_gemm_packed_free(p);
+    miles_gemm_lowp_prefer_avxvnni(prev);
+}
+
+static void test_row_counts(void **state) {
+    (void)state;
+    int any = 0;
+    for (int prec = MILES_GEMM_BF16; prec <= MILES_GEMM_INT8; prec++) {
+        if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, NULL)) continue;
+        check_row_counts((MilesGemmPrecision)prec, 0);
+        if (prec == MILES_GEMM_INT8) check_row_counts((MilesGemmPrecision)prec, 1);
+        any = 1;
+    }
+    if (!any) skip();
+}
+
 /* int8 keeps a zero row exactly zero (scale 0) and handles a constant row. */
 static void test_int8_special_rows(void **state) {
     (void)state;
@@ -195,6 +247,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_int8),
+        cmocka_unit_test(test_row_counts),
         cmocka_unit_test(test_int8_special_rows),
         cmocka_unit_test(test_bad_arguments),
     };
