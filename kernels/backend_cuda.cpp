@@ -154,6 +154,36 @@ int cuda_read_scaler(void *st, float *scale, int32_t *growth_tracker) {
 int cuda_write_scaler(void *st, float scale, int32_t growth_tracker) {
     return miles_cuda_model_set_loss_scaler_state(S(st)->cm, scale, growth_tracker);
 }
+int cuda_add_loss(void *st, float divisor) { return miles_cuda_model_add_loss(S(st)->cm, divisor); }
+int cuda_read_stats(void *st, MilesBackendStats *out) {
+    MilesCudaStats cs;
+    int rc = miles_cuda_model_read_stats(S(st)->cm, &cs);
+    if (rc != MILES_OK) return rc;
+    out->loss_sum = cs.loss_sum;
+    out->grad_norm = cs.grad_norm;
+    out->loss_scale = cs.loss_scale;
+    out->skipped = cs.skipped;
+    out->steps = cs.steps;
+    return MILES_OK;
+}
+#ifdef SIMT_H
+/* the SIMT emulator (tests/sim) counts the synchronizations of its runtime */
+long cuda_host_syncs(const char **last) {
+    if (last) *last = simt_host_sync_last();
+    return simt_host_syncs();
+}
+#else
+long cuda_host_syncs(const char **last) {
+    if (last) *last = "";
+    return -1;
+}
+#endif
+int cuda_forward_embeds(void *st, const MilesBatch *b, const float *word_emb, float *logits, float *velocity) {
+    return miles_cuda_model_forward_embeds(S(st)->cm, b, word_emb, logits, velocity);
+}
+int cuda_backward_inputs(void *st, const float *dlogits, const float *dvelocity, float *dword, float *dfeatures) {
+    return miles_cuda_model_backward_inputs(S(st)->cm, dlogits, dvelocity, dword, dfeatures);
+}
 const char *cuda_last_error(void) { return miles_last_error(); }
 
 /* Data parallelism: NCCL over the ranks, buckets reduced as the backward
@@ -211,6 +241,11 @@ MilesBackendOps make_ops() {
     o.dist_attach = cuda_dist_attach;
     o.dist_backward = cuda_dist_backward;
     o.dist_finish = cuda_dist_finish;
+    o.add_loss = cuda_add_loss;
+    o.read_stats = cuda_read_stats;
+    o.host_syncs = cuda_host_syncs;
+    o.forward_embeds = cuda_forward_embeds;
+    o.backward_inputs = cuda_backward_inputs;
     return o;
 }
 

@@ -484,6 +484,21 @@ int adamw_fused_cuda(float *param, const float *grad, float *m, float *v, void *
 int params_to_half_cuda(void *half, const float *param, const MilesCudaChunk *chunks, int nchunks, int dtype,
                         miles_cuda_stream stream);
 
+/* ============================ trainer statistics (train_stats.cu) */
+/* What the trainer reads only at its log intervals (docs/gpu.md "No host
+ * syncs in the step"): the running loss sum and the skipped fp16 steps. */
+typedef struct MilesCudaTrainStats {
+    double loss_sum;
+    int64_t skipped;
+} MilesCudaTrainStats;
+/* st->loss_sum += (float)((w_cls * l[0] if have_cls) + (w_reg * l[1] if
+ * have_reg)) / divisor, rounded as the host would (no FMA); loss2 = the
+ * model's [cross-entropy, MSE] on the device. */
+int train_stats_add_loss_cuda(MilesCudaTrainStats *st, const float *loss2, float w_cls, float w_reg, int have_cls,
+                              int have_reg, float divisor, miles_cuda_stream stream);
+/* st->skipped += opt->last_skipped != 0 (after adamw_fused_cuda). */
+int train_stats_count_skip_cuda(MilesCudaTrainStats *st, const MilesCudaOptState *opt, miles_cuda_stream stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -164,6 +164,7 @@ heads:
     D->dlogits = FL(&b, (size_t)B * 2);
     D->dvel = FL(&b, B);
     D->dvel_pre = FL(&b, B);
+    D->dfeat = FL(&b, (size_t)B * c->num_features);
     return b.off;
 }
 
@@ -391,7 +392,13 @@ static int encoder_forward(MilesCudaModel *cm) {
     const MilesParams *P = &cm->P;
     miles_cuda_stream s = S(cm);
 
-    MILES_TRY(embedding_forward_cuda(A->emb_sum, A->ids, A->tt, P->wte, P->wpe, P->wtt, B, T, H, s));
+    if (cm->use_given) { /* explanations: word vectors given (row i of them for token i) */
+        const float *words = (const float *)cm->given;
+        const int32_t *rows = (const int32_t *)(words + (size_t)N * H);
+        MILES_TRY(embedding_forward_cuda(A->emb_sum, rows, A->tt, words, P->wpe, P->wtt, B, T, H, s));
+    } else {
+        MILES_TRY(embedding_forward_cuda(A->emb_sum, A->ids, A->tt, P->wte, P->wpe, P->wtt, B, T, H, s));
+    }
     MILES_TRY(layernorm_forward_cuda(A->emb_out, A->emb_mean, A->emb_rstd, A->emb_sum, P->emb_ln.w,
                                      P->emb_ln.b, N, H, eps, s));
     MILES_TRY(drop_fwd(cm, A->emb_out, A->emb_out, (size_t)N * H,
@@ -664,17 +671,19 @@ static int head_backward(MilesCudaModel *cm, float loss_scale) {
     MilesParams *G = &cm->G;
     miles_cuda_stream s = S(cm);
 
-    MILES_TRY(zero(cm, D->dlogits, (size_t)B * 2));
-    MILES_TRY(zero(cm, D->dvel, B));
-    if (cm->have_labels)
-        MILES_TRY(crossentropy_backward_cuda(D->dlogits, A->probs, A->labels, cm->dcw, B, 2,
-                                             cm->loss.w_cls * loss_scale, s));
-    if (cm->have_vel)
-        MILES_TRY(mse_backward_cuda(D->dvel, A->vel, A->vel_target, B, cm->loss.w_reg * loss_scale, s));
+    if (!cm->seeded) { /* seeded (explanations): D->dlogits, D->dvel hold d target / d outputs */
+        MILES_TRY(zero(cm, D->dlogits, (size_t)B * 2));
+        MILES_TRY(zero(cm, D->dvel, B));
+        if (cm->have_labels)
+            MILES_TRY(crossentropy_backward_cuda(D->dlogits, A->probs, A->labels, cm->dcw, B, 2,
+                                                 cm->loss.w_cls * loss_scale, s));
+        if (cm->have_vel)
+            MILES_TRY(mse_backward_cuda(D->dvel, A->vel, A->vel_target, B, cm->loss.w_reg * loss_scale, s));
 #ifndef MILES_CUDA_HOST_EMULATION
-    /* 16-bit path: backward's loss_scale and the fp16 loss scale live on the device */
-    if (cm->fast) MILES_TRY(fast_scale_head_grads(cm));
+        /* 16-bit path: backward's loss_scale and the fp16 loss scale live on the device */
+        if (cm->fast) MILES_TRY(fast_scale_head_grads(cm));
 #endif
+    }
     const float *dvp = D->dvel;
     if (c->velocity_activation == MILES_VEL_SIGMOID) {
         MILES_TRY(zero(cm, D->dvel_pre, B));
@@ -695,10 +704,15 @@ static int head_backward(MilesCudaModel *cm, float loss_scale) {
     MILES_TRY(zero(cm, D->dtext, (size_t)B * H));
     MILES_TRY(zero(cm, D->dnum, (size_t)B * cm->num_w));
     MILES_TRY(concat_backward_cuda(D->dtext, D->dnum, D->dconcat, B, H, cm->num_w, s));
+    /* explanations also need d/d(features) (the CPU's D.dfeat) */
+    float *dfeat = cm->seeded ? D->dfeat : NULL;
+    if (dfeat) MILES_TRY(zero(cm, dfeat, (size_t)B * c->num_features));
     if (c->n_numeric)
-        MILES_TRY(mlp_backward(cm, NULL, D->dnum, A->features, c->num_features, c->n_numeric, c->numeric_widths,
+        MILES_TRY(mlp_backward(cm, dfeat, D->dnum, A->features, c->num_features, c->n_numeric, c->numeric_widths,
                                c->numeric_dropouts, P->numeric, G->numeric, A->num_lin, A->num_drop,
                                MILES_DROPID_NUMERIC(0)));
+    else if (dfeat)
+        MILES_TRY(copy_d2d(cm, dfeat, D->dnum, (size_t)B * c->num_features));
     const float *dpooled;
     MILES_TRY(drop_bwd(cm, &dpooled, D->dpooled, D->dtext, (size_t)B * H,
                        dkey(cm, c->text_dropout, MILES_DROPID_TEXT)));
@@ -864,6 +878,107 @@ int cuda_backward_device(MilesCudaModel *cm) {
 
 int cuda_ensure_scratch(MilesCudaModel *cm) { return ensure_scratch(cm); }
 #endif
+
+/* ------------------------------------------ input gradients (explanations) */
+
+extern "C" int miles_cuda_model_forward_embeds(MilesCudaModel *cm, const MilesBatch *batch, const float *word_emb,
+                                               float *logits, float *velocity) {
+    if (!cm || !batch || !word_emb)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_forward_embeds: NULL argument");
+    if (cm->fast)
+        return miles_error(MILES_EUNSUPPORTED, "explanations on CUDA need precision fp32 or tf32 (the %s model runs "
+                           "the 16-bit path, which has no forward from given embeddings)",
+                           miles_cuda_precision_name(cm->precision));
+    cm->fwd_valid = 0;
+    const int H = cm->cfg.hidden_size;
+    const size_t N = (size_t)batch->B * batch->T;
+    for (size_t i = 0; i < N * H; i++) /* the CPU's check and message */
+        if (!isfinite(word_emb[i]))
+            return miles_error(MILES_ENAN, "word embeddings: row %zu token %zu channel %zu is %s",
+                               i / H / batch->T, i / H % batch->T, i % H, isnan(word_emb[i]) ? "NaN" : "Inf");
+    MILES_TRY(cuda_forward_stage(cm, batch, 0, 1.0f));
+    const size_t need = N * H * sizeof(float) + N * sizeof(int32_t);
+    if (need > cm->given_cap) {
+        MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+        cudaFree(cm->given);
+        cm->given = NULL;
+        cm->given_cap = 0;
+        cudaError_t e = cudaMalloc(&cm->given, need);
+        if (e != cudaSuccess) {
+            cm->given = NULL;
+            cudaGetLastError();
+            return miles_error(MILES_ENOMEM, "cuda model: cannot allocate %.1f MB of word vectors (%s)", need / 1e6,
+                               cudaGetErrorString(e));
+        }
+        cm->given_cap = need;
+    }
+    int32_t *rows = (int32_t *)malloc(N * sizeof(int32_t));
+    if (!rows) return miles_error(MILES_ENOMEM, "cuda model: word vector rows");
+    for (size_t i = 0; i < N; i++) rows[i] = (int32_t)i;
+    /* pageable sources: staged before the calls return */
+    cudaError_t e = cudaMemcpyAsync(cm->given, word_emb, N * H * sizeof(float), cudaMemcpyHostToDevice, cm->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync((float *)cm->given + N * H, rows, N * sizeof(int32_t), cudaMemcpyHostToDevice,
+                            cm->stream);
+    free(rows);
+    if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "cudaMemcpyAsync(word vectors)");
+    cm->use_given = 1;
+    int s = cuda_forward_device(cm);
+    cm->use_given = 0;
+    MILES_TRY(s);
+    cm->fwd_valid = 1;
+    if (logits)
+        MILES_CUDA_TRY(cudaMemcpyAsync(logits, cm->A.logits, N / batch->T * 2 * sizeof(float),
+                                       cudaMemcpyDeviceToHost, cm->stream));
+    if (velocity)
+        MILES_CUDA_TRY(cudaMemcpyAsync(velocity, cm->A.vel, N / batch->T * sizeof(float), cudaMemcpyDeviceToHost,
+                                       cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
+
+extern "C" int miles_cuda_model_backward_inputs(MilesCudaModel *cm, const float *dlogits, const float *dvelocity,
+                                                float *dword, float *dfeatures) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_backward_inputs: model is NULL");
+    if (!cm->fwd_valid)
+        return miles_error(MILES_EINVAL, "miles_cuda_model_backward_inputs: no successful forward to differentiate");
+    if (cm->fast)
+        return miles_error(MILES_EUNSUPPORTED, "explanations on CUDA need precision fp32 or tf32 (the %s model runs "
+                           "the 16-bit path)", miles_cuda_precision_name(cm->precision));
+    const int B = cm->B;
+    for (int i = 0; dlogits && i < 2 * B; i++)
+        if (!isfinite(dlogits[i]))
+            return miles_error(MILES_ENAN, "miles_cuda_model_backward_inputs: dlogits row %d class %d is %s", i / 2,
+                               i % 2, isnan(dlogits[i]) ? "NaN" : "Inf");
+    for (int i = 0; dvelocity && i < B; i++)
+        if (!isfinite(dvelocity[i]))
+            return miles_error(MILES_ENAN, "miles_cuda_model_backward_inputs: dvelocity row %d is %s", i,
+                               isnan(dvelocity[i]) ? "NaN" : "Inf");
+    MILES_TRY(ensure_scratch(cm));
+    MathScope ms(cm->math);
+    MilesGradActs *D = &cm->D;
+    if (dlogits)
+        MILES_CUDA_TRY(cudaMemcpyAsync(D->dlogits, dlogits, (size_t)B * 2 * sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+    else MILES_TRY(zero(cm, D->dlogits, (size_t)B * 2));
+    if (dvelocity)
+        MILES_CUDA_TRY(cudaMemcpyAsync(D->dvel, dvelocity, (size_t)B * sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+    else MILES_TRY(zero(cm, D->dvel, B));
+    cm->seeded = 1;
+    int s = head_backward(cm, 1.0f);
+    cm->seeded = 0;
+    MILES_TRY(s);
+    MILES_TRY(encoder_backward(cm));
+    if (dword)
+        MILES_CUDA_TRY(cudaMemcpyAsync(dword, D->dres, (size_t)B * cm->T * cm->cfg.hidden_size * sizeof(float),
+                                       cudaMemcpyDeviceToHost, cm->stream));
+    if (dfeatures)
+        MILES_CUDA_TRY(cudaMemcpyAsync(dfeatures, D->dfeat, (size_t)B * cm->cfg.num_features * sizeof(float),
+                                       cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    return MILES_OK;
+}
 
 extern "C" int miles_cuda_model_zero_grad(MilesCudaModel *cm) {
     if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_zero_grad: model is NULL");

@@ -32,6 +32,8 @@
  * back the overflow flag, as torch.cuda.amp.GradScaler does) synchronize the
  * stream; on the 16-bit path the fp16 skip decision and the step counter stay
  * on the device until asked for (adamw_steps, loss_scale, a `skipped` output).
+ * A trainer sums the losses on the device (add_loss) and reads them with the
+ * norm, the scale and the skip count in one sync (read_stats) when it logs.
  *
  * Precision (MILES_CUDA_PREC_*):
  *   FP32  cuBLAS CUBLAS_COMPUTE_32F: the CPU's twin (tests: forward <= 1e-5).
@@ -104,8 +106,9 @@ void miles_cuda_model_free(MilesCudaModel *cm);
 int miles_cuda_model_precision(const MilesCudaModel *cm);
 size_t miles_cuda_model_num_params(const MilesCudaModel *cm);
 
-/* Loss weights and class weights (copied to the device; synchronizes).  On an
- * error the model keeps its previous loss settings. */
+/* Loss weights and class weights (copied to the device; synchronizes, unless
+ * they equal the current ones: then nothing happens).  On an error the model
+ * keeps its previous loss settings. */
 int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss);
 /* Same meaning as miles_model_set_dropout_key: same key -> same masks as the CPU. */
 void miles_cuda_model_set_dropout_key(MilesCudaModel *cm, uint64_t seed, uint64_t step);
@@ -168,6 +171,35 @@ float miles_cuda_model_loss_scale(const MilesCudaModel *cm);
  * and growth tracker (>= 0); growth, backoff and interval stay. */
 int miles_cuda_model_get_loss_scaler_state(MilesCudaModel *cm, float *scale, int32_t *growth_tracker);
 int miles_cuda_model_set_loss_scaler_state(MilesCudaModel *cm, float scale, int32_t growth_tracker);
+
+/* Deferred statistics for a trainer that reads them only at its log
+ * intervals (docs/gpu.md "No host syncs in the step").  add_loss: after a
+ * training forward, a device-side sum += (w_cls * CE + w_reg * MSE of that
+ * forward, rounded as miles_cuda_model_forward's *loss) / divisor; enqueued
+ * only.  read_stats: one synchronization; the sum since the last read (then
+ * reset), the last clip's norm (0 before any), the loss scale, the fp16
+ * steps skipped since build and the AdamW steps taken. */
+typedef struct MilesCudaStats {
+    double loss_sum;
+    float grad_norm, loss_scale;
+    int64_t skipped, steps;
+} MilesCudaStats;
+int miles_cuda_model_add_loss(MilesCudaModel *cm, float divisor);
+int miles_cuda_model_read_stats(MilesCudaModel *cm, MilesCudaStats *out);
+
+/* Input gradients for explanations (integrated gradients, libmiles/explain.c),
+ * the CPU's miles_model_forward_embeds / backward_from_outputs /
+ * input_grads on the fp32 path (MILES_EUNSUPPORTED on the 16-bit path):
+ * an eval-mode forward with word_emb [B,T,H] in place of wte[input_ids]
+ * (logits [B,2], velocity [B] host outputs, may be NULL; synchronizes), and
+ * its backward from d target / d logits [B,2] and d target / d velocity [B]
+ * (either NULL = 0) to dword [B,T,H] and dfeatures [B,F] (may be NULL;
+ * synchronizes).  The backward also adds to the parameter gradients (a
+ * training model: zero_grad before its next step). */
+int miles_cuda_model_forward_embeds(MilesCudaModel *cm, const MilesBatch *batch, const float *word_emb,
+                                    float *logits, float *velocity);
+int miles_cuda_model_backward_inputs(MilesCudaModel *cm, const float *dlogits, const float *dvelocity,
+                                     float *dword, float *dfeatures);
 
 /* Copy the weights device -> CPU model (for checkpoints) or CPU -> device.
  * The models must have the same configuration (MILES_ESHAPE otherwise). */

@@ -505,6 +505,7 @@ int fast_adamw_step(MilesCudaModel *cm, float lr, const MilesAdamWConfig *cfg, i
         cm->t++;
         return MILES_OK;
     }
+    MILES_TRY(train_stats_count_skip_cuda(cm->dstats, fs->opt, S(cm)));
     MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
     fs->host_stale = 1;
     if (!skipped) return MILES_OK; /* no host round trip */
@@ -642,7 +643,10 @@ static int step_work(MilesCudaModel *cm, const void *arg) {
                                 cm->ws, S(cm)));
     MILES_TRY(adamw_fused_cuda(cm->params, cm->grads, cm->m, cm->v, fs->half, fs->dtype, fs->chunks, fs->nchunks,
                                a->hp, fs->lr, fs->opt, S(cm)));
-    if (cm->use_scaler) MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
+    if (cm->use_scaler) {
+        MILES_TRY(train_stats_count_skip_cuda(cm->dstats, fs->opt, S(cm)));
+        MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
+    }
     return MILES_OK;
 }
 

@@ -140,10 +140,15 @@ struct MilesCudaModel {
     void *small;
     float *ws, *dloss, *dnorm, *dcw;
     MilesLossScalerState *dscaler;
+    MilesCudaTrainStats *dstats;        /* the trainer's loss sum and skipped steps (read at log intervals) */
     /* small pinned block for read-backs */
     void *hsmall;
     float *hloss, *hnorm;
     MilesLossScalerState *hscaler;      /* [2]: before and after the update */
+    MilesCudaTrainStats *hstats;
+    MilesCudaOptState *hopt;
+    int64_t skipped_host;               /* fp16 steps skipped on the fp32 path (decided on the host there) */
+    int loss_set;                       /* set_loss has copied a loss config (later equal ones are no-ops) */
 
     /* loss scaler (fp16) */
     int use_scaler;
@@ -163,6 +168,13 @@ struct MilesCudaModel {
     FastState *fs;
     int32_t *uniq;                      /* host [N] scratch of the segment builder */
     size_t uniq_cap;
+
+    /* explanations: the word vectors of a forward from given embeddings ([N,H]
+     * floats, then [N] ids 0..N-1 that gather them row by row) */
+    void *given;
+    size_t given_cap;
+    int use_given;                      /* the next encoder forward reads them */
+    int seeded;                         /* head_backward from D->dlogits / D->dvel as set, + D->dfeat */
 
     /* last forward */
     int fwd_valid, B, T, training, has_attd, have_labels, have_vel;

@@ -150,6 +150,7 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     int skip = cm->hscaler[0].found_inf != 0;
     if (!skip) cm->t++;
+    cm->skipped_host += skip;
     cm->scale = cm->hscaler[1].scale;
     if (skipped) *skipped = skip;
     return MILES_OK;
@@ -286,6 +287,51 @@ extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
     return cm->scale;
 }
 
+/* ------------------------------------------------ deferred statistics */
+
+extern "C" int miles_cuda_model_add_loss(MilesCudaModel *cm, float divisor) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_add_loss: model is NULL");
+    if (!cm->fwd_valid) return miles_error(MILES_EINVAL, "miles_cuda_model_add_loss: no successful forward");
+    if (!(divisor > 0.0f) || !isfinite(divisor))
+        return miles_error(MILES_EINVAL, "miles_cuda_model_add_loss: divisor %g must be > 0", (double)divisor);
+    return train_stats_add_loss_cuda(cm->dstats, cm->dloss, cm->loss.w_cls, cm->loss.w_reg, cm->have_labels,
+                                     cm->have_vel, divisor, S(cm));
+}
+
+extern "C" int miles_cuda_model_read_stats(MilesCudaModel *cm, MilesCudaStats *out) {
+    if (!cm || !out) return miles_error(MILES_EINVAL, "miles_cuda_model_read_stats: NULL argument");
+    const float *norm = cm->dnorm;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) norm = &cm->fs->opt->norm;
+#endif
+    /* every value into the pinned block, then the one synchronization */
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->hstats, cm->dstats, sizeof *cm->hstats, cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->hnorm, norm, sizeof(float), cudaMemcpyDeviceToHost, cm->stream));
+    if (cm->use_scaler)
+        MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[1], cm->dscaler, sizeof(MilesLossScalerState),
+                                       cudaMemcpyDeviceToHost, cm->stream));
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast)
+        MILES_CUDA_TRY(cudaMemcpyAsync(cm->hopt, cm->fs->opt, sizeof *cm->hopt, cudaMemcpyDeviceToHost, cm->stream));
+#endif
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    /* the sum restarts (stream-ordered after the copy) */
+    MILES_CUDA_TRY(cudaMemsetAsync(&cm->dstats->loss_sum, 0, sizeof(double), cm->stream));
+    out->loss_sum = cm->hstats->loss_sum;
+    out->grad_norm = cm->hnorm[0];
+    out->skipped = cm->hstats->skipped + cm->skipped_host;
+    if (cm->use_scaler) cm->scale = cm->hscaler[1].scale;
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast && cm->use_scaler) { /* the device decided the skips: its counter is the truth */
+        cm->t = cm->hopt->step;
+        cm->fs->host_stale = 0;
+    }
+#endif
+    out->loss_scale = cm->use_scaler ? cm->scale : 1.0f;
+    out->steps = cm->t;
+    return MILES_OK;
+}
+
 /* ------------------------------------------------------ build / params */
 
 static float *tr(const MilesModel *cpu, float *base, const float *p) {
@@ -367,6 +413,11 @@ extern "C" int miles_cuda_model_download_grads(MilesCudaModel *cm, float *grads)
 
 extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConfig *loss) {
     if (!cm || !loss) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss: NULL argument");
+    /* the trainer sets the loss before every micro-batch: the same settings
+     * again cost nothing (no copy, no synchronization, graphs kept) */
+    if (cm->loss_set && loss->w_cls == cm->loss.w_cls && loss->w_reg == cm->loss.w_reg &&
+        loss->class_weight[0] == cm->loss.class_weight[0] && loss->class_weight[1] == cm->loss.class_weight[1])
+        return MILES_OK;
     /* pageable source: the copy is staged before the call returns; the host
      * copy changes only once the device has the new class weights */
     MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
@@ -374,6 +425,7 @@ extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConf
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
     cm->loss = *loss;
     cm->shadow->loss = *loss;
+    cm->loss_set = 1;
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) fast_graphs_reset(cm); /* the loss weights are captured */
 #endif
@@ -396,6 +448,7 @@ extern "C" void miles_cuda_model_free(MilesCudaModel *cm) {
     cudaFree(cm->decay_mask);
     cudaFree(cm->arena);
     cudaFree(cm->scratch);
+    cudaFree(cm->given);
     cudaFree(cm->small);
     cudaFreeHost(cm->pinned);
     cudaFreeHost(cm->hsmall);
@@ -454,10 +507,13 @@ static int build_impl(MilesCudaModel *cm, const MilesModel *cpu) {
     cm->dloss = (float *)(sb + ws_bytes);
     cm->dnorm = cm->dloss + 4;
     cm->dcw = cm->dloss + 8;
+    cm->dstats = (MilesCudaTrainStats *)(sb + ws_bytes + 64);
     cm->dscaler = (MilesLossScalerState *)(sb + ws_bytes + 256);
     MILES_CUDA_TRY(cudaMallocHost(&cm->hsmall, 256 + 2 * sizeof(MilesLossScalerState)));
     cm->hloss = (float *)cm->hsmall;
     cm->hnorm = cm->hloss + 4;
+    cm->hstats = (MilesCudaTrainStats *)((char *)cm->hsmall + 64);
+    cm->hopt = (MilesCudaOptState *)((char *)cm->hsmall + 128);
     cm->hscaler = (MilesLossScalerState *)((char *)cm->hsmall + 256);
     MILES_CUDA_TRY(cudaMemsetAsync(cm->small, 0, ws_bytes + 256 + sizeof(MilesLossScalerState), cm->stream));
 

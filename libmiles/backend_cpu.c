@@ -131,6 +131,18 @@ static int cpu_write_optim(void *state, const float *m, const float *v, int64_t 
     return MILES_OK;
 }
 
+static int cpu_forward_embeds(void *state, const MilesBatch *b, const float *word_emb, float *logits,
+                              float *velocity) {
+    return miles_model_forward_embeds(((CpuState *)state)->m, b, word_emb, 0, logits, velocity, NULL);
+}
+
+static int cpu_backward_inputs(void *state, const float *dlogits, const float *dvelocity, float *dword,
+                               float *dfeatures) {
+    MilesModel *m = ((CpuState *)state)->m;
+    MILES_TRY(miles_model_backward_from_outputs(m, dlogits, dvelocity, 0));
+    return miles_model_input_grads(m, dword, dfeatures);
+}
+
 const MilesBackendOps miles_backend_cpu = {
     .abi = MILES_BACKEND_ABI,
     .name = "cpu",
@@ -150,6 +162,8 @@ const MilesBackendOps miles_backend_cpu = {
     .read_optim = cpu_read_optim,
     .write_optim = cpu_write_optim,
     .last_error = miles_last_error,
+    .forward_embeds = cpu_forward_embeds,
+    .backward_inputs = cpu_backward_inputs,
 };
 
 MilesAdamW *miles_backend_cpu_adamw(void *state) { return state ? ((CpuState *)state)->opt : NULL; }

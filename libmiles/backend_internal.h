@@ -29,7 +29,17 @@ extern "C" {
 /* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
  * crosses it (MilesModel's layout included: the object is built from the same
  * sources) changes; a backend object of another ABI is refused. */
-#define MILES_BACKEND_ABI 3 /* 2: read_scaler / write_scaler; 3: dist_* */
+#define MILES_BACKEND_ABI 4 /* 2: read_scaler / write_scaler; 3: add_loss / read_stats / host_syncs; 4: dist_* */
+
+/* What a device backend keeps on the device between log intervals (the
+ * trainer reads it only when it logs: no host synchronization in a step). */
+typedef struct MilesBackendStats {
+    double loss_sum;           /* sum of loss / divisor over the add_loss calls since the last read */
+    float grad_norm;           /* the last clip's norm (before clipping); NaN before any */
+    float loss_scale;          /* the dynamic loss scale now (1 without loss scaling) */
+    int64_t skipped;           /* optimizer steps skipped (fp16 Inf/NaN) since build */
+    int64_t steps;             /* AdamW steps taken (the device counter) */
+} MilesBackendStats;
 
 typedef struct MilesBackendBuild {
     MilesModel *host;          /* configuration, parameter table and weights (copied by a device backend;
@@ -83,7 +93,38 @@ typedef struct MilesBackendOps {
     int (*dist_attach)(void *state, MilesDist *d, size_t bucket_bytes);
     int (*dist_backward)(void *state, float loss_scale);
     int (*dist_finish)(void *state);
+    /* Deferred statistics (docs/gpu.md "No host syncs in the step"); NULL for
+     * the CPU, whose trainer reads every loss at once (reads are free there).
+     * add_loss: after a training forward, the device's loss sum +=
+     * (that forward's loss) / divisor, with no host round trip; the forward
+     * then gets loss = NULL, clip norm = NULL, adamw_step skipped = NULL.
+     * read_stats: one synchronization; returns the sum and resets it. */
+    int (*add_loss)(void *state, float divisor);
+    int (*read_stats)(void *state, MilesBackendStats *st);
+    /* Host synchronizations (stream/device/event waits, blocking copies,
+     * device-to-host copies) the backend has made so far, or -1 when it
+     * cannot count them: the SIMT emulator build counts (tests assert 0
+     * between log intervals); a real CUDA build returns -1.  *last (may be
+     * NULL) = the API call of the last one.  May be NULL. */
+    long (*host_syncs)(const char **last);
+    /* Explanations (integrated gradients, explain.c): an eval-mode forward
+     * with word_emb [B,T,H] in place of wte[input_ids] (miles.h
+     * miles_model_forward_embeds), and its backward from d target / d logits
+     * [B,2] and d target / d velocity [B] (either NULL = 0) to dword [B,T,H]
+     * and dfeatures [B,F] (either may be NULL; backward_from_outputs +
+     * input_grads).  MILES_EUNSUPPORTED with the reason where the backend or
+     * its precision cannot. */
+    int (*forward_embeds)(void *state, const MilesBatch *b, const float *word_emb, float *logits, float *velocity);
+    int (*backward_inputs)(void *state, const float *dlogits, const float *dvelocity, float *dword,
+                           float *dfeatures);
 } MilesBackendOps;
+
+/* Integrated gradients (miles_explain_ig) with the forward and backward of a
+ * backend state (ops NULL: the host model m itself, as miles_explain_ig).
+ * m supplies the configuration and the word-embedding table, so it must hold
+ * the backend's weights (the predictor's host copy does). */
+int miles_explain_ig_on(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
+                        const MilesExplainConfig *cfg, MilesExplanation **out);
 
 /* The CPU reference (backend_cpu.c). */
 extern const MilesBackendOps miles_backend_cpu;

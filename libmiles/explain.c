@@ -21,6 +21,7 @@
  */
 
 #include "model_internal.h"
+#include "backend_internal.h"
 
 #include <math.h>
 
@@ -219,9 +220,33 @@ static double target_of(int target, const float *logits, float vel, float *dl, f
 
 int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainConfig *cfg_in,
                      MilesExplanation **out) {
+    return miles_explain_ig_on(m, NULL, NULL, batch, cfg_in, out);
+}
+
+/* The forward and backward of a path chunk: the host model, or a backend
+ * state (the CUDA model: the same arithmetic on the device). */
+static int chunk_forward(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *b,
+                         const float *emb, float *logits, float *vel) {
+    if (!ops) return miles_model_forward_embeds(m, b, emb, 0, logits, vel, NULL);
+    return miles_backend_status(ops, ops->forward_embeds(state, b, emb, logits, vel));
+}
+
+static int chunk_backward(MilesModel *m, const MilesBackendOps *ops, void *state, const float *dlogits,
+                          const float *dvel, float *dword, float *dfeat) {
+    if (!ops) {
+        MILES_TRY(miles_model_backward_from_outputs(m, dlogits, dvel, 0));
+        return miles_model_input_grads(m, dword, dfeat);
+    }
+    return miles_backend_status(ops, ops->backward_inputs(state, dlogits, dvel, dword, dfeat));
+}
+
+int miles_explain_ig_on(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
+                        const MilesExplainConfig *cfg_in, MilesExplanation **out) {
     if (!out) return miles_error(MILES_EINVAL, "miles_explain_ig: out is NULL");
     *out = NULL;
     if (!m) return miles_error(MILES_EINVAL, "miles_explain_ig: model is NULL");
+    if (ops && (!ops->forward_embeds || !ops->backward_inputs))
+        return miles_error(MILES_EUNSUPPORTED, "explanations: the %s backend has no input gradients", ops->name);
     MilesExplainConfig cfg;
     if (cfg_in) cfg = *cfg_in;
     else miles_explain_config_default(&cfg);
@@ -313,7 +338,7 @@ int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainC
         pb.token_type_ids = ch.tt;
         pb.attention_mask = ch.mask;
         pb.features = ch.feat;
-        status = miles_model_forward_embeds(m, &pb, ch.emb, 0, ch.logits, ch.vel, NULL);
+        status = chunk_forward(m, ops, state, &pb, ch.emb, ch.logits, ch.vel);
         if (status != MILES_OK) goto done;
         for (int i = 0; i < n; i++) {
             const int64_t r = r0 + i;
@@ -327,8 +352,7 @@ int miles_explain_ig(MilesModel *m, const MilesBatch *batch, const MilesExplainC
             if (k == 0) ex->f_baseline[b] = f;
             if (k == E - 1) ex->f_input[b] = f;
         }
-        status = miles_model_backward_from_outputs(m, ch.dlogits, ch.dvel, 0);
-        if (status == MILES_OK) status = miles_model_input_grads(m, ch.dword, ch.dfeat);
+        status = chunk_backward(m, ops, state, ch.dlogits, ch.dvel, ch.dword, ch.dfeat);
         if (status != MILES_OK) goto done;
         /* acc[b] += w_k * grad, in row order for every element (fixed order) */
 #pragma omp parallel for schedule(static) if ((double)n * TH > 65536.0)

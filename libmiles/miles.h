@@ -767,7 +767,7 @@ enum { MILES_SCHED_ORIGINAL = 3 };
 
 enum {
     MILES_EVENT_START = 0,    /* before the first step (after a resume: at the resumed state) */
-    MILES_EVENT_STEP = 1,     /* after every optimizer step */
+    MILES_EVENT_STEP = 1,     /* after every log_every-th optimizer step (MilesTrainConfig) */
     MILES_EVENT_EVAL = 2,     /* after every validation (best = 1: best.safetensors was written) */
     MILES_EVENT_CHECKPOINT = 3, /* a checkpoint file was written (path) */
     MILES_EVENT_EARLY_STOP = 4, /* patience ran out */
@@ -853,6 +853,12 @@ typedef struct MilesTrainConfig {
     int zero1;                /* 1: shard the AdamW moments across ranks (ZeRO stage 1) */
     const char *device;       /* NULL or "cpu" (default), "cuda", "cuda:N" */
     MilesPrecision precision; /* MILES_PRECISION_FP32 (default); see "devices and precisions" */
+    int log_every;            /* STEP events every N optimizer steps (and at every epoch end,
+                               * evaluation and stop); loss = the mean over those steps,
+                               * grad_norm = the last step's.  0 (default): 1 on the CPU,
+                               * 10 on CUDA, where loss and norm stay on the device between
+                               * events (no host sync in a step; a non-finite loss is then
+                               * found at the next event) */
 } MilesTrainConfig;
 
 /* Fill *c with the defaults above. */

@@ -310,7 +310,9 @@ int miles_predictor_explain(MilesPredictor *p, const MilesRecord *rec, const Mil
         /* T = the real length: the padding the predictor adds changes nothing */
         MilesBatch b = {1, e->n_tokens, e->ids, NULL, mask, e->features, NULL, NULL};
         pthread_mutex_lock(&p->mu); /* the model keeps its activations: one pass at a time */
-        s = miles_explain_ig(p->model, &b, &cfg, &e->ig);
+        /* on the predictor's device (the host model holds the same weights) */
+        s = miles_explain_ig_on(p->model, p->be.ops == &miles_backend_cpu ? NULL : p->be.ops, p->be.state, &b, &cfg,
+                                &e->ig);
         pthread_mutex_unlock(&p->mu);
     }
     for (int t = 0; s == MILES_OK && t < e->n_tokens; t++)

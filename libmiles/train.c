@@ -62,7 +62,8 @@ void miles_train_event_init(const MilesTrainer *t, int type, MilesTrainEvent *ev
     ev->ranks = t->nrank;
     ev->zero1 = t->zero != NULL;
     ev->val_auroc = ev->val_loss = ev->val_velocity_mae = NAN;
-    ev->loss_scale = t->be.ops ? t->be.ops->loss_scale(t->be.state) : 1.0;
+    /* as of the last read: an event never touches the device */
+    ev->loss_scale = t->loss_scale;
     ev->skipped_steps = t->skipped;
 }
 
@@ -116,6 +117,7 @@ static int validate_cfg(const MilesTrainConfig *c, const MilesDataset *train, co
     if (c->batch_size < 1) return miles_error(MILES_EINVAL, "batch size must be >= 1 (got %d)", c->batch_size);
     if (c->grad_accum < 1) return miles_error(MILES_EINVAL, "gradient accumulation must be >= 1 (got %d)", c->grad_accum);
     if (c->epochs < 1) return miles_error(MILES_EINVAL, "epochs must be >= 1 (got %d)", c->epochs);
+    if (c->log_every < 0) return miles_error(MILES_EINVAL, "log_every must be >= 0 (got %d)", c->log_every);
     if (c->max_len < 2) return miles_error(MILES_EINVAL, "max_len must be >= 2 (got %d)", c->max_len);
     if (!(c->lr > 0) || !isfinite(c->lr)) return miles_error(MILES_EINVAL, "learning rate must be > 0 (got %g)", c->lr);
     if (!c->out_dir || !*c->out_dir) return miles_error(MILES_EINVAL, "no output directory");
@@ -170,6 +172,34 @@ static int save_last(MilesTrainer *t, const MilesTrainOps *ops, int s, int *done
     return s;
 }
 
+/* The STEP event: the mean loss of the steps since the last one (deferred:
+ * read from the device now, the one host sync of the interval). */
+static int log_step(MilesTrainer *t, const MilesTrainOps *ops, double lr) {
+    int s = ops->read_stats ? ops->read_stats(t) : MILES_OK;
+    /* deferred with several ranks: each device summed its shares of the losses */
+    if (t->deferred && t->nrank > 1) {
+        s = miles_dist_agree(t->dist, s);
+        if (s == MILES_OK) s = miles_dist_allreduce_f64(t->dist, &t->log_loss, 1);
+    }
+    double loss = t->log_loss / (double)t->log_steps;
+    if (s == MILES_OK && t->deferred && !isfinite(loss))
+        s = miles_error(MILES_ENAN, "training loss is %g in steps %lld..%lld (epoch %d; on %s the loss is checked "
+                        "at log intervals: --log-every 1 names the step)", loss,
+                        (long long)(t->st.step - t->log_steps + 1), (long long)t->st.step, t->st.epoch + 1,
+                        t->cfg->device ? t->cfg->device : "cpu");
+    if (s == MILES_OK) {
+        MilesTrainEvent e;
+        miles_train_event_init(t, MILES_EVENT_STEP, &e);
+        e.loss = loss;
+        e.lr = lr;
+        e.grad_norm = t->log_norm;
+        s = miles_train_emit(t, &e);
+    }
+    t->log_loss = 0;
+    t->log_steps = 0;
+    return miles_dist_agree(t->dist, s);
+}
+
 static int run_loop(MilesTrainer *t, const MilesTrainOps *ops, MilesTrainResult *res) {
     const MilesTrainConfig *c = t->cfg;
     MilesTrainState *st = &t->st;
@@ -184,17 +214,21 @@ static int run_loop(MilesTrainer *t, const MilesTrainOps *ops, MilesTrainResult 
             int stop_any = 0;
             s = miles_train_step(t, ops, epoch, &loss, &lr, &gnorm, &stop_any);
             if (s != MILES_OK) break;
-            MilesTrainEvent e;
-            miles_train_event_init(t, MILES_EVENT_STEP, &e);
-            e.loss = loss;
-            e.lr = lr;
-            e.grad_norm = gnorm;
-            s = miles_dist_agree(t->dist, miles_train_emit(t, &e));
-            if (s != MILES_OK) break;
-
             int epoch_end = st->cursor == t->nbatch;
             int at_eval = c->eval_every > 0 ? (st->step % c->eval_every == 0) : epoch_end;
             int stop_now = stop_any || (c->max_steps > 0 && st->step >= c->max_steps);
+
+            /* a STEP event every log_every steps and before anything that
+             * reads the model (evaluation, checkpoint, the end) */
+            t->log_steps++;
+            if (!t->deferred) {
+                t->log_loss += loss;
+                t->log_norm = gnorm;
+            }
+            if (st->step % t->log_every == 0 || epoch_end || at_eval || stop_now) {
+                s = log_step(t, ops, lr);
+                if (s != MILES_OK) break;
+            }
             if (epoch_end) { st->epoch = epoch + 1; st->cursor = 0; }
             if (at_eval && t->val && t->rank == 0) s = miles_train_evaluate_and_save(t, ops, &done);
             if (done) res->stopped_early = 1;
@@ -266,8 +300,13 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
                            cfg->layer_decay};
     t.adamw = oc;
 
+    t.loss_scale = 1.0;
     int s = miles_dist_agree(t.dist, ops->init(&t));
     if (s == MILES_OK && cfg->resume) s = ops->load(&t, t.last_path);
+    t.log_every = cfg->log_every > 0 ? cfg->log_every : t.deferred ? 10 : 1;
+    /* the (resumed) loss scale for the START event; the device's loss sum from 0 */
+    if (s == MILES_OK && ops->read_stats) s = ops->read_stats(&t);
+    t.log_loss = 0;
     /* every rank starts from rank 0's parameters, moments and state */
     if (s == MILES_OK) s = ops->sync(&t);
     t.order = miles_malloc(sizeof(int64_t) * (size_t)train->n);

@@ -100,6 +100,13 @@ typedef struct MilesTrainer {
     int64_t skipped;                 /* optimizer steps skipped (fp16 overflow) in this run */
     int step_cursor0;                /* cursor at the step's zero_grad (device data parallelism:
                                       * which micro-batch is the step's last) */
+    /* logging (cfg->log_every): a device backend keeps loss and norm on the
+     * device between STEP events (deferred: read_stats at the event) */
+    int deferred, log_every;
+    double log_loss;                 /* sum of the step losses since the last STEP event */
+    int64_t log_steps;               /* steps since the last STEP event */
+    float log_norm;                  /* the last step's gradient norm */
+    double loss_scale;               /* the backend's loss scale as of the last read */
     /* data parallelism */
     MilesDist *dist;
     int rank, nrank;
@@ -140,6 +147,10 @@ typedef struct MilesTrainOps {
     int (*check_replicas)(MilesTrainer *t);
     /* optional: bring the trained parameters back into t->m at the end */
     int (*finish)(MilesTrainer *t);
+    /* optional, deferred statistics (t->deferred): at a STEP event, the loss
+     * sum since the last one into t->log_loss, the last norm into
+     * t->log_norm, t->skipped and t->loss_scale (one host sync) */
+    int (*read_stats)(MilesTrainer *t);
 } MilesTrainOps;
 /* Data-parallel CPU training (collectives, ZeRO-1) on the host model. */
 extern const MilesTrainOps miles_train_ops_cpu;
@@ -161,7 +172,8 @@ void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t see
                              int bucket);
 double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_t total_steps);
 /* Micro-batches t->st.cursor.. of the current epoch order; advances the
- * cursor; *loss = the step's loss summed over the ranks' shares. */
+ * cursor; *loss = the step's loss summed over the ranks' shares and
+ * *grad_norm its norm (both NaN with t->deferred: they stay on the device). */
 int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, double *loss, double *lr,
                      float *grad_norm, int *stop_any);
 

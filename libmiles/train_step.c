@@ -177,8 +177,11 @@ int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, doubl
         s = miles_batchbuf_fill(&t->bb, tr, rows + lo, hi - lo, c->max_len, &batch);
         if (s != MILES_OK) break;
         float l = 0;
-        s = ops->forward_backward(t, &batch, &lc, ((uint64_t)epoch << 32) | (uint64_t)bi, 1.0f / A, &l);
+        /* deferred: the loss is summed on the device (read at the STEP event) */
+        s = ops->forward_backward(t, &batch, &lc, ((uint64_t)epoch << 32) | (uint64_t)bi, 1.0f / A,
+                                  t->deferred ? NULL : &l);
         if (s != MILES_OK) break;
+        if (t->deferred) continue;
         if (!isfinite(l)) {
             s = miles_error(MILES_ENAN, "training loss is %g at step %lld (epoch %d, batch %d)%s", l,
                             (long long)t->st.step, epoch + 1, bi, dp ? " on this rank" : "");
@@ -197,9 +200,10 @@ int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, doubl
     }
     if (s != MILES_OK) return s;
     *lr = miles_train_lr(c, t->st.step, epoch, t->total_steps);
-    MILES_TRY(ops->update(t, (float)*lr, c->clip > 0 ? c->clip : INFINITY, grad_norm));
+    MILES_TRY(ops->update(t, (float)*lr, c->clip > 0 ? c->clip : INFINITY, t->deferred ? NULL : grad_norm));
     t->st.step++;
-    *loss = step_loss;
+    *loss = t->deferred ? NAN : step_loss;
+    if (t->deferred) *grad_norm = NAN;
     *stop_any = stop;
     return MILES_OK;
 }
@@ -288,7 +292,11 @@ const MilesTrainOps miles_train_ops_cpu = {
  * (t->opt, built on first use) for checkpoints, and out of them on resume. */
 
 static int be_init(MilesTrainer *t) {
-    return miles_backend_open(&t->be, t->cfg->device, t->cfg->precision, t->m, &t->adamw);
+    MILES_TRY(miles_backend_open(&t->be, t->cfg->device, t->cfg->precision, t->m, &t->adamw));
+    /* a backend with device-side statistics is read only at STEP events */
+    t->deferred = t->be.ops->add_loss && t->be.ops->read_stats;
+    t->loss_scale = t->be.ops->loss_scale(t->be.state);
+    return MILES_OK;
 }
 
 static void be_free(MilesTrainer *t) {
@@ -307,16 +315,31 @@ static int be_forward_backward(MilesTrainer *t, const MilesBatch *b, const Miles
     MILES_TRY(be_st(t, o->set_loss(t->be.state, loss)));
     o->set_dropout_key(t->be.state, t->drop_seed, drop_step);
     MILES_TRY(be_st(t, o->forward(t->be.state, b, 1, NULL, NULL, loss_out)));
-    if (!isfinite(*loss_out)) return MILES_OK; /* the caller names the step */
+    if (!loss_out) /* deferred: the device sums loss / grad_accum, as miles_train_step does on the host */
+        MILES_TRY(be_st(t, o->add_loss(t->be.state, (float)t->cfg->grad_accum)));
+    else if (!isfinite(*loss_out))
+        return MILES_OK; /* the caller names the step */
     return be_st(t, o->backward(t->be.state, loss_scale));
 }
 
 static int be_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm) {
     const MilesBackendOps *o = t->be.ops;
     int skipped = 0;
+    /* deferred (grad_norm NULL): norm, skip decision and step counter stay on the device */
     MILES_TRY(be_st(t, o->clip(t->be.state, max_norm, grad_norm)));
-    MILES_TRY(be_st(t, o->adamw_step(t->be.state, lr, &skipped)));
+    MILES_TRY(be_st(t, o->adamw_step(t->be.state, lr, t->deferred ? NULL : &skipped)));
     t->skipped += skipped != 0;
+    return MILES_OK;
+}
+
+static int be_read_stats(MilesTrainer *t) {
+    if (!t->deferred) return MILES_OK;
+    MilesBackendStats st;
+    MILES_TRY(be_st(t, t->be.ops->read_stats(t->be.state, &st)));
+    t->log_loss = st.loss_sum;
+    t->log_norm = st.grad_norm;
+    t->skipped = st.skipped;
+    t->loss_scale = st.loss_scale;
     return MILES_OK;
 }
 
@@ -385,4 +408,5 @@ const MilesTrainOps miles_train_ops_backend = {
     .sync = be_nothing,
     .check_replicas = be_nothing,
     .finish = be_finish,
+    .read_stats = be_read_stats,
 };

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -213,6 +214,266 @@ static void test_checkpoint_roundtrip(void **state) {
     test_rm_rf(dir);
 }
 
+/* ---------------------------------------------------------------- log intervals
+ * A fixed-shape synthetic training set (every row T tokens: no arena growth
+ * after the first batch, so a host sync in a step cannot hide behind one). */
+enum { SYN_N = 192, SYN_T = 12 };
+typedef struct SynData {
+    int32_t ids[SYN_N * SYN_T], mask[SYN_N * SYN_T], lab[SYN_N];
+    float feat[SYN_N * MILES_NUM_FEATURES], vel[SYN_N];
+    MilesDataset d;
+} SynData;
+
+static void syn_data(SynData *s, int vocab) {
+    uint64_t x = 12345;
+    for (int i = 0; i < SYN_N * SYN_T; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        s->ids[i] = 1 + (int)((x >> 33) % (uint64_t)(vocab - 1));
+        s->mask[i] = 1;
+    }
+    for (int i = 0; i < SYN_N * MILES_NUM_FEATURES; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        s->feat[i] = (float)((int)((x >> 40) % 2001) - 1000) * 1e-3f;
+    }
+    for (int i = 0; i < SYN_N; i++) {
+        s->lab[i] = (i * 7 + 3) % 5 < 2;
+        s->vel[i] = (float)((i * 37) % 100) / 100.0f;
+    }
+    memset(&s->d, 0, sizeof s->d);
+    s->d.n = SYN_N;
+    s->d.max_len = SYN_T;
+    s->d.input_ids = s->ids;
+    s->d.attention_mask = s->mask;
+    s->d.features = s->feat;
+    s->d.labels = s->lab;
+    s->d.velocity = s->vel;
+}
+
+/* What a run's STEP events (and the backend's host syncs at each) said. */
+typedef struct LogRec {
+    int n;
+    int64_t step[64];
+    double loss[64], norm[64], scale[64];
+    int64_t skipped[64];
+    long syncs[64];                 /* host syncs at the event (-1: not counted) */
+    int other_between[64];          /* another event (checkpoint, eval) since the previous STEP */
+    int other;
+    const MilesBackendOps *cuda;    /* the loaded CUDA table, for host_syncs */
+} LogRec;
+
+static int log_cb(const MilesTrainEvent *e, void *arg) {
+    LogRec *r = arg;
+    if (e->type != MILES_EVENT_STEP) {
+        if (e->type != MILES_EVENT_START) r->other = 1;
+        return MILES_OK;
+    }
+    if (r->n >= 64) return MILES_OK;
+    int i = r->n++;
+    r->step[i] = e->step;
+    r->loss[i] = e->loss;
+    r->norm[i] = e->grad_norm;
+    r->scale[i] = e->loss_scale;
+    r->skipped[i] = e->skipped_steps;
+    r->syncs[i] = r->cuda && r->cuda->host_syncs ? r->cuda->host_syncs(NULL) : -1;
+    r->other_between[i] = r->other;
+    r->other = 0;
+    return MILES_OK;
+}
+
+/* Train `steps` steps of 2 micro-batches on `device`; the trained parameters
+ * into *params (malloc'd). */
+static void train_run(const char *device, MilesPrecision prec, int log_every, int steps, LogRec *rec,
+                       float **params, size_t *np) {
+    MilesConfig cfg;
+    OK(miles_config_preset(&cfg, "miles", "tiny"));
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &cfg));
+    OK(miles_model_init_random(m, 11, 0.02f));
+    static SynData sd;
+    syn_data(&sd, cfg.vocab_size);
+    char dir[512];
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "loglvl"), 0);
+    MilesTrainConfig tc;
+    miles_train_config_default(&tc);
+    tc.batch_size = 8;
+    tc.grad_accum = 2;
+    tc.max_len = SYN_T;
+    tc.epochs = 1;
+    tc.lr = 1e-3f;
+    tc.warmup_steps = 2;
+    tc.max_steps = steps;
+    tc.out_dir = dir;
+    tc.device = device;
+    tc.precision = prec;
+    tc.log_every = log_every;
+    tc.callback = log_cb;
+    tc.callback_arg = rec;
+    MilesTrainResult res;
+    int s = miles_train_datasets(m, &sd.d, NULL, NULL, &tc, &res);
+    if (s != MILES_OK) printf("  train on %s: %s\n", device, miles_last_error());
+    OK(s);
+    assert_int_equal(res.steps, steps);
+    *np = miles_model_num_params(m);
+    *params = malloc(sizeof(float) * *np);
+    assert_non_null(*params);
+    size_t o = 0;
+    for (int i = 0; i < miles_model_num_tensors(m); i++) {
+        MilesTensorInfo ti;
+        OK(miles_model_tensor(m, i, &ti));
+        assert_true(o + ti.numel <= *np);
+        memcpy(*params + o, ti.data, sizeof(float) * ti.numel);
+        o += ti.numel;
+    }
+    assert_int_equal(o, *np);
+    miles_model_free(m);
+    test_rm_rf(dir);
+}
+
+/* Events every log_every steps (and at the end) carry the mean loss of their
+ * steps and the last step's norm; the training itself is the same bits
+ * whatever the interval.  Against the every-step run of the same device. */
+static void check_intervals(const char *device, MilesPrecision prec, const MilesBackendOps *cuda) {
+    const int steps = 11, every = 4;
+    LogRec a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.cuda = b.cuda = cuda;
+    float *pa = NULL, *pb = NULL;
+    size_t na = 0, nb = 0;
+    train_run(device, prec, 1, steps, &a, &pa, &na);
+    train_run(device, prec, every, steps, &b, &pb, &nb);
+    assert_int_equal(a.n, steps);
+    assert_int_equal(b.n, (steps + every - 1) / every); /* 4, 8, 11 */
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, sizeof(float) * na); /* same trajectory, bit for bit */
+    double maxrel = 0;
+    for (int i = 0; i < b.n; i++) {
+        int64_t hi = b.step[i], lo = i ? b.step[i - 1] + 1 : 1;
+        double sum = 0;
+        for (int64_t k = lo; k <= hi; k++) sum += a.loss[k - 1];
+        double want = sum / (double)(hi - lo + 1);
+        double rel = fabs(b.loss[i] - want) / fabs(want);
+        if (rel > maxrel) maxrel = rel;
+        assert_true(isfinite(b.loss[i]));
+        assert_true(b.norm[i] == a.norm[hi - 1]);   /* the last step's norm, same bits */
+        assert_true(b.scale[i] == a.scale[hi - 1]);
+        assert_int_equal(b.skipped[i], a.skipped[hi - 1]);
+    }
+    printf("  %s %s: %d events every %d of %d steps, mean loss max rel error %.2e vs every step "
+           "(tolerance 1e-12), parameters bit-identical; loss scale %g, %lld skipped\n",
+           device, miles_precision_name(prec), b.n, every, steps, maxrel, b.scale[b.n - 1],
+           (long long)b.skipped[b.n - 1]);
+    assert_true(maxrel <= 1e-12);
+    if (cuda && cuda->host_syncs && cuda->host_syncs(NULL) >= 0) {
+        /* between two STEP events with nothing else in between: the one read of
+         * the statistics at the event, none in the steps */
+        for (int i = 1; i < b.n; i++) {
+            if (b.other_between[i]) continue;
+            long d = b.syncs[i] - b.syncs[i - 1];
+            const char *last = "";
+            cuda->host_syncs(&last);
+            printf("  %s %s: host syncs from step %lld to step %lld: %ld (%d steps x 2 micro-batches + the read)\n",
+                   device, miles_precision_name(prec), (long long)b.step[i - 1], (long long)b.step[i], d,
+                   (int)(b.step[i] - b.step[i - 1]));
+            assert_int_equal(d, 1);
+        }
+    }
+    free(pa);
+    free(pb);
+}
+
+static void test_log_intervals_cpu(void **state) {
+    (void)state;
+    check_intervals("cpu", MILES_PRECISION_FP32, NULL);
+}
+
+/* The CUDA backend (the SIMT emulator's under backend-sim-test): a step
+ * enqueues only; loss, norm, skip count and scale come back in one sync. */
+static void test_no_host_sync_in_step(void **state) {
+    (void)state;
+    if (!getenv("MILES_CUDA_BACKEND")) {
+        printf("  no MILES_CUDA_BACKEND: runs under make backend-sim-test\n");
+        return;
+    }
+    const MilesBackendOps *ops = NULL;
+    int idx = 0;
+    OK(miles_backend_find("cuda", MILES_PRECISION_FP32, 1, &ops, &idx));
+    assert_non_null(ops->host_syncs);
+    /* the emulator's backend counts (a real CUDA build: -1, counts not checked) */
+    const int counted = ops->host_syncs(NULL) >= 0;
+    if (strstr(getenv("MILES_CUDA_BACKEND"), "_sim")) assert_true(counted);
+    if (!counted) printf("  real CUDA backend: host syncs are not counted (the SIMT emulator counts them)\n");
+    const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_FP16, MILES_PRECISION_BF16};
+    for (int k = 0; k < 3; k++) {
+        /* the backend's operations as the trainer calls them, step by step */
+        MilesConfig cfg;
+        OK(miles_config_preset(&cfg, "miles", "tiny"));
+        MilesModel *m = NULL;
+        OK(miles_model_build(&m, &cfg));
+        OK(miles_model_init_random(m, 3, 0.02f));
+        static SynData sd;
+        syn_data(&sd, cfg.vocab_size);
+        MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+        MilesBackend be;
+        OK(miles_backend_open(&be, "cuda", precs[k], m, &oc));
+        MilesLossConfig lc = {0.95f, 0.05f, {1.0f, 1.5f}};
+        /* fp16: a planted scale far too large, so that steps overflow and are
+         * skipped on the device (each skip halves the scale) */
+        const float planted = 1e30f;
+        if (precs[k] == MILES_PRECISION_FP16) OK(be.ops->write_scaler(be.state, planted, 0));
+        long before = 0;
+        for (int step = 0; step < 6; step++) {
+            if (step == 2) before = ops->host_syncs(NULL); /* first steps allocate and build tables */
+            OK(be.ops->zero_grad(be.state));
+            for (int micro = 0; micro < 2; micro++) {
+                MilesBatch b = {8, SYN_T, sd.ids + (size_t)(step * 2 + micro) * 8 * SYN_T, NULL,
+                                sd.mask + (size_t)(step * 2 + micro) * 8 * SYN_T,
+                                sd.feat + (size_t)(step * 2 + micro) * 8 * MILES_NUM_FEATURES,
+                                sd.lab + (step * 2 + micro) * 8, sd.vel + (step * 2 + micro) * 8};
+                OK(be.ops->set_loss(be.state, &lc));
+                be.ops->set_dropout_key(be.state, 5, (uint64_t)(step * 2 + micro));
+                OK(be.ops->forward(be.state, &b, 1, NULL, NULL, NULL));
+                OK(be.ops->add_loss(be.state, 2.0f));
+                OK(be.ops->backward(be.state, 0.5f));
+            }
+            OK(be.ops->clip(be.state, 1.0f, NULL));
+            OK(be.ops->adamw_step(be.state, 1e-3f, NULL));
+        }
+        const char *last = "";
+        long in_steps = ops->host_syncs(&last) - before;
+        MilesBackendStats st;
+        OK(be.ops->read_stats(be.state, &st));
+        long read = ops->host_syncs(NULL) - before - in_steps;
+        printf("  cuda %s: %ld host syncs in 4 steps of 2 micro-batches%s%s, %ld to read: loss sum %.6f, "
+               "norm %.4g, scale %g, skipped %lld, steps %lld\n",
+               miles_precision_name(precs[k]), in_steps, in_steps ? "; last " : "", in_steps ? last : "", read,
+               st.loss_sum, st.grad_norm, st.loss_scale, (long long)st.skipped, (long long)st.steps);
+        if (counted) {
+            assert_int_equal(in_steps, 0);
+            assert_int_equal(read, 1);
+        }
+        assert_true(isfinite(st.loss_sum) && st.loss_sum > 0);
+        assert_int_equal(st.steps + st.skipped, 6);
+        if (precs[k] == MILES_PRECISION_FP16) { /* every skip was counted on the device */
+            assert_true(st.skipped >= 1);
+            assert_true(st.loss_scale == ldexpf(planted, -(int)st.skipped));
+        } else {
+            assert_true(isfinite(st.grad_norm) && st.grad_norm > 0);
+            assert_int_equal(st.skipped, 0);
+            assert_true(st.loss_scale == 1.0f);
+        }
+        /* the sum restarts after a read */
+        MilesBackendStats st2;
+        OK(be.ops->read_stats(be.state, &st2));
+        assert_true(st2.loss_sum == 0.0);
+        miles_backend_close(&be);
+        miles_model_free(m);
+        /* and through the trainer: the same bits whatever the log interval,
+         * one sync per STEP event */
+        check_intervals("cuda", precs[k], ops);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precision_names),
@@ -220,6 +481,8 @@ int main(void) {
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_cuda_refusal_lines),
         cmocka_unit_test(test_checkpoint_roundtrip),
+        cmocka_unit_test(test_log_intervals_cpu),
+        cmocka_unit_test(test_no_host_sync_in_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

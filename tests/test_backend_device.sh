@@ -6,7 +6,7 @@
 #   `make backend-sim-test`;
 #   on a GPU: build-gpu/libmiles_cuda.so with REAL_GPU=1 (tools/gpu-check).
 #   1. the refusal lines of the tools: library not found, not a backend, no device,
-#      bf16 below sm_80 — each exactly one line;
+#      bf16 below sm_80, --explain on the 16-bit path — each exactly one line;
 #   2. fp32 training, 6 steps on tiny synthetic data, CPU vs emulated GPU: every step's
 #      loss and grad norm within 1e-4 (relative), validation AUROC/loss likewise;
 #   3. resume both ways: CPU 3 steps -> GPU resumes to 6, GPU 3 -> CPU resumes to 6;
@@ -22,6 +22,9 @@
 #      "loss_scale_growth_tracker"): 3 steps save 65536 / 3; a planted 1024 / 5 is
 #      what the resumed run logs and saves (1024 / 8); a CPU checkpoint (no key)
 #      resumes on fp16 at the default 65536.
+#   8. the default log interval on cuda (10): step lines at evaluations, step 10 and the
+#      stop, each the mean loss of its steps, vs the CPU's every-step log.
+#   9. miles-predict --explain on the GPU (fp32 path) vs the CPU: the attributions.
 # Needs MILES_BIN (tools) and BACKEND (the backend object).  REAL_GPU=1: "no device"
 # via CUDA_VISIBLE_DEVICES= and no sm_75 check (the emulator fakes both otherwise).
 set -eu
@@ -53,6 +56,8 @@ else
   one_line "bf16 below sm_80" "needs compute capability" env MILES_CUDA_BACKEND="$SO" SIMT_CC=75 "$B/miles-train" --device cuda --precision bf16 --data x --init random
 fi
 
+one_line "predict --explain on cuda bf16" "need precision fp32 or tf32" env MILES_CUDA_BACKEND="$SO" "$B/miles-predict" --device cuda --precision bf16 --explain --checkpoint x y.csv
+
 # ---- 2. CPU vs emulated GPU, fp32
 "$B/miles-data" synth --rows 400 --seed 3 --out "$W/s.csv" >/dev/null
 "$B/miles-data" prepare "$W/s.csv" --out "$W/d.bin" --vocab "$VOCAB" --max-len 24 --language any >/dev/null
@@ -60,7 +65,7 @@ export MILES_CUDA_BACKEND="$SO"
 train() { # OUT DEVICE MAXSTEPS [more]
   out=$1 dev=$2 ms=$3; shift 3
   "$B/miles-train" --data "$W/d.bin" --init random --size tiny --epochs 2 --batch-size 16 --max-len 24 \
-    --warmup 2 --eval-every 3 --seed 5 --max-steps "$ms" --out "$W/$out" --device "$dev" --quiet "$@" \
+    --warmup 2 --eval-every 3 --seed 5 --max-steps "$ms" --out "$W/$out" --device "$dev" --quiet --log-every 1 "$@" \
     >"$W/$out.stdout" 2>&1 || { cat "$W/$out.stdout"; fail "train $out"; }
 }
 train cpu cpu 6
@@ -181,4 +186,51 @@ train c16 cuda 6 --precision fp16 --resume
 logged=$(grep -o '"step":4,.*"loss_scale":[^,]*' "$W/c16/log.jsonl" | grep -o '"loss_scale":[^,]*' | tail -1)
 [ "$logged" = '"loss_scale":65536' ] || fail "CPU -> fp16 resume: step 4 $logged (want the default 65536)"
 echo "ok  fp16 loss scaler in checkpoints: saved 65536/3, planted 1024/5 resumed (step 4 at 1024, saved 1024/8), CPU checkpoint -> 65536"
+# ---- 8. the default log interval on CUDA (10 steps; loss and norm stay on the device in
+# between): step lines at every evaluation (3, 6, 9), at 10 and at the stop (12), each
+# the mean loss of its steps and the last step's norm, as the CPU's every-step log says
+train c12 cpu 12
+train d12 cuda 12 --log-every 0
+python3 - "$W/c12/log.jsonl" "$W/d12/log.jsonl" <<'PY' || fail "default log interval on cuda"
+import json, sys
+def steps(p):
+    return [r for r in map(json.loads, open(p)) if r["type"] == "step"]
+c, d = steps(sys.argv[1]), steps(sys.argv[2])
+assert [r["step"] for r in c] == list(range(1, 13)), [r["step"] for r in c]
+assert [r["step"] for r in d] == [3, 6, 9, 10, 12], [r["step"] for r in d]
+worst, prev = 0.0, 0
+for r in d:
+    want = sum(x["loss"] for x in c[prev:r["step"]]) / (r["step"] - prev)
+    for got, exp in ((r["loss"], want), (r["grad_norm"], c[r["step"] - 1]["grad_norm"])):
+        worst = max(worst, abs(got - exp) / max(1e-6, abs(exp)))
+    prev = r["step"]
+print("    cuda, default interval: %d step lines, mean loss / last norm vs the CPU's every-step log: max "
+      "relative difference %.3g (tolerance 1e-4)" % (len(d), worst))
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+echo "ok  default log interval on cuda: step lines at 3, 6, 9, 10, 12 with the interval's mean loss"
+# ---- 9. explanations (integrated gradients) on the GPU's fp32 path vs the CPU
+head -6 "$W/s.csv" >"$W/few5.csv"
+for d in cpu cuda; do
+  "$B/miles-predict" --checkpoint "$W/gpu/last.safetensors" --device "$d" --explain --explain-steps 8 -q \
+    -o "$W/ex_$d.jsonl" "$W/few5.csv" || fail "predict --explain on $d"
+done
+python3 - "$W/ex_cpu.jsonl" "$W/ex_cuda.jsonl" <<'PY' || fail "explanations cpu vs cuda"
+import json, sys
+a = [json.loads(l)["explanation"] for l in open(sys.argv[1])]
+b = [json.loads(l)["explanation"] for l in open(sys.argv[2])]
+assert len(a) == len(b) == 5, (len(a), len(b))
+worst = 0.0
+for x, y in zip(a, b):
+    va = [t["attribution"] for t in x["tokens"]] + [f["attribution"] for f in x["features"]]
+    vb = [t["attribution"] for t in y["tokens"]] + [f["attribution"] for f in y["features"]]
+    assert len(va) == len(vb) and va, (len(va), len(vb))
+    scale = max(abs(v) for v in va) or 1.0
+    worst = max(worst, max(abs(p - q) for p, q in zip(va, vb)) / scale,
+                abs(x["f_input"] - y["f_input"]), abs(x["f_baseline"] - y["f_baseline"]))
+print("    5 records: attributions cuda vs cpu, max difference / largest attribution %.3g, f_input/f_baseline "
+      "(tolerance 1e-4)" % worst)
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+echo "ok  explanations on the emulated GPU (fp32) match the CPU's"
 echo "test_backend_device ($SO): all passed"

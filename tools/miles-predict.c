@@ -476,6 +476,11 @@ int main(int argc, char **argv) {
     }
     if (!ckpt || optind != argc - 1) { usage(stderr); return 2; }
     if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-predict", MILES_EUNSUPPORTED);
+    if (explain && tool_explain_refusal(device, precision)) {
+        fprintf(stderr, "miles-predict: --explain with --device %s --precision %s: %s\n", device,
+                miles_precision_name(precision), tool_explain_refusal(device, precision));
+        return 2;
+    }
     const char *input = argv[optind];
     if (!ia.topic && (ia.vibe || ia.draft || ia.llm_endpoint || ia.table)) {
         fprintf(stderr, "miles-predict: --vibe, --draft, --llm-endpoint and --table need --topic\n");

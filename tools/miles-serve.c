@@ -722,6 +722,11 @@ static int early_refusal(struct MHD_Connection *c, const char *url, const char *
             *ret = send_error(c, 400, msg, NULL);
             return 1;
         }
+        if (ex && tool_explain_refusal(g_device, g_precision)) {
+            snprintf(msg, sizeof msg, "explain on device %s: %s", g_device, tool_explain_refusal(g_device, g_precision));
+            *ret = send_error(c, 400, msg, NULL);
+            return 1;
+        }
         if (ex) {
             /* an explanation costs ~160 predictions: at most --max-explain at a
              * time, counted from their headers on (released in completed()) */

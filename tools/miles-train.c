@@ -110,7 +110,7 @@ enum {
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
     O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION, O_HEADLR, O_LAYERDECAY,
-    O_VTARGET
+    O_VTARGET, O_LOGEVERY
 };
 
 static const struct option long_opts[] = {
@@ -121,7 +121,7 @@ static const struct option long_opts[] = {
     {"batch-size", 1, 0, O_BATCH}, {"max-len", 1, 0, O_MAXLEN}, {"epochs", 1, 0, O_EPOCHS}, {"lr", 1, 0, O_LR},
     {"weight-decay", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP}, {"schedule", 1, 0, O_SCHED}, {"clip", 1, 0, O_CLIP},
     {"loss-weights", 1, 0, O_LOSSW}, {"class-weights", 1, 0, O_CLASSW}, {"patience", 1, 0, O_PATIENCE},
-    {"min-delta", 1, 0, O_MINDELTA}, {"eval-every", 1, 0, O_EVALEVERY}, {"grad-accum", 1, 0, O_ACCUM},
+    {"min-delta", 1, 0, O_MINDELTA}, {"eval-every", 1, 0, O_EVALEVERY}, {"log-every", 1, 0, O_LOGEVERY}, {"grad-accum", 1, 0, O_ACCUM},
     {"bucket", 0, 0, O_BUCKET}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
     {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"zero1", 0, 0, O_ZERO1}, {"help", 0, 0, 'h'},
@@ -134,7 +134,7 @@ typedef struct Opts {
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
     const char *out, *run, *device, *vtarget;
     MilesPrecision precision;
-    int batch, max_len, epochs, warmup, patience, eval_every, accum, bucket, threads, resume, quiet, zero1;
+    int batch, max_len, epochs, warmup, patience, eval_every, log_every, accum, bucket, threads, resume, quiet, zero1;
     double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
     int set_epochs, set_warmup, set_lossw, set_headlr; /* recipe defaults apply only to unset options */
@@ -176,6 +176,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_PATIENCE: return tool_parse_int(v, "--patience", 0, 1 << 20, &o->patience);
     case O_MINDELTA: return tool_parse_double(v, "--min-delta", 0, 1, &o->min_delta);
     case O_EVALEVERY: return tool_parse_int(v, "--eval-every", 0, 1 << 30, &o->eval_every);
+    case O_LOGEVERY: return tool_parse_int(v, "--log-every", 0, 1 << 30, &o->log_every);
     case O_ACCUM: return tool_parse_int(v, "--grad-accum", 1, 1 << 16, &o->accum);
     case O_BUCKET: o->bucket = 1; break;
     case O_SEED: { double d; if (tool_parse_double(v, "--seed", 0, 9.007199254740992e15, &d)) return 1; o->seed = (long long)d; break; }
@@ -398,6 +399,7 @@ static int train_config(const Opts *o, const char *out_dir, const MilesPrepared 
     tc->patience = o->patience;
     tc->min_delta = (float)o->min_delta;
     tc->eval_every = o->eval_every;
+    tc->log_every = o->log_every;
     tc->bucket = o->bucket;
     tc->seed = (uint64_t)o->seed;
     tc->max_steps = o->max_steps;

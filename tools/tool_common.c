@@ -83,6 +83,14 @@ int tool_parse_device(const char *s, const char *opt, const char **out) {
     return 0;
 }
 
+const char *tool_explain_refusal(const char *device, MilesPrecision precision) {
+    int cuda = 0;
+    if (miles_device_parse(device, &cuda, NULL) != MILES_OK || !cuda) return NULL;
+    if (precision == MILES_PRECISION_FP32 || precision == MILES_PRECISION_TF32) return NULL;
+    return "explanations on CUDA need precision fp32 or tf32: the 16-bit path has no forward from given token "
+           "embeddings and no backward to them; use --precision fp32 (or --device cpu) to explain";
+}
+
 int tool_parse_double(const char *s, const char *opt, double lo, double hi, double *out) {
     char *end;
     errno = 0;

@@ -27,6 +27,10 @@ int tool_parse_double(const char *s, const char *opt, double lo, double hi, doub
  * an error naming the option and returns 1 on error. */
 int tool_parse_precision(const char *s, const char *opt, MilesPrecision *out);
 int tool_parse_device(const char *s, const char *opt, const char **out);
+/* Why --explain / ?explain=1 is refused on `device` at `precision` (one line,
+ * docs/gpu.md "Explanations": CUDA explains at fp32 / tf32 only); NULL when
+ * it can explain. */
+const char *tool_explain_refusal(const char *device, MilesPrecision precision);
 /* OpenMP and OpenBLAS thread count (n <= 0: leave the defaults). */
 void tool_set_threads(int n);
 /* The velocity clamp (miles_velocity_target_clamp) applied in place to the

@@ -136,7 +136,10 @@ static int on_step(TrainLog *L, const MilesTrainEvent *e) {
             tb_scalar(L->tb, "train/skipped_steps", e->step, (float)e->skipped_steps);
         }
     }
-    if (L->progress && (L->tty || e->step % 50 == 0 || at.batch == at.batches)) progress_line(L, &at, exps, eta);
+    /* a line each time a multiple of 50 steps is passed (events come every log_every steps) */
+    if (L->progress && (L->tty || e->step / 50 != L->last_step / 50 || at.batch == at.batches))
+        progress_line(L, &at, exps, eta);
+    L->last_step = e->step;
     return MILES_OK;
 }
 
@@ -170,6 +173,7 @@ int train_log_event(const MilesTrainEvent *e, void *arg) {
     switch (e->type) {
     case MILES_EVENT_START:
         L->step0 = e->start_step;
+        L->last_step = e->start_step;
         if (L->resume && !L->jsonl) {
             int s = cut_and_open(L, e->resumed ? e->start_step : 0);
             if (s != MILES_OK) return s;

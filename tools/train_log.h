@@ -21,6 +21,7 @@ typedef struct TrainLog {
     char path[4200];     /* of log.jsonl */
     double ema_loss;     /* smoothed loss for the bar */
     int64_t step0;       /* first step of this run (for the ETA) */
+    int64_t last_step;   /* step of the last STEP event (a progress line every 50 steps) */
 } TrainLog;
 
 /* Open OUT/log.jsonl and OUT/tb/; MILES_* status.  When resuming, log.jsonl

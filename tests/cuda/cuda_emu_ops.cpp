@@ -181,6 +181,18 @@ int loss_scaler_update_cuda(MilesLossScalerState *st, float growth, float backof
     st->found_inf = 0;
     return 0;
 }
+int train_stats_add_loss_cuda(MilesCudaTrainStats *st, const float *l, float w_cls, float w_reg, int have_cls,
+                              int have_reg, float divisor, ST) {
+    volatile float L = 0.0f; /* the kernel's rounding: no FMA */
+    if (have_cls) { volatile float p = w_cls * l[0]; L = L + p; }
+    if (have_reg) { volatile float p = w_reg * l[1]; L = L + p; }
+    st->loss_sum += (double)(L / divisor);
+    return 0;
+}
+int train_stats_count_skip_cuda(MilesCudaTrainStats *st, const MilesCudaOptState *opt, ST) {
+    st->skipped += opt->last_skipped != 0;
+    return 0;
+}
 } /* extern "C" */
 
 /* model_cuda.cu's CSR kernels, transcribed (thread (u, c) loops its token list) */

@@ -234,8 +234,9 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all};
     MilesAdamW *o = NULL;
     MUST(miles_adamw_build(&o, m, &oc));
-    double el = 0, en = 0;
+    double el = 0, en = 0, lsum = 0;
     int skipped = 0;
+    float last_norm = 0;
     for (int s = 0; s < 20; s++) {
         const MilesBatch *b = (s & 1) ? &f->cut : &f->batch;
         float lr = (float)(f->optim[0] * miles_lr_lambda(MILES_SCHED_COSINE, s, 2, 20));
@@ -247,6 +248,8 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
         MUST(miles_model_forward(m, b, 1, NULL, NULL, &lc));
         MUST(miles_cuda_model_forward(cm, b, 1, NULL, NULL, NULL));
         MUST(miles_cuda_model_last_loss(cm, &lg));
+        MUST(miles_cuda_model_add_loss(cm, 2.0f)); /* the deferred sum (read below) */
+        lsum += (double)(lg / 2.0f);
         MUST(miles_model_backward(m, 1.0f));
         MUST(miles_cuda_model_backward(cm, 1.0f));
         nc = miles_clip_grad_norm(m, f->optim[5]);
@@ -255,6 +258,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
         int sk = 0;
         MUST(miles_cuda_model_adamw_step(cm, lr, &oc, &sk));
         skipped += sk;
+        last_norm = ng;
         el = fmax(el, fabs((double)lc - lg) / fabs(lc));
         en = fmax(en, fabs((double)nc - ng) / fabs(nc));
     }
@@ -275,6 +279,16 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     char d[120];
     snprintf(d, sizeof d, "t %lld, %d skipped", (long long)t, skipped);
     check_true("step count 20, none skipped", t == 20 && skipped == 0, d);
+    /* the trainer's deferred statistics: the same loss bits summed on the
+     * device, the last norm, the counters */
+    MilesCudaStats cs;
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    snprintf(d, sizeof d, "sum %.17g vs %.17g, norm %g vs %g, steps %lld, skipped %lld", cs.loss_sum, lsum,
+             cs.grad_norm, last_norm, (long long)cs.steps, (long long)cs.skipped);
+    check_true("read_stats: loss sum, last norm, counters", cs.loss_sum == lsum && cs.grad_norm == last_norm &&
+               cs.steps == 20 && cs.skipped == 0 && cs.loss_scale == miles_cuda_model_loss_scale(cm), d);
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    check_true("read_stats: the sum restarts after a read", cs.loss_sum == 0.0, "");
     miles_adamw_free(o);
     miles_model_free(back);
     miles_model_free(m);
@@ -315,6 +329,12 @@ static void test_scaler(Fixture *f) {
     }
     check_true("fp16 injected -Inf: step skipped, weights and t unchanged", inj, "");
     check_true("fp16 scale sequence (interval 3, x2 / x0.5)", ok, d);
+    MilesCudaStats cs;
+    MUST(miles_cuda_model_read_stats(cm, &cs));
+    snprintf(d, sizeof d, "steps %lld, skipped %lld, scale %g", (long long)cs.steps, (long long)cs.skipped,
+             cs.loss_scale);
+    check_true("read_stats after the fp16 run: 7 steps, 1 skipped, scale", cs.steps == 7 && cs.skipped == 1 &&
+               cs.loss_scale == expect[7], d);
     MUST(miles_cuda_model_forward(cm, &f->batch, 1, NULL, NULL, NULL));
     check_true("backward on unscaled grads refused", miles_cuda_model_backward(cm, 1.0f) == MILES_EINVAL,
                miles_last_error());
@@ -341,6 +361,48 @@ static void test_scaler(Fixture *f) {
     miles_model_free(m);
 }
 
+/* Explanations' hooks: a forward from given word vectors and the backward to
+ * them (and to the features), against the CPU's forward_embeds /
+ * backward_from_outputs / input_grads. */
+static void test_input_grads(Fixture *f) {
+    MilesConfig c = fixture_config(f, 0);
+    MilesModel *m = cpu_model(f, &c);
+    MilesCudaModel *cm = NULL;
+    MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
+    MilesBatch b = f->batch;
+    b.labels = NULL; /* none needed */
+    b.velocity = NULL;
+    const int B = b.B, T = b.T, H = c.hidden_size, F = c.num_features;
+    const size_t N = (size_t)B * T;
+    std::vector<float> words(N * H), lc(2 * B), lg(2 * B), vc(B), vg(B);
+    const float *wte = NULL;
+    MilesTensorInfo ti;
+    MUST(miles_model_tensor(m, miles_model_find_tensor(m, "bert.embeddings.word_embeddings.weight"), &ti));
+    wte = ti.data;
+    for (size_t i = 0; i < N; i++) /* a path point: 0.375 of each token's vector */
+        for (int h = 0; h < H; h++) words[i * H + h] = 0.375f * wte[(size_t)b.input_ids[i] * H + h];
+    MUST(miles_model_forward_embeds(m, &b, words.data(), 0, lc.data(), vc.data(), NULL));
+    MUST(miles_cuda_model_forward_embeds(cm, &b, words.data(), lg.data(), vg.data()));
+    double ef = fmax(max_abs_diff(lc.data(), lg.data(), 2 * B), max_abs_diff(vc.data(), vg.data(), B));
+    std::vector<float> dl(2 * B), dv(B), dwc(N * H), dwg(N * H), dfc((size_t)B * F), dfg((size_t)B * F);
+    for (int i = 0; i < 2 * B; i++) dl[i] = (i & 1) ? 0.75f : -0.5f;
+    for (int i = 0; i < B; i++) dv[i] = 0.25f * (float)(i + 1);
+    MUST(miles_model_backward_from_outputs(m, dl.data(), dv.data(), 0));
+    MUST(miles_model_input_grads(m, dwc.data(), dfc.data()));
+    MUST(miles_cuda_model_backward_inputs(cm, dl.data(), dv.data(), dwg.data(), dfg.data()));
+    double eg = fmax(max_abs_diff(dwc.data(), dwg.data(), N * H), max_abs_diff(dfc.data(), dfg.data(), (size_t)B * F));
+    char name[200];
+    snprintf(name, sizeof name, "%s forward from given word vectors", f->path);
+    report(name, ef, 1e-6);
+    snprintf(name, sizeof name, "%s backward to word vectors and features", f->path);
+    report(name, eg, 1e-6);
+    double mag = 0;
+    for (size_t i = 0; i < (size_t)B * F; i++) mag = fmax(mag, fabs(dfc[i]));
+    check_true("feature gradients are not all zero", mag > 0, "");
+    miles_cuda_model_free(cm);
+    miles_model_free(m);
+}
+
 int main(void) {
     printf("host emulation of kernels/model_cuda.cu (CPU ops in place of the kernels)\n");
     for (int i = 0; i < 6; i++) {
@@ -353,6 +415,7 @@ int main(void) {
             test_steps(&f, MILES_CUDA_PREC_FP32, 1);
         }
         if (i == 0) test_scaler(&f);
+        test_input_grads(&f);
         miles_safetensors_close(f.st);
     }
     char d[64];

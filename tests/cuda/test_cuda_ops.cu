@@ -794,6 +794,48 @@ static void test_optimizer(void) {
     check("adamw_step with device grad_scale", dP.down().data(), P.data(), na, 1e-6);
 }
 
+/* The trainer's device-side statistics (train_stats.cu): the loss sum
+ * rounded as the host rounds it, and the skipped-step count. */
+static void test_train_stats(void) {
+    Dev<MilesCudaTrainStats> dst(1);
+    CUDA_CHECK(cudaMemset(dst.p, 0, sizeof(MilesCudaTrainStats)));
+    Dev<float> dl(2);
+    double want = 0.0;
+    const float wc = 0.95f, wr = 0.05f;
+    const int have[4][2] = {{1, 1}, {1, 0}, {0, 1}, {1, 1}};
+    for (int i = 0; i < 40; i++) {
+        std::vector<float> l = {rnd_unif(0.01f, 3.0f), rnd_unif(0.0f, 0.5f)};
+        dl.up(l);
+        const int hc = have[i % 4][0], hr = have[i % 4][1];
+        const float div = (float)(1 + i % 3);
+        OPOK(train_stats_add_loss_cuda(dst.p, dl.p, wc, wr, hc, hr, div, STREAM));
+        CUDA_CHECK(cudaStreamSynchronize(g_stream)); /* dl is rewritten next */
+        volatile float L = 0.0f, p; /* the host's rounding (no FMA) */
+        if (hc) { p = wc * l[0]; L = L + p; }
+        if (hr) { p = wr * l[1]; L = L + p; }
+        want += (double)(L / div);
+    }
+    MilesCudaTrainStats got = dst.down()[0];
+    char msg[96];
+    snprintf(msg, sizeof msg, "sum %.17g vs host %.17g", got.loss_sum, want);
+    check_true("train_stats_add_loss == host sum (bitwise)", got.loss_sum == want && got.skipped == 0, msg);
+    /* skips: last_skipped of the fused optimizer's state, counted */
+    Dev<MilesCudaOptState> dopt(1);
+    int skips = 0;
+    for (int i = 0; i < 7; i++) {
+        MilesCudaOptState o;
+        memset(&o, 0, sizeof o);
+        o.last_skipped = i % 3 == 1;
+        skips += o.last_skipped;
+        dopt.up(std::vector<MilesCudaOptState>(1, o));
+        OPOK(train_stats_count_skip_cuda(dst.p, dopt.p, STREAM));
+        CUDA_CHECK(cudaStreamSynchronize(g_stream));
+    }
+    got = dst.down()[0];
+    snprintf(msg, sizeof msg, "%lld counted, %d planted", (long long)got.skipped, skips);
+    check_true("train_stats_count_skip counts skipped steps", got.skipped == skips && got.loss_sum == want, msg);
+}
+
 /* ------------------------------------------------- host-only checks */
 
 /* The device Philox code (kernels/philox.cuh, compiled for the host here)
@@ -886,7 +928,8 @@ int main(int argc, char **argv) {
                     {"layernorm", test_layernorm}, {"embedding", test_embedding},
                     {"attention", test_attention}, {"activations", test_activations},
                     {"dropout", test_dropout},     {"pooling", test_pooling},
-                    {"losses", test_losses},       {"optimizer", test_optimizer}};
+                    {"losses", test_losses},       {"optimizer", test_optimizer},
+                    {"train_stats", test_train_stats}};
     int ran = 0;
     for (auto &sec : sections)
         if (!only || !strcmp(only, sec.name)) sec.fn(), ran++;

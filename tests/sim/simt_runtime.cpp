@@ -481,8 +481,22 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
     }
     return cudaSuccess;
 }
+/* Host synchronizations (simt_host_syncs): every call that makes the host
+ * wait for device work or hands it device data (a real GPU would stall the
+ * host there).  Counted whether or not work was pending. */
+static long g_host_syncs, g_host_waits;
+static const char *g_host_sync_last = "";
+static void host_sync(const char *what) {
+    g_host_syncs++;
+    g_host_sync_last = what;
+}
+long simt_host_syncs(void) { return g_host_syncs; }
+const char *simt_host_sync_last(void) { return g_host_sync_last; }
+long simt_host_waits(void) { return g_host_waits; }
+
 cudaError_t cudaDeviceSynchronize(void) {
     API_ENTER();
+    host_sync("cudaDeviceSynchronize");
     if (capture_forbids("cudaDeviceSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     flush_all();
     return g_sticky;
@@ -533,11 +547,13 @@ cudaError_t cudaHostAlloc(void **p, size_t n, unsigned int) {
 }
 cudaError_t cudaFree(void *p) {
     API_ENTER();
+    if (p) host_sync("cudaFree"); /* a real cudaFree waits for the device */
     if (p && capture_forbids("cudaFree")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     return do_free(p, false);
 }
 cudaError_t cudaFreeHost(void *p) {
     API_ENTER();
+    if (p) host_sync("cudaFreeHost");
     return do_free(p, true);
 }
 cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) {
@@ -636,6 +652,8 @@ static cudaError_t copy_common(const char *fn, void *dst, const void *src, size_
     if (!s) return set_last_error(e);
     AllocKind dk = find_alloc(dst, n), sk = find_alloc(src, n);
     if (!async && capture_forbids(fn)) return set_last_error(cudaErrorStreamCaptureUnsupported);
+    /* an async copy into pinned memory is not a wait (reading it needs one, counted there) */
+    if (!async || (!ddev && sdev && dk == A_NONE)) host_sync(async ? "cudaMemcpyAsync(device to pageable host)" : fn);
     if (s->capture && ((!sdev && sk == A_NONE) || (!ddev && dk == A_NONE))) {
         diag("%s: a copy from or to pageable host memory cannot be captured", fn);
         s->capture_invalid = true;
@@ -705,6 +723,7 @@ static cudaError_t memset_common(void *p, int v, size_t n, cudaStream_t stream, 
     Stream *s = resolve_stream(stream, &e);
     if (!s) return set_last_error(e);
     if (!async && capture_forbids("cudaMemset")) return set_last_error(cudaErrorStreamCaptureUnsupported);
+    if (!async) host_sync("cudaMemset");
     enqueue(s, [p, v, n]() { memset(p, v, n); });
     if (!async) flush(s);
     return cudaSuccess;
@@ -721,6 +740,7 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
 cudaError_t simt_memcpy_symbol(void *symbol, const void *src, size_t n, size_t offset, int to_symbol, int,
                                cudaStream_t) {
     API_ENTER();
+    host_sync("cudaMemcpyToSymbol/FromSymbol");
     flush_all();
     if (to_symbol) memcpy((char *)symbol + offset, src, n);
     else memcpy((void *)src, (char *)symbol + offset, n);
@@ -771,6 +791,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t st) {
         return set_last_error(cudaErrorStreamCaptureUnsupported);
     }
     if (capture_forbids("cudaStreamSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
+    host_sync("cudaStreamSynchronize");
     if (s->legacy) flush_blocking();
     flush(s);
     return g_sticky;
@@ -829,6 +850,10 @@ cudaError_t cudaEventSynchronize(cudaEvent_t ev) {
     if (capture_forbids("cudaEventSynchronize")) return set_last_error(cudaErrorStreamCaptureUnsupported);
     Event *x = find_event(ev);
     if (!x) return set_last_error(cudaErrorInvalidResourceHandle);
+    /* work enqueued after the record keeps the device busy: a bounded wait
+     * (e.g. for a staging buffer), not a drain */
+    if (x->recorded && x->seq < x->stream->enq) g_host_waits++;
+    else host_sync("cudaEventSynchronize");
     if (x->recorded) run_until(x->stream, x->seq);
     return g_sticky;
 }

@@ -63,6 +63,19 @@ void simt_check_record(const char *check, double err, double tol, int pass);
 int simt_kernels_launched(void);
 long simt_kernel_launches(const char *name);
 
+/* Host synchronizations so far, the calls that drain the device's queue:
+ * cudaStreamSynchronize, cudaDeviceSynchronize, cudaEventSynchronize on an
+ * event with no work enqueued after it on its stream, blocking cudaMemcpy /
+ * cudaMemset, cudaMemcpyAsync from the device to pageable host memory (it
+ * returns when the copy is done), cudaMemcpy{To,From}Symbol,
+ * cudaFree / cudaFreeHost of a live pointer; and the name of the last one.
+ * The trainer's "no host sync between log intervals" test reads them
+ * (through the backend's host_syncs).  simt_host_waits: cudaEventSynchronize
+ * on an event with later work behind it (bounded waits, not drains). */
+long simt_host_syncs(void);
+const char *simt_host_sync_last(void);
+long simt_host_waits(void);
+
 /* fp32 -> fp16 conversion of the cuBLAS shim for *_FAST_16F compute types:
  * 0 = round to nearest, overflow to Inf (the default), 1 = saturate to
  * +-65504.  Returns the previous mode. */
