@@ -95,6 +95,7 @@ int main(int argc, char **argv) {
     tc.device = argv[3];
     tc.precision = prec == 2 ? MILES_PRECISION_FP16 : prec == 3 ? MILES_PRECISION_BF16 : MILES_PRECISION_FP32;
     tc.callback = on_event;
+    tc.log_every = 1; /* a STEP event per step on every device (CUDA defaults to 10) */
     MilesTrainResult res;
     if (s == MILES_OK) {
         char mk[4300];
