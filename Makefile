@@ -10,6 +10,7 @@
 #   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
 #   make cuda       compile and link the CUDA backend (CUDA_ARCH list below), incl. $(BUILD)/libmiles_cuda.so
 #   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
+#   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
 #   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
@@ -445,6 +446,7 @@ check: deps weights
 	$(MAKE) -j2 cuda
 	$(MAKE) cuda-emu-test
 	$(MAKE) backend-sim-test
+	$(MAKE) dp-sim-test
 	$(MAKE) sim-check
 	@echo "make check: all steps passed"
 

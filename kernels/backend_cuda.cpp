@@ -21,11 +21,13 @@ extern "C" {
 #include "backend_internal.h"
 }
 #include "model_cuda.h"
+#include "dist_nccl.h"
 
 namespace {
 
 struct CudaState {
     MilesCudaModel *cm;
+    MilesNccl *nccl;               /* data parallelism (dist_attach) */
     MilesAdamWConfig adamw;
     int with_optimizer;
     int device;
@@ -112,6 +114,8 @@ int cuda_build(void **state, const MilesBackendBuild *b) {
 void cuda_free(void *state) {
     CudaState *s = (CudaState *)state;
     if (!s) return;
+    if (s->nccl) miles_cuda_model_sync(s->cm); /* nothing queued may outlive the communicator */
+    miles_nccl_free(s->nccl);
     miles_cuda_model_free(s->cm);
     free(s);
 }
@@ -182,6 +186,35 @@ int cuda_backward_inputs(void *st, const float *dlogits, const float *dvelocity,
 }
 const char *cuda_last_error(void) { return miles_last_error(); }
 
+/* Data parallelism: NCCL over the ranks, buckets reduced as the backward
+ * finishes them (dist_nccl.h). */
+int cuda_dist_attach(void *st, MilesDist *d, size_t bucket_bytes) {
+    CudaState *s = S(st);
+    if (s->nccl) return miles_set_error(MILES_EINVAL, "cuda backend: already attached to a data-parallel group");
+    int rc = miles_nccl_init_on(&s->nccl, d, s->device); /* collective; agreed */
+    if (rc != MILES_OK) return rc;
+    return miles_nccl_set_grads(s->nccl, miles_cuda_model_device_grads(s->cm), miles_cuda_model_num_params(s->cm),
+                                miles_nccl_bucket_floats(bucket_bytes));
+}
+struct CUstream_st *cuda_stream_of(CudaState *s) { return (struct CUstream_st *)miles_cuda_model_stream(s->cm); }
+int cuda_grads_ready(void *ctx, size_t offset) {
+    CudaState *s = (CudaState *)ctx;
+    return miles_nccl_grads_ready(s->nccl, offset, cuda_stream_of(s));
+}
+int cuda_dist_backward(void *st, float loss_scale) {
+    CudaState *s = S(st);
+    if (!s->nccl) return miles_set_error(MILES_EINVAL, "cuda backend: dist_backward without dist_attach");
+    return miles_cuda_model_backward_hooked(s->cm, loss_scale, cuda_grads_ready, s);
+}
+int cuda_dist_finish(void *st) {
+    CudaState *s = S(st);
+    if (!s->nccl) return miles_set_error(MILES_EINVAL, "cuda backend: dist_finish without dist_attach");
+    /* a rank without rows this step reduces zeros (the 16-bit path defers them) */
+    int rc = miles_cuda_model_materialize_grads(s->cm);
+    if (rc != MILES_OK) return rc;
+    return miles_nccl_step_end(s->nccl, miles_cuda_model_device_found_inf(s->cm), cuda_stream_of(s));
+}
+
 MilesBackendOps make_ops() {
     MilesBackendOps o;
     memset(&o, 0, sizeof o);
@@ -205,6 +238,9 @@ MilesBackendOps make_ops() {
     o.read_scaler = cuda_read_scaler;
     o.write_scaler = cuda_write_scaler;
     o.last_error = cuda_last_error;
+    o.dist_attach = cuda_dist_attach;
+    o.dist_backward = cuda_dist_backward;
+    o.dist_finish = cuda_dist_finish;
     o.add_loss = cuda_add_loss;
     o.read_stats = cuda_read_stats;
     o.host_syncs = cuda_host_syncs;

@@ -29,7 +29,7 @@ CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC) 2>/dev/null)))
 CUDA_LIBDIR ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib $(CUDA_HOME)/targets/x86_64-linux/lib))
 CUDA_LIBS  = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart
 
-.PHONY: cuda-lib cuda-test cuda-run-test cuda-emu-test cuda-backend backend-sim-test
+.PHONY: cuda-lib cuda-test cuda-run-test cuda-emu-test cuda-backend backend-sim-test dp-sim-test
 
 # ---- the CUDA backend as a shared object (libmiles/backend_internal.h):
 # kernels/backend_cuda.cpp + every kernel + the libmiles internals it needs
@@ -40,8 +40,9 @@ BACKEND_SO_FLAGS = -shared -Wl,--exclude-libs,ALL -Wl,--version-script=kernels/b
 $(BUILD)/cuda/backend_cuda.o: kernels/backend_cuda.cpp kernels/model_cuda.h libmiles/backend_internal.h libmiles/miles.h
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -fPIC -Wall -Wextra -I$(CUDA_INC) -Ilibmiles -Ikernels -c $< -o $@
-$(BUILD)/libmiles_cuda.so: $(BUILD)/cuda/backend_cuda.o $(filter-out %/dist_nccl.o,$(CU_OBJS)) $(BUILD)/libmiles.a kernels/backend_cuda.map
-	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
+# (NCCL is dlopened by dist_nccl.o at run time: not linked)
+$(BUILD)/libmiles_cuda.so: $(BUILD)/cuda/backend_cuda.o $(CU_OBJS) $(BUILD)/libmiles.a kernels/backend_cuda.map
+	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS) -ldl
 cuda-backend: $(BUILD)/libmiles_cuda.so
 
 $(BUILD)/cuda/libmiles_cuda.a: $(CU_OBJS)
@@ -129,13 +130,13 @@ cuda-run-test: $(BUILD)/cuda/test_cuda_ops $(BUILD)/cuda/test_cuda_fast $(BUILD)
 	$(BUILD)/cuda/test_cuda_model_emu
 
 # NCCL all-reduce wrapper test (compile + link here; run with mpirun -np <GPUs> on a GPU node)
-$(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h libmiles/miles.h
+$(BUILD)/cuda-test/test_dist_nccl.o: tests/cuda/test_dist_nccl.cu kernels/dist_nccl.h kernels/model_cuda.h libmiles/miles.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) $(MPI_USER_CFLAGS) -Ilibmiles -Ikernels -c $< -o $@
 # MPI comes from libmiles-mpi (libmiles has none)
-$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/dist_nccl.o $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
+$(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/libmiles_cuda.a $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
 	@mkdir -p $(dir $@)
-	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) -lnccl $(MPI_LIBS) $(LDLIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(MPI_LIBS) $(LDLIBS) -ldl
 cuda-test: $(BUILD)/cuda/test_dist_nccl
 
 # ---- SIMT emulator (tests/sim): the CUDA sources above, compiled by the host C++
@@ -213,11 +214,23 @@ sim-build: $(SIM_PROGS:%=$(SIM_DIR)/%) $(SIM_DIR)/simt_coverage
 $(SIM_DIR)/backend_cuda.o: kernels/backend_cuda.cpp kernels/model_cuda.h libmiles/backend_internal.h libmiles/miles.h $(SIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(SIM_CXXFLAGS) -c $< -o $@
-$(SIM_DIR)/libmiles_cuda_sim.so: $(SIM_DIR)/backend_cuda.o $(filter-out %/dist_nccl.o,$(SIM_KERNEL_OBJS)) $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a kernels/backend_cuda.map
-	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
+# dist_nccl.o pulls in the emulator's NCCL shim, which is MPI (libmpi is shared:
+# the same MPI_COMM_WORLD as the miles-train that loads this object)
+$(SIM_DIR)/libmiles_cuda_sim.so: $(SIM_DIR)/backend_cuda.o $(SIM_KERNEL_OBJS) $(SIM_DIR)/libsimt.a $(BUILD)/libmiles.a kernels/backend_cuda.map
+	$(CXX) $(BACKEND_SO_FLAGS) $(filter %.o %.a,$^) -o $@ $(LDFLAGS) $(MPI_LIBS) $(LDLIBS) -ldl
 backend-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so all $(BUILD)/tests/test_backend
 	MILES_BIN=$(BUILD)/bin BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so tests/test_backend_device.sh $(BUILD)/backend-sim
 	MILES_CUDA_BACKEND=$(CURDIR)/$(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/test_backend
+
+# data parallel on the emulated GPUs: `mpirun -np 2 miles-train --device cuda` vs one
+# process, the fp16 overflow flag, bucket plans, the refusals (tests/test_dp_device.sh)
+# tests/cuda/dp_worker.c: one training run (alone or one rank of mpirun) for the script
+$(BUILD)/tests/dp_worker: tests/cuda/dp_worker.c $(filter %.a,$(MPI_LIBS_BUILT)) $(BUILD)/libmiles.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_USER_CFLAGS) $< $(MPI_USER_LIBS) $(BUILD)/libmiles.a -o $@ $(LDFLAGS) $(LDLIBS)
+dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/dp_worker $(SIM_DIR)/test_dist_nccl all
+	MILES_BIN=$(BUILD)/bin WORKER=$(BUILD)/tests/dp_worker NCCL_TEST=$(SIM_DIR)/test_dist_nccl BACKEND=$(SIM_DIR)/libmiles_cuda_sim.so \
+	  HAVE_MPI=$(HAVE_MPI) tests/test_dp_device.sh $(BUILD)/dp-sim
 
 sim-test: sim-build
 	@rm -f $(SIM_RECORDS)

@@ -789,6 +789,7 @@ static int encoder_backward(MilesCudaModel *cm) {
         MILES_TRY(linear_backward_cuda(D->dx, g->q.w, g->q.b, D->dq, x, w->q.w, N, H, H, s));
         MILES_TRY(linear_backward_cuda(D->dx, g->k.w, g->k.b, D->dk, x, w->k.w, N, H, H, s));
         MILES_TRY(linear_backward_cuda(D->dx, g->v.w, g->v.b, D->dv, x, w->v.w, N, H, H, s));
+        MILES_TRY(cuda_grad_ready(cm, l));
     }
 
     /* embeddings: emb_out = dropout(LN(emb_sum)) */
@@ -797,7 +798,8 @@ static int encoder_backward(MilesCudaModel *cm) {
     MILES_TRY(zero(cm, D->dres, NHs));
     MILES_TRY(layernorm_backward_cuda(D->dres, G->emb_ln.w, G->emb_ln.b, dln, A->emb_sum, P->emb_ln.w,
                                       A->emb_mean, A->emb_rstd, N, H, s));
-    return embedding_backward_det(cm, G->wte, G->wpe, G->wtt, D->dres);
+    MILES_TRY(embedding_backward_det(cm, G->wte, G->wpe, G->wtt, D->dres));
+    return cuda_grad_ready(cm, -1);
 }
 
 extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
@@ -824,7 +826,42 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
 #endif
     float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
     MILES_TRY(head_backward(cm, sc));
+    MILES_TRY(cuda_grad_ready(cm, cm->cfg.num_hidden_layers));
     return encoder_backward(cm);
+}
+
+int cuda_grad_ready(MilesCudaModel *cm, int l) {
+    if (!cm->gr_fn) return MILES_OK;
+    /* the table: 5 embedding tensors, then 16 per layer, then the heads */
+    size_t off = 0;
+    if (l >= 0) {
+        const int i = 5 + 16 * l;
+        off = i < cm->ntensors ? cm->tensors[i].offset : cm->nparams;
+    }
+    return cm->gr_fn(cm->gr_ctx, off);
+}
+
+extern "C" int miles_cuda_model_backward_hooked(MilesCudaModel *cm, float loss_scale, MilesCudaGradReady ready,
+                                                void *ctx) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_backward_hooked: model is NULL");
+    cm->gr_fn = ready;
+    cm->gr_ctx = ctx;
+    int s = miles_cuda_model_backward(cm, loss_scale);
+    cm->gr_fn = NULL; /* CUDA graph captures never call it */
+    cm->gr_ctx = NULL;
+    return s;
+}
+
+extern "C" int32_t *miles_cuda_model_device_found_inf(MilesCudaModel *cm) {
+    return cm && cm->use_scaler ? &cm->dscaler->found_inf : NULL;
+}
+
+extern "C" int miles_cuda_model_materialize_grads(MilesCudaModel *cm) {
+    if (!cm) return miles_error(MILES_EINVAL, "miles_cuda_model_materialize_grads: model is NULL");
+#ifndef MILES_CUDA_HOST_EMULATION
+    if (cm->fast) return fast_materialize_zero(cm);
+#endif
+    return MILES_OK;
 }
 
 #ifndef MILES_CUDA_HOST_EMULATION
@@ -835,6 +872,7 @@ int cuda_backward_device(MilesCudaModel *cm) {
     F16GuardScope gs(cm->use_scaler && cm->f16_guard ? &cm->dscaler->found_inf : NULL);
     MILES_TRY(fast_begin_backward(cm));
     MILES_TRY(head_backward(cm, 1.0f));
+    MILES_TRY(cuda_grad_ready(cm, cm->cfg.num_hidden_layers));
     return fast_encoder_backward(cm);
 }
 

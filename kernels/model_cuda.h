@@ -128,6 +128,21 @@ int miles_cuda_model_download_last_hidden(MilesCudaModel *cm, float *out);
 /* Accumulates d(loss_scale * loss)/dtheta into the gradients (fp16: the
  * dynamic loss scale is applied on top of loss_scale). */
 int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale);
+/* The same backward, calling ready(ctx, offset) on the host each time the
+ * gradients [offset, num_params) are final in the model stream's order: after
+ * the heads, after each encoder layer (last to first), after the embeddings
+ * (offset 0).  Data parallelism (kernels/dist_nccl.h) queues their reduction
+ * there, so it overlaps the rest of the backward.  A non-OK return of ready
+ * stops the backward with that status. */
+typedef int (*MilesCudaGradReady)(void *ctx, size_t offset);
+int miles_cuda_model_backward_hooked(MilesCudaModel *cm, float loss_scale, MilesCudaGradReady ready, void *ctx);
+/* The fp16 overflow flag on the device (int32, the loss scaler's found_inf,
+ * read by clip / adamw_step), or NULL when the mode has no loss scaling. */
+int32_t *miles_cuda_model_device_found_inf(MilesCudaModel *cm);
+/* Enqueue the zeroing that zero_grad deferred (the 16-bit path clears the
+ * gradients in the next backward), so the gradient block holds its values
+ * even when no backward ran since zero_grad. */
+int miles_cuda_model_materialize_grads(MilesCudaModel *cm);
 int miles_cuda_model_zero_grad(MilesCudaModel *cm);
 /* torch.nn.utils.clip_grad_norm_: *norm = total L2 norm before clipping
  * (synchronizes; fp16: the gradients are unscaled first, as

@@ -437,15 +437,17 @@ int fast_encoder_backward(MilesCudaModel *cm) {
         MILES_TRY(colsum_h_cuda(g->q.b, H, fs->qkv_b_stride, acc, fs->dqkv, N, 3 * H, fs->ws_col, fs->ws_col_n, dt, s));
         MILES_TRY(miles_gemm_h_cuda(0, 0, N, H, 3 * H, 1.0f, fs->dqkv, 3 * H, 0, w->qkv_w, H, 0, 1.0f, dx, H, 0, 1, dt,
                                     MILES_CUDA_F32, s));
+        MILES_TRY(cuda_grad_ready(cm, l));
     }
     /* embeddings: demb = LN backward of the dropout backward, then the tables */
     MILES_TRY(emb_ln_backward_cuda(fs->dres, G->emb_ln.w, G->emb_ln.b, acc, dx, cm->din.ids, cm->din.tt, P->wte,
                                    P->wpe, P->wtt, P->emb_ln.w, fs->emb_mean, fs->emb_rstd, B, T, H,
                                    dkey(cm, c->hidden_dropout_prob, MILES_DROPID_EMB), rng, fs->ws_ln, fs->ws_ln_n, s));
-    return embedding_backward_seg_cuda(G->wte, G->wpe, G->wtt, c->vocab_size, fs->dres, cm->din.seg_counts,
-                                       cm->din.seg_row, cm->din.seg_beg, cm->din.seg_multi, cm->din.multi_row,
-                                       cm->din.multi_beg, cm->din.multi_end, cm->din.seg_pos, MILES_EMB_SEG_MAX(N),
-                                       MILES_EMB_MULTI_MAX(N, c->type_vocab_size), B, T, H, fs->ws_emb, s);
+    MILES_TRY(embedding_backward_seg_cuda(G->wte, G->wpe, G->wtt, c->vocab_size, fs->dres, cm->din.seg_counts,
+                                          cm->din.seg_row, cm->din.seg_beg, cm->din.seg_multi, cm->din.multi_row,
+                                          cm->din.multi_beg, cm->din.multi_end, cm->din.seg_pos, MILES_EMB_SEG_MAX(N),
+                                          MILES_EMB_MULTI_MAX(N, c->type_vocab_size), B, T, H, fs->ws_emb, s));
+    return cuda_grad_ready(cm, -1);
 }
 
 /* ---------------------------------------------------------- optimizer */

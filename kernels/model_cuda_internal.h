@@ -159,6 +159,9 @@ struct MilesCudaModel {
     int grads_unscaled;
 
     int64_t t;                          /* AdamW steps taken */
+    /* miles_cuda_model_backward_hooked: called as gradient suffixes become final */
+    MilesCudaGradReady gr_fn;
+    void *gr_ctx;
 
     /* the 16-bit path (precision fp16 / bf16 unless built with fast = 0) */
     int fast, graphs_opt;               /* the build options */
@@ -212,6 +215,10 @@ struct F16GuardScope {
 int cuda_forward_stage(MilesCudaModel *cm, const MilesBatch *batch, int training, float loss_scale);
 int cuda_forward_device(MilesCudaModel *cm);
 int cuda_backward_device(MilesCudaModel *cm);
+/* The backward's "gradients [offset of layer l's first tensor, n) are final"
+ * hook (l = num_hidden_layers: the heads; l = -1: everything); no-op unless
+ * miles_cuda_model_backward_hooked set one. */
+int cuda_grad_ready(MilesCudaModel *cm, int l);
 int cuda_ensure_scratch(MilesCudaModel *cm);
 
 /* model_cuda_fast.cu: the 16-bit path (not in the host emulation) */

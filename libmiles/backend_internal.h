@@ -29,7 +29,7 @@ extern "C" {
 /* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
  * crosses it (MilesModel's layout included: the object is built from the same
  * sources) changes; a backend object of another ABI is refused. */
-#define MILES_BACKEND_ABI 3 /* 2: read_scaler / write_scaler; 3: add_loss / read_stats / host_syncs */
+#define MILES_BACKEND_ABI 4 /* 2: read_scaler / write_scaler; 3: add_loss / read_stats / host_syncs; 4: dist_* */
 
 /* What a device backend keeps on the device between log intervals (the
  * trainer reads it only when it logs: no host synchronization in a step). */
@@ -82,6 +82,17 @@ typedef struct MilesBackendOps {
      * none.  Either may be NULL (the CPU: no loss scaling). */
     int (*read_scaler)(void *state, float *scale, int32_t *growth_tracker);
     int (*write_scaler)(void *state, float scale, int32_t growth_tracker);
+    /* Data parallelism, one device per rank (NULL: this backend has none;
+     * the CUDA one uses NCCL, kernels/dist_nccl.h).  dist_attach: collective
+     * over the ranks of d: the communicator, gradient buckets of bucket_bytes
+     * (0: $MILES_NCCL_BUCKET_MB or 25 MB).  dist_backward: backward that sums
+     * each bucket over the ranks as soon as the backward has finished it (the
+     * step's last micro-batch).  dist_finish (collective, before clip): the
+     * buckets no dist_backward reduced this step (a rank without rows), the
+     * max of the fp16 overflow flag over the ranks (all skip together). */
+    int (*dist_attach)(void *state, MilesDist *d, size_t bucket_bytes);
+    int (*dist_backward)(void *state, float loss_scale);
+    int (*dist_finish)(void *state);
     /* Deferred statistics (docs/gpu.md "No host syncs in the step"); NULL for
      * the CPU, whose trainer reads every loss at once (reads are free there).
      * add_loss: after a training forward, the device's loss sum +=

@@ -258,12 +258,11 @@ int miles_train_datasets(MilesModel *m, const MilesDataset *train, const MilesDa
     const int nrank = miles_dist_size(cfg->dist);
     const MilesTrainOps *ops = nrank > 1 ? &miles_train_ops_cpu : &miles_train_ops_backend;
     if (nrank > 1) {
-        int is_cuda = 0;
-        MILES_TRY(miles_device_parse(cfg->device, &is_cuda, NULL));
-        if (is_cuda)
-            return miles_error(MILES_EUNSUPPORTED, "device '%s' with %d ranks: data-parallel training runs on the "
-                                                   "CPU only in this version (run one process per GPU later)",
-                               cfg->device, nrank);
+        /* a device: one per rank, gradients over the backend's collectives
+         * (NCCL for CUDA; train_dp_device.c) */
+        int is_cuda = 0, idx = 0;
+        MILES_TRY(miles_device_parse(cfg->device, &is_cuda, &idx));
+        if (is_cuda) ops = &miles_train_ops_backend_dp;
     }
 
     MilesTrainer t;

@@ -98,6 +98,8 @@ typedef struct MilesTrainer {
     MilesZero1 *zero;                /* this rank's shard of the moments (ZeRO-1) */
     MilesBackend be;                 /* the backend state (miles_train_ops_backend) */
     int64_t skipped;                 /* optimizer steps skipped (fp16 overflow) in this run */
+    int step_cursor0;                /* cursor at the step's zero_grad (device data parallelism:
+                                      * which micro-batch is the step's last) */
     /* logging (cfg->log_every): a device backend keeps loss and norm on the
      * device between STEP events (deferred: read_stats at the event) */
     int deferred, log_every;
@@ -156,6 +158,13 @@ extern const MilesTrainOps miles_train_ops_cpu;
  * reference or the CUDA backend; the CPU through it is bit-identical to
  * miles_train_ops_cpu. */
 extern const MilesTrainOps miles_train_ops_backend;
+/* Data parallel on a device backend (train_dp_device.c): one device per rank
+ * (cuda:local_rank), gradients summed over the ranks in buckets during the
+ * backward of each step's last micro-batch, rank 0 writes checkpoints. */
+extern const MilesTrainOps miles_train_ops_backend_dp;
+/* The device of this rank for cfg->device ("cuda" -> "cuda:<local rank>"),
+ * or MILES_EUNSUPPORTED / MILES_EINVAL with one line. */
+int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, size_t cap);
 
 /* train_step.c: the deterministic example order of an epoch, the schedule,
  * and one optimizer step (grad_accum micro-batches) through the ops. */
