@@ -358,7 +358,7 @@ static void test_erf_accuracy(void **state) {
                 memcpy(&x[n], &b, 4);
                 x[CH + n] = -x[n];
             }
-            memcpy(x + n, x + CH, n * sizeof(float)); /* negatives after the positives */
+            memmove(x + n, x + CH, n * sizeof(float)); /* negatives after the positives */
             set_threads(2);
             erf_forward(y, x, 2 * n);
             set_threads(1);
