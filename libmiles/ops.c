@@ -256,12 +256,12 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
 static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + erff(x * INV_SQRT2)); }
 static inline float gelu_fast_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 
-MILES_HOT_CLONES
+MILES_FMA_CLONES
 static void gelu_fast_chunk(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = gelu_fast_elem(inp[i]);
 }
 
-MILES_HOT_CLONES
+MILES_FMA_CLONES
 static void erf_chunk(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_erf(inp[i]);
 }
