@@ -211,11 +211,46 @@ static int lin(MilesInfer *e, float *out, const float *inp, const float *w, cons
     return MILES_OK;
 }
 
+/* Row softmax of the L x L scores S in place, masked keys (mk[j] == 0) at
+ * -inf when any, with attention_forward's bits: the max is order-free, exp
+ * is softmax_exp, and the sum reproduces the reference's lane order for the
+ * batch's padded T (16 lanes, j % 16 for j < T16, lane 0 after; the padded
+ * keys add exact zeros there).  Written as 16-wide lane blocks and cloned
+ * per ISA so that every loop vectorizes (the scalar acc[j % 16] form and
+ * the max did not, ~16% of an int8 forward). */
+MILES_HOT_CLONES
+static void softmax_rows(float *S, int L, const int32_t *mk, int masked, int T16) {
+    const int L16 = L < T16 ? L : T16; /* entries summed lane-wise */
+    for (int i = 0; i < L; i++) {
+        float *row = S + (size_t)i * L;
+        if (masked)
+            for (int j = 0; j < L; j++) row[j] = mk[j] ? row[j] : -INFINITY;
+        float mx16[16];
+        for (int l = 0; l < 16; l++) mx16[l] = -INFINITY;
+        int j = 0;
+        for (; j + 16 <= L; j += 16)
+            for (int l = 0; l < 16; l++) mx16[l] = row[j + l] > mx16[l] ? row[j + l] : mx16[l];
+        for (int l = 0; j + l < L; l++) mx16[l] = row[j + l] > mx16[l] ? row[j + l] : mx16[l];
+        float mx = -INFINITY;
+        for (int l = 0; l < 16; l++) mx = mx16[l] > mx ? mx16[l] : mx;
+        for (j = 0; j < L; j++) row[j] = softmax_exp(row[j] - mx);
+        float acc[16] = {0};
+        for (j = 0; j + 16 <= L16; j += 16)
+            for (int l = 0; l < 16; l++) acc[l] += row[j + l];
+        for (int l = 0; j + l < L16; l++) acc[l] += row[j + l];
+        for (j = L16; j < L; j++) acc[0] += row[j];
+        float sum = 0.0f;
+        for (int l = 0; l < 16; l++) sum += acc[l];
+        float inv = 1.0f / sum;
+        for (j = 0; j < L; j++) row[j] *= inv;
+    }
+}
+
 /* Self-attention over each sequence's first len[b] rows; q, k, v are the
  * column blocks of the fused qkv rows.  Same arithmetic as attention_forward
  * (ops_attention.c) for the real rows of the padded batch. */
 static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int H, int NH) {
-    const int hs = H / NH, ld = 3 * H, T16 = T / 16 * 16;
+    const int hs = H / NH, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hs);
     double work = 0.0;
     for (int b = 0; b < B; b++) work += (double)e->len[b] * e->len[b] * hs * NH;
@@ -237,23 +272,7 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             continue;
         }
         miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
-        for (int i = 0; i < L; i++) {
-            float *row = S + (size_t)i * L;
-            if (nreal < L)
-                for (int j = 0; j < L; j++)
-                    if (!mk[j]) row[j] = -INFINITY;
-            float mx = -INFINITY;
-            for (int j = 0; j < L; j++) mx = row[j] > mx ? row[j] : mx;
-            for (int j = 0; j < L; j++) row[j] = softmax_exp(row[j] - mx);
-            /* the reference sums T (padded) entries in 16 lanes, j % 16 for
-             * j < T16 and lane 0 after; the padded ones add exact zeros */
-            float acc[16] = {0};
-            for (int j = 0; j < L; j++) acc[j < T16 ? j % 16 : 0] += row[j];
-            float sum = 0.0f;
-            for (int l = 0; l < 16; l++) sum += acc[l];
-            float inv = 1.0f / sum;
-            for (int j = 0; j < L; j++) row[j] *= inv;
-        }
+        softmax_rows(S, L, mk, nreal < L, T / 16 * 16);
         miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
     }
 }
