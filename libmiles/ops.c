@@ -250,9 +250,9 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
  * every ISA clone (see miles_erf).  This moved the fp32 training trajectory
  * once (PyTorch goldens unchanged; see test_dist's killed-rank tolerance).
  * miles_gelu_fast is the same function (kept for the bf16/int8 engine).  The
- * clones are file-local helpers (an exported target_clones function exports
- * its resolver too); each thread runs one contiguous range (element-wise: any
- * split gives the same bits). */
+ * clones (MILES_FMA_CLONES, for miles_erf's fmaf) are file-local helpers (an
+ * exported target_clones function exports its resolver too); each thread runs
+ * one contiguous range (element-wise: any split gives the same bits). */
 static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 static inline float gelu_fast_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 
@@ -266,12 +266,12 @@ static void erf_chunk(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_erf(inp[i]);
 }
 
-MILES_HOT_CLONES
+MILES_FMA_CLONES
 static void gelu_chunk(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = gelu_elem(inp[i]);
 }
 
-MILES_HOT_CLONES
+MILES_FMA_CLONES
 static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n) {
     /* d/dx [x Phi(x)] = Phi(x) + x phi(x); phi's exp underflows to 0 past
      * |x| ~ 13, where x phi(x) < 1e-36 */

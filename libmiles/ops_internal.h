@@ -131,8 +131,8 @@ static inline float miles_erf_exp(float x) {
     return y * scale;
 }
 
-/* erf(x) for the vectorized GELU (miles_gelu_fast: the bf16/int8 inference
- * paths; the fp32 reference GELU keeps libm erff, see ops.c).  libm erff is a
+/* erf(x) for the vectorized GELU pair (ops.c: the reference GELU, its
+ * backward, the fused GEMM epilogue and miles_gelu_fast).  libm erff is a
  * call per element that no loop vectorizes (~16% of an fp32 inference
  * forward); this is plain
  * branch-free float arithmetic the compiler vectorizes, all three pieces
