@@ -293,6 +293,9 @@ typedef struct GemmPlan {
     const float *Apre;       /* A pre-packed (MilesGemmF32Packed.pa): slice at pc*apad */
     size_t apad;
     int gelu;                /* epilogue: C = gelu(C) on each finished task block */
+    const float *bias;       /* prologue instead of beta: C = bias broadcast along rows of the
+                                output (index jc + j, or i when bias_t: C transposed) */
+    int bias_t;
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -315,7 +318,16 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     float *C = pl->C + pl->jc * pl->c_cs;
     /* beta == 0: the first slice writes C without reading it (same bits as
      * zeroing it first: the kernel adds +0) */
-    if (pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
+    if (pl->bias) { /* the bias rows the engine used to copy in a pass before the GEMM: same bits */
+        if (pl->bias_t) /* C^T: c_rs == 1, bias along the tile rows */
+            for (int j = j0; j < j1; j++)
+                memcpy(C + j * pl->c_cs + i0, pl->bias + i0, (size_t)(i1 - i0) * sizeof(float));
+        else
+            for (int i = i0; i < i1; i++)
+                memcpy(C + i * pl->c_rs + j0, pl->bias + pl->jc + j0, (size_t)(j1 - j0) * sizeof(float));
+    } else if (pl->beta != 0.0f) {
+        scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
+    }
     for (int pc = 0; pc < pl->K; pc += KC) {
         int kc = imin(KC, pl->K - pc);
         if (pl->pack_a) pack_a(Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
@@ -549,15 +561,22 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
     free(pw);
 }
 
+/* C[M, N] = bias rows, or beta * C when bias is NULL (beta is then 1). */
+static void init_rows(int M, int N, float beta, const float *bias, float *C, int ldc) {
+    if (!bias) scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+    else
+        for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+}
+
 /* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
  * x^T packed per call as the B panel (small); the bits of the same contract. */
 static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x, int lda, float beta,
-                            float *C, int ldc, int gelu) {
+                            const float *bias, float *C, int ldc, int gelu) {
     const int K = pw->K;
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
                    .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = C, .c_rs = 1,
                    .c_cs = (size_t)ldc, .pack_a = 0, .pack_b = 1, .Apre = pw->pa,
-                   .apad = (size_t)pw->apad, .gelu = gelu};
+                   .apad = (size_t)pw->apad, .gelu = gelu, .bias = bias, .bias_t = 1};
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     int nt = 1;
 #ifdef _OPENMP
@@ -578,7 +597,7 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR;
     float *buf = scratch_get((size_t)nt * per_thread);
     if (!buf) { /* no scratch: the contract element by element, same bits, slow */
-        scale_block(0, M, 0, pw->N, beta, C, (size_t)ldc, 1);
+        init_rows(M, pw->N, beta, bias, C, ldc);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < pw->N; j++)
                 for (int pc = 0; pc < K; pc += KC) {
@@ -608,11 +627,12 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     }
 }
 
-void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
-                           float *C, int ldc, int gelu) {
+static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                       const float *bias, float *C, int ldc, int gelu) {
     if (M <= 0) return;
+    if (bias) beta = 1.0f; /* C = bias, then accumulated as with beta 1 */
     if (M <= SWAP_MAX_M && pw->N > M) {
-        packed_few_rows(pw, M, A, lda, beta, C, ldc, gelu);
+        packed_few_rows(pw, M, A, lda, beta, bias, C, ldc, gelu);
         return;
     }
     const int N = pw->N, K = pw->K;
@@ -621,7 +641,7 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = M, .N = N, .K = K, .alpha = 1.0f,
                    .beta = beta, .A = A, .B = NULL, .lda = lda, .ldb = K, .C = C,
                    .c_rs = (size_t)ldc, .c_cs = 1, .pack_b = 1, .jc = 0, .nc = N,
-                   .ncpad = (size_t)pw->npad, .Bp = pw->p, .gelu = gelu};
+                   .ncpad = (size_t)pw->npad, .Bp = pw->p, .gelu = gelu, .bias = bias};
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     pl.pack_a = N > 64 || (lda % 1024 == 0 && MR > 12);
     int nt = 1;
@@ -637,7 +657,7 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
     const size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
     float *buf = scratch_get((size_t)nt * per_thread);
     if (!buf) { /* no scratch: the contract element by element, same bits, slow */
-        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+        init_rows(M, N, beta, bias, C, ldc);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)
                 for (int pc = 0; pc < K; pc += KC) {
@@ -662,6 +682,16 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
 #pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
     }
+}
+
+void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                           float *C, int ldc, int gelu) {
+    packed_run(pw, M, A, lda, beta, NULL, C, ldc, gelu);
+}
+
+void miles_gemm_f32_packed_bias(const MilesGemmF32Packed *pw, int M, const float *A, int lda, const float *bias,
+                                float *C, int ldc, int gelu) {
+    packed_run(pw, M, A, lda, 1.0f, bias, C, ldc, gelu);
 }
 
 void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,

@@ -78,6 +78,12 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw);
  * the same region (the FFN's first GEMM; same bits as a separate call). */
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                            float *C, int ldc, int gelu);
+/* C[M, N] = bias (each row) + A @ W^T, gelu as above: the bits of copying
+ * bias into every row of C and miles_gemm_f32_packed with beta 1 (the
+ * inference engine's linear layers), the bias written per task block inside
+ * the GEMM's region instead of in a pass before it. */
+void miles_gemm_f32_packed_bias(const MilesGemmF32Packed *pw, int M, const float *A, int lda, const float *bias,
+                                float *C, int ldc, int gelu);
 
 /* C[M,N] = alpha * A[M,K] @ op(B) (beta = 0, C not read) on the calling
  * thread with no plan, task loop or OpenMP calls: the attention's per-head

@@ -190,15 +190,16 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 
 /* out[rows, n] = inp @ W^T + b: bf16/int8 through their packed weights;
  * fp32 through the pre-packed W (fw) with linear_forward's arithmetic (bias
- * rows first, then C = fma(1, acc, C) per K slice: the same bits), or
+ * rows first, written by the GEMM's tasks, then C = fma(1, acc, C) per K
+ * slice: the same bits), or
  * linear_forward itself for few rows. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
                const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu) {
     if (pw) {
         MILES_TRY(miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp));
     } else if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
-        for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * n, bias, (size_t)n * sizeof(float));
-        miles_gemm_f32_packed(fw, rows, inp, k, 1.0f, out, n, gelu); /* GELU fused: no extra pass or region */
+        /* bias and GELU fused: no extra pass or region */
+        miles_gemm_f32_packed_bias(fw, rows, inp, k, bias, out, n, gelu);
         return MILES_OK;
     } else {
         linear_forward(out, inp, w, bias, rows, k, n);

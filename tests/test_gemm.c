@@ -453,6 +453,19 @@ static void test_bits_prepacked(void **state) {
                     memcpy(g, ref, (size_t)M * p.ldc * sizeof(float));
                     for (int i = 0; i < M; i++) gelu_forward(g + (size_t)i * p.ldc, g + (size_t)i * p.ldc, (size_t)N);
                     assert_same_bits(&p, C, g, "packed + fused GELU");
+                    /* the bias prologue (the engine's linear layers): the
+                     * bits of bias rows copied in, then beta 1; with and
+                     * without GELU */
+                    const float *bias = p.C0 + (size_t)(M - 1) * p.ldc; /* any values */
+                    for (int ge = 0; ge <= 1; ge++) {
+                        for (int i = 0; i < M; i++) memcpy(g + (size_t)i * p.ldc, bias, (size_t)N * sizeof(float));
+                        miles_gemm_f32_packed(pw, M, p.A, p.lda, 1.0f, g, p.ldc, ge);
+                        memcpy(C, p.C0, (size_t)M * p.ldc * sizeof(float)); /* C's old values must not matter */
+                        for (int i = 0; i < M; i++) memcpy(C + (size_t)i * p.ldc + N, g + (size_t)i * p.ldc + N,
+                                                           (size_t)(p.ldc - N) * sizeof(float));
+                        miles_gemm_f32_packed_bias(pw, M, p.A, p.lda, bias, C, p.ldc, ge);
+                        assert_same_bits(&p, C, g, ge ? "packed + bias + GELU" : "packed + bias");
+                    }
                     free(g);
                     free(C);
                     cases++;
