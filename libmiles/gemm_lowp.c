@@ -239,6 +239,11 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
 
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch) {
+    return miles_gemm_packed_ws_gelu(w, M, x, ldx, bias, y, ldy, scratch, 0);
+}
+
+int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                              const float *bias, float *y, int ldy, void *scratch, int gelu) {
     if (!w || (M > 0 && (!x || !y)) || ldx < w->K || ldy < w->N)
         return miles_error(MILES_EINVAL, "gemm packed: bad arguments (M %d, ldx %d, ldy %d)", M, ldx, ldy);
     if (M <= 0) return MILES_OK;
@@ -305,6 +310,10 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
                                 int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
                 }
             }
+            /* the block is final (one kernel call over all of K): GELU while in cache */
+            if (gelu)
+                for (int i = i0; i < i1; i++)
+                    miles_gelu_range(y + (size_t)i * ldy + j0, y + (size_t)i * ldy + j0, (size_t)(j1 - j0));
         }
     }
     free(own);

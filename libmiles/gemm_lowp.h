@@ -54,6 +54,11 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
 size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M);
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch);
+/* The same, then y = GELU(y) (gelu_forward's bits) on each finished block
+ * inside the GEMM's region when gelu != 0: the engine's FFN, without a
+ * separate pass and OpenMP region (a futex wake-up per sync at batch 1). */
+int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x, int ldx,
+                              const float *bias, float *y, int ldy, void *scratch, int gelu);
 
 /* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).
  * x: converted rows of 32-bit words (2 bf16 or 4 int8 values of K per word),

@@ -195,8 +195,8 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
  * linear_forward itself for few rows. */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
                const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu) {
-    if (pw) {
-        MILES_TRY(miles_gemm_packed_ws(pw, rows, inp, k, bias, out, n, e->lowp));
+    if (pw) { /* GELU fused as in the fp32 path */
+        return miles_gemm_packed_ws_gelu(pw, rows, inp, k, bias, out, n, e->lowp, gelu);
     } else if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
         /* bias and GELU fused: no extra pass or region */
         miles_gemm_f32_packed_bias(fw, rows, inp, k, bias, out, n, gelu);
@@ -204,11 +204,7 @@ static int lin(MilesInfer *e, float *out, const float *inp, const float *w, cons
     } else {
         linear_forward(out, inp, w, bias, rows, k, n);
     }
-    /* fp32 (BLAS): the reference GELU; bf16/int8: the vectorized one */
-    if (gelu) {
-        if (e->prec == MILES_PRECISION_FP32) gelu_forward(out, out, (size_t)rows * n);
-        else miles_gelu_fast(out, out, (size_t)rows * n);
-    }
+    if (gelu) gelu_forward(out, out, (size_t)rows * n); /* fp32 on BLAS */
     return MILES_OK;
 }
 

@@ -13,7 +13,8 @@
  * Also: bit-identical results on 1 and 2 threads and for rows computed in two
  * calls, the AVX-VNNI and AVX-512 VNNI int8 kernels (and so the portable and
  * AVX-512 int8 conversions of x) bit-identical, every tile height (M = 1..26
- * in one call = row by row), and bad arguments refused.
+ * in one call = row by row), the fused GELU epilogue (miles_gemm_packed_ws_gelu)
+ * equal to gelu_forward after the GEMM, and bad arguments refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -119,6 +120,21 @@ static void check_precision(MilesGemmPrecision prec) {
             assert_int_equal(miles_gemm_packed(p, M - m, x + (size_t)m * ldx, ldx, bias,
                                                y2 + (size_t)m * ldy, ldy), MILES_OK);
             assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+        }
+        /* the fused GELU epilogue (the engine's FFN): gelu_forward's bits
+         * over the same y, 1 and 2 threads */
+        {
+            float *g = malloc((size_t)M * ldy * sizeof(float));
+            assert_non_null(g);
+            memcpy(g, y, (size_t)M * ldy * sizeof(float));
+            for (int i = 0; i < M; i++) gelu_forward(g + (size_t)i * ldy, g + (size_t)i * ldy, (size_t)N);
+            for (int th = 1; th <= 2; th++) {
+                set_threads(th);
+                memcpy(y2, y, (size_t)M * ldy * sizeof(float)); /* NaN padding columns stay */
+                assert_int_equal(miles_gemm_packed_ws_gelu(p, M, x, ldx, bias, y2, ldy, NULL, 1), MILES_OK);
+                assert_memory_equal(g, y2, (size_t)M * ldy * sizeof(float));
+            }
+            free(g);
         }
         /* int8: the AVX-VNNI kernel where this CPU also has it */
         if (prec == MILES_GEMM_INT8) {
