@@ -113,7 +113,7 @@ static inline float miles_erf_exp(float x) {
     const float LOG2E = 1.44269504088896341f, SHIFTER = 12582912.0f; /* 1.5 * 2^23 */
     const float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
     float kf = fmaf(x, LOG2E, SHIFTER); /* round(x / ln2) in the low mantissa bits */
-    int32_t ki;
+    uint32_t ki; /* unsigned: a NaN x makes it garbage, and the shift below must stay defined */
     memcpy(&ki, &kf, sizeof ki);
     float n = kf - SHIFTER;
     float r = fmaf(n, -LN2_HI, x);
@@ -125,7 +125,7 @@ static inline float miles_erf_exp(float x) {
     p = fmaf(p, r, 1.6666665459e-1f);
     p = fmaf(p, r, 5.0000001201e-1f);
     float y = fmaf(p, r * r, r) + 1.0f;
-    int32_t bits = (ki - 0x4B400000 + 127) << 23; /* 2^n, n in [-26, -4] */
+    uint32_t bits = (ki - 0x4B400000u + 127u) << 23; /* 2^n, n in [-26, -4] */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return y * scale;
