@@ -274,6 +274,25 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
     }
 }
 
+/* res += a, then x = LayerNorm(res) (residual_forward + layernorm_forward,
+ * their bits): in 64-row chunks, each chunk's sum normalized while in
+ * cache, all in one region; the residual used to be a serial pass between
+ * two regions.  Chunks are whole multiples of layernorm_forward's 8-row
+ * groups, so it groups the rows as one call over all of them would; its own
+ * region nested in this one runs on the calling thread. */
+static void residual_ln(MilesInfer *e, float *x, float *res, const float *a, const MilesLnP *ln, int rows, int H,
+                        float eps) {
+    enum { CHUNK = 64 };
+    const int nch = (rows + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if ((double)rows * H >= MILES_OMP_MIN_WORK && nch > 1)
+    for (int c = 0; c < nch; c++) {
+        const int r0 = c * CHUNK, n = rows - r0 < CHUNK ? rows - r0 : CHUNK;
+        const size_t o = (size_t)r0 * H;
+        residual_forward(res + o, res + o, a + o, (size_t)n * H);
+        layernorm_forward(x + o, e->mean + r0, e->rstd + r0, res + o, ln->w, ln->b, n, H, eps);
+    }
+}
+
 static void head(MilesInfer *e, const MilesBatch *bt) {
     const MilesModel *m = e->m;
     const MilesConfig *c = &m->cfg;
@@ -369,19 +388,16 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
         }
     layernorm_forward(e->x, e->mean, e->rstd, e->res, P->emb_ln.w, P->emb_ln.b, rows, H, c->layer_norm_eps);
 
-    const size_t RH = (size_t)rows * H;
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const MilesLayerP *w = &P->layers[l];
         const InferLayer *y = &e->L[l];
         MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
         MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0));
-        residual_forward(e->res, e->res, e->x, RH);
-        layernorm_forward(e->ln1, e->mean, e->rstd, e->res, w->ln1.w, w->ln1.b, rows, H, c->layer_norm_eps);
+        residual_ln(e, e->ln1, e->res, e->x, &w->ln1, rows, H, c->layer_norm_eps);
         MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1));
         MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H, 0));
-        residual_forward(e->res, e->res, e->ln1, RH);
-        layernorm_forward(e->x, e->mean, e->rstd, e->res, w->ln2.w, w->ln2.b, rows, H, c->layer_norm_eps);
+        residual_ln(e, e->x, e->res, e->ln1, &w->ln2, rows, H, c->layer_norm_eps);
     }
     head(e, bt);
     if (logits) memcpy(logits, e->logits, (size_t)B * 2 * sizeof(float));
