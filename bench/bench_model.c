@@ -16,7 +16,7 @@
  * and the pooler/MLP heads per sequence; a train step is 3x the forward
  * (each product's input and weight gradient cost one forward product each).
  * Element-wise ops, softmax, LayerNorm, AdamW are not counted: they are the
- * overhead the fraction of peak exposes.  Peak: bench_sgemm's FMA-throughput
+ * overhead the fraction of peak exposes.  Peak: bench/peak.h's FMA-throughput
  * loop (widest ISA, OMP_NUM_THREADS threads) run here, or --peak.
  * Times: wall clock (train_ms) and process CPU time (train_cpu_ms: the figure
  * to compare on a shared machine, with 1 thread), means over the train
