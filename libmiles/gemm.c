@@ -296,6 +296,8 @@ typedef struct GemmPlan {
     const float *bias;       /* prologue instead of beta: C = bias broadcast along rows of the
                                 output (index jc + j, or i when bias_t: C transposed) */
     int bias_t;
+    int even_rows;           /* row blocks: the MR-row tiles spread evenly over mb blocks (at most
+                                mc rows each) instead of mc-row blocks and a short last one */
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -313,6 +315,11 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     const MilesGemmIsa *isa = pl->isa;
     const int MR = isa->mr, NR = isa->nr;
     int i0 = ib * pl->mc, i1 = imin(pl->M, i0 + pl->mc);
+    if (pl->even_rows) {
+        const long tiles = (pl->M + MR - 1) / MR;
+        i0 = (int)(tiles * ib / pl->mb) * MR;
+        i1 = imin(pl->M, (int)(tiles * (ib + 1) / pl->mb) * MR);
+    }
     int j0 = jb * pl->nchunk, j1 = imin(pl->nc, j0 + pl->nchunk); /* relative to jc */
     if (i0 >= i1 || j0 >= j1) return;
     float *C = pl->C + pl->jc * pl->c_cs;
@@ -650,6 +657,16 @@ static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int 
 #endif
     pl.mc = imin(MC_MAX, round_up(M, MR));
     pl.mb = (M + pl.mc - 1) / pl.mc;
+    if (nt > 1 && pl.mb >= nt) {
+        /* whole blocks per thread: M = 1024 (B32 T32) as 6 blocks of 192 and
+         * 64 rows gave one of 2 threads 576 rows, the other 448; a multiple
+         * of nt blocks of (nearly) equal tiles balances them.  Same bits:
+         * an element's result does not depend on its block. */
+        const int tiles = (M + MR - 1) / MR;
+        pl.mb = imin(tiles, round_up(pl.mb, nt));
+        pl.mc = (tiles + pl.mb - 1) / pl.mb * MR; /* the largest block, <= MC_MAX */
+        pl.even_rows = 1;
+    }
     int nb = pl.mb >= 2 * nt ? 1 : (2 * nt + pl.mb - 1) / pl.mb;
     pl.nchunk = round_up((N + nb - 1) / nb, NR);
     pl.nb = (N + pl.nchunk - 1) / pl.nchunk;
