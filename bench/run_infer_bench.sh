@@ -21,7 +21,7 @@ REPS=${REPS:-3}
 CASES=${CASES:-"32x32 1x32"}
 ITERS=${ITERS:-20}
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OMP_WAIT_POLICY: as the tools (libgomp's default unless set; tools/tool_common.h)
 
 make -s BUILD="$BUILD" "$BUILD/bench/bench_infer" "$BUILD/bench/bench_sgemm" >/dev/null
 dir=$(mktemp -d)

@@ -5,7 +5,7 @@
 #
 # Env: BUILD (default build), PY (default /opt/miles-bench/bin/python when it
 #      exists: current PyPI torch, SDPA attention; else /opt/miles-ref/bin/python),
-#      OMP_WAIT_POLICY (default PASSIVE, applied to both).
+#      OMP_WAIT_POLICY (libgomp default unless set, as the tools; applied to both).
 # Prints both JSON lines per case, then the Miles/PyTorch ratios and each
 # side's GFLOP/s (the model's matrix-product FLOPs, bench_model.c) as a
 # fraction of the fp32 peak bench_model measured first (FMA loop; --peak G
@@ -21,7 +21,7 @@ fi
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 # OpenMP workers that spin after a parallel region steal the cores from the
 # (pthread) OpenBLAS threads: on 2 cores ACTIVE waiting costs both libraries 2x+.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OMP_WAIT_POLICY: as the tools (libgomp's default unless set; tools/tool_common.h)
 
 make -s BUILD="$BUILD" "$BUILD/bench/bench_model" >/dev/null
 out=$(mktemp)

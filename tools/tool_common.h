@@ -51,10 +51,12 @@ int tool_isatty_err(void);
 
 
 
-/* Call first in main(): makes OpenMP workers sleep instead of spin between
- * parallel regions (OMP_WAIT_POLICY=PASSIVE) unless the user chose a policy.
- * libgomp reads the variable when it loads, so the tool re-executes itself
- * once with it set.  Why: with the pthread OpenBLAS build, spinning OpenMP
- * workers steal the cores from the BLAS threads (2x+ slower on 2 cores). */
+/* Call first in main(): with MILES_GEMM=blas, makes OpenMP workers sleep
+ * instead of spin between parallel regions (OMP_WAIT_POLICY=PASSIVE) unless
+ * the user chose a policy.  libgomp reads the variable when it loads, so the
+ * tool re-executes itself once with it set.  Why: with the pthread OpenBLAS
+ * build, spinning OpenMP workers steal the cores from the BLAS threads (2x+
+ * slower on 2 cores).  With the own GEMM (default) libgomp's default policy
+ * stays: a forward's short regions would each pay a futex wake-up. */
 void tool_init(char **argv);
 #endif
