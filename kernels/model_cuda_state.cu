@@ -415,14 +415,20 @@ extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConf
     if (!cm || !loss) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss: NULL argument");
     /* the trainer sets the loss before every micro-batch: the same settings
      * again cost nothing (no copy, no synchronization, graphs kept) */
-    if (cm->loss_set && loss->w_cls == cm->loss.w_cls && loss->w_reg == cm->loss.w_reg &&
-        loss->class_weight[0] == cm->loss.class_weight[0] && loss->class_weight[1] == cm->loss.class_weight[1])
-        return MILES_OK;
-    /* pageable source: the copy is staged before the call returns; the host
-     * copy changes only once the device has the new class weights */
-    MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
-                                   cm->stream));
-    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    const int same_cw = cm->loss_set && loss->class_weight[0] == cm->loss.class_weight[0] &&
+                        loss->class_weight[1] == cm->loss.class_weight[1];
+    if (same_cw && loss->w_cls == cm->loss.w_cls && loss->w_reg == cm->loss.w_reg) return MILES_OK;
+    /* Only the class weights live on the device; w_cls and w_reg are kernel
+     * arguments (taken at launch), so a change of them alone, which data
+     * parallelism makes at every micro-batch (each rank's share of the
+     * global normalizers), needs no copy and no synchronization. */
+    if (!same_cw) {
+        /* pageable source: the copy is staged before the call returns; the host
+         * copy changes only once the device has the new class weights */
+        MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+        MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    }
     cm->loss = *loss;
     cm->shadow->loss = *loss;
     cm->loss_set = 1;
