@@ -85,6 +85,17 @@ static int dp_init(MilesTrainer *t) {
     /* agreed before the collective below, so no rank waits in it alone */
     MILES_TRY(miles_dist_agree(t->dist, s));
     MILES_TRY(st_(t, t->be.ops->dist_attach(t->be.state, t->dist, 0)));
+    /* the buffers for the largest share of a micro-batch any rank gets, now:
+     * a buffer that grew in a step would synchronize that rank's host alone
+     * (the SIMT emulator's NCCL, which runs as MPI calls when its stream
+     * runs, would then meet the trainer's MPI calls out of order: a
+     * deadlock), and a step is meant to make no synchronization at all */
+    if (t->be.ops->reserve) {
+        int bmax = (t->cfg->batch_size + t->nrank - 1) / t->nrank, tmax = t->train->max_len;
+        if (t->cfg->max_len > 0 && t->cfg->max_len < tmax) tmax = t->cfg->max_len;
+        s = st_(t, t->be.ops->reserve(t->be.state, bmax, tmax > 0 ? tmax : 1));
+        MILES_TRY(miles_dist_agree(t->dist, s));
+    }
     /* as one process on the device (be_init): loss, norm, skip count and
      * loss scale stay on the device until a STEP event reads them (log_step
      * then sums the ranks' loss shares); nothing is read back in a step */

@@ -40,7 +40,7 @@ static int on_event(const MilesTrainEvent *e, void *arg) {
         return MILES_OK;
     }
     if (g_steps)
-        fprintf(g_steps, "%lld %.9g %.9g %g %lld\n", (long long)e->step, e->loss, e->grad_norm, e->loss_scale,
+        fprintf(g_steps, "%lld %.9g %.9g %.9g %lld\n", (long long)e->step, e->loss, e->grad_norm, e->loss_scale,
                 (long long)e->skipped_steps);
     if (g_syncs) {
         long now = g_cuda->host_syncs(NULL);
