@@ -16,7 +16,7 @@
  * and the pooler/MLP heads per sequence; a train step is 3x the forward
  * (each product's input and weight gradient cost one forward product each).
  * Element-wise ops, softmax, LayerNorm, AdamW are not counted: they are the
- * overhead the fraction of peak exposes.  Peak: bench_sgemm's FMA-throughput
+ * overhead the fraction of peak exposes.  Peak: bench/peak.h's FMA-throughput
  * loop (widest ISA, OMP_NUM_THREADS threads) run here, or --peak.
  * Times: wall clock (train_ms) and process CPU time (train_cpu_ms: the figure
  * to compare on a shared machine, with 1 thread), means over the train
@@ -52,67 +52,8 @@ static double cpu_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* ------------------------------------------------------ fp32 peak (FMA loop)
- * The same loop as bench_sgemm's: 16 independent FMA chains of the widest
- * vector ISA; acc = acc * 0.5 + 0.5 converges to 1 (no overflow/subnormals). */
-#define CHAINS 16
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
-    __m512 acc[CHAINS], h = _mm512_set1_ps(0.5f);
-    for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_set1_ps((float)j);
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_fmadd_ps(acc[j], h, h);
-    float s = 0;
-    for (int j = 0; j < CHAINS; j++) s += _mm512_reduce_add_ps(acc[j]);
-    return s;
-}
-__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
-    __m256 acc[CHAINS], h = _mm256_set1_ps(0.5f);
-    for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_set1_ps((float)j);
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], h, h);
-    float s = 0, t[8];
-    for (int j = 0; j < CHAINS; j++) {
-        _mm256_storeu_ps(t, acc[j]);
-        for (int l = 0; l < 8; l++) s += t[l];
-    }
-    return s;
-}
-#endif
-
-/* GFLOP/s of the widest FMA on `threads` threads (best of 3), 0 if unknown. */
-static double peak_gflops(int threads, const char **isa) {
-    int lanes = 0;
-    float (*loop)(long) = NULL;
-    *isa = "none";
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) loop = fma_loop_avx512, lanes = 16, *isa = "avx512";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        loop = fma_loop_avx2, lanes = 8, *isa = "avx2";
-#endif
-    if (!loop) return 0;
-    const long iters = 20000000;
-    double best = 0;
-    volatile float sink = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-        {
-            float s = loop(iters);
-#ifdef _OPENMP
-#pragma omp atomic
-#endif
-            sink += s;
-        }
-        double g = 2.0 * lanes * CHAINS * iters * threads / (now() - t0) * 1e-9;
-        if (g > best) best = g;
-    }
-    (void)sink;
-    return best;
-}
+/* fp32 peak: the FMA loop of bench/peak.h (shared with bench_sgemm) */
+#include "peak.h"
 
 /* FLOPs of one eval forward's matrix products (see the header comment). */
 static double forward_flops(const MilesConfig *c, int B, int T) {

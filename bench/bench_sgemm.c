@@ -55,65 +55,8 @@ static double loadavg(void) {
     return l;
 }
 
-/* ------------------------------------------------------------- peak */
-
-#define CHAINS 16
-/* acc = acc * 0.5 + 0.5 converges to 1: no overflow, no subnormals. */
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
-    __m512 acc[CHAINS], h = _mm512_set1_ps(0.5f);
-    for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_set1_ps((float)j);
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < CHAINS; j++) acc[j] = _mm512_fmadd_ps(acc[j], h, h);
-    float s = 0;
-    for (int j = 0; j < CHAINS; j++) s += _mm512_reduce_add_ps(acc[j]);
-    return s;
-}
-__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
-    __m256 acc[CHAINS], h = _mm256_set1_ps(0.5f);
-    for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_set1_ps((float)j);
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], h, h);
-    float s = 0, t[8];
-    for (int j = 0; j < CHAINS; j++) {
-        _mm256_storeu_ps(t, acc[j]);
-        for (int l = 0; l < 8; l++) s += t[l];
-    }
-    return s;
-}
-#endif
-
-/* fp32 flops per second of the widest FMA on `threads` threads; *isa names it. */
-static double peak_gflops(int threads, const char **isa) {
-    int lanes = 0;
-    float (*loop)(long) = NULL;
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) loop = fma_loop_avx512, lanes = 16, *isa = "avx512";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        loop = fma_loop_avx2, lanes = 8, *isa = "avx2";
-#endif
-    if (!loop) {
-        *isa = "none";
-        return 0;
-    }
-    const long iters = 20000000;
-    double best = 0;
-    volatile float sink = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_s();
-#pragma omp parallel num_threads(threads)
-        {
-            float s = loop(iters);
-#pragma omp atomic
-            sink += s;
-        }
-        double g = 2.0 * lanes * CHAINS * iters * threads / (now_s() - t0) * 1e-9;
-        if (g > best) best = g;
-    }
-    (void)sink;
-    return best;
-}
+/* fp32 peak: the FMA loop of bench/peak.h (shared with bench_model) */
+#include "peak.h"
 
 /* ------------------------------------------------------------- GEMM */
 

@@ -9,8 +9,8 @@
  *      (half the traffic of an all-reduce);
  *   2. global gradient norm = sqrt(all-reduce of the ranks' sums of squares),
  *      clip as torch.nn.utils.clip_grad_norm_;
- *   3. AdamW on the range, element by element the same arithmetic as
- *      miles_adamw_step (optim.c), including the per-tensor decay groups;
+ *   3. AdamW on the range with miles_adamw_update_range, the vectorized
+ *      update of miles_adamw_step (optim.c, same bits), per-tensor decay groups;
  *   4. MPI_Allgatherv of the parameter ranges (the other half of the traffic).
  * Checkpoints stay the one-process format: rank 0 gathers the moments into a
  * full MilesAdamW for the write, and scatters them back after a load, so a run
@@ -131,8 +131,16 @@ int miles_zero1_step(MilesZero1 *z, float lr, float max_norm, float *grad_norm) 
         MilesAdamWScalars sc;
         miles_adamw_scalars(&z->cfg, z->t, miles_adamw_group_lr(lr, sg.scale), &sc);
         const float dm = sg.decay ? sc.decay_mul : 1.0f;
+        /* the vectorized update of optim.c (same bits per element as
+         * miles_adamw_update, so ZeRO-1 keeps the one-process bits), in
+         * chunks of 4096 as miles_adamw_step: element-wise, any split
+         * gives the same bits */
+        const size_t CH = 4096, len = sg.end - sg.begin, nch = (len + CH - 1) / CH;
 #pragma omp parallel for schedule(static)
-        for (size_t i = sg.begin; i < sg.end; i++) miles_adamw_update(&P[i], &M[i], &V[i], Gs[i], dm, &sc);
+        for (size_t c = 0; c < nch; c++) {
+            const size_t i0 = sg.begin + c * CH, nc = len - c * CH < CH ? len - c * CH : CH;
+            miles_adamw_update_range(P + i0, M + i0, V + i0, Gs + i0, nc, dm, &sc);
+        }
     }
     MILES_TRY(ops->allgatherv_f32(z->dist, P, z->counts, z->displs));
     return MILES_OK;

@@ -9,6 +9,7 @@
  * count and need no atomics or per-thread buffers.
  */
 #include "ops_internal.h"
+#include "gemm_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -189,17 +190,59 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 /* -------------------------------------------------------------- linear */
 
+/* C[M,N] = A[M,K] @ op(B) + beta * C for the activation products of
+ * the linear layers (M = tokens).  With several threads the own GEMM hands
+ * out blocks of 192 rows: at M = 1024 (B32 T32) that is 5 full blocks and
+ * one of 64, so on 2 threads one thread does 576 rows and the other 448
+ * (12.5% of the product's wall time lost waiting), on every forward and
+ * input-gradient product.  Here each thread takes one contiguous, equal
+ * share of the rows and runs the serial own GEMM on it.  Same bits: the
+ * own GEMM's result per element depends only on K and the values, never on
+ * which thread or row block computes it (gemm.c; test_gemm's thread bits).
+ * The cost: every thread packs all of op(B) itself (~1.5% of a step's CPU
+ * time at 1 thread), instead of a shared packing.  BLAS (opt-in) and small
+ * products keep miles_gemm.  bias (or NULL): C's rows are seeded with it
+ * and accumulated into (beta 1), as linear_forward always did. */
+static void gemm_rows_even(int transB, int M, int N, int K, const float *A, int lda, const float *B,
+                           int ldb, const float *bias, float beta, float *C, int ldc) {
+    int nt = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel()) nt = omp_get_max_threads();
+#endif
+    /* at least 2 row tiles (24 rows) per thread, and a product worth a fork */
+    if (nt < 2 || M < 48 * nt || (double)M * N * K < 4.0 * MILES_OMP_MIN_WORK * nt || miles_gemm_blas_active()) {
+        if (bias) {
+#pragma omp parallel for schedule(static) OMP_IF((double)M * N)
+            for (int n = 0; n < M; n++) memcpy(C + (size_t)n * ldc, bias, (size_t)N * sizeof(float));
+            beta = 1.0f;
+        }
+        miles_gemm(0, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+        /* equal shares, boundaries on multiples of 8 rows (tidiness only) */
+        int r0 = (int)((long)M * t / T) / 8 * 8, r1 = t == T - 1 ? M : (int)((long)M * (t + 1) / T) / 8 * 8;
+        float bt = beta;
+        if (bias) { /* this thread's rows seeded with the bias, then accumulated */
+            for (int n = r0; n < r1; n++) memcpy(C + (size_t)n * ldc, bias, (size_t)N * sizeof(float));
+            bt = 1.0f;
+        }
+        if (r1 > r0)
+            miles_gemm_serial(0, transB, r1 - r0, N, K, 1.0f, A + (size_t)r0 * lda, lda, B, ldb, bt,
+                              C + (size_t)r0 * ldc, ldc);
+    }
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    float beta = 0.0f;
-    if (b) { /* seed out with the bias rows, then accumulate the product */
-#pragma omp parallel for schedule(static) OMP_IF((double)N * OC)
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
-        beta = 1.0f;
-    }
-    /* out[N,OC] = inp[N,C] @ w[OC,C]^T */
-    miles_gemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
+    /* out[N,OC] = (b, seeded into out) + inp[N,C] @ w[OC,C]^T */
+    gemm_rows_even(1, N, OC, C, inp, C, w, C, b, 0.0f, out, OC);
 }
 
 /* db[o0:o1] += column sums of dout over the N rows, each in row order (a
@@ -218,7 +261,7 @@ static void bias_grad_chunk(float *db, const float *dout, int N, int OC, int o0,
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int N, int C, int OC) {
     /* dinp[N,C] += dout[N,OC] @ w[OC,C] */
-    if (dinp) miles_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    if (dinp) gemm_rows_even(0, N, C, OC, dout, OC, w, C, NULL, 1.0f, dinp, C);
     /* dw[OC,C] += dout^T @ inp */
     if (dw) miles_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) {
@@ -236,7 +279,7 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int N, int C, int OC) {
     /* beta 0: the GEMM's first K slice stores alpha*acc + 0 (gemm.c), the
      * value a zeroed dinp with beta 1 gets */
-    if (dinp) miles_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    if (dinp) gemm_rows_even(0, N, C, OC, dout, OC, w, C, NULL, 0.0f, dinp, C);
     linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
 }
 

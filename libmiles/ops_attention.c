@@ -13,13 +13,17 @@
  * batch has no real key at all gets att = 0 and out = 0 (HF would average over
  * all keys there; such a batch row carries no text, and the spec prefers 0).
  *
- * Work is split over the B*NH (batch, head) pairs; each pair runs its two
- * products with the serial own GEMM (miles_gemm_serial), which is safe inside
- * the parallel loop, reads q/k/v/out in place through the leading dimension C
- * (no head transposes), and needs no per-call thread fork for these small
- * T x T x hs products.
+ * Work is split over the B*NH (batch, head) pairs; each pair runs its
+ * products on the calling thread, reading q/k/v/out in place through the
+ * leading dimension C (no head transposes).  The products that overwrite
+ * their output (q k^T, P v, dout v^T) use miles_gemm_tiny: the bits of the
+ * own GEMM without its plan and without the 1-thread OpenMP region that
+ * miles_gemm_serial enters on every call (bert-base B32 T32: 3 x 384 x 12 =
+ * 13.8k of the 28k such regions per train step).  The accumulating ones
+ * (beta 1, and the transposed-A ones) keep miles_gemm_serial.
  */
 #include "ops_internal.h"
+#include "gemm_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -111,7 +115,7 @@ void attention_forward(float *out, float *att, float *attd, const float *q,
         for (int j = 0; j < T; j++) nreal += m ? (m[j] != 0) : 1;
 
         /* A[T,T] = scale * q_h @ k_h^T */
-        miles_gemm_serial(0, 1, T, T, hs, scale, q + off, C, k + off, C, 0.0f, A, T);
+        miles_gemm_tiny(1, T, T, hs, scale, q + off, C, k + off, C, A, T);
         softmax_block(A, T, m, nreal);
         const float *P = A;
         if (use_drop) {
@@ -120,7 +124,7 @@ void attention_forward(float *out, float *att, float *attd, const float *q,
             P = D;
         }
         /* out_h[T,hs] = P[T,T] @ v_h[T,hs] */
-        miles_gemm_serial(0, 0, T, hs, T, 1.0f, P, T, v + off, C, 0.0f, out + off, C);
+        miles_gemm_tiny(0, T, hs, T, 1.0f, P, T, v + off, C, out + off, C);
     }
 }
 
@@ -146,7 +150,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
 
         /* S[T,T] = dout_h @ v_h^T = dL/dP */
         float *S = scratch + (size_t)bh * TT;
-        miles_gemm_serial(0, 1, T, T, hs, 1.0f, dO, C, v + off, C, 0.0f, S, T);
+        miles_gemm_tiny(1, T, T, hs, 1.0f, dO, C, v + off, C, S, T);
         /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
         if (use_drop) miles_dropout_range(S, S, TT, (uint64_t)bh * TT, &key, 0);
         /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked

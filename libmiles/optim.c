@@ -121,49 +121,33 @@ static void adamw_range_scalar(float *P, float *M, float *V, const float *G, siz
 }
 
 #ifdef MILES_ADAMW_X86
-__attribute__((target("avx512f"))) static void adamw_range_avx512(float *P, float *M, float *V,
-                                                                   const float *G, size_t n, float dm,
-                                                                   const MilesAdamWScalars *s) {
-    const __m512 vdm = _mm512_set1_ps(dm), b1 = _mm512_set1_ps(s->b1), b2 = _mm512_set1_ps(s->b2);
-    const __m512 ob1 = _mm512_set1_ps(s->one_minus_b1), ob2 = _mm512_set1_ps(s->one_minus_b2);
-    const __m512 bc2 = _mm512_set1_ps(s->bc2_sqrt), eps = _mm512_set1_ps(s->eps);
-    const __m512 st = _mm512_set1_ps(s->step_size);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 g = _mm512_loadu_ps(G + i);
-        __m512 pi = _mm512_mul_ps(_mm512_loadu_ps(P + i), vdm);
-        __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(M + i), b1), _mm512_mul_ps(ob1, g));
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + i), b2),
-                                  _mm512_mul_ps(ob2, _mm512_mul_ps(g, g)));
-        _mm512_storeu_ps(M + i, mi);
-        _mm512_storeu_ps(V + i, vi);
-        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
-        _mm512_storeu_ps(P + i, _mm512_sub_ps(pi, _mm512_mul_ps(st, _mm512_div_ps(mi, denom))));
+/* One body for every vector width: VT is the vector type, PFX the intrinsic
+ * prefix (_mm512 / _mm256), W the lanes.  The tail (n % W) runs the scalar
+ * update, which gives the same bits. */
+#define ADAMW_RANGE_VEC(NAME, TARGET, VT, PFX, W)                                                        \
+    __attribute__((target(TARGET))) static void NAME(float *P, float *M, float *V, const float *G,      \
+                                                     size_t n, float dm, const MilesAdamWScalars *s) {   \
+        const VT vdm = PFX##_set1_ps(dm), b1 = PFX##_set1_ps(s->b1), b2 = PFX##_set1_ps(s->b2);          \
+        const VT ob1 = PFX##_set1_ps(s->one_minus_b1), ob2 = PFX##_set1_ps(s->one_minus_b2);             \
+        const VT bc2 = PFX##_set1_ps(s->bc2_sqrt), eps = PFX##_set1_ps(s->eps);                          \
+        const VT st = PFX##_set1_ps(s->step_size);                                                       \
+        size_t i = 0;                                                                                    \
+        for (; i + (W) <= n; i += (W)) {                                                                 \
+            VT g = PFX##_loadu_ps(G + i);                                                                \
+            VT pi = PFX##_mul_ps(PFX##_loadu_ps(P + i), vdm);                                            \
+            VT mi = PFX##_add_ps(PFX##_mul_ps(PFX##_loadu_ps(M + i), b1), PFX##_mul_ps(ob1, g));         \
+            VT vi = PFX##_add_ps(PFX##_mul_ps(PFX##_loadu_ps(V + i), b2),                                \
+                                 PFX##_mul_ps(ob2, PFX##_mul_ps(g, g)));                                 \
+            PFX##_storeu_ps(M + i, mi);                                                                  \
+            PFX##_storeu_ps(V + i, vi);                                                                  \
+            VT denom = PFX##_add_ps(PFX##_div_ps(PFX##_sqrt_ps(vi), bc2), eps);                          \
+            PFX##_storeu_ps(P + i, PFX##_sub_ps(pi, PFX##_mul_ps(st, PFX##_div_ps(mi, denom))));         \
+        }                                                                                                \
+        adamw_range_scalar(P + i, M + i, V + i, G + i, n - i, dm, s);                                    \
     }
-    adamw_range_scalar(P + i, M + i, V + i, G + i, n - i, dm, s);
-}
-
-__attribute__((target("avx2"))) static void adamw_range_avx2(float *P, float *M, float *V,
-                                                             const float *G, size_t n, float dm,
-                                                             const MilesAdamWScalars *s) {
-    const __m256 vdm = _mm256_set1_ps(dm), b1 = _mm256_set1_ps(s->b1), b2 = _mm256_set1_ps(s->b2);
-    const __m256 ob1 = _mm256_set1_ps(s->one_minus_b1), ob2 = _mm256_set1_ps(s->one_minus_b2);
-    const __m256 bc2 = _mm256_set1_ps(s->bc2_sqrt), eps = _mm256_set1_ps(s->eps);
-    const __m256 st = _mm256_set1_ps(s->step_size);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 g = _mm256_loadu_ps(G + i);
-        __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(P + i), vdm);
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M + i), b1), _mm256_mul_ps(ob1, g));
-        __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(V + i), b2),
-                                  _mm256_mul_ps(ob2, _mm256_mul_ps(g, g)));
-        _mm256_storeu_ps(M + i, mi);
-        _mm256_storeu_ps(V + i, vi);
-        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-        _mm256_storeu_ps(P + i, _mm256_sub_ps(pi, _mm256_mul_ps(st, _mm256_div_ps(mi, denom))));
-    }
-    adamw_range_scalar(P + i, M + i, V + i, G + i, n - i, dm, s);
-}
+ADAMW_RANGE_VEC(adamw_range_avx512, "avx512f", __m512, _mm512, 16)
+ADAMW_RANGE_VEC(adamw_range_avx2, "avx2", __m256, _mm256, 8)
+#undef ADAMW_RANGE_VEC
 #endif
 
 static AdamwRangeFn adamw_range_fn(void) {

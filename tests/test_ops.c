@@ -27,6 +27,9 @@
 #include <string.h>
 
 #include "ops.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define GRAD_EPS 1e-2f
 #define GRAD_TOL 5e-3
@@ -193,6 +196,51 @@ static void test_linear(void **state) {
             check_linear(backend, bias, 5, 7, 4);
             check_linear(backend, bias, 70, 33, 19); /* own GEMM's parallel path */
         }
+}
+
+/* linear_forward / linear_backward(_set) split the token rows evenly over
+ * the threads (ops.c gemm_rows_even) instead of the own GEMM's row blocks:
+ * their results must keep the bits of 1 thread (the plain own GEMM) on 2
+ * and 3 threads, row counts not a multiple of the split (1003), bias on. */
+static void test_linear_thread_bits(void **state) {
+    (void)state;
+#ifdef _OPENMP
+    const int N = 1003, C = 200, OC = 168;
+    float *inp = fbuf((size_t)N * C), *w = fbuf((size_t)OC * C), *b = fbuf(OC), *dout = fbuf((size_t)N * OC);
+    fill(inp, (size_t)N * C, -1, 1);
+    fill(w, (size_t)OC * C, -1, 1);
+    fill(b, OC, -1, 1);
+    fill(dout, (size_t)N * OC, -1, 1);
+    float *ref[3] = {0}, *got[3] = {0};
+    const size_t len[3] = {(size_t)N * OC, (size_t)N * C, (size_t)N * C};
+    float *init = fbuf((size_t)N * C); /* what the accumulate case adds into */
+    fill(init, (size_t)N * C, -1, 1);
+    const int saved = omp_get_max_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        float **o = nt == 1 ? ref : got;
+        for (int k = 0; k < 3; k++) {
+            if (!o[k]) o[k] = fbuf(len[k]);
+            memcpy(o[k], init, len[k] * sizeof(float));
+        }
+        linear_forward(o[0], inp, w, b, N, C, OC);
+        linear_backward(o[1], NULL, NULL, dout, inp, w, N, C, OC);
+        linear_backward_set(o[2], NULL, NULL, dout, inp, w, N, C, OC);
+        if (nt == 1) continue;
+        for (int k = 0; k < 3; k++) {
+            size_t diff = 0;
+            for (size_t i = 0; i < len[k]; i++) diff += memcmp(&o[k][i], &ref[k][i], 4) != 0;
+            printf("  linear %s %dx%dx%d, %d threads: %zu of %zu differ from 1 thread\n",
+                   k == 0 ? "forward" : k == 1 ? "backward dinp" : "backward_set dinp", N, C, OC, nt, diff, len[k]);
+            assert_int_equal(diff, 0);
+        }
+    }
+    omp_set_num_threads(saved);
+    for (int k = 0; k < 3; k++) free(ref[k]), free(got[k]);
+    free(inp), free(w), free(b), free(dout), free(init);
+#else
+    skip();
+#endif
 }
 
 /* ---------------------------------------------------------- layernorm */
@@ -659,7 +707,8 @@ static int report(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),     cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_linear),     cmocka_unit_test(test_linear_thread_bits),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_layernorm_bits),
         cmocka_unit_test(test_embedding),  cmocka_unit_test(test_activations),
         cmocka_unit_test(test_residual),   cmocka_unit_test(test_pooling),
