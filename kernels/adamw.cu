@@ -80,13 +80,22 @@ extern "C" int nonfinite_check_cuda(int32_t *found, const float *x, size_t n,
 /* ---------------------------------------------------------------- AdamW */
 
 struct AdamWScalars {
-    float b1, b2, omb1, omb2, step_size, bc2_sqrt, eps, decay_mul;
+    float b1, b2, omb1, omb2, step_size, bc2_sqrt, eps, decay_mul, lr;
 };
 
+/* step_dev (non-NULL): the step is *step_dev + 1, read on the device (the
+ * fp32-master path's counter, which advances only on taken fp16 steps); the
+ * bias corrections then come from it with the host's arithmetic (double pow,
+ * rounded to float once), computed by every thread (a few flops per thread) */
 __global__ void adamw_kernel(float *P, const float *G, float *M, float *V, const uint8_t *decay,
                              size_t n, AdamWScalars k, const float *grad_scale,
-                             const int32_t *found_inf) {
+                             const int32_t *found_inf, const int64_t *step_dev) {
     if (found_inf && *found_inf) return; /* skipped step (GradScaler) */
+    if (step_dev) {
+        const double t = (double)(*step_dev + 1);
+        k.step_size = (float)((double)k.lr / (1.0 - pow((double)k.b1, t)));
+        k.bc2_sqrt = (float)sqrt(1.0 - pow((double)k.b2, t));
+    }
     float gs = grad_scale ? *grad_scale : 1.0f;
     MILES_GRID_STRIDE(i, n) {
         float g = grad_scale ? G[i] * gs : G[i];
@@ -101,10 +110,9 @@ __global__ void adamw_kernel(float *P, const float *G, float *M, float *V, const
     }
 }
 
-extern "C" int adamw_step_cuda(float *param, const float *grad, float *m, float *v,
-                               const uint8_t *decay, size_t n, MilesCudaAdamW hp,
-                               const float *grad_scale, const int32_t *found_inf,
-                               miles_cuda_stream stream) {
+static int adamw_launch(float *param, const float *grad, float *m, float *v, const uint8_t *decay, size_t n,
+                        MilesCudaAdamW hp, const float *grad_scale, const int32_t *found_inf,
+                        const int64_t *step_dev, miles_cuda_stream stream) {
     if (!(hp.lr >= 0.0f) || !isfinite(hp.lr) || !(hp.beta1 >= 0.0f && hp.beta1 < 1.0f) ||
         !(hp.beta2 >= 0.0f && hp.beta2 < 1.0f) || !(hp.eps >= 0.0f) || !(hp.weight_decay >= 0.0f) ||
         hp.step < 1)
@@ -126,9 +134,25 @@ extern "C" int adamw_step_cuda(float *param, const float *grad, float *m, float 
     k.bc2_sqrt = (float)sqrt(bc2);
     k.eps = hp.eps;
     k.decay_mul = (float)(1.0 - (double)hp.lr * (double)hp.weight_decay);
+    k.lr = hp.lr;
     MILES_LAUNCH(adamw_kernel, miles_grid(n), MILES_CUDA_THREADS, 0, miles_stream(stream), param, grad, m, v,
-                 decay, n, k, grad_scale, found_inf);
+                 decay, n, k, grad_scale, found_inf, step_dev);
     return MILES_OK;
+}
+
+extern "C" int adamw_step_cuda(float *param, const float *grad, float *m, float *v,
+                               const uint8_t *decay, size_t n, MilesCudaAdamW hp,
+                               const float *grad_scale, const int32_t *found_inf,
+                               miles_cuda_stream stream) {
+    return adamw_launch(param, grad, m, v, decay, n, hp, grad_scale, found_inf, NULL, stream);
+}
+
+extern "C" int adamw_step_dev_cuda(float *param, const float *grad, float *m, float *v, const uint8_t *decay,
+                                   size_t n, MilesCudaAdamW hp, const int64_t *step_dev, const int32_t *found_inf,
+                                   miles_cuda_stream stream) {
+    if (!step_dev) return miles_error(MILES_EINVAL, "adamw_step_dev_cuda: no device step counter");
+    hp.step = 1; /* validated as such; the kernel takes *step_dev + 1 */
+    return adamw_launch(param, grad, m, v, decay, n, hp, NULL, found_inf, step_dev, stream);
 }
 
 /* ---------------------------------------------------------- loss scaler */
@@ -155,7 +179,11 @@ __global__ void unscale_check_kernel(float *g, size_t n, MilesLossScalerState *s
 
 /* torch._amp_update_scale_ (amp_update_scale_cuda_kernel) */
 __global__ void scaler_update_kernel(MilesLossScalerState *st, float growth, float backoff,
-                                     int interval) {
+                                     int interval, MilesCudaTrainStats *stats) {
+    if (stats) { /* the fp32-master path's step counter and skip count */
+        if (st->found_inf) stats->skipped += 1;
+        else stats->steps += 1;
+    }
     if (st->found_inf) {
         st->scale = st->scale * backoff;
         st->growth_tracker = 0;
@@ -200,7 +228,19 @@ extern "C" int loss_scaler_update_cuda(MilesLossScalerState *state, float growth
                            " backoff %g in (0,1), interval %d >= 1", (double)growth_factor,
                            (double)backoff_factor, growth_interval);
     MILES_LAUNCH(scaler_update_kernel, 1, 1, 0, miles_stream(stream), state, growth_factor, backoff_factor,
-                 growth_interval);
+                 growth_interval, (MilesCudaTrainStats *)NULL);
+    return MILES_OK;
+}
+
+extern "C" int loss_scaler_update_count_cuda(MilesLossScalerState *state, float growth_factor, float backoff_factor,
+                                             int growth_interval, MilesCudaTrainStats *stats,
+                                             miles_cuda_stream stream) {
+    if (!stats) return miles_error(MILES_EINVAL, "loss_scaler_update_count_cuda: no statistics block");
+    if (!(growth_factor > 1.0f) || !(backoff_factor > 0.0f && backoff_factor < 1.0f) || growth_interval < 1)
+        return miles_error(MILES_EINVAL, "loss_scaler_update_count_cuda: growth %g must be > 1, backoff %g in "
+                           "(0,1), interval %d >= 1", (double)growth_factor, (double)backoff_factor, growth_interval);
+    MILES_LAUNCH(scaler_update_kernel, 1, 1, 0, miles_stream(stream), state, growth_factor, backoff_factor,
+                 growth_interval, stats);
     return MILES_OK;
 }
 

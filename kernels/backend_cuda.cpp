@@ -184,6 +184,9 @@ int cuda_forward_embeds(void *st, const MilesBatch *b, const float *word_emb, fl
 int cuda_backward_inputs(void *st, const float *dlogits, const float *dvelocity, float *dword, float *dfeatures) {
     return miles_cuda_model_backward_inputs(S(st)->cm, dlogits, dvelocity, dword, dfeatures);
 }
+int cuda_reserve(void *st, int max_batch, int max_len) {
+    return miles_cuda_model_reserve(S(st)->cm, max_batch, max_len);
+}
 const char *cuda_last_error(void) { return miles_last_error(); }
 
 /* Data parallelism: NCCL over the ranks, buckets reduced as the backward
@@ -246,6 +249,7 @@ MilesBackendOps make_ops() {
     o.host_syncs = cuda_host_syncs;
     o.forward_embeds = cuda_forward_embeds;
     o.backward_inputs = cuda_backward_inputs;
+    o.reserve = cuda_reserve;
     return o;
 }
 

@@ -265,6 +265,12 @@ typedef struct MilesCudaAdamW {
     float lr, beta1, beta2, eps, weight_decay;
     int64_t step;
 } MilesCudaAdamW;
+/* The same with the step taken from the device: t = *step_dev + 1 (the
+ * steps taken so far, MilesCudaTrainStats.steps; hp.step is not used), so
+ * that a skipped fp16 step needs no host round trip. */
+int adamw_step_dev_cuda(float *param, const float *grad, float *m, float *v, const uint8_t *decay, size_t n,
+                        MilesCudaAdamW hp, const int64_t *step_dev, const int32_t *found_inf,
+                        miles_cuda_stream stream);
 int adamw_step_cuda(float *param, const float *grad, float *m, float *v,
                     const uint8_t *decay, size_t n, MilesCudaAdamW hp,
                     const float *grad_scale, const int32_t *found_inf,
@@ -292,6 +298,11 @@ int amp_unscale_check_cuda(float *grad, size_t n, MilesLossScalerState *state,
 int loss_scaler_update_cuda(MilesLossScalerState *state, float growth_factor,
                             float backoff_factor, int growth_interval,
                             miles_cuda_stream stream);
+/* The same, counting the step on the device first: found_inf ->
+ * stats->skipped += 1, else stats->steps += 1 (the fp32-master path's step
+ * counter, read by adamw_step_dev_cuda). */
+int loss_scaler_update_count_cuda(MilesLossScalerState *state, float growth_factor, float backoff_factor,
+                                  int growth_interval, struct MilesCudaTrainStats *stats, miles_cuda_stream stream);
 
 /* ----------------------------------------------------------- precision */
 /* fp32 <-> fp16 (IEEE binary16, round to nearest even) and bf16 (round to
@@ -490,6 +501,11 @@ int params_to_half_cuda(void *half, const float *param, const MilesCudaChunk *ch
 typedef struct MilesCudaTrainStats {
     double loss_sum;
     int64_t skipped;
+    /* AdamW steps taken on the fp32-master path with a loss scaler (fp16
+     * with fast = 0): the step counter lives on the device there too
+     * (loss_scaler_update_count_cuda advances it; the fused path counts in
+     * MilesCudaOptState.step) */
+    int64_t steps;
 } MilesCudaTrainStats;
 /* st->loss_sum += (float)((w_cls * l[0] if have_cls) + (w_reg * l[1] if
  * have_reg)) / divisor, rounded as the host would (no FMA); loss2 = the

@@ -241,6 +241,23 @@ static int ensure_scratch(MilesCudaModel *cm) {
     return MILES_OK;
 }
 
+/* Size the activations, the backward buffers and the pinned staging for
+ * training micro-batches up to B x T now, so that no later step grows them
+ * (a growth synchronizes: cudaStreamSynchronize + cudaFree). */
+extern "C" int miles_cuda_model_reserve(MilesCudaModel *cm, int B, int T) {
+    if (!cm || B < 1 || T < 1) return miles_error(MILES_EINVAL, "miles_cuda_model_reserve: bad argument");
+    const int attd = cm->cfg.attention_probs_dropout_prob > 0.0f && !cm->fast; /* the training layout */
+    MILES_TRY(ensure_arena(cm, B, T, attd));
+    const int b0 = cm->B, t0 = cm->T;
+    cm->B = B;
+    cm->T = T;
+    int s = ensure_scratch(cm);
+    cm->B = b0;
+    cm->T = t0;
+    cm->fwd_valid = 0; /* the arena was laid out for B x T */
+    return s;
+}
+
 /* ------------------------------------------------------- batch checks */
 
 /* The CPU forward's own batch check (miles_model_validate_batch reads the
@@ -679,6 +696,12 @@ static int head_backward(MilesCudaModel *cm, float loss_scale) {
                                                  cm->loss.w_cls * loss_scale, s));
         if (cm->have_vel)
             MILES_TRY(mse_backward_cuda(D->dvel, A->vel, A->vel_target, B, cm->loss.w_reg * loss_scale, s));
+        /* fp16 on the fp32 path: times the dynamic scale read on the device
+         * (it changes there, at skipped steps, without a host round trip) */
+        if (!cm->fast && cm->use_scaler) {
+            MILES_TRY(scale_device_cuda(D->dlogits, (size_t)B * 2, &cm->dscaler->scale, NULL, s));
+            MILES_TRY(scale_device_cuda(D->dvel, (size_t)B, &cm->dscaler->scale, NULL, s));
+        }
 #ifndef MILES_CUDA_HOST_EMULATION
         /* 16-bit path: backward's loss_scale and the fp16 loss scale live on the device */
         if (cm->fast) MILES_TRY(fast_scale_head_grads(cm));
@@ -824,8 +847,7 @@ extern "C" int miles_cuda_model_backward(MilesCudaModel *cm, float loss_scale) {
         return cuda_backward_device(cm);
     }
 #endif
-    float sc = cm->use_scaler ? loss_scale * cm->scale : loss_scale;
-    MILES_TRY(head_backward(cm, sc));
+    MILES_TRY(head_backward(cm, loss_scale)); /* fp16: the device's scale is applied there */
     MILES_TRY(cuda_grad_ready(cm, cm->cfg.num_hidden_layers));
     return encoder_backward(cm);
 }

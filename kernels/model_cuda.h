@@ -143,6 +143,11 @@ int32_t *miles_cuda_model_device_found_inf(MilesCudaModel *cm);
  * gradients in the next backward), so the gradient block holds its values
  * even when no backward ran since zero_grad. */
 int miles_cuda_model_materialize_grads(MilesCudaModel *cm);
+/* Allocate now what training micro-batches of up to B rows x T tokens need
+ * (activations, backward buffers, pinned staging), so that no later step
+ * grows them: growing synchronizes the host (data parallelism: one rank
+ * alone would then wait, see libmiles/train_dp_device.c). */
+int miles_cuda_model_reserve(MilesCudaModel *cm, int B, int T);
 int miles_cuda_model_zero_grad(MilesCudaModel *cm);
 /* torch.nn.utils.clip_grad_norm_: *norm = total L2 norm before clipping
  * (synchronizes; fp16: the gradients are unscaled first, as

@@ -147,7 +147,8 @@ struct MilesCudaModel {
     MilesLossScalerState *hscaler;      /* [2]: before and after the update */
     MilesCudaTrainStats *hstats;
     MilesCudaOptState *hopt;
-    int64_t skipped_host;               /* fp16 steps skipped on the fp32 path (decided on the host there) */
+    int scaler_stale;                   /* fp16 on the fp32 path: scale and t are behind the device's (dscaler,
+                                         * dstats->steps): scaler_sync_host refreshes them */
     int loss_set;                       /* set_loss has copied a loss config (later equal ones are no-ops) */
 
     /* loss scaler (fp16) */

@@ -33,6 +33,21 @@ extern "C" const char *miles_cuda_precision_name(int p) {
 
 /* ---------------------------------------------------------- optimizer */
 
+/* fp16 on the fp32 path: the loss scale and the AdamW step counter advance
+ * on the device (skips decided there); the host mirrors cm->scale / cm->t
+ * catch up here, one synchronization, only when someone asks. */
+static int scaler_sync_host(MilesCudaModel *cm) {
+    if (!cm->scaler_stale) return MILES_OK;
+    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[1], cm->dscaler, sizeof(MilesLossScalerState), cudaMemcpyDeviceToHost,
+                                   cm->stream));
+    MILES_CUDA_TRY(cudaMemcpyAsync(cm->hstats, cm->dstats, sizeof *cm->hstats, cudaMemcpyDeviceToHost, cm->stream));
+    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    cm->scale = cm->hscaler[1].scale;
+    cm->t = cm->hstats->steps;
+    cm->scaler_stale = 0;
+    return MILES_OK;
+}
+
 static int unscale_if_needed(MilesCudaModel *cm) {
     if (!cm->use_scaler || cm->grads_unscaled) return MILES_OK;
     MILES_TRY(amp_unscale_check_cuda(cm->grads, cm->nparams, cm->dscaler, S(cm)));
@@ -118,6 +133,9 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
     MilesCudaAdamW hp = adamw_hp(cfg, lr, cm->t + 1);
     const uint8_t *mask = cfg->decay_all ? NULL : cm->decay_mask;
     int32_t *found = cm->use_scaler ? &cm->dscaler->found_inf : NULL;
+    /* fp16: the step counter lives on the device (advanced by the scaler
+     * update on taken steps), so the skip decision needs no host round trip */
+    const int64_t *dstep = cm->use_scaler ? &cm->dstats->steps : NULL;
     if (grouped) {
         /* one launch per tensor at its group's lr (torch: per-group step size
          * and decay factor); found_inf stays set for all of them until the
@@ -126,9 +144,14 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
             const MilesTensor *tn = &cm->tensors[i];
             MilesCudaAdamW h = hp;
             h.lr = miles_adamw_group_lr(lr, miles_adamw_lr_scale(cfg, tn->name, nl));
-            MILES_TRY(adamw_step_cuda(cm->params + tn->offset, cm->grads + tn->offset, cm->m + tn->offset,
-                                      cm->v + tn->offset, mask ? mask + tn->offset : NULL, tn->numel, h, NULL, found,
-                                      S(cm)));
+            if (dstep)
+                MILES_TRY(adamw_step_dev_cuda(cm->params + tn->offset, cm->grads + tn->offset, cm->m + tn->offset,
+                                              cm->v + tn->offset, mask ? mask + tn->offset : NULL, tn->numel, h, dstep,
+                                              found, S(cm)));
+            else
+                MILES_TRY(adamw_step_cuda(cm->params + tn->offset, cm->grads + tn->offset, cm->m + tn->offset,
+                                          cm->v + tn->offset, mask ? mask + tn->offset : NULL, tn->numel, h, NULL,
+                                          found, S(cm)));
         }
     }
     if (!cm->use_scaler) {
@@ -138,21 +161,22 @@ extern "C" int miles_cuda_model_adamw_step(MilesCudaModel *cm, float lr, const M
         return MILES_OK;
     }
     /* fp16: the kernel leaves everything untouched when found_inf is set;
-     * read the flag (before the update clears it) and the new scale back in
-     * one sync, as GradScaler.step/update do */
+     * the scaler update then counts the step (taken or skipped) on the
+     * device and moves the scale there.  Only a caller that asks for
+     * *skipped waits: the flag (before the update clears it) and the new
+     * scale and step count come back in one sync, as GradScaler.step/update
+     * do; the trainer asks for none (read_stats at its log intervals). */
     if (!grouped)
-        MILES_TRY(adamw_step_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, NULL, found, S(cm)));
-    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[0], cm->dscaler, sizeof(MilesLossScalerState),
-                                   cudaMemcpyDeviceToHost, cm->stream));
-    MILES_TRY(loss_scaler_update_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, S(cm)));
-    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[1], cm->dscaler, sizeof(MilesLossScalerState),
-                                   cudaMemcpyDeviceToHost, cm->stream));
-    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
-    int skip = cm->hscaler[0].found_inf != 0;
-    if (!skip) cm->t++;
-    cm->skipped_host += skip;
-    cm->scale = cm->hscaler[1].scale;
-    if (skipped) *skipped = skip;
+        MILES_TRY(adamw_step_dev_cuda(cm->params, cm->grads, cm->m, cm->v, mask, cm->nparams, hp, dstep, found, S(cm)));
+    if (skipped)
+        MILES_CUDA_TRY(cudaMemcpyAsync(&cm->hscaler[0], cm->dscaler, sizeof(MilesLossScalerState),
+                                       cudaMemcpyDeviceToHost, cm->stream));
+    MILES_TRY(loss_scaler_update_count_cuda(cm->dscaler, cm->growth, cm->backoff, cm->interval, cm->dstats, S(cm)));
+    cm->scaler_stale = 1;
+    if (skipped) {
+        MILES_TRY(scaler_sync_host(cm));
+        *skipped = cm->hscaler[0].found_inf != 0;
+    }
     return MILES_OK;
 }
 
@@ -162,6 +186,7 @@ extern "C" int64_t miles_cuda_model_adamw_steps(const MilesCudaModel *cm) {
     /* fp16 16-bit path: the step counter lives on the device (skips are decided there) */
     if (cm->fast && fast_sync_host((MilesCudaModel *)cm) != MILES_OK) return -1;
 #endif
+    if (scaler_sync_host((MilesCudaModel *)cm) != MILES_OK) return -1;
     return cm->t;
 }
 
@@ -174,6 +199,7 @@ extern "C" int miles_cuda_model_get_adamw_state(MilesCudaModel *cm, float *m, fl
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) MILES_TRY(fast_sync_host(cm));
 #endif
+    MILES_TRY(scaler_sync_host(cm));
     if (t) *t = cm->t;
     return MILES_OK;
 }
@@ -183,6 +209,8 @@ extern "C" int miles_cuda_model_set_adamw_state(MilesCudaModel *cm, const float 
     MILES_TRY(ensure_moments(cm));
     if (m) MILES_CUDA_TRY(cudaMemcpyAsync(cm->m, m, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
     if (v) MILES_CUDA_TRY(cudaMemcpyAsync(cm->v, v, cm->nparams * sizeof(float), cudaMemcpyHostToDevice, cm->stream));
+    /* the fp32 path's device step counter (fp16); pageable source: staged now */
+    MILES_CUDA_TRY(cudaMemcpyAsync(&cm->dstats->steps, &t, sizeof t, cudaMemcpyHostToDevice, cm->stream));
     MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) MILES_TRY(fast_set_step(cm, t));
@@ -284,6 +312,7 @@ extern "C" float miles_cuda_model_loss_scale(const MilesCudaModel *cm) {
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast) fast_sync_host((MilesCudaModel *)cm);
 #endif
+    scaler_sync_host((MilesCudaModel *)cm);
     return cm->scale;
 }
 
@@ -319,8 +348,12 @@ extern "C" int miles_cuda_model_read_stats(MilesCudaModel *cm, MilesCudaStats *o
     MILES_CUDA_TRY(cudaMemsetAsync(&cm->dstats->loss_sum, 0, sizeof(double), cm->stream));
     out->loss_sum = cm->hstats->loss_sum;
     out->grad_norm = cm->hnorm[0];
-    out->skipped = cm->hstats->skipped + cm->skipped_host;
+    out->skipped = cm->hstats->skipped;
     if (cm->use_scaler) cm->scale = cm->hscaler[1].scale;
+    if (!cm->fast && cm->use_scaler) { /* the fp32 path's device step counter */
+        cm->t = cm->hstats->steps;
+        cm->scaler_stale = 0;
+    }
 #ifndef MILES_CUDA_HOST_EMULATION
     if (cm->fast && cm->use_scaler) { /* the device decided the skips: its counter is the truth */
         cm->t = cm->hopt->step;
@@ -415,14 +448,20 @@ extern "C" int miles_cuda_model_set_loss(MilesCudaModel *cm, const MilesLossConf
     if (!cm || !loss) return miles_error(MILES_EINVAL, "miles_cuda_model_set_loss: NULL argument");
     /* the trainer sets the loss before every micro-batch: the same settings
      * again cost nothing (no copy, no synchronization, graphs kept) */
-    if (cm->loss_set && loss->w_cls == cm->loss.w_cls && loss->w_reg == cm->loss.w_reg &&
-        loss->class_weight[0] == cm->loss.class_weight[0] && loss->class_weight[1] == cm->loss.class_weight[1])
-        return MILES_OK;
-    /* pageable source: the copy is staged before the call returns; the host
-     * copy changes only once the device has the new class weights */
-    MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
-                                   cm->stream));
-    MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    const int same_cw = cm->loss_set && loss->class_weight[0] == cm->loss.class_weight[0] &&
+                        loss->class_weight[1] == cm->loss.class_weight[1];
+    if (same_cw && loss->w_cls == cm->loss.w_cls && loss->w_reg == cm->loss.w_reg) return MILES_OK;
+    /* Only the class weights live on the device; w_cls and w_reg are kernel
+     * arguments (taken at launch), so a change of them alone, which data
+     * parallelism makes at every micro-batch (each rank's share of the
+     * global normalizers), needs no copy and no synchronization. */
+    if (!same_cw) {
+        /* pageable source: the copy is staged before the call returns; the host
+         * copy changes only once the device has the new class weights */
+        MILES_CUDA_TRY(cudaMemcpyAsync(cm->dcw, loss->class_weight, 2 * sizeof(float), cudaMemcpyHostToDevice,
+                                       cm->stream));
+        MILES_CUDA_TRY(cudaStreamSynchronize(cm->stream));
+    }
     cm->loss = *loss;
     cm->shadow->loss = *loss;
     cm->loss_set = 1;

@@ -29,7 +29,8 @@ extern "C" {
 /* Bumped whenever the table, MilesBackendBuild or any miles.h struct that
  * crosses it (MilesModel's layout included: the object is built from the same
  * sources) changes; a backend object of another ABI is refused. */
-#define MILES_BACKEND_ABI 4 /* 2: read_scaler / write_scaler; 3: add_loss / read_stats / host_syncs; 4: dist_* */
+#define MILES_BACKEND_ABI 5 /* 2: read_scaler / write_scaler; 3: add_loss / read_stats / host_syncs; 4: dist_*;
+                             * 5: reserve */
 
 /* What a device backend keeps on the device between log intervals (the
  * trainer reads it only when it logs: no host synchronization in a step). */
@@ -117,6 +118,11 @@ typedef struct MilesBackendOps {
     int (*forward_embeds)(void *state, const MilesBatch *b, const float *word_emb, float *logits, float *velocity);
     int (*backward_inputs)(void *state, const float *dlogits, const float *dvelocity, float *dword,
                            float *dfeatures);
+    /* Allocate now what training micro-batches of up to max_batch rows x
+     * max_len tokens need, so that no later step allocates (on CUDA a
+     * growth synchronizes the host: with data parallelism one rank would
+     * wait alone).  May be NULL (the CPU: nothing to reserve). */
+    int (*reserve)(void *state, int max_batch, int max_len);
 } MilesBackendOps;
 
 /* Integrated gradients (miles_explain_ig) with the forward and backward of a

@@ -84,7 +84,24 @@ static int dp_init(MilesTrainer *t) {
     if (s == MILES_OK) s = miles_backend_open(&t->be, dev, t->cfg->precision, t->m, &t->adamw);
     /* agreed before the collective below, so no rank waits in it alone */
     MILES_TRY(miles_dist_agree(t->dist, s));
-    return st_(t, t->be.ops->dist_attach(t->be.state, t->dist, 0));
+    MILES_TRY(st_(t, t->be.ops->dist_attach(t->be.state, t->dist, 0)));
+    /* the buffers for the largest share of a micro-batch any rank gets, now:
+     * a buffer that grew in a step would synchronize that rank's host alone
+     * (the SIMT emulator's NCCL, which runs as MPI calls when its stream
+     * runs, would then meet the trainer's MPI calls out of order: a
+     * deadlock), and a step is meant to make no synchronization at all */
+    if (t->be.ops->reserve) {
+        int bmax = (t->cfg->batch_size + t->nrank - 1) / t->nrank, tmax = t->train->max_len;
+        if (t->cfg->max_len > 0 && t->cfg->max_len < tmax) tmax = t->cfg->max_len;
+        s = st_(t, t->be.ops->reserve(t->be.state, bmax, tmax > 0 ? tmax : 1));
+        MILES_TRY(miles_dist_agree(t->dist, s));
+    }
+    /* as one process on the device (be_init): loss, norm, skip count and
+     * loss scale stay on the device until a STEP event reads them (log_step
+     * then sums the ranks' loss shares); nothing is read back in a step */
+    t->deferred = t->be.ops->add_loss && t->be.ops->read_stats;
+    t->loss_scale = t->be.ops->loss_scale(t->be.state);
+    return MILES_OK;
 }
 
 static void dp_free(MilesTrainer *t) {
@@ -108,7 +125,10 @@ static int dp_forward_backward(MilesTrainer *t, const MilesBatch *b, const Miles
     MILES_TRY(st_(t, o->set_loss(t->be.state, loss)));
     o->set_dropout_key(t->be.state, t->drop_seed, drop_step);
     MILES_TRY(st_(t, o->forward(t->be.state, b, 1, NULL, NULL, loss_out)));
-    if (!isfinite(*loss_out)) return MILES_OK; /* the caller names the step */
+    if (!loss_out) /* deferred: this rank's share of the loss / grad_accum, summed on its device */
+        MILES_TRY(st_(t, o->add_loss(t->be.state, (float)t->cfg->grad_accum)));
+    else if (!isfinite(*loss_out))
+        return MILES_OK; /* the caller names the step */
     return st_(t, last ? o->dist_backward(t->be.state, loss_scale) : o->backward(t->be.state, loss_scale));
 }
 
@@ -116,9 +136,13 @@ static int dp_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm
     int s = st_(t, t->be.ops->dist_finish(t->be.state));
     t->step_cursor0 = -1;
     MILES_TRY(s);
-    /* clip (the norm is read back, which also drains the communication
-     * stream: the emulator's NCCL runs there as MPI calls, which must not
-     * interleave with rank 0's evaluation) and AdamW, as one process */
+    /* clip and AdamW as one process: deferred (grad_norm NULL), the norm,
+     * the fp16 skip decision (the overflow flag is already the max over the
+     * ranks) and the step counter stay on the device.  Nothing waits for the
+     * communication stream here: the STEP event's read_stats drains it on
+     * every rank before anything reads the model (evaluation on rank 0,
+     * checkpoints), so the emulator's NCCL, which runs there as MPI calls,
+     * never interleaves with rank 0's evaluation. */
     return miles_train_ops_backend.update(t, lr, max_norm, grad_norm);
 }
 
@@ -172,6 +196,8 @@ static int dp_forward(void *ctx, const MilesBatch *b, float *logits, float *velo
     return miles_train_ops_backend.forward(ctx, b, logits, velocity);
 }
 static int dp_finish(MilesTrainer *t) { return miles_train_ops_backend.finish(t); }
+/* the STEP event's read (one host sync); log_step sums the loss shares */
+static int dp_read_stats(MilesTrainer *t) { return miles_train_ops_backend.read_stats(t); }
 
 const MilesTrainOps miles_train_ops_backend_dp = {
     .init = dp_init,
@@ -185,4 +211,5 @@ const MilesTrainOps miles_train_ops_backend_dp = {
     .sync = dp_sync,
     .check_replicas = dp_check_replicas,
     .finish = dp_finish,
+    .read_stats = dp_read_stats,
 };

@@ -15,8 +15,11 @@
 #      one-bucket and many-bucket runs (MILES_NCCL_BUCKET_MB) bitwise equal here
 #      (2 ranks: a + b is exact in any bucketing); 4 steps + resume to 8 on 2 ranks
 #      bitwise equal to 8 straight (checkpoint bytes and step log);
-#   3. fp16 and bf16 on 2 ranks: train, fp16's loss scale in the step events, the ranks' weights
-#      equal at every checkpoint (the trainer's replica hash would stop it);
+#      host syncs (fp32 here, fp16 in 3): exactly 1 per logged step (the statistics read at the STEP event, none
+#      in the step; counted by the emulator);
+#   3. fp16 and bf16 on 2 ranks: train; fp16's loss scale and skipped steps in the STEP
+#      events equal one process's (default scale, then a planted 2^21 that overflows),
+#      the ranks' weights equal at every checkpoint (the trainer's replica hash would stop it);
 #      `mpirun -np 2 miles-train --device cuda` end to end (train_result.json: 2 ranks);
 #   4. one visible GPU per rank (CUDA_VISIBLE_DEVICES, as srun --gpus-per-task=1) trains;
 #      refusals, one line each: fewer emulated GPUs than ranks; NCCL missing
@@ -103,6 +106,34 @@ print("    losses 2 ranks:   %s" % " ".join("%.6f" % s[1] for s in sb))
 sys.exit(0 if wmax <= 1e-6 and lmax <= 1e-5 and bits == 0 and moved > 100 * 1e-6 else 1)
 PY
 [ -f "$W/g2/last.safetensors" ] && [ -f "$W/g2/best.safetensors" ] || fail "2 ranks: checkpoints missing"
+# host syncs between two STEP events (log_every 1): the one read of the statistics,
+# nothing in the step (the emulator counts them: dp_worker writes syncs.txt; a real GPU
+# does not count).  The first two intervals of a run (or resume) allocate; evaluations
+# and checkpoints sync.
+syncs_check() { # DIR...
+  python3 - "$@" <<'PY'
+import sys
+bad, n = [], 0
+for d in sys.argv[1:]:
+    rows = [tuple(int(x) for x in l.split()) for l in open(d + "/syncs.txt")]
+    since = 0  # intervals since the run (or a resumed one) started
+    for step, k, other in rows:
+        since = 0 if k < 0 else since + 1
+        if since < 2 or other:
+            continue
+        n += 1
+        if k != 1:
+            bad.append("%s step %d: %d" % (d.split("/")[-1], step, k))
+print("    host syncs per logged step (the read included): %d intervals checked, %s" %
+      (n, "all exactly 1" if not bad else "NOT 1: " + ", ".join(bad)))
+sys.exit(0 if n > 0 and not bad else 1)
+PY
+}
+if [ -f "$W/g1/syncs.txt" ]; then
+  syncs_check "$W/g1" "$W/g2" "$W/g2one" || fail "host syncs in a data-parallel step"
+else
+  echo "    host syncs not counted by this backend (a real GPU build)"
+fi
 # resume: 2 ranks stop at step 4, 2 ranks resume to 8 == 8 straight (bitwise, as one process)
 MILES_NCCL_BUCKET_MB=0.05 two g2r cuda steps=4
 MILES_NCCL_BUCKET_MB=0.05 two g2r cuda steps=8 resume=1
@@ -117,11 +148,53 @@ PY
 ls "$W/g2" | grep -q '\.tmp' && fail "2 ranks: a temporary file was left"
 echo "ok  2 ranks on emulated GPUs match one process"
 
-# ---- 3. fp16 on 2 ranks
-MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=6
-grep -q . "$W/f2/steps.txt" || fail "fp16: no steps"
-awk '{ if ($4 < 1) bad = 1 } END { exit bad }' "$W/f2/steps.txt" || fail "fp16: no loss scale in the events"
-echo "ok  fp16 on 2 ranks: $(tail -1 "$W/f2/steps.txt" | awk '{ printf "step %d loss %s scale %s skipped %d", $1, $2, $4, $5 }')"
+# ---- 3. fp16 on 2 ranks vs 1 process: the loss scale and skipped steps of the STEP
+# events (progress line, log.jsonl, TensorBoard) are the same sequence.  2 steps at the
+# default scale (65536), then a planted 2^21 (state "loss_scale" of last.safetensors;
+# dp_sync hands rank 0's to rank 1) resumed to 9: some step overflows and is skipped
+# (the scale halves), later ones train again.
+plant() { # FILE SCALE: the checkpoint's fp16 loss scaler (growth tracker 0)
+  python3 - "$@" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+st = json.loads(head["__metadata__"]["state"])
+st["loss_scale"], st["loss_scale_growth_tracker"] = float(sys.argv[2]), 0
+head["__metadata__"]["state"] = json.dumps(st)
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+open(p, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+PY
+}
+one f1 cuda precision=2 steps=2
+MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=2
+plant "$W/f1/last.safetensors" 2097152
+plant "$W/f2/last.safetensors" 2097152
+one f1 cuda precision=2 steps=9 resume=1
+MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=9 resume=1
+python3 - "$W/f1" "$W/f2" <<'PY' || fail "fp16: 2 ranks vs 1 process (loss scale / skipped steps)"
+import math, sys
+def steps(p):
+    return [l.split() for l in open(p + "/steps.txt")]
+a, b = (steps(p) for p in sys.argv[1:3])
+assert len(a) == len(b) == 9, (len(a), len(b))
+seq = lambda r: [(float(x[3]), int(x[4])) for x in r]
+sa, sb = seq(a), seq(b)
+rel = max(abs(float(x[1]) - float(y[1])) / abs(float(x[1])) for x, y in zip(a, b))
+print("    1 process: scale/skipped " + " ".join("%g/%d" % s for s in sa))
+print("    2 ranks:   scale/skipped " + " ".join("%g/%d" % s for s in sb))
+print("    step loss max relative difference %.3g (tolerance 1e-4)" % rel)
+skips = [i for i in range(1, 9) if sa[i][1] > sa[i - 1][1]]
+ok = (sa == sb and sa[0] == (65536.0, 0) and sa[2] == (2097152.0, 0) and skips and skips[-1] < 8
+      and sa[-1][1] < 7 and rel <= 1e-4)
+sys.exit(0 if ok else 1)
+PY
+echo "ok  fp16 on 2 ranks: loss scale and skipped steps as one process ($(tail -1 "$W/f2/steps.txt" | awk '{ printf "step %d loss %s scale %s skipped %d", $1, $2, $4, $5 }'))"
+if [ -f "$W/f2/syncs.txt" ]; then
+  syncs_check "$W/f1" "$W/f2" || fail "fp16: host syncs in a data-parallel step"
+fi
 MILES_NCCL_BUCKET_MB=0.05 two b2 cuda precision=3 steps=3
 [ "$(wc -l <"$W/b2/steps.txt")" -eq 3 ] || fail "bf16: not 3 steps"
 echo "ok  bf16 on 2 ranks: $(tail -1 "$W/b2/steps.txt" | awk '{ printf "step %d loss %s", $1, $2 }')"

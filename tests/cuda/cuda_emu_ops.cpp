@@ -153,6 +153,16 @@ int adamw_step_cuda(float *P, const float *G, float *M, float *V, const uint8_t 
     }
     return 0;
 }
+int adamw_step_dev_cuda(float *P, const float *G, float *M, float *V, const uint8_t *decay, size_t n,
+                        MilesCudaAdamW hp, const int64_t *step_dev, const int32_t *found_inf, miles_cuda_stream stream) {
+    hp.step = *step_dev + 1; /* the device's counter */
+    return adamw_step_cuda(P, G, M, V, decay, n, hp, NULL, found_inf, stream);
+}
+int scale_device_cuda(float *x, size_t n, const float *s1, const float *s2, miles_cuda_stream stream) {
+    const float s = s1[0] * (s2 ? s2[0] : 1.0f);
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+    return 0;
+}
 int loss_scaler_init_cuda(MilesLossScalerState *st, float init, ST) {
     st->scale = init;
     st->inv_scale = (float)(1.0 / (double)init);
@@ -180,6 +190,12 @@ int loss_scaler_update_cuda(MilesLossScalerState *st, float growth, float backof
     st->inv_scale = (float)(1.0 / (double)st->scale);
     st->found_inf = 0;
     return 0;
+}
+int loss_scaler_update_count_cuda(MilesLossScalerState *st, float growth, float backoff, int interval,
+                                  MilesCudaTrainStats *stats, miles_cuda_stream stream) {
+    if (st->found_inf) stats->skipped += 1;
+    else stats->steps += 1;
+    return loss_scaler_update_cuda(st, growth, backoff, interval, stream);
 }
 int train_stats_add_loss_cuda(MilesCudaTrainStats *st, const float *l, float w_cls, float w_reg, int have_cls,
                               int have_reg, float divisor, ST) {

@@ -5,17 +5,22 @@
  * gradient accumulation, a partial last batch, ranks > 0 start from another
  * init that rank 0's must replace), on the device given, alone or as one rank
  * of `mpirun -np N`.  Rank 0 writes OUT/steps.txt: "step loss grad_norm
- * loss_scale skipped" per step; the trainer writes OUT/last.safetensors.
+ * loss_scale skipped" per STEP event, and on a device whose backend counts
+ * its host synchronizations (the SIMT emulator's) OUT/syncs.txt: "step
+ * syncs other" = the host syncs since the previous STEP event (-1 at the
+ * first) and whether another event (evaluation, checkpoint) came between;
+ * the trainer writes OUT/last.safetensors.
  *
  *   dp_worker PREPARED OUT DEVICE [key=value...]   keys: steps accum batch
- *       precision (0 fp32, 2 fp16, 3 bf16) lr resume (1: continue OUT/last.safetensors;
- *       steps.txt is appended to)
+ *       precision (0 fp32, 2 fp16, 3 bf16) lr log (log_every, default 1)
+ *       resume (1: continue OUT/last.safetensors; steps.txt is appended to)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "miles.h"
+#include "backend_internal.h" /* the backend's host_syncs (tests link libmiles.a) */
 #ifdef MILES_HAVE_MPI
 #include "miles_mpi.h"
 #define JOIN_JOB(d, argc, argv) miles_mpi_init(d, argc, argv)
@@ -23,13 +28,26 @@
 #define JOIN_JOB(d, argc, argv) miles_dist_init(d, argc, argv)
 #endif
 
-static FILE *g_steps;
+static FILE *g_steps, *g_syncs;
+static const MilesBackendOps *g_cuda; /* counts host syncs (NULL: not counted) */
+static long g_last_syncs = -1;
+static int g_other;
 
 static int on_event(const MilesTrainEvent *e, void *arg) {
     (void)arg;
-    if (e->type == MILES_EVENT_STEP && g_steps)
-        fprintf(g_steps, "%lld %.9g %.9g %g %lld\n", (long long)e->step, e->loss, e->grad_norm, e->loss_scale,
+    if (e->type != MILES_EVENT_STEP) {
+        if (e->type != MILES_EVENT_START) g_other = 1;
+        return MILES_OK;
+    }
+    if (g_steps)
+        fprintf(g_steps, "%lld %.9g %.9g %.9g %lld\n", (long long)e->step, e->loss, e->grad_norm, e->loss_scale,
                 (long long)e->skipped_steps);
+    if (g_syncs) {
+        long now = g_cuda->host_syncs(NULL);
+        fprintf(g_syncs, "%lld %ld %d\n", (long long)e->step, g_last_syncs < 0 ? -1 : now - g_last_syncs, g_other);
+        g_last_syncs = now;
+        g_other = 0;
+    }
     return MILES_OK;
 }
 
@@ -43,7 +61,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: dp_worker PREPARED OUT DEVICE [key=value...]\n");
         return 2;
     }
-    long steps = 8, accum = 2, batch = 30, prec = 0, resume = 0;
+    long steps = 8, accum = 2, batch = 30, prec = 0, resume = 0, log_every = 1;
     double lr = 1e-4;
     for (int i = 4; i < argc; i++) {
         char k[32];
@@ -55,6 +73,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "precision")) prec = (long)v;
         else if (!strcmp(k, "lr")) lr = v;
         else if (!strcmp(k, "resume")) resume = (long)v;
+        else if (!strcmp(k, "log")) log_every = (long)v;
         else { fprintf(stderr, "dp_worker: unknown key %s\n", k); return 2; }
     }
     const int rank = miles_dist_rank(d);
@@ -95,7 +114,7 @@ int main(int argc, char **argv) {
     tc.device = argv[3];
     tc.precision = prec == 2 ? MILES_PRECISION_FP16 : prec == 3 ? MILES_PRECISION_BF16 : MILES_PRECISION_FP32;
     tc.callback = on_event;
-    tc.log_every = 1; /* a STEP event per step on every device (CUDA defaults to 10) */
+    tc.log_every = (int)log_every; /* default 1: a STEP event per step on every device (CUDA defaults to 10) */
     MilesTrainResult res;
     if (s == MILES_OK) {
         char mk[4300];
@@ -104,12 +123,22 @@ int main(int argc, char **argv) {
     }
     if (s == MILES_OK && rank == 0 && !(g_steps = fopen(path, resume ? "a" : "w")))
         s = miles_set_error(MILES_EIO, "cannot write %s", path);
+    /* the backend's table (the one the trainer loads): its host sync counter */
+    int idx = 0;
+    if (s == MILES_OK && rank == 0 && strncmp(argv[3], "cuda", 4) == 0 &&
+        miles_backend_find(argv[3], tc.precision, 1, &g_cuda, &idx) == MILES_OK && g_cuda->host_syncs &&
+        g_cuda->host_syncs(NULL) >= 0) {
+        snprintf(path, sizeof path, "%s/syncs.txt", argv[2]);
+        if (!(g_syncs = fopen(path, resume ? "a" : "w"))) s = miles_set_error(MILES_EIO, "cannot write %s", path);
+    }
+    miles_clear_error();
     /* rank 0's initial weights: how far training moved them */
     char ipath[4200];
     snprintf(ipath, sizeof ipath, "%s/init.safetensors", argv[2]);
     if (s == MILES_OK && rank == 0 && !resume) s = miles_model_save(m, ipath, 0, NULL, NULL);
     if (s == MILES_OK) s = miles_train_run(m, p, &tc, &res);
     if (g_steps) fclose(g_steps);
+    if (g_syncs) fclose(g_syncs);
     if (s != MILES_OK) {
         /* one line: the refusals are checked by their text */
         fprintf(stderr, "dp_worker rank %d: %s\n", rank, miles_last_error());

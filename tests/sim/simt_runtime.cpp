@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <execinfo.h>
 
 #include <deque>
 #include <map>
@@ -489,6 +490,16 @@ static const char *g_host_sync_last = "";
 static void host_sync(const char *what) {
     g_host_syncs++;
     g_host_sync_last = what;
+    /* SIMT_SYNC_TRACE=1: each one with its call stack on stderr (where a
+     * "0 host syncs per step" test found one) */
+    static int trace = -1;
+    if (trace < 0) trace = env_int("SIMT_SYNC_TRACE", 0);
+    if (trace) {
+        void *pcs[16];
+        int n = backtrace(pcs, 16);
+        fprintf(stderr, "simt: host sync %ld: %s\n", g_host_syncs, what);
+        backtrace_symbols_fd(pcs, n, 2);
+    }
 }
 long simt_host_syncs(void) { return g_host_syncs; }
 const char *simt_host_sync_last(void) { return g_host_sync_last; }
