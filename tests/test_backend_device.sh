@@ -32,6 +32,7 @@
 set -eu
 W=${1:?usage: test_backend_device.sh WORKDIR}
 B=${MILES_BIN:?set MILES_BIN}
+TESTS_DIR=$(cd "$(dirname "$0")" && pwd)
 SO=$(cd "$(dirname "${BACKEND:?set BACKEND}")" && pwd)/$(basename "$BACKEND")
 REAL=${REAL_GPU:-0}
 VOCAB=$(pwd)/tests/fixtures/tokenizer_vocab.txt
@@ -157,23 +158,7 @@ echo "ok  fp16 trains with parameter groups (head lr 1e-3, layer decay 0.8)"
 # ---- 7. the fp16 loss scaler survives a resume
 # ckstate FILE [SCALE GROWTH]: print the checkpoint's loss scaler (or "absent");
 # with SCALE GROWTH, rewrite them into its state metadata first
-ckstate() {
-  python3 - "$@" <<'PY'
-import json, struct, sys
-p = sys.argv[1]
-raw = open(p, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-head = json.loads(raw[8:8 + n])
-st = json.loads(head["__metadata__"]["state"])
-if len(sys.argv) > 2:
-    st["loss_scale"], st["loss_scale_growth_tracker"] = float(sys.argv[2]), int(sys.argv[3])
-    head["__metadata__"]["state"] = json.dumps(st)
-    h = json.dumps(head).encode()
-    h += b" " * (-len(h) % 8)
-    open(p, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
-print("%g/%d" % (st["loss_scale"], st["loss_scale_growth_tracker"]) if "loss_scale" in st else "absent")
-PY
-}
+ckstate() { python3 "$TESTS_DIR/ckpt_loss_scale.py" "$@"; }
 train r16 cuda 3 --precision fp16
 got=$(ckstate "$W/r16/last.safetensors")
 [ "$got" = "65536/3" ] || fail "fp16 checkpoint loss scaler: $got (want 65536/3)"

@@ -35,6 +35,7 @@ if [ "${HAVE_MPI:-0}" != 1 ] || ! command -v mpirun >/dev/null 2>&1; then
 fi
 WK=$(pwd)/${WORKER:?set WORKER}
 NT=$(pwd)/${NCCL_TEST:?set NCCL_TEST}
+TESTS_DIR=$(cd "$(dirname "$0")" && pwd)
 SO=$(cd "$(dirname "${BACKEND:?set BACKEND}")" && pwd)/$(basename "$BACKEND")
 ROOT=""; [ "$(id -u)" = 0 ] && ROOT="--allow-run-as-root"
 MPI=${MILES_MPIRUN:-mpirun $ROOT --oversubscribe --mca btl_vader_single_copy_mechanism none}
@@ -154,19 +155,7 @@ echo "ok  2 ranks on emulated GPUs match one process"
 # dp_sync hands rank 0's to rank 1) resumed to 9: some step overflows and is skipped
 # (the scale halves), later ones train again.
 plant() { # FILE SCALE: the checkpoint's fp16 loss scaler (growth tracker 0)
-  python3 - "$@" <<'PY'
-import json, struct, sys
-p = sys.argv[1]
-raw = open(p, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-head = json.loads(raw[8:8 + n])
-st = json.loads(head["__metadata__"]["state"])
-st["loss_scale"], st["loss_scale_growth_tracker"] = float(sys.argv[2]), 0
-head["__metadata__"]["state"] = json.dumps(st)
-h = json.dumps(head).encode()
-h += b" " * (-len(h) % 8)
-open(p, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
-PY
+  python3 "$TESTS_DIR/ckpt_loss_scale.py" "$1" "$2" 0 >/dev/null
 }
 one f1 cuda precision=2 steps=2
 MILES_NCCL_BUCKET_MB=0.05 two f2 cuda precision=2 steps=2
