@@ -568,11 +568,27 @@ void miles_gemm_f32_packed_free(MilesGemmF32Packed *pw) {
     free(pw);
 }
 
-/* C[M, N] = bias rows, or beta * C when bias is NULL (beta is then 1). */
-static void init_rows(int M, int N, float beta, const float *bias, float *C, int ldc) {
+/* No scratch: the contract element by element (same bits, slow), for both
+ * packed paths: C = bias rows (or beta * C), then per K slice C += the
+ * slice's fma chain over W's B panels (an fma's product is commutative, so
+ * the few-rows path's W @ x^T order gives these bits too), then GELU. */
+static void packed_slow(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
+                        const float *bias, float *C, int ldc, int gelu) {
+    const int N = pw->N, K = pw->K, NR = pw->isa->nr;
     if (!bias) scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
     else
         for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            for (int pc = 0; pc < K; pc += KC) {
+                const int kc = imin(KC, K - pc);
+                const float *b = pw->p + (size_t)pc * pw->npad + (size_t)(j / NR * NR) * kc + j % NR;
+                float acc = 0.0f;
+                for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
+                C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
+            }
+    if (gelu)
+        for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
 }
 
 /* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
@@ -603,19 +619,8 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
      * the barrier a shared copy needs), so the region's only sync is its end */
     const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR;
     float *buf = scratch_get((size_t)nt * per_thread);
-    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
-        init_rows(M, pw->N, beta, bias, C, ldc);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < pw->N; j++)
-                for (int pc = 0; pc < K; pc += KC) {
-                    const int kc = imin(KC, K - pc);
-                    const float *a = pw->pa + (size_t)pc * pw->apad + (size_t)(j / MR * MR) * kc + j % MR;
-                    float acc = 0.0f;
-                    for (int p = 0; p < kc; p++) acc = fmaf(a[(size_t)p * MR], x[(size_t)i * lda + pc + p], acc);
-                    C[(size_t)i * ldc + j] += acc;
-                }
-        if (gelu)
-            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)pw->N);
+    if (!buf) {
+        packed_slow(pw, M, x, lda, beta, bias, C, ldc, gelu);
         return;
     }
     const int npack = (K + KC - 1) / KC * (int)(pl.ncpad / NR);
@@ -673,19 +678,8 @@ static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int 
     if (nt > 1 && pl.mb * pl.nb < 2) nt = 1;
     const size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
     float *buf = scratch_get((size_t)nt * per_thread);
-    if (!buf) { /* no scratch: the contract element by element, same bits, slow */
-        init_rows(M, N, beta, bias, C, ldc);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                for (int pc = 0; pc < K; pc += KC) {
-                    const int kc = imin(KC, K - pc);
-                    const float *b = pw->p + (size_t)pc * pw->npad + (size_t)(j / NR * NR) * kc + j % NR;
-                    float acc = 0.0f;
-                    for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
-                    C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
-                }
-        if (gelu)
-            for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
+    if (!buf) {
+        packed_slow(pw, M, A, lda, beta, bias, C, ldc, gelu);
         return;
     }
     const int ntasks = pl.mb * pl.nb;

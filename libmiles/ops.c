@@ -291,18 +291,11 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
 /* erf and the GELU pair: miles_erf (ops_internal.h) instead of libm erff,
  * and softmax_exp instead of expf, so the loops vectorize; the same bits in
  * every ISA clone (see miles_erf).  This moved the fp32 training trajectory
- * once (PyTorch goldens unchanged; see test_dist's killed-rank tolerance).
- * miles_gelu_fast is the same function (kept for the bf16/int8 engine).  The
- * clones (MILES_FMA_CLONES, for miles_erf's fmaf) are file-local helpers (an
+ * once (PyTorch goldens unchanged; see test_dist's killed-rank tolerance);
+ * the bf16/int8 engine fuses the same GELU into its GEMMs.  The clones (MILES_FMA_CLONES, for miles_erf's fmaf) are file-local helpers (an
  * exported target_clones function exports its resolver too); each thread runs
  * one contiguous range (element-wise: any split gives the same bits). */
 static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
-static inline float gelu_fast_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
-
-MILES_FMA_CLONES
-static void gelu_fast_chunk(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = gelu_fast_elem(inp[i]);
-}
 
 MILES_FMA_CLONES
 static void erf_chunk(float *out, const float *inp, size_t n) {
@@ -358,15 +351,6 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 void miles_gelu_range(float *out, const float *inp, size_t n) { gelu_chunk(out, inp, n); }
-
-void miles_gelu_fast(float *out, const float *inp, size_t n) {
-#pragma omp parallel OMP_IF(n * 8)
-    {
-        size_t lo, hi;
-        thread_range(n, &lo, &hi);
-        gelu_fast_chunk(out + lo, inp + lo, hi - lo);
-    }
-}
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel OMP_IF(n * 8)

@@ -32,9 +32,6 @@ int miles_gemm_isa_available(const char *name);
 
 /* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
 void miles_gelu_range(float *out, const float *inp, size_t n);
-/* GELU on miles_erf (vectorized, |err| <= 1.5e-7 (1+|x|) vs exact): the
- * bf16/int8 inference paths; same bits for any thread count and ISA. */
-void miles_gelu_fast(float *out, const float *inp, size_t n);
 
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
@@ -132,7 +129,7 @@ static inline float miles_erf_exp(float x) {
 }
 
 /* erf(x) for the vectorized GELU pair (ops.c: the reference GELU, its
- * backward, the fused GEMM epilogue and miles_gelu_fast).  libm erff is a
+ * backward and the fused GEMM epilogues).  libm erff is a
  * call per element that no loop vectorizes (~16% of an fp32 inference
  * forward); this is plain
  * branch-free float arithmetic the compiler vectorizes, all three pieces

@@ -24,7 +24,6 @@
 #include "internal.h"
 #include "train_internal.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,17 +118,10 @@ static void dp_zero_grad(MilesTrainer *t) {
 
 static int dp_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
                                uint64_t drop_step, float loss_scale, float *loss_out) {
-    const MilesBackendOps *o = t->be.ops;
-    /* train_step advanced the cursor past this micro-batch already */
+    /* train_step advanced the cursor past this micro-batch already; the
+     * loss is this rank's share (deferred: summed on its device) */
     const int last = t->st.cursor - t->step_cursor0 >= t->cfg->grad_accum || t->st.cursor >= t->nbatch;
-    MILES_TRY(st_(t, o->set_loss(t->be.state, loss)));
-    o->set_dropout_key(t->be.state, t->drop_seed, drop_step);
-    MILES_TRY(st_(t, o->forward(t->be.state, b, 1, NULL, NULL, loss_out)));
-    if (!loss_out) /* deferred: this rank's share of the loss / grad_accum, summed on its device */
-        MILES_TRY(st_(t, o->add_loss(t->be.state, (float)t->cfg->grad_accum)));
-    else if (!isfinite(*loss_out))
-        return MILES_OK; /* the caller names the step */
-    return st_(t, last ? o->dist_backward(t->be.state, loss_scale) : o->backward(t->be.state, loss_scale));
+    return miles_train_be_forward_backward(t, b, loss, drop_step, loss_scale, loss_out, last);
 }
 
 static int dp_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm) {

@@ -165,6 +165,12 @@ extern const MilesTrainOps miles_train_ops_backend_dp;
 /* The device of this rank for cfg->device ("cuda" -> "cuda:<local rank>"),
  * or MILES_EUNSUPPORTED / MILES_EINVAL with one line. */
 int miles_train_dp_device(const MilesTrainConfig *cfg, MilesDist *d, char *out, size_t cap);
+/* One micro-batch's forward and backward on t->be (train_step.c): loss set,
+ * dropout key, forward, the loss summed on the device when deferred, then
+ * the backward, or the backend's dist_backward (its gradients reduced over
+ * the ranks as they finish) when dist is set.  Both backend ops use it. */
+int miles_train_be_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
+                                    uint64_t drop_step, float loss_scale, float *loss_out, int dist);
 
 /* train_step.c: the deterministic example order of an epoch, the schedule,
  * and one optimizer step (grad_accum micro-batches) through the ops. */

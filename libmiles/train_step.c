@@ -309,8 +309,8 @@ static int be_st(MilesTrainer *t, int s) { return miles_backend_status(t->be.ops
 
 static void be_zero_grad(MilesTrainer *t) { t->be.ops->zero_grad(t->be.state); }
 
-static int be_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
-                               uint64_t drop_step, float loss_scale, float *loss_out) {
+int miles_train_be_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
+                                    uint64_t drop_step, float loss_scale, float *loss_out, int dist) {
     const MilesBackendOps *o = t->be.ops;
     MILES_TRY(be_st(t, o->set_loss(t->be.state, loss)));
     o->set_dropout_key(t->be.state, t->drop_seed, drop_step);
@@ -319,7 +319,12 @@ static int be_forward_backward(MilesTrainer *t, const MilesBatch *b, const Miles
         MILES_TRY(be_st(t, o->add_loss(t->be.state, (float)t->cfg->grad_accum)));
     else if (!isfinite(*loss_out))
         return MILES_OK; /* the caller names the step */
-    return be_st(t, o->backward(t->be.state, loss_scale));
+    return be_st(t, dist ? o->dist_backward(t->be.state, loss_scale) : o->backward(t->be.state, loss_scale));
+}
+
+static int be_forward_backward(MilesTrainer *t, const MilesBatch *b, const MilesLossConfig *loss,
+                               uint64_t drop_step, float loss_scale, float *loss_out) {
+    return miles_train_be_forward_backward(t, b, loss, drop_step, loss_scale, loss_out, 0);
 }
 
 static int be_update(MilesTrainer *t, float lr, float max_norm, float *grad_norm) {

@@ -391,9 +391,9 @@ static void test_erf_accuracy(void **state) {
     free(x); free(y); free(y2);
 }
 
-/* The GELU pair (reference, erff) and miles_gelu_fast (miles_erf, bit for
- * bit its formula, 1 and 2 threads): within float rounding of the exact GELU
- * and its derivative. */
+/* The GELU pair (miles_erf, bit for bit its formula, 1 and 2 threads) and
+ * the GEMM epilogues' miles_gelu_range: within float rounding of the exact
+ * GELU and its derivative. */
 static void test_gelu_exact(void **state) {
     (void)state;
     const size_t n = 400001; /* odd: a vector tail */
@@ -402,13 +402,13 @@ static void test_gelu_exact(void **state) {
     assert_true(x && a && b && d && g);
     for (size_t i = 0; i < n; i++) x[i] = -16.0f + 32.0f * (float)i / (float)(n - 1), g[i] = 1.0f;
     set_threads(1);
-    miles_gelu_fast(a, x, n);
+    gelu_forward(a, x, n);
     set_threads(2);
-    miles_gelu_fast(b, x, n);
+    gelu_forward(b, x, n);
     assert_memory_equal(a, b, n * sizeof(float));
     float *r = malloc(n * sizeof(float));
     assert_non_null(r);
-    gelu_forward(r, x, n);
+    miles_gelu_range(r, x, n);
     gelu_backward(d, x, g, n);
     double wf = 0.0, wb = 0.0, wr = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -422,7 +422,7 @@ static void test_gelu_exact(void **state) {
         if (ef > wf) wf = ef;
         if (eb > wb) wb = eb;
     }
-    printf("  GELU on [-16, 16], max |err| / (1 + |x|): miles_gelu_fast %.3g, gelu_forward %.3g (bound 1.5e-7); "
+    printf("  GELU on [-16, 16], max |err| / (1 + |x|): gelu_forward %.3g, miles_gelu_range %.3g (bound 1.5e-7); "
            "gelu_backward max |err| = %.3g (bound 3e-7)\n", wf, wr, wb);
     assert_true(wf <= 1.5e-7);
     assert_true(wr <= 1.5e-7);
