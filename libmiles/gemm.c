@@ -293,9 +293,7 @@ typedef struct GemmPlan {
     const float *Apre;       /* A pre-packed (MilesGemmF32Packed.pa): slice at pc*apad */
     size_t apad;
     int gelu;                /* epilogue: C = gelu(C) on each finished task block */
-    const float *bias;       /* prologue instead of beta: C = bias broadcast along rows of the
-                                output (index jc + j, or i when bias_t: C transposed) */
-    int bias_t;
+    const float *bias;       /* prologue instead of beta: C = bias (index jc + j) in every row */
     int even_rows;           /* row blocks: the MR-row tiles spread evenly over mb blocks (at most
                                 mc rows each) instead of mc-row blocks and a short last one */
 } GemmPlan;
@@ -326,12 +324,8 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     /* beta == 0: the first slice writes C without reading it (same bits as
      * zeroing it first: the kernel adds +0) */
     if (pl->bias) { /* the bias rows the engine used to copy in a pass before the GEMM: same bits */
-        if (pl->bias_t) /* C^T: c_rs == 1, bias along the tile rows */
-            for (int j = j0; j < j1; j++)
-                memcpy(C + j * pl->c_cs + i0, pl->bias + i0, (size_t)(i1 - i0) * sizeof(float));
-        else
-            for (int i = i0; i < i1; i++)
-                memcpy(C + i * pl->c_rs + j0, pl->bias + pl->jc + j0, (size_t)(j1 - j0) * sizeof(float));
+        for (int i = i0; i < i1; i++)
+            memcpy(C + i * pl->c_rs + j0, pl->bias + pl->jc + j0, (size_t)(j1 - j0) * sizeof(float));
     } else if (pl->beta != 0.0f) {
         scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
     }
@@ -378,8 +372,12 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 } else {
                     a = pl->A + (size_t)pc * pl->lda + ir, a_rs = 1, a_cs = pl->lda;
                 }
-                isa->kernel(kc, a, a_rs, a_cs, b, b_rs, C + ir * pl->c_rs + jr * pl->c_cs,
-                            pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
+                /* W's pre-packed panels times a last panel of at most 16
+                 * tokens: the 16-wide tile (the full one would run half its
+                 * lanes on padding) */
+                MilesGemmKernel kern = pl->Apre && n <= 16 && isa->kernel16 ? isa->kernel16 : isa->kernel;
+                kern(kc, a, a_rs, a_cs, b, b_rs, C + ir * pl->c_rs + jr * pl->c_cs,
+                     pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
             }
         }
     }
@@ -591,15 +589,61 @@ static void packed_slow(const MilesGemmF32Packed *pw, int M, const float *A, int
         for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
 }
 
+/* One row block of W (rows [i0, i1) = output columns) of the few-rows
+ * product, computed into Ct = that block of C^T (row stride ld = the token
+ * panel width) and transposed into C once at the end.  Writing C^T straight
+ * into the row-major C made every tile gather its columns once per K slice
+ * (2 slices at K = 384, 6 at 1536); the staged tile updates are plain
+ * vector loads and stores.  Same bits: C = bias (or beta * C), then each
+ * slice's fma(alpha, acc, C), then GELU, per element, only in another
+ * place. */
+static void few_rows_task(const GemmPlan *pl, int ib, int M, const float *bias, float *C, int ldc,
+                          float *Ct, float *Bt) {
+    const int i0 = ib * pl->mc, i1 = imin(pl->M, i0 + pl->mc);
+    if (i0 >= i1) return;
+    const size_t ld = pl->ncpad;
+    GemmPlan my = *pl;
+    my.C = Ct - (size_t)i0 * ld; /* row i of the block at Ct + (i - i0) * ld */
+    my.c_rs = ld, my.c_cs = 1, my.bias = NULL, my.gelu = 0;
+    if (bias) {
+        for (int i = i0; i < i1; i++)
+            for (int j = 0; j < M; j++) Ct[(size_t)(i - i0) * ld + j] = bias[i];
+        my.beta = 1.0f;
+    } else if (pl->beta != 0.0f) { /* plan_task scales the staged copy */
+        for (int i = i0; i < i1; i++)
+            for (int j = 0; j < M; j++) Ct[(size_t)(i - i0) * ld + j] = C[(size_t)j * ldc + i];
+    }
+    plan_task(&my, ib, 0, NULL, Bt);
+    /* C[j, i0:i1] = Ct[:, j]; the portable loop takes 8 output columns at
+     * a time: the writes to C in runs, the reads of Ct in a few lines */
+    if (pl->isa->transpose) {
+        pl->isa->transpose(Ct, (ptrdiff_t)ld, i1 - i0, M, C + i0, ldc);
+    } else {
+        for (int ic = i0; ic < i1; ic += 8) {
+            const int ie = imin(i1, ic + 8);
+            for (int j = 0; j < M; j++)
+                for (int i = ic; i < ie; i++) C[(size_t)j * ldc + i] = Ct[(size_t)(i - i0) * ld + j];
+        }
+    }
+    /* GELU on C's runs of i1 - i0 (long vectors; a C^T row is only M) */
+    if (pl->gelu)
+        for (int j = 0; j < M; j++) miles_gelu_range(C + (size_t)j * ldc + i0, C + (size_t)j * ldc + i0, (size_t)(i1 - i0));
+}
+
 /* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,
  * x^T packed per call as the B panel (small); the bits of the same contract. */
 static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x, int lda, float beta,
                             const float *bias, float *C, int ldc, int gelu) {
     const int K = pw->K;
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
-                   .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = C, .c_rs = 1,
-                   .c_cs = (size_t)ldc, .pack_a = 0, .pack_b = 1, .Apre = pw->pa,
-                   .apad = (size_t)pw->apad, .gelu = gelu, .bias = bias, .bias_t = 1};
+                   .beta = bias ? 1.0f : beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = NULL,
+                   .pack_a = 0, .pack_b = 1, .Apre = pw->pa, .apad = (size_t)pw->apad, .gelu = gelu};
+    MilesGemmIsa narrow; /* at most 16 tokens: the 16-wide tile on the same W panels, x^T
+                            packed 16 wide (a 32-wide panel would fill L1 with padding) */
+    if (M <= 16 && pl.isa->kernel16) {
+        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose};
+        pl.isa = &narrow;
+    }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
     int nt = 1;
 #ifdef _OPENMP
@@ -616,8 +660,9 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     pl.ncpad = (size_t)round_up(M, NR);
     if (nt > 1 && pl.mb < 2) nt = 1;
     /* every thread packs all of x^T for itself (K x 32 floats: cheaper than
-     * the barrier a shared copy needs), so the region's only sync is its end */
-    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR;
+     * the barrier a shared copy needs), so the region's only sync is its end;
+     * + the staged C^T block (mc x ncpad) */
+    const size_t bp_n = (size_t)K * pl.ncpad, per_thread = bp_n + (size_t)KC * NR + (size_t)pl.mc * pl.ncpad;
     float *buf = scratch_get((size_t)nt * per_thread);
     if (!buf) {
         packed_slow(pw, M, x, lda, beta, bias, C, ldc, gelu);
@@ -632,10 +677,10 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
 #endif
         GemmPlan my = pl;
         my.Bp = buf + (size_t)tid * per_thread;
-        float *Bt = my.Bp + bp_n;
+        float *Bt = my.Bp + bp_n, *Ct = Bt + (size_t)KC * NR;
         for (int i = 0; i < npack; i++) plan_pack_b(&my, i);
 #pragma omp for schedule(dynamic, 1) nowait
-        for (int t = 0; t < pl.mb; t++) plan_task(&my, t, 0, NULL, Bt);
+        for (int t = 0; t < pl.mb; t++) few_rows_task(&my, t, M, bias, C, ldc, Ct, Bt);
     }
 }
 

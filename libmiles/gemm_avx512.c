@@ -110,6 +110,8 @@ tile16(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, cons
     for (int i = 0; i < m; i++) acc[i] = _mm512_setzero_ps();
 #pragma GCC unroll 2
     for (int p = 0; p < kc; p++) {
+        /* W's few-rows panels stream from memory, as in tile() */
+        if (a_rs == 1 && a_cs == MR) _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
         __m512 b0 = _mm512_loadu_ps(b);
 #pragma GCC unroll 32
         for (int i = 0; i < m; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * a_rs]), b0, acc[i]);
@@ -152,6 +154,8 @@ tile16(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, cons
     case M:                                                                              \
         if (a_rs == 1 && a_cs == MR16)                                                   \
             tile16(M, kc, a, 1, MR16, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);         \
+        else if (a_rs == 1 && a_cs == MR && M <= MR) /* W's few-rows A panels */        \
+            tile16(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);           \
         else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                     \
             tile16(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero); \
         else                                                                             \
@@ -169,7 +173,49 @@ static void kernel16(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, con
     }
 }
 
-static const MilesGemmIsa isa = {"avx512", MR, NR, kernel, MR16, kernel16};
+/* 16 x 16 transpose in registers: 2-lane interleaves, then 4-lane, then
+ * 128-bit blocks twice (64 shuffles where 16 gathers cost several times
+ * more on AMD cores). */
+static inline void tr16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 4; q++) {
+            t[8 * i + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0x88);
+            t[8 * i + 4 + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0xDD);
+        }
+    for (int q = 0; q < 8; q++) {
+        r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xDD);
+    }
+}
+
+static void transpose(const float *src, ptrdiff_t ld, int rows, int cols, float *dst, ptrdiff_t ldd) {
+    for (int i0 = 0; i0 < rows; i0 += 16) {
+        const int ni = rows - i0 < 16 ? rows - i0 : 16;
+        const __mmask16 ki = (__mmask16)(ni == 16 ? 0xFFFF : (1u << ni) - 1);
+        for (int j0 = 0; j0 < cols; j0 += 16) {
+            const int nj = cols - j0 < 16 ? cols - j0 : 16;
+            const __mmask16 kj = (__mmask16)(nj == 16 ? 0xFFFF : (1u << nj) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < ni ? _mm512_maskz_loadu_ps(kj, src + (i0 + i) * ld + j0) : _mm512_setzero_ps();
+            tr16(r);
+            for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, ki, r[j]);
+        }
+    }
+}
+
+static const MilesGemmIsa isa = {"avx512", MR, NR, kernel, MR16, kernel16, transpose};
 const MilesGemmIsa *miles_gemm_isa_avx512(void) { return &isa; }
 #else
 const MilesGemmIsa *miles_gemm_isa_avx512(void) { return 0; }

@@ -43,6 +43,9 @@ typedef struct MilesGemmIsa {
     MilesGemmKernel kernel;
     int mr16;             /* optional taller tile with nr = 16, for C at most */
     MilesGemmKernel kernel16; /* 16 columns wide (short titles x W^T); NULL if none */
+    /* dst[j*ldd + i] = src[i*ld + j] for i < rows, j < cols (the few-rows
+     * path's staged C^T into C); NULL: gemm.c's scalar loop */
+    void (*transpose)(const float *src, ptrdiff_t ld, int rows, int cols, float *dst, ptrdiff_t ldd);
 } MilesGemmIsa;
 
 /* Each returns its descriptor, or NULL when not compiled in (non-x86 build). */

@@ -55,13 +55,20 @@ int main(void) {
 
 enum { ST_LOADING = 0, ST_READY = 1, ST_FAILED = 2 };
 
+/* One scoring request in the inference queue.  Its HTTP connection is
+ * suspended meanwhile (MHD_suspend_connection) and resumed by the inference
+ * thread when the job is done, so no worker thread ever waits on the model:
+ * MHD binds each connection to one worker for its lifetime, and a worker
+ * blocked on a job held up the other connections it served (8 connections
+ * landed on 4-5 workers, so batches never grew past 3 and every second
+ * request waited for a neighbour's forward pass). */
 typedef struct Job {
     const MilesRecord *recs;
     int n;
     MilesPrediction *out;
     int status;
     char err[1024];
-    int done;
+    struct MHD_Connection *conn;  /* resumed when the job is done */
     struct Job *next;
     int explain;                  /* /predict?explain=1: explain recs[0] after scoring */
     cJSON *explanation;           /* set by the inference thread (owned by the caller) */
@@ -88,9 +95,10 @@ static struct {
     int db_created; /* this run created db_file: a failed start removes it again */
     /* inference queue */
     pthread_mutex_t qmu;
-    pthread_cond_t qcv, donecv;
+    pthread_cond_t qcv;
     Job *head, *tail;
     int stop;
+    atomic_int inflight, draining;  /* jobs submitted and not yet answered; shutting down */
     atomic_long requests, predictions, batches;
     time_t started;
 } S;
@@ -183,33 +191,25 @@ static void *infer_main(void *arg) {
                 explain_record_json(S.pred, &j->recs[0], NULL, &j->explanation) != MILES_OK)
                 snprintf(j->explain_err, sizeof j->explain_err, "%s", miles_last_error());
         atomic_fetch_add(&S.batches, 1);
-        pthread_mutex_lock(&S.qmu);
-        for (Job *j = first, *nx; j; j = nx) { nx = j->next; j->done = 1; }
-        pthread_cond_broadcast(&S.donecv);
-        pthread_mutex_unlock(&S.qmu);
+        /* a resumed connection's worker may answer and free its job at once:
+         * read next first */
+        for (Job *j = first, *nx; j; j = nx) {
+            nx = j->next;
+            MHD_resume_connection(j->conn);
+        }
     }
     free(recs); free(outs);
     return NULL;
 }
 
-/* Score n records through the inference thread (blocks).  expl != NULL: also
- * explain recs[0] (*expl = the JSON, or NULL with the reason in explain_err). */
-static int infer(const MilesRecord *recs, int n, MilesPrediction *out, char *err, size_t errcap, cJSON **expl,
-                 char *explain_err, size_t eerrcap) {
-    Job j = {recs, n, out, 0, "", 0, NULL, expl != NULL, NULL, ""};
+/* Queue a job for the inference thread (which resumes j->conn when done). */
+static void infer_submit(Job *j) {
     pthread_mutex_lock(&S.qmu);
-    if (S.tail) S.tail->next = &j; else S.head = &j;
-    S.tail = &j;
+    j->next = NULL;
+    if (S.tail) S.tail->next = j; else S.head = j;
+    S.tail = j;
     pthread_cond_signal(&S.qcv);
-    while (!j.done) pthread_cond_wait(&S.donecv, &S.qmu);
     pthread_mutex_unlock(&S.qmu);
-    if (j.status) snprintf(err, errcap, "%s", j.err);
-    else atomic_fetch_add(&S.predictions, n);
-    if (expl) {
-        *expl = j.explanation;
-        snprintf(explain_err, eerrcap, "%s", j.explain_err);
-    }
-    return j.status;
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -220,7 +220,24 @@ typedef struct Req {
     int too_big;
     int explain;        /* ?explain=1, and it holds one of the --max-explain slots */
     double t0;
+    /* scoring in flight (score_submit .. score_reply); the connection is
+     * suspended while the job is queued or running (job.conn set) */
+    Job job;
+    PjRecord *recs;
+    MilesRecord *rv;
+    MilesPrediction *out;
+    int nrecs, single;
+    const char *source, *item_prefix;
 } Req;
+
+/* Free the records and outputs of a scoring request. */
+static void req_free_scoring(Req *q) {
+    sr_free_records(q->recs, q->nrecs);
+    free(q->rv);
+    free(q->out);
+    cJSON_Delete(q->job.explanation);
+    q->recs = NULL, q->rv = NULL, q->out = NULL, q->nrecs = 0, q->job.explanation = NULL;
+}
 
 /* Headers every response carries; extra (name, value) pairs may follow. */
 static enum MHD_Result send_text_h(struct MHD_Connection *c, unsigned status, char *text, const char *ctype,
@@ -371,16 +388,42 @@ static void log_event(const char *type, double ms, int ok, const char *err) {
     if (S.db) serve_db_event(S.db, type, ms, ok, err);
 }
 
-/* Score records, store them, answer.  single: /predict shape; else {"results": [...]}. */
-static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecord *recs, int n, int single,
-                                       const char *source, const char *item_prefix, int explain) {
-    MilesRecord *rv = malloc(sizeof(MilesRecord) * (n ? n : 1));
-    MilesPrediction *o = malloc(sizeof(MilesPrediction) * (n ? n : 1));
-    if (!rv || !o) { free(rv); free(o); return send_error(c, 500, "out of memory", NULL); }
-    for (int i = 0; i < n; i++) rv[i] = pj_record_view(&recs[i]);
-    char err[1024], eerr[512] = "";
-    cJSON *expl = NULL;
-    int s = n ? infer(rv, n, o, err, sizeof err, explain ? &expl : NULL, eerr, sizeof eerr) : MILES_OK;
+/* Score records (q owns them from here on), store them, answer.  single:
+ * the /predict shape; else {"results": [...]}.  Queues the job and suspends
+ * the connection; the handler calls score_reply when it is resumed. */
+static enum MHD_Result score_reply(struct MHD_Connection *c, Req *q);
+static enum MHD_Result score_submit(struct MHD_Connection *c, Req *q, PjRecord *recs, int n, int single,
+                                    const char *source, const char *item_prefix) {
+    q->recs = recs, q->nrecs = n, q->single = single, q->source = source, q->item_prefix = item_prefix;
+    memset(&q->job, 0, sizeof q->job);
+    q->rv = malloc(sizeof(MilesRecord) * (n ? n : 1));
+    q->out = malloc(sizeof(MilesPrediction) * (n ? n : 1));
+    if (!q->rv || !q->out) { req_free_scoring(q); return send_error(c, 500, "out of memory", NULL); }
+    for (int i = 0; i < n; i++) q->rv[i] = pj_record_view(&recs[i]);
+    if (n == 0) return score_reply(c, q); /* nothing to score */
+    /* counted before the check: shutdown sets draining, then waits for 0 */
+    atomic_fetch_add(&S.inflight, 1);
+    if (atomic_load(&S.draining)) {
+        atomic_fetch_sub(&S.inflight, 1);
+        req_free_scoring(q);
+        return send_error_h(c, 503, "server shutting down", "Retry-After", "5", NULL, NULL);
+    }
+    q->job.recs = q->rv, q->job.n = n, q->job.out = q->out, q->job.explain = q->explain, q->job.conn = c;
+    MHD_suspend_connection(c);
+    infer_submit(&q->job);
+    return MHD_YES;
+}
+
+/* The job is done (or there was none): store the predictions and answer. */
+static enum MHD_Result score_reply(struct MHD_Connection *c, Req *q) {
+    const int n = q->nrecs, single = q->single, explain = q->explain, s = q->job.status;
+    PjRecord *recs = q->recs;
+    MilesPrediction *o = q->out;
+    const char *source = q->source, *item_prefix = q->item_prefix;
+    const char *err = q->job.err, *eerr = q->job.explain_err;
+    cJSON *expl = q->job.explanation;
+    q->job.explanation = NULL;
+    if (s == MILES_OK) atomic_fetch_add(&S.predictions, n);
     enum MHD_Result ret;
     if (s != MILES_OK) {
         /* "record 3: column 'views': ..." -> "items[3].views: ..." naming the item */
@@ -404,35 +447,33 @@ static enum MHD_Result score_and_reply(struct MHD_Connection *c, Req *q, PjRecor
             char msg[800];
             snprintf(msg, sizeof msg, "database: %s; the prediction was not stored%s", derr,
                      ds == SERVE_DB_BUSY ? ", retry later" : "");
-            cJSON_Delete(expl);
-            free(rv);
-            free(o);
-            return ds == SERVE_DB_BUSY ? send_error_h(c, 503, msg, "Retry-After", "1", NULL, NULL)
-                                       : send_error(c, 500, msg, NULL);
-        }
-        int stored = S.db != NULL;
-        cJSON *j;
-        if (single) {
-            j = prediction_json(&recs[0], &o[0]);
-            if (expl) cJSON_AddItemToObject(j, "explanation", expl);
-            else if (explain) cJSON_AddStringToObject(j, "explanation_error", eerr);
-            expl = NULL;
+            ret = ds == SERVE_DB_BUSY ? send_error_h(c, 503, msg, "Retry-After", "1", NULL, NULL)
+                                      : send_error(c, 500, msg, NULL);
         } else {
-            j = cJSON_CreateObject();
-            cJSON_AddNumberToObject(j, "count", n);
-            cJSON *a = cJSON_AddArrayToObject(j, "results");
-            for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, prediction_json(&recs[i], &o[i]));
+            int stored = S.db != NULL;
+            cJSON *j;
+            if (single) {
+                j = prediction_json(&recs[0], &o[0]);
+                if (expl) cJSON_AddItemToObject(j, "explanation", expl);
+                else if (explain) cJSON_AddStringToObject(j, "explanation_error", eerr);
+                expl = NULL;
+            } else {
+                j = cJSON_CreateObject();
+                cJSON_AddNumberToObject(j, "count", n);
+                cJSON *a = cJSON_AddArrayToObject(j, "results");
+                for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, prediction_json(&recs[i], &o[i]));
+            }
+            cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(S.pred));
+            cJSON_AddNumberToObject(j, "processing_time_ms", now_ms() - q->t0);
+            cJSON_AddStringToObject(j, "model_version", miles_predictor_version(S.pred));
+            cJSON_AddBoolToObject(j, "stored", stored);
+            log_event(source, ms, 1, NULL);
+            ret = send_json(c, 200, j, NULL);
         }
-        cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(S.pred));
-        cJSON_AddNumberToObject(j, "processing_time_ms", now_ms() - q->t0);
-        cJSON_AddStringToObject(j, "model_version", miles_predictor_version(S.pred));
-        cJSON_AddBoolToObject(j, "stored", stored);
-        log_event(source, ms, 1, NULL);
-        ret = send_json(c, 200, j, NULL);
     }
     cJSON_Delete(expl);
-    free(rv);
-    free(o);
+    req_free_scoring(q);
+    if (q->job.conn) { q->job.conn = NULL; atomic_fetch_sub(&S.inflight, 1); } /* answered */
     return ret;
 }
 
@@ -448,9 +489,10 @@ static enum MHD_Result h_predict(struct MHD_Connection *c, Req *q) {
     if (s) return bad_request(c, q, "predict", s, err);
     /* ?explain=1: add integrated-gradients attributions (docs/explain.md); the
      * flag was checked and a --max-explain slot taken when the headers came */
-    enum MHD_Result ret = score_and_reply(c, q, &r, 1, 1, "predict", NULL, q->explain);
-    pj_record_free(&r);
-    return ret;
+    PjRecord *one = malloc(sizeof *one);
+    if (!one) { pj_record_free(&r); return send_error(c, 500, "out of memory", NULL); }
+    *one = r;
+    return score_submit(c, q, one, 1, 1, "predict", NULL);
 }
 
 static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
@@ -459,9 +501,7 @@ static enum MHD_Result h_batch(struct MHD_Connection *c, Req *q) {
     char err[512];
     int s = sr_batch_body(q->body, q->len, S.max_items, &recs, &n, err, sizeof err);
     if (s) return bad_request(c, q, "predict_batch", s, err);
-    enum MHD_Result ret = score_and_reply(c, q, recs, n, 0, "predict_batch", "items", 0);
-    sr_free_records(recs, n);
-    return ret;
+    return score_submit(c, q, recs, n, 0, "predict_batch", "items");
 }
 
 /* POST /predict/file: the body is a CSV (header + rows) or JSON lines / a JSON array. */
@@ -471,9 +511,7 @@ static enum MHD_Result h_file(struct MHD_Connection *c, Req *q) {
     char err[768];
     int s = sr_file_body(q->body, q->len, S.max_items, &recs, &n, err, sizeof err);
     if (s) return bad_request(c, q, "predict_file", s, err);
-    enum MHD_Result ret = score_and_reply(c, q, recs, n, 0, "predict_file", "record", 0);
-    sr_free_records(recs, n);
-    return ret;
+    return score_submit(c, q, recs, n, 0, "predict_file", "record");
 }
 
 /* ---------------------------------------------------------------- info routes */
@@ -747,6 +785,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
     (void)cls; (void)version;
     Req *q = *con_cls;
+    if (q && q->job.conn) return score_reply(c, q); /* resumed: the job is done */
     if (!q) {
         q = calloc(1, sizeof *q);
         if (!q) return MHD_NO;
@@ -824,6 +863,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     Req *q = *con_cls;
     if (q) {
         if (q->explain) atomic_fetch_sub(&S.explain_inflight, 1);
+        /* resumed, but the client left before the answer: the inference
+         * thread is done with the job (it resumes only finished ones) */
+        if (q->job.conn) atomic_fetch_sub(&S.inflight, 1);
+        req_free_scoring(q);
         free(q->body);
         free(q);
     }
@@ -1033,7 +1076,6 @@ int main(int argc, char **argv) {
     }
     pthread_mutex_init(&S.qmu, NULL);
     pthread_cond_init(&S.qcv, NULL);
-    pthread_cond_init(&S.donecv, NULL);
     pthread_t loader, inferer;
     if (S.lazy) pthread_create(&loader, NULL, load_main, NULL);
     else {
@@ -1057,7 +1099,7 @@ int main(int argc, char **argv) {
     /* a pool of worker threads on epoll (not a thread per connection): slow
      * or idle clients cost a socket each, up to --max-conn in all and
      * --max-conn-per-ip per address, and are dropped after --timeout idle s */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 #ifdef __linux__
     flags |= MHD_USE_EPOLL;
 #else
@@ -1089,7 +1131,14 @@ int main(int argc, char **argv) {
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "miles-serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    MHD_stop_daemon(d); /* joins the connection threads: requests in flight finish */
+    /* requests in flight are answered first: MHD must not stop with a
+     * connection suspended; new ones get 503 meanwhile */
+    atomic_store(&S.draining, 1);
+    for (int waited = 0; atomic_load(&S.inflight) > 0; waited += 2) {
+        if (waited == 60000) fprintf(stderr, "miles-serve: still %d requests in flight after 60 s\n", atomic_load(&S.inflight));
+        usleep(2000);
+    }
+    MHD_stop_daemon(d); /* joins the connection threads */
     pthread_mutex_lock(&S.qmu);
     S.stop = 1;
     pthread_cond_broadcast(&S.qcv);
