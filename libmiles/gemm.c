@@ -184,8 +184,12 @@ static void scale_block(int i0, int i1, int j0, int j1, float beta, float *C, si
  *   A [K,M] (transposed): step p at + p*MR (a_rs = 1, a_cs = MR).
  * The last panel's rows past mc are left unset: the kernel reads only the
  * rows it computes. */
-static void pack_a(float *restrict Ap, int MR, const float *A, int lda, int transA, int i0,
-                   int mc, int p0, int kc) {
+static void pack_a(const MilesGemmIsa *isa, float *restrict Ap, int MR, const float *A, int lda, int transA,
+                   int i0, int mc, int p0, int kc) {
+    if (!transA && isa->copy_rows) { /* the row copies of the whole block at once */
+        isa->copy_rows(Ap, A + (size_t)i0 * lda + p0, lda, mc, kc);
+        return;
+    }
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = imin(MR, mc - ir);
         float *dst = Ap + (size_t)ir * KC;
@@ -331,7 +335,7 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     }
     for (int pc = 0; pc < pl->K; pc += KC) {
         int kc = imin(KC, pl->K - pc);
-        if (pl->pack_a) pack_a(Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
+        if (pl->pack_a) pack_a(isa, Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
         for (int jr = j0; jr < j1; jr += NR) {
             int n = imin(NR, j1 - jr);
             const float *b;
@@ -437,7 +441,7 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
     }
     MilesGemmIsa narrow; /* C at most 16 wide: the ISA's 16-column tile, if it has one */
     if (N <= 16 && pl.isa->kernel16) {
-        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr16, 16, pl.isa->kernel16, 0, NULL};
+        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr16, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose, pl.isa->copy_rows};
         pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
@@ -500,7 +504,7 @@ void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *
     const MilesGemmIsa *isa = gemm_isa();
     MilesGemmIsa narrow; /* the same tile choice as gemm_own: same bits either way */
     if (N <= 16 && isa->kernel16) {
-        narrow = (MilesGemmIsa){isa->name, isa->mr16, 16, isa->kernel16, 0, NULL};
+        narrow = (MilesGemmIsa){isa->name, isa->mr16, 16, isa->kernel16, 0, NULL, isa->transpose, isa->copy_rows};
         isa = &narrow;
     }
     const int MR = isa->mr, NR = isa->nr;
@@ -641,7 +645,7 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     MilesGemmIsa narrow; /* at most 16 tokens: the 16-wide tile on the same W panels, x^T
                             packed 16 wide (a 32-wide panel would fill L1 with padding) */
     if (M <= 16 && pl.isa->kernel16) {
-        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose};
+        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose, pl.isa->copy_rows};
         pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;

@@ -46,6 +46,9 @@ typedef struct MilesGemmIsa {
     /* dst[j*ldd + i] = src[i*ld + j] for i < rows, j < cols (the few-rows
      * path's staged C^T into C); NULL: gemm.c's scalar loop */
     void (*transpose)(const float *src, ptrdiff_t ld, int rows, int cols, float *dst, ptrdiff_t ldd);
+    /* dst[i*MILES_GEMM_KC + p] = src[i*lda + p], i < rows, p < kc (packing
+     * rows of A); NULL: memcpy per row */
+    void (*copy_rows)(float *dst, const float *src, ptrdiff_t lda, int rows, int kc);
 } MilesGemmIsa;
 
 /* Each returns its descriptor, or NULL when not compiled in (non-x86 build). */
