@@ -161,6 +161,14 @@ int miles_gemm_force_isa(const char *name) {
 
 int miles_gemm_isa_available(const char *name) { return isa_supported(isa_by_name(name)); }
 
+/* The ISA's 16-column tile as an ISA of its own (rows mr: its own mr16, or
+ * the MR of W's pre-packed panels); everything else as the ISA's. */
+static MilesGemmIsa isa_narrow(const MilesGemmIsa *isa, int mr) {
+    MilesGemmIsa n = *isa;
+    n.mr = mr, n.nr = 16, n.kernel = isa->kernel16, n.mr16 = 0, n.kernel16 = NULL;
+    return n;
+}
+
 /* ------------------------------------------------------------- packing */
 
 /* C[i0:i1, j0:j1] *= beta (element (i,j) at C[i*c_rs + j*c_cs]); beta == 0
@@ -327,13 +335,10 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     float *C = pl->C + pl->jc * pl->c_cs;
     /* beta == 0: the first slice writes C without reading it (same bits as
      * zeroing it first: the kernel adds +0) */
-    if (pl->bias) {
-        /* C = bias, written per micro-tile just before its first K slice
-         * (below): a pass over the whole block first sent it out of L1/L2
-         * and back (~2% of an fp32 forward) */
-    } else if (pl->beta != 0.0f) {
-        scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
-    }
+    /* with a bias, C = bias is written per micro-tile just before its first
+     * K slice (below): a pass over the whole block first sent it out of
+     * L1/L2 and back (~2% of an fp32 forward) */
+    if (!pl->bias && pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
     for (int pc = 0; pc < pl->K; pc += KC) {
         int kc = imin(KC, pl->K - pc);
         if (pl->pack_a) pack_a(isa, Ap, MR, pl->A, pl->lda, pl->ta, i0, i1 - i0, pc, kc);
@@ -445,7 +450,7 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
     }
     MilesGemmIsa narrow; /* C at most 16 wide: the ISA's 16-column tile, if it has one */
     if (N <= 16 && pl.isa->kernel16) {
-        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr16, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose, pl.isa->copy_rows};
+        narrow = isa_narrow(pl.isa, pl.isa->mr16);
         pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
@@ -508,7 +513,7 @@ void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *
     const MilesGemmIsa *isa = gemm_isa();
     MilesGemmIsa narrow; /* the same tile choice as gemm_own: same bits either way */
     if (N <= 16 && isa->kernel16) {
-        narrow = (MilesGemmIsa){isa->name, isa->mr16, 16, isa->kernel16, 0, NULL, isa->transpose, isa->copy_rows};
+        narrow = isa_narrow(isa, isa->mr16);
         isa = &narrow;
     }
     const int MR = isa->mr, NR = isa->nr;
@@ -613,10 +618,9 @@ static void few_rows_task(const GemmPlan *pl, int ib, int M, const float *bias, 
     GemmPlan my = *pl;
     my.C = Ct - (size_t)i0 * ld; /* row i of the block at Ct + (i - i0) * ld */
     my.c_rs = ld, my.c_cs = 1, my.bias = NULL, my.gelu = 0;
-    if (bias) {
+    if (bias) { /* (beta is 1 with a bias: packed_run) */
         for (int i = i0; i < i1; i++)
             for (int j = 0; j < M; j++) Ct[(size_t)(i - i0) * ld + j] = bias[i];
-        my.beta = 1.0f;
     } else if (pl->beta != 0.0f) { /* plan_task scales the staged copy */
         for (int i = i0; i < i1; i++)
             for (int j = 0; j < M; j++) Ct[(size_t)(i - i0) * ld + j] = C[(size_t)j * ldc + i];
@@ -644,12 +648,12 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
                             const float *bias, float *C, int ldc, int gelu) {
     const int K = pw->K;
     GemmPlan pl = {.isa = pw->isa, .ta = 0, .tb = 1, .M = pw->N, .N = M, .K = K, .alpha = 1.0f,
-                   .beta = bias ? 1.0f : beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = NULL,
+                   .beta = beta, .A = NULL, .B = x, .lda = K, .ldb = lda, .C = NULL,
                    .pack_a = 0, .pack_b = 1, .Apre = pw->pa, .apad = (size_t)pw->apad, .gelu = gelu};
     MilesGemmIsa narrow; /* at most 16 tokens: the 16-wide tile on the same W panels, x^T
                             packed 16 wide (a 32-wide panel would fill L1 with padding) */
     if (M <= 16 && pl.isa->kernel16) {
-        narrow = (MilesGemmIsa){pl.isa->name, pl.isa->mr, 16, pl.isa->kernel16, 0, NULL, pl.isa->transpose, pl.isa->copy_rows};
+        narrow = isa_narrow(pl.isa, pl.isa->mr);
         pl.isa = &narrow;
     }
     const int MR = pl.isa->mr, NR = pl.isa->nr;
