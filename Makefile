@@ -16,6 +16,10 @@
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
 
+# `make` alone builds `all`: keep this above every rule (the generated-ONNX rule
+# below would otherwise become the default goal).
+.DEFAULT_GOAL := all
+
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
