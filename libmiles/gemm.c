@@ -220,9 +220,18 @@ static void pack_a(const MilesGemmIsa *isa, float *restrict Ap, int MR, const fl
 }
 
 /* One NR-wide micro-panel: cols [j0, j0+nr) x rows [p0, p0+kc) of op(B)
- * into dst[p*NR + j]; columns past nr are zero. */
-static void pack_b(float *restrict dst, int NR, const float *B, int ldb, int transB, int j0,
-                   int nr, int p0, int kc) {
+ * into dst[p*NR + j]; columns past nr are zero.  A transposed B goes through
+ * the ISA's in-register transpose when it has one (the attention's K^T per
+ * head and the training forward's W^T: the scalar gather below cost ~1% of
+ * an fp32 inference forward in the attention alone). */
+static void pack_b(const MilesGemmIsa *isa, float *restrict dst, int NR, const float *B, int ldb, int transB,
+                   int j0, int nr, int p0, int kc) {
+    if (transB && isa->transpose) {
+        isa->transpose(B + (size_t)j0 * ldb + p0, ldb, nr, kc, dst, NR);
+        if (nr < NR)
+            for (int p = 0; p < kc; p++) memset(dst + (size_t)p * NR + nr, 0, (size_t)(NR - nr) * sizeof(float));
+        return;
+    }
     if (!transB) { /* B is [K,N]: element (p,j) at B[p*ldb + j] */
         for (int p = 0; p < kc; p++) {
             const float *src = B + (size_t)(p0 + p) * ldb + j0;
@@ -315,7 +324,7 @@ static void plan_pack_b(const GemmPlan *pl, int idx) {
     int NR = pl->isa->nr, npanels = (int)(pl->ncpad / NR);
     int pc = idx / npanels * KC, jr = idx % npanels * NR;
     int kc = imin(KC, pl->K - pc);
-    pack_b(pl->Bp + (size_t)pc * pl->ncpad + (size_t)jr * kc, NR, pl->B, pl->ldb, pl->tb,
+    pack_b(pl->isa, pl->Bp + (size_t)pc * pl->ncpad + (size_t)jr * kc, NR, pl->B, pl->ldb, pl->tb,
            pl->jc + jr, imin(NR, pl->nc - jr), pc, kc);
 }
 
@@ -335,9 +344,10 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
     float *C = pl->C + pl->jc * pl->c_cs;
     /* beta == 0: the first slice writes C without reading it (same bits as
      * zeroing it first: the kernel adds +0) */
-    /* with a bias, C = bias is written per micro-tile just before its first
-     * K slice (below): a pass over the whole block first sent it out of
-     * L1/L2 and back (~2% of an fp32 forward) */
+    /* with a bias, the kernel takes it as C's old value in the first K
+     * slice (below): a pass over the block first sent C out of L1/L2 and
+     * back (~2% of an fp32 forward), a copy per micro-tile cost as much in
+     * stores to lines not yet in cache */
     if (!pl->bias && pl->beta != 0.0f) scale_block(i0, i1, j0, j1, pl->beta, C, pl->c_rs, pl->c_cs);
     for (int pc = 0; pc < pl->K; pc += KC) {
         int kc = imin(KC, pl->K - pc);
@@ -352,7 +362,7 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 b = pl->B + (size_t)pc * pl->ldb + pl->jc + jr;
                 b_rs = pl->ldb;
             } else { /* the last, narrow panel: reading NR columns would overrun */
-                pack_b(Bt, NR, pl->B, pl->ldb, 0, pl->jc + jr, n, pc, kc);
+                pack_b(pl->isa, Bt, NR, pl->B, pl->ldb, 0, pl->jc + jr, n, pc, kc);
                 b = Bt;
             }
             /* the next B micro-panel, fetched into L2 a slice per tile
@@ -382,15 +392,15 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
                 } else {
                     a = pl->A + (size_t)pc * pl->lda + ir, a_rs = 1, a_cs = pl->lda;
                 }
-                if (pl->bias && pc == 0) /* c_cs == 1 with a bias (the engine's linear layers) */
-                    for (int i = ir; i < ir + m; i++)
-                        for (int j = 0; j < n; j++) C[i * pl->c_rs + jr + j] = pl->bias[pl->jc + jr + j];
                 /* W's pre-packed panels times a last panel of at most 16
                  * tokens: the 16-wide tile (the full one would run half its
                  * lanes on padding) */
                 MilesGemmKernel kern = pl->Apre && n <= 16 && isa->kernel16 ? isa->kernel16 : isa->kernel;
+                /* a bias (c_cs == 1: the engine's linear layers) is C's old
+                 * value in the first slice, read by the kernel itself */
                 kern(kc, a, a_rs, a_cs, b, b_rs, C + ir * pl->c_rs + jr * pl->c_cs,
-                     pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f);
+                     pl->c_rs, pl->c_cs, m, n, pl->alpha, pc == 0 && pl->beta == 0.0f,
+                     pl->bias && pc == 0 ? pl->bias + pl->jc + jr : NULL);
             }
         }
     }
@@ -522,11 +532,11 @@ void miles_gemm_tiny(int transB, int M, int N, int K, float alpha, const float *
         miles_gemm_serial(0, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
         return;
     }
-    for (int jr = 0; jr < N; jr += NR) pack_b(Bp + (size_t)jr * K, NR, B, ldb, transB, jr, imin(NR, N - jr), 0, K);
+    for (int jr = 0; jr < N; jr += NR) pack_b(isa, Bp + (size_t)jr * K, NR, B, ldb, transB, jr, imin(NR, N - jr), 0, K);
     for (int jr = 0; jr < N; jr += NR)
         for (int ir = 0; ir < M; ir += MR)
             isa->kernel(K, A + (size_t)ir * lda, lda, 1, Bp + (size_t)jr * K, NR, C + (size_t)ir * ldc + jr,
-                        ldc, 1, imin(MR, M - ir), imin(NR, N - jr), alpha, 1);
+                        ldc, 1, imin(MR, M - ir), imin(NR, N - jr), alpha, 1, NULL);
 }
 
 /* ------------------------------------------------------ pre-packed W */
@@ -556,7 +566,7 @@ MilesGemmF32Packed *miles_gemm_f32_pack(const float *W, int N, int K, int ldw) {
 #pragma omp parallel for schedule(static) if ((double)N * K >= 4.0 * MILES_OMP_MIN_WORK)
     for (int idx = 0; idx < nslices * npanels; idx++) {
         int pc = idx / npanels * KC, jr = idx % npanels * NR, kc = imin(KC, K - pc);
-        pack_b(pw->p + (size_t)pc * pw->npad + (size_t)jr * kc, NR, W, ldw, 1, jr, imin(NR, N - jr),
+        pack_b(isa, pw->p + (size_t)pc * pw->npad + (size_t)jr * kc, NR, W, ldw, 1, jr, imin(NR, N - jr),
                pc, kc);
     }
     /* A panels: W's rows r*MR.. as a p-major micro-panel (the transposed

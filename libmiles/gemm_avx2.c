@@ -16,7 +16,8 @@
 
 static inline __attribute__((always_inline)) void
 tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-     ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero) {
+     ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero,
+     const float *c_row) {
     __m256 lo[MR], hi[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < m; i++) lo[i] = hi[i] = _mm256_setzero_ps();
@@ -39,17 +40,19 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
         __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
+        const __m256 r0 = c_row ? _mm256_maskload_ps(c_row, k0) : _mm256_setzero_ps();
+        const __m256 r1 = c_row ? _mm256_maskload_ps(c_row + 8, k1) : _mm256_setzero_ps();
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             float *ci = c + i * c_rs;
             if (n == NR) {
-                __m256 c0 = c_zero ? _mm256_setzero_ps() : _mm256_loadu_ps(ci);
-                __m256 c1 = c_zero ? _mm256_setzero_ps() : _mm256_loadu_ps(ci + 8);
+                __m256 c0 = c_zero || c_row ? r0 : _mm256_loadu_ps(ci);
+                __m256 c1 = c_zero || c_row ? r1 : _mm256_loadu_ps(ci + 8);
                 _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, lo[i], c0));
                 _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, hi[i], c1));
             } else {
-                __m256 c0 = c_zero ? _mm256_setzero_ps() : _mm256_maskload_ps(ci, k0);
-                __m256 c1 = c_zero ? _mm256_setzero_ps() : _mm256_maskload_ps(ci + 8, k1);
+                __m256 c0 = c_zero || c_row ? r0 : _mm256_maskload_ps(ci, k0);
+                __m256 c1 = c_zero || c_row ? r1 : _mm256_maskload_ps(ci + 8, k1);
                 _mm256_maskstore_ps(ci, k0, _mm256_fmadd_ps(va, lo[i], c0));
                 _mm256_maskstore_ps(ci + 8, k1, _mm256_fmadd_ps(va, hi[i], c1));
             }
@@ -75,16 +78,16 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
 #define CASE(M)                                                                          \
     case M:                                                                              \
         if (a_rs == 1 && a_cs == MR)                                                     \
-            tile(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);             \
+            tile(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);             \
         else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                     \
-            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);  \
+            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);  \
         else                                                                             \
-            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);        \
+            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);        \
         break;
 
 static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                    ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
-                   float alpha, int c_zero) {
+                   float alpha, int c_zero, const float *c_row) {
     switch (m) {
         CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
     default: break;

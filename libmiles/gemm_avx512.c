@@ -18,11 +18,12 @@
  * inlining), so an edge tile of m rows runs m rows, not MR. */
 static inline __attribute__((always_inline)) void
 tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-     ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero) {
+     ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero,
+     const float *c_row) {
     __m512 lo[MR], hi[MR];
     /* C is needed only at the end: start fetching it now (L2/L3 latency
      * would otherwise stall the update) */
-    if (!c_zero && c_cs == 1)
+    if (!c_zero && !c_row && c_cs == 1)
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
@@ -50,11 +51,13 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     if (c_cs == 1) { /* C rows along the tile rows: one masked vector per half row */
         __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
         __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+        const __m512 r0 = c_row ? _mm512_maskz_loadu_ps(k0, c_row) : _mm512_setzero_ps();
+        const __m512 r1 = c_row ? _mm512_maskz_loadu_ps(k1, c_row + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             float *ci = c + i * c_rs;
-            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k0, ci);
-            __m512 c1 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k1, ci + 16);
+            __m512 c0 = c_zero || c_row ? r0 : _mm512_maskz_loadu_ps(k0, ci);
+            __m512 c1 = c_zero || c_row ? r1 : _mm512_maskz_loadu_ps(k1, ci + 16);
             _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, lo[i], c0));
             _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, hi[i], c1));
         }
@@ -82,16 +85,16 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
 #define CASE(M)                                                                          \
     case M:                                                                              \
         if (a_rs == 1 && a_cs == MR)                                                     \
-            tile(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);             \
+            tile(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);             \
         else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                     \
-            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);  \
+            tile(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);  \
         else                                                                             \
-            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);        \
+            tile(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);        \
         break;
 
 static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                    ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
-                   float alpha, int c_zero) {
+                   float alpha, int c_zero, const float *c_row) {
     switch (m) {
         CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7)
         CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
@@ -104,7 +107,8 @@ static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const
 #define MR16 24
 static inline __attribute__((always_inline)) void
 tile16(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
-       ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero) {
+       ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int n, float alpha, int c_zero,
+       const float *c_row) {
     __m512 acc[MR16];
 #pragma GCC unroll 32
     for (int i = 0; i < m; i++) acc[i] = _mm512_setzero_ps();
@@ -121,10 +125,11 @@ tile16(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, cons
     const __m512 va = _mm512_set1_ps(alpha);
     const __mmask16 kn = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
     if (c_cs == 1) {
+        const __m512 r0 = c_row ? _mm512_maskz_loadu_ps(kn, c_row) : _mm512_setzero_ps();
 #pragma GCC unroll 32
         for (int i = 0; i < m; i++) {
             float *ci = c + i * c_rs;
-            __m512 c0 = c_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(kn, ci);
+            __m512 c0 = c_zero || c_row ? r0 : _mm512_maskz_loadu_ps(kn, ci);
             _mm512_mask_storeu_ps(ci, kn, _mm512_fmadd_ps(va, acc[i], c0));
         }
     } else { /* C transposed (c_rs == 1): column j of the tile is a run of C */
@@ -153,18 +158,18 @@ tile16(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, cons
 #define CASE16(M)                                                                        \
     case M:                                                                              \
         if (a_rs == 1 && a_cs == MR16)                                                   \
-            tile16(M, kc, a, 1, MR16, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);         \
+            tile16(M, kc, a, 1, MR16, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);         \
         else if (a_rs == 1 && a_cs == MR && M <= MR) /* W's few-rows A panels */        \
-            tile16(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);           \
+            tile16(M, kc, a, 1, MR, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);           \
         else if (a_rs == MILES_GEMM_KC && a_cs == 1)                                     \
-            tile16(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero); \
+            tile16(M, kc, a, MILES_GEMM_KC, 1, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row); \
         else                                                                             \
-            tile16(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero);      \
+            tile16(M, kc, a, a_rs, a_cs, b, b_rs, c, c_rs, c_cs, n, alpha, c_zero, c_row);      \
         break;
 
 static void kernel16(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                      ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
-                     float alpha, int c_zero) {
+                     float alpha, int c_zero, const float *c_row) {
     switch (m) {
         CASE16(24) CASE16(23) CASE16(22) CASE16(21) CASE16(20) CASE16(19) CASE16(18) CASE16(17)
         CASE16(16) CASE16(15) CASE16(14) CASE16(13) CASE16(12) CASE16(11) CASE16(10) CASE16(9)

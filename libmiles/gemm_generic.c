@@ -47,7 +47,7 @@ static inline float madd_exact(float a, float b, float c, uint64_t *bad) {
 
 static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                    ptrdiff_t b_rs, float *c, ptrdiff_t c_rs, ptrdiff_t c_cs, int m, int n,
-                   float alpha, int c_zero) {
+                   float alpha, int c_zero, const float *c_row) {
     float acc[MR][NR];
     uint64_t bad[MR][NR]; /* per element: nonzero if a step may be off */
     memset(acc, 0, sizeof acc);
@@ -67,7 +67,7 @@ static void kernel(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const
                 acc[i][j] = r;
             }
 #endif
-            float *cij = c + i * c_rs + j * c_cs, c0 = c_zero ? 0.0f : *cij;
+            float *cij = c + i * c_rs + j * c_cs, c0 = c_row ? c_row[j] : c_zero ? 0.0f : *cij;
             uint64_t b1 = 0;
             float r = MADD(alpha, acc[i][j], c0, &b1);
             *cij = b1 ? fmaf(alpha, acc[i][j], c0) : r;

@@ -32,10 +32,14 @@
  * computed and dropped); C element (i, j) at c[i*c_rs + j*c_cs] (c_cs == 1: C
  * row-major; c_rs == 1: C transposed).  Only rows < m of A are read.
  * c_zero: C holds nothing yet and is not read: C = fma(alpha, acc, +0), the
- * same bits as zeroing C first. */
+ * same bits as zeroing C first.  c_row (c_cs == 1 only; NULL otherwise): C
+ * is not read either, its old value is c_row[j] in every row: C = fma(alpha,
+ * acc, c_row[j]), the same bits as copying c_row into each row first (a
+ * linear layer's bias before its first K slice, without a pass over C). */
 typedef void (*MilesGemmKernel)(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                                 const float *b, ptrdiff_t b_rs, float *c, ptrdiff_t c_rs,
-                                ptrdiff_t c_cs, int m, int n, float alpha, int c_zero);
+                                ptrdiff_t c_cs, int m, int n, float alpha, int c_zero,
+                                const float *c_row);
 
 typedef struct MilesGemmIsa {
     const char *name;     /* "avx512", "avx2", "generic" */

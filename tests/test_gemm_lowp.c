@@ -140,8 +140,14 @@ static void check_precision(MilesGemmPrecision prec) {
         if (prec == MILES_GEMM_INT8) {
             int prev = miles_gemm_lowp_prefer_avxvnni(1);
             MilesPackedWeights *q = NULL;
-            assert_int_equal(miles_gemm_pack(&q, prec, W, N, K, ldw), MILES_OK);
-            if (strcmp(miles_gemm_packed_isa(q), miles_gemm_packed_isa(p)) != 0) {
+            /* AVX-512 VNNI without AVX-VNNI (AMD Zen 4, Intel Ice Lake /
+             * Sapphire Rapids servers): nothing to compare against */
+            if (!miles_gemm_lowp_available(prec, NULL)) {
+                if (s == 0) printf("int8: no AVX-VNNI on this CPU: the 256-bit kernel is not compared\n");
+            } else {
+                assert_int_equal(miles_gemm_pack(&q, prec, W, N, K, ldw), MILES_OK);
+            }
+            if (q && strcmp(miles_gemm_packed_isa(q), miles_gemm_packed_isa(p)) != 0) {
                 assert_int_equal(miles_gemm_packed(q, M, x, ldx, bias, y2, ldy), MILES_OK);
                 assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
                 if (s == 0) printf("int8: %s and %s kernels bit-identical\n", miles_gemm_packed_isa(p), miles_gemm_packed_isa(q));
@@ -215,7 +221,13 @@ static void test_row_counts(void **state) {
     for (int prec = MILES_GEMM_BF16; prec <= MILES_GEMM_INT8; prec++) {
         if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, NULL)) continue;
         check_row_counts((MilesGemmPrecision)prec, 0);
-        if (prec == MILES_GEMM_INT8) check_row_counts((MilesGemmPrecision)prec, 1);
+        if (prec == MILES_GEMM_INT8) { /* the AVX-VNNI kernel too, where the CPU has it */
+            int prev = miles_gemm_lowp_prefer_avxvnni(1);
+            int has = miles_gemm_lowp_available(MILES_GEMM_INT8, NULL);
+            miles_gemm_lowp_prefer_avxvnni(prev);
+            if (has) check_row_counts((MilesGemmPrecision)prec, 1);
+            else printf("int8: no AVX-VNNI on this CPU: its 256-bit kernel is not tested here\n");
+        }
         any = 1;
     }
     if (!any) skip();
