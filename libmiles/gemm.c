@@ -317,6 +317,7 @@ typedef struct GemmPlan {
     const float *bias;       /* prologue instead of beta: C = bias (index jc + j) in every row */
     int even_rows;           /* row blocks: the MR-row tiles spread evenly over mb blocks (at most
                                 mc rows each) instead of mc-row blocks and a short last one */
+    const MilesGemmRowsDone *done; /* epilogue per finished row block (nb == 1 only) */
 } GemmPlan;
 
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
@@ -412,6 +413,17 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
         else /* C transposed: c_rs == 1, tile rows run along C's rows */
             for (int j = j0; j < j1; j++) miles_gelu_range(C + j * pl->c_cs + i0, C + j * pl->c_cs + i0, (size_t)(i1 - i0));
     }
+    /* rows [i0, i1) are final in every column when the task spans them all */
+    if (pl->done && pl->nb == 1 && pl->nc == pl->N) pl->done->fn(pl->done->ctx, i0, i1);
+}
+
+/* `done` over rows [0, M) in 64-row blocks, in parallel: for the paths
+ * whose tasks do not own whole rows. */
+static void rows_done_after(const MilesGemmRowsDone *done, int M, int N) {
+    if (!done) return;
+    const int nblk = (M + 63) / 64;
+#pragma omp parallel for schedule(static) if ((double)M * N >= MILES_OMP_MIN_WORK && nblk > 1)
+    for (int b = 0; b < nblk; b++) done->fn(done->ctx, b * 64, imin(M, b * 64 + 64));
 }
 
 /* Same contract without packing or micro-kernel: only when the scratch
@@ -707,11 +719,12 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
 }
 
 static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
-                       const float *bias, float *C, int ldc, int gelu) {
+                       const float *bias, float *C, int ldc, int gelu, const MilesGemmRowsDone *done) {
     if (M <= 0) return;
     if (bias) beta = 1.0f; /* C = bias, then accumulated as with beta 1 */
     if (M <= SWAP_MAX_M && pw->N > M) {
         packed_few_rows(pw, M, A, lda, beta, bias, C, ldc, gelu);
+        rows_done_after(done, M, pw->N);
         return;
     }
     const int N = pw->N, K = pw->K;
@@ -747,8 +760,10 @@ static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int 
     float *buf = scratch_get((size_t)nt * per_thread);
     if (!buf) {
         packed_slow(pw, M, A, lda, beta, bias, C, ldc, gelu);
+        rows_done_after(done, M, N);
         return;
     }
+    pl.done = done;
     const int ntasks = pl.mb * pl.nb;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -760,16 +775,22 @@ static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int 
 #pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
     }
+    if (pl.nb > 1) rows_done_after(done, M, N);
 }
 
 void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                            float *C, int ldc, int gelu) {
-    packed_run(pw, M, A, lda, beta, NULL, C, ldc, gelu);
+    packed_run(pw, M, A, lda, beta, NULL, C, ldc, gelu, NULL);
 }
 
 void miles_gemm_f32_packed_bias(const MilesGemmF32Packed *pw, int M, const float *A, int lda, const float *bias,
                                 float *C, int ldc, int gelu) {
-    packed_run(pw, M, A, lda, 1.0f, bias, C, ldc, gelu);
+    packed_run(pw, M, A, lda, 1.0f, bias, C, ldc, gelu, NULL);
+}
+
+void miles_gemm_f32_packed_bias_rows(const MilesGemmF32Packed *pw, int M, const float *A, int lda,
+                                     const float *bias, float *C, int ldc, int gelu, const MilesGemmRowsDone *done) {
+    packed_run(pw, M, A, lda, 1.0f, bias, C, ldc, gelu, done);
 }
 
 void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,

@@ -94,6 +94,20 @@ void miles_gemm_f32_packed(const MilesGemmF32Packed *pw, int M, const float *A, 
  * the GEMM's region instead of in a pass before it. */
 void miles_gemm_f32_packed_bias(const MilesGemmF32Packed *pw, int M, const float *A, int lda, const float *bias,
                                 float *C, int ldc, int gelu);
+/* A row epilogue: fn(ctx, i0, i1) once for every row block [i0, i1) of C
+ * whose N columns are final (GELU included), each row in exactly one call.
+ * Inside the GEMM's region where a task owns whole rows (the engine's
+ * residual + LayerNorm then runs on rows still in L2, and without a region
+ * and barrier of its own); otherwise in a parallel loop right after it.
+ * fn may run on any thread, concurrently for disjoint rows; an OpenMP region
+ * inside it runs on the calling thread. */
+typedef struct MilesGemmRowsDone {
+    void (*fn)(void *ctx, int i0, int i1);
+    void *ctx;
+} MilesGemmRowsDone;
+/* miles_gemm_f32_packed_bias, then `done` over C's rows (NULL: none) */
+void miles_gemm_f32_packed_bias_rows(const MilesGemmF32Packed *pw, int M, const float *A, int lda,
+                                     const float *bias, float *C, int ldc, int gelu, const MilesGemmRowsDone *done);
 
 /* C[M,N] = alpha * A[M,K] @ op(B) (beta = 0, C not read) on the calling
  * thread with no plan, task loop or OpenMP calls: the attention's per-head

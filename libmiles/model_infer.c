@@ -188,23 +188,54 @@ static int ensure_ws(MilesInfer *e, int B, int rows, int Lmax, int nt) {
 
 /* ------------------------------------------------------------ layers */
 
+/* res += a, then x = LayerNorm(res) over rows [i0, i1) (residual_forward +
+ * layernorm_forward, their bits: both are per row, so any row split gives
+ * the same result). */
+typedef struct ResLn {
+    MilesInfer *e;
+    float *x, *res;
+    const float *a;
+    const MilesLnP *ln;
+    int H;
+    float eps;
+} ResLn;
+
+static void res_ln_rows(void *ctx, int i0, int i1) {
+    const ResLn *r = ctx;
+    const size_t o = (size_t)i0 * r->H, n = (size_t)(i1 - i0) * r->H;
+    residual_forward(r->res + o, r->res + o, r->a + o, n);
+    layernorm_forward(r->x + o, r->e->mean + i0, r->e->rstd + i0, r->res + o, r->ln->w, r->ln->b, i1 - i0, r->H,
+                      r->eps);
+}
+
+/* The same over all rows, in 64-row chunks (multiples of layernorm_forward's
+ * 8-row groups), in one region: for the paths without the GEMM epilogue. */
+static void residual_ln(const ResLn *r, int rows) {
+    enum { CHUNK = 64 };
+    const int nch = (rows + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if ((double)rows * r->H >= MILES_OMP_MIN_WORK && nch > 1)
+    for (int c = 0; c < nch; c++) res_ln_rows((void *)r, c * CHUNK, c * CHUNK + CHUNK < rows ? c * CHUNK + CHUNK : rows);
+}
+
 /* out[rows, n] = inp @ W^T + b: bf16/int8 through their packed weights;
  * fp32 through the pre-packed W (fw) with linear_forward's arithmetic (bias
- * rows first, written by the GEMM's tasks, then C = fma(1, acc, C) per K
- * slice: the same bits), or
- * linear_forward itself for few rows. */
+ * as C's value before the first K slice, then C = fma(1, acc, C) per K
+ * slice: the same bits), or linear_forward itself on BLAS.  rl (attention
+ * output and FFN down): then the residual + LayerNorm, on the fp32 path as
+ * the GEMM's row epilogue (rows still in L2, no region of its own). */
 static int lin(MilesInfer *e, float *out, const float *inp, const float *w, const MilesPackedWeights *pw,
-               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu) {
+               const MilesGemmF32Packed *fw, const float *bias, int rows, int k, int n, int gelu, const ResLn *rl) {
     if (pw) { /* GELU fused as in the fp32 path */
-        return miles_gemm_packed_ws_gelu(pw, rows, inp, k, bias, out, n, e->lowp, gelu);
+        MILES_TRY(miles_gemm_packed_ws_gelu(pw, rows, inp, k, bias, out, n, e->lowp, gelu));
     } else if (fw && !miles_gemm_blas_active()) { /* MILES_GEMM=blas: the reference op, BLAS's bits */
-        /* bias and GELU fused: no extra pass or region */
-        miles_gemm_f32_packed_bias(fw, rows, inp, k, bias, out, n, gelu);
+        const MilesGemmRowsDone done = {res_ln_rows, (void *)rl};
+        miles_gemm_f32_packed_bias_rows(fw, rows, inp, k, bias, out, n, gelu, rl ? &done : NULL);
         return MILES_OK;
     } else {
         linear_forward(out, inp, w, bias, rows, k, n);
+        if (gelu) gelu_forward(out, out, (size_t)rows * n); /* fp32 on BLAS */
     }
-    if (gelu) gelu_forward(out, out, (size_t)rows * n); /* fp32 on BLAS */
+    if (rl) residual_ln(rl, rows);
     return MILES_OK;
 }
 
@@ -271,25 +302,6 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
         miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
         softmax_rows(S, L, mk, nreal < L, T / 16 * 16);
         miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
-    }
-}
-
-/* res += a, then x = LayerNorm(res) (residual_forward + layernorm_forward,
- * their bits): in 64-row chunks, each chunk's sum normalized while in
- * cache, all in one region; the residual used to be a serial pass between
- * two regions.  Chunks are whole multiples of layernorm_forward's 8-row
- * groups, so it groups the rows as one call over all of them would; its own
- * region nested in this one runs on the calling thread. */
-static void residual_ln(MilesInfer *e, float *x, float *res, const float *a, const MilesLnP *ln, int rows, int H,
-                        float eps) {
-    enum { CHUNK = 64 };
-    const int nch = (rows + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static) if ((double)rows * H >= MILES_OMP_MIN_WORK && nch > 1)
-    for (int c = 0; c < nch; c++) {
-        const int r0 = c * CHUNK, n = rows - r0 < CHUNK ? rows - r0 : CHUNK;
-        const size_t o = (size_t)r0 * H;
-        residual_forward(res + o, res + o, a + o, (size_t)n * H);
-        layernorm_forward(x + o, e->mean + r0, e->rstd + r0, res + o, ln->w, ln->b, n, H, eps);
     }
 }
 
@@ -391,13 +403,15 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const MilesLayerP *w = &P->layers[l];
         const InferLayer *y = &e->L[l];
-        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0));
+        const float eps = c->layer_norm_eps;
+        const ResLn rl1 = {e, e->ln1, e->res, e->x, &w->ln1, H, eps}, rl2 = {e, e->x, e->res, e->ln1, &w->ln2, H, eps};
+        MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0, NULL));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
-        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0));
-        residual_ln(e, e->ln1, e->res, e->x, &w->ln1, rows, H, c->layer_norm_eps);
-        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1));
-        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H, 0));
-        residual_ln(e, e->x, e->res, e->ln1, &w->ln2, rows, H, c->layer_norm_eps);
+        /* res = attention output; res += x; ln1 = LayerNorm(res) */
+        MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0, &rl1));
+        MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1, NULL));
+        /* res = FFN output; res += ln1; x = LayerNorm(res) */
+        MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, rows, I, H, 0, &rl2));
     }
     head(e, bt);
     if (logits) memcpy(logits, e->logits, (size_t)B * 2 * sizeof(float));

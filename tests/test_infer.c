@@ -209,6 +209,43 @@ static void pad_batch(PadBatch *x, int V) {
     x->b = b;
 }
 
+/* A batch of ~1100 real rows: the fp32 GEMMs' tasks then own whole rows
+ * (2+ row blocks per thread), so the residual + LayerNorm runs as the GEMM's
+ * row epilogue inside its region (the padded batch above, ~140 rows, takes
+ * the column-split path with the epilogue after the region, and one title
+ * the few-rows path).  Bits as the reference forward, 1 and 2 threads. */
+static void test_large_batch_fp32_bits(void **state) {
+    (void)state;
+    enum { LB = 40, LT = 32 };
+    MilesModel *m = tiny_model("miles", MILES_POOL_POOLER, 5);
+    const int V = miles_model_config(m)->vocab_size;
+    int32_t *ids = calloc(LB * LT, sizeof(int32_t)), *mask = calloc(LB * LT, sizeof(int32_t));
+    float *feats = calloc(LB * MILES_NUM_FEATURES, sizeof(float));
+    assert_true(ids && mask && feats);
+    int rows = 0;
+    for (int r = 0; r < LB; r++) {
+        const int len = LT - (r * 5) % 13; /* 20..32 */
+        for (int t = 0; t < LT; t++) {
+            ids[r * LT + t] = t == 0 ? 2 : 5 + (r * 29 + t * 13) % (V - 5);
+            mask[r * LT + t] = t < len;
+        }
+        rows += len;
+        for (int j = 0; j < MILES_NUM_FEATURES; j++) feats[r * MILES_NUM_FEATURES + j] = (float)cos(r * 0.7 + j);
+    }
+    MilesBatch b = {LB, LT, ids, NULL, mask, feats, NULL, NULL};
+    for (int th = 1; th <= 2; th++) {
+        set_threads(th);
+        int eq = 0;
+        double d = compare(m, &b, MILES_PRECISION_FP32, &eq);
+        printf("  B=%d T=%d (%d real rows), %d thread(s): max |diff| %.3g, bits %s\n", LB, LT, rows, th, d,
+               eq ? "equal" : "DIFFER");
+        assert_true(eq);
+    }
+    set_threads(2);
+    free(ids), free(mask), free(feats);
+    miles_model_free(m);
+}
+
 static void test_padding_fp32_bits(void **state) {
     (void)state;
     const char *presets[] = {"miles", "seed-notebook"};
@@ -533,6 +570,7 @@ int main(void) {
         cmocka_unit_test(test_padding_fp32_bits),
         cmocka_unit_test(test_engine_dropped),
         cmocka_unit_test(test_lowp),
+        cmocka_unit_test(test_large_batch_fp32_bits),
         cmocka_unit_test(test_erf_accuracy),
         cmocka_unit_test(test_gelu_exact),
         cmocka_unit_test(test_trained_accuracy),
