@@ -45,6 +45,7 @@ ISA_gemm_avx512 = -mavx512f
 ISA_gemm_avx2   = -mavx2 -mfma
 ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni
 ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
+ISA_ops_avx512  = -mavx512f
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDFLAGS += $(LDSAN)
 PKG_CONFIG ?= pkg-config

@@ -12,6 +12,7 @@
 #include "gemm_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -298,13 +299,43 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
 static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 
 MILES_FMA_CLONES
-static void erf_chunk(float *out, const float *inp, size_t n) {
+static void erf_chunk_generic(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_erf(inp[i]);
 }
 
 MILES_FMA_CLONES
-static void gelu_chunk(float *out, const float *inp, size_t n) {
+static void gelu_chunk_generic(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = gelu_elem(inp[i]);
+}
+
+/* The loops above compute all three pieces of miles_erf for every element
+ * (~85 zmm operations per 16); ops_avx512.c computes each element's piece
+ * only, with the same bits: 1.0 -> 0.57 ns per GELU element on Zen 4 for
+ * x ~ N(0, 1).  Used where the build has it and the CPU runs AVX-512F; the
+ * loops above stay the definition and the fallback. */
+static MilesEltFn g_erf_avx512, g_gelu_avx512;
+static pthread_once_t g_elt_once = PTHREAD_ONCE_INIT;
+
+static void elt_isa_init(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        g_erf_avx512 = miles_erf_avx512();
+        g_gelu_avx512 = miles_gelu_avx512();
+    }
+#endif
+}
+
+static void erf_chunk(float *out, const float *inp, size_t n) {
+    pthread_once(&g_elt_once, elt_isa_init);
+    if (g_erf_avx512) g_erf_avx512(out, inp, n);
+    else erf_chunk_generic(out, inp, n);
+}
+
+static void gelu_chunk(float *out, const float *inp, size_t n) {
+    pthread_once(&g_elt_once, elt_isa_init);
+    if (g_gelu_avx512) g_gelu_avx512(out, inp, n);
+    else gelu_chunk_generic(out, inp, n);
 }
 
 MILES_FMA_CLONES

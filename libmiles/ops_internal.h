@@ -33,6 +33,15 @@ int miles_gemm_isa_available(const char *name);
 /* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
 void miles_gelu_range(float *out, const float *inp, size_t n);
 
+/* erf_forward's and gelu_forward's per-thread loops for AVX-512F
+ * (ops_avx512.c): out[i] = miles_erf(inp[i]) or gelu_elem(inp[i]) (ops.c),
+ * the same bits for every input float; out may equal inp.  The getters
+ * return NULL where the compiler could not build them; call the functions
+ * only on a CPU with AVX-512F. */
+typedef void (*MilesEltFn)(float *out, const float *inp, size_t n);
+MilesEltFn miles_erf_avx512(void);
+MilesEltFn miles_gelu_avx512(void);
+
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s
  * : 0, or out[i] += that when accumulate == 1, or out[i] = 0 + that when
