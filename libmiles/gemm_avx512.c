@@ -7,6 +7,7 @@
  * (gemm.c); the arithmetic per element is the contract in gemm_internal.h.
  */
 #include "gemm_internal.h"
+#include "avx512_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -178,32 +179,6 @@ static void kernel16(int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, con
     }
 }
 
-/* 16 x 16 transpose in registers: 2-lane interleaves, then 4-lane, then
- * 128-bit blocks twice (64 shuffles where 16 gathers cost several times
- * more on AMD cores). */
-static inline void tr16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 2; i++)
-        for (int q = 0; q < 4; q++) {
-            t[8 * i + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0x88);
-            t[8 * i + 4 + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0xDD);
-        }
-    for (int q = 0; q < 8; q++) {
-        r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
-        r[q + 8] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xDD);
-    }
-}
-
 static void transpose(const float *src, ptrdiff_t ld, int rows, int cols, float *dst, ptrdiff_t ldd) {
     for (int i0 = 0; i0 < rows; i0 += 16) {
         const int ni = rows - i0 < 16 ? rows - i0 : 16;
@@ -214,7 +189,7 @@ static void transpose(const float *src, ptrdiff_t ld, int rows, int cols, float 
             __m512 r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = i < ni ? _mm512_maskz_loadu_ps(kj, src + (i0 + i) * ld + j0) : _mm512_setzero_ps();
-            tr16(r);
+            miles_tr16(r);
             for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, ki, r[j]);
         }
     }

@@ -64,6 +64,26 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
     }
 }
 
+/* ------------------------------------------------ AVX-512 versions */
+
+/* ops_avx512.c's kernels, each with the bits of the plain C it replaces,
+ * picked once where the build has them and the CPU runs AVX-512F; NULL:
+ * the plain C (the definition) runs. */
+static MilesEltFn g_erf_avx512, g_gelu_avx512;
+static MilesLnStatsFn g_ln_stats16;
+static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
+
+static void ops_isa_init(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        g_erf_avx512 = miles_erf_avx512();
+        g_gelu_avx512 = miles_gelu_avx512();
+        g_ln_stats16 = miles_ln_stats16_avx512();
+    }
+#endif
+}
+
 /* ----------------------------------------------------------- layernorm */
 
 /* LayerNorm rows are reduced in groups of LN_G rows: each row's sums are
@@ -92,14 +112,22 @@ static inline __attribute__((always_inline)) void ln_stats(const float *inp, int
     for (int g = 0; g < G; g++) r[g] = 1.0f / sqrtf(v[g] / C + eps); /* biased variance, as PyTorch */
 }
 
+/* The forward's row groups: 16 rows, the AVX-512 stats' width (which
+ * rows are grouped never changes a row's bits) */
+#define LN_FG 16
+
 MILES_HOT_CLONES
 static void ln_fwd_rows(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                        const float *b, int n0, int G, int C, float eps) {
-    float m[LN_G], r[LN_G];
+                        const float *b, int n0, int G, int C, float eps, MilesLnStatsFn stats16) {
+    float m[LN_FG], r[LN_FG];
     const float *x0 = inp + (size_t)n0 * C;
-    if (G == LN_G) ln_stats(x0, LN_G, C, eps, m, r);
-    else
-        for (int g = 0; g < G; g++) ln_stats(x0 + (size_t)g * C, 1, C, eps, m + g, r + g);
+    if (G == LN_FG && stats16) {
+        stats16(x0, C, eps, m, r);
+    } else {
+        int g = 0;
+        for (; g + LN_G <= G; g += LN_G) ln_stats(x0 + (size_t)g * C, LN_G, C, eps, m + g, r + g);
+        for (; g < G; g++) ln_stats(x0 + (size_t)g * C, 1, C, eps, m + g, r + g);
+    }
     for (int g = 0; g < G; g++) {
         const float *x = x0 + (size_t)g * C;
         float *o = out + (size_t)(n0 + g) * C;
@@ -111,11 +139,13 @@ static void ln_fwd_rows(float *out, float *mean, float *rstd, const float *inp, 
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, int N, int C, float eps) {
-    const int ng = (N + LN_G - 1) / LN_G;
+    pthread_once(&g_ops_once, ops_isa_init);
+    const MilesLnStatsFn stats16 = g_ln_stats16;
+    const int ng = (N + LN_FG - 1) / LN_FG;
 #pragma omp parallel for schedule(static) OMP_IF((double)N * C)
     for (int gi = 0; gi < ng; gi++) {
-        int n0 = gi * LN_G, G = N - n0 < LN_G ? N - n0 : LN_G;
-        ln_fwd_rows(out, mean, rstd, inp, w, b, n0, G, C, eps);
+        int n0 = gi * LN_FG, G = N - n0 < LN_FG ? N - n0 : LN_FG;
+        ln_fwd_rows(out, mean, rstd, inp, w, b, n0, G, C, eps, stats16);
     }
 }
 
@@ -311,29 +341,16 @@ static void gelu_chunk_generic(float *out, const float *inp, size_t n) {
 /* The loops above compute all three pieces of miles_erf for every element
  * (~85 zmm operations per 16); ops_avx512.c computes each element's piece
  * only, with the same bits: 1.0 -> 0.57 ns per GELU element on Zen 4 for
- * x ~ N(0, 1).  Used where the build has it and the CPU runs AVX-512F; the
- * loops above stay the definition and the fallback. */
-static MilesEltFn g_erf_avx512, g_gelu_avx512;
-static pthread_once_t g_elt_once = PTHREAD_ONCE_INIT;
-
-static void elt_isa_init(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        g_erf_avx512 = miles_erf_avx512();
-        g_gelu_avx512 = miles_gelu_avx512();
-    }
-#endif
-}
-
+ * x ~ N(0, 1).  Used where the build has it and the CPU runs AVX-512F (see
+ * ops_isa_init); the loops above stay the definition and the fallback. */
 static void erf_chunk(float *out, const float *inp, size_t n) {
-    pthread_once(&g_elt_once, elt_isa_init);
+    pthread_once(&g_ops_once, ops_isa_init);
     if (g_erf_avx512) g_erf_avx512(out, inp, n);
     else erf_chunk_generic(out, inp, n);
 }
 
 static void gelu_chunk(float *out, const float *inp, size_t n) {
-    pthread_once(&g_elt_once, elt_isa_init);
+    pthread_once(&g_ops_once, ops_isa_init);
     if (g_gelu_avx512) g_gelu_avx512(out, inp, n);
     else gelu_chunk_generic(out, inp, n);
 }

@@ -21,6 +21,7 @@
  * ops.c calls it only when the CPU has AVX-512F.
  */
 #include "ops_internal.h"
+#include "avx512_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -175,9 +176,49 @@ run(float *out, const float *inp, size_t n, int gelu) {
 static void erf_avx512(float *out, const float *inp, size_t n) { run(out, inp, n, 0); }
 static void gelu_avx512(float *out, const float *inp, size_t n) { run(out, inp, n, 1); }
 
+/* LayerNorm's mean and rstd of 16 rows (row stride C), lane g = row g:
+ * each 16 x 16 block transposed in registers, then added one column at a
+ * time, so every lane runs ln_stats' sequential per-row sums (same order,
+ * same bits) while the 16 rows' chains run side by side.  The scalar form
+ * (8 interleaved rows, mostly vaddss and shuffles) was ~2.8 cycles per
+ * element on Zen 4. */
+static void ln_stats16(const float *x, int C, float eps, float *mean, float *rstd) {
+    const int c16 = C & ~15, rem = C - c16;
+    const __mmask16 kr = (__mmask16)((1u << rem) - 1);
+    __m512 r[16];
+    __m512 s = _mm512_setzero_ps();
+    for (int c = 0; c <= c16; c += 16) {
+        const int nk = c < c16 ? 16 : rem;
+        if (!nk) break;
+        for (int g = 0; g < 16; g++)
+            r[g] = c < c16 ? _mm512_loadu_ps(x + (size_t)g * C + c) : _mm512_maskz_loadu_ps(kr, x + (size_t)g * C + c);
+        miles_tr16(r);
+        for (int k = 0; k < nk; k++) s = _mm512_add_ps(s, r[k]);
+    }
+    const __m512 cf = set1((float)C), m = _mm512_div_ps(s, cf);
+    /* the centred sum of squares, d * d rounded before the add as in C */
+    __m512 v = _mm512_setzero_ps();
+    for (int c = 0; c <= c16; c += 16) {
+        const int nk = c < c16 ? 16 : rem;
+        if (!nk) break;
+        for (int g = 0; g < 16; g++)
+            r[g] = c < c16 ? _mm512_loadu_ps(x + (size_t)g * C + c) : _mm512_maskz_loadu_ps(kr, x + (size_t)g * C + c);
+        miles_tr16(r);
+        for (int k = 0; k < nk; k++) {
+            const __m512 d = _mm512_sub_ps(r[k], m);
+            v = _mm512_add_ps(v, _mm512_mul_ps(d, d));
+        }
+    }
+    const __m512 q = _mm512_add_ps(_mm512_div_ps(v, cf), set1(eps));
+    _mm512_storeu_ps(mean, m);
+    _mm512_storeu_ps(rstd, _mm512_div_ps(set1(1.0f), _mm512_sqrt_ps(q)));
+}
+
 MilesEltFn miles_erf_avx512(void) { return erf_avx512; }
 MilesEltFn miles_gelu_avx512(void) { return gelu_avx512; }
+MilesLnStatsFn miles_ln_stats16_avx512(void) { return ln_stats16; }
 #else
 MilesEltFn miles_erf_avx512(void) { return 0; }
 MilesEltFn miles_gelu_avx512(void) { return 0; }
+MilesLnStatsFn miles_ln_stats16_avx512(void) { return 0; }
 #endif

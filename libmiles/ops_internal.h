@@ -41,6 +41,10 @@ void miles_gelu_range(float *out, const float *inp, size_t n);
 typedef void (*MilesEltFn)(float *out, const float *inp, size_t n);
 MilesEltFn miles_erf_avx512(void);
 MilesEltFn miles_gelu_avx512(void);
+/* mean[g], rstd[g] of the 16 rows x + g*C, g < 16, with ln_stats' bits
+ * (ops.c: sequential float sums per row); NULL when not built in */
+typedef void (*MilesLnStatsFn)(const float *x, int C, float eps, float *mean, float *rstd);
+MilesLnStatsFn miles_ln_stats16_avx512(void);
 
 /* Dropout over the slice [base, base+n) of a larger tensor, on the calling
  * thread (see "RNG CONTRACT" in dropout.c): out[i] = keep(base+i) ? in[i]*s

@@ -295,8 +295,8 @@ static void test_layernorm(void **state) {
 }
 
 /* The specification of layernorm_forward/backward's bits: one row at a time,
- * each sum one sequential float loop (ops.c interleaves 8 rows' loops for
- * speed and must give exactly these bits). */
+ * each sum one sequential float loop (ops.c interleaves 8 rows' loops, or
+ * 16 rows' in AVX-512 lanes, for speed and must give exactly these bits). */
 static void ln_fwd_spec(float *out, float *mean, float *rstd, const float *inp, const float *w,
                         const float *b, int N, int C, float eps) {
     for (int n = 0; n < N; n++) {
@@ -336,7 +336,9 @@ static void ln_bwd_spec(float *dinp, const float *dout, const float *inp, const 
 
 static void test_layernorm_bits(void **state) {
     (void)state;
-    const int shapes[][2] = {{37, 768}, {8, 9}, {5, 64}, {16, 384}};
+    /* 16-row groups (the AVX-512 stats' width) with and without a tail of
+     * rows, C with and without a tail of columns and below 16 */
+    const int shapes[][2] = {{37, 768}, {8, 9}, {5, 64}, {16, 384}, {33, 100}, {48, 16}, {17, 7}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         const int N = shapes[k][0], C = shapes[k][1];
         float *x = fbuf(N * C), *w = fbuf(C), *b = fbuf(C), *o = fbuf(N * C), *ro = fbuf(N * C);
@@ -344,6 +346,8 @@ static void test_layernorm_bits(void **state) {
         fill(x, N * C, -2, 2);
         for (int n = 0; n < N; n += 3)
             for (int c = 0; c < C; c++) x[(size_t)n * C + c] += 50.0f; /* large means */
+        if (N > 16) /* a row of -0 (its sums stay -0) and one with an infinity */
+            for (int c = 0; c < C; c++) x[(size_t)4 * C + c] = -0.0f, x[(size_t)13 * C + c] = c == C / 2 ? INFINITY : 1.0f;
         fill(w, C, 0.5f, 1.5f);
         fill(b, C, -1, 1);
         fill(d, N * C, -1, 1);
