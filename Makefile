@@ -12,6 +12,7 @@
 #   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
 #   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
 #   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
+#   make bench-env  the benchmarks' peers (ONNX Runtime, PyTorch, wrk) in /opt/miles-bench
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
@@ -168,7 +169,7 @@ BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: determinism browser-test portability-check alloc-check
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
-        example cuda bench fuzz fuzz-run demo help
+        example cuda bench fuzz fuzz-run demo help bench-env
 
 all: lib tools
 
@@ -463,8 +464,17 @@ demo: deps weights
 clean:
 	rm -rf build build-asan build-fuzz build-noomp
 
+# The peers of bench/ (docs/performance.md): ONNX Runtime, PyTorch + transformers
+# from PyPI at the versions pinned in bench/requirements.txt, and wrk for
+# bench/bench_serve.sh.  Not needed by the build or the tests.
+BENCH_VENV ?= /opt/miles-bench
+bench-env:
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+	@[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r bench/requirements.txt
+
 help:
-	@sed -n '1,22p' Makefile
+	@sed -n '1,18p' Makefile
 
 # header dependencies written by -MMD
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
