@@ -22,7 +22,8 @@
  *           x is timed, the one-time packing of W is not);
  *   packed — the fp32 inference engine's GEMM (W packed once,
  *           miles_gemm_f32_packed_bias) on MiniLM's four encoder shapes for
- *           a short title (14, 16 tokens), two (28), and B32 T32 (1024), with
+ *           a short title (14, 16 tokens), two or three (28, 36: the row
+ *           path; 48), and B32 T32 (1024), with
  *           W cycled over copies past the L3 size (a forward streams every
  *           layer's weights once, so W is never in cache for few rows).
  * OpenBLAS reads OPENBLAS_CORETYPE when it loads: compare its kernels by
@@ -295,7 +296,7 @@ static void bench_lowp(int quick, const char *only, double peak, int threads) {
 /* The fp32 engine's packed GEMM (see the header comment, set "packed"). */
 static void bench_packed(int quick, const char *only, double peak, int threads) {
     static const int NK[][2] = {{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}};
-    static const int Ms[] = {14, 16, 28, 1024};
+    static const int Ms[] = {14, 16, 28, 36, 48, 1024};
     static const char *names[] = {"minilm_qkv", "minilm_ao", "minilm_ffn_in", "minilm_ffn_out"};
     unsigned seed = 4242;
     for (int a = 0; a < 4; a++) {
@@ -305,7 +306,7 @@ static void bench_packed(int quick, const char *only, double peak, int threads) 
         MilesGemmF32Packed **pw = malloc(sizeof *pw * ncopy);
         int ok = pw != NULL;
         for (int i = 0; ok && i < ncopy; i++) ok = (pw[i] = miles_gemm_f32_pack(W, N, K, K)) != NULL;
-        for (int b = 0; ok && b < 4; b++) {
+        for (int b = 0; ok && b < (int)(sizeof Ms / sizeof *Ms); b++) {
             const int M = Ms[b];
             char name[64];
             snprintf(name, sizeof name, "%s_m%d", names[a], M);

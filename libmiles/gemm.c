@@ -718,11 +718,25 @@ static void packed_few_rows(const MilesGemmF32Packed *pw, int M, const float *x,
     }
 }
 
+/* Whether the few-rows path's token panels (NR wide, a last one of at most
+ * 16 in the 16-wide tile) are at least 85% tokens: past that, padding costs
+ * more than the row path's re-reads of W's panels.  Zen 4, 1 thread, W from
+ * memory, GFLOP/s few-rows / rows: M 20 65 / 71, 28 92 / 80, 36 79 / 86,
+ * 40 88 / 88, 48 103 / 91, 56 93 / 96, 64 106 / 98 (bench_sgemm --set
+ * packed).  At most 16 tokens always take it (one 16-wide panel; batch-1
+ * latency).  Either path gives the same bits. */
+static int few_rows_fills(const MilesGemmIsa *isa, int M) {
+    const int NR = isa->nr, rem = M % NR;
+    if (M <= 16 || !isa->kernel16) return 1;
+    const int cols = M - rem + (rem == 0 ? 0 : rem <= 16 ? 16 : NR);
+    return 100 * M >= 85 * cols;
+}
+
 static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int lda, float beta,
                        const float *bias, float *C, int ldc, int gelu, const MilesGemmRowsDone *done) {
     if (M <= 0) return;
     if (bias) beta = 1.0f; /* C = bias, then accumulated as with beta 1 */
-    if (M <= SWAP_MAX_M && pw->N > M) {
+    if (M <= SWAP_MAX_M && pw->N > M && few_rows_fills(pw->isa, M)) {
         packed_few_rows(pw, M, A, lda, beta, bias, C, ldc, gelu);
         rows_done_after(done, M, pw->N);
         return;

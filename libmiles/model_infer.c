@@ -208,8 +208,8 @@ static void res_ln_rows(void *ctx, int i0, int i1) {
                       r->eps);
 }
 
-/* The same over all rows, in 64-row chunks (multiples of layernorm_forward's
- * 8-row groups), in one region: for the paths without the GEMM epilogue. */
+/* The same over all rows, in 64-row chunks in one region (each chunk
+ * normalized while in cache): for the paths without the GEMM epilogue. */
 static void residual_ln(const ResLn *r, int rows) {
     enum { CHUNK = 64 };
     const int nch = (rows + CHUNK - 1) / CHUNK;
