@@ -182,29 +182,28 @@ static void gelu_avx512(float *out, const float *inp, size_t n) { run(out, inp, 
  * same bits) while the 16 rows' chains run side by side.  The scalar form
  * (8 interleaved rows, mostly vaddss and shuffles) was ~2.8 cycles per
  * element on Zen 4. */
+/* r[k] lane g = x[g*C + c + k], k < 16: the 16 x 16 block at column c of
+ * 16 rows, transposed; columns past C (the last block) read as 0 */
+static inline void block_t16(__m512 r[16], const float *x, int C, int c) {
+    const int n = C - c < 16 ? C - c : 16;
+    const __mmask16 k = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+    for (int g = 0; g < 16; g++) r[g] = _mm512_maskz_loadu_ps(k, x + (size_t)g * C + c);
+    miles_tr16(r);
+}
+
 static void ln_stats16(const float *x, int C, float eps, float *mean, float *rstd) {
-    const int c16 = C & ~15, rem = C - c16;
-    const __mmask16 kr = (__mmask16)((1u << rem) - 1);
     __m512 r[16];
     __m512 s = _mm512_setzero_ps();
-    for (int c = 0; c <= c16; c += 16) {
-        const int nk = c < c16 ? 16 : rem;
-        if (!nk) break;
-        for (int g = 0; g < 16; g++)
-            r[g] = c < c16 ? _mm512_loadu_ps(x + (size_t)g * C + c) : _mm512_maskz_loadu_ps(kr, x + (size_t)g * C + c);
-        miles_tr16(r);
-        for (int k = 0; k < nk; k++) s = _mm512_add_ps(s, r[k]);
+    for (int c = 0; c < C; c += 16) {
+        block_t16(r, x, C, c);
+        for (int k = 0; k < 16 && c + k < C; k++) s = _mm512_add_ps(s, r[k]);
     }
     const __m512 cf = set1((float)C), m = _mm512_div_ps(s, cf);
     /* the centred sum of squares, d * d rounded before the add as in C */
     __m512 v = _mm512_setzero_ps();
-    for (int c = 0; c <= c16; c += 16) {
-        const int nk = c < c16 ? 16 : rem;
-        if (!nk) break;
-        for (int g = 0; g < 16; g++)
-            r[g] = c < c16 ? _mm512_loadu_ps(x + (size_t)g * C + c) : _mm512_maskz_loadu_ps(kr, x + (size_t)g * C + c);
-        miles_tr16(r);
-        for (int k = 0; k < nk; k++) {
+    for (int c = 0; c < C; c += 16) {
+        block_t16(r, x, C, c);
+        for (int k = 0; k < 16 && c + k < C; k++) {
             const __m512 d = _mm512_sub_ps(r[k], m);
             v = _mm512_add_ps(v, _mm512_mul_ps(d, d));
         }
