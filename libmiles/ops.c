@@ -74,14 +74,10 @@ static MilesLnStatsFn g_ln_stats16;
 static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
 
 static void ops_isa_init(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        g_erf_avx512 = miles_erf_avx512();
-        g_gelu_avx512 = miles_gelu_avx512();
-        g_ln_stats16 = miles_ln_stats16_avx512();
-    }
-#endif
+    if (!miles_gemm_isa_available("avx512")) return; /* the GEMM's CPU check: AVX-512F */
+    g_erf_avx512 = miles_erf_avx512();
+    g_gelu_avx512 = miles_gelu_avx512();
+    g_ln_stats16 = miles_ln_stats16_avx512();
 }
 
 /* ----------------------------------------------------------- layernorm */
