@@ -54,9 +54,12 @@ int miles_gemm_packed(const MilesPackedWeights *w, int M, const float *x, int ld
 size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M);
 int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int ldx,
                          const float *bias, float *y, int ldy, void *scratch);
-/* The same, then y = GELU(y) (gelu_forward's bits) on each finished block
- * inside the GEMM's region when gelu != 0: the engine's FFN, without a
- * separate pass and OpenMP region (a futex wake-up per sync at batch 1). */
+/* The same, then y = GELU(y) on each finished block inside the GEMM's
+ * region when gelu != 0: the engine's FFN, without a separate pass and
+ * OpenMP region (a futex wake-up per sync at batch 1).  The GELU is
+ * miles_gelu_fast_range's (rational erf, within 3e-7 (1 + |x|) of the exact
+ * GELU; ops_internal.h), not gelu_forward's: these results are rounded to
+ * bf16 or int8 by the next GEMM, and it costs a third as much. */
 int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x, int ldx,
                               const float *bias, float *y, int ldy, void *scratch, int gelu);
 

@@ -69,7 +69,7 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
 /* ops_avx512.c's kernels, each with the bits of the plain C it replaces,
  * picked once where the build has them and the CPU runs AVX-512F; NULL:
  * the plain C (the definition) runs. */
-static MilesEltFn g_erf_avx512, g_gelu_avx512;
+static MilesEltFn g_erf_avx512, g_gelu_avx512, g_gelu_fast_avx512;
 static MilesLnStatsFn g_ln_stats16;
 static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
 
@@ -77,6 +77,7 @@ static void ops_isa_init(void) {
     if (!miles_gemm_isa_available("avx512")) return; /* the GEMM's CPU check: AVX-512F */
     g_erf_avx512 = miles_erf_avx512();
     g_gelu_avx512 = miles_gelu_avx512();
+    g_gelu_fast_avx512 = miles_gelu_fast_avx512();
     g_ln_stats16 = miles_ln_stats16_avx512();
 }
 
@@ -395,6 +396,17 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 void miles_gelu_range(float *out, const float *inp, size_t n) { gelu_chunk(out, inp, n); }
+
+MILES_FMA_CLONES
+static void gelu_fast_chunk_generic(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = miles_gelu_fast_elem(inp[i]);
+}
+
+void miles_gelu_fast_range(float *out, const float *inp, size_t n) {
+    pthread_once(&g_ops_once, ops_isa_init);
+    if (g_gelu_fast_avx512) g_gelu_fast_avx512(out, inp, n);
+    else gelu_fast_chunk_generic(out, inp, n);
+}
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel OMP_IF(n * 8)

@@ -14,7 +14,7 @@
  * calls, the AVX-VNNI and AVX-512 VNNI int8 kernels (and so the portable and
  * AVX-512 int8 conversions of x) bit-identical, every tile height (M = 1..26
  * in one call = row by row), the fused GELU epilogue (miles_gemm_packed_ws_gelu)
- * equal to gelu_forward after the GEMM, and bad arguments refused.
+ * equal to miles_gelu_fast_range after the GEMM, and bad arguments refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +30,7 @@
 #include "miles.h"
 #include "ops.h"
 #include "gemm_lowp.h"
+#include "ops_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -121,13 +122,13 @@ static void check_precision(MilesGemmPrecision prec) {
                                                y2 + (size_t)m * ldy, ldy), MILES_OK);
             assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
         }
-        /* the fused GELU epilogue (the engine's FFN): gelu_forward's bits
-         * over the same y, 1 and 2 threads */
+        /* the fused GELU epilogue (the engine's FFN): miles_gelu_fast_range's
+         * bits over the same y, 1 and 2 threads */
         {
             float *g = malloc((size_t)M * ldy * sizeof(float));
             assert_non_null(g);
             memcpy(g, y, (size_t)M * ldy * sizeof(float));
-            for (int i = 0; i < M; i++) gelu_forward(g + (size_t)i * ldy, g + (size_t)i * ldy, (size_t)N);
+            for (int i = 0; i < M; i++) miles_gelu_fast_range(g + (size_t)i * ldy, g + (size_t)i * ldy, (size_t)N);
             for (int th = 1; th <= 2; th++) {
                 set_threads(th);
                 memcpy(y2, y, (size_t)M * ldy * sizeof(float)); /* NaN padding columns stay */

@@ -479,19 +479,81 @@ static void ref_gelu_loop(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + miles_erf(inp[i] * 0.70710678118654752440f));
 }
 
+MILES_FMA_CLONES
+static void ref_gelu_fast_loop(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = miles_gelu_fast_elem(inp[i]);
+}
+
+/* The bf16/int8 engine's GELU (miles_gelu_fast_elem, its GEMM epilogue's
+ * miles_gelu_fast_range) against the exact GELU in double over every 61st
+ * float: |err| <= 3e-7 (1 + |x|) (measured 1.8e-7: the rational erf's error
+ * near |z| ~ 3.3), exactly -0 or 0 far in the negative tail (the saturation
+ * at |z| >= 3.92), x itself far in the positive one; NaN -> NaN, +inf ->
+ * +inf, -inf -> NaN (as the exact formula).  miles_gelu_fast_range gives
+ * the elementwise function's bits. */
+static void test_gelu_fast(void **state) {
+    (void)state;
+    double worst = 0.0;
+    float worst_x = 0.0f;
+    size_t bad_bits = 0, bad_tail = 0;
+    enum { CH = 4096 };
+#pragma omp parallel
+    {
+        float x[CH], r[CH];
+        double w = 0.0;
+        float wx = 0.0f;
+        size_t bb = 0, bt = 0;
+#pragma omp for schedule(dynamic, 64)
+        for (uint64_t c = 0; c < (1ull << 32) / 61 / CH + 1; c++) {
+            size_t n = 0;
+            for (uint64_t k = c * CH * 61; k < (1ull << 32) && n < CH; k += 61, n++) {
+                uint32_t b = (uint32_t)k;
+                memcpy(&x[n], &b, 4);
+            }
+            miles_gelu_fast_range(r, x, n);
+            for (size_t i = 0; i < n; i++) {
+                const float f = miles_gelu_fast_elem(x[i]);
+                bb += memcmp(&f, &r[i], 4) != 0;
+                if (!isfinite(x[i])) continue;
+                const double xd = x[i], g = 0.5 * xd * erfc(-xd / sqrt(2.0));
+                const double e = fabs((double)r[i] - g) / (1.0 + fabs(xd));
+                if (e > w) w = e, wx = x[i];
+                if (xd < -6.0) bt += r[i] != 0.0f; /* the saturated tail: -0 */
+                if (xd > 6.0) bt += r[i] != x[i];
+            }
+        }
+#pragma omp critical
+        {
+            if (w > worst) worst = w, worst_x = wx;
+            bad_bits += bb, bad_tail += bt;
+        }
+    }
+    const float sp[4] = {NAN, INFINITY, -INFINITY, -0.0f};
+    float so[4];
+    miles_gelu_fast_range(so, sp, 4);
+    printf("  fast GELU (bf16/int8 engine): max |err| / (1 + |x|) %.3g at x = %g (bound 3e-7); "
+           "range vs element bits differ %zu; tails off %zu\n", worst, (double)worst_x, bad_bits, bad_tail);
+    assert_true(worst <= 3e-7);
+    assert_int_equal(bad_bits, 0);
+    assert_int_equal(bad_tail, 0);
+    assert_true(isnan(so[0]) && so[1] == INFINITY && isnan(so[2]) && so[3] == 0.0f);
+}
+
 /* The AVX-512 GELU and erf (ops_avx512.c: what gelu_forward,
  * miles_gelu_range and erf_forward run on a CPU with AVX-512F) against
- * gelu_elem / miles_erf, bit for bit: GELU over every float (2^32: all NaN
+ * gelu_elem / miles_erf, and the bf16/int8 engine's fast GELU against
+ * miles_gelu_fast_elem, bit for bit: both GELUs over every float (2^32: all NaN
  * payloads, +-inf, +-0, subnormals, the class boundaries of x / sqrt 2 at
  * 0.8, 1.3 and 4), erf over every 5th.  The floats go in a scrambled order
  * (bits = u * an odd constant, a permutation) so each vector mixes the
  * three pieces; each chunk is split at odd offsets (tails shorter than 16,
- * blocks ending mid-vector), every other chunk in place.  ~5 s on 2 cores
- * (every 13th / 29th float under ASan). */
+ * blocks ending mid-vector), every other chunk in place.  ~6 s on 2 cores
+ * (every 13th / 29th / 17th float under ASan). */
 static void test_erf_gelu_avx512_bits(void **state) {
     (void)state;
-    MilesEltFn fn[2] = {miles_gelu_avx512(), miles_erf_avx512()};
-    int have = fn[0] && fn[1];
+    MilesEltFn fn[3] = {miles_gelu_avx512(), miles_erf_avx512(), miles_gelu_fast_avx512()};
+    MilesEltFn ref[3] = {ref_gelu_loop, ref_erf_loop, ref_gelu_fast_loop};
+    int have = fn[0] && fn[1] && fn[2];
 #if defined(__x86_64__) && defined(__GNUC__)
     have = have && __builtin_cpu_supports("avx512f");
 #else
@@ -503,12 +565,12 @@ static void test_erf_gelu_avx512_bits(void **state) {
     }
     enum { CH = 1 << 16 };
 #ifdef __SANITIZE_ADDRESS__ /* the ASan/UBSan build (make asan) runs ~10x slower: a stride of odd steps */
-    const uint64_t step[2] = {13, 29};
+    const uint64_t step[3] = {13, 29, 17};
 #else
-    const uint64_t step[2] = {1, 5};
+    const uint64_t step[3] = {1, 5, 1};
 #endif
-    size_t mism[2] = {0, 0}, total[2] = {0, 0};
-    for (int op = 0; op < 2; op++) {
+    size_t mism[3] = {0, 0, 0}, total[3] = {0, 0, 0};
+    for (int op = 0; op < 3; op++) {
         const uint64_t nch = ((1ull << 32) / step[op] + CH - 1) / CH;
         size_t bad = 0, cnt = 0;
 #pragma omp parallel reduction(+ : bad, cnt)
@@ -524,7 +586,7 @@ static void test_erf_gelu_avx512_bits(void **state) {
                     uint32_t b = (uint32_t)k * 0x9E3779B1u;
                     memcpy(&x[n], &b, 4);
                 }
-                (op ? ref_erf_loop : ref_gelu_loop)(want, x, n);
+                ref[op](want, x, n);
                 const size_t a = c % 37 < n ? c % 37 : n, e = n - a < c % 23 ? n - a : c % 23;
                 const size_t cut[4] = {0, a, n - e, n};
                 if (c & 1) memcpy(got, x, n * sizeof(float));
@@ -539,11 +601,13 @@ static void test_erf_gelu_avx512_bits(void **state) {
         mism[op] = bad;
         total[op] = cnt;
     }
-    printf("  AVX-512 vs scalar bits: GELU %zu floats, %zu differ; erf %zu floats, %zu differ\n",
-           total[0], mism[0], total[1], mism[1]);
+    printf("  AVX-512 vs scalar bits: GELU %zu floats, %zu differ; erf %zu floats, %zu differ; "
+           "fast GELU %zu floats, %zu differ\n", total[0], mism[0], total[1], mism[1], total[2], mism[2]);
     assert_true(total[0] == ((1ull << 32) + step[0] - 1) / step[0]);
+    assert_true(total[2] == ((1ull << 32) + step[2] - 1) / step[2]);
     assert_int_equal(mism[0], 0);
     assert_int_equal(mism[1], 0);
+    assert_int_equal(mism[2], 0);
 }
 
 /* ------------------------------------------------------------ accuracy of a trained model */
@@ -653,6 +717,7 @@ int main(void) {
         cmocka_unit_test(test_erf_accuracy),
         cmocka_unit_test(test_gelu_exact),
         cmocka_unit_test(test_erf_gelu_avx512_bits),
+        cmocka_unit_test(test_gelu_fast),
         cmocka_unit_test(test_trained_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
