@@ -428,9 +428,20 @@ static void test_erf_accuracy(void **state) {
     free(x); free(y); free(y2);
 }
 
-/* The GELU pair (miles_erf, bit for bit its formula, 1 and 2 threads) and
- * the GEMM epilogues' miles_gelu_range: within float rounding of the exact
- * GELU and its derivative. */
+/* gelu_backward's definition (ops.c's generic loop), inlined here */
+MILES_FMA_CLONES
+static void ref_gelu_backward_loop(float *dinp, const float *inp, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + miles_erf(x * 0.70710678118654752440f));
+        float pdf = 0.39894228040143267794f * softmax_exp(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+/* The GELU pair (miles_erf, bit for bit its formula, 1 and 2 threads; the
+ * backward as its generic loop) and the GEMM epilogues' miles_gelu_range:
+ * within float rounding of the exact GELU and its derivative. */
 static void test_gelu_exact(void **state) {
     (void)state;
     const size_t n = 400001; /* odd: a vector tail */
@@ -447,6 +458,25 @@ static void test_gelu_exact(void **state) {
     assert_non_null(r);
     miles_gelu_range(r, x, n);
     gelu_backward(d, x, g, n);
+    /* gelu_backward (on AVX-512 CPUs the blocked erf) = its definition, bit
+     * for bit, accumulating into a nonzero dinp, 1 and 2 threads */
+    {
+        float *dout = malloc(n * sizeof(float)), *d1 = malloc(n * sizeof(float)), *d2 = malloc(n * sizeof(float));
+        assert_true(dout && d1 && d2);
+        for (size_t i = 0; i < n; i++) dout[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f, d1[i] = 0.25f;
+        memcpy(d2, d1, n * sizeof(float));
+        ref_gelu_backward_loop(d1, x, dout, n);
+        for (int th = 1; th <= 2; th++) {
+            float *d3 = malloc(n * sizeof(float));
+            assert_non_null(d3);
+            memcpy(d3, d2, n * sizeof(float));
+            set_threads(th);
+            gelu_backward(d3, x, dout, n);
+            assert_memory_equal(d1, d3, n * sizeof(float));
+            free(d3);
+        }
+        free(dout); free(d1); free(d2);
+    }
     double wf = 0.0, wb = 0.0, wr = 0.0;
     for (size_t i = 0; i < n; i++) {
         float want_bits = 0.5f * x[i] * (1.0f + miles_erf(x[i] * 0.70710678118654752440f));
