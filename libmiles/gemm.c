@@ -456,12 +456,20 @@ static void gemm_reference(const GemmPlan *pl) {
     }
 }
 
+/* C's rows = bias (C = bias, then accumulated with beta 1: linear_forward's
+ * seeding), for the paths that cannot take it as the kernel's C input */
+static void seed_rows(const float *bias, int M, int N, float *C, int ldc) {
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+}
+
 static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc) {
+                     int ldc, const float *bias) {
     if (M <= 0 || N <= 0) return;
+    if (bias) beta = 1.0f;
     if (K <= 0 || alpha == 0.0f) {
-        scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
+        if (bias) seed_rows(bias, M, N, C, ldc);
+        else scale_block(0, M, 0, N, beta, C, (size_t)ldc, 1);
         return;
     }
     GemmPlan pl = {.isa = gemm_isa(), .ta = transA, .tb = transB, .M = M, .N = N, .K = K,
@@ -475,6 +483,8 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
      * C^T = W @ x^T instead: W's rows are read in place, once, and only the
      * small x is packed. */
     if (transB && M <= SWAP_MAX_M && N > M) {
+        if (bias) seed_rows(bias, M, N, C, ldc); /* C^T: the kernel's C input runs along rows */
+        bias = NULL;
         pl = (GemmPlan){.isa = pl.isa, .ta = 0, .tb = !transA, .M = N, .N = M, .K = K,
                         .alpha = alpha, .beta = beta, .A = B, .B = A, .lda = ldb, .ldb = lda,
                         .C = C, .c_rs = 1, .c_cs = (size_t)ldc};
@@ -498,6 +508,12 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
 #endif
     pl.mc = imin(MC_MAX, round_up(M, MR));
     pl.mb = (M + pl.mc - 1) / pl.mc;
+    if (nt > 1 && pl.mb >= nt) { /* (nearly) equal row blocks, a multiple of nt: as packed_run */
+        const int tiles = (M + MR - 1) / MR;
+        pl.mb = imin(tiles, round_up(pl.mb, nt));
+        pl.mc = (tiles + pl.mb - 1) / pl.mb * MR;
+        pl.even_rows = 1;
+    }
     int ncmax = N;
     if (pl.pack_b && (size_t)K * round_up(N, NR) > BPACK_MAX)
         ncmax = imax_int(NR, (int)(BPACK_MAX / (size_t)K) / NR * NR);
@@ -510,10 +526,12 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
     size_t per_thread = (size_t)pl.mc * KC + (size_t)KC * NR;
     float *buf = scratch_get(bp_n + (size_t)nt * per_thread);
     if (!buf) {
+        if (bias) seed_rows(bias, M, N, C, ldc);
         gemm_reference(&pl);
         return;
     }
     pl.Bp = buf;
+    pl.bias = bias; /* C's old value in the first K slice, read by the kernel (c_cs == 1 here) */
 
     for (pl.jc = 0; pl.jc < N; pl.jc += ncmax) {
         pl.nc = imin(ncmax, N - pl.jc);
@@ -825,7 +843,13 @@ void miles_gemm_f32_packed_bias_rows(const MilesGemmF32Packed *pw, int M, const 
 void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta,
                        float *C, int ldc) {
-    gemm_own(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_own(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void miles_gemm_bias(int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     const float *bias, float beta, float *C, int ldc) {
+    gemm_isa();
+    gemm_own(1, 0, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 /* --------------------------------------------------------- BLAS (opt-in) */
@@ -894,5 +918,5 @@ void miles_gemm(int transA, int transB, int M, int N, int K, float alpha,
         return;
     }
 #endif
-    gemm_own(1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_own(1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }

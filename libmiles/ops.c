@@ -218,27 +218,21 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 /* -------------------------------------------------------------- linear */
 
-/* C[M,N] = A[M,K] @ op(B) + beta * C for the activation products of
- * the linear layers (M = tokens).  With several threads the own GEMM hands
- * out blocks of 192 rows: at M = 1024 (B32 T32) that is 5 full blocks and
- * one of 64, so on 2 threads one thread does 576 rows and the other 448
- * (12.5% of the product's wall time lost waiting), on every forward and
- * input-gradient product.  Here each thread takes one contiguous, equal
- * share of the rows and runs the serial own GEMM on it.  Same bits: the
- * own GEMM's result per element depends only on K and the values, never on
- * which thread or row block computes it (gemm.c; test_gemm's thread bits).
- * The cost: every thread packs all of op(B) itself (~1.5% of a step's CPU
- * time at 1 thread), instead of a shared packing.  BLAS (opt-in) and small
- * products keep miles_gemm.  bias (or NULL): C's rows are seeded with it
- * and accumulated into (beta 1), as linear_forward always did. */
+/* C[M,N] = A[M,K] @ op(B) + beta * C for the activation products of the
+ * linear layers (M = tokens), or with a bias (not NULL) C's rows seeded
+ * with it and accumulated into (beta 1), as linear_forward always did.  The
+ * own GEMM packs op(B) once, shared by the threads, and cuts the rows into
+ * nearly equal blocks, a multiple of the thread count, handed out
+ * dynamically (gemm.c), with the bias as the kernel's C input.  It replaced
+ * one static half of the rows per thread, each thread packing all of op(B)
+ * itself: both threads packed the same W, and a thread slowed by a
+ * neighbour on the host left the other waiting (libgomp spin 2.5% of a
+ * BERT-base train step).  Same bits either way: an element's result depends
+ * only on K and the values (gemm.c; test_gemm's thread bits).  BLAS (opt-in)
+ * keeps the seeding pass and miles_gemm. */
 static void gemm_rows_even(int transB, int M, int N, int K, const float *A, int lda, const float *B,
                            int ldb, const float *bias, float beta, float *C, int ldc) {
-    int nt = 1;
-#ifdef _OPENMP
-    if (!omp_in_parallel()) nt = omp_get_max_threads();
-#endif
-    /* at least 2 row tiles (24 rows) per thread, and a product worth a fork */
-    if (nt < 2 || M < 48 * nt || (double)M * N * K < 4.0 * MILES_OMP_MIN_WORK * nt || miles_gemm_blas_active()) {
+    if (miles_gemm_blas_active()) {
         if (bias) {
 #pragma omp parallel for schedule(static) OMP_IF((double)M * N)
             for (int n = 0; n < M; n++) memcpy(C + (size_t)n * ldc, bias, (size_t)N * sizeof(float));
@@ -247,23 +241,7 @@ static void gemm_rows_even(int transB, int M, int N, int K, const float *A, int 
         miles_gemm(0, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num(), T = omp_get_num_threads();
-#endif
-        /* equal shares, boundaries on multiples of 8 rows (tidiness only) */
-        int r0 = (int)((long)M * t / T) / 8 * 8, r1 = t == T - 1 ? M : (int)((long)M * (t + 1) / T) / 8 * 8;
-        float bt = beta;
-        if (bias) { /* this thread's rows seeded with the bias, then accumulated */
-            for (int n = r0; n < r1; n++) memcpy(C + (size_t)n * ldc, bias, (size_t)N * sizeof(float));
-            bt = 1.0f;
-        }
-        if (r1 > r0)
-            miles_gemm_serial(0, transB, r1 - r0, N, K, 1.0f, A + (size_t)r0 * lda, lda, B, ldb, bt,
-                              C + (size_t)r0 * ldc, ldc);
-    }
+    miles_gemm_bias(transB, M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
 }
 
 void linear_forward(float *out, const float *inp, const float *w, const float *b,

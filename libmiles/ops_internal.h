@@ -22,6 +22,13 @@ void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta,
                        float *C, int ldc);
 
+/* The own GEMM on the OpenMP threads: C = A @ op(B) + beta * C, or with a
+ * bias (not NULL) C's rows = bias then accumulated (beta ignored): the bits
+ * of seeding C with the bias and calling miles_gemm with beta 1.  The bias
+ * is the kernel's C input in the first K slice (no pass over C first). */
+void miles_gemm_bias(int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     const float *bias, float beta, float *C, int ldc);
+
 /* The own GEMM's micro-kernel ISA ("avx512", "avx2", "generic"), chosen once
  * by CPU features (MILES_GEMM_ISA=name picks a lower one).  All give the same
  * bits (gemm_internal.h).  force_isa: tests and benchmarks only, not
