@@ -298,9 +298,11 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
  * and softmax_exp instead of expf, so the loops vectorize; the same bits in
  * every ISA clone (see miles_erf).  This moved the fp32 training trajectory
  * once (PyTorch goldens unchanged; see test_dist's killed-rank tolerance);
- * the bf16/int8 engine fuses the same GELU into its GEMMs.  The clones (MILES_FMA_CLONES, for miles_erf's fmaf) are file-local helpers (an
- * exported target_clones function exports its resolver too); each thread runs
- * one contiguous range (element-wise: any split gives the same bits). */
+ * the fp32 engine fuses the same GELU into its GEMMs (the bf16/int8 one the
+ * cheaper miles_gelu_fast_elem).  The clones (MILES_FMA_CLONES, for
+ * miles_erf's fmaf) are file-local helpers (an exported target_clones
+ * function exports its resolver too); each thread runs one contiguous range
+ * (element-wise: any split gives the same bits). */
 static inline float gelu_elem(float x) { return 0.5f * x * (1.0f + miles_erf(x * INV_SQRT2)); }
 
 MILES_FMA_CLONES
