@@ -848,7 +848,6 @@ void miles_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
 
 void miles_gemm_bias(int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      const float *bias, float beta, float *C, int ldc) {
-    gemm_isa();
     gemm_own(1, 0, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, bias);
 }
 

@@ -230,7 +230,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * BERT-base train step).  Same bits either way: an element's result depends
  * only on K and the values (gemm.c; test_gemm's thread bits).  BLAS (opt-in)
  * keeps the seeding pass and miles_gemm. */
-static void gemm_rows_even(int transB, int M, int N, int K, const float *A, int lda, const float *B,
+static void linear_gemm(int transB, int M, int N, int K, const float *A, int lda, const float *B,
                            int ldb, const float *bias, float beta, float *C, int ldc) {
     if (miles_gemm_blas_active()) {
         if (bias) {
@@ -248,7 +248,7 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
                     int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     /* out[N,OC] = (b, seeded into out) + inp[N,C] @ w[OC,C]^T */
-    gemm_rows_even(1, N, OC, C, inp, C, w, C, b, 0.0f, out, OC);
+    linear_gemm(1, N, OC, C, inp, C, w, C, b, 0.0f, out, OC);
 }
 
 /* db[o0:o1] += column sums of dout over the N rows, each in row order (a
@@ -267,7 +267,7 @@ static void bias_grad_chunk(float *db, const float *dout, int N, int OC, int o0,
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int N, int C, int OC) {
     /* dinp[N,C] += dout[N,OC] @ w[OC,C] */
-    if (dinp) gemm_rows_even(0, N, C, OC, dout, OC, w, C, NULL, 1.0f, dinp, C);
+    if (dinp) linear_gemm(0, N, C, OC, dout, OC, w, C, NULL, 1.0f, dinp, C);
     /* dw[OC,C] += dout^T @ inp */
     if (dw) miles_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) {
@@ -285,7 +285,7 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int N, int C, int OC) {
     /* beta 0: the GEMM's first K slice stores alpha*acc + 0 (gemm.c), the
      * value a zeroed dinp with beta 1 gets */
-    if (dinp) gemm_rows_even(0, N, C, OC, dout, OC, w, C, NULL, 0.0f, dinp, C);
+    if (dinp) linear_gemm(0, N, C, OC, dout, OC, w, C, NULL, 0.0f, dinp, C);
     linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
 }
 

@@ -523,6 +523,60 @@ static void test_bits_tiny(void **state) {
     printf("miles_gemm_tiny: %d cases bit-identical to the contract\n", cases);
 }
 
+/* miles_gemm_bias (the linear layers): the bits of seeding C's rows with the
+ * bias and calling miles_gemm with beta 1, on every ISA, 1 and 2 threads,
+ * for the paths it takes: the swapped few-rows one (M <= 64, B transposed),
+ * the 16-wide tile (N <= 16), column blocks, row counts that do not split
+ * evenly; and with a NULL bias, miles_gemm itself (beta 0 and 1). */
+static void test_bits_bias(void **state) {
+    (void)state;
+#ifdef __SANITIZE_ADDRESS__ /* make asan runs ~10x slower: the selected ISA only */
+    const char *isas[] = {miles_gemm_isa_name()};
+#else
+    const char *isas[] = {"avx512", "avx2", "generic"};
+#endif
+    static const int shapes[][3] = {{5, 40, 33}, {64, 200, 70}, {70, 13, 300}, {1003, 168, 200},
+                                    {300, 700, 257}, {70, 3900, 1100}};
+    const char *orig = miles_gemm_isa_name();
+    const int saved = omp_get_max_threads();
+    int cases = 0;
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) continue;
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int tb = 0; tb <= 1; tb++)
+                for (int nt = 1; nt <= 2; nt++) {
+                    const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                    const int lda = K + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+                    float *A = malloc((size_t)M * lda * sizeof(float));
+                    float *B = malloc((size_t)(tb ? N : K) * ldb * sizeof(float));
+                    float *bias = malloc((size_t)N * sizeof(float));
+                    float *want = malloc((size_t)M * ldc * sizeof(float)), *got = malloc((size_t)M * ldc * sizeof(float));
+                    assert_true(A && B && bias && want && got);
+                    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand();
+                    for (size_t i = 0; i < (size_t)(tb ? N : K) * ldb; i++) B[i] = frand();
+                    for (int j = 0; j < N; j++) bias[j] = frand();
+                    for (size_t i = 0; i < (size_t)M * ldc; i++) got[i] = want[i] = frand();
+                    omp_set_num_threads(nt);
+                    for (int i = 0; i < M; i++) memcpy(want + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+                    miles_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, want, ldc);
+                    miles_gemm_bias(tb, M, N, K, A, lda, B, ldb, bias, 0.5f /* ignored */, got, ldc);
+                    assert_memory_equal(want, got, (size_t)M * ldc * sizeof(float));
+                    for (int beta = 0; beta <= 1; beta++) { /* no bias: miles_gemm's bits */
+                        for (size_t i = 0; i < (size_t)M * ldc; i++) got[i] = want[i] = frand();
+                        miles_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, (float)beta, want, ldc);
+                        miles_gemm_bias(tb, M, N, K, A, lda, B, ldb, NULL, (float)beta, got, ldc);
+                        assert_memory_equal(want, got, (size_t)M * ldc * sizeof(float));
+                    }
+                    free(A), free(B), free(bias), free(want), free(got);
+                    cases++;
+                }
+    }
+    omp_set_num_threads(saved);
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+    printf("miles_gemm_bias: %d cases with the bits of bias rows + miles_gemm (beta 1)\n", cases);
+}
+
 /* Negative controls: the bit comparison is sensitive to what the contract
  * fixes.  Reversing K within each slice, or rounding the product before the
  * add, changes at least one element of a K = 600 product. */
@@ -581,6 +635,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bits_every_isa),
         cmocka_unit_test(test_bits_prepacked),
         cmocka_unit_test(test_bits_tiny),
+        cmocka_unit_test(test_bits_bias),
         cmocka_unit_test(test_bits_negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, report);

@@ -198,10 +198,10 @@ static void test_linear(void **state) {
         }
 }
 
-/* linear_forward / linear_backward(_set) split the token rows evenly over
- * the threads (ops.c gemm_rows_even) instead of the own GEMM's row blocks:
- * their results must keep the bits of 1 thread (the plain own GEMM) on 2
- * and 3 threads, row counts not a multiple of the split (1003), bias on. */
+/* linear_forward / linear_backward(_set) run the own GEMM's parallel path
+ * (ops.c linear_gemm: even row blocks, the bias as the kernel's C input):
+ * their results must keep the bits of 1 thread on 2 and 3 threads, row
+ * counts not a multiple of the split (1003), bias on. */
 static void test_linear_thread_bits(void **state) {
     (void)state;
 #ifdef _OPENMP
