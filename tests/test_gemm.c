@@ -538,7 +538,7 @@ static void test_bits_bias(void **state) {
     static const int shapes[][3] = {{5, 40, 33}, {64, 200, 70}, {70, 13, 300}, {1003, 168, 200},
                                     {300, 700, 257}, {70, 3900, 1100}};
     const char *orig = miles_gemm_isa_name();
-    const int saved = omp_get_max_threads();
+    const int saved = max_threads();
     int cases = 0;
     for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
         if (!miles_gemm_isa_available(isas[q])) continue;
@@ -557,7 +557,7 @@ static void test_bits_bias(void **state) {
                     for (size_t i = 0; i < (size_t)(tb ? N : K) * ldb; i++) B[i] = frand();
                     for (int j = 0; j < N; j++) bias[j] = frand();
                     for (size_t i = 0; i < (size_t)M * ldc; i++) got[i] = want[i] = frand();
-                    omp_set_num_threads(nt);
+                    set_threads(nt);
                     for (int i = 0; i < M; i++) memcpy(want + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
                     miles_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, want, ldc);
                     miles_gemm_bias(tb, M, N, K, A, lda, B, ldb, bias, 0.5f /* ignored */, got, ldc);
@@ -572,7 +572,7 @@ static void test_bits_bias(void **state) {
                     cases++;
                 }
     }
-    omp_set_num_threads(saved);
+    set_threads(saved);
     assert_int_equal(miles_gemm_force_isa(orig), 0);
     printf("miles_gemm_bias: %d cases with the bits of bias rows + miles_gemm (beta 1)\n", cases);
 }
