@@ -47,9 +47,8 @@ for r in rows:
         continue
     k = (r["impl"], r["B"], r["T"])
     if k not in best:
-        best[k] = dict(r, rounds=0)
+        best[k] = dict(r)
     b = best[k]
-    b["rounds"] += 1
     for f in ("fwd_seq_per_s", "train_seq_per_s"):
         b[f] = max(b[f], r[f])
     if peak:

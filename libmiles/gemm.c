@@ -330,6 +330,23 @@ typedef struct GemmPlan {
     const MilesGemmRowsDone *done; /* epilogue per finished row block (nb == 1 only) */
 } GemmPlan;
 
+/* Row blocks of M rows for nt threads: at most MC_MAX rows each; with
+ * several threads and at least one block each, a multiple of nt blocks of
+ * (nearly) equal MR-row tiles (even_rows).  M = 1024 (B32 T32) as 6 blocks
+ * of 192 and 64 rows gave one of 2 threads 576 rows, the other 448.  Same
+ * bits: an element's result does not depend on its block. */
+static void plan_row_blocks(GemmPlan *pl, int M, int nt) {
+    const int MR = pl->isa->mr;
+    pl->mc = imin(MC_MAX, round_up(M, MR));
+    pl->mb = (M + pl->mc - 1) / pl->mc;
+    if (nt > 1 && pl->mb >= nt) {
+        const int tiles = (M + MR - 1) / MR;
+        pl->mb = imin(tiles, round_up(pl->mb, nt));
+        pl->mc = (tiles + pl->mb - 1) / pl->mb * MR; /* the largest block, <= MC_MAX */
+        pl->even_rows = 1;
+    }
+}
+
 /* Pack micro-panel `idx` (slice-major) of the current column block. */
 static void plan_pack_b(const GemmPlan *pl, int idx) {
     int NR = pl->isa->nr, npanels = (int)(pl->ncpad / NR);
@@ -506,14 +523,7 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
     if (parallel && !omp_in_parallel() && (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK)
         nt = omp_get_max_threads();
 #endif
-    pl.mc = imin(MC_MAX, round_up(M, MR));
-    pl.mb = (M + pl.mc - 1) / pl.mc;
-    if (nt > 1 && pl.mb >= nt) { /* (nearly) equal row blocks, a multiple of nt: as packed_run */
-        const int tiles = (M + MR - 1) / MR;
-        pl.mb = imin(tiles, round_up(pl.mb, nt));
-        pl.mc = (tiles + pl.mb - 1) / pl.mb * MR;
-        pl.even_rows = 1;
-    }
+    plan_row_blocks(&pl, M, nt);
     int ncmax = N;
     if (pl.pack_b && (size_t)K * round_up(N, NR) > BPACK_MAX)
         ncmax = imax_int(NR, (int)(BPACK_MAX / (size_t)K) / NR * NR);
@@ -782,18 +792,7 @@ static void packed_run(const MilesGemmF32Packed *pw, int M, const float *A, int 
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK) nt = omp_get_max_threads();
 #endif
-    pl.mc = imin(MC_MAX, round_up(M, MR));
-    pl.mb = (M + pl.mc - 1) / pl.mc;
-    if (nt > 1 && pl.mb >= nt) {
-        /* whole blocks per thread: M = 1024 (B32 T32) as 6 blocks of 192 and
-         * 64 rows gave one of 2 threads 576 rows, the other 448; a multiple
-         * of nt blocks of (nearly) equal tiles balances them.  Same bits:
-         * an element's result does not depend on its block. */
-        const int tiles = (M + MR - 1) / MR;
-        pl.mb = imin(tiles, round_up(pl.mb, nt));
-        pl.mc = (tiles + pl.mb - 1) / pl.mb * MR; /* the largest block, <= MC_MAX */
-        pl.even_rows = 1;
-    }
+    plan_row_blocks(&pl, M, nt);
     int nb = pl.mb >= 2 * nt ? 1 : (2 * nt + pl.mb - 1) / pl.mb;
     pl.nchunk = round_up((N + nb - 1) / nb, NR);
     pl.nb = (N + pl.nchunk - 1) / pl.nchunk;
