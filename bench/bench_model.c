@@ -5,7 +5,7 @@
  * where a train step's CPU time goes (per phase).
  *
  *   bench_model [--preset miles] [--size bert-base] [--B 32] [--T 32,128]
- *               [--iters N] [--train-iters N] [--peak GFLOPS]
+ *               [--iters N] [--train-iters N] [--peak GFLOPS] [--full-last-layer 0|1]
  *
  * One JSON line per (B,T) case on stdout.  Threads: OMP_NUM_THREADS (and
  * OPENBLAS_NUM_THREADS for the BLAS GEMM).  bench/run_model_bench.sh runs this
@@ -18,6 +18,11 @@
  * Element-wise ops, softmax, LayerNorm, AdamW are not counted: they are the
  * overhead the fraction of peak exposes.  Peak: bench/peak.h's FMA-throughput
  * loop (widest ISA, OMP_NUM_THREADS threads) run here, or --peak.
+ * The model runs as miles-train's trainer runs it: the last layer on the
+ * [CLS] rows alone (miles_model_set_pooled_only; --full-last-layer 1: every
+ * row, as HF).  fwd_gflops/train_gflops count the model's FLOPs (the work
+ * both sides deliver); fwd_of_peak/train_of_peak the products executed
+ * (fwd_gflop_exec per forward): the hardware's utilization. 
  * Times: wall clock (train_ms) and process CPU time (train_cpu_ms: the figure
  * to compare on a shared machine, with 1 thread), means over the train
  * iterations; phases_wall_cpu_ms gives [wall, CPU] ms per phase of a step.
@@ -55,10 +60,15 @@ static double cpu_now(void) {
 /* fp32 peak: the FMA loop of bench/peak.h (shared with bench_sgemm) */
 #include "peak.h"
 
-/* FLOPs of one eval forward's matrix products (see the header comment). */
-static double forward_flops(const MilesConfig *c, int B, int T) {
+/* FLOPs of one eval forward's matrix products (see the header comment).
+ * pooled_only: the products Miles runs with miles_model_set_pooled_only
+ * (the last layer's K and V for every token, the rest for the [CLS] rows);
+ * 0: the model's, as HF computes it (the figure both sides' rates use). */
+static double forward_flops(const MilesConfig *c, int B, int T, int pooled_only) {
     const double H = c->hidden_size, I = c->intermediate_size, L = c->num_hidden_layers;
     double per_tok = L * (2.0 * (4.0 * H * H + 2.0 * H * I) + 4.0 * T * H);
+    if (pooled_only && c->pooling != MILES_POOL_MEAN && L >= 1) /* last layer: K, V per token + the rest per [CLS] */
+        per_tok -= (2.0 * (2.0 * H * H + 2.0 * H * I) + 4.0 * T * H) * (1.0 - 1.0 / T);
     double heads = 0.0, in = c->num_features;
     if (c->pooling == MILES_POOL_POOLER) heads += 2.0 * H * H;
     for (int i = 0; i < c->n_numeric; i++) heads += 2.0 * in * c->numeric_widths[i], in = c->numeric_widths[i];
@@ -77,6 +87,7 @@ int main(int argc, char **argv) {
     const char *preset = "miles", *size = "bert-base", *Ts = "32,128";
     int B = 32, iters = 3, train_iters = 2;
     double peak_arg = 0.0;
+    int pooled_only = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--preset")) preset = argv[i + 1];
         else if (!strcmp(argv[i], "--size")) size = argv[i + 1];
@@ -85,9 +96,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-iters")) train_iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--peak")) peak_arg = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--full-last-layer")) pooled_only = !atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: %s [--preset P] [--size S] [--B n] [--T t1,t2] [--iters n] "
-                            "[--train-iters n] [--peak GFLOPS]\n", argv[0]);
+                            "[--train-iters n] [--peak GFLOPS] [--full-last-layer 0|1]\n", argv[0]);
             return 2;
         }
     }
@@ -111,6 +123,8 @@ int main(int argc, char **argv) {
     if ((s = miles_adamw_build(&opt, m, &oc))) return die("adamw", s);
     MilesLossConfig lc = {0.95f, 0.05f, {0.625f, 2.5f}};
     miles_model_set_loss(m, &lc);
+    /* as miles-train's trainer runs it: the last layer's [CLS] rows alone */
+    miles_model_set_pooled_only(m, pooled_only);
 
     char tlist[256];
     snprintf(tlist, sizeof tlist, "%s", Ts);
@@ -179,8 +193,11 @@ int main(int argc, char **argv) {
 #undef PHASE
         double train = train_iters > 0 ? (now() - t0) / train_iters : 0.0;
         double train_cpu = train_iters > 0 ? (cpu_now() - c0) / train_iters : 0.0;
-        double ff = forward_flops(&cfg, B, T);
+        /* rates: the model's FLOPs per second (both sides the same work
+         * done); of peak: the products Miles executed per second */
+        double ff = forward_flops(&cfg, B, T, 0), fx = forward_flops(&cfg, B, T, pooled_only);
         double fwd_gf = ff / fwd * 1e-9, train_gf = train > 0 ? 3.0 * ff / train * 1e-9 : 0.0;
+        double fwd_xgf = fx / fwd * 1e-9, train_xgf = train > 0 ? 3.0 * fx / train * 1e-9 : 0.0;
         char phases[512];
         int pn = 0;
         for (int k = 0; k < NPH; k++)
@@ -190,11 +207,12 @@ int main(int argc, char **argv) {
         printf("{\"bench\":\"model\",\"impl\":\"miles\",\"preset\":\"%s\",\"size\":\"%s\",\"B\":%d,"
                "\"T\":%d,\"threads\":%d,\"fwd_ms\":%.1f,\"fwd_seq_per_s\":%.2f,\"train_ms\":%.1f,"
                "\"train_seq_per_s\":%.2f,\"train_cpu_ms\":%.1f,\"fwd_gflop\":%.2f,\"fwd_gflops\":%.1f,"
-               "\"train_gflops\":%.1f,\"peak_gflops\":%.1f,\"fwd_of_peak\":%.3f,\"train_of_peak\":%.3f,"
+               "\"train_gflops\":%.1f,\"pooled_only\":%d,\"fwd_gflop_exec\":%.2f,\"peak_gflops\":%.1f,"
+               "\"fwd_of_peak\":%.3f,\"train_of_peak\":%.3f,"
                "\"phases_wall_cpu_ms\":{%s},\"iters\":%d,\"train_iters\":%d,\"loss\":%.4f}\n",
                preset, size, B, T, threads, fwd * 1e3, B / fwd, train * 1e3,
-               train > 0 ? B / train : 0.0, train_cpu * 1e3, ff * 1e-9, fwd_gf, train_gf, peak,
-               peak > 0 ? fwd_gf / peak : 0.0, peak > 0 ? train_gf / peak : 0.0, phases, iters,
+               train > 0 ? B / train : 0.0, train_cpu * 1e3, ff * 1e-9, fwd_gf, train_gf, pooled_only,
+               fx * 1e-9, peak, peak > 0 ? fwd_xgf / peak : 0.0, peak > 0 ? train_xgf / peak : 0.0, phases, iters,
                train_iters, loss);
         fflush(stdout);
         free(ids);

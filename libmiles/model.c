@@ -267,7 +267,15 @@ const float *miles_model_pooled(const MilesModel *m) {
     return (m && m->fwd_valid) ? m->A.pooled : NULL;
 }
 
+int miles_model_set_pooled_only(MilesModel *m, int on) {
+    if (!m) return 0;
+    int prev = m->pooled_only;
+    m->pooled_only = on ? 1 : 0;
+    if (prev != m->pooled_only) m->fwd_valid = m->bwd_valid = 0; /* the next forward decides the layout */
+    return prev;
+}
+
 const float *miles_model_last_hidden(const MilesModel *m) {
-    if (!m || !m->fwd_valid) return NULL;
+    if (!m || !m->fwd_valid || m->cls_last) return NULL;
     return m->layer_acts[m->cfg.num_hidden_layers - 1].ln2;
 }

@@ -138,18 +138,20 @@ static void head_backward(MilesModel *m, MilesParams *G) {
         memcpy(D->dfeat, D->dnum, (size_t)B * c->num_features * sizeof(float));
     const float *dpooled = drop_bwd(D->dpooled, D->dtext, (size_t)B * H,
                                     miles_model_dkey(m, c->text_dropout, MILES_DROPID_TEXT));
-    /* into the encoder output gradient D->dx [N,H] */
-    zero(D->dx, (size_t)B * T * H);
+    /* into the encoder output gradient D->dx [N,H]; with a [CLS]-rows-only
+     * last layer its rows compact, [B,H] (cls_pool_backward over T = 1) */
+    const int Tpool = m->cls_last ? 1 : T;
+    zero(D->dx, (size_t)B * Tpool * H);
     switch (c->pooling) {
     case MILES_POOL_POOLER:
         zero(D->dpool_pre, (size_t)B * H);
         tanh_backward(D->dpool_pre, A->pooled, dpooled, (size_t)B * H);
         zero(D->dcls, (size_t)B * H);
         linear_backward(D->dcls, G->pooler.w, G->pooler.b, D->dpool_pre, A->cls, P->pooler.w, B, H, H);
-        cls_pool_backward(D->dx, D->dcls, B, T, H);
+        cls_pool_backward(D->dx, D->dcls, B, Tpool, H);
         break;
     case MILES_POOL_CLS:
-        cls_pool_backward(D->dx, dpooled, B, T, H);
+        cls_pool_backward(D->dx, dpooled, B, Tpool, H);
         break;
     default:
         mean_pool_backward(D->dx, dpooled, A->mask, B, T, H);
@@ -174,6 +176,10 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
         MilesLayerP *g = &G->layers[l];
         const MilesLayerActs *y = &m->layer_acts[l];
         const float *x = l ? m->layer_acts[l - 1].ln2 : A->emb_out;
+        if (l == c->num_hidden_layers - 1 && m->cls_last) {
+            miles_model_cls_layer_backward(m, G, l, x);
+            continue;
+        }
 
         /* LN2: ln2 = LN(res2), res2 = ln1 + dropout(out dense).  d(res2) is
          * also the residual branch's d(ln1): written straight into dln1,

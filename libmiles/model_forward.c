@@ -197,6 +197,10 @@ static void encoder_forward(MilesModel *m, const float *word_emb) {
 
     const float *x = A->emb_out;
     for (int l = 0; l < c->num_hidden_layers; l++) {
+        if (l == c->num_hidden_layers - 1 && m->cls_last) { /* only the pooled rows */
+            miles_model_cls_layer_forward(m, l, x);
+            break;
+        }
         const MilesLayerP *w = &P->layers[l];
         MilesLayerActs *y = &m->layer_acts[l];
         linear_forward(y->q, x, w->q.w, w->q.b, N, H, H);
@@ -251,14 +255,16 @@ static void head_forward(MilesModel *m) {
     const MilesParams *P = &m->P;
     const float *hid = m->layer_acts[c->num_hidden_layers - 1].ln2;
 
+    /* a [CLS]-rows-only last layer (m->cls_last) holds them compact: [B,H] */
+    const int Tpool = m->cls_last ? 1 : T;
     switch (c->pooling) {
     case MILES_POOL_POOLER:
-        cls_pool_forward(A->cls, hid, B, T, H);
+        cls_pool_forward(A->cls, hid, B, Tpool, H);
         linear_forward(A->pool_pre, A->cls, P->pooler.w, P->pooler.b, B, H, H);
         tanh_forward(A->pooled, A->pool_pre, (size_t)B * H);
         break;
     case MILES_POOL_CLS:
-        cls_pool_forward(A->pooled, hid, B, T, H);
+        cls_pool_forward(A->pooled, hid, B, Tpool, H);
         break;
     default:
         mean_pool_forward(A->pooled, hid, A->mask, B, T, H);
@@ -307,6 +313,7 @@ static int forward_impl(MilesModel *m, const MilesBatch *batch, const float *wor
     if (m->have_vel) memcpy(A->vel_target, batch->velocity, (size_t)B * sizeof(float));
 
     m->emb_given = word_emb != NULL;
+    m->cls_last = m->pooled_only && c->pooling != MILES_POOL_MEAN;
     encoder_forward(m, word_emb);
     head_forward(m);
 

@@ -156,6 +156,9 @@ struct MilesModel {
     int have_labels, have_vel;
     int emb_given;                /* the word embeddings came from the caller
                                    * (miles_model_forward_embeds): no wte gradient */
+    int pooled_only;              /* miles_model_set_pooled_only */
+    int cls_last;                 /* the last forward ran the last layer on the [CLS]
+                                   * rows only (model_cls.c): its activations are [B,..] */
     int bwd_valid;                /* a backward of this forward ran: the input
                                    * gradients are in D.dres [N,H] and D.dfeat [B,F] */
     float last_loss, last_ce, last_mse;
@@ -178,5 +181,13 @@ static inline MilesDropoutKey miles_model_dkey(const MilesModel *m, float p, uin
     k.tensor_id = id;
     return k;
 }
+
+/* The last encoder layer on the [CLS] rows alone (model_cls.c), when the
+ * pooled output reads nothing else: x [N,H] is the layer's input; the
+ * layer's activations are written compact ([B,..] rows at the start of its
+ * buffers).  The backward takes d(layer output)'s [CLS] rows compact in
+ * D->dx [B,H] and leaves d(layer input) [N,H] in D->dx. */
+void miles_model_cls_layer_forward(MilesModel *m, int l, const float *x);
+void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const float *x);
 
 #endif

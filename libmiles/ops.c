@@ -289,6 +289,33 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
     linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
 }
 
+void linear_forward_rows(float *out, int ldo, const float *inp, int ldi, const float *w,
+                         const float *b, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    linear_gemm(1, N, OC, C, inp, ldi, w, C, b, 0.0f, out, ldo);
+}
+
+void linear_backward_rows(float *dinp, int ldo, float *dw, float *db, const float *dout,
+                          const float *inp, int ldi, const float *w, int N, int stride, int C,
+                          int OC, int set) {
+    if (N <= 0) return;
+    if (dinp) linear_gemm(0, N, C, OC, dout, OC, w, C, NULL, set ? 0.0f : 1.0f, dinp, ldo);
+    /* dw[OC,C] += dout^T @ inp: the full product (K = N*stride tokens) sums
+     * each K slice from 0 and adds it to dw; its zero rows add nothing, so
+     * one GEMM per slice over the rows that fall in it has its bits */
+    if (dw)
+        for (int n0 = 0; n0 < N;) {
+            long slice = (long)n0 * stride / MILES_GEMM_KC;
+            int n1 = n0 + 1;
+            while (n1 < N && (long)n1 * stride / MILES_GEMM_KC == slice) n1++;
+            miles_gemm(1, 0, OC, C, n1 - n0, 1.0f, dout + (size_t)n0 * OC, OC, inp + (size_t)n0 * ldi, ldi,
+                       1.0f, dw, C);
+            n0 = n1;
+        }
+    /* db: a column's sum in row order (bias_grad_chunk), zero rows add nothing */
+    if (db) linear_backward(NULL, NULL, db, dout, NULL, NULL, N, C, OC);
+}
+
 /* --------------------------------------------------------- activations */
 
 #define INV_SQRT2 0.70710678118654752440f

@@ -98,6 +98,19 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
 void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int N, int C, int OC);
 
+/* Rows taken one in `stride` from larger row-major tensors: inp row n at
+ * inp + n*ldi, dinp/out row n at + n*ldo; the rest dense.  linear_forward's
+ * bits per row.  linear_backward_rows gives what linear_backward would over
+ * all N*stride rows when dout is zero outside the rows n*stride (up to the
+ * sign of a zero): dw's sum over the rows runs in the groups the full
+ * product's K slices make (gemm.c's contract).  set: dinp written, not
+ * accumulated (linear_backward_set). */
+void linear_forward_rows(float *out, int ldo, const float *inp, int ldi, const float *w,
+                         const float *b, int N, int C, int OC);
+void linear_backward_rows(float *dinp, int ldo, float *dw, float *db, const float *dout,
+                          const float *inp, int ldi, const float *w, int N, int stride, int C,
+                          int OC, int set);
+
 /* ----------------------------------------------------------- attention */
 /* Multi-head self-attention core (after the q/k/v projections).
  * q,k,v: [B,T,C] with heads interleaved as HF does (head h uses channels
@@ -119,6 +132,20 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key);
+
+/* The [CLS] query alone (the last layer when only the pooled output is
+ * needed): q, out [B,C] hold each sequence's row 0; att, attd [B,NH,T].
+ * Bit for bit row 0 of attention_forward (dropout indices: query 0's). */
+void attention_forward_cls(float *out, float *att, float *attd, const float *q,
+                           const float *k, const float *v, const int32_t *mask,
+                           int B, int T, int C, int NH, MilesDropoutKey key);
+/* Its backward: dq, dout [B,C]; dk, dv [B,T,C] accumulated; scratch
+ * [B,NH,T].  attention_backward's bits for a dout that is zero outside row
+ * 0 (up to the sign of a zero). */
+void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
+                            const float *dout, const float *att, const float *attd,
+                            const float *q, const float *k, const float *v,
+                            int B, int T, int C, int NH, MilesDropoutKey key);
 
 /* --------------------------------------------------------- activations */
 /* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)), erf = miles_erf (ops_internal.h) */

@@ -60,14 +60,15 @@ static float row_dot(const float *x, const float *y, int n) {
     return s;
 }
 
-/* Softmax of the T x T scores of one (batch, head) in place, over the real
- * keys (m[j] != 0; m NULL: all real).  Element-wise and fixed-lane-order
- * arithmetic only, so the AVX-512/AVX2 clones give the baseline's bits (the
- * loop was compiled for SSE only in the portable build: ~2% of a bert-base
- * T128 train step). */
+/* Softmax of R rows of T scores (one (batch, head): R = T, or R = 1 for the
+ * [CLS] query alone) in place, over the real keys (m[j] != 0; m NULL: all
+ * real).  Row by row, element-wise and fixed-lane-order arithmetic only, so
+ * a row's bits do not depend on R and the AVX-512/AVX2 clones give the
+ * baseline's bits (the loop was compiled for SSE only in the portable build:
+ * ~2% of a bert-base T128 train step). */
 MILES_HOT_CLONES
-static void softmax_block(float *A, int T, const int32_t *m, int nreal) {
-    for (int i = 0; i < T; i++) {
+static void softmax_block(float *A, int R, int T, const int32_t *m, int nreal) {
+    for (int i = 0; i < R; i++) {
         float *row = A + (size_t)i * T;
         if (nreal == 0) {
             for (int j = 0; j < T; j++) row[j] = 0.0f;
@@ -86,16 +87,22 @@ static void softmax_block(float *A, int T, const int32_t *m, int nreal) {
     }
 }
 
-/* The softmax Jacobian on one (batch, head): S[i,j] = A[i,j] * (S[i,j] -
- * sum_j A[i,j] S[i,j]), rows of T.  Clones as softmax_block. */
+/* The softmax Jacobian on R rows of T: S[i,j] = A[i,j] * (S[i,j] - sum_j
+ * A[i,j] S[i,j]).  Row by row; clones as softmax_block. */
 MILES_HOT_CLONES
-static void softmax_backward_block(float *S, const float *A, int T) {
-    for (int i = 0; i < T; i++) {
+static void softmax_backward_block(float *S, const float *A, int R, int T) {
+    for (int i = 0; i < R; i++) {
         const float *a = A + (size_t)i * T;
         float *s = S + (size_t)i * T;
         float dot = row_dot(a, s, T);
         for (int j = 0; j < T; j++) s[j] = a[j] * (s[j] - dot);
     }
+}
+
+static int count_real(const int32_t *m, int T) {
+    int nreal = 0;
+    for (int j = 0; j < T; j++) nreal += m ? (m[j] != 0) : 1;
+    return nreal;
 }
 
 void attention_forward(float *out, float *att, float *attd, const float *q,
@@ -111,12 +118,9 @@ void attention_forward(float *out, float *att, float *attd, const float *q,
         const size_t off = (size_t)b * T * C + (size_t)h * hs;
         float *A = att + (size_t)bh * TT;
         const int32_t *m = mask ? mask + (size_t)b * T : NULL;
-        int nreal = 0;
-        for (int j = 0; j < T; j++) nreal += m ? (m[j] != 0) : 1;
-
         /* A[T,T] = scale * q_h @ k_h^T */
         miles_gemm_tiny(1, T, T, hs, scale, q + off, C, k + off, C, A, T);
-        softmax_block(A, T, m, nreal);
+        softmax_block(A, T, T, m, count_real(m, T));
         const float *P = A;
         if (use_drop) {
             float *D = attd + (size_t)bh * TT;
@@ -155,9 +159,72 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
         if (use_drop) miles_dropout_range(S, S, TT, (uint64_t)bh * TT, &key, 0);
         /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
          * keys and empty rows have att = 0 and so get no gradient */
-        softmax_backward_block(S, A, T);
+        softmax_backward_block(S, A, T, T);
         /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
         if (dq) miles_gemm_serial(0, 0, T, hs, T, scale, S, T, k + off, C, 1.0f, dq + off, C);
         if (dk) miles_gemm_serial(1, 0, T, hs, T, scale, S, T, q + off, C, 1.0f, dk + off, C);
+    }
+}
+
+/* ------------------------------------------------ the [CLS] query alone */
+
+/* Row 0 of attention_forward per (batch, head), nothing else: what the last
+ * layer's pooled output reads (model_cls.c).  Each row is computed by the
+ * same calls on one query row (the GEMM's bits do not depend on the rows
+ * computed together; the softmax runs row by row), so out/att/attd are
+ * bit for bit row 0 of the full op's; the dropout index is query 0's there. */
+void attention_forward_cls(float *out, float *att, float *attd, const float *q,
+                           const float *k, const float *v, const int32_t *mask,
+                           int B, int T, int C, int NH, MilesDropoutKey key) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int use_drop = attd != NULL && key.p > 0.0f;
+    const size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(static) if ((double)B * NH * T * hs >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * C + (size_t)h * hs;
+        float *A = att + (size_t)bh * T;
+        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
+        miles_gemm_tiny(1, 1, T, hs, scale, q + qoff, C, k + off, C, A, T);
+        softmax_block(A, 1, T, m, count_real(m, T));
+        const float *P = A;
+        if (use_drop) {
+            float *D = attd + (size_t)bh * T;
+            miles_dropout_range(D, A, (size_t)T, (uint64_t)bh * TT, &key, 0);
+            P = D;
+        }
+        miles_gemm_tiny(0, 1, hs, T, 1.0f, P, T, v + off, C, out + qoff, C);
+    }
+}
+
+/* attention_backward when dout is zero outside each sequence's row 0: the
+ * other query rows add products with a zero factor to dk and dv (and give
+ * zero dq rows), so the same calls on row 0 alone give the same bits up to
+ * the sign of a zero.  dq, dout: [B,C]; dk, dv: [B,T,C]; scratch [B,NH,T]. */
+void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
+                            const float *dout, const float *att, const float *attd,
+                            const float *q, const float *k, const float *v,
+                            int B, int T, int C, int NH, MilesDropoutKey key) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int use_drop = attd != NULL && key.p > 0.0f;
+    const size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(static) if ((double)B * NH * T * hs >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * C + (size_t)h * hs;
+        const float *A = att + (size_t)bh * T;
+        const float *P = use_drop ? attd + (size_t)bh * T : A;
+        const float *dO = dout + qoff;
+        /* dv_h[T,hs] += P^T @ dout_h (K = 1 query) */
+        if (dv) miles_gemm_serial(1, 0, T, hs, 1, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
+        if (!dq && !dk) continue;
+        float *S = scratch + (size_t)bh * T;
+        miles_gemm_tiny(1, 1, T, hs, 1.0f, dO, C, v + off, C, S, T);
+        if (use_drop) miles_dropout_range(S, S, (size_t)T, (uint64_t)bh * TT, &key, 0);
+        softmax_backward_block(S, A, 1, T);
+        if (dq) miles_gemm_serial(0, 0, 1, hs, T, scale, S, T, k + off, C, 1.0f, dq + qoff, C);
+        if (dk) miles_gemm_serial(1, 0, T, hs, 1, scale, S, T, q + qoff, C, 1.0f, dk + off, C);
     }
 }

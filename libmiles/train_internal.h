@@ -88,6 +88,7 @@ typedef struct MilesZero1 MilesZero1;
 
 typedef struct MilesTrainer {
     const MilesTrainConfig *cfg;
+    int prev_pooled_only;            /* the model's setting before the CPU trainer set it */
     MilesLossConfig loss;            /* cfg->loss with the class weights resolved */
     const MilesDataset *train, *val; /* val NULL: no validation */
     const MilesCkptContract *contract;

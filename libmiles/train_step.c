@@ -211,11 +211,15 @@ int miles_train_step(MilesTrainer *t, const MilesTrainOps *ops, int epoch, doubl
 /* ---------------------------------------------------------------- CPU ops */
 
 static int cpu_init(MilesTrainer *t) {
+    /* the loss reads only the pooled rows: the last layer's [CLS] rows alone
+     * (same bits, 7% less work for bert-base); undone by cpu_free */
+    t->prev_pooled_only = miles_model_set_pooled_only(t->m, 1);
     if (t->nrank > 1 && t->cfg->zero1) return miles_zero1_build(&t->zero, t->dist, t->m, &t->adamw);
     return miles_adamw_build(&t->opt, t->m, &t->adamw);
 }
 
 static void cpu_free(MilesTrainer *t) {
+    miles_model_set_pooled_only(t->m, t->prev_pooled_only);
     miles_adamw_free(t->opt);
     miles_zero1_free(t->zero);
     t->opt = NULL;

@@ -546,6 +546,74 @@ static void test_gradcheck_dropout(void **state) {
     gradcheck("miles", MILES_POOL_CLS);
 }
 
+/* ------------------------------------------- the pooled rows alone */
+
+/* Equal values (-0 == +0: the pooled-only backward leaves out products with
+ * a zero factor, which can flip only the sign of a zero); NaN never equal. */
+static size_t count_unequal(const float *a, const float *b, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += !(a[i] == b[i]);
+    return bad;
+}
+
+/* One training forward + backward (dropout on, fixed key): logits,
+ * velocity, loss, every parameter gradient and the word-vector gradient. */
+typedef struct {
+    float logits[32], vel[16], loss;
+    float *grads, *dword;
+} PassOut;
+
+static void pass(MilesModel *m, const Batch *x, int pooled_only, int training, PassOut *o) {
+    const size_t np = miles_model_num_params(m), H = (size_t)miles_model_config(m)->hidden_size;
+    miles_model_set_pooled_only(m, pooled_only);
+    miles_model_set_dropout_key(m, 77, 5);
+    miles_model_zero_grad(m);
+    OK(miles_model_forward(m, &x->b, training, o->logits, o->vel, &o->loss));
+    assert_true((miles_model_last_hidden(m) == NULL) ==
+                (pooled_only && miles_model_config(m)->pooling != MILES_POOL_MEAN));
+    OK(miles_model_backward(m, 1.0f));
+    o->grads = copy_grads(m);
+    o->dword = malloc((size_t)x->B * x->T * H * sizeof(float));
+    OK(miles_model_input_grads(m, o->dword, NULL));
+    (void)np;
+}
+
+/* miles_model_set_pooled_only: the last layer on the [CLS] rows alone gives
+ * the full layer's bits.  B 16 x T 40 puts the [CLS] rows of the full
+ * product's 640 tokens in three K slices of 256 (7, 6 and 3 rows): a weight
+ * gradient summed over the 16 rows at once rounds differently (caught).
+ * Padding (rows of 40, 38, 36 tokens) and dropout at every site are on. */
+static void test_pooled_only(void **state) {
+    (void)state;
+    const int pools[3] = {MILES_POOL_POOLER, MILES_POOL_CLS, MILES_POOL_MEAN};
+    for (int pi = 0; pi < 3; pi++)
+        for (int training = 0; training < 2; training++) {
+            MilesModel *m = tiny_model("miles", pools[pi], 21);
+            MilesLossConfig lc = {0.95f, 0.05f, {0.625f, 2.5f}};
+            miles_model_set_loss(m, &lc);
+            Batch x;
+            make_batch(&x, 16, 40, 128);
+            PassOut full, cls;
+            pass(m, &x, 0, training, &full);
+            pass(m, &x, 1, training, &cls);
+            const size_t np = miles_model_num_params(m);
+            const size_t nw = (size_t)16 * 40 * miles_model_config(m)->hidden_size;
+            size_t bl = count_unequal(full.logits, cls.logits, 32), bv = count_unequal(full.vel, cls.vel, 16);
+            size_t bg = count_unequal(full.grads, cls.grads, np), bw = count_unequal(full.dword, cls.dword, nw);
+            printf("  pooled only, pooling %d, %s: unequal logits %zu velocity %zu loss %d grads %zu/%zu "
+                   "word grads %zu/%zu (max |diff| %.2e)\n",
+                   pools[pi], training ? "dropout on" : "eval", bl, bv, !(full.loss == cls.loss), bg, np, bw,
+                   nw, test_max_abs_diff(full.grads, cls.grads, np));
+            assert_true(bl == 0 && bv == 0 && full.loss == cls.loss && bg == 0 && bw == 0);
+            /* the setting is back off: the last hidden state is there again */
+            assert_int_equal(miles_model_set_pooled_only(m, 0), 1);
+            OK(miles_model_forward(m, &x.b, 0, NULL, NULL, NULL));
+            assert_non_null(miles_model_last_hidden(m));
+            free(full.grads), free(full.dword), free(cls.grads), free(cls.dword);
+            miles_model_free(m);
+        }
+}
+
 /* ------------------------------------------------- accumulation, padding */
 
 /* Accumulation semantics: backward() adds d(loss_scale * batch loss)/dθ, and
@@ -996,6 +1064,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_determinism),
         cmocka_unit_test(test_gradcheck_dropout),
         cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_pooled_only),
         cmocka_unit_test(test_padding_invariance),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_adamw_groups),
