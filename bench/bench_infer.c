@@ -4,15 +4,20 @@
  * miles_model_set_precision) per precision, plus the reference forward.
  *
  *   bench_infer [--size minilm-l6] [--B 32] [--T 32] [--iters N]
- *               [--precisions ref,fp32,bf16,int8] [--onnx FILE]
+ *               [--precisions ref,fp32,bf16,int8] [--onnx FILE] [--onnx-pooled-only FILE]
  *
  * The model is the "miles" preset at --size with random weights (seed 42):
  * throughput does not depend on the values.  Every row is T real tokens (no
  * padding), the same inputs bench/bench_infer_peers.py gives ONNX Runtime.
- * --onnx also writes the model as ONNX (miles_export_onnx) for the peers.
+ * --onnx also writes the model as ONNX (miles_export_onnx) for the peers,
+ * --onnx-pooled-only the graph with the last layer on the [CLS] rows alone
+ * (MilesExportOptions.pooled_only: what Miles' engine computes).
  * One JSON line per case on stdout; threads from OMP_NUM_THREADS.
  * GFLOP/s counts the encoder's GEMM flops (2*N*(4H^2 + 2HI) per layer plus
- * 4*B*T^2*H for attention); the head is negligible.
+ * 4*B*T^2*H for attention); the head is negligible.  "gflops" counts the
+ * products run: the engine's last layer runs K/V for every token and the
+ * rest for the [CLS] rows (pooler pooling); "gflops_model" the model's, as
+ * the reference forward and a full ONNX graph compute it.
  */
 #include <math.h>
 #include <stdint.h>
@@ -52,7 +57,7 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    const char *size = "minilm-l6", *precs = "ref,fp32,bf16,int8", *onnx = NULL;
+    const char *size = "minilm-l6", *precs = "ref,fp32,bf16,int8", *onnx = NULL, *onnx_po = NULL;
     int B = 32, T = 32, iters = 20;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--size")) size = argv[i + 1];
@@ -61,6 +66,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--precisions")) precs = argv[i + 1];
         else if (!strcmp(argv[i], "--onnx")) onnx = argv[i + 1];
+        else if (!strcmp(argv[i], "--onnx-pooled-only")) onnx_po = argv[i + 1];
         else {
             fprintf(stderr, "usage: %s [--size S] [--B n] [--T t] [--iters n] [--precisions a,b] [--onnx FILE]\n",
                     argv[0]);
@@ -78,9 +84,11 @@ int main(int argc, char **argv) {
     MilesModel *m = NULL;
     if ((s = miles_model_build(&m, &cfg))) return die("build", s);
     if ((s = miles_model_init_random(m, 42, 0.02f))) return die("init", s);
-    if (onnx) {
+    for (int po = 0; po < 2; po++) {
+        const char *path = po ? onnx_po : onnx;
+        if (!path) continue;
         char ck[4200];
-        snprintf(ck, sizeof ck, "%s.ckpt.safetensors", onnx);
+        snprintf(ck, sizeof ck, "%s.ckpt.safetensors", path);
         char *cj = NULL;
         if ((s = miles_config_to_json(&cfg, &cj))) return die("config json", s);
         const char *keys[] = {"format", "config"}, *vals[] = {"miles-checkpoint-1", cj};
@@ -89,7 +97,8 @@ int main(int argc, char **argv) {
         MilesExportOptions eo;
         miles_export_options_default(&eo);
         eo.overwrite = 1;
-        s = miles_export_onnx(ck, onnx, &eo);
+        eo.pooled_only = po;
+        s = miles_export_onnx(ck, path, &eo);
         unlink(ck);
         if (s) return die("export onnx", s);
     }
@@ -117,6 +126,11 @@ int main(int argc, char **argv) {
     d.features = feat;
     const double flop = 2.0 * N * cfg.num_hidden_layers * (4.0 * H * H + 2.0 * H * I) +
                         4.0 * B * (double)T * T * H * cfg.num_hidden_layers;
+    /* the engine's last layer with pooler/cls pooling: Q, dense, FFN and
+     * attention for one row per sequence instead of T */
+    const double flop_engine = flop - (cfg.pooling != MILES_POOL_MEAN && cfg.num_hidden_layers > 0
+                                           ? (2.0 * (2.0 * H * H + 2.0 * H * I) + 4.0 * T * H) * B * (T - 1.0)
+                                           : 0.0);
     double la[1] = {0};
     char list[256];
     snprintf(list, sizeof list, "%s", precs);
@@ -152,9 +166,9 @@ int main(int argc, char **argv) {
         if (getloadavg(la, 1) < 1) la[0] = -1;
         printf("{\"impl\":\"miles\",\"precision\":\"%s\",\"size\":\"%s\",\"B\":%d,\"T\":%d,\"threads\":%d,"
                "\"iters\":%d,\"ms_median\":%.3f,\"ms_best\":%.3f,\"cpu_ms_median\":%.3f,\"seq_per_s\":%.2f,\"gflops\":%.1f,"
-               "\"loadavg_1m\":%.2f}\n",
+               "\"gflops_model\":%.1f,\"loadavg_1m\":%.2f}\n",
                ref ? "fp32-reference" : tok, size, B, T, threads, iters, med * 1e3, best * 1e3, cpu[iters / 2] * 1e3, B / med,
-               flop / med * 1e-9, la[0]);
+               (ref ? flop : flop_engine) / med * 1e-9, flop / med * 1e-9, la[0]);
         fflush(stdout);
     }
     free(ids); free(mask); free(lens); free(feat); free(p); free(v); free(times); free(cpu);

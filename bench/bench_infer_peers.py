@@ -3,7 +3,9 @@
 rows of bench/run_infer_bench.sh: fp32 and int8 (onnxruntime.quantization.
 quantize_dynamic, per-channel int8 weights, dynamic activations), same B, T,
 inputs shape, timing (2 warm-ups, median of --iters) and thread count as
-bench_infer.  One JSON line per case.
+bench_infer.  With --onnx-pooled-only also the export whose last layer runs
+on the [CLS] rows alone (what Miles' engine computes; ort-*-pooled rows).
+One JSON line per case.
 
   /opt/miles-bench/bin/python bench/bench_infer_peers.py --onnx F --B 32 --T 32 --threads 2
 """
@@ -34,10 +36,15 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", default="minilm-l6")
+    ap.add_argument("--onnx-pooled-only", default=None,
+                    help="also the export with the last layer on the [CLS] rows alone (miles-export --pooled-only)")
     a = ap.parse_args()
-    q8 = a.onnx + ".int8.onnx"
-    if not os.path.exists(q8) or os.path.getmtime(q8) < os.path.getmtime(a.onnx):
-        quantize_dynamic(a.onnx, q8, weight_type=QuantType.QInt8, per_channel=True)
+    graphs = [("ort-fp32", a.onnx)] + ([("ort-fp32-pooled", a.onnx_pooled_only)] if a.onnx_pooled_only else [])
+    for name, path in list(graphs):
+        q8 = path + ".int8.onnx"
+        if not os.path.exists(q8) or os.path.getmtime(q8) < os.path.getmtime(path):
+            quantize_dynamic(path, q8, weight_type=QuantType.QInt8, per_channel=True)
+        graphs.append((name.replace("fp32", "int8"), q8))
     B, T = a.B, a.T
     ids = np.empty((B, T), np.int64)
     for b in range(B):
@@ -46,7 +53,7 @@ def main():
     feeds = {"input_ids": ids, "attention_mask": np.ones((B, T), np.int64),
              "token_type_ids": np.zeros((B, T), np.int64),
              "features": np.sin(1.0 + np.arange(B)[:, None] * 7.1 + np.arange(18)[None, :] * 1.3).astype(np.float32)}
-    for name, path in (("ort-fp32", a.onnx), ("ort-int8", q8)):
+    for name, path in graphs:
         s = session(path, a.threads)
         names = {i.name for i in s.get_inputs()}
         f = {k: v for k, v in feeds.items() if k in names}

@@ -233,8 +233,10 @@ static const char *mlp(G *g, const MilesModel *m, const char *x, const char *pre
     return x;
 }
 
-static void build_graph(G *g, const MilesModel *m) {
+static void build_graph(G *g, const MilesModel *m, int pooled_only) {
     const MilesConfig *c = miles_model_config(m);
+    /* the last layer on the [CLS] rows alone: what the pooled vector reads */
+    const int cls_last = pooled_only && c->pooling != MILES_POOL_MEAN && c->num_hidden_layers > 0;
     const int H = c->hidden_size, NH = c->num_attention_heads, hs = H / NH;
     const float eps = c->layer_norm_eps;
 
@@ -269,10 +271,39 @@ static void build_graph(G *g, const MilesModel *m) {
     const char *scale = c_f32s(g, 1.0f / sqrtf((float)hs));
     const int64_t p_bhtd[4] = {0, 2, 1, 3}, p_bhdt[4] = {0, 2, 3, 1};
 
+    const int64_t hid[1] = {H};
+    Onnx__NodeProto *s3 = OPN("Concat", NULL, shape_bt, c_i64(g, 1, hid, 0));
+    attr_i(g, s3, "axis", 0);
+    const char *shape3 = out_of(s3);                                         /* (B,T,H) */
+
     char pre[96], nm[160];
     for (int l = 0; l < c->num_hidden_layers; l++) {
         snprintf(pre, sizeof pre, "bert.encoder.layer.%d", l);
 #define NAME(suffix) (snprintf(nm, sizeof nm, "%s.%s", pre, suffix), nm)
+        if (cls_last && l == c->num_hidden_layers - 1) {
+            /* q for each sequence's row 0 only; k, v for every token */
+            Onnx__NodeProto *gx = OPN("Gather", NULL, OP("Reshape", x, shape3), c_i64s(g, 0));
+            attr_i(g, gx, "axis", 1);
+            const char *xc = out_of(gx);                                        /* [B,H] */
+            const int64_t q1[4] = {-1, 1, NH, hs};
+            const char *q = transpose(g, OP("Reshape", gemm(g, m, xc, NAME("attention.self.query"), NULL),
+                                            c_i64(g, 4, q1, 0)), p_bhtd);        /* [B,NH,1,hs] */
+            const char *k = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.key"), NULL), shape4), p_bhdt);
+            const char *v = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.value"), NULL), shape4), p_bhtd);
+            const char *sc = OP("Add", OP("Mul", OP("MatMul", q, k), scale), mask_add); /* [B,NH,1,T] */
+            Onnx__NodeProto *sm = OPN("Softmax", NULL, sc);
+            attr_i(g, sm, "axis", -1);
+            const char *probs = OP("Mul", out_of(sm), anyreal);
+            const char *ctx = OP("Reshape", transpose(g, OP("MatMul", probs, v), p_bhtd), flat_shape); /* [B,H] */
+            const char *r1 = OP("Add", gemm(g, m, ctx, NAME("attention.output.dense"), NULL), xc);
+            const char *ln1 = layernorm(g, m, r1, NAME("attention.output.LayerNorm"), eps);
+            const char *inter = gemm(g, m, ln1, NAME("intermediate.dense"), NULL);
+            const char *erf = OP("Erf", OP("Mul", inter, c_f32s(g, 0.70710678118654752f)));
+            const char *gelu = OP("Mul", OP("Mul", inter, OP("Add", erf, c_f32s(g, 1.0f))), c_f32s(g, 0.5f));
+            const char *r2 = OP("Add", gemm(g, m, gelu, NAME("output.dense"), NULL), ln1);
+            x = layernorm(g, m, r2, NAME("output.LayerNorm"), eps);            /* [B,H]: the [CLS] rows */
+            break;
+        }
         const char *q = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.query"), NULL), shape4), p_bhtd);
         const char *k = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.key"), NULL), shape4), p_bhdt);
         const char *v = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.value"), NULL), shape4), p_bhtd);
@@ -292,15 +323,14 @@ static void build_graph(G *g, const MilesModel *m) {
         x = layernorm(g, m, r2, NAME("output.LayerNorm"), eps);
 #undef NAME
     }
-    const int64_t hid[1] = {H};
-    Onnx__NodeProto *s3 = OPN("Concat", NULL, shape_bt, c_i64(g, 1, hid, 0));
-    attr_i(g, s3, "axis", 0);
-    const char *shape3 = out_of(s3);                                         /* (B,T,H) */
     /* named intermediates (not graph outputs): tests/export_roundtrip.py exposes them */
-    const char *h3 = out_of(OPN("Reshape", "last_hidden_state", x, shape3)); /* [B,T,H] */
+    const char *h3 = cls_last ? NULL : out_of(OPN("Reshape", "last_hidden_state", x, shape3)); /* [B,T,H] */
 
     const char *text;
-    if (c->pooling == MILES_POOL_MEAN) {
+    if (cls_last) { /* x: the [CLS] rows [B,H] */
+        text = c->pooling == MILES_POOL_POOLER ? out_of(OPN("Tanh", "pooled", gemm(g, m, x, "bert.pooler.dense", NULL)))
+                                               : out_of(OPN("Identity", "pooled", x));
+    } else if (c->pooling == MILES_POOL_MEAN) {
         const char *m3 = OP("Unsqueeze", maskf, c_i64(g, 1, ax2, 0));        /* [B,T,1] */
         Onnx__NodeProto *sum = OPN("ReduceSum", NULL, OP("Mul", h3, m3), c_i64(g, 1, ax1, 0));
         attr_i(g, sum, "keepdims", 0);                                       /* [B,H] */
@@ -417,7 +447,7 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
 
     G g;
     memset(&g, 0, sizeof g);
-    build_graph(&g, m);
+    build_graph(&g, m, opt && opt->pooled_only);
 
     static const char *const bt[2] = {"batch", "sequence"};
     char fdim[16], *cj = NULL;

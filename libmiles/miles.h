@@ -1420,6 +1420,10 @@ MILES_API void miles_suggestions_free(MilesSuggestions *s);
 typedef struct MilesExportOptions {
     const char *vocab_dir;  /* tokenizer dir (or vocab.txt); NULL: the one embedded in the checkpoint */
     int overwrite;          /* 1: replace an existing out_dir / file (default 0: refuse) */
+    int pooled_only;        /* ONNX, pooler/cls pooling: the last layer computes only the [CLS]
+                             * rows (K/V for every token), as Miles' own engine: the same outputs
+                             * (to rounding), 2 of its 12 H^2 per token; no last_hidden_state
+                             * intermediate then.  0: every row, as an HF BERT export. */
 } MilesExportOptions;
 MILES_API void miles_export_options_default(MilesExportOptions *opt);
 /* Checkpoint -> HF directory.  The vocabulary's hash must equal the

@@ -31,19 +31,22 @@
 #endif
 
 typedef struct {
-    float *wqkv, *bqkv;                         /* [3H,H] (fp32 only), [3H] */
+    float *wqkv, *bqkv;                         /* [3H,H] (fp32 only), [3H]; [2H,..]: K|V only (cls_last) */
     MilesPackedWeights *qkv, *ao, *in, *out;    /* bf16/int8 only */
     MilesGemmF32Packed *fqkv, *fao, *fin, *fout; /* fp32 only: W packed once (gemm_internal.h) */
+    MilesPackedWeights *q;                      /* the last layer's Q alone (cls_last): bf16/int8 */
+    MilesGemmF32Packed *fq;                     /* and fp32 */
 } InferLayer;
 
 struct MilesInfer {
     const MilesModel *m;
     MilesPrecision prec;
+    int cls_last;                               /* pooler/cls pooling: the last layer on the [CLS] rows */
     InferLayer *L;
     void *ws;
     size_t ws_cap;
     /* views into ws for the current batch */
-    float *x, *qkv, *ctx, *res, *ln1, *inter, *mean, *rstd, *att;
+    float *x, *qkv, *ctx, *res, *ln1, *inter, *mean, *rstd, *att, *qc;
     float *pooled, *cls, *pool_pre, *concat, *logits, *vel_pre, *vel;
     float *num_lin[MILES_MAX_MLP], *fus_lin[MILES_MAX_MLP];
     void *lowp;                                 /* miles_gemm_packed_ws scratch */
@@ -58,6 +61,8 @@ static void free_layers(MilesInfer *e) {
         free(y->wqkv);
         free(y->bqkv);
         miles_gemm_packed_free(y->qkv);
+        miles_gemm_packed_free(y->q);
+        miles_gemm_f32_packed_free(y->fq);
         miles_gemm_packed_free(y->ao);
         miles_gemm_packed_free(y->in);
         miles_gemm_packed_free(y->out);
@@ -89,6 +94,7 @@ int miles_infer_build(MilesInfer **out, const MilesModel *m, MilesPrecision prec
     if (!e) return MILES_ENOMEM;
     e->m = m;
     e->prec = prec;
+    e->cls_last = c->pooling != MILES_POOL_MEAN && NL > 0;
     e->L = miles_calloc((size_t)NL, sizeof *e->L);
     int s = e->L ? MILES_OK : MILES_ENOMEM;
     const int lowp = prec != MILES_PRECISION_FP32;
@@ -96,23 +102,28 @@ int miles_infer_build(MilesInfer **out, const MilesModel *m, MilesPrecision prec
     for (int l = 0; s == MILES_OK && l < NL; l++) {
         const MilesLayerP *w = &m->P.layers[l];
         InferLayer *y = &e->L[l];
-        y->wqkv = miles_aligned_alloc((size_t)3 * H * H * sizeof(float));
-        y->bqkv = miles_aligned_alloc((size_t)3 * H * sizeof(float));
+        /* the last layer with cls_last: K|V fused for every row, Q apart for the [CLS] rows */
+        const int q_apart = e->cls_last && l == NL - 1, j0 = q_apart ? 1 : 0, nf = (3 - j0) * H;
+        y->wqkv = miles_aligned_alloc((size_t)nf * H * sizeof(float));
+        y->bqkv = miles_aligned_alloc((size_t)nf * sizeof(float));
         if (!y->wqkv || !y->bqkv) { s = miles_error(MILES_ENOMEM, "inference: out of memory for layer %d", l); break; }
         const MilesLinP *src[3] = {&w->q, &w->k, &w->v};
-        for (int j = 0; j < 3; j++) {
-            memcpy(y->wqkv + (size_t)j * H * H, src[j]->w, (size_t)H * H * sizeof(float));
-            memcpy(y->bqkv + (size_t)j * H, src[j]->b, (size_t)H * sizeof(float));
+        for (int j = j0; j < 3; j++) {
+            memcpy(y->wqkv + (size_t)(j - j0) * H * H, src[j]->w, (size_t)H * H * sizeof(float));
+            memcpy(y->bqkv + (size_t)(j - j0) * H, src[j]->b, (size_t)H * sizeof(float));
         }
         if (lowp) {
-            s = miles_gemm_pack(&y->qkv, gp, y->wqkv, 3 * H, H, H);
+            s = miles_gemm_pack(&y->qkv, gp, y->wqkv, nf, H, H);
+            if (!s && q_apart) s = miles_gemm_pack(&y->q, gp, w->q.w, H, H, H);
             if (!s) s = miles_gemm_pack(&y->ao, gp, w->attn_out.w, H, H, H);
             if (!s) s = miles_gemm_pack(&y->in, gp, w->inter.w, I, H, H);
             if (!s) s = miles_gemm_pack(&y->out, gp, w->out.w, H, I, I);
             free(y->wqkv); /* the packed copy replaces it */
             y->wqkv = NULL;
         } else {
-            y->fqkv = miles_gemm_f32_pack(y->wqkv, 3 * H, H, H);
+            y->fqkv = miles_gemm_f32_pack(y->wqkv, nf, H, H);
+            if (q_apart && !(y->fq = miles_gemm_f32_pack(w->q.w, H, H, H)))
+                s = miles_error(MILES_ENOMEM, "inference: out of memory for the packed fp32 weights of layer %d", l);
             y->fao = miles_gemm_f32_pack(w->attn_out.w, H, H, H);
             y->fin = miles_gemm_f32_pack(w->inter.w, I, H, H);
             y->fout = miles_gemm_f32_pack(w->out.w, H, I, I);
@@ -143,6 +154,7 @@ static size_t ws_layout(MilesInfer *e, void *base, int B, int rows, int Lmax, in
     e->inter = MILES_BUMP_F32(&b, R * I);
     e->mean = MILES_BUMP_F32(&b, R);
     e->rstd = MILES_BUMP_F32(&b, R);
+    e->qc = MILES_BUMP_F32(&b, (size_t)B * H);
     e->att_stride = (int)(((size_t)Lmax * Lmax + 15) / 16 * 16);
     e->att = MILES_BUMP_F32(&b, (size_t)nt * e->att_stride);
     e->pooled = MILES_BUMP_F32(&b, (size_t)B * H);
@@ -247,9 +259,9 @@ static int lin(MilesInfer *e, float *out, const float *inp, const float *w, cons
  * per ISA so that every loop vectorizes (the scalar acc[j % 16] form and
  * the max did not, ~16% of an int8 forward). */
 MILES_HOT_CLONES
-static void softmax_rows(float *S, int L, const int32_t *mk, int masked, int T16) {
+static void softmax_rows(float *S, int R, int L, const int32_t *mk, int masked, int T16) {
     const int L16 = L < T16 ? L : T16; /* entries summed lane-wise */
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < R; i++) {
         float *row = S + (size_t)i * L;
         if (masked)
             for (int j = 0; j < L; j++) row[j] = mk[j] ? row[j] : -INFINITY;
@@ -300,8 +312,41 @@ static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int
             continue;
         }
         miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
-        softmax_rows(S, L, mk, nreal < L, T / 16 * 16);
+        softmax_rows(S, L, L, mk, nreal < L, T / 16 * 16);
         miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
+    }
+}
+
+/* The [CLS] query alone (the last layer with cls_last): row 0 of
+ * attention_rows per (batch, head), same calls on one query row (the
+ * GEMM's row bits do not depend on the rows computed with it).  q: e->qc
+ * [B,H]; k|v: e->qkv rows of 2H; out: e->ctx rows b. */
+static void attention_cls(MilesInfer *e, const int32_t *mask, int B, int T, int H, int NH) {
+    const int hs = H / NH, ld = 2 * H;
+    const float scale = 1.0f / sqrtf((float)hs);
+    double work = 0.0;
+    for (int b = 0; b < B; b++) work += (double)e->len[b] * hs * NH;
+#pragma omp parallel for schedule(static) if (work >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH, L = e->len[b];
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *S = e->att + (size_t)tid * e->att_stride;
+        const float *q = e->qc + (size_t)b * H + (size_t)h * hs;
+        const float *k = e->qkv + (size_t)e->off[b] * ld + (size_t)h * hs, *v = k + H;
+        float *o = e->ctx + (size_t)b * H + (size_t)h * hs;
+        const int32_t *mk = mask + (size_t)b * T;
+        int nreal = 0;
+        for (int j = 0; j < L; j++) nreal += mk[j] != 0;
+        if (nreal == 0) {
+            memset(o, 0, (size_t)hs * sizeof(float));
+            continue;
+        }
+        miles_gemm_tiny(1, 1, L, hs, scale, q, H, k, ld, S, L);
+        softmax_rows(S, 1, L, mk, nreal < L, T / 16 * 16);
+        miles_gemm_tiny(0, 1, hs, L, 1.0f, S, L, v, ld, o, H);
     }
 }
 
@@ -312,7 +357,8 @@ static void head(MilesInfer *e, const MilesBatch *bt) {
     const int B = bt->B, T = bt->T, H = c->hidden_size;
     /* pooling over the real rows (mean: masked rows skipped, as mean_pool_forward) */
     for (int b = 0; b < B; b++) {
-        const float *first = e->x + (size_t)e->off[b] * H;
+        /* the [CLS] row: compact after a cls_last layer */
+        const float *first = e->x + (size_t)(e->cls_last ? b : e->off[b]) * H;
         float *o = e->pooled + (size_t)b * H;
         if (c->pooling == MILES_POOL_POOLER) memcpy(e->cls + (size_t)b * H, first, (size_t)H * sizeof(float));
         else if (c->pooling == MILES_POOL_CLS) memcpy(o, first, (size_t)H * sizeof(float));
@@ -405,6 +451,21 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
         const InferLayer *y = &e->L[l];
         const float eps = c->layer_norm_eps;
         const ResLn rl1 = {e, e->ln1, e->res, e->x, &w->ln1, H, eps}, rl2 = {e, e->x, e->res, e->ln1, &w->ln2, H, eps};
+        if (e->cls_last && l == c->num_hidden_layers - 1) {
+            /* only the [CLS] rows reach the pooled vector: K and V for every
+             * row, the rest for B rows (2 of the layer's 12 H^2 per token) */
+            MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 2 * H, 0, NULL));
+            /* x's [CLS] rows to the front: row off[b] -> b, in order (off[b] >= b,
+             * so no row is overwritten before it is read) */
+            for (int b = 0; b < B; b++)
+                if (e->off[b] != b) memcpy(e->x + (size_t)b * H, e->x + (size_t)e->off[b] * H, (size_t)H * sizeof(float));
+            MILES_TRY(lin(e, e->qc, e->x, w->q.w, y->q, y->fq, w->q.b, B, H, H, 0, NULL));
+            attention_cls(e, mask, B, T, H, c->num_attention_heads);
+            MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, B, H, H, 0, &rl1));
+            MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, B, H, I, 1, NULL));
+            MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, B, I, H, 0, &rl2));
+            break;
+        }
         MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0, NULL));
         attention_rows(e, mask, B, T, H, c->num_attention_heads);
         /* res = attention output; res += x; ln1 = LayerNorm(res) */

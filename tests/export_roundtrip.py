@@ -249,8 +249,17 @@ def roundtrip(args, name, ckpt, texts, work):
     enc_err_ort = {"last_hidden": float(np.max(np.abs(o_hid[real] - miles["last_hidden"][real]))),
                    "pooled": float(np.max(np.abs(o_pool - miles["pooled"])))}
 
+    # (b') the --pooled-only graph (last layer on the [CLS] rows alone) in onnxruntime
+    onx_po = os.path.join(work, f"export-{name}-pooled-only.onnx")
+    if os.path.exists(onx_po):
+        os.remove(onx_po)
+    run([f"{args.bin}/miles-export", "--checkpoint", ckpt, "--format", "onnx", "--out", onx_po, "--pooled-only"])
+    onnx.checker.check_model(onnx.load(onx_po), full_check=True)
+    r_po = ort.InferenceSession(onx_po, providers=["CPUExecutionProvider"]).run(["logits", "viral_prob", "velocity"], feeds)
+    ox_po = dict(zip(["logits", "viral_prob", "velocity"], r_po))
+
     res = {}
-    for ref_name, ref in (("torch", pt), ("onnxruntime", ox)):
+    for ref_name, ref in (("torch", pt), ("onnxruntime", ox), ("ort-pooled", ox_po)):
         for k in ("logits", "viral_prob", "velocity"):
             assert ref[k].shape == miles[k].shape, f"{name} {ref_name} {k}: shape {ref[k].shape} vs {miles[k].shape}"
             res[(ref_name, k)] = float(np.max(np.abs(ref[k].astype(np.float64) - miles[k].astype(np.float64))))

@@ -430,7 +430,7 @@ static void check_onnx(const char *path, const MilesModel *m) {
     static const char *const ops[] = {"Gather", "Shape", "Range", "Add", "LayerNormalization", "Reshape",
                                       "Cast", "Sub", "Mul", "Unsqueeze", "ReduceMax", "Concat", "Gemm",
                                       "Transpose", "MatMul", "Softmax", "Erf", "Tanh", "ReduceSum", "Max",
-                                      "Reciprocal", "Relu", "Sigmoid", "Squeeze"};
+                                      "Reciprocal", "Relu", "Sigmoid", "Squeeze", "Identity"};
     size_t cap = g->n_node + 8, n_avail = 0;
     const char **avail = calloc(cap + g->n_input, sizeof *avail);
     for (size_t i = 0; i < g->n_input; i++) avail[n_avail++] = g->input[i]->name;
@@ -479,6 +479,19 @@ static void check_onnx(const char *path, const MilesModel *m) {
 
     onnx__model_proto__free_unpacked(mp, NULL);
     free(buf);
+}
+
+/* 1 if a node of the ONNX file writes `name` */
+static int has_node_output(const char *path, const char *name) {
+    char *buf = NULL;
+    Onnx__ModelProto *mp = load_onnx(path, &buf);
+    int found = 0;
+    for (size_t i = 0; i < mp->graph->n_node; i++)
+        for (size_t j = 0; j < mp->graph->node[i]->n_output; j++)
+            found |= !strcmp(mp->graph->node[i]->output[j], name);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+    return found;
 }
 
 static void test_onnx_fixture(void **state) {
@@ -561,6 +574,16 @@ static void test_variants(void **state) {
         cJSON_Delete(o);
         expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
         check_onnx(onnx, m);
+        assert_true(has_node_output(onnx, "last_hidden_state") && has_node_output(onnx, "pooled"));
+        /* the [CLS]-rows-only last layer: a valid graph with the same tensors,
+         * no full last hidden state where pooling reads only row 0 (outputs
+         * against the full graph in onnxruntime: tests/export_roundtrip.py) */
+        opt.pooled_only = 1;
+        opt.overwrite = 1;
+        expect_status(miles_export_onnx(ck, onnx, &opt), MILES_OK);
+        check_onnx(onnx, m);
+        assert_int_equal(has_node_output(onnx, "last_hidden_state"), cfg.pooling == MILES_POOL_MEAN);
+        assert_true(has_node_output(onnx, "pooled"));
         test_rm_rf(hf);
         unlink(onnx);
         unlink(ck);

@@ -31,6 +31,8 @@ static void usage(FILE *f) {
 "  --vocab DIR         tokenizer directory or vocab.txt (default: the checkpoint's\n"
 "                      \"vocab_dir\"); its hash must match the checkpoint's\n"
 "  --force             replace an existing output (a previous HF export / a file)\n"
+"  --pooled-only       onnx: the last layer on the [CLS] rows alone (pooler/cls pooling;\n"
+"                      same outputs, less work; as Miles' own inference engine)\n"
 "  --selftest-dump     run Miles' own forward pass on --inputs (safetensors with\n"
 "                      input_ids, attention_mask, [token_type_ids] as I64/I32 [B,T]\n"
 "                      and features F32 [B,F]) and write logits [B,2], viral_prob [B],\n"
@@ -132,11 +134,11 @@ done:
 int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *format = NULL, *out = NULL, *vocab = NULL, *inputs = NULL;
-    int force = 0, dump = 0, threads = 0;
+    int force = 0, dump = 0, threads = 0, pooled_only = 0;
     static const struct option lo[] = {
         {"checkpoint", 1, 0, 'c'}, {"format", 1, 0, 'f'}, {"out", 1, 0, 'o'}, {"vocab", 1, 0, 'v'},
         {"force", 0, 0, 'F'}, {"selftest-dump", 0, 0, 'D'}, {"inputs", 1, 0, 'i'},
-        {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", 1, 0, 't'}, {"pooled-only", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -145,6 +147,7 @@ int main(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'v': vocab = optarg; break;
         case 'F': force = 1; break;
+        case 'P': pooled_only = 1; break;
         case 'D': dump = 1; break;
         case 'i': inputs = optarg; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
@@ -164,6 +167,7 @@ int main(int argc, char **argv) {
     miles_export_options_default(&opt);
     opt.vocab_dir = vocab;
     opt.overwrite = force;
+    opt.pooled_only = pooled_only;
     int s;
     if (!strcmp(format, "hf")) s = miles_export_hf(ckpt, out, &opt);
     else if (!strcmp(format, "onnx")) s = miles_export_onnx(ckpt, out, &opt);
