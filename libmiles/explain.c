@@ -240,8 +240,21 @@ static int chunk_backward(MilesModel *m, const MilesBackendOps *ops, void *state
     return miles_backend_status(ops, ops->backward_inputs(state, dlogits, dvel, dword, dfeat));
 }
 
+static int explain_ig(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
+                      const MilesExplainConfig *cfg_in, MilesExplanation **out);
+
 int miles_explain_ig_on(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
                         const MilesExplainConfig *cfg_in, MilesExplanation **out) {
+    /* the targets read only the pooled rows: the host model's last layer
+     * on the [CLS] rows alone (the same input gradients, less work) */
+    int prev = !ops && m ? miles_model_set_pooled_only(m, 1) : 0;
+    int s = explain_ig(m, ops, state, batch, cfg_in, out);
+    if (!ops && m) miles_model_set_pooled_only(m, prev);
+    return s;
+}
+
+static int explain_ig(MilesModel *m, const MilesBackendOps *ops, void *state, const MilesBatch *batch,
+                      const MilesExplainConfig *cfg_in, MilesExplanation **out) {
     if (!out) return miles_error(MILES_EINVAL, "miles_explain_ig: out is NULL");
     *out = NULL;
     if (!m) return miles_error(MILES_EINVAL, "miles_explain_ig: model is NULL");
