@@ -280,47 +280,34 @@ static void build_graph(G *g, const MilesModel *m, int pooled_only) {
     for (int l = 0; l < c->num_hidden_layers; l++) {
         snprintf(pre, sizeof pre, "bert.encoder.layer.%d", l);
 #define NAME(suffix) (snprintf(nm, sizeof nm, "%s.%s", pre, suffix), nm)
-        if (cls_last && l == c->num_hidden_layers - 1) {
-            /* q for each sequence's row 0 only; k, v for every token */
+        /* the last layer with cls_last: q, the attention and the rest for
+         * each sequence's row 0 (xq [B,H]); k, v for every token */
+        const int cls = cls_last && l == c->num_hidden_layers - 1;
+        const char *xq = x, *qshape = shape4;
+        if (cls) {
             Onnx__NodeProto *gx = OPN("Gather", NULL, OP("Reshape", x, shape3), c_i64s(g, 0));
             attr_i(g, gx, "axis", 1);
-            const char *xc = out_of(gx);                                        /* [B,H] */
             const int64_t q1[4] = {-1, 1, NH, hs};
-            const char *q = transpose(g, OP("Reshape", gemm(g, m, xc, NAME("attention.self.query"), NULL),
-                                            c_i64(g, 4, q1, 0)), p_bhtd);        /* [B,NH,1,hs] */
-            const char *k = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.key"), NULL), shape4), p_bhdt);
-            const char *v = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.value"), NULL), shape4), p_bhtd);
-            const char *sc = OP("Add", OP("Mul", OP("MatMul", q, k), scale), mask_add); /* [B,NH,1,T] */
-            Onnx__NodeProto *sm = OPN("Softmax", NULL, sc);
-            attr_i(g, sm, "axis", -1);
-            const char *probs = OP("Mul", out_of(sm), anyreal);
-            const char *ctx = OP("Reshape", transpose(g, OP("MatMul", probs, v), p_bhtd), flat_shape); /* [B,H] */
-            const char *r1 = OP("Add", gemm(g, m, ctx, NAME("attention.output.dense"), NULL), xc);
-            const char *ln1 = layernorm(g, m, r1, NAME("attention.output.LayerNorm"), eps);
-            const char *inter = gemm(g, m, ln1, NAME("intermediate.dense"), NULL);
-            const char *erf = OP("Erf", OP("Mul", inter, c_f32s(g, 0.70710678118654752f)));
-            const char *gelu = OP("Mul", OP("Mul", inter, OP("Add", erf, c_f32s(g, 1.0f))), c_f32s(g, 0.5f));
-            const char *r2 = OP("Add", gemm(g, m, gelu, NAME("output.dense"), NULL), ln1);
-            x = layernorm(g, m, r2, NAME("output.LayerNorm"), eps);            /* [B,H]: the [CLS] rows */
-            break;
+            xq = out_of(gx);
+            qshape = c_i64(g, 4, q1, 0);
         }
-        const char *q = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.query"), NULL), shape4), p_bhtd);
+        const char *q = transpose(g, OP("Reshape", gemm(g, m, xq, NAME("attention.self.query"), NULL), qshape), p_bhtd);
         const char *k = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.key"), NULL), shape4), p_bhdt);
         const char *v = transpose(g, OP("Reshape", gemm(g, m, x, NAME("attention.self.value"), NULL), shape4), p_bhtd);
-        const char *sc = OP("Add", OP("Mul", OP("MatMul", q, k), scale), mask_add); /* [B,NH,T,T] */
+        const char *sc = OP("Add", OP("Mul", OP("MatMul", q, k), scale), mask_add); /* [B,NH,T or 1,T] */
         Onnx__NodeProto *sm = OPN("Softmax", NULL, sc);
         attr_i(g, sm, "axis", -1);
         const char *probs = OP("Mul", out_of(sm), anyreal);
-        const char *ctx = transpose(g, OP("MatMul", probs, v), p_bhtd);         /* [B,T,NH,hs] */
-        ctx = OP("Reshape", ctx, flat_shape);                                   /* [B*T,H] */
-        const char *r1 = OP("Add", gemm(g, m, ctx, NAME("attention.output.dense"), NULL), x);
+        const char *ctx = transpose(g, OP("MatMul", probs, v), p_bhtd);         /* [B,T or 1,NH,hs] */
+        ctx = OP("Reshape", ctx, flat_shape);                                   /* [B*T or B,H] */
+        const char *r1 = OP("Add", gemm(g, m, ctx, NAME("attention.output.dense"), NULL), xq);
         const char *ln1 = layernorm(g, m, r1, NAME("attention.output.LayerNorm"), eps);
         const char *inter = gemm(g, m, ln1, NAME("intermediate.dense"), NULL);
         /* exact GELU, as gelu_forward: 0.5 * x * (1 + erf(x / sqrt 2)) */
         const char *erf = OP("Erf", OP("Mul", inter, c_f32s(g, 0.70710678118654752f)));
         const char *gelu = OP("Mul", OP("Mul", inter, OP("Add", erf, c_f32s(g, 1.0f))), c_f32s(g, 0.5f));
         const char *r2 = OP("Add", gemm(g, m, gelu, NAME("output.dense"), NULL), ln1);
-        x = layernorm(g, m, r2, NAME("output.LayerNorm"), eps);
+        x = layernorm(g, m, r2, NAME("output.LayerNorm"), eps);               /* cls: [B,H], the [CLS] rows */
 #undef NAME
     }
     /* named intermediates (not graph outputs): tests/export_roundtrip.py exposes them */

@@ -288,65 +288,38 @@ static void softmax_rows(float *S, int R, int L, const int32_t *mk, int masked, 
 
 /* Self-attention over each sequence's first len[b] rows; q, k, v are the
  * column blocks of the fused qkv rows.  Same arithmetic as attention_forward
- * (ops_attention.c) for the real rows of the padded batch. */
-static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int H, int NH) {
-    const int hs = H / NH, ld = 3 * H;
+ * (ops_attention.c) for the real rows of the padded batch.  cls (the last
+ * layer with cls_last): the [CLS] query alone, row 0 of the same per
+ * (batch, head) by the same calls on one row (the GEMM's row bits do not
+ * depend on the rows computed with it): q from e->qc [B,H], k|v from the
+ * qkv rows of 2H, out to e->ctx row b. */
+static void attention_rows(MilesInfer *e, const int32_t *mask, int B, int T, int H, int NH, int cls) {
+    const int hs = H / NH, ld = (cls ? 2 : 3) * H;
     const float scale = 1.0f / sqrtf((float)hs);
     double work = 0.0;
-    for (int b = 0; b < B; b++) work += (double)e->len[b] * e->len[b] * hs * NH;
+    for (int b = 0; b < B; b++) work += (double)(cls ? 1 : e->len[b]) * e->len[b] * hs * NH;
 #pragma omp parallel for schedule(dynamic, 1) if (work >= MILES_OMP_MIN_WORK)
     for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH, L = e->len[b];
+        const int b = bh / NH, h = bh % NH, L = e->len[b], R = cls ? 1 : L;
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         float *S = e->att + (size_t)tid * e->att_stride;
-        const float *q = e->qkv + (size_t)e->off[b] * ld + (size_t)h * hs, *k = q + H, *v = q + 2 * H;
-        float *o = e->ctx + (size_t)e->off[b] * H + (size_t)h * hs;
+        const float *k = e->qkv + (size_t)e->off[b] * ld + (size_t)h * hs + (cls ? 0 : H), *v = k + H;
+        const float *q = cls ? e->qc + (size_t)b * H + (size_t)h * hs : k - H;
+        const int ldq = cls ? H : ld;
+        float *o = e->ctx + (size_t)(cls ? b : e->off[b]) * H + (size_t)h * hs;
         const int32_t *mk = mask + (size_t)b * T;
         int nreal = 0;
         for (int j = 0; j < L; j++) nreal += mk[j] != 0;
         if (nreal == 0) { /* no real key: output 0, as the reference */
-            for (int i = 0; i < L; i++) memset(o + (size_t)i * H, 0, (size_t)hs * sizeof(float));
+            for (int i = 0; i < R; i++) memset(o + (size_t)i * H, 0, (size_t)hs * sizeof(float));
             continue;
         }
-        miles_gemm_tiny(1, L, L, hs, scale, q, ld, k, ld, S, L);
-        softmax_rows(S, L, L, mk, nreal < L, T / 16 * 16);
-        miles_gemm_tiny(0, L, hs, L, 1.0f, S, L, v, ld, o, H);
-    }
-}
-
-/* The [CLS] query alone (the last layer with cls_last): row 0 of
- * attention_rows per (batch, head), same calls on one query row (the
- * GEMM's row bits do not depend on the rows computed with it).  q: e->qc
- * [B,H]; k|v: e->qkv rows of 2H; out: e->ctx rows b. */
-static void attention_cls(MilesInfer *e, const int32_t *mask, int B, int T, int H, int NH) {
-    const int hs = H / NH, ld = 2 * H;
-    const float scale = 1.0f / sqrtf((float)hs);
-    double work = 0.0;
-    for (int b = 0; b < B; b++) work += (double)e->len[b] * hs * NH;
-#pragma omp parallel for schedule(static) if (work >= MILES_OMP_MIN_WORK)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH, L = e->len[b];
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *S = e->att + (size_t)tid * e->att_stride;
-        const float *q = e->qc + (size_t)b * H + (size_t)h * hs;
-        const float *k = e->qkv + (size_t)e->off[b] * ld + (size_t)h * hs, *v = k + H;
-        float *o = e->ctx + (size_t)b * H + (size_t)h * hs;
-        const int32_t *mk = mask + (size_t)b * T;
-        int nreal = 0;
-        for (int j = 0; j < L; j++) nreal += mk[j] != 0;
-        if (nreal == 0) {
-            memset(o, 0, (size_t)hs * sizeof(float));
-            continue;
-        }
-        miles_gemm_tiny(1, 1, L, hs, scale, q, H, k, ld, S, L);
-        softmax_rows(S, 1, L, mk, nreal < L, T / 16 * 16);
-        miles_gemm_tiny(0, 1, hs, L, 1.0f, S, L, v, ld, o, H);
+        miles_gemm_tiny(1, R, L, hs, scale, q, ldq, k, ld, S, L);
+        softmax_rows(S, R, L, mk, nreal < L, T / 16 * 16);
+        miles_gemm_tiny(0, R, hs, L, 1.0f, S, L, v, ld, o, H);
     }
 }
 
@@ -460,14 +433,14 @@ int miles_infer_forward(MilesInfer *e, const MilesBatch *bt, float *logits, floa
             for (int b = 0; b < B; b++)
                 if (e->off[b] != b) memcpy(e->x + (size_t)b * H, e->x + (size_t)e->off[b] * H, (size_t)H * sizeof(float));
             MILES_TRY(lin(e, e->qc, e->x, w->q.w, y->q, y->fq, w->q.b, B, H, H, 0, NULL));
-            attention_cls(e, mask, B, T, H, c->num_attention_heads);
+            attention_rows(e, mask, B, T, H, c->num_attention_heads, 1);
             MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, B, H, H, 0, &rl1));
             MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, B, H, I, 1, NULL));
             MILES_TRY(lin(e, e->res, e->inter, w->out.w, y->out, y->fout, w->out.b, B, I, H, 0, &rl2));
             break;
         }
         MILES_TRY(lin(e, e->qkv, e->x, y->wqkv, y->qkv, y->fqkv, y->bqkv, rows, H, 3 * H, 0, NULL));
-        attention_rows(e, mask, B, T, H, c->num_attention_heads);
+        attention_rows(e, mask, B, T, H, c->num_attention_heads, 0);
         /* res = attention output; res += x; ln1 = LayerNorm(res) */
         MILES_TRY(lin(e, e->res, e->ctx, w->attn_out.w, y->ao, y->fao, w->attn_out.b, rows, H, H, 0, &rl1));
         MILES_TRY(lin(e, e->inter, e->ln1, w->inter.w, y->in, y->fin, w->inter.b, rows, H, I, 1, NULL));

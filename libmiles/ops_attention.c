@@ -105,126 +105,99 @@ static int count_real(const int32_t *m, int T) {
     return nreal;
 }
 
-void attention_forward(float *out, float *att, float *attd, const float *q,
-                       const float *k, const float *v, const int32_t *mask,
-                       int B, int T, int C, int NH, MilesDropoutKey key) {
+/* The forward over R query rows per (batch, head): every row (R = T) or
+ * each sequence's row 0 alone (R = 1: q and out [B,C], att/attd [B,NH,T]).
+ * A row's bits do not depend on R: the GEMM's do not depend on the rows
+ * computed together, the softmax runs row by row, and the dropout index is
+ * the full tensor's ((b*NH + h)*T + query)*T + key. */
+static void attn_forward(float *out, float *att, float *attd, const float *q, const float *k,
+                         const float *v, const int32_t *mask, int B, int T, int C, int NH,
+                         MilesDropoutKey key, int R) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int use_drop = attd != NULL && key.p > 0.0f;
-    const size_t TT = (size_t)T * T;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * TT * hs >= MILES_OMP_MIN_WORK)
+    const size_t TT = (size_t)T * T, RT = (size_t)R * T;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
-        const size_t off = (size_t)b * T * C + (size_t)h * hs;
-        float *A = att + (size_t)bh * TT;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
+        float *A = att + (size_t)bh * RT;
         const int32_t *m = mask ? mask + (size_t)b * T : NULL;
-        /* A[T,T] = scale * q_h @ k_h^T */
-        miles_gemm_tiny(1, T, T, hs, scale, q + off, C, k + off, C, A, T);
-        softmax_block(A, T, T, m, count_real(m, T));
+
+        /* A[R,T] = scale * q_h @ k_h^T */
+        miles_gemm_tiny(1, R, T, hs, scale, q + qoff, C, k + off, C, A, T);
+        softmax_block(A, R, T, m, count_real(m, T));
         const float *P = A;
         if (use_drop) {
-            float *D = attd + (size_t)bh * TT;
-            miles_dropout_range(D, A, TT, (uint64_t)bh * TT, &key, 0);
+            float *D = attd + (size_t)bh * RT;
+            miles_dropout_range(D, A, RT, (uint64_t)bh * TT, &key, 0);
             P = D;
         }
-        /* out_h[T,hs] = P[T,T] @ v_h[T,hs] */
-        miles_gemm_tiny(0, T, hs, T, 1.0f, P, T, v + off, C, out + off, C);
+        /* out_h[R,hs] = P[R,T] @ v_h[T,hs] */
+        miles_gemm_tiny(0, R, hs, T, 1.0f, P, T, v + off, C, out + qoff, C);
     }
+}
+
+/* Its backward.  R = 1 is the full backward when dout is zero outside row
+ * 0: the other query rows add products with a zero factor to dk and dv
+ * (and give zero dq rows), so the same calls on row 0 alone give the same
+ * bits up to the sign of a zero. */
+static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                          const float *att, const float *attd, const float *q, const float *k,
+                          const float *v, int B, int T, int C, int NH, MilesDropoutKey key, int R) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int use_drop = attd != NULL && key.p > 0.0f;
+    const size_t TT = (size_t)T * T, RT = (size_t)R * T;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
+        const float *A = att + (size_t)bh * RT;
+        const float *P = use_drop ? attd + (size_t)bh * RT : A;
+        const float *dO = dout + qoff;
+
+        /* dv_h[T,hs] += P^T @ dout_h */
+        if (dv) miles_gemm_serial(1, 0, T, hs, R, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
+        if (!dq && !dk) continue;
+
+        /* S[R,T] = dout_h @ v_h^T = dL/dP */
+        float *S = scratch + (size_t)bh * RT;
+        miles_gemm_tiny(1, R, T, hs, 1.0f, dO, C, v + off, C, S, T);
+        /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
+        if (use_drop) miles_dropout_range(S, S, RT, (uint64_t)bh * TT, &key, 0);
+        /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
+         * keys and empty rows have att = 0 and so get no gradient */
+        softmax_backward_block(S, A, R, T);
+        /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
+        if (dq) miles_gemm_serial(0, 0, R, hs, T, scale, S, T, k + off, C, 1.0f, dq + qoff, C);
+        if (dk) miles_gemm_serial(1, 0, T, hs, R, scale, S, T, q + qoff, C, 1.0f, dk + off, C);
+    }
+}
+
+void attention_forward(float *out, float *att, float *attd, const float *q,
+                       const float *k, const float *v, const int32_t *mask,
+                       int B, int T, int C, int NH, MilesDropoutKey key) {
+    attn_forward(out, att, attd, q, k, v, mask, B, T, C, NH, key, T);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key) {
-    const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const int use_drop = attd != NULL && key.p > 0.0f;
-    const size_t TT = (size_t)T * T;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * TT * hs >= MILES_OMP_MIN_WORK)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const size_t off = (size_t)b * T * C + (size_t)h * hs;
-        const float *A = att + (size_t)bh * TT;
-        const float *P = use_drop ? attd + (size_t)bh * TT : A;
-        const float *dO = dout + off;
-
-        /* dv_h[T,hs] += P^T @ dout_h */
-        if (dv) miles_gemm_serial(1, 0, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
-        if (!dq && !dk) continue;
-
-        /* S[T,T] = dout_h @ v_h^T = dL/dP */
-        float *S = scratch + (size_t)bh * TT;
-        miles_gemm_tiny(1, T, T, hs, 1.0f, dO, C, v + off, C, S, T);
-        /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
-        if (use_drop) miles_dropout_range(S, S, TT, (uint64_t)bh * TT, &key, 0);
-        /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
-         * keys and empty rows have att = 0 and so get no gradient */
-        softmax_backward_block(S, A, T, T);
-        /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
-        if (dq) miles_gemm_serial(0, 0, T, hs, T, scale, S, T, k + off, C, 1.0f, dq + off, C);
-        if (dk) miles_gemm_serial(1, 0, T, hs, T, scale, S, T, q + off, C, 1.0f, dk + off, C);
-    }
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, q, k, v, B, T, C, NH, key, T);
 }
 
-/* ------------------------------------------------ the [CLS] query alone */
-
-/* Row 0 of attention_forward per (batch, head), nothing else: what the last
- * layer's pooled output reads (model_cls.c).  Each row is computed by the
- * same calls on one query row (the GEMM's bits do not depend on the rows
- * computed together; the softmax runs row by row), so out/att/attd are
- * bit for bit row 0 of the full op's; the dropout index is query 0's there. */
+/* The [CLS] query alone: what the last layer's pooled output reads (model_cls.c). */
 void attention_forward_cls(float *out, float *att, float *attd, const float *q,
                            const float *k, const float *v, const int32_t *mask,
                            int B, int T, int C, int NH, MilesDropoutKey key) {
-    const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const int use_drop = attd != NULL && key.p > 0.0f;
-    const size_t TT = (size_t)T * T;
-#pragma omp parallel for schedule(static) if ((double)B * NH * T * hs >= MILES_OMP_MIN_WORK)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * C + (size_t)h * hs;
-        float *A = att + (size_t)bh * T;
-        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
-        miles_gemm_tiny(1, 1, T, hs, scale, q + qoff, C, k + off, C, A, T);
-        softmax_block(A, 1, T, m, count_real(m, T));
-        const float *P = A;
-        if (use_drop) {
-            float *D = attd + (size_t)bh * T;
-            miles_dropout_range(D, A, (size_t)T, (uint64_t)bh * TT, &key, 0);
-            P = D;
-        }
-        miles_gemm_tiny(0, 1, hs, T, 1.0f, P, T, v + off, C, out + qoff, C);
-    }
+    attn_forward(out, att, attd, q, k, v, mask, B, T, C, NH, key, 1);
 }
 
-/* attention_backward when dout is zero outside each sequence's row 0: the
- * other query rows add products with a zero factor to dk and dv (and give
- * zero dq rows), so the same calls on row 0 alone give the same bits up to
- * the sign of a zero.  dq, dout: [B,C]; dk, dv: [B,T,C]; scratch [B,NH,T]. */
 void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
                             const float *dout, const float *att, const float *attd,
                             const float *q, const float *k, const float *v,
                             int B, int T, int C, int NH, MilesDropoutKey key) {
-    const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const int use_drop = attd != NULL && key.p > 0.0f;
-    const size_t TT = (size_t)T * T;
-#pragma omp parallel for schedule(static) if ((double)B * NH * T * hs >= MILES_OMP_MIN_WORK)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * C + (size_t)h * hs;
-        const float *A = att + (size_t)bh * T;
-        const float *P = use_drop ? attd + (size_t)bh * T : A;
-        const float *dO = dout + qoff;
-        /* dv_h[T,hs] += P^T @ dout_h (K = 1 query) */
-        if (dv) miles_gemm_serial(1, 0, T, hs, 1, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
-        if (!dq && !dk) continue;
-        float *S = scratch + (size_t)bh * T;
-        miles_gemm_tiny(1, 1, T, hs, 1.0f, dO, C, v + off, C, S, T);
-        if (use_drop) miles_dropout_range(S, S, (size_t)T, (uint64_t)bh * TT, &key, 0);
-        softmax_backward_block(S, A, 1, T);
-        if (dq) miles_gemm_serial(0, 0, 1, hs, T, scale, S, T, k + off, C, 1.0f, dq + qoff, C);
-        if (dk) miles_gemm_serial(1, 0, T, hs, 1, scale, S, T, q + qoff, C, 1.0f, dk + off, C);
-    }
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, q, k, v, B, T, C, NH, key, 1);
 }
