@@ -16,8 +16,8 @@
  * Backward: the full layer's other rows carry zero gradient, so they add
  * only zero products; the one sum whose rounding would change, a weight
  * gradient's sum over tokens, runs in the groups the full GEMM's K slices
- * make (linear_backward_rows).  tests/test_model_cls.c holds both paths to
- * the same bits.
+ * make (linear_backward_rows).  tests/test_model.c (test_pooled_only)
+ * holds both paths to the same bits.
  */
 #include "model_internal.h"
 #include "ops_internal.h"
@@ -111,14 +111,10 @@ void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const 
                            y->k, y->v, B, T, H, NH, ka);
 
     /* d(layer input) [N,H] in the full layer's order: the residual branch
-     * (into zero: 0 + v, as layernorm_backward into a zeroed dx), then the
-     * q, k, v projections' input gradients */
+     * (D->dres already holds 0 + v, as layernorm_backward into a zeroed dx
+     * there), then the q, k, v projections' input gradients */
     zero(D->dx, NHs);
-    for (int b = 0; b < B; b++) {
-        float *d = D->dx + (size_t)b * ldx;
-        const float *r = D->dres + (size_t)b * H;
-        for (int i = 0; i < H; i++) d[i] = 0.0f + r[i];
-    }
+    for (int b = 0; b < B; b++) memcpy(D->dx + (size_t)b * ldx, D->dres + (size_t)b * H, (size_t)H * sizeof(float));
     linear_backward_rows(D->dx, ldx, g->q.w, g->q.b, D->dq, x, ldx, w->q.w, B, T, H, H, 0);
     linear_backward(D->dx, g->k.w, g->k.b, D->dk, x, w->k.w, N, H, H);
     linear_backward(D->dx, g->v.w, g->v.b, D->dv, x, w->v.w, N, H, H);

@@ -244,11 +244,16 @@ static void linear_gemm(int transB, int M, int N, int K, const float *A, int lda
     miles_gemm_bias(transB, M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
 }
 
+void linear_forward_rows(float *out, int ldo, const float *inp, int ldi, const float *w,
+                         const float *b, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    linear_gemm(1, N, OC, C, inp, ldi, w, C, b, 0.0f, out, ldo);
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int N, int C, int OC) {
-    if (N <= 0 || OC <= 0) return;
     /* out[N,OC] = (b, seeded into out) + inp[N,C] @ w[OC,C]^T */
-    linear_gemm(1, N, OC, C, inp, C, w, C, b, 0.0f, out, OC);
+    linear_forward_rows(out, OC, inp, C, w, b, N, C, OC);
 }
 
 /* db[o0:o1] += column sums of dout over the N rows, each in row order (a
@@ -287,12 +292,6 @@ void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
      * value a zeroed dinp with beta 1 gets */
     if (dinp) linear_gemm(0, N, C, OC, dout, OC, w, C, NULL, 0.0f, dinp, C);
     linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
-}
-
-void linear_forward_rows(float *out, int ldo, const float *inp, int ldi, const float *w,
-                         const float *b, int N, int C, int OC) {
-    if (N <= 0 || OC <= 0) return;
-    linear_gemm(1, N, OC, C, inp, ldi, w, C, b, 0.0f, out, ldo);
 }
 
 void linear_backward_rows(float *dinp, int ldo, float *dw, float *db, const float *dout,
