@@ -13,6 +13,7 @@
 #   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
 #   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
 #   make bench-env  the benchmarks' peers (ONNX Runtime, PyTorch, wrk) in /opt/miles-bench
+#   make bench-goals  every CPU speed goal side by side with its peer, verdicts (~15 min; bench-env)
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".
@@ -163,13 +164,15 @@ TOOL_COMMON_SRCS := $(sort $(filter-out $(TOOL_SRCS),$(wildcard tools/*.c)))
 TOOL_COMMON_OBJS := $(TOOL_COMMON_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# tests of the scripts, run as programs (standard-library Python: no ML stack)
+SCRIPT_TESTS := tests/test_cpu_goals.py
 TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: determinism browser-test portability-check alloc-check
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
-        example cuda bench fuzz fuzz-run demo help bench-env
+        example cuda bench fuzz fuzz-run demo help bench-env bench-goals
 
 all: lib tools
 
@@ -243,12 +246,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS)
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
 test: all tests
-	@failed=0; for t in $(TESTS); do \
+	@failed=0; for t in $(TESTS) $(SCRIPT_TESTS); do \
 	  echo "== $$t"; \
 	  MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $$t || { echo "FAILED: $$t"; failed=$$((failed+1)); }; \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
-	echo "all $(words $(TESTS)) test programs passed"
+	echo "all $(words $(TESTS) $(SCRIPT_TESTS)) test programs passed"
 
 # Allocation-failure injection (tests/test_alloc_fail.c) under valgrind: at every
 # failure point of the parsers and loaders, no leak and no invalid access (~1 min).
@@ -472,6 +475,10 @@ bench-env:
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 	@[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q -r bench/requirements.txt
+
+# docs/performance.md "Goals": one run, logs and summary.{json,md} in bench-goals-<date>/
+bench-goals: all weights
+	PY=$(BENCH_VENV)/bin/python bench/run_cpu_goals.sh
 
 help:
 	@sed -n '1,18p' Makefile
