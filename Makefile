@@ -13,7 +13,7 @@
 #   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
 #   make gpu-deps   apt-get download the -dev packages into .gpu-deps/ for tools/gpu-check
 #   make bench-env  the benchmarks' peers (ONNX Runtime, PyTorch, wrk) in /opt/miles-bench
-#   make bench-goals  every CPU speed goal side by side with its peer, verdicts (~15 min; bench-env)
+#   make bench-goals  every CPU speed goal side by side with its peer, verdicts (~20 min; bench-env)
 #
 # Options: NO_OMP=1 (no OpenMP), USE_BLAS=0 (no OpenBLAS opt-in), BUILD=dir, NATIVE=1 (-march=native),
 #          SAN=1 (ASan+UBSan build), CUDA_ARCH="75 80 86 89 90".

@@ -4,7 +4,7 @@
 # new machine (a Zen 5, a Sapphire Rapids...) instead of copying figures from
 # five scripts by hand.
 #
-#   bench/run_cpu_goals.sh [OUT_DIR] [CHECKPOINT]     (~12 min on 2 cores)
+#   bench/run_cpu_goals.sh [OUT_DIR] [CHECKPOINT]     (~20 min on 2 cores)
 #
 # OUT_DIR (default bench-goals-<date>): the logs of each bench, summary.json
 # (machine, commit, command, every row with its value, goal and verdict) and
@@ -28,7 +28,9 @@ PY=${PY:-/opt/miles-bench/bin/python}
 export PY BUILD
 [ -x "$PY" ] || { echo "run_cpu_goals: $PY not found (make bench-env)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "run_cpu_goals: wrk not found (make bench-env)" >&2; exit 2; }
-if [ "${QUICK:-0}" = 1 ]; then R1=1 R2=1 IT=3 TI=1 SD=4; else R1=3 R2=2 IT=3 TI=3 SD=20; fi
+# rounds: R1 MiniLM inference, R2 bert-base inference and serving, R3 the
+# train steps (the rows nearest their bar, and the most exposed to neighbours)
+if [ "${QUICK:-0}" = 1 ]; then R1=1 R2=1 R3=1 IT=3 TI=1 SD=4; else R1=3 R2=2 R3=3 IT=3 TI=3 SD=20; fi
 mkdir -p "$OUT"
 make -s BUILD="$BUILD" all "$BUILD/bench/bench_infer" "$BUILD/bench/bench_sgemm" "$BUILD/bench/bench_model" >/dev/null
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
@@ -53,7 +55,7 @@ CASES="32x32 1x32" REPS=$R1 bench/run_infer_bench.sh "$THREADS" minilm-l6 > "$OU
 step "inference bert-base"
 CASES="32x32 1x32" REPS=$R2 ITERS=5 bench/run_infer_bench.sh "$THREADS" bert-base > "$OUT/infer_bert-base.txt" 2>&1
 step "bert-base forward and train step vs PyTorch (T32, T128)"
-REPS=$R2 bench/run_model_bench.sh "$THREADS" --iters "$IT" --train-iters "$TI" > "$OUT/model.txt" 2>&1
+REPS=$R3 bench/run_model_bench.sh "$THREADS" --iters "$IT" --train-iters "$TI" > "$OUT/model.txt" 2>&1
 rm -f "$OUT"/serve_*.txt
 for rep in $(seq "$R2"); do
   for p in fp32 bf16 int8; do

@@ -436,9 +436,9 @@ static void plan_task(const GemmPlan *pl, int ib, int jb, float *Ap, float *Bt) 
      * the bits of gelu_forward over the whole C afterwards) */
     if (pl->gelu) {
         if (pl->c_cs == 1)
-            for (int i = i0; i < i1; i++) miles_gelu_range(C + i * pl->c_rs + j0, C + i * pl->c_rs + j0, (size_t)(j1 - j0));
+            miles_gelu_rows(C + i0 * pl->c_rs + j0, pl->c_rs, i1 - i0, j1 - j0);
         else /* C transposed: c_rs == 1, tile rows run along C's rows */
-            for (int j = j0; j < j1; j++) miles_gelu_range(C + j * pl->c_cs + i0, C + j * pl->c_cs + i0, (size_t)(i1 - i0));
+            miles_gelu_rows(C + j0 * pl->c_cs + i0, pl->c_cs, j1 - j0, i1 - i0);
     }
     /* rows [i0, i1) are final in every column when the task spans them all */
     if (pl->done && pl->nb == 1 && pl->nc == pl->N) pl->done->fn(pl->done->ctx, i0, i1);
@@ -658,8 +658,7 @@ static void packed_slow(const MilesGemmF32Packed *pw, int M, const float *A, int
                 for (int p = 0; p < kc; p++) acc = fmaf(A[(size_t)i * lda + pc + p], b[(size_t)p * NR], acc);
                 C[(size_t)i * ldc + j] += acc; /* fma(1, acc, C) is acc + C rounded once */
             }
-    if (gelu)
-        for (int i = 0; i < M; i++) miles_gelu_range(C + (size_t)i * ldc, C + (size_t)i * ldc, (size_t)N);
+    if (gelu) miles_gelu_rows(C, (size_t)ldc, M, N);
 }
 
 /* One row block of W (rows [i0, i1) = output columns) of the few-rows
@@ -698,8 +697,7 @@ static void few_rows_task(const GemmPlan *pl, int ib, int M, const float *bias, 
         }
     }
     /* GELU on C's runs of i1 - i0 (long vectors; a C^T row is only M) */
-    if (pl->gelu)
-        for (int j = 0; j < M; j++) miles_gelu_range(C + (size_t)j * ldc + i0, C + (size_t)j * ldc + i0, (size_t)(i1 - i0));
+    if (pl->gelu) miles_gelu_rows(C + i0, (size_t)ldc, M, i1 - i0);
 }
 
 /* Few rows (M <= SWAP_MAX_M): C^T = W @ x^T on W's pre-packed A panels,

@@ -317,9 +317,7 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
             /* the block is final (one kernel call over all of K): GELU while
              * in cache, the fast one (its output is rounded to bf16 / int8
              * by the next GEMM anyway; ops_internal.h) */
-            if (gelu)
-                for (int i = i0; i < i1; i++)
-                    miles_gelu_fast_range(y + (size_t)i * ldy + j0, y + (size_t)i * ldy + j0, (size_t)(j1 - j0));
+            if (gelu) miles_gelu_fast_rows(y + (size_t)i0 * ldy + j0, (size_t)ldy, i1 - i0, j1 - j0);
         }
     }
     free(own);

@@ -444,6 +444,18 @@ void miles_gelu_fast_range(float *out, const float *inp, size_t n) {
     else gelu_fast_chunk_generic(out, inp, n);
 }
 
+void miles_gelu_rows(float *c, size_t rs, int rows, int cols) {
+    pthread_once(&g_ops_once, ops_isa_init);
+    MilesEltFn f = g_gelu_avx512 ? g_gelu_avx512 : gelu_chunk_generic;
+    for (int i = 0; i < rows; i++) f(c + i * rs, c + i * rs, (size_t)cols);
+}
+
+void miles_gelu_fast_rows(float *c, size_t rs, int rows, int cols) {
+    pthread_once(&g_ops_once, ops_isa_init);
+    MilesEltFn f = g_gelu_fast_avx512 ? g_gelu_fast_avx512 : gelu_fast_chunk_generic;
+    for (int i = 0; i < rows; i++) f(c + i * rs, c + i * rs, (size_t)cols);
+}
+
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel OMP_IF(n * 8)
     {

@@ -510,6 +510,35 @@ static void ref_gelu_fast_loop(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_gelu_fast_elem(inp[i]);
 }
 
+/* The GEMM epilogues' block forms, miles_gelu_rows / miles_gelu_fast_rows:
+ * in place over rows x cols of a strided block, each row the bits of the
+ * row functions, the floats between rows untouched (rows of 37: a partial
+ * vector at every row's end). */
+static void test_gelu_rows(void **state) {
+    (void)state;
+    enum { R = 5, NC = 37, RS = 45 };
+    float c[R * RS], ref[R * RS];
+    for (int fast = 0; fast < 2; fast++) {
+        for (int i = 0; i < R * RS; i++) c[i] = ref[i] = (float)((i * 7919) % 2001 - 1000) / 150.0f;
+        if (fast) {
+            miles_gelu_fast_rows(c, RS, R, NC);
+            for (int i = 0; i < R; i++) miles_gelu_fast_range(ref + i * RS, ref + i * RS, NC);
+        } else {
+            miles_gelu_rows(c, RS, R, NC);
+            for (int i = 0; i < R; i++) miles_gelu_range(ref + i * RS, ref + i * RS, NC);
+        }
+        int differ = 0, changed = 0;
+        for (int i = 0; i < R * RS; i++) {
+            differ += memcmp(&c[i], &ref[i], sizeof(float)) != 0;
+            changed += i % RS < NC && c[i] != (float)((i * 7919) % 2001 - 1000) / 150.0f;
+        }
+        printf("  miles_gelu%s_rows over %d x %d (stride %d): %d floats differ from the row function's\n",
+               fast ? "_fast" : "", R, NC, RS, differ);
+        assert_int_equal(differ, 0);
+        assert_true(changed > R * NC / 2); /* it did compute: most inputs are not fixed points */
+    }
+}
+
 /* The bf16/int8 engine's GELU (miles_gelu_fast_elem, its GEMM epilogue's
  * miles_gelu_fast_range) against the exact GELU in double over every 61st
  * float: |err| <= 3e-7 (1 + |x|) (measured 1.8e-7: the rational erf's error
@@ -744,6 +773,7 @@ int main(void) {
         cmocka_unit_test(test_gelu_exact),
         cmocka_unit_test(test_erf_gelu_avx512_bits),
         cmocka_unit_test(test_gelu_fast),
+        cmocka_unit_test(test_gelu_rows),
         cmocka_unit_test(test_trained_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
