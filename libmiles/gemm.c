@@ -227,9 +227,9 @@ static void pack_a(const MilesGemmIsa *isa, float *restrict Ap, int MR, const fl
 static void pack_b(const MilesGemmIsa *isa, float *restrict dst, int NR, const float *B, int ldb, int transB,
                    int j0, int nr, int p0, int kc) {
     if (transB && isa->transpose) {
-        /* a narrow panel's pad lanes: the whole panel zeroed in one call,
-         * then the real lanes written (a memset per step of k was ~1% of an
-         * inference forward: the attention's K^T of every unpadded length) */
+        /* a narrow panel's pad lanes (the attention's K^T of a sequence
+         * shorter than its bucket): the whole panel zeroed in one call, then
+         * the real lanes written, instead of a libc memset per step of k */
         if (nr < NR) memset(dst, 0, (size_t)kc * NR * sizeof(float));
         isa->transpose(B + (size_t)j0 * ldb + p0, ldb, nr, kc, dst, NR);
         return;

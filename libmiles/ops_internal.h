@@ -45,7 +45,8 @@ void miles_gelu_fast_range(float *out, const float *inp, size_t n);
 /* The same in place over a block of C: c[i*rs + j], i < rows, j < cols
  * (rows of cols contiguous floats).  One dispatch per block: the epilogues
  * of a GEMM task called the row functions above once per row of 256
- * columns, and the dispatch per call was ~20% of the GELU's own time. */
+ * columns (pthread_once and the test per call showed in perf as ~20% of the
+ * GELU's own time; interleaved timings did not resolve the difference). */
 void miles_gelu_rows(float *c, size_t rs, int rows, int cols);
 void miles_gelu_fast_rows(float *c, size_t rs, int rows, int cols);
 
