@@ -352,11 +352,14 @@ static void erf_chunk(float *out, const float *inp, size_t n) {
     else erf_chunk_generic(out, inp, n);
 }
 
-static void gelu_chunk(float *out, const float *inp, size_t n) {
+/* the GELU loop this CPU runs (one choice for gelu_forward and the GEMM
+ * epilogues: the same bits either way) */
+static MilesEltFn gelu_fn(void) {
     pthread_once(&g_ops_once, ops_isa_init);
-    if (g_gelu_avx512) g_gelu_avx512(out, inp, n);
-    else gelu_chunk_generic(out, inp, n);
+    return g_gelu_avx512 ? g_gelu_avx512 : gelu_chunk_generic;
 }
+
+static void gelu_chunk(float *out, const float *inp, size_t n) { gelu_fn()(out, inp, n); }
 
 MILES_FMA_CLONES
 static void gelu_backward_chunk_generic(float *dinp, const float *inp, const float *dout, size_t n) {
@@ -438,22 +441,22 @@ static void gelu_fast_chunk_generic(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = miles_gelu_fast_elem(inp[i]);
 }
 
-void miles_gelu_fast_range(float *out, const float *inp, size_t n) {
+static MilesEltFn gelu_fast_fn(void) {
     pthread_once(&g_ops_once, ops_isa_init);
-    if (g_gelu_fast_avx512) g_gelu_fast_avx512(out, inp, n);
-    else gelu_fast_chunk_generic(out, inp, n);
+    return g_gelu_fast_avx512 ? g_gelu_fast_avx512 : gelu_fast_chunk_generic;
 }
 
-void miles_gelu_rows(float *c, size_t rs, int rows, int cols) {
-    pthread_once(&g_ops_once, ops_isa_init);
-    MilesEltFn f = g_gelu_avx512 ? g_gelu_avx512 : gelu_chunk_generic;
+void miles_gelu_fast_range(float *out, const float *inp, size_t n) { gelu_fast_fn()(out, inp, n); }
+
+/* f in place on each of the rows (the dispatch once per block) */
+static void rows_apply(MilesEltFn f, float *c, size_t rs, int rows, int cols) {
     for (int i = 0; i < rows; i++) f(c + i * rs, c + i * rs, (size_t)cols);
 }
+
+void miles_gelu_rows(float *c, size_t rs, int rows, int cols) { rows_apply(gelu_fn(), c, rs, rows, cols); }
 
 void miles_gelu_fast_rows(float *c, size_t rs, int rows, int cols) {
-    pthread_once(&g_ops_once, ops_isa_init);
-    MilesEltFn f = g_gelu_fast_avx512 ? g_gelu_fast_avx512 : gelu_fast_chunk_generic;
-    for (int i = 0; i < rows; i++) f(c + i * rs, c + i * rs, (size_t)cols);
+    rows_apply(gelu_fast_fn(), c, rs, rows, cols);
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
