@@ -27,12 +27,18 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Row reductions in LANES independent partial results, combined at the end:
  * the compiler vectorizes these (it may not reorder a single running float
  * sum by itself).  row_dot(x, NULL, n) is the plain sum. */
 #define LANES 16
-static float row_max(const float *x, int n) {
+/* always inlined: a separate static function is compiled for the baseline
+ * ISA only, not for the caller's AVX-512/AVX2 clone (same bits either way:
+ * no FMA contraction, fixed lane order) */
+static inline __attribute__((always_inline)) float row_max(const float *x, int n) {
     float acc[LANES];
     for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
     int j = 0;
@@ -43,7 +49,7 @@ static float row_max(const float *x, int n) {
     for (int l = 1; l < LANES; l++) m = acc[l] > m ? acc[l] : m;
     return m;
 }
-static float row_dot(const float *x, const float *y, int n) {
+static inline __attribute__((always_inline)) float row_dot(const float *x, const float *y, int n) {
     float acc[LANES] = {0};
     int j = 0;
     if (y) {
@@ -149,7 +155,16 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
     const float scale = 1.0f / sqrtf((float)hs);
     const int use_drop = attd != NULL && key.p > 0.0f;
     const size_t TT = (size_t)T * T, RT = (size_t)R * T;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
+#pragma omp parallel if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
+    {
+    /* S lives in one [R,T] slot per thread (in L2 while it is used) when
+     * there are no more threads than pairs, not one per pair: at T128 the
+     * pairs' slots were 25 MB per layer written back to memory, never read */
+    size_t slot_of_thread = (size_t)-1;
+#ifdef _OPENMP
+    if (omp_get_num_threads() <= B * NH) slot_of_thread = (size_t)omp_get_thread_num();
+#endif
+#pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
@@ -162,7 +177,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
         if (!dq && !dk) continue;
 
         /* S[R,T] = dout_h @ v_h^T = dL/dP */
-        float *S = scratch + (size_t)bh * RT;
+        float *S = scratch + (slot_of_thread != (size_t)-1 ? slot_of_thread : (size_t)bh) * RT;
         miles_gemm_tiny(1, R, T, hs, 1.0f, dO, C, v + off, C, S, T);
         /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
         if (use_drop) miles_dropout_range(S, S, RT, (uint64_t)bh * TT, &key, 0);
@@ -172,6 +187,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
         /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
         if (dq) miles_gemm_serial(0, 0, R, hs, T, scale, S, T, k + off, C, 1.0f, dq + qoff, C);
         if (dk) miles_gemm_serial(1, 0, T, hs, R, scale, S, T, q + qoff, C, 1.0f, dk + off, C);
+    }
     }
 }
 
