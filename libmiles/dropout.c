@@ -202,9 +202,12 @@ float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, ui
     return u[index & 3];
 }
 
-MILES_HOT_CLONES /* Philox vectorizes 5x better with AVX-512 (bench_model) */
-void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
-                         const MilesDropoutKey *key, int accumulate) {
+/* The body of miles_dropout_range(2): out (and out2, when not NULL) from in
+ * (in2) under one draw of the mask.  Always inlined into the callers'
+ * AVX-512/AVX2 clones. */
+static inline __attribute__((always_inline)) void
+dropout_range_body(float *out, const float *in, float *out2, const float *in2, size_t n, uint64_t base,
+                   const MilesDropoutKey *key, int accumulate) {
     if (!(key->p > 0.0f) || key->p >= 1.0f) {
         /* identity / all dropped, consistent with dropout_forward */
         int ident = !(key->p > 0.0f);
@@ -214,6 +217,8 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
             else if (accumulate == 2) out[i] = 0.0f + v;
             else out[i] = v;
         }
+        if (out2)
+            for (size_t i = 0; i < n; i++) out2[i] = ident ? in2[i] : 0.0f;
         return;
     }
     const float s = 1.0f / (1.0f - key->p), p = key->p;
@@ -241,8 +246,25 @@ void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
             for (size_t e = 0; e < cnt; e++) o[e] = 0.0f + (u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f);
         else
             for (size_t e = 0; e < cnt; e++) o[e] = u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+        if (out2) {
+            float *o2 = out2 + i;
+            const float *x2 = in2 + i;
+            for (size_t e = 0; e < cnt; e++) o2[e] = u32_to_uniform(re[e]) >= p ? x2[e] * s : 0.0f;
+        }
         i += cnt;
     }
+}
+
+MILES_HOT_CLONES /* Philox vectorizes 5x better with AVX-512 (bench_model) */
+void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
+                         const MilesDropoutKey *key, int accumulate) {
+    dropout_range_body(out, in, NULL, NULL, n, base, key, accumulate);
+}
+
+MILES_HOT_CLONES
+void miles_dropout_range2(float *out, const float *in, float *out2, const float *in2, size_t n,
+                          uint64_t base, const MilesDropoutKey *key) {
+    dropout_range_body(out, in, out2, in2, n, base, key, 0);
 }
 
 /* Whole tensor [0,n) in parallel: chunks start at multiples of 4 so that each

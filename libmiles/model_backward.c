@@ -215,8 +215,8 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
         zero(D->dv, NHs);
         MilesDropoutKey ka = miles_model_dkey(m, c->attention_probs_dropout_prob,
                                               MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_PROBS));
-        attention_backward(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att,
-                           ka.p > 0.0f ? y->attd : NULL, y->q, y->k, y->v, B, T, H, NH, ka);
+        attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H,
+                              NH, ka, 0);
         linear_backward(D->dx, g->q.w, g->q.b, D->dq, x, w->q.w, N, H, H);
         linear_backward(D->dx, g->k.w, g->k.b, D->dk, x, w->k.w, N, H, H);
         linear_backward(D->dx, g->v.w, g->v.b, D->dv, x, w->v.w, N, H, H);

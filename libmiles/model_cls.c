@@ -49,8 +49,8 @@ void miles_model_cls_layer_forward(MilesModel *m, int l, const float *x) {
     linear_forward(y->k, x, w->k.w, w->k.b, N, H, H);
     linear_forward(y->v, x, w->v.w, w->v.b, N, H, H);
     MilesDropoutKey ka = layer_key(m, l, MILES_DROPSITE_ATTN_PROBS, c->attention_probs_dropout_prob);
-    attention_forward_cls(y->ctx, y->att, ka.p > 0.0f ? y->attd : NULL, y->q, y->k, y->v, m->A.mask, B, T,
-                          H, NH, ka);
+    attention_forward_ws(y->ctx, y->att, y->attd, m->attd_slots, y->q, y->k, y->v, m->A.mask, B, T, H, NH,
+                         ka, 1);
     /* res1 = x + dropout(ctx @ Wo^T + bo), ln1 = LN(res1) */
     linear_forward(y->res1, y->ctx, w->attn_out.w, w->attn_out.b, B, H, H);
     MilesDropoutKey k1 = layer_key(m, l, MILES_DROPSITE_ATTN_OUT, ph);
@@ -107,8 +107,8 @@ void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const 
     zero(D->dk, NHs);
     zero(D->dv, NHs);
     MilesDropoutKey ka = layer_key(m, l, MILES_DROPSITE_ATTN_PROBS, c->attention_probs_dropout_prob);
-    attention_backward_cls(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, ka.p > 0.0f ? y->attd : NULL, y->q,
-                           y->k, y->v, B, T, H, NH, ka);
+    attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H, NH, ka,
+                          1);
 
     /* d(layer input) [N,H] in the full layer's order: the residual branch
      * (D->dres already holds 0 + v, as layernorm_backward into a zeroed dx

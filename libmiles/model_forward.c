@@ -6,6 +6,9 @@
 #include "model_internal.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* --------------------------------------------------------------- arena */
 
@@ -13,7 +16,8 @@
 #define FL(b, n) MILES_BUMP_F32(b, n)
 #define IN(b, n) MILES_BUMP_I32(b, n)
 
-static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd) {
+/* attd_slots: the attention dropout's per-thread workspaces (0: none) */
+static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd_slots) {
     const MilesConfig *c = &m->cfg;
     const size_t H = c->hidden_size, I = c->intermediate_size, N = (size_t)B * T;
     const size_t att = (size_t)B * c->num_attention_heads * T * T;
@@ -30,7 +34,7 @@ static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd) {
         y->k = FL(&b, N * H);
         y->v = FL(&b, N * H);
         y->att = FL(&b, att);
-        y->attd = attd ? FL(&b, att) : NULL;
+        y->attd = attd_slots ? FL(&b, (size_t)attd_slots * T * T) : NULL;
         y->ctx = FL(&b, N * H);
         y->res1 = FL(&b, N * H);
         y->mean1 = FL(&b, N);
@@ -70,8 +74,8 @@ static size_t acts_layout(MilesModel *m, void *base, int B, int T, int attd) {
 }
 
 /* Grow the arena when (B,T) needs more; never shrink (no per-step allocation). */
-static int ensure_arena(MilesModel *m, int B, int T, int attd) {
-    size_t need = acts_layout(m, NULL, B, T, attd);
+static int ensure_arena(MilesModel *m, int B, int T, int attd_slots) {
+    size_t need = acts_layout(m, NULL, B, T, attd_slots);
     if (need > m->arena_cap) {
         free(m->arena);
         m->arena = NULL;
@@ -83,7 +87,7 @@ static int ensure_arena(MilesModel *m, int B, int T, int attd) {
                                need / 1e6, B, T);
         m->arena_cap = need;
     }
-    acts_layout(m, m->arena, B, T, attd);
+    acts_layout(m, m->arena, B, T, attd_slots);
     return MILES_OK;
 }
 
@@ -208,8 +212,8 @@ static void encoder_forward(MilesModel *m, const float *word_emb) {
         linear_forward(y->v, x, w->v.w, w->v.b, N, H, H);
         MilesDropoutKey ka = miles_model_dkey(m, c->attention_probs_dropout_prob,
                                               MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_PROBS));
-        attention_forward(y->ctx, y->att, ka.p > 0.0f ? y->attd : NULL, y->q, y->k, y->v, A->mask, B,
-                          T, H, NH, ka);
+        attention_forward_ws(y->ctx, y->att, y->attd, m->attd_slots, y->q, y->k, y->v, A->mask, B, T,
+                             H, NH, ka, 0);
         /* res1 = x + dropout(ctx @ Wo^T + bo) */
         linear_forward(y->res1, y->ctx, w->attn_out.w, w->attn_out.b, N, H, H);
         drop_fwd(y->res1, y->res1, (size_t)N * H,
@@ -294,11 +298,21 @@ static int forward_impl(MilesModel *m, const MilesBatch *batch, const float *wor
     const int B = batch->B, T = batch->T;
     const size_t N = (size_t)B * T;
     m->training = training ? 1 : 0;
-    int attd = m->training && c->attention_probs_dropout_prob > 0.0f;
-    MILES_TRY(ensure_arena(m, B, T, attd));
+    /* the attention dropout keeps its dropped probabilities per thread only
+     * (the backward draws them again): one [T,T] slot per thread that can
+     * run, not B*NH of them per layer */
+    int attd_slots = 0;
+    if (m->training && c->attention_probs_dropout_prob > 0.0f) {
+        attd_slots = 1;
+#ifdef _OPENMP
+        attd_slots = omp_get_max_threads();
+#endif
+        if (attd_slots > B * c->num_attention_heads) attd_slots = B * c->num_attention_heads;
+    }
+    MILES_TRY(ensure_arena(m, B, T, attd_slots));
     m->B = B;
     m->T = T;
-    m->has_attd = attd;
+    m->attd_slots = attd_slots;
 
     /* copy the batch: backward must not depend on caller buffers */
     MilesActs *A = &m->A;

@@ -70,7 +70,8 @@ typedef struct {
 /* Saved activations of one encoder layer (N = B*T rows). */
 typedef struct {
     float *q, *k, *v;             /* [N,H] */
-    float *att, *attd;            /* [B,NH,T,T]; attd NULL unless attention dropout is on */
+    float *att, *attd;            /* att [B,NH,T,T]; attd: attd_slots [T,T] workspaces, NULL
+                                   * unless attention dropout is on */
     float *ctx;                   /* [N,H] attention output (input of attn_out dense) */
     float *res1;                  /* [N,H] x + dropout(attn_out dense): LN1 input */
     float *mean1, *rstd1;         /* [N] */
@@ -152,7 +153,8 @@ struct MilesModel {
     int fwd_valid;                /* a forward succeeded and its activations are intact */
     int B, T;
     int training;                 /* dropout was on */
-    int has_attd;
+    int attd_slots;               /* [T,T] slots of each layer's attd: one per thread (0: no
+                                   * attention dropout; ops.h attention_forward_ws) */
     int have_labels, have_vel;
     int emb_given;                /* the word embeddings came from the caller
                                    * (miles_model_forward_embeds): no wte gradient */

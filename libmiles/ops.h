@@ -133,6 +133,22 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key);
 
+/* Training without keeping the dropped probabilities (B*NH*T*T floats per
+ * layer, 25 MB for bert-base B32 T128, written and read back from memory
+ * each step): attention_forward with dropout, but each (batch, head)'s
+ * dropped probabilities live only in `work` while out is computed: nwork
+ * slots of [R,T] floats (R = T, or 1 with cls: the [CLS] query alone as
+ * attention_forward_cls), one per thread, and at most nwork threads run.
+ * work (nwork >= 1) is required when key.p > 0.  attention_backward_ws draws
+ * them again from att and key.  Same bits as attention_forward /
+ * attention_backward (or their _cls forms) with attd kept. */
+void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
+                          const float *k, const float *v, const int32_t *mask, int B, int T, int C,
+                          int NH, MilesDropoutKey key, int cls);
+void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                           const float *att, const float *q, const float *k, const float *v, int B,
+                           int T, int C, int NH, MilesDropoutKey key, int cls);
+
 /* The [CLS] query alone (the last layer when only the pooled output is
  * needed): q, out [B,C] hold each sequence's row 0; att, attd [B,NH,T].
  * Bit for bit row 0 of attention_forward (dropout indices: query 0's). */

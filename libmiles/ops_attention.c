@@ -116,14 +116,21 @@ static int count_real(const int32_t *m, int T) {
  * A row's bits do not depend on R: the GEMM's do not depend on the rows
  * computed together, the softmax runs row by row, and the dropout index is
  * the full tensor's ((b*NH + h)*T + query)*T + key. */
-static void attn_forward(float *out, float *att, float *attd, const float *q, const float *k,
-                         const float *v, const int32_t *mask, int B, int T, int C, int NH,
-                         MilesDropoutKey key, int R) {
+static void attn_forward(float *out, float *att, float *attd, int nwork, const float *q,
+                         const float *k, const float *v, const int32_t *mask, int B, int T, int C,
+                         int NH, MilesDropoutKey key, int R) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int use_drop = attd != NULL && key.p > 0.0f;
     const size_t TT = (size_t)T * T, RT = (size_t)R * T;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
+    /* nwork > 0: attd is a workspace of nwork [R,T] slots, one per thread
+     * (at most nwork threads run); else it is the whole [B,NH,R,T] output */
+    int nthr = 1;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    if (nwork > 0 && nthr > nwork) nthr = nwork;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthr) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
@@ -135,7 +142,13 @@ static void attn_forward(float *out, float *att, float *attd, const float *q, co
         softmax_block(A, R, T, m, count_real(m, T));
         const float *P = A;
         if (use_drop) {
-            float *D = attd + (size_t)bh * RT;
+            size_t slot = (size_t)bh;
+#ifdef _OPENMP
+            if (nwork > 0) slot = (size_t)omp_get_thread_num();
+#else
+            if (nwork > 0) slot = 0;
+#endif
+            float *D = attd + slot * RT;
             miles_dropout_range(D, A, RT, (uint64_t)bh * TT, &key, 0);
             P = D;
         }
@@ -149,38 +162,61 @@ static void attn_forward(float *out, float *att, float *attd, const float *q, co
  * (and give zero dq rows), so the same calls on row 0 alone give the same
  * bits up to the sign of a zero. */
 static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                          const float *att, const float *attd, const float *q, const float *k,
-                          const float *v, int B, int T, int C, int NH, MilesDropoutKey key, int R) {
+                          const float *att, const float *attd, int recompute, const float *q,
+                          const float *k, const float *v, int B, int T, int C, int NH,
+                          MilesDropoutKey key, int R) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    const int use_drop = attd != NULL && key.p > 0.0f;
+    const int use_drop = (attd != NULL || recompute) && key.p > 0.0f;
     const size_t TT = (size_t)T * T, RT = (size_t)R * T;
 #pragma omp parallel if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
     {
-    /* S lives in one [R,T] slot per thread (in L2 while it is used) when
-     * there are no more threads than pairs, not one per pair: at T128 the
-     * pairs' slots were 25 MB per layer written back to memory, never read */
-    size_t slot_of_thread = (size_t)-1;
+    /* Workspaces: [R,T] slots of scratch per thread (in L2 while used), not
+     * one per pair (at T128 the pairs' slots were 25 MB per layer written
+     * back to memory, never read): S, and with recompute the redrawn
+     * dropped probabilities D next to it when there are slots for both.
+     * More threads than slots: one slot per pair (S only). */
+    size_t nthr = 1, tid = 0;
 #ifdef _OPENMP
-    if (omp_get_num_threads() <= B * NH) slot_of_thread = (size_t)omp_get_thread_num();
+    nthr = (size_t)omp_get_num_threads();
+    tid = (size_t)omp_get_thread_num();
 #endif
+    const size_t npairs = (size_t)B * NH;
+    const int pair_D = recompute && use_drop && 2 * nthr <= npairs;
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
         const float *A = att + (size_t)bh * RT;
-        const float *P = use_drop ? attd + (size_t)bh * RT : A;
         const float *dO = dout + qoff;
+        float *S = scratch + (pair_D ? 2 * tid : nthr <= npairs ? tid : (size_t)bh) * RT;
+        const float *P = A; /* the probabilities that multiplied v */
+        int s_done = 0;     /* S already holds dL/datt */
+        if (use_drop && attd) {
+            P = attd + (size_t)bh * RT;
+        } else if (use_drop && dv && pair_D && (dq || dk)) {
+            /* S first, then one draw of the mask for both S and the forward's
+             * dropped probabilities (same bits as two draws) */
+            float *D = S + RT;
+            miles_gemm_tiny(1, R, T, hs, 1.0f, dO, C, v + off, C, S, T);
+            miles_dropout_range2(D, A, S, S, RT, (uint64_t)bh * TT, &key);
+            P = D;
+            s_done = 1;
+        } else if (use_drop && dv) { /* the forward's dropped probabilities, again */
+            miles_dropout_range(S, A, RT, (uint64_t)bh * TT, &key, 0);
+            P = S;
+        }
 
         /* dv_h[T,hs] += P^T @ dout_h */
         if (dv) miles_gemm_serial(1, 0, T, hs, R, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
         if (!dq && !dk) continue;
 
-        /* S[R,T] = dout_h @ v_h^T = dL/dP */
-        float *S = scratch + (slot_of_thread != (size_t)-1 ? slot_of_thread : (size_t)bh) * RT;
-        miles_gemm_tiny(1, R, T, hs, 1.0f, dO, C, v + off, C, S, T);
-        /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
-        if (use_drop) miles_dropout_range(S, S, RT, (uint64_t)bh * TT, &key, 0);
+        if (!s_done) {
+            /* S[R,T] = dout_h @ v_h^T = dL/dP (P in S is no longer needed) */
+            miles_gemm_tiny(1, R, T, hs, 1.0f, dO, C, v + off, C, S, T);
+            /* through the dropout: dL/datt = keep * s * dL/dP (same mask) */
+            if (use_drop) miles_dropout_range(S, S, RT, (uint64_t)bh * TT, &key, 0);
+        }
         /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
          * keys and empty rows have att = 0 and so get no gradient */
         softmax_backward_block(S, A, R, T);
@@ -194,26 +230,42 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
 void attention_forward(float *out, float *att, float *attd, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_forward(out, att, attd, q, k, v, mask, B, T, C, NH, key, T);
+    attn_forward(out, att, attd, 0, q, k, v, mask, B, T, C, NH, key, T);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, q, k, v, B, T, C, NH, key, T);
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, q, k, v, B, T, C, NH, key, T);
 }
 
 /* The [CLS] query alone: what the last layer's pooled output reads (model_cls.c). */
 void attention_forward_cls(float *out, float *att, float *attd, const float *q,
                            const float *k, const float *v, const int32_t *mask,
                            int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_forward(out, att, attd, q, k, v, mask, B, T, C, NH, key, 1);
+    attn_forward(out, att, attd, 0, q, k, v, mask, B, T, C, NH, key, 1);
 }
 
 void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
                             const float *dout, const float *att, const float *attd,
                             const float *q, const float *k, const float *v,
                             int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, q, k, v, B, T, C, NH, key, 1);
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, q, k, v, B, T, C, NH, key, 1);
+}
+
+/* Training without the [B,NH,R,T] dropped probabilities: the forward keeps
+ * them only per thread (work), the backward draws them again from att and
+ * the key (ops.h). */
+void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
+                          const float *k, const float *v, const int32_t *mask, int B, int T, int C,
+                          int NH, MilesDropoutKey key, int cls) {
+    if (nwork < 1) work = NULL;
+    attn_forward(out, att, work, work ? nwork : 0, q, k, v, mask, B, T, C, NH, key, cls ? 1 : T);
+}
+
+void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                           const float *att, const float *q, const float *k, const float *v, int B,
+                           int T, int C, int NH, MilesDropoutKey key, int cls) {
+    attn_backward(dq, dk, dv, scratch, dout, att, NULL, 1, q, k, v, B, T, C, NH, key, cls ? 1 : T);
 }

@@ -71,6 +71,11 @@ MilesLnStatsFn miles_ln_stats16_avx512(void);
  * accumulate == 2 (the += on a zeroed out, bit for bit).  in == out is allowed. */
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate);
+/* Two tensors under the same mask (one draw): out = dropout(in) and out2 =
+ * dropout(in2), element i of each at flat index base + i, accumulate 0;
+ * each the bits of its own miles_dropout_range call (in place allowed). */
+void miles_dropout_range2(float *out, const float *in, float *out2, const float *in2, size_t n,
+                          uint64_t base, const MilesDropoutKey *key);
 
 /* Hot loops outside the GEMM are compiled for the portable baseline
  * (x86-64-v2) plus AVX2 and AVX-512 clones, one picked at load time by cpuid

@@ -19,6 +19,9 @@
 #include <string.h>
 
 #include "ops.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define GRAD_EPS 1e-2f
 #define GRAD_TOL 5e-3
@@ -310,6 +313,76 @@ static void test_nan_score(void **state) {
     att_free(&c);
 }
 
+/* attention_forward_ws / attention_backward_ws (training without the
+ * [B,NH,R,T] dropped probabilities: per-thread slots, drawn again in the
+ * backward) give the bits of attention_forward / attention_backward (and
+ * the _cls forms) with attd kept, for 1 slot and one per thread, on 1 to 5
+ * threads; the backward's per-thread S slots too, including more threads
+ * than (batch, head) pairs (then one slot per pair).  Workspaces start as
+ * NaN: their content must not matter. */
+static void test_workspace_bits(void **state) {
+    (void)state;
+    /* B T C NH: 32 pairs (two slots per thread: S and the redrawn D, one
+     * draw of the mask for both) and 2 pairs (1 thread: two slots; 2: one
+     * slot per thread, two draws; 3 and 5: one slot per pair); both large
+     * enough to run on the threads, the [CLS]-only forms too */
+    const int cases[2][4] = {{8, 67, 256, 4}, {1, 130, 128, 2}};
+    const int thread_counts[4] = {1, 2, 3, 5};
+    int compared = 0;
+    for (int ci = 0; ci < 2; ci++) {
+        const int B = cases[ci][0], T = cases[ci][1], C = cases[ci][2], NH = cases[ci][3];
+        int32_t *mask = calloc((size_t)B * T, sizeof(int32_t));
+        assert_non_null(mask);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 7 * b;
+        for (int cls = 0; cls < 2; cls++) {
+            const int R = cls ? 1 : T;
+            const size_t n = (size_t)B * T * C, nt = (size_t)B * NH * R * T;
+            AttCtx c = att_make(B, T, C, NH, mask, 0.2f);
+            float *dout = frandbuf(n, 1.0f), *g0 = frandbuf(3 * n, 1.0f);
+            float *ref = fbuf(3 * n), *got = fbuf(3 * n), *scratch = fbuf(nt);
+            float *out2 = fbuf(n), *att2 = fbuf(nt), *work = fbuf((size_t)5 * R * T);
+            /* the reference: attd kept */
+            (cls ? attention_forward_cls : attention_forward)(c.out, c.att, c.attd, c.q, c.k, c.v, mask, B,
+                                                              T, C, NH, c.key);
+            memcpy(ref, g0, 3 * n * sizeof(float));
+            (cls ? attention_backward_cls : attention_backward)(ref, ref + n, ref + 2 * n, scratch, dout, c.att,
+                                                                c.attd, c.q, c.k, c.v, B, T, C, NH, c.key);
+            for (int ti = 0; ti < 4; ti++) {
+                const int threads = thread_counts[ti];
+#ifdef _OPENMP
+                int t0 = omp_get_max_threads();
+                omp_set_num_threads(threads);
+#endif
+                for (int nwork = 1; nwork <= threads; nwork += threads > 1 ? threads - 1 : 1) {
+                    for (size_t i = 0; i < (size_t)5 * R * T; i++) work[i] = NAN;
+                    for (size_t i = 0; i < nt; i++) scratch[i] = NAN;
+                    attention_forward_ws(out2, att2, work, nwork, c.q, c.k, c.v, mask, B, T, C, NH, c.key, cls);
+                    memcpy(got, g0, 3 * n * sizeof(float));
+                    attention_backward_ws(got, got + n, got + 2 * n, scratch, dout, att2, c.q, c.k, c.v, B, T,
+                                          C, NH, c.key, cls);
+                    const size_t nout = cls ? (size_t)B * C : n;
+                    if (memcmp(out2, c.out, nout * sizeof(float)) || memcmp(att2, c.att, nt * sizeof(float)))
+                        fail_msg("B%d T%d cls %d: forward_ws (%d slots, %d threads) differs from the kept-attd forward",
+                                 B, T, cls, nwork, threads);
+                    if (memcmp(got, ref, 3 * n * sizeof(float)))
+                        fail_msg("B%d T%d cls %d: backward_ws (%d threads) differs from the kept-attd backward", B,
+                                 T, cls, threads);
+                    compared++;
+                }
+#ifdef _OPENMP
+                omp_set_num_threads(t0);
+#endif
+            }
+            free(dout); free(g0); free(ref); free(got); free(scratch); free(out2); free(att2); free(work);
+            att_free(&c);
+        }
+        free(mask);
+    }
+    printf("  workspace forms: %d (shape, cls, threads, slots) cases bitwise equal to the kept-attd forms\n",
+           compared);
+}
+
 static int report(void **state) {
     (void)state;
     printf("attention: worst forward error %.3g, worst gradcheck rel %.3g (tol %.0e)\n",
@@ -322,7 +395,7 @@ int main(void) {
         cmocka_unit_test(test_forward_mask),   cmocka_unit_test(test_forward_large),
         cmocka_unit_test(test_backward_mask),  cmocka_unit_test(test_backward_larger),
         cmocka_unit_test(test_dropout),        cmocka_unit_test(test_empty_row),
-        cmocka_unit_test(test_nan_score),
+        cmocka_unit_test(test_nan_score),      cmocka_unit_test(test_workspace_bits),
     };
     return cmocka_run_group_tests(tests, NULL, report);
 }
