@@ -26,7 +26,6 @@ static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
     D->dk = FL(&b, N * H);
     D->dv = FL(&b, N * H);
     D->dgelu = FL(&b, N * I);
-    D->dinter = FL(&b, N * I);
     D->datt = FL(&b, (size_t)B * c->num_attention_heads * T * T);
     D->dcls = FL(&b, (size_t)B * H);
     D->dpool_pre = FL(&b, (size_t)B * H);
@@ -187,32 +186,26 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
          * the out dense's backward, may be dln1 itself: it is read before
          * dln1 changes).  The *_set ops write what the accumulating ones
          * leave in a zeroed buffer, bit for bit, minus the zeroing. */
-        zero(D->dln1, NHs);
-        layernorm_backward(D->dln1, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2,
-                           N, H);
+        layernorm_backward_set(D->dln1, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2,
+                               N, H);
         const float *dp = drop_bwd(D->dproj, D->dln1, NHs,
                                    miles_model_dkey(m, c->hidden_dropout_prob,
                                                     MILES_DROPID_LAYER(l, MILES_DROPSITE_FFN_OUT)));
         linear_backward_set(D->dgelu, g->out.w, g->out.b, dp, y->gelu, w->out.w, N, I, H);
-        zero(D->dinter, NI);
-        gelu_backward(D->dinter, y->inter, D->dgelu, NI);
-        linear_backward(D->dln1, g->inter.w, g->inter.b, D->dinter, y->ln1, w->inter.w, N, H, I);
+        gelu_backward_set(D->dgelu, y->inter, D->dgelu, NI); /* in place: now d(inter) */
+        linear_backward(D->dln1, g->inter.w, g->inter.b, D->dgelu, y->ln1, w->inter.w, N, H, I);
 
         /* LN1: ln1 = LN(res1), res1 = x + dropout(attn_out dense); d(res1)
          * is the residual branch to the layer input: into dx directly (the
          * layer output's gradient there is dead: LN2 consumed it) */
-        zero(D->dx, NHs);
-        layernorm_backward(D->dx, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1,
-                           N, H);
+        layernorm_backward_set(D->dx, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1,
+                               N, H);
         dp = drop_bwd(D->dproj, D->dx, NHs,
                       miles_model_dkey(m, c->hidden_dropout_prob,
                                        MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_OUT)));
         linear_backward_set(D->dctx, g->attn_out.w, g->attn_out.b, dp, y->ctx, w->attn_out.w, N, H, H);
 
-        /* attention core */
-        zero(D->dq, NHs);
-        zero(D->dk, NHs);
-        zero(D->dv, NHs);
+        /* attention core (sets dq, dk, dv) */
         MilesDropoutKey ka = miles_model_dkey(m, c->attention_probs_dropout_prob,
                                               MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_PROBS));
         attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H,
@@ -225,9 +218,8 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
     /* embeddings: emb_out = dropout(LN(emb_sum)) */
     const float *dln = drop_bwd(D->dproj, D->dx, NHs,
                                 miles_model_dkey(m, c->hidden_dropout_prob, MILES_DROPID_EMB));
-    zero(D->dres, NHs);
-    layernorm_backward(D->dres, G->emb_ln.w, G->emb_ln.b, dln, A->emb_sum, P->emb_ln.w, A->emb_mean,
-                       A->emb_rstd, N, H);
+    layernorm_backward_set(D->dres, G->emb_ln.w, G->emb_ln.b, dln, A->emb_sum, P->emb_ln.w, A->emb_mean,
+                           A->emb_rstd, N, H);
     /* word vectors given by the caller are not rows of wte: no wte gradient */
     embedding_backward(m->emb_given ? NULL : G->wte, G->wpe, G->wtt, D->dres, A->ids, A->tt, B, T, H);
 }

@@ -79,7 +79,7 @@ void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const 
     const MilesConfig *c = &m->cfg;
     const int B = m->B, T = m->T, H = c->hidden_size, I = c->intermediate_size;
     const int NH = c->num_attention_heads, N = B * T, ldx = T * H;
-    const size_t BH = (size_t)B * H, NHs = (size_t)N * H;
+    const size_t NHs = (size_t)N * H;
     const MilesLayerP *w = &m->P.layers[l];
     MilesLayerP *g = &G->layers[l];
     const MilesLayerActs *y = &m->layer_acts[l];
@@ -87,25 +87,19 @@ void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const 
     const float ph = c->hidden_dropout_prob;
 
     /* LN2 and the FFN, as encoder_backward on B rows (D->dx: d(ln2) [B,H]) */
-    zero(D->dln1, BH);
-    layernorm_backward(D->dln1, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2, B, H);
+    layernorm_backward_set(D->dln1, g->ln2.w, g->ln2.b, D->dx, y->res2, w->ln2.w, y->mean2, y->rstd2, B, H);
     const float *dp = drop_rows_bwd(D->dproj, D->dln1, B, T, H, layer_key(m, l, MILES_DROPSITE_FFN_OUT, ph));
     linear_backward_rows(D->dgelu, I, g->out.w, g->out.b, dp, y->gelu, I, w->out.w, B, T, I, H, 1);
-    zero(D->dinter, (size_t)B * I);
-    gelu_backward(D->dinter, y->inter, D->dgelu, (size_t)B * I);
-    linear_backward_rows(D->dln1, H, g->inter.w, g->inter.b, D->dinter, y->ln1, H, w->inter.w, B, T, H, I, 0);
+    gelu_backward_set(D->dgelu, y->inter, D->dgelu, (size_t)B * I); /* in place: now d(inter) */
+    linear_backward_rows(D->dln1, H, g->inter.w, g->inter.b, D->dgelu, y->ln1, H, w->inter.w, B, T, H, I, 0);
 
     /* LN1: d(res1) [B,H] into D->dres (free until the embeddings) */
-    zero(D->dres, BH);
-    layernorm_backward(D->dres, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1, B, H);
+    layernorm_backward_set(D->dres, g->ln1.w, g->ln1.b, D->dln1, y->res1, w->ln1.w, y->mean1, y->rstd1, B, H);
     dp = drop_rows_bwd(D->dproj, D->dres, B, T, H, layer_key(m, l, MILES_DROPSITE_ATTN_OUT, ph));
     linear_backward_rows(D->dctx, H, g->attn_out.w, g->attn_out.b, dp, y->ctx, H, w->attn_out.w, B, T, H, H,
                          1);
 
-    /* attention: dq [B,H], dk, dv [N,H] */
-    zero(D->dq, BH);
-    zero(D->dk, NHs);
-    zero(D->dv, NHs);
+    /* attention: dq [B,H], dk, dv [N,H] (set) */
     MilesDropoutKey ka = layer_key(m, l, MILES_DROPSITE_ATTN_PROBS, c->attention_probs_dropout_prob);
     attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H, NH, ka,
                           1);

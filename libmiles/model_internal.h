@@ -109,7 +109,7 @@ typedef struct {
 /* Backward-only buffers. */
 typedef struct {
     float *dx, *dln1, *dres, *dproj, *dctx, *dq, *dk, *dv;  /* [N,H] */
-    float *dgelu, *dinter;        /* [N,I] */
+    float *dgelu;                 /* [N,I]: d(gelu out), then in place d(inter) */
     float *datt;                  /* [B,NH,T,T] attention_backward workspace */
     float *dcls, *dpool_pre, *dpooled, *dtext; /* [B,H] */
     float *dnum;                  /* [B,Wn] */

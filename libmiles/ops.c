@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) void ln_bwd_sums(const float *x, co
 
 MILES_HOT_CLONES
 static void ln_bwd_rows(float *dinp, const float *dout, const float *inp, const float *w,
-                        const float *mean, const float *rstd, int n0, int G, int C) {
+                        const float *mean, const float *rstd, int n0, int G, int C, int set) {
     float sg[LN_G], sgx[LN_G];
     const float *x0 = inp + (size_t)n0 * C, *d0 = dout + (size_t)n0 * C;
     const float *m = mean + n0, *r = rstd + n0;
@@ -175,21 +175,22 @@ static void ln_bwd_rows(float *dinp, const float *dout, const float *inp, const 
         float *dx = dinp + (size_t)(n0 + k) * C;
         for (int c = 0; c < C; c++) {
             float xhat = (x[c] - m[k]) * r[k];
-            dx[c] += r[k] * (d[c] * w[c] - sg[k] - xhat * sgx[k]);
+            float v = r[k] * (d[c] * w[c] - sg[k] - xhat * sgx[k]);
+            dx[c] = (set ? 0.0f : dx[c]) + v;
         }
     }
 }
 
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                        const float *inp, const float *w, const float *mean,
-                        const float *rstd, int N, int C) {
+static void layernorm_backward_apply(float *dinp, float *dw, float *db, const float *dout,
+                                     const float *inp, const float *w, const float *mean,
+                                     const float *rstd, int N, int C, int set) {
     if (dinp) {
         /* dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dout * w */
         const int ng = (N + LN_G - 1) / LN_G;
 #pragma omp parallel for schedule(static) OMP_IF((double)N * C)
         for (int gi = 0; gi < ng; gi++) {
             int n0 = gi * LN_G, G = N - n0 < LN_G ? N - n0 : LN_G;
-            ln_bwd_rows(dinp, dout, inp, w, mean, rstd, n0, G, C);
+            ln_bwd_rows(dinp, dout, inp, w, mean, rstd, n0, G, C, set);
         }
     }
     if (dw || db) {
@@ -214,6 +215,18 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
             }
         }
     }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C) {
+    layernorm_backward_apply(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 0);
+}
+
+void layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C) {
+    layernorm_backward_apply(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1);
 }
 
 /* -------------------------------------------------------------- linear */
@@ -361,37 +374,42 @@ static MilesEltFn gelu_fn(void) {
 
 static void gelu_chunk(float *out, const float *inp, size_t n) { gelu_fn()(out, inp, n); }
 
+/* set: dinp = 0 + v instead of dinp += v (the += on a zeroed dinp, bit for
+ * bit, without reading it; dinp may be dout then) */
 MILES_FMA_CLONES
-static void gelu_backward_chunk_generic(float *dinp, const float *inp, const float *dout, size_t n) {
+static void gelu_backward_chunk_generic(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     /* d/dx [x Phi(x)] = Phi(x) + x phi(x); phi's exp underflows to 0 past
      * |x| ~ 13, where x phi(x) < 1e-36 */
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + miles_erf(x * INV_SQRT2));
         float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        float v = dout[i] * (cdf + x * pdf);
+        dinp[i] = (set ? 0.0f : dinp[i]) + v;
     }
 }
 
 /* The loop above with its erf already computed: e[i] = miles_erf(inp[i] *
  * INV_SQRT2).  Same expression, same bits. */
 MILES_FMA_CLONES
-static void gelu_backward_with_erf(float *dinp, const float *inp, const float *dout, const float *e, size_t n) {
+static void gelu_backward_with_erf(float *dinp, const float *inp, const float *dout, const float *e, size_t n,
+                                   int set) {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + e[i]);
         float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        float v = dout[i] * (cdf + x * pdf);
+        dinp[i] = (set ? 0.0f : dinp[i]) + v;
     }
 }
 
 /* With the AVX-512 erf (each element's piece only) on blocks of 512: the
  * generic loop's all-three-pieces erf was most of its cost (~1% of a
  * BERT-base train step). */
-static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n) {
+static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     pthread_once(&g_ops_once, ops_isa_init);
     if (!g_erf_avx512) {
-        gelu_backward_chunk_generic(dinp, inp, dout, n);
+        gelu_backward_chunk_generic(dinp, inp, dout, n, set);
         return;
     }
     float e[512];
@@ -399,7 +417,7 @@ static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout
         const size_t m = n - i < 512 ? n - i : 512;
         for (size_t j = 0; j < m; j++) e[j] = inp[i + j] * INV_SQRT2;
         g_erf_avx512(e, e, m);
-        gelu_backward_with_erf(dinp + i, inp + i, dout + i, e, m);
+        gelu_backward_with_erf(dinp + i, inp + i, dout + i, e, m, set);
     }
 }
 
@@ -459,13 +477,21 @@ void miles_gelu_fast_rows(float *c, size_t rs, int rows, int cols) {
     rows_apply(gelu_fast_fn(), c, rs, rows, cols);
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+static void gelu_backward_apply(float *dinp, const float *inp, const float *dout, size_t n, int set) {
 #pragma omp parallel OMP_IF(n * 8)
     {
         size_t lo, hi;
         thread_range(n, &lo, &hi);
-        gelu_backward_chunk(dinp + lo, inp + lo, dout + lo, hi - lo);
+        gelu_backward_chunk(dinp + lo, inp + lo, dout + lo, hi - lo, set);
     }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    gelu_backward_apply(dinp, inp, dout, n, 0);
+}
+
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n) {
+    gelu_backward_apply(dinp, inp, dout, n, 1);
 }
 
 void relu_forward(float *out, const float *inp, size_t n) {

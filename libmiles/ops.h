@@ -81,9 +81,15 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
  * rstd = 1/sqrt(var + eps), as PyTorch). */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, int N, int C, float eps);
+/* dinp += d/dinp; dw, db += their gradients (any may be NULL). */
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int N, int C);
+/* The same with dinp = 0 + d/dinp: layernorm_backward into a zeroed dinp,
+ * bit for bit, without the zeroing (dinp is not read). */
+void layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C);
 
 /* -------------------------------------------------------------- linear */
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]   (b may be NULL) */
@@ -140,8 +146,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
  * slots of [R,T] floats (R = T, or 1 with cls: the [CLS] query alone as
  * attention_forward_cls), one per thread, and at most nwork threads run.
  * work (nwork >= 1) is required when key.p > 0.  attention_backward_ws draws
- * them again from att and key.  Same bits as attention_forward /
- * attention_backward (or their _cls forms) with attd kept. */
+ * them again from att and key, and sets dq, dk, dv (not accumulated: any
+ * may be NULL).  Same bits as attention_forward / attention_backward (or
+ * their _cls forms) with attd kept and zeroed gradients. */
 void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
                           const float *k, const float *v, const int32_t *mask, int B, int T, int C,
                           int NH, MilesDropoutKey key, int cls);
@@ -166,7 +173,11 @@ void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
 /* --------------------------------------------------------- activations */
 /* exact (erf) GELU: 0.5 x (1 + erf(x/sqrt 2)), erf = miles_erf (ops_internal.h) */
 void gelu_forward(float *out, const float *inp, size_t n);
+/* dinp += dout * gelu'(inp) */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* dinp = 0 + dout * gelu'(inp): gelu_backward into a zeroed dinp, bit for
+ * bit, without the zeroing; dinp == dout allowed (in place). */
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 /* out[i] = miles_erf(inp[i]): the erf the GELU pair uses (tests) */
 void erf_forward(float *out, const float *inp, size_t n);
 void relu_forward(float *out, const float *inp, size_t n);

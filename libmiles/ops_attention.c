@@ -168,13 +168,16 @@ static void attn_forward(float *out, float *att, float *attd, int nwork, const f
  * (and give zero dq rows), so the same calls on row 0 alone give the same
  * bits up to the sign of a zero. */
 static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                          const float *att, const float *attd, int recompute, const float *q,
-                          const float *k, const float *v, int B, int T, int C, int NH,
-                          MilesDropoutKey key, int R) {
+                          const float *att, const float *attd, int recompute, int set,
+                          const float *q, const float *k, const float *v, int B, int T, int C,
+                          int NH, MilesDropoutKey key, int R) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int use_drop = (attd != NULL || recompute) && key.p > 0.0f;
     const size_t TT = (size_t)T * T, RT = (size_t)R * T;
+    /* set: each pair's slices of dq, dk, dv are written by one product each,
+     * with beta 0 (the bits of beta 1 on zeros: the kernel adds to +0) */
+    const float beta = set ? 0.0f : 1.0f;
 #pragma omp parallel if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
     {
     /* Workspaces: [R,T] slots of scratch per thread (in L2 while used), not
@@ -214,7 +217,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
         }
 
         /* dv_h[T,hs] += P^T @ dout_h */
-        if (dv) miles_gemm_serial(1, 0, T, hs, R, 1.0f, P, T, dO, C, 1.0f, dv + off, C);
+        if (dv) miles_gemm_serial(1, 0, T, hs, R, 1.0f, P, T, dO, C, beta, dv + off, C);
         if (!dq && !dk) continue;
 
         if (!s_done) {
@@ -227,8 +230,8 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
          * keys and empty rows have att = 0 and so get no gradient */
         softmax_backward_block(S, A, R, T);
         /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
-        if (dq) miles_gemm_serial(0, 0, R, hs, T, scale, S, T, k + off, C, 1.0f, dq + qoff, C);
-        if (dk) miles_gemm_serial(1, 0, T, hs, R, scale, S, T, q + qoff, C, 1.0f, dk + off, C);
+        if (dq) miles_gemm_serial(0, 0, R, hs, T, scale, S, T, k + off, C, beta, dq + qoff, C);
+        if (dk) miles_gemm_serial(1, 0, T, hs, R, scale, S, T, q + qoff, C, beta, dk + off, C);
     }
     }
 }
@@ -243,7 +246,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, q, k, v, B, T, C, NH, key, T);
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, T);
 }
 
 /* The [CLS] query alone: what the last layer's pooled output reads (model_cls.c). */
@@ -257,7 +260,7 @@ void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
                             const float *dout, const float *att, const float *attd,
                             const float *q, const float *k, const float *v,
                             int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, q, k, v, B, T, C, NH, key, 1);
+    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, 1);
 }
 
 /* Training without the [B,NH,R,T] dropped probabilities: the forward keeps
@@ -273,5 +276,5 @@ void attention_forward_ws(float *out, float *att, float *work, int nwork, const 
 void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                            const float *att, const float *q, const float *k, const float *v, int B,
                            int T, int C, int NH, MilesDropoutKey key, int cls) {
-    attn_backward(dq, dk, dv, scratch, dout, att, NULL, 1, q, k, v, B, T, C, NH, key, cls ? 1 : T);
+    attn_backward(dq, dk, dv, scratch, dout, att, NULL, 1, 1, q, k, v, B, T, C, NH, key, cls ? 1 : T);
 }

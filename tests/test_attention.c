@@ -316,10 +316,11 @@ static void test_nan_score(void **state) {
 /* attention_forward_ws / attention_backward_ws (training without the
  * [B,NH,R,T] dropped probabilities: per-thread slots, drawn again in the
  * backward) give the bits of attention_forward / attention_backward (and
- * the _cls forms) with attd kept, for 1 slot and one per thread, on 1 to 5
- * threads; the backward's per-thread S slots too, including more threads
- * than (batch, head) pairs (then one slot per pair).  Workspaces start as
- * NaN: their content must not matter. */
+ * the _cls forms) with attd kept and zeroed gradients (the _ws backward
+ * sets them), for 1 slot and one per thread, on 1 to 5 threads; the
+ * backward's per-thread S slots too, including more threads than (batch,
+ * head) pairs (then one slot per pair).  Workspaces and the gradient
+ * outputs start as NaN: their content must not matter. */
 static void test_workspace_bits(void **state) {
     (void)state;
     /* B T C NH: 32 pairs (two slots per thread: S and the redrawn D, one
@@ -345,7 +346,7 @@ static void test_workspace_bits(void **state) {
             /* the reference: attd kept */
             (cls ? attention_forward_cls : attention_forward)(c.out, c.att, c.attd, c.q, c.k, c.v, mask, B,
                                                               T, C, NH, c.key);
-            memcpy(ref, g0, 3 * n * sizeof(float));
+            memset(ref, 0, 3 * n * sizeof(float)); /* the _ws form sets what this accumulates into zeros */
             (cls ? attention_backward_cls : attention_backward)(ref, ref + n, ref + 2 * n, scratch, dout, c.att,
                                                                 c.attd, c.q, c.k, c.v, B, T, C, NH, c.key);
             for (int ti = 0; ti < 4; ti++) {
@@ -358,7 +359,7 @@ static void test_workspace_bits(void **state) {
                     for (size_t i = 0; i < (size_t)5 * R * T; i++) work[i] = NAN;
                     for (size_t i = 0; i < nt; i++) scratch[i] = NAN;
                     attention_forward_ws(out2, att2, work, nwork, c.q, c.k, c.v, mask, B, T, C, NH, c.key, cls);
-                    memcpy(got, g0, 3 * n * sizeof(float));
+                    for (size_t i = 0; i < 3 * n; i++) got[i] = g0[i] * NAN; /* overwritten, never read */
                     attention_backward_ws(got, got + n, got + 2 * n, scratch, dout, att2, c.q, c.k, c.v, B, T,
                                           C, NH, c.key, cls);
                     const size_t nout = cls ? (size_t)B * C : n;

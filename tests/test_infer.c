@@ -471,6 +471,19 @@ static void test_gelu_exact(void **state) {
             gelu_backward(d3, x, dout, n);
             assert_memory_equal(d1, d3, n * sizeof(float));
         }
+        /* gelu_backward_set = the definition into zeros (dinp not read:
+         * NaN there; and in place, dinp == dout) */
+        for (size_t i = 0; i < n; i++) d1[i] = 0.0f;
+        ref_gelu_backward_loop(d1, x, dout, n);
+        for (int th = 1; th <= 2; th++) {
+            for (size_t i = 0; i < n; i++) d3[i] = NAN;
+            set_threads(th);
+            gelu_backward_set(d3, x, dout, n);
+            assert_memory_equal(d1, d3, n * sizeof(float));
+            memcpy(d3, dout, n * sizeof(float));
+            gelu_backward_set(d3, x, d3, n);
+            assert_memory_equal(d1, d3, n * sizeof(float));
+        }
         free(dout); free(d1); free(d3);
     }
     double wf = 0.0, wb = 0.0, wr = 0.0;

@@ -362,7 +362,12 @@ static void test_layernorm_bits(void **state) {
         layernorm_backward(di, NULL, NULL, d, x, w, m, r, N, C);
         ln_bwd_spec(rdi, d, x, w, m, r, N, C);
         assert_memory_equal(di, rdi, (size_t)N * C * sizeof(float));
-        printf("  layernorm %dx%d: forward (out, mean, rstd) and backward dinp bitwise equal to the row-at-a-time spec\n",
+        /* the _set form: the spec into zeros, dinp not read (NaN there) */
+        for (size_t i = 0; i < (size_t)N * C; i++) di[i] = NAN, rdi[i] = 0.0f;
+        layernorm_backward_set(di, NULL, NULL, d, x, w, m, r, N, C);
+        ln_bwd_spec(rdi, d, x, w, m, r, N, C);
+        assert_memory_equal(di, rdi, (size_t)N * C * sizeof(float));
+        printf("  layernorm %dx%d: forward (out, mean, rstd) and backward dinp (also the _set form) bitwise equal to the row-at-a-time spec\n",
                N, C);
         free(x), free(w), free(b), free(o), free(ro), free(m), free(r), free(rm), free(rr), free(d), free(di),
             free(rdi);
