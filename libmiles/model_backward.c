@@ -26,6 +26,7 @@ static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
     D->dk = FL(&b, N * H);
     D->dv = FL(&b, N * H);
     D->dgelu = FL(&b, N * I);
+    D->dinter = NULL; /* the CPU backward computes d(inter) in dgelu, in place */
     D->datt = FL(&b, (size_t)B * c->num_attention_heads * T * T);
     D->dcls = FL(&b, (size_t)B * H);
     D->dpool_pre = FL(&b, (size_t)B * H);

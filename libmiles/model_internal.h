@@ -109,7 +109,10 @@ typedef struct {
 /* Backward-only buffers. */
 typedef struct {
     float *dx, *dln1, *dres, *dproj, *dctx, *dq, *dk, *dv;  /* [N,H] */
-    float *dgelu;                 /* [N,I]: d(gelu out), then in place d(inter) */
+    float *dgelu;                 /* [N,I]: d(gelu out); the CPU backward turns it into
+                                   * d(inter) in place */
+    float *dinter;                /* [N,I] d(inter): the CUDA backward's (model_cuda.cu);
+                                   * NULL on the CPU */
     float *datt;                  /* [B,NH,T,T] attention_backward workspace */
     float *dcls, *dpool_pre, *dpooled, *dtext; /* [B,H] */
     float *dnum;                  /* [B,Wn] */
