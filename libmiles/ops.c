@@ -20,6 +20,14 @@
 
 #define OMP_IF(work) if ((double)(work) >= MILES_OMP_MIN_WORK)
 
+/* The store of the backward ops that either accumulate (set 0: *dst += v)
+ * or write into a buffer nobody zeroed (set 1: the bits of += on +0, i.e.
+ * 0 + v, which keeps -0 as +0 exactly like the accumulating form would;
+ * *dst is not read then). */
+static inline __attribute__((always_inline)) void store_add(int set, float *dst, float v) {
+    *dst = (set ? 0.0f : *dst) + v;
+}
+
 /* ---------------------------------------------------------- embeddings */
 
 void embedding_forward(float *out, const int32_t *ids, const int32_t *tt,
@@ -176,7 +184,7 @@ static void ln_bwd_rows(float *dinp, const float *dout, const float *inp, const 
         for (int c = 0; c < C; c++) {
             float xhat = (x[c] - m[k]) * r[k];
             float v = r[k] * (d[c] * w[c] - sg[k] - xhat * sgx[k]);
-            dx[c] = (set ? 0.0f : dx[c]) + v;
+            store_add(set, &dx[c], v);
         }
     }
 }
@@ -385,7 +393,7 @@ static void gelu_backward_chunk_generic(float *dinp, const float *inp, const flo
         float cdf = 0.5f * (1.0f + miles_erf(x * INV_SQRT2));
         float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
         float v = dout[i] * (cdf + x * pdf);
-        dinp[i] = (set ? 0.0f : dinp[i]) + v;
+        store_add(set, &dinp[i], v);
     }
 }
 
@@ -399,7 +407,7 @@ static void gelu_backward_with_erf(float *dinp, const float *inp, const float *d
         float cdf = 0.5f * (1.0f + e[i]);
         float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
         float v = dout[i] * (cdf + x * pdf);
-        dinp[i] = (set ? 0.0f : dinp[i]) + v;
+        store_add(set, &dinp[i], v);
     }
 }
 

@@ -216,7 +216,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
             P = S;
         }
 
-        /* dv_h[T,hs] += P^T @ dout_h */
+        /* dv_h[T,hs] (+)= P^T @ dout_h  (= with set, += otherwise: beta) */
         if (dv) miles_gemm_serial(1, 0, T, hs, R, 1.0f, P, T, dO, C, beta, dv + off, C);
         if (!dq && !dk) continue;
 
@@ -229,7 +229,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
         /* softmax Jacobian: dscore = att * (datt - sum_j att*datt); masked
          * keys and empty rows have att = 0 and so get no gradient */
         softmax_backward_block(S, A, R, T);
-        /* scores = scale * q k^T:  dq_h += scale * S @ k_h,  dk_h += scale * S^T @ q_h */
+        /* scores = scale * q k^T:  dq_h (+)= scale * S @ k_h,  dk_h (+)= scale * S^T @ q_h */
         if (dq) miles_gemm_serial(0, 0, R, hs, T, scale, S, T, k + off, C, beta, dq + qoff, C);
         if (dk) miles_gemm_serial(1, 0, T, hs, R, scale, S, T, q + qoff, C, beta, dk + off, C);
     }
