@@ -21,9 +21,8 @@
 #define OMP_IF(work) if ((double)(work) >= MILES_OMP_MIN_WORK)
 
 /* The store of the backward ops that either accumulate (set 0: *dst += v)
- * or write into a buffer nobody zeroed (set 1: the bits of += on +0, i.e.
- * 0 + v, which keeps -0 as +0 exactly like the accumulating form would;
- * *dst is not read then). */
+ * or write into a buffer nobody zeroed (set 1: *dst = 0 + v, the bits that
+ * += gives on a zeroed buffer, a v of -0 included; *dst is not read). */
 static inline __attribute__((always_inline)) void store_add(int set, float *dst, float v) {
     *dst = (set ? 0.0f : *dst) + v;
 }
