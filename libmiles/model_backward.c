@@ -8,11 +8,14 @@
 #include "model_internal.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* layouts run over internal.h's bump allocator (base NULL only counts) */
 #define FL(b, n) MILES_BUMP_F32(b, n)
 
-static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
+static size_t grad_layout(MilesModel *m, void *base, int B, int T, int datt_slots) {
     const MilesConfig *c = &m->cfg;
     const size_t H = c->hidden_size, I = c->intermediate_size, N = (size_t)B * T;
     MilesGradActs *D = &m->D;
@@ -27,7 +30,7 @@ static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
     D->dv = FL(&b, N * H);
     D->dgelu = FL(&b, N * I);
     D->dinter = NULL; /* the CPU backward computes d(inter) in dgelu, in place */
-    D->datt = FL(&b, (size_t)B * c->num_attention_heads * T * T);
+    D->datt = FL(&b, (size_t)datt_slots * T * T); /* per-thread slots, not [B,NH,T,T] */
     D->dcls = FL(&b, (size_t)B * H);
     D->dpool_pre = FL(&b, (size_t)B * H);
     D->dpooled = FL(&b, (size_t)B * H);
@@ -45,7 +48,14 @@ static size_t grad_layout(MilesModel *m, void *base, int B, int T) {
 }
 
 static int ensure_scratch(MilesModel *m) {
-    size_t need = grad_layout(m, NULL, m->B, m->T);
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    /* the attention backward's workspace: two [T,T] slots per thread (its
+     * threads are capped to what the layout holds if more come later) */
+    const int slots = attention_ws_slots(m->B, m->cfg.num_attention_heads, threads);
+    size_t need = grad_layout(m, NULL, m->B, m->T, slots);
     if (need > m->scratch_cap) {
         free(m->scratch);
         m->scratch = miles_aligned_alloc(need);
@@ -54,7 +64,8 @@ static int ensure_scratch(MilesModel *m) {
             return miles_error(MILES_ENOMEM, "model: cannot allocate %.1f MB of backward buffers",
                                need / 1e6);
     }
-    grad_layout(m, m->scratch, m->B, m->T);
+    grad_layout(m, m->scratch, m->B, m->T, slots);
+    m->datt_slots = slots;
     return MILES_OK;
 }
 
@@ -209,8 +220,8 @@ static void encoder_backward(MilesModel *m, MilesParams *G) {
         /* attention core (sets dq, dk, dv) */
         MilesDropoutKey ka = miles_model_dkey(m, c->attention_probs_dropout_prob,
                                               MILES_DROPID_LAYER(l, MILES_DROPSITE_ATTN_PROBS));
-        attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H,
-                              NH, ka, 0);
+        attention_backward_ws(D->dq, D->dk, D->dv, D->datt, m->datt_slots, D->dctx, y->att, y->q, y->k,
+                              y->v, B, T, H, NH, ka, 0);
         linear_backward(D->dx, g->q.w, g->q.b, D->dq, x, w->q.w, N, H, H);
         linear_backward(D->dx, g->k.w, g->k.b, D->dk, x, w->k.w, N, H, H);
         linear_backward(D->dx, g->v.w, g->v.b, D->dv, x, w->v.w, N, H, H);

@@ -101,8 +101,8 @@ void miles_model_cls_layer_backward(MilesModel *m, MilesParams *G, int l, const 
 
     /* attention: dq [B,H], dk, dv [N,H] (set) */
     MilesDropoutKey ka = layer_key(m, l, MILES_DROPSITE_ATTN_PROBS, c->attention_probs_dropout_prob);
-    attention_backward_ws(D->dq, D->dk, D->dv, D->datt, D->dctx, y->att, y->q, y->k, y->v, B, T, H, NH, ka,
-                          1);
+    attention_backward_ws(D->dq, D->dk, D->dv, D->datt, m->datt_slots, D->dctx, y->att, y->q, y->k, y->v, B,
+                          T, H, NH, ka, 1);
 
     /* d(layer input) [N,H] in the full layer's order: the residual branch
      * (D->dres already holds 0 + v, as layernorm_backward into a zeroed dx

@@ -113,7 +113,8 @@ typedef struct {
                                    * d(inter) in place */
     float *dinter;                /* [N,I] d(inter): the CUDA backward's (model_cuda.cu);
                                    * NULL on the CPU */
-    float *datt;                  /* [B,NH,T,T] attention_backward workspace */
+    float *datt;                  /* attention_backward_ws workspace: datt_slots [T,T] slots
+                                   * on the CPU; [B,NH,T,T] in the CUDA backward */
     float *dcls, *dpool_pre, *dpooled, *dtext; /* [B,H] */
     float *dnum;                  /* [B,Wn] */
     float *dconcat;               /* [B,H+Wn] */
@@ -158,6 +159,7 @@ struct MilesModel {
     int training;                 /* dropout was on */
     int attd_slots;               /* [T,T] slots of each layer's attd: one per thread (0: no
                                    * attention dropout; ops.h attention_forward_ws) */
+    int datt_slots;               /* [T,T] slots of D.datt (attention_ws_slots) */
     int have_labels, have_vel;
     int emb_given;                /* the word embeddings came from the caller
                                    * (miles_model_forward_embeds): no wte gradient */

@@ -147,14 +147,20 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
  * attention_forward_cls), one per thread, and at most nwork threads run.
  * work (nwork >= 1) is required when key.p > 0.  attention_backward_ws draws
  * them again from att and key, and sets dq, dk, dv (not accumulated: any
- * may be NULL).  Same bits as attention_forward / attention_backward (or
- * their _cls forms) with attd kept and zeroed gradients. */
+ * may be NULL); its scratch is nslots [R,T] slots and at most nslots
+ * threads run (two slots per thread draw the mask once for dL/dP and the
+ * probabilities, one per thread twice: attention_ws_slots gives the
+ * count for two).  Same bits as attention_forward / attention_backward (or
+ * their _cls forms) with attd kept and zeroed gradients, for any nslots. */
 void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
                           const float *k, const float *v, const int32_t *mask, int B, int T, int C,
                           int NH, MilesDropoutKey key, int cls);
-void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                           const float *att, const float *q, const float *k, const float *v, int B,
-                           int T, int C, int NH, MilesDropoutKey key, int cls);
+void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, int nslots,
+                           const float *dout, const float *att, const float *q, const float *k,
+                           const float *v, int B, int T, int C, int NH, MilesDropoutKey key, int cls);
+/* The backward's slot count for `threads` threads: two per thread, no
+ * more than the B*NH (batch, head) pairs it could use. */
+int attention_ws_slots(int B, int NH, int threads);
 
 /* The [CLS] query alone (the last layer when only the pooled output is
  * needed): q, out [B,C] hold each sequence's row 0; att, attd [B,NH,T].

@@ -167,8 +167,8 @@ static void attn_forward(float *out, float *att, float *attd, int nwork, const f
  * 0: the other query rows add products with a zero factor to dk and dv
  * (and give zero dq rows), so the same calls on row 0 alone give the same
  * bits up to the sign of a zero. */
-static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                          const float *att, const float *attd, int recompute, int set,
+static void attn_backward(float *dq, float *dk, float *dv, float *scratch, int nslots,
+                          const float *dout, const float *att, const float *attd, int recompute, int set,
                           const float *q, const float *k, const float *v, int B, int T, int C,
                           int NH, MilesDropoutKey key, int R) {
     const int hs = C / NH;
@@ -178,27 +178,35 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
     /* set: each pair's slices of dq, dk, dv are written by one product each,
      * with beta 0 (the bits of beta 1 on zeros: the kernel adds to +0) */
     const float beta = set ? 0.0f : 1.0f;
-#pragma omp parallel if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
+    const size_t npairs = (size_t)B * NH;
+    /* scratch holds `cap` [R,T] slots: nslots (at most that many threads
+     * run), or one per pair (nslots 0) */
+    const size_t cap = nslots > 0 ? (size_t)nslots : npairs;
+    int team = 1;
+#ifdef _OPENMP
+    team = omp_get_max_threads();
+#endif
+    if (nslots > 0 && team > nslots) team = nslots;
+#pragma omp parallel num_threads(team) if ((double)B * NH * RT * hs >= MILES_OMP_MIN_WORK)
     {
     /* Workspaces: [R,T] slots of scratch per thread (in L2 while used), not
      * one per pair (at T128 the pairs' slots were 25 MB per layer written
      * back to memory, never read): S, and with recompute the redrawn
      * dropped probabilities D next to it when there are slots for both.
-     * More threads than slots: one slot per pair (S only). */
+     * More threads than slots (nslots 0 only): one slot per pair (S only). */
     size_t nthr = 1, tid = 0;
 #ifdef _OPENMP
     nthr = (size_t)omp_get_num_threads();
     tid = (size_t)omp_get_thread_num();
 #endif
-    const size_t npairs = (size_t)B * NH;
-    const int pair_D = recompute && use_drop && 2 * nthr <= npairs;
+    const int pair_D = recompute && use_drop && 2 * nthr <= cap;
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t off = (size_t)b * T * C + (size_t)h * hs, qoff = (size_t)b * R * C + (size_t)h * hs;
         const float *A = att + (size_t)bh * RT;
         const float *dO = dout + qoff;
-        float *S = scratch + (pair_D ? 2 * tid : nthr <= npairs ? tid : (size_t)bh) * RT;
+        float *S = scratch + (pair_D ? 2 * tid : nthr <= cap ? tid : (size_t)bh) * RT;
         const float *P = A; /* the probabilities that multiplied v */
         int s_done = 0;     /* S already holds dL/datt */
         if (use_drop && attd) {
@@ -246,7 +254,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
                         const float *dout, const float *att, const float *attd,
                         const float *q, const float *k, const float *v,
                         int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, T);
+    attn_backward(dq, dk, dv, scratch, 0, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, T);
 }
 
 /* The [CLS] query alone: what the last layer's pooled output reads (model_cls.c). */
@@ -260,7 +268,7 @@ void attention_backward_cls(float *dq, float *dk, float *dv, float *scratch,
                             const float *dout, const float *att, const float *attd,
                             const float *q, const float *k, const float *v,
                             int B, int T, int C, int NH, MilesDropoutKey key) {
-    attn_backward(dq, dk, dv, scratch, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, 1);
+    attn_backward(dq, dk, dv, scratch, 0, dout, att, attd, 0, 0, q, k, v, B, T, C, NH, key, 1);
 }
 
 /* Training without the [B,NH,R,T] dropped probabilities: the forward keeps
@@ -273,8 +281,15 @@ void attention_forward_ws(float *out, float *att, float *work, int nwork, const 
     attn_forward(out, att, work, work ? nwork : 0, q, k, v, mask, B, T, C, NH, key, cls ? 1 : T);
 }
 
-void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                           const float *att, const float *q, const float *k, const float *v, int B,
-                           int T, int C, int NH, MilesDropoutKey key, int cls) {
-    attn_backward(dq, dk, dv, scratch, dout, att, NULL, 1, 1, q, k, v, B, T, C, NH, key, cls ? 1 : T);
+void attention_backward_ws(float *dq, float *dk, float *dv, float *scratch, int nslots,
+                           const float *dout, const float *att, const float *q, const float *k,
+                           const float *v, int B, int T, int C, int NH, MilesDropoutKey key, int cls) {
+    if (nslots < 1) nslots = 1;
+    attn_backward(dq, dk, dv, scratch, nslots, dout, att, NULL, 1, 1, q, k, v, B, T, C, NH, key,
+                  cls ? 1 : T);
+}
+
+int attention_ws_slots(int B, int NH, int threads) {
+    const long pairs = (long)B * NH, two = 2L * (threads > 0 ? threads : 1);
+    return (int)(pairs < two ? (pairs > 0 ? pairs : 1) : two);
 }

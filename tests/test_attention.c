@@ -318,8 +318,10 @@ static void test_nan_score(void **state) {
  * backward) give the bits of attention_forward / attention_backward (and
  * the _cls forms) with attd kept and zeroed gradients (the _ws backward
  * sets them), for 1 slot and one per thread, on 1 to 5 threads; the
- * backward's per-thread S slots too, including more threads than (batch,
- * head) pairs (then one slot per pair).  Workspaces and the gradient
+ * backward's slots too: 1, one per thread and attention_ws_slots' count
+ * (two per thread when the pairs allow), with a guard after the slots that
+ * must stay untouched; and the kept-attd backward on more threads than
+ * (batch, head) pairs (one slot per pair).  Workspaces and the gradient
  * outputs start as NaN: their content must not matter. */
 static void test_workspace_bits(void **state) {
     (void)state;
@@ -341,7 +343,9 @@ static void test_workspace_bits(void **state) {
             const size_t n = (size_t)B * T * C, nt = (size_t)B * NH * R * T;
             AttCtx c = att_make(B, T, C, NH, mask, 0.2f);
             float *dout = frandbuf(n, 1.0f), *g0 = frandbuf(3 * n, 1.0f);
-            float *ref = fbuf(3 * n), *got = fbuf(3 * n), *scratch = fbuf(nt);
+            enum { GUARD = 64 };
+            const size_t nscr = (nt > (size_t)10 * R * T ? nt : (size_t)10 * R * T) + GUARD;
+            float *ref = fbuf(3 * n), *got = fbuf(3 * n), *scratch = fbuf(nscr);
             float *out2 = fbuf(n), *att2 = fbuf(nt), *work = fbuf((size_t)5 * R * T);
             /* the reference: attd kept */
             (cls ? attention_forward_cls : attention_forward)(c.out, c.att, c.attd, c.q, c.k, c.v, mask, B,
@@ -351,28 +355,45 @@ static void test_workspace_bits(void **state) {
                                                                 c.attd, c.q, c.k, c.v, B, T, C, NH, c.key);
             for (int ti = 0; ti < 4; ti++) {
                 const int threads = thread_counts[ti];
+                int t0 = 1;
 #ifdef _OPENMP
-                int t0 = omp_get_max_threads();
+                t0 = omp_get_max_threads();
                 omp_set_num_threads(threads);
 #endif
-                for (int nwork = 1; nwork <= threads; nwork += threads > 1 ? threads - 1 : 1) {
-                    for (size_t i = 0; i < (size_t)5 * R * T; i++) work[i] = NAN;
-                    for (size_t i = 0; i < nt; i++) scratch[i] = NAN;
-                    attention_forward_ws(out2, att2, work, nwork, c.q, c.k, c.v, mask, B, T, C, NH, c.key, cls);
-                    for (size_t i = 0; i < 3 * n; i++) got[i] = g0[i] * NAN; /* overwritten, never read */
-                    attention_backward_ws(got, got + n, got + 2 * n, scratch, dout, att2, c.q, c.k, c.v, B, T,
-                                          C, NH, c.key, cls);
-                    const size_t nout = cls ? (size_t)B * C : n;
-                    if (memcmp(out2, c.out, nout * sizeof(float)) || memcmp(att2, c.att, nt * sizeof(float)))
-                        fail_msg("B%d T%d cls %d: forward_ws (%d slots, %d threads) differs from the kept-attd forward",
-                                 B, T, cls, nwork, threads);
-                    /* dq [B,C] alone with cls (the rest of its buffer is not written) */
-                    if (memcmp(got, ref, nout * sizeof(float)) ||
-                        memcmp(got + n, ref + n, 2 * n * sizeof(float)))
-                        fail_msg("B%d T%d cls %d: backward_ws (%d threads) differs from the kept-attd backward", B,
-                                 T, cls, threads);
-                    compared++;
-                }
+                /* the kept-attd backward on these threads (3 and 5 on 2 pairs: one S slot per pair) */
+                for (size_t i = 0; i < nt; i++) scratch[i] = NAN;
+                memset(got, 0, 3 * n * sizeof(float));
+                (cls ? attention_backward_cls : attention_backward)(got, got + n, got + 2 * n, scratch, dout, c.att,
+                                                                    c.attd, c.q, c.k, c.v, B, T, C, NH, c.key);
+                if (memcmp(got, ref, 3 * n * sizeof(float)))
+                    fail_msg("B%d T%d cls %d: the kept-attd backward on %d threads differs from its run on %d",
+                             B, T, cls, threads, t0);
+                const int slot_counts[3] = {1, threads, attention_ws_slots(B, NH, threads)};
+                for (int nwork = 1; nwork <= threads; nwork += threads > 1 ? threads - 1 : 1)
+                    for (int si = 0; si < 3; si++) {
+                        const int nslots = slot_counts[si];
+                        const size_t used = (size_t)nslots * R * T;
+                        for (size_t i = 0; i < (size_t)5 * R * T; i++) work[i] = NAN;
+                        for (size_t i = 0; i < nscr; i++) scratch[i] = i < used ? NAN : 12345.0f;
+                        attention_forward_ws(out2, att2, work, nwork, c.q, c.k, c.v, mask, B, T, C, NH, c.key, cls);
+                        for (size_t i = 0; i < 3 * n; i++) got[i] = g0[i] * NAN; /* overwritten, never read */
+                        attention_backward_ws(got, got + n, got + 2 * n, scratch, nslots, dout, att2, c.q, c.k, c.v,
+                                              B, T, C, NH, c.key, cls);
+                        const size_t nout = cls ? (size_t)B * C : n;
+                        if (memcmp(out2, c.out, nout * sizeof(float)) || memcmp(att2, c.att, nt * sizeof(float)))
+                            fail_msg("B%d T%d cls %d: forward_ws (%d slots, %d threads) differs from the kept-attd forward",
+                                     B, T, cls, nwork, threads);
+                        /* dq [B,C] alone with cls (the rest of its buffer is not written) */
+                        if (memcmp(got, ref, nout * sizeof(float)) ||
+                            memcmp(got + n, ref + n, 2 * n * sizeof(float)))
+                            fail_msg("B%d T%d cls %d: backward_ws (%d slots, %d threads) differs from the kept-attd "
+                                     "backward", B, T, cls, nslots, threads);
+                        for (size_t i = used; i < nscr; i++)
+                            if (scratch[i] != 12345.0f)
+                                fail_msg("B%d T%d cls %d: backward_ws (%d slots, %d threads) wrote past its slots "
+                                         "(float %zu)", B, T, cls, nslots, threads, i);
+                        compared++;
+                    }
 #ifdef _OPENMP
                 omp_set_num_threads(t0);
 #endif
