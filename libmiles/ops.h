@@ -148,9 +148,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
  * work (nwork >= 1) is required when key.p > 0.  attention_backward_ws draws
  * them again from att and key, and sets dq, dk, dv (not accumulated: any
  * may be NULL); its scratch is nslots [R,T] slots and at most nslots
- * threads run (two slots per thread draw the mask once for dL/dP and the
- * probabilities, one per thread twice: attention_ws_slots gives the
- * count for two).  Same bits as attention_forward / attention_backward (or
+ * threads run.  With two slots per thread the mask is drawn once for both
+ * dL/dP and the probabilities, with one per thread twice (the same bits);
+ * attention_ws_slots(B, NH, threads) is the count for two.  Same bits as attention_forward / attention_backward (or
  * their _cls forms) with attd kept and zeroed gradients, for any nslots. */
 void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
                           const float *k, const float *v, const int32_t *mask, int B, int T, int C,
