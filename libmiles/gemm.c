@@ -481,9 +481,11 @@ static void seed_rows(const float *bias, int M, int N, float *C, int ldc) {
     for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
 }
 
-static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, float alpha,
-                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc, const float *bias) {
+/* One plan over all of C: on nt threads, one shared pack of op(B) and
+ * dynamic tasks (gemm_own below decides when). */
+static void gemm_own_tasks(int parallel, int transA, int transB, int M, int N, int K, float alpha,
+                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                           int ldc, const float *bias) {
     if (M <= 0 || N <= 0) return;
     if (bias) beta = 1.0f;
     if (K <= 0 || alpha == 0.0f) {
@@ -563,6 +565,56 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
             /* implicit barrier: B is packed before any task reads it */
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntasks; t++) plan_task(&pl, t / pl.nb, t % pl.nb, Ap, Bt);
+        }
+    }
+}
+
+/* The own GEMM.  On several threads a large product is split statically:
+ * each thread runs the serial plan on one contiguous share of C (rows when
+ * M >= N, else columns: the operand packed again by every thread is then the
+ * smaller one), with its own packs in its own core's caches.  That beat one
+ * shared pack of op(B) and dynamic tasks by 4-15% on the bert-base T128
+ * training shapes and 7-10% on a whole train step on the Zen 4 machine,
+ * and held in the host's slow state where the shared form lost up to 20%
+ * (docs/performance-history.md, stop 33).  The shared form stays where the
+ * larger side has under 256 rows or columns per thread (MiniLM's 384 x 384
+ * weight gradient: packing B twice cost more than it saved) and where the
+ * threads would get too little work.  Same bits either way: an element's
+ * result depends on neither the rows nor the columns computed with it. */
+static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc, const float *bias) {
+    int nt = 1;
+#ifdef _OPENMP
+    if (parallel && !omp_in_parallel() && M > 0 && N > 0 && K > 0 &&
+        (double)M * N * K >= 4.0 * MILES_OMP_MIN_WORK)
+        nt = omp_get_max_threads();
+#endif
+    const int split_m = M >= N, len = split_m ? M : N;
+    const int unit = split_m ? 24 : 32; /* a multiple of every tile's rows / columns */
+    if (nt < 2 || len < 256 * nt || alpha == 0.0f) {
+        gemm_own_tasks(parallel, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+        /* shares of whole units, the remainder spread over the first ones */
+        const int units = (len + unit - 1) / unit, q = units / T, r = units % T;
+        const int b0 = imin(len, (t * q + imin(t, r)) * unit);
+        const int b1 = imin(len, b0 + (q + (t < r)) * unit);
+        if (b1 > b0) {
+            if (split_m)
+                gemm_own_tasks(0, transA, transB, b1 - b0, N, K, alpha,
+                               transA ? A + b0 : A + (size_t)b0 * lda, lda, B, ldb, beta,
+                               C + (size_t)b0 * ldc, ldc, bias);
+            else
+                gemm_own_tasks(0, transA, transB, M, b1 - b0, K, alpha, A, lda,
+                               transB ? B + (size_t)b0 * ldb : B + b0, ldb, beta, C + b0, ldc,
+                               bias ? bias + b0 : NULL);
         }
     }
 }

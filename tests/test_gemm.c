@@ -220,7 +220,9 @@ typedef struct {
  * transposed), B read in place (few rows, B not transposed), A read in place
  * (N <= 64), the 16-wide tile (C at most 16 columns), several K slices
  * with a partial last one, ragged tiles, K large enough for column blocks of
- * packed B (K * N > 4M floats). */
+ * packed B (K * N > 4M floats); and the static split of large products over
+ * threads (the larger side >= 256 per thread): by rows and by columns, with
+ * A or B transposed, sides that are not a multiple of the split's unit. */
 static const Shape g_shapes[] = {
     {0, 1, 1, 300, 70, 1.0f, 0.0f},    {0, 1, 13, 129, 300, 1.0f, 1.0f},
     {1, 1, 37, 65, 257, 0.5f, 0.25f},  {0, 1, 64, 200, 513, 1.0f, 0.0f},
@@ -229,6 +231,8 @@ static const Shape g_shapes[] = {
     {0, 1, 301, 47, 300, 1.0f, 0.5f},  {1, 1, 130, 250, 700, 0.7f, 0.0f},
     {0, 0, 200, 300, 17, 1.0f, -1.0f}, {1, 0, 77, 1030, 4100, 1.0f, 0.0f},
     {1, 0, 50, 16, 300, 1.0f, 0.5f},   {0, 0, 40, 9, 513, 2.0f, 0.0f}, /* C <= 16 wide */
+    {1, 1, 800, 40, 300, 1.0f, 0.5f},  {0, 1, 1100, 530, 70, 1.0f, 0.0f}, /* split by rows */
+    {0, 0, 33, 900, 100, 1.0f, 1.0f},  {0, 1, 20, 1601, 96, -1.0f, 0.0f}, /* by columns */
 };
 #define NSHAPES ((int)(sizeof g_shapes / sizeof g_shapes[0]))
 
