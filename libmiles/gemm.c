@@ -572,11 +572,11 @@ static void gemm_own_tasks(int parallel, int transA, int transB, int M, int N, i
 /* The own GEMM.  On several threads a large product is split statically:
  * each thread runs the serial plan on one contiguous share of C (rows when
  * M >= N, else columns: the operand packed again by every thread is then the
- * smaller one), with its own packs in its own core's caches.  That beat one
- * shared pack of op(B) and dynamic tasks by 4-15% on the bert-base T128
- * training shapes and 7-10% on a whole train step on the Zen 4 machine,
- * and held in the host's slow state where the shared form lost up to 20%
- * (docs/performance-history.md, stop 33).  The shared form stays where the
+ * smaller one), with its own packs in its own core's caches.  On the Zen 4
+ * machine that beat one shared pack of op(B) and dynamic tasks by 4-15% on
+ * the bert-base T128 training shapes, and it holds its speed when the
+ * host's caches are contended, where the shared form lost up to 20% per
+ * product and ~10% of a train step (docs/performance-history.md, stop 33).  The shared form stays where the
  * larger side has under 256 rows or columns per thread (MiniLM's 384 x 384
  * weight gradient: packing B twice cost more than it saved) and where the
  * threads would get too little work.  Same bits either way: an element's

@@ -150,8 +150,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch,
  * may be NULL); its scratch is nslots [R,T] slots and at most nslots
  * threads run.  With two slots per thread the mask is drawn once for both
  * dL/dP and the probabilities, with one per thread twice (the same bits);
- * attention_ws_slots(B, NH, threads) is the count for two.  Same bits as attention_forward / attention_backward (or
- * their _cls forms) with attd kept and zeroed gradients, for any nslots. */
+ * attention_ws_slots(B, NH, threads) is the count for two.  Same bits as
+ * attention_forward / attention_backward (or their _cls forms) with attd
+ * kept and zeroed gradients, for any nslots. */
 void attention_forward_ws(float *out, float *att, float *work, int nwork, const float *q,
                           const float *k, const float *v, const int32_t *mask, int B, int T, int C,
                           int NH, MilesDropoutKey key, int cls);
