@@ -11,6 +11,10 @@
  *     computed by one thread from start to end: it packs its MC x KC block of
  *     op(A) per slice and runs the MR x NR micro-kernel over it, the B
  *     micro-panel staying in L1 while the A block streams from L2;
+ *   - a large product on several threads is first split statically, one
+ *     share of C's rows or columns per thread, each running the above
+ *     serially with its own packs (gemm_own: it held its speed where the
+ *     shared pack lost up to 20% to cache contention);
  *   - the micro-kernel is chosen once, by CPU features (cpuid), from
  *     gemm_avx512.c / gemm_avx2.c / gemm_generic.c; MILES_GEMM_ISA or
  *     miles_gemm_force_isa picks a lower one (tests, benchmarks).
