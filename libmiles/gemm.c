@@ -485,6 +485,15 @@ static void seed_rows(const float *bias, int M, int N, float *C, int ldc) {
     for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
 }
 
+/* Thread t's share [*b0, *b1) of len items cut in T contiguous shares of
+ * whole units (the last unit may be partial), the remainder spread over the
+ * first shares: the static splits of gemm_own and gemm_blas. */
+static void static_share(int len, int unit, int t, int T, int *b0, int *b1) {
+    const int units = (len + unit - 1) / unit, q = units / T, r = units % T;
+    *b0 = imin(len, (t * q + imin(t, r)) * unit);
+    *b1 = imin(len, *b0 + (q + (t < r)) * unit);
+}
+
 /* One plan over all of C: on nt threads, one shared pack of op(B) and
  * dynamic tasks (gemm_own below decides when). */
 static void gemm_own_tasks(int parallel, int transA, int transB, int M, int N, int K, float alpha,
@@ -606,10 +615,8 @@ static void gemm_own(int parallel, int transA, int transB, int M, int N, int K, 
 #ifdef _OPENMP
         t = omp_get_thread_num(), T = omp_get_num_threads();
 #endif
-        /* shares of whole units, the remainder spread over the first ones */
-        const int units = (len + unit - 1) / unit, q = units / T, r = units % T;
-        const int b0 = imin(len, (t * q + imin(t, r)) * unit);
-        const int b1 = imin(len, b0 + (q + (t < r)) * unit);
+        int b0, b1;
+        static_share(len, unit, t, T, &b0, &b1);
         if (b1 > b0) {
             if (split_m)
                 gemm_own_tasks(0, transA, transB, b1 - b0, N, K, alpha,
@@ -930,9 +937,8 @@ static void gemm_blas(int transA, int transB, int M, int N, int K, float alpha, 
 #else
         int t = 0, T = 1; /* NO_OMP builds (make fuzz): nt is 1 and this is never reached */
 #endif
-        int len = split_m ? M : N;
-        int q = len / T, r = len % T;
-        int b0 = t * q + (t < r ? t : r), b1 = b0 + q + (t < r);
+        int b0, b1;
+        static_share(split_m ? M : N, 1, t, T, &b0, &b1);
         if (b1 > b0) {
             const float *a = A, *b = B;
             float *c = C;
