@@ -233,6 +233,8 @@ static const Shape g_shapes[] = {
     {1, 0, 50, 16, 300, 1.0f, 0.5f},   {0, 0, 40, 9, 513, 2.0f, 0.0f}, /* C <= 16 wide */
     {1, 1, 800, 40, 300, 1.0f, 0.5f},  {0, 1, 1100, 530, 70, 1.0f, 0.0f}, /* split by rows */
     {0, 0, 33, 900, 100, 1.0f, 1.0f},  {0, 1, 20, 1601, 96, -1.0f, 0.0f}, /* by columns */
+    /* tasks wider than 768 columns: the sub-chunk order (ragged last sub-chunk and panel) */
+    {1, 0, 200, 1700, 300, 1.0f, 0.5f}, {0, 1, 250, 1000, 257, 0.5f, 0.0f},
 };
 #define NSHAPES ((int)(sizeof g_shapes / sizeof g_shapes[0]))
 
