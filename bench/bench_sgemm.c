@@ -3,7 +3,7 @@
  * shapes the BERT forward and backward use, as a fraction of that peak.
  *
  *   OMP_NUM_THREADS=2 build/bench/bench_sgemm [--backend own|blas|both]
- *       [--isa avx512|avx2|generic] [--set bert|small|attn|lowp|packed|all] [--only NAME] [--quick]
+ *       [--isa avx512|avx2|generic] [--set bert|small|attn|lowp|packed|kernel|all] [--only NAME] [--quick]
  *
  * Peak: an FMA-throughput loop (16 independent accumulator chains, more than
  * FMA latency x FMA ports on any x86 core) with the widest vector ISA the CPU
@@ -25,7 +25,10 @@
  *           a short title (14, 16 tokens), two or three (28, 36: the row
  *           path; 48), and B32 T32 (1024), with
  *           W cycled over copies past the L3 size (a forward streams every
- *           layer's weights once, so W is never in cache for few rows).
+ *           layer's weights once, so W is never in cache for few rows);
+ *   kernel — the fp32 micro-kernel alone (one KC slice of full tiles) on
+ *           every thread at once, its operands in L1/L2, L3 or a C with
+ *           rows 12 KiB apart: the kernel's own rate against the peak.
  * OpenBLAS reads OPENBLAS_CORETYPE when it loads: compare its kernels by
  * running this twice (with the variable set and with `env -u`).
  * One JSON line per (backend, case): best wall-clock GFLOP/s, fraction of
@@ -338,6 +341,59 @@ static void bench_packed(int quick, const char *only, double peak, int threads) 
     }
 }
 
+/* The fp32 micro-kernel alone (set "kernel"): full MR x NR tiles over one
+ * KC slice, C read and written (a K slice after the first), called in a loop
+ * on every thread at once, each with its own buffers, with the operands in
+ * five places.  It separates the kernel's own rate from what the memory
+ * around it costs in a whole GEMM (docs/performance.md, "GEMM"). */
+static void bench_kernel(const char *only, double peak, int threads) {
+    const char *nm = miles_gemm_isa_name();
+    const MilesGemmIsa *isa = !strcmp(nm, "avx512") ? miles_gemm_isa_avx512()
+                              : !strcmp(nm, "avx2") ? miles_gemm_isa_avx2() : miles_gemm_isa_generic();
+    if (!isa) return;
+    const int MR = isa->mr, NR = isa->nr, kc = MILES_GEMM_KC;
+    /* name, A micro-panels cycled, B micro-panels cycled, C row stride (floats) */
+    static const struct { const char *name; int na, nb, ldc; } cfg[] = {
+        {"one_a_one_b", 1, 1, 0},         /* both panels stay in L1/L2 */
+        {"a_block_l2_b_l1", 16, 1, 0},    /* the A block (192 rows) streams past one B panel */
+        {"b_chunk_l2_a_l1", 1, 8, 0},     /* a 256-column B sub-chunk streams past one A panel */
+        {"b_from_l3", 1, 256, 0},         /* a new B panel from L3 on every call */
+        {"c_rows_12k", 16, 1, 3072},      /* C rows 12 KiB apart: the tile's rows in one L1 set */
+    };
+    for (int c = 0; c < (int)(sizeof cfg / sizeof *cfg); c++) {
+        if (only && !strstr(cfg[c].name, only)) continue;
+        const int na = cfg[c].na, nb = cfg[c].nb, ldc = cfg[c].ldc ? cfg[c].ldc : NR;
+        const long calls = 60000;
+        double best_sum = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : best_sum)
+        {
+            unsigned seed = 777u;
+#ifdef _OPENMP
+            seed += (unsigned)omp_get_thread_num();
+#endif
+            float *A = rand_buf((size_t)na * MR * kc, &seed), *B = rand_buf((size_t)nb * kc * NR, &seed);
+            float *C = rand_buf((size_t)MR * ldc, &seed);
+            double best = 1e30;
+            for (int rep = 0; rep < 4; rep++) {
+                double t0 = now_s();
+                for (long i = 0; i < calls; i++)
+                    isa->kernel(kc, A + (size_t)(i / nb % na) * MR * kc, 1, MR, B + (size_t)(i % nb) * kc * NR, NR,
+                                C, ldc, 1, MR, NR, 1.0f, 0, NULL);
+                double dt = now_s() - t0;
+                if (rep > 0 && dt < best) best = dt;
+            }
+            best_sum += 2.0 * MR * NR * kc * calls / best * 1e-9;
+            free(A);
+            free(B);
+            free(C);
+        }
+        printf("{\"bench\":\"gemm_kernel\",\"isa\":\"%s\",\"case\":\"%s\",\"mr\":%d,\"nr\":%d,\"kc\":%d,"
+               "\"threads\":%d,\"gflops\":%.1f,\"of_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
+               isa->name, cfg[c].name, MR, NR, kc, threads, best_sum, peak > 0 ? best_sum / peak : 0, loadavg());
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *backend = "both", *set = "all", *isa = NULL, *only = NULL;
     int quick = 0;
@@ -348,7 +404,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--backend own|blas|both] [--isa NAME] [--set bert|small|attn|lowp|packed|all] [--only SUBSTRING] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--backend own|blas|both] [--isa NAME] [--set bert|small|attn|lowp|packed|kernel|all] [--only SUBSTRING] [--quick]\n", argv[0]);
             return 2;
         }
     }
@@ -400,5 +456,6 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(set, "all") || !strcmp(set, "lowp")) bench_lowp(quick, only, peakn, threads);
     if (!strcmp(set, "all") || !strcmp(set, "packed")) bench_packed(quick, only, peakn, threads);
+    if (!strcmp(set, "all") || !strcmp(set, "kernel")) bench_kernel(only, peakn, threads);
     return 0;
 }
