@@ -86,6 +86,9 @@ typedef struct {
     int mr, nr;
     MilesLowpKernel kernel;
     MilesLowpPrep prep; /* NULL: the portable C conversion */
+    /* kernel, then y = miles_gelu_fast_elem(y) on the tile before it is
+     * stored (the same bits as the row pass after it); NULL: that pass */
+    MilesLowpKernel kernel_gelu;
 } MilesLowpIsa;
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void);

@@ -174,35 +174,12 @@ run(float *out, const float *inp, size_t n, int gelu) {
     }
 }
 
-/* miles_gelu_fast_elem, op for op: the clamps as vmaxps/vminps with the
- * bound first (they return the second operand, z, when it is NaN, as the
- * C's compares do), the true division, the saturation as masked moves. */
-static inline __m512 gelu_fast16(__m512 x) {
-    const __m512 z = _mm512_mul_ps(x, set1(INV_SQRT2));
-    const __m512 c = _mm512_min_ps(set1(4.0f), _mm512_max_ps(set1(-4.0f), z));
-    const __m512 s = _mm512_mul_ps(c, c);
-    __m512 p = _mm512_fmadd_ps(set1(-2.72614225801306e-10f), s, set1(2.77068142495902e-08f));
-    __m512 q = _mm512_fmadd_ps(set1(-1.45660718464996e-05f), s, set1(-2.13374055278905e-04f));
-    p = _mm512_fmadd_ps(p, s, set1(-2.10102402082508e-06f));
-    q = _mm512_fmadd_ps(q, s, set1(-1.68282697438203e-03f));
-    p = _mm512_fmadd_ps(p, s, set1(-5.69250639462346e-05f));
-    q = _mm512_fmadd_ps(q, s, set1(-7.37332916720468e-03f));
-    p = _mm512_fmadd_ps(p, s, set1(-7.34990630326855e-04f));
-    q = _mm512_fmadd_ps(q, s, set1(-1.42647390514189e-02f));
-    p = _mm512_fmadd_ps(p, s, set1(-2.95459980854025e-03f));
-    p = _mm512_fmadd_ps(p, s, set1(-1.60960333262415e-02f));
-    __m512 e = _mm512_div_ps(_mm512_mul_ps(c, p), q);
-    e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(z, set1(3.92f), _CMP_GE_OQ), set1(1.0f));
-    e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(z, set1(-3.92f), _CMP_LE_OQ), set1(-1.0f));
-    return _mm512_mul_ps(_mm512_mul_ps(set1(0.5f), x), _mm512_add_ps(set1(1.0f), e));
-}
-
 static void gelu_fast_avx512(float *out, const float *inp, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, gelu_fast16(_mm512_loadu_ps(inp + i)));
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, miles_gelu_fast16(_mm512_loadu_ps(inp + i)));
     if (i < n) {
         const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(out + i, k, gelu_fast16(_mm512_maskz_loadu_ps(k, inp + i)));
+        _mm512_mask_storeu_ps(out + i, k, miles_gelu_fast16(_mm512_maskz_loadu_ps(k, inp + i)));
     }
 }
 
