@@ -377,8 +377,8 @@ static void bench_kernel(const char *only, double peak, int threads) {
             for (int rep = 0; rep < 4; rep++) {
                 double t0 = now_s();
                 for (long i = 0; i < calls; i++)
-                    isa->kernel(kc, A + (size_t)(i / nb % na) * MR * kc, 1, MR, B + (size_t)(i % nb) * kc * NR, NR,
-                                C, ldc, 1, MR, NR, 1.0f, 0, NULL);
+                    isa->kernel(kc, A + (size_t)(i / nb % na) * MR * kc, 1, MR,
+                                B + (size_t)(i % nb) * kc * NR, NR, C, ldc, 1, MR, NR, 1.0f, 0, NULL);
                 double dt = now_s() - t0;
                 if (rep > 0 && dt < best) best = dt;
             }
@@ -389,7 +389,8 @@ static void bench_kernel(const char *only, double peak, int threads) {
         }
         printf("{\"bench\":\"gemm_kernel\",\"isa\":\"%s\",\"case\":\"%s\",\"mr\":%d,\"nr\":%d,\"kc\":%d,"
                "\"threads\":%d,\"gflops\":%.1f,\"of_peak\":%.3f,\"loadavg_1m\":%.2f}\n",
-               isa->name, cfg[c].name, MR, NR, kc, threads, best_sum, peak > 0 ? best_sum / peak : 0, loadavg());
+               isa->name, cfg[c].name, MR, NR, kc, threads, best_sum, peak > 0 ? best_sum / peak : 0,
+               loadavg());
         fflush(stdout);
     }
 }

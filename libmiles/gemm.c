@@ -368,10 +368,10 @@ static void plan_pack_b(const GemmPlan *pl, int idx) {
 
 /* One micro-tile of a task: rows [ir, ir+m) x columns [jr, jr+n) of the
  * column block, K slice [pc, pc+kc), A and B from wherever the plan keeps
- * them (the same kernel call in either loop order of plan_task).  bt: B's last narrow panel packed by the caller (B read in place);
- * NULL otherwise. */
+ * them (the same kernel call in either loop order of plan_task).  bt: B's
+ * last narrow panel, packed by the caller (B read in place); else NULL. */
 static inline void plan_tile(const GemmPlan *pl, int pc, int kc, int i0, int ir, int m, int jr, int n,
-                               const float *Ap, float *C, const float *bt) {
+                             const float *Ap, float *C, const float *bt) {
     const MilesGemmIsa *isa = pl->isa;
     const int MR = isa->mr, NR = isa->nr;
     const float *b;

@@ -311,15 +311,16 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
                     const uint32_t *wg = w->w + (size_t)(jr / 16) * kq * 16;
                     int n = j1 - jr < isa->nr ? j1 - jr : isa->nr;
                     kern(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
-                                m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
-                                int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
+                         m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
+                         int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
                 }
             }
             /* the block is final (one kernel call over all of K): GELU while
              * in cache, the fast one (its output is rounded to bf16 / int8
              * by the next GEMM anyway; ops_internal.h), unless the kernel
              * applied it before its stores */
-            if (gelu && kern == isa->kernel) miles_gelu_fast_rows(y + (size_t)i0 * ldy + j0, (size_t)ldy, i1 - i0, j1 - j0);
+            if (gelu && kern == isa->kernel)
+                miles_gelu_fast_rows(y + (size_t)i0 * ldy + j0, (size_t)ldy, i1 - i0, j1 - j0);
         }
     }
     free(own);
