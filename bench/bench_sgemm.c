@@ -347,10 +347,7 @@ static void bench_packed(int quick, const char *only, double peak, int threads) 
  * five places.  It separates the kernel's own rate from what the memory
  * around it costs in a whole GEMM (docs/performance.md, "GEMM"). */
 static void bench_kernel(const char *only, double peak, int threads) {
-    const char *nm = miles_gemm_isa_name();
-    const MilesGemmIsa *isa = !strcmp(nm, "avx512") ? miles_gemm_isa_avx512()
-                              : !strcmp(nm, "avx2") ? miles_gemm_isa_avx2() : miles_gemm_isa_generic();
-    if (!isa) return;
+    const MilesGemmIsa *isa = miles_gemm_isa_selected();
     const int MR = isa->mr, NR = isa->nr, kc = MILES_GEMM_KC;
     /* name, A micro-panels cycled, B micro-panels cycled, C row stride (floats) */
     static const struct { const char *name; int na, nb, ldc; } cfg[] = {

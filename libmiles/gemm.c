@@ -158,6 +158,7 @@ int miles_gemm_blas_active(void) {
 }
 
 const char *miles_gemm_isa_name(void) { return gemm_isa()->name; }
+const MilesGemmIsa *miles_gemm_isa_selected(void) { return gemm_isa(); }
 
 int miles_gemm_force_isa(const char *name) {
     gemm_isa();
@@ -619,8 +620,9 @@ static void gemm_own_tasks(int parallel, int transA, int transB, int M, int N, i
  * machine that beat one shared pack of op(B) and dynamic tasks by 4-15% on
  * the bert-base T128 training shapes, and it holds its speed when the
  * host's caches are contended, where the shared form lost up to 20% per
- * product and ~10% of a train step (docs/performance-history.md, stop 33).  The shared form stays where the
- * larger side has under 256 rows or columns per thread (MiniLM's 384 x 384
+ * product and ~10% of a train step (docs/performance-history.md, stop 33).
+ * The shared form stays where the larger side has under 256 rows or columns
+ * per thread (MiniLM's 384 x 384
  * weight gradient: packing B twice cost more than it saved) and where the
  * threads would get too little work.  Same bits either way: an element's
  * result depends on neither the rows nor the columns computed with it. */

@@ -59,6 +59,8 @@ typedef struct MilesGemmIsa {
 const MilesGemmIsa *miles_gemm_isa_avx512(void);
 const MilesGemmIsa *miles_gemm_isa_avx2(void);
 const MilesGemmIsa *miles_gemm_isa_generic(void);
+/* The kernel miles_gemm runs (CPU features, MILES_GEMM_ISA, miles_gemm_force_isa). */
+const MilesGemmIsa *miles_gemm_isa_selected(void);
 
 /* fp32 weights packed once (the inference engine, model_infer.c): W [N,K]
  * row-major, used as op(B) = W^T, stored in the B micro-panel layout of the

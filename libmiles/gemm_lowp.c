@@ -258,7 +258,8 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
     float *sx = int8 ? (float *)((char *)scratch + pb) : NULL;
     int32_t *cx = int8 ? (int32_t *)((char *)scratch + pb + v) : NULL;
     const MilesLowpPrep prep = isa->prep ? isa->prep : prep_portable;
-    const MilesLowpKernel kern = gelu && isa->kernel_gelu ? isa->kernel_gelu : isa->kernel;
+    const int gelu_pass = gelu && !isa->kernel_gelu; /* else the kernel applies it before its stores */
+    const MilesLowpKernel kern = gelu && !gelu_pass ? isa->kernel_gelu : isa->kernel;
     const int np = (M + 15) / 16, mb = (M + LOWP_MC - 1) / LOWP_MC; /* x converted 16 rows per task */
     int nt = 1;
 #ifdef _OPENMP
@@ -317,9 +318,9 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
             }
             /* the block is final (one kernel call over all of K): GELU while
              * in cache, the fast one (its output is rounded to bf16 / int8
-             * by the next GEMM anyway; ops_internal.h), unless the kernel
-             * applied it before its stores */
-            if (gelu && kern == isa->kernel)
+             * by the next GEMM anyway; ops_internal.h), where the kernel
+             * has no GELU epilogue */
+            if (gelu_pass)
                 miles_gelu_fast_rows(y + (size_t)i0 * ldy + j0, (size_t)ldy, i1 - i0, j1 - j0);
         }
     }
