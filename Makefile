@@ -47,6 +47,7 @@ ISA_gemm_avx512 = -mavx512f
 ISA_gemm_avx2   = -mavx2 -mfma
 ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni
 ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
+ISA_gemm_lowp_avx2    = -mavx2 -mfma
 ISA_ops_avx512  = -mavx512f
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDFLAGS += $(LDSAN)
@@ -300,7 +301,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # without AVX, emulated by Debian's qemu-user (its TCG has AVX2+FMA, no AVX-512).
 # On each CPU: the own GEMM's output hash equals the host's (bit-identical
 # results whatever micro-kernel the CPU gets), the model golden test passes,
-# bf16/int8 inference is refused with a clear message (test_gemm_lowp),
+# bf16 inference is refused with a clear message, int8 runs its AVX2 kernel on
+# Haswell and is refused on Nehalem (test_gemm_lowp),
 # and the example linked to the installed libmiles.so prints what it prints on
 # the host.  OPENBLAS_CORETYPE is unset there: forcing Haswell kernels would
 # make OpenBLAS itself fault on the pre-AVX CPU.

@@ -178,7 +178,8 @@ static double time_case(const Case *k, const float *A, const float *B, float *C,
 }
 
 /* The ceilings of the lowp kernels' instructions: vdpbf16ps (2 flops x 32
- * per instruction) and vpdpbusd (2 ops x 64), CHAINS independent
+ * per instruction) and vpdpbusd (2 ops x 64), or on AVX2 CPUs without VNNI
+ * vpmaddwd + vpaddd (2 ops x 16 per pair), CHAINS independent
  * accumulators, on `threads` threads; 0 where the CPU lacks them. */
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bf16"))) static float dot_loop_bf16(long iters) {
@@ -200,6 +201,31 @@ __attribute__((target("avx512f,avx512vnni"))) static float dot_loop_int8(long it
     for (int j = 0; j < CHAINS; j++) s += _mm512_reduce_add_epi32(acc[j]);
     return (float)s;
 }
+/* AVX2 without VNNI (the int8 kernel of gemm_lowp_avx2.c): vpmaddwd + vpaddd,
+ * 2 ops x 16 per pair; in asm (GCC 12 kept these accumulators in memory),
+ * 12 chains acc += madd(acc, a) in ymm0-11 */
+#define MADD_(r) "vpmaddwd %%ymm12, %%ymm" #r ", %%ymm13\n\tvpaddd %%ymm13, %%ymm" #r ", %%ymm" #r "\n\t"
+__attribute__((target("avx2"))) static float dot_loop_int16(long iters) {
+    int v[8], s = 0;
+    long k = iters;
+    __asm__ volatile("vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
+                     "vpsrlw $15, %%ymm12, %%ymm12\n\t" /* int16 ones */
+                     "vmovdqa %%ymm12, %%ymm0\n\tvmovdqa %%ymm12, %%ymm1\n\tvmovdqa %%ymm12, %%ymm2\n\t"
+                     "vmovdqa %%ymm12, %%ymm3\n\tvmovdqa %%ymm12, %%ymm4\n\tvmovdqa %%ymm12, %%ymm5\n\t"
+                     "vmovdqa %%ymm12, %%ymm6\n\tvmovdqa %%ymm12, %%ymm7\n\tvmovdqa %%ymm12, %%ymm8\n\t"
+                     "vmovdqa %%ymm12, %%ymm9\n\tvmovdqa %%ymm12, %%ymm10\n\tvmovdqa %%ymm12, %%ymm11\n\t"
+                     "1:\n\t" MADD_(0) MADD_(1) MADD_(2) MADD_(3) MADD_(4) MADD_(5) MADD_(6) MADD_(7)
+                     MADD_(8) MADD_(9) MADD_(10) MADD_(11)
+                     "dec %[k]\n\tjnz 1b\n\t"
+                     "vpaddd %%ymm0, %%ymm11, %%ymm11\n\t"
+                     "vmovdqu %%ymm11, (%[v])\n\t"
+                     : [k] "+r"(k)
+                     : [v] "r"(v)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "memory", "cc");
+    for (int j = 0; j < 8; j++) s += v[j];
+    return (float)s;
+}
 #endif
 
 static double thread_cpu_s(void) {
@@ -214,10 +240,12 @@ static double thread_cpu_s(void) {
 static double lowp_ceiling(int prec, int threads) {
     float (*loop)(long) = NULL;
     double ops = 0;
+    int chains = CHAINS;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (prec == 1 && __builtin_cpu_supports("avx512bf16")) loop = dot_loop_bf16, ops = 64;
     if (prec == 2 && __builtin_cpu_supports("avx512vnni")) loop = dot_loop_int8, ops = 128;
+    else if (prec == 2 && __builtin_cpu_supports("avx2")) loop = dot_loop_int16, ops = 32, chains = CHAINS_AVX2;
 #endif
     if (!loop) return 0;
     const long iters = 2000000;
@@ -229,7 +257,7 @@ static double lowp_ceiling(int prec, int threads) {
         {
             double t0 = thread_cpu_s();
             float s = loop(iters);
-            double r = ops * CHAINS * iters / (thread_cpu_s() - t0) * 1e-9;
+            double r = ops * chains * iters / (thread_cpu_s() - t0) * 1e-9;
 #pragma omp atomic
             sink += s;
 #pragma omp atomic
@@ -241,13 +269,21 @@ static double lowp_ceiling(int prec, int threads) {
     return best;
 }
 
+static const char *lowp_int8_insn(void) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512vnni")) return "vpdpbusd";
+    if (__builtin_cpu_supports("avx2")) return "vpmaddwd+vpaddd";
+#endif
+    return "none";
+}
+
 /* fp32 / bf16 / int8 on the forward shapes: y[M,N] = x[M,K] @ W[N,K]^T. */
 static void bench_lowp(int quick, const char *only, double peak, int threads) {
     unsigned seed = 777;
     double ceil[3] = {peak, lowp_ceiling(1, threads), lowp_ceiling(2, threads)};
     printf("{\"bench\":\"lowp_ceiling\",\"threads\":%d,\"fp32_fma_gflops\":%.1f,"
-           "\"bf16_vdpbf16ps_gflops\":%.1f,\"int8_vpdpbusd_gops\":%.1f,\"loadavg_1m\":%.2f}\n",
-           threads, ceil[0], ceil[1], ceil[2], loadavg());
+           "\"bf16_vdpbf16ps_gflops\":%.1f,\"int8_gops\":%.1f,\"int8_insn\":\"%s\",\"loadavg_1m\":%.2f}\n",
+           threads, ceil[0], ceil[1], ceil[2], lowp_int8_insn(), loadavg());
     for (int c = 0; c < g_ncases; c++) {
         Case k = g_cases[c];
         if (k.serial || !k.tb || k.ta || strstr(k.name, "_fwd") == NULL) continue;

@@ -2,13 +2,13 @@
  * gemm_lowp.c — bf16 and int8 inference GEMM with pre-packed weights
  * (gemm_lowp.h): conversion, dynamic per-row quantization of x, the packed
  * layout, CPU-feature checks and the threaded loop over micro-tiles; the
- * kernels are in gemm_lowp_avx512.c / gemm_lowp_avxvnni.c.
+ * kernels are in gemm_lowp_avx512.c / gemm_lowp_avxvnni.c / gemm_lowp_avx2.c.
  *
  * Packed W: 16-column groups; in group g, step q (2 bf16 or 4 int8 values of
  * K) of column g*16 + l is the 32-bit word w[(g*kq + q)*16 + l], so one
  * 64-byte load feeds one vdpbf16ps / vpdpbusd for 16 columns.  N is padded
- * to a multiple of the kernel's NR with zero columns, K to a multiple of the step (x's
- * padding is zero, so those terms add exact zeros).
+ * to a multiple of the kernel's NR and of 16 with zero columns, K to a multiple of the step
+ * (x's padding is zero, so those terms add exact zeros).
  *
  * x is converted per call into rows of kq words (gemm_lowp.h).
  *
@@ -42,6 +42,7 @@ static int cpu_has(const char *f) {
     __builtin_cpu_init();
     if (!strcmp(f, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
     if (!strcmp(f, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
+    if (!strcmp(f, "avx2")) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #if defined(__clang__) && __clang_major__ < 16
     if (!strcmp(f, "avxvnni")) return 0; /* clang < 16 (make fuzz) has no "avxvnni" here: the VNNI-256 path unused */
 #else
@@ -52,11 +53,11 @@ static int cpu_has(const char *f) {
     return 0;
 }
 
-static int g_int8_no_avx512; /* tests: use the AVX-VNNI kernel even where AVX-512 VNNI exists */
+static int g_int8_level; /* MILES_LOWP_INT8_*: tests skip the better kernels */
 
-int miles_gemm_lowp_prefer_avxvnni(int on) {
-    int prev = g_int8_no_avx512;
-    g_int8_no_avx512 = on;
+int miles_gemm_lowp_prefer_int8(int level) {
+    int prev = g_int8_level;
+    g_int8_level = level;
     return prev;
 }
 
@@ -68,10 +69,13 @@ static const MilesLowpIsa *lowp_isa(MilesGemmPrecision prec, const char **why) {
         w = "bf16 inference needs a CPU with AVX512_BF16 (vdpbf16ps: AMD Zen 4 or later, "
             "Intel Cooper Lake / Sapphire Rapids or later); this one lacks it";
     } else if (prec == MILES_GEMM_INT8) {
-        if (cpu_has("avx512vnni") && !g_int8_no_avx512) isa = miles_lowp_isa_int8_avx512();
-        if (!isa && cpu_has("avxvnni")) isa = miles_lowp_isa_int8_avxvnni();
-        w = "int8 inference needs a CPU with AVX512_VNNI or AVX_VNNI (vpdpbusd: Intel Cascade "
-            "Lake / Alder Lake or later, AMD Zen 4 or later); this one has neither";
+        if (cpu_has("avx512vnni") && g_int8_level < MILES_LOWP_INT8_AVXVNNI)
+            isa = miles_lowp_isa_int8_avx512();
+        if (!isa && cpu_has("avxvnni") && g_int8_level < MILES_LOWP_INT8_AVX2)
+            isa = miles_lowp_isa_int8_avxvnni();
+        if (!isa && cpu_has("avx2")) isa = miles_lowp_isa_int8_avx2();
+        w = "int8 inference needs a CPU with AVX2 and FMA (x86-64-v3: Intel Haswell, AMD Zen "
+            "or later; VNNI is used where present); this one lacks them";
     } else {
         w = "unknown precision";
     }
@@ -171,6 +175,28 @@ static void prep_portable(int int8, const float *x, size_t ldx, int m, int K, in
     }
 }
 
+/* The AVX2 int8 kernel's x (xw = 2): prep_portable's int8 values, scales and
+ * corrections, each value widened to int16 (4 per step q, in two words). */
+MILES_HOT_CLONES
+static void prep_int16(int int8, const float *x, size_t ldx, int m, int K, int kq, uint32_t *xp,
+                       float *sx, int32_t *cx) {
+    (void)int8;
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (size_t)i * ldx;
+        sx[i] = row_scale(row, K);
+        const float inv = sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f;
+        int16_t *d = (int16_t *)(xp + (size_t)i * 2 * kq);
+        int32_t sum = 0;
+        for (int k = 0; k < K; k++) {
+            int xq = quantize(row[k], inv);
+            sum += xq;
+            d[k] = (int16_t)xq;
+        }
+        for (int k = K; k < 4 * kq; k++) d[k] = 0;
+        cx[i] = (int32_t)(128u * (uint32_t)sum);
+    }
+}
+
 int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const float *W, int N,
                     int K, int ldw) {
     *out = NULL;
@@ -185,7 +211,8 @@ int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const flo
     p->isa = isa;
     p->N = N, p->K = K;
     p->kq = prec == MILES_GEMM_BF16 ? (K + 1) / 2 : (K + 3) / 4;
-    p->npad = (N + isa->nr - 1) / isa->nr * isa->nr; /* the kernels read whole NR-column tiles */
+    /* the kernels read whole NR-column tiles, the layout has whole 16-column groups */
+    p->npad = ((N + isa->nr - 1) / isa->nr * isa->nr + 15) / 16 * 16;
     p->w = miles_aligned_alloc((size_t)p->npad * p->kq * sizeof(uint32_t));
     if (prec == MILES_GEMM_INT8) {
         p->sw = miles_aligned_alloc((size_t)p->npad * sizeof(float));
@@ -220,10 +247,15 @@ int miles_gemm_packed_n(const MilesPackedWeights *w) { return w->N; }
 const char *miles_gemm_packed_isa(const MilesPackedWeights *w) { return w->isa->name; }
 int miles_gemm_packed_k(const MilesPackedWeights *w) { return w->K; }
 
+/* Words of one converted x row. */
+static size_t xrow_words(const MilesPackedWeights *w) {
+    return (size_t)w->kq * (w->isa->xw > 1 ? (size_t)w->isa->xw : 1);
+}
+
 /* Scratch: the converted x rows (+1 word: the kernels may read one past the
  * end), then for int8 the row scales and corrections, each 64-byte aligned. */
 static size_t xrows_bytes(const MilesPackedWeights *w, int M) {
-    return (((size_t)M * w->kq + 1) * sizeof(uint32_t) + 63) / 64 * 64;
+    return (((size_t)M * xrow_words(w) + 1) * sizeof(uint32_t) + 63) / 64 * 64;
 }
 
 size_t miles_gemm_packed_scratch(const MilesPackedWeights *w, int M) {
@@ -257,7 +289,8 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
     const size_t pb = xrows_bytes(w, M), v = ((size_t)M * sizeof(float) + 63) / 64 * 64;
     float *sx = int8 ? (float *)((char *)scratch + pb) : NULL;
     int32_t *cx = int8 ? (int32_t *)((char *)scratch + pb + v) : NULL;
-    const MilesLowpPrep prep = isa->prep ? isa->prep : prep_portable;
+    const size_t xr = xrow_words(w); /* x row stride in words */
+    const MilesLowpPrep prep = isa->prep ? isa->prep : isa->xw > 1 ? prep_int16 : prep_portable;
     const int gelu_pass = gelu && !isa->kernel_gelu; /* else the kernel applies it before its stores */
     const MilesLowpKernel kern = gelu && !gelu_pass ? isa->kernel_gelu : isa->kernel;
     const int np = (M + 15) / 16, mb = (M + LOWP_MC - 1) / LOWP_MC; /* x converted 16 rows per task */
@@ -284,7 +317,7 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
     if (!par_prep)
         for (int pi = 0; pi < np; pi++) {
             int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
-            prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
+            prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * xr,
                  int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
         }
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -293,7 +326,7 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
 #pragma omp for schedule(static)
             for (int pi = 0; pi < np; pi++) {
                 int i0 = pi * 16, m = M - i0 < 16 ? M - i0 : 16;
-                prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * kq,
+                prep(int8, x + (size_t)i0 * ldx, (size_t)ldx, m, w->K, kq, xp + (size_t)i0 * xr,
                      int8 ? sx + i0 : NULL, int8 ? cx + i0 : NULL);
             }
             /* implicit barrier: x is converted before any tile reads it */
@@ -309,9 +342,9 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
             for (int ir = i0; ir < i1; ir += mr) {
                 int m = i1 - ir < mr ? i1 - ir : mr;
                 for (int jr = j0; jr < j1; jr += isa->nr) {
-                    const uint32_t *wg = w->w + (size_t)(jr / 16) * kq * 16;
+                    const uint32_t *wg = w->w + (size_t)(jr / 16) * kq * 16 + jr % 16;
                     int n = j1 - jr < isa->nr ? j1 - jr : isa->nr;
-                    kern(kq, xp + (size_t)ir * kq, (size_t)kq, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
+                    kern(kq, xp + (size_t)ir * xr, xr, wg, y + (size_t)ir * ldy + jr, (size_t)ldy,
                          m, n, int8 ? sx + ir : NULL, int8 ? cx + ir : NULL,
                          int8 ? w->sw + jr : NULL, bias ? bias + jr : NULL);
                 }

@@ -7,8 +7,10 @@
  *            fp32 by AVX512_BF16 vdpbf16ps (two K steps per instruction);
  *   - int8:  W quantized per output channel (row of W) to [-127, 127] with
  *            scale max|W_j| / 127; x quantized per row at each call (dynamic)
- *            the same way; int32 sums by VNNI vpdpbusd (AVX512_VNNI, or
- *            AVX_VNNI on AVX2-only CPUs), y = sum * sx_i * sw_j (+ bias).
+ *            the same way; exact int32 sums by VNNI vpdpbusd (AVX512_VNNI,
+ *            or AVX_VNNI on AVX2-only CPUs), or on AVX2 CPUs without VNNI by
+ *            vpmaddwd on operands widened to int16 (the same sums, so the
+ *            same bits); y = sum * sx_i * sw_j (+ bias).
  * Each element is summed over K in a fixed order by one thread, so results
  * do not depend on the thread count or on which rows are computed together.
  * Where the CPU lacks the instructions, packing is refused with
@@ -37,11 +39,15 @@ int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const flo
 void miles_gemm_packed_free(MilesPackedWeights *w);
 int miles_gemm_packed_n(const MilesPackedWeights *w);
 int miles_gemm_packed_k(const MilesPackedWeights *w);
-/* The kernel the weights were packed for: "avx512_bf16", "avx512_vnni", "avx_vnni". */
+/* The kernel the weights were packed for: "avx512_bf16", "avx512_vnni",
+ * "avx_vnni", "avx2". */
 const char *miles_gemm_packed_isa(const MilesPackedWeights *w);
-/* Tests: pack int8 for the AVX-VNNI kernel even where AVX-512 VNNI exists
- * (both must give the same bits); returns the previous setting. */
-int miles_gemm_lowp_prefer_avxvnni(int on);
+/* Tests and benches: pack int8 for a lesser kernel than the best this CPU has
+ * (every one must give the same bits): MILES_LOWP_INT8_AVXVNNI skips
+ * AVX-512 VNNI, MILES_LOWP_INT8_AVX2 skips both VNNI kernels; returns the
+ * previous setting. */
+enum { MILES_LOWP_INT8_BEST = 0, MILES_LOWP_INT8_AVXVNNI = 1, MILES_LOWP_INT8_AVX2 = 2 };
+int miles_gemm_lowp_prefer_int8(int level);
 
 /* y[M,N] (row stride ldy >= N) = x[M,K] (row stride ldx >= K) @ W^T + bias
  * (bias may be NULL).  Uses the OpenMP threads; MILES_ENOMEM if the scratch
@@ -63,10 +69,12 @@ int miles_gemm_packed_ws(const MilesPackedWeights *w, int M, const float *x, int
 int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x, int ldx,
                               const float *bias, float *y, int ldy, void *scratch, int gelu);
 
-/* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c).
- * x: converted rows of 32-bit words (2 bf16 or 4 int8 values of K per word),
- * row i at x + i*x_rs; w: 16-column groups of kq words per lane (group stride
- * kq*16 words); m <= MR rows, n <= NR cols.
+/* Kernels (gemm_lowp_avx512.c, gemm_lowp_avxvnni.c, gemm_lowp_avx2.c).
+ * x: converted rows of 32-bit words (2 bf16 or 4 int8 values of K per word;
+ * the AVX2 int8 kernel: 4 int16 per two words), row i at x + i*x_rs; w:
+ * 16-column groups of kq words per lane (group stride kq*16 words; a kernel
+ * with NR = 8 gets w offset to its half of a group); m <= MR rows, n <= NR
+ * cols.
  * bf16: y = acc (+ bias[j]);
  * int8: W is stored as unsigned u = w_q + 128 and x as signed x_q (vpdpbusd
  * multiplies u8 by s8, and x's word is the broadcast operand), so
@@ -89,9 +97,14 @@ typedef struct {
     /* kernel, then y = miles_gelu_fast_elem(y) on the tile before it is
      * stored (the same bits as the row pass after it); NULL: that pass */
     MilesLowpKernel kernel_gelu;
+    /* 32-bit words of converted x per step q: 1 (bf16 pairs, int8 quads),
+     * 2 for the AVX2 int8 kernel (x_q widened to int16, gemm_lowp.c's
+     * prep_int16; prep must then be NULL) */
+    int xw;
 } MilesLowpIsa;
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void);
+const MilesLowpIsa *miles_lowp_isa_int8_avx2(void);
 
 #endif

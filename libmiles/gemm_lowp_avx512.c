@@ -242,8 +242,8 @@ static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K,
     }
 }
 
-static const MilesLowpIsa bf16_isa = {"avx512_bf16", MR, NR, bf16_kernel, NULL, bf16_kernel_gelu};
-static const MilesLowpIsa int8_isa = {"avx512_vnni", IMR, INR, int8_kernel, prep_int8_avx512, int8_kernel_gelu};
+static const MilesLowpIsa bf16_isa = {"avx512_bf16", MR, NR, bf16_kernel, NULL, bf16_kernel_gelu, 1};
+static const MilesLowpIsa int8_isa = {"avx512_vnni", IMR, INR, int8_kernel, prep_int8_avx512, int8_kernel_gelu, 1};
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void) { return &bf16_isa; }
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void) { return &int8_isa; }
 #else

@@ -102,7 +102,7 @@ static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *
     }
 }
 
-static const MilesLowpIsa int8_isa = {"avx_vnni", MR, NR, int8_kernel, NULL, NULL};
+static const MilesLowpIsa int8_isa = {"avx_vnni", MR, NR, int8_kernel, NULL, NULL, 1};
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void) { return &int8_isa; }
 #else
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void) { return 0; }

@@ -124,40 +124,46 @@ static void check_precision(MilesGemmPrecision prec) {
         }
         /* the fused GELU epilogue (the engine's FFN): miles_gelu_fast_range's
          * bits over the same y, 1 and 2 threads */
-        {
-            float *g = malloc((size_t)M * ldy * sizeof(float));
-            assert_non_null(g);
-            memcpy(g, y, (size_t)M * ldy * sizeof(float));
-            for (int i = 0; i < M; i++) miles_gelu_fast_range(g + (size_t)i * ldy, g + (size_t)i * ldy, (size_t)N);
-            for (int th = 1; th <= 2; th++) {
-                set_threads(th);
-                memcpy(y2, y, (size_t)M * ldy * sizeof(float)); /* NaN padding columns stay */
-                assert_int_equal(miles_gemm_packed_ws_gelu(p, M, x, ldx, bias, y2, ldy, NULL, 1), MILES_OK);
-                assert_memory_equal(g, y2, (size_t)M * ldy * sizeof(float));
-            }
-            free(g);
+        float *g_gelu = malloc((size_t)M * ldy * sizeof(float));
+        assert_non_null(g_gelu);
+        memcpy(g_gelu, y, (size_t)M * ldy * sizeof(float));
+        for (int i = 0; i < M; i++)
+            miles_gelu_fast_range(g_gelu + (size_t)i * ldy, g_gelu + (size_t)i * ldy, (size_t)N);
+        for (int th = 1; th <= 2; th++) {
+            set_threads(th);
+            memcpy(y2, y, (size_t)M * ldy * sizeof(float)); /* NaN padding columns stay */
+            assert_int_equal(miles_gemm_packed_ws_gelu(p, M, x, ldx, bias, y2, ldy, NULL, 1), MILES_OK);
+            assert_memory_equal(g_gelu, y2, (size_t)M * ldy * sizeof(float));
         }
-        /* int8: the AVX-VNNI kernel where this CPU also has it */
-        if (prec == MILES_GEMM_INT8) {
-            int prev = miles_gemm_lowp_prefer_avxvnni(1);
+        /* int8: every lesser kernel this CPU also runs (AVX-VNNI, AVX2)
+         * gives the best one's bits, with and without the GELU epilogue */
+        for (int lv = MILES_LOWP_INT8_AVXVNNI; prec == MILES_GEMM_INT8 && lv <= MILES_LOWP_INT8_AVX2; lv++) {
+            int prev = miles_gemm_lowp_prefer_int8(lv);
             MilesPackedWeights *q = NULL;
             /* AVX-512 VNNI without AVX-VNNI (AMD Zen 4, Intel Ice Lake /
-             * Sapphire Rapids servers): nothing to compare against */
-            if (!miles_gemm_lowp_available(prec, NULL)) {
-                if (s == 0) printf("int8: no AVX-VNNI on this CPU: the 256-bit kernel is not compared\n");
-            } else {
+             * Sapphire Rapids servers): the 256-bit VNNI kernel is skipped */
+            if (miles_gemm_lowp_available(prec, NULL))
                 assert_int_equal(miles_gemm_pack(&q, prec, W, N, K, ldw), MILES_OK);
-            }
             if (q && strcmp(miles_gemm_packed_isa(q), miles_gemm_packed_isa(p)) != 0) {
-                assert_int_equal(miles_gemm_packed(q, M, x, ldx, bias, y2, ldy), MILES_OK);
-                assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+                for (int th = 1; th <= 2; th++) {
+                    set_threads(th);
+                    for (size_t i = 0; i < (size_t)M * ldy; i++) y2[i] = NAN;
+                    assert_int_equal(miles_gemm_packed(q, M, x, ldx, bias, y2, ldy), MILES_OK);
+                    assert_memory_equal(y, y2, (size_t)M * ldy * sizeof(float));
+                    assert_int_equal(miles_gemm_packed_ws_gelu(q, M, x, ldx, bias, y2, ldy, NULL, 1), MILES_OK);
+                    assert_memory_equal(g_gelu, y2, (size_t)M * ldy * sizeof(float));
+                }
                 if (s == 0) printf("int8: %s and %s kernels bit-identical\n", miles_gemm_packed_isa(p), miles_gemm_packed_isa(q));
+            } else if (s == 0) {
+                printf("int8: below %s this CPU has %s: nothing more to compare\n",
+                       lv == MILES_LOWP_INT8_AVXVNNI ? "AVX-512 VNNI" : "the VNNI kernels",
+                       q ? miles_gemm_packed_isa(q) : "no int8 kernel");
             }
             miles_gemm_packed_free(q);
-            miles_gemm_lowp_prefer_avxvnni(prev);
+            miles_gemm_lowp_prefer_int8(prev);
         }
         miles_gemm_packed_free(p);
-        free(x), free(W), free(bias), free(ref), free(y), free(y2);
+        free(g_gelu), free(x), free(W), free(bias), free(ref), free(y), free(y2);
     }
     set_threads(2);
     g_err[prec] = worst;
@@ -181,13 +187,18 @@ static void test_int8(void **state) {
  * group: M rows in one call give the bits of M one-row calls, within the
  * tolerance of fp32.  Catches a wrong row address or accumulator in the
  * kernels' per-height code. */
-static void check_row_counts(MilesGemmPrecision prec, int avxvnni) {
+static void check_row_counts(MilesGemmPrecision prec, int level) {
     enum { N = 40, K = 37, MMAX = 26 };
     float W[N * K], x[MMAX * K], y[MMAX * N], y1[N], bias[N];
     for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
     for (int i = 0; i < MMAX * K; i++) x[i] = frand();
     for (int j = 0; j < N; j++) bias[j] = 0.1f * frand();
-    int prev = miles_gemm_lowp_prefer_avxvnni(avxvnni);
+    int prev = miles_gemm_lowp_prefer_int8(level);
+    if (!miles_gemm_lowp_available(prec, NULL)) {
+        printf("int8: kernel level %d: none on this CPU, not tested here\n", level);
+        miles_gemm_lowp_prefer_int8(prev);
+        return;
+    }
     MilesPackedWeights *p = NULL;
     assert_int_equal(miles_gemm_pack(&p, prec, W, N, K, K), MILES_OK);
     double worst = 0;
@@ -213,7 +224,7 @@ static void check_row_counts(MilesGemmPrecision prec, int avxvnni) {
      * |x w| of random data is ~K max max / 4, so allow 4/127 of it */
     assert_true(worst <= (prec == MILES_GEMM_BF16 ? 1.0 / 128 : 4.0 / 127));
     miles_gemm_packed_free(p);
-    miles_gemm_lowp_prefer_avxvnni(prev);
+    miles_gemm_lowp_prefer_int8(prev);
 }
 
 static void test_row_counts(void **state) {
@@ -221,14 +232,10 @@ static void test_row_counts(void **state) {
     int any = 0;
     for (int prec = MILES_GEMM_BF16; prec <= MILES_GEMM_INT8; prec++) {
         if (!miles_gemm_lowp_available((MilesGemmPrecision)prec, NULL)) continue;
-        check_row_counts((MilesGemmPrecision)prec, 0);
-        if (prec == MILES_GEMM_INT8) { /* the AVX-VNNI kernel too, where the CPU has it */
-            int prev = miles_gemm_lowp_prefer_avxvnni(1);
-            int has = miles_gemm_lowp_available(MILES_GEMM_INT8, NULL);
-            miles_gemm_lowp_prefer_avxvnni(prev);
-            if (has) check_row_counts((MilesGemmPrecision)prec, 1);
-            else printf("int8: no AVX-VNNI on this CPU: its 256-bit kernel is not tested here\n");
-        }
+        check_row_counts((MilesGemmPrecision)prec, MILES_LOWP_INT8_BEST);
+        /* int8: the lesser kernels too (AVX-VNNI, AVX2), where the CPU runs them */
+        for (int lv = MILES_LOWP_INT8_AVXVNNI; prec == MILES_GEMM_INT8 && lv <= MILES_LOWP_INT8_AVX2; lv++)
+            check_row_counts((MilesGemmPrecision)prec, lv);
         any = 1;
     }
     if (!any) skip();

@@ -1,0 +1,123 @@
+/*
+ * gemm_lowp_avx2.c — int8 micro-kernel for AVX2 CPUs without VNNI (AMD Zen 2
+ * and Zen 3, Intel Haswell to Ice Lake client): a 6 x 8 tile of y, the same
+ * packed W as the VNNI kernels (4 unsigned bytes u = w_q + 128 of K per
+ * column word) and the same arithmetic, so the same bits:
+ *
+ *   vpdpbusd (u8 x s8, 4 products into int32) has no AVX2 form, and
+ *   vpmaddubsw (u8 x s8 pairs into int16) saturates at 2 * 255 * 127; so W's
+ *   bytes are widened to int16 as they are loaded (vpmovzxbw: 4 columns x 4
+ *   K per register), x arrives already widened (its prep writes int16: 4 K
+ *   per 64-bit step), and vpmaddwd sums exact int16 pairs into int32 lanes,
+ *   two lanes per column, added by vpaddd.  The two partial sums of a column
+ *   are added at the end (vphaddd): integer sums, exact, so the total is the
+ *   VNNI kernels' to the bit.
+ *
+ * Registers: rows i < m accumulate columns 0-3 in ymm i and 4-7 in ymm 6+i
+ * (two int32 lanes per column); W in ymm12/13; row i's step broadcast into
+ * ymm14; ymm15 the product.  Per step (4 K): 12 vpmaddwd + 12 vpaddd for
+ * 6 x 8 x 4 multiply-adds, twice the fp32 kernel's 6 x 16 x 1 per 12 FMAs.
+ */
+#include "gemm_lowp.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <stdint.h>
+
+#define MR 6
+#define NR 8
+
+/* inline asm as in gemm_lowp_avxvnni.c (GCC 12 spills intrinsics'
+ * accumulators); rows 3j..3j+2 at p_j, p_j + rs, p_j + 2 rs */
+#define A_0 "(%[p0])"
+#define A_1 "(%[p0],%[rs],1)"
+#define A_2 "(%[p0],%[rs],2)"
+#define A_3 "(%[p1])"
+#define A_4 "(%[p1],%[rs],1)"
+#define A_5 "(%[p1],%[rs],2)"
+#define Z_(r) "vpxor %%xmm" #r ", %%xmm" #r ", %%xmm" #r "\n\t"
+#define ZF_(lo, hi) Z_(lo) Z_(hi)
+/* vbroadcastsd: a load-port broadcast of the row's 4 int16 (vpbroadcastq
+ * may cost a shuffle on some cores) */
+#define SF_(lo, hi)                                                                       \
+    "vbroadcastsd " A_##lo ", %%ymm14\n\t"                                                \
+    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"                                              \
+    "vpaddd %%ymm15, %%ymm" #lo ", %%ymm" #lo "\n\t"                                      \
+    "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"                                              \
+    "vpaddd %%ymm15, %%ymm" #hi ", %%ymm" #hi "\n\t"
+#define TF_(lo, hi) "vmovdqu %%ymm" #lo ", " #lo "*32(%[acc])\n\t" "vmovdqu %%ymm" #hi ", " #hi "*32(%[acc])\n\t"
+#define ROW1(F) F(0, 6)
+#define ROW2(F) ROW1(F) F(1, 7)
+#define ROW3(F) ROW2(F) F(2, 8)
+#define ROW4(F) ROW3(F) F(3, 9)
+#define ROW5(F) ROW4(F) F(4, 10)
+#define ROW6(F) ROW5(F) F(5, 11)
+/* W: 8 columns of the 16-column group, 32 bytes per step, group stride 64 */
+#define INT8_LOOP(M)                                                                      \
+    __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
+                     "vpmovzxbw (%[w]), %%ymm12\n\t"                                      \
+                     "vpmovzxbw 16(%[w]), %%ymm13\n\t"                                    \
+                     "prefetcht0 1024(%[w])\n\t" ROW##M(SF_)                              \
+                     "add $8, %[p0]\n\t"                                                  \
+                     "add $8, %[p1]\n\t"                                                  \
+                     "add $64, %[w]\n\t"                                                  \
+                     "dec %[k]\n\t"                                                       \
+                     "jnz 1b\n\t" ROW##M(TF_)                                             \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [w] "+r"(wp), [k] "+r"(kk)           \
+                     : [rs] "r"(rs), [acc] "r"(acc)                                       \
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",    \
+                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",       \
+                       "xmm15", "memory", "cc")
+
+static inline __attribute__((always_inline)) void
+int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
+          const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+    int32_t acc[2 * MR][8] __attribute__((aligned(32)));
+    {
+        /* integer addresses: rows >= m are never read, their pointers may lie past x */
+        const long rs = (long)(x_rs * sizeof(uint32_t));
+        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs;
+        const uint32_t *wp = w;
+        long kk = kq;
+        switch (m) {
+        case 6: INT8_LOOP(6); break;
+        case 5: INT8_LOOP(5); break;
+        case 4: INT8_LOOP(4); break;
+        case 3: INT8_LOOP(3); break;
+        case 2: INT8_LOOP(2); break;
+        default: INT8_LOOP(1); break;
+        }
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+    const __m256 s0 = _mm256_loadu_ps(sw);
+    const __m256 bias0 = bias ? _mm256_maskload_ps(bias, k0) : _mm256_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < m; i++) {
+        /* lanes (c0 c0 c1 c1 | c2 c2 c3 c3) and (c4 c4 c5 c5 | c6 c6 c7 c7):
+         * hadd gives (c0 c1 c4 c5 | c2 c3 c6 c7), the permute c0..c7 */
+        __m256i lo = _mm256_load_si256((const __m256i *)acc[i]);
+        __m256i hi = _mm256_load_si256((const __m256i *)acc[MR + i]);
+        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8);
+        __m256 r = _mm256_set1_ps(sx[i]);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, _mm256_set1_epi32(cx[i]))),
+                                 _mm256_mul_ps(r, s0));
+        _mm256_maskstore_ps(y + i * ldy, k0, _mm256_add_ps(v, bias0));
+    }
+}
+
+#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias); break;
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m,
+                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+    switch (m) {
+        INT8_CASE(6) INT8_CASE(5) INT8_CASE(4) INT8_CASE(3) INT8_CASE(2) INT8_CASE(1)
+    default: break;
+    }
+}
+
+/* x as int16 (xw = 2 words per step): gemm_lowp.c's prep for it */
+static const MilesLowpIsa int8_isa = {"avx2", MR, NR, int8_kernel, NULL, NULL, 2};
+const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return &int8_isa; }
+#else
+const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return 0; }
+#endif
