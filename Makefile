@@ -49,6 +49,7 @@ ISA_gemm_lowp_avx512  = -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnn
 ISA_gemm_lowp_avxvnni = -mavx2 -mfma -mavxvnni
 ISA_gemm_lowp_avx2    = -mavx2 -mfma
 ISA_ops_avx512  = -mavx512f
+ISA_ops_avx2    = -mavx2 -mfma
 CFLAGS  += $(CFLAGS_BASE) $(OPTFLAGS)
 LDFLAGS += $(LDSAN)
 PKG_CONFIG ?= pkg-config

@@ -159,7 +159,7 @@ def main(out):
                 cpu[k.strip()] = v.strip()
             if k.strip() == "Flags":
                 fl = v.split()
-                cpu["flags"] = " ".join(f for f in fl if re.match(r"avx512(f|bw|vl|_bf16|_vnni)$|avx_vnni$|amx", f))
+                cpu["flags"] = " ".join(f for f in fl if re.match(r"avx512(f|bw|vl|_bf16|_vnni)$|avx_vnni$|amx|avx2$|fma$", f))
     summary = {"date": meta[0] if meta else "", "commit": meta[1] if len(meta) > 1 else "",
                "command": meta[2] if len(meta) > 2 else "", "cpu": cpu,
                "fp32_peak_gflops": peak, "rows": results,

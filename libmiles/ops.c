@@ -74,16 +74,23 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
 /* ------------------------------------------------ AVX-512 versions */
 
 /* ops_avx512.c's kernels, each with the bits of the plain C it replaces,
- * picked once where the build has them and the CPU runs AVX-512F; NULL:
- * the plain C (the definition) runs. */
-static MilesEltFn g_erf_avx512, g_gelu_avx512, g_gelu_fast_avx512;
+ * picked once where the build has them and the CPU runs AVX-512F; erf and
+ * GELU from ops_avx2.c on AVX2 + FMA CPUs without it; NULL: the plain C (the
+ * definition) runs. */
+static MilesEltFn g_erf_vec, g_gelu_vec, g_gelu_fast_avx512;
 static MilesLnStatsFn g_ln_stats16;
 static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
 
 static void ops_isa_init(void) {
-    if (!miles_gemm_isa_available("avx512")) return; /* the GEMM's CPU check: AVX-512F */
-    g_erf_avx512 = miles_erf_avx512();
-    g_gelu_avx512 = miles_gelu_avx512();
+    if (!miles_gemm_isa_available("avx512")) { /* the GEMM's CPU checks: AVX-512F, AVX2 + FMA */
+        if (miles_gemm_isa_available("avx2")) {
+            g_erf_vec = miles_erf_avx2();
+            g_gelu_vec = miles_gelu_avx2();
+        }
+        return;
+    }
+    g_erf_vec = miles_erf_avx512();
+    g_gelu_vec = miles_gelu_avx512();
     g_gelu_fast_avx512 = miles_gelu_fast_avx512();
     g_ln_stats16 = miles_ln_stats16_avx512();
 }
@@ -368,7 +375,7 @@ static void gelu_chunk_generic(float *out, const float *inp, size_t n) {
  * ops_isa_init); the loops above stay the definition and the fallback. */
 static void erf_chunk(float *out, const float *inp, size_t n) {
     pthread_once(&g_ops_once, ops_isa_init);
-    if (g_erf_avx512) g_erf_avx512(out, inp, n);
+    if (g_erf_vec) g_erf_vec(out, inp, n);
     else erf_chunk_generic(out, inp, n);
 }
 
@@ -376,7 +383,7 @@ static void erf_chunk(float *out, const float *inp, size_t n) {
  * epilogues: the same bits either way) */
 static MilesEltFn gelu_fn(void) {
     pthread_once(&g_ops_once, ops_isa_init);
-    return g_gelu_avx512 ? g_gelu_avx512 : gelu_chunk_generic;
+    return g_gelu_vec ? g_gelu_vec : gelu_chunk_generic;
 }
 
 static void gelu_chunk(float *out, const float *inp, size_t n) { gelu_fn()(out, inp, n); }
@@ -415,7 +422,7 @@ static void gelu_backward_with_erf(float *dinp, const float *inp, const float *d
  * BERT-base train step). */
 static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     pthread_once(&g_ops_once, ops_isa_init);
-    if (!g_erf_avx512) {
+    if (!g_erf_vec) {
         gelu_backward_chunk_generic(dinp, inp, dout, n, set);
         return;
     }
@@ -423,7 +430,7 @@ static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout
     for (size_t i = 0; i < n; i += 512) {
         const size_t m = n - i < 512 ? n - i : 512;
         for (size_t j = 0; j < m; j++) e[j] = inp[i + j] * INV_SQRT2;
-        g_erf_avx512(e, e, m);
+        g_erf_vec(e, e, m);
         gelu_backward_with_erf(dinp + i, inp + i, dout + i, e, m, set);
     }
 }

@@ -607,7 +607,7 @@ static void test_gelu_fast(void **state) {
     assert_true(isnan(so[0]) && so[1] == INFINITY && isnan(so[2]) && so[3] == 0.0f);
 }
 
-/* The AVX-512 GELU and erf (ops_avx512.c: what gelu_forward,
+/* The AVX-512 and AVX2 GELU and erf (ops_avx512.c, ops_avx2.c: what gelu_forward,
  * miles_gelu_range and erf_forward run on a CPU with AVX-512F) against
  * gelu_elem / miles_erf, and the bf16/int8 engine's fast GELU against
  * miles_gelu_fast_elem, bit for bit: both GELUs over every float (2^32: all NaN
@@ -617,20 +617,8 @@ static void test_gelu_fast(void **state) {
  * three pieces; each chunk is split at odd offsets (tails shorter than 16,
  * blocks ending mid-vector), every other chunk in place.  ~6 s on 2 cores
  * (every 13th / 29th / 17th float under ASan). */
-static void test_erf_gelu_avx512_bits(void **state) {
-    (void)state;
-    MilesEltFn fn[3] = {miles_gelu_avx512(), miles_erf_avx512(), miles_gelu_fast_avx512()};
+static void erf_gelu_bits(const char *isa, MilesEltFn fn[3]) {
     MilesEltFn ref[3] = {ref_gelu_loop, ref_erf_loop, ref_gelu_fast_loop};
-    int have = fn[0] && fn[1] && fn[2];
-#if defined(__x86_64__) && defined(__GNUC__)
-    have = have && __builtin_cpu_supports("avx512f");
-#else
-    have = 0;
-#endif
-    if (!have) {
-        printf("  AVX-512 GELU/erf: not built or no AVX-512F on this CPU; comparison skipped\n");
-        return;
-    }
     enum { CH = 1 << 16 };
 #ifdef __SANITIZE_ADDRESS__ /* the ASan/UBSan build (make asan) runs ~10x slower: a stride of odd steps */
     const uint64_t step[3] = {13, 29, 17};
@@ -639,6 +627,7 @@ static void test_erf_gelu_avx512_bits(void **state) {
 #endif
     size_t mism[3] = {0, 0, 0}, total[3] = {0, 0, 0};
     for (int op = 0; op < 3; op++) {
+        if (!fn[op]) continue; /* AVX2: no fast GELU of its own */
         const uint64_t nch = ((1ull << 32) / step[op] + CH - 1) / CH;
         size_t bad = 0, cnt = 0;
 #pragma omp parallel reduction(+ : bad, cnt)
@@ -669,13 +658,32 @@ static void test_erf_gelu_avx512_bits(void **state) {
         mism[op] = bad;
         total[op] = cnt;
     }
-    printf("  AVX-512 vs scalar bits: GELU %zu floats, %zu differ; erf %zu floats, %zu differ; "
-           "fast GELU %zu floats, %zu differ\n", total[0], mism[0], total[1], mism[1], total[2], mism[2]);
+    printf("  %s vs scalar bits: GELU %zu floats, %zu differ; erf %zu floats, %zu differ; "
+           "fast GELU %zu floats, %zu differ\n", isa, total[0], mism[0], total[1], mism[1], total[2], mism[2]);
     assert_true(total[0] == ((1ull << 32) + step[0] - 1) / step[0]);
-    assert_true(total[2] == ((1ull << 32) + step[2] - 1) / step[2]);
+    assert_true(!fn[2] || total[2] == ((1ull << 32) + step[2] - 1) / step[2]);
     assert_int_equal(mism[0], 0);
     assert_int_equal(mism[1], 0);
     assert_int_equal(mism[2], 0);
+}
+
+/* ... for each of the two builds this CPU runs: AVX-512F (ops_avx512.c) and
+ * AVX2 + FMA (ops_avx2.c, what a CPU without AVX-512 runs) */
+static void test_erf_gelu_avx512_bits(void **state) {
+    (void)state;
+    MilesEltFn f512[3] = {miles_gelu_avx512(), miles_erf_avx512(), miles_gelu_fast_avx512()};
+    MilesEltFn f2[3] = {miles_gelu_avx2(), miles_erf_avx2(), NULL};
+    int have512 = f512[0] && f512[1] && f512[2], have2 = f2[0] && f2[1];
+#if defined(__x86_64__) && defined(__GNUC__)
+    have512 = have512 && __builtin_cpu_supports("avx512f");
+    have2 = have2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    have512 = have2 = 0;
+#endif
+    if (have512) erf_gelu_bits("AVX-512", f512);
+    else printf("  AVX-512 GELU/erf: not built or no AVX-512F on this CPU; comparison skipped\n");
+    if (have2) erf_gelu_bits("AVX2", f2);
+    else printf("  AVX2 GELU/erf: not built or no AVX2 + FMA on this CPU; comparison skipped\n");
 }
 
 /* ------------------------------------------------------------ accuracy of a trained model */
