@@ -371,8 +371,9 @@ static void gelu_chunk_generic(float *out, const float *inp, size_t n) {
 /* The loops above compute all three pieces of miles_erf for every element
  * (~85 zmm operations per 16); ops_avx512.c computes each element's piece
  * only, with the same bits: 1.0 -> 0.57 ns per GELU element on Zen 4 for
- * x ~ N(0, 1).  Used where the build has it and the CPU runs AVX-512F (see
- * ops_isa_init); the loops above stay the definition and the fallback. */
+ * x ~ N(0, 1); ops_avx2.c each vector's pieces only (Zen 3: the bert-base
+ * train step +4-6%).  Used where the build has them and the CPU runs them
+ * (see ops_isa_init); the loops above stay the definition and the fallback. */
 static void erf_chunk(float *out, const float *inp, size_t n) {
     pthread_once(&g_ops_once, ops_isa_init);
     if (g_erf_vec) g_erf_vec(out, inp, n);
@@ -417,9 +418,9 @@ static void gelu_backward_with_erf(float *dinp, const float *inp, const float *d
     }
 }
 
-/* With the AVX-512 erf (each element's piece only) on blocks of 512: the
- * generic loop's all-three-pieces erf was most of its cost (~1% of a
- * BERT-base train step). */
+/* With the AVX-512 or AVX2 erf (each element's or vector's pieces only) on
+ * blocks of 512: the generic loop's all-three-pieces erf was most of its
+ * cost (~1% of a BERT-base train step on Zen 4, ~3% on Zen 3). */
 static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     pthread_once(&g_ops_once, ops_isa_init);
     if (!g_erf_vec) {
