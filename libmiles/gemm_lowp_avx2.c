@@ -13,12 +13,16 @@
  *   are added at the end (vphaddd): integer sums, exact, so the total is the
  *   VNNI kernels' to the bit.
  *
+ * The FFN's GELU (miles_gelu_fast8) is applied on the tile before it is
+ * stored, as in the AVX-512 kernels.
+ *
  * Registers: rows i < m accumulate columns 0-3 in ymm i and 4-7 in ymm 6+i
  * (two int32 lanes per column); W in ymm12/13; row i's step broadcast into
  * ymm14; ymm15 the product.  Per step (4 K): 12 vpmaddwd + 12 vpaddd for
  * 6 x 8 x 4 multiply-adds, twice the fp32 kernel's 6 x 16 x 1 per 12 FMAs.
  */
 #include "gemm_lowp.h"
+#include "avx2_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -71,7 +75,7 @@
 
 static inline __attribute__((always_inline)) void
 int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
-          const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+          const float *sx, const int32_t *cx, const float *sw, const float *bias, const int gelu) {
     int32_t acc[2 * MR][8] __attribute__((aligned(32)));
     {
         /* integer addresses: rows >= m are never read, their pointers may lie past x */
@@ -102,21 +106,34 @@ int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w
         __m256 r = _mm256_set1_ps(sx[i]);
         __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, _mm256_set1_epi32(cx[i]))),
                                  _mm256_mul_ps(r, s0));
-        _mm256_maskstore_ps(y + i * ldy, k0, _mm256_add_ps(v, bias0));
+        v = _mm256_add_ps(v, bias0);
+        /* the FFN's GELU before the store: the bits of the row pass after it */
+        _mm256_maskstore_ps(y + i * ldy, k0, gelu ? miles_gelu_fast8(v) : v);
     }
 }
 
-#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias); break;
-static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m,
-                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+#define INT8_CASE(M) case M: int8_tile(M, kq, x, x_rs, w, y, ldy, n, sx, cx, sw, bias, gelu); break;
+static inline __attribute__((always_inline)) void
+int8_any(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m, int n,
+         const float *sx, const int32_t *cx, const float *sw, const float *bias, const int gelu) {
     switch (m) {
         INT8_CASE(6) INT8_CASE(5) INT8_CASE(4) INT8_CASE(3) INT8_CASE(2) INT8_CASE(1)
     default: break;
     }
 }
 
+static void int8_kernel(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int m,
+                        int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+    int8_any(kq, x, x_rs, w, y, ldy, m, n, sx, cx, sw, bias, 0);
+}
+
+static void int8_kernel_gelu(int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy,
+                             int m, int n, const float *sx, const int32_t *cx, const float *sw, const float *bias) {
+    int8_any(kq, x, x_rs, w, y, ldy, m, n, sx, cx, sw, bias, 1);
+}
+
 /* x as int16 (xw = 2 words per step): gemm_lowp.c's prep for it */
-static const MilesLowpIsa int8_isa = {"avx2", MR, NR, int8_kernel, NULL, NULL, 2};
+static const MilesLowpIsa int8_isa = {"avx2", MR, NR, int8_kernel, NULL, int8_kernel_gelu, 2};
 const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return &int8_isa; }
 #else
 const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return 0; }

@@ -77,7 +77,7 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
  * picked once where the build has them and the CPU runs AVX-512F; erf and
  * GELU from ops_avx2.c on AVX2 + FMA CPUs without it; NULL: the plain C (the
  * definition) runs. */
-static MilesEltFn g_erf_vec, g_gelu_vec, g_gelu_fast_avx512;
+static MilesEltFn g_erf_vec, g_gelu_vec, g_gelu_fast_vec;
 static MilesLnStatsFn g_ln_stats16;
 static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
 
@@ -86,12 +86,13 @@ static void ops_isa_init(void) {
         if (miles_gemm_isa_available("avx2")) {
             g_erf_vec = miles_erf_avx2();
             g_gelu_vec = miles_gelu_avx2();
+            g_gelu_fast_vec = miles_gelu_fast_avx2();
         }
         return;
     }
     g_erf_vec = miles_erf_avx512();
     g_gelu_vec = miles_gelu_avx512();
-    g_gelu_fast_avx512 = miles_gelu_fast_avx512();
+    g_gelu_fast_vec = miles_gelu_fast_avx512();
     g_ln_stats16 = miles_ln_stats16_avx512();
 }
 
@@ -476,7 +477,7 @@ static void gelu_fast_chunk_generic(float *out, const float *inp, size_t n) {
 
 static MilesEltFn gelu_fast_fn(void) {
     pthread_once(&g_ops_once, ops_isa_init);
-    return g_gelu_fast_avx512 ? g_gelu_fast_avx512 : gelu_fast_chunk_generic;
+    return g_gelu_fast_vec ? g_gelu_fast_vec : gelu_fast_chunk_generic;
 }
 
 void miles_gelu_fast_range(float *out, const float *inp, size_t n) { gelu_fast_fn()(out, inp, n); }

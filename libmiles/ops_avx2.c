@@ -16,9 +16,11 @@
  * miles_erf's operand order), selected per lane by miles_erf's comparisons
  * (a NaN takes the tail, as in the C).  Element-wise: no split or tail
  * handling can change a result.  Compiled with -mavx2 -mfma (Makefile);
- * ops.c calls it only when the CPU has both and no AVX-512F.
+ * ops.c calls it only when the CPU has both and no AVX-512F.  Also the int8
+ * engine's fast GELU (miles_gelu_fast_elem: branch-free, avx2_internal.h).
  */
 #include "ops_internal.h"
+#include "avx2_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -132,9 +134,23 @@ static inline __attribute__((always_inline)) void run(float *out, const float *i
 static void erf_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, 0); }
 static void gelu_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, 1); }
 
+/* miles_gelu_fast_range's loop (the int8 engine's GELU) */
+static void gelu_fast_avx2(float *out, const float *inp, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, miles_gelu_fast8(_mm256_loadu_ps(inp + i)));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, inp + i, (n - i) * sizeof(float));
+        _mm256_storeu_ps(t, miles_gelu_fast8(_mm256_loadu_ps(t)));
+        memcpy(out + i, t, (n - i) * sizeof(float));
+    }
+}
+
 MilesEltFn miles_erf_avx2(void) { return erf_avx2; }
 MilesEltFn miles_gelu_avx2(void) { return gelu_avx2; }
+MilesEltFn miles_gelu_fast_avx2(void) { return gelu_fast_avx2; }
 #else
 MilesEltFn miles_erf_avx2(void) { return 0; }
 MilesEltFn miles_gelu_avx2(void) { return 0; }
+MilesEltFn miles_gelu_fast_avx2(void) { return 0; }
 #endif

@@ -61,6 +61,7 @@ MilesEltFn miles_gelu_avx512(void);
 /* the same two for AVX2 + FMA (ops_avx2.c: the pieces a vector needs) */
 MilesEltFn miles_erf_avx2(void);
 MilesEltFn miles_gelu_avx2(void);
+MilesEltFn miles_gelu_fast_avx2(void);
 /* miles_gelu_fast_range's loop for AVX-512F, the bits of miles_gelu_fast_elem */
 MilesEltFn miles_gelu_fast_avx512(void);
 /* mean[g], rstd[g] of the 16 rows x + g*C, g < 16, with ln_stats' bits
