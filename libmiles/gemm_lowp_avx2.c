@@ -22,6 +22,7 @@
  * 6 x 8 x 4 multiply-adds, twice the fp32 kernel's 6 x 16 x 1 per 12 FMAs.
  */
 #include "gemm_lowp.h"
+#include "gemm_lowp_asm.h"
 #include "avx2_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
@@ -32,16 +33,7 @@
 #define NR 8
 
 /* inline asm as in gemm_lowp_avxvnni.c (GCC 12 spills intrinsics'
- * accumulators); rows 3j..3j+2 at p_j, p_j + rs, p_j + 2 rs */
-#define A_0 "(%[p0])"
-#define A_1 "(%[p0],%[rs],1)"
-#define A_2 "(%[p0],%[rs],2)"
-#define A_3 "(%[p1])"
-#define A_4 "(%[p1],%[rs],1)"
-#define A_5 "(%[p1],%[rs],2)"
-#define Z_(r) "vpxor %%xmm" #r ", %%xmm" #r ", %%xmm" #r "\n\t"
-#define ZF_(lo, hi) Z_(lo) Z_(hi)
-/* vbroadcastsd: a load-port broadcast of the row's 4 int16 (vpbroadcastq
+ * accumulators; the rows' addressing in gemm_lowp_asm.h).  vbroadcastsd: a load-port broadcast of the row's 4 int16 (vpbroadcastq
  * may cost a shuffle on some cores) */
 #define SF_(lo, hi)                                                                       \
     "vbroadcastsd " A_##lo ", %%ymm14\n\t"                                                \
@@ -49,49 +41,19 @@
     "vpaddd %%ymm15, %%ymm" #lo ", %%ymm" #lo "\n\t"                                      \
     "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"                                              \
     "vpaddd %%ymm15, %%ymm" #hi ", %%ymm" #hi "\n\t"
-#define TF_(lo, hi) "vmovdqu %%ymm" #lo ", " #lo "*32(%[acc])\n\t" "vmovdqu %%ymm" #hi ", " #hi "*32(%[acc])\n\t"
-#define ROW1(F) F(0, 6)
-#define ROW2(F) ROW1(F) F(1, 7)
-#define ROW3(F) ROW2(F) F(2, 8)
-#define ROW4(F) ROW3(F) F(3, 9)
-#define ROW5(F) ROW4(F) F(4, 10)
-#define ROW6(F) ROW5(F) F(5, 11)
 /* W: 8 columns of the 16-column group, 32 bytes per step, group stride 64 */
 #define INT8_LOOP(M)                                                                      \
     __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
                      "vpmovzxbw (%[w]), %%ymm12\n\t"                                      \
                      "vpmovzxbw 16(%[w]), %%ymm13\n\t"                                    \
                      "prefetcht0 1024(%[w])\n\t" ROW##M(SF_)                              \
-                     "add $8, %[p0]\n\t"                                                  \
-                     "add $8, %[p1]\n\t"                                                  \
-                     "add $64, %[w]\n\t"                                                  \
-                     "dec %[k]\n\t"                                                       \
-                     "jnz 1b\n\t" ROW##M(TF_)                                             \
-                     : [p0] "+r"(p0), [p1] "+r"(p1), [w] "+r"(wp), [k] "+r"(kk)           \
-                     : [rs] "r"(rs), [acc] "r"(acc)                                       \
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",    \
-                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",       \
-                       "xmm15", "memory", "cc")
+                     LOWP_ASM_TAIL(M, 8))
 
 static inline __attribute__((always_inline)) void
 int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
           const float *sx, const int32_t *cx, const float *sw, const float *bias, const int gelu) {
     int32_t acc[2 * MR][8] __attribute__((aligned(32)));
-    {
-        /* integer addresses: rows >= m are never read, their pointers may lie past x */
-        const long rs = (long)(x_rs * sizeof(uint32_t));
-        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs;
-        const uint32_t *wp = w;
-        long kk = kq;
-        switch (m) {
-        case 6: INT8_LOOP(6); break;
-        case 5: INT8_LOOP(5); break;
-        case 4: INT8_LOOP(4); break;
-        case 3: INT8_LOOP(3); break;
-        case 2: INT8_LOOP(2); break;
-        default: INT8_LOOP(1); break;
-        }
-    }
+    LOWP_RUN_ROWS6(m, x, x_rs, w, kq);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
     const __m256 s0 = _mm256_loadu_ps(sw);

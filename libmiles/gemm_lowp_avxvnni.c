@@ -7,6 +7,7 @@
  * prep of gemm_lowp.c.
  */
 #include "gemm_lowp.h"
+#include "gemm_lowp_asm.h"
 
 #if defined(__x86_64__) && defined(__AVXVNNI__) && defined(__AVX2__)
 #include <immintrin.h>
@@ -20,60 +21,22 @@
  * Rows i < m accumulate columns 0-7 in ymm i and 8-15 in ymm 6+i; W in
  * ymm12/13; row i's word broadcast into ymm14 (VEX has no embedded
  * broadcast); rows 3j..3j+2 at p_j, p_j + rs, p_j + 2 rs. */
-#define A_0 "(%[p0])"
-#define A_1 "(%[p0],%[rs],1)"
-#define A_2 "(%[p0],%[rs],2)"
-#define A_3 "(%[p1])"
-#define A_4 "(%[p1],%[rs],1)"
-#define A_5 "(%[p1],%[rs],2)"
-#define Z_(r) "vpxor %%xmm" #r ", %%xmm" #r ", %%xmm" #r "\n\t"
-#define ZF_(lo, hi) Z_(lo) Z_(hi)
 #define SF_(lo, hi)                                                                       \
     "vpbroadcastd " A_##lo ", %%ymm14\n\t"                                                \
     "%{vex%} vpdpbusd %%ymm14, %%ymm12, %%ymm" #lo "\n\t"                                 \
     "%{vex%} vpdpbusd %%ymm14, %%ymm13, %%ymm" #hi "\n\t"
-#define TF_(lo, hi) "vmovdqu %%ymm" #lo ", " #lo "*32(%[acc])\n\t" "vmovdqu %%ymm" #hi ", " #hi "*32(%[acc])\n\t"
-#define ROW1(F) F(0, 6)
-#define ROW2(F) ROW1(F) F(1, 7)
-#define ROW3(F) ROW2(F) F(2, 8)
-#define ROW4(F) ROW3(F) F(3, 9)
-#define ROW5(F) ROW4(F) F(4, 10)
-#define ROW6(F) ROW5(F) F(5, 11)
 #define INT8_LOOP(M)                                                                      \
     __asm__ volatile(ROW##M(ZF_) "1:\n\t"                                                 \
                      "vmovdqu (%[w]), %%ymm12\n\t"                                        \
                      "vmovdqu 32(%[w]), %%ymm13\n\t"                                      \
                      "prefetcht0 1024(%[w])\n\t" ROW##M(SF_)                              \
-                     "add $4, %[p0]\n\t"                                                  \
-                     "add $4, %[p1]\n\t"                                                  \
-                     "add $64, %[w]\n\t"                                                  \
-                     "dec %[k]\n\t"                                                       \
-                     "jnz 1b\n\t" ROW##M(TF_)                                             \
-                     : [p0] "+r"(p0), [p1] "+r"(p1), [w] "+r"(wp), [k] "+r"(kk)           \
-                     : [rs] "r"(rs), [acc] "r"(acc)                                       \
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",    \
-                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",       \
-                       "memory", "cc")
+                     LOWP_ASM_TAIL(M, 4))
 
 static inline __attribute__((always_inline)) void
 int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w, float *y, size_t ldy, int n,
           const float *sx, const int32_t *cx, const float *sw, const float *bias) {
     int32_t acc[2 * MR][8] __attribute__((aligned(32)));
-    {
-        /* integer addresses: rows >= m are never read, their pointers may lie past x */
-        const long rs = (long)(x_rs * sizeof(uint32_t));
-        uintptr_t p0 = (uintptr_t)x, p1 = p0 + 3 * rs;
-        const uint32_t *wp = w;
-        long kk = kq;
-        switch (m) {
-        case 6: INT8_LOOP(6); break;
-        case 5: INT8_LOOP(5); break;
-        case 4: INT8_LOOP(4); break;
-        case 3: INT8_LOOP(3); break;
-        case 2: INT8_LOOP(2); break;
-        default: INT8_LOOP(1); break;
-        }
-    }
+    LOWP_RUN_ROWS6(m, x, x_rs, w, kq);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
     const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
