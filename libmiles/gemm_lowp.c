@@ -10,7 +10,8 @@
  * to a multiple of the kernel's NR and of 16 with zero columns, K to a multiple of the step
  * (x's padding is zero, so those terms add exact zeros).
  *
- * x is converted per call into rows of kq words (gemm_lowp.h).
+ * x is converted per call into rows of kq words, kq * xw for a kernel that
+ * takes x widened (gemm_lowp.h).
  *
  * int8: vpdpbusd multiplies unsigned by signed bytes.  W is stored unsigned,
  * u = w_q + 128, and x signed, so x's word can be the instruction's memory

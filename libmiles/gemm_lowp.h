@@ -84,8 +84,9 @@ typedef void (*MilesLowpKernel)(int kq, const uint32_t *x, size_t x_rs, const ui
                                 float *y, size_t ldy, int m, int n, const float *sx,
                                 const int32_t *cx, const float *sw, const float *bias);
 /* Converts rows [0, m) of x (row stride ldx, K values) into kq words each at
- * xp + i*kq (padding zero), and for int8 the row scales sx and corrections
- * cx.  Every implementation gives the same bytes as the portable one in
+ * xp + i*kq (padding zero; with xw = 2 below, gemm_lowp.c's int16 prep: 2kq
+ * words at xp + i*2kq), and for int8 the row scales sx and corrections cx.
+ * Every implementation gives the same values as the portable one in
  * gemm_lowp.c. */
 typedef void (*MilesLowpPrep)(int int8, const float *x, size_t ldx, int m, int K, int kq,
                               uint32_t *xp, float *sx, int32_t *cx);
