@@ -261,6 +261,7 @@ static int lin(MilesInfer *e, float *out, const float *inp, const float *w, cons
 MILES_HOT_CLONES
 static void softmax_rows(float *S, int R, int L, const int32_t *mk, int masked, int T16) {
     const int L16 = L < T16 ? L : T16; /* entries summed lane-wise */
+    const MilesExpShiftFn exp_vec = miles_softmax_exp_fn(); /* AVX2: the exp loop did not vectorize */
     for (int i = 0; i < R; i++) {
         float *row = S + (size_t)i * L;
         if (masked)
@@ -273,7 +274,9 @@ static void softmax_rows(float *S, int R, int L, const int32_t *mk, int masked, 
         for (int l = 0; j + l < L; l++) mx16[l] = row[j + l] > mx16[l] ? row[j + l] : mx16[l];
         float mx = -INFINITY;
         for (int l = 0; l < 16; l++) mx = mx16[l] > mx ? mx16[l] : mx;
-        for (j = 0; j < L; j++) row[j] = softmax_exp(row[j] - mx);
+        if (exp_vec) exp_vec(row, L, mx);
+        else
+            for (j = 0; j < L; j++) row[j] = softmax_exp(row[j] - mx);
         float acc[16] = {0};
         for (j = 0; j + 16 <= L16; j += 16)
             for (int l = 0; l < 16; l++) acc[l] += row[j + l];

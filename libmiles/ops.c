@@ -78,6 +78,7 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
  * GELU from ops_avx2.c on AVX2 + FMA CPUs without it; NULL: the plain C (the
  * definition) runs. */
 static MilesEltFn g_erf_vec, g_gelu_vec, g_gelu_fast_vec;
+static MilesExpShiftFn g_exp_shift_vec;
 static MilesLnStatsFn g_ln_stats16;
 static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
 
@@ -87,6 +88,7 @@ static void ops_isa_init(void) {
             g_erf_vec = miles_erf_avx2();
             g_gelu_vec = miles_gelu_avx2();
             g_gelu_fast_vec = miles_gelu_fast_avx2();
+            g_exp_shift_vec = miles_softmax_exp_avx2();
         }
         return;
     }
@@ -94,6 +96,11 @@ static void ops_isa_init(void) {
     g_gelu_vec = miles_gelu_avx512();
     g_gelu_fast_vec = miles_gelu_fast_avx512();
     g_ln_stats16 = miles_ln_stats16_avx512();
+}
+
+MilesExpShiftFn miles_softmax_exp_fn(void) {
+    pthread_once(&g_ops_once, ops_isa_init);
+    return g_exp_shift_vec;
 }
 
 /* ----------------------------------------------------------- layernorm */

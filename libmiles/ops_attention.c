@@ -80,6 +80,7 @@ static inline __attribute__((always_inline)) float row_dot(const float *x, const
  * ~2% of a bert-base T128 train step). */
 MILES_HOT_CLONES
 static void softmax_block(float *A, int R, int T, const int32_t *m, int nreal) {
+    const MilesExpShiftFn exp_vec = miles_softmax_exp_fn(); /* AVX2: the exp loop below did not vectorize */
     for (int i = 0; i < R; i++) {
         float *row = A + (size_t)i * T;
         if (nreal == 0) {
@@ -92,7 +93,9 @@ static void softmax_block(float *A, int R, int T, const int32_t *m, int nreal) {
             for (int j = 0; j < T; j++)
                 if (!m[j]) row[j] = -INFINITY;
         float mx = row_max(row, T);
-        for (int j = 0; j < T; j++) row[j] = softmax_exp(row[j] - mx);
+        if (exp_vec) exp_vec(row, T, mx);
+        else
+            for (int j = 0; j < T; j++) row[j] = softmax_exp(row[j] - mx);
         float sum = row_dot(row, NULL, T);
         float inv = 1.0f / sum; /* sum >= 1: the max term is exp(0) */
         for (int j = 0; j < T; j++) row[j] *= inv;

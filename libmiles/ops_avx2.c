@@ -146,11 +146,50 @@ static void gelu_fast_avx2(float *out, const float *inp, size_t n) {
     }
 }
 
+/* softmax_exp (ops_internal.h) op for op, 8 lanes: no FMA (the C has a
+ * separate * and + everywhere), the clamp as max_ps (x > -87 ? x : -87: the
+ * C's clamp for every non-NaN x), the integer steps as epi32, and the C's
+ * final choice per lane: e where x >= -87, x itself where x is NaN, else 0. */
+static inline __attribute__((always_inline)) __m256 softmax_exp8(__m256 x) {
+    const __m256 xc = _mm256_max_ps(x, set1(-87.0f));
+    const __m256 kf = _mm256_add_ps(_mm256_mul_ps(xc, set1(1.44269504088896341f)), set1(12582912.0f));
+    const __m256i ki = _mm256_sub_epi32(_mm256_castps_si256(kf), _mm256_set1_epi32(0x4B400000));
+    const __m256 n = _mm256_sub_ps(kf, set1(12582912.0f));
+    const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xc, _mm256_mul_ps(n, set1(0.693359375f))),
+                                   _mm256_mul_ps(n, set1(-2.12194440e-4f)));
+    __m256 p = set1(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(5.0000001201e-1f));
+    const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), set1(1.0f));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
+    const __m256 e = _mm256_mul_ps(y, scale);
+    const __m256 low = _mm256_and_ps(x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN: x; else +0 */
+    return _mm256_blendv_ps(low, e, _mm256_cmp_ps(x, set1(-87.0f), _CMP_GE_OQ));
+}
+
+static void softmax_exp_avx2(float *row, int n, float mx) {
+    const __m256 m = set1(mx);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(row + j, softmax_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), m)));
+    if (j < n) { /* the last n % 8 through a padded vector */
+        float t[8] = {0};
+        memcpy(t, row + j, (size_t)(n - j) * sizeof(float));
+        _mm256_storeu_ps(t, softmax_exp8(_mm256_sub_ps(_mm256_loadu_ps(t), m)));
+        memcpy(row + j, t, (size_t)(n - j) * sizeof(float));
+    }
+}
+
 MilesEltFn miles_erf_avx2(void) { return erf_avx2; }
 MilesEltFn miles_gelu_avx2(void) { return gelu_avx2; }
 MilesEltFn miles_gelu_fast_avx2(void) { return gelu_fast_avx2; }
+MilesExpShiftFn miles_softmax_exp_avx2(void) { return softmax_exp_avx2; }
 #else
 MilesEltFn miles_erf_avx2(void) { return 0; }
 MilesEltFn miles_gelu_avx2(void) { return 0; }
 MilesEltFn miles_gelu_fast_avx2(void) { return 0; }
+MilesExpShiftFn miles_softmax_exp_avx2(void) { return 0; }
 #endif

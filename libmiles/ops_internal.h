@@ -64,6 +64,14 @@ MilesEltFn miles_gelu_avx2(void);
 MilesEltFn miles_gelu_fast_avx2(void);
 /* miles_gelu_fast_range's loop for AVX-512F, the bits of miles_gelu_fast_elem */
 MilesEltFn miles_gelu_fast_avx512(void);
+/* row[j] = softmax_exp(row[j] - mx), j < n, in place: the attention
+ * softmax's exp loop for AVX2 + FMA CPUs without AVX-512F (ops_avx2.c).
+ * miles_softmax_exp_fn() returns it where the CPU should run it, else NULL:
+ * the C loop (its AVX-512 clone vectorizes; the AVX2 one does not, its
+ * selects being possibly trapping compares under -ftrapping-math). */
+typedef void (*MilesExpShiftFn)(float *row, int n, float mx);
+MilesExpShiftFn miles_softmax_exp_avx2(void);
+MilesExpShiftFn miles_softmax_exp_fn(void);
 /* mean[g], rstd[g] of the 16 rows x + g*C, g < 16, with ln_stats' bits
  * (ops.c: sequential float sums per row); NULL when not built in */
 typedef void (*MilesLnStatsFn)(const float *x, int C, float eps, float *mean, float *rstd);

@@ -685,6 +685,63 @@ static void test_erf_gelu_avx512_bits(void **state) {
     else printf("  AVX2 GELU/erf: not built or no AVX2 + FMA on this CPU; comparison skipped\n");
 }
 
+/* The attention softmax's exp loop for AVX2 (ops_avx2.c: what both softmax
+ * loops run on a CPU without AVX-512) against softmax_exp(x - mx) in C, bit
+ * for bit: mx = 0 over every float (x - 0 is x: NaN payloads, +-inf, the
+ * clamp at -87 and the subnormal results below it), then mx = 3.5 over
+ * every 7th, in the scrambled order of erf_gelu_bits, each chunk cut at odd
+ * offsets (rows not a multiple of 8). */
+static void test_softmax_exp_avx2_bits(void **state) {
+    (void)state;
+    const MilesExpShiftFn fn = miles_softmax_exp_avx2();
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int have = fn && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    const int have = 0;
+#endif
+    if (!have) {
+        printf("  AVX2 softmax exp: not built or no AVX2 + FMA on this CPU; comparison skipped\n");
+        return;
+    }
+    enum { CH = 1 << 16 };
+#ifdef __SANITIZE_ADDRESS__
+    const uint64_t step[2] = {13, 29};
+#else
+    const uint64_t step[2] = {1, 7};
+#endif
+    const float mxs[2] = {0.0f, 3.5f};
+    size_t bad = 0, cnt = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint64_t nch = ((1ull << 32) / step[pass] + CH - 1) / CH;
+        const float mx = mxs[pass];
+#pragma omp parallel reduction(+ : bad, cnt)
+        {
+            float *want = malloc(CH * sizeof(float)), *got = malloc(CH * sizeof(float));
+            if (!want || !got) bad++;
+#pragma omp for schedule(dynamic, 16)
+            for (uint64_t c = 0; c < nch; c++) {
+                if (!want || !got) continue;
+                int n = 0;
+                for (uint64_t k = c * CH * step[pass]; k < (1ull << 32) && n < CH; k += step[pass], n++) {
+                    uint32_t b = (uint32_t)k * 0x9E3779B1u;
+                    memcpy(&got[n], &b, 4);
+                    want[n] = softmax_exp(got[n] - mx);
+                }
+                const int a = (int)(c % 37) < n ? (int)(c % 37) : n, e = n - a < (int)(c % 23) ? n - a : (int)(c % 23);
+                const int cut[4] = {0, a, n - e, n};
+                for (int p = 0; p < 3; p++) fn(got + cut[p], cut[p + 1] - cut[p], mx);
+                if (memcmp(want, got, (size_t)n * sizeof(float)))
+                    for (int i = 0; i < n; i++) bad += memcmp(&want[i], &got[i], 4) != 0;
+                cnt += (size_t)n;
+            }
+            free(want); free(got);
+        }
+    }
+    printf("  AVX2 softmax exp vs scalar bits: %zu floats, %zu differ\n", cnt, bad);
+    assert_true(cnt == ((1ull << 32) + step[0] - 1) / step[0] + ((1ull << 32) + step[1] - 1) / step[1]);
+    assert_int_equal(bad, 0);
+}
+
 /* ------------------------------------------------------------ accuracy of a trained model */
 
 /* A tiny model trained on the synthetic set (where the titles carry signal):
@@ -792,6 +849,7 @@ int main(void) {
         cmocka_unit_test(test_erf_accuracy),
         cmocka_unit_test(test_gelu_exact),
         cmocka_unit_test(test_erf_gelu_avx512_bits),
+        cmocka_unit_test(test_softmax_exp_avx2_bits),
         cmocka_unit_test(test_gelu_fast),
         cmocka_unit_test(test_gelu_rows),
         cmocka_unit_test(test_trained_accuracy),
