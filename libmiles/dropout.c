@@ -74,6 +74,23 @@ static inline float u32_to_uniform(uint32_t r) {
     return (float)(r >> 8) * (1.0f / 16777216.0f);
 }
 
+/* u32_to_uniform(r) >= p as an integer test, (r >> 8) >= keep_threshold(p),
+ * for 0 < p < 1: u = r >> 8 < 2^24, so u * 2^-24 is exact and u * 2^-24 >= p
+ * iff u >= p * 2^24 (exact in double) iff u >= ceil(p * 2^24). */
+static inline uint32_t keep_threshold(float p) { return (uint32_t)ceil((double)p * 16777216.0); }
+
+/* v where r keeps the element, else +0 (the C select "keep ? v : 0.0f"),
+ * with an integer mask: a float compare-and-select did not vectorize on
+ * AVX2 and SSE (GCC's if-conversion leaves possibly trapping compares and
+ * the multiply behind a branch), the apply loops ran an element at a time */
+static inline float keep_or_zero(float v, uint32_t r, uint32_t thr) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint32_t)((r >> 8) >= thr);
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
 static inline void block_uniform4(float u[4], uint64_t seed, uint64_t step,
                                   uint32_t tensor_id, uint64_t blk) {
     uint32_t r[4];
@@ -221,7 +238,8 @@ dropout_range_body(float *out, const float *in, float *out2, const float *in2, s
             for (size_t i = 0; i < n; i++) out2[i] = ident ? in2[i] : 0.0f;
         return;
     }
-    const float s = 1.0f / (1.0f - key->p), p = key->p;
+    const float s = 1.0f / (1.0f - key->p);
+    const uint32_t thr = keep_threshold(key->p);
 #ifdef MILES_PHILOX_AVX512
     const int use512 = philox_use_avx512();
 #endif
@@ -241,15 +259,15 @@ dropout_range_body(float *out, const float *in, float *out2, const float *in2, s
         float *o = out + i;
         const float *x = in + i;
         if (accumulate == 1)
-            for (size_t e = 0; e < cnt; e++) o[e] += u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+            for (size_t e = 0; e < cnt; e++) o[e] += keep_or_zero(x[e] * s, re[e], thr);
         else if (accumulate == 2) /* into "zero": 0 + v, as += on a zeroed buffer (-0 -> +0) */
-            for (size_t e = 0; e < cnt; e++) o[e] = 0.0f + (u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f);
+            for (size_t e = 0; e < cnt; e++) o[e] = 0.0f + keep_or_zero(x[e] * s, re[e], thr);
         else
-            for (size_t e = 0; e < cnt; e++) o[e] = u32_to_uniform(re[e]) >= p ? x[e] * s : 0.0f;
+            for (size_t e = 0; e < cnt; e++) o[e] = keep_or_zero(x[e] * s, re[e], thr);
         if (out2) {
             float *o2 = out2 + i;
             const float *x2 = in2 + i;
-            for (size_t e = 0; e < cnt; e++) o2[e] = u32_to_uniform(re[e]) >= p ? x2[e] * s : 0.0f;
+            for (size_t e = 0; e < cnt; e++) o2[e] = keep_or_zero(x2[e] * s, re[e], thr);
         }
         i += cnt;
     }

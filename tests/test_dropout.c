@@ -192,6 +192,9 @@ static void test_edge_probabilities(void **state) {
         kb.p = nextafterf(u, 1.0f); /* just above u: dropped */
         dropout_forward(o, in, 8, kb);
         assert_true(o[i] == 0.0f);
+        kb.p = nextafterf(u, 0.0f); /* just below u: kept (the integer threshold's rounding) */
+        dropout_forward(o, in, 8, kb);
+        assert_true(o[i] == 1.0f / (1.0f - kb.p));
     }
     /* p == 0 backward: pass-through, accumulated */
     float g[3] = {1, 1, 1}, d[3] = {0.5f, -1, 2};
