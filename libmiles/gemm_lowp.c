@@ -198,6 +198,8 @@ static void prep_int16(int int8, const float *x, size_t ldx, int m, int K, int k
     }
 }
 
+MilesLowpPrep miles_lowp_prep_ref(int xw) { return xw > 1 ? prep_int16 : prep_portable; }
+
 int miles_gemm_pack(MilesPackedWeights **out, MilesGemmPrecision prec, const float *W, int N,
                     int K, int ldw) {
     *out = NULL;

@@ -100,9 +100,12 @@ typedef struct {
     MilesLowpKernel kernel_gelu;
     /* 32-bit words of converted x per step q: 1 (bf16 pairs, int8 quads),
      * 2 for the AVX2 int8 kernel (x_q widened to int16, gemm_lowp.c's
-     * prep_int16; prep must then be NULL) */
+     * prep_int16, or a prep with its values) */
     int xw;
 } MilesLowpIsa;
+/* gemm_lowp.c's C prep for xw words per step (1: prep_portable, 2:
+ * prep_int16): the definition an ISA's own prep must match (tests) */
+MilesLowpPrep miles_lowp_prep_ref(int xw);
 const MilesLowpIsa *miles_lowp_isa_bf16_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avx512(void);
 const MilesLowpIsa *miles_lowp_isa_int8_avxvnni(void);

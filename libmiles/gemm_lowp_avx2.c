@@ -94,8 +94,70 @@ static void int8_kernel_gelu(int kq, const uint32_t *x, size_t x_rs, const uint3
     int8_any(kq, x, x_rs, w, y, ldy, m, n, sx, cx, sw, bias, 1);
 }
 
-/* x as int16 (xw = 2 words per step): gemm_lowp.c's prep for it */
-static const MilesLowpIsa int8_isa = {"avx2", MR, NR, int8_kernel, NULL, int8_kernel_gelu, 2};
+/* gemm_lowp.c's prep_int16 (row scale max|v| / 127 over the non-NaN values,
+ * v * inv rounded by the 1.5 * 2^23 shifter, clamped to [-127, 127], int16)
+ * in 8 lanes: GCC left the C loops scalar on AVX2, their selects being
+ * possibly trapping float compares (7% of a MiniLM int8 B32 forward).  The
+ * C's selects as min/max_ps with the constant first (a NaN passes through
+ * as in the C, then truncates to INT_MIN as cvttss2si does), the int16 as
+ * the low half of each int32 (the C's cast), the sum modulo 2^32.  The row's
+ * last K % 8 values go through a zero-padded vector (zeros change neither
+ * the max nor the sum).  test_gemm_lowp compares it with prep_int16. */
+static inline __m256i quant8(__m256 v, __m256 inv) {
+    const __m256 sh = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
+    __m256 r = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(v, inv), sh), sh);
+    r = _mm256_min_ps(_mm256_set1_ps(127.0f), r);  /* r > 127 ? 127 : r */
+    r = _mm256_max_ps(_mm256_set1_ps(-127.0f), r); /* r < -127 ? -127 : r */
+    return _mm256_cvttps_epi32(r);
+}
+
+static inline void store8_int16(int16_t *d, __m256i q) {
+    q = _mm256_and_si256(q, _mm256_set1_epi32(0xFFFF));
+    _mm_storeu_si128((__m128i *)d, _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+}
+
+static void prep_int16_avx2(int int8, const float *x, size_t ldx, int m, int K, int kq, uint32_t *xp, float *sx,
+                            int32_t *cx) {
+    (void)int8;
+    const int K8 = K / 8 * 8, rest = K - K8;
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (size_t)i * ldx;
+        float tail[8] = {0};
+        for (int k = 0; k < rest; k++) tail[k] = row[K8 + k];
+        /* tail lanes: max(|v|, 0), NaN -> 0, as the C's max skips a NaN */
+        __m256 mv = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(tail), absm), _mm256_setzero_ps());
+        for (int k = 0; k < K8; k += 8) /* a > mx ? a : mx */
+            mv = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(row + k), absm), mv);
+        float l[8], mx = 0.0f;
+        _mm256_storeu_ps(l, mv);
+        for (int j = 0; j < 8; j++) mx = l[j] > mx ? l[j] : mx;
+        sx[i] = mx / 127.0f;
+        const __m256 inv = _mm256_set1_ps(sx[i] > 0.0f ? 1.0f / sx[i] : 0.0f);
+        int16_t *d = (int16_t *)(xp + (size_t)i * 2 * kq);
+        __m256i sum = _mm256_setzero_si256();
+        for (int k = 0; k < K8; k += 8) {
+            const __m256i q = quant8(_mm256_loadu_ps(row + k), inv);
+            sum = _mm256_add_epi32(sum, q);
+            store8_int16(d + k, q);
+        }
+        if (rest) {
+            const __m256i q = quant8(_mm256_loadu_ps(tail), inv);
+            sum = _mm256_add_epi32(sum, q);
+            int16_t t16[8];
+            store8_int16(t16, q);
+            for (int k = 0; k < rest; k++) d[K8 + k] = t16[k];
+        }
+        for (int k = K; k < 4 * kq; k++) d[k] = 0;
+        uint32_t s[8], total = 0;
+        _mm256_storeu_si256((__m256i *)s, sum);
+        for (int j = 0; j < 8; j++) total += s[j];
+        cx[i] = (int32_t)(128u * total);
+    }
+}
+
+/* x as int16 (xw = 2 words per step) */
+static const MilesLowpIsa int8_isa = {"avx2", MR, NR, int8_kernel, prep_int16_avx2, int8_kernel_gelu, 2};
 const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return &int8_isa; }
 #else
 const MilesLowpIsa *miles_lowp_isa_int8_avx2(void) { return 0; }

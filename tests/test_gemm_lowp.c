@@ -241,6 +241,77 @@ static void test_row_counts(void **state) {
     if (!any) skip();
 }
 
+/* Each ISA's own conversion of x (MilesLowpIsa.prep: the AVX2 int8 one, the
+ * AVX-512 ones) against gemm_lowp.c's C definition for its layout, bit for
+ * bit: converted words, row scales, corrections, over row lengths around
+ * the vector widths and rows of special values (zeros, NaN, +-inf, -0,
+ * subnormals, exact rounding ties, a NaN in a row's last lanes). */
+static void test_prep_matches_c(void **state) {
+    (void)state;
+    struct { const MilesLowpIsa *isa; const char *feat; int int8; } isas[3] = {
+        {miles_lowp_isa_int8_avx2(), "avx2", 1},
+        {miles_lowp_isa_int8_avx512(), "avx512vnni", 1},
+        {miles_lowp_isa_bf16_avx512(), "avx512bf16", 0},
+    };
+    static const int Ks[] = {1, 3, 7, 8, 9, 15, 16, 17, 37, 384, 1537};
+    enum { M = 10 };
+    int ran = 0;
+    for (int t = 0; t < 3; t++) {
+        const MilesLowpIsa *isa = isas[t].isa;
+        if (!isa || !isa->prep) continue;
+#if defined(__x86_64__) && defined(__GNUC__)
+        __builtin_cpu_init();
+        int have = 0;
+        if (!strcmp(isas[t].feat, "avx2")) have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        else if (!strcmp(isas[t].feat, "avx512vnni")) have = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+        else have = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+        if (!have) continue;
+#else
+        continue;
+#endif
+        const MilesLowpPrep ref = miles_lowp_prep_ref(isa->xw);
+        size_t bad = 0;
+        for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+            const int K = Ks[ki], kq = isas[t].int8 ? (K + 3) / 4 : (K + 1) / 2, ldx = K + 5;
+            const size_t words = (size_t)isa->xw * kq;
+            float *x = malloc((size_t)M * ldx * sizeof(float));
+            uint32_t *a = malloc(M * words * 4), *b = malloc(M * words * 4);
+            float sa[M], sb[M];
+            int32_t ca[M], cb[M];
+            assert_true(x && a && b);
+            for (int i = 0; i < M; i++)
+                for (int k = 0; k < ldx; k++) {
+                    float v = frand();
+                    switch (i) {
+                    case 1: v = 0.0f; break;                                    /* scale 0 */
+                    case 2: v = k % 5 == 1 ? NAN : k % 5 == 3 ? INFINITY : v; break;
+                    case 3: v = k % 2 ? -0.0f : 1e-40f * (float)(k % 7); break; /* subnormals */
+                    case 4: v = k == 0 ? 127.0f : (float)(k % 254 - 127) + 0.5f; break; /* scale 1: ties */
+                    case 5: v = NAN; break;
+                    case 6: v = 1e30f * v; break;
+                    case 7: v = k == K / 2 ? -INFINITY : v; break;
+                    case 8: v = k == K - 1 ? NAN : 3.0f * v; break; /* NaN in the tail */
+                    default: break;
+                    }
+                    x[(size_t)i * ldx + k] = v;
+                }
+            memset(a, 0xAB, M * words * 4);
+            memset(b, 0xCD, M * words * 4);
+            ref(isas[t].int8, x, (size_t)ldx, M, K, kq, a, sa, ca);
+            isa->prep(isas[t].int8, x, (size_t)ldx, M, K, kq, b, sb, cb);
+            for (size_t w = 0; w < M * words; w++) bad += a[w] != b[w];
+            if (isas[t].int8)
+                for (int i = 0; i < M; i++) bad += memcmp(&sa[i], &sb[i], 4) != 0 || ca[i] != cb[i];
+            free(x); free(a); free(b);
+        }
+        printf("prep %s (%s): %zu words / scales / corrections differ from the C\n", isa->name,
+               isas[t].int8 ? "int8" : "bf16", bad);
+        assert_int_equal(bad, 0);
+        ran = 1;
+    }
+    if (!ran) skip();
+}
+
 /* int8 keeps a zero row exactly zero (scale 0) and handles a constant row. */
 static void test_int8_special_rows(void **state) {
     (void)state;
@@ -285,6 +356,7 @@ int main(void) {
         cmocka_unit_test(test_int8),
         cmocka_unit_test(test_row_counts),
         cmocka_unit_test(test_int8_special_rows),
+        cmocka_unit_test(test_prep_matches_c),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
