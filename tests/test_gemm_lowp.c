@@ -290,7 +290,9 @@ static void test_prep_matches_c(void **state) {
                     case 5: v = NAN; break;
                     case 6: v = 1e30f * v; break;
                     case 7: v = k == K / 2 ? -INFINITY : v; break;
-                    case 8: v = k == K - 1 ? NAN : 3.0f * v; break; /* NaN in the tail */
+                    case 8: /* a NaN in the tail's lane that also holds the row's max */
+                        v = k == K - 1 ? NAN : k == (K - 1) % 8 ? 4.0f : 3.0f * v;
+                        break;
                     default: break;
                     }
                     x[(size_t)i * ldx + k] = v;
