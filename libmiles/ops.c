@@ -75,8 +75,8 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout
 
 /* ops_avx512.c's kernels, each with the bits of the plain C it replaces,
  * picked once where the build has them and the CPU runs AVX-512F; erf and
- * GELU from ops_avx2.c on AVX2 + FMA CPUs without it; NULL: the plain C (the
- * definition) runs. */
+ * GELU and the softmax exp from ops_avx2.c on AVX2 + FMA CPUs without it;
+ * NULL: the plain C (the definition) runs. */
 static MilesEltFn g_erf_vec, g_gelu_vec, g_gelu_fast_vec;
 static MilesExpShiftFn g_exp_shift_vec;
 static MilesLnStatsFn g_ln_stats16;

@@ -17,7 +17,9 @@
  * (a NaN takes the tail, as in the C).  Element-wise: no split or tail
  * handling can change a result.  Compiled with -mavx2 -mfma (Makefile);
  * ops.c calls it only when the CPU has both and no AVX-512F.  Also the int8
- * engine's fast GELU (miles_gelu_fast_elem: branch-free, avx2_internal.h).
+ * engine's fast GELU (miles_gelu_fast_elem: branch-free, avx2_internal.h)
+ * and the attention softmax's exp loop (softmax_exp, ops_internal.h; also
+ * the GELU backward's exp), whose C the AVX2 clones left scalar.
  */
 #include "ops_internal.h"
 #include "avx2_internal.h"
