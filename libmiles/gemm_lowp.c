@@ -108,11 +108,16 @@ static float row_scale(const float *v, int K) {
 }
 
 /* round(v * inv) to nearest even, clamped to [-127, 127]: adding 1.5 * 2^23
- * rounds in the FPU's default mode (|v * inv| <= 127.5 here), no libm call. */
+ * rounds in the FPU's default mode (|v * inv| <= 127.5 here), no libm call.
+ * A NaN or infinite v * inv (a NaN or inf in the row, or an inv overflowed
+ * by a subnormal row maximum) gives -127: what the vector preps give, whose
+ * float-to-int conversions return INT_MIN there before the integer clamp
+ * (and converting it in C would be undefined behaviour). */
 static inline int quantize(float v, float inv) {
     float t = v * inv, r = (t + 12582912.0f) - 12582912.0f;
-    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
-    return (int)r;
+    if (!(r > -2147483648.0f && r < 2147483648.0f)) return -127;
+    int q = (int)r;
+    return q > 127 ? 127 : q < -127 ? -127 : q;
 }
 
 /* One row of K values into kq 32-bit words (little-endian: value k is byte or

@@ -98,22 +98,22 @@ static void int8_kernel_gelu(int kq, const uint32_t *x, size_t x_rs, const uint3
  * v * inv rounded by the 1.5 * 2^23 shifter, clamped to [-127, 127], int16)
  * in 8 lanes: GCC left the C loops scalar on AVX2, their selects being
  * possibly trapping float compares (7% of a MiniLM int8 B32 forward).  The
- * C's selects as min/max_ps with the constant first (a NaN passes through
- * as in the C, then truncates to INT_MIN as cvttss2si does), the int16 as
- * the low half of each int32 (the C's cast), the sum modulo 2^32.  The row's
- * last K % 8 values go through a zero-padded vector (zeros change neither
- * the max nor the sum).  test_gemm_lowp compares it with prep_int16. */
+ * clamp in integers after the conversion (a NaN or inf lane: INT_MIN, then
+ * -127, as quantize and the AVX-512 prep), the int16 as the low half of each
+ * int32, the sum modulo 2^32.  The row's
+ * last K % 8 values go through a zero-padded vector (zeros do not change
+ * the max; its padding lanes are masked out of the sum).  test_gemm_lowp
+ * compares it with prep_int16. */
 static inline __m256i quant8(__m256 v, __m256 inv) {
     const __m256 sh = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
-    __m256 r = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(v, inv), sh), sh);
-    r = _mm256_min_ps(_mm256_set1_ps(127.0f), r);  /* r > 127 ? 127 : r */
-    r = _mm256_max_ps(_mm256_set1_ps(-127.0f), r); /* r < -127 ? -127 : r */
-    return _mm256_cvttps_epi32(r);
+    const __m256 r = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(v, inv), sh), sh);
+    /* r is integral or NaN / inf: exact, or INT_MIN, which the clamp makes -127 */
+    const __m256i q = _mm256_cvttps_epi32(r);
+    return _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-127)), _mm256_set1_epi32(127));
 }
 
-static inline void store8_int16(int16_t *d, __m256i q) {
-    q = _mm256_and_si256(q, _mm256_set1_epi32(0xFFFF));
-    _mm_storeu_si128((__m128i *)d, _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+static inline void store8_int16(int16_t *d, __m256i q) { /* q in [-127, 127] */
+    _mm_storeu_si128((__m128i *)d, _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
 }
 
 static void prep_int16_avx2(int int8, const float *x, size_t ldx, int m, int K, int kq, uint32_t *xp, float *sx,
@@ -141,9 +141,10 @@ static void prep_int16_avx2(int int8, const float *x, size_t ldx, int m, int K, 
             sum = _mm256_add_epi32(sum, q);
             store8_int16(d + k, q);
         }
-        if (rest) {
+        if (rest) { /* the padding lanes left out of the sum (0 * inv is NaN when inv is inf) */
             const __m256i q = quant8(_mm256_loadu_ps(tail), inv);
-            sum = _mm256_add_epi32(sum, q);
+            const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            sum = _mm256_add_epi32(sum, _mm256_and_si256(q, real));
             int16_t t16[8];
             store8_int16(t16, q);
             for (int k = 0; k < rest; k++) d[K8 + k] = t16[k];

@@ -211,7 +211,8 @@ BF16_KERNEL(bf16_kernel_gelu, 1) /* y = gelu_fast(y) before the store, as int8_k
 /* gemm_lowp.c's prep_portable for int8, vectorized; same bytes: scale =
  * max|x| / 127 (max is exact in any order), x * (1 / scale) rounded to
  * nearest even (vcvtps2dq in the default MXCSR mode, as the portable
- * 1.5 * 2^23 trick), clamped to [-127, 127], stored as bytes (vpmovdb).
+ * 1.5 * 2^23 trick), clamped to [-127, 127] (a NaN or inf product converts
+ * to INT_MIN, so -127, quantize's definition), stored as bytes (vpmovdb).
  * bf16 uses the portable conversion (the compiler vectorizes it well). */
 static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K, int kq,
                              uint32_t *xp, float *sx, int32_t *cx) {
@@ -233,7 +234,7 @@ static void prep_int8_avx512(int int8, const float *x, size_t ldx, int m, int K,
             __mmask16 km = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
             __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, row + k), inv));
             v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
-            sum = _mm512_add_epi32(sum, v);
+            sum = _mm512_mask_add_epi32(sum, km, sum, v); /* real lanes only: 0 * inv is NaN when inv is inf */
             _mm512_mask_cvtepi32_storeu_epi8(d + k, km, v);
         }
         for (int k = K; k < 4 * kq; k++) d[k] = 0;

@@ -146,7 +146,7 @@ static inline float softmax_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     float y = p * r * r + r + 1.0f;
-    int32_t bits = (ki + 127) << 23; /* 2^n */
+    uint32_t bits = (uint32_t)(ki + 127) << 23; /* 2^n; unsigned: defined for x > 0 too */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return x >= -87.0f ? y * scale : 0.0f;
