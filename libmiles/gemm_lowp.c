@@ -298,7 +298,7 @@ int miles_gemm_packed_ws_gelu(const MilesPackedWeights *w, int M, const float *x
     float *sx = int8 ? (float *)((char *)scratch + pb) : NULL;
     int32_t *cx = int8 ? (int32_t *)((char *)scratch + pb + v) : NULL;
     const size_t xr = xrow_words(w); /* x row stride in words */
-    const MilesLowpPrep prep = isa->prep ? isa->prep : isa->xw > 1 ? prep_int16 : prep_portable;
+    const MilesLowpPrep prep = isa->prep ? isa->prep : miles_lowp_prep_ref(isa->xw);
     const int gelu_pass = gelu && !isa->kernel_gelu; /* else the kernel applies it before its stores */
     const MilesLowpKernel kern = gelu && !gelu_pass ? isa->kernel_gelu : isa->kernel;
     const int np = (M + 15) / 16, mb = (M + LOWP_MC - 1) / LOWP_MC; /* x converted 16 rows per task */

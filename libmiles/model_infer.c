@@ -274,9 +274,7 @@ static void softmax_rows(float *S, int R, int L, const int32_t *mk, int masked, 
         for (int l = 0; j + l < L; l++) mx16[l] = row[j + l] > mx16[l] ? row[j + l] : mx16[l];
         float mx = -INFINITY;
         for (int l = 0; l < 16; l++) mx = mx16[l] > mx ? mx16[l] : mx;
-        if (exp_vec) exp_vec(row, L, mx);
-        else
-            for (j = 0; j < L; j++) row[j] = softmax_exp(row[j] - mx);
+        softmax_exp_shift(row, L, mx, exp_vec);
         float acc[16] = {0};
         for (j = 0; j + 16 <= L16; j += 16)
             for (int l = 0; l < 16; l++) acc[l] += row[j + l];

@@ -412,22 +412,18 @@ static void gelu_backward_chunk_generic(float *dinp, const float *inp, const flo
     }
 }
 
-/* The loop above with its erf already computed: e[i] = miles_erf(inp[i] *
- * INV_SQRT2).  Same expression, same bits. */
+/* q[i] = softmax_exp(-0.5f * x * x), phi's exp: the AVX2 exp (x - 0 is x)
+ * where picked, else the C loop (its AVX-512 clone vectorizes; the
+ * x86-64-v3 one ran it scalar: 3% of a bert-base T128 train step). */
 MILES_FMA_CLONES
-static void gelu_backward_with_erf(float *dinp, const float *inp, const float *dout, const float *e, size_t n,
-                                   int set) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + e[i]);
-        float pdf = INV_SQRT_2PI * softmax_exp(-0.5f * x * x);
-        float v = dout[i] * (cdf + x * pdf);
-        store_add(set, &dinp[i], v);
-    }
+static void gelu_pdf_exp(float *q, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) q[i] = -0.5f * inp[i] * inp[i];
+    softmax_exp_shift(q, (int)n, 0.0f, g_exp_shift_vec);
 }
 
-/* ... with phi's exp also computed: q[i] = softmax_exp(-0.5f * x * x).
- * Plain arithmetic: it vectorizes in every clone. */
+/* The generic loop with its erf and exp already computed: e[i] =
+ * miles_erf(inp[i] * INV_SQRT2), q[i] as above.  Same expression, same
+ * bits; plain arithmetic: it vectorizes in every clone. */
 MILES_FMA_CLONES
 static void gelu_backward_with_erf_exp(float *dinp, const float *inp, const float *dout, const float *e,
                                        const float *q, size_t n, int set) {
@@ -442,9 +438,7 @@ static void gelu_backward_with_erf_exp(float *dinp, const float *inp, const floa
 
 /* With the AVX-512 or AVX2 erf (each element's or vector's pieces only) on
  * blocks of 512: the generic loop's all-three-pieces erf was most of its
- * cost (~1% of a BERT-base train step on Zen 4, ~3% on Zen 3).  On AVX2
- * also the exp (ops_avx2.c's softmax exp with mx = 0: x - 0 is x), which
- * the x86-64-v3 clone ran scalar (3% of a bert-base T128 train step). */
+ * cost (~1% of a BERT-base train step on Zen 4, ~3% on Zen 3). */
 static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     pthread_once(&g_ops_once, ops_isa_init);
     if (!g_erf_vec) {
@@ -456,12 +450,7 @@ static void gelu_backward_chunk(float *dinp, const float *inp, const float *dout
         const size_t m = n - i < 512 ? n - i : 512;
         for (size_t j = 0; j < m; j++) e[j] = inp[i + j] * INV_SQRT2;
         g_erf_vec(e, e, m);
-        if (!g_exp_shift_vec) {
-            gelu_backward_with_erf(dinp + i, inp + i, dout + i, e, m, set);
-            continue;
-        }
-        for (size_t j = 0; j < m; j++) q[j] = -0.5f * inp[i + j] * inp[i + j];
-        g_exp_shift_vec(q, (int)m, 0.0f);
+        gelu_pdf_exp(q, inp + i, m);
         gelu_backward_with_erf_exp(dinp + i, inp + i, dout + i, e, q, m, set);
     }
 }

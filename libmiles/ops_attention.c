@@ -93,9 +93,7 @@ static void softmax_block(float *A, int R, int T, const int32_t *m, int nreal) {
             for (int j = 0; j < T; j++)
                 if (!m[j]) row[j] = -INFINITY;
         float mx = row_max(row, T);
-        if (exp_vec) exp_vec(row, T, mx);
-        else
-            for (int j = 0; j < T; j++) row[j] = softmax_exp(row[j] - mx);
+        softmax_exp_shift(row, T, mx, exp_vec);
         float sum = row_dot(row, NULL, T);
         float inv = 1.0f / sum; /* sum >= 1: the max term is exp(0) */
         for (int j = 0; j < T; j++) row[j] *= inv;

@@ -114,40 +114,6 @@ static inline __attribute__((always_inline)) __m256 erf8(__m256 x) {
     return r;
 }
 
-/* erf of v, or GELU: 0.5f * v * (1.0f + erf(v / sqrt 2)), rounded as
- * gelu_elem rounds it */
-static inline __attribute__((always_inline)) __m256 op8(__m256 v, int gelu) {
-    if (!gelu) return erf8(v);
-    const __m256 e = erf8(_mm256_mul_ps(v, set1(INV_SQRT2)));
-    return _mm256_mul_ps(_mm256_mul_ps(set1(0.5f), v), _mm256_add_ps(set1(1.0f), e));
-}
-
-static inline __attribute__((always_inline)) void run(float *out, const float *inp, size_t n, int gelu) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, op8(_mm256_loadu_ps(inp + i), gelu));
-    if (i < n) { /* the last n % 8 through a zero-padded vector */
-        float t[8] = {0};
-        memcpy(t, inp + i, (n - i) * sizeof(float));
-        _mm256_storeu_ps(t, op8(_mm256_loadu_ps(t), gelu));
-        memcpy(out + i, t, (n - i) * sizeof(float));
-    }
-}
-
-static void erf_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, 0); }
-static void gelu_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, 1); }
-
-/* miles_gelu_fast_range's loop (the int8 engine's GELU) */
-static void gelu_fast_avx2(float *out, const float *inp, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, miles_gelu_fast8(_mm256_loadu_ps(inp + i)));
-    if (i < n) {
-        float t[8] = {0};
-        memcpy(t, inp + i, (n - i) * sizeof(float));
-        _mm256_storeu_ps(t, miles_gelu_fast8(_mm256_loadu_ps(t)));
-        memcpy(out + i, t, (n - i) * sizeof(float));
-    }
-}
-
 /* softmax_exp (ops_internal.h) op for op, 8 lanes: no FMA (the C has a
  * separate * and + everywhere), the clamp as max_ps (x > -87 ? x : -87: the
  * C's clamp for every non-NaN x), the integer steps as epi32, and the C's
@@ -172,18 +138,43 @@ static inline __attribute__((always_inline)) __m256 softmax_exp8(__m256 x) {
     return _mm256_blendv_ps(low, e, _mm256_cmp_ps(x, set1(-87.0f), _CMP_GE_OQ));
 }
 
-static void softmax_exp_avx2(float *row, int n, float mx) {
-    const __m256 m = set1(mx);
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(row + j, softmax_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), m)));
-    if (j < n) { /* the last n % 8 through a padded vector */
-        float t[8] = {0};
-        memcpy(t, row + j, (size_t)(n - j) * sizeof(float));
-        _mm256_storeu_ps(t, softmax_exp8(_mm256_sub_ps(_mm256_loadu_ps(t), m)));
-        memcpy(row + j, t, (size_t)(n - j) * sizeof(float));
+/* The element-wise ops of this file on 8 lanes: erf of v; GELU, 0.5f * v *
+ * (1.0f + erf(v / sqrt 2)) rounded as gelu_elem rounds it; the int8
+ * engine's fast GELU; the softmax exp of v - m */
+enum { OP_ERF, OP_GELU, OP_GELU_FAST, OP_EXP_SHIFT };
+static inline __attribute__((always_inline)) __m256 op8(__m256 v, int op, __m256 m) {
+    switch (op) {
+    case OP_ERF: return erf8(v);
+    case OP_GELU: {
+        const __m256 e = erf8(_mm256_mul_ps(v, set1(INV_SQRT2)));
+        return _mm256_mul_ps(_mm256_mul_ps(set1(0.5f), v), _mm256_add_ps(set1(1.0f), e));
+    }
+    case OP_GELU_FAST: return miles_gelu_fast8(v);
+    default: return softmax_exp8(_mm256_sub_ps(v, m));
     }
 }
+
+/* out[i] = op(inp[i]), i < n (out may be inp); the last n % 8 through a
+ * zero-padded vector whose extra lanes are dropped */
+static inline __attribute__((always_inline)) void run(float *out, const float *inp, size_t n, int op, __m256 m) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, op8(_mm256_loadu_ps(inp + i), op, m));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, inp + i, (n - i) * sizeof(float));
+        _mm256_storeu_ps(t, op8(_mm256_loadu_ps(t), op, m));
+        memcpy(out + i, t, (n - i) * sizeof(float));
+    }
+}
+
+static void erf_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, OP_ERF, set1(0.0f)); }
+static void gelu_avx2(float *out, const float *inp, size_t n) { run(out, inp, n, OP_GELU, set1(0.0f)); }
+/* miles_gelu_fast_range's loop (the int8 engine's GELU) */
+static void gelu_fast_avx2(float *out, const float *inp, size_t n) {
+    run(out, inp, n, OP_GELU_FAST, set1(0.0f));
+}
+
+static void softmax_exp_avx2(float *row, int n, float mx) { run(row, row, (size_t)n, OP_EXP_SHIFT, set1(mx)); }
 
 MilesEltFn miles_erf_avx2(void) { return erf_avx2; }
 MilesEltFn miles_gelu_avx2(void) { return gelu_avx2; }

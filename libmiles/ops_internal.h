@@ -152,6 +152,16 @@ static inline float softmax_exp(float x) {
     return x >= -87.0f ? y * scale : 0.0f;
 }
 
+/* row[j] = softmax_exp(row[j] - mx), j < n, in place: through exp_vec
+ * (miles_softmax_exp_fn(), the AVX2 loop) where set, else the C loop.
+ * Always inline: the C loop vectorizes inside a caller's AVX-512 clone. */
+static inline __attribute__((always_inline)) void softmax_exp_shift(float *row, int n, float mx,
+                                                                    MilesExpShiftFn exp_vec) {
+    if (exp_vec) exp_vec(row, n, mx);
+    else
+        for (int j = 0; j < n; j++) row[j] = softmax_exp(row[j] - mx);
+}
+
 /* exp(x) for miles_erf's tail, x = log erfc in [-17.7, -3.2]: softmax_exp's
  * reduction and polynomial without its clamp and NaN test (not needed in
  * that range; a NaN x still gives NaN through the arithmetic), with fmaf. */
