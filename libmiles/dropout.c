@@ -147,7 +147,7 @@ static inline __attribute__((always_inline)) void philox_batch(uint32_t r[4 * PB
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define MILES_PHILOX_AVX512 1
+#define MILES_PHILOX_X86 1
 /* hi and lo 32 bits of the 32x32-bit products a[i] * m[i] in all 16 lanes
  * (vpmuludq multiplies the even lanes; the odd ones are shifted down first) */
 __attribute__((target("avx512f"))) static inline __m512i mul_hilo32(__m512i a, __m512i m, __m512i *lo) {
@@ -202,12 +202,61 @@ __attribute__((target("avx512f"))) static void philox_batch_avx512(uint32_t r[4 
     }
 }
 
-/* 1 when the CPU has AVX-512F (checked once; a race stores the same value) */
-static int philox_use_avx512(void) {
+/* hi and lo 32 bits of the 32x32-bit products in 8 lanes: mul_hilo32 on AVX2 */
+__attribute__((target("avx2"))) static inline __m256i mul_hilo32_avx2(__m256i a, __m256i m, __m256i *lo) {
+    __m256i pe = _mm256_mul_epu32(a, m);
+    __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    return _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+}
+
+/* philox_batch with 8 blocks per ymm register, for AVX2 CPUs without
+ * AVX-512F: the same integer arithmetic, so the same words.  The compiler's
+ * AVX2 vectorization of the portable loop widens each 64-bit product lane by
+ * lane (1.2% of a bert-base B32 T32 train step on Zen 3). */
+__attribute__((target("avx2"))) static void philox_batch_avx2(uint32_t r[4 * PB], uint64_t seed, uint64_t step,
+                                                               uint32_t tensor_id, uint32_t blk0) {
+    const __m256i M0 = _mm256_set1_epi32((int)PHILOX_M0), M1 = _mm256_set1_epi32((int)PHILOX_M1);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int h = 0; h < PB / 8; h++) {
+        __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(blk0 + 8u * (uint32_t)h)), iota);
+        __m256i c1 = _mm256_set1_epi32((int)tensor_id);
+        __m256i c2 = _mm256_set1_epi32((int)(uint32_t)step), c3 = _mm256_set1_epi32((int)(uint32_t)(step >> 32));
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int round = 0; round < 10; round++) {
+            if (round > 0) {
+                k0 += PHILOX_W0;
+                k1 += PHILOX_W1;
+            }
+            __m256i lo0, lo1;
+            __m256i hi0 = mul_hilo32_avx2(c0, M0, &lo0), hi1 = mul_hilo32_avx2(c2, M1, &lo1);
+            __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+            __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+            c1 = lo1;
+            c3 = lo0;
+            c0 = n0;
+            c2 = n2;
+        }
+        /* 128-bit lane L of u_k = the 4 words of block 4L + k */
+        __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
+        __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
+        __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        uint32_t *o = r + 32 * h; /* blocks 0-1, 2-3, 4-5, 6-7 */
+        _mm256_storeu_si256((__m256i *)(o + 0), _mm256_permute2x128_si256(u0, u1, 0x20));
+        _mm256_storeu_si256((__m256i *)(o + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+        _mm256_storeu_si256((__m256i *)(o + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+        _mm256_storeu_si256((__m256i *)(o + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+    }
+}
+
+/* 2 when the CPU has AVX-512F, 1 with AVX2 (and no AVX-512F), else 0
+ * (checked once; a race stores the same value) */
+static int philox_isa(void) {
     static int v = -1;
     if (v < 0) {
         __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        v = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
     }
     return v;
 }
@@ -240,16 +289,17 @@ dropout_range_body(float *out, const float *in, float *out2, const float *in2, s
     }
     const float s = 1.0f / (1.0f - key->p);
     const uint32_t thr = keep_threshold(key->p);
-#ifdef MILES_PHILOX_AVX512
-    const int use512 = philox_use_avx512();
+#ifdef MILES_PHILOX_X86
+    const int isa = philox_isa();
 #endif
     size_t i = 0;
     while (i < n) {
         /* one batch of PB Philox blocks covers 4*PB elements from here */
         uint64_t idx = base + i;
         uint32_t r[4 * PB];
-#ifdef MILES_PHILOX_AVX512
-        if (use512) philox_batch_avx512(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+#ifdef MILES_PHILOX_X86
+        if (isa == 2) philox_batch_avx512(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+        else if (isa == 1) philox_batch_avx2(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
         else
 #endif
             philox_batch(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
