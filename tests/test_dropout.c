@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_internal.h"
 
 static void test_philox_known_answers(void **state) {
     (void)state;
@@ -113,6 +114,52 @@ static void test_forward_matches_contract(void **state) {
     }
     free(x);
     free(y);
+}
+
+/* miles_dropout_range on slices that start anywhere in a Philox block and
+ * in a batch of blocks, including across the wrap of the 32-bit block
+ * counter (index 2^34: (uint32_t)(index >> 2) goes back to 0), with every
+ * key word's high bits set, against the public uniform element by element;
+ * accumulate 1 and 2 and the two-tensor form too.  The CPU's own Philox
+ * runs (AVX-512, AVX2 or the portable loop: each must give these words). */
+static void test_range_slices(void **state) {
+    (void)state;
+    const MilesDropoutKey k = {0.35f, 0xFEDCBA9876543210ull, 0x80000001FFFFFFFFull, 0xFFFFFFFFu};
+    const uint64_t bases[] = {0, 1, 3, 126, 127, 129, (1ull << 34) - 131, (1ull << 34) - 2, 1ull << 34,
+                              0xFFFFFFFFFFFFFF00ull};
+    const size_t ns[] = {1, 5, 64, 127, 128, 129, 300, 515};
+    float in[515], out[515], acc[515], two[515], in2[515];
+    const float s = 1.0f / (1.0f - k.p);
+    size_t bad = 0, checked = 0;
+    for (size_t b = 0; b < sizeof bases / sizeof *bases; b++)
+        for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+            const size_t n = ns[t];
+            for (size_t i = 0; i < n; i++) {
+                in[i] = (float)i - 100.25f;
+                in2[i] = 0.5f * (float)i;
+                acc[i] = 1.0f;
+            }
+            miles_dropout_range(out, in, n, bases[b], &k, 0);
+            miles_dropout_range(acc, in, n, bases[b], &k, 1);
+            miles_dropout_range2(two, in, in2, in2, n, bases[b], &k); /* the second in place */
+            for (size_t i = 0; i < n; i++) {
+                const int kp = keep_ref(k, bases[b] + i);
+                const float want = kp ? in[i] * s : 0.0f, want2 = kp ? (0.5f * (float)i) * s : 0.0f;
+                bad += memcmp(&want, &out[i], 4) != 0;
+                bad += acc[i] != 1.0f + want;
+                bad += memcmp(&want, &two[i], 4) != 0 || memcmp(&want2, &in2[i], 4) != 0;
+                checked++;
+            }
+            memset(out, 0xFF, sizeof out); /* NaN: accumulate 2 must not read it */
+            miles_dropout_range(out, in, n, bases[b], &k, 2);
+            for (size_t i = 0; i < n; i++) {
+                const float want = 0.0f + (keep_ref(k, bases[b] + i) ? in[i] * s : 0.0f);
+                bad += memcmp(&want, &out[i], 4) != 0;
+            }
+        }
+    printf("  slices across blocks, batches and the counter wrap: %zu elements, %zu mismatches\n", checked,
+           bad);
+    assert_int_equal(bad, 0);
 }
 
 static void test_masks_deterministic_and_distinct(void **state) {
@@ -258,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_philox_known_answers),
         cmocka_unit_test(test_contract_pins),
         cmocka_unit_test(test_forward_matches_contract),
+        cmocka_unit_test(test_range_slices),
         cmocka_unit_test(test_masks_deterministic_and_distinct),
         cmocka_unit_test(test_edge_probabilities),
         cmocka_unit_test(test_backward),
