@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     const char *names[3] = {"title", "views", "likes"};
     const char *v0[3] = {"POV: you finally fixed the bug 😂", "120000", "9000"};
     const char *v1[3] = {"Quarterly tax filing walkthrough", "300", "4"};
-    MilesRecord recs[2] = {{3, names, v0}, {3, names, v1}};
+    MilesRecord recs[2] = {{3, names, v0, NULL}, {3, names, v1, NULL}}; /* NULL lengths: NUL-terminated */
     MilesPrediction out[2];
     CHECK(miles_predictor_predict(p, recs, 2, out));
     for (int i = 0; i < 2; i++)
