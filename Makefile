@@ -305,10 +305,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # bf16 inference is refused with a clear message, int8 runs its AVX2 kernel on
 # Haswell and is refused on Nehalem (test_gemm_lowp),
 # and the example linked to the installed libmiles.so (make example's
-# example_example) exits 0 and prints what it prints on the host.  (Until stop
-# 37 this ran a binary make example no longer built, example_predict, with its
-# failure ignored: two empty outputs compared equal.)  OPENBLAS_CORETYPE is unset there: forcing Haswell kernels would
-# make OpenBLAS itself fault on the pre-AVX CPU.
+# example_example) exits 0 and prints what it prints on the host (until stop
+# 37 this ran example_predict, which make example no longer built, with its
+# failure ignored: two empty outputs compared equal).  OPENBLAS_CORETYPE is
+# unset there: forcing Haswell kernels would make OpenBLAS itself fault on the
+# pre-AVX CPU.
 PORT_CPUS ?= Haswell-v4 Nehalem
 QEMU      ?= qemu-x86_64
 portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp
