@@ -1,12 +1,19 @@
 /*
  * avx2_internal.h — small AVX2 + FMA helpers shared by the files compiled
- * with -mavx2 -mfma (ops_avx2.c, gemm_lowp_avx2.c).  Include only from those.
+ * with -mavx2 -mfma (ops_avx2.c, gemm_avx2.c, gemm_lowp_avx2.c,
+ * gemm_lowp_avxvnni.c).  Include only from those.
  */
 #ifndef MILES_AVX2_INTERNAL_H
 #define MILES_AVX2_INTERNAL_H
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+
+/* Lane i all ones where i < n, for maskload / maskstore / and on a tile's
+ * last columns (n <= 0 gives no lane, n >= 8 every lane). */
+static inline __m256i miles_lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 /* miles_gelu_fast_elem (ops_internal.h), op for op, 8 lanes: ops_avx2.c's
  * loop and the int8 GEMM epilogue of gemm_lowp_avx2.c; avx512_internal.h's

@@ -235,13 +235,17 @@ __attribute__((target("avx2"))) static void philox_batch_avx2(uint32_t r[4 * PB]
     }
 }
 
-/* 2 when the CPU has AVX-512F, 1 with AVX2 (and no AVX-512F), else 0
- * (checked once; a race stores the same value) */
-static int philox_isa(void) {
-    static int v = -1;
-    if (v < 0) {
+/* Which philox_batch* the CPU runs: the widest it has */
+typedef enum { PHILOX_PORTABLE, PHILOX_AVX2, PHILOX_AVX512, PHILOX_UNKNOWN } PhiloxIsa;
+
+/* Checked once; a race stores the same value */
+static PhiloxIsa philox_isa(void) {
+    static PhiloxIsa v = PHILOX_UNKNOWN;
+    if (v == PHILOX_UNKNOWN) {
         __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+        v = __builtin_cpu_supports("avx512f") ? PHILOX_AVX512
+            : __builtin_cpu_supports("avx2")  ? PHILOX_AVX2
+                                              : PHILOX_PORTABLE;
     }
     return v;
 }
@@ -275,7 +279,7 @@ dropout_range_body(float *out, const float *in, float *out2, const float *in2, s
     const float s = 1.0f / (1.0f - key->p);
     const uint32_t thr = keep_threshold(key->p);
 #ifdef MILES_PHILOX_X86
-    const int isa = philox_isa();
+    const PhiloxIsa isa = philox_isa();
 #endif
     size_t i = 0;
     while (i < n) {
@@ -283,8 +287,8 @@ dropout_range_body(float *out, const float *in, float *out2, const float *in2, s
         uint64_t idx = base + i;
         uint32_t r[4 * PB];
 #ifdef MILES_PHILOX_X86
-        if (isa == 2) philox_batch_avx512(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
-        else if (isa == 1) philox_batch_avx2(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+        if (isa == PHILOX_AVX512) philox_batch_avx512(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
+        else if (isa == PHILOX_AVX2) philox_batch_avx2(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));
         else
 #endif
             philox_batch(r, key->seed, key->step, key->tensor_id, (uint32_t)(idx >> 2));

@@ -7,6 +7,7 @@
  * it gives the same bits as the AVX-512 and generic kernels.
  */
 #include "gemm_internal.h"
+#include "avx2_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -37,9 +38,7 @@ tile(const int m, int kc, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const 
     }
     const __m256 va = _mm256_set1_ps(alpha);
     if (c_cs == 1) {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
-        __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
+        const __m256i k0 = miles_lanes_below(n), k1 = miles_lanes_below(n - 8);
         const __m256 r0 = c_row ? _mm256_maskload_ps(c_row, k0) : _mm256_setzero_ps();
         const __m256 r1 = c_row ? _mm256_maskload_ps(c_row + 8, k1) : _mm256_setzero_ps();
 #pragma GCC unroll 16

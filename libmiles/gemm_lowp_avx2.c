@@ -54,8 +54,7 @@ int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w
           const float *sx, const int32_t *cx, const float *sw, const float *bias, const int gelu) {
     int32_t acc[2 * MR][8] __attribute__((aligned(32)));
     LOWP_RUN_ROWS6(m, x, x_rs, w, kq);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+    const __m256i k0 = miles_lanes_below(n);
     const __m256 s0 = _mm256_loadu_ps(sw);
     const __m256 bias0 = bias ? _mm256_maskload_ps(bias, k0) : _mm256_setzero_ps();
 #pragma GCC unroll 16
@@ -143,8 +142,7 @@ static void prep_int16_avx2(int int8, const float *x, size_t ldx, int m, int K, 
         }
         if (rest) { /* the padding lanes left out of the sum (0 * inv is NaN when inv is inf) */
             const __m256i q = quant8(_mm256_loadu_ps(tail), inv);
-            const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            sum = _mm256_add_epi32(sum, _mm256_and_si256(q, real));
+            sum = _mm256_add_epi32(sum, _mm256_and_si256(q, miles_lanes_below(rest)));
             int16_t t16[8];
             store8_int16(t16, q);
             for (int k = 0; k < rest; k++) d[K8 + k] = t16[k];

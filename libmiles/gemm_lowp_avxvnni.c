@@ -8,6 +8,7 @@
  */
 #include "gemm_lowp.h"
 #include "gemm_lowp_asm.h"
+#include "avx2_internal.h"
 
 #if defined(__x86_64__) && defined(__AVXVNNI__) && defined(__AVX2__)
 #include <immintrin.h>
@@ -37,9 +38,7 @@ int8_tile(const int m, int kq, const uint32_t *x, size_t x_rs, const uint32_t *w
           const float *sx, const int32_t *cx, const float *sw, const float *bias) {
     int32_t acc[2 * MR][8] __attribute__((aligned(32)));
     LOWP_RUN_ROWS6(m, x, x_rs, w, kq);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
-    const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
+    const __m256i k0 = miles_lanes_below(n), k1 = miles_lanes_below(n - 8);
     const __m256 s0 = _mm256_loadu_ps(sw), s1 = _mm256_loadu_ps(sw + 8);
     const __m256 bias0 = bias ? _mm256_maskload_ps(bias, k0) : _mm256_setzero_ps();
     const __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, k1) : _mm256_setzero_ps();
