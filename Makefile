@@ -303,8 +303,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # On each CPU: the own GEMM's output hash equals the host's (bit-identical
 # results whatever micro-kernel the CPU gets), the model golden test passes,
 # bf16 inference is refused with a clear message, int8 runs its AVX2 kernel on
-# Haswell and is refused on Nehalem (test_gemm_lowp),
-# and the example linked to the installed libmiles.so (make example's
+# Haswell and is refused on Nehalem (test_gemm_lowp), test_dropout checks
+# every Philox generator the CPU has against the contract (Nehalem: the
+# portable one in the baseline clone, the code pre-AVX2 CPUs run), and the example linked to the installed libmiles.so (make example's
 # example_example) exits 0 and prints what it prints on the host (until stop
 # 37 this ran example_predict, which make example no longer built, with its
 # failure ignored: two empty outputs compared equal).  OPENBLAS_CORETYPE is
@@ -312,7 +313,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # pre-AVX CPU.
 PORT_CPUS ?= Haswell-v4 Nehalem
 QEMU      ?= qemu-x86_64
-portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp
+portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp $(BUILD)/tests/test_dropout
 	@command -v $(QEMU) >/dev/null || { echo "portability-check: $(QEMU) not found (Debian: apt-get install qemu-user)"; exit 1; }
 	@$(MAKE) --no-print-directory example >/dev/null
 	@set -e; cd $(CURDIR); \
@@ -326,6 +327,8 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 	  echo "$$cpu: test_golden passed"; \
 	  $$q $(BUILD)/tests/test_gemm_lowp > $(BUILD)/lowp.$$cpu.out 2>&1 || { cat $(BUILD)/lowp.$$cpu.out; echo "portability-check: test_gemm_lowp failed on $$cpu"; exit 1; }; \
 	  grep -h "refused on this CPU" $(BUILD)/lowp.$$cpu.out | sed "s/^/$$cpu: /"; \
+	  $$q $(BUILD)/tests/test_dropout > $(BUILD)/dropout.$$cpu.out 2>&1 || { tail -20 $(BUILD)/dropout.$$cpu.out; echo "portability-check: test_dropout failed on $$cpu"; exit 1; }; \
+	  echo "$$cpu: test_dropout passed ($$(grep -c '^  Philox [A-Za-z0-9-]*:$$' $(BUILD)/dropout.$$cpu.out) Philox generator(s) run)"; \
 	  $$q $(BUILD)/example_example > $(BUILD)/example.$$cpu.out 2>/dev/null || { echo "portability-check: the installed-libmiles.so example failed on $$cpu"; exit 1; }; \
 	  cmp -s $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out || { diff $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out; echo "portability-check: installed example differs on $$cpu"; exit 1; }; \
 	  echo "$$cpu: installed libmiles.so example: same output as the host"; \

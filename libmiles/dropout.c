@@ -235,11 +235,13 @@ __attribute__((target("avx2"))) static void philox_batch_avx2(uint32_t r[4 * PB]
     }
 }
 
-/* Which philox_batch* the CPU runs: the widest it has */
+/* Which philox_batch* runs: the widest the CPU has, unless a test forced
+ * one (miles_dropout_force_philox) */
 typedef enum { PHILOX_PORTABLE, PHILOX_AVX2, PHILOX_AVX512, PHILOX_UNKNOWN } PhiloxIsa;
+static PhiloxIsa g_philox_forced = PHILOX_UNKNOWN;
 
-/* Checked once; a race stores the same value */
-static PhiloxIsa philox_isa(void) {
+/* the CPU's widest, checked once (a race stores the same value) */
+static PhiloxIsa philox_cpu(void) {
     static PhiloxIsa v = PHILOX_UNKNOWN;
     if (v == PHILOX_UNKNOWN) {
         __builtin_cpu_init();
@@ -249,7 +251,25 @@ static PhiloxIsa philox_isa(void) {
     }
     return v;
 }
+
+static PhiloxIsa philox_isa(void) { return g_philox_forced != PHILOX_UNKNOWN ? g_philox_forced : philox_cpu(); }
 #endif
+
+int miles_dropout_force_philox(int which) {
+    if (which < 0) {
+#ifdef MILES_PHILOX_X86
+        g_philox_forced = PHILOX_UNKNOWN;
+#endif
+        return 0;
+    }
+#ifdef MILES_PHILOX_X86
+    if (which > (int)philox_cpu()) return -1; /* each level implies the ones below it */
+    g_philox_forced = (PhiloxIsa)which;
+    return 0;
+#else
+    return which == 0 ? 0 : -1; /* only the portable loop is built */
+#endif
+}
 
 float miles_dropout_uniform(uint64_t seed, uint64_t step, uint32_t tensor_id, uint64_t index) {
     float u[4];

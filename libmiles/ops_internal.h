@@ -83,6 +83,12 @@ MilesLnStatsFn miles_ln_stats16_avx512(void);
  * accumulate == 2 (the += on a zeroed out, bit for bit).  in == out is allowed. */
 void miles_dropout_range(float *out, const float *in, size_t n, uint64_t base,
                          const MilesDropoutKey *key, int accumulate);
+/* For tests: run the Philox batch generator `which` (0 the portable loop,
+ * 1 AVX2, 2 AVX-512) in miles_dropout_range(2) instead of the widest one the
+ * CPU has, so one machine checks every implementation it can run against
+ * the contract; -1 restores the CPU's choice.  Returns 0, or -1 where the
+ * CPU (or the build) lacks it.  Not thread-safe: set it between calls. */
+int miles_dropout_force_philox(int which);
 /* Two tensors under the same mask (one draw): out = dropout(in) and out2 =
  * dropout(in2), element i of each at flat index base + i, accumulate 0;
  * each the bits of its own miles_dropout_range call (in place allowed). */

@@ -120,10 +120,8 @@ static void test_forward_matches_contract(void **state) {
  * in a batch of blocks, including across the wrap of the 32-bit block
  * counter (index 2^34: (uint32_t)(index >> 2) goes back to 0), with every
  * key word's high bits set, against the public uniform element by element;
- * accumulate 1 and 2 and the two-tensor form too.  The CPU's own Philox
- * runs (AVX-512, AVX2 or the portable loop: each must give these words). */
-static void test_range_slices(void **state) {
-    (void)state;
+ * accumulate 1 and 2 and the two-tensor form too.  Returns the mismatches. */
+static size_t range_slices_mismatches(void) {
     const MilesDropoutKey k = {0.35f, 0xFEDCBA9876543210ull, 0x80000001FFFFFFFFull, 0xFFFFFFFFu};
     const uint64_t bases[] = {0, 1, 3, 126, 127, 129, (1ull << 34) - 131, (1ull << 34) - 2, 1ull << 34,
                               0xFFFFFFFFFFFFFF00ull};
@@ -157,9 +155,48 @@ static void test_range_slices(void **state) {
                 bad += memcmp(&want, &out[i], 4) != 0;
             }
         }
-    printf("  slices across blocks, batches and the counter wrap: %zu elements, %zu mismatches\n", checked,
+    printf("    slices across blocks, batches and the counter wrap: %zu elements, %zu mismatches\n", checked,
            bad);
-    assert_int_equal(bad, 0);
+    return bad;
+}
+
+/* Every Philox batch generator this CPU can run (the portable loop, which
+ * pre-AVX2 and non-x86 CPUs run, and AVX2 / AVX-512 where present; each is
+ * forced in turn) must give the contract's words, and whole tensors
+ * (dropout_forward, threaded) the same bits under each. */
+static void test_range_slices(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "AVX2", "AVX-512"};
+    const size_t n = 300007;
+    float *x = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    assert_non_null(x);
+    assert_non_null(want);
+    assert_non_null(y);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i % 997) - 498.5f;
+    const MilesDropoutKey kf = {0.25f, 0x0123456789ABCDEFull, 99, 12};
+    dropout_forward(want, x, n, kf); /* the CPU's own choice */
+    int ran = 0;
+    for (int which = 0; which < 3; which++) {
+        if (miles_dropout_force_philox(which) != 0) {
+            printf("  Philox %s: not on this CPU, skipped\n", names[which]);
+            continue;
+        }
+        printf("  Philox %s:\n", names[which]);
+        size_t bad = range_slices_mismatches();
+        dropout_forward(y, x, n, kf);
+        size_t diff = 0;
+        for (size_t i = 0; i < n; i++) diff += memcmp(&want[i], &y[i], 4) != 0;
+        printf("    dropout_forward on %zu elements: %zu differ from the CPU's own choice\n", n, diff);
+        miles_dropout_force_philox(-1);
+        assert_int_equal(bad, 0);
+        assert_int_equal(diff, 0);
+        ran++;
+    }
+    assert_true(ran >= 1); /* the portable loop is always built */
+    assert_int_equal(miles_dropout_force_philox(3), -1);
+    free(x);
+    free(want);
+    free(y);
 }
 
 static void test_masks_deterministic_and_distinct(void **state) {
@@ -242,6 +279,32 @@ static void test_edge_probabilities(void **state) {
         kb.p = nextafterf(u, 0.0f); /* just below u: kept (the integer threshold's rounding) */
         dropout_forward(o, in, 8, kb);
         assert_true(o[i] == 1.0f / (1.0f - kb.p));
+    }
+    /* miles_dropout_range(2), which the attention calls per row: p <= 0 an
+     * exact identity, p >= 1 zeros, in each accumulate mode */
+    const float ps[] = {0.0f, -0.5f, 1.0f, 2.0f};
+    for (int t = 0; t < 4; t++) {
+        const MilesDropoutKey kr = {ps[t], 1, 2, 3};
+        const int ident = !(ps[t] > 0.0f);
+        float o[7], a[7], z2[7], o2[7];
+        for (int i = 0; i < 7; i++) a[i] = 2.0f;
+        memset(z2, 0xFF, sizeof z2); /* NaN: accumulate 2 must not read it */
+        miles_dropout_range(o, x, 7, 5, &kr, 0);
+        miles_dropout_range(a, x, 7, 5, &kr, 1);
+        miles_dropout_range(z2, x, 7, 5, &kr, 2);
+        for (int i = 0; i < 7; i++) {
+            const float v = ident ? x[i] : 0.0f, acc = 2.0f + v, set = 0.0f + v;
+            assert_memory_equal(&o[i], &v, 4);
+            assert_memory_equal(&a[i], &acc, 4);
+            assert_memory_equal(&z2[i], &set, 4);
+        }
+        float in2[7] = {7, 6, 5, 4, 3, 2, 1};
+        miles_dropout_range2(o, x, o2, in2, 7, 5, &kr);
+        for (int i = 0; i < 7; i++) {
+            const float v = ident ? x[i] : 0.0f, v2 = ident ? in2[i] : 0.0f;
+            assert_memory_equal(&o[i], &v, 4);
+            assert_memory_equal(&o2[i], &v2, 4);
+        }
     }
     /* p == 0 backward: pass-through, accumulated */
     float g[3] = {1, 1, 1}, d[3] = {0.5f, -1, 2};
