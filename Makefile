@@ -305,8 +305,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # bf16 inference is refused with a clear message, int8 runs its AVX2 kernel on
 # Haswell and is refused on Nehalem (test_gemm_lowp), test_dropout checks
 # every Philox generator the CPU has against the contract (Nehalem: the
-# portable one in the baseline clone, the code pre-AVX2 CPUs run), and the example linked to the installed libmiles.so (make example's
-# example_example) exits 0 and prints what it prints on the host (until stop
+# portable one in the baseline clone, the code pre-AVX2 CPUs run), 4 steps of
+# miles-train on a tiny random model (dropout on; every op of the step, on
+# that CPU's kernels) write the host's checkpoint to the bit, and the example
+# linked to the installed libmiles.so (make example's example_example) exits
+# 0 and prints what it prints on the host (until stop
 # 37 this ran example_predict, which make example no longer built, with its
 # failure ignored: two empty outputs compared equal).  OPENBLAS_CORETYPE is
 # unset there: forcing Haswell kernels would make OpenBLAS itself fault on the
@@ -319,6 +322,12 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 	@set -e; cd $(CURDIR); \
 	host_hash=$$($(BUILD)/tests/test_gemm --hash); echo "host:       $$host_hash"; \
 	$(BUILD)/example_example > $(BUILD)/example.host.out || { echo "portability-check: the installed-libmiles.so example failed on the host"; exit 1; }; \
+	pt=$(BUILD)/port-train; rm -rf $$pt; mkdir -p $$pt; \
+	$(BUILD)/bin/miles-data synth --rows 400 --seed 3 --out $$pt/d.csv >/dev/null; \
+	$(BUILD)/bin/miles-data prepare $$pt/d.csv --vocab tests/fixtures/export_vocab --out $$pt/d.milesdat >/dev/null; \
+	train="bin/miles-train --data $$pt/d.milesdat --vocab tests/fixtures/export_vocab --init random --size tiny --max-steps 4 --batch-size 16 --threads 2 --warmup 2 --quiet"; \
+	$(BUILD)/$$train --out $$pt/host >/dev/null; \
+	train_hash=$$(sha256sum $$pt/host/last.safetensors | cut -c1-16); echo "host:       tiny training checkpoint $$train_hash"; \
 	for cpu in $(PORT_CPUS); do \
 	  q="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(QEMU) -cpu $$cpu"; \
 	  h=$$($$q $(BUILD)/tests/test_gemm --hash 2>/dev/null); echo "$$cpu: $$h"; \
@@ -329,6 +338,9 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 	  grep -h "refused on this CPU" $(BUILD)/lowp.$$cpu.out | sed "s/^/$$cpu: /"; \
 	  $$q $(BUILD)/tests/test_dropout > $(BUILD)/dropout.$$cpu.out 2>&1 || { tail -20 $(BUILD)/dropout.$$cpu.out; echo "portability-check: test_dropout failed on $$cpu"; exit 1; }; \
 	  echo "$$cpu: test_dropout passed ($$(grep -c '^  Philox [A-Za-z0-9-]*:$$' $(BUILD)/dropout.$$cpu.out) Philox generator(s) run)"; \
+	  $$q $(BUILD)/$$train --out $$pt/$$cpu > $$pt/$$cpu.log 2>&1 || { tail -20 $$pt/$$cpu.log; echo "portability-check: miles-train failed on $$cpu"; exit 1; }; \
+	  h=$$(sha256sum $$pt/$$cpu/last.safetensors | cut -c1-16); echo "$$cpu: tiny training checkpoint $$h"; \
+	  [ "$$h" = "$$train_hash" ] || { echo "portability-check: 4 training steps give another checkpoint on $$cpu than on the host"; exit 1; }; \
 	  $$q $(BUILD)/example_example > $(BUILD)/example.$$cpu.out 2>/dev/null || { echo "portability-check: the installed-libmiles.so example failed on $$cpu"; exit 1; }; \
 	  cmp -s $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out || { diff $(BUILD)/example.host.out $(BUILD)/example.$$cpu.out; echo "portability-check: installed example differs on $$cpu"; exit 1; }; \
 	  echo "$$cpu: installed libmiles.so example: same output as the host"; \
