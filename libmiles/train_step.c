@@ -127,7 +127,8 @@ double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_
         double tmax = (double)(total_steps - c->warmup_steps);
         if (tmax < 1) tmax = 1;
         double e = (double)(s - c->warmup_steps);
-        return c->eta_min + (c->lr - c->eta_min) * (1 + cos(M_PI * e / tmax)) / 2;
+        /* lr - eta_min in double, as torch: in float it lost up to half an ulp of lr */
+        return (double)c->eta_min + ((double)c->lr - (double)c->eta_min) * (1 + cos(M_PI * e / tmax)) / 2;
     }
     return c->lr * miles_lr_lambda(c->schedule, s, c->warmup_steps, total_steps);
 }

@@ -2,7 +2,9 @@
  * test_train.c — end to end on a small synthetic set: the trainer lowers the
  * loss, learns the planted title signal (beats the numeric-only baseline on
  * validation AUROC), resumes bit-identically, survives SIGKILL in the middle
- * of a checkpoint write, reproduces the LR schedules, reports through its
+ * of a checkpoint write, reproduces the LR schedules (the original project's
+ * against torch's trace, tests/gen_sched_original.py), orders epochs with
+ * length bucketing (and resumes on the same bits), reports through its
  * event callback without printing anything itself, and writes checkpoints
  * that carry the whole serving contract.
  */
@@ -815,6 +817,178 @@ static void test_schedules(void **state) {
     assert_true(fabs(lr14 - 2e-5 * (0.1 + 0.9 * 14.0 / 500)) < 1e-12);
 }
 
+/* The original project's schedule (MILES_SCHED_ORIGINAL) stepped per step,
+ * warmup and cosine, against torch's SequentialLR(LinearLR, CosineAnnealingLR)
+ * traced by tests/gen_sched_original.py (relative error <= 1e-12: torch
+ * chains its factors step by step, libmiles uses the closed forms). */
+static void test_schedule_original_golden(void **state) {
+    (void)state;
+    char *txt = test_slurp("tests/fixtures/sched_original.json", NULL);
+    assert_non_null(txt);
+    cJSON *j = cJSON_Parse(txt);
+    assert_non_null(j);
+    const cJSON *cases = cJSON_GetObjectItem(j, "cases"), *cs;
+    int ncase = 0;
+    size_t npts = 0;
+    double worst = 0.0;
+    cJSON_ArrayForEach(cs, cases) {
+        MilesTrainConfig c;
+        miles_train_config_default(&c);
+        c.schedule = MILES_SCHED_ORIGINAL;
+        c.schedule_per_epoch = 0;
+        c.lr = (float)cJSON_GetObjectItem(cs, "lr")->valuedouble;
+        c.eta_min = (float)cJSON_GetObjectItem(cs, "eta_min")->valuedouble;
+        c.warmup_steps = cJSON_GetObjectItem(cs, "warmup")->valueint;
+        const int64_t total = cJSON_GetObjectItem(cs, "total")->valueint;
+        const cJSON *lrs = cJSON_GetObjectItem(cs, "lrs"), *v;
+        assert_int_equal(cJSON_GetArraySize(lrs), total + 1);
+        int64_t step = 0;
+        cJSON_ArrayForEach(v, lrs) {
+            const double got = miles_train_lr(&c, step, 0, total), want = v->valuedouble;
+            const double e = fabs(got - want) / c.lr;
+            if (e > worst) worst = e;
+            if (!(e <= 1e-12))
+                fail_msg("warmup %d total %lld step %lld: %.17g, torch %.17g", c.warmup_steps, (long long)total,
+                         (long long)step, got, want);
+            step++;
+            npts++;
+        }
+        ncase++;
+    }
+    printf("original schedule vs torch SequentialLR: %d traces, %zu steps, max error %.2e of lr\n", ncase, npts,
+           worst);
+    assert_true(ncase >= 4);
+    cJSON_Delete(j);
+    free(txt);
+}
+
+/* Length bucketing (MilesTrainConfig.bucket, miles-train --bucket): the
+ * epoch's order is still a permutation of the rows, a function of (seed,
+ * epoch); each chunk of 50 batches holds the rows the plain shuffle put
+ * there, its full batches are runs of the chunk sorted by (length, row) in a
+ * shuffled order, and a short last batch stays last. */
+static void test_bucket_order(void **state) {
+    (void)state;
+    const int64_t n = 3333; /* two full chunks of 50 x 32 rows and a part one with a short batch */
+    const int batch = 32, chunk = 50 * batch;
+    int32_t *len = malloc(sizeof(int32_t) * n);
+    int64_t *plain = malloc(sizeof(int64_t) * n), *buck = malloc(sizeof(int64_t) * n),
+            *again = malloc(sizeof(int64_t) * n), *sorted = malloc(sizeof(int64_t) * chunk);
+    char *seen = calloc((size_t)n, 1);
+    assert_true(len && plain && buck && again && sorted && seen);
+    uint64_t r = 12345;
+    for (int64_t i = 0; i < n; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        len[i] = 2 + (int32_t)((r >> 33) % 63);
+    }
+    MilesDataset d;
+    memset(&d, 0, sizeof d);
+    d.n = n;
+    d.max_len = 64;
+    d.lengths = len;
+    miles_train_epoch_order(plain, &d, 7, 3, batch, 0);
+    miles_train_epoch_order(buck, &d, 7, 3, batch, 1);
+    miles_train_epoch_order(again, &d, 7, 3, batch, 1);
+    assert_memory_equal(buck, again, sizeof(int64_t) * n);
+    miles_train_epoch_order(again, &d, 7, 4, batch, 1);
+    assert_true(memcmp(buck, again, sizeof(int64_t) * n) != 0);
+    for (int64_t i = 0; i < n; i++) {
+        assert_true(buck[i] >= 0 && buck[i] < n && !seen[buck[i]]);
+        seen[buck[i]] = 1;
+    }
+    long pad_plain = 0, pad_buck = 0;
+    int moved = 0;
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+        const int64_t cn = n - c0 < chunk ? n - c0 : chunk;
+        /* the chunk's rows sorted by (length, row): the plain order's chunk */
+        memcpy(sorted, plain + c0, sizeof(int64_t) * cn);
+        for (int64_t a = 1; a < cn; a++) { /* insertion sort: small n, no shared comparator */
+            int64_t x = sorted[a], b = a - 1;
+            while (b >= 0 && (len[sorted[b]] > len[x] || (len[sorted[b]] == len[x] && sorted[b] > x))) {
+                sorted[b + 1] = sorted[b];
+                b--;
+            }
+            sorted[b + 1] = x;
+        }
+        const int nb = (int)((cn + batch - 1) / batch), full = cn % batch ? nb - 1 : nb;
+        int used[50] = {0};
+        for (int bi = 0; bi < nb; bi++) {
+            const int64_t *got = buck + c0 + (int64_t)bi * batch;
+            const int rows = bi < full ? batch : (int)(cn - (int64_t)full * batch);
+            int at = -1;
+            for (int j = 0; j < (bi < full ? full : 0) && at < 0; j++)
+                if (!used[j] && !memcmp(got, sorted + (int64_t)j * batch, sizeof(int64_t) * batch)) at = j;
+            if (bi < full) {
+                assert_true(at >= 0); /* a run of the sorted chunk, each run once */
+                used[at] = 1;
+                moved += at != bi; /* the runs' order shuffled, not the sorted one */
+            } else { /* the short batch: the sorted chunk's tail, last */
+                assert_memory_equal(got, sorted + (int64_t)full * batch, sizeof(int64_t) * rows);
+            }
+            int mp = 0, mb = 0;
+            for (int k = 0; k < rows; k++) {
+                if (len[plain[c0 + (int64_t)bi * batch + k]] > mp) mp = len[plain[c0 + (int64_t)bi * batch + k]];
+                if (len[got[k]] > mb) mb = len[got[k]];
+            }
+            pad_plain += (long)mp * rows;
+            pad_buck += (long)mb * rows;
+        }
+    }
+    printf("bucketing: %lld rows, padded tokens %ld -> %ld, %d batches away from their sorted place\n",
+           (long long)n, pad_plain, pad_buck, moved);
+    assert_true(pad_buck < pad_plain * 3 / 4);
+    assert_true(moved > 50); /* of 2 x 50 + 4 full batches */
+    free(len);
+    free(plain);
+    free(buck);
+    free(again);
+    free(sorted);
+    free(seen);
+}
+
+/* A run with bucketing on trains (the order and the shorter batches it
+ * makes) and, stopped and resumed, ends on the same bits */
+static void test_bucket_train_resume(void **state) {
+    (void)state;
+    const int64_t N = 24;
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/bucket_straight", g_dir);
+    snprintf(b, sizeof b, "%s/bucket_resumed", g_dir);
+    MilesTrainConfig tc;
+    MilesModel *m1 = small_model(4);
+    small_train_cfg(&tc, a, N);
+    tc.bucket = 1;
+    MilesTrainResult res;
+    OK(miles_train_run(m1, g_prep, &tc, &res));
+    assert_int_equal(res.steps, N);
+    MilesModel *m2 = small_model(4);
+    small_train_cfg(&tc, b, N / 2 + 5);
+    tc.bucket = 1;
+    OK(miles_train_run(m2, g_prep, &tc, NULL));
+    miles_model_free(m2);
+    MilesModel *m3 = small_model(77);
+    small_train_cfg(&tc, b, N);
+    tc.bucket = 1;
+    tc.resume = 1;
+    OK(miles_train_run(m3, g_prep, &tc, NULL));
+    float *p1, *p3;
+    size_t n1, n3;
+    params_of(m1, &p1, &n1);
+    params_of(m3, &p3, &n3);
+    assert_int_equal(n1, n3);
+    size_t diff = 0, bad = 0;
+    for (size_t i = 0; i < n1; i++) {
+        diff += memcmp(&p1[i], &p3[i], sizeof(float)) != 0;
+        bad += !isfinite(p1[i]);
+    }
+    printf("bucketing: straight %lld steps vs %lld + resume: %zu of %zu parameters differ\n", (long long)N,
+           (long long)(N / 2 + 5), diff, n1);
+    assert_int_equal(bad, 0);
+    assert_int_equal(diff, 0);
+    miles_model_free(m1);
+    miles_model_free(m3);
+}
+
 static void test_bad_config(void **state) {
     (void)state;
     MilesDataset tr;
@@ -859,6 +1033,9 @@ static void test_bad_config(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_schedule_original_golden),
+        cmocka_unit_test(test_bucket_order),
+        cmocka_unit_test(test_bucket_train_resume),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_sigint_cli),
         cmocka_unit_test(test_resume_cleans_log_and_temps),
