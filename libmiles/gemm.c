@@ -303,9 +303,14 @@ static void scratch_key_init(void) { (void)pthread_key_create(&g_scratch_key, sc
 
 /* 64-byte aligned scratch of n floats (not zeroed), valid until this
  * thread's next call; NULL when it cannot be allocated. */
+static int g_scratch_fail; /* miles_gemm_scratch_fail: tests of the fallbacks */
+
+void miles_gemm_scratch_fail(int on) { g_scratch_fail = on; }
+
 static float *scratch_get(size_t n) {
     free(tl_big);
     tl_big = NULL;
+    if (g_scratch_fail) return NULL;
     if (n <= tl_scratch.cap) return tl_scratch.p;
     void *p = NULL;
     if (posix_memalign(&p, 64, n * sizeof(float)) != 0) return NULL;

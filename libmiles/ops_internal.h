@@ -36,6 +36,10 @@ void miles_gemm_bias(int transB, int M, int N, int K, const float *A, int lda, c
 const char *miles_gemm_isa_name(void);
 int miles_gemm_force_isa(const char *name);
 int miles_gemm_isa_available(const char *name);
+/* Tests: on != 0 makes every GEMM find no packing scratch, as when that
+ * allocation fails, so the plain-loop fallbacks run (they keep the bits);
+ * not thread-safe, set it between calls. */
+void miles_gemm_scratch_fail(int on);
 
 /* gelu_forward on the calling thread, no OpenMP (GEMM epilogues); same bits. */
 void miles_gelu_range(float *out, const float *inp, size_t n);

@@ -420,6 +420,89 @@ static void test_bits_every_isa(void **state) {
     printf("own gemm: %d micro-kernel ISA(s) bit-identical to the contract\n", tested);
 }
 
+/* Without its packing scratch (the allocation failed) every GEMM entry
+ * point falls back to plain loops (gemm.c gemm_reference, packed_slow) that
+ * keep the contract's bits: miles_gemm on every shape and thread count,
+ * miles_gemm_bias, miles_gemm_tiny, and pre-packed W for few and many rows,
+ * with beta, bias and the fused GELU. */
+static void test_bits_without_scratch(void **state) {
+    (void)state;
+    int prev = miles_gemm_use_blas(0), nt0 = max_threads(), cases = 0;
+    for (int k = 0; k < NSHAPES; k++) {
+        Problem p = problem_make(g_shapes[k], 7000 + k);
+        float *ref = run_contract(&p, 1, 0);
+        for (int nt = 1; nt <= 2; nt++) {
+            set_threads(nt);
+            float *c0 = run_full(&p, miles_gemm);
+            miles_gemm_scratch_fail(1);
+            float *c = run_full(&p, miles_gemm);
+            miles_gemm_scratch_fail(0);
+            assert_same_bits(&p, c0, ref, "with scratch");
+            assert_same_bits(&p, c, ref, "no scratch: miles_gemm");
+            free(c0);
+            free(c);
+            cases++;
+        }
+        if (p.s.ta == 0 && p.s.beta == 0.0f && p.s.K <= MILES_GEMM_KC && p.s.M <= 64 && p.s.N <= 64) {
+            float *C = malloc((size_t)p.s.M * p.ldc * sizeof(float));
+            assert_non_null(C);
+            memcpy(C, p.C0, (size_t)p.s.M * p.ldc * sizeof(float));
+            miles_gemm_scratch_fail(1);
+            miles_gemm_tiny(p.s.tb, p.s.M, p.s.N, p.s.K, p.s.alpha, p.A, p.lda, p.B, p.ldb, C, p.ldc);
+            miles_gemm_scratch_fail(0);
+            assert_same_bits(&p, C, ref, "no scratch: miles_gemm_tiny");
+            free(C);
+            cases++;
+        }
+        free(ref);
+        problem_free(&p);
+    }
+    /* bias and pre-packed W: few rows (the swapped / A-panel paths) and many */
+    static const int Ms[] = {3, 40, 130};
+    for (size_t b = 0; b < sizeof Ms / sizeof Ms[0]; b++) {
+        const int M = Ms[b], N = 77, K = 300;
+        Problem p = problem_make((Shape){0, 1, M, N, K, 1.0f, 1.0f}, 7100 + (int)b);
+        const float *bias = p.C0; /* any values */
+        float *want = malloc((size_t)M * p.ldc * sizeof(float)), *got = malloc((size_t)M * p.ldc * sizeof(float));
+        assert_non_null(want);
+        assert_non_null(got);
+        for (int ge = 0; ge <= 1; ge++) {
+            MilesGemmF32Packed *pw = miles_gemm_f32_pack(p.B, N, K, p.ldb);
+            assert_non_null(pw);
+            memcpy(want, p.C0, (size_t)M * p.ldc * sizeof(float));
+            memcpy(got, p.C0, (size_t)M * p.ldc * sizeof(float));
+            miles_gemm_f32_packed_bias(pw, M, p.A, p.lda, bias, want, p.ldc, ge);
+            miles_gemm_scratch_fail(1);
+            miles_gemm_f32_packed_bias(pw, M, p.A, p.lda, bias, got, p.ldc, ge);
+            miles_gemm_scratch_fail(0);
+            assert_same_bits(&p, got, want, ge ? "no scratch: packed + bias + GELU" : "no scratch: packed + bias");
+            memcpy(want, p.C0, (size_t)M * p.ldc * sizeof(float));
+            memcpy(got, p.C0, (size_t)M * p.ldc * sizeof(float));
+            miles_gemm_f32_packed(pw, M, p.A, p.lda, -0.5f, want, p.ldc, ge);
+            miles_gemm_scratch_fail(1);
+            miles_gemm_f32_packed(pw, M, p.A, p.lda, -0.5f, got, p.ldc, ge);
+            miles_gemm_scratch_fail(0);
+            assert_same_bits(&p, got, want, "no scratch: packed, beta -0.5");
+            miles_gemm_f32_packed_free(pw);
+            cases += 2;
+        }
+        memcpy(want, p.C0, (size_t)M * p.ldc * sizeof(float));
+        memcpy(got, p.C0, (size_t)M * p.ldc * sizeof(float));
+        miles_gemm_bias(1, M, N, K, p.A, p.lda, p.B, p.ldb, bias, 0.0f, want, p.ldc);
+        miles_gemm_scratch_fail(1);
+        miles_gemm_bias(1, M, N, K, p.A, p.lda, p.B, p.ldb, bias, 0.0f, got, p.ldc);
+        miles_gemm_scratch_fail(0);
+        assert_same_bits(&p, got, want, "no scratch: miles_gemm_bias");
+        cases++;
+        free(want);
+        free(got);
+        problem_free(&p);
+    }
+    set_threads(nt0);
+    miles_gemm_use_blas(prev);
+    printf("no packing scratch: %d cases bit-identical to the contract (ISA %s)\n", cases, miles_gemm_isa_name());
+}
+
 /* W packed once (miles_gemm_f32_pack, the fp32 inference engine's weights):
  * C = A @ W^T + beta C equals the contract bit for bit, for few rows (the
  * pre-packed A-panel path, C^T = W @ x^T) and many (the B-panel path), on 1
@@ -642,6 +725,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bits_prepacked),
         cmocka_unit_test(test_bits_tiny),
         cmocka_unit_test(test_bits_bias),
+        cmocka_unit_test(test_bits_without_scratch),
         cmocka_unit_test(test_bits_negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, report);
