@@ -167,7 +167,7 @@ TOOL_COMMON_OBJS := $(TOOL_COMMON_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # tests of the scripts, run as programs (standard-library Python: no ML stack)
-SCRIPT_TESTS := tests/test_cpu_goals.py
+SCRIPT_TESTS := tests/test_cpu_goals.py tests/test_cli.sh
 TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)

@@ -7,6 +7,9 @@
  * Without TEXT arguments, each stdin line is one text.  Default output: ids.
  * Without --max-len the WordPiece ids are printed (no [CLS]/[SEP]); with it,
  * the encoded sequence ([CLS] a [SEP] (pair [SEP]), truncated to N).
+ * A text that is not valid UTF-8 is refused, naming its line or argument:
+ * the library would tokenize it as Python's errors="replace" decoding (U+FFFD,
+ * which the normalizer then drops), silently losing those bytes.
  */
 #include "miles.h"
 #include <getopt.h>
@@ -72,6 +75,17 @@ static int emit(const MilesTokenizer *t, int mode, const int32_t *ids, const int
         putchar('\n');
     }
     return ferror(stdout) ? 1 : 0;
+}
+
+/* 1 if text[0..len) is valid UTF-8 (U+0000 bytes inside are text: checked
+ * segment by segment) */
+static int valid_utf8(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        if (miles_utf8_length(text + i) < 0) return 0;
+        i += strlen(text + i) + 1;
+    }
+    return 1;
 }
 
 static int run_one(const MilesTokenizer *t, const char *text, size_t len, const char *pair, int max_len, int mode)
@@ -157,15 +171,32 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = 0;
-    if (optind < argc) {
-        for (int i = optind; i < argc && !rc; i++) rc = run_one(t, argv[i], strlen(argv[i]), pair, max_len, mode);
+    if (pair && !valid_utf8(pair, strlen(pair))) {
+        fprintf(stderr, "miles-tokenize: --pair: not valid UTF-8\n");
+        rc = 1;
+    } else if (optind < argc) {
+        for (int i = optind; i < argc && !rc; i++) {
+            if (!valid_utf8(argv[i], strlen(argv[i]))) {
+                fprintf(stderr, "miles-tokenize: argument %d: not valid UTF-8\n", i - optind + 1);
+                rc = 1;
+            } else {
+                rc = run_one(t, argv[i], strlen(argv[i]), pair, max_len, mode);
+            }
+        }
     } else {
+        long lineno = 0;
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
         while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
             if (n > 0 && line[n - 1] == '\n') line[--n] = '\0';
             if (n > 0 && line[n - 1] == '\r') line[--n] = '\0';
+            lineno++;
+            if (!valid_utf8(line, (size_t)n)) {
+                fprintf(stderr, "miles-tokenize: stdin line %ld: not valid UTF-8\n", lineno);
+                rc = 1;
+                break;
+            }
             rc = run_one(t, line, (size_t)n, pair, max_len, mode);
         }
         free(line);

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# test_cli.sh — the two command-line tools no other test runs: miles-tokenize
+# (its ids against HF BertTokenizerFast's, tests/fixtures/tokenizer_cases.txt
+# and tokenizer_encode.txt, from stdin and from arguments; --tokens, --json;
+# invalid UTF-8 and a missing vocabulary refused with a message and a
+# non-zero exit) and miles-export (HF directory and ONNX file from the tiny
+# fixture checkpoint, refusing to overwrite without --force, atomic output,
+# a missing / truncated checkpoint and a bad --format refused naming them;
+# --selftest-dump's outputs).  Run by `make test` from the repository root.
+set -u
+BIN=${MILES_BIN:-build/bin}
+W=$(mktemp -d /tmp/miles_cli.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+fails=0
+passes=0
+ok() { passes=$((passes + 1)); echo "ok   $1"; }
+bad() { fails=$((fails + 1)); echo "FAIL $1"; [ -s "$W/err" ] && echo "     stderr: $(head -c 300 "$W/err")"; }
+# expect NAME RC PATTERN: the last command's exit status ($rc) and stderr
+expect_fail() {
+    if [ "$rc" -ne 0 ] && grep -q -- "$2" "$W/err"; then ok "$1"; else bad "$1 (rc $rc)"; fi
+}
+VOCAB=tests/fixtures/tokenizer_vocab.txt
+CK=tests/fixtures/export_tiny.safetensors
+
+# ---- miles-tokenize: WordPiece ids of the uncased cases, one text per stdin line
+python3 - "$W" <<'PY'
+import sys
+w = sys.argv[1]
+texts, want = [], []
+for line in open("tests/fixtures/tokenizer_cases.txt", encoding="utf-8"):
+    f = line.rstrip("\n").split("\t")
+    if f[0] != "T" or f[1] != "u":
+        continue
+    try:
+        t = bytes.fromhex(f[3]).decode("utf-8")
+    except UnicodeDecodeError:
+        continue  # the CLI refuses invalid UTF-8 (checked below)
+    if "\n" in t or "\r" in t or "\0" in t:
+        continue  # one text per line
+    texts.append(t)
+    want.append(f[4] if len(f) > 4 else "")
+open(f"{w}/texts.txt", "w", encoding="utf-8").write("".join(t + "\n" for t in texts))
+open(f"{w}/want.txt", "w").write("".join(x.strip() + "\n" for x in want))
+# encode cases without padding: [CLS] a [SEP] (b [SEP]) truncated to max_len
+enc = []
+for line in open("tests/fixtures/tokenizer_encode.txt", encoding="utf-8"):
+    f = line.rstrip("\n").split("\t")
+    if f[0] != "E" or f[2] != "0":
+        continue
+    try:
+        a = bytes.fromhex(f[3]).decode("utf-8")
+        b = None if f[4] == "-" else bytes.fromhex(f[4]).decode("utf-8")
+    except UnicodeDecodeError:
+        continue
+    if any(c in s for s in (a, b or "") for c in "\n\r\0\t"):
+        continue
+    n = sum(int(x) for x in f[7].split())  # the fixture pads every row to L: the mask's ones are the tokens
+    enc.append((f[1], a, b, " ".join(f[5].split()[:n])))
+with open(f"{w}/enc.tsv", "w", encoding="utf-8") as o:
+    for L, a, b, ids in enc[:40]:
+        o.write(f"{L}\t{1 if b is not None else 0}\t{ids}\t{a}\t{b if b is not None else '-'}\n")
+PY
+"$BIN/miles-tokenize" --vocab "$VOCAB" < "$W/texts.txt" > "$W/got.txt" 2> "$W/err"
+rc=$?
+n=$(wc -l < "$W/want.txt")
+if [ "$rc" -eq 0 ] && [ "$n" -ge 500 ] && cmp -s "$W/got.txt" "$W/want.txt"; then
+    ok "tokenize: $n texts from stdin, ids equal HF's"
+else
+    bad "tokenize: stdin ids vs HF ($n texts, rc $rc, $(diff "$W/got.txt" "$W/want.txt" | grep -c '^<') lines differ)"
+fi
+encn=0
+encbad=0
+while IFS=$'\t' read -r L haspair ids a b; do
+    if [ "$haspair" = 1 ]; then got=$("$BIN/miles-tokenize" --vocab "$VOCAB" --max-len "$L" --pair "$b" -- "$a" 2> "$W/err")
+    else got=$("$BIN/miles-tokenize" --vocab "$VOCAB" --max-len "$L" -- "$a" 2> "$W/err"); fi
+    encn=$((encn + 1))
+    [ "$got" = "$ids" ] || { encbad=$((encbad + 1)); [ -n "${CLI_DEBUG:-}" ] && echo "L=$L pair=$haspair got [$got] want [$ids] a=[$a] b=[$b]"; }
+done < "$W/enc.tsv"
+if [ "$encn" -ge 10 ] && [ "$encbad" -eq 0 ]; then ok "tokenize: --max-len (--pair) on $encn texts as arguments, ids equal HF's"
+else bad "tokenize: --max-len: $encbad of $encn differ"; fi
+"$BIN/miles-tokenize" --vocab "$VOCAB" --tokens "Hello, World!" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(cat "$W/out")" = "hello , world !" ]; then ok "tokenize: --tokens"; else bad "tokenize: --tokens: $(cat "$W/out")"; fi
+"$BIN/miles-tokenize" --vocab "$VOCAB" --json --max-len 8 "hello world" > "$W/out" 2> "$W/err"
+if python3 -c "import json,sys; d=json.load(open('$W/out')); sys.exit(0 if d['tokens']==['[CLS]','hello','world','[SEP]'] and len(d['ids'])==4 and d['attention_mask']==[1]*4 else 1)"; then
+    ok "tokenize: --json"
+else bad "tokenize: --json: $(cat "$W/out")"; fi
+printf 'fine line\n\xff\xfe not utf-8\n' | "$BIN/miles-tokenize" --vocab "$VOCAB" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "tokenize: invalid UTF-8 on stdin refused, naming the line" "stdin line 2: not valid UTF-8"
+"$BIN/miles-tokenize" --vocab "$VOCAB" "ok" $'\xc3\x28' > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "tokenize: invalid UTF-8 argument refused, naming it" "argument 2: not valid UTF-8"
+"$BIN/miles-tokenize" --vocab "$W/no_such_vocab" "x" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "tokenize: missing vocabulary refused, naming it" "no_such_vocab"
+
+# ---- miles-export
+"$BIN/miles-export" --checkpoint "$CK" --format hf --out "$W/hf" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ -s "$W/hf/model.safetensors" ] && [ -s "$W/hf/vocab.txt" ] && [ -s "$W/hf/miles_head.py" ] &&
+   python3 -c "import json,sys; c=json.load(open('$W/hf/config.json')); sys.exit(0 if c.get('model_type')=='bert' and c.get('hidden_size',0)>0 else 1)"; then
+    ok "export: HF directory (config.json model_type bert, weights, vocab, head)"
+else bad "export: HF directory (rc $rc)"; fi
+# the HF weights: a safetensors header naming the encoder's tensors
+if python3 - "$W/hf/model.safetensors" <<'PY'; then ok "export: HF model.safetensors holds the encoder's tensors"; else bad "export: HF model.safetensors"; fi
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+names = [k for k in h if k != "__metadata__"]
+ends = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__")
+sys.exit(0 if any("embeddings.word_embeddings.weight" in k for k in names) and 8 + n + ends == len(b) else 1)
+PY
+"$BIN/miles-export" --checkpoint "$CK" --format hf --out "$W/hf" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "export: an existing output is not replaced without --force" "force"
+"$BIN/miles-export" --checkpoint "$CK" --format hf --out "$W/hf" --force > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ -s "$W/hf/config.json" ]; then ok "export: --force replaces it"; else bad "export: --force (rc $rc)"; fi
+"$BIN/miles-export" --checkpoint "$CK" --format onnx --out "$W/m.onnx" > "$W/out" 2> "$W/err"
+rc=$?
+# an ONNX ModelProto: field 1 (ir_version, varint) first, the opset and graph inside
+if [ "$rc" -eq 0 ] && [ "$(head -c 1 "$W/m.onnx" | od -An -tx1 | tr -d ' ')" = "08" ] &&
+   grep -q "viral_prob" "$W/m.onnx" && grep -q "input_ids" "$W/m.onnx"; then
+    ok "export: ONNX file ($(wc -c < "$W/m.onnx") bytes; inputs and outputs named)"
+else bad "export: ONNX file (rc $rc)"; fi
+ls "$W"/*.tmp* "$W"/.*tmp* > /dev/null 2>&1 && bad "export: a temporary file was left behind" || ok "export: no temporary file left"
+head -c 100 "$CK" > "$W/trunc.safetensors"
+"$BIN/miles-export" --checkpoint "$W/trunc.safetensors" --format onnx --out "$W/t.onnx" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "export: truncated checkpoint refused, naming it" "trunc.safetensors"
+[ -e "$W/t.onnx" ] && bad "export: output written for a bad checkpoint" || ok "export: no output for a bad checkpoint"
+"$BIN/miles-export" --checkpoint "$W/none.safetensors" --format onnx --out "$W/t.onnx" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "export: missing checkpoint refused, naming it" "none.safetensors"
+"$BIN/miles-export" --checkpoint "$CK" --format xml --out "$W/x" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "export: unknown --format refused" "hf or onnx"
+# --selftest-dump: Miles' forward pass on given inputs (the round trip's reference side)
+python3 - "$W/in.safetensors" <<'PY'
+import json, struct, sys
+B, T, F = 2, 6, 18
+ids = [101, 7592, 2088, 102, 0, 0, 101, 2129, 2000, 1037, 3231, 102]
+mask = [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]
+feat = [0.1 * ((i * 7) % 11) - 0.5 for i in range(B * F)]
+blobs = [struct.pack(f"<{B*T}i", *[min(x, 99) for x in ids]), struct.pack(f"<{B*T}i", *mask),
+         struct.pack(f"<{B*F}f", *feat)]
+names, dts, shapes = ["input_ids", "attention_mask", "features"], ["I32", "I32", "F32"], [[B, T], [B, T], [B, F]]
+h, off = {}, 0
+for n, d, s, b in zip(names, dts, shapes, blobs):
+    h[n] = {"dtype": d, "shape": s, "data_offsets": [off, off + len(b)]}
+    off += len(b)
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(j)) + j + b"".join(blobs))
+PY
+"$BIN/miles-export" --checkpoint "$CK" --selftest-dump --inputs "$W/in.safetensors" --out "$W/dump.safetensors" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/dump.safetensors" <<'PY'; then ok "export: --selftest-dump writes finite logits, probabilities in [0,1], velocity"; else bad "export: --selftest-dump (rc $rc)"; fi
+import json, math, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+def get(k):
+    s, e = h[k]["data_offsets"]
+    return struct.unpack(f"<{(e - s) // 4}f", b[8 + n + s:8 + n + e])
+lg, p, v = get("logits"), get("viral_prob"), get("velocity")
+ok = len(lg) == 4 and len(p) == 2 and len(v) == 2 and all(math.isfinite(x) for x in lg + v)
+# viral_prob is the softmax of the logits
+ok = ok and all(abs(p[i] - 1 / (1 + math.exp(lg[2 * i] - lg[2 * i + 1]))) < 1e-6 for i in range(2))
+sys.exit(0 if ok else 1)
+PY
+
+echo "test_cli: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
