@@ -6,7 +6,9 @@
 # non-zero exit) and miles-export (HF directory and ONNX file from the tiny
 # fixture checkpoint, refusing to overwrite without --force, atomic output,
 # a missing / truncated checkpoint and a bad --format refused naming them;
-# --selftest-dump's outputs).  Run by `make test` from the repository root.
+# --selftest-dump's outputs), and miles-train's option file (--config: the
+# same checkpoint as the flags, flags override it, unknown keys and broken
+# JSON refused) and argument checks.  Run by `make test` from the repository root.
 set -u
 BIN=${MILES_BIN:-build/bin}
 W=$(mktemp -d /tmp/miles_cli.XXXXXX)
@@ -171,6 +173,49 @@ ok = len(lg) == 4 and len(p) == 2 and len(v) == 2 and all(math.isfinite(x) for x
 ok = ok and all(abs(p[i] - 1 / (1 + math.exp(lg[2 * i] - lg[2 * i + 1]))) < 1e-6 for i in range(2))
 sys.exit(0 if ok else 1)
 PY
+
+# ---- miles-train's option file (--config) and argument checks
+"$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/d.csv" > /dev/null 2> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --out "$W/d.milesdat" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ]; then ok "train: data for the option checks"; else bad "train: miles-data synth / prepare (rc $rc)"; fi
+T="--data $W/d.milesdat --vocab tests/fixtures/export_vocab --threads 1 --quiet"
+cat > "$W/cfg.json" <<'JSON'
+{"init": "random", "size": "tiny", "max-steps": 3, "batch-size": 8, "warmup": 1, "bucket": true,
+ "pooling": "mean", "seed": 5, "lr": 0.001, "head-lr": 0.002}
+JSON
+"$BIN/miles-train" $T --config "$W/cfg.json" --out "$W/tc" > "$W/out" 2> "$W/err"
+rc1=$?
+"$BIN/miles-train" $T --init random --size tiny --max-steps 3 --batch-size 8 --warmup 1 --bucket --pooling mean \
+    --seed 5 --lr 0.001 --head-lr 0.002 --out "$W/tf" > "$W/out" 2> "$W/err"
+rc2=$?
+if [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && cmp -s "$W/tc/last.safetensors" "$W/tf/last.safetensors" &&
+   python3 - "$W/tc/last.safetensors" <<'PY'; then
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+c = json.loads(m["config"])
+sys.exit(0 if c.get("pooling") == "mean" and c.get("hidden_size") == 64 else 1)
+PY
+    ok "train: --config FILE gives the checkpoint of the same options as flags (mean pooling, tiny)"
+else bad "train: --config vs flags (rc $rc1 / $rc2)"; fi
+"$BIN/miles-train" $T --config "$W/cfg.json" --seed 6 --out "$W/ts" > "$W/out" 2> "$W/err"
+if [ $? -eq 0 ] && ! cmp -s "$W/tc/last.safetensors" "$W/ts/last.safetensors"; then ok "train: a flag overrides the file (--seed)"
+else bad "train: flag over --config"; fi
+echo '{"init": "random", "no-such-option": 1}' > "$W/bad.json"
+"$BIN/miles-train" $T --config "$W/bad.json" --out "$W/tb" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "train: unknown key in --config refused, naming it" "no-such-option"
+echo '{"init": "random", ' > "$W/broken.json"
+"$BIN/miles-train" $T --config "$W/broken.json" --out "$W/tb" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "train: malformed --config refused, naming the file" "broken.json"
+"$BIN/miles-train" $T --init random --pooling max --out "$W/tb" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "train: bad --pooling refused" "pooling"
+"$BIN/miles-train" --init random --out "$W/tb" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "train: no data refused" "one of --data or --csv"
 
 echo "test_cli: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
