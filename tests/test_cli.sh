@@ -8,7 +8,9 @@
 # a missing / truncated checkpoint and a bad --format refused naming them;
 # --selftest-dump's outputs), and miles-train's option file (--config: the
 # same checkpoint as the flags, flags override it, unknown keys and broken
-# JSON refused) and argument checks.  Run by `make test` from the repository root.
+# JSON refused) and argument checks; miles-data convert (a yt-dlp fixture; bad
+# input refused naming file and line, no output) and inspect.  Run by `make
+# test` from the repository root.
 set -u
 BIN=${MILES_BIN:-build/bin}
 W=$(mktemp -d /tmp/miles_cli.XXXXXX)
@@ -174,11 +176,29 @@ ok = ok and all(abs(p[i] - 1 / (1 + math.exp(lg[2 * i] - lg[2 * i + 1]))) < 1e-6
 sys.exit(0 if ok else 1)
 PY
 
+# ---- miles-data convert / inspect
+"$BIN/miles-data" convert --from ytdlp tests/fixtures/ytdlp_lines.json --out "$W/y.csv" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(head -1 "$W/y.csv" | tr ',' '\n' | wc -l)" -eq 58 ] && [ "$(wc -l < "$W/y.csv")" -eq 4 ] &&
+   grep -q "dropped: 2" "$W/out"; then
+    ok "data: convert --from ytdlp: 58-column CSV, 3 rows, the 2 dropped counted"
+else bad "data: convert --from ytdlp (rc $rc)"; fi
+"$BIN/miles-data" convert --from ytdlp tests/fixtures/ytdlp_bad.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: convert refuses malformed JSON, naming file and line" "ytdlp_bad.json:1:"
+[ -e "$W/yb.csv" ] && bad "data: output written for bad input" || ok "data: no output for bad input"
+"$BIN/miles-data" convert --from bogus tests/fixtures/ytdlp_lines.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: unknown source kind refused" "unknown source kind"
+
 # ---- miles-train's option file (--config) and argument checks
 "$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/d.csv" > /dev/null 2> "$W/err" &&
     "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --out "$W/d.milesdat" > /dev/null 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ]; then ok "train: data for the option checks"; else bad "train: miles-data synth / prepare (rc $rc)"; fi
+"$BIN/miles-data" inspect "$W/d.milesdat" > "$W/out" 2> "$W/err"
+if [ $? -eq 0 ] && grep -q "^  train n=" "$W/out" && grep -q "^  test  n=" "$W/out"; then ok "data: inspect lists the splits"
+else bad "data: inspect"; fi
 T="--data $W/d.milesdat --vocab tests/fixtures/export_vocab --threads 1 --quiet"
 cat > "$W/cfg.json" <<'JSON'
 {"init": "random", "size": "tiny", "max-steps": 3, "batch-size": 8, "warmup": 1, "bucket": true,
