@@ -9,7 +9,8 @@
 # --selftest-dump's outputs), and miles-train's option file (--config: the
 # same checkpoint as the flags, flags override it, unknown keys and broken
 # JSON refused) and argument checks; miles-data convert (a yt-dlp fixture; bad
-# input refused naming file and line, no output) and inspect.  Run by `make
+# input refused naming file and line, no output) and inspect; miles-baseline
+# --kind all's three reports.  Run by `make
 # test` from the repository root.
 set -u
 BIN=${MILES_BIN:-build/bin}
@@ -190,6 +191,31 @@ expect_fail "data: convert refuses malformed JSON, naming file and line" "ytdlp_
 "$BIN/miles-data" convert --from bogus tests/fixtures/ytdlp_lines.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "data: unknown source kind refused" "unknown source kind"
+
+# ---- miles-baseline --kind all (the text and ridge baselines are not run by another CLI test)
+bl_check() {
+    "$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/b.csv" > /dev/null 2> "$W/err" &&
+        "$BIN/miles-data" prepare "$W/b.csv" --vocab tests/fixtures/export_vocab --out "$W/b.milesdat" > /dev/null 2> "$W/err" &&
+        "$BIN/miles-baseline" --data "$W/b.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/bl" > "$W/out" 2> "$W/err" &&
+        python3 - "$W/bl" <<'PY'
+import json, math, sys
+d = sys.argv[1]
+for kind in ("text", "numeric"):
+    r = json.load(open(f"{d}/baseline_{kind}_test.json"))
+    c = r["at_0.5"]["confusion"]
+    assert 0 <= r["auroc"] <= 1 and c["tn"] + c["fp"] + c["fn"] + c["tp"] == r["n"], kind
+    assert c["fn"] + c["tp"] == r["n_positive"] and abs(r["prevalence"] - r["n_positive"] / r["n"]) < 1e-12, kind
+    json.load(open(f"{d}/baseline_{kind}.json"))  # the fitted model
+v = json.load(open(f"{d}/baseline_ridge_test.json"))
+run, rep = v["run"], v["velocity_report"]
+assert len(run["coef"]) == 18 and math.isfinite(run["intercept"]) and run["velocity_target"] == "log1p_z"
+for k in ("mae", "rmse", "r2"):
+    assert math.isfinite(rep["target_space"][k]) and math.isfinite(rep["views_per_day"][k])
+assert rep["target_space"]["rmse"] >= rep["target_space"]["mae"]
+PY
+}
+if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients)"
+else bad "baseline: --kind all"; fi
 
 # ---- miles-train's option file (--config) and argument checks
 "$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/d.csv" > /dev/null 2> "$W/err" &&
