@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# test_cli.sh — the two command-line tools no other test runs: miles-tokenize
-# (its ids against HF BertTokenizerFast's, tests/fixtures/tokenizer_cases.txt
-# and tokenizer_encode.txt, from stdin and from arguments; --tokens, --json;
-# invalid UTF-8 and a missing vocabulary refused with a message and a
-# non-zero exit) and miles-export (HF directory and ONNX file from the tiny
-# fixture checkpoint, refusing to overwrite without --force, atomic output,
-# a missing / truncated checkpoint and a bad --format refused naming them;
-# --selftest-dump's outputs), and miles-train's option file (--config: the
-# same checkpoint as the flags, flags override it, unknown keys and broken
-# JSON refused) and argument checks; miles-data convert (a yt-dlp fixture; bad
-# input refused naming file and line, no output) and inspect; miles-baseline
-# --kind all's three reports.  Run by `make
-# test` from the repository root.
+# test_cli.sh — the command-line paths no other test runs:
+#   miles-tokenize: ids against HF BertTokenizerFast's (tests/fixtures/
+#     tokenizer_cases.txt, tokenizer_encode.txt) from stdin and as arguments,
+#     --tokens, --json; invalid UTF-8 and a missing vocabulary refused with a
+#     message and a non-zero exit;
+#   miles-export: HF directory and ONNX file from the tiny fixture checkpoint,
+#     no overwrite without --force, no temp files, a missing / truncated
+#     checkpoint and a bad --format refused naming them, --selftest-dump;
+#   miles-data convert (a yt-dlp fixture; bad input refused naming file and
+#     line, no output) and inspect; miles-baseline --kind all's three reports;
+#   miles-train --config (the same checkpoint as the same flags, a flag
+#     overrides the file, unknown keys and broken JSON refused) and its
+#     argument checks.
+# Run by `make test` from the repository root (MILES_BIN: the tools).
 set -u
 BIN=${MILES_BIN:-build/bin}
 W=$(mktemp -d /tmp/miles_cli.XXXXXX)
