@@ -141,7 +141,17 @@ typedef struct Opts {
     int data_opts;              /* a --csv-only data option was given */
 } Opts;
 
-static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+/* The --config file's values: Opts keeps pointers to them for the whole run,
+ * so they live in this table to the end (reachable, not leaks to
+ * LeakSanitizer; freed by the exit).  NULL when full or out of memory. */
+static char *g_cfg_values[512];
+static int g_ncfg;
+static const char *keep_string(const char *s) {
+    if (g_ncfg == (int)(sizeof g_cfg_values / sizeof *g_cfg_values)) return NULL;
+    char *d = strdup(s);
+    if (d) g_cfg_values[g_ncfg++] = d;
+    return d;
+}
 
 /* Apply one option (from argv or the JSON config file). */
 static int apply_opt(Opts *o, int code, const char *v) {
@@ -215,11 +225,16 @@ static int load_config_file(Opts *o, const char *path) {
         }
         char buf[64];
         const char *v = NULL;
-        if (cJSON_IsString(it)) v = xstrdup(it->valuestring); /* kept for the process lifetime */
-        else if (cJSON_IsNumber(it)) { snprintf(buf, sizeof buf, "%.17g", it->valuedouble); v = xstrdup(buf); }
+        if (cJSON_IsString(it)) v = keep_string(it->valuestring);
+        else if (cJSON_IsNumber(it)) { snprintf(buf, sizeof buf, "%.17g", it->valuedouble); v = keep_string(buf); }
         else if (cJSON_IsBool(it)) { if (cJSON_IsFalse(it)) continue; v = ""; }
         else {
             fprintf(stderr, "miles-train: %s: key \"%s\" must be a string, number or boolean\n", path, it->string);
+            cJSON_Delete(root);
+            return 1;
+        }
+        if (!v) {
+            fprintf(stderr, "miles-train: %s: too many keys (or out of memory)\n", path);
             cJSON_Delete(root);
             return 1;
         }
