@@ -32,17 +32,29 @@ CK=tests/fixtures/export_tiny.safetensors
 python3 - "$W" <<'PY'
 import sys
 w = sys.argv[1]
+
+
+def utf8(h):
+    """A fixture text (hex bytes), or None where it is not valid UTF-8: the CLI refuses those (checked below)."""
+    try:
+        return bytes.fromhex(h).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def one_line(s, tsv=False):
+    """A text that fits one stdin line (and, tsv, one TSV field)."""
+    return s is not None and not any(c in s for c in "\n\r\0" + ("\t" if tsv else ""))
+
+
 texts, want = [], []
 for line in open("tests/fixtures/tokenizer_cases.txt", encoding="utf-8"):
     f = line.rstrip("\n").split("\t")
     if f[0] != "T" or f[1] != "u":
         continue
-    try:
-        t = bytes.fromhex(f[3]).decode("utf-8")
-    except UnicodeDecodeError:
-        continue  # the CLI refuses invalid UTF-8 (checked below)
-    if "\n" in t or "\r" in t or "\0" in t:
-        continue  # one text per line
+    t = utf8(f[3])
+    if not one_line(t):
+        continue
     texts.append(t)
     want.append(f[4] if len(f) > 4 else "")
 open(f"{w}/texts.txt", "w", encoding="utf-8").write("".join(t + "\n" for t in texts))
@@ -53,12 +65,8 @@ for line in open("tests/fixtures/tokenizer_encode.txt", encoding="utf-8"):
     f = line.rstrip("\n").split("\t")
     if f[0] != "E" or f[2] != "0":
         continue
-    try:
-        a = bytes.fromhex(f[3]).decode("utf-8")
-        b = None if f[4] == "-" else bytes.fromhex(f[4]).decode("utf-8")
-    except UnicodeDecodeError:
-        continue
-    if any(c in s for s in (a, b or "") for c in "\n\r\0\t"):
+    a, b = utf8(f[3]), None if f[4] == "-" else utf8(f[4])
+    if not one_line(a, True) or (f[4] != "-" and not one_line(b, True)):
         continue
     n = sum(int(x) for x in f[7].split())  # the fixture pads every row to L: the mask's ones are the tokens
     enc.append((f[1], a, b, " ".join(f[5].split()[:n])))

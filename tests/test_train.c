@@ -198,28 +198,28 @@ static void test_learns_title_signal(void **state) {
 /* N steps straight vs stop after `stop` steps, then a fresh model object
  * (another init: everything must come from the checkpoint) resumed to N:
  * the same parameters bit for bit, in memory and in the last checkpoints. */
+static void resume_cfg(MilesTrainConfig *tc, const char *out, int64_t max_steps, int bucket, int accum) {
+    small_train_cfg(tc, out, max_steps);
+    tc->grad_accum = accum;
+    tc->bucket = bucket;
+}
+
 static void check_resume(const char *tag, int64_t N, int64_t stop, int bucket, int accum) {
     char a[256], b[256];
     snprintf(a, sizeof a, "%s/%s_straight", g_dir, tag);
     snprintf(b, sizeof b, "%s/%s_resumed", g_dir, tag);
     MilesTrainConfig tc;
     MilesModel *m1 = small_model(3);
-    small_train_cfg(&tc, a, N);
-    tc.grad_accum = accum;
-    tc.bucket = bucket;
+    resume_cfg(&tc, a, N, bucket, accum);
     MilesTrainResult res;
     OK(miles_train_run(m1, g_prep, &tc, &res));
     assert_int_equal(res.steps, N);
     MilesModel *m2 = small_model(3);
-    small_train_cfg(&tc, b, stop);
-    tc.grad_accum = accum;
-    tc.bucket = bucket;
+    resume_cfg(&tc, b, stop, bucket, accum);
     OK(miles_train_run(m2, g_prep, &tc, NULL));
     miles_model_free(m2);
     MilesModel *m3 = small_model(99);
-    small_train_cfg(&tc, b, N);
-    tc.grad_accum = accum;
-    tc.bucket = bucket;
+    resume_cfg(&tc, b, N, bucket, accum);
     tc.resume = 1;
     OK(miles_train_run(m3, g_prep, &tc, &res));
     assert_int_equal(res.steps, N);
