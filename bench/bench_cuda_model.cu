@@ -187,7 +187,7 @@ static void bench_train(MilesCudaModel *cm, const MilesConfig *c, int B, int T, 
                         double peak, double gemm) {
     Batch x;
     make_batch(&x, c, B, T);
-    MilesAdamWConfig oc = {1e-5f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+    MilesAdamWConfig oc = {1e-5f, 0.9f, 0.999f, 1e-8f, 0.01f, 0, 0.0f, 0.0f};
     const int warm = 3; /* the 16-bit path captures its graph at the 2nd step */
     double t0 = 0;
     for (int s = 0; s < warm + steps; s++) {

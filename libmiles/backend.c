@@ -80,10 +80,10 @@ static int load_cuda(const MilesBackendOps **out) {
         if (!MILES_CUDA_BUILT && !(env && *env))
             snprintf(g_load_err, sizeof g_load_err,
                      "CUDA backend not built: this libmiles was built without nvcc, so there is no libmiles_cuda.so "
-                     "(build it with `make cuda` where nvcc exists; %s)", why);
+                     "(build it with `make cuda` where nvcc exists; %.800s)", why);
         else
             snprintf(g_load_err, sizeof g_load_err,
-                     "CUDA backend library not found: cannot load libmiles_cuda.so (%s); set MILES_CUDA_BACKEND to "
+                     "CUDA backend library not found: cannot load libmiles_cuda.so (%.800s); set MILES_CUDA_BACKEND to "
                      "its path or install it beside libmiles.so", why);
         s = MILES_EUNSUPPORTED;
     } else {

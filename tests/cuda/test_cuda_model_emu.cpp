@@ -231,7 +231,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     MilesModel *m = cpu_model(f, &c), *m0 = cpu_model(f, &c);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m0, prec));
-    MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all};
+    MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all, 0.0f, 0.0f};
     MilesAdamW *o = NULL;
     MUST(miles_adamw_build(&o, m, &oc));
     double el = 0, en = 0, lsum = 0;
@@ -302,7 +302,7 @@ static void test_scaler(Fixture *f) {
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
     MUST(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, 3));
-    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0, 0.0f, 0.0f};
     const size_t n = miles_cuda_model_num_params(cm);
     std::vector<float> before(n);
     const float expect[8] = {65536, 65536, 131072, 65536, 65536, 65536, 131072, 131072};
