@@ -205,7 +205,7 @@ int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *he
         }
         size_t bad;
         if (!tensor_finite(st, i, &bad)) {
-            list_add(other, "%s element %zu is not finite", name, bad);
+            list_add(other, "%s element %zu is not finite (as f32)", name, bad);
             continue;
         }
         src[t] = i;
@@ -324,7 +324,7 @@ int miles_model_load_params(MilesModel *m, const char *path) {
         }
         size_t bad;
         if (!tensor_finite(st, i, &bad)) {
-            rc = miles_error(MILES_ENAN, "%s: tensor '%s' element %zu is NaN or Inf", path, ti.name, bad);
+            rc = miles_error(MILES_ENAN, "%s: tensor '%s' element %zu is NaN or Inf (as f32)", path, ti.name, bad);
             break;
         }
         src[t] = i;

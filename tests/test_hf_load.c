@@ -108,9 +108,45 @@ typedef struct {
     const char *dup;         /* src name also written under the other prefix */
     int n_extra;
     const char *extra[4];    /* extra F32 [2] tensors */
+    const char *cast;        /* src name written as cast_dt (F16, F64 or an integer dtype) */
+    int cast_dt;
+    int cast_bad;            /* element 3 of the cast tensor: BAD_INF / BAD_NAN / BAD_BIG (F64 only) */
 } Variant;
+enum { BAD_NONE = 0, BAD_INF, BAD_NAN, BAD_BIG };
 
 static uint16_t bf16_of(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }
+
+/* binary16 by truncation; |f| < 2^-14 becomes a signed zero (no subnormals,
+ * so half_to_float below needs only zeros and normals).  Values of frand()
+ * are below 1, inside the half range. */
+static uint16_t half_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    int e = (int)((u >> 23) & 0xff) - 127 + 15;
+    if (e <= 0) return sign;
+    return (uint16_t)(sign | (uint16_t)(e << 10) | (uint16_t)((u >> 13) & 0x3ffu));
+}
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    uint32_t u = e ? sign | ((e - 15 + 127) << 23) | (m << 13) : sign;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The bytes of t written as dtype dt (F16, F64, I32), element 3 spoiled by bad. */
+static void *cast_tensor(const SrcT *t, int dt, int bad) {
+    void *out = malloc(t->numel * 8);
+    for (size_t k = 0; k < t->numel; k++) {
+        if (dt == MILES_DT_F16) ((uint16_t *)out)[k] = half_of(t->v[k]);
+        else if (dt == MILES_DT_F64) ((double *)out)[k] = (double)t->v[k];
+        else ((int32_t *)out)[k] = (int32_t)(t->v[k] * 100.0f);
+    }
+    if (bad && dt == MILES_DT_F16) ((uint16_t *)out)[3] = bad == BAD_INF ? 0xfc00u : 0x7e00u;
+    if (bad && dt == MILES_DT_F64) ((double *)out)[3] = bad == BAD_INF ? INFINITY : bad == BAD_NAN ? NAN : 1e39;
+    return out;
+}
 
 static void write_dir(const char *dir, const Src *s, const Variant *var) {
     mkdir(dir, 0755);
@@ -122,6 +158,7 @@ static void write_dir(const char *dir, const Src *s, const Variant *var) {
     assert_int_equal(miles_safetensors_writer_open(&w, p), MILES_OK);
     static uint16_t *bf[64];
     static float *nanbuf;
+    static void *castbuf;
     static const float two[2] = {1, 2};
     static const int64_t pos_ids[64] = {0};
     for (int i = 0; i < s->n; i++) {
@@ -148,7 +185,11 @@ static void write_dir(const char *dir, const Src *s, const Variant *var) {
             nanbuf[3] = NAN;
             data = nanbuf;
         }
-        if (var->flags & V_BF16) {
+        if (var->cast && !strcmp(var->cast, t->name)) {
+            free(castbuf);   /* the writer reads it until _finish */
+            castbuf = cast_tensor(t, var->cast_dt, var->cast_bad);
+            assert_int_equal(miles_safetensors_writer_add(w, name, var->cast_dt, t->ndim, shp, castbuf), MILES_OK);
+        } else if (var->flags & V_BF16) {
             free(bf[i]);
             bf[i] = malloc(t->numel * 2);
             for (size_t k = 0; k < t->numel; k++) bf[i][k] = bf16_of(t->v[k]);
@@ -373,6 +414,119 @@ static void test_synthetic_errors(void **state) {
     free_src(&s);
 }
 
+/* A copy of TINY_CONFIG with the text `from` replaced by `to`. */
+static void config_with(char *out, size_t cap, const char *from, const char *to) {
+    const char *q = strstr(TINY_CONFIG, from);
+    assert_non_null(q);
+    snprintf(out, cap, "%.*s%s%s", (int)(q - TINY_CONFIG), TINY_CONFIG, to, q + strlen(from));
+}
+
+/* Half and double tensors are converted (double only within the f32 range),
+ * non-finite elements and integer dtypes are refused naming the tensor (and
+ * element); config.json's fields are checked naming the file; a sharded
+ * checkpoint or a directory without model.safetensors is refused. */
+static void test_synthetic_dtypes_configs(void **state) {
+    (void)state;
+    Src s;
+    make_src(&s);
+    MilesConfig head;
+    assert_int_equal(miles_config_preset(&head, "miles", "tiny"), MILES_OK);
+    const char *T = "encoder.layer.0.attention.output.dense.weight";
+    char dir[512], p[600], want[200];
+    MilesModel *m = NULL;
+    MilesLoadReport rep;
+
+    /* double: every value exactly (the source is float) */
+    snprintf(dir, sizeof dir, "%s/f64", tmpdir);
+    Variant vd = {V_PREFIX, .cast = T, .cast_dt = MILES_DT_F64};
+    write_dir(dir, &s, &vd);
+    if (miles_model_load_hf(&m, dir, &head, 3, &rep)) fail_msg("f64: %s", miles_last_error());
+    assert_int_equal(rep.n_loaded, s.n);
+    check_loaded(m, &s, 0);
+    miles_model_free(m);
+    /* half: its value, element by element */
+    snprintf(dir, sizeof dir, "%s/f16", tmpdir);
+    Variant vh = {V_PREFIX, .cast = T, .cast_dt = MILES_DT_F16};
+    write_dir(dir, &s, &vh);
+    if (miles_model_load_hf(&m, dir, &head, 3, &rep)) fail_msg("f16: %s", miles_last_error());
+    assert_int_equal(rep.n_loaded, s.n);
+    snprintf(want, sizeof want, "bert.%s", T);
+    MilesTensorInfo ti;
+    assert_int_equal(miles_model_tensor(m, miles_model_find_tensor(m, want), &ti), MILES_OK);
+    const SrcT *src = src_find(&s, want);
+    size_t differ = 0;
+    for (size_t k = 0; k < ti.numel; k++) {
+        float h = half_to_float(half_of(src->v[k]));
+        if (memcmp(&ti.data[k], &h, 4)) fail_msg("f16 %s[%zu]: %g != %g", T, k, ti.data[k], h);
+        differ += h != src->v[k];
+    }
+    assert_true(differ > ti.numel / 2);   /* the half values, not the float source */
+    miles_model_free(m);
+
+    /* refused: non-finite halves and doubles, doubles beyond f32, integers */
+    struct { const char *label; int dt, bad; const char *needle; } bad[] = {
+        {"f16 -inf", MILES_DT_F16, BAD_INF, "element 3 is not finite"},
+        {"f16 nan", MILES_DT_F16, BAD_NAN, "element 3 is not finite"},
+        {"f64 inf", MILES_DT_F64, BAD_INF, "element 3 is not finite"},
+        {"f64 nan", MILES_DT_F64, BAD_NAN, "element 3 is not finite"},
+        {"f64 1e39", MILES_DT_F64, BAD_BIG, "element 3 is not finite"},
+        {"i32", MILES_DT_I32, BAD_NONE, "has integer dtype I32"},
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        snprintf(dir, sizeof dir, "%s/cast%zu", tmpdir, c);
+        Variant v = {V_PREFIX, .cast = T, .cast_dt = bad[c].dt, .cast_bad = bad[c].bad};
+        write_dir(dir, &s, &v);
+        expect_fail(bad[c].label, dir, &head, MILES_EFORMAT, (const char *[]){want, bad[c].needle, NULL});
+    }
+
+    /* config.json fields */
+    snprintf(dir, sizeof dir, "%s/cfg", tmpdir);
+    Variant v0 = {V_PREFIX};
+    write_dir(dir, &s, &v0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    struct { const char *from, *to; int rc; const char *needle; } cfgs[] = {
+        {NULL, "[1, 2]", MILES_EFORMAT, "top level is not a JSON object"},
+        {NULL, "{\"model_type\": \"bert\",", MILES_EFORMAT, "invalid JSON near byte"},
+        {"\"layer_norm_eps\":1e-12", "\"layer_norm_eps\":\"small\"", MILES_EFORMAT, "field \"layer_norm_eps\" must be a number"},
+        {"\"hidden_dropout_prob\":0.1", "\"hidden_dropout_prob\":[0.1]", MILES_EFORMAT, "field \"hidden_dropout_prob\" must be a number"},
+        {"\"hidden_size\":64", "\"hidden_size\":64.5", MILES_EFORMAT, "field \"hidden_size\" must be a non-negative integer"},
+        {"\"hidden_size\":64,", "", MILES_EMISSING, "required field \"hidden_size\" is missing"},
+        {"\"model_type\":\"bert\"", "\"model_type\":\"roberta\"", MILES_EUNSUPPORTED, "model_type \"roberta\""},
+        {"\"hidden_act\":\"gelu\"", "\"hidden_act\":\"gelu_new\"", MILES_EUNSUPPORTED, "hidden_act \"gelu_new\""},
+        {"\"position_embedding_type\":\"absolute\"", "\"position_embedding_type\":\"relative_key\"", MILES_EUNSUPPORTED,
+         "position_embedding_type \"relative_key\""},
+        {"\"position_embedding_type\":\"absolute\"", "\"position_embedding_type\":3", MILES_EUNSUPPORTED,
+         "position_embedding_type \"(not a string)\""},
+        {"\"num_attention_heads\":4", "\"num_attention_heads\":5", MILES_EINVAL, "not a multiple of num_attention_heads 5"},
+        {"\"max_position_embeddings\":64", "\"max_position_embeddings\":0", MILES_EINVAL, "positions 0"},
+        {"\"type_vocab_size\":2", "\"type_vocab_size\":0", MILES_EINVAL, "type vocab 0"},
+        {"\"layer_norm_eps\":1e-12", "\"layer_norm_eps\":-1e-12", MILES_EINVAL, "eps -1e-12"},
+        {"\"num_hidden_layers\":2", "\"num_hidden_layers\":0", MILES_EINVAL, "layers 0"},
+    };
+    char text[2048];
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        if (cfgs[c].from) config_with(text, sizeof text, cfgs[c].from, cfgs[c].to);
+        else snprintf(text, sizeof text, "%s", cfgs[c].to);
+        spit(p, text);
+        expect_fail(cfgs[c].needle, dir, &head, cfgs[c].rc, (const char *[]){p, cfgs[c].needle, NULL});
+    }
+    spit(p, TINY_CONFIG);
+    assert_int_equal(miles_model_load_hf(&m, dir, &head, 3, NULL), MILES_OK);   /* the same directory, mended */
+    miles_model_free(m);
+
+    /* no model.safetensors: sharded, or nothing */
+    snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    spit(p, TINY_CONFIG);
+    expect_fail("no weights", dir, &head, MILES_EMISSING, (const char *[]){dir, "no model.safetensors", NULL});
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    spit(p, "{\"weight_map\": {}}");
+    expect_fail("sharded", dir, &head, MILES_EUNSUPPORTED,
+                (const char *[]){dir, "sharded checkpoints", "merge the shards", NULL});
+    free_src(&s);
+}
+
 /* ------------------------------------------------------------ real model */
 
 static void test_real_minilm(void **state) {
@@ -527,6 +681,39 @@ static void test_save_load_params(void **state) {
     assert_non_null(strstr(miles_last_error(), ti.name));
     assert_true(c0.data[5] == before);
 
+    /* a parameter stored as integers, or as a half with an Inf: refused, model untouched */
+    ti.data[2] = 0.5f;
+    struct { int dt, bad, rc; const char *needle; } casts[] = {
+        {MILES_DT_I32, BAD_NONE, MILES_EFORMAT, "has integer dtype I32"},
+        {MILES_DT_F16, BAD_INF, MILES_ENAN, "element 3 is NaN or Inf"},
+        {MILES_DT_F64, BAD_BIG, MILES_ENAN, "element 3 is NaN or Inf"},
+    };
+    for (size_t k = 0; k < sizeof casts / sizeof casts[0]; k++) {
+        MilesSafetensorsWriter *w;
+        assert_int_equal(miles_safetensors_writer_open(&w, path), MILES_OK);
+        void *cast = NULL;
+        for (int i = 0; i < miles_model_num_tensors(a); i++) {
+            MilesTensorInfo tw;
+            miles_model_tensor(a, i, &tw);
+            const void *data = tw.data;
+            int dt = MILES_DT_F32;
+            if (i == 7) {
+                SrcT t = {.numel = tw.numel, .v = tw.data};
+                data = cast = cast_tensor(&t, casts[k].dt, casts[k].bad);
+                dt = casts[k].dt;
+            }
+            assert_int_equal(miles_safetensors_writer_add(w, tw.name, dt, tw.ndim, tw.shape, data), MILES_OK);
+        }
+        assert_int_equal(miles_safetensors_writer_finish(w), MILES_OK);
+        free(cast);
+        int rc = miles_model_load_params(c, path);
+        print_message("tensor 7 as %s: %s\n", miles_dtype_name(casts[k].dt), miles_last_error());
+        assert_int_equal(rc, casts[k].rc);
+        assert_non_null(strstr(miles_last_error(), ti.name));
+        assert_non_null(strstr(miles_last_error(), casts[k].needle));
+        assert_true(c0.data[5] == before);
+    }
+
     miles_model_free(a);
     miles_model_free(b);
     miles_model_free(c);
@@ -536,6 +723,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_synthetic_variants),
         cmocka_unit_test(test_synthetic_errors),
+        cmocka_unit_test(test_synthetic_dtypes_configs),
         cmocka_unit_test(test_real_minilm),
         cmocka_unit_test(test_save_load_params),
     };
