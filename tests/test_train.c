@@ -5,8 +5,9 @@
  * of a checkpoint write, reproduces the LR schedules (the original project's
  * against torch's trace, tests/gen_sched_original.py), orders epochs with
  * length bucketing (and resumes on the same bits), reports through its
- * event callback without printing anything itself, and writes checkpoints
- * that carry the whole serving contract.
+ * event callback without printing anything itself, writes checkpoints
+ * that carry the whole serving contract, cuts batches below the prepared
+ * length as the tokenizer truncates, and stops on a non-finite loss.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -967,6 +968,66 @@ static void test_bucket_train_resume(void **state) {
     check_resume("bucket", 24, 24 / 2 + 5, 1, 1);
 }
 
+/* A batch cut below its rows' length (--max-len under the prepared one) is
+ * what the tokenizer gives at that max_len: the first max_len - 1 tokens and
+ * the closing [SEP], as HF truncation; shorter rows are padded. */
+static void test_batch_truncation(void **state) {
+    (void)state;
+    MilesDataset tr;
+    view_data(MILES_SPLIT_TRAIN, &tr);
+    MilesTokenizer *tok = NULL;
+    OK(miles_tokenizer_load(&tok, VOCAB_PATH));
+    enum { NB = 64, CUT = 10 };
+    int64_t rows[NB];
+    int longer = 0, shorter = 0;
+    for (int i = 0; i < NB; i++) {
+        rows[i] = 3 * i + 1;
+        longer += tr.lengths[rows[i]] > CUT;
+        shorter += tr.lengths[rows[i]] < CUT;
+    }
+    printf("batch truncation: %d of %d rows longer than %d tokens, %d shorter\n", longer, NB, CUT, shorter);
+    assert_true(longer >= 8 && shorter >= 1); /* both kinds in the batch */
+    MilesBatchBuf bb;
+    memset(&bb, 0, sizeof bb);
+    MilesBatch b;
+    OK(miles_batchbuf_fill(&bb, &tr, rows, NB, CUT, &b));
+    assert_int_equal(b.B, NB);
+    assert_int_equal(b.T, CUT);
+    int32_t ids[CUT], tt[CUT], mask[CUT];
+    for (int i = 0; i < NB; i++) {
+        const char *title = miles_prepared_title(g_prep, MILES_SPLIT_TRAIN, rows[i]);
+        int len = 0;
+        OK(miles_tokenizer_encode(tok, title, strlen(title), NULL, 0, CUT, 1, ids, tt, mask, &len));
+        if (memcmp(b.input_ids + (size_t)i * CUT, ids, sizeof ids) || memcmp(b.attention_mask + (size_t)i * CUT, mask, sizeof mask))
+            fail_msg("row %lld (%d tokens) \"%s\": the batch differs from encoding at max_len %d", (long long)rows[i],
+                     tr.lengths[rows[i]], title, CUT);
+    }
+    miles_batchbuf_free(&bb);
+    miles_tokenizer_free(tok);
+}
+
+/* A loss that is not finite stops the run with MILES_ENAN naming the step,
+ * and writes no checkpoint. */
+static void test_nonfinite_loss(void **state) {
+    (void)state;
+    MilesModel *m = small_model(5);
+    MilesTensorInfo ti;
+    OK(miles_model_tensor(m, miles_model_find_tensor(m, "classifier.bias"), &ti));
+    ti.data[1] = INFINITY; /* logits inf - inf: the loss is NaN */
+    MilesTrainConfig tc;
+    char out[256], last[300];
+    snprintf(out, sizeof out, "%s/nanloss", g_dir);
+    small_train_cfg(&tc, out, 3);
+    int rc = miles_train_run(m, g_prep, &tc, NULL);
+    printf("non-finite loss: %s: %s\n", miles_status_name(rc), miles_last_error());
+    assert_int_equal(rc, MILES_ENAN);
+    assert_non_null(strstr(miles_last_error(), "training loss is"));
+    assert_non_null(strstr(miles_last_error(), "at step 0 (epoch 1, batch 0)"));
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    assert_int_not_equal(access(last, F_OK), 0);
+    miles_model_free(m);
+}
+
 static void test_bad_config(void **state) {
     (void)state;
     MilesDataset tr;
@@ -1015,6 +1076,8 @@ int main(void) {
         cmocka_unit_test(test_bucket_order),
         cmocka_unit_test(test_bucket_train_resume),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_batch_truncation),
+        cmocka_unit_test(test_nonfinite_loss),
         cmocka_unit_test(test_sigint_cli),
         cmocka_unit_test(test_resume_cleans_log_and_temps),
         cmocka_unit_test(test_resume_bit_identical),
