@@ -246,9 +246,14 @@ static void test_round_trip(void **state) {
     const int64_t neg = -1;
     assert_int_equal(miles_safetensors_writer_add(w, "neg", MILES_DT_F32, 1, &neg, f32), MILES_EINVAL);
     assert_int_equal(miles_safetensors_writer_add(w, "baddt", 42, 1, shp, f32), MILES_EINVAL);
+    const int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, huge[2] = {INT64_C(1) << 40, INT64_C(1) << 40};
+    assert_int_equal(miles_safetensors_writer_add(w, "nd9", MILES_DT_F32, 9, nine, f32), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "invalid ndim 9"));
+    assert_int_equal(miles_safetensors_writer_add(w, "huge", MILES_DT_F32, 2, huge, f32), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "'huge': too many elements"));
     assert_int_equal(miles_safetensors_writer_add(w, "__metadata__", MILES_DT_F32, 1, shp, f32), MILES_EINVAL);
     assert_int_equal(miles_safetensors_writer_add(w, "scalar", MILES_DT_F32, 0, NULL, &f32[7]), MILES_OK);
-    const char *tricky = "quote\" backslash\\ newline\n tab\t ctl\x01 utf8 caf\xc3\xa9 \xf0\x9f\x94\xa5";
+    const char *tricky = "quote\" backslash\\ newline\n cr\r tab\t bs\b ff\f ctl\x01\x1f utf8 caf\xc3\xa9 \xf0\x9f\x94\xa5";
     assert_int_equal(miles_safetensors_writer_metadata(w, "tricky", tricky), MILES_OK);
     assert_int_equal(miles_safetensors_writer_metadata(w, "k", "old"), MILES_OK);
     assert_int_equal(miles_safetensors_writer_metadata(w, "k", "new"), MILES_OK);
@@ -369,6 +374,22 @@ static void test_malformed(void **state) {
         {"duplicate name", -1, "{\"w.d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                                "\"w.d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "duplicate tensor name 'w.d'"},
         {"metadata not object", -1, "{\"__metadata__\":[1]}", 0, "__metadata__"},
+        {"duplicate metadata key", -1, "{\"__metadata__\":{\"epoch\":\"1\",\"epoch\":\"2\"}}", 0,
+         "duplicate \"__metadata__\" key 'epoch'"},
+        {"shape not array", -1, "{\"w.sa\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8,
+         "\"shape\" is not an array"},
+        /* the per-tensor CRC-32 map of checkpoints (MILES_META_CRC32); tensor
+         * entries first where the message must name the tensor ("w." above) */
+        {"crc map not object", -1, "{\"__metadata__\":{\"" MILES_META_CRC32 "\":\"[1]\"},"
+                                   "\"t.c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "\"" MILES_META_CRC32 "\" is not a JSON object"},
+        {"crc map too short", -1, "{\"__metadata__\":{\"" MILES_META_CRC32 "\":\"{}\"},"
+                                  "\"t.c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "lists 0 tensors, the file has 1"},
+        {"crc not 8 hex digits", -1, "{\"w.c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                     "\"__metadata__\":{\"" MILES_META_CRC32 "\":\"{\\\"w.c\\\":\\\"12345678x\\\"}\"}}", 8, "no valid CRC-32"},
+        {"crc not hex", -1, "{\"w.c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                            "\"__metadata__\":{\"" MILES_META_CRC32 "\":\"{\\\"w.c\\\":\\\"1234567g\\\"}\"}}", 8, "no valid CRC-32"},
+        {"crc of another tensor", -1, "{\"w.c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                      "\"__metadata__\":{\"" MILES_META_CRC32 "\":\"{\\\"x.y\\\":\\\"12345678\\\"}\"}}", 8, "no valid CRC-32"},
         {"metadata value not string", -1, "{\"__metadata__\":{\"epoch\":3}}", 0, "epoch"},
         {"too short", 0, "", 0, "too short"},
     };
@@ -399,6 +420,29 @@ static void test_malformed(void **state) {
     snprintf(path, sizeof path, "%s/does_not_exist.safetensors", tmpdir);
     assert_int_equal(miles_safetensors_open(&st, path), MILES_EMISSING);
     assert_non_null(strstr(miles_last_error(), path));
+
+    /* a header over the 100 MB limit, in a file long enough to hold it (sparse) */
+    snprintf(path, sizeof path, "%s/bighdr.safetensors", tmpdir);
+    {
+        const uint64_t L = 100000001;
+        unsigned char len8[8];
+        for (int k = 0; k < 8; k++) len8[k] = (unsigned char)(L >> (8 * k));
+        spit(path, len8, 8);
+        assert_int_equal(truncate(path, (off_t)(8 + L + 8)), 0);
+        assert_int_equal(miles_safetensors_open(&st, path), MILES_EFORMAT);
+        print_message("%-26s -> %s\n", "header of 100 MB + 1", miles_last_error());
+        assert_non_null(strstr(miles_last_error(), "header length 100000001 exceeds the 100 MB limit"));
+        unlink(path);
+    }
+    /* BOOL bytes other than 0 / 1: refused when read, naming tensor and element */
+    snprintf(path, sizeof path, "%s/bool.safetensors", tmpdir);
+    write_raw(path, -1, "{\"flags\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4);
+    assert_int_equal(miles_safetensors_open(&st, path), MILES_OK);
+    int32_t flags[4];
+    assert_int_equal(miles_safetensors_read_i32(st, 0, flags, 4), MILES_ERANGE);   /* bytes 0, 37, 74, 111 */
+    assert_non_null(strstr(miles_last_error(), "tensor 'flags' element 1: BOOL byte 37 is not 0 or 1"));
+    miles_safetensors_close(st);
+    unlink(path);
 
     /* gaps and zero-size tensors at shared offsets are legal */
     snprintf(path, sizeof path, "%s/gap.safetensors", tmpdir);
