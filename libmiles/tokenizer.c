@@ -255,8 +255,8 @@ static int file_paths(const char *path, char vocab[1200], char cfgp[1200], char 
 {
     struct stat sb;
     if (strlen(path) > 1100) return miles_error(MILES_EINVAL, "tokenizer: path too long (%zu bytes)", strlen(path));
-    if (stat(path, &sb) != 0)
-        return miles_error(MILES_EIO, "tokenizer: %s: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) /* absent: MILES_EMISSING, as the safetensors reader says it */
+        return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "tokenizer: %s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         snprintf(vocab, 1200, "%.1100s/vocab.txt", path);
         snprintf(cfgp, 1200, "%.1100s/tokenizer_config.json", path);

@@ -284,6 +284,16 @@ static void test_config_bounds(void **state) {
         {"num_attention_heads", "1.5", "num_attention_heads"},
         {"hidden_act", "\"nope\"", "hidden_act"},
         {"type_vocab_size", "1e300", "type_vocab_size"},
+        {"layer_norm_eps", "\"small\"", "\"layer_norm_eps\" missing or not a number"},
+        {"pooling", "\"max\"", "unknown pooling \"max\""},
+        {"pooling", "2", "\"pooling\" missing"},
+        {"velocity_activation", "\"tanh\"", "unknown velocity_activation \"tanh\""},
+        {"velocity_activation", "null", "\"velocity_activation\" missing"},
+        {"fusion_widths", "[512,64]", "\"fusion_widths\"/\"fusion_dropouts\" missing or of different lengths"},
+        {"fusion_dropouts", "{}", "\"fusion_widths\"/\"fusion_dropouts\" missing or of different lengths"},
+        {"fusion_widths", "[0]", "bad entry 0 in \"fusion_widths\"/\"fusion_dropouts\""},
+        {"numeric_widths", "[2.5]", "bad entry 0 in \"numeric_widths\"/\"numeric_dropouts\""},
+        {"numeric_dropouts", "[\"x\"]", "bad entry 0 in \"numeric_widths\"/\"numeric_dropouts\""},
     };
     char bad[300], json[8192], pat[64];
     snprintf(bad, sizeof bad, "%s/cfg.safetensors", g_dir);
@@ -305,6 +315,24 @@ static void test_config_bounds(void **state) {
         if (s > 0.5) fail_msg("%s: refused only after %.2f s (allocated first?)", cases[i].field, s);
         assert_null(strstr(miles_last_error(), "-2147483648"));
     }
+    /* more layers than MILES_MAX_MLP, and a config that is not an object */
+    MilesConfig jc;
+    OK(miles_config_preset(&jc, "miles", "tiny"));
+    char *js = NULL;
+    OK(miles_config_to_json(&jc, &js));
+    char *nw = strstr(js, "\"numeric_widths\":"), *nd = strstr(js, "\"numeric_dropouts\":");
+    assert_true(nw && nd && nw < nd);
+    char *nd_end = strchr(nd, ']');
+    assert_non_null(nd_end);
+    snprintf(json, sizeof json, "%.*s\"numeric_widths\":[8,8,8,8,8,8,8,8,8],\"numeric_dropouts\":[0,0,0,0,0,0,0,0,0]%s",
+             (int)(nw - js), js, nd_end + 1);
+    assert_int_equal(miles_config_from_json(&jc, json), MILES_EFORMAT);
+    printf("  refused: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "more than 8 layers in \"numeric_widths\""));
+    free(js);
+    assert_int_equal(miles_config_from_json(&jc, "[1, 2]"), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "model config: not a JSON object"));
+    assert_int_equal(miles_config_from_json(&jc, "{\"vocab_size\": "), MILES_EFORMAT);
     free(cfg);
     /* the bounds hold for built configs too */
     MilesConfig mc;
@@ -382,6 +410,59 @@ static void test_older_format_loads(void **state) {
     }
 }
 
+/* What a checkpoint without the training contract (no embedded tokenizer, no
+ * vocab_dir, no data scalers) says when asked for them, and an unknown
+ * text_clean; a tokenizer larger than the model's vocabulary is refused. */
+static void test_contract_refusals(void **state) {
+    (void)state;
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, g_good));
+    MilesTokenizer *tok = (MilesTokenizer *)0x1;
+    assert_int_equal(miles_checkpoint_tokenizer(c, NULL, &tok), MILES_EMISSING);
+    printf("  refused: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "no embedded tokenizer and no metadata \"vocab_dir\""));
+    assert_null(tok);
+    /* tests/fixtures/tokenizer_vocab.txt has more tokens than the model's 64 */
+    assert_int_equal(miles_checkpoint_tokenizer(c, "tests/fixtures/tokenizer_vocab.txt", &tok), MILES_ESHAPE);
+    printf("  refused: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "but the model's vocab_size is 64"));
+    assert_null(tok);
+    assert_int_equal(miles_checkpoint_tokenizer(c, "tests/fixtures/no_such_vocab", &tok), MILES_EMISSING);
+    printf("  refused: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "tokenizer 'tests/fixtures/no_such_vocab'"));
+    int mode = -1;
+    OK(miles_checkpoint_text_clean(c, &mode)); /* absent: none */
+    assert_int_equal(mode, MILES_TEXT_CLEAN_NONE);
+    miles_checkpoint_close(c);
+
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/clean.safetensors", g_dir);
+    const struct { const char *value; int rc, mode; } cleans[] = {
+        {"seed", MILES_OK, MILES_TEXT_CLEAN_SEED}, {"none", MILES_OK, MILES_TEXT_CLEAN_NONE},
+        {"aggressive", MILES_EFORMAT, MILES_TEXT_CLEAN_NONE}, {"", MILES_EFORMAT, MILES_TEXT_CLEAN_NONE}};
+    for (size_t i = 0; i < sizeof cleans / sizeof *cleans; i++) {
+        rewrite(g_good, bad, MILES_META_TEXT_CLEAN, cleans[i].value, NULL);
+        OK(miles_checkpoint_open(&c, bad));
+        assert_int_equal(miles_checkpoint_text_clean(c, &mode), cleans[i].rc);
+        assert_int_equal(mode, cleans[i].mode);
+        if (cleans[i].rc) {
+            printf("  refused: %s\n", miles_last_error());
+            assert_non_null(strstr(miles_last_error(), bad));
+            assert_non_null(strstr(miles_last_error(), "unknown text_clean"));
+        }
+        miles_checkpoint_close(c);
+    }
+    /* a vocab_dir hint that no longer exists: named, with what to do */
+    snprintf(bad, sizeof bad, "%s/hint.safetensors", g_dir);
+    rewrite(g_good, bad, MILES_META_VOCAB_DIR, "/nonexistent/vocab", NULL);
+    OK(miles_checkpoint_open(&c, bad));
+    assert_int_equal(miles_checkpoint_tokenizer(c, NULL, &tok), MILES_EMISSING);
+    printf("  refused: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "/nonexistent/vocab"));
+    assert_non_null(strstr(miles_last_error(), "pass the tokenizer directory explicitly"));
+    miles_checkpoint_close(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc_stored_and_verified),
@@ -391,6 +472,7 @@ int main(void) {
         cmocka_unit_test(test_threshold_must_be_number),
         cmocka_unit_test(test_export_refuses_bad_scaler),
         cmocka_unit_test(test_older_format_loads),
+        cmocka_unit_test(test_contract_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -511,7 +511,7 @@ static void test_vocab_errors(void **state)
     char p[512];
 
     snprintf(p, sizeof p, "%s/missing.txt", tmpdir);
-    expect_load_error(p, MILES_EIO, "missing.txt", NULL);
+    expect_load_error(p, MILES_EMISSING, "missing.txt", NULL);
     expect_load_error(tmpdir, MILES_EMISSING, tmpdir, "vocab.txt");
 
     write_file("empty.txt", "", 0);
