@@ -11,7 +11,9 @@
 #     line, no output) and inspect; miles-baseline --kind all's three reports;
 #   miles-train --config (the same checkpoint as the same flags, a flag
 #     overrides the file, unknown keys and broken JSON refused) and its
-#     argument checks.
+#     argument checks;
+#   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
+#     checkpoint, a value that cannot be honoured is named on stderr.
 # Run by `make test` from the repository root (MILES_BIN: the tools).
 set -u
 BIN=${MILES_BIN:-build/bin}
@@ -271,6 +273,33 @@ expect_fail "train: bad --pooling refused" "pooling"
 "$BIN/miles-train" --init random --out "$W/tb" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "train: no data refused" "one of --data or --csv"
+
+# ---- the GEMM's selection by environment (MILES_GEMM_ISA, MILES_GEMM): the
+# same checkpoint as the default whatever kernel runs, a warning for a value
+# that cannot be honoured
+F="$T --init random --size tiny --max-steps 3 --batch-size 8 --warmup 1 --bucket --pooling mean --seed 5 --lr 0.001 --head-lr 0.002"
+gemm_env() { # NAME ENV... : train with the environment, same bits as "$W/tf", stderr matching $WANT (or empty)
+    local name=$1; shift
+    env "$@" "$BIN/miles-train" $F --out "$W/tg" > "$W/out" 2> "$W/err"
+    local rc=$?
+    if [ "$rc" -eq 0 ] && cmp -s "$W/tf/last.safetensors" "$W/tg/last.safetensors" &&
+       { if [ -n "$WANT" ]; then grep -qF -- "$WANT" "$W/err"; else [ ! -s "$W/err" ]; fi; }; then ok "gemm: $name"
+    else bad "gemm: $name (rc $rc)"; fi
+    rm -rf "$W/tg"
+}
+WANT="" gemm_env "MILES_GEMM_ISA=generic trains the same checkpoint, silently" MILES_GEMM_ISA=generic
+WANT="" gemm_env "MILES_GEMM_ISA=avx2 trains the same checkpoint" MILES_GEMM_ISA=avx2
+WANT="MILES_GEMM_ISA=sse9 is unknown (avx512, avx2, generic); using " gemm_env "an unknown MILES_GEMM_ISA is named, the default used" MILES_GEMM_ISA=sse9
+if grep -qw avx512f /proc/cpuinfo; then
+    WANT="" gemm_env "MILES_GEMM_ISA=avx512 on an AVX-512 CPU" MILES_GEMM_ISA=avx512
+else
+    WANT="MILES_GEMM_ISA=avx512 is not supported by this CPU; using " gemm_env "MILES_GEMM_ISA=avx512 without AVX-512 is refused, the default used" MILES_GEMM_ISA=avx512
+fi
+WANT="MILES_GEMM=fast is unknown (own, blas); using own" gemm_env "an unknown MILES_GEMM is named, the own GEMM used" MILES_GEMM=fast
+"$BIN/miles-train" $F --out "$W/tblas" > /dev/null 2> "$W/err" && MILES_GEMM=blas "$BIN/miles-train" $F --out "$W/tblas2" > /dev/null 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ ! -s "$W/err" ] && [ -s "$W/tblas2/last.safetensors" ]; then ok "gemm: MILES_GEMM=blas trains"
+else bad "gemm: MILES_GEMM=blas (rc $rc)"; fi
 
 echo "test_cli: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
