@@ -10,8 +10,10 @@
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
 #     line, no output) and inspect; miles-baseline --kind all's three reports;
 #   miles-train --config (the same checkpoint as the same flags, a flag
-#     overrides the file, unknown keys and broken JSON refused) and its
-#     argument checks;
+#     overrides the file, unknown keys and broken JSON refused), its
+#     options as recorded in the checkpoint (train_config, recipe, velocity
+#     target, data choices: --csv prepares miles-data prepare's very file)
+#     and 14 refusals naming the option;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
 #     checkpoint, a value that cannot be honoured is named on stderr.
 # Run by `make test` from the repository root (MILES_BIN: the tools).
@@ -273,6 +275,92 @@ expect_fail "train: bad --pooling refused" "pooling"
 "$BIN/miles-train" --init random --out "$W/tb" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "train: no data refused" "one of --data or --csv"
+
+# ---- miles-train's options reach what it records: train_config / metadata of
+# the checkpoint; --csv prepares the very file miles-data prepare writes
+tc_check() { # CHECKPOINT PYTHON-EXPRESSION over c (train_config), m (metadata), cfg (model config)
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+c, cfg = json.loads(m["train_config"]), json.loads(m["config"])
+close = lambda a, b: abs(a - b) <= 1e-6 * max(1.0, abs(b))
+ok = eval(" ".join(line.strip() for line in sys.argv[2].splitlines()))
+if not ok:
+    print("train_config:", m["train_config"], "\nrecipe:", m.get("recipe"), "text_clean:", m.get("text_clean"),
+          "velocity_target:", m.get("velocity_target"), "preset:", cfg.get("preset"), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
+R="--init random --size tiny --max-steps 2 --batch-size 8 --warmup 1"
+"$BIN/miles-train" $T $R --schedule linear --class-weights 1,3 --loss-weights 0.9,0.1 --weight-decay 0.05 --clip 0.5 \
+    --patience 7 --min-delta 0.01 --eval-every 2 --grad-accum 2 --layer-decay 0.8 --epochs 4 --lr 3e-4 --head-lr 1e-3 \
+    --seed 9 --max-len 24 --out "$W/to1" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && tc_check "$W/to1/last.safetensors" 'c["schedule"] == "linear" and c["class_weight"] == [1, 3]
+    and not c["auto_class_weight"] and close(c["w_cls"], 0.9) and close(c["w_reg"], 0.1)
+    and close(c["weight_decay"], 0.05) and close(c["clip"], 0.5) and c["patience"] == 7 and close(c["min_delta"], 0.01)
+    and c["eval_every"] == 2 and c["grad_accum"] == 2 and close(c["layer_decay"], 0.8) and c["epochs"] == 4
+    and close(c["lr"], 3e-4) and close(c["head_lr"], 1e-3) and c["seed"] == 9 and c["max_len"] == 24
+    and c["batch_size"] == 8 and c["warmup_steps"] == 1 and not c["decay_all"]'; then
+    ok "train: 18 training options recorded as given (train_config)"
+else bad "train: options in train_config (rc $rc)"; fi
+"$BIN/miles-train" $T $R --schedule constant --class-weights none --out "$W/to2" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && tc_check "$W/to2/last.safetensors" \
+    'c["schedule"] == "constant" and c["class_weight"] == [1, 1] and not c["auto_class_weight"]
+     and close(c["w_cls"], 0.5) and m["velocity_target"] == "log1p_z" and m["recipe"] == "default"'; then
+    ok "train: --schedule constant, --class-weights none, the default loss weights (0.5,0.5 with log1p_z)"
+else bad "train: constant / none (rc $rc)"; fi
+"$BIN/miles-train" $T $R --velocity-target minmax --out "$W/to3" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && tc_check "$W/to3/last.safetensors" \
+    '"velocity_target" not in m and close(c["w_cls"], 0.95) and close(c["w_reg"], 0.05) and c["auto_class_weight"]
+     and cfg["velocity_activation"] == "sigmoid"'; then
+    ok "train: --velocity-target minmax: sigmoid head, loss weights 0.95,0.05, auto class weights"
+else bad "train: --velocity-target minmax (rc $rc)"; fi
+# (a min-max checkpoint carries no velocity_target key: that is how older ones read)
+# --csv: the prepared file equals miles-data prepare's with the same choices
+DOPTS="--language any --text-clean seed --threshold-scope all --split-by creator --drop-features views,likes"
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R $DOPTS --seed 3 \
+    --max-len 48 --out "$W/to4" > /dev/null 2> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab $DOPTS --seed 3 --max-len 48 \
+        --out "$W/p4.milesdat" -q > /dev/null 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$W/to4/prepared.milesdat" "$W/p4.milesdat" && tc_check "$W/to4/last.safetensors" \
+    'm["text_clean"] == "seed" and json.loads(m["data"])["dropped"][:3] == [1, 1, 0]'; then
+    ok "train: --csv with 5 data options prepares miles-data prepare's file byte for byte"
+else bad "train: --csv data options (rc $rc)"; fi
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
+    --out "$W/to5" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && tc_check "$W/to5/last.safetensors" \
+    'm["recipe"] == "original" and c["decay_all"] and c["schedule"] == "original" and c["schedule_per_epoch"]
+     and c["class_weight"] == [1, 1] and not c["auto_class_weight"] and m["text_clean"] == "seed"
+     and cfg["preset"] == "seed-notebook" and "velocity_target" not in m'; then
+    ok "train: --recipe original (decay on every tensor, per-epoch schedule, unweighted CE, seed cleaning, seed-notebook)"
+else bad "train: --recipe original (rc $rc)"; fi
+# refusals: each names the option, exit status 2 (usage) or 1
+refuse() { # NAME PATTERN ARGS...
+    local name=$1 pat=$2; shift 2
+    "$BIN/miles-train" "$@" --out "$W/tr" > "$W/out" 2> "$W/err"
+    rc=$?
+    expect_fail "train: $name refused" "$pat"
+}
+refuse "--schedule cyclic" "schedule must be cosine, linear or constant" $T $R --schedule cyclic
+refuse "--recipe fancy" "recipe must be default or original" $T $R --recipe fancy
+refuse "--velocity-target z" "velocity-target must be log1p_z or minmax" $T $R --velocity-target z
+refuse "--loss-weights 0.9" "loss-weights wants C,R" $T $R --loss-weights 0.9
+refuse "--class-weights 0,1" "class-weights wants auto, none or w0,w1" $T $R --class-weights 0,1
+refuse "--class-weights heavy" "class-weights wants auto, none or w0,w1" $T $R --class-weights heavy
+refuse "a data option with --data" "split-by" $T $R --split-by creator
+refuse "no model" "give --model DIR" $T
+refuse "--weight-decay 11" "weight-decay" $T $R --weight-decay 11
+refuse "--layer-decay 2" "layer-decay" $T $R --layer-decay 2
+refuse "--grad-accum 0" "grad-accum" $T $R --grad-accum 0
+refuse "--device tpu" "tpu" $T $R --device tpu
+refuse "--precision fp8" "fp8" $T $R --precision fp8
+refuse "--drop-features" "nonsense" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --quiet $R --drop-features views,nonsense
 
 # ---- the GEMM's selection by environment (MILES_GEMM_ISA, MILES_GEMM): the
 # same checkpoint as the default whatever kernel runs, a warning for a value
