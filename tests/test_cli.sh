@@ -14,6 +14,8 @@
 #     options as recorded in the checkpoint (train_config, recipe, velocity
 #     target, data choices: --csv prepares miles-data prepare's very file)
 #     and 14 refusals naming the option;
+#   miles-predict: CSV output quoting, a bad record named by file:line (and
+#     --skip-bad), --topic on JSON lines as on CSV, its option refusals;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
 #     checkpoint, a value that cannot be honoured is named on stderr.
 # Run by `make test` from the repository root (MILES_BIN: the tools).
@@ -361,6 +363,47 @@ refuse "--grad-accum 0" "grad-accum" $T $R --grad-accum 0
 refuse "--device tpu" "tpu" $T $R --device tpu
 refuse "--precision fp8" "fp8" $T $R --precision fp8
 refuse "--drop-features" "nonsense" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --quiet $R --drop-features views,nonsense
+
+# ---- miles-predict: CSV cells quoted as RFC 4180 wants, a bad record stops the
+# run naming file:line (or is skipped with --skip-bad), --topic reads JSON lines
+# as it reads CSV
+P="$BIN/miles-predict -c $CK --vocab tests/fixtures/export_vocab -q"
+printf 'row_id,title,views,likes\nr1,"Hello, world ""quoted""",100,5\n"r,2",cats are great,2000,30\nr3,bad views,abc,3\nr4,dogs,50,1\n' > "$W/p.csv"
+$P "$W/p.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: a bad record stops the run, naming file:line and the column" "p.csv:4: column 'views': 'abc' is not a number"
+$P --skip-bad "$W/p.csv" -o "$W/p_out.csv" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "p.csv:4: skipped: column 'views'" "$W/err" && python3 - "$W/p_out.csv" <<'PY'; then
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+ok = [r["id"] for r in rows] == ["r1", "r,2", "r4"] and rows[0]["title"] == 'Hello, world "quoted"'
+ok = ok and all(0 <= float(r["viral_score"]) <= 1 for r in rows)
+sys.exit(0 if ok else 1)
+PY
+    ok "predict: --skip-bad names the skipped line; CSV output quotes commas and quotes (3 rows read back)"
+else bad "predict: --skip-bad / CSV quoting (rc $rc)"; fi
+printf 'row_id,title,views,likes\nr1,"funny cat, video",100,5\nr2,cats are great,2000,30\nr4,dogs and cats,50,1\nr5,cooking pasta,70,2\n' > "$W/c.csv"
+printf '{"row_id":"r1","title":"funny cat, video","views":100,"likes":5}\n{"row_id":"r2","title":"cats are great","views":2000,"likes":30}\n\n{"row_id":"r4","title":"dogs and cats","views":50,"likes":1}\n{"row_id":"r5","title":"cooking pasta","views":70,"likes":2}\n' > "$W/c.jsonl"
+$P --topic cat "$W/c.csv" > "$W/t_csv.json" 2> "$W/err" && $P --topic cat "$W/c.jsonl" > "$W/t_jsonl.json" 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$W/t_csv.json" "$W/t_jsonl.json" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["records"] == 4 and d["matched"] == 3 else 1)' "$W/t_csv.json"; then
+    ok "predict: --topic on JSON lines (a blank line among them) gives the CSV candidates' report"
+else bad "predict: --topic JSON lines vs CSV (rc $rc)"; fi
+printf '{"row_id":"r1","title":"funny cat"}\n{"row_id": \n' > "$W/c_bad.jsonl"
+$P --topic cat "$W/c_bad.jsonl" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: --topic on malformed JSON lines names file:line" "c_bad.jsonl:2: not a JSON object"
+$P --vibe funny "$W/c.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: --vibe without --topic refused" "need --topic"
+$P --topic cat --explain "$W/c.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: --topic with --explain refused" "no --explain"
+$P --explain-target logits "$W/c.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: bad --explain-target refused" "explain-target must be prob, logit or velocity"
 
 # ---- the GEMM's selection by environment (MILES_GEMM_ISA, MILES_GEMM): the
 # same checkpoint as the default whatever kernel runs, a warning for a value

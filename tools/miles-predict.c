@@ -201,6 +201,7 @@ static int64_t count_lines(const char *path) {
     return n;
 }
 
+/* done: records read (scored + skipped; the summary line tells them apart) */
 static void progress(Progress *pg, int64_t done, int final) {
     if (!pg->on) return;
     double t = now_s();
@@ -209,10 +210,10 @@ static void progress(Progress *pg, int64_t done, int final) {
     double rate = done / fmax(t - pg->t0, 1e-9);
     if (pg->total_est > 0 && !final) {
         double eta = (pg->total_est - done) / fmax(rate, 1e-9);
-        fprintf(stderr, "\rscored %lld of ~%lld (%.0f%%), %.0f rows/s, ETA %.0f s   ", (long long)done,
+        fprintf(stderr, "\rread %lld of ~%lld records (%.0f%%), %.0f rows/s, ETA %.0f s   ", (long long)done,
                 (long long)pg->total_est, 100.0 * done / pg->total_est, rate, eta > 0 ? eta : 0);
     } else {
-        fprintf(stderr, "\rscored %lld, %.0f rows/s%s", (long long)done, rate, final ? "\n" : "   ");
+        fprintf(stderr, "\rread %lld records, %.0f rows/s%s", (long long)done, rate, final ? "\n" : "   ");
     }
 }
 
