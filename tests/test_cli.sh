@@ -14,6 +14,8 @@
 #     options as recorded in the checkpoint (train_config, recipe, velocity
 #     target, data choices: --csv prepares miles-data prepare's very file)
 #     and 14 refusals naming the option;
+#   miles-train's progress on stderr (lines, evaluations, early stopping,
+#     resume, the terminal's redrawn bar);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad), --topic on JSON lines as on CSV, its option refusals;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
@@ -363,6 +365,40 @@ refuse "--grad-accum 0" "grad-accum" $T $R --grad-accum 0
 refuse "--device tpu" "tpu" $T $R --device tpu
 refuse "--precision fp8" "fp8" $T $R --precision fp8
 refuse "--drop-features" "nonsense" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --quiet $R --drop-features views,nonsense
+
+# ---- miles-train's progress on stderr (every other check runs --quiet): a line
+# per epoch and per 50 steps when stderr is not a terminal, the evaluations,
+# early stopping, the summary; a resume says where; on a terminal a bar
+# redrawn in place (util-linux script(1) gives the pty)
+L="--data $W/d.milesdat --vocab tests/fixtures/export_vocab --threads 1 --init random --size tiny --batch-size 8 --warmup 1"
+"$BIN/miles-train" $L --max-steps 60 --epochs 20 --eval-every 3 --patience 2 --lr 1e-3 --out "$W/tp" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "^model: preset miles, H 64, L 2, [0-9]* parameters; train [0-9]*, val [0-9]* examples$" "$W/err" &&
+   grep -Eq "^epoch 1/20 batch 6/6 loss [0-9.]+ lr [0-9.e+-]+ [0-9.]+ ex/s ETA [0-9hms]+$" "$W/err" &&
+   [ "$(grep -c '^eval step [0-9]*: val AUROC 0\.[0-9]*  loss' "$W/err")" -eq 3 ] &&
+   grep -q "^early stopping: no val AUROC gain > 0.001 for 2 evaluations$" "$W/err" &&
+   grep -Eq "^done: 9 steps in [0-9.]+ s; best val AUROC 0\.[0-9]+ at step [0-9]+; decision threshold 0\.[0-9]+$" "$W/err" &&
+   [ "$(grep -c '"type":"eval"' "$W/tp/log.jsonl")" -eq 3 ] && [ "$(grep -c '"type":"step"' "$W/tp/log.jsonl")" -eq 9 ]; then
+    ok "train: progress lines (epoch, 3 evaluations, early stopping after 2, summary) match log.jsonl"
+else bad "train: progress output (rc $rc)"; cat "$W/err"; fi
+"$BIN/miles-train" $L --max-steps 4 --out "$W/tr4" > /dev/null 2> "$W/err" &&
+    "$BIN/miles-train" $L --max-steps 7 --resume --out "$W/tr4" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "^resumed at step 4 (epoch 1, batch 4)$" "$W/err"; then ok "train: --resume says where it resumed"
+else bad "train: resume message (rc $rc)"; fi
+if command -v script > /dev/null; then
+    script -qec "$BIN/miles-train $L --max-steps 8 --out $W/tty" /dev/null > "$W/out" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] && python3 - "$W/out" <<'PY'; then
+import re, sys
+t = open(sys.argv[1], "rb").read().decode()
+bars = re.findall(r"\repoch 1/15 \[([#.]{24})\] (\d)/6 loss [0-9.]+ lr [0-9.e+-]+ [0-9.]+ ex/s ETA \S+ ", t)
+ok = [int(b[1]) for b in bars] == [1, 2, 3, 4, 5, 6] and bars[-1][0] == "#" * 24 and bars[0][0].count("#") == 4
+sys.exit(0 if ok else 1)
+PY
+        ok "train: on a terminal one bar redrawn in place (\\r), batches 1..6, full at the epoch's end"
+    else bad "train: terminal progress bar (rc $rc)"; fi
+else echo "skip train: terminal progress bar (no script(1))"; fi
 
 # ---- miles-predict: CSV cells quoted as RFC 4180 wants, a bad record stops the
 # run naming file:line (or is skipped with --skip-bad), --topic reads JSON lines
