@@ -205,12 +205,33 @@ expect "decimal strings still accepted" 200 "'views' in d['features']['supplied'
 json '{"items":[{"title":"a"},{"title":"b","comment_count":[1]}]}'
 req POST /predict/batch --data-binary @"$W/req.json"
 expect "400 batch: array for a number names the item" 400 "d['field']=='items[1].comment_count'"
+json '[{"title":"a"}]'
+req POST /predict --data-binary @"$W/req.json"
+expect "400 /predict: an array body, not the object" 400 "d['error']=='body: expected a JSON object'"
+req POST /predict/batch --data-binary @"$W/req.json"
+expect "400 batch: an array body, not {\"items\": [...]}" 400 "d['field']=='items'"
+json '{"records":[{"title":"a"}]}'
+req POST /predict/batch --data-binary @"$W/req.json"
+expect "400 batch: no 'items' field" 400 "d['field']=='items' and 'is required' in d['error']"
 json '{"items":[{"title":"a"}]} {"items":[]}'
 req POST /predict/batch --data-binary @"$W/req.json"
 expect "400 batch: trailing second object" 400 "d['field']=='body'"
 printf '%s\n' '{"title":"a","view_count":1}' '{"title":"b","view_count":"0x10"}' > "$W/up_bad.jsonl"
 req POST /predict/file --data-binary @"$W/up_bad.jsonl"
 expect "400 JSON lines: hex string names line and field" 400 "d['field']=='view_count' and d['error'].startswith('line 2.view_count:')"
+# a JSON array upload: the records of the JSON lines above, the same scores
+python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])]))' "$W/up.jsonl" > "$W/up_arr.json"
+req POST /predict/file --data-binary @"$W/up.jsonl"
+cp "$W/body" "$W/body_jsonl"
+req POST /predict/file --data-binary @"$W/up_arr.json"
+expect "POST /predict/file JSON array = the same records as JSON lines" 200 \
+    "d['count']==2 and [(r['video_id'], r['viral_score']) for r in d['results']]==[(r['video_id'], r['viral_score']) for r in json.load(open('$W/body_jsonl'))['results']]"
+printf '[{"title":"a"},{"title":"b","view_count":"many"}]' > "$W/up_bad.json"
+req POST /predict/file --data-binary @"$W/up_bad.json"
+expect "400 JSON array: a bad field names the record" 400 "d['field']=='view_count' and d['error'].startswith('record 2.view_count:')"
+printf '[{"title":"a"}, 3]' > "$W/up_bad.json"
+req POST /predict/file --data-binary @"$W/up_bad.json"
+expect "400 JSON array: a non-object names the record" 400 "d['error']=='record 2: expected a JSON object'"
 printf '%s\n' '{"title":"a"} x' > "$W/up_bad.jsonl"
 req POST /predict/file --data-binary @"$W/up_bad.jsonl"
 expect "400 JSON lines: trailing bytes on a line" 400 "'line 1' in d['error'] and 'after the JSON value' in d['error']"
@@ -248,6 +269,9 @@ expect "405 DELETE /health" 405
 python3 -c "print('{\"title\":\"' + 'a'*(2*1024*1024) + '\"}')" > "$W/big.json"
 req POST /predict --data-binary @"$W/big.json"
 expect "413 body over 1 MiB" 413 "d['field']=='body'"
+# the same without a Content-Length (chunked): refused while reading, not after
+req POST /predict/file -H 'Transfer-Encoding: chunked' --data-binary @"$W/big.json"
+expect "413 chunked body over 1 MiB" 413 "d['field']=='body' and 'larger than 1048576 bytes (--max-body)' in d['error']"
 
 # ---------------------------------------------------------------- concurrency
 json '{"title":"same title for everyone","view_count":5000}'
