@@ -8,7 +8,8 @@
 #     no overwrite without --force, no temp files, a missing / truncated
 #     checkpoint and a bad --format refused naming them, --selftest-dump;
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
-#     line, no output) and inspect; miles-baseline --kind all's three reports;
+#     line, no output) and inspect; miles-baseline --kind all's three reports,
+#     its options as recorded in the fitted models, its refusals;
 #   miles-train --config (the same checkpoint as the same flags, a flag
 #     overrides the file, unknown keys and broken JSON refused), its
 #     options as recorded in the checkpoint (train_config, recipe, velocity
@@ -233,6 +234,36 @@ PY
 }
 if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients)"
 else bad "baseline: --kind all"; fi
+
+# the TF-IDF, logistic-regression and ridge options reach the fitted models
+"$BIN/miles-baseline" --data "$W/b.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/bl2" --split val \
+    --max-features 20 --min-df 1 --max-df 0.9 --ngram-max 2 --no-stop-words --no-lowercase --sublinear-tf \
+    --C 0.5 --class-weight none --tol 1e-6 --max-iter 500 --alpha 2 --velocity-target minmax > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/bl2" <<'PY'; then
+import json, sys
+d = sys.argv[1]
+m = json.load(open(f"{d}/baseline_text.json"))
+t, l = m["tfidf"], m["logreg"]
+ok = (t["max_features"] == 20 and t["min_df"] == 1 and not t["min_df_is_fraction"] and t["max_df"] == 0.9
+      and t["max_df_is_fraction"] and t["ngram_max"] == 2 and not t["stop_words_english"] and not t["lowercase"]
+      and t["sublinear_tf"] and len(t["vocabulary"]) <= 20 and any(" " in w for w in t["vocabulary"])
+      and l["C"] == 0.5 and not l["class_weight_balanced"] and l["class_weight"] == [1, 1] and l["tol"] == 1e-6
+      and l["max_iter"] == 500)
+r = json.load(open(f"{d}/baseline_ridge_val.json"))["run"]
+ok = ok and r["alpha"] == 2 and r["velocity_target"] == "minmax"
+ok = ok and json.load(open(f"{d}/baseline_numeric_val.json"))["n"] == json.load(open(f"{d}/baseline_text_val.json"))["n"]
+sys.exit(0 if ok else 1)
+PY
+    ok "baseline: 13 TF-IDF / logistic / ridge options reach the fitted models; --split val writes the _val reports"
+else bad "baseline: options (rc $rc)"; fi
+for a in "--split train|split must be test or val" "--kind forest|kind must be text, numeric, ridge, both or all" \
+         "--class-weight auto|class-weight must be balanced or none" "--velocity-target log|velocity-target must be log1p_z or minmax" \
+         "--ngram-max 9|ngram-max"; do
+    "$BIN/miles-baseline" --data "$W/b.milesdat" --bootstrap 0 --no-plots --out "$W/bl3" ${a%%|*} > "$W/out" 2> "$W/err"
+    rc=$?
+    expect_fail "baseline: ${a%%|*} refused" "${a#*|}"
+done
 
 # ---- miles-train's option file (--config) and argument checks
 "$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/d.csv" > /dev/null 2> "$W/err" &&
