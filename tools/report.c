@@ -107,20 +107,29 @@ int tool_velocity_section(const ToolVelocity *v, void *jv) {
         add_ci(ci, "views_per_day_mae", r.raw_mae_ci);
         add_ci(ci, "views_per_day_r2", r.raw_r2_ci);
     }
-    printf("  velocity report (target %s, n = %d; [95%% bootstrap interval, %d resamples])\n",
-           v->target_name ? v->target_name : "minmax", r.n, r.n_bootstrap);
+    /* intervals only where the bootstrap ran (--bootstrap 0: none, as the classification report) */
+    char c1[64] = "", c2[64] = "", c3[64] = "";
+    if (isfinite(r.target_r2_ci[0]) && isfinite(r.target_r2_ci[1]))
+        snprintf(c1, sizeof c1, "  R2 [%.4f, %.4f]", r.target_r2_ci[0], r.target_r2_ci[1]);
+    if (isfinite(r.raw_mae_ci[0]) && isfinite(r.raw_mae_ci[1]))
+        snprintf(c2, sizeof c2, "  MAE [%.4g, %.4g]", r.raw_mae_ci[0], r.raw_mae_ci[1]);
+    if (isfinite(r.spearman_ci[0]) && isfinite(r.spearman_ci[1]))
+        snprintf(c3, sizeof c3, " [%.4f, %.4f]", r.spearman_ci[0], r.spearman_ci[1]);
+    if (r.n_bootstrap > 0)
+        printf("  velocity report (target %s, n = %d; [95%% bootstrap interval, %d resamples])\n",
+               v->target_name ? v->target_name : "minmax", r.n, r.n_bootstrap);
+    else
+        printf("  velocity report (target %s, n = %d)\n", v->target_name ? v->target_name : "minmax", r.n);
     printf("    %-26s %12s %12s %10s\n", "", "MAE", "RMSE", "R2");
-    printf("    %-26s %12.4g %12.4g %10.4f  R2 [%.4f, %.4f]\n", "model, target space", r.target.mae, r.target.rmse,
-           r.target.r2, r.target_r2_ci[0], r.target_r2_ci[1]);
+    printf("    %-26s %12.4g %12.4g %10.4f%s\n", "model, target space", r.target.mae, r.target.rmse, r.target.r2, c1);
     printf("    %-26s %12.4g %12.4g %10.4f\n", "constant median, target", r.median_ref_target.mae,
            r.median_ref_target.rmse, r.median_ref_target.r2);
     if (r.has_raw) {
-        printf("    %-26s %12.4g %12.4g %10.4f  MAE [%.4g, %.4g]\n", "model, views/day", r.raw.mae, r.raw.rmse, r.raw.r2,
-               r.raw_mae_ci[0], r.raw_mae_ci[1]);
+        printf("    %-26s %12.4g %12.4g %10.4f%s\n", "model, views/day", r.raw.mae, r.raw.rmse, r.raw.r2, c2);
         printf("    %-26s %12.4g %12.4g %10.4f\n", "constant median, views/day", r.median_ref_raw.mae,
                r.median_ref_raw.rmse, r.median_ref_raw.r2);
     }
-    printf("    Spearman rho %.4f [%.4f, %.4f]\n", r.spearman, r.spearman_ci[0], r.spearman_ci[1]);
+    printf("    Spearman rho %.4f%s\n", r.spearman, c3);
     return MILES_OK;
 }
 
