@@ -166,7 +166,7 @@ static int apply_tokenizer_json(MilesTokenizer *t, const char *path, const cJSON
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(norm, "type");
         if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "BertNormalizer") != 0)
             return miles_error(MILES_EUNSUPPORTED, "%s: normalizer %s is not supported (BertNormalizer only)",
-                               path, cJSON_IsString(ty) ? ty->valuestring : "?");
+                               path, cJSON_IsString(ty) ? ty->valuestring : "(without a type)");
         t->clean_text = json_bool(norm, "clean_text", 1);
     }
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer");
@@ -174,7 +174,7 @@ static int apply_tokenizer_json(MilesTokenizer *t, const char *path, const cJSON
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(pre, "type");
         if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "BertPreTokenizer") != 0)
             return miles_error(MILES_EUNSUPPORTED, "%s: pre_tokenizer %s is not supported (BertPreTokenizer only)",
-                               path, cJSON_IsString(ty) ? ty->valuestring : "?");
+                               path, cJSON_IsString(ty) ? ty->valuestring : "(without a type)");
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
     if (model) {

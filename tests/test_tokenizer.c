@@ -575,8 +575,60 @@ static void test_vocab_errors(void **state)
     write_file("d/tokenizer.json", tj2, sizeof tj2 - 1);
     expect_load_error(sub, MILES_EUNSUPPORTED, "tokenizer.json", "NFKC");
 
-    const char *rm[] = { "empty.txt", "dup.txt", "nounk.txt", "bad8.txt", "d/vocab.txt", "d/tokenizer_config.json",
-                         "d/tokenizer.json" };
+    /* tokenizer.json describing another pipeline, or contradicting vocab.txt:
+     * refused naming the file and what differs */
+    static const struct { const char *json; int code; const char *needle; } tjs[] = {
+        {"{\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}", MILES_EUNSUPPORTED, "pre_tokenizer ByteLevel"},
+        {"{\"pre_tokenizer\":{\"kind\":1}}", MILES_EUNSUPPORTED, "pre_tokenizer (without a type) is not supported"},
+        {"{\"model\":{\"type\":\"BPE\"}}", MILES_EUNSUPPORTED, "model type BPE is not supported"},
+        {"{\"model\":{\"type\":\"WordPiece\",\"continuing_subword_prefix\":\"@@\"}}", MILES_EUNSUPPORTED,
+         "continuing_subword_prefix \"@@\""},
+        {"{\"model\":{\"max_input_chars_per_word\":0}}", MILES_EFORMAT, "max_input_chars_per_word 0 out of range"},
+        {"{\"model\":{\"unk_token\":\"<unk>\"}}", MILES_EFORMAT, "unk_token \"<unk>\" is not in the vocabulary"},
+        {"{\"model\":{\"vocab\":{\"[PAD]\":0,\"[UNK]\":1}}}", MILES_EFORMAT, "model.vocab has 2 tokens, vocab.txt 8"},
+        {"{\"added_tokens\":[{\"content\":\"[CLS]\"}]}", MILES_EFORMAT, "added_tokens entry without content/id"},
+        {"{\"added_tokens\":[{\"content\":\"[CLS]\",\"id\":2,\"lstrip\":true}]}", MILES_EUNSUPPORTED,
+         "\"[CLS]\" uses normalized/lstrip/rstrip/single_word"},
+        {"{\"added_tokens\":[{\"content\":\"[CLS]\",\"id\":3}]}", MILES_EFORMAT,
+         "added token \"[CLS]\" id 3 is not that vocab.txt entry"},
+        {"{\"added_tokens\":[{\"content\":\"[CLS]\",\"id\":99}]}", MILES_EFORMAT, "id 99 is not that vocab.txt entry"},
+    };
+    for (size_t i = 0; i < sizeof tjs / sizeof *tjs; i++) {
+        write_file("d/tokenizer.json", tjs[i].json, strlen(tjs[i].json));
+        expect_load_error(sub, tjs[i].code, "tokenizer.json", tjs[i].needle);
+    }
+    /* one that agrees: its max_input_chars_per_word (4) is used: "hello" is [UNK], "hel" is not */
+    const char tjok[] = "{\"normalizer\":{\"type\":\"BertNormalizer\",\"clean_text\":true},"
+                        "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
+                        "\"model\":{\"type\":\"WordPiece\",\"unk_token\":{\"content\":\"[UNK]\"},"
+                        "\"continuing_subword_prefix\":\"##\",\"max_input_chars_per_word\":4,"
+                        "\"vocab\":{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":3,\"hello\":4,\"##lo\":5,\"hel\":6,\"world\":7}},"
+                        "\"added_tokens\":[{\"content\":\"[CLS]\",\"id\":2,\"special\":true}]}";
+    write_file("d/tokenizer.json", tjok, sizeof tjok - 1);
+    assert_int_equal(miles_tokenizer_load(&t, sub), MILES_OK);
+    assert_int_equal(miles_tokenizer_tokenize(t, "hello hel", 9, ids, 8, &n), MILES_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 6);
+    miles_tokenizer_free(t);
+    /* tokenizer_config.json that is JSON but not an object */
+    snprintf(p, sizeof p, "%s/d/tokenizer.json", tmpdir);
+    unlink(p);
+    write_file("d/tokenizer_config.json", "[1, 2]", 6);
+    expect_load_error(sub, MILES_EFORMAT, "tokenizer_config.json", "not a JSON object");
+
+    /* a vocabulary without [CLS] / [SEP] loads (tokenize works) but cannot encode */
+    const char nocls[] = "[PAD]\n[UNK]\nhello\n";
+    write_file("nocls.txt", nocls, sizeof nocls - 1);
+    snprintf(p, sizeof p, "%s/nocls.txt", tmpdir);
+    assert_int_equal(miles_tokenizer_load(&t, p), MILES_OK);
+    int32_t tt[8], mk[8];
+    assert_int_equal(miles_tokenizer_encode(t, "hello", 5, NULL, 0, 8, 0, ids, tt, mk, &n), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "[CLS]/[SEP] not in the vocabulary"));
+    miles_tokenizer_free(t);
+
+    const char *rm[] = { "empty.txt", "dup.txt", "nounk.txt", "bad8.txt", "nocls.txt", "d/vocab.txt",
+                         "d/tokenizer_config.json", "d/tokenizer.json" };
     for (size_t i = 0; i < sizeof rm / sizeof *rm; i++) {
         snprintf(p, sizeof p, "%s/%s", tmpdir, rm[i]);
         unlink(p);
