@@ -460,6 +460,27 @@ static int count_events(const MilesTrainEvent *e, void *arg) {
     return MILES_OK;
 }
 
+/* A callback that stops the run with a bare status: the run returns it, and
+ * the message says who stopped it. */
+static int stop_bare(const MilesTrainEvent *e, void *arg) {
+    (void)arg;
+    return e->type == MILES_EVENT_STEP && e->step == 2 ? MILES_EIO : MILES_OK;
+}
+static void test_callback_bare_status(void **state) {
+    (void)state;
+    char out[256];
+    snprintf(out, sizeof out, "%s/cbstop", g_dir);
+    MilesModel *m = small_model(4);
+    MilesTrainConfig tc;
+    small_train_cfg(&tc, out, 5);
+    tc.callback = stop_bare;
+    MilesTrainResult res;
+    assert_int_equal(miles_train_run(m, g_prep, &tc, &res), MILES_EIO);
+    printf("bare callback status: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "training stopped by the event callback (MILES_EIO)"));
+    miles_model_free(m);
+}
+
 /* The library never prints: everything reaches the caller as events. */
 static void test_events_and_silence(void **state) {
     (void)state;
@@ -1060,6 +1081,20 @@ static void test_bad_config(void **state) {
     assert_int_equal(miles_train_datasets(m, &one, NULL, NULL, &tc, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "single class"));
     free(ones);
+    /* incomplete splits, an unknown velocity target */
+    MilesDataset nolab = tr;
+    nolab.labels = NULL;
+    small_train_cfg(&tc, out, 1);
+    assert_int_equal(miles_train_datasets(m, &nolab, NULL, NULL, &tc, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "training data lacks ids, mask, features, labels or velocity"));
+    MilesDataset va;
+    view_data(MILES_SPLIT_VAL, &va);
+    va.features = NULL;
+    assert_int_equal(miles_train_datasets(m, &tr, &va, NULL, &tc, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "validation data lacks"));
+    tc.velocity_target = 7;
+    assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "velocity_target 7 is not a MILES_VTARGET_* value"));
     /* resume without a checkpoint: clear error naming the file */
     snprintf(out, sizeof out, "%s/nothing-here", g_dir);
     small_train_cfg(&tc, out, 1);
@@ -1078,6 +1113,7 @@ int main(void) {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_batch_truncation),
         cmocka_unit_test(test_nonfinite_loss),
+        cmocka_unit_test(test_callback_bare_status),
         cmocka_unit_test(test_sigint_cli),
         cmocka_unit_test(test_resume_cleans_log_and_temps),
         cmocka_unit_test(test_resume_bit_identical),
