@@ -7,6 +7,7 @@
 #include "sources_internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
 
@@ -349,7 +350,8 @@ static int vn_raw(const char *feed_path, const char *dir, FILE *out, SrcRow *row
 
 int src_adapter_tiktok_vn(const char *input, FILE *out, SrcReport *rp, int64_t *rows_out) {
     struct stat sb;
-    if (stat(input, &sb) != 0) return miles_error(MILES_EIO, "%s: no such file or directory", input);
+    if (stat(input, &sb) != 0)
+        return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "%s: %s", input, strerror(errno));
     char dir[4096], main_path[4096];
     int raw = 0;
     if (S_ISDIR(sb.st_mode)) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <dirent.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -285,7 +286,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 static int yt_collect(YtState *st, const char *input, SrcReport *rp) {
     struct stat sb;
-    if (stat(input, &sb) != 0) return miles_error(MILES_EIO, "%s: no such file or directory", input);
+    if (stat(input, &sb) != 0)
+        return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "%s: %s", input, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         DIR *d = opendir(input);
         if (!d) return miles_error(MILES_EIO, "%s: cannot open directory", input);

@@ -69,7 +69,7 @@ int miles_csv_open(MilesCsv **out, const char *path) {
     *out = NULL;
     if (!path) return miles_error(MILES_EINVAL, "miles_csv_open: NULL path");
     FILE *fp = fopen(path, "rb");
-    if (!fp) return miles_error(MILES_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "%s: cannot open: %s", path, strerror(errno));
     MilesCsv *r;
     int s = csv_init(&r, path);
     if (s) { fclose(fp); return s; }

@@ -210,7 +210,7 @@ int miles_read_file(const char *path, char **data, size_t *n) {
     *data = NULL;
     if (n) *n = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return miles_error(MILES_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = miles_malloc(cap + 1);
     if (!buf) { fclose(f); return MILES_ENOMEM; }

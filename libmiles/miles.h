@@ -69,7 +69,7 @@ enum {
     MILES_ESHAPE = -4,      /* tensor/batch shape mismatch */
     MILES_EINVAL = -5,      /* invalid argument or configuration */
     MILES_ENAN = -6,        /* NaN or Inf where a finite value is required */
-    MILES_EMISSING = -7,    /* required tensor/column/field/file absent */
+    MILES_EMISSING = -7,    /* required tensor/column/field/file absent (an input path that does not exist) */
     MILES_EUNSUPPORTED = -8,/* feature not available in this build / on this device */
     MILES_ERANGE = -9,      /* value out of range (token id, T > max positions, ...) */
     MILES_EINTERNAL = -10   /* a bug: please report */

@@ -431,10 +431,10 @@ static void expect_fail(const char *kind, const char *in, int want) {
 static void test_bad_inputs(void **state) {
     (void)state;
     char p[512];
-    expect_fail("ytdlp", "tests/fixtures/no_such_file.json", MILES_EIO);
-    expect_fail("youtube2017", "tests/fixtures/no_such_file.csv", MILES_EIO);
-    expect_fail("tiktok2020", "tests/fixtures/no_such_file.json", MILES_EIO);
-    expect_fail("tiktok-vn", "tests/fixtures/no_such_dir", MILES_EIO);
+    expect_fail("ytdlp", "tests/fixtures/no_such_file.json", MILES_EMISSING);
+    expect_fail("youtube2017", "tests/fixtures/no_such_file.csv", MILES_EMISSING);
+    expect_fail("tiktok2020", "tests/fixtures/no_such_file.json", MILES_EMISSING);
+    expect_fail("tiktok-vn", "tests/fixtures/no_such_dir", MILES_EMISSING);
     expect_fail("ytdlp", "tests/fixtures/ytdlp_bad.json", MILES_EFORMAT);
     expect_fail("tiktok2020", "tests/fixtures/ytdlp_bad.json", MILES_EFORMAT);
     expect_fail("tiktok2020", "tests/fixtures/ytdlp_short.json", MILES_EMISSING); /* no "collector" */

@@ -404,7 +404,7 @@ static void test_bad_input(void **state) {
     assert_true(info.converged);
     miles_logreg_free(m);
     MilesBaseline *b;
-    assert_int_equal(miles_baseline_load(&b, "/nonexistent/dir/baseline.json"), MILES_EIO);
+    assert_int_equal(miles_baseline_load(&b, "/nonexistent/dir/baseline.json"), MILES_EMISSING);
 }
 
 /* Ridge regression vs scikit-learn Ridge (tests/gen_ridge_fixture.py): the

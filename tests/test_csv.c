@@ -200,7 +200,7 @@ static void test_file_streaming(void **state) {
     assert_int_equal(miles_csv_records(r), rows + 1);
     miles_csv_free(r);
     unlink(path);
-    assert_int_equal(miles_csv_open(&r, "/nonexistent/x.csv"), MILES_EIO);
+    assert_int_equal(miles_csv_open(&r, "/nonexistent/x.csv"), MILES_EMISSING);
     assert_null(r);
 }
 

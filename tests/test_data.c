@@ -796,7 +796,7 @@ static void test_prepared_corrupt(void **state) {
     flip_and_expect(out_path, 100, 1, MILES_EFORMAT, "truncated header");
     flip_and_expect(out_path, 4, 1, MILES_EFORMAT, "bad magic");
     flip_and_expect(out_path, 0, 2, MILES_EUNSUPPORTED, "version 99");
-    assert_int_equal(miles_prepared_open(&p, "/nonexistent/file"), MILES_EIO);
+    assert_int_equal(miles_prepared_open(&p, "/nonexistent/file"), MILES_EMISSING);
 }
 
 /* Bad CSVs: a clear error naming the place, and no output file left behind. */
