@@ -17,6 +17,8 @@
 #     and 14 refusals naming the option;
 #   miles-train's progress on stderr (lines, evaluations, early stopping,
 #     resume, the terminal's redrawn bar);
+#   miles-eval on the validation split reproducing the training's own
+#     evaluation of best.safetensors; --split train; a bad --split;
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad), --topic on JSON lines as on CSV, its option refusals;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
@@ -430,6 +432,37 @@ PY
         ok "train: on a terminal one bar redrawn in place (\\r), batches 1..6, full at the epoch's end"
     else bad "train: terminal progress bar (rc $rc)"; fi
 else echo "skip train: terminal progress bar (no script(1))"; fi
+
+# ---- miles-eval on the validation split of best.safetensors reproduces the
+# training's evaluation at the best step (AUROC, best F1 and its threshold,
+# velocity MAE): the same rows, the same forward, the same metric code
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split val --bootstrap 0 --no-plots \
+    --out "$W/ev" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/tp" "$W/ev/eval_val.json" <<'PY'; then
+import json, sys
+r = json.load(open(sys.argv[1] + "/train_result.json"))
+ev = [json.loads(l) for l in open(sys.argv[1] + "/log.jsonl") if '"type":"eval"' in l]
+best = [e for e in ev if e["step"] == r["best_step"]][0]
+e = json.load(open(sys.argv[2]))
+ok = (e["auroc"] == r["best_val_auroc"] == best["val_auroc"] and e["best_f1_threshold"] == r["decision_threshold"]
+      and e["best_f1"] == best["val_best_f1"] and abs(e["velocity"]["mae"] - best["val_velocity_mae"]) <= 1e-6
+      and e["at_stored_threshold"]["threshold"] == r["decision_threshold"] and e["run"]["split"] == "val")
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --split val of best.safetensors = the training's evaluation at the best step (AUROC, F1, threshold, MAE)"
+else bad "eval: val split vs training (rc $rc)"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split train --bootstrap 0 --no-plots \
+    --out "$W/ev" > /dev/null 2> "$W/err"
+rc=$?
+ntrain=$("$BIN/miles-data" inspect "$W/d.milesdat" | sed -n 's/^  train n=\([0-9]*\).*/\1/p')
+if [ "$rc" -eq 0 ] && [ -n "$ntrain" ] &&
+   python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/ev/eval_train.json" "$ntrain"; then
+    ok "eval: --split train reports the training split's $ntrain rows"
+else bad "eval: --split train (rc $rc)"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split all --out "$W/ev" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --split all refused" "split must be test, val or train"
 
 # ---- miles-predict: CSV cells quoted as RFC 4180 wants, a bad record stops the
 # run naming file:line (or is skipped with --skip-bad), --topic reads JSON lines
