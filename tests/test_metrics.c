@@ -291,6 +291,24 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(buf, "n/a"));
     assert_null(strstr(buf, "nan"));
     assert_int_equal(miles_metrics_compute(&m, s, y, 0, NULL, NULL, &opt), MILES_EINVAL);
+
+    /* argument checks, each naming what is wrong */
+    assert_int_equal(miles_metrics_compute(&m, so, y, 4, NULL, NULL, &opt), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "score[1] = 1.5 is not a probability"));
+    assert_int_equal(miles_metrics_compute(&m, s, y, 4, vp, NULL, &opt), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "give both velocity arrays or neither"));
+    MilesMetricsOptions bad_opt = opt;
+    bad_opt.class_weight[1] = -1;
+    assert_int_equal(miles_metrics_compute(&m, s, y, 4, NULL, NULL, &bad_opt), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "class weights 1, -1 must be finite and >= 0"));
+    bad_opt = opt;
+    bad_opt.alpha = 1.5;
+    assert_int_equal(miles_metrics_compute(&m, s, y, 4, NULL, NULL, &bad_opt), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "alpha = 1.5 not in (0,1)"));
+    assert_int_equal(miles_metric_precision_at_recall(s, y, 4, 1.5, &v, &t), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "min_recall 1.5 not in [0,1]"));
+    assert_int_equal(miles_metric_calibration(s, y, 4, 0, &v, NULL, NULL, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "calibration: n_bins = 0"));
 }
 
 static void test_bootstrap(void **state) {
