@@ -397,6 +397,32 @@ static void test_bad_input(void **state) {
     lc.C = -1;
     X[3] = 4;
     assert_int_equal(miles_logreg_fit_dense(&m, X, 3, 2, y2, &lc), MILES_EINVAL);
+    /* labels other than 0/1, bad configurations, malformed sparse input: named */
+    int32_t y3[3] = {0, 2, 1};
+    assert_int_equal(miles_logreg_fit_dense(&m, X, 3, 2, y3, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "label[1] = 2 is not 0 or 1"));
+    miles_logreg_config_default(&lc);
+    lc.class_weight_balanced = 0;
+    lc.class_weight[0] = 0;
+    assert_int_equal(miles_logreg_fit_dense(&m, X, 3, 2, y2, &lc), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "class weights must be > 0"));
+    miles_logreg_config_default(&lc);
+    lc.max_iter = 0;
+    assert_int_equal(miles_logreg_fit_dense(&m, X, 3, 2, y2, &lc), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "max_iter = 0"));
+    int64_t indptr[4] = {0, 1, 2, 3};
+    int32_t idx[3] = {0, 5, 1};
+    double val[3] = {1, 2, 3};
+    MilesCsr csr = {3, 2, indptr, idx, val};
+    assert_int_equal(miles_logreg_fit_csr(&m, &csr, y2, NULL), MILES_ERANGE);
+    assert_non_null(strstr(miles_last_error(), "row 1 has column 5 >= 2"));
+    idx[1] = 1;
+    val[2] = INFINITY;
+    assert_int_equal(miles_logreg_fit_csr(&m, &csr, y2, NULL), MILES_ENAN);
+    assert_non_null(strstr(miles_last_error(), "row 2 column 1 is not finite"));
+    csr.rows = 0;
+    assert_int_equal(miles_logreg_fit_csr(&m, &csr, y2, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "empty CSR matrix"));
     /* separable data stays finite thanks to the L2 term, and converges */
     assert_int_equal(miles_logreg_fit_dense(&m, X, 3, 2, y2, NULL), MILES_OK);
     MilesLogRegInfo info;
