@@ -198,7 +198,9 @@ static void test_features_named_record(void **state) {
         {"views", "12k", MILES_EFORMAT}, {"likes", "nan", MILES_ENAN}, {"views", "inf", MILES_ENAN},
         {"views", "1e999", MILES_ENAN}, {"saves", "-3", MILES_ERANGE}, {"upload_hour", "24", MILES_ERANGE},
         {"has_emoji", "2", MILES_ERANGE}, {"publish_dayofweek", "Funday", MILES_EFORMAT},
-        {"publish_date_approx", "04/01/2025", MILES_EFORMAT}, {"title", "bad \xC3", MILES_EFORMAT},
+        {"publish_date_approx", "04/01/2025", MILES_EFORMAT}, {"publish_date_approx", "2025-02-29", MILES_EFORMAT},
+        {"publish_date_approx", "2025-04-01T24:00", MILES_EFORMAT}, {"publish_date_approx", "2025-04-01 12:60", MILES_EFORMAT},
+        {"title", "bad \xC3", MILES_EFORMAT},
         {"completion_rate", "0.5x", MILES_EFORMAT}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *nn[] = {bad[i].name}, *vv[] = {bad[i].value};

@@ -456,6 +456,15 @@ static void test_open_refusals(void **state) {
     assert_int_equal(s, MILES_EINVAL);
     assert_null(p);
     assert_non_null(strstr(miles_last_error(), "tokenizer"));
+    /* max_len outside 0 (the checkpoint's) / [2, 4096] */
+    const int bad_len[] = {1, -1, 4097};
+    for (int i = 0; i < 3; i++) {
+        miles_predictor_options_default(&po);
+        po.max_len = bad_len[i];
+        assert_int_equal(miles_predictor_open(&p, g_trained, &po), MILES_EINVAL);
+        assert_null(p);
+        assert_non_null(strstr(miles_last_error(), "not 0 (= from the checkpoint) or in [2,4096]"));
+    }
     /* no scaler metadata */
     char ck[300];
     snprintf(ck, sizeof ck, "%s/noscaler.safetensors", g_dir);
