@@ -18,6 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* MILES_TEST_ONLY / MILES_TEST_SKIP (cmocka patterns, '*' and '?'): run some
+ * of a program's tests, e.g. MILES_TEST_SKIP='*bits*' for a coverage build,
+ * where the every-float tests take an hour.  Read before main: every test
+ * program links this file. */
+__attribute__((constructor)) static void test_filters_from_env(void) {
+    const char *only = getenv("MILES_TEST_ONLY"), *skip = getenv("MILES_TEST_SKIP");
+    if (only && *only) cmocka_set_test_filter(only);
+    if (skip && *skip) cmocka_set_skip_filter(skip);
+}
+
 int test_mkdtemp(char *buf, size_t cap, const char *tag) {
     if (snprintf(buf, cap, "/tmp/miles_%s_XXXXXX", tag) >= (int)cap) return -1;
     return mkdtemp(buf) ? 0 : -1;
