@@ -135,15 +135,17 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
-/* The bytes of t written as dtype dt (F16, F64, I32), element 3 spoiled by bad. */
+/* The bytes of t written as dtype dt (F16, BF16, F64, I32), element 3 spoiled by bad. */
 static void *cast_tensor(const SrcT *t, int dt, int bad) {
     void *out = malloc(t->numel * 8);
     for (size_t k = 0; k < t->numel; k++) {
         if (dt == MILES_DT_F16) ((uint16_t *)out)[k] = half_of(t->v[k]);
+        else if (dt == MILES_DT_BF16) ((uint16_t *)out)[k] = bf16_of(t->v[k]);
         else if (dt == MILES_DT_F64) ((double *)out)[k] = (double)t->v[k];
         else ((int32_t *)out)[k] = (int32_t)(t->v[k] * 100.0f);
     }
     if (bad && dt == MILES_DT_F16) ((uint16_t *)out)[3] = bad == BAD_INF ? 0xfc00u : 0x7e00u;
+    if (bad && dt == MILES_DT_BF16) ((uint16_t *)out)[3] = bad == BAD_INF ? 0x7f80u : 0xffc1u;
     if (bad && dt == MILES_DT_F64) ((double *)out)[3] = bad == BAD_INF ? INFINITY : bad == BAD_NAN ? NAN : 1e39;
     return out;
 }
@@ -467,6 +469,8 @@ static void test_synthetic_dtypes_configs(void **state) {
     struct { const char *label; int dt, bad; const char *needle; } bad[] = {
         {"f16 -inf", MILES_DT_F16, BAD_INF, "element 3 is not finite"},
         {"f16 nan", MILES_DT_F16, BAD_NAN, "element 3 is not finite"},
+        {"bf16 inf", MILES_DT_BF16, BAD_INF, "element 3 is not finite"},
+        {"bf16 -nan", MILES_DT_BF16, BAD_NAN, "element 3 is not finite"},
         {"f64 inf", MILES_DT_F64, BAD_INF, "element 3 is not finite"},
         {"f64 nan", MILES_DT_F64, BAD_NAN, "element 3 is not finite"},
         {"f64 1e39", MILES_DT_F64, BAD_BIG, "element 3 is not finite"},
