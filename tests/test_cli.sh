@@ -259,6 +259,12 @@ sys.exit(0 if ok else 1)
 PY
     ok "baseline: 13 TF-IDF / logistic / ridge options reach the fitted models; --split val writes the _val reports"
 else bad "baseline: options (rc $rc)"; fi
+# --bootstrap 0: the reports print no intervals (no "[nan, nan]"); with resamples they do
+if ! grep -qi nan "$W/out" && grep -q "^  velocity report (target minmax, n = [0-9]*)$" "$W/out" &&
+   "$BIN/miles-baseline" --data "$W/b.milesdat" --kind ridge --bootstrap 50 --no-plots --out "$W/bl2" > "$W/out" 2> "$W/err" &&
+   grep -q "bootstrap interval, 50 resamples" "$W/out" && grep -Eq "Spearman rho [-0-9.]+ \[[-0-9.]+, [-0-9.]+\]$" "$W/out"; then
+    ok "baseline: the velocity report's intervals only where the bootstrap ran"
+else bad "baseline: velocity report intervals"; fi
 for a in "--split train|split must be test or val" "--kind forest|kind must be text, numeric, ridge, both or all" \
          "--class-weight auto|class-weight must be balanced or none" "--velocity-target log|velocity-target must be log1p_z or minmax" \
          "--ngram-max 9|ngram-max"; do
