@@ -290,7 +290,7 @@ static int yt_collect(YtState *st, const char *input, SrcReport *rp) {
         return miles_error(errno == ENOENT ? MILES_EMISSING : MILES_EIO, "%s: %s", input, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         DIR *d = opendir(input);
-        if (!d) return miles_error(MILES_EIO, "%s: cannot open directory", input);
+        if (!d) return miles_error(MILES_EIO, "%s: cannot open directory: %s", input, strerror(errno));
         char **names = NULL;
         size_t nn = 0, cap = 0;
         struct dirent *de;

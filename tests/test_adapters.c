@@ -428,6 +428,48 @@ static void expect_fail(const char *kind, const char *in, int want) {
     assert_int_equal(leftovers(), 0);
 }
 
+/* The same records as one JSON array (yt-dlp -J of a playlist keeps them in
+ * "entries"; a saved list is an array): the same rows, byte for byte; a
+ * broken array is refused, not read as lines. */
+static void test_ytdlp_array(void **state) {
+    (void)state;
+    char lines_out[512], arr[512], arr_out[512];
+    snprintf(lines_out, sizeof lines_out, "%s/yt_lines.csv", tmpdir);
+    snprintf(arr, sizeof arr, "%s/yt_array.json", tmpdir);
+    snprintf(arr_out, sizeof arr_out, "%s/yt_array.csv", tmpdir);
+    assert_int_equal(convert("ytdlp", "tests/fixtures/ytdlp_lines.json", lines_out), MILES_OK);
+    FILE *in = fopen("tests/fixtures/ytdlp_lines.json", "rb"), *out = fopen(arr, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char line[8192];
+    int n = 0;
+    fputs("[\n", out);
+    while (fgets(line, sizeof line, in)) {
+        size_t L = strlen(line);
+        while (L && (line[L - 1] == '\n' || line[L - 1] == '\r')) line[--L] = 0;
+        if (!L) continue;
+        fprintf(out, "%s%s\n", n++ ? "," : "", line);
+    }
+    fputs("]\n", out);
+    fclose(in);
+    fclose(out);
+    assert_int_equal(n, 5);
+    assert_int_equal(convert("ytdlp", arr, arr_out), MILES_OK);
+    assert_non_null(strstr(report, "records in: 5, rows out: 3, dropped: 2"));
+    size_t na, nb;
+    char *a = test_slurp(lines_out, &na), *b = test_slurp(arr_out, &nb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a);
+    free(b);
+    /* an array cut short */
+    write_text(arr, "[{\"id\": \"x1\", \"title\": \"t\"},\n{\"id\": ");
+    expect_fail("ytdlp", arr, MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "malformed JSON array"));
+}
+
 static void test_bad_inputs(void **state) {
     (void)state;
     char p[512];
@@ -666,6 +708,7 @@ int main(void) {
         cmocka_unit_test(test_tiktok2020),
         cmocka_unit_test(test_ytdlp_lines),
         cmocka_unit_test(test_ytdlp_single_dir_list),
+        cmocka_unit_test(test_ytdlp_array),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_strict_numbers),
         cmocka_unit_test(test_csv_writer_roundtrip),
