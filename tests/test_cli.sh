@@ -8,7 +8,8 @@
 #     no overwrite without --force, no temp files, a missing / truncated
 #     checkpoint and a bad --format refused naming them, --selftest-dump;
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
-#     line, no output) and inspect; miles-baseline --kind all's three reports,
+#     line, no output), prepare's refusals (empty, header only, --percentile
+#     100, --train-frac 0.999; no output) and inspect; miles-baseline --kind all's three reports,
 #     its options as recorded in the fitted models, its refusals;
 #   miles-train --config (the same checkpoint as the same flags, a flag
 #     overrides the file, unknown keys and broken JSON refused), its
@@ -236,6 +237,22 @@ PY
 }
 if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients)"
 else bad "baseline: --kind all"; fi
+
+# miles-data prepare refuses input it cannot use, naming why, and writes nothing
+: > "$W/empty.csv"
+head -1 "$W/b.csv" > "$W/hdr.csv"
+for a in "$W/empty.csv|empty file (no header)" "$W/hdr.csv|only 0 usable rows after filtering; need at least 3"; do
+    "$BIN/miles-data" prepare "${a%%|*}" --vocab tests/fixtures/export_vocab --out "$W/e.milesdat" > "$W/out" 2> "$W/err"
+    rc=$?
+    expect_fail "data: prepare $(basename "${a%%|*}") refused" "${a#*|}"
+done
+"$BIN/miles-data" prepare "$W/b.csv" --vocab tests/fixtures/export_vocab --percentile 100 --out "$W/e.milesdat" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: --percentile 100 refused (an open interval, said so)" "strictly between 0 and 100"
+"$BIN/miles-data" prepare "$W/b.csv" --vocab tests/fixtures/export_vocab --train-frac 0.999 --out "$W/e.milesdat" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: --train-frac 0.999 refused" "train-frac: expected a number in .0.01, 0.99."
+[ -e "$W/e.milesdat" ] && bad "data: a refused prepare wrote its output" || ok "data: no output from the refused prepares"
 
 # the TF-IDF, logistic-regression and ridge options reach the fitted models
 "$BIN/miles-baseline" --data "$W/b.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/bl2" --split val \

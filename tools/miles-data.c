@@ -90,7 +90,13 @@ static int cmd_prepare(int argc, char **argv) {
         case 'l': o.language = optarg; break;
         case 'd': o.dedup = 1; break;
         case 'c': clean = optarg; break;
-        case 'p': if (tool_parse_double(optarg, "--percentile", 1e-9, 100 - 1e-9, &o.percentile)) return 2; break;
+        case 'p': /* an open interval: [%g] of the parser would print 1e-9 and 100 - 1e-9 as "1e-09" and "100" */
+            if (tool_parse_double(optarg, "--percentile", 0, 100, &o.percentile)) return 2;
+            if (!(o.percentile > 0 && o.percentile < 100)) {
+                fprintf(stderr, "--percentile: expected a number strictly between 0 and 100, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
         case 's': scope = optarg; break;
         case 'S': if (tool_parse_double(optarg, "--seed", 0, 9007199254740992.0, &seed)) return 2; break;
         case 'b': split_by = optarg; break;
