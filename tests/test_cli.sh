@@ -291,6 +291,22 @@ for a in "--split train|split must be test or val" "--kind forest|kind must be t
 done
 
 # ---- miles-train's option file (--config) and argument checks
+# tc_check: a Python expression over a checkpoint's train_config (c), metadata (m)
+# and model config (cfg)
+tc_check() { # CHECKPOINT EXPRESSION
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+c, cfg = json.loads(m["train_config"]), json.loads(m["config"])
+close = lambda a, b: abs(a - b) <= 1e-6 * max(1.0, abs(b))
+ok = eval(" ".join(line.strip() for line in sys.argv[2].splitlines()))
+if not ok:
+    print("train_config:", m["train_config"], "\nrecipe:", m.get("recipe"), "text_clean:", m.get("text_clean"),
+          "velocity_target:", m.get("velocity_target"), "preset:", cfg.get("preset"), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
 "$BIN/miles-data" synth --rows 300 --seed 11 --out "$W/d.csv" > /dev/null 2> "$W/err" &&
     "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --out "$W/d.milesdat" > /dev/null 2> "$W/err"
 rc=$?
@@ -309,13 +325,7 @@ rc1=$?
     --seed 5 --lr 0.001 --head-lr 0.002 --out "$W/tf" > "$W/out" 2> "$W/err"
 rc2=$?
 if [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && cmp -s "$W/tc/last.safetensors" "$W/tf/last.safetensors" &&
-   python3 - "$W/tc/last.safetensors" <<'PY'; then
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
-c = json.loads(m["config"])
-sys.exit(0 if c.get("pooling") == "mean" and c.get("hidden_size") == 64 else 1)
-PY
+   tc_check "$W/tc/last.safetensors" 'cfg.get("pooling") == "mean" and cfg.get("hidden_size") == 64'; then
     ok "train: --config FILE gives the checkpoint of the same options as flags (mean pooling, tiny)"
 else bad "train: --config vs flags (rc $rc1 / $rc2)"; fi
 "$BIN/miles-train" $T --config "$W/cfg.json" --seed 6 --out "$W/ts" > "$W/out" 2> "$W/err"
@@ -338,20 +348,6 @@ expect_fail "train: no data refused" "one of --data or --csv"
 
 # ---- miles-train's options reach what it records: train_config / metadata of
 # the checkpoint; --csv prepares the very file miles-data prepare writes
-tc_check() { # CHECKPOINT PYTHON-EXPRESSION over c (train_config), m (metadata), cfg (model config)
-    python3 - "$1" "$2" <<'PY'
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
-c, cfg = json.loads(m["train_config"]), json.loads(m["config"])
-close = lambda a, b: abs(a - b) <= 1e-6 * max(1.0, abs(b))
-ok = eval(" ".join(line.strip() for line in sys.argv[2].splitlines()))
-if not ok:
-    print("train_config:", m["train_config"], "\nrecipe:", m.get("recipe"), "text_clean:", m.get("text_clean"),
-          "velocity_target:", m.get("velocity_target"), "preset:", cfg.get("preset"), file=sys.stderr)
-sys.exit(0 if ok else 1)
-PY
-}
 R="--init random --size tiny --max-steps 2 --batch-size 8 --warmup 1"
 "$BIN/miles-train" $T $R --schedule linear --class-weights 1,3 --loss-weights 0.9,0.1 --weight-decay 0.05 --clip 0.5 \
     --patience 7 --min-delta 0.01 --eval-every 2 --grad-accum 2 --layer-decay 0.8 --epochs 4 --lr 3e-4 --head-lr 1e-3 \

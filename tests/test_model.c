@@ -325,128 +325,102 @@ static void test_bad_input(void **state) {
 
 /* Each check of miles_config_validate, one field broken at a time on the
  * tiny preset: MILES_EINVAL and a message naming the field and its value;
- * the values at each limit pass. */
-typedef struct { const char *label; void (*spoil)(MilesConfig *); const char *needle; } ConfigCase;
-#define SPOIL(fn, stmt) static void fn(MilesConfig *c) { stmt; }
-SPOIL(sp_vocab0, c->vocab_size = 0)
-SPOIL(sp_hidden_neg, c->hidden_size = -64)
-SPOIL(sp_layers0, c->num_hidden_layers = 0)
-SPOIL(sp_heads0, c->num_attention_heads = 0)
-SPOIL(sp_inter0, c->intermediate_size = 0)
-SPOIL(sp_pos0, c->max_position_embeddings = 0)
-SPOIL(sp_types0, c->type_vocab_size = 0)
-SPOIL(sp_feat0, c->num_features = 0)
-SPOIL(sp_vocab_big, c->vocab_size = (1 << 22) + 1)
-SPOIL(sp_hidden_big, c->hidden_size = 16384 + 4)
-SPOIL(sp_layers_big, c->num_hidden_layers = 257)
-SPOIL(sp_heads_big, c->num_attention_heads = 1025)
-SPOIL(sp_inter_big, c->intermediate_size = 65537)
-SPOIL(sp_pos_big, c->max_position_embeddings = 65537)
-SPOIL(sp_types_big, c->type_vocab_size = 1025)
-SPOIL(sp_feat_big, c->num_features = 65537)
-SPOIL(sp_heads5, c->num_attention_heads = 5)
-SPOIL(sp_eps0, c->layer_norm_eps = 0.0f)
-SPOIL(sp_eps_inf, c->layer_norm_eps = INFINITY)
-SPOIL(sp_eps_nan, c->layer_norm_eps = NAN)
-SPOIL(sp_hdrop1, c->hidden_dropout_prob = 1.0f)
-SPOIL(sp_adrop_neg, c->attention_probs_dropout_prob = -0.1f)
-SPOIL(sp_tdrop_nan, c->text_dropout = NAN)
-SPOIL(sp_pool7, c->pooling = 7)
-SPOIL(sp_vel5, c->velocity_activation = 5)
-SPOIL(sp_nnum_neg, c->n_numeric = -1)
-SPOIL(sp_nnum_big, c->n_numeric = MILES_MAX_MLP + 1)
-SPOIL(sp_nfus_neg, c->n_fusion = -1)
-SPOIL(sp_nfus_big, c->n_fusion = MILES_MAX_MLP + 1)
-SPOIL(sp_nw0, c->numeric_widths[c->n_numeric - 1] = 0)
-SPOIL(sp_nd1, c->numeric_dropouts[c->n_numeric - 1] = 1.0f)
-SPOIL(sp_fw0, c->fusion_widths[c->n_fusion - 1] = 0)
-SPOIL(sp_fd1, c->fusion_dropouts[c->n_fusion - 1] = 1.5f)
-SPOIL(sp_nw_big, c->numeric_widths[0] = 65537)
-SPOIL(sp_fw_big, c->fusion_widths[0] = 65537)
-SPOIL(sp_params, (c->num_hidden_layers = 256, c->hidden_size = 4096, c->num_attention_heads = 64,
-                  c->intermediate_size = 16384))
-SPOIL(sp_embed, (c->vocab_size = 1 << 22, c->hidden_size = 1024, c->num_attention_heads = 16))
-/* at the limits: valid */
-SPOIL(ok_sizes, (c->vocab_size = 1 << 22, c->max_position_embeddings = 65536, c->type_vocab_size = 1024,
-                 c->num_features = 65536, c->intermediate_size = 65536, c->numeric_widths[0] = 65536,
-                 c->fusion_widths[0] = 65536, c->hidden_dropout_prob = 0.0f))
-SPOIL(ok_wide, (c->hidden_size = 16384, c->num_attention_heads = 1024, c->num_hidden_layers = 1))
-SPOIL(ok_deep, c->num_hidden_layers = 256)
-static void ok_no_fusion(MilesConfig *c) {
-    c->n_fusion = 0;
-    c->n_numeric = MILES_MAX_MLP;
-    for (int i = 0; i < MILES_MAX_MLP; i++) c->numeric_widths[i] = 16;
+ * the values at each limit pass.  A case is a list of edits, each one int (I)
+ * or float (F) field of MilesConfig set to a value. */
+typedef struct { size_t off; char kind; double v; } ConfigEdit;
+#define I(field, val) {offsetof(MilesConfig, field), 'i', (val)}
+#define F(field, val) {offsetof(MilesConfig, field), 'f', (val)}
+enum { CONFIG_EDITS = 8 };
+typedef struct { const char *label; ConfigEdit e[CONFIG_EDITS]; const char *needle; } ConfigCase;
+
+static void config_apply(MilesConfig *c, const ConfigEdit *e) {
+    for (int k = 0; k < CONFIG_EDITS && e[k].kind; k++) {
+        if (e[k].kind == 'i') *(int *)((char *)c + e[k].off) = (int)e[k].v;
+        else *(float *)((char *)c + e[k].off) = (float)e[k].v;
+    }
 }
-#undef SPOIL
 
 static void test_config_validate_fields(void **state) {
     (void)state;
     const ConfigCase cases[] = {
-        {"vocab 0", sp_vocab0, "vocab_size = 0 must be positive"},
-        {"hidden -64", sp_hidden_neg, "hidden_size = -64 must be positive"},
-        {"layers 0", sp_layers0, "num_hidden_layers = 0 must be positive"},
-        {"heads 0", sp_heads0, "num_attention_heads = 0 must be positive"},
-        {"intermediate 0", sp_inter0, "intermediate_size = 0 must be positive"},
-        {"positions 0", sp_pos0, "max_position_embeddings = 0 must be positive"},
-        {"types 0", sp_types0, "type_vocab_size = 0 must be positive"},
-        {"features 0", sp_feat0, "num_features = 0 must be positive"},
-        {"vocab 2^22+1", sp_vocab_big, "vocab_size = 4194305 exceeds the limit 4194304"},
-        {"hidden 16388", sp_hidden_big, "hidden_size = 16388 exceeds the limit 16384"},
-        {"layers 257", sp_layers_big, "num_hidden_layers = 257 exceeds the limit 256"},
-        {"heads 1025", sp_heads_big, "num_attention_heads = 1025 exceeds the limit 1024"},
-        {"intermediate 65537", sp_inter_big, "intermediate_size = 65537 exceeds the limit 65536"},
-        {"positions 65537", sp_pos_big, "max_position_embeddings = 65537 exceeds the limit 65536"},
-        {"types 1025", sp_types_big, "type_vocab_size = 1025 exceeds the limit 1024"},
-        {"features 65537", sp_feat_big, "num_features = 65537 exceeds the limit 65536"},
-        {"heads 5", sp_heads5, "hidden_size 64 is not a multiple of num_attention_heads 5"},
-        {"eps 0", sp_eps0, "layer_norm_eps = 0 must be positive"},
-        {"eps inf", sp_eps_inf, "layer_norm_eps = inf must be positive"},
-        {"eps nan", sp_eps_nan, "layer_norm_eps = nan must be positive"},
-        {"hidden dropout 1", sp_hdrop1, "hidden_dropout_prob[0] = 1 must be in [0, 1)"},
-        {"attention dropout -0.1", sp_adrop_neg, "attention_probs_dropout_prob[0] = -0.1 must be in [0, 1)"},
-        {"text dropout nan", sp_tdrop_nan, "text_dropout[0] = nan must be in [0, 1)"},
-        {"pooling 7", sp_pool7, "pooling = 7 is not a MILES_POOL_* value"},
-        {"velocity activation 5", sp_vel5, "velocity_activation = 5 is not a MILES_VEL_* value"},
-        {"n_numeric -1", sp_nnum_neg, "n_numeric = -1 must be in [0, "},
-        {"n_numeric max+1", sp_nnum_big, "n_numeric = "},
-        {"n_fusion -1", sp_nfus_neg, "n_fusion = -1 must be in [0, "},
-        {"n_fusion max+1", sp_nfus_big, "n_fusion = "},
-        {"numeric width 0", sp_nw0, "numeric_widths[1] = 0 must be positive"},
-        {"numeric dropout 1", sp_nd1, "numeric_dropouts[1] = 1 must be in [0, 1)"},
-        {"fusion width 0", sp_fw0, "fusion_widths[1] = 0 must be positive"},
-        {"fusion dropout 1.5", sp_fd1, "fusion_dropouts[1] = 1.5 must be in [0, 1)"},
-        {"numeric width 65537", sp_nw_big, "numeric_widths[0] = 65537 exceeds the limit 65536"},
-        {"fusion width 65537", sp_fw_big, "fusion_widths[0] = 65537 exceeds the limit 65536"},
-        {"BERT-xxl parameters", sp_params, "encoder parameters exceed the limit 2^31 (layers 256, hidden 4096"},
-        {"embedding of 2^22 x 1024", sp_embed, "encoder parameters exceed the limit 2^31 (layers 2, hidden 1024, "
-                                               "intermediate 128, vocab 4194304)"},
+        {"vocab 0", {I(vocab_size, 0)}, "vocab_size = 0 must be positive"},
+        {"hidden -64", {I(hidden_size, -64)}, "hidden_size = -64 must be positive"},
+        {"layers 0", {I(num_hidden_layers, 0)}, "num_hidden_layers = 0 must be positive"},
+        {"heads 0", {I(num_attention_heads, 0)}, "num_attention_heads = 0 must be positive"},
+        {"intermediate 0", {I(intermediate_size, 0)}, "intermediate_size = 0 must be positive"},
+        {"positions 0", {I(max_position_embeddings, 0)}, "max_position_embeddings = 0 must be positive"},
+        {"types 0", {I(type_vocab_size, 0)}, "type_vocab_size = 0 must be positive"},
+        {"features 0", {I(num_features, 0)}, "num_features = 0 must be positive"},
+        {"vocab 2^22+1", {I(vocab_size, (1 << 22) + 1)}, "vocab_size = 4194305 exceeds the limit 4194304"},
+        {"hidden 16388", {I(hidden_size, 16384 + 4)}, "hidden_size = 16388 exceeds the limit 16384"},
+        {"layers 257", {I(num_hidden_layers, 257)}, "num_hidden_layers = 257 exceeds the limit 256"},
+        {"heads 1025", {I(num_attention_heads, 1025)}, "num_attention_heads = 1025 exceeds the limit 1024"},
+        {"intermediate 65537", {I(intermediate_size, 65537)}, "intermediate_size = 65537 exceeds the limit 65536"},
+        {"positions 65537", {I(max_position_embeddings, 65537)}, "max_position_embeddings = 65537 exceeds the limit 65536"},
+        {"types 1025", {I(type_vocab_size, 1025)}, "type_vocab_size = 1025 exceeds the limit 1024"},
+        {"features 65537", {I(num_features, 65537)}, "num_features = 65537 exceeds the limit 65536"},
+        {"heads 5", {I(num_attention_heads, 5)}, "hidden_size 64 is not a multiple of num_attention_heads 5"},
+        {"eps 0", {F(layer_norm_eps, 0)}, "layer_norm_eps = 0 must be positive"},
+        {"eps inf", {F(layer_norm_eps, INFINITY)}, "layer_norm_eps = inf must be positive"},
+        {"eps nan", {F(layer_norm_eps, NAN)}, "layer_norm_eps = nan must be positive"},
+        {"hidden dropout 1", {F(hidden_dropout_prob, 1)}, "hidden_dropout_prob[0] = 1 must be in [0, 1)"},
+        {"attention dropout -0.1", {F(attention_probs_dropout_prob, -0.1)},
+         "attention_probs_dropout_prob[0] = -0.1 must be in [0, 1)"},
+        {"text dropout nan", {F(text_dropout, NAN)}, "text_dropout[0] = nan must be in [0, 1)"},
+        {"pooling 7", {I(pooling, 7)}, "pooling = 7 is not a MILES_POOL_* value"},
+        {"velocity activation 5", {I(velocity_activation, 5)}, "velocity_activation = 5 is not a MILES_VEL_* value"},
+        {"n_numeric -1", {I(n_numeric, -1)}, "n_numeric = -1 must be in [0, "},
+        {"n_numeric max+1", {I(n_numeric, MILES_MAX_MLP + 1)}, "n_numeric = "},
+        {"n_fusion -1", {I(n_fusion, -1)}, "n_fusion = -1 must be in [0, "},
+        {"n_fusion max+1", {I(n_fusion, MILES_MAX_MLP + 1)}, "n_fusion = "},
+        /* the MLPs' last layer (base has two each): the loops go past [0] */
+        {"numeric width 0", {I(numeric_widths[1], 0)}, "numeric_widths[1] = 0 must be positive"},
+        {"numeric dropout 1", {F(numeric_dropouts[1], 1)}, "numeric_dropouts[1] = 1 must be in [0, 1)"},
+        {"fusion width 0", {I(fusion_widths[1], 0)}, "fusion_widths[1] = 0 must be positive"},
+        {"fusion dropout 1.5", {F(fusion_dropouts[1], 1.5)}, "fusion_dropouts[1] = 1.5 must be in [0, 1)"},
+        {"numeric width 65537", {I(numeric_widths[0], 65537)}, "numeric_widths[0] = 65537 exceeds the limit 65536"},
+        {"fusion width 65537", {I(fusion_widths[0], 65537)}, "fusion_widths[0] = 65537 exceeds the limit 65536"},
+        {"BERT-xxl parameters",
+         {I(num_hidden_layers, 256), I(hidden_size, 4096), I(num_attention_heads, 64), I(intermediate_size, 16384)},
+         "encoder parameters exceed the limit 2^31 (layers 256, hidden 4096"},
+        {"embedding of 2^22 x 1024", {I(vocab_size, 1 << 22), I(hidden_size, 1024), I(num_attention_heads, 16)},
+         "encoder parameters exceed the limit 2^31 (layers 2, hidden 1024, intermediate 128, vocab 4194304)"},
+    };
+    /* at the limits: valid */
+    const ConfigCase ok[] = {
+        {"sizes at their limits",
+         {I(vocab_size, 1 << 22), I(max_position_embeddings, 65536), I(type_vocab_size, 1024), I(num_features, 65536),
+          I(intermediate_size, 65536), I(numeric_widths[0], 65536), I(fusion_widths[0], 65536),
+          F(hidden_dropout_prob, 0)}},
+        {"hidden 16384, 1024 heads", {I(hidden_size, 16384), I(num_attention_heads, 1024), I(num_hidden_layers, 1)}},
+        {"256 layers", {I(num_hidden_layers, 256)}},
+        {"no fusion layer, 8 numeric", {I(n_fusion, 0), I(n_numeric, MILES_MAX_MLP)}},
     };
     MilesConfig base;
     assert_int_equal(miles_config_preset(&base, "miles", "tiny"), MILES_OK);
-    /* two layers in each MLP, so the cases above (the last layer) check the loops go past [0] */
     assert_true(MILES_MAX_MLP >= 2);
     base.n_numeric = base.n_fusion = 2;
-    base.numeric_widths[1] = 32;
+    for (int i = 1; i < MILES_MAX_MLP; i++) base.numeric_widths[i] = 32; /* [2..] for the 8-layer case */
     base.fusion_widths[1] = 48;
     base.numeric_dropouts[1] = base.fusion_dropouts[1] = 0.1f;
     if (miles_config_validate(&base)) fail_msg("base: %s", miles_last_error());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         MilesConfig c = base;
-        cases[i].spoil(&c);
+        config_apply(&c, cases[i].e);
         int rc = miles_config_validate(&c);
         const char *msg = miles_last_error();
         printf("  %-24s -> %s: %s\n", cases[i].label, miles_status_name(rc), msg);
         if (rc != MILES_EINVAL) fail_msg("%s: expected MILES_EINVAL, got %s", cases[i].label, miles_status_name(rc));
         if (!strstr(msg, cases[i].needle)) fail_msg("%s: message lacks '%s'", cases[i].label, cases[i].needle);
     }
-    const ConfigCase ok[] = {{"sizes at their limits", ok_sizes}, {"hidden 16384, 1024 heads", ok_wide},
-                             {"256 layers", ok_deep}, {"no fusion layer, 8 numeric", ok_no_fusion}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         MilesConfig c = base;
-        ok[i].spoil(&c);
+        config_apply(&c, ok[i].e);
         if (miles_config_validate(&c)) fail_msg("%s: %s", ok[i].label, miles_last_error());
     }
 }
+#undef I
+#undef F
 
 static void test_bad_config(void **state) {
     (void)state;
