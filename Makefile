@@ -249,8 +249,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS)
 # Every test binary is run even if one fails; the target fails if any did.
 test: all tests
 	@failed=0; for t in $(TESTS) $(SCRIPT_TESTS); do \
-	  echo "== $$t"; \
+	  echo "== $$t"; s0=$$(date +%s); \
 	  MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $$t || { echo "FAILED: $$t"; failed=$$((failed+1)); }; \
+	  echo "== $$t: $$(( $$(date +%s) - s0 )) s"; \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all $(words $(TESTS) $(SCRIPT_TESTS)) test programs passed"
@@ -276,9 +277,10 @@ determinism: all tests
 	@failed=0; for e in $(DET_ENVS); do for n in 1 2; do \
 	  envargs=$$(echo $$e | tr + ' '); \
 	  for t in $(DET_TESTS); do \
-	    echo "== [$$envargs OMP_NUM_THREADS=$$n] $$t"; \
+	    echo "== [$$envargs OMP_NUM_THREADS=$$n] $$t"; s0=$$(date +%s); \
 	    env $$envargs OMP_NUM_THREADS=$$n MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $(BUILD)/tests/$$t >$(BUILD)/det.log 2>&1 \
 	      || { cat $(BUILD)/det.log; echo "FAILED: $$t [$$envargs OMP_NUM_THREADS=$$n]"; failed=$$((failed+1)); }; \
+	    echo "   $$(( $$(date +%s) - s0 )) s"; \
 	  done; done; done; \
 	if [ $$failed -ne 0 ]; then echo "determinism: $$failed run(s) failed"; exit 1; fi; \
 	echo "determinism: $(words $(DET_TESTS)) test programs x 2 BLAS settings x 2 thread counts passed"
@@ -464,21 +466,15 @@ endif
 -include kernels/cuda.mk
 
 # ---- everything CI runs
+# Each step's time is printed so CI's log shows where its minutes go.
+CHECK_STEPS = -j2+all+tests test determinism browser-test example portability-check asan \
+	variants -j2+cuda cuda-emu-test backend-sim-test dp-sim-test sim-check
 check: deps weights
-	$(MAKE) -j2 all tests
-	$(MAKE) test
-	$(MAKE) determinism
-	$(MAKE) browser-test
-	$(MAKE) example
-	$(MAKE) portability-check
-	$(MAKE) asan
-	$(MAKE) variants
-	$(MAKE) -j2 cuda
-	$(MAKE) cuda-emu-test
-	$(MAKE) backend-sim-test
-	$(MAKE) dp-sim-test
-	$(MAKE) sim-check
-	@echo "make check: all steps passed"
+	@t0=$$(date +%s); for s in $(CHECK_STEPS); do \
+	  args=$$(echo $$s | tr + ' '); t=$$(date +%s); \
+	  $(MAKE) $$args || { echo "make check: step '$$args' failed"; exit 1; }; \
+	  echo "make check: step '$$args' took $$(( $$(date +%s) - t )) s"; \
+	done; echo "make check: all steps passed in $$(( $$(date +%s) - t0 )) s"
 
 # ---- the README's main job: synthetic data -> fine-tune MiniLM -> evaluate -> baselines
 demo: deps weights
