@@ -147,7 +147,8 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 #   sim-test     build and run: test_simt (the emulator's own checks), test_simt_blas
 #                (cuBLAS/cuBLASLt shim vs the CPU GEMM), tests/cuda/test_cuda_ops and
 #                test_cuda_fast on the emulated device sm_90 and sm_70 (the portable MMA),
-#                tests/cuda/test_cuda_model; the three again on a machine without a
+#                tests/cuda/test_cuda_model (its two halves side by side: --part 1 in
+#                the background from the start, 2 after the others); the three again on a machine without a
 #                device (SIMT_DEVICES=0: their host-only paths), the
 #                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
@@ -233,14 +234,20 @@ dp-sim-test: $(SIM_DIR)/libmiles_cuda_sim.so $(BUILD)/tests/dp_worker $(SIM_DIR)
 	  HAVE_MPI=$(HAVE_MPI) tests/test_dp_device.sh $(BUILD)/dp-sim
 
 sim-test: sim-build
-	@rm -f $(SIM_RECORDS)
-	$(SIM_DIR)/test_simt
-	$(SIM_DIR)/test_simt_blas
-	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_ops $(SIM_OPS_ARGS)
-	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_ops --quick
-	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_fast $(SIM_OPS_ARGS)
-	SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_fast --quick
-	SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS)
+	@rm -f $(SIM_RECORDS) $(SIM_RECORDS).part1
+	@echo "SIMT_RECORD=$(SIM_RECORDS).part1 $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS) --part 1 & (its output after the programs below)"; \
+	SIMT_RECORD=$(SIM_RECORDS).part1 $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS) --part 1 > $(SIM_DIR)/model-part1.log 2>&1 & p1=$$!; \
+	fg() { echo "$$*"; env "$$@" || { echo "FAILED: $$*"; kill $$p1 2>/dev/null; wait $$p1; exit 1; }; }; \
+	fg $(SIM_DIR)/test_simt; \
+	fg $(SIM_DIR)/test_simt_blas; \
+	fg SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_ops $(SIM_OPS_ARGS); \
+	fg SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_ops --quick; \
+	fg SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_fast $(SIM_OPS_ARGS); \
+	fg SIMT_RECORD=$(SIM_RECORDS) SIMT_CC=70 $(SIM_DIR)/test_cuda_fast --quick; \
+	fg SIMT_RECORD=$(SIM_RECORDS) $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS) --part 2; \
+	wait $$p1; r1=$$?; echo "== $(SIM_DIR)/test_cuda_model $(SIM_MODEL_ARGS) --part 1 (exit status $$r1):"; \
+	cat $(SIM_DIR)/model-part1.log; cat $(SIM_RECORDS).part1 >> $(SIM_RECORDS); \
+	[ $$r1 = 0 ] || { echo "FAILED: test_cuda_model --part 1"; exit 1; }
 	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_ops --quick
 	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_fast --quick
 	SIMT_DEVICES=0 $(SIM_DIR)/test_cuda_model --quick

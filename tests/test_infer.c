@@ -668,7 +668,7 @@ static void erf_gelu_bits(const char *isa, MilesEltFn fn[3]) {
 
 /* ... for each of the two builds this CPU runs: AVX-512F (ops_avx512.c) and
  * AVX2 + FMA (ops_avx2.c, what a CPU without AVX-512 runs) */
-static void test_erf_gelu_avx512_bits(void **state) {
+static void test_erf_gelu_every_float(void **state) {
     (void)state;
     MilesEltFn f512[3] = {miles_gelu_avx512(), miles_erf_avx512(), miles_gelu_fast_avx512()};
     MilesEltFn f2[3] = {miles_gelu_avx2(), miles_erf_avx2(), miles_gelu_fast_avx2()};
@@ -691,7 +691,7 @@ static void test_erf_gelu_avx512_bits(void **state) {
  * clamp at -87 and the subnormal results below it), then mx = 3.5 over
  * every 7th, in the scrambled order of erf_gelu_bits, each chunk cut at odd
  * offsets (rows not a multiple of 8). */
-static void test_softmax_exp_avx2_bits(void **state) {
+static void test_softmax_exp_every_float(void **state) {
     (void)state;
     const MilesExpShiftFn fn = miles_softmax_exp_avx2();
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -848,8 +848,8 @@ int main(void) {
         cmocka_unit_test(test_large_batch_fp32_bits),
         cmocka_unit_test(test_erf_accuracy),
         cmocka_unit_test(test_gelu_exact),
-        cmocka_unit_test(test_erf_gelu_avx512_bits),
-        cmocka_unit_test(test_softmax_exp_avx2_bits),
+        cmocka_unit_test(test_erf_gelu_every_float),
+        cmocka_unit_test(test_softmax_exp_every_float),
         cmocka_unit_test(test_gelu_fast),
         cmocka_unit_test(test_gelu_rows),
         cmocka_unit_test(test_trained_accuracy),

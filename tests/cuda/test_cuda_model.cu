@@ -46,8 +46,12 @@
  *            weights after 5 steps (fp32 and the mixed modes);
  *   errors   a bad batch gives the CPU's status; bf16 is refused below sm80.
  *
- * Usage: test_cuda_model [--quick] (quick: 2 fixtures).  Exit 0 when all pass,
- * 1 on any failure, 0 with "no CUDA device" on a machine without a GPU.
+ * Usage: test_cuda_model [--quick] [--part 1|2] (quick: 2 fixtures; part 1:
+ * the per-fixture checks, the 20-step trajectories and the parameter groups,
+ * part 2: the rest, so
+ * make sim-test runs the two halves side by side on 2 cores).  Exit 0 when
+ * all pass, 1 on any failure, 0 with "no CUDA device" on a machine without a
+ * GPU.
  * In the SIMT emulator (make sim-test) the same program runs the real kernels
  * on the CPU, records every check for the per-kernel table, runs the real
  * overflow with both fp16 conversions the emulated cuBLAS offers (Inf, and
@@ -1360,15 +1364,35 @@ static void test_errors_and_io(Fixture *f, int cc) {
     miles_model_free(m);
 }
 
+/* the second half: overflow, injected failures, reruns, the fused train step,
+ * errors (fx[1] only for bf16's train step) */
+static void part2(Fixture *fx, int cc) {
+    test_overflow(&fx[0]);
+    test_real_overflow(&fx[0]);
+#ifdef SIMT_EMULATOR
+    test_injected_failures(&fx[0]);
+#endif
+    test_rerun(&fx[0], cc);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP16, -1);
+    if (cc >= 80) test_train_step(&fx[1], MILES_CUDA_PREC_BF16, -1);
+    test_train_step(&fx[0], MILES_CUDA_PREC_FP32, -1);
+    test_errors_and_io(&fx[0], cc);
+#ifndef MILES_CUDA_HOST_EMULATION
+    test_two_models(&fx[0]);
+#endif
+}
+
 int main(int argc, char **argv) {
-    int long_steps = 0;
+    int long_steps = 0, part = 0; /* 0: both halves */
     const char *long_size = "minilm-l6";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--part") && i + 1 < argc && (!strcmp(argv[i + 1], "1") || !strcmp(argv[i + 1], "2")))
+            part = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--long") && i + 1 < argc) long_steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--long-size") && i + 1 < argc) long_size = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--long N [--long-size minilm-l6|tiny|bert-base]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--part 1|2] [--long N [--long-size minilm-l6|tiny|bert-base]]\n", argv[0]);
             return 2;
         }
     }
@@ -1413,32 +1437,23 @@ int main(int argc, char **argv) {
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     int cc = miles_cuda_compute_capability();
-    printf("device 0: %s, sm_%d%s\n", prop.name, cc, g_quick ? " (quick)" : "");
+    printf("device 0: %s, sm_%d%s%s\n", prop.name, cc, g_quick ? " (quick)" : "",
+           part == 1 ? ", part 1 of 2" : part == 2 ? ", part 2 of 2" : "");
     miles_gemm_use_blas(1);
 
-    for (int i = 0; i < nfix; i++) test_fixture(&fx[i]);
+    if (part != 2) {
+        for (int i = 0; i < nfix; i++) test_fixture(&fx[i]);
 #ifndef MILES_CUDA_HOST_EMULATION
-    for (int i = 0; i < nfix; i++) {
-        test_fast_fixture(&fx[i], MILES_CUDA_PREC_FP16);
-        if (cc >= 80) test_fast_fixture(&fx[i], MILES_CUDA_PREC_BF16);
+        for (int i = 0; i < nfix; i++) {
+            test_fast_fixture(&fx[i], MILES_CUDA_PREC_FP16);
+            if (cc >= 80) test_fast_fixture(&fx[i], MILES_CUDA_PREC_BF16);
+        }
+#endif
+        test_trajectories(&fx[0], cc);
+        if (!g_quick) test_trajectories(&fx[1], cc);
+        test_param_groups(&fx[0], cc);
     }
-#endif
-    test_trajectories(&fx[0], cc);
-    if (!g_quick) test_trajectories(&fx[1], cc);
-    test_param_groups(&fx[0], cc);
-    test_overflow(&fx[0]);
-    test_real_overflow(&fx[0]);
-#ifdef SIMT_EMULATOR
-    test_injected_failures(&fx[0]);
-#endif
-    test_rerun(&fx[0], cc);
-    test_train_step(&fx[0], MILES_CUDA_PREC_FP16, -1);
-    if (cc >= 80) test_train_step(&fx[1], MILES_CUDA_PREC_BF16, -1);
-    test_train_step(&fx[0], MILES_CUDA_PREC_FP32, -1);
-    test_errors_and_io(&fx[0], cc);
-#ifndef MILES_CUDA_HOST_EMULATION
-    test_two_models(&fx[0]);
-#endif
+    if (part != 1) part2(fx, cc);
 
     e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
