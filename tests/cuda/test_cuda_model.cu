@@ -47,11 +47,10 @@
  *   errors   a bad batch gives the CPU's status; bf16 is refused below sm80.
  *
  * Usage: test_cuda_model [--quick] [--part 1|2] (quick: 2 fixtures; part 1:
- * the per-fixture checks, the 20-step trajectories and the parameter groups,
- * part 2: the rest, so
- * make sim-test runs the two halves side by side on 2 cores).  Exit 0 when
- * all pass, 1 on any failure, 0 with "no CUDA device" on a machine without a
- * GPU.
+ * the per-fixture checks, the 20-step trajectories and the parameter groups;
+ * part 2: the rest; make sim-test runs the two side by side on 2 cores).
+ * Exit 0 when all pass, 1 on any failure, 0 with "no CUDA device" on a
+ * machine without a GPU.
  * In the SIMT emulator (make sim-test) the same program runs the real kernels
  * on the CPU, records every check for the per-kernel table, runs the real
  * overflow with both fp16 conversions the emulated cuBLAS offers (Inf, and
