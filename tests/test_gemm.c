@@ -356,8 +356,9 @@ static int max_threads(void) {
  * generic kernel still computes every shape of g_shapes in make
  * portability-check, where the Nehalem run's --hash must equal the host's. */
 #define SCALAR_MACS_MAX 3e7
+static int too_big(double m, double n, double k) { return m * n * k > SCALAR_MACS_MAX; }
 static int too_big_for_scalar(const char *isa, double m, double n, double k) {
-    return !strcmp(isa, "generic") && m * n * k > SCALAR_MACS_MAX;
+    return !strcmp(isa, "generic") && too_big(m, n, k);
 }
 
 /* The own GEMM equals the contract reference bit for bit, on any thread
@@ -438,13 +439,14 @@ static void test_bits_every_isa(void **state) {
 /* Without its packing scratch (the allocation failed) every GEMM entry
  * point falls back to plain loops (gemm.c gemm_reference, packed_slow) that
  * keep the contract's bits: miles_gemm on the shapes of g_shapes up to
- * SCALAR_MACS_MAX multiply-adds and 1 and 2 threads, miles_gemm_bias, miles_gemm_tiny, and pre-packed W for few and many rows,
- * with beta, bias and the fused GELU. */
+ * SCALAR_MACS_MAX multiply-adds and 1 and 2 threads, miles_gemm_bias,
+ * miles_gemm_tiny, and pre-packed W for few and many rows, with beta, bias
+ * and the fused GELU. */
 static void test_bits_without_scratch(void **state) {
     (void)state;
     int prev = miles_gemm_use_blas(0), nt0 = max_threads(), cases = 0;
     for (int k = 0; k < NSHAPES; k++) {
-        if ((double)g_shapes[k].M * g_shapes[k].N * g_shapes[k].K > SCALAR_MACS_MAX) continue; /* the fallback is scalar */
+        if (too_big(g_shapes[k].M, g_shapes[k].N, g_shapes[k].K)) continue; /* the fallback is scalar */
         Problem p = problem_make(g_shapes[k], 7000 + k);
         float *ref = run_contract(&p, 1, 0);
         for (int nt = 1; nt <= 2; nt++) {
@@ -541,7 +543,7 @@ static void test_bits_prepacked(void **state) {
         for (size_t a = 0; a < sizeof NK / sizeof NK[0]; a++)
             for (size_t b = 0; b < sizeof Ms / sizeof Ms[0]; b++) {
                 const int M = Ms[b], N = NK[a][0], K = NK[a][1];
-                if ((double)M * N * K > 3e7) continue; /* keep the scalar reference quick */
+                if (too_big(M, N, K)) continue; /* keep the scalar reference quick */
                 const float beta = (a + b) % 3 == 0 ? 0.0f : (a + b) % 3 == 1 ? 1.0f : -0.75f;
                 Problem p = problem_make((Shape){0, 1, M, N, K, 1.0f, beta}, 3000 + 16 * a + b);
                 float *ref = run_contract(&p, 1, 0);
