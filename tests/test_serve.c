@@ -4,7 +4,8 @@
  * -> prepare -> a few training steps), then runs tests/test_serve.sh, which
  * starts $MILES_BIN/miles-serve on a free port and checks every endpoint, every
  * error status, batching, concurrency, and that the SQLite store survives a
- * restart.  The script exits non-zero on any mismatch.
+ * restart, in two parts (two tests here).  The script exits non-zero on any
+ * mismatch.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,18 +84,31 @@ static int teardown(void **state) {
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void test_http(void **state) {
-    (void)state;
+/* tests/test_serve.sh PART: "scores" (the answers, their bits against
+ * miles-predict, alone and batched: what `make determinism` runs on every BLAS
+ * and thread setting) or "errors_limits" (statuses, limits, access, slow
+ * clients, failed starts: the same on any BLAS and thread count). */
+static void run_part(const char *part) {
     const char *bin = test_bin_dir();
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "MILES_BIN=%s bash tests/test_serve.sh %s %s %s", bin, g_ckpt, g_csv, g_dir);
+    snprintf(cmd, sizeof cmd, "MILES_BIN=%s bash tests/test_serve.sh %s %s %s %s", bin, g_ckpt, g_csv, g_dir, part);
     int rc = system(cmd);
     int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
-    printf("tests/test_serve.sh exit status %d\n", code);
+    printf("tests/test_serve.sh ... %s: exit status %d\n", part, code);
     assert_int_equal(code, 0);
 }
 
+static void test_http_scores(void **state) {
+    (void)state;
+    run_part("scores");
+}
+
+static void test_http_errors_limits(void **state) {
+    (void)state;
+    run_part("errors_limits");
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_http)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_http_scores), cmocka_unit_test(test_http_errors_limits)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

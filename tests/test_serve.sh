@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # test_serve.sh — HTTP tests of miles-serve on loopback (run by tests/test_serve.c,
-# which builds the checkpoint).  Usage: tests/test_serve.sh CHECKPOINT CSV WORKDIR
+# which builds the checkpoint).  Usage: tests/test_serve.sh CHECKPOINT CSV WORKDIR [PART]
+# PART: scores (what the server answers and that its bits match miles-predict, alone
+# and batched; what the determinism matrix runs), errors_limits (error statuses,
+# limits, access, slow clients, failed starts) or all (default).
 # Needs curl and python3 (JSON checks).  Exits 1 on any mismatch.
 set -u
 BIN=${MILES_BIN:-build/bin}
 CK=$1
 CSV=$2
-W=$3/http
+W=$3/http${4:+_$4}
+PART=${4:-all}
+part() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
+case $PART in all | scores | errors_limits) ;; *) echo "test_serve.sh: unknown part '$PART'"; exit 2 ;; esac
 mkdir -p "$W"
 fails=0
 passes=0
 PID=
 PORT=
 
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; }
+SLOW_PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null; }
 trap cleanup EXIT
 
 start_server() { # extra args...
@@ -43,8 +50,19 @@ req() {
     shift 2
     CODE=$(curl -s -o "$W/body" -w '%{http_code}' -X "$m" "http://127.0.0.1:$PORT$p" "$@")
 }
-# py 'python expression on d (the JSON body)' -> prints it
-py() { python3 -c "import json,sys; d=json.load(open('$W/body')); print($1)"; }
+# py 'python expression on d (the JSON body)' -> prints it (an exception: "ERROR ...").
+# One python answers them all: a python start is ~0.1 s and the script checks ~100 bodies.
+coproc PYC { python3 -u -c '
+import json, sys
+for line in sys.stdin:
+    path, expr = line.rstrip("\n").split("\t", 1)
+    try:
+        out = str(eval(expr, {"json": json, "d": json.load(open(path))}))
+    except Exception as e:
+        out = "ERROR %r" % (e,)
+    sys.stdout.write(out.replace("\n", " ") + "\n")
+'; }
+py() { printf '%s\t%s\n' "$W/body" "$1" >&"${PYC[1]}"; local r; IFS= read -r r <&"${PYC[0]}"; printf '%s\n' "$r"; }
 
 ok() { passes=$((passes + 1)); echo "ok   $1"; }
 bad() { fails=$((fails + 1)); echo "FAIL $1"; echo "     status $CODE body: $(head -c 400 "$W/body")"; }
@@ -58,7 +76,11 @@ expect() {
 json() { printf '%s' "$1" > "$W/req.json"; }
 
 start_server -c "$CK"
+# read by both parts
+printf '%s\n' '{"id":"yt1","title":"POV: you fixed your sleep","view_count":1250000,"like_count":84000,"comment_count":1320,"duration":42,"upload_date":"20250301","timestamp":1740852000,"channel":"Sleepy","extractor_key":"Youtube","tags":["a"]}' \
+              '{"id":"tt1","title":"3 ingredient pasta","view_count":98000,"repost_count":510,"duration":28.4,"upload_date":"20250310","extractor_key":"TikTok"}' > "$W/up.jsonl"
 
+if part scores; then
 # ---------------------------------------------------------------- endpoints
 req GET /health
 expect "GET /health" 200 "d['status']=='healthy' and d['model_loaded'] and d['database']['predictions']==0"
@@ -80,7 +102,7 @@ expect "POST /predict title with U+0000" 200 "0<=d['viral_score']<=1"
 SN=$(py "d['viral_score']")
 printf '%s\n' '{"title":"a\u0000b c","views":10}' | "$BIN/miles-predict" -q -c "$CK" --output-format jsonl - > "$W/nul.jsonl" \
   || bad "miles-predict on a U+0000 title"
-same=$(python3 -c "import json; print(json.loads(open('$W/nul.jsonl').readline())['viral_score']==$SN)")
+same=$(py "json.loads(open('$W/nul.jsonl').readline())['viral_score']==$SN")
 if [ "$same" = True ]; then ok "miles-predict == /predict for a U+0000 title"; else CODE=-; bad "U+0000 title: $same"; fi
 json '{"title":"only a title"}'
 req POST /predict --data-binary @"$W/req.json"
@@ -141,8 +163,6 @@ n=$("$BIN/miles-predict" -q --skip-bad -c "$CK" "$W/bad.csv" 2>/dev/null | wc -l
 if [ "$n" = 5 ]; then ok "miles-predict --skip-bad (header + 4 rows)"; else CODE=-; bad "miles-predict --skip-bad gave $n lines"; fi
 n=$(printf '%s\n' '{"id":"a","title":"x","view_count":5}' '' '{"id":"b","title":"y"}' | "$BIN/miles-predict" -q -c "$CK" - --output-format jsonl | python3 -c 'import json,sys; print([json.loads(l)["id"] for l in sys.stdin])')
 if [ "$n" = "['a', 'b']" ]; then ok "miles-predict JSON lines on stdin"; else CODE=-; bad "miles-predict stdin: $n"; fi
-printf '%s\n' '{"id":"yt1","title":"POV: you fixed your sleep","view_count":1250000,"like_count":84000,"comment_count":1320,"duration":42,"upload_date":"20250301","timestamp":1740852000,"channel":"Sleepy","extractor_key":"Youtube","tags":["a"]}' \
-              '{"id":"tt1","title":"3 ingredient pasta","view_count":98000,"repost_count":510,"duration":28.4,"upload_date":"20250310","extractor_key":"TikTok"}' > "$W/up.jsonl"
 req POST /predict/file --data-binary @"$W/up.jsonl"
 expect "POST /predict/file yt-dlp JSON lines" 200 "d['count']==2 and 'shares' in d['results'][1]['features']['supplied'] and 'upload_hour' in d['results'][0]['features']['derived'] and 'upload_hour' in d['results'][1]['features']['filled']"
 req GET '/history?limit=5'
@@ -163,6 +183,48 @@ if [ -z "$hdr" ]; then ok "no CORS header by default (/history)"; else CODE=-; b
 hdr=$(curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://evil.example' "http://127.0.0.1:$PORT/predict" | tr -d '\r')
 if printf '%s' "$hdr" | grep -q '^HTTP/1.1 204' && ! printf '%s' "$hdr" | grep -qi '^access-control-allow'; then
     ok "OPTIONS preflight 204 allows no origin by default"; else CODE=-; bad "OPTIONS preflight: $hdr"; fi
+
+# ---------------------------------------------------------------- concurrency
+json '{"title":"same title for everyone","view_count":5000}'
+ppids=
+for i in $(seq 1 16); do
+    curl -s -X POST "http://127.0.0.1:$PORT/predict" --data-binary @"$W/req.json" > "$W/par$i.json" &
+    ppids="$ppids $!"
+done
+wait_ok=1
+for j in $ppids; do wait "$j" || wait_ok=0; done
+conc=$(python3 - "$W" <<'EOF'
+import json, sys
+# micro-batching puts a request in batches of different shapes; the engine's
+# bits do not depend on what else is in the batch (model_infer.c)
+s = [json.load(open(f"{sys.argv[1]}/par{i}.json"))['viral_score'] for i in range(1, 17)]
+print(max(s) == min(s))
+EOF
+)
+if [ "$conc" = True ] && [ $wait_ok = 1 ]; then ok "16 concurrent /predict: all answered, the same score bit for bit"; else CODE=-; bad "concurrent requests ($conc)"; fi
+
+# ---------------------------------------------------------------- restart: nothing lost
+req GET /health
+n_pred=$(py "d['database']['predictions']")
+n_cand=$(py "d['database']['candidates']")
+n_evt=$(py "d['database']['events']")
+stop_server
+start_server -c "$CK"
+req GET /health
+expect "store survives a restart ($n_pred predictions, $n_cand candidates, $n_evt events)" 200 \
+    "d['database']['predictions']==$n_pred and d['database']['candidates']==$n_cand and d['database']['events']==$n_evt and $n_pred>=44"
+req GET '/history?limit=1000'
+expect "history after restart lists every prediction" 200 "d['count']==$n_pred"
+fi
+
+if part errors_limits; then
+# slow clients (600 connections trickling header lines, ~10 s) do not starve /health:
+# on a server of their own, in the background while the checks below run
+MAIN_PID=$PID MAIN_PORT=$PORT
+start_server -c "$CK" --no-db --max-conn-per-ip 64 --timeout 3
+SLOW_PID=$PID SLOW_PORT=$PORT PID=$MAIN_PID PORT=$MAIN_PORT
+python3 tests/serve_slow_clients.py "$SLOW_PORT" > "$W/slow.log" 2>&1 &
+SLOW_CHECK=$!
 
 # ---------------------------------------------------------------- errors
 json '{"title": "x", '
@@ -273,37 +335,10 @@ expect "413 body over 1 MiB" 413 "d['field']=='body'"
 req POST /predict/file -H 'Transfer-Encoding: chunked' --data-binary @"$W/big.json"
 expect "413 chunked body over 1 MiB" 413 "d['field']=='body' and 'larger than 1048576 bytes (--max-body)' in d['error']"
 
-# ---------------------------------------------------------------- concurrency
-json '{"title":"same title for everyone","view_count":5000}'
-for i in $(seq 1 16); do
-    curl -s -X POST "http://127.0.0.1:$PORT/predict" --data-binary @"$W/req.json" > "$W/par$i.json" &
-done
-wait_ok=1
-for j in $(jobs -p); do [ "$j" != "$PID" ] && { wait "$j" || wait_ok=0; }; done
-conc=$(python3 - "$W" <<'EOF'
-import json, sys
-# micro-batching puts a request in batches of different shapes; the engine's
-# bits do not depend on what else is in the batch (model_infer.c)
-s = [json.load(open(f"{sys.argv[1]}/par{i}.json"))['viral_score'] for i in range(1, 17)]
-print(max(s) == min(s))
-EOF
-)
-if [ "$conc" = True ] && [ $wait_ok = 1 ]; then ok "16 concurrent /predict: all answered, the same score bit for bit"; else CODE=-; bad "concurrent requests ($conc)"; fi
-
-# ---------------------------------------------------------------- restart: nothing lost
-req GET /health
-n_pred=$(py "d['database']['predictions']")
-n_cand=$(py "d['database']['candidates']")
-n_evt=$(py "d['database']['events']")
-stop_server
-start_server -c "$CK"
-req GET /health
-expect "store survives a restart ($n_pred predictions, $n_cand candidates, $n_evt events)" 200 \
-    "d['database']['predictions']==$n_pred and d['database']['candidates']==$n_cand and d['database']['events']==$n_evt and $n_pred>=44"
-req GET '/history?limit=1000'
-expect "history after restart lists every prediction" 200 "d['count']==$n_pred"
+fi
 stop_server
 
+if part errors_limits; then
 # ---------------------------------------------------------------- limits and access (issue 18)
 # raw HTTP on a socket: rawreq 'REQUEST BYTES (printf escapes)' SECONDS -> first line of the answer (or "none")
 rawreq() {
@@ -323,7 +358,7 @@ start_server -c "$CK" --max-explain 1 --db-busy-ms 300 --cors http://app.example
 # 413 from the Content-Length header alone, before any body byte is sent
 t0=$(date +%s.%N)
 line=$(rawreq "POST /predict HTTP/1.1\r\nHost: 127.0.0.1:$PORT\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n" 3)
-dt=$(python3 -c "print(round($(date +%s.%N)-$t0, 2))")
+dt=$(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $t0 }")
 if [[ "$line" == *" 413 "* ]]; then ok "413 on Content-Length before the body (${dt}s)"; else CODE=-; bad "Content-Length 50 MB without a body: '$line'"; fi
 # Host checked on a loopback bind (DNS rebinding)
 req GET /health -H "Host: evil.example:$PORT"
@@ -408,12 +443,9 @@ else CODE=-; bad "refusal message: $(cat "$W/noauth.log")"; fi
 printf 'short\n' > "$W/token"
 if "$BIN/miles-serve" -c "$CK" --token-file "$W/token" --port 0 --no-db > "$W/noauth.log" 2>&1; then CODE=-; bad "accepted a 5-character token"
 else ok "short token refused"; fi
-# slow clients (600 connections trickling header lines) do not starve /health
-start_server -c "$CK" --no-db --max-conn-per-ip 64 --timeout 3
-if python3 tests/serve_slow_clients.py "$PORT" > "$W/slow.log" 2>&1; then ok "slow clients: $(tail -1 "$W/slow.log")"
-else CODE=-; bad "slow clients: $(tail -3 "$W/slow.log")"; fi
-stop_server
+fi
 
+if part scores; then
 # ---------------------------------------------------------------- suspended connections
 # Scoring jobs suspend their connection until the inference thread is done
 # (no worker waits on the model): 12 concurrent requests, batched however they
@@ -431,10 +463,8 @@ wait $cpids
 same=0
 for i in $(seq 1 12); do
     req POST /predict --data-binary @"$W/c$i.json"
-    if [ "$(cat "$W/c$i.code")" = 200 ] && [ "$CODE" = 200 ] && python3 -c "
-import json,sys
-a=json.load(open('$W/c$i.out')); b=json.load(open('$W/body'))
-sys.exit(0 if (a['viral_score'], a['predicted_velocity']) == (b['viral_score'], b['predicted_velocity']) else 1)"; then
+    if [ "$(cat "$W/c$i.code")" = 200 ] && [ "$CODE" = 200 ] && \
+       [ "$(py "[(a['viral_score'], a['predicted_velocity']) for a in [json.load(open('$W/c$i.out'))]]==[(d['viral_score'], d['predicted_velocity'])]")" = True ]; then
         same=$((same + 1))
     fi
 done
@@ -456,7 +486,9 @@ for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$PID" 2>/dev/null; then CODE=-; bad "server still running 30 s after SIGTERM with abandoned requests"; kill -9 "$PID"; wait "$PID"
 else wait "$PID"; rc=$?; if [ "$rc" = 0 ]; then ok "abandoned requests: clean exit after SIGTERM"; else CODE=-; bad "exit status $rc after SIGTERM"; fi; fi
 PID=
+fi
 
+if part errors_limits; then
 # ---------------------------------------------------------------- 503: model not loaded
 start_server -c "$W/does-not-exist.safetensors" --lazy --db "$W/lazy.db"
 sleep 0.3
@@ -478,6 +510,13 @@ else ok "failed start: exit 1, checkpoint named, no database left behind"; fi
 : > "$W/keep.db"
 "$BIN/miles-serve" -q -c "$W/bad.safetensors" --port 0 --db "$W/keep.db" 2>/dev/null
 if [ -e "$W/keep.db" ]; then ok "failed start keeps a database that existed"; else CODE=-; bad "failed start removed an existing database"; fi
+
+# the slow clients, started before the errors
+if wait "$SLOW_CHECK"; then ok "slow clients: $(tail -1 "$W/slow.log")"
+else CODE=-; bad "slow clients: $(tail -3 "$W/slow.log")"; fi
+PID=$SLOW_PID SLOW_PID=
+stop_server
+fi
 
 # a sanitizer build of the server reports here (leaks are printed at exit)
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$W/server.log"; then
