@@ -139,6 +139,57 @@ $(BUILD)/cuda/test_dist_nccl: $(BUILD)/cuda-test/test_dist_nccl.o $(BUILD)/cuda/
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(MPI_LIBS) $(LDLIBS) -ldl
 cuda-test: $(BUILD)/cuda/test_dist_nccl
 
+# ---- V100 (sm_70): CUDA 13 dropped it, so its device code is built with CUDA 12.
+# PyPI's CUDA 12 nvcc wheel (nvidia-cuda-nvcc-cu12) brings ptxas, libdevice and the
+# crt headers but neither the nvcc driver nor its front end (cicc), and Debian has
+# no CUDA 12 toolkit.  So clang (Debian's clang-19, a CUDA compiler of its own)
+# compiles every kernel, test and benchmark .cu file for sm_70 against CUDA 12.9's
+# headers and libdevice, and CUDA 12.9's ptxas assembles the sm_70 machine code:
+# what the V100 paths (__CUDA_ARCH__ 700: the portable MMA, fp16 without bf16)
+# really are.  The host side is the same for every arch (`make cuda`, nvcc).  The
+# wheels are pinned and unpacked into $(CU12_DIR) (ignored by git; pip's cache keeps
+# the downloads); nccl.h is the system's (the NCCL API is the same on CUDA 12).
+# The check fails on any warning, and if any header came from the CUDA 13 install
+# (its headers sit in /usr/local/include, ahead of clang's CUDA path).
+CU12_DIR    ?= .cu12
+CU12_WHEELS  = nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-runtime-cu12==12.9.79 nvidia-cuda-cccl-cu12==12.9.27 \
+               nvidia-curand-cu12==10.3.10.19 nvidia-cublas-cu12==12.9.3.13
+CLANG_CUDA  ?= clang++-19
+SM70_DIR     = $(BUILD)/cuda-sm70
+SM70_CUBINS  = $(CU_SRCS:kernels/%.cu=$(SM70_DIR)/kernels/%.cubin) \
+               $(patsubst tests/cuda/%.cu,$(SM70_DIR)/tests/%.cubin,$(wildcard tests/cuda/*.cu)) \
+               $(patsubst bench/%.cu,$(SM70_DIR)/bench/%.cubin,$(wildcard bench/*.cu))
+SM70_FLAGS   = -x cuda --cuda-path=$(abspath $(CU12_DIR)) -isystem $(abspath $(CU12_DIR))/include \
+               --cuda-gpu-arch=sm_70 --cuda-device-only -O3 -std=c++17 -Wall -Wextra -Wno-unused-parameter \
+               -Wno-unknown-cuda-version -Werror -Ilibmiles -Ikernels -Itests/cuda $(MPI_USER_CFLAGS) -MD
+.PHONY: cuda-sm70 cu12
+$(CU12_DIR)/version.json:
+	rm -rf $(CU12_DIR).tmp && mkdir -p $(CU12_DIR).tmp/wheels
+	$(PYTHON) -m pip download --no-deps --disable-pip-version-check -q -d $(CU12_DIR).tmp/wheels $(CU12_WHEELS)
+	cd $(CU12_DIR).tmp && for w in wheels/*.whl; do unzip -q -o "$$w" 'nvidia/*' -x '*.so*' '*.a' '*/__init__.py' || exit 1; done
+	mkdir -p $(CU12_DIR).tmp/include $(CU12_DIR).tmp/bin $(CU12_DIR).tmp/nvvm
+	for d in $(CU12_DIR).tmp/nvidia/*/include; do cp -r "$$d"/. $(CU12_DIR).tmp/include/ || exit 1; done
+	mv $(CU12_DIR).tmp/nvidia/cuda_nvcc/bin/ptxas $(CU12_DIR).tmp/bin/ && mv $(CU12_DIR).tmp/nvidia/cuda_nvcc/nvvm/libdevice $(CU12_DIR).tmp/nvvm/
+	rm -rf $(CU12_DIR).tmp/nvidia $(CU12_DIR).tmp/wheels
+	$(CU12_DIR).tmp/bin/ptxas --version | grep -q 'release 12\.9' || { echo "cu12: not CUDA 12.9's ptxas"; exit 1; }
+	printf '{"cuda": {"name": "CUDA SDK", "version": "12.9.1"}}\n' > $(CU12_DIR).tmp/version.json
+	rm -rf $(CU12_DIR) && mv $(CU12_DIR).tmp $(CU12_DIR)
+cu12: $(CU12_DIR)/version.json
+$(SM70_DIR)/kernels/%.cubin: kernels/%.cu $(CU12_DIR)/version.json
+	@mkdir -p $(dir $@)
+	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
+$(SM70_DIR)/tests/%.cubin: tests/cuda/%.cu $(CU12_DIR)/version.json
+	@mkdir -p $(dir $@)
+	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
+$(SM70_DIR)/bench/%.cubin: bench/%.cu $(CU12_DIR)/version.json
+	@mkdir -p $(dir $@)
+	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
+-include $(SM70_CUBINS:.cubin=.d)
+cuda-sm70: $(SM70_CUBINS)
+	@bad=$$(cat $(SM70_CUBINS:.cubin=.d) | tr ' ' '\n' | grep '^/usr/local/' | grep -v '/nccl\.h$$' | sort -u); \
+	if [ -n "$$bad" ]; then echo "cuda-sm70: CUDA 13 headers used instead of CUDA 12's:"; echo "$$bad" | head; exit 1; fi
+	@echo "cuda-sm70: $(words $(SM70_CUBINS)) files compiled for sm_70 (V100) by $(CLANG_CUDA) with CUDA 12.9's headers, libdevice and ptxas"
+
 # ---- SIMT emulator (tests/sim): the CUDA sources above, compiled by the host C++
 # compiler against the emulator's CUDA headers and run on the CPU (no GPU, no nvcc).
 # docs/gpu.md "SIMT emulator".  With SAN=1 (BUILD=build-asan) everything, emulator

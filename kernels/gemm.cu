@@ -18,6 +18,8 @@
 
 #include <cublasLt.h>
 
+#include <cmath>
+
 /* cuBLAS workspace: set explicitly so cuBLAS never allocates per stream
  * (cublasSetStream resets it, so it is set again after every stream change).
  * 32 MiB is NVIDIA's recommendation for Hopper. */
@@ -213,7 +215,7 @@ extern "C" int miles_cuda_f16_overflow_probe(void) {
     cudaFree(d);
     if (st != MILES_OK) return st;
     if (e != cudaSuccess) return miles_cuda_fail(e, __FILE__, __LINE__, "fp16 overflow probe");
-    return isinf(out) ? 1 : 0;
+    return std::isinf(out) ? 1 : 0;
 }
 
 extern "C" int miles_cuda_f16_output_overflow_probe(void) {

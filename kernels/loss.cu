@@ -32,8 +32,8 @@ __device__ void ce_row(double *num, double *den, float *probs, const float *logi
     for (int k = 0; k < K; k++) p[k] *= inv;
     int y = labels[b];
     if (y < 0 || y >= K) {
-        *num = nan("");
-        *den = nan("");
+        *num = (double)NAN; /* nan(""): every CUDA compiler has NAN in device code */
+        *den = (double)NAN;
         return;
     }
     double w = cw ? (double)cw[y] : 1.0;
