@@ -283,22 +283,10 @@ asan:
 DET_TESTS = test_gemm test_golden test_model test_train test_dist test_predict test_serve test_explain test_infer
 DET_SKIP  = test_infer=*_every_float test_serve=test_http_errors_limits
 DET_AFTER_TEST ?= 0
-DET_ENVS  = OPENBLAS_CORETYPE=Haswell+OPENBLAS_L2_SIZE=512 -u+OPENBLAS_CORETYPE+-u+OPENBLAS_L2_SIZE
+# the two 1-thread cells run side by side (tests/determinism.sh, DET_JOBS = nproc)
 determinism: all tests
-	@failed=0; byt=; for e in $(DET_ENVS); do for n in 1 2; do \
-	  envargs=$$(echo $$e | tr + ' '); \
-	  if [ "$(DET_AFTER_TEST)" = 1 ] && [ "$$e" = "-u+OPENBLAS_CORETYPE+-u+OPENBLAS_L2_SIZE" ] && \
-	     [ -z "$${OPENBLAS_CORETYPE-}$${OPENBLAS_L2_SIZE-}" ] && [ "$${OMP_NUM_THREADS:-$$(nproc)}" = $$n ]; then \
-	    echo "== [$$envargs OMP_NUM_THREADS=$$n]: make test's environment, its run counts"; byt=" (1 cell by make test)"; continue; fi; \
-	  for t in $(DET_TESTS); do \
-	    skip=$$(printf '%s\n' '$(DET_SKIP)' | tr ' ' '\n' | sed -n "s/^$$t=//p"); \
-	    echo "== [$$envargs OMP_NUM_THREADS=$$n] $$t$${skip:+ (skipping $$skip)}"; s0=$$(date +%s); \
-	    env $$envargs OMP_NUM_THREADS=$$n MILES_TEST_SKIP="$$skip" MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin $(BUILD)/tests/$$t >$(BUILD)/det.log 2>&1 \
-	      || { cat $(BUILD)/det.log; echo "FAILED: $$t [$$envargs OMP_NUM_THREADS=$$n]"; failed=$$((failed+1)); }; \
-	    echo "   $$(( $$(date +%s) - s0 )) s"; \
-	  done; done; done; \
-	if [ $$failed -ne 0 ]; then echo "determinism: $$failed run(s) failed"; exit 1; fi; \
-	echo "determinism: $(words $(DET_TESTS)) test programs x 2 BLAS settings x 2 thread counts passed$$byt"
+	@BUILD=$(BUILD) SHARED=$(SHARED) DET_TESTS="$(DET_TESTS)" DET_SKIP="$(DET_SKIP)" DET_AFTER_TEST=$(DET_AFTER_TEST) \
+	  bash tests/determinism.sh
 
 # The web page in headless Chromium + Selenium (tests/test_browser.sh)
 browser-test: all

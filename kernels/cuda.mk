@@ -203,7 +203,7 @@ cuda-sm70: $(SM70_CUBINS)
 #                device (SIMT_DEVICES=0: their host-only paths), the
 #                NCCL all-reduce on 2 ranks (mpirun), then the per-kernel error table
 #                (simt_coverage: fails if a __global__ kernel has no passing check)
-#   sim-mutants  six deliberately broken kernel copies (tests/sim/mutants.sh) must fail
+#   sim-mutants  six deliberately broken kernel copies (tests/sim/mutants.sh, two at a time) must fail
 #   sim-check    both, built with ASan + UBSan in build-asan (what `make check` runs)
 #   SIM_OPS_ARGS / SIM_MODEL_ARGS: options for the two programs (default --quick)
 SIM_DIR    = $(BUILD)/sim
