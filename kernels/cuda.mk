@@ -162,7 +162,7 @@ SM70_CUBINS  = $(CU_SRCS:kernels/%.cu=$(SM70_DIR)/kernels/%.cubin) \
 SM70_FLAGS   = -x cuda --cuda-path=$(abspath $(CU12_DIR)) -isystem $(abspath $(CU12_DIR))/include \
                --cuda-gpu-arch=sm_70 --cuda-device-only -O3 -std=c++17 -Wall -Wextra -Wno-unused-parameter \
                -Wno-unknown-cuda-version -Werror -Ilibmiles -Ikernels -Itests/cuda $(MPI_USER_CFLAGS) -MD
-.PHONY: cuda-sm70 cu12
+.PHONY: cuda-sm70 cu12 sm70-clang
 $(CU12_DIR)/version.json:
 	rm -rf $(CU12_DIR).tmp && mkdir -p $(CU12_DIR).tmp/wheels
 	$(PYTHON) -m pip download --no-deps --disable-pip-version-check -q -d $(CU12_DIR).tmp/wheels $(CU12_WHEELS)
@@ -175,13 +175,15 @@ $(CU12_DIR)/version.json:
 	printf '{"cuda": {"name": "CUDA SDK", "version": "12.9.1"}}\n' > $(CU12_DIR).tmp/version.json
 	rm -rf $(CU12_DIR) && mv $(CU12_DIR).tmp $(CU12_DIR)
 cu12: $(CU12_DIR)/version.json
-$(SM70_DIR)/kernels/%.cubin: kernels/%.cu $(CU12_DIR)/version.json
+sm70-clang:
+	@command -v $(CLANG_CUDA) >/dev/null 2>&1 || { echo "cuda-sm70: $(CLANG_CUDA) not found (make deps installs clang-19)"; exit 1; }
+$(SM70_DIR)/kernels/%.cubin: kernels/%.cu $(CU12_DIR)/version.json | sm70-clang
 	@mkdir -p $(dir $@)
 	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
-$(SM70_DIR)/tests/%.cubin: tests/cuda/%.cu $(CU12_DIR)/version.json
+$(SM70_DIR)/tests/%.cubin: tests/cuda/%.cu $(CU12_DIR)/version.json | sm70-clang
 	@mkdir -p $(dir $@)
 	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
-$(SM70_DIR)/bench/%.cubin: bench/%.cu $(CU12_DIR)/version.json
+$(SM70_DIR)/bench/%.cubin: bench/%.cu $(CU12_DIR)/version.json | sm70-clang
 	@mkdir -p $(dir $@)
 	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
 -include $(SM70_CUBINS:.cubin=.d)
