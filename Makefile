@@ -471,9 +471,10 @@ endif
 # ---- everything CI runs
 # Each step's time is printed so CI's log shows where its minutes go.
 # backend-sim-test and dp-sim-test run side by side (each keeps about one core
-# busy); -Otarget prints each one's output whole when it ends.  They run on one
-# OpenMP thread each: two programs' spinning OpenMP threads on 2 cores cost more
-# than they give (129 -> 106 s here; the bits do not depend on the thread count).
+# busy); -Otarget prints each one's output whole when it ends.  Both on one OpenMP
+# thread (dp-sim-test's script sets it itself): two programs' spinning OpenMP
+# threads on 2 cores cost more than they give (129 -> 106 s here; the bits do not
+# depend on the thread count, and make test / determinism run the threaded CPU code).
 CHECK_STEPS = -j2+all+tests test determinism+DET_AFTER_TEST=1 browser-test example portability-check asan \
 	variants -j2+cuda+cuda-sm70 cuda-emu-test -j2+-Otarget+OMP_NUM_THREADS=1+backend-sim-test+dp-sim-test sim-check
 check: deps weights
