@@ -62,7 +62,7 @@ $(BUILD)/cuda/test_cuda_ops: $(BUILD)/cuda-test/test_cuda_ops.o $(BUILD)/cuda/li
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
 
 # the model test and the model benchmark: same recipe
-$(BUILD)/cuda-test/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/*.cuh kernels/*.h libmiles/*.h
+$(BUILD)/cuda-test/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h kernels/*.cuh kernels/*.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
 
@@ -95,7 +95,7 @@ $(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_inte
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp tests/golden_config.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
@@ -103,7 +103,7 @@ $(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp kernels/cuda_emu.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
@@ -156,9 +156,8 @@ CU12_WHEELS  = nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-runtime-cu12==12.9.79 
                nvidia-curand-cu12==10.3.10.19 nvidia-cublas-cu12==12.9.3.13
 CLANG_CUDA  ?= clang++-19
 SM70_DIR     = $(BUILD)/cuda-sm70
-SM70_CUBINS  = $(CU_SRCS:kernels/%.cu=$(SM70_DIR)/kernels/%.cubin) \
-               $(patsubst tests/cuda/%.cu,$(SM70_DIR)/tests/%.cubin,$(wildcard tests/cuda/*.cu)) \
-               $(patsubst bench/%.cu,$(SM70_DIR)/bench/%.cubin,$(wildcard bench/*.cu))
+# one .cubin per .cu, at the source's path under $(SM70_DIR)
+SM70_CUBINS  = $(patsubst %.cu,$(SM70_DIR)/%.cubin,$(CU_SRCS) $(wildcard tests/cuda/*.cu) $(wildcard bench/*.cu))
 SM70_FLAGS   = -x cuda --cuda-path=$(abspath $(CU12_DIR)) -isystem $(abspath $(CU12_DIR))/include \
                --cuda-gpu-arch=sm_70 --cuda-device-only -O3 -std=c++17 -Wall -Wextra -Wno-unused-parameter \
                -Wno-unknown-cuda-version -Werror -Ilibmiles -Ikernels -Itests/cuda $(MPI_USER_CFLAGS) -MD
@@ -177,13 +176,7 @@ $(CU12_DIR)/version.json:
 cu12: $(CU12_DIR)/version.json
 sm70-clang:
 	@command -v $(CLANG_CUDA) >/dev/null 2>&1 || { echo "cuda-sm70: $(CLANG_CUDA) not found (make deps installs clang-19)"; exit 1; }
-$(SM70_DIR)/kernels/%.cubin: kernels/%.cu $(CU12_DIR)/version.json | sm70-clang
-	@mkdir -p $(dir $@)
-	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
-$(SM70_DIR)/tests/%.cubin: tests/cuda/%.cu $(CU12_DIR)/version.json | sm70-clang
-	@mkdir -p $(dir $@)
-	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
-$(SM70_DIR)/bench/%.cubin: bench/%.cu $(CU12_DIR)/version.json | sm70-clang
+$(SM70_DIR)/%.cubin: %.cu $(CU12_DIR)/version.json | sm70-clang
 	@mkdir -p $(dir $@)
 	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
 -include $(SM70_CUBINS:.cubin=.d)
@@ -238,7 +231,7 @@ $(SIM_DIR)/rt/%.o: tests/sim/%.cpp $(SIM_HDRS)
 $(SIM_DIR)/kernels/%.o: kernels/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
-$(SIM_DIR)/tests/%.o: tests/cuda/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
+$(SIM_DIR)/tests/%.o: tests/cuda/%.cu tests/golden_config.h kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
 $(SIM_DIR)/tests/%.o: tests/sim/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)

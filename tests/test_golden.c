@@ -34,20 +34,14 @@
 
 #include "miles.h"
 #include "helpers.h"
+#include "golden_config.h"
 
 #define TOL_FWD 1e-5
 #define TOL_GRAD_REL 1e-4
 #define TOL_AFTER3 1e-6
 #define TOL_SCHED 1e-6
 
-static const char *const FIXTURES[] = {
-    "tests/fixtures/golden_miles_pooler.safetensors",
-    "tests/fixtures/golden_miles_cls.safetensors",
-    "tests/fixtures/golden_miles_mean.safetensors",
-    "tests/fixtures/golden_seed-notebook_pooler.safetensors",
-    "tests/fixtures/golden_seed-notebook_cls.safetensors",
-    "tests/fixtures/golden_seed-notebook_mean.safetensors",
-};
+static const char *const FIXTURES[] = {GOLDEN_FIXTURES};
 
 /* ------------------------------------------------------------ fixture io */
 
@@ -73,32 +67,16 @@ static void build_config(Golden *g, int zero_dropout) {
     size_t n;
     int32_t *arch = test_st_i32(g->st, "meta.arch", NULL, NULL, &n);
     assert_int_equal(n, 12);
-    const char *preset = arch[2] > 0 ? "miles" : "seed-notebook";
-    MilesConfig c;
-    assert_int_equal(miles_config_preset(&c, preset, "tiny"), MILES_OK);
     /* the BERT sizes of the fixture (the tiny structure at reduced width) */
     int32_t *bert = test_st_i32(g->st, "meta.bert", NULL, NULL, &n);
     assert_int_equal(n, 7);
-    c.vocab_size = bert[0];
-    c.hidden_size = bert[1];
-    c.num_hidden_layers = bert[2];
-    c.num_attention_heads = bert[3];
-    c.intermediate_size = bert[4];
-    c.max_position_embeddings = bert[5];
-    c.type_vocab_size = bert[6];
+    MilesConfig c;
+    OK(golden_config(&c, arch, bert, zero_dropout));
     free(bert);
     /* the fixture keeps the preset's structure, with smaller widths */
     assert_int_equal(c.n_numeric, arch[2]);
     assert_int_equal(c.n_fusion, arch[3]);
     assert_int_equal(c.velocity_activation, arch[1]);
-    c.pooling = arch[0];
-    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
-    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
-    if (zero_dropout) {
-        c.hidden_dropout_prob = c.attention_probs_dropout_prob = c.text_dropout = 0.0f;
-        for (int i = 0; i < MILES_MAX_MLP; i++) c.numeric_dropouts[i] = c.fusion_dropouts[i] = 0.0f;
-    }
-    assert_int_equal(miles_config_validate(&c), MILES_OK);
     g->cfg = c;
     free(arch);
 }

@@ -26,6 +26,7 @@
 #endif
 
 #include "miles.h"
+#include "golden_config.h"
 #include "model_infer.h"
 #include "gemm_lowp.h"
 #include "ops_internal.h"
@@ -75,14 +76,7 @@ static double compare(MilesModel *m, const MilesBatch *b, MilesPrecision prec, i
 
 /* ------------------------------------------------------------ golden fixtures */
 
-static const char *const FIXTURES[] = {
-    "tests/fixtures/golden_miles_pooler.safetensors",
-    "tests/fixtures/golden_miles_cls.safetensors",
-    "tests/fixtures/golden_miles_mean.safetensors",
-    "tests/fixtures/golden_seed-notebook_pooler.safetensors",
-    "tests/fixtures/golden_seed-notebook_cls.safetensors",
-    "tests/fixtures/golden_seed-notebook_mean.safetensors",
-};
+static const char *const FIXTURES[] = {GOLDEN_FIXTURES};
 
 static void *read_t(MilesSafetensors *st, const char *name, int i32, size_t *n_out) {
     int i = miles_safetensors_find(st, name);
@@ -104,17 +98,7 @@ static MilesModel *golden_model(MilesSafetensors *st) {
     int32_t *arch = read_t(st, "meta.arch", 1, &n);
     int32_t *bert = read_t(st, "meta.bert", 1, &n);
     MilesConfig c;
-    OK(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
-    c.vocab_size = bert[0];
-    c.hidden_size = bert[1];
-    c.num_hidden_layers = bert[2];
-    c.num_attention_heads = bert[3];
-    c.intermediate_size = bert[4];
-    c.max_position_embeddings = bert[5];
-    c.type_vocab_size = bert[6];
-    c.pooling = arch[0];
-    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
-    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
+    OK(golden_config(&c, arch, bert, 0));
     free(arch);
     free(bert);
     MilesModel *m = NULL;

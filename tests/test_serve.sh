@@ -215,7 +215,7 @@ expect "store survives a restart ($n_pred predictions, $n_cand candidates, $n_ev
     "d['database']['predictions']==$n_pred and d['database']['candidates']==$n_cand and d['database']['events']==$n_evt and $n_pred>=44"
 req GET '/history?limit=1000'
 expect "history after restart lists every prediction" 200 "d['count']==$n_pred"
-fi
+fi  # part scores
 
 if part errors_limits; then
 # slow clients (600 connections trickling header lines, ~10 s) do not starve /health:
@@ -335,7 +335,7 @@ expect "413 body over 1 MiB" 413 "d['field']=='body'"
 req POST /predict/file -H 'Transfer-Encoding: chunked' --data-binary @"$W/big.json"
 expect "413 chunked body over 1 MiB" 413 "d['field']=='body' and 'larger than 1048576 bytes (--max-body)' in d['error']"
 
-fi
+fi  # part errors_limits
 stop_server
 
 if part errors_limits; then
@@ -443,7 +443,7 @@ else CODE=-; bad "refusal message: $(cat "$W/noauth.log")"; fi
 printf 'short\n' > "$W/token"
 if "$BIN/miles-serve" -c "$CK" --token-file "$W/token" --port 0 --no-db > "$W/noauth.log" 2>&1; then CODE=-; bad "accepted a 5-character token"
 else ok "short token refused"; fi
-fi
+fi  # part errors_limits
 
 if part scores; then
 # ---------------------------------------------------------------- suspended connections
@@ -486,7 +486,7 @@ for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$PID" 2>/dev/null; then CODE=-; bad "server still running 30 s after SIGTERM with abandoned requests"; kill -9 "$PID"; wait "$PID"
 else wait "$PID"; rc=$?; if [ "$rc" = 0 ]; then ok "abandoned requests: clean exit after SIGTERM"; else CODE=-; bad "exit status $rc after SIGTERM"; fi; fi
 PID=
-fi
+fi  # part scores
 
 if part errors_limits; then
 # ---------------------------------------------------------------- 503: model not loaded
@@ -516,7 +516,7 @@ if wait "$SLOW_CHECK"; then ok "slow clients: $(tail -1 "$W/slow.log")"
 else CODE=-; bad "slow clients: $(tail -3 "$W/slow.log")"; fi
 PID=$SLOW_PID SLOW_PID=
 stop_server
-fi
+fi  # part errors_limits
 
 # a sanitizer build of the server reports here (leaks are printed at exit)
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$W/server.log"; then

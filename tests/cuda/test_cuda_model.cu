@@ -71,6 +71,7 @@
 
 extern "C" {
 #include "miles.h"
+#include "../golden_config.h" /* the fixture's configuration, shared with the CPU tests */
 }
 #include "model_cuda.h"
 
@@ -190,26 +191,11 @@ static std::vector<int32_t> get_i32(MilesSafetensors *st, const char *name) {
     return v;
 }
 
-/* The configuration exactly as tests/test_golden.c builds it. */
+/* The configuration the fixture was made from (tests/golden_config.h). */
 static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
     std::vector<int32_t> arch = get_i32(f->st, "meta.arch"), bert = get_i32(f->st, "meta.bert");
     MilesConfig c;
-    MUST(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
-    c.vocab_size = bert[0];
-    c.hidden_size = bert[1];
-    c.num_hidden_layers = bert[2];
-    c.num_attention_heads = bert[3];
-    c.intermediate_size = bert[4];
-    c.max_position_embeddings = bert[5];
-    c.type_vocab_size = bert[6];
-    c.pooling = arch[0];
-    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
-    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
-    if (zero_dropout) {
-        c.hidden_dropout_prob = c.attention_probs_dropout_prob = c.text_dropout = 0.0f;
-        for (int i = 0; i < MILES_MAX_MLP; i++) c.numeric_dropouts[i] = c.fusion_dropouts[i] = 0.0f;
-    }
-    MUST(miles_config_validate(&c));
+    MUST(golden_config(&c, arch.data(), bert.data(), zero_dropout));
     return c;
 }
 

@@ -25,6 +25,7 @@
 
 extern "C" {
 #include "miles.h"
+#include "../golden_config.h"
 #include "model_internal.h"
 }
 #include "model_cuda.h"
@@ -68,11 +69,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
-static const char *const FIXTURES[] = {
-    "tests/fixtures/golden_miles_pooler.safetensors",        "tests/fixtures/golden_miles_cls.safetensors",
-    "tests/fixtures/golden_miles_mean.safetensors",          "tests/fixtures/golden_seed-notebook_pooler.safetensors",
-    "tests/fixtures/golden_seed-notebook_cls.safetensors",   "tests/fixtures/golden_seed-notebook_mean.safetensors",
-};
+static const char *const FIXTURES[] = {GOLDEN_FIXTURES};
 
 typedef struct {
     const char *path;
@@ -101,22 +98,7 @@ template <class T> static std::vector<T> get(MilesSafetensors *st, const char *n
 static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
     std::vector<int32_t> arch = get<int32_t>(f->st, "meta.arch"), bert = get<int32_t>(f->st, "meta.bert");
     MilesConfig c;
-    MUST(miles_config_preset(&c, arch[2] > 0 ? "miles" : "seed-notebook", "tiny"));
-    c.vocab_size = bert[0];
-    c.hidden_size = bert[1];
-    c.num_hidden_layers = bert[2];
-    c.num_attention_heads = bert[3];
-    c.intermediate_size = bert[4];
-    c.max_position_embeddings = bert[5];
-    c.type_vocab_size = bert[6];
-    c.pooling = arch[0];
-    for (int i = 0; i < c.n_numeric; i++) c.numeric_widths[i] = arch[4 + i];
-    for (int i = 0; i < c.n_fusion; i++) c.fusion_widths[i] = arch[8 + i];
-    if (zero_dropout) {
-        c.hidden_dropout_prob = c.attention_probs_dropout_prob = c.text_dropout = 0.0f;
-        for (int i = 0; i < MILES_MAX_MLP; i++) c.numeric_dropouts[i] = c.fusion_dropouts[i] = 0.0f;
-    }
-    MUST(miles_config_validate(&c));
+    MUST(golden_config(&c, arch.data(), bert.data(), zero_dropout));
     return c;
 }
 
