@@ -38,7 +38,8 @@ static void usage(FILE *f) {
 "  --no-plots          skip the PNG plots\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
-"                      (avx512_bf16 / VNNI; refused where missing)\n"
+"                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
+"                      refused where missing)\n"
 "  -h, --help\n"
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
 }

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
 "  --explain-target T   prob|logit|velocity (default prob: P(viral))\n"
 "  --threads N          OpenMP/BLAS threads\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16|int8\n"
-"                             (CPU: fp32, bf16 with avx512_bf16, int8 with VNNI)\n"
+"                             (CPU: fp32, bf16 with avx512_bf16, int8 with AVX2 + FMA)\n"
 "Ideas (docs/serving.md \"Ideas\"): INPUT is then the candidates file\n"
 "  --topic T            the candidates matching topic T ranked by score, the patterns of the\n"
 "                       top 10, the words/features that push scores up or down, and\n"

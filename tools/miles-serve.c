@@ -913,7 +913,7 @@ static void usage(FILE *f) {
 "  --threads N            OpenMP/BLAS threads of the inference thread (default: every CPU;\n"
 "                         1 on a machine shared with other busy jobs)\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)   --precision NAME  fp32 (default)|tf32|fp16|bf16|int8\n"
-"                             (CPU: fp32, bf16 with avx512_bf16, int8 with VNNI)\n"
+"                             (CPU: fp32, bf16 with avx512_bf16, int8 with AVX2 + FMA)\n"
 "Limits and access (docs/serving.md, security model):\n"
 "  --workers N            HTTP worker threads (default 8); idle connections hold no thread\n"
 "  --max-conn N           open connections in all (default 1000)\n"
