@@ -98,7 +98,8 @@ MILES_API const char *miles_version(void);
  *   tf32  cuda, sm80+: TF32 tensor-core GEMMs, fp32 storage
  *   fp16  cuda: fp16 activations, fp32 master weights, dynamic loss scaling
  *   bf16  cuda sm80+ (training and inference); cpu inference with avx512_bf16
- *   int8  cpu inference: per-channel int8 weights, per-row dynamic activations
+ *   int8  cpu inference: per-channel int8 weights, per-row dynamic activations;
+ *         x86-64 with AVX2 + FMA (VNNI where present: the same bits)
  * A combination the device or the CPU cannot do is refused with
  * MILES_EUNSUPPORTED and a message naming what is missing. */
 typedef enum MilesPrecision {
