@@ -23,7 +23,8 @@
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad), --topic on JSON lines as on CSV, its option refusals;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
-#     checkpoint, a value that cannot be honoured is named on stderr.
+#     checkpoint, a value that cannot be honoured is named on stderr;
+#   every tool's --help lists every long option the tool parses.
 # Run by `make test` from the repository root (MILES_BIN: the tools).
 set -u
 BIN=${MILES_BIN:-build/bin}
@@ -550,6 +551,18 @@ WANT="MILES_GEMM=fast is unknown (own, blas); using own" gemm_env "an unknown MI
 rc=$?
 if [ "$rc" -eq 0 ] && [ ! -s "$W/err" ] && [ -s "$W/tblas2/last.safetensors" ]; then ok "gemm: MILES_GEMM=blas trains"
 else bad "gemm: MILES_GEMM=blas (rc $rc)"; fi
+
+# ---- every long option a tool parses (its getopt_long table, or a "--name" it
+# compares) is in its --help
+for src in tools/miles-*.c; do
+    tool=$(basename "$src" .c)
+    opts=$( { grep -ohE '\{ *"[a-z0-9-]+", *[a-z0-9_]+,' "$src" | grep -oE '"[a-z0-9-]+"' | tr -d '"' | sed 's/^/--/'
+              grep -ohE '"--[a-z0-9-]+"' "$src" | tr -d '"'; } | sort -u)
+    "$BIN/$tool" --help > "$W/help" 2>&1
+    missing=$(for o in $opts; do grep -qE -- "$o([^a-z0-9-]|\$)" "$W/help" || printf '%s ' "$o"; done)
+    if [ -n "$opts" ] && [ -z "$missing" ]; then ok "$tool --help lists its $(echo $opts | wc -w) options"
+    else bad "$tool --help: not listed: ${missing:-(no options found in $src)}"; fi
+done
 
 echo "test_cli: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -79,6 +79,8 @@ static void usage(FILE *f) {
 "  --class-weights W      auto (N/(2 N_c) from train) | none | w0,w1   (default auto)\n"
 "  --patience N           3             --min-delta X      0.001 (early stopping on val AUROC)\n"
 "  --eval-every N         evaluate every N optimizer steps (default: every epoch)\n"
+"  --log-every N          a log.jsonl step line per N optimizer steps, loss their mean\n"
+"                         (default 1 on the CPU, 10 on CUDA)\n"
 "  --grad-accum N         1             --bucket           length bucketing\n"
 "  --seed N               42            --threads N        OpenMP/BLAS threads\n"
 "  --max-steps N          stop after N optimizer steps (smoke runs)\n"
