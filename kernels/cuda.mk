@@ -146,9 +146,13 @@ cuda-test: $(BUILD)/cuda/test_dist_nccl
 # compiles every kernel, test and benchmark .cu file for sm_70 against CUDA 12.9's
 # headers and libdevice, and CUDA 12.9's ptxas assembles the sm_70 machine code:
 # what the V100 paths (__CUDA_ARCH__ 700: the portable MMA, fp16 without bf16)
-# really are.  The host side is the same for every arch (`make cuda`, nvcc).  The
-# wheels are pinned and unpacked into $(CU12_DIR) (ignored by git; pip's cache keeps
-# the downloads); nccl.h is the system's (the NCCL API is the same on CUDA 12).
+# really are.  The host side too (clang --cuda-host-only: the code without __CUDA_ARCH__,
+# host-only template instantiations) and kernels/backend_cuda.cpp, against the same
+# headers: the runtime, cuBLAS(Lt) and cuRAND calls of a CUDA 12 build, compile-checked,
+# not linked (CUDA 13 added and changed some: a planted cudaLogsCurrent, CUDA 13 only,
+# fails here while `make cuda` takes it).  The wheels are pinned and unpacked into
+# $(CU12_DIR) (ignored by git; pip's cache keeps the downloads); nccl.h is the system's
+# (the NCCL API is the same on CUDA 12).
 # The check fails on any warning, and if any header came from the CUDA 13 install
 # (its headers sit in /usr/local/include, ahead of clang's CUDA path).
 CU12_DIR    ?= .cu12
@@ -156,11 +160,16 @@ CU12_WHEELS  = nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-runtime-cu12==12.9.79 
                nvidia-curand-cu12==10.3.10.19 nvidia-cublas-cu12==12.9.3.13
 CLANG_CUDA  ?= clang++-19
 SM70_DIR     = $(BUILD)/cuda-sm70
-# one .cubin per .cu, at the source's path under $(SM70_DIR)
-SM70_CUBINS  = $(patsubst %.cu,$(SM70_DIR)/%.cubin,$(CU_SRCS) $(wildcard tests/cuda/*.cu) $(wildcard bench/*.cu))
-SM70_FLAGS   = -x cuda --cuda-path=$(abspath $(CU12_DIR)) -isystem $(abspath $(CU12_DIR))/include \
-               --cuda-gpu-arch=sm_70 --cuda-device-only -O3 -std=c++17 -Wall -Wextra -Wno-unused-parameter \
-               -Wno-unknown-cuda-version -Werror -Ilibmiles -Ikernels -Itests/cuda $(MPI_USER_CFLAGS) -MD
+# one .cubin (device side) and one .host.o (host side) per .cu, at the source's path under $(SM70_DIR)
+SM70_SRCS    = $(CU_SRCS) $(wildcard tests/cuda/*.cu) $(wildcard bench/*.cu)
+SM70_CUBINS  = $(patsubst %.cu,$(SM70_DIR)/%.cubin,$(SM70_SRCS))
+SM70_HOSTS   = $(patsubst %.cu,$(SM70_DIR)/%.host.o,$(SM70_SRCS)) $(SM70_DIR)/kernels/backend_cuda.host.o
+SM70_OUT     = $(SM70_CUBINS) $(SM70_HOSTS)
+SM70_COMMON  = -isystem $(abspath $(CU12_DIR))/include -std=c++17 -Wall -Wextra \
+               -Wno-unused-parameter -Wno-unknown-cuda-version -Werror -Ilibmiles -Ikernels -Itests/cuda $(MPI_USER_CFLAGS) -MD
+SM70_FLAGS   = -x cuda --cuda-path=$(abspath $(CU12_DIR)) --cuda-gpu-arch=sm_70 --cuda-device-only -O3 $(SM70_COMMON)
+# host side: a compile check, so no optimization
+SM70_HOST_FLAGS = -x cuda --cuda-path=$(abspath $(CU12_DIR)) --cuda-gpu-arch=sm_70 --cuda-host-only -O0 $(SM70_COMMON)
 .PHONY: cuda-sm70 cu12 sm70-clang
 $(CU12_DIR)/version.json:
 	rm -rf $(CU12_DIR).tmp && mkdir -p $(CU12_DIR).tmp/wheels
@@ -179,11 +188,18 @@ sm70-clang:
 $(SM70_DIR)/%.cubin: %.cu $(CU12_DIR)/version.json | sm70-clang
 	@mkdir -p $(dir $@)
 	$(CLANG_CUDA) $(SM70_FLAGS) -c $< -o $@
--include $(SM70_CUBINS:.cubin=.d)
-cuda-sm70: $(SM70_CUBINS)
-	@bad=$$(cat $(SM70_CUBINS:.cubin=.d) | tr ' ' '\n' | grep '^/usr/local/' | grep -v '/nccl\.h$$' | sort -u); \
+$(SM70_DIR)/%.host.o: %.cu $(CU12_DIR)/version.json | sm70-clang
+	@mkdir -p $(dir $@)
+	$(CLANG_CUDA) $(SM70_HOST_FLAGS) -c $< -o $@
+$(SM70_DIR)/kernels/backend_cuda.host.o: kernels/backend_cuda.cpp $(CU12_DIR)/version.json | sm70-clang
+	@mkdir -p $(dir $@)
+	$(CLANG_CUDA) -x c++ -O0 $(SM70_COMMON) -c $< -o $@
+SM70_DEPS = $(SM70_CUBINS:.cubin=.d) $(SM70_HOSTS:.o=.d)
+-include $(SM70_DEPS)
+cuda-sm70: $(SM70_OUT)
+	@bad=$$(cat $(SM70_DEPS) | tr ' ' '\n' | grep '^/usr/local/' | grep -v '/nccl\.h$$' | sort -u); \
 	if [ -n "$$bad" ]; then echo "cuda-sm70: CUDA 13 headers used instead of CUDA 12's:"; echo "$$bad" | head; exit 1; fi
-	@echo "cuda-sm70: $(words $(SM70_CUBINS)) files compiled for sm_70 (V100) by $(CLANG_CUDA) with CUDA 12.9's headers, libdevice and ptxas"
+	@echo "cuda-sm70: $(words $(SM70_CUBINS)) files compiled for sm_70 (V100) by $(CLANG_CUDA) with CUDA 12.9's headers, libdevice and ptxas; their host sides and backend_cuda.cpp against the same headers"
 
 # ---- SIMT emulator (tests/sim): the CUDA sources above, compiled by the host C++
 # compiler against the emulator's CUDA headers and run on the CPU (no GPU, no nvcc).
