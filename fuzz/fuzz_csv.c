@@ -2,9 +2,7 @@
  * fuzz_csv.c — libFuzzer target for the CSV reader and the per-record feature
  * computation (number, date, day-name and UTF-8 title handling).
  *
- *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles fuzz/fuzz_csv.c \
- *       libmiles/csv.c libmiles/data_features.c libmiles/error.c -lutf8proc -lm -o build-fuzz/fuzz_csv
- *   nice build-fuzz/fuzz_csv -max_total_time=300 -max_len=4096 build-fuzz/corpus_csv
+ *   make fuzz-run FUZZ_ONLY=csv FUZZ_TIME=300   (Makefile: build, seeds, dictionary)
  */
 #include "miles.h"
 #include "csv_internal.h"

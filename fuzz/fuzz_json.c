@@ -3,10 +3,7 @@
  * checkpoint or a server loads): parse, and when accepted, serialize, re-parse
  * and check the round trip transforms identically.
  *
- *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles fuzz/fuzz_json.c \
- *       libmiles/data_scaler.c libmiles/data_split.c libmiles/data_features.c libmiles/config.c \
- *       libmiles/error.c -lutf8proc -lcjson -lm -o build-fuzz/fuzz_json
- *   nice build-fuzz/fuzz_json -max_total_time=300 -max_len=8192 build-fuzz/corpus_json
+ *   make fuzz-run FUZZ_ONLY=json FUZZ_TIME=300   (Makefile: build, seeds, dictionary)
  */
 #include "miles.h"
 

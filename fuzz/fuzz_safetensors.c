@@ -3,12 +3,8 @@
  * readers (libmiles/safetensors.c), through miles_safetensors_open_memory on
  * the fuzzer's exact-size buffer so ASan sees any read past the input.
  *
- * Build and run (clang 14 + libclang-rt-14-dev; see docs/weights.md):
- *   mkdir -p build-fuzz/corpus && cp tests/fixtures/st_python*.safetensors build-fuzz/corpus/
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles fuzz/fuzz_safetensors.c \
- *         libmiles/safetensors.c libmiles/error.c -lcjson -lm -o build-fuzz/fuzz_safetensors
- *   nice build-fuzz/fuzz_safetensors -dict=fuzz/safetensors.dict -max_len=4096 \
- *         -max_total_time=300 build-fuzz/corpus
+ * Build and run:
+ *   make fuzz-run FUZZ_ONLY=safetensors FUZZ_TIME=300   (Makefile: build, seeds, dictionary)
  *
  * Invariant checked: open either fails with MILES_EFORMAT (and a message) or
  * succeeds, and then every tensor is readable within the buffer and reports

@@ -5,8 +5,7 @@
  * the query values, exactly as the server calls them.  The first byte picks
  * the route, the rest is the body (or the query value).
  *
- *   make fuzz && nice build-fuzz/fuzz_serve_request -max_total_time=600 -dict=fuzz/serve_request.dict \
- *       build-fuzz/corpus-fuzz_serve_request
+ *   make fuzz-run FUZZ_ONLY=serve_request FUZZ_TIME=300   (Makefile: build, seeds, dictionary)
  *
  * Checks beyond "no crash, no sanitizer report": an accepted request gives
  * records that each have a non-blank title; a refused one gives a MILES_E*

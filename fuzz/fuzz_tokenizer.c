@@ -1,10 +1,7 @@
 /*
  * fuzz_tokenizer — libFuzzer target for the BERT WordPiece tokenizer.
  *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilibmiles \
- *     libmiles/error.c libmiles/tokenizer.c libmiles/tokenizer_text.c libmiles/tokenizer_unicode.c \
- *     fuzz/fuzz_tokenizer.c -o build/fuzz_tokenizer -lutf8proc -lcjson
- *   build/fuzz_tokenizer -max_total_time=300 fuzz/corpus_tokenizer   (from the repo root)
+ *   make fuzz-run FUZZ_ONLY=tokenizer FUZZ_TIME=300   (Makefile: build, seeds, dictionary)
  *
  * Input: the first byte picks the flags and the cap; the rest is split at the
  * first 0xFE byte (if any) into text a and pair b.  Checks: no crash/UB/leak,
