@@ -40,7 +40,7 @@ run_cell() {
         if ! env $envargs OMP_NUM_THREADS=$n $wait MILES_TEST_SKIP="$skip" MILES_SHARED="$SHARED" MILES_BIN="$BUILD/bin" \
              "$BUILD/tests/$t" > "$OUT/$id.$t.log" 2>&1; then
             cat "$OUT/$id.$t.log"
-            echo "FAILED: $t [$envargs OMP_NUM_THREADS=$n]"
+            echo "FAILED: $t [$envargs OMP_NUM_THREADS=$n${wait:+ $wait}]"
             failed=$((failed + 1))
         fi
         echo "   $(($(date +%s) - s0)) s"
