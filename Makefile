@@ -247,7 +247,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
-# TEST_JOBS=2 (what make asan uses) runs two at a time, the longest first.
+# TEST_JOBS=2 (make asan, and make check's test step) runs two at a time, the longest first.
 TEST_JOBS ?= 1
 TEST_LONG  = test_infer test_gemm test_train test_dist test_serve
 TEST_ORDER = $(if $(filter 1,$(TEST_JOBS)),$(TESTS) $(SCRIPT_TESTS), \
