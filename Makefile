@@ -253,7 +253,9 @@ TEST_LONG  = test_infer test_gemm test_train test_dist test_serve
 TEST_ORDER = $(if $(filter 1,$(TEST_JOBS)),$(TESTS) $(SCRIPT_TESTS), \
 	$(foreach t,$(TEST_LONG),$(filter $(BUILD)/tests/$(t),$(TESTS))) $(SCRIPT_TESTS) \
 	$(filter-out $(TEST_LONG:%=$(BUILD)/tests/%),$(TESTS)))
+# tests/test_run_tests.sh checks the runner itself first (~2 s).
 test: all tests
+	@bash tests/test_run_tests.sh
 	@MILES_SHARED=$(SHARED) MILES_BIN=$(BUILD)/bin bash tests/run_tests.sh $(TEST_JOBS) $(strip $(TEST_ORDER))
 
 # Allocation-failure injection (tests/test_alloc_fail.c) under valgrind: at every

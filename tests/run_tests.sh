@@ -13,9 +13,9 @@
 # (tests/determinism.sh met 4-30x slowdowns that way).  Every test makes its
 # own temporary directory, so two never write the same files.
 set -u
-jobs=${1:?usage: run_tests.sh JOBS PROGRAM...}
+jobs=${1-}
+case $jobs in ''|*[!0-9]*|0) echo "usage: run_tests.sh JOBS PROGRAM... (JOBS a positive integer, not '$jobs')" >&2; exit 2 ;; esac
 shift
-case $jobs in ''|*[!0-9]*|0) echo "run_tests.sh: JOBS must be a positive integer, not '$jobs'" >&2; exit 2 ;; esac
 failed=0
 failures=""
 
