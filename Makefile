@@ -247,12 +247,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(TOOL_COMMON_OBJS)
 
 # Tests run from the repository root (fixtures: tests/fixtures, data: $(SHARED)/data).
 # Every test binary is run even if one fails; the target fails if any did.
-# TEST_JOBS=2 (make asan, and make check's test step) runs two at a time, the longest first.
+# TEST_JOBS=2 (make asan, and make check's test step) runs two at a time; the
+# longest come first so that the last ones to start are short.
 TEST_JOBS ?= 1
-TEST_LONG  = test_infer test_gemm test_train test_dist test_serve
-TEST_ORDER = $(if $(filter 1,$(TEST_JOBS)),$(TESTS) $(SCRIPT_TESTS), \
-	$(foreach t,$(TEST_LONG),$(filter $(BUILD)/tests/$(t),$(TESTS))) $(SCRIPT_TESTS) \
-	$(filter-out $(TEST_LONG:%=$(BUILD)/tests/%),$(TESTS)))
+TEST_LONG  = $(addprefix $(BUILD)/tests/,test_infer test_gemm test_train test_dist test_serve)
+TEST_ORDER = $(filter $(TESTS),$(TEST_LONG)) $(SCRIPT_TESTS) $(filter-out $(TEST_LONG),$(TESTS))
 # tests/test_run_tests.sh checks the runner itself first (~2 s).
 test: all tests
 	@bash tests/test_run_tests.sh

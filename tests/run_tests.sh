@@ -18,43 +18,39 @@ case $jobs in ''|*[!0-9]*|0) echo "usage: run_tests.sh JOBS PROGRAM... (JOBS a p
 shift
 failed=0
 failures=""
+progs=("$@")
+# show I RC START: program I's footer (and failure) once it has ended
+show() {
+    local t=${progs[$1]}
+    if [ "$2" != 0 ]; then echo "FAILED: $t (exit status $2)"; failed=$((failed + 1)); failures="$failures $t"; fi
+    echo "== $t: $(( $(date +%s) - $3 )) s"
+}
 
 if [ "$jobs" = 1 ]; then
-    for t in "$@"; do
-        echo "== $t"; s0=$(date +%s)
-        "$t"; rc=$?
-        if [ "$rc" != 0 ]; then echo "FAILED: $t (exit status $rc)"; failed=$((failed + 1)); failures="$failures $t"; fi
-        echo "== $t: $(( $(date +%s) - s0 )) s"
+    for i in "${!progs[@]}"; do
+        echo "== ${progs[$i]}"; s0=$(date +%s)
+        "${progs[$i]}"; show "$i" $? "$s0"
     done
 else
     export OMP_WAIT_POLICY=PASSIVE OMPI_MCA_mpi_yield_when_idle=1
     logs=$(mktemp -d /tmp/miles_run_tests.XXXXXX)
     trap 'rm -rf "$logs"' EXIT
-    declare -A prog start
-    running=0 i=0
-    finish() { # PID STATUS: print that program's output whole
-        local p=$1 rc=$2 t=${prog[$1]}
-        echo "== $t"
-        cat "$logs/$p.log"
-        if [ "$rc" != 0 ]; then echo "FAILED: $t (exit status $rc)"; failed=$((failed + 1)); failures="$failures $t"; fi
-        echo "== $t: $(( $(date +%s) - ${start[$p]} )) s"
-        unset "prog[$p]"; running=$((running - 1))
+    declare -A index_of=() # running program's pid -> its index
+    declare -a started=()
+    finish() { # wait for any running program; print its output whole
+        local pid rc i
+        wait -n -p pid; rc=$?
+        i=${index_of[$pid]}; unset "index_of[$pid]"
+        echo "== ${progs[$i]}"; cat "$logs/$i.log"
+        show "$i" "$rc" "${started[$i]}"
     }
-    for t in "$@"; do
-        if [ "$running" -ge "$jobs" ]; then
-            wait -n -p done_pid; rc=$?
-            finish "$done_pid" "$rc"
-        fi
-        i=$((i + 1))
-        "$t" > "$logs/$i.out" 2>&1 &
-        p=$!
-        mv "$logs/$i.out" "$logs/$p.log" # same file, still open by the program
-        prog[$p]=$t; start[$p]=$(date +%s); running=$((running + 1))
+    for i in "${!progs[@]}"; do
+        [ ${#index_of[@]} -ge "$jobs" ] && finish
+        started[$i]=$(date +%s)
+        "${progs[$i]}" > "$logs/$i.log" 2>&1 &
+        index_of[$!]=$i
     done
-    while [ "$running" -gt 0 ]; do
-        wait -n -p done_pid; rc=$?
-        finish "$done_pid" "$rc"
-    done
+    while [ ${#index_of[@]} -gt 0 ]; do finish; done
 fi
 if [ "$failed" -ne 0 ]; then echo "$failed test program(s) failed:$failures"; exit 1; fi
 echo "all $# test programs passed"
