@@ -42,15 +42,8 @@ extern "C" {
 #include <string>
 #include <vector>
 
-#define MUST(expr)                                                                       \
-    do {                                                                                 \
-        int _s = (expr);                                                                 \
-        if (_s != MILES_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,           \
-                    miles_status_name(_s), miles_last_error());                          \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#define MILES_FIXTURE_MUST_ONLY
+#include "../tests/cuda/model_fixture.h" /* MUST */
 
 static double now_s(void) {
     struct timespec ts;

@@ -62,11 +62,11 @@ $(BUILD)/cuda/test_cuda_ops: $(BUILD)/cuda-test/test_cuda_ops.o $(BUILD)/cuda/li
 	$(CXX) $^ -o $@ $(LDFLAGS) $(CUDA_LIBS) $(LDLIBS)
 
 # the model test and the model benchmark: same recipe
-$(BUILD)/cuda-test/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h kernels/*.cuh kernels/*.h libmiles/*.h
+$(BUILD)/cuda-test/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h tests/cuda/model_fixture.h kernels/*.cuh kernels/*.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
 
-$(BUILD)/cuda-test/bench_cuda_model.o: bench/bench_cuda_model.cu kernels/*.cuh kernels/*.h libmiles/*.h
+$(BUILD)/cuda-test/bench_cuda_model.o: bench/bench_cuda_model.cu tests/cuda/model_fixture.h kernels/*.cuh kernels/*.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -std=c++17 $(CUDA_GENCODE) -Ilibmiles -Ikernels -c $< -o $@
 
@@ -95,7 +95,7 @@ $(BUILD)/cuda-emu/%.o: kernels/%.cu kernels/model_cuda.h kernels/model_cuda_inte
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp tests/golden_config.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model_emu.o: tests/cuda/test_cuda_model_emu.cpp tests/golden_config.h tests/cuda/model_fixture.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
@@ -103,7 +103,7 @@ $(BUILD)/cuda-emu/cuda_emu_ops.o: tests/cuda/cuda_emu_ops.cpp kernels/cuda_emu.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
+$(BUILD)/cuda-emu/test_cuda_model.o: tests/cuda/test_cuda_model.cu tests/golden_config.h tests/cuda/model_fixture.h kernels/model_cuda.h kernels/cuda_emu.h kernels/cuda_ops.h libmiles/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
 
@@ -252,7 +252,7 @@ $(SIM_DIR)/rt/%.o: tests/sim/%.cpp $(SIM_HDRS)
 $(SIM_DIR)/kernels/%.o: kernels/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
-$(SIM_DIR)/tests/%.o: tests/cuda/%.cu tests/golden_config.h kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
+$(SIM_DIR)/tests/%.o: tests/cuda/%.cu tests/golden_config.h tests/cuda/*.h kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(SIM_CXXFLAGS) -x c++ -c $< -o $@
 $(SIM_DIR)/tests/%.o: tests/sim/%.cu kernels/*.cuh kernels/*.h libmiles/*.h $(SIM_HDRS)

@@ -74,6 +74,7 @@ extern "C" {
 #include "../golden_config.h" /* the fixture's configuration, shared with the CPU tests */
 }
 #include "model_cuda.h"
+#include "model_fixture.h" /* MUST, max_abs_diff, Fixture, load_fixture, cpu_model */
 
 #include <math.h>
 #include <thread>
@@ -115,25 +116,6 @@ static void check_true(const char *name, int cond, const char *detail) {
     printf("%-4s %-58s %s\n", cond ? "ok" : "FAIL", name, detail);
 }
 
-#define MUST(expr)                                                                       \
-    do {                                                                                 \
-        int _s = (expr);                                                                 \
-        if (_s != MILES_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,           \
-                    miles_status_name(_s), miles_last_error());                          \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates */
-    }
-    return m;
-}
-
 static double max_abs(const float *a, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -152,108 +134,11 @@ static const char *const FIXTURES[] = {
     "tests/fixtures/golden_seed-notebook_cls.safetensors",
 };
 
-typedef struct {
-    const char *path;
-    MilesSafetensors *st;
-    MilesConfig cfg;
-    std::vector<int32_t> ids, tt, mask, labels;
-    std::vector<float> feats, vel;
-    MilesBatch batch;
-    MilesLossConfig loss;
-    float optim[8];
-} Fixture;
-
-static std::vector<float> get_f32(MilesSafetensors *st, const char *name) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) {
-        fprintf(stderr, "fixture tensor %s missing\n", name);
-        exit(1);
-    }
-    size_t n = 0;
-    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
-    std::vector<float> v(n ? n : 1);
-    MUST(miles_safetensors_read_f32(st, i, v.data(), n));
-    v.resize(n);
-    return v;
-}
-
-static std::vector<int32_t> get_i32(MilesSafetensors *st, const char *name) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) {
-        fprintf(stderr, "fixture tensor %s missing\n", name);
-        exit(1);
-    }
-    size_t n = 0;
-    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
-    std::vector<int32_t> v(n ? n : 1);
-    MUST(miles_safetensors_read_i32(st, i, v.data(), n));
-    v.resize(n);
-    return v;
-}
-
-/* The configuration the fixture was made from (tests/golden_config.h). */
-static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
-    std::vector<int32_t> arch = get_i32(f->st, "meta.arch"), bert = get_i32(f->st, "meta.bert");
-    MilesConfig c;
-    MUST(golden_config(&c, arch.data(), bert.data(), zero_dropout));
-    return c;
-}
-
-static void load_fixture(Fixture *f, const char *path) {
-    f->path = path;
-    int s = miles_safetensors_open(&f->st, path);
-    if (s != MILES_OK) {
-        fprintf(stderr, "%s: %s (run from the repository root)\n", path, miles_last_error());
-        exit(1);
-    }
-    f->ids = get_i32(f->st, "input_ids");
-    f->tt = get_i32(f->st, "token_type_ids");
-    f->mask = get_i32(f->st, "attention_mask");
-    f->labels = get_i32(f->st, "labels");
-    f->feats = get_f32(f->st, "features");
-    f->vel = get_f32(f->st, "velocity_target");
-    memset(&f->batch, 0, sizeof f->batch);
-    f->batch.B = (int)f->labels.size();
-    f->batch.T = (int)(f->ids.size() / f->labels.size());
-    f->batch.input_ids = f->ids.data();
-    f->batch.token_type_ids = f->tt.data();
-    f->batch.attention_mask = f->mask.data();
-    f->batch.features = f->feats.data();
-    f->batch.labels = f->labels.data();
-    f->batch.velocity = f->vel.data();
-    std::vector<float> cw = get_f32(f->st, "class_weight"), lw = get_f32(f->st, "loss_weights");
-    f->loss.class_weight[0] = cw[0];
-    f->loss.class_weight[1] = cw[1];
-    f->loss.w_cls = lw[0];
-    f->loss.w_reg = lw[1];
-    std::vector<float> o = get_f32(f->st, "meta.optim");
-    for (int i = 0; i < 8; i++) f->optim[i] = o[i];
-}
-
-/* CPU model with the fixture's initial weights. */
-static MilesModel *cpu_model(Fixture *f, const MilesConfig *c) {
-    MilesModel *m = NULL;
-    MUST(miles_model_build(&m, c));
-    for (int t = 0; t < miles_model_num_tensors(m); t++) {
-        MilesTensorInfo ti;
-        MUST(miles_model_tensor(m, t, &ti));
-        int i = miles_safetensors_find(f->st, ti.name);
-        if (i < 0) {
-            fprintf(stderr, "%s: no weight %s\n", f->path, ti.name);
-            exit(1);
-        }
-        MUST(miles_safetensors_read_f32(f->st, i, ti.data, ti.numel));
-    }
-    miles_model_set_loss(m, &f->loss);
-    miles_model_set_dropout_key(m, 1234, 0);
-    return m;
-}
-
 /* ------------------------------------------------------- host-only part */
 
 static void host_checks(Fixture *f) {
     MilesConfig c = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &c);
+    MilesModel *m = cpu_model(f, &c, 0);
     const int B = f->batch.B;
     std::vector<float> logits(B * 2), vel(B);
     float loss = 0.0f;
@@ -409,7 +294,7 @@ static void test_fixture(Fixture *f) {
     char label[160];
     /* eval mode with the preset dropouts (must be off) */
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     /* a shorter batch first, so the activation arena grows at the next one */
@@ -428,7 +313,7 @@ static void test_fixture(Fixture *f) {
 
     /* train mode, p = 0: the fixture's gradients */
     f->cfg = fixture_config(f, 1);
-    m = cpu_model(f, &f->cfg);
+    m = cpu_model(f, &f->cfg, 0);
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     snprintf(label, sizeof label, "%s train p=0", base);
     compare_forward(f, m, cm, 1, 1, label);
@@ -460,7 +345,7 @@ static void test_fast_fixture(Fixture *f, int prec) {
     const double tf = bf ? FAST_FWD_TOL_BF16 : FAST_FWD_TOL_FP16, tg = bf ? FAST_GRAD_TOL_BF16 : FAST_GRAD_TOL_FP16;
     char label[200];
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = build_model(m, prec, 1);
     /* fp16: a fixed scale (2^12, exact to divide out); the default 65536 overflows these tiny models */
     MUST(miles_cuda_model_set_loss_scaler(cm, 4096.0f, 2.0f, 0.5f, 2000));
@@ -528,7 +413,7 @@ typedef struct {
 
 static void cpu_trajectory(Fixture *f, const CutBatch *cut, const int *skip, float *losses, float *norms,
                            FinalState *final_state = NULL) {
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesAdamWConfig oc = fixture_adamw(f);
     MilesAdamW *o = NULL;
     MUST(miles_adamw_build(&o, m, &oc));
@@ -559,7 +444,7 @@ static void cpu_trajectory(Fixture *f, const CutBatch *cut, const int *skip, flo
 static MilesCudaModel *gpu_trajectory(Fixture *f, const CutBatch *cut, int prec, int nsteps, float *losses,
                                       float *norms, int *nskipped, int *skip = NULL, int *scale_ok = NULL,
                                       float init_scale = 0.0f, int fast = -1) {
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = build_model(m, prec, fast);
     if (init_scale > 0.0f) MUST(miles_cuda_model_set_loss_scaler(cm, init_scale, 2.0f, 0.5f, 2000));
     miles_model_free(m);
@@ -723,7 +608,7 @@ static void test_param_groups(Fixture *f, int cc) {
     const int precs[2] = {MILES_CUDA_PREC_FP16, MILES_CUDA_PREC_BF16};
     for (int pi = 0; pi < 2; pi++) {
         if (precs[pi] == MILES_CUDA_PREC_BF16 && cc < 80) continue;
-        MilesModel *m = cpu_model(f, &f->cfg), *m1 = cpu_model(f, &f->cfg);
+        MilesModel *m = cpu_model(f, &f->cfg, 0), *m1 = cpu_model(f, &f->cfg, 0);
         MilesCudaModel *fm = build_model(m, precs[pi], -1);
         if (!miles_cuda_model_is_fast(fm)) {
             miles_cuda_model_free(fm);
@@ -790,7 +675,7 @@ static void test_param_groups(Fixture *f, int cc) {
 
 static void test_overflow(Fixture *f) {
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
     char d[200];
@@ -868,7 +753,7 @@ static void test_overflow(Fixture *f) {
 static int real_overflow_case(Fixture *f, const char *what, int expect_seen, int fast) {
     char name[256], d[200];
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = build_model(m, MILES_CUDA_PREC_FP16, fast);
     char whatp[128];
     snprintf(whatp, sizeof whatp, "%s, %s", what, fast == 0 ? "fp32 activations" : "16-bit path");
@@ -957,7 +842,7 @@ __global__ void k_trap(void) { __trap(); }
 
 static void test_injected_failures(Fixture *f) {
     f->cfg = fixture_config(f, 1);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     MilesAdamWConfig oc = fixture_adamw(f);
@@ -1062,7 +947,7 @@ static void test_train_step(Fixture *f, int prec, int fast) {
     MilesCudaModel *a = gpu_trajectory(f, &cut, prec, nsteps, l1, n1, &sk1, NULL, NULL, 0.0f, fast);
     MilesAdamWConfig oc = fixture_adamw(f);
     for (int graphs = 1; graphs >= 0; graphs--) {
-        MilesModel *m = cpu_model(f, &f->cfg);
+        MilesModel *m = cpu_model(f, &f->cfg, 0);
         MilesCudaOptions o;
         o.fast = fast;
         o.graphs = graphs;
@@ -1101,7 +986,7 @@ static void test_train_step(Fixture *f, int prec, int fast) {
                    miles_cuda_model_adamw_steps(a) == miles_cuda_model_adamw_steps(b) && graphs_ok, d);
         if (graphs && miles_cuda_model_is_fast(b)) {
             /* inference: a graph per shape, replays read each new batch */
-            MilesModel *m2 = cpu_model(f, &f->cfg);
+            MilesModel *m2 = cpu_model(f, &f->cfg, 0);
             MilesCudaOptions o2 = o;
             o2.graphs = 0; /* the reference runs every forward directly */
             MilesCudaModel *c = NULL;
@@ -1272,7 +1157,7 @@ static void test_long_trajectory(int nsteps, const char *size, int cc) {
  * model's GEMMs to fp16 inputs. */
 static void test_two_models(Fixture *f) {
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *a = build_model(m, MILES_CUDA_PREC_FP32), *b = build_model(m, MILES_CUDA_PREC_FP16, 0);
     const int B = f->batch.B, reps = g_quick ? 3 : 8;
     std::vector<float> ref(B * 2), hb(B * 2);
@@ -1305,7 +1190,7 @@ static void test_two_models(Fixture *f) {
 
 static void test_errors_and_io(Fixture *f, int cc) {
     f->cfg = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &f->cfg);
+    MilesModel *m = cpu_model(f, &f->cfg, 0);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     /* a bad token id: the CPU's status and message */
@@ -1406,7 +1291,7 @@ int main(int argc, char **argv) {
     if (e != cudaSuccess || ndev == 0) {
         cudaGetLastError();
         MilesConfig c = fixture_config(&fx[0], 0);
-        MilesModel *m = cpu_model(&fx[0], &c);
+        MilesModel *m = cpu_model(&fx[0], &c, 0);
         MilesCudaModel *cm = NULL;
         int s = miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32);
         check_true("host: build without a device -> MILES_EUNSUPPORTED",

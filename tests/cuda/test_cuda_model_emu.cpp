@@ -29,6 +29,7 @@ extern "C" {
 #include "model_internal.h"
 }
 #include "model_cuda.h"
+#include "model_fixture.h" /* MUST, max_abs_diff, Fixture, load_fixture, cpu_model */
 
 #include <math.h>
 #include <string>
@@ -50,109 +51,7 @@ static void check_true(const char *name, int cond, const char *detail) {
     printf("%-4s %-62s %s\n", cond ? "ok" : "FAIL", name, detail);
 }
 
-#define MUST(expr)                                                                       \
-    do {                                                                                 \
-        int _s = (expr);                                                                 \
-        if (_s != MILES_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,           \
-                    miles_status_name(_s), miles_last_error());                          \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static const char *const FIXTURES[] = {GOLDEN_FIXTURES};
-
-typedef struct {
-    const char *path;
-    MilesSafetensors *st;
-    std::vector<int32_t> ids, tt, mask, labels, cids, ctt, cmask;
-    std::vector<float> feats, vel;
-    MilesBatch batch, cut; /* full and cut to T-4 tokens */
-    MilesLossConfig loss;
-    float optim[8];
-} Fixture;
-
-template <class T> static std::vector<T> get(MilesSafetensors *st, const char *name) {
-    int i = miles_safetensors_find(st, name);
-    if (i < 0) {
-        fprintf(stderr, "fixture tensor %s missing\n", name);
-        exit(1);
-    }
-    size_t n = 0;
-    MUST(miles_safetensors_info(st, i, NULL, NULL, NULL, &n));
-    std::vector<T> v(n);
-    if (sizeof(T) == 4 && (T)0.5 != 0) MUST(miles_safetensors_read_f32(st, i, (float *)v.data(), n));
-    else MUST(miles_safetensors_read_i32(st, i, (int32_t *)v.data(), n));
-    return v;
-}
-
-static MilesConfig fixture_config(Fixture *f, int zero_dropout) {
-    std::vector<int32_t> arch = get<int32_t>(f->st, "meta.arch"), bert = get<int32_t>(f->st, "meta.bert");
-    MilesConfig c;
-    MUST(golden_config(&c, arch.data(), bert.data(), zero_dropout));
-    return c;
-}
-
-static void load_fixture(Fixture *f, const char *path) {
-    f->path = path;
-    MUST(miles_safetensors_open(&f->st, path));
-    f->ids = get<int32_t>(f->st, "input_ids");
-    f->tt = get<int32_t>(f->st, "token_type_ids");
-    f->mask = get<int32_t>(f->st, "attention_mask");
-    f->labels = get<int32_t>(f->st, "labels");
-    f->feats = get<float>(f->st, "features");
-    f->vel = get<float>(f->st, "velocity_target");
-    const int B = (int)f->labels.size(), T = (int)(f->ids.size() / B), Tc = T - 4;
-    memset(&f->batch, 0, sizeof f->batch);
-    f->batch.B = B;
-    f->batch.T = T;
-    f->batch.input_ids = f->ids.data();
-    f->batch.token_type_ids = f->tt.data();
-    f->batch.attention_mask = f->mask.data();
-    f->batch.features = f->feats.data();
-    f->batch.labels = f->labels.data();
-    f->batch.velocity = f->vel.data();
-    for (int r = 0; r < B; r++)
-        for (int t = 0; t < Tc; t++) {
-            f->cids.push_back(f->ids[r * T + t]);
-            f->ctt.push_back(f->tt[r * T + t]);
-            f->cmask.push_back(f->mask[r * T + t]);
-        }
-    f->cut = f->batch;
-    f->cut.T = Tc;
-    f->cut.input_ids = f->cids.data();
-    f->cut.token_type_ids = f->ctt.data();
-    f->cut.attention_mask = f->cmask.data();
-    std::vector<float> cw = get<float>(f->st, "class_weight"), lw = get<float>(f->st, "loss_weights");
-    f->loss.class_weight[0] = cw[0];
-    f->loss.class_weight[1] = cw[1];
-    f->loss.w_cls = lw[0];
-    f->loss.w_reg = lw[1];
-    std::vector<float> o = get<float>(f->st, "meta.optim");
-    for (int i = 0; i < 8; i++) f->optim[i] = o[i];
-}
-
-static MilesModel *cpu_model(Fixture *f, const MilesConfig *c) {
-    MilesModel *m = NULL;
-    MUST(miles_model_build(&m, c));
-    for (int t = 0; t < miles_model_num_tensors(m); t++) {
-        MilesTensorInfo ti;
-        MUST(miles_model_tensor(m, t, &ti));
-        MUST(miles_safetensors_read_f32(f->st, miles_safetensors_find(f->st, ti.name), ti.data, ti.numel));
-    }
-    miles_model_set_loss(m, &f->loss);
-    miles_model_set_dropout_key(m, 1234, 3);
-    return m;
-}
 
 /* forward on both + (optionally) backward; returns the max abs difference */
 static double fwd_bwd_diff(MilesModel *m, MilesCudaModel *cm, const MilesBatch *b, int training, int backward) {
@@ -183,7 +82,7 @@ static void test_fixture(Fixture *f) {
     char name[200];
     const char *base = strrchr(f->path, '/') + 1;
     MilesConfig c = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &c);
+    MilesModel *m = cpu_model(f, &c, 3);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     miles_cuda_model_set_dropout_key(cm, 1234, 3);
@@ -198,7 +97,7 @@ static void test_fixture(Fixture *f) {
     miles_cuda_model_free(cm);
     miles_model_free(m);
     c = fixture_config(f, 1);
-    m = cpu_model(f, &c);
+    m = cpu_model(f, &c, 3);
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     e = fwd_bwd_diff(m, cm, &f->batch, 1, 1);
     snprintf(name, sizeof name, "%s train p=0 fwd+grads", base);
@@ -210,7 +109,7 @@ static void test_fixture(Fixture *f) {
 /* 20 steps on both; compare losses, norms and the final weights and moments */
 static void test_steps(Fixture *f, int prec, int decay_all) {
     MilesConfig c = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &c), *m0 = cpu_model(f, &c);
+    MilesModel *m = cpu_model(f, &c, 3), *m0 = cpu_model(f, &c, 3);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m0, prec));
     MilesAdamWConfig oc = {f->optim[0], f->optim[1], f->optim[2], f->optim[3], f->optim[4], decay_all, 0.0f, 0.0f};
@@ -247,7 +146,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     std::vector<float> mv(m->nparams), vv(m->nparams);
     int64_t t = 0;
     MUST(miles_cuda_model_get_adamw_state(cm, mv.data(), vv.data(), &t));
-    MilesModel *back = cpu_model(f, &c);
+    MilesModel *back = cpu_model(f, &c, 3);
     MUST(miles_cuda_model_download_params(cm, back));
     double ew = max_abs_diff(back->params, m->params, m->nparams);
     double em = fmax(max_abs_diff(mv.data(), miles_adamw_m(o), m->nparams),
@@ -280,7 +179,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
 
 static void test_scaler(Fixture *f) {
     MilesConfig c = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &c);
+    MilesModel *m = cpu_model(f, &c, 3);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP16));
     MUST(miles_cuda_model_set_loss_scaler(cm, 65536.0f, 2.0f, 0.5f, 3));
@@ -348,7 +247,7 @@ static void test_scaler(Fixture *f) {
  * backward_from_outputs / input_grads. */
 static void test_input_grads(Fixture *f) {
     MilesConfig c = fixture_config(f, 0);
-    MilesModel *m = cpu_model(f, &c);
+    MilesModel *m = cpu_model(f, &c, 3);
     MilesCudaModel *cm = NULL;
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     MilesBatch b = f->batch;
