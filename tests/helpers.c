@@ -149,3 +149,14 @@ int32_t *test_st_i32(const MilesSafetensors *st, const char *name, int *ndim, in
     if (n) *n = numel;
     return p;
 }
+
+const char *const test_seed_columns[58] = {
+    "platform", "country", "region", "language", "category", "hashtag", "title_keywords", "author_handle",
+    "sound_type", "music_track", "week_of_year", "duration_sec", "views", "likes", "comments", "shares", "saves",
+    "engagement_rate", "trend_label", "source_hint", "notes", "device_type", "upload_hour", "genre",
+    "trend_duration_days", "trend_type", "engagement_velocity", "dislikes", "comment_ratio", "share_rate",
+    "save_rate", "like_dislike_ratio", "publish_dayofweek", "publish_period", "event_season", "tags",
+    "sample_comments", "creator_avg_views", "creator_tier", "season", "publish_date_approx", "year_month", "title",
+    "title_length", "has_emoji", "avg_watch_time_sec", "completion_rate", "device_brand", "traffic_source",
+    "is_weekend", "row_id", "engagement_total", "like_rate", "dislike_rate", "engagement_per_1k",
+    "engagement_like_rate", "engagement_comment_rate", "engagement_share_rate"};

@@ -18,6 +18,10 @@
         if (_s != MILES_OK) fail_msg("%s -> %s: %s", #x, miles_status_name(_s), miles_last_error());      \
     } while (0)
 
+/* The seed schema's 58 column names in file order (written out here, apart
+ * from libmiles, so the tests check the writers against the schema). */
+extern const char *const test_seed_columns[58];
+
 /* mkdtemp of "/tmp/miles_<tag>_XXXXXX" into buf; 0 on success, -1 on failure. */
 int test_mkdtemp(char *buf, size_t cap, const char *tag);
 /* Remove a file or a directory tree (best effort, like rm -rf). */

@@ -49,19 +49,9 @@ typedef struct {
     char *(*cell)[58];
 } Out;
 
-static const char *const COLS[58] = {
-    "platform", "country", "region", "language", "category", "hashtag", "title_keywords", "author_handle",
-    "sound_type", "music_track", "week_of_year", "duration_sec", "views", "likes", "comments", "shares", "saves",
-    "engagement_rate", "trend_label", "source_hint", "notes", "device_type", "upload_hour", "genre",
-    "trend_duration_days", "trend_type", "engagement_velocity", "dislikes", "comment_ratio", "share_rate",
-    "save_rate", "like_dislike_ratio", "publish_dayofweek", "publish_period", "event_season", "tags",
-    "sample_comments", "creator_avg_views", "creator_tier", "season", "publish_date_approx", "year_month", "title",
-    "title_length", "has_emoji", "avg_watch_time_sec", "completion_rate", "device_brand", "traffic_source",
-    "is_weekend", "row_id", "engagement_total", "like_rate", "dislike_rate", "engagement_per_1k",
-    "engagement_like_rate", "engagement_comment_rate", "engagement_share_rate"};
 static int col(const char *name) {
     for (int i = 0; i < 58; i++)
-        if (!strcmp(COLS[i], name)) return i;
+        if (!strcmp(test_seed_columns[i], name)) return i;
     fail_msg("no column %s", name);
     return -1;
 }
@@ -73,7 +63,7 @@ static void read_out(const char *path, Out *o) {
     const char *const *f;
     assert_int_equal(miles_csv_next(csv, &nf, &f), 1);
     assert_int_equal(nf, 58);
-    for (int i = 0; i < 58; i++) assert_string_equal(f[i], COLS[i]);
+    for (int i = 0; i < 58; i++) assert_string_equal(f[i], test_seed_columns[i]);
     size_t cap = 1024;
     o->n = 0;
     o->cell = malloc(cap * sizeof *o->cell);
