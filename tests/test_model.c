@@ -1,7 +1,8 @@
 /*
  * test_model.c — model construction, input validation, dropout determinism,
  * gradient accumulation, padding invariance, a finite-difference check with
- * dropout on, AdamW / clipping semantics on synthetic gradients, configs.
+ * dropout on, AdamW / clipping semantics on synthetic gradients, configs, and
+ * a pinned training trajectory (the same bits on every machine and build).
  * (Equality with PyTorch/HF is tests/test_golden.c.)
  */
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include "miles.h"
 #include "helpers.h"
 #include "optim_internal.h"
+#include "ops_internal.h" /* miles_gemm_force_isa */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -1152,6 +1154,141 @@ static void test_lr_lambda_basics(void **state) {
     assert_true(miles_lr_lambda(MILES_SCHED_CONSTANT, 3, 6, 10) == 0.5);
 }
 
+/* ------------------------------------------------- pinned trajectory */
+
+/* A few real training steps (dropout on, weighted CE + MSE, backward, clipping,
+ * AdamW with parameter groups, warmup + cosine) from weights and a batch made
+ * without libm, hashed (FNV-1a 64 over the parameters' bytes and each step's
+ * loss and gradient norm) and compared with the hash pinned here.  The other
+ * bit-identity tests compare two runs of the same binary; this one ties every
+ * run to these constants: on every machine of our kind (AVX-512, AVX2, each
+ * GEMM kernel), thread count, OPENBLAS_CORETYPE setting, the ASan build and
+ * the build without OpenMP (`make determinism`, `make asan`, `make variants`).
+ * A change that moves one bit of training fails it: when that is deliberate
+ * (another summation order, a new kernel contract), print the new hash and
+ * update the constant in the same commit, saying why. */
+#define PIN_MILES_MINILM 0x39e39b72cb8b7602ULL       /* miles preset, MiniLM-L6 layers, mean pooling */
+#define PIN_SEED_NOTEBOOK_TINY 0x8483580792c66f45ULL /* seed-notebook preset, tiny, pooler, decay on all */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* splitmix64 -> a float in [-1, 1): integer arithmetic and one exact scaling */
+static float pin_uniform(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (float)(int32_t)(uint32_t)(z >> 32) * (1.0f / 2147483648.0f);
+}
+
+typedef struct {
+    int32_t ids[16 * 32], tt[16 * 32], mask[16 * 32], labels[16];
+    float feats[16 * MILES_NUM_FEATURES], vel[16];
+    MilesBatch b;
+} PinBatch;
+
+/* B rows of T tokens, row r of length T - 3 (r % 4) (padding in every batch) */
+static void pin_batch(PinBatch *x, int B, int T, int V, uint64_t seed) {
+    memset(x, 0, sizeof *x);
+    uint64_t st = seed;
+    for (int r = 0; r < B; r++) {
+        int len = T - 3 * (r % 4);
+        for (int t = 0; t < len; t++) {
+            int i = r * T + t;
+            x->ids[i] = t == 0 ? 2 : 5 + (int)(((pin_uniform(&st) + 1.0f) * 0.5f) * (float)(V - 6));
+            x->mask[i] = 1;
+            x->tt[i] = r % 2 && t > len / 2;
+        }
+        for (int j = 0; j < MILES_NUM_FEATURES; j++) x->feats[r * MILES_NUM_FEATURES + j] = 1.5f * pin_uniform(&st);
+        x->labels[r] = r % 3 == 1;
+        x->vel[r] = 0.5f + 0.4f * pin_uniform(&st);
+    }
+    MilesBatch b = {B, T, x->ids, x->tt, x->mask, x->feats, x->labels, x->vel};
+    x->b = b;
+}
+
+static uint64_t pin_trajectory(const MilesConfig *c, const MilesAdamWConfig *ac, int B, int T, int steps) {
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, c));
+    uint64_t st = 20261207;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        OK(miles_model_tensor(m, t, &ti));
+        int ln = strstr(ti.name, "LayerNorm.weight") != NULL;
+        for (size_t i = 0; i < ti.numel; i++) ti.data[i] = (ln ? 1.0f : 0.0f) + 0.05f * pin_uniform(&st);
+    }
+    MilesLossConfig loss = {.w_cls = 0.95f, .w_reg = 0.05f, .class_weight = {0.6f, 2.5f}};
+    miles_model_set_loss(m, &loss);
+    MilesAdamW *opt = NULL;
+    OK(miles_adamw_build(&opt, m, ac));
+    PinBatch *x = malloc(sizeof *x);
+    assert_non_null(x);
+    uint64_t h = 1469598103934665603ULL;
+    for (int s = 0; s < steps; s++) {
+        pin_batch(x, B, T - 2 * (s % 2), c->vocab_size, 77 + (uint64_t)s); /* T alternates: buffers reused */
+        float l = 0;
+        miles_model_zero_grad(m);
+        miles_model_set_dropout_key(m, 42, (uint64_t)s);
+        OK(miles_model_forward(m, &x->b, 1, NULL, NULL, &l));
+        OK(miles_model_backward(m, 1.0f));
+        float norm = miles_clip_grad_norm(m, 1.0f);
+        float lr = (float)(ac->lr * miles_lr_lambda(MILES_SCHED_COSINE, s, 1, steps));
+        OK(miles_adamw_step(opt, lr));
+        if (!isfinite(l) || !isfinite(norm) || !(norm > 0)) fail_msg("step %d: loss %g, gradient norm %g", s, l, norm);
+        if (s == steps - 1) printf("  step %d: loss %.9g, gradient norm %.9g, lr %.6g\n", s, l, norm, lr);
+        h = fnv1a(h, &l, sizeof l);
+        h = fnv1a(h, &norm, sizeof norm);
+    }
+    MilesTensorInfo t0;
+    OK(miles_model_tensor(m, 0, &t0));
+    h = fnv1a(h, t0.data, miles_model_num_params(m) * sizeof(float)); /* one contiguous block */
+    free(x);
+    miles_adamw_free(opt);
+    miles_model_free(m);
+    return h;
+}
+
+static void pin_check(const char *what, uint64_t got, uint64_t pinned) {
+    printf("  pin %-58s 0x%016llx (pinned 0x%016llx) GEMM %s\n", what, (unsigned long long)got,
+           (unsigned long long)pinned, miles_gemm_isa_name());
+    if (got != pinned) fail_msg("%s: trajectory hash 0x%016llx, pinned 0x%016llx", what, (unsigned long long)got,
+                                (unsigned long long)pinned);
+}
+
+static void test_trajectory_pin(void **state) {
+    (void)state;
+    MilesConfig mini, tiny;
+    assert_int_equal(miles_config_preset(&mini, "miles", "minilm-l6"), MILES_OK);
+    mini.vocab_size = 1000; /* the layers are MiniLM's; a smaller table keeps the set-up short */
+    mini.pooling = MILES_POOL_MEAN;
+    assert_int_equal(miles_config_preset(&tiny, "seed-notebook", "tiny"), MILES_OK);
+    tiny.pooling = MILES_POOL_POOLER;
+    MilesAdamWConfig am = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
+                           .head_lr = 1e-3f, .layer_decay = 0.8f};
+    MilesAdamWConfig at = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
+                           .decay_all = 1};
+    /* every GEMM kernel the CPU has (the generic one on the tiny model only: it
+     * is scalar); MILES_PIN_TINY_ONLY=1 (make portability-check, under qemu,
+     * where the MiniLM case takes minutes): the tiny model only */
+    const int tiny_only = getenv("MILES_PIN_TINY_ONLY") != NULL;
+    static const char *const isas[] = {"avx512", "avx2", "generic"};
+    const char *orig = miles_gemm_isa_name();
+    for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
+        if (!miles_gemm_isa_available(isas[q])) continue;
+        assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
+        if (strcmp(isas[q], "generic") != 0 && !tiny_only)
+            pin_check("miles, MiniLM-L6 layers, mean, B8 T32/30, 3 steps", pin_trajectory(&mini, &am, 8, 32, 3),
+                      PIN_MILES_MINILM);
+        pin_check("seed-notebook, tiny, pooler, B12 T20/18, 4 steps", pin_trajectory(&tiny, &at, 12, 20, 4),
+                  PIN_SEED_NOTEBOOK_TINY);
+    }
+    assert_int_equal(miles_gemm_force_isa(orig), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_counts),
@@ -1172,6 +1309,7 @@ int main(void) {
         cmocka_unit_test(test_sum_squares_order),
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_lr_lambda_basics),
+        cmocka_unit_test(test_trajectory_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
