@@ -160,3 +160,48 @@ const char *const test_seed_columns[58] = {
     "title_length", "has_emoji", "avg_watch_time_sec", "completion_rate", "device_brand", "traffic_source",
     "is_weekend", "row_id", "engagement_total", "like_rate", "dislike_rate", "engagement_per_1k",
     "engagement_like_rate", "engagement_comment_rate", "engagement_share_rate"};
+
+uint64_t test_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+float test_pin_uniform(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (float)(int32_t)(uint32_t)(z >> 32) * (1.0f / 2147483648.0f);
+}
+
+void test_pin_weights(MilesModel *m, uint64_t seed) {
+    uint64_t st = seed;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        assert_int_equal(miles_model_tensor(m, t, &ti), MILES_OK);
+        int ln = strstr(ti.name, "LayerNorm.weight") != NULL;
+        for (size_t i = 0; i < ti.numel; i++) ti.data[i] = (ln ? 1.0f : 0.0f) + 0.05f * test_pin_uniform(&st);
+    }
+}
+
+void test_pin_batch(TestPinBatch *x, int B, int T, int V, uint64_t seed) {
+    assert_true(B >= 1 && B <= 16 && T >= 10 && T <= 32 && V > 6);
+    memset(x, 0, sizeof *x);
+    uint64_t st = seed;
+    for (int r = 0; r < B; r++) {
+        int len = T - 3 * (r % 4);
+        for (int t = 0; t < len; t++) {
+            int i = r * T + t;
+            x->ids[i] = t == 0 ? 2 : 5 + (int)(((test_pin_uniform(&st) + 1.0f) * 0.5f) * (float)(V - 6));
+            x->mask[i] = 1;
+            x->tt[i] = r % 2 && t > len / 2;
+        }
+        for (int j = 0; j < MILES_NUM_FEATURES; j++)
+            x->feats[r * MILES_NUM_FEATURES + j] = 1.5f * test_pin_uniform(&st);
+        x->labels[r] = r % 3 == 1;
+        x->vel[r] = 0.5f + 0.4f * test_pin_uniform(&st);
+    }
+    MilesBatch b = {B, T, x->ids, x->tt, x->mask, x->feats, x->labels, x->vel};
+    x->b = b;
+}

@@ -22,6 +22,25 @@
  * from libmiles, so the tests check the writers against the schema). */
 extern const char *const test_seed_columns[58];
 
+/* FNV-1a 64 of n bytes, continuing from h (start: TEST_FNV_BASIS). */
+#define TEST_FNV_BASIS 1469598103934665603ULL
+uint64_t test_fnv1a(uint64_t h, const void *p, size_t n);
+
+/* Inputs for pinned results (tests whose hash is a constant in the test, the
+ * same on every machine): made with integer arithmetic and exact float
+ * scalings only, no libm.  test_pin_uniform: splitmix64 -> [-1, 1).
+ * test_pin_weights: every parameter 0.05 u (LayerNorm weights 1 + 0.05 u).
+ * test_pin_batch: B <= 16 rows of T <= 32 tokens, row r of length T - 3 (r % 4),
+ * token ids in [5, V), features in [-1.5, 1.5), labels r % 3 == 1. */
+float test_pin_uniform(uint64_t *state);
+void test_pin_weights(MilesModel *m, uint64_t seed);
+typedef struct {
+    int32_t ids[16 * 32], tt[16 * 32], mask[16 * 32], labels[16];
+    float feats[16 * MILES_NUM_FEATURES], vel[16];
+    MilesBatch b;
+} TestPinBatch;
+void test_pin_batch(TestPinBatch *x, int B, int T, int V, uint64_t seed);
+
 /* mkdtemp of "/tmp/miles_<tag>_XXXXXX" into buf; 0 on success, -1 on failure. */
 int test_mkdtemp(char *buf, size_t cap, const char *tag);
 /* Remove a file or a directory tree (best effort, like rm -rf). */

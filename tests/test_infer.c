@@ -8,7 +8,9 @@
  *     token), with 1 and 2 threads, all three poolings;
  *   - the engine is dropped when the weights change (init, load, AdamW);
  *   - bf16 / int8 (where the CPU has them): logits within a stated tolerance
- *     of fp32, else refused with MILES_EUNSUPPORTED and a message.
+ *     of fp32, else refused with MILES_EUNSUPPORTED and a message;
+ *   - pinned scores: fp32, bf16 and int8 logits and velocities of two fixed
+ *     models hash to the constants in the test, on every machine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -821,6 +823,74 @@ static void test_trained_accuracy(void **state) {
     test_rm_rf(dir);
 }
 
+/* ------------------------------------------------------- pinned scores */
+
+/* The engine's logits and velocities at fp32, bf16 and int8 for fixed
+ * weights and a fixed batch (made without libm: tests/helpers.c), hashed and
+ * compared with the constants here, with 1 and 2 threads: a score is the same
+ * to the bit on every machine that runs the precision (the int8 kernels sum
+ * exactly: AVX-512 VNNI, AVX-VNNI and AVX2's vpmaddwd give one result; bf16
+ * runs where avx512_bf16 is), in every cell of `make determinism` and, for the
+ * tiny model, under qemu as Haswell and Nehalem (`make portability-check`).
+ * A deliberate change of the engine's arithmetic updates the constant. */
+static const struct {
+    const char *what;
+    uint64_t pin[3]; /* fp32, bf16, int8 */
+} INFER_PINS[2] = {
+    {"miles, MiniLM-L6 layers, mean, B8 T32", {0x06de141315a7ce30ULL, 0x9f9d3f81054a5e07ULL, 0x7f63a7e9161a80d0ULL}},
+    {"seed-notebook, tiny, pooler, B12 T20", {0xc19cdd7b77249eb4ULL, 0x15ced4e277a4271cULL, 0xeb0eda2bae60f6a3ULL}},
+};
+
+static void test_inference_pin(void **state) {
+    (void)state;
+    MilesConfig cfg[2];
+    OK(miles_config_preset(&cfg[0], "miles", "minilm-l6"));
+    cfg[0].vocab_size = 1000;
+    cfg[0].pooling = MILES_POOL_MEAN;
+    OK(miles_config_preset(&cfg[1], "seed-notebook", "tiny"));
+    cfg[1].pooling = MILES_POOL_POOLER;
+    const int Bs[2] = {8, 12}, Ts[2] = {32, 20};
+    const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_BF16, MILES_PRECISION_INT8};
+    const int tiny_only = getenv("MILES_PIN_TINY_ONLY") != NULL; /* under qemu: see test_model.c */
+    TestPinBatch *x = malloc(sizeof *x);
+    assert_non_null(x);
+    float logits[16 * 2], vel[16];
+    int failed = 0;
+    for (int k = tiny_only ? 1 : 0; k < 2; k++) {
+        MilesModel *m = NULL;
+        OK(miles_model_build(&m, &cfg[k]));
+        test_pin_weights(m, 1207 + (uint64_t)k);
+        test_pin_batch(x, Bs[k], Ts[k], cfg[k].vocab_size, 5 + (uint64_t)k);
+        x->b.labels = NULL;
+        x->b.velocity = NULL;
+        for (int q = 0; q < 3; q++) {
+            const char *why = NULL;
+            if (q && !miles_gemm_lowp_available(q == 1 ? MILES_GEMM_BF16 : MILES_GEMM_INT8, &why)) {
+                printf("  pin %-40s %-4s not on this CPU\n", INFER_PINS[k].what, miles_precision_name(precs[q]));
+                continue;
+            }
+            for (int th = 1; th <= 2; th++) {
+                set_threads(th);
+                MilesInfer *e = NULL;
+                OK(miles_infer_build(&e, m, precs[q]));
+                OK(miles_infer_forward(e, &x->b, logits, vel));
+                miles_infer_free(e);
+                uint64_t h = test_fnv1a(TEST_FNV_BASIS, logits, (size_t)Bs[k] * 2 * sizeof(float));
+                h = test_fnv1a(h, vel, (size_t)Bs[k] * sizeof(float));
+                const uint64_t want = INFER_PINS[k].pin[q];
+                printf("  pin %-40s %-4s %d thread(s): 0x%016llx (pinned 0x%016llx) logit[0] %.9g\n",
+                       INFER_PINS[k].what, miles_precision_name(precs[q]), th, (unsigned long long)h,
+                       (unsigned long long)want, logits[0]);
+                if (!isfinite(logits[0]) || h != want) failed++;
+            }
+        }
+        miles_model_free(m);
+    }
+    free(x);
+    set_threads(2);
+    if (failed) fail_msg("%d pinned score hash(es) differ (printed above)", failed);
+}
+
 int main(void) {
     /* bit identity is the own GEMM's contract (MILES_GEMM=blas gives shape-dependent bits) */
     miles_gemm_use_blas(0);
@@ -837,6 +907,7 @@ int main(void) {
         cmocka_unit_test(test_gelu_fast),
         cmocka_unit_test(test_gelu_rows),
         cmocka_unit_test(test_trained_accuracy),
+        cmocka_unit_test(test_inference_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

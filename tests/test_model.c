@@ -1170,66 +1170,19 @@ static void test_lr_lambda_basics(void **state) {
 #define PIN_MILES_MINILM 0x39e39b72cb8b7602ULL       /* miles preset, MiniLM-L6 layers, mean pooling */
 #define PIN_SEED_NOTEBOOK_TINY 0x8483580792c66f45ULL /* seed-notebook preset, tiny, pooler, decay on all */
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
-/* splitmix64 -> a float in [-1, 1): integer arithmetic and one exact scaling */
-static float pin_uniform(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (float)(int32_t)(uint32_t)(z >> 32) * (1.0f / 2147483648.0f);
-}
-
-typedef struct {
-    int32_t ids[16 * 32], tt[16 * 32], mask[16 * 32], labels[16];
-    float feats[16 * MILES_NUM_FEATURES], vel[16];
-    MilesBatch b;
-} PinBatch;
-
-/* B rows of T tokens, row r of length T - 3 (r % 4) (padding in every batch) */
-static void pin_batch(PinBatch *x, int B, int T, int V, uint64_t seed) {
-    memset(x, 0, sizeof *x);
-    uint64_t st = seed;
-    for (int r = 0; r < B; r++) {
-        int len = T - 3 * (r % 4);
-        for (int t = 0; t < len; t++) {
-            int i = r * T + t;
-            x->ids[i] = t == 0 ? 2 : 5 + (int)(((pin_uniform(&st) + 1.0f) * 0.5f) * (float)(V - 6));
-            x->mask[i] = 1;
-            x->tt[i] = r % 2 && t > len / 2;
-        }
-        for (int j = 0; j < MILES_NUM_FEATURES; j++) x->feats[r * MILES_NUM_FEATURES + j] = 1.5f * pin_uniform(&st);
-        x->labels[r] = r % 3 == 1;
-        x->vel[r] = 0.5f + 0.4f * pin_uniform(&st);
-    }
-    MilesBatch b = {B, T, x->ids, x->tt, x->mask, x->feats, x->labels, x->vel};
-    x->b = b;
-}
-
 static uint64_t pin_trajectory(const MilesConfig *c, const MilesAdamWConfig *ac, int B, int T, int steps) {
     MilesModel *m = NULL;
     OK(miles_model_build(&m, c));
-    uint64_t st = 20261207;
-    for (int t = 0; t < miles_model_num_tensors(m); t++) {
-        MilesTensorInfo ti;
-        OK(miles_model_tensor(m, t, &ti));
-        int ln = strstr(ti.name, "LayerNorm.weight") != NULL;
-        for (size_t i = 0; i < ti.numel; i++) ti.data[i] = (ln ? 1.0f : 0.0f) + 0.05f * pin_uniform(&st);
-    }
+    test_pin_weights(m, 20261207);
     MilesLossConfig loss = {.w_cls = 0.95f, .w_reg = 0.05f, .class_weight = {0.6f, 2.5f}};
     miles_model_set_loss(m, &loss);
     MilesAdamW *opt = NULL;
     OK(miles_adamw_build(&opt, m, ac));
-    PinBatch *x = malloc(sizeof *x);
+    TestPinBatch *x = malloc(sizeof *x);
     assert_non_null(x);
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = TEST_FNV_BASIS;
     for (int s = 0; s < steps; s++) {
-        pin_batch(x, B, T - 2 * (s % 2), c->vocab_size, 77 + (uint64_t)s); /* T alternates: buffers reused */
+        test_pin_batch(x, B, T - 2 * (s % 2), c->vocab_size, 77 + (uint64_t)s); /* T alternates: buffers reused */
         float l = 0;
         miles_model_zero_grad(m);
         miles_model_set_dropout_key(m, 42, (uint64_t)s);
@@ -1240,12 +1193,12 @@ static uint64_t pin_trajectory(const MilesConfig *c, const MilesAdamWConfig *ac,
         OK(miles_adamw_step(opt, lr));
         if (!isfinite(l) || !isfinite(norm) || !(norm > 0)) fail_msg("step %d: loss %g, gradient norm %g", s, l, norm);
         if (s == steps - 1) printf("  step %d: loss %.9g, gradient norm %.9g, lr %.6g\n", s, l, norm, lr);
-        h = fnv1a(h, &l, sizeof l);
-        h = fnv1a(h, &norm, sizeof norm);
+        h = test_fnv1a(h, &l, sizeof l);
+        h = test_fnv1a(h, &norm, sizeof norm);
     }
     MilesTensorInfo t0;
     OK(miles_model_tensor(m, 0, &t0));
-    h = fnv1a(h, t0.data, miles_model_num_params(m) * sizeof(float)); /* one contiguous block */
+    h = test_fnv1a(h, t0.data, miles_model_num_params(m) * sizeof(float)); /* one contiguous block */
     free(x);
     miles_adamw_free(opt);
     miles_model_free(m);

@@ -48,12 +48,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-static uint64_t fnv64(const char *b, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)b[i]; h *= 1099511628211ULL; }
-    return h;
-}
-
 static int count_tmp_leftovers(void) { return test_count_entries(tmpdir, ".tmp."); }
 
 /* ---------------------------------------------------------------- determinism */
@@ -78,7 +72,7 @@ static void test_determinism(void **state) {
     assert_int_equal(na, nb);
     assert_memory_equal(da, db, na);
     assert_true(na != nc || memcmp(da, dc, na) != 0);
-    uint64_t h = fnv64(da, na);
+    uint64_t h = test_fnv1a(TEST_FNV_BASIS, da, na);
     printf("  1000 rows seed 42: %zu bytes, FNV-1a 64 = 0x%016llx\n", na, (unsigned long long)h);
     if (DIGEST_1000_SEED42 != 0x0ULL) assert_true(h == DIGEST_1000_SEED42);
     /* the first 1000 rows of a bigger file differ only through creator_avg_views

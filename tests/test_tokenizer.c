@@ -22,6 +22,7 @@
 
 #include "miles.h"
 #include "tokenizer_internal.h"
+#include "helpers.h"
 
 #define FIXDIR "tests/fixtures/"
 #define VOCAB FIXDIR "tokenizer_vocab.txt"
@@ -239,13 +240,6 @@ static int put_utf8(uint32_t c, char *o)
     return 4;
 }
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ull; }
-    return h;
-}
-
 static void test_all_codepoints(void **state)
 {
     (void)state;
@@ -276,9 +270,9 @@ static void test_all_codepoints(void **state)
             for (int i = 0; i < n; i++) {
                 uint8_t le[4] = { (uint8_t)ids[i], (uint8_t)(ids[i] >> 8), (uint8_t)(ids[i] >> 16),
                                   (uint8_t)(ids[i] >> 24) };
-                h = fnv_bytes(h, le, 4);
+                h = test_fnv1a(h, le, 4);
             }
-            h = fnv_bytes(h, "\xff\xff\xff\xff", 4);
+            h = test_fnv1a(h, "\xff\xff\xff\xff", 4);
             cps++;
         }
         if (h != want) {
