@@ -312,8 +312,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # Haswell and is refused on Nehalem (test_gemm_lowp), test_dropout checks
 # every Philox generator the CPU has against the contract (Nehalem: the
 # portable one in the baseline clone, the code pre-AVX2 CPUs run), test_model's
-# pinned training trajectory and test_infer's pinned scores (fp32, and int8 on
-# Haswell) give their pinned hashes (the tiny models: the MiniLM ones take
+# pinned training trajectory, test_infer's pinned scores (fp32, and int8 on
+# Haswell) and test_data's pinned prepared files give their pinned hashes (the tiny models: the MiniLM ones take
 # minutes under qemu; with every GEMM kernel the CPU has), 4 steps of
 # miles-train on a tiny random model (dropout on; every op of the step, on
 # that CPU's kernels) write the host's checkpoint to the bit, and the example
@@ -326,7 +326,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 PORT_CPUS ?= Haswell-v4 Nehalem
 QEMU      ?= qemu-x86_64
 portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp $(BUILD)/tests/test_dropout \
-                   $(BUILD)/tests/test_model $(BUILD)/tests/test_infer
+                   $(BUILD)/tests/test_model $(BUILD)/tests/test_infer $(BUILD)/tests/test_data
 	@command -v $(QEMU) >/dev/null || { echo "portability-check: $(QEMU) not found (Debian: apt-get install qemu-user)"; exit 1; }
 	@$(MAKE) --no-print-directory example >/dev/null
 	@set -e; cd $(CURDIR); \
@@ -350,7 +350,8 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 	  echo "$$cpu: test_dropout passed ($$(grep -c '^  Philox [A-Za-z0-9-]*:$$' $(BUILD)/dropout.$$cpu.out) Philox generator(s) run)"; \
 	  MILES_TEST_ONLY=test_trajectory_pin MILES_PIN_TINY_ONLY=1 $$q $(BUILD)/tests/test_model > $(BUILD)/pin.$$cpu.out 2>&1 || { cat $(BUILD)/pin.$$cpu.out; echo "portability-check: the pinned training trajectory differs on $$cpu"; exit 1; }; \
 	  MILES_TEST_ONLY=test_inference_pin MILES_PIN_TINY_ONLY=1 $$q $(BUILD)/tests/test_infer > $(BUILD)/ipin.$$cpu.out 2>&1 || { cat $(BUILD)/ipin.$$cpu.out; echo "portability-check: pinned scores differ on $$cpu"; exit 1; }; \
-	  echo "$$cpu: pinned training trajectory ($$(grep -c '^  pin .*(pinned' $(BUILD)/pin.$$cpu.out) runs) and scores ($$(grep -c '^  pin .*(pinned' $(BUILD)/ipin.$$cpu.out) runs): the pinned hashes"; \
+	  MILES_TEST_ONLY=test_prepared_pin $$q $(BUILD)/tests/test_data > $(BUILD)/dpin.$$cpu.out 2>&1 || { cat $(BUILD)/dpin.$$cpu.out; echo "portability-check: pinned prepared files differ on $$cpu"; exit 1; }; \
+	  echo "$$cpu: the pinned hashes (runs): training trajectory $$(grep -c '^  pin .*(pinned' $(BUILD)/pin.$$cpu.out), scores $$(grep -c '^  pin .*(pinned' $(BUILD)/ipin.$$cpu.out), prepared files $$(grep -c '^  pin .*(pinned' $(BUILD)/dpin.$$cpu.out)"; \
 	  $$q $(BUILD)/$$train --out $$pt/$$cpu > $$pt/$$cpu.log 2>&1 || { tail -20 $$pt/$$cpu.log; echo "portability-check: miles-train failed on $$cpu"; exit 1; }; \
 	  h=$$(sha256sum $$pt/$$cpu/last.safetensors | cut -c1-16); echo "$$cpu: tiny training checkpoint $$h"; \
 	  [ "$$h" = "$$train_hash" ] || { echo "portability-check: 4 training steps give another checkpoint on $$cpu than on the host"; exit 1; }; \

@@ -1,5 +1,6 @@
 /*
- * test_data.c — features, statistics, splits, scaler and the prepared file.
+ * test_data.c — features, statistics, splits, scaler and the prepared file
+ * (and its bytes for the synthetic data set, pinned: test_prepared_pin).
  *
  * Golden values: tests/fixtures/data_golden.json from tests/gen_data_fixture.py
  * (numpy 1.24 / scikit-learn 1.2.1 / scipy / zlib).  Hand-computed values
@@ -986,6 +987,51 @@ static void test_cli(void **state) {
     rmdir(dir);
 }
 
+/* The prepared file of the synthetic data set (1,000 rows, seed 42; the
+ * committed test vocabulary), with the default options and with the
+ * original's (seed title cleaning, threshold on all rows, group split by
+ * creator, log1p counts), hashed: features, scalers, labels, splits and
+ * tokens are pinned to the constants here, on every machine.  The prepared
+ * file holds no path or time (the same bytes from any directory), and the
+ * synthetic CSV is pinned by test_synth.c, so a change of these constants
+ * is a change of the data pipeline: deliberate ones update them and say why. */
+#define PIN_PREPARED_DEFAULT 0x717dbab25f59e368ULL
+#define PIN_PREPARED_ORIGINAL 0x003c8911265d4f16ULL
+
+static void test_prepared_pin(void **state) {
+    (void)state;
+    char dir[256], csv[300], out[300];
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "data_pin"), 0);
+    snprintf(csv, sizeof csv, "%s/synth.csv", dir);
+    snprintf(out, sizeof out, "%s/p.milesdat", dir);
+    OK(miles_synth_write_csv(csv, 1000, 42));
+    const uint64_t pins[2] = {PIN_PREPARED_DEFAULT, PIN_PREPARED_ORIGINAL};
+    int failed = 0;
+    for (int k = 0; k < 2; k++) {
+        MilesPrepareOptions o;
+        miles_prepare_options_default(&o);
+        o.vocab_dir = "tests/fixtures/tokenizer_vocab.txt";
+        o.max_len = 32;
+        if (k == 1) {
+            o.text_clean = MILES_TEXT_CLEAN_SEED;
+            o.threshold_all = 1;
+            o.split_by_creator = 1;
+            o.log1p_counts = 1;
+        }
+        OK(miles_data_prepare(csv, out, &o, NULL));
+        size_t n = 0;
+        char *b = test_slurp(out, &n);
+        assert_non_null(b);
+        uint64_t h = test_fnv1a(TEST_FNV_BASIS, b, n);
+        free(b);
+        printf("  pin prepared file, %s options: %zu bytes, 0x%016llx (pinned 0x%016llx)\n",
+               k ? "the original's" : "default", n, (unsigned long long)h, (unsigned long long)pins[k]);
+        failed += h != pins[k];
+    }
+    test_rm_rf(dir);
+    if (failed) fail_msg("%d prepared file hash(es) differ from the pinned ones (printed above)", failed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_features_reference_rows),
@@ -1002,6 +1048,7 @@ int main(void) {
         cmocka_unit_test(test_prepared_corrupt),
         cmocka_unit_test(test_bad_csvs),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_prepared_pin),
     };
     return cmocka_run_group_tests(tests, load_golden, free_golden);
 }
