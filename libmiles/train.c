@@ -205,7 +205,9 @@ static int run_loop(MilesTrainer *t, const MilesTrainOps *ops, MilesTrainResult 
     MilesTrainState *st = &t->st;
     int s = MILES_OK, done = 0;
     for (int epoch = st->epoch; s == MILES_OK && !done && epoch < c->epochs; epoch++) {
-        miles_train_epoch_order(t->order, t->train, c->seed, epoch, c->batch_size, c->bucket);
+        s = miles_dist_agree(t->dist, miles_train_epoch_order(t->order, t->train, c->seed, epoch, c->batch_size,
+                                                              c->bucket));
+        if (s != MILES_OK) break;
         if (epoch != st->epoch) st->cursor = 0;
         st->epoch = epoch;
         while (s == MILES_OK && st->cursor < t->nbatch) {

@@ -175,8 +175,8 @@ int miles_train_be_forward_backward(MilesTrainer *t, const MilesBatch *b, const 
 
 /* train_step.c: the deterministic example order of an epoch, the schedule,
  * and one optimizer step (grad_accum micro-batches) through the ops. */
-void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
-                             int bucket);
+int miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
+                            int bucket);
 double miles_train_lr(const MilesTrainConfig *c, int64_t step, int epoch, int64_t total_steps);
 /* Micro-batches t->st.cursor.. of the current epoch order; advances the
  * cursor; *loss = the step's loss summed over the ranks' shares and

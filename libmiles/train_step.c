@@ -25,20 +25,23 @@ static int by_length(const void *a, const void *b, void *ctx) {
 
 /* Example order for one epoch: a seeded permutation; with bucketing, chunks of
  * 50 batches are sorted by length (less padding) and the batches inside a
- * chunk are shuffled again, so batches stay random but near-uniform in T. */
-void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
-                             int bucket) {
+ * chunk are shuffled again, so batches stay random but near-uniform in T.
+ * MILES_ENOMEM when bucketing's scratch cannot be had: never a silent plain
+ * order, which would change the run (and, under MPI, on one rank only). */
+int miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t seed, int epoch, int batch,
+                            int bucket) {
     uint64_t s = seed ^ (0xA24BAED4963EE407ull * (uint64_t)(epoch + 1));
     for (int64_t i = 0; i < d->n; i++) order[i] = i;
     miles_shuffle(order, (size_t)d->n, sizeof *order, &s);
-    if (!bucket || !d->lengths) return;
+    if (!bucket || !d->lengths) return MILES_OK;
     const int64_t chunk = (int64_t)batch * 50;
-    int64_t *tmp = malloc(sizeof(int64_t) * (size_t)chunk);
-    int *bidx = malloc(sizeof(int) * 50);
-    if (!tmp || !bidx) { free(tmp); free(bidx); return; } /* falls back to plain shuffle */
-    for (int64_t c0 = 0; c0 < d->n; c0 += chunk) {
+    int64_t *tmp = miles_malloc(sizeof(int64_t) * (size_t)chunk);
+    int *bidx = miles_malloc(sizeof(int) * 50);
+    int st = tmp && bidx ? MILES_OK : miles_error(MILES_ENOMEM, "length bucketing: out of memory for the epoch order");
+    for (int64_t c0 = 0; st == MILES_OK && c0 < d->n; c0 += chunk) {
         int64_t cn = d->n - c0 < chunk ? d->n - c0 : chunk;
-        if (miles_sort_r(order + c0, (size_t)cn, sizeof *order, by_length, (void *)d) != MILES_OK) break;
+        st = miles_sort_r(order + c0, (size_t)cn, sizeof *order, by_length, (void *)d);
+        if (st != MILES_OK) break;
         int nb = (int)((cn + batch - 1) / batch);
         /* keep a possibly short last batch last so batch sizes match the plain order */
         int full = cn % batch ? nb - 1 : nb;
@@ -50,6 +53,7 @@ void miles_train_epoch_order(int64_t *order, const MilesDataset *d, uint64_t see
     }
     free(tmp);
     free(bidx);
+    return st;
 }
 
 /* ---------------------------------------------------------------- batches */

@@ -165,6 +165,20 @@ static int op_tiktok(void) {
     return s;
 }
 
+/* the trainer's epoch order with length bucketing: a failed scratch
+ * allocation is an error, never a silent plain order (another run) */
+static int op_epoch_order(void) {
+    int32_t len[300];
+    int64_t order[300];
+    for (int i = 0; i < 300; i++) len[i] = 3 + (i * 7) % 20;
+    MilesDataset d;
+    memset(&d, 0, sizeof d);
+    d.n = 300;
+    d.max_len = 32;
+    d.lengths = len;
+    return miles_train_epoch_order(order, &d, 7, 1, 4, 1);
+}
+
 /* ------------------------------------------------------------ the driver */
 
 static void run_op(const char *name, int (*op)(void)) {
@@ -206,6 +220,7 @@ static void test_prepare(void **s) { (void)s; run_op("prepare", op_prepare); }
 static void test_prepared_open(void **s) { (void)s; run_op("prepared open+scaler", op_prepared_open); }
 static void test_ytdlp(void **s) { (void)s; run_op("adapter ytdlp", op_ytdlp); }
 static void test_tiktok(void **s) { (void)s; run_op("adapter tiktok2020", op_tiktok); }
+static void test_epoch_order(void **s) { (void)s; run_op("epoch order, bucketed", op_epoch_order); }
 
 /* The environment variable arms the same hook for a whole process. */
 static void test_env_hook(void **state) {
@@ -230,6 +245,7 @@ int main(void) {
         cmocka_unit_test(test_csv_features),  cmocka_unit_test(test_prepare),
         cmocka_unit_test(test_prepared_open), cmocka_unit_test(test_ytdlp),
         cmocka_unit_test(test_tiktok),        cmocka_unit_test(test_env_hook),
+        cmocka_unit_test(test_epoch_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -205,7 +205,13 @@ static void resume_cfg(MilesTrainConfig *tc, const char *out, int64_t max_steps,
     tc->bucket = bucket;
 }
 
-static void check_resume(const char *tag, int64_t N, int64_t stop, int bucket, int accum) {
+/* The straight run is also pinned: its parameters, best validation AUROC,
+ * best step and decision threshold hashed (FNV-1a 64) against the constant
+ * the caller gives, the same on every machine, thread count and build (the
+ * trainer's batch order, bucketing, accumulation, schedule, evaluation and
+ * threshold on top of test_model.c's pinned steps).  A deliberate change of
+ * any of them updates the constant and says why. */
+static void check_resume(const char *tag, int64_t N, int64_t stop, int bucket, int accum, uint64_t pin) {
     char a[256], b[256];
     snprintf(a, sizeof a, "%s/%s_straight", g_dir, tag);
     snprintf(b, sizeof b, "%s/%s_resumed", g_dir, tag);
@@ -215,6 +221,20 @@ static void check_resume(const char *tag, int64_t N, int64_t stop, int bucket, i
     MilesTrainResult res;
     OK(miles_train_run(m1, g_prep, &tc, &res));
     assert_int_equal(res.steps, N);
+    {
+        float *p0;
+        size_t n0;
+        params_of(m1, &p0, &n0);
+        uint64_t h = test_fnv1a(TEST_FNV_BASIS, p0, n0 * sizeof(float));
+        h = test_fnv1a(h, &res.best_val_auroc, sizeof res.best_val_auroc);
+        h = test_fnv1a(h, &res.best_step, sizeof res.best_step);
+        h = test_fnv1a(h, &res.decision_threshold, sizeof res.decision_threshold);
+        printf("%s: pin of %lld steps: 0x%016llx (pinned 0x%016llx), best val AUROC %.9g at step %lld\n", tag,
+               (long long)N, (unsigned long long)h, (unsigned long long)pin, res.best_val_auroc,
+               (long long)res.best_step);
+        if (h != pin) fail_msg("%s: the pinned run gives 0x%016llx, pinned 0x%016llx", tag, (unsigned long long)h,
+                               (unsigned long long)pin);
+    }
     MilesModel *m2 = small_model(3);
     resume_cfg(&tc, b, stop, bucket, accum);
     OK(miles_train_run(m2, g_prep, &tc, NULL));
@@ -258,7 +278,7 @@ static void test_resume_bit_identical(void **state) {
     (void)state;
     /* N < 3 epochs x 16 steps, so max_steps is what stops both runs; the stop
      * is mid-epoch, off the eval grid; 2 micro-batches per step */
-    check_resume("resume", 40, 40 / 2 + 7, 0, 2);
+    check_resume("resume", 40, 40 / 2 + 7, 0, 2, 0x48afb46a1b6f5943ULL);
 }
 
 /* SIGKILL at random moments while a process rewrites a checkpoint in a loop:
@@ -922,11 +942,11 @@ static void test_bucket_order(void **state) {
     d.n = n;
     d.max_len = 64;
     d.lengths = len;
-    miles_train_epoch_order(plain, &d, 7, 3, batch, 0);
-    miles_train_epoch_order(buck, &d, 7, 3, batch, 1);
-    miles_train_epoch_order(again, &d, 7, 3, batch, 1);
+    OK(miles_train_epoch_order(plain, &d, 7, 3, batch, 0));
+    OK(miles_train_epoch_order(buck, &d, 7, 3, batch, 1));
+    OK(miles_train_epoch_order(again, &d, 7, 3, batch, 1));
     assert_memory_equal(buck, again, sizeof(int64_t) * n);
-    miles_train_epoch_order(again, &d, 7, 4, batch, 1);
+    OK(miles_train_epoch_order(again, &d, 7, 4, batch, 1));
     assert_true(memcmp(buck, again, sizeof(int64_t) * n) != 0);
     for (int64_t i = 0; i < n; i++) {
         assert_true(buck[i] >= 0 && buck[i] < n && !seen[buck[i]]);
@@ -986,7 +1006,7 @@ static void test_bucket_order(void **state) {
  * stopped and resumed, ends on the same bits */
 static void test_bucket_train_resume(void **state) {
     (void)state;
-    check_resume("bucket", 24, 24 / 2 + 5, 1, 1);
+    check_resume("bucket", 24, 24 / 2 + 5, 1, 1, 0xd1083ab5c1e71ff3ULL);
 }
 
 /* A batch cut below its rows' length (--max-len under the prepared one) is
