@@ -6,7 +6,7 @@
  *     same global batch, seed and data (max |diff| <= 1e-6; not bitwise: the
  *     gradient of a batch is summed in two halves, see the doc), with unequal
  *     class weights, gradient accumulation and a partial last batch; the same
- *     with ZeRO-1 sharded moments;
+ *     with ZeRO-1 sharded moments; the 2-rank weights pinned (a constant hash);
  *   - a rank killed mid-run makes mpirun fail with a clear message, and the run
  *     resumes from last.safetensors with another number of ranks (2 -> 3) to
  *     the weights of an uninterrupted run;
@@ -354,6 +354,20 @@ static void test_single_rank_api(void **state) {
     miles_dist_finalize(d1);
 }
 
+/* the weights of the 2-rank runs below, FNV-1a 64 of their bytes (ZeRO-1's
+ * sharded AdamW gives the same bits); a deliberate change of the reduction
+ * (bucket size, order) updates it */
+#define PIN_NP2 0x39c9860a23eb211eULL
+
+static void pin_params(const char *what, MilesModel *m, uint64_t pin) {
+    MilesTensorInfo t0;
+    OK(miles_model_tensor(m, 0, &t0));
+    uint64_t h = test_fnv1a(TEST_FNV_BASIS, t0.data, miles_model_num_params(m) * sizeof(float));
+    printf("%s: pin 0x%016llx (pinned 0x%016llx)\n", what, (unsigned long long)h, (unsigned long long)pin);
+    if (h != pin) fail_msg("%s: weights hash 0x%016llx, pinned 0x%016llx", what, (unsigned long long)h,
+                           (unsigned long long)pin);
+}
+
 static void test_two_ranks_match_one_process(void **state) {
     (void)state;
     NEED_MPI();
@@ -374,6 +388,9 @@ static void test_two_ranks_match_one_process(void **state) {
     if (rc != 0) { print_file(log, "  mpirun| "); fail_msg("mpirun -np 2 exited with %d", rc); }
     print_file(log, "  np2| ");
     MilesModel *m2 = load_last(two);
+    /* N ranks are bit-reproducible for a fixed N (docs/distributed.md): the
+     * 2-rank weights are pinned, on every machine and build */
+    pin_params("mpirun -np 2", m2, PIN_NP2);
     size_t same, n;
     double mx = max_param_diff(m1, m2, &same, &n);
     printf("%lld steps, global batch %d, accum %d, class weights %.1f/%.1f: 1 process vs mpirun -np 2: "
@@ -394,6 +411,7 @@ static void test_two_ranks_match_one_process(void **state) {
     snprintf(log, sizeof log, "%s.log", z1);
     if (rc != 0) { print_file(log, "  mpirun| "); fail_msg("mpirun -np 2 (zero1) exited with %d", rc); }
     MilesModel *mz = load_last(z1);
+    pin_params("mpirun -np 2, ZeRO-1", mz, PIN_NP2);
     double mxz = max_param_diff(m1, mz, &same, &n);
     printf("ZeRO-1, 2 ranks vs 1 process: max |diff| %.3g (%zu of %zu bitwise equal)\n", mxz, same, n);
     assert_true(mxz <= TOL);
