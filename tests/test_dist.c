@@ -46,6 +46,7 @@
 #endif
 #include "internal.h"
 #include "train_internal.h"
+#include "ops.h" /* miles_gemm_use_blas */
 #include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
@@ -573,6 +574,7 @@ static void test_miles_train_tool(void **state) {
 }
 
 int main(int argc, char **argv) {
+    miles_gemm_use_blas(0); /* the pinned 2-rank weights are the own GEMM's bits, in the workers too */
     if (argc > 1 && !strcmp(argv[1], "--worker")) return worker_main(argc, argv);
     if (argc == 3 && !strcmp(argv[1], "--allreduce-bench")) { /* mpirun -np N test_dist --allreduce-bench FLOATS */
         MilesDist *d = NULL;

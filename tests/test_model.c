@@ -1230,6 +1230,7 @@ static void test_trajectory_pin(void **state) {
     const int tiny_only = getenv("MILES_PIN_TINY_ONLY") != NULL;
     static const char *const isas[] = {"avx512", "avx2", "generic"};
     const char *orig = miles_gemm_isa_name();
+    const int blas0 = miles_gemm_use_blas(0); /* the own GEMM's bits (MILES_GEMM=blas gives others) */
     for (size_t q = 0; q < sizeof isas / sizeof isas[0]; q++) {
         if (!miles_gemm_isa_available(isas[q])) continue;
         assert_int_equal(miles_gemm_force_isa(isas[q]), 0);
@@ -1240,6 +1241,7 @@ static void test_trajectory_pin(void **state) {
                   PIN_SEED_NOTEBOOK_TINY);
     }
     assert_int_equal(miles_gemm_force_isa(orig), 0);
+    miles_gemm_use_blas(blas0);
 }
 
 int main(void) {

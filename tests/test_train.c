@@ -30,6 +30,7 @@
 
 #include "miles.h"
 #include "train_internal.h"
+#include "ops.h" /* miles_gemm_use_blas */
 #include "helpers.h"
 
 #define VOCAB_PATH "tests/fixtures/tokenizer_vocab.txt"
@@ -1125,6 +1126,7 @@ static void test_bad_config(void **state) {
 }
 
 int main(void) {
+    miles_gemm_use_blas(0); /* the pinned runs are the own GEMM's bits (MILES_GEMM=blas gives others) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_original_golden),
