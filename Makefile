@@ -311,10 +311,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # bf16 inference is refused with a clear message, int8 runs its AVX2 kernel on
 # Haswell and is refused on Nehalem (test_gemm_lowp), test_dropout checks
 # every Philox generator the CPU has against the contract (Nehalem: the
-# portable one in the baseline clone, the code pre-AVX2 CPUs run), test_model's
-# pinned training trajectory, test_infer's pinned scores (fp32, and int8 on
-# Haswell) and test_data's pinned prepared files give their pinned hashes (the tiny models: the MiniLM ones take
-# minutes under qemu; with every GEMM kernel the CPU has), 4 steps of
+# portable one in the baseline clone, the code pre-AVX2 CPUs run), the
+# pinned-bits tests (PORT_PINS: training steps, scores at fp32 and, on
+# Haswell, int8, the prepared data, attributions; the tiny models, with every
+# GEMM kernel the CPU has) give the hashes written in them, 4 steps of
 # miles-train on a tiny random model (dropout on; every op of the step, on
 # that CPU's kernels) write the host's checkpoint to the bit, and the example
 # linked to the installed libmiles.so (make example's example_example) exits
@@ -324,9 +324,13 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmiles.a
 # unset there: forcing Haswell kernels would make OpenBLAS itself fault on the
 # pre-AVX CPU.
 PORT_CPUS ?= Haswell-v4 Nehalem
+# the pinned-bits tests run on each emulated CPU (PROGRAM:cmocka test; MILES_PIN_TINY_ONLY=1
+# leaves out the MiniLM-sized cases, minutes under qemu)
+PORT_PINS  = test_model:test_trajectory_pin test_infer:test_inference_pin test_data:test_prepared_pin \
+             test_explain:test_deterministic
 QEMU      ?= qemu-x86_64
 portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUILD)/tests/test_gemm_lowp $(BUILD)/tests/test_dropout \
-                   $(BUILD)/tests/test_model $(BUILD)/tests/test_infer $(BUILD)/tests/test_data
+                   $(foreach p,$(PORT_PINS),$(BUILD)/tests/$(firstword $(subst :, ,$(p))))
 	@command -v $(QEMU) >/dev/null || { echo "portability-check: $(QEMU) not found (Debian: apt-get install qemu-user)"; exit 1; }
 	@$(MAKE) --no-print-directory example >/dev/null
 	@set -e; cd $(CURDIR); \
@@ -348,10 +352,12 @@ portability-check: all $(BUILD)/tests/test_gemm $(BUILD)/tests/test_golden $(BUI
 	  grep -h "refused on this CPU" $(BUILD)/lowp.$$cpu.out | sed "s/^/$$cpu: /"; \
 	  $$q $(BUILD)/tests/test_dropout > $(BUILD)/dropout.$$cpu.out 2>&1 || { tail -20 $(BUILD)/dropout.$$cpu.out; echo "portability-check: test_dropout failed on $$cpu"; exit 1; }; \
 	  echo "$$cpu: test_dropout passed ($$(grep -c '^  Philox [A-Za-z0-9-]*:$$' $(BUILD)/dropout.$$cpu.out) Philox generator(s) run)"; \
-	  MILES_TEST_ONLY=test_trajectory_pin MILES_PIN_TINY_ONLY=1 $$q $(BUILD)/tests/test_model > $(BUILD)/pin.$$cpu.out 2>&1 || { cat $(BUILD)/pin.$$cpu.out; echo "portability-check: the pinned training trajectory differs on $$cpu"; exit 1; }; \
-	  MILES_TEST_ONLY=test_inference_pin MILES_PIN_TINY_ONLY=1 $$q $(BUILD)/tests/test_infer > $(BUILD)/ipin.$$cpu.out 2>&1 || { cat $(BUILD)/ipin.$$cpu.out; echo "portability-check: pinned scores differ on $$cpu"; exit 1; }; \
-	  MILES_TEST_ONLY=test_prepared_pin $$q $(BUILD)/tests/test_data > $(BUILD)/dpin.$$cpu.out 2>&1 || { cat $(BUILD)/dpin.$$cpu.out; echo "portability-check: pinned prepared files differ on $$cpu"; exit 1; }; \
-	  echo "$$cpu: the pinned hashes (runs): training trajectory $$(grep -c '^  pin .*(pinned' $(BUILD)/pin.$$cpu.out), scores $$(grep -c '^  pin .*(pinned' $(BUILD)/ipin.$$cpu.out), prepared files $$(grep -c '^  pin .*(pinned' $(BUILD)/dpin.$$cpu.out)"; \
+	  for pin in $(PORT_PINS); do prog=$${pin%%:*}; tst=$${pin#*:}; \
+	    MILES_TEST_ONLY=$$tst MILES_PIN_TINY_ONLY=1 $$q $(BUILD)/tests/$$prog > $(BUILD)/pin.$$cpu.$$tst.out 2>&1 || { cat $(BUILD)/pin.$$cpu.$$tst.out; echo "portability-check: $$prog $$tst: a pinned hash differs on $$cpu"; exit 1; }; \
+	    n=$$(grep -c '^  pin .*(pinned' $(BUILD)/pin.$$cpu.$$tst.out || true); \
+	    [ "$$n" -gt 0 ] || { cat $(BUILD)/pin.$$cpu.$$tst.out; echo "portability-check: $$prog $$tst: no pinned hash checked on $$cpu"; exit 1; }; \
+	    echo "$$cpu: $$prog $$tst: $$n pinned hash(es) held"; \
+	  done; \
 	  $$q $(BUILD)/$$train --out $$pt/$$cpu > $$pt/$$cpu.log 2>&1 || { tail -20 $$pt/$$cpu.log; echo "portability-check: miles-train failed on $$cpu"; exit 1; }; \
 	  h=$$(sha256sum $$pt/$$cpu/last.safetensors | cut -c1-16); echo "$$cpu: tiny training checkpoint $$h"; \
 	  [ "$$h" = "$$train_hash" ] || { echo "portability-check: 4 training steps give another checkpoint on $$cpu than on the host"; exit 1; }; \

@@ -22,7 +22,7 @@
  *                 here with the hooks (rel <= 1e-4), and across chunk sizes;
  *   dummy         a feature whose weight column is zero, a feature at its
  *                 baseline, [CLS]/[SEP]/padding: attribution exactly 0;
- *   determinism   two runs are bit-identical;
+ *   determinism   two runs are bit-identical, and hash to the pinned constant;
  *   bad input     every refusal names the problem;
  *   words         WordPiece "##" pieces summed into words.
  */
@@ -662,6 +662,8 @@ static void test_ignored_inputs_get_zero(void **state) {
     }
 }
 
+#define PIN_EXPLAIN 0xebb0d0dc86f97846ULL
+
 static void test_deterministic(void **state) {
     (void)state;
     MilesModel *m = make_model("miles", MILES_POOL_POOLER, 8, 0.2f, 1.5f);
@@ -678,6 +680,16 @@ static void test_deterministic(void **state) {
     assert_memory_equal(a->completeness_error, b->completeness_error, 4 * sizeof(double));
     assert_int_equal(a->evals, 34);
     printf("  two runs: bit-identical (%d path rows per example)\n", a->evals);
+    /* and pinned: the same attributions on every machine, thread count and
+     * build (a deliberate change of the path or the backward updates this) */
+    uint64_t h = test_fnv1a(TEST_FNV_BASIS, a->tokens, 4 * 12 * sizeof(float));
+    h = test_fnv1a(h, a->features, 4 * F * sizeof(float));
+    h = test_fnv1a(h, a->f_input, 4 * sizeof(double));
+    h = test_fnv1a(h, a->f_baseline, 4 * sizeof(double));
+    h = test_fnv1a(h, a->completeness_error, 4 * sizeof(double));
+    printf("  pin 0x%016llx (pinned 0x%016llx)\n", (unsigned long long)h, (unsigned long long)PIN_EXPLAIN);
+    if (h != PIN_EXPLAIN) fail_msg("attributions hash 0x%016llx, pinned 0x%016llx", (unsigned long long)h,
+                                   (unsigned long long)PIN_EXPLAIN);
     miles_explanation_free(a);
     miles_explanation_free(b);
     miles_model_free(m);
