@@ -838,7 +838,7 @@ static const struct {
     uint64_t pin[3]; /* fp32, bf16, int8 */
 } INFER_PINS[2] = {
     {"miles, MiniLM-L6 layers, mean, B8 T32", {0x06de141315a7ce30ULL, 0x9f9d3f81054a5e07ULL, 0x7f63a7e9161a80d0ULL}},
-    {"seed-notebook, tiny, pooler, B12 T20", {0xc19cdd7b77249eb4ULL, 0x15ced4e277a4271cULL, 0xeb0eda2bae60f6a3ULL}},
+    {"seed-notebook, tiny H40 I104, pooler, B12 T20", {0xe393aa27ce86d121ULL, 0x29a3e1d2c5cb3541ULL, 0x8e43ef64af768be4ULL}},
 };
 
 static void test_inference_pin(void **state) {
@@ -849,6 +849,8 @@ static void test_inference_pin(void **state) {
     cfg[0].pooling = MILES_POOL_MEAN;
     OK(miles_config_preset(&cfg[1], "seed-notebook", "tiny"));
     cfg[1].pooling = MILES_POOL_POOLER;
+    cfg[1].hidden_size = 40; /* as test_model.c's pin: not a power of two, vector tails */
+    cfg[1].intermediate_size = 104;
     const int Bs[2] = {8, 12}, Ts[2] = {32, 20};
     const MilesPrecision precs[3] = {MILES_PRECISION_FP32, MILES_PRECISION_BF16, MILES_PRECISION_INT8};
     const int tiny_only = getenv("MILES_PIN_TINY_ONLY") != NULL; /* under qemu: see test_model.c */
@@ -866,7 +868,7 @@ static void test_inference_pin(void **state) {
         for (int q = 0; q < 3; q++) {
             const char *why = NULL;
             if (q && !miles_gemm_lowp_available(q == 1 ? MILES_GEMM_BF16 : MILES_GEMM_INT8, &why)) {
-                printf("  pin %-40s %-4s not on this CPU\n", INFER_PINS[k].what, miles_precision_name(precs[q]));
+                printf("  pin %-46s %-4s not on this CPU\n", INFER_PINS[k].what, miles_precision_name(precs[q]));
                 continue;
             }
             for (int th = 1; th <= 2; th++) {
@@ -878,7 +880,7 @@ static void test_inference_pin(void **state) {
                 uint64_t h = test_fnv1a(TEST_FNV_BASIS, logits, (size_t)Bs[k] * 2 * sizeof(float));
                 h = test_fnv1a(h, vel, (size_t)Bs[k] * sizeof(float));
                 const uint64_t want = INFER_PINS[k].pin[q];
-                printf("  pin %-40s %-4s %d thread(s): 0x%016llx (pinned 0x%016llx) logit[0] %.9g\n",
+                printf("  pin %-46s %-4s %d thread(s): 0x%016llx (pinned 0x%016llx) logit[0] %.9g\n",
                        INFER_PINS[k].what, miles_precision_name(precs[q]), th, (unsigned long long)h,
                        (unsigned long long)want, logits[0]);
                 if (!isfinite(logits[0]) || h != want) failed++;

@@ -1168,7 +1168,7 @@ static void test_lr_lambda_basics(void **state) {
  * (another summation order, a new kernel contract), print the new hash and
  * update the constant in the same commit, saying why. */
 #define PIN_MILES_MINILM 0x39e39b72cb8b7602ULL       /* miles preset, MiniLM-L6 layers, mean pooling */
-#define PIN_SEED_NOTEBOOK_TINY 0x8483580792c66f45ULL /* seed-notebook preset, tiny, pooler, decay on all */
+#define PIN_SEED_NOTEBOOK_TINY 0x80f4f2c2f84d2efeULL /* seed-notebook preset, tiny at H 40 I 104, pooler, decay on all */
 
 static uint64_t pin_trajectory(const MilesConfig *c, const MilesAdamWConfig *ac, int B, int T, int steps) {
     MilesModel *m = NULL;
@@ -1220,6 +1220,10 @@ static void test_trajectory_pin(void **state) {
     mini.pooling = MILES_POOL_MEAN;
     assert_int_equal(miles_config_preset(&tiny, "seed-notebook", "tiny"), MILES_OK);
     tiny.pooling = MILES_POOL_POOLER;
+    /* widths that are not powers of two (v / C and v * (1/C) differ) and not
+     * multiples of 16 (vector tails): what the emulated CPUs check */
+    tiny.hidden_size = 40;
+    tiny.intermediate_size = 104;
     MilesAdamWConfig am = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
                            .head_lr = 1e-3f, .layer_decay = 0.8f};
     MilesAdamWConfig at = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
@@ -1237,7 +1241,7 @@ static void test_trajectory_pin(void **state) {
         if (strcmp(isas[q], "generic") != 0 && !tiny_only)
             pin_check("miles, MiniLM-L6 layers, mean, B8 T32/30, 3 steps", pin_trajectory(&mini, &am, 8, 32, 3),
                       PIN_MILES_MINILM);
-        pin_check("seed-notebook, tiny, pooler, B12 T20/18, 4 steps", pin_trajectory(&tiny, &at, 12, 20, 4),
+        pin_check("seed-notebook, tiny H40 I104, pooler, B12 T20/18, 4 steps", pin_trajectory(&tiny, &at, 12, 20, 4),
                   PIN_SEED_NOTEBOOK_TINY);
     }
     assert_int_equal(miles_gemm_force_isa(orig), 0);
