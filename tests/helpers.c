@@ -167,6 +167,12 @@ uint64_t test_fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+uint64_t test_hash_params(uint64_t h, const MilesModel *m) {
+    MilesTensorInfo t0;
+    assert_int_equal(miles_model_tensor(m, 0, &t0), MILES_OK);
+    return test_fnv1a(h, t0.data, miles_model_num_params(m) * sizeof(float));
+}
+
 float test_pin_uniform(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

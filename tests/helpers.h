@@ -25,6 +25,8 @@ extern const char *const test_seed_columns[58];
 /* FNV-1a 64 of n bytes, continuing from h (start: TEST_FNV_BASIS). */
 #define TEST_FNV_BASIS 1469598103934665603ULL
 uint64_t test_fnv1a(uint64_t h, const void *p, size_t n);
+/* test_fnv1a over all of a model's parameters (one contiguous block) */
+uint64_t test_hash_params(uint64_t h, const MilesModel *m);
 
 /* Inputs for pinned results (tests whose hash is a constant in the test, the
  * same on every machine): made with integer arithmetic and exact float

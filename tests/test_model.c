@@ -1196,9 +1196,7 @@ static uint64_t pin_trajectory(const MilesConfig *c, const MilesAdamWConfig *ac,
         h = test_fnv1a(h, &l, sizeof l);
         h = test_fnv1a(h, &norm, sizeof norm);
     }
-    MilesTensorInfo t0;
-    OK(miles_model_tensor(m, 0, &t0));
-    h = test_fnv1a(h, t0.data, miles_model_num_params(m) * sizeof(float)); /* one contiguous block */
+    h = test_hash_params(h, m);
     free(x);
     miles_adamw_free(opt);
     miles_model_free(m);

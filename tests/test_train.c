@@ -223,10 +223,7 @@ static void check_resume(const char *tag, int64_t N, int64_t stop, int bucket, i
     OK(miles_train_run(m1, g_prep, &tc, &res));
     assert_int_equal(res.steps, N);
     {
-        float *p0;
-        size_t n0;
-        params_of(m1, &p0, &n0);
-        uint64_t h = test_fnv1a(TEST_FNV_BASIS, p0, n0 * sizeof(float));
+        uint64_t h = test_hash_params(TEST_FNV_BASIS, m1);
         h = test_fnv1a(h, &res.best_val_auroc, sizeof res.best_val_auroc);
         h = test_fnv1a(h, &res.best_step, sizeof res.best_step);
         h = test_fnv1a(h, &res.decision_threshold, sizeof res.decision_threshold);
