@@ -47,6 +47,11 @@ static void test_basic(void **state) {
     /* no trailing newline */
     assert_int_equal(parse_str("a,b\n1,2"), 2);
     assert_string_equal(got[1][1], "2");
+    /* the smallest and largest code point of each UTF-8 length pass (the
+     * overlong and beyond-U+10FFFF checks in test_errors are one value away) */
+    assert_int_equal(parse_str("a,b,c,d\n\xC2\x80,\xE0\xA0\x80,\xF0\x90\x80\x80,\xF4\x8F\xBF\xBF\n"), 2);
+    assert_string_equal(got[1][2], "\xF0\x90\x80\x80");
+    assert_string_equal(got[1][3], "\xF4\x8F\xBF\xBF");
 }
 
 static void test_quotes(void **state) {
@@ -131,6 +136,13 @@ static void test_errors(void **state) {
     expect_error("a,b\n1,2\x80x\n", 10, MILES_EFORMAT, "t.csv:2:4: invalid UTF-8");
     /* overlong encoding of '/' */
     expect_error("a,b\n\xC0\xAF,1\n", 9, MILES_EFORMAT, "t.csv:2:1: invalid UTF-8");
+    /* overlong 3- and 4-byte forms of the largest 2- and 3-byte code points:
+     * the lead bytes are valid, only the decoded value shows it (one below the
+     * length's smallest); the position is the lead byte's */
+    expect_error("a,b\n1,x\xE0\x9F\xBF\n", 11, MILES_EFORMAT, "t.csv:2:4: invalid UTF-8: overlong encoding of U+07FF");
+    expect_error("a\n\xF0\x8F\xBF\xBF\n", 7, MILES_EFORMAT, "t.csv:2:1: invalid UTF-8: overlong encoding of U+FFFF");
+    /* F4 90 80 80 would be U+110000 */
+    expect_error("a\n\xF4\x90\x80\x80\n", 7, MILES_EFORMAT, "t.csv:2:1: invalid UTF-8: code point beyond U+10FFFF");
     /* encoded surrogate U+D800 */
     expect_error("a\n\xED\xA0\x80\n", 6, MILES_EFORMAT, "surrogate");
     /* truncated sequence before a comma */
