@@ -46,15 +46,6 @@ static void list_add(NameList *l, const char *fmt, ...) {
     l->n++;
 }
 
-static void shape_str(char *out, size_t cap, int ndim, const int64_t *shape) {
-    size_t n = 0;
-    out[0] = '\0';
-    n += (size_t)snprintf(out + n, cap - n, "[");
-    for (int k = 0; k < ndim && n < cap; k++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? "," : "", (long long)shape[k]);
-    if (n < cap) snprintf(out + n, cap - n, "]");
-}
-
 static int file_exists(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -194,8 +185,8 @@ int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *he
         int same = nd == ti.ndim;
         for (int k = 0; same && k < nd; k++) same = sh[k] == ti.shape[k];
         if (!same) {
-            shape_str(s1, sizeof s1, nd, sh);
-            shape_str(s2, sizeof s2, ti.ndim, ti.shape);
+            miles_shape_str(s1, sizeof s1, nd, sh);
+            miles_shape_str(s2, sizeof s2, ti.ndim, ti.shape);
             list_add(badshape, "%s: file %s vs model %s", name, s1, s2);
             continue;
         }
@@ -311,8 +302,8 @@ int miles_model_load_params(MilesModel *m, const char *path) {
         int same = nd == ti.ndim;
         for (int k = 0; same && k < nd; k++) same = sh[k] == ti.shape[k];
         if (!same) {
-            shape_str(s1, sizeof s1, nd, sh);
-            shape_str(s2, sizeof s2, ti.ndim, ti.shape);
+            miles_shape_str(s1, sizeof s1, nd, sh);
+            miles_shape_str(s2, sizeof s2, ti.ndim, ti.shape);
             rc = miles_error(MILES_ESHAPE, "%s: tensor '%s' has shape %s, the model expects %s", path,
                              ti.name, s1, s2);
             break;

@@ -79,6 +79,10 @@ uint64_t miles_rand_below(uint64_t *state, uint64_t n);
 /* Fisher-Yates shuffle of n elements of `size` bytes (size <= 16) in place. */
 void miles_shuffle(void *base, size_t n, size_t size, uint64_t *state);
 
+/* "[d0,d1,...]" of a tensor shape into out (cap bytes, truncated to fit):
+ * the loaders' wrong-shape messages name the file's and the model's shapes. */
+void miles_shape_str(char *out, size_t cap, int ndim, const int64_t *shape);
+
 /* Stable merge sort with a context argument (C11 qsort has none, and glibc's
  * qsort_r is not portable); the order of equal elements never depends on the
  * C library.  Returns MILES_ENOMEM if the n-element scratch cannot be had. */

@@ -318,9 +318,22 @@ static int check_finite(const char *path, const char *name, const float *v, size
     return MILES_OK;
 }
 
-/* Read every model tensor from st by name, checking shapes. */
-static int read_params(const MilesSafetensors *st, MilesModel *m, const char *path) {
-    int nt = miles_model_num_tensors(m);
+/* Read every model tensor from st by name, checking shapes; a tensor of the
+ * file that the model lacks is refused too: the "config" metadata is not
+ * covered by the tensors' CRCs, and a layer count edited down (or another
+ * model's config) would otherwise load a model that silently drops layers. */
+static int read_params(const MilesSafetensors *st, MilesModel *m, const char *path, int resume) {
+    int nt = miles_model_num_tensors(m), nf = miles_safetensors_count(st);
+    for (int j = 0; j < nf; j++) {
+        const char *name = miles_safetensors_name(st, j);
+        if (!strcmp(name, "optim.m") || !strcmp(name, "optim.v") || !strncmp(name, TOK_PREFIX, strlen(TOK_PREFIX)))
+            continue;
+        if (miles_model_find_tensor(m, name) < 0)
+            return miles_error(MILES_EFORMAT, "%s: tensor \"%s\" is not a parameter of the model (%s: "
+                               "num_hidden_layers %d, hidden_size %d)", path, name, resume ? "being resumed" :
+                               "of its \"config\" metadata", miles_model_config(m)->num_hidden_layers,
+                               miles_model_config(m)->hidden_size);
+    }
     for (int i = 0; i < nt; i++) {
         MilesTensorInfo ti;
         MILES_TRY(miles_model_tensor(m, i, &ti));
@@ -332,7 +345,13 @@ static int read_params(const MilesSafetensors *st, MilesModel *m, const char *pa
         MILES_TRY(miles_safetensors_info(st, j, NULL, &nd, shp, &numel));
         int same = nd == ti.ndim && numel == ti.numel;
         for (int k = 0; same && k < nd; k++) same = shp[k] == ti.shape[k];
-        if (!same) return miles_error(MILES_ESHAPE, "%s: tensor \"%s\" has the wrong shape", path, ti.name);
+        if (!same) {
+            char s1[96], s2[96];
+            miles_shape_str(s1, sizeof s1, nd, shp);
+            miles_shape_str(s2, sizeof s2, ti.ndim, ti.shape);
+            return miles_error(MILES_ESHAPE, "%s: tensor \"%s\" has shape %s, the model (%s) expects %s", path,
+                               ti.name, s1, resume ? "being resumed" : "of its \"config\" metadata", s2);
+        }
         int s = miles_safetensors_read_f32(st, j, ti.data, ti.numel);
         if (s != MILES_OK) return s;
         MILES_TRY(check_finite(path, ti.name, ti.data, ti.numel));
@@ -371,7 +390,7 @@ int miles_ckpt_load_state(const char *path, MilesModel *m, MilesAdamW *opt, Mile
     MilesSafetensors *st = NULL;
     MILES_TRY(miles_safetensors_open(&st, path));
     int s = check_format(st, path);
-    if (s == MILES_OK) s = read_params(st, m, path);
+    if (s == MILES_OK) s = read_params(st, m, path, 1);
     size_t np = miles_model_num_params(m);
     const char *names[2] = {"optim.m", "optim.v"};
     float *bufs[2] = {miles_adamw_m(opt), miles_adamw_v(opt)};
@@ -436,7 +455,7 @@ int miles_checkpoint_model(const MilesCheckpoint *c, MilesModel **out) {
     *out = NULL;
     MilesModel *m = NULL;
     int s = miles_model_build(&m, &c->cfg);
-    if (s == MILES_OK) s = read_params(c->st, m, c->path);
+    if (s == MILES_OK) s = read_params(c->st, m, c->path, 0);
     if (s != MILES_OK) { miles_model_free(m); return s; }
     *out = m;
     return MILES_OK;

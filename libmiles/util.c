@@ -1,8 +1,10 @@
 /*
  * util.c — the small algorithms shared by every module (internal.h): the
- * seeded shuffle and a stable sort with a context argument.
+ * seeded shuffle, a stable sort with a context argument, a shape's text.
  */
 #include "internal.h"
+
+#include <stdio.h>
 
 int miles_days_in_month(int64_t y, int m) {
     static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -55,4 +57,14 @@ int miles_sort_r(void *base, size_t n, size_t size, int (*cmp)(const void *, con
     if (src != base) memcpy(base, src, n * size);
     free(buf);
     return MILES_OK;
+}
+
+void miles_shape_str(char *out, size_t cap, int ndim, const int64_t *shape) {
+    if (!cap) return;
+    size_t n = 0;
+    out[0] = '\0';
+    n += (size_t)snprintf(out + n, cap - n, "[");
+    for (int k = 0; k < ndim && n < cap; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? "," : "", (long long)shape[k]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
 }

@@ -5,7 +5,9 @@
  * non-finite weights are refused by every loader (model, resume state, the
  * predictor, the exports), the model config is bounded before any allocation
  * (layers, vocabulary, hidden sizes, positions; unknown hidden_act), a
- * non-number decision_threshold is refused, and older "miles-checkpoint-1"/-2
+ * non-number decision_threshold is refused, a config that does not describe
+ * the tensors (wider, fewer or more layers; another model on resume) is
+ * refused naming the tensor and both shapes, and older "miles-checkpoint-1"/-2
  * files (no CRC) still load.
  */
 #include <stdarg.h>
@@ -135,7 +137,7 @@ static void rewrite(const char *src, const char *dst, const char *key, const cha
     rewrite_crc(src, dst, key, value, nan_tensor, 1);
 }
 
-static void expect_open_fails(const char *path, const char *want1, const char *want2) {
+static int expect_open_fails(const char *path, const char *want1, const char *want2) {
     MilesModel *m = NULL;
     int s = miles_checkpoint_load_model(&m, path);
     if (s == MILES_OK) fail_msg("%s loaded (expected an error naming %s)", path, want1);
@@ -144,6 +146,7 @@ static void expect_open_fails(const char *path, const char *want1, const char *w
     if (want1 && !strstr(e, want1)) fail_msg("error does not name \"%s\": %s", want1, e);
     if (want2 && !strstr(e, want2)) fail_msg("error does not name \"%s\": %s", want2, e);
     assert_null(m);
+    return s;
 }
 
 static void test_crc_stored_and_verified(void **state) {
@@ -268,6 +271,18 @@ static void test_nonfinite_weights(void **state) {
     assert_non_null(strstr(miles_last_error(), "not finite"));
 }
 
+/* json = cfg with the value of "field" replaced by `value` (JSON text) */
+static void config_with(const char *cfg, const char *field, const char *value, char *json, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", field);
+    const char *at = strstr(cfg, pat);
+    assert_non_null(at);
+    const char *v = at + strlen(pat), *e = v;
+    if (*e == '"') { e++; while (*e != '"') e++; e++; }
+    else while (*e != ',' && *e != '}') e++;
+    snprintf(json, cap, "%.*s%s%s", (int)(v - cfg), cfg, value, e);
+}
+
 static void test_config_bounds(void **state) {
     (void)state;
     MilesCheckpoint *c = NULL;
@@ -295,17 +310,10 @@ static void test_config_bounds(void **state) {
         {"numeric_widths", "[2.5]", "bad entry 0 in \"numeric_widths\"/\"numeric_dropouts\""},
         {"numeric_dropouts", "[\"x\"]", "bad entry 0 in \"numeric_widths\"/\"numeric_dropouts\""},
     };
-    char bad[300], json[8192], pat[64];
+    char bad[300], json[8192];
     snprintf(bad, sizeof bad, "%s/cfg.safetensors", g_dir);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        /* replace the field's value (hidden_act is a string, the others numbers) */
-        snprintf(pat, sizeof pat, "\"%s\":", cases[i].field);
-        char *at = strstr(cfg, pat);
-        assert_non_null(at);
-        char *v = at + strlen(pat), *e = v;
-        if (*e == '"') { e++; while (*e != '"') e++; e++; }
-        else while (*e != ',' && *e != '}') e++;
-        snprintf(json, sizeof json, "%.*s%s%s", (int)(v - cfg), cfg, cases[i].value, e);
+        config_with(cfg, cases[i].field, cases[i].value, json, sizeof json);
         rewrite(g_good, bad, MILES_META_CONFIG, json, NULL);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -341,6 +349,66 @@ static void test_config_bounds(void **state) {
     assert_int_equal(miles_config_validate(&mc), MILES_EINVAL);
     OK(miles_config_preset(&mc, "miles", "minilm-l6"));
     OK(miles_config_validate(&mc));
+}
+
+/* A config within bounds that does not describe the file's tensors (the
+ * "config" metadata is outside the CRCs): every difference is refused,
+ * naming the tensor and both shapes; a model of another config is refused on
+ * resume too.  Nothing loads part of a model. */
+static void test_config_weights_disagree(void **state) {
+    (void)state;
+    MilesCheckpoint *c = NULL;
+    OK(miles_checkpoint_open(&c, g_good));
+    char *cfg = strdup(miles_checkpoint_meta(c, MILES_META_CONFIG));
+    miles_checkpoint_close(c);
+    MilesConfig mc;
+    OK(miles_config_from_json(&mc, cfg));
+    char bad[300], json[8192], v[32], want[256];
+    snprintf(bad, sizeof bad, "%s/disagree.safetensors", g_dir);
+    /* a wider FFN than the weights */
+    snprintf(v, sizeof v, "%d", mc.intermediate_size + 8);
+    config_with(cfg, "intermediate_size", v, json, sizeof json);
+    rewrite(g_good, bad, MILES_META_CONFIG, json, NULL);
+    snprintf(want, sizeof want, "intermediate.dense.weight\" has shape [%d,%d], the model (of its \"config\" "
+             "metadata) expects [%d,%d]", mc.intermediate_size, mc.hidden_size, mc.intermediate_size + 8, mc.hidden_size);
+    assert_int_equal(expect_open_fails(bad, "bert.encoder.layer.0.", want), MILES_ESHAPE);
+    /* one layer fewer than the weights: the last layer's tensors are extra */
+    snprintf(v, sizeof v, "%d", mc.num_hidden_layers - 1);
+    config_with(cfg, "num_hidden_layers", v, json, sizeof json);
+    rewrite(g_good, bad, MILES_META_CONFIG, json, NULL);
+    snprintf(want, sizeof want, "tensor \"bert.encoder.layer.%d.", mc.num_hidden_layers - 1);
+    char want2[128];
+    snprintf(want2, sizeof want2, "is not a parameter of the model (of its \"config\" metadata: num_hidden_layers %d,",
+             mc.num_hidden_layers - 1);
+    assert_int_equal(expect_open_fails(bad, want, want2), MILES_EFORMAT);
+    MilesPredictor *p = NULL;
+    MilesPredictorOptions po;
+    miles_predictor_options_default(&po);
+    assert_int_equal(miles_predictor_open(&p, bad, &po), MILES_EFORMAT);
+    assert_null(p);
+    /* one layer more: the file lacks its tensors */
+    snprintf(v, sizeof v, "%d", mc.num_hidden_layers + 1);
+    config_with(cfg, "num_hidden_layers", v, json, sizeof json);
+    rewrite(g_good, bad, MILES_META_CONFIG, json, NULL);
+    snprintf(want, sizeof want, "tensor \"bert.encoder.layer.%d.", mc.num_hidden_layers);
+    assert_int_equal(expect_open_fails(bad, want, "missing"), MILES_EMISSING);
+    free(cfg);
+    /* resume into a model of another vocabulary size */
+    MilesConfig oc_cfg = mc;
+    oc_cfg.vocab_size = mc.vocab_size + 1;
+    MilesModel *m = NULL;
+    OK(miles_model_build(&m, &oc_cfg));
+    MilesAdamWConfig oc = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+    MilesAdamW *opt = NULL;
+    OK(miles_adamw_build(&opt, m, &oc));
+    MilesTrainState st;
+    assert_int_equal(miles_ckpt_load_state(g_good, m, opt, &st), MILES_ESHAPE);
+    printf("  refused: %s\n", miles_last_error());
+    snprintf(want, sizeof want, "\"bert.embeddings.word_embeddings.weight\" has shape [%d,%d], the model (being "
+             "resumed) expects [%d,%d]", mc.vocab_size, mc.hidden_size, mc.vocab_size + 1, mc.hidden_size);
+    if (!strstr(miles_last_error(), want)) fail_msg("error does not name \"%s\": %s", want, miles_last_error());
+    miles_adamw_free(opt);
+    miles_model_free(m);
 }
 
 static void test_threshold_must_be_number(void **state) {
@@ -469,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_header_length_off_by_one),
         cmocka_unit_test(test_nonfinite_weights),
         cmocka_unit_test(test_config_bounds),
+        cmocka_unit_test(test_config_weights_disagree),
         cmocka_unit_test(test_threshold_must_be_number),
         cmocka_unit_test(test_export_refuses_bad_scaler),
         cmocka_unit_test(test_older_format_loads),
