@@ -609,6 +609,32 @@ static void test_checkpoint_contract(void **state) {
     printf("other data: %s\n", miles_last_error());
     assert_non_null(strstr(miles_last_error(), "scaler"));
     miles_prepared_free(op);
+    /* the same rows and scaler, tokenized with another vocabulary: refused */
+    miles_prepare_options_default(&po);
+    po.max_len = 32;
+    po.vocab_dir = "tests/fixtures/export_vocab";
+    OK(miles_data_prepare(csv, other, &po, NULL));
+    OK(miles_prepared_open(&op, other));
+    assert_string_equal(miles_prepared_scaler_json(op), miles_prepared_scaler_json(g_prep));
+    assert_int_equal(miles_checkpoint_check_data(c, op), MILES_EINVAL);
+    printf("other data vocabulary: %s\n", miles_last_error());
+    char want[512];
+    snprintf(want, sizeof want, "tokenized with vocabulary %s, %s was trained with %s", miles_prepared_vocab_hash(op),
+             last, miles_prepared_vocab_hash(g_prep));
+    if (!strstr(miles_last_error(), want)) fail_msg("error does not say \"%s\": %s", want, miles_last_error());
+    miles_prepared_free(op);
+    miles_checkpoint_close(c);
+    /* a checkpoint saved without the data contract cannot vouch for any data */
+    char bare[300];
+    snprintf(bare, sizeof bare, "%s/bare.safetensors", g_dir);
+    MilesTrainConfig btc;
+    miles_train_config_default(&btc);
+    MilesTrainState bst = {0};
+    OK(miles_ckpt_save(bare, m, NULL, &bst, &btc, NULL, NULL));
+    OK(miles_checkpoint_open(&c, bare));
+    assert_int_equal(miles_checkpoint_check_data(c, g_prep), MILES_EMISSING);
+    printf("no contract: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "metadata \"data\" (feature scalers) missing"));
     miles_checkpoint_close(c);
     miles_model_free(m);
 }
