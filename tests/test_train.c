@@ -1115,6 +1115,22 @@ static void test_bad_config(void **state) {
     assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EINVAL);
     printf("other vocabulary: %s\n", miles_last_error());
     assert_non_null(strstr(miles_last_error(), "vocabulary"));
+    /* the data's own vocabulary, but more tokens than the model's embedding
+     * rows: refused before any step (ids past the table would be read) */
+    {
+        MilesConfig sc = *miles_model_config(m);
+        sc.vocab_size = g_vocab_size - 1;
+        MilesModel *sm = NULL;
+        OK(miles_model_build(&sm, &sc));
+        small_train_cfg(&tc, out, 1);
+        assert_int_equal(miles_train_run(sm, g_prep, &tc, NULL), MILES_ESHAPE);
+        printf("small vocabulary: %s\n", miles_last_error());
+        char want[400];
+        snprintf(want, sizeof want, "tokenizer %s has %d tokens but the model's vocab_size is %d", VOCAB_PATH,
+                 g_vocab_size, g_vocab_size - 1);
+        if (!strstr(miles_last_error(), want)) fail_msg("error does not say \"%s\": %s", want, miles_last_error());
+        miles_model_free(sm);
+    }
     /* automatic class weights on a single-class split: undefined, said so */
     MilesDataset one = tr;
     int32_t *ones = malloc(sizeof(int32_t) * tr.n);
