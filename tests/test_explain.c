@@ -766,6 +766,15 @@ static void test_bad_input(void **state) {
     expect(miles_model_backward_from_outputs(m, dl, NULL, 0), MILES_ENAN, "dlogits row 1 class 0");
     expect(miles_model_input_grads(m, NULL, NULL), MILES_EINVAL, "no backward");
     expect(miles_model_input_grads(NULL, NULL, NULL), MILES_EINVAL, NULL);
+    /* a model whose output is not finite (a viral-logit bias of NaN): the
+     * target is refused, naming the row and the path point, not summed */
+    MilesTensorInfo cb;
+    OK(miles_model_tensor(m, miles_model_find_tensor(m, "classifier.bias"), &cb));
+    const float keep = cb.data[1];
+    cb.data[1] = NAN;
+    expect(miles_explain_ig(m, &x.b, NULL, &ex), MILES_ENAN, "explain: row 0: the target is not finite at alpha 0.0000");
+    assert_null(ex);
+    cb.data[1] = keep;
     /* still works */
     OK(miles_explain_ig(m, &x.b, NULL, &ex));
     assert_non_null(ex);
