@@ -22,7 +22,8 @@
 #   miles-eval on the validation split reproducing the training's own
 #     evaluation of best.safetensors; --split train; a bad --split;
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
-#     --skip-bad), --topic on JSON lines as on CSV, its option refusals;
+#     --skip-bad; the first bad record in file order is the one named,
+#     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
 #   MILES_GEMM_ISA / MILES_GEMM: every kernel the CPU has trains the same
 #     checkpoint, a value that cannot be honoured is named on stderr;
 #   every tool's --help lists every long option the tool parses.
@@ -547,6 +548,26 @@ sys.exit(0 if ok else 1)
 PY
     ok "predict: --skip-bad names the skipped line; CSV output quotes commas and quotes (3 rows read back)"
 else bad "predict: --skip-bad / CSV quoting (rc $rc)"; fi
+# a bad value (found when its batch is scored) before a malformed record (found
+# when read): the first in file order is named, and --skip-bad reports in order
+printf '{"row_id":"r1","title":"a","views":1}\n{"row_id":"r2","title":"b","views":"abc"}\n{"row_id": \n{"row_id":"r4","title":"d","views":4}\n' > "$W/o.jsonl"
+$P "$W/o.jsonl" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: JSON lines: a bad value before a malformed line is named first" "o.jsonl:2: column 'views'"
+$P --skip-bad "$W/o.jsonl" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(grep -o 'o.jsonl:[0-9]*: skipped' "$W/err" | tr '\n' ' ')" = "o.jsonl:2: skipped o.jsonl:3: skipped " ] &&
+   [ "$(cut -d, -f1 "$W/out" | tr '\n' ' ')" = "id r1 r4 " ]; then
+    ok "predict: JSON lines --skip-bad skips lines 2 and 3 in file order, scores r1 and r4"
+else bad "predict: JSON lines --skip-bad order (rc $rc): $(tr '\n' '|' < "$W/err")"; fi
+printf 'row_id,title,views\nr1,a,1\nr2,b,abc\nr3,c,3\nr4,"d,4\n' > "$W/o.csv"
+$P "$W/o.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: CSV: a bad value before a malformed record is named first" "o.csv:3: column 'views'"
+$P --skip-bad "$W/o.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: CSV --skip-bad: the malformed record still stops the run, after line 3's skip" "o.csv:5:4: unterminated"
+grep -q "o.csv:3: skipped" "$W/err" && ok "predict: CSV --skip-bad: line 3 skipped before" || bad "predict: CSV --skip-bad: no skip of line 3"
 printf 'row_id,title,views,likes\nr1,"funny cat, video",100,5\nr2,cats are great,2000,30\nr4,dogs and cats,50,1\nr5,cooking pasta,70,2\n' > "$W/c.csv"
 printf '{"row_id":"r1","title":"funny cat, video","views":100,"likes":5}\n{"row_id":"r2","title":"cats are great","views":2000,"likes":30}\n\n{"row_id":"r4","title":"dogs and cats","views":50,"likes":1}\n{"row_id":"r5","title":"cooking pasta","views":70,"likes":2}\n' > "$W/c.jsonl"
 $P --topic cat "$W/c.csv" > "$W/t_csv.json" 2> "$W/err" && $P --topic cat "$W/c.jsonl" > "$W/t_jsonl.json" 2>> "$W/err"

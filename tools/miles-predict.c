@@ -237,6 +237,14 @@ static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress 
         if (s == MILES_OK && b->n == batch_size) s = flush_batch(c, b);
         progress(pg, c->scored + c->skipped, 0);
     }
+    if (s < 0 && b->n > 0) {
+        /* a malformed CSV record stops the run; the records before it are
+         * scored first, so that an earlier bad value is the one named */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", miles_last_error());
+        int f = flush_batch(c, b);
+        s = f != MILES_OK ? f : miles_set_error(s, "%s", msg);
+    }
     if (s == MILES_OK) s = flush_batch(c, b);
     miles_records_close(rd);
     return s;
@@ -261,6 +269,9 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
         if (!o) snprintf(err, sizeof err, "not a JSON object (malformed JSON)");
         cJSON_Delete(o);
         if (rs != MILES_OK) {
+            /* the records read before this line first: their errors (found when
+             * a batch is scored) are reported, or skipped, in file order */
+            if ((s = flush_batch(c, b)) != MILES_OK) break;
             if (c->skip_bad) {
                 fprintf(stderr, "miles-predict: %s:%lld: skipped: %s\n", c->in_name, (long long)lineno, err);
                 c->skipped++;
