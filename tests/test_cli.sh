@@ -8,7 +8,7 @@
 #     no overwrite without --force, no temp files, a missing / truncated
 #     checkpoint and a bad --format refused naming them, --selftest-dump;
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
-#     line, no output), prepare's refusals (empty, header only, --percentile
+#     line, no output; youtube2017 --country), prepare's refusals (empty, header only, --percentile
 #     100, --train-frac 0.999; no output) and inspect; miles-baseline --kind all's three reports,
 #     its options as recorded in the fitted models, its refusals;
 #   miles-train --config (the same checkpoint as the same flags, a flag
@@ -215,6 +215,28 @@ expect_fail "data: convert refuses malformed JSON, naming file and line" "ytdlp_
 "$BIN/miles-data" convert --from bogus tests/fixtures/ytdlp_lines.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "data: unknown source kind refused" "unknown source kind"
+# --country: the trending file's country given on the command line (the file name says US)
+YT=${MILES_SHARED:-../shared}/data/youtube_trending_2017_v1/USvideos.csv
+if [ -f "$YT" ]; then
+    "$BIN/miles-data" convert --from youtube2017 --country DE "$YT" --out "$W/yt.csv" > "$W/out" 2> "$W/err"
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q "country: DE (given), region Europe, language de" "$W/out" && python3 - "$W/yt.csv" <<'PY'; then
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
+sys.exit(0 if len(rows) > 1000 and {r["country"] for r in rows} == {"De"} and {r["language"] for r in rows} == {"de"} else 1)
+PY
+        ok "data: convert --from youtube2017 --country DE overrides the file name's US (every row's country and language)"
+    else bad "data: convert --country DE (rc $rc)"; fi
+    "$BIN/miles-data" convert --from youtube2017 --country ZZ "$YT" --out "$W/yb.csv" > "$W/out" 2> "$W/err"
+    rc=$?
+    expect_fail "data: convert --country ZZ refused, listing the countries" 'country "ZZ" (given) is not one of the trending data set.s: US CA GB DE'
+else
+    echo "skip data: convert --country ($YT absent)"
+fi
+"$BIN/miles-data" convert --from ytdlp --country DE tests/fixtures/ytdlp_lines.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: --country with another source refused" "country applies to --from youtube2017 only"
+[ -e "$W/yb.csv" ] && bad "data: output written for a refused convert" || ok "data: no output for the refused converts"
 
 # ---- miles-baseline --kind all (the text and ridge baselines are not run by another CLI test)
 bl_check() {
