@@ -3,7 +3,8 @@
 # which builds the checkpoint).  Usage: tests/test_serve.sh CHECKPOINT CSV WORKDIR [PART]
 # PART: scores (what the server answers and that its bits match miles-predict, alone
 # and batched; what the determinism matrix runs), errors_limits (error statuses,
-# limits, access, slow clients, failed starts) or all (default).
+# limits, access, slow clients, failed starts: a bad checkpoint, a port in use, a
+# database that cannot be opened) or all (default).
 # Needs curl and python3 (JSON checks).  Exits 1 on any mismatch.
 set -u
 BIN=${MILES_BIN:-build/bin}
@@ -510,6 +511,28 @@ else ok "failed start: exit 1, checkpoint named, no database left behind"; fi
 : > "$W/keep.db"
 "$BIN/miles-serve" -q -c "$W/bad.safetensors" --port 0 --db "$W/keep.db" 2>/dev/null
 if [ -e "$W/keep.db" ]; then ok "failed start keeps a database that existed"; else CODE=-; bad "failed start removed an existing database"; fi
+# a port another program listens on: exit 1 naming host:port, no database left
+python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' > "$W/busy.port" &
+BUSY=$!
+for _ in $(seq 1 100); do [ -s "$W/busy.port" ] && break; sleep 0.05; done
+BPORT=$(cat "$W/busy.port")
+rm -f "$W"/busy.db*
+"$BIN/miles-serve" -q -c "$CK" --port "$BPORT" --db "$W/busy.db" 2> "$W/busy.err" &
+SRV=$!
+( sleep 20; kill "$SRV" 2>/dev/null ) &
+WD=$!
+wait "$SRV"
+brc=$?
+kill "$WD" "$BUSY" 2>/dev/null; wait "$BUSY" "$WD" 2>/dev/null
+if [ "$brc" -eq 1 ] && grep -q "cannot listen on 127.0.0.1:$BPORT: Address already in use" "$W/busy.err" &&
+   ! ls "$W"/busy.db* > /dev/null 2>&1; then ok "a port in use: exit 1, host:port named, no database left"
+else CODE=-; bad "port in use: rc $brc, $(cat "$W/busy.err"), $(ls "$W"/busy.db* 2>/dev/null)"; fi
+# a database that cannot be created: exit 1 naming it
+if "$BIN/miles-serve" -q -c "$CK" --port 0 --db "$W/no/such/dir/miles.db" 2> "$W/db.err"; then CODE=-; bad "started without its database"
+elif grep -q "no/such/dir/miles.db: cannot open database" "$W/db.err"; then ok "a database that cannot be opened: exit 1, named"
+else CODE=-; bad "database refusal: $(cat "$W/db.err")"; fi
 
 # the slow clients, started before the errors
 if wait "$SLOW_CHECK"; then ok "slow clients: $(tail -1 "$W/slow.log")"
