@@ -448,7 +448,11 @@ MILES_API int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
  * Gaps between tensors are tolerated.  When the metadata holds MILES_META_CRC32
  * (a JSON object: tensor name -> CRC-32 of its bytes, 8 hex digits, zlib's
  * crc32), every tensor is verified on open and a mismatch is MILES_EFORMAT
- * naming the file and the tensor.  Handles are read-only and may be shared by threads. */
+ * naming the file and the tensor; when it holds MILES_META_HEADER_CRC32 (8 hex
+ * digits: the CRC-32 of a canonical text of the other metadata and of every
+ * tensor's name, dtype, shape and offsets, safetensors.c), so is the header.
+ * A writer with miles_safetensors_writer_crc stores both.  Handles are
+ * read-only and may be shared by threads. */
 typedef struct MilesSafetensors MilesSafetensors;
 enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64,
        MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };
@@ -918,13 +922,15 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
  * metadata under the keys below.  This is the contract between training and
  * everything that uses a trained model (predictor, server, exports, eval):
  * read it through a MilesCheckpoint, never by parsing the keys yourself.
- * Format "miles-checkpoint-3": as -2 plus MILES_META_CRC32 (a CRC-32 of every
- * tensor, verified at open; required from -3 on).  "miles-checkpoint-2" and
+ * Format "miles-checkpoint-4": as -3 plus MILES_META_HEADER_CRC32 (a CRC-32 of
+ * the metadata and the tensor entries; required from -4 on); -3 added
+ * MILES_META_CRC32 (a CRC-32 of every tensor, verified at open; required from
+ * -3 on), and -3 files still load.  "miles-checkpoint-2" and
  * "miles-checkpoint-1" files (no CRC; -1 has no embedded tokenizer: the
  * vocabulary is found through "vocab_dir") are still read.  Every parameter must
  * be finite (checked at load, naming the tensor), the config is bounded before
  * any allocation, and "decision_threshold", when present, must be a number in [0, 1]. */
-#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-3"
+#define MILES_CHECKPOINT_FORMAT "miles-checkpoint-4"
 #define MILES_META_FORMAT         "format"             /* MILES_CHECKPOINT_FORMAT */
 #define MILES_META_CONFIG         "config"             /* model config JSON (miles_config_to_json) */
 #define MILES_META_STATE          "state"              /* training state JSON (step, epoch, early stopping) */
@@ -936,6 +942,7 @@ MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesP
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
 #define MILES_META_CRC32          "tensor_crc32"       /* {"tensor": "crc32 hex"} (safetensors.c verifies) */
+#define MILES_META_HEADER_CRC32   "header_crc32"       /* CRC-32 of the rest of the header (safetensors.c verifies) */
 /* the velocity target (MilesVelocityTarget): "log1p_z" with mean/std (%.17g);
  * absent = "minmax" (checkpoints written before it) */
 #define MILES_META_VELOCITY_TARGET "velocity_target"

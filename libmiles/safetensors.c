@@ -216,6 +216,69 @@ static uint32_t crc_bytes(const unsigned char *p, size_t n) {
     return (uint32_t)c;
 }
 
+/* The header's CRC-32 (MILES_META_HEADER_CRC32) is over a canonical text of
+ * everything else the header says, so that the writer and the reader compute
+ * it from their own structures without the JSON's spelling: every metadata
+ * key but this one, in strcmp order, as key NUL value NUL; then every tensor
+ * in data order as name NUL dtype NUL "d0,d1,..." NUL "begin-end" NUL.
+ * A changed digit in a metadata value (a config's layer_norm_eps, a scaler's
+ * mean) or a tensor's dtype keeps the file well-formed and the tensor CRCs
+ * right; this is what sees it. */
+typedef struct HdrTensor {
+    const char *name;
+    int dtype, ndim;
+    const int64_t *shape;
+    size_t begin, end;
+} HdrTensor;
+
+static uLong crc_str(uLong c, const char *s) { return crc32(c, (const Bytef *)s, (uInt)strlen(s) + 1); }
+
+static uint32_t header_crc(char *const *mk, char *const *mv, int nm, const HdrTensor *t, int nt) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    const char *last = NULL; /* keys in strcmp order: the next larger one each time (n is small) */
+    for (int done = 0; done < nm; done++) {
+        int best = -1;
+        for (int i = 0; i < nm; i++)
+            if ((!last || strcmp(mk[i], last) > 0) && (best < 0 || strcmp(mk[i], mk[best]) < 0)) best = i;
+        if (best < 0) break;
+        last = mk[best];
+        if (!strcmp(mk[best], MILES_META_HEADER_CRC32)) continue;
+        c = crc_str(crc_str(c, mk[best]), mv[best]);
+    }
+    char num[64];
+    for (int i = 0; i < nt; i++) {
+        c = crc_str(crc_str(c, t[i].name), dt_names[t[i].dtype]);
+        size_t n = 0;
+        num[0] = '\0';
+        for (int k = 0; k < t[i].ndim && n < sizeof num; k++)
+            n += (size_t)snprintf(num + n, sizeof num - n, "%s%lld", k ? "," : "", (long long)t[i].shape[k]);
+        c = crc_str(c, num);
+        snprintf(num, sizeof num, "%zu-%zu", t[i].begin, t[i].end);
+        c = crc_str(c, num);
+    }
+    return (uint32_t)c;
+}
+
+static int verify_header_crc(MilesSafetensors *st) {
+    const char *v = miles_safetensors_metadata(st, MILES_META_HEADER_CRC32);
+    if (!v) return MILES_OK;
+    char *end = NULL;
+    unsigned long want = strtoul(v, &end, 16);
+    if (strlen(v) != 8 || *end)
+        return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_HEADER_CRC32 "\" is not 8 hex digits", st->path);
+    HdrTensor *t = miles_calloc((size_t)(st->n ? st->n : 1), sizeof *t);
+    if (!t) return MILES_ENOMEM;
+    for (int i = 0; i < st->n; i++)
+        t[i] = (HdrTensor){st->e[i].name, st->e[i].dtype, st->e[i].ndim, st->e[i].shape, st->e[i].begin, st->e[i].end};
+    uint32_t got = header_crc(st->meta_key, st->meta_val, st->n_meta, t, st->n);
+    free(t);
+    if (got != (uint32_t)want)
+        return miles_error(MILES_EFORMAT, "%s: header CRC-32 mismatch (stored %08lx, computed %08x): the metadata or a "
+                           "tensor's name, dtype, shape or offsets changed since it was written: the file is corrupt",
+                           st->path, want, (unsigned)got);
+    return MILES_OK;
+}
+
 /* The MILES_META_CRC32 map ({"tensor": "8 hex digits", ...}), when present,
  * must name every tensor exactly once and match its bytes: a flipped bit
  * anywhere in the data is refused here, naming the file and the tensor. */
@@ -346,6 +409,7 @@ static int parse_file(MilesSafetensors *st) {
             rc = miles_error(MILES_EFORMAT, "%s: duplicate tensor name '%s'", p, st->e[st->by_name[i]].name);
             goto out;
         }
+    if (rc == MILES_OK) rc = verify_header_crc(st);
     if (rc == MILES_OK) rc = verify_crc(st);
 out:
     cJSON_Delete(root);
@@ -764,6 +828,21 @@ int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
         int rc = c.oom ? miles_error(MILES_ENOMEM, "out of memory")
                        : miles_safetensors_writer_metadata(w, MILES_META_CRC32, c.p);
         free(c.p);
+        /* then the header's own, over the metadata (the map above included) and
+         * the tensor entries with the offsets written below */
+        HdrTensor *t = rc == MILES_OK ? miles_calloc((size_t)(w->n ? w->n : 1), sizeof *t) : NULL;
+        if (rc == MILES_OK && !t) rc = MILES_ENOMEM;
+        if (rc == MILES_OK) {
+            size_t off = 0;
+            for (int i = 0; i < w->n; i++) {
+                t[i] = (HdrTensor){w->e[i].name, w->e[i].dtype, w->e[i].ndim, w->e[i].shape, off, off + w->e[i].nbytes};
+                off += w->e[i].nbytes;
+            }
+            char hex[16];
+            snprintf(hex, sizeof hex, "%08x", (unsigned)header_crc(w->mk, w->mv, w->nm, t, w->n));
+            rc = miles_safetensors_writer_metadata(w, MILES_META_HEADER_CRC32, hex);
+        }
+        free(t);
         if (rc != MILES_OK) { miles_safetensors_writer_abort(w); return rc; }
     }
     Buf b = {0};

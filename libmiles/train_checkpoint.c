@@ -11,9 +11,11 @@
  * MilesCheckpoint handle, which also checks prepared data and tokenizers
  * against the contract.
  *
- * Versions: "miles-checkpoint-3" (this writer) adds a CRC-32 per tensor
- * (MILES_META_CRC32, verified by the safetensors reader at open and required
- * from -3 on); "miles-checkpoint-2" adds the embedded tokenizer;
+ * Versions: "miles-checkpoint-4" (this writer) adds the header's CRC-32
+ * (MILES_META_HEADER_CRC32: the metadata, config and scaler included, and
+ * the tensor entries; required from -4 on); "miles-checkpoint-3" a CRC-32
+ * per tensor (MILES_META_CRC32, verified by the safetensors reader at open and
+ * required from -3 on); "miles-checkpoint-2" adds the embedded tokenizer;
  * "miles-checkpoint-1" files are read the same way (their vocabulary is found
  * through "vocab_dir").  A change of format bumps the number here.
  */
@@ -25,6 +27,7 @@
 
 #define CKPT_FORMAT_V1 "miles-checkpoint-1"
 #define CKPT_FORMAT_V2 "miles-checkpoint-2"
+#define CKPT_FORMAT_V3 "miles-checkpoint-3"
 #define TOK_PREFIX "tokenizer/"
 static const char *const tok_names[3] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json"};
 
@@ -289,14 +292,18 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
 
 static int check_format(const MilesSafetensors *st, const char *path) {
     const char *f = miles_safetensors_metadata(st, MILES_META_FORMAT);
-    if (!f || (strcmp(f, MILES_CHECKPOINT_FORMAT) != 0 && strcmp(f, CKPT_FORMAT_V2) != 0 &&
-               strcmp(f, CKPT_FORMAT_V1) != 0))
+    const int v4 = f && !strcmp(f, MILES_CHECKPOINT_FORMAT), v3 = f && !strcmp(f, CKPT_FORMAT_V3);
+    if (!f || (!v4 && !v3 && strcmp(f, CKPT_FORMAT_V2) != 0 && strcmp(f, CKPT_FORMAT_V1) != 0))
         return miles_error(MILES_EFORMAT, "%s: not a Miles checkpoint (metadata \"format\" is %s%s%s)", path,
                            f ? "\"" : "", f ? f : "missing", f ? "\"" : "");
-    /* the reader verified the CRCs when present; from -3 on they must be */
-    if (!strcmp(f, MILES_CHECKPOINT_FORMAT) && !miles_safetensors_metadata(st, MILES_META_CRC32))
+    /* the reader verified the CRCs when present; from -3 on the tensors' must
+     * be there, from -4 on the header's too */
+    if ((v4 || v3) && !miles_safetensors_metadata(st, MILES_META_CRC32))
         return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_CRC32 "\" (tensor checksums) missing in a "
-                           MILES_CHECKPOINT_FORMAT " file", path);
+                           "%s file", path, f);
+    if (v4 && !miles_safetensors_metadata(st, MILES_META_HEADER_CRC32))
+        return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_HEADER_CRC32 "\" (header checksum) missing "
+                           "in a %s file", path, f);
     const char *thr = miles_safetensors_metadata(st, MILES_META_THRESHOLD);
     if (thr) {
         char *end;

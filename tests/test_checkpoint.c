@@ -1,7 +1,7 @@
 /*
  * test_checkpoint.c — checkpoint integrity (issue 18): the CRC-32 of every
  * tensor is stored and verified (a flipped bit is refused naming the file and
- * the tensor), a header length off by one never loads shifted weights,
+ * the tensor), so is the header's (a changed metadata digit or dtype), a header length off by one never loads shifted weights,
  * non-finite weights are refused by every loader (model, resume state, the
  * predictor, the exports), the model config is bounded before any allocation
  * (layers, vocabulary, hidden sizes, positions; unknown hidden_act), a
@@ -97,7 +97,8 @@ static void rewrite_crc(const char *src, const char *dst, const char *key, const
     const char *keys[64];
     size_t nkeys = 0;
     int have_key = 0;
-    cJSON_ArrayForEach(it, md) if (nkeys < 64 && strcmp(it->string, MILES_META_CRC32) != 0) {
+    cJSON_ArrayForEach(it, md) if (nkeys < 64 && strcmp(it->string, MILES_META_CRC32) != 0 &&
+                                   strcmp(it->string, MILES_META_HEADER_CRC32) != 0) {
         keys[nkeys++] = it->string;
         have_key |= key && !strcmp(it->string, key);
     }
@@ -153,8 +154,9 @@ static void test_crc_stored_and_verified(void **state) {
     (void)state;
     MilesCheckpoint *c = NULL;
     OK(miles_checkpoint_open(&c, g_good));
-    assert_string_equal(miles_checkpoint_meta(c, MILES_META_FORMAT), "miles-checkpoint-3");
+    assert_string_equal(miles_checkpoint_meta(c, MILES_META_FORMAT), "miles-checkpoint-4");
     assert_non_null(miles_checkpoint_meta(c, MILES_META_CRC32));
+    assert_int_equal(strlen(miles_checkpoint_meta(c, MILES_META_HEADER_CRC32)), 8);
     miles_checkpoint_close(c);
     size_t n;
     unsigned char *b = (unsigned char *)test_slurp(g_good, &n);
@@ -193,6 +195,67 @@ static void test_crc_stored_and_verified(void **state) {
     OK(miles_safetensors_writer_finish(w));
     miles_safetensors_close(st);
     expect_open_fails(nocrc, MILES_META_CRC32, "missing");
+}
+
+/* offset of the first `needle` in the header of the file image b[0..n) */
+static size_t header_find(const unsigned char *b, size_t n, const char *needle) {
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+    const size_t k = strlen(needle);
+    for (size_t i = 8; i + k <= 8 + hl && i + k <= n; i++)
+        if (!memcmp(b + i, needle, k)) return i;
+    fail_msg("\"%s\" not in the header", needle);
+    return 0;
+}
+
+/* The header's CRC (miles-checkpoint-4): changes that keep the file
+ * well-formed and every tensor's bytes (a digit of the config's
+ * layer_norm_eps, a tensor's dtype F32 -> I32 of the same size) are refused;
+ * without the key a -4 file is refused, a -3 file (written before it) loads. */
+static void test_header_crc(void **state) {
+    (void)state;
+    size_t n;
+    unsigned char *b = (unsigned char *)test_slurp(g_good, &n);
+    assert_non_null(b);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/header.safetensors", g_dir);
+    /* the config is a JSON string inside the header: layer_norm_eps\":9.99...e-13 */
+    size_t at = header_find(b, n, "layer_norm_eps\\\":") + strlen("layer_norm_eps\\\":");
+    while (b[at] == ' ') at++;
+    const unsigned char digit = b[at];
+    assert_true(digit >= '1' && digit <= '9');
+    b[at] = digit == '9' ? '8' : digit + 1;
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, bad, "header CRC-32 mismatch");
+    b[at] = digit;
+    write_bytes(bad, b, n);
+    MilesModel *m = NULL;
+    OK(miles_checkpoint_load_model(&m, bad)); /* the surgery itself is sound */
+    miles_model_free(m);
+    at = header_find(b, n, "\"dtype\":\"F32\"") + strlen("\"dtype\":\"");
+    b[at] = 'I';
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, "header CRC-32 mismatch", "dtype");
+    b[at] = 'F';
+    /* a value that is not 8 hex digits */
+    at = header_find(b, n, "\"" MILES_META_HEADER_CRC32 "\":\"") + strlen("\"" MILES_META_HEADER_CRC32 "\":\"");
+    const unsigned char h0 = b[at];
+    b[at] = 'g';
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, MILES_META_HEADER_CRC32, "is not 8 hex digits");
+    b[at] = h0;
+    /* the key renamed (same length, still valid JSON): a -4 file without it */
+    at = header_find(b, n, "\"" MILES_META_HEADER_CRC32 "\"");
+    b[at + strlen(MILES_META_HEADER_CRC32)] = 'x';
+    write_bytes(bad, b, n);
+    expect_open_fails(bad, MILES_META_HEADER_CRC32, "missing in a miles-checkpoint-4 file");
+    /* ... and as a -3 file, which had no header CRC: it loads */
+    size_t f = header_find(b, n, "miles-checkpoint-4") + strlen("miles-checkpoint-");
+    b[f] = '3';
+    write_bytes(bad, b, n);
+    OK(miles_checkpoint_load_model(&m, bad));
+    miles_model_free(m);
+    free(b);
 }
 
 /* Header length +-1: the data section would start one byte off. */
@@ -466,6 +529,7 @@ static void test_older_format_loads(void **state) {
     rewrite_crc(g_good, v2, MILES_META_FORMAT, "miles-checkpoint-2", NULL, 0);
     const char *files[] = {FIX_V1, v2};
     const char *formats[] = {"miles-checkpoint-1", "miles-checkpoint-2"};
+    /* (-3, the tensor CRCs without the header's: test_header_crc) */
     for (int i = 0; i < 2; i++) {
         MilesCheckpoint *c = NULL;
         OK(miles_checkpoint_open(&c, files[i]));
@@ -534,6 +598,7 @@ static void test_contract_refusals(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc_stored_and_verified),
+        cmocka_unit_test(test_header_crc),
         cmocka_unit_test(test_header_length_off_by_one),
         cmocka_unit_test(test_nonfinite_weights),
         cmocka_unit_test(test_config_bounds),
