@@ -914,6 +914,14 @@ MILES_API int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int ba
 MILES_API int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision,
                                        const MilesDataset *d, int batch_size, int max_len, double *p_viral,
                                        double *velocity);
+/* Called after each batch with the rows scored so far and the total. */
+typedef void (*MilesProgressFn)(void *user, int64_t done, int64_t total);
+/* miles_predict_dataset_on with a progress callback (NULL: none): the same
+ * batches and bits; a long evaluation (bert-base on the CPU scores a few rows
+ * a second) can show how far it is. */
+MILES_API int miles_predict_dataset_progress(MilesModel *m, const char *device, MilesPrecision precision,
+                                             const MilesDataset *d, int batch_size, int max_len, double *p_viral,
+                                             double *velocity, MilesProgressFn progress, void *user);
 
 /* ---- checkpoints (train_checkpoint.c): one safetensors file per checkpoint.
  * Tensors: the parameters under their checkpoint names; "optim.m"/"optim.v"

@@ -236,7 +236,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         d.lengths = lens;
         d.features = feat;
         pthread_mutex_lock(&p->mu);
-        s = miles_predict_batches(model_forward, &p->be, &d, p->batch_size, 0, prob, vel);
+        s = miles_predict_batches(model_forward, &p->be, &d, p->batch_size, 0, prob, vel, NULL, NULL);
         pthread_mutex_unlock(&p->mu);
     }
     for (int i = 0; s == MILES_OK && i < n; i++) {

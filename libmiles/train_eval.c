@@ -12,7 +12,7 @@
 /* ---------------------------------------------------------------- prediction */
 
 int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, int batch_size, int max_len,
-                          double *p_viral, double *velocity) {
+                          double *p_viral, double *velocity, MilesProgressFn progress, void *user) {
     if (batch_size < 1) return miles_error(MILES_EINVAL, "predict: batch size must be >= 1");
     if (!d || d->n < 0 || (d->n > 0 && (!d->input_ids || !d->attention_mask || !d->features)))
         return miles_error(MILES_EINVAL, "predict: the dataset lacks ids, mask or features");
@@ -38,6 +38,7 @@ int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, 
             if (p_viral) p_viral[b0 + i] = (float)(1.0 / (1.0 + exp(-z)));
             if (velocity) velocity[b0 + i] = vel[i];
         }
+        if (progress) progress(user, b0 + nb, d->n);
     }
     free(rows);
     free(logits);
@@ -51,14 +52,20 @@ static int backend_forward(void *ctx, const MilesBatch *b, float *logits, float 
     return miles_backend_status(be->ops, be->ops->forward(be->state, b, 0, logits, velocity, NULL));
 }
 
-int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision, const MilesDataset *d,
-                             int batch_size, int max_len, double *p_viral, double *velocity) {
+int miles_predict_dataset_progress(MilesModel *m, const char *device, MilesPrecision precision, const MilesDataset *d,
+                                   int batch_size, int max_len, double *p_viral, double *velocity,
+                                   MilesProgressFn progress, void *user) {
     if (!m) return miles_error(MILES_EINVAL, "miles_predict_dataset: model is NULL");
     MilesBackend be;
     MILES_TRY(miles_backend_open(&be, device, precision, m, NULL));
-    int s = miles_predict_batches(backend_forward, &be, d, batch_size, max_len, p_viral, velocity);
+    int s = miles_predict_batches(backend_forward, &be, d, batch_size, max_len, p_viral, velocity, progress, user);
     miles_backend_close(&be);
     return s;
+}
+
+int miles_predict_dataset_on(MilesModel *m, const char *device, MilesPrecision precision, const MilesDataset *d,
+                             int batch_size, int max_len, double *p_viral, double *velocity) {
+    return miles_predict_dataset_progress(m, device, precision, d, batch_size, max_len, p_viral, velocity, NULL, NULL);
 }
 
 int miles_predict_dataset(MilesModel *m, const MilesDataset *d, int batch_size, int max_len, double *p_viral,
@@ -77,7 +84,7 @@ int miles_train_evaluate(MilesTrainer *t, const MilesTrainOps *ops, MilesEvalRes
     double *p = miles_malloc(sizeof(double) * n), *v = miles_malloc(sizeof(double) * n);
     double *vt = miles_malloc(sizeof(double) * n);
     int s = (p && v && vt) ? MILES_OK : MILES_ENOMEM;
-    if (s == MILES_OK) s = miles_predict_batches(ops->forward, t, val, 64, t->cfg->max_len, p, v);
+    if (s == MILES_OK) s = miles_predict_batches(ops->forward, t, val, 64, t->cfg->max_len, p, v, NULL, NULL);
     if (s == MILES_OK) {
         for (size_t i = 0; i < n; i++) vt[i] = val->velocity[i];
         MilesMetricsOptions mo;

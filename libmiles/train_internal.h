@@ -38,9 +38,9 @@ typedef int (*MilesForwardFn)(void *ctx, const MilesBatch *b, float *logits, flo
 /* The one prediction loop (miles_predict_dataset, the trainer's validation,
  * the predictor): consecutive batches of batch_size rows through `fwd`;
  * p_viral = softmax P(viral) in fp32 (widened), velocity widened; either may
- * be NULL. */
+ * be NULL; progress (may be NULL) is called after each batch. */
 int miles_predict_batches(MilesForwardFn fwd, void *ctx, const MilesDataset *d, int batch_size, int max_len,
-                          double *p_viral, double *velocity);
+                          double *p_viral, double *velocity, MilesProgressFn progress, void *user);
 
 /* ---------------------------------------------------------------- state */
 

@@ -20,7 +20,8 @@
 #   miles-train's progress on stderr (lines, evaluations, early stopping,
 #     resume, the terminal's redrawn bar);
 #   miles-eval on the validation split reproducing the training's own
-#     evaluation of best.safetensors; --split train; a bad --split;
+#     evaluation of best.safetensors; --split train (and its progress line);
+#     a bad --split;
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
 #     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
@@ -547,6 +548,9 @@ if [ "$rc" -eq 0 ] && [ -n "$ntrain" ] &&
    python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/ev/eval_train.json" "$ntrain"; then
     ok "eval: --split train reports the training split's $ntrain rows"
 else bad "eval: --split train (rc $rc)"; fi
+# its progress: a summary line on stderr (a log gets a line per 30 s, a terminal a redrawn one)
+if grep -qE "^scored $ntrain rows in [0-9.]+ s \([0-9]+ rows/s\)$" "$W/err"; then ok "eval: progress summary on stderr"
+else bad "eval: progress summary: $(head -c 200 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split all --out "$W/ev" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --split all refused" "split must be test, val or train"

@@ -250,6 +250,17 @@ static void test_inputs_byte_identical(void **state) {
 
 /* Scores equal the trainer's prediction loop (miles_predict_dataset) on the
  * same split, bit for bit: one batching loop serves both. */
+/* miles_predict_dataset_progress's calls: how many, the last done/total, and
+ * whether done ever failed to grow by at most a batch (7 rows) */
+typedef struct { int calls; int64_t last, total; int bad; } ProgressLog;
+static void progress_log(void *user, int64_t done, int64_t total) {
+    ProgressLog *l = user;
+    if (done <= l->last || done - l->last > 7 || done > total) l->bad++;
+    l->calls++;
+    l->last = done;
+    l->total = total;
+}
+
 static void test_scores_match_training_predictor(void **state) {
     (void)state;
     MilesPredictor *p = NULL;
@@ -266,6 +277,22 @@ static void test_scores_match_training_predictor(void **state) {
     OK(miles_checkpoint_model(ck, &m));
     miles_checkpoint_close(ck);
     OK(miles_predict_dataset(m, &v, 64, 32, probs, vel));
+    /* with a progress callback: the same bits, one call per batch of 7 rows,
+     * rows done increasing to n */
+    {
+        double *p2 = malloc(sizeof(double) * n), *v2 = malloc(sizeof(double) * n);
+        double *p3 = malloc(sizeof(double) * n), *v3 = malloc(sizeof(double) * n);
+        OK(miles_predict_dataset(m, &v, 7, 32, p2, v2));
+        ProgressLog pl = {0, 0, 0, 0};
+        OK(miles_predict_dataset_progress(m, NULL, MILES_PRECISION_FP32, &v, 7, 32, p3, v3, progress_log, &pl));
+        assert_int_equal(pl.calls, (n + 6) / 7);
+        assert_int_equal(pl.last, n);
+        assert_int_equal(pl.total, n);
+        assert_int_equal(pl.bad, 0);
+        assert_memory_equal(p2, p3, sizeof(double) * n);
+        assert_memory_equal(v2, v3, sizeof(double) * n);
+        free(p2); free(v2); free(p3); free(v3);
+    }
     MilesRecord *recs = malloc(sizeof(MilesRecord) * n);
     MilesPrediction *out = malloc(sizeof(MilesPrediction) * n);
     for (int i = 0; i < n; i++) {

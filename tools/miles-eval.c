@@ -110,8 +110,12 @@ int main(int argc, char **argv) {
     double *vt = malloc(sizeof(double) * v.n), *vpr = malloc(sizeof(double) * v.n);
     if (!scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
     const MilesConfig *mc = miles_model_config(m);
-    s = miles_predict_dataset_on(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp);
+    ToolProgress pg;
+    tool_progress_start(&pg, 1, "scored", "rows", v.n, 0);
+    s = miles_predict_dataset_progress(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp,
+                                       tool_progress_cb, &pg);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
+    tool_progress_end(&pg, v.n);
     for (int64_t i = 0; i < v.n; i++) {
         vt[i] = vtg.kind == MILES_VTARGET_MINMAX ? v.velocity[i]
                                                  : miles_velocity_target_transform(&vtg, scaler, v.velocity_raw[i]);

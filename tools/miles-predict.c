@@ -180,14 +180,6 @@ static PjRecord *batch_slot(Batch *b, int64_t line) {
 
 /* ---------------------------------------------------------------- progress */
 
-typedef struct { int on; double t0, last; int64_t total_est; } Progress;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Number of lines of a regular file (for the ETA; CSV fields with newlines make it an upper bound). */
 static int64_t count_lines(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -201,25 +193,9 @@ static int64_t count_lines(const char *path) {
     return n;
 }
 
-/* done: records read (scored + skipped; the summary line tells them apart) */
-static void progress(Progress *pg, int64_t done, int final) {
-    if (!pg->on) return;
-    double t = now_s();
-    if (!final && t - pg->last < 1.0) return;
-    pg->last = t;
-    double rate = done / fmax(t - pg->t0, 1e-9);
-    if (pg->total_est > 0 && !final) {
-        double eta = (pg->total_est - done) / fmax(rate, 1e-9);
-        fprintf(stderr, "\rread %lld of ~%lld records (%.0f%%), %.0f rows/s, ETA %.0f s   ", (long long)done,
-                (long long)pg->total_est, 100.0 * done / pg->total_est, rate, eta > 0 ? eta : 0);
-    } else {
-        fprintf(stderr, "\rread %lld records, %.0f rows/s%s", (long long)done, rate, final ? "\n" : "   ");
-    }
-}
-
 /* ---------------------------------------------------------------- readers */
 
-static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress *pg) {
+static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, ToolProgress *pg) {
     MilesRecordReader *rd = NULL;
     TOOL_TRY(miles_records_open_csv(&rd, path));
     int hn = 0, has_title = 0, s;
@@ -235,7 +211,7 @@ static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress 
             if (rec.values[i][0]) s = pj_record_add(r, rec.names[i], rec.values[i]);
         if (s) s = miles_set_error(MILES_ENOMEM, "out of memory");
         if (s == MILES_OK && b->n == batch_size) s = flush_batch(c, b);
-        progress(pg, c->scored + c->skipped, 0);
+        tool_progress_update(pg, c->scored + c->skipped);
     }
     if (s < 0 && b->n > 0) {
         /* a malformed CSV record stops the run; the records before it are
@@ -250,7 +226,7 @@ static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, Progress 
     return s;
 }
 
-static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
+static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, ToolProgress *pg) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -283,7 +259,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, Progress *pg) {
         PjRecord *r = batch_slot(b, lineno);
         *r = tmp;
         if (b->n == batch_size) s = flush_batch(c, b);
-        progress(pg, c->scored + c->skipped, 0);
+        tool_progress_update(pg, c->scored + c->skipped);
     }
     if (s == MILES_OK && ferror(in)) s = miles_set_error(MILES_EIO, "%s: read error", c->in_name);
     if (s == MILES_OK) s = flush_batch(c, b);
@@ -573,11 +549,15 @@ int main(int argc, char **argv) {
         c.ecfg.target = explain_target;
     }
     Batch b = {calloc(batch, sizeof(PjRecord)), calloc(batch, sizeof(int64_t)), 0, batch};
-    Progress pg = {!quiet, now_s(), now_s(), 0};
+    /* records read (scored + skipped; the summary line tells them apart) of
+     * the file's lines, counted for files over 1 MiB */
+    int64_t total_est = 0;
     if (!stdin_in && !quiet) {
         struct stat stt;
-        if (stat(input, &stt) == 0 && stt.st_size > (1 << 20)) pg.total_est = count_lines(input) - !jsonl_in;
+        if (stat(input, &stt) == 0 && stt.st_size > (1 << 20)) total_est = count_lines(input) - !jsonl_in;
     }
+    ToolProgress pg;
+    tool_progress_start(&pg, !quiet, "read", "records", total_est, 1);
     if (!b.rec || !b.line) s = miles_set_error(MILES_ENOMEM, "out of memory");
     else s = jsonl_in ? run_jsonl(&c, in, &b, batch, &pg) : run_csv(&c, input, &b, batch, &pg);
     if (in && !stdin_in) fclose(in);
@@ -586,7 +566,7 @@ int main(int argc, char **argv) {
         if (s == MILES_OK) s = miles_atomic_commit(&af);
         else miles_atomic_abort(&af);
     }
-    progress(&pg, c.scored + c.skipped, 1);
+    tool_progress_end(&pg, c.scored + c.skipped);
     for (int i = 0; i < b.n; i++) pj_record_free(&b.rec[i]);
     free(b.rec);
     free(b.line);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -174,6 +175,57 @@ int tool_write_text_atomic(const char *path, const char *text) {
 }
 
 int tool_isatty_err(void) { return isatty(2); }
+
+static double tool_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tool_progress_start(ToolProgress *p, int on, const char *verb, const char *unit, int64_t total, int approx) {
+    memset(p, 0, sizeof *p);
+    p->on = on;
+    p->tty = on && tool_isatty_err();
+    p->verb = verb;
+    p->unit = unit;
+    p->total = total;
+    p->approx = approx;
+    p->t0 = p->last = tool_now();
+}
+
+void tool_progress_update(ToolProgress *p, int64_t done) {
+    if (!p->on) return;
+    const double t = tool_now();
+    if (t - p->last < (p->tty ? 1.0 : 30.0)) return;
+    p->last = t;
+    const double rate = (double)done / fmax(t - p->t0, 1e-9);
+    char line[256];
+    if (p->total > 0 && done <= p->total) {
+        const double eta = (double)(p->total - done) / fmax(rate, 1e-9);
+        snprintf(line, sizeof line, "%s %lld of %s%lld %s (%.0f%%), %.0f %s/s, ETA %.0f s", p->verb, (long long)done,
+                 p->approx ? "~" : "", (long long)p->total, p->unit, 100.0 * (double)done / (double)p->total, rate,
+                 p->unit, eta);
+    } else {
+        snprintf(line, sizeof line, "%s %lld %s, %.0f %s/s", p->verb, (long long)done, p->unit, rate, p->unit);
+    }
+    if (p->tty) fprintf(stderr, "\r%s   ", line);
+    else fprintf(stderr, "%s\n", line);
+    p->drawn = p->tty;
+}
+
+void tool_progress_end(ToolProgress *p, int64_t done) {
+    if (!p->on) return;
+    const double dt = tool_now() - p->t0;
+    fprintf(stderr, "%s%s %lld %s in %.1f s (%.0f %s/s)\n", p->drawn ? "\r" : "", p->verb, (long long)done, p->unit, dt,
+            (double)done / fmax(dt, 1e-9), p->unit);
+    p->drawn = 0;
+}
+
+void tool_progress_cb(void *progress, int64_t done, int64_t total) {
+    ToolProgress *p = progress;
+    if (total > 0) p->total = total;
+    tool_progress_update(p, done);
+}
 
 void tool_init(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("MILES_REEXECED")) return;

@@ -48,6 +48,23 @@ int tool_read_file(const char *path, char **text);
 int tool_write_text_atomic(const char *path, const char *text);
 /* 1 if stderr is a terminal (progress bars), else 0. */
 int tool_isatty_err(void);
+/* Progress of long work on stderr.  On a terminal one line redrawn at most
+ * once a second: "<verb> D of N <unit> (P%), R <unit>/s, ETA S s" (no
+ * percentage or ETA when the total is unknown, "~N" when it is an estimate);
+ * elsewhere (a log file) the same as a line of its own every 30 s.
+ * tool_progress_end prints "<verb> D <unit> in T s (R <unit>/s)". */
+typedef struct ToolProgress {
+    int on, tty, approx;
+    const char *verb, *unit;
+    int64_t total;
+    double t0, last;
+    int drawn; /* a terminal line is open (no newline yet) */
+} ToolProgress;
+void tool_progress_start(ToolProgress *p, int on, const char *verb, const char *unit, int64_t total, int approx);
+void tool_progress_update(ToolProgress *p, int64_t done);
+void tool_progress_end(ToolProgress *p, int64_t done);
+/* a MilesProgressFn over a ToolProgress (the library's scoring loops) */
+void tool_progress_cb(void *progress, int64_t done, int64_t total);
 
 
 
