@@ -451,8 +451,8 @@ MILES_API int miles_tokenizer_hash(const MilesTokenizer *tok, char out[17]);
  * naming the file and the tensor; when it holds MILES_META_HEADER_CRC32 (8 hex
  * digits: the CRC-32 of a canonical text of the other metadata and of every
  * tensor's name, dtype, shape and offsets, safetensors.c), so is the header.
- * A writer with miles_safetensors_writer_crc stores both.  Handles are
- * read-only and may be shared by threads. */
+ * Miles' checkpoints hold both.  Handles are read-only and may be shared by
+ * threads. */
 typedef struct MilesSafetensors MilesSafetensors;
 enum { MILES_DT_F32 = 0, MILES_DT_F16, MILES_DT_BF16, MILES_DT_F64, MILES_DT_I64,
        MILES_DT_I32, MILES_DT_I16, MILES_DT_I8, MILES_DT_U8, MILES_DT_BOOL };

@@ -208,16 +208,19 @@ void tool_progress_update(ToolProgress *p, int64_t done) {
     } else {
         snprintf(line, sizeof line, "%s %lld %s, %.0f %s/s", p->verb, (long long)done, p->unit, rate, p->unit);
     }
-    if (p->tty) fprintf(stderr, "\r%s   ", line);
+    if (p->tty) fprintf(stderr, "\r%-*s", p->drawn, line); /* padded over a longer line before */
     else fprintf(stderr, "%s\n", line);
-    p->drawn = p->tty;
+    if (p->tty && (int)strlen(line) > p->drawn) p->drawn = (int)strlen(line);
 }
 
 void tool_progress_end(ToolProgress *p, int64_t done) {
     if (!p->on) return;
     const double dt = tool_now() - p->t0;
-    fprintf(stderr, "%s%s %lld %s in %.1f s (%.0f %s/s)\n", p->drawn ? "\r" : "", p->verb, (long long)done, p->unit, dt,
-            (double)done / fmax(dt, 1e-9), p->unit);
+    char line[256];
+    snprintf(line, sizeof line, "%s %lld %s in %.1f s (%.0f %s/s)", p->verb, (long long)done, p->unit, dt,
+             (double)done / fmax(dt, 1e-9), p->unit);
+    if (p->drawn) fprintf(stderr, "\r%-*s\n", p->drawn, line);
+    else fprintf(stderr, "%s\n", line);
     p->drawn = 0;
 }
 

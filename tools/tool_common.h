@@ -58,7 +58,7 @@ typedef struct ToolProgress {
     const char *verb, *unit;
     int64_t total;
     double t0, last;
-    int drawn; /* a terminal line is open (no newline yet) */
+    int drawn; /* width of the open terminal line (no newline yet), 0: none */
 } ToolProgress;
 void tool_progress_start(ToolProgress *p, int on, const char *verb, const char *unit, int64_t total, int approx);
 void tool_progress_update(ToolProgress *p, int64_t done);
