@@ -3,7 +3,10 @@
  * seed-schema CSV -> filter (language, missing id/title/views/likes, optional
  * de-dup) -> 18 features + velocity -> label + split -> scaler fitted on
  * train -> standardized features, scaled velocity -> tokens -> one prepared
- * file (data_prepared.c), written atomically.
+ * file (data_prepared.c), written atomically.  miles_data_prepare_for does
+ * the same with a checkpoint's scaler, label threshold, text cleaning and
+ * tokenizer instead of fitting them, every row in the test split: the file
+ * evaluates that model on other data.
  */
 
 #include "data_internal.h"
@@ -221,13 +224,14 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
 
 /* ---------------------------------------------------------------- prepare */
 
-int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
-                       MilesPrepareReport *report) {
-    MilesPrepareOptions o;
-    if (opt) o = *opt; else miles_prepare_options_default(&o);
+/* scaler_json / given_tok NULL: fit on the training split, load o.vocab_dir;
+ * else apply them (miles_data_prepare_for), every row in the test split. */
+static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptions o, MilesPrepareReport *report,
+                   const char *scaler_json, const MilesTokenizer *given_tok) {
     MilesPrepareReport repl;
     MilesPrepareReport *rep = report ? report : &repl;
     memset(rep, 0, sizeof *rep);
+    rep->applied = scaler_json != NULL;
     if (!csv_path || !out_path) return miles_error(MILES_EINVAL, "miles_data_prepare: NULL path");
     if (!(o.percentile > 0 && o.percentile < 100)) return miles_error(MILES_EINVAL, "percentile %g not in (0,100)", o.percentile);
     if (o.max_len < 2 || o.max_len > 4096) return miles_error(MILES_EINVAL, "max_len %d not in [2,4096]", o.max_len);
@@ -250,44 +254,64 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
     int st = read_rows(csv_path, &o, &rows, rep);
     if (st) goto done;
     int64_t n = rows.n;
-    if (n < 3) { st = miles_error(MILES_EINVAL, "%s: only %lld usable rows after filtering; need at least 3", csv_path, (long long)n); goto done; }
+    const int64_t n_min = scaler_json ? 1 : 3;
+    if (n < n_min) {
+        st = miles_error(MILES_EINVAL, "%s: only %lld usable rows after filtering; need at least %lld", csv_path,
+                         (long long)n, (long long)n_min);
+        goto done;
+    }
 
-    /* labels on all rows: the original's threshold, and the stratification key */
-    double thr_all = miles_percentile(rows.vel, n, o.percentile);
-    lab_all = malloc((size_t)n * sizeof *lab_all);
     split = malloc((size_t)n);
     labels = malloc((size_t)n * sizeof *labels);
-    if (!lab_all || !split || !labels) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
-    for (int64_t i = 0; i < n; i++) lab_all[i] = rows.vel[i] >= thr_all;
-    st = o.split_by_creator ? miles_split_groups(rows.creator, n, o.train_frac, o.seed, split)
-                            : miles_split_stratified(lab_all, n, o.train_frac, o.seed, split);
-    if (st) goto done;
+    if (!split || !labels) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+    double thr_all = NAN;
+    if (!scaler_json) {
+        /* labels on all rows: the original's threshold, and the stratification key */
+        thr_all = miles_percentile(rows.vel, n, o.percentile);
+        lab_all = malloc((size_t)n * sizeof *lab_all);
+        if (!lab_all) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+        for (int64_t i = 0; i < n; i++) lab_all[i] = rows.vel[i] >= thr_all;
+        st = o.split_by_creator ? miles_split_groups(rows.creator, n, o.train_frac, o.seed, split)
+                                : miles_split_stratified(lab_all, n, o.train_frac, o.seed, split);
+        if (st) goto done;
+    } else {
+        memset(split, MILES_SPLIT_TEST, (size_t)n);
+    }
 
-    /* fit on train */
+    /* the rows the scaler is fitted on (and the leakage report's): the
+     * training split, or with a given scaler every row */
+    const int fit_split = scaler_json ? MILES_SPLIT_TEST : MILES_SPLIT_TRAIN;
     int64_t ntr = 0;
-    for (int64_t i = 0; i < n; i++) ntr += split[i] == MILES_SPLIT_TRAIN;
+    for (int64_t i = 0; i < n; i++) ntr += split[i] == fit_split;
     if (ntr < 1) { st = miles_error(MILES_EINVAL, "empty training split"); goto done; }
     vtrain = malloc((size_t)ntr * sizeof *vtrain);
     rtrain = malloc((size_t)ntr * MILES_NUM_FEATURES * sizeof *rtrain);
     atrain = malloc((size_t)ntr * sizeof *atrain);
     if (!vtrain || !rtrain || !atrain) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
     for (int64_t i = 0, j = 0; i < n; i++) {
-        if (split[i] != MILES_SPLIT_TRAIN) continue;
+        if (split[i] != fit_split) continue;
         vtrain[j] = rows.vel[i];
         memcpy(rtrain + j * MILES_NUM_FEATURES, rows.raw + i * MILES_NUM_FEATURES, MILES_NUM_FEATURES * sizeof(double));
         atrain[j] = rows.avail[i];
         j++;
     }
-    MilesScalerOptions so = {o.log1p_counts, o.drop_mask & DATA_ALL_FEATURES, o.percentile};
-    if ((st = miles_scaler_fit(&fit, rtrain, atrain, ntr, vtrain, &so))) goto done;
-    double thr = o.threshold_all ? thr_all : miles_scaler_threshold(fit);
-    miles_scaler_set_threshold(fit, thr, o.percentile, o.threshold_all ? "all" : "train");
+    if (!scaler_json) {
+        MilesScalerOptions so = {o.log1p_counts, o.drop_mask & DATA_ALL_FEATURES, o.percentile};
+        if ((st = miles_scaler_fit(&fit, rtrain, atrain, ntr, vtrain, &so))) goto done;
+        double thr = o.threshold_all ? thr_all : miles_scaler_threshold(fit);
+        miles_scaler_set_threshold(fit, thr, o.percentile, o.threshold_all ? "all" : "train");
+        /* serialize, then transform with the scaler read back from that JSON: the
+         * exact parameters a checkpoint (and so the server) will carry */
+        if ((st = miles_scaler_to_json(fit, &json))) goto done;
+    } else if (!(json = strdup(scaler_json))) {
+        /* the checkpoint's text itself: miles_checkpoint_check_data compares it byte for byte */
+        st = miles_error(MILES_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = miles_scaler_from_json(&sc, json))) goto done;
+    const double thr = miles_scaler_threshold(sc);
     rep->threshold = thr;
     for (int64_t i = 0; i < n; i++) labels[i] = rows.vel[i] >= thr;
-    /* serialize, then transform with the scaler read back from that JSON: the
-     * exact parameters a checkpoint (and so the server) will carry */
-    if ((st = miles_scaler_to_json(fit, &json))) goto done;
-    if ((st = miles_scaler_from_json(&sc, json))) goto done;
     miles_scaler_stats(sc, NULL, NULL, &rep->available, NULL, NULL);
 
     /* leakage report: Spearman of each raw feature with velocity on train */
@@ -319,9 +343,13 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
     }
 
     /* tokenizer */
-    if ((st = miles_tokenizer_load(&tok, o.vocab_dir))) { miles_error_prefix(st, "tokenizer '%s'", o.vocab_dir); goto done; }
+    const MilesTokenizer *tk = given_tok;
+    if (!tk) {
+        if ((st = miles_tokenizer_load(&tok, o.vocab_dir))) { miles_error_prefix(st, "tokenizer '%s'", o.vocab_dir); goto done; }
+        tk = tok;
+    }
     char hash[32] = {0};
-    if ((st = miles_tokenizer_hash(tok, hash))) goto done;
+    if ((st = miles_tokenizer_hash(tk, hash))) goto done;
     snprintf(rep->vocab_hash, sizeof rep->vocab_hash, "%s", hash);
 
     int T = o.max_len;
@@ -360,9 +388,9 @@ int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPr
         size_t text_len = 0;
         if (!st) st = miles_text_clean(rows.title[i], strlen(rows.title[i]), o.text_clean, &text, &text_len);
         int len = 0, ntok = 0;
-        if (!st) st = miles_tokenizer_encode(tok, text, text_len, NULL, 0, T, 1, ids + k * T, tt, mk, &len);
+        if (!st) st = miles_tokenizer_encode(tk, text, text_len, NULL, 0, T, 1, ids + k * T, tt, mk, &len);
         /* word pieces before truncation: tt is scratch here (T entries) */
-        if (!st) st = miles_tokenizer_tokenize(tok, text, text_len, tt, T, &ntok);
+        if (!st) st = miles_tokenizer_tokenize(tk, text, text_len, tt, T, &ntok);
         free(text);
         if (st) { miles_error_prefix(st, "%s: row id '%s'", csv_path, rows.row_id[i]); break; }
         lengths[k] = len;
@@ -393,6 +421,32 @@ done:
     return st;
 }
 
+int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
+                       MilesPrepareReport *report) {
+    MilesPrepareOptions o;
+    if (opt) o = *opt; else miles_prepare_options_default(&o);
+    return prepare(csv_path, out_path, o, report, NULL, NULL);
+}
+
+int miles_data_prepare_for(const char *csv_path, const char *out_path, const MilesCheckpoint *c,
+                           const MilesPrepareOptions *opt, MilesPrepareReport *report) {
+    if (!c) return miles_error(MILES_EINVAL, "miles_data_prepare_for: NULL checkpoint");
+    MilesPrepareOptions o;
+    if (opt) o = *opt; else miles_prepare_options_default(&o);
+    const char *scaler = miles_checkpoint_meta(c, MILES_META_SCALER);
+    if (!scaler)
+        return miles_error(MILES_EMISSING, "%s: metadata \"data\" (feature scalers) missing: a checkpoint without "
+                           "them cannot prepare data", miles_checkpoint_path(c));
+    MILES_TRY(miles_checkpoint_text_clean(c, &o.text_clean));
+    if (o.max_len <= 0) o.max_len = miles_checkpoint_max_len(c);
+    if (o.max_len <= 0) o.max_len = 128;
+    MilesTokenizer *tok = NULL;
+    MILES_TRY(miles_checkpoint_tokenizer(c, NULL, &tok));
+    int s = prepare(csv_path, out_path, o, report, scaler, tok);
+    miles_tokenizer_free(tok);
+    return s;
+}
+
 /* ---------------------------------------------------------------- report */
 
 int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, char *buf, size_t cap) {
@@ -402,16 +456,19 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
     P("rows read %lld; dropped: language %lld, missing id/title/views/likes %lld, no velocity %lld, duplicate id %lld; kept %lld\n",
       (long long)r->rows_read, (long long)r->rows_language, (long long)r->rows_missing, (long long)r->rows_no_target,
       (long long)r->rows_dup, (long long)r->rows_kept);
-    P("viral threshold: engagement_velocity >= %.17g (p%g)\n", r->threshold, r->percentile);
+    if (r->applied) P("viral threshold: engagement_velocity >= %.17g (the checkpoint's; every row in the test split)\n",
+                      r->threshold);
+    else P("viral threshold: engagement_velocity >= %.17g (p%g)\n", r->threshold, r->percentile);
     static const char *names[3] = {"train", "val", "test"};
     for (int s = 0; s < 3; s++)
         P("  %-5s n=%-7lld viral=%-6lld rate=%.4f\n", names[s], (long long)r->n[s], (long long)r->viral[s],
           r->n[s] ? (double)r->viral[s] / (double)r->n[s] : 0.0);
     if (r->truncated) P("titles reaching max_len tokens (truncated): %lld\n", (long long)r->truncated);
-    P("feature                train-rows  spearman(velocity)\n");
+    P("feature                %s  spearman(velocity)\n", r->applied ? "      rows" : "train-rows");
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         P("  %-20s %9lld  ", miles_feature_names[f], (long long)r->n_avail[f]);
         if (!(r->available >> f & 1u)) P("UNAVAILABLE (no training value: input fixed at 0 = mean)\n");
+        else if (r->applied && r->n_avail[f] == 0) P("     n/a (none in this data: input fixed at 0 = the training mean)\n");
         else if (isnan(r->spearman[f])) P("     n/a\n");
         else P("%+8.4f%s\n", r->spearman[f], (r->leak_warn >> f & 1u) ? "  WARNING: |rho| above the leakage bound" : "");
     }

@@ -61,6 +61,8 @@ void miles_tokfiles_free(MilesTokFiles *f);
 /* miles_tokenizer_load on files held in memory (copied); `name` (e.g.
  * "run1/best.safetensors:tokenizer") prefixes the file names in messages. */
 int miles_tokenizer_load_files(MilesTokenizer **out, const MilesTokFiles *f, const char *name);
+/* The path a checkpoint was opened from (messages). */
+const char *miles_checkpoint_path(const MilesCheckpoint *c);
 
 /* ---- one of each: the small algorithms every module needs (util.c) ---- */
 

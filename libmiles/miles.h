@@ -689,6 +689,7 @@ typedef struct MilesPrepareReport {
     uint32_t leak_warn;              /* |spearman| > leak_bound */
     int64_t truncated;               /* titles longer than max_len tokens */
     char vocab_hash[32];
+    int applied;                     /* miles_data_prepare_for: a checkpoint's scaler, all rows in test */
 } MilesPrepareReport;
 MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
                        MilesPrepareReport *report);
@@ -991,6 +992,17 @@ MILES_API int miles_checkpoint_max_len(const MilesCheckpoint *c);
  * scaler and label threshold and the same vocabulary (else MILES_EINVAL
  * saying which differs). */
 MILES_API int miles_checkpoint_check_data(const MilesCheckpoint *c, const MilesPrepared *p);
+/* Prepare csv_path to evaluate checkpoint c's model on it (another source, a
+ * later crawl): miles_data_prepare with the checkpoint's feature scaler and
+ * label threshold (metadata "data"), text cleaning and tokenizer (embedded, or
+ * vocab_dir) instead of fitting them; every row goes to the test split, so the
+ * file passes miles_checkpoint_check_data and `miles-eval --split test` scores
+ * it.  Read from opt: language, dedup, leak_bound and max_len (<= 0: the
+ * checkpoint's training max_len); the fitting options are the checkpoint's.
+ * The label is the training threshold in views/day, not the new data's
+ * percentile: the report gives the viral rate it makes. */
+MILES_API int miles_data_prepare_for(const char *csv_path, const char *out_path, const MilesCheckpoint *c,
+                                     const MilesPrepareOptions *opt, MilesPrepareReport *report);
 
 /* ======================================================================== */
 /* Section: metrics and baselines                                           */

@@ -8,7 +8,8 @@
 #     no overwrite without --force, no temp files, a missing / truncated
 #     checkpoint and a bad --format refused naming them, --selftest-dump;
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
-#     line, no output; youtube2017 --country), prepare's refusals (empty, header only, --percentile
+#     line, no output; youtube2017 --country), prepare --checkpoint (all rows
+#     in the test split, miles-eval scores them), prepare's refusals (empty, header only, --percentile
 #     100, --train-frac 0.999; no output) and inspect; miles-baseline --kind all's three reports,
 #     its options as recorded in the fitted models, its refusals;
 #   miles-train --config (the same checkpoint as the same flags, a flag
@@ -371,6 +372,23 @@ expect_fail "train: bad --pooling refused" "pooling"
 "$BIN/miles-train" --init random --out "$W/tb" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "train: no data refused" "one of --data or --csv"
+
+# ---- miles-data prepare --checkpoint: the same CSV prepared for a trained
+# model holds every row in its test split, and miles-eval scores it
+"$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/tc/last.safetensors" --out "$W/dfor.milesdat" > "$W/out" 2> "$W/err"
+rc=$?
+"$BIN/miles-eval" --checkpoint "$W/tc/last.safetensors" --data "$W/dfor.milesdat" --bootstrap 0 --no-plots --out "$W/evf" \
+    > /dev/null 2>> "$W/err"
+rc2=$?
+nall=$("$BIN/miles-data" inspect "$W/d.milesdat" | sed -n 's/^  [a-z]* *n=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }')
+if [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] && grep -q "(the checkpoint's; every row in the test split)" "$W/out" &&
+   python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/evf/eval_test.json" "$nall"; then
+    ok "data: prepare --checkpoint puts all $nall rows in the test split; miles-eval scores them"
+else bad "data: prepare --checkpoint + eval (rc $rc / $rc2, n $nall)"; fi
+"$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/tc/last.safetensors" --percentile 70 --out "$W/dfor2.milesdat" \
+    > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "data: prepare --checkpoint with a fitting option refused, naming it" "--percentile cannot go with --checkpoint"
 
 # ---- miles-train's options reach what it records: train_config / metadata of
 # the checkpoint; --csv prepares the very file miles-data prepare writes

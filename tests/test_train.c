@@ -553,6 +553,68 @@ static void test_events_and_silence(void **state) {
     miles_model_free(m);
 }
 
+/* miles_data_prepare_for: the training CSV prepared for checkpoint c (its
+ * scaler, threshold, tokenizer, max_len) holds every row of the training
+ * file g_prep in its test split, each with the same label, standardized
+ * features, velocities and token ids (bits), and the same scores; the file
+ * passes the checkpoint's data check.  Options that are the checkpoint's are
+ * not read (a different percentile, vocabulary and text cleaning given). */
+static void check_prepare_for(const MilesCheckpoint *c, const char *csv) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/for_ckpt.milesdat", g_dir);
+    MilesPrepareOptions po;
+    miles_prepare_options_default(&po);
+    po.max_len = 0;       /* the checkpoint's (32) */
+    po.percentile = 50;   /* the checkpoint's threshold is used */
+    po.vocab_dir = "tests/fixtures/export_vocab";
+    po.text_clean = MILES_TEXT_CLEAN_SEED;
+    MilesPrepareReport rep;
+    OK(miles_data_prepare_for(csv, path, c, &po, &rep));
+    MilesPrepared *np = NULL;
+    OK(miles_prepared_open(&np, path));
+    OK(miles_checkpoint_check_data(c, np));
+    assert_string_equal(miles_prepared_scaler_json(np), miles_prepared_scaler_json(g_prep));
+    assert_true(rep.applied);
+    MilesDataset nt, nx;
+    OK(miles_prepared_split(np, MILES_SPLIT_TRAIN, &nx));
+    assert_int_equal(nx.n, 0);
+    OK(miles_prepared_split(np, MILES_SPLIT_TEST, &nt));
+    assert_int_equal(nt.max_len, 32);
+    MilesModel *m = NULL;
+    OK(miles_checkpoint_model(c, &m));
+    double *np_p = malloc(sizeof(double) * (size_t)nt.n), *np_v = malloc(sizeof(double) * (size_t)nt.n);
+    OK(miles_predict_dataset(m, &nt, 64, 32, np_p, np_v));
+    int64_t total = 0, same = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset d;
+        OK(miles_prepared_split(g_prep, sp, &d));
+        double *p = malloc(sizeof(double) * (size_t)(d.n ? d.n : 1)), *v = malloc(sizeof(double) * (size_t)(d.n ? d.n : 1));
+        OK(miles_predict_dataset(m, &d, 64, 32, p, v));
+        for (int64_t i = 0; i < d.n; i++) {
+            const char *id = miles_prepared_row_id(g_prep, sp, i);
+            int64_t j = 0;
+            while (j < nt.n && strcmp(miles_prepared_row_id(np, MILES_SPLIT_TEST, j), id)) j++;
+            assert_true(j < nt.n);
+            total++;
+            same += d.labels[i] == nt.labels[j] && d.velocity[i] == nt.velocity[j] && d.lengths[i] == nt.lengths[j] &&
+                    !memcmp(d.features + i * MILES_NUM_FEATURES, nt.features + j * MILES_NUM_FEATURES,
+                            sizeof(float) * MILES_NUM_FEATURES) &&
+                    !memcmp(d.input_ids + i * d.max_len, nt.input_ids + j * nt.max_len, sizeof(int32_t) * 32) &&
+                    p[i] == np_p[j] && v[i] == np_v[j];
+        }
+        free(p);
+        free(v);
+    }
+    printf("prepared for the checkpoint: %lld rows in its test split, %lld of the training file's %lld identical "
+           "(label, features, velocity, ids, scores)\n", (long long)nt.n, (long long)same, (long long)total);
+    assert_int_equal(total, nt.n);
+    assert_int_equal(same, total);
+    free(np_p);
+    free(np_v);
+    miles_model_free(m);
+    miles_prepared_free(np);
+}
+
 /* A checkpoint carries the serving contract under the named keys, with the
  * vocabulary inside, and checks data and tokenizers against it. */
 static void test_checkpoint_contract(void **state) {
@@ -623,6 +685,7 @@ static void test_checkpoint_contract(void **state) {
              last, miles_prepared_vocab_hash(g_prep));
     if (!strstr(miles_last_error(), want)) fail_msg("error does not say \"%s\": %s", want, miles_last_error());
     miles_prepared_free(op);
+    check_prepare_for(c, csv);
     miles_checkpoint_close(c);
     /* a checkpoint saved without the data contract cannot vouch for any data */
     char bare[300];
@@ -635,6 +698,8 @@ static void test_checkpoint_contract(void **state) {
     assert_int_equal(miles_checkpoint_check_data(c, g_prep), MILES_EMISSING);
     printf("no contract: %s\n", miles_last_error());
     assert_non_null(strstr(miles_last_error(), "metadata \"data\" (feature scalers) missing"));
+    assert_int_equal(miles_data_prepare_for(csv, other, c, NULL, NULL), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "cannot prepare data"));
     miles_checkpoint_close(c);
     miles_model_free(m);
 }

@@ -62,6 +62,11 @@ static void usage(FILE *f) {
 "                             before standardizing\n"
 "  --drop-features a,b        mask these features to 0 after standardization (layout stays 18)\n"
 "  --leak-bound B             warn when |Spearman(feature, velocity)| > B on train (default 0.5)\n"
+"  --checkpoint FILE          evaluate that model on this CSV (another source, a later crawl):\n"
+"                             its scaler, label threshold, text cleaning, tokenizer and max-len\n"
+"                             instead of fitting them, every row in the test split (then\n"
+"                             miles-eval --checkpoint FILE --data OUT); only --language,\n"
+"                             --dedup, --max-len and --leak-bound go with it\n"
 "  -q, --quiet                no report\n"
 "  -h, --help\n"
 "\n"
@@ -78,12 +83,20 @@ static int cmd_prepare(int argc, char **argv) {
         {"dedup", 0, 0, 'd'}, {"text-clean", 1, 0, 'c'}, {"percentile", 1, 0, 'p'},
         {"threshold-scope", 1, 0, 's'}, {"seed", 1, 0, 'S'}, {"split-by", 1, 0, 'b'},
         {"train-frac", 1, 0, 'f'}, {"log1p-counts", 0, 0, 'L'}, {"drop-features", 1, 0, 'D'},
-        {"leak-bound", 1, 0, 'B'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"leak-bound", 1, 0, 'B'}, {"checkpoint", 1, 0, 'C'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     double seed = 42;
+    const char *ckpt = NULL, *fitting = NULL; /* fitting: the first option --checkpoint replaces */
+    int max_len_set = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
+        if (c > 0 && strchr("vcpsSbfLD", c) && !fitting)
+            for (int i = 0; lo[i].name; i++)
+                if (lo[i].val == c) fitting = lo[i].name;
+        max_len_set |= c == 'm';
         switch (c) {
+        case 'C': ckpt = optarg; break;
         case 'o': out = optarg; break;
         case 'v': o.vocab_dir = optarg; break;
         case 'm': if (tool_parse_int(optarg, "--max-len", 2, 4096, &o.max_len)) return 2; break;
@@ -122,7 +135,21 @@ static int cmd_prepare(int argc, char **argv) {
         return 2;
     }
     MilesPrepareReport rep;
-    int st = miles_data_prepare(argv[optind], out, &o, &rep);
+    int st;
+    if (ckpt) {
+        if (fitting) {
+            fprintf(stderr, "%s prepare: --%s cannot go with --checkpoint: the checkpoint's scaler, threshold, split, "
+                    "text cleaning and tokenizer are used\n", PROG, fitting);
+            return 2;
+        }
+        if (!max_len_set) o.max_len = 0; /* the checkpoint's */
+        MilesCheckpoint *ck = NULL;
+        st = miles_checkpoint_open(&ck, ckpt);
+        if (st == MILES_OK) st = miles_data_prepare_for(argv[optind], out, ck, &o, &rep);
+        miles_checkpoint_close(ck);
+    } else {
+        st = miles_data_prepare(argv[optind], out, &o, &rep);
+    }
     if (st) return tool_fail(PROG, st);
     if (!quiet) {
         static char buf[16384];
