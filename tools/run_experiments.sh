@@ -12,6 +12,8 @@
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
+#     cross    exp 4c: each real set's tiny model evaluated on the other two sets
+#              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
 #     minilm_lr  exp 1 and 2 (no counts) again with lr 2e-4 (underfitting check)
 #     summary  tables (docs/results/summary.md) + copies of the eval JSONs into docs/results/
 # env: BUILD (build-results), OUT (runs/results), THREADS (2), NICE (nice; empty = no nice),
@@ -171,6 +173,25 @@ stage_real_minilm() {
   train_eval yt_minilm "$OUT/data/yt.milesdat" 48 "${MINILM[@]}"
 }
 
+# exp 4c: a model of one source on the others' rows, prepared under its own scaler, label
+# threshold (views/day of its training split) and tokenizer; every row of the other set is a test row
+stage_cross() {
+  local s t
+  for s in yt vn tt20; do
+    train_eval "${s}_tiny" "$OUT/data/$s.milesdat" 48 "${TINY[@]}"
+  done
+  for s in yt vn tt20; do
+    for t in yt vn tt20; do
+      [ "$s" = "$t" ] && continue
+      mkdir -p "$OUT/cross_${s}_on_$t"
+      timed "cross_${s}_on_$t.prepare" "$B/miles-data" prepare "$OUT/data/$t.csv" --language any \
+        --checkpoint "$OUT/${s}_tiny/run/best.safetensors" --out "$OUT/data/cross_${s}_on_$t.milesdat"
+      timed "cross_${s}_on_$t.eval" "$B/miles-eval" --checkpoint "$OUT/${s}_tiny/run/best.safetensors" \
+        --data "$OUT/data/cross_${s}_on_$t.milesdat" --threads "$THREADS" --out "$OUT/cross_${s}_on_$t/report"
+    done
+  done
+}
+
 stage_summary() {
   mkdir -p docs/results
   python3 - "$OUT" docs/results <<'PY'
@@ -218,10 +239,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm minilm_lr summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|minilm_lr|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm minilm_lr summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
