@@ -357,6 +357,9 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
     MilesDataset train, val;
     MILES_TRY(miles_prepared_split(data, MILES_SPLIT_TRAIN, &train));
     MILES_TRY(miles_prepared_split(data, MILES_SPLIT_VAL, &val));
+    if (train.n == 0)
+        return miles_error(MILES_EINVAL, "the prepared data has no training rows (a file prepared for a checkpoint, "
+                                         "miles-data prepare --checkpoint, holds test rows only: it is for miles-eval)");
     MilesCkptContract k;
     memset(&k, 0, sizeof k);
     k.scaler_json = miles_prepared_scaler_json(data);

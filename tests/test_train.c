@@ -609,6 +609,11 @@ static void check_prepare_for(const MilesCheckpoint *c, const char *csv) {
            "(label, features, velocity, ids, scores)\n", (long long)nt.n, (long long)same, (long long)total);
     assert_int_equal(total, nt.n);
     assert_int_equal(same, total);
+    /* it is for evaluation: training on it is refused, saying why */
+    MilesTrainConfig tc;
+    small_train_cfg(&tc, g_dir, 1);
+    assert_int_equal(miles_train_run(m, np, &tc, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "no training rows (a file prepared for a checkpoint"));
     free(np_p);
     free(np_v);
     miles_model_free(m);
