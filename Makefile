@@ -8,6 +8,7 @@
 #                   install + pkg-config example, CUDA compile (when nvcc exists)
 #   make install PREFIX=/usr/local
 #   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
+#   make coverage   line coverage of libmiles/ and tools/ by the tests (build-cov/coverage/)
 #   make cuda       compile and link the CUDA backend (CUDA_ARCH list below), incl. $(BUILD)/libmiles_cuda.so
 #   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
 #   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
@@ -172,7 +173,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: determinism browser-test portability-check alloc-check
+.PHONY: determinism browser-test portability-check alloc-check coverage
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help bench-env bench-goals
 
@@ -292,6 +293,17 @@ determinism: all tests
 # The web page in headless Chromium + Selenium (tests/test_browser.sh)
 browser-test: all
 	BUILD=$(BUILD) MILES_BIN=$(BUILD)/bin bash tests/test_browser.sh
+
+# Line coverage of libmiles/ and tools/ by the tests (~8 min; not part of make check):
+# a --coverage build in build-cov/, the test programs (test_infer's every-float
+# sweeps skipped: too slow with counters), then tests/coverage_report.sh's table,
+# least covered first, and build-cov/coverage/*.gcov ("#####": a line no test ran).
+COV_FLAGS = BUILD=build-cov OPTFLAGS="-O1 -g --coverage -march=x86-64-v2" LDSAN=--coverage
+coverage:
+	$(MAKE) -j2 $(COV_FLAGS) all tests
+	find build-cov -name '*.gcda' -delete
+	MILES_TEST_SKIP='*every_float*' $(MAKE) $(COV_FLAGS) test
+	bash tests/coverage_report.sh build-cov
 
 # The reference path without OpenMP and without BLAS (own GEMM) must give the same model.
 VARIANT_TESTS = test_gemm test_ops test_attention test_golden test_model
@@ -524,7 +536,7 @@ bench-goals: all weights
 	PY=$(BENCH_VENV)/bin/python bench/run_cpu_goals.sh
 
 help:
-	@sed -n '1,18p' Makefile
+	@sed -n '1,20p' Makefile
 
 # header dependencies written by -MMD
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,7 +8,8 @@
 #      tool, an example, a benchmark, a fuzzer, the CUDA code, or another part
 #      of the library (a function only tests call belongs in an internal header);
 #   4. the shared library exports only miles_* symbols (nm), when LIB is given
-#      (sanitizer builds add their own __asan/__odr_asan markers: not ours).
+#      (sanitizer builds add their own __asan/__odr_asan markers, coverage
+#      builds (make coverage) libgcov's __gcov_* and mangle_path: not ours).
 #
 #   tests/check_layering.sh [ROOT] [LIB]      ROOT: repository root (default .),
 #                                             LIB: path of libmiles.so (optional)
@@ -71,7 +72,7 @@ if [ -n "$LIB" ]; then
         fail "$LIB not found"
     else
         n=$(nm -D --defined-only "$LIB" | awk '$2 ~ /^[TDBRVWiu]$/ {print $3}' | grep -v '^miles_' \
-            | grep -vE '^(_init|_fini|_edata|_end|__bss_start)$|^__(odr_)?asan|^__ubsan|^__sanitizer' | tee /tmp/miles_layering_syms.$$ | grep -c .)
+            | grep -vE '^(_init|_fini|_edata|_end|__bss_start)$|^__(odr_)?asan|^__ubsan|^__sanitizer|^__gcov_|^mangle_path$' | tee /tmp/miles_layering_syms.$$ | grep -c .)
         if [ "$n" -gt 0 ]; then
             fail "$LIB exports $n symbols without the miles_ prefix, e.g. $(head -5 /tmp/miles_layering_syms.$$ | tr '\n' ' ')"
         fi
