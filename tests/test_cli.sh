@@ -109,6 +109,12 @@ while IFS=$'\t' read -r L haspair ids a b; do
 done < "$W/enc.tsv"
 if [ "$encn" -ge 10 ] && [ "$encbad" -eq 0 ]; then ok "tokenize: --max-len (--pair) on $encn texts as arguments, ids equal HF's"
 else bad "tokenize: --max-len: $encbad of $encn differ"; fi
+# a text of more word pieces than the first id buffer (256): tokenized again into a larger one
+python3 -c 'print(" ".join(["hello"] * 300 + ["unaffable"]))' | "$BIN/miles-tokenize" --vocab "$VOCAB" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(tr ' ' '\n' < "$W/out" | grep -c '^7592$')" -eq 300 ] && [ "$(wc -w < "$W/out")" -eq 303 ]; then
+    ok "tokenize: 303 word pieces (past the first buffer of 256)"
+else bad "tokenize: a long text (rc $rc, $(wc -w < "$W/out") ids)"; fi
 "$BIN/miles-tokenize" --vocab "$VOCAB" --tokens "Hello, World!" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && [ "$(cat "$W/out")" = "hello , world !" ]; then ok "tokenize: --tokens"; else bad "tokenize: --tokens: $(cat "$W/out")"; fi
@@ -362,6 +368,10 @@ echo '{"init": "random", "no-such-option": 1}' > "$W/bad.json"
 "$BIN/miles-train" $T --config "$W/bad.json" --out "$W/tb" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "train: unknown key in --config refused, naming it" "no-such-option"
+echo '{"init": "random", "epochs": [3]}' > "$W/badtype.json"
+"$BIN/miles-train" $T --config "$W/badtype.json" --out "$W/tb" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "train: a --config value of another type refused, naming the key" 'key "epochs" must be a string, number or boolean'
 echo '{"init": "random", ' > "$W/broken.json"
 "$BIN/miles-train" $T --config "$W/broken.json" --out "$W/tb" > "$W/out" 2> "$W/err"
 rc=$?
