@@ -6,7 +6,9 @@
  *     same global batch, seed and data (max |diff| <= 1e-6; not bitwise: the
  *     gradient of a batch is summed in two halves, see the doc), with unequal
  *     class weights, gradient accumulation and a partial last batch; the same
- *     with ZeRO-1 sharded moments; the 2-rank weights pinned (a constant hash);
+ *     with ZeRO-1 sharded moments, also stopped halfway and resumed (the
+ *     moments scattered from the checkpoint); the 2-rank weights pinned (a
+ *     constant hash, the same for all three);
  *   - a rank killed mid-run makes mpirun fail with a clear message, and the run
  *     resumes from last.safetensors with another number of ranks (2 -> 3) to
  *     the weights of an uninterrupted run;
@@ -437,6 +439,19 @@ static void test_two_ranks_match_one_process(void **state) {
     miles_safetensors_close(sa);
     miles_safetensors_close(sz);
     miles_model_free(mz);
+    /* ZeRO-1 stopped halfway and resumed (rank 0 reads the full moments and
+     * scatters the shards, miles_zero1_scatter): the straight run's bits */
+    char zr[256];
+    snprintf(zr, sizeof zr, "%s/eq_zero1_resumed", g_dir);
+    snprintf(args, sizeof args, "steps=%lld zero1=1", (long long)r.steps / 2);
+    rc = mpirun_worker(2, zr, args);
+    snprintf(args, sizeof args, "steps=%lld zero1=1 resume=1", (long long)r.steps);
+    if (rc == 0) rc = mpirun_worker(2, zr, args);
+    snprintf(log, sizeof log, "%s.log", zr);
+    if (rc != 0) { print_file(log, "  mpirun| "); fail_msg("mpirun -np 2 (zero1, resumed) exited with %d", rc); }
+    MilesModel *mr = load_last(zr);
+    pin_params("mpirun -np 2, ZeRO-1, stopped at half and resumed", mr, PIN_NP2);
+    miles_model_free(mr);
     miles_model_free(m2);
     miles_model_free(m1);
 }
