@@ -417,6 +417,42 @@ static void test_scaler_json_and_missing(void **state) {
     assert_int_equal(miles_scaler_from_json(&u, j2), MILES_EFORMAT);
     printf("  renamed feature: %s\n", miles_last_error());
     free(j2);
+    /* one field at a time made wrong in the valid JSON: each refused naming it */
+    const struct { const char *key, *sub, *value, *want; } cases[] = {
+        {"features", NULL, "[\"views\"]", "'features' must list the 18 feature names"},
+        {"mean", NULL, "[1, 2, 3]", "'mean' must be an array of 18 numbers"},
+        {"scale", NULL, "\"wide\"", "'scale' must be an array of 18 numbers"},
+        {"mean", "3", "\"x\"", "'mean'[3] is not a finite number"},
+        {"available", "5", "2", "'available'[5] must be 0 or 1"},
+        {"velocity", "max", "\"big\"", "'max' is not a finite number"},
+        {"label", "threshold", "null", "'threshold' is not a finite number"},
+        {"label", NULL, NULL, "missing 'label'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *o = cJSON_Parse(json);
+        assert_non_null(o);
+        cJSON *parent = o, *it = cJSON_GetObjectItemCaseSensitive(o, cases[i].key);
+        assert_non_null(it);
+        if (!cases[i].value) {
+            cJSON_DeleteItemFromObjectCaseSensitive(o, cases[i].key);
+        } else {
+            cJSON *v = cJSON_Parse(cases[i].value);
+            assert_non_null(v);
+            if (!cases[i].sub) cJSON_ReplaceItemInObjectCaseSensitive(parent, cases[i].key, v);
+            else if (cJSON_IsArray(it)) cJSON_ReplaceItemInArray(it, atoi(cases[i].sub), v);
+            else cJSON_ReplaceItemInObjectCaseSensitive(it, cases[i].sub, v);
+        }
+        char *txt = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        u = NULL;
+        int rc = miles_scaler_from_json(&u, txt);
+        free(txt);
+        if (rc == MILES_OK || !strstr(miles_last_error(), cases[i].want))
+            fail_msg("%s%s%s: got %s \"%s\", want \"%s\"", cases[i].key, cases[i].sub ? "." : "",
+                     cases[i].sub ? cases[i].sub : "", miles_status_name(rc), miles_last_error(), cases[i].want);
+        assert_null(u);
+    }
+    printf("  %zu malformed fields refused, each named\n", sizeof cases / sizeof *cases);
     free(json);
     miles_scaler_free(s);
     miles_scaler_free(t);
