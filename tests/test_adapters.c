@@ -490,6 +490,15 @@ static void test_bad_inputs(void **state) {
                   "2025-06-10 18:57:59,1,2,1,1,1,1\n");
     expect_fail("tiktok-vn", p, MILES_EFORMAT);
     assert_non_null(strstr(miles_last_error(), ":2: field views_1"));
+    /* a directory with neither of the data set's files; a raw feed without a column */
+    snprintf(p, sizeof p, "%s/vn_empty", tmpdir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    expect_fail("tiktok-vn", p, MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "neither panel_scrape1_recrawl_DERIVED.csv nor feed_scrape1_raw.csv"));
+    snprintf(p, sizeof p, "%s/vn_empty/feed_scrape1_raw.csv", tmpdir);
+    write_text(p, "user_name,vid_nview\nu,5\n");
+    expect_fail("tiktok-vn", p, MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "feed_scrape1_raw.csv:1: missing column \"vid_caption\""));
     /* invalid UTF-8 in a title: the record is dropped and counted, not written */
     snprintf(p, sizeof p, "%s/badutf8.json", tmpdir);
     write_text(p, "{\"id\": \"u1\", \"title\": \"bad \xff\xfe title\", \"view_count\": 5, \"upload_date\": \"20250101\","
