@@ -339,6 +339,35 @@ static void test_save_load(void **state) {
     printf("wrong shape: %s\n", miles_last_error());
     free(s2);
     cJSON_Delete(o);
+    /* one field of the valid file made wrong at a time: refused, naming it */
+    const struct { const char *sect, *key; int idx; const char *value, *want; } cases[] = {
+        {NULL, "format", -1, "\"pickle\"", "\"format\" is not \"miles-baseline\""},
+        {NULL, "version", -1, "7", "unsupported \"version\" (this library reads 1)"},
+        {NULL, "kind", -1, "\"forest\"", "\"kind\" must be \"tfidf_logreg\" or \"numeric_logreg\""},
+        {"tfidf", "norm", -1, "\"l3\"", "tfidf.norm = \"l3\" (want l2, l1 or none)"},
+        {"logreg", "intercept", -1, "\"x\"", "logreg.intercept is not a finite number"},
+        {"tfidf", "vocabulary", 0, "1", "tfidf.vocabulary[0] is not a string"},
+        {"tfidf", "idf", 2, "\"x\"", "tfidf.idf[2] is not a finite number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        o = cJSON_Parse(txt);
+        cJSON *parent = cases[i].sect ? cJSON_GetObjectItem(o, cases[i].sect) : o;
+        cJSON *it = cJSON_GetObjectItem(parent, cases[i].key);
+        assert_non_null(it);
+        if (cases[i].idx < 0) cJSON_ReplaceItemInObject(parent, cases[i].key, cJSON_Parse(cases[i].value));
+        else cJSON_ReplaceItemInArray(it, cases[i].idx, cJSON_Parse(cases[i].value));
+        s2 = cJSON_PrintUnformatted(o);
+        assert_int_equal(miles_write_file_atomic(bad, s2, strlen(s2)), MILES_OK);
+        b2 = NULL;
+        int rc = miles_baseline_load(&b2, bad);
+        if (rc == MILES_OK || !strstr(miles_last_error(), cases[i].want))
+            fail_msg("%s: got %s \"%s\", want \"%s\"", cases[i].key, miles_status_name(rc), miles_last_error(),
+                     cases[i].want);
+        assert_null(b2);
+        free(s2);
+        cJSON_Delete(o);
+    }
+    printf("%zu damaged fields refused, each named\n", sizeof cases / sizeof *cases);
     free(txt);
     unlink(bad);
     unlink(path);
