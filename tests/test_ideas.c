@@ -218,6 +218,24 @@ static void test_topic_patterns(void **state) {
     MilesRecord bad[2] = {g_tab.recs[0], {1, nm, vv, NULL}};
     assert_int_equal(miles_topic_analyze(g_pred, bad, 2, "ramen", NULL, &t), MILES_EMISSING);
     assert_non_null(strstr(miles_last_error(), "record 1"));
+    /* a bad value in a match is named by the caller's index (record 2), not by
+     * its place among the matches (0): records 0 and 1 do not match */
+    const char *n3[] = {"title", "views"}, *v0[] = {"dogs at the park", "10"}, *v1[] = {"a zebra", "12"},
+               *v2[] = {"ramen at midnight", "lots"};
+    MilesRecord three[3] = {{2, n3, v0, NULL}, {2, n3, v1, NULL}, {2, n3, v2, NULL}};
+    int rc = miles_topic_analyze(g_pred, three, 3, "ramen", NULL, &t);
+    printf("  bad match: %s\n", miles_last_error());
+    assert_int_not_equal(rc, MILES_OK);
+    assert_null(t);
+    assert_non_null(strstr(miles_last_error(), "record 2: "));
+    assert_non_null(strstr(miles_last_error(), "views"));
+    assert_null(strstr(miles_last_error(), "record 0"));
+    /* options out of range */
+    MilesTopicOptions bo;
+    miles_topic_options_default(&bo);
+    bo.top_n = 0;
+    assert_int_equal(miles_topic_analyze(g_pred, g_tab.recs, g_tab.nrows, "ramen", &bo, &t), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "topic options out of range (top_n 0"));
 }
 
 static double score_title(const MilesRecord *draft, const char *title) {
