@@ -72,8 +72,33 @@ req -X POST -d '{"topic":"x","items":[{"title":"a","view_count":-1}]}' "$U/ideas
 [ "$CODE" = 400 ] && check "serve: bad item names it" "d['error'].startswith('items[0]')" || bad "serve: bad item ($CODE)"
 req -X GET "$U/ideas"
 [ "$CODE" = 405 ] && ok "serve: GET /ideas -> 405" || bad "serve: GET /ideas ($CODE)"
+# the request's fields, each refused naming it; a draft given as an object with stats
+req -X POST -d '{"topic":"tacos","items":[{"title":"dog"},{"title":"tacos","view_count":"lots"}]}' "$U/ideas"
+[ "$CODE" = 400 ] && check "serve: the second item's bad value names items[1]" "d['error'].startswith('items[1].view_count')" || bad "serve: items[1] ($CODE)"
+req "$U/topic?q=ramen&limit=0"
+[ "$CODE" = 400 ] && check "serve: /topic limit=0 -> 400" "d['error'].startswith('limit:')" || bad "serve: limit=0 ($CODE)"
+req -X POST -d '{"topic":"ramen","seed":-1}' "$U/ideas"
+[ "$CODE" = 400 ] && check "serve: seed -1 -> 400" "d['error'].startswith('seed:')" || bad "serve: seed -1 ($CODE)"
+req -X POST -d '{"topic":"ramen","draft":5}' "$U/ideas"
+[ "$CODE" = 400 ] && check "serve: draft 5 -> 400" "d['error'].startswith('draft:')" || bad "serve: draft 5 ($CODE)"
+req -X POST -d '{"topic":"ramen","draft":{"view_count":5}}' "$U/ideas"
+[ "$CODE" = 400 ] && check "serve: draft without a title -> 400" "d['error'].startswith('draft.title:')" || bad "serve: draft without title ($CODE)"
+req -X POST -d '{"topic":"ramen","draft":"my ramen night","seed":1}' "$U/ideas"
+cp "$W/out" "$W/draft_title.json"
+req -X POST -d '{"topic":"ramen","draft":{"title":"my ramen night","view_count":50000,"like_count":900},"seed":1}' "$U/ideas"
+check "serve: a draft with stats is scored with them (another score than the bare title's)" \
+  "d['suggestions']['draft']=='my ramen night' and d['suggestions']['draft_source']=='given' and d['suggestions']['draft_score'] != json.load(open('$W/draft_title.json'))['suggestions']['draft_score']"
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
 if [ $rc -eq 0 ] && ! grep -q "Sanitizer" "$W/server.log"; then ok "serve: clean exit after SIGTERM"; else
     fails=$((fails + 1)); echo "FAIL serve: exit status $rc after SIGTERM"; tail -5 "$W/server.log"; fi
+# without a database the store's candidates do not exist: 503 saying to send items
+rm -f "$W/port"
+"$BIN/miles-serve" -c "$CK" --port 0 --port-file "$W/port" --no-db -q > "$W/server2.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 300); do [ -s "$W/port" ] && break; sleep 0.1; done
+U="http://127.0.0.1:$(cat "$W/port")"
+req "$U/topic?q=ramen"
+[ "$CODE" = 503 ] && check "serve --no-db: /topic -> 503, send items" "'send the candidates as \"items\"' in d['error']" || bad "serve --no-db: /topic ($CODE)"
+kill -TERM "$PID"; wait "$PID"; PID=
 echo "test_ideas.sh: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
