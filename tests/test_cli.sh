@@ -9,7 +9,8 @@
 #     checkpoint and a bad --format refused naming them, --selftest-dump;
 #   miles-data convert (a yt-dlp fixture; bad input refused naming file and
 #     line, no output; youtube2017 --country), prepare --checkpoint (all rows
-#     in the test split, miles-eval scores them), prepare's refusals (empty, header only, --percentile
+#     in the test split, miles-eval scores them, miles-baseline --eval-data),
+#     prepare's refusals (empty, header only, --percentile
 #     100, --train-frac 0.999; no output) and inspect; miles-baseline --kind all's three reports,
 #     its options as recorded in the fitted models, its refusals;
 #   miles-train --config (the same checkpoint as the same flags, a flag
@@ -395,6 +396,26 @@ if [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] && grep -q "(the checkpoint's; every row 
    python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/evf/eval_test.json" "$nall"; then
     ok "data: prepare --checkpoint puts all $nall rows in the test split; miles-eval scores them"
 else bad "data: prepare --checkpoint + eval (rc $rc / $rc2, n $nall)"; fi
+# the baselines fitted on the model's data, evaluated on those rows (--eval-data)
+"$BIN/miles-baseline" --data "$W/d.milesdat" --eval-data "$W/dfor.milesdat" --kind all --bootstrap 0 --no-plots \
+    --out "$W/evfb" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/evfb" "$nall" "$W/dfor.milesdat" <<'PY'; then
+import json, sys
+d, n, src = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ok = True
+for k in ("text", "numeric", "ridge"):
+    j = json.load(open(f"{d}/baseline_{k}_test.json"))
+    ok = ok and j["run"]["eval_data"] == src and (j["n"] if k != "ridge" else j["velocity_report"]["n"]) == n
+sys.exit(0 if ok else 1)
+PY
+    ok "baseline: --eval-data: the three baselines fitted on --data, evaluated on the $nall rows prepared for its model"
+else bad "baseline: --eval-data (rc $rc)"; fi
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --percentile 70 --out "$W/d70.milesdat" -q \
+    > /dev/null 2>&1
+"$BIN/miles-baseline" --data "$W/d70.milesdat" --eval-data "$W/dfor.milesdat" --kind numeric --out "$W/evfb" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "baseline: --eval-data under another scaler refused" "was prepared with another scaler/label threshold than"
 "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/tc/last.safetensors" --percentile 70 --out "$W/dfor2.milesdat" \
     > "$W/out" 2> "$W/err"
 rc=$?

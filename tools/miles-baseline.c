@@ -28,6 +28,9 @@ static void usage(FILE *f) {
 "  --kind K             text|numeric|ridge|both|all (default both = text + numeric;\n"
 "                       all = the three)\n"
 "  --split S            evaluation split: test|val (default test); fit on train\n"
+"  --eval-data FILE     evaluate on FILE's split instead (fitted on --data's train split):\n"
+"                       another source prepared under the same scaler and label threshold,\n"
+"                       e.g. miles-data prepare --checkpoint of a model trained on --data\n"
 "  --out DIR            reports and fitted models (default reports/baseline)\n"
 "TF-IDF (scikit-learn TfidfVectorizer semantics):\n"
 "  --max-features N     5000 (0 = no limit)   --min-df N   2   --max-df X   0.95\n"
@@ -43,14 +46,16 @@ static void usage(FILE *f) {
 "  -h, --help\n");
 }
 
+static const char *g_eval_data; /* --eval-data (NULL: the --data file's split), named in the reports */
+
 /* Ridge regression of the velocity target on the 18 standardized features:
  * fitted on train (target transform fitted on train, as the trainer does),
  * evaluated on the split with the velocity report. */
-static int run_ridge(MilesPrepared *p, int split, const char *split_name, const char *out_dir, double alpha,
-                     int vkind, int boot, uint64_t seed) {
+static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *split_name, const char *out_dir,
+                     double alpha, int vkind, int boot, uint64_t seed) {
     MilesDataset tr, ev;
     int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
-    if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
+    if (s == MILES_OK) s = miles_prepared_split(e, split, &ev);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
     if (tr.n == 0 || ev.n == 0 || !tr.velocity_raw || !ev.velocity_raw) {
         fprintf(stderr, "miles-baseline: ridge needs non-empty train and %s splits with velocities\n", split_name);
@@ -76,6 +81,7 @@ static int run_ridge(MilesPrepared *p, int split, const char *split_name, const 
     cJSON *j = cJSON_CreateObject();
     cJSON *run = cJSON_AddObjectToObject(j, "run");
     cJSON_AddStringToObject(run, "baseline", "ridge");
+    if (g_eval_data) cJSON_AddStringToObject(run, "eval_data", g_eval_data);
     cJSON_AddNumberToObject(run, "alpha", alpha);
     cJSON_AddStringToObject(run, "velocity_target", miles_velocity_target_name(vt.kind));
     cJSON_AddNumberToObject(run, "target_mean", vt.mean);
@@ -105,11 +111,13 @@ static int run_ridge(MilesPrepared *p, int split, const char *split_name, const 
     return 0;
 }
 
-static int run_one(const char *kind, MilesPrepared *p, int split, const char *split_name, const char *out_dir,
-                   const MilesTfidfConfig *tc, const MilesLogRegConfig *lc, int boot, uint64_t seed, int plots) {
+/* Fitted on p's training split, evaluated on e's `split` (e = p unless --eval-data). */
+static int run_one(const char *kind, MilesPrepared *p, MilesPrepared *e, int split, const char *split_name,
+                   const char *out_dir, const MilesTfidfConfig *tc, const MilesLogRegConfig *lc, int boot,
+                   uint64_t seed, int plots) {
     MilesDataset tr, ev;
     int s = miles_prepared_split(p, MILES_SPLIT_TRAIN, &tr);
-    if (s == MILES_OK) s = miles_prepared_split(p, split, &ev);
+    if (s == MILES_OK) s = miles_prepared_split(e, split, &ev);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
     if (tr.n == 0 || ev.n == 0) { fprintf(stderr, "miles-baseline: empty train or %s split\n", split_name); return 1; }
     int text = !strcmp(kind, "text");
@@ -120,7 +128,7 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
         ev_titles = malloc(sizeof(char *) * ev.n);
         if (!tr_titles || !ev_titles) { fprintf(stderr, "miles-baseline: out of memory\n"); return 1; }
         for (int64_t i = 0; i < tr.n; i++) tr_titles[i] = miles_prepared_title(p, MILES_SPLIT_TRAIN, i);
-        for (int64_t i = 0; i < ev.n; i++) ev_titles[i] = miles_prepared_title(p, split, i);
+        for (int64_t i = 0; i < ev.n; i++) ev_titles[i] = miles_prepared_title(e, split, i);
         s = miles_baseline_fit_text(&b, tr_titles, tr.labels, (int)tr.n, tc, lc);
     } else {
         s = miles_baseline_fit_numeric(&b, tr.features, (int)tr.n, MILES_NUM_FEATURES, tr.labels, lc);
@@ -160,6 +168,7 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "baseline", kind);
     cJSON_AddStringToObject(extra, "model_file", path);
+    if (g_eval_data) cJSON_AddStringToObject(extra, "eval_data", g_eval_data);
     MilesBaselineInfo info;
     miles_baseline_info(b, &info);
     if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", info.vocab_size);
@@ -178,7 +187,7 @@ static int run_one(const char *kind, MilesPrepared *p, int split, const char *sp
 
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
+    const char *data = NULL, *eval_data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
     MilesTfidfConfig tc;
     MilesLogRegConfig lc;
     miles_tfidf_config_default(&tc);
@@ -191,11 +200,13 @@ int main(int argc, char **argv) {
         {"no-stop-words", 0, 0, 'W'}, {"no-lowercase", 0, 0, 'L'}, {"sublinear-tf", 0, 0, 'T'},
         {"C", 1, 0, 'C'}, {"class-weight", 1, 0, 'w'}, {"tol", 1, 0, 'x'}, {"max-iter", 1, 0, 'i'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"alpha", 1, 0, 'A'},
-        {"velocity-target", 1, 0, 'V'}, {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"velocity-target", 1, 0, 'V'}, {"no-plots", 0, 0, 'P'}, {"eval-data", 1, 0, 'E'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
+        case 'E': eval_data = g_eval_data = optarg; break;
         case 'k': kind = optarg; break;
         case 's': split_name = optarg; break;
         case 'o': out = optarg; break;
@@ -237,16 +248,28 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (tool_mkdirs(out)) return 1;
-    MilesPrepared *p = NULL;
+    MilesPrepared *p = NULL, *e = NULL;
     int s = miles_prepared_open(&p, data);
+    if (s == MILES_OK && eval_data) s = miles_prepared_open(&e, eval_data);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
+    /* standardized features and labels mean the same only under one scaler and threshold */
+    if (e && strcmp(miles_prepared_scaler_json(p), miles_prepared_scaler_json(e)) != 0) {
+        fprintf(stderr, "miles-baseline: %s was prepared with another scaler/label threshold than %s; prepare it under "
+                "%s's (miles-data prepare --checkpoint with a model trained on it)\n", eval_data, data, data);
+        miles_prepared_free(p);
+        miles_prepared_free(e);
+        return 1;
+    }
+    MilesPrepared *ev = e ? e : p;
     int status = 0;
     const int all = !strcmp(kind, "all"), both = !strcmp(kind, "both");
     if (all || both || !strcmp(kind, "text"))
-        status |= run_one("text", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+        status |= run_one("text", p, ev, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
     if (all || both || !strcmp(kind, "numeric"))
-        status |= run_one("numeric", p, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
-    if (all || !strcmp(kind, "ridge")) status |= run_ridge(p, split, split_name, out, alpha, vkind, boot, (uint64_t)seed);
+        status |= run_one("numeric", p, ev, split, split_name, out, &tc, &lc, boot, (uint64_t)seed, plots);
+    if (all || !strcmp(kind, "ridge"))
+        status |= run_ridge(p, ev, split, split_name, out, alpha, vkind, boot, (uint64_t)seed);
     miles_prepared_free(p);
+    miles_prepared_free(e);
     return status;
 }

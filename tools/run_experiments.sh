@@ -188,6 +188,9 @@ stage_cross() {
         --checkpoint "$OUT/${s}_tiny/run/best.safetensors" --out "$OUT/data/cross_${s}_on_$t.milesdat"
       timed "cross_${s}_on_$t.eval" "$B/miles-eval" --checkpoint "$OUT/${s}_tiny/run/best.safetensors" \
         --data "$OUT/data/cross_${s}_on_$t.milesdat" --threads "$THREADS" --out "$OUT/cross_${s}_on_$t/report"
+      # the numeric LR and the ridge fitted on the same source, evaluated on the same rows
+      timed "cross_${s}_on_$t.baselines" "$B/miles-baseline" --data "$OUT/data/$s.milesdat" --kind all \
+        --eval-data "$OUT/data/cross_${s}_on_$t.milesdat" --out "$OUT/cross_${s}_on_$t/report"
     done
   done
 }
