@@ -570,10 +570,11 @@ fuzz:
 # is not instrumented, so random bytes never reach the scaler reader (18 edges in 150 s from an
 # empty corpus, ~240 with them).  fuzz/<name>.dict where present.  A crash stops the run with
 # the target's log and input named (build-fuzz/<target>.log, <target>-crash-*).
-# FUZZ_ONLY="json csv": those targets alone.
+# FUZZ_ONLY="json csv": those targets alone.  st_miles_crc.safetensors: two tensors with both
+# CRCs (tensor_crc32, header_crc32) and a config, as a miles-checkpoint-4 header has them.
 FUZZ_SEEDS_json        = $(wildcard fuzz/seeds/json/*.json)
 FUZZ_SEEDS_csv         = $(wildcard ../shared/data/reference_synthetic_target/*.csv)
-FUZZ_SEEDS_safetensors = $(wildcard tests/fixtures/st_python_single.safetensors)
+FUZZ_SEEDS_safetensors = $(wildcard tests/fixtures/st_python_single.safetensors tests/fixtures/st_miles_crc.safetensors)
 FUZZ_SEEDS_adapter_ytdlp = $(wildcard tests/fixtures/ytdlp_*.json)
 rparen := )
 FUZZ_SEEDED = json csv safetensors adapter_ytdlp

@@ -600,6 +600,9 @@ else bad "eval: --split train (rc $rc)"; fi
 # its progress: a summary line on stderr (a log gets a line per 30 s, a terminal a redrawn one)
 if grep -qE "^scored $ntrain rows in [0-9.]+ s \([0-9]+ rows/s\)$" "$W/err"; then ok "eval: progress summary on stderr"
 else bad "eval: progress summary: $(head -c 200 "$W/err")"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split train --bootstrap 0 --no-plots \
+    --quiet --out "$W/ev" > /dev/null 2> "$W/err"
+if [ $? -eq 0 ] && [ ! -s "$W/err" ]; then ok "eval: --quiet writes nothing on stderr"; else bad "eval: --quiet: $(head -c 200 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split all --out "$W/ev" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --split all refused" "split must be test, val or train"

@@ -558,8 +558,47 @@ static void test_atomic_abort(void **state) {
     assert_non_null(strstr(miles_last_error(), "/nonexistent-dir/x.safetensors"));
 }
 
+/* tests/fixtures/st_miles_crc.safetensors was written by this writer with both
+ * CRCs (tensor_crc32, header_crc32: a miles-checkpoint-4 header's) from the
+ * inputs below.  It must still open (every reader of an older -4 checkpoint
+ * computes the header CRC's canonical text the same way), and the writer must
+ * still produce it byte for byte: a change of either form fails here first. */
+#define FIX_CRC "tests/fixtures/st_miles_crc.safetensors"
+void miles_safetensors_writer_crc(MilesSafetensorsWriter *w); /* internal.h */
+static void test_crc_format_pinned(void **state) {
+    (void)state;
+    MilesSafetensors *st = NULL;
+    assert_int_equal(miles_safetensors_open(&st, FIX_CRC), MILES_OK);
+    assert_string_equal(miles_safetensors_metadata(st, "header_crc32"), "87ecfb3c");
+    assert_non_null(miles_safetensors_metadata(st, "tensor_crc32"));
+    miles_safetensors_close(st);
+    char path[512];
+    snprintf(path, sizeof path, "%s/crc.safetensors", tmpdir);
+    MilesSafetensorsWriter *w = NULL;
+    assert_int_equal(miles_safetensors_writer_open(&w, path), MILES_OK);
+    miles_safetensors_writer_crc(w);
+    float a[4] = {1, 2, 3, 4};
+    int32_t b[2] = {7, 8};
+    int64_t s1[2] = {2, 2}, s2[1] = {2};
+    assert_int_equal(miles_safetensors_writer_add(w, "a", MILES_DT_F32, 2, s1, a), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_add(w, "b", MILES_DT_I32, 1, s2, b), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_metadata(w, "format", "miles-checkpoint-4"), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_metadata(w, "config", "{\"layer_norm_eps\":1e-12}"), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_finish(w), MILES_OK);
+    size_t n1, n2;
+    char *got = test_slurp(path, &n1), *want = test_slurp(FIX_CRC, &n2);
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(got, want, n1);
+    free(got);
+    free(want);
+    unlink(path); /* test_round_trip counts the directory's files */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc_format_pinned),
         cmocka_unit_test(test_read_python_fixture),
         cmocka_unit_test(test_writer_matches_python),
         cmocka_unit_test(test_round_trip),

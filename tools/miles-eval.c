@@ -40,6 +40,7 @@ static void usage(FILE *f) {
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
 "                      refused where missing)\n"
+"  -q, --quiet         no progress on stderr (rows scored, rate, ETA)\n"
 "  -h, --help\n"
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
 }
@@ -47,7 +48,7 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL;
-    int boot = 1000, batch = 64, threads = 0, plots = 1;
+    int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
     double seed = 42;
@@ -55,9 +56,9 @@ int main(int argc, char **argv) {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
-        {0, 0, 0, 0}};
+        {"quiet", 0, 0, 'q'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
         case 'd': data = optarg; break;
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
+        case 'q': quiet = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case 'h': usage(stdout); return 0;
@@ -111,7 +113,7 @@ int main(int argc, char **argv) {
     if (!scores || !vp || !vt || !vpr) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
     const MilesConfig *mc = miles_model_config(m);
     ToolProgress pg;
-    tool_progress_start(&pg, 1, "scored", "rows", v.n, 0);
+    tool_progress_start(&pg, !quiet, "scored", "rows", v.n, 0);
     s = miles_predict_dataset_progress(m, device, precision, &v, batch, mc->max_position_embeddings, scores, vp,
                                        tool_progress_cb, &pg);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
