@@ -331,15 +331,15 @@ static int check_finite(const char *path, const char *name, const float *v, size
  * model's config) would otherwise load a model that silently drops layers. */
 static int read_params(const MilesSafetensors *st, MilesModel *m, const char *path, int resume) {
     int nt = miles_model_num_tensors(m), nf = miles_safetensors_count(st);
+    const char *whose = resume ? "being resumed" : "of its \"config\" metadata"; /* the messages' model */
     for (int j = 0; j < nf; j++) {
         const char *name = miles_safetensors_name(st, j);
         if (!strcmp(name, "optim.m") || !strcmp(name, "optim.v") || !strncmp(name, TOK_PREFIX, strlen(TOK_PREFIX)))
             continue;
         if (miles_model_find_tensor(m, name) < 0)
             return miles_error(MILES_EFORMAT, "%s: tensor \"%s\" is not a parameter of the model (%s: "
-                               "num_hidden_layers %d, hidden_size %d)", path, name, resume ? "being resumed" :
-                               "of its \"config\" metadata", miles_model_config(m)->num_hidden_layers,
-                               miles_model_config(m)->hidden_size);
+                               "num_hidden_layers %d, hidden_size %d)", path, name, whose,
+                               miles_model_config(m)->num_hidden_layers, miles_model_config(m)->hidden_size);
     }
     for (int i = 0; i < nt; i++) {
         MilesTensorInfo ti;
@@ -357,7 +357,7 @@ static int read_params(const MilesSafetensors *st, MilesModel *m, const char *pa
             miles_shape_str(s1, sizeof s1, nd, shp);
             miles_shape_str(s2, sizeof s2, ti.ndim, ti.shape);
             return miles_error(MILES_ESHAPE, "%s: tensor \"%s\" has shape %s, the model (%s) expects %s", path,
-                               ti.name, s1, resume ? "being resumed" : "of its \"config\" metadata", s2);
+                               ti.name, s1, whose, s2);
         }
         int s = miles_safetensors_read_f32(st, j, ti.data, ti.numel);
         if (s != MILES_OK) return s;

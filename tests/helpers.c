@@ -77,6 +77,15 @@ char *test_slurp(const char *path, size_t *n) {
     return b;
 }
 
+void test_assert_same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char *da = test_slurp(a, &na), *db = test_slurp(b, &nb);
+    if (!da || !db) fail_msg("cannot read %s", da ? b : a);
+    if (na != nb || memcmp(da, db, na) != 0) fail_msg("%s (%zu bytes) and %s (%zu bytes) differ", a, na, b, nb);
+    free(da);
+    free(db);
+}
+
 const char *test_shared_dir(void) {
     const char *s = getenv("MILES_SHARED");
     return s && *s ? s : "../shared";

@@ -53,6 +53,8 @@ int test_count_entries(const char *dir, const char *part);
 /* A whole file, NUL-terminated, malloc'd; *n (may be NULL) = its size.  NULL
  * if it cannot be read. */
 char *test_slurp(const char *path, size_t *n);
+/* Fails the test unless files a and b both read and hold the same bytes. */
+void test_assert_same_file(const char *a, const char *b);
 /* The shared data directory: $MILES_SHARED, else ../shared. */
 const char *test_shared_dir(void);
 /* A WordPiece vocabulary for the tests: the committed fixtures, else the

@@ -187,7 +187,7 @@ static int run_one(const char *kind, MilesPrepared *p, MilesPrepared *e, int spl
 
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *data = NULL, *eval_data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
+    const char *data = NULL, *kind = "both", *split_name = "test", *out = "reports/baseline";
     MilesTfidfConfig tc;
     MilesLogRegConfig lc;
     miles_tfidf_config_default(&tc);
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
-        case 'E': eval_data = g_eval_data = optarg; break;
+        case 'E': g_eval_data = optarg; break;
         case 'k': kind = optarg; break;
         case 's': split_name = optarg; break;
         case 'o': out = optarg; break;
@@ -250,12 +250,12 @@ int main(int argc, char **argv) {
     if (tool_mkdirs(out)) return 1;
     MilesPrepared *p = NULL, *e = NULL;
     int s = miles_prepared_open(&p, data);
-    if (s == MILES_OK && eval_data) s = miles_prepared_open(&e, eval_data);
+    if (s == MILES_OK && g_eval_data) s = miles_prepared_open(&e, g_eval_data);
     if (s != MILES_OK) return tool_fail("miles-baseline", s);
     /* standardized features and labels mean the same only under one scaler and threshold */
     if (e && strcmp(miles_prepared_scaler_json(p), miles_prepared_scaler_json(e)) != 0) {
         fprintf(stderr, "miles-baseline: %s was prepared with another scaler/label threshold than %s; prepare it under "
-                "%s's (miles-data prepare --checkpoint with a model trained on it)\n", eval_data, data, data);
+                "%s's (miles-data prepare --checkpoint with a model trained on it)\n", g_eval_data, data, data);
         miles_prepared_free(p);
         miles_prepared_free(e);
         return 1;
