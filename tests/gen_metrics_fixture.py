@@ -18,6 +18,7 @@ import sklearn
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import (accuracy_score, average_precision_score,
                              brier_score_loss, confusion_matrix, f1_score,
+                             log_loss,
                              mean_absolute_error, mean_squared_error,
                              precision_recall_curve, precision_score,
                              r2_score, recall_score, roc_auc_score, roc_curve)
@@ -26,6 +27,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                    "metrics_cases.json")
 STORED_THRESHOLD = 0.3
 N_BINS = 15
+CLASS_WEIGHT = [1.0, 3.0]   # the weighted log loss's sample_weight = CLASS_WEIGHT[y]
 
 
 def at_threshold(y, s, t):
@@ -130,6 +132,13 @@ def bootstrap(y, s, vp, vt, n_boot, seed):
             "mae_ci": np.percentile(maes, [2.5, 97.5]).tolist()}
 
 
+def ll_or_none(y, s, w):
+    p_true = np.where(y == 1, s, 1 - s)
+    if np.any(p_true < np.finfo(float).eps):
+        return None
+    return log_loss(y, s, sample_weight=w, labels=[0, 1])
+
+
 def case(name, y, s, vp=None, vt=None):
     y = np.asarray(y, dtype=int)
     s = np.asarray(s, dtype=float)
@@ -150,6 +159,12 @@ def case(name, y, s, vp=None, vt=None):
         "calib_prob_true": calibration_curve(y, s, n_bins=N_BINS)[0].tolist(),
         "calib_prob_pred": calibration_curve(y, s, n_bins=N_BINS)[1].tolist(),
         "brier": brier_score_loss(y, s),
+        # log loss, plain and with sample_weight = CLASS_WEIGHT[y] (what the
+        # trainer's validation loss uses); None where sklearn's clip of p at
+        # 2.2e-16 decides it (a score of exactly 0 or 1 on the wrong side), as
+        # Miles clips at 1e-30 (miles.h)
+        "log_loss": ll_or_none(y, s, None),
+        "log_loss_weighted": ll_or_none(y, s, np.asarray(CLASS_WEIGHT)[y]),
         # roc_curve's first threshold is max+1 in sklearn 1.2 (inf in >= 1.3);
         # the C side uses +inf, so the test skips index 0 of roc_thresholds.
         "roc_fpr": fpr.tolist(), "roc_tpr": tpr.tolist(),
@@ -219,6 +234,7 @@ def main():
            "sklearn_version": sklearn.__version__,
            "numpy_version": np.__version__,
            "stored_threshold": STORED_THRESHOLD, "n_bins": N_BINS,
+           "class_weight": CLASS_WEIGHT,
            "cases": cases}
     with open(OUT + ".tmp", "w") as f:
         json.dump(out, f, separators=(",", ":"))

@@ -114,11 +114,12 @@ void test_tool(char *buf, size_t cap, const char *tool) {
 
 double test_max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
+    for (size_t i = 0; i < n; i++) m = test_max_err(m, fabs((double)a[i] - (double)b[i]));
     return m;
+}
+
+double test_max_err(double m, double d) {
+    return isnan(m) || isnan(d) ? NAN : d > m ? d : m;
 }
 
 /* find + info + allocate: the shared half of the two readers */

@@ -69,6 +69,11 @@ void test_tool(char *buf, size_t cap, const char *tool);
 /* max |a[i] - b[i]| in double; a NaN on either side gives NaN, so a
  * `<= tol` check fails on it. */
 double test_max_abs_diff(const float *a, const float *b, size_t n);
+/* The larger of an error accumulator m and a new error d, for `m =
+ * test_max_err(m, d)` loops: a NaN on either side is kept.  fmax(m, NaN) = m
+ * (and `if (d > m) m = d`) would hide a NaN result behind the maximum so far,
+ * and the `m < tol` check after the loop would pass on it. */
+double test_max_err(double m, double d);
 /* A fixture tensor read whole into a malloc'd buffer (one spare element, so
  * an empty tensor still gets a pointer); the test fails, naming the tensor, if
  * it is missing or not readable as that type.  ndim, shape (8 entries) and n

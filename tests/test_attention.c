@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "helpers.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -104,7 +105,7 @@ static double check_forward(const AttCtx *c, const char *what) {
                     float a = c->att[row + j];
                     rowsum += a;
                     if (p[j] == 0.0 && a != 0.0f) fail_msg("%s: masked prob %g != 0", what, a);
-                    maxpe = fmax(maxpe, fabs(a - p[j]));
+                    maxpe = test_max_err(maxpe, fabs(a - p[j]));
                     if (c->attd) {
                         int keep = miles_dropout_uniform(c->key.seed, c->key.step,
                                                          c->key.tensor_id, row + j) >= c->key.p;
@@ -120,12 +121,12 @@ static double check_forward(const AttCtx *c, const char *what) {
                 for (int e = 0; e < hs; e++) {
                     double o = 0;
                     for (int j = 0; j < T; j++) o += p[j] * c->v[(b * T + j) * C + h * hs + e];
-                    maxe = fmax(maxe, fabs(o - c->out[(b * T + i) * C + h * hs + e]));
+                    maxe = test_max_err(maxe, fabs(o - c->out[(b * T + i) * C + h * hs + e]));
                 }
             }
     free(p);
     printf("  forward %-34s max|out err| %.3g, max|prob err| %.3g\n", what, maxe, maxpe);
-    if (maxe > g_worst_fwd) g_worst_fwd = maxe;
+    g_worst_fwd = test_max_err(g_worst_fwd, maxe);
     if (!(maxe < 2e-6 && maxpe < 1e-6)) fail_msg("%s: forward error out %.3g prob %.3g", what, maxe, maxpe);
     return maxe;
 }
@@ -150,14 +151,14 @@ static void gradcheck(const char *what, AttCtx *c, float *x, const float *grad, 
         x[i] = x0;
         double fd = (l[0] - l[1]) / ((double)xs[0] - xs[1]);
         double a = (double)grad[i] - g0[i];
-        maxdiff = fmax(maxdiff, fabs(a - fd));
-        maxfd = fmax(maxfd, fabs(fd));
+        maxdiff = test_max_err(maxdiff, fabs(a - fd));
+        maxfd = test_max_err(maxfd, fabs(fd));
     }
     att_fwd(c);
     double rel = maxdiff / fmax(maxfd, 1e-2);
     printf("  gradcheck %-30s n=%-5zu max|fd|=%-9.3g max|diff|=%-9.3g rel=%.3g\n", what, nx,
            maxfd, maxdiff, rel);
-    if (rel > g_worst_grad) g_worst_grad = rel;
+    g_worst_grad = test_max_err(g_worst_grad, rel);
     if (!(rel <= GRAD_TOL)) fail_msg("%s: gradient mismatch rel %.3g", what, rel);
     if (expect_nonzero && !(maxfd > 1e-2)) fail_msg("%s: vacuous gradient check", what);
 }

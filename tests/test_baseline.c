@@ -489,9 +489,9 @@ static void test_ridge_golden(void **state) {
         assert_int_equal(nc, F);
         OK(miles_ridge_fit(Xtr, ntr, F, y, alpha, w, &b));
         OK(miles_ridge_predict(Xte, nte, F, w, b, pred));
-        for (int j = 0; j < F; j++) ew = fmax(ew, fabs(w[j] - coef[j]));
-        ew = fmax(ew, fabs(b - cJSON_GetObjectItem(c, "intercept")->valuedouble));
-        for (int i = 0; i < nte; i++) ep = fmax(ep, fabs(pred[i] - want[i]));
+        for (int j = 0; j < F; j++) ew = test_max_err(ew, fabs(w[j] - coef[j]));
+        ew = test_max_err(ew, fabs(b - cJSON_GetObjectItem(c, "intercept")->valuedouble));
+        for (int i = 0; i < nte; i++) ep = test_max_err(ep, fabs(pred[i] - want[i]));
         printf("  ridge alpha %g vs sklearn Ridge: max |coef/intercept err| %.2e, max |pred err| %.2e\n", alpha, ew, ep);
         assert_true(ew < 1e-6 && ep < 1e-6);
         free(coef);

@@ -114,7 +114,7 @@ static void make_smooth(MilesModel *m, float fb, const MilesBatch *b) {
         }
     }
     double mx = 0;
-    for (int j = 0; j < w; j++) mx = fmax(mx, bnd[j]);
+    for (int j = 0; j < w; j++) mx = test_max_err(mx, bnd[j]);
     const char *heads[2] = {"classifier", "regressor"};
     MilesTensorInfo W[2], Bi[2];
     for (int h = 0; h < 2; h++) {
@@ -260,20 +260,20 @@ static void test_backward_from_outputs(void **state) {
         size_t n = miles_model_num_params(m);
         double gmax = 0.0, e = 0.0;
         for (size_t i = 0; i < n; i++) {
-            gmax = fmax(gmax, fabs(g_ref[i]));
-            e = fmax(e, fabs((double)g[i] - g_ref[i]));
+            gmax = test_max_err(gmax, fabs(g_ref[i]));
+            e = test_max_err(e, fabs((double)g[i] - g_ref[i]));
         }
         worst = e / gmax;
         float *dw = malloc(4 * 10 * 64 * sizeof(float)), *df = malloc(4 * F * sizeof(float));
         OK(miles_model_input_grads(m, dw, df));
         double ew = 0, ef = 0, mw = 0, mf = 0;
         for (int i = 0; i < 4 * 10 * 64; i++) {
-            ew = fmax(ew, fabs((double)dw[i] - dw_ref[i]));
-            mw = fmax(mw, fabs(dw_ref[i]));
+            ew = test_max_err(ew, fabs((double)dw[i] - dw_ref[i]));
+            mw = test_max_err(mw, fabs(dw_ref[i]));
         }
         for (int i = 0; i < 4 * F; i++) {
-            ef = fmax(ef, fabs((double)df[i] - df_ref[i]));
-            mf = fmax(mf, fabs(df_ref[i]));
+            ef = test_max_err(ef, fabs((double)df[i] - df_ref[i]));
+            mf = test_max_err(mf, fabs(df_ref[i]));
         }
         printf("  %s: backward_from_outputs(loss gradient) vs backward: params rel %.2e, "
                "d word-emb rel %.2e, d features rel %.2e\n", presets[p], worst, ew / mw, ef / mf);
@@ -361,7 +361,7 @@ static void fd_case(const char *preset, int pooling, int target, double eps, dou
             *xp = x0;
             double fd = (-f[0] + 8.0 * f[1] - 8.0 * f[2] + f[3]) / (12.0 * eps);
             double rel = fabs(fd - g[best]) / fmax(fabs(g[best]), 1e-6);
-            worst = fmax(worst, rel);
+            worst = test_max_err(worst, rel);
             checked++;
         }
         free(used);
@@ -391,7 +391,7 @@ static void fd_case(const char *preset, int pooling, int target, double eps, dou
         memcpy(x.feats, f0, sizeof f0);
         free(e0);
         double fd = (-f[0] + 8.0 * f[1] - 8.0 * f[2] + f[3]) / (12.0 * eps);
-        worst_dir = fmax(worst_dir, fabs(fd - gn) / gn);
+        worst_dir = test_max_err(worst_dir, fabs(fd - gn) / gn);
     }
     printf("  input grads vs five-point differences (eps %.0e), %s pooling %d target %d: %d entries, "
            "worst rel err %.2e; along g/|g| %.2e\n", eps, preset, pooling, target, checked, worst,
@@ -435,8 +435,8 @@ static double max_completeness(MilesModel *m, const MilesBatch *b, int rule, int
     OK(miles_explain_ig(m, b, &cfg, &ex));
     double e = 0.0, d = 0.0;
     for (int r = 0; r < ex->B; r++) {
-        e = fmax(e, fabs(ex->completeness_error[r]));
-        d = fmax(d, fabs(ex->f_input[r] - ex->f_baseline[r]));
+        e = test_max_err(e, fabs(ex->completeness_error[r]));
+        d = test_max_err(d, fabs(ex->f_input[r] - ex->f_baseline[r]));
     }
     if (max_delta) *max_delta = d;
     miles_explanation_free(ex);
@@ -533,8 +533,8 @@ static void test_endpoints(void **state) {
         OK(miles_model_forward_embeds(m, &xb.b, e, 0, lb, vb, NULL));
         double ex_in = 0, ex_base = 0;
         for (int r = 0; r < 3; r++) {
-            ex_in = fmax(ex_in, fabs(ex->f_input[r] - target_val(0, l + 2 * r, v[r])));
-            ex_base = fmax(ex_base, fabs(ex->f_baseline[r] - target_val(0, lb + 2 * r, vb[r])));
+            ex_in = test_max_err(ex_in, fabs(ex->f_input[r] - target_val(0, l + 2 * r, v[r])));
+            ex_base = test_max_err(ex_base, fabs(ex->f_baseline[r] - target_val(0, lb + 2 * r, vb[r])));
         }
         printf("  %s token baseline: f(x) err %.2e, f(x') err %.2e (vs independent forwards)\n",
                base ? "zero" : "[PAD]", ex_in, ex_base);
@@ -593,13 +593,13 @@ static void test_reference_ig(void **state) {
             int keep = !x.mask[i] || id == CLS || id == SEP;
             double s = 0;
             for (int h = 0; h < H && !keep; h++) s += wte.data[id * H + h] * ag[t * H + h];
-            worst = fmax(worst, fabs(s - ex->tokens[i]));
-            amax = fmax(amax, fabs(s));
+            worst = test_max_err(worst, fabs(s - ex->tokens[i]));
+            amax = test_max_err(amax, fabs(s));
         }
         for (int j = 0; j < F; j++) {
             double s = x.feats[r * F + j] * af[j];
-            worst = fmax(worst, fabs(s - ex->features[r * F + j]));
-            amax = fmax(amax, fabs(s));
+            worst = test_max_err(worst, fabs(s - ex->features[r * F + j]));
+            amax = test_max_err(amax, fabs(s));
         }
     }
     printf("  batched IG vs one-point-at-a-time reference: max abs diff %.2e (max |attr| %.3f)\n", worst, amax);
@@ -611,8 +611,8 @@ static void test_reference_ig(void **state) {
         cfg.max_tokens = mt ? 1 : 1 << 20;
         MilesExplanation *e2 = NULL;
         OK(miles_explain_ig(m, &x.b, &cfg, &e2));
-        for (int i = 0; i < 2 * T; i++) wc = fmax(wc, fabs(e2->tokens[i] - ex->tokens[i]));
-        for (int i = 0; i < 2 * F; i++) wc = fmax(wc, fabs(e2->features[i] - ex->features[i]));
+        for (int i = 0; i < 2 * T; i++) wc = test_max_err(wc, fabs(e2->tokens[i] - ex->tokens[i]));
+        for (int i = 0; i < 2 * F; i++) wc = test_max_err(wc, fabs(e2->features[i] - ex->features[i]));
         miles_explanation_free(e2);
     }
     printf("  chunk size 1 row / all rows vs default: max abs diff %.2e\n", wc);
@@ -646,11 +646,11 @@ static void test_ignored_inputs_get_zero(void **state) {
         for (int r = 0; r < 3; r++) {
             assert_true(ex->features[r * F + 4] == 0.0f);
             assert_true(ex->features[r * F + 9] == 0.0f);
-            other = fmax(other, fabs(ex->features[r * F + 3]));
+            other = test_max_err(other, fabs(ex->features[r * F + 3]));
             for (int t = 0; t < 10; t++) {
                 int i = r * 10 + t;
                 if (!x.mask[i] || x.ids[i] == CLS || x.ids[i] == SEP) assert_true(ex->tokens[i] == 0.0f);
-                else tok = fmax(tok, fabs(ex->tokens[i]));
+                else tok = test_max_err(tok, fabs(ex->tokens[i]));
             }
         }
         printf("  %s: zero-weight feature and feature at baseline: attribution exactly 0 "

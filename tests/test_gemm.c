@@ -35,6 +35,7 @@
 #include "ops.h"
 #include "ops_internal.h"
 #include "gemm_internal.h"
+#include "helpers.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -97,7 +98,7 @@ static double run_case(int backend, int ta, int tb, int M, int N, int K, float a
             double got = C[(size_t)i * ldc + j];
             assert_true(isfinite(got));
             double e = fabs(got - ref) / bound;
-            if (e > maxe) maxe = e;
+            maxe = test_max_err(maxe, e);
             if (out_c) out_c[(size_t)i * N + j] = (float)got;
         }
         /* columns past N inside the row stride must not be written */
@@ -126,24 +127,24 @@ static void check_all(int M, int N, int K) {
                     assert_non_null(c_own);
                     assert_non_null(c_blas);
                     double e_own = run_case(0, ta, tb, M, N, K, alpha, beta, pad, nan_c, c_own);
-                    if (e_own > g_max_err_own) g_max_err_own = e_own;
+                    g_max_err_own = test_max_err(g_max_err_own, e_own);
                     if (e_own > TOL)
                         fail_msg("own gemm %dx%dx%d ta=%d tb=%d alpha=%g beta=%g pad=%d err %.3g",
                                  M, N, K, ta, tb, alpha, beta, pad, e_own);
                     if (miles_gemm_has_blas()) {
                         double e_blas = run_case(1, ta, tb, M, N, K, alpha, beta, pad, nan_c, c_blas);
-                        if (e_blas > g_max_err_blas) g_max_err_blas = e_blas;
+                        g_max_err_blas = test_max_err(g_max_err_blas, e_blas);
                         if (e_blas > TOL)
                             fail_msg("cblas %dx%dx%d ta=%d tb=%d err %.3g", M, N, K, ta, tb, e_blas);
                         /* own vs BLAS, relative to the result scale */
                         double scale = 1e-30, d = 0;
                         for (size_t i = 0; i < (size_t)M * N; i++) {
-                            if (fabs(c_blas[i]) > scale) scale = fabs(c_blas[i]);
+                            scale = test_max_err(scale, fabs(c_blas[i]));
                             double e = fabs((double)c_own[i] - c_blas[i]);
-                            if (e > d) d = e;
+                            d = test_max_err(d, e);
                         }
                         double rel = (scale > 1e-30 ? d / scale : d);
-                        if (rel > g_max_err_pair) g_max_err_pair = rel;
+                        g_max_err_pair = test_max_err(g_max_err_pair, rel);
                         if (rel > TOL)
                             fail_msg("own vs cblas %dx%dx%d ta=%d tb=%d rel %.3g", M, N, K, ta, tb, rel);
                     }
@@ -203,7 +204,7 @@ static void test_inside_parallel_region(void **state) {
     for (int r = 0; r < R; r++)
         for (int i = 0; i < M * N; i++) {
             double d = fabs((double)Cpar[r][i] - Cref[i]) / (fabs(Cref[i]) + 1.0);
-            if (d > maxd) maxd = d;
+            maxd = test_max_err(maxd, d);
         }
     printf("gemm inside parallel region: max diff %.3g\n", maxd);
     assert_true(maxd <= TOL);

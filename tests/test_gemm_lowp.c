@@ -31,6 +31,7 @@
 #include "ops.h"
 #include "gemm_lowp.h"
 #include "ops_internal.h"
+#include "helpers.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -92,7 +93,7 @@ static void check_precision(MilesGemmPrecision prec) {
         assert_int_equal(miles_gemm_packed(p, M, x, ldx, bias, y, ldy), MILES_OK);
         for (int i = 0; i < M; i++) {
             double mx = 0;
-            for (int k = 0; k < K; k++) mx = fmax(mx, fabs(x[(size_t)i * ldx + k]));
+            for (int k = 0; k < K; k++) mx = test_max_err(mx, fabs(x[(size_t)i * ldx + k]));
             for (int j = 0; j < N; j++) {
                 double got = y[(size_t)i * ldy + j], want = ref[(size_t)i * ldy + j], den;
                 if (prec == MILES_GEMM_BF16) {
@@ -101,12 +102,12 @@ static void check_precision(MilesGemmPrecision prec) {
                         den += fabs((double)x[(size_t)i * ldx + k] * W[(size_t)j * ldw + k]);
                 } else {
                     double mw = 0;
-                    for (int k = 0; k < K; k++) mw = fmax(mw, fabs(W[(size_t)j * ldw + k]));
+                    for (int k = 0; k < K; k++) mw = test_max_err(mw, fabs(W[(size_t)j * ldw + k]));
                     den = K * mx * mw;
                 }
                 double e = fabs(got - want) / (den + 1e-30);
                 assert_true(isfinite(got));
-                if (e > worst) worst = e;
+                worst = test_max_err(worst, e);
             }
             for (int j = N; j < ldy; j++) assert_true(isnan(y[(size_t)i * ldy + j]));
         }
@@ -214,7 +215,7 @@ static void check_row_counts(MilesGemmPrecision prec, int level) {
                     den += fabs((double)x[i * K + k] * W[j * K + k]);
                 }
                 double e = fabs(y[i * N + j] - ref) / den;
-                if (e > worst) worst = e;
+                worst = test_max_err(worst, e);
             }
         }
     }

@@ -48,7 +48,7 @@ static const char *const FIXTURES[] = {GOLDEN_FIXTURES};
 static double max_abs(const float *a, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
+        m = test_max_err(m, fabs(a[i]));
     return m;
 }
 
@@ -171,7 +171,7 @@ static double check_forward(Golden *g, MilesModel *m, int training, const char *
     double eh = test_max_abs_diff(miles_model_last_hidden(m), rh, (size_t)B * T * H);
     printf("    forward (%s): max abs err logits %.2e velocity %.2e loss %.2e pooled %.2e hidden %.2e"
            "  (loss %.6f)\n", label, el, ev, eloss, ep, eh, loss);
-    double worst = fmax(fmax(fmax(el, ev), fmax(eloss, ep)), eh);
+    double worst = test_max_err(test_max_err(test_max_err(el, ev), test_max_err(eloss, ep)), eh);
     free(rl);
     free(rv);
     free(rloss);
@@ -193,7 +193,7 @@ static void check_grads(Golden *g, MilesModel *m) {
         char nm[160];
         snprintf(nm, sizeof nm, "grad.%s", ti.name);
         float *r = test_st_f32(g->st, nm, NULL, NULL, NULL);
-        gmax = fmax(gmax, max_abs(r, ti.numel));
+        gmax = test_max_err(gmax, max_abs(r, ti.numel));
         free(r);
     }
     double worst = 0.0;
@@ -240,9 +240,9 @@ static void check_adamw(Golden *g, MilesModel *m) {
         float norm = miles_clip_grad_norm(m, max_norm);
         clipped += norm > max_norm;
         float lr = (float)(oc.lr * miles_lr_lambda(MILES_SCHED_COSINE, step, warmup, total));
-        eloss = fmax(eloss, fabs(loss - losses[step]));
-        enorm = fmax(enorm, fabs(norm - norms[step]) / norms[step]);
-        elr = fmax(elr, fabs(lr - lrs[step]));
+        eloss = test_max_err(eloss, fabs(loss - losses[step]));
+        enorm = test_max_err(enorm, fabs(norm - norms[step]) / norms[step]);
+        elr = test_max_err(elr, fabs(lr - lrs[step]));
         assert_int_equal(miles_adamw_step(o, lr), MILES_OK);
     }
     assert_int_equal(miles_adamw_steps(o), 3);
@@ -281,7 +281,7 @@ static void check_adamw(Golden *g, MilesModel *m) {
             }
         }
         n_all += ti.numel;
-        moved = fmax(moved, test_max_abs_diff(r, w0, ti.numel));
+        moved = test_max_err(moved, test_max_abs_diff(r, w0, ti.numel));
         if (!(e <= worst)) {
             worst = e;
             worst_name = ti.name;
@@ -364,7 +364,7 @@ static void test_lr_lambdas(void **state) {
         double want = c[5 * r + 4];
         double got = miles_lr_lambda(kind, step, warmup, total);
         double e = fabs(got - want);
-        if (e > worst) worst = e;
+        worst = test_max_err(worst, e);
         if (!(e <= TOL_SCHED))
             fail_msg("lr lambda kind %d step %lld warmup %lld total %lld: %.9f, transformers %.9f", kind,
                      (long long)step, (long long)warmup, (long long)total, got, want);

@@ -190,7 +190,7 @@ static void test_topic_patterns(void **state) {
         for (int f = 0; f < MILES_NUM_FEATURES; f++) fa[f] += e->ig->features[f] / 3.0;
         miles_record_explanation_free(e);
     }
-    for (int f = 0; f < MILES_NUM_FEATURES; f++) maxerr = fmax(maxerr, fabs(fa[f] - t->feature_attr[f]));
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) maxerr = test_max_err(maxerr, fabs(fa[f] - t->feature_attr[f]));
     printf("  feature attribution max |diff| %.3g; %d words up, %d down\n", maxerr, t->n_up, t->n_down);
     assert_true(maxerr < 1e-6);
     assert_true(t->n_up + t->n_down > 0);

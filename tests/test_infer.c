@@ -478,11 +478,11 @@ static void test_gelu_exact(void **state) {
         assert_memory_equal(&want_bits, &a[i], 4);
         double xd = x[i], cdf = 0.5 * (1.0 + erf(xd / sqrt(2.0)));
         double er = fabs(r[i] - xd * cdf) / (1.0 + fabs(xd));
-        if (er > wr) wr = er;
+        wr = test_max_err(wr, er);
         double ef = fabs(a[i] - xd * cdf) / (1.0 + fabs(xd));
         double eb = fabs(d[i] - (cdf + xd * exp(-0.5 * xd * xd) / sqrt(2.0 * M_PI)));
-        if (ef > wf) wf = ef;
-        if (eb > wb) wb = eb;
+        wf = test_max_err(wf, ef);
+        wb = test_max_err(wb, eb);
     }
     printf("  GELU on [-16, 16], max |err| / (1 + |x|): gelu_forward %.3g, miles_gelu_range %.3g (bound 1.5e-7); "
            "gelu_backward max |err| = %.3g (bound 3e-7)\n", wf, wr, wb);

@@ -21,6 +21,7 @@
 #include "miles.h"
 #include "metrics_internal.h"
 #include "internal.h"
+#include "helpers.h"
 
 #define TOL 1e-12
 
@@ -28,7 +29,7 @@ static cJSON *g_fix;
 static double g_maxerr[32];
 static const char *g_errname[32] = {"auroc", "average_precision", "precision@10%recall",
                                     "threshold metrics", "best-F1", "ECE", "Brier",
-                                    "velocity", "ROC curve", "PR curve"};
+                                    "velocity", "ROC curve", "PR curve", "log loss"};
 
 static int load_fixture(void **state) {
     (void)state;
@@ -114,7 +115,7 @@ static void test_golden(void **state) {
     double stored = num(g_fix, "stored_threshold");
     int n_bins = (int)num(g_fix, "n_bins");
     const cJSON *cs;
-    int ncases = 0;
+    int ncases = 0, n_ll = 0;
     cJSON_ArrayForEach(cs, cJSON_GetObjectItem(g_fix, "cases")) {
         const char *name = cJSON_GetObjectItem(cs, "name")->valuestring;
         const cJSON *e = cJSON_GetObjectItem(cs, "expected");
@@ -198,15 +199,51 @@ static void test_golden(void **state) {
         check_thr(name, &m.at_half, cJSON_GetObjectItem(e, "at_0.5"));
         check_thr(name, &m.at_stored, cJSON_GetObjectItem(e, "at_stored"));
         if (vp) close_to(7, name, "metrics.r2", m.velocity.r2, num(e, "r2"));
+        /* log loss, plain and class-weighted (the trainer's validation loss);
+         * null where sklearn's clip of p decides it (see the generator) */
+        const cJSON *ll = cJSON_GetObjectItem(e, "log_loss");
+        assert_non_null(ll);
+        if (!cJSON_IsNull(ll)) {
+            close_to(10, name, "metrics.log_loss", m.log_loss, ll->valuedouble);
+            const cJSON *cw = cJSON_GetObjectItem(g_fix, "class_weight");
+            opt.class_weight[0] = cJSON_GetArrayItem(cw, 0)->valuedouble;
+            opt.class_weight[1] = cJSON_GetArrayItem(cw, 1)->valuedouble;
+            MilesMetrics mw;
+            assert_int_equal(miles_metrics_compute(&mw, s, y, n, vp, vt, &opt), MILES_OK);
+            close_to(10, name, "metrics.log_loss (class-weighted)", mw.log_loss, num(e, "log_loss_weighted"));
+            n_ll++;
+        }
         assert_true(m.valid & MILES_M_AUROC);
         assert_int_equal(!!(m.valid & MILES_M_VELOCITY), vp != NULL);
         free(vp); free(vt); free(s); free(y);
         ncases++;
     }
     assert_true(ncases >= 10);
-    printf("golden: %d cases vs scikit-learn %s, tolerance %.0e; max abs errors:\n", ncases,
-           cJSON_GetObjectItem(g_fix, "sklearn_version")->valuestring, TOL);
-    for (int i = 0; i < 10; i++) printf("  %-22s %.3g\n", g_errname[i], g_maxerr[i]);
+    assert_true(n_ll >= 8);
+    printf("golden: %d cases vs scikit-learn %s (log loss: %d), tolerance %.0e; max abs errors:\n", ncases,
+           cJSON_GetObjectItem(g_fix, "sklearn_version")->valuestring, n_ll, TOL);
+    for (int i = 0; i < 11; i++) printf("  %-22s %.3g\n", g_errname[i], g_maxerr[i]);
+}
+
+/* A probability of exactly 0 for the true class costs -log(1e-30) (miles.h),
+ * weighted by its class: the cases the sklearn fixture leaves out. */
+static void test_log_loss_clip(void **state) {
+    (void)state;
+    const double s[3] = {0.0, 0.0, 0.25};
+    const int32_t y[3] = {1, 0, 0};
+    MilesMetricsOptions opt;
+    miles_metrics_options_default(&opt);
+    opt.n_bootstrap = 0;
+    MilesMetrics m;
+    assert_int_equal(miles_metrics_compute(&m, s, y, 3, NULL, NULL, &opt), MILES_OK);
+    const double want = (-log(1e-30) - log(0.75)) / 3;
+    opt.class_weight[1] = 3;
+    MilesMetrics mw;
+    assert_int_equal(miles_metrics_compute(&mw, s, y, 3, NULL, NULL, &opt), MILES_OK);
+    const double want_w = (3 * -log(1e-30) - log(0.75)) / 5;
+    printf("log loss at p = 0: %.15g (want %.15g), class-weighted %.15g (want %.15g)\n", m.log_loss, want,
+           mw.log_loss, want_w);
+    assert_true(fabs(m.log_loss - want) < 1e-12 && fabs(mw.log_loss - want_w) < 1e-12);
 }
 
 /* The original code took the first PR-curve point with recall >= 0.1, which is
@@ -420,7 +457,7 @@ static void test_velocity_report(void **state) {
                                            cJSON_GetObjectItem(f, "median_raw")->valuedouble, &mo), MILES_OK);
     /* relative errors: the views/day values are ~1e3..1e6 */
     double e = 0;
-#define REL(a, b) e = fmax(e, fabs((a) - (b)) / fmax(1.0, fabs(b)))
+#define REL(a, b) e = test_max_err(e, fabs((a) - (b)) / fmax(1.0, fabs(b)))
     REL(r.target.mae, FX("target_metrics", "mae")); REL(r.target.rmse, FX("target_metrics", "rmse"));
     REL(r.target.r2, FX("target_metrics", "r2")); REL(r.raw.mae, FX("raw_metrics", "mae"));
     REL(r.raw.rmse, FX("raw_metrics", "rmse")); REL(r.raw.r2, FX("raw_metrics", "r2"));
@@ -434,7 +471,7 @@ static void test_velocity_report(void **state) {
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 2; j++) {
             double want = cJSON_GetArrayItem(cJSON_GetObjectItem(ci, names[i]), j)->valuedouble;
-            eci = fmax(eci, fabs(mine[i][j] - want) / fmax(1.0, fabs(want)));
+            eci = test_max_err(eci, fabs(mine[i][j] - want) / fmax(1.0, fabs(want)));
         }
     printf("velocity report vs sklearn/scipy: max rel err %.2e (metrics), %.2e (bootstrap intervals); "
            "R2 %.4f [%.4f, %.4f], rho %.4f, median-constant R2 %.4f\n", e, eci, r.target.r2, r.target_r2_ci[0],
@@ -446,6 +483,17 @@ static void test_velocity_report(void **state) {
     assert_int_equal(miles_velocity_report(&r, p, t, NULL, NULL, n, NAN, NAN, &mo), MILES_OK);
     assert_true(fabs(r.median_target - cJSON_GetObjectItem(f, "median_of_target")->valuedouble) < 1e-12);
     assert_true(isnan(r.target_r2_ci[0]) && !r.has_raw);
+    /* one views/day array alone is refused, not dropped */
+    assert_int_equal(miles_velocity_report(&r, p, t, pr, NULL, n, NAN, NAN, &mo), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "give both views/day arrays"));
+    assert_int_equal(miles_velocity_report(&r, p, t, NULL, tr, n, NAN, NAN, &mo), MILES_EINVAL);
+    /* numpy.median: odd, even, one value, unsorted with ties; NaN when empty */
+    const double v5[5] = {3, -1, 7, 3, 2}, v4[4] = {10, -2, 4, 4.5}, v1[1] = {-6.25};
+    assert_true(miles_median(v5, 5) == 3.0);
+    assert_true(miles_median(v4, 4) == 4.25);
+    assert_true(miles_median(v4, 2) == 4.0);
+    assert_true(miles_median(v1, 1) == -6.25);
+    assert_true(isnan(miles_median(v1, 0)) && isnan(miles_median(NULL, 3)));
 #undef FX
 #undef REL
     free(p); free(t); free(pr); free(tr);
@@ -456,6 +504,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_precision_at_recall_not_prevalence),
+        cmocka_unit_test(test_log_loss_clip),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bootstrap),
         cmocka_unit_test(test_velocity_report),

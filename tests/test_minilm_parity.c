@@ -187,10 +187,10 @@ static void test_encoder_parity(void **state) {
             if (!g.mask[i * g.T + t]) continue;
             const float *ref = g.hidden + (size_t)row * H, *got = hid + ((size_t)i * g.T + t) * H;
             double e = max_err(got, ref, H);
-            if (e > eh) eh = e;
+            eh = test_max_err(eh, e);
             if (t == 0) {
                 memcpy(cls_ref + (size_t)i * H, ref, H * sizeof(float));
-                if (e > eh_cls) eh_cls = e;
+                eh_cls = test_max_err(eh_cls, e);
             }
             row++;
         }

@@ -606,7 +606,7 @@ static double fd_check(MilesModel *m, const MilesBatch *b, uint64_t bwd_step, in
         ti.data[best] = p0;
         double fd = ((double)lp - (double)lm) / (2 * eps);
         double rel = fabs(fd - g) / fabs(g);
-        if (rel > worst) worst = rel;
+        worst = test_max_err(worst, rel);
         (*n_checked)++;
         if (!strcmp(ti.name, "bert.embeddings.word_embeddings.weight")) *emb_checked = 1;
     }
@@ -737,7 +737,7 @@ static void test_grad_accumulation(void **state) {
     size_t n = miles_model_num_params(m);
     float *full = copy_grads(m);
     double gmax = 0;
-    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(full[i]));
+    for (size_t i = 0; i < n; i++) gmax = test_max_err(gmax, fabs(full[i]));
 
     /* two micro-batches (rows {0,3} and {1,2}: lengths 10,10 and 8,6); the
      * second is re-padded to its own longest row (T 8): dynamic padding */
@@ -794,7 +794,7 @@ static void test_padding_invariance(void **state) {
         float la[6], lb[6], va[3], vb[3];
         assert_int_equal(miles_model_forward(m, &x.b, 0, la, va, NULL), MILES_OK);
         assert_int_equal(miles_model_forward(m, &b, 0, lb, vb, NULL), MILES_OK);
-        double e = fmax(test_max_abs_diff(la, lb, 6), test_max_abs_diff(va, vb, 3));
+        double e = test_max_err(test_max_abs_diff(la, lb, 6), test_max_abs_diff(va, vb, 3));
         printf("  padding T 9 -> 16, pooling %d: max abs diff %.2e\n", pools[k], e);
         assert_true(e < 1e-5);
         miles_model_free(m);
@@ -842,9 +842,9 @@ static void adamw_case(int decay_all) {
     double e = 0, em = 0, mmax = 0;
     float *M = miles_adamw_m(o);
     for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(t0.data[i] - p[i]));
-        em = fmax(em, fabs(M[i] - mm[i]));
-        mmax = fmax(mmax, fabs(mm[i]));
+        e = test_max_err(e, fabs(t0.data[i] - p[i]));
+        em = test_max_err(em, fabs(M[i] - mm[i]));
+        mmax = test_max_err(mmax, fabs(mm[i]));
     }
     em /= mmax;
     /* a decay-group mistake moves a LayerNorm weight (~1) by lr*wd*sum(lr) ~ 3.5e-4 */
@@ -959,10 +959,10 @@ static void test_adamw_groups(void **state) {
             snprintf(key, sizeof key, "p0/%s", ti.name);
             OK(miles_safetensors_read_f32(st, miles_safetensors_find(st, key), p0, ti.numel));
             for (size_t i = 0; i < ti.numel; i++) {
-                err = fmax(err, fabs((double)ti.data[i] - want[i]));
+                err = test_max_err(err, fabs((double)ti.data[i] - want[i]));
                 double mv = fabs((double)ti.data[i] - p0[i]);
-                if (strncmp(ti.name, "bert.", 5)) moved_head = fmax(moved_head, mv);
-                else if (!strncmp(ti.name, "bert.embeddings.", 16)) moved_emb = fmax(moved_emb, mv);
+                if (strncmp(ti.name, "bert.", 5)) moved_head = test_max_err(moved_head, mv);
+                else if (!strncmp(ti.name, "bert.embeddings.", 16)) moved_emb = test_max_err(moved_emb, mv);
             }
             free(want);
             free(p0);
@@ -1107,7 +1107,7 @@ static void test_clip(void **state) {
     double coef = maxn / (norm + 1e-6);
     double e = 0, ss2 = 0;
     for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(t0.grad[i] - before[i] * coef));
+        e = test_max_err(e, fabs(t0.grad[i] - before[i] * coef));
         ss2 += (double)t0.grad[i] * t0.grad[i];
     }
     printf("  clip: norm %.6f -> %.6f (max %.6f), max err %.2e\n", norm, sqrt(ss2), maxn, e);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "helpers.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -89,14 +90,14 @@ static void gradcheck(const char *what, FwdFn fwd, void *ctx, float *x, size_t n
         x[i] = x0;
         double fd = (lp - lm) / ((double)xp - (double)xm);
         double a = (double)grad[i] - (g0 ? g0[i] : 0.0);
-        if (fabs(a - fd) > maxdiff) maxdiff = fabs(a - fd);
-        if (fabs(fd) > maxfd) maxfd = fabs(fd);
+        maxdiff = test_max_err(maxdiff, fabs(a - fd));
+        maxfd = test_max_err(maxfd, fabs(fd));
     }
     fwd(ctx);
     double rel = maxdiff / fmax(maxfd, 1e-2);
     printf("  gradcheck %-30s n=%-5zu max|fd|=%-9.3g max|diff|=%-9.3g rel=%.3g\n", what, nx,
            maxfd, maxdiff, rel);
-    if (rel > g_worst_grad) g_worst_grad = rel;
+    g_worst_grad = test_max_err(g_worst_grad, rel);
     if (!(rel <= GRAD_TOL)) fail_msg("%s: gradient mismatch rel %.3g > %.1e", what, rel, GRAD_TOL);
     /* guard against a vacuous check: the gradient must be non-trivial */
     if (!(maxfd > 1e-2)) fail_msg("%s: finite-difference gradient is ~0 (%.3g)", what, maxfd);
@@ -104,7 +105,7 @@ static void gradcheck(const char *what, FwdFn fwd, void *ctx, float *x, size_t n
 
 static void fwd_report(const char *what, double err) {
     printf("  forward   %-30s max|err| vs double = %.3g\n", what, err);
-    if (err > g_worst_fwd) g_worst_fwd = err;
+    g_worst_fwd = test_max_err(g_worst_fwd, err);
     if (!(err <= FWD_TOL)) fail_msg("%s: forward error %.3g > %.1e", what, err, FWD_TOL);
 }
 
@@ -130,7 +131,7 @@ static void check_linear(int backend, int with_bias, int N, int C, int OC) {
         for (int o = 0; o < OC; o++) {
             double s = c.b ? c.b[o] : 0.0;
             for (int k = 0; k < C; k++) s += (double)c.inp[n * C + k] * c.w[o * C + k];
-            err = fmax(err, fabs(s - c.out[n * OC + o]) / fmax(1.0, fabs(s)));
+            err = test_max_err(err, fabs(s - c.out[n * OC + o]) / fmax(1.0, fabs(s)));
         }
     char name[96];
     snprintf(name, sizeof name, "linear %s%s %dx%dx%d", backend ? "cblas" : "own",
@@ -268,14 +269,14 @@ static void test_layernorm(void **state) {
         for (int i = 0; i < C; i++) v += (c.inp[n * C + i] - m) * (c.inp[n * C + i] - m);
         v /= C;
         double r = 1.0 / sqrt(v + 1e-5);
-        err = fmax(err, fabs(c.mean[n] - m) / (1 + fabs(m)));
-        err = fmax(err, fabs(c.rstd[n] - r) / r);
+        err = test_max_err(err, fabs(c.mean[n] - m) / (1 + fabs(m)));
+        err = test_max_err(err, fabs(c.rstd[n] - r) / r);
         for (int i = 0; i < C; i++) {
             /* fp32 cannot hold the mean closer than ulp(|m|)/2, which moves
              * every output by up to that * rstd * w: measure in those units
              * (a one-pass E[x^2]-E[x]^2 variance still fails this by 5x) */
             double o = (c.inp[n * C + i] - m) * r * c.w[i] + c.b[i];
-            err = fmax(err, fabs(o - c.out[n * C + i]) / (1.0 + fabs(m) * r));
+            err = test_max_err(err, fabs(o - c.out[n * C + i]) / (1.0 + fabs(m) * r));
         }
     }
     fwd_report("layernorm 4x9 (one row mean 100)", err);
@@ -398,7 +399,7 @@ static void check_embedding(int with_tt) {
             for (int i = 0; i < C; i++) {
                 int bt = b * T + t, y = with_tt ? tt[bt] : 0;
                 double e = (double)c.wte[ids[bt] * C + i] + c.wpe[t * C + i] + c.wtt[y * C + i];
-                err = fmax(err, fabs(e - c.out[bt * C + i]));
+                err = test_max_err(err, fabs(e - c.out[bt * C + i]));
             }
     fwd_report(with_tt ? "embedding (token types)" : "embedding (tt NULL)", err);
 
@@ -467,7 +468,7 @@ static void test_activations(void **state) {
             if (fabsf(c.inp[i]) < 0.1f) c.inp[i] = c.inp[i] < 0 ? -0.5f : 0.5f;
         act_fwd(&c);
         double err = 0;
-        for (size_t i = 0; i < n; i++) err = fmax(err, fabs(act_ref(kind, c.inp[i]) - c.out[i]));
+        for (size_t i = 0; i < n; i++) err = test_max_err(err, fabs(act_ref(kind, c.inp[i]) - c.out[i]));
         char name[64];
         snprintf(name, sizeof name, "%s", names[kind]);
         fwd_report(name, err);
@@ -514,7 +515,7 @@ static void test_residual(void **state) {
     fill(c.b, n, -1, 1);
     res_fwd(&c);
     double err = 0;
-    for (size_t i = 0; i < n; i++) err = fmax(err, fabs((double)c.a[i] + c.b[i] - c.out[i]));
+    for (size_t i = 0; i < n; i++) err = test_max_err(err, fabs((double)c.a[i] + c.b[i] - c.out[i]));
     fwd_report("residual", err);
     float *R = fbuf(n), *g0a = fbuf(n), *g0b = fbuf(n);
     fill(R, n, -1, 1);
@@ -558,7 +559,7 @@ static void check_pool(int mean, int with_mask) {
                 }
                 ref = s / fmax(cnt, 1e-9);
             }
-            err = fmax(err, fabs(ref - c.out[b * C + i]));
+            err = test_max_err(err, fabs(ref - c.out[b * C + i]));
         }
     const char *nm = !mean ? "cls_pool" : with_mask ? "mean_pool (mask)" : "mean_pool (no mask)";
     fwd_report(nm, err);
@@ -646,7 +647,7 @@ static void check_ce(int B, int K, const float *cw, const char *nm) {
     for (int b = 0; b < B; b++) {
         double s = 0;
         for (int k = 0; k < K; k++) s += c.probs[b * K + k];
-        err = fmax(err, fabs(s - 1.0));
+        err = test_max_err(err, fabs(s - 1.0));
     }
     char name[96];
     snprintf(name, sizeof name, "crossentropy %s (loss %.4f)", nm, c.loss);

@@ -308,9 +308,9 @@ static void test_scores_match_training_predictor(void **state) {
         /* creator_avg_views filled by prepare is absent from the raw row: compare only rows where serving saw
          * the same inputs (the identity test covers the rest) */
         if (out[i].available != v.avail[i]) continue;
-        max_dp = fmax(max_dp, fabs(out[i].viral_score - probs[i]));
+        max_dp = test_max_err(max_dp, fabs(out[i].viral_score - probs[i]));
         double vu = miles_scaler_velocity_unscale(sc, vel[i]);
-        max_dv = fmax(max_dv, fabs(out[i].predicted_velocity - vu) / fmax(1.0, fabs(vu)));
+        max_dv = test_max_err(max_dv, fabs(out[i].predicted_velocity - vu) / fmax(1.0, fabs(vu)));
         assert_int_equal(out[i].is_viral, out[i].viral_score >= miles_predictor_threshold(p));
         assert_true(fabs(out[i].confidence - fabs(out[i].viral_score - 0.5) * 2) < 1e-12);
         assert_int_equal(out[i].filled, ((1u << 18) - 1) & ~out[i].available);

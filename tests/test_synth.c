@@ -173,7 +173,7 @@ static void read_rows(const char *path, Rows *R, int64_t expect) {
         assert_true(num(f[C_TOTAL]) == total);
         /* engagement_rate = (likes+comments+shares+saves)/views, 6 decimals */
         double e1 = fabs(R->er[i] - total / v);
-        if (e1 > max_er) max_er = e1;
+        max_er = test_max_err(max_er, e1);
         assert_true(e1 <= 5e-7 + 1e-12);
         assert_true(fabs(num(f[C_LIKE_RATE]) - R->likes[i] / v) <= 5e-7 + 1e-12);
         assert_true(fabs(num(f[C_COMMENT_RATIO]) - R->comments[i] / v) <= 5e-7 + 1e-12);
@@ -182,13 +182,13 @@ static void read_rows(const char *path, Rows *R, int64_t expect) {
         /* velocity = views / trend_duration_days (2 decimals), as in the original data */
         assert_true(R->trend[i] >= 1 && R->trend[i] <= 365 && R->trend[i] == floor(R->trend[i]));
         double e2 = fabs(R->vel[i] - v / R->trend[i]);
-        if (e2 > max_vel) max_vel = e2;
+        max_vel = test_max_err(max_vel, e2);
         assert_true(e2 <= 0.005 + 1e-9 * v);
         const char *tt = f[C_TREND_TYPE];
         assert_string_equal(tt, R->trend[i] <= 7 ? "Short" : R->trend[i] <= 21 ? "Medium" : "Evergreen");
         /* completion_rate = avg_watch_time_sec / duration_sec (3 decimals) */
         double e3 = fabs(R->completion[i] - R->watch[i] / R->duration[i]);
-        if (e3 > max_cr) max_cr = e3;
+        max_cr = test_max_err(max_cr, e3);
         assert_true(e3 <= 5e-4 + 1e-12);
         assert_true(R->completion[i] > 0 && R->completion[i] <= 1.0);
         /* durations: TikTok 5-75 s, YouTube 5-180 s */
@@ -278,7 +278,7 @@ static void test_consistency_and_marginals(void **state) {
         double mean = sum / (double)(b - a);
         for (int64_t k = a; k < b; k++) {
             double e = fabs(R->creator_avg[idx[k]] - mean);
-            if (e > max_err) max_err = e;
+            max_err = test_max_err(max_err, e);
             assert_true(e <= 0.05 + 1e-9 * mean);
         }
         creators++;

@@ -804,7 +804,7 @@ static void test_velocity_target(void **state) {
     double worst = 0;
     for (double v = 0.0; v < 1e7; v = v * 1.7 + 0.013) {
         double r = miles_velocity_target_inverse(&t, NULL, miles_velocity_target_transform(&t, NULL, v));
-        worst = fmax(worst, fabs(r - v) / fmax(1.0, v));
+        worst = test_max_err(worst, fabs(r - v) / fmax(1.0, v));
     }
     printf("log1p_z transform/inverse round trip on [0, 1e7): max rel err %.2e\n", worst);
     assert_true(worst < 1e-12);
@@ -996,7 +996,7 @@ static void test_schedule_original_golden(void **state) {
         cJSON_ArrayForEach(v, lrs) {
             const double got = miles_train_lr(&c, step, 0, total), want = v->valuedouble;
             const double e = fabs(got - want) / c.lr;
-            if (e > worst) worst = e;
+            worst = test_max_err(worst, e);
             if (!(e <= 1e-12))
                 fail_msg("warmup %d total %lld step %lld: %.17g, torch %.17g", c.warmup_steps, (long long)total,
                          (long long)step, got, want);
