@@ -209,12 +209,12 @@ static int get_nums(const cJSON *o, const char *key, double *v, int n, int requi
     return MILES_OK;
 }
 
+/* Required, as the writer always writes them: a missing "available" read
+ * as none would run the model on all-zero features without a word. */
 static int get_bits(const cJSON *o, const char *key, uint32_t *bits) {
     double v[MILES_NUM_FEATURES];
-    int s = get_nums(o, key, v, MILES_NUM_FEATURES, 0);
-    if (s < 0) return s;
     *bits = 0;
-    if (s == 1) return MILES_OK;
+    MILES_TRY(get_nums(o, key, v, MILES_NUM_FEATURES, 1));
     for (int i = 0; i < MILES_NUM_FEATURES; i++) {
         if (v[i] != 0 && v[i] != 1) return miles_error(MILES_EFORMAT, "scaler JSON: '%s'[%d] must be 0 or 1", key, i);
         if (v[i] == 1) *bits |= 1u << i;

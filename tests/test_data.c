@@ -210,9 +210,38 @@ static void test_features_named_record(void **state) {
         assert_int_equal(st, bad[i].code);
         if (strcmp(bad[i].name, "title")) assert_non_null(strstr(miles_last_error(), bad[i].name));
     }
-    /* conflicting duplicates */
+    /* the day from the date (Python's datetime.strftime("%A")): around the
+     * ends of February, leap days, century years, before 1970 */
+    const struct { const char *date; int code; } dates[] = {
+        {"2024-02-29", 4}, {"2024-02-01", 4}, {"2023-02-28", 5}, {"2024-03-01", 0}, {"2000-02-29", 5},
+        {"2000-03-01", 6}, {"1900-02-28", 6}, {"1900-03-01", 4}, {"1969-12-31", 6}, {"1970-01-01", 4},
+        {"2025-12-31", 6}, {"2026-02-14", 2}, {"2100-02-28", 3}, {"1999-01-31", 3}};
+    for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+        const char *nn[] = {"publish_date_approx"}, *vv[] = {dates[i].date};
+        assert_int_equal(miles_features_compute(&(MilesRecord){1, nn, vv, NULL}, raw, &av), MILES_OK);
+        if (raw[17] != dates[i].code) fail_msg("%s: day code %g, want %d", dates[i].date, raw[17], dates[i].code);
+        /* is_weekend: Friday, Saturday or Sunday (docs/data.md) */
+        assert_true(raw[12] == (dates[i].code == 0 || dates[i].code == 2 || dates[i].code == 3));
+    }
+    const char *nd[] = {"publish_date_approx"}, *vd1[] = {"1900-02-29"}, *vd2[] = {"2100-02-29"};
+    assert_int_equal(miles_features_compute(&(MilesRecord){1, nd, vd1, NULL}, raw, &av), MILES_EFORMAT);
+    assert_int_equal(miles_features_compute(&(MilesRecord){1, nd, vd2, NULL}, raw, &av), MILES_EFORMAT);
+    /* day code 0 (Friday); views 1 still gives per-view rates; a duration
+     * without the average watch time gives no completion rate */
+    const char *n4[] = {"publish_dayofweek", "views", "likes", "comments", "shares", "saves", "duration_sec"};
+    const char *v4[] = {"0", "1", "2", "3", "4", "5", "30"};
+    assert_int_equal(miles_features_compute(&(MilesRecord){7, n4, v4, NULL}, raw, &av), MILES_OK);
+    assert_true(raw[17] == 0 && raw[5] == 14 && raw[7] == 2);
+    assert_true(isnan(raw[6]) && !(av & (1u << 6)));
+    /* conflicting duplicates are refused; the same value twice (or a blank
+     * beside a value) is not a conflict */
     const char *n3[] = {"views", "views"}, *v3[] = {"1", "2"};
     assert_int_equal(miles_features_compute(&(MilesRecord){2, n3, v3, NULL}, raw, &av), MILES_EINVAL);
+    const char *v3same[] = {"7", "7"}, *v3blank[] = {"", "7"};
+    assert_int_equal(miles_features_compute(&(MilesRecord){2, n3, v3same, NULL}, raw, &av), MILES_OK);
+    assert_true(raw[0] == 7);
+    assert_int_equal(miles_features_compute(&(MilesRecord){2, n3, v3blank, NULL}, raw, &av), MILES_OK);
+    assert_true(raw[0] == 7);
     /* day codes */
     const char *days[7] = {"Friday", "Monday", "Saturday", "Sunday", "Thursday", "Tuesday", "Wednesday"};
     for (int i = 0; i < 7; i++) assert_int_equal(miles_dayofweek_code(days[i]), i);
@@ -273,6 +302,9 @@ static void test_percentile(void **state) {
     double nanv[3] = {NAN, 1, 3};
     assert_true(miles_percentile(nanv, 3, 50) == 2);
     assert_true(isnan(miles_percentile(v, 0, 50)));
+    assert_true(miles_percentile(v, 5, 0) == 671.36 && miles_percentile(v, 5, 100) == 63124.25);
+    assert_true(isnan(miles_percentile(v, 5, -1)) && isnan(miles_percentile(v, 5, 100.5)) &&
+                isnan(miles_percentile(v, 5, NAN)));
 }
 
 static void test_spearman(void **state) {
@@ -291,6 +323,13 @@ static void test_spearman(void **state) {
         free(x); free(y);
     }
     printf("  spearman vs scipy: max abs err %.3g\n", maxe);
+    /* scipy.stats.spearmanr: two points give +-1; a constant side or fewer
+     * than two finite pairs give NaN */
+    const double a2[2] = {1, 2}, b2[2] = {3, 5}, c2[2] = {5, 3}, k3[3] = {4, 4, 4}, x3[3] = {1, NAN, 2};
+    assert_true(miles_spearman(a2, b2, 2) == 1.0 && miles_spearman(a2, c2, 2) == -1.0);
+    assert_true(isnan(miles_spearman(k3, x3, 3)) && isnan(miles_spearman(a2, b2, 1)));
+    const double y3[3] = {1, 7, 0}; /* the NaN pair is dropped: (1,1), (2,0) */
+    assert_true(miles_spearman(x3, y3, 3) == -1.0);
 }
 
 static void test_scaler_golden(void **state) {
@@ -356,6 +395,13 @@ static void test_scaler_golden(void **state) {
     assert_true(emm < 1e-15);
     assert_true(relerr(miles_scaler_threshold(s), cJSON_GetObjectItem(mm, "p80")->valuedouble) < 1e-14);
     printf("  velocity min-max max abs err %.3g; p80 %.17g\n", emm, miles_scaler_threshold(s));
+    miles_scaler_free(s);
+    /* a constant velocity (sklearn MinMaxScaler: a zero range counts as 1):
+     * scaled to 0, the threshold that value */
+    double cv[4] = {7.5, 7.5, 7.5, 7.5}, rows4[4 * 18] = {0};
+    assert_int_equal(miles_scaler_fit(&s, rows4, NULL, 4, cv, NULL), MILES_OK);
+    assert_true(miles_scaler_velocity_scale(s, 7.5) == 0 && miles_scaler_velocity_scale(s, 9.5) == 2);
+    assert_true(miles_scaler_velocity_unscale(s, 0.25) == 7.75 && miles_scaler_threshold(s) == 7.5);
     miles_scaler_free(s);
     free(rows); free(v); free(sc);
 }
@@ -427,6 +473,9 @@ static void test_scaler_json_and_missing(void **state) {
         {"velocity", "max", "\"big\"", "'max' is not a finite number"},
         {"label", "threshold", "null", "'threshold' is not a finite number"},
         {"label", NULL, NULL, "missing 'label'"},
+        {"available", NULL, NULL, "missing 'available'"},
+        {"dropped", NULL, NULL, "missing 'dropped'"},
+        {"log1p", NULL, NULL, "missing 'log1p'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         cJSON *o = cJSON_Parse(json);
@@ -497,6 +546,7 @@ static void test_split_sizes(void **state) {
     assert_int_equal(miles_split_train_count(2863, 0.5), 1431);
 }
 
+#define GROUP_SPLIT_PIN 0xc69cab32cceef40fULL /* FNV-1a 64 of the seed-42 split below */
 static void test_split_groups(void **state) {
     (void)state;
     enum { N = 5000 };
@@ -517,6 +567,12 @@ static void test_split_groups(void **state) {
     assert_true(llabs(cnt[0] - 3500) <= 30 && llabs(cnt[1] - 750) <= 30 && llabs(cnt[2] - 750) <= 40);
     assert_int_equal(miles_split_groups(g, N, 0.7, 42, sp2), MILES_OK);
     assert_memory_equal(sp, sp2, N);
+    /* The split a seed gives is pinned: a changed rule (group order, which
+     * split a group best fits, the ids of ungrouped rows) would re-split every
+     * grouped data set and change every result trained on one. */
+    const uint64_t h = test_fnv1a(TEST_FNV_BASIS, sp, N);
+    printf("  group split hash %016llx\n", (unsigned long long)h);
+    assert_true(h == GROUP_SPLIT_PIN);
     free(g); free(sp); free(sp2);
 }
 

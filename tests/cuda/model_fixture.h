@@ -33,6 +33,9 @@
 
 #ifndef MILES_FIXTURE_MUST_ONLY
 
+/* the larger of two errors; a NaN on either side is kept (fmax drops it) */
+static inline double max_err(double m, double d) { return isnan(m) || isnan(d) ? NAN : d > m ? d : m; }
+
 static inline double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++) {

@@ -119,7 +119,7 @@ static void check_true(const char *name, int cond, const char *detail) {
 static double max_abs(const float *a, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
+        m = max_err(m, fabs(a[i]));
     return m;
 }
 
@@ -145,7 +145,7 @@ static void host_checks(Fixture *f) {
     MUST(miles_model_forward(m, &f->batch, 0, logits.data(), vel.data(), &loss));
     std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
                        rloss = get_f32(f->st, "out.loss");
-    double e = fmax(fmax(max_abs_diff(logits.data(), rl.data(), B * 2), max_abs_diff(vel.data(), rv.data(), B)),
+    double e = max_err(max_err(max_abs_diff(logits.data(), rl.data(), B * 2), max_abs_diff(vel.data(), rv.data(), B)),
                     fabs((double)loss - rloss[0]));
     char name[160];
     snprintf(name, sizeof name, "host: CPU forward vs %s", strrchr(f->path, '/') + 1);
@@ -171,7 +171,7 @@ static double grad_rel_err(const MilesModel *m, const float *got, const float *r
     for (int t = 0; t < nt; t++) {
         MilesTensorInfo ti;
         miles_model_tensor(m, t, &ti);
-        gmax = fmax(gmax, max_abs(ref + tensor_offset(m, t), ti.numel));
+        gmax = max_err(gmax, max_abs(ref + tensor_offset(m, t), ti.numel));
     }
     for (int t = 0; t < nt; t++) {
         MilesTensorInfo ti;
@@ -219,9 +219,9 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
     MUST(miles_cuda_model_forward(cm, b, training, gl.data(), gv.data(), &gloss));
     MUST(miles_cuda_model_download_pooled(cm, gp.data()));
     MUST(miles_cuda_model_download_last_hidden(cm, gh.data()));
-    double ec = fmax(fmax(max_abs_diff(gl.data(), cl.data(), B * 2), max_abs_diff(gv.data(), cv.data(), B)),
-                     fmax(fabs((double)gloss - closs),
-                          fmax(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
+    double ec = max_err(max_err(max_abs_diff(gl.data(), cl.data(), B * 2), max_abs_diff(gv.data(), cv.data(), B)),
+                     max_err(fabs((double)gloss - closs),
+                          max_err(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
                                max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
     char name[200];
     snprintf(name, sizeof name, "%s: forward vs CPU", label);
@@ -230,9 +230,9 @@ static void compare_forward(Fixture *f, MilesModel *m, MilesCudaModel *cm, int t
         std::vector<float> rl = get_f32(f->st, "out.logits"), rv = get_f32(f->st, "out.velocity"),
                            rloss = get_f32(f->st, "out.loss"), rp = get_f32(f->st, "out.pooled"),
                            rh = get_f32(f->st, "out.last_hidden");
-        double ef = fmax(fmax(max_abs_diff(gl.data(), rl.data(), B * 2), max_abs_diff(gv.data(), rv.data(), B)),
-                         fmax(fabs((double)gloss - rloss[0]),
-                              fmax(max_abs_diff(gp.data(), rp.data(), (size_t)B * H),
+        double ef = max_err(max_err(max_abs_diff(gl.data(), rl.data(), B * 2), max_abs_diff(gv.data(), rv.data(), B)),
+                         max_err(fabs((double)gloss - rloss[0]),
+                              max_err(max_abs_diff(gp.data(), rp.data(), (size_t)B * H),
                                    max_abs_diff(gh.data(), rh.data(), (size_t)B * T * H))));
         snprintf(name, sizeof name, "%s: forward vs PyTorch fixture", label);
         report(name, ef, 1e-5);
@@ -526,9 +526,9 @@ static void test_trajectories(Fixture *f, int cc) {
                                   cudaMemcpyDeviceToHost));
             MUST(miles_cuda_model_get_adamw_state(cm, gm.data(), gv.data(), &t));
             double ew = max_abs_diff(gw.data(), fin.params.data(), n);
-            double em = fmax(max_abs_diff(gm.data(), fin.m.data(), n), max_abs_diff(gv.data(), fin.v.data(), n));
+            double em = max_err(max_abs_diff(gm.data(), fin.m.data(), n), max_abs_diff(gv.data(), fin.v.data(), n));
             snprintf(name, sizeof name, "%d steps fp32: weights and AdamW moments vs CPU (abs)", NSTEPS);
-            report(name, fmax(ew, em), 1e-5);
+            report(name, max_err(ew, em), 1e-5);
         }
         miles_cuda_model_free(cm);
     }
@@ -588,11 +588,11 @@ static void test_param_groups(Fixture *f, int cc) {
     CUDA_CHECK(cudaMemcpy(gw.data(), miles_cuda_model_device_params(cm), n * sizeof(float), cudaMemcpyDeviceToHost));
     MUST(miles_cuda_model_get_adamw_state(cm, gm.data(), gv.data(), &t));
     double ew = max_abs_diff(gw.data(), fin.params.data(), n);
-    double em = fmax(max_abs_diff(gm.data(), fin.m.data(), n), max_abs_diff(gv.data(), fin.v.data(), n));
+    double em = max_err(max_abs_diff(gm.data(), fin.m.data(), n), max_abs_diff(gv.data(), fin.v.data(), n));
     char name[160];
     snprintf(name, sizeof name, "%d steps fp32, parameter groups (head lr x5, layer decay 0.8): weights and "
              "moments vs CPU (abs)", NSTEPS);
-    report(name, fmax(ew, em), 1e-5);
+    report(name, max_err(ew, em), 1e-5);
     miles_cuda_model_free(cm);
     /* the groups must matter: the single-group CPU run ends elsewhere */
     g_head_lr_mult = 0.0f;
@@ -651,7 +651,7 @@ static void test_param_groups(Fixture *f, int cc) {
                               cudaMemcpyDeviceToHost));
         MUST(miles_cuda_model_get_adamw_state(fm, gm.data(), gv.data(), &t));
         double fw = max_abs_diff(gw.data(), t0.data, n);
-        double fmv = fmax(max_abs_diff(gm.data(), miles_adamw_m(o), n), max_abs_diff(gv.data(), miles_adamw_v(o), n));
+        double fmv = max_err(max_abs_diff(gm.data(), miles_adamw_m(o), n), max_abs_diff(gv.data(), miles_adamw_v(o), n));
         double one = max_abs_diff(gw.data(), u0.data, n);
         snprintf(name, sizeof name, "%s fused optimizer, %d steps with parameter groups (head lr x5, layer decay 0.8) "
                  "on its own gradients: weights and moments vs CPU AdamW (abs)", miles_cuda_precision_name(precs[pi]),
@@ -1174,7 +1174,7 @@ static void test_two_models(Fixture *f) {
     std::vector<float> l(B * 2);
     for (int i = 0; i < reps; i++) {
         if (miles_cuda_model_forward(a, &f->batch, 0, l.data(), NULL, NULL) != MILES_OK) bad++;
-        worst = fmax(worst, max_abs_diff(l.data(), ref.data(), B * 2));
+        worst = max_err(worst, max_abs_diff(l.data(), ref.data(), B * 2));
     }
     tb.join();
     check_true("two models, two threads: both forwards succeed", bad == 0, miles_last_error());
@@ -1215,7 +1215,7 @@ static void test_errors_and_io(Fixture *f, int cc) {
     for (int t = 0; t < miles_model_num_tensors(m); t++) {
         miles_model_tensor(m, t, &t0);
         miles_model_tensor(m2, t, &t1);
-        e = fmax(e, max_abs_diff(t0.data, t1.data, t0.numel));
+        e = max_err(e, max_abs_diff(t0.data, t1.data, t0.numel));
     }
     report("download_params == the CPU weights", e, 0.0);
     MilesConfig other = f->cfg;

@@ -62,9 +62,9 @@ static double fwd_bwd_diff(MilesModel *m, MilesCudaModel *cm, const MilesBatch *
     MUST(miles_cuda_model_forward(cm, b, training, gl.data(), gv.data(), &gloss));
     MUST(miles_cuda_model_download_pooled(cm, gp.data()));
     MUST(miles_cuda_model_download_last_hidden(cm, gh.data()));
-    double e = fmax(fmax(max_abs_diff(cl.data(), gl.data(), B * 2), max_abs_diff(cv.data(), gv.data(), B)),
-                    fmax(fabs((double)closs - gloss),
-                         fmax(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
+    double e = max_err(max_err(max_abs_diff(cl.data(), gl.data(), B * 2), max_abs_diff(cv.data(), gv.data(), B)),
+                    max_err(fabs((double)closs - gloss),
+                         max_err(max_abs_diff(gp.data(), miles_model_pooled(m), (size_t)B * H),
                               max_abs_diff(gh.data(), miles_model_last_hidden(m), (size_t)B * T * H))));
     if (backward) {
         miles_model_zero_grad(m);
@@ -73,7 +73,7 @@ static double fwd_bwd_diff(MilesModel *m, MilesCudaModel *cm, const MilesBatch *
         MUST(miles_cuda_model_backward(cm, 1.0f));
         std::vector<float> g(m->nparams);
         MUST(miles_cuda_model_download_grads(cm, g.data()));
-        e = fmax(e, max_abs_diff(g.data(), m->grads, m->nparams));
+        e = max_err(e, max_abs_diff(g.data(), m->grads, m->nparams));
     }
     return e;
 }
@@ -87,11 +87,11 @@ static void test_fixture(Fixture *f) {
     MUST(miles_cuda_model_build(&cm, m, MILES_CUDA_PREC_FP32));
     miles_cuda_model_set_dropout_key(cm, 1234, 3);
     double e = fwd_bwd_diff(m, cm, &f->cut, 0, 0); /* small first: the arena grows below */
-    e = fmax(e, fwd_bwd_diff(m, cm, &f->batch, 0, 0));
+    e = max_err(e, fwd_bwd_diff(m, cm, &f->batch, 0, 0));
     snprintf(name, sizeof name, "%s eval (T 12 then 16)", base);
     report(name, e, 0.0);
     e = fwd_bwd_diff(m, cm, &f->batch, 1, 1);
-    e = fmax(e, fwd_bwd_diff(m, cm, &f->cut, 1, 1));
+    e = max_err(e, fwd_bwd_diff(m, cm, &f->cut, 1, 1));
     snprintf(name, sizeof name, "%s train+dropout fwd+grads", base);
     report(name, e, 0.0);
     miles_cuda_model_free(cm);
@@ -140,8 +140,8 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
         MUST(miles_cuda_model_adamw_step(cm, lr, &oc, &sk));
         skipped += sk;
         last_norm = ng;
-        el = fmax(el, fabs((double)lc - lg) / fabs(lc));
-        en = fmax(en, fabs((double)nc - ng) / fabs(nc));
+        el = max_err(el, fabs((double)lc - lg) / fabs(lc));
+        en = max_err(en, fabs((double)nc - ng) / fabs(nc));
     }
     std::vector<float> mv(m->nparams), vv(m->nparams);
     int64_t t = 0;
@@ -149,7 +149,7 @@ static void test_steps(Fixture *f, int prec, int decay_all) {
     MilesModel *back = cpu_model(f, &c, 3);
     MUST(miles_cuda_model_download_params(cm, back));
     double ew = max_abs_diff(back->params, m->params, m->nparams);
-    double em = fmax(max_abs_diff(mv.data(), miles_adamw_m(o), m->nparams),
+    double em = max_err(max_abs_diff(mv.data(), miles_adamw_m(o), m->nparams),
                      max_abs_diff(vv.data(), miles_adamw_v(o), m->nparams));
     char name[200];
     const char *p = miles_cuda_precision_name(prec);
@@ -264,21 +264,21 @@ static void test_input_grads(Fixture *f) {
         for (int h = 0; h < H; h++) words[i * H + h] = 0.375f * wte[(size_t)b.input_ids[i] * H + h];
     MUST(miles_model_forward_embeds(m, &b, words.data(), 0, lc.data(), vc.data(), NULL));
     MUST(miles_cuda_model_forward_embeds(cm, &b, words.data(), lg.data(), vg.data()));
-    double ef = fmax(max_abs_diff(lc.data(), lg.data(), 2 * B), max_abs_diff(vc.data(), vg.data(), B));
+    double ef = max_err(max_abs_diff(lc.data(), lg.data(), 2 * B), max_abs_diff(vc.data(), vg.data(), B));
     std::vector<float> dl(2 * B), dv(B), dwc(N * H), dwg(N * H), dfc((size_t)B * F), dfg((size_t)B * F);
     for (int i = 0; i < 2 * B; i++) dl[i] = (i & 1) ? 0.75f : -0.5f;
     for (int i = 0; i < B; i++) dv[i] = 0.25f * (float)(i + 1);
     MUST(miles_model_backward_from_outputs(m, dl.data(), dv.data(), 0));
     MUST(miles_model_input_grads(m, dwc.data(), dfc.data()));
     MUST(miles_cuda_model_backward_inputs(cm, dl.data(), dv.data(), dwg.data(), dfg.data()));
-    double eg = fmax(max_abs_diff(dwc.data(), dwg.data(), N * H), max_abs_diff(dfc.data(), dfg.data(), (size_t)B * F));
+    double eg = max_err(max_abs_diff(dwc.data(), dwg.data(), N * H), max_abs_diff(dfc.data(), dfg.data(), (size_t)B * F));
     char name[200];
     snprintf(name, sizeof name, "%s forward from given word vectors", f->path);
     report(name, ef, 1e-6);
     snprintf(name, sizeof name, "%s backward to word vectors and features", f->path);
     report(name, eg, 1e-6);
     double mag = 0;
-    for (size_t i = 0; i < (size_t)B * F; i++) mag = fmax(mag, fabs(dfc[i]));
+    for (size_t i = 0; i < (size_t)B * F; i++) mag = max_err(mag, fabs(dfc[i]));
     check_true("feature gradients are not all zero", mag > 0, "");
     miles_cuda_model_free(cm);
     miles_model_free(m);
