@@ -233,17 +233,21 @@ typedef struct HdrTensor {
 
 static uLong crc_str(uLong c, const char *s) { return crc32(c, (const Bytef *)s, (uInt)strlen(s) + 1); }
 
+/* The metadata keys in strcmp order, one at a time: the index of the
+ * smallest key after `last` (NULL: the first), -1 after the last.  The JSON
+ * writer and the header CRC walk them so (a dozen keys: n^2 is nothing). */
+static int next_key(char *const *mk, int nm, const char *last) {
+    int best = -1;
+    for (int i = 0; i < nm; i++)
+        if ((!last || strcmp(mk[i], last) > 0) && (best < 0 || strcmp(mk[i], mk[best]) < 0)) best = i;
+    return best;
+}
+
 static uint32_t header_crc(char *const *mk, char *const *mv, int nm, const HdrTensor *t, int nt) {
     uLong c = crc32(0L, Z_NULL, 0);
-    const char *last = NULL; /* keys in strcmp order: the next larger one each time (n is small) */
-    for (int done = 0; done < nm; done++) {
-        int best = -1;
-        for (int i = 0; i < nm; i++)
-            if ((!last || strcmp(mk[i], last) > 0) && (best < 0 || strcmp(mk[i], mk[best]) < 0)) best = i;
-        if (best < 0) break;
-        last = mk[best];
-        if (!strcmp(mk[best], MILES_META_HEADER_CRC32)) continue;
-        c = crc_str(crc_str(c, mk[best]), mv[best]);
+    for (int i = next_key(mk, nm, NULL); i >= 0; i = next_key(mk, nm, mk[i])) {
+        if (!strcmp(mk[i], MILES_META_HEADER_CRC32)) continue;
+        c = crc_str(crc_str(c, mk[i]), mv[i]);
     }
     char num[64];
     for (int i = 0; i < nt; i++) {
@@ -804,9 +808,6 @@ static int cmp_wentry(const void *a, const void *b) {
     if (rx != ry) return ry - rx;
     return strcmp(x->name, y->name);
 }
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
     if (!w) return miles_error(MILES_EINVAL, "miles_safetensors_writer_finish: NULL writer");
@@ -850,22 +851,15 @@ int miles_safetensors_writer_finish(MilesSafetensorsWriter *w) {
     buf_str(&b, "{");
     int first = 1;
     if (w->nm > 0) {
-        /* metadata keys sorted so output is deterministic */
-        char **keys = miles_calloc((size_t)w->nm, sizeof(char *));
-        if (!keys) { free(b.p); miles_safetensors_writer_abort(w); return MILES_ENOMEM; }
-        for (int i = 0; i < w->nm; i++) keys[i] = w->mk[i];
-        qsort(keys, (size_t)w->nm, sizeof(char *), cmp_str);
+        /* metadata keys in strcmp order, so that the output is deterministic */
         buf_str(&b, "\"__metadata__\":{");
-        for (int i = 0; i < w->nm; i++) {
-            int j = 0;
-            while (w->mk[j] != keys[i]) j++;
-            if (i) buf_str(&b, ",");
+        for (int j = next_key(w->mk, w->nm, NULL), k = 0; j >= 0; j = next_key(w->mk, w->nm, w->mk[j]), k++) {
+            if (k) buf_str(&b, ",");
             buf_json(&b, w->mk[j]);
             buf_str(&b, ":");
             buf_json(&b, w->mv[j]);
         }
         buf_str(&b, "}");
-        free(keys);
         first = 0;
     }
     size_t off = 0;

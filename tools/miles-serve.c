@@ -103,11 +103,7 @@ static struct {
     time_t started;
 } S;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+static double now_ms(void) { return 1e3 * tool_now(); }
 
 /* ---------------------------------------------------------------- inference */
 

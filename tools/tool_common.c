@@ -176,7 +176,7 @@ int tool_write_text_atomic(const char *path, const char *text) {
 
 int tool_isatty_err(void) { return isatty(2); }
 
-static double tool_now(void) {
+double tool_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;

@@ -46,6 +46,8 @@ int tool_feature_mask(const char *list, uint32_t *mask);
 int tool_read_file(const char *path, char **text);
 /* Write text to path atomically (temp + fsync + rename); MILES_* status. */
 int tool_write_text_atomic(const char *path, const char *text);
+/* Seconds on the monotonic clock (durations, rates, ETAs). */
+double tool_now(void);
 /* 1 if stderr is a terminal (progress bars), else 0. */
 int tool_isatty_err(void);
 /* Progress of long work on stderr.  On a terminal one line redrawn at most
