@@ -101,7 +101,7 @@ static char **find_row(Out *o, const char *id) {
 static void assert_num(const char *cell, double want, double tol) {
     char *e;
     double v = strtod(cell, &e);
-    if (!*cell || *e || fabs(v - want) > tol) fail_msg("cell \"%s\": expected %.6f +- %g", cell, want, tol);
+    if (!*cell || *e || !(fabs(v - want) <= tol)) fail_msg("cell \"%s\": expected %.6f +- %g", cell, want, tol);
 }
 
 static int convert(const char *kind, const char *in, const char *out) {

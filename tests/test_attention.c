@@ -116,7 +116,7 @@ static double check_forward(const AttCtx *c, const char *what) {
                         p[j] = want; /* out uses the dropped probabilities */
                     }
                 }
-                if (any && fabs(rowsum - 1.0) > 1e-5) fail_msg("%s: row sums to %.9g", what, rowsum);
+                if (any && !(fabs(rowsum - 1.0) <= 1e-5)) fail_msg("%s: row sums to %.9g", what, rowsum);
                 if (!any && rowsum != 0.0) fail_msg("%s: empty row has mass %g", what, rowsum);
                 for (int e = 0; e < hs; e++) {
                     double o = 0;
