@@ -103,8 +103,9 @@ static void gradcheck(const char *what, FwdFn fwd, void *ctx, float *x, size_t n
     if (!(maxfd > 1e-2)) fail_msg("%s: finite-difference gradient is ~0 (%.3g)", what, maxfd);
 }
 
-static void fwd_report(const char *what, double err) {
-    printf("  forward   %-30s max|err| vs double = %.3g\n", what, err);
+/* a result against its double-precision reference ("forward" or "backward") */
+static void report_vs_double(const char *pass, const char *what, double err) {
+    printf("  %-9s %-30s max|err| vs double = %.3g\n", pass, what, err);
     g_worst_fwd = test_max_err(g_worst_fwd, err);
     if (!(err <= FWD_TOL)) fail_msg("%s: forward error %.3g > %.1e", what, err, FWD_TOL);
 }
@@ -136,7 +137,7 @@ static void check_linear(int backend, int with_bias, int N, int C, int OC) {
     char name[96];
     snprintf(name, sizeof name, "linear %s%s %dx%dx%d", backend ? "cblas" : "own",
              with_bias ? "+b" : "", N, C, OC);
-    fwd_report(name, err); /* relative for |out| > 1 */
+    report_vs_double("forward", name, err); /* relative for |out| > 1 */
 
     float *R = fbuf((size_t)N * OC);
     fill(R, (size_t)N * OC, -1, 1);
@@ -279,7 +280,7 @@ static void test_layernorm(void **state) {
             err = test_max_err(err, fabs(o - c.out[n * C + i]) / (1.0 + fabs(m) * r));
         }
     }
-    fwd_report("layernorm 4x9 (one row mean 100)", err);
+    report_vs_double("forward", "layernorm 4x9 (one row mean 100)", err);
 
     float *R = fbuf(N * C), *g0i = fbuf(N * C), *g0w = fbuf(C), *g0b = fbuf(C);
     fill(R, N * C, -1, 1);
@@ -401,7 +402,7 @@ static void check_embedding(int with_tt) {
                 double e = (double)c.wte[ids[bt] * C + i] + c.wpe[t * C + i] + c.wtt[y * C + i];
                 err = test_max_err(err, fabs(e - c.out[bt * C + i]));
             }
-    fwd_report(with_tt ? "embedding (token types)" : "embedding (tt NULL)", err);
+    report_vs_double("forward", with_tt ? "embedding (token types)" : "embedding (tt NULL)", err);
 
     float *R = fbuf(B * T * C), *g0e = fbuf(V * C), *g0p = fbuf(P * C), *g0t = fbuf(NTT * C);
     fill(R, B * T * C, -1, 1);
@@ -456,6 +457,16 @@ static double act_ref(int kind, double x) {
     }
 }
 
+/* d/dx of act_ref, in double */
+static double act_deriv(int kind, double x) {
+    switch (kind) {
+    case ACT_GELU: return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+    case ACT_RELU: return x > 0 ? 1.0 : 0.0;
+    case ACT_TANH: return 1.0 - tanh(x) * tanh(x);
+    default: { double s = 1.0 / (1.0 + exp(-x)); return s * (1.0 - s); }
+    }
+}
+
 static void test_activations(void **state) {
     (void)state;
     const char *names[] = {"gelu", "relu", "tanh", "sigmoid"};
@@ -471,7 +482,7 @@ static void test_activations(void **state) {
         for (size_t i = 0; i < n; i++) err = test_max_err(err, fabs(act_ref(kind, c.inp[i]) - c.out[i]));
         char name[64];
         snprintf(name, sizeof name, "%s", names[kind]);
-        fwd_report(name, err);
+        report_vs_double("forward", name, err);
         float *R = fbuf(n), *g0 = fbuf(n);
         fill(R, n, -1, 1);
         fill(g0, n, -1, 1);
@@ -480,6 +491,13 @@ static void test_activations(void **state) {
         else if (kind == ACT_RELU) relu_backward(d, c.out, R, n);
         else if (kind == ACT_TANH) tanh_backward(d, c.out, R, n);
         else sigmoid_backward(d, c.out, R, n);
+        /* against the derivative in double: the finite differences above
+         * allow 5e-3, which a slightly wrong formula (a 1% error in GELU's
+         * pdf term) passes */
+        double eb = 0;
+        for (size_t i = 0; i < n; i++)
+            eb = test_max_err(eb, fabs((double)d[i] - (g0[i] + (double)R[i] * act_deriv(kind, c.inp[i]))));
+        report_vs_double("backward", name, eb);
         snprintf(name, sizeof name, "%s dinp", names[kind]);
         gradcheck(name, act_fwd, &c, c.inp, n, d, g0, c.out, R, n);
         free(R); free(g0); free(d); free(c.out); free(c.inp);
@@ -516,7 +534,7 @@ static void test_residual(void **state) {
     res_fwd(&c);
     double err = 0;
     for (size_t i = 0; i < n; i++) err = test_max_err(err, fabs((double)c.a[i] + c.b[i] - c.out[i]));
-    fwd_report("residual", err);
+    report_vs_double("forward", "residual", err);
     float *R = fbuf(n), *g0a = fbuf(n), *g0b = fbuf(n);
     fill(R, n, -1, 1);
     fill(g0a, n, -1, 1);
@@ -562,7 +580,7 @@ static void check_pool(int mean, int with_mask) {
             err = test_max_err(err, fabs(ref - c.out[b * C + i]));
         }
     const char *nm = !mean ? "cls_pool" : with_mask ? "mean_pool (mask)" : "mean_pool (no mask)";
-    fwd_report(nm, err);
+    report_vs_double("forward", nm, err);
     if (mean && with_mask)
         for (int i = 0; i < C; i++) assert_true(c.out[2 * C + i] == 0.0f);
     float *R = fbuf(B * C), *g0 = fbuf(B * T * C);
@@ -651,7 +669,7 @@ static void check_ce(int B, int K, const float *cw, const char *nm) {
     }
     char name[96];
     snprintf(name, sizeof name, "crossentropy %s (loss %.4f)", nm, c.loss);
-    fwd_report(name, err);
+    report_vs_double("forward", name, err);
     float R[1] = {0.7f};
     float *g0 = fbuf(B * K);
     fill(g0, B * K, -1, 1);
@@ -698,7 +716,7 @@ static void test_mse(void **state) {
     double ref = 0;
     for (int b = 0; b < B; b++) ref += ((double)c.pred[b] - c.target[b]) * ((double)c.pred[b] - c.target[b]);
     ref /= B;
-    fwd_report("mse", fabs(ref - c.loss));
+    report_vs_double("forward", "mse", fabs(ref - c.loss));
     float R[1] = {1.9f};
     float *g0 = fbuf(B);
     fill(g0, B, -1, 1);
