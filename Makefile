@@ -9,6 +9,7 @@
 #   make install PREFIX=/usr/local
 #   make portability-check  the build on AVX2-only and pre-AVX CPUs (qemu-user): same GEMM bits
 #   make coverage   line coverage of libmiles/ and tools/ by the tests (build-cov/coverage/)
+#   make mutation MUT_FILE=libmiles/x.c MUT_TESTS="test_x"  the small changes to x.c the tests miss
 #   make cuda       compile and link the CUDA backend (CUDA_ARCH list below), incl. $(BUILD)/libmiles_cuda.so
 #   make backend-sim-test  --device cuda end to end on the backend built for the SIMT emulator
 #   make dp-sim-test  mpirun -np 2 miles-train --device cuda (NCCL) on the same emulated backend
@@ -173,7 +174,7 @@ TEST_COMMON_SRCS := $(sort $(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: determinism browser-test portability-check alloc-check coverage
+.PHONY: determinism browser-test portability-check alloc-check coverage mutation
 .PHONY: all lib tools tests test check deps weights install uninstall clean asan variants \
         example cuda bench fuzz fuzz-run demo help bench-env bench-goals
 
@@ -304,6 +305,13 @@ coverage:
 	find build-cov -name '*.gcda' -delete
 	MILES_TEST_SKIP='*every_float*' $(MAKE) $(COV_FLAGS) test
 	bash tests/coverage_report.sh build-cov
+
+# Mutation testing (tests/mutate.py): which small changes to MUT_FILE do the
+# MUT_TESTS programs miss?  Works in a scratch worktree (/tmp/miles-mutation).
+MUT_N ?= 30
+mutation:
+	@[ -n "$(MUT_FILE)" ] && [ -n "$(MUT_TESTS)" ] || { echo 'usage: make mutation MUT_FILE=libmiles/metrics.c MUT_TESTS="test_metrics" [MUT_N=30]'; exit 2; }
+	python3 tests/mutate.py $(MUT_FILE) $(MUT_TESTS) --n $(MUT_N)
 
 # The reference path without OpenMP and without BLAS (own GEMM) must give the same model.
 VARIANT_TESTS = test_gemm test_ops test_attention test_golden test_model

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 #include "miles.h"
 #include "helpers.h"
@@ -369,7 +370,29 @@ static void test_lr_lambdas(void **state) {
             fail_msg("lr lambda kind %d step %lld warmup %lld total %lld: %.9f, transformers %.9f", kind,
                      (long long)step, (long long)warmup, (long long)total, got, want);
     }
-    printf("  lr lambdas: %zu cases, max abs err %.2e\n", n / 5, worst);
+    /* the edges (tests/gen_sched_edges.py): one or two steps after warmup,
+     * warmup 1, a single step, warmup past total */
+    char *txt;
+    size_t len;
+    assert_int_equal(miles_read_file("tests/fixtures/sched_edges.json", &txt, &len), MILES_OK);
+    cJSON *ej = cJSON_Parse(txt);
+    free(txt);
+    assert_non_null(ej);
+    const cJSON *row;
+    int ne = 0;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(ej, "cases")) {
+        double v[5];
+        for (int k = 0; k < 5; k++) v[k] = cJSON_GetArrayItem(row, k)->valuedouble;
+        double got = miles_lr_lambda((int)v[0], (int64_t)v[1], (int64_t)v[2], (int64_t)v[3]);
+        worst = test_max_err(worst, fabs(got - v[4]));
+        if (!(fabs(got - v[4]) <= TOL_SCHED))
+            fail_msg("lr lambda kind %g step %g warmup %g total %g: %.9f, transformers %.9f", v[0], v[1], v[2], v[3],
+                     got, v[4]);
+        ne++;
+    }
+    cJSON_Delete(ej);
+    assert_true(ne >= 100);
+    printf("  lr lambdas: %zu cases + %d edge cases, max abs err %.2e\n", n / 5, ne, worst);
     free(c);
     miles_safetensors_close(st);
 }
