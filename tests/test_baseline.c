@@ -135,6 +135,17 @@ static void test_text_golden(void **state) {
         const char *name = cJSON_GetObjectItem(cs, "name")->valuestring;
         MilesTfidfConfig cfg;
         config_from_json(cJSON_GetObjectItem(cs, "config"), &cfg);
+        if (!strcmp(name, "miles_default")) {
+            /* the defaults are the original's TfidfVectorizer (ORIGINAL_SYSTEM.md) */
+            MilesTfidfConfig d;
+            miles_tfidf_config_default(&d);
+            assert_true(d.max_features == cfg.max_features && d.ngram_min == cfg.ngram_min &&
+                        d.ngram_max == cfg.ngram_max && d.lowercase == cfg.lowercase &&
+                        d.stop_words_english == cfg.stop_words_english && d.min_df == cfg.min_df &&
+                        d.min_df_is_fraction == cfg.min_df_is_fraction && d.max_df == cfg.max_df &&
+                        d.max_df_is_fraction == cfg.max_df_is_fraction && d.use_idf == cfg.use_idf &&
+                        d.smooth_idf == cfg.smooth_idf && d.sublinear_tf == cfg.sublinear_tf && d.norm == cfg.norm);
+        }
         MilesTfidf *tf;
         assert_int_equal(miles_tfidf_fit(&tf, train, ntr, &cfg), MILES_OK);
         int V;
