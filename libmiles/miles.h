@@ -1092,9 +1092,9 @@ MILES_API int miles_metrics_compute(MilesMetrics *m, const double *scores, const
                           const double *vel_pred, const double *vel_true,
                           const MilesMetricsOptions *opt);
 /* The velocity head's report (metrics_velocity.c; docs/metrics.md): the model
- * in its target space (pred/target) and in views/day (pred_raw/target_raw: both
- * or neither may be NULL), Spearman rho of pred vs target (rank-based: the same in views/day
- * up to the clamp at 0), the constant-median reference (median_target /
+ * in its target space (pred/target) and in views/day (pred_raw/target_raw:
+ * both or neither may be NULL), Spearman rho of pred vs target (rank-based:
+ * the same in views/day up to the clamp at 0), the constant-median reference (median_target /
  * median_raw: the training split's medians; NaN = the evaluated targets'
  * median), and percentile-bootstrap intervals (opt->n_bootstrap resamples, the
  * same index stream as the AUROC/MAE intervals; NaN when 0). */
