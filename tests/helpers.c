@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 /* MILES_TEST_ONLY / MILES_TEST_SKIP (cmocka patterns, '*' and '?'): run some
@@ -75,6 +77,18 @@ char *test_slurp(const char *path, size_t *n) {
     }
     fclose(f);
     return b;
+}
+
+struct cJSON *test_read_json(const char *path) {
+    char *t = test_slurp(path, NULL);
+    if (!t) {
+        fprintf(stderr, "cannot read %s (tests run from the repository root)\n", path);
+        return NULL;
+    }
+    cJSON *o = cJSON_Parse(t);
+    free(t);
+    if (!o) fprintf(stderr, "%s: not valid JSON\n", path);
+    return o;
 }
 
 void test_assert_same_file(const char *a, const char *b) {

@@ -53,6 +53,11 @@ int test_count_entries(const char *dir, const char *part);
 /* A whole file, NUL-terminated, malloc'd; *n (may be NULL) = its size.  NULL
  * if it cannot be read. */
 char *test_slurp(const char *path, size_t *n);
+/* A whole file parsed as JSON (cJSON_Delete it); NULL, with the reason on
+ * stderr, if it cannot be read or parsed: setups return -1 on it, tests
+ * assert_non_null. */
+struct cJSON;
+struct cJSON *test_read_json(const char *path);
 /* Fails the test unless files a and b both read and hold the same bytes. */
 void test_assert_same_file(const char *a, const char *b);
 /* The shared data directory: $MILES_SHARED, else ../shared. */

@@ -32,22 +32,11 @@
 
 static cJSON *g_text, *g_num;
 
-static cJSON *load_json(const char *path) {
-    char *txt;
-    size_t n;
-    if (miles_read_file(path, &txt, &n) != MILES_OK) {
-        fprintf(stderr, "cannot read %s: %s\n", path, miles_last_error());
-        return NULL;
-    }
-    cJSON *o = cJSON_Parse(txt);
-    free(txt);
-    return o;
-}
 
 static int setup(void **state) {
     (void)state;
-    g_text = load_json("tests/fixtures/baseline_text.json");
-    g_num = load_json("tests/fixtures/baseline_numeric.json");
+    g_text = test_read_json("tests/fixtures/baseline_text.json");
+    g_num = test_read_json("tests/fixtures/baseline_numeric.json");
     return g_text && g_num ? 0 : -1;
 }
 
@@ -477,7 +466,7 @@ static void test_bad_input(void **state) {
  * real 18 standardized features, a log1p_z target, alpha 1 and 10; 1e-6. */
 static void test_ridge_golden(void **state) {
     (void)state;
-    cJSON *r = load_json("tests/fixtures/ridge.json");
+    cJSON *r = test_read_json("tests/fixtures/ridge.json");
     assert_non_null(r);
     const int F = cJSON_GetObjectItem(g_num, "n_features")->valueint;
     int ntr, nte, ny;

@@ -31,17 +31,7 @@ static cJSON *golden;
 
 static int load_golden(void **state) {
     (void)state;
-    FILE *f = fopen("tests/fixtures/data_golden.json", "rb");
-    if (!f) { fprintf(stderr, "cannot open tests/fixtures/data_golden.json (run from the repo root)\n"); return -1; }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *t = malloc((size_t)n + 1);
-    if (fread(t, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(t); return -1; }
-    t[n] = '\0';
-    fclose(f);
-    golden = cJSON_Parse(t);
-    free(t);
+    golden = test_read_json("tests/fixtures/data_golden.json");
     return golden ? 0 : -1;
 }
 static int free_golden(void **state) { (void)state; cJSON_Delete(golden); return 0; }

@@ -59,10 +59,7 @@ static int exists(const char *p) {
 }
 
 static cJSON *read_json(const char *path) {
-    char *t = test_slurp(path, NULL);
-    assert_non_null(t);
-    cJSON *o = cJSON_Parse(t);
-    free(t);
+    cJSON *o = test_read_json(path);
     assert_non_null(o);
     return o;
 }

@@ -372,11 +372,7 @@ static void test_lr_lambdas(void **state) {
     }
     /* the edges (tests/gen_sched_edges.py): one or two steps after warmup,
      * warmup 1, a single step, warmup past total */
-    char *txt;
-    size_t len;
-    assert_int_equal(miles_read_file("tests/fixtures/sched_edges.json", &txt, &len), MILES_OK);
-    cJSON *ej = cJSON_Parse(txt);
-    free(txt);
+    cJSON *ej = test_read_json("tests/fixtures/sched_edges.json");
     assert_non_null(ej);
     const cJSON *row;
     int ne = 0;

@@ -33,14 +33,7 @@ static const char *g_errname[32] = {"auroc", "average_precision", "precision@10%
 
 static int load_fixture(void **state) {
     (void)state;
-    char *txt;
-    size_t n;
-    if (miles_read_file("tests/fixtures/metrics_cases.json", &txt, &n) != MILES_OK) {
-        fprintf(stderr, "cannot read fixture: %s\n", miles_last_error());
-        return -1;
-    }
-    g_fix = cJSON_Parse(txt);
-    free(txt);
+    g_fix = test_read_json("tests/fixtures/metrics_cases.json");
     return g_fix ? 0 : -1;
 }
 
@@ -438,11 +431,7 @@ static void test_json_roundtrip(void **state) {
  * constant-median reference and the bootstrap intervals (xoshiro replay). */
 static void test_velocity_report(void **state) {
     (void)state;
-    char *txt;
-    size_t len;
-    assert_int_equal(miles_read_file("tests/fixtures/velocity_metrics.json", &txt, &len), MILES_OK);
-    cJSON *f = cJSON_Parse(txt);
-    free(txt);
+    cJSON *f = test_read_json("tests/fixtures/velocity_metrics.json");
     assert_non_null(f);
     int n, k;
     double *p = darr(cJSON_GetObjectItem(f, "pred"), &n), *t = darr(cJSON_GetObjectItem(f, "target"), &k);

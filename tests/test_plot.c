@@ -34,10 +34,7 @@ static cJSON *g_fix;
 static int setup(void **state) {
     (void)state;
     if (test_mkdtemp(g_dir, sizeof g_dir, "test_plot")) return -1;
-    char *txt = test_slurp("tests/fixtures/metrics_cases.json", NULL);
-    if (!txt) return -1;
-    g_fix = cJSON_Parse(txt);
-    free(txt);
+    g_fix = test_read_json("tests/fixtures/metrics_cases.json");
     return g_fix ? 0 : -1;
 }
 

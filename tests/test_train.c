@@ -722,9 +722,7 @@ static void eval_cli_clamp(const char *ckpt, const char *dir, double bound) {
     assert_true(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 3));
     char path[450];
     snprintf(path, sizeof path, "%s/eval_test.json", rep);
-    char *txt = test_slurp(path, NULL);
-    assert_non_null(txt);
-    cJSON *j = cJSON_Parse(txt);
+    cJSON *j = test_read_json(path);
     assert_non_null(j);
     const cJSON *cl = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "run"), "velocity_clamp");
     const cJSON *vr = cJSON_GetObjectItem(j, "velocity_report");
@@ -739,7 +737,6 @@ static void eval_cli_clamp(const char *ckpt, const char *dir, double bound) {
     assert_true(cJSON_IsNumber(vpd) && isfinite(cJSON_GetNumberValue(vpd)));
     assert_true(isfinite(mae_t) && mae_t < 2.0 * bound + 100.0); /* the clamped, not the 1e30, outputs */
     cJSON_Delete(j);
-    free(txt);
 }
 
 /* Copy checkpoint src to dst with every element of regressor.bias set to
@@ -973,9 +970,7 @@ static void test_schedules(void **state) {
  * chains its factors step by step, libmiles uses the closed forms). */
 static void test_schedule_original_golden(void **state) {
     (void)state;
-    char *txt = test_slurp("tests/fixtures/sched_original.json", NULL);
-    assert_non_null(txt);
-    cJSON *j = cJSON_Parse(txt);
+    cJSON *j = test_read_json("tests/fixtures/sched_original.json");
     assert_non_null(j);
     const cJSON *cases = cJSON_GetObjectItem(j, "cases"), *cs;
     int ncase = 0;
@@ -1009,7 +1004,6 @@ static void test_schedule_original_golden(void **state) {
            worst);
     assert_true(ncase >= 4);
     cJSON_Delete(j);
-    free(txt);
 }
 
 /* Length bucketing (MilesTrainConfig.bucket, miles-train --bucket): the
