@@ -52,6 +52,20 @@ static void test_basic(void **state) {
     assert_int_equal(parse_str("a,b,c,d\n\xC2\x80,\xE0\xA0\x80,\xF0\x90\x80\x80,\xF4\x8F\xBF\xBF\n"), 2);
     assert_string_equal(got[1][2], "\xF0\x90\x80\x80");
     assert_string_equal(got[1][3], "\xF4\x8F\xBF\xBF");
+    /* a header's columns by name; the records read so far */
+    MilesCsv *r;
+    assert_int_equal(miles_csv_open_mem(&r, "t.csv", "id,title,views\n1,x,5\n", 21), MILES_OK);
+    int nf;
+    const char *const *f;
+    assert_int_equal(miles_csv_records(r), 0);
+    assert_int_equal(miles_csv_next(r, &nf, &f), 1);
+    assert_int_equal(miles_csv_column(f, nf, "id"), 0);
+    assert_int_equal(miles_csv_column(f, nf, "views"), 2);
+    assert_int_equal(miles_csv_column(f, nf, "View"), -1);
+    assert_int_equal(miles_csv_column(f, nf, "title"), 1);
+    assert_int_equal(miles_csv_next(r, &nf, &f), 1);
+    assert_int_equal(miles_csv_records(r), 2);
+    miles_csv_free(r);
 }
 
 static void test_quotes(void **state) {
@@ -143,8 +157,10 @@ static void test_errors(void **state) {
     expect_error("a\n\xF0\x8F\xBF\xBF\n", 7, MILES_EFORMAT, "t.csv:2:1: invalid UTF-8: overlong encoding of U+FFFF");
     /* F4 90 80 80 would be U+110000 */
     expect_error("a\n\xF4\x90\x80\x80\n", 7, MILES_EFORMAT, "t.csv:2:1: invalid UTF-8: code point beyond U+10FFFF");
-    /* encoded surrogate U+D800 */
-    expect_error("a\n\xED\xA0\x80\n", 6, MILES_EFORMAT, "surrogate");
+    /* encoded surrogates: both ends of the range; the code points beside it pass */
+    expect_error("a\n\xED\xA0\x80\n", 6, MILES_EFORMAT, "surrogate U+D800");
+    expect_error("a\n\xED\xBF\xBF\n", 6, MILES_EFORMAT, "surrogate U+DFFF");
+    assert_int_equal(parse_str("a,b\n\xED\x9F\xBF,\xEE\x80\x80\n"), 2); /* U+D7FF, U+E000 */
     /* truncated sequence before a comma */
     expect_error("a,b\nx\xE2\x82,1\n", 10, MILES_EFORMAT, "t.csv:2:2: invalid UTF-8");
     /* truncated at end of file */
