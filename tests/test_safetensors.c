@@ -253,6 +253,12 @@ static void test_round_trip(void **state) {
     assert_non_null(strstr(miles_last_error(), "'huge': too many elements"));
     assert_int_equal(miles_safetensors_writer_add(w, "__metadata__", MILES_DT_F32, 1, shp, f32), MILES_EINVAL);
     assert_int_equal(miles_safetensors_writer_add(w, "scalar", MILES_DT_F32, 0, NULL, &f32[7]), MILES_OK);
+    /* empty tensors (a zero dimension: the Python library writes them, begin ==
+     * end) and the most dimensions there may be */
+    const int64_t e04[2] = {0, 4}, e30[2] = {3, 0}, nd8[8] = {1, 2, 1, 1, 3, 1, 1, 2};
+    assert_int_equal(miles_safetensors_writer_add(w, "empty.a", MILES_DT_F32, 2, e04, f32), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_add(w, "empty.b", MILES_DT_I32, 2, e30, i32), MILES_OK);
+    assert_int_equal(miles_safetensors_writer_add(w, "nd8", MILES_DT_F32, 8, nd8, f32), MILES_OK);
     const char *tricky = "quote\" backslash\\ newline\n cr\r tab\t bs\b ff\f ctl\x01\x1f utf8 caf\xc3\xa9 \xf0\x9f\x94\xa5";
     assert_int_equal(miles_safetensors_writer_metadata(w, "tricky", tricky), MILES_OK);
     assert_int_equal(miles_safetensors_writer_metadata(w, "k", "old"), MILES_OK);
@@ -269,8 +275,27 @@ static void test_round_trip(void **state) {
     MilesSafetensors *st;
     int rc = miles_safetensors_open(&st, path);
     if (rc) fail_msg("%s", miles_last_error());
-    assert_int_equal(miles_safetensors_count(st), 211);
+    assert_int_equal(miles_safetensors_count(st), 214);
     assert_string_equal(miles_safetensors_metadata(st, "tricky"), tricky);
+    {
+        int gdt, nd;
+        int64_t sh[8];
+        size_t n, nb;
+        int i = miles_safetensors_find(st, "empty.a");
+        assert_int_equal(miles_safetensors_info(st, i, &gdt, &nd, sh, &n), MILES_OK);
+        assert_true(gdt == MILES_DT_F32 && nd == 2 && sh[0] == 0 && sh[1] == 4 && n == 0);
+        (void)miles_safetensors_data(st, i, &nb);
+        assert_int_equal(nb, 0);
+        i = miles_safetensors_find(st, "empty.b");
+        assert_int_equal(miles_safetensors_info(st, i, &gdt, &nd, sh, &n), MILES_OK);
+        assert_true(gdt == MILES_DT_I32 && nd == 2 && sh[0] == 3 && sh[1] == 0 && n == 0);
+        i = miles_safetensors_find(st, "nd8");
+        assert_int_equal(miles_safetensors_info(st, i, &gdt, &nd, sh, &n), MILES_OK);
+        assert_true(nd == 8 && n == 12 && sh[4] == 3 && sh[7] == 2);
+        float r12[12];
+        assert_int_equal(miles_safetensors_read_f32(st, i, r12, 12), MILES_OK);
+        assert_memory_equal(r12, f32, sizeof r12);
+    }
     assert_string_equal(miles_safetensors_metadata(st, "k"), "new");
     size_t esz[10] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
     for (int dt = 0; dt < 10; dt++) {
@@ -313,7 +338,7 @@ static void test_round_trip(void **state) {
     unsigned char *buf = slurp(path, &n);
     MilesSafetensors *sm;
     assert_int_equal(miles_safetensors_open_memory(&sm, buf, n, "mem"), MILES_OK);
-    assert_int_equal(miles_safetensors_count(sm), 211);
+    assert_int_equal(miles_safetensors_count(sm), 214);
     miles_safetensors_close(sm);
     free(buf);
     miles_safetensors_close(st);
