@@ -269,6 +269,19 @@ static void test_scores_match_training_predictor(void **state) {
     MilesCheckpoint *ck = NULL;
     OK(miles_checkpoint_open(&ck, g_trained));
     assert_true(fabs(miles_predictor_threshold(p) - atof(miles_checkpoint_meta(ck, MILES_META_THRESHOLD))) < 1e-15);
+    /* the checkpoint's metadata as stored (the first key and the last), and
+     * the version "<run directory>/<file>@<tokenizer hash>" */
+    assert_string_equal(miles_predictor_metadata(p, MILES_META_CONFIG), miles_checkpoint_meta(ck, MILES_META_CONFIG));
+    assert_string_equal(miles_predictor_metadata(p, MILES_META_FORMAT), miles_checkpoint_meta(ck, MILES_META_FORMAT));
+    assert_null(miles_predictor_metadata(p, "no such key"));
+    {
+        const size_t L = strlen(g_trained), S = strlen("/run/best.safetensors");
+        assert_true(L > S && !strcmp(g_trained + L - S, "/run/best.safetensors"));
+        char want[128];
+        snprintf(want, sizeof want, "run/best.safetensors@%s", miles_predictor_tokenizer_hash(p));
+        assert_string_equal(miles_predictor_version(p), want);
+        printf("predictor version: %s\n", miles_predictor_version(p));
+    }
     MilesDataset v;
     OK(miles_prepared_split(g_prep[0], MILES_SPLIT_TEST, &v));
     int n = (int)v.n;
@@ -427,8 +440,9 @@ static void test_bad_records(void **state) {
     OK(miles_predictor_open(&p, g_trained, NULL));
     const char *n0[] = {"description"}, *v0[] = {"no title"};
     expect_error(p, 1, n0, v0, MILES_EMISSING, "title");
-    const char *n1[] = {"title"}, *v1[] = {"   "};
+    const char *n1[] = {"title"}, *v1[] = {"   "}, *v1b[] = {"\t\r\n \n"};
     expect_error(p, 1, n1, v1, MILES_EMISSING, "title");
+    expect_error(p, 1, n1, v1b, MILES_EMISSING, "title"); /* every kind of blank */
     const char *v2[] = {"bad \xff\xfe utf8"};
     expect_error(p, 1, n1, v2, MILES_EFORMAT, "UTF-8");
     const char *n3[] = {"title", "views"}, *v3[] = {"ok", "12abc"};
