@@ -110,34 +110,6 @@ int miles_has_emoji(const char *s, size_t len) {
     return 0;
 }
 
-/* Python str.isspace() / re \s (Unicode). */
-static int py_isspace(utf8proc_int32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-/* Python re \w (Unicode): str.isalnum() or '_': letters L* and numbers N*. */
-static int py_isword(utf8proc_int32_t c) {
-    if (c == '_') return 1;
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-        return 1;
-    default: return 0;
-    }
-}
-
-static int is_cased(utf8proc_int32_t c) {
-    utf8proc_category_t k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT;
-}
-static int is_case_ignorable(utf8proc_int32_t c) {
-    utf8proc_category_t k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
-           k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK || c == '\'' || c == 0x2019 || c == '.' || c == ':';
-}
-
 /* Decode valid UTF-8 s[0..n) into code points; returns count or -1. */
 static int64_t decode(const char *s, size_t n, utf8proc_int32_t **out) {
     utf8proc_int32_t *cps = miles_malloc((n + 1) * sizeof *cps);
@@ -177,31 +149,31 @@ int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t
     int64_t m = 0;
     for (int64_t i = 0; i < n;) {
         int64_t j = -1;
-        if (i + 4 < n && c[i] == 'h' && c[i + 1] == 't' && c[i + 2] == 't' && c[i + 3] == 'p' && !py_isspace(c[i + 4]))
+        if (i + 4 < n && c[i] == 'h' && c[i + 1] == 't' && c[i + 2] == 't' && c[i + 3] == 'p' && !miles_py_isspace(c[i + 4]))
             j = i + 4;
-        else if (i + 4 < n && c[i] == 'w' && c[i + 1] == 'w' && c[i + 2] == 'w' && c[i + 3] != '\n' && !py_isspace(c[i + 4]))
+        else if (i + 4 < n && c[i] == 'w' && c[i + 1] == 'w' && c[i + 2] == 'w' && c[i + 3] != '\n' && !miles_py_isspace(c[i + 4]))
             j = i + 4;
         if (j >= 0) {
-            while (j < n && !py_isspace(c[j])) j++;
+            while (j < n && !miles_py_isspace(c[j])) j++;
             i = j;
         } else a[m++] = c[i++];
     }
     /* 2. re.sub(r'[^\w\s#@]', '', text) */
     int64_t k = 0;
     for (int64_t i = 0; i < m; i++)
-        if (py_isword(a[i]) || py_isspace(a[i]) || a[i] == '#' || a[i] == '@') a[k++] = a[i];
+        if (miles_py_isword(a[i]) || miles_py_isspace(a[i]) || a[i] == '#' || a[i] == '@') a[k++] = a[i];
     m = k;
     /* 3. lower(), 4. strip(), 5. re.sub(r'\s+', ' ', text) */
     char *o = miles_malloc((size_t)m * 8 + 1);
     if (!o) { free(c); free(a); return MILES_ENOMEM; }
     size_t on = 0;
     int64_t lo = 0, hi = m;
-    while (lo < hi && py_isspace(a[lo])) lo++;
-    while (hi > lo && py_isspace(a[hi - 1])) hi--;
+    while (lo < hi && miles_py_isspace(a[lo])) lo++;
+    while (hi > lo && miles_py_isspace(a[hi - 1])) hi--;
     for (int64_t i = lo; i < hi; i++) {
         utf8proc_int32_t ch = a[i];
-        if (py_isspace(ch)) {
-            while (i + 1 < hi && py_isspace(a[i + 1])) i++;
+        if (miles_py_isspace(ch)) {
+            while (i + 1 < hi && miles_py_isspace(a[i + 1])) i++;
             o[on++] = ' ';
             continue;
         }
@@ -211,18 +183,7 @@ int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t
             continue;
         }
         if (ch == 0x3A3) { /* Final_Sigma rule of str.lower() */
-            int before = 0, after = 0;
-            for (int64_t b = i - 1; b >= lo; b--) {
-                if (is_case_ignorable(a[b])) continue;
-                before = is_cased(a[b]);
-                break;
-            }
-            for (int64_t f = i + 1; f < hi; f++) {
-                if (is_case_ignorable(a[f])) continue;
-                after = is_cased(a[f]);
-                break;
-            }
-            on += put_cp(o + on, before && !after ? 0x3C2 : 0x3C3);
+            on += put_cp(o + on, miles_py_lower_sigma(a, lo, i, hi));
             continue;
         }
         on += put_cp(o + on, utf8proc_tolower(ch));

@@ -85,6 +85,15 @@ void miles_shuffle(void *base, size_t n, size_t size, uint64_t *state);
  * the loaders' wrong-shape messages name the file's and the model's shapes. */
 void miles_shape_str(char *out, size_t cap, int ndim, const int64_t *shape);
 
+/* Python str semantics on code points (pystr.c): re's \s and \w, the case
+ * properties of str.lower(), and its final-sigma rule for cp[i] = U+03A3
+ * within cp[lo, hi) (returns U+03C2 or U+03C3). */
+int miles_py_isspace(int32_t c);
+int miles_py_isword(int32_t c);
+int miles_py_is_cased(int32_t c);
+int miles_py_is_case_ignorable(int32_t c);
+int32_t miles_py_lower_sigma(const int32_t *cp, int64_t lo, int64_t i, int64_t hi);
+
 /* Stable merge sort with a context argument (C11 qsort has none, and glibc's
  * qsort_r is not portable); the order of equal elements never depends on the
  * C library.  Returns MILES_ENOMEM if the n-element scratch cannot be had. */

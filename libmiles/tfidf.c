@@ -124,35 +124,7 @@ static int check_config(const MilesTfidfConfig *c) {
     return MILES_OK;
 }
 
-/* ---- Python str.lower() and \w ---------------------------------------- */
-
-static int is_word_cp(int32_t c) {
-    if (c == '_') return 1;
-    utf8proc_category_t k = utf8proc_category(c);
-    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||
-           (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO);
-}
-
-/* Unicode "Cased" and "Case_Ignorable" (for the Final_Sigma rule), from the
- * categories utf8proc knows plus the Word_Break MidLetter/MidNumLet/Single_Quote
- * characters; close to CPython's _PyUnicode_IsCased / IsCaseIgnorable. */
-static int is_cased(int32_t c) {
-    utf8proc_category_t k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT ||
-           utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
-}
-static int is_case_ignorable(int32_t c) {
-    switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
-    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
-        return 1;
-    default: break;
-    }
-    utf8proc_category_t k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
-           k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK;
-}
+/* ---- Python str.lower() and \w (pystr.c) ------------------------------ */
 
 /* Decode UTF-8 into code points, lowercased like Python's str.lower() when
  * asked; *out (malloc'd) gets *nout code points. */
@@ -181,18 +153,7 @@ static int decode_lower(const char *s, size_t len, int lowercase, int doc, int32
         for (size_t i = 0; i < n; i++) {
             int32_t c = cp[i];
             if (c == 0x130) { lc[m++] = 0x69; lc[m++] = 0x307; continue; }
-            if (c == 0x3A3) { /* CPython handle_capital_sigma */
-                ptrdiff_t j = (ptrdiff_t)i - 1;
-                while (j >= 0 && is_case_ignorable(cp[j])) j--;
-                int fin = j >= 0 && is_cased(cp[j]);
-                if (fin && i + 1 < n) {
-                    size_t q = i + 1;
-                    while (q < n && is_case_ignorable(cp[q])) q++;
-                    fin = q == n || !is_cased(cp[q]);
-                }
-                lc[m++] = fin ? 0x3C2 : 0x3C3;
-                continue;
-            }
+            if (c == 0x3A3) { lc[m++] = miles_py_lower_sigma(cp, 0, (int64_t)i, (int64_t)n); continue; }
             lc[m++] = utf8proc_tolower(c);
         }
         free(cp);
@@ -235,9 +196,9 @@ static int analyze(const MilesTfidfConfig *cfg, const char *doc, int doc_index, 
     int s = MILES_OK;
     uint8_t buf[4];
     for (size_t i = 0; i < n && s == MILES_OK;) {
-        if (!is_word_cp(cp[i])) { i++; continue; }
+        if (!miles_py_isword(cp[i])) { i++; continue; }
         size_t j = i;
-        while (j < n && is_word_cp(cp[j])) j++;
+        while (j < n && miles_py_isword(cp[j])) j++;
         if (j - i >= 2) {
             char *w = miles_malloc(4 * (j - i) + 1);
             if (!w) { s = MILES_ENOMEM; break; }

@@ -25,6 +25,7 @@
 #include "miles.h"
 #include "data_internal.h"
 #include "csv_internal.h"
+#include "internal.h"
 #include "helpers.h"
 
 static cJSON *golden;
@@ -239,6 +240,33 @@ static void test_features_named_record(void **state) {
     assert_int_equal(miles_dayofweek_code("Sun"), -1);
 }
 
+/* libmiles/pystr.c's case properties against CPython's str.lower(), every
+ * assigned code point (tests/gen_pystr_fixture.py: A cased, B case-ignorable,
+ * C neither); the clean_text and TF-IDF lowercasing both use them. */
+static void test_pystr_case_classes(void **state) {
+    (void)state;
+    cJSON *j = test_read_json("tests/fixtures/pystr_cases.json");
+    assert_non_null(j);
+    const cJSON *r;
+    long compared = 0, bad = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(j, "ranges")) {
+        const int32_t first = (int32_t)cJSON_GetArrayItem(r, 0)->valueint;
+        const int32_t count = (int32_t)cJSON_GetArrayItem(r, 1)->valueint;
+        const char k = cJSON_GetArrayItem(r, 2)->valuestring[0];
+        if (k == 'U') continue;
+        for (int32_t c = first; c < first + count; c++) {
+            const char got = miles_py_is_case_ignorable(c) ? 'B' : miles_py_is_cased(c) ? 'A' : 'C';
+            if (got != k && bad++ < 10) fprintf(stderr, "U+%04X: class %c, Python %c\n", (unsigned)c, got, k);
+            compared++;
+        }
+    }
+    printf("  case classes of %ld code points vs Python %s (Unicode %s): %ld differ\n", compared,
+           cJSON_GetObjectItem(j, "python")->valuestring, cJSON_GetObjectItem(j, "unicode")->valuestring, bad);
+    assert_true(compared > 280000);
+    assert_int_equal(bad, 0);
+    cJSON_Delete(j);
+}
+
 static void test_text(void **state) {
     (void)state;
     const cJSON *e;
@@ -266,7 +294,11 @@ static void test_text(void **state) {
         {"\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3\xCA\xB0", "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82\xCA\xB0"}, /* ΟΔΟΣʰ -> οδοςʰ */
         {"\xCA\xB0\xCE\xA3\xCE\x91", "\xCA\xB0\xCF\x83\xCE\xB1"},                             /* ʰΣΑ -> ʰσα */
         {"\xCE\xA3", "\xCF\x83"},                                                               /* Σ -> σ */
-        {"\xCE\x91\xCE\xA3.\xCE\x92", "\xCE\xB1\xCF\x83\xCE\xB2"}};                        /* ΑΣ.Β -> ασβ */
+        {"\xCE\x91\xCE\xA3.\xCE\x92", "\xCE\xB1\xCF\x83\xCE\xB2"},                         /* ΑΣ.Β -> ασβ */
+        /* Roman numerals and ª are cased (Other_Uppercase / Other_Lowercase) */
+        {"\xCE\x91\xCE\xA3\xE2\x85\xA7", "\xCE\xB1\xCF\x83\xE2\x85\xB7"},                 /* ΑΣⅧ -> ασⅷ */
+        {"\xE2\x85\xA7\xCE\xA3", "\xE2\x85\xB7\xCF\x82"},                                     /* ⅧΣ -> ⅷς */
+        {"\xCE\x91\xCE\xA3\xC2\xAA", "\xCE\xB1\xCF\x83\xC2\xAA"}};                         /* ΑΣª -> ασª */
     for (size_t i = 0; i < sizeof sig / sizeof sig[0]; i++) {
         char *c = NULL;
         assert_int_equal(miles_text_clean(sig[i][0], strlen(sig[i][0]), MILES_TEXT_CLEAN_SEED, &c, NULL), MILES_OK);
@@ -1134,6 +1166,7 @@ int main(void) {
         cmocka_unit_test(test_features_reference_rows),
         cmocka_unit_test(test_features_named_record),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_pystr_case_classes),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_spearman),
         cmocka_unit_test(test_scaler_golden),
