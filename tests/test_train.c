@@ -836,9 +836,14 @@ static void test_velocity_target(void **state) {
     OK(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, NULL, NULL));
     assert_true(!rt.has_range);
     assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sl, NULL), MILES_EFORMAT);
+    assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, NULL, sh), MILES_EFORMAT);
+    OK(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sh, sh)); /* min == max: a one-point range */
+    assert_true(rt.has_range && rt.lo == rt.hi && miles_velocity_target_clamp(&rt, -1e9) == rt.hi);
     assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, sh, sl), MILES_EFORMAT);
     assert_int_equal(miles_velocity_target_from_meta(&rt, "log1p_z", sm, ss, "-inf", sh), MILES_EFORMAT);
     const double c3[3] = {7, 7, 7};
+    OK(miles_velocity_target_fit(&t, MILES_VTARGET_MINMAX, NULL, 0)); /* min-max needs no fit */
+    assert_true(t.kind == MILES_VTARGET_MINMAX && t.std == 1.0 && !t.has_range);
     OK(miles_velocity_target_fit(&t, MILES_VTARGET_LOG1P_Z, c3, 3));
     assert_true(t.std == 1.0); /* a constant target divides by 1 */
     const double bad[2] = {1, NAN};
