@@ -285,10 +285,21 @@ static void test_bad_input(void **state) {
     assert_int_equal(miles_metric_auroc(sn, y, 4, &v), MILES_ENAN);
     double so[4] = {0.1, 1.5, 0.3, 0.4};
     assert_int_equal(miles_metric_calibration(so, y, 4, 15, &v, NULL, NULL, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "score[1]"));
+    double s0[4] = {-0.25, 0.2, 0.3, 0.4}; /* the first score is checked too */
+    assert_int_equal(miles_metric_calibration(s0, y, 4, 15, &v, NULL, NULL, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "score[0]"));
     MilesRegressionMetrics rm;
     double vp[2] = {1, INFINITY}, vt[2] = {1, 2};
     assert_int_equal(miles_metric_regression(vp, vt, 2, &rm), MILES_ENAN);
     assert_int_equal(miles_metric_regression(vp, vt, 0, &rm), MILES_EINVAL);
+    /* a constant target: R^2 is 1 for an exact prediction, else 0 (r2_score,
+     * force_finite=True) */
+    double kt[3] = {2, 2, 2}, kp[3] = {2, 2, 2.5};
+    assert_int_equal(miles_metric_regression(kt, kt, 3, &rm), MILES_OK);
+    assert_true(rm.r2 == 1.0 && rm.mae == 0.0);
+    assert_int_equal(miles_metric_regression(kp, kt, 3, &rm), MILES_OK);
+    assert_true(rm.r2 == 0.0);
 
     /* the aggregate: single class -> EINVAL, defined parts filled, JSON has nulls */
     MilesMetrics m;
