@@ -459,11 +459,27 @@ static void test_bad_records(void **state) {
     const char *dup = "title,views,title\nfirst,10,second\n";
     MilesRecordReader *rd = NULL;
     assert_int_equal(miles_records_open_csv_memory(&rd, "dup.csv", dup, strlen(dup)), MILES_EFORMAT);
-    assert_non_null(strstr(miles_last_error(), "dup.csv:1: column 'title' appears twice"));
+    assert_non_null(strstr(miles_last_error(), "dup.csv:1: column 'title' appears twice in the header (columns 1 and 3)"));
     assert_null(rd);
-    const char *ok = "title,views,notes,notes\nfirst,10,a,b\n";   /* unknown columns may repeat */
+    const char *dup2 = "notes,upload_date,title,publish_date_approx\n";   /* an alias is the same column */
+    assert_int_equal(miles_records_open_csv_memory(&rd, "dup2.csv", dup2, strlen(dup2)), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "(columns 2 and 4)"));
+    const char *ok = "title,views,notes,notes\nfirst,10,a,b\n\nsecond,11,c,d\n";   /* unknown columns may repeat */
     OK(miles_records_open_csv_memory(&rd, "ok.csv", ok, strlen(ok)));
+    int nh = 0;
+    const char *const *h = miles_records_header(rd, &nh);
+    assert_true(nh == 4 && !strcmp(h[0], "title") && !strcmp(h[3], "notes"));
+    MilesRecord rec;
+    assert_int_equal(miles_records_next(rd, &rec), 1);
+    assert_true(rec.n == 4 && !strcmp(rec.values[0], "first") && rec.names == h && !rec.lengths);
+    assert_int_equal(miles_records_line(rd), 2);
+    assert_int_equal(miles_records_next(rd, &rec), 1);
+    assert_true(!strcmp(rec.values[1], "11"));
+    assert_int_equal(miles_records_line(rd), 4); /* after the blank line */
+    assert_int_equal(miles_records_next(rd, &rec), 0);
     miles_records_close(rd);
+    assert_int_equal(miles_records_open_csv_memory(&rd, "empty.csv", "", 0), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "empty.csv: empty file (no header)"));
 }
 
 /* Wrong vocabulary and incomplete checkpoints are refused. */
