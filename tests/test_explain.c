@@ -737,6 +737,9 @@ static void test_bad_input(void **state) {
     cfg.sep_id = -2;
     expect(miles_explain_ig(m, &x.b, &cfg, &ex), MILES_ERANGE, "sep_id");
     miles_explain_config_default(&cfg);
+    cfg.cls_id = miles_model_config(m)->vocab_size; /* one past the last id */
+    expect(miles_explain_ig(m, &x.b, &cfg, &ex), MILES_ERANGE, "cls_id");
+    miles_explain_config_default(&cfg);
     cfg.max_tokens = 0;
     expect(miles_explain_ig(m, &x.b, &cfg, &ex), MILES_EINVAL, "max_tokens");
     miles_explain_config_default(&cfg);
