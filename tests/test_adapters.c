@@ -541,6 +541,31 @@ static void test_strict_numbers(void **state) {
         expect_fail("ytdlp", p, yt[i].code);
         if (!strstr(miles_last_error(), yt[i].needle)) fail_msg("case %zu: %s", i, miles_last_error());
     }
+    /* upload dates at the ends of the year and of February: December and a
+     * leap day are read (the day of week from the date), the 29th of a common
+     * year's February and a 13th month are not */
+    const struct { const char *date; const char *day; } okd[] = {{"20231231", "Sunday"}, {"20240229", "Thursday"}, {"20240101", "Monday"}};
+    for (size_t i = 0; i < sizeof okd / sizeof *okd; i++) {
+        snprintf(text, sizeof text, "{\"id\": \"d%zu\", \"title\": \"t\", \"view_count\": 500, \"upload_date\": \"%s\", "
+                 "\"epoch\": 1736000000}\n", i, okd[i].date);
+        write_text(p, text);
+        char out[600];
+        snprintf(out, sizeof out, "%s/dates.csv", tmpdir);
+        if (convert("ytdlp", p, out) != MILES_OK) fail_msg("upload_date %s: %s", okd[i].date, miles_last_error());
+        Out o;
+        read_out(out, &o);
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("publish_dayofweek")], okd[i].day);
+        free_out(&o);
+    }
+    const char *badd[] = {"20230229", "20231301", "20231200"};
+    for (size_t i = 0; i < sizeof badd / sizeof *badd; i++) {
+        snprintf(text, sizeof text, "%s{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"%s\", "
+                 "\"epoch\": 1736000000}\n", good, badd[i]);
+        write_text(p, text);
+        expect_fail("ytdlp", p, MILES_EFORMAT);
+        assert_non_null(strstr(miles_last_error(), "field 'upload_date'"));
+    }
     /* tiktok-scraper JSON: playCount 1e308, createTime 1e300 */
     snprintf(p, sizeof p, "%s/tt.json", tmpdir);
     const char *tt[] = {"{\"collector\": [{\"id\": \"1\", \"text\": \"hi\", \"playCount\": 10, \"createTime\": 1608214517},"
