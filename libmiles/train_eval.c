@@ -111,24 +111,29 @@ int miles_train_evaluate(MilesTrainer *t, const MilesTrainOps *ops, MilesEvalRes
     return s;
 }
 
+int miles_train_es_update(MilesTrainState *st, int patience, double min_delta, double auroc, int *stop) {
+    const int improved_best = auroc > st->best_auroc;
+    if (st->n_evals == 0 || auroc > st->best_es + min_delta) {
+        st->best_es = auroc;
+        st->bad_evals = 0;
+    } else {
+        st->bad_evals++;
+    }
+    st->n_evals++;
+    if (improved_best) st->best_auroc = auroc;
+    *stop = patience > 0 && st->bad_evals >= patience;
+    return improved_best;
+}
+
 int miles_train_evaluate_and_save(MilesTrainer *t, const MilesTrainOps *ops, int *stop) {
     const MilesTrainConfig *c = t->cfg;
     MilesTrainState *st = &t->st;
     *stop = 0;
     MilesEvalResult ev;
     MILES_TRY(miles_train_evaluate(t, ops, &ev));
-    int improved_best = ev.auroc > st->best_auroc;
-    /* early stopping as the original: the first evaluation sets the reference;
-     * later ones count only if they beat it by min_delta */
-    if (st->n_evals == 0 || ev.auroc > st->best_es + c->min_delta) {
-        st->best_es = ev.auroc;
-        st->bad_evals = 0;
-    } else {
-        st->bad_evals++;
-    }
-    st->n_evals++;
+    int es_stop = 0;
+    const int improved_best = miles_train_es_update(st, c->patience, c->min_delta, ev.auroc, &es_stop);
     if (improved_best) {
-        st->best_auroc = ev.auroc;
         st->best_step = st->step;
         st->threshold = ev.threshold;
         st->best_f1 = ev.f1;
@@ -148,7 +153,7 @@ int miles_train_evaluate_and_save(MilesTrainer *t, const MilesTrainOps *ops, int
         e.path = t->best_path;
         MILES_TRY(miles_train_emit(t, &e));
     }
-    if (st->bad_evals >= c->patience && c->patience > 0) {
+    if (es_stop) {
         *stop = 1;
         miles_train_event_init(t, MILES_EVENT_EARLY_STOP, &e);
         e.patience = c->patience;

@@ -195,6 +195,14 @@ int miles_train_evaluate(MilesTrainer *t, const MilesTrainOps *ops, MilesEvalRes
 /* Evaluate, update the early-stopping state, write best.safetensors on a new
  * best; *stop = patience ran out.  Rank 0 only. */
 int miles_train_evaluate_and_save(MilesTrainer *t, const MilesTrainOps *ops, int *stop);
+/* The bookkeeping of one evaluation's AUROC, as the original: early stopping
+ * (EarlyStopping(patience, min_delta, mode='max'): the first evaluation sets
+ * the reference, a later one resets the count only when it beats the
+ * reference by more than min_delta; *stop once patience evaluations in a row
+ * have not, patience 0 = never) and the best checkpoint (strictly above the
+ * best so far, no delta; the return value, st->best_auroc updated).  A NaN
+ * AUROC (a single-class split) is never an improvement. */
+int miles_train_es_update(MilesTrainState *st, int patience, double min_delta, double auroc, int *stop);
 
 /* train.c: the loop on datasets (miles_train_run is it on a prepared file's
  * splits, with the contract from the file) */

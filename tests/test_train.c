@@ -973,6 +973,49 @@ static void test_schedules(void **state) {
  * warmup and cosine, against torch's SequentialLR(LinearLR, CosineAnnealingLR)
  * traced by tests/gen_sched_original.py (relative error <= 1e-12: torch
  * chains its factors step by step, libmiles uses the closed forms). */
+/* Early stopping and the best checkpoint on a sequence of validation AUROCs,
+ * the original's rules (ORIGINAL_SYSTEM.md: EarlyStopping(patience 3,
+ * min_delta 0.001, mode 'max'); best_model saved on a strictly higher AUROC). */
+static void test_early_stopping_rules(void **state) {
+    (void)state;
+    struct { double auroc; int best, bad, stop; } seq[] = {
+        {0.8000, 1, 0, 0}, /* the first sets the reference */
+        {0.8005, 1, 1, 0}, /* a new best, but not by more than min_delta */
+        {0.8011, 1, 0, 0}, /* > 0.8 + 0.001: the reference moves */
+        {0.8011, 0, 1, 0}, /* a tie is neither */
+        {0.8021, 1, 2, 0}, /* 0.8021 is not > 0.8011 + 0.001 (as doubles) */
+        {NAN, 0, 3, 1},    /* a single-class split: never better; the third in a row stops */
+    };
+    MilesTrainState st;
+    memset(&st, 0, sizeof st);
+    st.best_auroc = st.best_es = -INFINITY;
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) {
+        int stop = -1;
+        const int best = miles_train_es_update(&st, 3, 0.001, seq[i].auroc, &stop);
+        if (best != seq[i].best || st.bad_evals != seq[i].bad || stop != seq[i].stop)
+            fail_msg("evaluation %zu (AUROC %.4f): best %d bad %d stop %d, want %d %d %d", i, seq[i].auroc, best,
+                     st.bad_evals, stop, seq[i].best, seq[i].bad, seq[i].stop);
+    }
+    assert_true(st.n_evals == 6 && st.best_auroc == 0.8021 && st.best_es == 0.8011);
+    /* patience 0 never stops; patience 1 stops at the first evaluation that
+     * does not improve, not at the first one */
+    memset(&st, 0, sizeof st);
+    st.best_auroc = st.best_es = -INFINITY;
+    int stop = -1;
+    for (int i = 0; i < 5; i++) {
+        miles_train_es_update(&st, 0, 0.001, 0.5, &stop);
+        assert_int_equal(stop, 0);
+    }
+    memset(&st, 0, sizeof st);
+    st.best_auroc = st.best_es = -INFINITY;
+    miles_train_es_update(&st, 1, 0.0, 0.7, &stop);
+    assert_int_equal(stop, 0);
+    miles_train_es_update(&st, 1, 0.0, 0.75, &stop);
+    assert_int_equal(stop, 0);
+    assert_int_equal(miles_train_es_update(&st, 1, 0.0, 0.74, &stop), 0);
+    assert_int_equal(stop, 1);
+}
+
 static void test_schedule_original_golden(void **state) {
     (void)state;
     cJSON *j = test_read_json("tests/fixtures/sched_original.json");
@@ -1238,6 +1281,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_original_golden),
+        cmocka_unit_test(test_early_stopping_rules),
         cmocka_unit_test(test_bucket_order),
         cmocka_unit_test(test_bucket_train_resume),
         cmocka_unit_test(test_bad_config),
