@@ -558,6 +558,20 @@ static void test_strict_numbers(void **state) {
         assert_string_equal(o.cell[0][col("publish_dayofweek")], okd[i].day);
         free_out(&o);
     }
+    /* a video nobody watched yet is data (velocity 0), not a row to drop */
+    snprintf(text, sizeof text, "{\"id\": \"z0\", \"title\": \"t\", \"view_count\": 0, \"upload_date\": \"20250101\", "
+             "\"epoch\": 1736000000}\n");
+    write_text(p, text);
+    {
+        char out[600];
+        snprintf(out, sizeof out, "%s/zero.csv", tmpdir);
+        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);
+        assert_int_equal(o.n, 1);
+        assert_num(o.cell[0][col("engagement_velocity")], 0.0, 0.0);
+        free_out(&o);
+    }
     const char *badd[] = {"20230229", "20231301", "20231200"};
     for (size_t i = 0; i < sizeof badd / sizeof *badd; i++) {
         snprintf(text, sizeof text, "%s{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"%s\", "
