@@ -736,7 +736,7 @@ static void test_prepare_roundtrip(void **state) {
     cls = miles_tokenizer_special_id(tok, "cls");
     miles_tokenizer_hash(tok, hash);
     assert_string_equal(miles_prepared_vocab_hash(p), hash);
-    int64_t total = 0;
+    int64_t total = 0, truncated = 0;
     for (int s = 0; s < 3; s++) {
         miles_prepared_split(p, s, &v);
         assert_int_equal(v.n, rep.n[s]);
@@ -761,12 +761,42 @@ static void test_prepare_roundtrip(void **state) {
             assert_int_equal(miles_tokenizer_encode(tok, title, strlen(title), NULL, 0, 16, 1, ids, NULL, NULL, &len), MILES_OK);
             assert_int_equal(len, v.lengths[i]);
             assert_memory_equal(ids, v.input_ids + i * 16, sizeof ids);
+            int pieces = 0;
+            assert_int_equal(miles_tokenizer_tokenize(tok, title, strlen(title), NULL, 0, &pieces), MILES_OK);
+            truncated += pieces > 16 - 2; /* [CLS] and [SEP] take two */
             /* creator_avg_views derived for rows that left it empty: never missing here */
             assert_true(v.avail[i] == (1u << 18) - 1);
         }
         assert_int_equal(viral, rep.viral[s]);
     }
     assert_int_equal(total, n);
+    assert_int_equal(rep.truncated, truncated); /* 0 at max_len 16 */
+    {   /* at max_len 4 (two word pieces) most are cut: the report counts them */
+        MilesPrepareOptions o4 = o;
+        o4.max_len = 4;
+        MilesPrepareReport rep4;
+        char out4[600];
+        snprintf(out4, sizeof out4, "%s/out4.milesdat", tmpdir);
+        assert_int_equal(miles_data_prepare(csv_path, out4, &o4, &rep4), MILES_OK);
+        MilesPrepared *p4;
+        assert_int_equal(miles_prepared_open(&p4, out4), MILES_OK);
+        int64_t cut = 0;
+        for (int s = 0; s < 3; s++) {
+            MilesDataset d4;
+            miles_prepared_split(p4, s, &d4);
+            for (int64_t i = 0; i < d4.n; i++) {
+                const char *title = miles_prepared_title(p4, s, i);
+                int pieces = 0;
+                assert_int_equal(miles_tokenizer_tokenize(tok, title, strlen(title), NULL, 0, &pieces), MILES_OK);
+                cut += pieces > 4 - 2;
+            }
+        }
+        printf("  max_len 4: %lld of %lld titles truncated, as the report says\n", (long long)cut, (long long)n);
+        assert_int_equal(rep4.truncated, cut);
+        assert_true(cut > 0);
+        miles_prepared_free(p4);
+        remove(out4);
+    }
     /* one full named record through the public serving call == the stored vector */
     miles_prepared_split(p, MILES_SPLIT_TEST, &v);
     {
