@@ -754,6 +754,7 @@ static void test_prepare_roundtrip(void **state) {
             assert_int_equal(v.input_ids[i * 16], cls);
             assert_true(v.lengths[i] >= 3 && v.lengths[i] <= 16);
             for (int t = 0; t < 16; t++) assert_int_equal(v.attention_mask[i * 16 + t], t < v.lengths[i]);
+            for (int t = 0; t < 16; t++) assert_int_equal(v.token_type_ids[i * 16 + t], 0); /* one segment */
             /* title stored raw; tokens match a fresh encoding */
             const char *title = miles_prepared_title(p, s, i);
             int32_t ids[16];
