@@ -149,9 +149,11 @@ int miles_text_clean(const char *in, size_t in_len, int mode, char **out, size_t
     int64_t m = 0;
     for (int64_t i = 0; i < n;) {
         int64_t j = -1;
-        if (i + 4 < n && c[i] == 'h' && c[i + 1] == 't' && c[i + 2] == 't' && c[i + 3] == 'p' && !miles_py_isspace(c[i + 4]))
+        if (i + 4 < n && c[i] == 'h' && c[i + 1] == 't' && c[i + 2] == 't' && c[i + 3] == 'p' &&
+            !miles_py_isspace(c[i + 4]))
             j = i + 4;
-        else if (i + 4 < n && c[i] == 'w' && c[i + 1] == 'w' && c[i + 2] == 'w' && c[i + 3] != '\n' && !miles_py_isspace(c[i + 4]))
+        else if (i + 4 < n && c[i] == 'w' && c[i + 1] == 'w' && c[i + 2] == 'w' && c[i + 3] != '\n' &&
+                 !miles_py_isspace(c[i + 4]))
             j = i + 4;
         if (j >= 0) {
             while (j < n && !miles_py_isspace(c[j])) j++;

@@ -58,7 +58,8 @@ int miles_velocity_report(MilesVelocityReport *r, const double *pred, const doub
     if (!opt) { miles_metrics_options_default(&d); opt = &d; }
     if (!pred || !target || n < 1) return miles_error(MILES_EINVAL, "velocity report: no predictions");
     if (!pred_raw != !target_raw) /* one alone would be dropped without a word */
-        return miles_error(MILES_EINVAL, "velocity report: give both views/day arrays (pred_raw, target_raw) or neither");
+        return miles_error(MILES_EINVAL,
+                           "velocity report: give both views/day arrays (pred_raw, target_raw) or neither");
     r->n = n;
     r->has_raw = pred_raw && target_raw;
     MILES_TRY(miles_metric_regression(pred, target, n, &r->target));
