@@ -586,6 +586,7 @@ int src_adapter_youtube2017_country(const char *input, const char *country, FILE
     int64_t records = 0, short_lines = 0;
     while ((s = miles_csv_next(c, &nf, &f)) == 1) {
         records++;
+        s = MILES_OK; /* a skipped line must not end the loop below (s was 1, "a record") */
         if (nf < 11) { short_lines++; continue; }
         const char *date = f[10];
         size_t dl = strlen(date);

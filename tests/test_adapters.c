@@ -339,6 +339,34 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
+/* The 2017 file's dd.mm dates: the 31st of September is skipped with a
+ * warning naming the line (its video then trended one day: no row), the end
+ * of November to December counts two days. */
+static void test_youtube2017_dates(void **state) {
+    (void)state;
+    char p[600], out[600];
+    snprintf(p, sizeof p, "%s/USvideos.csv", tmpdir);
+    snprintf(out, sizeof out, "%s/yt17_dates.csv", tmpdir);
+    write_text(p, "video_id,title,channel_title,category_id,tags,views,likes,dislikes,comment_total,thumbnail_link,date\n"
+                  "aaaaaaaaaaa,Title A,Chan,24,x,100,10,1,5,http://x,13.09\n"
+                  "aaaaaaaaaaa,Title A,Chan,24,x,300,12,1,6,http://x,14.09\n"
+                  "bbbbbbbbbbb,Title B,Chan,24,x,100,10,1,5,http://x,31.09\n"
+                  "bbbbbbbbbbb,Title B,Chan,24,x,150,10,1,5,http://x,01.10\n"
+                  "ccccccccccc,Title C,Chan,24,x,100,10,1,5,http://x,30.11\n"
+                  "ccccccccccc,Title C,Chan,24,x,500,10,1,5,http://x,02.12\n");
+    assert_int_equal(convert("youtube2017", p, out), MILES_OK);
+    if (!strstr(report, ":4: unparseable date \"31.09\": line skipped")) fail_msg("report: %s", report);
+    Out o;
+    read_out(out, &o);
+    assert_int_equal(o.n, 2);
+    char **r = find_row(&o, "aaaaaaaaaaa");
+    assert_num(r[col("engagement_velocity")], 200.0, 0.006);
+    r = find_row(&o, "ccccccccccc");
+    assert_string_equal(r[col("trend_duration_days")], "2");
+    assert_num(r[col("engagement_velocity")], 200.0, 0.006);
+    free_out(&o);
+}
+
 static void copy_file(const char *from, const char *to) {
     FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
     assert_non_null(a); assert_non_null(b);
@@ -734,6 +762,7 @@ static void test_parse_helpers(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_youtube2017),
+        cmocka_unit_test(test_youtube2017_dates),
         cmocka_unit_test(test_youtube2017_country),
         cmocka_unit_test(test_tiktok_vn),
         cmocka_unit_test(test_tiktok2020),
