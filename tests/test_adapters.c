@@ -621,6 +621,23 @@ static void test_strict_numbers(void **state) {
         expect_fail("tiktok2020", p, MILES_ERANGE);
         if (!strstr(miles_last_error(), ttn[i])) fail_msg("tiktok case %d: %s", i, miles_last_error());
     }
+    /* counts written as the site shows them ("541.2K") are read, not refused */
+    write_text(p, "{\"collector\": [{\"id\": \"1\", \"text\": \"hi\", \"playCount\": \"541.2K\", \"diggCount\": \"1.4K\", "
+                  "\"shareCount\": \"12\", \"commentCount\": 7, \"createTime\": 1608214517, "
+                  "\"authorMeta\": {\"name\": \"a\"}}, {\"id\": \"2\", \"text\": \"x\", \"playCount\": 5, "
+                  "\"createTime\": 1608300917, \"authorMeta\": {\"name\": \"b\"}}]}");
+    {
+        char out[600];
+        snprintf(out, sizeof out, "%s/tt_str.csv", tmpdir);
+        if (convert("tiktok2020", p, out) != MILES_OK) fail_msg("string counts: %s", miles_last_error());
+        Out o;
+        read_out(out, &o);
+        char **r = find_row(&o, "1");
+        assert_string_equal(r[col("views")], "541200");
+        assert_string_equal(r[col("likes")], "1400");
+        assert_string_equal(r[col("shares")], "12");
+        free_out(&o);
+    }
     /* TikTok panel CSV: a count of 1e308 and a 30th of February */
     const char *hdr = "vid,user_name,caption,hashtags,post_time_utc,duration,music_title,music_originality,music_nused_1,"
                       "followers_1,scrape_time_1,views_1,likes_1,comments_1,shares_1,saves_1,scrape_time_2,followers_2,"
