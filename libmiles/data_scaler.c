@@ -194,9 +194,9 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
     return MILES_OK;
 }
 
-static int get_nums(const cJSON *o, const char *key, double *v, int n, int required) {
+static int get_nums(const cJSON *o, const char *key, double *v, int n) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!a) return required ? miles_error(MILES_EMISSING, "scaler JSON: missing '%s'", key) : 1;
+    if (!a) return miles_error(MILES_EMISSING, "scaler JSON: missing '%s'", key);
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
         return miles_error(MILES_EFORMAT, "scaler JSON: '%s' must be an array of %d numbers", key, n);
     int i = 0;
@@ -214,7 +214,7 @@ static int get_nums(const cJSON *o, const char *key, double *v, int n, int requi
 static int get_bits(const cJSON *o, const char *key, uint32_t *bits) {
     double v[MILES_NUM_FEATURES];
     *bits = 0;
-    MILES_TRY(get_nums(o, key, v, MILES_NUM_FEATURES, 1));
+    MILES_TRY(get_nums(o, key, v, MILES_NUM_FEATURES));
     for (int i = 0; i < MILES_NUM_FEATURES; i++) {
         if (v[i] != 0 && v[i] != 1) return miles_error(MILES_EFORMAT, "scaler JSON: '%s'[%d] must be 0 or 1", key, i);
         if (v[i] == 1) *bits |= 1u << i;
@@ -251,8 +251,8 @@ static int from_json(MilesScaler *s, const cJSON *o) {
                                cJSON_IsString(e) ? e->valuestring : "?", miles_feature_names[i]);
         i++;
     }
-    MILES_TRY(get_nums(o, "mean", s->mean, MILES_NUM_FEATURES, 1));
-    MILES_TRY(get_nums(o, "scale", s->scale, MILES_NUM_FEATURES, 1));
+    MILES_TRY(get_nums(o, "mean", s->mean, MILES_NUM_FEATURES));
+    MILES_TRY(get_nums(o, "scale", s->scale, MILES_NUM_FEATURES));
     for (int f = 0; f < MILES_NUM_FEATURES; f++)
         if (!(s->scale[f] > 0)) return miles_error(MILES_EFORMAT, "scaler JSON: scale[%d] = %g is not positive", f, s->scale[f]);
     MILES_TRY(get_bits(o, "available", &s->available));
