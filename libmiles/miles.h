@@ -529,8 +529,11 @@ typedef struct MilesLoadReport {
  * pooler tensors when pooling != pooler.  Missing encoder tensors and shape
  * mismatches are errors (MILES_EMISSING / MILES_ESHAPE) naming every offending
  * tensor; unexpected tensors are reported by name in rep (rep may be NULL).
- * Only pytorch_model.bin present -> MILES_EMISSING pointing to
- * tools/convert_pytorch_bin.py. */
+ * Sharded directories (model.safetensors.index.json + the shards it names, no
+ * model.safetensors) load the same way; index and shards must agree (a tensor
+ * in a shard the index does not put there: MILES_EFORMAT; a listed tensor or
+ * shard that is absent: MILES_EMISSING).  Only pytorch_model.bin present ->
+ * MILES_EMISSING pointing to tools/convert_pytorch_bin.py. */
 MILES_API int miles_model_load_hf(MilesModel **out, const char *dir, const MilesConfig *head_cfg,
                         uint64_t seed, MilesLoadReport *rep);
 /* Save all parameters under their checkpoint names as F32 safetensors, plus string

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "miles.h"
 #include "helpers.h"
 
@@ -425,8 +427,8 @@ static void config_with(char *out, size_t cap, const char *from, const char *to)
 
 /* Half and double tensors are converted (double only within the f32 range),
  * non-finite elements and integer dtypes are refused naming the tensor (and
- * element); config.json's fields are checked naming the file; a sharded
- * checkpoint or a directory without model.safetensors is refused. */
+ * element); config.json's fields are checked naming the file; a directory
+ * without model.safetensors (or its shards) is refused. */
 static void test_synthetic_dtypes_configs(void **state) {
     (void)state;
     Src s;
@@ -518,17 +520,192 @@ static void test_synthetic_dtypes_configs(void **state) {
     assert_int_equal(miles_model_load_hf(&m, dir, &head, 3, NULL), MILES_OK);   /* the same directory, mended */
     miles_model_free(m);
 
-    /* no model.safetensors: sharded, or nothing */
-    snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+    /* no model.safetensors (nor an index of shards) */
+    snprintf(dir, sizeof dir, "%s/noweights", tmpdir);
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/config.json", dir);
     spit(p, TINY_CONFIG);
     expect_fail("no weights", dir, &head, MILES_EMISSING, (const char *[]){dir, "no model.safetensors", NULL});
-    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    snprintf(p, sizeof p, "%s/pytorch_model.bin.index.json", dir);
     spit(p, "{\"weight_map\": {}}");
-    expect_fail("sharded", dir, &head, MILES_EUNSUPPORTED,
-                (const char *[]){dir, "sharded checkpoints", "merge the shards", NULL});
+    expect_fail("bin shards", dir, &head, MILES_EMISSING,
+                (const char *[]){dir, "pytorch_model.bin", "convert_pytorch_bin.py", NULL});
     free_src(&s);
+}
+
+/* ------------------------------------------------------- sharded HF dirs */
+
+#define SHARDED_DIR "tests/fixtures/hf_sharded"
+
+static void copy_file(const char *from, const char *to) {
+    size_t n;
+    char *b = test_slurp(from, &n);
+    assert_non_null(b);
+    FILE *f = fopen(to, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+    free(b);
+}
+
+/* A copy of the fixture in tmpdir/name whose index is `index` (a JSON text;
+ * NULL: the original); returns the directory in dir[512]. */
+static void sharded_copy(char *dir, const char *name, const char *index) {
+    snprintf(dir, 512, "%.255s/shards-%.200s", tmpdir, name);   /* beside the other tests' dirs */
+    mkdir(dir, 0755);
+    DIR *d = opendir(SHARDED_DIR);
+    assert_non_null(d);
+    struct dirent *e;
+    char a[1024], b[1024];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(a, sizeof a, "%s/%s", SHARDED_DIR, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", dir, e->d_name);
+        copy_file(a, b);
+    }
+    closedir(d);
+    if (index) {
+        snprintf(b, sizeof b, "%s/model.safetensors.index.json", dir);
+        spit(b, index);
+    }
+}
+
+/* The fixture's index with weight_map[tensor] set to file (NULL: removed). */
+static char *index_with(const char *tensor, const char *file) {
+    cJSON *o = test_read_json(SHARDED_DIR "/model.safetensors.index.json");
+    cJSON *map = cJSON_GetObjectItemCaseSensitive(o, "weight_map");
+    if (file) {
+        cJSON_DeleteItemFromObjectCaseSensitive(map, tensor);
+        cJSON_AddStringToObject(map, tensor, file);
+    } else {
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(map, tensor));
+        cJSON_DeleteItemFromObjectCaseSensitive(map, tensor);
+    }
+    char *t = cJSON_Print(o);
+    cJSON_Delete(o);
+    return t;
+}
+
+/* tests/fixtures/hf_sharded (tests/gen_hf_sharded.py): a tiny BERT that
+ * transformers 4.40.2 saved in 10 shards.  Every encoder tensor must equal the
+ * single-file copy bit for bit, and the encoder's last hidden state must match
+ * transformers' for the same ids; then broken indexes are refused naming the
+ * tensor and the files. */
+static void test_sharded_hf(void **state) {
+    (void)state;
+    MilesConfig head;
+    assert_int_equal(miles_config_preset(&head, "miles", "tiny"), MILES_OK);
+    head.pooling = MILES_POOL_POOLER;
+    MilesModel *m = NULL;
+    MilesLoadReport rep;
+    if (miles_model_load_hf(&m, SHARDED_DIR, &head, 5, &rep)) fail_msg("%s", miles_last_error());
+    print_message("sharded: %s\n", rep.message);
+    assert_non_null(strstr(rep.message, SHARDED_DIR "/model.safetensors.index.json: loaded"));
+    assert_int_equal(miles_model_config(m)->hidden_size, 16);
+
+    MilesSafetensors *ex;
+    assert_int_equal(miles_safetensors_open(&ex, SHARDED_DIR "/expected.safetensors"), MILES_OK);
+    int n_bert = 0;
+    for (int t = 0; t < miles_model_num_tensors(m); t++) {
+        MilesTensorInfo ti;
+        miles_model_tensor(m, t, &ti);
+        if (strncmp(ti.name, "bert.", 5)) continue;
+        size_t n;
+        float *want = test_st_f32(ex, ti.name, NULL, NULL, &n);
+        assert_int_equal(n, ti.numel);
+        if (memcmp(want, ti.data, n * 4)) fail_msg("%s differs from the single-file copy", ti.name);
+        free(want);
+        n_bert++;
+    }
+    assert_int_equal(n_bert, miles_safetensors_count(ex));
+    assert_int_equal(rep.n_loaded, n_bert);
+    assert_int_equal(rep.n_missing, 0);
+    assert_int_equal(rep.n_unexpected, 2);   /* the classifier of BertForSequenceClassification */
+    assert_non_null(strstr(rep.message, "classifier.weight"));
+    miles_safetensors_close(ex);
+
+    /* the encoder computes what transformers computed with these weights */
+    MilesSafetensors *lh;
+    assert_int_equal(miles_safetensors_open(&lh, SHARDED_DIR "/last_hidden.safetensors"), MILES_OK);
+    int nd;
+    int64_t sh[8];
+    size_t n;
+    int32_t *ids = test_st_i32(lh, "ids", &nd, sh, &n), *mask = test_st_i32(lh, "mask", NULL, NULL, NULL);
+    int32_t *types = test_st_i32(lh, "types", NULL, NULL, NULL);
+    float *want = test_st_f32(lh, "last_hidden", NULL, NULL, NULL);
+    const int B = (int)sh[0], T = (int)sh[1], H = 16;
+    float *feat = calloc((size_t)B * MILES_NUM_FEATURES, sizeof(float)), logits[8];
+    MilesBatch b = {.B = B, .T = T, .input_ids = ids, .token_type_ids = types, .attention_mask = mask,
+                    .features = feat};
+    if (miles_model_forward(m, &b, 0, logits, NULL, NULL)) fail_msg("%s", miles_last_error());
+    const float *h = miles_model_last_hidden(m);
+    assert_non_null(h);
+    double err = 0;
+    int real = 0;
+    for (int r = 0; r < B * T; r++) {
+        if (!mask[r]) continue;
+        real++;
+        for (int c = 0; c < H; c++) err = test_max_err(err, fabs((double)h[(size_t)r * H + c] - want[(size_t)r * H + c]));
+    }
+    print_message("sharded: last hidden state vs transformers at %d real tokens: max abs err %.3g (tol 2e-5)\n",
+                  real, err);
+    assert_true(real == 12 && err <= 2e-5);
+    free(ids);
+    free(mask);
+    free(types);
+    free(want);
+    free(feat);
+    miles_safetensors_close(lh);
+    miles_model_free(m);
+
+    /* broken indexes and shards */
+    char dir[512], p[1024];
+    const char *t0 = "bert.encoder.layer.0.attention.self.query.weight";   /* in shard 3 */
+    char *ix = index_with(t0, "model-00004-of-00010.safetensors");
+    sharded_copy(dir, "moved", ix);
+    expect_fail("tensor moved", dir, &head, MILES_EFORMAT,
+                (const char *[]){"model-00003-of-00010.safetensors", t0, "puts it in model-00004-of-00010", NULL});
+    free(ix);
+    ix = index_with(t0, NULL);
+    sharded_copy(dir, "unlisted", ix);
+    expect_fail("not listed", dir, &head, MILES_EFORMAT, (const char *[]){t0, "is not in the index", NULL});
+    free(ix);
+    ix = index_with("bert.encoder.layer.0.extra", "model-00001-of-00010.safetensors");
+    sharded_copy(dir, "extra", ix);
+    expect_fail("listed, absent", dir, &head, MILES_EMISSING,
+                (const char *[]){"bert.encoder.layer.0.extra", "should be in model-00001-of-00010", NULL});
+    free(ix);
+    ix = index_with("bert.encoder.layer.0.extra", "../model-00001-of-00010.safetensors");
+    sharded_copy(dir, "escape", ix);
+    expect_fail("path in index", dir, &head, MILES_EFORMAT,
+                (const char *[]){"bert.encoder.layer.0.extra", "must be a file name beside the index", NULL});
+    free(ix);
+    sharded_copy(dir, "lost", NULL);
+    snprintf(p, sizeof p, "%s/model-00007-of-00010.safetensors", dir);
+    assert_int_equal(unlink(p), 0);
+    expect_fail("shard missing", dir, &head, MILES_EMISSING, (const char *[]){"lists model-00007-of-00010", NULL});
+    sharded_copy(dir, "cut", NULL);
+    snprintf(p, sizeof p, "%s/model-00001-of-00010.safetensors", dir);
+    assert_int_equal(truncate(p, 100), 0);
+    expect_fail("shard cut", dir, &head, MILES_EFORMAT, (const char *[]){"model-00001-of-00010.safetensors", NULL});
+    sharded_copy(dir, "badjson", "{\"weight_map\": {\"a\": ");
+    expect_fail("bad index", dir, &head, MILES_EFORMAT, (const char *[]){"index.json", "invalid JSON", NULL});
+    sharded_copy(dir, "empty", "{\"metadata\": {}, \"weight_map\": {}}");
+    expect_fail("empty index", dir, &head, MILES_EFORMAT, (const char *[]){"no \"weight_map\"", NULL});
+    sharded_copy(dir, "numbers", "{\"weight_map\": {\"bert.pooler.dense.bias\": 7}}");
+    expect_fail("number in map", dir, &head, MILES_EFORMAT, (const char *[]){"bert.pooler.dense.bias", NULL});
+
+    /* a shard's tensors still pass the single-file checks (shape against config.json) */
+    sharded_copy(dir, "shape", NULL);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char *cfg = test_slurp(p, NULL);
+    char *q = strstr(cfg, "\"intermediate_size\": 32");
+    assert_non_null(q);
+    memcpy(q, "\"intermediate_size\": 31", 23);
+    spit(p, cfg);
+    free(cfg);
+    expect_fail("shard shape", dir, &head, MILES_ESHAPE,
+                (const char *[]){"bert.encoder.layer.0.intermediate.dense.weight: file [32,16] vs model [31,16]", NULL});
 }
 
 /* ------------------------------------------------------------ real model */
@@ -728,6 +905,7 @@ int main(void) {
         cmocka_unit_test(test_synthetic_variants),
         cmocka_unit_test(test_synthetic_errors),
         cmocka_unit_test(test_synthetic_dtypes_configs),
+        cmocka_unit_test(test_sharded_hf),
         cmocka_unit_test(test_real_minilm),
         cmocka_unit_test(test_save_load_params),
     };
