@@ -6,7 +6,7 @@
 
 Applies one small change at a time to SRC (a relational or arithmetic operator
 swapped, && for ||, a constant nudged, MILES_OK returned as an error), rebuilds
-the named test programs, runs them, and lists the changes that every one of
+the library, the tools and the named test programs, runs them, and lists the changes that every one of
 them survived.  Coverage says a line ran; this says whether a test looks at
 what it computed.
 
@@ -145,7 +145,8 @@ def main():
             mut[ln - 1] = new
             open(path, 'w').write('\n'.join(mut))
             t0 = time.time()
-            if run(['make', '-s', '-j2'] + targets, a.tree).returncode:
+            # `all` too: test_serve, test_data, test_train ... run the tools (MILES_BIN)
+            if run(['make', '-s', '-j2', 'all'] + targets, a.tree).returncode:
                 broken += 1
                 print(f'[{k + 1}/{len(ms)}] line {ln}: does not build', flush=True)
                 continue
@@ -166,7 +167,7 @@ def main():
                   flush=True)
     finally:
         open(path, 'w').write(orig)
-        run(['make', '-s', '-j2'] + targets, a.tree)
+        run(['make', '-s', '-j2', 'all'] + targets, a.tree)
     print(f'\n{a.src}: {killed} caught, {len(survived)} survived, {broken} did not build')
     for ln, o, n in survived:
         print(f'  line {ln}:\n    - {o}\n    + {n}')
