@@ -262,9 +262,13 @@ static void test_bad_input(void **state) {
     MilesModel *m = tiny_model("miles", MILES_POOL_POOLER, 3);
     Batch x;
     make_batch(&x, 4, 8, 128);
+    /* a good forward first: the refusals below must also invalidate it (a
+     * backward after them may not use its activations) */
+    assert_int_equal(miles_model_forward(m, &x.b, 1, NULL, NULL, NULL), MILES_OK);
     MilesBatch b = x.b;
     b.B = 0;
     expect_err(m, &b, MILES_ESHAPE, "B = 0");
+    assert_int_equal(miles_model_backward(m, 1.0f), MILES_EINVAL);
     b = x.b;
     b.T = 0;
     expect_err(m, &b, MILES_ESHAPE, "T = 0");
@@ -305,6 +309,12 @@ static void test_bad_input(void **state) {
     MilesLossConfig nan_w = {0.95f, 0.05f, {NAN, 1.0f}};
     miles_model_set_loss(m, &nan_w);
     expect_err(m, &x.b, MILES_EINVAL, "class weights");
+    for (int k = 0; k < 2; k++) {   /* +Inf passes ">= 0": only the finiteness check refuses it */
+        MilesLossConfig inf_w = {0.95f, 0.05f, {1.0f, 1.0f}};
+        inf_w.class_weight[k] = INFINITY;
+        miles_model_set_loss(m, &inf_w);
+        expect_err(m, &x.b, MILES_EINVAL, "must be finite");
+    }
     MilesLossConfig ok_w = {0.95f, 0.05f, {1.0f, 1.0f}};
     miles_model_set_loss(m, &ok_w);
     /* backward after a failed forward is refused */
@@ -314,6 +324,32 @@ static void test_bad_input(void **state) {
     assert_int_equal(miles_model_forward(m, &x.b, 1, NULL, NULL, &loss), MILES_OK);
     assert_true(isfinite(loss) && loss > 0);
     assert_int_equal(miles_model_backward(m, 1.0f), MILES_OK);
+    /* word embeddings given (explanations): every element is checked, the first and the last too */
+    const int H = miles_model_config(m)->hidden_size;
+    float *emb = calloc((size_t)4 * 8 * H, sizeof(float));
+    const size_t last = (size_t)4 * 8 * H - 1;
+    emb[0] = NAN;
+    assert_int_equal(miles_model_forward_embeds(m, &x.b, emb, 1, NULL, NULL, NULL), MILES_ENAN);
+    assert_non_null(strstr(miles_last_error(), "row 0 token 0 channel 0 is NaN"));
+    emb[0] = 0.0f;
+    emb[last] = -INFINITY;
+    assert_int_equal(miles_model_forward_embeds(m, &x.b, emb, 1, NULL, NULL, NULL), MILES_ENAN);
+    char want[64];
+    snprintf(want, sizeof want, "row 3 token 7 channel %d is Inf", H - 1);
+    assert_non_null(strstr(miles_last_error(), want));
+    emb[last] = 0.0f;
+    assert_int_equal(miles_model_forward_embeds(m, &x.b, emb, 1, NULL, NULL, NULL), MILES_OK);
+    free(emb);
+    /* token_type_ids NULL means all zeros: the same outputs as explicit zeros */
+    float lz[8], ln[8], vz[4], vn[4];
+    int32_t zeros[4 * 8] = {0};
+    b = x.b;
+    b.token_type_ids = zeros;
+    assert_int_equal(miles_model_forward(m, &b, 0, lz, vz, NULL), MILES_OK);
+    b.token_type_ids = NULL;
+    assert_int_equal(miles_model_forward(m, &b, 0, ln, vn, NULL), MILES_OK);
+    assert_memory_equal(lz, ln, sizeof lz);
+    assert_memory_equal(vz, vn, sizeof vz);
     /* forward without targets: outputs but no backward */
     b = x.b;
     b.labels = NULL;

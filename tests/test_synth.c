@@ -95,6 +95,42 @@ static void test_determinism(void **state) {
     assert_int_equal(count_tmp_leftovers(), 0);
 }
 
+/* Distinct author_handle values (column 8) of a synthetic file of `rows` rows. */
+static int distinct_creators(int64_t rows, uint64_t seed) {
+    char p[300];
+    snprintf(p, sizeof p, "%s/creators.csv", tmpdir);
+    assert_int_equal(miles_synth_write_csv(p, rows, seed), MILES_OK);
+    MilesCsv *csv = NULL;
+    assert_int_equal(miles_csv_open(&csv, p), MILES_OK);
+    int nf;
+    const char *const *f;
+    assert_int_equal(miles_csv_next(csv, &nf, &f), 1);
+    assert_string_equal(f[7], "author_handle");
+    char seen[64][96];
+    int n = 0;
+    while (miles_csv_next(csv, &nf, &f) == 1) {
+        int k = 0;
+        while (k < n && strcmp(seen[k], f[7])) k++;
+        if (k == n) snprintf(seen[n++], sizeof seen[0], "%s", f[7]);
+    }
+    miles_csv_free(csv);
+    return n;
+}
+
+/* ceil(rows / 6) creators (about six videos each): a file of up to 6 rows has
+ * one, and every row of it is by the same author. */
+static void test_creator_count(void **state) {
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        assert_int_equal(distinct_creators(1, seed), 1);
+        assert_int_equal(distinct_creators(5, seed), 1);
+        assert_int_equal(distinct_creators(6, seed), 1);
+    }
+    int n = distinct_creators(60, 4);   /* at most 10 creators; u^1.5 favours the first ones */
+    printf("  60 rows: %d distinct creators (at most 10)\n", n);
+    assert_true(n >= 2 && n <= 10);
+}
+
 /* ---------------------------------------------------------------- reading back */
 
 typedef struct {
@@ -592,6 +628,7 @@ static int teardown_all(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_creator_count),
         cmocka_unit_test(test_header_matches_reference),
         cmocka_unit_test(test_consistency_and_marginals),
         cmocka_unit_test(test_planted_hook_effects),
