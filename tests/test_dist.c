@@ -68,6 +68,20 @@ static int g_have_mpi;
 static volatile int g_stop; /* the worker's SIGINT/SIGUSR1 flag */
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
+/* The STEP events' training losses and gradient norms, summed (rank 0 gets the
+ * events): the reported numbers must be the global batch's, not one rank's. */
+typedef struct { double loss, gnorm; int steps; } StepSums;
+static int on_event(const MilesTrainEvent *e, void *arg) {
+    StepSums *ss = arg;
+    if (e->type == MILES_EVENT_STEP) {
+        ss->loss += e->loss;
+        ss->gnorm += e->grad_norm;
+        ss->steps++;
+    }
+    return MILES_OK;
+}
+static StepSums g_sums;
+
 typedef struct RunCfg {
     int64_t steps;
     int batch, accum, epochs, eval_every, zero1, resume;
@@ -141,6 +155,10 @@ static int train_once(const char *prepared, const char *out, const RunCfg *r, Mi
     tc.dist = dist;
     tc.zero1 = r->zero1;
     tc.stop_flag = &g_stop;
+    tc.log_every = 1;
+    tc.callback = on_event;
+    tc.callback_arg = &g_sums;
+    memset(&g_sums, 0, sizeof g_sums);
     if (s == MILES_OK) s = miles_train_run(m, p, &tc, res);
     if (model_out && s == MILES_OK) *model_out = m;
     else miles_model_free(m);
@@ -188,8 +206,9 @@ static int worker_main(int argc, char **argv) {
         return 1;
     }
     if (miles_dist_rank(d) == 0)
-        printf("worker: %d ranks, %lld steps in %.2f s, best val AUROC %.6f%s\n", miles_dist_size(d),
-               (long long)res.steps, res.seconds, res.best_val_auroc, res.interrupted ? ", interrupted" : "");
+        printf("worker: %d ranks, %lld steps in %.2f s, best val AUROC %.6f%s; step sums: %d steps, "
+               "loss %.9e, grad norm %.9e\n", miles_dist_size(d), (long long)res.steps, res.seconds,
+               res.best_val_auroc, res.interrupted ? ", interrupted" : "", g_sums.steps, g_sums.loss, g_sums.gnorm);
     miles_dist_finalize(d);
     return 0;
 }
@@ -388,6 +407,23 @@ static void test_two_ranks_match_one_process(void **state) {
     snprintf(log, sizeof log, "%s.log", two);
     if (rc != 0) { print_file(log, "  mpirun| "); fail_msg("mpirun -np 2 exited with %d", rc); }
     print_file(log, "  np2| ");
+    /* the reported losses and gradient norms are the global batch's */
+    const StepSums one_sums = g_sums;
+    StepSums two_sums = {0, 0, 0};
+    FILE *lf = fopen(log, "r");
+    char line[1024];
+    while (lf && fgets(line, sizeof line, lf)) {
+        const char *q = strstr(line, "step sums: ");
+        if (q) assert_int_equal(sscanf(q, "step sums: %d steps, loss %lf, grad norm %lf", &two_sums.steps,
+                                       &two_sums.loss, &two_sums.gnorm), 3);
+    }
+    if (lf) fclose(lf);
+    printf("step sums over %d steps: loss %.9e (1 process) vs %.9e (2 ranks), grad norm %.9e vs %.9e\n",
+           one_sums.steps, one_sums.loss, two_sums.loss, one_sums.gnorm, two_sums.gnorm);
+    assert_int_equal(one_sums.steps, r.steps);
+    assert_int_equal(two_sums.steps, r.steps);
+    assert_true(fabs(one_sums.loss - two_sums.loss) <= 1e-5 * fabs(one_sums.loss));
+    assert_true(fabs(one_sums.gnorm - two_sums.gnorm) <= 1e-5 * fabs(one_sums.gnorm));
     MilesModel *m2 = load_last(two);
     /* N ranks are bit-reproducible for a fixed N (docs/distributed.md): the
      * 2-rank weights are pinned, on every machine and build */

@@ -421,6 +421,10 @@ static void test_config_validate_fields(void **state) {
         {"BERT-xxl parameters",
          {I(num_hidden_layers, 256), I(hidden_size, 4096), I(num_attention_heads, 64), I(intermediate_size, 16384)},
          "encoder parameters exceed the limit 2^31 (layers 256, hidden 4096"},
+        {"2^31 + 1024 encoder parameters",
+         {I(vocab_size, 2084351), I(hidden_size, 1024), I(num_attention_heads, 16), I(num_hidden_layers, 1),
+          I(intermediate_size, 4096), I(max_position_embeddings, 512), I(type_vocab_size, 2)},
+         "2.15e+09 encoder parameters exceed the limit 2^31 (layers 1, hidden 1024, intermediate 4096, vocab 2084351)"},
         {"embedding of 2^22 x 1024", {I(vocab_size, 1 << 22), I(hidden_size, 1024), I(num_attention_heads, 16)},
          "encoder parameters exceed the limit 2^31 (layers 2, hidden 1024, intermediate 128, vocab 4194304)"},
     };
@@ -433,6 +437,10 @@ static void test_config_validate_fields(void **state) {
         {"hidden 16384, 1024 heads", {I(hidden_size, 16384), I(num_attention_heads, 1024), I(num_hidden_layers, 1)}},
         {"256 layers", {I(num_hidden_layers, 256)}},
         {"no fusion layer, 8 numeric", {I(n_fusion, 0), I(n_numeric, MILES_MAX_MLP)}},
+        /* (V + 512 + 2) * 1024 + 4 * 1024^2 + 2 * 1024 * 4096 = 2^31 exactly */
+        {"2^31 encoder parameters",
+         {I(vocab_size, 2084350), I(hidden_size, 1024), I(num_attention_heads, 16), I(num_hidden_layers, 1),
+          I(intermediate_size, 4096), I(max_position_embeddings, 512), I(type_vocab_size, 2)}},
     };
     MilesConfig base;
     assert_int_equal(miles_config_preset(&base, "miles", "tiny"), MILES_OK);
@@ -552,6 +560,21 @@ static void test_read_hf(void **state) {
     write_text(path, "{\"vocab_size\": 10,");
     assert_int_equal(miles_config_read_hf(&c, path), MILES_EFORMAT);
     printf("  rejected: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "invalid JSON near byte 17"));
+    write_text(path, "{\"vocab_size\": 10");   /* cJSON stops at the end: byte 16 */
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EFORMAT);
+    printf("  rejected: %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "invalid JSON near byte 16"));
+    write_text(path, "");   /* an empty file: cJSON's error pointer is the end, byte 0 */
+    assert_int_equal(miles_config_read_hf(&c, path), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "invalid JSON near byte 0"));
+    /* sizes of 1 are valid (the checks are "positive", not "> 1") */
+    write_text(path, "{\"vocab_size\": 1, \"hidden_size\": 2, \"num_hidden_layers\": 1, \"num_attention_heads\": 1,"
+                     " \"intermediate_size\": 1, \"max_position_embeddings\": 1, \"type_vocab_size\": 1}");
+    if (miles_config_read_hf(&c, path)) fail_msg("%s", miles_last_error());
+    assert_int_equal(c.intermediate_size, 1);
+    assert_int_equal(c.max_position_embeddings, 1);
+    assert_int_equal(c.type_vocab_size, 1);
     unlink(path);
     assert_int_equal(miles_config_read_hf(&c, path), MILES_EMISSING);
     rmdir(dir);
