@@ -36,6 +36,15 @@
 #include "helpers.h"
 #include "onnx.pb-c.h"
 
+/* graph pins (see graph_hash) */
+#define PIN_GRAPH_FIXTURE 0x83edeb1349525376ULL
+/* test_variants: [seed-notebook cls, miles mean, seed-notebook pooler][full, pooled only] */
+static const uint64_t PIN_GRAPH_VARIANT[3][2] = {
+    {0x31f098f9715baf72ULL, 0x2008e71a46cfb560ULL},
+    {0x42453cf5be7f2ec2ULL, 0x42453cf5be7f2ec2ULL},   /* mean pooling reads every row: no pooled-only graph */
+    {0xdf4fbef6b6d8e4aeULL, 0x3f8e8801586662abULL}};
+#define POOL_NAME(p) ((p) == MILES_POOL_CLS ? "cls" : (p) == MILES_POOL_MEAN ? "mean" : "pooler")
+
 #define FIX_CKPT "tests/fixtures/export_tiny.safetensors"
 #define FIX_VOCAB "tests/fixtures/export_vocab"
 #define FIX_IO "tests/fixtures/export_io.safetensors"
@@ -471,6 +480,41 @@ static void check_onnx(const char *path, const MilesModel *m) {
     free(buf);
 }
 
+/* The exported graphs are pinned.  test_export parses a graph and checks its
+ * structure, but runs no ONNX: onnxruntime runs it in tests/export_roundtrip.py
+ * (not in CI; it needs the reference stack).  So that a change to the graph
+ * (a Transpose perm, a constant's shape) cannot pass CI unnoticed, the FNV-1a of
+ * each packed GraphProto (nodes, attributes, initializers: model tensors and
+ * constants) plus the IR and opset versions is compared with the value of the
+ * graph onnxruntime last checked.  Changed the exporter on purpose?  Run
+ *   /opt/miles-ref/bin/python tests/export_roundtrip.py --bin build/bin
+ * (every checkpoint within 1e-4 of Miles' forward), then update the pins with
+ * the values this test prints.  Checked with onnxruntime 1.17.3, 2026-12-07. */
+static uint64_t graph_hash(const char *path) {
+    char *buf = NULL;
+    Onnx__ModelProto *mp = load_onnx(path, &buf);
+    size_t n = onnx__graph_proto__get_packed_size(mp->graph);
+    uint8_t *packed = malloc(n ? n : 1);
+    assert_non_null(packed);
+    assert_int_equal(onnx__graph_proto__pack(mp->graph, packed), n);
+    uint64_t h = test_fnv1a(TEST_FNV_BASIS, packed, n);
+    h = test_fnv1a(h, &mp->ir_version, sizeof mp->ir_version);
+    for (size_t i = 0; i < mp->n_opset_import; i++)
+        h = test_fnv1a(h, &mp->opset_import[i]->version, sizeof mp->opset_import[i]->version);
+    free(packed);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+    return h;
+}
+
+static void expect_graph_pin(const char *label, const char *path, uint64_t want) {
+    uint64_t h = graph_hash(path);
+    printf("  ONNX graph %-34s 0x%016llx\n", label, (unsigned long long)h);
+    if (h != want)
+        fail_msg("%s: the exported graph changed (0x%016llx, pinned 0x%016llx): run tests/export_roundtrip.py "
+                 "and update the pin (see graph_hash)", label, (unsigned long long)h, (unsigned long long)want);
+}
+
 /* 1 if a node of the ONNX file writes `name` */
 static int has_node_output(const char *path, const char *name) {
     char *buf = NULL;
@@ -492,6 +536,7 @@ static void test_onnx_fixture(void **state) {
     MilesModel *m = NULL;
     expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
     check_onnx(out, m);
+    expect_graph_pin("fixture", out, PIN_GRAPH_FIXTURE);
     /* metadata carried over from the checkpoint */
     char *buf = NULL;
     Onnx__ModelProto *mp = load_onnx(out, &buf);
@@ -564,6 +609,9 @@ static void test_variants(void **state) {
         cJSON_Delete(o);
         expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
         check_onnx(onnx, m);
+        char label[64];
+        snprintf(label, sizeof label, "%s/%s", vars[v].preset, POOL_NAME(vars[v].pooling));
+        expect_graph_pin(label, onnx, PIN_GRAPH_VARIANT[v][0]);
         assert_true(has_node_output(onnx, "last_hidden_state") && has_node_output(onnx, "pooled"));
         /* the [CLS]-rows-only last layer: a valid graph with the same tensors,
          * no full last hidden state where pooling reads only row 0 (outputs
@@ -572,6 +620,8 @@ static void test_variants(void **state) {
         opt.overwrite = 1;
         expect_status(miles_export_onnx(ck, onnx, &opt), MILES_OK);
         check_onnx(onnx, m);
+        snprintf(label, sizeof label, "%s/%s, pooled only", vars[v].preset, POOL_NAME(vars[v].pooling));
+        expect_graph_pin(label, onnx, PIN_GRAPH_VARIANT[v][1]);
         assert_int_equal(has_node_output(onnx, "last_hidden_state"), cfg.pooling == MILES_POOL_MEAN);
         assert_true(has_node_output(onnx, "pooled"));
         test_rm_rf(hf);
