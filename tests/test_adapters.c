@@ -600,6 +600,23 @@ static void test_strict_numbers(void **state) {
         assert_num(o.cell[0][col("engagement_velocity")], 0.0, 0.0);
         free_out(&o);
     }
+    /* titles are cleaned: control characters (caption newlines) become one space,
+     * the ends are trimmed, and length/emoji are of the cleaned title */
+    snprintf(text, sizeof text, "{\"id\": \"w1\", \"title\": \"  \\n\\tNight\\n\\nroutine \\u2728 \\r\\n \", "
+             "\"view_count\": 10, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n");
+    write_text(p, text);
+    {
+        char out[600];
+        snprintf(out, sizeof out, "%s/spaces.csv", tmpdir);
+        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
+        Out o;
+        read_out(out, &o);
+        assert_int_equal(o.n, 1);
+        assert_string_equal(o.cell[0][col("title")], "Night routine \u2728");
+        assert_string_equal(o.cell[0][col("title_length")], "15");
+        assert_string_equal(o.cell[0][col("has_emoji")], "1");
+        free_out(&o);
+    }
     const char *badd[] = {"20230229", "20231301", "20231200"};
     for (size_t i = 0; i < sizeof badd / sizeof *badd; i++) {
         snprintf(text, sizeof text, "%s{\"id\": \"u2\", \"title\": \"t\", \"view_count\": 5, \"upload_date\": \"%s\", "
