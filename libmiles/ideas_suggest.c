@@ -225,6 +225,34 @@ static void gen_edits(VarList *l, const char *draft, const char *t, const char *
             add_edit(l, draft, strf("%s %s", k_numbers[i], t), pre, strf("number \"%s\" in front", k_numbers[i]), oom, o);
 }
 
+int ideas_edits(const char *draft, const char *t, const char *pre, const MilesSuggestOptions *o, char ***titles,
+                char ***reasons, int *n) {
+    *titles = *reasons = NULL;
+    *n = 0;
+    VarList l = {0};
+    int oom = 0;
+    gen_edits(&l, draft, t, pre, o, &oom);
+    if (!oom && l.n) {
+        *titles = malloc(sizeof(char *) * l.n);
+        *reasons = malloc(sizeof(char *) * l.n);
+        if (!*titles || !*reasons) oom = 1;
+    }
+    if (oom) {
+        free(*titles);
+        free(*reasons);
+        *titles = *reasons = NULL;
+        free_vars(&l);
+        return miles_error(MILES_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < l.n; i++) {
+        (*titles)[i] = l.v[i].title;
+        (*reasons)[i] = l.v[i].reason;
+    }
+    *n = l.n;
+    free(l.v);
+    return MILES_OK;
+}
+
 /* Score variants [from, l->n) with the draft's other fields. */
 static int score_vars(MilesPredictor *p, const MilesRecord *draft, VarList *l, int from) {
     int n = l->n - from;

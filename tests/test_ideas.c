@@ -32,6 +32,7 @@
 
 #include "miles.h"
 #include "helpers.h"
+#include "ideas_internal.h"
 
 static char g_dir[64];
 static MilesPredictor *g_pred;
@@ -310,8 +311,213 @@ static void test_suggestions(void **state) {
     const char *nm[] = {"views"}, *vv[] = {"10"};
     MilesRecord bad = {1, nm, vv, NULL};
     MilesSuggestions *s = NULL;
+    /* option limits: k >= 1, max_variants in [1, 4096], n_words >= 0 with words */
+    const struct { int k, max_variants, n_words, rc; } lim[] = {
+        {1, 1, 0, MILES_OK}, {1, 4096, 0, MILES_OK}, {0, 48, 0, MILES_EINVAL}, {5, 0, 0, MILES_EINVAL},
+        {5, 4097, 0, MILES_EINVAL}, {5, 48, -1, MILES_EINVAL}, {5, 48, 1, MILES_EINVAL}};
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        MilesSuggestOptions o;
+        miles_suggest_options_default(&o);
+        o.k = lim[i].k;
+        o.max_variants = lim[i].max_variants;
+        o.n_words = lim[i].n_words;   /* words stays NULL */
+        int rc = miles_suggest_titles(g_pred, &g_tab.recs[0], &o, &s);
+        if (rc != lim[i].rc) fail_msg("k %d, max_variants %d, n_words %d: %s", o.k, o.max_variants, o.n_words,
+                                      miles_status_name(rc));
+        if (rc == MILES_OK) {
+            assert_true(s->n <= 1 && s->n_scored <= o.max_variants);
+            miles_suggestions_free(s);
+            s = NULL;
+        } else {
+            assert_null(s);
+            assert_non_null(strstr(miles_last_error(), "suggest options out of range"));
+        }
+    }
     assert_int_equal(miles_suggest_titles(g_pred, &bad, NULL, &s), MILES_EMISSING);
     assert_null(s);
+}
+
+/* The edit rules, without a model: every single edit of a title, in order. */
+typedef struct { const char *title, *reason; } Edit;
+
+static int expect_edits(const char *label, const char *draft, const char *t, const char *pre,
+                        const MilesSuggestOptions *o, const Edit *want, int n_want) {
+    char **ti = NULL, **re = NULL;
+    int n = -1;
+    OK(ideas_edits(draft, t, pre, o, &ti, &re, &n));
+    printf("  %s: %d edits\n", label, n);
+    int bad = n != n_want;
+    for (int i = 0; i < n && i < n_want; i++)
+        if (strcmp(ti[i], want[i].title) || strcmp(re[i], want[i].reason)) {
+            printf("  edit %d: got \"%s\" [%s], want \"%s\" [%s]\n", i, ti[i], re[i], want[i].title, want[i].reason);
+            bad = 1;
+        }
+    if (bad)   /* the whole list, as C, to compare (or, after a deliberate change, to paste) */
+        for (int i = 0; i < n; i++) printf("    {\"%s\", \"%s\"},\n", ti[i], re[i]);
+    for (int i = 0; i < n; i++) { free(ti[i]); free(re[i]); }
+    free(ti);
+    free(re);
+    if (bad) printf("  %s: %d edits, want %d (listed above)\n", label, n, n_want);
+    return bad;
+}
+
+static void test_edit_rules(void **state) {
+    (void)state;
+    MilesSuggestOptions o;
+    miles_suggest_options_default(&o);
+    MilesTopicWord words[1];
+    memset(words, 0, sizeof words);
+    words[0].word = "spicy";
+    words[0].value = 0.12;
+    o.words = words;
+    o.n_words = 1;
+    /* read off the rules by hand (hooks, the topic's words, filler words, the
+     * first half, longer, emoji, punctuation, numbers), then checked here */
+    const Edit plain[] = {
+        {"POV: the best ramen in tokyo",
+         "hook phrase \"POV:\""},
+        {"Wait for it: the best ramen in tokyo",
+         "hook phrase \"Wait for it:\""},
+        {"How to the best ramen in tokyo",
+         "hook phrase \"How to\""},
+        {"Nobody tells you this: the best ramen in tokyo",
+         "hook phrase \"Nobody tells you this:\""},
+        {"I tried the best ramen in tokyo",
+         "hook phrase \"I tried\""},
+        {"Watch before you the best ramen in tokyo",
+         "hook phrase \"Watch before you\""},
+        {"the best ramen in tokyo #spicy",
+         "added #spicy (attribution +0.12 in the topic's top titles)"},
+        {"best ramen tokyo",
+         "shorter: 2 filler words dropped"},
+        {"the best ramen in",
+         "shorter: first 4 words"},
+        {"the best ramen in tokyo (in 60 seconds)",
+         "longer: \"(in 60 seconds)\" added"},
+        {"the best ramen in tokyo - the full guide",
+         "longer: \"- the full guide\" added"},
+        {"the best ramen in tokyo \xF0\x9F\x94\xA5",
+         "emoji \xF0\x9F\x94\xA5 added"},
+        {"the best ramen in tokyo \xF0\x9F\x98\xB1",
+         "emoji \xF0\x9F\x98\xB1 added"},
+        {"the best ramen in tokyo \xF0\x9F\x98\x82",
+         "emoji \xF0\x9F\x98\x82 added"},
+        {"the best ramen in tokyo \xE2\x9C\xA8",
+         "emoji \xE2\x9C\xA8 added"},
+        {"the best ramen in tokyo?",
+         "punctuation: asked as a question"},
+        {"3 the best ramen in tokyo",
+         "number \"3\" in front"},
+        {"5 the best ramen in tokyo",
+         "number \"5\" in front"},
+        {"Top 10: the best ramen in tokyo",
+         "number \"Top 10:\" in front"},
+    };
+    const Edit round2[] = {
+        {"POV: the best ramen in tokyo #spicy",
+         "hook phrase \"POV:\" + added #spicy (attribution +0.12 in the topic's top titles)"},
+        {"POV: best ramen tokyo",
+         "hook phrase \"POV:\" + shorter: 2 filler words dropped"},
+        {"POV: the best ramen",
+         "hook phrase \"POV:\" + shorter: first 4 words"},
+        {"POV: the best ramen in tokyo (in 60 seconds)",
+         "hook phrase \"POV:\" + longer: \"(in 60 seconds)\" added"},
+        {"POV: the best ramen in tokyo - the full guide",
+         "hook phrase \"POV:\" + longer: \"- the full guide\" added"},
+        {"POV: the best ramen in tokyo \xF0\x9F\x94\xA5",
+         "hook phrase \"POV:\" + emoji \xF0\x9F\x94\xA5 added"},
+        {"POV: the best ramen in tokyo \xF0\x9F\x98\xB1",
+         "hook phrase \"POV:\" + emoji \xF0\x9F\x98\xB1 added"},
+        {"POV: the best ramen in tokyo \xF0\x9F\x98\x82",
+         "hook phrase \"POV:\" + emoji \xF0\x9F\x98\x82 added"},
+        {"POV: the best ramen in tokyo \xE2\x9C\xA8",
+         "hook phrase \"POV:\" + emoji \xE2\x9C\xA8 added"},
+        {"POV: the best ramen in tokyo?",
+         "hook phrase \"POV:\" + punctuation: asked as a question"},
+        {"3 POV: the best ramen in tokyo",
+         "hook phrase \"POV:\" + number \"3\" in front"},
+        {"5 POV: the best ramen in tokyo",
+         "hook phrase \"POV:\" + number \"5\" in front"},
+        {"Top 10: POV: the best ramen in tokyo",
+         "hook phrase \"POV:\" + number \"Top 10:\" in front"},
+    };
+    const Edit emoji[] = {
+        {"POV: ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"POV:\""},
+        {"Wait for it: ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"Wait for it:\""},
+        {"How to ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"How to\""},
+        {"Nobody tells you this: ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"Nobody tells you this:\""},
+        {"I tried ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"I tried\""},
+        {"Watch before you ramen: 10/10 in the city \xF0\x9F\x98\x82",
+         "hook phrase \"Watch before you\""},
+        {"ramen: 10/10 in the city \xF0\x9F\x98\x82 #spicy",
+         "added #spicy (attribution +0.12 in the topic's top titles)"},
+        {"ramen: 10/10 city \xF0\x9F\x98\x82",
+         "shorter: 2 filler words dropped"},
+        {"ramen: 10/10 in the",
+         "shorter: first 4 words"},
+        {"ramen: 10/10 in the city \xF0\x9F\x98\x82 (in 60 seconds)",
+         "longer: \"(in 60 seconds)\" added"},
+        {"ramen: 10/10 in the city \xF0\x9F\x98\x82 - the full guide",
+         "longer: \"- the full guide\" added"},
+        {"ramen: 10/10 in the city",
+         "emoji removed"},
+        {"ramen: 10/10 in the city \xF0\x9F\x98\x82?",
+         "punctuation: asked as a question"},
+    };
+    const Edit topic[] = {
+        {"POV: we walked all night for ramen",
+         "hook phrase \"POV:\""},
+        {"Wait for it: we walked all night for ramen",
+         "hook phrase \"Wait for it:\""},
+        {"How to we walked all night for ramen",
+         "hook phrase \"How to\""},
+        {"Nobody tells you this: we walked all night for ramen",
+         "hook phrase \"Nobody tells you this:\""},
+        {"I tried we walked all night for ramen",
+         "hook phrase \"I tried\""},
+        {"Watch before you we walked all night for ramen",
+         "hook phrase \"Watch before you\""},
+        {"we walked all night for ramen #spicy",
+         "added #spicy (attribution +0.12 in the topic's top titles)"},
+        {"walked night ramen",
+         "shorter: 3 filler words dropped"},
+        {"we walked all night for ramen (in 60 seconds)",
+         "longer: \"(in 60 seconds)\" added"},
+        {"we walked all night for ramen - the full guide",
+         "longer: \"- the full guide\" added"},
+        {"we walked all night for ramen \xF0\x9F\x94\xA5",
+         "emoji \xF0\x9F\x94\xA5 added"},
+        {"we walked all night for ramen \xF0\x9F\x98\xB1",
+         "emoji \xF0\x9F\x98\xB1 added"},
+        {"we walked all night for ramen \xF0\x9F\x98\x82",
+         "emoji \xF0\x9F\x98\x82 added"},
+        {"we walked all night for ramen \xE2\x9C\xA8",
+         "emoji \xE2\x9C\xA8 added"},
+        {"we walked all night for ramen?",
+         "punctuation: asked as a question"},
+        {"3 we walked all night for ramen",
+         "number \"3\" in front"},
+        {"5 we walked all night for ramen",
+         "number \"5\" in front"},
+        {"Top 10: we walked all night for ramen",
+         "number \"Top 10:\" in front"},
+    };
+#define N_OF(x) ((int)(sizeof x / sizeof *x))
+    int bad = 0;
+    bad += expect_edits("plain draft", "the best ramen in tokyo", "the best ramen in tokyo", "", &o, plain, N_OF(plain));
+    bad += expect_edits("round 2 after a hook", "the best ramen in tokyo", "POV: the best ramen in tokyo",
+                        "hook phrase \"POV:\"", &o, round2, N_OF(round2));
+    bad += expect_edits("emoji, digits, punctuation", "ramen: 10/10 in the city \xF0\x9F\x98\x82",
+                        "ramen: 10/10 in the city \xF0\x9F\x98\x82", "", &o, emoji, N_OF(emoji));
+    o.topic = "ramen";
+    bad += expect_edits("topic kept", "we walked all night for ramen", "we walked all night for ramen", "", &o, topic, N_OF(topic));
+    assert_int_equal(bad, 0);
+#undef N_OF
 }
 
 /* The tools on this checkpoint (tests/test_ideas.sh). */
@@ -330,6 +536,7 @@ int main(void) {
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_topic_patterns),
         cmocka_unit_test(test_suggestions),
+        cmocka_unit_test(test_edit_rules),
         cmocka_unit_test(test_tools),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
