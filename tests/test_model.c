@@ -240,6 +240,20 @@ static void test_init_random(void **state) {
     t = miles_model_find_tensor(a, "fusion.0.bias");
     miles_model_tensor(a, t, &ta);
     for (size_t i = 0; i < ta.numel; i++) assert_true(ta.data[i] == 0.0f);
+    /* std 0 is valid (every weight 0, LayerNorm weights 1); negative, NaN, Inf are not */
+    assert_int_equal(miles_model_init_random(b, 8, 0.0f), MILES_OK);
+    t = miles_model_find_tensor(b, "bert.encoder.layer.1.attention.self.query.weight");
+    miles_model_tensor(b, t, &tb);
+    for (size_t i = 0; i < tb.numel; i++) assert_true(tb.data[i] == 0.0f);
+    const float bad_std[] = {-0.02f, NAN, INFINITY};
+    for (int i = 0; i < 3; i++) assert_int_equal(miles_model_init_random(b, 8, bad_std[i]), MILES_EINVAL);
+    assert_int_equal(miles_model_init_random(NULL, 8, 0.02f), MILES_EINVAL);
+    /* NULL arguments: no tensor, no change */
+    assert_int_equal(miles_model_find_tensor(NULL, "fusion.0.bias"), -1);
+    assert_int_equal(miles_model_find_tensor(a, NULL), -1);
+    assert_int_equal(miles_model_find_tensor(a, "no.such.tensor"), -1);
+    miles_model_set_loss(a, NULL);
+    miles_model_set_loss(NULL, NULL);
     miles_model_free(a);
     miles_model_free(b);
 }
