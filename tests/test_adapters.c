@@ -339,6 +339,17 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
+/* One yt-dlp JSON line converted (the input written to p, the CSV to
+ * tmpdir/name): *o holds its single row. */
+static void ytdlp_one(const char *p, const char *line, const char *name, Out *o) {
+    write_text(p, line);
+    char out[600];
+    snprintf(out, sizeof out, "%s/%s", tmpdir, name);
+    if (convert("ytdlp", p, out) != MILES_OK) fail_msg("%s: %s", line, miles_last_error());
+    read_out(out, o);
+    assert_int_equal(o->n, 1);
+}
+
 /* The 2017 file's dd.mm dates: the 31st of September is skipped with a
  * warning naming the line (its video then trended one day: no row), the end
  * of November to December counts two days. */
@@ -576,42 +587,25 @@ static void test_strict_numbers(void **state) {
     for (size_t i = 0; i < sizeof okd / sizeof *okd; i++) {
         snprintf(text, sizeof text, "{\"id\": \"d%zu\", \"title\": \"t\", \"view_count\": 500, \"upload_date\": \"%s\", "
                  "\"epoch\": 1736000000}\n", i, okd[i].date);
-        write_text(p, text);
-        char out[600];
-        snprintf(out, sizeof out, "%s/dates.csv", tmpdir);
-        if (convert("ytdlp", p, out) != MILES_OK) fail_msg("upload_date %s: %s", okd[i].date, miles_last_error());
         Out o;
-        read_out(out, &o);
-        assert_int_equal(o.n, 1);
+        ytdlp_one(p, text, "dates.csv", &o);
         assert_string_equal(o.cell[0][col("publish_dayofweek")], okd[i].day);
         free_out(&o);
     }
     /* a video nobody watched yet is data (velocity 0), not a row to drop */
-    snprintf(text, sizeof text, "{\"id\": \"z0\", \"title\": \"t\", \"view_count\": 0, \"upload_date\": \"20250101\", "
-             "\"epoch\": 1736000000}\n");
-    write_text(p, text);
     {
-        char out[600];
-        snprintf(out, sizeof out, "%s/zero.csv", tmpdir);
-        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
         Out o;
-        read_out(out, &o);
-        assert_int_equal(o.n, 1);
+        ytdlp_one(p, "{\"id\": \"z0\", \"title\": \"t\", \"view_count\": 0, \"upload_date\": \"20250101\", "
+                     "\"epoch\": 1736000000}\n", "zero.csv", &o);
         assert_num(o.cell[0][col("engagement_velocity")], 0.0, 0.0);
         free_out(&o);
     }
     /* titles are cleaned: control characters (caption newlines) become one space,
      * the ends are trimmed, and length/emoji are of the cleaned title */
-    snprintf(text, sizeof text, "{\"id\": \"w1\", \"title\": \"  \\n\\tNight\\n\\nroutine \\u2728 \\r\\n \", "
-             "\"view_count\": 10, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n");
-    write_text(p, text);
     {
-        char out[600];
-        snprintf(out, sizeof out, "%s/spaces.csv", tmpdir);
-        assert_int_equal(convert("ytdlp", p, out), MILES_OK);
         Out o;
-        read_out(out, &o);
-        assert_int_equal(o.n, 1);
+        ytdlp_one(p, "{\"id\": \"w1\", \"title\": \"  \\n\\tNight\\n\\nroutine \\u2728 \\r\\n \", "
+                     "\"view_count\": 10, \"upload_date\": \"20250101\", \"epoch\": 1736000000}\n", "spaces.csv", &o);
         assert_string_equal(o.cell[0][col("title")], "Night routine \u2728");
         assert_string_equal(o.cell[0][col("title_length")], "15");
         assert_string_equal(o.cell[0][col("has_emoji")], "1");
