@@ -53,7 +53,7 @@ static void usage(FILE *f) {
 "    --drop-features A,B  mask features (e.g. views) after standardization\n"
 "\n"
 "Model:\n"
-"  --model DIR            HF model directory (config.json, vocab.txt, model.safetensors)\n"
+"  --model DIR            HF model directory (config.json, vocab.txt, model.safetensors or its shards)\n"
 "  --init random          random initialization instead (with --size)\n"
 "  --size S               tiny|minilm-l6|bert-base for --init random (default tiny)\n"
 "  --preset P             miles|seed-notebook (default miles)\n"
