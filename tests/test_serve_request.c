@@ -265,6 +265,94 @@ static void test_query_values(void **state) {
     }
 }
 
+/* pj_record_from_json on a text (marked for U+0000 first, as the server does). */
+static int record_from(const char *text, const char *where, PjRecord *r, char *err, size_t cap) {
+    char *b = dup_body(text);
+    size_t n = pj_json_mark_nul(b, strlen(b));
+    cJSON *j = cJSON_ParseWithLength(b, n);
+    assert_non_null(j);
+    int rc = pj_record_from_json(j, where, r, err, cap);
+    cJSON_Delete(j);
+    free(b);
+    return rc;
+}
+
+static void test_record_from_json(void **state) {
+    (void)state;
+    char err[256];
+    PjRecord r;
+    /* yt-dlp's keys mapped; U+0000 kept inside the title; numbers exact; booleans 1/0;
+     * arrays, objects and null skipped; the timestamp (with its hour) wins over upload_date */
+    assert_int_equal(record_from("{\"title\": \"a\\u0000b\", \"id\": \"x1\", \"duration\": 12.5, \"repost_count\": 3,"
+                                 " \"channel\": \"C\", \"uploader\": \"U\", \"extractor_key\": \"Youtube\","
+                                 " \"timestamp\": 1736000000, \"upload_date\": \"20250104\", \"is_live\": true,"
+                                 " \"like_count\": 0.1, \"tags\": [\"a\"], \"formats\": {}, \"n\": null}",
+                                 "", &r, err, sizeof err), MILES_OK);
+    const struct { const char *name, *value; } want[] = {
+        {"title", "a"}, {"video_id", "x1"}, {"duration_sec", "12.5"}, {"shares", "3"}, {"channel_name", "C"},
+        {"uploader", "U"}, {"platform", "Youtube"}, {"publish_date_approx", "2025-01-04T14:13"},
+        {"upload_date_yyyymmdd", "2025-01-04"}, {"is_live", "1"}, {"like_count", "0.10000000000000001"}};
+    assert_int_equal(r.n, (int)(sizeof want / sizeof *want));
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        assert_string_equal(r.names[i], want[i].name);
+        assert_string_equal(r.values[i], want[i].value);
+    }
+    assert_int_equal(r.lens[0], 3);
+    assert_memory_equal(r.values[0], "a\0b", 4);
+    pj_record_free(&r);
+    /* no timestamp: upload_date becomes the date; a key whose target is given stays itself */
+    assert_int_equal(record_from("{\"title\": \"t\", \"upload_date\": \"20241231\", \"id\": \"i\", \"video_id\": \"v\","
+                                 " \"view_count\": 0}", "", &r, err, sizeof err), MILES_OK);
+    assert_string_equal(pj_record_get(&r, "view_count"), "0");   /* a count of 0 is data */
+    assert_string_equal(pj_record_get(&r, "upload_date"), "2024-12-31");
+    assert_string_equal(pj_record_get(&r, "id"), "i");
+    assert_string_equal(pj_record_get(&r, "video_id"), "v");
+    pj_record_free(&r);
+    /* refusals, named with the record's place */
+    const struct { const char *text, *where; int rc; const char *err; } bad[] = {
+        {"{\"view_count\": 5}", "items[2]", MILES_EMISSING, "items[2].title: field 'title' is required"},
+        {"{\"title\": null}", "", MILES_EMISSING, "title: field 'title' is required"},
+        {"{\"title\": 5}", "", MILES_EFORMAT, "title: field 'title' must be a string"},
+        {"{\"title\": \" \\n\\t\\r \"}", "line 4", MILES_EMISSING, "line 4.title: field 'title' is empty"},
+        {"{\"title\": \"\\u0000\"}", "", MILES_OK, ""},   /* U+0000 is a character, not blank */
+        {"[1]", "items[0]", MILES_EFORMAT, "items[0]: expected a JSON object"},
+        {"{\"title\": \"t\", \"view_count\": -1}", "", MILES_ERANGE, "view_count: field 'view_count' must be >= 0, got -1"},
+        {"{\"title\": \"t\", \"comment_count\": true}", "", MILES_EFORMAT,
+         "comment_count: field 'comment_count' must be a number, got true"},
+        {"{\"title\": \"t\", \"like_count\": \"5\\u0000\"}", "", MILES_EFORMAT,
+         "like_count: field 'like_count' must be a number, got \"5\""},
+        {"{\"title\": \"t\", \"duration_seconds\": \"\"}", "", MILES_EFORMAT,
+         "duration_seconds: field 'duration_seconds' must be a number, got \"\""},
+        {"{\"title\": \"t\\u00e9\", \"channel\": \"\xc3(\"}", "", MILES_EFORMAT,
+         "channel: field 'channel' is not valid UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = record_from(bad[i].text, bad[i].where, &r, err, sizeof err);
+        if (rc != bad[i].rc) fail_msg("case %zu: %s (%s)", i, miles_status_name(rc), err);
+        if (rc == MILES_OK) { pj_record_free(&r); continue; }
+        if (strcmp(err, bad[i].err)) fail_msg("case %zu: \"%s\", want \"%s\"", i, err, bad[i].err);
+        assert_int_equal(r.n, 0);
+    }
+}
+
+/* \u0000 inside strings becomes one 0xFF mark; an escaped backslash before
+ * "u0000" is text; text already holding 0xFF is left alone. */
+static void test_mark_nul(void **state) {
+    (void)state;
+    char a[] = "{\"t\": \"a\\u0000b\", \"u\": \"\\\\u0000\"}";
+    size_t n = pj_json_mark_nul(a, strlen(a));
+    assert_int_equal(n, strlen(a));
+    assert_string_equal(a, "{\"t\": \"a\xff" "b\", \"u\": \"\\\\u0000\"}");
+    char b[] = "\"\xff\\u0000\"";
+    size_t nb = strlen(b);
+    assert_int_equal(pj_json_mark_nul(b, nb), nb);
+    assert_string_equal(b, "\"\xff\\u0000\"");
+    char c[] = "{\"k\\\"\\u0000\": 1}";   /* an escaped quote does not end the string */
+    pj_json_mark_nul(c, strlen(c));
+    assert_string_equal(c, "{\"k\\\"\xff\": 1}");
+    assert_int_equal(pj_json_mark_nul(NULL, 5), 5);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_json),
@@ -272,6 +360,8 @@ int main(void) {
         cmocka_unit_test(test_batch_body),
         cmocka_unit_test(test_file_body),
         cmocka_unit_test(test_query_values),
+        cmocka_unit_test(test_record_from_json),
+        cmocka_unit_test(test_mark_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
