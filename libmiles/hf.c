@@ -190,8 +190,8 @@ static int hf_files_open_index(HfFiles *f, const char *dir, const char *idx_path
         }
         names[nf++] = v;
     }
+    if (rc == MILES_OK) rc = miles_sort_r(names, (size_t)nf, sizeof *names, cmp_str, NULL);
     if (rc == MILES_OK) {
-        miles_sort_r(names, (size_t)nf, sizeof *names, cmp_str, NULL);
         int u = 0;
         for (int k = 0; k < nf; k++)
             if (!u || strcmp(names[u - 1], names[k])) names[u++] = names[k];
