@@ -253,6 +253,18 @@ static void test_hf_export_fixture(void **state) {
     fclose(f);
     expect_status(miles_export_hf(FIX_CKPT, other, &opt), MILES_EINVAL);
     assert_true(exists(p));
+    /* ... nor one whose config.json names another format (an HF model of someone else's, a future layout) */
+    const char *configs[] = {"{\"miles\": {\"format\": \"miles-hf-0\"}}", "{\"miles\": {\"format\": 1}}",
+                             "{\"model_type\": \"bert\"}", "not json"};
+    snprintf(p, sizeof p, "%s/config.json", other);
+    for (int i = 0; i < 4; i++) {
+        f = fopen(p, "w");
+        fputs(configs[i], f);
+        fclose(f);
+        expect_status(miles_export_hf(FIX_CKPT, other, &opt), MILES_EINVAL);
+        assert_non_null(strstr(miles_last_error(), "is not a Miles HF export"));
+        assert_true(exists(p));
+    }
     test_rm_rf(other);
     test_rm_rf(out);
     miles_model_free(m);
@@ -294,6 +306,15 @@ static void test_hf_tokenizer_checks(void **state) {
     snprintf(onnx, sizeof onnx, "%s/m.onnx", tmpdir);
     expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
     unlink(onnx);
+    unlink(ck);
+    /* a scaler that does not parse: refused by both, nothing written (a served export would mis-scale) */
+    const char *kb[3] = {"data", "vocab_dir", "tokenizer_hash"}, *vb[3] = {"{\"mean\": [1, 2]}", FIX_VOCAB, good};
+    save_ckpt(m, ck, 3, kb, vb);
+    expect_status(miles_export_hf(ck, out, NULL), MILES_EFORMAT);
+    printf("  bad scaler: %s\n", miles_last_error());
+    assert_false(exists(out));
+    expect_status(miles_export_onnx(ck, onnx, NULL), MILES_EFORMAT);
+    assert_false(exists(onnx));
     unlink(ck);
     /* not a checkpoint */
     expect_status(miles_export_hf(FIX_IO, out, NULL), MILES_EFORMAT);
