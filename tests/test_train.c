@@ -461,12 +461,24 @@ typedef struct {
     int64_t last_step;
     int64_t stop_at;   /* > 0: the callback stops training at this step */
     int bad_order;
+    int64_t total;     /* START's total_steps (every event must say the same) */
+    int ranks, zero1;  /* START's */
+    double elapsed;    /* the last event's elapsed_s (never decreasing, minutes at most) */
 } EvCount;
 
 static int count_events(const MilesTrainEvent *e, void *arg) {
     EvCount *c = arg;
     if (e->type < 0 || e->type > 5) { c->bad_order++; return MILES_OK; }
     c->n[e->type]++;
+    if (e->type == MILES_EVENT_START) {
+        c->total = e->total_steps;
+        c->ranks = e->ranks;
+        c->zero1 = e->zero1;
+    } else if (e->total_steps != c->total) {
+        c->bad_order++;
+    }
+    if (!(e->elapsed_s >= c->elapsed && e->elapsed_s < 600)) c->bad_order++;
+    c->elapsed = e->elapsed_s;
     if (e->type == MILES_EVENT_STEP) {
         if (e->step != c->last_step + 1 || !(e->loss > 0) || !(e->lr >= 0) || e->total_steps < e->step) c->bad_order++;
         c->last_step = e->step;
@@ -509,7 +521,7 @@ static void test_events_and_silence(void **state) {
     MilesTrainConfig tc;
     small_train_cfg(&tc, out, 30);
     tc.eval_every = 10;
-    EvCount ec = {{0}, 0, 0, 0};
+    EvCount ec = {{0}, 0, 0, 0, 0, 0, 0, 0};
     tc.callback = count_events;
     tc.callback_arg = &ec;
     /* stdout and stderr go to a file during the run */
@@ -534,12 +546,15 @@ static void test_events_and_silence(void **state) {
     assert_int_equal(sb.st_size, 0);
     assert_int_equal(ec.bad_order, 0);
     assert_int_equal(ec.n[MILES_EVENT_START], 1);
+    assert_int_equal(ec.total, 30);   /* 3 epochs, capped by max_steps */
+    assert_int_equal(ec.ranks, 1);
+    assert_int_equal(ec.zero1, 0);
     assert_int_equal(ec.n[MILES_EVENT_STEP], 30);
     assert_int_equal(ec.n[MILES_EVENT_EVAL], 3);
     assert_true(ec.n[MILES_EVENT_CHECKPOINT] >= 4); /* last x3 + at least one best */
     assert_int_equal(ec.n[MILES_EVENT_END], 1);
     /* a callback's error stops training with that status and message */
-    EvCount stop = {{0}, 0, 5, 0};
+    EvCount stop = {{0}, 0, 5, 0, 0, 0, 0, 0};
     small_train_cfg(&tc, out, 30);
     tc.callback = count_events;
     tc.callback_arg = &stop;
@@ -550,6 +565,25 @@ static void test_events_and_silence(void **state) {
     assert_int_equal(res.steps, 5);
     assert_int_equal(stop.n[MILES_EVENT_END], 1);
     miles_model_free(m2);
+    /* no max_steps: one epoch planned and done (ceil(train rows / batch)); max_steps 1: one step */
+    MilesDataset tr;
+    view_data(MILES_SPLIT_TRAIN, &tr);
+    const int64_t per_epoch = (tr.n + 31) / 32;
+    for (int k = 0; k < 2; k++) {
+        EvCount one = {{0}, 0, 0, 0, 0, 0, 0, 0};
+        small_train_cfg(&tc, out, k ? 1 : 0);
+        tc.epochs = 1;
+        tc.eval_every = 0;
+        tc.callback = count_events;
+        tc.callback_arg = &one;
+        m2 = small_model(4);
+        OK(miles_train_run(m2, g_prep, &tc, &res));
+        printf("epochs 1, max_steps %d: %lld steps planned, %lld done\n", k, (long long)one.total, (long long)res.steps);
+        assert_int_equal(one.bad_order, 0);
+        assert_int_equal(one.total, k ? 1 : per_epoch);
+        assert_int_equal(res.steps, one.total);
+        miles_model_free(m2);
+    }
     miles_model_free(m);
 }
 
@@ -1221,6 +1255,26 @@ static void test_bad_config(void **state) {
     MilesDataset empty = tr;
     empty.n = 0;
     assert_int_equal(miles_train_datasets(m, &empty, NULL, NULL, &tc, NULL), MILES_EINVAL);
+    /* an output directory that cannot be made (a file in the way), at the top or deeper */
+    char blocker[300], bad_out[400];
+    snprintf(blocker, sizeof blocker, "%s/a_file", g_dir);
+    FILE *bf = fopen(blocker, "w");
+    assert_non_null(bf);
+    fclose(bf);
+    for (int k = 0; k < 2; k++) {
+        snprintf(bad_out, sizeof bad_out, "%s%s", blocker, k ? "/run/deeper" : "/run");
+        small_train_cfg(&tc, bad_out, 1);
+        assert_int_equal(miles_train_run(m, g_prep, &tc, NULL), MILES_EIO);
+        printf("output directory: %s\n", miles_last_error());
+        assert_non_null(strstr(miles_last_error(), "/a_file/run: cannot create directory: Not a directory"));
+    }
+    unlink(blocker);
+    /* nested directories that do not exist yet are made */
+    snprintf(bad_out, sizeof bad_out, "%s/new/nested/run", g_dir);
+    small_train_cfg(&tc, bad_out, 1);
+    OK(miles_train_run(m, g_prep, &tc, NULL));
+    snprintf(bad_out, sizeof bad_out, "%s/new/nested/run/last.safetensors", g_dir);
+    assert_int_equal(access(bad_out, F_OK), 0);
     /* a vocabulary other than the data's: refused before any step */
     small_train_cfg(&tc, out, 1);
     tc.vocab_dir = "tests/fixtures/export_vocab";
