@@ -189,7 +189,114 @@ static void test_plots(void **state) {
 #endif
 }
 
+#ifdef MILES_HAVE_CAIRO
+/* Where the pixels of colour rgb lie (rgb NULL: any bluish pixel, b > r + 30,
+ * for the translucent dots): their count, centroid and the covariance of x
+ * with height (up = positive), in fractions of the image. */
+typedef struct { long n; double cx, cy, cov; } Spread;
+static Spread spread_in(const char *path, const double *rgb, double min_h) {
+    cairo_surface_t *sf = cairo_image_surface_create_from_png(path);
+    assert_int_equal(cairo_surface_status(sf), CAIRO_STATUS_SUCCESS);
+    int w = cairo_image_surface_get_width(sf), h = cairo_image_surface_get_height(sf);
+    int stride = cairo_image_surface_get_stride(sf);
+    const unsigned char *px = cairo_image_surface_get_data(sf);
+    double sx = 0, sy = 0, sxy = 0;
+    Spread r = {0, 0, 0, 0};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t v = *(const uint32_t *)(px + (size_t)y * stride + 4 * (size_t)x);
+            int cr = (v >> 16) & 255, cg = (v >> 8) & 255, cb = v & 255;
+            if (!rgb ? !(cb > cr + 30 && cb > cg) :
+                (abs(cr - (int)(rgb[0] * 255)) > 12 || abs(cg - (int)(rgb[1] * 255)) > 12 ||
+                 abs(cb - (int)(rgb[2] * 255)) > 12))
+                continue;
+            double fx = (double)x / w, fy = 1.0 - (double)y / h;
+            if (fy < min_h) continue;
+            r.n++;
+            sx += fx;
+            sy += fy;
+            sxy += fx * fy;
+        }
+    cairo_surface_destroy(sf);
+    assert_true(r.n > 0);
+    r.cx = sx / r.n;
+    r.cy = sy / r.n;
+    r.cov = sxy / r.n - r.cx * r.cy;
+    return r;
+}
+static Spread spread_of(const char *path, const double *rgb) { return spread_in(path, rgb, 0.0); }
+#endif
+
+/* The curves are drawn where their data say: a perfect ROC hugs the top-left
+ * corner and a worst one the bottom-right; a calibration of over-confident
+ * scores lies below its diagonal; predicted = true velocity rises to the
+ * right, the reverse falls.  (test_plots only checks valid, non-trivial PNGs
+ * in the series colour; a coordinate transform gone wrong passed it.) */
+static void test_plot_geometry(void **state) {
+    (void)state;
+#ifndef MILES_HAVE_CAIRO
+    skip();
+#else
+    char p[600];
+    double blue[3] = {PLOT_BLUE_RGB};
+    const double f_best[3] = {0, 0, 1}, t_best[3] = {0, 1, 1}, f_worst[3] = {0, 1, 1}, t_worst[3] = {0, 0, 1};
+    snprintf(p, sizeof p, "%s/geo_best.png", g_dir);
+    assert_int_equal(miles_plot_roc(p, f_best, t_best, 3, 1.0, NULL), MILES_OK);
+    Spread best = spread_of(p, blue);
+    snprintf(p, sizeof p, "%s/geo_worst.png", g_dir);
+    assert_int_equal(miles_plot_roc(p, f_worst, t_worst, 3, 0.0, NULL), MILES_OK);
+    Spread worst = spread_of(p, blue);
+    printf("ROC centroids: perfect (%.3f, %.3f), worst (%.3f, %.3f) of the image\n", best.cx, best.cy, worst.cx,
+           worst.cy);
+    assert_true(worst.cx - best.cx > 0.25 && best.cy - worst.cy > 0.25);
+
+    /* velocity: 200 points on y = x, then on y = 1 - x (blue dots, scaled units) */
+    double t[200], up[200], down[200];
+    for (int i = 0; i < 200; i++) {
+        t[i] = i / 199.0;
+        up[i] = t[i];
+        down[i] = 1.0 - t[i];
+    }
+    double orange[3] = {PLOT_ORANGE_RGB};
+    snprintf(p, sizeof p, "%s/geo_up.png", g_dir);
+    assert_int_equal(miles_plot_velocity(p, up, t, 200, 0, NULL), MILES_OK);
+    Spread su = spread_of(p, NULL);
+    Spread line = spread_of(p, orange);   /* the y = x reference */
+    snprintf(p, sizeof p, "%s/geo_down.png", g_dir);
+    assert_int_equal(miles_plot_velocity(p, down, t, 200, 0, NULL), MILES_OK);
+    Spread sd = spread_of(p, NULL);
+    printf("velocity: covariance of the dots %.4f (pred = true), %.4f (pred = 1 - true); y = x line %.4f\n", su.cov,
+           sd.cov, line.cov);
+    assert_true(su.cov > 0.005 && sd.cov < -0.005 && line.cov > 0.005);
+
+    /* calibration: every bin's positives at half its mean score: the dots under the diagonal */
+    double ms[10], fp[10];
+    int64_t cnt[10];
+    for (int b = 0; b < 10; b++) {
+        ms[b] = (b + 0.5) / 10;
+        fp[b] = ms[b] / 2;
+        cnt[b] = 100;
+    }
+    snprintf(p, sizeof p, "%s/geo_calib.png", g_dir);
+    assert_int_equal(miles_plot_calibration(p, ms, fp, cnt, 10, 0.25, NULL), MILES_OK);
+    Spread sc = spread_in(p, blue, 0.35);   /* the diagram, not the histogram under it */
+    for (int b = 0; b < 10; b++) fp[b] = 1.0 - (1.0 - ms[b]) / 2;   /* under-confident: above it */
+    snprintf(p, sizeof p, "%s/geo_calib2.png", g_dir);
+    assert_int_equal(miles_plot_calibration(p, ms, fp, cnt, 10, 0.25, NULL), MILES_OK);
+    Spread sc2 = spread_in(p, blue, 0.35);
+    printf("calibration: series centroid height %.3f (over-confident) vs %.3f (under-confident); covariance "
+           "%.4f, %.4f\n", sc.cy, sc2.cy, sc.cov, sc2.cov);
+    assert_true(sc2.cy - sc.cy > 0.05);
+    assert_true(sc.cov > 0.002 && sc2.cov > 0.002);   /* both rise with the score */
+    const char *made[] = {"geo_best", "geo_worst", "geo_up", "geo_down", "geo_calib", "geo_calib2"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s.png", g_dir, made[i]);
+        unlink(p);
+    }
+#endif
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_plots) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_plots), cmocka_unit_test(test_plot_geometry) };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
