@@ -78,7 +78,7 @@ static void test_store_and_read(void **state) {
     rows[3].source = "batch";
     assert_int_equal(serve_db_store(db, rows, 4, err, sizeof err), MILES_OK);
     int64_t np = -1, nc = -1, ne = -1;
-    serve_db_counts(db, &np, &nc, &ne);
+    assert_int_equal(serve_db_counts(db, &np, &nc, &ne), MILES_OK);
     assert_true(np == 4 && nc == 2 && ne == 0);   /* rows without a video_id (or an empty one) are logged, not candidates */
 
     cJSON *h = NULL;
