@@ -214,6 +214,33 @@ static void test_topic_patterns(void **state) {
     assert_int_equal(t->n_top, 0);
     assert_true(isnan(t->avg_duration));
     miles_topic_free(t);
+    /* the average duration: over the top titles that give one (duration_sec, else
+     * duration_seconds; the predictor has refused negative or unparsable ones already) */
+    {
+        const char *dn[] = {"title", "duration_sec", "duration_seconds"};
+        const char *d0[] = {"ramen night one", "12", ""}, *d1[] = {"ramen two", "", ""},
+                   *d2[] = {"ramen three", "", "30"}, *d3[] = {"ramen four", "", ""}, *d4[] = {"ramen five", "", ""};
+        MilesRecord dr[5] = {{3, dn, d0, NULL}, {3, dn, d1, NULL}, {3, dn, d2, NULL}, {3, dn, d3, NULL}, {3, dn, d4, NULL}};
+        MilesTopicOptions to;
+        miles_topic_options_default(&to);
+        to.explain_top = 0;
+        int rc = miles_topic_analyze(g_pred, dr, 5, "ramen", &to, &t);
+        if (rc) fail_msg("%s", miles_last_error());
+        printf("  durations 12, none, (30), none, none: average %g over %d top titles\n", t->avg_duration, t->n_top);
+        assert_int_equal(t->n_top, 5);
+        assert_true(t->avg_duration == 21.0);
+        miles_topic_free(t);
+        /* option limits: max_matches 1 and explain_steps 4096 pass, 4097 does not */
+        to.max_matches = 1;
+        to.explain_steps = 4096;
+        OK(miles_topic_analyze(g_pred, dr, 5, "ramen", &to, &t));
+        assert_int_equal(t->n_matched, 5);
+        assert_int_equal(t->n_top, 1);
+        miles_topic_free(t);
+        to.explain_steps = 4097;
+        assert_int_equal(miles_topic_analyze(g_pred, dr, 5, "ramen", &to, &t), MILES_EINVAL);
+        assert_null(t);
+    }
     /* a record without a title is refused, naming it */
     const char *nm[] = {"views"}, *vv[] = {"10"};
     MilesRecord bad[2] = {g_tab.recs[0], {1, nm, vv, NULL}};
