@@ -444,6 +444,11 @@ else CODE=-; bad "refusal message: $(cat "$W/noauth.log")"; fi
 printf 'short\n' > "$W/token"
 if "$BIN/miles-serve" -c "$CK" --token-file "$W/token" --port 0 --no-db > "$W/noauth.log" 2>&1; then CODE=-; bad "accepted a 5-character token"
 else ok "short token refused"; fi
+# a stray positional argument (a mistyped option value): usage on stderr, exit 2, nothing started
+"$BIN/miles-serve" -c "$CK" --port 0 --no-db stray > "$W/usage.log" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && grep -q -i 'usage' "$W/usage.log"; then ok "a stray argument: usage, exit 2"
+else CODE=$rc; bad "a stray argument: exit $rc: $(head -c 200 "$W/usage.log")"; fi
 fi  # part errors_limits
 
 if part scores; then
