@@ -53,10 +53,18 @@ def covered_lines(gcov):
 
 def mutants(lines, cov):
     res = []
+    in_comment = False   # inside a /* ... */ that began on an earlier line
     for i, line in enumerate(lines, 1):
         s = line.strip()
-        if cov is not None and i not in cov:
-            continue
+        was_in = in_comment
+        # the comment state after this line: the last /* or */ on it decides
+        opens, closes = line.rfind('/*'), line.rfind('*/')
+        if opens > closes:
+            in_comment = True
+        elif closes >= 0:
+            in_comment = False
+        if was_in or (cov is not None and i not in cov):
+            continue   # a comment's continuation line ("... 1 thread ...") is not code
         # comments, preprocessor lines and messages are not behaviour
         if not s or s.startswith(('//', '/*', '*', '#')) or 'printf' in s or 'miles_error(' in s or '"' in s:
             continue
