@@ -335,6 +335,23 @@ expect "413 body over 1 MiB" 413 "d['field']=='body'"
 # the same without a Content-Length (chunked): refused while reading, not after
 req POST /predict/file -H 'Transfer-Encoding: chunked' --data-binary @"$W/big.json"
 expect "413 chunked body over 1 MiB" 413 "d['field']=='body' and 'larger than 1048576 bytes (--max-body)' in d['error']"
+# at the limit: exactly 1048576 bytes pass, one more does not (with and without a Content-Length)
+python3 -c "import sys; sys.stdout.write('{\"title\":\"' + 'a'*(1048576-12) + '\"}')" > "$W/edge.json"
+python3 -c "import sys; sys.stdout.write('{\"title\":\"' + 'a'*(1048577-12) + '\"}')" > "$W/edge1.json"
+[ "$(wc -c < "$W/edge.json")" = 1048576 ] && [ "$(wc -c < "$W/edge1.json")" = 1048577 ] || bad "edge bodies of the wrong size"
+req POST /predict --data-binary @"$W/edge.json"
+expect "a body of exactly --max-body bytes" 200
+req POST /predict --data-binary @"$W/edge1.json"
+expect "413 one byte over --max-body" 413 "d['field']=='body'"
+req POST /predict -H 'Transfer-Encoding: chunked' --data-binary @"$W/edge.json"
+expect "a chunked body of exactly --max-body bytes" 200
+req POST /predict -H 'Transfer-Encoding: chunked' --data-binary @"$W/edge1.json"
+expect "413 chunked, one byte over --max-body" 413 "d['field']=='body'"
+# no --checkpoint: usage, exit 2
+"$BIN/miles-serve" --port 0 --no-db > "$W/usage.log" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && grep -q -i 'usage' "$W/usage.log"; then ok "no --checkpoint: usage, exit 2"
+else CODE=$rc; bad "no --checkpoint: exit $rc: $(head -c 200 "$W/usage.log")"; fi
 
 fi  # part errors_limits
 stop_server
