@@ -79,6 +79,16 @@ char *test_slurp(const char *path, size_t *n) {
     return b;
 }
 
+int test_copy_file(const char *from, const char *to) {
+    size_t n;
+    char *b = test_slurp(from, &n);
+    FILE *f = b ? fopen(to, "wb") : NULL;
+    int ok = f && fwrite(b, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    free(b);
+    return ok ? 0 : -1;
+}
+
 struct cJSON *test_read_json(const char *path) {
     char *t = test_slurp(path, NULL);
     if (!t) {

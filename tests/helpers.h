@@ -53,6 +53,8 @@ int test_count_entries(const char *dir, const char *part);
 /* A whole file, NUL-terminated, malloc'd; *n (may be NULL) = its size.  NULL
  * if it cannot be read. */
 char *test_slurp(const char *path, size_t *n);
+/* Copy a file byte for byte; 0, or -1 if it cannot be read or written. */
+int test_copy_file(const char *from, const char *to);
 /* A whole file parsed as JSON (cJSON_Delete it); NULL, with the reason on
  * stderr, if it cannot be read or parsed: setups return -1 on it, tests
  * assert_non_null. */

@@ -378,14 +378,6 @@ static void test_youtube2017_dates(void **state) {
     free_out(&o);
 }
 
-static void copy_file(const char *from, const char *to) {
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    assert_non_null(a); assert_non_null(b);
-    int c;
-    while ((c = fgetc(a)) != EOF) fputc(c, b);
-    fclose(a); fclose(b);
-}
-
 static void test_ytdlp_single_dir_list(void **state) {
     (void)state;
     char out[512], dir[512], p[700], list[512];
@@ -405,13 +397,13 @@ static void test_ytdlp_single_dir_list(void **state) {
     snprintf(dir, sizeof dir, "%s/infojson", tmpdir);
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(p, sizeof p, "%s/a.info.json", dir);
-    copy_file("tests/fixtures/ytdlp_short.json", p);
+    assert_int_equal(test_copy_file("tests/fixtures/ytdlp_short.json", p), 0);
     snprintf(p, sizeof p, "%s/b.json", dir);
-    copy_file("tests/fixtures/ytdlp_lines.json", p); /* JSON lines saved as .json: 3 usable records */
+    assert_int_equal(test_copy_file("tests/fixtures/ytdlp_lines.json", p), 0); /* JSON lines saved as .json: 3 usable records */
     snprintf(p, sizeof p, "%s/notes.txt", dir);
     write_text(p, "not json, not read");
     snprintf(p, sizeof p, "%s/c.info.json", dir);
-    copy_file("tests/fixtures/ytdlp_bad.json", p);
+    assert_int_equal(test_copy_file("tests/fixtures/ytdlp_bad.json", p), 0);
     assert_int_equal(convert("ytdlp", dir, out), MILES_EFORMAT);
     assert_non_null(strstr(miles_last_error(), "c.info.json:1: malformed JSON"));
     unlink(p);

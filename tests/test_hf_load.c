@@ -537,17 +537,6 @@ static void test_synthetic_dtypes_configs(void **state) {
 
 #define SHARDED_DIR "tests/fixtures/hf_sharded"
 
-static void copy_file(const char *from, const char *to) {
-    size_t n;
-    char *b = test_slurp(from, &n);
-    assert_non_null(b);
-    FILE *f = fopen(to, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
-    free(b);
-}
-
 /* A copy of the fixture in tmpdir/name whose index is `index` (a JSON text;
  * NULL: the original); returns the directory in dir[512]. */
 static void sharded_copy(char *dir, const char *name, const char *index) {
@@ -561,7 +550,7 @@ static void sharded_copy(char *dir, const char *name, const char *index) {
         if (e->d_name[0] == '.') continue;
         snprintf(a, sizeof a, "%s/%s", SHARDED_DIR, e->d_name);
         snprintf(b, sizeof b, "%s/%s", dir, e->d_name);
-        copy_file(a, b);
+        assert_int_equal(test_copy_file(a, b), 0);
     }
     closedir(d);
     if (index) {
