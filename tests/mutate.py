@@ -111,7 +111,8 @@ def make_tree(repo, tree):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('src', help='a C file of the library or the tools, e.g. libmiles/metrics.c')
-    ap.add_argument('tests', nargs='+', help='test programs under build/tests, e.g. test_metrics')
+    ap.add_argument('tests', nargs='+', help='test programs under build/tests (e.g. test_metrics), '
+                    'or scripts by path (e.g. tests/test_cli.sh, which run the tools)')
     ap.add_argument('--n', type=int, default=30, help='mutants to try (default 30)')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--lines', help='only these lines, comma-separated')
@@ -140,7 +141,8 @@ def main():
     ms = ms[:a.n]
     print(f'mutate: {a.src}: {len(ms)} mutants{" on covered lines" if cov is not None else ""}; '
           f'tests: {" ".join(a.tests)}', flush=True)
-    targets = ['build/tests/' + t for t in a.tests]
+    targets = [t if '/' in t else 'build/tests/' + t for t in a.tests]
+    progs = [t for t in targets if not t.endswith('.sh')]   # what make builds
     env = dict(os.environ, MILES_BIN=os.path.join(a.tree, 'build', 'bin'))
     # the tests must pass before anything is changed, or every mutant looks caught
     for t in targets:
@@ -154,7 +156,7 @@ def main():
             open(path, 'w').write('\n'.join(mut))
             t0 = time.time()
             # `all` too: test_serve, test_data, test_train ... run the tools (MILES_BIN)
-            if run(['make', '-s', '-j2', 'all'] + targets, a.tree).returncode:
+            if run(['make', '-s', '-j2', 'all'] + progs, a.tree).returncode:
                 broken += 1
                 print(f'[{k + 1}/{len(ms)}] line {ln}: does not build', flush=True)
                 continue
@@ -175,7 +177,7 @@ def main():
                   flush=True)
     finally:
         open(path, 'w').write(orig)
-        run(['make', '-s', '-j2', 'all'] + targets, a.tree)
+        run(['make', '-s', '-j2', 'all'] + progs, a.tree)
     print(f'\n{a.src}: {killed} caught, {len(survived)} survived, {broken} did not build')
     for ln, o, n in survived:
         print(f'  line {ln}:\n    - {o}\n    + {n}')

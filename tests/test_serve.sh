@@ -391,8 +391,9 @@ if [ "$hdr" = "Access-Control-Allow-Origin: http://app.example" ]; then ok "--co
 hdr=$(curl -s -D - -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/predict" | tr -d '\r' | grep -i '^access-control-allow-headers:')
 if [[ "$hdr" == *Authorization* ]]; then ok "--cors preflight allows Authorization"; else CODE=-; bad "preflight: '$hdr'"; fi
 # --max-explain 1: a client holding an explanation (body not sent yet) -> the next one 503 + Retry-After
-rm -f "$W/holding" "$W/locked"
-python3 - "$PORT" "$W" <<'EOF' &
+hold_explain() {   # a client that takes the explain slot for 2.5 s; HOLD: its pid
+  rm -f "$W/holding"
+  python3 - "$PORT" "$W" <<'EOF' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"POST /predict?explain=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 20\r\n\r\n{\"ti" % int(sys.argv[1]))
@@ -400,9 +401,12 @@ open(sys.argv[2] + "/holding", "w").close()
 time.sleep(2.5)
 s.close()
 EOF
-HOLD=$!
-for _ in $(seq 1 50); do [ -e "$W/holding" ] && break; sleep 0.05; done
-sleep 0.2
+  HOLD=$!
+  for _ in $(seq 1 50); do [ -e "$W/holding" ] && break; sleep 0.05; done
+  sleep 0.2
+}
+rm -f "$W/locked"
+hold_explain
 json '{"title":"explain me"}'
 CODE=$(curl -s -D "$W/hdr" -o "$W/body" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/predict?explain=1" --data-binary @"$W/req.json")
 expect "503 over --max-explain" 503 "d['field']=='explain'"
@@ -413,6 +417,11 @@ wait $HOLD
 sleep 0.3
 req POST '/predict?explain=1' --data-binary @"$W/req.json"
 expect "explain slot free again after the client left" 200 "'explanation' in d"
+# the count is exact after a refusal, a departure and an answer: one slot, not none or two
+hold_explain
+req POST '/predict?explain=1' --data-binary @"$W/req.json"
+expect "still one explain slot: a second holder is refused" 503 "d['field']=='explain'"
+wait $HOLD
 # a locked database: 503 + Retry-After, never 200 with "stored": false; stored once unlocked
 req GET /health
 n0=$(py "d['database']['predictions']")
