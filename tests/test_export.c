@@ -11,8 +11,10 @@
  * tokenizer files), the ONNX protobuf parsed back with protobuf-c (inputs,
  * outputs, initializers = model tensors byte for byte, topological order,
  * opset), tokenizer-hash refusal, overwrite rules, atomicity under a write
- * failure (RLIMIT_FSIZE), other pooling/head variants, and Miles' forward on
- * the fixture inputs against the onnxruntime/PyTorch outputs (<= 1e-4).
+ * failure (RLIMIT_FSIZE), other pooling/head variants, Miles' forward on
+ * the fixture inputs against the onnxruntime/PyTorch outputs (<= 1e-4), and
+ * the exported graphs run by tests/onnx_ref.c (an ONNX interpreter) against
+ * onnxruntime's recorded outputs and Miles' forward (<= 2e-6).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +37,7 @@
 #include "miles.h"
 #include "helpers.h"
 #include "onnx.pb-c.h"
+#include "onnx_ref.h"
 
 /* graph pins (see graph_hash) */
 #define PIN_GRAPH_FIXTURE 0x83edeb1349525376ULL
@@ -549,6 +552,57 @@ static int has_node_output(const char *path, const char *name) {
     return found;
 }
 
+/* ------------------------------------------------------------ the graph run */
+
+/* Runs the exported graph in tests/onnx_ref.c (the ONNX operators as the
+ * specification defines them) on a batch: ids, mask and type ids [B,T] (int32,
+ * given to the graph as int64), features [B,F].  out: logits [B,2],
+ * viral_prob [B], velocity [B], pooled [B,H], each shape checked. */
+static void run_graph(const char *onnx, int B, int T, int H, const int32_t *ids, const int32_t *mask,
+                      const int32_t *tt, float *feat, OnnxRefTensor out[4]) {
+    const int64_t bt[2] = {B, T}, bf[2] = {B, MILES_NUM_FEATURES};
+    OnnxRefTensor in[4] = {onnx_ref_i64_from_i32(ids, 2, bt), onnx_ref_i64_from_i32(mask, 2, bt),
+                           onnx_ref_i64_from_i32(tt, 2, bt), onnx_ref_view_f32(feat, 2, bf)};
+    const char *in_names[4] = {"input_ids", "attention_mask", "token_type_ids", "features"};
+    const char *out_names[4] = {"logits", "viral_prob", "velocity", "pooled"};
+    char err[512];
+    if (onnx_ref_run(onnx, 4, in_names, in, 4, out_names, out, err, sizeof err)) fail_msg("%s: %s", onnx, err);
+    for (int k = 0; k < 3; k++) onnx_ref_free(&in[k]);
+    const int rank[4] = {2, 1, 1, 2};
+    const int64_t last[4] = {2, B, B, H};
+    for (int k = 0; k < 4; k++) {
+        if (out[k].ndim != rank[k] || out[k].dims[0] != B || out[k].dims[rank[k] - 1] != last[k] || out[k].dtype != 1)
+            fail_msg("%s: output %s has rank %d [%lld, ...] (want rank %d, [%d, ..., %lld])", onnx, out_names[k],
+                     out[k].ndim, (long long)out[k].dims[0], rank[k], B, (long long)last[k]);
+    }
+}
+
+/* The graph's answers on a batch against Miles' forward on it: logits and
+ * velocity, and viral_prob against softmax(logits)[1].  Returns the max abs
+ * error. */
+static double graph_vs_forward(const char *onnx, MilesModel *m, const MilesBatch *b, OnnxRefTensor out[4]) {
+    const MilesConfig *c = miles_model_config(m);
+    float *logits = malloc(sizeof(float) * 2 * (size_t)b->B), *vel = malloc(sizeof(float) * (size_t)b->B);
+    float *prob = malloc(sizeof(float) * (size_t)b->B);
+    assert_true(logits && vel && prob);
+    expect_status(miles_model_forward(m, b, 0, logits, vel, NULL), MILES_OK);
+    for (int r = 0; r < b->B; r++) {
+        double a = logits[2 * r], d = logits[2 * r + 1], mx = a > d ? a : d;
+        prob[r] = (float)(exp(d - mx) / (exp(a - mx) + exp(d - mx)));
+    }
+    run_graph(onnx, b->B, b->T, c->hidden_size, b->input_ids, b->attention_mask, b->token_type_ids,
+              (float *)b->features, out);
+    double w = test_max_err(test_max_abs_diff(logits, out[0].f, 2 * (size_t)b->B),
+                            test_max_err(test_max_abs_diff(prob, out[1].f, (size_t)b->B),
+                                         test_max_abs_diff(vel, out[2].f, (size_t)b->B)));
+    free(logits); free(vel); free(prob);
+    return w;
+}
+
+static void free_outs(OnnxRefTensor out[4]) {
+    for (int k = 0; k < 4; k++) onnx_ref_free(&out[k]);
+}
+
 static void test_onnx_fixture(void **state) {
     (void)state;
     char out[512];
@@ -580,6 +634,76 @@ static void test_onnx_fixture(void **state) {
     assert_int_equal(test_count_entries(tmpdir, NULL), 1);
     unlink(out);
     miles_model_free(m);
+}
+
+static int32_t *read_i32(const MilesSafetensors *st, const char *name, int *B, int *T) {
+    int nd;
+    int64_t sh[8];
+    int32_t *x = test_st_i32(st, name, &nd, sh, NULL);
+    assert_int_equal(nd, 2);
+    *B = (int)sh[0];
+    *T = (int)sh[1];
+    return x;
+}
+
+/* The fixture's graph, run by tests/onnx_ref.c on the 50 recorded titles,
+ * against what onnxruntime 1.17.3 answered on the same graph (recorded by
+ * tests/export_roundtrip.py: this checks the interpreter) and against Miles'
+ * forward (this checks the graph, in CI, without onnxruntime). */
+static void test_fixture_graph_run(void **state) {
+    (void)state;
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/fixture.onnx", tmpdir);
+    expect_status(miles_export_onnx(FIX_CKPT, onnx, NULL), MILES_OK);
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    MilesSafetensors *st = NULL;
+    expect_status(miles_safetensors_open(&st, FIX_IO), MILES_OK);
+    int B, T, B2, T2;
+    int32_t *ids = read_i32(st, "input_ids", &B, &T);
+    int32_t *mask = read_i32(st, "attention_mask", &B2, &T2);
+    int32_t *tt = read_i32(st, "token_type_ids", &B2, &T2);
+    size_t nf;
+    float *feat = test_st_f32(st, "features", NULL, NULL, &nf);
+    MilesBatch b = {B, T, ids, tt, mask, feat, NULL, NULL};
+    OnnxRefTensor out[4];
+    double w_fwd = graph_vs_forward(onnx, m, &b, out);
+    const char *names[3] = {"ort.logits", "ort.viral_prob", "ort.velocity"};
+    double w_ort = 0;
+    for (int k = 0; k < 3; k++) {
+        size_t n;
+        float *ref = test_st_f32(st, names[k], NULL, NULL, &n);
+        assert_int_equal(n, out[k].n);
+        w_ort = test_max_err(w_ort, test_max_abs_diff(out[k].f, ref, n));
+        free(ref);
+    }
+    printf("  onnx_ref on the fixture graph (%d titles): max |ref - onnxruntime| %.3e, |ref - miles| %.3e\n", B, w_ort,
+           w_fwd);
+    if (!(w_ort <= 2e-6)) fail_msg("the interpreter differs from onnxruntime by %.3e > 2e-6", w_ort);
+    if (!(w_fwd <= 2e-6)) fail_msg("the exported graph differs from Miles' forward by %.3e > 2e-6", w_fwd);
+    free_outs(out);
+    free(ids); free(mask); free(tt); free(feat);
+    miles_safetensors_close(st);
+    miles_model_free(m);
+}
+
+/* A batch for the variants: ragged lengths (a full row, a [CLS]-only row, an
+ * all-padding row), both token types, features in [-2, 2). */
+static void variant_batch(int B, int T, int vocab, int32_t *ids, int32_t *mask, int32_t *tt, float *feat) {
+    static const int len[6] = {9, 1, 5, 0, 3, 8};
+    uint32_t x = 12345;
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < T; t++) {
+            x = x * 1664525u + 1013904223u;
+            int real = t < len[r % 6];
+            ids[r * T + t] = real ? (t ? 5 + (int)(x >> 8) % (vocab - 5) : 2) : 0;
+            mask[r * T + t] = real;
+            tt[r * T + t] = real && t >= 4;
+        }
+    for (int k = 0; k < B * MILES_NUM_FEATURES; k++) {
+        x = x * 1664525u + 1013904223u;
+        feat[k] = (float)((x >> 8) % 4000) / 1000.0f - 2.0f;
+    }
 }
 
 /* Pooling / head variants built here: cls + seed-notebook head (no numeric MLP,
@@ -634,6 +758,14 @@ static void test_variants(void **state) {
         snprintf(label, sizeof label, "%s/%s", vars[v].preset, POOL_NAME(vars[v].pooling));
         expect_graph_pin(label, onnx, PIN_GRAPH_VARIANT[v][0]);
         assert_true(has_node_output(onnx, "last_hidden_state") && has_node_output(onnx, "pooled"));
+        /* what the graph computes, full and pooled-only, against Miles' forward */
+        enum { VB = 6, VT = 9 };
+        int32_t ids[VB * VT], mask[VB * VT], tt[VB * VT];
+        float feat[VB * MILES_NUM_FEATURES];
+        variant_batch(VB, VT, cfg.vocab_size, ids, mask, tt, feat);
+        MilesBatch b = {VB, VT, ids, tt, mask, feat, NULL, NULL};
+        OnnxRefTensor full[4], cls[4];
+        double w_full = graph_vs_forward(onnx, m, &b, full);
         /* the [CLS]-rows-only last layer: a valid graph with the same tensors,
          * no full last hidden state where pooling reads only row 0 (outputs
          * against the full graph in onnxruntime: tests/export_roundtrip.py) */
@@ -645,6 +777,15 @@ static void test_variants(void **state) {
         expect_graph_pin(label, onnx, PIN_GRAPH_VARIANT[v][1]);
         assert_int_equal(has_node_output(onnx, "last_hidden_state"), cfg.pooling == MILES_POOL_MEAN);
         assert_true(has_node_output(onnx, "pooled"));
+        double w_cls = graph_vs_forward(onnx, m, &b, cls);
+        double w_pool = test_max_abs_diff(full[3].f, cls[3].f, full[3].n);
+        printf("  onnx_ref %s/%-6s max |graph - miles| %.3e, pooled-only graph %.3e, their pooled vectors %.3e\n",
+               vars[v].preset, POOL_NAME(vars[v].pooling), w_full, w_cls, w_pool);
+        if (!(w_full <= 2e-6 && w_cls <= 2e-6 && w_pool <= 2e-6))
+            fail_msg("%s: the graph run differs from Miles' forward (%.3e, %.3e, pooled %.3e > 2e-6)", label, w_full,
+                     w_cls, w_pool);
+        free_outs(full);
+        free_outs(cls);
         test_rm_rf(hf);
         unlink(onnx);
         unlink(ck);
@@ -655,15 +796,6 @@ static void test_variants(void **state) {
 
 /* ------------------------------------------------------------ numbers */
 
-static int32_t *read_i32(const MilesSafetensors *st, const char *name, int *B, int *T) {
-    int nd;
-    int64_t sh[8];
-    int32_t *x = test_st_i32(st, name, &nd, sh, NULL);
-    assert_int_equal(nd, 2);
-    *B = (int)sh[0];
-    *T = (int)sh[1];
-    return x;
-}
 
 /* Miles' forward on the fixture inputs vs the onnxruntime and PyTorch outputs
  * recorded by tests/export_roundtrip.py on the exported models. */
@@ -729,6 +861,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_onnx_fixture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_variants, setup, teardown),
         cmocka_unit_test(test_fixture_outputs),
+        cmocka_unit_test_setup_teardown(test_fixture_graph_run, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
