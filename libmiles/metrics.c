@@ -34,6 +34,10 @@ static int check_inputs(const char *fn, const double *scores, const int32_t *lab
     return MILES_OK;
 }
 
+int miles_metric_check_inputs(const char *fn, const double *scores, const int32_t *labels, int n, int64_t *n_pos) {
+    return check_inputs(fn, scores, labels, n, n_pos);
+}
+
 static int need_both_classes(const char *fn, int64_t n_pos, int n) {
     if (n_pos == 0 || n_pos == n)
         return miles_error(MILES_EINVAL,

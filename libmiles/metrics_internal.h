@@ -8,6 +8,9 @@
 
 #include "internal.h"
 
+/* n > 0 scores, all finite, and labels of 0 or 1 (errors name fn and the
+ * row); *n_pos (may be NULL) gets the positives. */
+int miles_metric_check_inputs(const char *fn, const double *scores, const int32_t *labels, int n, int64_t *n_pos);
 /* AUROC, ties counted half (= sklearn roc_auc_score). */
 int miles_metric_auroc(const double *scores, const int32_t *labels, int n, double *auroc);
 /* Average precision, step-wise (= sklearn average_precision_score). */

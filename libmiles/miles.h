@@ -1113,6 +1113,40 @@ typedef struct MilesVelocityReport {
 MILES_API int miles_velocity_report(MilesVelocityReport *r, const double *pred, const double *target,
                                     const double *pred_raw, const double *target_raw, int n, double median_target,
                                     double median_raw, const MilesMetricsOptions *opt);
+/* Two scorers on the same rows (metrics_compare.c; docs/metrics.md, "Comparing
+ * two models"): is model A's AUROC different from model B's?  DeLong's test for
+ * two correlated ROC curves (DeLong, DeLong & Clarke-Pearson 1988; the midrank
+ * algorithm of Sun & Xu 2014, O(n log n)): the variances and covariance of the
+ * two AUROCs from their structural components (sample covariances, divisor
+ * m-1 / n-1, as pROC and the reference implementations), z = diff / se, a
+ * two-sided normal p-value and the Wald interval diff +- z_{1-alpha/2} se; plus
+ * a percentile-bootstrap interval of diff on the same resamples (index stream)
+ * as the other intervals (opt->n_bootstrap, NaN when 0).  Needs >= 2 rows of
+ * each class.  se = 0 (e.g. both curves perfect): z = 0 and p = 1 when diff =
+ * 0, else z = +-inf and p = 0. */
+typedef struct MilesAurocComparison {
+    int n;
+    int64_t n_pos, n_neg;
+    double auroc_a, auroc_b, diff;       /* diff = auroc_a - auroc_b */
+    double var_a, var_b, cov;            /* DeLong (co)variances of the two AUROCs */
+    double se, z, p_value;               /* se = sqrt(var_a + var_b - 2 cov) */
+    double ci_lo, ci_hi;                 /* Wald interval of diff at 1 - alpha */
+    double boot_lo, boot_hi;             /* percentile-bootstrap interval of diff */
+    int boot_used;                       /* resamples with both classes */
+    double alpha;
+} MilesAurocComparison;
+MILES_API int miles_compare_auroc(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
+                                  const MilesMetricsOptions *opt, MilesAurocComparison *out);
+/* MAE of two predictors of the same targets: mae_a - mae_b and its
+ * percentile-bootstrap interval (same resamples as above; NaN when
+ * opt->n_bootstrap is 0). */
+typedef struct MilesMaeComparison {
+    int n;
+    double mae_a, mae_b, diff;           /* diff = mae_a - mae_b */
+    double boot_lo, boot_hi, alpha;
+} MilesMaeComparison;
+MILES_API int miles_compare_mae(const double *pred_a, const double *pred_b, const double *target, int n,
+                                const MilesMetricsOptions *opt, MilesMaeComparison *out);
 /* numpy.median of v[n] (NaN if n < 1) */
 MILES_API double miles_median(const double *v, int n);
 /* JSON object as a malloc'd string (pretty-printed; free()).  Undefined

@@ -101,6 +101,29 @@ struct cJSON *test_read_json(const char *path) {
     return o;
 }
 
+double *test_json_doubles(const cJSON *a, int *n) {
+    if (!cJSON_IsArray(a)) fail_msg("test_json_doubles: not a JSON array");
+    *n = cJSON_GetArraySize(a);
+    double *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
+    assert_non_null(v);
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        if (!cJSON_IsNumber(x)) fail_msg("test_json_doubles: element %d is not a number", i);
+        v[i++] = x->valuedouble;
+    }
+    return v;
+}
+
+int32_t *test_json_ints(const cJSON *a, int *n) {
+    double *d = test_json_doubles(a, n);
+    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (int i = 0; i < *n; i++) v[i] = (int32_t)d[i];
+    free(d);
+    return v;
+}
+
 void test_assert_same_file(const char *a, const char *b) {
     size_t na, nb;
     char *da = test_slurp(a, &na), *db = test_slurp(b, &nb);

@@ -60,6 +60,10 @@ int test_copy_file(const char *from, const char *to);
  * assert_non_null. */
 struct cJSON;
 struct cJSON *test_read_json(const char *path);
+/* A JSON array of numbers as a malloc'd array (free it); *n its length.
+ * Fails the test if a is not an array or holds a non-number. */
+double *test_json_doubles(const struct cJSON *a, int *n);
+int32_t *test_json_ints(const struct cJSON *a, int *n);
 /* Fails the test unless files a and b both read and hold the same bytes. */
 void test_assert_same_file(const char *a, const char *b);
 /* The shared data directory: $MILES_SHARED, else ../shared. */

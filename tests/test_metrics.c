@@ -43,24 +43,6 @@ static int free_fixture(void **state) {
     return 0;
 }
 
-static double *darr(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    double *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, a) v[i++] = it->valuedouble;
-    return v;
-}
-
-static int32_t *iarr(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, a) v[i++] = (int32_t)it->valueint;
-    return v;
-}
-
 static double num(const cJSON *o, const char *k) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     assert_non_null(x);
@@ -90,9 +72,9 @@ static void check_thr(const char *cname, const MilesThresholdMetrics *t, const c
 static void check_curve(int slot, const char *cname, const MilesCurve *c, const cJSON *e,
                         const char *kx, const char *ky, const char *kt, int skip_first_thr) {
     int nx, ny, nt;
-    double *x = darr(cJSON_GetObjectItem(e, kx), &nx);
-    double *y = darr(cJSON_GetObjectItem(e, ky), &ny);
-    double *t = darr(cJSON_GetObjectItem(e, kt), &nt);
+    double *x = test_json_doubles(cJSON_GetObjectItem(e, kx), &nx);
+    double *y = test_json_doubles(cJSON_GetObjectItem(e, ky), &ny);
+    double *t = test_json_doubles(cJSON_GetObjectItem(e, kt), &nt);
     assert_int_equal(c->n, nx);
     assert_int_equal(c->n, ny);
     for (int i = 0; i < nx; i++) {
@@ -113,8 +95,8 @@ static void test_golden(void **state) {
         const char *name = cJSON_GetObjectItem(cs, "name")->valuestring;
         const cJSON *e = cJSON_GetObjectItem(cs, "expected");
         int n, n2;
-        double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
-        int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+        double *s = test_json_doubles(cJSON_GetObjectItem(cs, "scores"), &n);
+        int32_t *y = test_json_ints(cJSON_GetObjectItem(cs, "labels"), &n2);
         assert_int_equal(n, n2);
         double v, t, f;
         assert_int_equal(miles_metric_auroc(s, y, n, &v), MILES_OK);
@@ -137,8 +119,8 @@ static void test_golden(void **state) {
         close_to(5, name, "ece", v, num(e, "ece"));
         /* sklearn calibration_curve lists the non-empty bins only */
         int npt, npp, k = 0;
-        double *pt = darr(cJSON_GetObjectItem(e, "calib_prob_true"), &npt);
-        double *pp = darr(cJSON_GetObjectItem(e, "calib_prob_pred"), &npp);
+        double *pt = test_json_doubles(cJSON_GetObjectItem(e, "calib_prob_true"), &npt);
+        double *pp = test_json_doubles(cJSON_GetObjectItem(e, "calib_prob_pred"), &npp);
         for (int b = 0; b < n_bins; b++) {
             if (!cnt[b]) continue;
             assert_true(k < npt);
@@ -149,7 +131,7 @@ static void test_golden(void **state) {
         assert_int_equal(k, npt);
         free(pt); free(pp);
         int nb;
-        double *ec = darr(cJSON_GetObjectItem(e, "ece_bin_counts"), &nb);
+        double *ec = test_json_doubles(cJSON_GetObjectItem(e, "ece_bin_counts"), &nb);
         assert_int_equal(nb, n_bins);
         for (int b = 0; b < nb; b++) assert_int_equal(cnt[b], (int64_t)ec[b]);
         free(ec);
@@ -171,8 +153,8 @@ static void test_golden(void **state) {
         opt.n_bootstrap = 50;
         double *vp = NULL, *vt = NULL;
         if (cJSON_GetObjectItem(cs, "vel_pred")) {
-            vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
-            vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+            vp = test_json_doubles(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+            vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_true"), &n2);
             MilesRegressionMetrics rm;
             assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
             close_to(7, name, "mae", rm.mae, num(e, "mae"));
@@ -245,8 +227,8 @@ static void test_precision_at_recall_not_prevalence(void **state) {
     (void)state;
     const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
     int n, n2;
-    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
-    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *s = test_json_doubles(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = test_json_ints(cJSON_GetObjectItem(cs, "labels"), &n2);
     MilesCurve c;
     assert_int_equal(miles_metric_pr_curve(s, y, n, &c), MILES_OK);
     int first = -1;
@@ -356,10 +338,10 @@ static void test_bootstrap(void **state) {
     (void)state;
     const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
     int n, n2;
-    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
-    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
-    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
-    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    double *s = test_json_doubles(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = test_json_ints(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = test_json_doubles(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_true"), &n2);
     double a, lo1, hi1, lo2, hi2, lo3, hi3;
     int used;
     assert_int_equal(miles_metric_auroc(s, y, n, &a), MILES_OK);
@@ -382,7 +364,7 @@ static void test_bootstrap(void **state) {
     assert_non_null(bs);
     assert_int_equal((int)num(bs, "seed"), 7);
     int nci;
-    double *ci = darr(cJSON_GetObjectItem(bs, "auroc_ci"), &nci);
+    double *ci = test_json_doubles(cJSON_GetObjectItem(bs, "auroc_ci"), &nci);
     printf("bootstrap AUROC interval vs sklearn+numpy replay: errors %.3g, %.3g\n", fabs(lo1 - ci[0]),
            fabs(hi1 - ci[1]));
     assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
@@ -395,7 +377,7 @@ static void test_bootstrap(void **state) {
     assert_true(lo1 == lo2 && hi1 == hi2);
     assert_true(lo1 < rm.mae && rm.mae < hi1);
     printf("MAE %.5f, 95%% bootstrap [%.5f, %.5f]\n", rm.mae, lo1, hi1);
-    ci = darr(cJSON_GetObjectItem(bs, "mae_ci"), &nci);
+    ci = test_json_doubles(cJSON_GetObjectItem(bs, "mae_ci"), &nci);
     printf("bootstrap MAE interval vs numpy replay: errors %.3g, %.3g\n", fabs(lo1 - ci[0]),
            fabs(hi1 - ci[1]));
     assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
@@ -414,10 +396,10 @@ static void test_json_roundtrip(void **state) {
     (void)state;
     const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
     int n, n2;
-    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
-    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
-    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
-    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    double *s = test_json_doubles(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = test_json_ints(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = test_json_doubles(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_true"), &n2);
     MilesMetrics m;
     assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, NULL), MILES_OK);
     char *js = miles_metrics_to_json_string(&m);
@@ -445,8 +427,8 @@ static void test_velocity_report(void **state) {
     cJSON *f = test_read_json("tests/fixtures/velocity_metrics.json");
     assert_non_null(f);
     int n, k;
-    double *p = darr(cJSON_GetObjectItem(f, "pred"), &n), *t = darr(cJSON_GetObjectItem(f, "target"), &k);
-    double *pr = darr(cJSON_GetObjectItem(f, "pred_raw"), &k), *tr = darr(cJSON_GetObjectItem(f, "target_raw"), &k);
+    double *p = test_json_doubles(cJSON_GetObjectItem(f, "pred"), &n), *t = test_json_doubles(cJSON_GetObjectItem(f, "target"), &k);
+    double *pr = test_json_doubles(cJSON_GetObjectItem(f, "pred_raw"), &k), *tr = test_json_doubles(cJSON_GetObjectItem(f, "target_raw"), &k);
 #define FX(obj, key) cJSON_GetObjectItem(cJSON_GetObjectItem(f, obj), key)->valuedouble
     MilesMetricsOptions mo;
     miles_metrics_options_default(&mo);

@@ -47,23 +47,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-__attribute__((unused)) static double *darr(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    double *v = malloc((size_t)*n * sizeof *v);
-    int i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, a) v[i++] = x->valuedouble;
-    return v;
-}
-__attribute__((unused)) static int32_t *iarr(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    int32_t *v = malloc((size_t)*n * sizeof *v);
-    int i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, a) v[i++] = (int32_t)x->valueint;
-    return v;
-}
-
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -118,10 +101,10 @@ static void test_plots(void **state) {
 #else
     const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(g_fix, "cases"), 0);
     int n, n2;
-    double *s = darr(cJSON_GetObjectItem(cs, "scores"), &n);
-    int32_t *y = iarr(cJSON_GetObjectItem(cs, "labels"), &n2);
-    double *vp = darr(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
-    double *vt = darr(cJSON_GetObjectItem(cs, "vel_true"), &n2);
+    double *s = test_json_doubles(cJSON_GetObjectItem(cs, "scores"), &n);
+    int32_t *y = test_json_ints(cJSON_GetObjectItem(cs, "labels"), &n2);
+    double *vp = test_json_doubles(cJSON_GetObjectItem(cs, "vel_pred"), &n2);
+    double *vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_true"), &n2);
     MilesMetricsOptions opt;
     miles_metrics_options_default(&opt);
     opt.n_bootstrap = 0;
