@@ -51,8 +51,7 @@ void miles_logreg_info(const MilesLogReg *m, MilesLogRegInfo *info);
 void miles_logreg_free(MilesLogReg *m);
 
 
-/* ---- the baseline's parts (tests; saved baselines read back) ---- */
-int miles_baseline_load(MilesBaseline **out, const char *path);
+/* ---- the baseline's parts (tests) ---- */
 int miles_baseline_is_text(const MilesBaseline *b);
 const MilesTfidf *miles_baseline_tfidf(const MilesBaseline *b);   /* NULL if numeric */
 const MilesLogReg *miles_baseline_logreg(const MilesBaseline *b);

@@ -6,7 +6,7 @@
  * DeLong's structural components, for m positives X and n negatives Y:
  *   V10(X_i) = (#{Y_j < X_i} + #{Y_j = X_i}/2) / n,
  *   V01(Y_j) = (#{X_i > Y_j} + #{X_i = Y_j}/2) / m,
- * AUROC = mean V10 = mean V01, and for scorers a, b
+ * AUROC = mean V10 = mean V01 (reported as miles_metric_auroc computes it), and for scorers a, b
  *   S = cov(V10 over positives) / m + cov(V01 over negatives) / n   (2x2).
  * Sun & Xu (2014) get every V10 and V01 from midranks: with T_Z the midrank
  * of a score among all rows, T_X among the positives, T_Y among the
@@ -41,8 +41,8 @@ static void midranks(const double *v, int n, double *r, Ranked *w) {
     }
 }
 
-/* V10 [m] and V01 [nn] of one scorer, and its AUROC; work: 3n doubles + n Ranked */
-static double components(const double *s, const int32_t *y, int n, int m, int nn, double *v10, double *v01,
+/* V10 [m] and V01 [nn] of one scorer; work: 3n doubles + n Ranked */
+static void components(const double *s, const int32_t *y, int n, int m, int nn, double *v10, double *v01,
                          double *work, Ranked *rw) {
     double *tz = work, *xs = work + n, *ys = xs + m, *tx = work + 2 * n, *ty = tx + m;
     for (int i = 0, p = 0, q = 0; i < n; i++) {
@@ -52,17 +52,15 @@ static double components(const double *s, const int32_t *y, int n, int m, int nn
     midranks(s, n, tz, rw);
     midranks(xs, m, tx, rw);
     midranks(ys, nn, ty, rw);
-    double sum = 0;
     for (int i = 0, p = 0, q = 0; i < n; i++) {
         if (y[i]) {
             v10[p] = (tz[i] - tx[p]) / nn;
-            sum += v10[p++];
+            p++;
         } else {
             v01[q] = 1.0 - (tz[i] - ty[q]) / m;
             q++;
         }
     }
-    return sum / m;
 }
 
 /* sample covariance (divisor k - 1) of u and w [k] */
@@ -137,8 +135,13 @@ int miles_compare_auroc(const double *scores_a, const double *scores_b, const in
     out->n_pos = m;
     out->n_neg = nn;
     out->alpha = o.alpha;
-    out->auroc_a = components(scores_a, labels, n, (int)m, (int)nn, v10a, v01a, work, rw);
-    out->auroc_b = components(scores_b, labels, n, (int)m, (int)nn, v10b, v01b, work, rw);
+    components(scores_a, labels, n, (int)m, (int)nn, v10a, v01a, work, rw);
+    components(scores_b, labels, n, (int)m, (int)nn, v10b, v01b, work, rw);
+    /* the AUROCs themselves exactly as every report has them (integer
+     * trapezoids), not as the mean of V10 (equal up to rounding) */
+    int s = miles_metric_auroc(scores_a, labels, n, &out->auroc_a);
+    if (s == MILES_OK) s = miles_metric_auroc(scores_b, labels, n, &out->auroc_b);
+    if (s != MILES_OK) { free(v); free(rw); return s; }
     out->diff = out->auroc_a - out->auroc_b;
     out->var_a = cov(v10a, v10a, (int)m) / m + cov(v01a, v01a, (int)nn) / nn;
     out->var_b = cov(v10b, v10b, (int)m) / m + cov(v01b, v01b, (int)nn) / nn;

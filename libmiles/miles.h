@@ -1199,6 +1199,10 @@ MILES_API int miles_baseline_fit_numeric(MilesBaseline **out, const float *X, in
 MILES_API int miles_baseline_predict_proba(const MilesBaseline *b, const char *const *texts,
                                  const float *X, int n, int d, double *proba);
 MILES_API int miles_baseline_save(const MilesBaseline *b, const char *path);
+/* A saved baseline read back (every field validated; a truncated file, a
+ * missing field or a wrong array length named with the file and field path):
+ * it predicts bit for bit what the fitted one did. */
+MILES_API int miles_baseline_load(MilesBaseline **out, const char *path);
 MILES_API void miles_baseline_free(MilesBaseline *b);
 /* What was fitted: text or numeric, feature dimension, TF-IDF vocabulary size,
  * L-BFGS iterations, final objective and gradient, convergence. */

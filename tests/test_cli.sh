@@ -23,7 +23,8 @@
 #     resume, the terminal's redrawn bar);
 #   miles-eval on the validation split reproducing the training's own
 #     evaluation of best.safetensors; --split train (and its progress line);
-#     a bad --split;
+#     a bad --split; --compare (the baselines paired on the same rows, their
+#     numbers equal to their own reports', its refusals);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
 #     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
@@ -606,6 +607,60 @@ if [ $? -eq 0 ] && [ ! -s "$W/err" ]; then ok "eval: --quiet writes nothing on s
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split all --out "$W/ev" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --split all refused" "split must be test, val or train"
+
+# ---- miles-eval --compare DIR: the baselines miles-baseline saved, scored on
+# the evaluated rows and paired with Miles; their AUROCs and ridge MAEs are the
+# very numbers of their own reports on those rows
+"$BIN/miles-baseline" --data "$W/d.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/cmpb" > /dev/null 2>&1
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 30 --no-plots -q \
+    --compare "$W/cmpb" --out "$W/cmpe" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^Miles against the baselines, paired on the same rows (test split' "$W/out" &&
+   grep -qE '^  TF-IDF \+ LR ' "$W/out" && grep -qE '^  ridge, views/day ' "$W/out" &&
+   python3 - "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then
+import json, sys
+e = json.load(open(sys.argv[1]))
+c, d = e["comparisons"], sys.argv[2]
+ok = set(c) == {"text", "numeric", "ridge"}
+for k in ("text", "numeric"):
+    b = json.load(open(f"{d}/baseline_{k}_test.json"))
+    x = c[k]
+    ok = ok and x["auroc_baseline"] == b["auroc"] and x["auroc_miles"] == e["auroc"]
+    ok = ok and x["diff"] == x["auroc_miles"] - x["auroc_baseline"] and x["n_pos"] + x["n_neg"] == e["n"]
+    ok = ok and x["ci"][0] < x["diff"] < x["ci"][1] and 0 < x["p_value"] <= 1 and 20 <= x["bootstrap_used"] <= 30
+    ok = ok and x["bootstrap_ci"][0] < x["bootstrap_ci"][1] and x["file"] == f"{d}/baseline_{k}.json"
+r, b = c["ridge"], json.load(open(f"{d}/baseline_ridge_test.json"))["velocity_report"]
+mv = e["velocity_report"]
+ok = ok and r["target_space"]["mae_baseline"] == b["target_space"]["mae"]
+ok = ok and r["views_per_day"]["mae_baseline"] == b["views_per_day"]["mae"]
+ok = ok and r["target_space"]["mae_miles"] == mv["target_space"]["mae"]
+ok = ok and r["views_per_day"]["mae_miles"] == mv["views_per_day"]["mae"]
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --compare: the baselines' AUROCs and ridge MAEs on the same rows equal their reports'; DeLong + bootstrap"
+else bad "eval: --compare (rc $rc): $(head -c 300 "$W/err")"; fi
+# --split val: the fitted models serve any split; the ridge report is per split (none for val here)
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split val --bootstrap 0 --no-plots -q \
+    --compare "$W/cmpb" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; sys.exit(0 if set(c) == {"text","numeric"} and c["text"]["bootstrap_ci"] == [None, None] else 1)' "$W/cmpe/eval_val.json"; then
+    ok "eval: --compare --split val pairs the two classifiers (no ridge report for val), no bootstrap with --bootstrap 0"
+else bad "eval: --compare --split val (rc $rc)"; fi
+# refusals, said before any row is scored: an empty directory, a truncated model, a ridge report without 18 coefficients
+mkdir -p "$W/cmpx"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare on a directory without baselines refused" "no baseline_text.json, baseline_numeric.json or baseline_ridge_test.json there"
+head -c 100 "$W/cmpb/baseline_numeric.json" > "$W/cmpx/baseline_numeric.json"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare with a truncated baseline refused naming it" "$W/cmpx/baseline_numeric.json"
+rm "$W/cmpx/baseline_numeric.json"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["run"]["coef"]=j["run"]["coef"][:17]; json.dump(j,open(sys.argv[2],"w"))' \
+    "$W/cmpb/baseline_ridge_test.json" "$W/cmpx/baseline_ridge_test.json"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare with a ridge report of 17 coefficients refused naming the field" "baseline_ridge_test.json: not a ridge baseline report (run.coef is not an array of 18 numbers)"
 
 # ---- miles-predict: CSV cells quoted as RFC 4180 wants, a bad record stops the
 # run naming file:line (or is skipped with --skip-bad), --topic reads JSON lines

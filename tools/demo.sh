@@ -31,12 +31,12 @@ $BIN/miles-train --data "$OUT/data.milesdat" "${INIT[@]}" --epochs "$EPOCHS" --l
   --max-len "$MAX_LEN" --bucket --out "$OUT/run" ${THREADS:+--threads "$THREADS"} \
   ${DEVICE:+--device "$DEVICE"} ${PRECISION:+--precision "$PRECISION"} >/dev/null
 
-echo "== 4/5 evaluate the best checkpoint on the test split"
-$BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report" \
-  ${DEVICE:+--device "$DEVICE"}
-
-echo "== 5/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features; ridge for velocity)"
+echo "== 4/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features; ridge for velocity)"
 $BIN/miles-baseline --data "$OUT/data.milesdat" --kind all --out "$OUT/report" | grep -E '^(TF-IDF|numeric|ridge)|AUROC  |model, target|report:|plot:'
+
+echo "== 5/5 evaluate the best checkpoint on the test split, paired with the baselines on the same rows"
+$BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report" \
+  --compare "$OUT/report" ${DEVICE:+--device "$DEVICE"}
 
 python3 - "$OUT/report" <<'PY' 2>/dev/null || true
 import json, sys, os
@@ -46,15 +46,18 @@ rows = [("Miles (fine-tuned)", "eval_test.json"), ("TF-IDF + LR", "baseline_text
 def ci(b, k):
     v = (b or {}).get(k)
     return "[%.3f, %.3f]" % tuple(v) if v else ""
-print("\nviral classification (test split)")
-print("%-20s %8s %17s %8s %8s" % ("model", "AUROC", "95% CI", "PR-AUC", "F1@thr"))
-for name, f in rows:
+cmp = json.load(open(os.path.join(d, "eval_test.json"))).get("comparisons", {})
+print("\nviral classification (test split; p: DeLong's test of Miles' AUROC against the row's, same rows)")
+print("%-20s %8s %17s %8s %8s %9s" % ("model", "AUROC", "95% CI", "PR-AUC", "F1@thr", "p"))
+for (name, f), key in zip(rows, (None, "text", "numeric")):
     j = json.load(open(os.path.join(d, f)))
     st = j.get("at_stored_threshold") or j.get("at_0.5") or {}
     b = j.get("bootstrap") or {}
-    print("%-20s %8.4f %17s %8.4f %8s" % (name, j["auroc"], ci(b, "auroc_ci") or ci(b, "auroc"),
+    p = cmp.get(key, {}).get("p_value") if key else None
+    print("%-20s %8.4f %17s %8.4f %8s %9s" % (name, j["auroc"], ci(b, "auroc_ci") or ci(b, "auroc"),
           j["average_precision"],
-          ("%.4f" % st["f1"]) if isinstance(st, dict) and st.get("f1") is not None else "n/a"))
+          ("%.4f" % st["f1"]) if isinstance(st, dict) and st.get("f1") is not None else "n/a",
+          "%.2g" % p if p is not None else "-"))
 print("\nvelocity (test split; R2 in the target space, MAE in views/day)")
 print("%-20s %9s %17s %9s %12s" % ("model", "R2", "95% CI", "Spearman", "MAE views/d"))
 vrows = [("Miles (fine-tuned)", "eval_test.json"), ("ridge (18 features)", "baseline_ridge_test.json")]

@@ -8,9 +8,11 @@
  * and the confusion matrix at 0.5 and at the checkpoint's stored threshold, ECE
  * and Brier, velocity MAE/RMSE/R2 (in the model's target space and in views/day),
  * Spearman rho, the constant-median reference and bootstrap 95% intervals;
- * JSON + table + PNG plots.
+ * JSON + table + PNG plots.  --compare DIR pairs Miles with the baselines
+ * miles-baseline saved in DIR on the same rows (DeLong's test; compare.h).
  */
 #include "miles.h"
+#include "compare.h"
 #include "report.h"
 #include "tool_common.h"
 
@@ -36,6 +38,10 @@ static void usage(FILE *f) {
 "  --batch-size N      inference batch (default 64)\n"
 "  --threads N         OpenMP/BLAS threads\n"
 "  --no-plots          skip the PNG plots\n"
+"  --compare DIR       pair Miles with the baselines miles-baseline --out DIR saved\n"
+"                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json),\n"
+"                      scored on the same rows: AUROC difference with DeLong's test and a\n"
+"                      paired-bootstrap interval, velocity MAE difference (\"comparisons\")\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
@@ -47,7 +53,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL;
+    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_dir = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
@@ -56,7 +62,7 @@ int main(int argc, char **argv) {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
-        {"quiet", 0, 0, 'q'}, {0, 0, 0, 0}};
+        {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
@@ -69,6 +75,7 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
+        case 'C': compare_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
@@ -105,6 +112,10 @@ int main(int argc, char **argv) {
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
 
+    /* the baselines before the (long) scoring: a wrong directory is said at once */
+    ToolBaselines bl;
+    if (compare_dir && (s = tool_baselines_load(&bl, compare_dir, split_name)) != MILES_OK)
+        return tool_fail("miles-eval", s);
     MilesDataset v;
     if ((s = miles_prepared_split(prep, split, &v)) != MILES_OK) return tool_fail("miles-eval", s);
     if (v.n == 0) { fprintf(stderr, "miles-eval: the %s split of %s is empty\n", split_name, data); return 1; }
@@ -154,9 +165,18 @@ int main(int argc, char **argv) {
     }
     ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
                        boot, (uint64_t)seed};
+    void *cmp = NULL;
+    if (compare_dir) {
+        ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed};
+        s = tool_compare_run(&bl, &cr, &cmp);
+        tool_baselines_free(&bl);
+        if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
+    }
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
-                    stored_thr, boot, (uint64_t)seed, plots, extra, &tv};
+                    stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv};
     int status = tool_report_run(&r);
+    if (cmp) tool_compare_print(cmp, split_name, (int)v.n);
+    cJSON_Delete(cmp);
     cJSON_Delete(extra);
     free(scores); free(vp); free(vt); free(vpr);
     miles_scaler_free(scaler);

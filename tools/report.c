@@ -162,6 +162,7 @@ int tool_report_run(const ToolReport *r) {
         }
     }
     if (r->extra_json) cJSON_AddItemReferenceToObject(j, "run", r->extra_json);
+    if (r->comparisons_json) cJSON_AddItemReferenceToObject(j, "comparisons", r->comparisons_json);
     cJSON *paths = cJSON_AddObjectToObject(j, "plots");
     if (r->plots) write_plots(r, &m, paths);
 

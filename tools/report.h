@@ -24,6 +24,7 @@ typedef struct ToolReport {
     uint64_t seed;
     int plots;                  /* 1: write PNGs */
     void *extra_json;           /* cJSON object merged under "run" (or NULL); not freed */
+    void *comparisons_json;     /* cJSON object added as "comparisons" (or NULL); not freed */
     const struct ToolVelocity *velocity; /* NULL, or the "velocity_report" section (below) */
 } ToolReport;
 

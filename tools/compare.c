@@ -1,0 +1,264 @@
+/*
+ * compare.c — miles-eval --compare DIR (compare.h; docs/metrics.md
+ * "Comparing two models").
+ *
+ * Overlapping 95% intervals of two AUROCs measured on the same rows say
+ * little: the two scores are correlated through the rows.  The paired test
+ * uses that correlation (DeLong), and so does the bootstrap interval of the
+ * difference (both models on each resample).
+ */
+#include "compare.h"
+#include "tool_common.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int ridge_fail(const char *path, const char *what) {
+    return miles_set_error(MILES_EFORMAT, "%s: not a ridge baseline report (%s)", path, what);
+}
+
+static int number(const cJSON *o, const char *key, const char *path, double *v) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
+        char what[96];
+        snprintf(what, sizeof what, "run.%s is not a finite number", key);
+        return ridge_fail(path, what);
+    }
+    *v = x->valuedouble;
+    return MILES_OK;
+}
+
+/* baseline_ridge_<split>.json's "run": coefficients, intercept, target */
+static int load_ridge(ToolBaselines *b, const char *path) {
+    char *text = NULL;
+    TOOL_TRY(tool_read_file(path, &text));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) return ridge_fail(path, "not valid JSON");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "run");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(run, "baseline");
+    const cJSON *coef = cJSON_GetObjectItemCaseSensitive(run, "coef");
+    const cJSON *tname = cJSON_GetObjectItemCaseSensitive(run, "velocity_target");
+    const cJSON *clamp = cJSON_GetObjectItemCaseSensitive(run, "velocity_clamp");
+    int s = MILES_OK;
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ridge")) s = ridge_fail(path, "run.baseline is not \"ridge\"");
+    else if (!cJSON_IsArray(coef) || cJSON_GetArraySize(coef) != MILES_NUM_FEATURES)
+        s = ridge_fail(path, "run.coef is not an array of 18 numbers");
+    for (int k = 0; s == MILES_OK && k < MILES_NUM_FEATURES; k++) {
+        const cJSON *x = cJSON_GetArrayItem(coef, k);
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) s = ridge_fail(path, "run.coef holds a non-number");
+        else b->coef[k] = x->valuedouble;
+    }
+    MilesVelocityTarget *t = &b->ridge_target;
+    memset(t, 0, sizeof *t);
+    if (s == MILES_OK) s = number(run, "intercept", path, &b->intercept);
+    if (s == MILES_OK) {
+        if (cJSON_IsString(tname) && !strcmp(tname->valuestring, miles_velocity_target_name(MILES_VTARGET_LOG1P_Z)))
+            t->kind = MILES_VTARGET_LOG1P_Z;
+        else if (cJSON_IsString(tname) && !strcmp(tname->valuestring, miles_velocity_target_name(MILES_VTARGET_MINMAX)))
+            t->kind = MILES_VTARGET_MINMAX;
+        else s = ridge_fail(path, "run.velocity_target is neither log1p_z nor minmax");
+    }
+    if (s == MILES_OK) s = number(run, "target_mean", path, &t->mean);
+    if (s == MILES_OK) s = number(run, "target_std", path, &t->std);
+    if (s == MILES_OK && !cJSON_IsObject(clamp)) s = ridge_fail(path, "run.velocity_clamp is missing");
+    if (s == MILES_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(clamp, "applied"))) {
+        t->has_range = 1;
+        s = number(clamp, "min", path, &t->lo);
+        if (s == MILES_OK) s = number(clamp, "max", path, &t->hi);
+    }
+    cJSON_Delete(j);
+    if (s == MILES_OK) b->has_ridge = 1;
+    return s;
+}
+
+int tool_baselines_load(ToolBaselines *b, const char *dir, const char *split_name) {
+    memset(b, 0, sizeof *b);
+    snprintf(b->text_path, sizeof b->text_path, "%s/baseline_text.json", dir);
+    snprintf(b->numeric_path, sizeof b->numeric_path, "%s/baseline_numeric.json", dir);
+    snprintf(b->ridge_path, sizeof b->ridge_path, "%s/baseline_ridge_%s.json", dir, split_name);
+    int s = MILES_OK;
+    if (access(b->text_path, F_OK) == 0) s = miles_baseline_load(&b->text, b->text_path);
+    if (s == MILES_OK && access(b->numeric_path, F_OK) == 0) s = miles_baseline_load(&b->numeric, b->numeric_path);
+    if (s == MILES_OK && access(b->ridge_path, F_OK) == 0) s = load_ridge(b, b->ridge_path);
+    if (s == MILES_OK && !b->text && !b->numeric && !b->has_ridge)
+        s = miles_set_error(MILES_EMISSING, "--compare %s: no baseline_text.json, baseline_numeric.json or "
+                        "baseline_ridge_%s.json there (miles-baseline --data ... --out %s writes them)", dir,
+                        split_name, dir);
+    if (s != MILES_OK) tool_baselines_free(b);
+    return s;
+}
+
+void tool_baselines_free(ToolBaselines *b) {
+    miles_baseline_free(b->text);
+    miles_baseline_free(b->numeric);
+    b->text = b->numeric = NULL;
+    b->has_ridge = 0;
+}
+
+static cJSON *pair(double lo, double hi) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, isfinite(lo) ? cJSON_CreateNumber(lo) : cJSON_CreateNull());
+    cJSON_AddItemToArray(a, isfinite(hi) ? cJSON_CreateNumber(hi) : cJSON_CreateNull());
+    return a;
+}
+
+static void add_num(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);   /* z = +-inf when se = 0 (then p_value says 0) */
+}
+
+/* one classification baseline scored on the rows and paired with Miles */
+static int compare_classifier(const MilesBaseline *bl, const char *path, const char *name, const ToolCompareRows *r,
+                              const MilesMetricsOptions *opt, cJSON *out, const char *key) {
+    const MilesDataset *v = r->rows;
+    MilesBaselineInfo info;
+    miles_baseline_info(bl, &info);
+    double *p = malloc(sizeof(double) * (size_t)v->n);
+    const char **titles = info.text ? malloc(sizeof(char *) * (size_t)v->n) : NULL;
+    if (!p || (info.text && !titles)) { free(p); free(titles); return MILES_ENOMEM; }
+    for (int64_t i = 0; titles && i < v->n; i++) titles[i] = miles_prepared_title(r->prep, r->split, i);
+    int s = miles_baseline_predict_proba(bl, titles, titles ? NULL : v->features, (int)v->n, MILES_NUM_FEATURES, p);
+    MilesAurocComparison c;
+    if (s == MILES_OK) s = miles_compare_auroc(r->scores, p, v->labels, (int)v->n, opt, &c);
+    free(p);
+    free(titles);
+    if (s != MILES_OK) return tool_error_prefix(s, path);
+    cJSON *o = cJSON_AddObjectToObject(out, key);
+    cJSON_AddStringToObject(o, "baseline", name);
+    cJSON_AddStringToObject(o, "file", path);
+    cJSON_AddStringToObject(o, "test", "DeLong (two correlated ROC curves), two-sided");
+    cJSON_AddNumberToObject(o, "n_pos", (double)c.n_pos);
+    cJSON_AddNumberToObject(o, "n_neg", (double)c.n_neg);
+    cJSON_AddNumberToObject(o, "auroc_miles", c.auroc_a);
+    cJSON_AddNumberToObject(o, "auroc_baseline", c.auroc_b);
+    cJSON_AddNumberToObject(o, "diff", c.diff);
+    cJSON_AddNumberToObject(o, "var_miles", c.var_a);
+    cJSON_AddNumberToObject(o, "var_baseline", c.var_b);
+    cJSON_AddNumberToObject(o, "cov", c.cov);
+    cJSON_AddNumberToObject(o, "se", c.se);
+    add_num(o, "z", c.z);
+    cJSON_AddNumberToObject(o, "p_value", c.p_value);
+    cJSON_AddItemToObject(o, "ci", pair(c.ci_lo, c.ci_hi));
+    cJSON_AddItemToObject(o, "bootstrap_ci", pair(c.boot_lo, c.boot_hi));
+    cJSON_AddNumberToObject(o, "bootstrap_used", c.boot_used);
+    cJSON_AddNumberToObject(o, "alpha", c.alpha);
+    return MILES_OK;
+}
+
+static void add_mae(cJSON *o, const char *key, const MilesMaeComparison *m) {
+    cJSON *x = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(x, "mae_miles", m->mae_a);
+    cJSON_AddNumberToObject(x, "mae_baseline", m->mae_b);
+    cJSON_AddNumberToObject(x, "diff", m->diff);
+    cJSON_AddItemToObject(x, "bootstrap_ci", pair(m->boot_lo, m->boot_hi));
+}
+
+/* the ridge baseline's velocity on the rows against Miles': MAE in views/day,
+ * and in the target space when both models use the same one */
+static int compare_ridge(const ToolBaselines *b, const ToolCompareRows *r, const MilesMetricsOptions *opt,
+                         cJSON *out) {
+    const MilesDataset *v = r->rows;
+    const int n = (int)v->n;
+    if (!r->vel_raw || !r->vel_pred_raw) return miles_set_error(MILES_EMISSING, "--compare: the rows have no velocities");
+    double *pt = malloc(sizeof(double) * (size_t)n), *pr = malloc(sizeof(double) * (size_t)n);
+    if (!pt || !pr) { free(pt); free(pr); return MILES_ENOMEM; }
+    int s = miles_ridge_predict(v->features, n, MILES_NUM_FEATURES, b->coef, b->intercept, pt);
+    for (int i = 0; s == MILES_OK && i < n; i++) {
+        pt[i] = miles_velocity_target_clamp(&b->ridge_target, pt[i]);   /* as miles-baseline reported it */
+        pr[i] = miles_velocity_target_inverse(&b->ridge_target, r->scaler, pt[i]);
+    }
+    MilesMaeComparison raw, tgt;
+    if (s == MILES_OK) s = miles_compare_mae(r->vel_pred_raw, pr, r->vel_raw, n, opt, &raw);
+    const MilesVelocityTarget *a = r->target, *c = &b->ridge_target;
+    const int same = a->kind == c->kind && (a->kind == MILES_VTARGET_MINMAX || (a->mean == c->mean && a->std == c->std));
+    if (s == MILES_OK && same) s = miles_compare_mae(r->vel_pred, pt, r->vel_target, n, opt, &tgt);
+    free(pt);
+    free(pr);
+    if (s != MILES_OK) return tool_error_prefix(s, b->ridge_path);
+    cJSON *o = cJSON_AddObjectToObject(out, "ridge");
+    cJSON_AddStringToObject(o, "baseline", "ridge (18 features)");
+    cJSON_AddStringToObject(o, "file", b->ridge_path);
+    cJSON_AddStringToObject(o, "velocity_target", miles_velocity_target_name(c->kind));
+    add_mae(o, "views_per_day", &raw);
+    if (same) add_mae(o, "target_space", &tgt);
+    else cJSON_AddStringToObject(o, "target_space", "not compared: the ridge baseline's target is not Miles'");
+    return MILES_OK;
+}
+
+int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **json) {
+    *json = NULL;
+    MilesMetricsOptions opt;
+    miles_metrics_options_default(&opt);
+    opt.n_bootstrap = r->n_bootstrap;
+    opt.seed = r->seed;
+    cJSON *out = cJSON_CreateObject();
+    if (!out) return MILES_ENOMEM;
+    int s = MILES_OK;
+    if (b->text) s = compare_classifier(b->text, b->text_path, "TF-IDF + LR", r, &opt, out, "text");
+    if (s == MILES_OK && b->numeric)
+        s = compare_classifier(b->numeric, b->numeric_path, "numeric LR", r, &opt, out, "numeric");
+    if (s == MILES_OK && b->has_ridge) s = compare_ridge(b, r, &opt, out);
+    if (s != MILES_OK) { cJSON_Delete(out); return s; }
+    *json = out;
+    return MILES_OK;
+}
+
+static double item(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+static void interval(char *buf, size_t n, const cJSON *a, const char *fmt) {
+    const cJSON *lo = cJSON_GetArrayItem(a, 0), *hi = cJSON_GetArrayItem(a, 1);
+    if (!cJSON_IsNumber(lo) || !cJSON_IsNumber(hi)) { snprintf(buf, n, "-"); return; }
+    char l[32], h[32];
+    snprintf(l, sizeof l, fmt, lo->valuedouble);
+    snprintf(h, sizeof h, fmt, hi->valuedouble);
+    snprintf(buf, n, "[%s, %s]", l, h);
+}
+
+void tool_compare_print(const void *json, const char *split_name, int n) {
+    const cJSON *j = json;
+    printf("\nMiles against the baselines, paired on the same rows (%s split, n=%d; 95%% intervals)\n", split_name, n);
+    static const char *const keys[2] = {"text", "numeric"};
+    int head = 0;
+    for (int k = 0; k < 2; k++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        if (!o) continue;
+        if (!head++)
+            printf("  %-14s %7s %8s %9s  %-20s %-20s %7s %9s\n", "baseline", "AUROC", "Miles", "diff", "DeLong CI",
+                   "bootstrap CI", "z", "p");
+        char ci[80], bci[80], z[16];
+        interval(ci, sizeof ci, cJSON_GetObjectItem(o, "ci"), "%+.4f");
+        interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4f");
+        double zv = item(o, "z");
+        if (isnan(zv)) snprintf(z, sizeof z, "%s", item(o, "diff") > 0 ? "inf" : "-inf");
+        else snprintf(z, sizeof z, "%.2f", zv);
+        printf("  %-14s %7.4f %8.4f %+9.4f  %-20s %-20s %7s %9.3g\n", cJSON_GetObjectItem(o, "baseline")->valuestring,
+               item(o, "auroc_baseline"), item(o, "auroc_miles"), item(o, "diff"), ci, bci, z, item(o, "p_value"));
+    }
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "ridge");
+    if (r) {
+        printf("  %-26s %12s %12s %12s  %s\n", "velocity MAE", "ridge", "Miles", "diff", "bootstrap CI");
+        const char *spaces[2] = {"views_per_day", "target_space"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, spaces[k]);
+            char label[64], bci[80];
+            snprintf(label, sizeof label, "ridge, %s", k ? cJSON_GetObjectItem(r, "velocity_target")->valuestring
+                                                        : "views/day");
+            if (!cJSON_IsObject(o)) {
+                printf("  %-26s %s\n", label, cJSON_IsString(o) ? o->valuestring : "-");
+                continue;
+            }
+            interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4g");
+            printf("  %-26s %12.5g %12.5g %+12.4g  %s\n", label, item(o, "mae_baseline"), item(o, "mae_miles"),
+                   item(o, "diff"), bci);
+        }
+    }
+    printf("  diff = Miles - baseline (AUROC: > 0 favours Miles; MAE: < 0 favours Miles)\n");
+}
