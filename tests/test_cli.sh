@@ -693,6 +693,28 @@ if [ "$rc" -eq 0 ] && [ "$(grep -o 'o.jsonl:[0-9]*: skipped' "$W/err" | tr '\n' 
    [ "$(cut -d, -f1 "$W/out" | tr '\n' ' ')" = "id r1 r4 " ]; then
     ok "predict: JSON lines --skip-bad skips lines 2 and 3 in file order, scores r1 and r4"
 else bad "predict: JSON lines --skip-bad order (rc $rc): $(tr '\n' '|' < "$W/err")"; fi
+# the summary line counts both (p.csv: 3 scored, line 4 skipped)
+"$BIN/miles-predict" -c "$CK" --vocab tests/fixtures/export_vocab --skip-bad "$W/p.csv" -o "$W/p_out.csv" > /dev/null 2> "$W/err"
+if grep -qE '^miles-predict: 3 records scored \([0-9]+ viral at threshold [0-9.]+\), 1 skipped; model ' "$W/err"; then
+    ok "predict: the summary line counts 3 scored and 1 skipped"
+else bad "predict: summary line: $(tail -1 "$W/err")"; fi
+# JSON lines found from the first byte behind a UTF-8 BOM and blank space; a line of spaces and a tab is skipped;
+# the batch boundary: --batch-size 2 on 2 records leaves an empty last batch
+printf '\xef\xbb\xbf \n{"row_id":"r1","title":"a","views":1}\n \t \r\n{"row_id":"r2","title":"b","views":2}\n' > "$W/bom.jsonl"
+printf '{"row_id":"r1","title":"a","views":1}\n{"row_id":"r2","title":"b","views":2}\n' > "$W/plain.jsonl"
+$P --batch-size 2 "$W/bom.jsonl" > "$W/bom.out" 2> "$W/err"
+rc=$?
+$P "$W/plain.jsonl" > "$W/plain.out" 2>> "$W/err"
+if [ "$rc" -eq 0 ] && [ $? -eq 0 ] && cmp -s "$W/bom.out" "$W/plain.out" && [ "$(wc -l < "$W/bom.out")" -eq 3 ]; then
+    ok "predict: JSON lines behind a BOM, with a blank line of spaces and a tab, in batches of 2 = the plain file's scores"
+else bad "predict: BOM / blank line / batch boundary (rc $rc): $(head -c 200 "$W/err")"; fi
+"$BIN/miles-predict" -c "$CK" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q '^usage: miles-predict' "$W/err"; then ok "predict: no input file: usage, exit 2"
+else bad "predict: no input file (rc $rc)"; fi
+$P --table "$W/c.csv" > "$W/out" 2> "$W/err"
+rc=$?
+expect_fail "predict: --table without --topic refused" "need --topic"
 printf 'row_id,title,views\nr1,a,1\nr2,b,abc\nr3,c,3\nr4,"d,4\n' > "$W/o.csv"
 $P "$W/o.csv" > "$W/out" 2> "$W/err"
 rc=$?
@@ -702,12 +724,12 @@ rc=$?
 expect_fail "predict: CSV --skip-bad: the malformed record still stops the run, after line 3's skip" "o.csv:5:4: unterminated"
 grep -q "o.csv:3: skipped" "$W/err" && ok "predict: CSV --skip-bad: line 3 skipped before" || bad "predict: CSV --skip-bad: no skip of line 3"
 printf 'row_id,title,views,likes\nr1,"funny cat, video",100,5\nr2,cats are great,2000,30\nr4,dogs and cats,50,1\nr5,cooking pasta,70,2\n' > "$W/c.csv"
-printf '{"row_id":"r1","title":"funny cat, video","views":100,"likes":5}\n{"row_id":"r2","title":"cats are great","views":2000,"likes":30}\n\n{"row_id":"r4","title":"dogs and cats","views":50,"likes":1}\n{"row_id":"r5","title":"cooking pasta","views":70,"likes":2}\n' > "$W/c.jsonl"
+printf '\xef\xbb\xbf{"row_id":"r1","title":"funny cat, video","views":100,"likes":5}\n{"row_id":"r2","title":"cats are great","views":2000,"likes":30}\n \t\n{"row_id":"r4","title":"dogs and cats","views":50,"likes":1}\n{"row_id":"r5","title":"cooking pasta","views":70,"likes":2}\n' > "$W/c.jsonl"
 $P --topic cat "$W/c.csv" > "$W/t_csv.json" 2> "$W/err" && $P --topic cat "$W/c.jsonl" > "$W/t_jsonl.json" 2>> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && cmp -s "$W/t_csv.json" "$W/t_jsonl.json" &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["records"] == 4 and d["matched"] == 3 else 1)' "$W/t_csv.json"; then
-    ok "predict: --topic on JSON lines (a blank line among them) gives the CSV candidates' report"
+    ok "predict: --topic on JSON lines (a BOM, a blank line among them) gives the CSV candidates' report"
 else bad "predict: --topic JSON lines vs CSV (rc $rc)"; fi
 printf '{"row_id":"r1","title":"funny cat"}\n{"row_id": \n' > "$W/c_bad.jsonl"
 $P --topic cat "$W/c_bad.jsonl" > "$W/out" 2> "$W/err"

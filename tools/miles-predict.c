@@ -193,6 +193,19 @@ static int64_t count_lines(const char *path) {
     return n;
 }
 
+
+/* One line of a JSON-lines file made ready to parse: a UTF-8 BOM dropped from
+ * line 1 (the format sniffing skips one too), U+0000 escapes marked (titles
+ * may hold them).  Returns the length to parse, or -1 for a blank line. */
+static ssize_t jsonl_line(char *line, ssize_t len, int64_t lineno) {
+    if (lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) {
+        memmove(line, line + 3, (size_t)len - 2);   /* with the NUL */
+        len -= 3;
+    }
+    if (strspn(line, " \t\r\n") == (size_t)len) return -1;
+    return (ssize_t)pj_json_mark_nul(line, (size_t)len);
+}
+
 /* ---------------------------------------------------------------- readers */
 
 static int run_csv(Ctx *c, const char *path, Batch *b, int batch_size, ToolProgress *pg) {
@@ -234,10 +247,7 @@ static int run_jsonl(Ctx *c, FILE *in, Batch *b, int batch_size, ToolProgress *p
     int s = MILES_OK;
     while (s == MILES_OK && (len = getline(&line, &cap, in)) >= 0) {
         lineno++;
-        const char *q = line;
-        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
-        if (!*q) continue;
-        len = (ssize_t)pj_json_mark_nul(line, (size_t)len); /* titles may hold U+0000 */
+        if ((len = jsonl_line(line, len, lineno)) < 0) continue;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         char err[512];
         PjRecord tmp;
@@ -298,8 +308,7 @@ static int read_all(const char *path, int jsonl, PjRecord **out, int *n_out) {
         int64_t lineno = 0;
         while (s == MILES_OK && (len = getline(&line, &lcap, f)) >= 0) {
             lineno++;
-            if (strspn(line, " \t\r\n") == (size_t)len) continue;
-            len = (ssize_t)pj_json_mark_nul(line, (size_t)len);
+            if ((len = jsonl_line(line, len, lineno)) < 0) continue;
             cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
             char err[512];
             if (n == cap) { cap = cap ? 2 * cap : 256; recs = realloc(recs, sizeof(PjRecord) * cap); }
