@@ -24,7 +24,8 @@
 #   miles-eval on the validation split reproducing the training's own
 #     evaluation of best.safetensors; --split train (and its progress line);
 #     a bad --split; --compare (the baselines paired on the same rows, their
-#     numbers equal to their own reports', its refusals);
+#     numbers equal to their own reports', its refusals); --predictions (the
+#     report's numbers recomputed from its rows);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
 #     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
@@ -613,7 +614,7 @@ expect_fail "eval: --split all refused" "split must be test, val or train"
 # very numbers of their own reports on those rows
 "$BIN/miles-baseline" --data "$W/d.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/cmpb" > /dev/null 2>&1
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 30 --no-plots -q \
-    --compare "$W/cmpb" --out "$W/cmpe" > "$W/out" 2> "$W/err"
+    --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^Miles against the baselines, paired on the same rows (test split' "$W/out" &&
    grep -qE '^  TF-IDF \+ LR ' "$W/out" && grep -qE '^  ridge, views/day ' "$W/out" &&
@@ -639,11 +640,46 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --compare: the baselines' AUROCs and ridge MAEs on the same rows equal their reports'; DeLong + bootstrap"
 else bad "eval: --compare (rc $rc): $(head -c 300 "$W/err")"; fi
+# --predictions: the report's numbers recomputed from the file (AUROC by pairs, MAE, the confusion counts)
+if python3 - "$W/cmpe/pred.csv" "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
+e, d = json.load(open(sys.argv[2])), sys.argv[3]
+def auroc(y, s):
+    pos = [v for v, t in zip(s, y) if t == 1]
+    neg = [v for v, t in zip(s, y) if t == 0]
+    return sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
+y = [int(r["label"]) for r in rows]
+col = lambda k: [float(r[k]) for r in rows]
+mae = lambda a, b: sum(abs(p - q) for p, q in zip(a, b)) / len(a)
+st = e["at_stored_threshold"]
+ok = len(rows) == e["n"] and len({r["row_id"] for r in rows}) == len(rows) and all(r["title"] for r in rows)
+ok = ok and list(rows[0]) == ["row_id", "title", "label", "viral_score", "predicted_viral", "velocity",
+                              "predicted_velocity", "baseline_text_score", "baseline_numeric_score",
+                              "baseline_ridge_velocity"]
+ok = ok and abs(auroc(y, col("viral_score")) - e["auroc"]) < 1e-12
+ok = ok and sum(int(r["predicted_viral"]) for r in rows) == st["confusion"]["tp"] + st["confusion"]["fp"]
+ok = ok and abs(mae(col("predicted_velocity"), col("velocity")) - e["velocity_report"]["views_per_day"]["mae"]) < 1e-9
+for k in ("text", "numeric"):
+    ok = ok and abs(auroc(y, col(f"baseline_{k}_score")) - json.load(open(f"{d}/baseline_{k}_test.json"))["auroc"]) < 1e-12
+rb = json.load(open(f"{d}/baseline_ridge_test.json"))["velocity_report"]["views_per_day"]["mae"]
+ok = ok and abs(mae(col("baseline_ridge_velocity"), col("velocity")) - rb) < 1e-9 * max(1, rb)
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --predictions: the report's AUROC, MAE and confusion counts (and each baseline's) recomputed from the rows"
+else bad "eval: --predictions"; fi
+rm -rf "$W/cmpn"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --out "$W/cmpn" --predictions "$W/nodir/pred.csv" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "miles-eval: --predictions: .*$W/nodir/pred.csv" "$W/err" && [ ! -e "$W/cmpn/eval_test.json" ]; then
+    ok "eval: --predictions into a missing directory: exit 1 naming the file, no report written"
+else bad "eval: --predictions refusal (rc $rc): $(head -c 200 "$W/err")"; fi
 # --split val: the fitted models serve any split; the ridge report is per split (none for val here)
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split val --bootstrap 0 --no-plots -q \
-    --compare "$W/cmpb" --out "$W/cmpe" > /dev/null 2> "$W/err"
+    --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred_val.csv" > /dev/null 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; sys.exit(0 if set(c) == {"text","numeric"} and c["text"]["bootstrap_ci"] == [None, None] else 1)' "$W/cmpe/eval_val.json"; then
+if [ "$rc" -eq 0 ] && [ "$(head -1 "$W/cmpe/pred_val.csv")" = "row_id,title,label,viral_score,predicted_viral,velocity,predicted_velocity,baseline_text_score,baseline_numeric_score" ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; sys.exit(0 if set(c) == {"text","numeric"} and c["text"]["bootstrap_ci"] == [None, None] else 1)' "$W/cmpe/eval_val.json"; then
     ok "eval: --compare --split val pairs the two classifiers (no ridge report for val), no bootstrap with --bootstrap 0"
 else bad "eval: --compare --split val (rc $rc)"; fi
 # refusals, said before any row is scored: an empty directory, a truncated model, a ridge report without 18 coefficients

@@ -114,7 +114,7 @@ static void add_num(cJSON *o, const char *k, double v) {
 
 /* one classification baseline scored on the rows and paired with Miles */
 static int compare_classifier(const MilesBaseline *bl, const char *path, const char *name, const ToolCompareRows *r,
-                              const MilesMetricsOptions *opt, cJSON *out, const char *key) {
+                              const MilesMetricsOptions *opt, cJSON *out, const char *key, double *answers) {
     const MilesDataset *v = r->rows;
     MilesBaselineInfo info;
     miles_baseline_info(bl, &info);
@@ -125,6 +125,7 @@ static int compare_classifier(const MilesBaseline *bl, const char *path, const c
     int s = miles_baseline_predict_proba(bl, titles, titles ? NULL : v->features, (int)v->n, MILES_NUM_FEATURES, p);
     MilesAurocComparison c;
     if (s == MILES_OK) s = miles_compare_auroc(r->scores, p, v->labels, (int)v->n, opt, &c);
+    if (s == MILES_OK && answers) memcpy(answers, p, sizeof(double) * (size_t)v->n);
     free(p);
     free(titles);
     if (s != MILES_OK) return tool_error_prefix(s, path);
@@ -177,6 +178,7 @@ static int compare_ridge(const ToolBaselines *b, const ToolCompareRows *r, const
     const MilesVelocityTarget *a = r->target, *c = &b->ridge_target;
     const int same = a->kind == c->kind && (a->kind == MILES_VTARGET_MINMAX || (a->mean == c->mean && a->std == c->std));
     if (s == MILES_OK && same) s = miles_compare_mae(r->vel_pred, pt, r->vel_target, n, opt, &tgt);
+    if (s == MILES_OK && r->ridge_pred_raw) memcpy(r->ridge_pred_raw, pr, sizeof(double) * (size_t)n);
     free(pt);
     free(pr);
     if (s != MILES_OK) return tool_error_prefix(s, b->ridge_path);
@@ -199,9 +201,9 @@ int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **js
     cJSON *out = cJSON_CreateObject();
     if (!out) return MILES_ENOMEM;
     int s = MILES_OK;
-    if (b->text) s = compare_classifier(b->text, b->text_path, "TF-IDF + LR", r, &opt, out, "text");
+    if (b->text) s = compare_classifier(b->text, b->text_path, "TF-IDF + LR", r, &opt, out, "text", r->text_scores);
     if (s == MILES_OK && b->numeric)
-        s = compare_classifier(b->numeric, b->numeric_path, "numeric LR", r, &opt, out, "numeric");
+        s = compare_classifier(b->numeric, b->numeric_path, "numeric LR", r, &opt, out, "numeric", r->numeric_scores);
     if (s == MILES_OK && b->has_ridge) s = compare_ridge(b, r, &opt, out);
     if (s != MILES_OK) { cJSON_Delete(out); return s; }
     *json = out;

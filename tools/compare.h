@@ -37,6 +37,9 @@ typedef struct ToolCompareRows {
     const MilesScaler *scaler;
     int n_bootstrap;
     uint64_t seed;
+    /* [n] each, or NULL: the baselines' answers on the rows (P(viral); ridge:
+     * views/day), left as they are when that baseline is not in DIR */
+    double *text_scores, *numeric_scores, *ridge_pred_raw;
 } ToolCompareRows;
 
 /* Scores each loaded baseline on the rows and compares it with Miles; *json

@@ -38,6 +38,10 @@ static void usage(FILE *f) {
 "  --batch-size N      inference batch (default 64)\n"
 "  --threads N         OpenMP/BLAS threads\n"
 "  --no-plots          skip the PNG plots\n"
+"  --predictions FILE  one CSV row per evaluated row (written atomically): row_id, title,\n"
+"                      label, viral_score, predicted_viral (at the stored threshold, else\n"
+"                      0.5), velocity and predicted_velocity (views/day); with --compare\n"
+"                      also each baseline's answer\n"
 "  --compare DIR       pair Miles with the baselines miles-baseline --out DIR saved\n"
 "                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json),\n"
 "                      scored on the same rows: AUROC difference with DeLong's test and a\n"
@@ -51,9 +55,51 @@ static void usage(FILE *f) {
 "Exit status: 0 ok, 1 error, 3 some metric undefined (e.g. a single-class split).\n");
 }
 
+/* --predictions: a CSV row per evaluated row, every number to the last digit
+ * (tool_put_double), so the report's metrics can be recomputed from the file. */
+static int write_predictions(const char *path, const MilesPrepared *prep, int split, const MilesDataset *v,
+                             const double *scores, double thr, const double *vpr, const int *bl_has,
+                             double *const *bl_ans) {
+    static const char *const bl_cols[3] = {"baseline_text_score", "baseline_numeric_score", "baseline_ridge_velocity"};
+    MilesAtomicFile af;
+    TOOL_TRY(miles_atomic_open(&af, path));
+    FILE *f = af.fp;
+    fputs("row_id,title,label,viral_score,predicted_viral,velocity,predicted_velocity", f);
+    for (int k = 0; k < 3; k++)
+        if (bl_has[k]) fprintf(f, ",%s", bl_cols[k]);
+    fputc('\n', f);
+    for (int64_t i = 0; i < v->n; i++) {
+        tool_csv_cell(f, miles_prepared_row_id(prep, split, i));
+        fputc(',', f);
+        tool_csv_cell(f, miles_prepared_title(prep, split, i));
+        fprintf(f, ",%d,", (int)v->labels[i]);
+        tool_put_double(f, scores[i]);
+        fprintf(f, ",%d,", scores[i] >= thr);
+        if (v->velocity_raw) {
+            tool_put_double(f, v->velocity_raw[i]);
+            fputc(',', f);
+            tool_put_double(f, vpr[i]);
+        } else {
+            fputc(',', f);
+        }
+        for (int k = 0; k < 3; k++)
+            if (bl_has[k]) {
+                fputc(',', f);
+                tool_put_double(f, bl_ans[k][i]);
+            }
+        fputc('\n', f);
+    }
+    if (ferror(f)) {
+        miles_atomic_abort(&af);
+        return miles_set_error(MILES_EIO, "%s: write failed", path);
+    }
+    return miles_atomic_commit(&af);
+}
+
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_dir = NULL;
+    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_dir = NULL,
+               *pred_path = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
@@ -62,7 +108,8 @@ int main(int argc, char **argv) {
         {"checkpoint", 1, 0, 'c'}, {"data", 1, 0, 'd'}, {"split", 1, 0, 's'}, {"out", 1, 0, 'o'},
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
-        {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'}, {0, 0, 0, 0}};
+        {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'},
+        {"predictions", 1, 0, 'W'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
@@ -76,6 +123,7 @@ int main(int argc, char **argv) {
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
         case 'C': compare_dir = optarg; break;
+        case 'W': pred_path = optarg; break;
         case 'q': quiet = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
@@ -166,11 +214,25 @@ int main(int argc, char **argv) {
     ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
                        boot, (uint64_t)seed};
     void *cmp = NULL;
+    double *bl_ans[3] = {NULL, NULL, NULL};   /* text, numeric, ridge views/day */
+    int bl_has[3] = {0, 0, 0};
     if (compare_dir) {
-        ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed};
+        for (int k = 0; pred_path && k < 3; k++)
+            if (!(bl_ans[k] = malloc(sizeof(double) * v.n))) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
+        bl_has[0] = bl.text != NULL;
+        bl_has[1] = bl.numeric != NULL;
+        bl_has[2] = bl.has_ridge;
+        ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed,
+                              bl_ans[0], bl_ans[1], bl_ans[2]};
         s = tool_compare_run(&bl, &cr, &cmp);
         tool_baselines_free(&bl);
         if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
+    }
+    if (pred_path) {
+        double thr = isnan(stored_thr) ? 0.5 : stored_thr;
+        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, bl_has, bl_ans);
+        for (int k = 0; k < 3; k++) free(bl_ans[k]);
+        if (s != MILES_OK) return tool_fail("miles-eval: --predictions", s);
     }
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv};

@@ -84,17 +84,6 @@ typedef struct {
     MilesExplainConfig ecfg;
 } Ctx;
 
-static void csv_cell(FILE *f, const char *s) {
-    if (!s) return;
-    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static const char *rec_id(const PjRecord *r) {
     static const char *keys[] = {"row_id", "video_id", "id"};
     for (size_t i = 0; i < 3; i++) {
@@ -126,9 +115,9 @@ static void emit(Ctx *c, const PjRecord *r, const MilesPrediction *o) {
         free(s);
         cJSON_Delete(j);
     } else {
-        csv_cell(c->out, rec_id(r));
+        tool_csv_cell(c->out, rec_id(r));
         fputc(',', c->out);
-        csv_cell(c->out, pj_record_get(r, "title"));
+        tool_csv_cell(c->out, pj_record_get(r, "title"));
         fprintf(c->out, ",%.9g,%d,%.9g,%.9g,%d\n", o->viral_score, o->is_viral, o->predicted_velocity, o->confidence,
                 __builtin_popcount(o->filled));
     }

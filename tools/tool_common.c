@@ -48,6 +48,26 @@ int tool_error_prefix(int status, const char *prefix) {
     return miles_set_error(status, "%s: %s", prefix, old);
 }
 
+void tool_csv_cell(FILE *f, const char *s) {
+    if (!s) return;
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void tool_put_double(FILE *f, double v) {
+    char b[40];
+    for (int d = 15; d <= 17; d++) {
+        snprintf(b, sizeof b, "%.*g", d, v);
+        if (!isfinite(v) || strtod(b, NULL) == v) break;
+    }
+    fputs(b, f);
+}
+
 int tool_fail(const char *prog, int status) {
     fprintf(stderr, "%s: ", prog);
     tool_put_escaped(stderr, miles_last_error()[0] ? miles_last_error() : "error");

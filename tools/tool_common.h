@@ -42,6 +42,12 @@ int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, 
 int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still empty at exit is removed */
 /* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
 int tool_feature_mask(const char *list, uint32_t *mask);
+/* One CSV field as RFC 4180 wants it: quoted (quotes doubled) when it holds a
+ * comma, a quote, CR or LF; NULL writes nothing (an empty field). */
+void tool_csv_cell(FILE *f, const char *s);
+/* v with the fewest of 15, 16 or 17 significant digits that read back as v
+ * (1166.4, not 1166.4000000000001): exact and short; NaN/Inf as nan/inf. */
+void tool_put_double(FILE *f, double v);
 /* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */
 int tool_read_file(const char *path, char **text);
 /* Write text to path atomically (temp + fsync + rename); MILES_* status. */
