@@ -23,8 +23,9 @@
 #     resume, the terminal's redrawn bar);
 #   miles-eval on the validation split reproducing the training's own
 #     evaluation of best.safetensors; --split train (and its progress line);
-#     a bad --split; --compare (the baselines paired on the same rows, their
-#     numbers equal to their own reports', its refusals); --predictions (the
+#     a bad --split; --compare DIR|CHECKPOINT (the baselines or another
+#     checkpoint paired on the same rows, their numbers equal to their own
+#     reports', its refusals); --predictions (the
 #     report's numbers recomputed from its rows);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
@@ -616,7 +617,7 @@ expect_fail "eval: --split all refused" "split must be test, val or train"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 30 --no-plots -q \
     --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && grep -q '^Miles against the baselines, paired on the same rows (test split' "$W/out" &&
+if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test split' "$W/out" &&
    grep -qE '^  TF-IDF \+ LR ' "$W/out" && grep -qE '^  ridge, views/day ' "$W/out" &&
    python3 - "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then
 import json, sys
@@ -682,6 +683,43 @@ rc=$?
 if [ "$rc" -eq 0 ] && [ "$(head -1 "$W/cmpe/pred_val.csv")" = "row_id,title,label,viral_score,predicted_viral,velocity,predicted_velocity,baseline_text_score,baseline_numeric_score" ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; sys.exit(0 if set(c) == {"text","numeric"} and c["text"]["bootstrap_ci"] == [None, None] else 1)' "$W/cmpe/eval_val.json"; then
     ok "eval: --compare --split val pairs the two classifiers (no ridge report for val), no bootstrap with --bootstrap 0"
 else bad "eval: --compare --split val (rc $rc)"; fi
+# --compare CHECKPOINT: another checkpoint for the same data, scored on the same rows; its numbers are
+# those of miles-eval on it alone; a checkpoint compared with itself: diff 0, p 1
+"$BIN/miles-eval" --checkpoint "$W/tc/last.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --out "$W/cmpt" > /dev/null 2> "$W/err"
+rc1=$?
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 20 --no-plots -q \
+    --compare "$W/tc/last.safetensors" --out "$W/cmpe" --predictions "$W/cmpe/pred_ck.csv" > "$W/out" 2> "$W/err"
+rc=$?
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --compare "$W/tp/best.safetensors" --out "$W/cmps" > /dev/null 2>> "$W/err"
+rc2=$?
+if [ "$rc1$rc$rc2" = 000 ] && grep -q "^  checkpoint B: $W/tc/last.safetensors" "$W/out" &&
+   python3 - "$W/cmpe/eval_test.json" "$W/cmpt/eval_test.json" "$W/cmps/eval_test.json" "$W/cmpe/pred_ck.csv" <<'PY'; then
+import csv, json, sys
+e, o, se = (json.load(open(p)) for p in sys.argv[1:4])
+c, s = e["comparisons"]["checkpoint"], se["comparisons"]["checkpoint"]
+ov, ev = o["velocity_report"], e["velocity_report"]
+ok = list(e["comparisons"]) == ["checkpoint"] and c["auroc_baseline"] == o["auroc"] and c["auroc_miles"] == e["auroc"]
+ok = ok and c["views_per_day"]["mae_baseline"] == ov["views_per_day"]["mae"]
+ok = ok and c["views_per_day"]["mae_miles"] == ev["views_per_day"]["mae"]
+same = o["run"]["velocity_target"] == e["run"]["velocity_target"]
+ok = ok and (not same or c["target_space"]["mae_baseline"] == ov["target_space"]["mae"])
+ok = ok and s["diff"] == 0 and s["p_value"] == 1 and s["views_per_day"]["diff"] == 0
+rows = list(csv.DictReader(open(sys.argv[4], newline="", encoding="utf-8")))
+ok = ok and list(rows[0])[-2:] == ["compared_viral_score", "compared_predicted_velocity"]
+y = [int(r["label"]) for r in rows]
+sc = [float(r["compared_viral_score"]) for r in rows]
+pos = [v for v, t in zip(sc, y) if t]
+neg = [v for v, t in zip(sc, y) if not t]
+ok = ok and abs(sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg)) - o["auroc"]) < 1e-12
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --compare CHECKPOINT: the other checkpoint's AUROC and MAEs are its own report's; itself: diff 0, p 1"
+else bad "eval: --compare CHECKPOINT (rc $rc1/$rc/$rc2): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$CK" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare with a checkpoint for other data refused naming it" "^miles-eval: --compare: $CK: "
 # refusals, said before any row is scored: an empty directory, a truncated model, a ridge report without 18 coefficients
 mkdir -p "$W/cmpx"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"

@@ -112,24 +112,14 @@ static void add_num(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);   /* z = +-inf when se = 0 (then p_value says 0) */
 }
 
-/* one classification baseline scored on the rows and paired with Miles */
-static int compare_classifier(const MilesBaseline *bl, const char *path, const char *name, const ToolCompareRows *r,
-                              const MilesMetricsOptions *opt, cJSON *out, const char *key, double *answers) {
-    const MilesDataset *v = r->rows;
-    MilesBaselineInfo info;
-    miles_baseline_info(bl, &info);
-    double *p = malloc(sizeof(double) * (size_t)v->n);
-    const char **titles = info.text ? malloc(sizeof(char *) * (size_t)v->n) : NULL;
-    if (!p || (info.text && !titles)) { free(p); free(titles); return MILES_ENOMEM; }
-    for (int64_t i = 0; titles && i < v->n; i++) titles[i] = miles_prepared_title(r->prep, r->split, i);
-    int s = miles_baseline_predict_proba(bl, titles, titles ? NULL : v->features, (int)v->n, MILES_NUM_FEATURES, p);
+/* Miles' P(viral) against another model's p on the rows: out[key] */
+static int pair_scores(const char *key, const char *name, const char *path, const double *p, const ToolCompareRows *r,
+                       const MilesMetricsOptions *opt, cJSON *out) {
     MilesAurocComparison c;
-    if (s == MILES_OK) s = miles_compare_auroc(r->scores, p, v->labels, (int)v->n, opt, &c);
-    if (s == MILES_OK && answers) memcpy(answers, p, sizeof(double) * (size_t)v->n);
-    free(p);
-    free(titles);
+    int s = miles_compare_auroc(r->scores, p, r->rows->labels, (int)r->rows->n, opt, &c);
     if (s != MILES_OK) return tool_error_prefix(s, path);
-    cJSON *o = cJSON_AddObjectToObject(out, key);
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(out, key);
+    if (!o) o = cJSON_AddObjectToObject(out, key);
     cJSON_AddStringToObject(o, "baseline", name);
     cJSON_AddStringToObject(o, "file", path);
     cJSON_AddStringToObject(o, "test", "DeLong (two correlated ROC curves), two-sided");
@@ -159,8 +149,52 @@ static void add_mae(cJSON *o, const char *key, const MilesMaeComparison *m) {
     cJSON_AddItemToObject(x, "bootstrap_ci", pair(m->boot_lo, m->boot_hi));
 }
 
-/* the ridge baseline's velocity on the rows against Miles': MAE in views/day,
- * and in the target space when both models use the same one */
+/* Miles' velocity against another model's on the rows: MAE in views/day (pr),
+ * and in the target space (pt, clamped) when the other model's target t is
+ * Miles' own (same kind, and for log1p_z the same mean and std) */
+static int pair_velocity(const char *key, const char *name, const char *path, const MilesVelocityTarget *t,
+                         const double *pt, const double *pr, const ToolCompareRows *r, const MilesMetricsOptions *opt,
+                         cJSON *out) {
+    const int n = (int)r->rows->n;
+    MilesMaeComparison raw, tgt;
+    int s = miles_compare_mae(r->vel_pred_raw, pr, r->vel_raw, n, opt, &raw);
+    const MilesVelocityTarget *a = r->target;
+    const int same = a->kind == t->kind && (a->kind == MILES_VTARGET_MINMAX || (a->mean == t->mean && a->std == t->std));
+    if (s == MILES_OK && same) s = miles_compare_mae(r->vel_pred, pt, r->vel_target, n, opt, &tgt);
+    if (s != MILES_OK) return tool_error_prefix(s, path);
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(out, key);
+    if (!o) {
+        o = cJSON_AddObjectToObject(out, key);
+        cJSON_AddStringToObject(o, "baseline", name);
+        cJSON_AddStringToObject(o, "file", path);
+    }
+    cJSON_AddStringToObject(o, "velocity_target", miles_velocity_target_name(t->kind));
+    add_mae(o, "views_per_day", &raw);
+    if (same) add_mae(o, "target_space", &tgt);
+    else cJSON_AddStringToObject(o, "target_space", "not compared: the other model's velocity target is not Miles'");
+    return MILES_OK;
+}
+
+/* one classification baseline scored on the rows and paired with Miles */
+static int compare_classifier(const MilesBaseline *bl, const char *path, const char *name, const ToolCompareRows *r,
+                              const MilesMetricsOptions *opt, cJSON *out, const char *key, double *answers) {
+    const MilesDataset *v = r->rows;
+    MilesBaselineInfo info;
+    miles_baseline_info(bl, &info);
+    double *p = malloc(sizeof(double) * (size_t)v->n);
+    const char **titles = info.text ? malloc(sizeof(char *) * (size_t)v->n) : NULL;
+    if (!p || (info.text && !titles)) { free(p); free(titles); return MILES_ENOMEM; }
+    for (int64_t i = 0; titles && i < v->n; i++) titles[i] = miles_prepared_title(r->prep, r->split, i);
+    int s = miles_baseline_predict_proba(bl, titles, titles ? NULL : v->features, (int)v->n, MILES_NUM_FEATURES, p);
+    if (s != MILES_OK) s = tool_error_prefix(s, path);
+    if (s == MILES_OK) s = pair_scores(key, name, path, p, r, opt, out);
+    if (s == MILES_OK && answers) memcpy(answers, p, sizeof(double) * (size_t)v->n);
+    free(p);
+    free(titles);
+    return s;
+}
+
+/* the ridge baseline's velocity on the rows, paired with Miles' */
 static int compare_ridge(const ToolBaselines *b, const ToolCompareRows *r, const MilesMetricsOptions *opt,
                          cJSON *out) {
     const MilesDataset *v = r->rows;
@@ -169,35 +203,43 @@ static int compare_ridge(const ToolBaselines *b, const ToolCompareRows *r, const
     double *pt = malloc(sizeof(double) * (size_t)n), *pr = malloc(sizeof(double) * (size_t)n);
     if (!pt || !pr) { free(pt); free(pr); return MILES_ENOMEM; }
     int s = miles_ridge_predict(v->features, n, MILES_NUM_FEATURES, b->coef, b->intercept, pt);
+    if (s != MILES_OK) s = tool_error_prefix(s, b->ridge_path);
     for (int i = 0; s == MILES_OK && i < n; i++) {
         pt[i] = miles_velocity_target_clamp(&b->ridge_target, pt[i]);   /* as miles-baseline reported it */
         pr[i] = miles_velocity_target_inverse(&b->ridge_target, r->scaler, pt[i]);
     }
-    MilesMaeComparison raw, tgt;
-    if (s == MILES_OK) s = miles_compare_mae(r->vel_pred_raw, pr, r->vel_raw, n, opt, &raw);
-    const MilesVelocityTarget *a = r->target, *c = &b->ridge_target;
-    const int same = a->kind == c->kind && (a->kind == MILES_VTARGET_MINMAX || (a->mean == c->mean && a->std == c->std));
-    if (s == MILES_OK && same) s = miles_compare_mae(r->vel_pred, pt, r->vel_target, n, opt, &tgt);
+    if (s == MILES_OK) s = pair_velocity("ridge", "ridge (18 features)", b->ridge_path, &b->ridge_target, pt, pr, r, opt, out);
     if (s == MILES_OK && r->ridge_pred_raw) memcpy(r->ridge_pred_raw, pr, sizeof(double) * (size_t)n);
     free(pt);
     free(pr);
-    if (s != MILES_OK) return tool_error_prefix(s, b->ridge_path);
-    cJSON *o = cJSON_AddObjectToObject(out, "ridge");
-    cJSON_AddStringToObject(o, "baseline", "ridge (18 features)");
-    cJSON_AddStringToObject(o, "file", b->ridge_path);
-    cJSON_AddStringToObject(o, "velocity_target", miles_velocity_target_name(c->kind));
-    add_mae(o, "views_per_day", &raw);
-    if (same) add_mae(o, "target_space", &tgt);
-    else cJSON_AddStringToObject(o, "target_space", "not compared: the ridge baseline's target is not Miles'");
+    return s;
+}
+
+static void options(const ToolCompareRows *r, MilesMetricsOptions *opt) {
+    miles_metrics_options_default(opt);
+    opt->n_bootstrap = r->n_bootstrap;
+    opt->seed = r->seed;
+}
+
+int tool_compare_model(const char *path, const double *scores, const double *vel_pred, const double *vel_pred_raw,
+                       const MilesVelocityTarget *target, const ToolCompareRows *r, void **json) {
+    *json = NULL;
+    MilesMetricsOptions opt;
+    options(r, &opt);
+    cJSON *out = cJSON_CreateObject();
+    if (!out) return MILES_ENOMEM;
+    int s = pair_scores("checkpoint", "checkpoint B", path, scores, r, &opt, out);
+    if (s == MILES_OK && r->vel_raw && r->vel_pred_raw)
+        s = pair_velocity("checkpoint", "checkpoint B", path, target, vel_pred, vel_pred_raw, r, &opt, out);
+    if (s != MILES_OK) { cJSON_Delete(out); return s; }
+    *json = out;
     return MILES_OK;
 }
 
 int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **json) {
     *json = NULL;
     MilesMetricsOptions opt;
-    miles_metrics_options_default(&opt);
-    opt.n_bootstrap = r->n_bootstrap;
-    opt.seed = r->seed;
+    options(r, &opt);
     cJSON *out = cJSON_CreateObject();
     if (!out) return MILES_ENOMEM;
     int s = MILES_OK;
@@ -226,14 +268,14 @@ static void interval(char *buf, size_t n, const cJSON *a, const char *fmt) {
 
 void tool_compare_print(const void *json, const char *split_name, int n) {
     const cJSON *j = json;
-    printf("\nMiles against the baselines, paired on the same rows (%s split, n=%d; 95%% intervals)\n", split_name, n);
-    static const char *const keys[2] = {"text", "numeric"};
+    printf("\nPaired with other models on the same rows (%s split, n=%d; 95%% intervals)\n", split_name, n);
+    static const char *const keys[3] = {"text", "numeric", "checkpoint"};
     int head = 0;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
         if (!o) continue;
         if (!head++)
-            printf("  %-14s %7s %8s %9s  %-20s %-20s %7s %9s\n", "baseline", "AUROC", "Miles", "diff", "DeLong CI",
+            printf("  %-14s %7s %8s %9s  %-20s %-20s %7s %9s\n", "other", "AUROC", "this", "diff", "DeLong CI",
                    "bootstrap CI", "z", "p");
         char ci[80], bci[80], z[16];
         interval(ci, sizeof ci, cJSON_GetObjectItem(o, "ci"), "%+.4f");
@@ -244,15 +286,19 @@ void tool_compare_print(const void *json, const char *split_name, int n) {
         printf("  %-14s %7.4f %8.4f %+9.4f  %-20s %-20s %7s %9.3g\n", cJSON_GetObjectItem(o, "baseline")->valuestring,
                item(o, "auroc_baseline"), item(o, "auroc_miles"), item(o, "diff"), ci, bci, z, item(o, "p_value"));
     }
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "ridge");
-    if (r) {
-        printf("  %-26s %12s %12s %12s  %s\n", "velocity MAE", "ridge", "Miles", "diff", "bootstrap CI");
+    static const char *const vkeys[2] = {"ridge", "checkpoint"};
+    head = 0;
+    for (int v = 0; v < 2; v++) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, vkeys[v]);
+        if (!cJSON_GetObjectItemCaseSensitive(r, "views_per_day")) continue;
+        if (!head++)
+            printf("  %-26s %12s %12s %12s  %s\n", "velocity MAE", "other", "this", "diff", "bootstrap CI");
         const char *spaces[2] = {"views_per_day", "target_space"};
         for (int k = 0; k < 2; k++) {
             const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, spaces[k]);
             char label[64], bci[80];
-            snprintf(label, sizeof label, "ridge, %s", k ? cJSON_GetObjectItem(r, "velocity_target")->valuestring
-                                                        : "views/day");
+            snprintf(label, sizeof label, "%s, %s", v ? "checkpoint B" : "ridge",
+                     k ? cJSON_GetObjectItem(r, "velocity_target")->valuestring : "views/day");
             if (!cJSON_IsObject(o)) {
                 printf("  %-26s %s\n", label, cJSON_IsString(o) ? o->valuestring : "-");
                 continue;
@@ -262,5 +308,7 @@ void tool_compare_print(const void *json, const char *split_name, int n) {
                    item(o, "diff"), bci);
         }
     }
-    printf("  diff = Miles - baseline (AUROC: > 0 favours Miles; MAE: < 0 favours Miles)\n");
+    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(j, "checkpoint");
+    if (ck) printf("  checkpoint B: %s\n", cJSON_GetObjectItem(ck, "file")->valuestring);
+    printf("  diff = this model - the other (AUROC: > 0 favours this model; MAE: < 0 favours it)\n");
 }

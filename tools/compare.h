@@ -1,8 +1,9 @@
 /*
- * compare.h — miles-eval --compare DIR: the baselines miles-baseline saved in
- * DIR scored on the rows Miles was evaluated on, and each paired with Miles
- * (miles_compare_auroc: DeLong's test and a paired-bootstrap interval of the
- * AUROC difference; miles_compare_mae for the ridge velocity baseline).
+ * compare.h — miles-eval --compare DIR|CHECKPOINT: the baselines
+ * miles-baseline saved in DIR, or another checkpoint, scored on the rows Miles
+ * was evaluated on, and each paired with Miles (miles_compare_auroc: DeLong's
+ * test and a paired-bootstrap interval of the AUROC difference;
+ * miles_compare_mae for the velocity).
  */
 #ifndef MILES_TOOL_COMPARE_H
 #define MILES_TOOL_COMPARE_H
@@ -46,6 +47,11 @@ typedef struct ToolCompareRows {
  * gets a cJSON object (one member per baseline: "text", "numeric", "ridge")
  * for the report's "comparisons".  MILES_* status. */
 int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **json);
+/* Another model's answers on the same rows (miles-eval --compare CHECKPOINT:
+ * scored there): P(viral) [n], velocity in its own target space (clamped) and
+ * in views/day [n], its target.  *json as above, one member "checkpoint". */
+int tool_compare_model(const char *path, const double *scores, const double *vel_pred, const double *vel_pred_raw,
+                       const MilesVelocityTarget *target, const ToolCompareRows *r, void **json);
 /* The comparisons as a table on stdout. */
 void tool_compare_print(const void *json, const char *split_name, int n);
 

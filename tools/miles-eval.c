@@ -8,8 +8,9 @@
  * and the confusion matrix at 0.5 and at the checkpoint's stored threshold, ECE
  * and Brier, velocity MAE/RMSE/R2 (in the model's target space and in views/day),
  * Spearman rho, the constant-median reference and bootstrap 95% intervals;
- * JSON + table + PNG plots.  --compare DIR pairs Miles with the baselines
- * miles-baseline saved in DIR on the same rows (DeLong's test; compare.h).
+ * JSON + table + PNG plots.  --compare DIR|CHECKPOINT pairs the model with
+ * the baselines miles-baseline saved in DIR, or with another checkpoint, on
+ * the same rows (DeLong's test; compare.h).
  */
 #include "miles.h"
 #include "compare.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -42,10 +44,12 @@ static void usage(FILE *f) {
 "                      label, viral_score, predicted_viral (at the stored threshold, else\n"
 "                      0.5), velocity and predicted_velocity (views/day); with --compare\n"
 "                      also each baseline's answer\n"
-"  --compare DIR       pair Miles with the baselines miles-baseline --out DIR saved\n"
-"                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json),\n"
-"                      scored on the same rows: AUROC difference with DeLong's test and a\n"
-"                      paired-bootstrap interval, velocity MAE difference (\"comparisons\")\n"
+"  --compare DIR|CHECKPOINT\n"
+"                      pair the model with the baselines miles-baseline --out DIR saved\n"
+"                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json)\n"
+"                      or with another checkpoint for the same data, scored on the same rows:\n"
+"                      AUROC difference with DeLong's test and a paired-bootstrap interval,\n"
+"                      velocity MAE difference (\"comparisons\" in the report)\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
@@ -58,15 +62,13 @@ static void usage(FILE *f) {
 /* --predictions: a CSV row per evaluated row, every number to the last digit
  * (tool_put_double), so the report's metrics can be recomputed from the file. */
 static int write_predictions(const char *path, const MilesPrepared *prep, int split, const MilesDataset *v,
-                             const double *scores, double thr, const double *vpr, const int *bl_has,
-                             double *const *bl_ans) {
-    static const char *const bl_cols[3] = {"baseline_text_score", "baseline_numeric_score", "baseline_ridge_velocity"};
+                             const double *scores, double thr, const double *vpr, int n_extra,
+                             const char *const *extra_names, double *const *extra) {
     MilesAtomicFile af;
     TOOL_TRY(miles_atomic_open(&af, path));
     FILE *f = af.fp;
     fputs("row_id,title,label,viral_score,predicted_viral,velocity,predicted_velocity", f);
-    for (int k = 0; k < 3; k++)
-        if (bl_has[k]) fprintf(f, ",%s", bl_cols[k]);
+    for (int k = 0; k < n_extra; k++) fprintf(f, ",%s", extra_names[k]);
     fputc('\n', f);
     for (int64_t i = 0; i < v->n; i++) {
         tool_csv_cell(f, miles_prepared_row_id(prep, split, i));
@@ -82,11 +84,10 @@ static int write_predictions(const char *path, const MilesPrepared *prep, int sp
         } else {
             fputc(',', f);
         }
-        for (int k = 0; k < 3; k++)
-            if (bl_has[k]) {
-                fputc(',', f);
-                tool_put_double(f, bl_ans[k][i]);
-            }
+        for (int k = 0; k < n_extra; k++) {
+            fputc(',', f);
+            tool_put_double(f, extra[k][i]);
+        }
         fputc('\n', f);
     }
     if (ferror(f)) {
@@ -96,9 +97,34 @@ static int write_predictions(const char *path, const MilesPrepared *prep, int sp
     return miles_atomic_commit(&af);
 }
 
+/* miles-eval --compare CHECKPOINT: the other model on the same rows, as the
+ * first is scored (its own target space, clamped, and views/day). */
+static int score_other(MilesCheckpoint *ck, const MilesDataset *v, const char *device, MilesPrecision precision,
+                       int batch, int quiet, double *scores, double *vp, double *vpr, MilesVelocityTarget *t) {
+    MilesModel *m = NULL;
+    MilesScaler *sc = NULL;
+    int s = miles_checkpoint_model(ck, &m);
+    if (s == MILES_OK) s = miles_checkpoint_scaler(ck, &sc);
+    if (s == MILES_OK) s = miles_checkpoint_velocity_target(ck, t);
+    if (s == MILES_OK) {
+        ToolProgress pg;
+        tool_progress_start(&pg, !quiet, "scored (checkpoint B)", "rows", v->n, 0);
+        s = miles_predict_dataset_progress(m, device, precision, v, batch, miles_model_config(m)->max_position_embeddings,
+                                           scores, vp, tool_progress_cb, &pg);
+        if (s == MILES_OK) tool_progress_end(&pg, v->n);
+    }
+    if (s == MILES_OK) {
+        tool_velocity_clamp(t, vp, v->n, NULL);
+        for (int64_t i = 0; i < v->n; i++) vpr[i] = miles_velocity_target_inverse(t, sc, vp[i]);
+    }
+    miles_scaler_free(sc);
+    miles_model_free(m);
+    return s;
+}
+
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_dir = NULL,
+    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_path = NULL,
                *pred_path = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
     const char *device = NULL;
@@ -122,7 +148,7 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
-        case 'C': compare_dir = optarg; break;
+        case 'C': compare_path = optarg; break;
         case 'W': pred_path = optarg; break;
         case 'q': quiet = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
@@ -162,8 +188,15 @@ int main(int argc, char **argv) {
 
     /* the baselines before the (long) scoring: a wrong directory is said at once */
     ToolBaselines bl;
-    if (compare_dir && (s = tool_baselines_load(&bl, compare_dir, split_name)) != MILES_OK)
+    MilesCheckpoint *ckb = NULL;   /* --compare CHECKPOINT */
+    struct stat cst;
+    if (compare_path && stat(compare_path, &cst) == 0 && S_ISREG(cst.st_mode)) {
+        s = miles_checkpoint_open(&ckb, compare_path);
+        if (s == MILES_OK) s = miles_checkpoint_check_data(ckb, prep);
+        if (s != MILES_OK) return tool_fail("miles-eval: --compare", tool_error_prefix(s, compare_path));
+    } else if (compare_path && (s = tool_baselines_load(&bl, compare_path, split_name)) != MILES_OK) {
         return tool_fail("miles-eval", s);
+    }
     MilesDataset v;
     if ((s = miles_prepared_split(prep, split, &v)) != MILES_OK) return tool_fail("miles-eval", s);
     if (v.n == 0) { fprintf(stderr, "miles-eval: the %s split of %s is empty\n", split_name, data); return 1; }
@@ -214,26 +247,45 @@ int main(int argc, char **argv) {
     ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
                        boot, (uint64_t)seed};
     void *cmp = NULL;
-    double *bl_ans[3] = {NULL, NULL, NULL};   /* text, numeric, ridge views/day */
-    int bl_has[3] = {0, 0, 0};
-    if (compare_dir) {
-        for (int k = 0; pred_path && k < 3; k++)
-            if (!(bl_ans[k] = malloc(sizeof(double) * v.n))) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
-        bl_has[0] = bl.text != NULL;
-        bl_has[1] = bl.numeric != NULL;
-        bl_has[2] = bl.has_ridge;
+    const char *extra_names[3];
+    double *extra_vals[3] = {NULL, NULL, NULL};
+    int n_extra = 0;
+    if (compare_path) {
         ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed,
-                              bl_ans[0], bl_ans[1], bl_ans[2]};
-        s = tool_compare_run(&bl, &cr, &cmp);
-        tool_baselines_free(&bl);
+                              NULL, NULL, NULL};
+        for (int k = 0; k < 3; k++)
+            if (!(extra_vals[k] = malloc(sizeof(double) * v.n))) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
+        if (ckb) {
+            MilesVelocityTarget tb;
+            s = score_other(ckb, &v, device, precision, batch, quiet, extra_vals[0], extra_vals[2], extra_vals[1], &tb);
+            if (s == MILES_OK) s = tool_compare_model(compare_path, extra_vals[0], extra_vals[2], extra_vals[1], &tb, &cr, &cmp);
+            miles_checkpoint_close(ckb);
+            extra_names[n_extra++] = "compared_viral_score";
+            extra_names[n_extra++] = "compared_predicted_velocity";
+        } else {
+            static const char *const names[3] = {"baseline_text_score", "baseline_numeric_score", "baseline_ridge_velocity"};
+            const int has[3] = {bl.text != NULL, bl.numeric != NULL, bl.has_ridge};
+            cr.text_scores = extra_vals[0];
+            cr.numeric_scores = extra_vals[1];
+            cr.ridge_pred_raw = extra_vals[2];
+            s = tool_compare_run(&bl, &cr, &cmp);
+            tool_baselines_free(&bl);
+            for (int k = 0; k < 3; k++)   /* the columns of the baselines DIR holds, in that order */
+                if (has[k]) {
+                    extra_names[n_extra] = names[k];
+                    double *t = extra_vals[n_extra];
+                    extra_vals[n_extra++] = extra_vals[k];
+                    extra_vals[k] = t;
+                }
+        }
         if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
     }
     if (pred_path) {
         double thr = isnan(stored_thr) ? 0.5 : stored_thr;
-        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, bl_has, bl_ans);
-        for (int k = 0; k < 3; k++) free(bl_ans[k]);
+        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, n_extra, extra_names, extra_vals);
         if (s != MILES_OK) return tool_fail("miles-eval: --predictions", s);
     }
+    for (int k = 0; k < 3; k++) free(extra_vals[k]);
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv};
     int status = tool_report_run(&r);
