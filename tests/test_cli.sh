@@ -719,7 +719,10 @@ PY
 else bad "eval: --compare CHECKPOINT (rc $rc1/$rc/$rc2): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$CK" --out "$W/cmpe" > /dev/null 2> "$W/err"
 rc=$?
-expect_fail "eval: --compare with a checkpoint for other data refused naming it" "^miles-eval: --compare: $CK: "
+expect_fail "eval: --compare with a checkpoint for other data refused naming it" "than $CK was trained with"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/nothing.safetensors" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare with a missing path refused naming it" "^miles-eval: --compare $W/nothing.safetensors: No such file or directory"
 # refusals, said before any row is scored: an empty directory, a truncated model, a ridge report without 18 coefficients
 mkdir -p "$W/cmpx"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"

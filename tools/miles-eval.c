@@ -18,6 +18,7 @@
 #include "tool_common.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <math.h>
@@ -190,10 +191,14 @@ int main(int argc, char **argv) {
     ToolBaselines bl;
     MilesCheckpoint *ckb = NULL;   /* --compare CHECKPOINT */
     struct stat cst;
-    if (compare_path && stat(compare_path, &cst) == 0 && S_ISREG(cst.st_mode)) {
+    if (compare_path && stat(compare_path, &cst) != 0) {
+        fprintf(stderr, "miles-eval: --compare %s: %s\n", compare_path, strerror(errno));
+        return 1;
+    }
+    if (compare_path && S_ISREG(cst.st_mode)) {   /* the messages name the file */
         s = miles_checkpoint_open(&ckb, compare_path);
         if (s == MILES_OK) s = miles_checkpoint_check_data(ckb, prep);
-        if (s != MILES_OK) return tool_fail("miles-eval: --compare", tool_error_prefix(s, compare_path));
+        if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
     } else if (compare_path && (s = tool_baselines_load(&bl, compare_path, split_name)) != MILES_OK) {
         return tool_fail("miles-eval", s);
     }
