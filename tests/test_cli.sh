@@ -738,6 +738,11 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["run"]["coef"]=j[
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare with a ridge report of 17 coefficients refused naming the field" "baseline_ridge_test.json: not a ridge baseline report (run.coef is not an array of 18 numbers)"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["run"]["velocity_clamp"]["applied"]=True; del j["run"]["velocity_clamp"]["max"]; json.dump(j,open(sys.argv[2],"w"))' \
+    "$W/cmpb/baseline_ridge_test.json" "$W/cmpx/baseline_ridge_test.json"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpx" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare with a ridge report whose clamp lacks its max refused naming it" "(run.velocity_clamp.max is not a finite number)"
 
 # ---- miles-predict: CSV cells quoted as RFC 4180 wants, a bad record stops the
 # run naming file:line (or is skipped with --skip-bad), --topic reads JSON lines

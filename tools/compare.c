@@ -1,5 +1,5 @@
 /*
- * compare.c — miles-eval --compare DIR (compare.h; docs/metrics.md
+ * compare.c — miles-eval --compare DIR|CHECKPOINT (compare.h; docs/metrics.md
  * "Comparing two models").
  *
  * Overlapping 95% intervals of two AUROCs measured on the same rows say
@@ -21,11 +21,12 @@ static int ridge_fail(const char *path, const char *what) {
     return miles_set_error(MILES_EFORMAT, "%s: not a ridge baseline report (%s)", path, what);
 }
 
-static int number(const cJSON *o, const char *key, const char *path, double *v) {
+/* o[key] (o is the object at `sect`, e.g. "run") as a finite number */
+static int number(const cJSON *o, const char *sect, const char *key, const char *path, double *v) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
-        char what[96];
-        snprintf(what, sizeof what, "run.%s is not a finite number", key);
+        char what[128];
+        snprintf(what, sizeof what, "%s.%s is not a finite number", sect, key);
         return ridge_fail(path, what);
     }
     *v = x->valuedouble;
@@ -55,7 +56,7 @@ static int load_ridge(ToolBaselines *b, const char *path) {
     }
     MilesVelocityTarget *t = &b->ridge_target;
     memset(t, 0, sizeof *t);
-    if (s == MILES_OK) s = number(run, "intercept", path, &b->intercept);
+    if (s == MILES_OK) s = number(run, "run", "intercept", path, &b->intercept);
     if (s == MILES_OK) {
         if (cJSON_IsString(tname) && !strcmp(tname->valuestring, miles_velocity_target_name(MILES_VTARGET_LOG1P_Z)))
             t->kind = MILES_VTARGET_LOG1P_Z;
@@ -63,13 +64,13 @@ static int load_ridge(ToolBaselines *b, const char *path) {
             t->kind = MILES_VTARGET_MINMAX;
         else s = ridge_fail(path, "run.velocity_target is neither log1p_z nor minmax");
     }
-    if (s == MILES_OK) s = number(run, "target_mean", path, &t->mean);
-    if (s == MILES_OK) s = number(run, "target_std", path, &t->std);
+    if (s == MILES_OK) s = number(run, "run", "target_mean", path, &t->mean);
+    if (s == MILES_OK) s = number(run, "run", "target_std", path, &t->std);
     if (s == MILES_OK && !cJSON_IsObject(clamp)) s = ridge_fail(path, "run.velocity_clamp is missing");
     if (s == MILES_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(clamp, "applied"))) {
         t->has_range = 1;
-        s = number(clamp, "min", path, &t->lo);
-        if (s == MILES_OK) s = number(clamp, "max", path, &t->hi);
+        s = number(clamp, "run.velocity_clamp", "min", path, &t->lo);
+        if (s == MILES_OK) s = number(clamp, "run.velocity_clamp", "max", path, &t->hi);
     }
     cJSON_Delete(j);
     if (s == MILES_OK) b->has_ridge = 1;
