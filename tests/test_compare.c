@@ -126,6 +126,15 @@ static void test_symmetry_and_edges(void **state) {
     assert_true(fabs(ab.boot_lo + ba.boot_hi) < 1e-12 && fabs(ab.boot_hi + ba.boot_lo) < 1e-12);
     assert_true(ab.boot_lo < ab.boot_hi && ab.boot_used == ba.boot_used && ab.boot_used > 40);
     assert_true(ab.ci_lo < ab.diff && ab.diff < ab.ci_hi);
+    /* one resample is an interval of one point, for both differences */
+    o.n_bootstrap = 1;
+    MilesAurocComparison one;
+    OK(miles_compare_auroc(a, b, y, 8, &o, &one));
+    MilesMaeComparison m1;
+    OK(miles_compare_mae(a, b, a, 8, &o, &m1));
+    assert_true(!isnan(one.boot_lo) && one.boot_lo == one.boot_hi && one.boot_used <= 1);
+    assert_true(!isnan(m1.boot_lo) && m1.boot_lo == m1.boot_hi);
+    o.n_bootstrap = 50;
     /* a narrower level gives a narrower interval: alpha 0.5 -> z 0.6745 */
     o.alpha = 0.5;
     MilesAurocComparison half;
