@@ -435,6 +435,11 @@ static int check_boot(const char *fn, int n_boot, double alpha) {
 
 int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, int n_boot,
                           uint64_t seed, double alpha, double *lo, double *hi, int *n_used) {
+    return miles_bootstrap_ranking(scores, labels, n, n_boot, seed, alpha, lo, hi, NULL, NULL, n_used);
+}
+
+int miles_bootstrap_ranking(const double *scores, const int32_t *labels, int n, int n_boot, uint64_t seed,
+                            double alpha, double *lo, double *hi, double *ap_lo, double *ap_hi, int *n_used) {
     int64_t P;
     MILES_TRY(check_inputs("bootstrap_auroc", scores, labels, n, &P));
     MILES_TRY(need_both_classes("bootstrap_auroc", P, n));
@@ -442,8 +447,8 @@ int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, in
     int *order = NULL;
     MILES_TRY(sort_desc(scores, n, &order));
     int32_t *w = miles_malloc((size_t)n * sizeof *w);
-    double *stat = miles_malloc((size_t)n_boot * sizeof *stat);
-    int s = (w && stat) ? MILES_OK : MILES_ENOMEM;
+    double *stat = miles_malloc((size_t)n_boot * sizeof *stat), *ap = miles_malloc((size_t)n_boot * sizeof *ap);
+    int s = (w && stat && ap) ? MILES_OK : MILES_ENOMEM;
     Rng rng;
     rng_seed(&rng, seed);
     int used = 0;
@@ -455,7 +460,10 @@ int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, in
         ClfCurve c;
         s = clf_curve_sorted(scores, labels, order, n, w, &c);
         if (s != MILES_OK) break;
-        if (c.K > 0 && c.tps[c.K - 1] > 0 && c.fps[c.K - 1] > 0) stat[used++] = curve_auroc(&c);
+        if (c.K > 0 && c.tps[c.K - 1] > 0 && c.fps[c.K - 1] > 0) {
+            ap[used] = curve_ap(&c);   /* a weighted curve: the AP of the resample's duplicated rows */
+            stat[used++] = curve_auroc(&c);
+        }
         clf_curve_free(&c);
     }
     if (s == MILES_OK && used == 0)
@@ -464,9 +472,14 @@ int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, in
         qsort(stat, (size_t)used, sizeof *stat, cmp_double);
         *lo = percentile_sorted(stat, used, 100.0 * alpha / 2);
         *hi = percentile_sorted(stat, used, 100.0 * (1 - alpha / 2));
+        if (ap_lo && ap_hi) {
+            qsort(ap, (size_t)used, sizeof *ap, cmp_double);
+            *ap_lo = percentile_sorted(ap, used, 100.0 * alpha / 2);
+            *ap_hi = percentile_sorted(ap, used, 100.0 * (1 - alpha / 2));
+        }
         if (n_used) *n_used = used;
     }
-    free(order); free(w); free(stat);
+    free(order); free(w); free(stat); free(ap);
     return s;
 }
 
@@ -619,9 +632,8 @@ int miles_metrics_compute(MilesMetrics *m, const double *scores, const int32_t *
     clf_curve_free(&c);
     m->valid |= MILES_M_AUROC | MILES_M_AP | MILES_M_P_AT_R10 | MILES_M_BEST_F1;
     if (opt->n_bootstrap > 0) {
-        MILES_TRY(miles_bootstrap_auroc(scores, labels, n, opt->n_bootstrap, opt->seed,
-                                        opt->alpha, &m->auroc_lo, &m->auroc_hi,
-                                        &m->auroc_boot_used));
+        MILES_TRY(miles_bootstrap_ranking(scores, labels, n, opt->n_bootstrap, opt->seed, opt->alpha, &m->auroc_lo,
+                                          &m->auroc_hi, &m->ap_lo, &m->ap_hi, &m->auroc_boot_used));
         m->valid |= MILES_M_BOOT_AUROC;
     }
     return MILES_OK;
@@ -707,7 +719,13 @@ void *miles_metrics_to_json(const MilesMetrics *m) {
             cJSON_AddItemToArray(a, cJSON_CreateNumber(m->auroc_lo));
             cJSON_AddItemToArray(a, cJSON_CreateNumber(m->auroc_hi));
             cJSON_AddNumberToObject(bs, "auroc_resamples_used", m->auroc_boot_used);
-        } else cJSON_AddNullToObject(bs, "auroc");
+            a = cJSON_AddArrayToObject(bs, "average_precision");   /* on the same resamples */
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(m->ap_lo));
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(m->ap_hi));
+        } else {
+            cJSON_AddNullToObject(bs, "auroc");
+            cJSON_AddNullToObject(bs, "average_precision");
+        }
         if (v & MILES_M_BOOT_MAE) {
             cJSON *a = cJSON_AddArrayToObject(bs, "velocity_mae");
             cJSON_AddItemToArray(a, cJSON_CreateNumber(m->mae_lo));
@@ -750,6 +768,8 @@ int miles_metrics_print(const MilesMetrics *m, FILE *fp, const char *title) {
         fprintf(fp, "  %-28s [%.4f, %.4f] (%d resamples)\n", "  95% bootstrap interval",
                 m->auroc_lo, m->auroc_hi, m->auroc_boot_used);
     prow(fp, "PR-AUC (average precision)", m->average_precision, v & MILES_M_AP);
+    if (v & MILES_M_BOOT_AUROC)
+        fprintf(fp, "  %-28s [%.4f, %.4f]\n", "  95% bootstrap interval", m->ap_lo, m->ap_hi);
     char nm[64];
     snprintf(nm, sizeof nm, "precision @ recall >= %.2f", m->min_recall);
     prow(fp, nm, m->precision_at_recall, v & MILES_M_P_AT_R10);

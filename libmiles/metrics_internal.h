@@ -48,6 +48,10 @@ int miles_metric_brier(const double *scores, const int32_t *labels, int n, doubl
  * one class are skipped for AUROC (*n_used says how many were kept). */
 int miles_bootstrap_auroc(const double *scores, const int32_t *labels, int n, int n_boot,
                           uint64_t seed, double alpha, double *lo, double *hi, int *n_used);
+/* The same, with the average precision's interval on the same resamples
+ * (ap_lo/ap_hi may be NULL). */
+int miles_bootstrap_ranking(const double *scores, const int32_t *labels, int n, int n_boot, uint64_t seed,
+                            double alpha, double *lo, double *hi, double *ap_lo, double *ap_hi, int *n_used);
 int miles_bootstrap_mae(const double *pred, const double *target, int n, int n_boot,
                         uint64_t seed, double alpha, double *lo, double *hi);
 

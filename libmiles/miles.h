@@ -1084,6 +1084,7 @@ typedef struct MilesMetrics {
     double auroc_lo, auroc_hi; int auroc_boot_used;
     double mae_lo, mae_hi;
     int n_bootstrap; uint64_t seed; double alpha;
+    double ap_lo, ap_hi;       /* average precision's interval, on the AUROC's resamples (MILES_M_BOOT_AUROC) */
 } MilesMetrics;
 /* Compute every metric.  vel_pred/vel_true may be NULL (no velocity metrics).
  * opt NULL = defaults.  Returns MILES_OK when everything is defined; with

@@ -113,15 +113,17 @@ class Xoshiro256ss:
 
 
 def bootstrap(y, s, vp, vt, n_boot, seed):
-    """Percentile intervals (numpy.percentile, linear) of AUROC and MAE over
-    n_boot resamples; same index stream as miles_bootstrap_auroc/_mae."""
+    """Percentile intervals (numpy.percentile, linear) of AUROC, average
+    precision (the AUROC's resamples) and MAE over n_boot resamples; same
+    index stream as miles_bootstrap_ranking/_mae."""
     n = len(y)
     rng = Xoshiro256ss(seed)
-    aucs = []
+    aucs, aps = [], []
     for _ in range(n_boot):
         idx = np.array([rng.below(n) for _ in range(n)])
         if y[idx].min() != y[idx].max():
             aucs.append(roc_auc_score(y[idx], s[idx]))
+            aps.append(average_precision_score(y[idx], s[idx]))
     rng = Xoshiro256ss(seed)
     maes = []
     for _ in range(n_boot):
@@ -129,6 +131,7 @@ def bootstrap(y, s, vp, vt, n_boot, seed):
         maes.append(mean_absolute_error(vt[idx], vp[idx]))
     return {"n_boot": n_boot, "seed": seed, "alpha": 0.05,
             "auroc_ci": np.percentile(aucs, [2.5, 97.5]).tolist(), "auroc_used": len(aucs),
+            "ap_ci": np.percentile(aps, [2.5, 97.5]).tolist(),
             "mae_ci": np.percentile(maes, [2.5, 97.5]).tolist()}
 
 

@@ -370,6 +370,18 @@ static void test_bootstrap(void **state) {
     assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
     assert_int_equal(used, (int)num(bs, "auroc_used"));
     free(ci);
+    /* the average precision's interval, on the same resamples (sklearn average_precision_score per resample) */
+    double alo, ahi, ap, rlo, rhi;
+    int used2;
+    assert_int_equal(miles_metric_average_precision(s, y, n, &ap), MILES_OK);
+    assert_int_equal(miles_bootstrap_ranking(s, y, n, 1000, 7, 0.05, &rlo, &rhi, &alo, &ahi, &used2), MILES_OK);
+    assert_true(rlo == lo1 && rhi == hi1 && used2 == used);
+    ci = test_json_doubles(cJSON_GetObjectItem(bs, "ap_ci"), &nci);
+    printf("AP %.4f, bootstrap interval [%.4f, %.4f] vs sklearn+numpy replay: errors %.3g, %.3g\n", ap, alo, ahi,
+           fabs(alo - ci[0]), fabs(ahi - ci[1]));
+    assert_true(fabs(alo - ci[0]) <= TOL && fabs(ahi - ci[1]) <= TOL);
+    assert_true(alo < ap && ap < ahi);
+    free(ci);
     MilesRegressionMetrics rm;
     assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
     assert_int_equal(miles_bootstrap_mae(vp, vt, n, 1000, 7, 0.05, &lo1, &hi1), MILES_OK);
@@ -411,6 +423,14 @@ static void test_json_roundtrip(void **state) {
     cJSON *bs = cJSON_GetObjectItem(o, "bootstrap");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bs, "auroc")), 2);
     assert_int_equal(cJSON_GetObjectItem(bs, "resamples")->valueint, 1000);
+    /* the PR-AUC interval: the one miles_bootstrap_ranking gives on the same stream (seed 42), around the AP */
+    double alo, ahi, rlo, rhi;
+    assert_int_equal(miles_bootstrap_ranking(s, y, n, 1000, 42, 0.05, &rlo, &rhi, &alo, &ahi, NULL), MILES_OK);
+    const cJSON *apj = cJSON_GetObjectItem(bs, "average_precision");
+    assert_int_equal(cJSON_GetArraySize(apj), 2);
+    assert_true(m.ap_lo == alo && m.ap_hi == ahi && m.auroc_lo == rlo && m.auroc_hi == rhi);
+    assert_true(cJSON_GetArrayItem(apj, 0)->valuedouble == alo && cJSON_GetArrayItem(apj, 1)->valuedouble == ahi);
+    assert_true(alo < m.average_precision && m.average_precision < ahi);
     assert_null(cJSON_GetObjectItem(o, "undefined_reason"));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "at_stored_threshold")));
     cJSON_Delete(o);
