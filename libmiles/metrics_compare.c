@@ -1,7 +1,8 @@
 /*
  * metrics_compare.c — two scorers on the same rows: DeLong's test of the
- * AUROC difference and paired-bootstrap intervals of the AUROC and MAE
- * differences (miles.h, docs/metrics.md "Comparing two models").
+ * AUROC difference and paired-bootstrap intervals of the AUROC, average
+ * precision and MAE differences (miles.h, docs/metrics.md "Comparing two
+ * models").
  *
  * DeLong's structural components, for m positives X and n negatives Y:
  *   V10(X_i) = (#{Y_j < X_i} + #{Y_j = X_i}/2) / n,
@@ -99,6 +100,21 @@ static double st_auroc_diff(const double *const *c, int n) {
     return a;
 }
 
+static double st_ap_diff(const double *const *c, int n) {
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    if (!y) return NAN;
+    int64_t p = 0;
+    for (int i = 0; i < n; i++) p += y[i] = c[0][i] != 0;
+    double a = NAN, b = NAN;
+    if (p > 0 && p < n && miles_metric_average_precision(c[1], y, n, &a) == MILES_OK &&
+        miles_metric_average_precision(c[2], y, n, &b) == MILES_OK)
+        a -= b;
+    else
+        a = NAN;   /* the AUROC's rule: one-class resamples are skipped */
+    free(y);
+    return a;
+}
+
 static double st_mae_diff(const double *const *c, int n) {
     double d = 0;
     for (int i = 0; i < n; i++) d += fabs(c[0][i] - c[2][i]) - fabs(c[1][i] - c[2][i]);
@@ -113,8 +129,8 @@ static int get_options(const MilesMetricsOptions *opt, MilesMetricsOptions *d) {
     return MILES_OK;
 }
 
-int miles_compare_auroc(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
-                        const MilesMetricsOptions *opt, MilesAurocComparison *out) {
+int miles_compare_scores(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
+                        const MilesMetricsOptions *opt, MilesScoreComparison *out) {
     if (!out) return miles_error(MILES_EINVAL, "compare_auroc: NULL result");
     memset(out, 0, sizeof *out);
     MilesMetricsOptions o;
@@ -141,8 +157,11 @@ int miles_compare_auroc(const double *scores_a, const double *scores_b, const in
      * trapezoids), not as the mean of V10 (equal up to rounding) */
     int s = miles_metric_auroc(scores_a, labels, n, &out->auroc_a);
     if (s == MILES_OK) s = miles_metric_auroc(scores_b, labels, n, &out->auroc_b);
+    if (s == MILES_OK) s = miles_metric_average_precision(scores_a, labels, n, &out->ap_a);
+    if (s == MILES_OK) s = miles_metric_average_precision(scores_b, labels, n, &out->ap_b);
     if (s != MILES_OK) { free(v); free(rw); return s; }
     out->diff = out->auroc_a - out->auroc_b;
+    out->ap_diff = out->ap_a - out->ap_b;
     out->var_a = cov(v10a, v10a, (int)m) / m + cov(v01a, v01a, (int)nn) / nn;
     out->var_b = cov(v10b, v10b, (int)m) / m + cov(v01b, v01b, (int)nn) / nn;
     out->cov = cov(v10a, v10b, (int)m) / m + cov(v01a, v01b, (int)nn) / nn;
@@ -156,17 +175,23 @@ int miles_compare_auroc(const double *scores_a, const double *scores_b, const in
     double q = norm_quantile(1 - o.alpha / 2);
     out->ci_lo = out->diff - q * out->se;
     out->ci_hi = out->diff + q * out->se;
-    out->boot_lo = out->boot_hi = NAN;
+    out->boot_lo = out->boot_hi = out->ap_boot_lo = out->ap_boot_hi = NAN;
     if (o.n_bootstrap > 0) {
         double *y = miles_malloc(sizeof(double) * (size_t)n);
         if (!y) return MILES_ENOMEM;
         for (int i = 0; i < n; i++) y[i] = labels[i];
         const double *cols[3] = {y, scores_a, scores_b};
-        MilesColumnStat fn = st_auroc_diff;
-        int s = miles_bootstrap_columns(cols, 3, n, o.n_bootstrap, o.seed, o.alpha, &fn, 1, &out->boot_lo,
-                                        &out->boot_hi, &out->boot_used);
+        const MilesColumnStat fns[2] = {st_auroc_diff, st_ap_diff};
+        double lo[2], hi[2];
+        int used[2];
+        s = miles_bootstrap_columns(cols, 3, n, o.n_bootstrap, o.seed, o.alpha, fns, 2, lo, hi, used);
         free(y);
         MILES_TRY(s);
+        out->boot_lo = lo[0];
+        out->boot_hi = hi[0];
+        out->boot_used = used[0];
+        out->ap_boot_lo = lo[1];
+        out->ap_boot_hi = hi[1];
     }
     return MILES_OK;
 }

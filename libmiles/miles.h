@@ -1125,7 +1125,7 @@ MILES_API int miles_velocity_report(MilesVelocityReport *r, const double *pred, 
  * as the other intervals (opt->n_bootstrap, NaN when 0).  Needs >= 2 rows of
  * each class.  se = 0 (e.g. both curves perfect): z = 0 and p = 1 when diff =
  * 0, else z = +-inf and p = 0. */
-typedef struct MilesAurocComparison {
+typedef struct MilesScoreComparison {
     int n;
     int64_t n_pos, n_neg;
     double auroc_a, auroc_b, diff;       /* diff = auroc_a - auroc_b */
@@ -1135,9 +1135,12 @@ typedef struct MilesAurocComparison {
     double boot_lo, boot_hi;             /* percentile-bootstrap interval of diff */
     int boot_used;                       /* resamples with both classes */
     double alpha;
-} MilesAurocComparison;
-MILES_API int miles_compare_auroc(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
-                                  const MilesMetricsOptions *opt, MilesAurocComparison *out);
+    /* average precision (PR-AUC) on the same rows: no closed-form test, the
+     * paired-bootstrap interval of ap_diff on the same resamples as boot_* */
+    double ap_a, ap_b, ap_diff, ap_boot_lo, ap_boot_hi;
+} MilesScoreComparison;
+MILES_API int miles_compare_scores(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
+                                  const MilesMetricsOptions *opt, MilesScoreComparison *out);
 /* MAE of two predictors of the same targets: mae_a - mae_b and its
  * percentile-bootstrap interval (same resamples as above; NaN when
  * opt->n_bootstrap is 0). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for libmiles/metrics_compare.c (miles_compare_auroc, miles_compare_mae).
+"""Golden values for libmiles/metrics_compare.c (miles_compare_scores, miles_compare_mae).
 
 Run with the reference environment (tests/requirements-ref.txt: numpy 1.24.2,
 scikit-learn 1.2.1):
@@ -15,7 +15,8 @@ var(diff) = S_aa + S_bb - 2 S_ab; the AUROCs are checked against scikit-learn's
 roc_auc_score; the p-value is erfc(|z| / sqrt 2) and the interval's quantile
 statistics.NormalDist().inv_cdf.  The paired bootstrap replays libmiles'
 resample stream (gen_metrics_fixture.py's Xoshiro256ss) and takes
-roc_auc_score / mean_absolute_error on each resample and numpy.percentile.
+roc_auc_score / average_precision_score / mean_absolute_error on each
+resample and numpy.percentile.
 """
 import json
 import math
@@ -24,7 +25,7 @@ import statistics
 import sys
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, roc_auc_score
+from sklearn.metrics import average_precision_score, mean_absolute_error, roc_auc_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_metrics_fixture import Xoshiro256ss  # noqa: E402  (the resample stream)
@@ -60,14 +61,16 @@ def paired_bootstrap(y, a, b, va, vb, vt, n_boot, seed):
     """The same resamples for both statistics (miles_bootstrap_columns)."""
     n = len(y)
     rng = Xoshiro256ss(seed)
-    d_auc, d_mae = [], []
+    d_auc, d_ap, d_mae = [], [], []
     for _ in range(n_boot):
         idx = np.array([rng.below(n) for _ in range(n)])
         if y[idx].min() != y[idx].max():
             d_auc.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+            d_ap.append(average_precision_score(y[idx], a[idx]) - average_precision_score(y[idx], b[idx]))
         d_mae.append(mean_absolute_error(vt[idx], va[idx]) - mean_absolute_error(vt[idx], vb[idx]))
     return {"n_boot": n_boot, "seed": seed, "auroc_diff_ci": np.percentile(d_auc, [2.5, 97.5]).tolist(),
-            "auroc_used": len(d_auc), "mae_diff_ci": np.percentile(d_mae, [2.5, 97.5]).tolist()}
+            "auroc_used": len(d_auc), "ap_diff_ci": np.percentile(d_ap, [2.5, 97.5]).tolist(),
+            "mae_diff_ci": np.percentile(d_mae, [2.5, 97.5]).tolist()}
 
 
 def case(name, y, a, b, boot=None):
@@ -80,6 +83,8 @@ def case(name, y, a, b, boot=None):
     d = {"name": name, "labels": y.tolist(), "a": a.tolist(), "b": b.tolist(),
          "vel_a": va.tolist(), "vel_b": vb.tolist(), "vel_t": vt.tolist(),
          "alpha": ALPHA, "expected": delong(y, a, b)}
+    d["expected"]["ap_a"] = average_precision_score(y, a)
+    d["expected"]["ap_b"] = average_precision_score(y, b)
     d["expected"]["mae_a"] = mean_absolute_error(vt, va)
     d["expected"]["mae_b"] = mean_absolute_error(vt, vb)
     if boot:

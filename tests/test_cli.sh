@@ -631,6 +631,9 @@ for k in ("text", "numeric"):
     ok = ok and x["diff"] == x["auroc_miles"] - x["auroc_baseline"] and x["n_pos"] + x["n_neg"] == e["n"]
     ok = ok and x["ci"][0] < x["diff"] < x["ci"][1] and 0 < x["p_value"] <= 1 and 20 <= x["bootstrap_used"] <= 30
     ok = ok and x["bootstrap_ci"][0] < x["bootstrap_ci"][1] and x["file"] == f"{d}/baseline_{k}.json"
+    ap = x["average_precision"]
+    ok = ok and ap["ap_baseline"] == b["average_precision"] and ap["ap_miles"] == e["average_precision"]
+    ok = ok and ap["bootstrap_ci"][0] <= ap["bootstrap_ci"][1]
 r, b = c["ridge"], json.load(open(f"{d}/baseline_ridge_test.json"))["velocity_report"]
 mv = e["velocity_report"]
 ok = ok and r["target_space"]["mae_baseline"] == b["target_space"]["mae"]
@@ -639,7 +642,7 @@ ok = ok and r["target_space"]["mae_miles"] == mv["target_space"]["mae"]
 ok = ok and r["views_per_day"]["mae_miles"] == mv["views_per_day"]["mae"]
 sys.exit(0 if ok else 1)
 PY
-    ok "eval: --compare: the baselines' AUROCs and ridge MAEs on the same rows equal their reports'; DeLong + bootstrap"
+    ok "eval: --compare: the baselines' AUROCs, PR-AUCs and ridge MAEs on the same rows equal their reports'; DeLong + bootstrap"
 else bad "eval: --compare (rc $rc): $(head -c 300 "$W/err")"; fi
 # --predictions: the report's numbers recomputed from the file (AUROC by pairs, MAE, the confusion counts)
 if python3 - "$W/cmpe/pred.csv" "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then

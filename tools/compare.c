@@ -116,8 +116,8 @@ static void add_num(cJSON *o, const char *k, double v) {
 /* Miles' P(viral) against another model's p on the rows: out[key] */
 static int pair_scores(const char *key, const char *name, const char *path, const double *p, const ToolCompareRows *r,
                        const MilesMetricsOptions *opt, cJSON *out) {
-    MilesAurocComparison c;
-    int s = miles_compare_auroc(r->scores, p, r->rows->labels, (int)r->rows->n, opt, &c);
+    MilesScoreComparison c;
+    int s = miles_compare_scores(r->scores, p, r->rows->labels, (int)r->rows->n, opt, &c);
     if (s != MILES_OK) return tool_error_prefix(s, path);
     cJSON *o = cJSON_GetObjectItemCaseSensitive(out, key);
     if (!o) o = cJSON_AddObjectToObject(out, key);
@@ -139,6 +139,11 @@ static int pair_scores(const char *key, const char *name, const char *path, cons
     cJSON_AddItemToObject(o, "bootstrap_ci", pair(c.boot_lo, c.boot_hi));
     cJSON_AddNumberToObject(o, "bootstrap_used", c.boot_used);
     cJSON_AddNumberToObject(o, "alpha", c.alpha);
+    cJSON *ap = cJSON_AddObjectToObject(o, "average_precision");   /* paired bootstrap only */
+    cJSON_AddNumberToObject(ap, "ap_miles", c.ap_a);
+    cJSON_AddNumberToObject(ap, "ap_baseline", c.ap_b);
+    cJSON_AddNumberToObject(ap, "diff", c.ap_diff);
+    cJSON_AddItemToObject(ap, "bootstrap_ci", pair(c.ap_boot_lo, c.ap_boot_hi));
     return MILES_OK;
 }
 
@@ -286,6 +291,17 @@ void tool_compare_print(const void *json, const char *split_name, int n) {
         else snprintf(z, sizeof z, "%.2f", zv);
         printf("  %-14s %7.4f %8.4f %+9.4f  %-20s %-20s %7s %9.3g\n", cJSON_GetObjectItem(o, "baseline")->valuestring,
                item(o, "auroc_baseline"), item(o, "auroc_miles"), item(o, "diff"), ci, bci, z, item(o, "p_value"));
+    }
+    head = 0;
+    for (int k = 0; k < 3; k++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, keys[k]),
+                                                          "average_precision");
+        if (!o) continue;
+        if (!head++) printf("  %-14s %7s %8s %9s  %s\n", "PR-AUC", "other", "this", "diff", "bootstrap CI");
+        char bci[80];
+        interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4f");
+        printf("  %-14s %7.4f %8.4f %+9.4f  %s\n", cJSON_GetObjectItem(cJSON_GetObjectItem(j, keys[k]), "baseline")->valuestring,
+               item(o, "ap_baseline"), item(o, "ap_miles"), item(o, "diff"), bci);
     }
     static const char *const vkeys[2] = {"ridge", "checkpoint"};
     head = 0;

@@ -1,7 +1,7 @@
 /*
  * compare.h — miles-eval --compare DIR|CHECKPOINT: the baselines
  * miles-baseline saved in DIR, or another checkpoint, scored on the rows Miles
- * was evaluated on, and each paired with Miles (miles_compare_auroc: DeLong's
+ * was evaluated on, and each paired with Miles (miles_compare_scores: DeLong's
  * test and a paired-bootstrap interval of the AUROC difference;
  * miles_compare_mae for the velocity).
  */
