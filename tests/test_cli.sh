@@ -356,7 +356,7 @@ cat > "$W/cfg.json" <<'JSON'
 {"init": "random", "size": "tiny", "max-steps": 3, "batch-size": 8, "warmup": 1, "bucket": true,
  "pooling": "mean", "seed": 5, "lr": 0.001, "head-lr": 0.002}
 JSON
-"$BIN/miles-train" $T --config "$W/cfg.json" --out "$W/tc" > "$W/out" 2> "$W/err"
+"$BIN/miles-train" --config "$W/cfg.json" $T --out "$W/tc" > "$W/out" 2> "$W/err"   # --config first: argv[1]
 rc1=$?
 "$BIN/miles-train" $T --init random --size tiny --max-steps 3 --batch-size 8 --warmup 1 --bucket --pooling mean \
     --seed 5 --lr 0.001 --head-lr 0.002 --out "$W/tf" > "$W/out" 2> "$W/err"
@@ -427,11 +427,11 @@ expect_fail "data: prepare --checkpoint with a fitting option refused, naming it
 # ---- miles-train's options reach what it records: train_config / metadata of
 # the checkpoint; --csv prepares the very file miles-data prepare writes
 R="--init random --size tiny --max-steps 2 --batch-size 8 --warmup 1"
-"$BIN/miles-train" $T $R --schedule linear --class-weights 1,3 --loss-weights 0.9,0.1 --weight-decay 0.05 --clip 0.5 \
+"$BIN/miles-train" $T $R --schedule linear --class-weights 0.5,0.75 --loss-weights 0.9,0.1 --weight-decay 0.05 --clip 0.5 \
     --patience 7 --min-delta 0.01 --eval-every 2 --grad-accum 2 --layer-decay 0.8 --epochs 4 --lr 3e-4 --head-lr 1e-3 \
     --seed 9 --max-len 24 --out "$W/to1" > /dev/null 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && tc_check "$W/to1/last.safetensors" 'c["schedule"] == "linear" and c["class_weight"] == [1, 3]
+if [ "$rc" -eq 0 ] && tc_check "$W/to1/last.safetensors" 'c["schedule"] == "linear" and c["class_weight"] == [0.5, 0.75]
     and not c["auto_class_weight"] and close(c["w_cls"], 0.9) and close(c["w_reg"], 0.1)
     and close(c["weight_decay"], 0.05) and close(c["clip"], 0.5) and c["patience"] == 7 and close(c["min_delta"], 0.01)
     and c["eval_every"] == 2 and c["grad_accum"] == 2 and close(c["layer_decay"], 0.8) and c["epochs"] == 4
@@ -863,9 +863,11 @@ for src in tools/miles-*.c; do
     tool=$(basename "$src" .c)
     opts=$( { grep -ohE '\{ *"[a-z0-9-]+", *[a-z0-9_]+,' "$src" | grep -oE '"[a-z0-9-]+"' | tr -d '"' | sed 's/^/--/'
               grep -ohE '"--[a-z0-9-]+"' "$src" | tr -d '"'; } | sort -u)
-    "$BIN/$tool" --help > "$W/help" 2>&1
+    "$BIN/$tool" --help > "$W/help" 2> "$W/help_err"
+    hrc=$?
     missing=$(for o in $opts; do grep -qE -- "$o([^a-z0-9-]|\$)" "$W/help" || printf '%s ' "$o"; done)
-    if [ -n "$opts" ] && [ -z "$missing" ]; then ok "$tool --help lists its $(echo $opts | wc -w) options"
+    if [ "$hrc" -ne 0 ] || [ -s "$W/help_err" ]; then bad "$tool --help: exit $hrc, or text on stderr (want 0, stdout)"
+    elif [ -n "$opts" ] && [ -z "$missing" ]; then ok "$tool --help lists its $(echo $opts | wc -w) options (stdout, exit 0)"
     else bad "$tool --help: not listed: ${missing:-(no options found in $src)}"; fi
 done
 
