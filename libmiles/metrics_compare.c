@@ -86,34 +86,23 @@ static double norm_quantile(double p) {
 }
 
 /* bootstrap statistics: columns (labels as 0/1 doubles, a, b) / (a, b, target) */
-static double st_auroc_diff(const double *const *c, int n) {
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    if (!y) return NAN;
-    int64_t p = 0;
-    for (int i = 0; i < n; i++) p += y[i] = c[0][i] != 0;
-    double a = NAN, b = NAN;
-    if (p > 0 && p < n && miles_metric_auroc(c[1], y, n, &a) == MILES_OK && miles_metric_auroc(c[2], y, n, &b) == MILES_OK)
-        a -= b;
-    else
-        a = NAN;   /* a one-class resample: skipped, as the AUROC interval skips it */
-    free(y);
-    return a;
-}
+typedef int (*RankMetric)(const double *scores, const int32_t *labels, int n, double *out);
 
-static double st_ap_diff(const double *const *c, int n) {
+/* metric(a) - metric(b) on a resample; NaN for a one-class resample (skipped,
+ * as the AUROC interval skips it) */
+static double metric_diff(const double *const *c, int n, RankMetric metric) {
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     if (!y) return NAN;
     int64_t p = 0;
     for (int i = 0; i < n; i++) p += y[i] = c[0][i] != 0;
     double a = NAN, b = NAN;
-    if (p > 0 && p < n && miles_metric_average_precision(c[1], y, n, &a) == MILES_OK &&
-        miles_metric_average_precision(c[2], y, n, &b) == MILES_OK)
-        a -= b;
-    else
-        a = NAN;   /* the AUROC's rule: one-class resamples are skipped */
+    if (p > 0 && p < n && metric(c[1], y, n, &a) == MILES_OK && metric(c[2], y, n, &b) == MILES_OK) a -= b;
+    else a = NAN;
     free(y);
     return a;
 }
+static double st_auroc_diff(const double *const *c, int n) { return metric_diff(c, n, miles_metric_auroc); }
+static double st_ap_diff(const double *const *c, int n) { return metric_diff(c, n, miles_metric_average_precision); }
 
 static double st_mae_diff(const double *const *c, int n) {
     double d = 0;

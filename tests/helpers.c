@@ -115,6 +115,12 @@ double *test_json_doubles(const cJSON *a, int *n) {
     return v;
 }
 
+double test_json_num(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(x)) fail_msg("JSON: no number \"%s\"", k);
+    return x->valuedouble;
+}
+
 int32_t *test_json_ints(const cJSON *a, int *n) {
     double *d = test_json_doubles(a, n);
     int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);

@@ -64,6 +64,8 @@ struct cJSON *test_read_json(const char *path);
  * Fails the test if a is not an array or holds a non-number. */
 double *test_json_doubles(const struct cJSON *a, int *n);
 int32_t *test_json_ints(const struct cJSON *a, int *n);
+/* o[k] as a number; fails the test if it is absent or not a number. */
+double test_json_num(const struct cJSON *o, const char *k);
 /* Fails the test unless files a and b both read and hold the same bytes. */
 void test_assert_same_file(const char *a, const char *b);
 /* The shared data directory: $MILES_SHARED, else ../shared. */

@@ -78,24 +78,25 @@ static int t_new(Env *e, OnnxRefTensor *t, int dtype, int nd, const int64_t *d) 
     return 0;
 }
 
-OnnxRefTensor onnx_ref_view_f32(float *data, int ndim, const int64_t *dims) {
+/* type, rank, dims and count; no data yet */
+static OnnxRefTensor header(int dtype, int ndim, const int64_t *dims) {
     OnnxRefTensor t;
     memset(&t, 0, sizeof t);
-    t.dtype = F32;
+    t.dtype = dtype;
     t.ndim = ndim;
     memcpy(t.dims, dims, sizeof(int64_t) * (size_t)ndim);
     t.n = count(ndim, dims);
+    return t;
+}
+
+OnnxRefTensor onnx_ref_view_f32(float *data, int ndim, const int64_t *dims) {
+    OnnxRefTensor t = header(F32, ndim, dims);
     t.f = data;
     return t;
 }
 
 OnnxRefTensor onnx_ref_i64_from_i32(const int32_t *data, int ndim, const int64_t *dims) {
-    OnnxRefTensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = I64;
-    t.ndim = ndim;
-    memcpy(t.dims, dims, sizeof(int64_t) * (size_t)ndim);
-    t.n = count(ndim, dims);
+    OnnxRefTensor t = header(I64, ndim, dims);
     t.i = malloc((t.n ? t.n : 1) * sizeof(int64_t));
     if (t.i)
         for (size_t k = 0; k < t.n; k++) t.i[k] = data[k];

@@ -29,12 +29,6 @@
 
 static double g_worst[3]; /* DeLong, p-value (relative), bootstrap */
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(x)) fail_msg("fixture: no number %s", k);
-    return x->valuedouble;
-}
-
 static void close_to(int slot, const char *cname, const char *what, double got, double want, int relative) {
     double err = fabs(got - want) / (relative ? fmax(fabs(want), 1e-300) : 1.0);
     if (err > g_worst[slot]) g_worst[slot] = err;
@@ -61,37 +55,37 @@ static void test_fixture(void **state) {
         double *vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_t"), &n2);
         MilesMetricsOptions o;
         miles_metrics_options_default(&o);
-        o.alpha = num(cs, "alpha");
-        o.n_bootstrap = bt ? (int)num(bt, "n_boot") : 0;
-        o.seed = bt ? (uint64_t)num(bt, "seed") : 42;
+        o.alpha = test_json_num(cs, "alpha");
+        o.n_bootstrap = bt ? (int)test_json_num(bt, "n_boot") : 0;
+        o.seed = bt ? (uint64_t)test_json_num(bt, "seed") : 42;
         MilesScoreComparison c;
         OK(miles_compare_scores(a, b, y, n, &o, &c));
         assert_int_equal(c.n, n);
-        assert_int_equal(c.n_pos, (int64_t)num(e, "n_pos"));
-        assert_int_equal(c.n_neg, (int64_t)num(e, "n_neg"));
-        close_to(0, name, "auroc_a", c.auroc_a, num(e, "auroc_a"), 0);
-        close_to(0, name, "auroc_b", c.auroc_b, num(e, "auroc_b"), 0);
-        close_to(0, name, "diff", c.diff, num(e, "diff"), 0);
-        close_to(0, name, "var_a", c.var_a, num(e, "var_a"), 0);
-        close_to(0, name, "var_b", c.var_b, num(e, "var_b"), 0);
-        close_to(0, name, "cov", c.cov, num(e, "cov"), 0);
-        close_to(0, name, "se", c.se, num(e, "se"), 0);
-        close_to(0, name, "z", c.z, num(e, "z"), 0);
-        close_to(1, name, "p_value", c.p_value, num(e, "p_value"), 1);
-        close_to(0, name, "ap_a", c.ap_a, num(e, "ap_a"), 0);
-        close_to(0, name, "ap_b", c.ap_b, num(e, "ap_b"), 0);
-        close_to(0, name, "ap_diff", c.ap_diff, num(e, "ap_a") - num(e, "ap_b"), 0);
+        assert_int_equal(c.n_pos, (int64_t)test_json_num(e, "n_pos"));
+        assert_int_equal(c.n_neg, (int64_t)test_json_num(e, "n_neg"));
+        close_to(0, name, "auroc_a", c.auroc_a, test_json_num(e, "auroc_a"), 0);
+        close_to(0, name, "auroc_b", c.auroc_b, test_json_num(e, "auroc_b"), 0);
+        close_to(0, name, "diff", c.diff, test_json_num(e, "diff"), 0);
+        close_to(0, name, "var_a", c.var_a, test_json_num(e, "var_a"), 0);
+        close_to(0, name, "var_b", c.var_b, test_json_num(e, "var_b"), 0);
+        close_to(0, name, "cov", c.cov, test_json_num(e, "cov"), 0);
+        close_to(0, name, "se", c.se, test_json_num(e, "se"), 0);
+        close_to(0, name, "z", c.z, test_json_num(e, "z"), 0);
+        close_to(1, name, "p_value", c.p_value, test_json_num(e, "p_value"), 1);
+        close_to(0, name, "ap_a", c.ap_a, test_json_num(e, "ap_a"), 0);
+        close_to(0, name, "ap_b", c.ap_b, test_json_num(e, "ap_b"), 0);
+        close_to(0, name, "ap_diff", c.ap_diff, test_json_num(e, "ap_a") - test_json_num(e, "ap_b"), 0);
         const cJSON *ci = cJSON_GetObjectItem(e, "ci");
         close_to(0, name, "ci_lo", c.ci_lo, cJSON_GetArrayItem(ci, 0)->valuedouble, 0);
         close_to(0, name, "ci_hi", c.ci_hi, cJSON_GetArrayItem(ci, 1)->valuedouble, 0);
         MilesMaeComparison mc;
         OK(miles_compare_mae(va, vb, vt, n, &o, &mc));
-        close_to(0, name, "mae_a", mc.mae_a, num(e, "mae_a"), 0);
-        close_to(0, name, "mae_b", mc.mae_b, num(e, "mae_b"), 0);
-        close_to(0, name, "mae diff", mc.diff, num(e, "mae_a") - num(e, "mae_b"), 0);
+        close_to(0, name, "mae_a", mc.mae_a, test_json_num(e, "mae_a"), 0);
+        close_to(0, name, "mae_b", mc.mae_b, test_json_num(e, "mae_b"), 0);
+        close_to(0, name, "mae diff", mc.diff, test_json_num(e, "mae_a") - test_json_num(e, "mae_b"), 0);
         if (bt) {
             const cJSON *ai = cJSON_GetObjectItem(bt, "auroc_diff_ci"), *mi = cJSON_GetObjectItem(bt, "mae_diff_ci");
-            assert_int_equal(c.boot_used, (int)num(bt, "auroc_used"));
+            assert_int_equal(c.boot_used, (int)test_json_num(bt, "auroc_used"));
             close_to(2, name, "bootstrap auroc diff lo", c.boot_lo, cJSON_GetArrayItem(ai, 0)->valuedouble, 0);
             close_to(2, name, "bootstrap auroc diff hi", c.boot_hi, cJSON_GetArrayItem(ai, 1)->valuedouble, 0);
             const cJSON *pi = cJSON_GetObjectItem(bt, "ap_diff_ci");

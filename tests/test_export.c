@@ -646,6 +646,36 @@ static int32_t *read_i32(const MilesSafetensors *st, const char *name, int *B, i
     return x;
 }
 
+/* The fixture checkpoint's model and the 50 recorded titles' inputs. */
+typedef struct {
+    MilesModel *m;
+    MilesSafetensors *st;
+    int B, T;
+    int32_t *ids, *mask, *tt;
+    float *feat;
+} FixtureIO;
+
+static void fixture_io_open(FixtureIO *f) {
+    memset(f, 0, sizeof *f);
+    expect_status(miles_checkpoint_load_model(&f->m, FIX_CKPT), MILES_OK);
+    expect_status(miles_safetensors_open(&f->st, FIX_IO), MILES_OK);
+    int B2, T2;
+    f->ids = read_i32(f->st, "input_ids", &f->B, &f->T);
+    f->mask = read_i32(f->st, "attention_mask", &B2, &T2);
+    assert_true(B2 == f->B && T2 == f->T);
+    f->tt = read_i32(f->st, "token_type_ids", &B2, &T2);
+    assert_true(B2 == f->B && T2 == f->T);
+    size_t nf;
+    f->feat = test_st_f32(f->st, "features", NULL, NULL, &nf);
+    assert_int_equal(nf, (size_t)f->B * MILES_NUM_FEATURES);
+}
+
+static void fixture_io_close(FixtureIO *f) {
+    free(f->ids); free(f->mask); free(f->tt); free(f->feat);
+    miles_safetensors_close(f->st);
+    miles_model_free(f->m);
+}
+
 /* The fixture's graph, run by tests/onnx_ref.c on the 50 recorded titles,
  * against what onnxruntime 1.17.3 answered on the same graph (recorded by
  * tests/export_roundtrip.py: this checks the interpreter) and against Miles'
@@ -655,19 +685,13 @@ static void test_fixture_graph_run(void **state) {
     char onnx[512];
     snprintf(onnx, sizeof onnx, "%s/fixture.onnx", tmpdir);
     expect_status(miles_export_onnx(FIX_CKPT, onnx, NULL), MILES_OK);
-    MilesModel *m = NULL;
-    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
-    MilesSafetensors *st = NULL;
-    expect_status(miles_safetensors_open(&st, FIX_IO), MILES_OK);
-    int B, T, B2, T2;
-    int32_t *ids = read_i32(st, "input_ids", &B, &T);
-    int32_t *mask = read_i32(st, "attention_mask", &B2, &T2);
-    int32_t *tt = read_i32(st, "token_type_ids", &B2, &T2);
-    size_t nf;
-    float *feat = test_st_f32(st, "features", NULL, NULL, &nf);
-    MilesBatch b = {B, T, ids, tt, mask, feat, NULL, NULL};
+    FixtureIO f;
+    fixture_io_open(&f);
+    MilesSafetensors *st = f.st;
+    const int B = f.B;
+    MilesBatch b = {f.B, f.T, f.ids, f.tt, f.mask, f.feat, NULL, NULL};
     OnnxRefTensor out[4];
-    double w_fwd = graph_vs_forward(onnx, m, &b, out);
+    double w_fwd = graph_vs_forward(onnx, f.m, &b, out);
     const char *names[3] = {"ort.logits", "ort.viral_prob", "ort.velocity"};
     double w_ort = 0;
     for (int k = 0; k < 3; k++) {
@@ -682,9 +706,7 @@ static void test_fixture_graph_run(void **state) {
     if (!(w_ort <= 2e-6)) fail_msg("the interpreter differs from onnxruntime by %.3e > 2e-6", w_ort);
     if (!(w_fwd <= 2e-6)) fail_msg("the exported graph differs from Miles' forward by %.3e > 2e-6", w_fwd);
     free_outs(out);
-    free(ids); free(mask); free(tt); free(feat);
-    miles_safetensors_close(st);
-    miles_model_free(m);
+    fixture_io_close(&f);
 }
 
 /* A batch for the variants: ragged lengths (a full row, a [CLS]-only row, an
@@ -779,8 +801,9 @@ static void test_variants(void **state) {
         assert_true(has_node_output(onnx, "pooled"));
         double w_cls = graph_vs_forward(onnx, m, &b, cls);
         double w_pool = test_max_abs_diff(full[3].f, cls[3].f, full[3].n);
-        printf("  onnx_ref %s/%-6s max |graph - miles| %.3e, pooled-only graph %.3e, their pooled vectors %.3e\n",
-               vars[v].preset, POOL_NAME(vars[v].pooling), w_full, w_cls, w_pool);
+        snprintf(label, sizeof label, "%s/%s", vars[v].preset, POOL_NAME(vars[v].pooling));
+        printf("  onnx_ref %-22s max |graph - miles| %.3e, pooled-only graph %.3e, their pooled vectors %.3e\n",
+               label, w_full, w_cls, w_pool);
         if (!(w_full <= 2e-6 && w_cls <= 2e-6 && w_pool <= 2e-6))
             fail_msg("%s: the graph run differs from Miles' forward (%.3e, %.3e, pooled %.3e > 2e-6)", label, w_full,
                      w_cls, w_pool);
@@ -796,26 +819,19 @@ static void test_variants(void **state) {
 
 /* ------------------------------------------------------------ numbers */
 
-
 /* Miles' forward on the fixture inputs vs the onnxruntime and PyTorch outputs
  * recorded by tests/export_roundtrip.py on the exported models. */
 static void test_fixture_outputs(void **state) {
     (void)state;
-    MilesModel *m = NULL;
-    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
-    MilesSafetensors *st = NULL;
-    expect_status(miles_safetensors_open(&st, FIX_IO), MILES_OK);
-    int B, T, B2, T2;
-    int32_t *ids = read_i32(st, "input_ids", &B, &T);
-    int32_t *mask = read_i32(st, "attention_mask", &B2, &T2);
-    int32_t *tt = read_i32(st, "token_type_ids", &B2, &T2);
+    FixtureIO f;
+    fixture_io_open(&f);
+    MilesModel *m = f.m;
+    MilesSafetensors *st = f.st;
+    const int B = f.B;
     assert_int_equal(B, 50);
-    size_t nf;
-    float *feat = test_st_f32(st, "features", NULL, NULL, &nf);
-    assert_int_equal(nf, (size_t)B * MILES_NUM_FEATURES);
     float *logits = malloc((size_t)B * 2 * sizeof(float)), *vel = malloc((size_t)B * sizeof(float));
     float *prob = malloc((size_t)B * sizeof(float));
-    MilesBatch b = {B, T, ids, tt, mask, feat, NULL, NULL};
+    MilesBatch b = {B, f.T, f.ids, f.tt, f.mask, f.feat, NULL, NULL};
     expect_status(miles_model_forward(m, &b, 0, logits, vel, NULL), MILES_OK);
     for (int r = 0; r < B; r++) {
         double a = logits[2 * r], c = logits[2 * r + 1], mx = a > c ? a : c;
@@ -847,9 +863,8 @@ static void test_fixture_outputs(void **state) {
     for (int r = 0; r < B; r++) { mn = fmin(mn, prob[r]); mx = test_max_err(mx, prob[r]); }
     printf("  viral_prob range over %d titles: [%.4f, %.4f]; worst error %.3e\n", B, mn, mx, worst);
     assert_true(mx - mn > 0.1);
-    free(ids); free(mask); free(tt); free(feat); free(logits); free(vel); free(prob);
-    miles_safetensors_close(st);
-    miles_model_free(m);
+    free(logits); free(vel); free(prob);
+    fixture_io_close(&f);
 }
 
 int main(void) {

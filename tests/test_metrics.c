@@ -43,12 +43,6 @@ static int free_fixture(void **state) {
     return 0;
 }
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    assert_non_null(x);
-    return x->valuedouble;
-}
-
 static void close_to(int slot, const char *cname, const char *what, double got, double want) {
     double e = fabs(got - want);
     if (e > g_maxerr[slot]) g_maxerr[slot] = e;
@@ -59,14 +53,14 @@ static void close_to(int slot, const char *cname, const char *what, double got, 
 }
 
 static void check_thr(const char *cname, const MilesThresholdMetrics *t, const cJSON *e) {
-    close_to(3, cname, "accuracy", t->accuracy, num(e, "accuracy"));
-    close_to(3, cname, "precision", t->precision, num(e, "precision"));
-    close_to(3, cname, "recall", t->recall, num(e, "recall"));
-    close_to(3, cname, "f1", t->f1, num(e, "f1"));
-    assert_int_equal(t->tn, (int64_t)num(e, "tn"));
-    assert_int_equal(t->fp, (int64_t)num(e, "fp"));
-    assert_int_equal(t->fn, (int64_t)num(e, "fn"));
-    assert_int_equal(t->tp, (int64_t)num(e, "tp"));
+    close_to(3, cname, "accuracy", t->accuracy, test_json_num(e, "accuracy"));
+    close_to(3, cname, "precision", t->precision, test_json_num(e, "precision"));
+    close_to(3, cname, "recall", t->recall, test_json_num(e, "recall"));
+    close_to(3, cname, "f1", t->f1, test_json_num(e, "f1"));
+    assert_int_equal(t->tn, (int64_t)test_json_num(e, "tn"));
+    assert_int_equal(t->fp, (int64_t)test_json_num(e, "fp"));
+    assert_int_equal(t->fn, (int64_t)test_json_num(e, "fn"));
+    assert_int_equal(t->tp, (int64_t)test_json_num(e, "tp"));
 }
 
 static void check_curve(int slot, const char *cname, const MilesCurve *c, const cJSON *e,
@@ -87,8 +81,8 @@ static void check_curve(int slot, const char *cname, const MilesCurve *c, const 
 
 static void test_golden(void **state) {
     (void)state;
-    double stored = num(g_fix, "stored_threshold");
-    int n_bins = (int)num(g_fix, "n_bins");
+    double stored = test_json_num(g_fix, "stored_threshold");
+    int n_bins = (int)test_json_num(g_fix, "n_bins");
     const cJSON *cs;
     int ncases = 0, n_ll = 0;
     cJSON_ArrayForEach(cs, cJSON_GetObjectItem(g_fix, "cases")) {
@@ -100,23 +94,23 @@ static void test_golden(void **state) {
         assert_int_equal(n, n2);
         double v, t, f;
         assert_int_equal(miles_metric_auroc(s, y, n, &v), MILES_OK);
-        close_to(0, name, "auroc", v, num(e, "auroc"));
+        close_to(0, name, "auroc", v, test_json_num(e, "auroc"));
         assert_int_equal(miles_metric_average_precision(s, y, n, &v), MILES_OK);
-        close_to(1, name, "average_precision", v, num(e, "average_precision"));
+        close_to(1, name, "average_precision", v, test_json_num(e, "average_precision"));
         assert_int_equal(miles_metric_precision_at_recall(s, y, n, 0.10, &v, &t), MILES_OK);
-        close_to(2, name, "precision_at_10pct_recall", v, num(e, "precision_at_10pct_recall"));
+        close_to(2, name, "precision_at_10pct_recall", v, test_json_num(e, "precision_at_10pct_recall"));
         MilesThresholdMetrics tm;
         assert_int_equal(miles_metric_at_threshold(s, y, n, 0.5, &tm), MILES_OK);
         check_thr(name, &tm, cJSON_GetObjectItem(e, "at_0.5"));
         assert_int_equal(miles_metric_at_threshold(s, y, n, stored, &tm), MILES_OK);
         check_thr(name, &tm, cJSON_GetObjectItem(e, "at_stored"));
         assert_int_equal(miles_metric_best_f1_threshold(s, y, n, &t, &f), MILES_OK);
-        close_to(4, name, "best_f1_threshold", t, num(e, "best_f1_threshold"));
-        close_to(4, name, "best_f1", f, num(e, "best_f1"));
+        close_to(4, name, "best_f1_threshold", t, test_json_num(e, "best_f1_threshold"));
+        close_to(4, name, "best_f1", f, test_json_num(e, "best_f1"));
         int64_t cnt[64];
         double ms[64], fp[64];
         assert_int_equal(miles_metric_calibration(s, y, n, n_bins, &v, cnt, ms, fp), MILES_OK);
-        close_to(5, name, "ece", v, num(e, "ece"));
+        close_to(5, name, "ece", v, test_json_num(e, "ece"));
         /* sklearn calibration_curve lists the non-empty bins only */
         int npt, npp, k = 0;
         double *pt = test_json_doubles(cJSON_GetObjectItem(e, "calib_prob_true"), &npt);
@@ -136,7 +130,7 @@ static void test_golden(void **state) {
         for (int b = 0; b < nb; b++) assert_int_equal(cnt[b], (int64_t)ec[b]);
         free(ec);
         assert_int_equal(miles_metric_brier(s, y, n, &v), MILES_OK);
-        close_to(6, name, "brier", v, num(e, "brier"));
+        close_to(6, name, "brier", v, test_json_num(e, "brier"));
         MilesCurve c;
         assert_int_equal(miles_metric_roc_curve(s, y, n, &c), MILES_OK);
         assert_true(isinf(c.thresholds[0]));
@@ -157,23 +151,23 @@ static void test_golden(void **state) {
             vt = test_json_doubles(cJSON_GetObjectItem(cs, "vel_true"), &n2);
             MilesRegressionMetrics rm;
             assert_int_equal(miles_metric_regression(vp, vt, n, &rm), MILES_OK);
-            close_to(7, name, "mae", rm.mae, num(e, "mae"));
-            close_to(7, name, "mse", rm.mse, num(e, "mse"));
-            close_to(7, name, "rmse", rm.rmse, num(e, "rmse"));
-            close_to(7, name, "r2", rm.r2, num(e, "r2"));
+            close_to(7, name, "mae", rm.mae, test_json_num(e, "mae"));
+            close_to(7, name, "mse", rm.mse, test_json_num(e, "mse"));
+            close_to(7, name, "rmse", rm.rmse, test_json_num(e, "rmse"));
+            close_to(7, name, "r2", rm.r2, test_json_num(e, "r2"));
         }
         MilesMetrics m;
         assert_int_equal(miles_metrics_compute(&m, s, y, n, vp, vt, &opt), MILES_OK);
         assert_int_equal(m.reason[0], 0);
-        close_to(0, name, "metrics.auroc", m.auroc, num(e, "auroc"));
-        close_to(1, name, "metrics.ap", m.average_precision, num(e, "average_precision"));
-        close_to(2, name, "metrics.p@r", m.precision_at_recall, num(e, "precision_at_10pct_recall"));
-        close_to(4, name, "metrics.best_f1_threshold", m.best_f1_threshold, num(e, "best_f1_threshold"));
-        close_to(5, name, "metrics.ece", m.ece, num(e, "ece"));
-        close_to(6, name, "metrics.brier", m.brier, num(e, "brier"));
+        close_to(0, name, "metrics.auroc", m.auroc, test_json_num(e, "auroc"));
+        close_to(1, name, "metrics.ap", m.average_precision, test_json_num(e, "average_precision"));
+        close_to(2, name, "metrics.p@r", m.precision_at_recall, test_json_num(e, "precision_at_10pct_recall"));
+        close_to(4, name, "metrics.best_f1_threshold", m.best_f1_threshold, test_json_num(e, "best_f1_threshold"));
+        close_to(5, name, "metrics.ece", m.ece, test_json_num(e, "ece"));
+        close_to(6, name, "metrics.brier", m.brier, test_json_num(e, "brier"));
         check_thr(name, &m.at_half, cJSON_GetObjectItem(e, "at_0.5"));
         check_thr(name, &m.at_stored, cJSON_GetObjectItem(e, "at_stored"));
-        if (vp) close_to(7, name, "metrics.r2", m.velocity.r2, num(e, "r2"));
+        if (vp) close_to(7, name, "metrics.r2", m.velocity.r2, test_json_num(e, "r2"));
         /* log loss, plain and class-weighted (the trainer's validation loss);
          * null where sklearn's clip of p decides it (see the generator) */
         const cJSON *ll = cJSON_GetObjectItem(e, "log_loss");
@@ -185,7 +179,7 @@ static void test_golden(void **state) {
             opt.class_weight[1] = cJSON_GetArrayItem(cw, 1)->valuedouble;
             MilesMetrics mw;
             assert_int_equal(miles_metrics_compute(&mw, s, y, n, vp, vt, &opt), MILES_OK);
-            close_to(10, name, "metrics.log_loss (class-weighted)", mw.log_loss, num(e, "log_loss_weighted"));
+            close_to(10, name, "metrics.log_loss (class-weighted)", mw.log_loss, test_json_num(e, "log_loss_weighted"));
             n_ll++;
         }
         assert_true(m.valid & MILES_M_AUROC);
@@ -362,13 +356,13 @@ static void test_bootstrap(void **state) {
      * numpy.percentile of them */
     const cJSON *bs = cJSON_GetObjectItem(cJSON_GetObjectItem(cs, "expected"), "bootstrap");
     assert_non_null(bs);
-    assert_int_equal((int)num(bs, "seed"), 7);
+    assert_int_equal((int)test_json_num(bs, "seed"), 7);
     int nci;
     double *ci = test_json_doubles(cJSON_GetObjectItem(bs, "auroc_ci"), &nci);
     printf("bootstrap AUROC interval vs sklearn+numpy replay: errors %.3g, %.3g\n", fabs(lo1 - ci[0]),
            fabs(hi1 - ci[1]));
     assert_true(fabs(lo1 - ci[0]) <= TOL && fabs(hi1 - ci[1]) <= TOL);
-    assert_int_equal(used, (int)num(bs, "auroc_used"));
+    assert_int_equal(used, (int)test_json_num(bs, "auroc_used"));
     free(ci);
     /* the average precision's interval, on the same resamples (sklearn average_precision_score per resample) */
     double alo, ahi, ap, rlo, rhi;

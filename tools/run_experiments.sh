@@ -8,6 +8,8 @@
 #     baselines TF-IDF + LR and numeric LR on every prepared variant
 #     synth    exp 1: Miles (MiniLM fine-tuned) on the default synthetic set
 #     leak     exp 2: the same without views (and without all five counts)
+#     paired   exp 2b: tiny encoder without views / counts / any feature (--drop-features on one
+#              data file), each paired with the full model (miles-eval --compare CHECKPOINT)
 #     recipe   exp 3: --recipe original on the synthetic set
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
@@ -162,6 +164,30 @@ stage_ablation() {
   train_eval synth_orig_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}" --recipe original --warmup 500
 }
 
+# exp 2b: the same data file, features masked at training time (--drop-features: the same scaler,
+# so the checkpoints are comparable on the same rows), each paired with the full model
+# (miles-eval --compare CHECKPOINT: DeLong's test of the AUROC difference, paired bootstrap)
+stage_paired() {
+  local d=$OUT/data/synth.milesdat
+  if [ ! -f "$d" ]; then   # the data stage's first two steps, enough for this one
+    mkdir -p "$OUT/data"
+    timed data.synth "$B/miles-data" synth --rows 20000 --seed 42 --out "$OUT/data/synth.csv"
+    timed data.synth.prepare "$B/miles-data" prepare "$OUT/data/synth.csv" --out "$d" "${V[@]}" --max-len 32
+  fi
+  local all=views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,share_rate
+  all=$all,save_rate,upload_hour,is_weekend,duration_sec,title_length,has_emoji,creator_avg_views,publish_dayofweek
+  train_eval pair_full_tiny "$d" 32 "${TINY[@]}"
+  train_eval pair_noviews_tiny "$d" 32 "${TINY[@]}" --drop-features views
+  train_eval pair_nocounts_tiny "$d" 32 "${TINY[@]}" --drop-features views,likes,comments,shares,saves
+  train_eval pair_textonly_tiny "$d" 32 "${TINY[@]}" --drop-features "$all"
+  local v
+  for v in noviews nocounts textonly; do
+    timed "pair_full_vs_$v" "$B/miles-eval" --checkpoint "$OUT/pair_full_tiny/run/best.safetensors" --data "$d" \
+      --threads "$THREADS" --no-plots --compare "$OUT/pair_${v}_tiny/run/best.safetensors" \
+      --out "$OUT/pair_full_tiny/report/vs_$v"
+  done
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -242,10 +268,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak recipe ablation real real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|recipe|ablation|real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak recipe ablation real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
