@@ -618,7 +618,10 @@ expect_fail "eval: --split all refused" "split must be test, val or train"
     --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test split' "$W/out" &&
-   grep -qE '^  TF-IDF \+ LR ' "$W/out" && grep -qE '^  ridge, views/day ' "$W/out" &&
+   grep -qE '^  other +AUROC +this +diff +DeLong CI +bootstrap CI +z +p$' "$W/out" &&
+   grep -qE '^  TF-IDF \+ LR +[0-9.]+ +[0-9.]+ +[-+][0-9.]+ +\[[-+][0-9.]+, [-+][0-9.]+\] +\[[-+][0-9.]+, [-+][0-9.]+\] ' "$W/out" &&
+   grep -qE '^  PR-AUC +other +this +diff +bootstrap CI$' "$W/out" &&
+   grep -qE '^  ridge, views/day +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.e+]+ +\[' "$W/out" &&
    python3 - "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then
 import json, sys
 e = json.load(open(sys.argv[1]))
@@ -720,6 +723,14 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --compare CHECKPOINT: the other checkpoint's AUROC and MAEs are its own report's; itself: diff 0, p 1"
 else bad "eval: --compare CHECKPOINT (rc $rc1/$rc/$rc2): $(head -c 300 "$W/err")"; fi
+# a checkpoint of another velocity target (min-max): MAE in views/day only, the target space said not compared
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --compare "$W/to3/last.safetensors" --out "$W/cmpm" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qE "^  checkpoint B, minmax +not compared: the other model's velocity target is not Miles'" "$W/out" &&
+   python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]["checkpoint"]; sys.exit(0 if c["velocity_target"] == "minmax" and isinstance(c["target_space"], str) and c["views_per_day"]["mae_baseline"] > 0 else 1)' "$W/cmpm/eval_test.json"; then
+    ok "eval: --compare a min-max checkpoint: views/day MAE paired, the target space not"
+else bad "eval: --compare min-max checkpoint (rc $rc): $(head -c 200 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$CK" --out "$W/cmpe" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare with a checkpoint for other data refused naming it" "than $CK was trained with"
