@@ -44,7 +44,7 @@ static void usage(FILE *f) {
 "  --predictions FILE  one CSV row per evaluated row (written atomically): row_id, title,\n"
 "                      label, viral_score, predicted_viral (at the stored threshold, else\n"
 "                      0.5), velocity and predicted_velocity (views/day); with --compare\n"
-"                      also each baseline's answer\n"
+"                      also the other models' answers\n"
 "  --compare DIR|CHECKPOINT\n"
 "                      pair the model with the baselines miles-baseline --out DIR saved\n"
 "                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json)\n"
