@@ -675,6 +675,8 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --predictions: the report's AUROC, MAE and confusion counts (and each baseline's) recomputed from the rows"
 else bad "eval: --predictions"; fi
+if ls "$W"/cmpe/*.png > /dev/null 2>&1; then bad "eval: --no-plots wrote $(ls "$W"/cmpe/*.png | head -1)"
+else ok "eval: --no-plots writes no PNG"; fi
 rm -rf "$W/cmpn"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
     --out "$W/cmpn" --predictions "$W/nodir/pred.csv" > /dev/null 2> "$W/err"
