@@ -13,6 +13,7 @@
 #     recipe   exp 3: --recipe original on the synthetic set
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
+#     paired_real  exp 4d: the tiny model on each real set paired with its baselines (DeLong)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -188,6 +189,29 @@ stage_paired() {
   done
 }
 
+# exp 4d: on each real set, the tiny model paired with the three baselines on the same test rows
+# (DeLong's test: does Miles beat the numeric LR, i.e. do the titles and the nonlinear branch add
+# anything?); converts and prepares a set the data stage has not made
+stage_paired_real() {
+  local d=$OUT/data s
+  mkdir -p "$d"
+  [ -f "$d/yt.csv" ] || timed data.yt.convert "$B/miles-data" convert --from youtube2017 \
+    "$SHARED/data/youtube_trending_2017_v1/USvideos.csv" --out "$d/yt.csv"
+  [ -f "$d/vn.csv" ] || timed data.vn.convert "$B/miles-data" convert --from tiktok-vn "$SHARED/data/tiktok_vn_ie403" \
+    --out "$d/vn.csv"
+  [ -f "$d/tt20.csv" ] || timed data.tt20.convert "$B/miles-data" convert --from tiktok2020 \
+    "$SHARED/data/tiktok_trending_dec2020/trending.json" --out "$d/tt20.csv"
+  for s in yt vn tt20; do
+    [ -f "$d/$s.milesdat" ] || timed "data.$s.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$d/$s.milesdat" \
+      "${V[@]}" --max-len 48 --language any
+    mkdir -p "$OUT/$s"
+    timed "$s.baselines_all" "$B/miles-baseline" --data "$d/$s.milesdat" --kind all --out "$OUT/$s/report"
+    train_eval "${s}_tiny" "$d/$s.milesdat" 48 "${TINY[@]}"
+    timed "${s}_tiny.paired" "$B/miles-eval" --checkpoint "$OUT/${s}_tiny/run/best.safetensors" --data "$d/$s.milesdat" \
+      --threads "$THREADS" --no-plots --compare "$OUT/$s/report" --out "$OUT/${s}_tiny/report/paired"
+  done
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -268,10 +292,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
