@@ -725,6 +725,44 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --compare CHECKPOINT: the other checkpoint's AUROC and MAEs are its own report's; itself: diff 0, p 1"
 else bad "eval: --compare CHECKPOINT (rc $rc1/$rc/$rc2): $(head -c 300 "$W/err")"; fi
+# --compare-data: an ablation prepared on its own (without views: another scaler, the same rows), paired on
+# those rows; its numbers are its own report's; a file with other rows (another split seed) is refused
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --drop-features views -q \
+    --out "$W/dnv.milesdat" > /dev/null 2>&1
+"$BIN/miles-train" --data "$W/dnv.milesdat" --vocab tests/fixtures/export_vocab --threads 1 --quiet \
+    --init random --size tiny --max-steps 3 --batch-size 8 --warmup 1 --out "$W/tnv" > /dev/null 2> "$W/err"
+"$BIN/miles-eval" --checkpoint "$W/tnv/last.safetensors" --data "$W/dnv.milesdat" --bootstrap 0 --no-plots -q \
+    --out "$W/cmpnv1" > /dev/null 2>> "$W/err"
+rc1=$?
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --compare "$W/tnv/last.safetensors" --compare-data "$W/dnv.milesdat" --out "$W/cmpnv" > /dev/null 2>> "$W/err"
+rc=$?
+if [ "$rc1$rc" = 00 ] && python3 - "$W/cmpnv/eval_test.json" "$W/cmpnv1/eval_test.json" "$W/dnv.milesdat" <<'PY'; then
+import json, sys
+c = json.load(open(sys.argv[1]))["comparisons"]["checkpoint"]
+o = json.load(open(sys.argv[2]))
+ok = c["auroc_baseline"] == o["auroc"] and c["data"] == sys.argv[3]
+ok = ok and c["views_per_day"]["mae_baseline"] == o["velocity_report"]["views_per_day"]["mae"]
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --compare-data: an ablation prepared without views, paired on the same rows; its numbers are its own"
+else bad "eval: --compare-data (rc $rc1/$rc): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --drop-features views --seed 5 -q \
+    --out "$W/dnv5.milesdat" > /dev/null 2>&1
+"$BIN/miles-train" --data "$W/dnv5.milesdat" --vocab tests/fixtures/export_vocab --threads 1 --quiet \
+    --init random --size tiny --max-steps 1 --batch-size 8 --warmup 1 --out "$W/tnv5" > /dev/null 2>&1
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --compare "$W/tnv5/last.safetensors" --compare-data "$W/dnv5.milesdat" --out "$W/cmpnv" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare-data with other rows (another split seed) refused naming the row" "dnv5.milesdat: \(row [0-9]* of the split differs from .*d.milesdat's in its \|its split holds [0-9]* rows\)"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --compare "$W/tnv/last.safetensors" --compare-data "$W/dnv5.milesdat" --out "$W/cmpnv" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare-data not the checkpoint's own file refused" "different scaler/label threshold than $W/tnv/last.safetensors"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare-data "$W/dnv.milesdat" \
+    --out "$W/cmpnv" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare-data without --compare CHECKPOINT refused" "goes with --compare CHECKPOINT"
 # a checkpoint of another velocity target (min-max): MAE in views/day only, the target space said not compared
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
     --compare "$W/to3/last.safetensors" --out "$W/cmpm" > "$W/out" 2> "$W/err"

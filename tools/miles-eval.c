@@ -51,6 +51,9 @@ static void usage(FILE *f) {
 "                      or with another checkpoint for the same data, scored on the same rows:\n"
 "                      AUROC difference with DeLong's test and a paired-bootstrap interval,\n"
 "                      velocity MAE difference (\"comparisons\" in the report)\n"
+"  --compare-data FILE with --compare CHECKPOINT: the file that checkpoint was trained with,\n"
+"                      when it is not --data (an ablation prepared with --drop-features, ...);\n"
+"                      its split must hold the same rows (ids, labels, velocities, order)\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
@@ -123,10 +126,37 @@ static int score_other(MilesCheckpoint *ck, const MilesDataset *v, const char *d
     return s;
 }
 
+/* --compare-data: a paired comparison needs the same rows in both files'
+ * split; a mismatch is named (row, field, both values) and 1 returned. */
+static int same_rows(const MilesPrepared *a, const MilesPrepared *b, int split, const MilesDataset *va,
+                     const MilesDataset *vb, const char *na, const char *nb) {
+    if (!nb) return 0;   /* the same file */
+    if (va->n != vb->n) {
+        fprintf(stderr, "miles-eval: --compare-data %s: its split holds %lld rows, %s's %lld: not the same rows\n", nb,
+                (long long)vb->n, na, (long long)va->n);
+        return 1;
+    }
+    for (int64_t i = 0; i < va->n; i++) {
+        const char *ia = miles_prepared_row_id(a, split, i), *ib = miles_prepared_row_id(b, split, i);
+        const char *what = strcmp(ia ? ia : "", ib ? ib : "") ? "row_id"
+                           : va->labels[i] != vb->labels[i] ? "label"
+                           : (va->velocity_raw && vb->velocity_raw && va->velocity_raw[i] != vb->velocity_raw[i])
+                               ? "velocity"
+                               : NULL;
+        if (what) {
+            fprintf(stderr, "miles-eval: --compare-data %s: row %lld of the split differs from %s's in its %s "
+                    "(%s vs %s): the two files must hold the same rows (same source, seed and split)\n", nb,
+                    (long long)i, na, what, ib ? ib : "", ia ? ia : "");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_path = NULL,
-               *pred_path = NULL;
+               *pred_path = NULL, *compare_data = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
@@ -136,7 +166,7 @@ int main(int argc, char **argv) {
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
         {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'},
-        {"predictions", 1, 0, 'W'}, {0, 0, 0, 0}};
+        {"predictions", 1, 0, 'W'}, {"compare-data", 1, 0, 'E'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
@@ -151,6 +181,7 @@ int main(int argc, char **argv) {
         case 'P': plots = 0; break;
         case 'C': compare_path = optarg; break;
         case 'W': pred_path = optarg; break;
+        case 'E': compare_data = optarg; break;
         case 'q': quiet = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
@@ -195,15 +226,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "miles-eval: --compare %s: %s\n", compare_path, strerror(errno));
         return 1;
     }
+    if (compare_data && !(compare_path && S_ISREG(cst.st_mode))) {
+        fprintf(stderr, "miles-eval: --compare-data goes with --compare CHECKPOINT (a file)\n");
+        return 2;
+    }
+    MilesPrepared *prep_b = prep;   /* what checkpoint B is scored on */
     if (compare_path && S_ISREG(cst.st_mode)) {   /* the messages name the file */
         s = miles_checkpoint_open(&ckb, compare_path);
-        if (s == MILES_OK) s = miles_checkpoint_check_data(ckb, prep);
+        if (s == MILES_OK && compare_data) s = miles_prepared_open(&prep_b, compare_data);
+        if (s == MILES_OK) s = miles_checkpoint_check_data(ckb, prep_b);
         if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
     } else if (compare_path && (s = tool_baselines_load(&bl, compare_path, split_name)) != MILES_OK) {
         return tool_fail("miles-eval", s);
     }
-    MilesDataset v;
+    MilesDataset v, vb;
     if ((s = miles_prepared_split(prep, split, &v)) != MILES_OK) return tool_fail("miles-eval", s);
+    if (ckb) {
+        if ((s = miles_prepared_split(prep_b, split, &vb)) != MILES_OK) return tool_fail("miles-eval", s);
+        if (same_rows(prep, prep_b, split, &v, &vb, data, compare_data)) return 1;
+    }
     if (v.n == 0) { fprintf(stderr, "miles-eval: the %s split of %s is empty\n", split_name, data); return 1; }
     double *scores = malloc(sizeof(double) * v.n), *vp = malloc(sizeof(double) * v.n);
     double *vt = malloc(sizeof(double) * v.n), *vpr = malloc(sizeof(double) * v.n);
@@ -262,9 +303,12 @@ int main(int argc, char **argv) {
             if (!(extra_vals[k] = malloc(sizeof(double) * v.n))) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
         if (ckb) {
             MilesVelocityTarget tb;
-            s = score_other(ckb, &v, device, precision, batch, quiet, extra_vals[0], extra_vals[2], extra_vals[1], &tb);
+            s = score_other(ckb, &vb, device, precision, batch, quiet, extra_vals[0], extra_vals[2], extra_vals[1], &tb);
             if (s == MILES_OK) s = tool_compare_model(compare_path, extra_vals[0], extra_vals[2], extra_vals[1], &tb, &cr, &cmp);
+            if (s == MILES_OK)   /* the file checkpoint B was scored on */
+                cJSON_AddStringToObject(cJSON_GetObjectItem(cmp, "checkpoint"), "data", compare_data ? compare_data : data);
             miles_checkpoint_close(ckb);
+            if (prep_b != prep) miles_prepared_free(prep_b);
             extra_names[n_extra++] = "compared_viral_score";
             extra_names[n_extra++] = "compared_predicted_velocity";
         } else {
