@@ -8,8 +8,9 @@
 #     baselines TF-IDF + LR and numeric LR on every prepared variant
 #     synth    exp 1: Miles (MiniLM fine-tuned) on the default synthetic set
 #     leak     exp 2: the same without views (and without all five counts)
-#     paired   exp 2b: tiny encoder without views / counts / any feature (--drop-features on one
-#              data file), each paired with the full model (miles-eval --compare CHECKPOINT)
+#     paired   exp 2b: tiny encoder without views / counts / any feature (prepared with
+#              --drop-features), each paired with the full model on the same rows
+#              (miles-eval --compare CHECKPOINT --compare-data FILE)
 #     recipe   exp 3: --recipe original on the synthetic set
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
@@ -165,26 +166,33 @@ stage_ablation() {
   train_eval synth_orig_tiny "$OUT/data/synth_orig.milesdat" 32 "${TINY[@]}" --recipe original --warmup 500
 }
 
-# exp 2b: the same data file, features masked at training time (--drop-features: the same scaler,
-# so the checkpoints are comparable on the same rows), each paired with the full model
-# (miles-eval --compare CHECKPOINT: DeLong's test of the AUROC difference, paired bootstrap)
+# exp 2b: features dropped at preparation (each variant its own file: its own scaler, the same rows),
+# the tiny model trained on each and paired with the full one on the same test rows
+# (miles-eval --compare CHECKPOINT --compare-data FILE: DeLong's test, paired bootstrap)
 stage_paired() {
-  local d=$OUT/data/synth.milesdat
-  if [ ! -f "$d" ]; then   # the data stage's first two steps, enough for this one
-    mkdir -p "$OUT/data"
-    timed data.synth "$B/miles-data" synth --rows 20000 --seed 42 --out "$OUT/data/synth.csv"
-    timed data.synth.prepare "$B/miles-data" prepare "$OUT/data/synth.csv" --out "$d" "${V[@]}" --max-len 32
-  fi
+  local d=$OUT/data
+  mkdir -p "$d"
+  [ -f "$d/synth.csv" ] || timed data.synth "$B/miles-data" synth --rows 20000 --seed 42 --out "$d/synth.csv"
+  [ -f "$d/synth.milesdat" ] || timed data.synth.prepare "$B/miles-data" prepare "$d/synth.csv" \
+    --out "$d/synth.milesdat" "${V[@]}" --max-len 32
   local all=views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,share_rate
   all=$all,save_rate,upload_hour,is_weekend,duration_sec,title_length,has_emoji,creator_avg_views,publish_dayofweek
-  train_eval pair_full_tiny "$d" 32 "${TINY[@]}"
-  train_eval pair_noviews_tiny "$d" 32 "${TINY[@]}" --drop-features views
-  train_eval pair_nocounts_tiny "$d" 32 "${TINY[@]}" --drop-features views,likes,comments,shares,saves
-  train_eval pair_textonly_tiny "$d" 32 "${TINY[@]}" --drop-features "$all"
-  local v
+  local v drop
   for v in noviews nocounts textonly; do
-    timed "pair_full_vs_$v" "$B/miles-eval" --checkpoint "$OUT/pair_full_tiny/run/best.safetensors" --data "$d" \
-      --threads "$THREADS" --no-plots --compare "$OUT/pair_${v}_tiny/run/best.safetensors" \
+    case $v in
+      noviews) drop=views ;;
+      nocounts) drop=views,likes,comments,shares,saves ;;
+      textonly) drop=$all ;;
+    esac
+    [ -f "$d/synth_$v.milesdat" ] || timed "data.synth_$v.prepare" "$B/miles-data" prepare "$d/synth.csv" \
+      --out "$d/synth_$v.milesdat" "${V[@]}" --max-len 32 --drop-features "$drop"
+  done
+  train_eval pair_full_tiny "$d/synth.milesdat" 32 "${TINY[@]}"
+  for v in noviews nocounts textonly; do
+    train_eval "pair_${v}_tiny" "$d/synth_$v.milesdat" 32 "${TINY[@]}"
+    timed "pair_full_vs_$v" "$B/miles-eval" --checkpoint "$OUT/pair_full_tiny/run/best.safetensors" \
+      --data "$d/synth.milesdat" --threads "$THREADS" --no-plots \
+      --compare "$OUT/pair_${v}_tiny/run/best.safetensors" --compare-data "$d/synth_$v.milesdat" \
       --out "$OUT/pair_full_tiny/report/vs_$v"
   done
 }
