@@ -759,17 +759,23 @@ expect_fail "eval: --compare-data with other rows (another split seed) refused n
     --compare "$W/tnv/last.safetensors" --compare-data "$W/dnv5.milesdat" --out "$W/cmpnv" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare-data not the checkpoint's own file refused" "different scaler/label threshold than $W/tnv/last.safetensors"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q '^usage: miles-eval' "$W/err"; then ok "eval: no --data: usage, exit 2"; else bad "eval: no --data (rc $rc)"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare-data "$W/dnv.milesdat" \
     --out "$W/cmpnv" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare-data without --compare CHECKPOINT refused" "goes with --compare CHECKPOINT"
 # a checkpoint of another velocity target (min-max): MAE in views/day only, the target space said not compared
-"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+"$BIN/miles-eval" --checkpoint "$W/to3/last.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --out "$W/cmpm1" > /dev/null 2>&1
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots \
     --compare "$W/to3/last.safetensors" --out "$W/cmpm" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -qE "^  checkpoint B, minmax +not compared: the other model's velocity target is not Miles'" "$W/out" &&
-   python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]["checkpoint"]; sys.exit(0 if c["velocity_target"] == "minmax" and isinstance(c["target_space"], str) and c["views_per_day"]["mae_baseline"] > 0 else 1)' "$W/cmpm/eval_test.json"; then
-    ok "eval: --compare a min-max checkpoint: views/day MAE paired, the target space not"
+   grep -qE '^scored \(checkpoint B\) [0-9]+ rows in ' "$W/err" &&
+   python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]["checkpoint"]; o=json.load(open(sys.argv[2])); sys.exit(0 if c["velocity_target"] == "minmax" and isinstance(c["target_space"], str) and c["views_per_day"]["mae_baseline"] == o["velocity_report"]["views_per_day"]["mae"] else 1)' "$W/cmpm/eval_test.json" "$W/cmpm1/eval_test.json"; then
+    ok "eval: --compare a min-max checkpoint: views/day MAE paired (its own report's, its scaler), the target space not"
 else bad "eval: --compare min-max checkpoint (rc $rc): $(head -c 200 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$CK" --out "$W/cmpe" > /dev/null 2> "$W/err"
 rc=$?
