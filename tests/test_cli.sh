@@ -137,6 +137,19 @@ rc=$?
 expect_fail "tokenize: missing vocabulary refused, naming it" "no_such_vocab"
 
 # ---- miles-export
+"$BIN/miles-export" --checkpoint "$CK" --format hf > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q '^usage: miles-export' "$W/err"; then ok "export: no --out: usage, exit 2"; else bad "export: no --out (rc $rc)"; fi
+"$BIN/miles-data" synth --rows 1 --seed 3 --out "$W/one.csv" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(wc -l < "$W/one.csv")" -eq 2 ]; then ok "data: synth --rows 1 writes the header and one row"
+else bad "data: synth --rows 1 (rc $rc)"; fi
+for a in "--rows 5 --seed 3" "--rows 5 --seed 3 --out $W/x.csv stray"; do
+    "$BIN/miles-data" synth $a > /dev/null 2> "$W/err"
+    rc=$?
+    if [ "$rc" -eq 2 ] && grep -q 'synth: need --rows N' "$W/err"; then ok "data: synth $a: usage, exit 2"
+    else bad "data: synth $a (rc $rc)"; fi
+done
 "$BIN/miles-export" --checkpoint "$CK" --format hf --out "$W/hf" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && [ -s "$W/hf/model.safetensors" ] && [ -s "$W/hf/vocab.txt" ] && [ -s "$W/hf/miles_head.py" ] &&
@@ -351,6 +364,23 @@ if [ "$rc" -eq 0 ]; then ok "train: data for the option checks"; else bad "train
 "$BIN/miles-data" inspect "$W/d.milesdat" > "$W/out" 2> "$W/err"
 if [ $? -eq 0 ] && grep -q "^  train n=" "$W/out" && grep -q "^  test  n=" "$W/out"; then ok "data: inspect lists the splits"
 else bad "data: inspect"; fi
+# features: the 18 features of one record in model order, raw and standardized (missing -> 0, the mean)
+"$BIN/miles-data" features --data "$W/d.milesdat" title=hi views=10 likes=1 > "$W/out" 2> "$W/err"
+rc=$?
+"$BIN/miles-data" features --data "$W/d.milesdat" title=hi views=1000 likes=1 > "$W/out2" 2>> "$W/err"
+if [ "$rc" -eq 0 ] && python3 - "$W/out" "$W/out2" <<'PY'; then
+import sys
+rows = [l.split() for l in open(sys.argv[1])][1:]
+rows2 = [l.split() for l in open(sys.argv[2])][1:]
+names = ["views", "likes", "comments", "shares", "saves", "engagement_rate", "completion_rate", "like_rate",
+         "comment_ratio", "share_rate", "save_rate", "upload_hour", "is_weekend", "duration_sec", "title_length",
+         "has_emoji", "creator_avg_views", "publish_dayofweek"]
+ok = [r[0] for r in rows] == names and rows[0][1] == "10" and rows[1][1] == "1" and rows2[0][1] == "1000"
+ok = ok and rows[2][1] == "missing" and float(rows[2][2]) == 0 and float(rows2[0][2]) > float(rows[0][2])
+sys.exit(0 if ok else 1)
+PY
+    ok "data: features lists the 18 features in model order, raw and standardized (more views, higher z)"
+else bad "data: features (rc $rc): $(head -c 200 "$W/err")"; fi
 T="--data $W/d.milesdat --vocab tests/fixtures/export_vocab --threads 1 --quiet"
 cat > "$W/cfg.json" <<'JSON'
 {"init": "random", "size": "tiny", "max-steps": 3, "batch-size": 8, "warmup": 1, "bucket": true,
