@@ -129,9 +129,19 @@ else bad "tokenize: --json: $(cat "$W/out")"; fi
 printf 'fine line\n\xff\xfe not utf-8\n' | "$BIN/miles-tokenize" --vocab "$VOCAB" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "tokenize: invalid UTF-8 on stdin refused, naming the line" "stdin line 2: not valid UTF-8"
+if [ "$rc" -eq 1 ]; then ok "tokenize: invalid UTF-8: exit status 1"; else bad "tokenize: invalid UTF-8: exit $rc"; fi
+# U+0000 inside a line is text; the bytes after it are checked too (an invalid byte right behind it)
+printf 'a\0b\n' | "$BIN/miles-tokenize" --vocab "$VOCAB" > "$W/out" 2> "$W/err"
+rc1=$?
+printf 'a\0\xff\n' | "$BIN/miles-tokenize" --vocab "$VOCAB" > /dev/null 2> "$W/err2"
+rc2=$?
+if [ "$rc1" -eq 0 ] && [ "$(wc -l < "$W/out")" -eq 1 ] && [ "$rc2" -eq 1 ] && grep -q "stdin line 1: not valid UTF-8" "$W/err2"; then
+    ok "tokenize: U+0000 in a line is text; an invalid byte right behind it is refused"
+else bad "tokenize: U+0000 segments (rc $rc1 / $rc2): $(cat "$W/err" "$W/err2" | head -c 200)"; fi
 "$BIN/miles-tokenize" --vocab "$VOCAB" "ok" $'\xc3\x28' > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "tokenize: invalid UTF-8 argument refused, naming it" "argument 2: not valid UTF-8"
+if [ "$rc" -eq 1 ]; then ok "tokenize: invalid UTF-8 argument: exit status 1"; else bad "tokenize: invalid argument: exit $rc"; fi
 "$BIN/miles-tokenize" --vocab "$W/no_such_vocab" "x" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "tokenize: missing vocabulary refused, naming it" "no_such_vocab"
