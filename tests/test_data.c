@@ -1100,6 +1100,41 @@ static void test_cli(void **state) {
         printf("  plots after one failed: %s\n", half ? "a half set left" : "none left");
         assert_false(half);
         assert_int_equal(run_cmd("rm -rf %s", odir), 0);
+        /* the ridge baseline the tool reports is the library's fit on the training split's
+         * log1p_z targets, bit for bit (every training row in it) */
+        snprintf(odir, sizeof odir, "%s/ridge", dir);
+        assert_int_equal(run_cmd("%s --data %s --kind ridge --bootstrap 0 --no-plots --out %s > /dev/null 2> /dev/null",
+                                 bexe, out, odir), 0);
+        snprintf(plot, sizeof plot, "%s/baseline_ridge_test.json", odir);
+        cJSON *rj = test_read_json(plot);
+        assert_non_null(rj);
+        const cJSON *run = cJSON_GetObjectItem(rj, "run");
+        int nc;
+        double *coef = test_json_doubles(cJSON_GetObjectItem(run, "coef"), &nc);
+        assert_int_equal(nc, MILES_NUM_FEATURES);
+        MilesPrepared *pp = NULL;
+        MilesScaler *sc = NULL;
+        OK(miles_prepared_open(&pp, out));
+        OK(miles_scaler_from_json(&sc, miles_prepared_scaler_json(pp)));
+        MilesDataset tr;
+        OK(miles_prepared_split(pp, MILES_SPLIT_TRAIN, &tr));
+        MilesVelocityTarget vt;
+        OK(miles_velocity_target_fit(&vt, MILES_VTARGET_LOG1P_Z, tr.velocity_raw, tr.n));
+        double *y = malloc(sizeof(double) * (size_t)tr.n), w[MILES_NUM_FEATURES], b;
+        assert_non_null(y);
+        for (int64_t i = 0; i < tr.n; i++) y[i] = miles_velocity_target_transform(&vt, sc, tr.velocity_raw[i]);
+        OK(miles_ridge_fit(tr.features, (int)tr.n, MILES_NUM_FEATURES, y, 1.0, w, &b));
+        for (int k = 0; k < MILES_NUM_FEATURES; k++)
+            if (w[k] != coef[k]) fail_msg("ridge coef[%d]: tool %.17g, library %.17g", k, coef[k], w[k]);
+        assert_true(test_json_num(run, "intercept") == b);
+        assert_true(test_json_num(run, "target_mean") == vt.mean && test_json_num(run, "target_std") == vt.std);
+        printf("  miles-baseline --kind ridge = miles_ridge_fit on the %lld training rows, bit for bit\n", (long long)tr.n);
+        free(y);
+        free(coef);
+        cJSON_Delete(rj);
+        miles_scaler_free(sc);
+        miles_prepared_free(pp);
+        assert_int_equal(run_cmd("rm -rf %s", odir), 0);
     }
     unlink(out);
     /* a bad cell: exit 1, message with file:line:column, no output file */

@@ -84,11 +84,12 @@ static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *
     if (g_eval_data) cJSON_AddStringToObject(run, "eval_data", g_eval_data);
     cJSON_AddNumberToObject(run, "alpha", alpha);
     cJSON_AddStringToObject(run, "velocity_target", miles_velocity_target_name(vt.kind));
-    cJSON_AddNumberToObject(run, "target_mean", vt.mean);
-    cJSON_AddNumberToObject(run, "target_std", vt.std);
+    /* exact digits: miles-eval --compare rebuilds the model from these */
+    tool_json_exact(run, "target_mean", vt.mean);
+    tool_json_exact(run, "target_std", vt.std);
     cJSON *wa = cJSON_AddArrayToObject(run, "coef");
-    for (int k = 0; k < F; k++) cJSON_AddItemToArray(wa, cJSON_CreateNumber(w[k]));
-    cJSON_AddNumberToObject(run, "intercept", b);
+    for (int k = 0; k < F; k++) tool_json_exact(wa, NULL, w[k]);
+    tool_json_exact(run, "intercept", b);
     int64_t nclamp = tool_velocity_clamp(&vt, pt, ev.n, run); /* target-space metrics as the views/day */
     if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,
                        (long long)ev.n);

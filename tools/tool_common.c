@@ -59,13 +59,26 @@ void tool_csv_cell(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-void tool_put_double(FILE *f, double v) {
-    char b[40];
+/* the fewest of 15..17 significant digits that read back as v */
+static void shortest_exact(char *b, size_t n, double v) {
     for (int d = 15; d <= 17; d++) {
-        snprintf(b, sizeof b, "%.*g", d, v);
+        snprintf(b, n, "%.*g", d, v);
         if (!isfinite(v) || strtod(b, NULL) == v) break;
     }
+}
+
+void tool_put_double(FILE *f, double v) {
+    char b[40];
+    shortest_exact(b, sizeof b, v);
     fputs(b, f);
+}
+
+void tool_json_exact(void *obj, const char *key, double v) {
+    char b[40];
+    shortest_exact(b, sizeof b, v);
+    cJSON *x = isfinite(v) ? cJSON_CreateRaw(b) : cJSON_CreateNull();
+    if (key) cJSON_AddItemToObject((cJSON *)obj, key, x);
+    else cJSON_AddItemToArray((cJSON *)obj, x);
 }
 
 int tool_fail(const char *prog, int status) {
@@ -273,9 +286,9 @@ int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, 
     if (j) {
         cJSON *o = cJSON_AddObjectToObject((cJSON *)j, "velocity_clamp");
         cJSON_AddBoolToObject(o, "applied", t->has_range);
-        if (t->has_range) {
-            cJSON_AddNumberToObject(o, "min", t->lo);
-            cJSON_AddNumberToObject(o, "max", t->hi);
+        if (t->has_range) {   /* exact: --compare rebuilds the clamp from them */
+            tool_json_exact(o, "min", t->lo);
+            tool_json_exact(o, "max", t->hi);
             cJSON_AddNumberToObject(o, "margin", MILES_VTARGET_CLAMP_MARGIN * (t->hi - t->lo));
         }
         cJSON_AddNumberToObject(o, "n_clamped", (double)c);

@@ -48,6 +48,11 @@ void tool_csv_cell(FILE *f, const char *s);
 /* v with the fewest of 15, 16 or 17 significant digits that read back as v
  * (1166.4, not 1166.4000000000001): exact and short; NaN/Inf as nan/inf. */
 void tool_put_double(FILE *f, double v);
+/* A number added to a cJSON object (obj[key]) or array (key NULL) with
+ * tool_put_double's digits: cJSON itself prints 15 digits whenever they read
+ * back within an epsilon, losing the last bit of numbers something is rebuilt
+ * from (the ridge baseline's coefficients); non-finite -> null. */
+void tool_json_exact(void *obj, const char *key, double v);
 /* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */
 int tool_read_file(const char *path, char **text);
 /* Write text to path atomically (temp + fsync + rename); MILES_* status. */
