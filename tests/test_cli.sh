@@ -799,6 +799,10 @@ expect_fail "eval: --compare-data with other rows (another split seed) refused n
     --compare "$W/tnv/last.safetensors" --compare-data "$W/dnv5.milesdat" --out "$W/cmpnv" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare-data not the checkpoint's own file refused" "different scaler/label threshold than $W/tnv/last.safetensors"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpb" \
+    --compare "$W/tc/last.safetensors" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare given twice refused" "compare given twice"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 2 ] && grep -q '^usage: miles-eval' "$W/err"; then ok "eval: no --data: usage, exit 2"; else bad "eval: no --data (rc $rc)"; fi

@@ -179,7 +179,14 @@ int main(int argc, char **argv) {
         case 'B': if (tool_parse_int(optarg, "--batch-size", 1, 1 << 16, &batch)) return 2; break;
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
-        case 'C': compare_path = optarg; break;
+        case 'C':
+            if (compare_path) {   /* not a silent last-one-wins: say that one is taken */
+                fprintf(stderr, "miles-eval: --compare given twice (%s, %s): one comparison per run\n", compare_path,
+                        optarg);
+                return 2;
+            }
+            compare_path = optarg;
+            break;
         case 'W': pred_path = optarg; break;
         case 'E': compare_data = optarg; break;
         case 'q': quiet = 1; break;
