@@ -528,7 +528,8 @@ static int op_softmax(Env *e, const Onnx__NodeProto *nd, const OnnxRefTensor *x,
             double mx = -INFINITY, s = 0;
             for (size_t k = 0; k < K; k++) mx = p[k * inner] > mx ? p[k * inner] : mx;
             for (size_t k = 0; k < K; k++) s += exp((double)p[k * inner] - mx);
-            for (size_t k = 0; k < K; k++) y->f[a * K * inner + c + k * inner] = (float)(exp((double)p[k * inner] - mx) / s);
+            for (size_t k = 0; k < K; k++)
+                y->f[a * K * inner + c + k * inner] = (float)(exp((double)p[k * inner] - mx) / s);
         }
     return 0;
 }

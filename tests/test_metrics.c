@@ -441,8 +441,10 @@ static void test_velocity_report(void **state) {
     cJSON *f = test_read_json("tests/fixtures/velocity_metrics.json");
     assert_non_null(f);
     int n, k;
-    double *p = test_json_doubles(cJSON_GetObjectItem(f, "pred"), &n), *t = test_json_doubles(cJSON_GetObjectItem(f, "target"), &k);
-    double *pr = test_json_doubles(cJSON_GetObjectItem(f, "pred_raw"), &k), *tr = test_json_doubles(cJSON_GetObjectItem(f, "target_raw"), &k);
+    double *p = test_json_doubles(cJSON_GetObjectItem(f, "pred"), &n);
+    double *t = test_json_doubles(cJSON_GetObjectItem(f, "target"), &k);
+    double *pr = test_json_doubles(cJSON_GetObjectItem(f, "pred_raw"), &k);
+    double *tr = test_json_doubles(cJSON_GetObjectItem(f, "target_raw"), &k);
 #define FX(obj, key) cJSON_GetObjectItem(cJSON_GetObjectItem(f, obj), key)->valuedouble
     MilesMetricsOptions mo;
     miles_metrics_options_default(&mo);

@@ -214,7 +214,8 @@ static int compare_ridge(const ToolBaselines *b, const ToolCompareRows *r, const
         pt[i] = miles_velocity_target_clamp(&b->ridge_target, pt[i]);   /* as miles-baseline reported it */
         pr[i] = miles_velocity_target_inverse(&b->ridge_target, r->scaler, pt[i]);
     }
-    if (s == MILES_OK) s = pair_velocity("ridge", "ridge (18 features)", b->ridge_path, &b->ridge_target, pt, pr, r, opt, out);
+    if (s == MILES_OK)
+        s = pair_velocity("ridge", "ridge (18 features)", b->ridge_path, &b->ridge_target, pt, pr, r, opt, out);
     if (s == MILES_OK && r->ridge_pred_raw) memcpy(r->ridge_pred_raw, pr, sizeof(double) * (size_t)n);
     free(pt);
     free(pr);
@@ -300,8 +301,8 @@ void tool_compare_print(const void *json, const char *split_name, int n) {
         if (!head++) printf("  %-14s %7s %8s %9s  %s\n", "PR-AUC", "other", "this", "diff", "bootstrap CI");
         char bci[80];
         interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4f");
-        printf("  %-14s %7.4f %8.4f %+9.4f  %s\n", cJSON_GetObjectItem(cJSON_GetObjectItem(j, keys[k]), "baseline")->valuestring,
-               item(o, "ap_baseline"), item(o, "ap_miles"), item(o, "diff"), bci);
+        const char *name = cJSON_GetObjectItem(cJSON_GetObjectItem(j, keys[k]), "baseline")->valuestring;
+        printf("  %-14s %7.4f %8.4f %+9.4f  %s\n", name, item(o, "ap_baseline"), item(o, "ap_miles"), item(o, "diff"), bci);
     }
     static const char *const vkeys[2] = {"ridge", "checkpoint"};
     head = 0;

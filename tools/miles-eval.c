@@ -307,11 +307,15 @@ int main(int argc, char **argv) {
         ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed,
                               NULL, NULL, NULL};
         for (int k = 0; k < 3; k++)
-            if (!(extra_vals[k] = malloc(sizeof(double) * v.n))) { fprintf(stderr, "miles-eval: out of memory\n"); return 1; }
+            if (!(extra_vals[k] = malloc(sizeof(double) * v.n))) {
+                fprintf(stderr, "miles-eval: out of memory\n");
+                return 1;
+            }
         if (ckb) {
             MilesVelocityTarget tb;
             s = score_other(ckb, &vb, device, precision, batch, quiet, extra_vals[0], extra_vals[2], extra_vals[1], &tb);
-            if (s == MILES_OK) s = tool_compare_model(compare_path, extra_vals[0], extra_vals[2], extra_vals[1], &tb, &cr, &cmp);
+            if (s == MILES_OK)
+                s = tool_compare_model(compare_path, extra_vals[0], extra_vals[2], extra_vals[1], &tb, &cr, &cmp);
             if (s == MILES_OK)   /* the file checkpoint B was scored on */
                 cJSON_AddStringToObject(cJSON_GetObjectItem(cmp, "checkpoint"), "data", compare_data ? compare_data : data);
             miles_checkpoint_close(ckb);
@@ -319,7 +323,8 @@ int main(int argc, char **argv) {
             extra_names[n_extra++] = "compared_viral_score";
             extra_names[n_extra++] = "compared_predicted_velocity";
         } else {
-            static const char *const names[3] = {"baseline_text_score", "baseline_numeric_score", "baseline_ridge_velocity"};
+            static const char *const names[3] = {"baseline_text_score", "baseline_numeric_score",
+                                                 "baseline_ridge_velocity"};
             const int has[3] = {bl.text != NULL, bl.numeric != NULL, bl.has_ridge};
             cr.text_scores = extra_vals[0];
             cr.numeric_scores = extra_vals[1];
