@@ -736,9 +736,29 @@ void *miles_metrics_to_json(const MilesMetrics *m) {
     return o;
 }
 
+/* Every number of the tree printed with the fewest of 15..17 digits that read
+ * back as it (cJSON prints 15 whenever they read back within an epsilon,
+ * losing the last bit): a report's AUROC parses to the computed double. */
+static void exact_numbers(cJSON *o) {
+    for (cJSON *x = o ? o->child : NULL; x; x = x->next) {
+        if (cJSON_IsNumber(x) && isfinite(x->valuedouble)) {
+            char b[40];
+            for (int d = 15; d <= 17; d++) {
+                snprintf(b, sizeof b, "%.*g", d, x->valuedouble);
+                if (strtod(b, NULL) == x->valuedouble) break;
+            }
+            char *t = strdup(b);
+            if (t) { x->type = cJSON_Raw; x->valuestring = t; }
+        } else {
+            exact_numbers(x);
+        }
+    }
+}
+
 char *miles_metrics_to_json_string(const MilesMetrics *m) {
     cJSON *o = miles_metrics_to_json(m);
     if (!o) return NULL;
+    exact_numbers(o);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s) miles_error(MILES_ENOMEM, "metrics_to_json: out of memory");

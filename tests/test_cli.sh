@@ -705,6 +705,7 @@ ok = ok and list(rows[0]) == ["row_id", "title", "label", "viral_score", "predic
                               "predicted_velocity", "baseline_text_score", "baseline_numeric_score",
                               "baseline_ridge_velocity"]
 ok = ok and abs(auroc(y, col("viral_score")) - e["auroc"]) < 1e-12
+ok = ok and e["prevalence"] == sum(y) / len(y)   # the report's numbers to the last bit (P/n correctly rounded)
 ok = ok and sum(int(r["predicted_viral"]) for r in rows) == st["confusion"]["tp"] + st["confusion"]["fp"]
 ok = ok and abs(mae(col("predicted_velocity"), col("velocity")) - e["velocity_report"]["views_per_day"]["mae"]) < 1e-9
 for k in ("text", "numeric"):

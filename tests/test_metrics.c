@@ -411,9 +411,12 @@ static void test_json_roundtrip(void **state) {
     char *js = miles_metrics_to_json_string(&m);
     cJSON *o = cJSON_Parse(js);
     assert_non_null(o);
-    assert_true(fabs(cJSON_GetObjectItem(o, "auroc")->valuedouble - m.auroc) < 1e-15);
+    /* to the last bit (cJSON alone prints 15 digits where they read back within an epsilon) */
+    assert_true(cJSON_GetObjectItem(o, "auroc")->valuedouble == m.auroc);
+    assert_true(cJSON_GetObjectItem(o, "prevalence")->valuedouble == m.prevalence);
+    assert_true(cJSON_GetObjectItem(o, "ece")->valuedouble == m.ece);
     cJSON *vel = cJSON_GetObjectItem(o, "velocity");
-    assert_true(fabs(cJSON_GetObjectItem(vel, "r2")->valuedouble - m.velocity.r2) < 1e-15);
+    assert_true(cJSON_GetObjectItem(vel, "r2")->valuedouble == m.velocity.r2);
     cJSON *bs = cJSON_GetObjectItem(o, "bootstrap");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bs, "auroc")), 2);
     assert_int_equal(cJSON_GetObjectItem(bs, "resamples")->valueint, 1000);

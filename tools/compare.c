@@ -259,17 +259,21 @@ int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **js
     return MILES_OK;
 }
 
-static double item(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+/* a number of the tree, also once the report made it an exact raw item */
+static double value(const cJSON *x) {
+    if (cJSON_IsNumber(x)) return x->valuedouble;
+    if (cJSON_IsRaw(x) && x->valuestring) return strtod(x->valuestring, NULL);
+    return NAN;
 }
 
+static double item(const cJSON *o, const char *k) { return value(cJSON_GetObjectItemCaseSensitive(o, k)); }
+
 static void interval(char *buf, size_t n, const cJSON *a, const char *fmt) {
-    const cJSON *lo = cJSON_GetArrayItem(a, 0), *hi = cJSON_GetArrayItem(a, 1);
-    if (!cJSON_IsNumber(lo) || !cJSON_IsNumber(hi)) { snprintf(buf, n, "-"); return; }
+    double lo = value(cJSON_GetArrayItem(a, 0)), hi = value(cJSON_GetArrayItem(a, 1));
+    if (isnan(lo) || isnan(hi)) { snprintf(buf, n, "-"); return; }
     char l[32], h[32];
-    snprintf(l, sizeof l, fmt, lo->valuedouble);
-    snprintf(h, sizeof h, fmt, hi->valuedouble);
+    snprintf(l, sizeof l, fmt, lo);
+    snprintf(h, sizeof h, fmt, hi);
     snprintf(buf, n, "[%s, %s]", l, h);
 }
 

@@ -483,6 +483,7 @@ static int write_summary(const Opts *o, const char *run_name, const char *out_di
     cJSON_AddNumberToObject(j, "class_weight_0", res->class_weight[0]);
     cJSON_AddNumberToObject(j, "class_weight_1", res->class_weight[1]);
     cJSON_AddNumberToObject(j, "ranks", miles_dist_size(g_dist));
+    tool_json_exact_all(j);   /* the threshold and AUROC to the last bit, as miles-eval's report has them */
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
     int s = tool_write_text_atomic(path, txt);

@@ -180,6 +180,7 @@ int tool_report_run(const ToolReport *r) {
     }
     char path[4300];
     snprintf(path, sizeof path, "%s/%s.json", r->out_dir, r->prefix);
+    tool_json_exact_all(j);   /* the report's numbers to the last bit */
     char *txt = cJSON_Print(j);
     int ws = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
     free(txt);

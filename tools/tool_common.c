@@ -81,6 +81,19 @@ void tool_json_exact(void *obj, const char *key, double v) {
     else cJSON_AddItemToArray((cJSON *)obj, x);
 }
 
+void tool_json_exact_all(void *tree) {
+    for (cJSON *x = tree ? ((cJSON *)tree)->child : NULL; x; x = x->next) {
+        if (cJSON_IsNumber(x) && isfinite(x->valuedouble)) {
+            char b[40];
+            shortest_exact(b, sizeof b, x->valuedouble);
+            char *t = strdup(b);
+            if (t) { x->type = cJSON_Raw; x->valuestring = t; }
+        } else {
+            tool_json_exact_all(x);
+        }
+    }
+}
+
 int tool_fail(const char *prog, int status) {
     fprintf(stderr, "%s: ", prog);
     tool_put_escaped(stderr, miles_last_error()[0] ? miles_last_error() : "error");

@@ -53,6 +53,9 @@ void tool_put_double(FILE *f, double v);
  * back within an epsilon, losing the last bit of numbers something is rebuilt
  * from (the ridge baseline's coefficients); non-finite -> null. */
 void tool_json_exact(void *obj, const char *key, double v);
+/* Every number in the cJSON tree made exact the same way, in place (before
+ * printing a report). */
+void tool_json_exact_all(void *tree);
 /* Read a whole file (NUL-terminated, malloc'd); MILES_* status. */
 int tool_read_file(const char *path, char **text);
 /* Write text to path atomically (temp + fsync + rename); MILES_* status. */
