@@ -101,6 +101,7 @@ static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *
     if (s != MILES_OK) { cJSON_Delete(j); return tool_fail("miles-baseline: ridge", s); }
     char path[4300];
     snprintf(path, sizeof path, "%s/baseline_ridge_%s.json", out_dir, split_name);
+    tool_json_exact_all(j);
     char *txt = cJSON_Print(j);
     int ws = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
     free(txt);
