@@ -120,16 +120,16 @@ static int get_options(const MilesMetricsOptions *opt, MilesMetricsOptions *d) {
 
 int miles_compare_scores(const double *scores_a, const double *scores_b, const int32_t *labels, int n,
                         const MilesMetricsOptions *opt, MilesScoreComparison *out) {
-    if (!out) return miles_error(MILES_EINVAL, "compare_auroc: NULL result");
+    if (!out) return miles_error(MILES_EINVAL, "compare_scores: NULL result");
     memset(out, 0, sizeof *out);
     MilesMetricsOptions o;
     int64_t m;
     MILES_TRY(get_options(opt, &o));
-    MILES_TRY(miles_metric_check_inputs("compare_auroc: model A", scores_a, labels, n, &m));
-    MILES_TRY(miles_metric_check_inputs("compare_auroc: model B", scores_b, labels, n, NULL));
+    MILES_TRY(miles_metric_check_inputs("compare_scores: model A", scores_a, labels, n, &m));
+    MILES_TRY(miles_metric_check_inputs("compare_scores: model B", scores_b, labels, n, NULL));
     int64_t nn = n - m;
     if (m < 2 || nn < 2)
-        return miles_error(MILES_EINVAL, "compare_auroc: DeLong's test needs 2 rows of each class (%lld positive, "
+        return miles_error(MILES_EINVAL, "compare_scores: DeLong's test needs 2 rows of each class (%lld positive, "
                            "%lld negative)", (long long)m, (long long)nn);
     double *v = miles_malloc(sizeof(double) * (size_t)n * 5);
     Ranked *rw = miles_malloc(sizeof(Ranked) * (size_t)n);
