@@ -26,6 +26,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +85,20 @@ def mutants(lines, cov):
 
 def run(cmd, cwd, **kw):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, **kw)
+
+
+def run_test(cmd, cwd, env, timeout):
+    """A test run in its own process group, killed whole on a timeout: a mutant
+    that loops forever inside a tool a test script started must not outlive
+    the test (one did, for over an hour, taking a core)."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
 
 
 def make_tree(repo, tree):
@@ -146,7 +161,7 @@ def main():
     env = dict(os.environ, MILES_BIN=os.path.join(a.tree, 'build', 'bin'))
     # the tests must pass before anything is changed, or every mutant looks caught
     for t in targets:
-        if run([t], a.tree, env=env, timeout=a.timeout).returncode:
+        if run_test([t], a.tree, env, a.timeout):
             sys.exit(f'mutate: {t} fails in {a.tree} without any mutation (stale tree? --fresh rebuilds it)')
     survived, killed, broken = [], 0, 0
     try:
@@ -163,7 +178,7 @@ def main():
             dead = False
             for t in targets:
                 try:
-                    if run([t], a.tree, env=env, timeout=a.timeout).returncode:
+                    if run_test([t], a.tree, env, a.timeout):
                         dead = True
                         break
                 except subprocess.TimeoutExpired:
