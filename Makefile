@@ -552,7 +552,7 @@ help:
 # ---- reference Python stack for regenerating golden fixtures (not used by CI)
 REF_ENV ?= /opt/miles-ref
 ref-env:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-sklearn python3-numpy python3-venv
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-sklearn python3-numpy python3-mpmath python3-venv
 	/usr/bin/python3 -m venv --system-site-packages $(REF_ENV)
 	$(REF_ENV)/bin/pip install -q -r tests/requirements-ref.txt
 

@@ -1151,6 +1151,32 @@ typedef struct MilesMaeComparison {
 } MilesMaeComparison;
 MILES_API int miles_compare_mae(const double *pred_a, const double *pred_b, const double *target, int n,
                                 const MilesMetricsOptions *opt, MilesMaeComparison *out);
+/* Recalibrating P(viral): Platt's sigmoid p' = sigma(a * logit(p) + b), fitted
+ * on held-out rows (metrics_calibrate.c; docs/metrics.md "Recalibrating the
+ * probabilities").  The objective is scikit-learn's
+ * CalibratedClassifierCV(method="sigmoid") one (Platt's smoothed targets
+ * (N+ + 1)/(N+ + 2) and 1/(N- + 2)), minimized by Newton's method to rounding
+ * (sklearn's a and b are -a and -b here: it writes sigma(-(a x + b))).  The
+ * logit is of p clipped to [2^-24, 1 - 2^-24] (fp32 scores cannot be closer to
+ * 1), so |logit| <= logit_clip = 16.64.  Needs both classes and scores in
+ * [0, 1] that are not all equal.  a <= 0 means the scores rank the fitting rows
+ * no better than chance: the map would reverse or erase the ranking (callers
+ * should refuse it). */
+typedef struct MilesPlatt {
+    double a, b;              /* slope and intercept on the logit */
+    int n;                    /* rows fitted on */
+    int64_t n_pos;
+    int iterations;           /* Newton steps taken */
+    double objective;         /* Platt's objective at (a, b): a sum over the rows */
+    double logit_clip;
+} MilesPlatt;
+MILES_API int miles_platt_fit(const double *scores, const int32_t *labels, int n, MilesPlatt *out);
+/* out[i] = sigma(a * logit(scores[i]) + b); scores in [0, 1] (others: MILES_EINVAL). */
+MILES_API int miles_platt_apply(const MilesPlatt *c, const double *scores, int n, double *out);
+/* one score (NaN when it is not in [0, 1]) */
+MILES_API double miles_platt_map(const MilesPlatt *c, double score);
+/* log(p / (1 - p)) of p clipped to [2^-24, 1 - 2^-24] */
+MILES_API double miles_platt_logit(double p);
 /* numpy.median of v[n] (NaN if n < 1) */
 MILES_API double miles_median(const double *v, int n);
 /* JSON object as a malloc'd string (pretty-printed; free()).  Undefined
