@@ -13,6 +13,7 @@
  * the same rows (DeLong's test; compare.h).
  */
 #include "miles.h"
+#include "calibrate.h"
 #include "compare.h"
 #include "report.h"
 #include "tool_common.h"
@@ -54,6 +55,12 @@ static void usage(FILE *f) {
 "  --compare-data FILE with --compare CHECKPOINT: the file that checkpoint was trained with,\n"
 "                      when it is not --data (an ablation prepared with --drop-features, ...);\n"
 "                      its split must hold the same rows (ids, labels, velocities, order)\n"
+"  --calibrate         fit Platt scaling (a sigmoid of the score's logit) on the val\n"
+"                      split and report the evaluated split's probabilities before\n"
+"                      and after: mean, ECE, Brier score, log loss (\"calibration\" in\n"
+"                      the report, <prefix>_calibrated.png; a calibrated_score column\n"
+"                      in --predictions); the ranking and the stored threshold's\n"
+"                      decisions stay (not with --split val: in-sample)\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
@@ -157,7 +164,7 @@ int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_path = NULL,
                *pred_path = NULL, *compare_data = NULL;
-    int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0;
+    int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0, calibrate = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
     double seed = 42;
@@ -166,7 +173,7 @@ int main(int argc, char **argv) {
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
         {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'},
-        {"predictions", 1, 0, 'W'}, {"compare-data", 1, 0, 'E'}, {0, 0, 0, 0}};
+        {"predictions", 1, 0, 'W'}, {"compare-data", 1, 0, 'E'}, {"calibrate", 0, 0, 'K'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
@@ -190,6 +197,7 @@ int main(int argc, char **argv) {
         case 'W': pred_path = optarg; break;
         case 'E': compare_data = optarg; break;
         case 'q': quiet = 1; break;
+        case 'K': calibrate = 1; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case 'h': usage(stdout); return 0;
@@ -202,6 +210,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(split_name, "val")) split = MILES_SPLIT_VAL;
     else if (!strcmp(split_name, "train")) split = MILES_SPLIT_TRAIN;
     else { fprintf(stderr, "miles-eval: --split must be test, val or train\n"); return 2; }
+    if (calibrate && split == MILES_SPLIT_VAL) {
+        fprintf(stderr, "miles-eval: --calibrate fits on the val split: evaluating it too would be in-sample "
+                        "(use --split test or train)\n");
+        return 2;
+    }
     tool_set_threads(threads);
     if (miles_device_check(device, precision, 0) != MILES_OK) return tool_fail("miles-eval", MILES_EUNSUPPORTED);
 
@@ -299,6 +312,29 @@ int main(int argc, char **argv) {
     }
     ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
                        boot, (uint64_t)seed};
+    /* --calibrate: the same model on the val split, a sigmoid fitted there */
+    ToolCalibration cal = {0};
+    double *calibrated = NULL;
+    if (calibrate) {
+        MilesDataset vv;
+        double *vs = NULL;
+        s = miles_prepared_split(prep, MILES_SPLIT_VAL, &vv);
+        if (s == MILES_OK && vv.n == 0)
+            s = miles_set_error(MILES_EINVAL, "the val split of %s is empty: nothing to fit on", data);
+        if (s == MILES_OK && (!(vs = malloc(sizeof(double) * vv.n)) || !(calibrated = malloc(sizeof(double) * v.n))))
+            s = miles_set_error(MILES_ENOMEM, "out of memory");
+        if (s == MILES_OK) {
+            tool_progress_start(&pg, !quiet, "scored (val, to calibrate)", "rows", vv.n, 0);
+            s = miles_predict_dataset_progress(m, device, precision, &vv, batch, mc->max_position_embeddings, vs, NULL,
+                                               tool_progress_cb, &pg);
+            if (s == MILES_OK) tool_progress_end(&pg, vv.n);
+        }
+        if (s == MILES_OK)
+            s = tool_calibrate(&cal, vs, vv.labels, (int)vv.n, "val", scores, v.labels, (int)v.n, stored_thr,
+                               calibrated);
+        free(vs);
+        if (s != MILES_OK) return tool_fail("miles-eval: --calibrate", s);
+    }
     void *cmp = NULL;
     const char *extra_names[3];
     double *extra_vals[3] = {NULL, NULL, NULL};
@@ -343,14 +379,28 @@ int main(int argc, char **argv) {
     }
     if (pred_path) {
         double thr = isnan(stored_thr) ? 0.5 : stored_thr;
-        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, n_extra, extra_names, extra_vals);
+        const char *names[4];
+        double *cols[4];
+        int nc = 0;
+        for (; nc < n_extra; nc++) {
+            names[nc] = extra_names[nc];
+            cols[nc] = extra_vals[nc];
+        }
+        if (calibrated) {   /* after the compared models' columns */
+            names[nc] = "calibrated_score";
+            cols[nc++] = calibrated;
+        }
+        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, nc, names, cols);
         if (s != MILES_OK) return tool_fail("miles-eval: --predictions", s);
     }
     for (int k = 0; k < 3; k++) free(extra_vals[k]);
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
-                    stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv};
+                    stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv, calibrated, cal.json};
     int status = tool_report_run(&r);
     if (cmp) tool_compare_print(cmp, split_name, (int)v.n);
+    if (calibrated) tool_calibration_print(&cal, split_name);
+    tool_calibration_free(&cal);
+    free(calibrated);
     cJSON_Delete(cmp);
     cJSON_Delete(extra);
     free(scores); free(vp); free(vt); free(vpr);

@@ -39,6 +39,21 @@ static int write_plots(const ToolReport *r, const MilesMetrics *m, cJSON *paths)
             cJSON_AddStringToObject(paths, "calibration", path);
         else bad = 1;
     }
+    if (r->calibrated) {   /* the same diagram after miles-eval --calibrate */
+        MilesMetricsOptions o;
+        miles_metrics_options_default(&o);
+        o.n_bootstrap = 0;
+        MilesMetrics c;
+        miles_metrics_compute(&c, r->calibrated, r->labels, r->n, NULL, NULL, &o);
+        char title[600];
+        snprintf(title, sizeof title, "%s, Platt-scaled", r->title ? r->title : "Miles");
+        snprintf(path, sizeof path, "%s/%s_calibrated.png", r->out_dir, r->prefix);
+        if ((c.valid & MILES_M_CALIBRATION) &&
+            miles_plot_calibration(path, c.calib_mean_score, c.calib_frac_pos, c.calib_count, MILES_CALIB_BINS, c.ece,
+                                   title) == MILES_OK)
+            cJSON_AddStringToObject(paths, "calibrated", path);
+        else bad = 1;
+    }
     const double *vp = r->vel_pred_raw ? r->vel_pred_raw : r->vel_pred;
     const double *vt = r->vel_true_raw ? r->vel_true_raw : r->vel_true;
     if (vp && vt) {
@@ -163,6 +178,7 @@ int tool_report_run(const ToolReport *r) {
     }
     if (r->extra_json) cJSON_AddItemReferenceToObject(j, "run", r->extra_json);
     if (r->comparisons_json) cJSON_AddItemReferenceToObject(j, "comparisons", r->comparisons_json);
+    if (r->calibration_json) cJSON_AddItemReferenceToObject(j, "calibration", r->calibration_json);
     cJSON *paths = cJSON_AddObjectToObject(j, "plots");
     if (r->plots) write_plots(r, &m, paths);
 

@@ -1,7 +1,7 @@
 /*
  * report.h — the evaluation report shared by miles-eval and miles-baseline:
  * one metrics computation, written as JSON (machines), a table (people) and
- * PNG plots (ROC, PR, calibration, velocity).
+ * PNG plots (ROC, PR, calibration, velocity; the recalibrated scores' reliability).
  */
 #ifndef MILES_TOOL_REPORT_H
 #define MILES_TOOL_REPORT_H
@@ -26,6 +26,8 @@ typedef struct ToolReport {
     void *extra_json;           /* cJSON object merged under "run" (or NULL); not freed */
     void *comparisons_json;     /* cJSON object added as "comparisons" (or NULL); not freed */
     const struct ToolVelocity *velocity; /* NULL, or the "velocity_report" section (below) */
+    const double *calibrated;   /* [n] recalibrated P(viral) (miles-eval --calibrate), or NULL */
+    void *calibration_json;     /* cJSON object added as "calibration" (or NULL); not freed */
 } ToolReport;
 
 /* The velocity head's section (miles_velocity_report): vel_pred/vel_true in the
