@@ -26,7 +26,9 @@
 #     a bad --split; --compare DIR|CHECKPOINT (the baselines or another
 #     checkpoint paired on the same rows, their numbers equal to their own
 #     reports', its refusals); --predictions (the
-#     report's numbers recomputed from its rows);
+#     report's numbers recomputed from its rows); --calibrate (Platt's a and
+#     b found again in Python on the val rows, the before/after numbers
+#     recomputed, --split val refused);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
 #     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
@@ -732,6 +734,75 @@ rc=$?
 if [ "$rc" -eq 0 ] && [ "$(head -1 "$W/cmpe/pred_val.csv")" = "row_id,title,label,viral_score,predicted_viral,velocity,predicted_velocity,baseline_text_score,baseline_numeric_score" ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; sys.exit(0 if set(c) == {"text","numeric"} and c["text"]["bootstrap_ci"] == [None, None] else 1)' "$W/cmpe/eval_val.json"; then
     ok "eval: --compare --split val pairs the two classifiers (no ridge report for val), no bootstrap with --bootstrap 0"
 else bad "eval: --compare --split val (rc $rc)"; fi
+# ---- miles-eval --calibrate: Platt scaling fitted on the val split.  A pure-Python Newton on
+# scikit-learn's sigmoid-calibration objective, fed the val rows' scores (pred_val.csv, just written),
+# finds the report's a and b; the calibrated column, the means, Brier and ECE before and after, the mapped
+# stored threshold and its decisions are recomputed from the rows
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 -q --calibrate \
+    --out "$W/cal" --predictions "$W/cal/pred.csv" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^Calibration: Platt scaling fitted on the val split (n=[0-9]*, [0-9]* viral), applied to the test split$' "$W/out" &&
+   grep -qE '^  ECE \(15 bins\) +[0-9.]+ +[0-9.]+$' "$W/out" && [ -s "$W/cal/eval_test_calibrated.png" ] &&
+   python3 - "$W/cmpe/pred_val.csv" "$W/cal/pred.csv" "$W/cal/eval_test.json" <<'PY'; then
+import csv, json, math, sys
+rd = lambda p: list(csv.DictReader(open(p, newline="", encoding="utf-8")))
+val, rows, e = rd(sys.argv[1]), rd(sys.argv[2]), json.load(open(sys.argv[3]))
+c = e["calibration"]
+eps = 2.0 ** -24
+def logit(p):
+    p = min(max(p, eps), 1 - eps)
+    return math.log(p) - math.log1p(-p)
+sig = lambda u: 1 / (1 + math.exp(-u)) if u >= 0 else math.exp(u) / (1 + math.exp(u))
+x = [logit(float(r["viral_score"])) for r in val]
+y = [int(r["label"]) for r in val]
+npos = sum(y)
+tp, tn = (npos + 1) / (npos + 2), 1 / (len(y) - npos + 2)
+a, b = 0.0, math.log((npos + 1) / (len(y) - npos + 1))
+for _ in range(100):   # Newton on sum -t log s - (1-t) log(1-s), s = sig(a x + b)
+    g = [0.0, 0.0]; h = [0.0, 0.0, 0.0]
+    for xi, yi in zip(x, y):
+        s = sig(a * xi + b); r = s - (tp if yi else tn); w = s * (1 - s)
+        g[0] += r * xi; g[1] += r; h[0] += w * xi * xi; h[1] += w * xi; h[2] += w
+    det = h[0] * h[2] - h[1] ** 2
+    da, db = -(h[2] * g[0] - h[1] * g[1]) / det, -(h[0] * g[1] - h[1] * g[0]) / det
+    a, b = a + da, b + db
+    if abs(da) + abs(db) < 1e-15:
+        break
+ok = c["method"] == "platt" and c["fitted_on"] == {"split": "val", "n": len(val), "n_pos": npos}
+ok = ok and abs(c["a"] - a) <= 1e-10 * abs(a) and abs(c["b"] - b) <= 1e-10 * max(1, abs(b)) and c["a"] > 0
+p = [float(r["viral_score"]) for r in rows]
+q = [float(r["calibrated_score"]) for r in rows]
+lab = [int(r["label"]) for r in rows]
+n = len(rows)
+ok = ok and list(rows[0])[-1] == "calibrated_score" and n == e["n"]
+ok = ok and all(abs(qi - sig(c["a"] * logit(pi) + c["b"])) <= 1e-15 for pi, qi in zip(p, q))
+def ece(s):
+    edges = [k * (1 / 15) for k in range(1, 15)]
+    bins = {}
+    for si, yi in zip(s, lab):
+        bins.setdefault(sum(ed < si for ed in edges), []).append((si, yi))
+    return sum(len(v) / n * abs(sum(t for _, t in v) / len(v) - sum(u for u, _ in v) / len(v)) for v in bins.values())
+brier = lambda s: sum((yi - si) ** 2 for si, yi in zip(s, lab)) / n
+for key, s in (("uncalibrated", p), ("calibrated", q)):
+    m = c[key]
+    ok = ok and abs(m["mean_score"] - sum(s) / n) <= 1e-15 and abs(m["brier"] - brier(s)) <= 1e-15
+    ok = ok and abs(m["ece"] - ece(s)) <= 1e-12
+ok = ok and c["uncalibrated"]["ece"] == e["ece"] and c["uncalibrated"]["log_loss"] == e["log_loss"]
+t, tc = c["stored_threshold"], c["stored_threshold_calibrated"]
+ok = ok and t == e["at_stored_threshold"]["threshold"] and abs(tc - sig(c["a"] * logit(t) + c["b"])) <= 1e-15
+ok = ok and c["decisions_changed"] == 0 and all(int(r["predicted_viral"]) == (qi >= tc) for r, qi in zip(rows, q))
+ok = ok and e["plots"]["calibrated"].endswith("eval_test_calibrated.png") and c["prevalence"] == e["prevalence"]
+print(f"a = {c['a']:.6f} (Python {a:.6f}), b = {c['b']:.6f}; ECE {c['uncalibrated']['ece']:.4f} -> {c['calibrated']['ece']:.4f}", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --calibrate: Platt's a and b as a Python Newton finds them on the val rows; the calibrated column, means, Brier, ECE and mapped threshold recomputed"
+else bad "eval: --calibrate (rc $rc): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split val --calibrate -q \
+    --out "$W/cal" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "calibrate fits on the val split: evaluating it too would be in-sample" "$W/err"; then
+    ok "eval: --calibrate --split val refused (in-sample)"
+else bad "eval: --calibrate --split val (rc $rc): $(head -c 200 "$W/err")"; fi
 # --compare CHECKPOINT: another checkpoint for the same data, scored on the same rows; its numbers are
 # those of miles-eval on it alone; a checkpoint compared with itself: diff 0, p 1
 "$BIN/miles-eval" --checkpoint "$W/tc/last.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
