@@ -26,6 +26,7 @@
  */
 #include "metrics_internal.h"
 
+#include <float.h>
 #include <math.h>
 
 #define PLATT_EPS 5.9604644775390625e-08   /* 2^-24 */
@@ -69,9 +70,11 @@ int miles_platt_fit(const double *scores, const int32_t *labels, int n, MilesPla
     double *x = miles_malloc(sizeof(double) * (size_t)n);
     if (!x) return MILES_ENOMEM;
     int distinct = 0;
+    double xmax = 0;   /* max |x|: how far a change of a moves a logit */
     for (int i = 0; i < n; i++) {
         x[i] = miles_platt_logit(scores[i]);
         if (x[i] != x[0]) distinct = 1;
+        if (fabs(x[i]) > xmax) xmax = fabs(x[i]);
     }
     if (!distinct) {
         double x0 = x[0];
@@ -99,7 +102,8 @@ int miles_platt_fit(const double *scores, const int32_t *labels, int n, MilesPla
         if (!(det > 0)) break;   /* sigma saturated on every row: no curvature left to use */
         double da = -(hbb * ga - hab * gb) / det, db = -(haa * gb - hab * ga) / det;
         /* backtracking while far from the minimum (a full Newton step from the
-         * start can overshoot); close to it, the objective's decrease (the Newton
+         * start can overshoot: a few positives at saturated scores send it to
+         * where sigma is flat and the Hessian singular); close to it, the objective's decrease (the Newton
          * decrement) is below its rounding, so comparing objectives would stop
          * at sqrt(eps) from the minimum: there the full step is taken, which
          * converges quadratically */
@@ -114,8 +118,8 @@ int miles_platt_fit(const double *scores, const int32_t *labels, int n, MilesPla
         }
         double na = a + step * da, nb = b + step * db;
         steps++;
-        int done = (na == a && nb == b) ||   /* the step is below rounding of (a, b) */
-                   (fabs(na - a) <= 1e-15 * fabs(na) && fabs(nb - b) <= 1e-15 * (1 + fabs(nb)));
+        /* done when the step moves no calibrated logit a x + b by more than its rounding */
+        int done = fabs(na - a) * xmax + fabs(nb - b) <= 4 * DBL_EPSILON * (1 + fabs(na) * xmax + fabs(nb));
         a = na;
         b = nb;
         f = fn;

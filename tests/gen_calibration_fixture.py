@@ -121,6 +121,10 @@ def main():
     # scores at and beyond the fp32 ends: 0, 1, 1 - 2^-25 (all clipped), 2^-30
     cases.append(case("clipped_ends_12", [0, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0],
                       [0.0, 2.0 ** -30, 0.2, 1.0, 1 - 2.0 ** -25, 0.97, 0.6, 0.4, 0.1, 0.8, 1 - 2.0 ** -24, 0.3]))
+    # a confident model on a small split: 2 positives at saturated scores, 50 negatives near 0
+    # (a plain Newton step from the start overshoots to where sigma is flat)
+    neg = expit(-16.6 + rng.uniform(0, 0.5, 50))
+    cases.append(case("saturated_2_50", [1, 1] + [0] * 50, np.concatenate([[1.0, 1 - 2.0 ** -24], neg])))
     # two distinct scores
     cases.append(case("two_levels_30", [1] * 8 + [0] * 7 + [1] * 3 + [0] * 12, [0.7] * 15 + [0.2] * 15))
     # scores that rank worse than chance: the fitted slope is negative

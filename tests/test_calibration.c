@@ -99,7 +99,7 @@ static void test_fixture(void **state) {
         free(y); free(p); free(x); free(cal); free(probe); free(probe_cal); free(out);
         ncases++;
     }
-    assert_int_equal(ncases, 7);
+    assert_int_equal(ncases, 8);
     print_message("%d cases; max error: a/b %.3e (relative), objective %.3e (relative), logits/probabilities "
                   "%.3e, ECE/Brier %.3e\n", ncases, g_worst[0], g_worst[1], g_worst[2], g_worst[3]);
     cJSON_Delete(fix);
