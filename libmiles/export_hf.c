@@ -111,6 +111,9 @@ static int ckpt_open(Ckpt *c, const char *path) {
     MILES_TRY(miles_checkpoint_open(&c->ck, path));
     int s = miles_checkpoint_model(c->ck, &c->m);
     if (s == MILES_OK) s = miles_ckpt_check_scaler(c->ck);
+    MilesPlatt cal;   /* copied as stored: refused here as the predictor refuses it */
+    int has_cal;
+    if (s == MILES_OK) s = miles_checkpoint_calibration(c->ck, &cal, &has_cal);
     if (s != MILES_OK) { ckpt_close(c); return s; }
     c->data = miles_checkpoint_meta(c->ck, MILES_META_SCALER);
     c->thr = miles_checkpoint_meta(c->ck, MILES_META_THRESHOLD);
@@ -174,6 +177,11 @@ static char *build_config_json(const Ckpt *c, const MilesTokenizer *tok, const c
     double thr = c->thr ? strtod(c->thr, NULL) : NAN;
     if (isfinite(thr)) cJSON_AddNumberToObject(mi, "decision_threshold", thr);
     else cJSON_AddNullToObject(mi, "decision_threshold");
+    /* a calibrated checkpoint's Platt map of viral_prob (MILES_META_CALIBRATION),
+     * only when it has one (the head computes the model's own P(viral)); raw, as
+     * stored (validated at open): cJSON would print a and b with 15 digits */
+    const char *cal = miles_checkpoint_meta(c->ck, MILES_META_CALIBRATION);
+    if (cal) cJSON_AddRawToObject(mi, "calibration", cal);
     char hash[17] = "";
     if (miles_tokenizer_hash(tok, hash) == MILES_OK) cJSON_AddStringToObject(mi, "tokenizer_hash", hash);
     cJSON_AddStringToObject(mi, "text_clean", c->text_clean ? c->text_clean : "none");

@@ -430,6 +430,9 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
     MilesModel *m = NULL;
     int s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_ckpt_check_scaler(ck);
+    MilesPlatt cal;   /* copied as stored: refused here as the predictor refuses it */
+    int has_cal;
+    if (s == MILES_OK) s = miles_checkpoint_calibration(ck, &cal, &has_cal);
     if (s != MILES_OK) { miles_model_free(m); miles_checkpoint_close(ck); return s; }
 
     G g;
@@ -454,7 +457,7 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
     s = miles_config_to_json(miles_model_config(m), &cj);
     if (s == MILES_OK) g_keep(&g, cj);
     const char *keys[] = {"miles_format", "miles_config", "data", "decision_threshold", "tokenizer_hash",
-                          "text_clean", "train_config", "feature_names"};
+                          "text_clean", "train_config", "feature_names", "calibration"};
     enum { NKV = sizeof keys / sizeof keys[0] };
     char names[1024] = "";
     for (int i = 0; i < MILES_NUM_FEATURES; i++)
@@ -463,7 +466,10 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
                              miles_checkpoint_meta(ck, MILES_META_THRESHOLD),
                              miles_checkpoint_meta(ck, MILES_META_TOKENIZER_HASH),
                              miles_checkpoint_meta(ck, MILES_META_TEXT_CLEAN),
-                             miles_checkpoint_meta(ck, MILES_META_TRAIN_CONFIG), names};
+                             miles_checkpoint_meta(ck, MILES_META_TRAIN_CONFIG), names,
+                             /* the graph's viral_prob is the model's own; a calibrated
+                              * checkpoint's Platt map travels beside it (docs/export.md) */
+                             miles_checkpoint_meta(ck, MILES_META_CALIBRATION)};
     Onnx__StringStringEntryProto *props[NKV];
     size_t nprops = 0;
     for (int i = 0; i < NKV; i++)

@@ -487,6 +487,9 @@ MILES_API int  miles_safetensors_read_i32(const MilesSafetensors *st, int i, int
 MILES_API const void *miles_safetensors_data(const MilesSafetensors *st, int i, size_t *nbytes);
 /* Value of `key` in the "__metadata__" string map, or NULL. */
 MILES_API const char *miles_safetensors_metadata(const MilesSafetensors *st, const char *key);
+/* The metadata keys, in file order: key i (owned by the handle; NULL out of range). */
+MILES_API int  miles_safetensors_metadata_count(const MilesSafetensors *st);
+MILES_API const char *miles_safetensors_metadata_key(const MilesSafetensors *st, int i);
 /* Size in bytes of one element of dtype, or 0 if dtype is not a MILES_DT_*. */
 MILES_API size_t miles_dtype_size(int dtype);
 /* "F32", "BF16", ... or "?" */
@@ -963,8 +966,13 @@ MILES_API int miles_predict_dataset_progress(MilesModel *m, const char *device, 
 /* the transformed train target's min/max (%.17g): the clamp range; absent = no clamp */
 #define MILES_META_VELOCITY_MIN    "velocity_target_min"
 #define MILES_META_VELOCITY_MAX    "velocity_target_max"
+/* Platt scaling of P(viral) fitted after training (miles_checkpoint_save_calibrated;
+ * `miles-eval --calibrate --save-calibrated`): {"method": "platt", "a", "b" (%.17g),
+ * "fitted_on": split name, "n", "n_pos"}; absent = the model's own P(viral) */
+#define MILES_META_CALIBRATION     "calibration"
 
 typedef struct MilesCheckpoint MilesCheckpoint;
+typedef struct MilesPlatt MilesPlatt;   /* Platt scaling of P(viral): the metrics section */
 /* Open and validate a checkpoint (format, model config).  Read-only; the
  * handle may be shared between threads. */
 MILES_API int miles_checkpoint_open(MilesCheckpoint **out, const char *path);
@@ -991,6 +999,17 @@ MILES_API int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c);
 MILES_API double miles_checkpoint_threshold(const MilesCheckpoint *c);
 MILES_API int miles_checkpoint_text_clean(const MilesCheckpoint *c, int *mode);
 MILES_API int miles_checkpoint_max_len(const MilesCheckpoint *c);
+/* The stored calibration (MILES_META_CALIBRATION): *present = 1 and *out
+ * filled (n, n_pos, a, b; the rest 0), or *present = 0 when there is none.
+ * A malformed one (not JSON, another method, a or b not finite, a <= 0) is
+ * MILES_EFORMAT naming the file and the field. */
+MILES_API int miles_checkpoint_calibration(const MilesCheckpoint *c, MilesPlatt *out, int *present);
+/* Write a copy of checkpoint c to out_path (atomically; out_path may be c's
+ * own path) with calibration p (fitted on the rows of split fitted_on; a > 0)
+ * in its metadata: every tensor byte for byte, every other metadata entry as
+ * it was (a calibration already there is replaced), the CRCs computed anew. */
+MILES_API int miles_checkpoint_save_calibrated(const MilesCheckpoint *c, const char *out_path, const MilesPlatt *p,
+                                               const char *fitted_on);
 /* MILES_OK if prepared data `p` is what the model was trained on: the same
  * scaler and label threshold and the same vocabulary (else MILES_EINVAL
  * saying which differs). */
@@ -1162,14 +1181,14 @@ MILES_API int miles_compare_mae(const double *pred_a, const double *pred_b, cons
  * [0, 1] that are not all equal.  a <= 0 means the scores rank the fitting rows
  * no better than chance: the map would reverse or erase the ranking (callers
  * should refuse it). */
-typedef struct MilesPlatt {
+struct MilesPlatt {
     double a, b;              /* slope and intercept on the logit */
     int n;                    /* rows fitted on */
     int64_t n_pos;
     int iterations;           /* Newton steps taken */
     double objective;         /* Platt's objective at (a, b): a sum over the rows */
     double logit_clip;
-} MilesPlatt;
+};
 MILES_API int miles_platt_fit(const double *scores, const int32_t *labels, int n, MilesPlatt *out);
 /* out[i] = sigma(a * logit(scores[i]) + b); scores in [0, 1] (others: MILES_EINVAL). */
 MILES_API int miles_platt_apply(const MilesPlatt *c, const double *scores, int n, double *out);
@@ -1354,12 +1373,14 @@ MILES_API void miles_predictor_free(MilesPredictor *p);
 MILES_API const char *miles_predictor_column_of(const char *name);
 
 typedef struct MilesPrediction {
-    double viral_score;        /* softmax P(viral) */
-    int is_viral;              /* viral_score >= the stored decision threshold */
+    double viral_score;        /* P(viral): the model's softmax, recalibrated when the checkpoint holds
+                                * a calibration (MILES_META_CALIBRATION) */
+    double viral_score_model;  /* the model's own softmax P(viral) (= viral_score without a calibration) */
+    int is_viral;              /* viral_score_model >= the stored decision threshold */
     double predicted_velocity; /* views/day (miles_velocity_target_inverse of the output) */
     double velocity_scaled;    /* the model's output in its target space (min-max or log1p_z), clamped
                                 * to the checkpoint's range (miles_velocity_target_clamp) if it has one */
-    double confidence;         /* |p - 0.5| * 2 */
+    double confidence;         /* |viral_score - 0.5| * 2 */
     uint32_t supplied;         /* bit f: feature f given by a field of its own */
     uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */
     uint32_t filled;           /* bit f: missing, fed as the training mean (0 standardized) */
@@ -1379,6 +1400,8 @@ MILES_API int miles_predictor_encode(const MilesPredictor *p, const MilesRecord 
 MILES_API const MilesModel *miles_predictor_model(const MilesPredictor *p);
 MILES_API const MilesScaler *miles_predictor_scaler(const MilesPredictor *p);
 MILES_API double miles_predictor_threshold(const MilesPredictor *p);
+/* The checkpoint's calibration of P(viral), or NULL when it has none. */
+MILES_API const MilesPlatt *miles_predictor_calibration(const MilesPredictor *p);
 MILES_API int miles_predictor_max_len(const MilesPredictor *p);
 MILES_API int miles_predictor_text_clean(const MilesPredictor *p);
 /* "<run dir>/<file>@<tokenizer hash>", e.g. "run1/best.safetensors@1a2b..." */

@@ -32,7 +32,9 @@ struct MilesPredictor {
     MilesTokenizer *tok;
     MilesScaler *scaler;
     MilesVelocityTarget vtarget; /* what the velocity head predicts (back to views/day) */
-    double threshold;          /* decision threshold on P(viral) */
+    double threshold;          /* decision threshold on the model's own P(viral) */
+    MilesPlatt calibration;    /* the checkpoint's (has_calibration) */
+    int has_calibration;
     int text_clean;            /* MILES_TEXT_CLEAN_* */
     int max_len;               /* token length of one title */
     int batch_size;            /* rows per forward */
@@ -85,6 +87,7 @@ void miles_predictor_free(MilesPredictor *p) {
 
 /* Everything from the checkpoint's contract. */
 static int open_from(MilesPredictor *p, const MilesCheckpoint *ck, const MilesPredictorOptions *o) {
+    MILES_TRY(miles_checkpoint_calibration(ck, &p->calibration, &p->has_calibration));
     MILES_TRY(miles_checkpoint_model(ck, &p->model));
     MILES_TRY(miles_backend_open(&p->be, o->device, o->precision, p->model, NULL));
     for (int i = 0; i < N_META; i++) {
@@ -241,9 +244,12 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
     }
     for (int i = 0; s == MILES_OK && i < n; i++) {
         MilesPrediction *o = &out[i];
-        o->viral_score = prob[i];
+        /* a calibration maps the probability, not the decision: the stored
+         * threshold was chosen on the model's own scores */
+        o->viral_score_model = prob[i];
+        o->viral_score = p->has_calibration ? miles_platt_map(&p->calibration, prob[i]) : prob[i];
         o->is_viral = prob[i] >= p->threshold;
-        o->confidence = fabs(prob[i] - 0.5) * 2.0;
+        o->confidence = fabs(o->viral_score - 0.5) * 2.0;
         o->velocity_scaled = miles_velocity_target_clamp(&p->vtarget, vel[i]); /* the pair stays consistent */
         o->predicted_velocity = miles_velocity_target_inverse(&p->vtarget, p->scaler, vel[i]);
     }
@@ -256,6 +262,9 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
 const MilesModel *miles_predictor_model(const MilesPredictor *p) { return p ? p->model : NULL; }
 const MilesScaler *miles_predictor_scaler(const MilesPredictor *p) { return p ? p->scaler : NULL; }
 double miles_predictor_threshold(const MilesPredictor *p) { return p ? p->threshold : NAN; }
+const MilesPlatt *miles_predictor_calibration(const MilesPredictor *p) {
+    return p && p->has_calibration ? &p->calibration : NULL;
+}
 int miles_predictor_max_len(const MilesPredictor *p) { return p ? p->max_len : 0; }
 int miles_predictor_text_clean(const MilesPredictor *p) { return p ? p->text_clean : 0; }
 const char *miles_predictor_version(const MilesPredictor *p) { return p ? p->version : ""; }

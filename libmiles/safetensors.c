@@ -524,6 +524,12 @@ const char *miles_safetensors_metadata(const MilesSafetensors *st, const char *k
     return NULL;
 }
 
+int miles_safetensors_metadata_count(const MilesSafetensors *st) { return st ? st->n_meta : 0; }
+
+const char *miles_safetensors_metadata_key(const MilesSafetensors *st, int i) {
+    return st && i >= 0 && i < st->n_meta ? st->meta_key[i] : NULL;
+}
+
 /* Exact IEEE half -> single: every f16 value (subnormals included) is exactly
  * representable as f32; NaN payloads are kept (shifted into the top mantissa). */
 static inline float f16_to_f32(uint16_t h) {

@@ -571,6 +571,81 @@ double miles_checkpoint_threshold(const MilesCheckpoint *c) {
     return 0.5;
 }
 
+/* ------------------------------------------------------------ calibration */
+
+int miles_checkpoint_calibration(const MilesCheckpoint *c, MilesPlatt *out, int *present) {
+    if (!c || !out || !present) return miles_error(MILES_EINVAL, "miles_checkpoint_calibration: NULL argument");
+    memset(out, 0, sizeof *out);
+    *present = 0;
+    const char *js = miles_checkpoint_meta(c, MILES_META_CALIBRATION);
+    if (!js) return MILES_OK;
+    cJSON *o = cJSON_Parse(js);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "a"), *b = cJSON_GetObjectItemCaseSensitive(o, "b");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "n"), *np = cJSON_GetObjectItemCaseSensitive(o, "n_pos");
+    const char *bad = !cJSON_IsObject(o)                                    ? "not a JSON object"
+                      : !cJSON_IsString(m) || strcmp(m->valuestring, "platt") ? "\"method\" is not \"platt\""
+                      : !cJSON_IsNumber(a) || !isfinite(a->valuedouble) || !(a->valuedouble > 0)
+                          ? "\"a\" is not a number > 0"
+                      : !cJSON_IsNumber(b) || !isfinite(b->valuedouble) ? "\"b\" is not a finite number"
+                      : !cJSON_IsNumber(n) || !(n->valuedouble >= 2 && n->valuedouble <= 2147483647.0)
+                          ? "\"n\" is not a row count"
+                      : !cJSON_IsNumber(np) || !(np->valuedouble >= 1 && np->valuedouble < n->valuedouble)
+                          ? "\"n_pos\" is not between 1 and n - 1"
+                          : NULL;
+    if (!bad) {
+        out->a = a->valuedouble;
+        out->b = b->valuedouble;
+        out->n = (int)n->valuedouble;
+        out->n_pos = (int64_t)np->valuedouble;
+        *present = 1;
+    }
+    cJSON_Delete(o);
+    if (bad) return miles_error(MILES_EFORMAT, "%s: metadata \"" MILES_META_CALIBRATION "\": %s", c->path, bad);
+    return MILES_OK;
+}
+
+int miles_checkpoint_save_calibrated(const MilesCheckpoint *c, const char *out_path, const MilesPlatt *p,
+                                     const char *fitted_on) {
+    if (!c || !out_path || !p || !fitted_on)
+        return miles_error(MILES_EINVAL, "miles_checkpoint_save_calibrated: NULL argument");
+    if (!isfinite(p->a) || !(p->a > 0) || !isfinite(p->b) || p->n < 2 || p->n_pos < 1 || p->n_pos >= p->n)
+        return miles_error(MILES_EINVAL, "miles_checkpoint_save_calibrated: a calibration needs a > 0, a finite b "
+                                         "and rows of both classes (a = %g, b = %g, n = %d, n_pos = %lld)",
+                           p->a, p->b, p->n, (long long)p->n_pos);
+    /* the calibration as miles_checkpoint_calibration reads it; %.17g: the same doubles back */
+    char cal[512];
+    snprintf(cal, sizeof cal, "{\"method\":\"platt\",\"a\":%.17g,\"b\":%.17g,\"fitted_on\":\"%.64s\",\"n\":%d,"
+             "\"n_pos\":%lld}", p->a, p->b, fitted_on, p->n, (long long)p->n_pos);
+    MilesSafetensorsWriter *w = NULL;
+    MILES_TRY(miles_safetensors_writer_open(&w, out_path));
+    miles_safetensors_writer_crc(w);
+    int s = MILES_OK;
+    /* the tensors' bytes straight from the mapping (valid while c is open,
+     * even when out_path replaces c's own file: rename keeps the old inode) */
+    for (int i = 0; s == MILES_OK && i < miles_safetensors_count(c->st); i++) {
+        int dt, nd;
+        int64_t shape[MILES_ST_MAX_DIMS];
+        s = miles_safetensors_info(c->st, i, &dt, &nd, shape, NULL);
+        if (s == MILES_OK)
+            s = miles_safetensors_writer_add(w, miles_safetensors_name(c->st, i), dt, nd, shape,
+                                             miles_safetensors_data(c->st, i, NULL));
+    }
+    for (int i = 0; s == MILES_OK && i < miles_safetensors_metadata_count(c->st); i++) {
+        const char *k = miles_safetensors_metadata_key(c->st, i);
+        /* the writer computes the CRCs of what it writes */
+        if (!strcmp(k, MILES_META_CRC32) || !strcmp(k, MILES_META_HEADER_CRC32) || !strcmp(k, MILES_META_CALIBRATION))
+            continue;
+        s = miles_safetensors_writer_metadata(w, k, miles_safetensors_metadata(c->st, k));
+    }
+    if (s == MILES_OK) s = miles_safetensors_writer_metadata(w, MILES_META_CALIBRATION, cal);
+    if (s != MILES_OK) {
+        miles_safetensors_writer_abort(w);
+        return miles_error_prefix(s, "%s", out_path);
+    }
+    return miles_safetensors_writer_finish(w);
+}
+
 int miles_checkpoint_text_clean(const MilesCheckpoint *c, int *mode) {
     *mode = MILES_TEXT_CLEAN_NONE;
     const char *clean = miles_checkpoint_meta(c, MILES_META_TEXT_CLEAN);

@@ -504,6 +504,135 @@ static void test_threshold_must_be_number(void **state) {
     miles_checkpoint_close(c);
 }
 
+/* A calibration stored after training: the copy holds every tensor byte and
+ * metadata entry of the original, the Platt map read back to the bit; a
+ * malformed one is refused naming the file and the field. */
+static void test_calibration_metadata(void **state) {
+    (void)state;
+    char cal[300], bad[300], nodir[300];
+    snprintf(cal, sizeof cal, "%s/cal.safetensors", g_dir);
+    snprintf(bad, sizeof bad, "%s/calbad.safetensors", g_dir);
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir.safetensors", g_dir);
+    MilesCheckpoint *c = NULL, *k = NULL;
+    MilesPlatt p, got;
+    int present = -1;
+    OK(miles_checkpoint_open(&c, g_good));
+    OK(miles_checkpoint_calibration(c, &got, &present));
+    assert_int_equal(present, 0);
+    memset(&p, 0, sizeof p);
+    p.a = 0.8525512345678901;
+    p.b = -1.1000512345678901;
+    p.n = 609;
+    p.n_pos = 121;
+    OK(miles_checkpoint_save_calibrated(c, cal, &p, "val"));
+    OK(miles_checkpoint_open(&k, cal));
+    OK(miles_checkpoint_calibration(k, &got, &present));
+    assert_int_equal(present, 1);
+    assert_memory_equal(&got.a, &p.a, sizeof p.a);
+    assert_memory_equal(&got.b, &p.b, sizeof p.b);
+    assert_int_equal(got.n, 609);
+    assert_int_equal(got.n_pos, 121);
+    MilesSafetensors *s0 = NULL, *s1 = NULL;
+    OK(miles_safetensors_open(&s0, g_good));
+    OK(miles_safetensors_open(&s1, cal));
+    assert_int_equal(miles_safetensors_count(s1), miles_safetensors_count(s0));
+    for (int i = 0; i < miles_safetensors_count(s0); i++) {
+        size_t n0, n1;
+        const void *d0 = miles_safetensors_data(s0, i, &n0);
+        int j = miles_safetensors_find(s1, miles_safetensors_name(s0, i));
+        assert_true(j >= 0);
+        const void *d1 = miles_safetensors_data(s1, j, &n1);
+        assert_int_equal(n0, n1);
+        assert_memory_equal(d0, d1, n0);
+    }
+    int nk = 0;
+    for (int i = 0; i < miles_safetensors_metadata_count(s0); i++) {
+        const char *key = miles_safetensors_metadata_key(s0, i);
+        assert_non_null(miles_safetensors_metadata(s1, key));
+        if (strcmp(key, MILES_META_CRC32) && strcmp(key, MILES_META_HEADER_CRC32)) {
+            assert_string_equal(miles_safetensors_metadata(s1, key), miles_safetensors_metadata(s0, key));
+            nk++;
+        }
+    }
+    assert_true(nk >= 5);
+    assert_int_equal(miles_safetensors_metadata_count(s1), miles_safetensors_metadata_count(s0) + 1);
+    assert_null(miles_safetensors_metadata_key(s1, miles_safetensors_metadata_count(s1)));
+    assert_null(miles_safetensors_metadata_key(s1, -1));
+    assert_non_null(strstr(miles_safetensors_metadata(s1, MILES_META_CALIBRATION), "\"fitted_on\":\"val\""));
+    miles_safetensors_close(s0);
+    miles_safetensors_close(s1);
+    /* over its own file (the handle still reads the old one): replaced, not added */
+    p.a = 2;
+    p.b = 0.25;
+    OK(miles_checkpoint_save_calibrated(k, cal, &p, "val"));
+    miles_checkpoint_close(k);
+    OK(miles_checkpoint_open(&k, cal));
+    OK(miles_checkpoint_calibration(k, &got, &present));
+    assert_true(present == 1 && got.a == 2 && got.b == 0.25);
+    OK(miles_safetensors_open(&s1, cal));
+    OK(miles_safetensors_open(&s0, g_good));
+    assert_int_equal(miles_safetensors_metadata_count(s1), miles_safetensors_metadata_count(s0) + 1);
+    miles_safetensors_close(s0);
+    miles_safetensors_close(s1);
+    miles_checkpoint_close(k);
+    /* what the writer refuses: a map that is not increasing, not finite, or fitted on one class */
+    const double as[] = {0, -1, NAN, 1, 1, 1}, bs[] = {0, 0, 0, INFINITY, 0, 0};
+    const int ns[] = {10, 10, 10, 10, 10, 1}, nps[] = {2, 2, 2, 2, 10, 0};
+    for (int i = 0; i < 6; i++) {
+        MilesPlatt q = p;
+        q.a = as[i];
+        q.b = bs[i];
+        q.n = ns[i];
+        q.n_pos = nps[i];
+        assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &q, "val"), MILES_EINVAL);
+        assert_non_null(strstr(miles_last_error(), "a calibration needs a > 0"));
+        assert_int_not_equal(access(bad, F_OK), 0);
+    }
+    assert_int_not_equal(miles_checkpoint_save_calibrated(c, nodir, &p, "val"), MILES_OK);
+    assert_int_not_equal(access(nodir, F_OK), 0);
+    miles_checkpoint_close(c);
+    /* what the reader refuses, naming the file and the field */
+    static const struct { const char *value, *names; } cases[] = {
+        {"not json", "not a JSON object"},
+        {"{\"method\":\"isotonic\",\"a\":1,\"b\":0,\"n\":10,\"n_pos\":2}", "\"method\""},
+        {"{\"method\":\"platt\",\"a\":-1,\"b\":0,\"n\":10,\"n_pos\":2}", "\"a\""},
+        {"{\"method\":\"platt\",\"a\":\"1\",\"b\":0,\"n\":10,\"n_pos\":2}", "\"a\""},
+        {"{\"method\":\"platt\",\"a\":1,\"n\":10,\"n_pos\":2}", "\"b\""},
+        {"{\"method\":\"platt\",\"a\":1,\"b\":0,\"n\":1,\"n_pos\":2}", "\"n\""},
+        {"{\"method\":\"platt\",\"a\":1,\"b\":0,\"n\":10,\"n_pos\":10}", "\"n_pos\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rewrite(g_good, bad, MILES_META_CALIBRATION, cases[i].value, NULL);
+        OK(miles_checkpoint_open(&c, bad));
+        assert_int_equal(miles_checkpoint_calibration(c, &got, &present), MILES_EFORMAT);
+        const char *e = miles_last_error();
+        if (!strstr(e, bad) || !strstr(e, "\"calibration\"") || !strstr(e, cases[i].names))
+            fail_msg("case %zu: %s", i, e);
+        assert_int_equal(present, 0);
+        miles_checkpoint_close(c);
+        MilesPredictor *pr = NULL;
+        assert_int_equal(miles_predictor_open(&pr, bad, NULL), MILES_EFORMAT);
+        assert_null(pr);
+        if (i == 0) {   /* the exports copy it: they refuse it too */
+            char out[300];
+            snprintf(out, sizeof out, "%s/hf_cal", g_dir);
+            assert_int_equal(miles_export_hf(bad, out, NULL), MILES_EFORMAT);
+            assert_non_null(strstr(miles_last_error(), "\"calibration\""));
+            snprintf(out, sizeof out, "%s/cal.onnx", g_dir);
+            assert_int_equal(miles_export_onnx(bad, out, NULL), MILES_EFORMAT);
+            assert_non_null(strstr(miles_last_error(), "\"calibration\""));
+            assert_int_not_equal(access(out, F_OK), 0);
+        }
+    }
+    /* the least that loads: n = 2, one positive */
+    rewrite(g_good, bad, MILES_META_CALIBRATION, "{\"method\":\"platt\",\"a\":1e-300,\"b\":0,\"n\":2,\"n_pos\":1}",
+            NULL);
+    OK(miles_checkpoint_open(&c, bad));
+    OK(miles_checkpoint_calibration(c, &got, &present));
+    assert_true(present == 1 && got.a == 1e-300 && got.n == 2 && got.n_pos == 1);
+    miles_checkpoint_close(c);
+}
+
 /* The exports copy the scaler: they refuse one the predictor refuses. */
 static void test_export_refuses_bad_scaler(void **state) {
     (void)state;
@@ -604,6 +733,7 @@ int main(void) {
         cmocka_unit_test(test_config_bounds),
         cmocka_unit_test(test_config_weights_disagree),
         cmocka_unit_test(test_threshold_must_be_number),
+        cmocka_unit_test(test_calibration_metadata),
         cmocka_unit_test(test_export_refuses_bad_scaler),
         cmocka_unit_test(test_older_format_loads),
         cmocka_unit_test(test_contract_refusals),

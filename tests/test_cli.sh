@@ -28,7 +28,8 @@
 #     reports', its refusals); --predictions (the
 #     report's numbers recomputed from its rows); --calibrate (Platt's a and
 #     b found again in Python on the val rows, the before/after numbers
-#     recomputed, --split val refused);
+#     recomputed, --split val refused; --save-calibrated: miles-predict's
+#     answers from the copy, the stored map in eval and both exports);
 #   miles-predict: CSV output quoting, a bad record named by file:line (and
 #     --skip-bad; the first bad record in file order is the one named,
 #     CSV and JSON lines), --topic on JSON lines as on CSV, its option refusals;
@@ -797,6 +798,58 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --calibrate: Platt's a and b as a Python Newton finds them on the val rows; the calibrated column, means, Brier, ECE and mapped threshold recomputed"
 else bad "eval: --calibrate (rc $rc): $(head -c 300 "$W/err")"; fi
+# --save-calibrated: a copy holding the fit; miles-predict then answers sigma(a logit(p) + b) of the model's own
+# score (viral_score_model, equal to the uncalibrated checkpoint's), miles-eval reports the stored map, both
+# exports carry it
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q --calibrate \
+    --save-calibrated "$W/cal/cal.safetensors" --out "$W/cal" > "$W/out" 2> "$W/err"
+rc1=$?
+"$BIN/miles-eval" --checkpoint "$W/cal/cal.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
+    --out "$W/cal2" > "$W/out2" 2>> "$W/err"
+rc2=$?
+head -21 "$W/d.csv" > "$W/d20.csv"
+"$BIN/miles-predict" --checkpoint "$W/tp/best.safetensors" -o "$W/cal/p0.csv" "$W/d20.csv" 2>> "$W/err"
+rc3=$?
+"$BIN/miles-predict" --checkpoint "$W/cal/cal.safetensors" -o "$W/cal/p1.csv" "$W/d20.csv" 2>> "$W/err" &&
+    "$BIN/miles-predict" --checkpoint "$W/cal/cal.safetensors" -o "$W/cal/p1.jsonl" "$W/d20.csv" 2>> "$W/err"
+rc4=$?
+"$BIN/miles-export" --checkpoint "$W/cal/cal.safetensors" --format onnx --out "$W/cal/m.onnx" > /dev/null 2>> "$W/err" &&
+    "$BIN/miles-export" --checkpoint "$W/cal/cal.safetensors" --format hf --out "$W/cal/hf" > /dev/null 2>> "$W/err"
+rc5=$?
+if [ "$rc1$rc2$rc3$rc4$rc5" = 00000 ] && grep -q "^calibrated checkpoint: $W/cal/cal.safetensors$" "$W/out" &&
+   grep -q "^Calibration: the checkpoint's Platt scaling (fitted on n=[0-9]*, [0-9]* viral), applied to the test split$" "$W/out2" &&
+   grep -q '"method":"platt"' "$W/cal/m.onnx" &&
+   python3 - "$W/cal/eval_test.json" "$W/cal2/eval_test.json" "$W/cal/p0.csv" "$W/cal/p1.csv" "$W/cal/p1.jsonl" "$W/cal/hf/config.json" <<'PY'; then
+import csv, json, math, sys
+fit, stored = (json.load(open(p))["calibration"] for p in sys.argv[1:3])
+rd = lambda p: list(csv.DictReader(open(p, newline="", encoding="utf-8")))
+p0, p1 = rd(sys.argv[3]), rd(sys.argv[4])
+js = [json.loads(l) for l in open(sys.argv[5], encoding="utf-8")]
+hf = json.load(open(sys.argv[6]))["miles"]["calibration"]
+a, b = fit["a"], fit["b"]
+eps = 2.0 ** -24
+def cal(p):
+    p = min(max(p, eps), 1 - eps)
+    return 1 / (1 + math.exp(-(a * (math.log(p) - math.log1p(-p)) + b)))
+ok = stored["source"] == "checkpoint" and fit["source"] == "fitted" and stored["a"] == a and stored["b"] == b
+ok = ok and stored["calibrated"] == fit["calibrated"] and stored["fitted_on"]["n"] == fit["fitted_on"]["n"]
+ok = ok and hf["a"] == a and hf["b"] == b and hf["fitted_on"] == "val" and len(p1) == len(p0) == 20
+ok = ok and list(p1[0]) == list(p0[0]) + ["viral_score_model"]
+for r0, r1, j in zip(p0, p1, js):   # the CSV's 9 digits; JSON's full ones (the slope amplifies rounding)
+    m = j["viral_score_model"]
+    ok = ok and r1["viral_score_model"] == r0["viral_score"] and r1["is_viral"] == r0["is_viral"]
+    ok = ok and abs(m - float(r0["viral_score"])) <= 5e-10 and abs(j["viral_score"] - cal(m)) <= 1e-13
+    ok = ok and abs(float(r1["viral_score"]) - j["viral_score"]) <= 5e-9 * j["viral_score"]
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --save-calibrated: predict answers the Platt map of the model's score (and the model's), eval reports the stored map, the exports carry it"
+else bad "eval: --save-calibrated (rc $rc1$rc2$rc3$rc4$rc5): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --save-calibrated "$W/cal/x.safetensors" -q \
+    --out "$W/cal" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "save-calibrated goes with --calibrate" "$W/err" && [ ! -e "$W/cal/x.safetensors" ]; then
+    ok "eval: --save-calibrated without --calibrate refused"
+else bad "eval: --save-calibrated alone (rc $rc)"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --split val --calibrate -q \
     --out "$W/cal" > /dev/null 2> "$W/err"
 rc=$?

@@ -355,6 +355,61 @@ static void test_scores_match_training_predictor(void **state) {
     miles_predictor_free(p);
 }
 
+/* A checkpoint holding a calibration: viral_score is the Platt map of the
+ * model's own score (which viral_score_model keeps, bit for bit the
+ * uncalibrated checkpoint's), the decision stays on the model's score. */
+static void test_calibrated_checkpoint(void **state) {
+    (void)state;
+    MilesCheckpoint *ck = NULL;
+    OK(miles_checkpoint_open(&ck, g_trained));
+    MilesModel *m = NULL;
+    OK(miles_checkpoint_model(ck, &m));
+    MilesDataset val;
+    OK(miles_prepared_split(g_prep[0], MILES_SPLIT_VAL, &val));
+    double *vs = malloc(sizeof(double) * val.n);
+    OK(miles_predict_dataset(m, &val, 64, 32, vs, NULL));
+    MilesPlatt cal;
+    OK(miles_platt_fit(vs, val.labels, (int)val.n, &cal));
+    printf("Platt on the val split: a = %.6g, b = %.6g\n", cal.a, cal.b);
+    assert_true(cal.a > 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/calibrated.safetensors", g_dir);
+    OK(miles_checkpoint_save_calibrated(ck, path, &cal, "val"));
+    miles_checkpoint_close(ck);
+    MilesPredictor *p0 = NULL, *p1 = NULL;
+    OK(miles_predictor_open(&p0, g_trained, NULL));
+    OK(miles_predictor_open(&p1, path, NULL));
+    assert_null(miles_predictor_calibration(p0));
+    const MilesPlatt *c1 = miles_predictor_calibration(p1);
+    assert_non_null(c1);
+    assert_memory_equal(&c1->a, &cal.a, sizeof cal.a);
+    assert_memory_equal(&c1->b, &cal.b, sizeof cal.b);
+    assert_true(miles_predictor_threshold(p1) == miles_predictor_threshold(p0));
+    MilesDataset v;
+    OK(miles_prepared_split(g_prep[0], MILES_SPLIT_TEST, &v));
+    int n = (int)v.n, changed = 0;
+    MilesRecord *recs = malloc(sizeof(MilesRecord) * n);
+    MilesPrediction *o0 = malloc(sizeof(MilesPrediction) * n), *o1 = malloc(sizeof(MilesPrediction) * n);
+    for (int i = 0; i < n; i++) recs[i] = record_of(row_by_id(&g_tab, miles_prepared_row_id(g_prep[0], MILES_SPLIT_TEST, i)));
+    OK(miles_predictor_predict(p0, recs, n, o0));
+    OK(miles_predictor_predict(p1, recs, n, o1));
+    for (int i = 0; i < n; i++) {
+        assert_memory_equal(&o0[i].viral_score_model, &o0[i].viral_score, sizeof(double));
+        assert_memory_equal(&o1[i].viral_score_model, &o0[i].viral_score, sizeof(double));
+        double want = miles_platt_map(&cal, o0[i].viral_score);
+        assert_memory_equal(&o1[i].viral_score, &want, sizeof want);
+        assert_int_equal(o1[i].is_viral, o0[i].is_viral);
+        assert_true(o1[i].confidence == fabs(o1[i].viral_score - 0.5) * 2);
+        assert_memory_equal(&o1[i].predicted_velocity, &o0[i].predicted_velocity, sizeof(double));
+        changed += o1[i].viral_score != o0[i].viral_score;
+    }
+    assert_true(changed > n / 2);
+    free(vs); free(recs); free(o0); free(o1);
+    miles_model_free(m);
+    miles_predictor_free(p0);
+    miles_predictor_free(p1);
+}
+
 /* The original API's request fields feed the same columns. */
 static void test_request_field_mapping(void **state) {
     (void)state;
@@ -581,6 +636,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inputs_byte_identical),
         cmocka_unit_test(test_scores_match_training_predictor),
+        cmocka_unit_test(test_calibrated_checkpoint),
         cmocka_unit_test(test_request_field_mapping),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_nul_in_title),

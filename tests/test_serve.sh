@@ -54,11 +54,11 @@ req() {
 # py 'python expression on d (the JSON body)' -> prints it (an exception: "ERROR ...").
 # One python answers them all: a python start is ~0.1 s and the script checks ~100 bodies.
 coproc PYC { python3 -u -c '
-import json, sys
+import json, math, sys
 for line in sys.stdin:
     path, expr = line.rstrip("\n").split("\t", 1)
     try:
-        out = str(eval(expr, {"json": json, "d": json.load(open(path))}))
+        out = str(eval(expr, {"json": json, "math": math, "d": json.load(open(path))}))
     except Exception as e:
         out = "ERROR %r" % (e,)
     sys.stdout.write(out.replace("\n", " ") + "\n")
@@ -123,7 +123,7 @@ cp "$W/body" "$W/file_result.json"
 # miles-predict on the same rows: one code path, identical scores
 "$BIN/miles-predict" -q -c "$CK" "$W/up.csv" --out "$W/pred.jsonl" || bad "miles-predict exit status"
 same=$(python3 - "$W/file_result.json" "$W/pred.jsonl" <<'EOF'
-import json, sys
+import json, math, sys
 a = json.load(open(sys.argv[1]))['results']
 b = [json.loads(l) for l in open(sys.argv[2])]
 print(len(a) == len(b) == 20 and all(x['viral_score'] == y['viral_score'] and x['is_viral'] == y['is_viral'] for x, y in zip(a, b)))
@@ -195,7 +195,7 @@ done
 wait_ok=1
 for j in $ppids; do wait "$j" || wait_ok=0; done
 conc=$(python3 - "$W" <<'EOF'
-import json, sys
+import json, math, sys
 # micro-batching puts a request in batches of different shapes; the engine's
 # bits do not depend on what else is in the batch (model_infer.c)
 s = [json.load(open(f"{sys.argv[1]}/par{i}.json"))['viral_score'] for i in range(1, 17)]
@@ -518,6 +518,32 @@ for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$PID" 2>/dev/null; then CODE=-; bad "server still running 30 s after SIGTERM with abandoned requests"; kill -9 "$PID"; wait "$PID"
 else wait "$PID"; rc=$?; if [ "$rc" = 0 ]; then ok "abandoned requests: clean exit after SIGTERM"; else CODE=-; bad "exit status $rc after SIGTERM"; fi; fi
 PID=
+
+# ---------------------------------------------------------------- a calibrated checkpoint
+# (miles-eval --calibrate --save-calibrated on the training data): viral_score is the Platt map
+# of the model's own score, which viral_score_model keeps (the uncalibrated server's, bit for
+# bit); the decision stays on the model's score; miles-predict answers the same bits
+DATA=$3/data.milesdat
+"$BIN/miles-eval" -c "$CK" --data "$DATA" --calibrate --save-calibrated "$W/cal.safetensors" --bootstrap 0 --no-plots \
+    -q --out "$W/cal" > /dev/null 2> "$W/cal.err" || { CODE=-; bad "miles-eval --save-calibrated: $(head -c 200 "$W/cal.err")"; }
+json '{"title":"I tried the 5am routine for 30 days 😱","view_count":120000,"like_count":9000,"comment_count":310}'
+start_server -c "$CK" --no-db
+req POST /predict --data-binary @"$W/req.json"
+S0=$(py "repr(d['viral_score'])")
+stop_server
+start_server -c "$W/cal.safetensors" --no-db
+req GET /model/info
+expect "calibrated: GET /model/info lists the map" 200 "d['calibration']['method']=='platt' and d['calibration']['a']>0 and abs(d['calibration']['decision_threshold_calibrated']-1/(1+math.exp(-(d['calibration']['a']*math.log(d['decision_threshold']/(1-d['decision_threshold']))+d['calibration']['b']))))<1e-15"
+A=$(py "repr(d['calibration']['a'])")
+B=$(py "repr(d['calibration']['b'])")
+req POST /predict --data-binary @"$W/req.json"
+expect "calibrated: POST /predict answers sigma(a logit(p) + b) of the model's score, decides on the model's" 200 \
+    "d['viral_score_model']==$S0 and abs(d['viral_score']-1/(1+math.exp(-($A*math.log($S0/(1-$S0))+$B))))<1e-15 and d['is_viral']==($S0>=d['decision_threshold']) and d['viral_score']!=$S0"
+SC=$(py "repr(d['viral_score'])")
+"$BIN/miles-predict" -q -c "$W/cal.safetensors" --output-format jsonl "$W/req.json" > "$W/cal.jsonl" 2>> "$W/cal.err" || bad "miles-predict on the calibrated checkpoint"
+same=$(py "[json.loads(open('$W/cal.jsonl').readline())[k] for k in ('viral_score', 'viral_score_model')]==[$SC, $S0]")
+if [ "$same" = True ]; then ok "calibrated: miles-predict == /predict, both scores bit for bit"; else CODE=-; bad "calibrated: miles-predict vs /predict: $same"; fi
+stop_server
 fi  # part scores
 
 if part errors_limits; then

@@ -29,16 +29,14 @@ static double mean(const double *v, int n) {
     return s / n;
 }
 
-int tool_calibrate(ToolCalibration *c, const double *fit_scores, const int32_t *fit_labels, int n_fit,
-                   const char *fit_split, const double *scores, const int32_t *labels, int n, double stored_threshold,
-                   double *calibrated) {
-    memset(c, 0, sizeof *c);
-    TOOL_TRY(miles_platt_fit(fit_scores, fit_labels, n_fit, &c->platt));
+/* the evaluated rows through c->platt: metrics before and after, the JSON */
+static int apply(ToolCalibration *c, const double *scores, const int32_t *labels, int n, double stored_threshold,
+                 double *calibrated) {
     if (!(c->platt.a > 0))
         return miles_set_error(MILES_EINVAL,
                                "the scores rank the %s rows no better than chance (Platt slope a = %.4g): a "
                                "calibration would reverse or erase the ranking",
-                               fit_split, c->platt.a);
+                               c->fit_split, c->platt.a);
     TOOL_TRY(miles_platt_apply(&c->platt, scores, n, calibrated));
     MilesMetricsOptions o;
     miles_metrics_options_default(&o);
@@ -48,7 +46,6 @@ int tool_calibrate(ToolCalibration *c, const double *fit_scores, const int32_t *
     if (s != MILES_OK && c->before.n == 0) return s;
     s = miles_metrics_compute(&c->after, calibrated, labels, n, NULL, NULL, &o);
     if (s != MILES_OK && c->after.n == 0) return s;
-    c->fit_split = fit_split;
     c->mean_before = mean(scores, n);
     c->mean_after = mean(calibrated, n);
     c->threshold = stored_threshold;
@@ -61,14 +58,15 @@ int tool_calibrate(ToolCalibration *c, const double *fit_scores, const int32_t *
     cJSON *j = cJSON_CreateObject();
     if (!j) return miles_set_error(MILES_ENOMEM, "out of memory");
     cJSON_AddStringToObject(j, "method", "platt");
+    cJSON_AddStringToObject(j, "source", c->fit_split ? "fitted" : "checkpoint");
     cJSON_AddStringToObject(j, "formula", "sigma(a * logit(p) + b), logit of p clipped to [2^-24, 1 - 2^-24]");
     cJSON *f = cJSON_AddObjectToObject(j, "fitted_on");
-    cJSON_AddStringToObject(f, "split", fit_split);
-    cJSON_AddNumberToObject(f, "n", n_fit);
+    if (c->fit_split) cJSON_AddStringToObject(f, "split", c->fit_split);
+    cJSON_AddNumberToObject(f, "n", c->platt.n);
     cJSON_AddNumberToObject(f, "n_pos", (double)c->platt.n_pos);
     cJSON_AddNumberToObject(j, "a", c->platt.a);
     cJSON_AddNumberToObject(j, "b", c->platt.b);
-    cJSON_AddNumberToObject(j, "newton_steps", c->platt.iterations);
+    if (c->fit_split) cJSON_AddNumberToObject(j, "newton_steps", c->platt.iterations);
     if (isnan(stored_threshold)) {
         cJSON_AddNullToObject(j, "stored_threshold");
         cJSON_AddNullToObject(j, "stored_threshold_calibrated");
@@ -84,9 +82,29 @@ int tool_calibrate(ToolCalibration *c, const double *fit_scores, const int32_t *
     return MILES_OK;
 }
 
+int tool_calibrate(ToolCalibration *c, const double *fit_scores, const int32_t *fit_labels, int n_fit,
+                   const char *fit_split, const double *scores, const int32_t *labels, int n, double stored_threshold,
+                   double *calibrated) {
+    memset(c, 0, sizeof *c);
+    TOOL_TRY(miles_platt_fit(fit_scores, fit_labels, n_fit, &c->platt));
+    c->fit_split = fit_split;
+    return apply(c, scores, labels, n, stored_threshold, calibrated);
+}
+
+int tool_calibrate_stored(ToolCalibration *c, const MilesPlatt *stored, const double *scores, const int32_t *labels,
+                          int n, double stored_threshold, double *calibrated) {
+    memset(c, 0, sizeof *c);
+    c->platt = *stored;
+    return apply(c, scores, labels, n, stored_threshold, calibrated);
+}
+
 void tool_calibration_print(const ToolCalibration *c, const char *split_name) {
-    printf("\nCalibration: Platt scaling fitted on the %s split (n=%d, %lld viral), applied to the %s split\n",
-           c->fit_split, c->platt.n, (long long)c->platt.n_pos, split_name);
+    if (c->fit_split)
+        printf("\nCalibration: Platt scaling fitted on the %s split (n=%d, %lld viral), applied to the %s split\n",
+               c->fit_split, c->platt.n, (long long)c->platt.n_pos, split_name);
+    else
+        printf("\nCalibration: the checkpoint's Platt scaling (fitted on n=%d, %lld viral), applied to the %s split\n",
+               c->platt.n, (long long)c->platt.n_pos, split_name);
     printf("  p' = 1 / (1 + exp(-(%.6g * logit(p) %c %.6g)))\n", c->platt.a, c->platt.b < 0 ? '-' : '+',
            fabs(c->platt.b));
     printf("  %-18s %12s %12s\n", "", "uncalibrated", "calibrated");

@@ -31,7 +31,7 @@
 static void usage(FILE *f) {
     fprintf(f,
 "usage: miles-eval --checkpoint FILE --data FILE [options]\n"
-"  --checkpoint FILE   best.safetensors / last.safetensors written by miles-train\n"
+"  -c, --checkpoint FILE  best.safetensors / last.safetensors written by miles-train\n"
 "  --data FILE         prepared data file (the one the model was trained with, or one\n"
 "                      prepared with the same scaler)\n"
 "  --split S           test|val|train (default test)\n"
@@ -60,7 +60,12 @@ static void usage(FILE *f) {
 "                      and after: mean, ECE, Brier score, log loss (\"calibration\" in\n"
 "                      the report, <prefix>_calibrated.png; a calibrated_score column\n"
 "                      in --predictions); the ranking and the stored threshold's\n"
-"                      decisions stay (not with --split val: in-sample)\n"
+"                      decisions stay (not with --split val: in-sample).  A checkpoint\n"
+"                      that holds a calibration gets this section from it without\n"
+"                      the option; the report's other numbers are the model's own\n"
+"  --save-calibrated FILE  with --calibrate: a copy of the checkpoint holding the fitted\n"
+"                      calibration (written atomically; may be the checkpoint itself):\n"
+"                      miles-predict and miles-serve then answer recalibrated scores\n"
 "  --device cpu|cuda|cuda:N   where to score (default cpu)\n"
 "  --precision NAME    fp32 (default), tf32/fp16/bf16 on CUDA; bf16/int8 on the CPU\n"
 "                      (bf16: avx512_bf16; int8: AVX2 + FMA, VNNI where present;\n"
@@ -163,7 +168,7 @@ static int same_rows(const MilesPrepared *a, const MilesPrepared *b, int split, 
 int main(int argc, char **argv) {
     tool_init(argv);
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_path = NULL,
-               *pred_path = NULL, *compare_data = NULL;
+               *pred_path = NULL, *compare_data = NULL, *save_cal = NULL;
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0, calibrate = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
@@ -173,9 +178,10 @@ int main(int argc, char **argv) {
         {"bootstrap", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"batch-size", 1, 0, 'B'}, {"threads", 1, 0, 't'},
         {"no-plots", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {"device", 1, 0, 'D'}, {"precision", 1, 0, 'R'},
         {"quiet", 0, 0, 'q'}, {"compare", 1, 0, 'C'},
-        {"predictions", 1, 0, 'W'}, {"compare-data", 1, 0, 'E'}, {"calibrate", 0, 0, 'K'}, {0, 0, 0, 0}};
+        {"predictions", 1, 0, 'W'}, {"compare-data", 1, 0, 'E'}, {"calibrate", 0, 0, 'K'},
+        {"save-calibrated", 1, 0, 'L'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hqc:", lo, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
         case 'd': data = optarg; break;
@@ -198,6 +204,7 @@ int main(int argc, char **argv) {
         case 'E': compare_data = optarg; break;
         case 'q': quiet = 1; break;
         case 'K': calibrate = 1; break;
+        case 'L': save_cal = optarg; break;
         case 'D': if (tool_parse_device(optarg, "--device", &device)) return 2; break;
         case 'R': if (tool_parse_precision(optarg, "--precision", &precision)) return 2; break;
         case 'h': usage(stdout); return 0;
@@ -210,6 +217,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(split_name, "val")) split = MILES_SPLIT_VAL;
     else if (!strcmp(split_name, "train")) split = MILES_SPLIT_TRAIN;
     else { fprintf(stderr, "miles-eval: --split must be test, val or train\n"); return 2; }
+    if (save_cal && !calibrate) {
+        fprintf(stderr, "miles-eval: --save-calibrated goes with --calibrate\n");
+        return 2;
+    }
     if (calibrate && split == MILES_SPLIT_VAL) {
         fprintf(stderr, "miles-eval: --calibrate fits on the val split: evaluating it too would be in-sample "
                         "(use --split test or train)\n");
@@ -237,6 +248,9 @@ int main(int argc, char **argv) {
     if (s == MILES_OK) s = miles_checkpoint_velocity_target(ck, &vtg);
     if (s != MILES_OK) return tool_fail("miles-eval", s);
     double stored_thr = miles_checkpoint_meta(ck, MILES_META_THRESHOLD) ? miles_checkpoint_threshold(ck) : NAN;
+    MilesPlatt stored_cal;
+    int has_cal = 0;
+    if ((s = miles_checkpoint_calibration(ck, &stored_cal, &has_cal)) != MILES_OK) return tool_fail("miles-eval", s);
 
     /* the baselines before the (long) scoring: a wrong directory is said at once */
     ToolBaselines bl;
@@ -312,9 +326,15 @@ int main(int argc, char **argv) {
     }
     ToolVelocity tv = {vp, vt, vpr, v.velocity_raw, (int)v.n, med_t, med_r, miles_velocity_target_name(vtg.kind),
                        boot, (uint64_t)seed};
-    /* --calibrate: the same model on the val split, a sigmoid fitted there */
+    /* --calibrate: the same model on the val split, a sigmoid fitted there
+     * (or, without it, the one the checkpoint holds) */
     ToolCalibration cal = {0};
     double *calibrated = NULL;
+    if (!calibrate && has_cal) {
+        if (!(calibrated = malloc(sizeof(double) * v.n))) return tool_fail("miles-eval", MILES_ENOMEM);
+        s = tool_calibrate_stored(&cal, &stored_cal, scores, v.labels, (int)v.n, stored_thr, calibrated);
+        if (s != MILES_OK) return tool_fail("miles-eval: the checkpoint's calibration", s);
+    }
     if (calibrate) {
         MilesDataset vv;
         double *vs = NULL;
@@ -334,6 +354,8 @@ int main(int argc, char **argv) {
                                calibrated);
         free(vs);
         if (s != MILES_OK) return tool_fail("miles-eval: --calibrate", s);
+        if (save_cal && (s = miles_checkpoint_save_calibrated(ck, save_cal, &cal.platt, "val")) != MILES_OK)
+            return tool_fail("miles-eval: --save-calibrated", s);
     }
     void *cmp = NULL;
     const char *extra_names[3];
@@ -399,6 +421,7 @@ int main(int argc, char **argv) {
     int status = tool_report_run(&r);
     if (cmp) tool_compare_print(cmp, split_name, (int)v.n);
     if (calibrated) tool_calibration_print(&cal, split_name);
+    if (save_cal) printf("calibrated checkpoint: %s\n", save_cal);
     tool_calibration_free(&cal);
     free(calibrated);
     cJSON_Delete(cmp);

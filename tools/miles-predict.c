@@ -99,6 +99,7 @@ static void emit(Ctx *c, const PjRecord *r, const MilesPrediction *o) {
         cJSON_AddStringToObject(j, "id", rec_id(r));
         cJSON_AddStringToObject(j, "title", pj_record_get(r, "title"));
         cJSON_AddNumberToObject(j, "viral_score", o->viral_score);
+        if (miles_predictor_calibration(c->p)) cJSON_AddNumberToObject(j, "viral_score_model", o->viral_score_model);
         cJSON_AddBoolToObject(j, "is_viral", o->is_viral);
         cJSON_AddNumberToObject(j, "predicted_velocity", o->predicted_velocity);
         cJSON_AddNumberToObject(j, "confidence", o->confidence);
@@ -118,8 +119,10 @@ static void emit(Ctx *c, const PjRecord *r, const MilesPrediction *o) {
         tool_csv_cell(c->out, rec_id(r));
         fputc(',', c->out);
         tool_csv_cell(c->out, pj_record_get(r, "title"));
-        fprintf(c->out, ",%.9g,%d,%.9g,%.9g,%d\n", o->viral_score, o->is_viral, o->predicted_velocity, o->confidence,
+        fprintf(c->out, ",%.9g,%d,%.9g,%.9g,%d", o->viral_score, o->is_viral, o->predicted_velocity, o->confidence,
                 __builtin_popcount(o->filled));
+        if (miles_predictor_calibration(c->p)) fprintf(c->out, ",%.9g", o->viral_score_model);
+        fputc('\n', c->out);
     }
     c->scored++;
     c->viral += o->is_viral;
@@ -538,7 +541,11 @@ int main(int argc, char **argv) {
         if ((s = miles_atomic_open(&af, out)) != MILES_OK) return tool_fail("miles-predict", s);
         of = af.fp;
     }
-    if (!jsonl_out) fputs("id,title,viral_score,is_viral,predicted_velocity,confidence,n_filled\n", of);
+    if (!jsonl_out)   /* a calibrated checkpoint's viral_score is recalibrated; the model's own follows */
+        fputs(miles_predictor_calibration(p) ? "id,title,viral_score,is_viral,predicted_velocity,confidence,n_filled,"
+                                               "viral_score_model\n"
+                                             : "id,title,viral_score,is_viral,predicted_velocity,confidence,n_filled\n",
+              of);
     Ctx c = {p, of, jsonl_out, skip_bad, 0, 0, 0, stdin_in ? "<stdin>" : input};
     c.explain = explain;
     if (explain) {

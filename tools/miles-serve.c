@@ -320,6 +320,7 @@ static cJSON *prediction_json(const PjRecord *r, const MilesPrediction *o) {
     if (vid) cJSON_AddStringToObject(j, "video_id", vid);
     cJSON_AddStringToObject(j, "title", pj_record_get(r, "title"));
     cJSON_AddNumberToObject(j, "viral_score", o->viral_score);
+    if (miles_predictor_calibration(S.pred)) cJSON_AddNumberToObject(j, "viral_score_model", o->viral_score_model);
     cJSON_AddBoolToObject(j, "is_viral", o->is_viral);
     cJSON_AddNumberToObject(j, "predicted_velocity", o->predicted_velocity);
     cJSON_AddNumberToObject(j, "confidence", o->confidence);
@@ -544,6 +545,18 @@ static enum MHD_Result h_info(struct MHD_Connection *c, Req *q) {
     cJSON_AddNumberToObject(tk, "max_len", miles_predictor_max_len(p));
     cJSON_AddStringToObject(tk, "text_clean", miles_predictor_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(p));
+    const MilesPlatt *cal = miles_predictor_calibration(p);
+    if (cal) {   /* viral_score is recalibrated; the threshold applies to viral_score_model */
+        cJSON *c = cJSON_AddObjectToObject(j, "calibration");
+        cJSON_AddStringToObject(c, "method", "platt");
+        cJSON_AddNumberToObject(c, "a", cal->a);
+        cJSON_AddNumberToObject(c, "b", cal->b);
+        cJSON_AddNumberToObject(c, "n", cal->n);
+        cJSON_AddNumberToObject(c, "n_pos", (double)cal->n_pos);
+        cJSON_AddNumberToObject(c, "decision_threshold_calibrated", miles_platt_map(cal, miles_predictor_threshold(p)));
+    } else {
+        cJSON_AddNullToObject(j, "calibration");
+    }
     const char *rc = miles_predictor_metadata(p, "recipe");
     cJSON_AddStringToObject(j, "recipe", rc ? rc : "");
     cJSON_AddItemToObject(j, "training", parse_or_string(miles_predictor_metadata(p, "state")));
