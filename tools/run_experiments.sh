@@ -15,6 +15,8 @@
 #     ablation exp 3: one original choice at a time (tiny encoder)
 #     real     exp 4: YouTube 2017, TikTok VN 2025, TikTok 2020 (tiny random encoder)
 #     paired_real  exp 4d: the tiny model on each real set paired with its baselines (DeLong)
+#     calibrate  exp 4e: Platt scaling of the tiny models (real sets, synthetic full model) fitted
+#              on the validation split (miles-eval --calibrate; runs paired_real / paired first if missing)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -220,6 +222,19 @@ stage_paired_real() {
   done
 }
 
+# the class-weighted models' probabilities before and after Platt scaling on the val split
+stage_calibrate() {
+  local s
+  for s in yt vn tt20; do
+    [ -f "$OUT/${s}_tiny/run/best.safetensors" ] || stage_paired_real
+    timed "${s}_tiny.calibrate" "$B/miles-eval" --checkpoint "$OUT/${s}_tiny/run/best.safetensors" \
+      --data "$OUT/data/$s.milesdat" --threads "$THREADS" --calibrate --out "$OUT/${s}_tiny/report/calibrated"
+  done
+  [ -f "$OUT/pair_full_tiny/run/best.safetensors" ] || stage_paired
+  timed pair_full_tiny.calibrate "$B/miles-eval" --checkpoint "$OUT/pair_full_tiny/run/best.safetensors" \
+    --data "$OUT/data/synth.milesdat" --threads "$THREADS" --calibrate --out "$OUT/pair_full_tiny/report/calibrated"
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -300,10 +315,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
