@@ -8,7 +8,8 @@
  * the objective 1e-13 relative, logits and probabilities 1e-14 absolute,
  * ECE / Brier 1e-12; sklearn's own BFGS answer (gradient 1e-5) within 1e-4.
  * Also: the ranking is untouched, calibrating calibrated scores is the
- * identity, and the refusals.
+ * identity, the refusals, and miles-eval's section (tools/calibrate.c: a
+ * score at the stored threshold, the means, a stored map, its refusals).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "miles.h"
+#include "calibrate.h"   /* miles-eval --calibrate's section (tools/calibrate.c) */
 #include "helpers.h"
 
 #define FIX "tests/fixtures/calibration_cases.json"
@@ -179,11 +181,75 @@ static void test_refusals(void **state) {
     NEAR(miles_platt_logit(0x1p-30), miles_platt_logit(0x1p-24), 0);
 }
 
+/* miles-eval's section: a score exactly at the stored threshold keeps its
+ * decision, the means and metrics are the rows', a model worse than chance
+ * on the fitting rows and one class there are refused */
+static void test_tool_section(void **state) {
+    (void)state;
+    /* fitting rows: 0.2/0.4 mostly negative, 0.6/0.8 mostly positive */
+    double fs[8] = {0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8};
+    int32_t fy[8] = {0, 0, 0, 1, 0, 1, 1, 1};
+    double s[6] = {0.1, 0.4, 0.5, 0.5, 0.7, 0.9}, cal[6];
+    int32_t y[6] = {0, 0, 1, 0, 1, 1};
+    ToolCalibration c;
+    OK(tool_calibrate(&c, fs, fy, 8, "val", s, y, 6, 0.5, cal));
+    assert_string_equal(c.fit_split, "val");
+    assert_true(c.platt.a > 0 && c.platt.n == 8 && c.platt.n_pos == 4);
+    double m0 = 0, m1 = 0, b1 = 0;
+    for (int i = 0; i < 6; i++) {
+        NEAR(cal[i], miles_platt_map(&c.platt, s[i]), 0);
+        m0 += s[i] / 6;
+        m1 += cal[i] / 6;
+        b1 += (cal[i] - y[i]) * (cal[i] - y[i]) / 6;
+    }
+    NEAR(c.mean_before, m0, 1e-15);
+    NEAR(c.mean_after, m1, 1e-15);
+    NEAR(c.after.brier, b1, 1e-15);
+    assert_int_equal(c.before.n, 6);
+    assert_int_equal(c.after.n_pos, 3);
+    NEAR(c.threshold, 0.5, 0);
+    NEAR(c.threshold_calibrated, miles_platt_map(&c.platt, 0.5), 0);
+    assert_int_equal(c.decisions_changed, 0);   /* the two 0.5s stay positive */
+    assert_non_null(c.json);
+    tool_calibration_free(&c);
+    assert_null(c.json);
+    /* no stored threshold: nothing to map or count */
+    OK(tool_calibrate(&c, fs, fy, 8, "val", s, y, 6, NAN, cal));
+    assert_true(isnan(c.threshold_calibrated) && c.decisions_changed == 0);
+    tool_calibration_free(&c);
+    /* the stored map: the same numbers, nothing fitted */
+    MilesPlatt st = {0};
+    st.a = 0.5;
+    st.b = -1;
+    st.n = 100;
+    st.n_pos = 20;
+    OK(tool_calibrate_stored(&c, &st, s, y, 6, 0.5, cal));
+    assert_null(c.fit_split);
+    assert_true(c.platt.a == 0.5 && c.platt.b == -1 && c.platt.n == 100);
+    NEAR(cal[5], 1 / (1 + exp(-(0.5 * log(9.0) - 1))), 1e-15);
+    tool_calibration_free(&c);
+    /* worse than chance on the fitting rows */
+    int32_t inv[8] = {1, 1, 1, 0, 1, 0, 0, 0};
+    assert_int_equal(tool_calibrate(&c, fs, inv, 8, "val", s, y, 6, 0.5, cal), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "rank the val rows no better than chance"));
+    assert_null(c.json);
+    int32_t one[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(tool_calibrate(&c, fs, one, 8, "val", s, y, 6, 0.5, cal), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "single class"));
+    /* evaluated rows of one class: the calibration metrics are still there */
+    int32_t y0[6] = {0, 0, 0, 0, 0, 0};
+    OK(tool_calibrate(&c, fs, fy, 8, "val", s, y0, 6, 0.5, cal));
+    assert_true(c.after.valid & MILES_M_CALIBRATION);
+    NEAR(c.before.prevalence, 0, 0);
+    tool_calibration_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_tool_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,9 +34,10 @@ $BIN/miles-train --data "$OUT/data.milesdat" "${INIT[@]}" --epochs "$EPOCHS" --l
 echo "== 4/5 baselines on the same split (TF-IDF + LR on titles; LR on the 18 features; ridge for velocity)"
 $BIN/miles-baseline --data "$OUT/data.milesdat" --kind all --out "$OUT/report" | grep -E '^(TF-IDF|numeric|ridge)|AUROC  |model, target|report:|plot:'
 
-echo "== 5/5 evaluate the best checkpoint on the test split, paired with the baselines on the same rows"
+echo "== 5/5 evaluate the best checkpoint on the test split, paired with the baselines on the same rows;"
+echo "       its probabilities recalibrated on the val split (the class weights raise them), kept in a copy"
 $BIN/miles-eval --checkpoint "$OUT/run/best.safetensors" --data "$OUT/data.milesdat" --out "$OUT/report" \
-  --compare "$OUT/report" ${DEVICE:+--device "$DEVICE"}
+  --compare "$OUT/report" --calibrate --save-calibrated "$OUT/run/calibrated.safetensors" ${DEVICE:+--device "$DEVICE"}
 
 python3 - "$OUT/report" <<'PY' 2>/dev/null || true
 import json, sys, os
@@ -75,3 +76,4 @@ print("(velocity target: %s)" % tgt)
 PY
 echo
 echo "outputs: $OUT/run (checkpoints, log.jsonl, tb/), $OUT/report (JSON reports and PNG plots)"
+echo "serve:   $BIN/miles-serve --checkpoint $OUT/run/calibrated.safetensors --port 8080"
