@@ -1375,7 +1375,6 @@ MILES_API const char *miles_predictor_column_of(const char *name);
 typedef struct MilesPrediction {
     double viral_score;        /* P(viral): the model's softmax, recalibrated when the checkpoint holds
                                 * a calibration (MILES_META_CALIBRATION) */
-    double viral_score_model;  /* the model's own softmax P(viral) (= viral_score without a calibration) */
     int is_viral;              /* viral_score_model >= the stored decision threshold */
     double predicted_velocity; /* views/day (miles_velocity_target_inverse of the output) */
     double velocity_scaled;    /* the model's output in its target space (min-max or log1p_z), clamped
@@ -1386,6 +1385,8 @@ typedef struct MilesPrediction {
     uint32_t filled;           /* bit f: missing, fed as the training mean (0 standardized) */
     int n_tokens;              /* tokens incl. [CLS]/[SEP] */
     int truncated;             /* the title had more word pieces than max_len - 2 */
+    double viral_score_model;  /* the model's own softmax P(viral) (= viral_score without a calibration);
+                                * last, so that the fields before keep their offsets */
 } MilesPrediction;
 /* Score n records (batched by batch_size).  A bad record fails the call with
  * a message "record i: ..." naming the field; out[] is then undefined. */

@@ -609,13 +609,18 @@ int miles_checkpoint_save_calibrated(const MilesCheckpoint *c, const char *out_p
                                      const char *fitted_on) {
     if (!c || !out_path || !p || !fitted_on)
         return miles_error(MILES_EINVAL, "miles_checkpoint_save_calibrated: NULL argument");
+    /* a split's name, written into JSON as it is */
+    size_t fl = strlen(fitted_on);
+    if (fl == 0 || fl > 64 || strspn(fitted_on, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != fl)
+        return miles_error(MILES_EINVAL, "miles_checkpoint_save_calibrated: fitted_on must be 1-64 letters, digits, "
+                                         "'_' or '-' (a split's name)");
     if (!isfinite(p->a) || !(p->a > 0) || !isfinite(p->b) || p->n < 2 || p->n_pos < 1 || p->n_pos >= p->n)
         return miles_error(MILES_EINVAL, "miles_checkpoint_save_calibrated: a calibration needs a > 0, a finite b "
                                          "and rows of both classes (a = %g, b = %g, n = %d, n_pos = %lld)",
                            p->a, p->b, p->n, (long long)p->n_pos);
     /* the calibration as miles_checkpoint_calibration reads it; %.17g: the same doubles back */
     char cal[512];
-    snprintf(cal, sizeof cal, "{\"method\":\"platt\",\"a\":%.17g,\"b\":%.17g,\"fitted_on\":\"%.64s\",\"n\":%d,"
+    snprintf(cal, sizeof cal, "{\"method\":\"platt\",\"a\":%.17g,\"b\":%.17g,\"fitted_on\":\"%s\",\"n\":%d,"
              "\"n_pos\":%lld}", p->a, p->b, fitted_on, p->n, (long long)p->n_pos);
     MilesSafetensorsWriter *w = NULL;
     MILES_TRY(miles_safetensors_writer_open(&w, out_path));

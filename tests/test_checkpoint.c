@@ -588,6 +588,10 @@ static void test_calibration_metadata(void **state) {
         assert_non_null(strstr(miles_last_error(), "a calibration needs a > 0"));
         assert_int_not_equal(access(bad, F_OK), 0);
     }
+    assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &p, "va\"l"), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "fitted_on"));
+    assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &p, ""), MILES_EINVAL);
+    assert_int_not_equal(access(bad, F_OK), 0);
     assert_int_not_equal(miles_checkpoint_save_calibrated(c, nodir, &p, "val"), MILES_OK);
     assert_int_not_equal(access(nodir, F_OK), 0);
     miles_checkpoint_close(c);
