@@ -120,6 +120,8 @@ void tool_calibration_print(const ToolCalibration *c, const char *split_name) {
         else printf("(the same decisions)\n");
     }
     printf("  AUROC and PR-AUC do not change (the map is increasing)\n");
+    if (!c->fit_split && !strcmp(split_name, "val"))   /* miles-eval --save-calibrated fits on val */
+        printf("  note: a stored map is fitted on the val split: these are its own rows (in-sample)\n");
 }
 
 void tool_calibration_free(ToolCalibration *c) {
