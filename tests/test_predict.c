@@ -9,7 +9,8 @@
  * file's bit for bit.  A tiny model trained for a few steps (miles_train_run)
  * gives a real checkpoint: the predictor's scores must equal
  * miles_predict_data on the prepared split, and bad records must be refused
- * with a message naming the field.
+ * with a message naming the field.  A calibrated copy of the checkpoint
+ * answers the Platt map of those very scores.
  */
 #include <stdarg.h>
 #include <stddef.h>

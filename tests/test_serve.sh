@@ -2,7 +2,7 @@
 # test_serve.sh — HTTP tests of miles-serve on loopback (run by tests/test_serve.c,
 # which builds the checkpoint).  Usage: tests/test_serve.sh CHECKPOINT CSV WORKDIR [PART]
 # PART: scores (what the server answers and that its bits match miles-predict, alone
-# and batched; what the determinism matrix runs), errors_limits (error statuses,
+# and batched, from a calibrated copy too; what the determinism matrix runs), errors_limits (error statuses,
 # limits, access, slow clients, failed starts: a bad checkpoint, a port in use, a
 # database that cannot be opened) or all (default).
 # Needs curl and python3 (JSON checks).  Exits 1 on any mismatch.
