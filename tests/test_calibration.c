@@ -228,6 +228,17 @@ static void test_tool_section(void **state) {
     assert_true(c.platt.a == 0.5 && c.platt.b == -1 && c.platt.n == 100);
     NEAR(cal[5], 1 / (1 + exp(-(0.5 * log(9.0) - 1))), 1e-15);
     tool_calibration_free(&c);
+    /* a slope so small that every calibrated score rounds to sigma(b): the
+     * decisions of the rows below the threshold (0.1 and 0.4, the first one
+     * among them) are counted as changed, not assumed equal */
+    st.a = 1e-17;
+    OK(tool_calibrate_stored(&c, &st, s, y, 6, 0.5, cal));
+    NEAR(cal[0], cal[5], 0);
+    assert_int_equal(c.decisions_changed, 2);
+    tool_calibration_free(&c);
+    st.a = 0;   /* the map must increase */
+    assert_int_equal(tool_calibrate_stored(&c, &st, s, y, 6, 0.5, cal), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "rank the fitting rows no better than chance"));
     /* worse than chance on the fitting rows */
     int32_t inv[8] = {1, 1, 1, 0, 1, 0, 0, 0};
     assert_int_equal(tool_calibrate(&c, fs, inv, 8, "val", s, y, 6, 0.5, cal), MILES_EINVAL);

@@ -36,7 +36,7 @@ static int apply(ToolCalibration *c, const double *scores, const int32_t *labels
         return miles_set_error(MILES_EINVAL,
                                "the scores rank the %s rows no better than chance (Platt slope a = %.4g): a "
                                "calibration would reverse or erase the ranking",
-                               c->fit_split, c->platt.a);
+                               c->fit_split ? c->fit_split : "fitting", c->platt.a);
     TOOL_TRY(miles_platt_apply(&c->platt, scores, n, calibrated));
     MilesMetricsOptions o;
     miles_metrics_options_default(&o);
