@@ -17,6 +17,9 @@
 #     paired_real  exp 4d: the tiny model on each real set paired with its baselines (DeLong)
 #     calibrate  exp 4e: Platt scaling of the tiny models (real sets, synthetic full model) fitted
 #              on the validation split (miles-eval --calibrate; runs paired_real / paired first if missing)
+#     seeds    exp 4f: the tiny models of 4d/4e (synthetic and the three real sets) trained with 9 more
+#              seeds, each paired with the numeric LR and recalibrated: training noise against the
+#              bootstrap's test noise (SEEDS: "1 ... 9"; summary in $OUT/seeds.md)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -235,6 +238,44 @@ stage_calibrate() {
     --data "$OUT/data/synth.milesdat" --threads "$THREADS" --calibrate --out "$OUT/pair_full_tiny/report/calibrated"
 }
 
+# training noise: the same recipe and data, other seeds (seed 42 is the run of 4d / 2b)
+stage_seeds() {
+  local s seed name data maxlen base bl
+  for s in synth yt vn tt20; do
+    if [ "$s" = synth ]; then base=pair_full_tiny maxlen=32 bl=$OUT/synth/report
+    else base=${s}_tiny maxlen=48 bl=$OUT/$s/report; fi
+    data=$OUT/data/$s.milesdat
+    [ -f "$bl/baseline_numeric.json" ] || timed "$s.baselines_all" "$B/miles-baseline" --data "$data" --kind all --out "$bl"
+    [ -f "$OUT/$base/run/best.safetensors" ] || { [ "$s" = synth ] && stage_paired || stage_paired_real; }
+    for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
+      if [ "$seed" = 42 ]; then name=$base; else name=${s}_tiny_seed$seed; train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"; fi
+      timed "$name.seeds_eval" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
+        --threads "$THREADS" --no-plots --compare "$bl" --calibrate --out "$OUT/$name/report/seeds"
+    done
+  done
+  python3 - "$OUT" ${SEEDS:-1 2 3 4 5 6 7 8 9} > "$OUT/seeds.md" <<'PY'
+import json, statistics as st, sys
+out, seeds = sys.argv[1], [42] + [int(s) for s in sys.argv[2:]]
+print("| set | seeds | test AUROC: mean ± sd [min, max] | bootstrap 95% CI half-width (seed 42) | "
+      "AUROC − numeric LR: each seed (DeLong p) | ECE → calibrated (mean) |")
+print("|---|---|---|---|---|---|")
+for s, base in (("synth", "pair_full_tiny"), ("yt", "yt_tiny"), ("vn", "vn_tiny"), ("tt20", "tt20_tiny")):
+    rows = []
+    for seed in seeds:
+        name = base if seed == 42 else f"{s}_tiny_seed{seed}"
+        rows.append(json.load(open(f"{out}/{name}/report/seeds/eval_test.json")))
+    au = [r["auroc"] for r in rows]
+    ci = rows[0]["bootstrap"]["auroc"]
+    d = ", ".join("%+.3f (%.2g)" % (r["comparisons"]["numeric"]["diff"], r["comparisons"]["numeric"]["p_value"])
+                  for r in rows)
+    e0 = st.mean(r["calibration"]["uncalibrated"]["ece"] for r in rows)
+    e1 = st.mean(r["calibration"]["calibrated"]["ece"] for r in rows)
+    print(f"| {s} | {len(seeds)} | {st.mean(au):.4f} ± {st.stdev(au):.4f} [{min(au):.4f}, {max(au):.4f}] | "
+          f"±{(ci[1] - ci[0]) / 2:.4f} | {d} | {e0:.3f} → {e1:.3f} |")
+PY
+  cat "$OUT/seeds.md"
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -315,10 +356,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
