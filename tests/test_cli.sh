@@ -661,7 +661,8 @@ expect_fail "eval: --split all refused" "split must be test, val or train"
     --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test split' "$W/out" &&
-   grep -qE '^  other +AUROC +this +diff +DeLong CI +bootstrap CI +z +p$' "$W/out" &&
+   grep -qE '^  other +AUROC +this +diff +DeLong CI +bootstrap CI +z +p +p Holm$' "$W/out" &&
+   grep -q "^  p Holm: Holm's adjustment over the 2 AUROC tests of this run$" "$W/out" &&
    grep -qE '^  TF-IDF \+ LR +[0-9.]+ +[0-9.]+ +[-+][0-9.]+ +\[[-+][0-9.]+, [-+][0-9.]+\] +\[[-+][0-9.]+, [-+][0-9.]+\] ' "$W/out" &&
    grep -qE '^  PR-AUC +other +this +diff +bootstrap CI$' "$W/out" &&
    grep -qE '^  ridge, views/day +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.e+]+ +\[' "$W/out" &&
@@ -924,17 +925,64 @@ expect_fail "eval: --compare-data with other rows (another split seed) refused n
     --compare "$W/tnv/last.safetensors" --compare-data "$W/dnv5.milesdat" --out "$W/cmpnv" > /dev/null 2> "$W/err"
 rc=$?
 expect_fail "eval: --compare-data not the checkpoint's own file refused" "different scaler/label threshold than $W/tnv/last.safetensors"
-"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpb" \
-    --compare "$W/tc/last.safetensors" --out "$W/cmpe" > /dev/null 2> "$W/err"
+# several --compare in one run: the baselines and two checkpoints (B = another run, C = an ablation on its own
+# file), each member the numbers of its own single run, Holm's adjustment over the 4 AUROC tests
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 20 --no-plots -q \
+    --compare "$W/tc/last.safetensors" --compare "$W/cmpb" --compare "$W/tnv/last.safetensors" \
+    --compare-data "$W/dnv.milesdat" --out "$W/cmpmany" --predictions "$W/cmpmany/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
-expect_fail "eval: --compare given twice refused" "compare given twice"
+if [ "$rc" -eq 0 ] && grep -q "^  checkpoint C: $W/tnv/last.safetensors$" "$W/out" &&
+   grep -qE "^  checkpoint C +[0-9.]+ +[0-9.]+ +[-+][0-9.]+ .* [0-9.e-]+ +[0-9.e-]+$" "$W/out" &&
+   python3 - "$W/cmpmany/eval_test.json" "$W/cmpe/eval_test.json" "$W/cmpnv/eval_test.json" "$W/cmpmany/pred.csv" <<'PY'; then
+import csv, json, sys
+many, one_ck, one_nv = (json.load(open(p))["comparisons"] for p in sys.argv[1:4])
+rows = list(csv.DictReader(open(sys.argv[4], newline="", encoding="utf-8")))
+ok = list(many) == ["checkpoint", "text", "numeric", "ridge", "checkpoint_2"]
+ok = ok and many["checkpoint"]["baseline"] == "checkpoint B" and many["checkpoint_2"]["baseline"] == "checkpoint C"
+ok = ok and many["checkpoint_2"]["data"].endswith("dnv.milesdat")
+# the same pairs as the runs with one --compare each (bootstrap counts differ: compare the tests)
+for k, ref in (("checkpoint", one_ck["checkpoint"]), ("checkpoint_2", one_nv["checkpoint"])):
+    ok = ok and all(many[k][f] == ref[f] for f in ("auroc_baseline", "auroc_miles", "diff", "se", "p_value"))
+# Holm: sorted p times m, m - 1, ..., made non-decreasing, capped at 1
+tests = [k for k in many if "p_value" in many[k]]
+ps = sorted((many[k]["p_value"], k) for k in tests)
+run, want = 0.0, {}
+for i, (p, k) in enumerate(ps):
+    run = max(run, min(1.0, (len(ps) - i) * p))
+    want[k] = run
+ok = ok and len(tests) == 4 and all(many[k]["holm_m"] == 4 and abs(many[k]["p_holm"] - want[k]) <= 1e-15 * max(1, want[k]) for k in tests)
+ok = ok and all(many[k]["p_holm"] >= many[k]["p_value"] for k in tests)
+ok = ok and list(rows[0])[7:] == ["compared_viral_score", "compared_predicted_velocity", "baseline_text_score",
+                                  "baseline_numeric_score", "baseline_ridge_velocity", "compared_2_viral_score",
+                                  "compared_2_predicted_velocity"]
+sys.exit(0 if ok else 1)
+PY
+    ok "eval: --compare three times (a checkpoint, the baselines, an ablation on its own file): each pair as alone, Holm over the 4 tests"
+else bad "eval: several --compare (rc $rc): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpb" \
+    --compare "$W/cmpb" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: the same --compare twice refused" "compare $W/cmpb given twice"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpb" \
+    --compare "$W/cmpb/" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: two baselines directories refused" "one baselines directory per run"
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare "$W/cmpb" \
+    --compare-data "$W/dnv.milesdat" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "eval: --compare-data after a baselines directory refused" "compare-data goes with --compare CHECKPOINT (a file), not"
+for i in 1 2 3 4 5 6 7 8 9; do set -- "$@" --compare "$W/x$i"; done
+"$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" "$@" --out "$W/cmpe" > /dev/null 2> "$W/err"
+rc=$?
+set --
+expect_fail "eval: a ninth --compare refused" "compare given more than 8 times"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" > "$W/out" 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 2 ] && grep -q '^usage: miles-eval' "$W/err"; then ok "eval: no --data: usage, exit 2"; else bad "eval: no --data (rc $rc)"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --compare-data "$W/dnv.milesdat" \
     --out "$W/cmpnv" > /dev/null 2> "$W/err"
 rc=$?
-expect_fail "eval: --compare-data without --compare CHECKPOINT refused" "goes with --compare CHECKPOINT"
+expect_fail "eval: --compare-data without --compare CHECKPOINT refused" "goes after the --compare CHECKPOINT it belongs to"
 # a checkpoint of another velocity target (min-max): MAE in views/day only, the target space said not compared
 "$BIN/miles-eval" --checkpoint "$W/to3/last.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
     --out "$W/cmpm1" > /dev/null 2>&1

@@ -228,35 +228,55 @@ static void options(const ToolCompareRows *r, MilesMetricsOptions *opt) {
     opt->seed = r->seed;
 }
 
-int tool_compare_model(const char *path, const double *scores, const double *vel_pred, const double *vel_pred_raw,
-                       const MilesVelocityTarget *target, const ToolCompareRows *r, void **json) {
-    *json = NULL;
+int tool_compare_model(const char *key, const char *name, const char *path, const double *scores,
+                       const double *vel_pred, const double *vel_pred_raw, const MilesVelocityTarget *target,
+                       const ToolCompareRows *r, void *json) {
     MilesMetricsOptions opt;
     options(r, &opt);
-    cJSON *out = cJSON_CreateObject();
-    if (!out) return MILES_ENOMEM;
-    int s = pair_scores("checkpoint", "checkpoint B", path, scores, r, &opt, out);
+    int s = pair_scores(key, name, path, scores, r, &opt, json);
     if (s == MILES_OK && r->vel_raw && r->vel_pred_raw)
-        s = pair_velocity("checkpoint", "checkpoint B", path, target, vel_pred, vel_pred_raw, r, &opt, out);
-    if (s != MILES_OK) { cJSON_Delete(out); return s; }
-    *json = out;
-    return MILES_OK;
+        s = pair_velocity(key, name, path, target, vel_pred, vel_pred_raw, r, &opt, json);
+    return s;
 }
 
-int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **json) {
-    *json = NULL;
+int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void *json) {
     MilesMetricsOptions opt;
     options(r, &opt);
-    cJSON *out = cJSON_CreateObject();
-    if (!out) return MILES_ENOMEM;
     int s = MILES_OK;
-    if (b->text) s = compare_classifier(b->text, b->text_path, "TF-IDF + LR", r, &opt, out, "text", r->text_scores);
+    if (b->text) s = compare_classifier(b->text, b->text_path, "TF-IDF + LR", r, &opt, json, "text", r->text_scores);
     if (s == MILES_OK && b->numeric)
-        s = compare_classifier(b->numeric, b->numeric_path, "numeric LR", r, &opt, out, "numeric", r->numeric_scores);
-    if (s == MILES_OK && b->has_ridge) s = compare_ridge(b, r, &opt, out);
-    if (s != MILES_OK) { cJSON_Delete(out); return s; }
-    *json = out;
-    return MILES_OK;
+        s = compare_classifier(b->numeric, b->numeric_path, "numeric LR", r, &opt, json, "numeric", r->numeric_scores);
+    if (s == MILES_OK && b->has_ridge) s = compare_ridge(b, r, &opt, json);
+    return s;
+}
+
+typedef struct { double p; cJSON *o; } HolmItem;
+
+static int cmp_holm(const void *a, const void *b) {
+    double x = ((const HolmItem *)a)->p, y = ((const HolmItem *)b)->p;
+    return (x > y) - (x < y);
+}
+
+int tool_compare_holm(void *json) {
+    HolmItem it[64];
+    int m = 0;
+    cJSON *o;
+    cJSON_ArrayForEach(o, (cJSON *)json) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "p_value");
+        if (cJSON_IsNumber(p) && m < 64) it[m++] = (HolmItem){p->valuedouble, o};
+    }
+    /* ascending p; the i-th smallest (0-based) is multiplied by m - i, and the
+     * adjusted values are made non-decreasing (statsmodels' multipletests "holm") */
+    qsort(it, (size_t)m, sizeof *it, cmp_holm);
+    double run = 0;
+    for (int i = 0; i < m; i++) {
+        double adj = fmin(1.0, (double)(m - i) * it[i].p);
+        if (adj < run) adj = run;
+        run = adj;
+        cJSON_AddNumberToObject(it[i].o, "p_holm", adj);
+        cJSON_AddNumberToObject(it[i].o, "holm_m", m);
+    }
+    return m;
 }
 
 /* a number of the tree, also once the report made it an exact raw item */
@@ -278,59 +298,59 @@ static void interval(char *buf, size_t n, const cJSON *a, const char *fmt) {
 }
 
 void tool_compare_print(const void *json, const char *split_name, int n) {
-    const cJSON *j = json;
+    const cJSON *j = json, *o;
     printf("\nPaired with other models on the same rows (%s split, n=%d; 95%% intervals)\n", split_name, n);
-    static const char *const keys[3] = {"text", "numeric", "checkpoint"};
-    int head = 0;
-    for (int k = 0; k < 3; k++) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
-        if (!o) continue;
+    int head = 0, holm = 0;
+    cJSON_ArrayForEach(o, j) if (item(o, "holm_m") > 1) holm = (int)item(o, "holm_m");
+    cJSON_ArrayForEach(o, j) {
+        if (!cJSON_GetObjectItemCaseSensitive(o, "p_value")) continue;
         if (!head++)
-            printf("  %-14s %7s %8s %9s  %-20s %-20s %7s %9s\n", "other", "AUROC", "this", "diff", "DeLong CI",
-                   "bootstrap CI", "z", "p");
+            printf("  %-14s %7s %8s %9s  %-20s %-20s %7s %9s%s\n", "other", "AUROC", "this", "diff", "DeLong CI",
+                   "bootstrap CI", "z", "p", holm ? "    p Holm" : "");
         char ci[80], bci[80], z[16];
         interval(ci, sizeof ci, cJSON_GetObjectItem(o, "ci"), "%+.4f");
         interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4f");
         double zv = item(o, "z");
         if (isnan(zv)) snprintf(z, sizeof z, "%s", item(o, "diff") > 0 ? "inf" : "-inf");
         else snprintf(z, sizeof z, "%.2f", zv);
-        printf("  %-14s %7.4f %8.4f %+9.4f  %-20s %-20s %7s %9.3g\n", cJSON_GetObjectItem(o, "baseline")->valuestring,
+        printf("  %-14s %7.4f %8.4f %+9.4f  %-20s %-20s %7s %9.3g", cJSON_GetObjectItem(o, "baseline")->valuestring,
                item(o, "auroc_baseline"), item(o, "auroc_miles"), item(o, "diff"), ci, bci, z, item(o, "p_value"));
+        if (holm) printf(" %9.3g", item(o, "p_holm"));
+        putchar('\n');
     }
     head = 0;
-    for (int k = 0; k < 3; k++) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, keys[k]),
-                                                          "average_precision");
-        if (!o) continue;
+    cJSON_ArrayForEach(o, j) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "average_precision");
+        if (!a) continue;
         if (!head++) printf("  %-14s %7s %8s %9s  %s\n", "PR-AUC", "other", "this", "diff", "bootstrap CI");
         char bci[80];
-        interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4f");
-        const char *name = cJSON_GetObjectItem(cJSON_GetObjectItem(j, keys[k]), "baseline")->valuestring;
-        printf("  %-14s %7.4f %8.4f %+9.4f  %s\n", name, item(o, "ap_baseline"), item(o, "ap_miles"), item(o, "diff"), bci);
+        interval(bci, sizeof bci, cJSON_GetObjectItem(a, "bootstrap_ci"), "%+.4f");
+        printf("  %-14s %7.4f %8.4f %+9.4f  %s\n", cJSON_GetObjectItem(o, "baseline")->valuestring,
+               item(a, "ap_baseline"), item(a, "ap_miles"), item(a, "diff"), bci);
     }
-    static const char *const vkeys[2] = {"ridge", "checkpoint"};
     head = 0;
-    for (int v = 0; v < 2; v++) {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, vkeys[v]);
-        if (!cJSON_GetObjectItemCaseSensitive(r, "views_per_day")) continue;
+    cJSON_ArrayForEach(o, j) {
+        if (!cJSON_GetObjectItemCaseSensitive(o, "views_per_day")) continue;
         if (!head++)
             printf("  %-26s %12s %12s %12s  %s\n", "velocity MAE", "other", "this", "diff", "bootstrap CI");
         const char *spaces[2] = {"views_per_day", "target_space"};
+        const int ridge = !strcmp(o->string, "ridge");
         for (int k = 0; k < 2; k++) {
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, spaces[k]);
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, spaces[k]);
             char label[64], bci[80];
-            snprintf(label, sizeof label, "%s, %s", v ? "checkpoint B" : "ridge",
-                     k ? cJSON_GetObjectItem(r, "velocity_target")->valuestring : "views/day");
-            if (!cJSON_IsObject(o)) {
-                printf("  %-26s %s\n", label, cJSON_IsString(o) ? o->valuestring : "-");
+            snprintf(label, sizeof label, "%s, %s", ridge ? "ridge" : cJSON_GetObjectItem(o, "baseline")->valuestring,
+                     k ? cJSON_GetObjectItem(o, "velocity_target")->valuestring : "views/day");
+            if (!cJSON_IsObject(x)) {
+                printf("  %-26s %s\n", label, cJSON_IsString(x) ? x->valuestring : "-");
                 continue;
             }
-            interval(bci, sizeof bci, cJSON_GetObjectItem(o, "bootstrap_ci"), "%+.4g");
-            printf("  %-26s %12.5g %12.5g %+12.4g  %s\n", label, item(o, "mae_baseline"), item(o, "mae_miles"),
-                   item(o, "diff"), bci);
+            interval(bci, sizeof bci, cJSON_GetObjectItem(x, "bootstrap_ci"), "%+.4g");
+            printf("  %-26s %12.5g %12.5g %+12.4g  %s\n", label, item(x, "mae_baseline"), item(x, "mae_miles"),
+                   item(x, "diff"), bci);
         }
     }
-    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(j, "checkpoint");
-    if (ck) printf("  checkpoint B: %s\n", cJSON_GetObjectItem(ck, "file")->valuestring);
+    cJSON_ArrayForEach(o, j) if (!strncmp(o->string, "checkpoint", 10))
+        printf("  %s: %s\n", cJSON_GetObjectItem(o, "baseline")->valuestring, cJSON_GetObjectItem(o, "file")->valuestring);
+    if (holm) printf("  p Holm: Holm's adjustment over the %d AUROC tests of this run\n", holm);
     printf("  diff = this model - the other (AUROC: > 0 favours this model; MAE: < 0 favours it)\n");
 }

@@ -43,15 +43,21 @@ typedef struct ToolCompareRows {
     double *text_scores, *numeric_scores, *ridge_pred_raw;
 } ToolCompareRows;
 
-/* Scores each loaded baseline on the rows and compares it with Miles; *json
- * gets a cJSON object (one member per baseline: "text", "numeric", "ridge")
- * for the report's "comparisons".  MILES_* status. */
-int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void **json);
+/* Scores each loaded baseline on the rows and compares it with Miles; adds
+ * one member per baseline ("text", "numeric", "ridge") to json (a cJSON
+ * object: the report's "comparisons").  MILES_* status. */
+int tool_compare_run(const ToolBaselines *b, const ToolCompareRows *r, void *json);
 /* Another model's answers on the same rows (miles-eval --compare CHECKPOINT:
  * scored there): P(viral) [n], velocity in its own target space (clamped) and
- * in views/day [n], its target.  *json as above, one member "checkpoint". */
-int tool_compare_model(const char *path, const double *scores, const double *vel_pred, const double *vel_pred_raw,
-                       const MilesVelocityTarget *target, const ToolCompareRows *r, void **json);
+ * in views/day [n], its target; added to json as member `key` ("checkpoint",
+ * "checkpoint_2", ...) named `name` ("checkpoint B", ...). */
+int tool_compare_model(const char *key, const char *name, const char *path, const double *scores,
+                       const double *vel_pred, const double *vel_pred_raw, const MilesVelocityTarget *target,
+                       const ToolCompareRows *r, void *json);
+/* Holm's step-down adjustment of the AUROC tests' p-values over every member
+ * of json that has one: "p_holm" and "holm_m" (the number of tests) added to
+ * each.  Returns m. */
+int tool_compare_holm(void *json);
 /* The comparisons as a table on stdout. */
 void tool_compare_print(const void *json, const char *split_name, int n);
 

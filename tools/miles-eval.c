@@ -8,9 +8,11 @@
  * and the confusion matrix at 0.5 and at the checkpoint's stored threshold, ECE
  * and Brier, velocity MAE/RMSE/R2 (in the model's target space and in views/day),
  * Spearman rho, the constant-median reference and bootstrap 95% intervals;
- * JSON + table + PNG plots.  --compare DIR|CHECKPOINT pairs the model with
- * the baselines miles-baseline saved in DIR, or with another checkpoint, on
- * the same rows (DeLong's test; compare.h).
+ * JSON + table + PNG plots.  --compare DIR|CHECKPOINT (repeatable) pairs the
+ * model with the baselines miles-baseline saved in DIR and with other
+ * checkpoints, on the same rows (DeLong's test, Holm's adjustment over the
+ * run's tests; compare.h).  --calibrate fits Platt scaling on the val split
+ * (calibrate.h).
  */
 #include "miles.h"
 #include "calibrate.h"
@@ -51,10 +53,13 @@ static void usage(FILE *f) {
 "                      (baseline_text.json, baseline_numeric.json, baseline_ridge_<split>.json)\n"
 "                      or with another checkpoint for the same data, scored on the same rows:\n"
 "                      AUROC difference with DeLong's test and a paired-bootstrap interval,\n"
-"                      velocity MAE difference (\"comparisons\" in the report)\n"
-"  --compare-data FILE with --compare CHECKPOINT: the file that checkpoint was trained with,\n"
-"                      when it is not --data (an ablation prepared with --drop-features, ...);\n"
-"                      its split must hold the same rows (ids, labels, velocities, order)\n"
+"                      velocity MAE difference (\"comparisons\" in the report).  Repeatable\n"
+"                      (one DIR, up to 8 in all; checkpoints B, C, ...): the p-values then\n"
+"                      also get Holm's adjustment over the run's AUROC tests (\"p_holm\")\n"
+"  --compare-data FILE after a --compare CHECKPOINT: the file that checkpoint was trained\n"
+"                      with, when it is not --data (an ablation prepared with\n"
+"                      --drop-features, ...); its split must hold the same rows (ids,\n"
+"                      labels, velocities, order)\n"
 "  --calibrate         fit Platt scaling (a sigmoid of the score's logit) on the val\n"
 "                      split and report the evaluated split's probabilities before\n"
 "                      and after: mean, ECE, Brier score, log loss (\"calibration\" in\n"
@@ -113,10 +118,23 @@ static int write_predictions(const char *path, const MilesPrepared *prep, int sp
     return miles_atomic_commit(&af);
 }
 
+#define MAX_COMPARE 8
+
+/* one --compare: a baselines directory, or a checkpoint scored on its data */
+typedef struct {
+    const char *path, *data;     /* data: --compare-data, or NULL (= --data) */
+    int is_dir;
+    MilesCheckpoint *ck;
+    MilesPrepared *prep;         /* what ck is scored on (the evaluated file's when data is NULL) */
+    MilesDataset rows;
+    char key[16], name[16];      /* "checkpoint" / "checkpoint_2", "checkpoint B" / "checkpoint C" */
+} Compared;
+
 /* miles-eval --compare CHECKPOINT: the other model on the same rows, as the
  * first is scored (its own target space, clamped, and views/day). */
-static int score_other(MilesCheckpoint *ck, const MilesDataset *v, const char *device, MilesPrecision precision,
-                       int batch, int quiet, double *scores, double *vp, double *vpr, MilesVelocityTarget *t) {
+static int score_other(MilesCheckpoint *ck, const char *name, const MilesDataset *v, const char *device,
+                       MilesPrecision precision, int batch, int quiet, double *scores, double *vp, double *vpr,
+                       MilesVelocityTarget *t) {
     MilesModel *m = NULL;
     MilesScaler *sc = NULL;
     int s = miles_checkpoint_model(ck, &m);
@@ -124,7 +142,9 @@ static int score_other(MilesCheckpoint *ck, const MilesDataset *v, const char *d
     if (s == MILES_OK) s = miles_checkpoint_velocity_target(ck, t);
     if (s == MILES_OK) {
         ToolProgress pg;
-        tool_progress_start(&pg, !quiet, "scored (checkpoint B)", "rows", v->n, 0);
+        char what[64];
+        snprintf(what, sizeof what, "scored (%s)", name);
+        tool_progress_start(&pg, !quiet, what, "rows", v->n, 0);
         s = miles_predict_dataset_progress(m, device, precision, v, batch, miles_model_config(m)->max_position_embeddings,
                                            scores, vp, tool_progress_cb, &pg);
         if (s == MILES_OK) tool_progress_end(&pg, v->n);
@@ -167,8 +187,10 @@ static int same_rows(const MilesPrepared *a, const MilesPrepared *b, int split, 
 
 int main(int argc, char **argv) {
     tool_init(argv);
-    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *compare_path = NULL,
-               *pred_path = NULL, *compare_data = NULL, *save_cal = NULL;
+    const char *ckpt = NULL, *data = NULL, *split_name = "test", *out = NULL, *pred_path = NULL, *save_cal = NULL;
+    Compared cmpv[MAX_COMPARE];
+    int ncmp = 0;
+    memset(cmpv, 0, sizeof cmpv);
     int boot = 1000, batch = 64, threads = 0, plots = 1, quiet = 0, calibrate = 0;
     const char *device = NULL;
     MilesPrecision precision = MILES_PRECISION_FP32;
@@ -193,15 +215,26 @@ int main(int argc, char **argv) {
         case 't': if (tool_parse_int(optarg, "--threads", 1, 4096, &threads)) return 2; break;
         case 'P': plots = 0; break;
         case 'C':
-            if (compare_path) {   /* not a silent last-one-wins: say that one is taken */
-                fprintf(stderr, "miles-eval: --compare given twice (%s, %s): one comparison per run\n", compare_path,
+            if (ncmp == MAX_COMPARE) {
+                fprintf(stderr, "miles-eval: --compare given more than %d times\n", MAX_COMPARE);
+                return 2;
+            }
+            for (int k = 0; k < ncmp; k++)
+                if (!strcmp(cmpv[k].path, optarg)) {   /* the same test twice would count twice in Holm's m */
+                    fprintf(stderr, "miles-eval: --compare %s given twice\n", optarg);
+                    return 2;
+                }
+            cmpv[ncmp++].path = optarg;
+            break;
+        case 'W': pred_path = optarg; break;
+        case 'E':
+            if (ncmp == 0 || cmpv[ncmp - 1].data) {
+                fprintf(stderr, "miles-eval: --compare-data %s goes after the --compare CHECKPOINT it belongs to\n",
                         optarg);
                 return 2;
             }
-            compare_path = optarg;
+            cmpv[ncmp - 1].data = optarg;
             break;
-        case 'W': pred_path = optarg; break;
-        case 'E': compare_data = optarg; break;
         case 'q': quiet = 1; break;
         case 'K': calibrate = 1; break;
         case 'L': save_cal = optarg; break;
@@ -252,32 +285,42 @@ int main(int argc, char **argv) {
     int has_cal = 0;
     if ((s = miles_checkpoint_calibration(ck, &stored_cal, &has_cal)) != MILES_OK) return tool_fail("miles-eval", s);
 
-    /* the baselines before the (long) scoring: a wrong directory is said at once */
+    /* the other models before the (long) scoring: a wrong path is said at once */
     ToolBaselines bl;
-    MilesCheckpoint *ckb = NULL;   /* --compare CHECKPOINT */
-    struct stat cst;
-    if (compare_path && stat(compare_path, &cst) != 0) {
-        fprintf(stderr, "miles-eval: --compare %s: %s\n", compare_path, strerror(errno));
-        return 1;
-    }
-    if (compare_data && !(compare_path && S_ISREG(cst.st_mode))) {
-        fprintf(stderr, "miles-eval: --compare-data goes with --compare CHECKPOINT (a file)\n");
-        return 2;
-    }
-    MilesPrepared *prep_b = prep;   /* what checkpoint B is scored on */
-    if (compare_path && S_ISREG(cst.st_mode)) {   /* the messages name the file */
-        s = miles_checkpoint_open(&ckb, compare_path);
-        if (s == MILES_OK && compare_data) s = miles_prepared_open(&prep_b, compare_data);
-        if (s == MILES_OK) s = miles_checkpoint_check_data(ckb, prep_b);
-        if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
-    } else if (compare_path && (s = tool_baselines_load(&bl, compare_path, split_name)) != MILES_OK) {
-        return tool_fail("miles-eval", s);
-    }
-    MilesDataset v, vb;
+    int have_dir = 0, nck = 0;
+    MilesDataset v;
     if ((s = miles_prepared_split(prep, split, &v)) != MILES_OK) return tool_fail("miles-eval", s);
-    if (ckb) {
-        if ((s = miles_prepared_split(prep_b, split, &vb)) != MILES_OK) return tool_fail("miles-eval", s);
-        if (same_rows(prep, prep_b, split, &v, &vb, data, compare_data)) return 1;
+    for (int k = 0; k < ncmp; k++) {
+        Compared *c = &cmpv[k];
+        struct stat cst;
+        if (stat(c->path, &cst) != 0) {
+            fprintf(stderr, "miles-eval: --compare %s: %s\n", c->path, strerror(errno));
+            return 1;
+        }
+        c->is_dir = !S_ISREG(cst.st_mode);
+        if (c->is_dir) {
+            if (c->data) {
+                fprintf(stderr, "miles-eval: --compare-data goes with --compare CHECKPOINT (a file), not %s\n", c->path);
+                return 2;
+            }
+            if (have_dir++) {
+                fprintf(stderr, "miles-eval: --compare %s: one baselines directory per run\n", c->path);
+                return 2;
+            }
+            if ((s = tool_baselines_load(&bl, c->path, split_name)) != MILES_OK) return tool_fail("miles-eval", s);
+            continue;
+        }
+        /* the messages name the file */
+        snprintf(c->key, sizeof c->key, nck ? "checkpoint_%d" : "checkpoint", nck + 1);
+        snprintf(c->name, sizeof c->name, "checkpoint %c", 'B' + nck);
+        nck++;
+        c->prep = prep;
+        s = miles_checkpoint_open(&c->ck, c->path);
+        if (s == MILES_OK && c->data) s = miles_prepared_open(&c->prep, c->data);
+        if (s == MILES_OK) s = miles_checkpoint_check_data(c->ck, c->prep);
+        if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
+        if ((s = miles_prepared_split(c->prep, split, &c->rows)) != MILES_OK) return tool_fail("miles-eval", s);
+        if (same_rows(prep, c->prep, split, &v, &c->rows, data, c->data)) return 1;
     }
     if (v.n == 0) { fprintf(stderr, "miles-eval: the %s split of %s is empty\n", split_name, data); return 1; }
     double *scores = malloc(sizeof(double) * v.n), *vp = malloc(sizeof(double) * v.n);
@@ -357,65 +400,73 @@ int main(int argc, char **argv) {
         if (save_cal && (s = miles_checkpoint_save_calibrated(ck, save_cal, &cal.platt, "val")) != MILES_OK)
             return tool_fail("miles-eval: --save-calibrated", s);
     }
-    void *cmp = NULL;
-    const char *extra_names[3];
-    double *extra_vals[3] = {NULL, NULL, NULL};
-    int n_extra = 0;
-    if (compare_path) {
-        ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed,
-                              NULL, NULL, NULL};
-        for (int k = 0; k < 3; k++)
-            if (!(extra_vals[k] = malloc(sizeof(double) * v.n))) {
-                fprintf(stderr, "miles-eval: out of memory\n");
-                return 1;
-            }
-        if (ckb) {
-            MilesVelocityTarget tb;
-            s = score_other(ckb, &vb, device, precision, batch, quiet, extra_vals[0], extra_vals[2], extra_vals[1], &tb);
-            if (s == MILES_OK)
-                s = tool_compare_model(compare_path, extra_vals[0], extra_vals[2], extra_vals[1], &tb, &cr, &cmp);
-            if (s == MILES_OK)   /* the file checkpoint B was scored on */
-                cJSON_AddStringToObject(cJSON_GetObjectItem(cmp, "checkpoint"), "data", compare_data ? compare_data : data);
-            miles_checkpoint_close(ckb);
-            if (prep_b != prep) miles_prepared_free(prep_b);
-            extra_names[n_extra++] = "compared_viral_score";
-            extra_names[n_extra++] = "compared_predicted_velocity";
-        } else {
+    /* the compared models in the order given: their members of "comparisons"
+     * and their --predictions columns */
+    cJSON *cmp = ncmp ? cJSON_CreateObject() : NULL;
+    enum { MAX_COLS = 3 + 2 * MAX_COMPARE + 1 };
+    const char *col_names[MAX_COLS];
+    char name_buf[MAX_COMPARE][2][48];
+    double *cols[MAX_COLS];
+    int ncols = 0;
+    ToolCompareRows cr = {prep, split, &v, scores, vp, vt, vpr, v.velocity_raw, &vtg, scaler, boot, (uint64_t)seed,
+                          NULL, NULL, NULL};
+    for (int k = 0, ci = 0; k < ncmp; k++) {
+        Compared *c = &cmpv[k];
+        double *a = malloc(sizeof(double) * v.n), *b = malloc(sizeof(double) * v.n), *d = malloc(sizeof(double) * v.n);
+        if (!a || !b || !d) return tool_fail("miles-eval", MILES_ENOMEM);
+        if (c->is_dir) {
             static const char *const names[3] = {"baseline_text_score", "baseline_numeric_score",
                                                  "baseline_ridge_velocity"};
+            double *arr[3] = {a, b, d};
             const int has[3] = {bl.text != NULL, bl.numeric != NULL, bl.has_ridge};
-            cr.text_scores = extra_vals[0];
-            cr.numeric_scores = extra_vals[1];
-            cr.ridge_pred_raw = extra_vals[2];
-            s = tool_compare_run(&bl, &cr, &cmp);
+            cr.text_scores = a;
+            cr.numeric_scores = b;
+            cr.ridge_pred_raw = d;
+            s = tool_compare_run(&bl, &cr, cmp);
             tool_baselines_free(&bl);
-            for (int k = 0; k < 3; k++)   /* the columns of the baselines DIR holds, in that order */
-                if (has[k]) {
-                    extra_names[n_extra] = names[k];
-                    double *t = extra_vals[n_extra];
-                    extra_vals[n_extra++] = extra_vals[k];
-                    extra_vals[k] = t;
+            for (int j = 0; j < 3; j++)   /* the columns of the baselines DIR holds, in that order */
+                if (has[j]) {
+                    col_names[ncols] = names[j];
+                    cols[ncols++] = arr[j];
+                } else {
+                    free(arr[j]);
                 }
+        } else {
+            MilesVelocityTarget tb;
+            s = score_other(c->ck, c->name, &c->rows, device, precision, batch, quiet, a, b, d, &tb);
+            if (s == MILES_OK) s = tool_compare_model(c->key, c->name, c->path, a, b, d, &tb, &cr, cmp);
+            if (s == MILES_OK)   /* the file the checkpoint was scored on */
+                cJSON_AddStringToObject(cJSON_GetObjectItem(cmp, c->key), "data", c->data ? c->data : data);
+            miles_checkpoint_close(c->ck);
+            if (c->prep != prep) miles_prepared_free(c->prep);
+            if (ci) {
+                snprintf(name_buf[k][0], sizeof name_buf[k][0], "compared_%d_viral_score", ci + 1);
+                snprintf(name_buf[k][1], sizeof name_buf[k][1], "compared_%d_predicted_velocity", ci + 1);
+            } else {
+                snprintf(name_buf[k][0], sizeof name_buf[k][0], "compared_viral_score");
+                snprintf(name_buf[k][1], sizeof name_buf[k][1], "compared_predicted_velocity");
+            }
+            ci++;
+            col_names[ncols] = name_buf[k][0];
+            cols[ncols++] = a;
+            col_names[ncols] = name_buf[k][1];
+            cols[ncols++] = d;
+            free(b);
         }
         if (s != MILES_OK) return tool_fail("miles-eval: --compare", s);
     }
+    if (cmp) tool_compare_holm(cmp);
+    const int nowned = ncols;
+    if (calibrated) {   /* after the compared models' columns */
+        col_names[ncols] = "calibrated_score";
+        cols[ncols++] = calibrated;
+    }
     if (pred_path) {
         double thr = isnan(stored_thr) ? 0.5 : stored_thr;
-        const char *names[4];
-        double *cols[4];
-        int nc = 0;
-        for (; nc < n_extra; nc++) {
-            names[nc] = extra_names[nc];
-            cols[nc] = extra_vals[nc];
-        }
-        if (calibrated) {   /* after the compared models' columns */
-            names[nc] = "calibrated_score";
-            cols[nc++] = calibrated;
-        }
-        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, nc, names, cols);
+        s = write_predictions(pred_path, prep, split, &v, scores, thr, vpr, ncols, col_names, cols);
         if (s != MILES_OK) return tool_fail("miles-eval: --predictions", s);
     }
-    for (int k = 0; k < 3; k++) free(extra_vals[k]);
+    for (int k = 0; k < nowned; k++) free(cols[k]);
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
                     stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv, calibrated, cal.json};
     int status = tool_report_run(&r);
