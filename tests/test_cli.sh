@@ -666,11 +666,17 @@ if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test 
    grep -qE '^  TF-IDF \+ LR +[0-9.]+ +[0-9.]+ +[-+][0-9.]+ +\[[-+][0-9.]+, [-+][0-9.]+\] +\[[-+][0-9.]+, [-+][0-9.]+\] ' "$W/out" &&
    grep -qE '^  PR-AUC +other +this +diff +bootstrap CI$' "$W/out" &&
    grep -qE '^  ridge, views/day +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.e+]+ +\[' "$W/out" &&
-   python3 - "$W/cmpe/eval_test.json" "$W/cmpb" <<'PY'; then
+   grep -qE '^  velocity MAE +other +this +diff +bootstrap CI$' "$W/out" &&
+   python3 - "$W/cmpe/eval_test.json" "$W/cmpb" "$W/out" <<'PY'; then
 import json, sys
 e = json.load(open(sys.argv[1]))
 c, d = e["comparisons"], sys.argv[2]
-ok = set(c) == {"text", "numeric", "ridge"}
+# the table's row: the JSON's intervals and p-values, rounded
+row = [l for l in open(sys.argv[3], encoding="utf-8") if l.startswith("  TF-IDF + LR ") and "[" in l][0]
+t = c["text"]
+want = "[%+.4f, %+.4f]   [%+.4f, %+.4f]" % tuple(t["ci"] + t["bootstrap_ci"])
+ok = want in row and row.split()[-2:] == ["%.3g" % t["p_value"], "%.3g" % t["p_holm"]]
+ok = ok and set(c) == {"text", "numeric", "ridge"}
 for k in ("text", "numeric"):
     b = json.load(open(f"{d}/baseline_{k}_test.json"))
     x = c[k]
@@ -868,7 +874,7 @@ rc=$?
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 0 --no-plots -q \
     --compare "$W/tp/best.safetensors" --out "$W/cmps" > /dev/null 2>> "$W/err"
 rc2=$?
-if [ "$rc1$rc$rc2" = 000 ] && grep -q "^  checkpoint B: $W/tc/last.safetensors" "$W/out" &&
+if [ "$rc1$rc$rc2" = 000 ] && grep -q "^  checkpoint B: $W/tc/last.safetensors" "$W/out" && ! grep -q 'Holm' "$W/out" &&
    python3 - "$W/cmpe/eval_test.json" "$W/cmpt/eval_test.json" "$W/cmps/eval_test.json" "$W/cmpe/pred_ck.csv" <<'PY'; then
 import csv, json, sys
 e, o, se = (json.load(open(p)) for p in sys.argv[1:4])
