@@ -86,10 +86,10 @@ if part scores; then
 req GET /health
 expect "GET /health" 200 "d['status']=='healthy' and d['model_loaded'] and d['database']['predictions']==0"
 req GET /model/info
-expect "GET /model/info" 200 "d['parameters']>0 and len(d['features'])==18 and d['features'][0]['name']=='views' and d['encoder']['num_hidden_layers']==2 and d['tokenizer']['max_len']==32 and 0<=d['decision_threshold']<=1 and d['request_fields']['view_count']=='views'"
+expect "GET /model/info" 200 "d['parameters']>0 and len(d['features'])==18 and d['features'][0]['name']=='views' and d['encoder']['num_hidden_layers']==2 and d['tokenizer']['max_len']==32 and 0<=d['decision_threshold']<=1 and d['request_fields']['view_count']=='views' and d['calibration'] is None"
 json '{"title":"I tried the 5am routine for 30 days 😱","description":"d","thumbnail_url":"http://x/t.jpg","view_count":120000,"like_count":9000,"comment_count":310,"duration_seconds":41}'
 req POST /predict -H 'Content-Type: application/json' --data-binary @"$W/req.json"
-expect "POST /predict" 200 "0<=d['viral_score']<=1 and d['is_viral']==(d['viral_score']>=d['decision_threshold']) and abs(d['confidence']-abs(d['viral_score']-0.5)*2)<1e-12 and 'views' in d['features']['supplied'] and 'duration_sec' in d['features']['supplied'] and 'like_rate' in d['features']['derived'] and 'shares' in d['features']['filled'] and d['model_version'].startswith('run/best.safetensors@') and d['processing_time_ms']>0 and d['stored']"
+expect "POST /predict" 200 "0<=d['viral_score']<=1 and d['is_viral']==(d['viral_score']>=d['decision_threshold']) and abs(d['confidence']-abs(d['viral_score']-0.5)*2)<1e-12 and 'views' in d['features']['supplied'] and 'duration_sec' in d['features']['supplied'] and 'like_rate' in d['features']['derived'] and 'shares' in d['features']['filled'] and d['model_version'].startswith('run/best.safetensors@') and d['processing_time_ms']>0 and d['stored'] and 'viral_score_model' not in d and 'decision_threshold_calibrated' not in d"
 S1=$(py "d['viral_score']")
 # the same title with the 18-feature names gives the same score (request-field mapping)
 json '{"title":"I tried the 5am routine for 30 days 😱","views":120000,"likes":9000,"comments":310,"duration_sec":41}'
@@ -538,7 +538,7 @@ A=$(py "repr(d['calibration']['a'])")
 B=$(py "repr(d['calibration']['b'])")
 req POST /predict --data-binary @"$W/req.json"
 expect "calibrated: POST /predict answers sigma(a logit(p) + b) of the model's score, decides on the model's" 200 \
-    "d['viral_score_model']==$S0 and abs(d['viral_score']-1/(1+math.exp(-($A*math.log($S0/(1-$S0))+$B))))<1e-15 and d['is_viral']==($S0>=d['decision_threshold']) and d['viral_score']!=$S0"
+    "d['viral_score_model']==$S0 and abs(d['viral_score']-1/(1+math.exp(-($A*math.log($S0/(1-$S0))+$B))))<1e-15 and d['is_viral']==($S0>=d['decision_threshold']) and d['viral_score']!=$S0 and abs(d['decision_threshold_calibrated']-1/(1+math.exp(-($A*math.log(d['decision_threshold']/(1-d['decision_threshold']))+$B))))<1e-15"
 SC=$(py "repr(d['viral_score'])")
 "$BIN/miles-predict" -q -c "$W/cal.safetensors" --output-format jsonl "$W/req.json" > "$W/cal.jsonl" 2>> "$W/cal.err" || bad "miles-predict on the calibrated checkpoint"
 same=$(py "[json.loads(open('$W/cal.jsonl').readline())[k] for k in ('viral_score', 'viral_score_model')]==[$SC, $S0]")

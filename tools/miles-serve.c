@@ -461,6 +461,10 @@ static enum MHD_Result score_reply(struct MHD_Connection *c, Req *q) {
                 for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, prediction_json(&recs[i], &o[i]));
             }
             cJSON_AddNumberToObject(j, "decision_threshold", miles_predictor_threshold(S.pred));
+            const MilesPlatt *cal = miles_predictor_calibration(S.pred);
+            if (cal)   /* where the threshold lies on viral_score's (recalibrated) scale */
+                cJSON_AddNumberToObject(j, "decision_threshold_calibrated",
+                                        miles_platt_map(cal, miles_predictor_threshold(S.pred)));
             cJSON_AddNumberToObject(j, "processing_time_ms", now_ms() - q->t0);
             cJSON_AddStringToObject(j, "model_version", miles_predictor_version(S.pred));
             cJSON_AddBoolToObject(j, "stored", stored);

@@ -41,7 +41,8 @@ async function api(path, opts = {}) {
 async function loadInfo() {
   try {
     const i = await api("/model/info");
-    threshold = i.decision_threshold;
+    // a calibrated model's scores are recalibrated: its threshold on that scale
+    threshold = i.calibration ? i.calibration.decision_threshold_calibrated : i.decision_threshold;
     $("model-line").textContent =
       `model ${i.model_version} · ${i.preset} preset · ${(i.parameters / 1e6).toFixed(2)}M parameters · ` +
       `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}`;
@@ -105,8 +106,9 @@ $("predict-form").addEventListener("submit", async (ev) => {
     $("r-badge").textContent = r.is_viral ? "viral" : "not viral";
     $("r-badge").className = "badge" + (r.is_viral ? " viral" : "");
     $("r-bar").style.width = `${100 * r.viral_score}%`;
-    $("r-thr").style.left = `${100 * r.decision_threshold}%`;
-    $("r-thr-text").textContent = pct(r.decision_threshold);
+    const thr = r.decision_threshold_calibrated ?? r.decision_threshold;   // on viral_score's scale
+    $("r-thr").style.left = `${100 * thr}%`;
+    $("r-thr-text").textContent = pct(thr);
     $("r-velocity").textContent = fmt(r.predicted_velocity, 1) + " views/day";
     $("r-confidence").textContent = fmt(r.confidence, 2);
     $("r-time").textContent = fmt(r.processing_time_ms, 1) + " ms";
