@@ -18,12 +18,14 @@ Exits non-zero on any failed check.
 import argparse
 import collections
 import csv
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -38,6 +40,7 @@ def main():
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--csv", required=True, help="CSV to upload (a title column; first --rows rows are used)")
     ap.add_argument("--rows", type=int, default=25)
+    ap.add_argument("--calibrated", help="a recalibrated copy of --checkpoint (miles-eval --save-calibrated)")
     ap.add_argument("--bin", default=os.environ.get("MILES_BIN", "build/bin"))
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
@@ -93,6 +96,9 @@ def main():
         check(re.fullmatch(r"\d+\.\d%", score) is not None, "score shown as a percentage (%s)" % score)
         check("views" in driver.find_element(By.ID, "r-supplied").text, "supplied features listed")
         check(driver.find_element(By.ID, "r-badge").text in ("viral", "not viral"), "viral badge")
+        info = json.load(urllib.request.urlopen(url + "model/info"))
+        thr_text = "%.1f%%" % (100 * info["decision_threshold"])
+        check(driver.find_element(By.ID, "r-thr-text").text == thr_text, "threshold marker at %s" % thr_text)
         driver.save_screenshot(os.path.join(a.out, "serve_predict.png"))
 
         # 1b. the same title with explanations: words shaded, features listed, completeness note
@@ -188,6 +194,33 @@ def main():
         finally:
             server2.terminate()
             server2.wait(timeout=30)
+
+        # 5. a recalibrated checkpoint: the score is on the recalibrated scale, so is the marker
+        if a.calibrated:
+            port_file3 = os.path.join(work, "port3")
+            server3 = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.calibrated, "--port", "0",
+                                        "--port-file", port_file3, "--no-db", "-q"],
+                                       stderr=open(os.path.join(work, "server3.log"), "w"))
+            try:
+                for _ in range(600):
+                    if os.path.exists(port_file3) and open(port_file3).read().strip():
+                        break
+                    time.sleep(0.1)
+                url3 = "http://127.0.0.1:%s/" % open(port_file3).read().strip()
+                cal = json.load(urllib.request.urlopen(url3 + "model/info"))["calibration"]
+                want = "%.1f%%" % (100 * cal["decision_threshold_calibrated"])
+                driver.get(url3)
+                wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
+                check("decision threshold %.4f" % cal["decision_threshold_calibrated"]
+                      in driver.find_element(By.ID, "model-line").text, "calibrated: the model line's threshold")
+                driver.find_element(By.ID, "f-title").send_keys("I tried the 5am routine for 30 days 😱")
+                driver.find_element(By.ID, "predict-btn").click()
+                wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
+                check(driver.find_element(By.ID, "r-thr-text").text == want and want != thr_text,
+                      "calibrated: threshold marker at %s on the recalibrated scale (model scale %s)" % (want, thr_text))
+            finally:
+                server3.terminate()
+                server3.wait(timeout=30)
     finally:
         if driver:
             driver.quit()

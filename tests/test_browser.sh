@@ -32,5 +32,8 @@ vocab=models/all-MiniLM-L6-v2
 "$BIN/miles-train" --csv "$W/synth.csv" --vocab "$vocab" --language any --init random --size tiny \
     --max-len 32 --batch-size 32 --lr 1e-3 --warmup 2 --max-steps 12 --eval-every 6 \
     --out "$W/run" --quiet
+# a recalibrated copy (the page draws the threshold on the recalibrated scale)
+"$BIN/miles-eval" -c "$W/run/best.safetensors" --data "$W/run/prepared.milesdat" --calibrate --bootstrap 0 \
+    --no-plots -q --save-calibrated "$W/run/calibrated.safetensors" --out "$W/cal" >/dev/null
 "$VENV/bin/python" tests/browser_test.py --checkpoint "$W/run/best.safetensors" --csv "$W/synth.csv" \
-    --bin "$BIN" --out "$W/img"
+    --bin "$BIN" --out "$W/img" --calibrated "$W/run/calibrated.safetensors"
