@@ -851,6 +851,23 @@ sys.exit(0 if ok else 1)
 PY
     ok "eval: --save-calibrated: predict answers the Platt map of the model's score (and the model's), eval reports the stored map, the exports carry it"
 else bad "eval: --save-calibrated (rc $rc1$rc2$rc3$rc4$rc5): $(head -c 300 "$W/err")"; fi
+# miles-train --calibrate: the same run as tp, then the same fit on the same val scores: calibrated.safetensors
+# is byte for byte the copy miles-eval --save-calibrated wrote; without a best checkpoint it says why
+L="--data $W/d.milesdat --vocab tests/fixtures/export_vocab --threads 1 --init random --size tiny --batch-size 8 --warmup 1"
+"$BIN/miles-train" $L --max-steps 60 --epochs 20 --eval-every 3 --patience 2 --lr 1e-3 --out "$W/tpc" --calibrate \
+    > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$W/tpc/best.safetensors" "$W/tp/best.safetensors" &&
+   cmp -s "$W/tpc/calibrated.safetensors" "$W/cal/cal.safetensors" &&
+   grep -Eq "^calibrated: $W/tpc/calibrated.safetensors \(Platt a [0-9.e+-]+, b [-0-9.e+]+ on the val split: mean P\(viral\) [0-9.]+ -> [0-9.]+, viral rate [0-9.]+\)$" "$W/err" &&
+   python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calibration"]; e=json.load(open(sys.argv[2]))["calibration"]; sys.exit(0 if (c["a"], c["b"], c["fitted_on"]) == (e["a"], e["b"], "val") and c["checkpoint"].endswith("/calibrated.safetensors") else 1)' "$W/tpc/train_result.json" "$W/cal/eval_test.json"; then
+    ok "train --calibrate: calibrated.safetensors byte for byte miles-eval --save-calibrated's; train_result.json has a and b"
+else bad "train --calibrate (rc $rc): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-train" $L --max-steps 2 --eval-every 50 --epochs 1 --out "$W/tpc2" --calibrate --quiet > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "calibrate: no best.safetensors (no evaluation ran): no calibrated.safetensors written" "$W/err" &&
+   [ ! -e "$W/tpc2/calibrated.safetensors" ]; then ok "train --calibrate without an evaluation: said, exit 0, no file"
+else bad "train --calibrate without an evaluation (rc $rc): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --save-calibrated "$W/cal/x.safetensors" -q \
     --out "$W/cal" > /dev/null 2> "$W/err"
 rc=$?

@@ -97,12 +97,17 @@ static void usage(FILE *f) {
 "  --out DIR              checkpoint directory (default checkpoints/<run>)\n"
 "  --run NAME             run name (default: miles-<preset>-<seed>)\n"
 "  --resume               continue bit-identically from OUT/last.safetensors\n"
+"  --calibrate            after training, fit Platt scaling of P(viral) on the val split\n"
+"                         (the class weights raise the probabilities) and write\n"
+"                         OUT/calibrated.safetensors: best.safetensors with the map, which\n"
+"                         miles-predict and miles-serve answer with (docs/metrics.md)\n"
 "  --config FILE          JSON file of option values (command line overrides)\n"
 "  --quiet                no progress output\n"
 "  -h, --help             this help\n"
 "\n"
 "Writes OUT/best.safetensors (best val AUROC), OUT/last.safetensors (with optimizer\n"
-"state, for --resume), OUT/log.jsonl, OUT/tb/events.out.tfevents.*, OUT/train_result.json.\n"
+"state, for --resume), OUT/log.jsonl, OUT/tb/events.out.tfevents.*, OUT/train_result.json\n"
+"(and with --calibrate OUT/calibrated.safetensors).\n"
 "SIGINT, SIGTERM or SIGUSR1 saves last.safetensors and exits cleanly (status 130); under\n"
 "mpirun send SIGUSR1 to mpirun (it forwards it; Ctrl-C makes mpirun kill the ranks).\n");
 }
@@ -112,7 +117,7 @@ enum {
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
     O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION, O_HEADLR, O_LAYERDECAY,
-    O_VTARGET, O_LOGEVERY
+    O_VTARGET, O_LOGEVERY, O_CALIBRATE
 };
 
 static const struct option long_opts[] = {
@@ -128,7 +133,7 @@ static const struct option long_opts[] = {
     {"max-steps", 1, 0, O_MAXSTEPS}, {"out", 1, 0, O_OUT}, {"run", 1, 0, O_RUN}, {"resume", 0, 0, O_RESUME},
     {"config", 1, 0, O_CONFIG}, {"quiet", 0, 0, O_QUIET}, {"zero1", 0, 0, O_ZERO1}, {"help", 0, 0, 'h'},
     {"device", 1, 0, O_DEVICE}, {"precision", 1, 0, O_PRECISION}, {"head-lr", 1, 0, O_HEADLR},
-    {"layer-decay", 1, 0, O_LAYERDECAY}, {"velocity-target", 1, 0, O_VTARGET},
+    {"layer-decay", 1, 0, O_LAYERDECAY}, {"velocity-target", 1, 0, O_VTARGET}, {"calibrate", 0, 0, O_CALIBRATE},
     {0, 0, 0, 0}};
 
 typedef struct Opts {
@@ -137,6 +142,7 @@ typedef struct Opts {
     const char *out, *run, *device, *vtarget;
     MilesPrecision precision;
     int batch, max_len, epochs, warmup, patience, eval_every, log_every, accum, bucket, threads, resume, quiet, zero1;
+    int calibrate;
     double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
     int set_epochs, set_warmup, set_lossw, set_headlr; /* recipe defaults apply only to unset options */
@@ -191,6 +197,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_LOGEVERY: return tool_parse_int(v, "--log-every", 0, 1 << 30, &o->log_every);
     case O_ACCUM: return tool_parse_int(v, "--grad-accum", 1, 1 << 16, &o->accum);
     case O_BUCKET: o->bucket = 1; break;
+    case O_CALIBRATE: o->calibrate = 1; break;
     case O_SEED: { double d; if (tool_parse_double(v, "--seed", 0, 9.007199254740992e15, &d)) return 1; o->seed = (long long)d; break; }
     case O_THREADS: return tool_parse_int(v, "--threads", 1, 4096, &o->threads);
     case O_MAXSTEPS: { double d; if (tool_parse_double(v, "--max-steps", 0, 9e15, &d)) return 1; o->max_steps = (long long)d; break; }
@@ -456,9 +463,59 @@ static int train_config(const Opts *o, const char *out_dir, const MilesPrepared 
     return -1;
 }
 
+/* --calibrate: best.safetensors' P(viral) on the val split, Platt's sigmoid
+ * fitted there, OUT/calibrated.safetensors written with it.  A failure to fit
+ * (one class in val, a model no better than chance) is said and leaves no
+ * file: the training itself succeeded. */
+static void calibrate_best(const Opts *o, const char *out_dir, const MilesPrepared *prep, cJSON *j) {
+    char best[4200], path[4200];
+    snprintf(best, sizeof best, "%s/best.safetensors", out_dir);
+    snprintf(path, sizeof path, "%s/calibrated.safetensors", out_dir);
+    MilesCheckpoint *ck = NULL;
+    MilesModel *m = NULL;
+    MilesDataset val;
+    MilesPlatt p;
+    double *sc = NULL;
+    int s = miles_checkpoint_open(&ck, best);
+    if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
+    if (s == MILES_OK) s = miles_prepared_split(prep, MILES_SPLIT_VAL, &val);
+    if (s == MILES_OK && !(sc = malloc(sizeof(double) * (val.n > 0 ? val.n : 1)))) s = MILES_ENOMEM;
+    if (s == MILES_OK)   /* fp32 on the training device: the model's own scores */
+        s = miles_predict_dataset_on(m, o->device, MILES_PRECISION_FP32, &val, 64,
+                                     miles_model_config(m)->max_position_embeddings, sc, NULL);
+    if (s == MILES_OK) s = miles_platt_fit(sc, val.labels, (int)val.n, &p);
+    if (s == MILES_OK && !(p.a > 0))
+        s = miles_set_error(MILES_EINVAL, "the model ranks the val rows no better than chance (Platt slope %.4g)", p.a);
+    if (s == MILES_OK) s = miles_checkpoint_save_calibrated(ck, path, &p, "val");
+    cJSON *c = cJSON_AddObjectToObject(j, "calibration");
+    if (s == MILES_OK) {
+        double m0 = 0, m1 = 0;
+        for (int64_t i = 0; i < val.n; i++) {
+            m0 += sc[i] / val.n;
+            m1 += miles_platt_map(&p, sc[i]) / val.n;
+        }
+        cJSON_AddStringToObject(c, "method", "platt");
+        cJSON_AddNumberToObject(c, "a", p.a);
+        cJSON_AddNumberToObject(c, "b", p.b);
+        cJSON_AddStringToObject(c, "fitted_on", "val");
+        cJSON_AddStringToObject(c, "checkpoint", path);
+        if (!o->quiet)
+            fprintf(stderr, "calibrated: %s (Platt a %.4g, b %.4g on the val split: mean P(viral) %.4f -> %.4f, "
+                            "viral rate %.4f)\n", path, p.a, p.b, m0, m1, (double)p.n_pos / p.n);
+    } else {
+        cJSON_AddStringToObject(c, "error", miles_last_error());
+        fprintf(stderr, "%s: --calibrate: ", g_prog);
+        tool_put_escaped(stderr, miles_last_error());
+        fputs(" (no calibrated.safetensors written)\n", stderr);
+    }
+    free(sc);
+    miles_model_free(m);
+    miles_checkpoint_close(ck);
+}
+
 /* OUT/train_result.json for machines, lines for people, the checkpoint path on stdout. */
 static int write_summary(const Opts *o, const char *run_name, const char *out_dir, const MilesModel *m,
-                         const MilesTrainResult *res) {
+                         const MilesTrainResult *res, const MilesPrepared *prep) {
     char path[4200];
     snprintf(path, sizeof path, "%s/train_result.json", out_dir);
     cJSON *j = cJSON_CreateObject();
@@ -483,6 +540,10 @@ static int write_summary(const Opts *o, const char *run_name, const char *out_di
     cJSON_AddNumberToObject(j, "class_weight_0", res->class_weight[0]);
     cJSON_AddNumberToObject(j, "class_weight_1", res->class_weight[1]);
     cJSON_AddNumberToObject(j, "ranks", miles_dist_size(g_dist));
+    if (o->calibrate && isfinite(res->best_val_auroc) && !res->interrupted) calibrate_best(o, out_dir, prep, j);
+    else if (o->calibrate)
+        fprintf(stderr, "%s: --calibrate: %s: no calibrated.safetensors written\n", g_prog,
+                res->interrupted ? "interrupted" : "no best.safetensors (no evaluation ran)");
     tool_json_exact_all(j);   /* the threshold and AUROC to the last bit, as miles-eval's report has them */
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
@@ -556,7 +617,7 @@ static int train_main(int argc, char **argv) {
     s = miles_train_run(m, prep, &tc, &res);
     if (root) train_log_close(&tlog);
     if (s != MILES_OK) return tool_fail(g_prog, s);
-    rc = root ? write_summary(&o, run_name, out_dir, m, &res) : -1; /* rank 0 writes the summary */
+    rc = root ? write_summary(&o, run_name, out_dir, m, &res, prep) : -1; /* rank 0 writes the summary */
     miles_model_free(m);
     miles_prepared_free(prep);
     if (rc >= 0) return rc;
