@@ -35,6 +35,21 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
+def start_server(binary, work, name, args):
+    """miles-serve on a free loopback port with args; returns (process, page URL) once it listens."""
+    port_file = os.path.join(work, name + ".port")
+    log = os.path.join(work, name + ".log")
+    proc = subprocess.Popen([binary, "--port", "0", "--port-file", port_file, "-q"] + args, stderr=open(log, "w"))
+    for _ in range(600):
+        if os.path.exists(port_file) and open(port_file).read().strip():
+            return proc, "http://127.0.0.1:%s/" % open(port_file).read().strip()
+        if proc.poll() is not None:
+            raise SystemExit("server exited: see " + log)
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("server did not start: see " + log)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", required=True)
@@ -54,10 +69,8 @@ def main():
             if i > a.rows:
                 break
             g.write(line)
-    port_file = os.path.join(work, "port")
-    server = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.checkpoint, "--port", "0",
-                               "--port-file", port_file, "--db", os.path.join(work, "miles.db"), "-q"],
-                              stderr=open(os.path.join(work, "server.log"), "w"))
+    serve = os.path.join(a.bin, "miles-serve")
+    server, url = start_server(serve, work, "server", ["-c", a.checkpoint, "--db", os.path.join(work, "miles.db")])
     failures = []
 
     passes = []
@@ -68,13 +81,6 @@ def main():
 
     driver = None
     try:
-        for _ in range(600):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
-            if server.poll() is not None:
-                raise SystemExit("server exited: see " + os.path.join(work, "server.log"))
-            time.sleep(0.1)
-        url = "http://127.0.0.1:%s/" % open(port_file).read().strip()
         opts = Options()
         opts.binary_location = a.chromium
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -168,17 +174,9 @@ def main():
         token = "browser-test-token-0123456789"
         with open(os.path.join(work, "token"), "w") as f:
             f.write(token + "\n")
-        port_file2 = os.path.join(work, "port2")
-        server2 = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.checkpoint, "--port", "0",
-                                    "--port-file", port_file2, "--db", os.path.join(work, "auth.db"), "-q",
-                                    "--token-file", os.path.join(work, "token")],
-                                   stderr=open(os.path.join(work, "server2.log"), "w"))
+        server2, url2 = start_server(serve, work, "server2", ["-c", a.checkpoint, "--db", os.path.join(work, "auth.db"),
+                                                              "--token-file", os.path.join(work, "token")])
         try:
-            for _ in range(600):
-                if os.path.exists(port_file2) and open(port_file2).read().strip():
-                    break
-                time.sleep(0.1)
-            url2 = "http://127.0.0.1:%s/" % open(port_file2).read().strip()
             driver.get(url2 + "#token=" + token)
             wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
             check("token" not in driver.current_url, "token: removed from the address bar")
@@ -197,16 +195,8 @@ def main():
 
         # 5. a recalibrated checkpoint: the score is on the recalibrated scale, so is the marker
         if a.calibrated:
-            port_file3 = os.path.join(work, "port3")
-            server3 = subprocess.Popen([os.path.join(a.bin, "miles-serve"), "-c", a.calibrated, "--port", "0",
-                                        "--port-file", port_file3, "--no-db", "-q"],
-                                       stderr=open(os.path.join(work, "server3.log"), "w"))
+            server3, url3 = start_server(serve, work, "server3", ["-c", a.calibrated, "--no-db"])
             try:
-                for _ in range(600):
-                    if os.path.exists(port_file3) and open(port_file3).read().strip():
-                        break
-                    time.sleep(0.1)
-                url3 = "http://127.0.0.1:%s/" % open(port_file3).read().strip()
                 cal = json.load(urllib.request.urlopen(url3 + "model/info"))["calibration"]
                 want = "%.1f%%" % (100 * cal["decision_threshold_calibrated"])
                 driver.get(url3)
