@@ -517,8 +517,11 @@ static void test_calibration_metadata(void **state) {
     MilesPlatt p, got;
     int present = -1;
     OK(miles_checkpoint_open(&c, g_good));
+    memset(&got, 0x55, sizeof got);
     OK(miles_checkpoint_calibration(c, &got, &present));
     assert_int_equal(present, 0);
+    assert_true(got.a == 0 && got.b == 0 && got.n == 0);   /* cleared, not left as it was */
+    assert_int_equal(miles_checkpoint_calibration(NULL, &got, &present), MILES_EINVAL);
     memset(&p, 0, sizeof p);
     p.a = 0.8525512345678901;
     p.b = -1.1000512345678901;
@@ -588,6 +591,18 @@ static void test_calibration_metadata(void **state) {
         assert_non_null(strstr(miles_last_error(), "a calibration needs a > 0"));
         assert_int_not_equal(access(bad, F_OK), 0);
     }
+    assert_int_equal(miles_checkpoint_save_calibrated(NULL, bad, &p, "val"), MILES_EINVAL);
+    assert_int_equal(miles_checkpoint_save_calibrated(c, NULL, &p, "val"), MILES_EINVAL);
+    assert_int_equal(miles_checkpoint_save_calibrated(c, bad, NULL, "val"), MILES_EINVAL);
+    assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &p, NULL), MILES_EINVAL);
+    assert_int_not_equal(access(bad, F_OK), 0);
+    {   /* the least the writer takes: 2 rows, 1 positive */
+        MilesPlatt q = p;
+        q.n = 2;
+        q.n_pos = 1;
+        OK(miles_checkpoint_save_calibrated(c, bad, &q, "val"));
+        unlink(bad);
+    }
     assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &p, "va\"l"), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "fitted_on"));
     assert_int_equal(miles_checkpoint_save_calibrated(c, bad, &p, ""), MILES_EINVAL);
@@ -600,6 +615,8 @@ static void test_calibration_metadata(void **state) {
         {"not json", "not a JSON object"},
         {"{\"method\":\"isotonic\",\"a\":1,\"b\":0,\"n\":10,\"n_pos\":2}", "\"method\""},
         {"{\"method\":\"platt\",\"a\":-1,\"b\":0,\"n\":10,\"n_pos\":2}", "\"a\""},
+        {"{\"method\":\"platt\",\"a\":0,\"b\":0,\"n\":10,\"n_pos\":2}", "\"a\""},
+        {"{\"method\":\"platt\",\"a\":1,\"b\":0,\"n\":2147483648,\"n_pos\":2}", "\"n\""},
         {"{\"method\":\"platt\",\"a\":\"1\",\"b\":0,\"n\":10,\"n_pos\":2}", "\"a\""},
         {"{\"method\":\"platt\",\"a\":1,\"n\":10,\"n_pos\":2}", "\"b\""},
         {"{\"method\":\"platt\",\"a\":1,\"b\":0,\"n\":1,\"n_pos\":2}", "\"n\""},
