@@ -235,6 +235,8 @@ static void test_tool_section(void **state) {
     OK(tool_calibrate_stored(&c, &st, s, y, 6, 0.5, cal));
     NEAR(cal[0], cal[5], 0);
     assert_int_equal(c.decisions_changed, 2);
+    NEAR(c.after.auroc, 0.5, 0);   /* all tied: the table says AUROC moved, not that it did not */
+    assert_true(c.before.auroc > 0.5);
     tool_calibration_free(&c);
     st.a = 0;   /* the map must increase */
     assert_int_equal(tool_calibrate_stored(&c, &st, s, y, 6, 0.5, cal), MILES_EINVAL);

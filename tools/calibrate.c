@@ -119,7 +119,11 @@ void tool_calibration_print(const ToolCalibration *c, const char *split_name) {
         if (c->decisions_changed) printf("(%d decisions differ: scores merged by rounding)\n", c->decisions_changed);
         else printf("(the same decisions)\n");
     }
-    printf("  AUROC and PR-AUC do not change (the map is increasing)\n");
+    if (c->before.auroc == c->after.auroc && c->before.average_precision == c->after.average_precision)
+        printf("  AUROC and PR-AUC do not change (the map is increasing)\n");
+    else   /* only where rounding merged scores into ties */
+        printf("  AUROC %.6f -> %.6f, PR-AUC %.6f -> %.6f (scores merged by rounding)\n", c->before.auroc,
+               c->after.auroc, c->before.average_precision, c->after.average_precision);
     if (!c->fit_split && !strcmp(split_name, "val"))   /* miles-eval --save-calibrated fits on val */
         printf("  note: a stored map is fitted on the val split: these are its own rows (in-sample)\n");
 }
