@@ -274,3 +274,10 @@ void test_pin_batch(TestPinBatch *x, int B, int T, int V, uint64_t seed) {
     MilesBatch b = {B, T, x->ids, x->tt, x->mask, x->feats, x->labels, x->vel};
     x->b = b;
 }
+
+void test_close_to(double *worst, const char *cname, const char *what, double got, double want, double scale,
+                   double tol) {
+    double err = fabs(got - want) / scale;
+    if (err > *worst) *worst = err;
+    if (!(err <= tol)) fail_msg("%s: %s = %.17g, reference %.17g (error %.3e)", cname, what, got, want, err);
+}

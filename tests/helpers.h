@@ -66,6 +66,10 @@ double *test_json_doubles(const struct cJSON *a, int *n);
 int32_t *test_json_ints(const struct cJSON *a, int *n);
 /* o[k] as a number; fails the test if it is absent or not a number. */
 double test_json_num(const struct cJSON *o, const char *k);
+/* A golden comparison: fails (naming case and quantity) unless |got - want| / scale <= tol;
+ * *worst keeps the largest such error seen, for the test's report. */
+void test_close_to(double *worst, const char *cname, const char *what, double got, double want, double scale,
+                   double tol);
 /* Fails the test unless files a and b both read and hold the same bytes. */
 void test_assert_same_file(const char *a, const char *b);
 /* The shared data directory: $MILES_SHARED, else ../shared. */

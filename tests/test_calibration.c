@@ -40,9 +40,7 @@ static double g_worst[4];   /* a/b, objective, probabilities, ECE/Brier */
 
 static void close_to(int slot, const char *cname, const char *what, double got, double want, double scale,
                      double tol) {
-    double err = fabs(got - want) / scale;
-    if (err > g_worst[slot]) g_worst[slot] = err;
-    if (!(err <= tol)) fail_msg("%s: %s = %.17g, reference %.17g (error %.3e)", cname, what, got, want, err);
+    test_close_to(&g_worst[slot], cname, what, got, want, scale, tol);
 }
 
 static void test_fixture(void **state) {

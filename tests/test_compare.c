@@ -30,9 +30,7 @@
 static double g_worst[3]; /* DeLong, p-value (relative), bootstrap */
 
 static void close_to(int slot, const char *cname, const char *what, double got, double want, int relative) {
-    double err = fabs(got - want) / (relative ? fmax(fabs(want), 1e-300) : 1.0);
-    if (err > g_worst[slot]) g_worst[slot] = err;
-    if (!(err <= TOL)) fail_msg("%s: %s = %.17g, reference %.17g (error %.3e)", cname, what, got, want, err);
+    test_close_to(&g_worst[slot], cname, what, got, want, relative ? fmax(fabs(want), 1e-300) : 1.0, TOL);
 }
 
 static void test_fixture(void **state) {

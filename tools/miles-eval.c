@@ -468,7 +468,8 @@ int main(int argc, char **argv) {
     }
     for (int k = 0; k < nowned; k++) free(cols[k]);
     ToolReport r = {out_dir, prefix, title, scores, v.labels, (int)v.n, vp, vt, vpr, v.velocity_raw,
-                    stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv, calibrated, cal.json};
+                    stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv, calibrated ? &cal.after : NULL,
+                    cal.json};
     int status = tool_report_run(&r);
     if (cmp) tool_compare_print(cmp, split_name, (int)v.n);
     if (calibrated) tool_calibration_print(&cal, split_name);

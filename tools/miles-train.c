@@ -13,6 +13,7 @@
 #ifdef MILES_HAVE_MPI
 #include "miles_mpi.h" /* data parallelism: libmiles-mpi */
 #endif
+#include "calibrate.h"
 #include "tool_common.h"
 #include "train_log.h"
 
@@ -474,41 +475,40 @@ static void calibrate_best(const Opts *o, const char *out_dir, const MilesPrepar
     MilesCheckpoint *ck = NULL;
     MilesModel *m = NULL;
     MilesDataset val;
-    MilesPlatt p;
-    double *sc = NULL;
+    ToolCalibration cal = {0};
+    double *sc = NULL, *mapped = NULL;
     int s = miles_checkpoint_open(&ck, best);
     if (s == MILES_OK) s = miles_checkpoint_model(ck, &m);
     if (s == MILES_OK) s = miles_prepared_split(prep, MILES_SPLIT_VAL, &val);
-    if (s == MILES_OK && !(sc = malloc(sizeof(double) * (val.n > 0 ? val.n : 1)))) s = MILES_ENOMEM;
+    const size_t nb = sizeof(double) * (size_t)(val.n > 0 ? val.n : 1);
+    if (s == MILES_OK && (!(sc = malloc(nb)) || !(mapped = malloc(nb)))) s = MILES_ENOMEM;
     if (s == MILES_OK)   /* fp32 on the training device: the model's own scores */
         s = miles_predict_dataset_on(m, o->device, MILES_PRECISION_FP32, &val, 64,
                                      miles_model_config(m)->max_position_embeddings, sc, NULL);
-    if (s == MILES_OK) s = miles_platt_fit(sc, val.labels, (int)val.n, &p);
-    if (s == MILES_OK && !(p.a > 0))
-        s = miles_set_error(MILES_EINVAL, "the model ranks the val rows no better than chance (Platt slope %.4g)", p.a);
-    if (s == MILES_OK) s = miles_checkpoint_save_calibrated(ck, path, &p, "val");
+    /* miles-eval --calibrate's fit and refusals, here on the val rows themselves (their means below) */
+    if (s == MILES_OK) s = tool_calibrate(&cal, sc, val.labels, (int)val.n, "val", sc, val.labels, (int)val.n, NAN, mapped);
+    const MilesPlatt *p = &cal.platt;
+    if (s == MILES_OK) s = miles_checkpoint_save_calibrated(ck, path, p, "val");
     cJSON *c = cJSON_AddObjectToObject(j, "calibration");
     if (s == MILES_OK) {
-        double m0 = 0, m1 = 0;
-        for (int64_t i = 0; i < val.n; i++) {
-            m0 += sc[i] / val.n;
-            m1 += miles_platt_map(&p, sc[i]) / val.n;
-        }
         cJSON_AddStringToObject(c, "method", "platt");
-        cJSON_AddNumberToObject(c, "a", p.a);
-        cJSON_AddNumberToObject(c, "b", p.b);
+        cJSON_AddNumberToObject(c, "a", p->a);
+        cJSON_AddNumberToObject(c, "b", p->b);
         cJSON_AddStringToObject(c, "fitted_on", "val");
         cJSON_AddStringToObject(c, "checkpoint", path);
         if (!o->quiet)
             fprintf(stderr, "calibrated: %s (Platt a %.4g, b %.4g on the val split: mean P(viral) %.4f -> %.4f, "
-                            "viral rate %.4f)\n", path, p.a, p.b, m0, m1, (double)p.n_pos / p.n);
+                            "viral rate %.4f)\n", path, p->a, p->b, cal.mean_before, cal.mean_after,
+                    (double)p->n_pos / p->n);
     } else {
         cJSON_AddStringToObject(c, "error", miles_last_error());
         fprintf(stderr, "%s: --calibrate: ", g_prog);
         tool_put_escaped(stderr, miles_last_error());
         fputs(" (no calibrated.safetensors written)\n", stderr);
     }
+    tool_calibration_free(&cal);
     free(sc);
+    free(mapped);
     miles_model_free(m);
     miles_checkpoint_close(ck);
 }

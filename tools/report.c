@@ -40,17 +40,13 @@ static int write_plots(const ToolReport *r, const MilesMetrics *m, cJSON *paths)
         else bad = 1;
     }
     if (r->calibrated) {   /* the same diagram after miles-eval --calibrate */
-        MilesMetricsOptions o;
-        miles_metrics_options_default(&o);
-        o.n_bootstrap = 0;
-        MilesMetrics c;
-        miles_metrics_compute(&c, r->calibrated, r->labels, r->n, NULL, NULL, &o);
+        const MilesMetrics *c = r->calibrated;
         char title[600];
         snprintf(title, sizeof title, "%s, Platt-scaled", r->title ? r->title : "Miles");
         snprintf(path, sizeof path, "%s/%s_calibrated.png", r->out_dir, r->prefix);
-        if ((c.valid & MILES_M_CALIBRATION) &&
-            miles_plot_calibration(path, c.calib_mean_score, c.calib_frac_pos, c.calib_count, MILES_CALIB_BINS, c.ece,
-                                   title) == MILES_OK)
+        if ((c->valid & MILES_M_CALIBRATION) &&
+            miles_plot_calibration(path, c->calib_mean_score, c->calib_frac_pos, c->calib_count, MILES_CALIB_BINS,
+                                   c->ece, title) == MILES_OK)
             cJSON_AddStringToObject(paths, "calibrated", path);
         else bad = 1;
     }

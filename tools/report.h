@@ -26,7 +26,7 @@ typedef struct ToolReport {
     void *extra_json;           /* cJSON object merged under "run" (or NULL); not freed */
     void *comparisons_json;     /* cJSON object added as "comparisons" (or NULL); not freed */
     const struct ToolVelocity *velocity; /* NULL, or the "velocity_report" section (below) */
-    const double *calibrated;   /* [n] recalibrated P(viral) (miles-eval --calibrate), or NULL */
+    const MilesMetrics *calibrated;   /* the recalibrated scores' metrics (miles-eval --calibrate), or NULL */
     void *calibration_json;     /* cJSON object added as "calibration" (or NULL); not freed */
 } ToolReport;
 
