@@ -222,9 +222,9 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* "YYYY-MM-DD[(T| )HH:MM[...]]" -> alphabetical day code and hour (-1 if no
- * time).  0 ok, <0 error. */
-static int parse_date(const char *s, int *day_code, int *hour) {
+/* "YYYY-MM-DD[(T| )HH:MM[...]]" -> alphabetical day code, hour (-1 if no
+ * time) and days since 1970-01-01 (NULL: not wanted).  0 ok, <0 error. */
+static int parse_date(const char *s, int *day_code, int *hour, int64_t *days_out) {
     int y, mo, d, h = -1, mi;
     char sep;
     int n = 0;
@@ -241,7 +241,14 @@ static int parse_date(const char *s, int *day_code, int *hour) {
     static const int sun0_to_alpha[7] = {3, 1, 5, 6, 4, 0, 2};
     *day_code = sun0_to_alpha[dow_sun0];
     *hour = h;
+    if (days_out) *days_out = days;
     return MILES_OK;
+}
+
+int data_publish_day(const char *s, int64_t *days) {
+    if (is_blank(s)) return 1;
+    int code, hour;
+    return parse_date(s, &code, &hour, days);
 }
 
 /* ---------------------------------------------------------------- features */
@@ -324,7 +331,7 @@ int data_features_known(const char *const vals[K_COUNT], size_t title_len, doubl
     }
     if (!is_blank(vals[K_PUBLISH_DATE])) {
         int dd = -1, hh = -1;
-        int s = parse_date(vals[K_PUBLISH_DATE], &dd, &hh);
+        int s = parse_date(vals[K_PUBLISH_DATE], &dd, &hh, NULL);
         if (s) { if (bad_col) *bad_col = K_PUBLISH_DATE; return s; }
         if (day < 0) day = dd;
         hour_from_date = hh;

@@ -40,6 +40,11 @@ int miles_split_stratified(const int32_t *labels, int64_t n, double train_frac, 
 /* Group split: no group (creator) in two splits; groups [n] (>= 0; -1 = its own
  * group); sizes as close as whole groups allow. */
 int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint64_t seed, uint8_t *split);
+/* Ordered split: rows sorted by key [n] (e.g. publish day) fill train, then
+ * val, then test; rows with equal keys stay in one split, so every val key is
+ * later than every train key and every test key later than every val key;
+ * sizes as close to sklearn's as the runs of equal keys allow. */
+int miles_split_ordered(const int64_t *key, int64_t n, double train_frac, uint8_t *split);
 
 /* IEEE CRC-32 (zlib crc32 compatible): crc = miles_crc32(crc, buf, n), start 0. */
 uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);
@@ -70,6 +75,10 @@ int data_features_known(const char *const vals[K_COUNT], size_t title_len, doubl
 /* Parse a numeric cell: 0 = value, 1 = empty (missing), <0 = error (message
  * names `col`). */
 int data_parse_number(const char *s, const char *col, double *v);
+
+/* publish_date_approx's day (days since 1970-01-01, the time of day ignored):
+ * 0 ok, 1 blank/absent, <0 not a date. */
+int data_publish_day(const char *s, int64_t *days);
 
 /* Raw velocity of a record: the engagement_velocity column, else views /
  * trend_duration_days.  1 = missing, 0 = ok, <0 error. */

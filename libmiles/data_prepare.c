@@ -11,6 +11,7 @@
 
 #include "data_internal.h"
 #include "csv_internal.h"
+#include "sources_internal.h"
 
 #include <math.h>
 #include <strings.h>
@@ -26,6 +27,7 @@ void miles_prepare_options_default(MilesPrepareOptions *o) {
     o->threshold_all = 0;
     o->seed = 42;
     o->split_by_creator = 0;
+    o->split_by_time = 0;
     o->train_frac = 0.7;
     o->log1p_counts = 0;
     o->drop_mask = 0;
@@ -82,6 +84,7 @@ typedef struct {
     int64_t n, cap;
     char **title, **row_id;
     int32_t *creator;
+    int64_t *day;       /* publish day (read with split_by_time only) */
     double *raw;        /* [n,F] */
     uint32_t *avail;
     double *vel;
@@ -89,14 +92,14 @@ typedef struct {
 
 static void rows_free(Rows *r) {
     for (int64_t i = 0; i < r->n; i++) { free(r->title[i]); free(r->row_id[i]); }
-    free(r->title); free(r->row_id); free(r->creator); free(r->raw); free(r->avail); free(r->vel);
+    free(r->title); free(r->row_id); free(r->creator); free(r->day); free(r->raw); free(r->avail); free(r->vel);
     memset(r, 0, sizeof *r);
 }
 static int rows_push(Rows *r) {
     if (r->n < r->cap) return MILES_OK;
     int64_t cap = r->cap ? r->cap * 2 : 4096;
 #define GROW(f, k) do { void *q = realloc(r->f, (size_t)cap * (k) * sizeof *r->f); if (!q) return miles_error(MILES_ENOMEM, "out of memory"); r->f = q; } while (0)
-    GROW(title, 1); GROW(row_id, 1); GROW(creator, 1); GROW(raw, MILES_NUM_FEATURES); GROW(avail, 1); GROW(vel, 1);
+    GROW(title, 1); GROW(row_id, 1); GROW(creator, 1); GROW(day, 1); GROW(raw, MILES_NUM_FEATURES); GROW(avail, 1); GROW(vel, 1);
 #undef GROW
     r->cap = cap;
     return MILES_OK;
@@ -147,6 +150,11 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         miles_csv_free(csv);
         return miles_error(MILES_EMISSING, "%s:1: column 'language' is missing but --language %s was asked (use --language any)", path, o->language);
     }
+    if (o->split_by_time && col_of[K_PUBLISH_DATE] < 0) {
+        miles_csv_free(csv);
+        return miles_error(MILES_EMISSING, "%s:1: column 'publish_date_approx' is missing from the header but a split "
+                           "by time was asked", path);
+    }
     StrMap ids = {0}, creators = {0};
     int32_t n_creators = 0;
     while ((st = miles_csv_next(csv, &nf, &f)) == 1) {
@@ -176,8 +184,19 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
             if ((st = strmap_get_or_put(&ids, vals[K_ROW_ID], 0, &dummy, &found))) break;
             if (found) { rep->rows_dup++; continue; }
         }
+        int64_t day = 0;
+        if (o->split_by_time && data_publish_day(vals[K_PUBLISH_DATE], &day)) {
+            /* a date that does not parse failed validation above: this one is blank */
+            int64_t line = miles_csv_record_line(csv), col = 0;
+            miles_csv_field_pos(csv, col_of[K_PUBLISH_DATE], &line, &col);
+            st = miles_error(MILES_EMISSING, "%s:%lld:%lld (column %d): row '%.40s' has no publish_date_approx, which a "
+                             "split by time needs for every kept row", path, (long long)line, (long long)col,
+                             col_of[K_PUBLISH_DATE] + 1, vals[K_ROW_ID]);
+            break;
+        }
         if ((st = rows_push(rows))) break;
         int64_t i = rows->n;
+        rows->day[i] = day;
         int32_t cid = -1;
         if (!is_empty(vals[K_AUTHOR ]) && col_of[K_AUTHOR] >= 0) {
             int found;
@@ -236,6 +255,9 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if (!(o.percentile > 0 && o.percentile < 100)) return miles_error(MILES_EINVAL, "percentile %g not in (0,100)", o.percentile);
     if (o.max_len < 2 || o.max_len > 4096) return miles_error(MILES_EINVAL, "max_len %d not in [2,4096]", o.max_len);
     if (!(o.train_frac > 0 && o.train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", o.train_frac);
+    if (o.split_by_creator && o.split_by_time)
+        return miles_error(MILES_EINVAL, "a split by creator and by time at once: choose one");
+    if (scaler_json) o.split_by_time = 0; /* every row goes to the test split */
     if (o.text_clean != MILES_TEXT_CLEAN_NONE && o.text_clean != MILES_TEXT_CLEAN_SEED)
         return miles_error(MILES_EINVAL, "unknown text cleaning mode %d", o.text_clean);
     rep->percentile = o.percentile;
@@ -272,8 +294,26 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         if (!lab_all) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
         for (int64_t i = 0; i < n; i++) lab_all[i] = rows.vel[i] >= thr_all;
         st = o.split_by_creator ? miles_split_groups(rows.creator, n, o.train_frac, o.seed, split)
+           : o.split_by_time    ? miles_split_ordered(rows.day, n, o.train_frac, split)
                                 : miles_split_stratified(lab_all, n, o.train_frac, o.seed, split);
         if (st) goto done;
+        if (o.split_by_time) {
+            rep->split_by_time = 1;
+            int64_t cnt[3] = {0};
+            for (int k = 0; k < 3; k++) { rep->day_first[k] = INT64_MAX; rep->day_last[k] = INT64_MIN; }
+            for (int64_t i = 0; i < n; i++) {
+                int k = split[i];
+                cnt[k]++;
+                if (rows.day[i] < rep->day_first[k]) rep->day_first[k] = rows.day[i];
+                if (rows.day[i] > rep->day_last[k]) rep->day_last[k] = rows.day[i];
+            }
+            if (!cnt[0] || !cnt[1] || !cnt[2]) {
+                st = miles_error(MILES_EINVAL, "%s: a split by time gives %lld/%lld/%lld rows (train/val/test): the %lld rows "
+                                 "fall on too few publish days for three splits (no day is cut in two)", csv_path,
+                                 (long long)cnt[0], (long long)cnt[1], (long long)cnt[2], (long long)n);
+                goto done;
+            }
+        }
     } else {
         memset(split, MILES_SPLIT_TEST, (size_t)n);
     }
@@ -460,9 +500,18 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
                       r->threshold);
     else P("viral threshold: engagement_velocity >= %.17g (p%g)\n", r->threshold, r->percentile);
     static const char *names[3] = {"train", "val", "test"};
-    for (int s = 0; s < 3; s++)
-        P("  %-5s n=%-7lld viral=%-6lld rate=%.4f\n", names[s], (long long)r->n[s], (long long)r->viral[s],
+    for (int s = 0; s < 3; s++) {
+        P("  %-5s n=%-7lld viral=%-6lld rate=%.4f", names[s], (long long)r->n[s], (long long)r->viral[s],
           r->n[s] ? (double)r->viral[s] / (double)r->n[s] : 0.0);
+        if (r->split_by_time && r->n[s] > 0) {
+            int y0, m0, d0, y1, m1, d1;
+            src_civil_from_days(r->day_first[s], &y0, &m0, &d0);
+            src_civil_from_days(r->day_last[s], &y1, &m1, &d1);
+            P("  published %04d-%02d-%02d..%04d-%02d-%02d", y0, m0, d0, y1, m1, d1);
+        }
+        P("\n");
+    }
+    if (r->split_by_time) P("split by time: oldest publish days train, newest test; no day in two splits\n");
     if (r->truncated) P("titles reaching max_len tokens (truncated): %lld\n", (long long)r->truncated);
     P("feature                %s  spearman(velocity)\n", r->applied ? "      rows" : "train-rows");
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {

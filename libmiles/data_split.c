@@ -1,7 +1,7 @@
 /*
  * data_split.c — percentile (numpy/pandas linear), Spearman correlation, and
  * the train/val/test splits (stratified like scikit-learn's two
- * train_test_split calls; or by creator group).
+ * train_test_split calls; by creator group; or in time order).
  */
 
 #include "data_internal.h"
@@ -167,6 +167,30 @@ static int cmp_group_order(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
+/* Whole groups, in the order given, fill train, then val, then test: a group
+ * goes to the split whose row target (sklearn's sizes for n rows) it best
+ * fits.  count[ng] rows per group; out gsplit[ng]. */
+static void fill_in_order(const int64_t *count, int64_t ng, int64_t n, double train_frac, uint8_t *gsplit) {
+    int64_t n_train = miles_split_train_count(n, train_frac);
+    int64_t n_val = miles_split_train_count(n - n_train, 0.5);
+    int64_t filled = 0;
+    for (int64_t i = 0; i < ng; i++) {
+        /* put the group in train while that brings train closer to its target */
+        uint8_t s;
+        if (filled < n_train && (filled + count[i] <= n_train || (filled + count[i] - n_train) < (n_train - filled)))
+            s = MILES_SPLIT_TRAIN;
+        else if (filled < n_train + n_val &&
+                 (filled + count[i] <= n_train + n_val ||
+                  (filled + count[i] - n_train - n_val) < (n_train + n_val - filled)))
+            s = MILES_SPLIT_VAL;
+        else s = MILES_SPLIT_TEST;
+        gsplit[i] = s;
+        filled += count[i];
+        if (s == MILES_SPLIT_TRAIN && filled > n_train) n_train = filled; /* keep later splits contiguous */
+        if (s == MILES_SPLIT_VAL && filled > n_train + n_val) n_val = filled - n_train;
+    }
+}
+
 int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint64_t seed, uint8_t *split) {
     if (!groups || !split || n < 0) return miles_error(MILES_EINVAL, "miles_split_groups: bad arguments");
     if (!(train_frac > 0 && train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", train_frac);
@@ -190,27 +214,12 @@ int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint
     /* random group order; fill train, then val, then test, by row count */
     for (int64_t i = 0; i < ng; i++) gs[i].order = (int64_t)(miles_splitmix64(&rng) >> 1);
     qsort(gs, (size_t)ng, sizeof *gs, cmp_group_order);
-    int64_t n_train = miles_split_train_count(n, train_frac);
-    int64_t n_val = miles_split_train_count(n - n_train, 0.5);
-    int64_t filled = 0;
-    /* assign: a group goes to the split whose target it best fits, in order */
     uint8_t *gsplit = malloc((size_t)(ng ? ng : 1));
-    if (!gsplit) { free(g); free(gs); return miles_error(MILES_ENOMEM, "out of memory"); }
-    for (int64_t i = 0; i < ng; i++) {
-        /* put the group in train while that brings train closer to its target */
-        uint8_t s;
-        if (filled < n_train && (filled + gs[i].count <= n_train || (filled + gs[i].count - n_train) < (n_train - filled)))
-            s = MILES_SPLIT_TRAIN;
-        else if (filled < n_train + n_val &&
-                 (filled + gs[i].count <= n_train + n_val ||
-                  (filled + gs[i].count - n_train - n_val) < (n_train + n_val - filled)))
-            s = MILES_SPLIT_VAL;
-        else s = MILES_SPLIT_TEST;
-        gsplit[i] = s;
-        filled += gs[i].count;
-        if (s == MILES_SPLIT_TRAIN && filled > n_train) n_train = filled; /* keep later splits contiguous */
-        if (s == MILES_SPLIT_VAL && filled > n_train + n_val) n_val = filled - n_train;
-    }
+    int64_t *count = calloc((size_t)(ng ? ng : 1), sizeof *count);
+    if (!gsplit || !count) { free(gsplit); free(count); free(g); free(gs); return miles_error(MILES_ENOMEM, "out of memory"); }
+    for (int64_t i = 0; i < ng; i++) count[i] = gs[i].count;
+    fill_in_order(count, ng, n, train_frac, gsplit);
+    free(count);
     /* map back: sort groups by id for a binary search */
     for (int64_t i = 0; i < ng; i++) gs[i].order = gsplit[i];
     qsort(gs, (size_t)ng, sizeof *gs, cmp_group_id);
@@ -223,5 +232,36 @@ int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint
         split[i] = (uint8_t)gs[lo].order;
     }
     free(gsplit); free(g); free(gs);
+    return MILES_OK;
+}
+
+typedef struct { int64_t key, i; } Keyed;
+static int cmp_keyed(const void *a, const void *b) {
+    const Keyed *x = a, *y = b;
+    if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int miles_split_ordered(const int64_t *key, int64_t n, double train_frac, uint8_t *split) {
+    if (!key || !split || n < 0) return miles_error(MILES_EINVAL, "miles_split_ordered: bad arguments");
+    if (!(train_frac > 0 && train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", train_frac);
+    Keyed *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    int64_t *count = calloc((size_t)(n ? n : 1), sizeof *count);
+    uint8_t *gsplit = malloc((size_t)(n ? n : 1));
+    if (!k || !count || !gsplit) { free(k); free(count); free(gsplit); return miles_error(MILES_ENOMEM, "out of memory"); }
+    for (int64_t i = 0; i < n; i++) { k[i].key = key[i]; k[i].i = i; }
+    qsort(k, (size_t)n, sizeof *k, cmp_keyed);
+    /* runs of equal keys are the groups, already in order */
+    int64_t ng = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i > 0 && k[i].key == k[i - 1].key) count[ng - 1]++;
+        else count[ng++] = 1;
+    }
+    fill_in_order(count, ng, n, train_frac, gsplit);
+    for (int64_t i = 0, g = -1; i < n; i++) {
+        if (i == 0 || k[i].key != k[i - 1].key) g++;
+        split[k[i].i] = gsplit[g];
+    }
+    free(k); free(count); free(gsplit);
     return MILES_OK;
 }

@@ -681,6 +681,9 @@ typedef struct MilesPrepareOptions {
     int log1p_counts;
     uint32_t drop_mask;      /* features masked to 0 after standardization */
     double leak_bound;       /* |Spearman| warning bound, default 0.5 */
+    int split_by_time;       /* chronological split on publish_date_approx's day:
+                              * oldest days train, then val, newest test; no day in
+                              * two splits; every kept row needs a date */
 } MilesPrepareOptions;
 MILES_API void miles_prepare_options_default(MilesPrepareOptions *opt);
 /* A summary of what prepare did (counts, threshold, per-split viral rates,
@@ -696,6 +699,8 @@ typedef struct MilesPrepareReport {
     int64_t truncated;               /* titles longer than max_len tokens */
     char vocab_hash[32];
     int applied;                     /* miles_data_prepare_for: a checkpoint's scaler, all rows in test */
+    int split_by_time;               /* the split was chronological: */
+    int64_t day_first[3], day_last[3]; /* each split's publish days (days since 1970-01-01) */
 } MilesPrepareReport;
 MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
                        MilesPrepareReport *report);

@@ -508,6 +508,20 @@ if [ "$rc" -eq 0 ] && cmp -s "$W/to4/prepared.milesdat" "$W/p4.milesdat" && tc_c
     'm["text_clean"] == "seed" and json.loads(m["data"])["dropped"][:3] == [1, 1, 0]'; then
     ok "train: --csv with 5 data options prepares miles-data prepare's file byte for byte"
 else bad "train: --csv data options (rc $rc)"; fi
+# --split-by time: the same file as miles-data's, splits in publish-day order (its report's ranges)
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --split-by time \
+    --max-len 48 --out "$W/to6" > /dev/null 2> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --split-by time --max-len 48 \
+        --out "$W/p6.milesdat" > "$W/out6" 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$W/to6/prepared.milesdat" "$W/p6.milesdat" && grep -q "split by time" "$W/out6" &&
+    python3 - "$W/out6" <<'PY'
+import re, sys
+r = [re.search(r"published (\S+)\.\.(\S+)", l).groups() for l in open(sys.argv[1]) if " published " in l]
+sys.exit(not (len(r) == 3 and r[0][1] < r[1][0] <= r[1][1] < r[2][0]))
+PY
+then ok "train/data: --split-by time: one file from both tools, train's days before val's before test's"
+else bad "train/data: --split-by time (rc $rc): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
     --out "$W/to5" > /dev/null 2> "$W/err"
 rc=$?
@@ -581,6 +595,10 @@ refuse "--grad-accum 0" "grad-accum" $T $R --grad-accum 0
 refuse "--device tpu" "tpu" $T $R --device tpu
 refuse "--precision fp8" "fp8" $T $R --precision fp8
 refuse "--drop-features" "nonsense" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --quiet $R --drop-features views,nonsense
+# the data words are checked before any data is read (a misspelt one was a row split / train scope before)
+refuse "--split-by day" "split-by must be row, creator or time" --csv "$W/d.csv" --quiet $R --split-by day
+refuse "--threshold-scope most" "threshold-scope must be train or all" --csv "$W/d.csv" --quiet $R --threshold-scope most
+refuse "--text-clean some" "text-clean must be seed or none" --csv "$W/d.csv" --quiet $R --text-clean some
 
 # ---- miles-train's progress on stderr (every other check runs --quiet): a line
 # per epoch and per 50 steps when stderr is not a terminal, the evaluations,

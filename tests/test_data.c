@@ -613,6 +613,58 @@ static void test_split_groups(void **state) {
     free(g); free(sp); free(sp2);
 }
 
+/* Ordered split: whole runs of equal keys in order; sklearn's sizes when every
+ * key differs; the input order does not matter. */
+static void test_split_ordered(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    int64_t key[N];
+    uint8_t sp[N], sp2[N];
+    /* distinct keys, scrambled: exactly 700/150/150, split at the key ranks */
+    for (int i = 0; i < N; i++) key[i] = (int64_t)((i * 7919L) % N) - 300;
+    assert_int_equal(miles_split_ordered(key, N, 0.7, sp), MILES_OK);
+    int64_t cnt[3] = {0};
+    for (int i = 0; i < N; i++) {
+        cnt[sp[i]]++;
+        int want = key[i] + 300 < 700 ? MILES_SPLIT_TRAIN : key[i] + 300 < 850 ? MILES_SPLIT_VAL : MILES_SPLIT_TEST;
+        assert_int_equal(sp[i], want);
+    }
+    assert_true(cnt[0] == 700 && cnt[1] == 150 && cnt[2] == 150);
+    /* runs of equal keys (days of 1..37 rows): no key in two splits, splits in key order */
+    int64_t day = 0;
+    for (int i = 0, left = 0; i < N; i++) {
+        if (left == 0) { day += 1 + i % 3; left = 1 + (i * 13) % 37; }
+        key[(i * 7919L) % N] = day; /* scattered over the array */
+        left--;
+    }
+    assert_int_equal(miles_split_ordered(key, N, 0.7, sp), MILES_OK);
+    int64_t lo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, hi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    memset(cnt, 0, sizeof cnt);
+    for (int i = 0; i < N; i++) {
+        cnt[sp[i]]++;
+        if (key[i] < lo[sp[i]]) lo[sp[i]] = key[i];
+        if (key[i] > hi[sp[i]]) hi[sp[i]] = key[i];
+    }
+    printf("  ordered split %lld/%lld/%lld; keys %lld..%lld / %lld..%lld / %lld..%lld\n", (long long)cnt[0],
+           (long long)cnt[1], (long long)cnt[2], (long long)lo[0], (long long)hi[0], (long long)lo[1], (long long)hi[1],
+           (long long)lo[2], (long long)hi[2]);
+    assert_true(hi[0] < lo[1] && hi[1] < lo[2]);
+    /* each boundary is within half a run (<= 18 rows) of its target */
+    assert_true(llabs(cnt[0] - 700) <= 18 && llabs(cnt[0] + cnt[1] - 850) <= 18);
+    /* a row's split depends on its key only: reversed input, same answer per row */
+    int64_t rkey[N];
+    for (int i = 0; i < N; i++) rkey[i] = key[N - 1 - i];
+    assert_int_equal(miles_split_ordered(rkey, N, 0.7, sp2), MILES_OK);
+    for (int i = 0; i < N; i++) assert_int_equal(sp2[N - 1 - i], sp[i]);
+    /* one key: one run, all of it in train */
+    for (int i = 0; i < N; i++) key[i] = 5;
+    assert_int_equal(miles_split_ordered(key, N, 0.7, sp), MILES_OK);
+    for (int i = 0; i < N; i++) assert_int_equal(sp[i], MILES_SPLIT_TRAIN);
+    assert_int_equal(miles_split_ordered(key, 0, 0.7, sp), MILES_OK);
+    assert_int_equal(miles_split_ordered(NULL, N, 0.7, sp), MILES_EINVAL);
+    assert_int_equal(miles_split_ordered(key, N, 1.0, sp), MILES_EINVAL);
+}
+
 static void test_crc32(void **state) {
     (void)state;
     const cJSON *e;
@@ -942,6 +994,117 @@ static void flip_and_expect(const char *path, long off, int mode, int code, cons
     unlink(bad);
 }
 
+/* --split-by time through prepare: splits in publish-day order, the report's
+ * day ranges, and the refusals (no date on a kept row, no date column, too
+ * few days, creator and time at once). */
+static void test_prepare_by_time(void **state) {
+    (void)state;
+    if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
+    char dir[] = "/tmp/miles_test_time_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char csv[1100], out[1100];
+    snprintf(csv, sizeof csv, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out.milesdat", dir);
+    write_csv(csv, 600, 0); /* row i: id "id<i>" (i % 50 == 49: "id0"), published 2025-01-(1 + i % 28) */
+    MilesPrepareOptions o;
+    miles_prepare_options_default(&o);
+    o.vocab_dir = vocab;
+    o.max_len = 16;
+    o.dedup = 1;
+    o.split_by_time = 1;
+    MilesPrepareReport rep;
+    int st = miles_data_prepare(csv, out, &o, &rep);
+    if (st) fprintf(stderr, "%s\n", miles_last_error());
+    assert_int_equal(st, MILES_OK);
+    char txt[8192];
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
+    MilesPrepared *p;
+    assert_int_equal(miles_prepared_open(&p, out), MILES_OK);
+    const int64_t jan1 = 20089; /* 2025-01-01, days since 1970-01-01 */
+    int lo[3] = {99, 99, 99}, hi[3] = {0, 0, 0};
+    for (int s = 0; s < 3; s++) {
+        MilesDataset v;
+        assert_int_equal(miles_prepared_split(p, s, &v), MILES_OK);
+        assert_int_equal(v.n, rep.n[s]);
+        for (int64_t i = 0; i < v.n; i++) {
+            int row = atoi(miles_prepared_row_id(p, s, i) + 2), d = 1 + row % 28;
+            if (d < lo[s]) lo[s] = d;
+            if (d > hi[s]) hi[s] = d;
+        }
+        assert_int_equal(rep.day_first[s], jan1 + lo[s] - 1);
+        assert_int_equal(rep.day_last[s], jan1 + hi[s] - 1);
+    }
+    miles_prepared_free(p);
+    printf("  days %d..%d / %d..%d / %d..%d\n", lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]);
+    assert_true(hi[0] < lo[1] && hi[1] < lo[2]);
+    assert_true(rep.split_by_time == 1);
+    int64_t n = rep.n[0] + rep.n[1] + rep.n[2];
+    assert_true(llabs(rep.n[0] - miles_split_train_count(n, 0.7)) <= 10); /* a day holds <= 20 kept rows */
+    char want[80];
+    snprintf(want, sizeof want, "published 2025-01-%02d..2025-01-%02d", lo[1], hi[1]);
+    assert_non_null(strstr(txt, want));
+    assert_non_null(strstr(txt, "split by time"));
+    /* the same file with another seed: a split by time does not depend on it */
+    MilesPrepareReport rep2;
+    o.seed = 7;
+    assert_int_equal(miles_data_prepare(csv, out, &o, &rep2), MILES_OK);
+    assert_memory_equal(rep.n, rep2.n, sizeof rep.n);
+    assert_memory_equal(rep.viral, rep2.viral, sizeof rep.viral);
+    o.seed = 42;
+    /* the row split does not print days */
+    o.split_by_time = 0;
+    assert_int_equal(miles_data_prepare(csv, out, &o, &rep2), MILES_OK);
+    assert_int_equal(rep2.split_by_time, 0);
+    miles_prepare_report_format(&rep2, o.leak_bound, txt, sizeof txt);
+    assert_null(strstr(txt, "published"));
+    o.split_by_time = 1;
+
+    /* refusals */
+    o.split_by_creator = 1;
+    assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "choose one"));
+    o.split_by_creator = 0;
+    struct { const char *hdr, *body; int code; const char *needle; } cases[] = {
+        {"row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n",
+         "a,t,10,1,en,5,2025-03-01\nb,t,10,1,en,5,\n", MILES_EMISSING,
+         ":3:15 (column 7): row 'b' has no publish_date_approx"},
+        {"row_id,title,views,likes,language,engagement_velocity\n", "a,t,10,1,en,5\n", MILES_EMISSING,
+         ":1: column 'publish_date_approx' is missing from the header"},
+        {"row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n",
+         "a,t,10,1,en,5,2025-03-01\n", MILES_EINVAL, "too few publish days"},
+    };
+    char path[1200];
+    snprintf(path, sizeof path, "%s/bad.csv", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(cases[i].hdr, f);
+        fputs(cases[i].body, f);
+        for (int k = 0; k < 20; k++)
+            fprintf(f, "x%d,t,%d,1,en,%d%s\n", k, 100 + k, k, strstr(cases[i].hdr, "publish") ? ",2025-03-01" : "");
+        fclose(f);
+        st = miles_data_prepare(path, out, &o, NULL);
+        printf("  case %zu: %s: %s\n", i, miles_status_name(st), miles_last_error());
+        assert_int_equal(st, cases[i].code);
+        assert_non_null(strstr(miles_last_error(), cases[i].needle));
+    }
+    /* a row the language filter drops may lack a date; three days make three splits */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n", f);
+    fputs("ko1,t,10,1,ko,5,\n", f);
+    for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d,2025-03-%02d\n", k, 100 + k, k, k < 14 ? 1 : k < 17 ? 2 : 3);
+    fclose(f);
+    st = miles_data_prepare(path, out, &o, &rep);
+    if (st) fprintf(stderr, "%s\n", miles_last_error());
+    assert_int_equal(st, MILES_OK);
+    assert_int_equal(rep.rows_language, 1);
+    assert_true(rep.n[0] == 14 && rep.n[1] == 3 && rep.n[2] == 3);
+    unlink(path); unlink(csv); unlink(out);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_prepared_corrupt(void **state) {
     (void)state;
     if (!vocab[0] || access(out_path, R_OK) != 0) { printf("  skip: no prepared file (needs a vocab)\n"); skip(); }
@@ -1070,6 +1233,8 @@ static void test_cli(void **state) {
     assert_int_equal(run_cmd("%s frobnicate 2> /dev/null", exe), 2);
     assert_int_equal(run_cmd("%s prepare %s 2> /dev/null", exe, csv), 2);                 /* no --out */
     assert_int_equal(run_cmd("%s prepare %s --out %s --threshold-scope some 2> /dev/null", exe, csv, out), 2);
+    assert_int_equal(run_cmd("%s prepare %s --out %s --split-by day 2> /dev/null", exe, csv, out), 2);
+    assert_int_equal(run_cmd("%s prepare %s --out %s --text-clean most 2> /dev/null", exe, csv, out), 2);
     assert_int_equal(run_cmd("%s prepare %s --out %s --drop-features viewz 2> /dev/null", exe, csv, out), 2);
     write_csv(csv, 300, 0);
     assert_int_equal(run_cmd("%s prepare %s --out %s --vocab %s --max-len 24 --dedup -q", exe, csv, out, vocab), 0);
@@ -1239,8 +1404,10 @@ int main(void) {
         cmocka_unit_test(test_scaler_json_and_missing),
         cmocka_unit_test(test_split_sizes),
         cmocka_unit_test(test_split_groups),
+        cmocka_unit_test(test_split_ordered),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_prepare_roundtrip),
+        cmocka_unit_test(test_prepare_by_time),
         cmocka_unit_test(test_prepared_corrupt),
         cmocka_unit_test(test_bad_csvs),
         cmocka_unit_test(test_cli),

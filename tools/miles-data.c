@@ -56,7 +56,8 @@ static void usage(FILE *f) {
 "  --threshold-scope train|all  threshold from the training split (default) or from all\n"
 "                             rows before splitting (the original's behaviour)\n"
 "  --seed N                   split seed (default 42)\n"
-"  --split-by row|creator     stratified row split (default) or group split by author_handle\n"
+"  --split-by row|creator|time  stratified row split (default), group split by author_handle,\n"
+"                             or by publish day: oldest days train, newest test (no day in two)\n"
 "  --train-frac F             training share (default 0.7; val and test split the rest)\n"
 "  --log1p-counts             log1p on views, likes, comments, shares, saves, creator_avg_views\n"
 "                             before standardizing\n"
@@ -124,12 +125,7 @@ static int cmd_prepare(int argc, char **argv) {
     }
     if (seed != floor(seed)) { fprintf(stderr, "%s: --seed must be a whole number\n", PROG); return 2; }
     o.seed = (uint64_t)seed;
-    if (!strcmp(scope, "all")) o.threshold_all = 1;
-    else if (strcmp(scope, "train")) { fprintf(stderr, "%s: --threshold-scope must be train or all\n", PROG); return 2; }
-    if (!strcmp(split_by, "creator")) o.split_by_creator = 1;
-    else if (strcmp(split_by, "row")) { fprintf(stderr, "%s: --split-by must be row or creator\n", PROG); return 2; }
-    if (!strcmp(clean, "seed")) o.text_clean = MILES_TEXT_CLEAN_SEED;
-    else if (strcmp(clean, "none")) { fprintf(stderr, "%s: --text-clean must be seed or none\n", PROG); return 2; }
+    if (tool_prepare_words(PROG, split_by, scope, clean, &o)) return 2;
     if (optind != argc - 1 || !out) {
         fprintf(stderr, "%s prepare: need exactly one input CSV and --out FILE\n", PROG);
         return 2;

@@ -50,7 +50,7 @@ static void usage(FILE *f) {
 "    --language L         keep rows of language L (default en; \"any\" keeps all)\n"
 "    --text-clean M       seed|none (default none; original: seed)\n"
 "    --threshold-scope S  train|all: where the viral percentile is computed (default train)\n"
-"    --split-by K         row|creator (default row)\n"
+"    --split-by K         row|creator|time (default row; time: oldest publish days train)\n"
 "    --drop-features A,B  mask features (e.g. views) after standardization\n"
 "\n"
 "Model:\n"
@@ -341,6 +341,9 @@ static int parse_options(int argc, char **argv, Opts *o) {
         return 2;
     }
     if (!o->set_lossw) o->loss_w = vk == MILES_VTARGET_LOG1P_Z ? "0.5,0.5" : "0.95,0.05";
+    MilesPrepareOptions words; /* checked here, before any data is read; used in open_data */
+    miles_prepare_options_default(&words);
+    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->text_clean, &words)) return 2;
     return -1;
 }
 
@@ -356,10 +359,8 @@ static int open_data(const Opts *o, const char *out_dir, int root, MilesPrepared
             po.vocab_dir = o->vocab ? o->vocab : o->model ? o->model : po.vocab_dir;
             po.max_len = o->max_len;
             po.language = strcmp(o->language, "any") ? o->language : NULL;
-            po.text_clean = (o->text_clean && !strcmp(o->text_clean, "seed")) ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
-            po.threshold_all = !strcmp(o->scope, "all");
             po.seed = (uint64_t)o->seed;
-            po.split_by_creator = !strcmp(o->split_by, "creator");
+            if (tool_prepare_words("miles-train", o->split_by, o->scope, o->text_clean, &po)) return 2;
             if (o->drop && tool_feature_mask(o->drop, &po.drop_mask)) return 2;
             MilesPrepareReport rep;
             if (root) s = miles_data_prepare(o->csv, prepared_path, &po, &rep);

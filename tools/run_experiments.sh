@@ -20,6 +20,10 @@
 #     seeds    exp 4f: the tiny models of 4d/4e (synthetic and the three real sets) trained with 9 more
 #              seeds, each paired with the numeric LR and recalibrated: training noise against the
 #              bootstrap's test noise (SEEDS: "1 ... 9"; summary in $OUT/seeds.md)
+#     time     exp 4g: the chronological split (--split-by time) of the synthetic set and the two
+#              TikTok sets (YouTube 2017 has no publish dates): the tiny model with seed 42 and SEEDS,
+#              each paired with that split's baselines and recalibrated on its val days; set against
+#              4f's row split (summary in $OUT/time.md; runs seeds first if its reports are missing)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -276,6 +280,63 @@ PY
   cat "$OUT/seeds.md"
 }
 
+# exp 4g: train on the oldest publish days, validate on the next, test on the newest (the data a
+# deployed model meets), against the stratified row split of 4f with the same recipe and seeds
+stage_time() {
+  local d=$OUT/data s seed name data maxlen bl
+  local -a lang
+  for s in synth vn tt20; do
+    [ -f "$OUT/${s/synth/pair_full}_tiny/report/seeds/eval_test.json" ] || stage_seeds
+  done
+  for s in synth vn tt20; do
+    if [ "$s" = synth ]; then maxlen=32 lang=(); else maxlen=48 lang=(--language any); fi
+    data=$d/${s}_time.milesdat
+    [ -f "$data" ] || timed "data.${s}_time.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
+      --max-len "$maxlen" "${lang[@]}" --split-by time
+    bl=$OUT/${s}_time/report
+    mkdir -p "$OUT/${s}_time"
+    [ -f "$bl/baseline_numeric.json" ] || timed "${s}_time.baselines_all" "$B/miles-baseline" --data "$data" \
+      --kind all --out "$bl"
+    for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
+      name=${s}_time_tiny
+      [ "$seed" = 42 ] || name=${s}_time_tiny_seed$seed
+      train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
+      timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
+        --threads "$THREADS" --no-plots --compare "$bl" --calibrate --out "$OUT/$name/report/paired"
+    done
+  done
+  python3 - "$OUT" ${SEEDS:-1 2 3 4 5 6 7 8 9} > "$OUT/time.md" <<'PY'
+import json, statistics as st, sys
+out, seeds = sys.argv[1], [42] + [int(s) for s in sys.argv[2:]]
+def runs(name_42, name_seed, sub):
+    return [json.load(open(f"{out}/{name_42 if s == 42 else name_seed + str(s)}/report/{sub}/eval_test.json"))
+            for s in seeds]
+print("| set | split | test n (viral rate) | Miles test AUROC: mean ± sd [min, max] | 95% CI half-width (seed 42) | "
+      "numeric LR / TF-IDF LR AUROC | Miles − numeric LR: range (DeLong p range) | velocity R² (mean) | "
+      "mean P(viral) → calibrated (mean) | ECE → calibrated (mean) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for s, row in (("synth", "pair_full_tiny"), ("vn", "vn_tiny"), ("tt20", "tt20_tiny")):
+    for split, rs in (("row", runs(row, f"{s}_tiny_seed", "seeds")),
+                      ("time", runs(f"{s}_time_tiny", f"{s}_time_tiny_seed", "paired"))):
+        au = [r["auroc"] for r in rs]
+        ci = rs[0]["bootstrap"]["auroc"]
+        cn, ct = rs[0]["comparisons"]["numeric"], rs[0]["comparisons"]["text"]
+        dif = [r["comparisons"]["numeric"]["diff"] for r in rs]
+        p = [r["comparisons"]["numeric"]["p_value"] for r in rs]
+        cal = [r["calibration"] for r in rs]
+        m0 = st.mean(c["uncalibrated"]["mean_score"] for c in cal)
+        m1 = st.mean(c["calibrated"]["mean_score"] for c in cal)
+        e0 = st.mean(c["uncalibrated"]["ece"] for c in cal)
+        e1 = st.mean(c["calibrated"]["ece"] for c in cal)
+        r2 = st.mean(r["velocity"]["r2"] for r in rs)
+        print(f"| {s} | {split} | {rs[0]['n']} ({rs[0]['prevalence']:.3f}) | {st.mean(au):.4f} ± {st.stdev(au):.4f} "
+              f"[{min(au):.4f}, {max(au):.4f}] | ±{(ci[1] - ci[0]) / 2:.4f} | {cn['auroc_baseline']:.4f} / "
+              f"{ct['auroc_baseline']:.4f} | {min(dif):+.3f} … {max(dif):+.3f} ({min(p):.2g} … {max(p):.2g}) | "
+              f"{r2:.3f} | {m0:.3f} → {m1:.3f} | {e0:.3f} → {e1:.3f} |")
+PY
+  cat "$OUT/time.md"
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -356,10 +417,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|time|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done

@@ -196,6 +196,33 @@ int tool_mkdirs(const char *dir) {
     return 0;
 }
 
+int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *clean,
+                       MilesPrepareOptions *o) {
+    if (split_by) {
+        o->split_by_creator = !strcmp(split_by, "creator");
+        o->split_by_time = !strcmp(split_by, "time");
+        if (!o->split_by_creator && !o->split_by_time && strcmp(split_by, "row")) {
+            fprintf(stderr, "%s: --split-by must be row, creator or time (got \"%s\")\n", prog, split_by);
+            return 2;
+        }
+    }
+    if (scope) {
+        o->threshold_all = !strcmp(scope, "all");
+        if (!o->threshold_all && strcmp(scope, "train")) {
+            fprintf(stderr, "%s: --threshold-scope must be train or all (got \"%s\")\n", prog, scope);
+            return 2;
+        }
+    }
+    if (clean) {
+        o->text_clean = !strcmp(clean, "seed") ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
+        if (o->text_clean == MILES_TEXT_CLEAN_NONE && strcmp(clean, "none")) {
+            fprintf(stderr, "%s: --text-clean must be seed or none (got \"%s\")\n", prog, clean);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int tool_feature_mask(const char *list, uint32_t *mask) {
     *mask = 0;
     char buf[1024];
