@@ -16,6 +16,8 @@
 #include <math.h>
 #include <strings.h>
 
+#define MILES_NO_DAY INT64_MIN
+
 void miles_prepare_options_default(MilesPrepareOptions *o) {
     memset(o, 0, sizeof *o);
     o->vocab_dir = "models/all-MiniLM-L6-v2";
@@ -84,7 +86,7 @@ typedef struct {
     int64_t n, cap;
     char **title, **row_id;
     int32_t *creator;
-    int64_t *day;       /* publish day (read with split_by_time only) */
+    int64_t *day;       /* publish day; MILES_NO_DAY where the row has none */
     double *raw;        /* [n,F] */
     uint32_t *avail;
     double *vel;
@@ -184,8 +186,9 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
             if ((st = strmap_get_or_put(&ids, vals[K_ROW_ID], 0, &dummy, &found))) break;
             if (found) { rep->rows_dup++; continue; }
         }
-        int64_t day = 0;
-        if (o->split_by_time && data_publish_day(vals[K_PUBLISH_DATE], &day)) {
+        int64_t day = MILES_NO_DAY;
+        if (data_publish_day(vals[K_PUBLISH_DATE], &day)) day = MILES_NO_DAY;
+        if (o->split_by_time && day == MILES_NO_DAY) {
             /* a date that does not parse failed validation above: this one is blank */
             int64_t line = miles_csv_record_line(csv), col = 0;
             miles_csv_field_pos(csv, col_of[K_PUBLISH_DATE], &line, &col);
@@ -372,6 +375,19 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         free(col);
     }
 
+    /* drift: does the target move with the publish day?  Over every kept row
+     * with a date (a property of the data set, not of the fitted split) */
+    {
+        double *dd = malloc((size_t)n * sizeof *dd);
+        if (!dd) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+        for (int64_t i = 0; i < n; i++) {
+            dd[i] = rows.day[i] == MILES_NO_DAY ? NAN : (double)rows.day[i];
+            rep->n_dated += rows.day[i] != MILES_NO_DAY;
+        }
+        rep->day_spearman = miles_spearman(dd, rows.vel, n);
+        free(dd);
+    }
+
     /* order: train, val, test (CSV order within a split) */
     order = malloc((size_t)n * sizeof *order);
     if (!order) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
@@ -524,6 +540,12 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
     if (r->leak_warn) P("leakage: features with |spearman| > %g track the target the label is cut from (in the seed "
                         "schema velocity = views/trend_duration_days; converted sources define velocity per source, "
                         "docs/data_sources.md); consider --drop-features\n", leak_bound);
+    if (r->n_dated >= 3 && isfinite(r->day_spearman)) {
+        P("publish day vs velocity: spearman %+.4f over %lld rows with a date\n", r->day_spearman, (long long)r->n_dated);
+        if (fabs(r->day_spearman) >= MILES_DRIFT_NOTE && !r->split_by_time && !r->applied)
+            P("drift: the target moves with the publish date, and a row split mixes old and new videos in every "
+              "split; --split-by time tests on the newest days, as a deployed model meets them (docs/results.md 4g)\n");
+    }
     if (r->vocab_hash[0]) P("vocab hash %s\n", r->vocab_hash);
 #undef P
     return MILES_OK;

@@ -701,7 +701,11 @@ typedef struct MilesPrepareReport {
     int applied;                     /* miles_data_prepare_for: a checkpoint's scaler, all rows in test */
     int split_by_time;               /* the split was chronological: */
     int64_t day_first[3], day_last[3]; /* each split's publish days (days since 1970-01-01) */
+    int64_t n_dated;                 /* kept rows with a publish date */
+    double day_spearman;             /* Spearman(publish day, velocity) over them; NaN if undefined */
 } MilesPrepareReport;
+/* |day_spearman| from which the report suggests --split-by time */
+#define MILES_DRIFT_NOTE 0.1
 MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, const MilesPrepareOptions *opt,
                        MilesPrepareReport *report);
 /* Human-readable report (what `miles-data prepare` prints). */

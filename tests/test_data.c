@@ -1101,6 +1101,42 @@ static void test_prepare_by_time(void **state) {
     assert_int_equal(st, MILES_OK);
     assert_int_equal(rep.rows_language, 1);
     assert_true(rep.n[0] == 14 && rep.n[1] == 3 && rep.n[2] == 3);
+    /* the drift line: Spearman(day, velocity) over the kept rows with a date,
+     * all splits (0.80739067324816... from average ranks in plain Python) */
+    printf("  drift: spearman %.17g over %lld rows\n", rep.day_spearman, (long long)rep.n_dated);
+    assert_int_equal(rep.n_dated, 20);
+    assert_true(fabs(rep.day_spearman - 0.8073906732481619) < 1e-12);
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, "publish day vs velocity: spearman +0.8074 over 20 rows with a date"));
+    assert_null(strstr(txt, "drift:")); /* already split by time */
+    /* a row split says so; a kept row without a date is left out of the count */
+    f = fopen(path, "ab");
+    assert_non_null(f);
+    fputs("nodate,t,10,1,en,3,\n", f);
+    fclose(f);
+    o.split_by_time = 0;
+    assert_int_equal(miles_data_prepare(path, out, &o, &rep), MILES_OK);
+    assert_int_equal(rep.n_dated, 20);
+    assert_int_equal(rep.rows_kept, 21);
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, "drift: the target moves with the publish date"));
+    MilesPrepareReport applied = rep; /* a checkpoint's split (every row in test): no advice on splitting */
+    applied.applied = 1;
+    miles_prepare_report_format(&applied, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, "publish day vs velocity"));
+    assert_null(strstr(txt, "drift:"));
+    /* below the note's bound: velocity unrelated to the day (alternating days) */
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n", f);
+    for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d,2025-03-%02d\n", k, 100 + k, k, 1 + k % 2);
+    fclose(f);
+    assert_int_equal(miles_data_prepare(path, out, &o, &rep), MILES_OK);
+    printf("  no drift: spearman %.17g\n", rep.day_spearman);
+    assert_true(fabs(rep.day_spearman) < MILES_DRIFT_NOTE);
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, "publish day vs velocity"));
+    assert_null(strstr(txt, "drift:"));
     unlink(path); unlink(csv); unlink(out);
     assert_int_equal(rmdir(dir), 0);
 }
