@@ -45,6 +45,14 @@ int miles_split_groups(const int32_t *groups, int64_t n, double train_frac, uint
  * later than every train key and every test key later than every val key;
  * sizes as close to sklearn's as the runs of equal keys allow. */
 int miles_split_ordered(const int64_t *key, int64_t n, double train_frac, uint8_t *split);
+/* Cohort labels: rows ordered by publish day [n] fall into windows of
+ * window_days days counted from the first day; a window with fewer than
+ * min_rows rows is joined by the next ones until it has them, and rows left
+ * after the last full cohort join it.  labels[i] = vel[i] >= the p-th
+ * percentile (miles_percentile) of its cohort's velocities. */
+typedef struct { int64_t n, min_rows; double thr_min, thr_max; } MilesCohorts;
+int miles_label_cohorts(const int64_t *day, const double *vel, int64_t n, int window_days, int64_t min_rows, double p,
+                        int32_t *labels, MilesCohorts *info);
 
 /* IEEE CRC-32 (zlib crc32 compatible): crc = miles_crc32(crc, buf, n), start 0. */
 uint32_t miles_crc32(uint32_t crc, const void *buf, size_t n);

@@ -30,6 +30,7 @@ void miles_prepare_options_default(MilesPrepareOptions *o) {
     o->seed = 42;
     o->split_by_creator = 0;
     o->split_by_time = 0;
+    o->label_cohort_days = 0;
     o->train_frac = 0.7;
     o->log1p_counts = 0;
     o->drop_mask = 0;
@@ -152,10 +153,11 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         miles_csv_free(csv);
         return miles_error(MILES_EMISSING, "%s:1: column 'language' is missing but --language %s was asked (use --language any)", path, o->language);
     }
-    if (o->split_by_time && col_of[K_PUBLISH_DATE] < 0) {
+    const char *needs_day = o->split_by_time ? "a split by time" : o->label_cohort_days > 0 ? "a cohort label" : NULL;
+    if (needs_day && col_of[K_PUBLISH_DATE] < 0) {
         miles_csv_free(csv);
-        return miles_error(MILES_EMISSING, "%s:1: column 'publish_date_approx' is missing from the header but a split "
-                           "by time was asked", path);
+        return miles_error(MILES_EMISSING, "%s:1: column 'publish_date_approx' is missing from the header but %s "
+                           "was asked", path, needs_day);
     }
     StrMap ids = {0}, creators = {0};
     int32_t n_creators = 0;
@@ -188,13 +190,13 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         }
         int64_t day = MILES_NO_DAY;
         if (data_publish_day(vals[K_PUBLISH_DATE], &day)) day = MILES_NO_DAY;
-        if (o->split_by_time && day == MILES_NO_DAY) {
+        if (needs_day && day == MILES_NO_DAY) {
             /* a date that does not parse failed validation above: this one is blank */
             int64_t line = miles_csv_record_line(csv), col = 0;
             miles_csv_field_pos(csv, col_of[K_PUBLISH_DATE], &line, &col);
-            st = miles_error(MILES_EMISSING, "%s:%lld:%lld (column %d): row '%.40s' has no publish_date_approx, which a "
-                             "split by time needs for every kept row", path, (long long)line, (long long)col,
-                             col_of[K_PUBLISH_DATE] + 1, vals[K_ROW_ID]);
+            st = miles_error(MILES_EMISSING, "%s:%lld:%lld (column %d): row '%.40s' has no publish_date_approx, which "
+                             "%s needs for every kept row", path, (long long)line, (long long)col,
+                             col_of[K_PUBLISH_DATE] + 1, vals[K_ROW_ID], needs_day);
             break;
         }
         if ((st = rows_push(rows))) break;
@@ -260,7 +262,20 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if (!(o.train_frac > 0 && o.train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", o.train_frac);
     if (o.split_by_creator && o.split_by_time)
         return miles_error(MILES_EINVAL, "a split by creator and by time at once: choose one");
-    if (scaler_json) o.split_by_time = 0; /* every row goes to the test split */
+    if (o.threshold_all && o.label_cohort_days > 0)
+        return miles_error(MILES_EINVAL, "a threshold on all rows and a cohort label at once: choose one");
+    if (o.label_cohort_days < 0) return miles_error(MILES_EINVAL, "cohort window %d days: must be >= 1", o.label_cohort_days);
+    int64_t cohort_min = MILES_COHORT_MIN_ROWS;
+    if (scaler_json) {
+        o.split_by_time = 0; /* every row goes to the test split */
+        /* the checkpoint's label rule: a cohort label is recomputed on this file's cohorts */
+        MilesScaler *given;
+        MILES_TRY(miles_scaler_from_json(&given, scaler_json));
+        int days = 0;
+        if (!miles_scaler_label_cohort(given, &days, &cohort_min)) days = 0;
+        o.label_cohort_days = days;
+        miles_scaler_free(given);
+    }
     if (o.text_clean != MILES_TEXT_CLEAN_NONE && o.text_clean != MILES_TEXT_CLEAN_SEED)
         return miles_error(MILES_EINVAL, "unknown text cleaning mode %d", o.text_clean);
     rep->percentile = o.percentile;
@@ -270,7 +285,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     MilesScaler *fit = NULL, *sc = NULL;
     char *json = NULL;
     uint8_t *split = NULL, *split_sorted = NULL;
-    int32_t *lab_all = NULL, *labels = NULL, *ids = NULL, *lengths = NULL, *creator = NULL;
+    int32_t *lab_all = NULL, *lab_cohort = NULL, *labels = NULL, *ids = NULL, *lengths = NULL, *creator = NULL;
     double *vtrain = NULL, *rtrain = NULL, *fraw = NULL, *vraw = NULL;
     uint32_t *atrain = NULL, *avail = NULL;
     float *feat = NULL, *vel = NULL;
@@ -289,13 +304,26 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     split = malloc((size_t)n);
     labels = malloc((size_t)n * sizeof *labels);
     if (!split || !labels) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+    if (o.label_cohort_days > 0) {
+        MilesCohorts ci;
+        lab_cohort = malloc((size_t)n * sizeof *lab_cohort);
+        if (!lab_cohort) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
+        st = miles_label_cohorts(rows.day, rows.vel, n, o.label_cohort_days, cohort_min, o.percentile, lab_cohort, &ci);
+        if (st) goto done;
+        rep->cohort_days = o.label_cohort_days;
+        rep->n_cohorts = ci.n;
+        rep->cohort_min_rows = cohort_min;
+        rep->cohort_smallest = ci.min_rows;
+        rep->cohort_thr_min = ci.thr_min;
+        rep->cohort_thr_max = ci.thr_max;
+    }
     double thr_all = NAN;
     if (!scaler_json) {
         /* labels on all rows: the original's threshold, and the stratification key */
         thr_all = miles_percentile(rows.vel, n, o.percentile);
         lab_all = malloc((size_t)n * sizeof *lab_all);
         if (!lab_all) { st = miles_error(MILES_ENOMEM, "out of memory"); goto done; }
-        for (int64_t i = 0; i < n; i++) lab_all[i] = rows.vel[i] >= thr_all;
+        for (int64_t i = 0; i < n; i++) lab_all[i] = lab_cohort ? lab_cohort[i] : rows.vel[i] >= thr_all;
         st = o.split_by_creator ? miles_split_groups(rows.creator, n, o.train_frac, o.seed, split)
            : o.split_by_time    ? miles_split_ordered(rows.day, n, o.train_frac, split)
                                 : miles_split_stratified(lab_all, n, o.train_frac, o.seed, split);
@@ -343,6 +371,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         if ((st = miles_scaler_fit(&fit, rtrain, atrain, ntr, vtrain, &so))) goto done;
         double thr = o.threshold_all ? thr_all : miles_scaler_threshold(fit);
         miles_scaler_set_threshold(fit, thr, o.percentile, o.threshold_all ? "all" : "train");
+        if (lab_cohort) miles_scaler_set_label_cohort(fit, o.label_cohort_days, cohort_min);
         /* serialize, then transform with the scaler read back from that JSON: the
          * exact parameters a checkpoint (and so the server) will carry */
         if ((st = miles_scaler_to_json(fit, &json))) goto done;
@@ -354,7 +383,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if ((st = miles_scaler_from_json(&sc, json))) goto done;
     const double thr = miles_scaler_threshold(sc);
     rep->threshold = thr;
-    for (int64_t i = 0; i < n; i++) labels[i] = rows.vel[i] >= thr;
+    for (int64_t i = 0; i < n; i++) labels[i] = lab_cohort ? lab_cohort[i] : rows.vel[i] >= thr;
     miles_scaler_stats(sc, NULL, NULL, &rep->available, NULL, NULL);
 
     /* leakage report: Spearman of each raw feature with velocity on train */
@@ -470,7 +499,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
 done:
     miles_tokenizer_free(tok);
     miles_scaler_free(fit); miles_scaler_free(sc);
-    free(json); free(split); free(split_sorted); free(lab_all); free(labels); free(ids); free(lengths); free(creator);
+    free(json); free(split); free(split_sorted); free(lab_all); free(lab_cohort); free(labels); free(ids); free(lengths); free(creator);
     free(vtrain); free(rtrain); free(atrain); free(fraw); free(vraw); free(avail); free(feat); free(vel);
     free(titles); free(rids); free(order);
     rows_free(&rows);
@@ -512,7 +541,14 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
     P("rows read %lld; dropped: language %lld, missing id/title/views/likes %lld, no velocity %lld, duplicate id %lld; kept %lld\n",
       (long long)r->rows_read, (long long)r->rows_language, (long long)r->rows_missing, (long long)r->rows_no_target,
       (long long)r->rows_dup, (long long)r->rows_kept);
-    if (r->applied) P("viral threshold: engagement_velocity >= %.17g (the checkpoint's; every row in the test split)\n",
+    if (r->cohort_days > 0)
+        P("viral label: engagement_velocity >= p%g of its publish cohort (%d-day windows, >= %lld rows each%s): %lld "
+          "cohorts (the smallest %lld rows), thresholds %.9g..%.9g; the training split's overall p%g, for reference: "
+          "%.17g\n", r->percentile, r->cohort_days, (long long)r->cohort_min_rows,
+          r->applied ? "; the checkpoint's rule on this file's rows, every row in the test split" : "",
+          (long long)r->n_cohorts, (long long)r->cohort_smallest, r->cohort_thr_min, r->cohort_thr_max, r->percentile,
+          r->threshold);
+    else if (r->applied) P("viral threshold: engagement_velocity >= %.17g (the checkpoint's; every row in the test split)\n",
                       r->threshold);
     else P("viral threshold: engagement_velocity >= %.17g (p%g)\n", r->threshold, r->percentile);
     static const char *names[3] = {"train", "val", "test"};

@@ -23,7 +23,9 @@ struct MilesScaler {
     int has_velocity;
     double vmin, vmax;
     double threshold, percentile;
-    char scope[16];       /* "train" | "all" */
+    char scope[16];       /* "train" | "all" | "cohort" */
+    int cohort_days;      /* scope "cohort": window length and minimum rows */
+    int64_t cohort_min_rows;
     int64_t n_fit;
 };
 
@@ -127,6 +129,22 @@ void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percent
     s->threshold = threshold;
     s->percentile = percentile;
     snprintf(s->scope, sizeof s->scope, "%s", scope ? scope : "train");
+    s->cohort_days = 0;
+    s->cohort_min_rows = 0;
+}
+
+void miles_scaler_set_label_cohort(MilesScaler *s, int days, int64_t min_rows) {
+    if (!s || days < 1 || min_rows < 1) return;
+    snprintf(s->scope, sizeof s->scope, "cohort");
+    s->cohort_days = days;
+    s->cohort_min_rows = min_rows;
+}
+
+int miles_scaler_label_cohort(const MilesScaler *s, int *days, int64_t *min_rows) {
+    if (!s || s->cohort_days < 1) return 0;
+    if (days) *days = s->cohort_days;
+    if (min_rows) *min_rows = s->cohort_min_rows;
+    return 1;
 }
 
 int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEATURES], double scale[MILES_NUM_FEATURES], uint32_t *available,
@@ -185,7 +203,17 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
         cJSON_AddItemToObject(l, "threshold", exact_num(s->threshold));
         cJSON_AddItemToObject(l, "percentile", exact_num(s->percentile));
         cJSON_AddStringToObject(l, "scope", s->scope);
-        cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= threshold");
+        if (s->cohort_days > 0) {
+            cJSON_AddNumberToObject(l, "cohort_days", s->cohort_days);
+            cJSON_AddNumberToObject(l, "cohort_min_rows", (double)s->cohort_min_rows);
+            cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= the percentile of the velocities of its "
+                                    "publish cohort (windows of cohort_days days from the first publish day; a window "
+                                    "under cohort_min_rows rows is joined by the next ones, rows left after the last "
+                                    "full cohort join it); threshold = the training split's overall percentile, for "
+                                    "reference");
+        } else {
+            cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= threshold");
+        }
     }
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
@@ -275,6 +303,17 @@ static int from_json(MilesScaler *s, const cJSON *o) {
         MILES_TRY(get_num(l, "percentile", &s->percentile));
         const cJSON *sc = cJSON_GetObjectItemCaseSensitive(l, "scope");
         snprintf(s->scope, sizeof s->scope, "%s", cJSON_IsString(sc) ? sc->valuestring : "train");
+        if (!strcmp(s->scope, "cohort")) {
+            double days, min_rows;
+            MILES_TRY(get_num(l, "cohort_days", &days));
+            MILES_TRY(get_num(l, "cohort_min_rows", &min_rows));
+            if (days != floor(days) || days < 1 || days > 100000 || min_rows != floor(min_rows) || min_rows < 1 ||
+                min_rows > 1e15)
+                return miles_error(MILES_EFORMAT, "scaler JSON: label cohort_days %.17g / cohort_min_rows %.17g "
+                                   "must be whole numbers >= 1", days, min_rows);
+            s->cohort_days = (int)days;
+            s->cohort_min_rows = (int64_t)min_rows;
+        }
     }
     return MILES_OK;
 }

@@ -265,3 +265,44 @@ int miles_split_ordered(const int64_t *key, int64_t n, double train_frac, uint8_
     free(k); free(count); free(gsplit);
     return MILES_OK;
 }
+
+/* ---------------------------------------------------------------- cohort labels */
+
+int miles_label_cohorts(const int64_t *day, const double *vel, int64_t n, int window_days, int64_t min_rows, double p,
+                        int32_t *labels, MilesCohorts *info) {
+    if (!day || !vel || !labels || n < 1 || window_days < 1 || min_rows < 1 || !(p > 0 && p < 100))
+        return miles_error(MILES_EINVAL, "miles_label_cohorts: bad arguments");
+    Keyed *k = malloc((size_t)n * sizeof *k);
+    double *v = malloc((size_t)n * sizeof *v);
+    if (!k || !v) { free(k); free(v); return miles_error(MILES_ENOMEM, "out of memory"); }
+    for (int64_t i = 0; i < n; i++) { k[i].key = day[i]; k[i].i = i; }
+    qsort(k, (size_t)n, sizeof *k, cmp_keyed);
+    /* cohorts: [start, end) ranges of k; a window of window_days days from the
+     * first day, extended by whole windows until it holds min_rows rows */
+    const int64_t d0 = k[0].key;
+    MilesCohorts c = {0};
+    c.thr_min = INFINITY;
+    c.thr_max = -INFINITY;
+    int64_t start = 0;
+    while (start < n) {
+        int64_t end = start;
+        do { /* through the end of the window holding the next row (empty windows skipped) */
+            int64_t w = (k[end].key - d0) / window_days + 1;
+            while (end < n && k[end].key - d0 < w * window_days) end++;
+        } while (end < n && end - start < min_rows);
+        /* too few rows left after it: the rest joins this cohort */
+        if (n - end < min_rows) end = n;
+        int64_t m = end - start;
+        for (int64_t j = 0; j < m; j++) v[j] = vel[k[start + j].i];
+        double thr = miles_percentile(v, m, p);
+        for (int64_t j = 0; j < m; j++) labels[k[start + j].i] = vel[k[start + j].i] >= thr;
+        if (thr < c.thr_min) c.thr_min = thr;
+        if (thr > c.thr_max) c.thr_max = thr;
+        if (m < c.min_rows || c.n == 0) c.min_rows = m;
+        c.n++;
+        start = end;
+    }
+    free(k); free(v);
+    if (info) *info = c;
+    return MILES_OK;
+}

@@ -623,6 +623,12 @@ MILES_API double miles_scaler_velocity_unscale(const MilesScaler *s, double scal
 /* Viral threshold (raw velocity units) and the label rule: v >= threshold. */
 MILES_API double miles_scaler_threshold(const MilesScaler *s);
 MILES_API void miles_scaler_set_threshold(MilesScaler *s, double threshold, double percentile, const char *scope);
+/* The cohort label (scope "cohort", --threshold-scope cohort): viral = velocity
+ * >= the percentile of its publish cohort's velocities; the threshold above is
+ * then the training split's overall one, for reference.  label_cohort: 1 and
+ * its window days / minimum rows if the scaler's label is a cohort one, else 0. */
+MILES_API void miles_scaler_set_label_cohort(MilesScaler *s, int days, int64_t min_rows);
+MILES_API int miles_scaler_label_cohort(const MilesScaler *s, int *days, int64_t *min_rows);
 /* Per-feature mean/scale (after optional log1p), availability bits, drop bits. */
 MILES_API int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEATURES], double scale[MILES_NUM_FEATURES],
                        uint32_t *available, uint32_t *dropped, int *log1p_counts);
@@ -684,7 +690,12 @@ typedef struct MilesPrepareOptions {
     int split_by_time;       /* chronological split on publish_date_approx's day:
                               * oldest days train, then val, newest test; no day in
                               * two splits; every kept row needs a date */
+    int label_cohort_days;   /* > 0: viral = velocity >= the percentile of its publish
+                              * cohort (windows of this many days, >= MILES_COHORT_MIN_ROWS
+                              * rows each), not of the training split; every kept row
+                              * needs a date */
 } MilesPrepareOptions;
+#define MILES_COHORT_MIN_ROWS 50
 MILES_API void miles_prepare_options_default(MilesPrepareOptions *opt);
 /* A summary of what prepare did (counts, threshold, per-split viral rates,
  * unavailable features, Spearman correlations). */
@@ -703,6 +714,9 @@ typedef struct MilesPrepareReport {
     int64_t day_first[3], day_last[3]; /* each split's publish days (days since 1970-01-01) */
     int64_t n_dated;                 /* kept rows with a publish date */
     double day_spearman;             /* Spearman(publish day, velocity) over them; NaN if undefined */
+    int cohort_days;                 /* the cohort label's window (0: one threshold) */
+    int64_t n_cohorts, cohort_min_rows, cohort_smallest;   /* cohorts, their floor, the smallest's rows */
+    double cohort_thr_min, cohort_thr_max;                 /* the cohorts' thresholds */
 } MilesPrepareReport;
 /* |day_spearman| from which the report suggests --split-by time */
 #define MILES_DRIFT_NOTE 0.1

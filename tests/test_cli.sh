@@ -522,6 +522,23 @@ sys.exit(not (len(r) == 3 and r[0][1] < r[1][0] <= r[1][1] < r[2][0]))
 PY
 then ok "train/data: --split-by time: one file from both tools, train's days before val's before test's"
 else bad "train/data: --split-by time (rc $rc): $(head -c 300 "$W/err")"; fi
+# --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the
+# checkpoint's cohort rule to the CSV's own cohorts (the same CSV: the same viral count in all)
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --threshold-scope cohort \
+    --cohort-days 10 --max-len 48 --out "$W/to7" > /dev/null 2> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --threshold-scope cohort --cohort-days 10 \
+        --max-len 48 --out "$W/p7.milesdat" > "$W/out7" 2>> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7for.milesdat" \
+        > "$W/out7for" 2>> "$W/err"
+rc=$?
+v7=$(sed -n 's/^  [a-z]* *n=[0-9]* *viral=\([0-9]*\).*/\1/p' "$W/out7" | awk '{ s += $1 } END { print s }')
+v7for=$(sed -n 's/^  [a-z]* *n=[0-9]* *viral=\([0-9]*\).*/\1/p' "$W/out7for" | awk '{ s += $1 } END { print s }')
+if [ "$rc" -eq 0 ] && cmp -s "$W/to7/prepared.milesdat" "$W/p7.milesdat" &&
+    grep -q "p80 of its publish cohort (10-day windows, >= 50 rows each)" "$W/out7" &&
+    grep -q "the checkpoint's rule on this file's rows" "$W/out7for" && [ "$v7" -gt 0 ] && [ "$v7" = "$v7for" ] &&
+    tc_check "$W/to7/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort" and json.loads(m["data"])["label"]["cohort_days"] == 10'; then
+    ok "train/data: --threshold-scope cohort: one file from both tools, the rule in the checkpoint, re-applied by prepare --checkpoint ($v7 viral)"
+else bad "train/data: --threshold-scope cohort (rc $rc, viral $v7 / $v7for): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
     --out "$W/to5" > /dev/null 2> "$W/err"
 rc=$?
@@ -597,8 +614,10 @@ refuse "--precision fp8" "fp8" $T $R --precision fp8
 refuse "--drop-features" "nonsense" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --quiet $R --drop-features views,nonsense
 # the data words are checked before any data is read (a misspelt one was a row split / train scope before)
 refuse "--split-by day" "split-by must be row, creator or time" --csv "$W/d.csv" --quiet $R --split-by day
-refuse "--threshold-scope most" "threshold-scope must be train or all" --csv "$W/d.csv" --quiet $R --threshold-scope most
+refuse "--threshold-scope most" "threshold-scope must be train, all or cohort" --csv "$W/d.csv" --quiet $R --threshold-scope most
 refuse "--text-clean some" "text-clean must be seed or none" --csv "$W/d.csv" --quiet $R --text-clean some
+refuse "--cohort-days alone" "cohort-days goes with --threshold-scope cohort" --csv "$W/d.csv" --quiet $R --cohort-days 7
+refuse "--cohort-days 0" "cohort-days" --csv "$W/d.csv" --quiet $R --threshold-scope cohort --cohort-days 0
 
 # ---- miles-train's progress on stderr (every other check runs --quiet): a line
 # per epoch and per 50 steps when stderr is not a terminal, the evaluations,

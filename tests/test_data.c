@@ -665,6 +665,45 @@ static void test_split_ordered(void **state) {
     assert_int_equal(miles_split_ordered(key, N, 1.0, sp), MILES_EINVAL);
 }
 
+/* Cohort labels on a hand-worked case: windows of 7 days, at least 5 rows.
+ * Week 0 (3 rows) joins week 1 (4): cohort A, velocities 1..7, p80 = 5.8
+ * (numpy linear: 6 - 0.2); week 2 (6 rows) would leave week 3's 2 rows
+ * alone, so they join it: cohort B, velocities 10..17, p80 = 15.6. */
+static void test_label_cohorts(void **state) {
+    (void)state;
+    enum { N = 15 };
+    static const int64_t d[N] = {0, 1, 2, 7, 8, 9, 10, 14, 15, 16, 17, 18, 19, 21, 22};
+    static const double v[N] = {1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17};
+    int64_t day[N];
+    double vel[N];
+    int32_t lab[N];
+    for (int i = 0; i < N; i++) { int j = (i * 7) % N; day[j] = d[i] + 20000; vel[j] = v[i]; } /* scrambled */
+    MilesCohorts c;
+    assert_int_equal(miles_label_cohorts(day, vel, N, 7, 5, 80, lab, &c), MILES_OK);
+    printf("  %lld cohorts, smallest %lld, thresholds %.17g..%.17g\n", (long long)c.n, (long long)c.min_rows, c.thr_min,
+           c.thr_max);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.min_rows, 7);
+    assert_true(fabs(c.thr_min - 5.8) < 1e-12 && fabs(c.thr_max - 15.6) < 1e-12);
+    for (int j = 0; j < N; j++) assert_int_equal(lab[j], vel[j] == 6 || vel[j] == 7 || vel[j] == 16 || vel[j] == 17);
+    /* a gap of empty windows: days 0-1 (2 rows) < 3 join the window of day 30 */
+    static const int64_t d2[7] = {0, 1, 30, 31, 32, 33, 34};
+    static const double v2[7] = {1, 2, 3, 4, 5, 6, 7};
+    assert_int_equal(miles_label_cohorts(d2, v2, 7, 7, 3, 80, lab, &c), MILES_OK);
+    assert_int_equal(c.n, 1);
+    for (int j = 0; j < 7; j++) assert_int_equal(lab[j], j >= 5);
+    /* every window full: one cohort per week; fewer rows than min_rows: one cohort */
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 1, 80, lab, &c), MILES_OK);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.min_rows, 2);
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 100, 80, lab, &c), MILES_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(miles_label_cohorts(d, v, N, 0, 5, 80, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 0, 80, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(d, v, 0, 7, 5, 80, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 5, 100, lab, &c), MILES_EINVAL);
+}
+
 static void test_crc32(void **state) {
     (void)state;
     const cJSON *e;
@@ -1141,6 +1180,120 @@ static void test_prepare_by_time(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* write_csv's engagement_velocity of row i, as the file holds it (2 decimals) */
+static double csv_velocity(int i) {
+    char b[64];
+    snprintf(b, sizeof b, "%.2f", (double)(1000 + (i * 7919L) % 300000) / (1 + (i * 31) % 60));
+    return strtod(b, NULL);
+}
+
+/* --threshold-scope cohort through prepare: the labels are each week's own
+ * p80 (weeks counted from the first day; every week of write_csv's file has
+ * >= 50 kept rows), the scaler JSON carries the rule, and the refusals. */
+static void test_prepare_cohort(void **state) {
+    (void)state;
+    if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
+    char dir[] = "/tmp/miles_test_cohort_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char csv[1100], out[1100];
+    snprintf(csv, sizeof csv, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out.milesdat", dir);
+    const int R = 800;
+    write_csv(csv, R, 0); /* row i: views 1000 + 7919 i mod 300000, 1 + 31 i mod 60 days, 2025-01-(1 + i % 28) */
+    MilesPrepareOptions o;
+    miles_prepare_options_default(&o);
+    o.vocab_dir = vocab;
+    o.max_len = 16;
+    o.dedup = 1;
+    o.label_cohort_days = 7;
+    MilesPrepareReport rep;
+    int st = miles_data_prepare(csv, out, &o, &rep);
+    if (st) fprintf(stderr, "%s\n", miles_last_error());
+    assert_int_equal(st, MILES_OK);
+    char txt[8192];
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
+    assert_non_null(strstr(txt, "viral label: engagement_velocity >= p80 of its publish cohort (7-day windows, >= 50 rows each): 4 cohorts"));
+    /* the expected labels, week by week, from the CSV's own numbers */
+    double wv[4][R];
+    int wn[4] = {0}, want_row[R];
+    for (int i = 0; i < R; i++) {
+        want_row[i] = -1;
+        if (i % 4 == 3 || (i % 50 == 49)) continue; /* language "ko"; a repeated id */
+        int w = (i % 28) / 7;
+        wv[w][wn[w]++] = csv_velocity(i);
+    }
+    double thr[4];
+    for (int w = 0; w < 4; w++) thr[w] = miles_percentile(wv[w], wn[w], 80);
+    for (int i = 0; i < R; i++) {
+        if (i % 4 == 3 || (i % 50 == 49)) continue;
+        want_row[i] = csv_velocity(i) >= thr[(i % 28) / 7];
+    }
+    MilesPrepared *p;
+    assert_int_equal(miles_prepared_open(&p, out), MILES_OK);
+    int64_t checked = 0, viral = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset v;
+        assert_int_equal(miles_prepared_split(p, sp, &v), MILES_OK);
+        for (int64_t i = 0; i < v.n; i++) {
+            int row = atoi(miles_prepared_row_id(p, sp, i) + 2);
+            assert_int_equal(v.labels[i], want_row[row]);
+            checked++;
+            viral += v.labels[i];
+        }
+    }
+    printf("  %lld labels as each week's p80 (%lld viral)\n", (long long)checked, (long long)viral);
+    assert_int_equal(checked, rep.rows_kept);
+    /* the rule travels in the scaler JSON */
+    MilesScaler *sc;
+    assert_int_equal(miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)), MILES_OK);
+    int days = 0;
+    int64_t min_rows = 0;
+    assert_int_equal(miles_scaler_label_cohort(sc, &days, &min_rows), 1);
+    assert_true(days == 7 && min_rows == MILES_COHORT_MIN_ROWS);
+    char *js = NULL;
+    assert_int_equal(miles_scaler_to_json(sc, &js), MILES_OK);
+    assert_string_equal(js, miles_prepared_scaler_json(p)); /* round trip */
+    miles_scaler_free(sc);
+    /* a bad window in the JSON is refused */
+    char *bad = malloc(strlen(js) + 8), *at = strstr(js, "\"cohort_days\":");
+    assert_non_null(at);
+    snprintf(bad, strlen(js) + 8, "%.*s\"cohort_days\":\t0.5%s", (int)(at - js), js, strchr(at, ','));
+    assert_int_equal(miles_scaler_from_json(&sc, bad), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "cohort_days"));
+    free(bad);
+    free(js);
+    miles_prepared_free(p);
+    /* a plain scaler has none */
+    o.label_cohort_days = 0;
+    assert_int_equal(miles_data_prepare(csv, out, &o, &rep), MILES_OK);
+    assert_int_equal(rep.cohort_days, 0);
+    assert_int_equal(miles_prepared_open(&p, out), MILES_OK);
+    assert_int_equal(miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)), MILES_OK);
+    assert_int_equal(miles_scaler_label_cohort(sc, &days, &min_rows), 0);
+    miles_scaler_free(sc);
+    miles_prepared_free(p);
+    /* refusals: with the original's all-rows threshold; a kept row without a date */
+    o.label_cohort_days = 7;
+    o.threshold_all = 1;
+    assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "choose one"));
+    o.threshold_all = 0;
+    o.label_cohort_days = -1;
+    assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
+    o.label_cohort_days = 7;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/bad.csv", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\na,t,10,1,en,5,2025-03-01\nb,t,10,1,en,5,\n", f);
+    fclose(f);
+    assert_int_equal(miles_data_prepare(path, out, &o, NULL), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "which a cohort label needs"));
+    unlink(path); unlink(csv); unlink(out);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_prepared_corrupt(void **state) {
     (void)state;
     if (!vocab[0] || access(out_path, R_OK) != 0) { printf("  skip: no prepared file (needs a vocab)\n"); skip(); }
@@ -1441,9 +1594,11 @@ int main(void) {
         cmocka_unit_test(test_split_sizes),
         cmocka_unit_test(test_split_groups),
         cmocka_unit_test(test_split_ordered),
+        cmocka_unit_test(test_label_cohorts),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_prepare_roundtrip),
         cmocka_unit_test(test_prepare_by_time),
+        cmocka_unit_test(test_prepare_cohort),
         cmocka_unit_test(test_prepared_corrupt),
         cmocka_unit_test(test_bad_csvs),
         cmocka_unit_test(test_cli),

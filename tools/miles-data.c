@@ -53,8 +53,11 @@ static void usage(FILE *f) {
 "  --dedup                    drop rows whose row_id was seen before (keep the first)\n"
 "  --text-clean seed|none     clean titles before tokenizing as the original did (default none)\n"
 "  --percentile P             viral = velocity >= P-th percentile (default 80)\n"
-"  --threshold-scope train|all  threshold from the training split (default) or from all\n"
-"                             rows before splitting (the original's behaviour)\n"
+"  --threshold-scope train|all|cohort  threshold from the training split (default), from all\n"
+"                             rows before splitting (the original's behaviour), or per publish\n"
+"                             cohort: viral = top (100-P)%% of the videos published in the same\n"
+"                             --cohort-days N days (default 7; >= 50 rows a cohort)\n"
+"  --cohort-days N            the cohort's window in days (with --threshold-scope cohort)\n"
 "  --seed N                   split seed (default 42)\n"
 "  --split-by row|creator|time  stratified row split (default), group split by author_handle,\n"
 "                             or by publish day: oldest days train, newest test (no day in two)\n"
@@ -77,14 +80,14 @@ static void usage(FILE *f) {
 static int cmd_prepare(int argc, char **argv) {
     MilesPrepareOptions o;
     miles_prepare_options_default(&o);
-    const char *out = NULL, *scope = "train", *split_by = "row", *clean = "none";
+    const char *out = NULL, *scope = "train", *split_by = "row", *clean = "none", *cohort_days = NULL;
     int quiet = 0;
     static const struct option lo[] = {
         {"out", 1, 0, 'o'}, {"vocab", 1, 0, 'v'}, {"max-len", 1, 0, 'm'}, {"language", 1, 0, 'l'},
         {"dedup", 0, 0, 'd'}, {"text-clean", 1, 0, 'c'}, {"percentile", 1, 0, 'p'},
         {"threshold-scope", 1, 0, 's'}, {"seed", 1, 0, 'S'}, {"split-by", 1, 0, 'b'},
         {"train-frac", 1, 0, 'f'}, {"log1p-counts", 0, 0, 'L'}, {"drop-features", 1, 0, 'D'},
-        {"leak-bound", 1, 0, 'B'}, {"checkpoint", 1, 0, 'C'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+        {"leak-bound", 1, 0, 'B'}, {"cohort-days", 1, 0, 'k'}, {"checkpoint", 1, 0, 'C'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     double seed = 42;
@@ -92,7 +95,7 @@ static int cmd_prepare(int argc, char **argv) {
     int max_len_set = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
-        if (c > 0 && strchr("vcpsSbfLD", c) && !fitting)
+        if (c > 0 && strchr("vcpsSbfLDk", c) && !fitting)
             for (int i = 0; lo[i].name; i++)
                 if (lo[i].val == c) fitting = lo[i].name;
         max_len_set |= c == 'm';
@@ -112,6 +115,7 @@ static int cmd_prepare(int argc, char **argv) {
             }
             break;
         case 's': scope = optarg; break;
+        case 'k': cohort_days = optarg; break;
         case 'S': if (tool_parse_double(optarg, "--seed", 0, 9007199254740992.0, &seed)) return 2; break;
         case 'b': split_by = optarg; break;
         case 'f': if (tool_parse_double(optarg, "--train-frac", 0.01, 0.99, &o.train_frac)) return 2; break;
@@ -125,7 +129,7 @@ static int cmd_prepare(int argc, char **argv) {
     }
     if (seed != floor(seed)) { fprintf(stderr, "%s: --seed must be a whole number\n", PROG); return 2; }
     o.seed = (uint64_t)seed;
-    if (tool_prepare_words(PROG, split_by, scope, clean, &o)) return 2;
+    if (tool_prepare_words(PROG, split_by, scope, cohort_days, clean, &o)) return 2;
     if (optind != argc - 1 || !out) {
         fprintf(stderr, "%s prepare: need exactly one input CSV and --out FILE\n", PROG);
         return 2;

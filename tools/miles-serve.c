@@ -583,7 +583,14 @@ static enum MHD_Result h_info(struct MHD_Connection *c, Req *q) {
         cJSON_AddItemToArray(fa, o);
     }
     cJSON_AddBoolToObject(j, "log1p_counts", log1p);
-    cJSON_AddNumberToObject(j, "viral_velocity_threshold", miles_scaler_threshold(sc));
+    int cohort_days = 0;
+    if (miles_scaler_label_cohort(sc, &cohort_days, NULL)) {
+        /* no one threshold: the label ranked each video among its publish cohort */
+        cJSON_AddNullToObject(j, "viral_velocity_threshold");
+        cJSON_AddNumberToObject(j, "viral_label_cohort_days", cohort_days);
+    } else {
+        cJSON_AddNumberToObject(j, "viral_velocity_threshold", miles_scaler_threshold(sc));
+    }
     cJSON *rf = cJSON_AddObjectToObject(j, "request_fields");
     static const char *rq[] = {"view_count", "like_count", "comment_count", "duration_seconds"};
     for (int i = 0; i < 4; i++) cJSON_AddStringToObject(rf, rq[i], miles_predictor_column_of(rq[i]));

@@ -49,7 +49,9 @@ static void usage(FILE *f) {
 "    --vocab DIR          tokenizer for --csv (default: the --model dir, else models/all-MiniLM-L6-v2)\n"
 "    --language L         keep rows of language L (default en; \"any\" keeps all)\n"
 "    --text-clean M       seed|none (default none; original: seed)\n"
-"    --threshold-scope S  train|all: where the viral percentile is computed (default train)\n"
+"    --threshold-scope S  train|all|cohort: where the viral percentile is computed (default train;\n"
+"                         cohort: among videos published in the same --cohort-days N days, default 7)\n"
+"    --cohort-days N      the cohort's window (with --threshold-scope cohort)\n"
 "    --split-by K         row|creator|time (default row; time: oldest publish days train)\n"
 "    --drop-features A,B  mask features (e.g. views) after standardization\n"
 "\n"
@@ -118,12 +120,13 @@ enum {
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
     O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION, O_HEADLR, O_LAYERDECAY,
-    O_VTARGET, O_LOGEVERY, O_CALIBRATE
+    O_VTARGET, O_LOGEVERY, O_CALIBRATE, O_COHORT
 };
 
 static const struct option long_opts[] = {
     {"data", 1, 0, O_DATA}, {"csv", 1, 0, O_CSV}, {"vocab", 1, 0, O_VOCAB}, {"language", 1, 0, O_LANG},
     {"text-clean", 1, 0, O_CLEAN}, {"threshold-scope", 1, 0, O_SCOPE}, {"split-by", 1, 0, O_SPLITBY},
+    {"cohort-days", 1, 0, O_COHORT},
     {"drop-features", 1, 0, O_DROP}, {"model", 1, 0, O_MODEL}, {"init", 1, 0, O_INIT}, {"size", 1, 0, O_SIZE},
     {"preset", 1, 0, O_PRESET}, {"pooling", 1, 0, O_POOL}, {"recipe", 1, 0, O_RECIPE},
     {"batch-size", 1, 0, O_BATCH}, {"max-len", 1, 0, O_MAXLEN}, {"epochs", 1, 0, O_EPOCHS}, {"lr", 1, 0, O_LR},
@@ -138,7 +141,7 @@ static const struct option long_opts[] = {
     {0, 0, 0, 0}};
 
 typedef struct Opts {
-    const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop;
+    const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop, *cohort_days;
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
     const char *out, *run, *device, *vtarget;
     MilesPrecision precision;
@@ -171,6 +174,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_LANG: o->language = v; o->data_opts = 1; break;
     case O_CLEAN: o->text_clean = v; o->data_opts = 1; break;
     case O_SCOPE: o->scope = v; o->data_opts = 1; break;
+    case O_COHORT: o->cohort_days = v; o->data_opts = 1; break;
     case O_SPLITBY: o->split_by = v; o->data_opts = 1; break;
     case O_DROP: o->drop = v; o->data_opts = 1; break;
     case O_MODEL: o->model = v; break;
@@ -316,7 +320,7 @@ static int parse_options(int argc, char **argv, Opts *o) {
         return 2;
     }
     if (o->data && o->data_opts) {
-        fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --split-by and --drop-features "
+        fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --cohort-days, --split-by and --drop-features "
                         "apply when preparing data (--csv); %s is already prepared: re-run miles-data prepare "
                         "with them, or train from --csv\n", o->data);
         return 2;
@@ -343,7 +347,7 @@ static int parse_options(int argc, char **argv, Opts *o) {
     if (!o->set_lossw) o->loss_w = vk == MILES_VTARGET_LOG1P_Z ? "0.5,0.5" : "0.95,0.05";
     MilesPrepareOptions words; /* checked here, before any data is read; used in open_data */
     miles_prepare_options_default(&words);
-    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->text_clean, &words)) return 2;
+    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &words)) return 2;
     return -1;
 }
 
@@ -360,7 +364,7 @@ static int open_data(const Opts *o, const char *out_dir, int root, MilesPrepared
             po.max_len = o->max_len;
             po.language = strcmp(o->language, "any") ? o->language : NULL;
             po.seed = (uint64_t)o->seed;
-            if (tool_prepare_words("miles-train", o->split_by, o->scope, o->text_clean, &po)) return 2;
+            if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &po)) return 2;
             if (o->drop && tool_feature_mask(o->drop, &po.drop_mask)) return 2;
             MilesPrepareReport rep;
             if (root) s = miles_data_prepare(o->csv, prepared_path, &po, &rep);

@@ -196,8 +196,8 @@ int tool_mkdirs(const char *dir) {
     return 0;
 }
 
-int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *clean,
-                       MilesPrepareOptions *o) {
+int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
+                       const char *clean, MilesPrepareOptions *o) {
     if (split_by) {
         o->split_by_creator = !strcmp(split_by, "creator");
         o->split_by_time = !strcmp(split_by, "time");
@@ -208,9 +208,19 @@ int tool_prepare_words(const char *prog, const char *split_by, const char *scope
     }
     if (scope) {
         o->threshold_all = !strcmp(scope, "all");
-        if (!o->threshold_all && strcmp(scope, "train")) {
-            fprintf(stderr, "%s: --threshold-scope must be train or all (got \"%s\")\n", prog, scope);
+        int cohort = !strcmp(scope, "cohort");
+        if (!o->threshold_all && !cohort && strcmp(scope, "train")) {
+            fprintf(stderr, "%s: --threshold-scope must be train, all or cohort (got \"%s\")\n", prog, scope);
             return 2;
+        }
+        o->label_cohort_days = 0;
+        if (cohort_days && !cohort) {
+            fprintf(stderr, "%s: --cohort-days goes with --threshold-scope cohort\n", prog);
+            return 2;
+        }
+        if (cohort) {
+            o->label_cohort_days = 7;
+            if (cohort_days && tool_parse_int(cohort_days, "--cohort-days", 1, 3660, &o->label_cohort_days)) return 2;
         }
     }
     if (clean) {

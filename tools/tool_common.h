@@ -43,11 +43,12 @@ int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still em
 /* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
 int tool_feature_mask(const char *list, uint32_t *mask);
 /* The word options prepare shares between miles-data and miles-train:
- * --split-by row|creator|time, --threshold-scope train|all, --text-clean
- * seed|none (NULL: leave o's value).  Prints "PROG: ..." and returns 2 on a
- * value it does not know, else 0. */
-int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *clean,
-                       MilesPrepareOptions *o);
+ * --split-by row|creator|time, --threshold-scope train|all|cohort,
+ * --cohort-days N (with cohort only; default 7), --text-clean seed|none (NULL:
+ * leave o's value).  Prints "PROG: ..." and returns 2 on a value it does not
+ * know, else 0. */
+int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
+                       const char *clean, MilesPrepareOptions *o);
 /* One CSV field as RFC 4180 wants it: quoted (quotes doubled) when it holds a
  * comma, a quote, CR or LF; NULL writes nothing (an empty field). */
 void tool_csv_cell(FILE *f, const char *s);
