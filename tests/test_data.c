@@ -1033,31 +1033,43 @@ static void flip_and_expect(const char *path, long off, int mode, int code, cons
     unlink(bad);
 }
 
+/* A temporary directory with write_csv's file of `rows` rows (csv, out: its
+ * paths) and the options the prepare tests start from. */
+static void fixture_options(char *dir, char csv[1100], char out[1100], int rows, MilesPrepareOptions *o) {
+    assert_non_null(mkdtemp(dir));
+    snprintf(csv, 1100, "%s/in.csv", dir);
+    snprintf(out, 1100, "%s/out.milesdat", dir);
+    write_csv(csv, rows, 0);
+    miles_prepare_options_default(o);
+    o->vocab_dir = vocab;
+    o->max_len = 16;
+    o->dedup = 1;
+}
+
+/* prepare that must succeed; the report's text (up to the feature table) printed */
+static void fixture_prepare(const char *csv, const char *out, const MilesPrepareOptions *o, MilesPrepareReport *rep,
+                            char *txt, size_t cap) {
+    int st = miles_data_prepare(csv, out, o, rep);
+    if (st) fprintf(stderr, "%s\n", miles_last_error());
+    assert_int_equal(st, MILES_OK);
+    miles_prepare_report_format(rep, o->leak_bound, txt, cap);
+    printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
+}
+
 /* --split-by time through prepare: splits in publish-day order, the report's
  * day ranges, and the refusals (no date on a kept row, no date column, too
  * few days, creator and time at once). */
 static void test_prepare_by_time(void **state) {
     (void)state;
     if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
-    char dir[] = "/tmp/miles_test_time_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char csv[1100], out[1100];
-    snprintf(csv, sizeof csv, "%s/in.csv", dir);
-    snprintf(out, sizeof out, "%s/out.milesdat", dir);
-    write_csv(csv, 600, 0); /* row i: id "id<i>" (i % 50 == 49: "id0"), published 2025-01-(1 + i % 28) */
+    char dir[] = "/tmp/miles_test_time_XXXXXX", csv[1100], out[1100];
     MilesPrepareOptions o;
-    miles_prepare_options_default(&o);
-    o.vocab_dir = vocab;
-    o.max_len = 16;
-    o.dedup = 1;
+    fixture_options(dir, csv, out, 600, &o); /* row i: id "id<i>" (i % 50 == 49: "id0"), published 2025-01-(1 + i % 28) */
     o.split_by_time = 1;
     MilesPrepareReport rep;
-    int st = miles_data_prepare(csv, out, &o, &rep);
-    if (st) fprintf(stderr, "%s\n", miles_last_error());
-    assert_int_equal(st, MILES_OK);
     char txt[8192];
-    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
-    printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
+    fixture_prepare(csv, out, &o, &rep, txt, sizeof txt);
+    int st;
     MilesPrepared *p;
     assert_int_equal(miles_prepared_open(&p, out), MILES_OK);
     const int64_t jan1 = 20089; /* 2025-01-01, days since 1970-01-01 */
@@ -1193,26 +1205,14 @@ static double csv_velocity(int i) {
 static void test_prepare_cohort(void **state) {
     (void)state;
     if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
-    char dir[] = "/tmp/miles_test_cohort_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char csv[1100], out[1100];
-    snprintf(csv, sizeof csv, "%s/in.csv", dir);
-    snprintf(out, sizeof out, "%s/out.milesdat", dir);
+    char dir[] = "/tmp/miles_test_cohort_XXXXXX", csv[1100], out[1100];
     const int R = 800;
-    write_csv(csv, R, 0); /* row i: views 1000 + 7919 i mod 300000, 1 + 31 i mod 60 days, 2025-01-(1 + i % 28) */
     MilesPrepareOptions o;
-    miles_prepare_options_default(&o);
-    o.vocab_dir = vocab;
-    o.max_len = 16;
-    o.dedup = 1;
+    fixture_options(dir, csv, out, R, &o); /* row i: views 1000 + 7919 i mod 300000, 1 + 31 i mod 60 days, 2025-01-(1 + i % 28) */
     o.label_cohort_days = 7;
     MilesPrepareReport rep;
-    int st = miles_data_prepare(csv, out, &o, &rep);
-    if (st) fprintf(stderr, "%s\n", miles_last_error());
-    assert_int_equal(st, MILES_OK);
     char txt[8192];
-    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
-    printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
+    fixture_prepare(csv, out, &o, &rep, txt, sizeof txt);
     assert_non_null(strstr(txt, "viral label: engagement_velocity >= p80 of its publish cohort (7-day windows, >= 50 rows each): 4 cohorts"));
     /* the expected labels, week by week, from the CSV's own numbers */
     double wv[4][R];

@@ -23,7 +23,8 @@
 #     time     exp 4g: the chronological split (--split-by time) of the synthetic set and the two
 #              TikTok sets (YouTube 2017 has no publish dates): the tiny model with seed 42 and SEEDS,
 #              each paired with that split's baselines and recalibrated on its val days; set against
-#              4f's row split (summary in $OUT/time.md; runs seeds first if its reports are missing)
+#              4f's row split, and again with the cohort label (--threshold-scope cohort: each video
+#              against its publish week) (summary in $OUT/time.md; runs seeds first if missing)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -288,21 +289,27 @@ stage_time() {
   for s in synth vn tt20; do
     [ -f "$OUT/${s/synth/pair_full}_tiny/report/seeds/eval_test.json" ] || stage_seeds
   done
+  # time: the training split's threshold; timecohort: each video against its publish week
+  local v
+  local -a label
   for s in synth vn tt20; do
     if [ "$s" = synth ]; then maxlen=32 lang=(); else maxlen=48 lang=(--language any); fi
-    data=$d/${s}_time.milesdat
-    [ -f "$data" ] || timed "data.${s}_time.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
-      --max-len "$maxlen" "${lang[@]}" --split-by time
-    bl=$OUT/${s}_time/report
-    mkdir -p "$OUT/${s}_time"
-    [ -f "$bl/baseline_numeric.json" ] || timed "${s}_time.baselines_all" "$B/miles-baseline" --data "$data" \
-      --kind all --out "$bl"
-    for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
-      name=${s}_time_tiny
-      [ "$seed" = 42 ] || name=${s}_time_tiny_seed$seed
-      train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
-      timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
-        --threads "$THREADS" --no-plots --compare "$bl" --calibrate --out "$OUT/$name/report/paired"
+    for v in time timecohort; do
+      label=(); [ "$v" = timecohort ] && label=(--threshold-scope cohort --cohort-days 7)
+      data=$d/${s}_$v.milesdat
+      [ -f "$data" ] || timed "data.${s}_$v.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
+        --max-len "$maxlen" "${lang[@]}" --split-by time "${label[@]}"
+      bl=$OUT/${s}_$v/report
+      mkdir -p "$OUT/${s}_$v"
+      [ -f "$bl/baseline_numeric.json" ] || timed "${s}_$v.baselines_all" "$B/miles-baseline" --data "$data" \
+        --kind all --out "$bl"
+      for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
+        name=${s}_${v}_tiny
+        [ "$seed" = 42 ] || name=${s}_${v}_tiny_seed$seed
+        train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
+        timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
+          --threads "$THREADS" --no-plots --compare "$bl" --calibrate --out "$OUT/$name/report/paired"
+      done
     done
   done
   python3 - "$OUT" ${SEEDS:-1 2 3 4 5 6 7 8 9} > "$OUT/time.md" <<'PY'
@@ -317,7 +324,8 @@ print("| set | split | test n (viral rate) | Miles test AUROC: mean ± sd [min, 
 print("|---|---|---|---|---|---|---|---|---|---|")
 for s, row in (("synth", "pair_full_tiny"), ("vn", "vn_tiny"), ("tt20", "tt20_tiny")):
     for split, rs in (("row", runs(row, f"{s}_tiny_seed", "seeds")),
-                      ("time", runs(f"{s}_time_tiny", f"{s}_time_tiny_seed", "paired"))):
+                      ("time", runs(f"{s}_time_tiny", f"{s}_time_tiny_seed", "paired")),
+                      ("time, cohort label", runs(f"{s}_timecohort_tiny", f"{s}_timecohort_tiny_seed", "paired"))):
         au = [r["auroc"] for r in rs]
         ci = rs[0]["bootstrap"]["auroc"]
         cn, ct = rs[0]["comparisons"]["numeric"], rs[0]["comparisons"]["text"]
