@@ -673,7 +673,7 @@ static void test_label_cohorts(void **state) {
     (void)state;
     enum { N = 15 };
     static const int64_t d[N] = {0, 1, 2, 7, 8, 9, 10, 14, 15, 16, 17, 18, 19, 21, 22};
-    static const double v[N] = {1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17};
+    static const double v[N] = {7, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17}; /* the first day's is A's largest */
     int64_t day[N];
     double vel[N];
     int32_t lab[N];
@@ -698,6 +698,13 @@ static void test_label_cohorts(void **state) {
     assert_int_equal(c.min_rows, 2);
     assert_int_equal(miles_label_cohorts(d, v, N, 7, 100, 80, lab, &c), MILES_OK);
     assert_int_equal(c.n, 1);
+    /* one row: its own cohort, at its own percentile; any p in (0, 100) */
+    assert_int_equal(miles_label_cohorts(d, v, 1, 7, 5, 0.5, lab, &c), MILES_OK);
+    assert_true(c.n == 1 && lab[0] == 1);
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 5, 0, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(d, NULL, N, 7, 5, 80, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(NULL, v, N, 7, 5, 80, lab, &c), MILES_EINVAL);
+    assert_int_equal(miles_label_cohorts(d, v, N, 7, 5, 80, NULL, &c), MILES_EINVAL);
     assert_int_equal(miles_label_cohorts(d, v, N, 0, 5, 80, lab, &c), MILES_EINVAL);
     assert_int_equal(miles_label_cohorts(d, v, N, 7, 0, 80, lab, &c), MILES_EINVAL);
     assert_int_equal(miles_label_cohorts(d, v, 0, 7, 5, 80, lab, &c), MILES_EINVAL);
