@@ -696,6 +696,8 @@ static void test_label_cohorts(void **state) {
     assert_int_equal(miles_label_cohorts(d, v, N, 7, 1, 80, lab, &c), MILES_OK);
     assert_int_equal(c.n, 4);
     assert_int_equal(c.min_rows, 2);
+    assert_int_equal(miles_label_cohorts(d, v, N, 1, 1, 80, lab, &c), MILES_OK); /* one day a cohort */
+    assert_int_equal(c.n, N);
     assert_int_equal(miles_label_cohorts(d, v, N, 7, 100, 80, lab, &c), MILES_OK);
     assert_int_equal(c.n, 1);
     /* one row: its own cohort, at its own percentile; any p in (0, 100) */
