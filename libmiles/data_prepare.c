@@ -271,8 +271,8 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         /* the checkpoint's label rule: a cohort label is recomputed on this file's cohorts */
         MilesScaler *given;
         MILES_TRY(miles_scaler_from_json(&given, scaler_json));
-        int days = 0;
-        if (!miles_scaler_label_cohort(given, &days, &cohort_min)) days = 0;
+        int days = 0; /* stays 0 without a cohort rule */
+        miles_scaler_label_cohort(given, &days, &cohort_min);
         o.label_cohort_days = days;
         miles_scaler_free(given);
     }

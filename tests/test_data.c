@@ -1149,12 +1149,29 @@ static void test_prepare_by_time(void **state) {
         assert_int_equal(st, cases[i].code);
         assert_non_null(strstr(miles_last_error(), cases[i].needle));
     }
-    /* a row the language filter drops may lack a date; three days make three splits */
+    /* the same day on every row, split by row: no correlation to print */
+    o.split_by_time = 0;
+    assert_int_equal(miles_data_prepare(path, out, &o, &rep), MILES_OK);
+    assert_int_equal(rep.n_dated, 21);
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_null(strstr(txt, "publish day vs velocity"));
+    o.split_by_time = 1;
+    /* two days, 14 and 6 rows: the second overshoots val's target (3) and goes to test: val empty */
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n", f);
-    fputs("ko1,t,10,1,ko,5,\n", f);
-    for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d,2025-03-%02d\n", k, 100 + k, k, k < 14 ? 1 : k < 17 ? 2 : 3);
+    for (int k = 0; k < 20; k++) fprintf(f, "x%d,t,%d,1,en,%d,2025-03-%02d\n", k, 100 + k, k, k < 14 ? 1 : 2);
+    fclose(f);
+    assert_int_equal(miles_data_prepare(path, out, &o, NULL), MILES_EINVAL);
+    printf("  %s\n", miles_last_error());
+    assert_non_null(strstr(miles_last_error(), "gives 14/0/6 rows"));
+    /* a row the language filter drops may lack a date; three days make three splits (the date
+     * column first: column 0 is a column) */
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("publish_date_approx,row_id,title,views,likes,language,engagement_velocity\n", f);
+    fputs(",ko1,t,10,1,ko,5\n", f);
+    for (int k = 0; k < 20; k++) fprintf(f, "2025-03-%02d,x%d,t,%d,1,en,%d\n", k < 14 ? 1 : k < 17 ? 2 : 3, k, 100 + k, k);
     fclose(f);
     st = miles_data_prepare(path, out, &o, &rep);
     if (st) fprintf(stderr, "%s\n", miles_last_error());
@@ -1172,7 +1189,7 @@ static void test_prepare_by_time(void **state) {
     /* a row split says so; a kept row without a date is left out of the count */
     f = fopen(path, "ab");
     assert_non_null(f);
-    fputs("nodate,t,10,1,en,3,\n", f);
+    fputs(",nodate,t,10,1,en,3\n", f);
     fclose(f);
     o.split_by_time = 0;
     assert_int_equal(miles_data_prepare(path, out, &o, &rep), MILES_OK);
@@ -1273,6 +1290,11 @@ static void test_prepare_cohort(void **state) {
     free(bad);
     free(js);
     miles_prepared_free(p);
+    /* one-day windows: 28 days of ~21 kept rows, joined in pairs and threes to reach 50 */
+    o.label_cohort_days = 1;
+    fixture_prepare(csv, out, &o, &rep, txt, sizeof txt);
+    assert_non_null(strstr(txt, "(1-day windows, >= 50 rows each)"));
+    assert_true(rep.n_cohorts > 4 && rep.cohort_smallest >= 50);
     /* a plain scaler has none */
     o.label_cohort_days = 0;
     assert_int_equal(miles_data_prepare(csv, out, &o, &rep), MILES_OK);
@@ -1283,7 +1305,7 @@ static void test_prepare_cohort(void **state) {
     miles_scaler_free(sc);
     miles_prepared_free(p);
     /* refusals: with the original's all-rows threshold; a kept row without a date */
-    o.label_cohort_days = 7;
+    o.label_cohort_days = 1;
     o.threshold_all = 1;
     assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "choose one"));
