@@ -310,7 +310,7 @@ static int from_json(MilesScaler *s, const cJSON *o) {
             if (days != floor(days) || days < 1 || days > 100000 || min_rows != floor(min_rows) || min_rows < 1 ||
                 min_rows > 1e15)
                 return miles_error(MILES_EFORMAT, "scaler JSON: label cohort_days %.17g / cohort_min_rows %.17g "
-                                   "must be whole numbers >= 1", days, min_rows);
+                                   "must be whole numbers, days in [1, 100000], rows in [1, 1e15]", days, min_rows);
             s->cohort_days = (int)days;
             s->cohort_min_rows = (int64_t)min_rows;
         }

@@ -546,6 +546,75 @@ static void test_scaler_json_and_missing(void **state) {
 
 /* ------------------------------------------------------------------ splits */
 
+/* JSON text with the number after "key": replaced by `val` (malloc'd) */
+static char *json_with(const char *js, const char *key, const char *val) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(js, pat);
+    assert_non_null(at);
+    at += strlen(pat);
+    while (*at == ' ' || *at == '\t') at++;
+    const char *end = at;
+    while (*end && *end != ',' && *end != '\n' && *end != '}') end++;
+    size_t cap = strlen(js) + strlen(val) + 1;
+    char *o = malloc(cap);
+    snprintf(o, cap, "%.*s%s%s", (int)(at - js), js, val, end);
+    return o;
+}
+
+/* The cohort rule in the scaler: setter bounds, a threshold resetting it, the
+ * JSON's bounds (whole numbers, days in [1, 100000], rows in [1, 1e15]). */
+static void test_scaler_cohort(void **state) {
+    (void)state;
+    enum { N = 6 };
+    double raw[N * 18], vel[N];
+    uint32_t av[N];
+    for (int i = 0; i < N * 18; i++) raw[i] = i % 7;
+    for (int i = 0; i < N; i++) { av[i] = (1u << 18) - 1; vel[i] = i; }
+    MilesScaler *s, *t;
+    assert_int_equal(miles_scaler_fit(&s, raw, av, N, vel, NULL), MILES_OK);
+    int days = -1;
+    int64_t rows = -1;
+    assert_int_equal(miles_scaler_label_cohort(s, &days, &rows), 0);
+    assert_true(days == -1 && rows == -1); /* untouched without a rule */
+    miles_scaler_set_label_cohort(s, 0, 5);
+    assert_int_equal(miles_scaler_label_cohort(s, NULL, NULL), 0);
+    miles_scaler_set_label_cohort(s, 5, 0);
+    assert_int_equal(miles_scaler_label_cohort(s, NULL, NULL), 0);
+    miles_scaler_set_label_cohort(s, 1, 1);
+    assert_int_equal(miles_scaler_label_cohort(s, &days, &rows), 1);
+    assert_true(days == 1 && rows == 1);
+    char *js;
+    assert_int_equal(miles_scaler_to_json(s, &js), MILES_OK);
+    assert_non_null(strstr(js, "\"scope\":\t\"cohort\""));
+    assert_int_equal(miles_scaler_from_json(&t, js), MILES_OK);
+    days = 0; rows = 0;
+    assert_int_equal(miles_scaler_label_cohort(t, &days, &rows), 1);
+    assert_true(days == 1 && rows == 1);
+    miles_scaler_free(t);
+    static const struct { const char *key, *val; int ok; } cases[] = {
+        {"cohort_days", "100000", 1}, {"cohort_days", "100001", 0}, {"cohort_days", "0", 0}, {"cohort_days", "1.5", 0},
+        {"cohort_min_rows", "1e15", 1}, {"cohort_min_rows", "2e15", 0}, {"cohort_min_rows", "0", 0},
+        {"cohort_min_rows", "2.5", 0}, {"cohort_days", "\"7\"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *b = json_with(js, cases[i].key, cases[i].val);
+        int st = miles_scaler_from_json(&t, b);
+        printf("  %s %s: %s\n", cases[i].key, cases[i].val, st ? miles_last_error() : "ok");
+        assert_int_equal(st, cases[i].ok ? MILES_OK : MILES_EFORMAT);
+        if (!st) miles_scaler_free(t);
+        free(b);
+    }
+    /* a plain threshold replaces the rule */
+    miles_scaler_set_threshold(s, 3, 80, "train");
+    assert_int_equal(miles_scaler_label_cohort(s, NULL, NULL), 0);
+    free(js);
+    assert_int_equal(miles_scaler_to_json(s, &js), MILES_OK);
+    assert_null(strstr(js, "cohort"));
+    free(js);
+    miles_scaler_free(s);
+}
+
 static void test_split_sizes(void **state) {
     (void)state;
     const cJSON *e;
@@ -1622,6 +1691,7 @@ int main(void) {
         cmocka_unit_test(test_spearman),
         cmocka_unit_test(test_scaler_golden),
         cmocka_unit_test(test_scaler_json_and_missing),
+        cmocka_unit_test(test_scaler_cohort),
         cmocka_unit_test(test_split_sizes),
         cmocka_unit_test(test_split_groups),
         cmocka_unit_test(test_split_ordered),
