@@ -114,8 +114,10 @@ static int is_empty(const char *s) {
     return !*s;
 }
 
-/* Read, validate and filter the CSV into rows. */
-static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows, MilesPrepareReport *rep) {
+/* Read, validate and filter the CSV into rows.  needs_day: what needs a
+ * publish date on every kept row (for the messages), or NULL. */
+static int read_rows(const char *path, const MilesPrepareOptions *o, const char *needs_day, Rows *rows,
+                     MilesPrepareReport *rep) {
     MilesCsv *csv;
     MILES_TRY(miles_csv_open(&csv, path));
     int nf, st;
@@ -153,11 +155,10 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, Rows *rows,
         miles_csv_free(csv);
         return miles_error(MILES_EMISSING, "%s:1: column 'language' is missing but --language %s was asked (use --language any)", path, o->language);
     }
-    const char *needs_day = o->split_by_time ? "a split by time" : o->label_cohort_days > 0 ? "a cohort label" : NULL;
     if (needs_day && col_of[K_PUBLISH_DATE] < 0) {
         miles_csv_free(csv);
-        return miles_error(MILES_EMISSING, "%s:1: column 'publish_date_approx' is missing from the header but %s "
-                           "was asked", path, needs_day);
+        return miles_error(MILES_EMISSING, "%s:1: column 'publish_date_approx' is missing from the header, and %s "
+                           "needs it", path, needs_day);
     }
     StrMap ids = {0}, creators = {0};
     int32_t n_creators = 0;
@@ -291,7 +292,11 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     float *feat = NULL, *vel = NULL;
     const char **titles = NULL, **rids = NULL;
     int64_t *order = NULL;
-    int st = read_rows(csv_path, &o, &rows, rep);
+    const char *needs_day = o.split_by_time           ? "a split by time"
+                            : o.label_cohort_days <= 0 ? NULL
+                            : scaler_json              ? "the checkpoint's cohort label"
+                                                       : "a cohort label";
+    int st = read_rows(csv_path, &o, needs_day, &rows, rep);
     if (st) goto done;
     int64_t n = rows.n;
     const int64_t n_min = scaler_json ? 1 : 3;

@@ -539,6 +539,10 @@ if [ "$rc" -eq 0 ] && cmp -s "$W/to7/prepared.milesdat" "$W/p7.milesdat" &&
     tc_check "$W/to7/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort" and json.loads(m["data"])["label"]["cohort_days"] == 10'; then
     ok "train/data: --threshold-scope cohort: one file from both tools, the rule in the checkpoint, re-applied by prepare --checkpoint ($v7 viral)"
 else bad "train/data: --threshold-scope cohort (rc $rc, viral $v7 / $v7for): $(head -c 300 "$W/err")"; fi
+printf 'row_id,title,views,likes,language,engagement_velocity\na,t,10,1,en,5\n' > "$W/nodate.csv"
+"$BIN/miles-data" prepare "$W/nodate.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7n.milesdat" > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "data: prepare --checkpoint with a cohort rule and no dates refused" "and the checkpoint's cohort label needs it"
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
     --out "$W/to5" > /dev/null 2> "$W/err"
 rc=$?

@@ -1199,7 +1199,7 @@ static void test_prepare_by_time(void **state) {
          "a,t,10,1,en,5,2025-03-01\nb,t,10,1,en,5,\n", MILES_EMISSING,
          ":3:15 (column 7): row 'b' has no publish_date_approx"},
         {"row_id,title,views,likes,language,engagement_velocity\n", "a,t,10,1,en,5\n", MILES_EMISSING,
-         ":1: column 'publish_date_approx' is missing from the header"},
+         ":1: column 'publish_date_approx' is missing from the header, and a split by time needs it"},
         {"row_id,title,views,likes,language,engagement_velocity,publish_date_approx\n",
          "a,t,10,1,en,5,2025-03-01\n", MILES_EINVAL, "too few publish days"},
     };
