@@ -539,6 +539,23 @@ if [ "$rc" -eq 0 ] && cmp -s "$W/to7/prepared.milesdat" "$W/p7.milesdat" &&
     tc_check "$W/to7/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort" and json.loads(m["data"])["label"]["cohort_days"] == 10'; then
     ok "train/data: --threshold-scope cohort: one file from both tools, the rule in the checkpoint, re-applied by prepare --checkpoint ($v7 viral)"
 else bad "train/data: --threshold-scope cohort (rc $rc, viral $v7 / $v7for): $(head -c 300 "$W/err")"; fi
+# the evaluation report names the label its metrics score (the evaluated file's rule)
+"$BIN/miles-eval" -c "$W/to7/last.safetensors" --data "$W/p7.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7" \
+    > /dev/null 2> "$W/err" &&
+    "$BIN/miles-eval" -c "$W/to7/last.safetensors" --data "$W/p7for.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7f" \
+    > /dev/null 2>> "$W/err" &&
+    "$BIN/miles-eval" -c "$W/tc/last.safetensors" --data "$W/dfor.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7t" \
+    > /dev/null 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+a, b, c = (json.load(open(f"{w}/{d}/eval_test.json"))["run"]["label"] for d in ("ev7", "ev7f", "ev7t"))
+sys.exit(not (a["scope"] == b["scope"] == "cohort" and a["cohort_days"] == 10 and a["cohort_min_rows"] == 50
+              and c["scope"] == "train" and "cohort_days" not in c and c["threshold"] > 0))
+PY
+then ok "eval: run.label is the evaluated file's rule (cohort, 10 days; the training threshold)"
+else bad "eval: run.label (rc $rc): $(head -c 300 "$W/err")"; fi
 printf 'row_id,title,views,likes,language,engagement_velocity\na,t,10,1,en,5\n' > "$W/nodate.csv"
 "$BIN/miles-data" prepare "$W/nodate.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7n.milesdat" > /dev/null 2> "$W/err"
 rc=$?

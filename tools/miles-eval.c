@@ -349,6 +349,12 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "preset", mc->preset);
     cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));
+    {   /* which label the metrics score: the evaluated file's rule (threshold or cohort) */
+        cJSON *scj = cJSON_Parse(miles_prepared_scaler_json(prep));
+        cJSON *label = scj ? cJSON_DetachItemFromObjectCaseSensitive(scj, "label") : NULL;
+        if (label) cJSON_AddItemToObject(extra, "label", label);
+        cJSON_Delete(scj);
+    }
     /* target-space metrics on the clamped output, as the views/day (vpr) are */
     int64_t nclamp = tool_velocity_clamp(&vtg, vp, v.n, extra);
     if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,
