@@ -295,6 +295,7 @@ int miles_label_cohorts(const int64_t *day, const double *vel, int64_t n, int wi
         int64_t m = end - start;
         for (int64_t j = 0; j < m; j++) v[j] = vel[k[start + j].i];
         double thr = miles_percentile(v, m, p);
+        if (isnan(thr)) { free(k); free(v); return miles_error(MILES_ENOMEM, "out of memory"); } /* its only failure */
         for (int64_t j = 0; j < m; j++) labels[k[start + j].i] = vel[k[start + j].i] >= thr;
         if (thr < c.thr_min) c.thr_min = thr;
         if (thr > c.thr_max) c.thr_max = thr;
