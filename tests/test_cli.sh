@@ -569,6 +569,14 @@ if [ "$rc" -eq 0 ] && tc_check "$W/to5/last.safetensors" \
      and cfg["preset"] == "seed-notebook" and "velocity_target" not in m'; then
     ok "train: --recipe original (decay on every tensor, per-epoch schedule, unweighted CE, seed cleaning, seed-notebook)"
 else bad "train: --recipe original (rc $rc)"; fi
+# a data choice given with --recipe original wins over the recipe's (the cohort label here; "all" otherwise)
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
+    --threshold-scope cohort --out "$W/to8" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && tc_check "$W/to8/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort"' &&
+    tc_check "$W/to5/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "all"'; then
+    ok "train: --recipe original keeps an explicit --threshold-scope (cohort), else the original's all-rows threshold"
+else bad "train: --recipe original --threshold-scope cohort (rc $rc): $(head -c 200 "$W/err")"; fi
 # --model DIR: the pretrained encoder of the README's main job (make check
 # fetches it; skipped, saying so, only where `make weights` has not run): the
 # encoder's weights are the file's, the vocabulary defaults to the model's

@@ -149,7 +149,7 @@ typedef struct Opts {
     int calibrate;
     double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
-    int set_epochs, set_warmup, set_lossw, set_headlr; /* recipe defaults apply only to unset options */
+    int set_epochs, set_warmup, set_lossw, set_headlr, set_scope; /* recipe defaults apply only to unset options */
     int data_opts;              /* a --csv-only data option was given */
 } Opts;
 
@@ -173,7 +173,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_VOCAB: o->vocab = v; break;
     case O_LANG: o->language = v; o->data_opts = 1; break;
     case O_CLEAN: o->text_clean = v; o->data_opts = 1; break;
-    case O_SCOPE: o->scope = v; o->data_opts = 1; break;
+    case O_SCOPE: o->scope = v; o->data_opts = 1; o->set_scope = 1; break;
     case O_COHORT: o->cohort_days = v; o->data_opts = 1; break;
     case O_SPLITBY: o->split_by = v; o->data_opts = 1; break;
     case O_DROP: o->drop = v; o->data_opts = 1; break;
@@ -333,7 +333,7 @@ static int parse_options(int argc, char **argv, Opts *o) {
         o->preset = "seed-notebook";
         o->class_w = "none";
         o->text_clean = o->text_clean ? o->text_clean : "seed";
-        o->scope = "all";
+        if (!o->set_scope) o->scope = "all"; /* --threshold-scope given with it wins (as --text-clean does) */
     }
     /* issue 17's recipe: the new layers learn at their own lr when the encoder is
      * pretrained, and the miles preset predicts standardized log1p(velocity) */
