@@ -1134,6 +1134,19 @@ static void fixture_prepare(const char *csv, const char *out, const MilesPrepare
     printf("%.*s", (int)(strstr(txt, "feature") - txt), txt);
 }
 
+/* prepare of o's file split by row (o otherwise unchanged) must succeed, its
+ * report without `needle` */
+static void report_by_row_lacks(const char *csv, const char *out, MilesPrepareOptions *o, MilesPrepareReport *rep,
+                                const char *needle) {
+    char txt[8192];
+    int by_time = o->split_by_time;
+    o->split_by_time = 0;
+    assert_int_equal(miles_data_prepare(csv, out, o, rep), MILES_OK);
+    o->split_by_time = by_time;
+    miles_prepare_report_format(rep, o->leak_bound, txt, sizeof txt);
+    assert_null(strstr(txt, needle));
+}
+
 /* --split-by time through prepare: splits in publish-day order, the report's
  * day ranges, and the refusals (no date on a kept row, no date column, too
  * few days, creator and time at once). */
@@ -1182,12 +1195,8 @@ static void test_prepare_by_time(void **state) {
     assert_memory_equal(rep.viral, rep2.viral, sizeof rep.viral);
     o.seed = 42;
     /* the row split does not print days */
-    o.split_by_time = 0;
-    assert_int_equal(miles_data_prepare(csv, out, &o, &rep2), MILES_OK);
+    report_by_row_lacks(csv, out, &o, &rep2, "published");
     assert_int_equal(rep2.split_by_time, 0);
-    miles_prepare_report_format(&rep2, o.leak_bound, txt, sizeof txt);
-    assert_null(strstr(txt, "published"));
-    o.split_by_time = 1;
 
     /* refusals */
     o.split_by_creator = 1;
@@ -1219,12 +1228,8 @@ static void test_prepare_by_time(void **state) {
         assert_non_null(strstr(miles_last_error(), cases[i].needle));
     }
     /* the same day on every row, split by row: no correlation to print */
-    o.split_by_time = 0;
-    assert_int_equal(miles_data_prepare(path, out, &o, &rep), MILES_OK);
+    report_by_row_lacks(path, out, &o, &rep, "publish day vs velocity");
     assert_int_equal(rep.n_dated, 21);
-    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
-    assert_null(strstr(txt, "publish day vs velocity"));
-    o.split_by_time = 1;
     /* two days, 14 and 6 rows: the second overshoots val's target (3) and goes to test: val empty */
     FILE *f = fopen(path, "wb");
     assert_non_null(f);

@@ -150,6 +150,7 @@ typedef struct Opts {
     double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
     int set_epochs, set_warmup, set_lossw, set_headlr, set_scope; /* recipe defaults apply only to unset options */
+    MilesPrepareOptions prep;   /* --csv: the data words (split, scope, cohort, cleaning), parsed with the options */
     int data_opts;              /* a --csv-only data option was given */
 } Opts;
 
@@ -345,9 +346,9 @@ static int parse_options(int argc, char **argv, Opts *o) {
         return 2;
     }
     if (!o->set_lossw) o->loss_w = vk == MILES_VTARGET_LOG1P_Z ? "0.5,0.5" : "0.95,0.05";
-    MilesPrepareOptions words; /* checked here, before any data is read; used in open_data */
-    miles_prepare_options_default(&words);
-    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &words)) return 2;
+    /* checked here, before any data is read; open_data starts from them */
+    miles_prepare_options_default(&o->prep);
+    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &o->prep)) return 2;
     return -1;
 }
 
@@ -358,13 +359,11 @@ static int open_data(const Opts *o, const char *out_dir, int root, MilesPrepared
         snprintf(prepared_path, sizeof prepared_path, "%s/prepared.milesdat", out_dir);
         if (!o->resume) {
             int s = MILES_OK;
-            MilesPrepareOptions po;
-            miles_prepare_options_default(&po);
+            MilesPrepareOptions po = o->prep;
             po.vocab_dir = o->vocab ? o->vocab : o->model ? o->model : po.vocab_dir;
             po.max_len = o->max_len;
             po.language = strcmp(o->language, "any") ? o->language : NULL;
             po.seed = (uint64_t)o->seed;
-            if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &po)) return 2;
             if (o->drop && tool_feature_mask(o->drop, &po.drop_mask)) return 2;
             MilesPrepareReport rep;
             if (root) s = miles_data_prepare(o->csv, prepared_path, &po, &rep);
