@@ -569,14 +569,18 @@ if [ "$rc" -eq 0 ] && tc_check "$W/to5/last.safetensors" \
      and cfg["preset"] == "seed-notebook" and "velocity_target" not in m'; then
     ok "train: --recipe original (decay on every tensor, per-epoch schedule, unweighted CE, seed cleaning, seed-notebook)"
 else bad "train: --recipe original (rc $rc)"; fi
-# a data choice given with --recipe original wins over the recipe's (the cohort label here; "all" otherwise)
+# an option given with --recipe original wins over the recipe's choice (the
+# cohort label, the miles preset, weighted CE, a cosine schedule stepped every
+# step; to5 above has the recipe's own); decay on every tensor stays the recipe's
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --recipe original \
-    --threshold-scope cohort --out "$W/to8" > /dev/null 2> "$W/err"
+    --threshold-scope cohort --preset miles --class-weights 1,3 --schedule cosine --out "$W/to8" > /dev/null 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && tc_check "$W/to8/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort"' &&
+if [ "$rc" -eq 0 ] && tc_check "$W/to8/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "cohort"
+     and cfg["preset"] == "miles" and c["class_weight"] == [1, 3] and not c["auto_class_weight"]
+     and c["schedule"] == "cosine" and not c["schedule_per_epoch"] and c["decay_all"] and m["recipe"] == "original"' &&
     tc_check "$W/to5/last.safetensors" 'json.loads(m["data"])["label"]["scope"] == "all"'; then
-    ok "train: --recipe original keeps an explicit --threshold-scope (cohort), else the original's all-rows threshold"
-else bad "train: --recipe original --threshold-scope cohort (rc $rc): $(head -c 200 "$W/err")"; fi
+    ok "train: --recipe original keeps explicit --threshold-scope, --preset, --class-weights, --schedule"
+else bad "train: --recipe original with explicit options (rc $rc): $(head -c 200 "$W/err")"; fi
 # --model DIR: the pretrained encoder of the README's main job (make check
 # fetches it; skipped, saying so, only where `make weights` has not run): the
 # encoder's weights are the file's, the vocabulary defaults to the model's

@@ -65,7 +65,9 @@ static void usage(FILE *f) {
 "Training (defaults follow the original run with its bugs fixed):\n"
 "  --recipe R             default|original (original: seed-notebook preset, weight decay on\n"
 "                         every tensor, unweighted CE, schedule stepped once per epoch, label\n"
-"                         threshold on all rows, seed title cleaning)\n"
+"                         threshold on all rows, seed title cleaning); an option given\n"
+"                         with it (--preset, --class-weights, --schedule, --threshold-scope,\n"
+"                         --text-clean) wins over the recipe's choice\n"
 "  --batch-size N         32            --max-len N        128\n"
 "  --epochs N             15            --lr X             2e-5 (the encoder's)\n"
 "  --head-lr X            lr of the new layers (numeric MLP, fusion, heads); default 1e-3 with\n"
@@ -149,7 +151,7 @@ typedef struct Opts {
     int calibrate;
     double lr, wd, clip, min_delta, head_lr, layer_decay;
     long long seed, max_steps;
-    int set_epochs, set_warmup, set_lossw, set_headlr, set_scope; /* recipe defaults apply only to unset options */
+    int set_epochs, set_warmup, set_lossw, set_headlr, set_scope, set_preset, set_classw, set_schedule; /* recipe defaults apply only to unset options */
     MilesPrepareOptions prep;   /* --csv: the data words (split, scope, cohort, cleaning), parsed with the options */
     int data_opts;              /* a --csv-only data option was given */
 } Opts;
@@ -181,7 +183,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_MODEL: o->model = v; break;
     case O_INIT: o->init = v; break;
     case O_SIZE: o->size = v; break;
-    case O_PRESET: o->preset = v; break;
+    case O_PRESET: o->preset = v; o->set_preset = 1; break;
     case O_POOL: o->pooling = v; break;
     case O_RECIPE: o->recipe = v; break;
     case O_BATCH: return tool_parse_int(v, "--batch-size", 1, 1 << 20, &o->batch);
@@ -190,13 +192,13 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_LR: return tool_parse_double(v, "--lr", 0, 10, &o->lr);
     case O_WD: return tool_parse_double(v, "--weight-decay", 0, 10, &o->wd);
     case O_WARMUP: o->set_warmup = 1; return tool_parse_int(v, "--warmup", 0, 1 << 30, &o->warmup);
-    case O_SCHED: o->schedule = v; break;
+    case O_SCHED: o->schedule = v; o->set_schedule = 1; break;
     case O_CLIP: return tool_parse_double(v, "--clip", 0, 1e9, &o->clip);
     case O_LOSSW: o->loss_w = v; o->set_lossw = 1; break;
     case O_HEADLR: o->set_headlr = 1; return tool_parse_double(v, "--head-lr", 0, 10, &o->head_lr);
     case O_LAYERDECAY: return tool_parse_double(v, "--layer-decay", 0, 1, &o->layer_decay);
     case O_VTARGET: o->vtarget = v; break;
-    case O_CLASSW: o->class_w = v; break;
+    case O_CLASSW: o->class_w = v; o->set_classw = 1; break;
     case O_PATIENCE: return tool_parse_int(v, "--patience", 0, 1 << 20, &o->patience);
     case O_MINDELTA: return tool_parse_double(v, "--min-delta", 0, 1, &o->min_delta);
     case O_EVALEVERY: return tool_parse_int(v, "--eval-every", 0, 1 << 30, &o->eval_every);
@@ -331,10 +333,12 @@ static int parse_options(int argc, char **argv, Opts *o) {
         return 2;
     }
     if (!strcmp(o->recipe, "original")) {
-        o->preset = "seed-notebook";
-        o->class_w = "none";
+        /* the recipe fills in what the command line left unset: an option given
+         * with it is the user's (it was overwritten silently before) */
+        if (!o->set_preset) o->preset = "seed-notebook";
+        if (!o->set_classw) o->class_w = "none";
         o->text_clean = o->text_clean ? o->text_clean : "seed";
-        if (!o->set_scope) o->scope = "all"; /* --threshold-scope given with it wins (as --text-clean does) */
+        if (!o->set_scope) o->scope = "all";
     }
     /* issue 17's recipe: the new layers learn at their own lr when the encoder is
      * pretrained, and the miles preset predicts standardized log1p(velocity) */
@@ -446,9 +450,11 @@ static int train_config(const Opts *o, const char *out_dir, const MilesPrepared 
     else { fprintf(stderr, "miles-train: --schedule must be cosine, linear or constant\n"); return 2; }
     if (!strcmp(o->recipe, "original")) {
         tc->decay_all = 1;
-        tc->schedule = MILES_SCHED_ORIGINAL;
-        tc->schedule_per_epoch = 1;
-        tc->eta_min = 1e-7f;
+        if (!o->set_schedule) { /* an explicit --schedule is the fixed one: stepped every optimizer step */
+            tc->schedule = MILES_SCHED_ORIGINAL;
+            tc->schedule_per_epoch = 1;
+            tc->eta_min = 1e-7f;
+        }
     }
     if (sscanf(o->loss_w, "%f,%f", &tc->loss.w_cls, &tc->loss.w_reg) != 2) {
         fprintf(stderr, "miles-train: --loss-weights wants C,R (e.g. 0.95,0.05), got \"%s\"\n", o->loss_w);
