@@ -110,6 +110,7 @@ typedef struct DataPreparedOut {
     const uint32_t *avail;
     const int32_t *creator, *lengths, *input_ids; /* input_ids [n,max_len] */
     const char *const *titles, *const *row_ids;
+    MilesPreparedProvenance prov;  /* header bytes 128..191 */
 } DataPreparedOut;
 int data_prepared_write(const char *path, const DataPreparedOut *d);
 

@@ -114,6 +114,11 @@ static int is_empty(const char *s) {
     return !*s;
 }
 
+/* --language keeps only that language's rows unless it is empty, "any" or "all". */
+static int language_filtered(const MilesPrepareOptions *o) {
+    return o->language && *o->language && strcasecmp(o->language, "any") && strcasecmp(o->language, "all");
+}
+
 /* Read, validate and filter the CSV into rows.  needs_day: what needs a
  * publish date on every kept row (for the messages), or NULL. */
 static int read_rows(const char *path, const MilesPrepareOptions *o, const char *needs_day, Rows *rows,
@@ -150,7 +155,7 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, const char 
         miles_csv_free(csv);
         return miles_error(MILES_EMISSING, "%s:1: neither 'engagement_velocity' nor 'trend_duration_days' is in the header: no regression target", path);
     }
-    int lang_filter = o->language && *o->language && strcasecmp(o->language, "any") && strcasecmp(o->language, "all");
+    int lang_filter = language_filtered(o);
     if (lang_filter && col_of[K_LANGUAGE] < 0) {
         miles_csv_free(csv);
         return miles_error(MILES_EMISSING, "%s:1: column 'language' is missing but --language %s was asked (use --language any)", path, o->language);
@@ -266,6 +271,9 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if (o.threshold_all && o.label_cohort_days > 0)
         return miles_error(MILES_EINVAL, "a threshold on all rows and a cohort label at once: choose one");
     if (o.label_cohort_days < 0) return miles_error(MILES_EINVAL, "cohort window %d days: must be >= 1", o.label_cohort_days);
+    if (o.language && strlen(o.language) >= sizeof ((MilesPreparedProvenance *)0)->language)
+        return miles_error(MILES_EINVAL, "language '%.40s...' longer than %d bytes", o.language,
+                           (int)sizeof ((MilesPreparedProvenance *)0)->language - 1);
     int64_t cohort_min = MILES_COHORT_MIN_ROWS;
     if (scaler_json) {
         o.split_by_time = 0; /* every row goes to the test split */
@@ -498,6 +506,15 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         d.split = split_sorted; d.labels = labs; d.velocity_raw = vraw; d.velocity = vel;
         d.features_raw = fraw; d.features = feat; d.avail = avail; d.creator = creator;
         d.lengths = lengths; d.input_ids = ids; d.titles = titles; d.row_ids = rids;
+        /* the split record: what a report names as the rows it scored */
+        d.prov.split_by = scaler_json        ? MILES_SPLIT_BY_CHECKPOINT
+                          : o.split_by_creator ? MILES_SPLIT_BY_CREATOR
+                          : o.split_by_time    ? MILES_SPLIT_BY_TIME
+                                               : MILES_SPLIT_BY_ROW;
+        d.prov.seed = o.seed;
+        d.prov.train_frac = o.train_frac;
+        d.prov.dedup = o.dedup != 0;
+        snprintf(d.prov.language, sizeof d.prov.language, "%s", language_filtered(&o) ? o.language : "any");
         st = data_prepared_write(out_path, &d);
     }
     free(labs);

@@ -9,6 +9,9 @@
  *   velocity f32[n] features_raw f64[n*18] features f32[n*18] avail u32[n]
  *   creator i32[n] lengths i32[n] input_ids i32[n*T] title_off u64[n]
  *   row_id_off u64[n] strings[strings_len]
+ * Header bytes 128..191 (zero in files written before them, which still load)
+ * record how the rows were split, with their own CRC: the header CRC at 124
+ * covers only 0..123, and older readers ignore these bytes.
  */
 
 #include "data_internal.h"
@@ -18,6 +21,10 @@
 
 #define HDR_SIZE 192
 #define PREP_VERSION 1
+/* provenance block: flags u32 (bit 0 recorded, bit 1 dedup), split_by u32,
+ * seed u64, train_frac f64, language char[32], reserved u32, CRC-32 of 128..187 */
+#define PROV_OFF 128
+#define PROV_CRC 188
 
 /* ---------------------------------------------------------------- CRC-32 */
 
@@ -155,6 +162,18 @@ int data_prepared_write(const char *path, const DataPreparedOut *d) {
     put64(hdr + 112, (uint64_t)(L.end - HDR_SIZE));
     put32(hdr + 120, s.crc);
     put32(hdr + 124, miles_crc32(0, hdr, 124));
+    const MilesPreparedProvenance *pv = &d->prov;
+    if (pv->split_by != MILES_SPLIT_BY_UNRECORDED) {
+        double tf = pv->train_frac;
+        uint64_t tfb;
+        memcpy(&tfb, &tf, 8);
+        put32(hdr + PROV_OFF, 1u | (pv->dedup ? 2u : 0u));
+        put32(hdr + PROV_OFF + 4, (uint32_t)pv->split_by);
+        put64(hdr + PROV_OFF + 8, pv->seed);
+        put64(hdr + PROV_OFF + 16, tfb);
+        memcpy(hdr + PROV_OFF + 24, pv->language, sizeof pv->language);
+        put32(hdr + PROV_CRC, miles_crc32(0, hdr + PROV_OFF, PROV_CRC - PROV_OFF));
+    }
     if (!s.err && (fseek(af.fp, 0, SEEK_SET) != 0 || fwrite(hdr, 1, HDR_SIZE, af.fp) != HDR_SIZE)) s.err = 1;
     if (s.err) { miles_atomic_abort(&af); return miles_error(MILES_EIO, "%s: write failed", path); }
     return miles_atomic_commit(&af);
@@ -164,6 +183,7 @@ int data_prepared_write(const char *path, const DataPreparedOut *d) {
 
 struct MilesPrepared {
     char *buf; size_t size;
+    MilesPreparedProvenance prov;
     int64_t n, n_split[3], start[3];
     int max_len, text_clean;
     char vocab_hash[33];
@@ -183,6 +203,32 @@ void miles_prepared_free(MilesPrepared *p) {
 static int refuse(MilesPrepared *p, int code, const char *path, const char *what) {
     miles_prepared_free(p);
     return miles_error(code, "%s: not a usable prepared data file: %s (re-run `miles-data prepare`)", path, what);
+}
+
+/* The split record of header bytes 128..191: all zero (an older file) or
+ * flagged, checksummed and in range.  -1 when corrupt. */
+static int read_provenance(const unsigned char *h, MilesPreparedProvenance *pv) {
+    memset(pv, 0, sizeof *pv);
+    uint32_t flags = get32(h + PROV_OFF);
+    if (!(flags & 1u)) {
+        for (int i = PROV_OFF; i < HDR_SIZE; i++)
+            if (h[i]) return -1;
+        return 0;
+    }
+    if (get32(h + PROV_CRC) != miles_crc32(0, h + PROV_OFF, PROV_CRC - PROV_OFF) || flags > 3) return -1;
+    uint32_t by = get32(h + PROV_OFF + 4);
+    uint64_t tfb = get64(h + PROV_OFF + 16);
+    double tf;
+    memcpy(&tf, &tfb, 8);
+    if (by < MILES_SPLIT_BY_ROW || by > MILES_SPLIT_BY_CHECKPOINT || !(tf > 0 && tf < 1) ||
+        !memchr(h + PROV_OFF + 24, 0, sizeof pv->language))
+        return -1;
+    pv->split_by = (int)by;
+    pv->seed = get64(h + PROV_OFF + 8);
+    pv->train_frac = tf;
+    pv->dedup = (flags & 2u) != 0;
+    memcpy(pv->language, h + PROV_OFF + 24, sizeof pv->language);
+    return 0;
 }
 
 int miles_prepared_open(MilesPrepared **out, const char *path) {
@@ -213,6 +259,7 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
     if (p->size < L.end) return refuse(p, MILES_EFORMAT, path, "truncated (file shorter than its header says)");
     if (p->size > L.end) return refuse(p, MILES_EFORMAT, path, "trailing bytes after the data");
     if (get32(h + 120) != miles_crc32(0, h + HDR_SIZE, payload)) return refuse(p, MILES_EFORMAT, path, "data checksum mismatch (corrupt file)");
+    if (read_provenance(h, &p->prov)) return refuse(p, MILES_EFORMAT, path, "header bytes 128..191 (split record) corrupt");
     p->n = (int64_t)n;
     p->max_len = (int)T;
     p->text_clean = (int)get32(h + 56);
@@ -296,3 +343,14 @@ const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i) 
 const char *miles_prepared_scaler_json(const MilesPrepared *p) { return p ? p->json : NULL; }
 const char *miles_prepared_vocab_hash(const MilesPrepared *p) { return p ? p->vocab_hash : NULL; }
 int miles_prepared_text_clean(const MilesPrepared *p) { return p ? p->text_clean : -1; }
+
+int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *out) {
+    if (!p || !out) return -1;
+    *out = p->prov;
+    return p->prov.split_by != MILES_SPLIT_BY_UNRECORDED;
+}
+
+const char *miles_split_by_name(int split_by) {
+    static const char *const names[] = {"unrecorded", "row", "creator", "time", "checkpoint"};
+    return split_by >= 0 && split_by <= MILES_SPLIT_BY_CHECKPOINT ? names[split_by] : NULL;
+}

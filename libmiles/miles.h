@@ -764,6 +764,27 @@ MILES_API const char *miles_prepared_scaler_json(const MilesPrepared *p);
 MILES_API const char *miles_prepared_vocab_hash(const MilesPrepared *p);
 /* Text cleaning mode used before tokenizing (MILES_TEXT_CLEAN_*). */
 MILES_API int miles_prepared_text_clean(const MilesPrepared *p);
+/* How the file's rows were chosen and split, as prepare recorded it (header
+ * bytes 128..191): what a report needs to say which test split it scored. */
+enum {
+    MILES_SPLIT_BY_UNRECORDED = 0,  /* a file written before the header held it */
+    MILES_SPLIT_BY_ROW = 1,         /* stratified by label, seeded (the default) */
+    MILES_SPLIT_BY_CREATOR = 2,     /* group split on author_handle, seeded */
+    MILES_SPLIT_BY_TIME = 3,        /* oldest publish days train, newest test */
+    MILES_SPLIT_BY_CHECKPOINT = 4   /* prepare --checkpoint: every row in test */
+};
+typedef struct MilesPreparedProvenance {
+    int split_by;            /* MILES_SPLIT_BY_* */
+    uint64_t seed;           /* the split's seed (used by the row and creator splits) */
+    double train_frac;       /* the training share asked for; val and test share the rest */
+    char language[32];       /* the kept language, "any" for every row */
+    int dedup;               /* repeated row ids were dropped */
+} MilesPreparedProvenance;
+/* 1 and *out filled when the file records it, 0 (out->split_by UNRECORDED)
+ * for an older file, -1 on NULL arguments. */
+MILES_API int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *out);
+/* "row", "creator", "time", "checkpoint", "unrecorded" (NULL out of range). */
+MILES_API const char *miles_split_by_name(int split_by);
 
 /* ======================================================================== */
 /* Section: data sources: synthetic data, adapters                          */

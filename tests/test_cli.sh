@@ -522,6 +522,20 @@ sys.exit(not (len(r) == 3 and r[0][1] < r[1][0] <= r[1][1] < r[2][0]))
 PY
 then ok "train/data: --split-by time: one file from both tools, train's days before val's before test's"
 else bad "train/data: --split-by time (rc $rc): $(head -c 300 "$W/err")"; fi
+# the split record: train_result.json's data_split and inspect's "split:" line say how the rows were split
+"$BIN/miles-data" inspect "$W/p4.milesdat" > "$W/in4" 2> "$W/err" && "$BIN/miles-data" inspect "$W/p6.milesdat" > "$W/in6" 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "^split: by creator (no creator in two splits), seed 3, train 0.7; language any$" "$W/in4" &&
+    grep -q "^split: by time (oldest publish days train, newest test), train 0.7; language en$" "$W/in6" &&
+    python3 - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+a, b = (json.load(open(f"{w}/{d}/train_result.json"))["data_split"] for d in ("to4", "to6"))
+sys.exit(not (a == {"by": "creator", "seed": 3, "train_frac": 0.7, "language": "any", "dedup": False}
+              and b == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}))
+PY
+then ok "train/data: train_result.json data_split and inspect's split line (creator seed 3; time)"
+else bad "train/data: the split record (rc $rc): $(head -c 300 "$W/err") $(grep '^split' "$W/in4" "$W/in6")"; fi
 # --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the
 # checkpoint's cohort rule to the CSV's own cohorts (the same CSV: the same viral count in all)
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --threshold-scope cohort \
@@ -545,16 +559,23 @@ else bad "train/data: --threshold-scope cohort (rc $rc, viral $v7 / $v7for): $(h
     "$BIN/miles-eval" -c "$W/to7/last.safetensors" --data "$W/p7for.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7f" \
     > /dev/null 2>> "$W/err" &&
     "$BIN/miles-eval" -c "$W/tc/last.safetensors" --data "$W/dfor.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7t" \
+    > /dev/null 2>> "$W/err" &&
+    "$BIN/miles-eval" -c "$W/to6/last.safetensors" --data "$W/p6.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev6" \
     > /dev/null 2>> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && python3 - "$W" <<'PY'
 import json, sys
 w = sys.argv[1]
-a, b, c = (json.load(open(f"{w}/{d}/eval_test.json"))["run"]["label"] for d in ("ev7", "ev7f", "ev7t"))
+r = {d: json.load(open(f"{w}/{d}/eval_test.json"))["run"] for d in ("ev7", "ev7f", "ev7t", "ev6")}
+a, b, c = (r[d]["label"] for d in ("ev7", "ev7f", "ev7t"))
+s = {d: r[d]["split_rule"] for d in r}
 sys.exit(not (a["scope"] == b["scope"] == "cohort" and a["cohort_days"] == 10 and a["cohort_min_rows"] == 50
-              and c["scope"] == "train" and "cohort_days" not in c and c["threshold"] > 0))
+              and c["scope"] == "train" and "cohort_days" not in c and c["threshold"] > 0
+              and s["ev7"] == {"by": "row", "seed": 42, "train_frac": 0.7, "language": "en", "dedup": False}
+              and s["ev7f"] == s["ev7t"] == {"by": "checkpoint", "language": "en", "dedup": False}
+              and s["ev6"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}))
 PY
-then ok "eval: run.label is the evaluated file's rule (cohort, 10 days; the training threshold)"
+then ok "eval: run.label is the evaluated file's rule (cohort, 10 days; the training threshold), run.split_rule its split (row, checkpoint, time)"
 else bad "eval: run.label (rc $rc): $(head -c 300 "$W/err")"; fi
 printf 'row_id,title,views,likes,language,engagement_velocity\na,t,10,1,en,5\n' > "$W/nodate.csv"
 "$BIN/miles-data" prepare "$W/nodate.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7n.milesdat" > /dev/null 2> "$W/err"

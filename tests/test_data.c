@@ -1081,7 +1081,8 @@ static void test_prepare_roundtrip(void **state) {
 }
 
 static void flip_and_expect(const char *path, long off, int mode, int code, const char *needle) {
-    /* mode 0: flip a byte; 1: truncate to off; 2: set version field to 99 and fix the header CRC */
+    /* mode 0: flip a byte; 1: truncate to off; 2: set version field to 99 and fix the header CRC;
+     * 3: set the split record's u32 at off to 9 and fix its CRC (bytes 128..187 at 188) */
     FILE *f = fopen(path, "rb");
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
@@ -1094,7 +1095,12 @@ static void flip_and_expect(const char *path, long off, int mode, int code, cons
     f = fopen(bad, "wb");
     if (mode == 0) { b[off] ^= 0x40; fwrite(b, 1, (size_t)n, f); }
     else if (mode == 1) fwrite(b, 1, (size_t)off, f);
-    else {
+    else if (mode == 3) {
+        b[off] = 9; b[off + 1] = b[off + 2] = b[off + 3] = 0;
+        uint32_t c = miles_crc32(0, b + 128, 60);
+        for (int i = 0; i < 4; i++) b[188 + i] = (unsigned char)(c >> (8 * i));
+        fwrite(b, 1, (size_t)n, f);
+    } else {
         b[8] = 99; b[9] = b[10] = b[11] = 0;
         uint32_t c = miles_crc32(0, b, 124);
         for (int i = 0; i < 4; i++) b[124 + i] = (unsigned char)(c >> (8 * i));
@@ -1399,6 +1405,59 @@ static void test_prepare_cohort(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* One prepare's split record (header bytes 128..191) as read back. */
+static MilesPreparedProvenance provenance_of(const char *csv, const char *out, const MilesPrepareOptions *o) {
+    OK(miles_data_prepare(csv, out, o, NULL));
+    MilesPrepared *p = NULL;
+    OK(miles_prepared_open(&p, out));
+    MilesPreparedProvenance pv;
+    assert_int_equal(miles_prepared_provenance(p, &pv), 1);
+    miles_prepared_free(p);
+    printf("  split by %s, seed %llu, train %g, language %s, dedup %d\n", miles_split_by_name(pv.split_by),
+           (unsigned long long)pv.seed, pv.train_frac, pv.language, pv.dedup);
+    return pv;
+}
+
+/* The split record: each split method, seed, training share, language
+ * filter and dedup as the options asked (a checkpoint's file: test_train);
+ * a too-long language refused; the names. */
+static void test_prepared_provenance(void **state) {
+    (void)state;
+    if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
+    char dir[] = "/tmp/miles_test_prov_XXXXXX", csv[1100], out[1100];
+    MilesPrepareOptions o;
+    fixture_options(dir, csv, out, 600, &o);
+    MilesPreparedProvenance pv = provenance_of(csv, out, &o);
+    assert_int_equal(pv.split_by, MILES_SPLIT_BY_ROW);
+    assert_int_equal(pv.seed, 42);
+    assert_true(pv.train_frac == 0.7);
+    assert_string_equal(pv.language, "en");
+    assert_int_equal(pv.dedup, 1);
+    o.split_by_creator = 1; o.seed = 12345678901234ULL; o.train_frac = 0.6; o.dedup = 0; o.language = "ALL";
+    pv = provenance_of(csv, out, &o);
+    assert_int_equal(pv.split_by, MILES_SPLIT_BY_CREATOR);
+    assert_true(pv.seed == 12345678901234ULL);
+    assert_true(pv.train_frac == 0.6);
+    assert_string_equal(pv.language, "any");
+    assert_int_equal(pv.dedup, 0);
+    o.split_by_creator = 0; o.split_by_time = 1; o.language = "";
+    pv = provenance_of(csv, out, &o);
+    assert_int_equal(pv.split_by, MILES_SPLIT_BY_TIME);
+    assert_string_equal(pv.language, "any");
+    o.language = "ko";
+    assert_string_equal(provenance_of(csv, out, &o).language, "ko");
+    o.language = "a-language-name-of-32-bytes-long";   /* 32 bytes: one more than the record holds */
+    assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "longer than 31 bytes"));
+    const char *names[] = {"unrecorded", "row", "creator", "time", "checkpoint"};
+    for (int k = 0; k <= MILES_SPLIT_BY_CHECKPOINT; k++) assert_string_equal(miles_split_by_name(k), names[k]);
+    assert_null(miles_split_by_name(-1));
+    assert_null(miles_split_by_name(MILES_SPLIT_BY_CHECKPOINT + 1));
+    assert_int_equal(miles_prepared_provenance(NULL, &pv), -1);
+    unlink(csv); unlink(out);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_prepared_corrupt(void **state) {
     (void)state;
     if (!vocab[0] || access(out_path, R_OK) != 0) { printf("  skip: no prepared file (needs a vocab)\n"); skip(); }
@@ -1416,6 +1475,11 @@ static void test_prepared_corrupt(void **state) {
     flip_and_expect(out_path, 100, 1, MILES_EFORMAT, "truncated header");
     flip_and_expect(out_path, 4, 1, MILES_EFORMAT, "bad magic");
     flip_and_expect(out_path, 0, 2, MILES_EUNSUPPORTED, "version 99");
+    /* the split record (header bytes 128..191): its own checksum, its values in range */
+    flip_and_expect(out_path, 137, 0, MILES_EFORMAT, "split record");
+    flip_and_expect(out_path, 190, 0, MILES_EFORMAT, "split record");
+    flip_and_expect(out_path, 132, 3, MILES_EFORMAT, "split record");
+    flip_and_expect(out_path, 128, 3, MILES_EFORMAT, "split record");
     assert_int_equal(miles_prepared_open(&p, "/nonexistent/file"), MILES_EMISSING);
 }
 
@@ -1651,6 +1715,11 @@ static void test_cli(void **state) {
  * is a change of the data pipeline: deliberate ones update them and say why. */
 #define PIN_PREPARED_DEFAULT 0x717dbab25f59e368ULL
 #define PIN_PREPARED_ORIGINAL 0x003c8911265d4f16ULL
+/* The same files whole: the pins above are of them with the split record
+ * (header bytes 128..191, added after them) zeroed, which is also how a file
+ * written before the record looks; that file must still load, unrecorded. */
+#define PIN_PREPARED_DEFAULT_RECORDED 0xf721e686a47e8158ULL
+#define PIN_PREPARED_ORIGINAL_RECORDED 0x39eff408269e755bULL
 
 static void test_prepared_pin(void **state) {
     (void)state;
@@ -1660,6 +1729,7 @@ static void test_prepared_pin(void **state) {
     snprintf(out, sizeof out, "%s/p.milesdat", dir);
     OK(miles_synth_write_csv(csv, 1000, 42));
     const uint64_t pins[2] = {PIN_PREPARED_DEFAULT, PIN_PREPARED_ORIGINAL};
+    const uint64_t pins_rec[2] = {PIN_PREPARED_DEFAULT_RECORDED, PIN_PREPARED_ORIGINAL_RECORDED};
     int failed = 0;
     for (int k = 0; k < 2; k++) {
         MilesPrepareOptions o;
@@ -1676,11 +1746,26 @@ static void test_prepared_pin(void **state) {
         size_t n = 0;
         char *b = test_slurp(out, &n);
         assert_non_null(b);
+        uint64_t hr = test_fnv1a(TEST_FNV_BASIS, b, n);
+        assert_true(n > 192);
+        memset(b + 128, 0, 64);
         uint64_t h = test_fnv1a(TEST_FNV_BASIS, b, n);
+        printf("  pin prepared file, %s options: %zu bytes, 0x%016llx (pinned 0x%016llx); without its split record "
+               "0x%016llx (pinned 0x%016llx)\n", k ? "the original's" : "default", n, (unsigned long long)hr,
+               (unsigned long long)pins_rec[k], (unsigned long long)h, (unsigned long long)pins[k]);
+        failed += (h != pins[k]) + (hr != pins_rec[k]);
+        /* written back without the record: loads, the split unrecorded, the data the same */
+        FILE *f = fopen(out, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
         free(b);
-        printf("  pin prepared file, %s options: %zu bytes, 0x%016llx (pinned 0x%016llx)\n",
-               k ? "the original's" : "default", n, (unsigned long long)h, (unsigned long long)pins[k]);
-        failed += h != pins[k];
+        MilesPrepared *p = NULL;
+        OK(miles_prepared_open(&p, out));
+        MilesPreparedProvenance pv;
+        assert_int_equal(miles_prepared_provenance(p, &pv), 0);
+        assert_int_equal(pv.split_by, MILES_SPLIT_BY_UNRECORDED);
+        miles_prepared_free(p);
     }
     test_rm_rf(dir);
     if (failed) fail_msg("%d prepared file hash(es) differ from the pinned ones (printed above)", failed);
@@ -1705,6 +1790,7 @@ int main(void) {
         cmocka_unit_test(test_prepare_roundtrip),
         cmocka_unit_test(test_prepare_by_time),
         cmocka_unit_test(test_prepare_cohort),
+        cmocka_unit_test(test_prepared_provenance),
         cmocka_unit_test(test_prepared_corrupt),
         cmocka_unit_test(test_bad_csvs),
         cmocka_unit_test(test_cli),

@@ -609,6 +609,10 @@ static void check_prepare_for(const MilesCheckpoint *c, const char *csv) {
     OK(miles_checkpoint_check_data(c, np));
     assert_string_equal(miles_prepared_scaler_json(np), miles_prepared_scaler_json(g_prep));
     assert_true(rep.applied);
+    MilesPreparedProvenance pv;   /* its split record says no split was made */
+    assert_int_equal(miles_prepared_provenance(np, &pv), 1);
+    assert_int_equal(pv.split_by, MILES_SPLIT_BY_CHECKPOINT);
+    assert_string_equal(miles_split_by_name(pv.split_by), "checkpoint");
     MilesDataset nt, nx;
     OK(miles_prepared_split(np, MILES_SPLIT_TRAIN, &nx));
     assert_int_equal(nx.n, 0);

@@ -191,6 +191,9 @@ static int cmd_inspect(int argc, char **argv) {
                (double)v.velocity[0]);
         print_features(v.features_raw, v.features, v.avail[0]);
     }
+    char how[256];
+    tool_split_describe(p, how, sizeof how);
+    printf("split: %s\n", how);
     printf("scaler:\n%s\n", miles_prepared_scaler_json(p));
     miles_prepared_free(p);
     return 0;

@@ -346,6 +346,7 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(extra, "checkpoint", ckpt);
     cJSON_AddStringToObject(extra, "data", data);
     cJSON_AddStringToObject(extra, "split", split_name);
+    cJSON_AddItemToObject(extra, "split_rule", tool_split_json(prep)); /* how the file's rows were split */
     cJSON_AddStringToObject(extra, "preset", mc->preset);
     cJSON_AddStringToObject(extra, "velocity_target", miles_velocity_target_name(vtg.kind));
     cJSON_AddNumberToObject(extra, "parameters", (double)miles_model_num_params(m));

@@ -345,3 +345,38 @@ int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, 
     }
     return c;
 }
+
+void *tool_split_json(const MilesPrepared *p) {
+    MilesPreparedProvenance pv;
+    int have = miles_prepared_provenance(p, &pv) == 1;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "by", have ? miles_split_by_name(pv.split_by) : "unrecorded");
+    if (!have) return o;
+    /* the seed decides nothing in a time split or an applied checkpoint's file */
+    if (pv.split_by == MILES_SPLIT_BY_ROW || pv.split_by == MILES_SPLIT_BY_CREATOR)
+        cJSON_AddNumberToObject(o, "seed", (double)pv.seed);
+    if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) tool_json_exact(o, "train_frac", pv.train_frac);
+    cJSON_AddStringToObject(o, "language", pv.language);
+    cJSON_AddBoolToObject(o, "dedup", pv.dedup);
+    return o;
+}
+
+void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap) {
+    MilesPreparedProvenance pv;
+    if (miles_prepared_provenance(p, &pv) != 1) {
+        snprintf(buf, cap, "not recorded (a file prepared before the split was kept in its header)");
+        return;
+    }
+    char how[96];
+    switch (pv.split_by) {
+    case MILES_SPLIT_BY_ROW: snprintf(how, sizeof how, "by row, stratified by label, seed %llu, train %g",
+                                      (unsigned long long)pv.seed, pv.train_frac); break;
+    case MILES_SPLIT_BY_CREATOR: snprintf(how, sizeof how, "by creator (no creator in two splits), seed %llu, train %g",
+                                          (unsigned long long)pv.seed, pv.train_frac); break;
+    case MILES_SPLIT_BY_TIME: snprintf(how, sizeof how, "by time (oldest publish days train, newest test), train %g",
+                                       pv.train_frac); break;
+    default: snprintf(how, sizeof how, "none: a checkpoint's scaler applied, every row in test"); break;
+    }
+    snprintf(buf, cap, "%s; language %s%s", how, pv.language, pv.dedup ? "; repeated row ids dropped" : "");
+}

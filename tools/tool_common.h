@@ -49,6 +49,14 @@ int tool_feature_mask(const char *list, uint32_t *mask);
  * know, else 0. */
 int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
                        const char *clean, MilesPrepareOptions *o);
+/* How a prepared file's rows were chosen and split (miles_prepared_provenance)
+ * as a cJSON object: {"by", "seed" (row and creator splits), "train_frac",
+ * "language", "dedup"}; {"by": "unrecorded"} for an older file.  NULL only out
+ * of memory. */
+void *tool_split_json(const MilesPrepared *p);
+/* The same in words for people ("by time (oldest publish days train), train
+ * 0.7, language en"). */
+void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap);
 /* One CSV field as RFC 4180 wants it: quoted (quotes doubled) when it holds a
  * comma, a quote, CR or LF; NULL writes nothing (an empty field). */
 void tool_csv_cell(FILE *f, const char *s);
