@@ -16,6 +16,7 @@
 
 #include "data_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 
@@ -348,6 +349,41 @@ int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *o
     if (!p || !out) return -1;
     *out = p->prov;
     return p->prov.split_by != MILES_SPLIT_BY_UNRECORDED;
+}
+
+/* v with the fewest of 15..17 digits that read back as v (0.7, not 0.69999999999999996) */
+static cJSON *short_exact(double v) {
+    char b[40];
+    for (int d = 15; d <= 17; d++) {
+        snprintf(b, sizeof b, "%.*g", d, v);
+        if (strtod(b, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(b);
+}
+
+int miles_prepared_provenance_json(const MilesPrepared *p, char **json) {
+    if (!json) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL out");
+    *json = NULL;
+    MilesPreparedProvenance pv;
+    int have = miles_prepared_provenance(p, &pv);
+    if (have < 0) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL file");
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return miles_error(MILES_ENOMEM, "out of memory");
+    cJSON_AddStringToObject(o, "by", miles_split_by_name(pv.split_by));
+    if (have) {
+        /* the seed decides nothing in a time split or in a checkpoint's file */
+        if (pv.split_by == MILES_SPLIT_BY_ROW || pv.split_by == MILES_SPLIT_BY_CREATOR) {
+            char b[24];
+            snprintf(b, sizeof b, "%llu", (unsigned long long)pv.seed); /* all 64 bits, not a double's 53 */
+            cJSON_AddItemToObject(o, "seed", cJSON_CreateRaw(b));
+        }
+        if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) cJSON_AddItemToObject(o, "train_frac", short_exact(pv.train_frac));
+        cJSON_AddStringToObject(o, "language", pv.language);
+        cJSON_AddBoolToObject(o, "dedup", pv.dedup);
+    }
+    *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return *json ? MILES_OK : miles_error(MILES_ENOMEM, "out of memory");
 }
 
 const char *miles_split_by_name(int split_by) {

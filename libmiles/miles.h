@@ -783,6 +783,11 @@ typedef struct MilesPreparedProvenance {
 /* 1 and *out filled when the file records it, 0 (out->split_by UNRECORDED)
  * for an older file, -1 on NULL arguments. */
 MILES_API int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *out);
+/* The same as compact JSON (malloc'd): {"by", "seed" (row and creator splits),
+ * "train_frac" (not for a checkpoint's file), "language", "dedup"};
+ * {"by":"unrecorded"} for an older file.  What checkpoints keep as
+ * MILES_META_DATA_SPLIT. */
+MILES_API int miles_prepared_provenance_json(const MilesPrepared *p, char **json);
 /* "row", "creator", "time", "checkpoint", "unrecorded" (NULL out of range). */
 MILES_API const char *miles_split_by_name(int split_by);
 
@@ -1000,6 +1005,9 @@ MILES_API int miles_predict_dataset_progress(MilesModel *m, const char *device, 
 #define MILES_META_TEXT_CLEAN     "text_clean"         /* "none" | "seed" (MILES_TEXT_CLEAN_*) */
 #define MILES_META_VOCAB_DIR      "vocab_dir"          /* where the vocabulary was at training (a hint) */
 #define MILES_META_RECIPE         "recipe"             /* MilesTrainConfig.recipe */
+#define MILES_META_DATA_SPLIT     "data_split"         /* how the training file's rows were split
+                                                        * (miles_prepared_provenance_json; absent
+                                                        * in checkpoints written before it) */
 #define MILES_META_CRC32          "tensor_crc32"       /* {"tensor": "crc32 hex"} (safetensors.c verifies) */
 #define MILES_META_HEADER_CRC32   "header_crc32"       /* CRC-32 of the rest of the header (safetensors.c verifies) */
 /* the velocity target (MilesVelocityTarget): "log1p_z" with mean/std (%.17g);

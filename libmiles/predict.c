@@ -25,7 +25,7 @@
 #include <pthread.h>
 #include <strings.h>
 
-#define N_META 10
+#define N_META 11
 struct MilesPredictor {
     MilesModel *model;
     MilesBackend be;           /* where scoring runs (o->device; backend_internal.h) */
@@ -48,7 +48,8 @@ struct MilesPredictor {
 
 static const char *const meta_keys[N_META] = {
     MILES_META_CONFIG, MILES_META_SCALER, MILES_META_STATE, MILES_META_TRAIN_CONFIG, MILES_META_THRESHOLD,
-    MILES_META_TOKENIZER_HASH, MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE, MILES_META_FORMAT};
+    MILES_META_TOKENIZER_HASH, MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE, MILES_META_FORMAT,
+    MILES_META_DATA_SPLIT};
 
 /* The original API's request fields and the columns they feed. */
 static const struct { const char *field, *column; } request_fields[] = {

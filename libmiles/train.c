@@ -366,6 +366,9 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
     k.tokenizer_hash = miles_prepared_vocab_hash(data);
     k.text_clean = miles_prepared_text_clean(data) == MILES_TEXT_CLEAN_SEED ? "seed" : "none";
     k.recipe = cfg && cfg->recipe ? cfg->recipe : "default";
+    char *split_json = NULL;   /* how the file's rows were split: the model's provenance */
+    MILES_TRY(miles_prepared_provenance_json(data, &split_json));
+    k.data_split = split_json;
     MilesTokFiles files;
     memset(&files, 0, sizeof files);
     char vocab_abs[4096] = "";
@@ -430,6 +433,7 @@ int miles_train_run(MilesModel *m, const MilesPrepared *data, const MilesTrainCo
     if (s == MILES_OK) s = miles_train_datasets(m, &train, &val, &k, cfg, res);
     free(tv);
     free(vv);
+    free(split_json);
     miles_tokfiles_free(&files);
     return s;
 }

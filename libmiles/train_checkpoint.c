@@ -270,14 +270,15 @@ int miles_ckpt_save(const char *path, MilesModel *m, MilesAdamW *opt, const Mile
                           MILES_META_THRESHOLD, MILES_META_SCALER, MILES_META_TOKENIZER_HASH,
                           MILES_META_TEXT_CLEAN, MILES_META_VOCAB_DIR, MILES_META_RECIPE,
                           MILES_META_VELOCITY_TARGET, MILES_META_VELOCITY_MEAN, MILES_META_VELOCITY_STD,
-                          MILES_META_VELOCITY_MIN, MILES_META_VELOCITY_MAX};
+                          MILES_META_VELOCITY_MIN, MILES_META_VELOCITY_MAX, MILES_META_DATA_SPLIT};
     /* the loader refuses a threshold outside [0, 1]: a degenerate one (NaN when the
      * validation split had one class) is left out and the default 0.5 applies */
     const int thr_ok = isfinite(st->threshold) && st->threshold >= 0 && st->threshold <= 1;
     const char *vals[] = {MILES_CHECKPOINT_FORMAT, cj, sj, tj, thr_ok ? thr : NULL, k ? k->scaler_json : NULL,
                           k ? k->tokenizer_hash : NULL, k ? k->text_clean : NULL, k ? k->vocab_dir : NULL,
                           k ? k->recipe : NULL, k ? k->velocity_target : NULL, k ? k->velocity_mean : NULL,
-                          k ? k->velocity_std : NULL, k ? k->velocity_min : NULL, k ? k->velocity_max : NULL};
+                          k ? k->velocity_std : NULL, k ? k->velocity_min : NULL, k ? k->velocity_max : NULL,
+                          k ? k->data_split : NULL};
     for (size_t i = 0; s == MILES_OK && i < sizeof keys / sizeof *keys; i++)
         if (vals[i]) s = miles_safetensors_writer_metadata(w, keys[i], vals[i]);
     free(cj); free(sj); free(tj);

@@ -70,6 +70,7 @@ typedef struct MilesCkptContract {
     const char *text_clean;         /* MILES_META_TEXT_CLEAN: "none" | "seed" */
     const char *vocab_dir;          /* MILES_META_VOCAB_DIR (absolute path, a hint) */
     const char *recipe;             /* MILES_META_RECIPE */
+    const char *data_split;         /* MILES_META_DATA_SPLIT (JSON) */
     const MilesTokFiles *tokenizer; /* embedded as "tokenizer/<file>" tensors */
     /* MILES_META_VELOCITY_TARGET / _MEAN / _STD / _MIN / _MAX (NULL for min-max: key absent) */
     const char *velocity_target, *velocity_mean, *velocity_std, *velocity_min, *velocity_max;

@@ -534,7 +534,11 @@ a, b = (json.load(open(f"{w}/{d}/train_result.json"))["data_split"] for d in ("t
 sys.exit(not (a == {"by": "creator", "seed": 3, "train_frac": 0.7, "language": "any", "dedup": False}
               and b == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}))
 PY
-then ok "train/data: train_result.json data_split and inspect's split line (creator seed 3; time)"
+then
+    if tc_check "$W/to4/last.safetensors" 'json.loads(m["data_split"]) == {"by": "creator", "seed": 3, "train_frac": 0.7, "language": "any", "dedup": False}' &&
+        tc_check "$W/to6/last.safetensors" 'm["data_split"] == """{"by":"time","train_frac":0.7,"language":"en","dedup":false}"""'; then
+        ok "train/data: the split record in train_result.json, the checkpoints and inspect's split line (creator seed 3; time)"
+    else bad "train/data: the checkpoints' data_split"; fi
 else bad "train/data: the split record (rc $rc): $(head -c 300 "$W/err") $(grep '^split' "$W/in4" "$W/in6")"; fi
 # --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the
 # checkpoint's cohort rule to the CSV's own cohorts (the same CSV: the same viral count in all)

@@ -550,8 +550,8 @@ if "$BIN/miles-train" --csv "$CSV" --language any --threshold-scope cohort --coh
     --out "$W/cohort" > /dev/null 2> "$W/cohort.err"; then
     start_server -c "$W/cohort/last.safetensors" --no-db
     req GET /model/info
-    expect "cohort label: GET /model/info has no single threshold, the cohort's window" 200 \
-        "d['viral_velocity_threshold'] is None and d['viral_label_cohort_days']==14"
+    expect "cohort label: GET /model/info has no single threshold, the cohort's window; data_split the training rows' split" 200 \
+        "d['viral_velocity_threshold'] is None and d['viral_label_cohort_days']==14 and d['data_split']=={'by': 'row', 'seed': 42, 'train_frac': 0.7, 'language': 'any', 'dedup': False}"
     stop_server
 else CODE=-; bad "miles-train --threshold-scope cohort: $(head -c 200 "$W/cohort.err")"; fi
 fi  # part scores

@@ -565,6 +565,8 @@ static enum MHD_Result h_info(struct MHD_Connection *c, Req *q) {
     cJSON_AddStringToObject(j, "recipe", rc ? rc : "");
     cJSON_AddItemToObject(j, "training", parse_or_string(miles_predictor_metadata(p, "state")));
     cJSON_AddItemToObject(j, "train_config", parse_or_string(miles_predictor_metadata(p, "train_config")));
+    /* how the training rows were split (null: a checkpoint written before it was kept) */
+    cJSON_AddItemToObject(j, "data_split", parse_or_string(miles_predictor_metadata(p, MILES_META_DATA_SPLIT)));
     /* features: order, scaler statistics */
     double mean[MILES_NUM_FEATURES], scale[MILES_NUM_FEATURES];
     uint32_t avail = 0, dropped = 0;

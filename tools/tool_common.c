@@ -347,18 +347,10 @@ int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, 
 }
 
 void *tool_split_json(const MilesPrepared *p) {
-    MilesPreparedProvenance pv;
-    int have = miles_prepared_provenance(p, &pv) == 1;
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    cJSON_AddStringToObject(o, "by", have ? miles_split_by_name(pv.split_by) : "unrecorded");
-    if (!have) return o;
-    /* the seed decides nothing in a time split or an applied checkpoint's file */
-    if (pv.split_by == MILES_SPLIT_BY_ROW || pv.split_by == MILES_SPLIT_BY_CREATOR)
-        cJSON_AddNumberToObject(o, "seed", (double)pv.seed);
-    if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) tool_json_exact(o, "train_frac", pv.train_frac);
-    cJSON_AddStringToObject(o, "language", pv.language);
-    cJSON_AddBoolToObject(o, "dedup", pv.dedup);
+    char *txt = NULL;
+    if (miles_prepared_provenance_json(p, &txt) != MILES_OK) return NULL;
+    cJSON *o = cJSON_Parse(txt);
+    free(txt);
     return o;
 }
 

@@ -49,10 +49,8 @@ int tool_feature_mask(const char *list, uint32_t *mask);
  * know, else 0. */
 int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
                        const char *clean, MilesPrepareOptions *o);
-/* How a prepared file's rows were chosen and split (miles_prepared_provenance)
- * as a cJSON object: {"by", "seed" (row and creator splits), "train_frac",
- * "language", "dedup"}; {"by": "unrecorded"} for an older file.  NULL only out
- * of memory. */
+/* How a prepared file's rows were chosen and split as a cJSON object
+ * (miles_prepared_provenance_json's).  NULL only out of memory. */
 void *tool_split_json(const MilesPrepared *p);
 /* The same in words for people ("by time (oldest publish days train), train
  * 0.7, language en"). */
