@@ -540,6 +540,21 @@ then
         ok "train/data: the split record in train_result.json, the checkpoints and inspect's split line (creator seed 3; time)"
     else bad "train/data: the checkpoints' data_split"; fi
 else bad "train/data: the split record (rc $rc): $(head -c 300 "$W/err") $(grep '^split' "$W/in4" "$W/in6")"; fi
+# a seed above 2^53 (a program linking libmiles may use one) reaches the report exactly, not as a double:
+# p4's record patched (seed at bytes 136..143, the record's CRC-32 at 188 over 128..187)
+python3 - "$W/p4.milesdat" "$W/p4big.milesdat" <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+b[136:144] = struct.pack("<Q", 2**64 - 59)
+b[188:192] = struct.pack("<I", zlib.crc32(bytes(b[128:188])))
+open(sys.argv[2], "wb").write(b)
+PY
+"$BIN/miles-eval" -c "$W/to4/last.safetensors" --data "$W/p4big.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev4big" \
+    > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["run"]["split_rule"]["seed"] != 2**64 - 59)' \
+    "$W/ev4big/eval_test.json"; then ok "eval: run.split_rule's seed to the last digit (2^64 - 59)"
+else bad "eval: a 64-bit seed in run.split_rule (rc $rc): $(head -c 300 "$W/err")"; fi
 # --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the
 # checkpoint's cohort rule to the CSV's own cohorts (the same CSV: the same viral count in all)
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --threshold-scope cohort \

@@ -1406,12 +1406,18 @@ static void test_prepare_cohort(void **state) {
 }
 
 /* One prepare's split record (header bytes 128..191) as read back. */
-static MilesPreparedProvenance provenance_of(const char *csv, const char *out, const MilesPrepareOptions *o) {
+static MilesPreparedProvenance provenance_of(const char *csv, const char *out, const MilesPrepareOptions *o,
+                                             const char *want_json) {
     OK(miles_data_prepare(csv, out, o, NULL));
     MilesPrepared *p = NULL;
     OK(miles_prepared_open(&p, out));
     MilesPreparedProvenance pv;
     assert_int_equal(miles_prepared_provenance(p, &pv), 1);
+    char *js = NULL;
+    OK(miles_prepared_provenance_json(p, &js));
+    printf("  %s\n", js);
+    assert_string_equal(js, want_json);
+    free(js);
     miles_prepared_free(p);
     printf("  split by %s, seed %llu, train %g, language %s, dedup %d\n", miles_split_by_name(pv.split_by),
            (unsigned long long)pv.seed, pv.train_frac, pv.language, pv.dedup);
@@ -1427,25 +1433,28 @@ static void test_prepared_provenance(void **state) {
     char dir[] = "/tmp/miles_test_prov_XXXXXX", csv[1100], out[1100];
     MilesPrepareOptions o;
     fixture_options(dir, csv, out, 600, &o);
-    MilesPreparedProvenance pv = provenance_of(csv, out, &o);
+    MilesPreparedProvenance pv =
+        provenance_of(csv, out, &o, "{\"by\":\"row\",\"seed\":42,\"train_frac\":0.7,\"language\":\"en\",\"dedup\":true}");
     assert_int_equal(pv.split_by, MILES_SPLIT_BY_ROW);
     assert_int_equal(pv.seed, 42);
     assert_true(pv.train_frac == 0.7);
     assert_string_equal(pv.language, "en");
     assert_int_equal(pv.dedup, 1);
-    o.split_by_creator = 1; o.seed = 12345678901234ULL; o.train_frac = 0.6; o.dedup = 0; o.language = "ALL";
-    pv = provenance_of(csv, out, &o);
+    /* a seed above 2^53 keeps every bit in the JSON; a share that needs 17 digits gets them */
+    o.split_by_creator = 1; o.seed = 18446744073709551557ULL; o.train_frac = 0.1 + 0.2; o.dedup = 0; o.language = "ALL";
+    pv = provenance_of(csv, out, &o, "{\"by\":\"creator\",\"seed\":18446744073709551557,\"train_frac\":0.30000000000000004,"
+                                     "\"language\":\"any\",\"dedup\":false}");
     assert_int_equal(pv.split_by, MILES_SPLIT_BY_CREATOR);
-    assert_true(pv.seed == 12345678901234ULL);
-    assert_true(pv.train_frac == 0.6);
+    assert_true(pv.seed == 18446744073709551557ULL);
+    assert_true(pv.train_frac == 0.1 + 0.2);
     assert_string_equal(pv.language, "any");
     assert_int_equal(pv.dedup, 0);
-    o.split_by_creator = 0; o.split_by_time = 1; o.language = "";
-    pv = provenance_of(csv, out, &o);
+    o.split_by_creator = 0; o.split_by_time = 1; o.language = ""; o.train_frac = 0.7;
+    pv = provenance_of(csv, out, &o, "{\"by\":\"time\",\"train_frac\":0.7,\"language\":\"any\",\"dedup\":false}");
     assert_int_equal(pv.split_by, MILES_SPLIT_BY_TIME);
     assert_string_equal(pv.language, "any");
     o.language = "ko";
-    assert_string_equal(provenance_of(csv, out, &o).language, "ko");
+    assert_string_equal(provenance_of(csv, out, &o, "{\"by\":\"time\",\"train_frac\":0.7,\"language\":\"ko\",\"dedup\":false}").language, "ko");
     o.language = "a-language-name-of-32-bytes-long";   /* 32 bytes: one more than the record holds */
     assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "longer than 31 bytes"));
@@ -1454,6 +1463,9 @@ static void test_prepared_provenance(void **state) {
     assert_null(miles_split_by_name(-1));
     assert_null(miles_split_by_name(MILES_SPLIT_BY_CHECKPOINT + 1));
     assert_int_equal(miles_prepared_provenance(NULL, &pv), -1);
+    char *js = (char *)"x";
+    assert_int_equal(miles_prepared_provenance_json(NULL, &js), MILES_EINVAL);
+    assert_null(js);
     unlink(csv); unlink(out);
     assert_int_equal(rmdir(dir), 0);
 }
@@ -1765,6 +1777,10 @@ static void test_prepared_pin(void **state) {
         MilesPreparedProvenance pv;
         assert_int_equal(miles_prepared_provenance(p, &pv), 0);
         assert_int_equal(pv.split_by, MILES_SPLIT_BY_UNRECORDED);
+        char *js = NULL;
+        OK(miles_prepared_provenance_json(p, &js));
+        assert_string_equal(js, "{\"by\":\"unrecorded\"}");
+        free(js);
         miles_prepared_free(p);
     }
     test_rm_rf(dir);

@@ -351,6 +351,13 @@ void *tool_split_json(const MilesPrepared *p) {
     if (miles_prepared_provenance_json(p, &txt) != MILES_OK) return NULL;
     cJSON *o = cJSON_Parse(txt);
     free(txt);
+    /* a parsed seed is a double: above 2^53 it would print rounded, so it goes back as written */
+    MilesPreparedProvenance pv;
+    if (o && cJSON_HasObjectItem(o, "seed") && miles_prepared_provenance(p, &pv) == 1) {
+        char b[24];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)pv.seed);
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "seed", cJSON_CreateRaw(b));
+    }
     return o;
 }
 
