@@ -290,15 +290,17 @@ for kind in ("text", "numeric"):
     assert 0 <= r["auroc"] <= 1 and c["tn"] + c["fp"] + c["fn"] + c["tp"] == r["n"], kind
     assert c["fn"] + c["tp"] == r["n_positive"] and abs(r["prevalence"] - r["n_positive"] / r["n"]) < 1e-12, kind
     json.load(open(f"{d}/baseline_{kind}.json"))  # the fitted model
+    assert r["run"]["split_rule"] == {"by": "row", "seed": 42, "train_frac": 0.7, "language": "en", "dedup": False}, kind
 v = json.load(open(f"{d}/baseline_ridge_test.json"))
 run, rep = v["run"], v["velocity_report"]
+assert run["split_rule"]["by"] == "row"
 assert len(run["coef"]) == 18 and math.isfinite(run["intercept"]) and run["velocity_target"] == "log1p_z"
 for k in ("mae", "rmse", "r2"):
     assert math.isfinite(rep["target_space"][k]) and math.isfinite(rep["views_per_day"][k])
 assert rep["target_space"]["rmse"] >= rep["target_space"]["mae"]
 PY
 }
-if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients)"
+if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients, the split rule)"
 else bad "baseline: --kind all"; fi
 
 # miles-data prepare refuses input it cannot use, naming why, and writes nothing

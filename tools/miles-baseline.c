@@ -82,6 +82,7 @@ static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *
     cJSON *run = cJSON_AddObjectToObject(j, "run");
     cJSON_AddStringToObject(run, "baseline", "ridge");
     if (g_eval_data) cJSON_AddStringToObject(run, "eval_data", g_eval_data);
+    cJSON_AddItemToObject(run, "split_rule", tool_split_json(e));   /* how the scored file's rows were split */
     cJSON_AddNumberToObject(run, "alpha", alpha);
     cJSON_AddStringToObject(run, "velocity_target", miles_velocity_target_name(vt.kind));
     /* exact digits: miles-eval --compare rebuilds the model from these */
@@ -171,6 +172,7 @@ static int run_one(const char *kind, MilesPrepared *p, MilesPrepared *e, int spl
     cJSON_AddStringToObject(extra, "baseline", kind);
     cJSON_AddStringToObject(extra, "model_file", path);
     if (g_eval_data) cJSON_AddStringToObject(extra, "eval_data", g_eval_data);
+    cJSON_AddItemToObject(extra, "split_rule", tool_split_json(e));
     MilesBaselineInfo info;
     miles_baseline_info(b, &info);
     if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", info.vocab_size);
