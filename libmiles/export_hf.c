@@ -182,6 +182,12 @@ static char *build_config_json(const Ckpt *c, const MilesTokenizer *tok, const c
      * stored (validated at open): cJSON would print a and b with 15 digits */
     const char *cal = miles_checkpoint_meta(c->ck, MILES_META_CALIBRATION);
     if (cal) cJSON_AddRawToObject(mi, "calibration", cal);
+    /* how the training rows were split (MILES_META_DATA_SPLIT): raw, so a 64-bit
+     * seed keeps its digits, and only when it is a JSON object (it is not
+     * validated at open); null otherwise */
+    const char *ds = miles_ckpt_data_split(c->ck);
+    if (ds) cJSON_AddRawToObject(mi, "data_split", ds);
+    else cJSON_AddNullToObject(mi, "data_split");
     char hash[17] = "";
     if (miles_tokenizer_hash(tok, hash) == MILES_OK) cJSON_AddStringToObject(mi, "tokenizer_hash", hash);
     cJSON_AddStringToObject(mi, "text_clean", c->text_clean ? c->text_clean : "none");

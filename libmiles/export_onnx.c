@@ -457,7 +457,7 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
     s = miles_config_to_json(miles_model_config(m), &cj);
     if (s == MILES_OK) g_keep(&g, cj);
     const char *keys[] = {"miles_format", "miles_config", "data", "decision_threshold", "tokenizer_hash",
-                          "text_clean", "train_config", "feature_names", "calibration"};
+                          "text_clean", "train_config", "feature_names", "calibration", "data_split"};
     enum { NKV = sizeof keys / sizeof keys[0] };
     char names[1024] = "";
     for (int i = 0; i < MILES_NUM_FEATURES; i++)
@@ -469,7 +469,7 @@ int miles_export_onnx(const char *checkpoint, const char *out_path, const MilesE
                              miles_checkpoint_meta(ck, MILES_META_TRAIN_CONFIG), names,
                              /* the graph's viral_prob is the model's own; a calibrated
                               * checkpoint's Platt map travels beside it (docs/export.md) */
-                             miles_checkpoint_meta(ck, MILES_META_CALIBRATION)};
+                             miles_checkpoint_meta(ck, MILES_META_CALIBRATION), miles_ckpt_data_split(ck)};
     Onnx__StringStringEntryProto *props[NKV];
     size_t nprops = 0;
     for (int i = 0; i < NKV; i++)

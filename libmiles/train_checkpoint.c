@@ -497,6 +497,14 @@ int miles_ckpt_check_scaler(const MilesCheckpoint *c) {
     return s;
 }
 
+const char *miles_ckpt_data_split(const MilesCheckpoint *c) {
+    const char *ds = miles_checkpoint_meta(c, MILES_META_DATA_SPLIT);
+    cJSON *o = ds ? cJSON_ParseWithOpts(ds, NULL, 1) : NULL;   /* nothing after the object */
+    int ok = cJSON_IsObject(o);
+    cJSON_Delete(o);
+    return ok ? ds : NULL;
+}
+
 int miles_checkpoint_has_tokenizer(const MilesCheckpoint *c) {
     return c && miles_safetensors_find(c->st, TOK_PREFIX "vocab.txt") >= 0;
 }

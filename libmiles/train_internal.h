@@ -227,6 +227,9 @@ int miles_ckpt_parse_state(const char *json, MilesTrainState *st, int64_t *adam_
 /* The checkpoint's scaler metadata, when present, parses as the predictor
  * parses it (the exports copy it: they must not accept what predict refuses). */
 int miles_ckpt_check_scaler(const MilesCheckpoint *c);
+/* The checkpoint's MILES_META_DATA_SPLIT when it is a JSON object (the exports
+ * copy it raw), else NULL (absent, or not JSON: nothing open validated it). */
+const char *miles_ckpt_data_split(const MilesCheckpoint *c);
 
 /* ---------------------------------------------------------------- dist.c */
 

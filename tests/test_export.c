@@ -372,6 +372,68 @@ static Onnx__ModelProto *load_onnx(const char *path, char **buf) {
     return mp;
 }
 
+/* The ONNX file's metadata value for key, or NULL (copied into v, cap bytes). */
+static const char *onnx_prop(const char *path, const char *key, char *v, size_t cap) {
+    char *buf = NULL;
+    Onnx__ModelProto *mp = load_onnx(path, &buf);
+    const char *r = NULL;
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (!strcmp(mp->metadata_props[i]->key, key)) { snprintf(v, cap, "%s", mp->metadata_props[i]->value); r = v; }
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+    return r;
+}
+
+/* How the training rows were split (MILES_META_DATA_SPLIT) travels into both
+ * exports as stored, a 64-bit seed to its last digit; a value that is not one
+ * JSON object (nothing validated it) is left out, not copied into config.json. */
+static void test_export_data_split(void **state) {
+    (void)state;
+    MilesModel *m = NULL;
+    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
+    MilesTokenizer *tok = NULL;
+    expect_status(miles_tokenizer_load(&tok, FIX_VOCAB), MILES_OK);
+    char good[17];
+    miles_tokenizer_hash(tok, good);
+    miles_tokenizer_free(tok);
+    char ck[512], out[512], onnx[512], cfg[600], v[256];
+    snprintf(ck, sizeof ck, "%s/split.safetensors", tmpdir);
+    snprintf(out, sizeof out, "%s/hf_split", tmpdir);
+    snprintf(onnx, sizeof onnx, "%s/split.onnx", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", out);
+    const char *rec = "{\"by\":\"creator\",\"seed\":18446744073709551557,\"train_frac\":0.7,\"language\":\"en\",\"dedup\":false}";
+    const char *bad[] = {rec, "not json", "{\"by\":\"row\"} trailing", "[1]"};
+    for (int k = 0; k < 4; k++) {
+        const char *keys[3] = {"vocab_dir", "tokenizer_hash", "data_split"}, *vals[3] = {FIX_VOCAB, good, bad[k]};
+        save_ckpt(m, ck, 3, keys, vals);
+        expect_status(miles_export_hf(ck, out, NULL), MILES_OK);
+        expect_status(miles_export_onnx(ck, onnx, NULL), MILES_OK);
+        size_t n = 0;
+        char *txt = test_slurp(cfg, &n);
+        assert_non_null(txt);
+        cJSON *o = read_json(cfg);
+        const cJSON *ds = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "miles"), "data_split");
+        const char *p = onnx_prop(onnx, "data_split", v, sizeof v);
+        printf("  data_split %s -> config.json %s, ONNX %s\n", bad[k], cJSON_IsNull(ds) ? "null" : "object",
+               p ? p : "(absent)");
+        if (k == 0) {
+            assert_true(cJSON_IsObject(ds));
+            assert_non_null(strstr(txt, "\"seed\":18446744073709551557"));   /* raw: every digit */
+            assert_non_null(p);
+            assert_string_equal(p, rec);
+        } else {
+            assert_true(cJSON_IsNull(ds));
+            assert_null(p);
+        }
+        cJSON_Delete(o);
+        free(txt);
+        test_rm_rf(out);
+        unlink(onnx);
+        unlink(ck);
+    }
+    miles_model_free(m);
+}
+
 static const Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name) {
     for (size_t i = 0; i < g->n_initializer; i++)
         if (!strcmp(g->initializer[i]->name, name)) return g->initializer[i];
@@ -870,6 +932,7 @@ static void test_fixture_outputs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hf_names),
+        cmocka_unit_test_setup_teardown(test_export_data_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hf_export_fixture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hf_tokenizer_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_on_write_failure, setup, teardown),
