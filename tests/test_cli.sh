@@ -525,9 +525,14 @@ PY
 then ok "train/data: --split-by time: one file from both tools, train's days before val's before test's"
 else bad "train/data: --split-by time (rc $rc): $(head -c 300 "$W/err")"; fi
 # the split record: train_result.json's data_split and inspect's "split:" line say how the rows were split
-"$BIN/miles-data" inspect "$W/p4.milesdat" > "$W/in4" 2> "$W/err" && "$BIN/miles-data" inspect "$W/p6.milesdat" > "$W/in6" 2>> "$W/err"
+"$BIN/miles-data" inspect "$W/p4.milesdat" > "$W/in4" 2> "$W/err" && "$BIN/miles-data" inspect "$W/p6.milesdat" > "$W/in6" 2>> "$W/err" &&
+    "$BIN/miles-data" inspect "$W/dfor.milesdat" > "$W/infor" 2>> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --max-len 48 --dedup --seed 5 \
+        --out "$W/p9.milesdat" -q > /dev/null 2>> "$W/err" && "$BIN/miles-data" inspect "$W/p9.milesdat" > "$W/in9" 2>> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q "^split: by creator (no creator in two splits), seed 3, train 0.7; language any$" "$W/in4" &&
+    grep -q "^split: none: a checkpoint's scaler applied, every row in test; language en$" "$W/infor" &&
+    grep -q "^split: by row, stratified by label, seed 5, train 0.7; language en; repeated row ids dropped$" "$W/in9" &&
     grep -q "^split: by time (oldest publish days train, newest test), train 0.7; language en$" "$W/in6" &&
     python3 - "$W" <<'PY'
 import json, sys
@@ -539,7 +544,7 @@ PY
 then
     if tc_check "$W/to4/last.safetensors" 'json.loads(m["data_split"]) == {"by": "creator", "seed": 3, "train_frac": 0.7, "language": "any", "dedup": False}' &&
         tc_check "$W/to6/last.safetensors" 'm["data_split"] == """{"by":"time","train_frac":0.7,"language":"en","dedup":false}"""'; then
-        ok "train/data: the split record in train_result.json, the checkpoints and inspect's split line (creator seed 3; time)"
+        ok "train/data: the split record in train_result.json, the checkpoints and inspect's split line (creator seed 3; time; checkpoint; row, dedup)"
     else bad "train/data: the checkpoints' data_split"; fi
 else bad "train/data: the split record (rc $rc): $(head -c 300 "$W/err") $(grep '^split' "$W/in4" "$W/in6")"; fi
 # a seed above 2^53 (a program linking libmiles may use one) reaches the report exactly, not as a double:
