@@ -113,5 +113,8 @@ typedef struct DataPreparedOut {
     MilesPreparedProvenance prov;  /* header bytes 128..191 */
 } DataPreparedOut;
 int data_prepared_write(const char *path, const DataPreparedOut *d);
+/* The report suggests --split-by time: the publish day moves the target
+ * (|Spearman| >= MILES_DRIFT_NOTE over >= 3 dated rows) and the split mixes days. */
+int data_report_drift_note(const MilesPrepareReport *r);
 
 #endif

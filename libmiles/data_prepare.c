@@ -556,6 +556,11 @@ int miles_data_prepare_for(const char *csv_path, const char *out_path, const Mil
 
 /* ---------------------------------------------------------------- report */
 
+int data_report_drift_note(const MilesPrepareReport *r) {
+    return r->n_dated >= 3 && isfinite(r->day_spearman) && fabs(r->day_spearman) >= MILES_DRIFT_NOTE &&
+           !r->split_by_time && !r->applied;
+}
+
 int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, char *buf, size_t cap) {
     if (!r || !buf || cap == 0) return miles_error(MILES_EINVAL, "miles_prepare_report_format: bad arguments");
     size_t o = 0;
@@ -600,7 +605,7 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
                         "docs/data_sources.md); consider --drop-features\n", leak_bound);
     if (r->n_dated >= 3 && isfinite(r->day_spearman)) {
         P("publish day vs velocity: spearman %+.4f over %lld rows with a date\n", r->day_spearman, (long long)r->n_dated);
-        if (fabs(r->day_spearman) >= MILES_DRIFT_NOTE && !r->split_by_time && !r->applied)
+        if (data_report_drift_note(r))
             P("drift: the target moves with the publish date, and a row split mixes old and new videos in every "
               "split; --split-by time tests on the newest days, as a deployed model meets them (docs/results.md 4g)\n");
     }

@@ -724,6 +724,11 @@ MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, con
                        MilesPrepareReport *report);
 /* Human-readable report (what `miles-data prepare` prints). */
 MILES_API int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
+/* The same report as JSON for scripts (malloc'd; format "miles-prepare-report"
+ * version 1: rows, threshold, cohorts, splits with their publish days, the 18
+ * features' Spearman and leak warnings, drift); counts as integers, numbers
+ * exact, undefined ones null. */
+MILES_API int miles_prepare_report_json(const MilesPrepareReport *rep, double leak_bound, char **json);
 
 /* ---- prepared file (read side) ---- */
 enum { MILES_SPLIT_TRAIN = 0, MILES_SPLIT_VAL = 1, MILES_SPLIT_TEST = 2 };

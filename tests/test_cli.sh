@@ -562,6 +562,44 @@ rc=$?
 if [ "$rc" -eq 0 ] && python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["run"]["split_rule"]["seed"] != 2**64 - 59)' \
     "$W/ev4big/eval_test.json"; then ok "eval: run.split_rule's seed to the last digit (2^64 - 59)"
 else bad "eval: a 64-bit seed in run.split_rule (rc $rc): $(head -c 300 "$W/err")"; fi
+# prepare --report: the printed report's numbers as JSON (counts, rates, days, Spearman, drift), with
+# the file's split and label rules; a report that cannot be written fails naming it, the data file kept
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --split-by time --max-len 48 \
+    --out "$W/p6r.milesdat" --report "$W/p6r.json" > "$W/out6r" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$W/p6r.milesdat" "$W/p6.milesdat" && python3 - "$W/out6r" "$W/p6r.json" <<'PY'
+import json, re, sys
+txt, r = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+assert r["format"] == "miles-prepare-report" and r["version"] == 1 and r["out"].endswith(".milesdat")
+m = re.search(r"rows read (\d+); dropped: language (\d+), missing id/title/views/likes (\d+), no velocity (\d+), "
+              r"duplicate id (\d+); kept (\d+)", txt)
+d = r["rows"]["dropped"]
+assert [int(x) for x in m.groups()] == [r["rows"]["read"], d["language"], d["missing_id_title_views_likes"],
+                                         d["no_velocity"], d["duplicate_id"], r["rows"]["kept"]]
+for name, n, v, rate, a, b in re.findall(r"^  (\w+) +n=(\d+) +viral=(\d+) +rate=([\d.]+)  published (\S+)\.\.(\S+)$", txt, re.M):
+    e = r["splits"][name]
+    assert (e["n"], e["viral"], e["first_day"], e["last_day"]) == (int(n), int(v), a, b), name
+    assert abs(e["viral_rate"] - float(rate)) <= 5e-5 and e["viral_rate"] == e["viral"] / e["n"], name
+thr = float(re.search(r"engagement_velocity >= (\S+) \(p80\)", txt).group(1))
+assert r["threshold"]["velocity"] == thr == r["label"]["threshold"] and r["label"]["scope"] == "train"
+rows = re.findall(r"^  (\w+) +(\d+) +([+-]\d\.\d{4})(  WARNING)?", txt, re.M)
+assert len(rows) == 18 and [f["name"] for f in r["features"]] == [x[0] for x in rows]
+for (name, n, rho, warn), f in zip(rows, r["features"]):
+    assert f["rows"] == int(n) and abs(f["spearman_velocity"] - float(rho)) <= 5e-5 and f["leak_warning"] == bool(warn), name
+m = re.search(r"publish day vs velocity: spearman ([+-][\d.]+) over (\d+) rows", txt)
+assert abs(r["drift"]["day_spearman_velocity"] - float(m.group(1))) <= 5e-5 and r["drift"]["n_dated"] == int(m.group(2))
+assert r["drift"]["suggest_split_by_time"] is False and "cohorts" not in r   # split by time already
+assert r["split_rule"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}
+PY
+then ok "data: prepare --report: the printed report's numbers as JSON, the split and label rules"
+else bad "data: prepare --report (rc $rc): $(head -c 300 "$W/err")"; fi
+rm -f "$W/p6x.milesdat"
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --max-len 48 --out "$W/p6x.milesdat" \
+    --report "$W/no/such/dir/r.json" -q > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "^miles-data: --report $W/no/such/dir/r.json: " "$W/err" && [ -s "$W/p6x.milesdat" ]; then
+    ok "data: prepare --report into a missing directory: exit 1 naming it, the prepared file kept"
+else bad "data: prepare --report failure (rc $rc): $(head -c 300 "$W/err")"; fi
 # --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the
 # checkpoint's cohort rule to the CSV's own cohorts (the same CSV: the same viral count in all)
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --threshold-scope cohort \

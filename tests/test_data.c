@@ -1331,6 +1331,19 @@ static void test_prepare_cohort(void **state) {
     }
     double thr[4];
     for (int w = 0; w < 4; w++) thr[w] = miles_percentile(wv[w], wn[w], 80);
+    {   /* the report's JSON: the four cohorts, their floor, the thresholds' range to the bit */
+        char *rj = NULL;
+        OK(miles_prepare_report_json(&rep, o.leak_bound, &rj));
+        cJSON *jr = cJSON_Parse(rj);
+        free(rj);
+        const cJSON *co = cJSON_GetObjectItem(jr, "cohorts");
+        assert_non_null(co);
+        double lo = thr[0], hi = thr[0];
+        for (int w = 1; w < 4; w++) { lo = thr[w] < lo ? thr[w] : lo; hi = thr[w] > hi ? thr[w] : hi; }
+        assert_true(test_json_num(co, "days") == 7 && test_json_num(co, "n") == 4 && test_json_num(co, "min_rows") == 50);
+        assert_true(test_json_num(co, "threshold_min") == lo && test_json_num(co, "threshold_max") == hi);
+        cJSON_Delete(jr);
+    }
     for (int i = 0; i < R; i++) {
         if (i % 4 == 3 || (i % 50 == 49)) continue;
         want_row[i] = csv_velocity(i) >= thr[(i % 28) / 7];
@@ -1403,6 +1416,63 @@ static void test_prepare_cohort(void **state) {
     assert_non_null(strstr(miles_last_error(), "which a cohort label needs"));
     unlink(path); unlink(csv); unlink(out);
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* The report's JSON where numbers are undefined: null, never NaN (which is
+ * not JSON); an empty split's rate null; no drift below 3 dated rows; the
+ * counts as integers. */
+static void test_prepare_report_json(void **state) {
+    (void)state;
+    MilesPrepareReport r;
+    memset(&r, 0, sizeof r);
+    for (int f = 0; f < MILES_NUM_FEATURES; f++) r.spearman[f] = NAN;
+    r.spearman[3] = -0.25;
+    r.leak_warn = 1u << 3;
+    r.available = (1u << 3) | 1u;
+    r.threshold = NAN;
+    r.percentile = 80;
+    r.n[0] = 5; r.viral[0] = 1;
+    r.rows_read = 9007199254740993LL;   /* 2^53 + 1: an integer, not a double's neighbour */
+    r.day_spearman = 0.5; r.n_dated = 2;
+    char *js = NULL;
+    OK(miles_prepare_report_json(&r, 0.5, &js));
+    printf("%.300s...\n", js);
+    assert_non_null(strstr(js, "\"read\":\t9007199254740993,"));
+    assert_null(strstr(js, "nan"));
+    cJSON *o = cJSON_Parse(js);
+    free(js);
+    assert_non_null(o);
+    const cJSON *f = cJSON_GetObjectItem(o, "features");
+    assert_int_equal(cJSON_GetArraySize(f), MILES_NUM_FEATURES);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 0), "spearman_velocity")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 0), "available")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 1), "available")));
+    assert_true(test_json_num(cJSON_GetArrayItem(f, 3), "spearman_velocity") == -0.25);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 3), "leak_warning")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 0), "leak_warning")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "threshold"), "velocity")));
+    const cJSON *sp = cJSON_GetObjectItem(o, "splits");
+    assert_true(test_json_num(cJSON_GetObjectItem(sp, "train"), "viral_rate") == 0.2);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "val"), "viral_rate")));
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "train"), "first_day"));   /* not a time split */
+    assert_null(cJSON_GetObjectItem(o, "cohorts"));
+    const cJSON *d = cJSON_GetObjectItem(o, "drift");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(d, "day_spearman_velocity")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(d, "suggest_split_by_time")));
+    cJSON_Delete(o);
+    /* three dated rows, a row split: the drift is reported and the note suggested */
+    r.n_dated = 3;
+    OK(miles_prepare_report_json(&r, 0.5, &js));
+    o = cJSON_Parse(js);
+    free(js);
+    d = cJSON_GetObjectItem(o, "drift");
+    assert_true(test_json_num(d, "day_spearman_velocity") == 0.5);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "suggest_split_by_time")));
+    cJSON_Delete(o);
+    js = (char *)"x";
+    assert_int_equal(miles_prepare_report_json(NULL, 0.5, &js), MILES_EINVAL);
+    assert_null(js);
+    assert_int_equal(miles_prepare_report_json(&r, 0.5, NULL), MILES_EINVAL);
 }
 
 /* One prepare's split record (header bytes 128..191) as read back. */
@@ -1806,6 +1876,7 @@ int main(void) {
         cmocka_unit_test(test_prepare_roundtrip),
         cmocka_unit_test(test_prepare_by_time),
         cmocka_unit_test(test_prepare_cohort),
+        cmocka_unit_test(test_prepare_report_json),
         cmocka_unit_test(test_prepared_provenance),
         cmocka_unit_test(test_prepared_corrupt),
         cmocka_unit_test(test_bad_csvs),

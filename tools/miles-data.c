@@ -12,6 +12,7 @@
 #include "miles.h"
 #include "tool_common.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -71,10 +72,49 @@ static void usage(FILE *f) {
 "                             instead of fitting them, every row in the test split (then\n"
 "                             miles-eval --checkpoint FILE --data OUT); only --language,\n"
 "                             --dedup, --max-len and --leak-bound go with it\n"
-"  -q, --quiet                no report\n"
+"  --report FILE.json         the report for scripts too (written atomically): rows, threshold\n"
+"                             or cohorts, splits, per-feature Spearman, drift, the split rule\n"
+"                             and label rule as the file records them\n"
+"  -q, --quiet                no report on stdout\n"
 "  -h, --help\n"
 "\n"
 "Exit status: 0 ok, 1 error, 2 usage error.\n");
+}
+
+/* --report: the library's report JSON plus what the written file records
+ * (its split rule and label rule) and the paths.  1 on failure (printed). */
+static int write_report(const char *path, const char *csv, const char *out, const MilesPrepareReport *rep,
+                        double leak_bound) {
+    char *txt = NULL;
+    MilesPrepared *p = NULL;
+    int st = miles_prepare_report_json(rep, leak_bound, &txt);
+    if (st == MILES_OK) st = miles_prepared_open(&p, out);
+    cJSON *j = st == MILES_OK ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    txt = NULL;
+    if (st == MILES_OK && !j) st = MILES_ENOMEM;
+    if (st == MILES_OK) {
+        cJSON_AddStringToObject(j, "csv", csv);
+        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddItemToObject(j, "split_rule", tool_split_json(p));
+        cJSON *scj = cJSON_Parse(miles_prepared_scaler_json(p));
+        cJSON *label = scj ? cJSON_DetachItemFromObjectCaseSensitive(scj, "label") : NULL;
+        if (label) cJSON_AddItemToObject(j, "label", label);
+        cJSON_Delete(scj);
+        tool_json_exact_all(j);   /* parsed numbers print back with every digit */
+        txt = cJSON_Print(j);
+        st = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
+    }
+    cJSON_Delete(j);
+    free(txt);
+    miles_prepared_free(p);
+    if (st != MILES_OK) {
+        fprintf(stderr, "%s: --report %s: ", PROG, path);
+        tool_put_escaped(stderr, miles_last_error());
+        fputc('\n', stderr);
+        return 1;
+    }
+    return 0;
 }
 
 static int cmd_prepare(int argc, char **argv) {
@@ -88,10 +128,12 @@ static int cmd_prepare(int argc, char **argv) {
         {"threshold-scope", 1, 0, 's'}, {"seed", 1, 0, 'S'}, {"split-by", 1, 0, 'b'},
         {"train-frac", 1, 0, 'f'}, {"log1p-counts", 0, 0, 'L'}, {"drop-features", 1, 0, 'D'},
         {"leak-bound", 1, 0, 'B'}, {"cohort-days", 1, 0, 'k'}, {"checkpoint", 1, 0, 'C'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+        {"report", 1, 0, 'R'},
         {0, 0, 0, 0}};
     int c;
     double seed = 42;
     const char *ckpt = NULL, *fitting = NULL; /* fitting: the first option --checkpoint replaces */
+    const char *report = NULL;
     int max_len_set = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
@@ -101,6 +143,7 @@ static int cmd_prepare(int argc, char **argv) {
         max_len_set |= c == 'm';
         switch (c) {
         case 'C': ckpt = optarg; break;
+        case 'R': report = optarg; break;
         case 'o': out = optarg; break;
         case 'v': o.vocab_dir = optarg; break;
         case 'm': if (tool_parse_int(optarg, "--max-len", 2, 4096, &o.max_len)) return 2; break;
@@ -151,6 +194,7 @@ static int cmd_prepare(int argc, char **argv) {
         st = miles_data_prepare(argv[optind], out, &o, &rep);
     }
     if (st) return tool_fail(PROG, st);
+    if (report && write_report(report, argv[optind], out, &rep, o.leak_bound)) return 1;
     if (!quiet) {
         static char buf[16384];
         miles_prepare_report_format(&rep, o.leak_bound, buf, sizeof buf);
