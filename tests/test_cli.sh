@@ -567,7 +567,7 @@ else bad "eval: a 64-bit seed in run.split_rule (rc $rc): $(head -c 300 "$W/err"
 "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --split-by time --max-len 48 \
     --out "$W/p6r.milesdat" --report "$W/p6r.json" > "$W/out6r" 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && cmp -s "$W/p6r.milesdat" "$W/p6.milesdat" && python3 - "$W/out6r" "$W/p6r.json" <<'PY'
+if [ "$rc" -eq 0 ] && cmp -s "$W/p6r.milesdat" "$W/p6.milesdat" && python3 - "$W/out6r" "$W/p6r.json" "$W/to6/prepare_report.json" <<'PY'
 import json, re, sys
 txt, r = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
 assert r["format"] == "miles-prepare-report" and r["version"] == 1 and r["out"].endswith(".milesdat")
@@ -590,14 +590,16 @@ m = re.search(r"publish day vs velocity: spearman ([+-][\d.]+) over (\d+) rows",
 assert abs(r["drift"]["day_spearman_velocity"] - float(m.group(1))) <= 5e-5 and r["drift"]["n_dated"] == int(m.group(2))
 assert r["drift"]["suggest_split_by_time"] is False and "cohorts" not in r   # split by time already
 assert r["split_rule"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}
+t = json.load(open(sys.argv[3]))   # miles-train --csv's, beside its prepared file: the same but the path
+assert t.pop("out").endswith("/to6/prepared.milesdat") and r.pop("out") and t == r, "train's prepare_report.json"
 PY
-then ok "data: prepare --report: the printed report's numbers as JSON, the split and label rules"
+then ok "data: prepare --report: the printed report's numbers as JSON, the split and label rules; = train --csv's"
 else bad "data: prepare --report (rc $rc): $(head -c 300 "$W/err")"; fi
 rm -f "$W/p6x.milesdat"
 "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --max-len 48 --out "$W/p6x.milesdat" \
     --report "$W/no/such/dir/r.json" -q > /dev/null 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 1 ] && grep -q "^miles-data: --report $W/no/such/dir/r.json: " "$W/err" && [ -s "$W/p6x.milesdat" ]; then
+if [ "$rc" -eq 1 ] && grep -q "^miles-data: writing the prepare report: $W/no/such/dir/r.json: " "$W/err" && [ -s "$W/p6x.milesdat" ]; then
     ok "data: prepare --report into a missing directory: exit 1 naming it, the prepared file kept"
 else bad "data: prepare --report failure (rc $rc): $(head -c 300 "$W/err")"; fi
 # --threshold-scope cohort: the same file from both tools; miles-data prepare --checkpoint applies the

@@ -12,7 +12,6 @@
 #include "miles.h"
 #include "tool_common.h"
 
-#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,42 +78,6 @@ static void usage(FILE *f) {
 "  -h, --help\n"
 "\n"
 "Exit status: 0 ok, 1 error, 2 usage error.\n");
-}
-
-/* --report: the library's report JSON plus what the written file records
- * (its split rule and label rule) and the paths.  1 on failure (printed). */
-static int write_report(const char *path, const char *csv, const char *out, const MilesPrepareReport *rep,
-                        double leak_bound) {
-    char *txt = NULL;
-    MilesPrepared *p = NULL;
-    int st = miles_prepare_report_json(rep, leak_bound, &txt);
-    if (st == MILES_OK) st = miles_prepared_open(&p, out);
-    cJSON *j = st == MILES_OK ? cJSON_Parse(txt) : NULL;
-    free(txt);
-    txt = NULL;
-    if (st == MILES_OK && !j) st = MILES_ENOMEM;
-    if (st == MILES_OK) {
-        cJSON_AddStringToObject(j, "csv", csv);
-        cJSON_AddStringToObject(j, "out", out);
-        cJSON_AddItemToObject(j, "split_rule", tool_split_json(p));
-        cJSON *scj = cJSON_Parse(miles_prepared_scaler_json(p));
-        cJSON *label = scj ? cJSON_DetachItemFromObjectCaseSensitive(scj, "label") : NULL;
-        if (label) cJSON_AddItemToObject(j, "label", label);
-        cJSON_Delete(scj);
-        tool_json_exact_all(j);   /* parsed numbers print back with every digit */
-        txt = cJSON_Print(j);
-        st = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
-    }
-    cJSON_Delete(j);
-    free(txt);
-    miles_prepared_free(p);
-    if (st != MILES_OK) {
-        fprintf(stderr, "%s: --report %s: ", PROG, path);
-        tool_put_escaped(stderr, miles_last_error());
-        fputc('\n', stderr);
-        return 1;
-    }
-    return 0;
 }
 
 static int cmd_prepare(int argc, char **argv) {
@@ -194,7 +157,7 @@ static int cmd_prepare(int argc, char **argv) {
         st = miles_data_prepare(argv[optind], out, &o, &rep);
     }
     if (st) return tool_fail(PROG, st);
-    if (report && write_report(report, argv[optind], out, &rep, o.leak_bound)) return 1;
+    if (report && tool_write_prepare_report(PROG, report, argv[optind], out, &rep, o.leak_bound)) return 1;
     if (!quiet) {
         static char buf[16384];
         miles_prepare_report_format(&rep, o.leak_bound, buf, sizeof buf);

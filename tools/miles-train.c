@@ -46,6 +46,7 @@ static void usage(FILE *f) {
 "Data (one of):\n"
 "  --data FILE            prepared data file written by `miles-data prepare`\n"
 "  --csv FILE             seed-schema CSV: prepared on the fly into OUT/prepared.milesdat\n"
+"                         (its report as JSON: OUT/prepare_report.json)\n"
 "    --vocab DIR          tokenizer for --csv (default: the --model dir, else models/all-MiniLM-L6-v2)\n"
 "    --language L         keep rows of language L (default en; \"any\" keeps all)\n"
 "    --text-clean M       seed|none (default none; original: seed)\n"
@@ -378,6 +379,12 @@ static int open_data(const Opts *o, const char *out_dir, int root, MilesPrepared
                 miles_prepare_report_format(&rep, po.leak_bound, buf, sizeof buf);
                 fputs(buf, stderr);
             }
+            /* the same report for scripts beside the data it describes */
+            char report_path[4200];
+            snprintf(report_path, sizeof report_path, "%s/prepare_report.json", out_dir);
+            if (root) s = tool_write_prepare_report(g_prog, report_path, o->csv, prepared_path, &rep, po.leak_bound)
+                              ? MILES_EIO : MILES_OK;
+            if (miles_dist_agree(g_dist, s) != MILES_OK) return 1;
         }
     } else {
         snprintf(prepared_path, sizeof prepared_path, "%s", o->data);

@@ -379,3 +379,37 @@ void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap) {
     }
     snprintf(buf, cap, "%s; language %s%s", how, pv.language, pv.dedup ? "; repeated row ids dropped" : "");
 }
+
+int tool_write_prepare_report(const char *prog, const char *path, const char *csv, const char *out,
+                              const MilesPrepareReport *rep, double leak_bound) {
+    char *txt = NULL;
+    MilesPrepared *p = NULL;
+    int st = miles_prepare_report_json(rep, leak_bound, &txt);
+    if (st == MILES_OK) st = miles_prepared_open(&p, out);
+    cJSON *j = st == MILES_OK ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    txt = NULL;
+    if (st == MILES_OK && !j) st = MILES_ENOMEM;
+    if (st == MILES_OK) {
+        cJSON_AddStringToObject(j, "csv", csv);
+        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddItemToObject(j, "split_rule", tool_split_json(p));
+        cJSON *scj = cJSON_Parse(miles_prepared_scaler_json(p));
+        cJSON *label = scj ? cJSON_DetachItemFromObjectCaseSensitive(scj, "label") : NULL;
+        if (label) cJSON_AddItemToObject(j, "label", label);
+        cJSON_Delete(scj);
+        tool_json_exact_all(j);   /* parsed numbers print back with every digit */
+        txt = cJSON_Print(j);
+        st = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
+    }
+    cJSON_Delete(j);
+    free(txt);
+    miles_prepared_free(p);
+    if (st != MILES_OK) {
+        fprintf(stderr, "%s: writing the prepare report: ", prog);   /* the library's message names the file */
+        tool_put_escaped(stderr, miles_last_error());
+        fputc('\n', stderr);
+        return 1;
+    }
+    return 0;
+}

@@ -55,6 +55,12 @@ void *tool_split_json(const MilesPrepared *p);
 /* The same in words for people ("by time (oldest publish days train), train
  * 0.7, language en"). */
 void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap);
+/* The prepare report as JSON at path (miles_prepare_report_json plus the csv
+ * and out paths and what the written file out records: its split rule and
+ * label rule), atomically.  Prints "PROG: writing the prepare report: why"
+ * (the why names the file) and returns 1 on failure, else 0. */
+int tool_write_prepare_report(const char *prog, const char *path, const char *csv, const char *out,
+                              const MilesPrepareReport *rep, double leak_bound);
 /* One CSV field as RFC 4180 wants it: quoted (quotes doubled) when it holds a
  * comma, a quote, CR or LF; NULL writes nothing (an empty field). */
 void tool_csv_cell(FILE *f, const char *s);
