@@ -351,16 +351,6 @@ int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *o
     return p->prov.split_by != MILES_SPLIT_BY_UNRECORDED;
 }
 
-/* v with the fewest of 15..17 digits that read back as v (0.7, not 0.69999999999999996) */
-static cJSON *short_exact(double v) {
-    char b[40];
-    for (int d = 15; d <= 17; d++) {
-        snprintf(b, sizeof b, "%.*g", d, v);
-        if (strtod(b, NULL) == v) break;
-    }
-    return cJSON_CreateRaw(b);
-}
-
 int miles_prepared_provenance_json(const MilesPrepared *p, char **json) {
     if (!json) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL out");
     *json = NULL;
@@ -377,7 +367,7 @@ int miles_prepared_provenance_json(const MilesPrepared *p, char **json) {
             snprintf(b, sizeof b, "%llu", (unsigned long long)pv.seed); /* all 64 bits, not a double's 53 */
             cJSON_AddItemToObject(o, "seed", cJSON_CreateRaw(b));
         }
-        if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) cJSON_AddItemToObject(o, "train_frac", short_exact(pv.train_frac));
+        if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) cJSON_AddItemToObject(o, "train_frac", data_json_exact(pv.train_frac));
         cJSON_AddStringToObject(o, "language", pv.language);
         cJSON_AddBoolToObject(o, "dedup", pv.dedup);
     }

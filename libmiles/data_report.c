@@ -10,8 +10,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-/* v with the fewest of 15..17 digits that read back as v; NaN/Inf -> null */
-static cJSON *num(double v) {
+cJSON *data_json_exact(double v) {
     if (!isfinite(v)) return cJSON_CreateNull();
     char b[40];
     for (int d = 15; d <= 17; d++) {
@@ -53,16 +52,16 @@ int miles_prepare_report_json(const MilesPrepareReport *r, double leak_bound, ch
     cJSON_AddItemToObject(dr, "no_velocity", count(r->rows_no_target));
     cJSON_AddItemToObject(dr, "duplicate_id", count(r->rows_dup));
     cJSON *lab = cJSON_AddObjectToObject(o, "threshold");
-    cJSON_AddItemToObject(lab, "velocity", num(r->threshold));
-    cJSON_AddItemToObject(lab, "percentile", num(r->percentile));
+    cJSON_AddItemToObject(lab, "velocity", data_json_exact(r->threshold));
+    cJSON_AddItemToObject(lab, "percentile", data_json_exact(r->percentile));
     if (r->cohort_days > 0) {
         cJSON *c = cJSON_AddObjectToObject(o, "cohorts");
         cJSON_AddNumberToObject(c, "days", r->cohort_days);
         cJSON_AddItemToObject(c, "min_rows", count(r->cohort_min_rows));
         cJSON_AddItemToObject(c, "n", count(r->n_cohorts));
         cJSON_AddItemToObject(c, "smallest_rows", count(r->cohort_smallest));
-        cJSON_AddItemToObject(c, "threshold_min", num(r->cohort_thr_min));
-        cJSON_AddItemToObject(c, "threshold_max", num(r->cohort_thr_max));
+        cJSON_AddItemToObject(c, "threshold_min", data_json_exact(r->cohort_thr_min));
+        cJSON_AddItemToObject(c, "threshold_max", data_json_exact(r->cohort_thr_max));
     }
     static const char *names[3] = {"train", "val", "test"};
     cJSON *sp = cJSON_AddObjectToObject(o, "splits");
@@ -70,27 +69,27 @@ int miles_prepare_report_json(const MilesPrepareReport *r, double leak_bound, ch
         cJSON *e = cJSON_AddObjectToObject(sp, names[s]);
         cJSON_AddItemToObject(e, "n", count(r->n[s]));
         cJSON_AddItemToObject(e, "viral", count(r->viral[s]));
-        cJSON_AddItemToObject(e, "viral_rate", r->n[s] ? num((double)r->viral[s] / (double)r->n[s]) : cJSON_CreateNull());
+        cJSON_AddItemToObject(e, "viral_rate", r->n[s] ? data_json_exact((double)r->viral[s] / (double)r->n[s]) : cJSON_CreateNull());
         if (r->split_by_time && r->n[s] > 0) {
             cJSON_AddItemToObject(e, "first_day", day(r->day_first[s]));
             cJSON_AddItemToObject(e, "last_day", day(r->day_last[s]));
         }
     }
     cJSON_AddItemToObject(o, "truncated_titles", count(r->truncated));
-    cJSON_AddItemToObject(o, "leak_bound", num(leak_bound));
+    cJSON_AddItemToObject(o, "leak_bound", data_json_exact(leak_bound));
     cJSON *fa = cJSON_AddArrayToObject(o, "features");
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", miles_feature_names[f]);
         cJSON_AddBoolToObject(e, "available", r->available >> f & 1u);
         cJSON_AddItemToObject(e, "rows", count(r->n_avail[f]));   /* training rows (all rows when applied) */
-        cJSON_AddItemToObject(e, "spearman_velocity", num(r->spearman[f]));
+        cJSON_AddItemToObject(e, "spearman_velocity", data_json_exact(r->spearman[f]));
         cJSON_AddBoolToObject(e, "leak_warning", r->leak_warn >> f & 1u);
         cJSON_AddItemToArray(fa, e);
     }
     cJSON *d = cJSON_AddObjectToObject(o, "drift");
     cJSON_AddItemToObject(d, "n_dated", count(r->n_dated));
-    cJSON_AddItemToObject(d, "day_spearman_velocity", r->n_dated >= 3 ? num(r->day_spearman) : cJSON_CreateNull());
+    cJSON_AddItemToObject(d, "day_spearman_velocity", r->n_dated >= 3 ? data_json_exact(r->day_spearman) : cJSON_CreateNull());
     cJSON_AddBoolToObject(d, "suggest_split_by_time", data_report_drift_note(r));
     if (r->vocab_hash[0]) cJSON_AddStringToObject(o, "vocab_hash", r->vocab_hash);
     *json = cJSON_Print(o);
