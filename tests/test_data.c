@@ -1532,12 +1532,39 @@ static void test_prepared_provenance(void **state) {
     for (int k = 0; k <= MILES_SPLIT_BY_CHECKPOINT; k++) assert_string_equal(miles_split_by_name(k), names[k]);
     assert_null(miles_split_by_name(-1));
     assert_null(miles_split_by_name(MILES_SPLIT_BY_CHECKPOINT + 1));
+    assert_null(miles_split_by_name(1 << 20));
+    assert_null(miles_split_by_name(-(1 << 20)));
     assert_int_equal(miles_prepared_provenance(NULL, &pv), -1);
     char *js = (char *)"x";
     assert_int_equal(miles_prepared_provenance_json(NULL, &js), MILES_EINVAL);
     assert_null(js);
     unlink(csv); unlink(out);
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* The file with bytes off..off+n of its split record replaced and the
+ * record's CRC fixed: refused as a corrupt split record. */
+static void patch_record_and_expect(const char *path, long off, const unsigned char *bytes, size_t n) {
+    size_t len = 0;
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
+    assert_non_null(b);
+    memcpy(b + off, bytes, n);
+    uint32_t c = miles_crc32(0, b + 128, 60);
+    for (int i = 0; i < 4; i++) b[188 + i] = (unsigned char)(c >> (8 * i));
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(b);
+    MilesPrepared *p = NULL;
+    int st = miles_prepared_open(&p, bad);
+    printf("  record bytes %ld..%ld patched: %s\n", off, off + (long)n - 1, miles_last_error());
+    assert_int_equal(st, MILES_EFORMAT);
+    assert_null(p);
+    assert_non_null(strstr(miles_last_error(), "split record"));
+    unlink(bad);
 }
 
 static void test_prepared_corrupt(void **state) {
@@ -1562,6 +1589,11 @@ static void test_prepared_corrupt(void **state) {
     flip_and_expect(out_path, 190, 0, MILES_EFORMAT, "split record");
     flip_and_expect(out_path, 132, 3, MILES_EFORMAT, "split record");
     flip_and_expect(out_path, 128, 3, MILES_EFORMAT, "split record");
+    /* checksummed but out of range: a training share of 0 or 1, a language without its NUL */
+    static const unsigned char zero[8] = {0}, one[8] = {0, 0, 0, 0, 0, 0, 0xF0, 0x3F}, full[32] = "abcdefghijklmnopqrstuvwxyz012345";
+    patch_record_and_expect(out_path, 144, zero, 8);
+    patch_record_and_expect(out_path, 144, one, 8);
+    patch_record_and_expect(out_path, 152, full, 32);
     assert_int_equal(miles_prepared_open(&p, "/nonexistent/file"), MILES_EMISSING);
 }
 
