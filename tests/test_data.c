@@ -1460,6 +1460,23 @@ static void test_prepare_report_json(void **state) {
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(d, "day_spearman_velocity")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(d, "suggest_split_by_time")));
     cJSON_Delete(o);
+    /* a time split: days where a split has rows (one is enough); one-day cohorts are cohorts */
+    r.split_by_time = 1;
+    r.n[1] = 1; r.viral[1] = 0;
+    r.day_first[0] = 20089; r.day_last[0] = 20090;   /* 2025-01-01..02 */
+    r.day_first[1] = r.day_last[1] = 20091;
+    r.cohort_days = 1; r.n_cohorts = 2; r.cohort_min_rows = 50;
+    OK(miles_prepare_report_json(&r, 0.5, &js));
+    o = cJSON_Parse(js);
+    free(js);
+    sp = cJSON_GetObjectItem(o, "splits");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "train"), "last_day")->valuestring, "2025-01-02");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "val"), "first_day")->valuestring, "2025-01-03");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "test"), "first_day"));
+    assert_true(test_json_num(cJSON_GetObjectItem(o, "cohorts"), "days") == 1);
+    cJSON_Delete(o);
+    memset(r.n, 0, sizeof r.n);
+    r.split_by_time = 0; r.cohort_days = 0;
     /* three dated rows, a row split: the drift is reported and the note suggested */
     r.n_dated = 3;
     OK(miles_prepare_report_json(&r, 0.5, &js));
