@@ -1486,6 +1486,16 @@ static void test_prepare_report_json(void **state) {
     assert_true(test_json_num(d, "day_spearman_velocity") == 0.5);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "suggest_split_by_time")));
     cJSON_Delete(o);
+    /* the note's bound is inclusive, either sign; not for a time split */
+    for (int k = 0; k < 3; k++) {
+        r.day_spearman = k == 1 ? -MILES_DRIFT_NOTE : MILES_DRIFT_NOTE;
+        r.split_by_time = k == 2;
+        OK(miles_prepare_report_json(&r, 0.5, &js));
+        o = cJSON_Parse(js);
+        free(js);
+        assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "drift"), "suggest_split_by_time")), k < 2);
+        cJSON_Delete(o);
+    }
     js = (char *)"x";
     assert_int_equal(miles_prepare_report_json(NULL, 0.5, &js), MILES_EINVAL);
     assert_null(js);
