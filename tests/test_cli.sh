@@ -562,6 +562,23 @@ rc=$?
 if [ "$rc" -eq 0 ] && python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["run"]["split_rule"]["seed"] != 2**64 - 59)' \
     "$W/ev4big/eval_test.json"; then ok "eval: run.split_rule's seed to the last digit (2^64 - 59)"
 else bad "eval: a 64-bit seed in run.split_rule (rc $rc): $(head -c 300 "$W/err")"; fi
+# inspect --json: the text's counts, the split rule and the scaler (every number as the text has it)
+"$BIN/miles-data" inspect "$W/p6.milesdat" --json > "$W/in6.json" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/in6" "$W/in6.json" <<'PY'
+import json, re, sys
+txt, j = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+for name, n, v in re.findall(r"^  (\w+) +n=(\d+) +viral=(\d+) ", txt, re.M):
+    e = j["splits"][name]
+    assert (e["n"], e["viral"]) == (int(n), int(v)) and e["viral_rate"] == int(v) / int(n), name
+assert j["scaler"] == json.loads(txt[txt.index("scaler:\n") + 8:]) and j["max_len"] == 48
+assert j["split_rule"]["by"] == "time" and j["text_clean"] == "none" and len(j["vocab_hash"]) == 16
+PY
+then ok "data: inspect --json: the text's counts and scaler, the split rule"
+else bad "data: inspect --json (rc $rc): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-data" inspect --json > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "data: inspect --json without a file" "usage: miles-data inspect FILE"
 # prepare --report: the printed report's numbers as JSON (counts, rates, days, Spearman, drift), with
 # the file's split and label rules; a report that cannot be written fails naming it, the data file kept
 "$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --split-by time --max-len 48 \

@@ -12,6 +12,7 @@
 #include "miles.h"
 #include "tool_common.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static void usage(FILE *f) {
 "\n"
 "commands:\n"
 "  prepare CSV --out FILE     seed-schema CSV -> one prepared binary file (MILESDAT)\n"
-"  inspect FILE               counts, viral rates, threshold, scaler of a prepared file\n"
+"  inspect FILE [--json]      counts, viral rates, threshold, split, scaler of a prepared file\n"
+"                             (--json: the same as one JSON object for scripts)\n"
 "  features --data FILE|--scaler JSON name=value...\n"
 "                             the 18 raw and standardized features of one record\n"
 "                             (the exact training code path; what a server must produce)\n"
@@ -175,14 +177,58 @@ static void print_features(const double *raw, const float *z, uint32_t avail) {
     }
 }
 
+/* inspect --json: what the text shows, for scripts (the scaler parsed in) */
+static int inspect_json(const char *path, MilesPrepared *p) {
+    static const char *names[3] = {"train", "val", "test"};
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "file", path);
+    cJSON_AddStringToObject(j, "vocab_hash", miles_prepared_vocab_hash(p));
+    cJSON_AddStringToObject(j, "text_clean", miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
+    cJSON *sp = cJSON_AddObjectToObject(j, "splits");
+    for (int s = 0; s < 3; s++) {
+        MilesDataset v;
+        miles_prepared_split(p, s, &v);
+        int64_t viral = 0;
+        for (int64_t i = 0; i < v.n; i++) viral += v.labels[i];
+        cJSON *e = cJSON_AddObjectToObject(sp, names[s]);
+        cJSON_AddNumberToObject(e, "n", (double)v.n);
+        cJSON_AddNumberToObject(e, "viral", (double)viral);
+        if (v.n) cJSON_AddNumberToObject(e, "viral_rate", (double)viral / (double)v.n);
+        else cJSON_AddNullToObject(e, "viral_rate");
+        if (s == 0) cJSON_AddNumberToObject(j, "max_len", v.max_len);
+    }
+    cJSON_AddItemToObject(j, "split_rule", tool_split_json(p));
+    cJSON *scaler = cJSON_Parse(miles_prepared_scaler_json(p));   /* the loader parsed it already */
+    if (scaler) cJSON_AddItemToObject(j, "scaler", scaler);
+    tool_json_exact_all(j);
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!txt) return tool_fail(PROG, MILES_ENOMEM);
+    puts(txt);
+    free(txt);
+    return 0;
+}
+
 static int cmd_inspect(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "%s inspect: need exactly one prepared file\n", PROG); return 2; }
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!path) path = argv[i];
+        else path = "";
+    }
+    if (!path || !*path) { fprintf(stderr, "usage: %s inspect FILE [--json] (one prepared file)\n", PROG); return 2; }
     MilesPrepared *p;
-    int st = miles_prepared_open(&p, argv[1]);
+    int st = miles_prepared_open(&p, path);
     if (st) return tool_fail(PROG, st);
+    if (json) {
+        st = inspect_json(path, p);
+        miles_prepared_free(p);
+        return st;
+    }
     static const char *names[3] = {"train", "val", "test"};
     MilesDataset v;
-    printf("%s: vocab hash %s, text cleaning %s\n", argv[1], miles_prepared_vocab_hash(p),
+    printf("%s: vocab hash %s, text cleaning %s\n", path, miles_prepared_vocab_hash(p),
            miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     for (int s = 0; s < 3; s++) {
         miles_prepared_split(p, s, &v);
