@@ -1569,6 +1569,14 @@ static void test_prepared_provenance(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* path's whole content: n bytes of b (the test fails if they are not written) */
+static void write_bytes(const char *path, const void *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
 /* The file with bytes off..off+n of its split record replaced and the
  * record's CRC fixed: refused as a corrupt split record. */
 static void patch_record_and_expect(const char *path, long off, const unsigned char *bytes, size_t n) {
@@ -1580,10 +1588,7 @@ static void patch_record_and_expect(const char *path, long off, const unsigned c
     for (int i = 0; i < 4; i++) b[188 + i] = (unsigned char)(c >> (8 * i));
     char bad[1200];
     snprintf(bad, sizeof bad, "%s.bad", path);
-    FILE *f = fopen(bad, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    write_bytes(bad, b, len);
     free(b);
     MilesPrepared *p = NULL;
     int st = miles_prepared_open(&p, bad);
@@ -1896,10 +1901,7 @@ static void test_prepared_pin(void **state) {
                (unsigned long long)pins_rec[k], (unsigned long long)h, (unsigned long long)pins[k]);
         failed += (h != pins[k]) + (hr != pins_rec[k]);
         /* written back without the record: loads, the split unrecorded, the data the same */
-        FILE *f = fopen(out, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(b, 1, n, f), n);
-        assert_int_equal(fclose(f), 0);
+        write_bytes(out, b, n);
         free(b);
         MilesPrepared *p = NULL;
         OK(miles_prepared_open(&p, out));

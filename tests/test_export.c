@@ -275,15 +275,22 @@ static void test_hf_export_fixture(void **state) {
 
 /* ------------------------------------------------------------ tokenizer checks */
 
-static void test_hf_tokenizer_checks(void **state) {
-    (void)state;
+/* The fixture model and the hash of the fixture vocabulary (what its
+ * checkpoints must record as tokenizer_hash to export). */
+static MilesModel *fixture_model(char good[17]) {
     MilesModel *m = NULL;
     expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
     MilesTokenizer *tok = NULL;
     expect_status(miles_tokenizer_load(&tok, FIX_VOCAB), MILES_OK);
-    char good[17];
     miles_tokenizer_hash(tok, good);
     miles_tokenizer_free(tok);
+    return m;
+}
+
+static void test_hf_tokenizer_checks(void **state) {
+    (void)state;
+    char good[17];
+    MilesModel *m = fixture_model(good);
 
     char ck[512], out[512];
     snprintf(ck, sizeof ck, "%s/wrong_hash.safetensors", tmpdir);
@@ -389,13 +396,8 @@ static const char *onnx_prop(const char *path, const char *key, char *v, size_t 
  * JSON object (nothing validated it) is left out, not copied into config.json. */
 static void test_export_data_split(void **state) {
     (void)state;
-    MilesModel *m = NULL;
-    expect_status(miles_checkpoint_load_model(&m, FIX_CKPT), MILES_OK);
-    MilesTokenizer *tok = NULL;
-    expect_status(miles_tokenizer_load(&tok, FIX_VOCAB), MILES_OK);
     char good[17];
-    miles_tokenizer_hash(tok, good);
-    miles_tokenizer_free(tok);
+    MilesModel *m = fixture_model(good);
     char ck[512], out[512], onnx[512], cfg[600], v[256];
     snprintf(ck, sizeof ck, "%s/split.safetensors", tmpdir);
     snprintf(out, sizeof out, "%s/hf_split", tmpdir);
