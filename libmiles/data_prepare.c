@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define MILES_NO_DAY INT64_MIN
 
@@ -263,6 +264,11 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     memset(rep, 0, sizeof *rep);
     rep->applied = scaler_json != NULL;
     if (!csv_path || !out_path) return miles_error(MILES_EINVAL, "miles_data_prepare: NULL path");
+    struct stat st_in, st_out;   /* the output replacing the input CSV would destroy the user's data */
+    if (stat(csv_path, &st_in) == 0 && stat(out_path, &st_out) == 0 && st_in.st_dev == st_out.st_dev &&
+        st_in.st_ino == st_out.st_ino)
+        return miles_error(MILES_EINVAL, "%s: the output is the input CSV %s: writing it would destroy it", out_path,
+                           csv_path);
     if (!(o.percentile > 0 && o.percentile < 100)) return miles_error(MILES_EINVAL, "percentile %g not in (0,100)", o.percentile);
     if (o.max_len < 2 || o.max_len > 4096) return miles_error(MILES_EINVAL, "max_len %d not in [2,4096]", o.max_len);
     if (!(o.train_frac > 0 && o.train_frac < 1)) return miles_error(MILES_EINVAL, "train fraction %g not in (0,1)", o.train_frac);

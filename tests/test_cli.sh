@@ -1328,6 +1328,49 @@ rc=$?
 if [ "$rc" -eq 0 ] && [ ! -s "$W/err" ] && [ -s "$W/tblas2/last.safetensors" ]; then ok "gemm: MILES_GEMM=blas trains"
 else bad "gemm: MILES_GEMM=blas (rc $rc)"; fi
 
+# ---- an output that is one of the run's inputs is refused before anything is
+# written, whatever its spelling (a symlink, another path): the input stays byte
+# for byte (it was overwritten: prepare --out data.csv replaced the CSV)
+mkdir -p "$W/cl"
+cp "$W/d.csv" "$W/cl/d.csv"; cp "$W/p6.milesdat" "$W/cl/p.milesdat"; cp "$W/to6/last.safetensors" "$W/cl/ck.safetensors"
+ln -sf d.csv "$W/cl/link.csv"
+clobber() { # NAME WANT INPUT-COPY ORIGINAL CMD...: refused naming it, the input unchanged
+    local name=$1 want=$2 in=$3 orig=$4; shift 4
+    "$@" > /dev/null 2> "$W/err"
+    local rc=$?
+    if [ "$rc" -ne 0 ] && grep -qF -- "$want" "$W/err" && cmp -s "$in" "$orig"; then ok "clobber: $name"
+    else bad "clobber: $name (rc $rc): $(head -c 300 "$W/err")"; fi
+}
+V="--vocab tests/fixtures/export_vocab --max-len 48 -q"
+clobber "prepare --out the input CSV (through a symlink)" "is the input CSV" "$W/cl/d.csv" "$W/d.csv" \
+    "$BIN/miles-data" prepare "$W/cl/d.csv" $V --out "$W/cl/link.csv"
+clobber "prepare --report the input CSV" "--report $W/cl/./d.csv is the input CSV" "$W/cl/d.csv" "$W/d.csv" \
+    "$BIN/miles-data" prepare "$W/cl/d.csv" $V --out "$W/cl/x.milesdat" --report "$W/cl/./d.csv"
+clobber "prepare --checkpoint ... --out the checkpoint" "--out $W/cl/ck.safetensors is the checkpoint" \
+    "$W/cl/ck.safetensors" "$W/to6/last.safetensors" \
+    "$BIN/miles-data" prepare "$W/cl/d.csv" -q --checkpoint "$W/cl/ck.safetensors" --out "$W/cl/ck.safetensors"
+rm -f "$W/cl/new.milesdat"
+"$BIN/miles-data" prepare "$W/cl/d.csv" $V --out "$W/cl/new.milesdat" --report "$W/cl//new.milesdat" > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "the prepare report $W/cl//new.milesdat is the prepared file" "$W/err" &&
+    "$BIN/miles-data" inspect "$W/cl/new.milesdat" > /dev/null 2>&1; then
+    ok "clobber: prepare --report spelled as a new --out: the report refused, the prepared file kept"
+else bad "clobber: prepare --report = a new --out (rc $rc): $(head -c 300 "$W/err")"; fi
+clobber "predict --out the input" "--out $W/cl/../cl/d.csv is the input" "$W/cl/d.csv" "$W/d.csv" \
+    "$BIN/miles-predict" -q -c "$W/cl/ck.safetensors" --vocab tests/fixtures/export_vocab --out "$W/cl/../cl/d.csv" "$W/cl/d.csv"
+clobber "predict --out the checkpoint" "is the checkpoint" "$W/cl/ck.safetensors" "$W/to6/last.safetensors" \
+    "$BIN/miles-predict" -q -c "$W/cl/ck.safetensors" --vocab tests/fixtures/export_vocab --out "$W/cl/ck.safetensors" "$W/cl/d.csv"
+clobber "eval --predictions the --data file" "--predictions $W/cl/p.milesdat is the --data file" "$W/cl/p.milesdat" \
+    "$W/p6.milesdat" "$BIN/miles-eval" -q -c "$W/cl/ck.safetensors" --data "$W/cl/p.milesdat" --predictions "$W/cl/p.milesdat"
+clobber "eval --predictions the checkpoint" "is the checkpoint" "$W/cl/ck.safetensors" "$W/to6/last.safetensors" \
+    "$BIN/miles-eval" -q -c "$W/cl/ck.safetensors" --data "$W/cl/p.milesdat" --predictions "$W/cl/ck.safetensors"
+clobber "eval --save-calibrated the --data file" "--save-calibrated $W/cl/p.milesdat is the --data file" "$W/cl/p.milesdat" \
+    "$W/p6.milesdat" "$BIN/miles-eval" -q -c "$W/cl/ck.safetensors" --data "$W/cl/p.milesdat" --calibrate \
+    --save-calibrated "$W/cl/p.milesdat"
+clobber "export --force --out the checkpoint" "--out $W/cl/ck.safetensors is the checkpoint" "$W/cl/ck.safetensors" \
+    "$W/to6/last.safetensors" "$BIN/miles-export" --checkpoint "$W/cl/ck.safetensors" --format onnx --force \
+    --out "$W/cl/ck.safetensors"
+
 # ---- every long option a tool parses (its getopt_long table, or a "--name" it
 # compares) is in its --help
 for src in tools/miles-*.c; do

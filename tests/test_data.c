@@ -1552,6 +1552,18 @@ static void test_prepared_provenance(void **state) {
     assert_string_equal(pv.language, "any");
     o.language = "ko";
     assert_string_equal(provenance_of(csv, out, &o, "{\"by\":\"time\",\"train_frac\":0.7,\"language\":\"ko\",\"dedup\":false}").language, "ko");
+    /* the output over the input CSV (here through a hard link): refused, the CSV unchanged */
+    char lnk[1200];
+    snprintf(lnk, sizeof lnk, "%s/same.csv", dir);
+    assert_int_equal(link(csv, lnk), 0);
+    size_t n0 = 0, n1 = 0;
+    char *before = test_slurp(csv, &n0);
+    assert_int_equal(miles_data_prepare(csv, lnk, &o, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "is the input CSV"));
+    char *after = test_slurp(csv, &n1);
+    assert_true(before && after && n0 == n1 && !memcmp(before, after, n0));
+    free(before); free(after);
+    unlink(lnk);
     o.language = "a-language-name-of-32-bytes-long";   /* 32 bytes: one more than the record holds */
     assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "longer than 31 bytes"));

@@ -142,6 +142,14 @@ static int cmd_prepare(int argc, char **argv) {
         fprintf(stderr, "%s prepare: need exactly one input CSV and --out FILE\n", PROG);
         return 2;
     }
+    /* no output may be an input: the CSV (the library refuses --out too), the checkpoint, each other */
+    const char *csv = argv[optind];
+    if (tool_refuse_clobber(PROG, "--out", out, "checkpoint", ckpt) ||
+        tool_refuse_clobber(PROG, "--report", report, "input CSV", csv) ||
+        tool_refuse_clobber(PROG, "--report", report, "checkpoint", ckpt) ||
+        tool_refuse_clobber(PROG, "--report", report, "--out file", out))
+        return 2;
+    if (report && !strcmp(report, out)) { fprintf(stderr, "%s: --report and --out name the same file\n", PROG); return 2; }
     MilesPrepareReport rep;
     int st;
     if (ckpt) {

@@ -254,6 +254,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "miles-eval: --save-calibrated goes with --calibrate\n");
         return 2;
     }
+    /* an output over an input would destroy it (--save-calibrated may be the checkpoint: it rewrites it whole) */
+    if (tool_refuse_clobber("miles-eval", "--predictions", pred_path, "--data file", data) ||
+        tool_refuse_clobber("miles-eval", "--predictions", pred_path, "checkpoint", ckpt) ||
+        tool_refuse_clobber("miles-eval", "--save-calibrated", save_cal, "--data file", data))
+        return 2;
     if (calibrate && split == MILES_SPLIT_VAL) {
         fprintf(stderr, "miles-eval: --calibrate fits on the val split: evaluating it too would be in-sample "
                         "(use --split test or train)\n");

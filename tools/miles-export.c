@@ -157,6 +157,11 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) { fprintf(stderr, "miles-export: unexpected argument \"%s\"\n", argv[optind]); return 2; }
     if (!ckpt || !out) { usage(stderr); return 2; }
+    /* --overwrite replaces an earlier export, never the checkpoint or the inputs it reads */
+    if (tool_refuse_clobber("miles-export", "--out", out, "checkpoint", ckpt) ||
+        tool_refuse_clobber("miles-export", "--out", out, "--inputs file", inputs) ||
+        tool_refuse_clobber("miles-export", "--out", out, "--vocab", vocab))
+        return 2;
     tool_set_threads(threads);
     if (dump) {
         if (!inputs) { fprintf(stderr, "miles-export: --selftest-dump needs --inputs FILE\n"); return 2; }

@@ -471,6 +471,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *input = argv[optind];
+    if (tool_refuse_clobber("miles-predict", "--out", out, "input", input) ||
+        tool_refuse_clobber("miles-predict", "--out", out, "checkpoint", ckpt))
+        return 2;
     if (!ia.topic && (ia.vibe || ia.draft || ia.llm_endpoint || ia.table)) {
         fprintf(stderr, "miles-predict: --vibe, --draft, --llm-endpoint and --table need --topic\n");
         return 2;

@@ -382,6 +382,10 @@ void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap) {
 
 int tool_write_prepare_report(const char *prog, const char *path, const char *csv, const char *out,
                               const MilesPrepareReport *rep, double leak_bound) {
+    /* the data file just written, or the CSV, under another name: never over it */
+    if (tool_refuse_clobber(prog, "the prepare report", path, "prepared file", out) ||
+        tool_refuse_clobber(prog, "the prepare report", path, "input CSV", csv))
+        return 1;
     char *txt = NULL;
     MilesPrepared *p = NULL;
     int st = miles_prepare_report_json(rep, leak_bound, &txt);
@@ -412,4 +416,16 @@ int tool_write_prepare_report(const char *prog, const char *path, const char *cs
         return 1;
     }
     return 0;
+}
+
+int tool_refuse_clobber(const char *prog, const char *opt, const char *out, const char *in_what, const char *in) {
+    struct stat a, b;
+    if (!out || !in || stat(out, &a) != 0 || stat(in, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return 0;
+    fprintf(stderr, "%s: %s ", prog, opt);
+    tool_put_escaped(stderr, out);
+    fprintf(stderr, " is the %s ", in_what);
+    tool_put_escaped(stderr, in);
+    fputs(": writing it would destroy it\n", stderr);
+    return 1;
 }

@@ -61,6 +61,11 @@ void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap);
  * (the why names the file) and returns 1 on failure, else 0. */
 int tool_write_prepare_report(const char *prog, const char *path, const char *csv, const char *out,
                               const MilesPrepareReport *rep, double leak_bound);
+/* An output that is one of the run's inputs would destroy it (`--out data.csv`
+ * on data.csv): 1, printing "PROG: OPT FILE is the INPUT_WHAT FILE: writing
+ * it would destroy it", when out and in name the same existing file (device
+ * and inode: links and other spellings too), else 0.  NULLs: 0. */
+int tool_refuse_clobber(const char *prog, const char *opt, const char *out, const char *in_what, const char *in);
 /* One CSV field as RFC 4180 wants it: quoted (quotes doubled) when it holds a
  * comma, a quote, CR or LF; NULL writes nothing (an empty field). */
 void tool_csv_cell(FILE *f, const char *s);
