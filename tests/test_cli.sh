@@ -250,6 +250,12 @@ else bad "data: convert --from ytdlp (rc $rc)"; fi
 rc=$?
 expect_fail "data: convert refuses malformed JSON, naming file and line" "ytdlp_bad.json:1:"
 [ -e "$W/yb.csv" ] && bad "data: output written for bad input" || ok "data: no output for bad input"
+cp tests/fixtures/ytdlp_lines.json "$W/yl.json"
+"$BIN/miles-data" convert --from ytdlp "$W/yl.json" --out "$W/./yl.json" > "$W/out" 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "is the input $W/yl.json: writing it would destroy it" "$W/err" &&
+    cmp -s "$W/yl.json" tests/fixtures/ytdlp_lines.json; then ok "data: convert --out the input refused, the input unchanged"
+else bad "data: convert --out the input (rc $rc): $(head -c 200 "$W/err")"; fi
 "$BIN/miles-data" convert --from bogus tests/fixtures/ytdlp_lines.json --out "$W/yb.csv" > "$W/out" 2> "$W/err"
 rc=$?
 expect_fail "data: unknown source kind refused" "unknown source kind"

@@ -368,6 +368,7 @@ static int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "%s convert: need --from KIND INPUT --out FILE\n", PROG);
         return 2;
     }
+    if (tool_refuse_clobber(PROG, "--out", out, "input", argv[optind])) return 2;   /* a source data set, destroyed */
     char kind_cc[64];
     if (country) { /* youtube2017 only: the file's country (else from <CC>videos.csv) */
         if (strcmp(kind, "youtube2017") != 0) {
