@@ -185,6 +185,7 @@ int data_prepared_write(const char *path, const DataPreparedOut *d) {
 struct MilesPrepared {
     char *buf; size_t size;
     MilesPreparedProvenance prov;
+    uint32_t crc;              /* of the payload, as the header holds it */
     int64_t n, n_split[3], start[3];
     int max_len, text_clean;
     char vocab_hash[33];
@@ -261,6 +262,7 @@ int miles_prepared_open(MilesPrepared **out, const char *path) {
     if (p->size > L.end) return refuse(p, MILES_EFORMAT, path, "trailing bytes after the data");
     if (get32(h + 120) != miles_crc32(0, h + HDR_SIZE, payload)) return refuse(p, MILES_EFORMAT, path, "data checksum mismatch (corrupt file)");
     if (read_provenance(h, &p->prov)) return refuse(p, MILES_EFORMAT, path, "header bytes 128..191 (split record) corrupt");
+    p->crc = get32(h + 120);
     p->n = (int64_t)n;
     p->max_len = (int)T;
     p->text_clean = (int)get32(h + 56);
@@ -344,6 +346,7 @@ const char *miles_prepared_row_id(const MilesPrepared *p, int split, int64_t i) 
 const char *miles_prepared_scaler_json(const MilesPrepared *p) { return p ? p->json : NULL; }
 const char *miles_prepared_vocab_hash(const MilesPrepared *p) { return p ? p->vocab_hash : NULL; }
 int miles_prepared_text_clean(const MilesPrepared *p) { return p ? p->text_clean : -1; }
+uint32_t miles_prepared_crc32(const MilesPrepared *p) { return p ? p->crc : 0; }
 
 int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *out) {
     if (!p || !out) return -1;

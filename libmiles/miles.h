@@ -769,6 +769,9 @@ MILES_API const char *miles_prepared_scaler_json(const MilesPrepared *p);
 MILES_API const char *miles_prepared_vocab_hash(const MilesPrepared *p);
 /* Text cleaning mode used before tokenizing (MILES_TEXT_CLEAN_*). */
 MILES_API int miles_prepared_text_clean(const MilesPrepared *p);
+/* The CRC-32 of the file's data (header bytes 120..123, verified at open):
+ * names the exact examples a report scored; 0 for NULL. */
+MILES_API uint32_t miles_prepared_crc32(const MilesPrepared *p);
 /* How the file's rows were chosen and split, as prepare recorded it (header
  * bytes 128..191): what a report needs to say which test split it scored. */
 enum {

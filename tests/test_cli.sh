@@ -571,7 +571,7 @@ else bad "eval: a 64-bit seed in run.split_rule (rc $rc): $(head -c 300 "$W/err"
 # inspect --json: the text's counts, the split rule and the scaler (every number as the text has it)
 "$BIN/miles-data" inspect "$W/p6.milesdat" --json > "$W/in6.json" 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && python3 - "$W/in6" "$W/in6.json" <<'PY'
+if [ "$rc" -eq 0 ] && python3 - "$W/in6" "$W/in6.json" "$W/p6.milesdat" <<'PY'
 import json, re, sys
 txt, j = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
 for name, n, v in re.findall(r"^  (\w+) +n=(\d+) +viral=(\d+) ", txt, re.M):
@@ -579,6 +579,9 @@ for name, n, v in re.findall(r"^  (\w+) +n=(\d+) +viral=(\d+) ", txt, re.M):
     assert (e["n"], e["viral"]) == (int(n), int(v)) and e["viral_rate"] == int(v) / int(n), name
 assert j["scaler"] == json.loads(txt[txt.index("scaler:\n") + 8:]) and j["max_len"] == 48
 assert j["split_rule"]["by"] == "time" and j["text_clean"] == "none" and len(j["vocab_hash"]) == 16
+import zlib   # the data CRC-32: of every byte after the 192-byte header, as the text's first line says too
+assert j["crc32"] == "%08x" % zlib.crc32(open(sys.argv[3], "rb").read()[192:])
+assert f"data CRC-32 {j['crc32']}," in txt.splitlines()[0]
 PY
 then ok "data: inspect --json: the text's counts and scaler, the split rule"
 else bad "data: inspect --json (rc $rc): $(head -c 300 "$W/err")"; fi
@@ -662,7 +665,8 @@ sys.exit(not (a["scope"] == b["scope"] == "cohort" and a["cohort_days"] == 10 an
               and c["scope"] == "train" and "cohort_days" not in c and c["threshold"] > 0
               and s["ev7"] == {"by": "row", "seed": 42, "train_frac": 0.7, "language": "en", "dedup": False}
               and s["ev7f"] == s["ev7t"] == {"by": "checkpoint", "language": "en", "dedup": False}
-              and s["ev6"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}))
+              and s["ev6"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}
+              and r["ev6"]["data_crc32"] == json.load(open(f"{w}/in6.json"))["crc32"]))
 PY
 then ok "eval: run.label is the evaluated file's rule (cohort, 10 days; the training threshold), run.split_rule its split (row, checkpoint, time)"
 else bad "eval: run.label (rc $rc): $(head -c 300 "$W/err")"; fi

@@ -190,6 +190,9 @@ static int inspect_json(const char *path, MilesPrepared *p) {
     static const char *names[3] = {"train", "val", "test"};
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "file", path);
+    char crc[12];
+    snprintf(crc, sizeof crc, "%08x", miles_prepared_crc32(p));
+    cJSON_AddStringToObject(j, "crc32", crc);
     cJSON_AddStringToObject(j, "vocab_hash", miles_prepared_vocab_hash(p));
     cJSON_AddStringToObject(j, "text_clean", miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     cJSON *sp = cJSON_AddObjectToObject(j, "splits");
@@ -236,8 +239,8 @@ static int cmd_inspect(int argc, char **argv) {
     }
     static const char *names[3] = {"train", "val", "test"};
     MilesDataset v;
-    printf("%s: vocab hash %s, text cleaning %s\n", path, miles_prepared_vocab_hash(p),
-           miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
+    printf("%s: data CRC-32 %08x, vocab hash %s, text cleaning %s\n", path, miles_prepared_crc32(p),
+           miles_prepared_vocab_hash(p), miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     for (int s = 0; s < 3; s++) {
         miles_prepared_split(p, s, &v);
         int64_t viral = 0;

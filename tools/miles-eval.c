@@ -350,6 +350,9 @@ int main(int argc, char **argv) {
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "checkpoint", ckpt);
     cJSON_AddStringToObject(extra, "data", data);
+    char crc[12];
+    snprintf(crc, sizeof crc, "%08x", miles_prepared_crc32(prep));   /* the exact file, whatever its path */
+    cJSON_AddStringToObject(extra, "data_crc32", crc);
     cJSON_AddStringToObject(extra, "split", split_name);
     cJSON_AddItemToObject(extra, "split_rule", tool_split_json(prep)); /* how the file's rows were split */
     cJSON_AddStringToObject(extra, "preset", mc->preset);
