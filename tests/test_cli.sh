@@ -306,7 +306,8 @@ for k in ("mae", "rmse", "r2"):
 assert rep["target_space"]["rmse"] >= rep["target_space"]["mae"]
 PY
 }
-if bl_check; then ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients, the split rule)"
+if bl_check && grep -q "^numeric LR baseline (test split by row, n=" "$W/out"; then
+    ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients, the split rule)"
 else bad "baseline: --kind all"; fi
 
 # miles-data prepare refuses input it cannot use, naming why, and writes nothing
@@ -653,9 +654,9 @@ else bad "train/data: --threshold-scope cohort (rc $rc, viral $v7 / $v7for): $(h
     "$BIN/miles-eval" -c "$W/tc/last.safetensors" --data "$W/dfor.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev7t" \
     > /dev/null 2>> "$W/err" &&
     "$BIN/miles-eval" -c "$W/to6/last.safetensors" --data "$W/p6.milesdat" --bootstrap 0 --no-plots -q --out "$W/ev6" \
-    > /dev/null 2>> "$W/err"
+    > "$W/ev6.out" 2>> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && python3 - "$W" <<'PY'
+if [ "$rc" -eq 0 ] && grep -q "^Miles last.safetensors (test split by time, n=[0-9]*)" "$W/ev6.out" && python3 - "$W" <<'PY'
 import json, sys
 w = sys.argv[1]
 r = {d: json.load(open(f"{w}/{d}/eval_test.json"))["run"] for d in ("ev7", "ev7f", "ev7t", "ev6")}

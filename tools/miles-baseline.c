@@ -166,8 +166,8 @@ static int run_one(const char *kind, MilesPrepared *p, MilesPrepared *e, int spl
         free(vt);
     }
     snprintf(prefix, sizeof prefix, "baseline_%s_%s", kind, split_name);
-    snprintf(title, sizeof title, "%s baseline (%s split, n=%lld)", text ? "TF-IDF + LR" : "numeric LR",
-             split_name, (long long)ev.n);
+    snprintf(title, sizeof title, "%s baseline (%s split%s, n=%lld)", text ? "TF-IDF + LR" : "numeric LR",
+             split_name, tool_split_words(e), (long long)ev.n);
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "baseline", kind);
     cJSON_AddStringToObject(extra, "model_file", path);

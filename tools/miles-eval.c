@@ -345,7 +345,8 @@ int main(int argc, char **argv) {
     }
     char title[512], prefix[64], base[4096];
     snprintf(base, sizeof base, "%s", ckpt);
-    snprintf(title, sizeof title, "Miles %s (%s split, n=%lld)", basename(base), split_name, (long long)v.n);
+    snprintf(title, sizeof title, "Miles %s (%s split%s, n=%lld)", basename(base), split_name, tool_split_words(prep),
+             (long long)v.n);
     snprintf(prefix, sizeof prefix, "eval_%s", split_name);
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "checkpoint", ckpt);

@@ -361,6 +361,13 @@ void *tool_split_json(const MilesPrepared *p) {
     return o;
 }
 
+const char *tool_split_words(const MilesPrepared *p) {
+    MilesPreparedProvenance pv;
+    miles_prepared_provenance(p, &pv);
+    static const char *const w[] = {"", " by row", " by creator", " by time", " for a checkpoint"};
+    return pv.split_by >= 0 && pv.split_by <= MILES_SPLIT_BY_CHECKPOINT ? w[pv.split_by] : "";
+}
+
 void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap) {
     MilesPreparedProvenance pv;
     if (miles_prepared_provenance(p, &pv) != 1) {

@@ -52,8 +52,11 @@ int tool_prepare_words(const char *prog, const char *split_by, const char *scope
 /* How a prepared file's rows were chosen and split as a cJSON object
  * (miles_prepared_provenance_json's).  NULL only out of memory. */
 void *tool_split_json(const MilesPrepared *p);
-/* The same in words for people ("by time (oldest publish days train), train
- * 0.7, language en"). */
+/* The split in a report title's words: " by time", " by row", " by creator",
+ * " for a checkpoint" (prepare --checkpoint's file), "" when unrecorded. */
+const char *tool_split_words(const MilesPrepared *p);
+/* The same in words for people ("by time (oldest publish days train, newest
+ * test), train 0.7; language en"). */
 void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap);
 /* The prepare report as JSON at path (miles_prepare_report_json plus the csv
  * and out paths and what the written file out records: its split rule and
