@@ -306,7 +306,8 @@ for k in ("mae", "rmse", "r2"):
 assert rep["target_space"]["rmse"] >= rep["target_space"]["mae"]
 PY
 }
-if bl_check && grep -q "^numeric LR baseline (test split by row, n=" "$W/out"; then
+if bl_check && grep -q "^numeric LR baseline (test split by row, n=" "$W/out" &&
+    grep -q "^ridge baseline (test split by row, n=" "$W/out"; then
     ok "baseline: --kind all writes the text, numeric and ridge reports (consistent counts, 18 coefficients, the split rule)"
 else bad "baseline: --kind all"; fi
 

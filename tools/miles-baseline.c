@@ -94,8 +94,8 @@ static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *
     int64_t nclamp = tool_velocity_clamp(&vt, pt, ev.n, run); /* target-space metrics as the views/day */
     if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,
                        (long long)ev.n);
-    printf("ridge baseline (%s split, n=%lld; alpha %g, target %s)\n", split_name, (long long)ev.n, alpha,
-           miles_velocity_target_name(vt.kind));
+    printf("ridge baseline (%s split%s, n=%lld; alpha %g, target %s)\n", split_name, tool_split_words(e),
+           (long long)ev.n, alpha, miles_velocity_target_name(vt.kind));
     ToolVelocity tv = {pt, yt, pr, ev.velocity_raw, (int)ev.n, miles_median(ytr, (int)tr.n),
                        miles_median(tr.velocity_raw, (int)tr.n), miles_velocity_target_name(vt.kind), boot, seed};
     s = tool_velocity_section(&tv, j);
