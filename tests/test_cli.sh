@@ -442,15 +442,25 @@ expect_fail "train: no data refused" "one of --data or --csv"
 
 # ---- miles-data prepare --checkpoint: the same CSV prepared for a trained
 # model holds every row in its test split, and miles-eval scores it
-"$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/tc/last.safetensors" --out "$W/dfor.milesdat" > "$W/out" 2> "$W/err"
+"$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/tc/last.safetensors" --out "$W/dfor.milesdat" \
+    --report "$W/dfor.json" > "$W/out" 2> "$W/err"
 rc=$?
 "$BIN/miles-eval" --checkpoint "$W/tc/last.safetensors" --data "$W/dfor.milesdat" --bootstrap 0 --no-plots --out "$W/evf" \
     > /dev/null 2>> "$W/err"
 rc2=$?
 nall=$("$BIN/miles-data" inspect "$W/d.milesdat" | sed -n 's/^  [a-z]* *n=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }')
 if [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] && grep -q "(the checkpoint's; every row in the test split)" "$W/out" &&
-   python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/evf/eval_test.json" "$nall"; then
-    ok "data: prepare --checkpoint puts all $nall rows in the test split; miles-eval scores them"
+   python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["n"] == int(sys.argv[2]) else 1)' "$W/evf/eval_test.json" "$nall" &&
+   python3 - "$W/dfor.json" "$nall" <<'PY'
+import json, sys
+r, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert r["applied_checkpoint"] is True and r["splits"]["test"]["n"] == n == r["rows"]["kept"]
+assert r["splits"]["train"]["n"] == 0 and r["splits"]["train"]["viral_rate"] is None
+assert r["split_rule"] == {"by": "checkpoint", "language": "en", "dedup": False} and r["label"]["scope"] == "train"
+assert all(f["rows"] <= n for f in r["features"]) and r["drift"]["suggest_split_by_time"] is False
+PY
+then
+    ok "data: prepare --checkpoint puts all $nall rows in the test split (its --report says so); miles-eval scores them"
 else bad "data: prepare --checkpoint + eval (rc $rc / $rc2, n $nall)"; fi
 # the baselines fitted on the model's data, evaluated on those rows (--eval-data)
 "$BIN/miles-baseline" --data "$W/d.milesdat" --eval-data "$W/dfor.milesdat" --kind all --bootstrap 0 --no-plots \

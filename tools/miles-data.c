@@ -72,7 +72,7 @@ static void usage(FILE *f) {
 "                             its scaler, label threshold, text cleaning, tokenizer and max-len\n"
 "                             instead of fitting them, every row in the test split (then\n"
 "                             miles-eval --checkpoint FILE --data OUT); only --language,\n"
-"                             --dedup, --max-len and --leak-bound go with it\n"
+"                             --dedup, --max-len, --leak-bound and --report go with it\n"
 "  --report FILE.json         the report for scripts too (written atomically): rows, threshold\n"
 "                             or cohorts, splits, per-feature Spearman, drift, the split rule\n"
 "                             and label rule as the file records them\n"
