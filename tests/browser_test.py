@@ -91,6 +91,8 @@ def main():
         driver.get(url)
         wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
         check("parameters" in driver.find_element(By.ID, "model-line").text, "model line shows the model")
+        check(driver.find_element(By.ID, "model-line").text.endswith(" · trained on a split by row"),
+              "model line says how the training rows were split")
 
         # 1. one title with stats
         driver.find_element(By.ID, "f-title").send_keys("I tried the 5am routine for 30 days 😱")

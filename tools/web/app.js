@@ -43,9 +43,13 @@ async function loadInfo() {
     const i = await api("/model/info");
     // a calibrated model's scores are recalibrated: its threshold on that scale
     threshold = i.calibration ? i.calibration.decision_threshold_calibrated : i.decision_threshold;
+    // how its training rows were split: a row split's test AUROC mixes old and new videos, a time split's does not
+    const by = i.data_split && i.data_split.by;
+    const split = ["row", "creator", "time"].includes(by) ? ` · trained on a split by ${by}` : "";
     $("model-line").textContent =
       `model ${i.model_version} · ${i.preset} preset · ${(i.parameters / 1e6).toFixed(2)}M parameters · ` +
-      `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}`;
+      `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}` +
+      split;
   } catch (e) {
     $("model-line").textContent = "model not available: " + e.message;
     $("model-line").classList.add("error");
