@@ -584,8 +584,10 @@ FUZZ_SEEDS_json        = $(wildcard fuzz/seeds/json/*.json)
 FUZZ_SEEDS_csv         = $(wildcard ../shared/data/reference_synthetic_target/*.csv)
 FUZZ_SEEDS_safetensors = $(wildcard tests/fixtures/st_python_single.safetensors tests/fixtures/st_miles_crc.safetensors)
 FUZZ_SEEDS_adapter_ytdlp = $(wildcard tests/fixtures/ytdlp_*.json)
+# three 30-row prepared files (split by row, by time with --dedup, a cohort label; test vocabulary, max-len 8)
+FUZZ_SEEDS_prepared    = $(wildcard fuzz/seeds/prepared/*.milesdat)
 rparen := )
-FUZZ_SEEDED = json csv safetensors adapter_ytdlp
+FUZZ_SEEDED = json csv safetensors adapter_ytdlp prepared
 FUZZ_ONLY ?=
 fuzz-run: fuzz
 	@for b in $(if $(FUZZ_ONLY),$(FUZZ_ONLY:%=build-fuzz/fuzz_%),$(FUZZ_BINS)); do n=$$(basename $$b); short=$${n#fuzz_}; \
