@@ -121,5 +121,15 @@ int data_report_drift_note(const MilesPrepareReport *r);
  * null (data_report.c). */
 struct cJSON;
 struct cJSON *data_json_exact(double v);
+/* The scaler JSON's "label" object (data_scaler.c); num writes its numbers, so
+ * the scaler keeps its %.17g bytes (checkpoints compare them) and the report its
+ * shortest exact ones. */
+struct cJSON *data_label_json(double threshold, double percentile, const char *scope, int cohort_days,
+                              int64_t cohort_min_rows, struct cJSON *(*num)(double));
+/* The scaler's label scope ("train" | "all" | "cohort") and its percentile. */
+const char *data_scaler_label(const MilesScaler *s, double *percentile);
+/* miles_prepared_provenance_json's object (data_prepared.c): {"by":"unrecorded"}
+ * for split_by UNRECORDED. */
+struct cJSON *data_provenance_json(const MilesPreparedProvenance *pv);
 
 #endif

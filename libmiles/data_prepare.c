@@ -289,6 +289,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         int days = 0; /* stays 0 without a cohort rule */
         miles_scaler_label_cohort(given, &days, &cohort_min);
         o.label_cohort_days = days;
+        data_scaler_label(given, &o.percentile);   /* the cohorts' percentile too, not this call's */
         miles_scaler_free(given);
     }
     if (o.text_clean != MILES_TEXT_CLEAN_NONE && o.text_clean != MILES_TEXT_CLEAN_SEED)
@@ -402,6 +403,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if ((st = miles_scaler_from_json(&sc, json))) goto done;
     const double thr = miles_scaler_threshold(sc);
     rep->threshold = thr;
+    snprintf(rep->label_scope, sizeof rep->label_scope, "%s", data_scaler_label(sc, &rep->percentile));
     for (int64_t i = 0; i < n; i++) labels[i] = lab_cohort ? lab_cohort[i] : rows.vel[i] >= thr;
     miles_scaler_stats(sc, NULL, NULL, &rep->available, NULL, NULL);
 
@@ -513,14 +515,16 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         d.features_raw = fraw; d.features = feat; d.avail = avail; d.creator = creator;
         d.lengths = lengths; d.input_ids = ids; d.titles = titles; d.row_ids = rids;
         /* the split record: what a report names as the rows it scored */
-        d.prov.split_by = scaler_json        ? MILES_SPLIT_BY_CHECKPOINT
-                          : o.split_by_creator ? MILES_SPLIT_BY_CREATOR
-                          : o.split_by_time    ? MILES_SPLIT_BY_TIME
-                                               : MILES_SPLIT_BY_ROW;
-        d.prov.seed = o.seed;
-        d.prov.train_frac = o.train_frac;
-        d.prov.dedup = o.dedup != 0;
-        snprintf(d.prov.language, sizeof d.prov.language, "%s", language_filtered(&o) ? o.language : "any");
+        MilesPreparedProvenance *pv = &rep->split;
+        pv->split_by = scaler_json        ? MILES_SPLIT_BY_CHECKPOINT
+                       : o.split_by_creator ? MILES_SPLIT_BY_CREATOR
+                       : o.split_by_time    ? MILES_SPLIT_BY_TIME
+                                            : MILES_SPLIT_BY_ROW;
+        pv->seed = o.seed;
+        pv->train_frac = o.train_frac;
+        pv->dedup = o.dedup != 0;
+        snprintf(pv->language, sizeof pv->language, "%s", language_filtered(&o) ? o.language : "any");
+        d.prov = *pv;
         st = data_prepared_write(out_path, &d);
     }
     free(labs);

@@ -354,27 +354,31 @@ int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *o
     return p->prov.split_by != MILES_SPLIT_BY_UNRECORDED;
 }
 
+cJSON *data_provenance_json(const MilesPreparedProvenance *pv) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "by", miles_split_by_name(pv->split_by));
+    if (pv->split_by != MILES_SPLIT_BY_UNRECORDED) {
+        /* the seed decides nothing in a time split or in a checkpoint's file */
+        if (pv->split_by == MILES_SPLIT_BY_ROW || pv->split_by == MILES_SPLIT_BY_CREATOR) {
+            char b[24];
+            snprintf(b, sizeof b, "%llu", (unsigned long long)pv->seed); /* all 64 bits, not a double's 53 */
+            cJSON_AddItemToObject(o, "seed", cJSON_CreateRaw(b));
+        }
+        if (pv->split_by != MILES_SPLIT_BY_CHECKPOINT) cJSON_AddItemToObject(o, "train_frac", data_json_exact(pv->train_frac));
+        cJSON_AddStringToObject(o, "language", pv->language);
+        cJSON_AddBoolToObject(o, "dedup", pv->dedup);
+    }
+    return o;
+}
+
 int miles_prepared_provenance_json(const MilesPrepared *p, char **json) {
     if (!json) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL out");
     *json = NULL;
     MilesPreparedProvenance pv;
-    int have = miles_prepared_provenance(p, &pv);
-    if (have < 0) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL file");
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return miles_error(MILES_ENOMEM, "out of memory");
-    cJSON_AddStringToObject(o, "by", miles_split_by_name(pv.split_by));
-    if (have) {
-        /* the seed decides nothing in a time split or in a checkpoint's file */
-        if (pv.split_by == MILES_SPLIT_BY_ROW || pv.split_by == MILES_SPLIT_BY_CREATOR) {
-            char b[24];
-            snprintf(b, sizeof b, "%llu", (unsigned long long)pv.seed); /* all 64 bits, not a double's 53 */
-            cJSON_AddItemToObject(o, "seed", cJSON_CreateRaw(b));
-        }
-        if (pv.split_by != MILES_SPLIT_BY_CHECKPOINT) cJSON_AddItemToObject(o, "train_frac", data_json_exact(pv.train_frac));
-        cJSON_AddStringToObject(o, "language", pv.language);
-        cJSON_AddBoolToObject(o, "dedup", pv.dedup);
-    }
-    *json = cJSON_PrintUnformatted(o);
+    if (miles_prepared_provenance(p, &pv) < 0) return miles_error(MILES_EINVAL, "miles_prepared_provenance_json: NULL file");
+    cJSON *o = data_provenance_json(&pv);
+    *json = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return *json ? MILES_OK : miles_error(MILES_ENOMEM, "out of memory");
 }

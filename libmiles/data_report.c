@@ -92,6 +92,11 @@ int miles_prepare_report_json(const MilesPrepareReport *r, double leak_bound, ch
     cJSON_AddItemToObject(d, "day_spearman_velocity", r->n_dated >= 3 ? data_json_exact(r->day_spearman) : cJSON_CreateNull());
     cJSON_AddBoolToObject(d, "suggest_split_by_time", data_report_drift_note(r));
     if (r->vocab_hash[0]) cJSON_AddStringToObject(o, "vocab_hash", r->vocab_hash);
+    /* the rules the prepared file records, so the report alone says what its numbers are of */
+    if (miles_split_by_name(r->split.split_by)) cJSON_AddItemToObject(o, "split_rule", data_provenance_json(&r->split));
+    if (r->label_scope[0])
+        cJSON_AddItemToObject(o, "label", data_label_json(r->threshold, r->percentile, r->label_scope, r->cohort_days,
+                                                          r->cohort_min_rows, data_json_exact));
     *json = cJSON_Print(o);
     cJSON_Delete(o);
     return *json ? MILES_OK : miles_error(MILES_ENOMEM, "out of memory");

@@ -199,27 +199,39 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
         cJSON_AddItemToObject(v, "min", exact_num(s->vmin));
         cJSON_AddItemToObject(v, "max", exact_num(s->vmax));
         cJSON_AddStringToObject(v, "rule", "scaled = (v - min) / (max - min)");
-        cJSON *l = cJSON_AddObjectToObject(o, "label");
-        cJSON_AddItemToObject(l, "threshold", exact_num(s->threshold));
-        cJSON_AddItemToObject(l, "percentile", exact_num(s->percentile));
-        cJSON_AddStringToObject(l, "scope", s->scope);
-        if (s->cohort_days > 0) {
-            cJSON_AddNumberToObject(l, "cohort_days", s->cohort_days);
-            cJSON_AddNumberToObject(l, "cohort_min_rows", (double)s->cohort_min_rows);
-            cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= the percentile of the velocities of its "
-                                    "publish cohort (windows of cohort_days days from the first publish day; a window "
-                                    "under cohort_min_rows rows is joined by the next ones, rows left after the last "
-                                    "full cohort join it); threshold = the training split's overall percentile, for "
-                                    "reference");
-        } else {
-            cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= threshold");
-        }
+        cJSON_AddItemToObject(o, "label", data_label_json(s->threshold, s->percentile, s->scope, s->cohort_days,
+                                                          s->cohort_min_rows, exact_num));
     }
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
     if (!txt) return miles_error(MILES_ENOMEM, "out of memory printing scaler JSON");
     *json = txt;
     return MILES_OK;
+}
+
+cJSON *data_label_json(double threshold, double percentile, const char *scope, int cohort_days, int64_t cohort_min_rows,
+                       cJSON *(*num)(double)) {
+    cJSON *l = cJSON_CreateObject();
+    cJSON_AddItemToObject(l, "threshold", num(threshold));
+    cJSON_AddItemToObject(l, "percentile", num(percentile));
+    cJSON_AddStringToObject(l, "scope", scope);
+    if (cohort_days > 0) {
+        cJSON_AddNumberToObject(l, "cohort_days", cohort_days);
+        cJSON_AddNumberToObject(l, "cohort_min_rows", (double)cohort_min_rows);
+        cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= the percentile of the velocities of its "
+                                "publish cohort (windows of cohort_days days from the first publish day; a window "
+                                "under cohort_min_rows rows is joined by the next ones, rows left after the last "
+                                "full cohort join it); threshold = the training split's overall percentile, for "
+                                "reference");
+    } else {
+        cJSON_AddStringToObject(l, "rule", "viral = engagement_velocity >= threshold");
+    }
+    return l;
+}
+
+const char *data_scaler_label(const MilesScaler *s, double *percentile) {
+    *percentile = s->percentile;
+    return s->scope;
 }
 
 static int get_nums(const cJSON *o, const char *key, double *v, int n) {

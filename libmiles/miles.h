@@ -697,6 +697,22 @@ typedef struct MilesPrepareOptions {
 } MilesPrepareOptions;
 #define MILES_COHORT_MIN_ROWS 50
 MILES_API void miles_prepare_options_default(MilesPrepareOptions *opt);
+/* How the file's rows were chosen and split, as prepare recorded it (header
+ * bytes 128..191): what a report needs to say which test split it scored. */
+enum {
+    MILES_SPLIT_BY_UNRECORDED = 0,  /* a file written before the header held it */
+    MILES_SPLIT_BY_ROW = 1,         /* stratified by label, seeded (the default) */
+    MILES_SPLIT_BY_CREATOR = 2,     /* group split on author_handle, seeded */
+    MILES_SPLIT_BY_TIME = 3,        /* oldest publish days train, newest test */
+    MILES_SPLIT_BY_CHECKPOINT = 4   /* prepare --checkpoint: every row in test */
+};
+typedef struct MilesPreparedProvenance {
+    int split_by;            /* MILES_SPLIT_BY_* */
+    uint64_t seed;           /* the split's seed (used by the row and creator splits) */
+    double train_frac;       /* the training share asked for; val and test share the rest */
+    char language[32];       /* the kept language, "any" for every row */
+    int dedup;               /* repeated row ids were dropped */
+} MilesPreparedProvenance;
 /* A summary of what prepare did (counts, threshold, per-split viral rates,
  * unavailable features, Spearman correlations). */
 typedef struct MilesPrepareReport {
@@ -717,6 +733,8 @@ typedef struct MilesPrepareReport {
     int cohort_days;                 /* the cohort label's window (0: one threshold) */
     int64_t n_cohorts, cohort_min_rows, cohort_smallest;   /* cohorts, their floor, the smallest's rows */
     double cohort_thr_min, cohort_thr_max;                 /* the cohorts' thresholds */
+    MilesPreparedProvenance split;   /* the split record the file's header keeps */
+    char label_scope[16];            /* the label's threshold: "train" | "all" | "cohort" */
 } MilesPrepareReport;
 /* |day_spearman| from which the report suggests --split-by time */
 #define MILES_DRIFT_NOTE 0.1
@@ -726,8 +744,9 @@ MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, con
 MILES_API int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
 /* The same report as JSON for scripts (malloc'd; format "miles-prepare-report"
  * version 1: rows, threshold, cohorts, splits with their publish days, the 18
- * features' Spearman and leak warnings, drift); counts as integers, numbers
- * exact, undefined ones null. */
+ * features' Spearman and leak warnings, drift, the split rule as
+ * miles_prepared_provenance_json writes it, the label rule as the scaler JSON's
+ * "label"); counts as integers, numbers exact, undefined ones null. */
 MILES_API int miles_prepare_report_json(const MilesPrepareReport *rep, double leak_bound, char **json);
 
 /* ---- prepared file (read side) ---- */
@@ -772,22 +791,6 @@ MILES_API int miles_prepared_text_clean(const MilesPrepared *p);
 /* The CRC-32 of the file's data (header bytes 120..123, verified at open):
  * names the exact examples a report scored; 0 for NULL. */
 MILES_API uint32_t miles_prepared_crc32(const MilesPrepared *p);
-/* How the file's rows were chosen and split, as prepare recorded it (header
- * bytes 128..191): what a report needs to say which test split it scored. */
-enum {
-    MILES_SPLIT_BY_UNRECORDED = 0,  /* a file written before the header held it */
-    MILES_SPLIT_BY_ROW = 1,         /* stratified by label, seeded (the default) */
-    MILES_SPLIT_BY_CREATOR = 2,     /* group split on author_handle, seeded */
-    MILES_SPLIT_BY_TIME = 3,        /* oldest publish days train, newest test */
-    MILES_SPLIT_BY_CHECKPOINT = 4   /* prepare --checkpoint: every row in test */
-};
-typedef struct MilesPreparedProvenance {
-    int split_by;            /* MILES_SPLIT_BY_* */
-    uint64_t seed;           /* the split's seed (used by the row and creator splits) */
-    double train_frac;       /* the training share asked for; val and test share the rest */
-    char language[32];       /* the kept language, "any" for every row */
-    int dedup;               /* repeated row ids were dropped */
-} MilesPreparedProvenance;
 /* 1 and *out filled when the file records it, 0 (out->split_by UNRECORDED)
  * for an older file, -1 on NULL arguments. */
 MILES_API int miles_prepared_provenance(const MilesPrepared *p, MilesPreparedProvenance *out);

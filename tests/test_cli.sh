@@ -682,6 +682,22 @@ sys.exit(not (a["scope"] == b["scope"] == "cohort" and a["cohort_days"] == 10 an
 PY
 then ok "eval: run.label is the evaluated file's rule (cohort, 10 days; the training threshold), run.split_rule its split (row, checkpoint, time)"
 else bad "eval: run.label (rc $rc): $(head -c 300 "$W/err")"; fi
+# a p90 cohort label: prepare --checkpoint recomputes the cohorts at the checkpoint's percentile, not
+# at its own --percentile default of 80 (it did: more viral rows than the model was trained on)
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --threshold-scope cohort --cohort-days 10 \
+    --percentile 90 --max-len 48 --out "$W/p9.milesdat" > "$W/out9" 2> "$W/err" &&
+    "$BIN/miles-train" --data "$W/p9.milesdat" --vocab tests/fixtures/export_vocab --threads 1 --quiet $R --out "$W/to9" \
+        > /dev/null 2>> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/to9/last.safetensors" --out "$W/p9for.milesdat" \
+        --report "$W/p9for.json" > "$W/out9for" 2>> "$W/err"
+rc=$?
+v9=$(sed -n 's/^  [a-z]* *n=[0-9]* *viral=\([0-9]*\).*/\1/p' "$W/out9" | awk '{ s += $1 } END { print s }')
+v9for=$(sed -n 's/^  [a-z]* *n=[0-9]* *viral=\([0-9]*\).*/\1/p' "$W/out9for" | awk '{ s += $1 } END { print s }')
+if [ "$rc" -eq 0 ] && [ "$v9" -gt 0 ] && [ "$v9" = "$v9for" ] && [ "$v9" -lt "$v7" ] &&
+    grep -q "p90 of its publish cohort (10-day windows" "$W/out9for" &&
+    python3 -c 'import json,sys; l = json.load(open(sys.argv[1]))["label"]; sys.exit(not (l["percentile"] == 90 and l["scope"] == "cohort" and l["cohort_days"] == 10))' "$W/p9for.json"; then
+    ok "data: prepare --checkpoint with a p90 cohort label: the checkpoint's percentile ($v9 viral both ways; p80 $v7)"
+else bad "data: prepare --checkpoint, p90 cohorts (rc $rc, viral $v9 / $v9for / p80 $v7): $(head -c 300 "$W/err")"; fi
 printf 'row_id,title,views,likes,language,engagement_velocity\na,t,10,1,en,5\n' > "$W/nodate.csv"
 "$BIN/miles-data" prepare "$W/nodate.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7n.milesdat" > /dev/null 2> "$W/err"
 rc=$?

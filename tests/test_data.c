@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -1342,6 +1343,11 @@ static void test_prepare_cohort(void **state) {
         for (int w = 1; w < 4; w++) { lo = thr[w] < lo ? thr[w] : lo; hi = thr[w] > hi ? thr[w] : hi; }
         assert_true(test_json_num(co, "days") == 7 && test_json_num(co, "n") == 4 && test_json_num(co, "min_rows") == 50);
         assert_true(test_json_num(co, "threshold_min") == lo && test_json_num(co, "threshold_max") == hi);
+        const cJSON *lb = cJSON_GetObjectItem(jr, "label");   /* the rule as the scaler JSON states it */
+        assert_string_equal(cJSON_GetObjectItem(lb, "scope")->valuestring, "cohort");
+        assert_true(test_json_num(lb, "cohort_days") == 7 && test_json_num(lb, "cohort_min_rows") == 50 &&
+                    test_json_num(lb, "percentile") == 80 && test_json_num(lb, "threshold") == rep.threshold);
+        assert_non_null(strstr(cJSON_GetObjectItem(lb, "rule")->valuestring, "publish cohort"));
         cJSON_Delete(jr);
     }
     for (int i = 0; i < R; i++) {
@@ -1459,7 +1465,24 @@ static void test_prepare_report_json(void **state) {
     const cJSON *d = cJSON_GetObjectItem(o, "drift");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(d, "day_spearman_velocity")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(d, "suggest_split_by_time")));
+    /* no split record, no label rule: "unrecorded", no label */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "split_rule"), "by")->valuestring, "unrecorded");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "split_rule")), 1);
+    assert_null(cJSON_GetObjectItem(o, "label"));
     cJSON_Delete(o);
+    r.split.split_by = MILES_SPLIT_BY_CHECKPOINT + 1;   /* out of range: left out, not a null name */
+    snprintf(r.label_scope, sizeof r.label_scope, "cohort");
+    r.cohort_days = 3; r.cohort_min_rows = 7;
+    OK(miles_prepare_report_json(&r, 0.5, &js));
+    o = cJSON_Parse(js);
+    free(js);
+    assert_null(cJSON_GetObjectItem(o, "split_rule"));
+    const cJSON *lb = cJSON_GetObjectItem(o, "label");
+    assert_string_equal(cJSON_GetObjectItem(lb, "scope")->valuestring, "cohort");
+    assert_true(test_json_num(lb, "cohort_days") == 3 && test_json_num(lb, "cohort_min_rows") == 7 &&
+                test_json_num(lb, "percentile") == 80 && cJSON_IsNull(cJSON_GetObjectItem(lb, "threshold")));
+    cJSON_Delete(o);
+    r.split.split_by = 0; r.label_scope[0] = 0; r.cohort_days = 0; r.cohort_min_rows = 0;
     /* a time split: days where a split has rows (one is enough); one-day cohorts are cohorts */
     r.split_by_time = 1;
     r.n[1] = 1; r.viral[1] = 0;
@@ -1505,7 +1528,22 @@ static void test_prepare_report_json(void **state) {
 /* One prepare's split record (header bytes 128..191) as read back. */
 static MilesPreparedProvenance provenance_of(const char *csv, const char *out, const MilesPrepareOptions *o,
                                              const char *want_json) {
-    OK(miles_data_prepare(csv, out, o, NULL));
+    MilesPrepareReport rep;
+    OK(miles_data_prepare(csv, out, o, &rep));
+    {   /* the report's JSON holds the same record, byte for byte but whitespace (a seed's 64 bits too) */
+        char *rj = NULL;
+        OK(miles_prepare_report_json(&rep, o->leak_bound, &rj));
+        size_t k = 0;
+        for (size_t i = 0; rj[i]; i++)
+            if (!isspace((unsigned char)rj[i])) rj[k++] = rj[i];
+        rj[k] = 0;
+        char want[400];
+        snprintf(want, sizeof want, "\"split_rule\":%s,", want_json);
+        assert_non_null(strstr(rj, want));
+        assert_non_null(strstr(rj, o->threshold_all ? "\"scope\":\"all\"" : "\"scope\":\"train\""));
+        free(rj);
+        assert_string_equal(rep.label_scope, o->threshold_all ? "all" : "train");
+    }
     MilesPrepared *p = NULL;
     OK(miles_prepared_open(&p, out));
     MilesPreparedProvenance pv;
@@ -1516,6 +1554,8 @@ static MilesPreparedProvenance provenance_of(const char *csv, const char *out, c
     assert_string_equal(js, want_json);
     free(js);
     miles_prepared_free(p);
+    assert_true(rep.split.split_by == pv.split_by && rep.split.seed == pv.seed && rep.split.train_frac == pv.train_frac &&
+                !strcmp(rep.split.language, pv.language) && rep.split.dedup == pv.dedup);
     printf("  split by %s, seed %llu, train %g, language %s, dedup %d\n", miles_split_by_name(pv.split_by),
            (unsigned long long)pv.seed, pv.train_frac, pv.language, pv.dedup);
     return pv;
@@ -1546,11 +1586,11 @@ static void test_prepared_provenance(void **state) {
     assert_true(pv.train_frac == 0.1 + 0.2);
     assert_string_equal(pv.language, "any");
     assert_int_equal(pv.dedup, 0);
-    o.split_by_creator = 0; o.split_by_time = 1; o.language = ""; o.train_frac = 0.7;
+    o.split_by_creator = 0; o.split_by_time = 1; o.language = ""; o.train_frac = 0.7; o.threshold_all = 1;
     pv = provenance_of(csv, out, &o, "{\"by\":\"time\",\"train_frac\":0.7,\"language\":\"any\",\"dedup\":false}");
     assert_int_equal(pv.split_by, MILES_SPLIT_BY_TIME);
     assert_string_equal(pv.language, "any");
-    o.language = "ko";
+    o.language = "ko"; o.threshold_all = 0;
     assert_string_equal(provenance_of(csv, out, &o, "{\"by\":\"time\",\"train_frac\":0.7,\"language\":\"ko\",\"dedup\":false}").language, "ko");
     /* the output over the input CSV (here through a hard link): refused, the CSV unchanged */
     char lnk[1200];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -349,15 +350,9 @@ int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, 
 void *tool_split_json(const MilesPrepared *p) {
     char *txt = NULL;
     if (miles_prepared_provenance_json(p, &txt) != MILES_OK) return NULL;
-    cJSON *o = cJSON_Parse(txt);
+    /* embedded as the library wrote it: parsed, a seed above 2^53 would print rounded */
+    cJSON *o = cJSON_CreateRaw(txt);
     free(txt);
-    /* a parsed seed is a double: above 2^53 it would print rounded, so it goes back as written */
-    MilesPreparedProvenance pv;
-    if (o && cJSON_HasObjectItem(o, "seed") && miles_prepared_provenance(p, &pv) == 1) {
-        char b[24];
-        snprintf(b, sizeof b, "%llu", (unsigned long long)pv.seed);
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "seed", cJSON_CreateRaw(b));
-    }
     return o;
 }
 
@@ -393,29 +388,34 @@ int tool_write_prepare_report(const char *prog, const char *path, const char *cs
     if (tool_refuse_clobber(prog, "the prepare report", path, "prepared file", out) ||
         tool_refuse_clobber(prog, "the prepare report", path, "input CSV", csv))
         return 1;
-    char *txt = NULL;
-    MilesPrepared *p = NULL;
+    /* the library's JSON as it wrote it (never parsed: its numbers stay exact), the two paths in front */
+    char *txt = NULL, *paths = NULL, *all = NULL;
     int st = miles_prepare_report_json(rep, leak_bound, &txt);
-    if (st == MILES_OK) st = miles_prepared_open(&p, out);
-    cJSON *j = st == MILES_OK ? cJSON_Parse(txt) : NULL;
-    free(txt);
-    txt = NULL;
-    if (st == MILES_OK && !j) st = MILES_ENOMEM;
-    if (st == MILES_OK) {
+    cJSON *j = st == MILES_OK ? cJSON_CreateObject() : NULL;
+    if (j) {
         cJSON_AddStringToObject(j, "csv", csv);
         cJSON_AddStringToObject(j, "out", out);
-        cJSON_AddItemToObject(j, "split_rule", tool_split_json(p));
-        cJSON *scj = cJSON_Parse(miles_prepared_scaler_json(p));
-        cJSON *label = scj ? cJSON_DetachItemFromObjectCaseSensitive(scj, "label") : NULL;
-        if (label) cJSON_AddItemToObject(j, "label", label);
-        cJSON_Delete(scj);
-        tool_json_exact_all(j);   /* parsed numbers print back with every digit */
-        txt = cJSON_Print(j);
-        st = txt ? tool_write_text_atomic(path, txt) : MILES_ENOMEM;
+        paths = cJSON_Print(j);
     }
+    const char *end = paths ? strrchr(paths, '}') : NULL;
+    if (st == MILES_OK && end && txt[0] == '{' && (all = malloc((size_t)(end - paths) + strlen(txt) + 1))) {
+        /* "{a}" and "{b}" -> "{a,b}" (both objects have members) */
+        size_t k = (size_t)(end - paths);
+        while (k > 1 && isspace((unsigned char)paths[k - 1])) k--;
+        memcpy(all, paths, k);
+        all[k] = ',';
+        strcpy(all + k + 1, txt + 1);
+        st = tool_write_text_atomic(path, all);
+    }
+    int oom = st == MILES_OK && !all;
     cJSON_Delete(j);
     free(txt);
-    miles_prepared_free(p);
+    free(paths);
+    free(all);
+    if (oom) {
+        fprintf(stderr, "%s: writing the prepare report: out of memory\n", prog);
+        return 1;
+    }
     if (st != MILES_OK) {
         fprintf(stderr, "%s: writing the prepare report: ", prog);   /* the library's message names the file */
         tool_put_escaped(stderr, miles_last_error());
