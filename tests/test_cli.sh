@@ -872,7 +872,7 @@ expect_fail "eval: --split all refused" "split must be test, val or train"
 "$BIN/miles-eval" --checkpoint "$W/tp/best.safetensors" --data "$W/d.milesdat" --bootstrap 30 --no-plots -q \
     --compare "$W/cmpb" --out "$W/cmpe" --predictions "$W/cmpe/pred.csv" > "$W/out" 2> "$W/err"
 rc=$?
-if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test split' "$W/out" &&
+if [ "$rc" -eq 0 ] && grep -q '^Paired with other models on the same rows (test split by row, n=[0-9]*; 95% intervals)$' "$W/out" &&
    grep -qE '^  other +AUROC +this +diff +DeLong CI +bootstrap CI +z +p +p Holm$' "$W/out" &&
    grep -q "^  p Holm: Holm's adjustment over the 2 AUROC tests of this run$" "$W/out" &&
    grep -qE '^  TF-IDF \+ LR +[0-9.]+ +[0-9.]+ +[-+][0-9.]+ +\[[-+][0-9.]+, [-+][0-9.]+\] +\[[-+][0-9.]+, [-+][0-9.]+\] ' "$W/out" &&

@@ -297,9 +297,9 @@ static void interval(char *buf, size_t n, const cJSON *a, const char *fmt) {
     snprintf(buf, n, "[%s, %s]", l, h);
 }
 
-void tool_compare_print(const void *json, const char *split_name, int n) {
+void tool_compare_print(const void *json, const char *split_name, const char *split_words, int n) {
     const cJSON *j = json, *o;
-    printf("\nPaired with other models on the same rows (%s split, n=%d; 95%% intervals)\n", split_name, n);
+    printf("\nPaired with other models on the same rows (%s split%s, n=%d; 95%% intervals)\n", split_name, split_words, n);
     int head = 0, holm = 0;
     cJSON_ArrayForEach(o, j) if (item(o, "holm_m") > 1) holm = (int)item(o, "holm_m");
     cJSON_ArrayForEach(o, j) {

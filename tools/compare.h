@@ -58,7 +58,7 @@ int tool_compare_model(const char *key, const char *name, const char *path, cons
  * of json that has one: "p_holm" and "holm_m" (the number of tests) added to
  * each.  Returns m. */
 int tool_compare_holm(void *json);
-/* The comparisons as a table on stdout. */
-void tool_compare_print(const void *json, const char *split_name, int n);
+/* The comparisons as a table on stdout; split_words says how the rows were split (tool_split_words). */
+void tool_compare_print(const void *json, const char *split_name, const char *split_words, int n);
 
 #endif

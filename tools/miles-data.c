@@ -185,6 +185,14 @@ static void print_features(const double *raw, const float *z, uint32_t avail) {
     }
 }
 
+/* Split s of p in *v; its viral count. */
+static int64_t split_viral(MilesPrepared *p, int s, MilesDataset *v) {
+    miles_prepared_split(p, s, v);
+    int64_t viral = 0;
+    for (int64_t i = 0; i < v->n; i++) viral += v->labels[i];
+    return viral;
+}
+
 /* inspect --json: what the text shows, for scripts (the scaler parsed in) */
 static int inspect_json(const char *path, MilesPrepared *p) {
     static const char *names[3] = {"train", "val", "test"};
@@ -198,9 +206,7 @@ static int inspect_json(const char *path, MilesPrepared *p) {
     cJSON *sp = cJSON_AddObjectToObject(j, "splits");
     for (int s = 0; s < 3; s++) {
         MilesDataset v;
-        miles_prepared_split(p, s, &v);
-        int64_t viral = 0;
-        for (int64_t i = 0; i < v.n; i++) viral += v.labels[i];
+        int64_t viral = split_viral(p, s, &v);
         cJSON *e = cJSON_AddObjectToObject(sp, names[s]);
         cJSON_AddNumberToObject(e, "n", (double)v.n);
         cJSON_AddNumberToObject(e, "viral", (double)viral);
@@ -242,9 +248,7 @@ static int cmd_inspect(int argc, char **argv) {
     printf("%s: data CRC-32 %08x, vocab hash %s, text cleaning %s\n", path, miles_prepared_crc32(p),
            miles_prepared_vocab_hash(p), miles_prepared_text_clean(p) == MILES_TEXT_CLEAN_SEED ? "seed" : "none");
     for (int s = 0; s < 3; s++) {
-        miles_prepared_split(p, s, &v);
-        int64_t viral = 0;
-        for (int64_t i = 0; i < v.n; i++) viral += v.labels[i];
+        int64_t viral = split_viral(p, s, &v);
         printf("  %-5s n=%-7lld viral=%-6lld rate=%.4f max_len=%d\n", names[s], (long long)v.n, (long long)viral,
                v.n ? (double)viral / (double)v.n : 0.0, v.max_len);
     }

@@ -487,7 +487,7 @@ int main(int argc, char **argv) {
                     stored_thr, boot, (uint64_t)seed, plots, extra, cmp, &tv, calibrated ? &cal.after : NULL,
                     cal.json};
     int status = tool_report_run(&r);
-    if (cmp) tool_compare_print(cmp, split_name, (int)v.n);
+    if (cmp) tool_compare_print(cmp, split_name, tool_split_words(prep), (int)v.n);
     if (calibrated) tool_calibration_print(&cal, split_name);
     if (save_cal) printf("calibrated checkpoint: %s\n", save_cal);
     tool_calibration_free(&cal);
