@@ -115,6 +115,46 @@ static int is_empty(const char *s) {
     return !*s;
 }
 
+typedef struct { int32_t creator; int64_t day, i; } CreatorDay;
+
+static int creator_day_cmp(const void *a, const void *b) {
+    const CreatorDay *x = a, *y = b;
+    if (x->creator != y->creator) return x->creator < y->creator ? -1 : 1;
+    if (x->day != y->day) return x->day < y->day ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* MILES_CREATOR_AVG_PRIOR: each row's creator_avg_views = the mean views of
+ * its creator's rows from earlier publish days (summed in day, then file order:
+ * the same bits on every machine), else missing; *none counts the missing. */
+static int creator_avg_prior(Rows *rows, int64_t *none) {
+    const int64_t n = rows->n, F = MILES_NUM_FEATURES;
+    CreatorDay *o = malloc((size_t)(n ? n : 1) * sizeof *o);
+    if (!o) return miles_error(MILES_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) o[i] = (CreatorDay){rows->creator[i], rows->day[i], i};
+    qsort(o, (size_t)n, sizeof *o, creator_day_cmp);
+    *none = 0;
+    double sum = 0;
+    int64_t cnt = 0;
+    for (int64_t a = 0, b; a < n; a = b) {
+        if (a == 0 || o[a].creator != o[a - 1].creator) { sum = 0; cnt = 0; }
+        for (b = a; b < n && o[b].creator == o[a].creator && o[b].day == o[a].day; b++) {
+            int64_t i = o[b].i;
+            if (o[b].creator >= 0 && cnt > 0) {
+                rows->raw[i * F + 16] = sum / (double)cnt;
+                rows->avail[i] |= 1u << 16;
+            } else {   /* the creator's first day, or no creator */
+                rows->raw[i * F + 16] = NAN;
+                rows->avail[i] &= ~(1u << 16);
+                (*none)++;
+            }
+        }
+        for (int64_t k = a; k < b; k++) { sum += rows->raw[o[k].i * F]; cnt++; }   /* views: every kept row has them */
+    }
+    free(o);
+    return MILES_OK;
+}
+
 /* --language keeps only that language's rows unless it is empty, "any" or "all". */
 static int language_filtered(const MilesPrepareOptions *o) {
     return o->language && *o->language && strcasecmp(o->language, "any") && strcasecmp(o->language, "all");
@@ -233,6 +273,7 @@ static int read_rows(const char *path, const MilesPrepareOptions *o, const char 
     miles_csv_free(csv);
     if (st < 0) return st;
     rep->rows_kept = rows->n;
+    if (o->creator_avg == MILES_CREATOR_AVG_PRIOR) return creator_avg_prior(rows, &rep->creator_avg_none);
     /* creator_avg_views absent: mean views of the creator's kept rows (the data
      * dictionary's definition, "across dataset rows") */
     if (n_creators > 0) {
@@ -277,6 +318,8 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     if (o.threshold_all && o.label_cohort_days > 0)
         return miles_error(MILES_EINVAL, "a threshold on all rows and a cohort label at once: choose one");
     if (o.label_cohort_days < 0) return miles_error(MILES_EINVAL, "cohort window %d days: must be >= 1", o.label_cohort_days);
+    if (o.creator_avg != MILES_CREATOR_AVG_DATA && o.creator_avg != MILES_CREATOR_AVG_PRIOR)
+        return miles_error(MILES_EINVAL, "unknown creator_avg_views rule %d", o.creator_avg);
     if (o.language && strlen(o.language) >= sizeof ((MilesPreparedProvenance *)0)->language)
         return miles_error(MILES_EINVAL, "language '%.40s...' longer than %d bytes", o.language,
                            (int)sizeof ((MilesPreparedProvenance *)0)->language - 1);
@@ -290,6 +333,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         miles_scaler_label_cohort(given, &days, &cohort_min);
         o.label_cohort_days = days;
         data_scaler_label(given, &o.percentile);   /* the cohorts' percentile too, not this call's */
+        o.creator_avg = miles_scaler_creator_avg(given);   /* the feature as the model learned it */
         miles_scaler_free(given);
     }
     if (o.text_clean != MILES_TEXT_CLEAN_NONE && o.text_clean != MILES_TEXT_CLEAN_SEED)
@@ -307,10 +351,12 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
     float *feat = NULL, *vel = NULL;
     const char **titles = NULL, **rids = NULL;
     int64_t *order = NULL;
-    const char *needs_day = o.split_by_time           ? "a split by time"
-                            : o.label_cohort_days <= 0 ? NULL
-                            : scaler_json              ? "the checkpoint's cohort label"
-                                                       : "a cohort label";
+    const char *needs_day = o.split_by_time                           ? "a split by time"
+                            : o.label_cohort_days > 0 && scaler_json   ? "the checkpoint's cohort label"
+                            : o.label_cohort_days > 0                  ? "a cohort label"
+                            : o.creator_avg == MILES_CREATOR_AVG_PRIOR ? "creator_avg_views from earlier videos"
+                                                                       : NULL;
+    rep->creator_avg = o.creator_avg;
     int st = read_rows(csv_path, &o, needs_day, &rows, rep);
     if (st) goto done;
     int64_t n = rows.n;
@@ -392,6 +438,7 @@ static int prepare(const char *csv_path, const char *out_path, MilesPrepareOptio
         double thr = o.threshold_all ? thr_all : miles_scaler_threshold(fit);
         miles_scaler_set_threshold(fit, thr, o.percentile, o.threshold_all ? "all" : "train");
         if (lab_cohort) miles_scaler_set_label_cohort(fit, o.label_cohort_days, cohort_min);
+        miles_scaler_set_creator_avg(fit, o.creator_avg);
         /* serialize, then transform with the scaler read back from that JSON: the
          * exact parameters a checkpoint (and so the server) will carry */
         if ((st = miles_scaler_to_json(fit, &json))) goto done;
@@ -602,6 +649,9 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
     }
     if (r->split_by_time) P("split by time: oldest publish days train, newest test; no day in two splits\n");
     if (r->truncated) P("titles reaching max_len tokens (truncated): %lld\n", (long long)r->truncated);
+    if (r->creator_avg == MILES_CREATOR_AVG_PRIOR)
+        P("creator_avg_views: mean views of the creator's videos from earlier publish days%s; %lld rows have none "
+          "(missing)\n", r->applied ? " (the checkpoint's rule)" : "", (long long)r->creator_avg_none);
     P("feature                %s  spearman(velocity)\n", r->applied ? "      rows" : "train-rows");
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         P("  %-20s %9lld  ", miles_feature_names[f], (long long)r->n_avail[f]);

@@ -26,6 +26,7 @@ struct MilesScaler {
     char scope[16];       /* "train" | "all" | "cohort" */
     int cohort_days;      /* scope "cohort": window length and minimum rows */
     int64_t cohort_min_rows;
+    int creator_avg;      /* MILES_CREATOR_AVG_* */
     int64_t n_fit;
 };
 
@@ -194,6 +195,10 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
     cJSON_AddItemToObject(o, "log1p", bit_array(s->log1p_counts ? DATA_LOG1P_MASK : 0));
     cJSON_AddStringToObject(o, "missing_rule", "missing, unavailable or dropped feature -> 0 after standardization (train mean)");
     cJSON_AddNumberToObject(o, "n_fit", (double)s->n_fit);
+    /* only when not the data's: a scaler without it keeps its bytes (checkpoints compare them) */
+    if (s->creator_avg == MILES_CREATOR_AVG_PRIOR)
+        cJSON_AddStringToObject(o, "creator_avg_views", "prior: mean views of the creator's videos published on "
+                                "earlier days (none: missing)");
     if (s->has_velocity) {
         cJSON *v = cJSON_AddObjectToObject(o, "velocity");
         cJSON_AddItemToObject(v, "min", exact_num(s->vmin));
@@ -208,6 +213,12 @@ int miles_scaler_to_json(const MilesScaler *s, char **json) {
     *json = txt;
     return MILES_OK;
 }
+
+void miles_scaler_set_creator_avg(MilesScaler *s, int rule) {
+    if (s) s->creator_avg = rule == MILES_CREATOR_AVG_PRIOR ? MILES_CREATOR_AVG_PRIOR : MILES_CREATOR_AVG_DATA;
+}
+
+int miles_scaler_creator_avg(const MilesScaler *s) { return s ? s->creator_avg : MILES_CREATOR_AVG_DATA; }
 
 cJSON *data_label_json(double threshold, double percentile, const char *scope, int cohort_days, int64_t cohort_min_rows,
                        cJSON *(*num)(double)) {
@@ -301,6 +312,13 @@ static int from_json(MilesScaler *s, const cJSON *o) {
     MILES_TRY(get_bits(o, "log1p", &lg));
     if (lg && lg != DATA_LOG1P_MASK) return miles_error(MILES_EFORMAT, "scaler JSON: unsupported log1p feature set");
     s->log1p_counts = lg != 0;
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(o, "creator_avg_views");
+    if (ca) {
+        if (!cJSON_IsString(ca) || strncmp(ca->valuestring, "prior:", 6))
+            return miles_error(MILES_EFORMAT, "scaler JSON: 'creator_avg_views' is not a rule this build knows "
+                               "(\"prior: ...\")");
+        s->creator_avg = MILES_CREATOR_AVG_PRIOR;
+    }
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(o, "n_fit");
     s->n_fit = cJSON_IsNumber(nf) ? (int64_t)nf->valuedouble : 0;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "velocity");

@@ -629,6 +629,12 @@ MILES_API void miles_scaler_set_threshold(MilesScaler *s, double threshold, doub
  * its window days / minimum rows if the scaler's label is a cohort one, else 0. */
 MILES_API void miles_scaler_set_label_cohort(MilesScaler *s, int days, int64_t min_rows);
 MILES_API int miles_scaler_label_cohort(const MilesScaler *s, int *days, int64_t *min_rows);
+/* creator_avg_views' rule (MILES_CREATOR_AVG_*): as the data gave it (or the mean
+ * views of the creator's rows), or from the creator's earlier videos only
+ * (prepare's creator_avg); a record scored by such a model should carry the
+ * creator's mean views before the video. */
+MILES_API void miles_scaler_set_creator_avg(MilesScaler *s, int rule);
+MILES_API int miles_scaler_creator_avg(const MilesScaler *s);
 /* Per-feature mean/scale (after optional log1p), availability bits, drop bits. */
 MILES_API int miles_scaler_stats(const MilesScaler *s, double mean[MILES_NUM_FEATURES], double scale[MILES_NUM_FEATURES],
                        uint32_t *available, uint32_t *dropped, int *log1p_counts);
@@ -694,7 +700,17 @@ typedef struct MilesPrepareOptions {
                               * cohort (windows of this many days, >= MILES_COHORT_MIN_ROWS
                               * rows each), not of the training split; every kept row
                               * needs a date */
+    int creator_avg;         /* MILES_CREATOR_AVG_*: where creator_avg_views comes from */
 } MilesPrepareOptions;
+/* creator_avg_views as the CSV has it, else the mean views of the creator's kept
+ * rows: the data dictionary's "across dataset rows", in-sample (the row's own
+ * views and later videos' in it, test rows' in training rows' values). */
+#define MILES_CREATOR_AVG_DATA 0
+/* The mean views of the creator's kept rows published on earlier days, the
+ * column replaced: what is known when a video is published (no row's own, same-day
+ * or later views); a creator's first day, or no author_handle: missing.  Every
+ * kept row needs a publish date. */
+#define MILES_CREATOR_AVG_PRIOR 1
 #define MILES_COHORT_MIN_ROWS 50
 MILES_API void miles_prepare_options_default(MilesPrepareOptions *opt);
 /* How the file's rows were chosen and split, as prepare recorded it (header
@@ -733,6 +749,8 @@ typedef struct MilesPrepareReport {
     int cohort_days;                 /* the cohort label's window (0: one threshold) */
     int64_t n_cohorts, cohort_min_rows, cohort_smallest;   /* cohorts, their floor, the smallest's rows */
     double cohort_thr_min, cohort_thr_max;                 /* the cohorts' thresholds */
+    int creator_avg;                 /* MILES_CREATOR_AVG_* applied */
+    int64_t creator_avg_none;        /* PRIOR: kept rows without an earlier video of their creator */
     MilesPreparedProvenance split;   /* the split record the file's header keeps */
     char label_scope[16];            /* the label's threshold: "train" | "all" | "cohort" */
 } MilesPrepareReport;

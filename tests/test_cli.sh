@@ -698,6 +698,26 @@ if [ "$rc" -eq 0 ] && [ "$v9" -gt 0 ] && [ "$v9" = "$v9for" ] && [ "$v9" -lt "$v
     python3 -c 'import json,sys; l = json.load(open(sys.argv[1]))["label"]; sys.exit(not (l["percentile"] == 90 and l["scope"] == "cohort" and l["cohort_days"] == 10))' "$W/p9for.json"; then
     ok "data: prepare --checkpoint with a p90 cohort label: the checkpoint's percentile ($v9 viral both ways; p80 $v7)"
 else bad "data: prepare --checkpoint, p90 cohorts (rc $rc, viral $v9 / $v9for / p80 $v7): $(head -c 300 "$W/err")"; fi
+# --creator-avg prior: creator_avg_views from the creator's earlier days; the same file from both
+# tools, the rule in the checkpoint, applied again by prepare --checkpoint (which refuses its own)
+"$BIN/miles-data" prepare "$W/d.csv" --vocab tests/fixtures/export_vocab --creator-avg prior --max-len 48 \
+    --out "$W/pca.milesdat" --report "$W/pca.json" > "$W/outca" 2> "$W/err" &&
+    "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --creator-avg prior --max-len 48 --threads 1 \
+        --quiet $R --out "$W/toca" > /dev/null 2>> "$W/err" &&
+    "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/toca/last.safetensors" --out "$W/pcafor.milesdat" \
+        > "$W/outcafor" 2>> "$W/err"
+rc=$?
+nca=$(sed -n "s/^creator_avg_views: mean views of the creator's videos from earlier publish days; \([0-9]*\) rows have none (missing)$/\1/p" "$W/outca")
+if [ "$rc" -eq 0 ] && [ -n "$nca" ] && cmp -s "$W/pca.milesdat" "$W/toca/prepared.milesdat" &&
+    grep -q "^creator_avg_views: mean views of the creator's videos from earlier publish days (the checkpoint's rule); $nca rows" "$W/outcafor" &&
+    python3 -c 'import json,sys; c = json.load(open(sys.argv[1]))["creator_avg_views"]; sys.exit(not (c == {"rule": "prior", "rows_without_history": int(sys.argv[2])}))' "$W/pca.json" "$nca" &&
+    tc_check "$W/toca/last.safetensors" 'json.loads(m["data"])["creator_avg_views"].startswith("prior: ")'; then
+    ok "data/train: --creator-avg prior: one file from both tools ($nca rows without history), the rule in the checkpoint, re-applied"
+else bad "data/train: --creator-avg prior (rc $rc, $nca): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/toca/last.safetensors" --creator-avg data --out "$W/x.milesdat" \
+    > /dev/null 2> "$W/err"
+rc=$?
+expect_fail "data: prepare --checkpoint --creator-avg refused (the checkpoint's rule)" "creator-avg cannot go with --checkpoint"
 printf 'row_id,title,views,likes,language,engagement_velocity\na,t,10,1,en,5\n' > "$W/nodate.csv"
 "$BIN/miles-data" prepare "$W/nodate.csv" --checkpoint "$W/to7/last.safetensors" --out "$W/p7n.milesdat" > /dev/null 2> "$W/err"
 rc=$?
@@ -793,6 +813,8 @@ refuse "--threshold-scope most" "threshold-scope must be train, all or cohort" -
 refuse "--text-clean some" "text-clean must be seed or none" --csv "$W/d.csv" --quiet $R --text-clean some
 refuse "--cohort-days alone" "cohort-days goes with --threshold-scope cohort" --csv "$W/d.csv" --quiet $R --cohort-days 7
 refuse "--cohort-days 0" "cohort-days" --csv "$W/d.csv" --quiet $R --threshold-scope cohort --cohort-days 0
+refuse "--creator-avg later" "creator-avg must be data or prior" --csv "$W/d.csv" --quiet $R --creator-avg later
+refuse "--creator-avg with --data" "creator-avg" $T $R --creator-avg prior
 
 # ---- miles-train's progress on stderr (every other check runs --quiet): a line
 # per epoch and per 50 steps when stderr is not a terminal, the evaluations,

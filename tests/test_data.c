@@ -1306,6 +1306,109 @@ static double csv_velocity(int i) {
     return strtod(b, NULL);
 }
 
+/* creator_avg_views from the creator's earlier days (MILES_CREATOR_AVG_PRIOR):
+ * every kept row's value against the CSV's own numbers summed the same way,
+ * the rule in the scaler JSON (and only there), the refusals. */
+static void test_prepare_creator_prior(void **state) {
+    (void)state;
+    if (!find_vocab()) { printf("  skip: no vocab\n"); skip(); }
+    char dir[] = "/tmp/miles_test_cprior_XXXXXX", csv[1100], out[1100];
+    const int R = 600;
+    MilesPrepareOptions o;
+    fixture_options(dir, csv, out, R, &o); /* row i: creator i % 37, views 1000 + 7919 i mod 300000, 2025-01-(1 + i % 28) */
+    o.creator_avg = MILES_CREATOR_AVG_PRIOR;
+    MilesPrepareReport rep;
+    char txt[8192];
+    fixture_prepare(csv, out, &o, &rep, txt, sizeof txt);
+    /* the kept rows (not "ko", not a repeated id), then each one's expectation: its creator's
+     * earlier days' views in day, then file order */
+    int kept[R];
+    for (int i = 0; i < R; i++) kept[i] = !(i % 4 == 3 || i % 50 == 49);
+    double want[R];
+    int64_t none = 0;
+    for (int i = 0; i < R; i++) {
+        if (!kept[i]) continue;
+        double sum = 0;
+        int cnt = 0;
+        for (int d = 1; d < 1 + i % 28; d++)
+            for (int j = 0; j < R; j++)
+                if (kept[j] && j % 37 == i % 37 && 1 + j % 28 == d) { sum += 1000 + (j * 7919L) % 300000; cnt++; }
+        want[i] = cnt ? sum / cnt : NAN;
+        none += !cnt;
+    }
+    printf("  %lld rows without an earlier video of their creator\n", (long long)none);
+    assert_int_equal(rep.creator_avg, MILES_CREATOR_AVG_PRIOR);
+    assert_int_equal(rep.creator_avg_none, none);
+    assert_true(none > 0 && none < rep.rows_kept);
+    char line[128];
+    snprintf(line, sizeof line, "from earlier publish days; %lld rows have none (missing)", (long long)none);
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, line));
+    MilesPrepared *p;
+    OK(miles_prepared_open(&p, out));
+    int64_t checked = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset v;
+        OK(miles_prepared_split(p, sp, &v));
+        for (int64_t k = 0; k < v.n; k++) {
+            int i = atoi(miles_prepared_row_id(p, sp, k) + 2);
+            int have = v.avail[k] >> 16 & 1u;
+            assert_int_equal(have, !isnan(want[i]));
+            if (have) assert_true(v.features_raw[k * MILES_NUM_FEATURES + 16] == want[i]);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, rep.rows_kept);
+    MilesScaler *sc;
+    OK(miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)));
+    assert_int_equal(miles_scaler_creator_avg(sc), MILES_CREATOR_AVG_PRIOR);
+    assert_non_null(strstr(miles_prepared_scaler_json(p), "\"creator_avg_views\":\t\"prior: "));
+    char *js = NULL;
+    OK(miles_scaler_to_json(sc, &js));
+    assert_string_equal(js, miles_prepared_scaler_json(p));   /* round trip */
+    miles_scaler_set_creator_avg(sc, MILES_CREATOR_AVG_DATA);
+    assert_int_equal(miles_scaler_creator_avg(sc), MILES_CREATOR_AVG_DATA);
+    free(js);
+    OK(miles_scaler_to_json(sc, &js));
+    assert_null(strstr(js, "creator_avg_views\":"));   /* the data's rule: the JSON as before */
+    free(js);
+    miles_scaler_free(sc);
+    /* a rule this build does not know is refused, not read as the data's */
+    const char *sj = miles_prepared_scaler_json(p), *at = strstr(sj, "\"prior: ");
+    char *bad = malloc(strlen(sj) + 8);
+    snprintf(bad, strlen(sj) + 8, "%.*s\"later: x\"%s", (int)(at - sj), sj, strchr(at + 1, '"') + 1);
+    assert_int_equal(miles_scaler_from_json(&sc, bad), MILES_EFORMAT);
+    assert_non_null(strstr(miles_last_error(), "creator_avg_views"));
+    free(bad);
+    miles_prepared_free(p);
+    /* the data's rule: the CSV's column where it has one ("50000.5" but every 11th row) */
+    o.creator_avg = MILES_CREATOR_AVG_DATA;
+    fixture_prepare(csv, out, &o, &rep, txt, sizeof txt);
+    assert_null(strstr(txt, "earlier publish days"));
+    OK(miles_prepared_open(&p, out));
+    MilesDataset v;
+    OK(miles_prepared_split(p, 0, &v));
+    for (int64_t k = 0; k < v.n; k++) {
+        int i = atoi(miles_prepared_row_id(p, 0, k) + 2);
+        if (i % 11) assert_true(v.features_raw[k * MILES_NUM_FEATURES + 16] == 50000.5);
+    }
+    miles_prepared_free(p);
+    o.creator_avg = 2;
+    assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
+    assert_non_null(strstr(miles_last_error(), "creator_avg_views rule 2"));
+    o.creator_avg = MILES_CREATOR_AVG_PRIOR;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/nodate.csv", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\na,t,10,1,en,5,2025-03-01\nb,t,10,1,en,5,\n", f);
+    fclose(f);
+    assert_int_equal(miles_data_prepare(path, out, &o, NULL), MILES_EMISSING);
+    assert_non_null(strstr(miles_last_error(), "which creator_avg_views from earlier videos needs"));
+    unlink(path); unlink(csv); unlink(out);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* --threshold-scope cohort through prepare: the labels are each week's own
  * p80 (weeks counted from the first day; every week of write_csv's file has
  * >= 50 kept rows), the scaler JSON carries the rule, and the refusals. */
@@ -1989,6 +2092,7 @@ int main(void) {
         cmocka_unit_test(test_prepare_roundtrip),
         cmocka_unit_test(test_prepare_by_time),
         cmocka_unit_test(test_prepare_cohort),
+        cmocka_unit_test(test_prepare_creator_prior),
         cmocka_unit_test(test_prepare_report_json),
         cmocka_unit_test(test_prepared_provenance),
         cmocka_unit_test(test_prepared_corrupt),

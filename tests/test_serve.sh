@@ -86,7 +86,7 @@ if part scores; then
 req GET /health
 expect "GET /health" 200 "d['status']=='healthy' and d['model_loaded'] and d['database']['predictions']==0"
 req GET /model/info
-expect "GET /model/info" 200 "d['parameters']>0 and len(d['features'])==18 and d['features'][0]['name']=='views' and d['encoder']['num_hidden_layers']==2 and d['tokenizer']['max_len']==32 and 0<=d['decision_threshold']<=1 and d['request_fields']['view_count']=='views' and d['calibration'] is None and d['viral_velocity_threshold']>0 and 'viral_label_cohort_days' not in d"
+expect "GET /model/info" 200 "d['parameters']>0 and len(d['features'])==18 and d['features'][0]['name']=='views' and d['encoder']['num_hidden_layers']==2 and d['tokenizer']['max_len']==32 and 0<=d['decision_threshold']<=1 and d['request_fields']['view_count']=='views' and d['calibration'] is None and d['viral_velocity_threshold']>0 and 'viral_label_cohort_days' not in d and d['creator_avg_views']=='data'"
 json '{"title":"I tried the 5am routine for 30 days 😱","description":"d","thumbnail_url":"http://x/t.jpg","view_count":120000,"like_count":9000,"comment_count":310,"duration_seconds":41}'
 req POST /predict -H 'Content-Type: application/json' --data-binary @"$W/req.json"
 expect "POST /predict" 200 "0<=d['viral_score']<=1 and d['is_viral']==(d['viral_score']>=d['decision_threshold']) and abs(d['confidence']-abs(d['viral_score']-0.5)*2)<1e-12 and 'views' in d['features']['supplied'] and 'duration_sec' in d['features']['supplied'] and 'like_rate' in d['features']['derived'] and 'shares' in d['features']['filled'] and d['model_version'].startswith('run/best.safetensors@') and d['processing_time_ms']>0 and d['stored'] and 'viral_score_model' not in d and 'decision_threshold_calibrated' not in d"
@@ -544,14 +544,16 @@ SC=$(py "repr(d['viral_score'])")
 same=$(py "[json.loads(open('$W/cal.jsonl').readline())[k] for k in ('viral_score', 'viral_score_model')]==[$SC, $S0]")
 if [ "$same" = True ]; then ok "calibrated: miles-predict == /predict, both scores bit for bit"; else CODE=-; bad "calibrated: miles-predict vs /predict: $same"; fi
 stop_server
-# a checkpoint whose label ranked each video within its publish cohort: no one velocity threshold
-if "$BIN/miles-train" --csv "$CSV" --language any --threshold-scope cohort --cohort-days 14 --init random --size tiny \
+# a checkpoint whose label ranked each video within its publish cohort: no one velocity threshold;
+# its creator_avg_views from the creator's earlier videos (what a request should send)
+if "$BIN/miles-train" --csv "$CSV" --language any --threshold-scope cohort --cohort-days 14 --creator-avg prior \
+    --init random --size tiny \
     --vocab tests/fixtures/tokenizer_vocab.txt --max-len 32 --max-steps 1 --batch-size 8 --threads 1 --quiet \
     --out "$W/cohort" > /dev/null 2> "$W/cohort.err"; then
     start_server -c "$W/cohort/last.safetensors" --no-db
     req GET /model/info
-    expect "cohort label: GET /model/info has no single threshold, the cohort's window; data_split the training rows' split" 200 \
-        "d['viral_velocity_threshold'] is None and d['viral_label_cohort_days']==14 and d['data_split']=={'by': 'row', 'seed': 42, 'train_frac': 0.7, 'language': 'any', 'dedup': False}"
+    expect "cohort label: GET /model/info has no single threshold, the cohort's window; data_split the training rows' split; creator_avg_views prior" 200 \
+        "d['viral_velocity_threshold'] is None and d['viral_label_cohort_days']==14 and d['creator_avg_views']=='prior' and d['data_split']=={'by': 'row', 'seed': 42, 'train_frac': 0.7, 'language': 'any', 'dedup': False}"
     stop_server
 else CODE=-; bad "miles-train --threshold-scope cohort: $(head -c 200 "$W/cohort.err")"; fi
 fi  # part scores

@@ -68,6 +68,10 @@ static void usage(FILE *f) {
 "                             before standardizing\n"
 "  --drop-features a,b        mask these features to 0 after standardization (layout stays 18)\n"
 "  --leak-bound B             warn when |Spearman(feature, velocity)| > B on train (default 0.5)\n"
+"  --creator-avg data|prior   creator_avg_views: the CSV's column, else the mean views of the\n"
+"                             creator's rows (data, default: in-sample, each row's own views in\n"
+"                             it), or the mean views of the creator's videos from earlier\n"
+"                             publish days (prior: known at publishing; needs dates)\n"
 "  --checkpoint FILE          evaluate that model on this CSV (another source, a later crawl):\n"
 "                             its scaler, label threshold, text cleaning, tokenizer and max-len\n"
 "                             instead of fitting them, every row in the test split (then\n"
@@ -86,6 +90,7 @@ static int cmd_prepare(int argc, char **argv) {
     MilesPrepareOptions o;
     miles_prepare_options_default(&o);
     const char *out = NULL, *scope = "train", *split_by = "row", *clean = "none", *cohort_days = NULL;
+    const char *creator_avg = NULL;
     int quiet = 0;
     static const struct option lo[] = {
         {"out", 1, 0, 'o'}, {"vocab", 1, 0, 'v'}, {"max-len", 1, 0, 'm'}, {"language", 1, 0, 'l'},
@@ -93,7 +98,7 @@ static int cmd_prepare(int argc, char **argv) {
         {"threshold-scope", 1, 0, 's'}, {"seed", 1, 0, 'S'}, {"split-by", 1, 0, 'b'},
         {"train-frac", 1, 0, 'f'}, {"log1p-counts", 0, 0, 'L'}, {"drop-features", 1, 0, 'D'},
         {"leak-bound", 1, 0, 'B'}, {"cohort-days", 1, 0, 'k'}, {"checkpoint", 1, 0, 'C'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-        {"report", 1, 0, 'R'},
+        {"report", 1, 0, 'R'}, {"creator-avg", 1, 0, 'A'},
         {0, 0, 0, 0}};
     int c;
     double seed = 42;
@@ -102,7 +107,7 @@ static int cmd_prepare(int argc, char **argv) {
     int max_len_set = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
-        if (c > 0 && strchr("vcpsSbfLDk", c) && !fitting)
+        if (c > 0 && strchr("vcpsSbfLDkA", c) && !fitting)
             for (int i = 0; lo[i].name; i++)
                 if (lo[i].val == c) fitting = lo[i].name;
         max_len_set |= c == 'm';
@@ -124,6 +129,7 @@ static int cmd_prepare(int argc, char **argv) {
             break;
         case 's': scope = optarg; break;
         case 'k': cohort_days = optarg; break;
+        case 'A': creator_avg = optarg; break;
         case 'S': if (tool_parse_double(optarg, "--seed", 0, 9007199254740992.0, &seed)) return 2; break;
         case 'b': split_by = optarg; break;
         case 'f': if (tool_parse_double(optarg, "--train-frac", 0.01, 0.99, &o.train_frac)) return 2; break;
@@ -137,7 +143,7 @@ static int cmd_prepare(int argc, char **argv) {
     }
     if (seed != floor(seed)) { fprintf(stderr, "%s: --seed must be a whole number\n", PROG); return 2; }
     o.seed = (uint64_t)seed;
-    if (tool_prepare_words(PROG, split_by, scope, cohort_days, clean, &o)) return 2;
+    if (tool_prepare_words(PROG, split_by, scope, cohort_days, clean, creator_avg, &o)) return 2;
     if (optind != argc - 1 || !out) {
         fprintf(stderr, "%s prepare: need exactly one input CSV and --out FILE\n", PROG);
         return 2;

@@ -585,6 +585,9 @@ static enum MHD_Result h_info(struct MHD_Connection *c, Req *q) {
         cJSON_AddItemToArray(fa, o);
     }
     cJSON_AddBoolToObject(j, "log1p_counts", log1p);
+    /* what a request's creator_avg_views should be: "prior" = the creator's mean views before this video */
+    cJSON_AddStringToObject(j, "creator_avg_views",
+                            miles_scaler_creator_avg(sc) == MILES_CREATOR_AVG_PRIOR ? "prior" : "data");
     int cohort_days = 0;
     if (miles_scaler_label_cohort(sc, &cohort_days, NULL)) {
         /* no one threshold: the label ranked each video among its publish cohort */

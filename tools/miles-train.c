@@ -55,6 +55,8 @@ static void usage(FILE *f) {
 "    --cohort-days N      the cohort's window (with --threshold-scope cohort)\n"
 "    --split-by K         row|creator|time (default row; time: oldest publish days train)\n"
 "    --drop-features A,B  mask features (e.g. views) after standardization\n"
+"    --creator-avg R      data|prior: creator_avg_views as given (in-sample), or the mean views\n"
+"                         of the creator's videos from earlier days (see miles-data prepare)\n"
 "\n"
 "Model:\n"
 "  --model DIR            HF model directory (config.json, vocab.txt, model.safetensors or its shards)\n"
@@ -123,13 +125,13 @@ enum {
     O_PRESET, O_POOL, O_RECIPE, O_BATCH, O_MAXLEN, O_EPOCHS, O_LR, O_WD, O_WARMUP, O_SCHED, O_CLIP,
     O_LOSSW, O_CLASSW, O_PATIENCE, O_MINDELTA, O_EVALEVERY, O_ACCUM, O_BUCKET, O_SEED, O_THREADS,
     O_MAXSTEPS, O_OUT, O_RUN, O_RESUME, O_CONFIG, O_QUIET, O_ZERO1, O_DEVICE, O_PRECISION, O_HEADLR, O_LAYERDECAY,
-    O_VTARGET, O_LOGEVERY, O_CALIBRATE, O_COHORT
+    O_VTARGET, O_LOGEVERY, O_CALIBRATE, O_COHORT, O_CREATORAVG
 };
 
 static const struct option long_opts[] = {
     {"data", 1, 0, O_DATA}, {"csv", 1, 0, O_CSV}, {"vocab", 1, 0, O_VOCAB}, {"language", 1, 0, O_LANG},
     {"text-clean", 1, 0, O_CLEAN}, {"threshold-scope", 1, 0, O_SCOPE}, {"split-by", 1, 0, O_SPLITBY},
-    {"cohort-days", 1, 0, O_COHORT},
+    {"cohort-days", 1, 0, O_COHORT}, {"creator-avg", 1, 0, O_CREATORAVG},
     {"drop-features", 1, 0, O_DROP}, {"model", 1, 0, O_MODEL}, {"init", 1, 0, O_INIT}, {"size", 1, 0, O_SIZE},
     {"preset", 1, 0, O_PRESET}, {"pooling", 1, 0, O_POOL}, {"recipe", 1, 0, O_RECIPE},
     {"batch-size", 1, 0, O_BATCH}, {"max-len", 1, 0, O_MAXLEN}, {"epochs", 1, 0, O_EPOCHS}, {"lr", 1, 0, O_LR},
@@ -144,7 +146,7 @@ static const struct option long_opts[] = {
     {0, 0, 0, 0}};
 
 typedef struct Opts {
-    const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop, *cohort_days;
+    const char *data, *csv, *vocab, *language, *text_clean, *scope, *split_by, *drop, *cohort_days, *creator_avg;
     const char *model, *init, *size, *preset, *pooling, *recipe, *schedule, *loss_w, *class_w;
     const char *out, *run, *device, *vtarget;
     MilesPrecision precision;
@@ -179,6 +181,7 @@ static int apply_opt(Opts *o, int code, const char *v) {
     case O_CLEAN: o->text_clean = v; o->data_opts = 1; break;
     case O_SCOPE: o->scope = v; o->data_opts = 1; o->set_scope = 1; break;
     case O_COHORT: o->cohort_days = v; o->data_opts = 1; break;
+    case O_CREATORAVG: o->creator_avg = v; o->data_opts = 1; break;
     case O_SPLITBY: o->split_by = v; o->data_opts = 1; break;
     case O_DROP: o->drop = v; o->data_opts = 1; break;
     case O_MODEL: o->model = v; break;
@@ -324,7 +327,7 @@ static int parse_options(int argc, char **argv, Opts *o) {
         return 2;
     }
     if (o->data && o->data_opts) {
-        fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --cohort-days, --split-by and --drop-features "
+        fprintf(stderr, "miles-train: --language, --text-clean, --threshold-scope, --cohort-days, --split-by, --creator-avg and --drop-features "
                         "apply when preparing data (--csv); %s is already prepared: re-run miles-data prepare "
                         "with them, or train from --csv\n", o->data);
         return 2;
@@ -353,7 +356,7 @@ static int parse_options(int argc, char **argv, Opts *o) {
     if (!o->set_lossw) o->loss_w = vk == MILES_VTARGET_LOG1P_Z ? "0.5,0.5" : "0.95,0.05";
     /* checked here, before any data is read; open_data starts from them */
     miles_prepare_options_default(&o->prep);
-    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, &o->prep)) return 2;
+    if (tool_prepare_words("miles-train", o->split_by, o->scope, o->cohort_days, o->text_clean, o->creator_avg, &o->prep)) return 2;
     return -1;
 }
 

@@ -198,7 +198,7 @@ int tool_mkdirs(const char *dir) {
 }
 
 int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
-                       const char *clean, MilesPrepareOptions *o) {
+                       const char *clean, const char *creator_avg, MilesPrepareOptions *o) {
     if (split_by) {
         o->split_by_creator = !strcmp(split_by, "creator");
         o->split_by_time = !strcmp(split_by, "time");
@@ -228,6 +228,13 @@ int tool_prepare_words(const char *prog, const char *split_by, const char *scope
         o->text_clean = !strcmp(clean, "seed") ? MILES_TEXT_CLEAN_SEED : MILES_TEXT_CLEAN_NONE;
         if (o->text_clean == MILES_TEXT_CLEAN_NONE && strcmp(clean, "none")) {
             fprintf(stderr, "%s: --text-clean must be seed or none (got \"%s\")\n", prog, clean);
+            return 2;
+        }
+    }
+    if (creator_avg) {
+        o->creator_avg = !strcmp(creator_avg, "prior") ? MILES_CREATOR_AVG_PRIOR : MILES_CREATOR_AVG_DATA;
+        if (o->creator_avg == MILES_CREATOR_AVG_DATA && strcmp(creator_avg, "data")) {
+            fprintf(stderr, "%s: --creator-avg must be data or prior (got \"%s\")\n", prog, creator_avg);
             return 2;
         }
     }

@@ -44,11 +44,11 @@ int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still em
 int tool_feature_mask(const char *list, uint32_t *mask);
 /* The word options prepare shares between miles-data and miles-train:
  * --split-by row|creator|time, --threshold-scope train|all|cohort,
- * --cohort-days N (with cohort only; default 7), --text-clean seed|none (NULL:
- * leave o's value).  Prints "PROG: ..." and returns 2 on a value it does not
- * know, else 0. */
+ * --cohort-days N (with cohort only; default 7), --text-clean seed|none,
+ * --creator-avg data|prior (NULL: leave o's value).  Prints "PROG: ..." and
+ * returns 2 on a value it does not know, else 0. */
 int tool_prepare_words(const char *prog, const char *split_by, const char *scope, const char *cohort_days,
-                       const char *clean, MilesPrepareOptions *o);
+                       const char *clean, const char *creator_avg, MilesPrepareOptions *o);
 /* How a prepared file's rows were chosen and split as a cJSON object
  * (miles_prepared_provenance_json's).  NULL only out of memory. */
 void *tool_split_json(const MilesPrepared *p);
