@@ -25,6 +25,11 @@
 #              each paired with that split's baselines and recalibrated on its val days; set against
 #              4f's row split, and again with the cohort label (--threshold-scope cohort: each video
 #              against its publish week) (summary in $OUT/time.md; runs seeds first if missing)
+#     prepub   exp 4h: before publishing: the chronological split (cohort label) of the synthetic set and
+#              the two TikTok sets with every engagement count and rate dropped (title, timing, duration,
+#              emoji left), without creator_avg_views or with it from the creator's earlier days
+#              (--creator-avg prior); the tiny model with seed 42 and SEEDS, paired with that file's
+#              baselines, and the two variants paired with each other (summary in $OUT/prepub.md)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -345,6 +350,69 @@ PY
   cat "$OUT/time.md"
 }
 
+# exp 4h: what a model can know before a video is published (time split: the forecast setting; the
+# cohort label, so the label does not drift with the age at the crawl, exp 4g)
+stage_prepub() {
+  local d=$OUT/data s seed name data maxlen bl v
+  local -a lang extra
+  local post=views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,share_rate,save_rate
+  for s in synth vn tt20; do
+    if [ "$s" = synth ]; then maxlen=32 lang=(); else maxlen=48 lang=(--language any); fi
+    for v in prepub prepubprior; do
+      if [ "$v" = prepub ]; then extra=(--drop-features "$post,creator_avg_views"); else extra=(--drop-features "$post" --creator-avg prior); fi
+      data=$d/${s}_$v.milesdat
+      [ -f "$data" ] || timed "data.${s}_$v.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
+        --max-len "$maxlen" "${lang[@]}" --split-by time --threshold-scope cohort --cohort-days 7 "${extra[@]}" \
+        --report "$d/${s}_$v.prepare.json"
+      bl=$OUT/${s}_$v/report
+      mkdir -p "$OUT/${s}_$v"
+      [ -f "$bl/baseline_numeric.json" ] || timed "${s}_$v.baselines_all" "$B/miles-baseline" --data "$data" \
+        --kind all --out "$bl"
+      for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
+        name=${s}_${v}_tiny
+        [ "$seed" = 42 ] || name=${s}_${v}_tiny_seed$seed
+        train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
+        timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
+          --threads "$THREADS" --no-plots --compare "$bl" --out "$OUT/$name/report/paired"
+      done
+    done
+    # the creator's history against none, on the same test rows (seed 42)
+    timed "${s}_prepubprior_tiny.vs_prepub" "$B/miles-eval" \
+      --checkpoint "$OUT/${s}_prepubprior_tiny/run/best.safetensors" --data "$d/${s}_prepubprior.milesdat" \
+      --threads "$THREADS" --no-plots --compare "$OUT/${s}_prepub_tiny/run/best.safetensors" \
+      --compare-data "$d/${s}_prepub.milesdat" --out "$OUT/${s}_prepubprior_tiny/report/vs_prepub"
+  done
+  python3 - "$OUT" ${SEEDS:-1 2 3 4 5 6 7 8 9} > "$OUT/prepub.md" <<'PY'
+import json, statistics as st, sys
+out, seeds = sys.argv[1], [42] + [int(s) for s in sys.argv[2:]]
+def runs(s, v):
+    return [json.load(open(f"{out}/{s}_{v}_tiny{'' if k == 42 else '_seed' + str(k)}/report/paired/eval_test.json"))
+            for k in seeds]
+print("| set | features (time split, cohort label) | test n (viral rate) | creator_avg_views: rows without history (of kept) | "
+      "Miles test AUROC: mean ± sd [min, max] | 95% CI half-width (seed 42) | numeric LR / TF-IDF LR AUROC | "
+      "Miles − numeric LR: range (DeLong p range) | with history − without (seed 42, DeLong p) |")
+print("|---|---|---|---|---|---|---|---|---|")
+for s in ("synth", "vn", "tt20"):
+    vs = json.load(open(f"{out}/{s}_prepubprior_tiny/report/vs_prepub/eval_test.json"))["comparisons"]
+    pair = next(iter(vs.values()))
+    for v, what in (("prepub", "title, timing, duration, emoji"), ("prepubprior", "the same + creator's earlier views")):
+        rs = runs(s, v)
+        rep = json.load(open(f"{out}/data/{s}_{v}.prepare.json"))
+        hist = rep.get("creator_avg_views", {}).get("rows_without_history")
+        au = [r["auroc"] for r in rs]
+        ci = rs[0]["bootstrap"]["auroc"]
+        cn, ct = rs[0]["comparisons"]["numeric"], rs[0]["comparisons"]["text"]
+        dif = [r["comparisons"]["numeric"]["diff"] for r in rs]
+        p = [r["comparisons"]["numeric"]["p_value"] for r in rs]
+        last = f"{pair['diff']:+.4f} (p {pair['p_value']:.2g})" if v == "prepubprior" else ""
+        print(f"| {s} | {what} | {rs[0]['n']} ({rs[0]['prevalence']:.3f}) | "
+              f"{'-' if hist is None else f'{hist} of {rep['rows']['kept']}'} | {st.mean(au):.4f} ± {st.stdev(au):.4f} "
+              f"[{min(au):.4f}, {max(au):.4f}] | ±{(ci[1] - ci[0]) / 2:.4f} | {cn['auroc_baseline']:.4f} / "
+              f"{ct['auroc_baseline']:.4f} | {min(dif):+.3f} … {max(dif):+.3f} ({min(p):.2g} … {max(p):.2g}) | {last} |")
+PY
+  cat "$OUT/prepub.md"
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -425,10 +493,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|time|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|time|prepub|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
