@@ -1393,13 +1393,47 @@ static void test_prepare_creator_prior(void **state) {
         if (i % 11) assert_true(v.features_raw[k * MILES_NUM_FEATURES + 16] == 50000.5);
     }
     miles_prepared_free(p);
+    /* the edges, by hand: same-day rows count no one; creator B's first day is A's last (never A's
+     * mean); the file out of day order; a row without a creator; a creator's second day */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/edges.csv", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx,author_handle\n"
+          "a1,t,100,1,en,1,2025-03-01,A\na2,t,300,1,en,2,2025-03-01,A\nb2,t,2000,1,en,3,2025-03-05,B\n"
+          "a3,t,50,1,en,4,2025-03-03,A\nb1,t,1000,1,en,5,2025-03-03,B\nn1,t,5,1,en,6,2025-03-05,\n"
+          "c2,t,9,1,en,7,2025-03-04,C\nc1,t,7,1,en,8,2025-03-02,C\n", f);
+    fclose(f);
+    o.dedup = 0;
+    o.creator_avg = MILES_CREATOR_AVG_PRIOR;
+    OK(miles_data_prepare(path, out, &o, &rep));
+    assert_int_equal(rep.creator_avg_none, 5);
+    static const struct { const char *id; double want; } edge[] = {
+        {"a1", NAN}, {"a2", NAN}, {"a3", 200}, {"b1", NAN}, {"b2", 1000}, {"n1", NAN}, {"c1", NAN}, {"c2", 7}};
+    OK(miles_prepared_open(&p, out));
+    int seen = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        MilesDataset v;
+        OK(miles_prepared_split(p, sp, &v));
+        for (int64_t k = 0; k < v.n; k++)
+            for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++) {
+                if (strcmp(miles_prepared_row_id(p, sp, k), edge[e].id)) continue;
+                printf("  %s: %s %g\n", edge[e].id, v.avail[k] >> 16 & 1u ? "mean" : "none", v.features_raw[k * MILES_NUM_FEATURES + 16]);
+                assert_int_equal(v.avail[k] >> 16 & 1u, !isnan(edge[e].want));
+                if (!isnan(edge[e].want)) assert_true(v.features_raw[k * MILES_NUM_FEATURES + 16] == edge[e].want);
+                seen++;
+            }
+    }
+    assert_int_equal(seen, 8);
+    miles_prepared_free(p);
+    unlink(path);
+    o.dedup = 1;
     o.creator_avg = 2;
     assert_int_equal(miles_data_prepare(csv, out, &o, NULL), MILES_EINVAL);
     assert_non_null(strstr(miles_last_error(), "creator_avg_views rule 2"));
     o.creator_avg = MILES_CREATOR_AVG_PRIOR;
-    char path[1200];
     snprintf(path, sizeof path, "%s/nodate.csv", dir);
-    FILE *f = fopen(path, "wb");
+    f = fopen(path, "wb");
     assert_non_null(f);
     fputs("row_id,title,views,likes,language,engagement_velocity,publish_date_approx\na,t,10,1,en,5,2025-03-01\nb,t,10,1,en,5,\n", f);
     fclose(f);
