@@ -399,6 +399,7 @@ for s in ("synth", "vn", "tt20"):
         rs = runs(s, v)
         rep = json.load(open(f"{out}/data/{s}_{v}.prepare.json"))
         hist = rep.get("creator_avg_views", {}).get("rows_without_history")
+        hist = "-" if hist is None else f"{hist} of {rep['rows']['kept']}"
         au = [r["auroc"] for r in rs]
         ci = rs[0]["bootstrap"]["auroc"]
         cn, ct = rs[0]["comparisons"]["numeric"], rs[0]["comparisons"]["text"]
@@ -406,7 +407,7 @@ for s in ("synth", "vn", "tt20"):
         p = [r["comparisons"]["numeric"]["p_value"] for r in rs]
         last = f"{pair['diff']:+.4f} (p {pair['p_value']:.2g})" if v == "prepubprior" else ""
         print(f"| {s} | {what} | {rs[0]['n']} ({rs[0]['prevalence']:.3f}) | "
-              f"{'-' if hist is None else f'{hist} of {rep['rows']['kept']}'} | {st.mean(au):.4f} ± {st.stdev(au):.4f} "
+              f"{hist} | {st.mean(au):.4f} ± {st.stdev(au):.4f} "
               f"[{min(au):.4f}, {max(au):.4f}] | ±{(ci[1] - ci[0]) / 2:.4f} | {cn['auroc_baseline']:.4f} / "
               f"{ct['auroc_baseline']:.4f} | {min(dif):+.3f} … {max(dif):+.3f} ({min(p):.2g} … {max(p):.2g}) | {last} |")
 PY
