@@ -288,8 +288,26 @@ PY
 
 # exp 4g: train on the oldest publish days, validate on the next, test on the newest (the data a
 # deployed model meets), against the stratified row split of 4f with the same recipe and seeds
+# seeded_tiny BASE DATA MAXLEN EVAL_ARGS...: every baseline on DATA into $OUT/BASE/report, then the tiny
+# recipe with seed 42 (BASE_tiny) and SEEDS (BASE_tiny_seedK), each paired with those baselines
+# (miles-eval --compare, EVAL_ARGS added) into its report/paired
+seeded_tiny() {
+  local base=$1 data=$2 maxlen=$3 seed name bl=$OUT/$1/report
+  shift 3
+  mkdir -p "$OUT/$base"
+  [ -f "$bl/baseline_numeric.json" ] || timed "$base.baselines_all" "$B/miles-baseline" --data "$data" \
+    --kind all --out "$bl"
+  for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
+    name=${base}_tiny
+    [ "$seed" = 42 ] || name=${base}_tiny_seed$seed
+    train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
+    timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
+      --threads "$THREADS" --no-plots --compare "$bl" "$@" --out "$OUT/$name/report/paired"
+  done
+}
+
 stage_time() {
-  local d=$OUT/data s seed name data maxlen bl
+  local d=$OUT/data s data maxlen
   local -a lang
   for s in synth vn tt20; do
     [ -f "$OUT/${s/synth/pair_full}_tiny/report/seeds/eval_test.json" ] || stage_seeds
@@ -304,17 +322,7 @@ stage_time() {
       data=$d/${s}_$v.milesdat
       [ -f "$data" ] || timed "data.${s}_$v.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
         --max-len "$maxlen" "${lang[@]}" --split-by time "${label[@]}"
-      bl=$OUT/${s}_$v/report
-      mkdir -p "$OUT/${s}_$v"
-      [ -f "$bl/baseline_numeric.json" ] || timed "${s}_$v.baselines_all" "$B/miles-baseline" --data "$data" \
-        --kind all --out "$bl"
-      for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
-        name=${s}_${v}_tiny
-        [ "$seed" = 42 ] || name=${s}_${v}_tiny_seed$seed
-        train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
-        timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
-          --threads "$THREADS" --no-plots --compare "$bl" --calibrate --out "$OUT/$name/report/paired"
-      done
+      seeded_tiny "${s}_$v" "$data" "$maxlen" --calibrate
     done
   done
   python3 - "$OUT" ${SEEDS:-1 2 3 4 5 6 7 8 9} > "$OUT/time.md" <<'PY'
@@ -353,7 +361,7 @@ PY
 # exp 4h: what a model can know before a video is published (time split: the forecast setting; the
 # cohort label, so the label does not drift with the age at the crawl, exp 4g)
 stage_prepub() {
-  local d=$OUT/data s seed name data maxlen bl v
+  local d=$OUT/data s data maxlen v
   local -a lang extra
   local post=views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,share_rate,save_rate
   for s in synth vn tt20; do
@@ -364,17 +372,7 @@ stage_prepub() {
       [ -f "$data" ] || timed "data.${s}_$v.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
         --max-len "$maxlen" "${lang[@]}" --split-by time --threshold-scope cohort --cohort-days 7 "${extra[@]}" \
         --report "$d/${s}_$v.prepare.json"
-      bl=$OUT/${s}_$v/report
-      mkdir -p "$OUT/${s}_$v"
-      [ -f "$bl/baseline_numeric.json" ] || timed "${s}_$v.baselines_all" "$B/miles-baseline" --data "$data" \
-        --kind all --out "$bl"
-      for seed in 42 ${SEEDS:-1 2 3 4 5 6 7 8 9}; do
-        name=${s}_${v}_tiny
-        [ "$seed" = 42 ] || name=${s}_${v}_tiny_seed$seed
-        train_eval "$name" "$data" "$maxlen" "${TINY[@]}" --seed "$seed"
-        timed "$name.paired" "$B/miles-eval" --checkpoint "$OUT/$name/run/best.safetensors" --data "$data" \
-          --threads "$THREADS" --no-plots --compare "$bl" --out "$OUT/$name/report/paired"
-      done
+      seeded_tiny "${s}_$v" "$data" "$maxlen"
     done
     # the creator's history against none, on the same test rows (seed 42)
     timed "${s}_prepubprior_tiny.vs_prepub" "$B/miles-eval" \
