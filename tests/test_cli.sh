@@ -714,6 +714,15 @@ if [ "$rc" -eq 0 ] && [ -n "$nca" ] && cmp -s "$W/pca.milesdat" "$W/toca/prepare
     tc_check "$W/toca/last.safetensors" 'json.loads(m["data"])["creator_avg_views"].startswith("prior: ")'; then
     ok "data/train: --creator-avg prior: one file from both tools ($nca rows without history), the rule in the checkpoint, re-applied"
 else bad "data/train: --creator-avg prior (rc $rc, $nca): $(head -c 300 "$W/err")"; fi
+# miles-predict scores records as given: it says once that this model's creator_avg_views is the prior mean
+"$BIN/miles-predict" --checkpoint "$W/toca/last.safetensors" "$W/d.csv" --out "$W/pca_pred.csv" 2> "$W/err" &&
+    "$BIN/miles-predict" --checkpoint "$W/toca/last.safetensors" "$W/d.csv" --quiet --out "$W/pca_pred2.csv" 2> "$W/err2" &&
+    "$BIN/miles-predict" --checkpoint "$W/tc/last.safetensors" "$W/d.csv" --out "$W/pc_pred.csv" 2> "$W/err3"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(grep -c "note: this model learned creator_avg_views from each creator's earlier videos" "$W/err")" = 1 ] &&
+    ! grep -q "creator_avg_views" "$W/err2" "$W/err3" && cmp -s "$W/pca_pred.csv" "$W/pca_pred2.csv"; then
+    ok "predict: a --creator-avg prior model's note, once (not with --quiet, not for the data's rule)"
+else bad "predict: the creator_avg prior note (rc $rc): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/toca/last.safetensors" --creator-avg data --out "$W/x.milesdat" \
     > /dev/null 2> "$W/err"
 rc=$?

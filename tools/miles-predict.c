@@ -530,6 +530,12 @@ int main(int argc, char **argv) {
     MilesPredictor *p = NULL;
     int s = miles_predictor_open(&p, ckpt, &po);
     if (s != MILES_OK) return tool_fail("miles-predict", s);
+    if (!quiet && miles_scaler_creator_avg(miles_predictor_scaler(p)) == MILES_CREATOR_AVG_PRIOR)
+        /* the model's feature is not what a converted CSV holds: say so once, before any score */
+        fputs("miles-predict: note: this model learned creator_avg_views from each creator's earlier videos "
+              "(prepare --creator-avg prior); a record's creator_avg_views is used as given (the converters write "
+              "the in-sample mean); to score a CSV as the model was trained: miles-data prepare --checkpoint, "
+              "then miles-eval\n", stderr);
 
     if (ia.topic) {
         if (in) fclose(in);
