@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         miles_scaler_transform(s, raw, (1u << MILES_NUM_FEATURES) - 1, a);
         miles_scaler_transform(t, raw, (1u << MILES_NUM_FEATURES) - 1, b);
         if (memcmp(a, b, sizeof a)) abort(); /* exact round trip */
+        if (miles_scaler_creator_avg(s) != miles_scaler_creator_avg(t)) abort();   /* the feature's rule too */
         (void)miles_scaler_velocity_unscale(s, 0.5);
         miles_scaler_free(t);
         free(json);
