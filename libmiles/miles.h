@@ -762,9 +762,10 @@ MILES_API int miles_data_prepare(const char *csv_path, const char *out_path, con
 MILES_API int miles_prepare_report_format(const MilesPrepareReport *rep, double leak_bound, char *buf, size_t cap);
 /* The same report as JSON for scripts (malloc'd; format "miles-prepare-report"
  * version 1: rows, threshold, cohorts, splits with their publish days, the 18
- * features' Spearman and leak warnings, drift, the split rule as
- * miles_prepared_provenance_json writes it, the label rule as the scaler JSON's
- * "label"); counts as integers, numbers exact, undefined ones null. */
+ * features' Spearman and leak warnings, drift, creator_avg_views' rule (and
+ * the rows without history), the split rule as miles_prepared_provenance_json
+ * writes it, the label rule as the scaler JSON's "label"); counts as integers,
+ * numbers exact, undefined ones null. */
 MILES_API int miles_prepare_report_json(const MilesPrepareReport *rep, double leak_bound, char **json);
 
 /* ---- prepared file (read side) ---- */
