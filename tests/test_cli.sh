@@ -714,6 +714,13 @@ if [ "$rc" -eq 0 ] && [ -n "$nca" ] && cmp -s "$W/pca.milesdat" "$W/toca/prepare
     tc_check "$W/toca/last.safetensors" 'json.loads(m["data"])["creator_avg_views"].startswith("prior: ")'; then
     ok "data/train: --creator-avg prior: one file from both tools ($nca rows without history), the rule in the checkpoint, re-applied"
 else bad "data/train: --creator-avg prior (rc $rc, $nca): $(head -c 300 "$W/err")"; fi
+"$BIN/miles-eval" -c "$W/toca/last.safetensors" --data "$W/pcafor.milesdat" --bootstrap 0 --no-plots -q --out "$W/evca" \
+    > /dev/null 2> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["run"]; sys.exit(not (r["creator_avg_views"] == "prior"))' "$W/evca/eval_test.json" &&
+    python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["run"]; sys.exit(not (r["creator_avg_views"] == "data"))' "$W/evf/eval_test.json"; then
+    ok "eval: run.creator_avg_views names the file's rule (prior; data)"
+else bad "eval: run.creator_avg_views (rc $rc): $(head -c 300 "$W/err")"; fi
 # miles-predict scores records as given: it says once that this model's creator_avg_views is the prior mean
 "$BIN/miles-predict" --checkpoint "$W/toca/last.safetensors" "$W/d.csv" --out "$W/pca_pred.csv" 2> "$W/err" &&
     "$BIN/miles-predict" --checkpoint "$W/toca/last.safetensors" "$W/d.csv" --quiet --out "$W/pca_pred2.csv" 2> "$W/err2" &&
