@@ -609,6 +609,8 @@ if [ "$rc" -eq 0 ] && cmp -s "$W/p6r.milesdat" "$W/p6.milesdat" && python3 - "$W
 import json, re, sys
 txt, r = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
 assert r["format"] == "miles-prepare-report" and r["version"] == 1 and r["out"].endswith(".milesdat")
+raw = open(sys.argv[2]).read()   # the paths joined to the library's JSON in its own layout, nothing lost
+assert raw.startswith('{\n\t"csv":\t"') and re.search(r'\n\t"out":\t"[^"\n]*",\n\t"format":\t"miles-prepare-report",\n', raw), raw[:300]
 m = re.search(r"rows read (\d+); dropped: language (\d+), missing id/title/views/likes (\d+), no velocity (\d+), "
               r"duplicate id (\d+); kept (\d+)", txt)
 d = r["rows"]["dropped"]
