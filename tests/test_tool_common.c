@@ -100,6 +100,23 @@ static void test_feature_mask(void **state) {
     assert_int_equal(m, 0u);
     assert_int_equal(tool_feature_mask("views,Likes", &m), 1);    /* names are exact */
     assert_int_equal(tool_feature_mask("view", &m), 1);
+    /* the groups: counts = the first five features, rates the next six, engagement both; mixed with names */
+    assert_int_equal(tool_feature_mask("counts", &m), 0);
+    assert_int_equal(m, 0x1Fu);
+    assert_int_equal(tool_feature_mask("rates", &m), 0);
+    assert_int_equal(m, 0x7E0u);
+    assert_string_equal(miles_feature_names[10], "save_rate");
+    assert_int_equal(tool_feature_mask("engagement,creator_avg_views", &m), 0);
+    assert_int_equal(m, 0x7FFu | 1u << 16);
+    assert_int_equal(tool_feature_mask("counts,rates", &m), 0);
+    assert_int_equal(m, 0x7FFu);
+    assert_int_equal(tool_feature_mask("Counts", &m), 1);
+    /* a long list is read whole (it was cut at 1,023 bytes) */
+    char longl[4096] = "";
+    for (int k = 0; k < 200; k++) strcat(longl, "likes,");   /* 1,217 bytes */
+    strcat(longl, "publish_dayofweek");
+    assert_int_equal(tool_feature_mask(longl, &m), 0);
+    assert_int_equal(m, 2u | 1u << (MILES_NUM_FEATURES - 1));
 }
 
 static void test_mkdirs(void **state) {

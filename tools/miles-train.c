@@ -54,7 +54,7 @@ static void usage(FILE *f) {
 "                         cohort: among videos published in the same --cohort-days N days, default 7)\n"
 "    --cohort-days N      the cohort's window (with --threshold-scope cohort)\n"
 "    --split-by K         row|creator|time (default row; time: oldest publish days train)\n"
-"    --drop-features A,B  mask features (e.g. views) after standardization\n"
+"    --drop-features A,B  mask features (e.g. views; groups counts, rates, engagement) after standardization\n"
 "    --creator-avg R      data|prior: creator_avg_views as given (in-sample), or the mean views\n"
 "                         of the creator's videos from earlier days (see miles-data prepare)\n"
 "\n"

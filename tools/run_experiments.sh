@@ -363,11 +363,11 @@ PY
 stage_prepub() {
   local d=$OUT/data s data maxlen v
   local -a lang extra
-  local post=views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,share_rate,save_rate
   for s in synth vn tt20; do
     if [ "$s" = synth ]; then maxlen=32 lang=(); else maxlen=48 lang=(--language any); fi
     for v in prepub prepubprior; do
-      if [ "$v" = prepub ]; then extra=(--drop-features "$post,creator_avg_views"); else extra=(--drop-features "$post" --creator-avg prior); fi
+      # engagement: the five counts and six rates, what is only measured once a video is out
+      if [ "$v" = prepub ]; then extra=(--drop-features engagement,creator_avg_views); else extra=(--drop-features engagement --creator-avg prior); fi
       data=$d/${s}_$v.milesdat
       [ -f "$data" ] || timed "data.${s}_$v.prepare" "$B/miles-data" prepare "$d/$s.csv" --out "$data" "${V[@]}" \
         --max-len "$maxlen" "${lang[@]}" --split-by time --threshold-scope cohort --cohort-days 7 "${extra[@]}" \

@@ -241,21 +241,45 @@ int tool_prepare_words(const char *prog, const char *split_by, const char *scope
     return 0;
 }
 
+/* Names for the sets a study drops together: what is only measured once a video is out. */
+static const struct { const char *name, *members; } feature_groups[] = {
+    {"counts", "views,likes,comments,shares,saves"},
+    {"rates", "engagement_rate,completion_rate,like_rate,comment_ratio,share_rate,save_rate"},
+    {"engagement", "views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,"
+                   "share_rate,save_rate"},
+};
+
+static int feature_bit(const char *name, uint32_t *mask) {
+    for (int f = 0; f < MILES_NUM_FEATURES; f++)
+        if (!strcmp(miles_feature_names[f], name)) { *mask |= 1u << f; return 0; }
+    return 1;
+}
+
 int tool_feature_mask(const char *list, uint32_t *mask) {
     *mask = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", list);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int f = 0;
-        while (f < MILES_NUM_FEATURES && strcmp(miles_feature_names[f], tok) != 0) f++;
-        if (f == MILES_NUM_FEATURES) {
+    size_t len = strlen(list);
+    char *buf = malloc(len + 1);
+    if (!buf) { fputs("out of memory\n", stderr); return 1; }
+    memcpy(buf, list, len + 1);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t g = 0;
+        while (g < sizeof feature_groups / sizeof *feature_groups && strcmp(feature_groups[g].name, tok)) g++;
+        if (g < sizeof feature_groups / sizeof *feature_groups) {
+            char mem[256], *s2 = NULL;
+            snprintf(mem, sizeof mem, "%s", feature_groups[g].members);
+            for (char *m = strtok_r(mem, ",", &s2); m; m = strtok_r(NULL, ",", &s2)) feature_bit(m, mask);
+            continue;
+        }
+        if (feature_bit(tok, mask)) {
             fprintf(stderr, "unknown feature \"%s\"; the features are:", tok);
             for (int i = 0; i < MILES_NUM_FEATURES; i++) fprintf(stderr, " %s", miles_feature_names[i]);
-            fputc('\n', stderr);
+            fputs("; the groups: counts (views..saves), rates (engagement_rate..save_rate), engagement (both)\n", stderr);
+            free(buf);
             return 1;
         }
-        *mask |= 1u << f;
     }
+    free(buf);
     return 0;
 }
 

@@ -40,7 +40,10 @@ void tool_set_threads(int n);
 int64_t tool_velocity_clamp(const MilesVelocityTarget *t, double *y, int64_t n, void *j);
 /* mkdir -p; prints an error and returns 1 on failure. */
 int tool_mkdirs(const char *dir);   /* mkdir -p; what it created and is still empty at exit is removed */
-/* "views,likes" -> bit mask over miles_feature_names; prints an error and returns 1 on an unknown name. */
+/* "views,likes" -> bit mask over miles_feature_names; the groups "counts" (views, likes,
+ * comments, shares, saves), "rates" (the six rates) and "engagement" (both: what is only
+ * known after publishing) stand for their members; prints an error and returns 1 on an
+ * unknown name. */
 int tool_feature_mask(const char *list, uint32_t *mask);
 /* The word options prepare shares between miles-data and miles-train:
  * --split-by row|creator|time, --threshold-scope train|all|cohort,
