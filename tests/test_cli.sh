@@ -720,8 +720,19 @@ else bad "data/train: --creator-avg prior (rc $rc, $nca): $(head -c 300 "$W/err"
     > /dev/null 2> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["run"]; sys.exit(not (r["creator_avg_views"] == "prior"))' "$W/evca/eval_test.json" &&
-    python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["run"]; sys.exit(not (r["creator_avg_views"] == "data"))' "$W/evf/eval_test.json"; then
-    ok "eval: run.creator_avg_views names the file's rule (prior; data)"
+    python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["run"]; sys.exit(not (r["creator_avg_views"] == "data"))' "$W/evf/eval_test.json" &&
+    "$BIN/miles-baseline" --data "$W/pca.milesdat" --kind all --bootstrap 0 --no-plots --out "$W/blca" > /dev/null 2>> "$W/err" &&
+    python3 - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+assert json.load(open(f"{w}/toca/train_result.json"))["creator_avg_views"] == "prior"
+assert json.load(open(f"{w}/to6/train_result.json"))["creator_avg_views"] == "data"
+for k in ("text", "numeric", "ridge"):
+    r = json.load(open(f"{w}/blca/baseline_{k}_test.json"))["run"]
+    assert r["creator_avg_views"] == "prior", k
+PY
+then
+    ok "eval/baseline/train: creator_avg_views names the file's rule (prior; data) in run and train_result.json"
 else bad "eval: run.creator_avg_views (rc $rc): $(head -c 300 "$W/err")"; fi
 # miles-predict scores records as given: it says once that this model's creator_avg_views is the prior mean
 "$BIN/miles-predict" --checkpoint "$W/toca/last.safetensors" "$W/d.csv" --out "$W/pca_pred.csv" 2> "$W/err" &&

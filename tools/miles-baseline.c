@@ -83,6 +83,7 @@ static int run_ridge(MilesPrepared *p, MilesPrepared *e, int split, const char *
     cJSON_AddStringToObject(run, "baseline", "ridge");
     if (g_eval_data) cJSON_AddStringToObject(run, "eval_data", g_eval_data);
     cJSON_AddItemToObject(run, "split_rule", tool_split_json(e));   /* how the scored file's rows were split */
+    cJSON_AddStringToObject(run, "creator_avg_views", tool_creator_avg_name(e));
     cJSON_AddNumberToObject(run, "alpha", alpha);
     cJSON_AddStringToObject(run, "velocity_target", miles_velocity_target_name(vt.kind));
     /* exact digits: miles-eval --compare rebuilds the model from these */
@@ -173,6 +174,7 @@ static int run_one(const char *kind, MilesPrepared *p, MilesPrepared *e, int spl
     cJSON_AddStringToObject(extra, "model_file", path);
     if (g_eval_data) cJSON_AddStringToObject(extra, "eval_data", g_eval_data);
     cJSON_AddItemToObject(extra, "split_rule", tool_split_json(e));
+    cJSON_AddStringToObject(extra, "creator_avg_views", tool_creator_avg_name(e));
     MilesBaselineInfo info;
     miles_baseline_info(b, &info);
     if (text) cJSON_AddNumberToObject(extra, "vocabulary_size", info.vocab_size);

@@ -365,13 +365,7 @@ int main(int argc, char **argv) {
         if (label) cJSON_AddItemToObject(extra, "label", label);
         cJSON_Delete(scj);
     }
-    {   /* and which creator_avg_views the features hold (the scaler's rule for the file) */
-        MilesScaler *fsc = NULL;
-        int prior = miles_scaler_from_json(&fsc, miles_prepared_scaler_json(prep)) == MILES_OK &&
-                    miles_scaler_creator_avg(fsc) == MILES_CREATOR_AVG_PRIOR;
-        miles_scaler_free(fsc);
-        cJSON_AddStringToObject(extra, "creator_avg_views", prior ? "prior" : "data");
-    }
+    cJSON_AddStringToObject(extra, "creator_avg_views", tool_creator_avg_name(prep));   /* which creator mean */
     /* target-space metrics on the clamped output, as the views/day (vpr) are */
     int64_t nclamp = tool_velocity_clamp(&vtg, vp, v.n, extra);
     if (nclamp) printf("velocity: %lld of %lld outputs clamped to the training target range\n", (long long)nclamp,

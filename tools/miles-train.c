@@ -544,6 +544,7 @@ static int write_summary(const Opts *o, const char *run_name, const char *out_di
     cJSON_AddStringToObject(j, "preset", miles_model_config(m)->preset);
     cJSON_AddStringToObject(j, "velocity_target", o->vtarget);
     cJSON_AddItemToObject(j, "data_split", tool_split_json(prep)); /* how the data's rows were split */
+    cJSON_AddStringToObject(j, "creator_avg_views", tool_creator_avg_name(prep));
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "head_lr", o->head_lr > 0 ? o->head_lr : o->lr);
     cJSON_AddNumberToObject(j, "layer_decay", o->layer_decay);

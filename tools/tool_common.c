@@ -394,6 +394,14 @@ const char *tool_split_words(const MilesPrepared *p) {
     return pv.split_by >= 0 && pv.split_by <= MILES_SPLIT_BY_CHECKPOINT ? w[pv.split_by] : "";
 }
 
+const char *tool_creator_avg_name(const MilesPrepared *p) {
+    MilesScaler *sc = NULL;
+    int prior = miles_scaler_from_json(&sc, miles_prepared_scaler_json(p)) == MILES_OK &&
+                miles_scaler_creator_avg(sc) == MILES_CREATOR_AVG_PRIOR;
+    miles_scaler_free(sc);
+    return prior ? "prior" : "data";
+}
+
 void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap) {
     MilesPreparedProvenance pv;
     if (miles_prepared_provenance(p, &pv) != 1) {

@@ -58,6 +58,8 @@ void *tool_split_json(const MilesPrepared *p);
 /* The split in a report title's words: " by time", " by row", " by creator",
  * " for a checkpoint" (prepare --checkpoint's file), "" when unrecorded. */
 const char *tool_split_words(const MilesPrepared *p);
+/* "prior" or "data": which creator_avg_views the file's features hold (its scaler's rule). */
+const char *tool_creator_avg_name(const MilesPrepared *p);
 /* The same in words for people ("by time (oldest publish days train, newest
  * test), train 0.7; language en"). */
 void tool_split_describe(const MilesPrepared *p, char *buf, size_t cap);
