@@ -1464,7 +1464,8 @@ typedef struct MilesPrediction {
     double confidence;         /* |viral_score - 0.5| * 2 */
     uint32_t supplied;         /* bit f: feature f given by a field of its own */
     uint32_t available;        /* bit f: feature f given or derived (miles_features_compute) */
-    uint32_t filled;           /* bit f: missing, fed as the training mean (0 standardized) */
+    uint32_t filled;           /* bit f: missing, fed as the training mean (0 standardized); only
+                                * features the model reads (available in training, not dropped) */
     int n_tokens;              /* tokens incl. [CLS]/[SEP] */
     int truncated;             /* the title had more word pieces than max_len - 2 */
     double viral_score_model;  /* the model's own softmax P(viral) (= viral_score without a calibration);

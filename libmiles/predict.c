@@ -218,6 +218,11 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
     int32_t *lens = miles_malloc((size_t)n * sizeof(int32_t));
     double *prob = miles_malloc((size_t)n * sizeof(double)), *vel = miles_malloc((size_t)n * sizeof(double));
     int s = (ids && mask && feat && lens && prob && vel) ? MILES_OK : MILES_ENOMEM;
+    /* the features the model reads: a dropped one, or one no training row had, is 0 whatever a record says,
+     * so its absence is not a fill worth reporting */
+    uint32_t trained = 0, dropped = 0;
+    miles_scaler_stats(p->scaler, NULL, NULL, &trained, &dropped, NULL);
+    const uint32_t used = trained & ~dropped;
     for (int i = 0; s == MILES_OK && i < n; i++) {
         MilesPrediction *o = &out[i];
         memset(o, 0, sizeof *o);
@@ -226,7 +231,7 @@ int miles_predictor_predict(MilesPredictor *p, const MilesRecord *recs, int n, M
         if (!s) s = miles_predictor_features(p, &recs[i], feat + (size_t)i * F, &o->available, &o->supplied);
         if (s) { miles_error_prefix(s, "record %d", i); break; }
         lens[i] = len;
-        o->filled = ((1u << F) - 1) & ~o->available;
+        o->filled = ((1u << F) - 1) & ~o->available & used;
         o->n_tokens = len;
         o->truncated = nw + 2 > T;
     }

@@ -743,6 +743,21 @@ if [ "$rc" -eq 0 ] && [ "$(grep -c "note: this model learned creator_avg_views f
     ! grep -q "creator_avg_views" "$W/err2" "$W/err3" && cmp -s "$W/pca_pred.csv" "$W/pca_pred2.csv"; then
     ok "predict: a --creator-avg prior model's note, once (not with --quiet, not for the data's rule)"
 else bad "predict: the creator_avg prior note (rc $rc): $(head -c 300 "$W/err")"; fi
+# a model without the counts (--drop-features counts): a record without them has nothing of its own filled
+# but what the model reads (the rates still count; views..saves are 0 whatever a record says)
+"$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --drop-features counts --max-len 48 --threads 1 \
+    --quiet $R --out "$W/todc" > /dev/null 2> "$W/err" &&
+    printf '{"title":"a cat on a skateboard","duration_seconds":30}\n' |
+    "$BIN/miles-predict" --checkpoint "$W/todc/last.safetensors" --format jsonl --output-format jsonl --quiet - \
+        > "$W/dc.jsonl" 2>> "$W/err"
+rc=$?
+if [ "$rc" -eq 0 ] && python3 - "$W/dc.jsonl" <<'PY'
+import json, sys
+f = json.loads(open(sys.argv[1]).readline())["filled"]
+assert not {"views", "likes", "comments", "shares", "saves"} & set(f) and "engagement_rate" in f and "duration_sec" not in f, f
+PY
+then ok "predict: 'filled' lists only features the model reads (--drop-features counts: the counts are not)"
+else bad "predict: filled with dropped features (rc $rc): $(head -c 300 "$W/err")"; fi
 "$BIN/miles-data" prepare "$W/d.csv" --checkpoint "$W/toca/last.safetensors" --creator-avg data --out "$W/x.milesdat" \
     > /dev/null 2> "$W/err"
 rc=$?
