@@ -748,13 +748,15 @@ else bad "predict: the creator_avg prior note (rc $rc): $(head -c 300 "$W/err")"
 "$BIN/miles-train" --csv "$W/d.csv" --vocab tests/fixtures/export_vocab --drop-features counts --max-len 48 --threads 1 \
     --quiet $R --out "$W/todc" > /dev/null 2> "$W/err" &&
     printf '{"title":"a cat on a skateboard","duration_seconds":30}\n' |
-    "$BIN/miles-predict" --checkpoint "$W/todc/last.safetensors" --format jsonl --output-format jsonl --quiet - \
-        > "$W/dc.jsonl" 2>> "$W/err"
+    "$BIN/miles-predict" --checkpoint "$W/todc/last.safetensors" --format jsonl --output-format jsonl --quiet --explain \
+        --explain-steps 4 - > "$W/dc.jsonl" 2>> "$W/err"
 rc=$?
 if [ "$rc" -eq 0 ] && python3 - "$W/dc.jsonl" <<'PY'
 import json, sys
-f = json.loads(open(sys.argv[1]).readline())["filled"]
+r = json.loads(open(sys.argv[1]).readline())
+f = r["filled"]
 assert not {"views", "likes", "comments", "shares", "saves"} & set(f) and "engagement_rate" in f and "duration_sec" not in f, f
+assert [x["name"] for x in r["explanation"]["features"] if x.get("filled")] == f, r["explanation"]["features"]
 PY
 then ok "predict: 'filled' lists only features the model reads (--drop-features counts: the counts are not)"
 else bad "predict: filled with dropped features (rc $rc): $(head -c 300 "$W/err")"; fi

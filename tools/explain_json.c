@@ -44,12 +44,14 @@ int explain_record_json(MilesPredictor *p, const MilesRecord *rec, const MilesEx
         cJSON_AddItemToArray(wa, o);
     }
     cJSON *fa = cJSON_AddArrayToObject(j, "features");
+    uint32_t trained = 0, dropped = 0;   /* "filled" as in the prediction: only features the model reads */
+    miles_scaler_stats(miles_predictor_scaler(p), NULL, NULL, &trained, &dropped, NULL);
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", miles_feature_names[f]);
         cJSON_AddNumberToObject(o, "value", e->features[f]);
         cJSON_AddNumberToObject(o, "attribution", ex->features[f]);
-        if (!(e->available >> f & 1)) cJSON_AddBoolToObject(o, "filled", 1);
+        if (!(e->available >> f & 1) && ((trained & ~dropped) >> f & 1)) cJSON_AddBoolToObject(o, "filled", 1);
         cJSON_AddItemToArray(fa, o);
     }
     cJSON_AddNumberToObject(j, "completeness_error", ex->completeness_error[0]);
