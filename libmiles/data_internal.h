@@ -116,6 +116,9 @@ int data_prepared_write(const char *path, const DataPreparedOut *d);
 /* The report suggests --split-by time: the publish day moves the target
  * (|Spearman| >= MILES_DRIFT_NOTE over >= 3 dated rows) and the split mixes days. */
 int data_report_drift_note(const MilesPrepareReport *r);
+/* The report suggests --creator-avg prior: a time split with the data's (in-sample)
+ * creator_avg_views available in training. */
+int data_report_creator_note(const MilesPrepareReport *r);
 /* A JSON number with the fewest of 15..17 digits that read back as v (0.7, not
  * cJSON's 15 digits that lose bits nor %.17g's 0.69999999999999996); NaN/Inf ->
  * null (data_report.c). */

@@ -613,6 +613,10 @@ int miles_data_prepare_for(const char *csv_path, const char *out_path, const Mil
 
 /* ---------------------------------------------------------------- report */
 
+int data_report_creator_note(const MilesPrepareReport *r) {
+    return r->split_by_time && r->creator_avg == MILES_CREATOR_AVG_DATA && (r->available >> 16 & 1u) && !r->applied;
+}
+
 int data_report_drift_note(const MilesPrepareReport *r) {
     return r->n_dated >= 3 && isfinite(r->day_spearman) && fabs(r->day_spearman) >= MILES_DRIFT_NOTE &&
            !r->split_by_time && !r->applied;
@@ -669,6 +673,9 @@ int miles_prepare_report_format(const MilesPrepareReport *r, double leak_bound, 
             P("drift: the target moves with the publish date, and a row split mixes old and new videos in every "
               "split; --split-by time tests on the newest days, as a deployed model meets them (docs/results.md 4g)\n");
     }
+    if (data_report_creator_note(r))
+        P("creator_avg_views: the data's value is in-sample (each row's own views, and its creator's later videos', "
+          "are in it), so training rows see the test days; --creator-avg prior keeps only earlier days\n");
     if (r->vocab_hash[0]) P("vocab hash %s\n", r->vocab_hash);
 #undef P
     return MILES_OK;

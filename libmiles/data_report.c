@@ -79,6 +79,7 @@ int miles_prepare_report_json(const MilesPrepareReport *r, double leak_bound, ch
     cJSON *ca = cJSON_AddObjectToObject(o, "creator_avg_views");
     cJSON_AddStringToObject(ca, "rule", r->creator_avg == MILES_CREATOR_AVG_PRIOR ? "prior" : "data");
     if (r->creator_avg == MILES_CREATOR_AVG_PRIOR) cJSON_AddItemToObject(ca, "rows_without_history", count(r->creator_avg_none));
+    cJSON_AddBoolToObject(ca, "suggest_prior", data_report_creator_note(r));
     cJSON_AddItemToObject(o, "leak_bound", data_json_exact(leak_bound));
     cJSON *fa = cJSON_AddArrayToObject(o, "features");
     for (int f = 0; f < MILES_NUM_FEATURES; f++) {

@@ -1194,6 +1194,9 @@ static void test_prepare_by_time(void **state) {
     snprintf(want, sizeof want, "published 2025-01-%02d..2025-01-%02d", lo[1], hi[1]);
     assert_non_null(strstr(txt, want));
     assert_non_null(strstr(txt, "split by time"));
+    /* the CSV's creator_avg_views with a time split: the report suggests the prior mean */
+    miles_prepare_report_format(&rep, o.leak_bound, txt, sizeof txt);
+    assert_non_null(strstr(txt, "creator_avg_views: the data's value is in-sample"));
     /* the same file with another seed: a split by time does not depend on it */
     MilesPrepareReport rep2;
     o.seed = 7;
@@ -1646,6 +1649,26 @@ static void test_prepare_report_json(void **state) {
     assert_true(test_json_num(d, "day_spearman_velocity") == 0.5);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "suggest_split_by_time")));
     cJSON_Delete(o);
+    /* the --creator-avg prior note: a time split, the data's creator mean available in training, not applied */
+    {
+        MilesPrepareReport c = r;
+        c.split_by_time = 1;
+        c.available = 1u << 16;
+        for (int k = 0; k < 5; k++) {
+            c.split_by_time = k != 1;
+            c.available = k == 2 ? 0 : 1u << 16;
+            c.applied = k == 3;
+            c.creator_avg = k == 4 ? MILES_CREATOR_AVG_PRIOR : MILES_CREATOR_AVG_DATA;
+            OK(miles_prepare_report_json(&c, 0.5, &js));
+            o = cJSON_Parse(js);
+            free(js);
+            assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "creator_avg_views"), "suggest_prior")), k == 0);
+            cJSON_Delete(o);
+            char txt[8192];
+            OK(miles_prepare_report_format(&c, 0.5, txt, sizeof txt));
+            assert_int_equal(strstr(txt, "--creator-avg prior keeps only earlier days") != NULL, k == 0);
+        }
+    }
     /* the note's bound is inclusive, either sign; not for a time split */
     for (int k = 0; k < 3; k++) {
         r.day_spearman = k == 1 ? -MILES_DRIFT_NOTE : MILES_DRIFT_NOTE;
