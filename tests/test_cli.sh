@@ -712,7 +712,7 @@ rc=$?
 nca=$(sed -n "s/^creator_avg_views: mean views of the creator's videos from earlier publish days; \([0-9]*\) rows have none (missing)$/\1/p" "$W/outca")
 if [ "$rc" -eq 0 ] && [ -n "$nca" ] && cmp -s "$W/pca.milesdat" "$W/toca/prepared.milesdat" &&
     grep -q "^creator_avg_views: mean views of the creator's videos from earlier publish days (the checkpoint's rule); $nca rows" "$W/outcafor" &&
-    python3 -c 'import json,sys; c = json.load(open(sys.argv[1]))["creator_avg_views"]; sys.exit(not (c == {"rule": "prior", "rows_without_history": int(sys.argv[2])}))' "$W/pca.json" "$nca" &&
+    python3 -c 'import json,sys; c = json.load(open(sys.argv[1]))["creator_avg_views"]; sys.exit(not (c == {"rule": "prior", "rows_without_history": int(sys.argv[2]), "suggest_prior": False}))' "$W/pca.json" "$nca" &&
     tc_check "$W/toca/last.safetensors" 'json.loads(m["data"])["creator_avg_views"].startswith("prior: ")'; then
     ok "data/train: --creator-avg prior: one file from both tools ($nca rows without history), the rule in the checkpoint, re-applied"
 else bad "data/train: --creator-avg prior (rc $rc, $nca): $(head -c 300 "$W/err")"; fi
