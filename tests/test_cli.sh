@@ -629,6 +629,7 @@ for (name, n, rho, warn), f in zip(rows, r["features"]):
 m = re.search(r"publish day vs velocity: spearman ([+-][\d.]+) over (\d+) rows", txt)
 assert abs(r["drift"]["day_spearman_velocity"] - float(m.group(1))) <= 5e-5 and r["drift"]["n_dated"] == int(m.group(2))
 assert r["drift"]["suggest_split_by_time"] is False and "cohorts" not in r   # split by time already
+assert r["creator_avg_views"] == {"rule": "data", "suggest_prior": True} and "--creator-avg prior keeps only earlier days" in txt
 assert r["split_rule"] == {"by": "time", "train_frac": 0.7, "language": "en", "dedup": False}
 t = json.load(open(sys.argv[3]))   # miles-train --csv's, beside its prepared file: the same but the path
 assert t.pop("out").endswith("/to6/prepared.milesdat") and r.pop("out") and t == r, "train's prepare_report.json"
