@@ -245,42 +245,36 @@ int tool_prepare_words(const char *prog, const char *split_by, const char *scope
 static const struct { const char *name, *members; } feature_groups[] = {
     {"counts", "views,likes,comments,shares,saves"},
     {"rates", "engagement_rate,completion_rate,like_rate,comment_ratio,share_rate,save_rate"},
-    {"engagement", "views,likes,comments,shares,saves,engagement_rate,completion_rate,like_rate,comment_ratio,"
-                   "share_rate,save_rate"},
+    {"engagement", "counts,rates"},
 };
 
-static int feature_bit(const char *name, uint32_t *mask) {
-    for (int f = 0; f < MILES_NUM_FEATURES; f++)
-        if (!strcmp(miles_feature_names[f], name)) { *mask |= 1u << f; return 0; }
-    return 1;
-}
-
-int tool_feature_mask(const char *list, uint32_t *mask) {
-    *mask = 0;
+/* The names and groups of list into *mask (ORed); 1 after printing the first unknown name. */
+static int feature_names_mask(const char *list, uint32_t *mask) {
     size_t len = strlen(list);
     char *buf = malloc(len + 1);
     if (!buf) { fputs("out of memory\n", stderr); return 1; }
     memcpy(buf, list, len + 1);
     char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int bad = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save)) {
         size_t g = 0;
         while (g < sizeof feature_groups / sizeof *feature_groups && strcmp(feature_groups[g].name, tok)) g++;
-        if (g < sizeof feature_groups / sizeof *feature_groups) {
-            char mem[256], *s2 = NULL;
-            snprintf(mem, sizeof mem, "%s", feature_groups[g].members);
-            for (char *m = strtok_r(mem, ",", &s2); m; m = strtok_r(NULL, ",", &s2)) feature_bit(m, mask);
-            continue;
-        }
-        if (feature_bit(tok, mask)) {
-            fprintf(stderr, "unknown feature \"%s\"; the features are:", tok);
-            for (int i = 0; i < MILES_NUM_FEATURES; i++) fprintf(stderr, " %s", miles_feature_names[i]);
-            fputs("; the groups: counts (views..saves), rates (engagement_rate..save_rate), engagement (both)\n", stderr);
-            free(buf);
-            return 1;
-        }
+        if (g < sizeof feature_groups / sizeof *feature_groups) { bad = feature_names_mask(feature_groups[g].members, mask); continue; }
+        int f = 0;
+        while (f < MILES_NUM_FEATURES && strcmp(miles_feature_names[f], tok)) f++;
+        if (f < MILES_NUM_FEATURES) { *mask |= 1u << f; continue; }
+        fprintf(stderr, "unknown feature \"%s\"; the features are:", tok);
+        for (int i = 0; i < MILES_NUM_FEATURES; i++) fprintf(stderr, " %s", miles_feature_names[i]);
+        fputs("; the groups: counts (views..saves), rates (engagement_rate..save_rate), engagement (both)\n", stderr);
+        bad = 1;
     }
     free(buf);
-    return 0;
+    return bad;
+}
+
+int tool_feature_mask(const char *list, uint32_t *mask) {
+    *mask = 0;
+    return feature_names_mask(list, mask);
 }
 
 int tool_read_file(const char *path, char **text) { return miles_read_file(path, text, NULL); }
