@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--csv", required=True, help="CSV to upload (a title column; first --rows rows are used)")
     ap.add_argument("--rows", type=int, default=25)
     ap.add_argument("--calibrated", help="a recalibrated copy of --checkpoint (miles-eval --save-calibrated)")
+    ap.add_argument("--prepub", help="a checkpoint trained with --drop-features engagement")
     ap.add_argument("--bin", default=os.environ.get("MILES_BIN", "build/bin"))
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
@@ -93,6 +94,9 @@ def main():
         check("parameters" in driver.find_element(By.ID, "model-line").text, "model line shows the model")
         check(driver.find_element(By.ID, "model-line").text.endswith(" · trained on a split by row"),
               "model line says how the training rows were split")
+        check(all(driver.find_element(By.ID, f).is_enabled() for f in ("f-views", "f-likes", "f-comments", "f-duration"))
+              and not driver.find_elements(By.CSS_SELECTOR, "#predict-form .unused"),
+              "a model with every feature: every field open, none marked unused")
 
         # 1. one title with stats
         driver.find_element(By.ID, "f-title").send_keys("I tried the 5am routine for 30 days 😱")
@@ -213,6 +217,28 @@ def main():
             finally:
                 server3.terminate()
                 server3.wait(timeout=30)
+
+        # 6. a model without the counts and rates: the fields it cannot use are disabled and say so
+        if a.prepub:
+            server4, url4 = start_server(serve, work, "server4", ["-c", a.prepub, "--no-db"])
+            try:
+                driver.get(url4)
+                wait.until(lambda d: d.find_element(By.ID, "model-line").text.startswith("model "))
+                wait.until(lambda d: not d.find_element(By.ID, "f-views").is_enabled())
+                off = [f for f in ("f-views", "f-likes", "f-comments") if not driver.find_element(By.ID, f).is_enabled()]
+                notes = driver.find_elements(By.CSS_SELECTOR, "#predict-form .unused")
+                check(len(off) == 3 and driver.find_element(By.ID, "f-duration").is_enabled() and len(notes) == 3
+                      and all("not used by this model" in n.text for n in notes),
+                      "before-publishing model: views, likes, comments disabled and marked; duration open")
+                driver.find_element(By.ID, "f-title").send_keys("my cat learns to skateboard")
+                driver.find_element(By.ID, "f-duration").send_keys("28")
+                driver.find_element(By.ID, "predict-btn").click()
+                wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
+                check(driver.find_element(By.ID, "predict-result").is_displayed(), "before-publishing model: scores a title")
+                driver.save_screenshot(os.path.join(a.out, "prepub.png"))
+            finally:
+                server4.terminate()
+                server4.wait(timeout=30)
     finally:
         if driver:
             driver.quit()

@@ -50,9 +50,40 @@ async function loadInfo() {
       `model ${i.model_version} · ${i.preset} preset · ${(i.parameters / 1e6).toFixed(2)}M parameters · ` +
       `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}` +
       split;
+    markUnusedInputs(i.features);
   } catch (e) {
     $("model-line").textContent = "model not available: " + e.message;
     $("model-line").classList.add("error");
+  }
+}
+
+// A form field the model cannot use (every feature it feeds was dropped, or absent from every
+// training row: a model trained for before publishing) is disabled and says so. The feature
+// indices each field feeds, given alone or with the others (docs/data.md, the 18 features).
+const INPUT_FEATURES = {
+  "f-views": [0, 5, 7, 8, 9, 10],   // views and every per-view rate
+  "f-likes": [1, 5, 7],             // likes, engagement_rate, like_rate
+  "f-comments": [2, 5, 8],          // comments, engagement_rate, comment_ratio
+  "f-duration": [13, 6],            // duration_sec, completion_rate
+};
+function markUnusedInputs(features) {
+  if (!Array.isArray(features)) return;
+  const used = (k) => features[k] && features[k].available_in_training && !features[k].dropped;
+  for (const [id, ks] of Object.entries(INPUT_FEATURES)) {
+    const el = $(id);
+    const unused = !ks.some(used);
+    el.disabled = unused;
+    el.title = unused ? "not used by this model (its features were dropped or never seen in training)" : "";
+    const label = el.parentElement;
+    let note = label.querySelector(".unused");
+    if (unused && !note) {
+      note = document.createElement("span");
+      note.className = "muted unused";
+      note.textContent = " (not used by this model)";
+      label.insertBefore(note, el);
+    } else if (!unused && note) {
+      note.remove();
+    }
   }
 }
 
