@@ -232,9 +232,16 @@ def main():
                       "before-publishing model: views, likes, comments disabled and marked; duration open")
                 driver.find_element(By.ID, "f-title").send_keys("my cat learns to skateboard")
                 driver.find_element(By.ID, "f-duration").send_keys("28")
+                driver.find_element(By.ID, "f-creator").send_keys("250000")
+                driver.execute_script("arguments[0].value = '2025-03-07T18:30'", driver.find_element(By.ID, "f-published"))
                 driver.find_element(By.ID, "predict-btn").click()
                 wait.until(EC.visibility_of_element_located((By.ID, "predict-result")))
-                check(driver.find_element(By.ID, "predict-result").is_displayed(), "before-publishing model: scores a title")
+                sup = driver.find_element(By.ID, "r-supplied").text.split(", ")
+                der = driver.find_element(By.ID, "r-derived").text.split(", ")
+                check(set(sup) == {"duration_sec", "creator_avg_views"} and
+                      {"upload_hour", "is_weekend", "publish_dayofweek"} <= set(der),
+                      "before-publishing model: duration and the creator's views supplied, the publish time's "
+                      "hour and weekday derived (%s / %s)" % (sup, der))
                 driver.save_screenshot(os.path.join(a.out, "prepub.png"))
             finally:
                 server4.terminate()

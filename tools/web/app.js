@@ -65,6 +65,8 @@ const INPUT_FEATURES = {
   "f-likes": [1, 5, 7],             // likes, engagement_rate, like_rate
   "f-comments": [2, 5, 8],          // comments, engagement_rate, comment_ratio
   "f-duration": [13, 6],            // duration_sec, completion_rate
+  "f-published": [11, 12, 17],      // upload_hour, is_weekend, publish_dayofweek
+  "f-creator": [16],                // creator_avg_views
 };
 function markUnusedInputs(features) {
   if (!Array.isArray(features)) return;
@@ -127,10 +129,13 @@ $("predict-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const body = { title: $("f-title").value };
   if ($("f-description").value) body.description = $("f-description").value;
-  for (const [id, key] of [["f-views", "view_count"], ["f-likes", "like_count"], ["f-comments", "comment_count"], ["f-duration", "duration_seconds"]]) {
+  for (const [id, key] of [["f-views", "view_count"], ["f-likes", "like_count"], ["f-comments", "comment_count"],
+                           ["f-duration", "duration_seconds"], ["f-creator", "creator_avg_views"]]) {
     const v = $(id).value.trim();
     if (v !== "") body[key] = Number(v);
   }
+  // "YYYY-MM-DDTHH:MM" as written (no time-zone shift): upload hour, weekday, weekend
+  if ($("f-published").value) body.upload_date = $("f-published").value;
   $("predict-status").textContent = "scoring…";
   $("predict-status").classList.remove("error");
   try {
