@@ -95,7 +95,8 @@ def main():
         check(driver.find_element(By.ID, "model-line").text.endswith(" · trained on a split by row"),
               "model line says how the training rows were split")
         check(all(driver.find_element(By.ID, f).is_enabled() for f in ("f-views", "f-likes", "f-comments", "f-duration"))
-              and not driver.find_elements(By.CSS_SELECTOR, "#predict-form .unused"),
+              and not driver.find_elements(By.CSS_SELECTOR, "#predict-form .unused")
+              and driver.find_element(By.ID, "f-creator-rule").text == "",
               "a model with every feature: every field open, none marked unused")
 
         # 1. one title with stats
@@ -230,6 +231,8 @@ def main():
                 check(len(off) == 3 and driver.find_element(By.ID, "f-duration").is_enabled() and len(notes) == 3
                       and all("not used by this model" in n.text for n in notes),
                       "before-publishing model: views, likes, comments disabled and marked; duration open")
+                check(driver.find_element(By.ID, "f-creator-rule").text == "(of earlier videos)",
+                      "before-publishing model: the creator field asks for the mean of earlier videos (creator_avg_views prior)")
                 driver.find_element(By.ID, "f-title").send_keys("my cat learns to skateboard")
                 driver.find_element(By.ID, "f-duration").send_keys("28")
                 driver.find_element(By.ID, "f-creator").send_keys("250000")

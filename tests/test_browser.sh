@@ -37,7 +37,7 @@ vocab=models/all-MiniLM-L6-v2
     --no-plots -q --save-calibrated "$W/run/calibrated.safetensors" --out "$W/cal" >/dev/null
 # a model for before publishing: no counts or rates (the page disables the fields it cannot use)
 "$BIN/miles-train" --csv "$W/synth.csv" --vocab "$vocab" --language any --init random --size tiny \
-    --max-len 32 --batch-size 32 --lr 1e-3 --warmup 2 --max-steps 2 --eval-every 2 --drop-features engagement \
+    --max-len 32 --batch-size 32 --lr 1e-3 --warmup 2 --max-steps 2 --eval-every 2 --drop-features engagement --creator-avg prior \
     --out "$W/prepub" --quiet
 "$VENV/bin/python" tests/browser_test.py --checkpoint "$W/run/best.safetensors" --csv "$W/synth.csv" \
     --bin "$BIN" --out "$W/img" --calibrated "$W/run/calibrated.safetensors" --prepub "$W/prepub/best.safetensors"

@@ -51,6 +51,8 @@ async function loadInfo() {
       `${i.encoder.num_hidden_layers} layers, H ${i.encoder.hidden_size} · decision threshold ${fmt(threshold, 4)}` +
       split;
     markUnusedInputs(i.features);
+    // a model that learned the creator's mean over earlier videos only wants that number (docs/serving.md)
+    $("f-creator-rule").textContent = i.creator_avg_views === "prior" ? " (of earlier videos)" : "";
   } catch (e) {
     $("model-line").textContent = "model not available: " + e.message;
     $("model-line").classList.add("error");
