@@ -30,6 +30,7 @@
 #              emoji left), without creator_avg_views or with it from the creator's earlier days
 #              (--creator-avg prior); the tiny model with seed 42 and SEEDS, paired with that file's
 #              baselines, and the two variants paired with each other (summary in $OUT/prepub.md)
+#     prepub_minilm  exp 4h with MiniLM on TikTok 2020 (seed 42, both variants, paired with the baselines)
 #     real_minilm  exp 4 with MiniLM on YouTube 2017
 #     cross    exp 4c: each real set's tiny model evaluated on the other two sets
 #              (miles-data prepare --checkpoint; trains the three tiny runs if missing)
@@ -412,6 +413,21 @@ PY
   cat "$OUT/prepub.md"
 }
 
+# exp 4h with the pretrained encoder on TikTok 2020 (the English set small enough for MiniLM on 2 cores):
+# does a pretrained reader of titles do better than the tiny one before publishing? (seed 42, both variants,
+# paired with the file's baselines; runs prepub first if its files are missing)
+stage_prepub_minilm() {
+  local v data
+  for v in prepub prepubprior; do
+    data=$OUT/data/tt20_$v.milesdat
+    [ -f "$data" ] || stage_prepub
+    train_eval "tt20_${v}_minilm" "$data" 48 "${MINILM[@]}"
+    timed "tt20_${v}_minilm.paired" "$B/miles-eval" --checkpoint "$OUT/tt20_${v}_minilm/run/best.safetensors" \
+      --data "$data" --threads "$THREADS" --no-plots --compare "$OUT/tt20_$v/report" \
+      --out "$OUT/tt20_${v}_minilm/report/paired"
+  done
+}
+
 # is the MiniLM recipe's lr too small for the freshly initialized layers? same run at 4x the lr
 stage_minilm_lr() {
   train_eval synth_minilm_lr2e-4 "$OUT/data/synth.milesdat" 32 "${MINILM[@]}" --lr 2e-4
@@ -492,10 +508,10 @@ PY
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub real_minilm minilm_lr cross summary)
+[ ${#stages[@]} -eq 0 ] && stages=(build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub prepub_minilm real_minilm minilm_lr cross summary)
 for st in "${stages[@]}"; do
   case $st in
-    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|time|prepub|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
-    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
+    build|data|baselines|synth|leak|paired|recipe|ablation|real|paired_real|calibrate|seeds|time|prepub|prepub_minilm|real_minilm|minilm_lr|cross|summary) "stage_$st" ;;
+    *) echo "unknown stage $st (build data baselines synth leak paired recipe ablation real paired_real calibrate seeds time prepub prepub_minilm real_minilm minilm_lr cross summary)" >&2; exit 2 ;;
   esac
 done
